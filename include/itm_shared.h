@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The kernel/user ABI of ip_traffic_monitor_cli: one definition of every
+ * struct that both bpf/ and user/ read.  Only fixed-width types and explicit
+ * padding, so both compilers lay them out identically.
+ */
+#ifndef ITM_SHARED_H
+#define ITM_SHARED_H
+
+#include <linux/types.h>
+
+/* Remote address; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d). */
+struct itm_key {
+	__u8 addr[16];
+};
+
+/*
+ * Per remote address, per CPU.  Bytes are IP-layer bytes of wire packets:
+ * IPv4 total length, IPv6 40 + payload length; a GSO/GRO packet counts as
+ * the segments it stands for.
+ */
+struct itm_value {
+	__u64 tx_bytes;
+	__u64 tx_packets;
+	__u64 rx_bytes;
+	__u64 rx_packets;
+};
+
+/*
+ * Cumulative per-CPU counters for traffic without a per-address entry.
+ * They are never reset by user space, so reading them needs no swap.
+ */
+enum itm_counter_index {
+	ITM_CTR_NON_IP_TX,	/* frames that are not IPv4/IPv6 (ARP, LLDP ...) */
+	ITM_CTR_NON_IP_RX,
+	ITM_CTR_MALFORMED_TX,	/* IP ethertype but truncated/invalid header */
+	ITM_CTR_MALFORMED_RX,
+	ITM_CTR_OVERFLOW_TX,	/* IP packets whose address found no map slot */
+	ITM_CTR_OVERFLOW_RX,
+	ITM_CTR_MAX,
+};
+
+struct itm_counter {
+	__u64 packets;
+	__u64 bytes;	/* IP bytes for OVERFLOW, L2 frame bytes otherwise */
+};
+
+/* Default number of distinct remote addresses per drain interval. */
+#define ITM_DEFAULT_MAP_ENTRIES 65536
+
+#endif /* ITM_SHARED_H */

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* Prometheus text format 0.0.4 rendering: a pure function of its input. */
+#ifndef ITM_METRICS_H
+#define ITM_METRICS_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "itm_shared.h"
+#include "strbuf.h"
+#include "table.h"
+
+/* Cumulative kernel counters of one monitored interface. */
+struct iface_stats {
+	char name[IF_NAMESIZE];
+	struct itm_counter ctr[ITM_CTR_MAX];
+};
+
+struct metrics_input {
+	const struct ip_table *table;	/* exported entries have ->exported */
+	const struct iface_stats *ifaces;
+	size_t n_ifaces;
+	const char *version;
+	double start_time_seconds;	/* unix time the monitor started */
+};
+
+/* Append label value v escaped per the exposition format (\\, \", \n). */
+int metrics_escape_label(struct strbuf *out, const char *v);
+/*
+ * Append the whole exposition to out.  The caller appends the scrape
+ * duration itself (see metrics_render_scrape_duration) because only it
+ * knows when the scrape started.  Returns 0 or -ENOMEM.
+ */
+int metrics_render(const struct metrics_input *in, struct strbuf *out);
+int metrics_render_scrape_duration(struct strbuf *out, double seconds);
+
+#endif

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* Console tables: the periodic top-N and the final summary. */
+#ifndef ITM_SUMMARY_H
+#define ITM_SUMMARY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "strbuf.h"
+#include "table.h"
+
+/* "1.50 MiB"-style size with exact bytes kept elsewhere; buf >= 16 bytes. */
+const char *format_bytes_human(uint64_t bytes, char *buf, size_t len);
+/*
+ * Top n remote addresses by tx+rx bytes (all of them when n == 0), one
+ * row each with exact tx/rx bytes and packets plus a human-readable total,
+ * followed by a totals row.
+ */
+int summary_render(const struct ip_table *t, size_t n, struct strbuf *out);
+
+#endif

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The loader's own table of cumulative per-remote-address counters.
+ * Entries live in one dense array (cheap to scan for /metrics and the
+ * summaries); an open-addressing index maps an address to its entry.
+ * Not thread-safe: callers hold the collector's lock.
+ */
+#ifndef ITM_TABLE_H
+#define ITM_TABLE_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "itm_shared.h"
+
+struct geo_labels;
+
+struct ip_entry {
+	struct in6_addr addr;	/* IPv4 as ::ffff:a.b.c.d */
+	uint64_t tx_bytes;
+	uint64_t tx_packets;
+	uint64_t rx_bytes;
+	uint64_t rx_packets;
+	/* Labels from the geo layer; NULL means every label is "Unknown". */
+	const struct geo_labels *geo;
+	/* tx+rx bytes reached the export threshold once; never cleared. */
+	bool exported;
+};
+
+struct ip_table {
+	struct ip_entry *entries;
+	size_t count;
+	size_t cap;
+	uint32_t *index;	/* entry position + 1; 0 marks an empty slot */
+	size_t index_mask;	/* index size - 1 (a power of two) */
+	uint64_t threshold;	/* export threshold in bytes (-t) */
+};
+
+int ip_table_init(struct ip_table *t, uint64_t threshold);
+void ip_table_free(struct ip_table *t);
+struct ip_entry *ip_table_find(const struct ip_table *t,
+			       const struct in6_addr *addr);
+/* Find or insert (zeroed); NULL with errno=ENOMEM on allocation failure. */
+struct ip_entry *ip_table_upsert(struct ip_table *t,
+				 const struct in6_addr *addr);
+/* Add a drained delta to addr's totals and update its export flag. */
+int ip_table_add(struct ip_table *t, const struct in6_addr *addr,
+		 const struct itm_value *delta);
+
+static inline uint64_t ip_entry_total_bytes(const struct ip_entry *e)
+{
+	return e->tx_bytes + e->rx_bytes;
+}
+
+#endif
