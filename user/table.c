@@ -118,6 +118,17 @@ struct ip_entry *ip_table_upsert(struct ip_table *t,
 	return e;
 }
 
+void ip_entry_account(const struct ip_table *t, struct ip_entry *e,
+		      const struct itm_value *delta)
+{
+	e->tx_bytes += delta->tx_bytes;
+	e->tx_packets += delta->tx_packets;
+	e->rx_bytes += delta->rx_bytes;
+	e->rx_packets += delta->rx_packets;
+	if (!e->exported && ip_entry_total_bytes(e) >= t->threshold)
+		e->exported = true;
+}
+
 int ip_table_add(struct ip_table *t, const struct in6_addr *addr,
 		 const struct itm_value *delta)
 {
@@ -125,11 +136,6 @@ int ip_table_add(struct ip_table *t, const struct in6_addr *addr,
 
 	if (!e)
 		return -ENOMEM;
-	e->tx_bytes += delta->tx_bytes;
-	e->tx_packets += delta->tx_packets;
-	e->rx_bytes += delta->rx_bytes;
-	e->rx_packets += delta->rx_packets;
-	if (!e->exported && ip_entry_total_bytes(e) >= t->threshold)
-		e->exported = true;
+	ip_entry_account(t, e, delta);
 	return 0;
 }

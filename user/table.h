@@ -45,7 +45,10 @@ struct ip_entry *ip_table_find(const struct ip_table *t,
 /* Find or insert (zeroed); NULL with errno=ENOMEM on allocation failure. */
 struct ip_entry *ip_table_upsert(struct ip_table *t,
 				 const struct in6_addr *addr);
-/* Add a drained delta to addr's totals and update its export flag. */
+/* Add a drained delta to e's totals and update its export flag. */
+void ip_entry_account(const struct ip_table *t, struct ip_entry *e,
+		      const struct itm_value *delta);
+/* The same by address, inserting it first if needed. */
 int ip_table_add(struct ip_table *t, const struct in6_addr *addr,
 		 const struct itm_value *delta);
 

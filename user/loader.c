@@ -1,0 +1,523 @@
+// SPDX-License-Identifier: MIT
+#include "loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_arp.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "tc_filters.h"
+#include "traffic.skel.h"
+
+/* Debian 12's UAPI headers predate tcx (Linux 6.6). */
+#ifndef BPF_TCX_INGRESS
+#define BPF_TCX_INGRESS 46
+#define BPF_TCX_EGRESS 47
+#endif
+
+#define LOCK_DIR "/run/ip_traffic_monitor"
+#define DEFAULT_BPFFS "/sys/fs/bpf"
+
+static const char *const pin_names[] = {
+	"itm_stats_a", "itm_stats_b", "itm_active", "itm_counters",
+	"link_ingress", "link_egress",
+};
+
+const char *attach_mode_name(enum attach_mode mode)
+{
+	switch (mode) {
+	case ATTACH_TCX:
+		return "tcx";
+	case ATTACH_CLSACT:
+		return "clsact";
+	default:
+		return "none";
+	}
+}
+
+int iface_monitor_stats_fd(const struct iface_monitor *m, int which)
+{
+	return bpf_map__fd(which ? m->skel->maps.itm_stats_b :
+				   m->skel->maps.itm_stats_a);
+}
+
+int iface_monitor_active_fd(const struct iface_monitor *m)
+{
+	return bpf_map__fd(m->skel->maps.itm_active);
+}
+
+int iface_monitor_counters_fd(const struct iface_monitor *m)
+{
+	return bpf_map__fd(m->skel->maps.itm_counters);
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+/* Pins need a bpffs; many systems (and containers) do not mount one. */
+static int ensure_pin_dir(const char *base, const char *dir)
+{
+	int err;
+
+	if (!strncmp(base, DEFAULT_BPFFS "/", strlen(DEFAULT_BPFFS) + 1) &&
+	    !is_bpffs(DEFAULT_BPFFS)) {
+		if (mount("bpf", DEFAULT_BPFFS, "bpf", 0, "mode=0700")) {
+			err = -errno;
+			pr_err("cannot mount bpffs on %s: %s (mount -t bpf bpf %s)\n",
+			       DEFAULT_BPFFS, strerror(errno), DEFAULT_BPFFS);
+			return err;
+		}
+		pr_debug("mounted bpffs on %s\n", DEFAULT_BPFFS);
+	}
+	err = mkdir_p(dir, 0700);
+	if (err) {
+		pr_err("cannot create pin directory %s: %s\n", dir,
+		       strerror(-err));
+		return err;
+	}
+	if (!is_bpffs(dir)) {
+		pr_err("%s is not on a bpf filesystem; choose --pin-dir under a bpffs mount\n",
+		       dir);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Leftovers of an instance that died without cleaning up (kill -9). */
+static void remove_pins(const char *dir)
+{
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < sizeof(pin_names) / sizeof(pin_names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, pin_names[i]);
+		if (!unlink(path))
+			pr_debug("removed stale pin %s\n", path);
+	}
+}
+
+static int take_lock(struct iface_monitor *m)
+{
+	char path[PATH_MAX], pid[32];
+	int fd, err, n;
+
+	err = mkdir_p(LOCK_DIR, 0755);
+	if (err) {
+		pr_err("cannot create %s: %s\n", LOCK_DIR, strerror(-err));
+		return err;
+	}
+	snprintf(path, sizeof(path), LOCK_DIR "/%s.lock", m->name);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("cannot open %s: %s\n", path, strerror(errno));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		if (err == -EWOULDBLOCK)
+			pr_err("%s is already monitored by pid %s; stop it first\n",
+			       m->name, pid[0] ? pid : "?");
+		else
+			pr_err("cannot lock %s: %s\n", path, strerror(-err));
+		close(fd);
+		return err == -EWOULDBLOCK ? -EBUSY : err;
+	}
+	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n)
+		pr_warn("cannot write pid to %s\n", path);
+	m->lock_fd = fd;
+	return 0;
+}
+
+static void release_lock(struct iface_monitor *m)
+{
+	/* Not unlinked: a waiter could otherwise lock a file nobody else sees. */
+	if (m->lock_fd < 0)
+		return;
+	close(m->lock_fd);
+	m->lock_fd = -1;
+}
+
+/* ARPHRD_ETHER and loopback carry an Ethernet header at TC; others none. */
+static int link_is_l3(const char *name, bool *l3)
+{
+	struct ifreq ifr = {};
+	int fd, err = 0;
+
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
+		err = -errno;
+	else
+		*l3 = ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER &&
+		      ifr.ifr_hwaddr.sa_family != ARPHRD_LOOPBACK;
+	close(fd);
+	return err;
+}
+
+static struct bpf_tc_hook tc_hook(const struct iface_monitor *m,
+				  enum bpf_tc_attach_point point)
+{
+	struct bpf_tc_hook h = {
+		.sz = sizeof(h),
+		.ifindex = m->ifindex,
+		.attach_point = point,
+	};
+	return h;
+}
+
+static bool prog_is_ours(__u32 prog_id)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	bool ours = false;
+	int fd;
+
+	fd = bpf_prog_get_fd_by_id(prog_id);
+	if (fd < 0)
+		return false;
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len))
+		ours = !strncmp(info.name, "itm_", 4);
+	close(fd);
+	return ours;
+}
+
+/* A clsact filter of ours left by an instance killed with SIGKILL. */
+static void remove_stale_filter(struct iface_monitor *m,
+				enum bpf_tc_attach_point point)
+{
+	struct bpf_tc_hook hook = tc_hook(m, point);
+	struct bpf_tc_opts opts = {
+		.sz = sizeof(opts),
+		.handle = ITM_TC_HANDLE,
+		.priority = ITM_TC_PRIORITY,
+	};
+
+	if (bpf_tc_query(&hook, &opts))
+		return;
+	if (!prog_is_ours(opts.prog_id)) {
+		pr_warn("%s: a foreign filter uses our handle/priority; leaving it\n",
+			m->name);
+		return;
+	}
+	opts.prog_fd = opts.prog_id = opts.flags = 0;
+	if (!bpf_tc_detach(&hook, &opts))
+		pr_info("%s: removed a stale filter of an earlier run\n", m->name);
+}
+
+static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
+{
+	struct traffic_bpf *s = m->skel;
+
+	if (m->l3)
+		return ingress ? s->progs.itm_ingress_l3 : s->progs.itm_egress_l3;
+	return ingress ? s->progs.itm_ingress : s->progs.itm_egress;
+}
+
+static int attach_tcx(struct iface_monitor *m)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		int fd = bpf_link_create(bpf_program__fd(prog_for(m, dir == 0)),
+					 m->ifindex,
+					 dir == 0 ? BPF_TCX_INGRESS : BPF_TCX_EGRESS,
+					 NULL);
+		if (fd < 0)
+			return fd;
+		m->link_fd[dir] = fd;
+	}
+	return 0;
+}
+
+static int attach_clsact(struct iface_monitor *m)
+{
+	struct bpf_tc_hook hook = tc_hook(m, BPF_TC_INGRESS | BPF_TC_EGRESS);
+	int err;
+
+	err = bpf_tc_hook_create(&hook);
+	if (!err)
+		m->hook_created = true;
+	else if (err != -EEXIST)
+		return err;
+	for (int dir = 0; dir < 2; dir++) {
+		struct bpf_tc_hook h = tc_hook(m, dir == 0 ? BPF_TC_INGRESS :
+							     BPF_TC_EGRESS);
+		struct bpf_tc_opts opts = {
+			.sz = sizeof(opts),
+			.prog_fd = bpf_program__fd(prog_for(m, dir == 0)),
+			.handle = ITM_TC_HANDLE,
+			.priority = ITM_TC_PRIORITY,
+		};
+
+		err = bpf_tc_attach(&h, &opts);
+		if (err)
+			return err;
+		m->filter_attached[dir] = true;
+	}
+	return 0;
+}
+
+static void detach_clsact(struct iface_monitor *m)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		struct bpf_tc_hook h = tc_hook(m, dir == 0 ? BPF_TC_INGRESS :
+							     BPF_TC_EGRESS);
+		struct bpf_tc_opts opts = {
+			.sz = sizeof(opts),
+			.handle = ITM_TC_HANDLE,
+			.priority = ITM_TC_PRIORITY,
+		};
+
+		if (m->filter_attached[dir] && bpf_tc_detach(&h, &opts))
+			pr_warn("%s: could not remove our %s filter\n", m->name,
+				dir == 0 ? "ingress" : "egress");
+		m->filter_attached[dir] = false;
+	}
+	/* Remove the clsact qdisc only if we made it and nobody else uses it. */
+	if (m->hook_created &&
+	    tc_count_other_filters(m->ifindex, true, 0, 0) == 0 &&
+	    tc_count_other_filters(m->ifindex, false, 0, 0) == 0) {
+		struct bpf_tc_hook hook = tc_hook(m, BPF_TC_INGRESS |
+						     BPF_TC_EGRESS);
+
+		bpf_tc_hook_destroy(&hook);
+	}
+	m->hook_created = false;
+}
+
+static int attach(struct iface_monitor *m, bool force_clsact)
+{
+	int err;
+
+	if (!force_clsact) {
+		err = attach_tcx(m);
+		if (!err) {
+			m->mode = ATTACH_TCX;
+			return 0;
+		}
+		for (int dir = 0; dir < 2; dir++) {
+			if (m->link_fd[dir] >= 0)
+				close(m->link_fd[dir]);
+			m->link_fd[dir] = -1;
+		}
+		pr_debug("%s: tcx attach failed (%s), using clsact\n", m->name,
+			 strerror(-err));
+	}
+	err = attach_clsact(m);
+	if (err) {
+		pr_err("cannot attach to %s: %s\n", m->name, strerror(-err));
+		detach_clsact(m);
+		return err;
+	}
+	m->mode = ATTACH_CLSACT;
+	return 0;
+}
+
+static int pin_all(struct iface_monitor *m)
+{
+	struct traffic_bpf *s = m->skel;
+	struct bpf_map *maps[] = { s->maps.itm_stats_a, s->maps.itm_stats_b,
+				   s->maps.itm_active, s->maps.itm_counters };
+	char path[PATH_MAX];
+	int err;
+
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s/%s", m->pin_dir, pin_names[i]);
+		err = bpf_map__pin(maps[i], path);
+		if (err)
+			goto fail;
+	}
+	for (int dir = 0; dir < 2 && m->mode == ATTACH_TCX; dir++) {
+		snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+			 pin_names[4 + dir]);
+		if (bpf_obj_pin(m->link_fd[dir], path)) {
+			err = -errno;
+			goto fail;
+		}
+	}
+	m->pinned = true;
+	return 0;
+fail:
+	pr_err("cannot pin %s: %s\n", path, strerror(-err));
+	remove_pins(m->pin_dir);
+	return err;
+}
+
+static int load(struct iface_monitor *m, const struct loader_config *cfg)
+{
+	struct traffic_bpf *s;
+	__u32 zero = 0;
+	int err, fd;
+
+	s = traffic_bpf__open();
+	if (!s) {
+		err = -errno;
+		pr_err("cannot open the BPF object: %s\n", strerror(errno));
+		return err;
+	}
+	m->skel = s;
+	bpf_map__set_max_entries(s->maps.itm_stats_a, cfg->map_entries);
+	bpf_map__set_max_entries(s->maps.itm_stats_b, cfg->map_entries);
+	/*
+	 * The itm_active template keeps its declared size: the kernel does
+	 * not compare max_entries of hash inner maps, and libbpf 1.1 crashes
+	 * on bpf_map__set_max_entries() of an inner-map template.
+	 */
+	/* Load only the variant that matches the link layer. */
+	bpf_program__set_autoload(s->progs.itm_egress, !m->l3);
+	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3);
+	bpf_program__set_autoload(s->progs.itm_egress_l3, m->l3);
+	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3);
+
+	err = traffic_bpf__load(s);
+	if (err) {
+		if (err == -EPERM || err == -EACCES)
+			pr_err("loading BPF programs was refused (%s): run as root or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and check kernel.unprivileged_bpf_disabled/lockdown\n",
+			       strerror(-err));
+		else
+			pr_err("cannot load the BPF programs: %s (kernel with BPF, BTF and TC support needed; -v shows the verifier log)\n",
+			       strerror(-err));
+		return err;
+	}
+	fd = bpf_map__fd(s->maps.itm_stats_a);
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.itm_active), &zero, &fd,
+				BPF_ANY)) {
+		err = -errno;
+		pr_err("cannot activate the statistics map: %s\n",
+		       strerror(errno));
+		return err;
+	}
+	m->active = 0;
+	return 0;
+}
+
+int iface_monitor_open(struct iface_monitor *m, const char *name,
+		       const struct loader_config *cfg)
+{
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	m->link_fd[0] = m->link_fd[1] = -1;
+	m->lock_fd = -1;
+	snprintf(m->name, sizeof(m->name), "%s", name);
+
+	m->ifindex = (int)if_nametoindex(name);
+	if (!m->ifindex) {
+		err = errno == ENODEV || errno == ENXIO ? -ENODEV : -errno;
+		pr_err("interface '%s' not found (see 'ip link show')\n", name);
+		return err;
+	}
+	err = link_is_l3(name, &m->l3);
+	if (err) {
+		pr_err("cannot query interface %s: %s\n", name, strerror(-err));
+		return err;
+	}
+	err = take_lock(m);
+	if (err)
+		return err;
+	if ((size_t)snprintf(m->pin_dir, sizeof(m->pin_dir), "%s/%s",
+			     cfg->pin_base, name) >= sizeof(m->pin_dir)) {
+		pr_err("--pin-dir is too long\n");
+		err = -ENAMETOOLONG;
+		goto fail;
+	}
+	err = ensure_pin_dir(cfg->pin_base, m->pin_dir);
+	if (err)
+		goto fail;
+	/* We hold the lock, so anything pinned here belongs to a dead run. */
+	remove_pins(m->pin_dir);
+	remove_stale_filter(m, BPF_TC_INGRESS);
+	remove_stale_filter(m, BPF_TC_EGRESS);
+
+	err = load(m, cfg);
+	if (err)
+		goto fail;
+	err = attach(m, cfg->force_clsact);
+	if (err)
+		goto fail;
+	err = pin_all(m);
+	if (err)
+		goto fail;
+	pr_debug("%s: attached (%s), pinned under %s\n", name,
+		 attach_mode_name(m->mode), m->pin_dir);
+	return 0;
+fail:
+	iface_monitor_close(m);
+	return err;
+}
+
+void iface_monitor_detach(struct iface_monitor *m)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		if (m->link_fd[dir] >= 0) {
+			char path[PATH_MAX];
+
+			/* The pin holds a reference too: drop both. */
+			snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+				 pin_names[4 + dir]);
+			unlink(path);
+			close(m->link_fd[dir]);
+			m->link_fd[dir] = -1;
+		}
+	}
+	if (m->mode == ATTACH_CLSACT || m->filter_attached[0] ||
+	    m->filter_attached[1] || m->hook_created)
+		detach_clsact(m);
+	m->mode = ATTACH_NONE;
+}
+
+void iface_monitor_close(struct iface_monitor *m)
+{
+	iface_monitor_detach(m);
+	if (m->pin_dir[0]) {
+		remove_pins(m->pin_dir);
+		if (rmdir(m->pin_dir) && errno != ENOENT && errno != ENOTEMPTY)
+			pr_debug("rmdir %s: %s\n", m->pin_dir, strerror(errno));
+	}
+	traffic_bpf__destroy(m->skel);
+	m->skel = NULL;
+	release_lock(m);
+}

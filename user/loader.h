@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One monitored interface: its BPF object, how it is attached (tcx links
+ * or clsact filters), its pins and its lock.  open → load → attach → pin,
+ * and the reverse on close.
+ */
+#ifndef ITM_LOADER_H
+#define ITM_LOADER_H
+
+#include <limits.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct traffic_bpf;
+
+/* Our clsact filters' identity, so a restart finds and removes only ours. */
+#define ITM_TC_HANDLE 0x1749
+#define ITM_TC_PRIORITY 0xc749
+
+struct loader_config {
+	const char *pin_base;
+	uint32_t map_entries;
+	bool force_clsact;
+};
+
+enum attach_mode {
+	ATTACH_NONE,
+	ATTACH_TCX,
+	ATTACH_CLSACT,
+};
+
+struct iface_monitor {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	bool l3;			/* no link-layer header (tun, wg) */
+	enum attach_mode mode;
+	struct traffic_bpf *skel;
+	int link_fd[2];			/* tcx links: [0] ingress, [1] egress */
+	bool filter_attached[2];	/* clsact filters */
+	bool hook_created;		/* we created the clsact qdisc */
+	bool pinned;
+	char pin_dir[PATH_MAX - 32];	/* leaves room for "/link_ingress" */
+	int lock_fd;
+	int active;			/* 0: itm_stats_a in the slot, 1: b */
+};
+
+/* Prints one actionable message on failure and returns -errno. */
+int iface_monitor_open(struct iface_monitor *m, const char *name,
+		       const struct loader_config *cfg);
+/* Detach, unpin, close; safe on a partly opened monitor. */
+void iface_monitor_close(struct iface_monitor *m);
+/* Stop counting (links/filters removed) but keep the maps for a last drain. */
+void iface_monitor_detach(struct iface_monitor *m);
+
+int iface_monitor_stats_fd(const struct iface_monitor *m, int which);
+int iface_monitor_active_fd(const struct iface_monitor *m);
+int iface_monitor_counters_fd(const struct iface_monitor *m);
+const char *attach_mode_name(enum attach_mode mode);
+
+#endif

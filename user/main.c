@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ip_traffic_monitor_cli: exact per-remote-IP traffic accounting with eBPF,
+ * served to Prometheus.  main() wires options, the per-interface loaders,
+ * the collector, the exporter and the console tables together.
+ */
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "http.h"
+#include "itm_version.h"
+#include "loader.h"
+#include "log.h"
+#include "metrics.h"
+#include "options.h"
+#include "summary.h"
+
+#define EXIT_SETUP 2
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !log_verbose())
+		return 0;
+	if (!log_verbose())
+		return 0;	/* errors are reported once, by us, with context */
+	return vfprintf(stderr, fmt, ap);
+}
+
+static bool has_cap(const struct __user_cap_data_struct *d, int cap)
+{
+	return d[cap / 32].effective & (1U << (cap % 32));
+}
+
+/* Fail early with the fix instead of a confusing EPERM from bpf(). */
+static int check_privileges(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = {};
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 0;	/* cannot tell; let the kernel decide */
+	if (has_cap(data, CAP_NET_ADMIN) &&
+	    (has_cap(data, CAP_SYS_ADMIN) || has_cap(data, 39 /* CAP_BPF */)))
+		return 0;
+	pr_err("needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo\n");
+	return -EPERM;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int render_metrics(void *ctx, struct strbuf *out)
+{
+	struct collector *c = ctx;
+	double t0 = now_seconds();
+	struct metrics_input in;
+	int err;
+
+	/* Scrapes are exact: everything the kernel counted so far is in. */
+	collector_drain(c);
+	pthread_mutex_lock(&c->lock);
+	in = (struct metrics_input){
+		.table = &c->table,
+		.ifaces = c->stats,
+		.n_ifaces = c->n_ifaces,
+		.version = ITM_VERSION,
+		.start_time_seconds = c->start_time,
+	};
+	err = metrics_render(&in, out);
+	pthread_mutex_unlock(&c->lock);
+	if (err)
+		return err;
+	return metrics_render_scrape_duration(out, now_seconds() - t0);
+}
+
+static void print_table(struct collector *c, size_t top_n, const char *title)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	pthread_mutex_lock(&c->lock);
+	if (!summary_render(&c->table, top_n, &sb)) {
+		printf("%s\n%s", title, sb.buf ? sb.buf : "");
+		fflush(stdout);
+	}
+	pthread_mutex_unlock(&c->lock);
+	strbuf_free(&sb);
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(ms / 1000),
+		.tv_nsec = (long)(ms % 1000) * 1000000L,
+	};
+
+	/* A signal cuts the sleep short; the loop then sees stop_requested. */
+	nanosleep(&ts, NULL);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop_signal };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void run_loop(struct collector *c, const struct options *o)
+{
+	bool table = !o->quiet && isatty(STDOUT_FILENO);
+	double start = now_seconds();
+	double end = start + o->duration_ms / 1000.0;
+
+	while (!stop_requested) {
+		uint64_t wait = o->interval_ms;
+		char title[96];
+
+		if (o->duration_ms) {
+			double left = end - now_seconds();
+
+			if (left <= 0)
+				break;
+			if (left * 1000 < (double)wait)
+				wait = (uint64_t)(left * 1000) + 1;
+		}
+		sleep_ms(wait);
+		if (stop_requested)
+			break;
+		collector_drain(c);
+		if (table) {
+			snprintf(title, sizeof(title),
+				 "\n--- %.1f s elapsed, %zu remote addresses ---",
+				 now_seconds() - start, c->table.count);
+			print_table(c, o->top_n, title);
+		}
+	}
+}
+
+static void close_all(struct iface_monitor *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		iface_monitor_close(&m[i]);
+}
+
+int main(int argc, char **argv)
+{
+	struct iface_monitor ifaces[ITM_MAX_IFACES];
+	struct http_server *http = NULL;
+	struct collector coll;
+	struct options o;
+	size_t opened = 0;
+	int err, status = 0;
+
+	switch (options_parse(&o, argc, argv, stdout, stderr)) {
+	case OPTIONS_OK:
+		break;
+	case OPTIONS_EXIT_OK:
+		return 0;
+	default:
+		return EXIT_SETUP;
+	}
+	log_set_verbose(o.verbose);
+	libbpf_set_print(libbpf_print);
+	if (o.n_geo_dbs || o.n_isp_dbs) {
+		pr_err("-g/--isp-db: geography databases are not supported by this build yet\n");
+		return EXIT_SETUP;
+	}
+	if (check_privileges())
+		return EXIT_SETUP;
+	install_signals();
+
+	struct loader_config lc = {
+		.pin_base = o.pin_base,
+		.map_entries = o.map_entries,
+		.force_clsact = o.force_clsact,
+	};
+	for (; opened < o.n_ifaces; opened++) {
+		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc)) {
+			close_all(ifaces, opened);
+			return EXIT_SETUP;
+		}
+	}
+	err = collector_init(&coll, ifaces, opened, o.threshold, NULL, NULL);
+	if (err) {
+		pr_err("cannot set up the collector: %s\n", strerror(-err));
+		close_all(ifaces, opened);
+		return EXIT_SETUP;
+	}
+	if (o.port) {
+		http = http_server_start(o.listen_addr, o.port, render_metrics,
+					 &coll);
+		if (!http) {
+			err = errno;
+			if (err == EADDRINUSE)
+				pr_err("port %u is already in use; choose another with -p\n",
+				       o.port);
+			else if (err == EINVAL)
+				pr_err("--listen '%s' is not an IPv4 or IPv6 address of this host\n",
+				       o.listen_addr ? o.listen_addr : "");
+			else
+				pr_err("cannot serve on port %u: %s\n", o.port,
+				       strerror(err));
+			collector_free(&coll);
+			close_all(ifaces, opened);
+			return EXIT_SETUP;
+		}
+	}
+	for (size_t i = 0; i < opened; i++)
+		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
+			attach_mode_name(ifaces[i].mode),
+			i + 1 == opened && o.port ? "; metrics at /metrics" : "");
+
+	run_loop(&coll, &o);
+
+	http_server_stop(http);
+	for (size_t i = 0; i < opened; i++)
+		iface_monitor_detach(&ifaces[i]);
+	if (collector_drain_final(&coll))
+		status = 1;
+	if (!o.no_summary)
+		print_table(&coll, o.top_n, "\n=== ip_traffic_monitor_cli summary ===");
+	collector_free(&coll);
+	close_all(ifaces, opened);
+	return status;
+}

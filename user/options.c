@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: MIT
+#include "options.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "itm_shared.h"
+#include "itm_version.h"
+
+#define DEFAULT_DURATION_MS 30000
+#define DEFAULT_INTERVAL_MS 2000
+#define DEFAULT_THRESHOLD 1048576
+#define DEFAULT_TOP 10
+#define MAX_DURATION_S (10ULL * 365 * 24 * 3600)
+#define MIN_INTERVAL_MS 10
+#define MAX_INTERVAL_MS (24ULL * 3600 * 1000)
+#define MAX_MAP_ENTRIES (1U << 24)
+
+enum long_only {
+	OPT_LISTEN = 256,
+	OPT_ISP_DB,
+	OPT_GEO_LANG,
+	OPT_MAP_SIZE,
+	OPT_PIN_DIR,
+	OPT_QUIET,
+	OPT_NO_SUMMARY,
+	OPT_TOP,
+	OPT_CLSACT,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "iface", required_argument, NULL, 'i' },
+	{ "duration", required_argument, NULL, 'd' },
+	{ "sample-interval", required_argument, NULL, 's' },
+	{ "prometheus-port", required_argument, NULL, 'p' },
+	{ "geoip-db", required_argument, NULL, 'g' },
+	{ "prometheus-export-threshold", required_argument, NULL, 't' },
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "isp-db", required_argument, NULL, OPT_ISP_DB },
+	{ "geoip-lang", required_argument, NULL, OPT_GEO_LANG },
+	{ "map-size", required_argument, NULL, OPT_MAP_SIZE },
+	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "no-summary", no_argument, NULL, OPT_NO_SUMMARY },
+	{ "top", required_argument, NULL, OPT_TOP },
+	{ "clsact", no_argument, NULL, OPT_CLSACT },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+void options_usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+"Usage: %s -i IFACE [options]\n"
+"       %s lookup ADDR... [-g DB]... [--isp-db DB]... [--geoip-lang LANG]\n"
+"\n"
+"Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
+"(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
+"\n"
+"  -i, --iface IFACE              interface to monitor (required; repeat or\n"
+"                                 separate with commas for several)\n"
+"  -d, --duration SECONDS         stop after SECONDS; 0 = run until SIGINT/\n"
+"                                 SIGTERM [default: 30]\n"
+"  -s, --sample-interval SECONDS  drain the kernel maps and print the top\n"
+"                                 table every SECONDS (fractions allowed,\n"
+"                                 >= 0.01) [default: 2]\n"
+"  -p, --prometheus-port PORT     serve /metrics on PORT (1-65535)\n"
+"      --listen ADDR              bind the exporter to ADDR (IPv4 or IPv6\n"
+"                                 literal) [default: all addresses]\n"
+"  -g, --geoip-db PATH            geography database: MaxMind .mmdb, qqwry.dat\n"
+"                                 or .ipdb (detected by content); repeatable,\n"
+"                                 the first database that knows a label wins\n"
+"      --isp-db PATH              ISP database (GeoIP2-ISP or GeoLite2-ASN);\n"
+"                                 repeatable\n"
+"      --geoip-lang LANG          label language, falling back to en\n"
+"                                 [default: zh-CN]\n"
+"  -t, --prometheus-export-threshold BYTES\n"
+"                                 export an address once its tx+rx bytes reach\n"
+"                                 BYTES (suffixes K, M, G, T = powers of 1024)\n"
+"                                 [default: 1048576]\n"
+"      --map-size N               distinct remote addresses the kernel map\n"
+"                                 holds per sample interval; more go to the\n"
+"                                 exported overflow counter [default: %u]\n"
+"      --pin-dir DIR              bpffs directory for pinned maps and links\n"
+"                                 [default: /sys/fs/bpf/ip_traffic_monitor]\n"
+"      --top N                    rows in the periodic and final tables; 0 =\n"
+"                                 all [default: 10]\n"
+"      --quiet                    no periodic table\n"
+"      --no-summary               no final table on exit\n"
+"      --clsact                   attach as clsact filters even where tcx\n"
+"                                 links exist\n"
+"  -v, --verbose                  libbpf and debug messages\n"
+"      --version                  print the version\n"
+"  -h, --help                     this text\n",
+		prog, prog, ITM_DEFAULT_MAP_ENTRIES);
+}
+
+/* Whole-string unsigned decimal; rejects signs, spaces and overflow. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Non-negative decimal seconds ("2", "0.1") to milliseconds. */
+static int parse_seconds_ms(const char *s, uint64_t *ms)
+{
+	char *end;
+	double v;
+
+	if (!s || !(isdigit((unsigned char)s[0]) || s[0] == '.'))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || *end || !isfinite(v) || v < 0 || v > MAX_DURATION_S)
+		return -EINVAL;
+	*ms = (uint64_t)llround(v * 1000.0);
+	return 0;
+}
+
+static int parse_bytes(const char *s, uint64_t *out)
+{
+	size_t n = s ? strlen(s) : 0;
+	unsigned shift = 0;
+	char num[32];
+	uint64_t v;
+
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n + 1);
+	switch (toupper((unsigned char)num[n - 1])) {
+	case 'K': shift = 10; break;
+	case 'M': shift = 20; break;
+	case 'G': shift = 30; break;
+	case 'T': shift = 40; break;
+	}
+	if (shift)
+		num[n - 1] = '\0';
+	if (parse_u64(num, &v) || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}
+
+static int add_ifaces(struct options *o, char *list, FILE *err)
+{
+	for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
+	     name = strtok_r(NULL, ",", &save)) {
+		if (strlen(name) >= IF_NAMESIZE || strchr(name, '/')) {
+			fprintf(err, "invalid interface name '%s'\n", name);
+			return -EINVAL;
+		}
+		for (size_t i = 0; i < o->n_ifaces; i++) {
+			if (!strcmp(o->ifaces[i], name)) {
+				fprintf(err, "interface '%s' given twice\n", name);
+				return -EINVAL;
+			}
+		}
+		if (o->n_ifaces == ITM_MAX_IFACES) {
+			fprintf(err, "at most %d interfaces\n", ITM_MAX_IFACES);
+			return -E2BIG;
+		}
+		o->ifaces[o->n_ifaces++] = name;
+	}
+	return 0;
+}
+
+static void set_defaults(struct options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->duration_ms = DEFAULT_DURATION_MS;
+	o->interval_ms = DEFAULT_INTERVAL_MS;
+	o->threshold = DEFAULT_THRESHOLD;
+	o->map_entries = ITM_DEFAULT_MAP_ENTRIES;
+	o->pin_base = "/sys/fs/bpf/ip_traffic_monitor";
+	o->geo_lang = "zh-CN";
+	o->top_n = DEFAULT_TOP;
+}
+
+#define BAD(...)                                                 \
+	do {                                                     \
+		fprintf(err, "%s: ", prog);                      \
+		fprintf(err, __VA_ARGS__);                       \
+		fprintf(err, " (see --help)\n");                 \
+		return OPTIONS_BAD;                              \
+	} while (0)
+
+enum options_result options_parse(struct options *o, int argc, char **argv,
+				  FILE *out, FILE *err)
+{
+	const char *prog = "ip_traffic_monitor_cli";
+	uint64_t v;
+	int c;
+
+	set_defaults(o);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":i:d:s:p:g:t:vh", long_opts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (add_ifaces(o, optarg, err))
+				return OPTIONS_BAD;
+			break;
+		case 'd':
+			if (parse_u64(optarg, &v) || v > MAX_DURATION_S)
+				BAD("-d/--duration wants whole seconds from 0 (forever) to %llu, got '%s'",
+				    MAX_DURATION_S, optarg);
+			o->duration_ms = v * 1000;
+			break;
+		case 's':
+			if (parse_seconds_ms(optarg, &v) ||
+			    v < MIN_INTERVAL_MS || v > MAX_INTERVAL_MS)
+				BAD("-s/--sample-interval wants seconds from 0.01 to 86400, got '%s'",
+				    optarg);
+			o->interval_ms = v;
+			break;
+		case 'p':
+			if (parse_u64(optarg, &v) || v < 1 || v > 65535)
+				BAD("-p/--prometheus-port wants a port from 1 to 65535, got '%s'",
+				    optarg);
+			o->port = (uint16_t)v;
+			break;
+		case 'g':
+			if (o->n_geo_dbs == ITM_MAX_DBS)
+				BAD("at most %d -g databases", ITM_MAX_DBS);
+			o->geo_dbs[o->n_geo_dbs++] = optarg;
+			break;
+		case OPT_ISP_DB:
+			if (o->n_isp_dbs == ITM_MAX_DBS)
+				BAD("at most %d --isp-db databases", ITM_MAX_DBS);
+			o->isp_dbs[o->n_isp_dbs++] = optarg;
+			break;
+		case OPT_GEO_LANG:
+			if (!optarg[0] || strlen(optarg) > 16)
+				BAD("--geoip-lang wants a language tag such as zh-CN or en, got '%s'",
+				    optarg);
+			o->geo_lang = optarg;
+			break;
+		case 't':
+			if (parse_bytes(optarg, &o->threshold))
+				BAD("-t/--prometheus-export-threshold wants bytes (e.g. 1048576 or 10M), got '%s'",
+				    optarg);
+			break;
+		case OPT_LISTEN:
+			if (!optarg[0])
+				BAD("--listen wants an IPv4 or IPv6 address");
+			o->listen_addr = optarg;
+			break;
+		case OPT_MAP_SIZE:
+			if (parse_u64(optarg, &v) || v < 1 || v > MAX_MAP_ENTRIES)
+				BAD("--map-size wants 1 to %u entries, got '%s'",
+				    MAX_MAP_ENTRIES, optarg);
+			o->map_entries = (uint32_t)v;
+			break;
+		case OPT_PIN_DIR:
+			if (optarg[0] != '/')
+				BAD("--pin-dir wants an absolute path, got '%s'",
+				    optarg);
+			o->pin_base = optarg;
+			break;
+		case OPT_TOP:
+			if (parse_u64(optarg, &v) || v > 1000000)
+				BAD("--top wants a number of rows (0 = all), got '%s'",
+				    optarg);
+			o->top_n = (size_t)v;
+			break;
+		case OPT_QUIET:
+			o->quiet = true;
+			break;
+		case OPT_NO_SUMMARY:
+			o->no_summary = true;
+			break;
+		case OPT_CLSACT:
+			o->force_clsact = true;
+			break;
+		case 'v':
+			o->verbose = true;
+			break;
+		case OPT_VERSION:
+			fprintf(out, "%s %s\n", prog, ITM_VERSION);
+			return OPTIONS_EXIT_OK;
+		case 'h':
+			options_usage(out, prog);
+			return OPTIONS_EXIT_OK;
+		case ':':
+			BAD("option '%s' needs a value", argv[optind - 1]);
+		default:
+			BAD("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		BAD("unexpected argument '%s'", argv[optind]);
+	if (o->n_ifaces == 0)
+		BAD("-i/--iface is required");
+	return OPTIONS_OK;
+}
