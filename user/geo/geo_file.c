@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+/* File helpers for the geo layer: identity, whole-file reads, detection. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "geo_int.h"
+
+/* Tolerate NULs and missing terminators in src: copy at most n bytes. */
+void geo_copy(char *dst, size_t len, const char *src, size_t n)
+{
+	size_t i;
+
+	if (!len)
+		return;
+	for (i = 0; i < n && i + 1 < len && src[i]; i++)
+		dst[i] = src[i];
+	dst[i] = '\0';
+}
+
+static void id_from_stat(const struct stat *st, struct geo_file_id *id)
+{
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->size = st->st_size;
+	id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 +
+		       st->st_mtim.tv_nsec;
+}
+
+int geo_file_id(const char *path, struct geo_file_id *id)
+{
+	struct stat st;
+
+	if (stat(path, &st))
+		return -errno;
+	id_from_stat(&st, id);
+	return 0;
+}
+
+bool geo_file_id_eq(const struct geo_file_id *a, const struct geo_file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtime_ns == b->mtime_ns;
+}
+
+int geo_read_file(const char *path, uint8_t **data, size_t *len)
+{
+	struct stat st;
+	uint8_t *buf;
+	size_t off = 0;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		err = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = -EINVAL;
+		goto out;
+	}
+	buf = malloc(st.st_size ? st.st_size : 1);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (off < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + off, st.st_size - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			/* shrank under us: a half-written file, not data */
+			err = n < 0 ? -errno : -EIO;
+			free(buf);
+			goto out;
+		}
+		off += n;
+	}
+	*data = buf;
+	*len = off;
+	err = 0;
+out:
+	close(fd);
+	return err;
+}
+
+static const uint8_t mmdb_marker[] = "\xab\xcd\xefMaxMind.com";
+
+/* The MaxMind metadata marker sits in the last 128 KiB of the file. */
+static bool looks_mmdb(int fd, off_t size)
+{
+	static uint8_t tail[128 * 1024];
+	off_t start = size > (off_t)sizeof(tail) ? size - sizeof(tail) : 0;
+	ssize_t n = pread(fd, tail, size - start, start);
+	size_t m = sizeof(mmdb_marker) - 1;
+
+	if (n < (ssize_t)m)
+		return false;
+	return memmem(tail, n, mmdb_marker, m) != NULL;
+}
+
+const struct geo_provider *geo_detect(const char *path, char *err,
+				      size_t errlen)
+{
+	const struct geo_provider *p = NULL;
+	uint8_t head[8];
+	struct stat st;
+	uint32_t a, b;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		errno = EINVAL;
+		goto out;
+	}
+	if (pread(fd, head, sizeof(head), 0) != sizeof(head)) {
+		snprintf(err, errlen, "%s: too short to be a database", path);
+		errno = EINVAL;
+		goto out;
+	}
+	if (looks_mmdb(fd, st.st_size)) {
+		p = &geo_mmdb_provider;
+		goto out;
+	}
+	/* ipdb: big-endian JSON header length, then the JSON object */
+	a = (uint32_t)head[0] << 24 | head[1] << 16 | head[2] << 8 | head[3];
+	if (a >= 2 && a < (uint32_t)st.st_size && head[4] == '{') {
+		p = &geo_ipdb_provider;
+		goto out;
+	}
+	/* qqwry: little-endian first/last index offsets, 7-byte records */
+	a = head[0] | head[1] << 8 | head[2] << 16 | (uint32_t)head[3] << 24;
+	b = head[4] | head[5] << 8 | head[6] << 16 | (uint32_t)head[7] << 24;
+	if (a >= 8 && a <= b && (b - a) % 7 == 0) {
+		p = &geo_qqwry_provider;
+		goto out;
+	}
+	snprintf(err, errlen,
+		 "%s: unknown format (not MaxMind DB, qqwry.dat or ipdb)",
+		 path);
+	errno = EINVAL;
+out:
+	close(fd);
+	return p;
+}

@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals shared by the geo layer's files; not part of its API. */
+#ifndef ITM_GEO_INT_H
+#define ITM_GEO_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <netinet/in.h>
+
+#include "geo.h"
+
+#define GEO_MAX_DBS    16
+#define GEO_FIELD_LEN  256
+
+/* What one database says about one address; "" = does not know. */
+struct geo_fields {
+	char f[GEO_NLABELS][GEO_FIELD_LEN];
+};
+
+enum geo_role {
+	GEO_ROLE_GEO,	/* -g: all four labels */
+	GEO_ROLE_ISP,	/* --isp-db: isp only */
+};
+
+struct geo_provider {
+	const char *name;
+	/* 0 and *state set, or -errno with a reason in err */
+	int (*open)(const char *path, void **state, char *err, size_t errlen);
+	/* 0 with out filled (possibly partly), or -ENOENT */
+	int (*lookup)(void *state, const struct in6_addr *addr,
+		      const char *lang, struct geo_fields *out);
+	void (*close)(void *state);
+};
+
+extern const struct geo_provider geo_mmdb_provider;
+extern const struct geo_provider geo_qqwry_provider;
+extern const struct geo_provider geo_ipdb_provider;
+
+/* Picks the provider from the file's first bytes; NULL + err if unknown. */
+const struct geo_provider *geo_detect(const char *path, char *err,
+				      size_t errlen);
+
+/* Reads a whole regular file into malloc'd memory (not mmap: a file
+ * truncated in place must not SIGBUS us). */
+int geo_read_file(const char *path, uint8_t **data, size_t *len);
+
+struct geo_file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	int64_t mtime_ns;
+};
+
+int geo_file_id(const char *path, struct geo_file_id *id);
+bool geo_file_id_eq(const struct geo_file_id *a, const struct geo_file_id *b);
+
+struct geo_db {
+	char *path;
+	const char *ipath;		/* interned copy: stable for results */
+	enum geo_role role;
+	const struct geo_provider *prov;
+	void *state;
+	struct geo_file_id id;		/* of the data in use */
+	struct geo_file_id failed;	/* last file that failed to load */
+	bool have_failed;
+};
+
+struct geo_cache;
+struct geo_intern;
+
+struct geo_ctx {
+	struct geo_db dbs[GEO_MAX_DBS];
+	size_t n_dbs;
+	bool zh;		/* lang is Chinese: 纯真 names, 中国电信 */
+	char lang[16];		/* MaxMind names key, e.g. "zh-CN", "en" */
+	struct geo_intern *strs;
+	struct geo_cache *cache;
+};
+
+int geo_db_load(struct geo_db *db, char *err, size_t errlen);
+
+/* private, loopback, documentation ...: fills res and returns true */
+bool geo_special(const struct in6_addr *a, bool zh, struct geo_fields *out);
+
+/* Chinese names: provinces, 纯真 strings, carrier names. */
+void cn_split_region(const char *s, struct geo_fields *out);
+void cn_province_canon(const char *in, char *out, size_t len);
+bool cn_isp_from_area(const char *area, char *out, size_t len);
+void cn_isp_from_org(const char *org, bool zh, char *out, size_t len);
+
+/* Interning: strings and label tuples that live until geo_intern_free(). */
+struct geo_intern *geo_intern_new(void);
+void geo_intern_free(struct geo_intern *in);
+const char *geo_intern_str(struct geo_intern *in, const char *s);
+const struct geo_labels *geo_intern_labels(struct geo_intern *in,
+					   const struct geo_labels *l);
+
+struct geo_cache *geo_cache_new(void);
+void geo_cache_free(struct geo_cache *c);
+void geo_cache_clear(struct geo_cache *c);
+const struct geo_labels *geo_cache_find(struct geo_cache *c,
+					const struct in6_addr *a);
+void geo_cache_put(struct geo_cache *c, const struct in6_addr *a,
+		   const struct geo_labels *l);
+
+/* Text IPv4 (as ::ffff:a.b.c.d) or IPv6; 0 or -EINVAL. */
+int geo_parse_addr(const char *s, struct in6_addr *a);
+
+void geo_copy(char *dst, size_t len, const char *src, size_t n);
+
+#endif

