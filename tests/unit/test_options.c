@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+/* Flag parsing: the seed's contract, defaults, and rejection of bad values. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "options.h"
+
+struct parsed {
+	struct options o;
+	enum options_result r;
+	char out[8192];
+	char err[1024];
+	char argbuf[16][64];
+	char *argv[17];
+};
+
+/* Parse a NULL-terminated list of arguments after the program name. */
+static struct parsed *parse(const char *first, ...)
+{
+	struct parsed *p = calloc(1, sizeof(*p));
+	FILE *out, *err;
+	va_list ap;
+	int argc = 0;
+
+	snprintf(p->argbuf[argc], sizeof(p->argbuf[0]), "ip_traffic_monitor_cli");
+	p->argv[argc] = p->argbuf[argc];
+	argc++;
+	va_start(ap, first);
+	for (const char *a = first; a; a = va_arg(ap, const char *)) {
+		snprintf(p->argbuf[argc], sizeof(p->argbuf[0]), "%s", a);
+		p->argv[argc] = p->argbuf[argc];
+		argc++;
+	}
+	va_end(ap);
+	out = fmemopen(p->out, sizeof(p->out) - 1, "w");
+	err = fmemopen(p->err, sizeof(p->err) - 1, "w");
+	p->r = options_parse(&p->o, argc, p->argv, out, err);
+	fclose(out);
+	fclose(err);
+	return p;
+}
+
+static void test_defaults(void **state)
+{
+	struct parsed *p = parse("-i", "eth0", NULL);
+
+	(void)state;
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_int_equal(p->o.n_ifaces, 1);
+	assert_string_equal(p->o.ifaces[0], "eth0");
+	assert_int_equal(p->o.duration_ms, 30000);
+	assert_int_equal(p->o.interval_ms, 2000);
+	assert_int_equal(p->o.port, 0);
+	assert_int_equal(p->o.threshold, 1048576);
+	assert_int_equal(p->o.map_entries, 65536);
+	assert_string_equal(p->o.geo_lang, "zh-CN");
+	assert_string_equal(p->o.pin_base, "/sys/fs/bpf/ip_traffic_monitor");
+	assert_null(p->o.listen_addr);
+	assert_false(p->o.quiet);
+	free(p);
+}
+
+static void test_seed_long_flags(void **state)
+{
+	struct parsed *p = parse("--iface", "eth0", "--duration", "0",
+				 "--sample-interval", "5", "--prometheus-port",
+				 "9090", "--geoip-db", "GeoLite2-City.mmdb",
+				 "--prometheus-export-threshold", "10485760",
+				 NULL);
+
+	(void)state;
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_int_equal(p->o.duration_ms, 0);
+	assert_int_equal(p->o.interval_ms, 5000);
+	assert_int_equal(p->o.port, 9090);
+	assert_int_equal(p->o.n_geo_dbs, 1);
+	assert_string_equal(p->o.geo_dbs[0], "GeoLite2-City.mmdb");
+	assert_int_equal(p->o.threshold, 10485760);
+	free(p);
+}
+
+static void test_seed_short_flags(void **state)
+{
+	struct parsed *p = parse("-i", "eth0", "-d", "300", "-s", "0.1", "-p",
+				 "8080", "-g", "a.mmdb", "-g", "qqwry.dat",
+				 "-t", "10M", NULL);
+
+	(void)state;
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_int_equal(p->o.duration_ms, 300000);
+	assert_int_equal(p->o.interval_ms, 100);
+	assert_int_equal(p->o.port, 8080);
+	assert_int_equal(p->o.n_geo_dbs, 2);
+	assert_string_equal(p->o.geo_dbs[1], "qqwry.dat");
+	assert_int_equal(p->o.threshold, 10485760);
+	free(p);
+}
+
+static void test_iface_lists(void **state)
+{
+	struct parsed *p = parse("-i", "eth0,eth1", "-i", "wg0", NULL);
+
+	(void)state;
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_int_equal(p->o.n_ifaces, 3);
+	assert_string_equal(p->o.ifaces[0], "eth0");
+	assert_string_equal(p->o.ifaces[1], "eth1");
+	assert_string_equal(p->o.ifaces[2], "wg0");
+	free(p);
+}
+
+static void test_long_only_flags(void **state)
+{
+	struct parsed *p = parse("-i", "eth0", "--listen", "::1", "--map-size",
+				 "4", "--pin-dir", "/sys/fs/bpf/x", "--quiet",
+				 "--no-summary", "--top", "0", "--clsact",
+				 "--isp-db", "isp.mmdb", "--geoip-lang", "en",
+				 NULL);
+
+	(void)state;
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_string_equal(p->o.listen_addr, "::1");
+	assert_int_equal(p->o.map_entries, 4);
+	assert_string_equal(p->o.pin_base, "/sys/fs/bpf/x");
+	assert_true(p->o.quiet);
+	assert_true(p->o.no_summary);
+	assert_true(p->o.force_clsact);
+	assert_int_equal(p->o.top_n, 0);
+	assert_int_equal(p->o.n_isp_dbs, 1);
+	assert_string_equal(p->o.geo_lang, "en");
+	free(p);
+}
+
+static void test_help_and_version(void **state)
+{
+	struct parsed *p = parse("--help", NULL);
+
+	(void)state;
+	assert_int_equal(p->r, OPTIONS_EXIT_OK);
+	/* every flag of the seed is documented */
+	assert_non_null(strstr(p->out, "--iface"));
+	assert_non_null(strstr(p->out, "--duration"));
+	assert_non_null(strstr(p->out, "--sample-interval"));
+	assert_non_null(strstr(p->out, "--prometheus-port"));
+	assert_non_null(strstr(p->out, "--geoip-db"));
+	assert_non_null(strstr(p->out, "--prometheus-export-threshold"));
+	free(p);
+	p = parse("--version", NULL);
+	assert_int_equal(p->r, OPTIONS_EXIT_OK);
+	assert_non_null(strstr(p->out, "ip_traffic_monitor_cli "));
+	free(p);
+}
+
+/* Each bad value: OPTIONS_BAD and exactly one line on stderr. */
+static void expect_bad(const char *a, const char *b, const char *c,
+		       const char *d)
+{
+	struct parsed *p = parse(a, b, c, d, NULL);
+	char *nl;
+
+	assert_int_equal(p->r, OPTIONS_BAD);
+	assert_true(strlen(p->err) > 0);
+	nl = strchr(p->err, '\n');
+	assert_non_null(nl);
+	assert_int_equal(nl[1], '\0');
+	free(p);
+}
+
+static void test_bad_values(void **state)
+{
+	(void)state;
+	expect_bad("-d", "10", NULL, NULL);		/* -i missing */
+	expect_bad("-i", "eth0", "-s", "0");
+	expect_bad("-i", "eth0", "-s", "-1");
+	expect_bad("-i", "eth0", "-s", "abc");
+	expect_bad("-i", "eth0", "-s", "1e9");
+	expect_bad("-i", "eth0", "-s", "0.001");
+	expect_bad("-i", "eth0", "-d", "x");
+	expect_bad("-i", "eth0", "-d", "-5");
+	expect_bad("-i", "eth0", "-d", "1.5");
+	expect_bad("-i", "eth0", "-d", "99999999999999999999");
+	expect_bad("-i", "eth0", "-p", "0");
+	expect_bad("-i", "eth0", "-p", "70000");
+	expect_bad("-i", "eth0", "-p", "80x");
+	expect_bad("-i", "eth0", "-t", "abc");
+	expect_bad("-i", "eth0", "-t", "-1");
+	expect_bad("-i", "eth0", "-t", "99999999999T");
+	expect_bad("-i", "eth0", "--map-size", "0");
+	expect_bad("-i", "eth0", "--map-size", "100000000");
+	expect_bad("-i", "eth0", "--pin-dir", "relative");
+	expect_bad("-i", "eth0", "--bogus", NULL);
+	expect_bad("-i", "eth0", "extra", NULL);
+	expect_bad("-i", "eth0", "-i", "eth0");		/* twice */
+	expect_bad("-i", "averyveryverylongifname", NULL, NULL);
+	expect_bad("-i", "eth0", "-p", NULL);		/* missing value */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_seed_long_flags),
+		cmocka_unit_test(test_seed_short_flags),
+		cmocka_unit_test(test_iface_lists),
+		cmocka_unit_test(test_long_only_flags),
+		cmocka_unit_test(test_help_and_version),
+		cmocka_unit_test(test_bad_values),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
