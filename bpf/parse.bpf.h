@@ -104,6 +104,9 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct cursor *c,
 	c->pos += ihl;
 	l4len = l4_header_len(c, iph->protocol);
 	hdr_len = ihl + l4len;
+	/* IHL beyond the packet: ip_len - hdr_len below would wrap. */
+	if (hdr_len > ip_len)
+		return PARSE_MALFORMED;
 	if (segs == 0 && skb->gso_size)	/* untrusted (DODGY) GSO: not yet counted */
 		segs = (ip_len - hdr_len + skb->gso_size - 1) / skb->gso_size;
 	if (segs == 0)
@@ -162,6 +165,9 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct cursor *c,
 		c->pos += len;
 	}
 	hdr_len += l4_header_len(c, nexthdr);
+	/* Extension headers longer than the packet: ip_len - hdr_len wraps. */
+	if (hdr_len > ip_len)
+		return PARSE_MALFORMED;
 	if (segs == 0 && skb->gso_size)
 		segs = (ip_len - hdr_len + skb->gso_size - 1) / skb->gso_size;
 	if (segs == 0)

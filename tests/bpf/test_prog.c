@@ -1,0 +1,949 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bpf/traffic.bpf.c on crafted frames through BPF_PROG_TEST_RUN.
+ *
+ * Every case starts from empty maps, runs frames through one of the four
+ * programs and then compares the WHOLE state -- both stats maps and every
+ * counter, summed over all CPUs -- with what the case expects, so a byte
+ * counted under a wrong key, twice, or not at all fails the case.
+ *
+ * Exit status: 0 all passed, 1 a case failed, 77 BPF is not available.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "itm_shared.h"
+#include "frames.h"
+#include "traffic.skel.h"
+
+#define MAX_EXPECT 16
+
+struct expect_entry {
+	const char *addr;
+	struct itm_value v;
+};
+
+/* What a case expects the maps and counters to hold afterwards. */
+struct expect {
+	struct expect_entry a[MAX_EXPECT];
+	int na;
+	struct expect_entry b[MAX_EXPECT];
+	int nb;
+	struct itm_counter ctr[ITM_CTR_MAX];
+};
+
+static struct traffic_bpf *skel;
+static int ncpus;
+static bool verbose;
+static __u64 last_ns; /* test_run's average duration of the last run */
+static char fail_msg[512];
+
+static const char *const ctr_names[ITM_CTR_MAX] = {
+	[ITM_CTR_NON_IP_TX] = "NON_IP_TX",
+	[ITM_CTR_NON_IP_RX] = "NON_IP_RX",
+	[ITM_CTR_MALFORMED_TX] = "MALFORMED_TX",
+	[ITM_CTR_MALFORMED_RX] = "MALFORMED_RX",
+	[ITM_CTR_OVERFLOW_TX] = "OVERFLOW_TX",
+	[ITM_CTR_OVERFLOW_RX] = "OVERFLOW_RX",
+};
+
+__attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(fail_msg, sizeof(fail_msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list args)
+{
+	if (level == LIBBPF_DEBUG && !verbose)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static int key_from_str(const char *s, struct itm_key *key)
+{
+	memset(key, 0, sizeof(*key));
+	if (inet_pton(AF_INET6, s, key->addr) == 1)
+		return 0;
+	/* IPv4 is stored IPv4-mapped, ::ffff:a.b.c.d. */
+	key->addr[10] = 0xff;
+	key->addr[11] = 0xff;
+	return inet_pton(AF_INET, s, &key->addr[12]) == 1 ? 0 : -EINVAL;
+}
+
+static void key_to_str(const struct itm_key *key, char *buf, size_t len)
+{
+	static const __u8 mapped[12] = {[10] = 0xff, [11] = 0xff};
+
+	if (!memcmp(key->addr, mapped, sizeof(mapped)))
+		inet_ntop(AF_INET, &key->addr[12], buf, len);
+	else
+		inet_ntop(AF_INET6, key->addr, buf, len);
+}
+
+/* Sum of a per-CPU stats value over all CPUs. */
+static int stats_sum(int fd, const struct itm_key *key, struct itm_value *sum)
+{
+	struct itm_value vals[ncpus];
+
+	memset(sum, 0, sizeof(*sum));
+	if (bpf_map_lookup_elem(fd, key, vals))
+		return -errno;
+	for (int i = 0; i < ncpus; i++) {
+		sum->tx_bytes += vals[i].tx_bytes;
+		sum->tx_packets += vals[i].tx_packets;
+		sum->rx_bytes += vals[i].rx_bytes;
+		sum->rx_packets += vals[i].rx_packets;
+	}
+	return 0;
+}
+
+static int counters_read(struct itm_counter out[ITM_CTR_MAX])
+{
+	int fd = bpf_map__fd(skel->maps.itm_counters);
+	struct itm_counter vals[ncpus];
+
+	for (__u32 idx = 0; idx < ITM_CTR_MAX; idx++) {
+		if (bpf_map_lookup_elem(fd, &idx, vals))
+			return -errno;
+		out[idx] = (struct itm_counter){};
+		for (int i = 0; i < ncpus; i++) {
+			out[idx].packets += vals[i].packets;
+			out[idx].bytes += vals[i].bytes;
+		}
+	}
+	return 0;
+}
+
+static int map_clear(int fd)
+{
+	struct itm_key key;
+
+	/* Deleting the first key each time never skips one. */
+	while (!bpf_map_get_next_key(fd, NULL, &key))
+		if (bpf_map_delete_elem(fd, &key))
+			return -errno;
+	return 0;
+}
+
+static int set_slot(struct bpf_map *inner)
+{
+	__u32 zero = 0;
+	int fd = bpf_map__fd(inner);
+
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.itm_active), &zero, &fd,
+				BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/* Empty both stats maps, zero every counter, point the slot at stats_a. */
+static int state_reset(void)
+{
+	int fd = bpf_map__fd(skel->maps.itm_counters);
+	struct itm_counter zero[ncpus];
+	int err;
+
+	memset(zero, 0, sizeof(zero));
+	for (__u32 idx = 0; idx < ITM_CTR_MAX; idx++)
+		if (bpf_map_update_elem(fd, &idx, zero, BPF_ANY))
+			return -errno;
+	err = map_clear(bpf_map__fd(skel->maps.itm_stats_a));
+	if (!err)
+		err = map_clear(bpf_map__fd(skel->maps.itm_stats_b));
+	if (!err)
+		err = set_slot(skel->maps.itm_stats_a);
+	return err;
+}
+
+static int map_check(const char *name, struct bpf_map *map,
+		     const struct expect_entry *e, int n)
+{
+	int fd = bpf_map__fd(map), count = 0;
+	struct itm_key key, *prev = NULL;
+	char buf[INET6_ADDRSTRLEN];
+	struct itm_value got;
+
+	while (!bpf_map_get_next_key(fd, prev, &key)) {
+		bool found = false;
+
+		for (int i = 0; i < n && !found; i++) {
+			struct itm_key want;
+
+			if (key_from_str(e[i].addr, &want))
+				return fail("bad address %s in case",
+					    e[i].addr);
+			found = !memcmp(&want, &key, sizeof(key));
+		}
+		if (!found) {
+			key_to_str(&key, buf, sizeof(buf));
+			return fail("%s holds unexpected key %s", name, buf);
+		}
+		count++;
+		prev = &key;
+	}
+	if (count != n)
+		return fail("%s holds %d keys, want %d", name, count, n);
+
+	for (int i = 0; i < n; i++) {
+		const struct itm_value *w = &e[i].v;
+
+		key_from_str(e[i].addr, &key);
+		if (stats_sum(fd, &key, &got))
+			return fail("%s lacks key %s", name, e[i].addr);
+		if (memcmp(&got, w, sizeof(got)))
+			return fail("%s[%s]: tx %llu B %llu pkt, rx %llu B "
+				    "%llu pkt; want tx %llu B %llu pkt, rx "
+				    "%llu B %llu pkt",
+				    name, e[i].addr, got.tx_bytes,
+				    got.tx_packets, got.rx_bytes,
+				    got.rx_packets, w->tx_bytes, w->tx_packets,
+				    w->rx_bytes, w->rx_packets);
+	}
+	return 0;
+}
+
+static int state_check(const struct expect *want)
+{
+	struct itm_counter got[ITM_CTR_MAX];
+
+	if (map_check("itm_stats_a", skel->maps.itm_stats_a, want->a, want->na))
+		return -1;
+	if (map_check("itm_stats_b", skel->maps.itm_stats_b, want->b, want->nb))
+		return -1;
+	if (counters_read(got))
+		return fail("reading itm_counters: %s", strerror(errno));
+	for (int i = 0; i < ITM_CTR_MAX; i++)
+		if (got[i].packets != want->ctr[i].packets ||
+		    got[i].bytes != want->ctr[i].bytes)
+			return fail("counter %s: %llu pkt %llu B, want %llu "
+				    "pkt %llu B",
+				    ctr_names[i], got[i].packets, got[i].bytes,
+				    want->ctr[i].packets, want->ctr[i].bytes);
+	return 0;
+}
+
+/*
+ * One BPF_PROG_TEST_RUN.  gso_segs and gso_size are among the few
+ * __sk_buff fields the kernel lets a test set (convert___skb_to_skb());
+ * skb->protocol is not: test_run derives it with eth_type_trans().
+ */
+static int run_gso(struct bpf_program *prog, const struct frame *f,
+		   __u32 gso_segs, __u32 gso_size, __u32 repeat)
+{
+	struct __sk_buff ctx = {
+		.gso_segs = gso_segs,
+		.gso_size = gso_size,
+	};
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f->data,
+		    .data_size_in = f->len, .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = repeat);
+	int err;
+
+	err = bpf_prog_test_run_opts(bpf_program__fd(prog), &opts);
+	if (err)
+		return fail("test_run %s: %s", bpf_program__name(prog),
+			    strerror(-err));
+	/* TC_ACT_UNSPEC: never end other filters' processing. */
+	if ((int)opts.retval != TC_ACT_UNSPEC)
+		return fail("%s returned %d, want TC_ACT_UNSPEC (-1)",
+			    bpf_program__name(prog), (int)opts.retval);
+	last_ns = opts.duration;
+	return 0;
+}
+
+static int run(struct bpf_program *prog, const struct frame *f)
+{
+	return run_gso(prog, f, 0, 0, 1);
+}
+
+static int build(struct frame *f, const struct pkt_spec *s)
+{
+	int err = frame_build(f, s);
+
+	if (err)
+		return fail("building frame: %s", strerror(-err));
+	return 0;
+}
+
+#define TRY(expr)                                                              \
+	do {                                                                   \
+		if ((expr) < 0)                                                \
+			return -1;                                             \
+	} while (0)
+
+#define TX(b, p)                                                               \
+	{                                                                      \
+		.tx_bytes = (b), .tx_packets = (p)                             \
+	}
+#define RX(b, p)                                                               \
+	{                                                                      \
+		.rx_bytes = (b), .rx_packets = (p)                             \
+	}
+
+#define LOCAL4	"192.0.2.1"
+#define REMOTE4 "198.51.100.7"
+#define LOCAL6	"2001:db8::1"
+#define REMOTE6 "2001:db8:ffff::beef"
+
+static const struct pkt_spec udp4 = {
+	.family = AF_INET,
+	.src = LOCAL4,
+	.dst = REMOTE4,
+	.l4 = IPPROTO_UDP,
+	.payload = 100,
+};
+
+static const struct pkt_spec udp6 = {
+	.family = AF_INET6,
+	.src = LOCAL6,
+	.dst = REMOTE6,
+	.l4 = IPPROTO_UDP,
+	.payload = 100,
+};
+
+/* ---- cases ---- */
+
+static int t_ipv4_udp(void)
+{
+	struct expect w = {.a = {{REMOTE4, TX(20 + 8 + 100, 1)}}, .na = 1};
+	struct frame f;
+
+	TRY(build(&f, &udp4));
+	TRY(run(skel->progs.itm_egress, &f));
+	return state_check(&w);
+}
+
+static int t_ipv4_tcp(void)
+{
+	struct pkt_spec s = udp4;
+	struct expect w = {.a = {{REMOTE4, TX(20 + 32 + 200, 1)}}, .na = 1};
+	struct frame f;
+
+	s.l4 = IPPROTO_TCP;
+	s.tcp_doff = 8; /* with timestamps */
+	s.payload = 200;
+	TRY(build(&f, &s));
+	TRY(run(skel->progs.itm_egress, &f));
+	return state_check(&w);
+}
+
+static int t_ipv6_udp(void)
+{
+	struct expect w = {.a = {{REMOTE6, TX(40 + 8 + 100, 1)}}, .na = 1};
+	struct frame f;
+
+	TRY(build(&f, &udp6));
+	TRY(run(skel->progs.itm_egress, &f));
+	return state_check(&w);
+}
+
+static int t_ipv6_tcp_ingress(void)
+{
+	struct pkt_spec s = udp6;
+	struct expect w = {.a = {{REMOTE6, RX(40 + 20 + 64, 1)}}, .na = 1};
+	struct frame f;
+
+	/* Ingress: the remote end is the source. */
+	s.src = REMOTE6;
+	s.dst = LOCAL6;
+	s.l4 = IPPROTO_TCP;
+	s.payload = 64;
+	TRY(build(&f, &s));
+	TRY(run(skel->progs.itm_ingress, &f));
+	return state_check(&w);
+}
+
+static int t_ipv6_ext_headers(void)
+{
+	struct pkt_spec s = udp6;
+	struct expect w = {
+		.a = {{REMOTE6, TX(40 + 48 + 20 + 50, 1)}},
+		.na = 1,
+	};
+	struct frame f;
+
+	s.l4 = IPPROTO_TCP;
+	s.payload = 50;
+	s.ext = true;
+	TRY(build(&f, &s));
+	TRY(run(skel->progs.itm_egress, &f));
+	return state_check(&w);
+}
+
+static int t_direction(void)
+{
+	struct expect w = {
+		.a =
+			{
+				{REMOTE4, TX(128, 1)},
+				{LOCAL4, RX(128, 1)},
+				{REMOTE6, TX(148, 1)},
+				{LOCAL6, RX(148, 1)},
+			},
+		.na = 4,
+	};
+	struct frame f4, f6;
+
+	/* The same frames both ways: egress keys by dst, ingress by src. */
+	TRY(build(&f4, &udp4));
+	TRY(build(&f6, &udp6));
+	TRY(run(skel->progs.itm_egress, &f4));
+	TRY(run(skel->progs.itm_ingress, &f4));
+	TRY(run(skel->progs.itm_egress, &f6));
+	TRY(run(skel->progs.itm_ingress, &f6));
+	return state_check(&w);
+}
+
+static int t_vlan(void)
+{
+	struct pkt_spec s = udp4;
+	struct expect w = {.a = {{REMOTE4, TX(128, 1)}}, .na = 1};
+	struct frame f;
+
+	s.tpid[0] = ETH_P_8021Q;
+	TRY(build(&f, &s));
+	TRY(run(skel->progs.itm_egress, &f));
+	return state_check(&w);
+}
+
+static int t_qinq(void)
+{
+	struct pkt_spec s = udp6;
+	struct expect w = {.a = {{REMOTE6, RX(148, 1)}}, .na = 1};
+	struct frame f;
+
+	s.tpid[0] = ETH_P_8021AD;
+	s.tpid[1] = ETH_P_8021Q;
+	s.src = REMOTE6;
+	s.dst = LOCAL6;
+	TRY(build(&f, &s));
+	TRY(run(skel->progs.itm_ingress, &f));
+	return state_check(&w);
+}
+
+static int t_three_tags_non_ip(void)
+{
+	struct pkt_spec s = udp4;
+	struct expect w = {};
+	struct frame f;
+
+	/* Deeper than ITM_MAX_VLAN_TAGS: not parsed, but still counted. */
+	s.tpid[0] = ETH_P_8021AD;
+	s.tpid[1] = ETH_P_8021Q;
+	s.tpid[2] = ETH_P_8021Q;
+	TRY(build(&f, &s));
+	TRY(run(skel->progs.itm_egress, &f));
+	w.ctr[ITM_CTR_NON_IP_TX] = (struct itm_counter){1, f.len};
+	return state_check(&w);
+}
+
+static int t_arp(void)
+{
+	struct expect w = {};
+	struct frame f = {.len = 14 + 28};
+	struct ethhdr *eth = (struct ethhdr *)f.data;
+
+	memset(eth->h_dest, 0xff, ETH_ALEN);
+	eth->h_proto = htons(ETH_P_ARP);
+	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(skel->progs.itm_ingress, &f));
+	w.ctr[ITM_CTR_NON_IP_TX] = (struct itm_counter){1, 42};
+	w.ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){2, 84};
+	return state_check(&w);
+}
+
+/*
+ * test_run itself refuses (EINVAL) an untagged frame whose IP ethertype is
+ * followed by less than a full IP header, so the truncated headers sit
+ * behind an 802.1Q tag, which it does not look through.
+ */
+static int t_truncated(void)
+{
+	struct pkt_spec s4 = udp4, s6 = udp6;
+	struct frame f4, f6, tag, bad;
+	struct expect w = {};
+
+	s4.tpid[0] = s6.tpid[0] = ETH_P_8021Q;
+	TRY(build(&f4, &s4));
+	f4.len = 18 + 10; /* half an IPv4 header */
+	TRY(build(&f6, &s6));
+	f6.len = 18 + 30; /* most of an IPv6 header */
+	TRY(build(&tag, &s4));
+	tag.len = 14 + 2; /* half a VLAN tag */
+	TRY(build(&bad, &udp4));
+	bad.data[14] = 0x65; /* IPv4 ethertype, version 6 */
+	TRY(run(skel->progs.itm_egress, &f4));
+	TRY(run(skel->progs.itm_ingress, &f6));
+	TRY(run(skel->progs.itm_ingress, &tag));
+	TRY(run(skel->progs.itm_egress, &bad));
+	bad.data[14] = 0x44; /* IHL 4: shorter than any IPv4 header */
+	TRY(run(skel->progs.itm_egress, &bad));
+	w.ctr[ITM_CTR_MALFORMED_TX] =
+		(struct itm_counter){3, 28 + 2 * (14 + 128)};
+	w.ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){2, 48 + 16};
+	return state_check(&w);
+}
+
+static int t_eth_padding(void)
+{
+	struct pkt_spec s = udp4;
+	struct expect w = {.a = {{REMOTE4, TX(20 + 8 + 10, 1)}}, .na = 1};
+	struct frame f;
+
+	s.payload = 10;
+	s.pad_to = 60; /* 14 + 38 + 8 bytes of padding */
+	TRY(build(&f, &s));
+	if (f.len != 60)
+		return fail("padded frame is %u bytes", f.len);
+	TRY(run(skel->progs.itm_egress, &f));
+	return state_check(&w);
+}
+
+static int t_gso_ipv4_tcp(void)
+{
+	struct pkt_spec s = udp4;
+	struct expect w = {
+		/*
+		 * 10 x (20 + 32 + 100) on the wire; then 3 uneven segments
+		 * 100 + 100 + 50 with 40 bytes of headers each.
+		 */
+		.a = {{REMOTE4, TX(10 * 152 + 3 * 40 + 250, 10 + 3)}},
+		.na = 1,
+	};
+	struct frame f;
+
+	s.l4 = IPPROTO_TCP;
+	s.tcp_doff = 8;
+	s.payload = 1000;
+	TRY(build(&f, &s));
+	TRY(run_gso(skel->progs.itm_egress, &f, 10, 100, 1));
+	s.tcp_doff = 5;
+	s.payload = 250;
+	TRY(build(&f, &s));
+	TRY(run_gso(skel->progs.itm_egress, &f, 3, 100, 1));
+	return state_check(&w);
+}
+
+static int t_gso_ipv6_tcp(void)
+{
+	struct pkt_spec s = udp6;
+	struct expect w = {
+		/* 5 x (40 + 20 + 200), then 4 x (40 + 48 + 20 + 100). */
+		.a = {{REMOTE6, TX(5 * 260 + 4 * 208, 5 + 4)}},
+		.na = 1,
+	};
+	struct frame f;
+
+	s.l4 = IPPROTO_TCP;
+	s.payload = 1000;
+	TRY(build(&f, &s));
+	TRY(run_gso(skel->progs.itm_egress, &f, 5, 200, 1));
+	/* Extension headers are repeated in every segment too. */
+	s.ext = true;
+	s.payload = 400;
+	TRY(build(&f, &s));
+	TRY(run_gso(skel->progs.itm_egress, &f, 4, 100, 1));
+	return state_check(&w);
+}
+
+static int t_gso_udp(void)
+{
+	struct pkt_spec s4 = udp4, s6 = udp6;
+	struct expect w = {
+		/* UDP GSO: 4 x (20 + 8 + 300); 3 x (40 + 8 + 400). */
+		.a =
+			{
+				{REMOTE4, TX(4 * 328, 4)},
+				{REMOTE6, TX(3 * 448, 3)},
+			},
+		.na = 2,
+	};
+	struct frame f;
+
+	s4.payload = 1200;
+	TRY(build(&f, &s4));
+	TRY(run_gso(skel->progs.itm_egress, &f, 4, 300, 1));
+	s6.payload = 1200;
+	TRY(build(&f, &s6));
+	TRY(run_gso(skel->progs.itm_egress, &f, 3, 400, 1));
+	return state_check(&w);
+}
+
+static int t_gso_segs_zero(void)
+{
+	struct pkt_spec s4 = udp4, s6 = udp6;
+	struct expect w = {
+		/*
+		 * Untrusted GSO (gso_segs 0): ceil(1000 / 300) = 4 segments,
+		 * 300 + 300 + 300 + 100 payload, 40 header bytes each; IPv6:
+		 * ceil(500 / 250) = 2 exactly.
+		 */
+		.a =
+			{
+				{REMOTE4, TX(4 * 40 + 1000, 4)},
+				{LOCAL6, RX(2 * 60 + 500, 2)},
+			},
+		.na = 2,
+	};
+	struct frame f;
+
+	s4.l4 = IPPROTO_TCP;
+	s4.payload = 1000;
+	TRY(build(&f, &s4));
+	TRY(run_gso(skel->progs.itm_egress, &f, 0, 300, 1));
+	s6.l4 = IPPROTO_TCP;
+	s6.payload = 500;
+	s6.src = LOCAL6; /* ingress: keyed by source */
+	s6.dst = REMOTE6;
+	TRY(build(&f, &s6));
+	TRY(run_gso(skel->progs.itm_ingress, &f, 0, 250, 1));
+	return state_check(&w);
+}
+
+/*
+ * Headers that claim more than the packet holds (IPv4 IHL 15 on 30 bytes,
+ * an IPv6 hop-by-hop header of 2 KiB) in a GSO skb.  A packet socket or a
+ * tap with a vnet header can send such a DODGY skb (gso_segs 0): it must
+ * count as one malformed frame, not billions of computed segments.
+ */
+static int t_gso_bogus_headers(void)
+{
+	struct pkt_spec s4 = udp4, s6 = udp6;
+	struct frame f4, f6;
+	struct expect w = {};
+
+	s4.l4 = IPPROTO_TCP;
+	s4.payload = 10;
+	TRY(build(&f4, &s4));
+	f4.data[14] = 0x4f; /* IHL 15: 60 bytes of header */
+	f4.len = 14 + 30;
+	s6.l4 = IPPROTO_TCP;
+	s6.ext = true;
+	s6.payload = 100;
+	TRY(build(&f6, &s6));
+	f6.data[14 + 40 + 1] = 255; /* hop-by-hop: (255 + 1) * 8 bytes */
+	TRY(run_gso(skel->progs.itm_egress, &f4, 0, 10, 1));
+	TRY(run_gso(skel->progs.itm_egress, &f4, 5, 10, 1));
+	TRY(run_gso(skel->progs.itm_ingress, &f6, 0, 10, 1));
+	TRY(run_gso(skel->progs.itm_ingress, &f6, 5, 10, 1));
+	w.ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){2, 2 * f4.len};
+	w.ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){2, 2 * f6.len};
+	return state_check(&w);
+}
+
+static int t_big_tcp(void)
+{
+	struct pkt_spec s4 = udp4, s6 = udp6;
+	struct expect w = {
+		/*
+		 * tot_len 0 (IPv4 BIG TCP) and payload_len 0 (IPv6 jumbo
+		 * without HBH): lengths come from skb->len.  GSO: 10 x
+		 * (40 + 100); 8 x (60 + 100).  Not GSO: 40 + 60 and 60 + 60.
+		 */
+		.a =
+			{
+				{REMOTE4, TX(10 * 140 + 100, 10 + 1)},
+				{REMOTE6, TX(8 * 160 + 120, 8 + 1)},
+			},
+		.na = 2,
+	};
+	struct frame f;
+
+	s4.l4 = s6.l4 = IPPROTO_TCP;
+	s4.zero_len = s6.zero_len = true;
+	s4.payload = s6.payload = 1000;
+	TRY(build(&f, &s4));
+	TRY(run_gso(skel->progs.itm_egress, &f, 10, 100, 1));
+	TRY(build(&f, &s6));
+	f.len = 14 + 60 + 800;
+	TRY(run_gso(skel->progs.itm_egress, &f, 8, 100, 1));
+	s4.payload = s6.payload = 60;
+	TRY(build(&f, &s4));
+	TRY(run(skel->progs.itm_egress, &f));
+	TRY(build(&f, &s6));
+	TRY(run(skel->progs.itm_egress, &f));
+	return state_check(&w);
+}
+
+static int t_repeat_accumulates(void)
+{
+	const __u32 n = 100000, m = 1000;
+	struct pkt_spec s = udp4;
+	struct expect w = {
+		.a =
+			{
+				{REMOTE4, TX((__u64)n * 128, n)},
+				{REMOTE6, TX((__u64)m * 10 * 172, m * 10)},
+			},
+		.na = 2,
+	};
+	struct frame f;
+
+	TRY(build(&f, &s));
+	TRY(run_gso(skel->progs.itm_egress, &f, 0, 0, n));
+	printf("#   IPv4 UDP 128 B: %llu ns per packet (repeat %u)\n",
+	       (unsigned long long)last_ns, n);
+	s = udp6;
+	s.l4 = IPPROTO_TCP;
+	s.tcp_doff = 8;
+	s.payload = 1000;
+	TRY(build(&f, &s));
+	TRY(run_gso(skel->progs.itm_egress, &f, 10, 100, m));
+	printf("#   IPv6 TCP GSO 10 x 172 B: %llu ns per skb (repeat %u)\n",
+	       (unsigned long long)last_ns, m);
+	return state_check(&w);
+}
+
+/*
+ * test_run cannot set skb->protocol: it runs eth_type_trans() on the
+ * first 14 bytes and, for SCHED_CLS, pushes them back, so the program
+ * still sees the frame from byte 0.  An l3 packet whose bytes 12-13 read
+ * as the right ethertype therefore gets the right protocol: IPv4 source
+ * 8.0.x.x (0x0800), IPv6 source with 0x86dd as its third 16-bit group.
+ */
+static int t_l3(void)
+{
+	struct pkt_spec s4 = udp4, s6 = udp6;
+	struct expect w = {
+		.a =
+			{
+				{REMOTE4, TX(128 + 10 * 140, 1 + 10)},
+				{"2001:db8:86dd::1", RX(148, 1)},
+			},
+		.na = 2,
+	};
+	struct frame f;
+
+	s4.l3 = true;
+	s4.src = "8.0.0.1";
+	TRY(build(&f, &s4));
+	if (f.data[12] != 0x08 || f.data[13] != 0x00)
+		return fail("l3 IPv4 frame does not carry 0x0800 at byte 12");
+	TRY(run(skel->progs.itm_egress_l3, &f));
+	s4.l4 = IPPROTO_TCP;
+	s4.payload = 1000;
+	TRY(build(&f, &s4));
+	TRY(run_gso(skel->progs.itm_egress_l3, &f, 10, 100, 1));
+
+	s6.l3 = true;
+	s6.src = "2001:db8:86dd::1";
+	s6.dst = LOCAL6;
+	TRY(build(&f, &s6));
+	if (f.data[12] != 0x86 || f.data[13] != 0xdd)
+		return fail("l3 IPv6 frame does not carry 0x86dd at byte 12");
+	TRY(run(skel->progs.itm_ingress_l3, &f));
+
+	/* And the Ethernet programs must not read these as IP. */
+	TRY(build(&f, &s6));
+	TRY(run(skel->progs.itm_egress, &f));
+	w.ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){1, 40 + 8 + 100};
+	return state_check(&w);
+}
+
+static int t_empty_slot(void)
+{
+	struct expect w = {};
+	struct frame f;
+	__u32 zero = 0;
+
+	/* Before user space fills the slot nothing may be lost either. */
+	if (bpf_map_delete_elem(bpf_map__fd(skel->maps.itm_active), &zero))
+		return fail("clearing slot 0: %s", strerror(errno));
+	TRY(build(&f, &udp4));
+	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(skel->progs.itm_ingress, &f));
+	w.ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){1, 128};
+	w.ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){1, 128};
+	return state_check(&w);
+}
+
+static int t_swap(void)
+{
+	struct pkt_spec s = udp4;
+	struct expect w = {
+		.a = {{REMOTE4, TX(3 * 128, 3)}},
+		.na = 1,
+		.b = {{REMOTE4, TX(2 * 128, 2)}, {"203.0.113.9", TX(78, 1)}},
+		.nb = 2,
+	};
+	struct frame f;
+
+	TRY(build(&f, &s));
+	TRY(run_gso(skel->progs.itm_egress, &f, 0, 0, 3));
+	if (set_slot(skel->maps.itm_stats_b))
+		return fail("switching slot 0 to stats_b: %s", strerror(errno));
+	TRY(run_gso(skel->progs.itm_egress, &f, 0, 0, 2));
+	s.dst = "203.0.113.9";
+	s.payload = 50;
+	TRY(build(&f, &s));
+	TRY(run(skel->progs.itm_egress, &f));
+	return state_check(&w);
+}
+
+/* Its own skeleton: stats maps of 4 entries. */
+static int t_overflow(void)
+{
+	const int n = 10, max = 4;
+	struct traffic_bpf *saved = skel;
+	struct expect w = {};
+	__u64 total_bytes = 0, map_bytes = 0;
+	struct pkt_spec s = udp4;
+	char addrs[10][16];
+	struct frame f;
+	int err = -1;
+
+	skel = traffic_bpf__open();
+	if (!skel) {
+		skel = saved;
+		return fail("open: %s", strerror(errno));
+	}
+	bpf_map__set_max_entries(skel->maps.itm_stats_a, max);
+	bpf_map__set_max_entries(skel->maps.itm_stats_b, max);
+	if (traffic_bpf__load(skel)) {
+		fail("load with max_entries %d: %s", max, strerror(errno));
+		goto out;
+	}
+	if (state_reset()) {
+		fail("reset: %s", strerror(errno));
+		goto out;
+	}
+
+	for (int i = 0; i < n; i++) {
+		__u64 bytes = 28 + 10 * (i + 1);
+
+		snprintf(addrs[i], sizeof(addrs[i]), "198.51.100.%d", 10 + i);
+		s.dst = addrs[i];
+		s.payload = 10 * (i + 1);
+		if (build(&f, &s) || run(skel->progs.itm_egress, &f))
+			goto out;
+		total_bytes += bytes;
+		if (i < max) {
+			w.a[i] = (struct expect_entry){addrs[i], TX(bytes, 1)};
+			map_bytes += bytes;
+		}
+	}
+	w.na = max;
+	w.ctr[ITM_CTR_OVERFLOW_TX] =
+		(struct itm_counter){n - max, total_bytes - map_bytes};
+
+	/* A full map still takes more traffic for keys it already holds. */
+	s.dst = addrs[0];
+	s.payload = 10;
+	if (build(&f, &s) || run(skel->progs.itm_egress, &f))
+		goto out;
+	w.a[0].v.tx_bytes += 38;
+	w.a[0].v.tx_packets++;
+	/* Ingress traffic from a new address overflows into the rx twin. */
+	s.src = addrs[9];
+	s.dst = LOCAL4;
+	if (build(&f, &s) || run(skel->progs.itm_ingress, &f))
+		goto out;
+	w.ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){1, 38};
+	err = state_check(&w);
+	if (!err && map_bytes + w.ctr[ITM_CTR_OVERFLOW_TX].bytes != total_bytes)
+		err = fail("map + overflow != sent");
+out:
+	traffic_bpf__destroy(skel);
+	skel = saved;
+	return err;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(void);
+} cases[] = {
+	{"ipv4_udp", t_ipv4_udp},
+	{"ipv4_tcp", t_ipv4_tcp},
+	{"ipv6_udp", t_ipv6_udp},
+	{"ipv6_tcp_ingress", t_ipv6_tcp_ingress},
+	{"ipv6_ext_headers", t_ipv6_ext_headers},
+	{"egress_vs_ingress", t_direction},
+	{"vlan_8021q", t_vlan},
+	{"qinq_8021ad", t_qinq},
+	{"three_tags_non_ip", t_three_tags_non_ip},
+	{"arp_non_ip", t_arp},
+	{"truncated_malformed", t_truncated},
+	{"ethernet_padding", t_eth_padding},
+	{"gso_ipv4_tcp", t_gso_ipv4_tcp},
+	{"gso_ipv6_tcp", t_gso_ipv6_tcp},
+	{"gso_udp", t_gso_udp},
+	{"gso_segs_zero", t_gso_segs_zero},
+	{"gso_bogus_headers", t_gso_bogus_headers},
+	{"big_tcp_zero_len", t_big_tcp},
+	{"repeat_accumulates", t_repeat_accumulates},
+	{"l3_programs", t_l3},
+	{"empty_slot_overflow", t_empty_slot},
+	{"swap_a_to_b", t_swap},
+	{"overflow_tiny_map", t_overflow},
+};
+
+int main(int argc, char **argv)
+{
+	int passed = 0, failed = 0, err;
+	const char *only = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "-v"))
+			verbose = true;
+		else
+			only = argv[i];
+	}
+	libbpf_set_print(libbpf_print);
+
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus < 0) {
+		fprintf(stderr, "possible CPUs: %s\n", strerror(-ncpus));
+		return 1;
+	}
+	skel = traffic_bpf__open_and_load();
+	if (!skel) {
+		err = errno;
+		fprintf(stderr, "loading traffic.bpf.o: %s\n", strerror(err));
+		/* Only a kernel or a caller without BPF is a skip. */
+		if (err == EPERM || err == ENOSYS) {
+			printf("SKIP: BPF unavailable (%s)\n", strerror(err));
+			return 77;
+		}
+		return 1;
+	}
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (only && strcmp(only, cases[i].name))
+			continue;
+		fail_msg[0] = '\0';
+		err = state_reset();
+		if (err) {
+			fail("reset: %s", strerror(-err));
+		} else {
+			last_ns = 0;
+			err = cases[i].fn();
+		}
+		if (err) {
+			printf("not ok %zu - %s: %s\n", i + 1, cases[i].name,
+			       fail_msg);
+			failed++;
+		} else {
+			printf("ok %zu - %s (last run %llu ns)\n", i + 1,
+			       cases[i].name, (unsigned long long)last_ns);
+			passed++;
+		}
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	traffic_bpf__destroy(skel);
+	return failed ? 1 : 0;
+}
