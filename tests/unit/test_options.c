@@ -17,8 +17,8 @@ struct parsed {
 	enum options_result r;
 	char out[8192];
 	char err[1024];
-	char argbuf[16][64];
-	char *argv[17];
+	char argbuf[32][64];
+	char *argv[33];
 };
 
 /* Parse a NULL-terminated list of arguments after the program name. */
