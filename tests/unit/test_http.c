@@ -1,0 +1,756 @@
+// SPDX-License-Identifier: MIT
+/* The /metrics server over real loopback sockets, hostile clients included. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "http.h"
+#include "strbuf.h"
+
+#define BODY "# HELP x_total X\n# TYPE x_total counter\nx_total{city=\"南京市\"} 42\n"
+#define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
+
+struct render_ctx {
+	const char *body;
+	size_t body_len;
+	int err;
+	atomic_int calls;
+};
+
+static int render(void *p, struct strbuf *out)
+{
+	struct render_ctx *ctx = p;
+
+	atomic_fetch_add(&ctx->calls, 1);
+	if (ctx->err)
+		return ctx->err;
+	return strbuf_append(out, ctx->body, ctx->body_len);
+}
+
+struct resp {
+	int status;
+	char head[16384];	/* status line + headers, NUL-terminated */
+	char *body;
+	size_t body_len;
+	bool closed_early;	/* connection ended before a full header */
+};
+
+/* A port that was free a moment ago (the API does not take port 0). */
+static uint16_t free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	uint16_t port;
+
+	assert_true(fd >= 0);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+static bool have_ipv6_loopback(void)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = !bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return ok;
+}
+
+static int connect_to(int family, uint16_t port, int rcvbuf)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct timeval tv = { .tv_sec = 5 };
+	socklen_t sl;
+	int fd;
+
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		s6->sin6_addr = in6addr_loopback;
+		sl = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sl = sizeof(*s4);
+	}
+	fd = socket(family, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	if (rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&ss, sl)) {
+		fail_msg("connect to port %u: %s", port, strerror(errno));
+	}
+	return fd;
+}
+
+static void send_all(int fd, const char *s, size_t n)
+{
+	while (n) {
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+
+		if (w <= 0)
+			return;	/* the server may hang up on garbage */
+		s += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Reads until the server closes; requests say "Connection: close". */
+static void read_resp(int fd, struct resp *r)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536], *end;
+	ssize_t n;
+	size_t hl;
+
+	memset(r, 0, sizeof(*r));
+	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
+		assert_int_equal(strbuf_append(&sb, buf, (size_t)n), 0);
+	end = sb.buf ? strstr(sb.buf, "\r\n\r\n") : NULL;
+	if (!end) {
+		r->closed_early = true;
+		strbuf_free(&sb);
+		return;
+	}
+	hl = (size_t)(end - sb.buf) + 2;
+	assert_true(hl < sizeof(r->head));
+	memcpy(r->head, sb.buf, hl);
+	r->head[hl] = '\0';
+	assert_int_equal(sscanf(r->head, "HTTP/1.%*d %d", &r->status), 1);
+	r->body_len = sb.len - hl - 2;
+	r->body = malloc(r->body_len + 1);
+	assert_non_null(r->body);
+	memcpy(r->body, end + 4, r->body_len);
+	r->body[r->body_len] = '\0';
+	strbuf_free(&sb);
+}
+
+static void request_on(int family, uint16_t port, const char *raw,
+		       struct resp *r)
+{
+	int fd = connect_to(family, port, 0);
+
+	send_all(fd, raw, strlen(raw));
+	read_resp(fd, r);
+	close(fd);
+}
+
+static void request(uint16_t port, const char *method, const char *path,
+		    const char *extra, struct resp *r)
+{
+	char raw[1024];
+
+	snprintf(raw, sizeof(raw),
+		 "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s\r\n",
+		 method, path, extra ? extra : "");
+	request_on(AF_INET, port, raw, r);
+}
+
+/* Value of header name in r (without CRLF) into out, or false. */
+static bool header(const struct resp *r, const char *name, char *out,
+		   size_t len)
+{
+	size_t nl = strlen(name);
+
+	for (const char *p = strstr(r->head, "\r\n"); p && p[2];
+	     p = strstr(p + 2, "\r\n")) {
+		const char *line = p + 2, *eol = strstr(line, "\r\n");
+		size_t vl;
+
+		if (strncasecmp(line, name, nl) || line[nl] != ':')
+			continue;
+		line += nl + 1;
+		while (*line == ' ')
+			line++;
+		vl = (size_t)(eol - line);
+		assert_true(vl < len);
+		memcpy(out, line, vl);
+		out[vl] = '\0';
+		return true;
+	}
+	return false;
+}
+
+static void assert_header(const struct resp *r, const char *name,
+			  const char *want)
+{
+	char v[512];
+
+	if (!header(r, name, v, sizeof(v)))
+		fail_msg("no %s header in:\n%s", name, r->head);
+	assert_string_equal(v, want);
+}
+
+static void resp_free(struct resp *r)
+{
+	free(r->body);
+	r->body = NULL;
+}
+
+struct fixture {
+	struct render_ctx ctx;
+	struct http_server *srv;
+	uint16_t port;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return -1;
+	f->ctx.body = BODY;
+	f->ctx.body_len = strlen(BODY);
+	f->port = free_port();
+	f->srv = http_server_start("127.0.0.1", f->port, render, &f->ctx);
+	if (!f->srv) {
+		fprintf(stderr, "start: %s\n", strerror(errno));
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	http_server_stop(f->srv);
+	free(f);
+	return 0;
+}
+
+static void test_get_metrics(void **state)
+{
+	struct fixture *f = *state;
+	char len[32];
+	struct resp r;
+
+	request(f->port, "GET", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_header(&r, "Content-Type", CT_METRICS);
+	snprintf(len, sizeof(len), "%zu", strlen(BODY));
+	assert_header(&r, "Content-Length", len);
+	assert_false(header(&r, "Content-Encoding", len, sizeof(len)));
+	assert_string_equal(r.body, BODY);
+	assert_int_equal(atomic_load(&f->ctx.calls), 1);
+	resp_free(&r);
+
+	/* The query string is not part of the path. */
+	request(f->port, "GET", "/metrics?debug=1", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, BODY);
+	resp_free(&r);
+}
+
+static void test_head_metrics(void **state)
+{
+	struct fixture *f = *state;
+	struct resp get, head;
+	char a[64], b[64];
+
+	request(f->port, "GET", "/metrics", NULL, &get);
+	request(f->port, "HEAD", "/metrics", NULL, &head);
+	assert_int_equal(head.status, 200);
+	assert_int_equal(head.body_len, 0);
+	assert_header(&head, "Content-Type", CT_METRICS);
+	assert_true(header(&get, "Content-Length", a, sizeof(a)));
+	assert_true(header(&head, "Content-Length", b, sizeof(b)));
+	assert_string_equal(a, b);
+	resp_free(&get);
+	resp_free(&head);
+}
+
+static void test_method_not_allowed(void **state)
+{
+	static const char *const methods[] = { "POST", "PUT", "DELETE",
+					       "OPTIONS", "PATCH" };
+	struct fixture *f = *state;
+	struct resp r;
+
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		request(f->port, methods[i], "/metrics",
+			"Content-Length: 5\r\n", &r);
+		assert_int_equal(r.status, 405);
+		assert_header(&r, "Allow", "GET, HEAD");
+		resp_free(&r);
+		request(f->port, methods[i], "/", NULL, &r);
+		assert_int_equal(r.status, 405);
+		assert_header(&r, "Allow", "GET, HEAD");
+		resp_free(&r);
+	}
+	/* Rejected before rendering. */
+	assert_int_equal(atomic_load(&f->ctx.calls), 0);
+}
+
+static void test_index_page(void **state)
+{
+	struct fixture *f = *state;
+	struct resp r;
+
+	request(f->port, "GET", "/", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_header(&r, "Content-Type", "text/html; charset=utf-8");
+	assert_non_null(strstr(r.body, "<a href=\"/metrics\">"));
+	resp_free(&r);
+}
+
+static void test_not_found(void **state)
+{
+	static const char *const paths[] = { "/nope", "/metrics/", "/Metrics",
+					     "/metrics/x", "//metrics" };
+	struct fixture *f = *state;
+	struct resp r;
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		request(f->port, "GET", paths[i], NULL, &r);
+		assert_int_equal(r.status, 404);
+		resp_free(&r);
+	}
+	assert_int_equal(atomic_load(&f->ctx.calls), 0);
+}
+
+static char *gunzip(const char *in, size_t len, size_t cap, size_t *out_len)
+{
+	z_stream zs = { 0 };
+	char *out = malloc(cap + 1);
+
+	assert_non_null(out);
+	assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)len;
+	zs.next_out = (Bytef *)out;
+	zs.avail_out = (uInt)cap;
+	assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+	*out_len = zs.total_out;
+	out[zs.total_out] = '\0';
+	inflateEnd(&zs);
+	return out;
+}
+
+static void test_gzip(void **state)
+{
+	static const struct {
+		const char *accept;
+		bool gzip;
+	} cases[] = {
+		{ "Accept-Encoding: gzip\r\n", true },
+		{ "Accept-Encoding: GZIP\r\n", true },
+		{ "Accept-Encoding: deflate, gzip;q=0.5\r\n", true },
+		{ "Accept-Encoding: gzip ; q=1.0, identity\r\n", true },
+		{ "Accept-Encoding: gzip;q=0\r\n", false },
+		{ "Accept-Encoding: gzip;q=0.000, br\r\n", false },
+		{ "Accept-Encoding: br, deflate\r\n", false },
+		{ "Accept-Encoding: xgzip\r\n", false },
+		{ "Accept-Encoding: identity\r\n", false },
+		{ NULL, false },
+	};
+	struct fixture *f = *state;
+	char v[64];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct resp r;
+
+		request(f->port, "GET", "/metrics", cases[i].accept, &r);
+		assert_int_equal(r.status, 200);
+		assert_header(&r, "Content-Type", CT_METRICS);
+		assert_header(&r, "Vary", "Accept-Encoding");
+		if (cases[i].gzip) {
+			size_t n;
+			char *plain;
+
+			assert_header(&r, "Content-Encoding", "gzip");
+			plain = gunzip(r.body, r.body_len, strlen(BODY), &n);
+			assert_int_equal(n, strlen(BODY));
+			assert_string_equal(plain, BODY);
+			free(plain);
+		} else {
+			if (header(&r, "Content-Encoding", v, sizeof(v)))
+				fail_msg("case %zu: unexpected encoding %s",
+					 i, v);
+			assert_string_equal(r.body, BODY);
+		}
+		resp_free(&r);
+	}
+}
+
+/* A big, compressible body crosses several deflate output refills. */
+static void test_gzip_large(void **state)
+{
+	struct fixture *f = *state;
+	struct strbuf big = STRBUF_INIT;
+	size_t n;
+	char *plain;
+	struct resp r;
+
+	for (int i = 0; i < 100000; i++)
+		assert_int_equal(strbuf_printf(&big,
+			"ip_traffic_tx_bytes_total{remote_ip=\"10.0.%d.%d\"} %d\n",
+			i / 256, i % 256, i * 7), 0);
+	f->ctx.body = big.buf;
+	f->ctx.body_len = big.len;
+	request(f->port, "GET", "/metrics", "Accept-Encoding: gzip\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_header(&r, "Content-Encoding", "gzip");
+	assert_true(r.body_len < big.len / 4);
+	plain = gunzip(r.body, r.body_len, big.len, &n);
+	assert_int_equal(n, big.len);
+	assert_memory_equal(plain, big.buf, n);
+	free(plain);
+	resp_free(&r);
+	strbuf_free(&big);
+}
+
+static void test_render_error(void **state)
+{
+	struct fixture *f = *state;
+	struct resp r;
+
+	f->ctx.err = -EIO;
+	request(f->port, "GET", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 500);
+	resp_free(&r);
+	request(f->port, "GET", "/metrics", "Accept-Encoding: gzip\r\n", &r);
+	assert_int_equal(r.status, 500);
+	resp_free(&r);
+	/* The error does not stick. */
+	f->ctx.err = 0;
+	request(f->port, "GET", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, BODY);
+	resp_free(&r);
+}
+
+static void test_address_in_use(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct render_ctx ctx = { .body = BODY };
+	uint16_t port = free_port();
+	int fd;
+
+	/* Our own server already holds f->port. */
+	errno = 0;
+	assert_null(http_server_start("127.0.0.1", f->port, render, &ctx));
+	assert_int_equal(errno, EADDRINUSE);
+	errno = 0;
+	assert_null(http_server_start(NULL, f->port, render, &ctx));
+	assert_int_equal(errno, EADDRINUSE);
+
+	/* And so does someone else's listener. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 1), 0);
+	errno = 0;
+	assert_null(http_server_start("127.0.0.1", port, render, &ctx));
+	assert_int_equal(errno, EADDRINUSE);
+	close(fd);
+}
+
+static void test_bad_address(void **state)
+{
+	static const char *const bad[] = {
+		"not-an-ip", "localhost", "1.2.3.256", "1.2.3", "::g",
+		"[::1", "::1]", "1.2.3.4:80", "fe80::1%no_such_if0",
+		"2001:db8::1::2",
+	};
+	struct render_ctx ctx = { .body = BODY };
+	uint16_t port = free_port();
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		errno = 0;
+		assert_null(http_server_start(bad[i], port, render, &ctx));
+		if (errno != EINVAL)
+			fail_msg("%s: errno %d, want EINVAL", bad[i], errno);
+	}
+	errno = 0;
+	assert_null(http_server_start("127.0.0.1", port, NULL, &ctx));
+	assert_int_equal(errno, EINVAL);
+}
+
+static void test_listen_forms(void **state)
+{
+	struct render_ctx ctx = { .body = BODY, .body_len = strlen(BODY) };
+	bool v6 = have_ipv6_loopback();
+	const char *addrs[] = { NULL, "", "::1", "[::1]", "0.0.0.0" };
+	struct resp r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		bool want4 = !addrs[i] || !*addrs[i] || addrs[i][0] == '0';
+		bool want6 = v6 && (!addrs[i] || !*addrs[i] ||
+				    addrs[i][0] != '0');
+		uint16_t port = free_port();
+		struct http_server *srv;
+
+		if (!v6 && addrs[i] && strchr(addrs[i], ':'))
+			continue;
+		srv = http_server_start(addrs[i], port, render, &ctx);
+		if (!srv)
+			fail_msg("start on %s: %s", addrs[i] ? addrs[i] : "(null)",
+				 strerror(errno));
+		if (want4) {
+			request_on(AF_INET, port,
+				   "GET /metrics HTTP/1.0\r\n\r\n", &r);
+			assert_int_equal(r.status, 200);
+			assert_string_equal(r.body, BODY);
+			resp_free(&r);
+		}
+		if (want6) {
+			request_on(AF_INET6, port,
+				   "GET /metrics HTTP/1.0\r\n\r\n", &r);
+			assert_int_equal(r.status, 200);
+			assert_string_equal(r.body, BODY);
+			resp_free(&r);
+		}
+		http_server_stop(srv);
+	}
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void assert_good_scrape(uint16_t port)
+{
+	double t0 = now();
+	struct resp r;
+
+	request(port, "GET", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, BODY);
+	/* Well inside the 10 s connection timeout: nobody waited on them. */
+	assert_true(now() - t0 < 2.0);
+	resp_free(&r);
+}
+
+static void test_garbage_then_good(void **state)
+{
+#define J(s) { s, sizeof(s) - 1, true }
+	static const struct {
+		const char *s;
+		size_t len;
+		bool rejected;
+	} junk[] = {
+		J("\x00\x01\x02\x03garbage\r\n\r\n"),
+		J("GARBAGE\r\n\r\n"),
+		J("GET\r\n\r\n"),
+		J("GET /metrics HTTP/9.9\r\n\r\n"),
+		J("GET /metrics HTTP/1.1\r\nNo-Colon-Here\r\n\r\n"),
+		J("GET /metrics HTTP/1.1\r\nContent-Length: -5\r\n\r\n"),
+		/*
+		 * A valid GET with a broken chunked body: answered from the
+		 * headers alone (the body is never read), then closed.
+		 */
+		{ "GET /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		  66, false },
+		J("\r\n\r\n\r\n"),
+	};
+#undef J
+	struct fixture *f = *state;
+	struct resp r;
+
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		int fd = connect_to(AF_INET, f->port, 0);
+
+		send_all(fd, junk[i].s, junk[i].len);
+		shutdown(fd, SHUT_WR);
+		read_resp(fd, &r);
+		/* Refused or dropped, never a 200 or a crash. */
+		if (junk[i].rejected && !r.closed_early && r.status < 400)
+			fail_msg("junk %zu answered %d:\n%s", i, r.status,
+				 r.head);
+		resp_free(&r);
+		close(fd);
+		assert_good_scrape(f->port);
+	}
+}
+
+static void test_oversized_headers(void **state)
+{
+	struct fixture *f = *state;
+	struct strbuf req = STRBUF_INIT;
+	struct resp r;
+	int fd;
+
+	assert_int_equal(strbuf_puts(&req, "GET /metrics HTTP/1.1\r\nHost: x\r\n"), 0);
+	for (int i = 0; i < 4000; i++)
+		assert_int_equal(strbuf_printf(&req,
+			"X-Filler-%d: %064d\r\n", i, i), 0);
+	assert_int_equal(strbuf_puts(&req, "\r\n"), 0);
+	fd = connect_to(AF_INET, f->port, 0);
+	send_all(fd, req.buf, req.len);
+	read_resp(fd, &r);
+	/* 431 Request Header Fields Too Large, or just a hang-up. */
+	assert_true(r.closed_early || r.status == 431 || r.status == 413);
+	resp_free(&r);
+	close(fd);
+	strbuf_free(&req);
+	assert_good_scrape(f->port);
+}
+
+/* Half-sent requests that never finish must not delay other scrapes. */
+static void test_slowloris(void **state)
+{
+	struct fixture *f = *state;
+	int fds[8];
+
+	for (size_t i = 0; i < 8; i++) {
+		fds[i] = connect_to(AF_INET, f->port, 0);
+		send_all(fds[i], "GET /metrics HTTP/1.1\r\nHost: x\r\nX-a: ",
+			 strlen("GET /metrics HTTP/1.1\r\nHost: x\r\nX-a: "));
+	}
+	for (int i = 0; i < 3; i++)
+		assert_good_scrape(f->port);
+	for (size_t i = 0; i < 8; i++)
+		close(fds[i]);
+}
+
+/*
+ * Clients that request a huge body and never read it each pin one
+ * rendered body; past the limit the server answers 503 instead of
+ * rendering yet another one, and slots come back when they go away.
+ */
+static void test_in_flight_limit(void **state)
+{
+	struct fixture *f = *state;
+	size_t big_len = 16u << 20;
+	char *big = malloc(big_len);
+	int fds[4];
+	struct resp r;
+	double t0;
+
+	assert_non_null(big);
+	memset(big, '#', big_len);
+	f->ctx.body = big;
+	f->ctx.body_len = big_len;
+	for (size_t i = 0; i < 4; i++) {
+		fds[i] = connect_to(AF_INET, f->port, 4096);
+		send_all(fds[i], "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+			 strlen("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
+	}
+	t0 = now();
+	while (atomic_load(&f->ctx.calls) < 4 && now() - t0 < 5)
+		usleep(10000);
+	assert_int_equal(atomic_load(&f->ctx.calls), 4);
+
+	request(f->port, "GET", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 503);
+	resp_free(&r);
+	assert_int_equal(atomic_load(&f->ctx.calls), 4);
+	/* Other pages are not limited. */
+	request(f->port, "GET", "/", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+
+	for (size_t i = 0; i < 4; i++)
+		close(fds[i]);
+	f->ctx.body = BODY;
+	f->ctx.body_len = strlen(BODY);
+	/* MHD notices the hang-ups on its next poll round. */
+	t0 = now();
+	do {
+		usleep(20000);
+		request(f->port, "GET", "/metrics", NULL, &r);
+		if (r.status == 200)
+			break;
+		resp_free(&r);
+	} while (now() - t0 < 5);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, BODY);
+	resp_free(&r);
+	free(big);
+}
+
+static void test_stop_null(void **state)
+{
+	(void)state;
+	http_server_stop(NULL);
+	/* Stop really releases the port: a new server can take it. */
+	for (int i = 0; i < 3; i++) {
+		struct render_ctx ctx = { .body = BODY,
+					  .body_len = strlen(BODY) };
+		uint16_t port = free_port();
+		struct http_server *a, *b;
+		struct resp r;
+
+		a = http_server_start("127.0.0.1", port, render, &ctx);
+		assert_non_null(a);
+		request(port, "GET", "/metrics", NULL, &r);
+		assert_int_equal(r.status, 200);
+		resp_free(&r);
+		http_server_stop(a);
+		b = http_server_start("127.0.0.1", port, render, &ctx);
+		assert_non_null(b);
+		http_server_stop(b);
+	}
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_get_metrics),
+		T(test_head_metrics),
+		T(test_method_not_allowed),
+		T(test_index_page),
+		T(test_not_found),
+		T(test_gzip),
+		T(test_gzip_large),
+		T(test_render_error),
+		T(test_address_in_use),
+		cmocka_unit_test(test_bad_address),
+		cmocka_unit_test(test_listen_forms),
+		T(test_garbage_then_good),
+		T(test_oversized_headers),
+		T(test_slowloris),
+		T(test_in_flight_limit),
+		cmocka_unit_test(test_stop_null),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

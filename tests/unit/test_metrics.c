@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: MIT
+/* Golden-string tests of the Prometheus exposition. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "geo_labels.h"
+#include "metrics.h"
+#include "strbuf.h"
+#include "table.h"
+
+static struct in6_addr addr_of(const char *s)
+{
+	struct in6_addr a = { 0 };
+	struct in_addr v4;
+
+	if (inet_pton(AF_INET, s, &v4) == 1) {
+		a.s6_addr[10] = 0xff;
+		a.s6_addr[11] = 0xff;
+		memcpy(&a.s6_addr[12], &v4, 4);
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, s, &a), 1);
+	}
+	return a;
+}
+
+static struct ip_entry *add(struct ip_table *t, const char *ip, uint64_t txb,
+			    uint64_t txp, uint64_t rxb, uint64_t rxp)
+{
+	struct itm_value v = { txb, txp, rxb, rxp };
+	struct in6_addr a = addr_of(ip);
+
+	assert_int_equal(ip_table_add(t, &a, &v), 0);
+	return ip_table_find(t, &a);
+}
+
+static char *render(const struct ip_table *t, const struct iface_stats *ifs,
+		    size_t n_ifs)
+{
+	struct metrics_input in = {
+		.table = t,
+		.ifaces = ifs,
+		.n_ifaces = n_ifs,
+		.version = "1.2.3",
+		.start_time_seconds = 1700000000.5,
+	};
+	struct strbuf sb = STRBUF_INIT;
+
+	assert_int_equal(metrics_render(&in, &sb), 0);
+	return strbuf_detach(&sb, NULL);
+}
+
+/* The sample line of family name that contains needle, or NULL. */
+static const char *find_line(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	const char *p = text;
+
+	while (p && *p) {
+		if (!strncmp(p, prefix, n))
+			return p;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return NULL;
+}
+
+static void assert_line(const char *text, const char *line)
+{
+	const char *p = find_line(text, line);
+
+	if (!p)
+		fail_msg("missing line: %s\n---\n%s", line, text);
+	/* A whole line, not a prefix of a longer one. */
+	assert_true(p[strlen(line)] == '\n');
+}
+
+static size_t count_prefix(const char *text, const char *prefix)
+{
+	size_t n = 0, pl = strlen(prefix);
+
+	for (const char *p = text; p && *p;) {
+		if (!strncmp(p, prefix, pl))
+			n++;
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return n;
+}
+
+static void test_escape_label(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "", "" },
+		{ "plain", "plain" },
+		{ "a\\b", "a\\\\b" },
+		{ "say \"hi\"", "say \\\"hi\\\"" },
+		{ "two\nlines", "two\\nlines" },
+		{ "\\\"\n", "\\\\\\\"\\n" },
+		{ "tab\tstays", "tab\tstays" },
+		{ "中国", "中国" },
+		{ "北京市\"朝阳\"", "北京市\\\"朝阳\\\"" },
+		{ "emoji \xf0\x9f\x98\x80", "emoji \xf0\x9f\x98\x80" },
+		/* Invalid UTF-8 becomes U+FFFD so Prometheus keeps parsing. */
+		{ "bad\xff", "bad\xef\xbf\xbd" },
+		{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "cut\xe4\xb8", "cut\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{ "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct strbuf sb = STRBUF_INIT;
+
+		assert_int_equal(strbuf_puts(&sb, "x="), 0);
+		assert_int_equal(metrics_escape_label(&sb, cases[i].in), 0);
+		assert_string_equal(sb.buf + 2, cases[i].out);
+		assert_int_equal(sb.len, strlen(cases[i].out) + 2);
+		strbuf_free(&sb);
+	}
+}
+
+static const char golden_full[] =
+	"# HELP ip_traffic_tx_bytes_total Total transmitted bytes per IP address\n"
+	"# TYPE ip_traffic_tx_bytes_total counter\n"
+	"ip_traffic_tx_bytes_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 1048576\n"
+	"ip_traffic_tx_bytes_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\"} 3145728\n"
+	"ip_traffic_tx_bytes_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\"} 0\n"
+	"# HELP ip_traffic_rx_bytes_total Total received bytes per IP address\n"
+	"# TYPE ip_traffic_rx_bytes_total counter\n"
+	"ip_traffic_rx_bytes_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 2000\n"
+	"ip_traffic_rx_bytes_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\"} 4000000000000\n"
+	"ip_traffic_rx_bytes_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\"} 5000000\n"
+	"# HELP ip_traffic_tx_packets_total Total transmitted packets per IP address\n"
+	"# TYPE ip_traffic_tx_packets_total counter\n"
+	"ip_traffic_tx_packets_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 1000\n"
+	"ip_traffic_tx_packets_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\"} 3000\n"
+	"ip_traffic_tx_packets_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\"} 0\n"
+	"# HELP ip_traffic_rx_packets_total Total received packets per IP address\n"
+	"# TYPE ip_traffic_rx_packets_total counter\n"
+	"ip_traffic_rx_packets_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 2\n"
+	"ip_traffic_rx_packets_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\"} 4\n"
+	"ip_traffic_rx_packets_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\"} 5000\n"
+	"# HELP ip_traffic_all_tx_bytes_total Transmitted IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot\n"
+	"# TYPE ip_traffic_all_tx_bytes_total counter\n"
+	"ip_traffic_all_tx_bytes_total 4195105\n"
+	"# HELP ip_traffic_all_rx_bytes_total Received IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot\n"
+	"# TYPE ip_traffic_all_rx_bytes_total counter\n"
+	"ip_traffic_all_rx_bytes_total 4000005003000\n"
+	"# HELP ip_traffic_all_tx_packets_total Transmitted IP packets over all remote addresses, including those below the export threshold and those that found no map slot\n"
+	"# TYPE ip_traffic_all_tx_packets_total counter\n"
+	"ip_traffic_all_tx_packets_total 4011\n"
+	"# HELP ip_traffic_all_rx_packets_total Received IP packets over all remote addresses, including those below the export threshold and those that found no map slot\n"
+	"# TYPE ip_traffic_all_rx_packets_total counter\n"
+	"ip_traffic_all_rx_packets_total 5018\n"
+	"# HELP ip_traffic_overflow_tx_bytes_total Transmitted IP-layer bytes whose remote address found no slot in the BPF map (not in the per-IP series)\n"
+	"# TYPE ip_traffic_overflow_tx_bytes_total counter\n"
+	"ip_traffic_overflow_tx_bytes_total{iface=\"eth0\"} 700\n"
+	"ip_traffic_overflow_tx_bytes_total{iface=\"veth\\\"1\"} 1\n"
+	"# HELP ip_traffic_overflow_rx_bytes_total Received IP-layer bytes whose remote address found no slot in the BPF map (not in the per-IP series)\n"
+	"# TYPE ip_traffic_overflow_rx_bytes_total counter\n"
+	"ip_traffic_overflow_rx_bytes_total{iface=\"eth0\"} 800\n"
+	"ip_traffic_overflow_rx_bytes_total{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_overflow_tx_packets_total Transmitted IP packets whose remote address found no slot in the BPF map (not in the per-IP series)\n"
+	"# TYPE ip_traffic_overflow_tx_packets_total counter\n"
+	"ip_traffic_overflow_tx_packets_total{iface=\"eth0\"} 7\n"
+	"ip_traffic_overflow_tx_packets_total{iface=\"veth\\\"1\"} 1\n"
+	"# HELP ip_traffic_overflow_rx_packets_total Received IP packets whose remote address found no slot in the BPF map (not in the per-IP series)\n"
+	"# TYPE ip_traffic_overflow_rx_packets_total counter\n"
+	"ip_traffic_overflow_rx_packets_total{iface=\"eth0\"} 8\n"
+	"ip_traffic_overflow_rx_packets_total{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_non_ip_tx_bytes_total Transmitted link-layer frame bytes of non-IP frames (ARP, LLDP, ...)\n"
+	"# TYPE ip_traffic_non_ip_tx_bytes_total counter\n"
+	"ip_traffic_non_ip_tx_bytes_total{iface=\"eth0\"} 1100\n"
+	"ip_traffic_non_ip_tx_bytes_total{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_non_ip_rx_bytes_total Received link-layer frame bytes of non-IP frames (ARP, LLDP, ...)\n"
+	"# TYPE ip_traffic_non_ip_rx_bytes_total counter\n"
+	"ip_traffic_non_ip_rx_bytes_total{iface=\"eth0\"} 0\n"
+	"ip_traffic_non_ip_rx_bytes_total{iface=\"veth\\\"1\"} 1200\n"
+	"# HELP ip_traffic_non_ip_tx_packets_total Transmitted non-IP frames (ARP, LLDP, ...)\n"
+	"# TYPE ip_traffic_non_ip_tx_packets_total counter\n"
+	"ip_traffic_non_ip_tx_packets_total{iface=\"eth0\"} 11\n"
+	"ip_traffic_non_ip_tx_packets_total{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_non_ip_rx_packets_total Received non-IP frames (ARP, LLDP, ...)\n"
+	"# TYPE ip_traffic_non_ip_rx_packets_total counter\n"
+	"ip_traffic_non_ip_rx_packets_total{iface=\"eth0\"} 0\n"
+	"ip_traffic_non_ip_rx_packets_total{iface=\"veth\\\"1\"} 12\n"
+	"# HELP ip_traffic_malformed_tx_bytes_total Transmitted link-layer frame bytes of frames with an IP ethertype but a truncated or invalid IP header\n"
+	"# TYPE ip_traffic_malformed_tx_bytes_total counter\n"
+	"ip_traffic_malformed_tx_bytes_total{iface=\"eth0\"} 1300\n"
+	"ip_traffic_malformed_tx_bytes_total{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_malformed_rx_bytes_total Received link-layer frame bytes of frames with an IP ethertype but a truncated or invalid IP header\n"
+	"# TYPE ip_traffic_malformed_rx_bytes_total counter\n"
+	"ip_traffic_malformed_rx_bytes_total{iface=\"eth0\"} 0\n"
+	"ip_traffic_malformed_rx_bytes_total{iface=\"veth\\\"1\"} 1400\n"
+	"# HELP ip_traffic_malformed_tx_packets_total Transmitted frames with an IP ethertype but a truncated or invalid IP header\n"
+	"# TYPE ip_traffic_malformed_tx_packets_total counter\n"
+	"ip_traffic_malformed_tx_packets_total{iface=\"eth0\"} 13\n"
+	"ip_traffic_malformed_tx_packets_total{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_malformed_rx_packets_total Received frames with an IP ethertype but a truncated or invalid IP header\n"
+	"# TYPE ip_traffic_malformed_rx_packets_total counter\n"
+	"ip_traffic_malformed_rx_packets_total{iface=\"eth0\"} 0\n"
+	"ip_traffic_malformed_rx_packets_total{iface=\"veth\\\"1\"} 14\n"
+	"# HELP ip_traffic_tracked_addresses Remote addresses seen since start\n"
+	"# TYPE ip_traffic_tracked_addresses gauge\n"
+	"ip_traffic_tracked_addresses 4\n"
+	"# HELP ip_traffic_exported_addresses Remote addresses whose tx+rx bytes reached the export threshold (exported per IP)\n"
+	"# TYPE ip_traffic_exported_addresses gauge\n"
+	"ip_traffic_exported_addresses 3\n"
+	"# HELP ip_traffic_build_info Build information; the value is always 1\n"
+	"# TYPE ip_traffic_build_info gauge\n"
+	"ip_traffic_build_info{version=\"1.2.3\"} 1\n"
+	"# HELP ip_traffic_start_time_seconds Unix time at which monitoring started\n"
+	"# TYPE ip_traffic_start_time_seconds gauge\n"
+	"ip_traffic_start_time_seconds 1700000000.5\n";
+
+static void fill_golden_table(struct ip_table *t, struct iface_stats *ifs)
+{
+	static const struct geo_labels cn = { "中国", "江苏省", "南京市",
+					      "中国电信" };
+	static const struct geo_labels esc = { "a\\b", "q\"uote", "new\nline",
+					       "" };
+	struct ip_entry *e;
+
+	assert_int_equal(ip_table_init(t, 1048576), 0);
+	/* Exactly at the threshold: exported. */
+	e = add(t, "1.2.3.4", 1048576, 1000, 0, 0);
+	assert_true(e->exported);
+	e = add(t, "1.2.3.4", 0, 0, 2000, 2);
+	/* Below the threshold: only in the all_* totals. */
+	e = add(t, "10.0.0.9", 100, 3, 200, 4);
+	assert_false(e->exported);
+	e = add(t, "2001:db8::1", 3145728, 3000, 0, 0);
+	e->geo = &cn;
+	e = add(t, "2001:db8::1", 0, 0, 4000000000000ULL, 4);
+	e = add(t, "8.8.8.8", 0, 0, 5000000, 5000);
+	e->geo = &esc;
+
+	memset(ifs, 0, 2 * sizeof(*ifs));
+	strcpy(ifs[0].name, "eth0");
+	strcpy(ifs[1].name, "veth\"1");
+	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){ 7, 700 };
+	ifs[0].ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){ 8, 800 };
+	ifs[1].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){ 1, 1 };
+	ifs[0].ctr[ITM_CTR_NON_IP_TX] = (struct itm_counter){ 11, 1100 };
+	ifs[1].ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){ 12, 1200 };
+	ifs[0].ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){ 13, 1300 };
+	ifs[1].ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){ 14, 1400 };
+}
+
+static void test_render_golden(void **state)
+{
+	struct iface_stats ifs[2];
+	struct ip_table t;
+	char *out;
+
+	(void)state;
+	fill_golden_table(&t, ifs);
+	out = render(&t, ifs, 2);
+	assert_string_equal(out, golden_full);
+	free(out);
+	ip_table_free(&t);
+}
+
+static void test_render_does_not_modify_table(void **state)
+{
+	struct iface_stats ifs[2];
+	struct ip_table t;
+	struct ip_entry *copy;
+	size_t count;
+	char *out;
+
+	(void)state;
+	fill_golden_table(&t, ifs);
+	count = t.count;
+	copy = malloc(count * sizeof(*copy));
+	assert_non_null(copy);
+	memcpy(copy, t.entries, count * sizeof(*copy));
+	out = render(&t, ifs, 2);
+	assert_int_equal(t.count, count);
+	assert_memory_equal(copy, t.entries, count * sizeof(*copy));
+	free(out);
+	free(copy);
+	ip_table_free(&t);
+}
+
+static void test_address_rendering(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "0.0.0.0", "0.0.0.0" },
+		{ "1.2.3.4", "1.2.3.4" },
+		{ "10.200.0.99", "10.200.0.99" },
+		{ "255.255.255.255", "255.255.255.255" },
+		{ "::ffff:192.0.2.1", "192.0.2.1" },
+		{ "::1", "::1" },
+		{ "::", "::" },
+		{ "2001:db8::1", "2001:db8::1" },
+		{ "fe80::1:2:3:4", "fe80::1:2:3:4" },
+		{ "2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1" },
+		{ "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+		  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ip_table t;
+		char line[256];
+		char *out;
+
+		assert_int_equal(ip_table_init(&t, 0), 0);
+		add(&t, cases[i].in, 5, 1, 0, 0);
+		out = render(&t, NULL, 0);
+		snprintf(line, sizeof(line),
+			 "ip_traffic_tx_bytes_total{remote_ip=\"%s\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 5",
+			 cases[i].out);
+		assert_line(out, line);
+		free(out);
+		ip_table_free(&t);
+	}
+}
+
+static void test_u64_values(void **state)
+{
+	static const uint64_t vals[] = {
+		0, 1, 9, 10, 99, 100, 101, 999, 1000, 65535, 4294967295ULL,
+		4294967296ULL, 9999999999999999999ULL,
+		10000000000000000000ULL, 12345678901234567890ULL, UINT64_MAX,
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		struct ip_table t;
+		char line[256];
+		char *out;
+
+		assert_int_equal(ip_table_init(&t, 0), 0);
+		add(&t, "192.0.2.7", 0, 0, 0, vals[i]);
+		out = render(&t, NULL, 0);
+		snprintf(line, sizeof(line),
+			 "ip_traffic_rx_packets_total{remote_ip=\"192.0.2.7\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} %llu",
+			 (unsigned long long)vals[i]);
+		assert_line(out, line);
+		free(out);
+		ip_table_free(&t);
+	}
+}
+
+static void test_threshold_sticky_and_filtered(void **state)
+{
+	const char *lbl = "{remote_ip=\"198.51.100.1\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"}";
+	struct iface_stats ifs[1] = { { .name = "lo" } };
+	struct ip_table t;
+	struct ip_entry *e;
+	char line[256];
+	char *out;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 1000), 0);
+	e = add(&t, "198.51.100.1", 600, 6, 399, 3);
+	assert_false(e->exported);
+	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){ 2, 50 };
+	ifs[0].ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){ 3, 70 };
+
+	out = render(&t, ifs, 1);
+	assert_null(find_line(out, "ip_traffic_tx_bytes_total{"));
+	assert_null(find_line(out, "ip_traffic_rx_packets_total{"));
+	assert_line(out, "ip_traffic_all_tx_bytes_total 650");
+	assert_line(out, "ip_traffic_all_rx_bytes_total 469");
+	assert_line(out, "ip_traffic_all_tx_packets_total 8");
+	assert_line(out, "ip_traffic_all_rx_packets_total 6");
+	assert_line(out, "ip_traffic_tracked_addresses 1");
+	assert_line(out, "ip_traffic_exported_addresses 0");
+	free(out);
+
+	/* 999 + 1 reaches the threshold of 1000. */
+	e = add(&t, "198.51.100.1", 1, 1, 0, 0);
+	assert_true(e->exported);
+	out = render(&t, ifs, 1);
+	snprintf(line, sizeof(line), "ip_traffic_tx_bytes_total%s 601", lbl);
+	assert_line(out, line);
+	snprintf(line, sizeof(line), "ip_traffic_rx_bytes_total%s 399", lbl);
+	assert_line(out, line);
+	assert_line(out, "ip_traffic_exported_addresses 1");
+	assert_line(out, "ip_traffic_all_tx_bytes_total 651");
+	free(out);
+
+	/* Once exported, always exported: a series must not vanish. */
+	e = add(&t, "198.51.100.1", 0, 0, 0, 0);
+	assert_true(e->exported);
+	out = render(&t, ifs, 1);
+	snprintf(line, sizeof(line), "ip_traffic_tx_packets_total%s 7", lbl);
+	assert_line(out, line);
+	free(out);
+	ip_table_free(&t);
+}
+
+static void test_empty(void **state)
+{
+	static const char head[] =
+		"# HELP ip_traffic_tx_bytes_total Total transmitted bytes per IP address\n"
+		"# TYPE ip_traffic_tx_bytes_total counter\n"
+		"# HELP ip_traffic_rx_bytes_total Total received bytes per IP address\n"
+		"# TYPE ip_traffic_rx_bytes_total counter\n";
+	struct metrics_input in = { 0 };
+	struct strbuf sb = STRBUF_INIT;
+	struct ip_table t;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 0), 0);
+	in.table = &t;
+	assert_int_equal(metrics_render(&in, &sb), 0);
+	assert_memory_equal(sb.buf, head, sizeof(head) - 1);
+	assert_line(sb.buf, "ip_traffic_all_tx_bytes_total 0");
+	assert_line(sb.buf, "ip_traffic_tracked_addresses 0");
+	/* No interfaces: the family is declared, with no samples. */
+	assert_non_null(find_line(sb.buf, "# TYPE ip_traffic_overflow_tx_bytes_total counter\n# HELP ip_traffic_overflow_rx_bytes_total"));
+	assert_line(sb.buf, "ip_traffic_build_info{version=\"Unknown\"} 1");
+	assert_line(sb.buf, "ip_traffic_start_time_seconds 0");
+	assert_int_equal(sb.buf[sb.len - 1], '\n');
+	assert_int_equal(strlen(sb.buf), sb.len);
+	strbuf_free(&sb);
+	ip_table_free(&t);
+}
+
+static void test_scrape_duration(void **state)
+{
+	static const struct {
+		double v;
+		const char *out;
+	} cases[] = {
+		{ 0.25, "0.25" },
+		{ 0, "0" },
+		{ 1.5e-06, "1.5e-06" },
+		{ 12.125, "12.125" },
+		{ 0.1, "0.1" },
+		{ 1.0 / 0.0, "+Inf" },
+		{ 0.0 / 0.0, "NaN" },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct strbuf sb = STRBUF_INIT;
+		char want[256];
+
+		snprintf(want, sizeof(want),
+			 "# HELP ip_traffic_scrape_duration_seconds Time spent preparing this scrape\n"
+			 "# TYPE ip_traffic_scrape_duration_seconds gauge\n"
+			 "ip_traffic_scrape_duration_seconds %s\n",
+			 cases[i].out);
+		assert_int_equal(metrics_render_scrape_duration(&sb, cases[i].v), 0);
+		assert_string_equal(sb.buf, want);
+		strbuf_free(&sb);
+	}
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Many entries, half IPv6, every third one below the threshold: each
+ * family must list exactly the exported ones with the right values, and
+ * the copied label blocks must match the first family's.
+ */
+static void test_large(void **state)
+{
+	static const struct geo_labels g = { "美国", "加利福尼亚州", "芒廷维尤",
+					     "Google LLC" };
+	const char *env = getenv("ITM_BENCH_ENTRIES");
+	size_t n = env ? strtoul(env, NULL, 10) : 200000, exported = 0;
+	uint64_t all_tx = 0;
+	struct ip_table t;
+	char line[512], want[64];
+	double t0, t1;
+	char *out;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 100), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct itm_value v = { i % 3 ? 1000 + i : 50, i + 1, 7, 1 };
+		struct in6_addr a = { 0 };
+		struct ip_entry *e;
+
+		if (i & 1) {
+			a.s6_addr[0] = 0x20;
+			a.s6_addr[1] = 0x01;
+			memcpy(&a.s6_addr[8], &i, sizeof(i));
+		} else {
+			a.s6_addr[10] = a.s6_addr[11] = 0xff;
+			a.s6_addr[12] = 10;
+			a.s6_addr[13] = (uint8_t)(i >> 16);
+			a.s6_addr[14] = (uint8_t)(i >> 8);
+			a.s6_addr[15] = (uint8_t)i;
+		}
+		assert_int_equal(ip_table_add(&t, &a, &v), 0);
+		e = ip_table_find(&t, &a);
+		if (i % 5 == 0)
+			e->geo = &g;
+		exported += e->exported;
+		all_tx += v.tx_bytes;
+	}
+	assert_int_equal(exported, n - (n + 2) / 3);
+
+	t0 = now();
+	out = render(&t, NULL, 0);
+	t1 = now();
+	print_message("rendered %zu entries (%zu exported) in %.3f s, %zu bytes\n",
+		      n, exported, t1 - t0, strlen(out));
+
+	assert_int_equal(count_prefix(out, "ip_traffic_tx_bytes_total{"), exported);
+	assert_int_equal(count_prefix(out, "ip_traffic_rx_bytes_total{"), exported);
+	assert_int_equal(count_prefix(out, "ip_traffic_tx_packets_total{"), exported);
+	assert_int_equal(count_prefix(out, "ip_traffic_rx_packets_total{"), exported);
+	snprintf(want, sizeof(want), "ip_traffic_all_tx_bytes_total %llu",
+		 (unsigned long long)all_tx);
+	assert_line(out, want);
+
+	/* Entry 1 (IPv6, no geo) and entry 5 (IPv6, geo) in every family. */
+	snprintf(line, sizeof(line),
+		 "ip_traffic_tx_bytes_total{remote_ip=\"2001::100:0:0:0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 1001");
+	assert_line(out, line);
+	snprintf(line, sizeof(line),
+		 "ip_traffic_rx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\"} 1");
+	assert_line(out, line);
+	snprintf(line, sizeof(line),
+		 "ip_traffic_tx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\"} 6");
+	assert_line(out, line);
+	/* Entry 2 (IPv4) is exported, entry 3 (every third) is not. */
+	assert_line(out, "ip_traffic_rx_bytes_total{remote_ip=\"10.0.0.2\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 7");
+	assert_null(find_line(out, "ip_traffic_rx_bytes_total{remote_ip=\"2001::300:0:0:0\""));
+	free(out);
+	ip_table_free(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_escape_label),
+		cmocka_unit_test(test_render_golden),
+		cmocka_unit_test(test_render_does_not_modify_table),
+		cmocka_unit_test(test_address_rendering),
+		cmocka_unit_test(test_u64_values),
+		cmocka_unit_test(test_threshold_sticky_and_filtered),
+		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_scrape_duration),
+		cmocka_unit_test(test_large),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

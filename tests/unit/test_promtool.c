@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Feed a rendered exposition with every awkward label (Chinese, escapes,
+ * invalid UTF-8, IPv6, a quote in an interface name) to promtool, the
+ * reference parser and linter.  argv[1] is promtool's path; without it
+ * the test is skipped (exit 77).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "geo_labels.h"
+#include "metrics.h"
+#include "strbuf.h"
+#include "table.h"
+
+static const char *promtool;
+
+struct promtool_result {
+	int status;
+	char output[8192];
+};
+
+/* Runs "promtool check metrics" with body on stdin. */
+static void run_promtool(const char *body, size_t len,
+			 struct promtool_result *r)
+{
+	int in[2], out[2], st;
+	size_t off = 0, n = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		dup2(out[1], 2);
+		close(in[0]);
+		close(in[1]);
+		close(out[0]);
+		close(out[1]);
+		execl(promtool, promtool, "check", "metrics", (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	/* Small bodies only: the pipe buffer holds them without a reader. */
+	while (off < len) {
+		ssize_t w = write(in[1], body + off, len - off);
+
+		assert_true(w > 0);
+		off += (size_t)w;
+	}
+	close(in[1]);
+	for (;;) {
+		ssize_t rd = read(out[0], r->output + n,
+				  sizeof(r->output) - 1 - n);
+
+		if (rd <= 0)
+			break;
+		n += (size_t)rd;
+	}
+	r->output[n] = '\0';
+	close(out[0]);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void add(struct ip_table *t, const char *ip, uint64_t b,
+		const struct geo_labels *g)
+{
+	struct itm_value v = { b, 3, b / 2, 2 };
+	struct in6_addr a = { 0 };
+	struct in_addr v4;
+
+	if (inet_pton(AF_INET, ip, &v4) == 1) {
+		a.s6_addr[10] = a.s6_addr[11] = 0xff;
+		memcpy(&a.s6_addr[12], &v4, 4);
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, ip, &a), 1);
+	}
+	assert_int_equal(ip_table_add(t, &a, &v), 0);
+	ip_table_find(t, &a)->geo = g;
+}
+
+static void test_promtool_accepts_render(void **state)
+{
+	static const struct geo_labels cn = { "中国", "江苏省", "南京市",
+					      "中国电信" };
+	static const struct geo_labels us = { "美国", "加利福尼亚州", "芒廷维尤",
+					      NULL };
+	static const struct geo_labels esc = { "back\\slash", "dq\"uote",
+					       "new\nline", "bad\xff utf8" };
+	struct iface_stats ifs[2] = { { .name = "eth0" }, { .name = "we\"ird" } };
+	struct metrics_input in = {
+		.ifaces = ifs,
+		.n_ifaces = 2,
+		.version = "0.1.0",
+		.start_time_seconds = 1700000000.123,
+	};
+	struct strbuf sb = STRBUF_INIT;
+	struct promtool_result r;
+	struct ip_table t;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 1000), 0);
+	add(&t, "114.114.114.114", 3145728, &cn);
+	add(&t, "8.8.8.8", 2097152, &us);
+	add(&t, "2001:db8::53", 5000, &esc);
+	add(&t, "1.2.3.4", 10, NULL);	/* below the threshold */
+	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){ 1, 60 };
+	in.table = &t;
+	assert_int_equal(metrics_render(&in, &sb), 0);
+	assert_int_equal(metrics_render_scrape_duration(&sb, 0.0123), 0);
+	/* The render really holds what we want promtool to judge. */
+	assert_non_null(strstr(sb.buf, "country=\"中国\""));
+	assert_non_null(strstr(sb.buf, "province=\"dq\\\"uote\""));
+	assert_non_null(strstr(sb.buf, "city=\"new\\nline\""));
+
+	run_promtool(sb.buf, sb.len, &r);
+	if (r.status != 0 || r.output[0])
+		print_error("promtool said:\n%s\n", r.output);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(r.output, "");
+
+	/* And it is a real judge: a broken exposition fails. */
+	run_promtool("bad metric{\n", 12, &r);
+	assert_int_not_equal(r.status, 0);
+
+	strbuf_free(&sb);
+	ip_table_free(&t);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_promtool_accepts_render),
+	};
+
+	if (argc < 2 || access(argv[1], X_OK)) {
+		fprintf(stderr, "SKIP: promtool not found\n");
+		return 77;
+	}
+	promtool = argv[1];
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

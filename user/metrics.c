@@ -1,0 +1,560 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Prometheus text format 0.0.4.  A scrape may carry 10^6 addresses times
+ * four families, so the hot path avoids printf: numbers are converted by
+ * hand, and each address's label block is built once (for the first
+ * family) and copied for the other three.
+ */
+#include "metrics.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "geo_labels.h"
+
+#define UNKNOWN "Unknown"
+#define U64_DIGITS 20
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Where an address's "{...}" label block sits in the output buffer. */
+struct label_span {
+	size_t off;
+	size_t len;
+};
+
+struct ip_family {
+	const char *name;
+	const char *help;
+	size_t field;	/* offsetof(struct ip_entry, ...) */
+};
+
+static const struct ip_family ip_families[] = {
+	{ "ip_traffic_tx_bytes_total",
+	  "Total transmitted bytes per IP address",
+	  offsetof(struct ip_entry, tx_bytes) },
+	{ "ip_traffic_rx_bytes_total",
+	  "Total received bytes per IP address",
+	  offsetof(struct ip_entry, rx_bytes) },
+	{ "ip_traffic_tx_packets_total",
+	  "Total transmitted packets per IP address",
+	  offsetof(struct ip_entry, tx_packets) },
+	{ "ip_traffic_rx_packets_total",
+	  "Total received packets per IP address",
+	  offsetof(struct ip_entry, rx_packets) },
+};
+
+struct iface_family {
+	const char *name;
+	const char *help;
+	enum itm_counter_index ctr;
+	bool packets;
+};
+
+static const struct iface_family iface_families[] = {
+	{ "ip_traffic_overflow_tx_bytes_total",
+	  "Transmitted IP-layer bytes whose remote address found no slot in the BPF map (not in the per-IP series)",
+	  ITM_CTR_OVERFLOW_TX, false },
+	{ "ip_traffic_overflow_rx_bytes_total",
+	  "Received IP-layer bytes whose remote address found no slot in the BPF map (not in the per-IP series)",
+	  ITM_CTR_OVERFLOW_RX, false },
+	{ "ip_traffic_overflow_tx_packets_total",
+	  "Transmitted IP packets whose remote address found no slot in the BPF map (not in the per-IP series)",
+	  ITM_CTR_OVERFLOW_TX, true },
+	{ "ip_traffic_overflow_rx_packets_total",
+	  "Received IP packets whose remote address found no slot in the BPF map (not in the per-IP series)",
+	  ITM_CTR_OVERFLOW_RX, true },
+	{ "ip_traffic_non_ip_tx_bytes_total",
+	  "Transmitted link-layer frame bytes of non-IP frames (ARP, LLDP, ...)",
+	  ITM_CTR_NON_IP_TX, false },
+	{ "ip_traffic_non_ip_rx_bytes_total",
+	  "Received link-layer frame bytes of non-IP frames (ARP, LLDP, ...)",
+	  ITM_CTR_NON_IP_RX, false },
+	{ "ip_traffic_non_ip_tx_packets_total",
+	  "Transmitted non-IP frames (ARP, LLDP, ...)",
+	  ITM_CTR_NON_IP_TX, true },
+	{ "ip_traffic_non_ip_rx_packets_total",
+	  "Received non-IP frames (ARP, LLDP, ...)",
+	  ITM_CTR_NON_IP_RX, true },
+	{ "ip_traffic_malformed_tx_bytes_total",
+	  "Transmitted link-layer frame bytes of frames with an IP ethertype but a truncated or invalid IP header",
+	  ITM_CTR_MALFORMED_TX, false },
+	{ "ip_traffic_malformed_rx_bytes_total",
+	  "Received link-layer frame bytes of frames with an IP ethertype but a truncated or invalid IP header",
+	  ITM_CTR_MALFORMED_RX, false },
+	{ "ip_traffic_malformed_tx_packets_total",
+	  "Transmitted frames with an IP ethertype but a truncated or invalid IP header",
+	  ITM_CTR_MALFORMED_TX, true },
+	{ "ip_traffic_malformed_rx_packets_total",
+	  "Received frames with an IP ethertype but a truncated or invalid IP header",
+	  ITM_CTR_MALFORMED_RX, true },
+};
+
+static const char digit_pairs[201] =
+	"00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	"40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	"8081828384858687888990919293949596979899";
+
+/* Writes v in decimal at p (no NUL); returns the number of characters. */
+static size_t u64_to_dec(uint64_t v, char *p)
+{
+	char tmp[U64_DIGITS];
+	char *q = tmp + sizeof(tmp);
+	size_t n;
+
+	while (v >= 100) {
+		unsigned int r = (unsigned int)(v % 100);
+
+		v /= 100;
+		q -= 2;
+		memcpy(q, &digit_pairs[r * 2], 2);
+	}
+	if (v >= 10) {
+		q -= 2;
+		memcpy(q, &digit_pairs[v * 2], 2);
+	} else {
+		*--q = (char)('0' + v);
+	}
+	n = (size_t)(tmp + sizeof(tmp) - q);
+	memcpy(p, q, n);
+	return n;
+}
+
+/* The caller has reserved n bytes: append without checks. */
+static inline void put(struct strbuf *sb, const void *s, size_t n)
+{
+	memcpy(sb->buf + sb->len, s, n);
+	sb->len += n;
+}
+
+static inline void put_lit(struct strbuf *sb, const char *s)
+{
+	put(sb, s, strlen(s));
+}
+
+/* Appends " <v>\n" and keeps the buffer NUL-terminated. */
+static int put_value_line_end(struct strbuf *sb, uint64_t v)
+{
+	int err = strbuf_reserve(sb, U64_DIGITS + 2);
+
+	if (err)
+		return err;
+	sb->buf[sb->len++] = ' ';
+	sb->len += u64_to_dec(v, sb->buf + sb->len);
+	sb->buf[sb->len++] = '\n';
+	sb->buf[sb->len] = '\0';
+	return 0;
+}
+
+/*
+ * Length of the valid UTF-8 sequence at s[0..n), or 0 if it is not one
+ * (overlong forms, surrogates and code points above U+10FFFF included).
+ */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	size_t len, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/*
+ * Invalid UTF-8 becomes U+FFFD: Prometheus rejects the whole scrape on a
+ * single undecodable label value, and names come from external databases.
+ */
+static int escape_n(struct strbuf *out, const char *v, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)v;
+	size_t i = 0, run = 0;
+	int err;
+
+	/* Worst case: every byte becomes a 3-byte U+FFFD. */
+	err = strbuf_reserve(out, n * 3);
+	if (err)
+		return err;
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t l;
+
+		if (c >= 0x80) {
+			l = utf8_seq_len(s + i, n - i);
+			if (l) {
+				i += l;
+				continue;
+			}
+		} else if (c != '\\' && c != '"' && c != '\n') {
+			i++;
+			continue;
+		}
+		put(out, s + run, i - run);
+		if (c == '\\')
+			put(out, "\\\\", 2);
+		else if (c == '"')
+			put(out, "\\\"", 2);
+		else if (c == '\n')
+			put(out, "\\n", 2);
+		else
+			put(out, "\xef\xbf\xbd", 3);
+		run = ++i;
+	}
+	put(out, s + run, n - run);
+	out->buf[out->len] = '\0';
+	return 0;
+}
+
+int metrics_escape_label(struct strbuf *out, const char *v)
+{
+	return escape_n(out, v, strlen(v));
+}
+
+static int label_or_unknown(struct strbuf *out, const char *v)
+{
+	if (!v || !*v)
+		return strbuf_append(out, UNKNOWN, sizeof(UNKNOWN) - 1);
+	return metrics_escape_label(out, v);
+}
+
+/* Dotted quad by hand: inet_ntop costs more than the rest of the line. */
+static size_t ipv4_to_str(const uint8_t *a, char *p)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < 4; i++) {
+		if (i)
+			p[n++] = '.';
+		n += u64_to_dec(a[i], p + n);
+	}
+	return n;
+}
+
+static int append_addr(struct strbuf *out, const struct in6_addr *addr)
+{
+	char buf[INET6_ADDRSTRLEN];
+	size_t n;
+
+	if (IN6_IS_ADDR_V4MAPPED(addr)) {
+		n = ipv4_to_str(addr->s6_addr + 12, buf);
+	} else {
+		if (!inet_ntop(AF_INET6, addr, buf, sizeof(buf)))
+			return -errno;
+		n = strlen(buf);
+	}
+	return strbuf_append(out, buf, n);
+}
+
+static int append_ip_labels(struct strbuf *out, const struct ip_entry *e)
+{
+	static const char *const names[] = {
+		"\",country=\"", "\",province=\"", "\",city=\"", "\",isp=\"",
+	};
+	const struct geo_labels *g = e->geo;
+	const char *vals[4] = {
+		g ? g->country : NULL, g ? g->province : NULL,
+		g ? g->city : NULL, g ? g->isp : NULL,
+	};
+	int err;
+
+	err = strbuf_puts(out, "{remote_ip=\"");
+	if (!err)
+		err = append_addr(out, &e->addr);
+	for (int i = 0; i < 4 && !err; i++) {
+		err = strbuf_puts(out, names[i]);
+		if (!err)
+			err = label_or_unknown(out, vals[i]);
+	}
+	if (!err)
+		err = strbuf_puts(out, "\"}");
+	return err;
+}
+
+static int append_header(struct strbuf *out, const char *name,
+			 const char *help, const char *type)
+{
+	size_t nl = strlen(name), hl = strlen(help), tl = strlen(type);
+	int err = strbuf_reserve(out, 2 * nl + hl + tl + 20);
+
+	if (err)
+		return err;
+	put_lit(out, "# HELP ");
+	put(out, name, nl);
+	put(out, " ", 1);
+	put(out, help, hl);
+	put_lit(out, "\n# TYPE ");
+	put(out, name, nl);
+	put(out, " ", 1);
+	put(out, type, tl);
+	put(out, "\n", 1);
+	out->buf[out->len] = '\0';
+	return 0;
+}
+
+static inline uint64_t entry_field(const struct ip_entry *e, size_t field)
+{
+	uint64_t v;
+
+	memcpy(&v, (const char *)e + field, sizeof(v));
+	return v;
+}
+
+/* First family: build each label block and remember where it went. */
+static int render_first_ip_family(const struct ip_table *t,
+				  const struct ip_family *f,
+				  struct label_span *spans, struct strbuf *out)
+{
+	size_t nl = strlen(f->name), k = 0;
+	int err;
+
+	for (size_t i = 0; i < t->count; i++) {
+		const struct ip_entry *e = &t->entries[i];
+
+		if (!e->exported)
+			continue;
+		err = strbuf_append(out, f->name, nl);
+		if (err)
+			return err;
+		spans[k].off = out->len;
+		err = append_ip_labels(out, e);
+		if (err)
+			return err;
+		spans[k].len = out->len - spans[k].off;
+		k++;
+		err = put_value_line_end(out, entry_field(e, f->field));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int render_next_ip_family(const struct ip_table *t,
+				 const struct ip_family *f,
+				 const struct label_span *spans,
+				 struct strbuf *out)
+{
+	size_t nl = strlen(f->name), k = 0;
+	int err;
+
+	for (size_t i = 0; i < t->count; i++) {
+		const struct ip_entry *e = &t->entries[i];
+		const struct label_span *sp;
+
+		if (!e->exported)
+			continue;
+		sp = &spans[k++];
+		err = strbuf_reserve(out, nl + sp->len + U64_DIGITS + 2);
+		if (err)
+			return err;
+		put(out, f->name, nl);
+		/* Offsets, not pointers: the reserve may have moved buf. */
+		put(out, out->buf + sp->off, sp->len);
+		out->buf[out->len++] = ' ';
+		out->len += u64_to_dec(entry_field(e, f->field),
+				       out->buf + out->len);
+		out->buf[out->len++] = '\n';
+		out->buf[out->len] = '\0';
+	}
+	return 0;
+}
+
+static int render_ip_families(const struct ip_table *t, size_t n_exported,
+			      struct strbuf *out)
+{
+	struct label_span *spans = NULL;
+	size_t first_start, first_len;
+	int err;
+
+	if (n_exported) {
+		spans = malloc(n_exported * sizeof(*spans));
+		if (!spans)
+			return -ENOMEM;
+	}
+	err = append_header(out, ip_families[0].name, ip_families[0].help,
+			    "counter");
+	first_start = out->len;
+	if (!err)
+		err = render_first_ip_family(t, &ip_families[0], spans, out);
+	if (err)
+		goto out;
+	/* The other families are about the same size; grow once for all. */
+	first_len = out->len - first_start;
+	err = strbuf_reserve(out, 3 * (first_len + 2 * n_exported) + 1024);
+	for (size_t f = 1; f < 4 && !err; f++) {
+		err = append_header(out, ip_families[f].name,
+				    ip_families[f].help, "counter");
+		if (!err)
+			err = render_next_ip_family(t, &ip_families[f], spans,
+						    out);
+	}
+out:
+	free(spans);
+	return err;
+}
+
+static int render_plain(struct strbuf *out, const char *name,
+			const char *help, const char *type, uint64_t v)
+{
+	int err = append_header(out, name, help, type);
+
+	if (!err)
+		err = strbuf_puts(out, name);
+	if (!err)
+		err = put_value_line_end(out, v);
+	return err;
+}
+
+static int render_iface_family(const struct metrics_input *in,
+			       const struct iface_family *f,
+			       struct strbuf *out)
+{
+	int err = append_header(out, f->name, f->help, "counter");
+
+	for (size_t i = 0; i < in->n_ifaces && !err; i++) {
+		const struct iface_stats *s = &in->ifaces[i];
+		const struct itm_counter *c = &s->ctr[f->ctr];
+
+		err = strbuf_puts(out, f->name);
+		if (!err)
+			err = strbuf_puts(out, "{iface=\"");
+		if (!err)
+			err = escape_n(out, s->name,
+				       strnlen(s->name, sizeof(s->name)));
+		if (!err)
+			err = strbuf_puts(out, "\"}");
+		if (!err)
+			err = put_value_line_end(out, f->packets ? c->packets :
+								   c->bytes);
+	}
+	return err;
+}
+
+/* Go's ParseFloat reads these; "%g" would say "inf" and "nan". */
+static int append_double(struct strbuf *out, double v)
+{
+	if (isnan(v))
+		return strbuf_puts(out, "NaN");
+	if (isinf(v))
+		return strbuf_puts(out, v > 0 ? "+Inf" : "-Inf");
+	/* 15 digits: 10 microseconds on a unix time, and 0.1 stays "0.1". */
+	return strbuf_printf(out, "%.15g", v);
+}
+
+static int render_gauge_double(struct strbuf *out, const char *name,
+			       const char *help, double v)
+{
+	int err = append_header(out, name, help, "gauge");
+
+	if (!err)
+		err = strbuf_puts(out, name);
+	if (!err)
+		err = strbuf_puts(out, " ");
+	if (!err)
+		err = append_double(out, v);
+	if (!err)
+		err = strbuf_puts(out, "\n");
+	return err;
+}
+
+int metrics_render(const struct metrics_input *in, struct strbuf *out)
+{
+	static const char *const all_names[4] = {
+		"ip_traffic_all_tx_bytes_total",
+		"ip_traffic_all_rx_bytes_total",
+		"ip_traffic_all_tx_packets_total",
+		"ip_traffic_all_rx_packets_total",
+	};
+	static const char *const all_help[4] = {
+		"Transmitted IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot",
+		"Received IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot",
+		"Transmitted IP packets over all remote addresses, including those below the export threshold and those that found no map slot",
+		"Received IP packets over all remote addresses, including those below the export threshold and those that found no map slot",
+	};
+	const struct ip_table *t = in->table;
+	uint64_t all[4] = { 0 };	/* tx_bytes, rx_bytes, tx_pkts, rx_pkts */
+	size_t n_exported = 0, count = t ? t->count : 0;
+	static const struct ip_table empty;
+	int err;
+
+	if (!t)
+		t = &empty;
+	for (size_t i = 0; i < count; i++) {
+		const struct ip_entry *e = &t->entries[i];
+
+		all[0] += e->tx_bytes;
+		all[1] += e->rx_bytes;
+		all[2] += e->tx_packets;
+		all[3] += e->rx_packets;
+		n_exported += e->exported;
+	}
+	for (size_t i = 0; i < in->n_ifaces; i++) {
+		const struct itm_counter *c = in->ifaces[i].ctr;
+
+		all[0] += c[ITM_CTR_OVERFLOW_TX].bytes;
+		all[1] += c[ITM_CTR_OVERFLOW_RX].bytes;
+		all[2] += c[ITM_CTR_OVERFLOW_TX].packets;
+		all[3] += c[ITM_CTR_OVERFLOW_RX].packets;
+	}
+
+	err = render_ip_families(t, n_exported, out);
+	for (int i = 0; i < 4 && !err; i++)
+		err = render_plain(out, all_names[i], all_help[i], "counter",
+				   all[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(iface_families) && !err; i++)
+		err = render_iface_family(in, &iface_families[i], out);
+	if (!err)
+		err = render_plain(out, "ip_traffic_tracked_addresses",
+				   "Remote addresses seen since start", "gauge",
+				   count);
+	if (!err)
+		err = render_plain(out, "ip_traffic_exported_addresses",
+				   "Remote addresses whose tx+rx bytes reached the export threshold (exported per IP)",
+				   "gauge", n_exported);
+	if (!err)
+		err = append_header(out, "ip_traffic_build_info",
+				    "Build information; the value is always 1",
+				    "gauge");
+	if (!err)
+		err = strbuf_puts(out, "ip_traffic_build_info{version=\"");
+	if (!err)
+		err = label_or_unknown(out, in->version);
+	if (!err)
+		err = strbuf_puts(out, "\"} 1\n");
+	if (!err)
+		err = render_gauge_double(out, "ip_traffic_start_time_seconds",
+					  "Unix time at which monitoring started",
+					  in->start_time_seconds);
+	return err;
+}
+
+int metrics_render_scrape_duration(struct strbuf *out, double seconds)
+{
+	return render_gauge_double(out, "ip_traffic_scrape_duration_seconds",
+				   "Time spent preparing this scrape", seconds);
+}

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+#include "summary.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+#define MAX_UNIT 4
+
+/*
+ * Integer arithmetic so that a value never rounds up to "1024.00 KiB":
+ * the unit is chosen after rounding to hundredths.
+ */
+const char *format_bytes_human(uint64_t bytes, char *buf, size_t len)
+{
+	uint64_t hundredths = 0;
+	unsigned int k;
+
+	if (bytes < 1024) {
+		snprintf(buf, len, "%" PRIu64 " B", bytes);
+		return buf;
+	}
+	for (k = 1; k <= MAX_UNIT; k++) {
+		unsigned int shift = 10 * k;
+		uint64_t q = bytes >> shift;
+		uint64_t r = bytes & ((1ULL << shift) - 1);
+
+		if (q >= 1024 && k < MAX_UNIT)
+			continue;
+		/* r < 2^40, so r * 100 cannot overflow. */
+		hundredths = q * 100 + ((r * 100 + (1ULL << (shift - 1))) >> shift);
+		if (hundredths >= 102400 && k < MAX_UNIT)
+			continue;
+		break;
+	}
+	snprintf(buf, len, "%" PRIu64 ".%02u %s", hundredths / 100,
+		 (unsigned int)(hundredths % 100), units[k]);
+	return buf;
+}
+
+/* Larger total first; equal totals by address so the order is stable. */
+static int entry_cmp(const struct ip_entry *a, const struct ip_entry *b)
+{
+	uint64_t ta = ip_entry_total_bytes(a), tb = ip_entry_total_bytes(b);
+
+	if (ta != tb)
+		return ta > tb ? -1 : 1;
+	return memcmp(&a->addr, &b->addr, sizeof(a->addr));
+}
+
+static int ptr_cmp(const void *a, const void *b)
+{
+	return entry_cmp(*(const struct ip_entry *const *)a,
+			 *(const struct ip_entry *const *)b);
+}
+
+/* Min-heap on "rank": the root is the weakest of the current top n. */
+static void sift_down(const struct ip_entry **h, size_t n, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		const struct ip_entry *tmp;
+
+		if (l < n && entry_cmp(h[l], h[m]) > 0)
+			m = l;
+		if (r < n && entry_cmp(h[r], h[m]) > 0)
+			m = r;
+		if (m == i)
+			return;
+		tmp = h[i];
+		h[i] = h[m];
+		h[m] = tmp;
+		i = m;
+	}
+}
+
+/*
+ * Fills top[0..n) with the n best entries in rank order.  A bounded heap
+ * keeps a periodic top-10 of a 10^6-address table at O(N log 10).
+ */
+static void select_top(const struct ip_table *t, const struct ip_entry **top,
+		       size_t n)
+{
+	size_t i;
+
+	if (n == t->count) {
+		for (i = 0; i < n; i++)
+			top[i] = &t->entries[i];
+		qsort(top, n, sizeof(*top), ptr_cmp);
+		return;
+	}
+	for (i = 0; i < n; i++)
+		top[i] = &t->entries[i];
+	for (i = n / 2; i-- > 0;)
+		sift_down(top, n, i);
+	for (i = n; i < t->count; i++) {
+		if (entry_cmp(&t->entries[i], top[0]) < 0) {
+			top[0] = &t->entries[i];
+			sift_down(top, n, 0);
+		}
+	}
+	qsort(top, n, sizeof(*top), ptr_cmp);
+}
+
+static void addr_str(const struct in6_addr *a, char *buf, size_t len)
+{
+	if (IN6_IS_ADDR_V4MAPPED(a))
+		inet_ntop(AF_INET, a->s6_addr + 12, buf, (socklen_t)len);
+	else
+		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+}
+
+#define ROW_FMT "%-6s %-39s %20s %14s %20s %14s %12s\n"
+#define NUM_FMT "%-6s %-39s %20" PRIu64 " %14" PRIu64 " %20" PRIu64 \
+		" %14" PRIu64 " %12s\n"
+
+int summary_render(const struct ip_table *t, size_t n, struct strbuf *out)
+{
+	const struct ip_entry **top = NULL;
+	uint64_t tx_b = 0, tx_p = 0, rx_b = 0, rx_p = 0;
+	char ip[INET6_ADDRSTRLEN], human[32], rank[24], label[48];
+	int err;
+
+	if (n == 0 || n > t->count)
+		n = t->count;
+	if (n) {
+		top = malloc(n * sizeof(*top));
+		if (!top)
+			return -ENOMEM;
+		select_top(t, top, n);
+	}
+	err = strbuf_printf(out, ROW_FMT, "RANK", "REMOTE IP", "TX BYTES",
+			    "TX PKTS", "RX BYTES", "RX PKTS", "TOTAL");
+	for (size_t i = 0; i < n && !err; i++) {
+		const struct ip_entry *e = top[i];
+
+		snprintf(rank, sizeof(rank), "%zu", i + 1);
+		addr_str(&e->addr, ip, sizeof(ip));
+		format_bytes_human(ip_entry_total_bytes(e), human,
+				   sizeof(human));
+		err = strbuf_printf(out, NUM_FMT, rank, ip, e->tx_bytes,
+				    e->tx_packets, e->rx_bytes, e->rx_packets,
+				    human);
+	}
+	free(top);
+	if (err)
+		return err;
+	for (size_t i = 0; i < t->count; i++) {
+		const struct ip_entry *e = &t->entries[i];
+
+		tx_b += e->tx_bytes;
+		tx_p += e->tx_packets;
+		rx_b += e->rx_bytes;
+		rx_p += e->rx_packets;
+	}
+	snprintf(label, sizeof(label), "all %zu addresses", t->count);
+	format_bytes_human(tx_b + rx_b, human, sizeof(human));
+	return strbuf_printf(out, NUM_FMT, "TOTAL", label, tx_b, tx_p, rx_b,
+			     rx_p, human);
+}
