@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "geo.h"
 #include "http.h"
 #include "itm_version.h"
 #include "loader.h"
@@ -32,6 +33,41 @@ static void on_stop_signal(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
+}
+
+static void on_reload_signal(int sig)
+{
+	(void)sig;
+	geo_request_reload();
+}
+
+static const struct geo_labels *label_address(void *ctx,
+					      const struct in6_addr *addr)
+{
+	return geo_cache_get(ctx, addr);
+}
+
+/* Without -g/--isp-db every label is "Unknown", as in the original tool. */
+static int open_geo(const struct options *o, struct geo_ctx **out)
+{
+	struct geo_config cfg = {
+		.geo_paths = o->geo_dbs,
+		.n_geo = o->n_geo_dbs,
+		.isp_paths = o->isp_dbs,
+		.n_isp = o->n_isp_dbs,
+		.lang = o->geo_lang,
+	};
+	char err[512] = "";
+
+	*out = NULL;
+	if (!o->n_geo_dbs && !o->n_isp_dbs)
+		return 0;
+	*out = geo_open(&cfg, err, sizeof(err));
+	if (!*out) {
+		pr_err("%s\n", err[0] ? err : strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
@@ -129,6 +165,8 @@ static void install_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_reload_signal;
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
 
@@ -154,6 +192,12 @@ static void run_loop(struct collector *c, const struct options *o)
 		if (stop_requested)
 			break;
 		collector_drain(c);
+		if (c->label_ctx) {
+			/* Under the lock: scrapes label new addresses too. */
+			pthread_mutex_lock(&c->lock);
+			geo_maybe_reload(c->label_ctx);
+			pthread_mutex_unlock(&c->lock);
+		}
 		if (table) {
 			snprintf(title, sizeof(title),
 				 "\n--- %.1f s elapsed, %zu remote addresses ---",
@@ -173,10 +217,14 @@ int main(int argc, char **argv)
 {
 	struct iface_monitor ifaces[ITM_MAX_IFACES];
 	struct http_server *http = NULL;
+	struct geo_ctx *geo = NULL;
 	struct collector coll;
 	struct options o;
 	size_t opened = 0;
 	int err, status = 0;
+
+	if (argc > 1 && !strcmp(argv[1], "lookup"))
+		return geo_lookup_main(argc - 1, argv + 1);
 
 	switch (options_parse(&o, argc, argv, stdout, stderr)) {
 	case OPTIONS_OK:
@@ -188,11 +236,9 @@ int main(int argc, char **argv)
 	}
 	log_set_verbose(o.verbose);
 	libbpf_set_print(libbpf_print);
-	if (o.n_geo_dbs || o.n_isp_dbs) {
-		pr_err("-g/--isp-db: geography databases are not supported by this build yet\n");
-		return EXIT_SETUP;
-	}
 	if (check_privileges())
+		return EXIT_SETUP;
+	if (open_geo(&o, &geo))
 		return EXIT_SETUP;
 	install_signals();
 
@@ -204,13 +250,16 @@ int main(int argc, char **argv)
 	for (; opened < o.n_ifaces; opened++) {
 		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc)) {
 			close_all(ifaces, opened);
+			geo_close(geo);
 			return EXIT_SETUP;
 		}
 	}
-	err = collector_init(&coll, ifaces, opened, o.threshold, NULL, NULL);
+	err = collector_init(&coll, ifaces, opened, o.threshold,
+			     geo ? label_address : NULL, geo);
 	if (err) {
 		pr_err("cannot set up the collector: %s\n", strerror(-err));
 		close_all(ifaces, opened);
+		geo_close(geo);
 		return EXIT_SETUP;
 	}
 	if (o.port) {
@@ -229,6 +278,7 @@ int main(int argc, char **argv)
 				       strerror(err));
 			collector_free(&coll);
 			close_all(ifaces, opened);
+			geo_close(geo);
 			return EXIT_SETUP;
 		}
 	}
@@ -248,5 +298,6 @@ int main(int argc, char **argv)
 		print_table(&coll, o.top_n, "\n=== ip_traffic_monitor_cli summary ===");
 	collector_free(&coll);
 	close_all(ifaces, opened);
+	geo_close(geo);
 	return status;
 }
