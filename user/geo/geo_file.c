@@ -134,9 +134,10 @@ const struct geo_provider *geo_detect(const char *path, char *err,
 		p = &geo_mmdb_provider;
 		goto out;
 	}
-	/* ipdb: big-endian JSON header length, then the JSON object */
+	/* ipdb: big-endian JSON header length, then the JSON object (its
+	 * length is checked by the reader, for a clear message) */
 	a = (uint32_t)head[0] << 24 | head[1] << 16 | head[2] << 8 | head[3];
-	if (a >= 2 && a < (uint32_t)st.st_size && head[4] == '{') {
+	if (a >= 2 && head[4] == '{') {
 		p = &geo_ipdb_provider;
 		goto out;
 	}

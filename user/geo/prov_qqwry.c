@@ -129,7 +129,8 @@ static int validate(const struct qqwry *q, char *why, size_t len)
 		prev = start;
 		ret = record(q, u24(ix + 4), &end, &c, &a);
 		if (ret) {
-			snprintf(why, len, "record %u points outside the file",
+			snprintf(why, len,
+				 "record %u: offset outside the file, redirect loop or unterminated string",
 				 i);
 			return ret;
 		}

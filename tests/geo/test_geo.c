@@ -1,0 +1,632 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Unit tests of the geo layer on fixture databases generated at test time
+ * (mkmmdb.pl, mkqqwry.py, mkipdb.py) in a fresh temporary directory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "geo.h"
+#include "geo_int.h"
+
+static char dir[] = "/tmp/itm-geo-test.XXXXXX";
+
+static const char *fx(const char *name)
+{
+	static char buf[4][512];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	return buf[i];
+}
+
+static int setup(void **state)
+{
+	char cmd[1024];
+
+	(void)state;
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(cmd, sizeof(cmd),
+		 "perl %1$s/mkmmdb.pl %2$s && python3 %1$s/mkqqwry.py %2$s && "
+		 "python3 %1$s/mkipdb.py %2$s",
+		 GEO_TEST_SRCDIR, dir);
+	return system(cmd) ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) ? -1 : 0;
+}
+
+static struct in6_addr A(const char *s)
+{
+	struct in6_addr a;
+
+	assert_int_equal(geo_parse_addr(s, &a), 0);
+	return a;
+}
+
+/* NULL-terminated: geo paths, then "--isp", then isp paths */
+static struct geo_ctx *open_dbs(const char *lang, ...)
+{
+	const char *geo[8], *isp[8], *p;
+	struct geo_config cfg = { geo, 0, isp, 0, lang };
+	struct geo_ctx *ctx;
+	bool in_isp = false;
+	char err[512];
+	va_list ap;
+
+	va_start(ap, lang);
+	while ((p = va_arg(ap, const char *))) {
+		if (!strcmp(p, "--isp"))
+			in_isp = true;
+		else if (in_isp)
+			isp[cfg.n_isp++] = p;
+		else
+			geo[cfg.n_geo++] = p;
+	}
+	va_end(ap);
+	ctx = geo_open(&cfg, err, sizeof(err));
+	if (!ctx)
+		fail_msg("geo_open: %s", err);
+	return ctx;
+}
+
+/* Expected labels; NULL = Unknown. */
+struct want {
+	const char *addr;
+	const char *l[GEO_NLABELS];
+};
+
+static void check(struct geo_ctx *ctx, const struct want *w, size_t n)
+{
+	struct geo_result r;
+	struct in6_addr a;
+	size_t i;
+	int l;
+
+	for (i = 0; i < n; i++) {
+		a = A(w[i].addr);
+		assert_int_equal(geo_lookup(ctx, &a, &r), 0);
+		for (l = 0; l < GEO_NLABELS; l++) {
+			const char *got = r.label[l] ? r.label[l] : "(null)";
+			const char *exp = w[i].l[l] ? w[i].l[l] : "(null)";
+
+			if (strcmp(got, exp))
+				fail_msg("%s label %d: got '%s', want '%s'",
+					 w[i].addr, l, got, exp);
+			/* a label always names the database it came from */
+			assert_true(!r.label[l] == !r.source[l]);
+		}
+	}
+}
+
+static void test_special_ranges(void **state)
+{
+	static const struct want zh[] = {
+		{ "10.1.2.3", { "局域网" } },	  { "192.168.1.1", { "局域网" } },
+		{ "172.16.0.1", { "局域网" } },	  { "172.31.255.255", { "局域网" } },
+		{ "127.0.0.1", { "局域网" } },	  { "169.254.9.9", { "局域网" } },
+		{ "100.64.0.1", { "局域网" } },	  { "100.127.255.254", { "局域网" } },
+		{ "fe80::1", { "局域网" } },	  { "fd12:3456::1", { "局域网" } },
+		{ "::1", { "局域网" } },		  { "192.0.2.7", { "保留地址" } },
+		{ "198.51.100.1", { "保留地址" } }, { "203.0.113.9", { "保留地址" } },
+		{ "2001:db8::1", { "保留地址" } },	  { "224.0.0.251", { "保留地址" } },
+		{ "ff02::1", { "保留地址" } },	  { "0.1.2.3", { "保留地址" } },
+		{ "255.255.255.255", { "保留地址" } },
+		/* just outside the ranges: no database, so Unknown */
+		{ "172.32.0.1", { NULL } },	  { "100.128.0.1", { NULL } },
+		{ "11.0.0.1", { NULL } },	  { "2001:db9::1", { NULL } },
+	};
+	static const struct want en[] = {
+		{ "10.1.2.3", { "LAN" } },
+		{ "2001:db8::1", { "Reserved" } },
+	};
+	struct geo_ctx *ctx = open_dbs(NULL, NULL);
+
+	(void)state;
+	check(ctx, zh, sizeof(zh) / sizeof(zh[0]));
+	geo_close(ctx);
+	ctx = open_dbs("en", NULL);
+	check(ctx, en, sizeof(en) / sizeof(en[0]));
+	geo_close(ctx);
+}
+
+static void test_cn_split(void **state)
+{
+	static const struct {
+		const char *in, *country, *province, *city;
+	} t[] = {
+		{ "江苏省南京市", "中国", "江苏省", "南京市" },
+		{ "江苏省盐城市大丰市", "中国", "江苏省", "盐城市" },
+		{ "北京市海淀区", "中国", "北京市", "北京市" },
+		{ "上海市", "中国", "上海市", "上海市" },
+		{ "天津", "中国", "天津市", "天津市" },
+		{ "重庆市渝中区", "中国", "重庆市", "重庆市" },
+		{ "内蒙古赤峰市", "中国", "内蒙古自治区", "赤峰市" },
+		{ "广西南宁市", "中国", "广西壮族自治区", "南宁市" },
+		{ "广西壮族自治区桂林市", "中国", "广西壮族自治区", "桂林市" },
+		{ "西藏拉萨市", "中国", "西藏自治区", "拉萨市" },
+		{ "宁夏银川市", "中国", "宁夏回族自治区", "银川市" },
+		{ "新疆乌鲁木齐市", "中国", "新疆维吾尔自治区", "乌鲁木齐市" },
+		{ "香港", "中国", "香港", "" },
+		{ "澳门", "中国", "澳门", "" },
+		{ "广东省广州市天河区", "中国", "广东省", "广州市" },
+		{ "云南省西双版纳州景洪市", "中国", "云南省", "西双版纳州" },
+		{ "黑龙江省大兴安岭地区", "中国", "黑龙江省", "大兴安岭地区" },
+		{ "内蒙古锡林郭勒盟", "中国", "内蒙古自治区", "锡林郭勒盟" },
+		{ "福建省", "中国", "福建省", "" },
+		{ "美国", "美国", "", "" },
+		{ "爱尔兰都柏林", "爱尔兰", "", "都柏林" },
+		{ "中国–江苏–南京", "中国", "江苏省", "南京" },
+		{ "中国–北京–北京–海淀", "中国", "北京市", "北京" },
+		{ "美国–加利福尼亚州–洛杉矶", "美国", "加利福尼亚州", "洛杉矶" },
+		{ "中国–广西", "中国", "广西壮族自治区", "" },
+		{ "IANA", "IANA", "", "" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct geo_fields f;
+
+		memset(&f, 0, sizeof(f));
+		cn_split_region(t[i].in, &f);
+		if (strcmp(f.f[GEO_COUNTRY], t[i].country) ||
+		    strcmp(f.f[GEO_PROVINCE], t[i].province) ||
+		    strcmp(f.f[GEO_CITY], t[i].city))
+			fail_msg("%s -> %s/%s/%s", t[i].in, f.f[GEO_COUNTRY],
+				 f.f[GEO_PROVINCE], f.f[GEO_CITY]);
+	}
+}
+
+static void test_isp_names(void **state)
+{
+	static const struct {
+		const char *in, *zh, *en;
+	} org[] = {
+		{ "CHINANET-BACKBONE", "中国电信", "CHINANET-BACKBONE" },
+		{ "China Telecom Group", "中国电信", "China Telecom Group" },
+		{ "CHINA UNICOM China169 Backbone", "中国联通", NULL },
+		{ "CNCGROUP China169 Backbone", "中国联通", NULL },
+		{ "China Mobile Communications Group Co., Ltd.", "中国移动", NULL },
+		{ "China Mobile communications corporation", "中国移动", NULL },
+		{ "CMNET-GD", "中国移动", NULL },
+		{ "China Education and Research Network Center", "中国教育网", NULL },
+		{ "CERNET2 IX", "中国教育网", NULL },
+		{ "Google LLC", "Google LLC", NULL },
+	};
+	static const struct {
+		const char *in, *out;
+	} area[] = {
+		{ "电信", "中国电信" },		{ "联通/某某网吧", "中国联通" },
+		{ "中移铁通", "中国铁通" },	{ "移动", "中国移动" },
+		{ "教育网", "中国教育网" },	{ "广电网", "中国广电" },
+		{ "长城宽带", "长城宽带" },	{ "鹏博士宽带", "鹏博士" },
+		{ "网吧/电信", "中国电信" },	{ "某某公司", NULL },
+	};
+	char out[GEO_FIELD_LEN];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(org) / sizeof(org[0]); i++) {
+		cn_isp_from_org(org[i].in, true, out, sizeof(out));
+		assert_string_equal(out, org[i].zh);
+		cn_isp_from_org(org[i].in, false, out, sizeof(out));
+		assert_string_equal(out, org[i].en ? org[i].en : org[i].in);
+	}
+	for (i = 0; i < sizeof(area) / sizeof(area[0]); i++) {
+		out[0] = '\0';
+		assert_int_equal(cn_isp_from_area(area[i].in, out, sizeof(out)),
+				 area[i].out != NULL);
+		if (area[i].out)
+			assert_string_equal(out, area[i].out);
+	}
+}
+
+static void test_mmdb_city(void **state)
+{
+	static const struct want zh[] = {
+		{ "1.2.3.4", { "中国", "江苏省", "南京市", NULL } },
+		/* no zh-CN names: English, not Unknown */
+		{ "5.6.7.8", { "美国", "California", "Mountain View", NULL } },
+		{ "9.9.9.9", { "德国", NULL, NULL, NULL } },
+		{ "11.0.0.1", { "日本", NULL, NULL, NULL } },
+		{ "2001:250::1", { "中国", "北京市", "北京市", NULL } },
+		{ "2001:250:ffff::1", { "中国", "北京市", "北京市", NULL } },
+		{ "8.8.8.8", { NULL } },
+		{ "2a00::1", { NULL } },
+	};
+	static const struct want en[] = {
+		{ "1.2.3.4", { "China", "Jiangsu", "Nanjing", NULL } },
+		{ "2001:250::1", { "China", "Beijing", "Beijing", NULL } },
+	};
+	struct geo_ctx *ctx = open_dbs(NULL, fx("city.mmdb"), NULL);
+	struct geo_result r;
+	struct in6_addr a = A("1.2.3.4");
+
+	(void)state;
+	check(ctx, zh, sizeof(zh) / sizeof(zh[0]));
+	geo_lookup(ctx, &a, &r);
+	assert_string_equal(r.source[GEO_CITY], fx("city.mmdb"));
+	geo_close(ctx);
+	ctx = open_dbs("en", fx("city.mmdb"), NULL);
+	check(ctx, en, sizeof(en) / sizeof(en[0]));
+	geo_close(ctx);
+}
+
+static void test_mmdb_isp(void **state)
+{
+	static const struct want isp_first[] = {
+		{ "1.2.3.4", { "中国", "江苏省", "南京市", "中国电信" } },
+		/* no isp key: autonomous_system_organization */
+		{ "5.6.7.8", { "美国", "California", "Mountain View",
+			       "Example Networks LLC" } },
+		{ "9.9.9.9", { "德国", NULL, NULL, "中国移动" } },
+		{ "2001:250::1", { "中国", "北京市", "北京市", "中国教育网" } },
+	};
+	static const struct want asn_first[] = {
+		{ "1.2.3.4", { "中国", "江苏省", "南京市", "中国联通" } },
+	};
+	static const struct want en[] = {
+		{ "1.2.3.4", { "China", "Jiangsu", "Nanjing", "China Telecom" } },
+	};
+	struct geo_ctx *ctx;
+
+	(void)state;
+	ctx = open_dbs(NULL, fx("city.mmdb"), "--isp", fx("isp.mmdb"),
+		       fx("asn.mmdb"), NULL);
+	check(ctx, isp_first, sizeof(isp_first) / sizeof(isp_first[0]));
+	geo_close(ctx);
+	ctx = open_dbs(NULL, fx("city.mmdb"), "--isp", fx("asn.mmdb"),
+		       fx("isp.mmdb"), NULL);
+	check(ctx, asn_first, 1);
+	geo_close(ctx);
+	ctx = open_dbs("en", fx("city.mmdb"), "--isp", fx("isp.mmdb"), NULL);
+	check(ctx, en, 1);
+	geo_close(ctx);
+	/* an ISP database given with --isp-db never supplies places */
+	ctx = open_dbs(NULL, "--isp", fx("ipdb.ipdb"), NULL);
+	check(ctx, (struct want[]){ { "1.0.0.1", { NULL, NULL, NULL,
+						   "中国电信" } } }, 1);
+	geo_close(ctx);
+}
+
+static void test_first_db_wins_per_label(void **state)
+{
+	struct geo_ctx *ctx = open_dbs(NULL, fx("city.mmdb"), fx("ipdb.ipdb"),
+				       NULL);
+	struct geo_result r;
+	struct in6_addr a = A("9.9.9.9");
+
+	(void)state;
+	/* city.mmdb knows only the country; ipdb fills the rest */
+	check(ctx, (struct want[]){ { "9.9.9.9", { "德国", "黑森州", "法兰克福",
+						   "Quad9" } } }, 1);
+	geo_lookup(ctx, &a, &r);
+	assert_string_equal(r.source[GEO_COUNTRY], fx("city.mmdb"));
+	assert_string_equal(r.source[GEO_PROVINCE], fx("ipdb.ipdb"));
+	geo_close(ctx);
+}
+
+static void test_qqwry(void **state)
+{
+	static const struct want w[] = {
+		/* inline */
+		{ "1.0.0.1", { "中国", "江苏省", "南京市", "中国电信" } },
+		{ "1.0.0.255", { "中国", "江苏省", "南京市", "中国电信" } },
+		/* mode 1 */
+		{ "1.0.1.1", { "中国", "北京市", "北京市", "中国联通" } },
+		/* mode 2, modern EN DASH form */
+		{ "1.0.2.1", { "中国", "广东省", "深圳", "中国移动" } },
+		/* mode 1 -> mode 2 country + redirected area */
+		{ "1.0.3.1", { "中国", "内蒙古自治区", "赤峰市", "中国教育网" } },
+		/* CZ88.NET placeholder */
+		{ "1.0.4.1", { "美国", NULL, NULL, NULL } },
+		{ "1.0.5.1", { "爱尔兰", NULL, "都柏林", "Microsoft" } },
+		/* area offset 0 */
+		{ "1.0.6.1", { "中国", "新疆维吾尔自治区", "乌鲁木齐市", NULL } },
+		/* mode 1 -> mode 1 -> inline */
+		{ "1.0.7.1", { "中国", "云南省", "西双版纳州", "中国电信" } },
+		/* gap between records */
+		{ "1.0.8.1", { NULL } },
+		{ "1.0.9.1", { "中国", "重庆市", "重庆市", "中国铁通" } },
+		/* below the first record, IPv6 */
+		{ "0.255.255.255", { "保留地址" } },
+		{ "2400:3200::1", { NULL } },
+	};
+	struct geo_ctx *ctx = open_dbs(NULL, fx("qqwry.dat"), NULL);
+
+	(void)state;
+	check(ctx, w, sizeof(w) / sizeof(w[0]));
+	geo_close(ctx);
+}
+
+static void test_ipdb(void **state)
+{
+	static const struct want zh[] = {
+		{ "1.0.0.1", { "中国", "江苏省", "南京", "中国电信" } },
+		{ "8.8.8.8", { "美国", "加利福尼亚州", "山景城", "谷歌" } },
+		{ "2400:3200::1", { "中国", "浙江省", "杭州", "阿里云" } },
+		{ "2001:da8::1", { "中国", "北京市", "北京", "中国教育网" } },
+		{ "1.0.1.1", { NULL } },
+		{ "2a00::1", { NULL } },
+	};
+	static const struct want en[] = {
+		{ "1.0.0.1", { "China", "Jiangsu", "Nanjing", "ChinaNet" } },
+		{ "2400:3200::1", { "China", "Zhejiang", "Hangzhou", "Aliyun" } },
+	};
+	static const struct want v4[] = {
+		{ "1.0.0.1", { "中国", "江苏省", "南京", "中国电信" } },
+		{ "2400:3200::1", { NULL } },
+	};
+	static const struct want wild[] = {
+		{ "1.0.0.1", { NULL } },
+		{ "2400:3200::1", { NULL } },
+	};
+	struct geo_ctx *ctx;
+
+	(void)state;
+	ctx = open_dbs(NULL, fx("ipdb.ipdb"), NULL);
+	check(ctx, zh, sizeof(zh) / sizeof(zh[0]));
+	geo_close(ctx);
+	ctx = open_dbs("en", fx("ipdb.ipdb"), NULL);
+	check(ctx, en, sizeof(en) / sizeof(en[0]));
+	geo_close(ctx);
+	ctx = open_dbs(NULL, fx("v4only.ipdb"), NULL);
+	check(ctx, v4, sizeof(v4) / sizeof(v4[0]));
+	geo_close(ctx);
+	/* records pointing past the end: nothing found, no crash */
+	ctx = open_dbs(NULL, fx("wild-leaf.ipdb"), NULL);
+	check(ctx, wild, sizeof(wild) / sizeof(wild[0]));
+	geo_close(ctx);
+}
+
+static void test_corrupt_rejected(void **state)
+{
+	static const char *const bad[] = {
+		"bad-trunc-half.dat", "bad-trunc-index.dat", "bad-header.dat",
+		"bad-loop.dat", "bad-offset.dat", "bad-order.dat",
+		"bad-unterminated.dat", "bad-trunc.ipdb",
+		"bad-trunc-header.ipdb", "bad-json.ipdb", "bad-hlen.ipdb",
+		"bad-nodes.ipdb", "no-such-file", "trunc.mmdb", "empty",
+	};
+	char cmd[1200], err[512];
+	size_t i;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "head -c 1000 %s > %s && : > %s",
+		 fx("city.mmdb"), fx("trunc.mmdb"), fx("empty"));
+	assert_int_equal(system(cmd), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *p = fx(bad[i]);
+		struct geo_config cfg = { &p, 1, NULL, 0, NULL };
+		struct geo_ctx *ctx;
+
+		errno = 0;
+		ctx = geo_open(&cfg, err, sizeof(err));
+		if (ctx)
+			fail_msg("%s was accepted", bad[i]);
+		assert_true(errno > 0);
+		/* one line that names the file */
+		assert_non_null(strstr(err, p));
+		assert_null(strchr(err, '\n'));
+	}
+}
+
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[4096];
+
+	/* write elsewhere, then rename into place: what geoipupdate does */
+	snprintf(cmd, sizeof(cmd), "cp %s %s.new && mv %s.new %s", from, to,
+		 to, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Runs geo_maybe_reload() with stderr captured into buf. */
+static int reload_capture(struct geo_ctx *ctx, char *buf, size_t len)
+{
+	int saved = dup(2), fd = open(fx("stderr.txt"), O_RDWR | O_CREAT |
+				      O_TRUNC, 0600);
+	ssize_t n;
+	int ret;
+
+	assert_true(saved >= 0 && fd >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	ret = geo_maybe_reload(ctx);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, buf, len - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return ret;
+}
+
+static void test_reload(void **state)
+{
+	const struct geo_labels *l1, *l2, *l3;
+	struct in6_addr a1 = A("1.2.3.4"), a2 = A("1.2.3.5");
+	struct geo_ctx *ctx;
+	char buf[1024], cur[512];
+
+	(void)state;
+	/* fx() hands out rotating buffers: keep our own copy */
+	snprintf(cur, sizeof(cur), "%s", fx("cur.mmdb"));
+	copy_file(fx("city.mmdb"), cur);
+	ctx = open_dbs(NULL, cur, NULL);
+	l1 = geo_cache_get(ctx, &a1);
+	assert_string_equal(l1->city, "南京市");
+	/* same answer, same interned tuple: the cache is keyed by address,
+	 * the tuple by content */
+	assert_ptr_equal(geo_cache_get(ctx, &a1), l1);
+	assert_ptr_equal(geo_cache_get(ctx, &a2), l1);
+	assert_int_equal(geo_maybe_reload(ctx), 0);
+
+	/* replaced by rename: new data for new lookups */
+	copy_file(fx("city2.mmdb"), cur);
+	assert_int_equal(reload_capture(ctx, buf, sizeof(buf)), 1);
+	assert_string_equal(buf, "");
+	l2 = geo_cache_get(ctx, &a2);
+	assert_string_equal(l2->city, "南京市2");
+	assert_string_equal(l2->province, "江苏省2");
+	/* the old pointer is still valid and unchanged */
+	assert_string_equal(l1->city, "南京市");
+	assert_string_equal(l1->country, "中国");
+
+	/* replaced by a corrupt file: old data kept, one warning */
+	copy_file(fx("bad-trunc-half.dat"), cur);
+	assert_int_equal(reload_capture(ctx, buf, sizeof(buf)), 0);
+	if (!strstr(buf, "warning"))
+		fail_msg("stderr: [%s]", buf);
+	assert_non_null(strstr(buf, cur));
+	assert_int_equal(reload_capture(ctx, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "");	/* not again every interval */
+	l3 = geo_cache_get(ctx, &a1);
+	assert_string_equal(l3->city, "南京市2");
+
+	/* removed (e.g. mid-update): keep going on the old data */
+	unlink(cur);
+	assert_int_equal(reload_capture(ctx, buf, sizeof(buf)), 0);
+	assert_string_equal(geo_cache_get(ctx, &a1)->city, "南京市2");
+
+	/* back, in the other format: qqwry replaces the mmdb */
+	copy_file(fx("qqwry.dat"), cur);
+	assert_int_equal(geo_maybe_reload(ctx), 1);
+	assert_null(geo_cache_get(ctx, &a1)->city);
+	a2 = A("1.0.0.1");
+	assert_string_equal(geo_cache_get(ctx, &a2)->city, "南京市");
+	geo_close(ctx);
+}
+
+static void test_sighup_reload(void **state)
+{
+	struct geo_ctx *ctx = open_dbs(NULL, fx("city.mmdb"), fx("qqwry.dat"),
+				       "--isp", fx("isp.mmdb"), NULL);
+
+	(void)state;
+	assert_int_equal(geo_maybe_reload(ctx), 0);
+	geo_request_reload();
+	assert_int_equal(geo_maybe_reload(ctx), 3);
+	assert_int_equal(geo_maybe_reload(ctx), 0);
+	geo_close(ctx);
+}
+
+static void test_cache_unknown_and_special(void **state)
+{
+	struct geo_ctx *ctx = open_dbs(NULL, NULL);
+	struct in6_addr a = A("8.8.8.8"), b = A("192.168.0.1");
+	const struct geo_labels *l;
+
+	(void)state;
+	l = geo_cache_get(ctx, &a);
+	assert_non_null(l);
+	assert_null(l->country);
+	assert_null(l->isp);
+	l = geo_cache_get(ctx, &b);
+	assert_string_equal(l->country, "局域网");
+	geo_close(ctx);
+}
+
+static void test_cache_many(void **state)
+{
+	struct geo_ctx *ctx = open_dbs(NULL, fx("qqwry.dat"), NULL);
+	const struct geo_labels *first;
+	struct in6_addr a = A("1.0.0.0");
+	int i;
+
+	(void)state;
+	first = geo_cache_get(ctx, &a);
+	/* many addresses, one tuple; growth keeps earlier pointers valid */
+	for (i = 0; i < 200000; i++) {
+		a.s6_addr[15] = i & 0xff;
+		a.s6_addr[14] = 0;
+		a.s6_addr[13] = (i >> 8) & 0xff;
+		a.s6_addr[12] = 100 + (i >> 16);
+		geo_cache_get(ctx, &a);
+	}
+	a = A("1.0.0.9");
+	assert_ptr_equal(geo_cache_get(ctx, &a), first);
+	assert_string_equal(first->province, "江苏省");
+	geo_close(ctx);
+}
+
+static int run_lookup(const char *args)
+{
+	char cmd[1200];
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s %s >%s 2>&1", GEO_LOOKUP_EXE, args,
+		 fx("lookup.txt"));
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_lookup_cmd(void **state)
+{
+	char args[1024], out[4096];
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(run_lookup(""), 2);
+	assert_int_equal(run_lookup("not-an-address"), 2);
+	assert_int_equal(run_lookup("1.2.3.4 --bogus"), 2);
+	snprintf(args, sizeof(args), "1.2.3.4 -g %s", fx("no-such.mmdb"));
+	assert_int_equal(run_lookup(args), 2);
+	snprintf(args, sizeof(args), "1.2.3.4 -g %s", fx("bad-loop.dat"));
+	assert_int_equal(run_lookup(args), 2);
+	assert_int_equal(run_lookup("--help"), 0);
+	snprintf(args, sizeof(args),
+		 "1.2.3.4 -g %s --isp-db %s 10.0.0.1 --geoip-lang zh-CN",
+		 fx("city.mmdb"), fx("asn.mmdb"));
+	assert_int_equal(run_lookup(args), 0);
+	f = fopen(fx("lookup.txt"), "r");
+	assert_non_null(f);
+	n = fread(out, 1, sizeof(out) - 1, f);
+	out[n] = '\0';
+	fclose(f);
+	assert_non_null(strstr(out, "南京市"));
+	assert_non_null(strstr(out, "中国联通"));
+	assert_non_null(strstr(out, "asn.mmdb"));
+	assert_non_null(strstr(out, "局域网  (builtin)"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_special_ranges),
+		cmocka_unit_test(test_cn_split),
+		cmocka_unit_test(test_isp_names),
+		cmocka_unit_test(test_mmdb_city),
+		cmocka_unit_test(test_mmdb_isp),
+		cmocka_unit_test(test_first_db_wins_per_label),
+		cmocka_unit_test(test_qqwry),
+		cmocka_unit_test(test_ipdb),
+		cmocka_unit_test(test_corrupt_rejected),
+		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_sighup_reload),
+		cmocka_unit_test(test_cache_unknown_and_special),
+		cmocka_unit_test(test_cache_many),
+		cmocka_unit_test(test_lookup_cmd),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
