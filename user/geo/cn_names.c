@@ -128,6 +128,32 @@ static size_t city_len(const char *s)
 	return best;
 }
 
+/*
+ * After a foreign country: "加利福尼亚州圣克拉拉县山景市" is a state then
+ * a city; "都柏林" just a city.  Only 州/省 mark a first-level division.
+ */
+static void split_foreign(const char *s, struct geo_fields *out)
+{
+	const char *p = s, *end = NULL;
+
+	/* the first 州 that is not part of a city name (…州市) */
+	while ((p = strstr(p, "州"))) {
+		p += strlen("州");
+		if (!starts(p, "市")) {
+			end = p;
+			break;
+		}
+	}
+	if (!end && (p = strstr(s, "省")))
+		end = p + strlen("省");
+	if (end) {
+		set(out, GEO_PROVINCE, s, end - s);
+		s = end;
+	}
+	if (*s)
+		set(out, GEO_CITY, s, city_len(s));
+}
+
 static void split_legacy(const char *s, struct geo_fields *out)
 {
 	const struct province *p = find_province(s);
@@ -140,7 +166,7 @@ static void split_legacy(const char *s, struct geo_fields *out)
 				continue;
 			n = strlen(countries[i]);
 			set(out, GEO_COUNTRY, s, n);
-			set(out, GEO_CITY, s + n, strlen(s + n));
+			split_foreign(s + n, out);
 			return;
 		}
 		set(out, GEO_COUNTRY, s, strlen(s));

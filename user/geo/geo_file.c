@@ -10,7 +10,11 @@
 
 #include "geo_int.h"
 
-/* Tolerate NULs and missing terminators in src: copy at most n bytes. */
+/*
+ * Copies at most n bytes of src (which need not be NUL-terminated) into
+ * dst.  When dst is too small, cuts before the character that does not
+ * fit, so a label never ends in half a UTF-8 sequence.
+ */
 void geo_copy(char *dst, size_t len, const char *src, size_t n)
 {
 	size_t i;
@@ -19,6 +23,9 @@ void geo_copy(char *dst, size_t len, const char *src, size_t n)
 		return;
 	for (i = 0; i < n && i + 1 < len && src[i]; i++)
 		dst[i] = src[i];
+	if (i < n && src[i])
+		while (i && ((unsigned char)src[i] & 0xc0) == 0x80)
+			i--;
 	dst[i] = '\0';
 }
 

