@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* Stand-in for "ip_traffic_monitor_cli lookup" until main() dispatches to it. */
+/* Stand-in for "ip_traffic_monitor_cli lookup" until main() dispatches to it.
+ */
 #include "geo.h"
 
 int main(int argc, char **argv)

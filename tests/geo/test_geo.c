@@ -53,8 +53,7 @@ static int teardown(void **state)
 	return system(cmd) ? -1 : 0;
 }
 
-static struct in6_addr A(const char *s)
-{
+static struct in6_addr A(const char *s) {
 	struct in6_addr a;
 
 	assert_int_equal(geo_parse_addr(s, &a), 0);
@@ -62,10 +61,11 @@ static struct in6_addr A(const char *s)
 }
 
 /* NULL-terminated: geo paths, then "--isp", then isp paths */
-static struct geo_ctx *open_dbs(const char *lang, ...)
+static struct geo_ctx *
+open_dbs(const char *lang, ...)
 {
 	const char *geo[8], *isp[8], *p;
-	struct geo_config cfg = { geo, 0, isp, 0, lang };
+	struct geo_config cfg = {geo, 0, isp, 0, lang};
 	struct geo_ctx *ctx;
 	bool in_isp = false;
 	char err[512];
@@ -119,23 +119,34 @@ static void check(struct geo_ctx *ctx, const struct want *w, size_t n)
 static void test_special_ranges(void **state)
 {
 	static const struct want zh[] = {
-		{ "10.1.2.3", { "局域网" } },	  { "192.168.1.1", { "局域网" } },
-		{ "172.16.0.1", { "局域网" } },	  { "172.31.255.255", { "局域网" } },
-		{ "127.0.0.1", { "局域网" } },	  { "169.254.9.9", { "局域网" } },
-		{ "100.64.0.1", { "局域网" } },	  { "100.127.255.254", { "局域网" } },
-		{ "fe80::1", { "局域网" } },	  { "fd12:3456::1", { "局域网" } },
-		{ "::1", { "局域网" } },		  { "192.0.2.7", { "保留地址" } },
-		{ "198.51.100.1", { "保留地址" } }, { "203.0.113.9", { "保留地址" } },
-		{ "2001:db8::1", { "保留地址" } },	  { "224.0.0.251", { "保留地址" } },
-		{ "ff02::1", { "保留地址" } },	  { "0.1.2.3", { "保留地址" } },
-		{ "255.255.255.255", { "保留地址" } },
+		{"10.1.2.3", {"局域网"}},
+		{"192.168.1.1", {"局域网"}},
+		{"172.16.0.1", {"局域网"}},
+		{"172.31.255.255", {"局域网"}},
+		{"127.0.0.1", {"局域网"}},
+		{"169.254.9.9", {"局域网"}},
+		{"100.64.0.1", {"局域网"}},
+		{"100.127.255.254", {"局域网"}},
+		{"fe80::1", {"局域网"}},
+		{"fd12:3456::1", {"局域网"}},
+		{"::1", {"局域网"}},
+		{"192.0.2.7", {"保留地址"}},
+		{"198.51.100.1", {"保留地址"}},
+		{"203.0.113.9", {"保留地址"}},
+		{"2001:db8::1", {"保留地址"}},
+		{"224.0.0.251", {"保留地址"}},
+		{"ff02::1", {"保留地址"}},
+		{"0.1.2.3", {"保留地址"}},
+		{"255.255.255.255", {"保留地址"}},
 		/* just outside the ranges: no database, so Unknown */
-		{ "172.32.0.1", { NULL } },	  { "100.128.0.1", { NULL } },
-		{ "11.0.0.1", { NULL } },	  { "2001:db9::1", { NULL } },
+		{"172.32.0.1", {NULL}},
+		{"100.128.0.1", {NULL}},
+		{"11.0.0.1", {NULL}},
+		{"2001:db9::1", {NULL}},
 	};
 	static const struct want en[] = {
-		{ "10.1.2.3", { "LAN" } },
-		{ "2001:db8::1", { "Reserved" } },
+		{"10.1.2.3", {"LAN"}},
+		{"2001:db8::1", {"Reserved"}},
 	};
 	struct geo_ctx *ctx = open_dbs(NULL, NULL);
 
@@ -152,35 +163,35 @@ static void test_cn_split(void **state)
 	static const struct {
 		const char *in, *country, *province, *city;
 	} t[] = {
-		{ "江苏省南京市", "中国", "江苏省", "南京市" },
-		{ "江苏省盐城市大丰市", "中国", "江苏省", "盐城市" },
-		{ "北京市海淀区", "中国", "北京市", "北京市" },
-		{ "上海市", "中国", "上海市", "上海市" },
-		{ "天津", "中国", "天津市", "天津市" },
-		{ "重庆市渝中区", "中国", "重庆市", "重庆市" },
-		{ "内蒙古赤峰市", "中国", "内蒙古自治区", "赤峰市" },
-		{ "广西南宁市", "中国", "广西壮族自治区", "南宁市" },
-		{ "广西壮族自治区桂林市", "中国", "广西壮族自治区", "桂林市" },
-		{ "西藏拉萨市", "中国", "西藏自治区", "拉萨市" },
-		{ "宁夏银川市", "中国", "宁夏回族自治区", "银川市" },
-		{ "新疆乌鲁木齐市", "中国", "新疆维吾尔自治区", "乌鲁木齐市" },
-		{ "香港", "中国", "香港", "" },
-		{ "澳门", "中国", "澳门", "" },
-		{ "广东省广州市天河区", "中国", "广东省", "广州市" },
-		{ "云南省西双版纳州景洪市", "中国", "云南省", "西双版纳州" },
-		{ "黑龙江省大兴安岭地区", "中国", "黑龙江省", "大兴安岭地区" },
-		{ "内蒙古锡林郭勒盟", "中国", "内蒙古自治区", "锡林郭勒盟" },
-		{ "福建省", "中国", "福建省", "" },
-		{ "美国", "美国", "", "" },
-		{ "爱尔兰都柏林", "爱尔兰", "", "都柏林" },
-		{ "美国加利福尼亚州圣克拉拉县山景市", "美国", "加利福尼亚州",
-		  "圣克拉拉县山景市" },
-		{ "日本东京都", "日本", "", "东京都" },
-		{ "中国–江苏–南京", "中国", "江苏省", "南京" },
-		{ "中国–北京–北京–海淀", "中国", "北京市", "北京" },
-		{ "美国–加利福尼亚州–洛杉矶", "美国", "加利福尼亚州", "洛杉矶" },
-		{ "中国–广西", "中国", "广西壮族自治区", "" },
-		{ "IANA", "IANA", "", "" },
+		{"江苏省南京市", "中国", "江苏省", "南京市"},
+		{"江苏省盐城市大丰市", "中国", "江苏省", "盐城市"},
+		{"北京市海淀区", "中国", "北京市", "北京市"},
+		{"上海市", "中国", "上海市", "上海市"},
+		{"天津", "中国", "天津市", "天津市"},
+		{"重庆市渝中区", "中国", "重庆市", "重庆市"},
+		{"内蒙古赤峰市", "中国", "内蒙古自治区", "赤峰市"},
+		{"广西南宁市", "中国", "广西壮族自治区", "南宁市"},
+		{"广西壮族自治区桂林市", "中国", "广西壮族自治区", "桂林市"},
+		{"西藏拉萨市", "中国", "西藏自治区", "拉萨市"},
+		{"宁夏银川市", "中国", "宁夏回族自治区", "银川市"},
+		{"新疆乌鲁木齐市", "中国", "新疆维吾尔自治区", "乌鲁木齐市"},
+		{"香港", "中国", "香港", ""},
+		{"澳门", "中国", "澳门", ""},
+		{"广东省广州市天河区", "中国", "广东省", "广州市"},
+		{"云南省西双版纳州景洪市", "中国", "云南省", "西双版纳州"},
+		{"黑龙江省大兴安岭地区", "中国", "黑龙江省", "大兴安岭地区"},
+		{"内蒙古锡林郭勒盟", "中国", "内蒙古自治区", "锡林郭勒盟"},
+		{"福建省", "中国", "福建省", ""},
+		{"美国", "美国", "", ""},
+		{"爱尔兰都柏林", "爱尔兰", "", "都柏林"},
+		{"美国加利福尼亚州圣克拉拉县山景市", "美国", "加利福尼亚州",
+		 "圣克拉拉县山景市"},
+		{"日本东京都", "日本", "", "东京都"},
+		{"中国–江苏–南京", "中国", "江苏省", "南京"},
+		{"中国–北京–北京–海淀", "中国", "北京市", "北京"},
+		{"美国–加利福尼亚州–洛杉矶", "美国", "加利福尼亚州", "洛杉矶"},
+		{"中国–广西", "中国", "广西壮族自治区", ""},
+		{"IANA", "IANA", "", ""},
 	};
 	size_t i;
 
@@ -203,25 +214,27 @@ static void test_isp_names(void **state)
 	static const struct {
 		const char *in, *zh, *en;
 	} org[] = {
-		{ "CHINANET-BACKBONE", "中国电信", "CHINANET-BACKBONE" },
-		{ "China Telecom Group", "中国电信", "China Telecom Group" },
-		{ "CHINA UNICOM China169 Backbone", "中国联通", NULL },
-		{ "CNCGROUP China169 Backbone", "中国联通", NULL },
-		{ "China Mobile Communications Group Co., Ltd.", "中国移动", NULL },
-		{ "China Mobile communications corporation", "中国移动", NULL },
-		{ "CMNET-GD", "中国移动", NULL },
-		{ "China Education and Research Network Center", "中国教育网", NULL },
-		{ "CERNET2 IX", "中国教育网", NULL },
-		{ "Google LLC", "Google LLC", NULL },
+		{"CHINANET-BACKBONE", "中国电信", "CHINANET-BACKBONE"},
+		{"China Telecom Group", "中国电信", "China Telecom Group"},
+		{"CHINA UNICOM China169 Backbone", "中国联通", NULL},
+		{"CNCGROUP China169 Backbone", "中国联通", NULL},
+		{"China Mobile Communications Group Co., Ltd.", "中国移动",
+		 NULL},
+		{"China Mobile communications corporation", "中国移动", NULL},
+		{"CMNET-GD", "中国移动", NULL},
+		{"China Education and Research Network Center", "中国教育网",
+		 NULL},
+		{"CERNET2 IX", "中国教育网", NULL},
+		{"Google LLC", "Google LLC", NULL},
 	};
 	static const struct {
 		const char *in, *out;
 	} area[] = {
-		{ "电信", "中国电信" },		{ "联通/某某网吧", "中国联通" },
-		{ "中移铁通", "中国铁通" },	{ "移动", "中国移动" },
-		{ "教育网", "中国教育网" },	{ "广电网", "中国广电" },
-		{ "长城宽带", "长城宽带" },	{ "鹏博士宽带", "鹏博士" },
-		{ "网吧/电信", "中国电信" },	{ "某某公司", NULL },
+		{"电信", "中国电信"},	   {"联通/某某网吧", "中国联通"},
+		{"中移铁通", "中国铁通"},  {"移动", "中国移动"},
+		{"教育网", "中国教育网"},  {"广电网", "中国广电"},
+		{"长城宽带", "长城宽带"},  {"鹏博士宽带", "鹏博士"},
+		{"网吧/电信", "中国电信"}, {"某某公司", NULL},
 	};
 	char out[GEO_FIELD_LEN];
 	size_t i;
@@ -245,19 +258,19 @@ static void test_isp_names(void **state)
 static void test_mmdb_city(void **state)
 {
 	static const struct want zh[] = {
-		{ "1.2.3.4", { "中国", "江苏省", "南京市", NULL } },
+		{"1.2.3.4", {"中国", "江苏省", "南京市", NULL}},
 		/* no zh-CN names: English, not Unknown */
-		{ "5.6.7.8", { "美国", "California", "Mountain View", NULL } },
-		{ "9.9.9.9", { "德国", NULL, NULL, NULL } },
-		{ "11.0.0.1", { "日本", NULL, NULL, NULL } },
-		{ "2001:250::1", { "中国", "北京市", "北京市", NULL } },
-		{ "2001:250:ffff::1", { "中国", "北京市", "北京市", NULL } },
-		{ "8.8.8.8", { NULL } },
-		{ "2a00::1", { NULL } },
+		{"5.6.7.8", {"美国", "California", "Mountain View", NULL}},
+		{"9.9.9.9", {"德国", NULL, NULL, NULL}},
+		{"11.0.0.1", {"日本", NULL, NULL, NULL}},
+		{"2001:250::1", {"中国", "北京市", "北京市", NULL}},
+		{"2001:250:ffff::1", {"中国", "北京市", "北京市", NULL}},
+		{"8.8.8.8", {NULL}},
+		{"2a00::1", {NULL}},
 	};
 	static const struct want en[] = {
-		{ "1.2.3.4", { "China", "Jiangsu", "Nanjing", NULL } },
-		{ "2001:250::1", { "China", "Beijing", "Beijing", NULL } },
+		{"1.2.3.4", {"China", "Jiangsu", "Nanjing", NULL}},
+		{"2001:250::1", {"China", "Beijing", "Beijing", NULL}},
 	};
 	struct geo_ctx *ctx = open_dbs(NULL, fx("city.mmdb"), NULL);
 	struct geo_result r;
@@ -276,18 +289,19 @@ static void test_mmdb_city(void **state)
 static void test_mmdb_isp(void **state)
 {
 	static const struct want isp_first[] = {
-		{ "1.2.3.4", { "中国", "江苏省", "南京市", "中国电信" } },
+		{"1.2.3.4", {"中国", "江苏省", "南京市", "中国电信"}},
 		/* no isp key: autonomous_system_organization */
-		{ "5.6.7.8", { "美国", "California", "Mountain View",
-			       "Example Networks LLC" } },
-		{ "9.9.9.9", { "德国", NULL, NULL, "中国移动" } },
-		{ "2001:250::1", { "中国", "北京市", "北京市", "中国教育网" } },
+		{"5.6.7.8",
+		 {"美国", "California", "Mountain View",
+		  "Example Networks LLC"}},
+		{"9.9.9.9", {"德国", NULL, NULL, "中国移动"}},
+		{"2001:250::1", {"中国", "北京市", "北京市", "中国教育网"}},
 	};
 	static const struct want asn_first[] = {
-		{ "1.2.3.4", { "中国", "江苏省", "南京市", "中国联通" } },
+		{"1.2.3.4", {"中国", "江苏省", "南京市", "中国联通"}},
 	};
 	static const struct want en[] = {
-		{ "1.2.3.4", { "China", "Jiangsu", "Nanjing", "China Telecom" } },
+		{"1.2.3.4", {"China", "Jiangsu", "Nanjing", "China Telecom"}},
 	};
 	struct geo_ctx *ctx;
 
@@ -305,22 +319,24 @@ static void test_mmdb_isp(void **state)
 	geo_close(ctx);
 	/* an ISP database given with --isp-db never supplies places */
 	ctx = open_dbs(NULL, "--isp", fx("ipdb.ipdb"), NULL);
-	check(ctx, (struct want[]){ { "1.0.0.1", { NULL, NULL, NULL,
-						   "中国电信" } } }, 1);
+	check(ctx, (struct want[]){{"1.0.0.1", {NULL, NULL, NULL, "中国电信"}}},
+	      1);
 	geo_close(ctx);
 }
 
 static void test_first_db_wins_per_label(void **state)
 {
-	struct geo_ctx *ctx = open_dbs(NULL, fx("city.mmdb"), fx("ipdb.ipdb"),
-				       NULL);
+	struct geo_ctx *ctx =
+		open_dbs(NULL, fx("city.mmdb"), fx("ipdb.ipdb"), NULL);
 	struct geo_result r;
 	struct in6_addr a = A("9.9.9.9");
 
 	(void)state;
 	/* city.mmdb knows only the country; ipdb fills the rest */
-	check(ctx, (struct want[]){ { "9.9.9.9", { "德国", "黑森州", "法兰克福",
-						   "Quad9" } } }, 1);
+	check(ctx,
+	      (struct want[]){
+		      {"9.9.9.9", {"德国", "黑森州", "法兰克福", "Quad9"}}},
+	      1);
 	geo_lookup(ctx, &a, &r);
 	assert_string_equal(r.source[GEO_COUNTRY], fx("city.mmdb"));
 	assert_string_equal(r.source[GEO_PROVINCE], fx("ipdb.ipdb"));
@@ -331,27 +347,27 @@ static void test_qqwry(void **state)
 {
 	static const struct want w[] = {
 		/* inline */
-		{ "1.0.0.1", { "中国", "江苏省", "南京市", "中国电信" } },
-		{ "1.0.0.255", { "中国", "江苏省", "南京市", "中国电信" } },
+		{"1.0.0.1", {"中国", "江苏省", "南京市", "中国电信"}},
+		{"1.0.0.255", {"中国", "江苏省", "南京市", "中国电信"}},
 		/* mode 1 */
-		{ "1.0.1.1", { "中国", "北京市", "北京市", "中国联通" } },
+		{"1.0.1.1", {"中国", "北京市", "北京市", "中国联通"}},
 		/* mode 2, modern EN DASH form */
-		{ "1.0.2.1", { "中国", "广东省", "深圳", "中国移动" } },
+		{"1.0.2.1", {"中国", "广东省", "深圳", "中国移动"}},
 		/* mode 1 -> mode 2 country + redirected area */
-		{ "1.0.3.1", { "中国", "内蒙古自治区", "赤峰市", "中国教育网" } },
+		{"1.0.3.1", {"中国", "内蒙古自治区", "赤峰市", "中国教育网"}},
 		/* CZ88.NET placeholder */
-		{ "1.0.4.1", { "美国", NULL, NULL, NULL } },
-		{ "1.0.5.1", { "爱尔兰", NULL, "都柏林", "Microsoft" } },
+		{"1.0.4.1", {"美国", NULL, NULL, NULL}},
+		{"1.0.5.1", {"爱尔兰", NULL, "都柏林", "Microsoft"}},
 		/* area offset 0 */
-		{ "1.0.6.1", { "中国", "新疆维吾尔自治区", "乌鲁木齐市", NULL } },
+		{"1.0.6.1", {"中国", "新疆维吾尔自治区", "乌鲁木齐市", NULL}},
 		/* mode 1 -> mode 1 -> inline */
-		{ "1.0.7.1", { "中国", "云南省", "西双版纳州", "中国电信" } },
+		{"1.0.7.1", {"中国", "云南省", "西双版纳州", "中国电信"}},
 		/* gap between records */
-		{ "1.0.8.1", { NULL } },
-		{ "1.0.9.1", { "中国", "重庆市", "重庆市", "中国铁通" } },
+		{"1.0.8.1", {NULL}},
+		{"1.0.9.1", {"中国", "重庆市", "重庆市", "中国铁通"}},
 		/* below the first record, IPv6 */
-		{ "0.255.255.255", { "保留地址" } },
-		{ "2400:3200::1", { NULL } },
+		{"0.255.255.255", {"保留地址"}},
+		{"2400:3200::1", {NULL}},
 	};
 	struct geo_ctx *ctx = open_dbs(NULL, fx("qqwry.dat"), NULL);
 
@@ -363,24 +379,24 @@ static void test_qqwry(void **state)
 static void test_ipdb(void **state)
 {
 	static const struct want zh[] = {
-		{ "1.0.0.1", { "中国", "江苏省", "南京", "中国电信" } },
-		{ "8.8.8.8", { "美国", "加利福尼亚州", "山景城", "谷歌" } },
-		{ "2400:3200::1", { "中国", "浙江省", "杭州", "阿里云" } },
-		{ "2001:da8::1", { "中国", "北京市", "北京", "中国教育网" } },
-		{ "1.0.1.1", { NULL } },
-		{ "2a00::1", { NULL } },
+		{"1.0.0.1", {"中国", "江苏省", "南京", "中国电信"}},
+		{"8.8.8.8", {"美国", "加利福尼亚州", "山景城", "谷歌"}},
+		{"2400:3200::1", {"中国", "浙江省", "杭州", "阿里云"}},
+		{"2001:da8::1", {"中国", "北京市", "北京", "中国教育网"}},
+		{"1.0.1.1", {NULL}},
+		{"2a00::1", {NULL}},
 	};
 	static const struct want en[] = {
-		{ "1.0.0.1", { "China", "Jiangsu", "Nanjing", "ChinaNet" } },
-		{ "2400:3200::1", { "China", "Zhejiang", "Hangzhou", "Aliyun" } },
+		{"1.0.0.1", {"China", "Jiangsu", "Nanjing", "ChinaNet"}},
+		{"2400:3200::1", {"China", "Zhejiang", "Hangzhou", "Aliyun"}},
 	};
 	static const struct want v4[] = {
-		{ "1.0.0.1", { "中国", "江苏省", "南京", "中国电信" } },
-		{ "2400:3200::1", { NULL } },
+		{"1.0.0.1", {"中国", "江苏省", "南京", "中国电信"}},
+		{"2400:3200::1", {NULL}},
 	};
 	static const struct want wild[] = {
-		{ "1.0.0.1", { NULL } },
-		{ "2400:3200::1", { NULL } },
+		{"1.0.0.1", {NULL}},
+		{"2400:3200::1", {NULL}},
 	};
 	struct geo_ctx *ctx;
 
@@ -403,11 +419,21 @@ static void test_ipdb(void **state)
 static void test_corrupt_rejected(void **state)
 {
 	static const char *const bad[] = {
-		"bad-trunc-half.dat", "bad-trunc-index.dat", "bad-header.dat",
-		"bad-loop.dat", "bad-offset.dat", "bad-order.dat",
-		"bad-unterminated.dat", "bad-trunc.ipdb",
-		"bad-trunc-header.ipdb", "bad-json.ipdb", "bad-hlen.ipdb",
-		"bad-nodes.ipdb", "no-such-file", "trunc.mmdb", "empty",
+		"bad-trunc-half.dat",
+		"bad-trunc-index.dat",
+		"bad-header.dat",
+		"bad-loop.dat",
+		"bad-offset.dat",
+		"bad-order.dat",
+		"bad-unterminated.dat",
+		"bad-trunc.ipdb",
+		"bad-trunc-header.ipdb",
+		"bad-json.ipdb",
+		"bad-hlen.ipdb",
+		"bad-nodes.ipdb",
+		"no-such-file",
+		"trunc.mmdb",
+		"empty",
 	};
 	char cmd[1200], err[512];
 	size_t i;
@@ -418,7 +444,7 @@ static void test_corrupt_rejected(void **state)
 	assert_int_equal(system(cmd), 0);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *p = fx(bad[i]);
-		struct geo_config cfg = { &p, 1, NULL, 0, NULL };
+		struct geo_config cfg = {&p, 1, NULL, 0, NULL};
 		struct geo_ctx *ctx;
 
 		errno = 0;
@@ -437,16 +463,16 @@ static void copy_file(const char *from, const char *to)
 	char cmd[4096];
 
 	/* write elsewhere, then rename into place: what geoipupdate does */
-	snprintf(cmd, sizeof(cmd), "cp %s %s.new && mv %s.new %s", from, to,
-		 to, to);
+	snprintf(cmd, sizeof(cmd), "cp %s %s.new && mv %s.new %s", from, to, to,
+		 to);
 	assert_int_equal(system(cmd), 0);
 }
 
 /* Runs geo_maybe_reload() with stderr captured into buf. */
 static int reload_capture(struct geo_ctx *ctx, char *buf, size_t len)
 {
-	int saved = dup(2), fd = open(fx("stderr.txt"), O_RDWR | O_CREAT |
-				      O_TRUNC, 0600);
+	int saved = dup(2),
+	    fd = open(fx("stderr.txt"), O_RDWR | O_CREAT | O_TRUNC, 0600);
 	ssize_t n;
 	int ret;
 
@@ -501,7 +527,7 @@ static void test_reload(void **state)
 		fail_msg("stderr: [%s]", buf);
 	assert_non_null(strstr(buf, cur));
 	assert_int_equal(reload_capture(ctx, buf, sizeof(buf)), 0);
-	assert_string_equal(buf, "");	/* not again every interval */
+	assert_string_equal(buf, ""); /* not again every interval */
 	l3 = geo_cache_get(ctx, &a1);
 	assert_string_equal(l3->city, "南京市2");
 

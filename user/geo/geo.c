@@ -76,8 +76,7 @@ static int add_db(struct geo_ctx *ctx, const char *path, enum geo_role role,
 	return geo_db_load(db, err, errlen);
 }
 
-struct geo_ctx *geo_open(const struct geo_config *cfg, char *err,
-			 size_t errlen)
+struct geo_ctx *geo_open(const struct geo_config *cfg, char *err, size_t errlen)
 {
 	const char *lang = cfg->lang && *cfg->lang ? cfg->lang : "zh-CN";
 	struct geo_ctx *ctx;

@@ -27,11 +27,11 @@ enum geo_label {
 };
 
 struct geo_config {
-	const char *const *geo_paths;	/* -g, first match wins */
+	const char *const *geo_paths; /* -g, first match wins */
 	size_t n_geo;
-	const char *const *isp_paths;	/* --isp-db */
+	const char *const *isp_paths; /* --isp-db */
 	size_t n_isp;
-	const char *lang;		/* --geoip-lang; NULL = "zh-CN" */
+	const char *lang; /* --geoip-lang; NULL = "zh-CN" */
 };
 
 struct geo_result {

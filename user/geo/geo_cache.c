@@ -139,7 +139,7 @@ const struct geo_labels *geo_intern_labels(struct geo_intern *in,
 
 struct cache_ent {
 	struct in6_addr addr;
-	const struct geo_labels *l;	/* NULL = empty slot */
+	const struct geo_labels *l; /* NULL = empty slot */
 };
 
 struct geo_cache {

@@ -34,8 +34,8 @@ static void id_from_stat(const struct stat *st, struct geo_file_id *id)
 	id->dev = st->st_dev;
 	id->ino = st->st_ino;
 	id->size = st->st_size;
-	id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 +
-		       st->st_mtim.tv_nsec;
+	id->mtime_ns =
+		(int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
 }
 
 int geo_file_id(const char *path, struct geo_file_id *id)

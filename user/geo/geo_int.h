@@ -11,8 +11,8 @@
 
 #include "geo.h"
 
-#define GEO_MAX_DBS    16
-#define GEO_FIELD_LEN  256
+#define GEO_MAX_DBS   16
+#define GEO_FIELD_LEN 256
 
 /* What one database says about one address; "" = does not know. */
 struct geo_fields {
@@ -20,8 +20,8 @@ struct geo_fields {
 };
 
 enum geo_role {
-	GEO_ROLE_GEO,	/* -g: all four labels */
-	GEO_ROLE_ISP,	/* --isp-db: isp only */
+	GEO_ROLE_GEO, /* -g: all four labels */
+	GEO_ROLE_ISP, /* --isp-db: isp only */
 };
 
 struct geo_provider {
@@ -58,12 +58,12 @@ bool geo_file_id_eq(const struct geo_file_id *a, const struct geo_file_id *b);
 
 struct geo_db {
 	char *path;
-	const char *ipath;		/* interned copy: stable for results */
+	const char *ipath; /* interned copy: stable for results */
 	enum geo_role role;
 	const struct geo_provider *prov;
 	void *state;
-	struct geo_file_id id;		/* of the data in use */
-	struct geo_file_id failed;	/* last file that failed to load */
+	struct geo_file_id id;	   /* of the data in use */
+	struct geo_file_id failed; /* last file that failed to load */
 	bool have_failed;
 };
 
@@ -73,8 +73,8 @@ struct geo_intern;
 struct geo_ctx {
 	struct geo_db dbs[GEO_MAX_DBS];
 	size_t n_dbs;
-	bool zh;		/* lang is Chinese: 纯真 names, 中国电信 */
-	char lang[16];		/* MaxMind names key, e.g. "zh-CN", "en" */
+	bool zh;       /* lang is Chinese: 纯真 names, 中国电信 */
+	char lang[16]; /* MaxMind names key, e.g. "zh-CN", "en" */
 	struct geo_intern *strs;
 	struct geo_cache *cache;
 };

@@ -28,7 +28,8 @@ int geo_maybe_reload(struct geo_ctx *ctx)
 	for (i = 0; i < ctx->n_dbs; i++) {
 		struct geo_db *db = &ctx->dbs[i];
 
-		/* A missing file (mid-rename, or removed) keeps the old data. */
+		/* A missing file (mid-rename, or removed) keeps the old data.
+		 */
 		if (geo_file_id(db->path, &id))
 			continue;
 		if (!forced && geo_file_id_eq(&id, &db->id))
@@ -39,7 +40,8 @@ int geo_maybe_reload(struct geo_ctx *ctx)
 			continue;
 		if (geo_db_load(db, err, sizeof(err))) {
 			fprintf(stderr,
-				"warning: geo: reload failed, keeping the old data: %s\n",
+				"warning: geo: reload failed, keeping the old "
+				"data: %s\n",
 				err);
 			db->failed = id;
 			db->have_failed = true;

@@ -7,12 +7,12 @@
 #include <stddef.h>
 
 #define IPDB_MAX_FIELDS 32
-#define IPDB_MAX_LANGS  8
-#define IPDB_NAME_LEN   32
+#define IPDB_MAX_LANGS	8
+#define IPDB_NAME_LEN	32
 
 struct ipdb_lang {
 	char name[IPDB_NAME_LEN];
-	unsigned int offset;	/* index of its first field in a record */
+	unsigned int offset; /* index of its first field in a record */
 };
 
 struct ipdb_header {
@@ -21,7 +21,7 @@ struct ipdb_header {
 	struct ipdb_lang langs[IPDB_MAX_LANGS];
 	size_t n_langs;
 	long long node_count;
-	int ip_version;		/* bit 0: IPv4, bit 1: IPv6 */
+	int ip_version; /* bit 0: IPv4, bit 1: IPv6 */
 };
 
 /* 0, or -EINVAL for malformed JSON or missing required keys. */

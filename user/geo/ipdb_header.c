@@ -92,7 +92,7 @@ static int skip_container(struct cur *c, char close, bool keys, int depth)
 /* Validates and skips any value. */
 static int value(struct cur *c, int depth)
 {
-	static const char *const lit[] = { "true", "false", "null" };
+	static const char *const lit[] = {"true", "false", "null"};
 	long long v;
 	size_t i;
 
@@ -159,7 +159,7 @@ static int languages(struct cur *c, struct ipdb_header *h)
 
 int ipdb_parse_header(const char *json, size_t len, struct ipdb_header *h)
 {
-	struct cur c = { json, json + len };
+	struct cur c = {json, json + len};
 	char key[32];
 	long long v;
 	int ret;

@@ -18,16 +18,21 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: ip_traffic_monitor_cli lookup ADDR... [-g PATH]... [--isp-db PATH]...\n"
-		"                                   [--geoip-lang LANG]\n"
-		"Show the country/province/city/isp labels each address gets, and\n"
-		"which database supplied each.\n"
-		"  -g, --geoip-db PATH   geography database (MaxMind DB, qqwry.dat or ipdb);\n"
-		"                        repeatable, the first that knows a label wins\n"
-		"      --isp-db PATH     ISP database (GeoIP2-ISP, GeoLite2-ASN, ...); repeatable\n"
-		"      --geoip-lang LANG names in LANG (default zh-CN), else en, else Unknown\n"
-		"  -h, --help            this text\n");
+	fprintf(f, "Usage: ip_traffic_monitor_cli lookup ADDR... [-g PATH]... "
+		   "[--isp-db PATH]...\n"
+		   "                                   [--geoip-lang LANG]\n"
+		   "Show the country/province/city/isp labels each address "
+		   "gets, and\n"
+		   "which database supplied each.\n"
+		   "  -g, --geoip-db PATH   geography database (MaxMind DB, "
+		   "qqwry.dat or ipdb);\n"
+		   "                        repeatable, the first that knows a "
+		   "label wins\n"
+		   "      --isp-db PATH     ISP database (GeoIP2-ISP, "
+		   "GeoLite2-ASN, ...); repeatable\n"
+		   "      --geoip-lang LANG names in LANG (default zh-CN), "
+		   "else en, else Unknown\n"
+		   "  -h, --help            this text\n");
 }
 
 int geo_parse_addr(const char *s, struct in6_addr *a)
@@ -47,7 +52,10 @@ int geo_parse_addr(const char *s, struct in6_addr *a)
 static void print(const char *addr, const struct geo_result *r)
 {
 	static const char *const name[GEO_NLABELS] = {
-		"country", "province", "city", "isp",
+		"country",
+		"province",
+		"city",
+		"isp",
 	};
 	int i;
 
@@ -65,28 +73,29 @@ static void print(const char *addr, const struct geo_result *r)
 int geo_lookup_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "geoip-db", required_argument, NULL, 'g' },
-		{ "isp-db", required_argument, NULL, 'I' },
-		{ "geoip-lang", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' },
+		{"geoip-db", required_argument, NULL, 'g'},
+		{"isp-db", required_argument, NULL, 'I'},
+		{"geoip-lang", required_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	const char *geo[GEO_MAX_DBS], *isp[GEO_MAX_DBS];
-	struct geo_config cfg = { .geo_paths = geo, .isp_paths = isp };
+	struct geo_config cfg = {.geo_paths = geo, .isp_paths = isp};
 	struct geo_result res;
 	struct geo_ctx *ctx;
 	struct in6_addr a;
 	char err[512];
 	int c, i;
 
-	optind = 0;	/* GNU: full reset, whatever ran getopt before us */
+	optind = 0; /* GNU: full reset, whatever ran getopt before us */
 	while ((c = getopt_long(argc, argv, "g:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'g':
 		case 'I':
 			if (cfg.n_geo + cfg.n_isp == GEO_MAX_DBS) {
 				fprintf(stderr,
-					"lookup: too many databases (at most %d)\n",
+					"lookup: too many databases (at most "
+					"%d)\n",
 					GEO_MAX_DBS);
 				return 2;
 			}
@@ -103,17 +112,20 @@ int geo_lookup_main(int argc, char **argv)
 			return 0;
 		default:
 			fprintf(stderr,
-				"lookup: bad option; see 'ip_traffic_monitor_cli lookup --help'\n");
+				"lookup: bad option; see "
+				"'ip_traffic_monitor_cli lookup --help'\n");
 			return 2;
 		}
 	}
 	if (optind >= argc) {
-		fprintf(stderr, "lookup: no address given; see 'ip_traffic_monitor_cli lookup --help'\n");
+		fprintf(stderr, "lookup: no address given; see "
+				"'ip_traffic_monitor_cli lookup --help'\n");
 		return 2;
 	}
 	for (i = optind; i < argc; i++) {
 		if (geo_parse_addr(argv[i], &a)) {
-			fprintf(stderr, "lookup: '%s' is not an IPv4 or IPv6 address\n",
+			fprintf(stderr,
+				"lookup: '%s' is not an IPv4 or IPv6 address\n",
 				argv[i]);
 			return 2;
 		}

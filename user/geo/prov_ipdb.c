@@ -32,8 +32,8 @@ struct ipdb {
 	size_t body_len;
 	uint32_t nodes;
 	struct ipdb_header h;
-	int col[F_N];		/* field index, -1 = absent */
-	int64_t v4_start;	/* -1 = no IPv4 */
+	int col[F_N];	  /* field index, -1 = absent */
+	int64_t v4_start; /* -1 = no IPv4 */
 	unsigned int off_zh, off_en;
 };
 
@@ -73,7 +73,7 @@ static int lang_offset(const struct ipdb *d, const char *name, bool *found)
 
 static int ipdb_init(struct ipdb *d, char *why, size_t len)
 {
-	static const uint8_t v4pfx[12] = { [10] = 0xff, [11] = 0xff };
+	static const uint8_t v4pfx[12] = {[10] = 0xff, [11] = 0xff};
 	uint32_t hlen;
 	bool zh = false, en = false;
 	size_t i, j;
@@ -84,8 +84,8 @@ static int ipdb_init(struct ipdb *d, char *why, size_t len)
 	}
 	hlen = be32(d->file);
 	if (hlen > d->body_len - 4) {
-		snprintf(why, len, "header length %u beyond the end (truncated?)",
-			 hlen);
+		snprintf(why, len,
+			 "header length %u beyond the end (truncated?)", hlen);
 		return -EINVAL;
 	}
 	if (ipdb_parse_header((const char *)d->file + 4, hlen, &d->h)) {
@@ -96,7 +96,8 @@ static int ipdb_init(struct ipdb *d, char *why, size_t len)
 	d->body_len -= 4 + hlen;
 	if (d->h.node_count > 0x7fffffff ||
 	    (uint64_t)d->h.node_count * 8 > d->body_len) {
-		snprintf(why, len, "%lld nodes do not fit in the file (truncated?)",
+		snprintf(why, len,
+			 "%lld nodes do not fit in the file (truncated?)",
 			 d->h.node_count);
 		return -EINVAL;
 	}
@@ -130,8 +131,7 @@ static int ipdb_init(struct ipdb *d, char *why, size_t len)
 	return 0;
 }
 
-static int ipdb_open(const char *path, void **state, char *err,
-		     size_t errlen)
+static int ipdb_open(const char *path, void **state, char *err, size_t errlen)
 {
 	struct ipdb *d = calloc(1, sizeof(*d));
 	char why[128];

@@ -13,8 +13,7 @@
 
 #include "geo_int.h"
 
-static int mmdb_open(const char *path, void **state, char *err,
-		     size_t errlen)
+static int mmdb_open(const char *path, void **state, char *err, size_t errlen)
 {
 	MMDB_s *db = calloc(1, sizeof(*db));
 	int st;
@@ -55,7 +54,7 @@ static bool get_str(MMDB_entry_s *e, const char *const *path, char *out)
 static bool get_name(MMDB_entry_s *e, const char *a, const char *b,
 		     const char *lang, char *out)
 {
-	const char *path[6] = { a };
+	const char *path[6] = {a};
 	int i = 1;
 
 	if (b)
@@ -71,11 +70,11 @@ static bool get_name(MMDB_entry_s *e, const char *a, const char *b,
 static int mmdb_lookup(void *state, const struct in6_addr *addr,
 		       const char *lang, struct geo_fields *out)
 {
-	static const char *const isp[] = { "isp", NULL };
-	static const char *const asorg[] = { "autonomous_system_organization",
-					     NULL };
-	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	static const char *const isp[] = {"isp", NULL};
+	static const char *const asorg[] = {"autonomous_system_organization",
+					    NULL};
+	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
+	struct sockaddr_in sin = {.sin_family = AF_INET};
 	const struct sockaddr *sa = (struct sockaddr *)&sin6;
 	MMDB_lookup_result_s r;
 	char org[GEO_FIELD_LEN];

