@@ -39,6 +39,16 @@ struct packet_info {
 	struct itm_key key;
 	__u64 bytes;	/* IP-layer bytes of all wire packets */
 	__u64 packets;	/* wire packets (GSO segments) */
+	/* Filled only when asked for (socket lookup at ingress). */
+	struct bpf_sock_tuple tuple;
+	__u8 l4proto;	/* IPPROTO_TCP/UDP with a valid tuple, else 0 */
+	bool v6;
+};
+
+/* Transport ports, the first four bytes of both TCP and UDP headers. */
+struct l4_ports {
+	__be16 sport;
+	__be16 dport;
 };
 
 struct cursor {
@@ -72,12 +82,27 @@ static __always_inline __u32 l4_header_len(struct cursor *c, __u8 proto)
 	return 0;
 }
 
+static __always_inline bool read_ports(struct cursor *c, __u8 proto,
+				       __be16 *sport, __be16 *dport)
+{
+	struct l4_ports *p = c->pos;
+
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return false;
+	if ((void *)(p + 1) > c->end)
+		return false;
+	*sport = p->sport;
+	*dport = p->dport;
+	return true;
+}
+
 static __always_inline int parse_ipv4(struct __sk_buff *skb, struct cursor *c,
 				      struct packet_info *pi, __u32 nh_off,
-				      bool egress)
+				      bool egress, bool want_tuple)
 {
 	struct iphdr *iph = c->pos;
 	__u32 ihl, tot_len, l4len, hdr_len, ip_len, segs;
+	bool gso;
 
 	if ((void *)(iph + 1) > c->end)
 		return PARSE_MALFORMED;
@@ -93,15 +118,28 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct cursor *c,
 	tot_len = bpf_ntohs(iph->tot_len);
 	ip_len = skb->len - nh_off;	/* includes any Ethernet padding */
 	segs = skb->gso_segs;
-	if (segs <= 1 && skb->gso_size == 0) {
+	gso = segs > 1 || skb->gso_size;
+	if (!gso) {
 		/* BIG TCP leaves tot_len 0 on super-packets only. */
 		pi->bytes = tot_len ? tot_len : ip_len;
 		pi->packets = 1;
-		return PARSE_IP;
+		if (!want_tuple)
+			return PARSE_IP;
 	}
 
-	/* GSO/GRO: every segment repeats the IP and transport headers. */
 	c->pos += ihl;
+	/* Non-first fragments carry no ports: never guess a socket. */
+	if (want_tuple && !(iph->frag_off & bpf_htons(0x1fff)) &&
+	    read_ports(c, iph->protocol, &pi->tuple.ipv4.sport,
+		       &pi->tuple.ipv4.dport)) {
+		pi->tuple.ipv4.saddr = iph->saddr;
+		pi->tuple.ipv4.daddr = iph->daddr;
+		pi->l4proto = iph->protocol;
+	}
+	if (!gso)
+		return PARSE_IP;
+
+	/* GSO/GRO: every segment repeats the IP and transport headers. */
 	l4len = l4_header_len(c, iph->protocol);
 	hdr_len = ihl + l4len;
 	/* IHL beyond the packet: ip_len - hdr_len below would wrap. */
@@ -124,27 +162,30 @@ static __always_inline bool ipv6_is_ext(__u8 nexthdr)
 
 static __always_inline int parse_ipv6(struct __sk_buff *skb, struct cursor *c,
 				      struct packet_info *pi, __u32 nh_off,
-				      bool egress)
+				      bool egress, bool want_tuple)
 {
 	struct ipv6hdr *ip6h = c->pos;
 	__u32 payload_len, hdr_len, ip_len, segs;
+	bool gso, first_fragment = true;
 	__u8 nexthdr;
 
 	if ((void *)(ip6h + 1) > c->end)
 		return PARSE_MALFORMED;
 	if (ip6h->version != 6)
 		return PARSE_MALFORMED;
-	__builtin_memcpy(&pi->key, egress ? &ip6h->daddr : &ip6h->saddr,
-			 sizeof(pi->key));
+	__builtin_memcpy(pi->key.addr, egress ? &ip6h->daddr : &ip6h->saddr,
+			 sizeof(pi->key.addr));
 
 	payload_len = bpf_ntohs(ip6h->payload_len);
 	ip_len = skb->len - nh_off;
 	segs = skb->gso_segs;
-	if (segs <= 1 && skb->gso_size == 0) {
+	gso = segs > 1 || skb->gso_size;
+	if (!gso) {
 		/* payload_len 0 means a jumbogram (BIG TCP). */
 		pi->bytes = payload_len ? payload_len + sizeof(*ip6h) : ip_len;
 		pi->packets = 1;
-		return PARSE_IP;
+		if (!want_tuple)
+			return PARSE_IP;
 	}
 
 	hdr_len = sizeof(*ip6h);
@@ -158,12 +199,34 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct cursor *c,
 		if (!ipv6_is_ext(nexthdr))
 			break;
 		if ((void *)(opt + 1) > c->end)
-			return PARSE_MALFORMED;
-		len = nexthdr == IPPROTO_FRAGMENT ? 8 : (opt->hdrlen + 1) * 8;
+			return gso ? PARSE_MALFORMED : PARSE_IP;
+		if (nexthdr == IPPROTO_FRAGMENT) {
+			/* frag_off sits in bytes 2-3: offset in the top 13 bits */
+			__be16 *frag = c->pos + 2;
+
+			if ((void *)(frag + 1) > c->end)
+				return gso ? PARSE_MALFORMED : PARSE_IP;
+			if (*frag & bpf_htons(0xfff8))
+				first_fragment = false;
+			len = 8;
+		} else {
+			len = (opt->hdrlen + 1) * 8;
+		}
 		nexthdr = opt->nexthdr;
 		hdr_len += len;
 		c->pos += len;
 	}
+	if (want_tuple && first_fragment &&
+	    read_ports(c, nexthdr, &pi->tuple.ipv6.sport,
+		       &pi->tuple.ipv6.dport)) {
+		__builtin_memcpy(pi->tuple.ipv6.saddr, &ip6h->saddr, 16);
+		__builtin_memcpy(pi->tuple.ipv6.daddr, &ip6h->daddr, 16);
+		pi->l4proto = nexthdr;
+		pi->v6 = true;
+	}
+	if (!gso)
+		return PARSE_IP;
+
 	hdr_len += l4_header_len(c, nexthdr);
 	/* Extension headers longer than the packet: ip_len - hdr_len wraps. */
 	if (hdr_len > ip_len)
@@ -183,12 +246,14 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct cursor *c,
  */
 static __always_inline int parse_packet(struct __sk_buff *skb,
 					struct packet_info *pi, bool egress,
-					bool l3)
+					bool l3, bool want_tuple)
 {
 	struct cursor c;
 	__u32 nh_off = 0;
 	__u16 proto;
 
+	pi->l4proto = 0;
+	pi->v6 = false;
 	if (skb->len > skb->data_end - skb->data &&
 	    skb->data_end - skb->data < ITM_PULL_LEN)
 		bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN ? skb->len :
@@ -223,9 +288,9 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 	}
 
 	if (proto == ETH_P_IP)
-		return parse_ipv4(skb, &c, pi, nh_off, egress);
+		return parse_ipv4(skb, &c, pi, nh_off, egress, want_tuple);
 	if (proto == ETH_P_IPV6)
-		return parse_ipv6(skb, &c, pi, nh_off, egress);
+		return parse_ipv6(skb, &c, pi, nh_off, egress, want_tuple);
 	return PARSE_NON_IP;
 }
 

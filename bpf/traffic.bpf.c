@@ -11,8 +11,12 @@
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
+#include "itm_owner_maps.bpf.h"
 #include "itm_shared.h"
 #include "parse.bpf.h"
+
+/* Set by the loader before load: look up the owning process per packet. */
+const volatile bool attribute_pid = false;
 
 struct itm_stats_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -48,6 +52,57 @@ static __always_inline void counter_add(__u32 idx, __u64 packets, __u64 bytes)
 		c->packets += packets;
 		c->bytes += bytes;
 	}
+}
+
+static __always_inline __u32 owner_pid(struct bpf_sock *sk)
+{
+	struct bpf_sock *full = bpf_sk_fullsock(sk);
+	struct itm_owner *o;
+
+	/* A SYN-ACK leaves on a request socket: its listener owns it. */
+	if (!full)
+		full = bpf_get_listener_sock(sk);
+	if (!full)
+		return 0;	/* time-wait: the process is done with it */
+	o = bpf_sk_storage_get(&itm_sk_owner, full, 0, 0);
+	return o ? o->pid : 0;
+}
+
+/*
+ * Egress packets carry their socket; ingress packets are not demultiplexed
+ * yet at TC, so look the socket up by the packet's 4-tuple.
+ */
+static __always_inline __u32 packet_pid(struct __sk_buff *skb,
+					struct packet_info *pi, bool egress)
+{
+	struct bpf_sock *sk;
+	__u32 pid;
+
+	if (egress) {
+		sk = skb->sk;
+		return sk ? owner_pid(sk) : 0;
+	}
+	if (pi->l4proto == IPPROTO_TCP)
+		sk = pi->v6 ? bpf_sk_lookup_tcp(skb, &pi->tuple,
+						sizeof(pi->tuple.ipv6),
+						BPF_F_CURRENT_NETNS, 0) :
+			      bpf_sk_lookup_tcp(skb, &pi->tuple,
+						sizeof(pi->tuple.ipv4),
+						BPF_F_CURRENT_NETNS, 0);
+	else if (pi->l4proto == IPPROTO_UDP)
+		sk = pi->v6 ? bpf_sk_lookup_udp(skb, &pi->tuple,
+						sizeof(pi->tuple.ipv6),
+						BPF_F_CURRENT_NETNS, 0) :
+			      bpf_sk_lookup_udp(skb, &pi->tuple,
+						sizeof(pi->tuple.ipv4),
+						BPF_F_CURRENT_NETNS, 0);
+	else
+		return 0;
+	if (!sk)
+		return 0;
+	pid = owner_pid(sk);
+	bpf_sk_release(sk);
+	return pid;
 }
 
 static __always_inline void value_add(struct itm_value *v,
@@ -97,8 +152,10 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3)
 {
 	struct packet_info pi;
 
-	switch (parse_packet(skb, &pi, egress, l3)) {
+	switch (parse_packet(skb, &pi, egress, l3, attribute_pid && !egress)) {
 	case PARSE_IP:
+		pi.key.pid = attribute_pid ? packet_pid(skb, &pi, egress) : 0;
+		pi.key.pad = 0;
 		account(&pi, egress);
 		break;
 	case PARSE_NON_IP:

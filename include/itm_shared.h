@@ -7,11 +7,27 @@
 #ifndef ITM_SHARED_H
 #define ITM_SHARED_H
 
+#ifndef __VMLINUX_H__	/* BPF objects built on vmlinux.h have the types */
 #include <linux/types.h>
+#endif
 
-/* Remote address; IPv4 is stored IPv4-mapped (::ffff:a.b.c.d). */
+/*
+ * Remote address (IPv4 stored IPv4-mapped, ::ffff:a.b.c.d) and the local
+ * process (thread-group id) that owns the packet's socket; pid 0 when there
+ * is none (forwarded traffic, kernel replies) or attribution is off.
+ */
 struct itm_key {
 	__u8 addr[16];
+	__u32 pid;
+	__u32 pad;	/* zero */
+};
+
+/* Owner of a socket, kept in socket-local storage and per pid. */
+#define ITM_COMM_LEN 16
+struct itm_owner {
+	__u32 pid;
+	__u32 pad;
+	char comm[ITM_COMM_LEN];
 };
 
 /*
