@@ -7,37 +7,43 @@
 
 #define INITIAL_CAP 1024
 
-/* 64-bit mix of the address; addresses are attacker-chosen, so mix fully. */
-static uint64_t addr_hash(const struct in6_addr *a)
+/* 64-bit mix of the key; addresses are attacker-chosen, so mix fully. */
+static uint64_t addr_hash(const struct in6_addr *a, uint32_t pid)
 {
 	uint64_t lo, hi, h;
 
 	memcpy(&lo, a->s6_addr, 8);
 	memcpy(&hi, a->s6_addr + 8, 8);
-	h = lo * 0x9e3779b97f4a7c15ULL ^ hi;
+	h = lo * 0x9e3779b97f4a7c15ULL ^ hi ^ ((uint64_t)pid << 17);
 	h ^= h >> 32;
 	h *= 0xd6e8feb86659fd93ULL;
 	h ^= h >> 32;
 	return h;
 }
 
+/* Insert every entry into an empty index of index_mask + 1 slots. */
+static void index_fill(struct ip_table *t)
+{
+	for (size_t i = 0; i < t->count; i++) {
+		size_t s = addr_hash(&t->entries[i].addr, t->entries[i].pid) &
+			   t->index_mask;
+
+		while (t->index[s])
+			s = (s + 1) & t->index_mask;
+		t->index[s] = (uint32_t)(i + 1);
+	}
+}
+
 static int index_rebuild(struct ip_table *t, size_t slots)
 {
 	uint32_t *idx = calloc(slots, sizeof(*idx));
-	size_t mask = slots - 1;
 
 	if (!idx)
 		return -ENOMEM;
-	for (size_t i = 0; i < t->count; i++) {
-		size_t s = addr_hash(&t->entries[i].addr) & mask;
-
-		while (idx[s])
-			s = (s + 1) & mask;
-		idx[s] = (uint32_t)(i + 1);
-	}
 	free(t->index);
 	t->index = idx;
-	t->index_mask = mask;
+	t->index_mask = slots - 1;
+	index_fill(t);
 	return 0;
 }
 
@@ -64,20 +70,28 @@ void ip_table_free(struct ip_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-struct ip_entry *ip_table_find(const struct ip_table *t,
-			       const struct in6_addr *addr)
+struct ip_entry *ip_table_find_pid(const struct ip_table *t,
+				   const struct in6_addr *addr, uint32_t pid)
 {
-	size_t s = addr_hash(addr) & t->index_mask;
+	size_t s = addr_hash(addr, pid) & t->index_mask;
 
 	for (;;) {
 		uint32_t pos = t->index[s];
+		const struct ip_entry *e;
 
 		if (!pos)
 			return NULL;
-		if (!memcmp(&t->entries[pos - 1].addr, addr, sizeof(*addr)))
+		e = &t->entries[pos - 1];
+		if (e->pid == pid && !memcmp(&e->addr, addr, sizeof(*addr)))
 			return &t->entries[pos - 1];
 		s = (s + 1) & t->index_mask;
 	}
+}
+
+struct ip_entry *ip_table_find(const struct ip_table *t,
+			       const struct in6_addr *addr)
+{
+	return ip_table_find_pid(t, addr, 0);
 }
 
 static int grow(struct ip_table *t)
@@ -96,10 +110,10 @@ static int grow(struct ip_table *t)
 	return index_rebuild(t, cap * 2);
 }
 
-struct ip_entry *ip_table_upsert(struct ip_table *t,
-				 const struct in6_addr *addr)
+struct ip_entry *ip_table_upsert_pid(struct ip_table *t,
+				     const struct in6_addr *addr, uint32_t pid)
 {
-	struct ip_entry *e = ip_table_find(t, addr);
+	struct ip_entry *e = ip_table_find_pid(t, addr, pid);
 	size_t s;
 
 	if (e)
@@ -111,11 +125,41 @@ struct ip_entry *ip_table_upsert(struct ip_table *t,
 	e = &t->entries[t->count];
 	memset(e, 0, sizeof(*e));
 	e->addr = *addr;
-	s = addr_hash(addr) & t->index_mask;
+	e->pid = pid;
+	s = addr_hash(addr, pid) & t->index_mask;
 	while (t->index[s])
 		s = (s + 1) & t->index_mask;
 	t->index[s] = (uint32_t)(++t->count);
 	return e;
+}
+
+struct ip_entry *ip_table_upsert(struct ip_table *t,
+				 const struct in6_addr *addr)
+{
+	return ip_table_upsert_pid(t, addr, 0);
+}
+
+size_t ip_table_remove_if(struct ip_table *t,
+			  bool (*drop)(const struct ip_entry *e, void *ctx),
+			  void *ctx)
+{
+	size_t kept = 0, removed;
+
+	for (size_t i = 0; i < t->count; i++) {
+		if (drop(&t->entries[i], ctx))
+			continue;
+		if (kept != i)
+			t->entries[kept] = t->entries[i];
+		kept++;
+	}
+	removed = t->count - kept;
+	if (!removed)
+		return 0;
+	t->count = kept;
+	/* Same size: rebuilding in place cannot fail for lack of memory. */
+	memset(t->index, 0, (t->index_mask + 1) * sizeof(*t->index));
+	index_fill(t);
+	return removed;
 }
 
 void ip_entry_account(const struct ip_table *t, struct ip_entry *e,

@@ -19,6 +19,7 @@ struct geo_labels;
 
 struct ip_entry {
 	struct in6_addr addr;	/* IPv4 as ::ffff:a.b.c.d */
+	uint32_t pid;		/* 0 in the per-address table */
 	uint64_t tx_bytes;
 	uint64_t tx_packets;
 	uint64_t rx_bytes;
@@ -27,6 +28,8 @@ struct ip_entry {
 	const struct geo_labels *geo;
 	/* tx+rx bytes reached the export threshold once; never cleared. */
 	bool exported;
+	/* Per-process table only: command name of pid. */
+	char comm[ITM_COMM_LEN];
 };
 
 struct ip_table {
@@ -42,6 +45,15 @@ int ip_table_init(struct ip_table *t, uint64_t threshold);
 void ip_table_free(struct ip_table *t);
 struct ip_entry *ip_table_find(const struct ip_table *t,
 			       const struct in6_addr *addr);
+/* The (address, pid)-keyed variants the per-process table uses. */
+struct ip_entry *ip_table_find_pid(const struct ip_table *t,
+				   const struct in6_addr *addr, uint32_t pid);
+struct ip_entry *ip_table_upsert_pid(struct ip_table *t,
+				     const struct in6_addr *addr, uint32_t pid);
+/* Drop every entry for which drop() is true; returns how many went. */
+size_t ip_table_remove_if(struct ip_table *t,
+			  bool (*drop)(const struct ip_entry *e, void *ctx),
+			  void *ctx);
 /* Find or insert (zeroed); NULL with errno=ENOMEM on allocation failure. */
 struct ip_entry *ip_table_upsert(struct ip_table *t,
 				 const struct in6_addr *addr);
