@@ -87,6 +87,8 @@ static __always_inline bool read_ports(struct cursor *c, __u8 proto,
 {
 	struct l4_ports *p = c->pos;
 
+	/* Keep clang from recomputing p after the bounds check. */
+	barrier_var(p);
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return false;
 	if ((void *)(p + 1) > c->end)

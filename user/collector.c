@@ -4,6 +4,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,16 +17,15 @@
 #define PERCPU_VALUE_SIZE(type) ((sizeof(type) + 7) & ~(size_t)7)
 
 int collector_init(struct collector *c, struct iface_monitor *ifaces,
-		   size_t n_ifaces, uint64_t threshold,
-		   collector_label_fn label, void *label_ctx)
+		   size_t n_ifaces, const struct collector_config *cfg)
 {
 	int err;
 
 	memset(c, 0, sizeof(*c));
 	c->ifaces = ifaces;
 	c->n_ifaces = n_ifaces;
-	c->label = label;
-	c->label_ctx = label_ctx;
+	c->cfg = *cfg;
+	c->per_process = cfg->name != NULL;
 	c->start_time = (double)time(NULL);
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0)
@@ -42,10 +42,18 @@ int collector_init(struct collector *c, struct iface_monitor *ifaces,
 	for (size_t i = 0; i < n_ifaces; i++)
 		snprintf(c->stats[i].name, sizeof(c->stats[i].name), "%s",
 			 ifaces[i].name);
-	err = ip_table_init(&c->table, threshold);
+	err = ip_table_init(&c->table, cfg->threshold);
 	if (err) {
 		collector_free(c);
 		return err;
+	}
+	if (c->per_process) {
+		err = ip_table_init(&c->procs, cfg->threshold);
+		if (err) {
+			ip_table_free(&c->table);
+			collector_free(c);
+			return err;
+		}
 	}
 	err = pthread_mutex_init(&c->lock, NULL);
 	if (err) {
@@ -62,6 +70,11 @@ void collector_free(struct collector *c)
 	if (c->lock_ready)
 		pthread_mutex_destroy(&c->lock);
 	ip_table_free(&c->table);
+	if (c->procs.entries)
+		ip_table_free(&c->procs);
+	free(c->dead);
+	c->dead = NULL;
+	c->n_dead = 0;
 	free(c->keys);
 	free(c->values);
 	free(c->stats);
@@ -69,6 +82,21 @@ void collector_free(struct collector *c)
 	c->values = NULL;
 	c->stats = NULL;
 	c->lock_ready = false;
+}
+
+static int merge_process(struct collector *c, const struct in6_addr *addr,
+			 uint32_t pid, const struct itm_value *sum)
+{
+	struct ip_entry *e = ip_table_find_pid(&c->procs, addr, pid);
+
+	if (!e) {
+		e = ip_table_upsert_pid(&c->procs, addr, pid);
+		if (!e)
+			return -ENOMEM;
+		c->cfg.name(c->cfg.name_ctx, pid, e->comm);
+	}
+	ip_entry_account(&c->procs, e, sum);
+	return 0;
 }
 
 static int merge(struct collector *c, size_t count)
@@ -96,10 +124,16 @@ static int merge(struct collector *c, size_t count)
 			e = ip_table_upsert(&c->table, &addr);
 			if (!e)
 				return -ENOMEM;
-			if (c->label)
-				e->geo = c->label(c->label_ctx, &addr);
+			if (c->cfg.label)
+				e->geo = c->cfg.label(c->cfg.label_ctx, &addr);
 		}
 		ip_entry_account(&c->table, e, &sum);
+		if (c->per_process) {
+			int err = merge_process(c, &addr, c->keys[i].pid, &sum);
+
+			if (err)
+				return err;
+		}
 	}
 	return 0;
 }
@@ -239,4 +273,95 @@ int collector_drain_final(struct collector *c)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return err;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* c->dead is sorted by pid: it is built from a sorted pid list. */
+static struct dead_pid *find_dead(struct collector *c, uint32_t pid)
+{
+	size_t lo = 0, hi = c->n_dead;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (c->dead[mid].pid == pid)
+			return &c->dead[mid];
+		if (c->dead[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+struct prune_ctx {
+	struct collector *c;
+	double now;
+	double retention;
+};
+
+static bool expired(const struct ip_entry *e, void *arg)
+{
+	struct prune_ctx *p = arg;
+	struct dead_pid *d = e->pid ? find_dead(p->c, e->pid) : NULL;
+
+	return d && p->now - d->since >= p->retention;
+}
+
+static bool pid_alive(uint32_t pid)
+{
+	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
+}
+
+size_t collector_prune_exited(struct collector *c, double now,
+			      double retention)
+{
+	struct prune_ctx ctx = { c, now, retention };
+	uint32_t *pids = NULL;
+	size_t n = 0, removed = 0;
+
+	if (!c->per_process)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	pids = malloc((c->procs.count + 1) * sizeof(*pids));
+	if (!pids)
+		goto out;
+	for (size_t i = 0; i < c->procs.count; i++)
+		if (c->procs.entries[i].pid)
+			pids[n++] = c->procs.entries[i].pid;
+	qsort(pids, n, sizeof(*pids), cmp_u32);
+	/* Rebuild the dead list from the distinct pids still in the table. */
+	{
+		struct dead_pid *dead = malloc((n + 1) * sizeof(*dead));
+		size_t nd = 0;
+
+		if (!dead)
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			struct dead_pid *old;
+
+			if (i && pids[i] == pids[i - 1])
+				continue;
+			if (pid_alive(pids[i]))
+				continue;
+			old = find_dead(c, pids[i]);
+			dead[nd].pid = pids[i];
+			dead[nd].since = old ? old->since : now;
+			nd++;
+		}
+		free(c->dead);
+		c->dead = dead;
+		c->n_dead = nd;
+	}
+	removed = ip_table_remove_if(&c->procs, expired, &ctx);
+out:
+	pthread_mutex_unlock(&c->lock);
+	free(pids);
+	return removed;
 }

@@ -406,6 +406,15 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 	 * not compare max_entries of hash inner maps, and libbpf 1.1 crashes
 	 * on bpf_map__set_max_entries() of an inner-map template.
 	 */
+	if (cfg->owner_map_fd >= 0) {
+		err = bpf_map__reuse_fd(s->maps.itm_sk_owner, cfg->owner_map_fd);
+		if (err) {
+			pr_err("cannot share the socket-owner map: %s\n",
+			       strerror(-err));
+			return err;
+		}
+		s->rodata->attribute_pid = true;
+	}
 	/* Load only the variant that matches the link layer. */
 	bpf_program__set_autoload(s->progs.itm_egress, !m->l3);
 	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3);
@@ -414,9 +423,11 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 
 	err = traffic_bpf__load(s);
 	if (err) {
-		if (err == -EPERM || err == -EACCES)
+		if (err == -EPERM)
 			pr_err("loading BPF programs was refused (%s): run as root or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and check kernel.unprivileged_bpf_disabled/lockdown\n",
 			       strerror(-err));
+		else if (err == -EACCES)
+			pr_err("the kernel's verifier rejected the BPF programs; -v shows its log (please report it with your kernel version)\n");
 		else
 			pr_err("cannot load the BPF programs: %s (kernel with BPF, BTF and TC support needed; -v shows the verifier log)\n",
 			       strerror(-err));

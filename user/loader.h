@@ -22,6 +22,7 @@ struct loader_config {
 	const char *pin_base;
 	uint32_t map_entries;
 	bool force_clsact;
+	int owner_map_fd;	/* socket-owner storage; -1: no attribution */
 };
 
 enum attach_mode {

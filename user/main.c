@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "owner.h"
 #include "summary.h"
 
 #define EXIT_SETUP 2
@@ -39,6 +40,11 @@ static void on_reload_signal(int sig)
 {
 	(void)sig;
 	geo_request_reload();
+}
+
+static void name_pid(void *ctx, uint32_t pid, char comm[ITM_COMM_LEN])
+{
+	owner_tracker_comm(ctx, pid, comm);
 }
 
 static const struct geo_labels *label_address(void *ctx,
@@ -170,11 +176,15 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void run_loop(struct collector *c, const struct options *o)
+#define PRUNE_EVERY_S 10.0
+
+static void run_loop(struct collector *c, const struct options *o,
+		     struct owner_tracker *owners)
 {
 	bool table = !o->quiet && isatty(STDOUT_FILENO);
 	double start = now_seconds();
 	double end = start + o->duration_ms / 1000.0;
+	double last_prune = start;
 
 	while (!stop_requested) {
 		uint64_t wait = o->interval_ms;
@@ -191,12 +201,20 @@ static void run_loop(struct collector *c, const struct options *o)
 		sleep_ms(wait);
 		if (stop_requested)
 			break;
+		/* Owners of sockets that appeared by fork/accept in workers. */
+		if (owners)
+			owner_tracker_scan(owners);
 		collector_drain(c);
-		if (c->label_ctx) {
+		if (c->cfg.label_ctx) {
 			/* Under the lock: scrapes label new addresses too. */
 			pthread_mutex_lock(&c->lock);
-			geo_maybe_reload(c->label_ctx);
+			geo_maybe_reload(c->cfg.label_ctx);
 			pthread_mutex_unlock(&c->lock);
+		}
+		if (owners && now_seconds() - last_prune >= PRUNE_EVERY_S) {
+			last_prune = now_seconds();
+			collector_prune_exited(c, last_prune,
+					       o->pid_retention_ms / 1000.0);
 		}
 		if (table) {
 			snprintf(title, sizeof(title),
@@ -218,6 +236,7 @@ int main(int argc, char **argv)
 	struct iface_monitor ifaces[ITM_MAX_IFACES];
 	struct http_server *http = NULL;
 	struct geo_ctx *geo = NULL;
+	struct owner_tracker *owners = NULL;
 	struct collector coll;
 	struct options o;
 	size_t opened = 0;
@@ -240,26 +259,44 @@ int main(int argc, char **argv)
 		return EXIT_SETUP;
 	if (open_geo(&o, &geo))
 		return EXIT_SETUP;
+	if (!o.no_pid) {
+		if (owner_tracker_open(&owners)) {
+			geo_close(geo);
+			owner_tracker_close(owners);
+			return EXIT_SETUP;
+		}
+		/* Owners of sockets that existed before us. */
+		owner_tracker_scan(owners);
+	}
 	install_signals();
 
 	struct loader_config lc = {
 		.pin_base = o.pin_base,
 		.map_entries = o.map_entries,
 		.force_clsact = o.force_clsact,
+		.owner_map_fd = owners ? owner_tracker_map_fd(owners) : -1,
+	};
+	struct collector_config cc = {
+		.threshold = o.threshold,
+		.label = geo ? label_address : NULL,
+		.label_ctx = geo,
+		.name = owners ? name_pid : NULL,
+		.name_ctx = owners,
 	};
 	for (; opened < o.n_ifaces; opened++) {
 		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc)) {
 			close_all(ifaces, opened);
 			geo_close(geo);
+			owner_tracker_close(owners);
 			return EXIT_SETUP;
 		}
 	}
-	err = collector_init(&coll, ifaces, opened, o.threshold,
-			     geo ? label_address : NULL, geo);
+	err = collector_init(&coll, ifaces, opened, &cc);
 	if (err) {
 		pr_err("cannot set up the collector: %s\n", strerror(-err));
 		close_all(ifaces, opened);
 		geo_close(geo);
+		owner_tracker_close(owners);
 		return EXIT_SETUP;
 	}
 	if (o.port) {
@@ -279,6 +316,7 @@ int main(int argc, char **argv)
 			collector_free(&coll);
 			close_all(ifaces, opened);
 			geo_close(geo);
+			owner_tracker_close(owners);
 			return EXIT_SETUP;
 		}
 	}
@@ -287,7 +325,7 @@ int main(int argc, char **argv)
 			attach_mode_name(ifaces[i].mode),
 			i + 1 == opened && o.port ? "; metrics at /metrics" : "");
 
-	run_loop(&coll, &o);
+	run_loop(&coll, &o, owners);
 
 	http_server_stop(http);
 	for (size_t i = 0; i < opened; i++)
@@ -299,5 +337,6 @@ int main(int argc, char **argv)
 	collector_free(&coll);
 	close_all(ifaces, opened);
 	geo_close(geo);
+	owner_tracker_close(owners);
 	return status;
 }

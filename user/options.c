@@ -16,6 +16,7 @@
 #define DEFAULT_INTERVAL_MS 2000
 #define DEFAULT_THRESHOLD 1048576
 #define DEFAULT_TOP 10
+#define DEFAULT_PID_RETENTION_MS 300000
 #define MAX_DURATION_S (10ULL * 365 * 24 * 3600)
 #define MIN_INTERVAL_MS 10
 #define MAX_INTERVAL_MS (24ULL * 3600 * 1000)
@@ -32,6 +33,8 @@ enum long_only {
 	OPT_TOP,
 	OPT_CLSACT,
 	OPT_VERSION,
+	OPT_NO_PID,
+	OPT_PID_RETENTION,
 };
 
 static const struct option long_opts[] = {
@@ -50,6 +53,8 @@ static const struct option long_opts[] = {
 	{ "no-summary", no_argument, NULL, OPT_NO_SUMMARY },
 	{ "top", required_argument, NULL, OPT_TOP },
 	{ "clsact", no_argument, NULL, OPT_CLSACT },
+	{ "no-pid", no_argument, NULL, OPT_NO_PID },
+	{ "pid-retention", required_argument, NULL, OPT_PID_RETENTION },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "help", no_argument, NULL, 'h' },
@@ -97,6 +102,9 @@ void options_usage(FILE *out, const char *prog)
 "      --no-summary               no final table on exit\n"
 "      --clsact                   attach as clsact filters even where tcx\n"
 "                                 links exist\n"
+"      --no-pid                   no process attribution (cheaper per packet)\n"
+"      --pid-retention SECONDS    keep an exited process's series this long\n"
+"                                 [default: 300]\n"
 "  -v, --verbose                  libbpf and debug messages\n"
 "      --version                  print the version\n"
 "  -h, --help                     this text\n",
@@ -192,6 +200,7 @@ static void set_defaults(struct options *o)
 	o->pin_base = "/sys/fs/bpf/ip_traffic_monitor";
 	o->geo_lang = "zh-CN";
 	o->top_n = DEFAULT_TOP;
+	o->pid_retention_ms = DEFAULT_PID_RETENTION_MS;
 }
 
 #define BAD(...)                                                 \
@@ -293,6 +302,14 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case 'v':
 			o->verbose = true;
+			break;
+		case OPT_NO_PID:
+			o->no_pid = true;
+			break;
+		case OPT_PID_RETENTION:
+			if (parse_seconds_ms(optarg, &o->pid_retention_ms))
+				BAD("--pid-retention wants seconds, got '%s'",
+				    optarg);
 			break;
 		case OPT_VERSION:
 			fprintf(out, "%s %s\n", prog, ITM_VERSION);

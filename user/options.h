@@ -31,6 +31,8 @@ struct options {
 	bool no_summary;		/* --no-summary: no final table */
 	bool force_clsact;		/* --clsact: skip tcx links */
 	bool verbose;			/* -v: libbpf debug output */
+	bool no_pid;			/* --no-pid: no process attribution */
+	uint64_t pid_retention_ms;	/* --pid-retention */
 };
 
 enum options_result {

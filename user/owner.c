@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: MIT
+#include "owner.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "owner.skel.h"
+
+struct owner_tracker {
+	struct owner_bpf *skel;
+	struct bpf_link *sock_create;	/* NULL without cgroup v2 */
+	struct bpf_link *iter;
+};
+
+/* The cgroup v2 mount point, wherever the distribution put it. */
+static int find_cgroup2(char *path, size_t len)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		/* id parent maj:min root mountpoint opts [optional] - fstype */
+		char mnt[PATH_MAX], *sep = strstr(line, " - ");
+
+		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 &&
+		    strlen(mnt) < len) {
+			strcpy(path, mnt);
+			err = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return err;
+}
+
+static void attach_sock_create(struct owner_tracker *ot)
+{
+	char path[PATH_MAX];
+	int fd, err;
+
+	err = find_cgroup2(path, sizeof(path));
+	if (err) {
+		pr_warn("no cgroup v2 hierarchy mounted: sockets created while running are attributed only at the next scan\n");
+		return;
+	}
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		pr_warn("cannot open cgroup %s: %s\n", path, strerror(errno));
+		return;
+	}
+	ot->sock_create = bpf_program__attach_cgroup(
+		ot->skel->progs.itm_sock_create, fd);
+	if (!ot->sock_create)
+		pr_warn("cannot attach to cgroup %s: %s\n", path,
+			strerror(errno));
+	close(fd);
+}
+
+int owner_tracker_open(struct owner_tracker **out)
+{
+	struct owner_tracker *ot = calloc(1, sizeof(*ot));
+	int err;
+
+	if (!ot)
+		return -ENOMEM;
+	ot->skel = owner_bpf__open_and_load();
+	if (!ot->skel) {
+		err = -errno;
+		pr_err("cannot load the process-attribution programs: %s (use --no-pid to run without them)\n",
+		       strerror(errno));
+		free(ot);
+		return err;
+	}
+	ot->iter = bpf_program__attach_iter(ot->skel->progs.itm_task_file,
+					    NULL);
+	if (!ot->iter) {
+		err = -errno;
+		pr_err("cannot attach the task_file iterator: %s (use --no-pid to run without it)\n",
+		       strerror(errno));
+		owner_tracker_close(ot);
+		return err;
+	}
+	attach_sock_create(ot);
+	*out = ot;
+	return 0;
+}
+
+void owner_tracker_close(struct owner_tracker *ot)
+{
+	if (!ot)
+		return;
+	bpf_link__destroy(ot->sock_create);
+	bpf_link__destroy(ot->iter);
+	owner_bpf__destroy(ot->skel);
+	free(ot);
+}
+
+int owner_tracker_map_fd(const struct owner_tracker *ot)
+{
+	return bpf_map__fd(ot->skel->maps.itm_sk_owner);
+}
+
+int owner_tracker_scan(struct owner_tracker *ot)
+{
+	char buf[256];
+	ssize_t n;
+	int fd;
+
+	fd = bpf_iter_create(bpf_link__fd(ot->iter));
+	if (fd < 0)
+		return -errno;
+	/* The program writes no output; reading drives it to the end. */
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		;
+	close(fd);
+	return n < 0 ? -errno : 0;
+}
+
+void owner_tracker_comm(struct owner_tracker *ot, uint32_t pid,
+			char comm[ITM_COMM_LEN])
+{
+	struct itm_owner o;
+	char path[64];
+	FILE *f;
+
+	if (!pid) {
+		snprintf(comm, ITM_COMM_LEN, "-");
+		return;
+	}
+	if (!bpf_map_lookup_elem(bpf_map__fd(ot->skel->maps.itm_comms), &pid,
+				 &o)) {
+		memcpy(comm, o.comm, ITM_COMM_LEN);
+		comm[ITM_COMM_LEN - 1] = '\0';
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	f = fopen(path, "re");
+	if (f && fgets(comm, ITM_COMM_LEN, f)) {
+		comm[strcspn(comm, "\n")] = '\0';
+		fclose(f);
+		return;
+	}
+	if (f)
+		fclose(f);
+	snprintf(comm, ITM_COMM_LEN, "?");
+}
