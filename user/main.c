@@ -128,6 +128,7 @@ static int render_metrics(void *ctx, struct strbuf *out)
 	pthread_mutex_lock(&c->lock);
 	in = (struct metrics_input){
 		.table = &c->table,
+		.procs = c->per_process ? &c->procs : NULL,
 		.ifaces = c->stats,
 		.n_ifaces = c->n_ifaces,
 		.version = ITM_VERSION,

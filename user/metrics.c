@@ -33,6 +33,23 @@ struct ip_family {
 	size_t field;	/* offsetof(struct ip_entry, ...) */
 };
 
+typedef int (*label_fn)(struct strbuf *out, const struct ip_entry *e);
+
+static const struct ip_family proc_families[] = {
+	{ "ip_traffic_process_tx_bytes_total",
+	  "Transmitted bytes per IP address and local process (pid 0: no local socket)",
+	  offsetof(struct ip_entry, tx_bytes) },
+	{ "ip_traffic_process_rx_bytes_total",
+	  "Received bytes per IP address and local process (pid 0: no local socket)",
+	  offsetof(struct ip_entry, rx_bytes) },
+	{ "ip_traffic_process_tx_packets_total",
+	  "Transmitted packets per IP address and local process (pid 0: no local socket)",
+	  offsetof(struct ip_entry, tx_packets) },
+	{ "ip_traffic_process_rx_packets_total",
+	  "Received packets per IP address and local process (pid 0: no local socket)",
+	  offsetof(struct ip_entry, rx_packets) },
+};
+
 static const struct ip_family ip_families[] = {
 	{ "ip_traffic_tx_bytes_total",
 	  "Total transmitted bytes per IP address",
@@ -296,6 +313,28 @@ static int append_ip_labels(struct strbuf *out, const struct ip_entry *e)
 	return err;
 }
 
+static int append_proc_labels(struct strbuf *out, const struct ip_entry *e)
+{
+	char pid[U64_DIGITS + 1];
+	int err;
+
+	pid[u64_to_dec(e->pid, pid)] = '\0';
+	err = strbuf_puts(out, "{remote_ip=\"");
+	if (!err)
+		err = append_addr(out, &e->addr);
+	if (!err)
+		err = strbuf_puts(out, "\",pid=\"");
+	if (!err)
+		err = strbuf_puts(out, pid);
+	if (!err)
+		err = strbuf_puts(out, "\",process=\"");
+	if (!err)
+		err = escape_n(out, e->comm, strnlen(e->comm, sizeof(e->comm)));
+	if (!err)
+		err = strbuf_puts(out, "\"}");
+	return err;
+}
+
 static int append_header(struct strbuf *out, const char *name,
 			 const char *help, const char *type)
 {
@@ -327,7 +366,7 @@ static inline uint64_t entry_field(const struct ip_entry *e, size_t field)
 
 /* First family: build each label block and remember where it went. */
 static int render_first_ip_family(const struct ip_table *t,
-				  const struct ip_family *f,
+				  const struct ip_family *f, label_fn labels,
 				  struct label_span *spans, struct strbuf *out)
 {
 	size_t nl = strlen(f->name), k = 0;
@@ -342,7 +381,7 @@ static int render_first_ip_family(const struct ip_table *t,
 		if (err)
 			return err;
 		spans[k].off = out->len;
-		err = append_ip_labels(out, e);
+		err = labels(out, e);
 		if (err)
 			return err;
 		spans[k].len = out->len - spans[k].off;
@@ -385,6 +424,7 @@ static int render_next_ip_family(const struct ip_table *t,
 }
 
 static int render_ip_families(const struct ip_table *t, size_t n_exported,
+			      const struct ip_family *fam, label_fn labels,
 			      struct strbuf *out)
 {
 	struct label_span *spans = NULL;
@@ -396,22 +436,19 @@ static int render_ip_families(const struct ip_table *t, size_t n_exported,
 		if (!spans)
 			return -ENOMEM;
 	}
-	err = append_header(out, ip_families[0].name, ip_families[0].help,
-			    "counter");
+	err = append_header(out, fam[0].name, fam[0].help, "counter");
 	first_start = out->len;
 	if (!err)
-		err = render_first_ip_family(t, &ip_families[0], spans, out);
+		err = render_first_ip_family(t, &fam[0], labels, spans, out);
 	if (err)
 		goto out;
 	/* The other families are about the same size; grow once for all. */
 	first_len = out->len - first_start;
 	err = strbuf_reserve(out, 3 * (first_len + 2 * n_exported) + 1024);
 	for (size_t f = 1; f < 4 && !err; f++) {
-		err = append_header(out, ip_families[f].name,
-				    ip_families[f].help, "counter");
+		err = append_header(out, fam[f].name, fam[f].help, "counter");
 		if (!err)
-			err = render_next_ip_family(t, &ip_families[f], spans,
-						    out);
+			err = render_next_ip_family(t, &fam[f], spans, out);
 	}
 out:
 	free(spans);
@@ -522,7 +559,16 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 		all[3] += c[ITM_CTR_OVERFLOW_RX].packets;
 	}
 
-	err = render_ip_families(t, n_exported, out);
+	err = render_ip_families(t, n_exported, ip_families, append_ip_labels,
+				 out);
+	if (!err && in->procs) {
+		size_t n = 0;
+
+		for (size_t i = 0; i < in->procs->count; i++)
+			n += in->procs->entries[i].exported;
+		err = render_ip_families(in->procs, n, proc_families,
+					 append_proc_labels, out);
+	}
 	for (int i = 0; i < 4 && !err; i++)
 		err = render_plain(out, all_names[i], all_help[i], "counter",
 				   all[i]);

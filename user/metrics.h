@@ -19,6 +19,7 @@ struct iface_stats {
 
 struct metrics_input {
 	const struct ip_table *table;	/* exported entries have ->exported */
+	const struct ip_table *procs;	/* per (address, pid); NULL: none */
 	const struct iface_stats *ifaces;
 	size_t n_ifaces;
 	const char *version;
