@@ -146,7 +146,9 @@ static void print_table(struct collector *c, size_t top_n, const char *title)
 	struct strbuf sb = STRBUF_INIT;
 
 	pthread_mutex_lock(&c->lock);
-	if (!summary_render(&c->table, top_n, &sb)) {
+	if (!summary_render_processes(&c->table,
+				      c->per_process ? &c->procs : NULL, top_n,
+				      &sb)) {
 		printf("%s\n%s", title, sb.buf ? sb.buf : "");
 		fflush(stdout);
 	}

@@ -114,13 +114,66 @@ static void addr_str(const struct in6_addr *a, char *buf, size_t len)
 		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
 }
 
-#define ROW_FMT "%-6s %-39s %20s %14s %20s %14s %12s\n"
+#define ROW_FMT "%-6s %-39s %20s %14s %20s %14s %12s"
 #define NUM_FMT "%-6s %-39s %20" PRIu64 " %14" PRIu64 " %20" PRIu64 \
-		" %14" PRIu64 " %12s\n"
+		" %14" PRIu64 " %12s"
 
-int summary_render(const struct ip_table *t, size_t n, struct strbuf *out)
+/* Per top-table row: its biggest process and how many others it has. */
+struct row_process {
+	const struct ip_entry *best;
+	size_t others;
+};
+
+/*
+ * One pass over the per-process table, indexed by the address's position
+ * in t, so a final "all rows" summary stays linear.
+ */
+static struct row_process *collect_processes(const struct ip_table *t,
+					     const struct ip_table *procs)
+{
+	struct row_process *rows = calloc(t->count + 1, sizeof(*rows));
+
+	if (!rows)
+		return NULL;
+	for (size_t i = 0; i < procs->count; i++) {
+		const struct ip_entry *p = &procs->entries[i];
+		const struct ip_entry *e = ip_table_find(t, &p->addr);
+		struct row_process *r;
+
+		if (!e)
+			continue;
+		r = &rows[e - t->entries];
+		if (!r->best) {
+			r->best = p;
+			continue;
+		}
+		r->others++;
+		if (ip_entry_total_bytes(p) > ip_entry_total_bytes(r->best))
+			r->best = p;
+	}
+	return rows;
+}
+
+static int append_process(struct strbuf *out, const struct row_process *r)
+{
+	if (!r->best)
+		return strbuf_puts(out, "  -");
+	if (!r->best->pid)
+		return strbuf_printf(out, "  -(no process)%s",
+				     r->others ? " +more" : "");
+	if (r->others)
+		return strbuf_printf(out, "  %.*s[%u] +%zu", ITM_COMM_LEN,
+				     r->best->comm, r->best->pid, r->others);
+	return strbuf_printf(out, "  %.*s[%u]", ITM_COMM_LEN, r->best->comm,
+			     r->best->pid);
+}
+
+int summary_render_processes(const struct ip_table *t,
+			     const struct ip_table *procs, size_t n,
+			     struct strbuf *out)
 {
 	const struct ip_entry **top = NULL;
+	struct row_process *rows = NULL;
 	uint64_t tx_b = 0, tx_p = 0, rx_b = 0, rx_p = 0;
 	char ip[INET6_ADDRSTRLEN], human[32], rank[24], label[48];
 	int err;
@@ -133,8 +186,17 @@ int summary_render(const struct ip_table *t, size_t n, struct strbuf *out)
 			return -ENOMEM;
 		select_top(t, top, n);
 	}
+	if (procs) {
+		rows = collect_processes(t, procs);
+		if (!rows) {
+			free(top);
+			return -ENOMEM;
+		}
+	}
 	err = strbuf_printf(out, ROW_FMT, "RANK", "REMOTE IP", "TX BYTES",
 			    "TX PKTS", "RX BYTES", "RX PKTS", "TOTAL");
+	if (!err)
+		err = strbuf_puts(out, procs ? "  PROCESS[PID]\n" : "\n");
 	for (size_t i = 0; i < n && !err; i++) {
 		const struct ip_entry *e = top[i];
 
@@ -145,8 +207,13 @@ int summary_render(const struct ip_table *t, size_t n, struct strbuf *out)
 		err = strbuf_printf(out, NUM_FMT, rank, ip, e->tx_bytes,
 				    e->tx_packets, e->rx_bytes, e->rx_packets,
 				    human);
+		if (!err && rows)
+			err = append_process(out, &rows[e - t->entries]);
+		if (!err)
+			err = strbuf_puts(out, "\n");
 	}
 	free(top);
+	free(rows);
 	if (err)
 		return err;
 	for (size_t i = 0; i < t->count; i++) {
@@ -159,6 +226,12 @@ int summary_render(const struct ip_table *t, size_t n, struct strbuf *out)
 	}
 	snprintf(label, sizeof(label), "all %zu addresses", t->count);
 	format_bytes_human(tx_b + rx_b, human, sizeof(human));
-	return strbuf_printf(out, NUM_FMT, "TOTAL", label, tx_b, tx_p, rx_b,
-			     rx_p, human);
+	err = strbuf_printf(out, NUM_FMT, "TOTAL", label, tx_b, tx_p, rx_b,
+			    rx_p, human);
+	return err ? err : strbuf_puts(out, "\n");
+}
+
+int summary_render(const struct ip_table *t, size_t n, struct strbuf *out)
+{
+	return summary_render_processes(t, NULL, n, out);
 }

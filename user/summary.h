@@ -17,5 +17,9 @@ const char *format_bytes_human(uint64_t bytes, char *buf, size_t len);
  * followed by a totals row.
  */
 int summary_render(const struct ip_table *t, size_t n, struct strbuf *out);
+/* The same with a PROCESS[PID] column from the per-(address, pid) table. */
+int summary_render_processes(const struct ip_table *t,
+			     const struct ip_table *procs, size_t n,
+			     struct strbuf *out);
 
 #endif
