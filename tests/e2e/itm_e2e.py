@@ -35,10 +35,15 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def default_bin():
-    here = os.path.dirname(os.path.abspath(__file__))
-    return os.environ.get(
-        "ITM_BIN",
-        os.path.join(here, "..", "..", "build", "ip_traffic_monitor_cli"))
+    """$ITM_BIN, else build/ip_traffic_monitor_cli (or build/user/...)."""
+    if os.environ.get("ITM_BIN"):
+        return os.environ["ITM_BIN"]
+    build = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                         "..", "build")
+    for p in ("ip_traffic_monitor_cli", "user/ip_traffic_monitor_cli"):
+        if os.access(os.path.join(build, p), os.X_OK):
+            return os.path.join(build, p)
+    return os.path.join(build, "ip_traffic_monitor_cli")
 
 
 # ---------------------------------------------------------------- commands
@@ -286,6 +291,15 @@ class Topology:
             out += p.stdout
         return out
 
+    def tcx_programs(self, ns=None, dev=None):
+        """{'ingress': [prog ids], 'egress': [...]} attached with tcx."""
+        ns = ns or self.mns
+        dev = dev or self.mif
+        with in_netns(ns):
+            ifindex = socket.if_nametoindex(dev)
+            return {"ingress": bpf_prog_query(ifindex, BPF_TCX_INGRESS),
+                    "egress": bpf_prog_query(ifindex, BPF_TCX_EGRESS)}
+
     def bpf_net(self, ns=None, dev=None):
         """`bpftool net show dev` (tc filters and tcx links) as JSON."""
         ns = ns or self.mns
@@ -295,13 +309,45 @@ class Topology:
         return json.loads(p.stdout)
 
     def attached_programs(self, ns=None, dev=None):
-        """Names of BPF programs attached at tc/tcx of dev."""
+        """(kind, hook, name-or-id) of every BPF program at dev's tc hooks:
+        clsact filters (bpftool net) and tcx attachments (BPF_PROG_QUERY;
+        Debian 12's bpftool 7.1 does not list tcx)."""
         res = []
         for ent in self.bpf_net(ns, dev):
-            for kind in ("tc", "tcx"):
-                for f in ent.get(kind, []) or []:
-                    res.append((kind, f.get("kind"), f.get("name")))
+            for f in ent.get("tc", []) or []:
+                res.append(("tc", f.get("kind"), f.get("name")))
+        for hook, ids in self.tcx_programs(ns, dev).items():
+            for i in ids:
+                res.append(("tcx", hook, i))
         return res
+
+
+# ---------------------------------------------------------------- bpf(2)
+
+BPF_PROG_QUERY = 16
+BPF_TCX_INGRESS = 46
+BPF_TCX_EGRESS = 47
+_NR_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361,
+           "s390x": 351}.get(os.uname().machine, 321)
+
+
+def bpf_prog_query(ifindex, attach_type, max_progs=64):
+    """Program ids attached to ifindex at attach_type (tcx hooks)."""
+    ids = (ctypes.c_uint32 * max_progs)()
+    attr = ctypes.create_string_buffer(128)
+    struct.pack_into("IIII", attr, 0, ifindex, attach_type, 0, 0)
+    struct.pack_into("Q", attr, 16, ctypes.addressof(ids))
+    struct.pack_into("I", attr, 24, max_progs)
+    _libc.syscall.restype = ctypes.c_long
+    r = _libc.syscall(ctypes.c_long(_NR_BPF), ctypes.c_int(BPF_PROG_QUERY),
+                      attr, ctypes.c_uint(64))
+    if r != 0:
+        e = ctypes.get_errno()
+        if e == 2:  # ENOENT: nothing attached
+            return []
+        raise OSError(e, "BPF_PROG_QUERY: %s" % os.strerror(e))
+    cnt = struct.unpack_from("I", attr, 24)[0]
+    return [ids[i] for i in range(min(cnt, max_progs))]
 
 
 # ---------------------------------------------------------------- metrics
@@ -717,7 +763,8 @@ def parse_pcap(path, local_macs):
     """Sum IP-layer bytes per (direction, remote address, protocol) from an
     Ethernet pcap; direction 'tx' when the source MAC is one of local_macs.
 
-    Returns (ip, non_ip): ip[(dir, remote, proto)] = [bytes, packets],
+    Returns (ip, non_ip): ip[(dir, remote, proto)] = [bytes, packets]
+    (proto "frag" for IP fragments),
     non_ip[dir] = [frame_bytes, packets]."""
     local = {bytes.fromhex(m.replace(":", "")) for m in local_macs}
     ip = {}
@@ -744,11 +791,15 @@ def parse_pcap(path, local_macs):
         if et == 0x0800:
             tot = struct.unpack("!H", l3[2:4])[0]
             proto = l3[9]
+            if struct.unpack("!H", l3[6:8])[0] & 0x3FFF:  # MF or offset
+                proto = "frag"
             src = str(ipaddress.IPv4Address(l3[12:16]))
             dst = str(ipaddress.IPv4Address(l3[16:20]))
         elif et == 0x86DD:
             tot = 40 + struct.unpack("!H", l3[4:6])[0]
             proto = l3[6]
+            if proto == 44:
+                proto = "frag"
             src = str(ipaddress.IPv6Address(l3[8:24]))
             dst = str(ipaddress.IPv6Address(l3[24:40]))
         else:

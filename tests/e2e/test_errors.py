@@ -50,7 +50,7 @@ def test_no_interface_flag(topo, itm_bin, pin_base):
 @pytest.mark.parametrize("args", [
     ["-s", "0"], ["-s", "-1"], ["-s", "abc"], ["-t", "abc"], ["-t", "-5"],
     ["-p", "70000"], ["-p", "0"], ["-p", "http"], ["-d", "x"], ["-d", "-1"],
-    ["--map-size", "0"], ["--map-size", "lots"], ["--listen", "not-an-ip"],
+    ["--map-size", "0"], ["--map-size", "lots"], ["-p", "9879", "--listen", "not-an-ip"],
     ["--no-such-flag"],
 ], ids=lambda a: " ".join(a))
 def test_bad_flag_values(topo, itm_bin, pin_base, args):

@@ -132,10 +132,12 @@ def test_clsact_mode_attach_detach_keeps_foreign_filters(topo, start_monitor,
                                                          pin_base):
     t = topo
     # A foreign filter on the same hook (inside the test namespace only).
+    # A classic-BPF filter that never matches ("ret #0"), so packets go on
+    # to the next filter: ours.
     e2e.nsx(t.mns, "tc", "qdisc", "add", "dev", t.mif, "clsact")
     for d in ("ingress", "egress"):
         e2e.nsx(t.mns, "tc", "filter", "add", "dev", t.mif, d, "pref", "10",
-                "matchall", "action", "pass")
+                "bpf", "bytecode", "1,6 0 0 0,")
     foreign = t.tc_filters()
 
     sinks = e2e.Sinks(t.pns, t.peers, PORT)
@@ -144,12 +146,14 @@ def test_clsact_mode_attach_detach_keeps_foreign_filters(topo, start_monitor,
         mon = start_monitor(t, "--clsact", "-s", "0.2")
         progs = t.attached_programs()
         assert {k for k, _, _ in progs} == {"tc"}, progs
+        ours = [p for p in progs if p[2]]  # the cBPF filters have no name
+        assert len(ours) == 2, progs
         for d in ("ingress", "egress"):
             out = e2e.nsx(t.mns, "tc", "filter", "show", "dev", t.mif,
                           d).stdout
             assert "pref %d" % e2e.ITM_TC_PRIO in out, out
             assert "handle 0x%x" % e2e.ITM_TC_HANDLE in out, out
-            assert "bpf" in out and "matchall" in out, out
+            assert "bytecode '1,6 0 0 0'" in out, out
         truth = known_traffic(t, t.peer6[0], [64, 1000, 1440])
         t.wait_quiet(quiet_for=0.3)
         m = mon.scrape()

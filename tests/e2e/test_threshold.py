@@ -34,8 +34,8 @@ def test_threshold_hides_then_sticks(topo, start_monitor):
         assert m.exact("ip_traffic_tracked_addresses") == 2
         assert m.exact("ip_traffic_exported_addresses") == 1
 
-        # exactly reach the threshold: 10000 - 7196 = 2804 = 2776 + 28
-        send(small, [2776], [])
+        # exactly reach the threshold: 10000 - 7196 = 2804 = 1428 + 1376
+        send(small, [1400, 1348], [])
         t.wait_quiet(quiet_for=0.3)
         m = mon.scrape()
         assert truth[small]["tx_bytes"] + truth[small]["rx_bytes"] == 10000

@@ -12,10 +12,10 @@ UDP_PORT = 5001
 TCP_PORT = 7001
 
 
-def _udp_sizes(i):
+def _udp_sizes(i, peer):
     # Distinct sizes per address, from tiny to a full 1500-byte MTU.
     base = [1, 17, 100, 512, 999, 1400]
-    return [s + i for s in base] + [1472 if i % 2 else 1452]
+    return [s + i for s in base] + [1452 if ":" in peer else 1472]
 
 
 def test_udp_tcp_both_directions_exact(topo, start_monitor, tmp_path):
@@ -30,12 +30,19 @@ def test_udp_tcp_both_directions_exact(topo, start_monitor, tmp_path):
         udp_truth = {}
         for i, peer in enumerate(t.peers):
             local = t.mon_addr_for(peer)
-            sizes = _udp_sizes(i)
+            sizes = _udp_sizes(i, peer)
             b, p = e2e.udp_send(t.mns, local, peer, UDP_PORT, sizes)
             e2e.add_counts(udp_truth, peer, "tx", b, p)
             b, p = e2e.udp_send(t.pns, peer, local, UDP_PORT,
                                 list(reversed(sizes))[: 3 + i])
             e2e.add_counts(udp_truth, peer, "rx", b, p)
+
+        # Datagrams larger than the MTU leave as IP fragments: their truth
+        # comes from the capture (each fragment is a wire packet).
+        for peer in (t.peer4[0], t.peer6[1]):
+            local = t.mon_addr_for(peer)
+            e2e.udp_send(t.mns, local, peer, UDP_PORT, [3000, 1473])
+            e2e.udp_send(t.pns, peer, local, UDP_PORT, [4000])
 
         for i, peer in enumerate(t.peers):
             local = t.mon_addr_for(peer)
@@ -61,6 +68,7 @@ def test_udp_tcp_both_directions_exact(topo, start_monitor, tmp_path):
             e2e.add_counts(pcap_udp, remote, d, b, p)
     assert pcap_udp == udp_truth
 
+    assert any(k[2] == "frag" for k in ip), "no IP fragments captured"
     expected = {}
     for remote, c in udp_truth.items():
         for d in ("tx", "rx"):
