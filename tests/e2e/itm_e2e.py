@@ -254,6 +254,28 @@ class Topology:
         self.wait_quiet()
         return self
 
+    def add_pair(self, mif, pif, mon4, peer4):
+        """A second veth pair between the same namespaces (offloads off,
+        static neighbours), for multi-interface runs."""
+        sh("ip", "link", "add", mif, "netns", self.mns, "type", "veth",
+           "peer", "name", pif, "netns", self.pns)
+        for ns, dev in ((self.mns, mif), (self.pns, pif)):
+            for key, val in (("addr_gen_mode", "1"), ("accept_ra", "0"),
+                             ("router_solicitations", "0")):
+                nsx(ns, "sysctl", "-q", "-w",
+                    "net.ipv6.conf.%s.%s=%s" % (dev, key, val))
+            nsx(ns, "ethtool", "-K", dev, "tso", "off", "gso", "off",
+                "gro", "off")
+        nsx(self.mns, "ip", "addr", "add", mon4 + "/24", "dev", mif)
+        nsx(self.pns, "ip", "addr", "add", peer4 + "/24", "dev", pif)
+        mmac, pmac = self._mac(self.mns, mif), self._mac(self.pns, pif)
+        nsx(self.mns, "ip", "neigh", "replace", peer4, "lladdr", pmac, "dev",
+            mif, "nud", "permanent")
+        nsx(self.pns, "ip", "neigh", "replace", mon4, "lladdr", mmac, "dev",
+            pif, "nud", "permanent")
+        nsx(self.mns, "ip", "link", "set", mif, "up")
+        nsx(self.pns, "ip", "link", "set", pif, "up")
+
     def _mac(self, ns, dev):
         return json.loads(nsx(ns, "ip", "-j", "link", "show", "dev",
                               dev).stdout)[0]["address"]

@@ -65,6 +65,9 @@ def test_heavy_floods_10hz_drain_exact(topo, start_monitor):
 
     md = e2e.stats_delta(mbefore, mafter)
     pd = e2e.stats_delta(pbefore, pafter)
+    print("heavy: tx %d pkts, rx %d pkts sent; veth drops: ours %d, peer %d"
+          % (tot["tx_packets"], tot["rx_packets"], md["tx"]["dropped"],
+             pd["tx"]["dropped"]))
     # rx: what the peer veth delivered (drops happen before our ingress).
     drops = pd["tx"]["dropped"]
     lost_p = lost_b = 0

@@ -51,7 +51,7 @@ def test_duration_exits_on_time_and_cleans_up(topo, start_monitor, pin_base):
     sinks = e2e.Sinks(t.pns, t.peers, PORT)
     msinks = e2e.Sinks(t.mns, t.mon_addrs, PORT)
     try:
-        known_traffic(t, t.peer4[0], [100, 200, 300])
+        truth = known_traffic(t, t.peer4[0], [100, 200, 300])
         rc = mon.wait(timeout=10)
     finally:
         sinks.close()
@@ -60,8 +60,21 @@ def test_duration_exits_on_time_and_cleans_up(topo, start_monitor, pin_base):
     assert rc == 0, mon.stderr()
     assert 2.9 <= elapsed <= 4.2, "-d 3 took %.2fs" % elapsed
     assert_nothing_attached(t, pin_base)
-    # Final summary on stdout names the address we talked to.
-    assert t.peer4[0] in mon.stdout(), mon.stdout()
+    # The final summary on stdout has the exact counts of the address.
+    row = summary_row(mon.stdout(), t.peer4[0])
+    assert row == [truth[t.peer4[0]][k] for k in
+                   ("tx_bytes", "tx_packets", "rx_bytes", "rx_packets")], (
+        mon.stdout())
+
+
+def summary_row(text, ip):
+    """The first four integers after ip's cell in the summary table."""
+    for line in text.splitlines():
+        toks = line.split()
+        if ip in toks:
+            nums = [int(x) for x in toks[toks.index(ip) + 1:] if x.isdigit()]
+            return nums[:4]
+    raise AssertionError("%s not in summary:\n%s" % (ip, text))
 
 
 def test_tcx_link_pins(topo, start_monitor, pin_base):

@@ -51,6 +51,8 @@ def test_tiny_map_overflow_exact(request):
         t.wait_quiet(quiet_for=0.3)
         m1 = mon.scrape()
         ov = _check(m1, truth)
+        print("tiny map: %d addresses exported, overflow %r" % (
+            len(m1.per_ip()), ov))
         assert ov["tx_packets"] > 0 and ov["rx_packets"] >= 0, \
             "10 addresses in a 4-entry map must overflow"
         assert len(m1.per_ip()) <= len(t.peers)
