@@ -53,8 +53,8 @@ fi
 
 echo "=== e2e (network namespaces, real traffic)"
 junit=$(mktemp)
-python3 -m pytest -p no:cacheprovider -v -rs --junitxml="$junit" tests/e2e
-read -r p f s < <(python3 - "$junit" <<'PY'
+/usr/bin/python3 -m pytest -p no:cacheprovider -v -rs --junitxml="$junit" tests/e2e
+read -r p f s < <(/usr/bin/python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 r = ET.parse(sys.argv[1]).getroot()
 suites = [r] if r.tag == "testsuite" else list(r)

@@ -134,6 +134,24 @@ static void remove_pins(const char *dir)
 	}
 }
 
+/*
+ * Interface names are unique only within a network namespace.  Outside the
+ * initial one, the name gets the namespace's inode ("eth0@ns4026532281")
+ * so two namespaces' "eth0" never share a lock or a pin directory.
+ */
+static void instance_name(const char *ifname, char *out, size_t len)
+{
+	struct stat self, init;
+
+	/* Cannot see init's namespace (containers): always qualify. */
+	if (stat("/proc/self/ns/net", &self) ||
+	    (!stat("/proc/1/ns/net", &init) && self.st_ino == init.st_ino))
+		snprintf(out, len, "%s", ifname);
+	else
+		snprintf(out, len, "%s@ns%llu", ifname,
+			 (unsigned long long)self.st_ino);
+}
+
 static int take_lock(struct iface_monitor *m)
 {
 	char path[PATH_MAX], pid[32];
@@ -144,7 +162,7 @@ static int take_lock(struct iface_monitor *m)
 		pr_err("cannot create %s: %s\n", LOCK_DIR, strerror(-err));
 		return err;
 	}
-	snprintf(path, sizeof(path), LOCK_DIR "/%s.lock", m->name);
+	snprintf(path, sizeof(path), LOCK_DIR "/%s.lock", m->instance);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		err = -errno;
@@ -454,6 +472,7 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	m->link_fd[0] = m->link_fd[1] = -1;
 	m->lock_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", name);
+	instance_name(name, m->instance, sizeof(m->instance));
 
 	m->ifindex = (int)if_nametoindex(name);
 	if (!m->ifindex) {
@@ -470,7 +489,7 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	if (err)
 		return err;
 	if ((size_t)snprintf(m->pin_dir, sizeof(m->pin_dir), "%s/%s",
-			     cfg->pin_base, name) >= sizeof(m->pin_dir)) {
+			     cfg->pin_base, m->instance) >= sizeof(m->pin_dir)) {
 		pr_err("--pin-dir is too long\n");
 		err = -ENAMETOOLONG;
 		goto fail;

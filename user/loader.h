@@ -33,6 +33,7 @@ enum attach_mode {
 
 struct iface_monitor {
 	char name[IF_NAMESIZE];
+	char instance[IF_NAMESIZE + 32];	/* name, @ns<inode> outside init */
 	int ifindex;
 	bool l3;			/* no link-layer header (tun, wg) */
 	enum attach_mode mode;
