@@ -312,6 +312,14 @@ static void test_address_rendering(void **state)
 		{ "2001:db8::1", "2001:db8::1" },
 		{ "fe80::1:2:3:4", "fe80::1:2:3:4" },
 		{ "2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1" },
+		{ "2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1" },
+		{ "2001:0:1:0:1:0:1:0", "2001:0:1:0:1:0:1:0" },
+		{ "1::", "1::" },
+		/* RFC 5952: a single zero group is not compressed. */
+		{ "::2:3:4:5:6:7:8", "0:2:3:4:5:6:7:8" },
+		{ "::1.2.3.4", "::1.2.3.4" },
+		{ "abcd:ef01:2345:6789:abcd:ef01:2345:6789",
+		  "abcd:ef01:2345:6789:abcd:ef01:2345:6789" },
 		{ "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
 		  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" },
 	};
@@ -332,6 +340,59 @@ static void test_address_rendering(void **state)
 		free(out);
 		ip_table_free(&t);
 	}
+}
+
+/*
+ * The hand-written IPv6 formatter against glibc's inet_ntop() on
+ * addresses rich in zero groups (every compression choice, ties, the
+ * ::a.b.c.d form), in one table and one render.
+ */
+static void test_ipv6_matches_inet_ntop(void **state)
+{
+	const size_t n = 50000;
+	struct ip_table t;
+	uint32_t seed = 12345;
+	char *out, *p;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 0), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct itm_value v = { i, 0, 0, 0 };
+		struct in6_addr a;
+
+		for (int g = 0; g < 8; g++) {
+			unsigned int w = 0;
+
+			seed = seed * 1103515245u + 12345u;
+			if ((seed >> 16) & 1)
+				w = (seed >> 17) & (0xffffu >> ((seed >> 8) % 16));
+			a.s6_addr[2 * g] = (uint8_t)(w >> 8);
+			a.s6_addr[2 * g + 1] = (uint8_t)w;
+		}
+		if (i == 0)	/* :: itself */
+			memset(&a, 0, sizeof(a));
+		if (IN6_IS_ADDR_V4MAPPED(&a))
+			a.s6_addr[0] = 1;
+		assert_int_equal(ip_table_add(&t, &a, &v), 0);
+	}
+	out = render(&t, NULL, 0);
+	p = strstr(out, "ip_traffic_tx_bytes_total{");
+	for (size_t i = 0; i < t.count; i++) {
+		char want[INET6_ADDRSTRLEN + 40];
+		size_t wl;
+
+		assert_non_null(inet_ntop(AF_INET6, &t.entries[i].addr, want,
+					  INET6_ADDRSTRLEN));
+		strcat(want, "\"");
+		wl = strlen(want);
+		p += strlen("ip_traffic_tx_bytes_total{remote_ip=\"");
+		if (strncmp(p, want, wl))
+			fail_msg("entry %zu: want %s got %.*s", i, want,
+				 (int)wl, p);
+		p = strchr(p, '\n') + 1;
+	}
+	free(out);
+	ip_table_free(&t);
 }
 
 static void test_u64_values(void **state)
@@ -558,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_render_golden),
 		cmocka_unit_test(test_render_does_not_modify_table),
 		cmocka_unit_test(test_address_rendering),
+		cmocka_unit_test(test_ipv6_matches_inet_ntop),
 		cmocka_unit_test(test_u64_values),
 		cmocka_unit_test(test_threshold_sticky_and_filtered),
 		cmocka_unit_test(test_empty),
