@@ -133,20 +133,25 @@ static void take(struct geo_ctx *ctx, struct geo_result *res, int i,
 int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 	       struct geo_result *res)
 {
-	struct geo_fields f;
+	struct geo_fields f, special_f;
+	bool special;
 	size_t i;
 	int l;
 
 	memset(res, 0, sizeof(*res));
-	memset(&f, 0, sizeof(f));
-	if (geo_special(addr, ctx->zh, &f)) {
-		for (l = 0; l < GEO_NLABELS; l++)
-			take(ctx, res, l, f.f[l], "builtin");
-		return 0;
-	}
+	memset(&special_f, 0, sizeof(special_f));
+	special = geo_special(addr, ctx->zh, &special_f);
 	for (i = 0; i < ctx->n_dbs; i++) {
 		struct geo_db *db = &ctx->dbs[i];
 
+		/*
+		 * Private and reserved ranges get a recognisable name instead
+		 * of a failed lookup.  Only a MaxMind DB may name them (a
+		 * site's own ranges in a custom .mmdb); 纯真 data only says
+		 * "局域网" in its own words.
+		 */
+		if (special && db->prov != &geo_mmdb_provider)
+			continue;
 		memset(&f, 0, sizeof(f));
 		if (db->prov->lookup(db->state, addr, ctx->lang, &f))
 			continue;
@@ -157,6 +162,9 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 			take(ctx, res, GEO_ISP, f.f[GEO_ISP], db->ipath);
 		}
 	}
+	if (special && !res->label[GEO_COUNTRY])
+		for (l = 0; l < GEO_NLABELS; l++)
+			take(ctx, res, l, special_f.f[l], "builtin");
 	return 0;
 }
 
