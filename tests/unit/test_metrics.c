@@ -529,6 +529,87 @@ static void test_scrape_duration(void **state)
 	}
 }
 
+static const char golden_procs[] =
+	"# HELP ip_traffic_process_tx_bytes_total Transmitted bytes per IP address and local process (pid 0: no local socket)\n"
+	"# TYPE ip_traffic_process_tx_bytes_total counter\n"
+	"ip_traffic_process_tx_bytes_total{remote_ip=\"1.2.3.4\",pid=\"1234\",process=\"curl\"} 2000000\n"
+	"ip_traffic_process_tx_bytes_total{remote_ip=\"1.2.3.4\",pid=\"0\",process=\"\"} 5000\n"
+	"ip_traffic_process_tx_bytes_total{remote_ip=\"2001:db8::1\",pid=\"42\",process=\"we\\\"ird\\\\\"} 3000\n"
+	"ip_traffic_process_tx_bytes_total{remote_ip=\"8.8.8.8\",pid=\"4294967295\",process=\"abcdefghijklmnop\"} 1000\n"
+	"# HELP ip_traffic_process_rx_bytes_total Received bytes per IP address and local process (pid 0: no local socket)\n"
+	"# TYPE ip_traffic_process_rx_bytes_total counter\n"
+	"ip_traffic_process_rx_bytes_total{remote_ip=\"1.2.3.4\",pid=\"1234\",process=\"curl\"} 5\n"
+	"ip_traffic_process_rx_bytes_total{remote_ip=\"1.2.3.4\",pid=\"0\",process=\"\"} 0\n"
+	"ip_traffic_process_rx_bytes_total{remote_ip=\"2001:db8::1\",pid=\"42\",process=\"we\\\"ird\\\\\"} 0\n"
+	"ip_traffic_process_rx_bytes_total{remote_ip=\"8.8.8.8\",pid=\"4294967295\",process=\"abcdefghijklmnop\"} 0\n"
+	"# HELP ip_traffic_process_tx_packets_total Transmitted packets per IP address and local process (pid 0: no local socket)\n"
+	"# TYPE ip_traffic_process_tx_packets_total counter\n"
+	"ip_traffic_process_tx_packets_total{remote_ip=\"1.2.3.4\",pid=\"1234\",process=\"curl\"} 10\n"
+	"ip_traffic_process_tx_packets_total{remote_ip=\"1.2.3.4\",pid=\"0\",process=\"\"} 2\n"
+	"ip_traffic_process_tx_packets_total{remote_ip=\"2001:db8::1\",pid=\"42\",process=\"we\\\"ird\\\\\"} 3\n"
+	"ip_traffic_process_tx_packets_total{remote_ip=\"8.8.8.8\",pid=\"4294967295\",process=\"abcdefghijklmnop\"} 1\n"
+	"# HELP ip_traffic_process_rx_packets_total Received packets per IP address and local process (pid 0: no local socket)\n"
+	"# TYPE ip_traffic_process_rx_packets_total counter\n"
+	"ip_traffic_process_rx_packets_total{remote_ip=\"1.2.3.4\",pid=\"1234\",process=\"curl\"} 1\n"
+	"ip_traffic_process_rx_packets_total{remote_ip=\"1.2.3.4\",pid=\"0\",process=\"\"} 0\n"
+	"ip_traffic_process_rx_packets_total{remote_ip=\"2001:db8::1\",pid=\"42\",process=\"we\\\"ird\\\\\"} 0\n"
+	"ip_traffic_process_rx_packets_total{remote_ip=\"8.8.8.8\",pid=\"4294967295\",process=\"abcdefghijklmnop\"} 0\n";
+
+static void add_proc(struct ip_table *procs, const char *ip, uint32_t pid,
+		     const char *comm, uint64_t txb, uint64_t txp,
+		     uint64_t rxb, uint64_t rxp)
+{
+	struct itm_value v = { txb, txp, rxb, rxp };
+	struct in6_addr a = addr_of(ip);
+	struct ip_entry *e = ip_table_upsert_pid(procs, &a, pid);
+
+	assert_non_null(e);
+	memset(e->comm, 0, sizeof(e->comm));
+	memcpy(e->comm, comm, strnlen(comm, sizeof(e->comm)));
+	ip_entry_account(procs, e, &v);
+}
+
+/*
+ * The per-process families: their own label set, exported entries only,
+ * placed between the per-IP families and the all_* totals.
+ */
+static void test_process_families(void **state)
+{
+	struct metrics_input in = { .version = "x" };
+	struct strbuf sb = STRBUF_INIT;
+	struct ip_table t, procs;
+	const char *start, *end;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 1000), 0);
+	add(&t, "1.2.3.4", 2005000, 12, 5, 1);
+	assert_int_equal(ip_table_init(&procs, 1000), 0);
+	add_proc(&procs, "1.2.3.4", 1234, "curl", 2000000, 10, 5, 1);
+	add_proc(&procs, "1.2.3.4", 0, "", 5000, 2, 0, 0);
+	add_proc(&procs, "2001:db8::1", 42, "we\"ird\\", 3000, 3, 0, 0);
+	add_proc(&procs, "10.0.0.9", 7, "tiny", 10, 1, 0, 0);
+	/* A full 16-byte comm has no NUL. */
+	add_proc(&procs, "8.8.8.8", UINT32_MAX, "abcdefghijklmnopqrs", 1000, 1,
+		 0, 0);
+	in.table = &t;
+	in.procs = &procs;
+	assert_int_equal(metrics_render(&in, &sb), 0);
+
+	start = strstr(sb.buf, "# HELP ip_traffic_process_tx_bytes_total");
+	end = strstr(sb.buf, "# HELP ip_traffic_all_tx_bytes_total");
+	assert_non_null(start);
+	assert_non_null(end);
+	assert_true(start > strstr(sb.buf, "ip_traffic_rx_packets_total{"));
+	assert_int_equal((size_t)(end - start), strlen(golden_procs));
+	assert_memory_equal(start, golden_procs, strlen(golden_procs));
+	/* The per-process table does not feed the totals. */
+	assert_line(sb.buf, "ip_traffic_all_tx_bytes_total 2005000");
+	assert_line(sb.buf, "ip_traffic_tracked_addresses 1");
+	strbuf_free(&sb);
+	ip_table_free(&procs);
+	ip_table_free(&t);
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -623,6 +704,7 @@ int main(void)
 		cmocka_unit_test(test_u64_values),
 		cmocka_unit_test(test_threshold_sticky_and_filtered),
 		cmocka_unit_test(test_empty),
+		cmocka_unit_test(test_process_families),
 		cmocka_unit_test(test_scrape_duration),
 		cmocka_unit_test(test_large),
 	};

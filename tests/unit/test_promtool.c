@@ -112,7 +112,8 @@ static void test_promtool_accepts_render(void **state)
 	};
 	struct strbuf sb = STRBUF_INIT;
 	struct promtool_result r;
-	struct ip_table t;
+	struct ip_table t, procs;
+	struct ip_entry *e;
 
 	(void)state;
 	assert_int_equal(ip_table_init(&t, 1000), 0);
@@ -121,13 +122,24 @@ static void test_promtool_accepts_render(void **state)
 	add(&t, "2001:db8::53", 5000, &esc);
 	add(&t, "1.2.3.4", 10, NULL);	/* below the threshold */
 	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){ 1, 60 };
+	assert_int_equal(ip_table_init(&procs, 0), 0);
+	e = ip_table_upsert_pid(&procs, &t.entries[0].addr, 4321);
+	assert_non_null(e);
+	memcpy(e->comm, "nginx: \"w\"\\", 12);
+	ip_entry_account(&procs, e, &(struct itm_value){ 100, 1, 0, 0 });
+	/* pid 0 renders process="", which Prometheus reads as no label. */
+	e = ip_table_upsert_pid(&procs, &t.entries[0].addr, 0);
+	assert_non_null(e);
+	ip_entry_account(&procs, e, &(struct itm_value){ 5, 1, 0, 0 });
 	in.table = &t;
+	in.procs = &procs;
 	assert_int_equal(metrics_render(&in, &sb), 0);
 	assert_int_equal(metrics_render_scrape_duration(&sb, 0.0123), 0);
 	/* The render really holds what we want promtool to judge. */
 	assert_non_null(strstr(sb.buf, "country=\"中国\""));
 	assert_non_null(strstr(sb.buf, "province=\"dq\\\"uote\""));
 	assert_non_null(strstr(sb.buf, "city=\"new\\nline\""));
+	assert_non_null(strstr(sb.buf, "pid=\"4321\",process=\"nginx: \\\"w\\\"\\\\\"}"));
 
 	run_promtool(sb.buf, sb.len, &r);
 	if (r.status != 0 || r.output[0])
@@ -140,6 +152,7 @@ static void test_promtool_accepts_render(void **state)
 	assert_int_not_equal(r.status, 0);
 
 	strbuf_free(&sb);
+	ip_table_free(&procs);
 	ip_table_free(&t);
 }
 

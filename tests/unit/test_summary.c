@@ -208,6 +208,57 @@ static void test_heap_matches_sort(void **state)
 	ip_table_free(&t);
 }
 
+static const char golden_procs[] =
+	"RANK   REMOTE IP                                           TX BYTES        TX PKTS             RX BYTES        RX PKTS        TOTAL  PROCESS[PID]\n"
+	"1      10.0.0.1                                          5000000000        4000000                    0              0     4.66 GiB  iperf3[100] +1\n"
+	"2      1.2.3.4                                              1048576           1000               524288            500     1.50 MiB  -(no process)\n"
+	"3      192.0.2.1                                                150              1                  150              1        300 B  -\n"
+	"4      2001:db8::1                                              100              1                  200              2        300 B  ssh[7]\n"
+	"TOTAL  all 4 addresses                                   5001048826        4001002               524638            503     4.66 GiB\n";
+
+static void add_proc(struct ip_table *procs, const char *ip, uint32_t pid,
+		     const char *comm, uint64_t bytes)
+{
+	struct itm_value v = { bytes, 1, 0, 0 };
+	struct in6_addr a = { 0 };
+	struct in_addr v4;
+	struct ip_entry *e;
+
+	if (inet_pton(AF_INET, ip, &v4) == 1) {
+		a.s6_addr[10] = a.s6_addr[11] = 0xff;
+		memcpy(&a.s6_addr[12], &v4, 4);
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, ip, &a), 1);
+	}
+	e = ip_table_upsert_pid(procs, &a, pid);
+	assert_non_null(e);
+	memset(e->comm, 0, sizeof(e->comm));
+	memcpy(e->comm, comm, strnlen(comm, sizeof(e->comm)));
+	ip_entry_account(procs, e, &v);
+}
+
+/* Each row names its biggest process and counts the others. */
+static void test_summary_processes(void **state)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct ip_table t, procs;
+
+	(void)state;
+	fill(&t);
+	assert_int_equal(ip_table_init(&procs, 0), 0);
+	add_proc(&procs, "10.0.0.1", 200, "curl", 1000000000ULL);
+	add_proc(&procs, "10.0.0.1", 100, "iperf3", 4000000000ULL);
+	add_proc(&procs, "1.2.3.4", 0, "", 1572864);
+	add_proc(&procs, "2001:db8::1", 7, "ssh", 300);
+	/* An address not in t (already expired there) is ignored. */
+	add_proc(&procs, "203.0.113.9", 9, "ghost", 5);
+	assert_int_equal(summary_render_processes(&t, &procs, 0, &sb), 0);
+	assert_string_equal(sb.buf, golden_procs);
+	strbuf_free(&sb);
+	ip_table_free(&procs);
+	ip_table_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_summary_all),
 		cmocka_unit_test(test_summary_top2),
 		cmocka_unit_test(test_summary_empty),
+		cmocka_unit_test(test_summary_processes),
 		cmocka_unit_test(test_heap_matches_sort),
 	};
 

@@ -173,6 +173,88 @@ static void test_many_with_growth(void **state)
 	ip_table_free(&t);
 }
 
+/* The per-process table keys on (address, pid). */
+static void test_pid_keys(void **state)
+{
+	struct in6_addr a = nth_addr(4), b = nth_addr(5);
+	struct ip_entry *e0, *e1, *e2;
+	struct ip_table t;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 0), 0);
+	e0 = ip_table_upsert_pid(&t, &a, 0);
+	assert_non_null(e0);
+	e1 = ip_table_upsert_pid(&t, &a, 100);
+	assert_non_null(e1);
+	e2 = ip_table_upsert_pid(&t, &b, 100);
+	assert_non_null(e2);
+	assert_int_equal(t.count, 3);
+	assert_int_equal(e1->pid, 100);
+	assert_ptr_equal(ip_table_upsert_pid(&t, &a, 100), e1);
+	assert_int_equal(t.count, 3);
+	assert_ptr_equal(ip_table_find_pid(&t, &a, 0), e0);
+	assert_ptr_equal(ip_table_find_pid(&t, &b, 100), e2);
+	assert_null(ip_table_find_pid(&t, &b, 0));
+	assert_null(ip_table_find_pid(&t, &a, 101));
+	/* The plain lookup is the pid-0 entry. */
+	assert_ptr_equal(ip_table_find(&t, &a), e0);
+	assert_null(ip_table_find(&t, &b));
+	ip_table_free(&t);
+}
+
+static bool drop_odd_tx(const struct ip_entry *e, void *ctx)
+{
+	(*(size_t *)ctx)++;
+	return e->tx_bytes & 1;
+}
+
+/* Removal compacts the array and keeps every survivor findable. */
+static void test_remove_if(void **state)
+{
+	const uint32_t n = 50000;
+	struct ip_table t;
+	size_t calls = 0;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 0), 0);
+	for (uint32_t i = 0; i < n; i++) {
+		struct itm_value d = { i, 1, 0, 0 };
+		struct in6_addr a = nth_addr(i);
+
+		assert_int_equal(ip_table_add(&t, &a, &d), 0);
+	}
+	assert_int_equal(ip_table_remove_if(&t, drop_odd_tx, &calls), n / 2);
+	assert_int_equal(calls, n);
+	assert_int_equal(t.count, n / 2);
+	for (uint32_t i = 0; i < n; i++) {
+		struct in6_addr a = nth_addr(i);
+		struct ip_entry *e = ip_table_find(&t, &a);
+
+		if (i & 1) {
+			assert_null(e);
+			continue;
+		}
+		assert_non_null(e);
+		assert_int_equal(e->tx_bytes, i);
+		/* Insertion order survives compaction. */
+		assert_ptr_equal(e, &t.entries[i / 2]);
+	}
+	/* Nothing to drop: nothing changes. */
+	calls = 0;
+	assert_int_equal(ip_table_remove_if(&t, drop_odd_tx, &calls), 0);
+	assert_int_equal(t.count, n / 2);
+	/* Re-adding a removed address makes a fresh entry. */
+	{
+		struct itm_value d = { 2, 1, 0, 0 };
+		struct in6_addr a = nth_addr(1);
+
+		assert_int_equal(ip_table_add(&t, &a, &d), 0);
+		assert_int_equal(ip_table_find(&t, &a)->tx_bytes, 2);
+		assert_int_equal(t.count, n / 2 + 1);
+	}
+	ip_table_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -181,6 +263,8 @@ int main(void)
 		cmocka_unit_test(test_threshold_zero_exports_everything),
 		cmocka_unit_test(test_v4_v6_distinct),
 		cmocka_unit_test(test_many_with_growth),
+		cmocka_unit_test(test_pid_keys),
+		cmocka_unit_test(test_remove_if),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
