@@ -57,7 +57,8 @@ struct http_server {
 	atomic_int metrics_in_flight;
 };
 
-/* *con_cls marker: this request holds one of the in-flight slots. */
+/* *con_cls markers: headers seen; holds one of the in-flight slots. */
+static char headers_mark;
 static char in_flight_mark;
 
 static int parse_addr(const char *s, uint16_t port,
@@ -355,11 +356,10 @@ static mhd_result handle(void *cls, struct MHD_Connection *conn,
 
 	(void)version;
 	(void)upload_data;
-	(void)upload_data_size;
 
 	/*
-	 * Answer on the first call, before any request body is read: we
-	 * never want one, and MHD closes the connection after replying.
+	 * Refusals go out on the first call, before any request body is
+	 * read: we never want one, and MHD closes the connection after.
 	 */
 	if (!is_metrics && strcmp(url, "/"))
 		return reply_static(conn, MHD_HTTP_NOT_FOUND,
@@ -370,6 +370,18 @@ static mhd_result handle(void *cls, struct MHD_Connection *conn,
 		return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
 				    "text/plain; charset=utf-8",
 				    "Method Not Allowed\n", true);
+	/*
+	 * Answers wait for the end of the request, so that MHD can keep the
+	 * connection alive for the next scrape; a stray body is discarded.
+	 */
+	if (!*con_cls) {
+		*con_cls = &headers_mark;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
 	if (!is_metrics)
 		return reply_static(conn, MHD_HTTP_OK,
 				    "text/html; charset=utf-8", index_html,

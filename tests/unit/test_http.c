@@ -278,6 +278,61 @@ static void test_get_metrics(void **state)
 	resp_free(&r);
 }
 
+/* Prometheus reuses its connection: two scrapes over one socket. */
+static void test_keep_alive(void **state)
+{
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct fixture *f = *state;
+	char buf[4096], *hdr_end, want[64];
+	size_t got = 0, need;
+	struct resp r;
+	int fd;
+
+	fd = connect_to(AF_INET, f->port, 0);
+	send_all(fd, req, sizeof(req) - 1);
+	snprintf(want, sizeof(want), "Content-Length: %zu\r\n", strlen(BODY));
+	for (;;) {
+		ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+		buf[got] = '\0';
+		hdr_end = strstr(buf, "\r\n\r\n");
+		if (hdr_end &&
+		    got >= (size_t)(hdr_end + 4 - buf) + strlen(BODY))
+			break;
+	}
+	assert_true(!strncmp(buf, "HTTP/1.1 200 ", 13));
+	assert_non_null(strstr(buf, want));
+	assert_null(strcasestr(buf, "Connection: close"));
+	need = (size_t)(hdr_end + 4 - buf) + strlen(BODY);
+	assert_int_equal(got, need);
+	assert_string_equal(hdr_end + 4, BODY);
+
+	send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		 strlen("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+	read_resp(fd, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, BODY);
+	assert_int_equal(atomic_load(&f->ctx.calls), 2);
+	resp_free(&r);
+	close(fd);
+}
+
+/* A body on a GET is read and ignored, not answered twice. */
+static void test_get_with_body(void **state)
+{
+	struct fixture *f = *state;
+	struct resp r;
+
+	request(f->port, "GET", "/metrics",
+		"Content-Length: 5\r\n\r\nhello", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, BODY);
+	assert_int_equal(atomic_load(&f->ctx.calls), 1);
+	resp_free(&r);
+}
+
 static void test_head_metrics(void **state)
 {
 	struct fixture *f = *state;
@@ -740,6 +795,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_get_metrics),
+		T(test_keep_alive),
+		T(test_get_with_body),
 		T(test_head_metrics),
 		T(test_method_not_allowed),
 		T(test_index_page),
