@@ -254,6 +254,13 @@ class Topology:
         self.wait_quiet()
         return self
 
+    def instance(self, dev=None):
+        """The daemon's per-interface instance name, used for its pin
+        directory and lock: IFACE@ns<netns inode> outside the initial
+        namespace (interface names are only unique per namespace)."""
+        ino = os.stat("/run/netns/%s" % self.mns).st_ino
+        return "%s@ns%d" % (dev or self.mif, ino)
+
     def add_pair(self, mif, pif, mon4, peer4):
         """A second veth pair between the same namespaces (offloads off,
         static neighbours), for multi-interface runs."""

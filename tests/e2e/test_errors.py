@@ -86,7 +86,8 @@ def test_help_exits_zero(itm_bin):
 def test_pin_dir_default_is_not_touched_by_custom(topo, itm_bin, pin_base):
     """A run with --pin-dir never creates the default directory's iface
     entry (sanity of the option)."""
-    default = os.path.join(e2e.bpffs_root(), "ip_traffic_monitor", topo.mif)
+    default = os.path.join(e2e.bpffs_root(), "ip_traffic_monitor",
+                           topo.instance())
     p = run_in(topo, itm_bin, pin_base, "-i", topo.mif, "-d", "1",
                "--quiet", "--no-summary")
     assert p.returncode == 0, p.stderr

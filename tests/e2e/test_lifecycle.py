@@ -17,7 +17,7 @@ def assert_nothing_attached(t, pin_base):
     assert t.tc_filters().strip() == "", "tc filters left: %s" % t.tc_filters()
     progs = t.attached_programs()
     assert progs == [], "BPF programs left attached: %r" % progs
-    d = os.path.join(pin_base, t.mif)
+    d = os.path.join(pin_base, t.instance())
     assert not os.path.exists(d), "pin dir left: %s: %r" % (
         d, os.listdir(d) if os.path.isdir(d) else None)
     if os.path.isdir(pin_base):
@@ -25,7 +25,7 @@ def assert_nothing_attached(t, pin_base):
 
 
 def pins(pin_base, t):
-    d = os.path.join(pin_base, t.mif)
+    d = os.path.join(pin_base, t.instance())
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
 
 
@@ -176,7 +176,7 @@ def test_clsact_mode_attach_detach_keeps_foreign_filters(topo, start_monitor,
         sinks.close()
         msinks.close()
     assert t.tc_filters() == foreign, "foreign filters changed"
-    assert not os.path.exists(os.path.join(pin_base, t.mif))
+    assert not os.path.exists(os.path.join(pin_base, t.instance()))
     # the qdisc with its foreign filters is still there
     q = e2e.nsx(t.mns, "tc", "qdisc", "show", "dev", t.mif).stdout
     assert "clsact" in q, q

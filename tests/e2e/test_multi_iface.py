@@ -26,7 +26,8 @@ def test_two_interfaces(topo, start_monitor, pin_base, form):
         mon = start_monitor(t, "-s", "0.2", ifaces=ifaces)
         for dev in (t.mif, "itm1m"):
             assert len(t.attached_programs(dev=dev)) == 2, dev
-            assert "itm_stats_a" in os.listdir(os.path.join(pin_base, dev))
+            pdir = os.path.join(pin_base, t.instance(dev))
+            assert "itm_stats_a" in os.listdir(pdir), pdir
         truth = {}
         for peer, local in ((t.peer4[0], t.MON4), (t.peer6[0], t.MON6),
                             (PEER2, MON2)):
