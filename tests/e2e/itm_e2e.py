@@ -30,6 +30,7 @@ NS_PREFIX = "itme2e-"
 # Our clsact filters (contract): handle 0x1749, priority 0xc749.
 ITM_TC_HANDLE = 0x1749
 ITM_TC_PRIO = 0xC749
+LOCK_DIR = "/run/ip_traffic_monitor"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -531,6 +532,8 @@ class Monitor:
         self.err_path = self.out_path[:-4] + ".err"
         self._out = open(self.out_path, "wb")
         self._err = open(self.err_path, "wb")
+        self.instances = [self.topo.instance(d) for i in self.ifaces
+                          for d in i.split(",")]
         self.start_time = time.monotonic()
         self.proc = subprocess.Popen(
             ["nsenter", "--net=/run/netns/%s" % self.ns] + self.argv(),
@@ -604,6 +607,12 @@ class Monitor:
 
     def close(self):
         self.kill()
+        # The daemon keeps its (unlocked) lock files; ours are named after
+        # a namespace that is about to disappear, so remove them.
+        for inst in getattr(self, "instances", []):
+            p = os.path.join(LOCK_DIR, inst + ".lock")
+            if os.path.exists(p):
+                os.unlink(p)
         for f in (getattr(self, "_out", None), getattr(self, "_err", None)):
             if f:
                 f.close()
