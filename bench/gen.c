@@ -13,7 +13,9 @@
  *   gen -i IFACE -n PACKETS -a NADDR [-r PPS] [-o TRUTH.tsv]
  *       [-s SRC_IPV4] [-b DST_BASE_IPV4] [-m DST_MAC]
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
