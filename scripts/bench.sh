@@ -145,7 +145,7 @@ EOF
 log "end to end (this is the long part)"
 echo "## 3. End to end, same traffic for every monitor" >>"$REPORT"
 echo >>"$REPORT"
-python3 "$ROOT/bench/e2e_compare.py" --gen "$TMP/gen" \
+TMPDIR=$TMP python3 "$ROOT/bench/e2e_compare.py" --gen "$TMP/gen" \
 	--itm "$BUILD/ip_traffic_monitor_cli" --out "$TMP/e2e" \
 	"${E2E_ARGS[@]}" >/dev/null &
 E2E_PID=$!
