@@ -494,6 +494,7 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 		err = -ENAMETOOLONG;
 		goto fail;
 	}
+	snprintf(m->pin_base, sizeof(m->pin_base), "%s", cfg->pin_base);
 	err = ensure_pin_dir(cfg->pin_base, m->pin_dir);
 	if (err)
 		goto fail;
@@ -546,6 +547,9 @@ void iface_monitor_close(struct iface_monitor *m)
 		remove_pins(m->pin_dir);
 		if (rmdir(m->pin_dir) && errno != ENOENT && errno != ENOTEMPTY)
 			pr_debug("rmdir %s: %s\n", m->pin_dir, strerror(errno));
+		/* The base too, when no other instance still uses it. */
+		if (m->pin_base[0])
+			rmdir(m->pin_base);
 	}
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;

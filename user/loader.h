@@ -42,6 +42,7 @@ struct iface_monitor {
 	bool filter_attached[2];	/* clsact filters */
 	bool hook_created;		/* we created the clsact qdisc */
 	bool pinned;
+	char pin_base[PATH_MAX - 64];
 	char pin_dir[PATH_MAX - 32];	/* leaves room for "/link_ingress" */
 	int lock_fd;
 	int active;			/* 0: itm_stats_a in the slot, 1: b */
