@@ -3,6 +3,7 @@
 405 for other methods, the / page, and the fixed metric families."""
 
 import subprocess
+import time
 
 import itm_e2e as e2e
 
@@ -104,7 +105,7 @@ def test_listen_address(topo, start_monitor):
     """--listen binds only the given address."""
     t = topo
     mon = start_monitor(t, "--listen", t.MON6, wait=False)
-    deadline = __import__("time").monotonic() + 30
+    deadline = time.monotonic() + 30
     while True:
         try:
             st, _, _ = e2e.http_request(t.mns, mon.port, host=t.MON6)
@@ -113,8 +114,8 @@ def test_listen_address(topo, start_monitor):
         except OSError:
             pass
         assert mon.proc.poll() is None, mon.stderr()
-        assert __import__("time").monotonic() < deadline, "never ready"
-        __import__("time").sleep(0.1)
+        assert time.monotonic() < deadline, "never ready"
+        time.sleep(0.1)
     try:
         e2e.http_request(t.mns, mon.port, host="127.0.0.1", timeout=3)
         assert False, "also answered on 127.0.0.1"
