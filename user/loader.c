@@ -152,9 +152,20 @@ static void instance_name(const char *ifname, char *out, size_t len)
 			 (unsigned long long)self.st_ino);
 }
 
+static void lock_path(const struct iface_monitor *m, char *path, size_t len)
+{
+	snprintf(path, len, LOCK_DIR "/%s.lock", m->instance);
+}
+
+/*
+ * flock() on /run/ip_traffic_monitor/<instance>.lock.  The file is
+ * unlinked on exit; a lock won on a file that was unlinked meanwhile is
+ * worthless, so check that the path still names the locked inode.
+ */
 static int take_lock(struct iface_monitor *m)
 {
 	char path[PATH_MAX], pid[32];
+	struct stat st_fd, st_path;
 	int fd, err, n;
 
 	err = mkdir_p(LOCK_DIR, 0755);
@@ -162,25 +173,33 @@ static int take_lock(struct iface_monitor *m)
 		pr_err("cannot create %s: %s\n", LOCK_DIR, strerror(-err));
 		return err;
 	}
-	snprintf(path, sizeof(path), LOCK_DIR "/%s.lock", m->instance);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		err = -errno;
-		pr_err("cannot open %s: %s\n", path, strerror(errno));
-		return err;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		err = -errno;
-		n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
-		pid[n > 0 ? n : 0] = '\0';
-		pid[strcspn(pid, "\n")] = '\0';
-		if (err == -EWOULDBLOCK)
-			pr_err("%s is already monitored by pid %s; stop it first\n",
-			       m->name, pid[0] ? pid : "?");
-		else
-			pr_err("cannot lock %s: %s\n", path, strerror(-err));
-		close(fd);
-		return err == -EWOULDBLOCK ? -EBUSY : err;
+	lock_path(m, path, sizeof(path));
+	for (;;) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			err = -errno;
+			pr_err("cannot open %s: %s\n", path, strerror(errno));
+			return err;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB)) {
+			err = -errno;
+			n = (int)pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+			if (err == -EWOULDBLOCK)
+				pr_err("%s is already monitored by pid %s; stop it first\n",
+				       m->name, pid[0] ? pid : "?");
+			else
+				pr_err("cannot lock %s: %s\n", path,
+				       strerror(-err));
+			close(fd);
+			return err == -EWOULDBLOCK ? -EBUSY : err;
+		}
+		if (!fstat(fd, &st_fd) && !stat(path, &st_path) &&
+		    st_fd.st_ino == st_path.st_ino &&
+		    st_fd.st_dev == st_path.st_dev)
+			break;
+		close(fd);	/* lost a race with an exiting instance */
 	}
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n)
@@ -191,9 +210,13 @@ static int take_lock(struct iface_monitor *m)
 
 static void release_lock(struct iface_monitor *m)
 {
-	/* Not unlinked: a waiter could otherwise lock a file nobody else sees. */
+	char path[PATH_MAX];
+
 	if (m->lock_fd < 0)
 		return;
+	/* Unlink while still holding it: see take_lock(). */
+	lock_path(m, path, sizeof(path));
+	unlink(path);
 	close(m->lock_fd);
 	m->lock_fd = -1;
 }
@@ -217,15 +240,17 @@ static int link_is_l3(const char *name, bool *l3)
 	return err;
 }
 
-static struct bpf_tc_hook tc_hook(const struct iface_monitor *m,
-				  enum bpf_tc_attach_point point)
+/*
+ * libbpf rejects a bpf_tc_hook whose padding is not zero ("non-zero extra
+ * bytes"), so fill it in place after a memset rather than return it.
+ */
+static void tc_hook(struct bpf_tc_hook *h, const struct iface_monitor *m,
+		    enum bpf_tc_attach_point point)
 {
-	struct bpf_tc_hook h = {
-		.sz = sizeof(h),
-		.ifindex = m->ifindex,
-		.attach_point = point,
-	};
-	return h;
+	memset(h, 0, sizeof(*h));
+	h->sz = sizeof(*h);
+	h->ifindex = m->ifindex;
+	h->attach_point = point;
 }
 
 static bool prog_is_ours(__u32 prog_id)
@@ -248,13 +273,11 @@ static bool prog_is_ours(__u32 prog_id)
 static void remove_stale_filter(struct iface_monitor *m,
 				enum bpf_tc_attach_point point)
 {
-	struct bpf_tc_hook hook = tc_hook(m, point);
-	struct bpf_tc_opts opts = {
-		.sz = sizeof(opts),
-		.handle = ITM_TC_HANDLE,
-		.priority = ITM_TC_PRIORITY,
-	};
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ITM_TC_HANDLE,
+		    .priority = ITM_TC_PRIORITY);
+	struct bpf_tc_hook hook;
 
+	tc_hook(&hook, m, point);
 	if (bpf_tc_query(&hook, &opts))
 		return;
 	if (!prog_is_ours(opts.prog_id)) {
@@ -292,24 +315,23 @@ static int attach_tcx(struct iface_monitor *m)
 
 static int attach_clsact(struct iface_monitor *m)
 {
-	struct bpf_tc_hook hook = tc_hook(m, BPF_TC_INGRESS | BPF_TC_EGRESS);
+	struct bpf_tc_hook hook;
 	int err;
 
+	tc_hook(&hook, m, BPF_TC_INGRESS | BPF_TC_EGRESS);
 	err = bpf_tc_hook_create(&hook);
 	if (!err)
 		m->hook_created = true;
 	else if (err != -EEXIST)
 		return err;
 	for (int dir = 0; dir < 2; dir++) {
-		struct bpf_tc_hook h = tc_hook(m, dir == 0 ? BPF_TC_INGRESS :
-							     BPF_TC_EGRESS);
-		struct bpf_tc_opts opts = {
-			.sz = sizeof(opts),
-			.prog_fd = bpf_program__fd(prog_for(m, dir == 0)),
-			.handle = ITM_TC_HANDLE,
-			.priority = ITM_TC_PRIORITY,
-		};
+		LIBBPF_OPTS(bpf_tc_opts, opts,
+			    .prog_fd = bpf_program__fd(prog_for(m, dir == 0)),
+			    .handle = ITM_TC_HANDLE,
+			    .priority = ITM_TC_PRIORITY);
+		struct bpf_tc_hook h;
 
+		tc_hook(&h, m, dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
 		err = bpf_tc_attach(&h, &opts);
 		if (err)
 			return err;
@@ -321,14 +343,11 @@ static int attach_clsact(struct iface_monitor *m)
 static void detach_clsact(struct iface_monitor *m)
 {
 	for (int dir = 0; dir < 2; dir++) {
-		struct bpf_tc_hook h = tc_hook(m, dir == 0 ? BPF_TC_INGRESS :
-							     BPF_TC_EGRESS);
-		struct bpf_tc_opts opts = {
-			.sz = sizeof(opts),
-			.handle = ITM_TC_HANDLE,
-			.priority = ITM_TC_PRIORITY,
-		};
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ITM_TC_HANDLE,
+			    .priority = ITM_TC_PRIORITY);
+		struct bpf_tc_hook h;
 
+		tc_hook(&h, m, dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
 		if (m->filter_attached[dir] && bpf_tc_detach(&h, &opts))
 			pr_warn("%s: could not remove our %s filter\n", m->name,
 				dir == 0 ? "ingress" : "egress");
@@ -338,9 +357,9 @@ static void detach_clsact(struct iface_monitor *m)
 	if (m->hook_created &&
 	    tc_count_other_filters(m->ifindex, true, 0, 0) == 0 &&
 	    tc_count_other_filters(m->ifindex, false, 0, 0) == 0) {
-		struct bpf_tc_hook hook = tc_hook(m, BPF_TC_INGRESS |
-						     BPF_TC_EGRESS);
+		struct bpf_tc_hook hook;
 
+		tc_hook(&hook, m, BPF_TC_INGRESS | BPF_TC_EGRESS);
 		bpf_tc_hook_destroy(&hook);
 	}
 	m->hook_created = false;

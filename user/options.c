@@ -327,5 +327,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD("unexpected argument '%s'", argv[optind]);
 	if (o->n_ifaces == 0)
 		BAD("-i/--iface is required");
+	if (o->listen_addr && !o->port)
+		BAD("--listen needs -p/--prometheus-port");
 	return OPTIONS_OK;
 }

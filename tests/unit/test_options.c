@@ -118,7 +118,8 @@ static void test_iface_lists(void **state)
 
 static void test_long_only_flags(void **state)
 {
-	struct parsed *p = parse("-i", "eth0", "--listen", "::1", "--map-size",
+	struct parsed *p = parse("-i", "eth0", "-p", "9100", "--listen", "::1",
+				 "--map-size",
 				 "4", "--pin-dir", "/sys/fs/bpf/x", "--quiet",
 				 "--no-summary", "--top", "0", "--clsact",
 				 "--isp-db", "isp.mmdb", "--geoip-lang", "en",
@@ -200,6 +201,7 @@ static void test_bad_values(void **state)
 	expect_bad("-i", "eth0", "-i", "eth0");		/* twice */
 	expect_bad("-i", "averyveryverylongifname", NULL, NULL);
 	expect_bad("-i", "eth0", "-p", NULL);		/* missing value */
+	expect_bad("-i", "eth0", "--listen", "::1");	/* without -p */
 }
 
 int main(void)
