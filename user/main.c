@@ -188,6 +188,13 @@ static void run_loop(struct collector *c, const struct options *o,
 	double start = now_seconds();
 	double end = start + o->duration_ms / 1000.0;
 	double last_prune = start;
+	/* Often enough to honour a short --pid-retention, at most every 10 s. */
+	double prune_every = o->pid_retention_ms / 1000.0;
+
+	if (prune_every > PRUNE_EVERY_S)
+		prune_every = PRUNE_EVERY_S;
+	if (prune_every < o->interval_ms / 1000.0)
+		prune_every = o->interval_ms / 1000.0;
 
 	while (!stop_requested) {
 		uint64_t wait = o->interval_ms;
@@ -214,7 +221,7 @@ static void run_loop(struct collector *c, const struct options *o,
 			geo_maybe_reload(c->cfg.label_ctx);
 			pthread_mutex_unlock(&c->lock);
 		}
-		if (owners && now_seconds() - last_prune >= PRUNE_EVERY_S) {
+		if (owners && now_seconds() - last_prune >= prune_every) {
 			last_prune = now_seconds();
 			collector_prune_exited(c, last_prune,
 					       o->pid_retention_ms / 1000.0);

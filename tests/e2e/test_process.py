@@ -402,3 +402,29 @@ def test_no_pid_turns_attribution_off(topo, start_monitor):
     assert not m.all("ip_traffic_process_tx_bytes_total")
     assert m.per_ip()[t.peer4[0]]["tx_bytes"] == b
     assert m.per_ip()[t.peer4[0]]["tx_packets"] == p
+
+
+def test_exited_process_series_expire(topo, start_monitor):
+    """An exited process's series stay for --pid-retention, then go; the
+    per-IP totals keep every byte."""
+    t = topo
+    peer = t.peer4[0]
+    sinks = e2e.Sinks(t.pns, [peer], 5001)
+    try:
+        mon = start_monitor(t, "-s", "0.2", "--pid-retention", "1")
+        child = Child(t.mns, "itm-shortlived", udp_sender, t.MON4, peer,
+                      5001, [100, 200, 300])
+        child.go()
+        b, p = child.result()  # the child has exited now
+        m1 = mon.scrape()
+        time.sleep(3.0)  # > retention + a prune period
+        m2 = mon.scrape()
+    finally:
+        sinks.close()
+    assert proc_counts(m1, peer, child.pid) == {
+        "tx_bytes": b, "tx_packets": p, "rx_bytes": 0, "rx_packets": 0}
+    assert process_name(m1, child.pid) == "itm-shortlived"
+    assert not [lab for lab, _ in m2.all("ip_traffic_process_tx_bytes_total")
+                if lab["pid"] == str(child.pid)]
+    assert m2.per_ip()[peer]["tx_bytes"] == b
+    assert m2.per_ip()[peer]["tx_packets"] == p
