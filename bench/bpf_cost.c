@@ -149,21 +149,30 @@ static int counted_packets(struct traffic_bpf *skel, const struct pkt_spec *s,
 struct attr_frame {
 	const char *name;
 	struct pkt_spec spec;
-	bool hit;	/* a socket matches: counted under our pid */
+	bool hit; /* a socket matches: counted under our pid */
 };
 
 static const struct attr_frame attr_frames[] = {
 	{.name = "ingress IPv4 UDP, socket found",
-	 .spec = {.family = AF_INET, .src = "127.0.0.2", .dst = "127.0.0.1",
-		  .l4 = IPPROTO_UDP, .payload = 100},
+	 .spec = {.family = AF_INET,
+		  .src = "127.0.0.2",
+		  .dst = "127.0.0.1",
+		  .l4 = IPPROTO_UDP,
+		  .payload = 100},
 	 .hit = true},
 	{.name = "ingress IPv4 TCP, listener found",
-	 .spec = {.family = AF_INET, .src = "127.0.0.3", .dst = "127.0.0.1",
-		  .l4 = IPPROTO_TCP, .payload = 100},
+	 .spec = {.family = AF_INET,
+		  .src = "127.0.0.3",
+		  .dst = "127.0.0.1",
+		  .l4 = IPPROTO_TCP,
+		  .payload = 100},
 	 .hit = true},
 	{.name = "ingress IPv4 UDP, no socket",
-	 .spec = {.family = AF_INET, .src = "127.0.0.4", .dst = "127.0.0.9",
-		  .l4 = IPPROTO_UDP, .payload = 100}},
+	 .spec = {.family = AF_INET,
+		  .src = "127.0.0.4",
+		  .dst = "127.0.0.9",
+		  .l4 = IPPROTO_UDP,
+		  .payload = 100}},
 };
 
 #define NATTR (sizeof(attr_frames) / sizeof(attr_frames[0]))
@@ -204,11 +213,13 @@ static int own(struct traffic_bpf *skel, int fd)
 
 	snprintf(o.comm, sizeof(o.comm), "bpf_cost");
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.itm_sk_owner), &fd,
-				   &o, BPF_NOEXIST) ? -errno : 0;
+				   &o, BPF_NOEXIST)
+		       ? -errno
+		       : 0;
 }
 
-static __u64 rx_packets_of(struct traffic_bpf *skel, const char *src,
-			   __u32 pid, int ncpus)
+static __u64 rx_packets_of(struct traffic_bpf *skel, const char *src, __u32 pid,
+			   int ncpus)
 {
 	struct itm_value vals[ncpus];
 	struct itm_key key = {.pid = pid};
@@ -258,7 +269,8 @@ static int bench_attribution(struct traffic_bpf *plain, struct noop_bpf *noop,
 		const struct attr_frame *af = &attr_frames[i];
 		struct bench_frame bf = {.name = af->name};
 		struct bpf_program *progs[3] = {
-			noop->progs.itm_noop, plain->progs.itm_ingress,
+			noop->progs.itm_noop,
+			plain->progs.itm_ingress,
 			attr->progs.itm_ingress,
 		};
 		struct frame f;

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define BATCH 64
+#define BATCH	  64
 #define MAX_FRAME 256
 
 static double now(void)
@@ -66,7 +66,7 @@ static unsigned ip_len_for(unsigned i)
 static void usage(void)
 {
 	fprintf(stderr, "usage: gen -i IFACE -n PACKETS -a NADDR [-r PPS] "
-		"[-o TRUTH.tsv] [-s SRC] [-b DST_BASE] [-m DST_MAC]\n");
+			"[-o TRUTH.tsv] [-s SRC] [-b DST_BASE] [-m DST_MAC]\n");
 	exit(2);
 }
 
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
 {
 	const char *ifname = NULL, *out = NULL;
 	const char *src = "10.77.0.1", *base = "10.78.0.0";
-	uint8_t dmac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+	uint8_t dmac[6] = {0x02, 0, 0, 0, 0, 0x02};
 	unsigned long long npackets = 0, sent = 0, errors = 0;
 	unsigned naddr = 1000;
 	double pps = 0;
@@ -82,20 +82,35 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "i:n:a:r:o:s:b:m:")) != -1) {
 		switch (opt) {
-		case 'i': ifname = optarg; break;
-		case 'n': npackets = strtoull(optarg, NULL, 10); break;
-		case 'a': naddr = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'r': pps = strtod(optarg, NULL); break;
-		case 'o': out = optarg; break;
-		case 's': src = optarg; break;
-		case 'b': base = optarg; break;
+		case 'i':
+			ifname = optarg;
+			break;
+		case 'n':
+			npackets = strtoull(optarg, NULL, 10);
+			break;
+		case 'a':
+			naddr = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'r':
+			pps = strtod(optarg, NULL);
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 's':
+			src = optarg;
+			break;
+		case 'b':
+			base = optarg;
+			break;
 		case 'm':
 			if (sscanf(optarg, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx",
 				   &dmac[0], &dmac[1], &dmac[2], &dmac[3],
 				   &dmac[4], &dmac[5]) != 6)
 				usage();
 			break;
-		default: usage();
+		default:
+			usage();
 		}
 	}
 	if (!ifname || !npackets || !naddr || naddr > 65000)
@@ -116,7 +131,8 @@ int main(int argc, char **argv)
 		.sll_family = AF_PACKET,
 		.sll_ifindex = (int)if_nametoindex(ifname),
 	};
-	if (!sll.sll_ifindex || bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
+	if (!sll.sll_ifindex ||
+	    bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
 		perror("bind");
 		return 1;
 	}
@@ -126,7 +142,7 @@ int main(int argc, char **argv)
 	    inet_pton(AF_INET, base, &daddr0) != 1)
 		usage();
 
-	uint8_t (*frames)[MAX_FRAME] = calloc(naddr, MAX_FRAME);
+	uint8_t(*frames)[MAX_FRAME] = calloc(naddr, MAX_FRAME);
 	unsigned *flen = calloc(naddr, sizeof(*flen));
 	unsigned long long *pk = calloc(naddr, sizeof(*pk));
 	if (!frames || !flen || !pk)
@@ -153,7 +169,8 @@ int main(int argc, char **argv)
 		udp->dest = htons(9);
 		udp->len = htons((uint16_t)(len - sizeof(*ip)));
 		flen[i] = (unsigned)sizeof(*eh) + len;
-		/* Ethernet minimum: veth does not pad, pcap sees what we send. */
+		/* Ethernet minimum: veth does not pad, pcap sees what we send.
+		 */
 	}
 
 	struct mmsghdr msg[BATCH];
@@ -196,7 +213,8 @@ int main(int argc, char **argv)
 			if (d > 0) {
 				struct timespec ts = {
 					.tv_sec = (time_t)d,
-					.tv_nsec = (long)((d - (time_t)d) * 1e9),
+					.tv_nsec =
+						(long)((d - (time_t)d) * 1e9),
 				};
 				nanosleep(&ts, NULL);
 			}
@@ -213,7 +231,8 @@ int main(int argc, char **argv)
 		}
 		for (unsigned i = 0; i < naddr; i++) {
 			char a[INET_ADDRSTRLEN];
-			struct in_addr d = { htonl(ntohl(daddr0.s_addr) + 1 + i) };
+			struct in_addr d = {
+				htonl(ntohl(daddr0.s_addr) + 1 + i)};
 
 			inet_ntop(AF_INET, &d, a, sizeof(a));
 			fprintf(f, "%s\t%llu\t%llu\n", a, pk[i],
@@ -224,7 +243,8 @@ int main(int argc, char **argv)
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("sent=%llu seconds=%.6f pps=%.0f send_errors=%llu "
-	       "utime=%.6f stime=%.6f\n", sent, el, sent / el, errors,
+	       "utime=%.6f stime=%.6f\n",
+	       sent, el, sent / el, errors,
 	       ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6,
 	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
 	return 0;

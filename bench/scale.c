@@ -34,7 +34,7 @@
 #include "strbuf.h"
 #include "table.h"
 
-#define BATCH_ENTRIES 4096
+#define BATCH_ENTRIES		4096
 #define PERCPU_VALUE_SIZE(type) ((sizeof(type) + 7) & ~(size_t)7)
 
 static double now(void)
@@ -65,7 +65,7 @@ static void make_key(size_t i, struct itm_key *k)
 {
 	memset(k, 0, sizeof(*k));
 	if (i % 2 == 0) {
-		uint32_t v4 = 0x0a000000u + (uint32_t)(i / 2);	/* 10.x.y.z */
+		uint32_t v4 = 0x0a000000u + (uint32_t)(i / 2); /* 10.x.y.z */
 
 		k->addr[10] = 0xff;
 		k->addr[11] = 0xff;
@@ -147,8 +147,8 @@ static int fill_map(int fd, size_t n, int ncpus, struct itm_key *keys,
 
 /* Drain like collector.c:drain_map(), merging each batch; times both. */
 static int drain_and_merge(int fd, struct ip_table *t, int ncpus,
-			   struct itm_key *keys, void *values,
-			   double *drain_s, double *merge_s, size_t *total)
+			   struct itm_key *keys, void *values, double *drain_s,
+			   double *merge_s, size_t *total)
 {
 	__u32 out_batch, count;
 	void *in = NULL;
@@ -182,8 +182,8 @@ static size_t gzip_size(const char *buf, size_t len)
 	size_t out_len = 0;
 	unsigned char chunk[1 << 16];
 
-	if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
 		return 0;
 	zs.next_in = (unsigned char *)buf;
 	zs.avail_in = (uInt)len;
@@ -203,7 +203,7 @@ static int run(size_t n)
 	int ncpus = libbpf_num_possible_cpus();
 	struct itm_key *keys = calloc(BATCH_ENTRIES, sizeof(*keys));
 	void *values = calloc((size_t)BATCH_ENTRIES * ncpus, vsz);
-	struct iface_stats ifs = { .name = "bench0" };
+	struct iface_stats ifs = {.name = "bench0"};
 	struct strbuf sb = STRBUF_INIT;
 	struct ip_table t;
 	double drain1, merge1, drain2, merge2, render_best = 1e9;
@@ -217,7 +217,8 @@ static int run(size_t n)
 			    sizeof(struct itm_key), sizeof(struct itm_value),
 			    (__u32)n, NULL);
 	if (fd < 0) {
-		fprintf(stderr, "bpf_map_create(%zu): %s\n", n, strerror(errno));
+		fprintf(stderr, "bpf_map_create(%zu): %s\n", n,
+			strerror(errno));
 		return -errno;
 	}
 
@@ -269,11 +270,12 @@ static int run(size_t n)
 	       "exported=%zu drain1_s=%.6f merge1_s=%.6f drain2_s=%.6f "
 	       "merge2_s=%.6f render_s=%.6f render_bytes=%zu gzip_bytes=%zu "
 	       "rss_bytes_per_addr=%.1f table_bytes_per_addr=%.1f\n",
-	       n, ncpus, got1, got2, t.count, exported, drain1, merge1,
-	       drain2, merge2, render_best, sb.len, gzip_size(sb.buf, sb.len),
+	       n, ncpus, got1, got2, t.count, exported, drain1, merge1, drain2,
+	       merge2, render_best, sb.len, gzip_size(sb.buf, sb.len),
 	       (rss1 - rss0) * 1024.0 / n,
 	       (double)(t.cap * sizeof(struct ip_entry) +
-			(t.index_mask + 1) * sizeof(uint32_t)) / n);
+			(t.index_mask + 1) * sizeof(uint32_t)) /
+		       n);
 	fflush(stdout);
 	strbuf_free(&sb);
 	ip_table_free(&t);

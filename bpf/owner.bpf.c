@@ -41,7 +41,7 @@ int itm_sock_create(struct bpf_sock *sk)
 		bpf_get_current_comm(o->comm, sizeof(o->comm));
 		record(o, bpf_get_current_pid_tgid() >> 32);
 	}
-	return 1;	/* never refuse a socket */
+	return 1; /* never refuse a socket */
 }
 
 SEC("iter/task_file")

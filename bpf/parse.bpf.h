@@ -25,7 +25,7 @@
 #define ETH_P_8021AD 0x88A8
 #endif
 #define ITM_MAX_VLAN_TAGS 2
-#define ITM_MAX_IPV6_EXT 4
+#define ITM_MAX_IPV6_EXT  4
 /* Enough for Ethernet + 2 tags + IPv6 + 4 small extension headers + TCP. */
 #define ITM_PULL_LEN 256
 
@@ -37,11 +37,11 @@ enum parse_result {
 
 struct packet_info {
 	struct itm_key key;
-	__u64 bytes;	/* IP-layer bytes of all wire packets */
-	__u64 packets;	/* wire packets (GSO segments) */
+	__u64 bytes;   /* IP-layer bytes of all wire packets */
+	__u64 packets; /* wire packets (GSO segments) */
 	/* Filled only when asked for (socket lookup at ingress). */
 	struct bpf_sock_tuple tuple;
-	__u8 l4proto;	/* IPPROTO_TCP/UDP with a valid tuple, else 0 */
+	__u8 l4proto; /* IPPROTO_TCP/UDP with a valid tuple, else 0 */
 	bool v6;
 };
 
@@ -115,10 +115,11 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct cursor *c,
 	__builtin_memset(&pi->key, 0, sizeof(pi->key));
 	pi->key.addr[10] = 0xff;
 	pi->key.addr[11] = 0xff;
-	__builtin_memcpy(&pi->key.addr[12], egress ? &iph->daddr : &iph->saddr, 4);
+	__builtin_memcpy(&pi->key.addr[12], egress ? &iph->daddr : &iph->saddr,
+			 4);
 
 	tot_len = bpf_ntohs(iph->tot_len);
-	ip_len = skb->len - nh_off;	/* includes any Ethernet padding */
+	ip_len = skb->len - nh_off; /* includes any Ethernet padding */
 	segs = skb->gso_segs;
 	gso = segs > 1 || skb->gso_size;
 	if (!gso) {
@@ -147,7 +148,8 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct cursor *c,
 	/* IHL beyond the packet: ip_len - hdr_len below would wrap. */
 	if (hdr_len > ip_len)
 		return PARSE_MALFORMED;
-	if (segs == 0 && skb->gso_size)	/* untrusted (DODGY) GSO: not yet counted */
+	if (segs == 0 &&
+	    skb->gso_size) /* untrusted (DODGY) GSO: not yet counted */
 		segs = (ip_len - hdr_len + skb->gso_size - 1) / skb->gso_size;
 	if (segs == 0)
 		segs = 1;
@@ -203,7 +205,8 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct cursor *c,
 		if ((void *)(opt + 1) > c->end)
 			return gso ? PARSE_MALFORMED : PARSE_IP;
 		if (nexthdr == IPPROTO_FRAGMENT) {
-			/* frag_off sits in bytes 2-3: offset in the top 13 bits */
+			/* frag_off sits in bytes 2-3: offset in the top 13 bits
+			 */
 			__be16 *frag = c->pos + 2;
 
 			if ((void *)(frag + 1) > c->end)
@@ -258,8 +261,8 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 	pi->v6 = false;
 	if (skb->len > skb->data_end - skb->data &&
 	    skb->data_end - skb->data < ITM_PULL_LEN)
-		bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN ? skb->len :
-								ITM_PULL_LEN);
+		bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN ? skb->len
+							       : ITM_PULL_LEN);
 	cursor_reload(skb, &c, 0);
 
 	if (l3) {

@@ -63,7 +63,7 @@ static __always_inline __u32 owner_pid(struct bpf_sock *sk)
 	if (!full)
 		full = bpf_get_listener_sock(sk);
 	if (!full)
-		return 0;	/* time-wait: the process is done with it */
+		return 0; /* time-wait: the process is done with it */
 	o = bpf_sk_storage_get(&itm_sk_owner, full, 0, 0);
 	return o ? o->pid : 0;
 }
@@ -85,15 +85,15 @@ static __always_inline __u32 packet_pid(struct __sk_buff *skb,
 	if (pi->l4proto == IPPROTO_TCP)
 		sk = pi->v6 ? bpf_sk_lookup_tcp(skb, &pi->tuple,
 						sizeof(pi->tuple.ipv6),
-						BPF_F_CURRENT_NETNS, 0) :
-			      bpf_sk_lookup_tcp(skb, &pi->tuple,
+						BPF_F_CURRENT_NETNS, 0)
+			    : bpf_sk_lookup_tcp(skb, &pi->tuple,
 						sizeof(pi->tuple.ipv4),
 						BPF_F_CURRENT_NETNS, 0);
 	else if (pi->l4proto == IPPROTO_UDP)
 		sk = pi->v6 ? bpf_sk_lookup_udp(skb, &pi->tuple,
 						sizeof(pi->tuple.ipv6),
-						BPF_F_CURRENT_NETNS, 0) :
-			      bpf_sk_lookup_udp(skb, &pi->tuple,
+						BPF_F_CURRENT_NETNS, 0)
+			    : bpf_sk_lookup_udp(skb, &pi->tuple,
 						sizeof(pi->tuple.ipv4),
 						BPF_F_CURRENT_NETNS, 0);
 	else
@@ -163,7 +163,8 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3)
 			    skb->len);
 		break;
 	default:
-		counter_add(egress ? ITM_CTR_MALFORMED_TX : ITM_CTR_MALFORMED_RX,
+		counter_add(egress ? ITM_CTR_MALFORMED_TX
+				   : ITM_CTR_MALFORMED_RX,
 			    1, skb->len);
 		break;
 	}

@@ -7,7 +7,7 @@
 #ifndef ITM_SHARED_H
 #define ITM_SHARED_H
 
-#ifndef __VMLINUX_H__	/* BPF objects built on vmlinux.h have the types */
+#ifndef __VMLINUX_H__ /* BPF objects built on vmlinux.h have the types */
 #include <linux/types.h>
 #endif
 
@@ -19,7 +19,7 @@
 struct itm_key {
 	__u8 addr[16];
 	__u32 pid;
-	__u32 pad;	/* zero */
+	__u32 pad; /* zero */
 };
 
 /* Owner of a socket, kept in socket-local storage and per pid. */
@@ -47,18 +47,18 @@ struct itm_value {
  * They are never reset by user space, so reading them needs no swap.
  */
 enum itm_counter_index {
-	ITM_CTR_NON_IP_TX,	/* frames that are not IPv4/IPv6 (ARP, LLDP ...) */
+	ITM_CTR_NON_IP_TX, /* frames that are not IPv4/IPv6 (ARP, LLDP ...) */
 	ITM_CTR_NON_IP_RX,
-	ITM_CTR_MALFORMED_TX,	/* IP ethertype but truncated/invalid header */
+	ITM_CTR_MALFORMED_TX, /* IP ethertype but truncated/invalid header */
 	ITM_CTR_MALFORMED_RX,
-	ITM_CTR_OVERFLOW_TX,	/* IP packets whose address found no map slot */
+	ITM_CTR_OVERFLOW_TX, /* IP packets whose address found no map slot */
 	ITM_CTR_OVERFLOW_RX,
 	ITM_CTR_MAX,
 };
 
 struct itm_counter {
 	__u64 packets;
-	__u64 bytes;	/* IP bytes for OVERFLOW, L2 frame bytes otherwise */
+	__u64 bytes; /* IP bytes for OVERFLOW, L2 frame bytes otherwise */
 };
 
 /* Default number of distinct remote addresses per drain interval. */

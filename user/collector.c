@@ -147,11 +147,12 @@ static int drain_by_iteration(struct collector *c, int fd)
 	int err;
 
 	while (!bpf_map_get_next_key(fd, NULL, &key)) {
-		err = bpf_map_lookup_and_delete_elem(fd, &key,
-				(char *)c->values + n * vsz * c->ncpus);
+		err = bpf_map_lookup_and_delete_elem(
+			fd, &key, (char *)c->values + n * vsz * c->ncpus);
 		if (err) {
 			err = bpf_map_lookup_elem(fd, &key,
-				(char *)c->values + n * vsz * c->ncpus);
+						  (char *)c->values +
+							  n * vsz * c->ncpus);
 			if (err || bpf_map_delete_elem(fd, &key))
 				return -errno;
 		}
@@ -174,9 +175,8 @@ static int drain_map(struct collector *c, int fd)
 
 	for (;;) {
 		count = (__u32)c->batch;
-		err = bpf_map_lookup_and_delete_batch(fd, in, &out_batch,
-						      c->keys, c->values,
-						      &count, NULL);
+		err = bpf_map_lookup_and_delete_batch(
+			fd, in, &out_batch, c->keys, c->values, &count, NULL);
 		if (err && err != -ENOENT) {
 			if (err == -EINVAL || err == -ENOTSUP ||
 			    err == -EOPNOTSUPP)
@@ -227,8 +227,8 @@ static int swap_and_drain(struct collector *c, size_t idx)
 				BPF_ANY)) {
 		int err = -errno;
 
-		pr_warn("%s: swapping the statistics map failed: %s\n",
-			m->name, strerror(errno));
+		pr_warn("%s: swapping the statistics map failed: %s\n", m->name,
+			strerror(errno));
 		return err;
 	}
 	m->active = spare;
@@ -319,10 +319,9 @@ static bool pid_alive(uint32_t pid)
 	return kill((pid_t)pid, 0) == 0 || errno != ESRCH;
 }
 
-size_t collector_prune_exited(struct collector *c, double now,
-			      double retention)
+size_t collector_prune_exited(struct collector *c, double now, double retention)
 {
-	struct prune_ctx ctx = { c, now, retention };
+	struct prune_ctx ctx = {c, now, retention};
 	uint32_t *pids = NULL;
 	size_t n = 0, removed = 0;
 

@@ -24,10 +24,10 @@ typedef void (*collector_name_fn)(void *ctx, uint32_t pid,
 				  char comm[ITM_COMM_LEN]);
 
 struct collector_config {
-	uint64_t threshold;		/* -t, for both tables */
-	collector_label_fn label;	/* may be NULL */
+	uint64_t threshold;	  /* -t, for both tables */
+	collector_label_fn label; /* may be NULL */
 	void *label_ctx;
-	collector_name_fn name;		/* NULL: no per-process table */
+	collector_name_fn name; /* NULL: no per-process table */
 	void *name_ctx;
 };
 
@@ -38,9 +38,9 @@ struct dead_pid {
 };
 
 struct collector {
-	pthread_mutex_t lock;	/* guards everything below */
-	struct ip_table table;		/* per remote address */
-	struct ip_table procs;		/* per (address, pid); if per_process */
+	pthread_mutex_t lock;  /* guards everything below */
+	struct ip_table table; /* per remote address */
+	struct ip_table procs; /* per (address, pid); if per_process */
 	bool per_process;
 	struct iface_monitor *ifaces;
 	struct iface_stats *stats;

@@ -29,16 +29,16 @@ typedef enum MHD_Result mhd_result;
 typedef int mhd_result;
 #endif
 
-#define CONN_LIMIT		64
-#define PER_IP_LIMIT		16
-#define CONN_TIMEOUT_S		10
-#define CONN_MEMORY_LIMIT	(32 * 1024)
-#define LISTEN_BACKLOG		64
+#define CONN_LIMIT	  64
+#define PER_IP_LIMIT	  16
+#define CONN_TIMEOUT_S	  10
+#define CONN_MEMORY_LIMIT (32 * 1024)
+#define LISTEN_BACKLOG	  64
 /*
  * A big table renders to hundreds of MB per response; bound how many of
  * them slow readers can pin in memory at once.
  */
-#define MAX_METRICS_IN_FLIGHT	4
+#define MAX_METRICS_IN_FLIGHT 4
 
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define ALLOW	   "GET, HEAD"
@@ -61,8 +61,8 @@ struct http_server {
 static char headers_mark;
 static char in_flight_mark;
 
-static int parse_addr(const char *s, uint16_t port,
-		      struct sockaddr_storage *ss, socklen_t *sl)
+static int parse_addr(const char *s, uint16_t port, struct sockaddr_storage *ss,
+		      socklen_t *sl)
 {
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
@@ -113,7 +113,8 @@ static int listen_on(const struct sockaddr *sa, socklen_t sl)
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		goto fail;
 	if (sa->sa_family == AF_INET6 &&
-	    IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)sa)->sin6_addr) &&
+	    IN6_IS_ADDR_UNSPECIFIED(
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr) &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)))
 		goto fail;
 	if (bind(fd, sa, sl) || listen(fd, LISTEN_BACKLOG))
@@ -161,15 +162,14 @@ static mhd_result reply(struct MHD_Connection *conn, unsigned int status,
 	mhd_result ret;
 
 	if (!resp)
-		return MHD_NO;	/* out of memory: MHD drops the connection */
+		return MHD_NO; /* out of memory: MHD drops the connection */
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
-static mhd_result reply_static(struct MHD_Connection *conn,
-			       unsigned int status, const char *type,
-			       const char *body, bool allow)
+static mhd_result reply_static(struct MHD_Connection *conn, unsigned int status,
+			       const char *type, const char *body, bool allow)
 {
 	struct MHD_Response *resp;
 
@@ -177,8 +177,8 @@ static mhd_result reply_static(struct MHD_Connection *conn,
 					       MHD_RESPMEM_PERSISTENT);
 	if (!resp)
 		return MHD_NO;
-	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-				    type) != MHD_YES ||
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type) !=
+		    MHD_YES ||
 	    (allow && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW,
 					      ALLOW) != MHD_YES)) {
 		MHD_destroy_response(resp);
@@ -190,8 +190,8 @@ static mhd_result reply_static(struct MHD_Connection *conn,
 /* True when the client lists gzip with a non-zero q. */
 static bool accepts_gzip(struct MHD_Connection *conn)
 {
-	const char *p = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-						    MHD_HTTP_HEADER_ACCEPT_ENCODING);
+	const char *p = MHD_lookup_connection_value(
+		conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
 
 	while (p && *p) {
 		const char *tok, *end;
@@ -234,13 +234,13 @@ static bool accepts_gzip(struct MHD_Connection *conn)
  */
 static int gzip_buffer(const char *in, size_t len, struct strbuf *out)
 {
-	const size_t chunk = 1U << 30;	/* avail_in is 32 bits */
-	z_stream zs = { 0 };
+	const size_t chunk = 1U << 30; /* avail_in is 32 bits */
+	z_stream zs = {0};
 	size_t done = 0;
 	int zerr, err;
 
-	if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8,
-			 Z_DEFAULT_STRATEGY) != Z_OK)
+	if (deflateInit2(&zs, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
+	    Z_OK)
 		return -ENOMEM;
 	err = strbuf_reserve(out, len / 8 + 4096);
 	do {
@@ -283,8 +283,7 @@ static struct MHD_Response *body_response(struct strbuf *body)
 
 	if (!buf)
 		return NULL;
-	resp = MHD_create_response_from_buffer(len, buf,
-					       MHD_RESPMEM_MUST_FREE);
+	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
 	if (!resp)
 		free(buf);
 	return resp;
@@ -321,11 +320,10 @@ static mhd_result serve_metrics(struct http_server *srv,
 		strbuf_free(&body);
 		if (err) {
 			strbuf_free(&gz);
-			return reply_static(conn,
-					    MHD_HTTP_INTERNAL_SERVER_ERROR,
-					    "text/plain; charset=utf-8",
-					    "Failed to compress metrics\n",
-					    false);
+			return reply_static(
+				conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				"text/plain; charset=utf-8",
+				"Failed to compress metrics\n", false);
 		}
 		resp = body_response(&gz);
 	} else {
@@ -336,10 +334,11 @@ static mhd_result serve_metrics(struct http_server *srv,
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 				    CT_METRICS) != MHD_YES ||
 	    MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
-				    MHD_HTTP_HEADER_ACCEPT_ENCODING) != MHD_YES ||
-	    (gzip && MHD_add_response_header(resp,
-					     MHD_HTTP_HEADER_CONTENT_ENCODING,
-					     "gzip") != MHD_YES)) {
+				    MHD_HTTP_HEADER_ACCEPT_ENCODING) !=
+		    MHD_YES ||
+	    (gzip &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
+				     "gzip") != MHD_YES)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -363,8 +362,8 @@ static mhd_result handle(void *cls, struct MHD_Connection *conn,
 	 */
 	if (!is_metrics && strcmp(url, "/"))
 		return reply_static(conn, MHD_HTTP_NOT_FOUND,
-				    "text/plain; charset=utf-8",
-				    "Not Found\n", false);
+				    "text/plain; charset=utf-8", "Not Found\n",
+				    false);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD))
 		return reply_static(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
@@ -434,11 +433,11 @@ struct http_server *http_server_start(const char *listen_addr, uint16_t port,
 
 	errno = 0;
 	srv->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, handle, srv,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned int)CONN_LIMIT,
-		MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)PER_IP_LIMIT,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONN_TIMEOUT_S,
+		flags, 0, NULL, NULL, handle, srv, MHD_OPTION_LISTEN_SOCKET,
+		(MHD_socket)fd, MHD_OPTION_CONNECTION_LIMIT,
+		(unsigned int)CONN_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+		(unsigned int)PER_IP_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
+		(unsigned int)CONN_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
 		MHD_OPTION_END);

@@ -26,15 +26,15 @@
 /* Debian 12's UAPI headers predate tcx (Linux 6.6). */
 #ifndef BPF_TCX_INGRESS
 #define BPF_TCX_INGRESS 46
-#define BPF_TCX_EGRESS 47
+#define BPF_TCX_EGRESS	47
 #endif
 
-#define LOCK_DIR "/run/ip_traffic_monitor"
+#define LOCK_DIR      "/run/ip_traffic_monitor"
 #define DEFAULT_BPFFS "/sys/fs/bpf"
 
 static const char *const pin_names[] = {
-	"itm_stats_a", "itm_stats_b", "itm_active", "itm_counters",
-	"link_ingress", "link_egress",
+	"itm_stats_a",	"itm_stats_b",	"itm_active",
+	"itm_counters", "link_ingress", "link_egress",
 };
 
 const char *attach_mode_name(enum attach_mode mode)
@@ -51,8 +51,8 @@ const char *attach_mode_name(enum attach_mode mode)
 
 int iface_monitor_stats_fd(const struct iface_monitor *m, int which)
 {
-	return bpf_map__fd(which ? m->skel->maps.itm_stats_b :
-				   m->skel->maps.itm_stats_a);
+	return bpf_map__fd(which ? m->skel->maps.itm_stats_b
+				 : m->skel->maps.itm_stats_a);
 }
 
 int iface_monitor_active_fd(const struct iface_monitor *m)
@@ -199,7 +199,7 @@ static int take_lock(struct iface_monitor *m)
 		    st_fd.st_ino == st_path.st_ino &&
 		    st_fd.st_dev == st_path.st_dev)
 			break;
-		close(fd);	/* lost a race with an exiting instance */
+		close(fd); /* lost a race with an exiting instance */
 	}
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n)
@@ -287,7 +287,8 @@ static void remove_stale_filter(struct iface_monitor *m,
 	}
 	opts.prog_fd = opts.prog_id = opts.flags = 0;
 	if (!bpf_tc_detach(&hook, &opts))
-		pr_info("%s: removed a stale filter of an earlier run\n", m->name);
+		pr_info("%s: removed a stale filter of an earlier run\n",
+			m->name);
 }
 
 static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
@@ -295,17 +296,17 @@ static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
 	struct traffic_bpf *s = m->skel;
 
 	if (m->l3)
-		return ingress ? s->progs.itm_ingress_l3 : s->progs.itm_egress_l3;
+		return ingress ? s->progs.itm_ingress_l3
+			       : s->progs.itm_egress_l3;
 	return ingress ? s->progs.itm_ingress : s->progs.itm_egress;
 }
 
 static int attach_tcx(struct iface_monitor *m)
 {
 	for (int dir = 0; dir < 2; dir++) {
-		int fd = bpf_link_create(bpf_program__fd(prog_for(m, dir == 0)),
-					 m->ifindex,
-					 dir == 0 ? BPF_TCX_INGRESS : BPF_TCX_EGRESS,
-					 NULL);
+		int fd = bpf_link_create(
+			bpf_program__fd(prog_for(m, dir == 0)), m->ifindex,
+			dir == 0 ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, NULL);
 		if (fd < 0)
 			return fd;
 		m->link_fd[dir] = fd;
@@ -353,7 +354,8 @@ static void detach_clsact(struct iface_monitor *m)
 				dir == 0 ? "ingress" : "egress");
 		m->filter_attached[dir] = false;
 	}
-	/* Remove the clsact qdisc only if we made it and nobody else uses it. */
+	/* Remove the clsact qdisc only if we made it and nobody else uses it.
+	 */
 	if (m->hook_created &&
 	    tc_count_other_filters(m->ifindex, true, 0, 0) == 0 &&
 	    tc_count_other_filters(m->ifindex, false, 0, 0) == 0) {
@@ -396,8 +398,8 @@ static int attach(struct iface_monitor *m, bool force_clsact)
 static int pin_all(struct iface_monitor *m)
 {
 	struct traffic_bpf *s = m->skel;
-	struct bpf_map *maps[] = { s->maps.itm_stats_a, s->maps.itm_stats_b,
-				   s->maps.itm_active, s->maps.itm_counters };
+	struct bpf_map *maps[] = {s->maps.itm_stats_a, s->maps.itm_stats_b,
+				  s->maps.itm_active, s->maps.itm_counters};
 	char path[PATH_MAX];
 	int err;
 
@@ -444,7 +446,8 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 	 * on bpf_map__set_max_entries() of an inner-map template.
 	 */
 	if (cfg->owner_map_fd >= 0) {
-		err = bpf_map__reuse_fd(s->maps.itm_sk_owner, cfg->owner_map_fd);
+		err = bpf_map__reuse_fd(s->maps.itm_sk_owner,
+					cfg->owner_map_fd);
 		if (err) {
 			pr_err("cannot share the socket-owner map: %s\n",
 			       strerror(-err));
@@ -508,7 +511,8 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	if (err)
 		return err;
 	if ((size_t)snprintf(m->pin_dir, sizeof(m->pin_dir), "%s/%s",
-			     cfg->pin_base, m->instance) >= sizeof(m->pin_dir)) {
+			     cfg->pin_base,
+			     m->instance) >= sizeof(m->pin_dir)) {
 		pr_err("--pin-dir is too long\n");
 		err = -ENAMETOOLONG;
 		goto fail;

@@ -15,14 +15,14 @@
 struct traffic_bpf;
 
 /* Our clsact filters' identity, so a restart finds and removes only ours. */
-#define ITM_TC_HANDLE 0x1749
+#define ITM_TC_HANDLE	0x1749
 #define ITM_TC_PRIORITY 0xc749
 
 struct loader_config {
 	const char *pin_base;
 	uint32_t map_entries;
 	bool force_clsact;
-	int owner_map_fd;	/* socket-owner storage; -1: no attribution */
+	int owner_map_fd; /* socket-owner storage; -1: no attribution */
 };
 
 enum attach_mode {
@@ -33,19 +33,19 @@ enum attach_mode {
 
 struct iface_monitor {
 	char name[IF_NAMESIZE];
-	char instance[IF_NAMESIZE + 32];	/* name, @ns<inode> outside init */
+	char instance[IF_NAMESIZE + 32]; /* name, @ns<inode> outside init */
 	int ifindex;
-	bool l3;			/* no link-layer header (tun, wg) */
+	bool l3; /* no link-layer header (tun, wg) */
 	enum attach_mode mode;
 	struct traffic_bpf *skel;
-	int link_fd[2];			/* tcx links: [0] ingress, [1] egress */
-	bool filter_attached[2];	/* clsact filters */
-	bool hook_created;		/* we created the clsact qdisc */
+	int link_fd[2];		 /* tcx links: [0] ingress, [1] egress */
+	bool filter_attached[2]; /* clsact filters */
+	bool hook_created;	 /* we created the clsact qdisc */
 	bool pinned;
 	char pin_base[PATH_MAX - 64];
-	char pin_dir[PATH_MAX - 32];	/* leaves room for "/link_ingress" */
+	char pin_dir[PATH_MAX - 32]; /* leaves room for "/link_ingress" */
 	int lock_fd;
-	int active;			/* 0: itm_stats_a in the slot, 1: b */
+	int active; /* 0: itm_stats_a in the slot, 1: b */
 };
 
 /* Prints one actionable message on failure and returns -errno. */

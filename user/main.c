@@ -82,7 +82,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	if (level == LIBBPF_DEBUG && !log_verbose())
 		return 0;
 	if (!log_verbose())
-		return 0;	/* errors are reported once, by us, with context */
+		return 0; /* errors are reported once, by us, with context */
 	return vfprintf(stderr, fmt, ap);
 }
 
@@ -100,7 +100,7 @@ static int check_privileges(void)
 	struct __user_cap_data_struct data[2] = {};
 
 	if (syscall(SYS_capget, &hdr, data))
-		return 0;	/* cannot tell; let the kernel decide */
+		return 0; /* cannot tell; let the kernel decide */
 	if (has_cap(data, CAP_NET_ADMIN) &&
 	    (has_cap(data, CAP_SYS_ADMIN) || has_cap(data, 39 /* CAP_BPF */)))
 		return 0;
@@ -146,9 +146,8 @@ static void print_table(struct collector *c, size_t top_n, const char *title)
 	struct strbuf sb = STRBUF_INIT;
 
 	pthread_mutex_lock(&c->lock);
-	if (!summary_render_processes(&c->table,
-				      c->per_process ? &c->procs : NULL, top_n,
-				      &sb)) {
+	if (!summary_render_processes(
+		    &c->table, c->per_process ? &c->procs : NULL, top_n, &sb)) {
 		printf("%s\n%s", title, sb.buf ? sb.buf : "");
 		fflush(stdout);
 	}
@@ -169,7 +168,7 @@ static void sleep_ms(uint64_t ms)
 
 static void install_signals(void)
 {
-	struct sigaction sa = { .sa_handler = on_stop_signal };
+	struct sigaction sa = {.sa_handler = on_stop_signal};
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -188,7 +187,8 @@ static void run_loop(struct collector *c, const struct options *o,
 	double start = now_seconds();
 	double end = start + o->duration_ms / 1000.0;
 	double last_prune = start;
-	/* Often enough to honour a short --pid-retention, at most every 10 s. */
+	/* Often enough to honour a short --pid-retention, at most every 10 s.
+	 */
 	double prune_every = o->pid_retention_ms / 1000.0;
 
 	if (prune_every > PRUNE_EVERY_S)
@@ -227,9 +227,10 @@ static void run_loop(struct collector *c, const struct options *o,
 					       o->pid_retention_ms / 1000.0);
 		}
 		if (table) {
-			snprintf(title, sizeof(title),
-				 "\n--- %.1f s elapsed, %zu remote addresses ---",
-				 now_seconds() - start, c->table.count);
+			snprintf(
+				title, sizeof(title),
+				"\n--- %.1f s elapsed, %zu remote addresses ---",
+				now_seconds() - start, c->table.count);
 			print_table(c, o->top_n, title);
 		}
 	}
@@ -294,7 +295,8 @@ int main(int argc, char **argv)
 		.name_ctx = owners,
 	};
 	for (; opened < o.n_ifaces; opened++) {
-		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc)) {
+		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened],
+				       &lc)) {
 			close_all(ifaces, opened);
 			geo_close(geo);
 			owner_tracker_close(owners);
@@ -333,7 +335,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < opened; i++)
 		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
 			attach_mode_name(ifaces[i].mode),
-			i + 1 == opened && o.port ? "; metrics at /metrics" : "");
+			i + 1 == opened && o.port ? "; metrics at /metrics"
+						  : "");
 
 	run_loop(&coll, &o, owners);
 
@@ -343,7 +346,8 @@ int main(int argc, char **argv)
 	if (collector_drain_final(&coll))
 		status = 1;
 	if (!o.no_summary)
-		print_table(&coll, o.top_n, "\n=== ip_traffic_monitor_cli summary ===");
+		print_table(&coll, o.top_n,
+			    "\n=== ip_traffic_monitor_cli summary ===");
 	collector_free(&coll);
 	close_all(ifaces, opened);
 	geo_close(geo);

@@ -17,8 +17,8 @@
 
 #include "geo_labels.h"
 
-#define UNKNOWN "Unknown"
-#define U64_DIGITS 20
+#define UNKNOWN	      "Unknown"
+#define U64_DIGITS    20
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Where an address's "{...}" label block sits in the output buffer. */
@@ -30,39 +30,36 @@ struct label_span {
 struct ip_family {
 	const char *name;
 	const char *help;
-	size_t field;	/* offsetof(struct ip_entry, ...) */
+	size_t field; /* offsetof(struct ip_entry, ...) */
 };
 
 typedef int (*label_fn)(struct strbuf *out, const struct ip_entry *e);
 
 static const struct ip_family proc_families[] = {
-	{ "ip_traffic_process_tx_bytes_total",
-	  "Transmitted bytes per IP address and local process (pid 0: no local socket)",
-	  offsetof(struct ip_entry, tx_bytes) },
-	{ "ip_traffic_process_rx_bytes_total",
-	  "Received bytes per IP address and local process (pid 0: no local socket)",
-	  offsetof(struct ip_entry, rx_bytes) },
-	{ "ip_traffic_process_tx_packets_total",
-	  "Transmitted packets per IP address and local process (pid 0: no local socket)",
-	  offsetof(struct ip_entry, tx_packets) },
-	{ "ip_traffic_process_rx_packets_total",
-	  "Received packets per IP address and local process (pid 0: no local socket)",
-	  offsetof(struct ip_entry, rx_packets) },
+	{"ip_traffic_process_tx_bytes_total",
+	 "Transmitted bytes per IP address and local process (pid 0: no local socket)",
+	 offsetof(struct ip_entry, tx_bytes)},
+	{"ip_traffic_process_rx_bytes_total",
+	 "Received bytes per IP address and local process (pid 0: no local socket)",
+	 offsetof(struct ip_entry, rx_bytes)},
+	{"ip_traffic_process_tx_packets_total",
+	 "Transmitted packets per IP address and local process (pid 0: no local socket)",
+	 offsetof(struct ip_entry, tx_packets)},
+	{"ip_traffic_process_rx_packets_total",
+	 "Received packets per IP address and local process (pid 0: no local socket)",
+	 offsetof(struct ip_entry, rx_packets)},
 };
 
 static const struct ip_family ip_families[] = {
-	{ "ip_traffic_tx_bytes_total",
-	  "Total transmitted bytes per IP address",
-	  offsetof(struct ip_entry, tx_bytes) },
-	{ "ip_traffic_rx_bytes_total",
-	  "Total received bytes per IP address",
-	  offsetof(struct ip_entry, rx_bytes) },
-	{ "ip_traffic_tx_packets_total",
-	  "Total transmitted packets per IP address",
-	  offsetof(struct ip_entry, tx_packets) },
-	{ "ip_traffic_rx_packets_total",
-	  "Total received packets per IP address",
-	  offsetof(struct ip_entry, rx_packets) },
+	{"ip_traffic_tx_bytes_total", "Total transmitted bytes per IP address",
+	 offsetof(struct ip_entry, tx_bytes)},
+	{"ip_traffic_rx_bytes_total", "Total received bytes per IP address",
+	 offsetof(struct ip_entry, rx_bytes)},
+	{"ip_traffic_tx_packets_total",
+	 "Total transmitted packets per IP address",
+	 offsetof(struct ip_entry, tx_packets)},
+	{"ip_traffic_rx_packets_total", "Total received packets per IP address",
+	 offsetof(struct ip_entry, rx_packets)},
 };
 
 struct iface_family {
@@ -73,42 +70,40 @@ struct iface_family {
 };
 
 static const struct iface_family iface_families[] = {
-	{ "ip_traffic_overflow_tx_bytes_total",
-	  "Transmitted IP-layer bytes whose remote address found no slot in the BPF map (not in the per-IP series)",
-	  ITM_CTR_OVERFLOW_TX, false },
-	{ "ip_traffic_overflow_rx_bytes_total",
-	  "Received IP-layer bytes whose remote address found no slot in the BPF map (not in the per-IP series)",
-	  ITM_CTR_OVERFLOW_RX, false },
-	{ "ip_traffic_overflow_tx_packets_total",
-	  "Transmitted IP packets whose remote address found no slot in the BPF map (not in the per-IP series)",
-	  ITM_CTR_OVERFLOW_TX, true },
-	{ "ip_traffic_overflow_rx_packets_total",
-	  "Received IP packets whose remote address found no slot in the BPF map (not in the per-IP series)",
-	  ITM_CTR_OVERFLOW_RX, true },
-	{ "ip_traffic_non_ip_tx_bytes_total",
-	  "Transmitted link-layer frame bytes of non-IP frames (ARP, LLDP, ...)",
-	  ITM_CTR_NON_IP_TX, false },
-	{ "ip_traffic_non_ip_rx_bytes_total",
-	  "Received link-layer frame bytes of non-IP frames (ARP, LLDP, ...)",
-	  ITM_CTR_NON_IP_RX, false },
-	{ "ip_traffic_non_ip_tx_packets_total",
-	  "Transmitted non-IP frames (ARP, LLDP, ...)",
-	  ITM_CTR_NON_IP_TX, true },
-	{ "ip_traffic_non_ip_rx_packets_total",
-	  "Received non-IP frames (ARP, LLDP, ...)",
-	  ITM_CTR_NON_IP_RX, true },
-	{ "ip_traffic_malformed_tx_bytes_total",
-	  "Transmitted link-layer frame bytes of frames with an IP ethertype but a truncated or invalid IP header",
-	  ITM_CTR_MALFORMED_TX, false },
-	{ "ip_traffic_malformed_rx_bytes_total",
-	  "Received link-layer frame bytes of frames with an IP ethertype but a truncated or invalid IP header",
-	  ITM_CTR_MALFORMED_RX, false },
-	{ "ip_traffic_malformed_tx_packets_total",
-	  "Transmitted frames with an IP ethertype but a truncated or invalid IP header",
-	  ITM_CTR_MALFORMED_TX, true },
-	{ "ip_traffic_malformed_rx_packets_total",
-	  "Received frames with an IP ethertype but a truncated or invalid IP header",
-	  ITM_CTR_MALFORMED_RX, true },
+	{"ip_traffic_overflow_tx_bytes_total",
+	 "Transmitted IP-layer bytes whose remote address found no slot in the BPF map (not in the per-IP series)",
+	 ITM_CTR_OVERFLOW_TX, false},
+	{"ip_traffic_overflow_rx_bytes_total",
+	 "Received IP-layer bytes whose remote address found no slot in the BPF map (not in the per-IP series)",
+	 ITM_CTR_OVERFLOW_RX, false},
+	{"ip_traffic_overflow_tx_packets_total",
+	 "Transmitted IP packets whose remote address found no slot in the BPF map (not in the per-IP series)",
+	 ITM_CTR_OVERFLOW_TX, true},
+	{"ip_traffic_overflow_rx_packets_total",
+	 "Received IP packets whose remote address found no slot in the BPF map (not in the per-IP series)",
+	 ITM_CTR_OVERFLOW_RX, true},
+	{"ip_traffic_non_ip_tx_bytes_total",
+	 "Transmitted link-layer frame bytes of non-IP frames (ARP, LLDP, ...)",
+	 ITM_CTR_NON_IP_TX, false},
+	{"ip_traffic_non_ip_rx_bytes_total",
+	 "Received link-layer frame bytes of non-IP frames (ARP, LLDP, ...)",
+	 ITM_CTR_NON_IP_RX, false},
+	{"ip_traffic_non_ip_tx_packets_total",
+	 "Transmitted non-IP frames (ARP, LLDP, ...)", ITM_CTR_NON_IP_TX, true},
+	{"ip_traffic_non_ip_rx_packets_total",
+	 "Received non-IP frames (ARP, LLDP, ...)", ITM_CTR_NON_IP_RX, true},
+	{"ip_traffic_malformed_tx_bytes_total",
+	 "Transmitted link-layer frame bytes of frames with an IP ethertype but a truncated or invalid IP header",
+	 ITM_CTR_MALFORMED_TX, false},
+	{"ip_traffic_malformed_rx_bytes_total",
+	 "Received link-layer frame bytes of frames with an IP ethertype but a truncated or invalid IP header",
+	 ITM_CTR_MALFORMED_RX, false},
+	{"ip_traffic_malformed_tx_packets_total",
+	 "Transmitted frames with an IP ethertype but a truncated or invalid IP header",
+	 ITM_CTR_MALFORMED_TX, true},
+	{"ip_traffic_malformed_rx_packets_total",
+	 "Received frames with an IP ethertype but a truncated or invalid IP header",
+	 ITM_CTR_MALFORMED_RX, true},
 };
 
 static const char digit_pairs[201] =
@@ -348,12 +343,17 @@ static int append_addr(struct strbuf *out, const struct in6_addr *addr)
 static int append_ip_labels(struct strbuf *out, const struct ip_entry *e)
 {
 	static const char *const names[] = {
-		"\",country=\"", "\",province=\"", "\",city=\"", "\",isp=\"",
+		"\",country=\"",
+		"\",province=\"",
+		"\",city=\"",
+		"\",isp=\"",
 	};
 	const struct geo_labels *g = e->geo;
 	const char *vals[4] = {
-		g ? g->country : NULL, g ? g->province : NULL,
-		g ? g->city : NULL, g ? g->isp : NULL,
+		g ? g->country : NULL,
+		g ? g->province : NULL,
+		g ? g->city : NULL,
+		g ? g->isp : NULL,
 	};
 	int err;
 
@@ -392,8 +392,8 @@ static int append_proc_labels(struct strbuf *out, const struct ip_entry *e)
 	return err;
 }
 
-static int append_header(struct strbuf *out, const char *name,
-			 const char *help, const char *type)
+static int append_header(struct strbuf *out, const char *name, const char *help,
+			 const char *type)
 {
 	size_t nl = strlen(name), hl = strlen(help), tl = strlen(type);
 	int err = strbuf_reserve(out, 2 * nl + hl + tl + 20);
@@ -512,8 +512,8 @@ out:
 	return err;
 }
 
-static int render_plain(struct strbuf *out, const char *name,
-			const char *help, const char *type, uint64_t v)
+static int render_plain(struct strbuf *out, const char *name, const char *help,
+			const char *type, uint64_t v)
 {
 	int err = append_header(out, name, help, type);
 
@@ -525,8 +525,7 @@ static int render_plain(struct strbuf *out, const char *name,
 }
 
 static int render_iface_family(const struct metrics_input *in,
-			       const struct iface_family *f,
-			       struct strbuf *out)
+			       const struct iface_family *f, struct strbuf *out)
 {
 	int err = append_header(out, f->name, f->help, "counter");
 
@@ -543,8 +542,8 @@ static int render_iface_family(const struct metrics_input *in,
 		if (!err)
 			err = strbuf_puts(out, "\"}");
 		if (!err)
-			err = put_value_line_end(out, f->packets ? c->packets :
-								   c->bytes);
+			err = put_value_line_end(out, f->packets ? c->packets
+								 : c->bytes);
 	}
 	return err;
 }
@@ -591,7 +590,7 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 		"Received IP packets over all remote addresses, including those below the export threshold and those that found no map slot",
 	};
 	const struct ip_table *t = in->table;
-	uint64_t all[4] = { 0 };	/* tx_bytes, rx_bytes, tx_pkts, rx_pkts */
+	uint64_t all[4] = {0}; /* tx_bytes, rx_bytes, tx_pkts, rx_pkts */
 	size_t n_exported = 0, count = t ? t->count : 0;
 	static const struct ip_table empty;
 	int err;
@@ -636,9 +635,10 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 				   "Remote addresses seen since start", "gauge",
 				   count);
 	if (!err)
-		err = render_plain(out, "ip_traffic_exported_addresses",
-				   "Remote addresses whose tx+rx bytes reached the export threshold (exported per IP)",
-				   "gauge", n_exported);
+		err = render_plain(
+			out, "ip_traffic_exported_addresses",
+			"Remote addresses whose tx+rx bytes reached the export threshold (exported per IP)",
+			"gauge", n_exported);
 	if (!err)
 		err = append_header(out, "ip_traffic_build_info",
 				    "Build information; the value is always 1",
@@ -650,9 +650,10 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 	if (!err)
 		err = strbuf_puts(out, "\"} 1\n");
 	if (!err)
-		err = render_gauge_double(out, "ip_traffic_start_time_seconds",
-					  "Unix time at which monitoring started",
-					  in->start_time_seconds);
+		err = render_gauge_double(
+			out, "ip_traffic_start_time_seconds",
+			"Unix time at which monitoring started",
+			in->start_time_seconds);
 	return err;
 }
 

@@ -18,12 +18,12 @@ struct iface_stats {
 };
 
 struct metrics_input {
-	const struct ip_table *table;	/* exported entries have ->exported */
-	const struct ip_table *procs;	/* per (address, pid); NULL: none */
+	const struct ip_table *table; /* exported entries have ->exported */
+	const struct ip_table *procs; /* per (address, pid); NULL: none */
 	const struct iface_stats *ifaces;
 	size_t n_ifaces;
 	const char *version;
-	double start_time_seconds;	/* unix time the monitor started */
+	double start_time_seconds; /* unix time the monitor started */
 };
 
 /* Append label value v escaped per the exposition format (\\, \", \n). */

@@ -12,15 +12,15 @@
 #include "itm_shared.h"
 #include "itm_version.h"
 
-#define DEFAULT_DURATION_MS 30000
-#define DEFAULT_INTERVAL_MS 2000
-#define DEFAULT_THRESHOLD 1048576
-#define DEFAULT_TOP 10
+#define DEFAULT_DURATION_MS	 30000
+#define DEFAULT_INTERVAL_MS	 2000
+#define DEFAULT_THRESHOLD	 1048576
+#define DEFAULT_TOP		 10
 #define DEFAULT_PID_RETENTION_MS 300000
-#define MAX_DURATION_S (10ULL * 365 * 24 * 3600)
-#define MIN_INTERVAL_MS 10
-#define MAX_INTERVAL_MS (24ULL * 3600 * 1000)
-#define MAX_MAP_ENTRIES (1U << 24)
+#define MAX_DURATION_S		 (10ULL * 365 * 24 * 3600)
+#define MIN_INTERVAL_MS		 10
+#define MAX_INTERVAL_MS		 (24ULL * 3600 * 1000)
+#define MAX_MAP_ENTRIES		 (1U << 24)
 
 enum long_only {
 	OPT_LISTEN = 256,
@@ -38,76 +38,76 @@ enum long_only {
 };
 
 static const struct option long_opts[] = {
-	{ "iface", required_argument, NULL, 'i' },
-	{ "duration", required_argument, NULL, 'd' },
-	{ "sample-interval", required_argument, NULL, 's' },
-	{ "prometheus-port", required_argument, NULL, 'p' },
-	{ "geoip-db", required_argument, NULL, 'g' },
-	{ "prometheus-export-threshold", required_argument, NULL, 't' },
-	{ "listen", required_argument, NULL, OPT_LISTEN },
-	{ "isp-db", required_argument, NULL, OPT_ISP_DB },
-	{ "geoip-lang", required_argument, NULL, OPT_GEO_LANG },
-	{ "map-size", required_argument, NULL, OPT_MAP_SIZE },
-	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
-	{ "quiet", no_argument, NULL, OPT_QUIET },
-	{ "no-summary", no_argument, NULL, OPT_NO_SUMMARY },
-	{ "top", required_argument, NULL, OPT_TOP },
-	{ "clsact", no_argument, NULL, OPT_CLSACT },
-	{ "no-pid", no_argument, NULL, OPT_NO_PID },
-	{ "pid-retention", required_argument, NULL, OPT_PID_RETENTION },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{ "help", no_argument, NULL, 'h' },
-	{ 0 },
+	{"iface", required_argument, NULL, 'i'},
+	{"duration", required_argument, NULL, 'd'},
+	{"sample-interval", required_argument, NULL, 's'},
+	{"prometheus-port", required_argument, NULL, 'p'},
+	{"geoip-db", required_argument, NULL, 'g'},
+	{"prometheus-export-threshold", required_argument, NULL, 't'},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"isp-db", required_argument, NULL, OPT_ISP_DB},
+	{"geoip-lang", required_argument, NULL, OPT_GEO_LANG},
+	{"map-size", required_argument, NULL, OPT_MAP_SIZE},
+	{"pin-dir", required_argument, NULL, OPT_PIN_DIR},
+	{"quiet", no_argument, NULL, OPT_QUIET},
+	{"no-summary", no_argument, NULL, OPT_NO_SUMMARY},
+	{"top", required_argument, NULL, OPT_TOP},
+	{"clsact", no_argument, NULL, OPT_CLSACT},
+	{"no-pid", no_argument, NULL, OPT_NO_PID},
+	{"pid-retention", required_argument, NULL, OPT_PID_RETENTION},
+	{"verbose", no_argument, NULL, 'v'},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{"help", no_argument, NULL, 'h'},
+	{0},
 };
 
 void options_usage(FILE *out, const char *prog)
 {
 	fprintf(out,
-"Usage: %s -i IFACE [options]\n"
-"       %s lookup ADDR... [-g DB]... [--isp-db DB]... [--geoip-lang LANG]\n"
-"\n"
-"Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
-"(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
-"\n"
-"  -i, --iface IFACE              interface to monitor (required; repeat or\n"
-"                                 separate with commas for several)\n"
-"  -d, --duration SECONDS         stop after SECONDS; 0 = run until SIGINT/\n"
-"                                 SIGTERM [default: 30]\n"
-"  -s, --sample-interval SECONDS  drain the kernel maps and print the top\n"
-"                                 table every SECONDS (fractions allowed,\n"
-"                                 >= 0.01) [default: 2]\n"
-"  -p, --prometheus-port PORT     serve /metrics on PORT (1-65535)\n"
-"      --listen ADDR              bind the exporter to ADDR (IPv4 or IPv6\n"
-"                                 literal) [default: all addresses]\n"
-"  -g, --geoip-db PATH            geography database: MaxMind .mmdb, qqwry.dat\n"
-"                                 or .ipdb (detected by content); repeatable,\n"
-"                                 the first database that knows a label wins\n"
-"      --isp-db PATH              ISP database (GeoIP2-ISP or GeoLite2-ASN);\n"
-"                                 repeatable\n"
-"      --geoip-lang LANG          label language, falling back to en\n"
-"                                 [default: zh-CN]\n"
-"  -t, --prometheus-export-threshold BYTES\n"
-"                                 export an address once its tx+rx bytes reach\n"
-"                                 BYTES (suffixes K, M, G, T = powers of 1024)\n"
-"                                 [default: 1048576]\n"
-"      --map-size N               distinct remote addresses the kernel map\n"
-"                                 holds per sample interval; more go to the\n"
-"                                 exported overflow counter [default: %u]\n"
-"      --pin-dir DIR              bpffs directory for pinned maps and links\n"
-"                                 [default: /sys/fs/bpf/ip_traffic_monitor]\n"
-"      --top N                    rows in the periodic and final tables; 0 =\n"
-"                                 all [default: 10]\n"
-"      --quiet                    no periodic table\n"
-"      --no-summary               no final table on exit\n"
-"      --clsact                   attach as clsact filters even where tcx\n"
-"                                 links exist\n"
-"      --no-pid                   no process attribution (cheaper per packet)\n"
-"      --pid-retention SECONDS    keep an exited process's series this long\n"
-"                                 [default: 300]\n"
-"  -v, --verbose                  libbpf and debug messages\n"
-"      --version                  print the version\n"
-"  -h, --help                     this text\n",
+		"Usage: %s -i IFACE [options]\n"
+		"       %s lookup ADDR... [-g DB]... [--isp-db DB]... [--geoip-lang LANG]\n"
+		"\n"
+		"Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
+		"(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
+		"\n"
+		"  -i, --iface IFACE              interface to monitor (required; repeat or\n"
+		"                                 separate with commas for several)\n"
+		"  -d, --duration SECONDS         stop after SECONDS; 0 = run until SIGINT/\n"
+		"                                 SIGTERM [default: 30]\n"
+		"  -s, --sample-interval SECONDS  drain the kernel maps and print the top\n"
+		"                                 table every SECONDS (fractions allowed,\n"
+		"                                 >= 0.01) [default: 2]\n"
+		"  -p, --prometheus-port PORT     serve /metrics on PORT (1-65535)\n"
+		"      --listen ADDR              bind the exporter to ADDR (IPv4 or IPv6\n"
+		"                                 literal) [default: all addresses]\n"
+		"  -g, --geoip-db PATH            geography database: MaxMind .mmdb, qqwry.dat\n"
+		"                                 or .ipdb (detected by content); repeatable,\n"
+		"                                 the first database that knows a label wins\n"
+		"      --isp-db PATH              ISP database (GeoIP2-ISP or GeoLite2-ASN);\n"
+		"                                 repeatable\n"
+		"      --geoip-lang LANG          label language, falling back to en\n"
+		"                                 [default: zh-CN]\n"
+		"  -t, --prometheus-export-threshold BYTES\n"
+		"                                 export an address once its tx+rx bytes reach\n"
+		"                                 BYTES (suffixes K, M, G, T = powers of 1024)\n"
+		"                                 [default: 1048576]\n"
+		"      --map-size N               distinct remote addresses the kernel map\n"
+		"                                 holds per sample interval; more go to the\n"
+		"                                 exported overflow counter [default: %u]\n"
+		"      --pin-dir DIR              bpffs directory for pinned maps and links\n"
+		"                                 [default: /sys/fs/bpf/ip_traffic_monitor]\n"
+		"      --top N                    rows in the periodic and final tables; 0 =\n"
+		"                                 all [default: 10]\n"
+		"      --quiet                    no periodic table\n"
+		"      --no-summary               no final table on exit\n"
+		"      --clsact                   attach as clsact filters even where tcx\n"
+		"                                 links exist\n"
+		"      --no-pid                   no process attribution (cheaper per packet)\n"
+		"      --pid-retention SECONDS    keep an exited process's series this long\n"
+		"                                 [default: 300]\n"
+		"  -v, --verbose                  libbpf and debug messages\n"
+		"      --version                  print the version\n"
+		"  -h, --help                     this text\n",
 		prog, prog, ITM_DEFAULT_MAP_ENTRIES);
 }
 
@@ -154,10 +154,18 @@ static int parse_bytes(const char *s, uint64_t *out)
 		return -EINVAL;
 	memcpy(num, s, n + 1);
 	switch (toupper((unsigned char)num[n - 1])) {
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
 	}
 	if (shift)
 		num[n - 1] = '\0';
@@ -177,7 +185,8 @@ static int add_ifaces(struct options *o, char *list, FILE *err)
 		}
 		for (size_t i = 0; i < o->n_ifaces; i++) {
 			if (!strcmp(o->ifaces[i], name)) {
-				fprintf(err, "interface '%s' given twice\n", name);
+				fprintf(err, "interface '%s' given twice\n",
+					name);
 				return -EINVAL;
 			}
 		}
@@ -203,12 +212,12 @@ static void set_defaults(struct options *o)
 	o->pid_retention_ms = DEFAULT_PID_RETENTION_MS;
 }
 
-#define BAD(...)                                                 \
-	do {                                                     \
-		fprintf(err, "%s: ", prog);                      \
-		fprintf(err, __VA_ARGS__);                       \
-		fprintf(err, " (see --help)\n");                 \
-		return OPTIONS_BAD;                              \
+#define BAD(...)                                                               \
+	do {                                                                   \
+		fprintf(err, "%s: ", prog);                                    \
+		fprintf(err, __VA_ARGS__);                                     \
+		fprintf(err, " (see --help)\n");                               \
+		return OPTIONS_BAD;                                            \
 	} while (0)
 
 enum options_result options_parse(struct options *o, int argc, char **argv,
@@ -254,7 +263,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case OPT_ISP_DB:
 			if (o->n_isp_dbs == ITM_MAX_DBS)
-				BAD("at most %d --isp-db databases", ITM_MAX_DBS);
+				BAD("at most %d --isp-db databases",
+				    ITM_MAX_DBS);
 			o->isp_dbs[o->n_isp_dbs++] = optarg;
 			break;
 		case OPT_GEO_LANG:
@@ -274,7 +284,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			o->listen_addr = optarg;
 			break;
 		case OPT_MAP_SIZE:
-			if (parse_u64(optarg, &v) || v < 1 || v > MAX_MAP_ENTRIES)
+			if (parse_u64(optarg, &v) || v < 1 ||
+			    v > MAX_MAP_ENTRIES)
 				BAD("--map-size wants 1 to %u entries, got '%s'",
 				    MAX_MAP_ENTRIES, optarg);
 			o->map_entries = (uint32_t)v;

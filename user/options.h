@@ -9,36 +9,36 @@
 #include <stdio.h>
 
 #define ITM_MAX_IFACES 16
-#define ITM_MAX_DBS 8
+#define ITM_MAX_DBS    8
 
 struct options {
-	const char *ifaces[ITM_MAX_IFACES];	/* -i, repeatable or a,b */
+	const char *ifaces[ITM_MAX_IFACES]; /* -i, repeatable or a,b */
 	size_t n_ifaces;
-	uint64_t duration_ms;		/* -d seconds; 0 = until a signal */
-	uint64_t interval_ms;		/* -s seconds, fractions allowed */
-	uint16_t port;			/* -p; 0 = no exporter */
-	const char *listen_addr;	/* --listen; NULL = all addresses */
-	const char *geo_dbs[ITM_MAX_DBS];	/* -g, repeatable */
+	uint64_t duration_ms;		  /* -d seconds; 0 = until a signal */
+	uint64_t interval_ms;		  /* -s seconds, fractions allowed */
+	uint16_t port;			  /* -p; 0 = no exporter */
+	const char *listen_addr;	  /* --listen; NULL = all addresses */
+	const char *geo_dbs[ITM_MAX_DBS]; /* -g, repeatable */
 	size_t n_geo_dbs;
-	const char *isp_dbs[ITM_MAX_DBS];	/* --isp-db, repeatable */
+	const char *isp_dbs[ITM_MAX_DBS]; /* --isp-db, repeatable */
 	size_t n_isp_dbs;
-	const char *geo_lang;		/* --geoip-lang, default zh-CN */
-	uint64_t threshold;		/* -t bytes */
-	uint32_t map_entries;		/* --map-size */
-	const char *pin_base;		/* --pin-dir */
-	size_t top_n;			/* --top */
-	bool quiet;			/* --quiet: no periodic table */
-	bool no_summary;		/* --no-summary: no final table */
-	bool force_clsact;		/* --clsact: skip tcx links */
-	bool verbose;			/* -v: libbpf debug output */
-	bool no_pid;			/* --no-pid: no process attribution */
-	uint64_t pid_retention_ms;	/* --pid-retention */
+	const char *geo_lang;	   /* --geoip-lang, default zh-CN */
+	uint64_t threshold;	   /* -t bytes */
+	uint32_t map_entries;	   /* --map-size */
+	const char *pin_base;	   /* --pin-dir */
+	size_t top_n;		   /* --top */
+	bool quiet;		   /* --quiet: no periodic table */
+	bool no_summary;	   /* --no-summary: no final table */
+	bool force_clsact;	   /* --clsact: skip tcx links */
+	bool verbose;		   /* -v: libbpf debug output */
+	bool no_pid;		   /* --no-pid: no process attribution */
+	uint64_t pid_retention_ms; /* --pid-retention */
 };
 
 enum options_result {
 	OPTIONS_OK,
-	OPTIONS_EXIT_OK,	/* --help / --version printed */
-	OPTIONS_BAD,		/* message printed on err; exit status 2 */
+	OPTIONS_EXIT_OK, /* --help / --version printed */
+	OPTIONS_BAD,	 /* message printed on err; exit status 2 */
 };
 
 /* Writes help/version to out and one error line to err. */

@@ -16,7 +16,7 @@
 
 struct owner_tracker {
 	struct owner_bpf *skel;
-	struct bpf_link *sock_create;	/* NULL without cgroup v2 */
+	struct bpf_link *sock_create; /* NULL without cgroup v2 */
 	struct bpf_link *iter;
 };
 
@@ -61,8 +61,8 @@ static void attach_sock_create(struct owner_tracker *ot)
 		pr_warn("cannot open cgroup %s: %s\n", path, strerror(errno));
 		return;
 	}
-	ot->sock_create = bpf_program__attach_cgroup(
-		ot->skel->progs.itm_sock_create, fd);
+	ot->sock_create =
+		bpf_program__attach_cgroup(ot->skel->progs.itm_sock_create, fd);
 	if (!ot->sock_create)
 		pr_warn("cannot attach to cgroup %s: %s\n", path,
 			strerror(errno));
@@ -84,8 +84,8 @@ int owner_tracker_open(struct owner_tracker **out)
 		free(ot);
 		return err;
 	}
-	ot->iter = bpf_program__attach_iter(ot->skel->progs.itm_task_file,
-					    NULL);
+	ot->iter =
+		bpf_program__attach_iter(ot->skel->progs.itm_task_file, NULL);
 	if (!ot->iter) {
 		err = -errno;
 		pr_err("cannot attach the task_file iterator: %s (use --no-pid to run without it)\n",

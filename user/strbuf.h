@@ -7,12 +7,15 @@
 #include <stddef.h>
 
 struct strbuf {
-	char *buf;	/* always NUL-terminated when non-NULL */
+	char *buf; /* always NUL-terminated when non-NULL */
 	size_t len;
 	size_t cap;
 };
 
-#define STRBUF_INIT { NULL, 0, 0 }
+#define STRBUF_INIT                                                            \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 int strbuf_reserve(struct strbuf *sb, size_t extra);
 int strbuf_append(struct strbuf *sb, const char *s, size_t n);

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 #define MAX_UNIT 4
 
 /*
@@ -32,7 +32,8 @@ const char *format_bytes_human(uint64_t bytes, char *buf, size_t len)
 		if (q >= 1024 && k < MAX_UNIT)
 			continue;
 		/* r < 2^40, so r * 100 cannot overflow. */
-		hundredths = q * 100 + ((r * 100 + (1ULL << (shift - 1))) >> shift);
+		hundredths =
+			q * 100 + ((r * 100 + (1ULL << (shift - 1))) >> shift);
 		if (hundredths >= 102400 && k < MAX_UNIT)
 			continue;
 		break;
@@ -115,8 +116,9 @@ static void addr_str(const struct in6_addr *a, char *buf, size_t len)
 }
 
 #define ROW_FMT "%-6s %-39s %20s %14s %20s %14s %12s"
-#define NUM_FMT "%-6s %-39s %20" PRIu64 " %14" PRIu64 " %20" PRIu64 \
-		" %14" PRIu64 " %12s"
+#define NUM_FMT                                                                \
+	"%-6s %-39s %20" PRIu64 " %14" PRIu64 " %20" PRIu64 " %14" PRIu64      \
+	" %12s"
 
 /* Per top-table row: its biggest process and how many others it has. */
 struct row_process {

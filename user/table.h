@@ -18,8 +18,8 @@
 struct geo_labels;
 
 struct ip_entry {
-	struct in6_addr addr;	/* IPv4 as ::ffff:a.b.c.d */
-	uint32_t pid;		/* 0 in the per-address table */
+	struct in6_addr addr; /* IPv4 as ::ffff:a.b.c.d */
+	uint32_t pid;	      /* 0 in the per-address table */
 	uint64_t tx_bytes;
 	uint64_t tx_packets;
 	uint64_t rx_bytes;
@@ -36,9 +36,9 @@ struct ip_table {
 	struct ip_entry *entries;
 	size_t count;
 	size_t cap;
-	uint32_t *index;	/* entry position + 1; 0 marks an empty slot */
-	size_t index_mask;	/* index size - 1 (a power of two) */
-	uint64_t threshold;	/* export threshold in bytes (-t) */
+	uint32_t *index;    /* entry position + 1; 0 marks an empty slot */
+	size_t index_mask;  /* index size - 1 (a power of two) */
+	uint64_t threshold; /* export threshold in bytes (-t) */
 };
 
 int ip_table_init(struct ip_table *t, uint64_t threshold);

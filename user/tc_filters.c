@@ -14,7 +14,7 @@
 #endif
 #ifndef TC_H_MIN_INGRESS
 #define TC_H_MIN_INGRESS 0xFFF2U
-#define TC_H_MIN_EGRESS 0xFFF3U
+#define TC_H_MIN_EGRESS	 0xFFF3U
 #endif
 
 static int count_in_reply(const char *buf, int len, uint32_t handle,
@@ -38,10 +38,12 @@ static int count_in_reply(const char *buf, int len, uint32_t handle,
 		if (nh->nlmsg_type != RTM_NEWTFILTER)
 			continue;
 		tc = NLMSG_DATA(nh);
-		/* handle 0 entries describe the classifier chain, not a filter */
+		/* handle 0 entries describe the classifier chain, not a filter
+		 */
 		if (!tc->tcm_handle)
 			continue;
-		if (tc->tcm_handle == handle && (tc->tcm_info >> 16) == priority)
+		if (tc->tcm_handle == handle &&
+		    (tc->tcm_info >> 16) == priority)
 			continue;
 		(*count)++;
 	}
@@ -55,18 +57,21 @@ int tc_count_other_filters(int ifindex, bool ingress, uint32_t handle,
 		struct nlmsghdr nh;
 		struct tcmsg tc;
 	} req = {
-		.nh = {
-			.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg)),
-			.nlmsg_type = RTM_GETTFILTER,
-			.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-			.nlmsg_seq = 1,
-		},
-		.tc = {
-			.tcm_family = AF_UNSPEC,
-			.tcm_ifindex = ifindex,
-			.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ?
-						TC_H_MIN_INGRESS : TC_H_MIN_EGRESS),
-		},
+		.nh =
+			{
+				.nlmsg_len = NLMSG_LENGTH(sizeof(struct tcmsg)),
+				.nlmsg_type = RTM_GETTFILTER,
+				.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
+				.nlmsg_seq = 1,
+			},
+		.tc =
+			{
+				.tcm_family = AF_UNSPEC,
+				.tcm_ifindex = ifindex,
+				.tcm_parent = TC_H_MAKE(
+					TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS
+							     : TC_H_MIN_EGRESS),
+			},
 	};
 	char buf[16384] __attribute__((aligned(4)));
 	bool done = false;

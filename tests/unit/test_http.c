@@ -24,7 +24,8 @@
 #include "http.h"
 #include "strbuf.h"
 
-#define BODY "# HELP x_total X\n# TYPE x_total counter\nx_total{city=\"南京市\"} 42\n"
+#define BODY                                                                   \
+	"# HELP x_total X\n# TYPE x_total counter\nx_total{city=\"南京市\"} 42\n"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 
 struct render_ctx {
@@ -46,16 +47,16 @@ static int render(void *p, struct strbuf *out)
 
 struct resp {
 	int status;
-	char head[16384];	/* status line + headers, NUL-terminated */
+	char head[16384]; /* status line + headers, NUL-terminated */
 	char *body;
 	size_t body_len;
-	bool closed_early;	/* ended or timed out before a full header */
+	bool closed_early; /* ended or timed out before a full header */
 };
 
 /* A port that was free a moment ago (the API does not take port 0). */
 static uint16_t free_port(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t sl = sizeof(sa);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	uint16_t port;
@@ -71,8 +72,8 @@ static uint16_t free_port(void)
 
 static bool have_ipv6_loopback(void)
 {
-	struct sockaddr_in6 sa = { .sin6_family = AF_INET6,
-				   .sin6_addr = IN6ADDR_LOOPBACK_INIT };
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6,
+				  .sin6_addr = IN6ADDR_LOOPBACK_INIT};
 	int fd = socket(AF_INET6, SOCK_STREAM, 0);
 	bool ok;
 
@@ -85,8 +86,8 @@ static bool have_ipv6_loopback(void)
 
 static int connect_to(int family, uint16_t port, int rcvbuf)
 {
-	struct sockaddr_storage ss = { 0 };
-	struct timeval tv = { .tv_sec = 5 };
+	struct sockaddr_storage ss = {0};
+	struct timeval tv = {.tv_sec = 5};
 	socklen_t sl;
 	int fd;
 
@@ -123,7 +124,7 @@ static void send_all(int fd, const char *s, size_t n)
 		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
 
 		if (w <= 0)
-			return;	/* the server may hang up on garbage */
+			return; /* the server may hang up on garbage */
 		s += w;
 		n -= (size_t)w;
 	}
@@ -174,9 +175,10 @@ static void request(uint16_t port, const char *method, const char *path,
 {
 	char raw[1024];
 
-	snprintf(raw, sizeof(raw),
-		 "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s\r\n",
-		 method, path, extra ? extra : "");
+	snprintf(
+		raw, sizeof(raw),
+		"%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s\r\n",
+		method, path, extra ? extra : "");
 	request_on(AF_INET, port, raw, r);
 }
 
@@ -309,8 +311,10 @@ static void test_keep_alive(void **state)
 	assert_int_equal(got, need);
 	assert_string_equal(hdr_end + 4, BODY);
 
-	send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-		 strlen("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+	send_all(
+		fd,
+		"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		strlen("GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
 	read_resp(fd, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, BODY);
@@ -325,8 +329,8 @@ static void test_get_with_body(void **state)
 	struct fixture *f = *state;
 	struct resp r;
 
-	request(f->port, "GET", "/metrics",
-		"Content-Length: 5\r\n\r\nhello", &r);
+	request(f->port, "GET", "/metrics", "Content-Length: 5\r\n\r\nhello",
+		&r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, BODY);
 	assert_int_equal(atomic_load(&f->ctx.calls), 1);
@@ -353,8 +357,8 @@ static void test_head_metrics(void **state)
 
 static void test_method_not_allowed(void **state)
 {
-	static const char *const methods[] = { "POST", "PUT", "DELETE",
-					       "OPTIONS", "PATCH" };
+	static const char *const methods[] = {"POST", "PUT", "DELETE",
+					      "OPTIONS", "PATCH"};
 	struct fixture *f = *state;
 	struct resp r;
 
@@ -387,8 +391,8 @@ static void test_index_page(void **state)
 
 static void test_not_found(void **state)
 {
-	static const char *const paths[] = { "/nope", "/metrics/", "/Metrics",
-					     "/metrics/x", "//metrics" };
+	static const char *const paths[] = {"/nope", "/metrics/", "/Metrics",
+					    "/metrics/x", "//metrics"};
 	struct fixture *f = *state;
 	struct resp r;
 
@@ -402,7 +406,7 @@ static void test_not_found(void **state)
 
 static char *gunzip(const char *in, size_t len, size_t cap, size_t *out_len)
 {
-	z_stream zs = { 0 };
+	z_stream zs = {0};
 	char *out = malloc(cap + 1);
 
 	assert_non_null(out);
@@ -424,16 +428,16 @@ static void test_gzip(void **state)
 		const char *accept;
 		bool gzip;
 	} cases[] = {
-		{ "Accept-Encoding: gzip\r\n", true },
-		{ "Accept-Encoding: GZIP\r\n", true },
-		{ "Accept-Encoding: deflate, gzip;q=0.5\r\n", true },
-		{ "Accept-Encoding: gzip ; q=1.0, identity\r\n", true },
-		{ "Accept-Encoding: gzip;q=0\r\n", false },
-		{ "Accept-Encoding: gzip;q=0.000, br\r\n", false },
-		{ "Accept-Encoding: br, deflate\r\n", false },
-		{ "Accept-Encoding: xgzip\r\n", false },
-		{ "Accept-Encoding: identity\r\n", false },
-		{ NULL, false },
+		{"Accept-Encoding: gzip\r\n", true},
+		{"Accept-Encoding: GZIP\r\n", true},
+		{"Accept-Encoding: deflate, gzip;q=0.5\r\n", true},
+		{"Accept-Encoding: gzip ; q=1.0, identity\r\n", true},
+		{"Accept-Encoding: gzip;q=0\r\n", false},
+		{"Accept-Encoding: gzip;q=0.000, br\r\n", false},
+		{"Accept-Encoding: br, deflate\r\n", false},
+		{"Accept-Encoding: xgzip\r\n", false},
+		{"Accept-Encoding: identity\r\n", false},
+		{NULL, false},
 	};
 	struct fixture *f = *state;
 	char v[64];
@@ -456,8 +460,8 @@ static void test_gzip(void **state)
 			free(plain);
 		} else {
 			if (header(&r, "Content-Encoding", v, sizeof(v)))
-				fail_msg("case %zu: unexpected encoding %s",
-					 i, v);
+				fail_msg("case %zu: unexpected encoding %s", i,
+					 v);
 			assert_string_equal(r.body, BODY);
 		}
 		resp_free(&r);
@@ -474,9 +478,12 @@ static void test_gzip_large(void **state)
 	struct resp r;
 
 	for (int i = 0; i < 100000; i++)
-		assert_int_equal(strbuf_printf(&big,
-			"ip_traffic_tx_bytes_total{remote_ip=\"10.0.%d.%d\"} %d\n",
-			i / 256, i % 256, i * 7), 0);
+		assert_int_equal(
+			strbuf_printf(
+				&big,
+				"ip_traffic_tx_bytes_total{remote_ip=\"10.0.%d.%d\"} %d\n",
+				i / 256, i % 256, i * 7),
+			0);
 	f->ctx.body = big.buf;
 	f->ctx.body_len = big.len;
 	request(f->port, "GET", "/metrics", "Accept-Encoding: gzip\r\n", &r);
@@ -514,8 +521,8 @@ static void test_render_error(void **state)
 static void test_address_in_use(void **state)
 {
 	struct fixture *f = *state;
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	struct render_ctx ctx = { .body = BODY };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct render_ctx ctx = {.body = BODY};
 	uint16_t port = free_port();
 	int fd;
 
@@ -543,11 +550,12 @@ static void test_address_in_use(void **state)
 static void test_bad_address(void **state)
 {
 	static const char *const bad[] = {
-		"not-an-ip", "localhost", "1.2.3.256", "1.2.3", "::g",
-		"[::1", "::1]", "1.2.3.4:80", "fe80::1%no_such_if0",
+		"not-an-ip",	  "localhost",	"1.2.3.256",
+		"1.2.3",	  "::g",	"[::1",
+		"::1]",		  "1.2.3.4:80", "fe80::1%no_such_if0",
 		"2001:db8::1::2",
 	};
-	struct render_ctx ctx = { .body = BODY };
+	struct render_ctx ctx = {.body = BODY};
 	uint16_t port = free_port();
 
 	(void)state;
@@ -564,16 +572,16 @@ static void test_bad_address(void **state)
 
 static void test_listen_forms(void **state)
 {
-	struct render_ctx ctx = { .body = BODY, .body_len = strlen(BODY) };
+	struct render_ctx ctx = {.body = BODY, .body_len = strlen(BODY)};
 	bool v6 = have_ipv6_loopback();
-	const char *addrs[] = { NULL, "", "::1", "[::1]", "0.0.0.0" };
+	const char *addrs[] = {NULL, "", "::1", "[::1]", "0.0.0.0"};
 	struct resp r;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
 		bool want4 = !addrs[i] || !*addrs[i] || addrs[i][0] == '0';
-		bool want6 = v6 && (!addrs[i] || !*addrs[i] ||
-				    addrs[i][0] != '0');
+		bool want6 =
+			v6 && (!addrs[i] || !*addrs[i] || addrs[i][0] != '0');
 		uint16_t port = free_port();
 		struct http_server *srv;
 
@@ -581,7 +589,8 @@ static void test_listen_forms(void **state)
 			continue;
 		srv = http_server_start(addrs[i], port, render, &ctx);
 		if (!srv)
-			fail_msg("start on %s: %s", addrs[i] ? addrs[i] : "(null)",
+			fail_msg("start on %s: %s",
+				 addrs[i] ? addrs[i] : "(null)",
 				 strerror(errno));
 		if (want4) {
 			request_on(AF_INET, port,
@@ -624,7 +633,10 @@ static void assert_good_scrape(uint16_t port)
 
 static void test_garbage_then_good(void **state)
 {
-#define J(s) { s, sizeof(s) - 1, true }
+#define J(s)                                                                   \
+	{                                                                      \
+		s, sizeof(s) - 1, true                                         \
+	}
 	static const struct {
 		const char *s;
 		size_t len;
@@ -640,8 +652,8 @@ static void test_garbage_then_good(void **state)
 		 * A valid GET with a broken chunked body: answered from the
 		 * headers alone (the body is never read), then closed.
 		 */
-		{ "GET /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-		  66, false },
+		{"GET /metrics HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		 66, false},
 		J("\r\n\r\n\r\n"),
 	};
 #undef J
@@ -649,7 +661,7 @@ static void test_garbage_then_good(void **state)
 	struct resp r;
 
 	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
-		struct timeval tv = { .tv_usec = 300000 };
+		struct timeval tv = {.tv_usec = 300000};
 		int fd = connect_to(AF_INET, f->port, 0);
 
 		send_all(fd, junk[i].s, junk[i].len);
@@ -676,10 +688,11 @@ static void test_oversized_headers(void **state)
 	struct resp r;
 	int fd;
 
-	assert_int_equal(strbuf_puts(&req, "GET /metrics HTTP/1.1\r\nHost: x\r\n"), 0);
+	assert_int_equal(
+		strbuf_puts(&req, "GET /metrics HTTP/1.1\r\nHost: x\r\n"), 0);
 	for (int i = 0; i < 4000; i++)
-		assert_int_equal(strbuf_printf(&req,
-			"X-Filler-%d: %064d\r\n", i, i), 0);
+		assert_int_equal(
+			strbuf_printf(&req, "X-Filler-%d: %064d\r\n", i, i), 0);
 	assert_int_equal(strbuf_puts(&req, "\r\n"), 0);
 	fd = connect_to(AF_INET, f->port, 0);
 	send_all(fd, req.buf, req.len);
@@ -771,8 +784,8 @@ static void test_stop_null(void **state)
 	http_server_stop(NULL);
 	/* Stop really releases the port: a new server can take it. */
 	for (int i = 0; i < 3; i++) {
-		struct render_ctx ctx = { .body = BODY,
-					  .body_len = strlen(BODY) };
+		struct render_ctx ctx = {.body = BODY,
+					 .body_len = strlen(BODY)};
 		uint16_t port = free_port();
 		struct http_server *a, *b;
 		struct resp r;

@@ -19,7 +19,7 @@
 
 static struct in6_addr addr_of(const char *s)
 {
-	struct in6_addr a = { 0 };
+	struct in6_addr a = {0};
 	struct in_addr v4;
 
 	if (inet_pton(AF_INET, s, &v4) == 1) {
@@ -35,7 +35,7 @@ static struct in6_addr addr_of(const char *s)
 static struct ip_entry *add(struct ip_table *t, const char *ip, uint64_t txb,
 			    uint64_t txp, uint64_t rxb, uint64_t rxp)
 {
-	struct itm_value v = { txb, txp, rxb, rxp };
+	struct itm_value v = {txb, txp, rxb, rxp};
 	struct in6_addr a = addr_of(ip);
 
 	assert_int_equal(ip_table_add(t, &a, &v), 0);
@@ -103,22 +103,23 @@ static void test_escape_label(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{ "", "" },
-		{ "plain", "plain" },
-		{ "a\\b", "a\\\\b" },
-		{ "say \"hi\"", "say \\\"hi\\\"" },
-		{ "two\nlines", "two\\nlines" },
-		{ "\\\"\n", "\\\\\\\"\\n" },
-		{ "tab\tstays", "tab\tstays" },
-		{ "中国", "中国" },
-		{ "北京市\"朝阳\"", "北京市\\\"朝阳\\\"" },
-		{ "emoji \xf0\x9f\x98\x80", "emoji \xf0\x9f\x98\x80" },
+		{"", ""},
+		{"plain", "plain"},
+		{"a\\b", "a\\\\b"},
+		{"say \"hi\"", "say \\\"hi\\\""},
+		{"two\nlines", "two\\nlines"},
+		{"\\\"\n", "\\\\\\\"\\n"},
+		{"tab\tstays", "tab\tstays"},
+		{"中国", "中国"},
+		{"北京市\"朝阳\"", "北京市\\\"朝阳\\\""},
+		{"emoji \xf0\x9f\x98\x80", "emoji \xf0\x9f\x98\x80"},
 		/* Invalid UTF-8 becomes U+FFFD so Prometheus keeps parsing. */
-		{ "bad\xff", "bad\xef\xbf\xbd" },
-		{ "\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd" },
-		{ "cut\xe4\xb8", "cut\xef\xbf\xbd\xef\xbf\xbd" },
-		{ "\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
-		{ "\xf4\x90\x80\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd" },
+		{"bad\xff", "bad\xef\xbf\xbd"},
+		{"\xc0\xaf", "\xef\xbf\xbd\xef\xbf\xbd"},
+		{"cut\xe4\xb8", "cut\xef\xbf\xbd\xef\xbf\xbd"},
+		{"\xed\xa0\x80", "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
+		{"\xf4\x90\x80\x80",
+		 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},
 	};
 	(void)state;
 
@@ -229,10 +230,10 @@ static const char golden_full[] =
 
 static void fill_golden_table(struct ip_table *t, struct iface_stats *ifs)
 {
-	static const struct geo_labels cn = { "中国", "江苏省", "南京市",
-					      "中国电信" };
-	static const struct geo_labels esc = { "a\\b", "q\"uote", "new\nline",
-					       "" };
+	static const struct geo_labels cn = {"中国", "江苏省", "南京市",
+					     "中国电信"};
+	static const struct geo_labels esc = {"a\\b", "q\"uote", "new\nline",
+					      ""};
 	struct ip_entry *e;
 
 	assert_int_equal(ip_table_init(t, 1048576), 0);
@@ -252,13 +253,13 @@ static void fill_golden_table(struct ip_table *t, struct iface_stats *ifs)
 	memset(ifs, 0, 2 * sizeof(*ifs));
 	strcpy(ifs[0].name, "eth0");
 	strcpy(ifs[1].name, "veth\"1");
-	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){ 7, 700 };
-	ifs[0].ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){ 8, 800 };
-	ifs[1].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){ 1, 1 };
-	ifs[0].ctr[ITM_CTR_NON_IP_TX] = (struct itm_counter){ 11, 1100 };
-	ifs[1].ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){ 12, 1200 };
-	ifs[0].ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){ 13, 1300 };
-	ifs[1].ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){ 14, 1400 };
+	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){7, 700};
+	ifs[0].ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){8, 800};
+	ifs[1].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){1, 1};
+	ifs[0].ctr[ITM_CTR_NON_IP_TX] = (struct itm_counter){11, 1100};
+	ifs[1].ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){12, 1200};
+	ifs[0].ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){13, 1300};
+	ifs[1].ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){14, 1400};
 }
 
 static void test_render_golden(void **state)
@@ -302,26 +303,26 @@ static void test_address_rendering(void **state)
 	static const struct {
 		const char *in, *out;
 	} cases[] = {
-		{ "0.0.0.0", "0.0.0.0" },
-		{ "1.2.3.4", "1.2.3.4" },
-		{ "10.200.0.99", "10.200.0.99" },
-		{ "255.255.255.255", "255.255.255.255" },
-		{ "::ffff:192.0.2.1", "192.0.2.1" },
-		{ "::1", "::1" },
-		{ "::", "::" },
-		{ "2001:db8::1", "2001:db8::1" },
-		{ "fe80::1:2:3:4", "fe80::1:2:3:4" },
-		{ "2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1" },
-		{ "2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1" },
-		{ "2001:0:1:0:1:0:1:0", "2001:0:1:0:1:0:1:0" },
-		{ "1::", "1::" },
+		{"0.0.0.0", "0.0.0.0"},
+		{"1.2.3.4", "1.2.3.4"},
+		{"10.200.0.99", "10.200.0.99"},
+		{"255.255.255.255", "255.255.255.255"},
+		{"::ffff:192.0.2.1", "192.0.2.1"},
+		{"::1", "::1"},
+		{"::", "::"},
+		{"2001:db8::1", "2001:db8::1"},
+		{"fe80::1:2:3:4", "fe80::1:2:3:4"},
+		{"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},
+		{"2001:db8:0:1:0:0:0:1", "2001:db8:0:1::1"},
+		{"2001:0:1:0:1:0:1:0", "2001:0:1:0:1:0:1:0"},
+		{"1::", "1::"},
 		/* RFC 5952: a single zero group is not compressed. */
-		{ "::2:3:4:5:6:7:8", "0:2:3:4:5:6:7:8" },
-		{ "::1.2.3.4", "::1.2.3.4" },
-		{ "abcd:ef01:2345:6789:abcd:ef01:2345:6789",
-		  "abcd:ef01:2345:6789:abcd:ef01:2345:6789" },
-		{ "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-		  "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff" },
+		{"::2:3:4:5:6:7:8", "0:2:3:4:5:6:7:8"},
+		{"::1.2.3.4", "::1.2.3.4"},
+		{"abcd:ef01:2345:6789:abcd:ef01:2345:6789",
+		 "abcd:ef01:2345:6789:abcd:ef01:2345:6789"},
+		{"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+		 "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
 	};
 	(void)state;
 
@@ -333,9 +334,10 @@ static void test_address_rendering(void **state)
 		assert_int_equal(ip_table_init(&t, 0), 0);
 		add(&t, cases[i].in, 5, 1, 0, 0);
 		out = render(&t, NULL, 0);
-		snprintf(line, sizeof(line),
-			 "ip_traffic_tx_bytes_total{remote_ip=\"%s\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 5",
-			 cases[i].out);
+		snprintf(
+			line, sizeof(line),
+			"ip_traffic_tx_bytes_total{remote_ip=\"%s\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 5",
+			cases[i].out);
 		assert_line(out, line);
 		free(out);
 		ip_table_free(&t);
@@ -357,7 +359,7 @@ static void test_ipv6_matches_inet_ntop(void **state)
 	(void)state;
 	assert_int_equal(ip_table_init(&t, 0), 0);
 	for (size_t i = 0; i < n; i++) {
-		struct itm_value v = { i, 0, 0, 0 };
+		struct itm_value v = {i, 0, 0, 0};
 		struct in6_addr a;
 
 		for (int g = 0; g < 8; g++) {
@@ -365,11 +367,12 @@ static void test_ipv6_matches_inet_ntop(void **state)
 
 			seed = seed * 1103515245u + 12345u;
 			if ((seed >> 16) & 1)
-				w = (seed >> 17) & (0xffffu >> ((seed >> 8) % 16));
+				w = (seed >> 17) &
+				    (0xffffu >> ((seed >> 8) % 16));
 			a.s6_addr[2 * g] = (uint8_t)(w >> 8);
 			a.s6_addr[2 * g + 1] = (uint8_t)w;
 		}
-		if (i == 0)	/* :: itself */
+		if (i == 0) /* :: itself */
 			memset(&a, 0, sizeof(a));
 		if (IN6_IS_ADDR_V4MAPPED(&a))
 			a.s6_addr[0] = 1;
@@ -398,9 +401,22 @@ static void test_ipv6_matches_inet_ntop(void **state)
 static void test_u64_values(void **state)
 {
 	static const uint64_t vals[] = {
-		0, 1, 9, 10, 99, 100, 101, 999, 1000, 65535, 4294967295ULL,
-		4294967296ULL, 9999999999999999999ULL,
-		10000000000000000000ULL, 12345678901234567890ULL, UINT64_MAX,
+		0,
+		1,
+		9,
+		10,
+		99,
+		100,
+		101,
+		999,
+		1000,
+		65535,
+		4294967295ULL,
+		4294967296ULL,
+		9999999999999999999ULL,
+		10000000000000000000ULL,
+		12345678901234567890ULL,
+		UINT64_MAX,
 	};
 	(void)state;
 
@@ -412,9 +428,10 @@ static void test_u64_values(void **state)
 		assert_int_equal(ip_table_init(&t, 0), 0);
 		add(&t, "192.0.2.7", 0, 0, 0, vals[i]);
 		out = render(&t, NULL, 0);
-		snprintf(line, sizeof(line),
-			 "ip_traffic_rx_packets_total{remote_ip=\"192.0.2.7\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} %llu",
-			 (unsigned long long)vals[i]);
+		snprintf(
+			line, sizeof(line),
+			"ip_traffic_rx_packets_total{remote_ip=\"192.0.2.7\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} %llu",
+			(unsigned long long)vals[i]);
 		assert_line(out, line);
 		free(out);
 		ip_table_free(&t);
@@ -423,8 +440,9 @@ static void test_u64_values(void **state)
 
 static void test_threshold_sticky_and_filtered(void **state)
 {
-	const char *lbl = "{remote_ip=\"198.51.100.1\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"}";
-	struct iface_stats ifs[1] = { { .name = "lo" } };
+	const char *lbl =
+		"{remote_ip=\"198.51.100.1\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"}";
+	struct iface_stats ifs[1] = {{.name = "lo"}};
 	struct ip_table t;
 	struct ip_entry *e;
 	char line[256];
@@ -434,8 +452,8 @@ static void test_threshold_sticky_and_filtered(void **state)
 	assert_int_equal(ip_table_init(&t, 1000), 0);
 	e = add(&t, "198.51.100.1", 600, 6, 399, 3);
 	assert_false(e->exported);
-	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){ 2, 50 };
-	ifs[0].ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){ 3, 70 };
+	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){2, 50};
+	ifs[0].ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){3, 70};
 
 	out = render(&t, ifs, 1);
 	assert_null(find_line(out, "ip_traffic_tx_bytes_total{"));
@@ -477,7 +495,7 @@ static void test_empty(void **state)
 		"# TYPE ip_traffic_tx_bytes_total counter\n"
 		"# HELP ip_traffic_rx_bytes_total Total received bytes per IP address\n"
 		"# TYPE ip_traffic_rx_bytes_total counter\n";
-	struct metrics_input in = { 0 };
+	struct metrics_input in = {0};
 	struct strbuf sb = STRBUF_INIT;
 	struct ip_table t;
 
@@ -489,7 +507,9 @@ static void test_empty(void **state)
 	assert_line(sb.buf, "ip_traffic_all_tx_bytes_total 0");
 	assert_line(sb.buf, "ip_traffic_tracked_addresses 0");
 	/* No interfaces: the family is declared, with no samples. */
-	assert_non_null(find_line(sb.buf, "# TYPE ip_traffic_overflow_tx_bytes_total counter\n# HELP ip_traffic_overflow_rx_bytes_total"));
+	assert_non_null(find_line(
+		sb.buf,
+		"# TYPE ip_traffic_overflow_tx_bytes_total counter\n# HELP ip_traffic_overflow_rx_bytes_total"));
 	assert_line(sb.buf, "ip_traffic_build_info{version=\"Unknown\"} 1");
 	assert_line(sb.buf, "ip_traffic_start_time_seconds 0");
 	assert_int_equal(sb.buf[sb.len - 1], '\n');
@@ -504,13 +524,9 @@ static void test_scrape_duration(void **state)
 		double v;
 		const char *out;
 	} cases[] = {
-		{ 0.25, "0.25" },
-		{ 0, "0" },
-		{ 1.5e-06, "1.5e-06" },
-		{ 12.125, "12.125" },
-		{ 0.1, "0.1" },
-		{ 1.0 / 0.0, "+Inf" },
-		{ 0.0 / 0.0, "NaN" },
+		{0.25, "0.25"},	    {0, "0"},	  {1.5e-06, "1.5e-06"},
+		{12.125, "12.125"}, {0.1, "0.1"}, {1.0 / 0.0, "+Inf"},
+		{0.0 / 0.0, "NaN"},
 	};
 	(void)state;
 
@@ -518,12 +534,14 @@ static void test_scrape_duration(void **state)
 		struct strbuf sb = STRBUF_INIT;
 		char want[256];
 
-		snprintf(want, sizeof(want),
-			 "# HELP ip_traffic_scrape_duration_seconds Time spent preparing this scrape\n"
-			 "# TYPE ip_traffic_scrape_duration_seconds gauge\n"
-			 "ip_traffic_scrape_duration_seconds %s\n",
-			 cases[i].out);
-		assert_int_equal(metrics_render_scrape_duration(&sb, cases[i].v), 0);
+		snprintf(
+			want, sizeof(want),
+			"# HELP ip_traffic_scrape_duration_seconds Time spent preparing this scrape\n"
+			"# TYPE ip_traffic_scrape_duration_seconds gauge\n"
+			"ip_traffic_scrape_duration_seconds %s\n",
+			cases[i].out);
+		assert_int_equal(
+			metrics_render_scrape_duration(&sb, cases[i].v), 0);
 		assert_string_equal(sb.buf, want);
 		strbuf_free(&sb);
 	}
@@ -556,10 +574,10 @@ static const char golden_procs[] =
 	"ip_traffic_process_rx_packets_total{remote_ip=\"8.8.8.8\",pid=\"4294967295\",process=\"abcdefghijklmnop\"} 0\n";
 
 static void add_proc(struct ip_table *procs, const char *ip, uint32_t pid,
-		     const char *comm, uint64_t txb, uint64_t txp,
-		     uint64_t rxb, uint64_t rxp)
+		     const char *comm, uint64_t txb, uint64_t txp, uint64_t rxb,
+		     uint64_t rxp)
 {
-	struct itm_value v = { txb, txp, rxb, rxp };
+	struct itm_value v = {txb, txp, rxb, rxp};
 	struct in6_addr a = addr_of(ip);
 	struct ip_entry *e = ip_table_upsert_pid(procs, &a, pid);
 
@@ -575,7 +593,7 @@ static void add_proc(struct ip_table *procs, const char *ip, uint32_t pid,
  */
 static void test_process_families(void **state)
 {
-	struct metrics_input in = { .version = "x" };
+	struct metrics_input in = {.version = "x"};
 	struct strbuf sb = STRBUF_INIT;
 	struct ip_table t, procs;
 	const char *start, *end;
@@ -625,8 +643,8 @@ static double now(void)
  */
 static void test_large(void **state)
 {
-	static const struct geo_labels g = { "美国", "加利福尼亚州", "芒廷维尤",
-					     "Google LLC" };
+	static const struct geo_labels g = {"美国", "加利福尼亚州", "芒廷维尤",
+					    "Google LLC"};
 	const char *env = getenv("ITM_BENCH_ENTRIES");
 	size_t n = env ? strtoul(env, NULL, 10) : 200000, exported = 0;
 	uint64_t all_tx = 0;
@@ -638,8 +656,8 @@ static void test_large(void **state)
 	(void)state;
 	assert_int_equal(ip_table_init(&t, 100), 0);
 	for (size_t i = 0; i < n; i++) {
-		struct itm_value v = { i % 3 ? 1000 + i : 50, i + 1, 7, 1 };
-		struct in6_addr a = { 0 };
+		struct itm_value v = {i % 3 ? 1000 + i : 50, i + 1, 7, 1};
+		struct in6_addr a = {0};
 		struct ip_entry *e;
 
 		if (i & 1) {
@@ -665,30 +683,42 @@ static void test_large(void **state)
 	t0 = now();
 	out = render(&t, NULL, 0);
 	t1 = now();
-	print_message("rendered %zu entries (%zu exported) in %.3f s, %zu bytes\n",
-		      n, exported, t1 - t0, strlen(out));
+	print_message(
+		"rendered %zu entries (%zu exported) in %.3f s, %zu bytes\n", n,
+		exported, t1 - t0, strlen(out));
 
-	assert_int_equal(count_prefix(out, "ip_traffic_tx_bytes_total{"), exported);
-	assert_int_equal(count_prefix(out, "ip_traffic_rx_bytes_total{"), exported);
-	assert_int_equal(count_prefix(out, "ip_traffic_tx_packets_total{"), exported);
-	assert_int_equal(count_prefix(out, "ip_traffic_rx_packets_total{"), exported);
+	assert_int_equal(count_prefix(out, "ip_traffic_tx_bytes_total{"),
+			 exported);
+	assert_int_equal(count_prefix(out, "ip_traffic_rx_bytes_total{"),
+			 exported);
+	assert_int_equal(count_prefix(out, "ip_traffic_tx_packets_total{"),
+			 exported);
+	assert_int_equal(count_prefix(out, "ip_traffic_rx_packets_total{"),
+			 exported);
 	snprintf(want, sizeof(want), "ip_traffic_all_tx_bytes_total %llu",
 		 (unsigned long long)all_tx);
 	assert_line(out, want);
 
 	/* Entry 1 (IPv6, no geo) and entry 5 (IPv6, geo) in every family. */
-	snprintf(line, sizeof(line),
-		 "ip_traffic_tx_bytes_total{remote_ip=\"2001::100:0:0:0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 1001");
+	snprintf(
+		line, sizeof(line),
+		"ip_traffic_tx_bytes_total{remote_ip=\"2001::100:0:0:0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 1001");
 	assert_line(out, line);
-	snprintf(line, sizeof(line),
-		 "ip_traffic_rx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\"} 1");
+	snprintf(
+		line, sizeof(line),
+		"ip_traffic_rx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\"} 1");
 	assert_line(out, line);
-	snprintf(line, sizeof(line),
-		 "ip_traffic_tx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\"} 6");
+	snprintf(
+		line, sizeof(line),
+		"ip_traffic_tx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\"} 6");
 	assert_line(out, line);
 	/* Entry 2 (IPv4) is exported, entry 3 (every third) is not. */
-	assert_line(out, "ip_traffic_rx_bytes_total{remote_ip=\"10.0.0.2\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 7");
-	assert_null(find_line(out, "ip_traffic_rx_bytes_total{remote_ip=\"2001::300:0:0:0\""));
+	assert_line(
+		out,
+		"ip_traffic_rx_bytes_total{remote_ip=\"10.0.0.2\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 7");
+	assert_null(find_line(
+		out,
+		"ip_traffic_rx_bytes_total{remote_ip=\"2001::300:0:0:0\""));
 	free(out);
 	ip_table_free(&t);
 }

@@ -29,7 +29,8 @@ static struct parsed *parse(const char *first, ...)
 	va_list ap;
 	int argc = 0;
 
-	snprintf(p->argbuf[argc], sizeof(p->argbuf[0]), "ip_traffic_monitor_cli");
+	snprintf(p->argbuf[argc], sizeof(p->argbuf[0]),
+		 "ip_traffic_monitor_cli");
 	p->argv[argc] = p->argbuf[argc];
 	argc++;
 	va_start(ap, first);
@@ -69,11 +70,10 @@ static void test_defaults(void **state)
 
 static void test_seed_long_flags(void **state)
 {
-	struct parsed *p = parse("--iface", "eth0", "--duration", "0",
-				 "--sample-interval", "5", "--prometheus-port",
-				 "9090", "--geoip-db", "GeoLite2-City.mmdb",
-				 "--prometheus-export-threshold", "10485760",
-				 NULL);
+	struct parsed *p = parse(
+		"--iface", "eth0", "--duration", "0", "--sample-interval", "5",
+		"--prometheus-port", "9090", "--geoip-db", "GeoLite2-City.mmdb",
+		"--prometheus-export-threshold", "10485760", NULL);
 
 	(void)state;
 	assert_int_equal(p->r, OPTIONS_OK);
@@ -88,9 +88,9 @@ static void test_seed_long_flags(void **state)
 
 static void test_seed_short_flags(void **state)
 {
-	struct parsed *p = parse("-i", "eth0", "-d", "300", "-s", "0.1", "-p",
-				 "8080", "-g", "a.mmdb", "-g", "qqwry.dat",
-				 "-t", "10M", NULL);
+	struct parsed *p =
+		parse("-i", "eth0", "-d", "300", "-s", "0.1", "-p", "8080",
+		      "-g", "a.mmdb", "-g", "qqwry.dat", "-t", "10M", NULL);
 
 	(void)state;
 	assert_int_equal(p->r, OPTIONS_OK);
@@ -118,12 +118,11 @@ static void test_iface_lists(void **state)
 
 static void test_long_only_flags(void **state)
 {
-	struct parsed *p = parse("-i", "eth0", "-p", "9100", "--listen", "::1",
-				 "--map-size",
-				 "4", "--pin-dir", "/sys/fs/bpf/x", "--quiet",
-				 "--no-summary", "--top", "0", "--clsact",
-				 "--isp-db", "isp.mmdb", "--geoip-lang", "en",
-				 NULL);
+	struct parsed *p =
+		parse("-i", "eth0", "-p", "9100", "--listen", "::1",
+		      "--map-size", "4", "--pin-dir", "/sys/fs/bpf/x",
+		      "--quiet", "--no-summary", "--top", "0", "--clsact",
+		      "--isp-db", "isp.mmdb", "--geoip-lang", "en", NULL);
 
 	(void)state;
 	assert_int_equal(p->r, OPTIONS_OK);
@@ -177,7 +176,7 @@ static void expect_bad(const char *a, const char *b, const char *c,
 static void test_bad_values(void **state)
 {
 	(void)state;
-	expect_bad("-d", "10", NULL, NULL);		/* -i missing */
+	expect_bad("-d", "10", NULL, NULL); /* -i missing */
 	expect_bad("-i", "eth0", "-s", "0");
 	expect_bad("-i", "eth0", "-s", "-1");
 	expect_bad("-i", "eth0", "-s", "abc");
@@ -198,10 +197,10 @@ static void test_bad_values(void **state)
 	expect_bad("-i", "eth0", "--pin-dir", "relative");
 	expect_bad("-i", "eth0", "--bogus", NULL);
 	expect_bad("-i", "eth0", "extra", NULL);
-	expect_bad("-i", "eth0", "-i", "eth0");		/* twice */
+	expect_bad("-i", "eth0", "-i", "eth0"); /* twice */
 	expect_bad("-i", "averyveryverylongifname", NULL, NULL);
-	expect_bad("-i", "eth0", "-p", NULL);		/* missing value */
-	expect_bad("-i", "eth0", "--listen", "::1");	/* without -p */
+	expect_bad("-i", "eth0", "-p", NULL);	     /* missing value */
+	expect_bad("-i", "eth0", "--listen", "::1"); /* without -p */
 }
 
 int main(void)

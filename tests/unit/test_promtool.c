@@ -65,8 +65,8 @@ static void run_promtool(const char *body, size_t len,
 	}
 	close(in[1]);
 	for (;;) {
-		ssize_t rd = read(out[0], r->output + n,
-				  sizeof(r->output) - 1 - n);
+		ssize_t rd =
+			read(out[0], r->output + n, sizeof(r->output) - 1 - n);
 
 		if (rd <= 0)
 			break;
@@ -81,8 +81,8 @@ static void run_promtool(const char *body, size_t len,
 static void add(struct ip_table *t, const char *ip, uint64_t b,
 		const struct geo_labels *g)
 {
-	struct itm_value v = { b, 3, b / 2, 2 };
-	struct in6_addr a = { 0 };
+	struct itm_value v = {b, 3, b / 2, 2};
+	struct in6_addr a = {0};
 	struct in_addr v4;
 
 	if (inet_pton(AF_INET, ip, &v4) == 1) {
@@ -97,13 +97,13 @@ static void add(struct ip_table *t, const char *ip, uint64_t b,
 
 static void test_promtool_accepts_render(void **state)
 {
-	static const struct geo_labels cn = { "中国", "江苏省", "南京市",
-					      "中国电信" };
-	static const struct geo_labels us = { "美国", "加利福尼亚州", "芒廷维尤",
-					      NULL };
-	static const struct geo_labels esc = { "back\\slash", "dq\"uote",
-					       "new\nline", "bad\xff utf8" };
-	struct iface_stats ifs[2] = { { .name = "eth0" }, { .name = "we\"ird" } };
+	static const struct geo_labels cn = {"中国", "江苏省", "南京市",
+					     "中国电信"};
+	static const struct geo_labels us = {"美国", "加利福尼亚州", "芒廷维尤",
+					     NULL};
+	static const struct geo_labels esc = {"back\\slash", "dq\"uote",
+					      "new\nline", "bad\xff utf8"};
+	struct iface_stats ifs[2] = {{.name = "eth0"}, {.name = "we\"ird"}};
 	struct metrics_input in = {
 		.ifaces = ifs,
 		.n_ifaces = 2,
@@ -120,17 +120,17 @@ static void test_promtool_accepts_render(void **state)
 	add(&t, "114.114.114.114", 3145728, &cn);
 	add(&t, "8.8.8.8", 2097152, &us);
 	add(&t, "2001:db8::53", 5000, &esc);
-	add(&t, "1.2.3.4", 10, NULL);	/* below the threshold */
-	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){ 1, 60 };
+	add(&t, "1.2.3.4", 10, NULL); /* below the threshold */
+	ifs[0].ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){1, 60};
 	assert_int_equal(ip_table_init(&procs, 0), 0);
 	e = ip_table_upsert_pid(&procs, &t.entries[0].addr, 4321);
 	assert_non_null(e);
 	memcpy(e->comm, "nginx: \"w\"\\", 12);
-	ip_entry_account(&procs, e, &(struct itm_value){ 100, 1, 0, 0 });
+	ip_entry_account(&procs, e, &(struct itm_value){100, 1, 0, 0});
 	/* pid 0 renders process="", which Prometheus reads as no label. */
 	e = ip_table_upsert_pid(&procs, &t.entries[0].addr, 0);
 	assert_non_null(e);
-	ip_entry_account(&procs, e, &(struct itm_value){ 5, 1, 0, 0 });
+	ip_entry_account(&procs, e, &(struct itm_value){5, 1, 0, 0});
 	in.table = &t;
 	in.procs = &procs;
 	assert_int_equal(metrics_render(&in, &sb), 0);
@@ -139,7 +139,8 @@ static void test_promtool_accepts_render(void **state)
 	assert_non_null(strstr(sb.buf, "country=\"中国\""));
 	assert_non_null(strstr(sb.buf, "province=\"dq\\\"uote\""));
 	assert_non_null(strstr(sb.buf, "city=\"new\\nline\""));
-	assert_non_null(strstr(sb.buf, "pid=\"4321\",process=\"nginx: \\\"w\\\"\\\\\"}"));
+	assert_non_null(strstr(
+		sb.buf, "pid=\"4321\",process=\"nginx: \\\"w\\\"\\\\\"}"));
 
 	run_promtool(sb.buf, sb.len, &r);
 	if (r.status != 0 || r.output[0])

@@ -39,45 +39,45 @@ static void test_format_bytes_human(void **state)
 		uint64_t in;
 		const char *out;
 	} cases[] = {
-		{ 0, "0 B" },
-		{ 1, "1 B" },
-		{ 512, "512 B" },
-		{ 1023, "1023 B" },
-		{ 1024, "1.00 KiB" },
-		{ 1029, "1.00 KiB" },	/* 1.0049 */
-		{ 1030, "1.01 KiB" },	/* 1.0059 */
-		{ 1536, "1.50 KiB" },
-		{ 10239, "10.00 KiB" },
-		{ 1048063, "1023.50 KiB" },
+		{0, "0 B"},
+		{1, "1 B"},
+		{512, "512 B"},
+		{1023, "1023 B"},
+		{1024, "1.00 KiB"},
+		{1029, "1.00 KiB"}, /* 1.0049 */
+		{1030, "1.01 KiB"}, /* 1.0059 */
+		{1536, "1.50 KiB"},
+		{10239, "10.00 KiB"},
+		{1048063, "1023.50 KiB"},
 		/* Would print as 1024.00 KiB if the unit were chosen first. */
-		{ 1048570, "1023.99 KiB" },
-		{ 1048571, "1.00 MiB" },
-		{ 1048575, "1.00 MiB" },
-		{ 1048576, "1.00 MiB" },
-		{ 1572864, "1.50 MiB" },
-		{ 1073741823, "1.00 GiB" },
-		{ 1073741824, "1.00 GiB" },
-		{ 5000000000ULL, "4.66 GiB" },
-		{ 1099511627776ULL, "1.00 TiB" },
-		{ 1125899906842624ULL, "1024.00 TiB" },
-		{ UINT64_MAX, "16777216.00 TiB" },
+		{1048570, "1023.99 KiB"},
+		{1048571, "1.00 MiB"},
+		{1048575, "1.00 MiB"},
+		{1048576, "1.00 MiB"},
+		{1572864, "1.50 MiB"},
+		{1073741823, "1.00 GiB"},
+		{1073741824, "1.00 GiB"},
+		{5000000000ULL, "4.66 GiB"},
+		{1099511627776ULL, "1.00 TiB"},
+		{1125899906842624ULL, "1024.00 TiB"},
+		{UINT64_MAX, "16777216.00 TiB"},
 	};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char buf[32];
 
-		assert_ptr_equal(format_bytes_human(cases[i].in, buf,
-						    sizeof(buf)), buf);
+		assert_ptr_equal(
+			format_bytes_human(cases[i].in, buf, sizeof(buf)), buf);
 		assert_string_equal(buf, cases[i].out);
 	}
 }
 
-static void add(struct ip_table *t, const char *ip, uint64_t txb,
-		uint64_t txp, uint64_t rxb, uint64_t rxp)
+static void add(struct ip_table *t, const char *ip, uint64_t txb, uint64_t txp,
+		uint64_t rxb, uint64_t rxp)
 {
-	struct itm_value v = { txb, txp, rxb, rxp };
-	struct in6_addr a = { 0 };
+	struct itm_value v = {txb, txp, rxb, rxp};
+	struct in6_addr a = {0};
 	struct in_addr v4;
 
 	if (inet_pton(AF_INET, ip, &v4) == 1) {
@@ -169,8 +169,8 @@ static void test_heap_matches_sort(void **state)
 	(void)state;
 	assert_int_equal(ip_table_init(&t, 0), 0);
 	for (uint32_t i = 0; i < n; i++) {
-		struct itm_value v = { (i * 2654435761u) % 997, 1, 0, 0 };
-		struct in6_addr a = { .s6_addr = { 0x20, 0x01 } };
+		struct itm_value v = {(i * 2654435761u) % 997, 1, 0, 0};
+		struct in6_addr a = {.s6_addr = {0x20, 0x01}};
 
 		memcpy(&a.s6_addr[12], &i, sizeof(i));
 		assert_int_equal(ip_table_add(&t, &a, &v), 0);
@@ -189,7 +189,7 @@ static void test_heap_matches_sort(void **state)
 		p = strchr(p, '\n') + 1;
 	assert_memory_equal(all.buf, top.buf, (size_t)(p - all.buf));
 	/* Then the same totals row. */
-	assert_string_equal(strstr(top.buf, "\nTOTAL ") ,
+	assert_string_equal(strstr(top.buf, "\nTOTAL "),
 			    strstr(all.buf, "\nTOTAL "));
 
 	/* Ranks descend by total over the whole table. */
@@ -219,8 +219,8 @@ static const char golden_procs[] =
 static void add_proc(struct ip_table *procs, const char *ip, uint32_t pid,
 		     const char *comm, uint64_t bytes)
 {
-	struct itm_value v = { bytes, 1, 0, 0 };
-	struct in6_addr a = { 0 };
+	struct itm_value v = {bytes, 1, 0, 0};
+	struct in6_addr a = {0};
 	struct in_addr v4;
 	struct ip_entry *e;
 

@@ -15,7 +15,7 @@
 /* Distinct addresses, half IPv4-mapped and half IPv6. */
 static struct in6_addr nth_addr(uint32_t i)
 {
-	struct in6_addr a = { 0 };
+	struct in6_addr a = {0};
 
 	if (i & 1) {
 		a.s6_addr[0] = 0x20;
@@ -60,7 +60,7 @@ static void test_upsert_find(void **state)
 
 static void test_add_merges_and_exports(void **state)
 {
-	struct itm_value d1 = { 100, 1, 200, 2 }, d2 = { 5, 1, 0, 0 };
+	struct itm_value d1 = {100, 1, 200, 2}, d2 = {5, 1, 0, 0};
 	struct in6_addr a = nth_addr(7);
 	struct ip_table t;
 	struct ip_entry *e;
@@ -88,7 +88,7 @@ static void test_add_merges_and_exports(void **state)
 
 static void test_threshold_zero_exports_everything(void **state)
 {
-	struct itm_value zero = { 0 };
+	struct itm_value zero = {0};
 	struct in6_addr a = nth_addr(9);
 	struct ip_table t;
 
@@ -102,10 +102,10 @@ static void test_threshold_zero_exports_everything(void **state)
 /* IPv4 1.2.3.4 and IPv6 ::1.2.3.4 share low bytes but are different keys. */
 static void test_v4_v6_distinct(void **state)
 {
-	struct in6_addr mapped = { .s6_addr = { [10] = 0xff, [11] = 0xff,
-						1, 2, 3, 4 } };
-	struct in6_addr compat = { .s6_addr = { [12] = 1, 2, 3, 4 } };
-	struct itm_value d = { 1, 1, 1, 1 };
+	struct in6_addr mapped = {
+		.s6_addr = {[10] = 0xff, [11] = 0xff, 1, 2, 3, 4}};
+	struct in6_addr compat = {.s6_addr = {[12] = 1, 2, 3, 4}};
+	struct itm_value d = {1, 1, 1, 1};
 	struct ip_table t;
 
 	(void)state;
@@ -132,7 +132,7 @@ static void test_many_with_growth(void **state)
 	assert_int_equal(ip_table_init(&t, 1000), 0);
 	initial_cap = t.cap;
 	for (uint32_t i = 0; i < MANY; i++) {
-		struct itm_value d = { i, 1, 2 * (uint64_t)i, 2 };
+		struct itm_value d = {i, 1, 2 * (uint64_t)i, 2};
 		struct in6_addr a = nth_addr(i);
 
 		assert_int_equal(ip_table_add(&t, &a, &d), 0);
@@ -144,7 +144,7 @@ static void test_many_with_growth(void **state)
 	assert_true(t.index_mask + 1 >= 2 * (size_t)MANY);
 
 	for (uint32_t i = 0; i < MANY; i++) {
-		struct itm_value d = { 1, 1, 1, 1 };
+		struct itm_value d = {1, 1, 1, 1};
 		struct in6_addr a = nth_addr(i);
 
 		assert_int_equal(ip_table_add(&t, &a, &d), 0);
@@ -218,7 +218,7 @@ static void test_remove_if(void **state)
 	(void)state;
 	assert_int_equal(ip_table_init(&t, 0), 0);
 	for (uint32_t i = 0; i < n; i++) {
-		struct itm_value d = { i, 1, 0, 0 };
+		struct itm_value d = {i, 1, 0, 0};
 		struct in6_addr a = nth_addr(i);
 
 		assert_int_equal(ip_table_add(&t, &a, &d), 0);
@@ -245,7 +245,7 @@ static void test_remove_if(void **state)
 	assert_int_equal(t.count, n / 2);
 	/* Re-adding a removed address makes a fresh entry. */
 	{
-		struct itm_value d = { 2, 1, 0, 0 };
+		struct itm_value d = {2, 1, 0, 0};
 		struct in6_addr a = nth_addr(1);
 
 		assert_int_equal(ip_table_add(&t, &a, &d), 0);
