@@ -88,21 +88,50 @@ def ns_socket(ns, family, type_, proto=0):
         return socket.socket(family, type_, proto)
 
 
+PR_SET_NAME = 15
+
+
+class _Gate:
+    """The child's end of Forked(gated=True): wait_go() blocks until the
+    parent calls go()."""
+
+    def __init__(self, fd):
+        self.fd = fd
+
+    def wait_go(self):
+        assert os.read(self.fd, 1) == b"g"
+
+
 class Forked:
     """Run fn(*args) in a forked child inside namespace ns; .wait() -> result.
 
-    Used for floods: several children send in parallel on all CPUs."""
+    Used for floods (several children send in parallel on all CPUs) and for
+    process attribution: name= sets the child's command name before fn
+    opens any socket, and the child then closes every inherited descriptor
+    so the parent's sockets are never seen as its own.  With gated=True, fn
+    gets a gate first argument and waits in gate.wait_go() for go()."""
 
-    def __init__(self, ns, fn, *args):
+    def __init__(self, ns, fn, *args, name=None, gated=False):
         r, w = os.pipe()
+        gr, self.gw = os.pipe() if gated else (None, None)
         pid = os.fork()
         if pid == 0:  # child
-            os.close(r)
             code = 0
             try:
+                if name:
+                    for fd in map(int, os.listdir("/proc/self/fd")):
+                        if fd > 2 and fd not in (w, gr):
+                            try:
+                                os.close(fd)
+                            except OSError:
+                                pass
+                    _libc.prctl(PR_SET_NAME, name.encode(), 0, 0, 0)
                 fd = os.open("/run/netns/%s" % ns, os.O_RDONLY)
                 if _libc.setns(fd, CLONE_NEWNET) != 0:
                     raise OSError(ctypes.get_errno(), "setns")
+                os.close(fd)
+                if gated:
+                    args = (_Gate(gr),) + args
                 res = ("ok", fn(*args))
             except BaseException as e:  # noqa: B036 - report anything
                 res = ("err", repr(e))
@@ -112,8 +141,13 @@ class Forked:
                 f.write(data)
             os._exit(code)
         os.close(w)
+        if gated:
+            os.close(gr)
         self.pid = pid
         self.r = r
+
+    def go(self):
+        os.write(self.gw, b"g")
 
     def wait(self, timeout=120):
         chunks = []
@@ -133,6 +167,8 @@ class Forked:
                 break
             chunks.append(b)
         os.close(self.r)
+        if self.gw is not None:
+            os.close(self.gw)
         os.waitpid(self.pid, 0)
         status, val = pickle.loads(b"".join(chunks))
         if status != "ok":

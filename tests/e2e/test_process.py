@@ -7,11 +7,7 @@ Each workload runs in its own forked child with a distinctive command name
 namespace.  Ground truth: UDP from what the child handed to the stack; TCP
 from a capture on the monitored veth, summed per connection (4-tuple)."""
 
-import ctypes
 import ipaddress
-import os
-import pickle
-import signal
 import socket
 import struct
 import threading
@@ -19,79 +15,10 @@ import time
 
 import itm_e2e as e2e
 
-_libc = ctypes.CDLL(None, use_errno=True)
-PR_SET_NAME = 15
 
-
-class Child:
-    """fn(ctl) in a forked child named `name`, inside namespace ns.
-
-    The child closes every inherited descriptor first, so the parent's
-    sockets are never seen as the child's.  ctl.wait_go() blocks until the
-    parent calls go(); the child's return value comes back from result()."""
-
-    def __init__(self, ns, name, fn, *args):
-        self.r_res, w_res = os.pipe()
-        r_go, self.w_go = os.pipe()
-        self.pid = os.fork()
-        if self.pid == 0:
-            code = 0
-            try:
-                for fd in map(int, os.listdir("/proc/self/fd")):
-                    if fd > 2 and fd not in (r_go, w_res):
-                        try:
-                            os.close(fd)
-                        except OSError:
-                            pass
-                _libc.prctl(PR_SET_NAME, name.encode(), 0, 0, 0)
-                fd = os.open("/run/netns/%s" % ns, os.O_RDONLY)
-                if _libc.setns(fd, 0x40000000) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-                os.close(fd)
-                res = ("ok", fn(_Ctl(r_go), *args))
-            except BaseException as e:  # noqa: B036 - report anything
-                res = ("err", repr(e))
-                code = 1
-            with os.fdopen(w_res, "wb") as f:
-                f.write(pickle.dumps(res))
-            os._exit(code)
-        os.close(w_res)
-        os.close(r_go)
-
-    def go(self):
-        os.write(self.w_go, b"g")
-
-    def result(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        chunks = []
-        os.set_blocking(self.r_res, False)
-        while True:
-            try:
-                b = os.read(self.r_res, 65536)
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    os.kill(self.pid, signal.SIGKILL)
-                    os.waitpid(self.pid, 0)
-                    raise TimeoutError("child timed out")
-                time.sleep(0.01)
-                continue
-            if not b:
-                break
-            chunks.append(b)
-        os.close(self.r_res)
-        os.close(self.w_go)
-        os.waitpid(self.pid, 0)
-        status, val = pickle.loads(b"".join(chunks))
-        assert status == "ok", "child failed: %s" % val
-        return val
-
-
-class _Ctl:
-    def __init__(self, fd):
-        self.fd = fd
-
-    def wait_go(self):
-        assert os.read(self.fd, 1) == b"g"
+def Child(ns, name, fn, *args):
+    """fn(gate, *args) in a forked child named `name` inside ns."""
+    return e2e.Forked(ns, fn, *args, name=name, gated=True)
 
 
 def _fam(addr):
@@ -333,12 +260,12 @@ def test_processes_attributed_exactly(topo, start_monitor, tmp_path):
         rx_truth = e2e.udp_send(t.pns, p_udp, m4, 5002, [50, 60, 70])
         peer_tcp_client(t.pns, p_tcp_srv, m4, 7200, 12345)
 
-        udp_tx = sender.result()
-        udp_rx = receiver.result()
-        a_tx, b_tx = two_a.result(), two_b.result()
-        srv_peer_port, srv_got = server.result()
-        short_port, short_secs = short.result()
-        pre_port = pre.result()
+        udp_tx = sender.wait()
+        udp_rx = receiver.wait()
+        a_tx, b_tx = two_a.wait(), two_b.wait()
+        srv_peer_port, srv_got = server.wait()
+        short_port, short_secs = short.wait()
+        pre_port = pre.wait()
         short_srv.join()
         pre_srv.join()
         t.wait_quiet(quiet_for=0.5)
@@ -415,7 +342,7 @@ def test_exited_process_series_expire(topo, start_monitor):
         child = Child(t.mns, "itm-shortlived", udp_sender, t.MON4, peer,
                       5001, [100, 200, 300])
         child.go()
-        b, p = child.result()  # the child has exited now
+        b, p = child.wait()  # the child has exited now
         m1 = mon.scrape()
         time.sleep(3.0)  # > retention + a prune period
         m2 = mon.scrape()
