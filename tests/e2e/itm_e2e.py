@@ -833,16 +833,10 @@ class Capture:
         return err
 
 
-def parse_pcap(path, local_macs):
-    """Sum IP-layer bytes per (direction, remote address, protocol) from an
-    Ethernet pcap; direction 'tx' when the source MAC is one of local_macs.
-
-    Returns (ip, non_ip): ip[(dir, remote, proto)] = [bytes, packets]
-    (proto "frag" for IP fragments),
-    non_ip[dir] = [frame_bytes, packets]."""
+def iter_frames(path, local_macs):
+    """(direction, frame bytes, original length) of every frame in an
+    Ethernet pcap; direction 'tx' when the source MAC is a local one."""
     local = {bytes.fromhex(m.replace(":", "")) for m in local_macs}
-    ip = {}
-    non_ip = {"tx": [0, 0], "rx": [0, 0]}
     with open(path, "rb") as f:
         data = f.read()
     magic = data[:4]
@@ -859,7 +853,19 @@ def parse_pcap(path, local_macs):
         _, _, caplen, origlen = struct.unpack(e + "IIII", data[off:off + 16])
         pkt = data[off + 16:off + 16 + caplen]
         off += 16 + caplen
-        d = "tx" if pkt[6:12] in local else "rx"
+        yield ("tx" if pkt[6:12] in local else "rx"), pkt, origlen
+
+
+def parse_pcap(path, local_macs):
+    """Sum IP-layer bytes per (direction, remote address, protocol) from an
+    Ethernet pcap; direction 'tx' when the source MAC is one of local_macs.
+
+    Returns (ip, non_ip): ip[(dir, remote, proto)] = [bytes, packets]
+    (proto "frag" for IP fragments),
+    non_ip[dir] = [frame_bytes, packets]."""
+    ip = {}
+    non_ip = {"tx": [0, 0], "rx": [0, 0]}
+    for d, pkt, origlen in iter_frames(path, local_macs):
         et = struct.unpack("!H", pkt[12:14])[0]
         l3 = pkt[14:]
         if et == 0x0800:

@@ -161,17 +161,8 @@ def peer_tcp_client(ns, src, dst, port, up):
 def connection_bytes(pcap, local_macs, local_port, remote):
     """IP bytes and packets of one TCP connection, keyed by the local port,
     per direction: {'tx_bytes', 'tx_packets', 'rx_bytes', 'rx_packets'}."""
-    local = {bytes.fromhex(m.replace(":", "")) for m in local_macs}
     res = e2e.empty_counts()
-    with open(pcap, "rb") as f:
-        data = f.read()
-    assert data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1")
-    off = 24
-    while off + 16 <= len(data):
-        _, _, caplen, _ = struct.unpack("<IIII", data[off:off + 16])
-        pkt = data[off + 16:off + 16 + caplen]
-        off += 16 + caplen
-        d = "tx" if pkt[6:12] in local else "rx"
+    for d, pkt, _ in e2e.iter_frames(pcap, local_macs):
         et = struct.unpack("!H", pkt[12:14])[0]
         l3 = pkt[14:]
         if et == 0x0800:
