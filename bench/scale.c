@@ -90,19 +90,11 @@ static int merge(struct ip_table *t, const struct itm_key *keys,
 
 	for (size_t i = 0; i < count; i++) {
 		const char *row = (const char *)values + i * vsz * ncpus;
-		struct itm_value sum = {};
+		struct itm_value sum;
 		struct in6_addr addr;
 		struct ip_entry *e;
 
-		for (int cpu = 0; cpu < ncpus; cpu++) {
-			struct itm_value v;
-
-			memcpy(&v, row + cpu * vsz, sizeof(v));
-			sum.tx_bytes += v.tx_bytes;
-			sum.tx_packets += v.tx_packets;
-			sum.rx_bytes += v.rx_bytes;
-			sum.rx_packets += v.rx_packets;
-		}
+		itm_value_sum_percpu(row, ncpus, &sum);
 		memcpy(&addr, keys[i].addr, sizeof(addr));
 		e = ip_table_find(t, &addr);
 		if (!e) {

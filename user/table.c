@@ -162,6 +162,21 @@ size_t ip_table_remove_if(struct ip_table *t,
 	return removed;
 }
 
+void itm_value_sum_percpu(const void *row, int ncpus, struct itm_value *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		struct itm_value v;
+
+		memcpy(&v, (const char *)row + cpu * ITM_PERCPU_VALUE_SIZE,
+		       sizeof(v));
+		sum->tx_bytes += v.tx_bytes;
+		sum->tx_packets += v.tx_packets;
+		sum->rx_bytes += v.rx_bytes;
+		sum->rx_packets += v.rx_packets;
+	}
+}
+
 void ip_entry_account(const struct ip_table *t, struct ip_entry *e,
 		      const struct itm_value *delta)
 {

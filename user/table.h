@@ -57,6 +57,13 @@ size_t ip_table_remove_if(struct ip_table *t,
 /* Find or insert (zeroed); NULL with errno=ENOMEM on allocation failure. */
 struct ip_entry *ip_table_upsert(struct ip_table *t,
 				 const struct in6_addr *addr);
+/*
+ * Sum one drained per-CPU row: ncpus values in 8-byte-aligned slots, as
+ * bpf_map_lookup(_and_delete)_batch() returns them.
+ */
+#define ITM_PERCPU_VALUE_SIZE ((sizeof(struct itm_value) + 7) & ~(size_t)7)
+void itm_value_sum_percpu(const void *row, int ncpus, struct itm_value *sum);
+
 /* Add a drained delta to e's totals and update its export flag. */
 void ip_entry_account(const struct ip_table *t, struct ip_entry *e,
 		      const struct itm_value *delta);
