@@ -4,11 +4,11 @@
  * the code path the daemon uses every sample interval.
  *
  *  1. A real per-CPU BPF hash map (the kernel side of one poll) is filled
- *     with N keys and drained with bpf_map_lookup_and_delete_batch() in
- *     batches of 4096, as user/collector.c does: "drain" time.
- *  2. Each drained batch is merged into the loader's table exactly like
- *     collector.c:merge() (sum the per-CPU slots, ip_table_find, else
- *     ip_table_upsert, then ip_entry_account): "merge" time, first poll
+ *     with N keys and drained by the daemon's drain_map() (user/drain.c,
+ *     batches of 4096 as the collector uses): "drain" time is its time
+ *     minus the merge time.
+ *  2. Each drained batch is merged by the daemon's ip_table_merge_batch()
+ *     (user/table.c), as the collector does: "merge" time, first poll
  *     (all inserts) and a second poll (all updates).
  *  3. metrics_render() of the whole table with every address exported
  *     (-t 0): time and size, plus its gzip size at the level user/http.c
@@ -29,13 +29,13 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "drain.h"
 #include "itm_shared.h"
 #include "metrics.h"
 #include "strbuf.h"
 #include "table.h"
 
-#define BATCH_ENTRIES		4096
-#define PERCPU_VALUE_SIZE(type) ((sizeof(type) + 7) & ~(size_t)7)
+#define BATCH_ENTRIES 4096 /* as user/collector.c */
 
 static double now(void)
 {
@@ -82,36 +82,33 @@ static void make_key(size_t i, struct itm_key *k)
 	}
 }
 
-/* collector.c:merge(), verbatim in behaviour. */
-static int merge(struct ip_table *t, const struct itm_key *keys,
-		 const void *values, size_t count, int ncpus)
+struct timed_merge {
+	struct ip_table *t;
+	int ncpus;
+	double seconds;
+	size_t total;
+};
+
+/* The collector's per-batch step, timed. */
+static int timed_merge(void *ctx, const struct itm_key *keys,
+		       const void *values, size_t count)
 {
-	const size_t vsz = PERCPU_VALUE_SIZE(struct itm_value);
+	struct timed_merge *m = ctx;
+	double t0 = now();
+	int err;
 
-	for (size_t i = 0; i < count; i++) {
-		const char *row = (const char *)values + i * vsz * ncpus;
-		struct itm_value sum;
-		struct in6_addr addr;
-		struct ip_entry *e;
-
-		itm_value_sum_percpu(row, ncpus, &sum);
-		memcpy(&addr, keys[i].addr, sizeof(addr));
-		e = ip_table_find(t, &addr);
-		if (!e) {
-			e = ip_table_upsert(t, &addr);
-			if (!e)
-				return -ENOMEM;
-		}
-		ip_entry_account(t, e, &sum);
-	}
-	return 0;
+	err = ip_table_merge_batch(m->t, NULL, keys, values, count, m->ncpus,
+				   NULL);
+	m->seconds += now() - t0;
+	m->total += count;
+	return err;
 }
 
 /* Fill the map with n keys (update_batch), as one poll's traffic would. */
 static int fill_map(int fd, size_t n, int ncpus, struct itm_key *keys,
 		    void *values)
 {
-	const size_t vsz = PERCPU_VALUE_SIZE(struct itm_value);
+	const size_t vsz = ITM_PERCPU_STRIDE(struct itm_value);
 
 	for (size_t done = 0; done < n;) {
 		__u32 cnt = (__u32)(n - done < BATCH_ENTRIES ? n - done
@@ -137,35 +134,19 @@ static int fill_map(int fd, size_t n, int ncpus, struct itm_key *keys,
 	return 0;
 }
 
-/* Drain like collector.c:drain_map(), merging each batch; times both. */
-static int drain_and_merge(int fd, struct ip_table *t, int ncpus,
-			   struct itm_key *keys, void *values, double *drain_s,
-			   double *merge_s, size_t *total)
+/* One poll's drain and merge, as the collector does it; times both. */
+static int drain_and_merge(int fd, struct ip_table *t, struct drain_buf *b,
+			   double *drain_s, double *merge_s, size_t *total)
 {
-	__u32 out_batch, count;
-	void *in = NULL;
+	struct timed_merge m = {.t = t, .ncpus = b->ncpus};
+	double t0 = now();
 	int err;
 
-	*drain_s = *merge_s = 0;
-	*total = 0;
-	for (;;) {
-		double t0 = now(), t1;
-
-		count = BATCH_ENTRIES;
-		err = bpf_map_lookup_and_delete_batch(fd, in, &out_batch, keys,
-						      values, &count, NULL);
-		t1 = now();
-		*drain_s += t1 - t0;
-		if (err && err != -ENOENT)
-			return err;
-		if (merge(t, keys, values, count, ncpus))
-			return -ENOMEM;
-		*merge_s += now() - t1;
-		*total += count;
-		if (err == -ENOENT)
-			return 0;
-		in = &out_batch;
-	}
+	err = drain_map(fd, b, timed_merge, &m);
+	*merge_s = m.seconds;
+	*drain_s = now() - t0 - m.seconds;
+	*total = m.total;
+	return err;
 }
 
 static size_t gzip_size(const char *buf, size_t len)
@@ -191,20 +172,18 @@ static size_t gzip_size(const char *buf, size_t len)
 
 static int run(size_t n)
 {
-	const size_t vsz = PERCPU_VALUE_SIZE(struct itm_value);
-	int ncpus = libbpf_num_possible_cpus();
-	struct itm_key *keys = calloc(BATCH_ENTRIES, sizeof(*keys));
-	void *values = calloc((size_t)BATCH_ENTRIES * ncpus, vsz);
 	struct iface_stats ifs = {.name = "bench0"};
 	struct strbuf sb = STRBUF_INIT;
+	struct drain_buf b;
 	struct ip_table t;
 	double drain1, merge1, drain2, merge2, render_best = 1e9;
 	size_t got1, got2;
 	long rss0, rss1;
 	int fd, err;
 
-	if (!keys || !values)
-		return -ENOMEM;
+	err = drain_buf_init(&b, BATCH_ENTRIES);
+	if (err)
+		return err;
 	fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_HASH, "itm_bench",
 			    sizeof(struct itm_key), sizeof(struct itm_value),
 			    (__u32)n, NULL);
@@ -219,17 +198,15 @@ static int run(size_t n)
 		return -ENOMEM;
 
 	/* Poll 1: every address is new. */
-	err = fill_map(fd, n, ncpus, keys, values);
+	err = fill_map(fd, n, b.ncpus, b.keys, b.values);
 	if (!err)
-		err = drain_and_merge(fd, &t, ncpus, keys, values, &drain1,
-				      &merge1, &got1);
+		err = drain_and_merge(fd, &t, &b, &drain1, &merge1, &got1);
 	rss1 = rss_kib();
 	/* Poll 2: every address again, now an update. */
 	if (!err)
-		err = fill_map(fd, n, ncpus, keys, values);
+		err = fill_map(fd, n, b.ncpus, b.keys, b.values);
 	if (!err)
-		err = drain_and_merge(fd, &t, ncpus, keys, values, &drain2,
-				      &merge2, &got2);
+		err = drain_and_merge(fd, &t, &b, &drain2, &merge2, &got2);
 	if (err) {
 		fprintf(stderr, "poll: %s\n", strerror(-err));
 		return err;
@@ -262,8 +239,8 @@ static int run(size_t n)
 	       "exported=%zu drain1_s=%.6f merge1_s=%.6f drain2_s=%.6f "
 	       "merge2_s=%.6f render_s=%.6f render_bytes=%zu gzip_bytes=%zu "
 	       "rss_bytes_per_addr=%.1f table_bytes_per_addr=%.1f\n",
-	       n, ncpus, got1, got2, t.count, exported, drain1, merge1, drain2,
-	       merge2, render_best, sb.len, gzip_size(sb.buf, sb.len),
+	       n, b.ncpus, got1, got2, t.count, exported, drain1, merge1,
+	       drain2, merge2, render_best, sb.len, gzip_size(sb.buf, sb.len),
 	       (rss1 - rss0) * 1024.0 / n,
 	       (double)(t.cap * sizeof(struct ip_entry) +
 			(t.index_mask + 1) * sizeof(uint32_t)) /
@@ -272,8 +249,7 @@ static int run(size_t n)
 	strbuf_free(&sb);
 	ip_table_free(&t);
 	close(fd);
-	free(keys);
-	free(values);
+	drain_buf_free(&b);
 	return 0;
 }
 

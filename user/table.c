@@ -164,17 +164,79 @@ size_t ip_table_remove_if(struct ip_table *t,
 
 void itm_value_sum_percpu(const void *row, int ncpus, struct itm_value *sum)
 {
+	const size_t stride = ITM_PERCPU_STRIDE(struct itm_value);
+
 	memset(sum, 0, sizeof(*sum));
 	for (int cpu = 0; cpu < ncpus; cpu++) {
 		struct itm_value v;
 
-		memcpy(&v, (const char *)row + cpu * ITM_PERCPU_VALUE_SIZE,
-		       sizeof(v));
+		memcpy(&v, (const char *)row + cpu * stride, sizeof(v));
 		sum->tx_bytes += v.tx_bytes;
 		sum->tx_packets += v.tx_packets;
 		sum->rx_bytes += v.rx_bytes;
 		sum->rx_packets += v.rx_packets;
 	}
+}
+
+void itm_counter_sum_percpu(const void *row, int ncpus, struct itm_counter *sum)
+{
+	const size_t stride = ITM_PERCPU_STRIDE(struct itm_counter);
+
+	memset(sum, 0, sizeof(*sum));
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		struct itm_counter v;
+
+		memcpy(&v, (const char *)row + cpu * stride, sizeof(v));
+		sum->packets += v.packets;
+		sum->bytes += v.bytes;
+	}
+}
+
+/* pid_table: t is keyed by (address, pid) and its entries get names. */
+static int merge_one(struct ip_table *t, bool pid_table,
+		     const struct in6_addr *addr, uint32_t pid,
+		     const struct itm_value *sum,
+		     const struct ip_merge_hooks *hooks)
+{
+	struct ip_entry *e = ip_table_find_pid(t, addr, pid);
+
+	if (!e) {
+		e = ip_table_upsert_pid(t, addr, pid);
+		if (!e)
+			return -ENOMEM;
+		/* Only new entries: lookups are the expensive part. */
+		if (!pid_table && hooks && hooks->label)
+			e->geo = hooks->label(hooks->label_ctx, addr);
+		if (pid_table && hooks && hooks->name)
+			hooks->name(hooks->name_ctx, pid, e->comm);
+	}
+	ip_entry_account(t, e, sum);
+	return 0;
+}
+
+int ip_table_merge_batch(struct ip_table *t, struct ip_table *procs,
+			 const struct itm_key *keys, const void *values,
+			 size_t count, int ncpus,
+			 const struct ip_merge_hooks *hooks)
+{
+	const size_t row = ITM_PERCPU_STRIDE(struct itm_value) * (size_t)ncpus;
+
+	for (size_t i = 0; i < count; i++) {
+		struct itm_value sum;
+		struct in6_addr addr;
+		int err;
+
+		itm_value_sum_percpu((const char *)values + i * row, ncpus,
+				     &sum);
+		memcpy(&addr, keys[i].addr, sizeof(addr));
+		err = merge_one(t, false, &addr, 0, &sum, hooks);
+		if (!err && procs)
+			err = merge_one(procs, true, &addr, keys[i].pid, &sum,
+					hooks);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 void ip_entry_account(const struct ip_table *t, struct ip_entry *e,

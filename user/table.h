@@ -58,11 +58,38 @@ size_t ip_table_remove_if(struct ip_table *t,
 struct ip_entry *ip_table_upsert(struct ip_table *t,
 				 const struct in6_addr *addr);
 /*
- * Sum one drained per-CPU row: ncpus values in 8-byte-aligned slots, as
- * bpf_map_lookup(_and_delete)_batch() returns them.
+ * The stride of per-CPU values as bpf_map_lookup(_and_delete)(_batch)()
+ * copies them: one slot per possible CPU, each rounded up to 8 bytes.
  */
-#define ITM_PERCPU_VALUE_SIZE ((sizeof(struct itm_value) + 7) & ~(size_t)7)
+#define ITM_PERCPU_STRIDE(type) ((sizeof(type) + 7) & ~(size_t)7)
+
+/* Sum one per-CPU row: ncpus values ITM_PERCPU_STRIDE() apart. */
 void itm_value_sum_percpu(const void *row, int ncpus, struct itm_value *sum);
+void itm_counter_sum_percpu(const void *row, int ncpus,
+			    struct itm_counter *sum);
+
+/* Called once for each entry a merge inserts. */
+typedef const struct geo_labels *(*ip_label_fn)(void *ctx,
+						const struct in6_addr *addr);
+typedef void (*ip_name_fn)(void *ctx, uint32_t pid, char comm[ITM_COMM_LEN]);
+
+struct ip_merge_hooks {
+	ip_label_fn label; /* NULL: every label "Unknown" */
+	void *label_ctx;
+	ip_name_fn name; /* NULL: comm stays empty */
+	void *name_ctx;
+};
+
+/*
+ * Merge one drained batch: keys[i] and its per-CPU row of ncpus values
+ * (values + i * ncpus * ITM_PERCPU_STRIDE(struct itm_value)).  Sums go to
+ * t by address and, when procs is not NULL, to procs by (address, pid).
+ * hooks may be NULL.  Returns 0 or -ENOMEM (entries merged so far stay).
+ */
+int ip_table_merge_batch(struct ip_table *t, struct ip_table *procs,
+			 const struct itm_key *keys, const void *values,
+			 size_t count, int ncpus,
+			 const struct ip_merge_hooks *hooks);
 
 /* Add a drained delta to e's totals and update its export flag. */
 void ip_entry_account(const struct ip_table *t, struct ip_entry *e,

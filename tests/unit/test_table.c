@@ -6,7 +6,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
+
+#include "geo_labels.h"
 
 #include "table.h"
 
@@ -255,6 +258,153 @@ static void test_remove_if(void **state)
 	ip_table_free(&t);
 }
 
+/* One per-CPU row as the kernel copies it: ncpus slots of the stride. */
+static void put_percpu(char *row, int cpu, const struct itm_value *v)
+{
+	memcpy(row + (size_t)cpu * ITM_PERCPU_STRIDE(struct itm_value), v,
+	       sizeof(*v));
+}
+
+static void test_percpu_stride_and_sums(void **state)
+{
+	struct odd {
+		uint32_t a, b, c;
+	};
+	char vrow[3 * sizeof(struct itm_value)];
+	char crow[3 * sizeof(struct itm_counter)];
+	struct itm_counter cs;
+	struct itm_value vs;
+
+	(void)state;
+	/* The kernel rounds every per-CPU slot up to 8 bytes. */
+	assert_int_equal(ITM_PERCPU_STRIDE(struct odd), 16);
+	assert_int_equal(ITM_PERCPU_STRIDE(struct itm_value), 32);
+	assert_int_equal(ITM_PERCPU_STRIDE(struct itm_counter), 16);
+	for (int cpu = 0; cpu < 3; cpu++) {
+		struct itm_value v = {1u << cpu, 10 + cpu, 100u << cpu, 1};
+		struct itm_counter c = {cpu + 1, 1000u * (cpu + 1)};
+
+		put_percpu(vrow, cpu, &v);
+		memcpy(crow + cpu * ITM_PERCPU_STRIDE(struct itm_counter), &c,
+		       sizeof(c));
+	}
+	itm_value_sum_percpu(vrow, 3, &vs);
+	assert_int_equal(vs.tx_bytes, 1 + 2 + 4);
+	assert_int_equal(vs.tx_packets, 10 + 11 + 12);
+	assert_int_equal(vs.rx_bytes, 100 + 200 + 400);
+	assert_int_equal(vs.rx_packets, 3);
+	/* Only the CPUs asked for. */
+	itm_value_sum_percpu(vrow, 2, &vs);
+	assert_int_equal(vs.tx_bytes, 3);
+	itm_counter_sum_percpu(crow, 3, &cs);
+	assert_int_equal(cs.packets, 6);
+	assert_int_equal(cs.bytes, 6000);
+}
+
+struct hook_log {
+	size_t labels, names;
+	uint32_t last_pid;
+};
+
+static const struct geo_labels *count_label(void *ctx,
+					    const struct in6_addr *addr)
+{
+	static const struct geo_labels g = {"C", "P", "T", "I"};
+
+	(void)addr;
+	((struct hook_log *)ctx)->labels++;
+	return &g;
+}
+
+static void count_name(void *ctx, uint32_t pid, char comm[ITM_COMM_LEN])
+{
+	struct hook_log *h = ctx;
+
+	h->names++;
+	h->last_pid = pid;
+	snprintf(comm, ITM_COMM_LEN, "p%u", pid);
+}
+
+/*
+ * A batch as drain_map() hands it over: (A, pid 7), (A, pid 9), (B, pid
+ * 0), each counted on 4 CPUs.  Per address the pids add up; per (address,
+ * pid) they stay apart; hooks run once per new entry.
+ */
+static void test_merge_batch(void **state)
+{
+	enum { NCPUS = 4, N = 3 };
+	const size_t stride = ITM_PERCPU_STRIDE(struct itm_value);
+	struct in6_addr a = nth_addr(2), b = nth_addr(5);
+	struct itm_key keys[N] = {};
+	char values[N * NCPUS * sizeof(struct itm_value)];
+	struct hook_log log = {0};
+	struct ip_merge_hooks hooks = {count_label, &log, count_name, &log};
+	struct ip_table t, procs;
+	struct ip_entry *e;
+
+	(void)state;
+	memcpy(keys[0].addr, &a, 16);
+	keys[0].pid = 7;
+	memcpy(keys[1].addr, &a, 16);
+	keys[1].pid = 9;
+	memcpy(keys[2].addr, &b, 16);
+	/* Key i on CPU c: tx_bytes 1000 * (i + 1) + c, one packet each way. */
+	for (int i = 0; i < N; i++)
+		for (int c = 0; c < NCPUS; c++) {
+			struct itm_value v = {1000u * (i + 1) + c, 1, 5, 1};
+
+			put_percpu(values + i * NCPUS * stride, c, &v);
+		}
+	assert_int_equal(ip_table_init(&t, 0), 0);
+	assert_int_equal(ip_table_init(&procs, 0), 0);
+	assert_int_equal(ip_table_merge_batch(&t, &procs, keys, values, N,
+					      NCPUS, &hooks),
+			 0);
+	assert_int_equal(t.count, 2);
+	assert_int_equal(procs.count, 3);
+	assert_int_equal(log.labels, 2);
+	assert_int_equal(log.names, 3);
+	assert_int_equal(log.last_pid, 0); /* pid 0 is named too ("-") */
+	e = ip_table_find(&t, &a);
+	assert_non_null(e);
+	/* (1000 * 4 + 0+1+2+3) + (2000 * 4 + 6) */
+	assert_int_equal(e->tx_bytes, 4006 + 8006);
+	assert_int_equal(e->tx_packets, 8);
+	assert_int_equal(e->rx_bytes, 40);
+	assert_int_equal(e->rx_packets, 8);
+	assert_string_equal(e->geo->country, "C");
+	e = ip_table_find_pid(&procs, &a, 9);
+	assert_non_null(e);
+	assert_int_equal(e->tx_bytes, 8006);
+	assert_string_equal(e->comm, "p9");
+	assert_null(e->geo);
+	e = ip_table_find_pid(&procs, &b, 0);
+	assert_non_null(e);
+	assert_int_equal(e->tx_bytes, 12006);
+	assert_string_equal(e->comm, "p0");
+
+	/* The next interval: the same keys add up, no new hook calls. */
+	assert_int_equal(ip_table_merge_batch(&t, &procs, keys, values, N,
+					      NCPUS, &hooks),
+			 0);
+	assert_int_equal(log.labels, 2);
+	assert_int_equal(log.names, 3);
+	assert_int_equal(ip_table_find(&t, &b)->tx_bytes, 2 * 12006);
+	assert_int_equal(ip_table_find_pid(&procs, &a, 7)->tx_bytes, 2 * 4006);
+
+	/* Without a per-process table or hooks (bench/scale.c). */
+	ip_table_free(&t);
+	assert_int_equal(ip_table_init(&t, 0), 0);
+	assert_int_equal(
+		ip_table_merge_batch(&t, NULL, keys, values, N, NCPUS, NULL),
+		0);
+	assert_int_equal(t.count, 2);
+	assert_null(ip_table_find(&t, &a)->geo);
+	assert_int_equal(ip_table_find(&t, &a)->tx_bytes, 12012);
+	ip_table_free(&t);
+	ip_table_free(&procs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -265,6 +415,8 @@ int main(void)
 		cmocka_unit_test(test_many_with_growth),
 		cmocka_unit_test(test_pid_keys),
 		cmocka_unit_test(test_remove_if),
+		cmocka_unit_test(test_percpu_stride_and_sums),
+		cmocka_unit_test(test_merge_batch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Emptying one per-CPU statistics map that no program writes any more
+ * (the loader swapped it out): lookup-and-delete in batches, or key by key
+ * on kernels without batch operations.  The daemon's collector and
+ * bench/scale.c both drain through here.
+ */
+#ifndef ITM_DRAIN_H
+#define ITM_DRAIN_H
+
+#include <stddef.h>
+
+#include "itm_shared.h"
+
+/* Scratch for one batch: keys and their per-CPU value rows. */
+struct drain_buf {
+	struct itm_key *keys;
+	void *values; /* batch rows of ncpus * ITM_PERCPU_STRIDE(itm_value) */
+	size_t batch;
+	int ncpus;
+};
+
+/* Receives each drained batch; a non-zero return stops the drain. */
+typedef int (*drain_batch_fn)(void *ctx, const struct itm_key *keys,
+			      const void *values, size_t count);
+
+int drain_buf_init(struct drain_buf *b, size_t batch);
+void drain_buf_free(struct drain_buf *b);
+/*
+ * Move every entry of fd into fn, batch by batch.  Returns 0, fn's error,
+ * or -errno of the map operation (logged).
+ */
+int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx);
+
+#endif
