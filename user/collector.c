@@ -1,245 +1,161 @@
 // SPDX-License-Identifier: MIT
 #include "collector.h"
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <bpf/bpf.h>
+
+#include "drain.h"
 #include "log.h"
+#include "summary.h"
 
 #define BATCH_ENTRIES 4096
 
-/* The kernel copies per-CPU values in 8-byte-aligned slots. */
-#define PERCPU_VALUE_SIZE(type) ((sizeof(type) + 7) & ~(size_t)7)
+/* A pid seen gone, and since when (for --pid-retention). */
+struct dead_pid {
+	uint32_t pid;
+	double since;
+};
 
-int collector_init(struct collector *c, struct iface_monitor *ifaces,
-		   size_t n_ifaces, const struct collector_config *cfg)
+struct collector {
+	pthread_mutex_t lock;  /* guards everything below */
+	struct ip_table table; /* per remote address */
+	struct ip_table procs; /* per (address, pid); if per_process */
+	bool per_process;
+	struct iface_monitor *ifaces;
+	struct iface_stats *stats;
+	size_t n_ifaces;
+	struct collector_config cfg;
+	struct dead_pid *dead; /* sorted by pid */
+	size_t n_dead;
+	double start_time;
+	struct drain_buf buf; /* scratch for batch reads */
+};
+
+int collector_new(struct collector **out, struct iface_monitor *ifaces,
+		  size_t n_ifaces, const struct collector_config *cfg)
 {
+	struct collector *c;
 	int err;
 
-	memset(c, 0, sizeof(*c));
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
 	c->ifaces = ifaces;
 	c->n_ifaces = n_ifaces;
 	c->cfg = *cfg;
-	c->per_process = cfg->name != NULL;
+	c->per_process = cfg->hooks.name != NULL;
 	c->start_time = (double)time(NULL);
-	c->ncpus = libbpf_num_possible_cpus();
-	if (c->ncpus <= 0)
-		return c->ncpus ? c->ncpus : -EINVAL;
-	c->batch = BATCH_ENTRIES;
-	c->keys = calloc(c->batch, sizeof(*c->keys));
-	c->values = calloc(c->batch * (size_t)c->ncpus,
-			   PERCPU_VALUE_SIZE(struct itm_value));
+
+	err = drain_buf_init(&c->buf, BATCH_ENTRIES);
+	if (err)
+		goto err_free;
 	c->stats = calloc(n_ifaces, sizeof(*c->stats));
-	if (!c->keys || !c->values || !c->stats) {
-		collector_free(c);
-		return -ENOMEM;
+	if (!c->stats) {
+		err = -ENOMEM;
+		goto err_buf;
 	}
 	for (size_t i = 0; i < n_ifaces; i++)
 		snprintf(c->stats[i].name, sizeof(c->stats[i].name), "%s",
 			 ifaces[i].name);
 	err = ip_table_init(&c->table, cfg->threshold);
-	if (err) {
-		collector_free(c);
-		return err;
-	}
+	if (err)
+		goto err_stats;
 	if (c->per_process) {
 		err = ip_table_init(&c->procs, cfg->threshold);
-		if (err) {
-			ip_table_free(&c->table);
-			collector_free(c);
-			return err;
-		}
+		if (err)
+			goto err_table;
 	}
-	err = pthread_mutex_init(&c->lock, NULL);
-	if (err) {
-		ip_table_free(&c->table);
-		collector_free(c);
-		return -err;
-	}
-	c->lock_ready = true;
+	err = -pthread_mutex_init(&c->lock, NULL);
+	if (err)
+		goto err_procs;
+	*out = c;
 	return 0;
+
+err_procs:
+	ip_table_free(&c->procs);
+err_table:
+	ip_table_free(&c->table);
+err_stats:
+	free(c->stats);
+err_buf:
+	drain_buf_free(&c->buf);
+err_free:
+	free(c);
+	return err;
 }
 
 void collector_free(struct collector *c)
 {
-	if (c->lock_ready)
-		pthread_mutex_destroy(&c->lock);
+	if (!c)
+		return;
+	pthread_mutex_destroy(&c->lock);
 	ip_table_free(&c->table);
-	if (c->procs.entries)
-		ip_table_free(&c->procs);
+	ip_table_free(&c->procs);
 	free(c->dead);
-	c->dead = NULL;
-	c->n_dead = 0;
-	free(c->keys);
-	free(c->values);
 	free(c->stats);
-	c->keys = NULL;
-	c->values = NULL;
-	c->stats = NULL;
-	c->lock_ready = false;
+	drain_buf_free(&c->buf);
+	free(c);
 }
 
-static int merge_process(struct collector *c, const struct in6_addr *addr,
-			 uint32_t pid, const struct itm_value *sum)
+static int merge(void *ctx, const struct itm_key *keys, const void *values,
+		 size_t count)
 {
-	struct ip_entry *e = ip_table_find_pid(&c->procs, addr, pid);
+	struct collector *c = ctx;
 
-	if (!e) {
-		e = ip_table_upsert_pid(&c->procs, addr, pid);
-		if (!e)
-			return -ENOMEM;
-		c->cfg.name(c->cfg.name_ctx, pid, e->comm);
-	}
-	ip_entry_account(&c->procs, e, sum);
-	return 0;
-}
-
-static int merge(struct collector *c, size_t count)
-{
-	const size_t vsz = PERCPU_VALUE_SIZE(struct itm_value);
-
-	for (size_t i = 0; i < count; i++) {
-		const char *row = (const char *)c->values + i * vsz * c->ncpus;
-		struct itm_value sum;
-		struct in6_addr addr;
-		struct ip_entry *e;
-
-		itm_value_sum_percpu(row, c->ncpus, &sum);
-		memcpy(&addr, c->keys[i].addr, sizeof(addr));
-		e = ip_table_find(&c->table, &addr);
-		if (!e) {
-			e = ip_table_upsert(&c->table, &addr);
-			if (!e)
-				return -ENOMEM;
-			if (c->cfg.label)
-				e->geo = c->cfg.label(c->cfg.label_ctx, &addr);
-		}
-		ip_entry_account(&c->table, e, &sum);
-		if (c->per_process) {
-			int err = merge_process(c, &addr, c->keys[i].pid, &sum);
-
-			if (err)
-				return err;
-		}
-	}
-	return 0;
-}
-
-/* For kernels without batch ops: safe because nothing writes this map. */
-static int drain_by_iteration(struct collector *c, int fd)
-{
-	const size_t vsz = PERCPU_VALUE_SIZE(struct itm_value);
-	struct itm_key key;
-	size_t n = 0;
-	int err;
-
-	while (!bpf_map_get_next_key(fd, NULL, &key)) {
-		err = bpf_map_lookup_and_delete_elem(
-			fd, &key, (char *)c->values + n * vsz * c->ncpus);
-		if (err) {
-			err = bpf_map_lookup_elem(fd, &key,
-						  (char *)c->values +
-							  n * vsz * c->ncpus);
-			if (err || bpf_map_delete_elem(fd, &key))
-				return -errno;
-		}
-		c->keys[n++] = key;
-		if (n == c->batch) {
-			err = merge(c, n);
-			if (err)
-				return err;
-			n = 0;
-		}
-	}
-	return merge(c, n);
-}
-
-static int drain_map(struct collector *c, int fd)
-{
-	__u32 out_batch, count;
-	void *in = NULL;
-	int err;
-
-	for (;;) {
-		count = (__u32)c->batch;
-		err = bpf_map_lookup_and_delete_batch(
-			fd, in, &out_batch, c->keys, c->values, &count, NULL);
-		if (err && err != -ENOENT) {
-			if (err == -EINVAL || err == -ENOTSUP ||
-			    err == -EOPNOTSUPP)
-				return drain_by_iteration(c, fd);
-			pr_warn("draining a statistics map failed: %s\n",
-				strerror(-err));
-			return err;
-		}
-		if (merge(c, count))
-			return -ENOMEM;
-		if (err == -ENOENT)
-			return 0;
-		in = &out_batch;
-	}
+	return ip_table_merge_batch(&c->table,
+				    c->per_process ? &c->procs : NULL, keys,
+				    values, count, c->buf.ncpus, &c->cfg.hooks);
 }
 
 static void read_counters(struct collector *c, size_t idx)
 {
-	const size_t vsz = PERCPU_VALUE_SIZE(struct itm_counter);
+	const size_t stride = ITM_PERCPU_STRIDE(struct itm_counter);
 	int fd = iface_monitor_counters_fd(&c->ifaces[idx]);
-	char buf[vsz * (size_t)c->ncpus];
+	char row[stride * (size_t)c->buf.ncpus];
 
-	for (__u32 k = 0; k < ITM_CTR_MAX; k++) {
-		struct itm_counter sum = {};
-
-		if (bpf_map_lookup_elem(fd, &k, buf))
-			continue;
-		for (int cpu = 0; cpu < c->ncpus; cpu++) {
-			struct itm_counter v;
-
-			memcpy(&v, buf + cpu * vsz, sizeof(v));
-			sum.packets += v.packets;
-			sum.bytes += v.bytes;
-		}
-		c->stats[idx].ctr[k] = sum;
-	}
+	for (__u32 k = 0; k < ITM_CTR_MAX; k++)
+		if (!bpf_map_lookup_elem(fd, &k, row))
+			itm_counter_sum_percpu(row, c->buf.ncpus,
+					       &c->stats[idx].ctr[k]);
 }
 
-static int swap_and_drain(struct collector *c, size_t idx)
+static int swap_and_drain(struct collector *c, struct iface_monitor *m)
 {
-	struct iface_monitor *m = &c->ifaces[idx];
-	int old = m->active, spare = !old;
-	int spare_fd = iface_monitor_stats_fd(m, spare);
-	__u32 zero = 0;
+	int retired, err;
 
-	/* Returns after synchronize_rcu(): no program still uses "old". */
-	if (bpf_map_update_elem(iface_monitor_active_fd(m), &zero, &spare_fd,
-				BPF_ANY)) {
-		int err = -errno;
-
-		pr_warn("%s: swapping the statistics map failed: %s\n", m->name,
-			strerror(errno));
+	err = iface_monitor_swap(m, &retired);
+	if (err)
 		return err;
-	}
-	m->active = spare;
-	return drain_map(c, iface_monitor_stats_fd(m, old));
+	return drain_map(retired, &c->buf, merge, c);
 }
 
-int collector_drain(struct collector *c)
+static int drain_locked(struct collector *c)
 {
 	int err = 0;
 
-	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < c->n_ifaces; i++) {
-		int e = swap_and_drain(c, i);
+		int e = swap_and_drain(c, &c->ifaces[i]);
 
 		if (e && !err)
 			err = e;
 		read_counters(c, i);
 	}
-	c->drains++;
+	return err;
+}
+
+int collector_drain(struct collector *c)
+{
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	err = drain_locked(c);
 	pthread_mutex_unlock(&c->lock);
 	return err;
 }
@@ -256,15 +172,117 @@ int collector_drain_final(struct collector *c)
 		if (!m->skel)
 			continue;
 		/* The swap waits for programs still running after detach. */
-		e = swap_and_drain(c, i);
+		e = swap_and_drain(c, m);
 		if (!e)
-			e = drain_map(c, iface_monitor_stats_fd(m, m->active));
+			e = drain_map(iface_monitor_current_fd(m), &c->buf,
+				      merge, c);
 		if (e && !err)
 			err = e;
 		read_counters(c, i);
 	}
 	pthread_mutex_unlock(&c->lock);
 	return err;
+}
+
+int collector_reload_labels(struct collector *c)
+{
+	int n = 0;
+
+	if (!c->cfg.reload_labels)
+		return 0;
+	pthread_mutex_lock(&c->lock);
+	n = c->cfg.reload_labels(c->cfg.hooks.label_ctx);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+static void view_locked(const struct collector *c, struct collector_view *v)
+{
+	*v = (struct collector_view){
+		.table = &c->table,
+		.procs = c->per_process ? &c->procs : NULL,
+		.ifaces = c->stats,
+		.n_ifaces = c->n_ifaces,
+		.start_time = c->start_time,
+	};
+}
+
+int collector_visit(struct collector *c, collector_view_fn fn, void *arg)
+{
+	struct collector_view v;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	view_locked(c, &v);
+	err = fn(&v, arg);
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+int collector_render_metrics(struct collector *c, struct strbuf *out)
+{
+	double t0 = now_seconds();
+	struct metrics_input in;
+	struct collector_view v;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	/* Scrapes are exact: everything the kernel counted so far is in. */
+	err = drain_locked(c);
+	if (!err) {
+		view_locked(c, &v);
+		in = (struct metrics_input){
+			.table = v.table,
+			.procs = v.procs,
+			.ifaces = v.ifaces,
+			.n_ifaces = v.n_ifaces,
+			.version = c->cfg.version,
+			.start_time_seconds = v.start_time,
+		};
+		err = metrics_render(&in, out);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (err)
+		return err;
+	return metrics_render_scrape_duration(out, now_seconds() - t0);
+}
+
+struct summary_args {
+	size_t top_n;
+	struct strbuf *out;
+};
+
+static int render_summary(const struct collector_view *v, void *arg)
+{
+	struct summary_args *a = arg;
+
+	return summary_render_processes(v->table, v->procs, a->top_n, a->out);
+}
+
+int collector_render_summary(struct collector *c, size_t top_n,
+			     struct strbuf *out)
+{
+	struct summary_args a = {top_n, out};
+
+	return collector_visit(c, render_summary, &a);
+}
+
+size_t collector_count(struct collector *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->table.count;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 static int cmp_u32(const void *a, const void *b)

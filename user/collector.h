@@ -1,75 +1,78 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Moves counts from the kernel into the cumulative table: swap the active
- * per-CPU map for the empty spare (the update returns after an RCU grace
- * period, so no program still writes to the old one), then drain the old
- * one with lookup-and-delete, summing the CPUs.
+ * The collector owns the cumulative tables and the lock that guards them.
+ * Every sample interval (and before each scrape) it has the loader swap
+ * each interface's statistics map for the empty spare, drains the retired
+ * one and merges it into the tables.  Every other thread reaches the
+ * tables only through the functions below, which take the lock.
  */
 #ifndef ITM_COLLECTOR_H
 #define ITM_COLLECTOR_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "loader.h"
 #include "metrics.h"
+#include "strbuf.h"
 #include "table.h"
 
-/* Labels for a newly seen address (NULL: all "Unknown"). */
-typedef const struct geo_labels *(*collector_label_fn)(
-	void *ctx, const struct in6_addr *addr);
-/* Command name of a newly seen pid. */
-typedef void (*collector_name_fn)(void *ctx, uint32_t pid,
-				  char comm[ITM_COMM_LEN]);
+struct collector;
 
 struct collector_config {
-	uint64_t threshold;	  /* -t, for both tables */
-	collector_label_fn label; /* may be NULL */
-	void *label_ctx;
-	collector_name_fn name; /* NULL: no per-process table */
-	void *name_ctx;
+	uint64_t threshold; /* -t, for both tables */
+	/*
+	 * Labels of new addresses (label may be NULL) and names of new pids
+	 * (name NULL: no per-process table).  Both run under the lock.
+	 */
+	struct ip_merge_hooks hooks;
+	/* Reload the label source (geo_maybe_reload); may be NULL. */
+	int (*reload_labels)(void *label_ctx);
+	const char *version; /* for ip_traffic_monitor_info */
 };
 
-/* A pid seen gone, and since when (for --pid-retention). */
-struct dead_pid {
-	uint32_t pid;
-	double since;
-};
-
-struct collector {
-	pthread_mutex_t lock;  /* guards everything below */
-	struct ip_table table; /* per remote address */
-	struct ip_table procs; /* per (address, pid); if per_process */
-	bool per_process;
-	struct iface_monitor *ifaces;
-	struct iface_stats *stats;
+/* Everything a reader may look at, valid only inside the callback. */
+struct collector_view {
+	const struct ip_table *table; /* per remote address */
+	const struct ip_table *procs; /* per (address, pid); NULL: none */
+	const struct iface_stats *ifaces;
 	size_t n_ifaces;
-	struct collector_config cfg;
-	struct dead_pid *dead;
-	size_t n_dead;
-	bool lock_ready;
-	double start_time;
-	uint64_t drains;
-	/* scratch for batch reads */
-	struct itm_key *keys;
-	void *values;
-	size_t batch;
-	int ncpus;
+	double start_time; /* unix time the collector started */
 };
 
-int collector_init(struct collector *c, struct iface_monitor *ifaces,
-		   size_t n_ifaces, const struct collector_config *cfg);
+typedef int (*collector_view_fn)(const struct collector_view *v, void *arg);
+
+/* ifaces must outlive the collector.  Returns 0 or -errno. */
+int collector_new(struct collector **out, struct iface_monitor *ifaces,
+		  size_t n_ifaces, const struct collector_config *cfg);
+/* Accepts NULL. */
 void collector_free(struct collector *c);
-/* Drain every interface once; takes the lock. */
+
+/* Drain every interface once.  Returns 0 or the first error. */
 int collector_drain(struct collector *c);
 /* Drain both maps of every interface; only after the programs detached. */
 int collector_drain_final(struct collector *c);
 /*
  * Forget per-process series of pids that exited more than retention
- * seconds ago (per-address totals keep their bytes).  Takes the lock.
+ * seconds ago (per-address totals keep their bytes).  Returns how many.
  */
 size_t collector_prune_exited(struct collector *c, double now,
 			      double retention);
+/* Reload the label source under the lock (scrapes label addresses too). */
+int collector_reload_labels(struct collector *c);
+
+/* Run fn under the lock with a consistent view of the tables. */
+int collector_visit(struct collector *c, collector_view_fn fn, void *arg);
+/*
+ * Drain, then render the whole exposition into out.  A failed drain fails
+ * the render: a scrape must not be answered with stale numbers.
+ */
+int collector_render_metrics(struct collector *c, struct strbuf *out);
+/* The console table of the top_n addresses (all: 0), with processes. */
+int collector_render_summary(struct collector *c, size_t top_n,
+			     struct strbuf *out);
+/* Number of remote addresses in the table. */
+size_t collector_count(struct collector *c);
 
 #endif

@@ -49,15 +49,43 @@ const char *attach_mode_name(enum attach_mode mode)
 	}
 }
 
-int iface_monitor_stats_fd(const struct iface_monitor *m, int which)
+static int stats_fd(const struct iface_monitor *m, int which)
 {
 	return bpf_map__fd(which ? m->skel->maps.itm_stats_b
 				 : m->skel->maps.itm_stats_a);
 }
 
-int iface_monitor_active_fd(const struct iface_monitor *m)
+/* Point the programs' slot at statistics map "which" (0: a, 1: b). */
+static int set_active(struct iface_monitor *m, int which)
 {
-	return bpf_map__fd(m->skel->maps.itm_active);
+	int fd = stats_fd(m, which);
+	__u32 zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(m->skel->maps.itm_active), &zero,
+				&fd, BPF_ANY))
+		return -errno;
+	m->active = which;
+	return 0;
+}
+
+int iface_monitor_swap(struct iface_monitor *m, int *retired_fd)
+{
+	int old = m->active, err;
+
+	/* Returns after synchronize_rcu(): no program still uses "old". */
+	err = set_active(m, !old);
+	if (err) {
+		pr_warn("%s: swapping the statistics map failed: %s\n", m->name,
+			strerror(-err));
+		return err;
+	}
+	*retired_fd = stats_fd(m, old);
+	return 0;
+}
+
+int iface_monitor_current_fd(const struct iface_monitor *m)
+{
+	return stats_fd(m, m->active);
 }
 
 int iface_monitor_counters_fd(const struct iface_monitor *m)
@@ -428,8 +456,7 @@ fail:
 static int load(struct iface_monitor *m, const struct loader_config *cfg)
 {
 	struct traffic_bpf *s;
-	__u32 zero = 0;
-	int err, fd;
+	int err;
 
 	s = traffic_bpf__open();
 	if (!s) {
@@ -473,16 +500,11 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 			       strerror(-err));
 		return err;
 	}
-	fd = bpf_map__fd(s->maps.itm_stats_a);
-	if (bpf_map_update_elem(bpf_map__fd(s->maps.itm_active), &zero, &fd,
-				BPF_ANY)) {
-		err = -errno;
+	err = set_active(m, 0);
+	if (err)
 		pr_err("cannot activate the statistics map: %s\n",
-		       strerror(errno));
-		return err;
-	}
-	m->active = 0;
-	return 0;
+		       strerror(-err));
+	return err;
 }
 
 int iface_monitor_open(struct iface_monitor *m, const char *name,

@@ -45,7 +45,7 @@ struct iface_monitor {
 	char pin_base[PATH_MAX - 64];
 	char pin_dir[PATH_MAX - 32]; /* leaves room for "/link_ingress" */
 	int lock_fd;
-	int active; /* 0: itm_stats_a in the slot, 1: b */
+	int active; /* 0: itm_stats_a in the slot, 1: b; only swap changes it */
 };
 
 /* Prints one actionable message on failure and returns -errno. */
@@ -56,8 +56,16 @@ void iface_monitor_close(struct iface_monitor *m);
 /* Stop counting (links/filters removed) but keep the maps for a last drain. */
 void iface_monitor_detach(struct iface_monitor *m);
 
-int iface_monitor_stats_fd(const struct iface_monitor *m, int which);
-int iface_monitor_active_fd(const struct iface_monitor *m);
+/*
+ * Put the empty spare statistics map in the programs' slot and return the
+ * retired one in *retired_fd, to be drained.  The update returns after an
+ * RCU grace period, so no program still writes to the retired map.
+ * Returns 0 or -errno (logged).
+ */
+int iface_monitor_swap(struct iface_monitor *m, int *retired_fd);
+/* The statistics map in the slot now (for the last drain after detach). */
+int iface_monitor_current_fd(const struct iface_monitor *m);
+/* The cumulative per-CPU counters (enum itm_counter_index). */
 int iface_monitor_counters_fd(const struct iface_monitor *m);
 const char *attach_mode_name(enum attach_mode mode);
 

@@ -21,7 +21,6 @@
 #include "itm_version.h"
 #include "loader.h"
 #include "log.h"
-#include "metrics.h"
 #include "options.h"
 #include "owner.h"
 #include "summary.h"
@@ -118,40 +117,17 @@ static double now_seconds(void)
 
 static int render_metrics(void *ctx, struct strbuf *out)
 {
-	struct collector *c = ctx;
-	double t0 = now_seconds();
-	struct metrics_input in;
-	int err;
-
-	/* Scrapes are exact: everything the kernel counted so far is in. */
-	collector_drain(c);
-	pthread_mutex_lock(&c->lock);
-	in = (struct metrics_input){
-		.table = &c->table,
-		.procs = c->per_process ? &c->procs : NULL,
-		.ifaces = c->stats,
-		.n_ifaces = c->n_ifaces,
-		.version = ITM_VERSION,
-		.start_time_seconds = c->start_time,
-	};
-	err = metrics_render(&in, out);
-	pthread_mutex_unlock(&c->lock);
-	if (err)
-		return err;
-	return metrics_render_scrape_duration(out, now_seconds() - t0);
+	return collector_render_metrics(ctx, out);
 }
 
 static void print_table(struct collector *c, size_t top_n, const char *title)
 {
 	struct strbuf sb = STRBUF_INIT;
 
-	pthread_mutex_lock(&c->lock);
-	if (!summary_render_processes(
-		    &c->table, c->per_process ? &c->procs : NULL, top_n, &sb)) {
+	if (!collector_render_summary(c, top_n, &sb)) {
 		printf("%s\n%s", title, sb.buf ? sb.buf : "");
 		fflush(stdout);
 	}
-	pthread_mutex_unlock(&c->lock);
 	strbuf_free(&sb);
 }
 
@@ -215,12 +191,7 @@ static void run_loop(struct collector *c, const struct options *o,
 		if (owners)
 			owner_tracker_scan(owners);
 		collector_drain(c);
-		if (c->cfg.label_ctx) {
-			/* Under the lock: scrapes label new addresses too. */
-			pthread_mutex_lock(&c->lock);
-			geo_maybe_reload(c->cfg.label_ctx);
-			pthread_mutex_unlock(&c->lock);
-		}
+		collector_reload_labels(c);
 		if (owners && now_seconds() - last_prune >= prune_every) {
 			last_prune = now_seconds();
 			collector_prune_exited(c, last_prune,
@@ -230,7 +201,7 @@ static void run_loop(struct collector *c, const struct options *o,
 			snprintf(
 				title, sizeof(title),
 				"\n--- %.1f s elapsed, %zu remote addresses ---",
-				now_seconds() - start, c->table.count);
+				now_seconds() - start, collector_count(c));
 			print_table(c, o->top_n, title);
 		}
 	}
@@ -242,16 +213,42 @@ static void close_all(struct iface_monitor *m, size_t n)
 		iface_monitor_close(&m[i]);
 }
 
+static int reload_labels(void *ctx)
+{
+	return geo_maybe_reload(ctx);
+}
+
+/* Reports once why the exporter could not start. */
+static struct http_server *start_http(const struct options *o,
+				      struct collector *c)
+{
+	struct http_server *http;
+
+	http = http_server_start(o->listen_addr, o->port, render_metrics, c);
+	if (http)
+		return http;
+	if (errno == EADDRINUSE)
+		pr_err("port %u is already in use; choose another with -p\n",
+		       o->port);
+	else if (errno == EINVAL)
+		pr_err("--listen '%s' is not an IPv4 or IPv6 address of this host\n",
+		       o->listen_addr ? o->listen_addr : "");
+	else
+		pr_err("cannot serve on port %u: %s\n", o->port,
+		       strerror(errno));
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct iface_monitor ifaces[ITM_MAX_IFACES];
-	struct http_server *http = NULL;
-	struct geo_ctx *geo = NULL;
 	struct owner_tracker *owners = NULL;
-	struct collector coll;
+	struct http_server *http = NULL;
+	struct collector *coll = NULL;
+	struct geo_ctx *geo = NULL;
 	struct options o;
 	size_t opened = 0;
-	int err, status = 0;
+	int err, status = EXIT_SETUP;
 
 	if (argc > 1 && !strcmp(argv[1], "lookup"))
 		return geo_lookup_main(argc - 1, argv + 1);
@@ -269,13 +266,10 @@ int main(int argc, char **argv)
 	if (check_privileges())
 		return EXIT_SETUP;
 	if (open_geo(&o, &geo))
-		return EXIT_SETUP;
+		goto cleanup;
 	if (!o.no_pid) {
-		if (owner_tracker_open(&owners)) {
-			geo_close(geo);
-			owner_tracker_close(owners);
-			return EXIT_SETUP;
-		}
+		if (owner_tracker_open(&owners))
+			goto cleanup;
 		/* Owners of sockets that existed before us. */
 		owner_tracker_scan(owners);
 	}
@@ -287,50 +281,30 @@ int main(int argc, char **argv)
 		.force_clsact = o.force_clsact,
 		.owner_map_fd = owners ? owner_tracker_map_fd(owners) : -1,
 	};
-	struct collector_config cc = {
-		.threshold = o.threshold,
+	struct ip_merge_hooks hooks = {
 		.label = geo ? label_address : NULL,
 		.label_ctx = geo,
 		.name = owners ? name_pid : NULL,
 		.name_ctx = owners,
 	};
-	for (; opened < o.n_ifaces; opened++) {
-		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened],
-				       &lc)) {
-			close_all(ifaces, opened);
-			geo_close(geo);
-			owner_tracker_close(owners);
-			return EXIT_SETUP;
-		}
-	}
-	err = collector_init(&coll, ifaces, opened, &cc);
+	struct collector_config cc = {
+		.threshold = o.threshold,
+		.hooks = hooks,
+		.reload_labels = geo ? reload_labels : NULL,
+		.version = ITM_VERSION,
+	};
+	for (; opened < o.n_ifaces; opened++)
+		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc))
+			goto cleanup;
+	err = collector_new(&coll, ifaces, opened, &cc);
 	if (err) {
 		pr_err("cannot set up the collector: %s\n", strerror(-err));
-		close_all(ifaces, opened);
-		geo_close(geo);
-		owner_tracker_close(owners);
-		return EXIT_SETUP;
+		goto cleanup;
 	}
 	if (o.port) {
-		http = http_server_start(o.listen_addr, o.port, render_metrics,
-					 &coll);
-		if (!http) {
-			err = errno;
-			if (err == EADDRINUSE)
-				pr_err("port %u is already in use; choose another with -p\n",
-				       o.port);
-			else if (err == EINVAL)
-				pr_err("--listen '%s' is not an IPv4 or IPv6 address of this host\n",
-				       o.listen_addr ? o.listen_addr : "");
-			else
-				pr_err("cannot serve on port %u: %s\n", o.port,
-				       strerror(err));
-			collector_free(&coll);
-			close_all(ifaces, opened);
-			geo_close(geo);
-			owner_tracker_close(owners);
-			return EXIT_SETUP;
-		}
+		http = start_http(&o, coll);
+		if (!http)
+			goto cleanup;
 	}
 	for (size_t i = 0; i < opened; i++)
 		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
@@ -338,17 +312,20 @@ int main(int argc, char **argv)
 			i + 1 == opened && o.port ? "; metrics at /metrics"
 						  : "");
 
-	run_loop(&coll, &o, owners);
+	run_loop(coll, &o, owners);
 
+	/* No scrape may drain while the programs are being detached. */
 	http_server_stop(http);
+	http = NULL;
 	for (size_t i = 0; i < opened; i++)
 		iface_monitor_detach(&ifaces[i]);
-	if (collector_drain_final(&coll))
-		status = 1;
+	status = collector_drain_final(coll) ? 1 : 0;
 	if (!o.no_summary)
-		print_table(&coll, o.top_n,
+		print_table(coll, o.top_n,
 			    "\n=== ip_traffic_monitor_cli summary ===");
-	collector_free(&coll);
+cleanup:
+	http_server_stop(http);
+	collector_free(coll);
 	close_all(ifaces, opened);
 	geo_close(geo);
 	owner_tracker_close(owners);

@@ -7,8 +7,10 @@
  * database that knows it.  The format of each file is detected from its
  * content: MaxMind DB, 纯真 qqwry.dat, or IPIP.net ipdb.
  *
- * Threading: a context is used from one thread (the daemon's drain loop);
- * only geo_request_reload() may be called from elsewhere (a signal handler).
+ * Threading: a context is not thread-safe.  The daemon's main loop (drain,
+ * reload) and the HTTP thread (drain before a scrape) both use it, always
+ * under the collector's lock; only geo_request_reload() may be called
+ * without it (from a signal handler).
  */
 #ifndef ITM_GEO_H
 #define ITM_GEO_H
