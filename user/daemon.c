@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The monitor itself (no subcommand): wires options, the per-interface
+ * loaders, the collector, the exporter and the console tables together,
+ * then drains every sample interval until the duration ends or a signal.
+ */
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <linux/capability.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "geo.h"
+#include "http.h"
+#include "itm_version.h"
+#include "loader.h"
+#include "log.h"
+#include "options.h"
+#include "owner.h"
+#include "subcommands.h"
+
+#define EXIT_SETUP 2
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void on_reload_signal(int sig)
+{
+	(void)sig;
+	geo_request_reload();
+}
+
+static void name_pid(void *ctx, uint32_t pid, char comm[ITM_COMM_LEN])
+{
+	owner_tracker_comm(ctx, pid, comm);
+}
+
+static const struct geo_labels *label_address(void *ctx,
+					      const struct in6_addr *addr)
+{
+	return geo_cache_get(ctx, addr);
+}
+
+/* Without -g/--isp-db every label is "Unknown", as in the original tool. */
+static int open_geo(const struct options *o, struct geo_ctx **out)
+{
+	struct geo_config cfg = {
+		.geo_paths = o->geo_dbs,
+		.n_geo = o->n_geo_dbs,
+		.isp_paths = o->isp_dbs,
+		.n_isp = o->n_isp_dbs,
+		.lang = o->geo_lang,
+	};
+	char err[512] = "";
+
+	*out = NULL;
+	if (!o->n_geo_dbs && !o->n_isp_dbs)
+		return 0;
+	*out = geo_open(&cfg, err, sizeof(err));
+	if (!*out) {
+		pr_err("%s\n", err[0] ? err : strerror(errno));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt,
+			va_list ap)
+{
+	if (level == LIBBPF_DEBUG && !log_verbose())
+		return 0;
+	if (!log_verbose())
+		return 0; /* errors are reported once, by us, with context */
+	return vfprintf(stderr, fmt, ap);
+}
+
+static bool has_cap(const struct __user_cap_data_struct *d, int cap)
+{
+	return d[cap / 32].effective & (1U << (cap % 32));
+}
+
+/* Fail early with the fix instead of a confusing EPERM from bpf(). */
+static int check_privileges(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = {};
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 0; /* cannot tell; let the kernel decide */
+	if (has_cap(data, CAP_NET_ADMIN) &&
+	    (has_cap(data, CAP_SYS_ADMIN) || has_cap(data, 39 /* CAP_BPF */)))
+		return 0;
+	pr_err("needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo\n");
+	return -EPERM;
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int render_metrics(void *ctx, struct strbuf *out)
+{
+	return collector_render_metrics(ctx, out);
+}
+
+static void print_table(struct collector *c, size_t top_n, const char *title)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	if (!collector_render_summary(c, top_n, &sb)) {
+		printf("%s\n%s", title, sb.buf ? sb.buf : "");
+		fflush(stdout);
+	}
+	strbuf_free(&sb);
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {
+		.tv_sec = (time_t)(ms / 1000),
+		.tv_nsec = (long)(ms % 1000) * 1000000L,
+	};
+
+	/* A signal cuts the sleep short; the loop then sees stop_requested. */
+	nanosleep(&ts, NULL);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_reload_signal;
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+#define PRUNE_EVERY_S 10.0
+
+static void run_loop(struct collector *c, const struct options *o,
+		     struct owner_tracker *owners)
+{
+	bool table = !o->quiet && isatty(STDOUT_FILENO);
+	double start = now_seconds();
+	double end = start + o->duration_ms / 1000.0;
+	double last_prune = start;
+	/* Often enough to honour a short --pid-retention, at most every 10 s.
+	 */
+	double prune_every = o->pid_retention_ms / 1000.0;
+
+	if (prune_every > PRUNE_EVERY_S)
+		prune_every = PRUNE_EVERY_S;
+	if (prune_every < o->interval_ms / 1000.0)
+		prune_every = o->interval_ms / 1000.0;
+
+	while (!stop_requested) {
+		uint64_t wait = o->interval_ms;
+		char title[96];
+
+		if (o->duration_ms) {
+			double left = end - now_seconds();
+
+			if (left <= 0)
+				break;
+			if (left * 1000 < (double)wait)
+				wait = (uint64_t)(left * 1000) + 1;
+		}
+		sleep_ms(wait);
+		if (stop_requested)
+			break;
+		/* Owners of sockets that appeared by fork/accept in workers. */
+		if (owners)
+			owner_tracker_scan(owners);
+		collector_drain(c);
+		collector_reload_labels(c);
+		if (owners && now_seconds() - last_prune >= prune_every) {
+			last_prune = now_seconds();
+			collector_prune_exited(c, last_prune,
+					       o->pid_retention_ms / 1000.0);
+		}
+		if (table) {
+			snprintf(
+				title, sizeof(title),
+				"\n--- %.1f s elapsed, %zu remote addresses ---",
+				now_seconds() - start, collector_count(c));
+			print_table(c, o->top_n, title);
+		}
+	}
+}
+
+static void close_all(struct iface_monitor *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		iface_monitor_close(&m[i]);
+}
+
+static int reload_labels(void *ctx)
+{
+	return geo_maybe_reload(ctx);
+}
+
+/* Reports once why the exporter could not start. */
+static struct http_server *start_http(const struct options *o,
+				      struct collector *c)
+{
+	struct http_server *http;
+
+	http = http_server_start(o->listen_addr, o->port, render_metrics, c);
+	if (http)
+		return http;
+	if (errno == EADDRINUSE)
+		pr_err("port %u is already in use; choose another with -p\n",
+		       o->port);
+	else if (errno == EINVAL)
+		pr_err("--listen '%s' is not an IPv4 or IPv6 address of this host\n",
+		       o->listen_addr ? o->listen_addr : "");
+	else
+		pr_err("cannot serve on port %u: %s\n", o->port,
+		       strerror(errno));
+	return NULL;
+}
+
+int daemon_main(int argc, char **argv)
+{
+	struct iface_monitor ifaces[ITM_MAX_IFACES];
+	struct owner_tracker *owners = NULL;
+	struct http_server *http = NULL;
+	struct collector *coll = NULL;
+	struct geo_ctx *geo = NULL;
+	struct options o;
+	size_t opened = 0;
+	int err, status = EXIT_SETUP;
+
+	switch (options_parse(&o, argc, argv, stdout, stderr)) {
+	case OPTIONS_OK:
+		break;
+	case OPTIONS_EXIT_OK:
+		return 0;
+	default:
+		return EXIT_SETUP;
+	}
+	log_set_verbose(o.verbose);
+	libbpf_set_print(libbpf_print);
+	if (check_privileges())
+		return EXIT_SETUP;
+	if (open_geo(&o, &geo))
+		goto cleanup;
+	if (!o.no_pid) {
+		if (owner_tracker_open(&owners))
+			goto cleanup;
+		/* Owners of sockets that existed before us. */
+		owner_tracker_scan(owners);
+	}
+	install_signals();
+
+	struct loader_config lc = {
+		.pin_base = o.pin_base,
+		.map_entries = o.map_entries,
+		.force_clsact = o.force_clsact,
+		.owner_map_fd = owners ? owner_tracker_map_fd(owners) : -1,
+	};
+	struct ip_merge_hooks hooks = {
+		.label = geo ? label_address : NULL,
+		.label_ctx = geo,
+		.name = owners ? name_pid : NULL,
+		.name_ctx = owners,
+	};
+	struct collector_config cc = {
+		.threshold = o.threshold,
+		.hooks = hooks,
+		.reload_labels = geo ? reload_labels : NULL,
+		.version = ITM_VERSION,
+	};
+	for (; opened < o.n_ifaces; opened++)
+		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc))
+			goto cleanup;
+	err = collector_new(&coll, ifaces, opened, &cc);
+	if (err) {
+		pr_err("cannot set up the collector: %s\n", strerror(-err));
+		goto cleanup;
+	}
+	if (o.port) {
+		http = start_http(&o, coll);
+		if (!http)
+			goto cleanup;
+	}
+	for (size_t i = 0; i < opened; i++)
+		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
+			attach_mode_name(ifaces[i].mode),
+			i + 1 == opened && o.port ? "; metrics at /metrics"
+						  : "");
+
+	run_loop(coll, &o, owners);
+
+	/* No scrape may drain while the programs are being detached. */
+	http_server_stop(http);
+	http = NULL;
+	for (size_t i = 0; i < opened; i++)
+		iface_monitor_detach(&ifaces[i]);
+	status = collector_drain_final(coll) ? 1 : 0;
+	if (!o.no_summary)
+		print_table(coll, o.top_n,
+			    "\n=== ip_traffic_monitor_cli summary ===");
+cleanup:
+	http_server_stop(http);
+	collector_free(coll);
+	close_all(ifaces, opened);
+	geo_close(geo);
+	owner_tracker_close(owners);
+	return status;
+}

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Entry points of the subcommands main() dispatches to.  Each takes argv
+ * with argv[0] naming the subcommand (the program for the monitor itself)
+ * and returns the process exit status.
+ */
+#ifndef ITM_SUBCOMMANDS_H
+#define ITM_SUBCOMMANDS_H
+
+/* No subcommand: monitor interfaces (user/daemon.c). */
+int daemon_main(int argc, char **argv);
+/* "lookup": labels of addresses (user/geo/lookup_cmd.c, declared in geo.h). */
+int geo_lookup_main(int argc, char **argv);
+
+#endif
