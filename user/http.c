@@ -422,9 +422,8 @@ struct http_server *http_server_start(const char *listen_addr, uint16_t port,
 
 	fd = open_listener(listen_addr, port);
 	if (fd < 0) {
-		free(srv);
-		errno = -fd;
-		return NULL;
+		err = -fd;
+		goto err_free;
 	}
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
@@ -443,17 +442,21 @@ struct http_server *http_server_start(const char *listen_addr, uint16_t port,
 		MHD_OPTION_END);
 	if (!srv->daemon) {
 		err = errno ? errno : EIO;
-		/*
-		 * MHD closes a socket it was given on most failure paths;
-		 * close it only if it is still ours.
-		 */
-		if (fcntl(fd, F_GETFD) >= 0)
-			close(fd);
-		free(srv);
-		errno = err;
-		return NULL;
+		goto err_close;
 	}
 	return srv;
+
+err_close:
+	/*
+	 * MHD closes a socket it was given on most failure paths; close it
+	 * only if it is still ours.
+	 */
+	if (fcntl(fd, F_GETFD) >= 0)
+		close(fd);
+err_free:
+	free(srv);
+	errno = err;
+	return NULL;
 }
 
 void http_server_stop(struct http_server *srv)

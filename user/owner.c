@@ -80,22 +80,24 @@ int owner_tracker_open(struct owner_tracker **out)
 	if (!ot->skel) {
 		err = -errno;
 		pr_err("cannot load the process-attribution programs: %s (use --no-pid to run without them)\n",
-		       strerror(errno));
-		free(ot);
-		return err;
+		       strerror(-err));
+		goto err_close;
 	}
 	ot->iter =
 		bpf_program__attach_iter(ot->skel->progs.itm_task_file, NULL);
 	if (!ot->iter) {
 		err = -errno;
 		pr_err("cannot attach the task_file iterator: %s (use --no-pid to run without it)\n",
-		       strerror(errno));
-		owner_tracker_close(ot);
-		return err;
+		       strerror(-err));
+		goto err_close;
 	}
 	attach_sock_create(ot);
 	*out = ot;
 	return 0;
+
+err_close:
+	owner_tracker_close(ot);
+	return err;
 }
 
 void owner_tracker_close(struct owner_tracker *ot)
