@@ -75,14 +75,14 @@ static int open_geo(const struct options *o, struct geo_ctx **out)
 	return 0;
 }
 
+/* libbpf's own messages only with -v: we report errors once, with context. */
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list ap)
 {
-	if (level == LIBBPF_DEBUG && !log_verbose())
-		return 0;
 	if (!log_verbose())
-		return 0; /* errors are reported once, by us, with context */
-	return vfprintf(stderr, fmt, ap);
+		return 0;
+	log_vmsg(level == LIBBPF_DEBUG ? "debug" : "libbpf", fmt, ap);
+	return 0;
 }
 
 static bool has_cap(const struct __user_cap_data_struct *d, int cap)

@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "log.h"
 
-#include <stdarg.h>
-#include <stdio.h>
-
 static bool verbose;
 
 void log_set_verbose(bool v)
@@ -16,15 +13,34 @@ bool log_verbose(void)
 	return verbose;
 }
 
+static void vlog(FILE *f, const char *level, const char *fmt, va_list ap)
+{
+	if (level)
+		fprintf(f, "ip_traffic_monitor_cli: %s: ", level);
+	else
+		fputs("ip_traffic_monitor_cli: ", f);
+	vfprintf(f, fmt, ap);
+}
+
+void log_vmsg(const char *level, const char *fmt, va_list ap)
+{
+	vlog(stderr, level, fmt, ap);
+}
+
 void log_msg(const char *level, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (level)
-		fprintf(stderr, "ip_traffic_monitor_cli: %s: ", level);
-	else
-		fputs("ip_traffic_monitor_cli: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vlog(stderr, level, fmt, ap);
+	va_end(ap);
+}
+
+void log_fmsg(FILE *f, const char *level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(f, level, fmt, ap);
 	va_end(ap);
 }

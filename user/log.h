@@ -1,14 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* Diagnostics go to stderr, prefixed with the program name. */
+/*
+ * Every diagnostic of the program goes through here: one line on stderr,
+ * prefixed with the program name and the level.
+ */
 #ifndef ITM_LOG_H
 #define ITM_LOG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 void log_set_verbose(bool verbose);
 bool log_verbose(void);
+/* level NULL: informational, no level word. */
 void log_msg(const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+void log_vmsg(const char *level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+/* The same to another stream (tests capture option errors with it). */
+void log_fmsg(FILE *f, const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 #define pr_err(...)  log_msg("error", __VA_ARGS__)
 #define pr_warn(...) log_msg("warning", __VA_ARGS__)

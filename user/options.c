@@ -11,6 +11,7 @@
 
 #include "itm_shared.h"
 #include "itm_version.h"
+#include "log.h"
 
 #define DEFAULT_DURATION_MS	 30000
 #define DEFAULT_INTERVAL_MS	 2000
@@ -180,18 +181,20 @@ static int add_ifaces(struct options *o, char *list, FILE *err)
 	for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
 	     name = strtok_r(NULL, ",", &save)) {
 		if (strlen(name) >= IF_NAMESIZE || strchr(name, '/')) {
-			fprintf(err, "invalid interface name '%s'\n", name);
+			log_fmsg(err, "error", "invalid interface name '%s'\n",
+				 name);
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < o->n_ifaces; i++) {
 			if (!strcmp(o->ifaces[i], name)) {
-				fprintf(err, "interface '%s' given twice\n",
-					name);
+				log_fmsg(err, "error",
+					 "interface '%s' given twice\n", name);
 				return -EINVAL;
 			}
 		}
 		if (o->n_ifaces == ITM_MAX_IFACES) {
-			fprintf(err, "at most %d interfaces\n", ITM_MAX_IFACES);
+			log_fmsg(err, "error", "at most %d interfaces\n",
+				 ITM_MAX_IFACES);
 			return -E2BIG;
 		}
 		o->ifaces[o->n_ifaces++] = name;
@@ -214,9 +217,10 @@ static void set_defaults(struct options *o)
 
 #define BAD(...)                                                               \
 	do {                                                                   \
-		fprintf(err, "%s: ", prog);                                    \
-		fprintf(err, __VA_ARGS__);                                     \
-		fprintf(err, " (see --help)\n");                               \
+		char msg_[512];                                                \
+                                                                               \
+		snprintf(msg_, sizeof(msg_), __VA_ARGS__);                     \
+		log_fmsg(err, "error", "%s (see --help)\n", msg_);             \
 		return OPTIONS_BAD;                                            \
 	} while (0)
 
