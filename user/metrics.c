@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "geo_labels.h"
 
 #define UNKNOWN	      "Unknown"
@@ -255,89 +256,11 @@ static int label_or_unknown(struct strbuf *out, const char *v)
 	return metrics_escape_label(out, v);
 }
 
-/* Dotted quad by hand: inet_ntop costs more than the rest of the line. */
-static size_t ipv4_to_str(const uint8_t *a, char *p)
-{
-	size_t n = 0;
-
-	for (int i = 0; i < 4; i++) {
-		if (i)
-			p[n++] = '.';
-		n += u64_to_dec(a[i], p + n);
-	}
-	return n;
-}
-
-static size_t hex16(unsigned int v, char *p)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t n = 0;
-	int shift = 12;
-
-	while (shift > 0 && !(v >> shift))
-		shift -= 4;
-	for (; shift >= 0; shift -= 4)
-		p[n++] = hex[(v >> shift) & 0xf];
-	return n;
-}
-
-/*
- * RFC 5952 text, byte for byte what glibc's inet_ntop() prints (which
- * goes through sprintf and showed up at the top of the profile).
- */
-static size_t ipv6_to_str(const uint8_t *a, char *p)
-{
-	int best = -1, best_len = 0, cur = -1, cur_len = 0, i;
-	unsigned int w[8];
-	size_t n = 0;
-
-	for (i = 0; i < 8; i++) {
-		w[i] = (unsigned int)a[2 * i] << 8 | a[2 * i + 1];
-		if (w[i]) {
-			cur = -1;
-			continue;
-		}
-		if (cur < 0) {
-			cur = i;
-			cur_len = 0;
-		}
-		if (++cur_len > best_len) {
-			best = cur;
-			best_len = cur_len;
-		}
-	}
-	if (best_len < 2)
-		best = -1;
-	for (i = 0; i < 8; i++) {
-		if (i == best) {
-			p[n++] = ':';
-			i += best_len - 1;
-			if (i == 7)
-				p[n++] = ':';
-			continue;
-		}
-		if (i)
-			p[n++] = ':';
-		/* ::a.b.c.d (IPv4-compatible), as glibc prints it. */
-		if (i == 6 && best == 0 && best_len == 6) {
-			n += ipv4_to_str(a + 12, p + n);
-			break;
-		}
-		n += hex16(w[i], p + n);
-	}
-	return n;
-}
-
 static int append_addr(struct strbuf *out, const struct in6_addr *addr)
 {
 	char buf[INET6_ADDRSTRLEN];
-	size_t n;
 
-	if (IN6_IS_ADDR_V4MAPPED(addr))
-		n = ipv4_to_str(addr->s6_addr + 12, buf);
-	else
-		n = ipv6_to_str(addr->s6_addr, buf);
-	return strbuf_append(out, buf, n);
+	return strbuf_append(out, buf, addr_format(addr, buf));
 }
 
 static int append_ip_labels(struct strbuf *out, const struct ip_entry *e)

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
+
 static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 #define MAX_UNIT 4
 
@@ -107,14 +109,6 @@ static void select_top(const struct ip_table *t, const struct ip_entry **top,
 	qsort(top, n, sizeof(*top), ptr_cmp);
 }
 
-static void addr_str(const struct in6_addr *a, char *buf, size_t len)
-{
-	if (IN6_IS_ADDR_V4MAPPED(a))
-		inet_ntop(AF_INET, a->s6_addr + 12, buf, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
-}
-
 #define ROW_FMT "%-6s %-39s %20s %14s %20s %14s %12s"
 #define NUM_FMT                                                                \
 	"%-6s %-39s %20" PRIu64 " %14" PRIu64 " %20" PRIu64 " %14" PRIu64      \
@@ -203,7 +197,7 @@ int summary_render_processes(const struct ip_table *t,
 		const struct ip_entry *e = top[i];
 
 		snprintf(rank, sizeof(rank), "%zu", i + 1);
-		addr_str(&e->addr, ip, sizeof(ip));
+		addr_format(&e->addr, ip);
 		format_bytes_human(ip_entry_total_bytes(e), human,
 				   sizeof(human));
 		err = strbuf_printf(out, NUM_FMT, rank, ip, e->tx_bytes,

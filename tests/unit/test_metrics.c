@@ -16,27 +16,13 @@
 #include "metrics.h"
 #include "strbuf.h"
 #include "table.h"
-
-static struct in6_addr addr_of(const char *s)
-{
-	struct in6_addr a = {0};
-	struct in_addr v4;
-
-	if (inet_pton(AF_INET, s, &v4) == 1) {
-		a.s6_addr[10] = 0xff;
-		a.s6_addr[11] = 0xff;
-		memcpy(&a.s6_addr[12], &v4, 4);
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, s, &a), 1);
-	}
-	return a;
-}
+#include "test_addr.h"
 
 static struct ip_entry *add(struct ip_table *t, const char *ip, uint64_t txb,
 			    uint64_t txp, uint64_t rxb, uint64_t rxp)
 {
 	struct itm_value v = {txb, txp, rxb, rxp};
-	struct in6_addr a = addr_of(ip);
+	struct in6_addr a = test_addr(ip);
 
 	assert_int_equal(ip_table_add(t, &a, &v), 0);
 	return ip_table_find(t, &a);
@@ -578,7 +564,7 @@ static void add_proc(struct ip_table *procs, const char *ip, uint32_t pid,
 		     uint64_t rxp)
 {
 	struct itm_value v = {txb, txp, rxb, rxp};
-	struct in6_addr a = addr_of(ip);
+	struct in6_addr a = test_addr(ip);
 	struct ip_entry *e = ip_table_upsert_pid(procs, &a, pid);
 
 	assert_non_null(e);

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "strbuf.h"
 #include "table.h"
+#include "test_addr.h"
 
 static const char *promtool;
 
@@ -82,15 +83,7 @@ static void add(struct ip_table *t, const char *ip, uint64_t b,
 		const struct geo_labels *g)
 {
 	struct itm_value v = {b, 3, b / 2, 2};
-	struct in6_addr a = {0};
-	struct in_addr v4;
-
-	if (inet_pton(AF_INET, ip, &v4) == 1) {
-		a.s6_addr[10] = a.s6_addr[11] = 0xff;
-		memcpy(&a.s6_addr[12], &v4, 4);
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, ip, &a), 1);
-	}
+	struct in6_addr a = test_addr(ip);
 	assert_int_equal(ip_table_add(t, &a, &v), 0);
 	ip_table_find(t, &a)->geo = g;
 }

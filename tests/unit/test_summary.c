@@ -14,6 +14,7 @@
 #include "strbuf.h"
 #include "summary.h"
 #include "table.h"
+#include "test_addr.h"
 
 static const char golden_all[] =
 	"RANK   REMOTE IP                                           TX BYTES        TX PKTS             RX BYTES        RX PKTS        TOTAL\n"
@@ -77,15 +78,7 @@ static void add(struct ip_table *t, const char *ip, uint64_t txb, uint64_t txp,
 		uint64_t rxb, uint64_t rxp)
 {
 	struct itm_value v = {txb, txp, rxb, rxp};
-	struct in6_addr a = {0};
-	struct in_addr v4;
-
-	if (inet_pton(AF_INET, ip, &v4) == 1) {
-		a.s6_addr[10] = a.s6_addr[11] = 0xff;
-		memcpy(&a.s6_addr[12], &v4, 4);
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, ip, &a), 1);
-	}
+	struct in6_addr a = test_addr(ip);
 	assert_int_equal(ip_table_add(t, &a, &v), 0);
 }
 
@@ -220,16 +213,8 @@ static void add_proc(struct ip_table *procs, const char *ip, uint32_t pid,
 		     const char *comm, uint64_t bytes)
 {
 	struct itm_value v = {bytes, 1, 0, 0};
-	struct in6_addr a = {0};
-	struct in_addr v4;
+	struct in6_addr a = test_addr(ip);
 	struct ip_entry *e;
-
-	if (inet_pton(AF_INET, ip, &v4) == 1) {
-		a.s6_addr[10] = a.s6_addr[11] = 0xff;
-		memcpy(&a.s6_addr[12], &v4, 4);
-	} else {
-		assert_int_equal(inet_pton(AF_INET6, ip, &a), 1);
-	}
 	e = ip_table_upsert_pid(procs, &a, pid);
 	assert_non_null(e);
 	memset(e->comm, 0, sizeof(e->comm));
