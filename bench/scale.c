@@ -29,6 +29,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "clock.h"
 #include "drain.h"
 #include "itm_shared.h"
 #include "metrics.h"
@@ -36,14 +37,6 @@
 #include "table.h"
 
 #define BATCH_ENTRIES 4096 /* as user/collector.c */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static long rss_kib(void)
 {
@@ -94,12 +87,12 @@ static int timed_merge(void *ctx, const struct itm_key *keys,
 		       const void *values, size_t count)
 {
 	struct timed_merge *m = ctx;
-	double t0 = now();
+	double t0 = monotonic_seconds();
 	int err;
 
 	err = ip_table_merge_batch(m->t, NULL, keys, values, count, m->ncpus,
 				   NULL);
-	m->seconds += now() - t0;
+	m->seconds += monotonic_seconds() - t0;
 	m->total += count;
 	return err;
 }
@@ -139,12 +132,12 @@ static int drain_and_merge(int fd, struct ip_table *t, struct drain_buf *b,
 			   double *drain_s, double *merge_s, size_t *total)
 {
 	struct timed_merge m = {.t = t, .ncpus = b->ncpus};
-	double t0 = now();
+	double t0 = monotonic_seconds();
 	int err;
 
 	err = drain_map(fd, b, timed_merge, &m);
 	*merge_s = m.seconds;
-	*drain_s = now() - t0 - m.seconds;
+	*drain_s = monotonic_seconds() - t0 - m.seconds;
 	*total = m.total;
 	return err;
 }
@@ -220,14 +213,14 @@ static int run(size_t n)
 		.start_time_seconds = 1700000000.0,
 	};
 	for (int rep = 0; rep < 3; rep++) {
-		double t0 = now(), dt;
+		double t0 = monotonic_seconds(), dt;
 
 		strbuf_reset(&sb);
 		if (metrics_render(&in, &sb)) {
 			fprintf(stderr, "metrics_render failed\n");
 			return -ENOMEM;
 		}
-		dt = now() - t0;
+		dt = monotonic_seconds() - t0;
 		if (dt < render_best)
 			render_best = dt;
 	}

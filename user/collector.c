@@ -11,6 +11,7 @@
 
 #include <bpf/bpf.h>
 
+#include "clock.h"
 #include "drain.h"
 #include "log.h"
 #include "summary.h"
@@ -219,17 +220,9 @@ int collector_visit(struct collector *c, collector_view_fn fn, void *arg)
 	return err;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 int collector_render_metrics(struct collector *c, struct strbuf *out)
 {
-	double t0 = now_seconds();
+	double t0 = monotonic_seconds();
 	struct metrics_input in;
 	struct collector_view v;
 	int err;
@@ -252,7 +245,7 @@ int collector_render_metrics(struct collector *c, struct strbuf *out)
 	pthread_mutex_unlock(&c->lock);
 	if (err)
 		return err;
-	return metrics_render_scrape_duration(out, now_seconds() - t0);
+	return metrics_render_scrape_duration(out, monotonic_seconds() - t0);
 }
 
 struct summary_args {

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "collector.h"
 #include "geo.h"
 #include "http.h"
@@ -107,14 +108,6 @@ static int check_privileges(void)
 	return -EPERM;
 }
 
-static double now_seconds(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int render_metrics(void *ctx, struct strbuf *out)
 {
 	return collector_render_metrics(ctx, out);
@@ -160,7 +153,7 @@ static void run_loop(struct collector *c, const struct options *o,
 		     struct owner_tracker *owners)
 {
 	bool table = !o->quiet && isatty(STDOUT_FILENO);
-	double start = now_seconds();
+	double start = monotonic_seconds();
 	double end = start + o->duration_ms / 1000.0;
 	double last_prune = start;
 	/* Often enough to honour a short --pid-retention, at most every 10 s.
@@ -177,7 +170,7 @@ static void run_loop(struct collector *c, const struct options *o,
 		char title[96];
 
 		if (o->duration_ms) {
-			double left = end - now_seconds();
+			double left = end - monotonic_seconds();
 
 			if (left <= 0)
 				break;
@@ -192,8 +185,8 @@ static void run_loop(struct collector *c, const struct options *o,
 			owner_tracker_scan(owners);
 		collector_drain(c);
 		collector_reload_labels(c);
-		if (owners && now_seconds() - last_prune >= prune_every) {
-			last_prune = now_seconds();
+		if (owners && monotonic_seconds() - last_prune >= prune_every) {
+			last_prune = monotonic_seconds();
 			collector_prune_exited(c, last_prune,
 					       o->pid_retention_ms / 1000.0);
 		}
@@ -201,7 +194,8 @@ static void run_loop(struct collector *c, const struct options *o,
 			snprintf(
 				title, sizeof(title),
 				"\n--- %.1f s elapsed, %zu remote addresses ---",
-				now_seconds() - start, collector_count(c));
+				monotonic_seconds() - start,
+				collector_count(c));
 			print_table(c, o->top_n, title);
 		}
 	}

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "clock.h"
 #include "http.h"
 #include "strbuf.h"
 
@@ -610,24 +611,16 @@ static void test_listen_forms(void **state)
 	}
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void assert_good_scrape(uint16_t port)
 {
-	double t0 = now();
+	double t0 = monotonic_seconds();
 	struct resp r;
 
 	request(port, "GET", "/metrics", NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, BODY);
 	/* Well inside the 10 s connection timeout: nobody waited on them. */
-	assert_true(now() - t0 < 2.0);
+	assert_true(monotonic_seconds() - t0 < 2.0);
 	resp_free(&r);
 }
 
@@ -745,8 +738,8 @@ static void test_in_flight_limit(void **state)
 		send_all(fds[i], "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
 			 strlen("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
 	}
-	t0 = now();
-	while (atomic_load(&f->ctx.calls) < 4 && now() - t0 < 5)
+	t0 = monotonic_seconds();
+	while (atomic_load(&f->ctx.calls) < 4 && monotonic_seconds() - t0 < 5)
 		usleep(10000);
 	assert_int_equal(atomic_load(&f->ctx.calls), 4);
 
@@ -764,14 +757,14 @@ static void test_in_flight_limit(void **state)
 	f->ctx.body = BODY;
 	f->ctx.body_len = strlen(BODY);
 	/* MHD notices the hang-ups on its next poll round. */
-	t0 = now();
+	t0 = monotonic_seconds();
 	do {
 		usleep(20000);
 		request(f->port, "GET", "/metrics", NULL, &r);
 		if (r.status == 200)
 			break;
 		resp_free(&r);
-	} while (now() - t0 < 5);
+	} while (monotonic_seconds() - t0 < 5);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, BODY);
 	resp_free(&r);

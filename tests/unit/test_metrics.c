@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "geo_labels.h"
 #include "metrics.h"
 #include "strbuf.h"
@@ -614,14 +615,6 @@ static void test_process_families(void **state)
 	ip_table_free(&t);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /*
  * Many entries, half IPv6, every third one below the threshold: each
  * family must list exactly the exported ones with the right values, and
@@ -666,9 +659,9 @@ static void test_large(void **state)
 	}
 	assert_int_equal(exported, n - (n + 2) / 3);
 
-	t0 = now();
+	t0 = monotonic_seconds();
 	out = render(&t, NULL, 0);
-	t1 = now();
+	t1 = monotonic_seconds();
 	print_message(
 		"rendered %zu entries (%zu exported) in %.3f s, %zu bytes\n", n,
 		exported, t1 - t0, strlen(out));
