@@ -445,7 +445,6 @@ static int pin_all(struct iface_monitor *m)
 			goto fail;
 		}
 	}
-	m->pinned = true;
 	return 0;
 fail:
 	pr_err("cannot pin %s: %s\n", path, strerror(-err));

@@ -41,7 +41,6 @@ struct iface_monitor {
 	int link_fd[2];		 /* tcx links: [0] ingress, [1] egress */
 	bool filter_attached[2]; /* clsact filters */
 	bool hook_created;	 /* we created the clsact qdisc */
-	bool pinned;
 	char pin_base[PATH_MAX - 64];
 	char pin_dir[PATH_MAX - 32]; /* leaves room for "/link_ingress" */
 	int lock_fd;
