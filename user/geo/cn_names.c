@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
  * Chinese place and carrier names: splitting 纯真 region strings into
- * country/province/city, canonical province names, and carrier names from
- * 纯真 area fields or English AS organisation names.  Pure functions.
+ * country/province/city, one canonical name per Chinese province and city
+ * (the full administrative name: 江苏省, 南京市, 内蒙古自治区,
+ * 恩施土家族苗族自治州), and the carrier vocabulary.  Pure functions; the
+ * rules are documented in the README ("How addresses are labelled").
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,79 +17,80 @@ enum prov_kind { PROV, MUNI, AUTO, SAR };
 struct province {
 	const char *short_name;
 	const char *full;
+	const char *iso; /* ISO 3166-2:CN, as GeoLite2 writes it */
 	enum prov_kind kind;
 };
 
-/* Short names as 纯真 writes them; full names as GeoLite2 zh-CN does. */
 static const struct province provinces[] = {
-	{"北京", "北京市", MUNI},
-	{"天津", "天津市", MUNI},
-	{"上海", "上海市", MUNI},
-	{"重庆", "重庆市", MUNI},
-	{"河北", "河北省", PROV},
-	{"山西", "山西省", PROV},
-	{"辽宁", "辽宁省", PROV},
-	{"吉林", "吉林省", PROV},
-	{"黑龙江", "黑龙江省", PROV},
-	{"江苏", "江苏省", PROV},
-	{"浙江", "浙江省", PROV},
-	{"安徽", "安徽省", PROV},
-	{"福建", "福建省", PROV},
-	{"江西", "江西省", PROV},
-	{"山东", "山东省", PROV},
-	{"河南", "河南省", PROV},
-	{"湖北", "湖北省", PROV},
-	{"湖南", "湖南省", PROV},
-	{"广东", "广东省", PROV},
-	{"海南", "海南省", PROV},
-	{"四川", "四川省", PROV},
-	{"贵州", "贵州省", PROV},
-	{"云南", "云南省", PROV},
-	{"陕西", "陕西省", PROV},
-	{"甘肃", "甘肃省", PROV},
-	{"青海", "青海省", PROV},
-	{"台湾", "台湾省", PROV},
-	{"内蒙古", "内蒙古自治区", AUTO},
-	{"广西", "广西壮族自治区", AUTO},
-	{"西藏", "西藏自治区", AUTO},
-	{"宁夏", "宁夏回族自治区", AUTO},
-	{"新疆", "新疆维吾尔自治区", AUTO},
-	{"香港", "香港", SAR},
-	{"澳门", "澳门", SAR},
+	{"北京", "北京市", "BJ", MUNI},
+	{"天津", "天津市", "TJ", MUNI},
+	{"上海", "上海市", "SH", MUNI},
+	{"重庆", "重庆市", "CQ", MUNI},
+	{"河北", "河北省", "HE", PROV},
+	{"山西", "山西省", "SX", PROV},
+	{"辽宁", "辽宁省", "LN", PROV},
+	{"吉林", "吉林省", "JL", PROV},
+	{"黑龙江", "黑龙江省", "HL", PROV},
+	{"江苏", "江苏省", "JS", PROV},
+	{"浙江", "浙江省", "ZJ", PROV},
+	{"安徽", "安徽省", "AH", PROV},
+	{"福建", "福建省", "FJ", PROV},
+	{"江西", "江西省", "JX", PROV},
+	{"山东", "山东省", "SD", PROV},
+	{"河南", "河南省", "HA", PROV},
+	{"湖北", "湖北省", "HB", PROV},
+	{"湖南", "湖南省", "HN", PROV},
+	{"广东", "广东省", "GD", PROV},
+	{"海南", "海南省", "HI", PROV},
+	{"四川", "四川省", "SC", PROV},
+	{"贵州", "贵州省", "GZ", PROV},
+	{"云南", "云南省", "YN", PROV},
+	{"陕西", "陕西省", "SN", PROV},
+	{"甘肃", "甘肃省", "GS", PROV},
+	{"青海", "青海省", "QH", PROV},
+	{"台湾", "台湾省", "TW", PROV},
+	{"内蒙古", "内蒙古自治区", "NM", AUTO},
+	{"广西", "广西壮族自治区", "GX", AUTO},
+	{"西藏", "西藏自治区", "XZ", AUTO},
+	{"宁夏", "宁夏回族自治区", "NX", AUTO},
+	{"新疆", "新疆维吾尔自治区", "XJ", AUTO},
+	{"香港", "香港特别行政区", "HK", SAR},
+	{"澳门", "澳门特别行政区", "MO", SAR},
 };
 
-/* What may follow a short province name in legacy strings. */
+#define N_PROVINCES (sizeof(provinces) / sizeof(provinces[0]))
+
+/* What may follow a short province name in 纯真 strings. */
 static const char *const prov_suffixes[] = {
 	"维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区",
 	"自治区",	"省",	      "市",
 };
 
-/*
- * Foreign countries as 纯真 spells them, for legacy strings that glue a
- * city to the country ("爱尔兰都柏林").  Longest names first where one is
- * a prefix of another.  Unlisted names stay whole in country.
- */
-static const char *const countries[] = {
-	"美国",	    "日本",	"韩国",	    "朝鲜",	  "新加坡",
-	"马来西亚", "泰国",	"越南",	    "菲律宾",	  "印度尼西亚",
-	"印度",	    "巴基斯坦", "孟加拉",   "缅甸",	  "柬埔寨",
-	"老挝",	    "蒙古",	"俄罗斯",   "哈萨克斯坦", "乌兹别克斯坦",
-	"土耳其",   "伊朗",	"伊拉克",   "以色列",	  "沙特阿拉伯",
-	"阿联酋",   "卡塔尔",	"科威特",   "英国",	  "爱尔兰",
-	"法国",	    "德国",	"荷兰",	    "比利时",	  "卢森堡",
-	"瑞士",	    "奥地利",	"意大利",   "西班牙",	  "葡萄牙",
-	"希腊",	    "波兰",	"捷克",	    "斯洛伐克",	  "匈牙利",
-	"罗马尼亚", "保加利亚", "乌克兰",   "白俄罗斯",	  "立陶宛",
-	"拉脱维亚", "爱沙尼亚", "芬兰",	    "瑞典",	  "挪威",
-	"丹麦",	    "冰岛",	"塞尔维亚", "克罗地亚",	  "斯洛文尼亚",
-	"加拿大",   "墨西哥",	"巴西",	    "阿根廷",	  "智利",
-	"哥伦比亚", "秘鲁",	"委内瑞拉", "澳大利亚",	  "新西兰",
-	"南非",	    "埃及",	"尼日利亚", "肯尼亚",	  "摩洛哥",
+/* The 30 autonomous prefectures: 纯真 writes 恩施州, the others the full
+ * name. */
+static const char *const auto_prefectures[] = {
+	"延边朝鲜族自治州",	"恩施土家族苗族自治州", "湘西土家族苗族自治州",
+	"阿坝藏族羌族自治州",	"甘孜藏族自治州",	"凉山彝族自治州",
+	"黔东南苗族侗族自治州", "黔南布依族苗族自治州", "黔西南布依族苗族自治州",
+	"楚雄彝族自治州",	"红河哈尼族彝族自治州", "文山壮族苗族自治州",
+	"西双版纳傣族自治州",	"大理白族自治州",	"德宏傣族景颇族自治州",
+	"怒江傈僳族自治州",	"迪庆藏族自治州",	"临夏回族自治州",
+	"甘南藏族自治州",	"海北藏族自治州",	"黄南藏族自治州",
+	"海南藏族自治州",	"果洛藏族自治州",	"玉树藏族自治州",
+	"海西蒙古族藏族自治州", "昌吉回族自治州",	"博尔塔拉蒙古自治州",
+	"巴音郭楞蒙古自治州",	"克孜勒苏柯尔克孜自治州", "伊犁哈萨克自治州",
 };
 
 static bool starts(const char *s, const char *p)
 {
 	return !strncmp(s, p, strlen(p));
+}
+
+static bool ends(const char *s, const char *p)
+{
+	size_t n = strlen(s), m = strlen(p);
+
+	return n >= m && !strcmp(s + n - m, p);
 }
 
 static void set(struct geo_fields *out, int l, const char *s, size_t n)
@@ -99,44 +102,58 @@ static const struct province *find_province(const char *s)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(provinces) / sizeof(provinces[0]); i++)
+	for (i = 0; i < N_PROVINCES; i++)
 		if (starts(s, provinces[i].short_name))
 			return &provinces[i];
 	return NULL;
 }
 
-void cn_province_canon(const char *in, char *out, size_t len)
+const char *cn_province_by_code(const char *iso)
 {
-	const struct province *p = find_province(in);
+	size_t i;
 
-	/* only exact short or full names: "江苏" or "江苏省", not "江苏xx" */
-	if (p && (!strcmp(in, p->short_name) || !strcmp(in, p->full) ||
-		  (!strncmp(in, p->short_name, strlen(p->short_name)) &&
-		   !strcmp(in + strlen(p->short_name), "省")))) {
-		geo_copy(out, len, p->full, strlen(p->full));
-		return;
-	}
-	geo_copy(out, len, in, strlen(in));
+	for (i = 0; i < N_PROVINCES; i++)
+		if (!strcmp(provinces[i].iso, iso))
+			return provinces[i].full;
+	return NULL;
+}
+
+/* Exact short or full name ("江苏", "江苏省"), or with a province suffix. */
+static const struct province *province_named(const char *s)
+{
+	const struct province *p = find_province(s);
+	const char *rest;
+	size_t i;
+
+	if (!p)
+		return NULL;
+	rest = s + strlen(p->short_name);
+	if (!*rest || !strcmp(s, p->full))
+		return p;
+	for (i = 0; i < sizeof(prov_suffixes) / sizeof(prov_suffixes[0]); i++)
+		if (!strcmp(rest, prov_suffixes[i]))
+			return p;
+	return NULL;
 }
 
 /*
- * The prefect-level city at the start of s: up to the first 市, 地区, 盟,
- * or a 州 not followed by 市 (so 广州市 stays whole but 西双版纳州景洪市
- * gives 西双版纳州).  Without any of them, all of s.
+ * The prefecture-level city at the start of s: up to the first 市, 地区,
+ * 盟, 林区, or a 州 not followed by 市 (广州市 stays whole, 西双版纳州
+ * 景洪市 gives 西双版纳州).  Without any of them, all of s.
  */
 static size_t city_len(const char *s)
 {
-	static const char *const ends[] = {"市", "地区", "盟", "州"};
+	static const char *const marks[] = {"市", "地区", "盟", "林区", "州"};
 	size_t best = strlen(s), i;
 
-	for (i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
 		const char *p = s;
 
-		while ((p = strstr(p, ends[i]))) {
-			size_t end = p - s + strlen(ends[i]);
+		while ((p = strstr(p, marks[i]))) {
+			size_t end = p - s + strlen(marks[i]);
 
-			p += strlen(ends[i]);
-			if (i == 3 && starts(p, "市"))
+			p += strlen(marks[i]);
+			if (!strcmp(marks[i], "州") && starts(p, "市"))
 				continue;
 			if (end < best)
 				best = end;
@@ -147,65 +164,131 @@ static size_t city_len(const char *s)
 }
 
 /*
- * After a foreign country: "加利福尼亚州圣克拉拉县山景市" is a state then
- * a city; "都柏林" just a city.  Only 州/省 mark a first-level division.
+ * What of a 纯真 place string can be a place: several places joined by
+ * "/" keep the first, and a bracketed tail ("(Chambersburg)") or a
+ * trailing Latin-script organisation ("科罗拉多州NTT") is not a place.
  */
-static void split_foreign(const char *s, struct geo_fields *out)
+static size_t place_len(const char *s)
 {
-	const char *p = s, *end = NULL;
+	size_t n = 0;
 
-	/* the first 州 that is not part of a city name (…州市) */
-	while ((p = strstr(p, "州"))) {
-		p += strlen("州");
-		if (!starts(p, "市")) {
-			end = p;
+	while (s[n] && s[n] != '/' && s[n] != '(' && s[n] != ' ' &&
+	       !starts(s + n, "\xef\xbc\x88") /* （ */ &&
+	       !((unsigned char)s[n] < 0x80 &&
+		 (((s[n] | 0x20) >= 'a' && (s[n] | 0x20) <= 'z') ||
+		  (s[n] >= '0' && s[n] <= '9'))))
+		n++;
+	return n;
+}
+
+/*
+ * First-level divisions abroad, as 纯真 writes them: 州 (US, Germany,
+ * Australia, Malaysia …), 省 (Canada …), 邦 (India), 大区 (Belgium,
+ * France, Italy), 郡 (Norway), 道 (Korea), 都/道/府/县 (Japan), and the
+ * named constituent countries of the UK.
+ */
+struct division {
+	const char *cc; /* NULL = every country */
+	const char *mark;
+};
+
+static const struct division divisions[] = {
+	{NULL, "州"},	     {NULL, "省"},	   {NULL, "邦"},
+	{NULL, "大区"},	     {NULL, "郡"},	   {NULL, "联邦直辖区"},
+	{NULL, "首都特区"},  {NULL, "中央直辖区"}, {"KR", "道"},
+	{"JP", "都"},	     {"JP", "道"},	   {"JP", "府"},
+	{"JP", "县"},	     {"GB", "英格兰"},	   {"GB", "苏格兰"},
+	{"GB", "威尔士"},    {"GB", "北爱尔兰"},
+};
+
+/* Length of the first-level division s starts with, or 0. */
+static size_t division_len(const char *s, size_t n, const char *cc)
+{
+	size_t best = 0, i, end;
+	const char *p;
+
+	for (i = 0; i < sizeof(divisions) / sizeof(divisions[0]); i++) {
+		const struct division *d = &divisions[i];
+
+		if (d->cc && strcmp(d->cc, cc))
+			continue;
+		p = strstr(s, d->mark);
+		if (!p || (size_t)(p - s) >= n)
+			continue;
+		/* 苏州市-like city names are not divisions */
+		if (!strcmp(d->mark, "州") && starts(p + strlen("州"), "市"))
+			continue;
+		end = p - s + strlen(d->mark);
+		if (!best || end < best)
+			best = end;
+	}
+	/* 京都府: a division mark right after another extends it */
+	if (best && !strcmp(cc, "JP") &&
+	    (starts(s + best, "府") || starts(s + best, "县")))
+		best += strlen("府");
+	return best > n ? 0 : best;
+}
+
+/* The city in what follows a foreign division: after a county (县) or a
+ * metropolitan area (都会区) comes the city itself, up to its 市. */
+static void foreign_city(const char *s, size_t n, struct geo_fields *out)
+{
+	static const char *const areas[] = {"大都会区", "都会区", "县"};
+	char buf[GEO_FIELD_LEN];
+	const char *p, *last;
+	size_t i;
+
+	geo_copy(buf, sizeof(buf), s, n);
+	for (i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {
+		last = NULL;
+		for (p = buf; (p = strstr(p, areas[i])); p += strlen(areas[i]))
+			last = p;
+		if (last && last[strlen(areas[i])]) {
+			memmove(buf, last + strlen(areas[i]),
+				strlen(last + strlen(areas[i])) + 1);
 			break;
 		}
 	}
-	if (!end && (p = strstr(s, "省")))
-		end = p + strlen("省");
-	if (end) {
-		set(out, GEO_PROVINCE, s, end - s);
-		s = end;
-	}
-	if (*s)
-		set(out, GEO_CITY, s, city_len(s));
+	p = strstr(buf, "市");
+	if (p)
+		buf[p - buf + strlen("市")] = '\0';
+	if (buf[0])
+		set(out, GEO_CITY, buf, strlen(buf));
 }
 
-static void split_legacy(const char *s, struct geo_fields *out)
+static void split_foreign(const char *s, struct geo_fields *out)
 {
-	const struct province *p = find_province(s);
-	const char *rest;
-	size_t i, n;
+	size_t n = place_len(s), d;
 
-	if (!p) {
-		for (i = 0; i < sizeof(countries) / sizeof(countries[0]); i++) {
-			if (!starts(s, countries[i]))
-				continue;
-			n = strlen(countries[i]);
-			set(out, GEO_COUNTRY, s, n);
-			split_foreign(s + n, out);
-			return;
-		}
-		set(out, GEO_COUNTRY, s, strlen(s));
-		return;
+	d = division_len(s, n, out->cc);
+	if (d) {
+		set(out, GEO_PROVINCE, s, d);
+		s += d;
+		n -= d;
 	}
+	if (n)
+		foreign_city(s, n, out);
+}
+
+static void split_china(const struct province *p, const char *rest,
+			struct geo_fields *out)
+{
+	char buf[GEO_FIELD_LEN];
+	size_t i;
+
 	set(out, GEO_COUNTRY, "中国", strlen("中国"));
+	snprintf(out->cc, sizeof(out->cc), "%s",
+		 p->kind == SAR || !strcmp(p->iso, "TW") ? p->iso : "CN");
 	set(out, GEO_PROVINCE, p->full, strlen(p->full));
-	rest = s + strlen(p->short_name);
 	for (i = 0; i < sizeof(prov_suffixes) / sizeof(prov_suffixes[0]); i++) {
 		if (starts(rest, prov_suffixes[i])) {
 			rest += strlen(prov_suffixes[i]);
 			break;
 		}
 	}
-	if (p->kind == MUNI) {
-		/* 直辖市: the city is the municipality; what follows is a 区 */
-		set(out, GEO_CITY, p->full, strlen(p->full));
-		return;
-	}
-	if (*rest)
-		set(out, GEO_CITY, rest, city_len(rest));
+	geo_copy(buf, sizeof(buf), rest, place_len(rest));
+	if (buf[0])
+		set(out, GEO_CITY, buf, city_len(buf));
 }
 
 #define EN_DASH "\xe2\x80\x93"
@@ -213,106 +296,228 @@ static void split_legacy(const char *s, struct geo_fields *out)
 /* Splits a decoded 纯真 country field into country/province/city. */
 void cn_split_region(const char *s, struct geo_fields *out)
 {
-	const char *part[3] = {s, NULL, NULL};
-	size_t len[3] = {0}, k = 0;
+	const struct geo_country *c;
+	const struct province *p;
+	const char *part[3] = {NULL, NULL, NULL};
+	size_t len[3] = {0}, k = 0, n;
 	const char *d;
-	char buf[GEO_FIELD_LEN];
 
 	while (*s == ' ')
 		s++;
-	part[0] = s;
-	if (!strstr(s, EN_DASH)) {
-		split_legacy(s, out);
+	if (strstr(s, EN_DASH)) {
+		/* modern "中国–江苏–南京[–区]": structural, no guessing */
+		part[0] = s;
+		for (;;) {
+			d = strstr(part[k], EN_DASH);
+			len[k] = d ? (size_t)(d - part[k]) : strlen(part[k]);
+			if (!d || k == 2)
+				break;
+			part[++k] = d + strlen(EN_DASH);
+		}
+		set(out, GEO_COUNTRY, part[0], len[0]);
+		if (part[1])
+			set(out, GEO_PROVINCE, part[1], len[1]);
+		if (part[2])
+			set(out, GEO_CITY, part[2], len[2]);
+		c = geo_country_by_name(out->f[GEO_COUNTRY]);
+		if (c)
+			snprintf(out->cc, sizeof(out->cc), "%s", c->cc);
 		return;
 	}
-	/* modern "中国–江苏–南京[–区]": structural, no guessing */
-	for (;;) {
-		d = strstr(part[k], EN_DASH);
-		len[k] = d ? (size_t)(d - part[k]) : strlen(part[k]);
-		if (!d || k == 2)
-			break;
-		part[++k] = d + strlen(EN_DASH);
+	p = find_province(s);
+	if (p) {
+		split_china(p, s + strlen(p->short_name), out);
+		return;
 	}
-	set(out, GEO_COUNTRY, part[0], len[0]);
-	if (part[1]) {
-		geo_copy(buf, sizeof(buf), part[1], len[1]);
-		cn_province_canon(buf, out->f[GEO_PROVINCE], GEO_FIELD_LEN);
+	if (starts(s, "中国")) {
+		/* "中国" alone, or followed by a province */
+		p = find_province(s + strlen("中国"));
+		if (p) {
+			split_china(p, s + strlen("中国") + strlen(p->short_name),
+				    out);
+			return;
+		}
 	}
-	if (part[2])
-		set(out, GEO_CITY, part[2], len[2]);
+	n = geo_country_prefix(s, &c);
+	if (!c) {
+		/* IANA, 亚太地区, 欧洲 …: not a country, kept whole */
+		set(out, GEO_COUNTRY, s, strlen(s));
+		return;
+	}
+	set(out, GEO_COUNTRY, s, n);
+	snprintf(out->cc, sizeof(out->cc), "%s", c->cc);
+	split_foreign(s + n, out);
+}
+
+/*
+ * 南京 → 南京市, 恩施州 → 恩施土家族苗族自治州; names that already end in
+ * an administrative suffix stay as they are.
+ */
+static void city_canon(char *city)
+{
+	static const char *const suffixes[] = {"市", "州", "盟", "地区",
+					       "林区", "县", "区", "旗"};
+	char buf[GEO_FIELD_LEN];
+	size_t i;
+
+	if (!city[0])
+		return;
+	for (i = 0; i < sizeof(auto_prefectures) / sizeof(auto_prefectures[0]);
+	     i++) {
+		const char *full = auto_prefectures[i];
+
+		size_t n = strlen(city) - strlen("州");
+
+		/* the short form is the place name before the people's */
+		if (!strcmp(city, full))
+			return;
+		if (ends(city, "州") && n >= 6 && !strncmp(city, full, n)) {
+			geo_copy(city, GEO_FIELD_LEN, full, strlen(full));
+			return;
+		}
+	}
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+		if (ends(city, suffixes[i]))
+			return;
+	snprintf(buf, sizeof(buf), "%s市", city);
+	geo_copy(city, GEO_FIELD_LEN, buf, strlen(buf));
+}
+
+/*
+ * One name per Chinese place (zh labels), whichever database answered:
+ * the country by its ISO code (纯真's name); Taiwan, Hong Kong and Macau
+ * under 中国 as 台湾省, 香港特别行政区 and 澳门特别行政区, as 纯真 files
+ * them; provinces and cities by their full administrative names; the
+ * city of a municipality or SAR is the municipality itself.
+ */
+void cn_canon_place(struct geo_fields *f)
+{
+	const struct geo_country *c;
+	const struct province *p = NULL;
+	char *prov = f->f[GEO_PROVINCE], *city = f->f[GEO_CITY];
+
+	if (!f->cc[0] && (c = geo_country_by_name(f->f[GEO_COUNTRY])))
+		snprintf(f->cc, sizeof(f->cc), "%s", c->cc);
+	if (!strcmp(f->cc, "TW") || !strcmp(f->cc, "HK") ||
+	    !strcmp(f->cc, "MO")) {
+		p = province_named(f->cc[0] == 'T' ? "台湾"
+				   : f->cc[0] == 'H' ? "香港"
+						     : "澳门");
+	} else if (!strcmp(f->cc, "CN")) {
+		p = province_named(prov);
+		if (!p && prov[0] && !find_province(prov))
+			prov[0] = '\0'; /* not a Chinese province: drop it */
+	} else {
+		c = geo_country_by_code(f->cc);
+		if (c)
+			set(f, GEO_COUNTRY, c->name, strlen(c->name));
+		return;
+	}
+	set(f, GEO_COUNTRY, "中国", strlen("中国"));
+	if (!p) {
+		if (prov[0] && (p = find_province(prov)))
+			set(f, GEO_PROVINCE, p->full, strlen(p->full));
+		city_canon(city);
+		return;
+	}
+	set(f, GEO_PROVINCE, p->full, strlen(p->full));
+	if (p->kind == MUNI || p->kind == SAR)
+		set(f, GEO_CITY, p->full, strlen(p->full));
+	else
+		city_canon(city);
 }
 
 struct isp_word {
 	const char *word;
-	const char *name;
+	const char *zh, *en;
 };
 
-/* Carrier keywords in 纯真 area fields, and the names we export. */
-static const struct isp_word area_words[] = {
-	{"电信", "中国电信"},	  {"联通", "中国联通"},
-	{"网通", "中国联通"},	  {"移动", "中国移动"},
-	{"铁通", "中国铁通"},	  {"教育网", "中国教育网"},
-	{"广电", "中国广电"},	  {"科技网", "中国科技网"},
-	{"长城宽带", "长城宽带"}, {"长城", "长城宽带"},
-	{"鹏博士", "鹏博士"},	  {"歌华", "歌华有线"},
-	{"方正宽带", "方正宽带"}, {"艾普", "艾普宽带"},
+/* Carrier keywords in 纯真 strings, and the names we export. */
+static const struct isp_word cn_words[] = {
+	{"电信", "中国电信", "China Telecom"},
+	{"联通", "中国联通", "China Unicom"},
+	{"网通", "中国联通", "China Unicom"},
+	{"移动", "中国移动", "China Mobile"},
+	{"铁通", "中国铁通", "China Tietong"},
+	{"教育网", "中国教育网", "CERNET"},
+	{"广电", "中国广电", "China Broadnet"},
+	{"科技网", "中国科技网", "CSTNET"},
+	{"长城宽带", "长城宽带", "Great Wall Broadband"},
+	{"鹏博士", "鹏博士", "Dr. Peng"},
+	{"歌华", "歌华有线", "Gehua"},
+	{"方正宽带", "方正宽带", "Founder Broadband"},
+	{"艾普", "艾普宽带", "AP Broadband"},
 };
-
-/* The earliest carrier keyword in area ("电信/某网吧" → 中国电信). */
-bool cn_isp_from_area(const char *area, char *out, size_t len)
-{
-	const struct isp_word *best = NULL;
-	const char *best_at = NULL, *at;
-	size_t i;
-
-	for (i = 0; i < sizeof(area_words) / sizeof(area_words[0]); i++) {
-		at = strstr(area, area_words[i].word);
-		if (at && (!best_at || at < best_at)) {
-			best_at = at;
-			best = &area_words[i];
-		}
-	}
-	if (!best)
-		return false;
-	geo_copy(out, len, best->name, strlen(best->name));
-	return true;
-}
 
 /* English AS organisation names of Chinese carriers (case-insensitive). */
 static const struct isp_word org_words[] = {
-	{"chinanet", "中国电信"},
-	{"china telecom", "中国电信"},
-	{"chinatelecom", "中国电信"},
-	{"china unicom", "中国联通"},
-	{"chinaunicom", "中国联通"},
-	{"china169", "中国联通"},
-	{"cncgroup", "中国联通"},
-	{"cnc group", "中国联通"},
-	{"china netcom", "中国联通"},
-	{"china mobile", "中国移动"},
-	{"chinamobile", "中国移动"},
-	{"cmnet", "中国移动"},
-	{"china tietong", "中国铁通"},
-	{"china railcom", "中国铁通"},
-	{"cernet", "中国教育网"},
-	{"china education and research", "中国教育网"},
-	{"cstnet", "中国科技网"},
-	{"great wall broadband", "长城宽带"},
-	{"gwbn", "长城宽带"},
-	{"dr. peng", "鹏博士"},
-	{"dr.peng", "鹏博士"},
+	{"chinanet", "中国电信", "China Telecom"},
+	{"china telecom", "中国电信", "China Telecom"},
+	{"chinatelecom", "中国电信", "China Telecom"},
+	{"china unicom", "中国联通", "China Unicom"},
+	{"chinaunicom", "中国联通", "China Unicom"},
+	{"china169", "中国联通", "China Unicom"},
+	{"cncgroup", "中国联通", "China Unicom"},
+	{"cnc group", "中国联通", "China Unicom"},
+	{"china netcom", "中国联通", "China Unicom"},
+	{"china mobile", "中国移动", "China Mobile"},
+	{"chinamobile", "中国移动", "China Mobile"},
+	{"cmnet", "中国移动", "China Mobile"},
+	{"china tietong", "中国铁通", "China Tietong"},
+	{"china railcom", "中国铁通", "China Tietong"},
+	{"cernet", "中国教育网", "CERNET"},
+	{"china education and research", "中国教育网", "CERNET"},
+	{"cstnet", "中国科技网", "CSTNET"},
+	{"great wall broadband", "长城宽带", "Great Wall Broadband"},
+	{"gwbn", "长城宽带", "Great Wall Broadband"},
+	{"dr. peng", "鹏博士", "Dr. Peng"},
+	{"dr.peng", "鹏博士", "Dr. Peng"},
 };
 
-void cn_isp_from_org(const char *org, bool zh, char *out, size_t len)
+/*
+ * The ISP label for a raw database string (纯真 area, ipdb isp_domain,
+ * MaxMind isp or AS organisation), the same whichever file it came from:
+ * the part before the first "/" ("电信/某网吧" is the carrier, then its
+ * customer), trimmed.  In mainland China (cc "CN") a carrier keyword
+ * gives that carrier's one name (重庆电信, CHINANET-BACKBONE → 中国电信);
+ * anywhere else the string is the carrier's own name (KT电信, 中华电信,
+ * 德国电信(DTAG)) and is kept.  Empty when the database has nothing.
+ */
+void geo_isp_label(const char *raw, const char *cc, bool zh, char *out,
+		   size_t len)
 {
-	size_t i;
+	const struct isp_word *best = NULL;
+	const char *best_at = NULL, *at;
+	char buf[GEO_FIELD_LEN];
+	size_t i, n;
 
-	for (i = 0; zh && i < sizeof(org_words) / sizeof(org_words[0]); i++) {
-		if (strcasestr(org, org_words[i].word)) {
-			geo_copy(out, len, org_words[i].name,
-				 strlen(org_words[i].name));
-			return;
+	while (*raw == ' ')
+		raw++;
+	n = strcspn(raw, "/");
+	while (n && raw[n - 1] == ' ')
+		n--;
+	geo_copy(buf, sizeof(buf), raw, n);
+	if (!strcasecmp(buf, "CZ88.NET"))
+		buf[0] = '\0';
+	if (!buf[0] || strcmp(cc, "CN")) {
+		geo_copy(out, len, buf, strlen(buf));
+		return;
+	}
+	for (i = 0; i < sizeof(cn_words) / sizeof(cn_words[0]); i++) {
+		at = strstr(buf, cn_words[i].word);
+		if (at && (!best_at || at < best_at)) {
+			best_at = at;
+			best = &cn_words[i];
 		}
 	}
-	geo_copy(out, len, org, strlen(org));
+	for (i = 0; !best && i < sizeof(org_words) / sizeof(org_words[0]); i++)
+		if (strcasestr(buf, org_words[i].word))
+			best = &org_words[i];
+	if (best) {
+		const char *name = zh ? best->zh : best->en;
+
+		geo_copy(out, len, name, strlen(name));
+		return;
+	}
+	geo_copy(out, len, buf, strlen(buf));
 }

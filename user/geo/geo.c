@@ -34,6 +34,7 @@ int geo_db_load(struct geo_db *db, char *err, size_t errlen)
 		db->prov->close(db->state);
 	db->prov = prov;
 	db->state = state;
+	db->chinese_only = prov->chinese_only && prov->chinese_only(state);
 	db->id = before;
 	db->have_failed = false;
 	return 0;
@@ -50,6 +51,7 @@ static void geo_free(struct geo_ctx *ctx)
 	}
 	geo_cache_free(ctx->cache);
 	geo_intern_free(ctx->strs);
+	free(ctx->answers);
 	free(ctx);
 }
 
@@ -96,7 +98,8 @@ struct geo_ctx *geo_open(const struct geo_config *cfg, char *err, size_t errlen)
 	snprintf(ctx->lang, sizeof(ctx->lang), "%s", ctx->zh ? "zh-CN" : lang);
 	ctx->strs = geo_intern_new();
 	ctx->cache = geo_cache_new();
-	if (!ctx->strs || !ctx->cache) {
+	ctx->answers = calloc(GEO_MAX_DBS, sizeof(*ctx->answers));
+	if (!ctx->strs || !ctx->cache || !ctx->answers) {
 		snprintf(err, errlen, "out of memory");
 		ret = -ENOMEM;
 		goto fail;
@@ -130,13 +133,45 @@ static void take(struct geo_ctx *ctx, struct geo_result *res, int i,
 		res->source[i] = src;
 }
 
+/* The same country: by ISO code when both know it, else by name. */
+static bool same_country(const struct geo_fields *a, const struct geo_fields *b)
+{
+	if (a->cc[0] && b->cc[0])
+		return !strcmp(a->cc, b->cc);
+	return !strcmp(a->f[GEO_COUNTRY], b->f[GEO_COUNTRY]);
+}
+
+/* Database i's names are not in the wanted language (纯真 with en). */
+static bool other_lang(const struct geo_ctx *ctx, size_t i)
+{
+	return ctx->dbs[i].chinese_only && !ctx->zh;
+}
+
+/*
+ * Labels for one address, by the rules in the README ("How addresses are
+ * labelled"):
+ *  - language: databases whose names are in the wanted language come
+ *    first; Chinese-only 纯真 data answers in another language only when
+ *    none of them knows the country, and then supplies the whole label
+ *    set, so a set never mixes two languages;
+ *  - coherence: the first database (in -g order) that knows the country
+ *    supplies country, province and city; a later one fills a missing
+ *    province or city only when it names the same country (and, for a
+ *    city, the same province), so a city is never put in another country;
+ *  - ISP: the first database in the same language that knows one,
+ *    labelled by one carrier vocabulary (geo_isp_label) in the light of
+ *    the address's country.
+ */
 int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 	       struct geo_result *res)
 {
-	struct geo_fields f, special_f;
-	bool special;
-	size_t i;
-	int l;
+	struct answer *ans = ctx->answers;
+	struct geo_fields special_f, *base = NULL;
+	char isp[GEO_FIELD_LEN];
+	bool special, foreign = false;
+	const char *src;
+	size_t i, b = 0;
+	int pass;
 
 	memset(res, 0, sizeof(*res));
 	memset(&special_f, 0, sizeof(special_f));
@@ -150,21 +185,77 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 		 * site's own ranges in a custom .mmdb); 纯真 data only says
 		 * "局域网" in its own words.
 		 */
-		if (special && db->prov != &geo_mmdb_provider)
+		memset(&ans[i].f, 0, sizeof(ans[i].f));
+		ans[i].ok = !(special && db->prov != &geo_mmdb_provider) &&
+			    !db->prov->lookup(db->state, addr, ctx->lang,
+					      &ans[i].f);
+		if (!ans[i].ok)
 			continue;
-		memset(&f, 0, sizeof(f));
-		if (db->prov->lookup(db->state, addr, ctx->lang, &f))
-			continue;
-		if (db->role == GEO_ROLE_GEO) {
-			for (l = 0; l < GEO_NLABELS; l++)
-				take(ctx, res, l, f.f[l], db->ipath);
-		} else {
-			take(ctx, res, GEO_ISP, f.f[GEO_ISP], db->ipath);
+		if (db->role == GEO_ROLE_ISP)
+			memset(ans[i].f.f, 0, sizeof(ans[i].f.f[0]) * GEO_ISP);
+		if (ctx->zh)
+			cn_canon_place(&ans[i].f);
+	}
+	/* pass 0: the wanted language; pass 1: Chinese-only data */
+	for (pass = 0; !base && pass < 2; pass++) {
+		for (i = 0; !base && i < ctx->n_dbs; i++) {
+			if (!ans[i].ok || other_lang(ctx, i) != pass ||
+			    ctx->dbs[i].role != GEO_ROLE_GEO ||
+			    !ans[i].f.f[GEO_COUNTRY][0])
+				continue;
+			base = &ans[i].f;
+			b = i;
+			foreign = pass;
+		}
+	}
+	if (base) {
+		src = ctx->dbs[b].ipath;
+		for (i = GEO_COUNTRY; i < GEO_ISP; i++)
+			take(ctx, res, i, base->f[i], src);
+		for (i = b + 1; i < ctx->n_dbs; i++) {
+			const struct geo_fields *f = &ans[i].f;
+
+			if (!ans[i].ok || other_lang(ctx, i) != foreign ||
+			    ctx->dbs[i].role != GEO_ROLE_GEO ||
+			    !same_country(base, f))
+				continue;
+			src = ctx->dbs[i].ipath;
+			if (!res->label[GEO_PROVINCE] && f->f[GEO_PROVINCE][0]) {
+				take(ctx, res, GEO_PROVINCE, f->f[GEO_PROVINCE],
+				     src);
+				take(ctx, res, GEO_CITY, f->f[GEO_CITY], src);
+			} else if (!res->label[GEO_CITY] &&
+				   (!f->f[GEO_PROVINCE][0] ||
+				    (res->label[GEO_PROVINCE] &&
+				     !strcmp(f->f[GEO_PROVINCE],
+					     res->label[GEO_PROVINCE])))) {
+				take(ctx, res, GEO_CITY, f->f[GEO_CITY], src);
+			}
+		}
+	}
+	/*
+	 * ISP: in the base's language (Chinese-only data when the base is,
+	 * or when nothing knows the place); carriers by the base's country,
+	 * else by the ISP database's own.
+	 */
+	for (pass = 0; !res->label[GEO_ISP] && pass < 2; pass++) {
+		if (pass && base && !foreign)
+			break;
+		for (i = 0; !res->label[GEO_ISP] && i < ctx->n_dbs; i++) {
+			const struct geo_fields *f = &ans[i].f;
+
+			if (!ans[i].ok || other_lang(ctx, i) != pass ||
+			    !f->f[GEO_ISP][0])
+				continue;
+			geo_isp_label(f->f[GEO_ISP], base ? base->cc : f->cc,
+				      ctx->zh || ctx->dbs[i].chinese_only, isp,
+				      sizeof(isp));
+			take(ctx, res, GEO_ISP, isp, ctx->dbs[i].ipath);
 		}
 	}
 	if (special && !res->label[GEO_COUNTRY])
-		for (l = 0; l < GEO_NLABELS; l++)
-			take(ctx, res, l, special_f.f[l], "builtin");
+		for (i = 0; i < GEO_NLABELS; i++)
+			take(ctx, res, i, special_f.f[i], "builtin");
 	return 0;
 }
 

@@ -14,10 +14,27 @@
 #define GEO_MAX_DBS   16
 #define GEO_FIELD_LEN 256
 
-/* What one database says about one address; "" = does not know. */
+/*
+ * What one database says about one address; "" = does not know.  cc is
+ * the ISO 3166-1 code of the country when the database gives one or its
+ * name is in the country table ("" otherwise).
+ */
 struct geo_fields {
 	char f[GEO_NLABELS][GEO_FIELD_LEN];
+	char cc[3];
 };
+
+#define GEO_COUNTRY_ALIASES 2
+
+struct geo_country {
+	const char *cc;
+	const char *name; /* canonical Chinese name (纯真's) */
+	const char *alias[GEO_COUNTRY_ALIASES];
+};
+
+const struct geo_country *geo_country_by_code(const char *cc);
+const struct geo_country *geo_country_by_name(const char *s);
+size_t geo_country_prefix(const char *s, const struct geo_country **out);
 
 enum geo_role {
 	GEO_ROLE_GEO, /* -g: all four labels */
@@ -32,6 +49,9 @@ struct geo_provider {
 	int (*lookup)(void *state, const struct in6_addr *addr,
 		      const char *lang, struct geo_fields *out);
 	void (*close)(void *state);
+	/* Names only in Chinese, whatever --geoip-lang asks (纯真); NULL =
+	 * no */
+	bool (*chinese_only)(const void *state);
 };
 
 extern const struct geo_provider geo_mmdb_provider;
@@ -65,10 +85,15 @@ struct geo_db {
 	struct geo_file_id id;	   /* of the data in use */
 	struct geo_file_id failed; /* last file that failed to load */
 	bool have_failed;
+	bool chinese_only; /* of the data in use */
 };
 
 struct geo_cache;
 struct geo_intern;
+struct answer {
+	struct geo_fields f;
+	bool ok;
+};
 
 struct geo_ctx {
 	struct geo_db dbs[GEO_MAX_DBS];
@@ -77,6 +102,7 @@ struct geo_ctx {
 	char lang[16]; /* MaxMind names key, e.g. "zh-CN", "en" */
 	struct geo_intern *strs;
 	struct geo_cache *cache;
+	struct answer *answers; /* geo_lookup's scratch, one per database */
 };
 
 int geo_db_load(struct geo_db *db, char *err, size_t errlen);
@@ -84,11 +110,12 @@ int geo_db_load(struct geo_db *db, char *err, size_t errlen);
 /* private, loopback, documentation ...: fills res and returns true */
 bool geo_special(const struct in6_addr *a, bool zh, struct geo_fields *out);
 
-/* Chinese names: provinces, 纯真 strings, carrier names. */
+/* Chinese names: 纯真 strings, canonical places, carrier names. */
 void cn_split_region(const char *s, struct geo_fields *out);
-void cn_province_canon(const char *in, char *out, size_t len);
-bool cn_isp_from_area(const char *area, char *out, size_t len);
-void cn_isp_from_org(const char *org, bool zh, char *out, size_t len);
+const char *cn_province_by_code(const char *iso);
+void cn_canon_place(struct geo_fields *f);
+void geo_isp_label(const char *raw, const char *cc, bool zh, char *out,
+		   size_t len);
 
 /* Interning: strings and label tuples that live until geo_intern_free(). */
 struct geo_intern *geo_intern_new(void);

@@ -21,6 +21,7 @@ struct ipdb_header {
 	struct ipdb_lang langs[IPDB_MAX_LANGS];
 	size_t n_langs;
 	long long node_count;
+	long long total_size; /* bytes after the header; -1 = not given */
 	int ip_version; /* bit 0: IPv4, bit 1: IPv6 */
 };
 

@@ -166,6 +166,7 @@ int ipdb_parse_header(const char *json, size_t len, struct ipdb_header *h)
 
 	memset(h, 0, sizeof(*h));
 	h->node_count = -1;
+	h->total_size = -1;
 	if (!eat(&c, '{'))
 		return -EINVAL;
 	if (!eat(&c, '}')) {
@@ -177,12 +178,16 @@ int ipdb_parse_header(const char *json, size_t len, struct ipdb_header *h)
 			else if (!strcmp(key, "languages"))
 				ret = languages(&c, h);
 			else if (!strcmp(key, "node_count") ||
-				 !strcmp(key, "ip_version")) {
+				 !strcmp(key, "ip_version") ||
+				 !strcmp(key, "total_size")) {
+				/* range checks are the reader's, with a message */
 				ret = number(&c, &v);
-				if (!ret && (v < 0 || v > 0x7fffffff))
+				if (!ret && v < 0)
 					ret = -EINVAL;
 				if (!ret && key[0] == 'n')
 					h->node_count = v;
+				else if (!ret && key[0] == 't')
+					h->total_size = v;
 				else if (!ret)
 					h->ip_version = v;
 			} else {

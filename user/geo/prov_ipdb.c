@@ -17,13 +17,12 @@
 #include "geo_int.h"
 #include "ipdb.h"
 
-enum { F_COUNTRY, F_REGION, F_CITY, F_ISP, F_N };
+enum { F_COUNTRY, F_REGION, F_CITY, F_ISP, F_CC, F_N };
 
 static const char *const wanted[F_N] = {
-	[F_COUNTRY] = "country_name",
-	[F_REGION] = "region_name",
-	[F_CITY] = "city_name",
-	[F_ISP] = "isp_domain",
+	[F_COUNTRY] = "country_name", [F_REGION] = "region_name",
+	[F_CITY] = "city_name",	      [F_ISP] = "isp_domain",
+	[F_CC] = "country_code",
 };
 
 struct ipdb {
@@ -35,6 +34,7 @@ struct ipdb {
 	int col[F_N];	  /* field index, -1 = absent */
 	int64_t v4_start; /* -1 = no IPv4 */
 	unsigned int off_zh, off_en;
+	bool has_en;
 };
 
 static uint32_t be32(const uint8_t *p)
@@ -71,11 +71,51 @@ static int lang_offset(const struct ipdb *d, const char *name, bool *found)
 	return 0;
 }
 
+/* The record a child pointer names: its offset in body, or -EINVAL. */
+static int record_at(const struct ipdb *d, uint32_t child, size_t *off,
+		     size_t *len)
+{
+	size_t o = (size_t)child - d->nodes + (size_t)d->nodes * 8;
+
+	if (o > d->body_len || d->body_len - o < 2)
+		return -EINVAL;
+	*len = (size_t)d->body[o] << 8 | d->body[o + 1];
+	if (*len > d->body_len - o - 2)
+		return -EINVAL;
+	*off = o + 2;
+	return 0;
+}
+
+/* Every child of every node is a node, "not found", or a whole record:
+ * checked once here so a lookup never meets a bad pointer. */
+static int check_nodes(const struct ipdb *d, char *why, size_t len)
+{
+	size_t off, n;
+	uint32_t i, c;
+	int bit;
+
+	for (i = 0; i < d->nodes; i++) {
+		for (bit = 0; bit < 2; bit++) {
+			c = child(d, i, bit);
+			if (c <= d->nodes)
+				continue;
+			if (record_at(d, c, &off, &n)) {
+				snprintf(why, len,
+					 "node %u points to a record outside "
+					 "the file",
+					 i);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
 static int ipdb_init(struct ipdb *d, char *why, size_t len)
 {
 	static const uint8_t v4pfx[12] = {[10] = 0xff, [11] = 0xff};
 	uint32_t hlen;
-	bool zh = false, en = false;
+	bool zh = false;
 	size_t i, j;
 
 	if (d->body_len < 4) {
@@ -85,20 +125,40 @@ static int ipdb_init(struct ipdb *d, char *why, size_t len)
 	hlen = be32(d->file);
 	if (hlen > d->body_len - 4) {
 		snprintf(why, len,
-			 "header length %u beyond the end (truncated?)", hlen);
+			 "header length %u beyond the end of a %zu-byte file "
+			 "(truncated?)",
+			 hlen, d->body_len);
 		return -EINVAL;
 	}
 	if (ipdb_parse_header((const char *)d->file + 4, hlen, &d->h)) {
-		snprintf(why, len, "malformed JSON header");
+		snprintf(why, len,
+			 "malformed JSON header, or one without fields, "
+			 "languages, node_count or ip_version");
 		return -EINVAL;
 	}
 	d->body = d->file + 4 + hlen;
 	d->body_len -= 4 + hlen;
+	/* IPIP.net writes the size of everything after the header */
+	if (d->h.total_size >= 0 &&
+	    (unsigned long long)d->h.total_size != d->body_len) {
+		snprintf(why, len,
+			 "header says %lld bytes of data, the file has %zu "
+			 "(%s)",
+			 d->h.total_size, d->body_len,
+			 (unsigned long long)d->h.total_size > d->body_len
+				 ? "truncated"
+				 : "trailing bytes");
+		return -EINVAL;
+	}
 	if (d->h.node_count > 0x7fffffff ||
 	    (uint64_t)d->h.node_count * 8 > d->body_len) {
 		snprintf(why, len,
-			 "%lld nodes do not fit in the file (truncated?)",
-			 d->h.node_count);
+			 "node_count %lld: the nodes do not fit in %zu bytes",
+			 d->h.node_count, d->body_len);
+		return -EINVAL;
+	}
+	if (d->h.ip_version & ~3) {
+		snprintf(why, len, "unknown ip_version %d", d->h.ip_version);
 		return -EINVAL;
 	}
 	d->nodes = d->h.node_count;
@@ -110,16 +170,17 @@ static int ipdb_init(struct ipdb *d, char *why, size_t len)
 	}
 	for (i = 0; i < d->h.n_langs; i++) {
 		if (d->h.langs[i].offset + d->h.n_fields > 4096) {
-			snprintf(why, len, "language offset out of range");
+			snprintf(why, len, "language %s: offset out of range",
+				 d->h.langs[i].name);
 			return -EINVAL;
 		}
 	}
-	/* No English run in 纯真's ipdb: fall back to whatever is first. */
+	/* No English run in 纯真's ipdb: its names are Chinese only. */
 	d->off_zh = lang_offset(d, "CN", &zh);
-	d->off_en = lang_offset(d, "EN", &en);
+	d->off_en = lang_offset(d, "EN", &d->has_en);
 	if (!zh)
-		d->off_zh = en ? d->off_en : d->h.langs[0].offset;
-	if (!en)
+		d->off_zh = d->has_en ? d->off_en : d->h.langs[0].offset;
+	if (!d->has_en)
 		d->off_en = d->off_zh;
 	if (!(d->h.ip_version & 2)) {
 		d->v4_start = 0;
@@ -128,7 +189,7 @@ static int ipdb_init(struct ipdb *d, char *why, size_t len)
 		if (d->v4_start >= d->nodes)
 			d->v4_start = -1;
 	}
-	return 0;
+	return check_nodes(d, why, len);
 }
 
 static int ipdb_open(const char *path, void **state, char *err, size_t errlen)
@@ -186,7 +247,7 @@ static int ipdb_lookup(void *state, const struct in6_addr *addr,
 {
 	struct ipdb *d = state;
 	unsigned int base;
-	char isp[GEO_FIELD_LEN] = "", tmp[GEO_FIELD_LEN] = "";
+	char tmp[GEO_FIELD_LEN] = "";
 	const char *rec;
 	uint32_t node;
 	size_t off, n;
@@ -200,30 +261,29 @@ static int ipdb_lookup(void *state, const struct in6_addr *addr,
 			return -ENOENT;
 		node = walk(d, 0, addr->s6_addr, 128);
 	}
-	if (node <= d->nodes)
+	if (node <= d->nodes || record_at(d, node, &off, &n))
 		return -ENOENT;
-	off = (size_t)node - d->nodes + (size_t)d->nodes * 8;
-	if (off > d->body_len || d->body_len - off < 2)
-		return -ENOENT;
-	n = (size_t)d->body[off] << 8 | d->body[off + 1];
-	if (n > d->body_len - off - 2)
-		return -ENOENT;
-	rec = (const char *)d->body + off + 2;
+	rec = (const char *)d->body + off;
 	base = !strcmp(lang, "zh-CN") ? d->off_zh : d->off_en;
 	if (d->col[F_COUNTRY] >= 0)
 		column(rec, n, base + d->col[F_COUNTRY], out->f[GEO_COUNTRY]);
-	if (d->col[F_REGION] >= 0) {
-		column(rec, n, base + d->col[F_REGION], tmp);
-		cn_province_canon(tmp, out->f[GEO_PROVINCE], GEO_FIELD_LEN);
-	}
+	if (d->col[F_REGION] >= 0)
+		column(rec, n, base + d->col[F_REGION], out->f[GEO_PROVINCE]);
 	if (d->col[F_CITY] >= 0)
 		column(rec, n, base + d->col[F_CITY], out->f[GEO_CITY]);
-	if (d->col[F_ISP] >= 0) {
-		column(rec, n, base + d->col[F_ISP], isp);
-		if (!cn_isp_from_area(isp, out->f[GEO_ISP], GEO_FIELD_LEN))
-			memcpy(out->f[GEO_ISP], isp, GEO_FIELD_LEN);
+	if (d->col[F_ISP] >= 0)
+		column(rec, n, base + d->col[F_ISP], out->f[GEO_ISP]);
+	if (d->col[F_CC] >= 0) {
+		column(rec, n, base + d->col[F_CC], tmp);
+		if (strlen(tmp) == 2)
+			memcpy(out->cc, tmp, 3);
 	}
 	return 0;
+}
+
+static bool ipdb_chinese_only(const void *state)
+{
+	return !((const struct ipdb *)state)->has_en;
 }
 
 const struct geo_provider geo_ipdb_provider = {
@@ -231,4 +291,5 @@ const struct geo_provider geo_ipdb_provider = {
 	.open = ipdb_open,
 	.lookup = ipdb_lookup,
 	.close = ipdb_close,
+	.chinese_only = ipdb_chinese_only,
 };

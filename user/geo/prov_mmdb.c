@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * MaxMind DB provider (GeoLite2/GeoIP2 City and Country, GeoIP2-ISP,
- * GeoLite2-ASN) on libmaxminddb.  Names in the wanted language, then en.
+ * GeoLite2-ASN) on libmaxminddb.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -50,7 +50,7 @@ static bool get_str(MMDB_entry_s *e, const char *const *path, char *out)
 	return out[0] != '\0';
 }
 
-/* <a>[.<b>].names.<lang>, falling back to en */
+/* <a>[.<b>].names.<lang> */
 static bool get_name(MMDB_entry_s *e, const char *a, const char *b,
 		     const char *lang, char *out)
 {
@@ -61,10 +61,7 @@ static bool get_name(MMDB_entry_s *e, const char *a, const char *b,
 		path[i++] = b;
 	path[i++] = "names";
 	path[i] = lang;
-	if (get_str(e, path, out))
-		return true;
-	path[i] = "en";
-	return strcmp(lang, "en") && get_str(e, path, out);
+	return get_str(e, path, out);
 }
 
 static int mmdb_lookup(void *state, const struct in6_addr *addr,
@@ -73,11 +70,17 @@ static int mmdb_lookup(void *state, const struct in6_addr *addr,
 	static const char *const isp[] = {"isp", NULL};
 	static const char *const asorg[] = {"autonomous_system_organization",
 					    NULL};
+	static const char *const cc[] = {"country", "iso_code", NULL};
+	static const char *const rcc[] = {"registered_country", "iso_code",
+					  NULL};
+	static const char *const sub[] = {"subdivisions", "0", "iso_code",
+					  NULL};
 	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
 	struct sockaddr_in sin = {.sin_family = AF_INET};
 	const struct sockaddr *sa = (struct sockaddr *)&sin6;
+	const char *where = "country", *cn_prov;
+	char code[GEO_FIELD_LEN];
 	MMDB_lookup_result_s r;
-	char org[GEO_FIELD_LEN];
 	int st;
 
 	/* IPv4-only databases refuse AF_INET6, even for ::ffff:a.b.c.d */
@@ -90,15 +93,39 @@ static int mmdb_lookup(void *state, const struct in6_addr *addr,
 	r = MMDB_lookup_sockaddr(state, sa, &st);
 	if (st != MMDB_SUCCESS || !r.found_entry)
 		return -ENOENT;
-	/* registered_country: anycast/satellite ranges often have only it */
-	if (!get_name(&r.entry, "country", NULL, lang, out->f[GEO_COUNTRY]))
-		get_name(&r.entry, "registered_country", NULL, lang,
-			 out->f[GEO_COUNTRY]);
-	get_name(&r.entry, "subdivisions", "0", lang, out->f[GEO_PROVINCE]);
-	get_name(&r.entry, "city", NULL, lang, out->f[GEO_CITY]);
-	if (get_str(&r.entry, isp, org) || get_str(&r.entry, asorg, org))
-		cn_isp_from_org(org, !strcmp(lang, "zh-CN"), out->f[GEO_ISP],
-				GEO_FIELD_LEN);
+	/*
+	 * registered_country (where the network is registered) stands in
+	 * when the record has no country: anycast and satellite ranges.
+	 */
+	if (!get_str(&r.entry, cc, code)) {
+		where = "registered_country";
+		if (!get_str(&r.entry, rcc, code))
+			code[0] = '\0';
+	}
+	if (strlen(code) == 2)
+		memcpy(out->cc, code, 3);
+	/*
+	 * One language per record: names in lang, or all in en when the
+	 * country has no name in lang; a finer place without a name in the
+	 * chosen language stays unknown rather than mix two languages.
+	 */
+	if (!get_name(&r.entry, where, NULL, lang, out->f[GEO_COUNTRY])) {
+		lang = "en";
+		get_name(&r.entry, where, NULL, lang, out->f[GEO_COUNTRY]);
+	}
+	if (out->f[GEO_COUNTRY][0] && where[0] == 'c') {
+		get_name(&r.entry, "subdivisions", "0", lang,
+			 out->f[GEO_PROVINCE]);
+		get_name(&r.entry, "city", NULL, lang, out->f[GEO_CITY]);
+		/* Chinese provinces by code: GeoLite2 names some in short */
+		if (!strcmp(out->cc, "CN") && !strcmp(lang, "zh-CN") &&
+		    get_str(&r.entry, sub, code) &&
+		    (cn_prov = cn_province_by_code(code)))
+			geo_copy(out->f[GEO_PROVINCE], GEO_FIELD_LEN, cn_prov,
+				 strlen(cn_prov));
+	}
+	if (!get_str(&r.entry, isp, out->f[GEO_ISP]))
+		get_str(&r.entry, asorg, out->f[GEO_ISP]);
 	return 0;
 }
 

@@ -250,26 +250,11 @@ uint32_t qqwry_count(void *state)
 	return ((struct qqwry *)state)->count;
 }
 
-static bool ascii(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return false;
-	return true;
-}
-
+/* The raw area goes out as the ISP: geo.c labels it (geo_isp_label). */
 void qqwry_fields(const char *country, const char *area, struct geo_fields *out)
 {
-	char isp[GEO_FIELD_LEN];
-	size_t n;
-
 	cn_split_region(country, out);
-	/* "电信/某某网吧": the carrier, then the customer */
-	n = strcspn(area, "/");
-	geo_copy(isp, sizeof(isp), area, n);
-	if (!cn_isp_from_area(isp, out->f[GEO_ISP], GEO_FIELD_LEN) &&
-	    ascii(isp))
-		geo_copy(out->f[GEO_ISP], GEO_FIELD_LEN, isp, n);
+	geo_copy(out->f[GEO_ISP], GEO_FIELD_LEN, area, strlen(area));
 }
 
 static int qqwry_lookup(void *state, const struct in6_addr *addr,
@@ -302,9 +287,16 @@ static int qqwry_lookup(void *state, const struct in6_addr *addr,
 	return 0;
 }
 
+static bool qqwry_chinese_only(const void *state)
+{
+	(void)state;
+	return true;
+}
+
 const struct geo_provider geo_qqwry_provider = {
 	.name = "qqwry",
 	.open = qqwry_open,
 	.lookup = qqwry_lookup,
 	.close = qqwry_close,
+	.chinese_only = qqwry_chinese_only,
 };
