@@ -54,21 +54,15 @@ static const struct geo_labels *label_address(void *ctx,
 }
 
 /* Without -g/--isp-db every label is "Unknown", as in the original tool. */
-static int open_geo(const struct options *o, struct geo_ctx **out)
+static int open_geo(struct options *o, struct geo_ctx **out)
 {
-	struct geo_config cfg = {
-		.geo_paths = o->geo_dbs,
-		.n_geo = o->n_geo_dbs,
-		.isp_paths = o->isp_dbs,
-		.n_isp = o->n_isp_dbs,
-		.lang = o->geo_lang,
-	};
+	const struct geo_config *cfg = geo_flags_config(&o->geo);
 	char err[512] = "";
 
 	*out = NULL;
-	if (!o->n_geo_dbs && !o->n_isp_dbs)
+	if (!cfg->n_geo && !cfg->n_isp)
 		return 0;
-	*out = geo_open(&cfg, err, sizeof(err));
+	*out = geo_open(cfg, err, sizeof(err));
 	if (!*out) {
 		pr_err("%s\n", err[0] ? err : strerror(errno));
 		return -EINVAL;

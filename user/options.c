@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "geo_flags.h"
 #include "itm_shared.h"
 #include "itm_version.h"
 #include "log.h"
@@ -25,8 +26,6 @@
 
 enum long_only {
 	OPT_LISTEN = 256,
-	OPT_ISP_DB,
-	OPT_GEO_LANG,
 	OPT_MAP_SIZE,
 	OPT_PIN_DIR,
 	OPT_QUIET,
@@ -43,11 +42,9 @@ static const struct option long_opts[] = {
 	{"duration", required_argument, NULL, 'd'},
 	{"sample-interval", required_argument, NULL, 's'},
 	{"prometheus-port", required_argument, NULL, 'p'},
-	{"geoip-db", required_argument, NULL, 'g'},
+	GEO_LONG_OPTIONS,
 	{"prometheus-export-threshold", required_argument, NULL, 't'},
 	{"listen", required_argument, NULL, OPT_LISTEN},
-	{"isp-db", required_argument, NULL, OPT_ISP_DB},
-	{"geoip-lang", required_argument, NULL, OPT_GEO_LANG},
 	{"map-size", required_argument, NULL, OPT_MAP_SIZE},
 	{"pin-dir", required_argument, NULL, OPT_PIN_DIR},
 	{"quiet", no_argument, NULL, OPT_QUIET},
@@ -66,7 +63,7 @@ void options_usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"Usage: %s -i IFACE [options]\n"
-		"       %s lookup ADDR... [-g DB]... [--isp-db DB]... [--geoip-lang LANG]\n"
+		"       %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...\n"
 		"\n"
 		"Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
 		"(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
@@ -86,8 +83,9 @@ void options_usage(FILE *out, const char *prog)
 		"                                 the first database that knows a label wins\n"
 		"      --isp-db PATH              ISP database (GeoIP2-ISP or GeoLite2-ASN);\n"
 		"                                 repeatable\n"
-		"      --geoip-lang LANG          label language, falling back to en\n"
-		"                                 [default: zh-CN]\n"
+		"      --geoip-lang LANG          label language [default: zh-CN]; 纯真 data\n"
+		"                                 (Chinese only) answers another language\n"
+		"                                 only where no other database does\n"
 		"  -t, --prometheus-export-threshold BYTES\n"
 		"                                 export an address once its tx+rx bytes reach\n"
 		"                                 BYTES (suffixes K, M, G, T = powers of 1024)\n"
@@ -210,7 +208,6 @@ static void set_defaults(struct options *o)
 	o->threshold = DEFAULT_THRESHOLD;
 	o->map_entries = ITM_DEFAULT_MAP_ENTRIES;
 	o->pin_base = "/sys/fs/bpf/ip_traffic_monitor";
-	o->geo_lang = "zh-CN";
 	o->top_n = DEFAULT_TOP;
 	o->pid_retention_ms = DEFAULT_PID_RETENTION_MS;
 }
@@ -228,8 +225,9 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				  FILE *out, FILE *err)
 {
 	const char *prog = "ip_traffic_monitor_cli";
+	char msg[256];
 	uint64_t v;
-	int c;
+	int c, ret;
 
 	set_defaults(o);
 	optind = 1;
@@ -259,23 +257,6 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				BAD("-p/--prometheus-port wants a port from 1 to 65535, got '%s'",
 				    optarg);
 			o->port = (uint16_t)v;
-			break;
-		case 'g':
-			if (o->n_geo_dbs == ITM_MAX_DBS)
-				BAD("at most %d -g databases", ITM_MAX_DBS);
-			o->geo_dbs[o->n_geo_dbs++] = optarg;
-			break;
-		case OPT_ISP_DB:
-			if (o->n_isp_dbs == ITM_MAX_DBS)
-				BAD("at most %d --isp-db databases",
-				    ITM_MAX_DBS);
-			o->isp_dbs[o->n_isp_dbs++] = optarg;
-			break;
-		case OPT_GEO_LANG:
-			if (!optarg[0] || strlen(optarg) > 16)
-				BAD("--geoip-lang wants a language tag such as zh-CN or en, got '%s'",
-				    optarg);
-			o->geo_lang = optarg;
 			break;
 		case 't':
 			if (parse_bytes(optarg, &o->threshold))
@@ -335,7 +316,13 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		case ':':
 			BAD("option '%s' needs a value", argv[optind - 1]);
 		default:
-			BAD("unknown option '%s'", argv[optind - 1]);
+			/* -g, --isp-db, --geoip-lang: shared with lookup */
+			ret = geo_flags_take(&o->geo, c, optarg, msg,
+					     sizeof(msg));
+			if (ret < 0)
+				BAD("%s", msg);
+			if (ret)
+				BAD("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

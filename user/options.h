@@ -8,8 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "geo_flags.h"
+
 #define ITM_MAX_IFACES 16
-#define ITM_MAX_DBS    8
 
 struct options {
 	const char *ifaces[ITM_MAX_IFACES]; /* -i, repeatable or a,b */
@@ -18,11 +19,7 @@ struct options {
 	uint64_t interval_ms;		  /* -s seconds, fractions allowed */
 	uint16_t port;			  /* -p; 0 = no exporter */
 	const char *listen_addr;	  /* --listen; NULL = all addresses */
-	const char *geo_dbs[ITM_MAX_DBS]; /* -g, repeatable */
-	size_t n_geo_dbs;
-	const char *isp_dbs[ITM_MAX_DBS]; /* --isp-db, repeatable */
-	size_t n_isp_dbs;
-	const char *geo_lang;	   /* --geoip-lang, default zh-CN */
+	struct geo_flags geo; /* -g, --isp-db, --geoip-lang */
 	uint64_t threshold;	   /* -t bytes */
 	uint32_t map_entries;	   /* --map-size */
 	const char *pin_base;	   /* --pin-dir */

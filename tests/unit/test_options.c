@@ -61,7 +61,7 @@ static void test_defaults(void **state)
 	assert_int_equal(p->o.port, 0);
 	assert_int_equal(p->o.threshold, 1048576);
 	assert_int_equal(p->o.map_entries, 65536);
-	assert_string_equal(p->o.geo_lang, "zh-CN");
+	assert_null(p->o.geo.lang); /* geo_open: zh-CN */
 	assert_string_equal(p->o.pin_base, "/sys/fs/bpf/ip_traffic_monitor");
 	assert_null(p->o.listen_addr);
 	assert_false(p->o.quiet);
@@ -80,8 +80,8 @@ static void test_seed_long_flags(void **state)
 	assert_int_equal(p->o.duration_ms, 0);
 	assert_int_equal(p->o.interval_ms, 5000);
 	assert_int_equal(p->o.port, 9090);
-	assert_int_equal(p->o.n_geo_dbs, 1);
-	assert_string_equal(p->o.geo_dbs[0], "GeoLite2-City.mmdb");
+	assert_int_equal(p->o.geo.cfg.n_geo, 1);
+	assert_string_equal(p->o.geo.geo[0], "GeoLite2-City.mmdb");
 	assert_int_equal(p->o.threshold, 10485760);
 	free(p);
 }
@@ -97,8 +97,8 @@ static void test_seed_short_flags(void **state)
 	assert_int_equal(p->o.duration_ms, 300000);
 	assert_int_equal(p->o.interval_ms, 100);
 	assert_int_equal(p->o.port, 8080);
-	assert_int_equal(p->o.n_geo_dbs, 2);
-	assert_string_equal(p->o.geo_dbs[1], "qqwry.dat");
+	assert_int_equal(p->o.geo.cfg.n_geo, 2);
+	assert_string_equal(p->o.geo.geo[1], "qqwry.dat");
 	assert_int_equal(p->o.threshold, 10485760);
 	free(p);
 }
@@ -133,8 +133,8 @@ static void test_long_only_flags(void **state)
 	assert_true(p->o.no_summary);
 	assert_true(p->o.force_clsact);
 	assert_int_equal(p->o.top_n, 0);
-	assert_int_equal(p->o.n_isp_dbs, 1);
-	assert_string_equal(p->o.geo_lang, "en");
+	assert_int_equal(p->o.geo.cfg.n_isp, 1);
+	assert_string_equal(p->o.geo.lang, "en");
 	free(p);
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "geo_int.h"
 
@@ -21,6 +22,11 @@ int geo_db_load(struct geo_db *db, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", db->path, strerror(-ret));
 		return ret;
 	}
+	/* before libmaxminddb opens it (it would block on a FIFO) */
+	ret = geo_open_regular(db->path, err, errlen);
+	if (ret < 0)
+		return ret;
+	close(ret);
 	prov = geo_detect(db->path, err, errlen);
 	if (!prov)
 		return -errno;

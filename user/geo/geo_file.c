@@ -45,7 +45,51 @@ int geo_file_id(const char *path, struct geo_file_id *id)
 	if (stat(path, &st))
 		return -errno;
 	id_from_stat(&st, id);
+	id->mode = st.st_mode;
 	return 0;
+}
+
+static const char *kind(mode_t m)
+{
+	return S_ISFIFO(m)  ? "a FIFO"
+	       : S_ISCHR(m) ? "a character device"
+	       : S_ISBLK(m) ? "a block device"
+	       : S_ISDIR(m) ? "a directory"
+	       : S_ISSOCK(m) ? "a socket"
+			     : "not a regular file";
+}
+
+/*
+ * Only regular files are databases: a FIFO would block the reader, a
+ * device never ends.  Opened with O_NONBLOCK (a FIFO without a writer
+ * does not block then) and checked with fstat before any read.
+ */
+int geo_open_regular(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: is %s, not a regular file", path,
+			 kind(st.st_mode));
+		close(fd);
+		return -EINVAL;
+	}
+	/* reads may block again: it is a regular file */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	return fd;
 }
 
 bool geo_file_id_eq(const struct geo_file_id *a, const struct geo_file_id *b)
@@ -61,15 +105,13 @@ int geo_read_file(const char *path, uint8_t **data, size_t *len)
 	size_t off = 0;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	char why[64];
+
+	fd = geo_open_regular(path, why, sizeof(why));
 	if (fd < 0)
-		return -errno;
+		return fd;
 	if (fstat(fd, &st)) {
 		err = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		err = -EINVAL;
 		goto out;
 	}
 	buf = malloc(st.st_size ? st.st_size : 1);
@@ -122,14 +164,13 @@ const struct geo_provider *geo_detect(const char *path, char *err,
 	uint32_t a, b;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = geo_open_regular(path, err, errlen);
 	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		errno = -fd;
 		return NULL;
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		errno = EINVAL;
+	if (fstat(fd, &st)) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (pread(fd, head, sizeof(head), 0) != sizeof(head)) {

@@ -71,7 +71,12 @@ struct geo_file_id {
 	ino_t ino;
 	off_t size;
 	int64_t mtime_ns;
+	mode_t mode; /* not compared: for the regular-file check */
 };
+
+/* An fd of a regular file (opened without blocking), or -errno with the
+ * reason in err ("is a FIFO, not a regular file"). */
+int geo_open_regular(const char *path, char *err, size_t errlen);
 
 int geo_file_id(const char *path, struct geo_file_id *id);
 bool geo_file_id_eq(const struct geo_file_id *a, const struct geo_file_id *b);

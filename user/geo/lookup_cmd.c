@@ -1,38 +1,65 @@
 // SPDX-License-Identifier: MIT
 /*
- * ip_traffic_monitor_cli lookup ADDR... [-g PATH]... [--isp-db PATH]...
- *                                [--geoip-lang LANG]
+ * ip_traffic_monitor_cli lookup [ADDR...|-] [--format text|tsv|json]
+ *                               [-g PATH]... [--isp-db PATH]...
+ *                               [--geoip-lang LANG]
  *
- * Prints the labels each address would get and which database supplied
- * each one, so users can check their database set-up without root and
- * without any traffic.
+ * Prints the labels each address gets and which database supplied each
+ * one, so users can check their database set-up without root and without
+ * traffic.  Addresses come from the arguments, or one a line from stdin
+ * ("-", or no address with stdin not a terminal), millions at a time.  A
+ * bad address is reported on stderr and the others are still answered;
+ * the exit status is then 1.  Every database string is escaped: invalid
+ * UTF-8 becomes U+FFFD and control characters are escaped, in every
+ * format.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "geo.h"
+#include "geo_flags.h"
 #include "geo_int.h"
+
+enum format { FMT_TEXT, FMT_TSV, FMT_JSON };
+
+static const char *const label_name[GEO_NLABELS] = {
+	"country",
+	"province",
+	"city",
+	"isp",
+};
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: ip_traffic_monitor_cli lookup ADDR... [-g PATH]... "
-		   "[--isp-db PATH]...\n"
-		   "                                   [--geoip-lang LANG]\n"
-		   "Show the country/province/city/isp labels each address "
-		   "gets, and\n"
-		   "which database supplied each.\n"
-		   "  -g, --geoip-db PATH   geography database (MaxMind DB, "
-		   "qqwry.dat or ipdb);\n"
-		   "                        repeatable, the first that knows a "
-		   "label wins\n"
-		   "      --isp-db PATH     ISP database (GeoIP2-ISP, "
-		   "GeoLite2-ASN, ...); repeatable\n"
-		   "      --geoip-lang LANG names in LANG (default zh-CN), "
-		   "else en, else Unknown\n"
-		   "  -h, --help            this text\n");
+	fprintf(f,
+		"Usage: ip_traffic_monitor_cli lookup [ADDR...|-] [--format "
+		"text|tsv|json]\n"
+		"                                     [-g PATH]... [--isp-db "
+		"PATH]... [--geoip-lang LANG]\n"
+		"Show the country/province/city/isp labels each address gets, "
+		"and which\n"
+		"database supplied each.  Without ADDR (or with -), reads "
+		"addresses from\n"
+		"stdin, one a line.\n"
+		"  -g, --geoip-db PATH   geography database (MaxMind DB, "
+		"qqwry.dat or ipdb);\n"
+		"                        repeatable, in order of preference\n"
+		"      --isp-db PATH     ISP database (GeoIP2-ISP, "
+		"GeoLite2-ASN, ...); repeatable\n"
+		"      --geoip-lang LANG label language [default: zh-CN]\n"
+		"  -f, --format FMT      text (default), tsv (address, 4 labels, "
+		"4 sources;\n"
+		"                        empty = unknown) or json (one object a "
+		"line)\n"
+		"  -h, --help            this text\n"
+		"Exit status: 0, 1 if some address was not an address, 2 for "
+		"bad flags or\n"
+		"databases.\n");
 }
 
 int geo_parse_addr(const char *s, struct in6_addr *a)
@@ -49,97 +76,276 @@ int geo_parse_addr(const char *s, struct in6_addr *a)
 	return inet_pton(AF_INET6, s, a) == 1 ? 0 : -EINVAL;
 }
 
-static void print(const char *addr, const struct geo_result *r)
+/* Length of the valid UTF-8 sequence at s, or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
 {
-	static const char *const name[GEO_NLABELS] = {
-		"country",
-		"province",
-		"city",
-		"isp",
-	};
+	size_t n, i;
+	unsigned int cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong forms, surrogates, beyond U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return n;
+}
+
+/*
+ * Writes s escaped: invalid UTF-8 as U+FFFD; in JSON, '"', '\\' and
+ * control characters as JSON escapes; otherwise '\\', tab, newline, CR as
+ * \\, \t, \n, \r and other control characters as \xHH.
+ */
+static void put_escaped(FILE *f, const char *s, enum format fmt)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n;
+
+	while (*p) {
+		n = utf8_len(p);
+		if (!n) {
+			fputs("\xef\xbf\xbd", f);
+			p++;
+			continue;
+		}
+		if (n > 1) {
+			fwrite(p, 1, n, f);
+			p += n;
+			continue;
+		}
+		if (fmt == FMT_JSON) {
+			if (*p == '"' || *p == '\\')
+				fprintf(f, "\\%c", *p);
+			else if (*p < 0x20 || *p == 0x7f)
+				fprintf(f, "\\u%04x", *p);
+			else
+				fputc(*p, f);
+		} else if (*p == '\\') {
+			fputs("\\\\", f);
+		} else if (*p == '\t') {
+			fputs("\\t", f);
+		} else if (*p == '\n') {
+			fputs("\\n", f);
+		} else if (*p == '\r') {
+			fputs("\\r", f);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			fprintf(f, "\\x%02x", *p);
+		} else {
+			fputc(*p, f);
+		}
+		p++;
+	}
+}
+
+static void print(const char *addr, const struct geo_result *r,
+		  enum format fmt)
+{
 	int i;
 
-	printf("%s\n", addr);
-	for (i = 0; i < GEO_NLABELS; i++) {
-		if (r->label[i])
-			printf("  %-9s %s  (%s)\n", name[i], r->label[i],
-			       r->source[i]);
-		else
-			printf("  %-9s Unknown  (no database knows it)\n",
-			       name[i]);
+	switch (fmt) {
+	case FMT_TEXT:
+		put_escaped(stdout, addr, fmt);
+		putchar('\n');
+		for (i = 0; i < GEO_NLABELS; i++) {
+			printf("  %-9s ", label_name[i]);
+			if (!r->label[i]) {
+				fputs("Unknown  (no database knows it)\n",
+				      stdout);
+				continue;
+			}
+			put_escaped(stdout, r->label[i], fmt);
+			fputs("  (", stdout);
+			put_escaped(stdout, r->source[i], fmt);
+			fputs(")\n", stdout);
+		}
+		break;
+	case FMT_TSV:
+		put_escaped(stdout, addr, fmt);
+		for (i = 0; i < GEO_NLABELS; i++) {
+			putchar('\t');
+			put_escaped(stdout, r->label[i] ? r->label[i] : "", fmt);
+		}
+		for (i = 0; i < GEO_NLABELS; i++) {
+			putchar('\t');
+			put_escaped(stdout, r->source[i] ? r->source[i] : "",
+				    fmt);
+		}
+		putchar('\n');
+		break;
+	case FMT_JSON:
+		fputs("{\"address\":\"", stdout);
+		put_escaped(stdout, addr, fmt);
+		putchar('"');
+		for (i = 0; i < GEO_NLABELS; i++) {
+			printf(",\"%s\":", label_name[i]);
+			if (!r->label[i]) {
+				fputs("null", stdout);
+				continue;
+			}
+			putchar('"');
+			put_escaped(stdout, r->label[i], fmt);
+			putchar('"');
+		}
+		fputs(",\"source\":{", stdout);
+		for (i = 0; i < GEO_NLABELS; i++) {
+			printf("%s\"%s\":", i ? "," : "", label_name[i]);
+			if (!r->source[i]) {
+				fputs("null", stdout);
+				continue;
+			}
+			putchar('"');
+			put_escaped(stdout, r->source[i], fmt);
+			putchar('"');
+		}
+		fputs("}}\n", stdout);
+		break;
 	}
+}
+
+/* Answers one address; 0, or -EINVAL (reported) when it is not one. */
+static int answer(struct geo_ctx *ctx, const char *s, enum format fmt,
+		  unsigned long line)
+{
+	struct geo_result res;
+	struct in6_addr a;
+
+	if (geo_parse_addr(s, &a)) {
+		fputs("lookup: ", stderr);
+		if (line)
+			fprintf(stderr, "line %lu: ", line);
+		fputc('\'', stderr);
+		put_escaped(stderr, s, FMT_TEXT);
+		fputs("' is not an IPv4 or IPv6 address\n", stderr);
+		return -EINVAL;
+	}
+	geo_lookup(ctx, &a, &res);
+	print(s, &res, fmt);
+	return 0;
+}
+
+/* One address a line; blank lines and surrounding blanks are ignored. */
+static int answer_stdin(struct geo_ctx *ctx, enum format fmt)
+{
+	unsigned long line = 0;
+	char *buf = NULL, *s;
+	size_t cap = 0, n;
+	int bad = 0;
+
+	while (getline(&buf, &cap, stdin) >= 0) {
+		line++;
+		s = buf + strspn(buf, " \t");
+		n = strlen(s);
+		while (n && strchr(" \t\r\n", s[n - 1]))
+			n--;
+		s[n] = '\0';
+		if (!n)
+			continue;
+		if (answer(ctx, s, fmt, line))
+			bad = 1;
+	}
+	free(buf);
+	if (ferror(stdin)) {
+		fprintf(stderr, "lookup: reading stdin: %s\n", strerror(errno));
+		return 2;
+	}
+	return bad;
 }
 
 int geo_lookup_main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"geoip-db", required_argument, NULL, 'g'},
-		{"isp-db", required_argument, NULL, 'I'},
-		{"geoip-lang", required_argument, NULL, 'L'},
+		GEO_LONG_OPTIONS,
+		{"format", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
-	const char *geo[GEO_MAX_DBS], *isp[GEO_MAX_DBS];
-	struct geo_config cfg = {.geo_paths = geo, .isp_paths = isp};
-	struct geo_result res;
+	struct geo_flags flags = {0};
+	enum format fmt = FMT_TEXT;
 	struct geo_ctx *ctx;
-	struct in6_addr a;
 	char err[512];
-	int c, i;
+	int c, i, ret, bad = 0;
+	bool from_stdin;
 
 	optind = 0; /* GNU: full reset, whatever ran getopt before us */
-	while ((c = getopt_long(argc, argv, "g:h", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":g:f:h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'g':
-		case 'I':
-			if (cfg.n_geo + cfg.n_isp == GEO_MAX_DBS) {
+		case 'f':
+			if (!strcmp(optarg, "text"))
+				fmt = FMT_TEXT;
+			else if (!strcmp(optarg, "tsv"))
+				fmt = FMT_TSV;
+			else if (!strcmp(optarg, "json"))
+				fmt = FMT_JSON;
+			else {
 				fprintf(stderr,
-					"lookup: too many databases (at most "
-					"%d)\n",
-					GEO_MAX_DBS);
+					"lookup: --format wants text, tsv or "
+					"json, got '%s'\n",
+					optarg);
 				return 2;
 			}
-			if (c == 'g')
-				geo[cfg.n_geo++] = optarg;
-			else
-				isp[cfg.n_isp++] = optarg;
-			break;
-		case 'L':
-			cfg.lang = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return 0;
-		default:
-			fprintf(stderr,
-				"lookup: bad option; see "
-				"'ip_traffic_monitor_cli lookup --help'\n");
+		case ':':
+			fprintf(stderr, "lookup: option '%s' needs a value\n",
+				argv[optind - 1]);
 			return 2;
+		default:
+			ret = geo_flags_take(&flags, c, optarg, err,
+					     sizeof(err));
+			if (ret < 0) {
+				fprintf(stderr, "lookup: %s\n", err);
+				return 2;
+			}
+			if (ret) {
+				fprintf(stderr,
+					"lookup: unknown option '%s'; see "
+					"'ip_traffic_monitor_cli lookup "
+					"--help'\n",
+					argv[optind - 1]);
+				return 2;
+			}
 		}
 	}
-	if (optind >= argc) {
+	from_stdin = (optind == argc && !isatty(STDIN_FILENO)) ||
+		     (optind + 1 == argc && !strcmp(argv[optind], "-"));
+	if (optind == argc && !from_stdin) {
 		fprintf(stderr, "lookup: no address given; see "
 				"'ip_traffic_monitor_cli lookup --help'\n");
 		return 2;
 	}
-	for (i = optind; i < argc; i++) {
-		if (geo_parse_addr(argv[i], &a)) {
-			fprintf(stderr,
-				"lookup: '%s' is not an IPv4 or IPv6 address\n",
-				argv[i]);
-			return 2;
-		}
-	}
-	ctx = geo_open(&cfg, err, sizeof(err));
+	ctx = geo_open(geo_flags_config(&flags), err, sizeof(err));
 	if (!ctx) {
 		fprintf(stderr, "lookup: %s\n", err);
 		return 2;
 	}
-	for (i = optind; i < argc; i++) {
-		geo_parse_addr(argv[i], &a);
-		geo_lookup(ctx, &a, &res);
-		print(argv[i], &res);
+	if (from_stdin) {
+		bad = answer_stdin(ctx, fmt);
+	} else {
+		for (i = optind; i < argc; i++)
+			if (answer(ctx, argv[i], fmt, 0))
+				bad = 1;
 	}
 	geo_close(ctx);
-	return 0;
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "lookup: writing the answers: %s\n",
+			strerror(errno));
+		return 2;
+	}
+	return bad;
 }
