@@ -41,14 +41,14 @@ sub write_tree {
 }
 
 sub city {
-	my ($name, $suffix) = @_;
+	my ($name, $prov, $city) = @_;
 	my $t = tree('GeoIP2-City', 6);
 	# full record, both languages
 	$t->insert_network('1.2.3.0/24', {
 		country => names('China', '中国'),
-		subdivisions => [ names('Jiangsu', '江苏省' . $suffix) ],
-		city => names('Nanjing', '南京市' . $suffix) });
-	# English only: zh-CN falls back to en
+		subdivisions => [ names('Jiangsu', $prov) ],
+		city => names('Nanjing', $city) });
+	# English only: no zh-CN province or city (not mixed in)
 	$t->insert_network('5.6.7.0/24', {
 		country => names('United States', '美国'),
 		subdivisions => [ names('California') ],
@@ -65,8 +65,8 @@ sub city {
 	write_tree($t, $name);
 }
 
-city('city.mmdb', '');
-city('city2.mmdb', '2');
+city('city.mmdb', '江苏省', '南京市');
+city('city2.mmdb', '浙江省', '杭州市');
 
 my $isp = tree('GeoIP2-ISP', 6);
 $isp->insert_network('1.2.3.0/24', { isp => 'China Telecom', autonomous_system_organization => 'CHINANET-BACKBONE', autonomous_system_number => 4134 });

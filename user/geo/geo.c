@@ -147,6 +147,15 @@ static bool same_country(const struct geo_fields *a, const struct geo_fields *b)
 	return !strcmp(a->f[GEO_COUNTRY], b->f[GEO_COUNTRY]);
 }
 
+/* The ISO code from a Chinese country name, for the carrier rule. */
+static void set_cc(struct geo_fields *f)
+{
+	const struct geo_country *c = geo_country_by_name(f->f[GEO_COUNTRY]);
+
+	if (c)
+		snprintf(f->cc, sizeof(f->cc), "%s", c->cc);
+}
+
 /* Database i's names are not in the wanted language (纯真 with en). */
 static bool other_lang(const struct geo_ctx *ctx, size_t i)
 {
@@ -197,10 +206,13 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 					      &ans[i].f);
 		if (!ans[i].ok)
 			continue;
-		if (db->role == GEO_ROLE_ISP)
-			memset(ans[i].f.f, 0, sizeof(ans[i].f.f[0]) * GEO_ISP);
 		if (ctx->zh)
 			cn_canon_place(&ans[i].f);
+		else if (!ans[i].f.cc[0])
+			set_cc(&ans[i].f);
+		/* an ISP database's place only tells carriers apart */
+		if (db->role == GEO_ROLE_ISP)
+			memset(ans[i].f.f, 0, sizeof(ans[i].f.f[0]) * GEO_ISP);
 	}
 	/* pass 0: the wanted language; pass 1: Chinese-only data */
 	for (pass = 0; !base && pass < 2; pass++) {

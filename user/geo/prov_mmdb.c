@@ -97,11 +97,11 @@ static int mmdb_lookup(void *state, const struct in6_addr *addr,
 	 * registered_country (where the network is registered) stands in
 	 * when the record has no country: anycast and satellite ranges.
 	 */
-	if (!get_str(&r.entry, cc, code)) {
+	if (!get_name(&r.entry, where, NULL, lang, out->f[GEO_COUNTRY]) &&
+	    !get_name(&r.entry, where, NULL, "en", out->f[GEO_COUNTRY]))
 		where = "registered_country";
-		if (!get_str(&r.entry, rcc, code))
-			code[0] = '\0';
-	}
+	if (!get_str(&r.entry, where[0] == 'c' ? cc : rcc, code))
+		code[0] = '\0';
 	if (strlen(code) == 2)
 		memcpy(out->cc, code, 3);
 	/*
@@ -109,6 +109,7 @@ static int mmdb_lookup(void *state, const struct in6_addr *addr,
 	 * country has no name in lang; a finer place without a name in the
 	 * chosen language stays unknown rather than mix two languages.
 	 */
+	out->f[GEO_COUNTRY][0] = '\0';
 	if (!get_name(&r.entry, where, NULL, lang, out->f[GEO_COUNTRY])) {
 		lang = "en";
 		get_name(&r.entry, where, NULL, lang, out->f[GEO_COUNTRY]);
