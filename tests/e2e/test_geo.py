@@ -74,6 +74,15 @@ def test_geo_labels_and_live_replacement(topo, start_monitor, tmp_path):
         _send(t, d, [500], truth)
         _send(t, c, [600], truth)
         m3 = mon.scrape()
+        # A FIFO renamed into place: refused without blocking the drain
+        # loop (the scrape below still sees new traffic), one warning.
+        fifo = str(live) + ".fifo"
+        os.mkfifo(fifo)
+        os.rename(fifo, live)
+        time.sleep(1.0)
+        _send(t, c, [700], truth)
+        m4 = mon.scrape()
+        time.sleep(1.0)
         err = mon.stderr()
     finally:
         sinks.close()
@@ -96,9 +105,12 @@ def test_geo_labels_and_live_replacement(topo, start_monitor, tmp_path):
     assert _labels(m3, d) == {"country": "局域网", "province": "Unknown",
                               "city": "Unknown", "isp": "Unknown"}
     assert "reload" in err and "city.mmdb" in err, err
+    assert _labels(m4, c) == _labels(m2, c)
+    fifo_lines = [l for l in err.splitlines() if "FIFO" in l]
+    assert len(fifo_lines) == 1 and "keeping the old data" in fifo_lines[0], err
 
     # Counts are exact through both replacements.
-    got = m3.per_ip()
+    got = m4.per_ip()
     for peer, want in truth.items():
         assert got[peer]["tx_bytes"] == want["tx_bytes"], peer
         assert got[peer]["tx_packets"] == want["tx_packets"], peer
@@ -107,7 +119,11 @@ def test_geo_labels_and_live_replacement(topo, start_monitor, tmp_path):
 def test_unopenable_database_is_an_error(topo, itm_bin, tmp_path, pin_base):
     bad = tmp_path / "bad.mmdb"
     bad.write_bytes(b"\x00" * 100)
-    for db in (str(bad), str(tmp_path / "missing.mmdb")):
+    fifo = tmp_path / "fifo.mmdb"
+    os.mkfifo(fifo)
+    # special files: refused at once (a FIFO must not block the start)
+    for db in (str(bad), str(tmp_path / "missing.mmdb"), str(fifo),
+               str(tmp_path), "/dev/zero"):
         p = subprocess.run(["nsenter", "--net=/run/netns/%s" % topo.mns,
                             itm_bin, "-i", topo.mif, "-d", "1",
                             "--pin-dir", pin_base, "-g", db],
