@@ -350,12 +350,14 @@ void cn_split_region(const char *s, struct geo_fields *out)
 }
 
 /*
- * 南京 → 南京市, 恩施州 → 恩施土家族苗族自治州; names that already end in
- * an administrative suffix stay as they are.
+ * 南京 → 南京市, 杭州 → 杭州市, 恩施州 → 恩施土家族苗族自治州; names that
+ * already end in an administrative suffix (市, 自治州, 盟, 地区, 林区, 县,
+ * 区, 旗) stay as they are.
  */
 static void city_canon(char *city)
 {
-	static const char *const suffixes[] = {"市", "州", "盟", "地区",
+	/* not a bare 州: 杭州 and 广州 are names, 杭州市 the city */
+	static const char *const suffixes[] = {"市", "自治州", "盟", "地区",
 					       "林区", "县", "区", "旗"};
 	char buf[GEO_FIELD_LEN];
 	size_t i;
