@@ -15,11 +15,11 @@
 struct options {
 	const char *ifaces[ITM_MAX_IFACES]; /* -i, repeatable or a,b */
 	size_t n_ifaces;
-	uint64_t duration_ms;		  /* -d seconds; 0 = until a signal */
-	uint64_t interval_ms;		  /* -s seconds, fractions allowed */
-	uint16_t port;			  /* -p; 0 = no exporter */
-	const char *listen_addr;	  /* --listen; NULL = all addresses */
-	struct geo_flags geo; /* -g, --isp-db, --geoip-lang */
+	uint64_t duration_ms;	   /* -d seconds; 0 = until a signal */
+	uint64_t interval_ms;	   /* -s seconds, fractions allowed */
+	uint16_t port;		   /* -p; 0 = no exporter */
+	const char *listen_addr;   /* --listen; NULL = all addresses */
+	struct geo_flags geo;	   /* -g, --isp-db, --geoip-lang */
 	uint64_t threshold;	   /* -t bytes */
 	uint32_t map_entries;	   /* --map-size */
 	const char *pin_base;	   /* --pin-dir */

@@ -208,7 +208,8 @@ static void test_cn_split(void **state)
 		{"日本北海道石狩", "日本", "北海道", "石狩"},
 		{"日本名古屋市中区", "日本", "", "名古屋市"},
 		{"韩国京畿道水原市", "韩国", "京畿道", "水原市"},
-		{"印度马哈拉施特拉邦浦那县", "印度", "马哈拉施特拉邦", "浦那县"},
+		{"印度马哈拉施特拉邦浦那县", "印度", "马哈拉施特拉邦",
+		 "浦那县"},
 		{"比利时瓦隆大区圣吉斯兰", "比利时", "瓦隆大区", "圣吉斯兰"},
 		{"挪威奥斯陆郡奥斯陆", "挪威", "奥斯陆郡", "奥斯陆"},
 		{"马来西亚柔佛州新山县", "马来西亚", "柔佛州", "新山县"},
@@ -249,9 +250,10 @@ static void test_isp_names(void **state)
 		{"China Telecom Group", "CN", "中国电信", "China Telecom"},
 		{"CHINA UNICOM China169 Backbone", "CN", "中国联通",
 		 "China Unicom"},
-		{"CNCGROUP China169 Backbone", "CN", "中国联通", "China Unicom"},
-		{"China Mobile Communications Group Co., Ltd.", "CN", "中国移动",
-		 "China Mobile"},
+		{"CNCGROUP China169 Backbone", "CN", "中国联通",
+		 "China Unicom"},
+		{"China Mobile Communications Group Co., Ltd.", "CN",
+		 "中国移动", "China Mobile"},
 		{"CMNET-GD", "CN", "中国移动", "China Mobile"},
 		{"CERNET2 IX", "CN", "中国教育网", "CERNET"},
 		{"Google LLC", "US", "Google LLC", "Google LLC"},
@@ -324,7 +326,8 @@ static void test_mmdb_isp(void **state)
 		{"5.6.7.8", {"美国", NULL, NULL, "Example Networks LLC"}},
 		/* a Chinese carrier's name abroad stays its own */
 		{"9.9.9.9",
-		 {"德国", NULL, NULL, "CHINA MOBILE communications corporation"}},
+		 {"德国", NULL, NULL,
+		  "CHINA MOBILE communications corporation"}},
 		{"2001:250::1", {"中国", "北京市", "北京市", "中国教育网"}},
 	};
 	static const struct want asn_first[] = {
@@ -391,7 +394,8 @@ static void test_qqwry(void **state)
 		/* area offset 0 */
 		{"1.0.6.1", {"中国", "新疆维吾尔自治区", "乌鲁木齐市", NULL}},
 		/* mode 1 -> mode 1 -> inline */
-		{"1.0.7.1", {"中国", "云南省", "西双版纳傣族自治州", "中国电信"}},
+		{"1.0.7.1",
+		 {"中国", "云南省", "西双版纳傣族自治州", "中国电信"}},
 		/* gap between records */
 		{"1.0.8.1", {NULL}},
 		{"1.0.9.1", {"中国", "重庆市", "重庆市", "中国铁通"}},
@@ -411,7 +415,7 @@ static void test_ipdb(void **state)
 	static const struct want zh[] = {
 		{"1.0.0.1", {"中国", "江苏省", "南京市", "中国电信"}},
 		{"8.8.8.8", {"美国", "加利福尼亚州", "山景城", "谷歌"}},
-		{"2400:3200::1", {"中国", "浙江省", "杭州", "阿里云"}},
+		{"2400:3200::1", {"中国", "浙江省", "杭州市", "阿里云"}},
 		{"2001:da8::1", {"中国", "北京市", "北京市", "中国教育网"}},
 		{"1.0.1.1", {NULL}},
 		{"2a00::1", {NULL}},
@@ -445,14 +449,16 @@ static void test_corrupt_rejected(void **state)
 	} bad[] = {
 		{"bad-trunc-half.dat", "qqwry.dat"},
 		{"bad-trunc-index.dat", "qqwry.dat"},
-		{"bad-header.dat", ""},
+		{"bad-header.dat", "too short"},
+		/* a corrupt header: named by the file's name, not "unknown" */
+		{"bad-hdr.dat", "qqwry.dat header corrupt"},
 		{"bad-loop.dat", "qqwry.dat corrupt"},
 		{"bad-offset.dat", "qqwry.dat corrupt"},
 		{"bad-order.dat", "qqwry.dat corrupt"},
 		{"bad-unterminated.dat", "qqwry.dat corrupt"},
 		{"bad-trunc.ipdb", "truncated"},
 		{"bad-trunc-header.ipdb", "ipdb"},
-		{"bad-json.ipdb", "JSON"},
+		{"bad-json.ipdb", "malformed JSON"},
 		{"bad-hlen.ipdb", "header length"},
 		{"bad-nodes.ipdb", "node_count"},
 		/* a record pointer past the end is found at open */
@@ -475,6 +481,11 @@ static void test_corrupt_rejected(void **state)
 		 fx("trunc.mmdb"));
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), ": > %s", fx("empty"));
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd),
+		 "{ printf '\\005\\0\\0\\0\\003\\0\\0\\0'; tail -c +9 %s; } "
+		 "> %s",
+		 fx("qqwry.dat"), fx("bad-hdr.dat"));
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), "head -c -1 %s > %s", fx("ipdb.ipdb"),
 		 fx("short1.ipdb"));

@@ -242,7 +242,8 @@ static void test_qqwry_samples(void **state)
 		{"220.161.218.155", {"中国", "福建省", "宁德市", "中国电信"}},
 		{"221.174.152.1", {"中国", "江苏省", "苏州市", "中国铁通"}},
 		/* not a carrier: the area as 纯真 writes it */
-		{"8.8.8.8", {"美国", "加利福尼亚州", "山景市", "谷歌公司DNS服务器"}},
+		{"8.8.8.8",
+		 {"美国", "加利福尼亚州", "山景市", "谷歌公司DNS服务器"}},
 		/* foreign carriers keep their names (not 中国电信) */
 		{"112.174.67.187", {"韩国", NULL, NULL, "KT电信"}},
 		{"203.69.204.55", {"中国", "台湾省", NULL, "中华电信"}},
@@ -278,11 +279,8 @@ static void test_ipdb_samples(void **state)
 static void test_coherent_record(void **state)
 {
 	static const char *const ips[] = {
-		"95.214.216.179",
-		"153.92.191.148",
-		"47.37.71.255",
-		"112.174.67.187",
-		"62.157.44.56",
+		"95.214.216.179", "153.92.191.148", "47.37.71.255",
+		"112.174.67.187", "62.157.44.56",
 	};
 	const char *paths[] = {db("qqwry.dat"), db("GeoLite2-City.mmdb")};
 	struct geo_config cfg = {paths, 2, NULL, 0, NULL};

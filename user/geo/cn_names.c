@@ -69,16 +69,21 @@ static const char *const prov_suffixes[] = {
 /* The 30 autonomous prefectures: 纯真 writes 恩施州, the others the full
  * name. */
 static const char *const auto_prefectures[] = {
-	"延边朝鲜族自治州",	"恩施土家族苗族自治州", "湘西土家族苗族自治州",
-	"阿坝藏族羌族自治州",	"甘孜藏族自治州",	"凉山彝族自治州",
-	"黔东南苗族侗族自治州", "黔南布依族苗族自治州", "黔西南布依族苗族自治州",
-	"楚雄彝族自治州",	"红河哈尼族彝族自治州", "文山壮族苗族自治州",
-	"西双版纳傣族自治州",	"大理白族自治州",	"德宏傣族景颇族自治州",
-	"怒江傈僳族自治州",	"迪庆藏族自治州",	"临夏回族自治州",
-	"甘南藏族自治州",	"海北藏族自治州",	"黄南藏族自治州",
-	"海南藏族自治州",	"果洛藏族自治州",	"玉树藏族自治州",
-	"海西蒙古族藏族自治州", "昌吉回族自治州",	"博尔塔拉蒙古自治州",
-	"巴音郭楞蒙古自治州",	"克孜勒苏柯尔克孜自治州", "伊犁哈萨克自治州",
+	"延边朝鲜族自治州",	  "恩施土家族苗族自治州",
+	"湘西土家族苗族自治州",	  "阿坝藏族羌族自治州",
+	"甘孜藏族自治州",	  "凉山彝族自治州",
+	"黔东南苗族侗族自治州",	  "黔南布依族苗族自治州",
+	"黔西南布依族苗族自治州", "楚雄彝族自治州",
+	"红河哈尼族彝族自治州",	  "文山壮族苗族自治州",
+	"西双版纳傣族自治州",	  "大理白族自治州",
+	"德宏傣族景颇族自治州",	  "怒江傈僳族自治州",
+	"迪庆藏族自治州",	  "临夏回族自治州",
+	"甘南藏族自治州",	  "海北藏族自治州",
+	"黄南藏族自治州",	  "海南藏族自治州",
+	"果洛藏族自治州",	  "玉树藏族自治州",
+	"海西蒙古族藏族自治州",	  "昌吉回族自治州",
+	"博尔塔拉蒙古自治州",	  "巴音郭楞蒙古自治州",
+	"克孜勒苏柯尔克孜自治州", "伊犁哈萨克自治州",
 };
 
 static bool starts(const char *s, const char *p)
@@ -193,12 +198,12 @@ struct division {
 };
 
 static const struct division divisions[] = {
-	{NULL, "州"},	     {NULL, "省"},	   {NULL, "邦"},
-	{NULL, "大区"},	     {NULL, "郡"},	   {NULL, "联邦直辖区"},
-	{NULL, "首都特区"},  {NULL, "中央直辖区"}, {"KR", "道"},
-	{"JP", "都"},	     {"JP", "道"},	   {"JP", "府"},
-	{"JP", "县"},	     {"GB", "英格兰"},	   {"GB", "苏格兰"},
-	{"GB", "威尔士"},    {"GB", "北爱尔兰"},
+	{NULL, "州"},	    {NULL, "省"},	  {NULL, "邦"},
+	{NULL, "大区"},	    {NULL, "郡"},	  {NULL, "联邦直辖区"},
+	{NULL, "首都特区"}, {NULL, "中央直辖区"}, {"KR", "道"},
+	{"JP", "都"},	    {"JP", "道"},	  {"JP", "府"},
+	{"JP", "县"},	    {"GB", "英格兰"},	  {"GB", "苏格兰"},
+	{"GB", "威尔士"},   {"GB", "北爱尔兰"},
 };
 
 /* Length of the first-level division s starts with, or 0. */
@@ -333,7 +338,8 @@ void cn_split_region(const char *s, struct geo_fields *out)
 		/* "中国" alone, or followed by a province */
 		p = find_province(s + strlen("中国"));
 		if (p) {
-			split_china(p, s + strlen("中国") + strlen(p->short_name),
+			split_china(p,
+				    s + strlen("中国") + strlen(p->short_name),
 				    out);
 			return;
 		}
@@ -357,8 +363,8 @@ void cn_split_region(const char *s, struct geo_fields *out)
 static void city_canon(char *city)
 {
 	/* not a bare 州: 杭州 and 广州 are names, 杭州市 the city */
-	static const char *const suffixes[] = {"市", "自治州", "盟", "地区",
-					       "林区", "县", "区", "旗"};
+	static const char *const suffixes[] = {"市",   "自治州", "盟", "地区",
+					       "林区", "县",	 "区", "旗"};
 	char buf[GEO_FIELD_LEN];
 	size_t i;
 
@@ -402,7 +408,7 @@ void cn_canon_place(struct geo_fields *f)
 		snprintf(f->cc, sizeof(f->cc), "%s", c->cc);
 	if (!strcmp(f->cc, "TW") || !strcmp(f->cc, "HK") ||
 	    !strcmp(f->cc, "MO")) {
-		p = province_named(f->cc[0] == 'T' ? "台湾"
+		p = province_named(f->cc[0] == 'T'   ? "台湾"
 				   : f->cc[0] == 'H' ? "香港"
 						     : "澳门");
 	} else if (!strcmp(f->cc, "CN")) {

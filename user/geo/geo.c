@@ -238,7 +238,8 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 			    !same_country(base, f))
 				continue;
 			src = ctx->dbs[i].ipath;
-			if (!res->label[GEO_PROVINCE] && f->f[GEO_PROVINCE][0]) {
+			if (!res->label[GEO_PROVINCE] &&
+			    f->f[GEO_PROVINCE][0]) {
 				take(ctx, res, GEO_PROVINCE, f->f[GEO_PROVINCE],
 				     src);
 				take(ctx, res, GEO_CITY, f->f[GEO_CITY], src);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,10 +52,10 @@ int geo_file_id(const char *path, struct geo_file_id *id)
 
 static const char *kind(mode_t m)
 {
-	return S_ISFIFO(m)  ? "a FIFO"
-	       : S_ISCHR(m) ? "a character device"
-	       : S_ISBLK(m) ? "a block device"
-	       : S_ISDIR(m) ? "a directory"
+	return S_ISFIFO(m)   ? "a FIFO"
+	       : S_ISCHR(m)  ? "a character device"
+	       : S_ISBLK(m)  ? "a block device"
+	       : S_ISDIR(m)  ? "a directory"
 	       : S_ISSOCK(m) ? "a socket"
 			     : "not a regular file";
 }
@@ -155,13 +156,20 @@ static bool looks_mmdb(int fd, off_t size)
 	return memmem(tail, n, mmdb_marker, m) != NULL;
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcasecmp(s + n - m, suffix);
+}
+
 const struct geo_provider *geo_detect(const char *path, char *err,
 				      size_t errlen)
 {
 	const struct geo_provider *p = NULL;
 	uint8_t head[8];
 	struct stat st;
-	uint32_t a, b;
+	uint32_t a, b, hlen;
 	int fd;
 
 	fd = geo_open_regular(path, err, errlen);
@@ -182,23 +190,37 @@ const struct geo_provider *geo_detect(const char *path, char *err,
 		p = &geo_mmdb_provider;
 		goto out;
 	}
-	/* ipdb: big-endian JSON header length, then the JSON object (its
-	 * length is checked by the reader, for a clear message) */
-	a = (uint32_t)head[0] << 24 | head[1] << 16 | head[2] << 8 | head[3];
-	if (a >= 2 && head[4] == '{') {
+	/* ipdb: big-endian JSON header length, then the JSON object ({"…});
+	 * a length beyond the end or bad JSON is the reader's to report */
+	hlen = (uint32_t)head[0] << 24 | head[1] << 16 | head[2] << 8 | head[3];
+	if (hlen >= 2 && head[4] == '{' && head[5] == '"') {
 		p = &geo_ipdb_provider;
 		goto out;
 	}
-	/* qqwry: little-endian first/last index offsets, 7-byte records */
+	/* qqwry: little-endian first/last index offsets, 7-byte entries (an
+	 * index beyond the end is the reader's to report: truncated) */
 	a = head[0] | head[1] << 8 | head[2] << 16 | (uint32_t)head[3] << 24;
 	b = head[4] | head[5] << 8 | head[6] << 16 | (uint32_t)head[7] << 24;
 	if (a >= 8 && a <= b && (b - a) % 7 == 0) {
 		p = &geo_qqwry_provider;
 		goto out;
 	}
-	snprintf(err, errlen,
-		 "%s: unknown format (not MaxMind DB, qqwry.dat or ipdb)",
-		 path);
+	/* Content decides the format; the name only helps the message. */
+	if (ends_with(path, ".dat"))
+		snprintf(err, errlen,
+			 "%s: qqwry.dat header corrupt: index offsets %u and "
+			 "%u are not a 7-byte index",
+			 path, a, b);
+	else if (ends_with(path, ".ipdb"))
+		snprintf(err, errlen,
+			 "%s: ipdb header corrupt: no JSON object after the "
+			 "header length",
+			 path);
+	else
+		snprintf(err, errlen,
+			 "%s: unknown format (not MaxMind DB, qqwry.dat or "
+			 "ipdb)",
+			 path);
 	errno = EINVAL;
 out:
 	close(fd);

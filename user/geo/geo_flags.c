@@ -16,8 +16,7 @@ static bool lang_ok(const char *s)
 	/* a BCP 47-ish tag: letters, digits, '-' and '_' */
 	for (i = 0; i < n; i++)
 		if (!((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') &&
-		    !(s[i] >= '0' && s[i] <= '9') && s[i] != '-' &&
-		    s[i] != '_')
+		    !(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '_')
 			return false;
 	return true;
 }

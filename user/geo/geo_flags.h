@@ -22,7 +22,9 @@ enum {
 #define GEO_LONG_OPTIONS                                                       \
 	{"geoip-db", required_argument, NULL, 'g'},                            \
 		{"isp-db", required_argument, NULL, GEO_OPT_ISP_DB},           \
-		{"geoip-lang", required_argument, NULL, GEO_OPT_LANG}
+	{                                                                      \
+		"geoip-lang", required_argument, NULL, GEO_OPT_LANG            \
+	}
 
 struct geo_flags {
 	const char *geo[GEO_FLAGS_MAX_DBS];

@@ -22,7 +22,7 @@ struct ipdb_header {
 	size_t n_langs;
 	long long node_count;
 	long long total_size; /* bytes after the header; -1 = not given */
-	int ip_version; /* bit 0: IPv4, bit 1: IPv6 */
+	int ip_version;	      /* bit 0: IPv4, bit 1: IPv6 */
 };
 
 /* 0, or -EINVAL for malformed JSON or missing required keys. */

@@ -180,7 +180,8 @@ int ipdb_parse_header(const char *json, size_t len, struct ipdb_header *h)
 			else if (!strcmp(key, "node_count") ||
 				 !strcmp(key, "ip_version") ||
 				 !strcmp(key, "total_size")) {
-				/* range checks are the reader's, with a message */
+				/* range checks are the reader's, with a message
+				 */
 				ret = number(&c, &v);
 				if (!ret && v < 0)
 					ret = -EINVAL;

@@ -150,8 +150,7 @@ static void put_escaped(FILE *f, const char *s, enum format fmt)
 	}
 }
 
-static void print(const char *addr, const struct geo_result *r,
-		  enum format fmt)
+static void print(const char *addr, const struct geo_result *r, enum format fmt)
 {
 	int i;
 
@@ -176,7 +175,8 @@ static void print(const char *addr, const struct geo_result *r,
 		put_escaped(stdout, addr, fmt);
 		for (i = 0; i < GEO_NLABELS; i++) {
 			putchar('\t');
-			put_escaped(stdout, r->label[i] ? r->label[i] : "", fmt);
+			put_escaped(stdout, r->label[i] ? r->label[i] : "",
+				    fmt);
 		}
 		for (i = 0; i < GEO_NLABELS; i++) {
 			putchar('\t');
