@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Writes small IPIP.net ipdb fixtures into DIR: ipdb.ipdb (IPv4+IPv6,
-languages CN and EN), v4only.ipdb (ip_version 1), and corrupt/truncated
-variants bad-*.ipdb."""
+languages CN and EN), v4only.ipdb (ip_version 1), dirty.ipdb (control
+characters and invalid UTF-8 in its strings), and corrupt/truncated variants
+bad-*.ipdb."""
 import ipaddress
 import json
 import struct
@@ -33,7 +34,8 @@ def build(entries, langs, ip_version=3, v4only=False):
             if node[b] is None:
                 node[b] = [None, None]
             node = node[b]
-        node[bits[-1]] = '\t'.join(values).encode()
+        # surrogateescape: fixtures may hold bytes that are not UTF-8
+        node[bits[-1]] = '\t'.join(values).encode('utf-8', 'surrogateescape')
     # number the inner nodes breadth first
     order, queue = [], [root]
     while queue:
@@ -84,6 +86,10 @@ def main():
     ]
     good, hlen, count = build(entries, {'CN': 0, 'EN': len(FIELDS)})
     open(f'{d}/ipdb.ipdb', 'wb').write(good)
+    # strings no label may print raw: newline, ESC, invalid UTF-8, quote
+    dirty = [('7.7.7.0/24', ['美国', 'a\nb', 'c\x1bd\udcffe', '', 'q"\\'])]
+    data, _, _ = build(dirty, {'CN': 0})
+    open(f'{d}/dirty.ipdb', 'wb').write(data)
     v4 = [(n, v[:len(FIELDS)]) for n, v in entries if ':' not in n]
     data, _, _ = build(v4, {'CN': 0}, ip_version=1, v4only=True)
     open(f'{d}/v4only.ipdb', 'wb').write(data)

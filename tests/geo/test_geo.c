@@ -664,6 +664,57 @@ static int run_lookup(const char *args)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static void read_out(char *out, size_t len)
+{
+	FILE *f = fopen(fx("lookup.txt"), "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(out, 1, len - 1, f);
+	out[n] = '\0';
+	fclose(f);
+}
+
+/* Batch mode, formats and escaping: database strings never break a
+ * format, a bad address does not stop the others. */
+static void test_lookup_batch_and_escaping(void **state)
+{
+	char args[1024], out[4096];
+
+	(void)state;
+	snprintf(args, sizeof(args), "-f tsv -g %s 7.7.7.7", fx("dirty.ipdb"));
+	assert_int_equal(run_lookup(args), 0);
+	read_out(out, sizeof(out));
+	if (!strstr(out, "7.7.7.7\t美国\ta\\nb\tc\\x1bd\xef\xbf\xbd"
+			 "e\t"
+			 "q\"\\\\\t"))
+		fail_msg("tsv: [%s]", out);
+	snprintf(args, sizeof(args), "-f json -g %s 7.7.7.7", fx("dirty.ipdb"));
+	assert_int_equal(run_lookup(args), 0);
+	read_out(out, sizeof(out));
+	if (!strstr(out, "{\"address\":\"7.7.7.7\",\"country\":\"美国\","
+			 "\"province\":\"a\\nb\",\"city\":\"c\\u001bd"
+			 "\xef\xbf\xbd"
+			 "e\",\"isp\":\"q\\\"\\\\\""))
+		fail_msg("json: [%s]", out);
+	snprintf(args, sizeof(args), "-g %s 7.7.7.7", fx("dirty.ipdb"));
+	assert_int_equal(run_lookup(args), 0);
+	read_out(out, sizeof(out));
+	if (!strstr(out, "  province  a\\nb  (") ||
+	    !strstr(out, "  city      c\\x1bd\xef\xbf\xbd"
+			 "e  ("))
+		fail_msg("text: [%s]", out);
+	/* stdin, a bad line in the middle: reported, the rest answered */
+	snprintf(args, sizeof(args), "-f tsv -g %s < %s/batch.txt",
+		 fx("dirty.ipdb"), GEO_TEST_SRCDIR);
+	assert_int_equal(run_lookup(args), 1);
+	read_out(out, sizeof(out));
+	assert_non_null(strstr(out, "7.7.7.1\t美国"));
+	assert_non_null(strstr(out, "7.7.7.2\t美国"));
+	assert_non_null(strstr(out, "::1\t"));
+	assert_non_null(strstr(out, "line 2: 'bogus' is not"));
+}
+
 static void test_lookup_cmd(void **state)
 {
 	char args[1024], out[4096];
@@ -712,6 +763,7 @@ int main(void)
 		cmocka_unit_test(test_cache_unknown_and_special),
 		cmocka_unit_test(test_cache_many),
 		cmocka_unit_test(test_lookup_cmd),
+		cmocka_unit_test(test_lookup_batch_and_escaping),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

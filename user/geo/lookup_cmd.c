@@ -106,7 +106,8 @@ static size_t utf8_len(const unsigned char *s)
 
 /*
  * Writes s escaped: invalid UTF-8 as U+FFFD; in JSON, '"', '\\' and
- * control characters as JSON escapes; otherwise '\\', tab, newline, CR as
+ * control characters as JSON escapes (\n, \t, \r, else \u00XX); otherwise '\\',
+ * tab, newline, CR as
  * \\, \t, \n, \r and other control characters as \xHH.
  */
 static void put_escaped(FILE *f, const char *s, enum format fmt)
@@ -129,6 +130,12 @@ static void put_escaped(FILE *f, const char *s, enum format fmt)
 		if (fmt == FMT_JSON) {
 			if (*p == '"' || *p == '\\')
 				fprintf(f, "\\%c", *p);
+			else if (*p == '\n')
+				fputs("\\n", f);
+			else if (*p == '\t')
+				fputs("\\t", f);
+			else if (*p == '\r')
+				fputs("\\r", f);
 			else if (*p < 0x20 || *p == 0x7f)
 				fprintf(f, "\\u%04x", *p);
 			else
