@@ -106,9 +106,9 @@ static size_t utf8_len(const unsigned char *s)
 
 /*
  * Writes s escaped: invalid UTF-8 as U+FFFD; in JSON, '"', '\\' and
- * control characters as JSON escapes (\n, \t, \r, else \u00XX); otherwise '\\',
- * tab, newline, CR as
- * \\, \t, \n, \r and other control characters as \xHH.
+ * control characters as JSON escapes (\n, \t, \r, else \u00XX);
+ * otherwise '\\', tab, newline and CR as \\, \t, \n, \r and other
+ * control characters as \xHH.
  */
 static void put_escaped(FILE *f, const char *s, enum format fmt)
 {
