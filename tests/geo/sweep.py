@@ -196,7 +196,7 @@ def place_zh(cc, country, prov, city, tags):
 
 # ---- running things
 
-def run_lookup(binary, dbs, addrs, lang=None):
+def run_lookup(binary, dbs, addrs, lang=None, sources=False):
     cmd = [binary, "lookup", "--format", "tsv"]
     for d in dbs:
         cmd += ["-g", d]
@@ -207,7 +207,8 @@ def run_lookup(binary, dbs, addrs, lang=None):
     res = {}
     for line in out.splitlines():
         f = line.split("\t")
-        res[f[0]] = f[1:5] + [f[5]]  # labels, country source
+        # labels, then the country's source (or all four sources)
+        res[f[0]] = f[1:9] if sources else f[1:5] + [f[5]]
     assert len(res) == len(set(addrs)), "lookup answered %d of %d" % (
         len(res), len(set(addrs)))
     return res
@@ -549,7 +550,17 @@ def main():
     def coherent(a, g, tags):
         bad = []
         d, c = dat[a], city[a]
-        base = d if d[0] else c
+
+        def is_country(x):
+            return x[0] == "中国" or x[0] in BY_NAME
+        # the first that names a country; a mere region (IANA, 亚太地区)
+        # only when neither does
+        if is_country(d) or (not is_country(c) and d[0]):
+            base = d
+        else:
+            base = c
+        if base is c and d[0]:
+            tags.add("region-is-not-a-country")
         if g[0] != base[0]:
             bad.append("country %s, first database says %s" % (g[0],
                                                                base[0]))
@@ -562,6 +573,22 @@ def main():
         return bad
     failed += compare("-g qqwry.dat -g GeoLite2-City.mmdb coherence", v4,
                       both, coherent)
+    # languages never mix: --geoip-lang en with 纯真 data listed first
+    en = run_lookup(args.binary, [db["qqwry.dat"], db["GeoLite2-City.mmdb"]],
+                    v4, "en", sources=True)
+    cjk = re.compile("[\u3000-\u9fff]")
+
+    def one_language(a, g, tags):
+        src = g[4:8]
+        if src[0].endswith("qqwry.dat"):
+            tags.add("chinese-only-data-when-nothing-else-knows")
+            return [] if not city[a][0] else [
+                "qqwry.dat used although GeoLite2 knows %s" % city[a][0]]
+        return ["%s '%s' in another language" % (n, x) for n, x in
+                zip(("country", "province", "city", "isp"), g[:4])
+                if cjk.search(x)]
+    failed += compare("--geoip-lang en, -g qqwry.dat -g GeoLite2-City.mmdb",
+                      v4, en, one_language)
     failed += agreement(alone, v4)
     print("sweep: %d unexplained differences in all" % failed)
     return 1 if failed else 0

@@ -170,7 +170,8 @@ static bool other_lang(const struct geo_ctx *ctx, size_t i)
  *    none of them knows the country, and then supplies the whole label
  *    set, so a set never mixes two languages;
  *  - coherence: the first database (in -g order) that knows the country
- *    supplies country, province and city; a later one fills a missing
+ *    (one with an ISO code before a mere region) supplies country,
+ *    province and city; a later one fills a missing
  *    province or city only when it names the same country (and, for a
  *    city, the same province), so a city is never put in another country;
  *  - ISP: the first database in the same language that knows one,
@@ -214,16 +215,24 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 		if (db->role == GEO_ROLE_ISP)
 			memset(ans[i].f.f, 0, sizeof(ans[i].f.f[0]) * GEO_ISP);
 	}
-	/* pass 0: the wanted language; pass 1: Chinese-only data */
+	/*
+	 * pass 0: the wanted language; pass 1: Chinese-only data.  A region
+	 * that is not a country (IANA, 亚太地区, 欧洲: no ISO code) counts
+	 * only when no database of the pass names a country.
+	 */
 	for (pass = 0; !base && pass < 2; pass++) {
-		for (i = 0; !base && i < ctx->n_dbs; i++) {
+		for (i = 0; i < ctx->n_dbs; i++) {
 			if (!ans[i].ok || other_lang(ctx, i) != pass ||
 			    ctx->dbs[i].role != GEO_ROLE_GEO ||
 			    !ans[i].f.f[GEO_COUNTRY][0])
 				continue;
-			base = &ans[i].f;
-			b = i;
-			foreign = pass;
+			if (!base || (!base->cc[0] && ans[i].f.cc[0])) {
+				base = &ans[i].f;
+				b = i;
+				foreign = pass;
+			}
+			if (base->cc[0])
+				break;
 		}
 	}
 	if (base) {
