@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev bpftool iproute2)
-TEST_PKGS=(libcmocka-dev python3 python3-pytest ethtool tcpdump curl nodejs npm
+TEST_PKGS=(libcmocka-dev python3 python3-pytest ethtool tcpdump curl nodejs
 	prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
 	util-linux procps)
 
@@ -29,6 +29,8 @@ if ((${#missing[@]})); then
 	# Services the packages ship (prometheus) must not be started here.
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# npm: Debian's package, unless a nodejs build that bundles it is installed
+# (NodeSource's nodejs conflicts with Debian's npm).
 if [[ "${1:-}" == "--test" ]] && ! command -v npm >/dev/null; then
 	apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
