@@ -1,17 +1,43 @@
 #!/usr/bin/env bash
-# Install what building (and, with --test, testing) needs on Debian 12,
-# then configure and build into ./build.  Idempotent; run as root.
+# Install what building needs on Debian 12, then configure and build into
+# ./build.  Without arguments only the monitor binary is built (what
+# scripts/run.sh needs); with --test also everything the test suites need.
+# Idempotent; run as root.  Output of each step is shown when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev bpftool iproute2)
-TEST_PKGS=(libcmocka-dev python3 python3-pytest ethtool tcpdump curl nodejs
-	prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux procps)
+TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
+	curl prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
+	util-linux procps help2man)
+
+test_mode=0
+case "${1:-}" in
+--test) test_mode=1 ;;
+"") ;;
+*)
+	echo "usage: scripts/setup.sh [--test]" >&2
+	exit 2
+	;;
+esac
+
+# Run a step quietly; if it fails, show everything it printed and stop.
+step() { # description command...
+	local what=$1 log
+	shift
+	log=$(mktemp)
+	if ! "$@" >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		echo "setup: $what failed: $*" >&2
+		exit 1
+	fi
+	rm -f "$log"
+}
 
 want=("${BUILD_PKGS[@]}")
-[[ "${1:-}" == "--test" ]] && want+=("${TEST_PKGS[@]}")
+((test_mode)) && want+=("${TEST_PKGS[@]}")
 
 missing=()
 for p in "${want[@]}"; do
@@ -25,18 +51,33 @@ if ((${#missing[@]})); then
 	fi
 	echo "setup: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
+	step "apt-get update" apt-get update
 	# Services the packages ship (prometheus) must not be started here.
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-# npm: Debian's package, unless a nodejs build that bundles it is installed
-# (NodeSource's nodejs conflicts with Debian's npm).
-if [[ "${1:-}" == "--test" ]] && ! command -v npm >/dev/null; then
-	apt-get install -y -qq --no-install-recommends npm >/dev/null
+	step "installing packages" apt-get install -y --no-install-recommends \
+		-o Dpkg::Use-Pty=0 "${missing[@]}"
 fi
 
-if [[ ! -f build/build.ninja ]]; then
-	meson setup build --buildtype=debugoptimized >/dev/null
+# npm fetches the real geography databases; a node install of its own counts.
+if ((test_mode)) && ! command -v npm >/dev/null; then
+	echo "setup: installing npm"
+	step "installing npm" apt-get install -y --no-install-recommends \
+		-o Dpkg::Use-Pty=0 npm
 fi
-ninja -C build >/dev/null
+
+tests=auto
+((test_mode)) && tests=enabled
+if [[ ! -f build/build.ninja ]]; then
+	echo "setup: configuring build/"
+	step "meson setup" meson setup build --buildtype=debugoptimized -Dtests=$tests
+elif ((test_mode)); then
+	# A tree first built by scripts/run.sh has the suites off.
+	step "meson configure" meson configure build -Dtests=enabled
+fi
+if ((test_mode)); then
+	echo "setup: building everything in build/"
+	step "build" ninja -C build
+else
+	echo "setup: building build/ip_traffic_monitor_cli"
+	step "build" ninja -C build ip_traffic_monitor_cli
+fi
 echo "setup: built build/ip_traffic_monitor_cli"
