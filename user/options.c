@@ -75,7 +75,8 @@ void options_usage(FILE *out, const char *prog)
 		"  -s, --sample-interval SECONDS  drain the kernel maps and print the top\n"
 		"                                 table every SECONDS (fractions allowed,\n"
 		"                                 >= 0.01) [default: 2]\n"
-		"  -p, --prometheus-port PORT     serve /metrics on PORT (1-65535)\n"
+		"  -p, --prometheus-port PORT     serve /metrics on PORT (1-65535; this\n"
+		"                                 tool's port is %u); no exporter without it\n"
 		"      --listen ADDR              bind the exporter to ADDR (IPv4 or IPv6\n"
 		"                                 literal) [default: all addresses]\n"
 		"  -g, --geoip-db PATH            geography database: MaxMind .mmdb, qqwry.dat\n"
@@ -107,7 +108,7 @@ void options_usage(FILE *out, const char *prog)
 		"  -v, --verbose                  libbpf and debug messages\n"
 		"      --version                  print the version\n"
 		"  -h, --help                     this text\n",
-		prog, prog, ITM_DEFAULT_MAP_ENTRIES);
+		prog, prog, ITM_DEFAULT_PORT, ITM_DEFAULT_MAP_ENTRIES);
 }
 
 /* Whole-string unsigned decimal; rejects signs, spaces and overflow. */

@@ -11,6 +11,12 @@
 #include "geo_flags.h"
 
 #define ITM_MAX_IFACES 16
+/*
+ * The exporter's port in every example and shipped config: outside
+ * Prometheus's default port allocations (9100-9999 is full), and not
+ * Prometheus's own 9090.  -p stays required to turn the exporter on.
+ */
+#define ITM_DEFAULT_PORT 10749
 
 struct options {
 	const char *ifaces[ITM_MAX_IFACES]; /* -i, repeatable or a,b */
