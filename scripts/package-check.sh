@@ -81,7 +81,8 @@ echo "package: installing and running it on a fresh Debian 12"
 	apt-get install -y -qq --no-install-recommends ./*.deb >/dev/null
 	ip_traffic_monitor_cli --version
 	test -s /usr/share/man/man8/ip_traffic_monitor_cli.8.gz
-	test -s /usr/share/bash-completion/completions/ip_traffic_monitor_cli
+	bash -c ". /usr/share/bash-completion/completions/ip_traffic_monitor_cli &&
+		complete -p ip_traffic_monitor_cli"
 	ls /usr/share/ip_traffic_monitor_cli/* 2>/dev/null || true
 	# On lo of a private network namespace: the host is left alone.
 	unshare --net ip_traffic_monitor_cli -i lo -d 2 --no-summary
