@@ -12,6 +12,7 @@
 #include <wchar.h>
 
 #include "geo_labels.h"
+#include "strbuf.h"
 #include "table.h"
 
 /* History long enough for the 40 s window plus one slow interval. */
@@ -1059,4 +1060,39 @@ void view_format_row(const struct view_layout *l, const struct view_row *r,
 		}
 		o = put_cell(buf, len, o, t, l->width[c], right, !i);
 	}
+}
+
+static void rtrim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && s[n - 1] == ' ')
+		s[--n] = '\0';
+}
+
+int view_render_text(struct view *v, enum view_mode mode, size_t n, int width,
+		     struct strbuf *out)
+{
+	static const struct view_filter none;
+	const struct view_row **rows;
+	struct view_layout l;
+	char line[4096];
+	long total = view_select(v, mode, &none, VIEW_SORT_TOTAL, false, &rows);
+	int err;
+
+	if (total < 0)
+		return (int)total;
+	if (!n || n > (size_t)total)
+		n = (size_t)total;
+	view_layout(&l, mode, width, rows, n);
+	view_format_header(&l, -1, line, sizeof(line));
+	rtrim(line);
+	err = strbuf_printf(out, "%s\n", line);
+	for (size_t i = 0; i < n && !err; i++) {
+		view_format_row(&l, rows[i], line, sizeof(line));
+		rtrim(line);
+		err = strbuf_printf(out, "%s\n", line);
+	}
+	free(rows);
+	return err;
 }

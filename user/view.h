@@ -151,6 +151,14 @@ void view_format_header(const struct view_layout *l, int sort, char *buf,
 void view_format_row(const struct view_layout *l, const struct view_row *r,
 		     char *buf, size_t len);
 
+struct strbuf;
+/*
+ * The periodic console table: the first n rows (all when 0) of mode by
+ * total bytes, fitted to width cells, under a column header.
+ */
+int view_render_text(struct view *v, enum view_mode mode, size_t n, int width,
+		     struct strbuf *out);
+
 /* "0", "999B", "1.23K", "12.3M" ...: bytes with 3 significant digits. */
 const char *view_format_rate(double v, char *buf, size_t len);
 /* Display cells of a UTF-8 string (needs a UTF-8 LC_CTYPE for CJK). */
