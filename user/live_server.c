@@ -5,6 +5,7 @@
 #include <grp.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,22 +150,47 @@ static void broadcast(struct live_server *s, struct frame *f, size_t upto)
 	frame_put(f);
 }
 
-/* The rows that changed since the last frame; under the tables' lock. */
-static struct frame *encode_delta(struct live_server *s)
+struct encode_ctx {
+	struct live_server *s;
+	struct strbuf *sb;
+	bool full; /* all of the shadow, after bringing it up to date */
+};
+
+static int encode_tables(const struct ip_table *addrs,
+			 const struct ip_table *procs, void *arg)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct encode_ctx *e = arg;
+	uint64_t ns = atomic_load(&e->s->pub_ns);
+	struct strbuf discard = STRBUF_INIT;
 	int err;
 
-	pthread_mutex_lock(s->cfg.lock);
-	err = live_encode_delta(&s->shadow, s->cfg.addrs, s->cfg.procs,
-				atomic_load(&s->pub_ns), &sb);
-	pthread_mutex_unlock(s->cfg.lock);
-	if (err) {
-		strbuf_free(&sb);
+	/* The shadow's label pointers are only safe to read in here. */
+	err = live_encode_delta(&e->s->shadow, addrs, procs, ns,
+				e->full ? &discard : e->sb);
+	strbuf_free(&discard);
+	if (!err && e->full)
+		err = live_encode_full(&e->s->shadow, ns, e->sb);
+	return err;
+}
+
+/* The rows that changed since the last frame (full: every row). */
+static struct frame *encode(struct live_server *s, bool full, struct strbuf *sb)
+{
+	struct encode_ctx e = {s, sb, full};
+
+	if (s->cfg.visit(s->cfg.src, encode_tables, &e)) {
+		strbuf_free(sb);
 		return NULL;
 	}
 	s->shadow_current = true;
-	return frame_new(&sb);
+	return frame_new(sb);
+}
+
+static struct frame *encode_delta(struct live_server *s)
+{
+	struct strbuf sb = STRBUF_INIT;
+
+	return encode(s, false, &sb);
 }
 
 static void publish(struct live_server *s)
@@ -250,12 +276,7 @@ static void accept_one(struct live_server *s, int fd)
 		broadcast(s, f, s->nv);
 	}
 	err = live_encode_hello(&sb, &s->cfg.info);
-	pthread_mutex_lock(s->cfg.lock);
-	if (!err)
-		err = live_encode_full(&s->shadow, atomic_load(&s->pub_ns),
-				       &sb);
-	pthread_mutex_unlock(s->cfg.lock);
-	f = err ? NULL : frame_new(&sb);
+	f = err ? NULL : encode(s, true, &sb);
 	if (!f) {
 		strbuf_free(&sb);
 		refuse(fd, "out of memory");

@@ -10,12 +10,14 @@
 #ifndef ITM_LIVE_SERVER_H
 #define ITM_LIVE_SERVER_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
 #include "live_proto.h"
 #include "table.h"
+
+typedef int (*live_tables_fn)(const struct ip_table *addrs,
+			      const struct ip_table *procs, void *arg);
 
 /* Where `top` looks when not told; the daemon serves only with the flag. */
 #define ITM_LIVE_SOCKET_DEFAULT "/run/ip_traffic_monitor/live.sock"
@@ -25,10 +27,12 @@ struct live_server_config {
 	gid_t gid; /* group that may connect, with have_gid */
 	bool have_gid;
 	struct live_info info;
-	/* The tables to publish and the lock that guards them. */
-	pthread_mutex_t *lock;
-	const struct ip_table *addrs;
-	const struct ip_table *procs; /* NULL: no process attribution */
+	/*
+	 * Runs fn on a consistent view of the tables to publish (procs NULL:
+	 * no process attribution), e.g. under the collector's lock.
+	 */
+	int (*visit)(void *src, live_tables_fn fn, void *arg);
+	void *src;
 };
 
 struct live_server;
