@@ -21,7 +21,7 @@ struct live_view_config {
 	size_t top_n;
 	double interval; /* seconds */
 	const char *ifaces;
-	const char *exporter; /* NULL: none */
+	const char *exporter;	 /* NULL: none */
 	const char *socket_path; /* NULL: no live socket */
 	gid_t socket_gid;
 	bool have_gid;

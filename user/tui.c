@@ -240,7 +240,7 @@ void tui_draw(struct tui *t)
 		n = 0;
 	if (n > room)
 		n = room;
-	view_layout(&t->layout, t->mode, width, rows, (size_t)n);
+	view_layout(&t->layout, t->mode, width, rows, (size_t)n, t->sort);
 	view_format_header(&t->layout, t->sort, line, sizeof(line));
 	put_line(3, line, width, A_REVERSE);
 	if (t->help) {

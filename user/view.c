@@ -940,14 +940,15 @@ static void col_want(enum view_col c, const struct view_row *const *rows,
 	if (is_text(c)) {
 		if (*want > TEXT_COL_MAX)
 			*want = TEXT_COL_MAX;
-		*min = c == COL_PROCESS ? 8 : 6;
+		/* Enough for the header name; wide names are cut with '~'. */
+		*min = max_i(8, (int)strlen(col_names[c]));
 		if (*min > *want)
 			*min = *want;
 	}
 }
 
 void view_layout(struct view_layout *l, enum view_mode mode, int width,
-		 const struct view_row *const *rows, size_t n)
+		 const struct view_row *const *rows, size_t n, int sort)
 {
 	const enum view_col(*prio)[2] =
 		mode == VIEW_ADDR ? addr_prio : proc_prio;
@@ -971,6 +972,10 @@ void view_layout(struct view_layout *l, enum view_mode mode, int width,
 			enum view_col c = prio[g][k];
 
 			col_want(c, rows, n, &want[c], &min[c]);
+			if ((int)c == sort) {
+				want[c]++;
+				min[c] += !is_text(c);
+			}
 			need += min[c] + (used + need ? 1 : 0);
 		}
 		if (used + need > width) {
@@ -1084,7 +1089,7 @@ int view_render_text(struct view *v, enum view_mode mode, size_t n, int width,
 		return (int)total;
 	if (!n || n > (size_t)total)
 		n = (size_t)total;
-	view_layout(&l, mode, width, rows, n);
+	view_layout(&l, mode, width, rows, n, -1);
 	view_format_header(&l, -1, line, sizeof(line));
 	rtrim(line);
 	err = strbuf_printf(out, "%s\n", line);

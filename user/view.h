@@ -141,9 +141,12 @@ struct view_layout {
 	int width[COL_MAX]; /* by enum view_col; 0 = hidden */
 };
 
-/* Columns of mode that fit width cells, sized for rows[0..n). */
+/*
+ * Columns of mode that fit width cells, sized for rows[0..n); the sort
+ * column (or -1) gets a cell more for its marker.
+ */
 void view_layout(struct view_layout *l, enum view_mode mode, int width,
-		 const struct view_row *const *rows, size_t n);
+		 const struct view_row *const *rows, size_t n, int sort);
 const char *view_col_name(enum view_col c);
 /* Formatted lines, exactly the layout's width in cells; buf >= 1024. */
 void view_format_header(const struct view_layout *l, int sort, char *buf,

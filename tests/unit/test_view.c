@@ -322,11 +322,12 @@ static void test_layout(void **state)
 	for (size_t k = 0; k < sizeof(widths) / sizeof(widths[0]); k++) {
 		int w = widths[k], hw;
 
-		view_layout(&l, VIEW_ADDR, w, rows, (size_t)n);
+		view_layout(&l, VIEW_ADDR, w, rows, (size_t)n, COL_TX_BYTES);
 		assert_true(l.width[COL_ADDR] >= 14);
 		assert_true(l.width[COL_TX_BYTES] >= 9);
 		assert_true(l.width[COL_RX_BYTES] >= 10);
-		view_format_header(&l, VIEW_SORT_TOTAL, head, sizeof(head));
+		view_format_header(&l, COL_TX_BYTES, head, sizeof(head));
+		assert_non_null(strstr(head, "TX BYTES*"));
 		hw = view_text_width(head);
 		assert_true(hw <= w);
 		for (long i = 0; i < n; i++) {
@@ -349,7 +350,7 @@ static void test_layout(void **state)
 	}
 	free(rows);
 	n = view_select(&f->v, VIEW_PROC, &flt, VIEW_SORT_TOTAL, false, &rows);
-	view_layout(&l, VIEW_PROC, 80, rows, (size_t)n);
+	view_layout(&l, VIEW_PROC, 80, rows, (size_t)n, -1);
 	view_format_row(&l, rows[0], line, sizeof(line));
 	assert_non_null(strstr(line, "4242"));
 	assert_non_null(strstr(line, "firefox"));
