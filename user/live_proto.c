@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "geo_labels.h"
 
 /* ------------------------------------------------------------ encoding */
@@ -37,13 +38,6 @@ static int put_text(struct strbuf *out, const char *s)
 	return err;
 }
 
-static void addr_text(const struct in6_addr *a, char *buf, size_t len)
-{
-	if (IN6_IS_ADDR_V4MAPPED(a))
-		inet_ntop(AF_INET, a->s6_addr + 12, buf, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
-}
 
 int live_encode_hello(struct strbuf *out, const struct live_info *info)
 {
@@ -64,7 +58,7 @@ static int encode_addr(struct strbuf *out, const struct ip_entry *e)
 	char ip[INET6_ADDRSTRLEN];
 	int err;
 
-	addr_text(&e->addr, ip, sizeof(ip));
+	addr_format(&e->addr, ip);
 	err = strbuf_printf(
 		out, "A\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
 		ip, e->tx_bytes, e->tx_packets, e->rx_bytes, e->rx_packets);
@@ -84,7 +78,7 @@ static int encode_proc(struct strbuf *out, const struct ip_entry *e)
 	char ip[INET6_ADDRSTRLEN], comm[ITM_COMM_LEN + 1];
 	int err;
 
-	addr_text(&e->addr, ip, sizeof(ip));
+	addr_format(&e->addr, ip);
 	snprintf(comm, sizeof(comm), "%.*s", ITM_COMM_LEN, e->comm);
 	err = strbuf_printf(out, "P\t%s\t%u", ip, e->pid);
 	if (!err)
@@ -138,7 +132,7 @@ static bool gone(const struct ip_entry *e, void *arg)
 
 	if (ip_table_find_pid(g->live, &e->addr, e->pid))
 		return false;
-	addr_text(&e->addr, ip, sizeof(ip));
+	addr_format(&e->addr, ip);
 	if (!g->err)
 		g->err = strbuf_printf(g->out, "D\t%s\t%u\n", ip, e->pid);
 	return true;

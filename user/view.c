@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <wchar.h>
 
+#include "addr.h"
 #include "geo_labels.h"
 #include "strbuf.h"
 #include "table.h"
@@ -289,13 +290,6 @@ static char *dup_label(const char *s)
 	return s && *s && strcmp(s, "Unknown") ? strdup(s) : NULL;
 }
 
-static void addr_string(const struct in6_addr *a, char *buf, size_t len)
-{
-	if (IN6_IS_ADDR_V4MAPPED(a))
-		inet_ntop(AF_INET, a->s6_addr + 12, buf, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
-}
 
 static struct view_row *update_addr(struct view *v, const struct ip_entry *e)
 {
@@ -305,7 +299,7 @@ static struct view_row *update_addr(struct view *v, const struct ip_entry *e)
 		r = rows_add(&v->addrs, &e->addr, 0, v->hist_cap);
 		if (!r)
 			return NULL;
-		addr_string(&e->addr, r->name, sizeof(r->name));
+		addr_format(&e->addr, r->name);
 		if (e->geo) {
 			/* Labels of an address never change: copy them once. */
 			r->country = dup_label(e->geo->country);
