@@ -314,15 +314,15 @@ int daemon_main(int argc, char **argv)
 		if (!http)
 			goto cleanup;
 	}
+	lv = open_live_view(&o, coll, ifaces, opened, live_gid);
+	if (!lv)
+		goto cleanup;
 	for (size_t i = 0; i < opened; i++)
 		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
 			attach_mode_name(ifaces[i].mode),
 			i + 1 == opened && o.port ? "; metrics at /metrics"
 						  : "");
-
-	lv = open_live_view(&o, coll, ifaces, opened, live_gid);
-	if (!lv)
-		goto cleanup;
+	live_view_show(lv);
 	run_loop(coll, &o, owners, lv);
 	/* The terminal is ours again before the summary. */
 	live_view_close(lv);

@@ -23,6 +23,8 @@ struct live_view {
 	struct tui *tui;
 	struct live_server *server;
 	double start;
+	/* Copies: the caller's strings need not outlive live_view_open(). */
+	char ifaces[256], exporter[80];
 };
 
 struct update_ctx {
@@ -78,6 +80,12 @@ struct live_view *live_view_open(const struct live_view_config *cfg)
 	if (!lv)
 		return NULL;
 	lv->cfg = *cfg;
+	snprintf(lv->ifaces, sizeof(lv->ifaces), "%s", cfg->ifaces);
+	snprintf(lv->exporter, sizeof(lv->exporter), "%s",
+		 cfg->exporter ? cfg->exporter : "");
+	lv->cfg.ifaces = lv->ifaces;
+	lv->cfg.exporter = cfg->exporter ? lv->exporter : NULL;
+	lv->cfg.socket_path = NULL; /* only used here, below */
 	lv->start = monotonic_seconds();
 	collector_visit(cfg->c, start_time_fn, &start_unix);
 	if (cfg->socket_path) {
@@ -113,22 +121,27 @@ struct live_view *live_view_open(const struct live_view_config *cfg)
 		/* The baseline: rates count from here. */
 		update_view(lv, lv->start);
 	}
-	if (cfg->tui) {
-		struct tui_info ti = {
-			.ifaces = cfg->ifaces,
-			.exporter = cfg->exporter,
-			.interval = cfg->interval,
-			.start_unix = (uint64_t)start_unix,
-			.stop = cfg->stop,
-		};
-
-		lv->tui = tui_open(&lv->view, &ti);
-		if (!lv->tui) {
-			live_view_close(lv);
-			return NULL;
-		}
-	}
 	return lv;
+}
+
+void live_view_show(struct live_view *lv)
+{
+	double start_unix = 0;
+
+	if (!lv || !lv->cfg.tui)
+		return;
+	collector_visit(lv->cfg.c, start_time_fn, &start_unix);
+	struct tui_info ti = {
+		.ifaces = lv->cfg.ifaces,
+		.exporter = lv->cfg.exporter,
+		.interval = lv->cfg.interval,
+		.start_unix = (uint64_t)start_unix,
+		.stop = lv->cfg.stop,
+	};
+
+	lv->tui = tui_open(&lv->view, &ti);
+	if (!lv->tui)
+		lv->cfg.table = true; /* the terminal cannot: lines, then */
 }
 
 bool live_view_wait(struct live_view *lv, uint64_t ms)

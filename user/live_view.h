@@ -32,6 +32,8 @@ struct live_view;
 
 /* NULL on error (logged); the caller exits with status 2. */
 struct live_view *live_view_open(const struct live_view_config *cfg);
+/* Take the screen (when cfg.tui), after the last start-up message. */
+void live_view_show(struct live_view *lv);
 /* Sleep up to ms, handling keys; true when the user quit. */
 bool live_view_wait(struct live_view *lv, uint64_t ms);
 /* After each drain: publish to `top`, refresh the screen or the table. */

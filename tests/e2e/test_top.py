@@ -151,3 +151,48 @@ def test_top_for_group_members_only(request, topo, start_monitor, itm_bin,
         assert m[ip]["tx_bytes"] == b
     assert mon.stop() == 0
     assert not os.path.exists(sock)  # removed on exit
+
+
+def test_live_socket_errors(topo, start_monitor, itm_bin, pin_base,
+                            live_dir, bpffs):
+    """Bad --live-group, a file in the way and a socket another monitor
+    serves: one line, status 2, nothing left attached or removed."""
+    from test_errors import assert_one_line_exit2, run_in
+    from test_lifecycle import assert_nothing_attached
+    t = topo
+    sock = os.path.join(live_dir, "live.sock")
+
+    p = run_in(t, itm_bin, pin_base, "-i", t.mif, "-d", "1", "--quiet",
+               "--live-socket", sock, "--live-group", "no-such-group-itm")
+    assert_one_line_exit2(p)
+    assert "no-such-group-itm" in p.stderr
+    assert_nothing_attached(t, pin_base)
+
+    with open(sock, "w") as f:
+        f.write("precious")
+    p = run_in(t, itm_bin, pin_base, "-i", t.mif, "-d", "1", "--quiet",
+               "--live-socket", sock)
+    assert_one_line_exit2(p)
+    assert "not a socket" in p.stderr
+    assert open(sock).read() == "precious"
+    assert_nothing_attached(t, pin_base)
+    os.unlink(sock)
+
+    # A second monitor (other interface) may not take a served socket.
+    t.add_pair("itm1m", "itm1p", "10.78.0.1", "10.78.0.2")
+    mon = start_monitor(t, "--live-socket", sock)
+    wait_socket(sock, mon)
+    pin2 = os.path.join(bpffs, "itm_e2e_top2_%d" % os.getpid())
+    try:
+        p = run_in(t, itm_bin, pin2, "-i", "itm1m", "-d", "1", "--quiet",
+                   "--live-socket", sock)
+        assert_one_line_exit2(p)
+        assert "in use" in p.stderr
+        assert t.attached_programs(dev="itm1m") == []
+    finally:
+        e2e.remove_tree(pin2)
+    # The first monitor still serves it.
+    p = subprocess.run([itm_bin, "top", "--no-tui", "-n", "1", "-S", sock],
+                       capture_output=True, text=True, timeout=20)
+    assert p.returncode == 0, p.stderr
+    assert mon.stop() == 0
