@@ -290,7 +290,6 @@ static char *dup_label(const char *s)
 	return s && *s && strcmp(s, "Unknown") ? strdup(s) : NULL;
 }
 
-
 static struct view_row *update_addr(struct view *v, const struct ip_entry *e)
 {
 	struct view_row *r = rows_find(&v->addrs, &e->addr, 0);
@@ -973,8 +972,10 @@ void view_layout(struct view_layout *l, enum view_mode mode, int width,
 			need += min[c] + (used + need ? 1 : 0);
 		}
 		if (used + need > width) {
-			if (g == 0) /* the key column always shows, cut */
+			if (g == 0) { /* the key column always shows, cut */
 				l->width[prio[0][0]] = width;
+				used = width;
+			}
 			continue;
 		}
 		for (int k = 0; k < 2 && prio[g][k] != COL_MAX; k++)

@@ -170,22 +170,24 @@ def test_rows_rates_and_labels(request, topo, itm_bin, pin_base, tmp_path):
         assert "".join(_cells(line)[isp_col:]).startswith("中国"), line
 
     # Rates.  Every burst took a few ms, so it lies in one or two update
-    # intervals (1 s each): the last-interval rate peaked at B/1..B/2, and
-    # the windows hold all of it: 2 s spans 1..3 s of updates.
+    # intervals (1 s each, longer on a loaded machine): the last-interval
+    # rate peaked at B/1..B/2, and the 2 s window (1.5..2.5 intervals)
+    # held all of it at least once.
+    up = uptime(lines)
+    assert up >= 3, lines[0]
     for ip, b, d in ((a4, tx_a4, "TX"), (a6, tx_a6, "TX"), (b4, rx_b4, "RX")):
         peak = max(parse_rate(r[d + "/s"])[0] for r in seen[ip])
-        assert b / 2.6 <= peak <= b / 0.7, (ip, peak, b)
+        assert b / 3.5 <= peak <= b / 0.7, (ip, peak, b)
         peak2 = max(parse_rate(r[d + " 2s"])[0] for r in seen[ip])
-        assert b / 3.3 <= peak2 <= b / 0.9, (ip, peak2, b)
+        assert b / 4.5 <= peak2 <= b / 1.2, (ip, peak2, b)
         # The burst is over: the last interval shows nothing any more.
         assert rows[ip][d + "/s"] == "0", rows[ip]
-        # 10 s and 40 s windows are longer than the run so far: the
-        # average since the start (the uptime, +-1 s in whole seconds).
-        up = uptime(lines)
-        assert 3 <= up < 10, lines[0]
-        for w in ("10s", "40s"):
-            assert_rate(rows[ip]["%s %s" % (d, w)], b, up - 1.2, up + 1.2,
-                        "%s %s %s" % (ip, d, w))
+        # Windows longer than the run so far average since the start:
+        # the uptime, within a second either way (whole seconds shown).
+        for w in (10, 40):
+            if up + 1.2 < w:
+                assert_rate(rows[ip]["%s %ds" % (d, w)], b, up - 1.2,
+                            up + 1.2, "%s %s %ds" % (ip, d, w))
 
 
 def test_keys_resize_and_quit(request, topo, itm_bin, pin_base, tmp_path):
