@@ -172,14 +172,14 @@ def test_rows_rates_and_labels(request, topo, itm_bin, pin_base, tmp_path):
     # Rates.  Every burst took a few ms, so it lies in one or two update
     # intervals (1 s each, longer on a loaded machine): the last-interval
     # rate peaked at B/1..B/2, and the 2 s window (1.5..2.5 intervals)
-    # held all of it at least once.
+    # (or the time since the start, when shorter) held all of it once.
     up = uptime(lines)
     assert up >= 3, lines[0]
     for ip, b, d in ((a4, tx_a4, "TX"), (a6, tx_a6, "TX"), (b4, rx_b4, "RX")):
         peak = max(parse_rate(r[d + "/s"])[0] for r in seen[ip])
         assert b / 3.5 <= peak <= b / 0.7, (ip, peak, b)
         peak2 = max(parse_rate(r[d + " 2s"])[0] for r in seen[ip])
-        assert b / 4.5 <= peak2 <= b / 1.2, (ip, peak2, b)
+        assert b / 4.5 <= peak2 <= b / 0.7, (ip, peak2, b)
         # The burst is over: the last interval shows nothing any more.
         assert rows[ip][d + "/s"] == "0", rows[ip]
         # Windows longer than the run so far average since the start:
