@@ -152,8 +152,8 @@ static void broadcast(struct live_server *s, struct frame *f, size_t upto)
 
 struct encode_ctx {
 	struct live_server *s;
-	struct strbuf *sb;
-	bool full; /* all of the shadow, after bringing it up to date */
+	struct strbuf *delta; /* the rows that changed since the last frame */
+	struct strbuf *full;  /* then every row, for a new viewer; or NULL */
 };
 
 static int encode_tables(const struct ip_table *addrs,
@@ -161,47 +161,53 @@ static int encode_tables(const struct ip_table *addrs,
 {
 	struct encode_ctx *e = arg;
 	uint64_t ns = atomic_load(&e->s->pub_ns);
-	struct strbuf discard = STRBUF_INIT;
 	int err;
 
-	/* The shadow's label pointers are only safe to read in here. */
-	err = live_encode_delta(&e->s->shadow, addrs, procs, ns,
-				e->full ? &discard : e->sb);
-	strbuf_free(&discard);
+	/*
+	 * One visit for both, so that no change can fall between them; the
+	 * shadow's label pointers are only safe to read in here.
+	 */
+	err = live_encode_delta(&e->s->shadow, addrs, procs, ns, e->delta);
 	if (!err && e->full)
-		err = live_encode_full(&e->s->shadow, ns, e->sb);
+		err = live_encode_full(&e->s->shadow, ns, e->full);
 	return err;
 }
 
-/* The rows that changed since the last frame (full: every row). */
-static struct frame *encode(struct live_server *s, bool full, struct strbuf *sb)
+static int encode(struct live_server *s, struct strbuf *delta,
+		  struct strbuf *full)
 {
-	struct encode_ctx e = {s, sb, full};
+	struct encode_ctx e = {s, delta, full};
+	int err = s->cfg.visit(s->cfg.src, encode_tables, &e);
 
-	if (s->cfg.visit(s->cfg.src, encode_tables, &e)) {
-		strbuf_free(sb);
-		return NULL;
-	}
-	s->shadow_current = true;
-	return frame_new(sb);
+	if (!err)
+		s->shadow_current = true;
+	return err;
 }
 
-static struct frame *encode_delta(struct live_server *s)
+static void close_all_viewers(struct live_server *s)
 {
-	struct strbuf sb = STRBUF_INIT;
-
-	return encode(s, false, &sb);
+	for (size_t i = 0; i < s->nv; i++)
+		if (s->v[i].fd >= 0)
+			viewer_close(&s->v[i]);
 }
 
 static void publish(struct live_server *s)
 {
-	struct frame *f;
+	struct strbuf sb = STRBUF_INIT;
+	struct frame *f = NULL;
 
 	if (!s->nv)
 		return;
-	f = encode_delta(s);
-	if (f)
+	if (!encode(s, &sb, NULL))
+		f = frame_new(&sb);
+	if (f) {
 		broadcast(s, f, s->nv);
+	} else {
+		/* Viewers may have missed rows: they reconnect and resync. */
+		pr_warn("live socket: out of memory, closing the viewers\n");
+		close_all_viewers(s);
+	}
+	strbuf_free(&sb);
 	drop_closed(s);
 }
 
@@ -242,7 +248,7 @@ static void refuse(int fd, const char *why)
 
 static void accept_one(struct live_server *s, int fd)
 {
-	struct strbuf sb = STRBUF_INIT;
+	struct strbuf sb = STRBUF_INIT, delta = STRBUF_INIT;
 	struct frame *f;
 	struct viewer *v;
 	int err;
@@ -264,19 +270,23 @@ static void accept_one(struct live_server *s, int fd)
 	}
 	/*
 	 * Bring the shadow up to date (the viewers already connected get
-	 * that as a frame), then give the newcomer all of it: from here on
+	 * that as a frame), and give the newcomer all of it: from here on
 	 * the same deltas are right for everybody.
 	 */
-	if (s->nv || !s->shadow_current) {
-		f = encode_delta(s);
-		if (!f) {
-			refuse(fd, "out of memory");
-			return;
-		}
-		broadcast(s, f, s->nv);
-	}
 	err = live_encode_hello(&sb, &s->cfg.info);
-	f = err ? NULL : encode(s, true, &sb);
+	if (!err)
+		err = encode(s, &delta, &sb);
+	if (!err && s->nv) {
+		f = frame_new(&delta);
+		if (f)
+			broadcast(s, f, s->nv);
+		else
+			close_all_viewers(s);
+	}
+	strbuf_free(&delta);
+	if (err)
+		close_all_viewers(s); /* they may have missed rows */
+	f = err ? NULL : frame_new(&sb);
 	if (!f) {
 		strbuf_free(&sb);
 		refuse(fd, "out of memory");
@@ -512,9 +522,7 @@ void live_server_stop(struct live_server *s)
 			pr_debug("live socket: stop wake-up lost\n");
 		pthread_join(s->thread, NULL);
 	}
-	for (size_t i = 0; i < s->nv; i++)
-		if (s->v[i].fd >= 0)
-			viewer_close(&s->v[i]);
+	close_all_viewers(s);
 	free(s->v);
 	if (s->lfd >= 0) {
 		close(s->lfd);
