@@ -29,10 +29,11 @@ def geo_fixtures(tmp_path):
     return d
 
 
-def run_tui(request, itm_bin, t, pin_base, *args, cols=200, rows=30):
-    argv = ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "-i", t.mif,
-            "-d", "0", "-s", "1", "-t", "0", "--pin-dir", pin_base]
-    term = Terminal(argv + list(args), cols=cols, rows=rows)
+def monitor_on_terminal(request, t, argv, cols, rows):
+    """The monitor on a pseudo-terminal, killed and its lock file removed
+    at teardown."""
+    term = Terminal(["nsenter", "--net=/run/netns/%s" % t.mns] + argv,
+                    cols=cols, rows=rows)
 
     def fin():
         term.close()
@@ -41,6 +42,13 @@ def run_tui(request, itm_bin, t, pin_base, *args, cols=200, rows=30):
             os.unlink(lock)
 
     request.addfinalizer(fin)
+    return term
+
+
+def run_tui(request, itm_bin, t, pin_base, *args, cols=200, rows=30):
+    argv = [itm_bin, "-i", t.mif, "-d", "0", "-s", "1", "-t", "0",
+            "--pin-dir", pin_base]
+    term = monitor_on_terminal(request, t, argv + list(args), cols, rows)
     term.wait_for(lambda l: table(l, "ADDRESS") is not None,
                   what="the live view")
     return term
@@ -300,18 +308,9 @@ def test_no_tui_table_fits_80_columns(request, topo, itm_bin, pin_base):
     t = topo
     sinks = e2e.Sinks(t.pns, [t.peer6[1]], PORT)
     request.addfinalizer(sinks.close)
-    argv = ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "-i", t.mif,
-            "-d", "0", "-s", "0.5", "-t", "0", "--pin-dir", pin_base,
-            "--no-tui"]
-    term = Terminal(argv, cols=80, rows=40)
-
-    def fin():
-        term.close()
-        lock = os.path.join(e2e.LOCK_DIR, t.instance() + ".lock")
-        if os.path.exists(lock):
-            os.unlink(lock)
-
-    request.addfinalizer(fin)
+    argv = [itm_bin, "-i", t.mif, "-d", "0", "-s", "0.5", "-t", "0",
+            "--pin-dir", pin_base, "--no-tui"]
+    term = monitor_on_terminal(request, t, argv, 80, 40)
     # Attached once the first table is out.
     term.wait_for(lambda l: "elapsed" in term.output(), what="a table")
     b, _ = e2e.udp_send(t.mns, t.MON6, t.peer6[1], PORT, [1400] * 1000)
@@ -351,3 +350,21 @@ def test_quiet_and_not_a_terminal(topo, start_monitor):
         assert "elapsed" not in out  # the periodic table is for terminals
     finally:
         sinks.close()
+
+
+def test_quiet_on_a_terminal(request, topo, itm_bin, pin_base):
+    """--quiet on a terminal: no screen, no table, only the summary."""
+    t = topo
+    sinks = e2e.Sinks(t.pns, [t.peer4[1]], PORT)
+    request.addfinalizer(sinks.close)
+    argv = [itm_bin, "-i", t.mif, "-d", "3", "-s", "0.5", "-t", "0",
+            "--pin-dir", pin_base, "--quiet"]
+    term = monitor_on_terminal(request, t, argv, 100, 30)
+    term.wait_for(lambda l: "monitoring" in term.output(), what="start")
+    b, _ = e2e.udp_send(t.mns, t.MON4, t.peer4[1], PORT, [500] * 4)
+    assert term.wait_exit(30) == 0
+    out = term.output()
+    assert "\x1b[?1049h" not in out and "elapsed" not in out
+    summary = out[out.index("=== ip_traffic_monitor_cli summary ==="):]
+    row = [x for x in summary.splitlines() if x.split()[1:2] == [t.peer4[1]]]
+    assert row and int(row[0].split()[2]) == b, summary
