@@ -113,6 +113,7 @@ struct live_view *live_view_open(const struct live_view_config *cfg)
 				    (uint64_t)(monotonic_seconds() * 1e9));
 	}
 	if (cfg->tui || cfg->table) {
+		view_use_utf8();
 		if (view_init(&lv->view, cfg->interval)) {
 			live_view_close(lv);
 			return NULL;

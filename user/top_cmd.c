@@ -290,6 +290,7 @@ int top_main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	view_use_utf8();
 	fd = connect_socket(path);
 	if (fd < 0)
 		return EXIT_SETUP;

@@ -4,9 +4,7 @@
 #include <curses.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <langinfo.h>
 #include <limits.h>
-#include <locale.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,10 +57,7 @@ struct tui *tui_open(struct view *v, const struct tui_info *info)
 
 	if (!t)
 		return NULL;
-	/* Only the character type: numbers elsewhere stay in C format. */
-	setlocale(LC_CTYPE, "");
-	if (strcmp(nl_langinfo(CODESET), "UTF-8"))
-		setlocale(LC_CTYPE, "C.UTF-8"); /* names are UTF-8 */
+	view_use_utf8();
 	t->scr = newterm(NULL, stdout, stdin);
 	if (!t->scr) {
 		fprintf(stderr,

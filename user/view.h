@@ -164,6 +164,12 @@ int view_render_text(struct view *v, enum view_mode mode, size_t n, int width,
 
 /* "0", "999B", "1.23K", "12.3M" ...: bytes with 3 significant digits. */
 const char *view_format_rate(double v, char *buf, size_t len);
+/*
+ * Take the character type from the environment, or C.UTF-8 when that is
+ * not UTF-8: names are UTF-8 and their widths come from wcwidth().  Only
+ * LC_CTYPE: numbers elsewhere (metrics) stay in the C format.
+ */
+void view_use_utf8(void);
 /* Display cells of a UTF-8 string (needs a UTF-8 LC_CTYPE for CJK). */
 int view_text_width(const char *s);
 /*

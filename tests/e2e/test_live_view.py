@@ -304,21 +304,23 @@ def test_keys_resize_and_quit(request, topo, itm_bin, pin_base, tmp_path):
     assert "\x1b[?1049l" in out  # left the alternate screen
 
 
-def test_no_tui_table_fits_80_columns(request, topo, itm_bin, pin_base):
+def test_no_tui_table_fits_80_columns(request, topo, itm_bin, pin_base,
+                                      tmp_path):
     t = topo
-    sinks = e2e.Sinks(t.pns, [t.peer6[1]], PORT)
+    fx = geo_fixtures(tmp_path)
+    sinks = e2e.Sinks(t.pns, [t.peer6[0]], PORT)
     request.addfinalizer(sinks.close)
     argv = [itm_bin, "-i", t.mif, "-d", "0", "-s", "0.5", "-t", "0",
-            "--pin-dir", pin_base, "--no-tui"]
+            "--pin-dir", pin_base, "--no-tui", "-g", str(fx / "city1.mmdb")]
     term = monitor_on_terminal(request, t, argv, 80, 40)
     # Attached once the first table is out.
     term.wait_for(lambda l: "elapsed" in term.output(), what="a table")
-    b, _ = e2e.udp_send(t.mns, t.MON6, t.peer6[1], PORT, [1400] * 1000)
+    b, _ = e2e.udp_send(t.mns, t.MON6, t.peer6[0], PORT, [1400] * 1000)
     # Printed lines, not a screen: read the raw output.
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         out = term.output()
-        if re.search(r"^%s\s.*\b%d\b" % (re.escape(t.peer6[1]), b), out,
+        if re.search(r"^%s\s.*\b%d\b" % (re.escape(t.peer6[0]), b), out,
                      re.M):
             break
         time.sleep(0.1)
@@ -326,13 +328,17 @@ def test_no_tui_table_fits_80_columns(request, topo, itm_bin, pin_base):
     assert "\x1b[?1049h" not in out  # no full-screen mode
     assert "elapsed" in out
     table_lines = [x for x in out.splitlines() if x.startswith(
-        ("ADDRESS", t.peer6[1]))]
+        ("ADDRESS", t.peer6[0]))]
     assert table_lines, out
     assert all(len(x.rstrip("\r")) <= 80 for x in out.splitlines()), out
-    row = [x for x in table_lines if x.startswith(t.peer6[1])][-1].split()
+    row = [x for x in table_lines if x.startswith(t.peer6[0])][-1]
     hdr = [x for x in table_lines if x.startswith("ADDRESS")][-1]
-    assert "TX BYTES" in hdr and "PROCESS" in hdr
-    assert str(b) in row, row
+    assert "TX BYTES" in hdr and "PROCESS" in hdr and "COUNTRY" in hdr
+    assert str(b) in row.split(), row
+    # UTF-8 names as they are, two cells each (the terminal's width).
+    assert "中国" in row and "?" not in row, row
+    from tty import _cells
+    assert all(len(_cells(x.rstrip("\r"))) <= 80 for x in table_lines)
 
 
 def test_quiet_and_not_a_terminal(topo, start_monitor):
