@@ -414,9 +414,9 @@ static int make_parent(const char *path)
 		return 0;
 	*slash = '\0';
 	/* Only the last level, as systemd's RuntimeDirectory= would. */
-	if (mkdir(dir, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
+	if (!mkdir(dir, 0755))
+		return chmod(dir, 0755) ? -errno : 0; /* whatever the umask */
+	return errno == EEXIST ? 0 : -errno;
 }
 
 static int open_socket(struct live_server *s)
