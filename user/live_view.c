@@ -2,6 +2,7 @@
 #include "live_view.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,79 @@ struct live_view {
 	double start;
 	/* Copies: the caller's strings need not outlive live_view_open(). */
 	char ifaces[256], exporter[80];
+	/* While the screen is ours, stderr goes to a pipe read from here. */
+	int log_fd, saved_stderr;
+	struct strbuf log;
 };
+
+/* What was logged while the screen was ours, replayed after it. */
+#define LOG_KEEP (64 * 1024)
+
+/*
+ * Messages written to stderr (a database reload that failed, -v) would
+ * scribble over the screen: catch them, show the last on the status line
+ * and print them all once the terminal is given back.
+ */
+static void capture_stderr(struct live_view *lv)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+		return;
+	lv->saved_stderr = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (lv->saved_stderr < 0 || dup2(p[1], STDERR_FILENO) < 0) {
+		if (lv->saved_stderr >= 0)
+			close(lv->saved_stderr);
+		lv->saved_stderr = -1;
+		close(p[0]);
+		close(p[1]);
+		return;
+	}
+	close(p[1]);
+	lv->log_fd = p[0];
+}
+
+static void read_log(struct live_view *lv)
+{
+	size_t before = lv->log.len;
+	char buf[4096];
+	ssize_t k;
+
+	if (lv->log_fd < 0)
+		return;
+	while ((k = read(lv->log_fd, buf, sizeof(buf))) > 0)
+		if (lv->log.len < LOG_KEEP)
+			strbuf_append(&lv->log, buf, (size_t)k);
+	if (lv->log.len > before && lv->tui) {
+		/* The last complete line, without the program's name. */
+		char line[256], *end = lv->log.buf + lv->log.len, *start;
+		const char *prefix = "ip_traffic_monitor_cli: ";
+
+		while (end > lv->log.buf && end[-1] == '\n')
+			end--;
+		start = end;
+		while (start > lv->log.buf && start[-1] != '\n')
+			start--;
+		if (!strncmp(start, prefix, strlen(prefix)) &&
+		    (size_t)(end - start) >= strlen(prefix))
+			start += strlen(prefix);
+		snprintf(line, sizeof(line), "%.*s", (int)(end - start), start);
+		tui_note(lv->tui, line);
+	}
+}
+
+static void release_stderr(struct live_view *lv)
+{
+	if (lv->log_fd < 0)
+		return;
+	read_log(lv);
+	dup2(lv->saved_stderr, STDERR_FILENO);
+	close(lv->saved_stderr);
+	close(lv->log_fd);
+	lv->log_fd = lv->saved_stderr = -1;
+	if (lv->log.len && write(STDERR_FILENO, lv->log.buf, lv->log.len) < 0)
+		return; /* nowhere left to say it */
+}
 
 struct update_ctx {
 	struct view *view;
@@ -80,6 +153,7 @@ struct live_view *live_view_open(const struct live_view_config *cfg)
 	if (!lv)
 		return NULL;
 	lv->cfg = *cfg;
+	lv->log_fd = lv->saved_stderr = -1;
 	snprintf(lv->ifaces, sizeof(lv->ifaces), "%s", cfg->ifaces);
 	snprintf(lv->exporter, sizeof(lv->exporter), "%s",
 		 cfg->exporter ? cfg->exporter : "");
@@ -141,8 +215,11 @@ void live_view_show(struct live_view *lv)
 	};
 
 	lv->tui = tui_open(&lv->view, &ti);
-	if (!lv->tui)
+	if (!lv->tui) {
 		lv->cfg.table = true; /* the terminal cannot: lines, then */
+		return;
+	}
+	capture_stderr(lv);
 }
 
 bool live_view_wait(struct live_view *lv, uint64_t ms)
@@ -189,6 +266,7 @@ void live_view_drained(struct live_view *lv)
 	if (!lv)
 		return;
 	live_server_publish(lv->server, (uint64_t)(now * 1e9));
+	read_log(lv);
 	if (lv->tui && tui_paused(lv->tui))
 		return;
 	if (!lv->view_ready || update_view(lv, now))
@@ -204,6 +282,8 @@ void live_view_close(struct live_view *lv)
 	if (!lv)
 		return;
 	tui_close(lv->tui);
+	release_stderr(lv);
+	strbuf_free(&lv->log);
 	live_server_stop(lv->server);
 	if (lv->view_ready)
 		view_free(&lv->view);

@@ -90,6 +90,11 @@ void tui_close(struct tui *t)
 	free(t);
 }
 
+void tui_note(struct tui *t, const char *msg)
+{
+	snprintf(t->message, sizeof(t->message), "%s", msg);
+}
+
 bool tui_paused(const struct tui *t)
 {
 	return t->paused;

@@ -33,6 +33,8 @@ struct tui *tui_open(struct view *v, const struct tui_info *info);
 void tui_close(struct tui *t);
 /* Redraw from the view model. */
 void tui_draw(struct tui *t);
+/* A message for the status line until the next key (e.g. a warning). */
+void tui_note(struct tui *t, const char *msg);
 /* While paused, the caller stops updating the view (the screen freezes). */
 bool tui_paused(const struct tui *t);
 

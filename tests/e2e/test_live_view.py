@@ -8,6 +8,7 @@ processes; then the keys (sort, filter, views, pause, quit) and a resize.
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -374,3 +375,34 @@ def test_quiet_on_a_terminal(request, topo, itm_bin, pin_base):
     summary = out[out.index("=== ip_traffic_monitor_cli summary ==="):]
     row = [x for x in summary.splitlines() if x.split()[1:2] == [t.peer4[1]]]
     assert row and int(row[0].split()[2]) == b, summary
+
+
+def test_warnings_go_to_the_status_line(request, topo, itm_bin, pin_base,
+                                        tmp_path):
+    """A message while the screen is ours (a database release that does
+    not load) shows on the status line, not over the rows, and is printed
+    again once the terminal is given back."""
+    t = topo
+    fx = geo_fixtures(tmp_path)
+    live = tmp_path / "city.mmdb"
+    shutil.copyfile(fx / "city1.mmdb", live)
+    sinks = e2e.Sinks(t.pns, [t.peer4[0]], PORT)
+    request.addfinalizer(sinks.close)
+    term = run_tui(request, itm_bin, t, pin_base, "-g", str(live), cols=160,
+                   rows=20)
+    b = send_named(t, "warnsend", t.peer4[0], [800] * 5)
+    term.wait_for(lambda l: t.peer4[0] in rows_by(l), what="a row")
+    with open(str(live) + ".new", "wb") as f:
+        f.write(b"this is not a database" * 10)
+    os.rename(str(live) + ".new", live)
+    lines = term.wait_for(lambda l: "reload failed" in l[2] and l,
+                          what="the warning on the status line")
+    assert lines[3].startswith("ADDRESS")
+    assert all("reload failed" not in x for i, x in enumerate(lines)
+               if i != 2)
+    row = rows_by(lines)[t.peer4[0]]
+    assert int(row["TX BYTES"]) == b and row["CITY"] == "南京市"
+    term.send("q")
+    assert term.wait_exit(20) == 0
+    after = term.output().split("\x1b[?1049l", 1)[1]
+    assert "warning: geo: reload failed" in after, after
