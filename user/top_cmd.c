@@ -121,20 +121,41 @@ static int update_view(struct view *v, struct live_replica *r)
 			   frame_seconds(r));
 }
 
+/* 0 once a frame is in (or on a signal), else the exit status. */
+static int first_frame(int fd, struct live_replica *r)
+{
+	bool eof = false;
+
+	while (!top_stop && !eof && !r->frames) {
+		int rc = read_some(fd, r, &eof);
+
+		if (rc < 0)
+			return rc == -EACCES ? EXIT_SETUP : 1;
+	}
+	if (eof) {
+		fprintf(stderr, "top: the monitor closed the live socket\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int run_text(int fd, struct live_replica *r, struct view *v,
 		    uint64_t frames, size_t top_n)
 {
 	uint64_t shown = 0;
 	bool eof = false;
+	int rc = 1; /* the first frame is in */
 
 	while (!top_stop && !eof) {
 		struct strbuf sb = STRBUF_INIT;
-		int rc = read_some(fd, r, &eof);
 
+		if (!rc)
+			rc = read_some(fd, r, &eof);
 		if (rc < 0)
 			return rc == -EACCES ? EXIT_SETUP : 1;
 		if (!rc)
 			continue;
+		rc = 0;
 		if (update_view(v, r))
 			return 1;
 		if (!view_render_text(v, VIEW_ADDR, top_n, term_width(), &sb)) {
@@ -166,19 +187,6 @@ static int run_tui(int fd, struct live_replica *r, struct view *v,
 	bool eof = false;
 	int status = 0;
 
-	/* Wait for the first frame, which carries the header. */
-	while (!top_stop && !eof && !r->frames) {
-		int rc = read_some(fd, r, &eof);
-
-		if (rc < 0)
-			return rc == -EACCES ? EXIT_SETUP : 1;
-	}
-	if (eof || top_stop) {
-		if (eof)
-			fprintf(stderr,
-				"top: the monitor closed the live socket\n");
-		return eof;
-	}
 	if (update_view(v, r))
 		return 1;
 	snprintf(source, sizeof(source), "via %s", path);
@@ -298,8 +306,14 @@ int top_main(int argc, char **argv)
 		close(fd);
 		return 1;
 	}
-	/* The daemon's interval sizes the history; 1 s until we know it. */
-	if (view_init(&v, 1.0)) {
+	/* The first frame carries the header; its interval sizes history. */
+	status = first_frame(fd, &rep);
+	if (status || top_stop) {
+		live_replica_free(&rep);
+		close(fd);
+		return status;
+	}
+	if (view_init(&v, (double)rep.info.interval_ms / 1000.0)) {
 		live_replica_free(&rep);
 		close(fd);
 		return 1;

@@ -165,24 +165,43 @@ static void hist_push(struct view_hist *h, double t, uint64_t tx, uint64_t rx,
 	if (cur && cur->tx == tx && cur->rx == rx)
 		return; /* unchanged: the newest sample still holds */
 	/*
-	 * Faster updates than the spacing share the newest slot, so that the
-	 * ring always spans HIST_SPAN seconds.
+	 * Updates faster than the spacing share the newest slot until it is
+	 * a spacing after the one before, so that the ring spans HIST_SPAN
+	 * seconds whatever the interval.  Slower updates get a slot each.
 	 */
-	if (!cur || t - cur->t >= spacing || h->n == 1) {
-		if (cur) {
-			h->head = (uint16_t)((h->head + 1) % h->cap);
-			if (h->n == h->cap)
-				h->lost = true;
-			else
-				h->n++;
-		} else {
-			h->n = 1;
+	if (h->n >= 2) {
+		const struct view_sample *prev =
+			&h->s[(h->head + h->cap - 1) % h->cap];
+
+		if (cur->t - prev->t < spacing) {
+			cur->t = t;
+			cur->tx = tx;
+			cur->rx = rx;
+			return;
 		}
 	}
-	h->s[h->head] = (struct view_sample){t, tx, rx};
+	if (cur) {
+		h->head = (uint16_t)((h->head + 1) % h->cap);
+		if (h->n == h->cap)
+			h->lost = true;
+		else
+			h->n++;
+	} else {
+		h->n = 1;
+	}
+	h->s[h->head] = (struct view_sample){t, t, tx, rx, tx, rx};
 }
 
-/* Counters as of time t: the newest sample at or before t. */
+static uint64_t lerp(uint64_t a, uint64_t b, double f)
+{
+	return a + (uint64_t)((double)(b - a) * f + 0.5);
+}
+
+/*
+ * Counters as of time t.  After a sample's last update and until the next
+ * sample began they did not change; within a merged sample they are
+ * interpolated (exact for a steady rate).
+ */
 static void hist_at(const struct view_hist *h, double t, uint64_t *tx,
 		    uint64_t *rx)
 {
@@ -197,10 +216,17 @@ static void hist_at(const struct view_hist *h, double t, uint64_t *tx,
 			*rx = s->rx;
 			return;
 		}
+		if (s->t0 <= t) {
+			double f = (t - s->t0) / (s->t - s->t0);
+
+			*tx = lerp(s->tx0, s->tx, f);
+			*rx = lerp(s->rx0, s->rx, f);
+			return;
+		}
 		if (k + 1 == h->n && h->lost) {
 			/* Beyond what we kept: the oldest is the best guess. */
-			*tx = s->tx;
-			*rx = s->rx;
+			*tx = s->tx0;
+			*rx = s->rx0;
 			return;
 		}
 		i = (i + h->cap - 1) % h->cap;
@@ -259,10 +285,10 @@ int view_init(struct view *v, double interval)
 	memset(v, 0, sizeof(*v));
 	if (interval < 0.01)
 		interval = 0.01;
+	/* 64 samples cover HIST_SPAN; slower updates need fewer. */
 	v->spacing = HIST_SPAN / (HIST_MAX - 8);
-	if (v->spacing < interval)
-		v->spacing = interval;
-	n = ceil(HIST_SPAN / v->spacing) + 4;
+	n = ceil(HIST_SPAN / (interval > v->spacing ? interval : v->spacing)) +
+	    4;
 	v->hist_cap = (uint16_t)(n > HIST_MAX ? HIST_MAX : n);
 	v->times_cap = TIMES_MAX;
 	v->times = calloc(v->times_cap, sizeof(*v->times));

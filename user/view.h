@@ -48,9 +48,13 @@ enum view_col {
 /* Sort by tx+rx bytes: the default, and the order of the summaries. */
 #define VIEW_SORT_TOTAL COL_MAX
 
+/*
+ * Counters at time t; t0, tx0, rx0 are the first update merged into the
+ * sample (updates faster than the history's spacing share one).
+ */
 struct view_sample {
-	double t;
-	uint64_t tx, rx;
+	double t0, t;
+	uint64_t tx0, rx0, tx, rx;
 };
 
 /* Cumulative counters as of given times, enough to cover 40 s. */

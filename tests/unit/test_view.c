@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <locale.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -134,6 +135,40 @@ static void test_rates_and_windows(void **state)
 	assert_true(r->tx_rate[VW_10S] == 0.0);
 	assert_int_equal(r->tx_bytes, 3000);
 	assert_true(f->v.total.tx_rate[VW_40S] == 3000.0 / 12);
+}
+
+/*
+ * Updates ten times a second: the history still spans the 40 s window
+ * (samples share a slot), and a steady rate reads the same in every
+ * window.
+ */
+static void test_fast_updates(void **state)
+{
+	struct fixture *f = *state;
+	const struct view_row *r;
+	struct view v;
+
+	(void)f;
+	assert_int_equal(view_init(&v, 0.1), 0);
+	assert_int_equal(view_update(&v, &f->addrs, NULL, 0), 0);
+	for (int i = 1; i <= 600; i++) {
+		/* 1000 B/s: 100 B per update. */
+		set_addr(&f->addrs, "10.0.0.5", (uint64_t)i * 100, 0);
+		assert_int_equal(view_update(&v, &f->addrs, NULL, i / 10.0), 0);
+	}
+	r = &v.addrs.rows[0];
+	assert_true(fabs(r->tx_rate[VW_LAST] - 1000) < 1e-6);
+	assert_true(fabs(r->tx_rate[VW_2S] - 1000) < 1e-6);
+	assert_true(fabs(r->tx_rate[VW_10S] - 1000) < 1e-6);
+	assert_true(fabs(r->tx_rate[VW_40S] - 1000) < 1e-6);
+	assert_false(r->hist.lost && r->hist.n < 40);
+	/* Then silence for 20 s: the 40 s window holds 20 s of traffic. */
+	for (int i = 601; i <= 800; i++)
+		assert_int_equal(view_update(&v, &f->addrs, NULL, i / 10.0), 0);
+	r = &v.addrs.rows[0];
+	assert_true(r->tx_rate[VW_10S] == 0);
+	assert_true(fabs(r->tx_rate[VW_40S] - 500) < 500 * 0.05);
+	view_free(&v);
 }
 
 /* An address first seen later counts from the update before it. */
@@ -363,6 +398,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rates_and_windows, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_new_row_and_sweep, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_fast_updates, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_processes, setup,
 						teardown),
