@@ -35,6 +35,9 @@ enum long_only {
 	OPT_VERSION,
 	OPT_NO_PID,
 	OPT_PID_RETENTION,
+	OPT_NO_TUI,
+	OPT_LIVE_SOCKET,
+	OPT_LIVE_GROUP,
 };
 
 static const struct option long_opts[] = {
@@ -53,6 +56,9 @@ static const struct option long_opts[] = {
 	{"clsact", no_argument, NULL, OPT_CLSACT},
 	{"no-pid", no_argument, NULL, OPT_NO_PID},
 	{"pid-retention", required_argument, NULL, OPT_PID_RETENTION},
+	{"no-tui", no_argument, NULL, OPT_NO_TUI},
+	{"live-socket", required_argument, NULL, OPT_LIVE_SOCKET},
+	{"live-group", required_argument, NULL, OPT_LIVE_GROUP},
 	{"verbose", no_argument, NULL, 'v'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
@@ -64,6 +70,7 @@ void options_usage(FILE *out, const char *prog)
 	fprintf(out,
 		"Usage: %s -i IFACE [options]\n"
 		"   or: %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...\n"
+		"   or: %s top [--socket PATH] [--no-tui]   (live view of a running monitor)\n"
 		"\n"
 		"Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
 		"(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
@@ -98,7 +105,13 @@ void options_usage(FILE *out, const char *prog)
 		"                                 [default: /sys/fs/bpf/ip_traffic_monitor]\n"
 		"      --top N                    rows in the periodic and final tables; 0 =\n"
 		"                                 all [default: 10]\n"
-		"      --quiet                    no periodic table\n"
+		"      --quiet                    no live view and no periodic table\n"
+		"      --no-tui                   a periodic table instead of the full-screen\n"
+		"                                 live view on a terminal\n"
+		"      --live-socket PATH         serve the live view to `top` on this Unix\n"
+		"                                 socket (e.g. %s)\n"
+		"      --live-group GROUP         group whose members may connect to it\n"
+		"                                 [default: root only]\n"
 		"      --no-summary               no final table on exit\n"
 		"      --clsact                   attach as clsact filters even where tcx\n"
 		"                                 links exist\n"
@@ -108,7 +121,8 @@ void options_usage(FILE *out, const char *prog)
 		"  -v, --verbose                  libbpf and debug messages\n"
 		"      --version                  print the version\n"
 		"  -h, --help                     this text\n",
-		prog, prog, ITM_DEFAULT_PORT, ITM_DEFAULT_MAP_ENTRIES);
+		prog, prog, prog, ITM_DEFAULT_PORT, ITM_DEFAULT_MAP_ENTRIES,
+		"/run/ip_traffic_monitor/live.sock");
 }
 
 /* Whole-string unsigned decimal; rejects signs, spaces and overflow. */
@@ -291,6 +305,20 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		case OPT_QUIET:
 			o->quiet = true;
 			break;
+		case OPT_NO_TUI:
+			o->no_tui = true;
+			break;
+		case OPT_LIVE_SOCKET:
+			if (optarg[0] != '/')
+				BAD("--live-socket wants an absolute path, got '%s'",
+				    optarg);
+			o->live_socket = optarg;
+			break;
+		case OPT_LIVE_GROUP:
+			if (!optarg[0])
+				BAD("--live-group wants a group name or number");
+			o->live_group = optarg;
+			break;
 		case OPT_NO_SUMMARY:
 			o->no_summary = true;
 			break;
@@ -332,5 +360,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD("-i/--iface is required");
 	if (o->listen_addr && !o->port)
 		BAD("--listen needs -p/--prometheus-port");
+	if (o->live_group && !o->live_socket)
+		BAD("--live-group needs --live-socket");
 	return OPTIONS_OK;
 }

@@ -36,6 +36,9 @@ struct options {
 	bool verbose;		   /* -v: libbpf debug output */
 	bool no_pid;		   /* --no-pid: no process attribution */
 	uint64_t pid_retention_ms; /* --pid-retention */
+	bool no_tui;		 /* --no-tui: periodic table, not full screen */
+	const char *live_socket; /* --live-socket PATH; NULL = none */
+	const char *live_group;	 /* --live-group NAME|GID */
 };
 
 enum options_result {
