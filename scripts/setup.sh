@@ -5,10 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
-	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev bpftool iproute2)
+	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libsqlite3-dev bpftool iproute2)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest ethtool tcpdump curl nodejs
 	prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux procps)
+	util-linux procps sqlite3)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${TEST_PKGS[@]}")
