@@ -235,14 +235,25 @@ static int render_table(const struct qresult *r, struct strbuf *out)
 				w[c] = x;
 		}
 	}
-	/* Header, rule, rows; two spaces between columns, none trailing. */
+	/*
+	 * Header, rule, rows; two spaces between columns, none trailing.
+	 * Numbers are right-aligned, and so is the name of a column of them.
+	 */
 	for (size_t c = 0; c < r->ncols && !err; c++) {
+		size_t gap = w[c] - display_width(r->names[c]);
+		bool num = r->nrows > 0;
+
+		for (size_t i = 0; i < r->nrows && num; i++)
+			num = right_aligned(cell(r, i, c)) ||
+			      cell(r, i, c)->type == QCELL_NULL;
 		if (c)
 			err = pad(out, 2);
+		if (!err && num)
+			err = pad(out, gap);
 		if (!err)
 			err = put_printable(out, r->names[c]);
-		if (!err && c + 1 < r->ncols)
-			err = pad(out, w[c] - display_width(r->names[c]));
+		if (!err && !num && c + 1 < r->ncols)
+			err = pad(out, gap);
 	}
 	if (!err)
 		err = strbuf_puts(out, "\n");
