@@ -88,7 +88,7 @@ static int rows_reserve(struct map_rows *r, size_t more)
 int map_rows_read(int fd, int ncpus, void *scratch, size_t batch,
 		  struct map_rows *r)
 {
-	const size_t vsz = ITM_PERCPU_VALUE_SIZE;
+	const size_t vsz = ITM_PERCPU_STRIDE(struct itm_value);
 	__u32 out_batch = 0, count;
 	void *in = NULL;
 	int err;
@@ -198,21 +198,15 @@ static int write_meta(struct persist_iface *pi)
 
 static int read_counters(const struct persist *p, struct persist_iface *pi)
 {
-	const size_t vsz = (sizeof(struct itm_counter) + 7) & ~(size_t)7;
-	char buf[vsz * (size_t)p->ncpus];
+	const size_t stride = ITM_PERCPU_STRIDE(struct itm_counter);
+	char row[stride * (size_t)p->ncpus];
 
 	for (__u32 k = 0; k < ITM_CTR_MAX; k++) {
-		struct itm_counter sum = {0};
+		struct itm_counter sum;
 
-		if (bpf_map_lookup_elem(pi->fd_counters, &k, buf))
+		if (bpf_map_lookup_elem(pi->fd_counters, &k, row))
 			return -errno;
-		for (int cpu = 0; cpu < p->ncpus; cpu++) {
-			struct itm_counter v;
-
-			memcpy(&v, buf + cpu * vsz, sizeof(v));
-			sum.packets += v.packets;
-			sum.bytes += v.bytes;
-		}
+		itm_counter_sum_percpu(row, p->ncpus, &sum);
 		pi->cur[k] = sum;
 		pi->shown[k].packets = sum.packets + pi->offset[k].packets;
 		pi->shown[k].bytes = sum.bytes + pi->offset[k].bytes;
@@ -318,7 +312,7 @@ int persist_init(struct persist *p, struct store *store, size_t n,
 	if (p->ncpus <= 0)
 		return -EINVAL;
 	p->ifs = calloc(n, sizeof(*p->ifs));
-	p->scratch = calloc(BATCH * (size_t)p->ncpus, ITM_PERCPU_VALUE_SIZE);
+	p->scratch = calloc(BATCH * (size_t)p->ncpus, ITM_PERCPU_STRIDE(struct itm_value));
 	if (!p->ifs || !p->scratch) {
 		persist_free(p);
 		return -ENOMEM;

@@ -5,7 +5,6 @@
  */
 #include "store.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -16,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "geo_labels.h"
 #include "log.h"
 #include "store_schema.h"
@@ -190,14 +190,6 @@ static int64_t floor_to(int64_t t, int64_t unit)
 	return t >= 0 ? t - t % unit : t - (unit + t % unit) % unit;
 }
 
-void store_format_ip(const struct in6_addr *a, char *buf, size_t len)
-{
-	if (IN6_IS_ADDR_V4MAPPED(a))
-		inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)len);
-	else
-		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
-}
-
 static const char *label(const char *v)
 {
 	return v && v[0] ? v : "Unknown";
@@ -279,7 +271,7 @@ static int addr_id(struct store *s, const struct in6_addr *addr,
 	*id = cache_get(&s->addrs, &k);
 	if (*id)
 		return 0;
-	store_format_ip(addr, ip, sizeof(ip));
+	addr_format(addr, ip);
 	sqlite3_bind_blob(st, 1, addr, sizeof(*addr), SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, ip, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_text(st, 3, label(geo ? geo->country : NULL), -1,

@@ -122,7 +122,4 @@ int store_restore(struct store *s, store_total_fn fn, void *ctx);
 int store_restore_other(struct store *s, int64_t iface,
 			struct itm_value out[STORE_OTHER_MAX]);
 
-/* RFC 5952 text (dotted quad for IPv4-mapped). */
-void store_format_ip(const struct in6_addr *a, char *buf, size_t len);
-
 #endif
