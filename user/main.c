@@ -15,6 +15,8 @@ static const struct {
 	int (*run)(int argc, char **argv);
 } subcommands[] = {
 	{"lookup", geo_lookup_main},
+	{"query", query_main},
+	{"detach", detach_main},
 };
 
 int main(int argc, char **argv)

@@ -11,6 +11,7 @@
 #include "geo_flags.h"
 
 #define ITM_MAX_IFACES 16
+#define ITM_DEFAULT_PIN_BASE "/sys/fs/bpf/ip_traffic_monitor"
 
 struct options {
 	const char *ifaces[ITM_MAX_IFACES]; /* -i, repeatable or a,b */
@@ -30,6 +31,12 @@ struct options {
 	bool verbose;		   /* -v: libbpf debug output */
 	bool no_pid;		   /* --no-pid: no process attribution */
 	uint64_t pid_retention_ms; /* --pid-retention */
+	const char *db_path;	   /* --db; NULL: no history store */
+	uint32_t db_interval;	   /* --db-interval seconds */
+	uint64_t db_keep_buckets;  /* --db-keep-buckets seconds */
+	uint64_t db_keep_hours;	   /* --db-keep-hours seconds */
+	uint64_t db_keep_days;	   /* --db-keep-days seconds; 0 = forever */
+	bool keep_attached;	   /* --keep-attached */
 };
 
 enum options_result {

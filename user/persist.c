@@ -161,37 +161,11 @@ int map_rows_delete(int fd, const struct map_rows *r)
 	return 0;
 }
 
-static int map_id(int fd, __u32 *id)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	*id = info.id;
-	return 0;
-}
-
-int map_active_index(int fd_active, int fd_a, int fd_b)
-{
-	__u32 zero = 0, inner = 0, a = 0, b = 0;
-
-	if (bpf_map_lookup_elem(fd_active, &zero, &inner))
-		return -errno;
-	if (map_id(fd_a, &a) || map_id(fd_b, &b))
-		return -errno;
-	if (inner == a)
-		return 0;
-	if (inner == b)
-		return 1;
-	return -ENOENT;
-}
-
 static int write_meta(struct persist_iface *pi)
 {
 	__u32 zero = 0;
 
-	if (bpf_map_update_elem(pi->fd_meta, &zero, &pi->meta, BPF_ANY))
+	if (bpf_map_update_elem(iface_monitor_meta_fd(pi->m), &zero, &pi->meta, BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -204,7 +178,7 @@ static int read_counters(const struct persist *p, struct persist_iface *pi)
 	for (__u32 k = 0; k < ITM_CTR_MAX; k++) {
 		struct itm_counter sum;
 
-		if (bpf_map_lookup_elem(pi->fd_counters, &k, row))
+		if (bpf_map_lookup_elem(iface_monitor_counters_fd(pi->m), &k, row))
 			return -errno;
 		itm_counter_sum_percpu(row, p->ncpus, &sum);
 		pi->cur[k] = sum;
@@ -289,17 +263,17 @@ static int snap_set(struct persist *p, struct persist_iface *pi, int x)
 
 static int read_map(struct persist *p, struct persist_iface *pi, int x)
 {
-	int err = map_rows_read(pi->fd_stats[x], p->ncpus, p->scratch, BATCH,
-				&pi->rows[x]);
+	int err = map_rows_read(iface_monitor_stats_fd(pi->m, x), p->ncpus,
+				p->scratch, BATCH, &pi->rows[x]);
 
 	if (err)
-		pr_warn("%s: reading a statistics map failed: %s\n", pi->name,
+		pr_warn("%s: reading a statistics map failed: %s\n", pi->m->name,
 			strerror(-err));
 	return err;
 }
 
-int persist_init(struct persist *p, struct store *store, size_t n,
-		 const char *const *names, const int (*fds)[5],
+int persist_init(struct persist *p, struct store *store,
+		 struct iface_monitor *ifaces, size_t n,
 		 const struct persist_cb *cb)
 {
 	int err;
@@ -312,7 +286,8 @@ int persist_init(struct persist *p, struct store *store, size_t n,
 	if (p->ncpus <= 0)
 		return -EINVAL;
 	p->ifs = calloc(n, sizeof(*p->ifs));
-	p->scratch = calloc(BATCH * (size_t)p->ncpus, ITM_PERCPU_STRIDE(struct itm_value));
+	p->scratch =
+		calloc(BATCH * (size_t)p->ncpus, ITM_PERCPU_STRIDE(struct itm_value));
 	if (!p->ifs || !p->scratch) {
 		persist_free(p);
 		return -ENOMEM;
@@ -323,13 +298,8 @@ int persist_init(struct persist *p, struct store *store, size_t n,
 		__u32 zero = 0;
 		bool same;
 
-		snprintf(pi->name, sizeof(pi->name), "%s", names[i]);
-		pi->fd_stats[0] = fds[i][0];
-		pi->fd_stats[1] = fds[i][1];
-		pi->fd_active = fds[i][2];
-		pi->fd_counters = fds[i][3];
-		pi->fd_meta = fds[i][4];
-		if (bpf_map_lookup_elem(pi->fd_meta, &zero, &pi->meta)) {
+		pi->m = &ifaces[i];
+		if (bpf_map_lookup_elem(iface_monitor_meta_fd(pi->m), &zero, &pi->meta)) {
 			err = -errno;
 			goto fail;
 		}
@@ -347,17 +317,11 @@ int persist_init(struct persist *p, struct store *store, size_t n,
 			if (err)
 				goto fail;
 		}
-		pi->active = map_active_index(pi->fd_active, pi->fd_stats[0],
-					      pi->fd_stats[1]);
-		if (pi->active < 0) {
-			err = pi->active;
-			goto fail;
-		}
-		err = read_map(p, pi, !pi->active);
+		err = read_map(p, pi, !pi->m->active);
 		if (err)
 			goto fail;
 		if (store) {
-			err = store_iface(store, pi->name, &pi->db_id);
+			err = store_iface(store, pi->m->name, &pi->db_id);
 			if (!err)
 				err = store_get_state(store, pi->db_id, &st);
 			if (err) {
@@ -402,20 +366,20 @@ int persist_init(struct persist *p, struct store *store, size_t n,
 			}
 		}
 		/* The swapped-out map: committed already, or not yet. */
-		if (pi->rows[!pi->active].n) {
-			int x = !pi->active;
+		if (pi->rows[!pi->m->active].n) {
+			int x = !pi->m->active;
 
 			if (same && pi->meta.seq[x] <= st.seq) {
 				pr_info("%s: %zu addresses of an earlier run were already stored; discarding the kernel's copy\n",
-					pi->name, pi->rows[x].n);
-				err = map_rows_delete(pi->fd_stats[x],
+					pi->m->name, pi->rows[x].n);
+				err = map_rows_delete(iface_monitor_stats_fd(pi->m, x),
 						      &pi->rows[x]);
 				if (err)
 					goto fail;
 				pi->rows[x].n = 0;
 			} else {
 				pr_info("%s: adopting %zu addresses an earlier run counted but did not store\n",
-					pi->name, pi->rows[x].n);
+					pi->m->name, pi->rows[x].n);
 				pi->unapplied[x] = true;
 				pi->meta.seq[x] = pi->meta.next_seq++;
 				err = write_meta(pi);
@@ -524,9 +488,7 @@ static int commit_all(struct persist *p, int64_t now)
 /* Swap the empty spare in and read the old map (steps 1-3). */
 static int swap_out(struct persist *p, struct persist_iface *pi)
 {
-	int old = pi->active, spare = !old, fd = pi->fd_stats[spare];
-	__u32 zero = 0;
-	int err;
+	int old = pi->m->active, retired, err;
 
 	if (p->store) {
 		pi->meta.seq[old] = pi->meta.next_seq++;
@@ -534,13 +496,9 @@ static int swap_out(struct persist *p, struct persist_iface *pi)
 		if (err)
 			return err;
 	}
-	if (bpf_map_update_elem(pi->fd_active, &zero, &fd, BPF_ANY)) {
-		err = -errno;
-		pr_warn("%s: swapping the statistics map failed: %s\n",
-			pi->name, strerror(errno));
+	err = iface_monitor_swap(pi->m, &retired);
+	if (err)
 		return err;
-	}
-	pi->active = spare;
 	err = read_map(p, pi, old);
 	if (err)
 		return err;
@@ -568,10 +526,10 @@ static void report(struct persist *p, int err)
 /* Step 5 for map x, also retried when it failed after a commit. */
 static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 {
-	int err = map_rows_delete(pi->fd_stats[x], &pi->rows[x]);
+	int err = map_rows_delete(iface_monitor_stats_fd(pi->m, x), &pi->rows[x]);
 
 	if (err) {
-		pr_warn("%s: emptying a stored map failed: %s\n", pi->name,
+		pr_warn("%s: emptying a stored map failed: %s\n", pi->m->name,
 			strerror(-err));
 		pi->undeleted[x] = true;
 		return err;
@@ -584,7 +542,7 @@ static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 
 static int drain_iface(struct persist *p, struct persist_iface *pi)
 {
-	int x = !pi->active, err;
+	int x = !pi->m->active, err;
 
 	pi->in_commit[0] = pi->in_commit[1] = false;
 	if (pi->undeleted[x]) {
@@ -607,11 +565,11 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 			pi->pending[x] = true;
 		}
 		pi->in_commit[x] = true;
-		err = read_map(p, pi, pi->active);
+		err = read_map(p, pi, pi->m->active);
 		if (!err)
-			err = apply_delta(p, pi, pi->active);
+			err = apply_delta(p, pi, pi->m->active);
 		if (!err)
-			err = snap_set(p, pi, pi->active);
+			err = snap_set(p, pi, pi->m->active);
 	} else {
 		err = swap_out(p, pi);
 		if (!err)

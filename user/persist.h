@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "itm_shared.h"
+#include "loader.h"
 #include "store.h"
 #include "table.h"
 
@@ -35,12 +36,11 @@ struct persist_cb {
 };
 
 /* One interface's maps (fds owned by the loader) and bookkeeping. */
+/* One interface's bookkeeping; its maps and swap belong to the loader. */
 struct persist_iface {
-	char name[64];
-	int fd_stats[2], fd_active, fd_counters, fd_meta;
+	struct iface_monitor *m;
 	int64_t db_id;
 	struct itm_meta meta;
-	int active;	   /* index of the map the programs count into */
 	bool pending[2];   /* swapped out, applied in memory, not committed */
 	bool unapplied[2]; /* adopted: swapped out by an earlier run, not
 			      committed */
@@ -69,14 +69,13 @@ struct persist {
 };
 
 /*
- * fds: per interface [stats_a, stats_b, active, counters, meta].  Reads
- * (and on fresh maps writes) itm_meta, finds the active map, restores the
- * database's totals through cb.apply, and decides which swapped-out map
- * contents are already committed (deleted now) and which are not (the
- * first drain commits them).  Prints one line and returns -errno on error.
+ * Reads (and on fresh maps writes) each interface's itm_meta, and decides
+ * which swapped-out map contents are already committed (deleted now) and
+ * which are not (the first drain applies and commits them).  Prints one
+ * line and returns -errno on error.
  */
-int persist_init(struct persist *p, struct store *store, size_t n,
-		 const char *const *names, const int (*fds)[5],
+int persist_init(struct persist *p, struct store *store,
+		 struct iface_monitor *ifaces, size_t n,
 		 const struct persist_cb *cb);
 void persist_free(struct persist *p);
 
@@ -95,6 +94,5 @@ int map_rows_read(int fd, int ncpus, void *scratch, size_t batch,
 		  struct map_rows *r);
 int map_rows_delete(int fd, const struct map_rows *r);
 void map_rows_free(struct map_rows *r);
-int map_active_index(int fd_active, int fd_a, int fd_b);
 
 #endif

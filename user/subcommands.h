@@ -11,5 +11,9 @@
 int daemon_main(int argc, char **argv);
 /* "lookup": labels of addresses (user/geo/lookup_cmd.c, declared in geo.h). */
 int geo_lookup_main(int argc, char **argv);
+/* "query": SQL and reports over the --db store (user/query.c). */
+int query_main(int argc, char **argv);
+/* "detach": remove what a kept or killed instance left (user/detach_cmd.c). */
+int detach_main(int argc, char **argv);
 
 #endif
