@@ -110,6 +110,12 @@ struct store {
 	sqlite3_stmt *st[ST_MAX];
 	struct id_cache addrs, procs;
 	struct horizons hz;
+	/* Interfaces handed out, recreated in a replacement file. */
+	struct {
+		int64_t id;
+		char name[64];
+	} ifs[32];
+	size_t n_ifs;
 	int64_t ts; /* bucket of the open flush */
 	bool in_tx;
 	char errmsg[PATH_MAX + 512];
@@ -642,7 +648,43 @@ int store_iface(struct store *s, const char *name, int64_t *id)
 	if (rc == SQLITE_ROW)
 		*id = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : fail(s, rc);
+	if (rc != SQLITE_ROW)
+		return fail(s, rc);
+	for (size_t i = 0; i < s->n_ifs; i++)
+		if (s->ifs[i].id == *id)
+			return 0;
+	if (s->n_ifs < sizeof(s->ifs) / sizeof(s->ifs[0])) {
+		s->ifs[s->n_ifs].id = *id;
+		snprintf(s->ifs[s->n_ifs].name, sizeof(s->ifs[0].name), "%s",
+			 name);
+		s->n_ifs++;
+	}
+	return 0;
+}
+
+/* A new file at the path: the interfaces keep the ids callers hold. */
+static int recreate_ifaces(struct store *s)
+{
+	sqlite3_stmt *st;
+	int rc = sqlite3_prepare_v2(s->db,
+				    "INSERT OR IGNORE INTO ifaces(id, name)"
+				    " VALUES(?1, ?2)",
+				    -1, &st, NULL);
+
+	if (rc != SQLITE_OK)
+		return fail(s, rc);
+	for (size_t i = 0; i < s->n_ifs; i++) {
+		sqlite3_bind_int64(st, 1, s->ifs[i].id);
+		sqlite3_bind_text(st, 2, s->ifs[i].name, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			return fail(s, rc);
+		}
+	}
+	sqlite3_finalize(st);
+	return 0;
 }
 
 int store_get_state(struct store *s, int64_t iface,
@@ -703,6 +745,8 @@ static int check_identity(struct store *s)
 		return 0;
 	close_db(s);
 	err = open_db(s);
+	if (!err)
+		err = recreate_ifaces(s);
 	if (err) {
 		close_db(s);
 		snprintf(s->errmsg + strlen(s->errmsg),

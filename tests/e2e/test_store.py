@@ -192,13 +192,13 @@ def _kill9_rounds(t, start_monitor, dbdir, rounds, extra=()):
     seed = int(time.time())
     rnd = random.Random(seed)
     duration = 2.2 * rounds + 2
+    mon = start_monitor(t, "--db", db, "-s", "0.05", *extra)
     tx = e2e.Forked(t.mns, steady_sender,
                     [(t.mon_addr_for(p), p) for p in t.peers], PORT, 200,
                     duration, 3000)
     rx = e2e.Forked(t.pns, steady_sender,
                     [(p, t.mon_addr_for(p)) for p in t.peers], PORT, 300,
                     duration, 2000)
-    mon = start_monitor(t, "--db", db, "-s", "0.05", *extra)
     for _ in range(rounds):
         time.sleep(rnd.uniform(0.2, 1.2))
         mon.kill()  # SIGKILL, at a random moment of its drain cycle
@@ -242,7 +242,9 @@ def test_keep_attached_restart_loses_nothing(topo, start_monitor, sinks,
     assert stored_per_ip(db) == want
     # Without --keep-attached the second stop detached everything.
     assert t.attached_programs() == []
-    assert not os.path.exists(os.path.join(pin_base, t.instance()))
+    d = os.path.join(pin_base, t.instance())
+    print(mon.stderr())
+    assert not os.path.exists(d), os.listdir(d)
 
 
 def test_keep_attached_then_detach(topo, start_monitor, itm_bin, pin_base):
