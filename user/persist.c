@@ -572,7 +572,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 			err = snap_set(p, pi, pi->m->active);
 	} else {
 		err = swap_out(p, pi);
-		x = !pi->active; /* the map just swapped out */
+		x = !pi->m->active; /* the map just swapped out */
 		if (!err)
 			err = apply_delta(p, pi, x);
 		if (!err) {
