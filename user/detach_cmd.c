@@ -3,6 +3,7 @@
  * `ip_traffic_monitor_cli detach -i IFACE [--pin-dir DIR]`: remove what an
  * instance run with --keep-attached (or killed) left on an interface.
  */
+#include <bpf/libbpf.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -12,6 +13,13 @@
 #include "log.h"
 #include "options.h"
 #include "subcommands.h"
+
+/* Errors are reported once, by us; libbpf's notes would be noise. */
+static int quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level, (void)fmt, (void)ap;
+	return 0;
+}
 
 int detach_main(int argc, char **argv)
 {
@@ -26,6 +34,7 @@ int detach_main(int argc, char **argv)
 	size_t n = 0;
 	int c, status = 0;
 
+	libbpf_set_print(quiet);
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
