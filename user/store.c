@@ -97,6 +97,11 @@ static const char *const stmt_sql[ST_MAX] = {
 		    " packets, bytes) VALUES(?1, ?2, ?3, ?4)",
 };
 
+struct pending_row {
+	int64_t iface, addr, proc;
+	struct itm_value v;
+};
+
 struct horizons {
 	int64_t hour_done, day_done, bucket_from, hour_from;
 };
@@ -116,6 +121,8 @@ struct store {
 		char name[64];
 	} ifs[32];
 	size_t n_ifs;
+	struct pending_row *rows; /* of the open flush, written at commit */
+	size_t n_rows, cap_rows;
 	int64_t ts; /* bucket of the open flush */
 	bool in_tx;
 	char errmsg[PATH_MAX + 512];
@@ -626,6 +633,7 @@ void store_close(struct store *s)
 	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
 				  NULL);
 	close_db(s);
+	free(s->rows);
 	free(s);
 }
 
@@ -791,9 +799,14 @@ static void bind_value(sqlite3_stmt *st, int first, const struct itm_value *v)
 	sqlite3_bind_int64(st, first + 3, (sqlite3_int64)v->rx_packets);
 }
 
+/*
+ * Rows are resolved to ids now and written at commit, sorted by primary
+ * key: within one bucket that turns scattered B-tree inserts (map order
+ * is hash order) into an in-order walk, about twice as fast.
+ */
 int store_add(struct store *s, int64_t iface, const struct store_row *r)
 {
-	sqlite3_stmt *st = s->st[ST_ROW];
+	struct pending_row *p;
 	int64_t aid, pid;
 	int err;
 
@@ -802,13 +815,55 @@ int store_add(struct store *s, int64_t iface, const struct store_row *r)
 		err = proc_id(s, r->pid, r->process, &pid);
 	if (err)
 		return err;
-	sqlite3_bind_int64(st, 1, s->ts);
-	sqlite3_bind_int64(st, 2, iface);
-	sqlite3_bind_int64(st, 3, aid);
-	sqlite3_bind_int64(st, 4, pid);
-	sqlite3_bind_int64(st, 5, s->cfg.interval);
-	bind_value(st, 6, &r->v);
-	return step_done(s, st);
+	if (s->n_rows == s->cap_rows) {
+		size_t cap = s->cap_rows ? s->cap_rows * 2 : 4096;
+
+		p = realloc(s->rows, cap * sizeof(*p));
+		if (!p) {
+			snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+			return -ENOMEM;
+		}
+		s->rows = p;
+		s->cap_rows = cap;
+	}
+	p = &s->rows[s->n_rows++];
+	p->iface = iface;
+	p->addr = aid;
+	p->proc = pid;
+	p->v = r->v;
+	return 0;
+}
+
+static int cmp_row(const void *a, const void *b)
+{
+	const struct pending_row *x = a, *y = b;
+
+	if (x->iface != y->iface)
+		return x->iface < y->iface ? -1 : 1;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return (x->proc > y->proc) - (x->proc < y->proc);
+}
+
+static int write_rows(struct store *s)
+{
+	sqlite3_stmt *st = s->st[ST_ROW];
+	int err = 0;
+
+	qsort(s->rows, s->n_rows, sizeof(*s->rows), cmp_row);
+	for (size_t i = 0; i < s->n_rows && !err; i++) {
+		const struct pending_row *p = &s->rows[i];
+
+		sqlite3_bind_int64(st, 1, s->ts);
+		sqlite3_bind_int64(st, 2, p->iface);
+		sqlite3_bind_int64(st, 3, p->addr);
+		sqlite3_bind_int64(st, 4, p->proc);
+		sqlite3_bind_int64(st, 5, s->cfg.interval);
+		bind_value(st, 6, &p->v);
+		err = step_done(s, st);
+	}
+	s->n_rows = 0;
+	return err;
 }
 
 int store_add_other(struct store *s, int64_t iface, enum store_other_kind kind,
@@ -849,8 +904,10 @@ int store_set_state(struct store *s, int64_t iface,
 
 int store_commit(struct store *s)
 {
-	int err = step_done(s, s->st[ST_COMMIT]);
+	int err = write_rows(s);
 
+	if (!err)
+		err = step_done(s, s->st[ST_COMMIT]);
 	if (err)
 		return err;
 	s->in_tx = false;
@@ -862,6 +919,7 @@ void store_rollback(struct store *s)
 	if (s->db && sqlite3_get_autocommit(s->db) == 0)
 		step_done(s, s->st[ST_ROLLBACK]);
 	s->in_tx = false;
+	s->n_rows = 0;
 	/* Ids handed out inside the transaction no longer exist. */
 	cache_clear(&s->addrs);
 	cache_clear(&s->procs);
