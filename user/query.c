@@ -469,17 +469,22 @@ static int build_source(struct strbuf *sb, const struct horizons *hz,
 	return err;
 }
 
+/*
+ * --by: which id column of the rows to add up by, and the SQL that turns
+ * one id into the key's text.
+ */
 static const struct {
 	const char *name;
-	const char *expr;
+	int column; /* 0 iface_id, 1 addr_id, 2 proc_id */
+	const char *lookup;
 } keys[] = {
-	{"remote_ip", "a.remote_ip"},
-	{"country", "a.country"},
-	{"province", "a.province"},
-	{"city", "a.city"},
-	{"isp", "a.isp"},
-	{"process", "p.process"},
-	{"iface", "i.name"},
+	{"remote_ip", 1, "SELECT remote_ip FROM addrs WHERE id = ?1"},
+	{"country", 1, "SELECT country FROM addrs WHERE id = ?1"},
+	{"province", 1, "SELECT province FROM addrs WHERE id = ?1"},
+	{"city", 1, "SELECT city FROM addrs WHERE id = ?1"},
+	{"isp", 1, "SELECT isp FROM addrs WHERE id = ?1"},
+	{"process", 2, "SELECT process FROM procs WHERE id = ?1"},
+	{"iface", 0, "SELECT name FROM ifaces WHERE id = ?1"},
 };
 
 enum rank { RANK_BOTH, RANK_TX, RANK_RX };
@@ -488,11 +493,83 @@ struct top_opts {
 	const char *db;
 	enum qformat fmt;
 	int64_t since, until;
-	const char *by;
-	const char *by_expr;
+	size_t key;
 	uint64_t n;
 	enum rank rank;
 };
+
+/* Sums per id (open addressing), then per key text. */
+struct sums {
+	int64_t id; /* 0: empty slot (ids start at 1) */
+	char *key;
+	uint64_t v[4]; /* tx_bytes, rx_bytes, tx_packets, rx_packets */
+};
+
+struct sum_table {
+	struct sums *slots;
+	size_t mask, count;
+};
+
+static struct sums *sum_slot(struct sum_table *t, int64_t id)
+{
+	size_t i = ((uint64_t)id * 0x9e3779b97f4a7c15ULL >> 17) & t->mask;
+
+	while (t->slots[i].id && t->slots[i].id != id)
+		i = (i + 1) & t->mask;
+	return &t->slots[i];
+}
+
+static int sum_add(struct sum_table *t, int64_t id, const uint64_t v[4])
+{
+	struct sums *e;
+
+	if ((t->count + 1) * 2 > t->mask + 1) {
+		struct sum_table g = {.mask = t->mask ? t->mask * 2 + 1 : 4095};
+
+		g.slots = calloc(g.mask + 1, sizeof(*g.slots));
+		if (!g.slots)
+			return -ENOMEM;
+		for (size_t i = 0; t->slots && i <= t->mask; i++)
+			if (t->slots[i].id)
+				*sum_slot(&g, t->slots[i].id) = t->slots[i];
+		g.count = t->count;
+		free(t->slots);
+		*t = g;
+	}
+	e = sum_slot(t, id);
+	if (!e->id) {
+		e->id = id;
+		t->count++;
+	}
+	for (int k = 0; k < 4; k++)
+		e->v[k] += v[k];
+	return 0;
+}
+
+static enum rank sort_rank;
+
+static uint64_t metric(const struct sums *e)
+{
+	return sort_rank == RANK_TX   ? e->v[0]
+	       : sort_rank == RANK_RX ? e->v[1]
+				      : e->v[0] + e->v[1];
+}
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(((const struct sums *)a)->key,
+		      ((const struct sums *)b)->key);
+}
+
+static int by_rank(const void *a, const void *b)
+{
+	const struct sums *x = a, *y = b;
+	uint64_t mx = metric(x), my = metric(y);
+
+	if (mx != my)
+		return mx > my ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
 
 static void fmt_time(int64_t t, char *buf, size_t len)
 {
@@ -506,22 +583,23 @@ static void fmt_time(int64_t t, char *buf, size_t len)
 }
 
 /* Human-unit columns for the table; exact integers in every format. */
-static int top_result(sqlite3_stmt *st, const struct top_opts *o,
-		      struct qresult *r)
+static int top_result(const struct sums *rows, size_t n,
+		      const struct top_opts *o, struct qresult *r)
 {
-	const char *both[] = {o->by,	    "tx",	 "rx",
+	const char *by = keys[o->key].name;
+	const char *both[] = {by,	    "tx",	 "rx",
 			      "total",	    "tx_bytes",	 "rx_bytes",
 			      "tx_packets", "rx_packets"};
-	const char *both_m[] = {o->by, "tx_bytes", "rx_bytes", "tx_packets",
+	const char *both_m[] = {by, "tx_bytes", "rx_bytes", "tx_packets",
 				"rx_packets"};
-	const char *one[] = {o->by, o->rank == RANK_TX ? "tx" : "rx",
+	const char *one[] = {by, o->rank == RANK_TX ? "tx" : "rx",
 			     o->rank == RANK_TX ? "tx_bytes" : "rx_bytes",
 			     o->rank == RANK_TX ? "tx_packets" : "rx_packets"};
-	const char *one_m[] = {o->by, one[2], one[3]};
+	const char *one_m[] = {by, one[2], one[3]};
 	bool table = o->fmt == QFORMAT_TABLE;
 	const char *const *names;
 	size_t ncols;
-	int rc, err;
+	int err;
 
 	if (o->rank == RANK_BOTH) {
 		names = table ? both : both_m;
@@ -531,34 +609,27 @@ static int top_result(sqlite3_stmt *st, const struct top_opts *o,
 		ncols = table ? 4 : 3;
 	}
 	err = qresult_init(r, ncols, names);
-	if (err)
-		return err;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t v[4];
+	for (size_t i = 0; i < n && !err; i++) {
+		const uint64_t *v = rows[i].v;
 		char num[4][24], hum[3][24];
 		struct qcell c[8];
 		size_t k = 0;
 
-		for (int i = 0; i < 4; i++) {
-			v[i] = (uint64_t)sqlite3_column_int64(st, i + 1);
-			snprintf(num[i], sizeof(num[i]), "%" PRIu64, v[i]);
-		}
-		c[k++] = (struct qcell){QCELL_TEXT,
-					(char *)sqlite3_column_text(st, 0)};
-		if (!c[0].text)
-			c[0].type = QCELL_NULL;
+		for (int j = 0; j < 4; j++)
+			snprintf(num[j], sizeof(num[j]), "%" PRIu64, v[j]);
+		c[k++] = (struct qcell){QCELL_TEXT, rows[i].key};
 		if (o->rank == RANK_BOTH) {
 			if (table) {
 				human_bytes(v[0], hum[0], sizeof(hum[0]));
 				human_bytes(v[1], hum[1], sizeof(hum[1]));
 				human_bytes(v[0] + v[1], hum[2],
 					    sizeof(hum[2]));
-				for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++)
 					c[k++] = (struct qcell){QCELL_INT,
-								hum[i]};
+								hum[j]};
 			}
-			for (int i = 0; i < 4; i++)
-				c[k++] = (struct qcell){QCELL_INT, num[i]};
+			for (int j = 0; j < 4; j++)
+				c[k++] = (struct qcell){QCELL_INT, num[j]};
 		} else {
 			int b = o->rank == RANK_TX ? 0 : 1;
 
@@ -570,19 +641,110 @@ static int top_result(sqlite3_stmt *st, const struct top_opts *o,
 			c[k++] = (struct qcell){QCELL_INT, num[b + 2]};
 		}
 		err = qresult_add_row(r, c);
-		if (err)
-			return err;
 	}
-	return rc == SQLITE_DONE ? 0 : -EIO;
+	return err;
+}
+
+/*
+ * Add the window's rows up by id in C (an SQL GROUP BY would sort
+ * millions of rows), then name each id once, merge ids that share a name
+ * (an address whose labels changed has two ids) and rank.
+ */
+static int aggregate(sqlite3 *db, const char *src, const struct top_opts *o,
+		     struct sums **out, size_t *n_out)
+{
+	struct sum_table t = {0};
+	sqlite3_stmt *st = NULL, *name = NULL;
+	struct sums *rows = NULL;
+	size_t n = 0, m = 0;
+	int rc, err = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	rc = sqlite3_prepare_v2(db, src, -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, keys[o->key].lookup, -1, &name,
+					NULL);
+	if (rc != SQLITE_OK) {
+		errline("not an ip_traffic_monitor_cli database (%s)",
+			sqlite3_errmsg(db));
+		err = -EINVAL;
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t v[4];
+
+		for (int k = 0; k < 4; k++)
+			v[k] = (uint64_t)sqlite3_column_int64(st, 3 + k);
+		err = sum_add(&t, sqlite3_column_int64(st, keys[o->key].column),
+			      v);
+		if (err)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		errline("reading %s failed: %s", o->db, sqlite3_errmsg(db));
+		err = -EIO;
+		goto out;
+	}
+	rows = calloc(t.count ? t.count : 1, sizeof(*rows));
+	if (!rows) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; t.slots && i <= t.mask; i++) {
+		const char *k;
+
+		if (!t.slots[i].id)
+			continue;
+		sqlite3_bind_int64(name, 1, t.slots[i].id);
+		rc = sqlite3_step(name);
+		k = rc == SQLITE_ROW
+			    ? (const char *)sqlite3_column_text(name, 0)
+			    : NULL;
+		rows[n] = t.slots[i];
+		rows[n].key = strdup(k ? k : "Unknown");
+		sqlite3_reset(name);
+		if (!rows[n++].key) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	qsort(rows, n, sizeof(*rows), by_key);
+	for (size_t i = 0; i < n; i++) {
+		if (m && !strcmp(rows[m - 1].key, rows[i].key)) {
+			for (int k = 0; k < 4; k++)
+				rows[m - 1].v[k] += rows[i].v[k];
+			free(rows[i].key);
+			continue;
+		}
+		rows[m++] = rows[i];
+	}
+	n = m;
+	sort_rank = o->rank;
+	qsort(rows, n, sizeof(*rows), by_rank);
+	*out = rows;
+	*n_out = n;
+	rows = NULL;
+out:
+	if (rows)
+		for (size_t i = 0; i < n; i++)
+			free(rows[i].key);
+	free(rows);
+	free(t.slots);
+	sqlite3_finalize(st);
+	sqlite3_finalize(name);
+	if (err == -ENOMEM)
+		errline("out of memory");
+	return err;
 }
 
 static int run_top(const struct top_opts *o)
 {
-	struct strbuf src = STRBUF_INIT, sql = STRBUF_INIT;
+	struct strbuf src = STRBUF_INIT;
 	struct qresult r = {0};
 	struct horizons hz;
-	sqlite3_stmt *st = NULL;
-	const char *order;
+	struct sums *rows = NULL;
+	size_t n = 0, shown;
 	sqlite3 *db;
 	int status = EXIT_BAD, err;
 
@@ -595,40 +757,19 @@ static int run_top(const struct top_opts *o)
 		err = strbuf_puts(&src, "SELECT iface_id, addr_id, proc_id,"
 					" tx_bytes, rx_bytes, tx_packets,"
 					" rx_packets FROM t_bucket WHERE 0");
-	order = o->rank == RANK_TX   ? "tx_bytes DESC, tx_packets DESC"
-		: o->rank == RANK_RX ? "rx_bytes DESC, rx_packets DESC"
-				     : "tx_bytes + rx_bytes DESC";
-	/* Aggregate on integer ids first; join the labels once per group. */
-	if (!err)
-		err = strbuf_printf(
-			&sql,
-			"SELECT %s AS k, SUM(g.tx_bytes) AS tx_bytes,"
-			" SUM(g.rx_bytes) AS rx_bytes,"
-			" SUM(g.tx_packets) AS tx_packets,"
-			" SUM(g.rx_packets) AS rx_packets FROM ("
-			"SELECT iface_id, addr_id, proc_id, SUM(tx_bytes) AS tx_bytes,"
-			" SUM(rx_bytes) AS rx_bytes, SUM(tx_packets) AS tx_packets,"
-			" SUM(rx_packets) AS rx_packets FROM (%s)"
-			" GROUP BY iface_id, addr_id, proc_id) g"
-			" JOIN addrs a ON a.id = g.addr_id"
-			" JOIN procs p ON p.id = g.proc_id"
-			" JOIN ifaces i ON i.id = g.iface_id"
-			" GROUP BY k ORDER BY %s, k",
-			o->by_expr, src.buf, order);
-	if (!err && o->n)
-		err = strbuf_printf(&sql, " LIMIT %" PRIu64, o->n);
 	if (err) {
 		errline("out of memory");
 		status = 1;
 		goto out;
 	}
-	if (sqlite3_prepare_v2(db, sql.buf, -1, &st, NULL) != SQLITE_OK) {
-		errline("not an ip_traffic_monitor_cli database (%s)",
-			sqlite3_errmsg(db));
+	err = aggregate(db, src.buf, o, &rows, &n);
+	if (err) {
+		status = err == -EINVAL ? EXIT_BAD : 1;
 		goto out;
 	}
-	if (top_result(st, o, &r)) {
-		errline("reading %s failed: %s", o->db, sqlite3_errmsg(db));
+	shown = o->n && n > o->n ? o->n : n;
+	if (top_result(rows, shown, o, &r)) {
+		errline("out of memory");
 		status = 1;
 		goto out;
 	}
@@ -638,7 +779,7 @@ static int run_top(const struct top_opts *o)
 		fmt_time(o->since, a, sizeof(a));
 		fmt_time(o->until, b, sizeof(b));
 		printf("top %" PRIu64 " %s by %s bytes, %s to %s UTC\n", o->n,
-		       o->by,
+		       keys[o->key].name,
 		       o->rank == RANK_TX   ? "sent"
 		       : o->rank == RANK_RX ? "received"
 					    : "sent+received",
@@ -646,11 +787,12 @@ static int run_top(const struct top_opts *o)
 	}
 	status = print_result(&r, o->fmt) ? 1 : 0;
 out:
+	for (size_t i = 0; rows && i < n; i++)
+		free(rows[i].key);
+	free(rows);
 	qresult_free(&r);
-	sqlite3_finalize(st);
 	sqlite3_close_v2(db);
 	strbuf_free(&src);
-	strbuf_free(&sql);
 	return status;
 }
 
@@ -688,8 +830,6 @@ int query_main(int argc, char **argv)
 	struct top_opts o = {
 		.db = ITM_DEFAULT_DB,
 		.fmt = QFORMAT_TABLE,
-		.by = "remote_ip",
-		.by_expr = "a.remote_ip",
 		.n = 10,
 	};
 	const char *since = "24h", *until = NULL;
@@ -746,8 +886,7 @@ int query_main(int argc, char **argv)
 					optarg);
 				return EXIT_BAD;
 			}
-			o.by = keys[i].name;
-			o.by_expr = keys[i].expr;
+			o.key = i;
 			top_flags = true;
 			break;
 		}
