@@ -45,6 +45,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -54,6 +55,38 @@
 #include "log.h"
 
 #define BATCH 4096
+
+/*
+ * Crash points for the tests: ITM_TEST_KILL_AT=after-swap:N or
+ * after-commit:N makes the N-th drain kill its own process (SIGKILL)
+ * right after step 2 or right after step 4, the two instants where a
+ * crash is most likely to lose or double a count.  tests/e2e/test_store.py
+ * restarts the daemon after each and checks the totals byte for byte.
+ */
+enum crash_point { CRASH_NONE, CRASH_AFTER_SWAP, CRASH_AFTER_COMMIT };
+
+static void maybe_crash(enum crash_point here)
+{
+	static enum crash_point at = CRASH_NONE;
+	static long countdown = -1;
+	const char *e;
+
+	if (countdown < 0) {
+		countdown = 0;
+		e = getenv("ITM_TEST_KILL_AT");
+		if (e && !strncmp(e, "after-swap:", 11)) {
+			at = CRASH_AFTER_SWAP;
+			countdown = atol(e + 11);
+		} else if (e && !strncmp(e, "after-commit:", 13)) {
+			at = CRASH_AFTER_COMMIT;
+			countdown = atol(e + 13);
+		}
+	}
+	if (at != here || countdown <= 0)
+		return;
+	if (--countdown == 0)
+		raise(SIGKILL);
+}
 
 void map_rows_free(struct map_rows *r)
 {
@@ -165,7 +198,8 @@ static int write_meta(struct persist_iface *pi)
 {
 	__u32 zero = 0;
 
-	if (bpf_map_update_elem(iface_monitor_meta_fd(pi->m), &zero, &pi->meta, BPF_ANY))
+	if (bpf_map_update_elem(iface_monitor_meta_fd(pi->m), &zero, &pi->meta,
+				BPF_ANY))
 		return -errno;
 	return 0;
 }
@@ -178,7 +212,8 @@ static int read_counters(const struct persist *p, struct persist_iface *pi)
 	for (__u32 k = 0; k < ITM_CTR_MAX; k++) {
 		struct itm_counter sum;
 
-		if (bpf_map_lookup_elem(iface_monitor_counters_fd(pi->m), &k, row))
+		if (bpf_map_lookup_elem(iface_monitor_counters_fd(pi->m), &k,
+					row))
 			return -errno;
 		itm_counter_sum_percpu(row, p->ncpus, &sum);
 		pi->cur[k] = sum;
@@ -267,8 +302,8 @@ static int read_map(struct persist *p, struct persist_iface *pi, int x)
 				p->scratch, BATCH, &pi->rows[x]);
 
 	if (err)
-		pr_warn("%s: reading a statistics map failed: %s\n", pi->m->name,
-			strerror(-err));
+		pr_warn("%s: reading a statistics map failed: %s\n",
+			pi->m->name, strerror(-err));
 	return err;
 }
 
@@ -286,8 +321,8 @@ int persist_init(struct persist *p, struct store *store,
 	if (p->ncpus <= 0)
 		return -EINVAL;
 	p->ifs = calloc(n, sizeof(*p->ifs));
-	p->scratch =
-		calloc(BATCH * (size_t)p->ncpus, ITM_PERCPU_STRIDE(struct itm_value));
+	p->scratch = calloc(BATCH * (size_t)p->ncpus,
+			    ITM_PERCPU_STRIDE(struct itm_value));
 	if (!p->ifs || !p->scratch) {
 		persist_free(p);
 		return -ENOMEM;
@@ -299,7 +334,8 @@ int persist_init(struct persist *p, struct store *store,
 		bool same;
 
 		pi->m = &ifaces[i];
-		if (bpf_map_lookup_elem(iface_monitor_meta_fd(pi->m), &zero, &pi->meta)) {
+		if (bpf_map_lookup_elem(iface_monitor_meta_fd(pi->m), &zero,
+					&pi->meta)) {
 			err = -errno;
 			goto fail;
 		}
@@ -372,8 +408,9 @@ int persist_init(struct persist *p, struct store *store,
 			if (same && pi->meta.seq[x] <= st.seq) {
 				pr_info("%s: %zu addresses of an earlier run were already stored; discarding the kernel's copy\n",
 					pi->m->name, pi->rows[x].n);
-				err = map_rows_delete(iface_monitor_stats_fd(pi->m, x),
-						      &pi->rows[x]);
+				err = map_rows_delete(
+					iface_monitor_stats_fd(pi->m, x),
+					&pi->rows[x]);
 				if (err)
 					goto fail;
 				pi->rows[x].n = 0;
@@ -499,6 +536,7 @@ static int swap_out(struct persist *p, struct persist_iface *pi)
 	err = iface_monitor_swap(pi->m, &retired);
 	if (err)
 		return err;
+	maybe_crash(CRASH_AFTER_SWAP);
 	err = read_map(p, pi, old);
 	if (err)
 		return err;
@@ -526,7 +564,8 @@ static void report(struct persist *p, int err)
 /* Step 5 for map x, also retried when it failed after a commit. */
 static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 {
-	int err = map_rows_delete(iface_monitor_stats_fd(pi->m, x), &pi->rows[x]);
+	int err =
+		map_rows_delete(iface_monitor_stats_fd(pi->m, x), &pi->rows[x]);
 
 	if (err) {
 		pr_warn("%s: emptying a stored map failed: %s\n", pi->m->name,
@@ -605,6 +644,8 @@ int persist_drain(struct persist *p, int64_t now)
 		return err;
 	}
 	cerr = commit_all(p, now);
+	if (!cerr)
+		maybe_crash(CRASH_AFTER_COMMIT);
 	report(p, cerr);
 	if (cerr)
 		return err; /* pending maps stay; the next drain retries */

@@ -438,3 +438,55 @@ def test_deleted_db_is_recreated(topo, start_monitor, sinks, dbdir):
     assert scraped_per_ip(mon)[0] == merge(a, b)
     assert mon.stop() == 0, mon.stderr()
     assert stored_per_ip(db) == b
+
+
+@pytest.mark.parametrize("point", ["after-swap", "after-commit"])
+def test_crash_at_the_critical_instants(topo, start_monitor, sinks, dbdir,
+                                        itm_bin, pin_base, point):
+    """The daemon kills itself (SIGKILL) right after swapping a map out
+    (its counts are only in that map) or right after the commit (they are
+    in the database and still in the map): the next start must neither
+    lose nor double them."""
+    t = topo
+    db = os.path.join(dbdir, "traffic.db")
+    truth = {}
+    for rnd in range(3):
+        os.environ["ITM_TEST_KILL_AT"] = "%s:%d" % (point, 3 + rnd)
+        try:
+            mon = start(start_monitor, t, db, "-s", "0.3")
+        finally:
+            del os.environ["ITM_TEST_KILL_AT"]
+        # Traffic until it dies, so the swapped-out map holds some.
+        deadline = time.monotonic() + 20
+        while mon.proc.poll() is None and time.monotonic() < deadline:
+            truth = merge(truth, send_both_ways(t, [100 + rnd]))
+            time.sleep(0.03)
+        rc = mon.wait(timeout=20)
+        assert rc == -signal.SIGKILL, (rc, mon.stderr())
+        # Counted by the kernel alone while no daemon runs.
+        truth = merge(truth, send_both_ways(t, [333]))
+    mon = start(start_monitor, t, db)
+    t.wait_quiet()
+    assert scraped_per_ip(mon)[0] == truth
+    assert mon.stop() == 0, mon.stderr()
+    assert stored_per_ip(db) == truth
+
+
+def test_overflow_reconciles(topo, start_monitor, sinks, dbdir):
+    """--map-size 4 for 7 peers: what finds no slot is stored as
+    traffic_other 'overflow'; traffic + overflow = ip_traffic_all_*."""
+    t = topo
+    db = os.path.join(dbdir, "traffic.db")
+    mon = start(start_monitor, t, db, "--map-size", "4", "-s", "5")
+    truth = send_both_ways(t, [100, 900])
+    t.wait_quiet()
+    m = mon.scrape()
+    assert mon.stop() == 0, mon.stderr()
+    tot = e2e.sum_counts(truth)
+    stored = e2e.sum_counts(stored_per_ip(db))
+    otx, orx = stored_overflow(db)
+    assert otx > 0 and orx > 0
+    assert stored["tx_bytes"] + otx == tot["tx_bytes"]
+    assert stored["rx_bytes"] + orx == tot["rx_bytes"]
+    assert m.value("ip_traffic_all_tx_bytes_total") == tot["tx_bytes"]
+    assert m.value("ip_traffic_all_rx_bytes_total") == tot["rx_bytes"]
