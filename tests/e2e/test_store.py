@@ -490,3 +490,28 @@ def test_overflow_reconciles(topo, start_monitor, sinks, dbdir):
     assert stored["rx_bytes"] + orx == tot["rx_bytes"]
     assert m.value("ip_traffic_all_tx_bytes_total") == tot["tx_bytes"]
     assert m.value("ip_traffic_all_rx_bytes_total") == tot["rx_bytes"]
+
+
+def test_other_pinned_layout_is_refused(topo, start_monitor, itm_bin,
+                                        pin_base, dbdir):
+    """Maps pinned by a version with another layout are never read: the
+    start is refused with one line naming `detach`, the old programs keep
+    counting untouched, and `detach` removes them."""
+    t = topo
+    mon = start_monitor(t, "--keep-attached")
+    assert mon.stop() == 0, mon.stderr()
+    meta = os.path.join(pin_base, t.instance(), "itm_meta")
+    e2e.sh("bpftool", "map", "update", "pinned", meta, "key", "0", "0", "0",
+           "0", "value", *(["99"] + ["0"] * 39))
+    db = os.path.join(dbdir, "traffic.db")
+    mon = start_monitor(t, "--db", db, wait=False)
+    rc = mon.wait(timeout=20)
+    err = mon.stderr()
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert "layout 99" in err and "detach" in err, err
+    assert len(t.attached_programs()) == 2
+    p = e2e.sh("nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "detach",
+               "-i", t.mif, "--pin-dir", pin_base, check=False)
+    assert p.returncode == 0, p.stderr
+    assert t.attached_programs() == []
+    assert not os.path.exists(os.path.join(pin_base, t.instance()))
