@@ -515,3 +515,41 @@ def test_other_pinned_layout_is_refused(topo, start_monitor, itm_bin,
     assert p.returncode == 0, p.stderr
     assert t.attached_programs() == []
     assert not os.path.exists(os.path.join(pin_base, t.instance()))
+
+
+def test_two_interfaces_kill9_and_restart(topo, start_monitor, sinks,
+                                          dbdir):
+    """Two interfaces in one database: per-interface rows, one
+    transaction per drain for both, adoption of both after kill -9."""
+    t = topo
+    mon2, peer2 = "10.78.0.1", "10.78.0.11"
+    t.add_pair("itm1m", "itm1p", mon2, peer2)
+    s2 = [e2e.Sinks(t.pns, [peer2], PORT), e2e.Sinks(t.mns, [mon2], PORT)]
+    db = os.path.join(dbdir, "traffic.db")
+    ifaces = [t.mif, "itm1m"]
+
+    def traffic(sizes):
+        truth = send_both_ways(t, sizes)
+        b, p = e2e.udp_send(t.mns, mon2, peer2, PORT, sizes)
+        e2e.add_counts(truth, peer2, "tx", b, p)
+        b, p = e2e.udp_send(t.pns, peer2, mon2, PORT, sizes)
+        e2e.add_counts(truth, peer2, "rx", b, p)
+        return truth
+
+    try:
+        mon = start_monitor(t, "--db", db, "-s", "0.1", ifaces=ifaces)
+        truth = traffic([100, 200])
+        mon.kill()
+        truth = merge(truth, traffic([300]))
+        mon = start_monitor(t, "--db", db, "-s", "0.1", ifaces=ifaces)
+        truth = merge(truth, traffic([400]))
+        t.wait_quiet()
+        assert scraped_per_ip(mon)[0] == truth
+        assert mon.stop() == 0, mon.stderr()
+    finally:
+        for x in s2:
+            x.close()
+    assert stored_per_ip(db) == truth
+    by_iface = dict(db_rows(db, "SELECT iface, sum(tx_bytes) FROM traffic"
+                            " WHERE remote_ip = ? GROUP BY iface", (peer2,)))
+    assert by_iface == {"itm1m": truth[peer2]["tx_bytes"]}
