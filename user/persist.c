@@ -31,14 +31,15 @@
  * numbers refer to these maps at all.
  *
  * When a commit fails (disk full, database locked or deleted), nothing is
- * deleted: the old map stays swapped out as "pending", and the counts,
- * already applied to memory, are remembered per key (the snapshot) so
- * they are not applied twice.  While a map is pending, no new swap
- * happens (it would need the pending map as the empty spare): each drain
- * retries the commit, and reads the active map without deleting anything
- * to keep /metrics current, remembering that in its snapshot too.  The
- * backlog held in memory is the snapshots: at most two maps' worth of
- * keys, bounded by --map-size, and reported in the warning.
+ * deleted: the old map stays swapped out as "pending".  Its counts are
+ * already in memory and are never applied again.  While a map is pending
+ * no new swap happens (it would need the pending map as the empty spare):
+ * each drain retries the commit, and reads the active map without
+ * deleting anything to keep /metrics current, remembering per key what it
+ * applied (the snapshot) so that the eventual drain of that map applies
+ * only the rest.  The counts themselves wait in the kernel; user space
+ * holds only that snapshot, at most one map's keys (--map-size), and the
+ * warning reports both.
  */
 #include "persist.h"
 
@@ -546,6 +547,8 @@ static int swap_out(struct persist *p, struct persist_iface *pi)
 
 static void report(struct persist *p, int err)
 {
+	size_t waiting = 0;
+
 	if (!err) {
 		if (p->failing)
 			pr_info("database %s is writable again; everything counted meanwhile is stored\n",
@@ -557,8 +560,13 @@ static void report(struct persist *p, int err)
 	if (err == p->failing)
 		return;
 	p->failing = err;
-	pr_warn("writing database %s failed: %s; still counting, the kernel keeps what is not stored yet (%zu addresses held in memory; up to 2 x --map-size), retrying every drain\n",
-		store_path(p->store), store_errmsg(p->store), p->backlog);
+	for (size_t i = 0; i < p->n; i++)
+		for (int x = 0; x < 2; x++)
+			if (p->ifs[i].pending[x])
+				waiting += p->ifs[i].rows[x].n;
+	pr_warn("writing database %s failed: %s; still counting: %zu address rows wait in the kernel's maps, %zu keys are held in memory (at most --map-size per interface); retrying at every drain\n",
+		store_path(p->store), store_errmsg(p->store), waiting,
+		p->backlog);
 }
 
 /* Step 5 for map x, also retried when it failed after a commit. */
