@@ -1,7 +1,13 @@
 // SPDX-License-Identifier: MIT
 #include "log.h"
 
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 static bool verbose;
+static int journal = -1; /* -1: not decided yet */
 
 void log_set_verbose(bool v)
 {
@@ -13,12 +19,63 @@ bool log_verbose(void)
 	return verbose;
 }
 
+/*
+ * systemd sets JOURNAL_STREAM to "DEV:INODE" of the stream it connected
+ * to stdout/stderr.  Only while stderr is still that stream do we speak
+ * the journal's "<N>" priority prefixes; redirected, it stays plain text.
+ */
+bool log_stderr_is_journal(void)
+{
+	const char *e = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (!e || sscanf(e, "%llu:%llu%c", &dev, &ino, &tail) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st))
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
+void log_reset(void)
+{
+	journal = -1;
+}
+
+/* syslog(3) priorities, as the journal reads them from "<N>". */
+static int priority(const char *level)
+{
+	if (!level)
+		return 6; /* info */
+	if (!strcmp(level, "error"))
+		return 3;
+	if (!strcmp(level, "warning"))
+		return 4;
+	if (!strcmp(level, "notice"))
+		return 5;
+	if (!strcmp(level, "debug") || !strcmp(level, "libbpf"))
+		return 7;
+	return 6;
+}
+
 static void vlog(FILE *f, const char *level, const char *fmt, va_list ap)
 {
-	if (level)
+	int prio = priority(level);
+
+	if (f == stderr && journal < 0)
+		journal = log_stderr_is_journal();
+	if (f == stderr && journal) {
+		/* The journal records the unit and the priority already. */
+		fprintf(f, "<%d>", prio);
+		if (prio <= 4)
+			fprintf(f, "%s: ", level);
+	} else if (level && prio != 5) {
 		fprintf(f, "ip_traffic_monitor_cli: %s: ", level);
-	else
+	} else {
 		fputs("ip_traffic_monitor_cli: ", f);
+	}
 	vfprintf(f, fmt, ap);
 }
 

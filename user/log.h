@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Every diagnostic of the program goes through here: one line on stderr,
- * prefixed with the program name and the level.
+ * prefixed with the program name and the level; under systemd (stderr is
+ * the journal's stream, see JOURNAL_STREAM) with the syslog priority as a
+ * "<N>" prefix instead, which the journal stores as the line's priority.
  */
 #ifndef ITM_LOG_H
 #define ITM_LOG_H
@@ -12,7 +14,14 @@
 
 void log_set_verbose(bool verbose);
 bool log_verbose(void);
-/* level NULL: informational, no level word. */
+/* True when JOURNAL_STREAM names the file stderr is open on. */
+bool log_stderr_is_journal(void);
+/* Forget the cached journal decision (tests). */
+void log_reset(void);
+/*
+ * level "error" <3>, "warning" <4>, "notice" <5> (no level word), NULL
+ * informational <6>, "debug" and "libbpf" <7>.
+ */
 void log_msg(const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void log_vmsg(const char *level, const char *fmt, va_list ap)
@@ -21,9 +30,10 @@ void log_vmsg(const char *level, const char *fmt, va_list ap)
 void log_fmsg(FILE *f, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define pr_err(...)  log_msg("error", __VA_ARGS__)
-#define pr_warn(...) log_msg("warning", __VA_ARGS__)
-#define pr_info(...) log_msg(NULL, __VA_ARGS__)
+#define pr_err(...)    log_msg("error", __VA_ARGS__)
+#define pr_warn(...)   log_msg("warning", __VA_ARGS__)
+#define pr_notice(...) log_msg("notice", __VA_ARGS__)
+#define pr_info(...)   log_msg(NULL, __VA_ARGS__)
 #define pr_debug(...)                                                          \
 	do {                                                                   \
 		if (log_verbose())                                             \

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The service manager's side channel (sd_notify): readiness, status lines,
+ * the watchdog.  Every call is a no-op outside systemd (no NOTIFY_SOCKET).
+ */
+#ifndef ITM_SDNOTIFY_H
+#define ITM_SDNOTIFY_H
+
+#include <stdint.h>
+
+/* READY=1 with a first STATUS= line. */
+void svc_ready(const char *status);
+void svc_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void svc_reloading(void);
+void svc_stopping(void);
+/* WatchdogSec= of the unit in µs, 0 when there is no watchdog for us. */
+uint64_t svc_watchdog_usec(void);
+void svc_watchdog_ping(void);
+
+#endif
