@@ -5,7 +5,9 @@
  * then drains every sample interval until the duration ends or a signal.
  */
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,13 +28,17 @@
 #include "log.h"
 #include "options.h"
 #include "owner.h"
+#include "privdrop.h"
+#include "sdnotify.h"
 #include "store.h"
 #include "subcommands.h"
 #include "tui.h"
+#include "webconfig.h"
 
 #define EXIT_SETUP 2
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
 
 static void on_stop_signal(int sig)
 {
@@ -43,7 +49,7 @@ static void on_stop_signal(int sig)
 static void on_reload_signal(int sig)
 {
 	(void)sig;
-	geo_request_reload();
+	reload_requested = 1;
 }
 
 static void name_pid(void *ctx, uint32_t pid, char comm[ITM_COMM_LEN])
@@ -136,48 +142,192 @@ static void install_signals(void)
 
 #define PRUNE_EVERY_S 10.0
 
+/* What the last reload reopened (set by reload_labels, under the lock). */
+static char reloaded[1024];
+
+static int sum_traffic(const struct collector_view *v, void *arg)
+{
+	uint64_t *sum = arg;
+
+	for (size_t i = 0; i < v->table->count; i++) {
+		const struct ip_entry *e = &v->table->entries[i];
+
+		sum[0] += e->tx_bytes + e->rx_bytes;
+		sum[1] += e->tx_packets + e->rx_packets;
+	}
+	sum[2] = v->table->count;
+	return 0;
+}
+
+/* STATUS= for systemctl status: what the monitor holds right now. */
+static void report_status(struct collector *c)
+{
+	uint64_t sum[3] = {0};
+
+	collector_visit(c, sum_traffic, sum);
+	svc_status(
+		"Tracking %llu remote addresses; %llu bytes, %llu packets counted",
+		(unsigned long long)sum[2], (unsigned long long)sum[0],
+		(unsigned long long)sum[1]);
+}
+
+/*
+ * SIGHUP (systemctl reload): reopen every database now and say, in one
+ * line, what was reopened.  Files that fail keep their old data and get
+ * their own warning.
+ */
+static void reload_databases(struct collector *c, size_t n_dbs)
+{
+	int n;
+
+	reload_requested = 0;
+	svc_reloading();
+	geo_request_reload(); /* every file, changed or not */
+	n = collector_reload_labels(c);
+	if (!n_dbs)
+		pr_notice(
+			"reload: no geography or ISP database to reopen (none given with -g/--isp-db)\n");
+	else
+		pr_notice("reload: reopened %d of %zu databases%s%s\n", n,
+			  n_dbs, n ? ": " : "", reloaded);
+	svc_ready("Running");
+	report_status(c);
+}
+
 static void run_loop(struct collector *c, const struct options *o,
-		     struct owner_tracker *owners, struct live_view *lv)
+		     struct owner_tracker *owners, struct live_view *lv,
+		     size_t n_dbs)
 {
 	double start = monotonic_seconds();
 	double end = start + o->duration_ms / 1000.0;
+	double next = start + o->interval_ms / 1000.0;
 	double last_prune = start;
 	/* Often enough to honour a short --pid-retention, at most every 10 s.
 	 */
 	double prune_every = o->pid_retention_ms / 1000.0;
+	/* systemd's WatchdogSec=: ping at least twice per period. */
+	uint64_t watchdog_ms = svc_watchdog_usec() / 2000;
+	bool scan_warned = false;
+	int err;
 
 	if (prune_every > PRUNE_EVERY_S)
 		prune_every = PRUNE_EVERY_S;
 	if (prune_every < o->interval_ms / 1000.0)
 		prune_every = o->interval_ms / 1000.0;
+	if (watchdog_ms)
+		svc_watchdog_ping();
 
 	while (!stop_requested) {
-		uint64_t wait = o->interval_ms;
+		double now = monotonic_seconds();
+		uint64_t wait =
+			next > now ? (uint64_t)((next - now) * 1000) + 1 : 0;
 
 		if (o->duration_ms) {
-			double left = end - monotonic_seconds();
+			double left = end - now;
 
 			if (left <= 0)
 				break;
 			if (left * 1000 < (double)wait)
 				wait = (uint64_t)(left * 1000) + 1;
 		}
-		if (live_view_wait(lv, wait))
+		if (watchdog_ms && wait > watchdog_ms)
+			wait = watchdog_ms;
+		if (wait && live_view_wait(lv, wait))
 			stop_requested = 1; /* 'q' in the live view */
 		if (stop_requested)
 			break;
+		if (watchdog_ms)
+			svc_watchdog_ping();
+		if (reload_requested)
+			reload_databases(c, n_dbs);
+		if (monotonic_seconds() < next)
+			continue;
+		next += o->interval_ms / 1000.0;
+		if (next < monotonic_seconds())
+			next = monotonic_seconds() + o->interval_ms / 1000.0;
 		/* Owners of sockets that appeared by fork/accept in workers. */
-		if (owners)
-			owner_tracker_scan(owners);
+		err = owners ? owner_tracker_scan(owners) : 0;
+		if (err && !scan_warned) {
+			pr_warn("process attribution: the socket scan failed: %s\n",
+				strerror(-err));
+			scan_warned = true;
+		}
 		collector_drain(c);
-		collector_reload_labels(c);
+		if (collector_reload_labels(c))
+			pr_info("reopened %s (changed on disk)\n", reloaded);
 		if (owners && monotonic_seconds() - last_prune >= prune_every) {
 			last_prune = monotonic_seconds();
 			collector_prune_exited(c, last_prune,
 					       o->pid_retention_ms / 1000.0);
 		}
+		report_status(c);
 		live_view_drained(lv);
 	}
+}
+
+/*
+ * What the daemon still writes or removes after dropping privileges: its
+ * pin directory and the pins in it (unpinning is what detaches a tcx
+ * link on exit).
+ */
+static int give_pins(const struct privdrop_user *u, const char *dir)
+{
+	struct dirent *de;
+	char path[PATH_MAX];
+	DIR *d;
+	int err = privdrop_give(u, dir);
+
+	if (err)
+		return err;
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while (!err && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		err = privdrop_give(u, path);
+	}
+	closedir(d);
+	return err;
+}
+
+/* Before any thread exists: capabilities are per thread. */
+static int drop_privileges(const struct privdrop_user *u,
+			   struct iface_monitor *ifaces, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (give_pins(u, ifaces[i].pin_dir))
+			return -EPERM;
+		/* Unlike a tcx link, a filter goes only by netlink. */
+		if (ifaces[i].mode == ATTACH_CLSACT)
+			pr_warn("%s: clsact filters cannot be removed without privileges: they stay attached after exit until the next start removes them\n",
+				ifaces[i].name);
+	}
+	return privdrop_apply(u);
+}
+
+static void log_ready(const struct iface_monitor *ifaces, size_t n,
+		      const struct options *o, const struct web_config *web)
+{
+	char list[ITM_MAX_IFACES * (IF_NAMESIZE + 2)] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
+			attach_mode_name(ifaces[i].mode),
+			i + 1 == n && o->port ? "; metrics at /metrics" : "");
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+					i ? "," : "", ifaces[i].name);
+	}
+	if (o->user)
+		pr_info("running as user %s without capabilities\n", o->user);
+	if (o->port)
+		svc_ready_fmt("Monitoring %s; metrics on port %u (%s%s)", list,
+			      o->port, web && web->tls ? "https" : "http",
+			      web && web->n_users ? ", basic auth" : "");
+	else
+		svc_ready_fmt("Monitoring %s", list);
 }
 
 static void close_all(struct iface_monitor *m, size_t n)
@@ -213,8 +363,8 @@ static int open_store(const struct options *o, struct store **out)
  * the last drain is complete; maps holding counts the database could not
  * take stay pinned for the next start with --db.
  */
-static int finish(struct collector *c, struct iface_monitor *ifaces,
-		  size_t n, const struct options *o)
+static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
+		  const struct options *o)
 {
 	int status = 0;
 	bool keep_maps;
@@ -242,30 +392,35 @@ static int finish(struct collector *c, struct iface_monitor *ifaces,
 	return status;
 }
 
-static int reload_labels(void *ctx)
+static void geo_warn(const char *msg)
 {
-	return geo_maybe_reload(ctx);
+	pr_warn("%s\n", msg);
 }
 
-/* Reports once why the exporter could not start. */
-static struct http_server *start_http(const struct options *o,
-				      struct collector *c)
+static int reload_labels(void *ctx)
 {
-	struct http_server *http;
+	return geo_reload(ctx, reloaded, sizeof(reloaded));
+}
 
-	http = http_server_start(o->listen_addr, o->port, render_metrics, c);
-	if (http)
-		return http;
-	if (errno == EADDRINUSE)
+/*
+ * The port is bound while privileged (a port below 1024, the real bind()
+ * error) and served after the drop.  Reports once why it cannot be.
+ */
+static int listen_http(const struct options *o)
+{
+	int fd = http_listen(o->listen_addr, o->port);
+
+	if (fd >= 0)
+		return fd;
+	if (fd == -EADDRINUSE)
 		pr_err("port %u is already in use; choose another with -p\n",
 		       o->port);
-	else if (errno == EINVAL)
+	else if (fd == -EINVAL)
 		pr_err("--listen '%s' is not an IPv4 or IPv6 address of this host\n",
 		       o->listen_addr ? o->listen_addr : "");
 	else
-		pr_err("cannot serve on port %u: %s\n", o->port,
-		       strerror(errno));
-	return NULL;
+		pr_err("cannot serve on port %u: %s\n", o->port, strerror(-fd));
+	return fd;
 }
 
 /* The full-screen view by hand on a terminal, else the periodic table. */
@@ -311,9 +466,11 @@ int daemon_main(int argc, char **argv)
 	struct geo_ctx *geo = NULL;
 	struct live_view *lv = NULL;
 	gid_t live_gid = 0;
+	struct web_config *web = NULL;
+	struct privdrop_user user;
 	struct options o;
 	size_t opened = 0;
-	int err, status = EXIT_SETUP;
+	int err, status = EXIT_SETUP, http_fd = -1;
 
 	switch (options_parse(&o, argc, argv, stdout, stderr)) {
 	case OPTIONS_OK:
@@ -329,8 +486,18 @@ int daemon_main(int argc, char **argv)
 		pr_err("--live-group '%s': no such group\n", o.live_group);
 		return EXIT_SETUP;
 	}
-	if (check_privileges())
-		return EXIT_SETUP;
+	if (o.web_config) {
+		char msg[512];
+
+		web = web_config_load(o.web_config, msg, sizeof(msg));
+		if (!web) {
+			pr_err("%s\n", msg);
+			return EXIT_SETUP;
+		}
+	}
+	if ((o.user && privdrop_lookup(o.user, &user)) || check_privileges())
+		goto cleanup;
+	geo_set_warn(geo_warn);
 	if (open_geo(&o, &geo))
 		goto cleanup;
 	/* A bad --db is refused before anything is attached. */
@@ -374,20 +541,29 @@ int daemon_main(int argc, char **argv)
 	if ((store || o.keep_attached) && collector_use_store(coll, store))
 		goto cleanup;
 	if (o.port) {
-		http = start_http(&o, coll);
-		if (!http)
+		http_fd = listen_http(&o);
+		if (http_fd < 0)
 			goto cleanup;
+	}
+	/* Before the HTTP and live-socket threads exist. */
+	if (o.user && drop_privileges(&user, ifaces, opened))
+		goto cleanup;
+	if (o.port) {
+		http = http_server_start_fd(http_fd, web, render_metrics, coll);
+		http_fd = -1; /* the server's now, even on failure */
+		if (!http) {
+			pr_err("cannot serve on port %u: %s\n", o.port,
+			       strerror(errno));
+			goto cleanup;
+		}
 	}
 	lv = open_live_view(&o, coll, ifaces, opened, live_gid);
 	if (!lv)
 		goto cleanup;
-	for (size_t i = 0; i < opened; i++)
-		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
-			attach_mode_name(ifaces[i].mode),
-			i + 1 == opened && o.port ? "; metrics at /metrics"
-						  : "");
+	log_ready(ifaces, opened, &o, web);
 	live_view_show(lv);
-	run_loop(coll, &o, owners, lv);
+	run_loop(coll, &o, owners, lv, geo_db_count(geo));
+	svc_stopping();
 	/* The terminal is ours again before the summary. */
 	live_view_close(lv);
 	lv = NULL;
@@ -399,11 +575,14 @@ int daemon_main(int argc, char **argv)
 	opened = 0;
 cleanup:
 	live_view_close(lv);
+	if (http_fd >= 0)
+		close(http_fd);
 	http_server_stop(http);
 	collector_free(coll);
 	close_all(ifaces, opened);
 	store_close(store);
 	geo_close(geo);
 	owner_tracker_close(owners);
+	web_config_free(web);
 	return status;
 }

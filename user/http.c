@@ -20,8 +20,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <gnutls/gnutls.h>
 #include <microhttpd.h>
 #include <zlib.h>
+
+#include "webconfig.h"
 
 #if MHD_VERSION >= 0x00097002
 typedef enum MHD_Result mhd_result;
@@ -54,6 +57,7 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	http_render_fn render;
 	void *ctx;
+	struct web_config *web; /* --web.config.file; NULL: plain, open */
 	atomic_int metrics_in_flight;
 };
 
@@ -156,6 +160,22 @@ static int open_listener(const char *listen_addr, uint16_t port)
 	return fd;
 }
 
+/* The operator's http_server_config headers, on every response. */
+static int add_web_headers(struct MHD_Connection *conn,
+			   struct MHD_Response *resp)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
+		conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	const struct http_server *srv = ci ? ci->socket_context : NULL;
+
+	for (size_t i = 0; srv && srv->web && i < srv->web->n_headers; i++)
+		if (MHD_add_response_header(resp, srv->web->headers[i].key,
+					    srv->web->headers[i].value) !=
+		    MHD_YES)
+			return -ENOMEM;
+	return 0;
+}
+
 static mhd_result reply(struct MHD_Connection *conn, unsigned int status,
 			struct MHD_Response *resp)
 {
@@ -163,6 +183,10 @@ static mhd_result reply(struct MHD_Connection *conn, unsigned int status,
 
 	if (!resp)
 		return MHD_NO; /* out of memory: MHD drops the connection */
+	if (add_web_headers(conn, resp)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
 	ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -345,6 +369,45 @@ static mhd_result serve_metrics(struct http_server *srv,
 	return reply(conn, MHD_HTTP_OK, resp);
 }
 
+static bool authorized(struct http_server *srv, struct MHD_Connection *conn)
+{
+	char *user, *password = NULL;
+	bool ok;
+
+	if (!srv->web || !srv->web->n_users)
+		return true;
+	user = MHD_basic_auth_get_username_password(conn, &password);
+	ok = user && password &&
+	     web_config_check_user(srv->web, user, password);
+	if (password) {
+		explicit_bzero(password, strlen(password));
+		MHD_free(password);
+	}
+	if (user)
+		MHD_free(user);
+	return ok;
+}
+
+static mhd_result reply_unauthorized(struct MHD_Connection *conn)
+{
+	static const char body[] = "Unauthorized\n";
+	struct MHD_Response *resp;
+
+	resp = MHD_create_response_from_buffer(strlen(body), (void *)body,
+					       MHD_RESPMEM_PERSISTENT);
+	if (!resp)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+				    "text/plain; charset=utf-8") != MHD_YES ||
+	    MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				    "Basic realm=\"ip_traffic_monitor\"") !=
+		    MHD_YES) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	return reply(conn, MHD_HTTP_UNAUTHORIZED, resp);
+}
+
 static mhd_result handle(void *cls, struct MHD_Connection *conn,
 			 const char *url, const char *method,
 			 const char *version, const char *upload_data,
@@ -356,6 +419,9 @@ static mhd_result handle(void *cls, struct MHD_Connection *conn,
 	(void)version;
 	(void)upload_data;
 
+	/* basic_auth_users guard every path, as in exporter-toolkit. */
+	if (!*con_cls && !authorized(srv, conn))
+		return reply_unauthorized(conn);
 	/*
 	 * Refusals go out on the first call, before any request body is
 	 * read: we never want one, and MHD closes the connection after.
@@ -402,33 +468,107 @@ static void request_completed(void *cls, struct MHD_Connection *conn,
 	}
 }
 
-struct http_server *http_server_start(const char *listen_addr, uint16_t port,
-				      http_render_fn render, void *ctx)
+/*
+ * Every new connection: remember the server (for reply()'s headers) and,
+ * under TLS, tighten what MHD set up.  MHD requests a client certificate
+ * whenever it has a trust list but never requires or verifies one; the
+ * session exists already and the handshake has not started, so the
+ * handshake itself refuses a client without an acceptable certificate,
+ * as Go's crypto/tls does for exporter-toolkit.
+ */
+static void connection_notify(void *cls, struct MHD_Connection *conn,
+			      void **socket_context,
+			      enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *srv = cls;
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t session;
+
+	if (code != MHD_CONNECTION_NOTIFY_STARTED)
+		return;
+	*socket_context = srv;
+	if (!srv->web || !srv->web->tls)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (!ci || !ci->tls_session)
+		return;
+	session = ci->tls_session;
+	switch (srv->web->client_auth) {
+	case WEB_CLIENT_NONE:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_IGNORE);
+		break;
+	case WEB_CLIENT_REQUEST:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_REQUEST);
+		break;
+	case WEB_CLIENT_REQUIRE_ANY:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_REQUIRE);
+		break;
+	case WEB_CLIENT_VERIFY_IF_GIVEN:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_REQUEST);
+		gnutls_session_set_verify_cert(session, NULL, 0);
+		break;
+	case WEB_CLIENT_REQUIRE_VERIFIED:
+		gnutls_certificate_server_set_request(session,
+						      GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert(session, NULL, 0);
+		break;
+	}
+}
+
+int http_listen(const char *listen_addr, uint16_t port)
+{
+	return open_listener(listen_addr, port);
+}
+
+struct http_server *http_server_start_fd(int fd, struct web_config *web,
+					 http_render_fn render, void *ctx)
 {
 	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD;
-	struct http_server *srv;
-	int fd, err;
+	struct MHD_OptionItem tls[5] = {{MHD_OPTION_END, 0, NULL}};
+	struct http_server *srv = NULL;
+	size_t n = 0;
+	int err;
 
-	if (!render) {
-		errno = EINVAL;
-		return NULL;
+	if (!render || fd < 0) {
+		err = EINVAL;
+		goto err_close;
 	}
 	srv = calloc(1, sizeof(*srv));
-	if (!srv)
-		return NULL;
+	if (!srv) {
+		err = ENOMEM;
+		goto err_close;
+	}
 	srv->render = render;
 	srv->ctx = ctx;
+	srv->web = web;
 	atomic_init(&srv->metrics_in_flight, 0);
 
-	fd = open_listener(listen_addr, port);
-	if (fd < 0) {
-		err = -fd;
-		goto err_free;
-	}
 	if (MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES)
 		flags |= MHD_USE_EPOLL;
 	else if (MHD_is_feature_supported(MHD_FEATURE_POLL) == MHD_YES)
 		flags |= MHD_USE_POLL;
+	if (web && web->tls) {
+		if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+			err = ENOTSUP;
+			goto err_close;
+		}
+		flags |= MHD_USE_TLS;
+		tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+						   web->cert_pem};
+		tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+						   web->key_pem};
+		tls[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES,
+						   0, web->priorities};
+		if (web->client_ca_pem)
+			tls[n++] = (struct MHD_OptionItem){
+				MHD_OPTION_HTTPS_MEM_TRUST, 0,
+				web->client_ca_pem};
+		tls[n] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+	}
 
 	errno = 0;
 	srv->daemon = MHD_start_daemon(
@@ -439,7 +579,8 @@ struct http_server *http_server_start(const char *listen_addr, uint16_t port,
 		(unsigned int)CONN_TIMEOUT_S,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
 		MHD_OPTION_NOTIFY_COMPLETED, request_completed, srv,
-		MHD_OPTION_END);
+		MHD_OPTION_NOTIFY_CONNECTION, connection_notify, srv,
+		MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 	if (!srv->daemon) {
 		err = errno ? errno : EIO;
 		goto err_close;
@@ -451,12 +592,28 @@ err_close:
 	 * MHD closes a socket it was given on most failure paths; close it
 	 * only if it is still ours.
 	 */
-	if (fcntl(fd, F_GETFD) >= 0)
+	if (fd >= 0 && fcntl(fd, F_GETFD) >= 0)
 		close(fd);
-err_free:
 	free(srv);
 	errno = err;
 	return NULL;
+}
+
+struct http_server *http_server_start(const char *listen_addr, uint16_t port,
+				      http_render_fn render, void *ctx)
+{
+	int fd;
+
+	if (!render) {
+		errno = EINVAL;
+		return NULL;
+	}
+	fd = open_listener(listen_addr, port);
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	return http_server_start_fd(fd, NULL, render, ctx);
 }
 
 void http_server_stop(struct http_server *srv)

@@ -35,8 +35,8 @@
 
 /* Links first: unpinning them is what detaches a kept instance. */
 static const char *const pin_names[] = {
-	"itm_stats_a",	"itm_stats_b",	"itm_active", "itm_counters",
-	"link_ingress", "link_egress",	"itm_meta",
+	"itm_stats_a",	"itm_stats_b", "itm_active", "itm_counters",
+	"link_ingress", "link_egress", "itm_meta",
 };
 
 #define PIN_LINK0 4
@@ -200,16 +200,28 @@ static int ensure_pin_dir(const char *base, const char *dir)
 	return 0;
 }
 
-/* Leftovers of an instance that died without cleaning up (kill -9). */
-static void remove_pins(const char *dir)
+/*
+ * Through a descriptor of the pin directory opened at start: after --user
+ * dropped privileges the path may run through directories (a bpffs
+ * mounted 0700) the daemon can no longer search.
+ */
+static int unpin(const struct iface_monitor *m, const char *name)
 {
 	char path[PATH_MAX];
 
-	for (size_t i = 0; i < sizeof(pin_names) / sizeof(pin_names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, pin_names[i]);
-		if (!unlink(path))
-			pr_debug("removed stale pin %s\n", path);
-	}
+	if (m->pin_dir_fd >= 0)
+		return unlinkat(m->pin_dir_fd, name, 0);
+	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, name);
+	return unlink(path);
+}
+
+/* Leftovers of an instance that died without cleaning up (kill -9). */
+static void remove_pins(const struct iface_monitor *m)
+{
+	for (size_t i = 0; i < sizeof(pin_names) / sizeof(pin_names[0]); i++)
+		if (!unpin(m, pin_names[i]))
+			pr_debug("removed pin %s/%s\n", m->pin_dir,
+				 pin_names[i]);
 }
 
 /*
@@ -505,7 +517,7 @@ static int pin_all(struct iface_monitor *m)
 fail:
 	pr_err("cannot pin %s: %s\n", path, strerror(-err));
 	if (!m->adopted)
-		remove_pins(m->pin_dir);
+		remove_pins(m);
 	return err;
 }
 
@@ -563,8 +575,7 @@ static int check_pinned_layout(struct iface_monitor *m)
 		close(fd);
 	}
 	if (meta.layout == ITM_PIN_LAYOUT && pinned(m, 0) && pinned(m, 1) &&
-	    pinned(m, 2) && pinned(m, 3) &&
-	    !pinned_map_info(m, 0, &info) &&
+	    pinned(m, 2) && pinned(m, 3) && !pinned_map_info(m, 0, &info) &&
 	    info.type == BPF_MAP_TYPE_PERCPU_HASH &&
 	    info.key_size == sizeof(struct itm_key) &&
 	    info.value_size == sizeof(struct itm_value) &&
@@ -760,6 +771,7 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	memset(m, 0, sizeof(*m));
 	m->link_fd[0] = m->link_fd[1] = -1;
 	m->lock_fd = -1;
+	m->pin_dir_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	instance_name(name, m->instance, sizeof(m->instance));
 
@@ -788,6 +800,13 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	err = ensure_pin_dir(cfg->pin_base, m->pin_dir);
 	if (err)
 		goto fail;
+	m->pin_dir_fd = open(m->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->pin_dir_fd < 0) {
+		err = -errno;
+		pr_err("cannot open pin directory %s: %s\n", m->pin_dir,
+		       strerror(errno));
+		goto fail;
+	}
 	/* We hold the lock, so anything pinned here belongs to a dead run. */
 	if (cfg->adopt) {
 		err = check_pinned_layout(m);
@@ -796,7 +815,7 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 		m->adopted = err == 1;
 	}
 	if (!m->adopted) {
-		remove_pins(m->pin_dir);
+		remove_pins(m);
 		remove_stale_filter(m, BPF_TC_INGRESS);
 		remove_stale_filter(m, BPF_TC_EGRESS);
 	}
@@ -824,6 +843,8 @@ fail:
 	iface_monitor_close(m);
 	return err;
 fail_keep:
+	close(m->pin_dir_fd);
+	m->pin_dir_fd = -1;
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;
 	release_lock(m);
@@ -834,12 +855,8 @@ void iface_monitor_detach(struct iface_monitor *m)
 {
 	for (int dir = 0; dir < 2; dir++) {
 		if (m->link_fd[dir] >= 0) {
-			char path[PATH_MAX];
-
 			/* The pin holds a reference too: drop both. */
-			snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
-				 pin_names[PIN_LINK0 + dir]);
-			unlink(path);
+			unpin(m, pin_names[PIN_LINK0 + dir]);
 			close(m->link_fd[dir]);
 			m->link_fd[dir] = -1;
 		}
@@ -865,6 +882,9 @@ void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached)
 	} else {
 		iface_monitor_detach(m);
 	}
+	if (m->pin_dir_fd >= 0)
+		close(m->pin_dir_fd);
+	m->pin_dir_fd = -1;
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;
 	release_lock(m);
@@ -879,6 +899,7 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	memset(m, 0, sizeof(*m));
 	m->link_fd[0] = m->link_fd[1] = -1;
 	m->lock_fd = -1;
+	m->pin_dir_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", ifname);
 	instance_name(ifname, m->instance, sizeof(m->instance));
 	m->ifindex = (int)if_nametoindex(ifname);
@@ -907,7 +928,7 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 		remove_stale_filter(m, BPF_TC_EGRESS);
 	}
 	/* Unpinning the links detaches them; then the maps go. */
-	remove_pins(m->pin_dir);
+	remove_pins(m);
 	rmdir(m->pin_dir);
 	rmdir(pin_base);
 	release_lock(m);
@@ -924,13 +945,16 @@ void iface_monitor_close(struct iface_monitor *m)
 {
 	iface_monitor_detach(m);
 	if (m->pin_dir[0]) {
-		remove_pins(m->pin_dir);
+		remove_pins(m);
 		if (rmdir(m->pin_dir) && errno != ENOENT && errno != ENOTEMPTY)
 			pr_debug("rmdir %s: %s\n", m->pin_dir, strerror(errno));
 		/* The base too, when no other instance still uses it. */
 		if (m->pin_base[0])
 			rmdir(m->pin_base);
 	}
+	if (m->pin_dir_fd >= 0)
+		close(m->pin_dir_fd);
+	m->pin_dir_fd = -1;
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;
 	release_lock(m);

@@ -48,6 +48,7 @@ struct iface_monitor {
 	bool hook_created;	 /* we created the clsact qdisc */
 	char pin_base[PATH_MAX - 64];
 	char pin_dir[PATH_MAX - 32]; /* leaves room for "/link_ingress" */
+	int pin_dir_fd;		     /* unpins after privileges are dropped */
 	int lock_fd;
 	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
 	int active;

@@ -45,6 +45,8 @@ enum long_only {
 	OPT_DB_KEEP_HOURS,
 	OPT_DB_KEEP_DAYS,
 	OPT_KEEP_ATTACHED,
+	OPT_USER,
+	OPT_WEB_CONFIG,
 };
 
 static const struct option long_opts[] = {
@@ -72,6 +74,8 @@ static const struct option long_opts[] = {
 	{"db-keep-hours", required_argument, NULL, OPT_DB_KEEP_HOURS},
 	{"db-keep-days", required_argument, NULL, OPT_DB_KEEP_DAYS},
 	{"keep-attached", no_argument, NULL, OPT_KEEP_ATTACHED},
+	{"user", required_argument, NULL, OPT_USER},
+	{"web.config.file", required_argument, NULL, OPT_WEB_CONFIG},
 	{"verbose", no_argument, NULL, 'v'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
@@ -146,6 +150,11 @@ void options_usage(FILE *out, const char *prog)
 		"      --keep-attached            on exit, store what was counted but leave\n"
 		"                                 the programs counting for the next start\n"
 		"                                 (undo with 'detach -i IFACE')\n"
+		"      --user NAME                after attaching and binding, run as user\n"
+		"                                 NAME with no capabilities left\n"
+		"      --web.config.file PATH     TLS, basic auth and headers for the\n"
+		"                                 exporter (Prometheus exporter-toolkit\n"
+		"                                 format)\n"
 		"  -v, --verbose                  libbpf and debug messages\n"
 		"      --version                  print the version\n"
 		"  -h, --help                     this text\n",
@@ -441,6 +450,16 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		case OPT_KEEP_ATTACHED:
 			o->keep_attached = true;
 			break;
+		case OPT_USER:
+			if (!optarg[0])
+				BAD("--user wants a user name");
+			o->user = optarg;
+			break;
+		case OPT_WEB_CONFIG:
+			if (!optarg[0])
+				BAD("--web.config.file wants a path");
+			o->web_config = optarg;
+			break;
 		case OPT_VERSION:
 			fprintf(out, "%s %s\n", prog, ITM_VERSION);
 			return OPTIONS_EXIT_OK;
@@ -467,5 +486,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD("--listen needs -p/--prometheus-port");
 	if (o->live_group && !o->live_socket)
 		BAD("--live-group needs --live-socket");
+	if (o->web_config && !o->port)
+		BAD("--web.config.file needs -p/--prometheus-port");
 	return OPTIONS_OK;
 }

@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
@@ -25,6 +26,18 @@ void svc_ready(const char *status)
 	char msg[512];
 
 	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
+	notify(msg);
+}
+
+void svc_ready_fmt(const char *fmt, ...)
+{
+	char msg[512] = "READY=1\nSTATUS=";
+	size_t n = strlen(msg);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
+	va_end(ap);
 	notify(msg);
 }
 

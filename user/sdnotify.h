@@ -8,8 +8,9 @@
 
 #include <stdint.h>
 
-/* READY=1 with a first STATUS= line. */
+/* READY=1 with a STATUS= line. */
 void svc_ready(const char *status);
+void svc_ready_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void svc_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void svc_reloading(void);
 void svc_stopping(void);

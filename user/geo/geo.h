@@ -74,6 +74,10 @@ const struct geo_labels *geo_cache_get(struct geo_ctx *ctx,
  * address cache is emptied so newly seen addresses get the new data.
  */
 int geo_maybe_reload(struct geo_ctx *ctx);
+/* The same, listing the reloaded files' paths, comma-separated, in what. */
+int geo_reload(struct geo_ctx *ctx, char *what, size_t len);
+/* How many databases the context holds (0 for NULL). */
+size_t geo_db_count(const struct geo_ctx *ctx);
 
 /* Async-signal-safe: ask the next geo_maybe_reload() to reopen everything. */
 void geo_request_reload(void);

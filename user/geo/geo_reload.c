@@ -16,7 +16,17 @@ void geo_request_reload(void)
 	reload_requested = 1;
 }
 
-int geo_maybe_reload(struct geo_ctx *ctx)
+static void note(char *what, size_t len, const char *path)
+{
+	size_t n;
+
+	if (!what || !len)
+		return;
+	n = strlen(what);
+	snprintf(what + n, len - n, "%s%s", n ? ", " : "", path);
+}
+
+int geo_reload(struct geo_ctx *ctx, char *what, size_t len)
 {
 	bool forced = reload_requested;
 	struct geo_file_id id;
@@ -25,13 +35,21 @@ int geo_maybe_reload(struct geo_ctx *ctx)
 	size_t i;
 
 	reload_requested = 0;
+	if (what && len)
+		what[0] = '\0';
 	for (i = 0; i < ctx->n_dbs; i++) {
 		struct geo_db *db = &ctx->dbs[i];
 
 		/* A missing file (mid-rename, or removed) keeps the old data.
 		 */
-		if (geo_file_id(db->path, &id))
+		if (geo_file_id(db->path, &id)) {
+			if (forced)
+				fprintf(stderr,
+					"warning: geo: %s: cannot open, keeping "
+					"the old data\n",
+					db->path);
 			continue;
+		}
 		if (!forced && geo_file_id_eq(&id, &db->id))
 			continue;
 		/* Warn once per bad file, not once per interval. */
@@ -47,10 +65,21 @@ int geo_maybe_reload(struct geo_ctx *ctx)
 			db->have_failed = true;
 			continue;
 		}
+		note(what, len, db->path);
 		n++;
 	}
 	/* Interned labels stay valid; only the address → labels map goes. */
 	if (n)
 		geo_cache_clear(ctx->cache);
 	return n;
+}
+
+int geo_maybe_reload(struct geo_ctx *ctx)
+{
+	return geo_reload(ctx, NULL, 0);
+}
+
+size_t geo_db_count(const struct geo_ctx *ctx)
+{
+	return ctx ? ctx->n_dbs : 0;
 }
