@@ -226,7 +226,8 @@ class Topology:
     PEER4 = ["10.77.0.%d" % i for i in range(11, 16)]
     PEER6 = ["fd77::11", "fd77::12"]
 
-    def __init__(self, offload=False, static_neigh=True, extra_peer4=0):
+    def __init__(self, offload=False, static_neigh=True, extra_peer4=0,
+                 mon_netns=None):
         _topo_seq[0] += 1
         tag = "%d-%d" % (os.getpid(), _topo_seq[0])
         self.mns = NS_PREFIX + tag + "-m"
@@ -238,6 +239,8 @@ class Topology:
         self.peer6 = list(self.PEER6)
         self.offload = offload
         self.static_neigh = static_neigh
+        # An existing namespace (a container's) as the monitor side.
+        self.mon_netns = mon_netns
         self.created = []
 
     @property
@@ -252,7 +255,14 @@ class Topology:
         return self.MON6 if ":" in peer else self.MON4
 
     def setup(self):
-        for ns in (self.mns, self.pns):
+        for ns in (self.pns, self.mns):
+            if ns == self.mns and self.mon_netns:
+                # Named like ours so that `ip netns del` only unbinds it.
+                path = "/run/netns/%s" % ns
+                open(path, "w").close()
+                self.created.append(ns)
+                sh("mount", "--bind", self.mon_netns, path)
+                continue
             sh("ip", "netns", "add", ns)
             self.created.append(ns)
         # Created directly inside the namespaces: never visible in the root.

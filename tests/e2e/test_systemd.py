@@ -1,0 +1,304 @@
+# SPDX-License-Identifier: MIT
+"""The service under a real systemd: this machine's OS booted in a
+container (systemd-nspawn, systemd as PID 1), our unit, sysusers.d entry
+and /etc/default file installed in it, a veth pair from the container's
+network namespace to a test namespace, and for real:
+
+- `systemctl start` returns (active) only once READY=1 was sent, which the
+  daemon does after every interface is attached and the port listens;
+- the daemon runs as the service user with no capability left;
+- a scrape is exact; `systemctl reload` reopens a replaced database and
+  says so in one line, at notice priority, in the journal;
+- kill -9 of the main process: systemd restarts it and counting goes on,
+  exactly;
+- a stopped (SIGSTOP) daemon is killed by the watchdog and restarted;
+- `systemctl stop` ends it cleanly (exit status 0, programs detached);
+- a bad setting fails the start with one line, at error priority, and is
+  not retried.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+import itm_e2e as e2e
+import itm_nspawn
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUILD = os.path.dirname(e2e.default_bin())
+UNIT = "ip_traffic_monitor.service"
+PORT = 10749
+SINK = 5001
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def installed_unit(binary):
+    """Our unit as meson configured it, with the two paths that depend on
+    the install prefix pointed at this test's binary and /etc/default."""
+    text = _read(os.path.join(BUILD, "systemd", UNIT))
+    text = re.sub(r"(ExecStart=!)\S+/ip_traffic_monitor_cli",
+                  r"\g<1>" + binary, text)
+    return re.sub(r"EnvironmentFile=-\S+/default/",
+                  "EnvironmentFile=-/etc/default/", text)
+
+
+@pytest.fixture(scope="module")
+def geo_dir():
+    d = tempfile.mkdtemp(prefix="itm-svc-geo-")
+    os.chmod(d, 0o755)
+    subprocess.run(["perl", os.path.join(HERE, "fixtures", "mkgeo.pl"), d],
+                   check=True)
+    for f in os.listdir(d):
+        os.chmod(os.path.join(d, f), 0o644)
+    shutil.copyfile(os.path.join(d, "city1.mmdb"),
+                    os.path.join(d, "city.mmdb"))
+    os.chmod(os.path.join(d, "city.mmdb"), 0o644)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def machine(itm_bin, geo_dir):
+    m = itm_nspawn.Machine(BUILD, binds=[(geo_dir, "/srv/itm-geo", False)])
+    try:
+        m.boot()
+        m.write("/etc/systemd/system/" + UNIT,
+                installed_unit("/opt/itm/" + os.path.basename(itm_bin)))
+        m.write("/etc/sysusers.d/ip_traffic_monitor.conf",
+                _read(os.path.join(HERE, "..", "..", "systemd",
+                                   "ip_traffic_monitor.sysusers")))
+        m.run("systemd-sysusers")
+        m.systemctl("daemon-reload")
+        yield m
+    finally:
+        m.poweroff()
+
+
+@pytest.fixture
+def topo(machine, request):
+    t = e2e.Topology(mon_netns=machine.netns)
+    request.addfinalizer(t.teardown)
+    t.setup()
+    return t
+
+
+@pytest.fixture
+def service(machine, topo, request):
+    """configure(opts, dropin=None): write /etc/default and a drop-in."""
+
+    def configure(opts, dropin=None):
+        machine.write("/etc/default/ip_traffic_monitor",
+                      "# written by test_systemd.py\n"
+                      "ITM_IFACES=%s\nITM_PORT=%d\nITM_OPTS=\"%s\"\n" %
+                      (topo.mif, PORT, opts))
+        d = "/etc/systemd/system/%s.d/test.conf" % UNIT
+        if dropin:
+            machine.write(d, "[Service]\n" + dropin)
+        else:
+            machine.run("rm", "-f", d)
+        machine.systemctl("daemon-reload")
+        machine.systemctl("reset-failed", UNIT, check=False)
+
+    def cleanup():
+        machine.systemctl("stop", UNIT, check=False)
+        machine.systemctl("reset-failed", UNIT, check=False)
+        machine.run("rm", "-f", "/etc/systemd/system/%s.d/test.conf" % UNIT)
+        machine.systemctl("daemon-reload", check=False)
+
+    request.addfinalizer(cleanup)
+    return configure
+
+
+def main_pid(machine):
+    return int(machine.show(UNIT, "MainPID"))
+
+
+def proc_status(machine, pid):
+    st = {}
+    for line in machine.run("cat", "/proc/%d/status" % pid).stdout.splitlines():
+        k, _, v = line.partition(":")
+        st[k] = v.split()
+    return st
+
+
+def scrape(t):
+    st, _, body = e2e.http_request(t.mns, PORT)
+    assert st == 200
+    return e2e.Metrics(body.decode("utf-8"))
+
+
+def send(t, peer, sizes, truth):
+    b, p = e2e.udp_send(t.mns, t.mon_addr_for(peer), peer, SINK, sizes)
+    e2e.add_counts(truth, peer, "tx", b, p)
+
+
+def assert_exact(m, truth):
+    got = m.per_ip()
+    for peer, want in truth.items():
+        assert got[peer]["tx_bytes"] == want["tx_bytes"], peer
+        assert got[peer]["tx_packets"] == want["tx_packets"], peer
+
+
+def one_program_per_hook(t):
+    progs = t.attached_programs()
+    assert sorted(h for _, h, _ in progs) == ["egress", "ingress"], progs
+
+
+def wait_for(what, fn, timeout=30, step=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(step)
+    raise TimeoutError(what)
+
+
+def test_unit_verify_and_security(machine):
+    """systemd-analyze verify is clean; the exposure score is <= 2.5."""
+    p = machine.run("systemd-analyze", "verify", "--man=no", UNIT,
+                    check=False)
+    assert p.returncode == 0 and not p.stderr.strip() and \
+        not p.stdout.strip(), p
+    p = machine.run("systemd-analyze", "security", "--no-pager", UNIT,
+                    check=False)
+    score = re.search(r"Overall exposure level for %s: (\d+\.\d+)" %
+                      re.escape(UNIT), p.stdout)
+    assert score, p.stdout + p.stderr
+    print("systemd-analyze security: %s" % score.group(1))
+    assert float(score.group(1)) <= 2.5, p.stdout
+
+
+def test_start_reload_stop(machine, topo, service, geo_dir):
+    t = topo
+    a, b, c = t.peer4[0], t.peer4[1], t.peer4[2]
+    # -s 60: no interval passes during the test, so only the reload can
+    # reopen the replaced database (and every scrape drains: still exact).
+    service("-s 60 -t 0 -g /srv/itm-geo/city.mmdb")
+    sinks = e2e.Sinks(t.pns, t.peers, SINK)
+    truth = {}
+    try:
+        machine.systemctl("start", UNIT)
+        # start returned: READY=1 came, so everything is up already.
+        assert machine.show(UNIT, "ActiveState") == "active"
+        one_program_per_hook(t)
+        m0 = scrape(t)  # first try, no retry loop
+        assert "Monitoring %s; metrics on port %d" % (t.mif, PORT) in \
+            machine.show(UNIT, "StatusText")
+        log = machine.system_journal(UNIT)
+        assert log.rindex("monitoring %s (" % t.mif) < log.rindex("Started ")
+
+        # Least privilege, as systemd runs it.
+        pid = main_pid(machine)
+        user = machine.run("getent", "passwd",
+                           "ip_traffic_monitor").stdout.split(":")
+        for task in machine.run("ls", "/proc/%d/task" % pid).stdout.split():
+            st = proc_status(machine, int(task))
+            assert st["Uid"] == [user[2]] * 4 and st["Gid"] == [user[3]] * 4
+            for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+                assert int(st[cap][0], 16) == 0, (task, cap, st[cap])
+            assert st["NoNewPrivs"] == ["1"]
+
+        send(t, a, [100, 200, 300], truth)
+        send(t, b, [1000], truth)
+        m1 = scrape(t)
+        assert_exact(m1, truth)
+        lab_a = [lab for lab, _ in m1.all("ip_traffic_tx_bytes_total")
+                 if lab["remote_ip"] == a][0]
+        assert lab_a["city"] == "南京市"
+
+        # A new release renamed into place, then systemctl reload.
+        tmp = os.path.join(geo_dir, "city.mmdb.new")
+        shutil.copyfile(os.path.join(geo_dir, "city2.mmdb"), tmp)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, os.path.join(geo_dir, "city.mmdb"))
+        machine.systemctl("reload", UNIT)
+        assert machine.show(UNIT, "ActiveState") == "active"
+        send(t, c, [400], truth)
+        m2 = scrape(t)
+        assert_exact(m2, truth)
+        lab_c = [lab for lab, _ in m2.all("ip_traffic_tx_bytes_total")
+                 if lab["remote_ip"] == c][0]
+        assert lab_c["city"] == "上海市", lab_c
+        reloads = [(p, msg) for p, msg in machine.journal(UNIT)
+                   if msg.startswith("reload:")]
+        assert reloads == [(5, "reload: reopened 1 of 1 databases: "
+                               "/srv/itm-geo/city.mmdb")], reloads
+
+        machine.systemctl("stop", UNIT)
+    finally:
+        sinks.close()
+    assert machine.show(UNIT, "ActiveState") == "inactive"
+    assert machine.show(UNIT, "Result") == "success"
+    assert machine.show(UNIT, "ExecMainStatus") == "0"
+    assert t.attached_programs() == []
+    assert int(machine.show(UNIT, "NRestarts")) == 0
+    assert m0.names()
+
+
+def test_kill9_is_restarted(machine, topo, service):
+    t = topo
+    peer = t.peer4[0]
+    service("-s 0.5 -t 0")
+    sinks = e2e.Sinks(t.pns, [peer], SINK)
+    try:
+        machine.systemctl("start", UNIT)
+        before = {}
+        send(t, peer, [100, 200], before)
+        assert_exact(scrape(t), before)
+        old = main_pid(machine)
+        machine.run("kill", "-9", str(old))
+        wait_for("restart after kill -9", lambda: (
+            machine.show(UNIT, "NRestarts") == "1" and
+            machine.show(UNIT, "ActiveState") == "active" and
+            main_pid(machine) not in (0, old)))
+        log = machine.system_journal(UNIT)
+        assert "Main process exited, code=killed, status=9/KILL" in log
+        # The new instance replaced the killed one's attachment.
+        one_program_per_hook(t)
+        after = {}
+        send(t, peer, [300, 400, 500], after)
+        # Without the SQL store the new instance starts from zero: what
+        # it shows is exactly what was sent after the restart.
+        assert_exact(scrape(t), after)
+    finally:
+        sinks.close()
+
+
+def test_watchdog_kills_a_stopped_daemon(machine, topo, service):
+    t = topo
+    service("-s 0.5 -t 0", dropin="WatchdogSec=2s\nTimeoutAbortSec=2s\n")
+    machine.systemctl("start", UNIT)
+    old = main_pid(machine)
+    machine.run("kill", "-STOP", str(old))
+    wait_for("watchdog restart", lambda: (
+        machine.show(UNIT, "NRestarts") == "1" and
+        machine.show(UNIT, "ActiveState") == "active" and
+        main_pid(machine) not in (0, old)), timeout=40)
+    assert "Watchdog timeout" in machine.system_journal(UNIT)
+    one_program_per_hook(t)
+    scrape(t)
+
+
+def test_bad_setting_fails_once(machine, topo, service):
+    service("-s 0.5 --geoip-db /srv/itm-geo/missing.mmdb")
+    p = machine.systemctl("start", UNIT, check=False)
+    assert p.returncode != 0
+    assert machine.show(UNIT, "ActiveState") == "failed"
+    assert machine.show(UNIT, "ExecMainStatus") == "2"
+    time.sleep(3)  # longer than RestartSec=: no restart for status 2
+    assert machine.show(UNIT, "NRestarts") == "0"
+    lines = machine.journal(UNIT)
+    assert len(lines) == 1 and lines[0][0] == 3, lines
+    assert "missing.mmdb" in lines[0][1]
+    assert topo.attached_programs() == []
