@@ -7,10 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
-	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libsqlite3-dev bpftool iproute2)
+	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libsqlite3-dev bpftool iproute2
+	libsystemd-dev libcap-ng-dev libyaml-dev libgnutls28-dev libcrypt-dev
+	systemd)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux procps help2man python3-pyte sqlite3)
+	util-linux procps help2man python3-pyte sqlite3 systemd-container openssl
+	apache2-utils)
 
 test_mode=0
 case "${1:-}" in
