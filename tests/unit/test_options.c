@@ -246,6 +246,30 @@ static void test_bad_values(void **state)
 	expect_bad("-i", "eth0", "--db-keep-hours", "12h");
 	expect_bad("-i", "eth0", "--db-keep-days", "1h");
 	expect_bad("-i", "eth0", "--db-keep-days", "5y");
+	expect_bad("-i", "eth0", "--user", "");
+	expect_bad("-i", "eth0", "--web.config.file", "web.yml"); /* no -p */
+	expect_bad("-i", "eth0", "--user", NULL);
+}
+
+static void test_service_flags(void **state)
+{
+	struct parsed *p = parse("-i", "eth0", "-p", "10749", "--user",
+				 "ip_traffic_monitor", "--web.config.file",
+				 "/etc/itm/web.yml", NULL);
+
+	(void)state;
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_string_equal(p->o.user, "ip_traffic_monitor");
+	assert_string_equal(p->o.web_config, "/etc/itm/web.yml");
+	free(p);
+	p = parse("-i", "eth0", NULL);
+	assert_null(p->o.user);
+	assert_null(p->o.web_config);
+	free(p);
+	p = parse("--help", NULL);
+	assert_non_null(strstr(p->out, "--user NAME"));
+	assert_non_null(strstr(p->out, "--web.config.file PATH"));
+	free(p);
 }
 
 int main(void)
@@ -259,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_long_only_flags),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_service_flags),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
