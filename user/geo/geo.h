@@ -76,6 +76,8 @@ const struct geo_labels *geo_cache_get(struct geo_ctx *ctx,
 int geo_maybe_reload(struct geo_ctx *ctx);
 /* The same, listing the reloaded files' paths, comma-separated, in what. */
 int geo_reload(struct geo_ctx *ctx, char *what, size_t len);
+/* Where reload warnings go (one line, no newline); default stderr. */
+void geo_set_warn(void (*fn)(const char *msg));
 /* How many databases the context holds (0 for NULL). */
 size_t geo_db_count(const struct geo_ctx *ctx);
 

@@ -4,12 +4,34 @@
  * into place) or on SIGHUP, without a restart.
  */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "geo_int.h"
 
 static volatile sig_atomic_t reload_requested;
+static void (*warn_fn)(const char *msg);
+
+void geo_set_warn(void (*fn)(const char *msg))
+{
+	warn_fn = fn;
+}
+
+/* Through the program's logger when it set one (journal priorities). */
+__attribute__((format(printf, 1, 2))) static void warn(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (warn_fn)
+		warn_fn(msg);
+	else
+		fprintf(stderr, "warning: %s\n", msg);
+}
 
 void geo_request_reload(void)
 {
@@ -44,10 +66,8 @@ int geo_reload(struct geo_ctx *ctx, char *what, size_t len)
 		 */
 		if (geo_file_id(db->path, &id)) {
 			if (forced)
-				fprintf(stderr,
-					"warning: geo: %s: cannot open, keeping "
-					"the old data\n",
-					db->path);
+				warn("geo: %s: cannot open, keeping the old data",
+				     db->path);
 			continue;
 		}
 		if (!forced && geo_file_id_eq(&id, &db->id))
@@ -57,10 +77,8 @@ int geo_reload(struct geo_ctx *ctx, char *what, size_t len)
 		    geo_file_id_eq(&id, &db->failed))
 			continue;
 		if (geo_db_load(db, err, sizeof(err))) {
-			fprintf(stderr,
-				"warning: geo: reload failed, keeping the old "
-				"data: %s\n",
-				err);
+			warn("geo: reload failed, keeping the old data: %s",
+			     err);
 			db->failed = id;
 			db->have_failed = true;
 			continue;
