@@ -476,6 +476,18 @@ static void request_completed(void *cls, struct MHD_Connection *conn,
  * handshake itself refuses a client without an acceptable certificate,
  * as Go's crypto/tls does for exporter-toolkit.
  */
+/* VerifyClientCertIfGiven: no certificate is fine, a bad one is not. */
+static int verify_if_given(gnutls_session_t session)
+{
+	unsigned int n = 0, status = 0;
+
+	if (!gnutls_certificate_get_peers(session, &n) || !n)
+		return 0;
+	if (gnutls_certificate_verify_peers2(session, &status) < 0 || status)
+		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	return 0;
+}
+
 static void connection_notify(void *cls, struct MHD_Connection *conn,
 			      void **socket_context,
 			      enum MHD_ConnectionNotificationCode code)
@@ -509,7 +521,7 @@ static void connection_notify(void *cls, struct MHD_Connection *conn,
 	case WEB_CLIENT_VERIFY_IF_GIVEN:
 		gnutls_certificate_server_set_request(session,
 						      GNUTLS_CERT_REQUEST);
-		gnutls_session_set_verify_cert(session, NULL, 0);
+		gnutls_session_set_verify_function(session, verify_if_given);
 		break;
 	case WEB_CLIENT_REQUIRE_VERIFIED:
 		gnutls_certificate_server_set_request(session,

@@ -283,3 +283,31 @@ basic_auth_users:
         if prom:
             prom.terminate()
             prom.wait(30)
+
+
+@pytest.mark.parametrize("auth,none_ok,rogue_ok", [
+    ("RequestClientCert", True, True),
+    ("RequireAnyClientCert", False, True),
+    ("VerifyClientCertIfGiven", True, False),
+], ids=["request", "require-any", "verify-if-given"])
+def test_client_auth_types(topo, start_monitor, pki, auth, none_ok,
+                           rogue_ok):
+    """Go's crypto/tls semantics of each client_auth_type."""
+    t = topo
+    cfg = write_config(pki, "auth-%s.yml" % auth, """
+tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+  client_auth_type: %s
+  client_ca_file: ca.crt
+""" % auth)
+    ca = pki / "ca.crt"
+    good = ["--cert", str(pki / "client.crt"), "--key",
+            str(pki / "client.key")]
+    rogue = ["--cert", str(pki / "rogue.crt"), "--key",
+             str(pki / "rogue.key")]
+    mon = start_monitor(t, "--web.config.file", cfg, wait=False)
+    wait_ready(t, mon, good, ca=ca)
+    assert (curl(t, ca=ca)[1] == 200) == none_ok
+    assert (curl(t, *rogue, ca=ca)[1] == 200) == rogue_ok
+    assert mon.stop() == 0
