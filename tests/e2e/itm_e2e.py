@@ -352,6 +352,10 @@ class Topology:
         raise RuntimeError("test link never became quiet")
 
     def teardown(self):
+        if self.mon_netns and self.mns in self.created:
+            # The namespace outlives us: remove our pair now (deleting the
+            # peer namespace would, but only asynchronously).
+            sh("ip", "-n", self.mns, "link", "del", self.mif, check=False)
         for ns in self.created:
             sh("ip", "netns", "del", ns, check=False)
         self.created = []

@@ -223,17 +223,26 @@ def test_start_reload_stop(machine, topo, service, geo_dir):
         os.chmod(tmp, 0o644)
         os.rename(tmp, os.path.join(geo_dir, "city.mmdb"))
         machine.systemctl("reload", UNIT)
+        # ExecReload= only sends SIGHUP: wait for the daemon's one line.
+        reloads = wait_for("the reload line", lambda: [
+            (p, msg) for p, msg in machine.journal(UNIT)
+            if msg.startswith("reload:")])
+        assert reloads == [(5, "reload: reopened 1 of 1 databases: "
+                               "/srv/itm-geo/city.mmdb")], reloads
         assert machine.show(UNIT, "ActiveState") == "active"
+        # The reload refreshed STATUS= from the table m1's scrape drained.
+        sums = [sum(v[k] for v in truth.values())
+                for k in ("tx_bytes", "tx_packets")]
+        assert wait_for("STATUS= after the reload", lambda: machine.show(
+            UNIT, "StatusText") == (
+            "Tracking 2 remote addresses; %d bytes, %d packets counted" %
+            tuple(sums)))
         send(t, c, [400], truth)
         m2 = scrape(t)
         assert_exact(m2, truth)
         lab_c = [lab for lab, _ in m2.all("ip_traffic_tx_bytes_total")
                  if lab["remote_ip"] == c][0]
         assert lab_c["city"] == "上海市", lab_c
-        reloads = [(p, msg) for p, msg in machine.journal(UNIT)
-                   if msg.startswith("reload:")]
-        assert reloads == [(5, "reload: reopened 1 of 1 databases: "
-                               "/srv/itm-geo/city.mmdb")], reloads
 
         machine.systemctl("stop", UNIT)
     finally:
