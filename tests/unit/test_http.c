@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "http.h"
 #include "strbuf.h"
+#include "webconfig.h"
 
 #define BODY                                                                   \
 	"# HELP x_total X\n# TYPE x_total counter\nx_total{city=\"南京市\"} 42\n"
@@ -795,6 +796,79 @@ static void test_stop_null(void **state)
 	}
 }
 
+/*
+ * --web.config.file without TLS: basic auth on every path (401 with a
+ * challenge before anything else), the operator's headers on every answer.
+ * The port is bound first and served later, as with --user.
+ */
+static void test_basic_auth_and_headers(void **state)
+{
+	/* htpasswd -nbBC 4 prometheus secret */
+	static const char yaml[] =
+		"basic_auth_users:\n"
+		"  prometheus: $2y$04$yiEAyw.4tcQmSqGo2gsj3.0QX8P6S699NWOEDINxwaYzx.S3EGHRS\n"
+		"http_server_config:\n"
+		"  headers:\n"
+		"    X-Frame-Options: deny\n";
+	struct render_ctx ctx = {.body = BODY, .body_len = strlen(BODY)};
+	uint16_t port = free_port();
+	struct web_config *web;
+	struct http_server *srv;
+	char err[256];
+	struct resp r;
+	int fd;
+
+	(void)state;
+	web = web_config_parse(yaml, strlen(yaml), NULL, err, sizeof(err));
+	if (!web)
+		fail_msg("%s", err);
+	fd = http_listen("127.0.0.1", port);
+	assert_true(fd >= 0);
+	srv = http_server_start_fd(fd, web, render, &ctx);
+	assert_non_null(srv);
+
+	static const char *const refused[] = {
+		NULL,
+		"Authorization: Basic cHJvbWV0aGV1czp3cm9uZw==\r\n", /* :wrong
+								      */
+		"Authorization: Basic bm9ib2R5OnNlY3JldA==\r\n", /* nobody */
+		"Authorization: Basic !!!\r\n",
+		"Authorization: Bearer x\r\n",
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		request(port, "GET", "/metrics", refused[i], &r);
+		assert_int_equal(r.status, 401);
+		assert_header(&r, "WWW-Authenticate",
+			      "Basic realm=\"ip_traffic_monitor\"");
+		assert_header(&r, "X-Frame-Options", "deny");
+		assert_null(strstr(r.body, "x_total"));
+		resp_free(&r);
+	}
+	/* Guarded before the path and method checks. */
+	request(port, "POST", "/nowhere", NULL, &r);
+	assert_int_equal(r.status, 401);
+	resp_free(&r);
+	assert_int_equal(atomic_load(&ctx.calls), 0);
+
+	request(port, "GET", "/metrics",
+		"Authorization: Basic cHJvbWV0aGV1czpzZWNyZXQ=\r\n", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, BODY);
+	assert_header(&r, "X-Frame-Options", "deny");
+	resp_free(&r);
+	request(port, "GET", "/nowhere",
+		"Authorization: Basic cHJvbWV0aGV1czpzZWNyZXQ=\r\n", &r);
+	assert_int_equal(r.status, 404);
+	assert_header(&r, "X-Frame-Options", "deny");
+	resp_free(&r);
+
+	http_server_stop(srv);
+	web_config_free(web);
+	/* A failed start still takes the descriptor. */
+	assert_null(http_server_start_fd(-1, NULL, render, &ctx));
+	assert_int_equal(errno, EINVAL);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -818,6 +892,7 @@ int main(void)
 		T(test_slowloris),
 		T(test_in_flight_limit),
 		cmocka_unit_test(test_stop_null),
+		cmocka_unit_test(test_basic_auth_and_headers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
