@@ -286,9 +286,15 @@ def test_kill9_is_restarted(machine, topo, service):
 
 def test_watchdog_kills_a_stopped_daemon(machine, topo, service):
     t = topo
-    service("-s 0.5 -t 0", dropin="WatchdogSec=2s\nTimeoutAbortSec=2s\n")
+    # -s 10 is far longer than the watchdog period: the loop must wake
+    # for the watchdog on its own.
+    service("-s 10 -t 0", dropin="WatchdogSec=2s\nTimeoutAbortSec=2s\n")
     machine.systemctl("start", UNIT)
     old = main_pid(machine)
+    time.sleep(6)
+    assert main_pid(machine) == old
+    assert machine.show(UNIT, "NRestarts") == "0"
+    assert machine.show(UNIT, "ActiveState") == "active"
     machine.run("kill", "-STOP", str(old))
     wait_for("watchdog restart", lambda: (
         machine.show(UNIT, "NRestarts") == "1" and
