@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 
-OPT_RE = re.compile(r"^\s+(?:(-\w), )?(--[\w-]+)(?: ([A-Z]+))?(?:\s|$)")
+OPT_RE = re.compile(r"^\s+(?:(-\w), )?(--[\w.-]+)(?: ([A-Z]+))?(?:\s|$)")
 KIND = {"IFACE": "iface", "PATH": "file", "DB": "file", "DIR": "dir"}
 
 

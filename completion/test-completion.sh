@@ -28,7 +28,7 @@ try lookup
 COMP_WORDS=(ip_traffic_monitor_cli --) COMP_CWORD=1
 COMPREPLY=()
 _ip_traffic_monitor_cli
-for opt in $("$bin" --help | grep -oE '^ +(-[a-z], )?--[a-z-]+' | grep -oE -- '--[a-z-]+'); do
+for opt in $("$bin" --help | grep -oE '^ +(-[a-z], )?--[a-z.-]+' | grep -oE -- '--[a-z.-]+'); do
 	[[ " ${COMPREPLY[*]} " == *" $opt "* ]] || {
 		echo "--help has $opt, the completion does not offer it" >&2
 		exit 1
