@@ -292,10 +292,32 @@ static int give_pins(const struct privdrop_user *u, const char *dir)
 	return err;
 }
 
+/*
+ * The database and the WAL files SQLite keeps beside it: the user must be
+ * able to reopen them (a replaced file) and remove the WAL on close.  Its
+ * directory is left alone; the service's StateDirectory= belongs to the
+ * user already.
+ */
+static int give_store(const struct privdrop_user *u, const char *db)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	char path[PATH_MAX];
+	int err = 0;
+
+	for (size_t i = 0; db && !err && i < 4; i++) {
+		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
+		err = privdrop_give(u, path);
+	}
+	return err;
+}
+
 /* Before any thread exists: capabilities are per thread. */
 static int drop_privileges(const struct privdrop_user *u,
-			   struct iface_monitor *ifaces, size_t n)
+			   struct iface_monitor *ifaces, size_t n,
+			   const char *db)
 {
+	if (give_store(u, db))
+		return -EPERM;
 	for (size_t i = 0; i < n; i++) {
 		if (give_pins(u, ifaces[i].pin_dir))
 			return -EPERM;
@@ -546,7 +568,7 @@ int daemon_main(int argc, char **argv)
 			goto cleanup;
 	}
 	/* Before the HTTP and live-socket threads exist. */
-	if (o.user && drop_privileges(&user, ifaces, opened))
+	if (o.user && drop_privileges(&user, ifaces, opened, o.db_path))
 		goto cleanup;
 	if (o.port) {
 		http = http_server_start_fd(http_fd, web, render_metrics, coll);

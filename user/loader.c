@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/if_arp.h>
 #include <linux/magic.h>
+#include <linux/netlink.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,17 +226,55 @@ static void remove_pins(const struct iface_monitor *m)
 }
 
 /*
- * Interface names are unique only within a network namespace.  Outside the
- * initial one, the name gets the namespace's inode ("eth0@ns4026532281")
- * so two namespaces' "eth0" never share a lock or a pin directory.
+ * Whether we share PID 1's network namespace.  Reading /proc/1/ns/net needs
+ * ptrace rights over PID 1, which a sandboxed service lacks (its bounding
+ * set is smaller than init's); /proc/1/net/netlink is readable by anyone
+ * and lists the netlink sockets of PID 1's namespace, so a socket of ours
+ * shows up there exactly when the namespace is the same.
+ */
+static bool in_init_netns(const struct stat *self)
+{
+	unsigned long long ino;
+	struct sockaddr_nl nl = {.nl_family = AF_NETLINK};
+	struct stat init, st;
+	char line[256];
+	bool same = false;
+	FILE *f;
+	int fd;
+
+	if (!stat("/proc/1/ns/net", &init))
+		return self->st_ino == init.st_ino;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, 0 /* NETLINK_ROUTE */);
+	if (fd < 0)
+		return false;
+	/* Only a bound socket is in the namespace's table (and listed). */
+	if (bind(fd, (struct sockaddr *)&nl, sizeof(nl))) {
+		close(fd);
+		return false;
+	}
+	f = fopen("/proc/1/net/netlink", "re");
+	/* sk Eth Pid Groups Rmem Wmem Dump Locks Drops Inode; a header first.
+	 */
+	while (f && !fstat(fd, &st) && !same && fgets(line, sizeof(line), f))
+		same = sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %llu",
+			      &ino) == 1 &&
+		       ino == (unsigned long long)st.st_ino;
+	if (f)
+		fclose(f);
+	close(fd);
+	return same;
+}
+
+/*
+ * Interface names are unique only within a network namespace.  Outside
+ * PID 1's, the name gets the namespace's inode ("eth0@ns4026532281") so
+ * two namespaces' "eth0" never share a lock or a pin directory.
  */
 static void instance_name(const char *ifname, char *out, size_t len)
 {
-	struct stat self, init;
+	struct stat self;
 
-	/* Cannot see init's namespace (containers): always qualify. */
-	if (stat("/proc/self/ns/net", &self) ||
-	    (!stat("/proc/1/ns/net", &init) && self.st_ino == init.st_ino))
+	if (stat("/proc/self/ns/net", &self) || in_init_netns(&self))
 		snprintf(out, len, "%s", ifname);
 	else
 		snprintf(out, len, "%s@ns%llu", ifname,

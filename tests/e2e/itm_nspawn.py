@@ -47,7 +47,7 @@ class Machine:
         self.bpffs = os.path.join(self.tmp, "bpffs")
         self.log_path = os.path.join(self.tmp, "console.log")
 
-    def boot(self, timeout=90):
+    def boot(self, timeout=180):
         os.mkdir(self.bpffs)
         e2e.sh("mount", "-t", "bpf", "bpf", self.bpffs)
         argv = ["systemd-nspawn", "--quiet", "--register=no", "--keep-unit",
@@ -80,14 +80,17 @@ class Machine:
                 time.sleep(0.1)
         # Wait for the boot to finish (degraded is fine: units of the host
         # that cannot run in a container fail).
+        state = "?"
         while time.monotonic() < deadline:
             p = self.run("systemctl", "is-system-running", check=False)
             state = p.stdout.strip()
             if state in ("running", "degraded"):
                 return self
             time.sleep(0.3)
-        raise TimeoutError("container did not finish booting: %s" %
-                           self.console())
+        jobs = self.run("systemctl", "list-jobs", "--no-pager",
+                        check=False).stdout if self.init else ""
+        raise TimeoutError("container did not finish booting (%s): %s %s" %
+                           (state, jobs, self.console()))
 
     def console(self):
         try:

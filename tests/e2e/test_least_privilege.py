@@ -3,8 +3,8 @@
 daemon runs as an ordinary user with no capability in any set, no_new_privs
 set, in every thread, and everything it does while running still works:
 exact counting and drains, scrapes, process attribution (scans, names,
-pruning of exited processes), SIGHUP reloads, the final drain and summary
-on SIGTERM, and detaching on exit."""
+pruning of exited processes), SIGHUP reloads, flushes to the SQL store,
+the final drain, flush and summary on SIGTERM, and detaching on exit."""
 
 import os
 import pwd
@@ -78,6 +78,17 @@ def wait_stderr(mon, text, timeout=10):
         time.sleep(0.1)
 
 
+def stored(itm_bin, db):
+    """{remote_ip: [tx_bytes, tx_packets]} summed over the store."""
+    p = subprocess.run([itm_bin, "query", "--db", db, "--csv",
+                        "SELECT remote_ip, sum(tx_bytes), sum(tx_packets) "
+                        "FROM traffic GROUP BY remote_ip"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p
+    rows = [line.split(",") for line in p.stdout.strip().splitlines()[1:]]
+    return {r[0]: [int(r[1]), int(r[2])] for r in rows}
+
+
 def summary_row(text, ip):
     for line in text.splitlines():
         toks = line.split()
@@ -88,16 +99,18 @@ def summary_row(text, ip):
 
 
 def test_user_without_capabilities_keeps_everything_working(
-        topo, start_monitor, pin_base, geo_dir):
+        topo, start_monitor, pin_base, geo_dir, itm_bin):
     t = topo
     a, b, c = t.peer4[0], t.peer4[1], t.peer4[2]
     nobody = pwd.getpwnam("nobody")
     city = os.path.join(geo_dir, "city.mmdb")
+    # In a directory only root may write to, as outside systemd.
+    db = os.path.join(geo_dir, "traffic.db")
     sinks = e2e.Sinks(t.pns, t.peers, SINK)
     truth = {}
     try:
         mon = start_monitor(t, "-s", "0.2", "--pid-retention", "1", "-g",
-                            city, "--user", "nobody")
+                            city, "--db", db, "--user", "nobody")
         pid = mon.proc.pid
         # Every thread (the HTTP server's too): nobody, no capability.
         tasks = os.listdir("/proc/%d/task" % pid)
@@ -120,6 +133,11 @@ def test_user_without_capabilities_keeps_everything_working(
         assert m1.per_ip()[a]["tx_bytes"] == truth[a]["tx_bytes"]
         assert m1.per_ip()[a]["tx_packets"] == truth[a]["tx_packets"]
         assert labels(m1, a)["city"] == "南京市"
+        # Flushes as nobody: every drain commits to the store.
+        time.sleep(0.5)
+        assert stored(itm_bin, db)[a] == [truth[a]["tx_bytes"],
+                                          truth[a]["tx_packets"]]
+        assert os.stat(db).st_uid == nobody.pw_uid
 
         # A process started after the drop is attributed, by name, and its
         # series go once it has exited for --pid-retention.
@@ -163,9 +181,13 @@ def test_user_without_capabilities_keeps_everything_working(
     finally:
         sinks.close()
     out = mon.stdout()
+    final = stored(itm_bin, db)
     for ip, want in truth.items():
         assert summary_row(out, ip)[:2] == [want["tx_bytes"],
                                             want["tx_packets"]], out
+        # The final drain reached the database too.
+        assert final[ip] == [want["tx_bytes"], want["tx_packets"]], ip
+    assert "error" not in mon.stderr(), mon.stderr()
     assert "warning: process attribution" not in mon.stderr()
     # Detached and unpinned without privileges (through the pin
     # directory's descriptor; only the empty directory stays).

@@ -9,10 +9,12 @@ network namespace to a test namespace, and for real:
 - the daemon runs as the service user with no capability left;
 - a scrape is exact; `systemctl reload` reopens a replaced database and
   says so in one line, at notice priority, in the journal;
-- kill -9 of the main process: systemd restarts it and counting goes on,
-  exactly;
+- kill -9 of the main process: systemd restarts it, the new instance
+  adopts the programs that kept counting, and with the SQL store not one
+  byte is lost or counted twice, including what crossed while no daemon ran;
 - a stopped (SIGSTOP) daemon is killed by the watchdog and restarted;
-- `systemctl stop` ends it cleanly (exit status 0, programs detached);
+- `systemctl stop` ends it cleanly: exit status 0, the final drain in the
+  database, the programs left counting for the next start (--keep-attached);
 - a bad setting fails the start with one line, at error priority, and is
   not retried.
 """
@@ -35,6 +37,7 @@ BUILD = os.path.dirname(e2e.default_bin())
 UNIT = "ip_traffic_monitor.service"
 PORT = 10749
 SINK = 5001
+DB = "/var/lib/ip_traffic_monitor/traffic.db"
 
 
 def _read(path):
@@ -112,11 +115,28 @@ def service(machine, topo, request):
     def cleanup():
         machine.systemctl("stop", UNIT, check=False)
         machine.systemctl("reset-failed", UNIT, check=False)
+        # --keep-attached left it counting: remove it, and the history.
+        machine.run(itm(machine), "detach", "-i", topo.mif, check=False)
+        machine.run("sh", "-c", "rm -f %s %s-wal %s-shm" % (DB, DB, DB))
         machine.run("rm", "-f", "/etc/systemd/system/%s.d/test.conf" % UNIT)
         machine.systemctl("daemon-reload", check=False)
 
     request.addfinalizer(cleanup)
     return configure
+
+
+def itm(machine):
+    return "/opt/itm/ip_traffic_monitor_cli"
+
+
+def stored(machine):
+    """{remote_ip: {tx_bytes, tx_packets}} summed over the SQL store."""
+    out = machine.run(itm(machine), "query", "--db", DB, "--csv",
+                      "SELECT remote_ip, sum(tx_bytes), sum(tx_packets) "
+                      "FROM traffic GROUP BY remote_ip").stdout
+    rows = [line.split(",") for line in out.strip().splitlines()[1:]]
+    return {r[0]: {"tx_bytes": int(r[1]), "tx_packets": int(r[2])}
+            for r in rows}
 
 
 def main_pid(machine):
@@ -250,38 +270,46 @@ def test_start_reload_stop(machine, topo, service, geo_dir):
     assert machine.show(UNIT, "ActiveState") == "inactive"
     assert machine.show(UNIT, "Result") == "success"
     assert machine.show(UNIT, "ExecMainStatus") == "0"
-    assert t.attached_programs() == []
     assert int(machine.show(UNIT, "NRestarts")) == 0
+    # The final drain is in the database; the programs still count.
+    want = {ip: {k: v[k] for k in ("tx_bytes", "tx_packets")}
+            for ip, v in truth.items()}
+    assert stored(machine) == want
+    one_program_per_hook(t)
     assert m0.names()
 
 
-def test_kill9_is_restarted(machine, topo, service):
+def test_kill9_is_restarted_and_loses_nothing(machine, topo, service):
     t = topo
     peer = t.peer4[0]
     service("-s 0.5 -t 0")
     sinks = e2e.Sinks(t.pns, [peer], SINK)
+    truth = {}
     try:
         machine.systemctl("start", UNIT)
-        before = {}
-        send(t, peer, [100, 200], before)
-        assert_exact(scrape(t), before)
+        send(t, peer, [100, 200], truth)
+        assert_exact(scrape(t), truth)
         old = main_pid(machine)
         machine.run("kill", "-9", str(old))
+        # No daemon now (RestartSec=2s): the programs it left count alone.
+        wait_for("the main process gone", lambda: main_pid(machine) != old)
+        send(t, peer, [300, 400, 500], truth)
         wait_for("restart after kill -9", lambda: (
             machine.show(UNIT, "NRestarts") == "1" and
             machine.show(UNIT, "ActiveState") == "active" and
             main_pid(machine) not in (0, old)))
         log = machine.system_journal(UNIT)
         assert "Main process exited, code=killed, status=9/KILL" in log
-        # The new instance replaced the killed one's attachment.
+        # The new instance adopted the attachment: still one of each.
         one_program_per_hook(t)
-        after = {}
-        send(t, peer, [300, 400, 500], after)
-        # Without the SQL store the new instance starts from zero: what
-        # it shows is exactly what was sent after the restart.
-        assert_exact(scrape(t), after)
+        send(t, peer, [600], truth)
+        # Every byte, before, during and after, exactly once.
+        assert_exact(scrape(t), truth)
+        machine.systemctl("stop", UNIT)
     finally:
         sinks.close()
+    assert stored(machine) == {
+        peer: {k: truth[peer][k] for k in ("tx_bytes", "tx_packets")}}
 
 
 def test_watchdog_kills_a_stopped_daemon(machine, topo, service):
