@@ -378,9 +378,10 @@ int collector_visit(struct collector *c, collector_view_fn fn, void *arg)
 	return err;
 }
 
-int collector_render_metrics(struct collector *c, struct strbuf *out)
+struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 {
 	double t0 = monotonic_seconds();
+	struct metrics_snapshot *snap = NULL;
 	struct metrics_input in;
 	struct collector_view v;
 	int err;
@@ -398,12 +399,32 @@ int collector_render_metrics(struct collector *c, struct strbuf *out)
 			.version = c->cfg.version,
 			.start_time_seconds = v.start_time,
 		};
-		err = metrics_render(&in, out);
+		/* Copies the exported series only: cheap, then unlocked. */
+		snap = metrics_snapshot_take(&in);
+		if (!snap)
+			err = -errno;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (err)
-		return err;
-	return metrics_render_scrape_duration(out, monotonic_seconds() - t0);
+	if (!snap) {
+		errno = -err;
+		return NULL;
+	}
+	metrics_snapshot_set_duration(snap, monotonic_seconds() - t0);
+	return snap;
+}
+
+int collector_render_metrics(struct collector *c, struct strbuf *out)
+{
+	struct metrics_snapshot *snap = collector_snapshot_metrics(c);
+	int r;
+
+	if (!snap)
+		return -errno;
+	do
+		r = metrics_snapshot_read(snap, out, 1U << 20);
+	while (r > 0);
+	metrics_snapshot_free(snap);
+	return r;
 }
 
 struct summary_args {

@@ -76,6 +76,11 @@ int collector_reload_labels(struct collector *c);
 /* Run fn under the lock with a consistent view of the tables. */
 int collector_visit(struct collector *c, collector_view_fn fn, void *arg);
 /*
+ * Drain, then copy what a scrape sends (metrics.h); the caller streams
+ * and frees it.  NULL with errno set if the drain or the copy failed.
+ */
+struct metrics_snapshot *collector_snapshot_metrics(struct collector *c);
+/*
  * Drain, then render the whole exposition into out.  A failed drain fails
  * the render: a scrape must not be answered with stale numbers.
  */

@@ -106,9 +106,20 @@ static int check_privileges(void)
 	return -EPERM;
 }
 
-static int render_metrics(void *ctx, struct strbuf *out)
+/* /metrics bodies: a snapshot taken under the lock, streamed without it. */
+static void *open_metrics(void *ctx)
 {
-	return collector_render_metrics(ctx, out);
+	return collector_snapshot_metrics(ctx);
+}
+
+static int read_metrics(void *body, struct strbuf *out, size_t want)
+{
+	return metrics_snapshot_read(body, out, want);
+}
+
+static void close_metrics(void *body)
+{
+	metrics_snapshot_free(body);
 }
 
 static void print_table(struct collector *c, size_t top_n, const char *title)
@@ -251,9 +262,15 @@ static int reload_labels(void *ctx)
 static struct http_server *start_http(const struct options *o,
 				      struct collector *c)
 {
+	struct http_source src = {
+		.open = open_metrics,
+		.read = read_metrics,
+		.close = close_metrics,
+		.ctx = c,
+	};
 	struct http_server *http;
 
-	http = http_server_start(o->listen_addr, o->port, render_metrics, c);
+	http = http_server_start(o->listen_addr, o->port, &src);
 	if (http)
 		return http;
 	if (errno == EADDRINUSE)

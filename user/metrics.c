@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +22,6 @@
 #define UNKNOWN	      "Unknown"
 #define U64_DIGITS    20
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Where an address's "{...}" label block sits in the output buffer. */
-struct label_span {
-	size_t off;
-	size_t len;
-};
 
 struct ip_family {
 	const char *name;
@@ -344,97 +339,6 @@ static inline uint64_t entry_field(const struct ip_entry *e, size_t field)
 	return v;
 }
 
-/* First family: build each label block and remember where it went. */
-static int render_first_ip_family(const struct ip_table *t,
-				  const struct ip_family *f, label_fn labels,
-				  struct label_span *spans, struct strbuf *out)
-{
-	size_t nl = strlen(f->name), k = 0;
-	int err;
-
-	for (size_t i = 0; i < t->count; i++) {
-		const struct ip_entry *e = &t->entries[i];
-
-		if (!e->exported)
-			continue;
-		err = strbuf_append(out, f->name, nl);
-		if (err)
-			return err;
-		spans[k].off = out->len;
-		err = labels(out, e);
-		if (err)
-			return err;
-		spans[k].len = out->len - spans[k].off;
-		k++;
-		err = put_value_line_end(out, entry_field(e, f->field));
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int render_next_ip_family(const struct ip_table *t,
-				 const struct ip_family *f,
-				 const struct label_span *spans,
-				 struct strbuf *out)
-{
-	size_t nl = strlen(f->name), k = 0;
-	int err;
-
-	for (size_t i = 0; i < t->count; i++) {
-		const struct ip_entry *e = &t->entries[i];
-		const struct label_span *sp;
-
-		if (!e->exported)
-			continue;
-		sp = &spans[k++];
-		err = strbuf_reserve(out, nl + sp->len + U64_DIGITS + 2);
-		if (err)
-			return err;
-		put(out, f->name, nl);
-		/* Offsets, not pointers: the reserve may have moved buf. */
-		put(out, out->buf + sp->off, sp->len);
-		out->buf[out->len++] = ' ';
-		out->len += u64_to_dec(entry_field(e, f->field),
-				       out->buf + out->len);
-		out->buf[out->len++] = '\n';
-		out->buf[out->len] = '\0';
-	}
-	return 0;
-}
-
-static int render_ip_families(const struct ip_table *t, size_t n_exported,
-			      const struct ip_family *fam, label_fn labels,
-			      struct strbuf *out)
-{
-	struct label_span *spans = NULL;
-	size_t first_start, first_len;
-	int err;
-
-	if (n_exported) {
-		spans = malloc(n_exported * sizeof(*spans));
-		if (!spans)
-			return -ENOMEM;
-	}
-	err = append_header(out, fam[0].name, fam[0].help, "counter");
-	first_start = out->len;
-	if (!err)
-		err = render_first_ip_family(t, &fam[0], labels, spans, out);
-	if (err)
-		goto out;
-	/* The other families are about the same size; grow once for all. */
-	first_len = out->len - first_start;
-	err = strbuf_reserve(out, 3 * (first_len + 2 * n_exported) + 1024);
-	for (size_t f = 1; f < 4 && !err; f++) {
-		err = append_header(out, fam[f].name, fam[f].help, "counter");
-		if (!err)
-			err = render_next_ip_family(t, &fam[f], spans, out);
-	}
-out:
-	free(spans);
-	return err;
-}
-
 static int render_plain(struct strbuf *out, const char *name, const char *help,
 			const char *type, uint64_t v)
 {
@@ -498,7 +402,67 @@ static int render_gauge_double(struct strbuf *out, const char *name,
 	return err;
 }
 
-int metrics_render(const struct metrics_input *in, struct strbuf *out)
+/* One exported series: its label block in the arena and its counters. */
+struct series {
+	uint64_t v[4]; /* tx_bytes, rx_bytes, tx_packets, rx_packets */
+	size_t off;
+	size_t len;
+};
+
+struct series_set {
+	const struct ip_family *fam;
+	struct series *s;
+	size_t n;
+};
+
+enum stream_phase {
+	PHASE_SERIES, /* the per-IP, then the per-process families */
+	PHASE_TAIL,
+	PHASE_DURATION,
+	PHASE_DONE,
+};
+
+struct metrics_snapshot {
+	struct series_set sets[2]; /* per IP, per (IP, process) */
+	size_t n_sets;
+	struct strbuf labels; /* every label block, back to back */
+	struct strbuf tail;   /* totals, per-interface and info families */
+	double duration;
+	bool has_duration;
+	/* Read position. */
+	enum stream_phase phase;
+	size_t set, family, next; /* next series; SIZE_MAX: header first */
+	size_t tail_off;
+};
+
+static int snapshot_series(struct metrics_snapshot *s, struct series_set *set,
+			   const struct ip_table *t,
+			   const struct ip_family *fam, label_fn labels)
+{
+	set->fam = fam;
+	set->n = 0;
+	if (!t->n_exported)
+		return 0;
+	set->s = malloc(t->n_exported * sizeof(*set->s));
+	if (!set->s)
+		return -ENOMEM;
+	for (size_t k = 0; k < t->n_exported; k++) {
+		const struct ip_entry *e = &t->entries[t->exported[k]];
+		struct series *x = &set->s[set->n++];
+		int err;
+
+		x->off = s->labels.len;
+		err = labels(&s->labels, e);
+		if (err)
+			return err;
+		x->len = s->labels.len - x->off;
+		for (int f = 0; f < 4; f++)
+			x->v[f] = entry_field(e, fam[f].field);
+	}
+	return 0;
+}
+
+static int render_tail(const struct metrics_input *in, struct strbuf *out)
 {
 	static const char *const all_names[4] = {
 		"ip_traffic_all_tx_bytes_total",
@@ -514,20 +478,13 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 	};
 	const struct ip_table *t = in->table;
 	uint64_t all[4] = {0}; /* tx_bytes, rx_bytes, tx_pkts, rx_pkts */
-	size_t n_exported = 0, count = t ? t->count : 0;
-	static const struct ip_table empty;
-	int err;
+	int err = 0;
 
-	if (!t)
-		t = &empty;
-	for (size_t i = 0; i < count; i++) {
-		const struct ip_entry *e = &t->entries[i];
-
-		all[0] += e->tx_bytes;
-		all[1] += e->rx_bytes;
-		all[2] += e->tx_packets;
-		all[3] += e->rx_packets;
-		n_exported += e->exported;
+	if (t) {
+		all[0] = t->sum.tx_bytes;
+		all[1] = t->sum.rx_bytes;
+		all[2] = t->sum.tx_packets;
+		all[3] = t->sum.rx_packets;
 	}
 	for (size_t i = 0; i < in->n_ifaces; i++) {
 		const struct itm_counter *c = in->ifaces[i].ctr;
@@ -537,17 +494,6 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 		all[2] += c[ITM_CTR_OVERFLOW_TX].packets;
 		all[3] += c[ITM_CTR_OVERFLOW_RX].packets;
 	}
-
-	err = render_ip_families(t, n_exported, ip_families, append_ip_labels,
-				 out);
-	if (!err && in->procs) {
-		size_t n = 0;
-
-		for (size_t i = 0; i < in->procs->count; i++)
-			n += in->procs->entries[i].exported;
-		err = render_ip_families(in->procs, n, proc_families,
-					 append_proc_labels, out);
-	}
 	for (int i = 0; i < 4 && !err; i++)
 		err = render_plain(out, all_names[i], all_help[i], "counter",
 				   all[i]);
@@ -556,12 +502,12 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 	if (!err)
 		err = render_plain(out, "ip_traffic_tracked_addresses",
 				   "Remote addresses seen since start", "gauge",
-				   count);
+				   t ? t->count : 0);
 	if (!err)
 		err = render_plain(
 			out, "ip_traffic_exported_addresses",
 			"Remote addresses whose tx+rx bytes reached the export threshold (exported per IP)",
-			"gauge", n_exported);
+			"gauge", t ? t->n_exported : 0);
 	if (!err)
 		err = append_header(out, "ip_traffic_build_info",
 				    "Build information; the value is always 1",
@@ -577,6 +523,155 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 			out, "ip_traffic_start_time_seconds",
 			"Unix time at which monitoring started",
 			in->start_time_seconds);
+	return err;
+}
+
+struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in)
+{
+	struct metrics_snapshot *s = calloc(1, sizeof(*s));
+	int err = 0;
+
+	if (!s)
+		return NULL;
+	s->next = SIZE_MAX;
+	if (in->table)
+		err = snapshot_series(s, &s->sets[s->n_sets++], in->table,
+				      ip_families, append_ip_labels);
+	if (!err && in->procs)
+		err = snapshot_series(s, &s->sets[s->n_sets++], in->procs,
+				      proc_families, append_proc_labels);
+	if (!err)
+		err = render_tail(in, &s->tail);
+	if (err) {
+		metrics_snapshot_free(s);
+		errno = -err;
+		return NULL;
+	}
+	return s;
+}
+
+void metrics_snapshot_set_duration(struct metrics_snapshot *s, double seconds)
+{
+	s->duration = seconds;
+	s->has_duration = true;
+}
+
+size_t metrics_snapshot_size(const struct metrics_snapshot *s)
+{
+	size_t n = sizeof(*s) + s->labels.cap + s->tail.cap;
+
+	for (size_t i = 0; i < s->n_sets; i++)
+		n += s->sets[i].n * sizeof(struct series);
+	return n;
+}
+
+void metrics_snapshot_free(struct metrics_snapshot *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < 2; i++)
+		free(s->sets[i].s);
+	strbuf_free(&s->labels);
+	strbuf_free(&s->tail);
+	free(s);
+}
+
+/* Append series lines of the current family until out holds want bytes. */
+static int read_series(struct metrics_snapshot *s, struct strbuf *out,
+		       size_t want)
+{
+	const struct series_set *set = &s->sets[s->set];
+	const struct ip_family *f = &set->fam[s->family];
+	size_t nl = strlen(f->name);
+	int err;
+
+	if (s->next == SIZE_MAX) {
+		err = append_header(out, f->name, f->help, "counter");
+		if (err)
+			return err;
+		s->next = 0;
+	}
+	while (s->next < set->n && out->len < want) {
+		const struct series *x = &set->s[s->next];
+
+		err = strbuf_reserve(out, nl + x->len + U64_DIGITS + 2);
+		if (err)
+			return err;
+		put(out, f->name, nl);
+		put(out, s->labels.buf + x->off, x->len);
+		out->buf[out->len++] = ' ';
+		out->len += u64_to_dec(x->v[s->family], out->buf + out->len);
+		out->buf[out->len++] = '\n';
+		out->buf[out->len] = '\0';
+		s->next++;
+	}
+	if (s->next < set->n)
+		return 0;
+	s->next = SIZE_MAX;
+	if (++s->family == 4) {
+		s->family = 0;
+		if (++s->set == s->n_sets)
+			s->phase = PHASE_TAIL;
+	}
+	return 0;
+}
+
+int metrics_snapshot_read(struct metrics_snapshot *s, struct strbuf *out,
+			  size_t want)
+{
+	size_t n;
+	int err;
+
+	want += out->len;
+	while (out->len < want) {
+		switch (s->phase) {
+		case PHASE_SERIES:
+			if (s->set >= s->n_sets) {
+				s->phase = PHASE_TAIL;
+				break;
+			}
+			err = read_series(s, out, want);
+			if (err)
+				return err;
+			break;
+		case PHASE_TAIL:
+			n = s->tail.len - s->tail_off;
+			if (n > want - out->len)
+				n = want - out->len;
+			err = strbuf_append(out, s->tail.buf + s->tail_off, n);
+			if (err)
+				return err;
+			s->tail_off += n;
+			if (s->tail_off == s->tail.len)
+				s->phase = PHASE_DURATION;
+			break;
+		case PHASE_DURATION:
+			if (s->has_duration) {
+				err = metrics_render_scrape_duration(
+					out, s->duration);
+				if (err)
+					return err;
+			}
+			s->phase = PHASE_DONE;
+			break;
+		case PHASE_DONE:
+			return 0;
+		}
+	}
+	return s->phase != PHASE_DONE;
+}
+
+int metrics_render(const struct metrics_input *in, struct strbuf *out)
+{
+	struct metrics_snapshot *s = metrics_snapshot_take(in);
+	int err;
+
+	if (!s)
+		return -errno;
+	do
+		err = metrics_snapshot_read(s, out, 1U << 20);
+	while (err > 0);
+	metrics_snapshot_free(s);
 	return err;
 }
 

@@ -34,6 +34,28 @@ int metrics_escape_label(struct strbuf *out, const char *v);
  * knows when the scrape started.  Returns 0 or -ENOMEM.
  */
 int metrics_render(const struct metrics_input *in, struct strbuf *out);
+
+/*
+ * What one scrape sends, copied under the collector's lock and then
+ * streamed without it: the label blocks and counters of the exported
+ * series only (about 40 bytes plus the label text each), and the small
+ * families rendered whole.  A scrape's memory follows what it returns,
+ * never the number of tracked addresses.
+ */
+struct metrics_snapshot;
+/* NULL with errno set (ENOMEM). */
+struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in);
+/* Append ip_traffic_scrape_duration_seconds at the end of the stream. */
+void metrics_snapshot_set_duration(struct metrics_snapshot *s, double seconds);
+/*
+ * Append the next part of the exposition, about want bytes (at least one
+ * line).  Returns 1 while more follows, 0 at the end, or -ENOMEM.
+ */
+int metrics_snapshot_read(struct metrics_snapshot *s, struct strbuf *out,
+			  size_t want);
+/* Bytes the snapshot holds (for the benchmarks). */
+size_t metrics_snapshot_size(const struct metrics_snapshot *s);
+void metrics_snapshot_free(struct metrics_snapshot *s);
 int metrics_render_scrape_duration(struct strbuf *out, double seconds);
 
 #endif

@@ -52,14 +52,14 @@ int ip_table_init(struct ip_table *t, uint64_t threshold)
 	memset(t, 0, sizeof(*t));
 	t->threshold = threshold;
 	t->entries = calloc(INITIAL_CAP, sizeof(*t->entries));
-	if (!t->entries)
-		return -ENOMEM;
-	t->cap = INITIAL_CAP;
-	if (index_rebuild(t, INITIAL_CAP * 2)) {
+	t->exported = calloc(INITIAL_CAP, sizeof(*t->exported));
+	if (!t->entries || !t->exported || index_rebuild(t, INITIAL_CAP * 2)) {
 		free(t->entries);
-		t->entries = NULL;
+		free(t->exported);
+		memset(t, 0, sizeof(*t));
 		return -ENOMEM;
 	}
+	t->cap = INITIAL_CAP;
 	return 0;
 }
 
@@ -67,6 +67,7 @@ void ip_table_free(struct ip_table *t)
 {
 	free(t->entries);
 	free(t->index);
+	free(t->exported);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -98,9 +99,14 @@ static int grow(struct ip_table *t)
 {
 	size_t cap = t->cap * 2;
 	struct ip_entry *e;
+	uint32_t *x;
 
 	if (cap > UINT32_MAX - 1)
 		return -ENOMEM;
+	x = realloc(t->exported, cap * sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	t->exported = x;
 	e = realloc(t->entries, cap * sizeof(*e));
 	if (!e)
 		return -ENOMEM;
@@ -159,6 +165,10 @@ size_t ip_table_remove_if(struct ip_table *t,
 	/* Same size: rebuilding in place cannot fail for lack of memory. */
 	memset(t->index, 0, (t->index_mask + 1) * sizeof(*t->index));
 	index_fill(t);
+	t->n_exported = 0;
+	for (size_t i = 0; i < t->count; i++)
+		if (t->entries[i].exported)
+			t->exported[t->n_exported++] = (uint32_t)i;
 	return removed;
 }
 
@@ -239,15 +249,21 @@ int ip_table_merge_batch(struct ip_table *t, struct ip_table *procs,
 	return 0;
 }
 
-void ip_entry_account(const struct ip_table *t, struct ip_entry *e,
+void ip_entry_account(struct ip_table *t, struct ip_entry *e,
 		      const struct itm_value *delta)
 {
 	e->tx_bytes += delta->tx_bytes;
 	e->tx_packets += delta->tx_packets;
 	e->rx_bytes += delta->rx_bytes;
 	e->rx_packets += delta->rx_packets;
-	if (!e->exported && ip_entry_total_bytes(e) >= t->threshold)
+	t->sum.tx_bytes += delta->tx_bytes;
+	t->sum.tx_packets += delta->tx_packets;
+	t->sum.rx_bytes += delta->rx_bytes;
+	t->sum.rx_packets += delta->rx_packets;
+	if (!e->exported && ip_entry_total_bytes(e) >= t->threshold) {
 		e->exported = true;
+		t->exported[t->n_exported++] = (uint32_t)(e - t->entries);
+	}
 }
 
 int ip_table_add(struct ip_table *t, const struct in6_addr *addr,

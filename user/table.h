@@ -39,6 +39,14 @@ struct ip_table {
 	uint32_t *index;    /* entry position + 1; 0 marks an empty slot */
 	size_t index_mask;  /* index size - 1 (a power of two) */
 	uint64_t threshold; /* export threshold in bytes (-t) */
+	/*
+	 * Positions of the exported entries, so that a scrape walks only
+	 * them; sized like entries, so appending never allocates.
+	 */
+	uint32_t *exported;
+	size_t n_exported;
+	/* Everything ever accounted, removed entries included. */
+	struct itm_value sum;
 };
 
 int ip_table_init(struct ip_table *t, uint64_t threshold);
@@ -92,7 +100,7 @@ int ip_table_merge_batch(struct ip_table *t, struct ip_table *procs,
 			 const struct ip_merge_hooks *hooks);
 
 /* Add a drained delta to e's totals and update its export flag. */
-void ip_entry_account(const struct ip_table *t, struct ip_entry *e,
+void ip_entry_account(struct ip_table *t, struct ip_entry *e,
 		      const struct itm_value *delta);
 /* The same by address, inserting it first if needed. */
 int ip_table_add(struct ip_table *t, const struct in6_addr *addr,

@@ -702,6 +702,84 @@ static void test_large(void **state)
 	ip_table_free(&t);
 }
 
+/*
+ * The streamed exposition is the whole one, byte for byte, however small
+ * the pieces; the scrape duration goes last; the snapshot is a copy (later
+ * table changes do not show) and holds only exported series.
+ */
+static void test_stream_pieces(void **state)
+{
+	static const struct geo_labels g = {"中国", "江苏省", "南京市", "电信"};
+	struct iface_stats ifs[1] = {{.name = "eth0"}};
+	struct metrics_input in = {
+		.version = "v", .ifaces = ifs, .n_ifaces = 1};
+	struct strbuf piece = STRBUF_INIT;
+	struct metrics_snapshot *snap;
+	struct ip_table t;
+	char *whole;
+	size_t off = 0, small, big;
+	int r;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 1000), 0);
+	for (int i = 0; i < 3000; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "10.1.%d.%d", i / 256, i % 256);
+		add(&t, ip, i % 2 ? 5000 : 10, 1, 0, 0)->geo = &g;
+	}
+	in.table = &t;
+	whole = render(&t, ifs, 1);
+	in.start_time_seconds = 1700000000.5;
+	in.version = "1.2.3";
+	snap = metrics_snapshot_take(&in);
+	assert_non_null(snap);
+	metrics_snapshot_set_duration(snap, 0.25);
+	/* Changes after the snapshot do not reach it. */
+	add(&t, "10.9.9.9", 1 << 20, 1, 0, 0);
+	do {
+		strbuf_reset(&piece);
+		r = metrics_snapshot_read(snap, &piece, 7);
+		assert_true(r >= 0);
+		assert_true(piece.len > 0 || r == 0);
+		if (piece.len > strlen(whole) - off)
+			break; /* the last piece carries the duration too */
+		if (memcmp(piece.buf, whole + off, piece.len))
+			fail_msg("piece at %zu differs: [%s]", off, piece.buf);
+		off += piece.len;
+	} while (r > 0);
+	assert_memory_equal(piece.buf, whole + off, strlen(whole) - off);
+	off = strlen(whole);
+	assert_int_equal(off, strlen(whole));
+	/* What is left is the duration gauge. */
+	while (r > 0) {
+		r = metrics_snapshot_read(snap, &piece, 1 << 16);
+		assert_true(r >= 0);
+	}
+	assert_non_null(strstr(piece.buf,
+			       "\nip_traffic_scrape_duration_seconds 0.25\n"));
+	metrics_snapshot_free(snap);
+	free(whole);
+	strbuf_free(&piece);
+
+	/* The snapshot grows with exported series, not tracked ones. */
+	snap = metrics_snapshot_take(&in);
+	small = metrics_snapshot_size(snap);
+	metrics_snapshot_free(snap);
+	for (int i = 0; i < 100000; i++) {
+		struct in6_addr a = {.s6_addr = {0x20, 0x01, 0x0d, 0xb8}};
+		struct itm_value v = {1, 1, 0, 0};
+
+		memcpy(&a.s6_addr[12], &i, sizeof(i));
+		assert_int_equal(ip_table_add(&t, &a, &v), 0);
+	}
+	snap = metrics_snapshot_take(&in);
+	big = metrics_snapshot_size(snap);
+	metrics_snapshot_free(snap);
+	assert_true(big < small + 4096);
+	ip_table_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +794,7 @@ int main(void)
 		cmocka_unit_test(test_process_families),
 		cmocka_unit_test(test_scrape_duration),
 		cmocka_unit_test(test_large),
+		cmocka_unit_test(test_stream_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
