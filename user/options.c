@@ -317,7 +317,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 	int c, ret;
 
 	set_defaults(o);
-	optind = 1;
+	/* 0, not 1: glibc then also drops its cursor into the last argv. */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":i:d:s:p:g:t:vh", long_opts,
 				NULL)) != -1) {

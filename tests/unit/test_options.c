@@ -248,6 +248,27 @@ static void test_bad_values(void **state)
 	expect_bad("-i", "eth0", "--db-keep-days", "5y");
 }
 
+/*
+ * A parse that stops inside a cluster of short options ("-vX") must not
+ * leave getopt pointing into that argv for the next parse (found by
+ * fuzz/fuzz_options: a heap use-after-free once the old argv was freed).
+ */
+static void test_parse_after_cluster_error(void **state)
+{
+	struct parsed *old, *p;
+
+	(void)state;
+	old = parse("-vXd", NULL);
+	assert_int_equal(old->r, OPTIONS_BAD);
+	/* A stale cursor would go on with "d" and eat "-i" as its value. */
+	p = parse("-i", "eth0", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_int_equal(p->o.n_ifaces, 1);
+	assert_false(p->o.verbose);
+	free(p);
+	free(old);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -259,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_long_only_flags),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_parse_after_cluster_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
