@@ -516,12 +516,15 @@ class Metrics:
 
 
 def http_request(ns, port, method="GET", path="/metrics", host="127.0.0.1",
-                 timeout=10):
-    """(status, headers dict lower-cased, body bytes) from inside ns."""
+                 timeout=10, src=None):
+    """(status, headers dict lower-cased, body bytes) from inside ns,
+    from address src if given."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = ns_socket(ns, fam, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
+        if src:
+            s.bind((src, 0))
         s.connect((host, port))
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         conn.sock = s
