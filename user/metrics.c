@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * Prometheus text format 0.0.4.  A scrape may carry 10^6 addresses times
- * four families, so the hot path avoids printf: numbers are converted by
- * hand, and each address's label block is built once (for the first
- * family) and copied for the other three.
+ * four families, so the hot path avoids printf: numbers and addresses are
+ * converted by hand, and the escaped rest of a label block (geography, or
+ * pid and process) is built once per distinct value and copied.
  */
 #include "metrics.h"
 
@@ -251,65 +251,6 @@ static int label_or_unknown(struct strbuf *out, const char *v)
 	return metrics_escape_label(out, v);
 }
 
-static int append_addr(struct strbuf *out, const struct in6_addr *addr)
-{
-	char buf[INET6_ADDRSTRLEN];
-
-	return strbuf_append(out, buf, addr_format(addr, buf));
-}
-
-static int append_ip_labels(struct strbuf *out, const struct ip_entry *e)
-{
-	static const char *const names[] = {
-		"\",country=\"",
-		"\",province=\"",
-		"\",city=\"",
-		"\",isp=\"",
-	};
-	const struct geo_labels *g = e->geo;
-	const char *vals[4] = {
-		g ? g->country : NULL,
-		g ? g->province : NULL,
-		g ? g->city : NULL,
-		g ? g->isp : NULL,
-	};
-	int err;
-
-	err = strbuf_puts(out, "{remote_ip=\"");
-	if (!err)
-		err = append_addr(out, &e->addr);
-	for (int i = 0; i < 4 && !err; i++) {
-		err = strbuf_puts(out, names[i]);
-		if (!err)
-			err = label_or_unknown(out, vals[i]);
-	}
-	if (!err)
-		err = strbuf_puts(out, "\"}");
-	return err;
-}
-
-static int append_proc_labels(struct strbuf *out, const struct ip_entry *e)
-{
-	char pid[U64_DIGITS + 1];
-	int err;
-
-	pid[u64_to_dec(e->pid, pid)] = '\0';
-	err = strbuf_puts(out, "{remote_ip=\"");
-	if (!err)
-		err = append_addr(out, &e->addr);
-	if (!err)
-		err = strbuf_puts(out, "\",pid=\"");
-	if (!err)
-		err = strbuf_puts(out, pid);
-	if (!err)
-		err = strbuf_puts(out, "\",process=\"");
-	if (!err)
-		err = escape_n(out, e->comm, strnlen(e->comm, sizeof(e->comm)));
-	if (!err)
-		err = strbuf_puts(out, "\"}");
-	return err;
-}
-
 static int append_header(struct strbuf *out, const char *name, const char *help,
 			 const char *type)
 {
@@ -402,11 +343,17 @@ static int render_gauge_double(struct strbuf *out, const char *name,
 	return err;
 }
 
-/* One exported series: its label block in the arena and its counters. */
+/*
+ * One exported series: counters, address, and where the rest of its label
+ * block sits in the snapshot's arena.  That rest (geography, or pid and
+ * process) is shared by many series, so it is rendered once per distinct
+ * value: 56 bytes per series plus the distinct blocks.
+ */
 struct series {
 	uint64_t v[4]; /* tx_bytes, rx_bytes, tx_packets, rx_packets */
-	size_t off;
-	size_t len;
+	struct in6_addr addr;
+	uint32_t off;
+	uint32_t len;
 };
 
 struct series_set {
@@ -425,7 +372,7 @@ enum stream_phase {
 struct metrics_snapshot {
 	struct series_set sets[2]; /* per IP, per (IP, process) */
 	size_t n_sets;
-	struct strbuf labels; /* every label block, back to back */
+	struct strbuf blocks; /* distinct label-block tails, back to back */
 	struct strbuf tail;   /* totals, per-interface and info families */
 	double duration;
 	bool has_duration;
@@ -435,31 +382,154 @@ struct metrics_snapshot {
 	size_t tail_off;
 };
 
+/* Distinct blocks while a snapshot is taken: key bytes -> arena span. */
+struct block_key {
+	const void *geo;
+	uint32_t pid;
+	char comm[ITM_COMM_LEN];
+};
+
+struct block_slot {
+	struct block_key key;
+	uint32_t off;
+	uint32_t len;
+	bool used;
+};
+
+struct block_index {
+	struct block_slot *slot;
+	size_t mask;
+};
+
+static uint64_t key_hash(const struct block_key *k)
+{
+	uint64_t h = (uint64_t)(uintptr_t)k->geo * 0x9e3779b97f4a7c15ULL;
+
+	h ^= k->pid * 0xd6e8feb86659fd93ULL;
+	for (size_t i = 0; i < sizeof(k->comm) && k->comm[i]; i++)
+		h = (h ^ (unsigned char)k->comm[i]) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+static int ip_block(struct strbuf *out, const struct ip_entry *e)
+{
+	static const char *const names[] = {
+		"\",country=\"",
+		"\",province=\"",
+		"\",city=\"",
+		"\",isp=\"",
+	};
+	const struct geo_labels *g = e->geo;
+	const char *vals[4] = {
+		g ? g->country : NULL,
+		g ? g->province : NULL,
+		g ? g->city : NULL,
+		g ? g->isp : NULL,
+	};
+	int err = 0;
+
+	for (int i = 0; i < 4 && !err; i++) {
+		err = strbuf_puts(out, names[i]);
+		if (!err)
+			err = label_or_unknown(out, vals[i]);
+	}
+	if (!err)
+		err = strbuf_puts(out, "\"}");
+	return err;
+}
+
+static int proc_block(struct strbuf *out, const struct ip_entry *e)
+{
+	char pid[U64_DIGITS + 1];
+	int err;
+
+	pid[u64_to_dec(e->pid, pid)] = '\0';
+	err = strbuf_puts(out, "\",pid=\"");
+	if (!err)
+		err = strbuf_puts(out, pid);
+	if (!err)
+		err = strbuf_puts(out, "\",process=\"");
+	if (!err)
+		err = escape_n(out, e->comm, strnlen(e->comm, sizeof(e->comm)));
+	if (!err)
+		err = strbuf_puts(out, "\"}");
+	return err;
+}
+
 static int snapshot_series(struct metrics_snapshot *s, struct series_set *set,
 			   const struct ip_table *t,
-			   const struct ip_family *fam, label_fn labels)
+			   const struct ip_family *fam, label_fn block,
+			   bool per_process)
 {
+	struct block_index bi = {0};
+	size_t slots = 16;
+	int err = 0;
+
 	set->fam = fam;
 	set->n = 0;
 	if (!t->n_exported)
 		return 0;
 	set->s = malloc(t->n_exported * sizeof(*set->s));
-	if (!set->s)
+	/* Distinct geographies or processes are few; past 32 probes a
+	 * block is simply not shared. */
+	while (slots < 2 * t->n_exported && slots < (1U << 16))
+		slots <<= 1;
+	bi.slot = calloc(slots, sizeof(*bi.slot));
+	bi.mask = slots - 1;
+	if (!set->s || !bi.slot) {
+		free(bi.slot);
 		return -ENOMEM;
-	for (size_t k = 0; k < t->n_exported; k++) {
+	}
+	for (size_t k = 0; k < t->n_exported && !err; k++) {
 		const struct ip_entry *e = &t->entries[t->exported[k]];
 		struct series *x = &set->s[set->n++];
-		int err;
+		struct block_key key = {0};
+		struct block_slot *sl;
+		size_t h, probes = 0;
 
-		x->off = s->labels.len;
-		err = labels(&s->labels, e);
-		if (err)
-			return err;
-		x->len = s->labels.len - x->off;
+		if (per_process) {
+			key.pid = e->pid;
+			memcpy(key.comm, e->comm, sizeof(key.comm));
+		} else {
+			key.geo = e->geo;
+		}
+		h = key_hash(&key) & bi.mask;
+		for (;;) {
+			sl = &bi.slot[h];
+			if (!sl->used || !memcmp(&sl->key, &key, sizeof(key)))
+				break;
+			if (++probes == 32) {
+				sl = NULL;
+				break;
+			}
+			h = (h + 1) & bi.mask;
+		}
+		if (!sl || !sl->used) {
+			size_t off = s->blocks.len;
+
+			err = block(&s->blocks, e);
+			if (err || s->blocks.len > UINT32_MAX) {
+				err = err ? err : -E2BIG;
+				break;
+			}
+			if (sl) {
+				sl->key = key;
+				sl->off = (uint32_t)off;
+				sl->len = (uint32_t)(s->blocks.len - off);
+				sl->used = true;
+			}
+			x->off = (uint32_t)off;
+			x->len = (uint32_t)(s->blocks.len - off);
+		} else {
+			x->off = sl->off;
+			x->len = sl->len;
+		}
+		x->addr = e->addr;
 		for (int f = 0; f < 4; f++)
 			x->v[f] = entry_field(e, fam[f].field);
 	}
-	return 0;
+	free(bi.slot);
+	return err;
 }
 
 static int render_tail(const struct metrics_input *in, struct strbuf *out)
@@ -536,10 +606,10 @@ struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in)
 	s->next = SIZE_MAX;
 	if (in->table)
 		err = snapshot_series(s, &s->sets[s->n_sets++], in->table,
-				      ip_families, append_ip_labels);
+				      ip_families, ip_block, false);
 	if (!err && in->procs)
 		err = snapshot_series(s, &s->sets[s->n_sets++], in->procs,
-				      proc_families, append_proc_labels);
+				      proc_families, proc_block, true);
 	if (!err)
 		err = render_tail(in, &s->tail);
 	if (err) {
@@ -558,7 +628,7 @@ void metrics_snapshot_set_duration(struct metrics_snapshot *s, double seconds)
 
 size_t metrics_snapshot_size(const struct metrics_snapshot *s)
 {
-	size_t n = sizeof(*s) + s->labels.cap + s->tail.cap;
+	size_t n = sizeof(*s) + s->blocks.cap + s->tail.cap;
 
 	for (size_t i = 0; i < s->n_sets; i++)
 		n += s->sets[i].n * sizeof(struct series);
@@ -571,7 +641,7 @@ void metrics_snapshot_free(struct metrics_snapshot *s)
 		return;
 	for (size_t i = 0; i < 2; i++)
 		free(s->sets[i].s);
-	strbuf_free(&s->labels);
+	strbuf_free(&s->blocks);
 	strbuf_free(&s->tail);
 	free(s);
 }
@@ -594,11 +664,15 @@ static int read_series(struct metrics_snapshot *s, struct strbuf *out,
 	while (s->next < set->n && out->len < want) {
 		const struct series *x = &set->s[s->next];
 
-		err = strbuf_reserve(out, nl + x->len + U64_DIGITS + 2);
+		err = strbuf_reserve(out, nl + sizeof("{remote_ip=\"") +
+						  INET6_ADDRSTRLEN + x->len +
+						  U64_DIGITS + 2);
 		if (err)
 			return err;
 		put(out, f->name, nl);
-		put(out, s->labels.buf + x->off, x->len);
+		put_lit(out, "{remote_ip=\"");
+		out->len += addr_format(&x->addr, out->buf + out->len);
+		put(out, s->blocks.buf + x->off, x->len);
 		out->buf[out->len++] = ' ';
 		out->len += u64_to_dec(x->v[s->family], out->buf + out->len);
 		out->buf[out->len++] = '\n';
