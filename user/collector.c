@@ -38,8 +38,10 @@ struct collector {
 	struct dead_pid *dead; /* sorted by pid */
 	size_t n_dead;
 	double start_time;
-	struct drain_buf buf; /* scratch for batch reads */
+	struct drain_buf buf;	 /* scratch for batch reads */
 	struct persist *persist; /* --db / --keep-attached; NULL: drain_map */
+	/* Conditions that change where counts go, logged once each. */
+	bool told_evicting, told_alloc;
 };
 
 int collector_new(struct collector **out, struct iface_monitor *ifaces,
@@ -69,12 +71,16 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 		snprintf(c->stats[i].name, sizeof(c->stats[i].name), "%s",
 			 ifaces[i].name);
 	err = ip_table_init(&c->table, cfg->threshold);
+	if (!err)
+		err = ip_table_set_limit(&c->table, cfg->max_tracked);
 	if (err)
-		goto err_stats;
+		goto err_table;
 	if (c->per_process) {
 		err = ip_table_init(&c->procs, cfg->threshold);
+		if (!err)
+			err = ip_table_set_limit(&c->procs, cfg->max_tracked);
 		if (err)
-			goto err_table;
+			goto err_procs;
 	}
 	err = -pthread_mutex_init(&c->lock, NULL);
 	if (err)
@@ -86,7 +92,6 @@ err_procs:
 	ip_table_free(&c->procs);
 err_table:
 	ip_table_free(&c->table);
-err_stats:
 	free(c->stats);
 err_buf:
 	drain_buf_free(&c->buf);
@@ -154,13 +159,34 @@ static int drain_persist(struct collector *c)
 	return err;
 }
 
+/* Say once, where it can be acted on, that counts go to an aggregate. */
+static void report_limits(struct collector *c)
+{
+	uint64_t failed = c->table.alloc_failures + c->procs.alloc_failures;
+
+	if (!c->told_evicting && (c->table.n_evicted || c->table.n_refused)) {
+		c->told_evicting = true;
+		pr_warn("%zu remote addresses tracked (--max-tracked): the longest-idle unexported ones are evicted, their traffic counted in ip_traffic_evicted_* (logged once)\n",
+			c->cfg.max_tracked);
+	}
+	if (!c->told_alloc && failed) {
+		c->told_alloc = true;
+		pr_err("out of memory: %llu new addresses could not be tracked; their traffic is counted in ip_traffic_evicted_*, failures in ip_traffic_alloc_failures_total (logged once)\n",
+		       (unsigned long long)failed);
+	}
+}
+
 static int drain_locked(struct collector *c)
 {
 	int err = 0;
 
-	if (c->persist)
-		return drain_persist(c);
-
+	ip_table_tick(&c->table);
+	ip_table_tick(&c->procs);
+	if (c->persist) {
+		err = drain_persist(c);
+		report_limits(c);
+		return err;
+	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
 		int e = swap_and_drain(c, &c->ifaces[i]);
 
@@ -168,6 +194,7 @@ static int drain_locked(struct collector *c)
 			err = e;
 		read_counters(c, i);
 	}
+	report_limits(c);
 	return err;
 }
 

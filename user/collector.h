@@ -22,6 +22,7 @@ struct collector;
 
 struct collector_config {
 	uint64_t threshold; /* -t, for both tables */
+	size_t max_tracked; /* entries per table (0: no limit) */
 	/*
 	 * Labels of new addresses (label may be NULL) and names of new pids
 	 * (name NULL: no per-process table).  Both run under the lock.

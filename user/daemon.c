@@ -224,8 +224,8 @@ static int open_store(const struct options *o, struct store **out)
  * the last drain is complete; maps holding counts the database could not
  * take stay pinned for the next start with --db.
  */
-static int finish(struct collector *c, struct iface_monitor *ifaces,
-		  size_t n, const struct options *o)
+static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
+		  const struct options *o)
 {
 	int status = 0;
 	bool keep_maps;
@@ -343,9 +343,16 @@ int daemon_main(int argc, char **argv)
 	log_set_verbose(o.verbose);
 	libbpf_set_print(libbpf_print);
 	if (o.live_group && live_parse_group(o.live_group, &live_gid)) {
-		pr_err("--live-group '%s': no such group\n", o.live_group);
+		pr_err("--live-group '%s': no such group\n",
+		       LOG_Q(o.live_group));
 		return EXIT_SETUP;
 	}
+	if (options_check_resources(&o,
+				    (uint64_t)sysconf(_SC_PHYS_PAGES) *
+					    (uint64_t)sysconf(_SC_PAGESIZE),
+				    (unsigned int)libbpf_num_possible_cpus(),
+				    stderr))
+		return EXIT_SETUP;
 	if (check_privileges())
 		return EXIT_SETUP;
 	if (open_geo(&o, &geo))
@@ -376,6 +383,7 @@ int daemon_main(int argc, char **argv)
 	};
 	struct collector_config cc = {
 		.threshold = o.threshold,
+		.max_tracked = o.max_tracked,
 		.hooks = hooks,
 		.reload_labels = geo ? reload_labels : NULL,
 		.version = ITM_VERSION,

@@ -188,13 +188,13 @@ static int ensure_pin_dir(const char *base, const char *dir)
 	}
 	err = mkdir_p(dir, 0700);
 	if (err) {
-		pr_err("cannot create pin directory %s: %s\n", dir,
+		pr_err("cannot create pin directory %s: %s\n", LOG_Q(dir),
 		       strerror(-err));
 		return err;
 	}
 	if (!is_bpffs(dir)) {
 		pr_err("%s is not on a bpf filesystem; choose --pin-dir under a bpffs mount\n",
-		       dir);
+		       LOG_Q(dir));
 		return -EINVAL;
 	}
 	return 0;
@@ -766,7 +766,8 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	m->ifindex = (int)if_nametoindex(name);
 	if (!m->ifindex) {
 		err = errno == ENODEV || errno == ENXIO ? -ENODEV : -errno;
-		pr_err("interface '%s' not found (see 'ip link show')\n", name);
+		pr_err("interface '%s' not found (see 'ip link show')\n",
+		       LOG_Q(name));
 		return err;
 	}
 	err = link_is_l3(name, &m->l3);

@@ -360,6 +360,7 @@ struct series_set {
 	const struct ip_family *fam;
 	struct series *s;
 	size_t n;
+	uint64_t sum[4]; /* over its series, family by family */
 };
 
 enum stream_phase {
@@ -525,14 +526,87 @@ static int snapshot_series(struct metrics_snapshot *s, struct series_set *set,
 			x->len = sl->len;
 		}
 		x->addr = e->addr;
-		for (int f = 0; f < 4; f++)
+		for (int f = 0; f < 4; f++) {
 			x->v[f] = entry_field(e, fam[f].field);
+			set->sum[f] += x->v[f];
+		}
 	}
 	free(bi.slot);
 	return err;
 }
 
-static int render_tail(const struct metrics_input *in, struct strbuf *out)
+/* Families of four counters or gauges without labels: tx/rx bytes/packets. */
+static int render_quad(struct strbuf *out, const char *prefix,
+		       const char *suffix, const char *type, const char *what,
+		       const uint64_t v[4])
+{
+	static const char *const dir[4] = {"tx", "rx", "tx", "rx"};
+	static const char *const unit[4] = {"bytes", "bytes", "packets",
+					    "packets"};
+	static const char *const verb[4] = {
+		"Transmitted IP-layer bytes", "Received IP-layer bytes",
+		"Transmitted IP packets", "Received IP packets"};
+	int err = 0;
+
+	for (int i = 0; i < 4 && !err; i++) {
+		char name[96], help[512];
+
+		snprintf(name, sizeof(name), "%s_%s_%s%s", prefix, dir[i],
+			 unit[i], suffix);
+		snprintf(help, sizeof(help), "%s %s", verb[i], what);
+		err = render_plain(out, name, help, type, v[i]);
+	}
+	return err;
+}
+
+static int render_limits(const struct ip_table *t, const uint64_t exp_sum[4],
+			 const struct ip_table *procs, struct strbuf *out)
+{
+	static const struct ip_table empty;
+	uint64_t ev[4], below[4];
+	int err;
+
+	if (!t)
+		t = &empty;
+	ev[0] = t->evicted.tx_bytes;
+	ev[1] = t->evicted.rx_bytes;
+	ev[2] = t->evicted.tx_packets;
+	ev[3] = t->evicted.rx_packets;
+	/* sum = entries + evicted, and the entries are exported or below. */
+	below[0] = t->sum.tx_bytes - ev[0] - exp_sum[0];
+	below[1] = t->sum.rx_bytes - ev[1] - exp_sum[1];
+	below[2] = t->sum.tx_packets - ev[2] - exp_sum[2];
+	below[3] = t->sum.rx_packets - ev[3] - exp_sum[3];
+	err = render_quad(
+		out, "ip_traffic_evicted", "_total", "counter",
+		"of remote addresses dropped from memory at --max-tracked (longest idle, never exported, first) or never admitted (all kept addresses exported, or out of memory); not in the per-IP series",
+		ev);
+	if (!err)
+		err = render_quad(
+			out, "ip_traffic_below_threshold", "", "gauge",
+			"of tracked remote addresses still below the export threshold (-t); not in the per-IP series",
+			below);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_evicted_addresses_total",
+			"Remote addresses dropped from memory to stay within --max-tracked",
+			"counter", t->n_evicted);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_alloc_failures_total",
+			"Addresses (or address-process pairs) that could not be tracked for lack of memory; their traffic is in ip_traffic_evicted_*",
+			"counter",
+			t->alloc_failures +
+				(procs ? procs->alloc_failures : 0));
+	if (!err)
+		err = render_plain(out, "ip_traffic_max_tracked_addresses",
+				   "The --max-tracked limit (0: none)", "gauge",
+				   t->max_entries);
+	return err;
+}
+
+static int render_tail(const struct metrics_input *in,
+		       const uint64_t exp_sum[4], struct strbuf *out)
 {
 	static const char *const all_names[4] = {
 		"ip_traffic_all_tx_bytes_total",
@@ -541,10 +615,10 @@ static int render_tail(const struct metrics_input *in, struct strbuf *out)
 		"ip_traffic_all_rx_packets_total",
 	};
 	static const char *const all_help[4] = {
-		"Transmitted IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot",
-		"Received IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot",
-		"Transmitted IP packets over all remote addresses, including those below the export threshold and those that found no map slot",
-		"Received IP packets over all remote addresses, including those below the export threshold and those that found no map slot",
+		"Transmitted IP-layer bytes over all remote addresses: per-IP series + below_threshold + evicted + overflow",
+		"Received IP-layer bytes over all remote addresses: per-IP series + below_threshold + evicted + overflow",
+		"Transmitted IP packets over all remote addresses: per-IP series + below_threshold + evicted + overflow",
+		"Received IP packets over all remote addresses: per-IP series + below_threshold + evicted + overflow",
 	};
 	const struct ip_table *t = in->table;
 	uint64_t all[4] = {0}; /* tx_bytes, rx_bytes, tx_pkts, rx_pkts */
@@ -570,14 +644,17 @@ static int render_tail(const struct metrics_input *in, struct strbuf *out)
 	for (size_t i = 0; i < ARRAY_SIZE(iface_families) && !err; i++)
 		err = render_iface_family(in, &iface_families[i], out);
 	if (!err)
-		err = render_plain(out, "ip_traffic_tracked_addresses",
-				   "Remote addresses seen since start", "gauge",
-				   t ? t->count : 0);
+		err = render_plain(
+			out, "ip_traffic_tracked_addresses",
+			"Remote addresses in memory (at most --max-tracked)",
+			"gauge", t ? t->count : 0);
 	if (!err)
 		err = render_plain(
 			out, "ip_traffic_exported_addresses",
 			"Remote addresses whose tx+rx bytes reached the export threshold (exported per IP)",
 			"gauge", t ? t->n_exported : 0);
+	if (!err)
+		err = render_limits(t, exp_sum, in->procs, out);
 	if (!err)
 		err = append_header(out, "ip_traffic_build_info",
 				    "Build information; the value is always 1",
@@ -598,6 +675,7 @@ static int render_tail(const struct metrics_input *in, struct strbuf *out)
 
 struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in)
 {
+	static const uint64_t zero[4];
 	struct metrics_snapshot *s = calloc(1, sizeof(*s));
 	int err = 0;
 
@@ -611,7 +689,8 @@ struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in)
 		err = snapshot_series(s, &s->sets[s->n_sets++], in->procs,
 				      proc_families, proc_block, true);
 	if (!err)
-		err = render_tail(in, &s->tail);
+		err = render_tail(in, in->table ? s->sets[0].sum : zero,
+				  &s->tail);
 	if (err) {
 		metrics_snapshot_free(s);
 		errno = -err;
