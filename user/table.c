@@ -103,7 +103,7 @@ struct ip_entry *ip_table_find(const struct ip_table *t,
  */
 static int grow(struct ip_table *t)
 {
-	size_t cap = t->cap * 2;
+	size_t cap = t->cap * 2, slots = t->index_mask + 1;
 	struct ip_entry *e;
 	uint32_t *x, *idx;
 
@@ -111,8 +111,14 @@ static int grow(struct ip_table *t)
 		cap = t->max_entries;
 	if (cap <= t->cap || cap > UINT32_MAX - 1)
 		return -ENOMEM;
-	/* Keep the index at most half full so probe chains stay short. */
-	idx = calloc(cap * 2, sizeof(*idx));
+	/*
+	 * Keep the index at most half full so probe chains stay short; its
+	 * size is a power of two (a mask picks the slot), the limit need not
+	 * be.
+	 */
+	while (slots < cap * 2)
+		slots <<= 1;
+	idx = calloc(slots, sizeof(*idx));
 	if (!idx)
 		return -ENOMEM;
 	x = realloc(t->exported, cap * sizeof(*x));
@@ -126,7 +132,7 @@ static int grow(struct ip_table *t)
 	t->cap = cap;
 	free(t->index);
 	t->index = idx;
-	t->index_mask = cap * 2 - 1;
+	t->index_mask = slots - 1;
 	index_fill(t);
 	return 0;
 fail:

@@ -498,6 +498,28 @@ static void test_limit_evicts_longest_idle(void **state)
 	ip_table_free(&t);
 }
 
+/*
+ * A limit that is not a power of two, reached by growing: the index stays
+ * a power of two (a hang once, in the e2e flood test).
+ */
+static void test_limit_not_power_of_two(void **state)
+{
+	struct ip_table t;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 1000), 0);
+	assert_int_equal(ip_table_set_limit(&t, 3000), 0);
+	for (int round = 0; round < 10; round++) {
+		ip_table_tick(&t);
+		merge_range(&t, (uint32_t)round * 4000, 4000, 10);
+		assert_true(t.count <= 3000);
+		assert_sum_exact(&t);
+	}
+	assert_int_equal(t.cap, 3000);
+	assert_int_equal(t.index_mask + 1, 8192);
+	ip_table_free(&t);
+}
+
 /* Full of exported entries: newcomers are counted in the aggregate. */
 static void test_limit_full_of_exported(void **state)
 {
@@ -537,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_merge_batch),
 		cmocka_unit_test(test_limit_evicts_longest_idle),
 		cmocka_unit_test(test_limit_full_of_exported),
+		cmocka_unit_test(test_limit_not_power_of_two),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
