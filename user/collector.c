@@ -67,9 +67,11 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 		err = -ENOMEM;
 		goto err_buf;
 	}
-	for (size_t i = 0; i < n_ifaces; i++)
+	for (size_t i = 0; i < n_ifaces; i++) {
 		snprintf(c->stats[i].name, sizeof(c->stats[i].name), "%s",
 			 ifaces[i].name);
+		c->stats[i].attached = true;
+	}
 	err = ip_table_init(&c->table, cfg->threshold);
 	if (!err)
 		err = ip_table_set_limit(&c->table, cfg->max_tracked);
@@ -368,6 +370,15 @@ bool collector_all_stored(struct collector *c)
 	clean = !c->persist || persist_clean(c->persist);
 	pthread_mutex_unlock(&c->lock);
 	return clean;
+}
+
+void collector_iface_state(struct collector *c, size_t idx, bool attached,
+			   uint64_t reattached)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stats[idx].attached = attached;
+	c->stats[idx].reattached = reattached;
+	pthread_mutex_unlock(&c->lock);
 }
 
 int collector_reload_labels(struct collector *c)

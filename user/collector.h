@@ -71,6 +71,9 @@ int collector_drain_final(struct collector *c);
  */
 size_t collector_prune_exited(struct collector *c, double now,
 			      double retention);
+/* Interface idx is attached or not (it disappeared), after n re-attaches. */
+void collector_iface_state(struct collector *c, size_t idx, bool attached,
+			   uint64_t reattached);
 /* Reload the label source under the lock (scrapes label addresses too). */
 int collector_reload_labels(struct collector *c);
 

@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "collector.h"
 #include "geo.h"
 #include "http.h"
+#include "ifwatch.h"
 #include "itm_version.h"
 #include "live_server.h"
 #include "live_view.h"
@@ -145,10 +147,59 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* The monitored interfaces, and rtnetlink to notice them come and go. */
+struct watched {
+	struct iface_monitor *ifaces;
+	size_t n;
+	struct ifwatch *w; /* NULL: no netlink; checked every interval */
+};
+
+static void follow_ifaces(struct collector *c, struct watched *wi)
+{
+	for (size_t i = 0; i < wi->n; i++) {
+		struct iface_monitor *m = &wi->ifaces[i];
+
+		if (iface_monitor_follow(m) > 0) {
+			/* What was counted before it went is in the maps. */
+			if (m->gone)
+				collector_drain(c);
+			collector_iface_state(c, i, !m->gone, m->reattached);
+		}
+	}
+}
+
+/*
+ * Sleep ms (handling the live view's keys), but follow link changes the
+ * moment they happen.  True when the user quit the live view.
+ */
+static bool wait_following(struct collector *c, struct watched *wi,
+			   struct live_view *lv, uint64_t ms)
+{
+	double until = monotonic_seconds() + ms / 1000.0;
+
+	while (!stop_requested) {
+		double left = until - monotonic_seconds();
+		enum live_wait r;
+
+		if (left <= 0)
+			break;
+		r = live_view_wait(lv, (uint64_t)(left * 1000) + 1,
+				   wi->w ? ifwatch_fd(wi->w) : -1);
+		if (r == LIVE_QUIT)
+			return true;
+		if (r == LIVE_READABLE && ifwatch_drain(wi->w) > 0)
+			follow_ifaces(c, wi);
+	}
+	if (!wi->w)
+		follow_ifaces(c, wi);
+	return false;
+}
+
 #define PRUNE_EVERY_S 10.0
 
 static void run_loop(struct collector *c, const struct options *o,
-		     struct owner_tracker *owners, struct live_view *lv)
+		     struct owner_tracker *owners, struct live_view *lv,
+		     struct watched *wi)
 {
 	double start = monotonic_seconds();
 	double end = start + o->duration_ms / 1000.0;
@@ -173,7 +224,7 @@ static void run_loop(struct collector *c, const struct options *o,
 			if (left * 1000 < (double)wait)
 				wait = (uint64_t)(left * 1000) + 1;
 		}
-		if (live_view_wait(lv, wait))
+		if (wait_following(c, wi, lv, wait))
 			stop_requested = 1; /* 'q' in the live view */
 		if (stop_requested)
 			break;
@@ -411,8 +462,15 @@ int daemon_main(int argc, char **argv)
 			attach_mode_name(ifaces[i].mode),
 			i + 1 == opened && o.port ? "; metrics at /metrics"
 						  : "");
+	struct watched wi = {.ifaces = ifaces, .n = opened};
+
+	err = ifwatch_open(&wi.w);
+	if (err)
+		pr_warn("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n",
+			strerror(-err));
 	live_view_show(lv);
-	run_loop(coll, &o, owners, lv);
+	run_loop(coll, &o, owners, lv, &wi);
+	ifwatch_close(wi.w);
 	/* The terminal is ours again before the summary. */
 	live_view_close(lv);
 	lv = NULL;

@@ -35,8 +35,8 @@
 
 /* Links first: unpinning them is what detaches a kept instance. */
 static const char *const pin_names[] = {
-	"itm_stats_a",	"itm_stats_b",	"itm_active", "itm_counters",
-	"link_ingress", "link_egress",	"itm_meta",
+	"itm_stats_a",	"itm_stats_b", "itm_active", "itm_counters",
+	"link_ingress", "link_egress", "itm_meta",
 };
 
 #define PIN_LINK0 4
@@ -563,8 +563,7 @@ static int check_pinned_layout(struct iface_monitor *m)
 		close(fd);
 	}
 	if (meta.layout == ITM_PIN_LAYOUT && pinned(m, 0) && pinned(m, 1) &&
-	    pinned(m, 2) && pinned(m, 3) &&
-	    !pinned_map_info(m, 0, &info) &&
+	    pinned(m, 2) && pinned(m, 3) && !pinned_map_info(m, 0, &info) &&
 	    info.type == BPF_MAP_TYPE_PERCPU_HASH &&
 	    info.key_size == sizeof(struct itm_key) &&
 	    info.value_size == sizeof(struct itm_value) &&
@@ -805,6 +804,7 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	err = load(m, cfg);
 	if (err)
 		goto fail;
+	m->force_clsact = cfg->force_clsact;
 	err = m->adopted ? attach_adopted(m, cfg->force_clsact)
 			 : attach(m, cfg->force_clsact);
 	if (err)
@@ -919,6 +919,93 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	}
 	pr_info("%s: detached; removed %s\n", ifname, m->pin_dir);
 	return 0;
+}
+
+/* The device went away and took our tcx links (defunct) or filters. */
+static void forget_attachment(struct iface_monitor *m)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		if (m->link_fd[dir] >= 0) {
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+				 pin_names[4 + dir]);
+			unlink(path);
+			close(m->link_fd[dir]);
+			m->link_fd[dir] = -1;
+		}
+		m->filter_attached[dir] = false;
+	}
+	m->hook_created = false;
+	m->mode = ATTACH_NONE;
+	m->gone = true;
+}
+
+static int reattach(struct iface_monitor *m, int ifindex)
+{
+	bool l3;
+	int err;
+
+	err = link_is_l3(m->name, &l3);
+	if (err)
+		return err;
+	if (l3 != m->l3) {
+		pr_err("%s is back as a different kind of link (%s); not attached again (restart to monitor it)\n",
+		       m->name, l3 ? "no link-layer header" : "Ethernet");
+		return -EPROTOTYPE;
+	}
+	m->ifindex = ifindex;
+	err = attach(m, m->force_clsact);
+	if (err)
+		return err;
+	for (int dir = 0; dir < 2 && m->mode == ATTACH_TCX; dir++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+			 pin_names[4 + dir]);
+		if (bpf_obj_pin(m->link_fd[dir], path))
+			pr_warn("cannot pin %s: %s\n", path, strerror(errno));
+	}
+	m->gone = false;
+	m->reattached++;
+	return 0;
+}
+
+int iface_monitor_follow(struct iface_monitor *m)
+{
+	char name[IF_NAMESIZE];
+	bool changed = false;
+	int ifindex, err;
+
+	if (!m->skel)
+		return 0;
+	if (!m->gone && !if_indextoname((unsigned int)m->ifindex, name)) {
+		forget_attachment(m);
+		pr_warn("%s disappeared: not counting until an interface of that name appears\n",
+			m->name);
+		changed = true;
+	} else if (!m->gone && strcmp(name, m->name)) {
+		/* Renamed: it is not the interface we were asked for. */
+		iface_monitor_detach(m);
+		m->gone = true;
+		pr_warn("%s was renamed to %s: detached; not counting until an interface named %s appears\n",
+			m->name, LOG_Q(name), m->name);
+		changed = true;
+	}
+	if (!m->gone)
+		return changed;
+	ifindex = (int)if_nametoindex(m->name);
+	if (!ifindex)
+		return changed;
+	err = reattach(m, ifindex);
+	if (err) {
+		pr_err("%s is back but attaching to it failed: %s\n", m->name,
+		       strerror(-err));
+		return err;
+	}
+	pr_info("%s is back: attached again (%s)\n", m->name,
+		attach_mode_name(m->mode));
+	return 1;
 }
 
 void iface_monitor_close(struct iface_monitor *m)

@@ -316,6 +316,44 @@ static int render_iface_family(const struct metrics_input *in,
 	return err;
 }
 
+/* Whether each interface is counted now, and how often it came back. */
+static int render_iface_state(const struct metrics_input *in,
+			      struct strbuf *out)
+{
+	static const struct {
+		const char *name, *help, *type;
+	} fam[2] = {
+		{"ip_traffic_interface_attached",
+		 "1 while the programs are attached to the interface; 0 after it disappeared, until an interface of that name is back",
+		 "gauge"},
+		{"ip_traffic_interface_reattached_total",
+		 "Times the interface disappeared and the programs were attached to a new interface of that name",
+		 "counter"},
+	};
+	int err = 0;
+
+	for (int f = 0; f < 2 && !err; f++) {
+		err = append_header(out, fam[f].name, fam[f].help, fam[f].type);
+		for (size_t i = 0; i < in->n_ifaces && !err; i++) {
+			const struct iface_stats *s = &in->ifaces[i];
+
+			err = strbuf_puts(out, fam[f].name);
+			if (!err)
+				err = strbuf_puts(out, "{iface=\"");
+			if (!err)
+				err = escape_n(
+					out, s->name,
+					strnlen(s->name, sizeof(s->name)));
+			if (!err)
+				err = strbuf_puts(out, "\"}");
+			if (!err)
+				err = put_value_line_end(out, f ? s->reattached
+								: s->attached);
+		}
+	}
+	return err;
+}
+
 /* Go's ParseFloat reads these; "%g" would say "inf" and "nan". */
 static int append_double(struct strbuf *out, double v)
 {
@@ -643,6 +681,8 @@ static int render_tail(const struct metrics_input *in,
 				   all[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(iface_families) && !err; i++)
 		err = render_iface_family(in, &iface_families[i], out);
+	if (!err)
+		err = render_iface_state(in, out);
 	if (!err)
 		err = render_plain(
 			out, "ip_traffic_tracked_addresses",

@@ -4,6 +4,7 @@
 #define ITM_METRICS_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,8 @@
 struct iface_stats {
 	char name[IF_NAMESIZE];
 	struct itm_counter ctr[ITM_CTR_MAX];
+	bool attached;	     /* false while the interface is gone */
+	uint64_t reattached; /* attached again after it came back */
 };
 
 struct metrics_input {

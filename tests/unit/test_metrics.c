@@ -202,6 +202,14 @@ static const char golden_full[] =
 	"# TYPE ip_traffic_malformed_rx_packets_total counter\n"
 	"ip_traffic_malformed_rx_packets_total{iface=\"eth0\"} 0\n"
 	"ip_traffic_malformed_rx_packets_total{iface=\"veth\\\"1\"} 14\n"
+	"# HELP ip_traffic_interface_attached 1 while the programs are attached to the interface; 0 after it disappeared, until an interface of that name is back\n"
+	"# TYPE ip_traffic_interface_attached gauge\n"
+	"ip_traffic_interface_attached{iface=\"eth0\"} 1\n"
+	"ip_traffic_interface_attached{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_interface_reattached_total Times the interface disappeared and the programs were attached to a new interface of that name\n"
+	"# TYPE ip_traffic_interface_reattached_total counter\n"
+	"ip_traffic_interface_reattached_total{iface=\"eth0\"} 0\n"
+	"ip_traffic_interface_reattached_total{iface=\"veth\\\"1\"} 2\n"
 	"# HELP ip_traffic_tracked_addresses Remote addresses in memory (at most --max-tracked)\n"
 	"# TYPE ip_traffic_tracked_addresses gauge\n"
 	"ip_traffic_tracked_addresses 4\n"
@@ -280,6 +288,8 @@ static void fill_golden_table(struct ip_table *t, struct iface_stats *ifs)
 	ifs[1].ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){12, 1200};
 	ifs[0].ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){13, 1300};
 	ifs[1].ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){14, 1400};
+	ifs[0].attached = true;
+	ifs[1].reattached = 2; /* and gone now */
 }
 
 static void test_render_golden(void **state)
