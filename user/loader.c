@@ -286,6 +286,36 @@ static int take_lock(struct iface_monitor *m)
 	return 0;
 }
 
+/*
+ * The lock file can be deleted by anyone with access to /run; the pin
+ * directory cannot go while it holds our pins.  Locking it too means a
+ * second instance never takes over a running one's pins.
+ */
+static int lock_pin_dir(struct iface_monitor *m)
+{
+	int fd = open(m->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
+
+	if (fd < 0) {
+		err = -errno;
+		pr_err("cannot open %s: %s\n", LOG_Q(m->pin_dir),
+		       strerror(errno));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		if (err == -EWOULDBLOCK)
+			pr_err("%s is already monitored (its pin directory %s is locked); stop that instance first\n",
+			       m->name, LOG_Q(m->pin_dir));
+		else
+			pr_err("cannot lock %s: %s\n", LOG_Q(m->pin_dir),
+			       strerror(-err));
+		close(fd);
+		return err == -EWOULDBLOCK ? -EBUSY : err;
+	}
+	m->dir_lock_fd = fd;
+	return 0;
+}
+
 static void release_lock(struct iface_monitor *m)
 {
 	char path[PATH_MAX];
@@ -759,6 +789,7 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	memset(m, 0, sizeof(*m));
 	m->link_fd[0] = m->link_fd[1] = -1;
 	m->lock_fd = -1;
+	m->dir_lock_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	instance_name(name, m->instance, sizeof(m->instance));
 
@@ -786,6 +817,8 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	}
 	snprintf(m->pin_base, sizeof(m->pin_base), "%s", cfg->pin_base);
 	err = ensure_pin_dir(cfg->pin_base, m->pin_dir);
+	if (!err)
+		err = lock_pin_dir(m);
 	if (err)
 		goto fail;
 	/* We hold the lock, so anything pinned here belongs to a dead run. */
@@ -827,6 +860,9 @@ fail:
 fail_keep:
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;
+	if (m->dir_lock_fd >= 0)
+		close(m->dir_lock_fd);
+	m->dir_lock_fd = -1;
 	release_lock(m);
 	return err;
 }
@@ -868,6 +904,9 @@ void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached)
 	}
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;
+	if (m->dir_lock_fd >= 0)
+		close(m->dir_lock_fd);
+	m->dir_lock_fd = -1;
 	release_lock(m);
 }
 
@@ -880,6 +919,7 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	memset(m, 0, sizeof(*m));
 	m->link_fd[0] = m->link_fd[1] = -1;
 	m->lock_fd = -1;
+	m->dir_lock_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", ifname);
 	instance_name(ifname, m->instance, sizeof(m->instance));
 	m->ifindex = (int)if_nametoindex(ifname);
@@ -891,6 +931,14 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	err = take_lock(m);
 	if (err)
 		return err;
+	/* A running instance whose lock file was deleted still holds this. */
+	if (!access(m->pin_dir, F_OK)) {
+		err = lock_pin_dir(m);
+		if (err) {
+			release_lock(m);
+			return err;
+		}
+	}
 	for (size_t i = 0; i < sizeof(pin_names) / sizeof(pin_names[0]); i++)
 		found |= pinned(m, (int)i);
 	if (m->ifindex) {
@@ -911,6 +959,8 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	remove_pins(m->pin_dir);
 	rmdir(m->pin_dir);
 	rmdir(pin_base);
+	if (m->dir_lock_fd >= 0)
+		close(m->dir_lock_fd);
 	release_lock(m);
 	if (!found) {
 		pr_err("nothing of ours is attached to %s or pinned under %s\n",
@@ -1011,7 +1061,8 @@ int iface_monitor_follow(struct iface_monitor *m)
 void iface_monitor_close(struct iface_monitor *m)
 {
 	iface_monitor_detach(m);
-	if (m->pin_dir[0]) {
+	/* Only our own pins: never those of the instance that holds it. */
+	if (m->pin_dir[0] && m->dir_lock_fd >= 0) {
 		remove_pins(m->pin_dir);
 		if (rmdir(m->pin_dir) && errno != ENOENT && errno != ENOTEMPTY)
 			pr_debug("rmdir %s: %s\n", m->pin_dir, strerror(errno));
@@ -1021,5 +1072,8 @@ void iface_monitor_close(struct iface_monitor *m)
 	}
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;
+	if (m->dir_lock_fd >= 0)
+		close(m->dir_lock_fd);
+	m->dir_lock_fd = -1;
 	release_lock(m);
 }

@@ -49,6 +49,7 @@ struct iface_monitor {
 	char pin_base[PATH_MAX - 64];
 	char pin_dir[PATH_MAX - 32]; /* leaves room for "/link_ingress" */
 	int lock_fd;
+	int dir_lock_fd; /* flock on pin_dir: outlives a deleted lock file */
 	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
 	int active;
 	bool adopted;	     /* the maps came from an earlier run */
