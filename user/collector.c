@@ -42,6 +42,9 @@ struct collector {
 	struct persist *persist; /* --db / --keep-attached; NULL: drain_map */
 	/* Conditions that change where counts go, logged once each. */
 	bool told_evicting, told_alloc;
+	/* The last scrape's data, served again while the lock is busy. */
+	pthread_mutex_t last_lock;
+	struct metrics_snapshot *last;
 };
 
 int collector_new(struct collector **out, struct iface_monitor *ifaces,
@@ -87,6 +90,11 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	err = -pthread_mutex_init(&c->lock, NULL);
 	if (err)
 		goto err_procs;
+	err = -pthread_mutex_init(&c->last_lock, NULL);
+	if (err) {
+		pthread_mutex_destroy(&c->lock);
+		goto err_procs;
+	}
 	*out = c;
 	return 0;
 
@@ -107,6 +115,8 @@ void collector_free(struct collector *c)
 	if (!c)
 		return;
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->last_lock);
+	metrics_snapshot_free(c->last);
 	if (c->persist) {
 		persist_free(c->persist);
 		free(c->persist);
@@ -416,15 +426,46 @@ int collector_visit(struct collector *c, collector_view_fn fn, void *arg)
 	return err;
 }
 
+/*
+ * How long a scrape waits for a drain or a database reload in progress
+ * before it answers from the previous scrape's data instead.
+ */
+#define SCRAPE_LOCK_WAIT_S 0.5
+
+static struct metrics_snapshot *last_dup(struct collector *c)
+{
+	struct metrics_snapshot *s = NULL;
+
+	pthread_mutex_lock(&c->last_lock);
+	if (c->last)
+		s = metrics_snapshot_dup(c->last);
+	pthread_mutex_unlock(&c->last_lock);
+	return s;
+}
+
 struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 {
 	double t0 = monotonic_seconds();
-	struct metrics_snapshot *snap = NULL;
+	struct metrics_snapshot *snap = NULL, *keep;
+	struct timespec until;
 	struct metrics_input in;
 	struct collector_view v;
 	int err;
 
-	pthread_mutex_lock(&c->lock);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)(SCRAPE_LOCK_WAIT_S * 1e9);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_clocklock(&c->lock, CLOCK_MONOTONIC, &until)) {
+		/* Busy with a long drain or a reload: never keep a scraper
+		 * waiting; the previous data is consistent and exact. */
+		snap = last_dup(c);
+		if (snap)
+			return snap;
+		pthread_mutex_lock(&c->lock);
+	}
 	/* Scrapes are exact: everything the kernel counted so far is in. */
 	err = drain_locked(c);
 	if (!err) {
@@ -448,6 +489,13 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 		return NULL;
 	}
 	metrics_snapshot_set_duration(snap, monotonic_seconds() - t0);
+	keep = metrics_snapshot_dup(snap);
+	if (keep) {
+		pthread_mutex_lock(&c->last_lock);
+		metrics_snapshot_free(c->last);
+		c->last = keep;
+		pthread_mutex_unlock(&c->last_lock);
+	}
 	return snap;
 }
 

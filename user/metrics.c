@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -408,14 +409,20 @@ enum stream_phase {
 	PHASE_DONE,
 };
 
-struct metrics_snapshot {
+/* What a scrape sends; immutable once taken, shared by its readers. */
+struct snap_data {
 	struct series_set sets[2]; /* per IP, per (IP, process) */
 	size_t n_sets;
 	struct strbuf blocks; /* distinct label-block tails, back to back */
 	struct strbuf tail;   /* totals, per-interface and info families */
 	double duration;
 	bool has_duration;
-	/* Read position. */
+	atomic_int refs;
+};
+
+/* One reader of a snapshot: the data and a read position. */
+struct metrics_snapshot {
+	struct snap_data *d;
 	enum stream_phase phase;
 	size_t set, family, next; /* next series; SIZE_MAX: header first */
 	size_t tail_off;
@@ -495,7 +502,7 @@ static int proc_block(struct strbuf *out, const struct ip_entry *e)
 	return err;
 }
 
-static int snapshot_series(struct metrics_snapshot *s, struct series_set *set,
+static int snapshot_series(struct snap_data *s, struct series_set *set,
 			   const struct ip_table *t,
 			   const struct ip_family *fam, label_fn block,
 			   bool per_process)
@@ -713,44 +720,73 @@ static int render_tail(const struct metrics_input *in,
 	return err;
 }
 
-struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in)
+static void data_unref(struct snap_data *d)
 {
-	static const uint64_t zero[4];
+	if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < 2; i++)
+		free(d->sets[i].s);
+	strbuf_free(&d->blocks);
+	strbuf_free(&d->tail);
+	free(d);
+}
+
+static struct metrics_snapshot *reader_new(struct snap_data *d)
+{
 	struct metrics_snapshot *s = calloc(1, sizeof(*s));
-	int err = 0;
 
 	if (!s)
 		return NULL;
+	atomic_fetch_add(&d->refs, 1);
+	s->d = d;
 	s->next = SIZE_MAX;
+	return s;
+}
+
+struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in)
+{
+	static const uint64_t zero[4];
+	struct snap_data *d = calloc(1, sizeof(*d));
+	struct metrics_snapshot *s;
+	int err = 0;
+
+	if (!d)
+		return NULL;
+	atomic_init(&d->refs, 1);
 	if (in->table)
-		err = snapshot_series(s, &s->sets[s->n_sets++], in->table,
+		err = snapshot_series(d, &d->sets[d->n_sets++], in->table,
 				      ip_families, ip_block, false);
 	if (!err && in->procs)
-		err = snapshot_series(s, &s->sets[s->n_sets++], in->procs,
+		err = snapshot_series(d, &d->sets[d->n_sets++], in->procs,
 				      proc_families, proc_block, true);
 	if (!err)
-		err = render_tail(in, in->table ? s->sets[0].sum : zero,
-				  &s->tail);
-	if (err) {
-		metrics_snapshot_free(s);
-		errno = -err;
-		return NULL;
-	}
+		err = render_tail(in, in->table ? d->sets[0].sum : zero,
+				  &d->tail);
+	s = err ? NULL : reader_new(d);
+	data_unref(d);
+	if (!s)
+		errno = err ? -err : ENOMEM;
 	return s;
+}
+
+struct metrics_snapshot *metrics_snapshot_dup(const struct metrics_snapshot *s)
+{
+	return reader_new(s->d);
 }
 
 void metrics_snapshot_set_duration(struct metrics_snapshot *s, double seconds)
 {
-	s->duration = seconds;
-	s->has_duration = true;
+	s->d->duration = seconds;
+	s->d->has_duration = true;
 }
 
 size_t metrics_snapshot_size(const struct metrics_snapshot *s)
 {
-	size_t n = sizeof(*s) + s->blocks.cap + s->tail.cap;
+	const struct snap_data *d = s->d;
+	size_t n = sizeof(*d) + d->blocks.cap + d->tail.cap;
 
-	for (size_t i = 0; i < s->n_sets; i++)
-		n += s->sets[i].n * sizeof(struct series);
+	for (size_t i = 0; i < d->n_sets; i++)
+		n += d->sets[i].n * sizeof(struct series);
 	return n;
 }
 
@@ -758,10 +794,7 @@ void metrics_snapshot_free(struct metrics_snapshot *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < 2; i++)
-		free(s->sets[i].s);
-	strbuf_free(&s->blocks);
-	strbuf_free(&s->tail);
+	data_unref(s->d);
 	free(s);
 }
 
@@ -769,7 +802,7 @@ void metrics_snapshot_free(struct metrics_snapshot *s)
 static int read_series(struct metrics_snapshot *s, struct strbuf *out,
 		       size_t want)
 {
-	const struct series_set *set = &s->sets[s->set];
+	const struct series_set *set = &s->d->sets[s->set];
 	const struct ip_family *f = &set->fam[s->family];
 	size_t nl = strlen(f->name);
 	int err;
@@ -791,7 +824,7 @@ static int read_series(struct metrics_snapshot *s, struct strbuf *out,
 		put(out, f->name, nl);
 		put_lit(out, "{remote_ip=\"");
 		out->len += addr_format(&x->addr, out->buf + out->len);
-		put(out, s->blocks.buf + x->off, x->len);
+		put(out, s->d->blocks.buf + x->off, x->len);
 		out->buf[out->len++] = ' ';
 		out->len += u64_to_dec(x->v[s->family], out->buf + out->len);
 		out->buf[out->len++] = '\n';
@@ -803,7 +836,7 @@ static int read_series(struct metrics_snapshot *s, struct strbuf *out,
 	s->next = SIZE_MAX;
 	if (++s->family == 4) {
 		s->family = 0;
-		if (++s->set == s->n_sets)
+		if (++s->set == s->d->n_sets)
 			s->phase = PHASE_TAIL;
 	}
 	return 0;
@@ -819,7 +852,7 @@ int metrics_snapshot_read(struct metrics_snapshot *s, struct strbuf *out,
 	while (out->len < want) {
 		switch (s->phase) {
 		case PHASE_SERIES:
-			if (s->set >= s->n_sets) {
+			if (s->set >= s->d->n_sets) {
 				s->phase = PHASE_TAIL;
 				break;
 			}
@@ -828,20 +861,21 @@ int metrics_snapshot_read(struct metrics_snapshot *s, struct strbuf *out,
 				return err;
 			break;
 		case PHASE_TAIL:
-			n = s->tail.len - s->tail_off;
+			n = s->d->tail.len - s->tail_off;
 			if (n > want - out->len)
 				n = want - out->len;
-			err = strbuf_append(out, s->tail.buf + s->tail_off, n);
+			err = strbuf_append(out, s->d->tail.buf + s->tail_off,
+					    n);
 			if (err)
 				return err;
 			s->tail_off += n;
-			if (s->tail_off == s->tail.len)
+			if (s->tail_off == s->d->tail.len)
 				s->phase = PHASE_DURATION;
 			break;
 		case PHASE_DURATION:
-			if (s->has_duration) {
+			if (s->d->has_duration) {
 				err = metrics_render_scrape_duration(
-					out, s->duration);
+					out, s->d->duration);
 				if (err)
 					return err;
 			}

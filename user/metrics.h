@@ -48,7 +48,12 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out);
 struct metrics_snapshot;
 /* NULL with errno set (ENOMEM). */
 struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in);
-/* Append ip_traffic_scrape_duration_seconds at the end of the stream. */
+/*
+ * Another reader of the same data, from the start (the data is shared,
+ * reference-counted, and freed with its last reader).  NULL: ENOMEM.
+ */
+struct metrics_snapshot *metrics_snapshot_dup(const struct metrics_snapshot *s);
+/* Append ip_traffic_scrape_duration_seconds at the end (before any dup). */
 void metrics_snapshot_set_duration(struct metrics_snapshot *s, double seconds);
 /*
  * Append the next part of the exposition, about want bytes (at least one
