@@ -261,9 +261,20 @@ struct ip_entry *ip_table_upsert_pid(struct ip_table *t,
 		errno = ENOSPC;
 		return NULL;
 	}
-	if (t->count == t->cap && grow(t)) {
-		errno = ENOMEM;
-		return NULL;
+	if (t->count == t->cap) {
+		/*
+		 * Out of memory: one attempt per drain, not one per new
+		 * address (each failing attempt costs several syscalls, and
+		 * a flood brings tens of thousands).
+		 */
+		if ((t->grow_failed && t->grow_failed_gen == t->gen) ||
+		    grow(t)) {
+			t->grow_failed = true;
+			t->grow_failed_gen = t->gen;
+			errno = ENOMEM;
+			return NULL;
+		}
+		t->grow_failed = false;
 	}
 	e = &t->entries[t->count];
 	memset(e, 0, sizeof(*e));

@@ -62,6 +62,9 @@ struct ip_table {
 	uint64_t n_refused;	 /* merges that found no entry */
 	uint64_t alloc_failures; /* of those, for lack of memory */
 	uint32_t *scratch;	 /* eviction: idle times, max_entries */
+	/* Growth failed in this drain (gen): fail fast until the next one. */
+	bool grow_failed;
+	uint32_t grow_failed_gen;
 };
 
 int ip_table_init(struct ip_table *t, uint64_t threshold);
