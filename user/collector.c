@@ -42,6 +42,7 @@ struct collector {
 	struct persist *persist; /* --db / --keep-attached; NULL: drain_map */
 	/* Conditions that change where counts go, logged once each. */
 	bool told_evicting, told_alloc;
+	bool *told_overflow; /* per interface */
 	/* The last scrape's data, served again while the lock is busy. */
 	pthread_mutex_t last_lock;
 	struct metrics_snapshot *last;
@@ -66,7 +67,11 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	if (err)
 		goto err_free;
 	c->stats = calloc(n_ifaces, sizeof(*c->stats));
-	if (!c->stats) {
+	c->told_overflow =
+		calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->told_overflow));
+	if (!c->stats || !c->told_overflow) {
+		free(c->stats);
+		free(c->told_overflow);
 		err = -ENOMEM;
 		goto err_buf;
 	}
@@ -103,6 +108,7 @@ err_procs:
 err_table:
 	ip_table_free(&c->table);
 	free(c->stats);
+	free(c->told_overflow);
 err_buf:
 	drain_buf_free(&c->buf);
 err_free:
@@ -125,6 +131,7 @@ void collector_free(struct collector *c)
 	ip_table_free(&c->procs);
 	free(c->dead);
 	free(c->stats);
+	free(c->told_overflow);
 	drain_buf_free(&c->buf);
 	free(c);
 }
@@ -180,6 +187,16 @@ static void report_limits(struct collector *c)
 		c->told_evicting = true;
 		pr_warn("%zu remote addresses tracked (--max-tracked): the longest-idle unexported ones are evicted, their traffic counted in ip_traffic_evicted_* (logged once)\n",
 			c->cfg.max_tracked);
+	}
+	for (size_t i = 0; i < c->n_ifaces; i++) {
+		const struct itm_counter *k = c->stats[i].ctr;
+
+		if (c->told_overflow[i] || !(k[ITM_CTR_OVERFLOW_TX].packets +
+					     k[ITM_CTR_OVERFLOW_RX].packets))
+			continue;
+		c->told_overflow[i] = true;
+		pr_warn("%s: the kernel map was full (raise --map-size): traffic of addresses beyond it in an interval is counted in ip_traffic_overflow_* (logged once)\n",
+			c->stats[i].name);
 	}
 	if (!c->told_alloc && failed) {
 		c->told_alloc = true;
