@@ -76,14 +76,15 @@ def test_deleted_and_recreated_interface(topo, start_monitor, mode):
     e2e.nsx(t.mns, "ip", "link", "del", t.mif)
     took = _wait_for(lambda: "disappeared" in mon.stderr(), 5)
     assert took is not None, mon.stderr()
-    assert _state(mon, t) == (0, 0)
+    # The gauge follows the log line at once (same loop iteration).
+    assert _wait_for(lambda: _state(mon, t) == (0, 0), 5) is not None
     m = mon.scrape()
     assert m.per_ip()[peer]["rx_bytes"] == before[0]
 
     _recreate(t)
     back = _wait_for(lambda: "attached again" in mon.stderr(), 5)
     assert back is not None, mon.stderr()
-    assert _state(mon, t) == (1, 1)
+    assert _wait_for(lambda: _state(mon, t) == (1, 1), 5) is not None
     if mode == "tcx":
         progs = t.tcx_programs()
         assert progs["ingress"] and progs["egress"], progs
