@@ -12,8 +12,8 @@ BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	systemd)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux procps help2man python3-pyte sqlite3 systemd-container openssl
-	apache2-utils)
+	util-linux mount procps help2man python3-pyte sqlite3 systemd-container openssl
+	apache2-utils libclang-rt-14-dev)
 
 test_mode=0
 case "${1:-}" in

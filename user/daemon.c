@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "collector.h"
 #include "geo.h"
 #include "http.h"
+#include "ifwatch.h"
 #include "itm_version.h"
 #include "live_server.h"
 #include "live_view.h"
@@ -112,9 +114,20 @@ static int check_privileges(void)
 	return -EPERM;
 }
 
-static int render_metrics(void *ctx, struct strbuf *out)
+/* /metrics bodies: a snapshot taken under the lock, streamed without it. */
+static void *open_metrics(void *ctx)
 {
-	return collector_render_metrics(ctx, out);
+	return collector_snapshot_metrics(ctx);
+}
+
+static int read_metrics(void *body, struct strbuf *out, size_t want)
+{
+	return metrics_snapshot_read(body, out, want);
+}
+
+static void close_metrics(void *body)
+{
+	metrics_snapshot_free(body);
 }
 
 static void print_table(struct collector *c, size_t top_n, const char *title)
@@ -140,35 +153,93 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* The monitored interfaces, and rtnetlink to notice them come and go. */
+struct watched {
+	struct iface_monitor *ifaces;
+	size_t n;
+	struct ifwatch *w; /* NULL: no netlink; checked every interval */
+};
+
+static void follow_ifaces(struct collector *c, struct watched *wi)
+{
+	for (size_t i = 0; i < wi->n; i++) {
+		struct iface_monitor *m = &wi->ifaces[i];
+
+		if (iface_monitor_follow(m) > 0) {
+			/* What was counted before it went is in the maps. */
+			if (m->gone)
+				collector_drain(c);
+			collector_iface_state(c, i, !m->gone, m->reattached);
+		}
+	}
+}
+
+/*
+ * Sleep ms (handling the live view's keys), but follow link changes the
+ * moment they happen; a stop or reload signal ends it early.  True when
+ * the user quit the live view.
+ */
+static bool wait_following(struct collector *c, struct watched *wi,
+			   struct live_view *lv, uint64_t ms)
+{
+	double until = monotonic_seconds() + ms / 1000.0;
+
+	while (!stop_requested && !reload_requested) {
+		double left = until - monotonic_seconds();
+		enum live_wait r;
+
+		if (left <= 0)
+			break;
+		r = live_view_wait(lv, (uint64_t)(left * 1000) + 1,
+				   wi->w ? ifwatch_fd(wi->w) : -1);
+		if (r == LIVE_QUIT)
+			return true;
+		if (r == LIVE_READABLE && ifwatch_drain(wi->w) > 0)
+			follow_ifaces(c, wi);
+	}
+	if (!wi->w)
+		follow_ifaces(c, wi);
+	return false;
+}
+
 #define PRUNE_EVERY_S 10.0
 
 /* What the last reload reopened (set by reload_labels, under the lock). */
 static char reloaded[1024];
 
+/* The running totals (evicted addresses included): no walk of the table. */
 static int sum_traffic(const struct collector_view *v, void *arg)
 {
+	const struct itm_value *t = &v->table->sum;
 	uint64_t *sum = arg;
 
-	for (size_t i = 0; i < v->table->count; i++) {
-		const struct ip_entry *e = &v->table->entries[i];
-
-		sum[0] += e->tx_bytes + e->rx_bytes;
-		sum[1] += e->tx_packets + e->rx_packets;
-	}
+	sum[0] = t->tx_bytes + t->rx_bytes;
+	sum[1] = t->tx_packets + t->rx_packets;
 	sum[2] = v->table->count;
 	return 0;
 }
 
-/* STATUS= for systemctl status: what the monitor holds right now. */
-static void report_status(struct collector *c)
+/*
+ * STATUS= for systemctl status: what the monitor holds right now, and the
+ * monitored interfaces that are gone (not counting).
+ */
+static void report_status(struct collector *c, const struct watched *wi)
 {
+	char gone[ITM_MAX_IFACES * (IF_NAMESIZE + 2)] = "";
 	uint64_t sum[3] = {0};
+	size_t len = 0;
 
+	for (size_t i = 0; i < wi->n; i++)
+		if (wi->ifaces[i].gone)
+			len += (size_t)snprintf(gone + len, sizeof(gone) - len,
+						"%s%s", len ? "," : "",
+						wi->ifaces[i].name);
 	collector_visit(c, sum_traffic, sum);
 	svc_status(
-		"Tracking %llu remote addresses; %llu bytes, %llu packets counted",
+		"Tracking %llu remote addresses; %llu bytes, %llu packets counted%s%s",
 		(unsigned long long)sum[2], (unsigned long long)sum[0],
-		(unsigned long long)sum[1]);
+		(unsigned long long)sum[1], len ? "; not attached: " : "",
+		gone);
 }
 
 /*
@@ -176,7 +247,8 @@ static void report_status(struct collector *c)
  * line, what was reopened.  Files that fail keep their old data and get
  * their own warning.
  */
-static void reload_databases(struct collector *c, size_t n_dbs)
+static void reload_databases(struct collector *c, size_t n_dbs,
+			     const struct watched *wi)
 {
 	int n;
 
@@ -191,12 +263,12 @@ static void reload_databases(struct collector *c, size_t n_dbs)
 		pr_notice("reload: reopened %d of %zu databases%s%s\n", n,
 			  n_dbs, n ? ": " : "", reloaded);
 	svc_ready("Running");
-	report_status(c);
+	report_status(c, wi);
 }
 
 static void run_loop(struct collector *c, const struct options *o,
 		     struct owner_tracker *owners, struct live_view *lv,
-		     size_t n_dbs)
+		     size_t n_dbs, struct watched *wi)
 {
 	double start = monotonic_seconds();
 	double end = start + o->duration_ms / 1000.0;
@@ -232,14 +304,14 @@ static void run_loop(struct collector *c, const struct options *o,
 		}
 		if (watchdog_ms && wait > watchdog_ms)
 			wait = watchdog_ms;
-		if (wait && live_view_wait(lv, wait))
+		if (wait && wait_following(c, wi, lv, wait))
 			stop_requested = 1; /* 'q' in the live view */
 		if (stop_requested)
 			break;
 		if (watchdog_ms)
 			svc_watchdog_ping();
 		if (reload_requested)
-			reload_databases(c, n_dbs);
+			reload_databases(c, n_dbs, wi);
 		if (monotonic_seconds() < next)
 			continue;
 		next += o->interval_ms / 1000.0;
@@ -260,7 +332,7 @@ static void run_loop(struct collector *c, const struct options *o,
 			collector_prune_exited(c, last_prune,
 					       o->pid_retention_ms / 1000.0);
 		}
-		report_status(c);
+		report_status(c, wi);
 		live_view_drained(lv);
 	}
 }
@@ -316,6 +388,8 @@ static int drop_privileges(const struct privdrop_user *u,
 			   struct iface_monitor *ifaces, size_t n,
 			   const char *db)
 {
+	int err;
+
 	if (give_store(u, db))
 		return -EPERM;
 	for (size_t i = 0; i < n; i++) {
@@ -326,7 +400,11 @@ static int drop_privileges(const struct privdrop_user *u,
 			pr_warn("%s: clsact filters cannot be removed without privileges: they stay attached after exit until the next start removes them\n",
 				ifaces[i].name);
 	}
-	return privdrop_apply(u);
+	err = privdrop_apply(u);
+	/* Nothing is left to attach with: see iface_monitor_follow(). */
+	for (size_t i = 0; !err && i < n; i++)
+		ifaces[i].unprivileged = true;
+	return err;
 }
 
 static void log_ready(const struct iface_monitor *ifaces, size_t n,
@@ -492,6 +570,7 @@ int daemon_main(int argc, char **argv)
 	struct privdrop_user user;
 	struct options o;
 	size_t opened = 0;
+	struct watched wi = {0};
 	int err, status = EXIT_SETUP, http_fd = -1;
 
 	switch (options_parse(&o, argc, argv, stdout, stderr)) {
@@ -505,7 +584,8 @@ int daemon_main(int argc, char **argv)
 	log_set_verbose(o.verbose);
 	libbpf_set_print(libbpf_print);
 	if (o.live_group && live_parse_group(o.live_group, &live_gid)) {
-		pr_err("--live-group '%s': no such group\n", o.live_group);
+		pr_err("--live-group '%s': no such group\n",
+		       LOG_Q(o.live_group));
 		return EXIT_SETUP;
 	}
 	if (o.web_config) {
@@ -517,6 +597,12 @@ int daemon_main(int argc, char **argv)
 			return EXIT_SETUP;
 		}
 	}
+	if (options_check_resources(&o,
+				    (uint64_t)sysconf(_SC_PHYS_PAGES) *
+					    (uint64_t)sysconf(_SC_PAGESIZE),
+				    (unsigned int)libbpf_num_possible_cpus(),
+				    stderr))
+		goto cleanup;
 	if ((o.user && privdrop_lookup(o.user, &user)) || check_privileges())
 		goto cleanup;
 	geo_set_warn(geo_warn);
@@ -548,6 +634,7 @@ int daemon_main(int argc, char **argv)
 	};
 	struct collector_config cc = {
 		.threshold = o.threshold,
+		.max_tracked = o.max_tracked,
 		.hooks = hooks,
 		.reload_labels = geo ? reload_labels : NULL,
 		.version = ITM_VERSION,
@@ -567,11 +654,24 @@ int daemon_main(int argc, char **argv)
 		if (http_fd < 0)
 			goto cleanup;
 	}
+	wi.ifaces = ifaces;
+	wi.n = opened;
+	err = ifwatch_open(&wi.w);
+	if (err)
+		pr_warn("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n",
+			strerror(-err));
 	/* Before the HTTP and live-socket threads exist. */
 	if (o.user && drop_privileges(&user, ifaces, opened, o.db_path))
 		goto cleanup;
 	if (o.port) {
-		http = http_server_start_fd(http_fd, web, render_metrics, coll);
+		struct http_source src = {
+			.open = open_metrics,
+			.read = read_metrics,
+			.close = close_metrics,
+			.ctx = coll,
+		};
+
+		http = http_server_start_fd(http_fd, web, &src);
 		http_fd = -1; /* the server's now, even on failure */
 		if (!http) {
 			pr_err("cannot serve on port %u: %s\n", o.port,
@@ -584,8 +684,10 @@ int daemon_main(int argc, char **argv)
 		goto cleanup;
 	log_ready(ifaces, opened, &o, web);
 	live_view_show(lv);
-	run_loop(coll, &o, owners, lv, geo_db_count(geo));
+	run_loop(coll, &o, owners, lv, geo_db_count(geo), &wi);
 	svc_stopping();
+	ifwatch_close(wi.w);
+	wi.w = NULL;
 	/* The terminal is ours again before the summary. */
 	live_view_close(lv);
 	lv = NULL;
@@ -596,6 +698,7 @@ int daemon_main(int argc, char **argv)
 	status = finish(coll, ifaces, opened, &o);
 	opened = 0;
 cleanup:
+	ifwatch_close(wi.w);
 	live_view_close(lv);
 	if (http_fd >= 0)
 		close(http_fd);
