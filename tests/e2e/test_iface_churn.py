@@ -112,3 +112,59 @@ def test_deleted_and_recreated_interface(topo, start_monitor, mode):
     assert mon.stop() == 0
     assert t.tcx_programs() == {"ingress": [], "egress": []}
     assert "1749" not in t.tc_filters()
+
+
+@pytest.mark.parametrize("mode", ["tcx", "clsact"])
+def test_recreated_interface_under_user(topo, start_monitor, mode):
+    """--user keeps no capability, so nothing can be attached again: the
+    deletion is still noticed, the interface that comes back is reported
+    once per appearance, the gauge stays at 0 and its traffic is not
+    counted (nothing of ours is on the new device); the totals from before
+    stay exact."""
+    t = topo
+    args = ["-s", "30", "--user", "nobody"] + (
+        ["--clsact"] if mode == "clsact" else [])
+    mon = start_monitor(t, *args)
+    assert "(%s)" % mode in mon.stderr(), mon.stderr()
+    peer = t.peer4[0]
+
+    sink = e2e.Sinks(t.mns, [t.MON4], PORT)
+    try:
+        before = e2e.udp_send(t.pns, peer, t.MON4, PORT, [100 + i for i in
+                                                          range(200)])
+    finally:
+        sink.close()
+    assert _state(mon, t) == (1, 0)
+
+    for appearance in (1, 2):
+        e2e.nsx(t.mns, "ip", "link", "del", t.mif)
+        # Logged when it goes; it never came back for us, so only once.
+        assert _wait_for(lambda: "disappeared" in mon.stderr(), 5) \
+            is not None, mon.stderr()
+        assert _wait_for(lambda: _state(mon, t) == (0, 0), 5) is not None
+        _recreate(t)
+        assert _wait_for(lambda: mon.stderr().count(
+            "is back but not attached again") == appearance, 5) \
+            is not None, mon.stderr()
+        assert "--user dropped the privileges" in mon.stderr()
+        assert t.tcx_programs() == {"ingress": [], "egress": []}
+        assert "1749" not in t.tc_filters()
+
+        sink = e2e.Sinks(t.mns, [t.MON4], PORT)
+        try:
+            e2e.udp_send(t.pns, peer, t.MON4, PORT, [300] * 50)
+        finally:
+            sink.close()
+        t.wait_quiet(quiet_for=0.3)
+        assert _state(mon, t) == (0, 0)
+        got = mon.scrape().per_ip()[peer]
+        assert got["rx_bytes"] == before[0]
+        assert got["rx_packets"] == before[1]
+    # More link events (addresses, up/down) do not repeat the warning.
+    e2e.nsx(t.mns, "ip", "link", "set", t.mif, "down")
+    e2e.nsx(t.mns, "ip", "link", "set", t.mif, "up")
+    time.sleep(0.3)
+    assert mon.stderr().count("is back but not attached again") == 2
+    assert mon.stderr().count("disappeared") == 1
+    assert "attached again (" not in mon.stderr()
+    assert mon.stop() == 0, mon.stderr()
