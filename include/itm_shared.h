@@ -7,9 +7,7 @@
 #ifndef ITM_SHARED_H
 #define ITM_SHARED_H
 
-#ifndef __VMLINUX_H__ /* BPF objects built on vmlinux.h have the types */
 #include <linux/types.h>
-#endif
 
 /*
  * Remote address (IPv4 stored IPv4-mapped, ::ffff:a.b.c.d) and the local
