@@ -379,6 +379,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--addrs", default="5,10000")
     ap.add_argument("--modes", default="packet,socket")
+    ap.add_argument("--cfgs", default="",
+                    help="only these configurations (comma-separated: "
+                    "min,k16,...,nopid,pid)")
     args = ap.parse_args()
     args.addrs = [int(x) for x in args.addrs.split(",")]
     args.modes = args.modes.split(",")
@@ -400,6 +403,8 @@ def main():
             for mode in args.modes:
                 cfgs = LADDER[1:] + ["nopid", "pid"] if mode == "packet" \
                     else ["min", "nopid", "pid"]
+                if args.cfgs:
+                    cfgs = [c for c in cfgs if c in args.cfgs.split(",")]
                 # Interleave: a different configuration goes first each round.
                 k = rnd % len(cfgs)
                 cfgs = cfgs[k:] + cfgs[:k]
