@@ -81,6 +81,37 @@ struct itm_meta {
 	__u64 next_seq;
 };
 
+/*
+ * The layout both compilers must agree on (clang -target bpf and the host
+ * compiler include this same header): sizes and every field's offset.
+ */
+#define ITM_ABI_CHECK(type, field, off)                                        \
+	_Static_assert(__builtin_offsetof(struct type, field) == (off),        \
+		       #type "." #field " moved")
+_Static_assert(sizeof(struct itm_key) == 24, "struct itm_key size");
+ITM_ABI_CHECK(itm_key, addr, 0);
+ITM_ABI_CHECK(itm_key, pid, 16);
+ITM_ABI_CHECK(itm_key, pad, 20);
+_Static_assert(sizeof(struct itm_owner) == 24, "struct itm_owner size");
+ITM_ABI_CHECK(itm_owner, pid, 0);
+ITM_ABI_CHECK(itm_owner, pad, 4);
+ITM_ABI_CHECK(itm_owner, comm, 8);
+_Static_assert(sizeof(struct itm_value) == 32, "struct itm_value size");
+ITM_ABI_CHECK(itm_value, tx_bytes, 0);
+ITM_ABI_CHECK(itm_value, tx_packets, 8);
+ITM_ABI_CHECK(itm_value, rx_bytes, 16);
+ITM_ABI_CHECK(itm_value, rx_packets, 24);
+_Static_assert(sizeof(struct itm_counter) == 16, "struct itm_counter size");
+ITM_ABI_CHECK(itm_counter, packets, 0);
+ITM_ABI_CHECK(itm_counter, bytes, 8);
+_Static_assert(ITM_CTR_MAX == 6, "enum itm_counter_index changed");
+_Static_assert(sizeof(struct itm_meta) == 40, "struct itm_meta size");
+ITM_ABI_CHECK(itm_meta, layout, 0);
+ITM_ABI_CHECK(itm_meta, pad, 4);
+ITM_ABI_CHECK(itm_meta, instance, 8);
+ITM_ABI_CHECK(itm_meta, seq, 16);
+ITM_ABI_CHECK(itm_meta, next_seq, 32);
+
 /* Default number of distinct remote addresses per drain interval. */
 #define ITM_DEFAULT_MAP_ENTRIES 65536
 
