@@ -289,8 +289,8 @@ def markdown(args, runs, load):
     def ratio(a, b):
         return None if a is None or b is None else a / b
 
-    w("## In situ: ns per packet where the programs run (BPF run-time "
-      "statistics)")
+    w("### 1a. In situ: ns per packet where the programs run (BPF run-time "
+      "statistics, `bench/insitu.py`)")
     w("")
     w("%d packets per run, %d round(s), median of rounds. Each run has the "
       "empty program and one program under test attached (the minimal "
@@ -329,7 +329,7 @@ def markdown(args, runs, load):
     if "packet" not in args.modes:
         return "\n".join(out)
     w("")
-    w("### Where the time goes: a ladder from the minimal counter to our "
+    w("#### Where the time goes: a ladder from the minimal counter to our "
       "program")
     w("")
     w("Each rung (`bench/insitu.bpf.c`) adds one of our program's costs to "

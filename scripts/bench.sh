@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Benchmarks (issue 5), one entry point.  Run as root on the test machine:
 #
-#   scripts/bench.sh            full run (about 8-12 minutes on 2 cores)
-#   scripts/bench.sh --quick    smaller counts, one round (about 3 minutes)
+#   scripts/bench.sh            full run (about 20-25 minutes on 2 cores)
+#   scripts/bench.sh --quick    smaller counts, one round (about 5 minutes)
 #
 # Prints a Markdown report and writes it to bench/results/latest.md (plus the
 # raw figures as JSON beside it).  See bench/README.md for the method and for
@@ -31,6 +31,11 @@ TMP=$(mktemp -d /tmp/itm-bench.XXXXXX)
 E2E_PID=
 cleanup() {
 	local rc=$?
+	if [[ -n ${INSITU_PID:-} ]] && kill -0 "$INSITU_PID" 2>/dev/null; then
+		# insitu.py removes its namespaces and restores bpf_stats on SIGTERM.
+		kill -TERM "$INSITU_PID" 2>/dev/null || true
+		wait "$INSITU_PID" 2>/dev/null || true
+	fi
 	if [[ -n $E2E_PID ]] && kill -0 "$E2E_PID" 2>/dev/null; then
 		# e2e_compare.py tears its namespaces down on SIGTERM.
 		kill -TERM "$E2E_PID" 2>/dev/null || true
@@ -71,13 +76,15 @@ gcc "${CFLAGS[@]}" -I"$ROOT/include" -I"$ROOT/user" -I"$BUILD" \
 
 if ((QUICK)); then
 	BPF_REPEAT=1000000 BPF_ROUNDS=1
+	INSITU_ARGS=(--packets 200000 --rounds 1)
 	SCALE_N="10000 100000"
 	E2E_ARGS=(--rounds 1 --max-packets 500000 --mod-packets 200000
 		--map-sizes 10000,100000)
 else
 	BPF_REPEAT=10000000 BPF_ROUNDS=3
+	INSITU_ARGS=(--packets 500000 --rounds 3)
 	SCALE_N="10000 100000 1000000"
-	E2E_ARGS=(--rounds 3 --max-packets 2000000 --mod-packets 500000
+	E2E_ARGS=(--rounds 5 --max-packets 2000000 --mod-packets 500000
 		--map-sizes 10000,100000,1000000)
 fi
 
@@ -93,10 +100,31 @@ REPORT=$TMP/report.md
 	echo
 } >"$REPORT"
 
-# --- 1. BPF cost per packet (bench/bpf_cost.c, built by meson) ----------
-log "BPF cost per packet"
+# --- 1a. BPF cost per packet in situ (bench/insitu.py) -------------------
+log "BPF cost per packet, in situ"
 {
-	echo "## 1. BPF program cost per packet (BPF_PROG_TEST_RUN)"
+	echo "## 1. BPF program cost per packet"
+	echo
+} >>"$REPORT"
+INSITU_PID=
+python3 "$ROOT/bench/insitu.py" --gen "$TMP/gen" \
+	--itm "$BUILD/ip_traffic_monitor_cli" \
+	--attach "$BUILD/bench/insitu_attach" --obj "$BUILD/bench/insitu.bpf.o" \
+	--out "$TMP/insitu" "${INSITU_ARGS[@]}" >/dev/null &
+INSITU_PID=$!
+insitu_rc=0
+wait "$INSITU_PID" || insitu_rc=$?
+INSITU_PID=
+if [[ -f $TMP/insitu.md ]]; then
+	cat "$TMP/insitu.md" >>"$REPORT"
+else
+	echo "_in-situ run failed (exit $insitu_rc); see the messages above._" >>"$REPORT"
+fi
+
+# --- 1b. BPF cost per packet (bench/bpf_cost.c, built by meson) ---------
+log "BPF cost per packet, BPF_PROG_TEST_RUN"
+{
+	echo "### 1b. BPF_PROG_TEST_RUN (\`bench/bpf_cost.c\`)"
 	echo
 } >>"$REPORT"
 if [[ ! -x $BUILD/bench/bpf_cost ]]; then
@@ -161,6 +189,7 @@ fi
 mkdir -p "$OUT"
 cp "$REPORT" "$OUT/latest.md"
 [[ -f $TMP/e2e.json ]] && cp "$TMP/e2e.json" "$OUT/latest-e2e.json"
+[[ -f $TMP/insitu.json ]] && cp "$TMP/insitu.json" "$OUT/latest-insitu.json"
 cp "$TMP/scale.txt" "$OUT/latest-scale.txt"
 cat "$REPORT"
 log "written to $OUT/latest.md"
