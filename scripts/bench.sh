@@ -77,13 +77,15 @@ gcc "${CFLAGS[@]}" -I"$ROOT/include" -I"$ROOT/user" -I"$BUILD" \
 if ((QUICK)); then
 	BPF_REPEAT=1000000 BPF_ROUNDS=1
 	INSITU_ARGS=(--packets 200000 --rounds 1)
-	SCALE_N="10000 100000"
+	SCALE_N="10000 65536 100000"
+	DRAIN_ROUNDS=3
 	E2E_ARGS=(--rounds 1 --max-packets 500000 --mod-packets 200000
 		--map-sizes 10000,100000)
 else
 	BPF_REPEAT=10000000 BPF_ROUNDS=3
 	INSITU_ARGS=(--packets 500000 --rounds 3)
-	SCALE_N="10000 100000 1000000"
+	SCALE_N="10000 65536 100000 1000000"
+	DRAIN_ROUNDS=5
 	E2E_ARGS=(--rounds 5 --max-packets 2000000 --mod-packets 500000
 		--map-sizes 10000,100000,1000000)
 fi
@@ -168,6 +170,17 @@ for r in rows:
               f["rss_bytes_per_addr"], f["table_bytes_per_addr"]))
 print()
 EOF
+
+# --- 2b. drain strategies (bench/drain_variants.c, built by meson) -------
+log "drain strategies"
+{
+	echo "### 2b. What lets the kernel do less per drain (\`bench/drain_variants.c\`)"
+	echo
+	for n in 65536 1000000; do
+		"$BUILD/bench/drain_variants" "$n" "$DRAIN_ROUNDS" || echo "_drain_variants $n failed._"
+		echo
+	done
+} >>"$REPORT"
 
 # --- 3. end to end against iftop and pmacctd ------------------------------
 log "end to end (this is the long part)"
