@@ -206,7 +206,8 @@ def one_run(args, topo, mode, fam, naddr, cfg):
     pin = "/sys/fs/bpf/itm_insitu_%d" % os.getpid()
     held = []
     try:
-        if cfg in ("nopid", "pid"):
+        daemon = cfg.split("@")[0] in ("nopid", "pid")
+        if daemon:
             progs = ["empty"]
         else:
             progs = ["empty", cfg]
@@ -218,11 +219,12 @@ def one_run(args, topo, mode, fam, naddr, cfg):
         held.append(ref_in)
         ids_eg = {k: ref_eg.ids[k + "_egress"] for k in progs}
         ids_in = {k: ref_in.ids[k + "_ingress"] for k in progs}
-        if cfg in ("nopid", "pid"):
-            extra = ["--no-pid"] if cfg == "nopid" else []
-            da = Daemon(args.itm, topo.a, topo.aif, pin + "_a", extra)
+        if daemon:
+            extra = ["--no-pid"] if cfg.startswith("nopid") else []
+            binary = args.itm_before if cfg.endswith("@before") else args.itm
+            da = Daemon(binary, topo.a, topo.aif, pin + "_a", extra)
             held.append(da)
-            db = Daemon(args.itm, topo.b, topo.bif, pin + "_b", extra)
+            db = Daemon(binary, topo.b, topo.bif, pin + "_b", extra)
             held.append(db)
             ids_eg[cfg] = da.prog_id("egress")
             ids_in[cfg] = db.prog_id("ingress")
@@ -326,6 +328,27 @@ def markdown(args, runs, load):
             fmt(ratio(p, m), "%.2f×"),
             "–" if extra is None else "%+.0f ns (%+.0f%%)" % (
                 extra, 100.0 * extra / n)))
+    if args.itm_before:
+        w("")
+        w("Before/after: `%s` (before) and `%s` (after), same runs, ns per "
+          "packet:" % (args.itm_before, args.itm))
+        w("")
+        w("| traffic | dir | addresses | --no-pid before | --no-pid after | "
+          "attribution before | attribution after | attribution extra "
+          "before | after |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for mode, d, fam, naddr in rows:
+            nb = cell(mode, fam, naddr, "nopid@before", d)
+            na = cell(mode, fam, naddr, "nopid", d)
+            pb = cell(mode, fam, naddr, "pid@before", d)
+            pa = cell(mode, fam, naddr, "pid", d)
+            what = {"packet": "IPv%d frames" % fam,
+                    "socket": "IPv%d UDP socket" % fam}[mode]
+            w("| %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
+                what, "egress" if d == "eg" else "ingress", naddr, fmt(nb),
+                fmt(na), fmt(pb), fmt(pa),
+                "–" if pb is None or nb is None else "%+.0f" % (pb - nb),
+                "–" if pa is None or na is None else "%+.0f" % (pa - na)))
     if "packet" not in args.modes:
         return "\n".join(out)
     w("")
@@ -378,6 +401,9 @@ def main():
     ap.add_argument("--packets", type=int, default=1000000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--addrs", default="5,10000")
+    ap.add_argument("--itm-before", default="",
+                    help="another build of the daemon (e.g. the previous "
+                    "commit's), measured in the same runs for before/after")
     ap.add_argument("--modes", default="packet,socket")
     ap.add_argument("--cfgs", default="",
                     help="only these configurations (comma-separated: "
@@ -403,6 +429,8 @@ def main():
             for mode in args.modes:
                 cfgs = LADDER[1:] + ["nopid", "pid"] if mode == "packet" \
                     else ["min", "nopid", "pid"]
+                if args.itm_before:
+                    cfgs += ["nopid@before", "pid@before"]
                 if args.cfgs:
                     cfgs = [c for c in cfgs if c in args.cfgs.split(",")]
                 # Interleave: a different configuration goes first each round.
