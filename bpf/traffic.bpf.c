@@ -95,7 +95,7 @@ static __always_inline __u32 packet_pid(struct __sk_buff *skb,
 {
 	struct itm_owner *o;
 	struct bpf_sock *sk;
-	__u32 size;
+	__u32 size, pid;
 
 	if (egress) {
 		sk = skb->sk;
@@ -113,8 +113,9 @@ static __always_inline __u32 packet_pid(struct __sk_buff *skb,
 	if (!sk)
 		return 0;
 	o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
+	pid = o ? o->pid : 0;
 	bpf_sk_release(sk);
-	return o ? o->pid : 0;
+	return pid;
 }
 
 static __always_inline void value_add(struct itm_value *v,
