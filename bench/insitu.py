@@ -27,6 +27,8 @@ Two traffic modes:
   socket  gen sends through a UDP socket (routed via ib0's address), so at
           egress the skb carries a socket whose owner attribution finds.
           Only the egress side is reported (ingress sees one source).
+  otherhost  (on request) packet mode to a MAC address that is not the
+          receiver's: ingress only, where attribution need not look up.
 
 Every figure is ns per packet = delta run_time_ns / delta run_cnt of that
 program over the run.  The statistics themselves add a constant (two clock
@@ -240,8 +242,9 @@ def one_run(args, topo, mode, fam, naddr, cfg):
         if mode == "socket":
             argv.append("-u")
         else:
-            argv += ["-S", "-s", "fd00:79::" if fam == 6 else "10.79.0.0",
-                     "-m", topo.bmac]
+            argv += ["-S", "-s", "fd00:79::" if fam == 6 else "10.79.0.0"]
+            if mode == "packet":
+                argv += ["-m", topo.bmac]
         g = sh(*ns_exec(topo.a, *argv), timeout=600)
         gen = dict(kv.split("=") for kv in g.split())
         res = {"mode": mode, "fam": fam, "naddr": naddr, "cfg": cfg,
@@ -306,7 +309,8 @@ def markdown(args, runs, load):
       "attribution extra |")
     w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
-    for mode, dirs in (("packet", ("eg", "in")), ("socket", ("eg",))):
+    for mode, dirs in (("packet", ("eg", "in")), ("socket", ("eg",)),
+                       ("otherhost", ("in",))):
         if mode not in args.modes:
             continue
         for d in dirs:
@@ -321,7 +325,8 @@ def markdown(args, runs, load):
         extra = None if p is None or n is None else p - n
         what = {"packet": "IPv%d frames%s" % (
             fam, ", socket found" if d == "in" else ", no owner"),
-            "socket": "IPv%d UDP socket, owner found" % fam}[mode]
+            "socket": "IPv%d UDP socket, owner found" % fam,
+            "otherhost": "IPv%d frames to another host's MAC" % fam}[mode]
         w("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
             what, "egress" if d == "eg" else "ingress", naddr, fmt(e),
             fmt(m), fmt(n), fmt(p), fmt(ratio(n, m), "%.2f×"),
@@ -343,7 +348,8 @@ def markdown(args, runs, load):
             pb = cell(mode, fam, naddr, "pid@before", d)
             pa = cell(mode, fam, naddr, "pid", d)
             what = {"packet": "IPv%d frames" % fam,
-                    "socket": "IPv%d UDP socket" % fam}[mode]
+                    "socket": "IPv%d UDP socket" % fam,
+                    "otherhost": "IPv%d frames, another MAC" % fam}[mode]
             w("| %s | %s | %d | %s | %s | %s | %s | %s | %s |" % (
                 what, "egress" if d == "eg" else "ingress", naddr, fmt(nb),
                 fmt(na), fmt(pb), fmt(pa),
@@ -404,7 +410,9 @@ def main():
     ap.add_argument("--itm-before", default="",
                     help="another build of the daemon (e.g. the previous "
                     "commit's), measured in the same runs for before/after")
-    ap.add_argument("--modes", default="packet,socket")
+    ap.add_argument("--modes", default="packet,socket",
+                    help="packet, socket, otherhost (packet mode to a MAC "
+                    "address that is not the receiver's)")
     ap.add_argument("--cfgs", default="",
                     help="only these configurations (comma-separated: "
                     "min,k16,...,nopid,pid)")
