@@ -144,11 +144,12 @@ class Attached:
 
 
 class Daemon:
-    def __init__(self, binary, ns, dev, pin, extra):
+    def __init__(self, binary, ns, dev, pin, extra, interval="2"):
         self.pin = pin
         self.p = subprocess.Popen(
-            ns_exec(ns, binary, "-i", dev, "-d", "0", "-s", "2", "--quiet",
-                    "--no-summary", "--pin-dir", pin) + list(extra),
+            ns_exec(ns, binary, "-i", dev, "-d", "0", "-s", interval,
+                    "--quiet", "--no-summary", "--pin-dir", pin) +
+            list(extra),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def prog_id(self, which):
@@ -224,9 +225,13 @@ def one_run(args, topo, mode, fam, naddr, cfg):
         if daemon:
             extra = ["--no-pid"] if cfg.startswith("nopid") else []
             binary = args.itm_before if cfg.endswith("@before") else args.itm
-            da = Daemon(binary, topo.a, topo.aif, pin + "_a", extra)
+            # nopid@s60: a sample interval longer than the run, so the maps
+            # are never drained (and addresses never re-inserted) during it.
+            interval = cfg.split("@s")[1] if "@s" in cfg else "2"
+            da = Daemon(binary, topo.a, topo.aif, pin + "_a", extra, interval)
             held.append(da)
-            db = Daemon(binary, topo.b, topo.bif, pin + "_b", extra)
+            db = Daemon(binary, topo.b, topo.bif, pin + "_b", extra,
+                        interval)
             held.append(db)
             ids_eg[cfg] = da.prog_id("egress")
             ids_in[cfg] = db.prog_id("ingress")
@@ -368,7 +373,7 @@ def markdown(args, runs, load):
     w("| dir | IP | addresses | " + " | ".join(LADDER) + " | itm |")
     w("|---|---|---:|" + "---:|" * (len(LADDER) + 1))
     cols = LADDER[1:] + ["nopid"]
-    diffs = {k: [] for k in cols}
+    diffs = {(k, n): [] for k in cols for n in args.addrs}
     for d in ("eg", "in"):
         for fam in (4, 6):
             for naddr in args.addrs:
@@ -379,19 +384,22 @@ def markdown(args, runs, load):
                     " | ".join(fmt(v) for v in vals)))
                 for i, k in enumerate(cols):
                     if vals[i + 1] is not None and vals[i] is not None:
-                        diffs[k].append(vals[i + 1] - vals[i])
+                        diffs[(k, naddr)].append(vals[i + 1] - vals[i])
     w("")
     w("What each step costs: the difference to the rung before, median over "
-      "the rows above (ns per packet):")
+      "egress/ingress and IPv4/IPv6 (ns per packet):")
     w("")
-    w("| step | what it adds | ns |")
-    w("|---|---|---:|")
+    w("| step | what it adds | " + " | ".join(
+        "%d addresses" % n for n in args.addrs) + " |")
+    w("|---|---|" + "---:|" * len(args.addrs))
     prev = "empty"
     for k in cols:
         doc = LADDER_DOC.get(k, "+ the rest of itm: VLAN loop, IPv6 "
                              "extension headers, pull check, overflow path")
-        w("| %s → %s | %s | %s |" % (prev, "itm" if k == "nopid" else k, doc,
-                                     fmt(med(diffs[k]), "%+.1f")))
+        w("| %s → %s | %s | %s |" % (
+            prev, "itm" if k == "nopid" else k, doc,
+            " | ".join(fmt(med(diffs[(k, n)]), "%+.1f")
+                       for n in args.addrs)))
         prev = k
     w("")
     return "\n".join(out)
@@ -399,11 +407,11 @@ def markdown(args, runs, load):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--gen", required=True)
-    ap.add_argument("--itm", required=True)
-    ap.add_argument("--attach", required=True, help="build/bench/insitu_attach")
-    ap.add_argument("--obj", required=True, help="build/bench/insitu.bpf.o")
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--gen")
+    ap.add_argument("--itm")
+    ap.add_argument("--attach", help="build/bench/insitu_attach")
+    ap.add_argument("--obj", help="build/bench/insitu.bpf.o")
+    ap.add_argument("--out")
     ap.add_argument("--packets", type=int, default=1000000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--addrs", default="5,10000")
@@ -414,11 +422,31 @@ def main():
                     help="packet, socket, otherhost (packet mode to a MAC "
                     "address that is not the receiver's)")
     ap.add_argument("--cfgs", default="",
-                    help="only these configurations (comma-separated: "
-                    "min,k16,...,nopid,pid)")
+                    help="run these configurations instead (comma-"
+                    "separated: min, k16, k24, v32, mim, gso, nopid, pid; "
+                    "X@before = the --itm-before build, X@sN = the daemon "
+                    "with -s N)")
+    ap.add_argument("--from-json", default="",
+                    help="render the report of an earlier run's OUT.json")
     args = ap.parse_args()
     args.addrs = [int(x) for x in args.addrs.split(",")]
     args.modes = args.modes.split(",")
+    if args.from_json:
+        runs = json.load(open(args.from_json))
+        args.modes = sorted({r["mode"] for r in runs})
+        args.addrs = sorted({r["naddr"] for r in runs})
+        args.rounds = max(sum(1 for q in runs if (q["mode"], q["fam"],
+                                                  q["naddr"], q["cfg"]) ==
+                              (r["mode"], r["fam"], r["naddr"], r["cfg"]))
+                          for r in runs)
+        args.itm_before = args.itm_before or (
+            "before" if any(r["cfg"].endswith("@before") for r in runs)
+            else "")
+        loads = [r["load"] for r in runs]
+        print(markdown(args, runs, "%.2f–%.2f" % (min(loads), max(loads))))
+        return
+    if not (args.gen and args.itm and args.attach and args.obj and args.out):
+        ap.error("--gen, --itm, --attach, --obj and --out are required")
 
     topo = Topo()
     stats_before = sh("sysctl", "-n", "kernel.bpf_stats_enabled").strip()
@@ -440,7 +468,7 @@ def main():
                 if args.itm_before:
                     cfgs += ["nopid@before", "pid@before"]
                 if args.cfgs:
-                    cfgs = [c for c in cfgs if c in args.cfgs.split(",")]
+                    cfgs = args.cfgs.split(",")
                 # Interleave: a different configuration goes first each round.
                 k = rnd % len(cfgs)
                 cfgs = cfgs[k:] + cfgs[:k]
