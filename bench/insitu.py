@@ -433,6 +433,7 @@ def main():
     args.modes = args.modes.split(",")
     if args.from_json:
         runs = json.load(open(args.from_json))
+        args.packets = runs[0]["sent"]
         args.modes = sorted({r["mode"] for r in runs})
         args.addrs = sorted({r["naddr"] for r in runs})
         args.rounds = max(sum(1 for q in runs if (q["mode"], q["fam"],
