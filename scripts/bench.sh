@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh            full run (about 20-25 minutes on 2 cores)
 #   scripts/bench.sh --quick    smaller counts, one round (about 5 minutes)
+#   --no-insitu                 without part 1a (about 12 minutes less)
 #
 # Prints a Markdown report and writes it to bench/results/latest.md (plus the
 # raw figures as JSON beside it).  See bench/README.md for the method and for
@@ -15,12 +16,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
 OUT=$ROOT/bench/results
-QUICK=0
-case ${1:-} in
---quick) QUICK=1 ;;
-"") ;;
-*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
-esac
+QUICK=0 INSITU=1
+for arg in "$@"; do
+	case $arg in
+	--quick) QUICK=1 ;;
+	--no-insitu) INSITU=0 ;;
+	*) echo "usage: $0 [--quick] [--no-insitu]" >&2; exit 2 ;;
+	esac
+done
 
 if [[ $EUID -ne 0 ]]; then
 	echo "bench.sh: run as root (BPF, network namespaces)" >&2
@@ -109,18 +112,23 @@ log "BPF cost per packet, in situ"
 	echo
 } >>"$REPORT"
 INSITU_PID=
-python3 "$ROOT/bench/insitu.py" --gen "$TMP/gen" \
-	--itm "$BUILD/ip_traffic_monitor_cli" \
-	--attach "$BUILD/bench/insitu_attach" --obj "$BUILD/bench/insitu.bpf.o" \
-	--out "$TMP/insitu" "${INSITU_ARGS[@]}" >/dev/null &
-INSITU_PID=$!
 insitu_rc=0
-wait "$INSITU_PID" || insitu_rc=$?
-INSITU_PID=
+if ((INSITU)); then
+	python3 "$ROOT/bench/insitu.py" --gen "$TMP/gen" \
+		--itm "$BUILD/ip_traffic_monitor_cli" \
+		--attach "$BUILD/bench/insitu_attach" \
+		--obj "$BUILD/bench/insitu.bpf.o" \
+		--out "$TMP/insitu" "${INSITU_ARGS[@]}" >/dev/null &
+	INSITU_PID=$!
+	wait "$INSITU_PID" || insitu_rc=$?
+	INSITU_PID=
+fi
 if [[ -f $TMP/insitu.md ]]; then
 	cat "$TMP/insitu.md" >>"$REPORT"
-else
+elif ((INSITU)); then
 	echo "_in-situ run failed (exit $insitu_rc); see the messages above._" >>"$REPORT"
+else
+	echo "_in-situ part skipped (--no-insitu)._" >>"$REPORT"
 fi
 
 # --- 1b. BPF cost per packet (bench/bpf_cost.c, built by meson) ---------
