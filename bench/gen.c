@@ -1,17 +1,26 @@
 // SPDX-License-Identifier: MIT
 /*
- * Benchmark traffic generator: a fixed number of IPv4/UDP frames, round
- * robin over NADDR destination addresses, through an AF_PACKET socket
- * bound to one interface.  The socket does not bypass the qdisc layer, so
- * the frames cross TC egress and the packet taps (libpcap) like any other
- * outgoing packet.  Only frames that sendmmsg() accepted are counted, and
- * the per-destination ground truth (packets, IP bytes) is written as TSV.
+ * Benchmark traffic generator: a fixed number of UDP packets, round robin
+ * over NADDR destination addresses (base + 1 + i).  By default they are
+ * Ethernet frames written to an AF_PACKET socket bound to one interface;
+ * that socket does not bypass the qdisc layer, so the frames cross TC
+ * egress and the packet taps (libpcap) like any other outgoing packet.
+ * Only packets that sendmmsg() accepted are counted, and the
+ * per-destination ground truth (packets, IP bytes) is written as TSV.
+ *
+ *   -6      IPv6 instead of IPv4 (default addresses fd00:77::1, fd00:78::)
+ *   -S      the source varies with the destination (src + 1 + i), so the
+ *           peer's ingress sees NADDR remote addresses too
+ *   -u      send through a UDP socket instead (sendmmsg() with one
+ *           destination per message): the packets then carry a socket that
+ *           process attribution can find; the namespace needs a route for
+ *           the destinations.  -S and -m do not apply.
  *
  * Run it only inside a test network namespace, on a veth whose peer is in
- * another test namespace: the destinations are never routed anywhere.
+ * another test namespace: the destinations are never routed anywhere else.
  *
- *   gen -i IFACE -n PACKETS -a NADDR [-r PPS] [-o TRUTH.tsv]
- *       [-s SRC_IPV4] [-b DST_BASE_IPV4] [-m DST_MAC]
+ *   gen -i IFACE -n PACKETS -a NADDR [-r PPS] [-o TRUTH.tsv] [-6] [-S] [-u]
+ *       [-s SRC] [-b DST_BASE] [-m DST_MAC]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,7 +32,9 @@
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <netinet/ip.h>
+#include <netinet/ip6.h>
 #include <netinet/udp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,30 +68,80 @@ static uint16_t csum(const void *p, size_t n)
 	return htons((uint16_t)~s);
 }
 
-/* IP length of the frame for destination i: 46..106 bytes, 16 sizes. */
-static unsigned ip_len_for(unsigned i)
+/* IP length of the packet for destination i: 16 sizes, 4 bytes apart. */
+static unsigned ip_len_for(unsigned i, bool v6)
 {
-	return 46 + (i % 16) * 4;
+	return (v6 ? 66 : 46) + (i % 16) * 4;
+}
+
+/* base + n, as an IPv4 or IPv6 address (IPv6: added to the last 32 bits). */
+static void addr_add(void *dst, const void *base, unsigned n, bool v6)
+{
+	uint32_t w;
+
+	memcpy(dst, base, v6 ? 16 : 4);
+	memcpy(&w, (uint8_t *)dst + (v6 ? 12 : 0), 4);
+	w = htonl(ntohl(w) + n);
+	memcpy((uint8_t *)dst + (v6 ? 12 : 0), &w, 4);
+}
+
+/* IP header + UDP header + zeroed payload for destination i; returns its
+ * length. */
+static unsigned build_ip(uint8_t *p, unsigned i, bool v6, const void *saddr,
+			 bool vary_src, const void *daddr0)
+{
+	unsigned len = ip_len_for(i, v6), off;
+	struct udphdr *udp;
+
+	if (v6) {
+		struct ip6_hdr *ip6 = (void *)p;
+
+		ip6->ip6_flow = htonl(6u << 28);
+		ip6->ip6_plen = htons((uint16_t)(len - sizeof(*ip6)));
+		ip6->ip6_nxt = IPPROTO_UDP;
+		ip6->ip6_hlim = 64;
+		addr_add(&ip6->ip6_src, saddr, vary_src ? 1 + i : 0, true);
+		addr_add(&ip6->ip6_dst, daddr0, 1 + i, true);
+		off = sizeof(*ip6);
+	} else {
+		struct iphdr *ip = (void *)p;
+
+		ip->version = 4;
+		ip->ihl = 5;
+		ip->ttl = 64;
+		ip->protocol = IPPROTO_UDP;
+		ip->tot_len = htons((uint16_t)len);
+		addr_add(&ip->saddr, saddr, vary_src ? 1 + i : 0, false);
+		addr_add(&ip->daddr, daddr0, 1 + i, false);
+		ip->check = csum(ip, sizeof(*ip));
+		off = sizeof(*ip);
+	}
+	udp = (void *)(p + off);
+	udp->source = htons(40000);
+	udp->dest = htons(9);
+	udp->len = htons((uint16_t)(len - off));
+	return len;
 }
 
 static void usage(void)
 {
 	fprintf(stderr, "usage: gen -i IFACE -n PACKETS -a NADDR [-r PPS] "
-			"[-o TRUTH.tsv] [-s SRC] [-b DST_BASE] [-m DST_MAC]\n");
+			"[-o TRUTH.tsv] [-6] [-S] [-u] [-s SRC] [-b DST_BASE] "
+			"[-m DST_MAC]\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	const char *ifname = NULL, *out = NULL;
-	const char *src = "10.77.0.1", *base = "10.78.0.0";
+	const char *ifname = NULL, *out = NULL, *src = NULL, *base = NULL;
 	uint8_t dmac[6] = {0x02, 0, 0, 0, 0, 0x02};
 	unsigned long long npackets = 0, sent = 0, errors = 0;
+	bool v6 = false, vary_src = false, udp_mode = false;
 	unsigned naddr = 1000;
 	double pps = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "i:n:a:r:o:s:b:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:n:a:r:o:s:b:m:6Su")) != -1) {
 		switch (opt) {
 		case 'i':
 			ifname = optarg;
@@ -109,68 +170,121 @@ int main(int argc, char **argv)
 				   &dmac[4], &dmac[5]) != 6)
 				usage();
 			break;
+		case '6':
+			v6 = true;
+			break;
+		case 'S':
+			vary_src = true;
+			break;
+		case 'u':
+			udp_mode = true;
+			break;
 		default:
 			usage();
 		}
 	}
 	if (!ifname || !npackets || !naddr || naddr > 65000)
 		usage();
+	if (!src)
+		src = v6 ? "fd00:77::1" : "10.77.0.1";
+	if (!base)
+		base = v6 ? "fd00:78::" : "10.78.0.0";
 
-	int fd = socket(AF_PACKET, SOCK_RAW, 0);
-	if (fd < 0) {
-		perror("socket");
-		return 1;
-	}
-	struct ifreq ifr = {};
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	if (ioctl(fd, SIOCGIFHWADDR, &ifr)) {
-		perror("SIOCGIFHWADDR");
-		return 1;
-	}
-	struct sockaddr_ll sll = {
-		.sll_family = AF_PACKET,
-		.sll_ifindex = (int)if_nametoindex(ifname),
-	};
-	if (!sll.sll_ifindex ||
-	    bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
-		perror("bind");
-		return 1;
-	}
-
-	struct in_addr saddr, daddr0;
-	if (inet_pton(AF_INET, src, &saddr) != 1 ||
-	    inet_pton(AF_INET, base, &daddr0) != 1)
+	int family = v6 ? AF_INET6 : AF_INET;
+	uint8_t saddr[16], daddr0[16];
+	if (inet_pton(family, src, saddr) != 1 ||
+	    inet_pton(family, base, daddr0) != 1)
 		usage();
 
+	int fd;
+	struct ifreq ifr = {};
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (udp_mode) {
+		fd = socket(family, SOCK_DGRAM, 0);
+		if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE,
+					 ifname, (socklen_t)strlen(ifname))) {
+			perror("UDP socket");
+			return 1;
+		}
+		struct sockaddr_storage ss = {};
+		struct sockaddr_in *sin = (void *)&ss;
+		struct sockaddr_in6 *sin6 = (void *)&ss;
+		if (v6) {
+			sin6->sin6_family = AF_INET6;
+			sin6->sin6_port = htons(40000);
+			memcpy(&sin6->sin6_addr, saddr, 16);
+		} else {
+			sin->sin_family = AF_INET;
+			sin->sin_port = htons(40000);
+			memcpy(&sin->sin_addr, saddr, 4);
+		}
+		if (bind(fd, (struct sockaddr *)&ss,
+			 v6 ? sizeof(*sin6) : sizeof(*sin))) {
+			perror("bind");
+			return 1;
+		}
+	} else {
+		fd = socket(AF_PACKET, SOCK_RAW, 0);
+		if (fd < 0) {
+			perror("socket");
+			return 1;
+		}
+		if (ioctl(fd, SIOCGIFHWADDR, &ifr)) {
+			perror("SIOCGIFHWADDR");
+			return 1;
+		}
+		struct sockaddr_ll sll = {
+			.sll_family = AF_PACKET,
+			.sll_ifindex = (int)if_nametoindex(ifname),
+		};
+		if (!sll.sll_ifindex ||
+		    bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
+			perror("bind");
+			return 1;
+		}
+	}
+
+	/*
+	 * Packet mode: whole frames.  UDP mode: the UDP payload only, with
+	 * one destination address per message.
+	 */
 	uint8_t(*frames)[MAX_FRAME] = calloc(naddr, MAX_FRAME);
 	unsigned *flen = calloc(naddr, sizeof(*flen));
 	unsigned long long *pk = calloc(naddr, sizeof(*pk));
-	if (!frames || !flen || !pk)
+	struct sockaddr_storage *dst = calloc(naddr, sizeof(*dst));
+	if (!frames || !flen || !pk || !dst)
 		return 1;
 	for (unsigned i = 0; i < naddr; i++) {
 		uint8_t *f = frames[i];
 		struct ether_header *eh = (void *)f;
-		struct iphdr *ip = (void *)(f + sizeof(*eh));
-		struct udphdr *udp = (void *)(ip + 1);
-		unsigned len = ip_len_for(i);
+		unsigned hdr =
+			v6 ? sizeof(struct ip6_hdr) : sizeof(struct iphdr);
 
+		if (udp_mode) {
+			struct sockaddr_in *sin = (void *)&dst[i];
+			struct sockaddr_in6 *sin6 = (void *)&dst[i];
+
+			if (v6) {
+				sin6->sin6_family = AF_INET6;
+				sin6->sin6_port = htons(9);
+				addr_add(&sin6->sin6_addr, daddr0, 1 + i, true);
+			} else {
+				sin->sin_family = AF_INET;
+				sin->sin_port = htons(9);
+				addr_add(&sin->sin_addr, daddr0, 1 + i, false);
+			}
+			flen[i] =
+				ip_len_for(i, v6) - hdr - sizeof(struct udphdr);
+			continue;
+		}
 		memcpy(eh->ether_dhost, dmac, 6);
 		memcpy(eh->ether_shost, ifr.ifr_hwaddr.sa_data, 6);
-		eh->ether_type = htons(ETHERTYPE_IP);
-		ip->version = 4;
-		ip->ihl = 5;
-		ip->ttl = 64;
-		ip->protocol = IPPROTO_UDP;
-		ip->tot_len = htons((uint16_t)len);
-		ip->saddr = saddr.s_addr;
-		ip->daddr = htonl(ntohl(daddr0.s_addr) + 1 + i);
-		ip->check = csum(ip, sizeof(*ip));
-		udp->source = htons(40000);
-		udp->dest = htons(9);
-		udp->len = htons((uint16_t)(len - sizeof(*ip)));
-		flen[i] = (unsigned)sizeof(*eh) + len;
-		/* Ethernet minimum: veth does not pad, pcap sees what we send.
-		 */
+		eh->ether_type = htons(v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IP);
+		flen[i] = (unsigned)sizeof(*eh) + build_ip(f + sizeof(*eh), i,
+							   v6, saddr, vary_src,
+							   daddr0);
+		/* No padding to the Ethernet minimum: veth does not pad, and
+		 * pcap sees what we send. */
 	}
 
 	struct mmsghdr msg[BATCH];
@@ -189,6 +303,12 @@ int main(int argc, char **argv)
 			memset(&msg[n], 0, sizeof(msg[n]));
 			msg[n].msg_hdr.msg_iov = &iov[n];
 			msg[n].msg_hdr.msg_iovlen = 1;
+			if (udp_mode) {
+				msg[n].msg_hdr.msg_name = &dst[d];
+				msg[n].msg_hdr.msg_namelen =
+					v6 ? sizeof(struct sockaddr_in6)
+					   : sizeof(struct sockaddr_in);
+			}
 			n++;
 		}
 		int r = sendmmsg(fd, msg, n, 0);
@@ -230,13 +350,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		for (unsigned i = 0; i < naddr; i++) {
-			char a[INET_ADDRSTRLEN];
-			struct in_addr d = {
-				htonl(ntohl(daddr0.s_addr) + 1 + i)};
+			char a[INET6_ADDRSTRLEN];
+			uint8_t d[16];
 
-			inet_ntop(AF_INET, &d, a, sizeof(a));
+			addr_add(d, daddr0, 1 + i, v6);
+			inet_ntop(family, d, a, sizeof(a));
 			fprintf(f, "%s\t%llu\t%llu\n", a, pk[i],
-				pk[i] * ip_len_for(i));
+				pk[i] * ip_len_for(i, v6));
 		}
 		fclose(f);
 	}

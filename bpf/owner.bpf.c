@@ -9,8 +9,10 @@
  * BPF_F_CLONE copies a listener's owner to the sockets it accepts, so
  * accepted connections are attributed from their first packet on.
  */
-#include "vmlinux.h"
+#include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+
+#include "owner_core.bpf.h"
 
 #include "itm_owner_maps.bpf.h"
 

@@ -2,8 +2,13 @@
 /*
  * Header parsing for the TC programs: from the frame to the remote address
  * and the number of IP-layer bytes and wire packets the skb stands for.
- * Every read is bounds-checked against data_end; headers that are not in
- * the linear area are pulled in once with bpf_skb_pull_data().
+ *
+ * In the manner of xdp-tools' parsing_helpers.h: one function per header,
+ * each taking the cursor, checking the header against data_end before any
+ * read and moving the cursor past it.  The cursor is the only position;
+ * lengths (IP bytes, the headers every GSO segment repeats) are differences
+ * of its offsets.  Headers that are not in the linear area are pulled in
+ * once with bpf_skb_pull_data() before parsing starts.
  */
 #ifndef ITM_PARSE_BPF_H
 #define ITM_PARSE_BPF_H
@@ -29,6 +34,11 @@
 /* Enough for Ethernet + 2 tags + IPv6 + 4 small extension headers + TCP. */
 #define ITM_PULL_LEN 256
 
+/* IPv4 frag_off: the fragment offset (8-byte units) below the flags. */
+#define ITM_IP_OFFSET_MASK 0x1fff
+/* IPv6 fragment header frag_off: offset in the top 13 bits, then flags. */
+#define ITM_IP6_OFFSET_MASK 0xfff8
+
 enum parse_result {
 	PARSE_IP,
 	PARSE_NON_IP,
@@ -45,45 +55,150 @@ struct packet_info {
 	bool v6;
 };
 
+/* An 802.1Q/802.1ad tag, after the MAC addresses or the previous tag. */
+struct vlan_hdr {
+	__be16 h_vlan_TCI;
+	__be16 h_vlan_encapsulated_proto;
+};
+
+/* The IPv6 fragment header (RFC 8200, 4.5). */
+struct ipv6_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
 /* Transport ports, the first four bytes of both TCP and UDP headers. */
 struct l4_ports {
 	__be16 sport;
 	__be16 dport;
 };
 
-struct cursor {
+/* The next header to read, and its offset from the start of the frame. */
+struct hdr_cursor {
 	void *pos;
 	void *end;
+	__u32 off;
 };
 
-static __always_inline void cursor_reload(struct __sk_buff *skb,
-					  struct cursor *c, __u32 off)
+/* The header of len bytes at the cursor, which moves past it; NULL (and
+ * the cursor stays) when the header is not entirely in the packet. */
+static __always_inline void *cursor_pull(struct hdr_cursor *c, __u32 len)
 {
-	c->pos = (void *)(long)skb->data + off;
-	c->end = (void *)(long)skb->data_end;
+	void *h = c->pos;
+
+	if (h + len > c->end)
+		return NULL;
+	c->pos += len;
+	c->off += len;
+	return h;
+}
+
+/* Move past len bytes that need not be read (options, extensions). */
+static __always_inline void cursor_skip(struct hdr_cursor *c, __u32 len)
+{
+	c->pos += len;
+	c->off += len;
+}
+
+static __always_inline bool proto_is_vlan(__be16 proto)
+{
+	return proto == bpf_htons(ETH_P_8021Q) ||
+	       proto == bpf_htons(ETH_P_8021AD);
 }
 
 /*
- * Length of the IP header chain plus the transport header, i.e. what every
- * GSO segment repeats.  Returns 0 when the transport is not TCP or UDP (we
- * then cannot know the per-segment overhead and count the IP header only).
+ * Ethernet and up to ITM_MAX_VLAN_TAGS tags; returns the ethertype in
+ * network order (a third tag is returned as such: not IP), or -1 when a
+ * header is cut short.
  */
-static __always_inline __u32 l4_header_len(struct cursor *c, __u8 proto)
+static __always_inline int parse_ethhdr(struct hdr_cursor *c)
 {
-	if (proto == IPPROTO_TCP) {
-		struct tcphdr *th = c->pos;
+	struct ethhdr *eth = cursor_pull(c, sizeof(*eth));
+	__be16 proto;
 
-		if ((void *)(th + 1) > c->end)
-			return 0;
-		return th->doff * 4;
+	if (!eth)
+		return -1;
+	proto = eth->h_proto;
+#pragma unroll
+	for (int i = 0; i < ITM_MAX_VLAN_TAGS; i++) {
+		struct vlan_hdr *vh;
+
+		if (!proto_is_vlan(proto))
+			break;
+		vh = cursor_pull(c, sizeof(*vh));
+		if (!vh)
+			return -1;
+		proto = vh->h_vlan_encapsulated_proto;
 	}
-	if (proto == IPPROTO_UDP)
-		return sizeof(struct udphdr);
-	return 0;
+	return proto;
 }
 
-static __always_inline bool read_ports(struct cursor *c, __u8 proto,
-				       __be16 *sport, __be16 *dport)
+/* IPv4 header with its options; NULL when invalid or cut short. */
+static __always_inline struct iphdr *parse_iphdr(struct hdr_cursor *c)
+{
+	struct iphdr *iph = cursor_pull(c, sizeof(*iph));
+
+	if (!iph || iph->version != 4 || iph->ihl < sizeof(*iph) / 4)
+		return NULL;
+	cursor_skip(c, iph->ihl * 4 - sizeof(*iph));
+	return iph;
+}
+
+static __always_inline struct ipv6hdr *parse_ip6hdr(struct hdr_cursor *c)
+{
+	struct ipv6hdr *ip6h = cursor_pull(c, sizeof(*ip6h));
+
+	if (!ip6h || ip6h->version != 6)
+		return NULL;
+	return ip6h;
+}
+
+static __always_inline bool ipv6_is_ext(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT;
+}
+
+/*
+ * Up to ITM_MAX_IPV6_EXT extension headers after the IPv6 header; *nexthdr
+ * comes in as the IPv6 header's and leaves as the transport protocol.
+ * Returns -1 when an extension header is cut short, else whether this is
+ * a first (or no) fragment, the only kind that carries transport ports.
+ */
+static __always_inline int parse_ipv6_ext(struct hdr_cursor *c, __u8 *nexthdr)
+{
+	int first_fragment = 1;
+
+#pragma unroll
+	for (int i = 0; i < ITM_MAX_IPV6_EXT; i++) {
+		struct ipv6_opt_hdr *opt;
+
+		if (!ipv6_is_ext(*nexthdr))
+			break;
+		if (*nexthdr == IPPROTO_FRAGMENT) {
+			struct ipv6_frag_hdr *fh = cursor_pull(c, sizeof(*fh));
+
+			if (!fh)
+				return -1;
+			if (fh->frag_off & bpf_htons(ITM_IP6_OFFSET_MASK))
+				first_fragment = 0;
+			*nexthdr = fh->nexthdr;
+			continue;
+		}
+		opt = cursor_pull(c, sizeof(*opt));
+		if (!opt)
+			return -1;
+		*nexthdr = opt->nexthdr;
+		/* hdrlen counts 8-byte units after the first 8 bytes. */
+		cursor_skip(c, (opt->hdrlen + 1) * 8 - sizeof(*opt));
+	}
+	return first_fragment;
+}
+
+static __always_inline bool parse_ports(struct hdr_cursor *c, __u8 proto,
+					__be16 *sport, __be16 *dport)
 {
 	struct l4_ports *p = c->pos;
 
@@ -98,59 +213,40 @@ static __always_inline bool read_ports(struct cursor *c, __u8 proto,
 	return true;
 }
 
-static __always_inline int parse_ipv4(struct __sk_buff *skb, struct cursor *c,
-				      struct packet_info *pi, __u32 nh_off,
-				      bool egress, bool want_tuple)
+/*
+ * Length of the transport header at the cursor, which every GSO segment
+ * repeats; 0 when the transport is not TCP or UDP (we then cannot know the
+ * per-segment overhead and count the IP headers only).
+ */
+static __always_inline __u32 l4_header_len(struct hdr_cursor *c, __u8 proto)
 {
-	struct iphdr *iph = c->pos;
-	__u32 ihl, tot_len, l4len, hdr_len, ip_len, segs;
-	bool gso;
+	if (proto == IPPROTO_TCP) {
+		struct tcphdr *th = c->pos;
 
-	if ((void *)(iph + 1) > c->end)
-		return PARSE_MALFORMED;
-	ihl = iph->ihl * 4;
-	if (iph->version != 4 || ihl < sizeof(*iph))
-		return PARSE_MALFORMED;
-
-	__builtin_memset(&pi->key, 0, sizeof(pi->key));
-	pi->key.addr[10] = 0xff;
-	pi->key.addr[11] = 0xff;
-	__builtin_memcpy(&pi->key.addr[12], egress ? &iph->daddr : &iph->saddr,
-			 4);
-
-	tot_len = bpf_ntohs(iph->tot_len);
-	ip_len = skb->len - nh_off; /* includes any Ethernet padding */
-	segs = skb->gso_segs;
-	gso = segs > 1 || skb->gso_size;
-	if (!gso) {
-		/* BIG TCP leaves tot_len 0 on super-packets only. */
-		pi->bytes = tot_len ? tot_len : ip_len;
-		pi->packets = 1;
-		if (!want_tuple)
-			return PARSE_IP;
+		if ((void *)(th + 1) > c->end)
+			return 0;
+		return th->doff * 4;
 	}
+	if (proto == IPPROTO_UDP)
+		return sizeof(struct udphdr);
+	return 0;
+}
 
-	c->pos += ihl;
-	/* Non-first fragments carry no ports: never guess a socket. */
-	if (want_tuple && !(iph->frag_off & bpf_htons(0x1fff)) &&
-	    read_ports(c, iph->protocol, &pi->tuple.ipv4.sport,
-		       &pi->tuple.ipv4.dport)) {
-		pi->tuple.ipv4.saddr = iph->saddr;
-		pi->tuple.ipv4.daddr = iph->daddr;
-		pi->l4proto = iph->protocol;
-	}
-	if (!gso)
-		return PARSE_IP;
-
-	/* GSO/GRO: every segment repeats the IP and transport headers. */
-	l4len = l4_header_len(c, iph->protocol);
-	hdr_len = ihl + l4len;
-	/* IHL beyond the packet: ip_len - hdr_len below would wrap. */
+/*
+ * A GSO/GRO skb stands for segs wire packets, each repeating hdr_len bytes
+ * of headers (IP through transport); ip_len is the skb's bytes from the IP
+ * header on.  An untrusted (DODGY) GSO skb has gso_segs 0 until the stack
+ * counts it: then derive segs from gso_size.
+ */
+static __always_inline int gso_account(struct packet_info *pi, __u32 segs,
+				       __u32 gso_size, __u32 ip_len,
+				       __u32 hdr_len)
+{
+	/* Headers beyond the packet: ip_len - hdr_len below would wrap. */
 	if (hdr_len > ip_len)
 		return PARSE_MALFORMED;
-	if (segs == 0 &&
-	    skb->gso_size) /* untrusted (DODGY) GSO: not yet counted */
-		segs = (ip_len - hdr_len + skb->gso_size - 1) / skb->gso_size;
+	if (segs == 0 && gso_size)
+		segs = (ip_len - hdr_len + gso_size - 1) / gso_size;
 	if (segs == 0)
 		segs = 1;
 	pi->bytes = ip_len + (__u64)(segs - 1) * hdr_len;
@@ -158,72 +254,92 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct cursor *c,
 	return PARSE_IP;
 }
 
-static __always_inline bool ipv6_is_ext(__u8 nexthdr)
+/*
+ * The remote address and the byte count of an IPv4 packet at the cursor.
+ * Without GSO the IP header says the length and nothing after it is read
+ * unless the ports are wanted.
+ */
+static __always_inline int parse_ipv4(struct __sk_buff *skb,
+				      struct hdr_cursor *c,
+				      struct packet_info *pi, bool egress,
+				      bool want_tuple)
 {
-	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
-	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT;
+	__u32 ip_off = c->off, ip_len = skb->len - ip_off, segs, gso_size;
+	struct iphdr *iph = parse_iphdr(c);
+	bool gso;
+
+	if (!iph)
+		return PARSE_MALFORMED;
+	__builtin_memset(&pi->key, 0, sizeof(pi->key));
+	pi->key.addr[10] = 0xff;
+	pi->key.addr[11] = 0xff;
+	__builtin_memcpy(&pi->key.addr[12], egress ? &iph->daddr : &iph->saddr,
+			 4);
+
+	segs = skb->gso_segs;
+	gso_size = skb->gso_size;
+	gso = segs > 1 || gso_size;
+	if (!gso) {
+		/* BIG TCP leaves tot_len 0 on super-packets only; ip_len
+		 * would include any Ethernet padding. */
+		__u32 tot_len = bpf_ntohs(iph->tot_len);
+
+		pi->bytes = tot_len ? tot_len : ip_len;
+		pi->packets = 1;
+		if (!want_tuple)
+			return PARSE_IP;
+	}
+
+	/* Non-first fragments carry no ports: never guess a socket. */
+	if (want_tuple && !(iph->frag_off & bpf_htons(ITM_IP_OFFSET_MASK)) &&
+	    parse_ports(c, iph->protocol, &pi->tuple.ipv4.sport,
+			&pi->tuple.ipv4.dport)) {
+		pi->tuple.ipv4.saddr = iph->saddr;
+		pi->tuple.ipv4.daddr = iph->daddr;
+		pi->l4proto = iph->protocol;
+	}
+	if (!gso)
+		return PARSE_IP;
+	return gso_account(pi, segs, gso_size, ip_len,
+			   c->off - ip_off + l4_header_len(c, iph->protocol));
 }
 
-static __always_inline int parse_ipv6(struct __sk_buff *skb, struct cursor *c,
-				      struct packet_info *pi, __u32 nh_off,
-				      bool egress, bool want_tuple)
+static __always_inline int parse_ipv6(struct __sk_buff *skb,
+				      struct hdr_cursor *c,
+				      struct packet_info *pi, bool egress,
+				      bool want_tuple)
 {
-	struct ipv6hdr *ip6h = c->pos;
-	__u32 payload_len, hdr_len, ip_len, segs;
-	bool gso, first_fragment = true;
+	__u32 ip_off = c->off, ip_len = skb->len - ip_off, segs, gso_size;
+	struct ipv6hdr *ip6h = parse_ip6hdr(c);
+	int first_fragment;
 	__u8 nexthdr;
+	bool gso;
 
-	if ((void *)(ip6h + 1) > c->end)
-		return PARSE_MALFORMED;
-	if (ip6h->version != 6)
+	if (!ip6h)
 		return PARSE_MALFORMED;
 	__builtin_memcpy(pi->key.addr, egress ? &ip6h->daddr : &ip6h->saddr,
 			 sizeof(pi->key.addr));
 
-	payload_len = bpf_ntohs(ip6h->payload_len);
-	ip_len = skb->len - nh_off;
 	segs = skb->gso_segs;
-	gso = segs > 1 || skb->gso_size;
+	gso_size = skb->gso_size;
+	gso = segs > 1 || gso_size;
 	if (!gso) {
 		/* payload_len 0 means a jumbogram (BIG TCP). */
+		__u32 payload_len = bpf_ntohs(ip6h->payload_len);
+
 		pi->bytes = payload_len ? payload_len + sizeof(*ip6h) : ip_len;
 		pi->packets = 1;
 		if (!want_tuple)
 			return PARSE_IP;
 	}
 
-	hdr_len = sizeof(*ip6h);
 	nexthdr = ip6h->nexthdr;
-	c->pos += sizeof(*ip6h);
-#pragma unroll
-	for (int i = 0; i < ITM_MAX_IPV6_EXT; i++) {
-		struct ipv6_opt_hdr *opt = c->pos;
-		__u32 len;
-
-		if (!ipv6_is_ext(nexthdr))
-			break;
-		if ((void *)(opt + 1) > c->end)
-			return gso ? PARSE_MALFORMED : PARSE_IP;
-		if (nexthdr == IPPROTO_FRAGMENT) {
-			/* frag_off sits in bytes 2-3: offset in the top 13 bits
-			 */
-			__be16 *frag = c->pos + 2;
-
-			if ((void *)(frag + 1) > c->end)
-				return gso ? PARSE_MALFORMED : PARSE_IP;
-			if (*frag & bpf_htons(0xfff8))
-				first_fragment = false;
-			len = 8;
-		} else {
-			len = (opt->hdrlen + 1) * 8;
-		}
-		nexthdr = opt->nexthdr;
-		hdr_len += len;
-		c->pos += len;
-	}
+	first_fragment = parse_ipv6_ext(c, &nexthdr);
+	if (first_fragment < 0)
+		return gso ? PARSE_MALFORMED : PARSE_IP;
 	if (want_tuple && first_fragment &&
-	    read_ports(c, nexthdr, &pi->tuple.ipv6.sport,
-		       &pi->tuple.ipv6.dport)) {
+	    parse_ports(c, nexthdr, &pi->tuple.ipv6.sport,
+			&pi->tuple.ipv6.dport)) {
 		__builtin_memcpy(pi->tuple.ipv6.saddr, &ip6h->saddr, 16);
 		__builtin_memcpy(pi->tuple.ipv6.daddr, &ip6h->daddr, 16);
 		pi->l4proto = nexthdr;
@@ -231,18 +347,8 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct cursor *c,
 	}
 	if (!gso)
 		return PARSE_IP;
-
-	hdr_len += l4_header_len(c, nexthdr);
-	/* Extension headers longer than the packet: ip_len - hdr_len wraps. */
-	if (hdr_len > ip_len)
-		return PARSE_MALFORMED;
-	if (segs == 0 && skb->gso_size)
-		segs = (ip_len - hdr_len + skb->gso_size - 1) / skb->gso_size;
-	if (segs == 0)
-		segs = 1;
-	pi->bytes = ip_len + (__u64)(segs - 1) * hdr_len;
-	pi->packets = segs;
-	return PARSE_IP;
+	return gso_account(pi, segs, gso_size, ip_len,
+			   c->off - ip_off + l4_header_len(c, nexthdr));
 }
 
 /*
@@ -253,9 +359,8 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 					struct packet_info *pi, bool egress,
 					bool l3, bool want_tuple)
 {
-	struct cursor c;
-	__u32 nh_off = 0;
-	__u16 proto;
+	struct hdr_cursor c;
+	int proto;
 
 	pi->l4proto = 0;
 	pi->v6 = false;
@@ -263,39 +368,21 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 	    skb->data_end - skb->data < ITM_PULL_LEN)
 		bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN ? skb->len
 							       : ITM_PULL_LEN);
-	cursor_reload(skb, &c, 0);
+	c.pos = (void *)(long)skb->data;
+	c.end = (void *)(long)skb->data_end;
+	c.off = 0;
 
 	if (l3) {
-		proto = bpf_ntohs(skb->protocol);
+		proto = skb->protocol;
 	} else {
-		struct ethhdr *eth = c.pos;
-
-		if ((void *)(eth + 1) > c.end)
+		proto = parse_ethhdr(&c);
+		if (proto < 0)
 			return PARSE_MALFORMED;
-		proto = bpf_ntohs(eth->h_proto);
-		nh_off = sizeof(*eth);
-		c.pos += sizeof(*eth);
-#pragma unroll
-		for (int i = 0; i < ITM_MAX_VLAN_TAGS; i++) {
-			struct vlan_tag {
-				__be16 tci;
-				__be16 proto;
-			} *vh = c.pos;
-
-			if (proto != ETH_P_8021Q && proto != ETH_P_8021AD)
-				break;
-			if ((void *)(vh + 1) > c.end)
-				return PARSE_MALFORMED;
-			proto = bpf_ntohs(vh->proto);
-			nh_off += sizeof(*vh);
-			c.pos += sizeof(*vh);
-		}
 	}
-
-	if (proto == ETH_P_IP)
-		return parse_ipv4(skb, &c, pi, nh_off, egress, want_tuple);
-	if (proto == ETH_P_IPV6)
-		return parse_ipv6(skb, &c, pi, nh_off, egress, want_tuple);
+	if (proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(skb, &c, pi, egress, want_tuple);
+	if (proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(skb, &c, pi, egress, want_tuple);
 	return PARSE_NON_IP;
 }
 

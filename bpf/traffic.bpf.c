@@ -8,6 +8,7 @@
  * still writes to it: nothing is lost between read and reset.
  */
 #include <linux/bpf.h>
+#include <linux/if_packet.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 
@@ -62,53 +63,57 @@ static __always_inline void counter_add(__u32 idx, __u64 packets, __u64 bytes)
 	}
 }
 
+/*
+ * The process that owns a socket.  Full sockets carry it in socket-local
+ * storage, looked up first because that is the common case; a SYN-ACK
+ * leaves on a request socket, owned by its listener; a time-wait socket
+ * has no process any more.
+ */
 static __always_inline __u32 owner_pid(struct bpf_sock *sk)
 {
-	struct bpf_sock *full = bpf_sk_fullsock(sk);
-	struct itm_owner *o;
+	struct itm_owner *o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
 
-	/* A SYN-ACK leaves on a request socket: its listener owns it. */
-	if (!full)
-		full = bpf_get_listener_sock(sk);
-	if (!full)
-		return 0; /* time-wait: the process is done with it */
-	o = bpf_sk_storage_get(&itm_sk_owner, full, 0, 0);
+	if (o)
+		return o->pid;
+	if (sk->state != BPF_TCP_NEW_SYN_RECV)
+		return 0;
+	sk = bpf_get_listener_sock(sk);
+	if (!sk)
+		return 0;
+	o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
 	return o ? o->pid : 0;
 }
 
 /*
  * Egress packets carry their socket; ingress packets are not demultiplexed
- * yet at TC, so look the socket up by the packet's 4-tuple.
+ * yet at TC, so look the socket up by the packet's 4-tuple (parse_packet
+ * filled it when asked to).  The lookup returns a full socket, a request
+ * socket's listener included.
  */
 static __always_inline __u32 packet_pid(struct __sk_buff *skb,
 					struct packet_info *pi, bool egress)
 {
+	struct itm_owner *o;
 	struct bpf_sock *sk;
-	__u32 pid;
+	__u32 size, pid;
 
 	if (egress) {
 		sk = skb->sk;
 		return sk ? owner_pid(sk) : 0;
 	}
+	size = pi->v6 ? sizeof(pi->tuple.ipv6) : sizeof(pi->tuple.ipv4);
 	if (pi->l4proto == IPPROTO_TCP)
-		sk = pi->v6 ? bpf_sk_lookup_tcp(skb, &pi->tuple,
-						sizeof(pi->tuple.ipv6),
-						BPF_F_CURRENT_NETNS, 0)
-			    : bpf_sk_lookup_tcp(skb, &pi->tuple,
-						sizeof(pi->tuple.ipv4),
-						BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_tcp(skb, &pi->tuple, size,
+				       BPF_F_CURRENT_NETNS, 0);
 	else if (pi->l4proto == IPPROTO_UDP)
-		sk = pi->v6 ? bpf_sk_lookup_udp(skb, &pi->tuple,
-						sizeof(pi->tuple.ipv6),
-						BPF_F_CURRENT_NETNS, 0)
-			    : bpf_sk_lookup_udp(skb, &pi->tuple,
-						sizeof(pi->tuple.ipv4),
-						BPF_F_CURRENT_NETNS, 0);
+		sk = bpf_sk_lookup_udp(skb, &pi->tuple, size,
+				       BPF_F_CURRENT_NETNS, 0);
 	else
 		return 0;
 	if (!sk)
 		return 0;
-	pid = owner_pid(sk);
+	o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
+	pid = o ? o->pid : 0;
 	bpf_sk_release(sk);
 	return pid;
 }
@@ -159,8 +164,15 @@ overflow:
 static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3)
 {
 	struct packet_info pi;
+	/*
+	 * Ingress attribution needs the 4-tuple for a socket lookup, except
+	 * for frames addressed to another host's MAC: no local socket will
+	 * ever receive those.
+	 */
+	bool want_tuple =
+		attribute_pid && !egress && skb->pkt_type != PACKET_OTHERHOST;
 
-	switch (parse_packet(skb, &pi, egress, l3, attribute_pid && !egress)) {
+	switch (parse_packet(skb, &pi, egress, l3, want_tuple)) {
 	case PARSE_IP:
 		pi.key.pid = attribute_pid ? packet_pid(skb, &pi, egress) : 0;
 		pi.key.pad = 0;

@@ -7,9 +7,7 @@
 #ifndef ITM_SHARED_H
 #define ITM_SHARED_H
 
-#ifndef __VMLINUX_H__ /* BPF objects built on vmlinux.h have the types */
 #include <linux/types.h>
-#endif
 
 /*
  * Remote address (IPv4 stored IPv4-mapped, ::ffff:a.b.c.d) and the local
@@ -82,6 +80,47 @@ struct itm_meta {
 	__u64 seq[2];	/* drain sequence number of itm_stats_a, _b */
 	__u64 next_seq;
 };
+
+/*
+ * The layout both compilers must agree on: the BPF objects (clang -target
+ * bpf) and user space include this header, so a change here fails both
+ * builds until the sizes and every field's offset below are updated (the
+ * maps are copied byte for byte).
+ */
+#define ITM_ABI_CHECK(type, field, off)                                        \
+	_Static_assert(__builtin_offsetof(struct type, field) == (off),        \
+		       #type "." #field " moved")
+_Static_assert(sizeof(struct itm_key) == 24, "struct itm_key size");
+ITM_ABI_CHECK(itm_key, addr, 0);
+ITM_ABI_CHECK(itm_key, pid, 16);
+ITM_ABI_CHECK(itm_key, pad, 20);
+_Static_assert(sizeof(struct itm_owner) == 24, "struct itm_owner size");
+ITM_ABI_CHECK(itm_owner, pid, 0);
+ITM_ABI_CHECK(itm_owner, pad, 4);
+ITM_ABI_CHECK(itm_owner, comm, 8);
+_Static_assert(ITM_COMM_LEN == 16,
+	       "ITM_COMM_LEN is the kernel's TASK_COMM_LEN");
+_Static_assert(sizeof(struct itm_value) == 32, "struct itm_value size");
+ITM_ABI_CHECK(itm_value, tx_bytes, 0);
+ITM_ABI_CHECK(itm_value, tx_packets, 8);
+ITM_ABI_CHECK(itm_value, rx_bytes, 16);
+ITM_ABI_CHECK(itm_value, rx_packets, 24);
+_Static_assert(sizeof(struct itm_counter) == 16, "struct itm_counter size");
+ITM_ABI_CHECK(itm_counter, packets, 0);
+ITM_ABI_CHECK(itm_counter, bytes, 8);
+/* The counters map has one slot per index: its size is part of the ABI. */
+_Static_assert(ITM_CTR_MAX == 6, "enum itm_counter_index changed");
+/*
+ * Pinned and read back by a later run: a change here must also bump
+ * ITM_PIN_LAYOUT so the later run refuses instead of misreading it.
+ */
+_Static_assert(sizeof(struct itm_meta) == 40, "struct itm_meta size");
+ITM_ABI_CHECK(itm_meta, layout, 0);
+ITM_ABI_CHECK(itm_meta, pad, 4);
+ITM_ABI_CHECK(itm_meta, instance, 8);
+ITM_ABI_CHECK(itm_meta, seq, 16);
+ITM_ABI_CHECK(itm_meta, next_seq, 32);
+_Static_assert(ITM_PIN_LAYOUT == 1, "pinned layout version changed");
 
 /* Default number of distinct remote addresses per drain interval. */
 #define ITM_DEFAULT_MAP_ENTRIES 65536

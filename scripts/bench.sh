@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Benchmarks (issue 5), one entry point.  Run as root on the test machine:
 #
-#   scripts/bench.sh            full run (about 8-12 minutes on 2 cores)
-#   scripts/bench.sh --quick    smaller counts, one round (about 3 minutes)
+#   scripts/bench.sh            full run (about 20-25 minutes on 2 cores)
+#   scripts/bench.sh --quick    smaller counts, one round (about 5 minutes)
+#   --no-insitu                 without part 1a (about 12 minutes less)
 #
 # Prints a Markdown report and writes it to bench/results/latest.md (plus the
 # raw figures as JSON beside it).  See bench/README.md for the method and for
@@ -15,12 +16,14 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
 OUT=$ROOT/bench/results
-QUICK=0
-case ${1:-} in
---quick) QUICK=1 ;;
-"") ;;
-*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
-esac
+QUICK=0 INSITU=1
+for arg in "$@"; do
+	case $arg in
+	--quick) QUICK=1 ;;
+	--no-insitu) INSITU=0 ;;
+	*) echo "usage: $0 [--quick] [--no-insitu]" >&2; exit 2 ;;
+	esac
+done
 
 if [[ $EUID -ne 0 ]]; then
 	echo "bench.sh: run as root (BPF, network namespaces)" >&2
@@ -31,6 +34,11 @@ TMP=$(mktemp -d /tmp/itm-bench.XXXXXX)
 E2E_PID=
 cleanup() {
 	local rc=$?
+	if [[ -n ${INSITU_PID:-} ]] && kill -0 "$INSITU_PID" 2>/dev/null; then
+		# insitu.py removes its namespaces and restores bpf_stats on SIGTERM.
+		kill -TERM "$INSITU_PID" 2>/dev/null || true
+		wait "$INSITU_PID" 2>/dev/null || true
+	fi
 	if [[ -n $E2E_PID ]] && kill -0 "$E2E_PID" 2>/dev/null; then
 		# e2e_compare.py tears its namespaces down on SIGTERM.
 		kill -TERM "$E2E_PID" 2>/dev/null || true
@@ -71,13 +79,17 @@ gcc "${CFLAGS[@]}" -I"$ROOT/include" -I"$ROOT/user" -I"$BUILD" \
 
 if ((QUICK)); then
 	BPF_REPEAT=1000000 BPF_ROUNDS=1
-	SCALE_N="10000 100000"
+	INSITU_ARGS=(--packets 200000 --rounds 1)
+	SCALE_N="10000 65536 100000"
+	DRAIN_ROUNDS=3
 	E2E_ARGS=(--rounds 1 --max-packets 500000 --mod-packets 200000
 		--map-sizes 10000,100000)
 else
 	BPF_REPEAT=10000000 BPF_ROUNDS=3
-	SCALE_N="10000 100000 1000000"
-	E2E_ARGS=(--rounds 3 --max-packets 2000000 --mod-packets 500000
+	INSITU_ARGS=(--packets 500000 --rounds 3)
+	SCALE_N="10000 65536 100000 1000000"
+	DRAIN_ROUNDS=5
+	E2E_ARGS=(--rounds 5 --max-packets 2000000 --mod-packets 500000
 		--map-sizes 10000,100000,1000000)
 fi
 
@@ -93,10 +105,36 @@ REPORT=$TMP/report.md
 	echo
 } >"$REPORT"
 
-# --- 1. BPF cost per packet (bench/bpf_cost.c, built by meson) ----------
-log "BPF cost per packet"
+# --- 1a. BPF cost per packet in situ (bench/insitu.py) -------------------
+log "BPF cost per packet, in situ"
 {
-	echo "## 1. BPF program cost per packet (BPF_PROG_TEST_RUN)"
+	echo "## 1. BPF program cost per packet"
+	echo
+} >>"$REPORT"
+INSITU_PID=
+insitu_rc=0
+if ((INSITU)); then
+	python3 "$ROOT/bench/insitu.py" --gen "$TMP/gen" \
+		--itm "$BUILD/ip_traffic_monitor_cli" \
+		--attach "$BUILD/bench/insitu_attach" \
+		--obj "$BUILD/bench/insitu.bpf.o" \
+		--out "$TMP/insitu" "${INSITU_ARGS[@]}" >/dev/null &
+	INSITU_PID=$!
+	wait "$INSITU_PID" || insitu_rc=$?
+	INSITU_PID=
+fi
+if [[ -f $TMP/insitu.md ]]; then
+	cat "$TMP/insitu.md" >>"$REPORT"
+elif ((INSITU)); then
+	echo "_in-situ run failed (exit $insitu_rc); see the messages above._" >>"$REPORT"
+else
+	echo "_in-situ part skipped (--no-insitu)._" >>"$REPORT"
+fi
+
+# --- 1b. BPF cost per packet (bench/bpf_cost.c, built by meson) ---------
+log "BPF cost per packet, BPF_PROG_TEST_RUN"
+{
+	echo "### 1b. BPF_PROG_TEST_RUN (\`bench/bpf_cost.c\`)"
 	echo
 } >>"$REPORT"
 if [[ ! -x $BUILD/bench/bpf_cost ]]; then
@@ -141,6 +179,17 @@ for r in rows:
 print()
 EOF
 
+# --- 2b. drain strategies (bench/drain_variants.c, built by meson) -------
+log "drain strategies"
+{
+	echo "### 2b. What lets the kernel do less per drain (\`bench/drain_variants.c\`)"
+	echo
+	for n in 65536 1000000; do
+		"$BUILD/bench/drain_variants" "$n" "$DRAIN_ROUNDS" || echo "_drain_variants $n failed._"
+		echo
+	done
+} >>"$REPORT"
+
 # --- 3. end to end against iftop and pmacctd ------------------------------
 log "end to end (this is the long part)"
 echo "## 3. End to end, same traffic for every monitor" >>"$REPORT"
@@ -161,6 +210,7 @@ fi
 mkdir -p "$OUT"
 cp "$REPORT" "$OUT/latest.md"
 [[ -f $TMP/e2e.json ]] && cp "$TMP/e2e.json" "$OUT/latest-e2e.json"
+[[ -f $TMP/insitu.json ]] && cp "$TMP/insitu.json" "$OUT/latest-insitu.json"
 cp "$TMP/scale.txt" "$OUT/latest-scale.txt"
 cat "$REPORT"
 log "written to $OUT/latest.md"

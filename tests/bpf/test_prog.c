@@ -10,10 +10,13 @@
  * Exit status: 0 all passed, 1 a case failed, 77 BPF is not available.
  */
 #include <errno.h>
+#include <net/if.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -29,6 +32,7 @@
 struct expect_entry {
 	const char *addr;
 	struct itm_value v;
+	__u32 pid; /* the key's process, 0 when none */
 };
 
 /* What a case expects the maps and counters to hold afterwards. */
@@ -40,7 +44,8 @@ struct expect {
 	struct itm_counter ctr[ITM_CTR_MAX];
 };
 
-static struct traffic_bpf *skel;
+/* The programs under test: skel_plain (--no-pid) or skel_pid. */
+static struct traffic_bpf *skel, *skel_plain, *skel_pid;
 static int ncpus;
 static bool verbose;
 static __u64 last_ns; /* test_run's average duration of the last run */
@@ -186,11 +191,13 @@ static int map_check(const char *name, struct bpf_map *map,
 			if (key_from_str(e[i].addr, &want))
 				return fail("bad address %s in case",
 					    e[i].addr);
+			want.pid = e[i].pid;
 			found = !memcmp(&want, &key, sizeof(key));
 		}
 		if (!found) {
 			key_to_str(&key, buf, sizeof(buf));
-			return fail("%s holds unexpected key %s", name, buf);
+			return fail("%s holds unexpected key %s pid %u", name,
+				    buf, key.pid);
 		}
 		count++;
 		prev = &key;
@@ -202,6 +209,7 @@ static int map_check(const char *name, struct bpf_map *map,
 		const struct itm_value *w = &e[i].v;
 
 		key_from_str(e[i].addr, &key);
+		key.pid = e[i].pid;
 		if (stats_sum(fd, &key, &got))
 			return fail("%s lacks key %s", name, e[i].addr);
 		if (memcmp(&got, w, sizeof(got)))
@@ -833,7 +841,8 @@ static int t_overflow(void)
 			goto out;
 		total_bytes += bytes;
 		if (i < max) {
-			w.a[i] = (struct expect_entry){addrs[i], TX(bytes, 1)};
+			w.a[i] = (struct expect_entry){addrs[i], TX(bytes, 1),
+						       0};
 			map_bytes += bytes;
 		}
 	}
@@ -863,33 +872,218 @@ out:
 	return err;
 }
 
+/*
+ * Process attribution on (attribute_pid = true), in this process's private
+ * network namespace (see main): sockets bound to the wildcard address whose
+ * owner is written into the socket storage from user space, as the owner
+ * programs would.  test_run gives egress frames no socket, and derives
+ * pkt_type from the frame's destination MAC against lo's (zero) address.
+ */
+#define PID_UDP4 4201
+#define PID_TCP4 4202
+#define PID_UDP6 4203
+
+static int attr_sockets[3] = {-1, -1, -1};
+
+static int own_socket(int family, int type, __u16 port, __u32 pid)
+{
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+				  .sin6_port = htons(port)};
+	struct sockaddr_in a4 = {.sin_family = AF_INET,
+				 .sin_port = htons(port)};
+	struct itm_owner o = {.pid = pid};
+	int fd = socket(family, type, 0), one = 1, err;
+
+	if (fd < 0)
+		return -errno;
+	if (family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)))
+		goto err;
+	if (bind(fd,
+		 family == AF_INET6 ? (struct sockaddr *)&a6
+				    : (struct sockaddr *)&a4,
+		 family == AF_INET6 ? sizeof(a6) : sizeof(a4)))
+		goto err;
+	if (type == SOCK_STREAM && listen(fd, 1))
+		goto err;
+	snprintf(o.comm, sizeof(o.comm), "owner%u", pid);
+	if (bpf_map_update_elem(bpf_map__fd(skel_pid->maps.itm_sk_owner), &fd,
+				&o, BPF_NOEXIST))
+		goto err;
+	return fd;
+err:
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+static int lo_up(void)
+{
+	struct ifreq ifr = {.ifr_name = "lo"};
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
+		ifr.ifr_flags |= IFF_UP;
+		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
+			err = -errno;
+	} else {
+		err = -errno;
+	}
+	close(fd);
+	return err;
+}
+
+/* Load skel_pid and give it owned sockets, in a private netns. */
+static int attr_setup(void)
+{
+	int err;
+
+	if (unshare(CLONE_NEWNET))
+		return -errno;
+	err = lo_up();
+	if (err)
+		return err;
+	skel_pid = traffic_bpf__open();
+	if (!skel_pid)
+		return -errno;
+	skel_pid->rodata->attribute_pid = true;
+	err = traffic_bpf__load(skel_pid);
+	if (err) {
+		traffic_bpf__destroy(skel_pid);
+		skel_pid = NULL;
+		return err;
+	}
+	/* frames.h sends UDP to port 53 and TCP to port 443. */
+	attr_sockets[0] = own_socket(AF_INET, SOCK_DGRAM, 53, PID_UDP4);
+	attr_sockets[1] = own_socket(AF_INET, SOCK_STREAM, 443, PID_TCP4);
+	attr_sockets[2] = own_socket(AF_INET6, SOCK_DGRAM, 53, PID_UDP6);
+	for (int i = 0; i < 3; i++)
+		if (attr_sockets[i] < 0)
+			return attr_sockets[i];
+	return 0;
+}
+
+/* Address the frame to lo's (zero) MAC: a packet for this host. */
+static void to_host(struct frame *f)
+{
+	memset(f->data, 0, ETH_ALEN);
+}
+
+static const struct pkt_spec udp4_in = {
+	.family = AF_INET,
+	.src = REMOTE4,
+	.dst = LOCAL4,
+	.l4 = IPPROTO_UDP,
+	.payload = 100,
+};
+
+static int t_attr_ingress_owned(void)
+{
+	struct pkt_spec tcp4_in = udp4_in, udp6_in = udp4_in;
+	struct expect w = {
+		.a = {{REMOTE4, RX(2 * 128, 2), PID_UDP4},
+		      {"198.51.100.8", RX(20 + 20 + 100, 1), PID_TCP4},
+		      {REMOTE6, RX(40 + 8 + 100, 1), PID_UDP6}},
+		.na = 3,
+	};
+	struct frame f;
+
+	tcp4_in.src = "198.51.100.8";
+	tcp4_in.l4 = IPPROTO_TCP;
+	udp6_in.family = AF_INET6;
+	udp6_in.src = REMOTE6;
+	udp6_in.dst = LOCAL6;
+	TRY(build(&f, &udp4_in));
+	to_host(&f);
+	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(build(&f, &tcp4_in)); /* to the listener */
+	to_host(&f);
+	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(build(&f, &udp6_in));
+	to_host(&f);
+	TRY(run(skel->progs.itm_ingress, &f));
+	return state_check(&w);
+}
+
+static int t_attr_ingress_unowned(void)
+{
+	struct pkt_spec tcp6_in = udp4_in, frag = udp4_in;
+	struct expect w = {
+		/* Another host's MAC: never looked up, whatever the tuple. */
+		.a = {{REMOTE4, RX(128, 1), 0},
+		      /* No IPv6 TCP socket on port 443. */
+		      {REMOTE6, RX(40 + 20 + 100, 1), 0},
+		      /* A non-first fragment has no ports to look up. */
+		      {"198.51.100.9", RX(128, 1), 0}},
+		.na = 3,
+	};
+	struct iphdr *iph;
+	struct frame f;
+
+	TRY(build(&f, &udp4_in));
+	TRY(run(skel->progs.itm_ingress, &f));
+	tcp6_in.family = AF_INET6;
+	tcp6_in.src = REMOTE6;
+	tcp6_in.dst = LOCAL6;
+	tcp6_in.l4 = IPPROTO_TCP;
+	TRY(build(&f, &tcp6_in));
+	to_host(&f);
+	TRY(run(skel->progs.itm_ingress, &f));
+	frag.src = "198.51.100.9";
+	TRY(build(&f, &frag));
+	to_host(&f);
+	iph = (struct iphdr *)(f.data + ETH_HLEN);
+	iph->frag_off = htons(10); /* offset 80 bytes, to the owned port */
+	TRY(run(skel->progs.itm_ingress, &f));
+	return state_check(&w);
+}
+
+static int t_attr_egress(void)
+{
+	/* test_run's skb has no socket: pid 0, counted as without pid. */
+	struct expect w = {.a = {{REMOTE4, TX(128, 1), 0}}, .na = 1};
+	struct frame f;
+
+	TRY(build(&f, &udp4));
+	to_host(&f);
+	TRY(run(skel->progs.itm_egress, &f));
+	return state_check(&w);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
+	bool attribute_pid; /* on skel_pid, loaded with attribution on */
 } cases[] = {
-	{"ipv4_udp", t_ipv4_udp},
-	{"ipv4_tcp", t_ipv4_tcp},
-	{"ipv6_udp", t_ipv6_udp},
-	{"ipv6_tcp_ingress", t_ipv6_tcp_ingress},
-	{"ipv6_ext_headers", t_ipv6_ext_headers},
-	{"egress_vs_ingress", t_direction},
-	{"vlan_8021q", t_vlan},
-	{"qinq_8021ad", t_qinq},
-	{"three_tags_non_ip", t_three_tags_non_ip},
-	{"arp_non_ip", t_arp},
-	{"truncated_malformed", t_truncated},
-	{"ethernet_padding", t_eth_padding},
-	{"gso_ipv4_tcp", t_gso_ipv4_tcp},
-	{"gso_ipv6_tcp", t_gso_ipv6_tcp},
-	{"gso_udp", t_gso_udp},
-	{"gso_segs_zero", t_gso_segs_zero},
-	{"gso_bogus_headers", t_gso_bogus_headers},
-	{"big_tcp_zero_len", t_big_tcp},
-	{"repeat_accumulates", t_repeat_accumulates},
-	{"l3_programs", t_l3},
-	{"empty_slot_overflow", t_empty_slot},
-	{"swap_a_to_b", t_swap},
-	{"overflow_tiny_map", t_overflow},
+	{"ipv4_udp", t_ipv4_udp, false},
+	{"ipv4_tcp", t_ipv4_tcp, false},
+	{"ipv6_udp", t_ipv6_udp, false},
+	{"ipv6_tcp_ingress", t_ipv6_tcp_ingress, false},
+	{"ipv6_ext_headers", t_ipv6_ext_headers, false},
+	{"egress_vs_ingress", t_direction, false},
+	{"vlan_8021q", t_vlan, false},
+	{"qinq_8021ad", t_qinq, false},
+	{"three_tags_non_ip", t_three_tags_non_ip, false},
+	{"arp_non_ip", t_arp, false},
+	{"truncated_malformed", t_truncated, false},
+	{"ethernet_padding", t_eth_padding, false},
+	{"gso_ipv4_tcp", t_gso_ipv4_tcp, false},
+	{"gso_ipv6_tcp", t_gso_ipv6_tcp, false},
+	{"gso_udp", t_gso_udp, false},
+	{"gso_segs_zero", t_gso_segs_zero, false},
+	{"gso_bogus_headers", t_gso_bogus_headers, false},
+	{"big_tcp_zero_len", t_big_tcp, false},
+	{"repeat_accumulates", t_repeat_accumulates, false},
+	{"l3_programs", t_l3, false},
+	{"empty_slot_overflow", t_empty_slot, false},
+	{"swap_a_to_b", t_swap, false},
+	{"overflow_tiny_map", t_overflow, false},
+	{"attr_ingress_owned", t_attr_ingress_owned, true},
+	{"attr_ingress_unowned", t_attr_ingress_unowned, true},
+	{"attr_egress_no_socket", t_attr_egress, true},
 };
 
 int main(int argc, char **argv)
@@ -910,8 +1104,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "possible CPUs: %s\n", strerror(-ncpus));
 		return 1;
 	}
-	skel = traffic_bpf__open_and_load();
-	if (!skel) {
+	skel_plain = traffic_bpf__open_and_load();
+	if (!skel_plain) {
 		err = errno;
 		fprintf(stderr, "loading traffic.bpf.o: %s\n", strerror(err));
 		/* Only a kernel or a caller without BPF is a skip. */
@@ -921,12 +1115,19 @@ int main(int argc, char **argv)
 		}
 		return 1;
 	}
+	/* Not a skip: the CI machine has network namespaces. */
+	err = attr_setup();
+	if (err) {
+		fprintf(stderr, "attribution set-up: %s\n", strerror(-err));
+		failed++;
+	}
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (only && strcmp(only, cases[i].name))
 			continue;
 		fail_msg[0] = '\0';
-		err = state_reset();
+		skel = cases[i].attribute_pid ? skel_pid : skel_plain;
+		err = skel ? state_reset() : -ENOENT;
 		if (err) {
 			fail("reset: %s", strerror(-err));
 		} else {
@@ -944,6 +1145,10 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("%d passed, %d failed\n", passed, failed);
-	traffic_bpf__destroy(skel);
+	for (int i = 0; i < 3; i++)
+		if (attr_sockets[i] >= 0)
+			close(attr_sockets[i]);
+	traffic_bpf__destroy(skel_pid);
+	traffic_bpf__destroy(skel_plain);
 	return failed ? 1 : 0;
 }

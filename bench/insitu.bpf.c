@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Reference programs for the in-situ benchmark (bench/insitu.py): the
+ * minimal per-address counter the issue compares us with, and a ladder of
+ * variants that adds one of itm_egress's costs at a time, so that the
+ * kernel's run-time statistics say what each one costs where it runs.
+ *
+ *   min   4-byte IPv4 / 16-byte IPv6 key, {bytes, packets}: nothing else
+ *   k16   one map, 16-byte key (IPv4 mapped as ::ffff:a.b.c.d)
+ *   k24   24-byte key: struct itm_key (address + pid + pad)
+ *   v32   32-byte value: struct itm_value (tx and rx)
+ *   mim   the map reached through a one-slot array of maps
+ *   gso   + skb->gso_segs / gso_size (skb_shinfo) and the segment sum
+ *
+ * Each rung has its own maps, all of ITM_DEFAULT_MAP_ENTRIES slots like
+ * the daemon's.  Ethernet + IPv4/IPv6 without VLAN tags: what the
+ * benchmark sends.
+ */
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "itm_shared.h"
+
+struct min_value {
+	__u64 bytes;
+	__u64 packets;
+};
+
+struct k16 {
+	__u8 addr[16];
+};
+
+#define PCPU_HASH(name, k, v)                                                  \
+	struct {                                                               \
+		__uint(type, BPF_MAP_TYPE_PERCPU_HASH);                        \
+		__uint(max_entries, ITM_DEFAULT_MAP_ENTRIES);                  \
+		__type(key, k);                                                \
+		__type(value, v);                                              \
+	} name SEC(".maps")
+
+PCPU_HASH(bench_min4, __u32, struct min_value);
+PCPU_HASH(bench_min6, struct k16, struct min_value);
+PCPU_HASH(bench_k16, struct k16, struct min_value);
+PCPU_HASH(bench_k24, struct itm_key, struct min_value);
+PCPU_HASH(bench_v32, struct itm_key, struct itm_value);
+PCPU_HASH(bench_gso, struct itm_key, struct itm_value);
+
+struct bench_inner {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, ITM_DEFAULT_MAP_ENTRIES);
+	__type(key, struct itm_key);
+	__type(value, struct itm_value);
+};
+
+struct bench_inner bench_mim_in SEC(".maps");
+struct bench_inner bench_gso_in SEC(".maps");
+
+/* Outer maps, pre-filled by libbpf from the declarations below. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct bench_inner);
+} bench_mim SEC(".maps") = {
+	.values = {&bench_mim_in},
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct bench_inner);
+} bench_mimg SEC(".maps") = {
+	.values = {&bench_gso_in},
+};
+
+enum rung { MIN, K16, K24, V32, MIM, GSO };
+
+/* One address, the IP length and whether it is IPv6; false if not IP. */
+static __always_inline bool parse(struct __sk_buff *skb, bool egress,
+				  __u8 addr[16], __u32 *len, bool *v6)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > end)
+		return false;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = (void *)(eth + 1);
+
+		if ((void *)(iph + 1) > end)
+			return false;
+		__builtin_memset(addr, 0, 10);
+		addr[10] = 0xff;
+		addr[11] = 0xff;
+		__builtin_memcpy(addr + 12, egress ? &iph->daddr : &iph->saddr,
+				 4);
+		*len = bpf_ntohs(iph->tot_len);
+		*v6 = false;
+		return true;
+	}
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = (void *)(eth + 1);
+
+		if ((void *)(ip6h + 1) > end)
+			return false;
+		__builtin_memcpy(addr, egress ? &ip6h->daddr : &ip6h->saddr,
+				 16);
+		*len = bpf_ntohs(ip6h->payload_len) + sizeof(*ip6h);
+		*v6 = true;
+		return true;
+	}
+	return false;
+}
+
+/* Look the key up, insert it when new; NULL when the map is full. */
+static __always_inline void *lookup_or_init(void *map, const void *key,
+					    const void *init)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	if (v)
+		return v;
+	bpf_map_update_elem(map, key, init, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+static __always_inline int count(struct __sk_buff *skb, bool egress,
+				 enum rung rung)
+{
+	struct itm_key key = {};
+	struct itm_value init32 = {}, *v32;
+	struct min_value init = {}, *v;
+	__u64 bytes, packets = 1;
+	__u32 len, zero = 0;
+	void *map;
+	bool v6;
+
+	if (!parse(skb, egress, key.addr, &len, &v6))
+		return TC_ACT_UNSPEC;
+	bytes = len;
+
+	if (rung == MIN) {
+		if (v6)
+			v = lookup_or_init(&bench_min6, key.addr, &init);
+		else
+			v = lookup_or_init(&bench_min4, &key.addr[12], &init);
+	} else if (rung == K16) {
+		v = lookup_or_init(&bench_k16, key.addr, &init);
+	} else if (rung == K24) {
+		v = lookup_or_init(&bench_k24, &key, &init);
+	} else {
+		if (rung == V32) {
+			map = &bench_v32;
+		} else {
+			map = bpf_map_lookup_elem(rung == MIM
+							  ? (void *)&bench_mim
+							  : (void *)&bench_mimg,
+						  &zero);
+			if (!map)
+				return TC_ACT_UNSPEC;
+		}
+		if (rung == GSO) {
+			__u32 segs = skb->gso_segs;
+
+			if (segs > 1 || skb->gso_size) {
+				/* Never taken here: no GSO in this traffic. */
+				packets = segs;
+				bytes = len + (__u64)(segs - 1) * 28;
+			}
+		}
+		v32 = lookup_or_init(map, &key, &init32);
+		if (v32) {
+			if (egress) {
+				v32->tx_bytes += bytes;
+				v32->tx_packets += packets;
+			} else {
+				v32->rx_bytes += bytes;
+				v32->rx_packets += packets;
+			}
+		}
+		return TC_ACT_UNSPEC;
+	}
+	if (v) {
+		v->bytes += bytes;
+		v->packets += packets;
+	}
+	return TC_ACT_UNSPEC;
+}
+
+#define RUNG(name, rung)                                                       \
+	SEC("tc") int name##_egress(struct __sk_buff *skb)                     \
+	{                                                                      \
+		return count(skb, true, rung);                                 \
+	}                                                                      \
+	SEC("tc") int name##_ingress(struct __sk_buff *skb)                    \
+	{                                                                      \
+		return count(skb, false, rung);                                \
+	}
+
+RUNG(min, MIN)
+RUNG(k16, K16)
+RUNG(k24, K24)
+RUNG(v32, V32)
+RUNG(mim, MIM)
+RUNG(gso, GSO)
+
+SEC("tc")
+int empty_egress(struct __sk_buff *skb)
+{
+	(void)skb;
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int empty_ingress(struct __sk_buff *skb)
+{
+	(void)skb;
+	return TC_ACT_UNSPEC;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
