@@ -311,3 +311,117 @@ tls_server_config:
     assert (curl(t, ca=ca)[1] == 200) == none_ok
     assert (curl(t, *rogue, ca=ca)[1] == 200) == rogue_ok
     assert mon.stop() == 0
+
+
+def _stalled_tls(gate, port, n_addrs, per_addr):
+    """Connections from n_addrs loopback addresses that send the first
+    bytes of a TLS record and then nothing; held until the gate opens.
+    Returns (opened, still open then)."""
+    import select
+    import socket
+    socks = []
+    for a in range(n_addrs):
+        for _ in range(per_addr):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.1.%d" % (a + 1), 0))
+            s.connect(("127.0.0.1", port))
+            s.send(b"\x16\x03\x01")
+            socks.append(s)
+    gate.wait_go()
+    still = 0
+    for s in socks:
+        r, _, _ = select.select([s], [], [], 0)
+        if not r:
+            still += 1
+        else:
+            try:
+                still += len(s.recv(1, socket.MSG_PEEK)) > 0
+            except OSError:
+                pass
+        s.close()
+    return len(socks), still
+
+
+def test_streamed_body_over_tls_under_hostile_clients(topo, start_monitor,
+                                                      pki, tmp_path):
+    """The exporter's limits and streaming hold under TLS and basic auth:
+    a body of many 64 KiB pieces (4,000 flood addresses at -t 0) arrives
+    whole and exact over TLS (ground truth: a capture; the veth may drop a
+    few of the flood's frames), plain and gzip, with the operator's
+    headers; a
+    wrong password gets 401 before any of it; 320 connections from 40
+    addresses that stall inside the TLS handshake (more than the 256 the
+    exporter keeps) do not keep a real scrape out."""
+    import test_flood_bounded as flood
+    t = topo
+    cfg = write_config(pki, "stream.yml", """
+tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+http_server_config:
+  headers:
+    X-Frame-Options: deny
+basic_auth_users:
+  prometheus: HASH
+""")
+    ca = pki / "ca.crt"
+    auth = ["-u", "prometheus:" + PASSWORD]
+    mon = start_monitor(t, "-s", "0.2", "--web.config.file", cfg, wait=False)
+    wait_ready(t, mon, auth, ca=ca)
+    n = 4000
+    sinks = e2e.Sinks(t.mns, [t.MON4, t.MON6], flood.SINK_PORT)
+    pcap = str(tmp_path / "flood.pcap")
+    cap = e2e.Capture(t.mns, t.mif, pcap)
+    try:
+        gen = e2e.Forked(t.pns, flood._flood, t.pif,
+                         bytes.fromhex(t.mmac.replace(":", "")),
+                         bytes.fromhex(t.pmac.replace(":", "")), t.MON4,
+                         t.MON6, n, 7)
+        frames, _ = gen.wait(timeout=120)
+        assert frames == n
+        t.wait_quiet(quiet_for=0.5)
+        cap.stop()
+    finally:
+        sinks.close()
+
+    def flood_series(per):
+        return {ip: c for ip, c in per.items()
+                if ip.startswith("100.") or ip.startswith("fd99:")}
+
+    truth = flood_series(flood._truth(t, pcap)[1])
+    assert len(truth) > 0.9 * n, len(truth)
+
+    deadline = time.monotonic() + 20
+    while True:
+        rc, code, head, body = curl(t, *auth, ca=ca)
+        assert (rc, code) == (0, 200), head
+        got = flood_series(e2e.Metrics(body).per_ip())
+        if got == truth or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert got == truth
+    assert len(body) > 8 * 65536
+    assert "Transfer-Encoding: chunked" in head, head
+    assert "X-Frame-Options: deny" in head
+    rc, code, zhead, zbody = curl(t, *auth, "--compressed", ca=ca)
+    assert (rc, code) == (0, 200)
+    assert "Content-Encoding: gzip" in zhead and "X-Frame-Options: deny" \
+        in zhead, zhead
+    assert flood_series(e2e.Metrics(zbody).per_ip()) == got
+    rc, code, head, body = curl(t, "-u", "prometheus:wrong", ca=ca)
+    assert (rc, code) == (0, 401) and "ip_traffic" not in body
+    assert "X-Frame-Options: deny" in head
+
+    stall = e2e.Forked(t.mns, _stalled_tls, PORT, 40, 8, gated=True)
+    try:
+        time.sleep(1.0)
+        rc, code, head, body = curl(t, *auth, ca=ca)
+        assert (rc, code) == (0, 200), (rc, code, head, mon.stderr())
+        assert flood_series(e2e.Metrics(body).per_ip()) == got
+    finally:
+        stall.go()
+    opened, still = stall.wait(timeout=60)
+    assert opened == 320
+    assert still <= 256, still
+    assert mon.proc.poll() is None
+    assert mon.stop() == 0
