@@ -11,6 +11,10 @@ BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
 	util-linux mount procps help2man python3-pyte sqlite3 libclang-rt-14-dev)
+# Translations: msgfmt builds the catalogs (po/); the tests run the
+# monitor in the zh_CN.UTF-8 locale, generated below.
+BUILD_PKGS+=(gettext)
+TEST_PKGS+=(locales)
 
 test_mode=0
 case "${1:-}" in
@@ -66,6 +70,19 @@ if ((test_mode)) && ! command -v npm >/dev/null; then
 		-o Dpkg::Use-Pty=0 npm
 fi
 
+# Idempotent: only when the locale is missing.
+if ((test_mode)) && ! locale -a 2>/dev/null | grep -qix 'zh_CN\.utf-\?8'; then
+	echo "setup: generating the zh_CN.UTF-8 locale"
+	if ! grep -qx 'zh_CN.UTF-8 UTF-8' /etc/locale.gen 2>/dev/null; then
+		if grep -q '^# *zh_CN.UTF-8 UTF-8$' /etc/locale.gen 2>/dev/null; then
+			sed -i 's/^# *\(zh_CN.UTF-8 UTF-8\)$/\1/' /etc/locale.gen
+		else
+			echo 'zh_CN.UTF-8 UTF-8' >>/etc/locale.gen
+		fi
+	fi
+	step "locale-gen" locale-gen
+fi
+
 tests=auto
 ((test_mode)) && tests=enabled
 if [[ ! -f build/build.ninja ]]; then
@@ -80,6 +97,12 @@ if ((test_mode)); then
 	step "build" ninja -C build
 else
 	echo "setup: building build/ip_traffic_monitor_cli"
-	step "build" ninja -C build ip_traffic_monitor_cli
+	# With its message catalogs (build/po) when gettext is configured.
+	targets=(ip_traffic_monitor_cli)
+	if ninja -C build -t targets all 2>/dev/null |
+		grep '^ip_traffic_monitor_cli-gmo:' >/dev/null; then
+		targets+=(ip_traffic_monitor_cli-gmo)
+	fi
+	step "build" ninja -C build "${targets[@]}"
 fi
 echo "setup: built build/ip_traffic_monitor_cli"

@@ -185,7 +185,7 @@ static void report_limits(struct collector *c)
 
 	if (!c->told_evicting && (c->table.n_evicted || c->table.n_refused)) {
 		c->told_evicting = true;
-		pr_warn("%zu remote addresses tracked (--max-tracked): the longest-idle unexported ones are evicted, their traffic counted in ip_traffic_evicted_* (logged once)\n",
+		pr_warn(_("%zu remote addresses tracked (--max-tracked): the longest-idle unexported ones are evicted, their traffic counted in ip_traffic_evicted_* (logged once)\n"),
 			c->cfg.max_tracked);
 	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
@@ -195,12 +195,12 @@ static void report_limits(struct collector *c)
 					     k[ITM_CTR_OVERFLOW_RX].packets))
 			continue;
 		c->told_overflow[i] = true;
-		pr_warn("%s: the kernel map was full (raise --map-size): traffic of addresses beyond it in an interval is counted in ip_traffic_overflow_* (logged once)\n",
+		pr_warn(_("%s: the kernel map was full (raise --map-size): traffic of addresses beyond it in an interval is counted in ip_traffic_overflow_* (logged once)\n"),
 			c->stats[i].name);
 	}
 	if (!c->told_alloc && failed) {
 		c->told_alloc = true;
-		pr_err("out of memory: %llu new addresses could not be tracked; their traffic is counted in ip_traffic_evicted_*, failures in ip_traffic_alloc_failures_total (logged once)\n",
+		pr_err(_("out of memory: %llu new addresses could not be tracked; their traffic is counted in ip_traffic_evicted_*, failures in ip_traffic_alloc_failures_total (logged once)\n"),
 		       (unsigned long long)failed);
 	}
 }
@@ -358,7 +358,7 @@ int collector_use_store(struct collector *c, struct store *store)
 
 	p = calloc(1, sizeof(*p));
 	if (!p) {
-		pr_err("out of memory\n");
+		pr_err(_("out of memory\n"));
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&c->lock);
@@ -370,14 +370,14 @@ int collector_use_store(struct collector *c, struct store *store)
 	if (store) {
 		err = store_restore(store, restore_one, c);
 		if (err) {
-			pr_err("cannot read the totals in %s: %s\n",
+			pr_err(_("cannot read the totals in %s: %s\n"),
 			       store_path(store), store_errmsg(store));
 			persist_free(p);
 			free(p);
 			goto out;
 		}
 		if (c->table.count)
-			pr_info("continuing the totals of %zu addresses from %s\n",
+			pr_info(_("continuing the totals of %zu addresses from %s\n"),
 				c->table.count, store_path(store));
 	}
 	for (size_t i = 0; i < c->n_ifaces; i++)

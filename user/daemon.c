@@ -104,7 +104,7 @@ static int check_privileges(void)
 	if (has_cap(data, CAP_NET_ADMIN) &&
 	    (has_cap(data, CAP_SYS_ADMIN) || has_cap(data, 39 /* CAP_BPF */)))
 		return 0;
-	pr_err("needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo\n");
+	pr_err(_("needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo\n"));
 	return -EPERM;
 }
 
@@ -289,7 +289,7 @@ static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
 	keep_maps = !collector_all_stored(c);
 	if (!o->no_summary)
 		print_table(c, o->top_n,
-			    "\n=== ip_traffic_monitor_cli summary ===");
+			    _("\n=== ip_traffic_monitor_cli summary ==="));
 	for (size_t i = 0; i < n; i++) {
 		if (o->keep_attached || keep_maps)
 			iface_monitor_close_keep(&ifaces[i], o->keep_attached);
@@ -297,9 +297,9 @@ static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
 			iface_monitor_close(&ifaces[i]);
 	}
 	if (o->keep_attached)
-		pr_info("left attached and counting; the next start continues, 'detach -i IFACE' removes it\n");
+		pr_info(_("left attached and counting; the next start continues, 'detach -i IFACE' removes it\n"));
 	else if (keep_maps)
-		pr_warn("counts the database could not take stay in the pinned maps under %s; the next start with --db stores them\n",
+		pr_warn(_("counts the database could not take stay in the pinned maps under %s; the next start with --db stores them\n"),
 			o->pin_base);
 	return status;
 }
@@ -325,13 +325,13 @@ static struct http_server *start_http(const struct options *o,
 	if (http)
 		return http;
 	if (errno == EADDRINUSE)
-		pr_err("port %u is already in use; choose another with -p\n",
+		pr_err(_("port %u is already in use; choose another with -p\n"),
 		       o->port);
 	else if (errno == EINVAL)
-		pr_err("--listen '%s' is not an IPv4 or IPv6 address of this host\n",
+		pr_err(_("--listen '%s' is not an IPv4 or IPv6 address of this host\n"),
 		       o->listen_addr ? o->listen_addr : "");
 	else
-		pr_err("cannot serve on port %u: %s\n", o->port,
+		pr_err(_("cannot serve on port %u: %s\n"), o->port,
 		       strerror(errno));
 	return NULL;
 }
@@ -394,7 +394,7 @@ int daemon_main(int argc, char **argv)
 	log_set_verbose(o.verbose);
 	libbpf_set_print(libbpf_print);
 	if (o.live_group && live_parse_group(o.live_group, &live_gid)) {
-		pr_err("--live-group '%s': no such group\n",
+		pr_err(_("--live-group '%s': no such group\n"),
 		       LOG_Q(o.live_group));
 		return EXIT_SETUP;
 	}
@@ -444,7 +444,7 @@ int daemon_main(int argc, char **argv)
 			goto cleanup;
 	err = collector_new(&coll, ifaces, opened, &cc);
 	if (err) {
-		pr_err("cannot set up the collector: %s\n", strerror(-err));
+		pr_err(_("cannot set up the collector: %s\n"), strerror(-err));
 		goto cleanup;
 	}
 	if ((store || o.keep_attached) && collector_use_store(coll, store))
@@ -458,15 +458,15 @@ int daemon_main(int argc, char **argv)
 	if (!lv)
 		goto cleanup;
 	for (size_t i = 0; i < opened; i++)
-		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
+		pr_info(_("monitoring %s (%s)%s\n"), ifaces[i].name,
 			attach_mode_name(ifaces[i].mode),
-			i + 1 == opened && o.port ? "; metrics at /metrics"
+			i + 1 == opened && o.port ? _("; metrics at /metrics")
 						  : "");
 	struct watched wi = {.ifaces = ifaces, .n = opened};
 
 	err = ifwatch_open(&wi.w);
 	if (err)
-		pr_warn("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n",
+		pr_warn(_("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n"),
 			strerror(-err));
 	live_view_show(lv);
 	run_loop(coll, &o, owners, lv, &wi);

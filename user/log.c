@@ -19,7 +19,7 @@ bool log_verbose(void)
 static void vlog(FILE *f, const char *level, const char *fmt, va_list ap)
 {
 	if (level)
-		fprintf(f, "ip_traffic_monitor_cli: %s: ", level);
+		fprintf(f, "ip_traffic_monitor_cli: %s: ", _(level));
 	else
 		fputs("ip_traffic_monitor_cli: ", f);
 	vfprintf(f, fmt, ap);

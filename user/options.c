@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "geo_flags.h"
+#include "i18n.h"
 #include "itm_shared.h"
 #include "itm_version.h"
 #include "log.h"
@@ -91,7 +92,8 @@ static const struct option long_opts[] = {
 
 void options_usage(FILE *out, const char *prog)
 {
-	fprintf(out,
+	/* One message: a flag added here is English until po/ has it. */
+	fprintf(out, _(
 		"Usage: %s -i IFACE [options]\n"
 		"   or: %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...\n"
 		"   or: %s top [--socket PATH] [--no-tui]   (live view of a running monitor)\n"
@@ -163,7 +165,7 @@ void options_usage(FILE *out, const char *prog)
 		"                                 (undo with 'detach -i IFACE')\n"
 		"  -v, --verbose                  libbpf and debug messages\n"
 		"      --version                  print the version\n"
-		"  -h, --help                     this text\n",
+		"  -h, --help                     this text\n"),
 		prog, prog, prog, prog, prog, ITM_DEFAULT_PORT,
 		ITM_DEFAULT_MAP_ENTRIES, ITM_DEFAULT_MAX_TRACKED,
 		"/run/ip_traffic_monitor/live.sock", ITM_DEFAULT_DB);
@@ -280,20 +282,20 @@ static int add_ifaces(struct options *o, char *list, FILE *err)
 	for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
 	     name = strtok_r(NULL, ",", &save)) {
 		if (strlen(name) >= IF_NAMESIZE || strchr(name, '/')) {
-			log_fmsg(err, "error", "invalid interface name '%s'\n",
+			log_fmsg(err, N_("error"), _("invalid interface name '%s'\n"),
 				 LOG_Q(name));
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < o->n_ifaces; i++) {
 			if (!strcmp(o->ifaces[i], name)) {
-				log_fmsg(err, "error",
-					 "interface '%s' given twice\n",
+				log_fmsg(err, N_("error"),
+					 _("interface '%s' given twice\n"),
 					 LOG_Q(name));
 				return -EINVAL;
 			}
 		}
 		if (o->n_ifaces == ITM_MAX_IFACES) {
-			log_fmsg(err, "error", "at most %d interfaces\n",
+			log_fmsg(err, N_("error"), _("at most %d interfaces\n"),
 				 ITM_MAX_IFACES);
 			return -E2BIG;
 		}
@@ -324,7 +326,7 @@ static void set_defaults(struct options *o)
 		char msg_[512];                                                \
                                                                                \
 		snprintf(msg_, sizeof(msg_), __VA_ARGS__);                     \
-		log_fmsg(err, "error", "%s (see --help)\n", msg_);             \
+		log_fmsg(err, N_("error"), _("%s (see --help)\n"), msg_);             \
 		return OPTIONS_BAD;                                            \
 	} while (0)
 
@@ -349,49 +351,49 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case 'd':
 			if (parse_u64(optarg, &v) || v > MAX_DURATION_S)
-				BAD("-d/--duration wants whole seconds from 0 (forever) to %llu, got '%s'",
+				BAD(_("-d/--duration wants whole seconds from 0 (forever) to %llu, got '%s'"),
 				    MAX_DURATION_S, LOG_Q(optarg));
 			o->duration_ms = v * 1000;
 			break;
 		case 's':
 			if (parse_seconds_ms(optarg, &v) ||
 			    v < MIN_INTERVAL_MS || v > MAX_INTERVAL_MS)
-				BAD("-s/--sample-interval wants seconds from 0.01 to 86400, got '%s'",
+				BAD(_("-s/--sample-interval wants seconds from 0.01 to 86400, got '%s'"),
 				    LOG_Q(optarg));
 			o->interval_ms = v;
 			break;
 		case 'p':
 			if (parse_u64(optarg, &v) || v < 1 || v > 65535)
-				BAD("-p/--prometheus-port wants a port from 1 to 65535, got '%s'",
+				BAD(_("-p/--prometheus-port wants a port from 1 to 65535, got '%s'"),
 				    LOG_Q(optarg));
 			o->port = (uint16_t)v;
 			break;
 		case 't':
 			if (parse_bytes(optarg, &o->threshold))
-				BAD("-t/--prometheus-export-threshold wants bytes (e.g. 1048576 or 10M), got '%s'",
+				BAD(_("-t/--prometheus-export-threshold wants bytes (e.g. 1048576 or 10M), got '%s'"),
 				    LOG_Q(optarg));
 			break;
 		case OPT_LISTEN:
 			if (!optarg[0])
-				BAD("--listen wants an IPv4 or IPv6 address");
+				BAD(_("--listen wants an IPv4 or IPv6 address"));
 			o->listen_addr = optarg;
 			break;
 		case OPT_MAP_SIZE:
 			if (parse_u64(optarg, &v) || v < 1 ||
 			    v > MAX_MAP_ENTRIES)
-				BAD("--map-size wants 1 to %u entries, got '%s'",
+				BAD(_("--map-size wants 1 to %u entries, got '%s'"),
 				    MAX_MAP_ENTRIES, LOG_Q(optarg));
 			o->map_entries = (uint32_t)v;
 			break;
 		case OPT_PIN_DIR:
 			if (optarg[0] != '/')
-				BAD("--pin-dir wants an absolute path, got '%s'",
+				BAD(_("--pin-dir wants an absolute path, got '%s'"),
 				    LOG_Q(optarg));
 			o->pin_base = optarg;
 			break;
 		case OPT_TOP:
 			if (parse_u64(optarg, &v) || v > 1000000)
-				BAD("--top wants a number of rows (0 = all), got '%s'",
+				BAD(_("--top wants a number of rows (0 = all), got '%s'"),
 				    LOG_Q(optarg));
 			o->top_n = (size_t)v;
 			break;
@@ -403,13 +405,13 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case OPT_LIVE_SOCKET:
 			if (optarg[0] != '/')
-				BAD("--live-socket wants an absolute path, got '%s'",
+				BAD(_("--live-socket wants an absolute path, got '%s'"),
 				    LOG_Q(optarg));
 			o->live_socket = optarg;
 			break;
 		case OPT_LIVE_GROUP:
 			if (!optarg[0])
-				BAD("--live-group wants a group name or number");
+				BAD(_("--live-group wants a group name or number"));
 			o->live_group = optarg;
 			break;
 		case OPT_NO_SUMMARY:
@@ -426,42 +428,42 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case OPT_MAX_TRACKED:
 			if (parse_u64(optarg, &v) || v < 1 || v > MAX_TRACKED)
-				BAD("--max-tracked wants 1 to %llu addresses, got '%s'",
+				BAD(_("--max-tracked wants 1 to %llu addresses, got '%s'"),
 				    MAX_TRACKED, LOG_Q(optarg));
 			o->max_tracked = (size_t)v;
 			break;
 		case OPT_PID_RETENTION:
 			if (parse_seconds_ms(optarg, &o->pid_retention_ms))
-				BAD("--pid-retention wants seconds, got '%s'",
+				BAD(_("--pid-retention wants seconds, got '%s'"),
 				    LOG_Q(optarg));
 			break;
 		case OPT_DB:
 			if (!optarg[0])
-				BAD("--db wants a file path");
+				BAD(_("--db wants a file path"));
 			o->db_path = optarg;
 			break;
 		case OPT_DB_INTERVAL:
 			if (parse_u64(optarg, &v) || v < 1 || v > 3600 ||
 			    3600 % v)
-				BAD("--db-interval wants seconds that divide 3600 (e.g. 10, 60, 300), got '%s'",
+				BAD(_("--db-interval wants seconds that divide 3600 (e.g. 10, 60, 300), got '%s'"),
 				    LOG_Q(optarg));
 			o->db_interval = (uint32_t)v;
 			break;
 		case OPT_DB_KEEP_BUCKETS:
 			if (parse_duration_s(optarg, &v) || v < 3600)
-				BAD("--db-keep-buckets wants a duration of at least 1h (e.g. 48h, 2d), got '%s'",
+				BAD(_("--db-keep-buckets wants a duration of at least 1h (e.g. 48h, 2d), got '%s'"),
 				    LOG_Q(optarg));
 			o->db_keep_buckets = v;
 			break;
 		case OPT_DB_KEEP_HOURS:
 			if (parse_duration_s(optarg, &v) || v < 86400)
-				BAD("--db-keep-hours wants a duration of at least 1d (e.g. 90d), got '%s'",
+				BAD(_("--db-keep-hours wants a duration of at least 1d (e.g. 90d), got '%s'"),
 				    LOG_Q(optarg));
 			o->db_keep_hours = v;
 			break;
 		case OPT_DB_KEEP_DAYS:
 			if (parse_duration_s(optarg, &v) || (v && v < 86400))
-				BAD("--db-keep-days wants 0 (forever) or a duration of at least 1d (e.g. 3650d), got '%s'",
+				BAD(_("--db-keep-days wants 0 (forever) or a duration of at least 1d (e.g. 3650d), got '%s'"),
 				    LOG_Q(optarg));
 			o->db_keep_days = v;
 			break;
@@ -475,7 +477,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			options_usage(out, prog);
 			return OPTIONS_EXIT_OK;
 		case ':':
-			BAD("option '%s' needs a value",
+			BAD(_("option '%s' needs a value"),
 			    LOG_Q(argv[optind - 1]));
 		default:
 			/* -g, --isp-db, --geoip-lang: shared with lookup */
@@ -484,18 +486,18 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			if (ret < 0)
 				BAD("%s", msg);
 			if (ret)
-				BAD("unknown option '%s'",
+				BAD(_("unknown option '%s'"),
 				    LOG_Q(argv[optind - 1]));
 		}
 	}
 	if (optind < argc)
-		BAD("unexpected argument '%s'", LOG_Q(argv[optind]));
+		BAD(_("unexpected argument '%s'"), LOG_Q(argv[optind]));
 	if (o->n_ifaces == 0)
-		BAD("-i/--iface is required");
+		BAD(_("-i/--iface is required"));
 	if (o->listen_addr && !o->port)
-		BAD("--listen needs -p/--prometheus-port");
+		BAD(_("--listen needs -p/--prometheus-port"));
 	if (o->live_group && !o->live_socket)
-		BAD("--live-group needs --live-socket");
+		BAD(_("--live-group needs --live-socket"));
 	return OPTIONS_OK;
 }
 

@@ -601,14 +601,14 @@ int store_open(const struct store_config *cfg, struct store **out)
 
 	*out = NULL;
 	if (!s) {
-		pr_err("out of memory\n");
+		pr_err(_("out of memory\n"));
 		return -ENOMEM;
 	}
 	s->cfg = *cfg;
 	if (!s->cfg.interval)
 		s->cfg.interval = STORE_DEFAULT_INTERVAL;
 	if (strlen(cfg->path) >= sizeof(s->path)) {
-		pr_err("--db path is too long\n");
+		pr_err(_("--db path is too long\n"));
 		free(s);
 		return -ENAMETOOLONG;
 	}
@@ -616,7 +616,7 @@ int store_open(const struct store_config *cfg, struct store **out)
 	err = open_db(s);
 	if (err) {
 		why = reason(err, s);
-		pr_err("cannot use database %s: %s\n", s->path,
+		pr_err(_("cannot use database %s: %s\n"), s->path,
 		       why ? why : s->errmsg);
 		close_db(s);
 		free(s);
@@ -765,7 +765,7 @@ static int check_identity(struct store *s)
 			 " (the database file was deleted or replaced)");
 		return err;
 	}
-	pr_warn("database %s was deleted or replaced; writing to a new file there\n",
+	pr_warn(_("database %s was deleted or replaced; writing to a new file there\n"),
 		s->path);
 	return 0;
 }

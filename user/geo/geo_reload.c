@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "geo_int.h"
+#include "i18n.h"
 
 static volatile sig_atomic_t reload_requested;
 
@@ -40,8 +41,8 @@ int geo_maybe_reload(struct geo_ctx *ctx)
 			continue;
 		if (geo_db_load(db, err, sizeof(err))) {
 			fprintf(stderr,
-				"warning: geo: reload failed, keeping the old "
-				"data: %s\n",
+				_("warning: geo: reload failed, keeping the old "
+				"data: %s\n"),
 				err);
 			db->failed = id;
 			db->have_failed = true;
