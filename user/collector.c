@@ -37,6 +37,7 @@ struct collector {
 	size_t n_dead;
 	double start_time;
 	struct drain_buf buf; /* scratch for batch reads */
+	size_t draining;      /* index of the interface being drained */
 };
 
 int collector_new(struct collector **out, struct iface_monitor *ifaces,
@@ -105,14 +106,38 @@ void collector_free(struct collector *c)
 	free(c);
 }
 
+/* Hand each row's per-CPU sum to the sink, as the tables get it. */
+static void sink_batch(struct collector *c, const struct itm_key *keys,
+		       const void *values, size_t count)
+{
+	const size_t row =
+		ITM_PERCPU_STRIDE(struct itm_value) * (size_t)c->buf.ncpus;
+
+	for (size_t i = 0; i < count; i++) {
+		struct itm_value sum;
+
+		itm_value_sum_percpu((const char *)values + i * row,
+				     c->buf.ncpus, &sum);
+		c->cfg.sink.delta(c->cfg.sink.ctx, c->draining, &keys[i], &sum);
+	}
+}
+
 static int merge(void *ctx, const struct itm_key *keys, const void *values,
 		 size_t count)
 {
 	struct collector *c = ctx;
+	int err;
 
-	return ip_table_merge_batch(&c->table,
-				    c->per_process ? &c->procs : NULL, keys,
-				    values, count, c->buf.ncpus, &c->cfg.hooks);
+	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
+				   keys, values, count, c->buf.ncpus,
+				   &c->cfg.hooks);
+	/*
+	 * Rows of a failed merge (ENOMEM) are gone from the map all the
+	 * same; the sink gets them so exports stay complete.
+	 */
+	if (c->cfg.sink.delta)
+		sink_batch(c, keys, values, count);
+	return err;
 }
 
 static void read_counters(struct collector *c, size_t idx)
@@ -125,6 +150,8 @@ static void read_counters(struct collector *c, size_t idx)
 		if (!bpf_map_lookup_elem(fd, &k, row))
 			itm_counter_sum_percpu(row, c->buf.ncpus,
 					       &c->stats[idx].ctr[k]);
+	if (c->cfg.sink.counters)
+		c->cfg.sink.counters(c->cfg.sink.ctx, idx, c->stats[idx].ctr);
 }
 
 static int swap_and_drain(struct collector *c, struct iface_monitor *m)
@@ -142,7 +169,10 @@ static int drain_locked(struct collector *c)
 	int err = 0;
 
 	for (size_t i = 0; i < c->n_ifaces; i++) {
-		int e = swap_and_drain(c, &c->ifaces[i]);
+		int e;
+
+		c->draining = i;
+		e = swap_and_drain(c, &c->ifaces[i]);
 
 		if (e && !err)
 			err = e;
@@ -172,6 +202,7 @@ int collector_drain_final(struct collector *c)
 
 		if (!m->skel)
 			continue;
+		c->draining = i;
 		/* The swap waits for programs still running after detach. */
 		e = swap_and_drain(c, m);
 		if (!e)

@@ -20,6 +20,23 @@
 
 struct collector;
 
+/*
+ * A consumer of per-interval deltas (the IPFIX exporter): sees every
+ * per-address delta the collector adds to its tables, and each
+ * interface's cumulative kernel counters after every drain, in drain
+ * order.  Both run under the collector's lock, so they must be quick and
+ * must not call back into the collector.
+ */
+struct collector_sink {
+	/* A drained (address, pid) delta of interface iface (an index). */
+	void (*delta)(void *ctx, size_t iface, const struct itm_key *k,
+		      const struct itm_value *d);
+	/* The kernel's non-IP/malformed/overflow counters of iface. */
+	void (*counters)(void *ctx, size_t iface,
+			 const struct itm_counter ctr[ITM_CTR_MAX]);
+	void *ctx;
+};
+
 struct collector_config {
 	uint64_t threshold; /* -t, for both tables */
 	/*
@@ -30,6 +47,7 @@ struct collector_config {
 	/* Reload the label source (geo_maybe_reload); may be NULL. */
 	int (*reload_labels)(void *label_ctx);
 	const char *version; /* for ip_traffic_monitor_info */
+	struct collector_sink sink; /* members may be NULL */
 };
 
 /* Everything a reader may look at, valid only inside the callback. */

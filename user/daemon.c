@@ -19,6 +19,7 @@
 #include "collector.h"
 #include "geo.h"
 #include "http.h"
+#include "ipfix.h"
 #include "itm_version.h"
 #include "loader.h"
 #include "log.h"
@@ -143,9 +144,18 @@ static void install_signals(void)
 
 #define PRUNE_EVERY_S 10.0
 
-static void run_loop(struct collector *c, const struct options *o,
-		     struct owner_tracker *owners)
+static uint64_t wall_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void run_loop(struct collector *c, const struct options *o,
+		     struct owner_tracker *owners, struct ipfix_exporter *ipfix)
+{
+	double next_ipfix = monotonic_seconds() + o->ipfix_interval_ms / 1000.0;
 	bool table = !o->quiet && isatty(STDOUT_FILENO);
 	double start = monotonic_seconds();
 	double end = start + o->duration_ms / 1000.0;
@@ -178,6 +188,13 @@ static void run_loop(struct collector *c, const struct options *o,
 		if (owners)
 			owner_tracker_scan(owners);
 		collector_drain(c);
+		if (ipfix && monotonic_seconds() >= next_ipfix) {
+			next_ipfix += o->ipfix_interval_ms / 1000.0;
+			if (next_ipfix < monotonic_seconds())
+				next_ipfix = monotonic_seconds() +
+					     o->ipfix_interval_ms / 1000.0;
+			ipfix_exporter_flush(ipfix, wall_ms());
+		}
 		collector_reload_labels(c);
 		if (owners && monotonic_seconds() - last_prune >= prune_every) {
 			last_prune = monotonic_seconds();
@@ -227,11 +244,41 @@ static struct http_server *start_http(const struct options *o,
 	return NULL;
 }
 
+static int open_ipfix(const struct options *o, const struct iface_monitor *m,
+		      size_t n, struct ipfix_exporter **out)
+{
+	int ifindex[ITM_MAX_IFACES];
+	struct ipfix_config cfg = {
+		.target = o->ipfix,
+		.tcp = o->ipfix_tcp,
+		.domain = o->ipfix_domain,
+		.template_refresh = o->ipfix_refresh_s,
+		.ifindex = ifindex,
+		.n_ifaces = n,
+	};
+
+	for (size_t i = 0; i < n; i++)
+		ifindex[i] = m[i].ifindex;
+	return ipfix_exporter_new(&cfg, out);
+}
+
+static void ipfix_report(struct ipfix_exporter *x)
+{
+	struct ipfix_stats st;
+
+	ipfix_exporter_stats(x, &st);
+	pr_info("IPFIX: %llu records in %llu messages (%llu bytes, %llu template messages), %llu records not delivered\n",
+		(unsigned long long)st.records,
+		(unsigned long long)st.messages, (unsigned long long)st.bytes,
+		(unsigned long long)st.templates, (unsigned long long)st.lost);
+}
+
 int daemon_main(int argc, char **argv)
 {
 	struct iface_monitor ifaces[ITM_MAX_IFACES];
 	struct owner_tracker *owners = NULL;
 	struct http_server *http = NULL;
+	struct ipfix_exporter *ipfix = NULL;
 	struct collector *coll = NULL;
 	struct geo_ctx *geo = NULL;
 	struct options o;
@@ -281,6 +328,15 @@ int daemon_main(int argc, char **argv)
 	for (; opened < o.n_ifaces; opened++)
 		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc))
 			goto cleanup;
+	if (o.ipfix) {
+		if (open_ipfix(&o, ifaces, opened, &ipfix))
+			goto cleanup;
+		cc.sink = (struct collector_sink){
+			.delta = ipfix_sink_delta,
+			.counters = ipfix_sink_counters,
+			.ctx = ipfix,
+		};
+	}
 	err = collector_new(&coll, ifaces, opened, &cc);
 	if (err) {
 		pr_err("cannot set up the collector: %s\n", strerror(-err));
@@ -297,7 +353,7 @@ int daemon_main(int argc, char **argv)
 			i + 1 == opened && o.port ? "; metrics at /metrics"
 						  : "");
 
-	run_loop(coll, &o, owners);
+	run_loop(coll, &o, owners, ipfix);
 
 	/* No scrape may drain while the programs are being detached. */
 	http_server_stop(http);
@@ -305,12 +361,18 @@ int daemon_main(int argc, char **argv)
 	for (size_t i = 0; i < opened; i++)
 		iface_monitor_detach(&ifaces[i]);
 	status = collector_drain_final(coll) ? 1 : 0;
+	if (ipfix) {
+		/* The last interval, so the collector's sums are complete. */
+		ipfix_exporter_flush(ipfix, wall_ms());
+		ipfix_report(ipfix);
+	}
 	if (!o.no_summary)
 		print_table(coll, o.top_n,
 			    "\n=== ip_traffic_monitor_cli summary ===");
 cleanup:
 	http_server_stop(http);
 	collector_free(coll);
+	ipfix_exporter_free(ipfix);
 	close_all(ifaces, opened);
 	geo_close(geo);
 	owner_tracker_close(owners);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "geo_flags.h"
+#include "ipfix_net.h"
 #include "itm_shared.h"
 #include "itm_version.h"
 #include "log.h"
@@ -23,6 +24,8 @@
 #define MIN_INTERVAL_MS		 10
 #define MAX_INTERVAL_MS		 (24ULL * 3600 * 1000)
 #define MAX_MAP_ENTRIES		 (1U << 24)
+#define DEFAULT_IPFIX_INTERVAL_MS 60000
+#define DEFAULT_IPFIX_REFRESH_S	  600
 
 enum long_only {
 	OPT_LISTEN = 256,
@@ -35,6 +38,11 @@ enum long_only {
 	OPT_VERSION,
 	OPT_NO_PID,
 	OPT_PID_RETENTION,
+	OPT_IPFIX,
+	OPT_IPFIX_TRANSPORT,
+	OPT_IPFIX_INTERVAL,
+	OPT_IPFIX_DOMAIN,
+	OPT_IPFIX_REFRESH,
 };
 
 static const struct option long_opts[] = {
@@ -53,6 +61,11 @@ static const struct option long_opts[] = {
 	{"clsact", no_argument, NULL, OPT_CLSACT},
 	{"no-pid", no_argument, NULL, OPT_NO_PID},
 	{"pid-retention", required_argument, NULL, OPT_PID_RETENTION},
+	{"ipfix", required_argument, NULL, OPT_IPFIX},
+	{"ipfix-transport", required_argument, NULL, OPT_IPFIX_TRANSPORT},
+	{"ipfix-interval", required_argument, NULL, OPT_IPFIX_INTERVAL},
+	{"ipfix-domain", required_argument, NULL, OPT_IPFIX_DOMAIN},
+	{"ipfix-template-refresh", required_argument, NULL, OPT_IPFIX_REFRESH},
 	{"verbose", no_argument, NULL, 'v'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
@@ -104,6 +117,16 @@ void options_usage(FILE *out, const char *prog)
 		"      --no-pid                   no process attribution (cheaper per packet)\n"
 		"      --pid-retention SECONDS    keep an exited process's series this long\n"
 		"                                 [default: 300]\n"
+		"      --ipfix HOST:PORT          export per-address deltas as IPFIX (RFC 7011)\n"
+		"                                 to a collector; [IPV6]:PORT for literals\n"
+		"      --ipfix-transport udp|tcp  [default: udp]\n"
+		"      --ipfix-interval SECONDS   one record per address and direction every\n"
+		"                                 SECONDS (rounded up to -s) [default: 60]\n"
+		"      --ipfix-domain ID          observation domain id (0-4294967295)\n"
+		"                                 [default: 0]\n"
+		"      --ipfix-template-refresh SECONDS\n"
+		"                                 re-send templates over UDP this often\n"
+		"                                 [default: 600]\n"
 		"  -v, --verbose                  libbpf and debug messages\n"
 		"      --version                  print the version\n"
 		"  -h, --help                     this text\n",
@@ -210,6 +233,8 @@ static void set_defaults(struct options *o)
 	o->pin_base = "/sys/fs/bpf/ip_traffic_monitor";
 	o->top_n = DEFAULT_TOP;
 	o->pid_retention_ms = DEFAULT_PID_RETENTION_MS;
+	o->ipfix_interval_ms = DEFAULT_IPFIX_INTERVAL_MS;
+	o->ipfix_refresh_s = DEFAULT_IPFIX_REFRESH_S;
 }
 
 #define BAD(...)                                                               \
@@ -225,6 +250,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				  FILE *out, FILE *err)
 {
 	const char *prog = "ip_traffic_monitor_cli";
+	unsigned ipfix_flags = 0; /* --ipfix-* seen */
 	char msg[256];
 	uint64_t v;
 	int c, ret;
@@ -307,6 +333,45 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				BAD("--pid-retention wants seconds, got '%s'",
 				    optarg);
 			break;
+		case OPT_IPFIX: {
+			char host[256], port[8];
+
+			if (ipfix_split_target(optarg, host, sizeof(host), port,
+					       sizeof(port)))
+				BAD("--ipfix wants HOST:PORT or [IPV6]:PORT with a port from 1 to 65535, got '%s'",
+				    optarg);
+			o->ipfix = optarg;
+			break;
+		}
+		case OPT_IPFIX_TRANSPORT:
+			if (strcmp(optarg, "udp") && strcmp(optarg, "tcp"))
+				BAD("--ipfix-transport wants udp or tcp, got '%s'",
+				    optarg);
+			o->ipfix_tcp = !strcmp(optarg, "tcp");
+			ipfix_flags |= 1;
+			break;
+		case OPT_IPFIX_INTERVAL:
+			if (parse_seconds_ms(optarg, &v) ||
+			    v < MIN_INTERVAL_MS || v > MAX_INTERVAL_MS)
+				BAD("--ipfix-interval wants seconds from 0.01 to 86400, got '%s'",
+				    optarg);
+			o->ipfix_interval_ms = v;
+			ipfix_flags |= 2;
+			break;
+		case OPT_IPFIX_DOMAIN:
+			if (parse_u64(optarg, &v) || v > UINT32_MAX)
+				BAD("--ipfix-domain wants 0 to 4294967295, got '%s'",
+				    optarg);
+			o->ipfix_domain = (uint32_t)v;
+			ipfix_flags |= 4;
+			break;
+		case OPT_IPFIX_REFRESH:
+			if (parse_u64(optarg, &v) || v < 1 || v > 86400)
+				BAD("--ipfix-template-refresh wants seconds from 1 to 86400, got '%s'",
+				    optarg);
+			o->ipfix_refresh_s = (uint32_t)v;
+			ipfix_flags |= 8;
+			break;
 		case OPT_VERSION:
 			fprintf(out, "%s %s\n", prog, ITM_VERSION);
 			return OPTIONS_EXIT_OK;
@@ -331,5 +396,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD("-i/--iface is required");
 	if (o->listen_addr && !o->port)
 		BAD("--listen needs -p/--prometheus-port");
+	if (ipfix_flags && !o->ipfix)
+		BAD("--ipfix-transport, --ipfix-interval, --ipfix-domain and --ipfix-template-refresh need --ipfix");
 	return OPTIONS_OK;
 }
