@@ -222,11 +222,8 @@ static int fixbuf_init(struct ipfix_exporter *x, uint32_t domain)
 		return -ENOMEM;
 	x->model = fbInfoModelAlloc();
 	x->session = fbSessionAlloc(x->model);
-	x->exporter = fbExporterAllocBuffer(x->msg, (uint16_t)x->mtu);
-	x->fbuf = fBufAllocForExport(x->session, x->exporter);
-	/* Manual mode: each full message is sent before the next starts. */
-	fBufSetAutomaticMode(x->fbuf, FALSE);
 	fbSessionSetDomain(x->session, domain);
+	/* Before the buffer exists, so adding does not export them yet. */
 	for (size_t i = 0; i < sizeof(templates) / sizeof(templates[0]); i++) {
 		if (add_template(x, i, &gerr)) {
 			pr_err("IPFIX: template %u: %s\n", templates[i].tid,
@@ -235,6 +232,10 @@ static int fixbuf_init(struct ipfix_exporter *x, uint32_t domain)
 			return -EINVAL;
 		}
 	}
+	x->exporter = fbExporterAllocBuffer(x->msg, (uint16_t)x->mtu);
+	x->fbuf = fBufAllocForExport(x->session, x->exporter);
+	/* Manual mode: each full message is sent before the next starts. */
+	fBufSetAutomaticMode(x->fbuf, FALSE);
 	return 0;
 }
 
@@ -384,11 +385,21 @@ static int send_templates(struct ipfix_exporter *x)
 	int err;
 
 	emit(x);
-	if (!fbSessionExportTemplates(x->session, &gerr)) {
-		pr_warn("IPFIX: cannot write the templates: %s\n",
-			gerr->message);
+	/*
+	 * In manual mode fixbuf first answers EOM to close the message in
+	 * progress; the second call starts a template message.
+	 */
+	for (int tries = 0;; tries++) {
+		if (fbSessionExportTemplates(x->session, &gerr))
+			break;
+		if (tries || !eom(gerr)) {
+			pr_warn("IPFIX: cannot write the templates: %s\n",
+				gerr->message);
+			g_clear_error(&gerr);
+			return -EIO;
+		}
 		g_clear_error(&gerr);
-		return -EIO;
+		emit(x);
 	}
 	x->dirty = true;
 	x->cur_tid = 0;

@@ -169,6 +169,22 @@ int ipfix_net_connect(struct ipfix_net *n)
 {
 	int err;
 
+	/*
+	 * UDP: an ICMP error caused by the previous flush is pending on the
+	 * socket: that flush was lost and the collector may now be back
+	 * without our templates, so report the socket as new.
+	 */
+	if (!n->tcp && n->fd >= 0) {
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+
+		if (!getsockopt(n->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) &&
+		    soerr) {
+			fail(n, -soerr, "a datagram was refused");
+			return 1;
+		}
+		return 0;
+	}
 	if (n->fd >= 0) {
 		bool fresh = n->fresh;
 

@@ -37,8 +37,9 @@ void ipfix_net_close(struct ipfix_net *n);
 
 /*
  * Before a flush: (re)connect TCP if needed.  Returns 1 when the
- * connection is new (the templates must go first), 0 when it was already
- * up, or -errno (logged once per condition) when the collector is away.
+ * connection is new (the templates must go first; for UDP: the previous
+ * flush drew an ICMP error), 0 when it was already up, or -errno (logged
+ * once per condition) when the collector is away.
  */
 int ipfix_net_connect(struct ipfix_net *n);
 
