@@ -29,10 +29,10 @@ static const char *proto_name(const struct ipfix_net *n)
 	return n->tcp ? "tcp" : "udp";
 }
 
-/* One warning per condition: the same error again stays quiet. */
+/* One warning when the collector goes away, none while it stays away. */
 static int fail(struct ipfix_net *n, int err, const char *what)
 {
-	if (n->failing != err)
+	if (!n->failing)
 		pr_warn("IPFIX collector %s:%s (%s): %s: %s; counting continues, records are not delivered until it answers\n",
 			n->host, n->port, proto_name(n), what, strerror(-err));
 	n->failing = err;
