@@ -72,10 +72,12 @@ class _Daemon:
         with open(self.log_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    STOP_SIGNAL = signal.SIGTERM
+
     def stop(self):
-        """SIGTERM (both collectors write what they hold), then wait."""
+        """Graceful stop (both collectors write what they hold), wait."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(self.STOP_SIGNAL)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
@@ -132,6 +134,8 @@ class Nfcapd(_Daemon):
 
 class Nfacctd(_Daemon):
     """pmacct's nfacctd with the print plugin writing CSV on exit."""
+
+    STOP_SIGNAL = signal.SIGINT  # pmacct: purge the caches and exit
 
     def __init__(self, ns, port, workdir):
         super().__init__(ns, port, workdir, "nfacctd")
@@ -206,9 +210,7 @@ class TcpIpfixCollector:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", self.port))
         self.sock.listen(4)
-        t = threading.Thread(target=self._accept, daemon=True)
-        t.start()
-        self.threads.append(t)
+        threading.Thread(target=self._accept, daemon=True).start()
         return self
 
     def _accept(self):
@@ -258,6 +260,7 @@ class TcpIpfixCollector:
                 pass
 
     def join(self, timeout=10):
+        """Wait until every connection was read to its end."""
         for t in self.threads:
             t.join(timeout)
 
