@@ -5,10 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
-	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev bpftool iproute2)
+	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libfixbuf-dev bpftool
+	iproute2)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest ethtool tcpdump curl nodejs
 	prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux procps)
+	util-linux procps nfdump pmacct python3-ipfix)
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-}" == "--test" ]] && want+=("${TEST_PKGS[@]}")
@@ -28,6 +29,12 @@ if ((${#missing[@]})); then
 	apt-get update -qq
 	# Services the packages ship (prometheus) must not be started here.
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	# The tests run their own flow collectors; the packaged ones (nfcapd,
+	# pmacct's daemons, one of them sniffing) stay off where systemd runs.
+	if [[ -d /run/systemd/system ]]; then
+		systemctl disable --now nfdump.service nfacctd.service \
+			pmacctd.service sfacctd.service >/dev/null 2>&1 || true
+	fi
 fi
 # npm: Debian's package, unless a nodejs build that bundles it is installed
 # (NodeSource's nodejs conflicts with Debian's npm).
