@@ -47,7 +47,9 @@ struct collector_config {
 	/* Reload the label source (geo_maybe_reload); may be NULL. */
 	int (*reload_labels)(void *label_ctx);
 	const char *version; /* for ip_traffic_monitor_info */
-	struct collector_sink sink; /* members may be NULL */
+
+	/* Per-interval deltas to a consumer; members may be NULL. */
+	struct collector_sink sink;
 };
 
 /* Everything a reader may look at, valid only inside the callback. */

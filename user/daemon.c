@@ -268,9 +268,9 @@ static void ipfix_report(struct ipfix_exporter *x)
 
 	ipfix_exporter_stats(x, &st);
 	pr_info("IPFIX: %llu records in %llu messages (%llu bytes, %llu template messages), %llu records not delivered\n",
-		(unsigned long long)st.records,
-		(unsigned long long)st.messages, (unsigned long long)st.bytes,
-		(unsigned long long)st.templates, (unsigned long long)st.lost);
+		(unsigned long long)st.records, (unsigned long long)st.messages,
+		(unsigned long long)st.bytes, (unsigned long long)st.templates,
+		(unsigned long long)st.lost);
 }
 
 int daemon_main(int argc, char **argv)

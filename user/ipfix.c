@@ -66,39 +66,30 @@ struct rec_other {
 
 #define SPEC_TIMES_COUNTS                                                      \
 	{"flowStartMilliseconds", 8, 0}, {"flowEndMilliseconds", 8, 0},        \
-		{"octetDeltaCount", 8, 0}, {"packetDeltaCount", 8, 0}
+		{"octetDeltaCount", 8, 0},                                     \
+	{                                                                      \
+		"packetDeltaCount", 8, 0                                       \
+	}
 
 static fbInfoElementSpec_t spec_v4_tx[] = {
-	SPEC_TIMES_COUNTS,
-	{"destinationIPv4Address", 4, 0},
-	{"egressInterface", 4, 0},
-	{"flowDirection", 1, 0},
-	{"paddingOctets", 7, PAD},
-	FB_IESPEC_NULL,
+	SPEC_TIMES_COUNTS,	   {"destinationIPv4Address", 4, 0},
+	{"egressInterface", 4, 0}, {"flowDirection", 1, 0},
+	{"paddingOctets", 7, PAD}, FB_IESPEC_NULL,
 };
 static fbInfoElementSpec_t spec_v4_rx[] = {
-	SPEC_TIMES_COUNTS,
-	{"sourceIPv4Address", 4, 0},
-	{"ingressInterface", 4, 0},
-	{"flowDirection", 1, 0},
-	{"paddingOctets", 7, PAD},
-	FB_IESPEC_NULL,
+	SPEC_TIMES_COUNTS,	    {"sourceIPv4Address", 4, 0},
+	{"ingressInterface", 4, 0}, {"flowDirection", 1, 0},
+	{"paddingOctets", 7, PAD},  FB_IESPEC_NULL,
 };
 static fbInfoElementSpec_t spec_v6_tx[] = {
-	{"destinationIPv6Address", 16, 0},
-	SPEC_TIMES_COUNTS,
-	{"egressInterface", 4, 0},
-	{"flowDirection", 1, 0},
-	{"paddingOctets", 3, PAD},
-	FB_IESPEC_NULL,
+	{"destinationIPv6Address", 16, 0}, SPEC_TIMES_COUNTS,
+	{"egressInterface", 4, 0},	   {"flowDirection", 1, 0},
+	{"paddingOctets", 3, PAD},	   FB_IESPEC_NULL,
 };
 static fbInfoElementSpec_t spec_v6_rx[] = {
-	{"sourceIPv6Address", 16, 0},
-	SPEC_TIMES_COUNTS,
-	{"ingressInterface", 4, 0},
-	{"flowDirection", 1, 0},
-	{"paddingOctets", 3, PAD},
-	FB_IESPEC_NULL,
+	{"sourceIPv6Address", 16, 0}, SPEC_TIMES_COUNTS,
+	{"ingressInterface", 4, 0},   {"flowDirection", 1, 0},
+	{"paddingOctets", 3, PAD},    FB_IESPEC_NULL,
 };
 /*
  * Traffic without a per-address record.  No standard element names the
@@ -138,7 +129,7 @@ static const int other_idx[3][2] = {
 };
 
 struct pending_iface {
-	struct ip_table addrs;		   /* deltas by remote address */
+	struct ip_table addrs;		      /* deltas by remote address */
 	struct itm_counter seen[ITM_CTR_MAX]; /* kernel, latest drain */
 	struct itm_counter sent[ITM_CTR_MAX]; /* kernel, at the last flush */
 };
@@ -165,9 +156,9 @@ struct ipfix_exporter {
 	fBuf_t *fbuf;
 	uint8_t *msg; /* the buffer exporter copies each message here */
 	size_t mtu;
-	bool dirty;	 /* fbuf holds an unsent message */
-	bool send_fail;	 /* a send of this flush failed */
-	size_t unsent;	 /* records appended since the last emit */
+	bool dirty;	/* fbuf holds an unsent message */
+	bool send_fail; /* a send of this flush failed */
+	size_t unsent;	/* records appended since the last emit */
 	uint16_t cur_tid;
 	struct ipfix_stats st;
 };
@@ -484,10 +475,10 @@ static void take_pending(struct ipfix_exporter *x)
 		x->flushing[i] = p->addrs;
 		p->addrs = t; /* emptied after the flush */
 		for (int k = 0; k < ITM_CTR_MAX; k++) {
-			x->other[i][k].bytes = p->seen[k].bytes -
-					       p->sent[k].bytes;
-			x->other[i][k].packets = p->seen[k].packets -
-						 p->sent[k].packets;
+			x->other[i][k].bytes =
+				p->seen[k].bytes - p->sent[k].bytes;
+			x->other[i][k].packets =
+				p->seen[k].packets - p->sent[k].packets;
 			p->sent[k] = p->seen[k];
 		}
 	}
@@ -547,8 +538,8 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 		for (size_t k = 0; k < 3; k++) {
 			put_other(x, i, &x->other[i][other_idx[k][0]], k, true,
 				  start, now_ms);
-			put_other(x, i, &x->other[i][other_idx[k][1]], k,
-				  false, start, now_ms);
+			put_other(x, i, &x->other[i][other_idx[k][1]], k, false,
+				  start, now_ms);
 		}
 		clear_table(&x->flushing[i]);
 	}

@@ -22,20 +22,20 @@ struct ipfix_exporter;
 struct ipfix_config {
 	const char *target; /* HOST:PORT or [V6]:PORT */
 	bool tcp;
-	uint32_t domain;	    /* observation domain id */
-	uint32_t template_refresh;  /* seconds between UDP template re-sends */
-	const int *ifindex;	    /* per monitored interface */
+	uint32_t domain;	   /* observation domain id */
+	uint32_t template_refresh; /* seconds between UDP template re-sends */
+	const int *ifindex;	   /* per monitored interface */
 	size_t n_ifaces;
 	size_t mtu; /* largest message; 0: 1400 (UDP) or 65000 (TCP) */
 };
 
 struct ipfix_stats {
 	uint64_t flushes;
-	uint64_t records;    /* data records handed to the transport */
-	uint64_t messages;   /* messages sent */
-	uint64_t bytes;	     /* IPFIX bytes sent (no UDP/IP headers) */
-	uint64_t lost;	     /* data records not delivered (send failed) */
-	uint64_t templates;  /* template messages sent */
+	uint64_t records;   /* data records handed to the transport */
+	uint64_t messages;  /* messages sent */
+	uint64_t bytes;	    /* IPFIX bytes sent (no UDP/IP headers) */
+	uint64_t lost;	    /* data records not delivered (send failed) */
+	uint64_t templates; /* template messages sent */
 };
 
 /* Prints one line and returns -errno on a bad target or no memory. */

@@ -15,9 +15,9 @@ struct ipfix_net {
 	char host[256];
 	char port[8];
 	bool tcp;
-	int fd;	     /* -1: not connected (TCP) */
-	int failing; /* -errno of the condition last logged; 0: healthy */
-	bool fresh;  /* connected since the last ipfix_net_connect() */
+	int fd;		  /* -1: not connected (TCP) */
+	int failing;	  /* -errno of the condition last logged; 0: healthy */
+	bool fresh;	  /* connected since the last ipfix_net_connect() */
 	double last_fail; /* monotonic seconds of the last failure */
 };
 

@@ -30,11 +30,13 @@ struct options {
 	bool verbose;		   /* -v: libbpf debug output */
 	bool no_pid;		   /* --no-pid: no process attribution */
 	uint64_t pid_retention_ms; /* --pid-retention */
-	const char *ipfix;	   /* --ipfix HOST:PORT; NULL = off */
-	bool ipfix_tcp;		   /* --ipfix-transport tcp */
-	uint64_t ipfix_interval_ms;  /* --ipfix-interval */
-	uint32_t ipfix_domain;	     /* --ipfix-domain */
-	uint32_t ipfix_refresh_s;    /* --ipfix-template-refresh */
+
+	/* IPFIX export (user/ipfix.c) */
+	const char *ipfix;	    /* --ipfix HOST:PORT; NULL = off */
+	bool ipfix_tcp;		    /* --ipfix-transport tcp */
+	uint64_t ipfix_interval_ms; /* --ipfix-interval */
+	uint32_t ipfix_domain;	    /* --ipfix-domain */
+	uint32_t ipfix_refresh_s;   /* --ipfix-template-refresh */
 };
 
 enum options_result {
