@@ -2,7 +2,7 @@
 /*
  * IPFIX exporter throughput (issue 13, item 4):
  *
- *   build/bench/ipfix_bench [ADDRESSES [ROUNDS]]   (65536, 5)
+ *   build/bench/ipfix_bench [ADDRESSES [ROUNDS [HOST:PORT]]]   (65536, 5)
  *
  * Each round hands ADDRESSES per-address deltas (half IPv4, half IPv6,
  * tx and rx both non-zero: two records each) to the exporter through the
@@ -15,6 +15,9 @@
  * Prints records/s of the sink (work done under the collector's lock),
  * of the flush (encode + send), IPFIX bytes per address per interval and,
  * for UDP, with the 28 bytes of IPv4/UDP header per message.
+ *
+ * With HOST:PORT the UDP rounds go to that collector instead (e.g. an
+ * nfcapd on loopback, to see what it keeps of a flush burst), no baseline.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -132,7 +135,7 @@ static double raw_send(int tcp, uint16_t port, size_t msgs, size_t msg_len)
 	return t0;
 }
 
-static int run(int tcp, size_t n, int rounds)
+static int run(int tcp, size_t n, int rounds, const char *external)
 {
 	double *sink_t = calloc((size_t)rounds, sizeof(double));
 	double *flush_t = calloc((size_t)rounds, sizeof(double));
@@ -145,12 +148,17 @@ static int run(int tcp, size_t n, int rounds)
 	int ifindex = 2;
 	double base;
 
-	rd.fd = listen_on(tcp, &port);
-	if (rd.fd < 0 || !sink_t || !flush_t) {
-		perror("ipfix_bench: listen");
-		return 1;
+	if (external) {
+		snprintf(target, sizeof(target), "%s", external);
+		rd.fd = -1;
+	} else {
+		rd.fd = listen_on(tcp, &port);
+		if (rd.fd < 0 || !sink_t || !flush_t) {
+			perror("ipfix_bench: listen");
+			return 1;
+		}
+		snprintf(target, sizeof(target), "127.0.0.1:%u", port);
 	}
-	snprintf(target, sizeof(target), "127.0.0.1:%u", port);
 	struct ipfix_config cfg = {
 		.target = target,
 		.tcp = tcp,
@@ -158,7 +166,8 @@ static int run(int tcp, size_t n, int rounds)
 		.ifindex = &ifindex,
 		.n_ifaces = 1,
 	};
-	pthread_create(&rd.th, NULL, read_loop, &rd);
+	if (!external)
+		pthread_create(&rd.th, NULL, read_loop, &rd);
 	if (ipfix_exporter_new(&cfg, &x))
 		return 1;
 	for (int r = 0; r < rounds; r++) {
@@ -182,6 +191,16 @@ static int run(int tcp, size_t n, int rounds)
 	}
 	ipfix_exporter_stats(x, &st);
 	ipfix_exporter_free(x); /* closes the TCP stream: the reader ends */
+	if (external) {
+		printf("sent %llu records in %llu messages (%llu bytes) to %s; flush median %.1f ms\n",
+		       (unsigned long long)st.records,
+		       (unsigned long long)st.messages,
+		       (unsigned long long)st.bytes, external,
+		       flush_t[rounds / 2] * 1e3);
+		free(sink_t);
+		free(flush_t);
+		return 0;
+	}
 	usleep(300000);
 	rd.stop = 1;
 	pthread_join(rd.th, NULL);
@@ -229,14 +248,17 @@ int main(int argc, char **argv)
 	int err = 0;
 
 	if (!n || rounds < 1) {
-		fprintf(stderr, "usage: %s [ADDRESSES [ROUNDS]]\n", argv[0]);
+		fprintf(stderr, "usage: %s [ADDRESSES [ROUNDS [HOST:PORT]]]\n",
+			argv[0]);
 		return 2;
 	}
+	if (argc > 3)
+		return run(0, n, rounds, argv[3]);
 	printf("IPFIX exporter, %zu active addresses per flush (x2 records: tx, rx), median of %d rounds\n\n",
 	       n, rounds);
 	printf("| transport | addresses | sink addresses/s | flush records/s | messages/flush | flush ms | baseline send ms | flush/baseline | IPFIX B/address | wire B/address (+IP/UDP hdr) | received |\n");
 	printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
-	err |= run(0, n, rounds);
-	err |= run(1, n, rounds);
+	err |= run(0, n, rounds, NULL);
+	err |= run(1, n, rounds, NULL);
 	return err;
 }
