@@ -255,6 +255,7 @@ static int open_ipfix(const struct options *o, const struct iface_monitor *m,
 		.template_refresh = o->ipfix_refresh_s,
 		.ifindex = ifindex,
 		.n_ifaces = n,
+		.start_ms = wall_ms(), /* the programs count from here */
 	};
 
 	for (size_t i = 0; i < n; i++)

@@ -266,7 +266,7 @@ int ipfix_exporter_new(const struct ipfix_config *cfg,
 	err = ipfix_net_open(&x->net, cfg->target, cfg->tcp);
 	if (err)
 		goto err;
-	x->interval_start_ms = 0;
+	x->interval_start_ms = cfg->start_ms;
 	*out = x;
 	return 0;
 err:
@@ -498,7 +498,9 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 
 	pthread_mutex_lock(&x->lock);
 	take_pending(x);
-	start = x->interval_start_ms ? x->interval_start_ms : now_ms;
+	start = x->interval_start_ms && x->interval_start_ms <= now_ms
+			? x->interval_start_ms
+			: now_ms;
 	x->interval_start_ms = now_ms;
 	pthread_mutex_unlock(&x->lock);
 

@@ -26,7 +26,9 @@ struct ipfix_config {
 	uint32_t template_refresh; /* seconds between UDP template re-sends */
 	const int *ifindex;	   /* per monitored interface */
 	size_t n_ifaces;
-	size_t mtu; /* largest message; 0: 1400 (UDP) or 65000 (TCP) */
+	size_t mtu;	   /* largest message; 0: 1400 (UDP) or 65000 (TCP) */
+	uint64_t start_ms; /* unix ms the first interval starts (counting began)
+			    */
 };
 
 struct ipfix_stats {

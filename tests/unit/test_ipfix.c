@@ -253,6 +253,7 @@ static struct ipfix_exporter *exporter(uint16_t port, uint32_t refresh,
 		.template_refresh = refresh,
 		.ifindex = ifindex,
 		.n_ifaces = n,
+		.start_ms = 1699999940000ULL,
 	};
 
 	snprintf(target, sizeof(target), "127.0.0.1:%u", port);
@@ -323,8 +324,8 @@ static void test_records_and_templates(void **state)
 	assert_int_equal(r->packets, 3);
 	assert_int_equal(r->out_if, 7);
 	assert_int_equal(r->in_if, 0);
-	/* The first flush is an empty interval ending now. */
-	assert_int_equal(r->start, 1700000000000ULL);
+	/* The first interval starts when the exporter was set up. */
+	assert_int_equal(r->start, 1699999940000ULL);
 	assert_int_equal(r->end, 1700000000000ULL);
 	r = find_rec(&d, "192.0.2.1", 0, 0);
 	assert_non_null(r);
