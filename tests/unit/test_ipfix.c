@@ -461,9 +461,50 @@ static void test_templates_after_refusal(void **state)
 	close(fd);
 }
 
+/* An IPv6 collector address, written [::1]:PORT. */
+static void test_ipv6_collector(void **state)
+{
+	static const int ifindex = 3;
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6,
+				 .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct timeval tv = {.tv_usec = 100000};
+	socklen_t len = sizeof(a);
+	struct decoded d = {.seq_ok = 1};
+	struct ipfix_exporter *x = NULL;
+	char target[64];
+	int fd = socket(AF_INET6, SOCK_DGRAM, 0);
+
+	(void)state;
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		skip(); /* no IPv6 loopback here */
+	}
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	snprintf(target, sizeof(target), "[::1]:%u", ntohs(a.sin6_port));
+	struct ipfix_config cfg = {
+		.target = target,
+		.template_refresh = 600,
+		.ifindex = &ifindex,
+		.n_ifaces = 1,
+	};
+	assert_int_equal(ipfix_exporter_new(&cfg, &x), 0);
+	feed(x, 0, "2001:db8::1", 0, (struct itm_value){0, 0, 99, 1});
+	assert_int_equal(ipfix_exporter_flush(x, 5), 0);
+	receive_all(fd, &d);
+	assert_int_equal(d.template_msgs, 1);
+	assert_int_equal(d.nr, 1);
+	assert_int_equal(d.r[0].octets, 99);
+	ipfix_exporter_free(x);
+	free(d.r);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ipv6_collector),
 		cmocka_unit_test(test_records_and_templates),
 		cmocka_unit_test(test_many_records),
 		cmocka_unit_test(test_templates_after_refusal),
