@@ -183,7 +183,7 @@ static int run(int tcp, size_t n, int rounds, const char *external)
 		}
 		ctr[ITM_CTR_NON_IP_RX].packets++;
 		ctr[ITM_CTR_NON_IP_RX].bytes += 60;
-		ipfix_sink_counters(x, 0, ctr);
+		ipfix_sink_counters(x, 0, ctr, false);
 		sink_t[r] = monotonic_seconds() - t0;
 		t0 = monotonic_seconds();
 		ipfix_exporter_flush(x, (uint64_t)(1.7e12 + r * 60000.0));

@@ -151,7 +151,8 @@ static void read_counters(struct collector *c, size_t idx)
 			itm_counter_sum_percpu(row, c->buf.ncpus,
 					       &c->stats[idx].ctr[k]);
 	if (c->cfg.sink.counters)
-		c->cfg.sink.counters(c->cfg.sink.ctx, idx, c->stats[idx].ctr);
+		c->cfg.sink.counters(c->cfg.sink.ctx, idx, c->stats[idx].ctr,
+				     false);
 }
 
 static int swap_and_drain(struct collector *c, struct iface_monitor *m)

@@ -31,9 +31,14 @@ struct collector_sink {
 	/* A drained (address, pid) delta of interface iface (an index). */
 	void (*delta)(void *ctx, size_t iface, const struct itm_key *k,
 		      const struct itm_value *d);
-	/* The kernel's non-IP/malformed/overflow counters of iface. */
+	/*
+	 * The cumulative non-IP/malformed/overflow counters of iface after
+	 * a drain; baseline: the values counting starts from (maps adopted
+	 * from an earlier run, totals restored from a store), not new.
+	 */
 	void (*counters)(void *ctx, size_t iface,
-			 const struct itm_counter ctr[ITM_CTR_MAX]);
+			 const struct itm_counter ctr[ITM_CTR_MAX],
+			 bool baseline);
 	void *ctx;
 };
 

@@ -179,12 +179,17 @@ void ipfix_sink_delta(void *ctx, size_t iface, const struct itm_key *k,
 }
 
 void ipfix_sink_counters(void *ctx, size_t iface,
-			 const struct itm_counter ctr[ITM_CTR_MAX])
+			 const struct itm_counter ctr[ITM_CTR_MAX],
+			 bool baseline)
 {
 	struct ipfix_exporter *x = ctx;
+	struct pending_iface *p = &x->pending[iface];
 
 	pthread_mutex_lock(&x->lock);
-	memcpy(x->pending[iface].seen, ctr, sizeof(x->pending[iface].seen));
+	memcpy(p->seen, ctr, sizeof(p->seen));
+	/* Counted before we started: not this exporter's to report. */
+	if (baseline)
+		memcpy(p->sent, ctr, sizeof(p->sent));
 	pthread_mutex_unlock(&x->lock);
 }
 

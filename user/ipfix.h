@@ -50,7 +50,8 @@ void ipfix_exporter_free(struct ipfix_exporter *x);
 void ipfix_sink_delta(void *ctx, size_t iface, const struct itm_key *k,
 		      const struct itm_value *d);
 void ipfix_sink_counters(void *ctx, size_t iface,
-			 const struct itm_counter ctr[ITM_CTR_MAX]);
+			 const struct itm_counter ctr[ITM_CTR_MAX],
+			 bool baseline);
 
 /*
  * Export everything accumulated since the previous flush as the interval

@@ -216,8 +216,10 @@ static void sink_delta(void *ctx, size_t iface, const struct itm_key *k,
 }
 
 static void sink_counters(void *ctx, size_t iface,
-			  const struct itm_counter ctr[ITM_CTR_MAX])
+			  const struct itm_counter ctr[ITM_CTR_MAX],
+			  bool baseline)
 {
+	assert_false(baseline);
 	assert_ptr_equal(ctx, &seen);
 	assert_int_equal(iface, 0);
 	seen.counters++;

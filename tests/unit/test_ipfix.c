@@ -308,7 +308,7 @@ static void test_records_and_templates(void **state)
 	feed(x, 1, "2001:db8::5", 0, (struct itm_value){0, 0, 1280, 3});
 	ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){4, 240};
 	ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){1, 1500};
-	ipfix_sink_counters(x, 1, ctr);
+	ipfix_sink_counters(x, 1, ctr, false);
 	assert_int_equal(ipfix_exporter_flush(x, 1700000000000ULL), 0);
 	receive_all(fd, &d);
 
@@ -358,7 +358,7 @@ static void test_records_and_templates(void **state)
 	d.nr = 0;
 	feed(x, 0, "192.0.2.1", 10, (struct itm_value){1, 1, 0, 0});
 	ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){5, 300};
-	ipfix_sink_counters(x, 1, ctr);
+	ipfix_sink_counters(x, 1, ctr, false);
 	assert_int_equal(ipfix_exporter_flush(x, 1700000060000ULL), 0);
 	receive_all(fd, &d);
 	assert_int_equal(d.template_msgs, 1); /* not due yet */
@@ -501,9 +501,39 @@ static void test_ipv6_collector(void **state)
 	close(fd);
 }
 
+/* Counters from before the start (a baseline) are not exported. */
+static void test_counter_baseline(void **state)
+{
+	static const int ifindex = 4;
+	struct itm_counter ctr[ITM_CTR_MAX] = {{0}};
+	struct decoded d = {.seq_ok = 1};
+	struct ipfix_exporter *x;
+	uint16_t port;
+	int fd = udp_listener(&port);
+
+	(void)state;
+	x = exporter(port, 600, &ifindex, 1);
+	ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){10, 640};
+	ipfix_sink_counters(x, 0, ctr, true);
+	ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){12, 700};
+	ipfix_sink_counters(x, 0, ctr, false);
+	assert_int_equal(ipfix_exporter_flush(x, 1700000000000ULL), 0);
+	receive_all(fd, &d);
+	assert_int_equal(d.nr, 1);
+	assert_string_equal(d.r[0].app, "malformed");
+	assert_int_equal(d.r[0].dir, 1);
+	assert_int_equal(d.r[0].out_if, 4);
+	assert_int_equal(d.r[0].packets, 2);
+	assert_int_equal(d.r[0].octets, 60);
+	ipfix_exporter_free(x);
+	free(d.r);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counter_baseline),
 		cmocka_unit_test(test_ipv6_collector),
 		cmocka_unit_test(test_records_and_templates),
 		cmocka_unit_test(test_many_records),
