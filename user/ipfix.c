@@ -135,7 +135,8 @@ struct pending_iface {
 };
 
 struct ipfix_exporter {
-	pthread_mutex_t lock; /* guards pending, interval_start, stats */
+	pthread_mutex_t lock; /* guards pending, other, interval_start */
+	bool lock_ready;
 	struct pending_iface *pending;
 	struct ip_table *flushing; /* swapped-out tables, one per iface */
 	struct itm_counter (*other)[ITM_CTR_MAX]; /* deltas of this flush */
@@ -202,10 +203,17 @@ static int add_template(struct ipfix_exporter *x, size_t i, GError **gerr)
 	if (!fbTemplateAppendSpecArray(in, templates[i].spec, PAD, gerr) ||
 	    !fbTemplateAppendSpecArray(ex, templates[i].spec, 0, gerr) ||
 	    !fbSessionAddTemplate(x->session, TRUE, templates[i].tid, in,
-				  gerr) ||
-	    !fbSessionAddTemplate(x->session, FALSE, templates[i].tid, ex,
-				  gerr))
+				  gerr)) {
+		fbTemplateFreeUnused(in);
+		fbTemplateFreeUnused(ex);
 		return -EINVAL;
+	}
+	/* The session owns `in` now. */
+	if (!fbSessionAddTemplate(x->session, FALSE, templates[i].tid, ex,
+				  gerr)) {
+		fbTemplateFreeUnused(ex);
+		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -265,6 +273,7 @@ int ipfix_exporter_new(const struct ipfix_config *cfg,
 	err = -pthread_mutex_init(&x->lock, NULL);
 	if (err)
 		goto err;
+	x->lock_ready = true;
 	err = fixbuf_init(x, cfg->domain);
 	if (err)
 		goto err;
@@ -302,7 +311,8 @@ void ipfix_exporter_free(struct ipfix_exporter *x)
 	free(x->other);
 	free(x->ifindex);
 	free(x->msg);
-	pthread_mutex_destroy(&x->lock);
+	if (x->lock_ready)
+		pthread_mutex_destroy(&x->lock);
 	free(x);
 }
 
