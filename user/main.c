@@ -15,6 +15,7 @@ static const struct {
 	int (*run)(int argc, char **argv);
 } subcommands[] = {
 	{"lookup", geo_lookup_main},
+	{"top", top_main},
 };
 
 int main(int argc, char **argv)

@@ -39,6 +39,9 @@ enum long_only {
 	OPT_VERSION,
 	OPT_NO_PID,
 	OPT_PID_RETENTION,
+	OPT_NO_TUI,
+	OPT_LIVE_SOCKET,
+	OPT_LIVE_GROUP,
 	OPT_IPFIX,
 	OPT_IPFIX_TRANSPORT,
 	OPT_IPFIX_INTERVAL,
@@ -62,6 +65,9 @@ static const struct option long_opts[] = {
 	{"clsact", no_argument, NULL, OPT_CLSACT},
 	{"no-pid", no_argument, NULL, OPT_NO_PID},
 	{"pid-retention", required_argument, NULL, OPT_PID_RETENTION},
+	{"no-tui", no_argument, NULL, OPT_NO_TUI},
+	{"live-socket", required_argument, NULL, OPT_LIVE_SOCKET},
+	{"live-group", required_argument, NULL, OPT_LIVE_GROUP},
 	{"ipfix", required_argument, NULL, OPT_IPFIX},
 	{"ipfix-transport", required_argument, NULL, OPT_IPFIX_TRANSPORT},
 	{"ipfix-interval", required_argument, NULL, OPT_IPFIX_INTERVAL},
@@ -77,7 +83,8 @@ void options_usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"Usage: %s -i IFACE [options]\n"
-		"       %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...\n"
+		"   or: %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...\n"
+		"   or: %s top [--socket PATH] [--no-tui]   (live view of a running monitor)\n"
 		"\n"
 		"Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
 		"(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
@@ -89,7 +96,8 @@ void options_usage(FILE *out, const char *prog)
 		"  -s, --sample-interval SECONDS  drain the kernel maps and print the top\n"
 		"                                 table every SECONDS (fractions allowed,\n"
 		"                                 >= 0.01) [default: 2]\n"
-		"  -p, --prometheus-port PORT     serve /metrics on PORT (1-65535)\n"
+		"  -p, --prometheus-port PORT     serve /metrics on PORT (1-65535; this\n"
+		"                                 tool's port is %u); no exporter without it\n"
 		"      --listen ADDR              bind the exporter to ADDR (IPv4 or IPv6\n"
 		"                                 literal) [default: all addresses]\n"
 		"  -g, --geoip-db PATH            geography database: MaxMind .mmdb, qqwry.dat\n"
@@ -111,7 +119,13 @@ void options_usage(FILE *out, const char *prog)
 		"                                 [default: /sys/fs/bpf/ip_traffic_monitor]\n"
 		"      --top N                    rows in the periodic and final tables; 0 =\n"
 		"                                 all [default: 10]\n"
-		"      --quiet                    no periodic table\n"
+		"      --quiet                    no live view and no periodic table\n"
+		"      --no-tui                   a periodic table instead of the full-screen\n"
+		"                                 live view on a terminal\n"
+		"      --live-socket PATH         serve the live view to `top` on this Unix\n"
+		"                                 socket (e.g. %s)\n"
+		"      --live-group GROUP         group whose members may connect to it\n"
+		"                                 [default: root only]\n"
 		"      --no-summary               no final table on exit\n"
 		"      --clsact                   attach as clsact filters even where tcx\n"
 		"                                 links exist\n"
@@ -131,7 +145,8 @@ void options_usage(FILE *out, const char *prog)
 		"  -v, --verbose                  libbpf and debug messages\n"
 		"      --version                  print the version\n"
 		"  -h, --help                     this text\n",
-		prog, prog, ITM_DEFAULT_MAP_ENTRIES);
+		prog, prog, prog, ITM_DEFAULT_PORT, ITM_DEFAULT_MAP_ENTRIES,
+		"/run/ip_traffic_monitor/live.sock");
 }
 
 /* Whole-string unsigned decimal; rejects signs, spaces and overflow. */
@@ -317,6 +332,20 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		case OPT_QUIET:
 			o->quiet = true;
 			break;
+		case OPT_NO_TUI:
+			o->no_tui = true;
+			break;
+		case OPT_LIVE_SOCKET:
+			if (optarg[0] != '/')
+				BAD("--live-socket wants an absolute path, got '%s'",
+				    optarg);
+			o->live_socket = optarg;
+			break;
+		case OPT_LIVE_GROUP:
+			if (!optarg[0])
+				BAD("--live-group wants a group name or number");
+			o->live_group = optarg;
+			break;
 		case OPT_NO_SUMMARY:
 			o->no_summary = true;
 			break;
@@ -397,6 +426,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD("-i/--iface is required");
 	if (o->listen_addr && !o->port)
 		BAD("--listen needs -p/--prometheus-port");
+	if (o->live_group && !o->live_socket)
+		BAD("--live-group needs --live-socket");
 	if (ipfix_flags && !o->ipfix)
 		BAD("--ipfix-transport, --ipfix-interval, --ipfix-domain and --ipfix-template-refresh need --ipfix");
 	return OPTIONS_OK;

@@ -11,6 +11,12 @@
 #include "geo_flags.h"
 
 #define ITM_MAX_IFACES 16
+/*
+ * The exporter's port in every example and shipped config: outside
+ * Prometheus's default port allocations (9100-9999 is full), and not
+ * Prometheus's own 9090.  -p stays required to turn the exporter on.
+ */
+#define ITM_DEFAULT_PORT 10749
 
 struct options {
 	const char *ifaces[ITM_MAX_IFACES]; /* -i, repeatable or a,b */
@@ -30,6 +36,9 @@ struct options {
 	bool verbose;		   /* -v: libbpf debug output */
 	bool no_pid;		   /* --no-pid: no process attribution */
 	uint64_t pid_retention_ms; /* --pid-retention */
+	bool no_tui;		 /* --no-tui: periodic table, not full screen */
+	const char *live_socket; /* --live-socket PATH; NULL = none */
+	const char *live_group;	 /* --live-group NAME|GID */
 
 	/* IPFIX export (user/ipfix.c) */
 	const char *ipfix;	    /* --ipfix HOST:PORT; NULL = off */

@@ -11,5 +11,7 @@
 int daemon_main(int argc, char **argv);
 /* "lookup": labels of addresses (user/geo/lookup_cmd.c, declared in geo.h). */
 int geo_lookup_main(int argc, char **argv);
+/* "top": the live view of a running monitor (user/top_cmd.c). */
+int top_main(int argc, char **argv);
 
 #endif

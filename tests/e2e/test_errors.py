@@ -79,7 +79,8 @@ def test_help_exits_zero(itm_bin):
     assert p.returncode == 0
     for flag in ("--iface", "--duration", "--sample-interval",
                  "--prometheus-port", "--prometheus-export-threshold",
-                 "--map-size", "--pin-dir", "--clsact", "--listen"):
+                 "--map-size", "--pin-dir", "--clsact", "--listen",
+                 "--no-tui", "--live-socket", "--live-group"):
         assert flag in p.stdout, flag
 
 

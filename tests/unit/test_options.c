@@ -136,6 +136,15 @@ static void test_long_only_flags(void **state)
 	assert_int_equal(p->o.top_n, 0);
 	assert_int_equal(p->o.geo.cfg.n_isp, 1);
 	assert_string_equal(p->o.geo.lang, "en");
+	assert_false(p->o.no_tui);
+	assert_null(p->o.live_socket);
+	free(p);
+	p = parse("-i", "eth0", "--no-tui", "--live-socket", "/run/x/live.sock",
+		  "--live-group", "itm", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_true(p->o.no_tui);
+	assert_string_equal(p->o.live_socket, "/run/x/live.sock");
+	assert_string_equal(p->o.live_group, "itm");
 	free(p);
 }
 
@@ -196,6 +205,8 @@ static void test_bad_values(void **state)
 	expect_bad("-i", "eth0", "--map-size", "0");
 	expect_bad("-i", "eth0", "--map-size", "100000000");
 	expect_bad("-i", "eth0", "--pin-dir", "relative");
+	expect_bad("-i", "eth0", "--live-socket", "live.sock");
+	expect_bad("-i", "eth0", "--live-group", "itm"); /* no socket */
 	expect_bad("-i", "eth0", "--bogus", NULL);
 	expect_bad("-i", "eth0", "extra", NULL);
 	expect_bad("-i", "eth0", "-i", "eth0"); /* twice */

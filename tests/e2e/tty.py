@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: MIT
+"""Run a program on a pseudo-terminal and read its screen back.
+
+The program gets a pty as its controlling terminal (stdin, stdout and
+stderr), of a size we choose and can change (which sends it SIGWINCH);
+everything it writes is fed to a pyte terminal emulator, so tests look at
+the screen a person would see, wide characters included."""
+
+import fcntl
+import os
+import re
+import signal
+import struct
+import subprocess
+import termios
+import threading
+import time
+
+import pyte
+
+
+class Terminal:
+    def __init__(self, argv, cols=120, rows=30, env=None, user=None,
+                 group=None, extra_groups=None, term="xterm"):
+        self.cols, self.rows = cols, rows
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.ByteStream(self.screen)
+        self.lock = threading.Lock()
+        self.raw = bytearray()
+        self.master, slave = os.openpty()
+        self._set_size(slave, cols, rows)
+        e = dict(os.environ if env is None else env)
+        e.update({"TERM": term, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
+        e.pop("COLUMNS", None)
+        e.pop("LINES", None)
+
+        def child_setup():
+            os.setsid()
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+        self.proc = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, env=e,
+            preexec_fn=child_setup, close_fds=True, user=user, group=group,
+            extra_groups=extra_groups)
+        os.close(slave)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @staticmethod
+    def _set_size(fd, cols, rows):
+        fcntl.ioctl(fd, termios.TIOCSWINSZ,
+                    struct.pack("HHHH", rows, cols, 0, 0))
+
+    def _read(self):
+        while True:
+            try:
+                b = os.read(self.master, 65536)
+            except OSError:  # EIO once the child side is closed
+                return
+            if not b:
+                return
+            with self.lock:
+                self.raw += b
+                self.stream.feed(b)
+
+    # ---- input
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        os.write(self.master, data)
+
+    def resize(self, cols, rows):
+        """The kernel sends SIGWINCH to the terminal's foreground group."""
+        with self.lock:
+            self.cols, self.rows = cols, rows
+            self.screen.resize(rows, cols)
+        self._set_size(self.master, cols, rows)
+
+    # ---- output
+    def lines(self):
+        with self.lock:
+            return [self.screen.display[i].rstrip()
+                    for i in range(self.screen.lines)]
+
+    def text(self):
+        return "\n".join(self.lines())
+
+    def output(self):
+        with self.lock:
+            return bytes(self.raw).decode("utf-8", "replace")
+
+    def wait_for(self, pred, timeout=20, what="the screen"):
+        """Poll until pred(lines) is truthy; returns its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            v = pred(self.lines())
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                raise AssertionError("timed out waiting for %s; screen:\n%s"
+                                     % (what, self.text()))
+            if self.proc.poll() is not None:
+                time.sleep(0.2)  # let the reader catch the last output
+                v = pred(self.lines())
+                if v:
+                    return v
+                raise AssertionError(
+                    "program exited (%s) while waiting for %s; output:\n%s"
+                    % (self.proc.returncode, what, self.output()[-3000:]))
+            time.sleep(0.05)
+
+    def wait_exit(self, timeout=30):
+        try:
+            rc = self.proc.wait(timeout)
+        finally:
+            self._reader.join(5)
+        return rc
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+        self._reader.join(5)
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+
+
+# ---------------------------------------------------------------- screens
+
+_UNITS = {"B": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+
+
+def parse_rate(s):
+    """'1.23K' -> (value in bytes/s, half a unit of the last digit)."""
+    if s == "0":
+        return 0.0, 0.5
+    m = re.fullmatch(r"(\d+)(?:\.(\d+))?([BKMGTP])", s)
+    assert m, "not a rate: %r" % s
+    frac = m.group(2) or ""
+    unit = _UNITS[m.group(3)]
+    v = float(m.group(1) + ("." + frac if frac else "")) * unit
+    return v, 0.5 * unit / (10 ** len(frac))
+
+
+def table(lines, header_prefix):
+    """Rows under the column header line that starts with header_prefix,
+    as dicts keyed by column name.  Columns are found from the header:
+    numbers are right-aligned under their name, text left-aligned."""
+    for i, line in enumerate(lines):
+        if line.startswith(header_prefix):
+            break
+    else:
+        return None
+    header = lines[i]
+    names = [(m.start(), m.end(), m.group(0).rstrip("*"))
+             for m in re.finditer(r"(?:TX|RX)(?:/s| \d+s| BYTES)\*?|[A-Z]+\*?",
+                                  header)]
+    rows = []
+    for line in lines[i + 1:]:
+        if not line.strip() or line.startswith(("q quit", "TOTAL ")):
+            break
+        rows.append(split_row(line, header, names))
+    return rows
+
+
+def _cells(line):
+    """Map display column -> character (wide characters take two)."""
+    from wcwidth import wcwidth
+    out = []
+    for ch in line:
+        out.append(ch)
+        if wcwidth(ch) == 2:
+            out.append("")
+    return out
+
+
+TEXT_COLUMNS = ("ADDRESS", "PID", "PROCESS", "COUNTRY", "PROVINCE", "CITY",
+                "ISP")
+
+
+def split_row(line, header, names):
+    """Cut a row into columns (in display cells): numbers are right-aligned
+    and end where their header name ends; text starts where its header
+    name starts and runs up to the next column's value."""
+    cells = _cells(line) + [" "] * 400
+    begin = {}
+    for k, (start, end, name) in enumerate(names):
+        if name in TEXT_COLUMNS:
+            begin[k] = start
+        else:
+            i = end
+            while i > 0 and cells[i - 1] not in (" ", ""):
+                i -= 1
+            begin[k] = i
+    row = {}
+    for k, (start, end, name) in enumerate(names):
+        if name in TEXT_COLUMNS:
+            stop = begin[k + 1] if k + 1 < len(names) else len(cells)
+            row[name] = "".join(cells[start:stop]).strip()
+        else:
+            row[name] = "".join(cells[begin[k]:end]).strip()
+    return row

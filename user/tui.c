@@ -1,0 +1,474 @@
+// SPDX-License-Identifier: MIT
+#include "tui.h"
+
+#include <curses.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <wchar.h>
+
+/* Lines above and below the rows. */
+#define TOP_LINES    4
+#define BOTTOM_LINES 1
+
+enum prompt { PROMPT_NONE, PROMPT_ADDR, PROMPT_COUNTRY, PROMPT_PROCESS };
+
+struct tui {
+	struct view *v;
+	struct tui_info info;
+	SCREEN *scr;
+	enum view_mode mode;
+	int sort; /* enum view_col, or VIEW_SORT_TOTAL */
+	bool reverse;
+	bool paused;
+	bool help;
+	struct view_filter filter;
+	enum prompt prompt;
+	char input[64];
+	char message[128];
+	struct view_layout layout;
+};
+
+static double monotonic_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+bool tui_possible(void)
+{
+	const char *term = getenv("TERM");
+
+	return isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && term && *term &&
+	       strcmp(term, "dumb");
+}
+
+struct tui *tui_open(struct view *v, const struct tui_info *info)
+{
+	struct tui *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	view_use_utf8();
+	t->scr = newterm(NULL, stdout, stdin);
+	if (!t->scr) {
+		fprintf(stderr,
+			"cannot use the terminal '%s' full-screen; try --no-tui\n",
+			getenv("TERM") ? getenv("TERM") : "");
+		free(t);
+		return NULL;
+	}
+	set_term(t->scr);
+	cbreak();
+	noecho();
+	nonl();
+	keypad(stdscr, TRUE);
+	nodelay(stdscr, TRUE);
+	curs_set(0);
+	set_escdelay(25);
+	t->v = v;
+	t->info = *info;
+	t->sort = VIEW_SORT_TOTAL;
+	tui_draw(t);
+	return t;
+}
+
+void tui_close(struct tui *t)
+{
+	if (!t)
+		return;
+	endwin();
+	delscreen(t->scr);
+	free(t);
+}
+
+void tui_note(struct tui *t, const char *msg)
+{
+	snprintf(t->message, sizeof(t->message), "%s", msg);
+}
+
+bool tui_paused(const struct tui *t)
+{
+	return t->paused;
+}
+
+/* One screen line of exactly width cells. */
+static void put_line(int y, const char *s, int width, attr_t attr)
+{
+	char buf[4096];
+
+	if (width <= 0)
+		return;
+	view_fit_text(buf, sizeof(buf), s, width, false);
+	if (attr)
+		attron(attr);
+	mvaddstr(y, 0, buf);
+	if (attr)
+		attroff(attr);
+}
+
+static void format_duration(double s, char *buf, size_t len)
+{
+	uint64_t n = s > 0 ? (uint64_t)s : 0;
+
+	if (n >= 3600)
+		snprintf(buf, len, "%" PRIu64 "h%02" PRIu64 "m", n / 3600,
+			 n / 60 % 60);
+	else if (n >= 60)
+		snprintf(buf, len, "%" PRIu64 "m%02" PRIu64 "s", n / 60,
+			 n % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "s", n);
+}
+
+static void draw_header(struct tui *t, int width)
+{
+	const struct view_row *tot = &t->v->total;
+	char line[1024], up[32], r[VW_MAX][2][16];
+	time_t now = time(NULL);
+
+	format_duration(t->info.start_unix && now > (time_t)t->info.start_unix
+				? (double)(now - (time_t)t->info.start_unix)
+				: 0,
+			up, sizeof(up));
+	snprintf(
+		line, sizeof(line),
+		" ip_traffic_monitor_cli  %s  exporter %s  every %gs  up %s%s%s%s",
+		t->info.ifaces ? t->info.ifaces : "",
+		t->info.exporter && *t->info.exporter ? t->info.exporter
+						      : "off",
+		t->info.interval, up, t->info.source ? "  " : "",
+		t->info.source ? t->info.source : "",
+		t->paused ? "  [PAUSED]" : "");
+	put_line(0, line, width, A_REVERSE);
+	for (int w = 0; w < VW_MAX; w++) {
+		view_format_rate(tot->tx_rate[w], r[w][0], sizeof(r[w][0]));
+		view_format_rate(tot->rx_rate[w], r[w][1], sizeof(r[w][1]));
+	}
+	snprintf(
+		line, sizeof(line),
+		"TOTAL TX %" PRIu64 " B  RX %" PRIu64
+		" B  %u addresses   TX/s %s RX/s %s   2s %s/%s  10s %s/%s  40s %s/%s",
+		tot->tx_bytes, tot->rx_bytes, tot->naddrs, r[VW_LAST][0],
+		r[VW_LAST][1], r[VW_2S][0], r[VW_2S][1], r[VW_10S][0],
+		r[VW_10S][1], r[VW_40S][0], r[VW_40S][1]);
+	put_line(1, line, width, 0);
+}
+
+static const char *prompt_name(enum prompt p)
+{
+	switch (p) {
+	case PROMPT_ADDR:
+		return "address prefix or CIDR";
+	case PROMPT_COUNTRY:
+		return "country";
+	case PROMPT_PROCESS:
+		return "process";
+	default:
+		return "";
+	}
+}
+
+static void draw_status(struct tui *t, int width)
+{
+	char line[1024];
+	int n;
+
+	if (t->prompt != PROMPT_NONE) {
+		snprintf(line, sizeof(line), "filter by %s: %s_",
+			 prompt_name(t->prompt), t->input);
+		put_line(2, line, width, A_BOLD);
+		return;
+	}
+	n = snprintf(line, sizeof(line), "view: %s  sort: %s%s",
+		     t->mode == VIEW_ADDR ? "addresses" : "processes",
+		     t->sort == VIEW_SORT_TOTAL ? "total bytes"
+						: view_col_name(t->sort),
+		     t->reverse ? " (reversed)" : "");
+	if (view_filter_active(&t->filter))
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+			      "  filter:%s%s%s%s%s%s",
+			      t->filter.addr[0] ? " address=" : "",
+			      t->filter.addr,
+			      t->filter.country[0] ? " country=" : "",
+			      t->filter.country,
+			      t->filter.process[0] ? " process=" : "",
+			      t->filter.process);
+	if (t->message[0] && (size_t)n < sizeof(line))
+		snprintf(line + n, sizeof(line) - (size_t)n, "  %s",
+			 t->message);
+	put_line(2, line, width, 0);
+}
+
+static const char *const help_text[] = {
+	"q          quit (the summary is printed on exit)",
+	"p, space   pause / resume the display (counting goes on)",
+	"< >        sort by the column to the left / right",
+	"r          reverse the order",
+	"t          sort by total bytes",
+	"/ or l     filter by address prefix (10.1.) or CIDR (10.0.0.0/8)",
+	"c          filter by country",
+	"o          filter by process name",
+	"x          clear the filters",
+	"tab, v     addresses / processes",
+	"h, ?       this help",
+};
+
+void tui_draw(struct tui *t)
+{
+	const struct view_row **rows = NULL;
+	char line[4096];
+	int width = COLS, height = LINES, room;
+	long n;
+
+	erase();
+	room = height - TOP_LINES - BOTTOM_LINES;
+	if (room < 0)
+		room = 0;
+	draw_header(t, width);
+	draw_status(t, width);
+	n = view_select(t->v, t->mode, &t->filter, t->sort, t->reverse, &rows);
+	if (n < 0)
+		n = 0;
+	if (n > room)
+		n = room;
+	view_layout(&t->layout, t->mode, width, rows, (size_t)n, t->sort);
+	view_format_header(&t->layout, t->sort, line, sizeof(line));
+	put_line(3, line, width, A_REVERSE);
+	if (t->help) {
+		for (size_t i = 0;
+		     i < sizeof(help_text) / sizeof(help_text[0]) &&
+		     (int)i < room;
+		     i++)
+			put_line(TOP_LINES + (int)i, help_text[i], width, 0);
+	} else {
+		for (long i = 0; i < n; i++) {
+			view_format_row(&t->layout, rows[i], line,
+					sizeof(line));
+			put_line(TOP_LINES + (int)i, line, width, 0);
+		}
+	}
+	free(rows);
+	/* The bottom-right cell is left alone: writing it may scroll. */
+	put_line(
+		height - 1,
+		"q quit  p pause  </> sort  r reverse  / address  c country  o process  x clear  tab view  h help",
+		width - 1, A_REVERSE);
+	refresh();
+}
+
+/* Move the sort to the next/previous column on screen. */
+static void sort_step(struct tui *t, int dir)
+{
+	int pos = -1;
+
+	for (int i = 0; i < t->layout.n; i++)
+		if ((int)t->layout.cols[i] == t->sort)
+			pos = i;
+	if (!t->layout.n)
+		return;
+	if (pos < 0)
+		pos = dir > 0 ? -1 : t->layout.n;
+	pos += dir;
+	if (pos < 0 || pos >= t->layout.n)
+		t->sort = VIEW_SORT_TOTAL;
+	else
+		t->sort = t->layout.cols[pos];
+}
+
+static void apply_prompt(struct tui *t)
+{
+	struct view_filter f = t->filter;
+
+	switch (t->prompt) {
+	case PROMPT_ADDR:
+		snprintf(f.addr, sizeof(f.addr), "%s", t->input);
+		break;
+	case PROMPT_COUNTRY:
+		snprintf(f.country, sizeof(f.country), "%s", t->input);
+		break;
+	case PROMPT_PROCESS:
+		snprintf(f.process, sizeof(f.process), "%.*s",
+			 (int)sizeof(f.process) - 1, t->input);
+		break;
+	default:
+		break;
+	}
+	if (view_filter_check(&f)) {
+		snprintf(t->message, sizeof(t->message),
+			 "'%.60s' is not an address prefix or CIDR", t->input);
+		return;
+	}
+	t->filter = f;
+}
+
+static void prompt_key(struct tui *t, int kind, wint_t c)
+{
+	size_t len = strlen(t->input);
+
+	if (kind == KEY_CODE_YES) {
+		if (c == KEY_BACKSPACE && len) {
+			/* Remove a whole UTF-8 character. */
+			while (len && (t->input[len - 1] & 0xc0) == 0x80)
+				len--;
+			t->input[len ? len - 1 : 0] = '\0';
+		} else if (c == KEY_ENTER) {
+			apply_prompt(t);
+			t->prompt = PROMPT_NONE;
+		}
+		return;
+	}
+	if (c == 27) {
+		t->prompt = PROMPT_NONE;
+	} else if (c == '\r' || c == '\n') {
+		apply_prompt(t);
+		t->prompt = PROMPT_NONE;
+	} else if (c == 127 || c == 8) {
+		while (len && (t->input[len - 1] & 0xc0) == 0x80)
+			len--;
+		t->input[len ? len - 1 : 0] = '\0';
+	} else if (c >= 32) {
+		char mb[MB_LEN_MAX];
+		mbstate_t st;
+		size_t k;
+
+		memset(&st, 0, sizeof(st));
+		k = wcrtomb(mb, (wchar_t)c, &st);
+		if (k != (size_t)-1 && len + k < sizeof(t->input)) {
+			memcpy(t->input + len, mb, k);
+			t->input[len + k] = '\0';
+		}
+	}
+}
+
+static void start_prompt(struct tui *t, enum prompt p)
+{
+	const char *cur = p == PROMPT_ADDR	? t->filter.addr
+			  : p == PROMPT_COUNTRY ? t->filter.country
+						: t->filter.process;
+
+	t->prompt = p;
+	snprintf(t->input, sizeof(t->input), "%s", cur);
+}
+
+/* Returns true on quit. */
+static bool key(struct tui *t, int kind, wint_t c)
+{
+	t->message[0] = '\0';
+	if (t->prompt != PROMPT_NONE) {
+		prompt_key(t, kind, c);
+		return false;
+	}
+	if (kind == KEY_CODE_YES) {
+		if (c == KEY_LEFT)
+			sort_step(t, -1);
+		else if (c == KEY_RIGHT)
+			sort_step(t, 1);
+		return false; /* KEY_RESIZE: the redraw follows */
+	}
+	switch (c) {
+	case 'q':
+	case 'Q':
+		return true;
+	case 'p':
+	case 'P':
+	case ' ':
+		t->paused = !t->paused;
+		break;
+	case '<':
+	case ',':
+		sort_step(t, -1);
+		break;
+	case '>':
+	case '.':
+		sort_step(t, 1);
+		break;
+	case 'r':
+		t->reverse = !t->reverse;
+		break;
+	case 't':
+		t->sort = VIEW_SORT_TOTAL;
+		break;
+	case '/':
+	case 'l':
+		start_prompt(t, PROMPT_ADDR);
+		break;
+	case 'c':
+		start_prompt(t, PROMPT_COUNTRY);
+		break;
+	case 'o':
+		start_prompt(t, PROMPT_PROCESS);
+		break;
+	case 'x':
+		memset(&t->filter, 0, sizeof(t->filter));
+		break;
+	case '\t':
+	case 'v':
+		t->mode = t->mode == VIEW_ADDR ? VIEW_PROC : VIEW_ADDR;
+		if (t->sort == COL_ADDR || t->sort == COL_PID ||
+		    t->sort >= COL_NADDRS)
+			t->sort = VIEW_SORT_TOTAL;
+		break;
+	case 'h':
+	case '?':
+		t->help = !t->help;
+		break;
+	default:
+		break;
+	}
+	return false;
+}
+
+/* Every pending key; true on quit. */
+static bool handle_keys(struct tui *t)
+{
+	bool any = false;
+	wint_t c;
+	int kind;
+
+	while ((kind = get_wch(&c)) != ERR) {
+		any = true;
+		if (key(t, kind, c))
+			return true;
+	}
+	if (any)
+		tui_draw(t);
+	return false;
+}
+
+enum tui_event tui_wait(struct tui *t, int ms, int fd)
+{
+	double end = monotonic_now() + ms / 1000.0;
+
+	for (;;) {
+		struct pollfd p[2] = {{.fd = STDIN_FILENO, .events = POLLIN},
+				      {.fd = fd, .events = POLLIN}};
+		double left = end - monotonic_now();
+		int rc;
+
+		if (t->info.stop && *t->info.stop)
+			return TUI_QUIT;
+		if (left <= 0)
+			return TUI_TIMEOUT;
+		rc = poll(p, fd >= 0 ? 2 : 1, (int)(left * 1000) + 1);
+		/* A resize interrupts poll(); curses reports it as a key. */
+		if (rc < 0 && errno != EINTR)
+			return TUI_TIMEOUT;
+		if (rc < 0 || (p[0].revents & POLLIN)) {
+			if (handle_keys(t))
+				return TUI_QUIT;
+		}
+		if (p[0].revents & (POLLHUP | POLLERR))
+			return TUI_QUIT; /* the terminal went away */
+		if (rc > 0 && fd >= 0 && (p[1].revents & (POLLIN | POLLHUP)))
+			return TUI_READABLE;
+	}
+}
