@@ -43,6 +43,14 @@ struct {
 	__type(value, struct itm_counter);
 } itm_counters SEC(".maps");
 
+/* User space's bookkeeping of the two maps above; programs never read it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct itm_meta);
+} itm_meta SEC(".maps");
+
 static __always_inline void counter_add(__u32 idx, __u64 packets, __u64 bytes)
 {
 	struct itm_counter *c = bpf_map_lookup_elem(&itm_counters, &idx);

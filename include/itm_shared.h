@@ -61,6 +61,28 @@ struct itm_counter {
 	__u64 bytes; /* IP bytes for OVERFLOW, L2 frame bytes otherwise */
 };
 
+/*
+ * Version of the pinned layout: the set of pinned maps and the layout of
+ * their keys and values.  A new start adopts maps left pinned by an
+ * earlier one (kill -9, --keep-attached) only when this matches; bump it
+ * whenever any of them changes.
+ */
+#define ITM_PIN_LAYOUT 1
+
+/*
+ * Written by user space only (one entry, itm_meta): which drain each
+ * statistics map last took part in, so a restart can tell whether a
+ * swapped-out map's contents are already in the database (see
+ * user/persist.c).
+ */
+struct itm_meta {
+	__u32 layout; /* ITM_PIN_LAYOUT of the run that created the maps */
+	__u32 pad;
+	__u64 instance; /* random identity of this set of maps */
+	__u64 seq[2];	/* drain sequence number of itm_stats_a, _b */
+	__u64 next_seq;
+};
+
 /* Default number of distinct remote addresses per drain interval. */
 #define ITM_DEFAULT_MAP_ENTRIES 65536
 

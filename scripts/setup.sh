@@ -7,11 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
-	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libfixbuf-dev
-	bpftool iproute2)
+	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libsqlite3-dev
+	libfixbuf-dev bpftool iproute2)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux procps help2man python3-pyte nfdump pmacct python3-ipfix)
+	util-linux procps help2man python3-pyte sqlite3 nfdump pmacct python3-ipfix)
 
 test_mode=0
 case "${1:-}" in

@@ -38,3 +38,15 @@ ABI_FIELD(struct itm_counter, packets, 0);
 ABI_FIELD(struct itm_counter, bytes, 8);
 /* The counters map has one slot per index: its size is part of the ABI. */
 _Static_assert(ITM_CTR_MAX == 6, "enum itm_counter_index changed");
+
+/*
+ * Pinned and read back by a later run: a change here must also bump
+ * ITM_PIN_LAYOUT so the later run refuses instead of misreading it.
+ */
+ABI_SIZE(struct itm_meta, 40);
+ABI_FIELD(struct itm_meta, layout, 0);
+ABI_FIELD(struct itm_meta, pad, 4);
+ABI_FIELD(struct itm_meta, instance, 8);
+ABI_FIELD(struct itm_meta, seq, 16);
+ABI_FIELD(struct itm_meta, next_seq, 32);
+_Static_assert(ITM_PIN_LAYOUT == 1, "pinned layout version changed");

@@ -14,6 +14,8 @@
 #include "clock.h"
 #include "drain.h"
 #include "log.h"
+#include "persist.h"
+#include "store.h"
 #include "summary.h"
 
 #define BATCH_ENTRIES 4096
@@ -36,8 +38,9 @@ struct collector {
 	struct dead_pid *dead; /* sorted by pid */
 	size_t n_dead;
 	double start_time;
-	struct drain_buf buf; /* scratch for batch reads */
-	size_t draining;      /* index of the interface being drained */
+	struct drain_buf buf;	 /* scratch for batch reads */
+	struct persist *persist; /* --db / --keep-attached; NULL: drain_map */
+	size_t draining;	 /* index of the interface being drained */
 };
 
 int collector_new(struct collector **out, struct iface_monitor *ifaces,
@@ -98,6 +101,10 @@ void collector_free(struct collector *c)
 	if (!c)
 		return;
 	pthread_mutex_destroy(&c->lock);
+	if (c->persist) {
+		persist_free(c->persist);
+		free(c->persist);
+	}
 	ip_table_free(&c->table);
 	ip_table_free(&c->procs);
 	free(c->dead);
@@ -165,9 +172,33 @@ static int swap_and_drain(struct collector *c, struct iface_monitor *m)
 	return drain_map(retired, &c->buf, merge, c);
 }
 
+/* The counters as /metrics shows them, to the sink (baseline: set-up). */
+static void shown_counters(struct collector *c, const struct persist *p,
+			   bool baseline)
+{
+	for (size_t i = 0; i < c->n_ifaces; i++) {
+		memcpy(c->stats[i].ctr, p->ifs[i].shown,
+		       sizeof(c->stats[i].ctr));
+		if (c->cfg.sink.counters)
+			c->cfg.sink.counters(c->cfg.sink.ctx, i,
+					     c->stats[i].ctr, baseline);
+	}
+}
+
+static int drain_persist(struct collector *c)
+{
+	int err = persist_drain(c->persist, (int64_t)time(NULL));
+
+	shown_counters(c, c->persist, false);
+	return err;
+}
+
 static int drain_locked(struct collector *c)
 {
 	int err = 0;
+
+	if (c->persist)
+		return drain_persist(c);
 
 	for (size_t i = 0; i < c->n_ifaces; i++) {
 		int e;
@@ -197,6 +228,12 @@ int collector_drain_final(struct collector *c)
 	int err = 0;
 
 	pthread_mutex_lock(&c->lock);
+	if (c->persist) {
+		/* The swap waits for programs still running after detach. */
+		err = drain_persist(c);
+		pthread_mutex_unlock(&c->lock);
+		return err;
+	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
 		struct iface_monitor *m = &c->ifaces[i];
 		int e;
@@ -215,6 +252,142 @@ int collector_drain_final(struct collector *c)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return err;
+}
+
+/* ---- --db and --keep-attached (the protocol is in persist.c) ---------- */
+
+static int apply(void *ctx, const struct itm_key *k,
+		 const struct itm_value *delta)
+{
+	struct collector *c = ctx;
+	const size_t stride = ITM_PERCPU_STRIDE(struct itm_value);
+	char row[stride]; /* one "CPU": the delta is already summed */
+
+	int err;
+
+	memset(row, 0, sizeof(row));
+	memcpy(row, delta, sizeof(*delta));
+	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
+				   k, row, 1, 1, &c->cfg.hooks);
+	/* Drains only: what set-up adopts or restores is no new traffic. */
+	if (c->cfg.sink.delta && c->persist)
+		c->cfg.sink.delta(c->cfg.sink.ctx, c->persist->applying, k,
+				  delta);
+	return err;
+}
+
+static void describe(void *ctx, const struct itm_key *k,
+		     const struct geo_labels **geo, const char **process)
+{
+	struct collector *c = ctx;
+	static char comm[ITM_COMM_LEN];
+	const struct ip_entry *e;
+	struct in6_addr a;
+
+	memcpy(&a, k->addr, sizeof(a));
+	e = ip_table_find(&c->table, &a);
+	*geo = e ? e->geo : NULL;
+	*process = NULL;
+	if (!k->pid)
+		return;
+	e = c->per_process ? ip_table_find_pid(&c->procs, &a, k->pid) : NULL;
+	if (e) {
+		*process = e->comm;
+	} else if (c->cfg.hooks.name) {
+		c->cfg.hooks.name(c->cfg.hooks.name_ctx, k->pid, comm);
+		*process = comm;
+	}
+}
+
+static bool same_process(struct collector *c, uint32_t pid, const char *name)
+{
+	char comm[ITM_COMM_LEN];
+
+	if (!pid)
+		return true;
+	if (kill((pid_t)pid, 0) && errno == ESRCH)
+		return false;
+	c->cfg.hooks.name(c->cfg.hooks.name_ctx, pid, comm);
+	return name && !strcmp(comm, name);
+}
+
+/*
+ * Per-address totals come back whole.  A per-process series comes back
+ * only if its pid still runs under the same name: series of exited
+ * processes go after --pid-retention anyway, and a pid reused by another
+ * program must not inherit them.
+ */
+static int restore_one(void *ctx, const struct store_total *t)
+{
+	struct collector *c = ctx;
+	struct ip_entry *e = ip_table_find(&c->table, &t->addr);
+
+	if (!e) {
+		e = ip_table_upsert(&c->table, &t->addr);
+		if (!e)
+			return -ENOMEM;
+		if (c->cfg.hooks.label)
+			e->geo = c->cfg.hooks.label(c->cfg.hooks.label_ctx,
+						    &t->addr);
+	}
+	ip_entry_account(&c->table, e, &t->v);
+	if (!c->per_process || !same_process(c, t->pid, t->process))
+		return 0;
+	e = ip_table_upsert_pid(&c->procs, &t->addr, t->pid);
+	if (!e)
+		return -ENOMEM;
+	if (!e->comm[0])
+		snprintf(e->comm, sizeof(e->comm), "%s",
+			 t->pid && t->process ? t->process : "-");
+	ip_entry_account(&c->procs, e, &t->v);
+	return 0;
+}
+
+int collector_use_store(struct collector *c, struct store *store)
+{
+	struct persist_cb cb = {.apply = apply, .describe = describe, .ctx = c};
+	struct persist *p;
+	int err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		pr_err("out of memory\n");
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&c->lock);
+	err = persist_init(p, store, c->ifaces, c->n_ifaces, &cb);
+	if (err) {
+		free(p);
+		goto out;
+	}
+	if (store) {
+		err = store_restore(store, restore_one, c);
+		if (err) {
+			pr_err("cannot read the totals in %s: %s\n",
+			       store_path(store), store_errmsg(store));
+			persist_free(p);
+			free(p);
+			goto out;
+		}
+		if (c->table.count)
+			pr_info("continuing the totals of %zu addresses from %s\n",
+				c->table.count, store_path(store));
+	}
+	shown_counters(c, p, true);
+	c->persist = p;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+bool collector_all_stored(struct collector *c)
+{
+	bool clean;
+
+	pthread_mutex_lock(&c->lock);
+	clean = !c->persist || persist_clean(c->persist);
+	pthread_mutex_unlock(&c->lock);
+	return clean;
 }
 
 int collector_reload_labels(struct collector *c)

@@ -74,6 +74,17 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 /* Accepts NULL. */
 void collector_free(struct collector *c);
 
+struct store;
+/*
+ * --db and/or --keep-attached: drain through persist.c, so a kill -9
+ * loses nothing, and continue the totals the database holds (store may be
+ * NULL: --keep-attached alone, kept maps drained into memory).  Call once,
+ * before the first drain.  Prints one line and returns -errno on error.
+ */
+int collector_use_store(struct collector *c, struct store *store);
+/* False when some counts are still only in a kernel map (unstored). */
+bool collector_all_stored(struct collector *c);
+
 /* Drain every interface once.  Returns 0 or the first error. */
 int collector_drain(struct collector *c);
 /* Drain both maps of every interface; only after the programs detached. */

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "options.h"
 #include "owner.h"
+#include "store.h"
 #include "subcommands.h"
 #include "tui.h"
 
@@ -199,8 +200,80 @@ static void run_loop(struct collector *c, const struct options *o,
 
 static void close_all(struct iface_monitor *m, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		iface_monitor_close(&m[i]);
+	for (size_t i = 0; i < n; i++) {
+		/* Adopted maps may hold counts nobody has stored yet. */
+		if (m[i].adopted)
+			iface_monitor_close_keep(&m[i], true);
+		else
+			iface_monitor_close(&m[i]);
+	}
+}
+
+static int open_store(const struct options *o, struct store **out)
+{
+	struct store_config cfg = {
+		.path = o->db_path,
+		.interval = o->db_interval,
+		.keep_buckets = o->db_keep_buckets,
+		.keep_hours = o->db_keep_hours,
+		.keep_days = o->db_keep_days,
+	};
+
+	*out = NULL;
+	if (!o->db_path)
+		return 0;
+	return store_open(&cfg, out);
+}
+
+static void ipfix_report(struct ipfix_exporter *x)
+{
+	struct ipfix_stats st;
+
+	ipfix_exporter_stats(x, &st);
+	pr_info("IPFIX: %llu records in %llu messages (%llu bytes, %llu template messages), %llu records not delivered\n",
+		(unsigned long long)st.records, (unsigned long long)st.messages,
+		(unsigned long long)st.bytes, (unsigned long long)st.templates,
+		(unsigned long long)st.lost);
+}
+
+/*
+ * The end of a run.  --keep-attached: store (or, without --db, count)
+ * what the kernel has and leave it counting.  Otherwise detach first so
+ * the last drain is complete; maps holding counts the database could not
+ * take stay pinned for the next start with --db.
+ */
+static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
+		  const struct options *o, struct ipfix_exporter *ipfix)
+{
+	int status = 0;
+	bool keep_maps;
+
+	if (!o->keep_attached)
+		for (size_t i = 0; i < n; i++)
+			iface_monitor_detach(&ifaces[i]);
+	if (collector_drain_final(c))
+		status = 1;
+	if (ipfix) {
+		/* The last interval, so the collector's sums are complete. */
+		ipfix_exporter_flush(ipfix, wall_ms());
+		ipfix_report(ipfix);
+	}
+	keep_maps = !collector_all_stored(c);
+	if (!o->no_summary)
+		print_table(c, o->top_n,
+			    "\n=== ip_traffic_monitor_cli summary ===");
+	for (size_t i = 0; i < n; i++) {
+		if (o->keep_attached || keep_maps)
+			iface_monitor_close_keep(&ifaces[i], o->keep_attached);
+		else
+			iface_monitor_close(&ifaces[i]);
+	}
+	if (o->keep_attached)
+		pr_info("left attached and counting; the next start continues, 'detach -i IFACE' removes it\n");
+	else if (keep_maps)
+		pr_warn("counts the database could not take stay in the pinned maps under %s; the next start with --db stores them\n",
+			o->pin_base);
+	return status;
 }
 
 static int reload_labels(void *ctx)
@@ -248,17 +321,6 @@ static int open_ipfix(const struct options *o, const struct iface_monitor *m,
 	return ipfix_exporter_new(&cfg, out);
 }
 
-static void ipfix_report(struct ipfix_exporter *x)
-{
-	struct ipfix_stats st;
-
-	ipfix_exporter_stats(x, &st);
-	pr_info("IPFIX: %llu records in %llu messages (%llu bytes, %llu template messages), %llu records not delivered\n",
-		(unsigned long long)st.records, (unsigned long long)st.messages,
-		(unsigned long long)st.bytes, (unsigned long long)st.templates,
-		(unsigned long long)st.lost);
-}
-
 /* The full-screen view by hand on a terminal, else the periodic table. */
 static struct live_view *open_live_view(const struct options *o,
 					struct collector *c,
@@ -299,6 +361,7 @@ int daemon_main(int argc, char **argv)
 	struct http_server *http = NULL;
 	struct ipfix_exporter *ipfix = NULL;
 	struct collector *coll = NULL;
+	struct store *store = NULL;
 	struct geo_ctx *geo = NULL;
 	struct live_view *lv = NULL;
 	gid_t live_gid = 0;
@@ -324,6 +387,9 @@ int daemon_main(int argc, char **argv)
 		return EXIT_SETUP;
 	if (open_geo(&o, &geo))
 		goto cleanup;
+	/* A bad --db is refused before anything is attached. */
+	if (open_store(&o, &store))
+		goto cleanup;
 	if (!o.no_pid) {
 		if (owner_tracker_open(&owners))
 			goto cleanup;
@@ -337,6 +403,7 @@ int daemon_main(int argc, char **argv)
 		.map_entries = o.map_entries,
 		.force_clsact = o.force_clsact,
 		.owner_map_fd = owners ? owner_tracker_map_fd(owners) : -1,
+		.adopt = o.db_path || o.keep_attached,
 	};
 	struct ip_merge_hooks hooks = {
 		.label = geo ? label_address : NULL,
@@ -367,6 +434,8 @@ int daemon_main(int argc, char **argv)
 		pr_err("cannot set up the collector: %s\n", strerror(-err));
 		goto cleanup;
 	}
+	if ((store || o.keep_attached) && collector_use_store(coll, store))
+		goto cleanup;
 	if (o.port) {
 		http = start_http(&o, coll);
 		if (!http)
@@ -389,23 +458,15 @@ int daemon_main(int argc, char **argv)
 	/* No scrape may drain while the programs are being detached. */
 	http_server_stop(http);
 	http = NULL;
-	for (size_t i = 0; i < opened; i++)
-		iface_monitor_detach(&ifaces[i]);
-	status = collector_drain_final(coll) ? 1 : 0;
-	if (ipfix) {
-		/* The last interval, so the collector's sums are complete. */
-		ipfix_exporter_flush(ipfix, wall_ms());
-		ipfix_report(ipfix);
-	}
-	if (!o.no_summary)
-		print_table(coll, o.top_n,
-			    "\n=== ip_traffic_monitor_cli summary ===");
+	status = finish(coll, ifaces, opened, &o, ipfix);
+	opened = 0;
 cleanup:
 	live_view_close(lv);
 	http_server_stop(http);
 	collector_free(coll);
 	ipfix_exporter_free(ipfix);
 	close_all(ifaces, opened);
+	store_close(store);
 	geo_close(geo);
 	owner_tracker_close(owners);
 	return status;

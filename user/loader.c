@@ -19,6 +19,7 @@
 #include <sys/statfs.h>
 #include <unistd.h>
 
+#include "itm_shared.h"
 #include "log.h"
 #include "tc_filters.h"
 #include "traffic.skel.h"
@@ -32,10 +33,14 @@
 #define LOCK_DIR      "/run/ip_traffic_monitor"
 #define DEFAULT_BPFFS "/sys/fs/bpf"
 
+/* Links first: unpinning them is what detaches a kept instance. */
 static const char *const pin_names[] = {
-	"itm_stats_a",	"itm_stats_b",	"itm_active",
-	"itm_counters", "link_ingress", "link_egress",
+	"itm_stats_a",	"itm_stats_b",	"itm_active", "itm_counters",
+	"link_ingress", "link_egress",	"itm_meta",
 };
+
+#define PIN_LINK0 4
+#define PIN_META  6
 
 const char *attach_mode_name(enum attach_mode mode)
 {
@@ -68,6 +73,46 @@ static int set_active(struct iface_monitor *m, int which)
 	return 0;
 }
 
+int iface_monitor_stats_fd(const struct iface_monitor *m, int which)
+{
+	return stats_fd(m, which);
+}
+
+static int map_id(int fd, __u32 *id)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		return -errno;
+	*id = info.id;
+	return 0;
+}
+
+/* Adopted maps: which one the pinned slot points at (it holds map ids). */
+static int find_active(struct iface_monitor *m)
+{
+	__u32 zero = 0, inner = 0, a = 0, b = 0;
+	int err;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(m->skel->maps.itm_active), &zero,
+				&inner))
+		inner = 0;
+	err = map_id(stats_fd(m, 0), &a);
+	if (!err)
+		err = map_id(stats_fd(m, 1), &b);
+	if (!err && inner && (inner == a || inner == b)) {
+		m->active = inner == b;
+		return 0;
+	}
+	/* An empty slot (killed during set-up): count into a again. */
+	err = set_active(m, 0);
+	if (err)
+		pr_err("cannot activate the statistics map: %s\n",
+		       strerror(-err));
+	return err;
+}
+
 int iface_monitor_swap(struct iface_monitor *m, int *retired_fd)
 {
 	int old = m->active, err;
@@ -86,6 +131,11 @@ int iface_monitor_swap(struct iface_monitor *m, int *retired_fd)
 int iface_monitor_current_fd(const struct iface_monitor *m)
 {
 	return stats_fd(m, m->active);
+}
+
+int iface_monitor_meta_fd(const struct iface_monitor *m)
+{
+	return bpf_map__fd(m->skel->maps.itm_meta);
 }
 
 int iface_monitor_counters_fd(const struct iface_monitor *m)
@@ -431,15 +481,21 @@ static int pin_all(struct iface_monitor *m)
 	char path[PATH_MAX];
 	int err;
 
-	for (size_t i = 0; i < 4; i++) {
-		snprintf(path, sizeof(path), "%s/%s", m->pin_dir, pin_names[i]);
-		err = bpf_map__pin(maps[i], path);
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+			 pin_names[i < 4 ? i : PIN_META]);
+		/* Adopted maps are pinned already: they are these maps. */
+		if (m->adopted && !access(path, F_OK))
+			continue;
+		err = bpf_map__pin(i < 4 ? maps[i] : s->maps.itm_meta, path);
 		if (err)
 			goto fail;
 	}
 	for (int dir = 0; dir < 2 && m->mode == ATTACH_TCX; dir++) {
 		snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
-			 pin_names[4 + dir]);
+			 pin_names[PIN_LINK0 + dir]);
+		if (m->adopted && !access(path, F_OK))
+			continue;
 		if (bpf_obj_pin(m->link_fd[dir], path)) {
 			err = -errno;
 			goto fail;
@@ -448,8 +504,191 @@ static int pin_all(struct iface_monitor *m)
 	return 0;
 fail:
 	pr_err("cannot pin %s: %s\n", path, strerror(-err));
-	remove_pins(m->pin_dir);
+	if (!m->adopted)
+		remove_pins(m->pin_dir);
 	return err;
+}
+
+static bool pinned(const struct iface_monitor *m, int idx)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, pin_names[idx]);
+	return !access(path, F_OK);
+}
+
+static int pinned_map_info(const struct iface_monitor *m, int idx,
+			   struct bpf_map_info *info)
+{
+	char path[PATH_MAX];
+	__u32 len = sizeof(*info);
+	int fd, err = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, pin_names[idx]);
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(fd, info, &len))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/*
+ * Maps pinned by an earlier run: 1 when they have our layout (adopt
+ * them), 0 when there are none, -EPROTO (printed) when they have another
+ * layout: misreading them would corrupt counts, and removing them would
+ * lose what they hold, so the operator decides.
+ */
+static int check_pinned_layout(struct iface_monitor *m)
+{
+	struct itm_meta meta = {0};
+	struct bpf_map_info info;
+	char path[PATH_MAX];
+	__u32 zero = 0;
+	int fd;
+
+	if (!pinned(m, 0) && !pinned(m, 1) && !pinned(m, PIN_META))
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, pin_names[PIN_META]);
+	fd = pinned(m, PIN_META) ? bpf_obj_get(path) : -1;
+	if (fd >= 0) {
+		__u32 len = sizeof(info);
+
+		memset(&info, 0, sizeof(info));
+		if (!bpf_obj_get_info_by_fd(fd, &info, &len) &&
+		    info.value_size == sizeof(meta))
+			bpf_map_lookup_elem(fd, &zero, &meta);
+		close(fd);
+	}
+	if (meta.layout == ITM_PIN_LAYOUT && pinned(m, 0) && pinned(m, 1) &&
+	    pinned(m, 2) && pinned(m, 3) &&
+	    !pinned_map_info(m, 0, &info) &&
+	    info.type == BPF_MAP_TYPE_PERCPU_HASH &&
+	    info.key_size == sizeof(struct itm_key) &&
+	    info.value_size == sizeof(struct itm_value) &&
+	    !pinned_map_info(m, 1, &info) &&
+	    info.key_size == sizeof(struct itm_key) &&
+	    info.value_size == sizeof(struct itm_value) &&
+	    !pinned_map_info(m, 3, &info) &&
+	    info.value_size == sizeof(struct itm_counter) &&
+	    info.max_entries == ITM_CTR_MAX)
+		return 1;
+	pr_err("%s holds maps of another version (pinned layout %u, this one reads %u): stop or finish that version, or remove them with 'ip_traffic_monitor_cli detach -i %s --pin-dir %s' (their unstored counts are lost)\n",
+	       m->pin_dir, meta.layout, ITM_PIN_LAYOUT, m->name, m->pin_base);
+	return -EPROTO;
+}
+
+/* Use the pinned maps instead of creating new ones; before load. */
+static int reuse_pinned_maps(struct iface_monitor *m)
+{
+	struct traffic_bpf *s = m->skel;
+	struct bpf_map *maps[] = {s->maps.itm_stats_a, s->maps.itm_stats_b,
+				  s->maps.itm_active, s->maps.itm_counters,
+				  s->maps.itm_meta};
+	static const int idx[] = {0, 1, 2, 3, PIN_META};
+	char path[PATH_MAX];
+
+	for (size_t i = 0; i < 5; i++) {
+		int fd, err;
+
+		snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+			 pin_names[idx[i]]);
+		fd = bpf_obj_get(path);
+		if (fd < 0) {
+			err = -errno;
+			pr_err("cannot open pinned map %s: %s\n", path,
+			       strerror(errno));
+			return err;
+		}
+		err = bpf_map__reuse_fd(maps[i], fd);
+		close(fd);
+		if (err) {
+			pr_err("cannot reuse pinned map %s: %s\n", path,
+			       strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Take over the earlier run's attachment without a gap and without
+ * counting a packet twice: a pinned tcx link gets our program atomically
+ * (bpf_link_update), our clsact filter is replaced in place; only if
+ * nothing is attached any more do we attach afresh.
+ */
+static int attach_adopted(struct iface_monitor *m, bool force_clsact)
+{
+	bool any_link = pinned(m, PIN_LINK0) || pinned(m, PIN_LINK0 + 1);
+	int err;
+
+	if (any_link) {
+		for (int dir = 0; dir < 2; dir++) {
+			int prog = bpf_program__fd(prog_for(m, dir == 0));
+			char path[PATH_MAX];
+			int fd;
+
+			snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+				 pin_names[PIN_LINK0 + dir]);
+			fd = bpf_obj_get(path);
+			if (fd < 0)
+				fd = bpf_link_create(prog, m->ifindex,
+						     dir == 0 ? BPF_TCX_INGRESS
+							      : BPF_TCX_EGRESS,
+						     NULL);
+			else if (bpf_link_update(fd, prog, NULL)) {
+				err = -errno;
+				close(fd);
+				pr_err("%s: cannot take over the pinned link %s: %s\n",
+				       m->name, path, strerror(-err));
+				return err;
+			}
+			if (fd < 0) {
+				err = fd;
+				pr_err("cannot attach to %s: %s\n", m->name,
+				       strerror(-err));
+				return err;
+			}
+			m->link_fd[dir] = fd;
+		}
+		m->mode = ATTACH_TCX;
+		return 0;
+	}
+	for (int dir = 0; dir < 2; dir++) {
+		LIBBPF_OPTS(bpf_tc_opts, q, .handle = ITM_TC_HANDLE,
+			    .priority = ITM_TC_PRIORITY);
+		struct bpf_tc_hook h;
+
+		tc_hook(&h, m, dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+		if (bpf_tc_query(&h, &q) || !prog_is_ours(q.prog_id))
+			continue;
+		{
+			LIBBPF_OPTS(bpf_tc_opts, opts,
+				    .prog_fd = bpf_program__fd(
+					    prog_for(m, dir == 0)),
+				    .handle = ITM_TC_HANDLE,
+				    .priority = ITM_TC_PRIORITY,
+				    .flags = BPF_TC_F_REPLACE);
+
+			err = bpf_tc_attach(&h, &opts);
+			if (err) {
+				pr_err("%s: cannot take over our clsact filter: %s\n",
+				       m->name, strerror(-err));
+				return err;
+			}
+		}
+		m->filter_attached[dir] = true;
+		m->mode = ATTACH_CLSACT;
+	}
+	if (m->mode == ATTACH_CLSACT) {
+		if (m->filter_attached[0] && m->filter_attached[1])
+			return 0;
+		/* Half attached: attach_clsact() adds the missing one. */
+		return attach_clsact(m);
+	}
+	return attach(m, force_clsact);
 }
 
 static int load(struct iface_monitor *m, const struct loader_config *cfg)
@@ -481,6 +720,11 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 		}
 		s->rodata->attribute_pid = true;
 	}
+	if (m->adopted) {
+		err = reuse_pinned_maps(m);
+		if (err)
+			return err;
+	}
 	/* Load only the variant that matches the link layer. */
 	bpf_program__set_autoload(s->progs.itm_egress, !m->l3);
 	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3);
@@ -499,6 +743,8 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 			       strerror(-err));
 		return err;
 	}
+	if (m->adopted)
+		return find_active(m); /* the pinned slot points at a map */
 	err = set_active(m, 0);
 	if (err)
 		pr_err("cannot activate the statistics map: %s\n",
@@ -543,24 +789,44 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	if (err)
 		goto fail;
 	/* We hold the lock, so anything pinned here belongs to a dead run. */
-	remove_pins(m->pin_dir);
-	remove_stale_filter(m, BPF_TC_INGRESS);
-	remove_stale_filter(m, BPF_TC_EGRESS);
+	if (cfg->adopt) {
+		err = check_pinned_layout(m);
+		if (err < 0)
+			goto fail_keep;
+		m->adopted = err == 1;
+	}
+	if (!m->adopted) {
+		remove_pins(m->pin_dir);
+		remove_stale_filter(m, BPF_TC_INGRESS);
+		remove_stale_filter(m, BPF_TC_EGRESS);
+	}
 
 	err = load(m, cfg);
 	if (err)
 		goto fail;
-	err = attach(m, cfg->force_clsact);
+	err = m->adopted ? attach_adopted(m, cfg->force_clsact)
+			 : attach(m, cfg->force_clsact);
 	if (err)
 		goto fail;
 	err = pin_all(m);
 	if (err)
 		goto fail;
-	pr_debug("%s: attached (%s), pinned under %s\n", name,
-		 attach_mode_name(m->mode), m->pin_dir);
+	pr_debug("%s: attached (%s), pinned under %s%s\n", name,
+		 attach_mode_name(m->mode), m->pin_dir,
+		 m->adopted ? " (adopted)" : "");
 	return 0;
 fail:
+	if (m->adopted) {
+		/* Never throw away what an earlier run left counting. */
+		iface_monitor_close_keep(m, true);
+		return err;
+	}
 	iface_monitor_close(m);
+	return err;
+fail_keep:
+	traffic_bpf__destroy(m->skel);
+	m->skel = NULL;
+	release_lock(m);
 	return err;
 }
 
@@ -572,7 +838,7 @@ void iface_monitor_detach(struct iface_monitor *m)
 
 			/* The pin holds a reference too: drop both. */
 			snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
-				 pin_names[4 + dir]);
+				 pin_names[PIN_LINK0 + dir]);
 			unlink(path);
 			close(m->link_fd[dir]);
 			m->link_fd[dir] = -1;
@@ -582,6 +848,76 @@ void iface_monitor_detach(struct iface_monitor *m)
 	    m->filter_attached[1] || m->hook_created)
 		detach_clsact(m);
 	m->mode = ATTACH_NONE;
+}
+
+void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached)
+{
+	if (keep_attached) {
+		/* The pins keep links and maps alive; just let go. */
+		for (int dir = 0; dir < 2; dir++) {
+			if (m->link_fd[dir] >= 0)
+				close(m->link_fd[dir]);
+			m->link_fd[dir] = -1;
+			m->filter_attached[dir] = false;
+		}
+		m->hook_created = false;
+		m->mode = ATTACH_NONE;
+	} else {
+		iface_monitor_detach(m);
+	}
+	traffic_bpf__destroy(m->skel);
+	m->skel = NULL;
+	release_lock(m);
+}
+
+int iface_leftovers_remove(const char *ifname, const char *pin_base)
+{
+	struct iface_monitor mon, *m = &mon;
+	bool found = false;
+	int err;
+
+	memset(m, 0, sizeof(*m));
+	m->link_fd[0] = m->link_fd[1] = -1;
+	m->lock_fd = -1;
+	snprintf(m->name, sizeof(m->name), "%s", ifname);
+	instance_name(ifname, m->instance, sizeof(m->instance));
+	m->ifindex = (int)if_nametoindex(ifname);
+	if ((size_t)snprintf(m->pin_dir, sizeof(m->pin_dir), "%s/%s", pin_base,
+			     m->instance) >= sizeof(m->pin_dir)) {
+		pr_err("--pin-dir is too long\n");
+		return -ENAMETOOLONG;
+	}
+	err = take_lock(m);
+	if (err)
+		return err;
+	for (size_t i = 0; i < sizeof(pin_names) / sizeof(pin_names[0]); i++)
+		found |= pinned(m, (int)i);
+	if (m->ifindex) {
+		for (int dir = 0; dir < 2; dir++) {
+			LIBBPF_OPTS(bpf_tc_opts, q, .handle = ITM_TC_HANDLE,
+				    .priority = ITM_TC_PRIORITY);
+			struct bpf_tc_hook h;
+
+			tc_hook(&h, m,
+				dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+			if (!bpf_tc_query(&h, &q) && prog_is_ours(q.prog_id))
+				found = true;
+		}
+		remove_stale_filter(m, BPF_TC_INGRESS);
+		remove_stale_filter(m, BPF_TC_EGRESS);
+	}
+	/* Unpinning the links detaches them; then the maps go. */
+	remove_pins(m->pin_dir);
+	rmdir(m->pin_dir);
+	rmdir(pin_base);
+	release_lock(m);
+	if (!found) {
+		pr_err("nothing of ours is attached to %s or pinned under %s\n",
+		       ifname, m->pin_dir);
+		return -ENOENT;
+	}
+	pr_info("%s: detached; removed %s\n", ifname, m->pin_dir);
+	return 0;
 }
 
 void iface_monitor_close(struct iface_monitor *m)

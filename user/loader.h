@@ -23,6 +23,11 @@ struct loader_config {
 	uint32_t map_entries;
 	bool force_clsact;
 	int owner_map_fd; /* socket-owner storage; -1: no attribution */
+	/*
+	 * Adopt maps and links an earlier run left pinned (kill -9,
+	 * --keep-attached) instead of removing them: --db or --keep-attached.
+	 */
+	bool adopt;
 };
 
 enum attach_mode {
@@ -44,7 +49,9 @@ struct iface_monitor {
 	char pin_base[PATH_MAX - 64];
 	char pin_dir[PATH_MAX - 32]; /* leaves room for "/link_ingress" */
 	int lock_fd;
-	int active; /* 0: itm_stats_a in the slot, 1: b; only swap changes it */
+	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
+	int active;
+	bool adopted; /* the maps came from an earlier run */
 };
 
 /* Prints one actionable message on failure and returns -errno. */
@@ -64,6 +71,20 @@ void iface_monitor_detach(struct iface_monitor *m);
 int iface_monitor_swap(struct iface_monitor *m, int *retired_fd);
 /* The statistics map in the slot now (for the last drain after detach). */
 int iface_monitor_current_fd(const struct iface_monitor *m);
+/*
+ * Exit but leave the kernel side: with keep_attached the programs go on
+ * counting (--keep-attached); otherwise they are detached but the maps
+ * stay pinned because they hold counts not yet stored.
+ */
+void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached);
+/*
+ * `detach`: remove what a kept or killed instance left on ifname (links,
+ * our clsact filters, pins).  -ENOENT (printed) when there is nothing.
+ */
+int iface_leftovers_remove(const char *ifname, const char *pin_base);
+/* Statistics map 0 (a) or 1 (b), and the pinned bookkeeping map. */
+int iface_monitor_stats_fd(const struct iface_monitor *m, int which);
+int iface_monitor_meta_fd(const struct iface_monitor *m);
 /* The cumulative per-CPU counters (enum itm_counter_index). */
 int iface_monitor_counters_fd(const struct iface_monitor *m);
 const char *attach_mode_name(enum attach_mode mode);

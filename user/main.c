@@ -16,6 +16,8 @@ static const struct {
 } subcommands[] = {
 	{"lookup", geo_lookup_main},
 	{"top", top_main},
+	{"query", query_main},
+	{"detach", detach_main},
 };
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@
 #include "itm_shared.h"
 #include "itm_version.h"
 #include "log.h"
+#include "store.h"
 
 #define DEFAULT_DURATION_MS	 30000
 #define DEFAULT_INTERVAL_MS	 2000
@@ -42,6 +43,12 @@ enum long_only {
 	OPT_NO_TUI,
 	OPT_LIVE_SOCKET,
 	OPT_LIVE_GROUP,
+	OPT_DB,
+	OPT_DB_INTERVAL,
+	OPT_DB_KEEP_BUCKETS,
+	OPT_DB_KEEP_HOURS,
+	OPT_DB_KEEP_DAYS,
+	OPT_KEEP_ATTACHED,
 	OPT_IPFIX,
 	OPT_IPFIX_TRANSPORT,
 	OPT_IPFIX_INTERVAL,
@@ -68,6 +75,12 @@ static const struct option long_opts[] = {
 	{"no-tui", no_argument, NULL, OPT_NO_TUI},
 	{"live-socket", required_argument, NULL, OPT_LIVE_SOCKET},
 	{"live-group", required_argument, NULL, OPT_LIVE_GROUP},
+	{"db", required_argument, NULL, OPT_DB},
+	{"db-interval", required_argument, NULL, OPT_DB_INTERVAL},
+	{"db-keep-buckets", required_argument, NULL, OPT_DB_KEEP_BUCKETS},
+	{"db-keep-hours", required_argument, NULL, OPT_DB_KEEP_HOURS},
+	{"db-keep-days", required_argument, NULL, OPT_DB_KEEP_DAYS},
+	{"keep-attached", no_argument, NULL, OPT_KEEP_ATTACHED},
 	{"ipfix", required_argument, NULL, OPT_IPFIX},
 	{"ipfix-transport", required_argument, NULL, OPT_IPFIX_TRANSPORT},
 	{"ipfix-interval", required_argument, NULL, OPT_IPFIX_INTERVAL},
@@ -85,6 +98,8 @@ void options_usage(FILE *out, const char *prog)
 		"Usage: %s -i IFACE [options]\n"
 		"   or: %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...\n"
 		"   or: %s top [--socket PATH] [--no-tui]   (live view of a running monitor)\n"
+		"   or: %s query [--db PATH] [--csv|--json] 'SELECT ...' | top [...]\n"
+		"   or: %s detach -i IFACE [--pin-dir DIR]\n"
 		"\n"
 		"Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
 		"(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
@@ -132,6 +147,19 @@ void options_usage(FILE *out, const char *prog)
 		"      --no-pid                   no process attribution (cheaper per packet)\n"
 		"      --pid-retention SECONDS    keep an exited process's series this long\n"
 		"                                 [default: 300]\n"
+		"      --db PATH                  keep the history in an SQLite database\n"
+		"                                 (see 'query --help'); counters continue\n"
+		"                                 across restarts [service: %s]\n"
+		"      --db-interval SECONDS      bucket length; divides 3600 [default: 60]\n"
+		"      --db-keep-buckets DURATION keep buckets this long, then only hourly\n"
+		"                                 sums (30m, 48h, 2d, 1w) [default: 2d]\n"
+		"      --db-keep-hours DURATION   keep hourly sums this long, then daily\n"
+		"                                 [default: 90d]\n"
+		"      --db-keep-days DURATION    keep daily sums this long; 0 = forever\n"
+		"                                 [default: 0]\n"
+		"      --keep-attached            on exit, store what was counted but leave\n"
+		"                                 the programs counting for the next start\n"
+		"                                 (undo with 'detach -i IFACE')\n"
 		"      --ipfix HOST:PORT          export per-address deltas as IPFIX (RFC 7011)\n"
 		"                                 to a collector; [IPV6]:PORT for literals\n"
 		"      --ipfix-transport udp|tcp  [default: udp]\n"
@@ -145,8 +173,9 @@ void options_usage(FILE *out, const char *prog)
 		"  -v, --verbose                  libbpf and debug messages\n"
 		"      --version                  print the version\n"
 		"  -h, --help                     this text\n",
-		prog, prog, prog, ITM_DEFAULT_PORT, ITM_DEFAULT_MAP_ENTRIES,
-		"/run/ip_traffic_monitor/live.sock");
+		prog, prog, prog, prog, prog, ITM_DEFAULT_PORT,
+		ITM_DEFAULT_MAP_ENTRIES, "/run/ip_traffic_monitor/live.sock",
+		ITM_DEFAULT_DB);
 }
 
 /* Whole-string unsigned decimal; rejects signs, spaces and overflow. */
@@ -213,6 +242,45 @@ static int parse_bytes(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* "90", "30m", "48h", "2d", "1w" to seconds. */
+static int parse_duration_s(const char *s, uint64_t *out)
+{
+	size_t n = s ? strlen(s) : 0;
+	uint64_t unit = 1, v;
+	char num[32];
+
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n + 1);
+	switch (num[n - 1]) {
+	case 's':
+		unit = 1;
+		break;
+	case 'm':
+		unit = 60;
+		break;
+	case 'h':
+		unit = 3600;
+		break;
+	case 'd':
+		unit = 86400;
+		break;
+	case 'w':
+		unit = 7 * 86400;
+		break;
+	default:
+		unit = 0;
+	}
+	if (unit)
+		num[n - 1] = '\0';
+	else
+		unit = 1;
+	if (parse_u64(num, &v) || v > MAX_DURATION_S / unit)
+		return -EINVAL;
+	*out = v * unit;
+	return 0;
+}
+
 static int add_ifaces(struct options *o, char *list, FILE *err)
 {
 	for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
@@ -246,9 +314,13 @@ static void set_defaults(struct options *o)
 	o->interval_ms = DEFAULT_INTERVAL_MS;
 	o->threshold = DEFAULT_THRESHOLD;
 	o->map_entries = ITM_DEFAULT_MAP_ENTRIES;
-	o->pin_base = "/sys/fs/bpf/ip_traffic_monitor";
+	o->pin_base = ITM_DEFAULT_PIN_BASE;
 	o->top_n = DEFAULT_TOP;
 	o->pid_retention_ms = DEFAULT_PID_RETENTION_MS;
+	o->db_interval = STORE_DEFAULT_INTERVAL;
+	o->db_keep_buckets = STORE_DEFAULT_KEEP_BUCKETS;
+	o->db_keep_hours = STORE_DEFAULT_KEEP_HOURS;
+	o->db_keep_days = STORE_DEFAULT_KEEP_DAYS;
 	o->ipfix_interval_ms = DEFAULT_IPFIX_INTERVAL_MS;
 	o->ipfix_refresh_s = DEFAULT_IPFIX_REFRESH_S;
 }
@@ -401,6 +473,39 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				    optarg);
 			o->ipfix_refresh_s = (uint32_t)v;
 			ipfix_flags |= 8;
+			break;
+		case OPT_DB:
+			if (!optarg[0])
+				BAD("--db wants a file path");
+			o->db_path = optarg;
+			break;
+		case OPT_DB_INTERVAL:
+			if (parse_u64(optarg, &v) || v < 1 || v > 3600 ||
+			    3600 % v)
+				BAD("--db-interval wants seconds that divide 3600 (e.g. 10, 60, 300), got '%s'",
+				    optarg);
+			o->db_interval = (uint32_t)v;
+			break;
+		case OPT_DB_KEEP_BUCKETS:
+			if (parse_duration_s(optarg, &v) || v < 3600)
+				BAD("--db-keep-buckets wants a duration of at least 1h (e.g. 48h, 2d), got '%s'",
+				    optarg);
+			o->db_keep_buckets = v;
+			break;
+		case OPT_DB_KEEP_HOURS:
+			if (parse_duration_s(optarg, &v) || v < 86400)
+				BAD("--db-keep-hours wants a duration of at least 1d (e.g. 90d), got '%s'",
+				    optarg);
+			o->db_keep_hours = v;
+			break;
+		case OPT_DB_KEEP_DAYS:
+			if (parse_duration_s(optarg, &v) || (v && v < 86400))
+				BAD("--db-keep-days wants 0 (forever) or a duration of at least 1d (e.g. 3650d), got '%s'",
+				    optarg);
+			o->db_keep_days = v;
+			break;
+		case OPT_KEEP_ATTACHED:
+			o->keep_attached = true;
 			break;
 		case OPT_VERSION:
 			fprintf(out, "%s %s\n", prog, ITM_VERSION);

@@ -16,7 +16,8 @@
  * Prometheus's default port allocations (9100-9999 is full), and not
  * Prometheus's own 9090.  -p stays required to turn the exporter on.
  */
-#define ITM_DEFAULT_PORT 10749
+#define ITM_DEFAULT_PORT     10749
+#define ITM_DEFAULT_PIN_BASE "/sys/fs/bpf/ip_traffic_monitor"
 
 struct options {
 	const char *ifaces[ITM_MAX_IFACES]; /* -i, repeatable or a,b */
@@ -39,6 +40,12 @@ struct options {
 	bool no_tui;		 /* --no-tui: periodic table, not full screen */
 	const char *live_socket; /* --live-socket PATH; NULL = none */
 	const char *live_group;	 /* --live-group NAME|GID */
+	const char *db_path;	 /* --db; NULL: no history store */
+	uint32_t db_interval;	 /* --db-interval seconds */
+	uint64_t db_keep_buckets; /* --db-keep-buckets seconds */
+	uint64_t db_keep_hours;	  /* --db-keep-hours seconds */
+	uint64_t db_keep_days;	  /* --db-keep-days seconds; 0 = forever */
+	bool keep_attached;	  /* --keep-attached */
 
 	/* IPFIX export (user/ipfix.c) */
 	const char *ipfix;	    /* --ipfix HOST:PORT; NULL = off */

@@ -13,5 +13,9 @@ int daemon_main(int argc, char **argv);
 int geo_lookup_main(int argc, char **argv);
 /* "top": the live view of a running monitor (user/top_cmd.c). */
 int top_main(int argc, char **argv);
+/* "query": SQL and reports over the --db store (user/query.c). */
+int query_main(int argc, char **argv);
+/* "detach": remove what a kept or killed instance left (user/detach_cmd.c). */
+int detach_main(int argc, char **argv);
 
 #endif

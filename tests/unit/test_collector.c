@@ -18,6 +18,8 @@
 #include "collector.h"
 #include "drain.h"
 #include "loader.h"
+#include "persist.h"
+#include "store.h"
 #include "test_addr.h"
 
 #define NCPUS 2
@@ -49,6 +51,53 @@ int iface_monitor_counters_fd(const struct iface_monitor *m)
 {
 	(void)m;
 	return 5;
+}
+
+/*
+ * The --db path (persist.c, store.c) has its own tests (test_store.c and
+ * tests/e2e/test_store.py); these tests never enable it.
+ */
+int persist_init(struct persist *p, struct store *store,
+		 struct iface_monitor *ifaces, size_t n,
+		 const struct persist_cb *cb)
+{
+	(void)p, (void)store, (void)ifaces, (void)n, (void)cb;
+	return -ENOTSUP;
+}
+
+int persist_drain(struct persist *p, int64_t now)
+{
+	(void)p, (void)now;
+	return -ENOTSUP;
+}
+
+void persist_free(struct persist *p)
+{
+	(void)p;
+}
+
+bool persist_clean(const struct persist *p)
+{
+	(void)p;
+	return true;
+}
+
+int store_restore(struct store *s, store_total_fn fn, void *ctx)
+{
+	(void)s, (void)fn, (void)ctx;
+	return -ENOTSUP;
+}
+
+const char *store_path(const struct store *s)
+{
+	(void)s;
+	return "";
+}
+
+const char *store_errmsg(const struct store *s)
+{
+	(void)s;
+	return "";
 }
 
 /* The counters map: ITM_CTR_OVERFLOW_RX is 2 packets, 80 bytes per CPU. */

@@ -148,6 +148,32 @@ static void test_long_only_flags(void **state)
 	free(p);
 }
 
+static void test_store_flags(void **state)
+{
+	struct parsed *p = parse("-i", "eth0", NULL);
+
+	(void)state;
+	/* No history store unless asked; the documented defaults. */
+	assert_null(p->o.db_path);
+	assert_false(p->o.keep_attached);
+	assert_int_equal(p->o.db_interval, 60);
+	assert_int_equal(p->o.db_keep_buckets, 2 * 86400);
+	assert_int_equal(p->o.db_keep_hours, 90 * 86400);
+	assert_int_equal(p->o.db_keep_days, 0);
+	free(p);
+	p = parse("-i", "eth0", "--db", "/var/lib/x.db", "--db-interval", "300",
+		  "--db-keep-buckets", "48h", "--db-keep-hours", "2w",
+		  "--db-keep-days", "3650d", "--keep-attached", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_string_equal(p->o.db_path, "/var/lib/x.db");
+	assert_int_equal(p->o.db_interval, 300);
+	assert_int_equal(p->o.db_keep_buckets, 48 * 3600);
+	assert_int_equal(p->o.db_keep_hours, 14 * 86400);
+	assert_int_equal(p->o.db_keep_days, 3650ULL * 86400);
+	assert_true(p->o.keep_attached);
+	free(p);
+}
+
 static void test_help_and_version(void **state)
 {
 	struct parsed *p = parse("--help", NULL);
@@ -213,6 +239,14 @@ static void test_bad_values(void **state)
 	expect_bad("-i", "averyveryverylongifname", NULL, NULL);
 	expect_bad("-i", "eth0", "-p", NULL);	     /* missing value */
 	expect_bad("-i", "eth0", "--listen", "::1"); /* without -p */
+	expect_bad("-i", "eth0", "--db", "");
+	expect_bad("-i", "eth0", "--db-interval", "7"); /* 3600 % 7 */
+	expect_bad("-i", "eth0", "--db-interval", "0");
+	expect_bad("-i", "eth0", "--db-interval", "7200");
+	expect_bad("-i", "eth0", "--db-keep-buckets", "30m");
+	expect_bad("-i", "eth0", "--db-keep-hours", "12h");
+	expect_bad("-i", "eth0", "--db-keep-days", "1h");
+	expect_bad("-i", "eth0", "--db-keep-days", "5y");
 }
 
 static void test_ipfix_flags(void **state)
@@ -301,6 +335,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_store_flags),
 		cmocka_unit_test(test_seed_long_flags),
 		cmocka_unit_test(test_seed_short_flags),
 		cmocka_unit_test(test_iface_lists),

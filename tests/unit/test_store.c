@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The SQLite store on real database files in a temporary directory:
+ * schema and views, exact sums through the flush, rollups equal to the
+ * bucket sums, retention, restore of totals, rollback, and the files it
+ * must refuse at start.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "geo_labels.h"
+#include "store.h"
+
+#define T0 1767225600LL /* 2026-01-01 00:00:00 UTC */
+
+static char dir[256];
+static char path[512];
+
+static int setup(void **state)
+{
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/itm_test_store_XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[600];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct store_config config(void)
+{
+	return (struct store_config){
+		.path = path,
+		.interval = 60,
+		.keep_buckets = STORE_DEFAULT_KEEP_BUCKETS,
+		.keep_hours = STORE_DEFAULT_KEEP_HOURS,
+	};
+}
+
+static struct in6_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	struct in6_addr x = {0};
+
+	x.s6_addr[10] = x.s6_addr[11] = 0xff;
+	x.s6_addr[12] = a;
+	x.s6_addr[13] = b;
+	x.s6_addr[14] = c;
+	x.s6_addr[15] = d;
+	return x;
+}
+
+static int64_t sql_int(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static const struct geo_labels cn = {"中国", "江苏省", "南京市", "中国电信"};
+
+/* Deterministic pseudo-random traffic: 3 days of flushes every 20 s. */
+static uint64_t add_days(struct store *s, int64_t iface, int days,
+			 uint64_t *other)
+{
+	uint64_t sum = 0;
+	uint32_t x = 12345;
+
+	*other = 0;
+	for (int64_t t = T0; t < T0 + days * 86400LL; t += 20) {
+		struct itm_value ov = {7, 0, 0, 0};
+
+		assert_int_equal(store_begin(s, t), 0);
+		for (int k = 0; k < 3; k++) {
+			struct store_row r = {
+				.addr = v4(10, 0, 0, (uint8_t)(x % 5)),
+				.pid = x % 3 ? 0 : 42,
+				.process = x % 3 ? NULL : "curl",
+				.geo = x % 2 ? &cn : NULL,
+			};
+
+			x = x * 1103515245 + 12345;
+			r.v.tx_bytes = x % 1000;
+			r.v.rx_bytes = x % 777;
+			r.v.tx_packets = 1;
+			r.v.rx_packets = 2;
+			sum += r.v.tx_bytes + r.v.rx_bytes;
+			assert_int_equal(store_add(s, iface, &r), 0);
+		}
+		assert_int_equal(
+			store_add_other(s, iface, STORE_OTHER_OVERFLOW, &ov),
+			0);
+		*other += 7;
+		assert_int_equal(store_commit(s), 0);
+		assert_int_equal(store_maintain(s, t, 0), 0);
+	}
+	return sum;
+}
+
+static void test_create_and_views(void **state)
+{
+	struct store_config cfg = config();
+	struct store_iface_state st = {.instance = 99, .seq = 5}, got;
+	struct store *s;
+	int64_t eth0, eth1;
+	struct store_row r = {
+		.addr = v4(1, 2, 3, 4), .geo = &cn, .v = {100, 1, 200, 2}};
+	struct in6_addr six = {{{0x20, 0x01, 0x0d, 0xb8, [15] = 1}}};
+
+	(void)state;
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(sql_int("PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	assert_int_equal(store_iface(s, "eth0", &eth0), 0);
+	assert_int_equal(store_iface(s, "eth1", &eth1), 0);
+	assert_int_not_equal(eth0, eth1);
+	assert_int_equal(store_iface(s, "eth0", &eth1), 0);
+	assert_int_equal(eth0, eth1);
+
+	st.ctr[ITM_CTR_OVERFLOW_TX].bytes = 1234;
+	assert_int_equal(store_begin(s, T0 + 61), 0);
+	assert_int_equal(store_add(s, eth0, &r), 0);
+	r.addr = six;
+	r.geo = NULL;
+	r.pid = 7;
+	r.process = "nginx";
+	assert_int_equal(store_add(s, eth0, &r), 0);
+	assert_int_equal(store_set_state(s, eth0, &st), 0);
+	assert_int_equal(store_commit(s), 0);
+
+	assert_int_equal(store_get_state(s, eth0, &got), 0);
+	assert_int_equal(got.instance, 99);
+	assert_int_equal(got.seq, 5);
+	assert_int_equal(got.ctr[ITM_CTR_OVERFLOW_TX].bytes, 1234);
+
+	assert_int_equal(sql_int("SELECT count(*) FROM traffic"), 2);
+	assert_int_equal(sql_int("SELECT ts FROM traffic LIMIT 1"), T0 + 60);
+	assert_int_equal(sql_int("SELECT seconds FROM traffic LIMIT 1"), 60);
+	assert_int_equal(sql_int("SELECT count(*) FROM traffic WHERE"
+				 " remote_ip = '1.2.3.4' AND country = '中国'"
+				 " AND city = '南京市' AND pid = 0"
+				 " AND process = '-' AND iface = 'eth0'"),
+			 1);
+	assert_int_equal(
+		sql_int("SELECT count(*) FROM traffic WHERE"
+			" remote_ip = '2001:db8::1' AND isp = 'Unknown'"
+			" AND pid = 7 AND process = 'nginx'"),
+		1);
+	assert_int_equal(
+		sql_int("SELECT sum(tx_bytes + rx_bytes) FROM traffic"), 600);
+	store_close(s);
+}
+
+static void test_rollups_exact(void **state)
+{
+	struct store_config cfg = config();
+	struct store *s;
+	uint64_t sum, other;
+	int64_t eth0, minute_sum, hour_sum;
+
+	(void)state;
+	cfg.keep_buckets = 3600 * 5; /* 5 h of buckets */
+	cfg.keep_hours = 86400;	     /* 1 day of hours */
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(store_iface(s, "eth0", &eth0), 0);
+	sum = add_days(s, eth0, 3, &other);
+
+	/* The views cover every period exactly once. */
+	assert_int_equal(
+		sql_int("SELECT sum(tx_bytes + rx_bytes) FROM traffic"), sum);
+	assert_int_equal(
+		sql_int("SELECT sum(tx_bytes) FROM traffic_other WHERE kind = 'overflow'"),
+		other);
+	/* All three resolutions are in use. */
+	assert_true(sql_int("SELECT count(*) FROM traffic WHERE seconds = 60") >
+		    0);
+	assert_true(
+		sql_int("SELECT count(*) FROM traffic WHERE seconds = 3600") >
+		0);
+	assert_true(
+		sql_int("SELECT count(*) FROM traffic WHERE seconds = 86400") >
+		0);
+	/* Old buckets are gone: bounded by retention, not uptime. */
+	assert_true(sql_int("SELECT min(ts) FROM t_bucket") >=
+		    T0 + 3 * 86400 - 6 * 3600);
+	/* Each closed hour equals the sum of its buckets. */
+	minute_sum = sql_int(
+		"SELECT sum(tx_bytes + rx_bytes) FROM t_bucket"
+		" WHERE ts >= (SELECT min(ts) FROM t_bucket)"
+		" AND ts < (SELECT value FROM meta WHERE key = 'hour_done')");
+	hour_sum = sql_int("SELECT sum(tx_bytes + rx_bytes) FROM t_hour"
+			   " WHERE ts >= (SELECT min(ts) FROM t_bucket)");
+	assert_true(minute_sum > 0);
+	assert_int_equal(minute_sum, hour_sum);
+	/* Each closed day equals the sum of its hours. */
+	assert_int_equal(
+		sql_int("SELECT sum(tx_packets) FROM t_day WHERE ts = (SELECT max(ts) FROM t_day)"),
+		sql_int("SELECT sum(tx_packets) FROM t_hour WHERE ts >= (SELECT max(ts) FROM t_day)"
+			" AND ts < (SELECT max(ts) FROM t_day) + 86400"));
+	store_close(s);
+}
+
+struct restored {
+	uint64_t bytes;
+	uint64_t rows;
+	uint64_t pid42;
+};
+
+static int on_total(void *ctx, const struct store_total *t)
+{
+	struct restored *r = ctx;
+
+	r->bytes += t->v.tx_bytes + t->v.rx_bytes;
+	r->rows++;
+	if (t->pid == 42) {
+		assert_string_equal(t->process, "curl");
+		r->pid42++;
+	}
+	return 0;
+}
+
+static void test_restore(void **state)
+{
+	struct store_config cfg = config();
+	struct itm_value o[STORE_OTHER_MAX];
+	struct restored r = {0};
+	struct store *s;
+	uint64_t sum, other;
+	int64_t eth0;
+
+	(void)state;
+	cfg.keep_buckets = 3600;
+	cfg.keep_hours = 86400;
+	cfg.keep_days = 86400; /* totals survive expired days */
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(store_iface(s, "eth0", &eth0), 0);
+	sum = add_days(s, eth0, 3, &other);
+	store_close(s);
+
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(store_restore(s, on_total, &r), 0);
+	assert_int_equal(r.bytes, sum);
+	/* 5 addresses x (pid 0, pid 42) */
+	assert_int_equal(r.rows, 10);
+	assert_int_equal(r.pid42, 5);
+	assert_int_equal(store_restore_other(s, eth0, o), 0);
+	assert_int_equal(o[STORE_OTHER_OVERFLOW].tx_bytes, other);
+	assert_int_equal(o[STORE_OTHER_NON_IP].tx_bytes, 0);
+	store_close(s);
+}
+
+static void test_rollback_keeps_nothing(void **state)
+{
+	struct store_config cfg = config();
+	struct store *s;
+	int64_t eth0;
+	struct store_row r = {.addr = v4(9, 9, 9, 9), .v = {5, 1, 0, 0}};
+
+	(void)state;
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(store_iface(s, "eth0", &eth0), 0);
+	assert_int_equal(store_begin(s, T0), 0);
+	assert_int_equal(store_add(s, eth0, &r), 0);
+	store_rollback(s);
+	assert_int_equal(sql_int("SELECT count(*) FROM traffic"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM addrs"), 0);
+	/* The address's id died with the transaction: it is made again. */
+	assert_int_equal(store_begin(s, T0), 0);
+	assert_int_equal(store_add(s, eth0, &r), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(sql_int("SELECT sum(tx_bytes) FROM traffic"), 5);
+	store_close(s);
+}
+
+static void write_file(const char *p, const void *buf, size_t n)
+{
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+}
+
+static void test_refuses_bad_files(void **state)
+{
+	struct store_config cfg = config();
+	struct store *s;
+	sqlite3 *db;
+	char *garbage;
+
+	(void)state;
+	/* Not SQLite. */
+	write_file(path, "hello, I am a text file\n", 24);
+	assert_int_equal(store_open(&cfg, &s), -EILSEQ);
+	assert_null(s);
+	unlink(path);
+
+	/* Another program's SQLite database. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db, "CREATE TABLE x(a)", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&cfg, &s), -EEXIST);
+	unlink(path);
+
+	/* A newer schema. */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_open(&cfg, &s), -EPROTO);
+	unlink(path);
+
+	/* Locked by another writer. */
+	assert_int_equal(store_open(&cfg, &s), 0);
+	store_close(s);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(store_open(&cfg, &s), -EBUSY);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	unlink(path);
+
+	/* Damaged pages in a real database. */
+	assert_int_equal(store_open(&cfg, &s), 0);
+	{
+		int64_t eth0;
+
+		assert_int_equal(store_iface(s, "eth0", &eth0), 0);
+		for (int i = 0; i < 50; i++) {
+			struct store_row r = {.addr = v4(10, 1, (uint8_t)i, 1),
+					      .v = {1, 1, 1, 1}};
+
+			assert_int_equal(store_begin(s, T0 + i * 60), 0);
+			assert_int_equal(store_add(s, eth0, &r), 0);
+			assert_int_equal(store_commit(s), 0);
+		}
+	}
+	store_close(s);
+	garbage = malloc(4096 * 3);
+	assert_non_null(garbage);
+	memset(garbage, 0xa5, 4096 * 3);
+	{
+		int fd = open(path, O_WRONLY);
+
+		assert_true(fd >= 0);
+		assert_int_equal(pwrite(fd, garbage, 4096 * 3, 4096), 4096 * 3);
+		close(fd);
+	}
+	free(garbage);
+	assert_int_equal(store_open(&cfg, &s), -EILSEQ);
+	unlink(path);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_create_and_views, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_rollups_exact, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback_keeps_nothing,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refuses_bad_files, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,959 @@
+// SPDX-License-Identifier: MIT
+#include "query.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "query_format.h"
+#include "store.h"
+
+#define EXIT_BAD 2
+#define HOUR	 3600
+#define DAY	 86400
+
+static const char prefix[] = "ip_traffic_monitor_cli query: ";
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: ip_traffic_monitor_cli query [--db PATH] [--csv|--json] 'SELECT ...'\n"
+		"       ip_traffic_monitor_cli query top [--db PATH] [--since WHEN] [--until WHEN]\n"
+		"                 [--by KEY] [-n N] [--rx|--tx|--both] [--csv|--json]\n"
+		"\n"
+		"Reads the history that the daemon writes with --db; opens it read-only.\n"
+		"Views: traffic(ts, seconds, iface, remote_ip, pid, process, country,\n"
+		"province, city, isp, tx_bytes, rx_bytes, tx_packets, rx_packets) and\n"
+		"traffic_other(ts, seconds, iface, kind, tx_bytes, rx_bytes, tx_packets,\n"
+		"rx_packets); ts is the bucket start in unix seconds (UTC).\n"
+		"\n"
+		"      --db PATH       the database [default: %s]\n"
+		"      --csv           CSV (RFC 4180) instead of a table\n"
+		"      --json          a JSON array of objects instead of a table\n"
+		"top:\n"
+		"      --since WHEN    start: 1h, 24h, 7d, 30m, @UNIX, YYYY-MM-DD[ HH:MM[:SS]]\n"
+		"                      (UTC) [default: 24h]\n"
+		"      --until WHEN    end, same forms [default: now]\n"
+		"      --by KEY        remote_ip, country, province, city, isp, process or\n"
+		"                      iface [default: remote_ip]\n"
+		"  -n, --top N         rows; 0 = all [default: 10]\n"
+		"      --tx, --rx      rank by sent or by received bytes\n"
+		"      --both          rank by sent + received bytes [default]\n",
+		ITM_DEFAULT_DB);
+}
+
+static void errline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void errline(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(prefix, stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- time ------------------------------------------------------------- */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	int64_t era;
+	unsigned yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned)(y - era * 400);
+	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+int query_parse_time(const char *s, int64_t now, int64_t *out)
+{
+	unsigned y, mo, d, h = 0, mi = 0, sec = 0;
+	char *end;
+	int n = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '@') {
+		long long v;
+
+		errno = 0;
+		v = strtoll(s + 1, &end, 10);
+		if (errno || end == s + 1 || *end)
+			return -EINVAL;
+		*out = v;
+		return 0;
+	}
+	if (sscanf(s, "%4u-%2u-%2u%n", &y, &mo, &d, &n) == 3 && n == 10) {
+		const char *t = s + 10;
+
+		if (*t == 'T' || *t == ' ') {
+			int m = 0;
+
+			if (sscanf(t + 1, "%2u:%2u%n", &h, &mi, &m) != 2 ||
+			    m != 5)
+				return -EINVAL;
+			t += 1 + m;
+			if (*t == ':') {
+				if (sscanf(t + 1, "%2u%n", &sec, &m) != 1 ||
+				    m != 2)
+					return -EINVAL;
+				t += 3;
+			}
+			if (*t == 'Z')
+				t++;
+		}
+		if (*t || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+		    mi > 59 || sec > 60)
+			return -EINVAL;
+		*out = days_from_civil(y, mo, d) * DAY + h * HOUR + mi * 60 +
+		       sec;
+		return 0;
+	}
+	/* A duration before now. */
+	if (!isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	{
+		unsigned long long v;
+		int64_t unit = 1;
+
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		if (errno)
+			return -EINVAL;
+		if (*end) {
+			if (end[1])
+				return -EINVAL;
+			switch (*end) {
+			case 's':
+				unit = 1;
+				break;
+			case 'm':
+				unit = 60;
+				break;
+			case 'h':
+				unit = HOUR;
+				break;
+			case 'd':
+				unit = DAY;
+				break;
+			case 'w':
+				unit = 7 * DAY;
+				break;
+			default:
+				return -EINVAL;
+			}
+		}
+		if (v > (uint64_t)INT64_MAX / 2 / (uint64_t)unit)
+			return -EINVAL;
+		*out = now - (int64_t)v * unit;
+		return 0;
+	}
+}
+
+/* ---- running SQL ------------------------------------------------------ */
+
+static int open_ro(const char *path, sqlite3 **db)
+{
+	int rc;
+
+	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(*db, 5000);
+		/* Not SQLite, or not readable, shows on the first read. */
+		rc = sqlite3_exec(*db, "SELECT count(*) FROM sqlite_master",
+				  NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		FILE *f = fopen(path, "r");
+
+		if (!f && errno == ENOENT)
+			errline("cannot open %s: no such file (the daemon writes it with --db; choose it with --db PATH)",
+				path);
+		else if (!f)
+			errline("cannot open %s: %s", path, strerror(errno));
+		else
+			errline("cannot read %s: %s", path,
+				*db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+		if (f)
+			fclose(f);
+		sqlite3_close_v2(*db);
+		*db = NULL;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void hex(const void *p, int n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const unsigned char *b = p;
+
+	for (int i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Step st to the end, collecting rows into r (which it initialises). */
+static int collect(sqlite3 *db, sqlite3_stmt *st, struct qresult *r)
+{
+	int ncols = sqlite3_column_count(st), rc, err;
+	const char **names = calloc(ncols ? ncols : 1, sizeof(*names));
+	struct qcell *row = calloc(ncols ? ncols : 1, sizeof(*row));
+	char **bufs = calloc(ncols ? ncols : 1, sizeof(*bufs));
+
+	if (!names || !row || !bufs) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < ncols; i++)
+		names[i] = sqlite3_column_name(st, i);
+	err = qresult_init(r, (size_t)ncols, names);
+	if (err)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < ncols; i++) {
+			free(bufs[i]);
+			bufs[i] = NULL;
+			switch (sqlite3_column_type(st, i)) {
+			case SQLITE_NULL:
+				row[i].type = QCELL_NULL;
+				row[i].text = NULL;
+				break;
+			case SQLITE_INTEGER:
+				row[i].type = QCELL_INT;
+				row[i].text =
+					(char *)sqlite3_column_text(st, i);
+				break;
+			case SQLITE_FLOAT: {
+				char b[40];
+
+				snprintf(b, sizeof(b), "%.15g",
+					 sqlite3_column_double(st, i));
+				row[i].type = QCELL_REAL;
+				row[i].text = bufs[i] = strdup(b);
+				break;
+			}
+			case SQLITE_BLOB: {
+				int n = sqlite3_column_bytes(st, i);
+				const void *p = sqlite3_column_blob(st, i);
+
+				bufs[i] = malloc((size_t)n * 2 + 1);
+				if (bufs[i])
+					hex(p, n, bufs[i]);
+				row[i].type = QCELL_BLOB;
+				row[i].text = bufs[i];
+				break;
+			}
+			default:
+				row[i].type = QCELL_TEXT;
+				row[i].text =
+					(char *)sqlite3_column_text(st, i);
+			}
+			if (row[i].type != QCELL_NULL && !row[i].text) {
+				err = -ENOMEM;
+				goto out;
+			}
+		}
+		err = qresult_add_row(r, row);
+		if (err)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		errline("%s", sqlite3_errmsg(db));
+		err = -EINVAL;
+	}
+out:
+	for (int i = 0; bufs && i < ncols; i++)
+		free(bufs[i]);
+	free(bufs);
+	free(names);
+	free(row);
+	if (err == -ENOMEM)
+		errline("out of memory");
+	return err;
+}
+
+static int print_result(const struct qresult *r, enum qformat f)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int err = qresult_render(r, f, &sb);
+
+	if (!err && sb.len && fwrite(sb.buf, 1, sb.len, stdout) != sb.len)
+		err = -EIO;
+	strbuf_free(&sb);
+	if (!err && fflush(stdout))
+		err = -EIO;
+	return err;
+}
+
+static bool blank(const char *s)
+{
+	while (*s && (isspace((unsigned char)*s) || *s == ';'))
+		s++;
+	return !*s;
+}
+
+static int run_sql(const char *path, const char *sql, enum qformat f)
+{
+	struct qresult r = {0};
+	sqlite3_stmt *st = NULL;
+	const char *tail = NULL;
+	sqlite3 *db;
+	int rc, status = EXIT_BAD;
+
+	if (open_ro(path, &db))
+		return EXIT_BAD;
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
+	if (rc != SQLITE_OK) {
+		errline("SQL error: %s", sqlite3_errmsg(db));
+		goto out;
+	}
+	if (!st) {
+		errline("no SQL statement given");
+		goto out;
+	}
+	if (tail && !blank(tail)) {
+		errline("one statement at a time, please (found more after the first ';')");
+		goto out;
+	}
+	if (!sqlite3_stmt_readonly(st)) {
+		errline("only read-only statements are allowed (SELECT, WITH, EXPLAIN, read-only PRAGMA); the daemon owns the database");
+		goto out;
+	}
+	if (collect(db, st, &r))
+		goto out;
+	status = print_result(&r, f) ? 1 : 0;
+out:
+	qresult_free(&r);
+	sqlite3_finalize(st);
+	sqlite3_close_v2(db);
+	return status;
+}
+
+/* ---- query top -------------------------------------------------------- */
+
+struct horizons {
+	int64_t hour_done, day_done, bucket_from, hour_from;
+};
+
+static int read_horizons(sqlite3 *db, struct horizons *hz)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	memset(hz, 0, sizeof(*hz));
+	rc = sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st,
+				NULL);
+	if (rc != SQLITE_OK) {
+		errline("not an ip_traffic_monitor_cli database (%s)",
+			sqlite3_errmsg(db));
+		return -EINVAL;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		int64_t v = sqlite3_column_int64(st, 1);
+
+		if (!k)
+			continue;
+		if (!strcmp(k, "hour_done"))
+			hz->hour_done = v;
+		else if (!strcmp(k, "day_done"))
+			hz->day_done = v;
+		else if (!strcmp(k, "bucket_from"))
+			hz->bucket_from = v;
+		else if (!strcmp(k, "hour_from"))
+			hz->hour_from = v;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int64_t floor_to(int64_t t, int64_t unit)
+{
+	return t >= 0 ? t - t % unit : t - (unit + t % unit) % unit;
+}
+
+static int64_t ceil_to(int64_t t, int64_t unit)
+{
+	int64_t f = floor_to(t, unit);
+
+	return f == t ? t : f + unit;
+}
+
+static int64_t max64(int64_t a, int64_t b)
+{
+	return a > b ? a : b;
+}
+
+static int64_t min64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+static int add_range(struct strbuf *sb, const char *table, int64_t lo,
+		     int64_t hi)
+{
+	if (lo >= hi)
+		return 0;
+	return strbuf_printf(sb,
+			     "%sSELECT iface_id, addr_id, proc_id, tx_bytes,"
+			     " rx_bytes, tx_packets, rx_packets FROM %s"
+			     " WHERE ts >= %" PRId64 " AND ts < %" PRId64,
+			     sb->len ? " UNION ALL " : "", table, lo, hi);
+}
+
+/* [a, b) exactly as the traffic view covers it. */
+static int add_view_range(struct strbuf *sb, const struct horizons *hz,
+			  int64_t a, int64_t b)
+{
+	int err = add_range(sb, "t_bucket", max64(a, hz->bucket_from), b);
+
+	if (!err)
+		err = add_range(sb, "t_hour", max64(a, hz->hour_from),
+				min64(b, hz->bucket_from));
+	if (!err)
+		err = add_range(sb, "t_day", a, min64(b, hz->hour_from));
+	return err;
+}
+
+/* [a, b) from closed hours where they exist, the view for the edges. */
+static int add_hour_range(struct strbuf *sb, const struct horizons *hz,
+			  int64_t a, int64_t b)
+{
+	int64_t h0 = max64(ceil_to(a, HOUR), hz->hour_from);
+	int64_t h1 = min64(floor_to(b, HOUR), hz->hour_done);
+	int err;
+
+	if (h0 >= h1)
+		return add_view_range(sb, hz, a, b);
+	err = add_view_range(sb, hz, a, h0);
+	if (!err)
+		err = add_range(sb, "t_hour", h0, h1);
+	if (!err)
+		err = add_view_range(sb, hz, h1, b);
+	return err;
+}
+
+/*
+ * Rows covering [since, until) exactly once, as coarse as possible: whole
+ * closed days from t_day, whole closed hours from t_hour, the rest from
+ * buckets.  A bucket (hour, day) belongs to the window if it starts in it.
+ */
+static int build_source(struct strbuf *sb, const struct horizons *hz,
+			int64_t since, int64_t until)
+{
+	int64_t d0 = ceil_to(since, DAY);
+	int64_t d1 = min64(floor_to(until, DAY), hz->day_done);
+	int err;
+
+	if (d0 >= d1)
+		return add_hour_range(sb, hz, since, until);
+	err = add_hour_range(sb, hz, since, d0);
+	if (!err)
+		err = add_range(sb, "t_day", d0, d1);
+	if (!err)
+		err = add_hour_range(sb, hz, d1, until);
+	return err;
+}
+
+/*
+ * --by: which id column of the rows to add up by, and the SQL that turns
+ * one id into the key's text.
+ */
+static const struct {
+	const char *name;
+	int column; /* 0 iface_id, 1 addr_id, 2 proc_id */
+	const char *lookup;
+} keys[] = {
+	{"remote_ip", 1, "SELECT remote_ip FROM addrs WHERE id = ?1"},
+	{"country", 1, "SELECT country FROM addrs WHERE id = ?1"},
+	{"province", 1, "SELECT province FROM addrs WHERE id = ?1"},
+	{"city", 1, "SELECT city FROM addrs WHERE id = ?1"},
+	{"isp", 1, "SELECT isp FROM addrs WHERE id = ?1"},
+	{"process", 2, "SELECT process FROM procs WHERE id = ?1"},
+	{"iface", 0, "SELECT name FROM ifaces WHERE id = ?1"},
+};
+
+enum rank { RANK_BOTH, RANK_TX, RANK_RX };
+
+struct top_opts {
+	const char *db;
+	enum qformat fmt;
+	int64_t since, until;
+	size_t key;
+	uint64_t n;
+	enum rank rank;
+};
+
+/* Sums per id (open addressing), then per key text. */
+struct sums {
+	int64_t id; /* 0: empty slot (ids start at 1) */
+	char *key;
+	uint64_t v[4]; /* tx_bytes, rx_bytes, tx_packets, rx_packets */
+};
+
+struct sum_table {
+	struct sums *slots;
+	size_t mask, count;
+};
+
+static struct sums *sum_slot(struct sum_table *t, int64_t id)
+{
+	size_t i = ((uint64_t)id * 0x9e3779b97f4a7c15ULL >> 17) & t->mask;
+
+	while (t->slots[i].id && t->slots[i].id != id)
+		i = (i + 1) & t->mask;
+	return &t->slots[i];
+}
+
+static int sum_add(struct sum_table *t, int64_t id, const uint64_t v[4])
+{
+	struct sums *e;
+
+	if ((t->count + 1) * 2 > t->mask + 1) {
+		struct sum_table g = {.mask = t->mask ? t->mask * 2 + 1 : 4095};
+
+		g.slots = calloc(g.mask + 1, sizeof(*g.slots));
+		if (!g.slots)
+			return -ENOMEM;
+		for (size_t i = 0; t->slots && i <= t->mask; i++)
+			if (t->slots[i].id)
+				*sum_slot(&g, t->slots[i].id) = t->slots[i];
+		g.count = t->count;
+		free(t->slots);
+		*t = g;
+	}
+	e = sum_slot(t, id);
+	if (!e->id) {
+		e->id = id;
+		t->count++;
+	}
+	for (int k = 0; k < 4; k++)
+		e->v[k] += v[k];
+	return 0;
+}
+
+static enum rank sort_rank;
+
+static uint64_t metric(const struct sums *e)
+{
+	return sort_rank == RANK_TX   ? e->v[0]
+	       : sort_rank == RANK_RX ? e->v[1]
+				      : e->v[0] + e->v[1];
+}
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(((const struct sums *)a)->key,
+		      ((const struct sums *)b)->key);
+}
+
+static int by_rank(const void *a, const void *b)
+{
+	const struct sums *x = a, *y = b;
+	uint64_t mx = metric(x), my = metric(y);
+
+	if (mx != my)
+		return mx > my ? -1 : 1;
+	return strcmp(x->key, y->key);
+}
+
+static void fmt_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm))
+		strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	else
+		snprintf(buf, len, "@%" PRId64, t);
+}
+
+/* Human-unit columns for the table; exact integers in every format. */
+static int top_result(const struct sums *rows, size_t n,
+		      const struct top_opts *o, struct qresult *r)
+{
+	const char *by = keys[o->key].name;
+	const char *both[] = {by,	    "tx",	 "rx",
+			      "total",	    "tx_bytes",	 "rx_bytes",
+			      "tx_packets", "rx_packets"};
+	const char *both_m[] = {by, "tx_bytes", "rx_bytes", "tx_packets",
+				"rx_packets"};
+	const char *one[] = {by, o->rank == RANK_TX ? "tx" : "rx",
+			     o->rank == RANK_TX ? "tx_bytes" : "rx_bytes",
+			     o->rank == RANK_TX ? "tx_packets" : "rx_packets"};
+	const char *one_m[] = {by, one[2], one[3]};
+	bool table = o->fmt == QFORMAT_TABLE;
+	const char *const *names;
+	size_t ncols;
+	int err;
+
+	if (o->rank == RANK_BOTH) {
+		names = table ? both : both_m;
+		ncols = table ? 8 : 5;
+	} else {
+		names = table ? one : one_m;
+		ncols = table ? 4 : 3;
+	}
+	err = qresult_init(r, ncols, names);
+	for (size_t i = 0; i < n && !err; i++) {
+		const uint64_t *v = rows[i].v;
+		char num[4][24], hum[3][24];
+		struct qcell c[8];
+		size_t k = 0;
+
+		for (int j = 0; j < 4; j++)
+			snprintf(num[j], sizeof(num[j]), "%" PRIu64, v[j]);
+		c[k++] = (struct qcell){QCELL_TEXT, rows[i].key};
+		if (o->rank == RANK_BOTH) {
+			if (table) {
+				human_bytes(v[0], hum[0], sizeof(hum[0]));
+				human_bytes(v[1], hum[1], sizeof(hum[1]));
+				human_bytes(v[0] + v[1], hum[2],
+					    sizeof(hum[2]));
+				for (int j = 0; j < 3; j++)
+					c[k++] = (struct qcell){QCELL_INT,
+								hum[j]};
+			}
+			for (int j = 0; j < 4; j++)
+				c[k++] = (struct qcell){QCELL_INT, num[j]};
+		} else {
+			int b = o->rank == RANK_TX ? 0 : 1;
+
+			if (table) {
+				human_bytes(v[b], hum[0], sizeof(hum[0]));
+				c[k++] = (struct qcell){QCELL_INT, hum[0]};
+			}
+			c[k++] = (struct qcell){QCELL_INT, num[b]};
+			c[k++] = (struct qcell){QCELL_INT, num[b + 2]};
+		}
+		err = qresult_add_row(r, c);
+	}
+	return err;
+}
+
+/*
+ * Add the window's rows up by id in C (an SQL GROUP BY would sort
+ * millions of rows), then name each id once, merge ids that share a name
+ * (an address whose labels changed has two ids) and rank.
+ */
+static int aggregate(sqlite3 *db, const char *src, const struct top_opts *o,
+		     struct sums **out, size_t *n_out)
+{
+	struct sum_table t = {0};
+	sqlite3_stmt *st = NULL, *name = NULL;
+	struct sums *rows = NULL;
+	size_t n = 0, m = 0;
+	int rc, err = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	rc = sqlite3_prepare_v2(db, src, -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_prepare_v2(db, keys[o->key].lookup, -1, &name,
+					NULL);
+	if (rc != SQLITE_OK) {
+		errline("not an ip_traffic_monitor_cli database (%s)",
+			sqlite3_errmsg(db));
+		err = -EINVAL;
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t v[4];
+
+		for (int k = 0; k < 4; k++)
+			v[k] = (uint64_t)sqlite3_column_int64(st, 3 + k);
+		err = sum_add(&t, sqlite3_column_int64(st, keys[o->key].column),
+			      v);
+		if (err)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		errline("reading %s failed: %s", o->db, sqlite3_errmsg(db));
+		err = -EIO;
+		goto out;
+	}
+	rows = calloc(t.count ? t.count : 1, sizeof(*rows));
+	if (!rows) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; t.slots && i <= t.mask; i++) {
+		const char *k;
+
+		if (!t.slots[i].id)
+			continue;
+		sqlite3_bind_int64(name, 1, t.slots[i].id);
+		rc = sqlite3_step(name);
+		k = rc == SQLITE_ROW
+			    ? (const char *)sqlite3_column_text(name, 0)
+			    : NULL;
+		rows[n] = t.slots[i];
+		rows[n].key = strdup(k ? k : "Unknown");
+		sqlite3_reset(name);
+		if (!rows[n++].key) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	qsort(rows, n, sizeof(*rows), by_key);
+	for (size_t i = 0; i < n; i++) {
+		if (m && !strcmp(rows[m - 1].key, rows[i].key)) {
+			for (int k = 0; k < 4; k++)
+				rows[m - 1].v[k] += rows[i].v[k];
+			free(rows[i].key);
+			continue;
+		}
+		rows[m++] = rows[i];
+	}
+	n = m;
+	sort_rank = o->rank;
+	qsort(rows, n, sizeof(*rows), by_rank);
+	*out = rows;
+	*n_out = n;
+	rows = NULL;
+out:
+	if (rows)
+		for (size_t i = 0; i < n; i++)
+			free(rows[i].key);
+	free(rows);
+	free(t.slots);
+	sqlite3_finalize(st);
+	sqlite3_finalize(name);
+	if (err == -ENOMEM)
+		errline("out of memory");
+	return err;
+}
+
+static int run_top(const struct top_opts *o)
+{
+	struct strbuf src = STRBUF_INIT;
+	struct qresult r = {0};
+	struct horizons hz;
+	struct sums *rows = NULL;
+	size_t n = 0, shown;
+	sqlite3 *db;
+	int status = EXIT_BAD, err;
+
+	if (open_ro(o->db, &db))
+		return EXIT_BAD;
+	if (read_horizons(db, &hz))
+		goto out;
+	err = build_source(&src, &hz, o->since, o->until);
+	if (!err && !src.len)
+		err = strbuf_puts(&src, "SELECT iface_id, addr_id, proc_id,"
+					" tx_bytes, rx_bytes, tx_packets,"
+					" rx_packets FROM t_bucket WHERE 0");
+	if (err) {
+		errline("out of memory");
+		status = 1;
+		goto out;
+	}
+	err = aggregate(db, src.buf, o, &rows, &n);
+	if (err) {
+		status = err == -EINVAL ? EXIT_BAD : 1;
+		goto out;
+	}
+	shown = o->n && n > o->n ? o->n : n;
+	if (top_result(rows, shown, o, &r)) {
+		errline("out of memory");
+		status = 1;
+		goto out;
+	}
+	if (o->fmt == QFORMAT_TABLE) {
+		char a[32], b[32];
+
+		fmt_time(o->since, a, sizeof(a));
+		fmt_time(o->until, b, sizeof(b));
+		printf("top %" PRIu64 " %s by %s bytes, %s to %s UTC\n", o->n,
+		       keys[o->key].name,
+		       o->rank == RANK_TX   ? "sent"
+		       : o->rank == RANK_RX ? "received"
+					    : "sent+received",
+		       a, b);
+	}
+	status = print_result(&r, o->fmt) ? 1 : 0;
+out:
+	for (size_t i = 0; rows && i < n; i++)
+		free(rows[i].key);
+	free(rows);
+	qresult_free(&r);
+	sqlite3_close_v2(db);
+	strbuf_free(&src);
+	return status;
+}
+
+/* ---- flags ------------------------------------------------------------ */
+
+enum {
+	OPT_DB = 256,
+	OPT_CSV,
+	OPT_JSON,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_BY,
+	OPT_TX,
+	OPT_RX,
+	OPT_BOTH,
+};
+
+static const struct option opts[] = {
+	{"db", required_argument, NULL, OPT_DB},
+	{"csv", no_argument, NULL, OPT_CSV},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"since", required_argument, NULL, OPT_SINCE},
+	{"until", required_argument, NULL, OPT_UNTIL},
+	{"by", required_argument, NULL, OPT_BY},
+	{"top", required_argument, NULL, 'n'},
+	{"tx", no_argument, NULL, OPT_TX},
+	{"rx", no_argument, NULL, OPT_RX},
+	{"both", no_argument, NULL, OPT_BOTH},
+	{"help", no_argument, NULL, 'h'},
+	{0},
+};
+
+int query_main(int argc, char **argv)
+{
+	struct top_opts o = {
+		.db = ITM_DEFAULT_DB,
+		.fmt = QFORMAT_TABLE,
+		.n = 10,
+	};
+	const char *since = "24h", *until = NULL;
+	int64_t now = (int64_t)time(NULL);
+	bool top = false, top_flags = false;
+	const char *sql = NULL;
+	int c;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+n:h", opts, NULL)) != -1 ||
+	       optind < argc) {
+		if (c == -1) {
+			/* A positional argument; flags may follow it. */
+			const char *arg = argv[optind++];
+
+			if (!top && !sql && !strcmp(arg, "top")) {
+				top = true;
+			} else if (!top && !sql) {
+				sql = arg;
+			} else {
+				errline("unexpected argument '%s' (quote the SQL as one argument)",
+					arg);
+				return EXIT_BAD;
+			}
+			continue;
+		}
+		switch (c) {
+		case OPT_DB:
+			o.db = optarg;
+			break;
+		case OPT_CSV:
+			o.fmt = QFORMAT_CSV;
+			break;
+		case OPT_JSON:
+			o.fmt = QFORMAT_JSON;
+			break;
+		case OPT_SINCE:
+			since = optarg;
+			top_flags = true;
+			break;
+		case OPT_UNTIL:
+			until = optarg;
+			top_flags = true;
+			break;
+		case OPT_BY: {
+			size_t i;
+
+			for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+				if (!strcmp(optarg, keys[i].name))
+					break;
+			if (i == sizeof(keys) / sizeof(keys[0])) {
+				errline("--by must be one of remote_ip, country, province, city, isp, process, iface (not '%s')",
+					optarg);
+				return EXIT_BAD;
+			}
+			o.key = i;
+			top_flags = true;
+			break;
+		}
+		case 'n': {
+			char *end;
+
+			errno = 0;
+			o.n = strtoull(optarg, &end, 10);
+			if (!isdigit((unsigned char)optarg[0]) || errno ||
+			    *end) {
+				errline("-n must be a number of rows (0 = all), not '%s'",
+					optarg);
+				return EXIT_BAD;
+			}
+			top_flags = true;
+			break;
+		}
+		case OPT_TX:
+			o.rank = RANK_TX;
+			top_flags = true;
+			break;
+		case OPT_RX:
+			o.rank = RANK_RX;
+			top_flags = true;
+			break;
+		case OPT_BOTH:
+			o.rank = RANK_BOTH;
+			top_flags = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			if (optopt && optopt < 256)
+				errline("unknown or incomplete option '-%c' (see query --help)",
+					optopt);
+			else
+				errline("unknown or incomplete option '%s' (see query --help)",
+					argv[optind - 1]);
+			return EXIT_BAD;
+		}
+	}
+	if (!top) {
+		if (top_flags) {
+			errline("--since, --until, --by, -n, --tx, --rx and --both belong to 'query top'");
+			return EXIT_BAD;
+		}
+		if (!sql) {
+			errline("give an SQL statement or 'top' (see query --help)");
+			return EXIT_BAD;
+		}
+		return run_sql(o.db, sql, o.fmt);
+	}
+	if (query_parse_time(since, now, &o.since)) {
+		errline("--since '%s' is not a time (24h, 7d, @UNIX, YYYY-MM-DD[ HH:MM[:SS]])",
+			since);
+		return EXIT_BAD;
+	}
+	o.until = now + 1; /* include the bucket being written now */
+	if (until && query_parse_time(until, now, &o.until)) {
+		errline("--until '%s' is not a time (24h, 7d, @UNIX, YYYY-MM-DD[ HH:MM[:SS]])",
+			until);
+		return EXIT_BAD;
+	}
+	if (o.until <= o.since) {
+		errline("--until must be later than --since");
+		return EXIT_BAD;
+	}
+	return run_top(&o);
+}
