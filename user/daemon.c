@@ -217,6 +217,7 @@ static int open_store(const struct options *o, struct store **out)
 		.keep_buckets = o->db_keep_buckets,
 		.keep_hours = o->db_keep_hours,
 		.keep_days = o->db_keep_days,
+		.host = o->db_host,
 	};
 
 	*out = NULL;

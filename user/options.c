@@ -49,6 +49,7 @@ enum long_only {
 	OPT_DB_KEEP_HOURS,
 	OPT_DB_KEEP_DAYS,
 	OPT_KEEP_ATTACHED,
+	OPT_DB_HOST,
 	OPT_IPFIX,
 	OPT_IPFIX_TRANSPORT,
 	OPT_IPFIX_INTERVAL,
@@ -81,6 +82,7 @@ static const struct option long_opts[] = {
 	{"db-keep-hours", required_argument, NULL, OPT_DB_KEEP_HOURS},
 	{"db-keep-days", required_argument, NULL, OPT_DB_KEEP_DAYS},
 	{"keep-attached", no_argument, NULL, OPT_KEEP_ATTACHED},
+	{"db-host", required_argument, NULL, OPT_DB_HOST},
 	{"ipfix", required_argument, NULL, OPT_IPFIX},
 	{"ipfix-transport", required_argument, NULL, OPT_IPFIX_TRANSPORT},
 	{"ipfix-interval", required_argument, NULL, OPT_IPFIX_INTERVAL},
@@ -157,6 +159,9 @@ void options_usage(FILE *out, const char *prog)
 		"                                 [default: 90d]\n"
 		"      --db-keep-days DURATION    keep daily sums this long; 0 = forever\n"
 		"                                 [default: 0]\n"
+		"      --db-host NAME             with --db postgresql://...: this monitor's\n"
+		"                                 name in the host column [default: the\n"
+		"                                 host name]\n"
 		"      --keep-attached            on exit, store what was counted but leave\n"
 		"                                 the programs counting for the next start\n"
 		"                                 (undo with 'detach -i IFACE')\n"
@@ -503,6 +508,12 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				BAD("--db-keep-days wants 0 (forever) or a duration of at least 1d (e.g. 3650d), got '%s'",
 				    optarg);
 			o->db_keep_days = v;
+			break;
+		case OPT_DB_HOST:
+			if (!optarg[0] || strlen(optarg) > 255)
+				BAD("--db-host wants a name of 1 to 255 characters, got '%s'",
+				    optarg);
+			o->db_host = optarg;
 			break;
 		case OPT_KEEP_ATTACHED:
 			o->keep_attached = true;

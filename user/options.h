@@ -46,6 +46,7 @@ struct options {
 	uint64_t db_keep_hours;	  /* --db-keep-hours seconds */
 	uint64_t db_keep_days;	  /* --db-keep-days seconds; 0 = forever */
 	bool keep_attached;	  /* --keep-attached */
+	const char *db_host;	  /* --db-host (PostgreSQL) */
 
 	/* IPFIX export (user/ipfix.c) */
 	const char *ipfix;	    /* --ipfix HOST:PORT; NULL = off */
