@@ -43,6 +43,12 @@ struct dim_cache {
 	size_t mask, count;
 };
 
+struct pg_row {
+	int64_t iface, aid, pid; /* 0: id still to be resolved */
+	struct dim_key a, p;
+	struct itm_value v;
+};
+
 struct store_pg {
 	PGconn *conn;
 	/*
@@ -59,6 +65,11 @@ struct store_pg {
 	int64_t ts;
 	bool in_tx;
 	bool prepared;
+	/* Rows of the open flush, sent in pipelines at commit. */
+	struct pg_row *rows;
+	size_t n_rows, cap_rows;
+	size_t *miss; /* rows whose address (or process) id is unknown */
+	size_t n_miss;
 	char errmsg[1024];
 };
 
@@ -428,6 +439,8 @@ void store_pg_close(struct store_pg *s)
 		PQfinish(s->dims);
 	dim_free(&s->addrs);
 	dim_free(&s->procs);
+	free(s->rows);
+	free(s->miss);
 	free(s);
 }
 
@@ -555,100 +568,256 @@ static const char *label(const char *v)
 	return v && v[0] ? v : "Unknown";
 }
 
-/* One dimension row's id, created (and committed) if new. */
-static int dim_id(struct store_pg *s, const char *sql, int n,
-		  const char *const *v, int64_t *id)
+/*
+ * Round trips are what a central server costs per row: statements go in
+ * pipelines of PIPE_CHUNK, one network exchange (and, on the autocommit
+ * dimension connection, one commit) per chunk.  Chunks keep both sides'
+ * socket buffers from filling up with results nobody reads yet.
+ */
+#define PIPE_CHUNK 1000
+
+typedef int (*send_fn)(struct store_pg *s, PGconn *c, size_t i);
+typedef void (*recv_fn)(struct store_pg *s, size_t i, PGresult *r);
+
+static void conn_error(struct store_pg *s, PGconn *c)
 {
-	PGresult *r = PQexecParams(s->dims, sql, n, NULL, v, NULL, NULL, 0);
+	snprintf(s->errmsg, sizeof(s->errmsg), "%s", PQerrorMessage(c));
+	for (char *p = s->errmsg; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+}
+
+static int pipeline(struct store_pg *s, PGconn *c, size_t n, send_fn snd,
+		    recv_fn rcv)
+{
 	int err = 0;
 
-	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-		*id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	} else {
-		snprintf(s->errmsg, sizeof(s->errmsg), "%s",
-			 PQerrorMessage(s->dims));
-		for (char *c = s->errmsg; *c; c++)
-			if (*c == '\n' || *c == '\t')
-				*c = ' ';
-		err = PQstatus(s->dims) == CONNECTION_OK ? -EIO : -ECONNRESET;
+	if (!PQenterPipelineMode(c)) {
+		conn_error(s, c);
+		return -EIO;
 	}
-	PQclear(r);
+	for (size_t from = 0; from < n && !err; from += PIPE_CHUNK) {
+		size_t to = from + PIPE_CHUNK < n ? from + PIPE_CHUNK : n;
+		size_t got = from;
+		bool synced = false;
+
+		for (size_t i = from; i < to; i++)
+			if (!snd(s, c, i)) {
+				err = -EIO;
+				break;
+			}
+		if (!PQpipelineSync(c))
+			err = -EIO;
+		while (!synced) {
+			PGresult *r = PQgetResult(c);
+			ExecStatusType st;
+
+			if (!r) {
+				if (PQstatus(c) != CONNECTION_OK) {
+					err = -ECONNRESET;
+					break;
+				}
+				continue; /* end of one statement's results */
+			}
+			st = PQresultStatus(r);
+			if (st == PGRES_PIPELINE_SYNC) {
+				synced = true;
+			} else if (st == PGRES_TUPLES_OK ||
+				   st == PGRES_COMMAND_OK) {
+				if (rcv && got < to)
+					rcv(s, got, r);
+				got++;
+			} else if (!err) {
+				err = -EIO;
+				snprintf(s->errmsg, sizeof(s->errmsg), "%s",
+					 PQresultErrorMessage(r));
+				for (char *p = s->errmsg; *p; p++)
+					if (*p == '\n' || *p == '\t')
+						*p = ' ';
+			}
+			PQclear(r);
+		}
+		if (err && !s->errmsg[0])
+			conn_error(s, c);
+	}
+	PQexitPipelineMode(c);
+	if (err && PQstatus(c) != CONNECTION_OK)
+		err = -ECONNRESET;
 	return err;
 }
 
-static int addr_id(struct store_pg *s, const struct store_row *r, int64_t *id)
+static int send_addr(struct store_pg *s, PGconn *c, size_t i)
 {
-	const struct geo_labels *g = r->geo;
+	const struct pg_row *r = &s->rows[s->miss[i]];
+	const struct geo_labels *g = r->a.geo;
 	char ip[INET6_ADDRSTRLEN], blob[2 + 32 + 1];
-	struct dim_key k;
 	const char *v[6];
-	int err;
 
-	memset(&k, 0, sizeof(k));
-	k.addr = r->addr;
-	k.geo = g;
-	*id = dim_get(&s->addrs, &k);
-	if (*id)
-		return 0;
-	addr_format(&r->addr, ip);
+	addr_format(&r->a.addr, ip);
 	/* bytea in hex input form: the 16 bytes the SQLite store keeps. */
 	strcpy(blob, "\\x");
-	for (int i = 0; i < 16; i++)
-		snprintf(blob + 2 + 2 * i, 3, "%02x", r->addr.s6_addr[i]);
+	for (int k = 0; k < 16; k++)
+		snprintf(blob + 2 + 2 * k, 3, "%02x", r->a.addr.s6_addr[k]);
 	v[0] = blob;
 	v[1] = ip;
 	v[2] = label(g ? g->country : NULL);
 	v[3] = label(g ? g->province : NULL);
 	v[4] = label(g ? g->city : NULL);
 	v[5] = label(g ? g->isp : NULL);
-	err = dim_id(s, ADDR_SQL, 6, v, id);
-	if (!err)
-		dim_put(&s->addrs, &k, *id);
-	return err;
+	return PQsendQueryParams(c, ADDR_SQL, 6, NULL, v, NULL, NULL, 0);
 }
 
-static int proc_id(struct store_pg *s, const struct store_row *r, int64_t *id)
+static void recv_addr(struct store_pg *s, size_t i, PGresult *r)
 {
-	struct dim_key k;
+	struct pg_row *row = &s->rows[s->miss[i]];
+
+	if (PQntuples(r) != 1)
+		return;
+	row->aid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	dim_put(&s->addrs, &row->a, row->aid);
+}
+
+static int send_proc(struct store_pg *s, PGconn *c, size_t i)
+{
+	const struct pg_row *r = &s->rows[s->miss[i]];
 	char pid[16];
-	const char *v[2] = {pid, k.comm};
-	int err;
+	const char *v[2] = {pid, r->p.comm};
 
-	memset(&k, 0, sizeof(k));
-	k.pid = r->pid;
-	snprintf(k.comm, sizeof(k.comm), "%s",
-		 r->process && r->process[0] ? r->process : "-");
-	*id = dim_get(&s->procs, &k);
-	if (*id)
-		return 0;
-	snprintf(pid, sizeof(pid), "%u", r->pid);
-	err = dim_id(s, PROC_SQL, 2, v, id);
-	if (!err)
-		dim_put(&s->procs, &k, *id);
-	return err;
+	snprintf(pid, sizeof(pid), "%u", r->p.pid);
+	return PQsendQueryParams(c, PROC_SQL, 2, NULL, v, NULL, NULL, 0);
 }
 
-int store_pg_add(struct store_pg *s, int64_t iface, const struct store_row *r)
+static void recv_proc(struct store_pg *s, size_t i, PGresult *r)
 {
-	struct params p = {.n = 0};
-	int64_t aid, pid;
-	int err;
+	struct pg_row *row = &s->rows[s->miss[i]];
 
-	err = addr_id(s, r, &aid);
-	if (!err)
-		err = proc_id(s, r, &pid);
-	if (err)
-		return err;
+	if (PQntuples(r) != 1)
+		return;
+	row->pid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	dim_put(&s->procs, &row->p, row->pid);
+}
+
+static int send_row(struct store_pg *s, PGconn *c, size_t i)
+{
+	const struct pg_row *r = &s->rows[i];
+	struct params p = {.n = 0};
+
 	p_int(&p, s->ts);
-	p_int(&p, iface);
-	p_int(&p, aid);
-	p_int(&p, pid);
+	p_int(&p, r->iface);
+	p_int(&p, r->aid);
+	p_int(&p, r->pid);
 	p_int(&p, s->interval);
 	p_int(&p, (int64_t)r->v.tx_bytes);
 	p_int(&p, (int64_t)r->v.rx_bytes);
 	p_int(&p, (int64_t)r->v.tx_packets);
 	p_int(&p, (int64_t)r->v.rx_packets);
-	return run_cmd(s, Q_ROW, &p);
+	return PQsendQueryPrepared(c, q_name[Q_ROW], p.n, p.v, NULL, NULL, 0);
+}
+
+/*
+ * Ids of new addresses and processes first (committed on the dimension
+ * connection; a repeat within the flush finds the cache filled by the
+ * time its own lookup runs only across flushes, so duplicates are simply
+ * upserted twice), then the bucket rows inside the flush transaction.
+ */
+/* Rows whose key is in neither cache, each key once. */
+static int collect_misses(struct store_pg *s, bool procs)
+{
+	struct dim_cache queued = {0};
+
+	s->n_miss = 0;
+	for (size_t i = 0; i < s->n_rows; i++) {
+		struct pg_row *r = &s->rows[i];
+		const struct dim_key *k = procs ? &r->p : &r->a;
+		int64_t *id = procs ? &r->pid : &r->aid;
+
+		if (*id)
+			continue;
+		*id = dim_get(procs ? &s->procs : &s->addrs, k);
+		if (*id || dim_get(&queued, k))
+			continue;
+		dim_put(&queued, k, 1);
+		s->miss[s->n_miss++] = i;
+	}
+	dim_free(&queued);
+	return 0;
+}
+
+/* After the upserts: the rows that shared a key take its id too. */
+static int fill_ids(struct store_pg *s, bool procs)
+{
+	for (size_t i = 0; i < s->n_rows; i++) {
+		struct pg_row *r = &s->rows[i];
+		int64_t *id = procs ? &r->pid : &r->aid;
+
+		if (!*id)
+			*id = dim_get(procs ? &s->procs : &s->addrs,
+				      procs ? &r->p : &r->a);
+		if (!*id) {
+			snprintf(s->errmsg, sizeof(s->errmsg),
+				 "no id for an address or process row");
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Ids of new addresses and processes first (committed on the dimension
+ * connection), then the bucket rows inside the flush transaction.
+ */
+static int write_rows(struct store_pg *s)
+{
+	int err = 0;
+
+	free(s->miss);
+	s->miss = calloc(s->n_rows + 1, sizeof(*s->miss));
+	if (!s->miss)
+		return -ENOMEM;
+	collect_misses(s, false);
+	if (s->n_miss)
+		err = pipeline(s, s->dims, s->n_miss, send_addr, recv_addr);
+	if (!err)
+		err = fill_ids(s, false);
+	if (!err) {
+		collect_misses(s, true);
+		if (s->n_miss)
+			err = pipeline(s, s->dims, s->n_miss, send_proc,
+				       recv_proc);
+	}
+	if (!err)
+		err = fill_ids(s, true);
+	if (!err)
+		err = pipeline(s, s->conn, s->n_rows, send_row, NULL);
+	s->n_rows = 0;
+	return err;
+}
+
+int store_pg_add(struct store_pg *s, int64_t iface, const struct store_row *r)
+{
+	struct pg_row *row;
+
+	if (s->n_rows == s->cap_rows) {
+		size_t cap = s->cap_rows ? 2 * s->cap_rows : 4096;
+		struct pg_row *p = realloc(s->rows, cap * sizeof(*p));
+
+		if (!p) {
+			snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+			return -ENOMEM;
+		}
+		s->rows = p;
+		s->cap_rows = cap;
+	}
+	row = &s->rows[s->n_rows++];
+	memset(row, 0, sizeof(*row));
+	row->iface = iface;
+	row->a.addr = r->addr;
+	row->a.geo = r->geo;
+	row->p.pid = r->pid;
+	snprintf(row->p.comm, sizeof(row->p.comm), "%s",
+		 r->process && r->process[0] ? r->process : "-");
+	row->v = r->v;
+	return 0;
 }
 
 int store_pg_add_other(struct store_pg *s, int64_t iface,
@@ -692,7 +861,10 @@ int store_pg_set_state(struct store_pg *s, int64_t iface,
 
 int store_pg_commit(struct store_pg *s)
 {
-	int err = exec(s, "COMMIT");
+	int err = write_rows(s);
+
+	if (!err)
+		err = exec(s, "COMMIT");
 
 	if (!err)
 		s->in_tx = false;
@@ -704,6 +876,7 @@ void store_pg_rollback(struct store_pg *s)
 	if (s->conn && PQstatus(s->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		exec(s, "ROLLBACK");
+	s->n_rows = 0;
 	s->in_tx = false;
 }
 
