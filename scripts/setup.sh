@@ -11,8 +11,8 @@ BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	libfixbuf-dev libpq-dev bpftool iproute2)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux procps help2man python3-pyte sqlite3 nfdump pmacct python3-ipfix
-	postgresql-15)
+	util-linux mount procps help2man python3-pyte sqlite3 libclang-rt-14-dev
+	nfdump pmacct python3-ipfix postgresql-15)
 
 test_mode=0
 case "${1:-}" in

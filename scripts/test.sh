@@ -2,7 +2,8 @@
 # Quick start, tests: install dependencies, build, run every suite.
 #   sudo scripts/test.sh
 # Suites: unit (cmocka, also under ASan/UBSan), bpf (BPF_PROG_TEST_RUN),
-# geo (lookup layer, fixture and real databases), e2e (network namespaces).
+# geo (lookup layer, fixture and real databases), fuzz (libFuzzer, about
+# 30 s per harness: ITM_FUZZ_SECONDS), e2e (network namespaces).
 # The privileged suites (bpf, e2e) must not skip: a skip there fails the run,
 # because the machines we test on have everything they need.
 set -uo pipefail
@@ -48,6 +49,20 @@ if ninja -C build-asan >/dev/null; then
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 else
 	echo "test: the sanitizer build failed" >&2
+	failed=$((failed + 1))
+fi
+
+echo "=== fuzz: libFuzzer harnesses, committed crashes replayed, ${ITM_FUZZ_SECONDS:-30} s each"
+if [[ ! -f build-fuzz/build.ninja ]]; then
+	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
+		-Db_lundef=false >/dev/null
+fi
+if ninja -C build-fuzz fuzzers >/dev/null; then
+	meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs \
+		--num-processes 1
+	count_meson build-fuzz/meson-logs/testlog.json 1
+else
+	echo "test: the fuzz build failed" >&2
 	failed=$((failed + 1))
 fi
 

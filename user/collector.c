@@ -40,7 +40,13 @@ struct collector {
 	double start_time;
 	struct drain_buf buf;	 /* scratch for batch reads */
 	struct persist *persist; /* --db / --keep-attached; NULL: drain_map */
-	size_t draining;	 /* index of the interface being drained */
+	/* Conditions that change where counts go, logged once each. */
+	bool told_evicting, told_alloc;
+	bool *told_overflow; /* per interface */
+	/* The last scrape's data, served again while the lock is busy. */
+	pthread_mutex_t last_lock;
+	struct metrics_snapshot *last;
+	size_t draining; /* index of the interface being drained */
 };
 
 int collector_new(struct collector **out, struct iface_monitor *ifaces,
@@ -62,24 +68,39 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	if (err)
 		goto err_free;
 	c->stats = calloc(n_ifaces, sizeof(*c->stats));
-	if (!c->stats) {
+	c->told_overflow =
+		calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->told_overflow));
+	if (!c->stats || !c->told_overflow) {
+		free(c->stats);
+		free(c->told_overflow);
 		err = -ENOMEM;
 		goto err_buf;
 	}
-	for (size_t i = 0; i < n_ifaces; i++)
+	for (size_t i = 0; i < n_ifaces; i++) {
 		snprintf(c->stats[i].name, sizeof(c->stats[i].name), "%s",
 			 ifaces[i].name);
+		c->stats[i].attached = true;
+	}
 	err = ip_table_init(&c->table, cfg->threshold);
+	if (!err)
+		err = ip_table_set_limit(&c->table, cfg->max_tracked);
 	if (err)
-		goto err_stats;
+		goto err_table;
 	if (c->per_process) {
 		err = ip_table_init(&c->procs, cfg->threshold);
+		if (!err)
+			err = ip_table_set_limit(&c->procs, cfg->max_tracked);
 		if (err)
-			goto err_table;
+			goto err_procs;
 	}
 	err = -pthread_mutex_init(&c->lock, NULL);
 	if (err)
 		goto err_procs;
+	err = -pthread_mutex_init(&c->last_lock, NULL);
+	if (err) {
+		pthread_mutex_destroy(&c->lock);
+		goto err_procs;
+	}
 	*out = c;
 	return 0;
 
@@ -87,8 +108,8 @@ err_procs:
 	ip_table_free(&c->procs);
 err_table:
 	ip_table_free(&c->table);
-err_stats:
 	free(c->stats);
+	free(c->told_overflow);
 err_buf:
 	drain_buf_free(&c->buf);
 err_free:
@@ -101,6 +122,8 @@ void collector_free(struct collector *c)
 	if (!c)
 		return;
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->last_lock);
+	metrics_snapshot_free(c->last);
 	if (c->persist) {
 		persist_free(c->persist);
 		free(c->persist);
@@ -109,6 +132,7 @@ void collector_free(struct collector *c)
 	ip_table_free(&c->procs);
 	free(c->dead);
 	free(c->stats);
+	free(c->told_overflow);
 	drain_buf_free(&c->buf);
 	free(c);
 }
@@ -193,13 +217,44 @@ static int drain_persist(struct collector *c)
 	return err;
 }
 
+/* Say once, where it can be acted on, that counts go to an aggregate. */
+static void report_limits(struct collector *c)
+{
+	uint64_t failed = c->table.alloc_failures + c->procs.alloc_failures;
+
+	if (!c->told_evicting && (c->table.n_evicted || c->table.n_refused)) {
+		c->told_evicting = true;
+		pr_warn("%zu remote addresses tracked (--max-tracked): the longest-idle unexported ones are evicted, their traffic counted in ip_traffic_evicted_* (logged once)\n",
+			c->cfg.max_tracked);
+	}
+	for (size_t i = 0; i < c->n_ifaces; i++) {
+		const struct itm_counter *k = c->stats[i].ctr;
+
+		if (c->told_overflow[i] || !(k[ITM_CTR_OVERFLOW_TX].packets +
+					     k[ITM_CTR_OVERFLOW_RX].packets))
+			continue;
+		c->told_overflow[i] = true;
+		pr_warn("%s: the kernel map was full (raise --map-size): traffic of addresses beyond it in an interval is counted in ip_traffic_overflow_* (logged once)\n",
+			c->stats[i].name);
+	}
+	if (!c->told_alloc && failed) {
+		c->told_alloc = true;
+		pr_err("out of memory: %llu new addresses could not be tracked; their traffic is counted in ip_traffic_evicted_*, failures in ip_traffic_alloc_failures_total (logged once)\n",
+		       (unsigned long long)failed);
+	}
+}
+
 static int drain_locked(struct collector *c)
 {
 	int err = 0;
 
-	if (c->persist)
-		return drain_persist(c);
-
+	ip_table_tick(&c->table);
+	ip_table_tick(&c->procs);
+	if (c->persist) {
+		err = drain_persist(c);
+		report_limits(c);
+		return err;
+	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
 		int e;
 
@@ -210,6 +265,7 @@ static int drain_locked(struct collector *c)
 			err = e;
 		read_counters(c, i);
 	}
+	report_limits(c);
 	return err;
 }
 
@@ -390,6 +446,15 @@ bool collector_all_stored(struct collector *c)
 	return clean;
 }
 
+void collector_iface_state(struct collector *c, size_t idx, bool attached,
+			   uint64_t reattached)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stats[idx].attached = attached;
+	c->stats[idx].reattached = reattached;
+	pthread_mutex_unlock(&c->lock);
+}
+
 int collector_reload_labels(struct collector *c)
 {
 	int n = 0;
@@ -425,14 +490,46 @@ int collector_visit(struct collector *c, collector_view_fn fn, void *arg)
 	return err;
 }
 
-int collector_render_metrics(struct collector *c, struct strbuf *out)
+/*
+ * How long a scrape waits for a drain or a database reload in progress
+ * before it answers from the previous scrape's data instead.
+ */
+#define SCRAPE_LOCK_WAIT_S 0.5
+
+static struct metrics_snapshot *last_dup(struct collector *c)
+{
+	struct metrics_snapshot *s = NULL;
+
+	pthread_mutex_lock(&c->last_lock);
+	if (c->last)
+		s = metrics_snapshot_dup(c->last);
+	pthread_mutex_unlock(&c->last_lock);
+	return s;
+}
+
+struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 {
 	double t0 = monotonic_seconds();
+	struct metrics_snapshot *snap = NULL, *keep;
+	struct timespec until;
 	struct metrics_input in;
 	struct collector_view v;
 	int err;
 
-	pthread_mutex_lock(&c->lock);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)(SCRAPE_LOCK_WAIT_S * 1e9);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_mutex_clocklock(&c->lock, CLOCK_MONOTONIC, &until)) {
+		/* Busy with a long drain or a reload: never keep a scraper
+		 * waiting; the previous data is consistent and exact. */
+		snap = last_dup(c);
+		if (snap)
+			return snap;
+		pthread_mutex_lock(&c->lock);
+	}
 	/* Scrapes are exact: everything the kernel counted so far is in. */
 	err = drain_locked(c);
 	if (!err) {
@@ -445,12 +542,39 @@ int collector_render_metrics(struct collector *c, struct strbuf *out)
 			.version = c->cfg.version,
 			.start_time_seconds = v.start_time,
 		};
-		err = metrics_render(&in, out);
+		/* Copies the exported series only: cheap, then unlocked. */
+		snap = metrics_snapshot_take(&in);
+		if (!snap)
+			err = -errno;
 	}
 	pthread_mutex_unlock(&c->lock);
-	if (err)
-		return err;
-	return metrics_render_scrape_duration(out, monotonic_seconds() - t0);
+	if (!snap) {
+		errno = -err;
+		return NULL;
+	}
+	metrics_snapshot_set_duration(snap, monotonic_seconds() - t0);
+	keep = metrics_snapshot_dup(snap);
+	if (keep) {
+		pthread_mutex_lock(&c->last_lock);
+		metrics_snapshot_free(c->last);
+		c->last = keep;
+		pthread_mutex_unlock(&c->last_lock);
+	}
+	return snap;
+}
+
+int collector_render_metrics(struct collector *c, struct strbuf *out)
+{
+	struct metrics_snapshot *snap = collector_snapshot_metrics(c);
+	int r;
+
+	if (!snap)
+		return -errno;
+	do
+		r = metrics_snapshot_read(snap, out, 1U << 20);
+	while (r > 0);
+	metrics_snapshot_free(snap);
+	return r;
 }
 
 struct summary_args {

@@ -44,6 +44,7 @@ struct collector_sink {
 
 struct collector_config {
 	uint64_t threshold; /* -t, for both tables */
+	size_t max_tracked; /* entries per table (0: no limit) */
 	/*
 	 * Labels of new addresses (label may be NULL) and names of new pids
 	 * (name NULL: no per-process table).  Both run under the lock.
@@ -95,11 +96,19 @@ int collector_drain_final(struct collector *c);
  */
 size_t collector_prune_exited(struct collector *c, double now,
 			      double retention);
+/* Interface idx is attached or not (it disappeared), after n re-attaches. */
+void collector_iface_state(struct collector *c, size_t idx, bool attached,
+			   uint64_t reattached);
 /* Reload the label source under the lock (scrapes label addresses too). */
 int collector_reload_labels(struct collector *c);
 
 /* Run fn under the lock with a consistent view of the tables. */
 int collector_visit(struct collector *c, collector_view_fn fn, void *arg);
+/*
+ * Drain, then copy what a scrape sends (metrics.h); the caller streams
+ * and frees it.  NULL with errno set if the drain or the copy failed.
+ */
+struct metrics_snapshot *collector_snapshot_metrics(struct collector *c);
 /*
  * Drain, then render the whole exposition into out.  A failed drain fails
  * the render: a scrape must not be answered with stale numbers.

@@ -7,6 +7,7 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "collector.h"
 #include "geo.h"
 #include "http.h"
+#include "ifwatch.h"
 #include "ipfix.h"
 #include "itm_version.h"
 #include "live_server.h"
@@ -107,9 +109,20 @@ static int check_privileges(void)
 	return -EPERM;
 }
 
-static int render_metrics(void *ctx, struct strbuf *out)
+/* /metrics bodies: a snapshot taken under the lock, streamed without it. */
+static void *open_metrics(void *ctx)
 {
-	return collector_render_metrics(ctx, out);
+	return collector_snapshot_metrics(ctx);
+}
+
+static int read_metrics(void *body, struct strbuf *out, size_t want)
+{
+	return metrics_snapshot_read(body, out, want);
+}
+
+static void close_metrics(void *body)
+{
+	metrics_snapshot_free(body);
 }
 
 static void print_table(struct collector *c, size_t top_n, const char *title)
@@ -135,6 +148,54 @@ static void install_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* The monitored interfaces, and rtnetlink to notice them come and go. */
+struct watched {
+	struct iface_monitor *ifaces;
+	size_t n;
+	struct ifwatch *w; /* NULL: no netlink; checked every interval */
+};
+
+static void follow_ifaces(struct collector *c, struct watched *wi)
+{
+	for (size_t i = 0; i < wi->n; i++) {
+		struct iface_monitor *m = &wi->ifaces[i];
+
+		if (iface_monitor_follow(m) > 0) {
+			/* What was counted before it went is in the maps. */
+			if (m->gone)
+				collector_drain(c);
+			collector_iface_state(c, i, !m->gone, m->reattached);
+		}
+	}
+}
+
+/*
+ * Sleep ms (handling the live view's keys), but follow link changes the
+ * moment they happen.  True when the user quit the live view.
+ */
+static bool wait_following(struct collector *c, struct watched *wi,
+			   struct live_view *lv, uint64_t ms)
+{
+	double until = monotonic_seconds() + ms / 1000.0;
+
+	while (!stop_requested) {
+		double left = until - monotonic_seconds();
+		enum live_wait r;
+
+		if (left <= 0)
+			break;
+		r = live_view_wait(lv, (uint64_t)(left * 1000) + 1,
+				   wi->w ? ifwatch_fd(wi->w) : -1);
+		if (r == LIVE_QUIT)
+			return true;
+		if (r == LIVE_READABLE && ifwatch_drain(wi->w) > 0)
+			follow_ifaces(c, wi);
+	}
+	if (!wi->w)
+		follow_ifaces(c, wi);
+	return false;
+}
+
 #define PRUNE_EVERY_S 10.0
 
 static uint64_t wall_ms(void)
@@ -147,7 +208,7 @@ static uint64_t wall_ms(void)
 
 static void run_loop(struct collector *c, const struct options *o,
 		     struct owner_tracker *owners, struct live_view *lv,
-		     struct ipfix_exporter *ipfix)
+		     struct watched *wi, struct ipfix_exporter *ipfix)
 {
 	double next_ipfix = monotonic_seconds() + o->ipfix_interval_ms / 1000.0;
 	double start = monotonic_seconds();
@@ -173,7 +234,7 @@ static void run_loop(struct collector *c, const struct options *o,
 			if (left * 1000 < (double)wait)
 				wait = (uint64_t)(left * 1000) + 1;
 		}
-		if (live_view_wait(lv, wait))
+		if (wait_following(c, wi, lv, wait))
 			stop_requested = 1; /* 'q' in the live view */
 		if (stop_requested)
 			break;
@@ -286,9 +347,15 @@ static int reload_labels(void *ctx)
 static struct http_server *start_http(const struct options *o,
 				      struct collector *c)
 {
+	struct http_source src = {
+		.open = open_metrics,
+		.read = read_metrics,
+		.close = close_metrics,
+		.ctx = c,
+	};
 	struct http_server *http;
 
-	http = http_server_start(o->listen_addr, o->port, render_metrics, c);
+	http = http_server_start(o->listen_addr, o->port, &src);
 	if (http)
 		return http;
 	if (errno == EADDRINUSE)
@@ -381,9 +448,16 @@ int daemon_main(int argc, char **argv)
 	log_set_verbose(o.verbose);
 	libbpf_set_print(libbpf_print);
 	if (o.live_group && live_parse_group(o.live_group, &live_gid)) {
-		pr_err("--live-group '%s': no such group\n", o.live_group);
+		pr_err("--live-group '%s': no such group\n",
+		       LOG_Q(o.live_group));
 		return EXIT_SETUP;
 	}
+	if (options_check_resources(&o,
+				    (uint64_t)sysconf(_SC_PHYS_PAGES) *
+					    (uint64_t)sysconf(_SC_PAGESIZE),
+				    (unsigned int)libbpf_num_possible_cpus(),
+				    stderr))
+		return EXIT_SETUP;
 	if (check_privileges())
 		return EXIT_SETUP;
 	if (open_geo(&o, &geo))
@@ -414,6 +488,7 @@ int daemon_main(int argc, char **argv)
 	};
 	struct collector_config cc = {
 		.threshold = o.threshold,
+		.max_tracked = o.max_tracked,
 		.hooks = hooks,
 		.reload_labels = geo ? reload_labels : NULL,
 		.version = ITM_VERSION,
@@ -450,8 +525,15 @@ int daemon_main(int argc, char **argv)
 			attach_mode_name(ifaces[i].mode),
 			i + 1 == opened && o.port ? "; metrics at /metrics"
 						  : "");
+	struct watched wi = {.ifaces = ifaces, .n = opened};
+
+	err = ifwatch_open(&wi.w);
+	if (err)
+		pr_warn("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n",
+			strerror(-err));
 	live_view_show(lv);
-	run_loop(coll, &o, owners, lv, ipfix);
+	run_loop(coll, &o, owners, lv, &wi, ipfix);
+	ifwatch_close(wi.w);
 	/* The terminal is ours again before the summary. */
 	live_view_close(lv);
 	lv = NULL;

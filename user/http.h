@@ -7,12 +7,31 @@
 
 #include "strbuf.h"
 
+#include <stdbool.h>
+
 /*
- * Called from the server thread for every GET/HEAD of /metrics; appends
- * the body to out and returns 0 or a negative errno (answered with 500).
- * It must do its own locking.
+ * Where /metrics bodies come from.  All three are called from the server
+ * thread and must do their own locking against the rest of the program.
  */
-typedef int (*http_render_fn)(void *ctx, struct strbuf *out);
+struct http_source {
+	/* Start one body (e.g. take a snapshot); NULL with errno: 500. */
+	void *(*open)(void *ctx);
+	/*
+	 * Append about want bytes of the body to out; returns 1 while more
+	 * follows, 0 at the end, or a negative errno.
+	 */
+	int (*read)(void *body, struct strbuf *out, size_t want);
+	void (*close)(void *body);
+	void *ctx;
+};
+
+/* What the connection limits did, since start. */
+struct http_stats {
+	uint64_t refused;   /* over the per-address or global limit */
+	uint64_t shed;	    /* idle connections closed for newcomers */
+	uint64_t deadline;  /* closed at their absolute deadline */
+	uint64_t preempted; /* responses cut for a newer scrape */
+};
 
 struct http_server;
 
@@ -22,7 +41,11 @@ struct http_server;
  * without printing; the caller reports once.
  */
 struct http_server *http_server_start(const char *listen_addr, uint16_t port,
-				      http_render_fn render, void *ctx);
+				      const struct http_source *src);
+void http_server_get_stats(struct http_server *srv, struct http_stats *out);
 void http_server_stop(struct http_server *srv);
+
+/* The Accept-Encoding rule: gzip listed with a non-zero q (pure). */
+bool http_accepts_gzip(const char *accept_encoding);
 
 #endif

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "live_view.h"
 
+#include <poll.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -222,18 +223,24 @@ void live_view_show(struct live_view *lv)
 	capture_stderr(lv);
 }
 
-bool live_view_wait(struct live_view *lv, uint64_t ms)
+enum live_wait live_view_wait(struct live_view *lv, uint64_t ms, int fd)
 {
-	struct timespec ts = {
-		.tv_sec = (time_t)(ms / 1000),
-		.tv_nsec = (long)(ms % 1000) * 1000000L,
-	};
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 
-	if (lv && lv->tui)
-		return tui_wait(lv->tui, (int)ms, -1) == TUI_QUIT;
+	if (lv && lv->tui) {
+		switch (tui_wait(lv->tui, (int)ms, fd)) {
+		case TUI_QUIT:
+			return LIVE_QUIT;
+		case TUI_READABLE:
+			return LIVE_READABLE;
+		default:
+			return LIVE_TIMEOUT;
+		}
+	}
 	/* A signal cuts the sleep short; the caller then sees its flag. */
-	nanosleep(&ts, NULL);
-	return false;
+	if (poll(&p, fd >= 0 ? 1 : 0, (int)ms) > 0)
+		return LIVE_READABLE;
+	return LIVE_TIMEOUT;
 }
 
 static int term_width(void)

@@ -34,8 +34,14 @@ struct live_view;
 struct live_view *live_view_open(const struct live_view_config *cfg);
 /* Take the screen (when cfg.tui), after the last start-up message. */
 void live_view_show(struct live_view *lv);
-/* Sleep up to ms, handling keys; true when the user quit. */
-bool live_view_wait(struct live_view *lv, uint64_t ms);
+enum live_wait {
+	LIVE_TIMEOUT,
+	LIVE_QUIT,     /* the user quit */
+	LIVE_READABLE, /* fd became readable first */
+};
+
+/* Sleep up to ms, handling keys, or until fd (if >= 0) is readable. */
+enum live_wait live_view_wait(struct live_view *lv, uint64_t ms, int fd);
 /* After each drain: publish to `top`, refresh the screen or the table. */
 void live_view_drained(struct live_view *lv);
 /* Gives the terminal back (before the final summary); lv may be NULL. */

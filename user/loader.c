@@ -35,8 +35,8 @@
 
 /* Links first: unpinning them is what detaches a kept instance. */
 static const char *const pin_names[] = {
-	"itm_stats_a",	"itm_stats_b",	"itm_active", "itm_counters",
-	"link_ingress", "link_egress",	"itm_meta",
+	"itm_stats_a",	"itm_stats_b", "itm_active", "itm_counters",
+	"link_ingress", "link_egress", "itm_meta",
 };
 
 #define PIN_LINK0 4
@@ -188,13 +188,13 @@ static int ensure_pin_dir(const char *base, const char *dir)
 	}
 	err = mkdir_p(dir, 0700);
 	if (err) {
-		pr_err("cannot create pin directory %s: %s\n", dir,
+		pr_err("cannot create pin directory %s: %s\n", LOG_Q(dir),
 		       strerror(-err));
 		return err;
 	}
 	if (!is_bpffs(dir)) {
 		pr_err("%s is not on a bpf filesystem; choose --pin-dir under a bpffs mount\n",
-		       dir);
+		       LOG_Q(dir));
 		return -EINVAL;
 	}
 	return 0;
@@ -283,6 +283,36 @@ static int take_lock(struct iface_monitor *m)
 	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n)
 		pr_warn("cannot write pid to %s\n", path);
 	m->lock_fd = fd;
+	return 0;
+}
+
+/*
+ * The lock file can be deleted by anyone with access to /run; the pin
+ * directory cannot go while it holds our pins.  Locking it too means a
+ * second instance never takes over a running one's pins.
+ */
+static int lock_pin_dir(struct iface_monitor *m)
+{
+	int fd = open(m->pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), err;
+
+	if (fd < 0) {
+		err = -errno;
+		pr_err("cannot open %s: %s\n", LOG_Q(m->pin_dir),
+		       strerror(errno));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		if (err == -EWOULDBLOCK)
+			pr_err("%s is already monitored (its pin directory %s is locked); stop that instance first\n",
+			       m->name, LOG_Q(m->pin_dir));
+		else
+			pr_err("cannot lock %s: %s\n", LOG_Q(m->pin_dir),
+			       strerror(-err));
+		close(fd);
+		return err == -EWOULDBLOCK ? -EBUSY : err;
+	}
+	m->dir_lock_fd = fd;
 	return 0;
 }
 
@@ -563,8 +593,7 @@ static int check_pinned_layout(struct iface_monitor *m)
 		close(fd);
 	}
 	if (meta.layout == ITM_PIN_LAYOUT && pinned(m, 0) && pinned(m, 1) &&
-	    pinned(m, 2) && pinned(m, 3) &&
-	    !pinned_map_info(m, 0, &info) &&
+	    pinned(m, 2) && pinned(m, 3) && !pinned_map_info(m, 0, &info) &&
 	    info.type == BPF_MAP_TYPE_PERCPU_HASH &&
 	    info.key_size == sizeof(struct itm_key) &&
 	    info.value_size == sizeof(struct itm_value) &&
@@ -760,13 +789,15 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	memset(m, 0, sizeof(*m));
 	m->link_fd[0] = m->link_fd[1] = -1;
 	m->lock_fd = -1;
+	m->dir_lock_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", name);
 	instance_name(name, m->instance, sizeof(m->instance));
 
 	m->ifindex = (int)if_nametoindex(name);
 	if (!m->ifindex) {
 		err = errno == ENODEV || errno == ENXIO ? -ENODEV : -errno;
-		pr_err("interface '%s' not found (see 'ip link show')\n", name);
+		pr_err("interface '%s' not found (see 'ip link show')\n",
+		       LOG_Q(name));
 		return err;
 	}
 	err = link_is_l3(name, &m->l3);
@@ -786,6 +817,8 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	}
 	snprintf(m->pin_base, sizeof(m->pin_base), "%s", cfg->pin_base);
 	err = ensure_pin_dir(cfg->pin_base, m->pin_dir);
+	if (!err)
+		err = lock_pin_dir(m);
 	if (err)
 		goto fail;
 	/* We hold the lock, so anything pinned here belongs to a dead run. */
@@ -804,6 +837,7 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	err = load(m, cfg);
 	if (err)
 		goto fail;
+	m->force_clsact = cfg->force_clsact;
 	err = m->adopted ? attach_adopted(m, cfg->force_clsact)
 			 : attach(m, cfg->force_clsact);
 	if (err)
@@ -826,6 +860,9 @@ fail:
 fail_keep:
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;
+	if (m->dir_lock_fd >= 0)
+		close(m->dir_lock_fd);
+	m->dir_lock_fd = -1;
 	release_lock(m);
 	return err;
 }
@@ -867,6 +904,9 @@ void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached)
 	}
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;
+	if (m->dir_lock_fd >= 0)
+		close(m->dir_lock_fd);
+	m->dir_lock_fd = -1;
 	release_lock(m);
 }
 
@@ -879,6 +919,7 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	memset(m, 0, sizeof(*m));
 	m->link_fd[0] = m->link_fd[1] = -1;
 	m->lock_fd = -1;
+	m->dir_lock_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", ifname);
 	instance_name(ifname, m->instance, sizeof(m->instance));
 	m->ifindex = (int)if_nametoindex(ifname);
@@ -890,6 +931,14 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	err = take_lock(m);
 	if (err)
 		return err;
+	/* A running instance whose lock file was deleted still holds this. */
+	if (!access(m->pin_dir, F_OK)) {
+		err = lock_pin_dir(m);
+		if (err) {
+			release_lock(m);
+			return err;
+		}
+	}
 	for (size_t i = 0; i < sizeof(pin_names) / sizeof(pin_names[0]); i++)
 		found |= pinned(m, (int)i);
 	if (m->ifindex) {
@@ -910,6 +959,8 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	remove_pins(m->pin_dir);
 	rmdir(m->pin_dir);
 	rmdir(pin_base);
+	if (m->dir_lock_fd >= 0)
+		close(m->dir_lock_fd);
 	release_lock(m);
 	if (!found) {
 		pr_err("nothing of ours is attached to %s or pinned under %s\n",
@@ -920,10 +971,98 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	return 0;
 }
 
+/* The device went away and took our tcx links (defunct) or filters. */
+static void forget_attachment(struct iface_monitor *m)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		if (m->link_fd[dir] >= 0) {
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+				 pin_names[4 + dir]);
+			unlink(path);
+			close(m->link_fd[dir]);
+			m->link_fd[dir] = -1;
+		}
+		m->filter_attached[dir] = false;
+	}
+	m->hook_created = false;
+	m->mode = ATTACH_NONE;
+	m->gone = true;
+}
+
+static int reattach(struct iface_monitor *m, int ifindex)
+{
+	bool l3;
+	int err;
+
+	err = link_is_l3(m->name, &l3);
+	if (err)
+		return err;
+	if (l3 != m->l3) {
+		pr_err("%s is back as a different kind of link (%s); not attached again (restart to monitor it)\n",
+		       m->name, l3 ? "no link-layer header" : "Ethernet");
+		return -EPROTOTYPE;
+	}
+	m->ifindex = ifindex;
+	err = attach(m, m->force_clsact);
+	if (err)
+		return err;
+	for (int dir = 0; dir < 2 && m->mode == ATTACH_TCX; dir++) {
+		char path[PATH_MAX];
+
+		snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+			 pin_names[4 + dir]);
+		if (bpf_obj_pin(m->link_fd[dir], path))
+			pr_warn("cannot pin %s: %s\n", path, strerror(errno));
+	}
+	m->gone = false;
+	m->reattached++;
+	return 0;
+}
+
+int iface_monitor_follow(struct iface_monitor *m)
+{
+	char name[IF_NAMESIZE];
+	bool changed = false;
+	int ifindex, err;
+
+	if (!m->skel)
+		return 0;
+	if (!m->gone && !if_indextoname((unsigned int)m->ifindex, name)) {
+		forget_attachment(m);
+		pr_warn("%s disappeared: not counting until an interface of that name appears\n",
+			m->name);
+		changed = true;
+	} else if (!m->gone && strcmp(name, m->name)) {
+		/* Renamed: it is not the interface we were asked for. */
+		iface_monitor_detach(m);
+		m->gone = true;
+		pr_warn("%s was renamed to %s: detached; not counting until an interface named %s appears\n",
+			m->name, LOG_Q(name), m->name);
+		changed = true;
+	}
+	if (!m->gone)
+		return changed;
+	ifindex = (int)if_nametoindex(m->name);
+	if (!ifindex)
+		return changed;
+	err = reattach(m, ifindex);
+	if (err) {
+		pr_err("%s is back but attaching to it failed: %s\n", m->name,
+		       strerror(-err));
+		return err;
+	}
+	pr_info("%s is back: attached again (%s)\n", m->name,
+		attach_mode_name(m->mode));
+	return 1;
+}
+
 void iface_monitor_close(struct iface_monitor *m)
 {
 	iface_monitor_detach(m);
-	if (m->pin_dir[0]) {
+	/* Only our own pins: never those of the instance that holds it. */
+	if (m->pin_dir[0] && m->dir_lock_fd >= 0) {
 		remove_pins(m->pin_dir);
 		if (rmdir(m->pin_dir) && errno != ENOENT && errno != ENOTEMPTY)
 			pr_debug("rmdir %s: %s\n", m->pin_dir, strerror(errno));
@@ -933,5 +1072,8 @@ void iface_monitor_close(struct iface_monitor *m)
 	}
 	traffic_bpf__destroy(m->skel);
 	m->skel = NULL;
+	if (m->dir_lock_fd >= 0)
+		close(m->dir_lock_fd);
+	m->dir_lock_fd = -1;
 	release_lock(m);
 }

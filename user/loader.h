@@ -49,9 +49,13 @@ struct iface_monitor {
 	char pin_base[PATH_MAX - 64];
 	char pin_dir[PATH_MAX - 32]; /* leaves room for "/link_ingress" */
 	int lock_fd;
+	int dir_lock_fd; /* flock on pin_dir: outlives a deleted lock file */
 	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
 	int active;
-	bool adopted; /* the maps came from an earlier run */
+	bool adopted;	     /* the maps came from an earlier run */
+	bool force_clsact;   /* --clsact, also when attaching again */
+	bool gone;	     /* the interface disappeared; not attached */
+	uint64_t reattached; /* times attached again to a new interface */
 };
 
 /* Prints one actionable message on failure and returns -errno. */
@@ -61,6 +65,15 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 void iface_monitor_close(struct iface_monitor *m);
 /* Stop counting (links/filters removed) but keep the maps for a last drain. */
 void iface_monitor_detach(struct iface_monitor *m);
+/*
+ * Compare with the kernel: if the interface was deleted (its index is gone
+ * or names another device), forget the attachment, which went with it;
+ * if an interface of that name exists while we are not attached, attach
+ * the same programs and maps to it, so counting goes on into the same
+ * totals.  Returns 1 if the state changed, 0 if not, -errno if attaching
+ * failed (logged; tried again at the next change).
+ */
+int iface_monitor_follow(struct iface_monitor *m);
 
 /*
  * Put the empty spare statistics map in the programs' slot and return the

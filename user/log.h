@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 void log_set_verbose(bool verbose);
@@ -20,6 +21,17 @@ void log_vmsg(const char *level, const char *fmt, va_list ap)
 /* The same to another stream (tests capture option errors with it). */
 void log_fmsg(FILE *f, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * A user-supplied string made safe for a one-line message: control bytes
+ * escaped (\n, \t, \xNN, and \\ itself), cut after LOG_QUOTE_INPUT
+ * bytes with "...".  Returns buf.  LOG_Q(s) uses a buffer that lives
+ * until the end of the enclosing statement's block.
+ */
+#define LOG_QUOTE_INPUT 64
+#define LOG_QUOTE_MAX	(4 * LOG_QUOTE_INPUT + 8)
+const char *log_quote(const char *s, char *buf, size_t len);
+#define LOG_Q(s) log_quote((s), (char[LOG_QUOTE_MAX]){0}, LOG_QUOTE_MAX)
 
 #define pr_err(...)  log_msg("error", __VA_ARGS__)
 #define pr_warn(...) log_msg("warning", __VA_ARGS__)

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
  * Prometheus text format 0.0.4.  A scrape may carry 10^6 addresses times
- * four families, so the hot path avoids printf: numbers are converted by
- * hand, and each address's label block is built once (for the first
- * family) and copied for the other three.
+ * four families, so the hot path avoids printf: numbers and addresses are
+ * converted by hand, and the escaped rest of a label block (geography, or
+ * pid and process) is built once per distinct value and copied.
  */
 #include "metrics.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,12 +23,6 @@
 #define UNKNOWN	      "Unknown"
 #define U64_DIGITS    20
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-
-/* Where an address's "{...}" label block sits in the output buffer. */
-struct label_span {
-	size_t off;
-	size_t len;
-};
 
 struct ip_family {
 	const char *name;
@@ -256,65 +252,6 @@ static int label_or_unknown(struct strbuf *out, const char *v)
 	return metrics_escape_label(out, v);
 }
 
-static int append_addr(struct strbuf *out, const struct in6_addr *addr)
-{
-	char buf[INET6_ADDRSTRLEN];
-
-	return strbuf_append(out, buf, addr_format(addr, buf));
-}
-
-static int append_ip_labels(struct strbuf *out, const struct ip_entry *e)
-{
-	static const char *const names[] = {
-		"\",country=\"",
-		"\",province=\"",
-		"\",city=\"",
-		"\",isp=\"",
-	};
-	const struct geo_labels *g = e->geo;
-	const char *vals[4] = {
-		g ? g->country : NULL,
-		g ? g->province : NULL,
-		g ? g->city : NULL,
-		g ? g->isp : NULL,
-	};
-	int err;
-
-	err = strbuf_puts(out, "{remote_ip=\"");
-	if (!err)
-		err = append_addr(out, &e->addr);
-	for (int i = 0; i < 4 && !err; i++) {
-		err = strbuf_puts(out, names[i]);
-		if (!err)
-			err = label_or_unknown(out, vals[i]);
-	}
-	if (!err)
-		err = strbuf_puts(out, "\"}");
-	return err;
-}
-
-static int append_proc_labels(struct strbuf *out, const struct ip_entry *e)
-{
-	char pid[U64_DIGITS + 1];
-	int err;
-
-	pid[u64_to_dec(e->pid, pid)] = '\0';
-	err = strbuf_puts(out, "{remote_ip=\"");
-	if (!err)
-		err = append_addr(out, &e->addr);
-	if (!err)
-		err = strbuf_puts(out, "\",pid=\"");
-	if (!err)
-		err = strbuf_puts(out, pid);
-	if (!err)
-		err = strbuf_puts(out, "\",process=\"");
-	if (!err)
-		err = escape_n(out, e->comm, strnlen(e->comm, sizeof(e->comm)));
-	if (!err)
-		err = strbuf_puts(out, "\"}");
-	return err;
-}
-
 static int append_header(struct strbuf *out, const char *name, const char *help,
 			 const char *type)
 {
@@ -342,97 +279,6 @@ static inline uint64_t entry_field(const struct ip_entry *e, size_t field)
 
 	memcpy(&v, (const char *)e + field, sizeof(v));
 	return v;
-}
-
-/* First family: build each label block and remember where it went. */
-static int render_first_ip_family(const struct ip_table *t,
-				  const struct ip_family *f, label_fn labels,
-				  struct label_span *spans, struct strbuf *out)
-{
-	size_t nl = strlen(f->name), k = 0;
-	int err;
-
-	for (size_t i = 0; i < t->count; i++) {
-		const struct ip_entry *e = &t->entries[i];
-
-		if (!e->exported)
-			continue;
-		err = strbuf_append(out, f->name, nl);
-		if (err)
-			return err;
-		spans[k].off = out->len;
-		err = labels(out, e);
-		if (err)
-			return err;
-		spans[k].len = out->len - spans[k].off;
-		k++;
-		err = put_value_line_end(out, entry_field(e, f->field));
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int render_next_ip_family(const struct ip_table *t,
-				 const struct ip_family *f,
-				 const struct label_span *spans,
-				 struct strbuf *out)
-{
-	size_t nl = strlen(f->name), k = 0;
-	int err;
-
-	for (size_t i = 0; i < t->count; i++) {
-		const struct ip_entry *e = &t->entries[i];
-		const struct label_span *sp;
-
-		if (!e->exported)
-			continue;
-		sp = &spans[k++];
-		err = strbuf_reserve(out, nl + sp->len + U64_DIGITS + 2);
-		if (err)
-			return err;
-		put(out, f->name, nl);
-		/* Offsets, not pointers: the reserve may have moved buf. */
-		put(out, out->buf + sp->off, sp->len);
-		out->buf[out->len++] = ' ';
-		out->len += u64_to_dec(entry_field(e, f->field),
-				       out->buf + out->len);
-		out->buf[out->len++] = '\n';
-		out->buf[out->len] = '\0';
-	}
-	return 0;
-}
-
-static int render_ip_families(const struct ip_table *t, size_t n_exported,
-			      const struct ip_family *fam, label_fn labels,
-			      struct strbuf *out)
-{
-	struct label_span *spans = NULL;
-	size_t first_start, first_len;
-	int err;
-
-	if (n_exported) {
-		spans = malloc(n_exported * sizeof(*spans));
-		if (!spans)
-			return -ENOMEM;
-	}
-	err = append_header(out, fam[0].name, fam[0].help, "counter");
-	first_start = out->len;
-	if (!err)
-		err = render_first_ip_family(t, &fam[0], labels, spans, out);
-	if (err)
-		goto out;
-	/* The other families are about the same size; grow once for all. */
-	first_len = out->len - first_start;
-	err = strbuf_reserve(out, 3 * (first_len + 2 * n_exported) + 1024);
-	for (size_t f = 1; f < 4 && !err; f++) {
-		err = append_header(out, fam[f].name, fam[f].help, "counter");
-		if (!err)
-			err = render_next_ip_family(t, &fam[f], spans, out);
-	}
-out:
-	free(spans);
-	return err;
 }
 
 static int render_plain(struct strbuf *out, const char *name, const char *help,
@@ -471,6 +317,44 @@ static int render_iface_family(const struct metrics_input *in,
 	return err;
 }
 
+/* Whether each interface is counted now, and how often it came back. */
+static int render_iface_state(const struct metrics_input *in,
+			      struct strbuf *out)
+{
+	static const struct {
+		const char *name, *help, *type;
+	} fam[2] = {
+		{"ip_traffic_interface_attached",
+		 "1 while the programs are attached to the interface; 0 after it disappeared, until an interface of that name is back",
+		 "gauge"},
+		{"ip_traffic_interface_reattached_total",
+		 "Times the interface disappeared and the programs were attached to a new interface of that name",
+		 "counter"},
+	};
+	int err = 0;
+
+	for (int f = 0; f < 2 && !err; f++) {
+		err = append_header(out, fam[f].name, fam[f].help, fam[f].type);
+		for (size_t i = 0; i < in->n_ifaces && !err; i++) {
+			const struct iface_stats *s = &in->ifaces[i];
+
+			err = strbuf_puts(out, fam[f].name);
+			if (!err)
+				err = strbuf_puts(out, "{iface=\"");
+			if (!err)
+				err = escape_n(
+					out, s->name,
+					strnlen(s->name, sizeof(s->name)));
+			if (!err)
+				err = strbuf_puts(out, "\"}");
+			if (!err)
+				err = put_value_line_end(out, f ? s->reattached
+								: s->attached);
+		}
+	}
+	return err;
+}
+
 /* Go's ParseFloat reads these; "%g" would say "inf" and "nan". */
 static int append_double(struct strbuf *out, double v)
 {
@@ -498,7 +382,276 @@ static int render_gauge_double(struct strbuf *out, const char *name,
 	return err;
 }
 
-int metrics_render(const struct metrics_input *in, struct strbuf *out)
+/*
+ * One exported series: counters, address, and where the rest of its label
+ * block sits in the snapshot's arena.  That rest (geography, or pid and
+ * process) is shared by many series, so it is rendered once per distinct
+ * value: 56 bytes per series plus the distinct blocks.
+ */
+struct series {
+	uint64_t v[4]; /* tx_bytes, rx_bytes, tx_packets, rx_packets */
+	struct in6_addr addr;
+	uint32_t off;
+	uint32_t len;
+};
+
+struct series_set {
+	const struct ip_family *fam;
+	struct series *s;
+	size_t n;
+	uint64_t sum[4]; /* over its series, family by family */
+};
+
+enum stream_phase {
+	PHASE_SERIES, /* the per-IP, then the per-process families */
+	PHASE_TAIL,
+	PHASE_DURATION,
+	PHASE_DONE,
+};
+
+/* What a scrape sends; immutable once taken, shared by its readers. */
+struct snap_data {
+	struct series_set sets[2]; /* per IP, per (IP, process) */
+	size_t n_sets;
+	struct strbuf blocks; /* distinct label-block tails, back to back */
+	struct strbuf tail;   /* totals, per-interface and info families */
+	double duration;
+	bool has_duration;
+	atomic_int refs;
+};
+
+/* One reader of a snapshot: the data and a read position. */
+struct metrics_snapshot {
+	struct snap_data *d;
+	enum stream_phase phase;
+	size_t set, family, next; /* next series; SIZE_MAX: header first */
+	size_t tail_off;
+};
+
+/* Distinct blocks while a snapshot is taken: key bytes -> arena span. */
+struct block_key {
+	const void *geo;
+	uint32_t pid;
+	char comm[ITM_COMM_LEN];
+};
+
+struct block_slot {
+	struct block_key key;
+	uint32_t off;
+	uint32_t len;
+	bool used;
+};
+
+struct block_index {
+	struct block_slot *slot;
+	size_t mask;
+};
+
+static uint64_t key_hash(const struct block_key *k)
+{
+	uint64_t h = (uint64_t)(uintptr_t)k->geo * 0x9e3779b97f4a7c15ULL;
+
+	h ^= k->pid * 0xd6e8feb86659fd93ULL;
+	for (size_t i = 0; i < sizeof(k->comm) && k->comm[i]; i++)
+		h = (h ^ (unsigned char)k->comm[i]) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+static int ip_block(struct strbuf *out, const struct ip_entry *e)
+{
+	static const char *const names[] = {
+		"\",country=\"",
+		"\",province=\"",
+		"\",city=\"",
+		"\",isp=\"",
+	};
+	const struct geo_labels *g = e->geo;
+	const char *vals[4] = {
+		g ? g->country : NULL,
+		g ? g->province : NULL,
+		g ? g->city : NULL,
+		g ? g->isp : NULL,
+	};
+	int err = 0;
+
+	for (int i = 0; i < 4 && !err; i++) {
+		err = strbuf_puts(out, names[i]);
+		if (!err)
+			err = label_or_unknown(out, vals[i]);
+	}
+	if (!err)
+		err = strbuf_puts(out, "\"}");
+	return err;
+}
+
+static int proc_block(struct strbuf *out, const struct ip_entry *e)
+{
+	char pid[U64_DIGITS + 1];
+	int err;
+
+	pid[u64_to_dec(e->pid, pid)] = '\0';
+	err = strbuf_puts(out, "\",pid=\"");
+	if (!err)
+		err = strbuf_puts(out, pid);
+	if (!err)
+		err = strbuf_puts(out, "\",process=\"");
+	if (!err)
+		err = escape_n(out, e->comm, strnlen(e->comm, sizeof(e->comm)));
+	if (!err)
+		err = strbuf_puts(out, "\"}");
+	return err;
+}
+
+static int snapshot_series(struct snap_data *s, struct series_set *set,
+			   const struct ip_table *t,
+			   const struct ip_family *fam, label_fn block,
+			   bool per_process)
+{
+	struct block_index bi = {0};
+	size_t slots = 16;
+	int err = 0;
+
+	set->fam = fam;
+	set->n = 0;
+	if (!t->n_exported)
+		return 0;
+	set->s = malloc(t->n_exported * sizeof(*set->s));
+	/* Distinct geographies or processes are few; past 32 probes a
+	 * block is simply not shared. */
+	while (slots < 2 * t->n_exported && slots < (1U << 16))
+		slots <<= 1;
+	bi.slot = calloc(slots, sizeof(*bi.slot));
+	bi.mask = slots - 1;
+	if (!set->s || !bi.slot) {
+		free(bi.slot);
+		return -ENOMEM;
+	}
+	for (size_t k = 0; k < t->n_exported && !err; k++) {
+		const struct ip_entry *e = &t->entries[t->exported[k]];
+		struct series *x = &set->s[set->n++];
+		struct block_key key = {0};
+		struct block_slot *sl;
+		size_t h, probes = 0;
+
+		if (per_process) {
+			key.pid = e->pid;
+			memcpy(key.comm, e->comm, sizeof(key.comm));
+		} else {
+			key.geo = e->geo;
+		}
+		h = key_hash(&key) & bi.mask;
+		for (;;) {
+			sl = &bi.slot[h];
+			if (!sl->used || !memcmp(&sl->key, &key, sizeof(key)))
+				break;
+			if (++probes == 32) {
+				sl = NULL;
+				break;
+			}
+			h = (h + 1) & bi.mask;
+		}
+		if (!sl || !sl->used) {
+			size_t off = s->blocks.len;
+
+			err = block(&s->blocks, e);
+			if (err || s->blocks.len > UINT32_MAX) {
+				err = err ? err : -E2BIG;
+				break;
+			}
+			if (sl) {
+				sl->key = key;
+				sl->off = (uint32_t)off;
+				sl->len = (uint32_t)(s->blocks.len - off);
+				sl->used = true;
+			}
+			x->off = (uint32_t)off;
+			x->len = (uint32_t)(s->blocks.len - off);
+		} else {
+			x->off = sl->off;
+			x->len = sl->len;
+		}
+		x->addr = e->addr;
+		for (int f = 0; f < 4; f++) {
+			x->v[f] = entry_field(e, fam[f].field);
+			set->sum[f] += x->v[f];
+		}
+	}
+	free(bi.slot);
+	return err;
+}
+
+/* Families of four counters or gauges without labels: tx/rx bytes/packets. */
+static int render_quad(struct strbuf *out, const char *prefix,
+		       const char *suffix, const char *type, const char *what,
+		       const uint64_t v[4])
+{
+	static const char *const dir[4] = {"tx", "rx", "tx", "rx"};
+	static const char *const unit[4] = {"bytes", "bytes", "packets",
+					    "packets"};
+	static const char *const verb[4] = {
+		"Transmitted IP-layer bytes", "Received IP-layer bytes",
+		"Transmitted IP packets", "Received IP packets"};
+	int err = 0;
+
+	for (int i = 0; i < 4 && !err; i++) {
+		char name[96], help[512];
+
+		snprintf(name, sizeof(name), "%s_%s_%s%s", prefix, dir[i],
+			 unit[i], suffix);
+		snprintf(help, sizeof(help), "%s %s", verb[i], what);
+		err = render_plain(out, name, help, type, v[i]);
+	}
+	return err;
+}
+
+static int render_limits(const struct ip_table *t, const uint64_t exp_sum[4],
+			 const struct ip_table *procs, struct strbuf *out)
+{
+	static const struct ip_table empty;
+	uint64_t ev[4], below[4];
+	int err;
+
+	if (!t)
+		t = &empty;
+	ev[0] = t->evicted.tx_bytes;
+	ev[1] = t->evicted.rx_bytes;
+	ev[2] = t->evicted.tx_packets;
+	ev[3] = t->evicted.rx_packets;
+	/* sum = entries + evicted, and the entries are exported or below. */
+	below[0] = t->sum.tx_bytes - ev[0] - exp_sum[0];
+	below[1] = t->sum.rx_bytes - ev[1] - exp_sum[1];
+	below[2] = t->sum.tx_packets - ev[2] - exp_sum[2];
+	below[3] = t->sum.rx_packets - ev[3] - exp_sum[3];
+	err = render_quad(
+		out, "ip_traffic_evicted", "_total", "counter",
+		"of remote addresses dropped from memory at --max-tracked (longest idle, never exported, first) or never admitted (all kept addresses exported, or out of memory); not in the per-IP series",
+		ev);
+	if (!err)
+		err = render_quad(
+			out, "ip_traffic_below_threshold", "", "gauge",
+			"of tracked remote addresses still below the export threshold (-t); not in the per-IP series",
+			below);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_evicted_addresses_total",
+			"Remote addresses dropped from memory to stay within --max-tracked",
+			"counter", t->n_evicted);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_alloc_failures_total",
+			"Addresses (or address-process pairs) that could not be tracked for lack of memory; their traffic is in ip_traffic_evicted_*",
+			"counter",
+			t->alloc_failures +
+				(procs ? procs->alloc_failures : 0));
+	if (!err)
+		err = render_plain(out, "ip_traffic_max_tracked_addresses",
+				   "The --max-tracked limit (0: none)", "gauge",
+				   t->max_entries);
+	return err;
+}
+
+static int render_tail(const struct metrics_input *in,
+		       const uint64_t exp_sum[4], struct strbuf *out)
 {
 	static const char *const all_names[4] = {
 		"ip_traffic_all_tx_bytes_total",
@@ -507,27 +660,20 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 		"ip_traffic_all_rx_packets_total",
 	};
 	static const char *const all_help[4] = {
-		"Transmitted IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot",
-		"Received IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot",
-		"Transmitted IP packets over all remote addresses, including those below the export threshold and those that found no map slot",
-		"Received IP packets over all remote addresses, including those below the export threshold and those that found no map slot",
+		"Transmitted IP-layer bytes over all remote addresses: per-IP series + below_threshold + evicted + overflow",
+		"Received IP-layer bytes over all remote addresses: per-IP series + below_threshold + evicted + overflow",
+		"Transmitted IP packets over all remote addresses: per-IP series + below_threshold + evicted + overflow",
+		"Received IP packets over all remote addresses: per-IP series + below_threshold + evicted + overflow",
 	};
 	const struct ip_table *t = in->table;
 	uint64_t all[4] = {0}; /* tx_bytes, rx_bytes, tx_pkts, rx_pkts */
-	size_t n_exported = 0, count = t ? t->count : 0;
-	static const struct ip_table empty;
-	int err;
+	int err = 0;
 
-	if (!t)
-		t = &empty;
-	for (size_t i = 0; i < count; i++) {
-		const struct ip_entry *e = &t->entries[i];
-
-		all[0] += e->tx_bytes;
-		all[1] += e->rx_bytes;
-		all[2] += e->tx_packets;
-		all[3] += e->rx_packets;
-		n_exported += e->exported;
+	if (t) {
+		all[0] = t->sum.tx_bytes;
+		all[1] = t->sum.rx_bytes;
+		all[2] = t->sum.tx_packets;
+		all[3] = t->sum.rx_packets;
 	}
 	for (size_t i = 0; i < in->n_ifaces; i++) {
 		const struct itm_counter *c = in->ifaces[i].ctr;
@@ -537,31 +683,25 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 		all[2] += c[ITM_CTR_OVERFLOW_TX].packets;
 		all[3] += c[ITM_CTR_OVERFLOW_RX].packets;
 	}
-
-	err = render_ip_families(t, n_exported, ip_families, append_ip_labels,
-				 out);
-	if (!err && in->procs) {
-		size_t n = 0;
-
-		for (size_t i = 0; i < in->procs->count; i++)
-			n += in->procs->entries[i].exported;
-		err = render_ip_families(in->procs, n, proc_families,
-					 append_proc_labels, out);
-	}
 	for (int i = 0; i < 4 && !err; i++)
 		err = render_plain(out, all_names[i], all_help[i], "counter",
 				   all[i]);
 	for (size_t i = 0; i < ARRAY_SIZE(iface_families) && !err; i++)
 		err = render_iface_family(in, &iface_families[i], out);
 	if (!err)
-		err = render_plain(out, "ip_traffic_tracked_addresses",
-				   "Remote addresses seen since start", "gauge",
-				   count);
+		err = render_iface_state(in, out);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_tracked_addresses",
+			"Remote addresses in memory (at most --max-tracked)",
+			"gauge", t ? t->count : 0);
 	if (!err)
 		err = render_plain(
 			out, "ip_traffic_exported_addresses",
 			"Remote addresses whose tx+rx bytes reached the export threshold (exported per IP)",
-			"gauge", n_exported);
+			"gauge", t ? t->n_exported : 0);
+	if (!err)
+		err = render_limits(t, exp_sum, in->procs, out);
 	if (!err)
 		err = append_header(out, "ip_traffic_build_info",
 				    "Build information; the value is always 1",
@@ -577,6 +717,188 @@ int metrics_render(const struct metrics_input *in, struct strbuf *out)
 			out, "ip_traffic_start_time_seconds",
 			"Unix time at which monitoring started",
 			in->start_time_seconds);
+	return err;
+}
+
+static void data_unref(struct snap_data *d)
+{
+	if (!d || atomic_fetch_sub(&d->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < 2; i++)
+		free(d->sets[i].s);
+	strbuf_free(&d->blocks);
+	strbuf_free(&d->tail);
+	free(d);
+}
+
+static struct metrics_snapshot *reader_new(struct snap_data *d)
+{
+	struct metrics_snapshot *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	atomic_fetch_add(&d->refs, 1);
+	s->d = d;
+	s->next = SIZE_MAX;
+	return s;
+}
+
+struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in)
+{
+	static const uint64_t zero[4];
+	struct snap_data *d = calloc(1, sizeof(*d));
+	struct metrics_snapshot *s;
+	int err = 0;
+
+	if (!d)
+		return NULL;
+	atomic_init(&d->refs, 1);
+	if (in->table)
+		err = snapshot_series(d, &d->sets[d->n_sets++], in->table,
+				      ip_families, ip_block, false);
+	if (!err && in->procs)
+		err = snapshot_series(d, &d->sets[d->n_sets++], in->procs,
+				      proc_families, proc_block, true);
+	if (!err)
+		err = render_tail(in, in->table ? d->sets[0].sum : zero,
+				  &d->tail);
+	s = err ? NULL : reader_new(d);
+	data_unref(d);
+	if (!s)
+		errno = err ? -err : ENOMEM;
+	return s;
+}
+
+struct metrics_snapshot *metrics_snapshot_dup(const struct metrics_snapshot *s)
+{
+	return reader_new(s->d);
+}
+
+void metrics_snapshot_set_duration(struct metrics_snapshot *s, double seconds)
+{
+	s->d->duration = seconds;
+	s->d->has_duration = true;
+}
+
+size_t metrics_snapshot_size(const struct metrics_snapshot *s)
+{
+	const struct snap_data *d = s->d;
+	size_t n = sizeof(*d) + d->blocks.cap + d->tail.cap;
+
+	for (size_t i = 0; i < d->n_sets; i++)
+		n += d->sets[i].n * sizeof(struct series);
+	return n;
+}
+
+void metrics_snapshot_free(struct metrics_snapshot *s)
+{
+	if (!s)
+		return;
+	data_unref(s->d);
+	free(s);
+}
+
+/* Append series lines of the current family until out holds want bytes. */
+static int read_series(struct metrics_snapshot *s, struct strbuf *out,
+		       size_t want)
+{
+	const struct series_set *set = &s->d->sets[s->set];
+	const struct ip_family *f = &set->fam[s->family];
+	size_t nl = strlen(f->name);
+	int err;
+
+	if (s->next == SIZE_MAX) {
+		err = append_header(out, f->name, f->help, "counter");
+		if (err)
+			return err;
+		s->next = 0;
+	}
+	while (s->next < set->n && out->len < want) {
+		const struct series *x = &set->s[s->next];
+
+		err = strbuf_reserve(out, nl + sizeof("{remote_ip=\"") +
+						  INET6_ADDRSTRLEN + x->len +
+						  U64_DIGITS + 2);
+		if (err)
+			return err;
+		put(out, f->name, nl);
+		put_lit(out, "{remote_ip=\"");
+		out->len += addr_format(&x->addr, out->buf + out->len);
+		put(out, s->d->blocks.buf + x->off, x->len);
+		out->buf[out->len++] = ' ';
+		out->len += u64_to_dec(x->v[s->family], out->buf + out->len);
+		out->buf[out->len++] = '\n';
+		out->buf[out->len] = '\0';
+		s->next++;
+	}
+	if (s->next < set->n)
+		return 0;
+	s->next = SIZE_MAX;
+	if (++s->family == 4) {
+		s->family = 0;
+		if (++s->set == s->d->n_sets)
+			s->phase = PHASE_TAIL;
+	}
+	return 0;
+}
+
+int metrics_snapshot_read(struct metrics_snapshot *s, struct strbuf *out,
+			  size_t want)
+{
+	size_t n;
+	int err;
+
+	want += out->len;
+	while (out->len < want) {
+		switch (s->phase) {
+		case PHASE_SERIES:
+			if (s->set >= s->d->n_sets) {
+				s->phase = PHASE_TAIL;
+				break;
+			}
+			err = read_series(s, out, want);
+			if (err)
+				return err;
+			break;
+		case PHASE_TAIL:
+			n = s->d->tail.len - s->tail_off;
+			if (n > want - out->len)
+				n = want - out->len;
+			err = strbuf_append(out, s->d->tail.buf + s->tail_off,
+					    n);
+			if (err)
+				return err;
+			s->tail_off += n;
+			if (s->tail_off == s->d->tail.len)
+				s->phase = PHASE_DURATION;
+			break;
+		case PHASE_DURATION:
+			if (s->d->has_duration) {
+				err = metrics_render_scrape_duration(
+					out, s->d->duration);
+				if (err)
+					return err;
+			}
+			s->phase = PHASE_DONE;
+			break;
+		case PHASE_DONE:
+			return 0;
+		}
+	}
+	return s->phase != PHASE_DONE;
+}
+
+int metrics_render(const struct metrics_input *in, struct strbuf *out)
+{
+	struct metrics_snapshot *s = metrics_snapshot_take(in);
+	int err;
+
+	if (!s)
+		return -errno;
+	do
+		err = metrics_snapshot_read(s, out, 1U << 20);
+	while (err > 0);
+	metrics_snapshot_free(s);
 	return err;
 }
 

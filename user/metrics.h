@@ -4,6 +4,7 @@
 #define ITM_METRICS_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,8 @@
 struct iface_stats {
 	char name[IF_NAMESIZE];
 	struct itm_counter ctr[ITM_CTR_MAX];
+	bool attached;	     /* false while the interface is gone */
+	uint64_t reattached; /* attached again after it came back */
 };
 
 struct metrics_input {
@@ -34,6 +37,33 @@ int metrics_escape_label(struct strbuf *out, const char *v);
  * knows when the scrape started.  Returns 0 or -ENOMEM.
  */
 int metrics_render(const struct metrics_input *in, struct strbuf *out);
+
+/*
+ * What one scrape sends, copied under the collector's lock and then
+ * streamed without it: the label blocks and counters of the exported
+ * series only (about 40 bytes plus the label text each), and the small
+ * families rendered whole.  A scrape's memory follows what it returns,
+ * never the number of tracked addresses.
+ */
+struct metrics_snapshot;
+/* NULL with errno set (ENOMEM). */
+struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in);
+/*
+ * Another reader of the same data, from the start (the data is shared,
+ * reference-counted, and freed with its last reader).  NULL: ENOMEM.
+ */
+struct metrics_snapshot *metrics_snapshot_dup(const struct metrics_snapshot *s);
+/* Append ip_traffic_scrape_duration_seconds at the end (before any dup). */
+void metrics_snapshot_set_duration(struct metrics_snapshot *s, double seconds);
+/*
+ * Append the next part of the exposition, about want bytes (at least one
+ * line).  Returns 1 while more follows, 0 at the end, or -ENOMEM.
+ */
+int metrics_snapshot_read(struct metrics_snapshot *s, struct strbuf *out,
+			  size_t want);
+/* Bytes the snapshot holds (for the benchmarks). */
+size_t metrics_snapshot_size(const struct metrics_snapshot *s);
+void metrics_snapshot_free(struct metrics_snapshot *s);
 int metrics_render_scrape_duration(struct strbuf *out, double seconds);
 
 #endif

@@ -25,6 +25,15 @@
 #define MIN_INTERVAL_MS		 10
 #define MAX_INTERVAL_MS		 (24ULL * 3600 * 1000)
 #define MAX_MAP_ENTRIES		 (1U << 24)
+#define MAX_TRACKED		 (1ULL << 28)
+/*
+ * Kernel memory per --map-size slot: two hash maps (active and spare) of
+ * an element header, the 20-byte key and a per-CPU value of 32 bytes
+ * (measured: ~320 bytes a slot on 2 CPUs).  --map-size may take at most
+ * MAP_RAM_SHARE of the machine's memory.
+ */
+#define MAP_SLOT_BYTES(ncpus) (2 * (96 + 32 * (uint64_t)(ncpus)))
+#define MAP_RAM_SHARE	      8 /* an eighth */
 
 #define DEFAULT_IPFIX_INTERVAL_MS 60000
 #define DEFAULT_IPFIX_REFRESH_S	  600
@@ -49,6 +58,7 @@ enum long_only {
 	OPT_DB_KEEP_HOURS,
 	OPT_DB_KEEP_DAYS,
 	OPT_KEEP_ATTACHED,
+	OPT_MAX_TRACKED,
 	OPT_DB_HOST,
 	OPT_IPFIX,
 	OPT_IPFIX_TRANSPORT,
@@ -82,6 +92,7 @@ static const struct option long_opts[] = {
 	{"db-keep-hours", required_argument, NULL, OPT_DB_KEEP_HOURS},
 	{"db-keep-days", required_argument, NULL, OPT_DB_KEEP_DAYS},
 	{"keep-attached", no_argument, NULL, OPT_KEEP_ATTACHED},
+	{"max-tracked", required_argument, NULL, OPT_MAX_TRACKED},
 	{"db-host", required_argument, NULL, OPT_DB_HOST},
 	{"ipfix", required_argument, NULL, OPT_IPFIX},
 	{"ipfix-transport", required_argument, NULL, OPT_IPFIX_TRANSPORT},
@@ -131,7 +142,11 @@ void options_usage(FILE *out, const char *prog)
 		"                                 [default: 1048576]\n"
 		"      --map-size N               distinct remote addresses the kernel map\n"
 		"                                 holds per sample interval; more go to the\n"
-		"                                 exported overflow counter [default: %u]\n"
+		"                                 exported overflow counter; at most an eighth\n"
+		"                                 of the RAM in kernel memory [default: %u]\n"
+		"      --max-tracked N            remote addresses kept in memory; past it the\n"
+		"                                 longest-idle unexported ones are evicted into\n"
+		"                                 ip_traffic_evicted_* [default: %u]\n"
 		"      --pin-dir DIR              bpffs directory for pinned maps and links\n"
 		"                                 [default: /sys/fs/bpf/ip_traffic_monitor]\n"
 		"      --top N                    rows in the periodic and final tables; 0 =\n"
@@ -179,8 +194,8 @@ void options_usage(FILE *out, const char *prog)
 		"      --version                  print the version\n"
 		"  -h, --help                     this text\n",
 		prog, prog, prog, prog, prog, ITM_DEFAULT_PORT,
-		ITM_DEFAULT_MAP_ENTRIES, "/run/ip_traffic_monitor/live.sock",
-		ITM_DEFAULT_DB);
+		ITM_DEFAULT_MAP_ENTRIES, ITM_DEFAULT_MAX_TRACKED,
+		"/run/ip_traffic_monitor/live.sock", ITM_DEFAULT_DB);
 }
 
 /* Whole-string unsigned decimal; rejects signs, spaces and overflow. */
@@ -205,7 +220,10 @@ static int parse_seconds_ms(const char *s, uint64_t *ms)
 	char *end;
 	double v;
 
-	if (!s || !(isdigit((unsigned char)s[0]) || s[0] == '.'))
+	/* Decimal only: strtod() would also take "0x10", "1e3", "inf". */
+	if (!s || !(isdigit((unsigned char)s[0]) || s[0] == '.') ||
+	    s[strspn(s, "0123456789.")] != '\0' ||
+	    (strchr(s, '.') && strchr(s, '.') != strrchr(s, '.')))
 		return -EINVAL;
 	errno = 0;
 	v = strtod(s, &end);
@@ -292,13 +310,14 @@ static int add_ifaces(struct options *o, char *list, FILE *err)
 	     name = strtok_r(NULL, ",", &save)) {
 		if (strlen(name) >= IF_NAMESIZE || strchr(name, '/')) {
 			log_fmsg(err, "error", "invalid interface name '%s'\n",
-				 name);
+				 LOG_Q(name));
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < o->n_ifaces; i++) {
 			if (!strcmp(o->ifaces[i], name)) {
 				log_fmsg(err, "error",
-					 "interface '%s' given twice\n", name);
+					 "interface '%s' given twice\n",
+					 LOG_Q(name));
 				return -EINVAL;
 			}
 		}
@@ -319,6 +338,7 @@ static void set_defaults(struct options *o)
 	o->interval_ms = DEFAULT_INTERVAL_MS;
 	o->threshold = DEFAULT_THRESHOLD;
 	o->map_entries = ITM_DEFAULT_MAP_ENTRIES;
+	o->max_tracked = ITM_DEFAULT_MAX_TRACKED;
 	o->pin_base = ITM_DEFAULT_PIN_BASE;
 	o->top_n = DEFAULT_TOP;
 	o->pid_retention_ms = DEFAULT_PID_RETENTION_MS;
@@ -349,7 +369,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 	int c, ret;
 
 	set_defaults(o);
-	optind = 1;
+	/* 0, not 1: glibc then also drops its cursor into the last argv. */
+	optind = 0;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":i:d:s:p:g:t:vh", long_opts,
 				NULL)) != -1) {
@@ -361,26 +382,26 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		case 'd':
 			if (parse_u64(optarg, &v) || v > MAX_DURATION_S)
 				BAD("-d/--duration wants whole seconds from 0 (forever) to %llu, got '%s'",
-				    MAX_DURATION_S, optarg);
+				    MAX_DURATION_S, LOG_Q(optarg));
 			o->duration_ms = v * 1000;
 			break;
 		case 's':
 			if (parse_seconds_ms(optarg, &v) ||
 			    v < MIN_INTERVAL_MS || v > MAX_INTERVAL_MS)
 				BAD("-s/--sample-interval wants seconds from 0.01 to 86400, got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			o->interval_ms = v;
 			break;
 		case 'p':
 			if (parse_u64(optarg, &v) || v < 1 || v > 65535)
 				BAD("-p/--prometheus-port wants a port from 1 to 65535, got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			o->port = (uint16_t)v;
 			break;
 		case 't':
 			if (parse_bytes(optarg, &o->threshold))
 				BAD("-t/--prometheus-export-threshold wants bytes (e.g. 1048576 or 10M), got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			break;
 		case OPT_LISTEN:
 			if (!optarg[0])
@@ -391,19 +412,19 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			if (parse_u64(optarg, &v) || v < 1 ||
 			    v > MAX_MAP_ENTRIES)
 				BAD("--map-size wants 1 to %u entries, got '%s'",
-				    MAX_MAP_ENTRIES, optarg);
+				    MAX_MAP_ENTRIES, LOG_Q(optarg));
 			o->map_entries = (uint32_t)v;
 			break;
 		case OPT_PIN_DIR:
 			if (optarg[0] != '/')
 				BAD("--pin-dir wants an absolute path, got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			o->pin_base = optarg;
 			break;
 		case OPT_TOP:
 			if (parse_u64(optarg, &v) || v > 1000000)
 				BAD("--top wants a number of rows (0 = all), got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			o->top_n = (size_t)v;
 			break;
 		case OPT_QUIET:
@@ -415,7 +436,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		case OPT_LIVE_SOCKET:
 			if (optarg[0] != '/')
 				BAD("--live-socket wants an absolute path, got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			o->live_socket = optarg;
 			break;
 		case OPT_LIVE_GROUP:
@@ -435,10 +456,16 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		case OPT_NO_PID:
 			o->no_pid = true;
 			break;
+		case OPT_MAX_TRACKED:
+			if (parse_u64(optarg, &v) || v < 1 || v > MAX_TRACKED)
+				BAD("--max-tracked wants 1 to %llu addresses, got '%s'",
+				    MAX_TRACKED, LOG_Q(optarg));
+			o->max_tracked = (size_t)v;
+			break;
 		case OPT_PID_RETENTION:
 			if (parse_seconds_ms(optarg, &o->pid_retention_ms))
 				BAD("--pid-retention wants seconds, got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			break;
 		case OPT_IPFIX: {
 			char host[256], port[8];
@@ -488,25 +515,25 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			if (parse_u64(optarg, &v) || v < 1 || v > 3600 ||
 			    3600 % v)
 				BAD("--db-interval wants seconds that divide 3600 (e.g. 10, 60, 300), got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			o->db_interval = (uint32_t)v;
 			break;
 		case OPT_DB_KEEP_BUCKETS:
 			if (parse_duration_s(optarg, &v) || v < 3600)
 				BAD("--db-keep-buckets wants a duration of at least 1h (e.g. 48h, 2d), got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			o->db_keep_buckets = v;
 			break;
 		case OPT_DB_KEEP_HOURS:
 			if (parse_duration_s(optarg, &v) || v < 86400)
 				BAD("--db-keep-hours wants a duration of at least 1d (e.g. 90d), got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			o->db_keep_hours = v;
 			break;
 		case OPT_DB_KEEP_DAYS:
 			if (parse_duration_s(optarg, &v) || (v && v < 86400))
 				BAD("--db-keep-days wants 0 (forever) or a duration of at least 1d (e.g. 3650d), got '%s'",
-				    optarg);
+				    LOG_Q(optarg));
 			o->db_keep_days = v;
 			break;
 		case OPT_DB_HOST:
@@ -525,7 +552,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			options_usage(out, prog);
 			return OPTIONS_EXIT_OK;
 		case ':':
-			BAD("option '%s' needs a value", argv[optind - 1]);
+			BAD("option '%s' needs a value",
+			    LOG_Q(argv[optind - 1]));
 		default:
 			/* -g, --isp-db, --geoip-lang: shared with lookup */
 			ret = geo_flags_take(&o->geo, c, optarg, msg,
@@ -533,11 +561,12 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			if (ret < 0)
 				BAD("%s", msg);
 			if (ret)
-				BAD("unknown option '%s'", argv[optind - 1]);
+				BAD("unknown option '%s'",
+				    LOG_Q(argv[optind - 1]));
 		}
 	}
 	if (optind < argc)
-		BAD("unexpected argument '%s'", argv[optind]);
+		BAD("unexpected argument '%s'", LOG_Q(argv[optind]));
 	if (o->n_ifaces == 0)
 		BAD("-i/--iface is required");
 	if (o->listen_addr && !o->port)
@@ -547,4 +576,22 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 	if (ipfix_flags && !o->ipfix)
 		BAD("--ipfix-transport, --ipfix-interval, --ipfix-domain and --ipfix-template-refresh need --ipfix");
 	return OPTIONS_OK;
+}
+
+int options_check_resources(const struct options *o, uint64_t ram_bytes,
+			    unsigned int ncpus, FILE *err)
+{
+	uint64_t need = (uint64_t)o->map_entries * MAP_SLOT_BYTES(ncpus);
+
+	if (!ram_bytes || need <= ram_bytes / MAP_RAM_SHARE)
+		return 0;
+	log_fmsg(
+		err, "error",
+		"--map-size %u needs about %.1f GiB of kernel memory (%llu bytes a slot on %u CPUs), more than an eighth of this machine's %.1f GiB; choose at most %llu\n",
+		o->map_entries, need / 1073741824.0,
+		(unsigned long long)MAP_SLOT_BYTES(ncpus), ncpus,
+		ram_bytes / 1073741824.0,
+		(unsigned long long)(ram_bytes / MAP_RAM_SHARE /
+				     MAP_SLOT_BYTES(ncpus)));
+	return -E2BIG;
 }

@@ -18,6 +18,8 @@
  */
 #define ITM_DEFAULT_PORT     10749
 #define ITM_DEFAULT_PIN_BASE "/sys/fs/bpf/ip_traffic_monitor"
+/* Sized for a small host: ~30 MB per table at ~110 bytes an address. */
+#define ITM_DEFAULT_MAX_TRACKED 262144
 
 struct options {
 	const char *ifaces[ITM_MAX_IFACES]; /* -i, repeatable or a,b */
@@ -29,6 +31,7 @@ struct options {
 	struct geo_flags geo;	   /* -g, --isp-db, --geoip-lang */
 	uint64_t threshold;	   /* -t bytes */
 	uint32_t map_entries;	   /* --map-size */
+	size_t max_tracked;	   /* --max-tracked */
 	const char *pin_base;	   /* --pin-dir */
 	size_t top_n;		   /* --top */
 	bool quiet;		   /* --quiet: no periodic table */
@@ -66,5 +69,11 @@ enum options_result {
 enum options_result options_parse(struct options *o, int argc, char **argv,
 				  FILE *out, FILE *err);
 void options_usage(FILE *out, const char *prog);
+/*
+ * What the options ask of this machine: -E2BIG (and one line on err) when
+ * --map-size would take more than an eighth of ram_bytes in kernel memory.
+ */
+int options_check_resources(const struct options *o, uint64_t ram_bytes,
+			    unsigned int ncpus, FILE *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -46,6 +47,36 @@ static int find_cgroup2(char *path, size_t len)
 	return err;
 }
 
+/*
+ * No cgroup v2 hierarchy in our mount view (ip netns exec remounts /sys,
+ * containers often hide it): mount a private instance just long enough to
+ * open its root, then detach it again.  The open descriptor, and later the
+ * BPF link, keep the cgroup itself; nothing stays mounted.
+ */
+static int open_private_cgroup2(void)
+{
+	char dir[] = "/run/itm-cgroup2.XXXXXX";
+	char tmp[] = "/tmp/itm-cgroup2.XXXXXX";
+	char *d = mkdtemp(dir);
+	int fd, err;
+
+	if (!d)
+		d = mkdtemp(tmp);
+	if (!d)
+		return -errno;
+	if (mount("cgroup2", d, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  NULL)) {
+		err = -errno;
+		rmdir(d);
+		return err;
+	}
+	fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	err = fd < 0 ? -errno : 0;
+	umount2(d, MNT_DETACH);
+	rmdir(d);
+	return fd < 0 ? err : fd;
+}
+
 static void attach_sock_create(struct owner_tracker *ot)
 {
 	char path[PATH_MAX];
@@ -53,13 +84,21 @@ static void attach_sock_create(struct owner_tracker *ot)
 
 	err = find_cgroup2(path, sizeof(path));
 	if (err) {
-		pr_warn("no cgroup v2 hierarchy mounted: sockets created while running are attributed only at the next scan\n");
-		return;
-	}
-	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		pr_warn("cannot open cgroup %s: %s\n", path, strerror(errno));
-		return;
+		fd = open_private_cgroup2();
+		if (fd < 0) {
+			pr_warn("no cgroup v2 hierarchy mounted and mounting one failed (%s): sockets created while running are attributed only at the next scan\n",
+				strerror(-fd));
+			return;
+		}
+		snprintf(path, sizeof(path), "(private cgroup2 mount)");
+		pr_info("no cgroup v2 hierarchy in view: attached through a private cgroup2 mount\n");
+	} else {
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0) {
+			pr_warn("cannot open cgroup %s: %s\n", path,
+				strerror(errno));
+			return;
+		}
 	}
 	ot->sock_create =
 		bpf_program__attach_cgroup(ot->skel->progs.itm_sock_create, fd);

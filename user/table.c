@@ -52,14 +52,14 @@ int ip_table_init(struct ip_table *t, uint64_t threshold)
 	memset(t, 0, sizeof(*t));
 	t->threshold = threshold;
 	t->entries = calloc(INITIAL_CAP, sizeof(*t->entries));
-	if (!t->entries)
-		return -ENOMEM;
-	t->cap = INITIAL_CAP;
-	if (index_rebuild(t, INITIAL_CAP * 2)) {
+	t->exported = calloc(INITIAL_CAP, sizeof(*t->exported));
+	if (!t->entries || !t->exported || index_rebuild(t, INITIAL_CAP * 2)) {
 		free(t->entries);
-		t->entries = NULL;
+		free(t->exported);
+		memset(t, 0, sizeof(*t));
 		return -ENOMEM;
 	}
+	t->cap = INITIAL_CAP;
 	return 0;
 }
 
@@ -67,6 +67,8 @@ void ip_table_free(struct ip_table *t)
 {
 	free(t->entries);
 	free(t->index);
+	free(t->exported);
+	free(t->scratch);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -94,20 +96,157 @@ struct ip_entry *ip_table_find(const struct ip_table *t,
 	return ip_table_find_pid(t, addr, 0);
 }
 
+/*
+ * Double the capacity, or leave the table exactly as it was: the index
+ * is replaced only once everything else is in place, so a failure never
+ * leaves more entries than index slots.
+ */
 static int grow(struct ip_table *t)
 {
-	size_t cap = t->cap * 2;
+	size_t cap = t->cap * 2, slots = t->index_mask + 1;
 	struct ip_entry *e;
+	uint32_t *x, *idx;
 
-	if (cap > UINT32_MAX - 1)
+	if (t->max_entries && cap > t->max_entries)
+		cap = t->max_entries;
+	if (cap <= t->cap || cap > UINT32_MAX - 1)
 		return -ENOMEM;
+	/*
+	 * Keep the index at most half full so probe chains stay short; its
+	 * size is a power of two (a mask picks the slot), the limit need not
+	 * be.
+	 */
+	while (slots < cap * 2)
+		slots <<= 1;
+	idx = calloc(slots, sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	x = realloc(t->exported, cap * sizeof(*x));
+	if (!x)
+		goto fail;
+	t->exported = x;
 	e = realloc(t->entries, cap * sizeof(*e));
 	if (!e)
-		return -ENOMEM;
+		goto fail;
 	t->entries = e;
 	t->cap = cap;
-	/* Keep the index at most half full so probe chains stay short. */
-	return index_rebuild(t, cap * 2);
+	free(t->index);
+	t->index = idx;
+	t->index_mask = slots - 1;
+	index_fill(t);
+	return 0;
+fail:
+	free(idx);
+	return -ENOMEM;
+}
+
+int ip_table_set_limit(struct ip_table *t, size_t max)
+{
+	uint32_t *scratch = NULL;
+
+	if (max) {
+		scratch = calloc(max, sizeof(*scratch));
+		if (!scratch)
+			return -ENOMEM;
+	}
+	free(t->scratch);
+	t->scratch = scratch;
+	t->max_entries = max;
+	return 0;
+}
+
+static void add_value(struct itm_value *to, const struct itm_value *v)
+{
+	to->tx_bytes += v->tx_bytes;
+	to->tx_packets += v->tx_packets;
+	to->rx_bytes += v->rx_bytes;
+	to->rx_packets += v->rx_packets;
+}
+
+/*
+ * The k-th smallest (0-based) of a[0..n), n > k: quickselect with a
+ * three-way partition, linear even when most values are equal (a flood
+ * inserts a whole drain's worth of addresses with the same age).
+ */
+static uint32_t kth_smallest(uint32_t *a, size_t n, size_t k)
+{
+	size_t lo = 0, hi = n;
+
+	while (hi - lo > 1) {
+		uint32_t p = a[lo + (hi - lo) / 2], tmp;
+		size_t lt = lo, i = lo, gt = hi;
+
+		while (i < gt) {
+			if (a[i] < p) {
+				tmp = a[lt];
+				a[lt++] = a[i];
+				a[i++] = tmp;
+			} else if (a[i] > p) {
+				tmp = a[--gt];
+				a[gt] = a[i];
+				a[i] = tmp;
+			} else {
+				i++;
+			}
+		}
+		if (k < lt)
+			hi = lt;
+		else if (k >= gt)
+			lo = gt;
+		else
+			return p;
+	}
+	return a[lo];
+}
+
+struct evict_ctx {
+	struct ip_table *t;
+	uint32_t cutoff;  /* evict entries idle since before this gen ... */
+	size_t at_cutoff; /* ... and this many (oldest first) seen at it */
+};
+
+static bool evict_one(const struct ip_entry *e, void *arg)
+{
+	struct evict_ctx *c = arg;
+	struct itm_value v = {e->tx_bytes, e->tx_packets, e->rx_bytes,
+			      e->rx_packets};
+
+	if (e->exported || e->seen > c->cutoff)
+		return false;
+	if (e->seen == c->cutoff) {
+		if (!c->at_cutoff)
+			return false;
+		c->at_cutoff--;
+	}
+	add_value(&c->t->evicted, &v);
+	c->t->n_evicted++;
+	return true;
+}
+
+/*
+ * Make room for new entries: drop the 1/16 of the table that has been
+ * idle longest, among the entries never exported (a series must not
+ * vanish).  Ties go in table order, which is insertion order.  Returns
+ * how many went; 0 when every entry is exported.
+ */
+static size_t evict(struct ip_table *t)
+{
+	size_t n = 0, want = t->count / 16 ? t->count / 16 : 1, below = 0;
+	struct evict_ctx c = {.t = t};
+
+	for (size_t i = 0; i < t->count; i++)
+		if (!t->entries[i].exported)
+			t->scratch[n++] = t->entries[i].seen;
+	if (!n)
+		return 0;
+	if (want > n)
+		want = n;
+	c.cutoff = kth_smallest(t->scratch, n, want - 1);
+	for (size_t i = 0; i < t->count; i++)
+		if (!t->entries[i].exported && t->entries[i].seen < c.cutoff)
+			below++;
+	c.at_cutoff = want - below;
+	return ip_table_remove_if(t, evict_one, &c);
 }
 
 struct ip_entry *ip_table_upsert_pid(struct ip_table *t,
@@ -118,14 +257,30 @@ struct ip_entry *ip_table_upsert_pid(struct ip_table *t,
 
 	if (e)
 		return e;
-	if (t->count == t->cap && grow(t)) {
-		errno = ENOMEM;
+	if (t->max_entries && t->count >= t->max_entries && !evict(t)) {
+		errno = ENOSPC;
 		return NULL;
+	}
+	if (t->count == t->cap) {
+		/*
+		 * Out of memory: one attempt per drain, not one per new
+		 * address (each failing attempt costs several syscalls, and
+		 * a flood brings tens of thousands).
+		 */
+		if ((t->grow_failed && t->grow_failed_gen == t->gen) ||
+		    grow(t)) {
+			t->grow_failed = true;
+			t->grow_failed_gen = t->gen;
+			errno = ENOMEM;
+			return NULL;
+		}
+		t->grow_failed = false;
 	}
 	e = &t->entries[t->count];
 	memset(e, 0, sizeof(*e));
 	e->addr = *addr;
 	e->pid = pid;
+	e->seen = t->gen;
 	s = addr_hash(addr, pid) & t->index_mask;
 	while (t->index[s])
 		s = (s + 1) & t->index_mask;
@@ -159,6 +314,10 @@ size_t ip_table_remove_if(struct ip_table *t,
 	/* Same size: rebuilding in place cannot fail for lack of memory. */
 	memset(t->index, 0, (t->index_mask + 1) * sizeof(*t->index));
 	index_fill(t);
+	t->n_exported = 0;
+	for (size_t i = 0; i < t->count; i++)
+		if (t->entries[i].exported)
+			t->exported[t->n_exported++] = (uint32_t)i;
 	return removed;
 }
 
@@ -202,8 +361,14 @@ static int merge_one(struct ip_table *t, bool pid_table,
 
 	if (!e) {
 		e = ip_table_upsert_pid(t, addr, pid);
-		if (!e)
-			return -ENOMEM;
+		if (!e) {
+			/* Counted all the same, in the aggregate. */
+			t->n_refused++;
+			t->alloc_failures += errno == ENOMEM;
+			add_value(&t->evicted, sum);
+			add_value(&t->sum, sum);
+			return 0;
+		}
 		/* Only new entries: lookups are the expensive part. */
 		if (!pid_table && hooks && hooks->label)
 			e->geo = hooks->label(hooks->label_ctx, addr);
@@ -239,15 +404,19 @@ int ip_table_merge_batch(struct ip_table *t, struct ip_table *procs,
 	return 0;
 }
 
-void ip_entry_account(const struct ip_table *t, struct ip_entry *e,
+void ip_entry_account(struct ip_table *t, struct ip_entry *e,
 		      const struct itm_value *delta)
 {
 	e->tx_bytes += delta->tx_bytes;
 	e->tx_packets += delta->tx_packets;
 	e->rx_bytes += delta->rx_bytes;
 	e->rx_packets += delta->rx_packets;
-	if (!e->exported && ip_entry_total_bytes(e) >= t->threshold)
+	e->seen = t->gen;
+	add_value(&t->sum, delta);
+	if (!e->exported && ip_entry_total_bytes(e) >= t->threshold) {
 		e->exported = true;
+		t->exported[t->n_exported++] = (uint32_t)(e - t->entries);
+	}
 }
 
 int ip_table_add(struct ip_table *t, const struct in6_addr *addr,

@@ -20,6 +20,7 @@ struct geo_labels;
 struct ip_entry {
 	struct in6_addr addr; /* IPv4 as ::ffff:a.b.c.d */
 	uint32_t pid;	      /* 0 in the per-address table */
+	uint32_t seen;	      /* ip_table.gen of its last traffic */
 	uint64_t tx_bytes;
 	uint64_t tx_packets;
 	uint64_t rx_bytes;
@@ -39,9 +40,41 @@ struct ip_table {
 	uint32_t *index;    /* entry position + 1; 0 marks an empty slot */
 	size_t index_mask;  /* index size - 1 (a power of two) */
 	uint64_t threshold; /* export threshold in bytes (-t) */
+	/*
+	 * Positions of the exported entries, so that a scrape walks only
+	 * them; sized like entries, so appending never allocates.
+	 */
+	uint32_t *exported;
+	size_t n_exported;
+	/* Everything ever accounted, removed entries included. */
+	struct itm_value sum;
+	/*
+	 * At most max_entries entries (0: no limit).  A merge that needs a
+	 * new entry past it first evicts the longest-idle entries that were
+	 * never exported; their counts, and those of addresses that find no
+	 * entry at all (every one exported, or out of memory), go to
+	 * evicted.  So sum = entries + evicted, exactly, at all times.
+	 */
+	size_t max_entries;
+	uint32_t gen; /* advanced once per drain (ip_table_tick) */
+	struct itm_value evicted;
+	uint64_t n_evicted;	 /* entries evicted */
+	uint64_t n_refused;	 /* merges that found no entry */
+	uint64_t alloc_failures; /* of those, for lack of memory */
+	uint32_t *scratch;	 /* eviction: idle times, max_entries */
+	/* Growth failed in this drain (gen): fail fast until the next one. */
+	bool grow_failed;
+	uint32_t grow_failed_gen;
 };
 
 int ip_table_init(struct ip_table *t, uint64_t threshold);
+/* Cap the table at max entries (0: none); 0 or -ENOMEM. */
+int ip_table_set_limit(struct ip_table *t, size_t max);
+/* A new drain: entries merged from now on are seen "now". */
+static inline void ip_table_tick(struct ip_table *t)
+{
+	t->gen++;
+}
 void ip_table_free(struct ip_table *t);
 struct ip_entry *ip_table_find(const struct ip_table *t,
 			       const struct in6_addr *addr);
@@ -54,7 +87,10 @@ struct ip_entry *ip_table_upsert_pid(struct ip_table *t,
 size_t ip_table_remove_if(struct ip_table *t,
 			  bool (*drop)(const struct ip_entry *e, void *ctx),
 			  void *ctx);
-/* Find or insert (zeroed); NULL with errno=ENOMEM on allocation failure. */
+/*
+ * Find or insert (zeroed); NULL with errno=ENOMEM on allocation failure,
+ * or ENOSPC when the table is at its limit and nothing can be evicted.
+ */
 struct ip_entry *ip_table_upsert(struct ip_table *t,
 				 const struct in6_addr *addr);
 /*
@@ -84,7 +120,8 @@ struct ip_merge_hooks {
  * Merge one drained batch: keys[i] and its per-CPU row of ncpus values
  * (values + i * ncpus * ITM_PERCPU_STRIDE(struct itm_value)).  Sums go to
  * t by address and, when procs is not NULL, to procs by (address, pid).
- * hooks may be NULL.  Returns 0 or -ENOMEM (entries merged so far stay).
+ * hooks may be NULL.  Counts that find no entry go to evicted; nothing
+ * is lost, and it returns 0.
  */
 int ip_table_merge_batch(struct ip_table *t, struct ip_table *procs,
 			 const struct itm_key *keys, const void *values,
@@ -92,7 +129,7 @@ int ip_table_merge_batch(struct ip_table *t, struct ip_table *procs,
 			 const struct ip_merge_hooks *hooks);
 
 /* Add a drained delta to e's totals and update its export flag. */
-void ip_entry_account(const struct ip_table *t, struct ip_entry *e,
+void ip_entry_account(struct ip_table *t, struct ip_entry *e,
 		      const struct itm_value *delta);
 /* The same by address, inserting it first if needed. */
 int ip_table_add(struct ip_table *t, const struct in6_addr *addr,

@@ -85,7 +85,8 @@ def start_monitor(request, itm_bin, pin_base, tmp_path):
     started = []
 
     def factory(topo, *args, wait=True, duration="0", threshold="0",
-                quiet=True, port=9877, pin=None, ifaces=None):
+                quiet=True, port=9877, pin=None, ifaces=None,
+                netns_exec=False):
         a = []
         if duration is not None:
             a += ["-d", str(duration)]
@@ -95,7 +96,8 @@ def start_monitor(request, itm_bin, pin_base, tmp_path):
             a.append("--quiet")
         a += list(args)
         m = e2e.Monitor(itm_bin, topo, pin or pin_base, a, port=port,
-                        ifaces=ifaces, tmpdir=str(tmp_path))
+                        ifaces=ifaces, tmpdir=str(tmp_path),
+                        netns_exec=netns_exec)
         started.append(m)
         return m.start(wait=wait)
 

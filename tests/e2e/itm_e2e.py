@@ -516,12 +516,15 @@ class Metrics:
 
 
 def http_request(ns, port, method="GET", path="/metrics", host="127.0.0.1",
-                 timeout=10):
-    """(status, headers dict lower-cased, body bytes) from inside ns."""
+                 timeout=10, src=None):
+    """(status, headers dict lower-cased, body bytes) from inside ns,
+    from address src if given."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = ns_socket(ns, fam, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
+        if src:
+            s.bind((src, 0))
         s.connect((host, port))
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         conn.sock = s
@@ -541,7 +544,7 @@ class Monitor:
     """One ip_traffic_monitor_cli process inside the monitor namespace."""
 
     def __init__(self, binary, topo, pin_base, args=(), port=9877,
-                 ifaces=None, tmpdir="/tmp"):
+                 ifaces=None, tmpdir="/tmp", netns_exec=False):
         self.binary = binary
         self.topo = topo
         self.ns = topo.mns
@@ -552,6 +555,9 @@ class Monitor:
         self.proc = None
         self.tmpdir = tmpdir
         self.start_time = None
+        # ip netns exec instead of nsenter: a private mount namespace with
+        # a fresh /sys (no bpffs, no cgroup v2 hierarchy in view).
+        self.netns_exec = netns_exec
 
     def argv(self):
         a = [self.binary]
@@ -571,8 +577,10 @@ class Monitor:
         self.instances = [self.topo.instance(d) for i in self.ifaces
                           for d in i.split(",")]
         self.start_time = time.monotonic()
+        launcher = (["ip", "netns", "exec", self.ns] if self.netns_exec
+                    else ["nsenter", "--net=/run/netns/%s" % self.ns])
         self.proc = subprocess.Popen(
-            ["nsenter", "--net=/run/netns/%s" % self.ns] + self.argv(),
+            launcher + self.argv(),
             stdout=self._out, stderr=self._err, stdin=subprocess.DEVNULL)
         if wait:
             self.wait_ready(timeout)

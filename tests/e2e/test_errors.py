@@ -93,3 +93,69 @@ def test_pin_dir_default_is_not_touched_by_custom(topo, itm_bin, pin_base):
                "--quiet", "--no-summary")
     assert p.returncode == 0, p.stderr
     assert not os.path.exists(default)
+
+
+def test_lock_file_removed_second_instance_refused(topo, itm_bin, pin_base,
+                                                   start_monitor):
+    """Deleting the lock file does not let a second instance take over:
+    the pin directory itself is locked.  The first keeps its pins and
+    keeps counting."""
+    t = topo
+    mon = start_monitor(t, "-s", "0.2")
+    lock = os.path.join(e2e.LOCK_DIR, t.instance() + ".lock")
+    assert os.path.exists(lock)
+    os.unlink(lock)
+    pins = sorted(os.listdir(os.path.join(pin_base, t.instance())))
+    p = run_in(t, itm_bin, pin_base, "-i", t.mif, "-d", "1")
+    assert_one_line_exit2(p)
+    assert "already monitored" in p.stderr
+    assert sorted(os.listdir(os.path.join(pin_base, t.instance()))) == pins
+    sink = e2e.Sinks(t.mns, [t.MON4], 5021)
+    try:
+        sent = e2e.udp_send(t.pns, t.peer4[0], t.MON4, 5021, [300] * 20)
+    finally:
+        sink.close()
+    got = mon.scrape().per_ip()[t.peer4[0]]
+    assert (got["rx_bytes"], got["rx_packets"]) == sent
+
+
+@pytest.mark.parametrize("args,shown", [
+    (["-s", "0x10"], "'0x10'"),
+    (["-s", "1e1"], "'1e1'"),
+    (["-i", "a\nb"], "a\\nb"),
+    (["-t", "x" * 10000], "x" * 64 + "..."),
+    (["-g", ""], "-g/--geoip-db wants a"),
+], ids=["hex", "exponent", "newline", "long", "empty-g"])
+def test_messages_quote_user_strings(topo, itm_bin, pin_base, args, shown):
+    p = run_in(topo, itm_bin, pin_base, "-i", topo.mif, "-d", "1", *args)
+    assert_one_line_exit2(p)
+    assert shown in p.stderr, p.stderr
+    assert len(p.stderr) < 400, len(p.stderr)
+
+
+def _possible_cpus():
+    n = 0
+    with open("/sys/devices/system/cpu/possible") as f:
+        for part in f.read().strip().split(","):
+            lo, _, hi = part.partition("-")
+            n += int(hi or lo) - int(lo) + 1
+    return n
+
+
+def test_map_size_beyond_a_share_of_ram(topo, itm_bin, pin_base):
+    """--map-size 16777216 (the largest accepted value) needs 5 GiB of
+    kernel memory on 2 CPUs: refused, with the estimate, where that is
+    more than an eighth of the RAM; started where it is not."""
+    with open("/proc/meminfo") as f:
+        ram = int(f.readline().split()[1]) * 1024
+    n = 1 << 24
+    need = n * 2 * (96 + 32 * _possible_cpus())
+    p = run_in(topo, itm_bin, pin_base, "-i", topo.mif, "-d", "1",
+               "--map-size", str(n), timeout=120)
+    if need > ram // 8:
+        assert_one_line_exit2(p)
+        assert "GiB of kernel memory" in p.stderr, p.stderr
+        assert "%.1f GiB" % (need / 2**30) in p.stderr, p.stderr
+    else:
+        assert p.returncode == 0, p.stderr
+    assert_nothing_attached(topo, pin_base)

@@ -9,6 +9,7 @@ and a database locked by another writer at run time."""
 
 import json
 import os
+import shutil
 import random
 import signal
 import socket
@@ -272,12 +273,16 @@ def test_query_while_daemon_writes(topo, start_monitor, sinks, itm_bin,
     os.makedirs(d, exist_ok=True)
     os.chmod(d, 0o755)
     db = os.path.join(d, "traffic.db")
+    # The build tree may sit where nobody cannot reach it (/root is 0700).
+    qbin = os.path.join(d, "ip_traffic_monitor_cli")
+    shutil.copy(itm_bin, qbin)
+    os.chmod(qbin, 0o755)
     try:
         mon = start(start_monitor, t, db)
         truth = send_both_ways(t, [1000, 1200])
         t.wait_quiet()
         time.sleep(0.5)  # a few drains, committed
-        p = e2e.sh("runuser", "-u", "nobody", "--", itm_bin, "query",
+        p = e2e.sh("runuser", "-u", "nobody", "--", qbin, "query",
                    "--db", db, "--json",
                    "SELECT remote_ip, sum(tx_bytes) AS tx, sum(rx_bytes)"
                    " AS rx FROM traffic GROUP BY remote_ip")
@@ -285,7 +290,7 @@ def test_query_while_daemon_writes(topo, start_monitor, sinks, itm_bin,
                json.loads(p.stdout)}
         assert got == {ip: (c["tx_bytes"], c["rx_bytes"])
                        for ip, c in truth.items()}
-        p = e2e.sh("runuser", "-u", "nobody", "--", itm_bin, "query",
+        p = e2e.sh("runuser", "-u", "nobody", "--", qbin, "query",
                    "top", "--db", db, "--since", "1h", "-n", "3", "--csv")
         lines = p.stdout.strip().splitlines()
         assert lines[0] == "remote_ip,tx_bytes,rx_bytes,tx_packets,rx_packets"

@@ -33,17 +33,68 @@ struct render_ctx {
 	const char *body;
 	size_t body_len;
 	int err;
+	size_t fail_at; /* non-zero: the read that passes this offset fails */
 	atomic_int calls;
+	atomic_int open_bodies;
 };
 
-static int render(void *p, struct strbuf *out)
+struct cursor {
+	struct render_ctx *ctx;
+	size_t off;
+};
+
+static void *src_open(void *p)
 {
 	struct render_ctx *ctx = p;
+	struct cursor *c;
 
 	atomic_fetch_add(&ctx->calls, 1);
-	if (ctx->err)
-		return ctx->err;
-	return strbuf_append(out, ctx->body, ctx->body_len);
+	if (ctx->err) {
+		errno = -ctx->err;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c) {
+		c->ctx = ctx;
+		atomic_fetch_add(&ctx->open_bodies, 1);
+	}
+	return c;
+}
+
+static int src_read(void *p, struct strbuf *out, size_t want)
+{
+	struct cursor *c = p;
+	size_t n = c->ctx->body_len - c->off;
+
+	if (n > want)
+		n = want;
+	if (c->ctx->fail_at && c->off + n > c->ctx->fail_at)
+		return -EIO;
+	if (strbuf_append(out, c->ctx->body + c->off, n))
+		return -ENOMEM;
+	c->off += n;
+	return c->off < c->ctx->body_len;
+}
+
+static void src_close(void *p)
+{
+	struct cursor *c = p;
+
+	atomic_fetch_sub(&c->ctx->open_bodies, 1);
+	free(c);
+}
+
+static struct http_server *start_with(const char *addr, uint16_t port,
+				      struct render_ctx *ctx)
+{
+	struct http_source src = {
+		.open = src_open,
+		.read = src_read,
+		.close = src_close,
+		.ctx = ctx,
+	};
+
+	return http_server_start(addr, port, &src);
 }
 
 struct resp {
@@ -52,18 +103,38 @@ struct resp {
 	char *body;
 	size_t body_len;
 	bool closed_early; /* ended or timed out before a full header */
+	bool chunked;	   /* the body came chunked (and is decoded) */
+	bool truncated;	   /* chunked, but cut before the last chunk */
 };
 
-/* A port that was free a moment ago (the API does not take port 0). */
+/*
+ * A port that was free a moment ago on every address (the API does not
+ * take port 0): the limit tests leave many closing connections behind,
+ * from other loopback addresses, on ports a wildcard bind would hit.
+ */
 static uint16_t free_port(void)
 {
+	struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6,
+				   .sin6_addr = IN6ADDR_ANY_INIT};
 	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	socklen_t sl = sizeof(sa6);
+	int zero = 0, fd = socket(AF_INET6, SOCK_STREAM, 0);
 	uint16_t port;
 
+	if (fd >= 0) {
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		if (!bind(fd, (struct sockaddr *)&sa6, sizeof(sa6)) &&
+		    !getsockname(fd, (struct sockaddr *)&sa6, &sl)) {
+			port = ntohs(sa6.sin6_port);
+			close(fd);
+			return port;
+		}
+		close(fd);
+	}
+	sl = sizeof(sa);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_addr.s_addr = htonl(INADDR_ANY);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
 	port = ntohs(sa.sin_port);
@@ -85,7 +156,15 @@ static bool have_ipv6_loopback(void)
 	return ok;
 }
 
+static int connect_from(int family, uint16_t port, int rcvbuf, const char *src);
+
 static int connect_to(int family, uint16_t port, int rcvbuf)
+{
+	return connect_from(family, port, rcvbuf, NULL);
+}
+
+/* src: an IPv4 loopback address to connect from (127.0.0.0/8), or NULL. */
+static int connect_from(int family, uint16_t port, int rcvbuf, const char *src)
 {
 	struct sockaddr_storage ss = {0};
 	struct timeval tv = {.tv_sec = 5};
@@ -109,6 +188,13 @@ static int connect_to(int family, uint16_t port, int rcvbuf)
 	}
 	fd = socket(family, SOCK_STREAM, 0);
 	assert_true(fd >= 0);
+	if (src) {
+		struct sockaddr_in me = {.sin_family = AF_INET};
+
+		assert_int_equal(inet_pton(AF_INET, src, &me.sin_addr), 1);
+		assert_int_equal(bind(fd, (struct sockaddr *)&me, sizeof(me)),
+				 0);
+	}
 	if (rcvbuf)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -129,6 +215,33 @@ static void send_all(int fd, const char *s, size_t n)
 		s += w;
 		n -= (size_t)w;
 	}
+}
+
+/* Decode a chunked body in place; false if it lacks its last chunk. */
+static bool dechunk(struct resp *r)
+{
+	char *in = r->body, *end = r->body + r->body_len, *out = r->body;
+
+	for (;;) {
+		char *eol = memmem(in, (size_t)(end - in), "\r\n", 2);
+		unsigned long n;
+
+		if (!eol)
+			return false;
+		n = strtoul(in, NULL, 16);
+		in = eol + 2;
+		if (!n)
+			break;
+		if ((size_t)(end - in) < n + 2)
+			return false;
+		memmove(out, in, n);
+		out += n;
+		in += n + 2;
+	}
+	r->body_len = (size_t)(out - r->body);
+	r->body[r->body_len] = '\0';
+	r->chunked = true;
+	return true;
 }
 
 /* Reads until the server closes; requests say "Connection: close". */
@@ -158,6 +271,8 @@ static void read_resp(int fd, struct resp *r)
 	assert_non_null(r->body);
 	memcpy(r->body, end + 4, r->body_len);
 	r->body[r->body_len] = '\0';
+	if (strcasestr(r->head, "\r\nTransfer-Encoding: chunked\r\n"))
+		r->truncated = !dechunk(r);
 	strbuf_free(&sb);
 }
 
@@ -239,7 +354,7 @@ static int setup(void **state)
 	f->ctx.body = BODY;
 	f->ctx.body_len = strlen(BODY);
 	f->port = free_port();
-	f->srv = http_server_start("127.0.0.1", f->port, render, &f->ctx);
+	f->srv = start_with("127.0.0.1", f->port, &f->ctx);
 	if (!f->srv) {
 		fprintf(stderr, "start: %s\n", strerror(errno));
 		free(f);
@@ -529,10 +644,10 @@ static void test_address_in_use(void **state)
 
 	/* Our own server already holds f->port. */
 	errno = 0;
-	assert_null(http_server_start("127.0.0.1", f->port, render, &ctx));
+	assert_null(start_with("127.0.0.1", f->port, &ctx));
 	assert_int_equal(errno, EADDRINUSE);
 	errno = 0;
-	assert_null(http_server_start(NULL, f->port, render, &ctx));
+	assert_null(start_with(NULL, f->port, &ctx));
 	assert_int_equal(errno, EADDRINUSE);
 
 	/* And so does someone else's listener. */
@@ -543,7 +658,7 @@ static void test_address_in_use(void **state)
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	assert_int_equal(listen(fd, 1), 0);
 	errno = 0;
-	assert_null(http_server_start("127.0.0.1", port, render, &ctx));
+	assert_null(start_with("127.0.0.1", port, &ctx));
 	assert_int_equal(errno, EADDRINUSE);
 	close(fd);
 }
@@ -562,12 +677,12 @@ static void test_bad_address(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
-		assert_null(http_server_start(bad[i], port, render, &ctx));
+		assert_null(start_with(bad[i], port, &ctx));
 		if (errno != EINVAL)
 			fail_msg("%s: errno %d, want EINVAL", bad[i], errno);
 	}
 	errno = 0;
-	assert_null(http_server_start("127.0.0.1", port, NULL, &ctx));
+	assert_null(http_server_start("127.0.0.1", port, NULL));
 	assert_int_equal(errno, EINVAL);
 }
 
@@ -588,7 +703,7 @@ static void test_listen_forms(void **state)
 
 		if (!v6 && addrs[i] && strchr(addrs[i], ':'))
 			continue;
-		srv = http_server_start(addrs[i], port, render, &ctx);
+		srv = start_with(addrs[i], port, &ctx);
 		if (!srv)
 			fail_msg("start on %s: %s",
 				 addrs[i] ? addrs[i] : "(null)",
@@ -698,6 +813,8 @@ static void test_oversized_headers(void **state)
 	assert_good_scrape(f->port);
 }
 
+#define SLOW_REQ "GET /metrics HTTP/1.1\r\nHost: x\r\nX-a: "
+
 /* Half-sent requests that never finish must not delay other scrapes. */
 static void test_slowloris(void **state)
 {
@@ -705,9 +822,8 @@ static void test_slowloris(void **state)
 	int fds[8];
 
 	for (size_t i = 0; i < 8; i++) {
-		fds[i] = connect_to(AF_INET, f->port, 0);
-		send_all(fds[i], "GET /metrics HTTP/1.1\r\nHost: x\r\nX-a: ",
-			 strlen("GET /metrics HTTP/1.1\r\nHost: x\r\nX-a: "));
+		fds[i] = connect_from(AF_INET, f->port, 0, "127.0.0.2");
+		send_all(fds[i], SLOW_REQ, strlen(SLOW_REQ));
 	}
 	for (int i = 0; i < 3; i++)
 		assert_good_scrape(f->port);
@@ -715,17 +831,125 @@ static void test_slowloris(void **state)
 		close(fds[i]);
 }
 
+/* True when the server hung up on fd (EOF or reset) within timeout_ms. */
+static bool hung_up(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	char c;
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return false;
+	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
+/* Reads what fd still holds; true if it then ends within timeout_ms. */
+static bool ends(int fd, int timeout_ms)
+{
+	double t0 = monotonic_seconds();
+	char buf[65536];
+
+	while ((monotonic_seconds() - t0) * 1000 < timeout_ms) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			return true;
+	}
+	return false;
+}
+
+/* One address gets at most 8 connections; the others are turned away. */
+static void test_per_address_limit(void **state)
+{
+	struct fixture *f = *state;
+	size_t kept = 0;
+	int fds[12];
+
+	for (size_t i = 0; i < 12; i++) {
+		fds[i] = connect_from(AF_INET, f->port, 0, "127.0.0.3");
+		send_all(fds[i], SLOW_REQ, strlen(SLOW_REQ));
+	}
+	for (size_t i = 0; i < 12; i++)
+		kept += !hung_up(fds[i], 300);
+	assert_int_equal(kept, 8);
+	assert_good_scrape(f->port);
+	for (size_t i = 0; i < 12; i++)
+		close(fds[i]);
+}
+
 /*
- * Clients that request a huge body and never read it each pin one
- * rendered body; past the limit the server answers 503 instead of
- * rendering yet another one, and slots come back when they go away.
+ * More idle connections than the server keeps, from many addresses: the
+ * oldest are shed for newcomers, and a scrape still gets through at once.
+ */
+static void test_global_limit_sheds_oldest(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 400 };
+	static int fds[N];
+	size_t alive = 0;
+	char src[32];
+
+	for (size_t i = 0; i < N; i++) {
+		snprintf(src, sizeof(src), "127.0.%zu.%zu", 10 + i / 200,
+			 1 + i % 200);
+		fds[i] = connect_from(AF_INET, f->port, 0, src);
+		send_all(fds[i], SLOW_REQ, strlen(SLOW_REQ));
+	}
+	assert_good_scrape(f->port);
+	/* The first ones went; the server holds no more than its limit. */
+	assert_true(hung_up(fds[0], 2000));
+	for (size_t i = 0; i < N; i++)
+		alive += !hung_up(fds[i], 0);
+	assert_true(alive <= 256);
+	assert_true(alive >= 200);
+	assert_false(hung_up(fds[N - 1], 0));
+	for (size_t i = 0; i < N; i++)
+		close(fds[i]);
+}
+
+/* A body cut by a source error ends the stream without its last chunk. */
+static void test_stream_error(void **state)
+{
+	struct fixture *f = *state;
+	size_t big_len = 1u << 20;
+	char *big = malloc(big_len);
+	struct resp r;
+
+	assert_non_null(big);
+	memset(big, '#', big_len);
+	f->ctx.body = big;
+	f->ctx.body_len = big_len;
+	request(f->port, "GET", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(r.chunked);
+	assert_false(r.truncated);
+	assert_int_equal(r.body_len, big_len);
+	resp_free(&r);
+	f->ctx.fail_at = big_len / 2;
+	request(f->port, "GET", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_true(r.truncated);
+	resp_free(&r);
+	f->ctx.fail_at = 0;
+	f->ctx.body = BODY;
+	f->ctx.body_len = strlen(BODY);
+	assert_good_scrape(f->port);
+	free(big);
+}
+
+/*
+ * Clients that request a huge body and never read it each hold one
+ * stream; past the limit the server answers 503 at once, and a scrape
+ * that comes later than PREEMPT_AFTER_S preempts the oldest stream.
+ * Every body is released when its client goes.
  */
 static void test_in_flight_limit(void **state)
 {
 	struct fixture *f = *state;
-	size_t big_len = 16u << 20;
-	char *big = malloc(big_len);
-	int fds[4];
+	size_t big_len = 64u << 20;
+	char *big = malloc(big_len), src[32];
+	int fds[5];
 	struct resp r;
 	double t0;
 
@@ -734,7 +958,8 @@ static void test_in_flight_limit(void **state)
 	f->ctx.body = big;
 	f->ctx.body_len = big_len;
 	for (size_t i = 0; i < 4; i++) {
-		fds[i] = connect_to(AF_INET, f->port, 4096);
+		snprintf(src, sizeof(src), "127.0.1.%zu", i + 1);
+		fds[i] = connect_from(AF_INET, f->port, 4096, src);
 		send_all(fds[i], "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
 			 strlen("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
 	}
@@ -742,7 +967,10 @@ static void test_in_flight_limit(void **state)
 	while (atomic_load(&f->ctx.calls) < 4 && monotonic_seconds() - t0 < 5)
 		usleep(10000);
 	assert_int_equal(atomic_load(&f->ctx.calls), 4);
+	assert_int_equal(atomic_load(&f->ctx.open_bodies), 4);
 
+	/* Two per address at most, whatever the global room. */
+	fds[4] = connect_from(AF_INET, f->port, 4096, "127.0.1.1");
 	request(f->port, "GET", "/metrics", NULL, &r);
 	assert_int_equal(r.status, 503);
 	resp_free(&r);
@@ -752,22 +980,23 @@ static void test_in_flight_limit(void **state)
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
 
-	for (size_t i = 0; i < 4; i++)
-		close(fds[i]);
+	/* Later, the oldest never-reading stream gives way. */
 	f->ctx.body = BODY;
 	f->ctx.body_len = strlen(BODY);
-	/* MHD notices the hang-ups on its next poll round. */
-	t0 = monotonic_seconds();
-	do {
-		usleep(20000);
-		request(f->port, "GET", "/metrics", NULL, &r);
-		if (r.status == 200)
-			break;
-		resp_free(&r);
-	} while (monotonic_seconds() - t0 < 5);
+	usleep(2100 * 1000);
+	request(f->port, "GET", "/metrics", NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, BODY);
 	resp_free(&r);
+	assert_true(ends(fds[0], 3000));
+
+	for (size_t i = 0; i < 5; i++)
+		close(fds[i]);
+	/* MHD notices the hang-ups on its next poll round. */
+	t0 = monotonic_seconds();
+	while (atomic_load(&f->ctx.open_bodies) && monotonic_seconds() - t0 < 5)
+		usleep(20000);
+	assert_int_equal(atomic_load(&f->ctx.open_bodies), 0);
 	free(big);
 }
 
@@ -783,13 +1012,13 @@ static void test_stop_null(void **state)
 		struct http_server *a, *b;
 		struct resp r;
 
-		a = http_server_start("127.0.0.1", port, render, &ctx);
+		a = start_with("127.0.0.1", port, &ctx);
 		assert_non_null(a);
 		request(port, "GET", "/metrics", NULL, &r);
 		assert_int_equal(r.status, 200);
 		resp_free(&r);
 		http_server_stop(a);
-		b = http_server_start("127.0.0.1", port, render, &ctx);
+		b = start_with("127.0.0.1", port, &ctx);
 		assert_non_null(b);
 		http_server_stop(b);
 	}
@@ -816,6 +1045,9 @@ int main(void)
 		T(test_garbage_then_good),
 		T(test_oversized_headers),
 		T(test_slowloris),
+		T(test_per_address_limit),
+		T(test_global_limit_sheds_oldest),
+		T(test_stream_error),
 		T(test_in_flight_limit),
 		cmocka_unit_test(test_stop_null),
 	};

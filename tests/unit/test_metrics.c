@@ -142,16 +142,16 @@ static const char golden_full[] =
 	"ip_traffic_rx_packets_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 2\n"
 	"ip_traffic_rx_packets_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\"} 4\n"
 	"ip_traffic_rx_packets_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\"} 5000\n"
-	"# HELP ip_traffic_all_tx_bytes_total Transmitted IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot\n"
+	"# HELP ip_traffic_all_tx_bytes_total Transmitted IP-layer bytes over all remote addresses: per-IP series + below_threshold + evicted + overflow\n"
 	"# TYPE ip_traffic_all_tx_bytes_total counter\n"
 	"ip_traffic_all_tx_bytes_total 4195105\n"
-	"# HELP ip_traffic_all_rx_bytes_total Received IP-layer bytes over all remote addresses, including those below the export threshold and those that found no map slot\n"
+	"# HELP ip_traffic_all_rx_bytes_total Received IP-layer bytes over all remote addresses: per-IP series + below_threshold + evicted + overflow\n"
 	"# TYPE ip_traffic_all_rx_bytes_total counter\n"
 	"ip_traffic_all_rx_bytes_total 4000005003000\n"
-	"# HELP ip_traffic_all_tx_packets_total Transmitted IP packets over all remote addresses, including those below the export threshold and those that found no map slot\n"
+	"# HELP ip_traffic_all_tx_packets_total Transmitted IP packets over all remote addresses: per-IP series + below_threshold + evicted + overflow\n"
 	"# TYPE ip_traffic_all_tx_packets_total counter\n"
 	"ip_traffic_all_tx_packets_total 4011\n"
-	"# HELP ip_traffic_all_rx_packets_total Received IP packets over all remote addresses, including those below the export threshold and those that found no map slot\n"
+	"# HELP ip_traffic_all_rx_packets_total Received IP packets over all remote addresses: per-IP series + below_threshold + evicted + overflow\n"
 	"# TYPE ip_traffic_all_rx_packets_total counter\n"
 	"ip_traffic_all_rx_packets_total 5018\n"
 	"# HELP ip_traffic_overflow_tx_bytes_total Transmitted IP-layer bytes whose remote address found no slot in the BPF map (not in the per-IP series)\n"
@@ -202,12 +202,53 @@ static const char golden_full[] =
 	"# TYPE ip_traffic_malformed_rx_packets_total counter\n"
 	"ip_traffic_malformed_rx_packets_total{iface=\"eth0\"} 0\n"
 	"ip_traffic_malformed_rx_packets_total{iface=\"veth\\\"1\"} 14\n"
-	"# HELP ip_traffic_tracked_addresses Remote addresses seen since start\n"
+	"# HELP ip_traffic_interface_attached 1 while the programs are attached to the interface; 0 after it disappeared, until an interface of that name is back\n"
+	"# TYPE ip_traffic_interface_attached gauge\n"
+	"ip_traffic_interface_attached{iface=\"eth0\"} 1\n"
+	"ip_traffic_interface_attached{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_interface_reattached_total Times the interface disappeared and the programs were attached to a new interface of that name\n"
+	"# TYPE ip_traffic_interface_reattached_total counter\n"
+	"ip_traffic_interface_reattached_total{iface=\"eth0\"} 0\n"
+	"ip_traffic_interface_reattached_total{iface=\"veth\\\"1\"} 2\n"
+	"# HELP ip_traffic_tracked_addresses Remote addresses in memory (at most --max-tracked)\n"
 	"# TYPE ip_traffic_tracked_addresses gauge\n"
 	"ip_traffic_tracked_addresses 4\n"
 	"# HELP ip_traffic_exported_addresses Remote addresses whose tx+rx bytes reached the export threshold (exported per IP)\n"
 	"# TYPE ip_traffic_exported_addresses gauge\n"
 	"ip_traffic_exported_addresses 3\n"
+	"# HELP ip_traffic_evicted_tx_bytes_total Transmitted IP-layer bytes of remote addresses dropped from memory at --max-tracked (longest idle, never exported, first) or never admitted (all kept addresses exported, or out of memory); not in the per-IP series\n"
+	"# TYPE ip_traffic_evicted_tx_bytes_total counter\n"
+	"ip_traffic_evicted_tx_bytes_total 0\n"
+	"# HELP ip_traffic_evicted_rx_bytes_total Received IP-layer bytes of remote addresses dropped from memory at --max-tracked (longest idle, never exported, first) or never admitted (all kept addresses exported, or out of memory); not in the per-IP series\n"
+	"# TYPE ip_traffic_evicted_rx_bytes_total counter\n"
+	"ip_traffic_evicted_rx_bytes_total 0\n"
+	"# HELP ip_traffic_evicted_tx_packets_total Transmitted IP packets of remote addresses dropped from memory at --max-tracked (longest idle, never exported, first) or never admitted (all kept addresses exported, or out of memory); not in the per-IP series\n"
+	"# TYPE ip_traffic_evicted_tx_packets_total counter\n"
+	"ip_traffic_evicted_tx_packets_total 0\n"
+	"# HELP ip_traffic_evicted_rx_packets_total Received IP packets of remote addresses dropped from memory at --max-tracked (longest idle, never exported, first) or never admitted (all kept addresses exported, or out of memory); not in the per-IP series\n"
+	"# TYPE ip_traffic_evicted_rx_packets_total counter\n"
+	"ip_traffic_evicted_rx_packets_total 0\n"
+	"# HELP ip_traffic_below_threshold_tx_bytes Transmitted IP-layer bytes of tracked remote addresses still below the export threshold (-t); not in the per-IP series\n"
+	"# TYPE ip_traffic_below_threshold_tx_bytes gauge\n"
+	"ip_traffic_below_threshold_tx_bytes 100\n"
+	"# HELP ip_traffic_below_threshold_rx_bytes Received IP-layer bytes of tracked remote addresses still below the export threshold (-t); not in the per-IP series\n"
+	"# TYPE ip_traffic_below_threshold_rx_bytes gauge\n"
+	"ip_traffic_below_threshold_rx_bytes 200\n"
+	"# HELP ip_traffic_below_threshold_tx_packets Transmitted IP packets of tracked remote addresses still below the export threshold (-t); not in the per-IP series\n"
+	"# TYPE ip_traffic_below_threshold_tx_packets gauge\n"
+	"ip_traffic_below_threshold_tx_packets 3\n"
+	"# HELP ip_traffic_below_threshold_rx_packets Received IP packets of tracked remote addresses still below the export threshold (-t); not in the per-IP series\n"
+	"# TYPE ip_traffic_below_threshold_rx_packets gauge\n"
+	"ip_traffic_below_threshold_rx_packets 4\n"
+	"# HELP ip_traffic_evicted_addresses_total Remote addresses dropped from memory to stay within --max-tracked\n"
+	"# TYPE ip_traffic_evicted_addresses_total counter\n"
+	"ip_traffic_evicted_addresses_total 0\n"
+	"# HELP ip_traffic_alloc_failures_total Addresses (or address-process pairs) that could not be tracked for lack of memory; their traffic is in ip_traffic_evicted_*\n"
+	"# TYPE ip_traffic_alloc_failures_total counter\n"
+	"ip_traffic_alloc_failures_total 0\n"
+	"# HELP ip_traffic_max_tracked_addresses The --max-tracked limit (0: none)\n"
+	"# TYPE ip_traffic_max_tracked_addresses gauge\n"
+	"ip_traffic_max_tracked_addresses 0\n"
 	"# HELP ip_traffic_build_info Build information; the value is always 1\n"
 	"# TYPE ip_traffic_build_info gauge\n"
 	"ip_traffic_build_info{version=\"1.2.3\"} 1\n"
@@ -247,6 +288,8 @@ static void fill_golden_table(struct ip_table *t, struct iface_stats *ifs)
 	ifs[1].ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){12, 1200};
 	ifs[0].ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){13, 1300};
 	ifs[1].ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){14, 1400};
+	ifs[0].attached = true;
+	ifs[1].reattached = 2; /* and gone now */
 }
 
 static void test_render_golden(void **state)
@@ -702,6 +745,84 @@ static void test_large(void **state)
 	ip_table_free(&t);
 }
 
+/*
+ * The streamed exposition is the whole one, byte for byte, however small
+ * the pieces; the scrape duration goes last; the snapshot is a copy (later
+ * table changes do not show) and holds only exported series.
+ */
+static void test_stream_pieces(void **state)
+{
+	static const struct geo_labels g = {"中国", "江苏省", "南京市", "电信"};
+	struct iface_stats ifs[1] = {{.name = "eth0"}};
+	struct metrics_input in = {
+		.version = "v", .ifaces = ifs, .n_ifaces = 1};
+	struct strbuf piece = STRBUF_INIT;
+	struct metrics_snapshot *snap;
+	struct ip_table t;
+	char *whole;
+	size_t off = 0, small, big;
+	int r;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 1000), 0);
+	for (int i = 0; i < 3000; i++) {
+		char ip[32];
+
+		snprintf(ip, sizeof(ip), "10.1.%d.%d", i / 256, i % 256);
+		add(&t, ip, i % 2 ? 5000 : 10, 1, 0, 0)->geo = &g;
+	}
+	in.table = &t;
+	whole = render(&t, ifs, 1);
+	in.start_time_seconds = 1700000000.5;
+	in.version = "1.2.3";
+	snap = metrics_snapshot_take(&in);
+	assert_non_null(snap);
+	metrics_snapshot_set_duration(snap, 0.25);
+	/* Changes after the snapshot do not reach it. */
+	add(&t, "10.9.9.9", 1 << 20, 1, 0, 0);
+	do {
+		strbuf_reset(&piece);
+		r = metrics_snapshot_read(snap, &piece, 7);
+		assert_true(r >= 0);
+		assert_true(piece.len > 0 || r == 0);
+		if (piece.len > strlen(whole) - off)
+			break; /* the last piece carries the duration too */
+		if (memcmp(piece.buf, whole + off, piece.len))
+			fail_msg("piece at %zu differs: [%s]", off, piece.buf);
+		off += piece.len;
+	} while (r > 0);
+	assert_memory_equal(piece.buf, whole + off, strlen(whole) - off);
+	off = strlen(whole);
+	assert_int_equal(off, strlen(whole));
+	/* What is left is the duration gauge. */
+	while (r > 0) {
+		r = metrics_snapshot_read(snap, &piece, 1 << 16);
+		assert_true(r >= 0);
+	}
+	assert_non_null(strstr(piece.buf,
+			       "\nip_traffic_scrape_duration_seconds 0.25\n"));
+	metrics_snapshot_free(snap);
+	free(whole);
+	strbuf_free(&piece);
+
+	/* The snapshot grows with exported series, not tracked ones. */
+	snap = metrics_snapshot_take(&in);
+	small = metrics_snapshot_size(snap);
+	metrics_snapshot_free(snap);
+	for (int i = 0; i < 100000; i++) {
+		struct in6_addr a = {.s6_addr = {0x20, 0x01, 0x0d, 0xb8}};
+		struct itm_value v = {1, 1, 0, 0};
+
+		memcpy(&a.s6_addr[12], &i, sizeof(i));
+		assert_int_equal(ip_table_add(&t, &a, &v), 0);
+	}
+	snap = metrics_snapshot_take(&in);
+	big = metrics_snapshot_size(snap);
+	metrics_snapshot_free(snap);
+	assert_true(big < small + 4096);
+	ip_table_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +837,7 @@ int main(void)
 		cmocka_unit_test(test_process_families),
 		cmocka_unit_test(test_scrape_duration),
 		cmocka_unit_test(test_large),
+		cmocka_unit_test(test_stream_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,11 +6,13 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "ipfix_net.h"
+#include "log.h"
 #include "options.h"
 
 struct parsed {
@@ -249,6 +251,89 @@ static void test_bad_values(void **state)
 	expect_bad("-i", "eth0", "--db-keep-days", "5y");
 }
 
+/*
+ * A parse that stops inside a cluster of short options ("-vX") must not
+ * leave getopt pointing into that argv for the next parse (found by
+ * fuzz/fuzz_options: a heap use-after-free once the old argv was freed).
+ */
+static void test_parse_after_cluster_error(void **state)
+{
+	struct parsed *old, *p;
+
+	(void)state;
+	old = parse("-vXd", NULL);
+	assert_int_equal(old->r, OPTIONS_BAD);
+	/* A stale cursor would go on with "d" and eat "-i" as its value. */
+	p = parse("-i", "eth0", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_int_equal(p->o.n_ifaces, 1);
+	assert_false(p->o.verbose);
+	free(p);
+	free(old);
+}
+
+/* Decimal only, --max-tracked, and user strings quoted in messages. */
+static void test_hardening(void **state)
+{
+	char big[64 * 1024];
+	struct parsed *p;
+	FILE *err;
+	char buf[1024];
+
+	(void)state;
+	expect_bad("-i", "eth0", "-s", "0x10");
+	expect_bad("-i", "eth0", "-s", "1e1");
+	expect_bad("-i", "eth0", "-s", "inf");
+	expect_bad("-i", "eth0", "-s", "1.2.3");
+	expect_bad("-i", "eth0", "-g", "");
+	expect_bad("-i", "eth0", "--isp-db", "");
+	expect_bad("-i", "eth0", "--max-tracked", "0");
+	expect_bad("-i", "eth0", "--max-tracked", "0x100");
+	p = parse("-i", "eth0", "-s", "0.25", "--max-tracked", "1000", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_int_equal(p->o.interval_ms, 250);
+	assert_int_equal(p->o.max_tracked, 1000);
+	free(p);
+	p = parse("-i", "eth0", NULL);
+	assert_int_equal(p->o.max_tracked, ITM_DEFAULT_MAX_TRACKED);
+	free(p);
+
+	/* A newline is shown escaped: still one line. */
+	p = parse("-i", "eth0", "-t", "1\nerror: forged", NULL);
+	assert_int_equal(p->r, OPTIONS_BAD);
+	assert_non_null(strstr(p->err, "'1\\nerror: forged'"));
+	assert_int_equal(strchr(p->err, '\n')[1], '\0');
+	free(p);
+	/* A long value is cut (argbuf holds 63 characters: check log_quote). */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(strlen(log_quote(big, buf, sizeof(buf))),
+			 LOG_QUOTE_INPUT + 3);
+	assert_string_equal(log_quote("a\tb\\c\x01", buf, sizeof(buf)),
+			    "a\\tb\\\\c\\x01");
+	/* UTF-8 is kept, and never cut inside a character. */
+	memset(big, 0, sizeof(big));
+	for (int i = 0; i < 40; i++)
+		memcpy(big + 3 * i, "中", 3);
+	log_quote(big, buf, sizeof(buf));
+	assert_int_equal(strlen(buf), 21 * 3 + 3);
+	assert_memory_equal(buf + 63, "...", 4);
+
+	/* --map-size against the machine: 65536 fits 1 GiB, 16M does not. */
+	err = fopen("/dev/null", "w");
+	p = parse("-i", "eth0", NULL);
+	assert_int_equal(options_check_resources(&p->o, 1ULL << 30, 2, err), 0);
+	free(p);
+	p = parse("-i", "eth0", "--map-size", "16777216", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_int_equal(options_check_resources(&p->o, 24ULL << 30, 2, err),
+			 -E2BIG);
+	assert_int_equal(options_check_resources(&p->o, 64ULL << 30, 2, err),
+			 0);
+	free(p);
+	fclose(err);
+}
+
 static void test_ipfix_flags(void **state)
 {
 	struct parsed *p = parse("-i", "eth0", "--ipfix", "[2001:db8::9]:4739",
@@ -342,6 +427,8 @@ int main(void)
 		cmocka_unit_test(test_long_only_flags),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_parse_after_cluster_error),
+		cmocka_unit_test(test_hardening),
 		cmocka_unit_test(test_ipfix_flags),
 		cmocka_unit_test(test_ipfix_target),
 	};
