@@ -46,6 +46,7 @@ struct collector {
 	/* The last scrape's data, served again while the lock is busy. */
 	pthread_mutex_t last_lock;
 	struct metrics_snapshot *last;
+	size_t draining; /* index of the interface being drained */
 };
 
 int collector_new(struct collector **out, struct iface_monitor *ifaces,
@@ -136,14 +137,38 @@ void collector_free(struct collector *c)
 	free(c);
 }
 
+/* Hand each row's per-CPU sum to the sink, as the tables get it. */
+static void sink_batch(struct collector *c, const struct itm_key *keys,
+		       const void *values, size_t count)
+{
+	const size_t row =
+		ITM_PERCPU_STRIDE(struct itm_value) * (size_t)c->buf.ncpus;
+
+	for (size_t i = 0; i < count; i++) {
+		struct itm_value sum;
+
+		itm_value_sum_percpu((const char *)values + i * row,
+				     c->buf.ncpus, &sum);
+		c->cfg.sink.delta(c->cfg.sink.ctx, c->draining, &keys[i], &sum);
+	}
+}
+
 static int merge(void *ctx, const struct itm_key *keys, const void *values,
 		 size_t count)
 {
 	struct collector *c = ctx;
+	int err;
 
-	return ip_table_merge_batch(&c->table,
-				    c->per_process ? &c->procs : NULL, keys,
-				    values, count, c->buf.ncpus, &c->cfg.hooks);
+	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
+				   keys, values, count, c->buf.ncpus,
+				   &c->cfg.hooks);
+	/*
+	 * Rows of a failed merge (ENOMEM) are gone from the map all the
+	 * same; the sink gets them so exports stay complete.
+	 */
+	if (c->cfg.sink.delta)
+		sink_batch(c, keys, values, count);
+	return err;
 }
 
 static void read_counters(struct collector *c, size_t idx)
@@ -156,6 +181,9 @@ static void read_counters(struct collector *c, size_t idx)
 		if (!bpf_map_lookup_elem(fd, &k, row))
 			itm_counter_sum_percpu(row, c->buf.ncpus,
 					       &c->stats[idx].ctr[k]);
+	if (c->cfg.sink.counters)
+		c->cfg.sink.counters(c->cfg.sink.ctx, idx, c->stats[idx].ctr,
+				     false);
 }
 
 static int swap_and_drain(struct collector *c, struct iface_monitor *m)
@@ -168,13 +196,24 @@ static int swap_and_drain(struct collector *c, struct iface_monitor *m)
 	return drain_map(retired, &c->buf, merge, c);
 }
 
+/* The counters as /metrics shows them, to the sink (baseline: set-up). */
+static void shown_counters(struct collector *c, const struct persist *p,
+			   bool baseline)
+{
+	for (size_t i = 0; i < c->n_ifaces; i++) {
+		memcpy(c->stats[i].ctr, p->ifs[i].shown,
+		       sizeof(c->stats[i].ctr));
+		if (c->cfg.sink.counters)
+			c->cfg.sink.counters(c->cfg.sink.ctx, i,
+					     c->stats[i].ctr, baseline);
+	}
+}
+
 static int drain_persist(struct collector *c)
 {
 	int err = persist_drain(c->persist, (int64_t)time(NULL));
 
-	for (size_t i = 0; i < c->n_ifaces; i++)
-		memcpy(c->stats[i].ctr, c->persist->ifs[i].shown,
-		       sizeof(c->stats[i].ctr));
+	shown_counters(c, c->persist, false);
 	return err;
 }
 
@@ -217,7 +256,10 @@ static int drain_locked(struct collector *c)
 		return err;
 	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
-		int e = swap_and_drain(c, &c->ifaces[i]);
+		int e;
+
+		c->draining = i;
+		e = swap_and_drain(c, &c->ifaces[i]);
 
 		if (e && !err)
 			err = e;
@@ -254,6 +296,7 @@ int collector_drain_final(struct collector *c)
 
 		if (!m->skel)
 			continue;
+		c->draining = i;
 		/* The swap waits for programs still running after detach. */
 		e = swap_and_drain(c, m);
 		if (!e)
@@ -276,11 +319,17 @@ static int apply(void *ctx, const struct itm_key *k,
 	const size_t stride = ITM_PERCPU_STRIDE(struct itm_value);
 	char row[stride]; /* one "CPU": the delta is already summed */
 
+	int err;
+
 	memset(row, 0, sizeof(row));
 	memcpy(row, delta, sizeof(*delta));
-	return ip_table_merge_batch(&c->table,
-				    c->per_process ? &c->procs : NULL, k, row,
-				    1, 1, &c->cfg.hooks);
+	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
+				   k, row, 1, 1, &c->cfg.hooks);
+	/* Drains only: what set-up adopts or restores is no new traffic. */
+	if (c->cfg.sink.delta && c->persist)
+		c->cfg.sink.delta(c->cfg.sink.ctx, c->persist->applying, k,
+				  delta);
+	return err;
 }
 
 static void describe(void *ctx, const struct itm_key *k,
@@ -380,9 +429,7 @@ int collector_use_store(struct collector *c, struct store *store)
 			pr_info(_("continuing the totals of %zu addresses from %s\n"),
 				c->table.count, store_path(store));
 	}
-	for (size_t i = 0; i < c->n_ifaces; i++)
-		memcpy(c->stats[i].ctr, p->ifs[i].shown,
-		       sizeof(c->stats[i].ctr));
+	shown_counters(c, p, true);
 	c->persist = p;
 out:
 	pthread_mutex_unlock(&c->lock);

@@ -21,6 +21,7 @@
 #include "geo.h"
 #include "http.h"
 #include "ifwatch.h"
+#include "ipfix.h"
 #include "itm_version.h"
 #include "live_server.h"
 #include "live_view.h"
@@ -197,10 +198,19 @@ static bool wait_following(struct collector *c, struct watched *wi,
 
 #define PRUNE_EVERY_S 10.0
 
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void run_loop(struct collector *c, const struct options *o,
 		     struct owner_tracker *owners, struct live_view *lv,
-		     struct watched *wi)
+		     struct watched *wi, struct ipfix_exporter *ipfix)
 {
+	double next_ipfix = monotonic_seconds() + o->ipfix_interval_ms / 1000.0;
 	double start = monotonic_seconds();
 	double end = start + o->duration_ms / 1000.0;
 	double last_prune = start;
@@ -232,6 +242,13 @@ static void run_loop(struct collector *c, const struct options *o,
 		if (owners)
 			owner_tracker_scan(owners);
 		collector_drain(c);
+		if (ipfix && monotonic_seconds() >= next_ipfix) {
+			next_ipfix += o->ipfix_interval_ms / 1000.0;
+			if (next_ipfix < monotonic_seconds())
+				next_ipfix = monotonic_seconds() +
+					     o->ipfix_interval_ms / 1000.0;
+			ipfix_exporter_flush(ipfix, wall_ms());
+		}
 		collector_reload_labels(c);
 		if (owners && monotonic_seconds() - last_prune >= prune_every) {
 			last_prune = monotonic_seconds();
@@ -261,12 +278,24 @@ static int open_store(const struct options *o, struct store **out)
 		.keep_buckets = o->db_keep_buckets,
 		.keep_hours = o->db_keep_hours,
 		.keep_days = o->db_keep_days,
+		.host = o->db_host,
 	};
 
 	*out = NULL;
 	if (!o->db_path)
 		return 0;
 	return store_open(&cfg, out);
+}
+
+static void ipfix_report(struct ipfix_exporter *x)
+{
+	struct ipfix_stats st;
+
+	ipfix_exporter_stats(x, &st);
+	pr_info("IPFIX: %llu records in %llu messages (%llu bytes, %llu template messages), %llu records not delivered\n",
+		(unsigned long long)st.records, (unsigned long long)st.messages,
+		(unsigned long long)st.bytes, (unsigned long long)st.templates,
+		(unsigned long long)st.lost);
 }
 
 /*
@@ -276,7 +305,7 @@ static int open_store(const struct options *o, struct store **out)
  * take stay pinned for the next start with --db.
  */
 static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
-		  const struct options *o)
+		  const struct options *o, struct ipfix_exporter *ipfix)
 {
 	int status = 0;
 	bool keep_maps;
@@ -286,6 +315,11 @@ static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
 			iface_monitor_detach(&ifaces[i]);
 	if (collector_drain_final(c))
 		status = 1;
+	if (ipfix) {
+		/* The last interval, so the collector's sums are complete. */
+		ipfix_exporter_flush(ipfix, wall_ms());
+		ipfix_report(ipfix);
+	}
 	keep_maps = !collector_all_stored(c);
 	if (!o->no_summary)
 		print_table(c, o->top_n,
@@ -336,6 +370,25 @@ static struct http_server *start_http(const struct options *o,
 	return NULL;
 }
 
+static int open_ipfix(const struct options *o, const struct iface_monitor *m,
+		      size_t n, struct ipfix_exporter **out)
+{
+	int ifindex[ITM_MAX_IFACES];
+	struct ipfix_config cfg = {
+		.target = o->ipfix,
+		.tcp = o->ipfix_tcp,
+		.domain = o->ipfix_domain,
+		.template_refresh = o->ipfix_refresh_s,
+		.ifindex = ifindex,
+		.n_ifaces = n,
+		.start_ms = wall_ms(), /* the programs count from here */
+	};
+
+	for (size_t i = 0; i < n; i++)
+		ifindex[i] = m[i].ifindex;
+	return ipfix_exporter_new(&cfg, out);
+}
+
 /* The full-screen view by hand on a terminal, else the periodic table. */
 static struct live_view *open_live_view(const struct options *o,
 					struct collector *c,
@@ -374,6 +427,7 @@ int daemon_main(int argc, char **argv)
 	struct iface_monitor ifaces[ITM_MAX_IFACES];
 	struct owner_tracker *owners = NULL;
 	struct http_server *http = NULL;
+	struct ipfix_exporter *ipfix = NULL;
 	struct collector *coll = NULL;
 	struct store *store = NULL;
 	struct geo_ctx *geo = NULL;
@@ -442,6 +496,15 @@ int daemon_main(int argc, char **argv)
 	for (; opened < o.n_ifaces; opened++)
 		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc))
 			goto cleanup;
+	if (o.ipfix) {
+		if (open_ipfix(&o, ifaces, opened, &ipfix))
+			goto cleanup;
+		cc.sink = (struct collector_sink){
+			.delta = ipfix_sink_delta,
+			.counters = ipfix_sink_counters,
+			.ctx = ipfix,
+		};
+	}
 	err = collector_new(&coll, ifaces, opened, &cc);
 	if (err) {
 		pr_err(_("cannot set up the collector: %s\n"), strerror(-err));
@@ -469,7 +532,7 @@ int daemon_main(int argc, char **argv)
 		pr_warn(_("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n"),
 			strerror(-err));
 	live_view_show(lv);
-	run_loop(coll, &o, owners, lv, &wi);
+	run_loop(coll, &o, owners, lv, &wi, ipfix);
 	ifwatch_close(wi.w);
 	/* The terminal is ours again before the summary. */
 	live_view_close(lv);
@@ -478,12 +541,13 @@ int daemon_main(int argc, char **argv)
 	/* No scrape may drain while the programs are being detached. */
 	http_server_stop(http);
 	http = NULL;
-	status = finish(coll, ifaces, opened, &o);
+	status = finish(coll, ifaces, opened, &o, ipfix);
 	opened = 0;
 cleanup:
 	live_view_close(lv);
 	http_server_stop(http);
 	collector_free(coll);
+	ipfix_exporter_free(ipfix);
 	close_all(ifaces, opened);
 	store_close(store);
 	geo_close(geo);

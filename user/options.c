@@ -11,6 +11,7 @@
 
 #include "geo_flags.h"
 #include "i18n.h"
+#include "ipfix_net.h"
 #include "itm_shared.h"
 #include "itm_version.h"
 #include "log.h"
@@ -35,6 +36,9 @@
 #define MAP_SLOT_BYTES(ncpus) (2 * (96 + 32 * (uint64_t)(ncpus)))
 #define MAP_RAM_SHARE	      8 /* an eighth */
 
+#define DEFAULT_IPFIX_INTERVAL_MS 60000
+#define DEFAULT_IPFIX_REFRESH_S	  600
+
 enum long_only {
 	OPT_LISTEN = 256,
 	OPT_MAP_SIZE,
@@ -56,6 +60,12 @@ enum long_only {
 	OPT_DB_KEEP_DAYS,
 	OPT_KEEP_ATTACHED,
 	OPT_MAX_TRACKED,
+	OPT_DB_HOST,
+	OPT_IPFIX,
+	OPT_IPFIX_TRANSPORT,
+	OPT_IPFIX_INTERVAL,
+	OPT_IPFIX_DOMAIN,
+	OPT_IPFIX_REFRESH,
 };
 
 static const struct option long_opts[] = {
@@ -84,6 +94,12 @@ static const struct option long_opts[] = {
 	{"db-keep-days", required_argument, NULL, OPT_DB_KEEP_DAYS},
 	{"keep-attached", no_argument, NULL, OPT_KEEP_ATTACHED},
 	{"max-tracked", required_argument, NULL, OPT_MAX_TRACKED},
+	{"db-host", required_argument, NULL, OPT_DB_HOST},
+	{"ipfix", required_argument, NULL, OPT_IPFIX},
+	{"ipfix-transport", required_argument, NULL, OPT_IPFIX_TRANSPORT},
+	{"ipfix-interval", required_argument, NULL, OPT_IPFIX_INTERVAL},
+	{"ipfix-domain", required_argument, NULL, OPT_IPFIX_DOMAIN},
+	{"ipfix-template-refresh", required_argument, NULL, OPT_IPFIX_REFRESH},
 	{"verbose", no_argument, NULL, 'v'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
@@ -160,9 +176,22 @@ void options_usage(FILE *out, const char *prog)
 		"                                 [default: 90d]\n"
 		"      --db-keep-days DURATION    keep daily sums this long; 0 = forever\n"
 		"                                 [default: 0]\n"
+		"      --db-host NAME             with --db postgresql://...: this monitor's\n"
+		"                                 name in the host column [default: the\n"
+		"                                 host name]\n"
 		"      --keep-attached            on exit, store what was counted but leave\n"
 		"                                 the programs counting for the next start\n"
 		"                                 (undo with 'detach -i IFACE')\n"
+		"      --ipfix HOST:PORT          export per-address deltas as IPFIX (RFC 7011)\n"
+		"                                 to a collector; [IPV6]:PORT for literals\n"
+		"      --ipfix-transport udp|tcp  [default: udp]\n"
+		"      --ipfix-interval SECONDS   one record per address and direction every\n"
+		"                                 SECONDS (rounded up to -s) [default: 60]\n"
+		"      --ipfix-domain ID          observation domain id (0-4294967295)\n"
+		"                                 [default: 0]\n"
+		"      --ipfix-template-refresh SECONDS\n"
+		"                                 re-send templates over UDP this often\n"
+		"                                 [default: 600]\n"
 		"  -v, --verbose                  libbpf and debug messages\n"
 		"      --version                  print the version\n"
 		"  -h, --help                     this text\n"),
@@ -319,6 +348,8 @@ static void set_defaults(struct options *o)
 	o->db_keep_buckets = STORE_DEFAULT_KEEP_BUCKETS;
 	o->db_keep_hours = STORE_DEFAULT_KEEP_HOURS;
 	o->db_keep_days = STORE_DEFAULT_KEEP_DAYS;
+	o->ipfix_interval_ms = DEFAULT_IPFIX_INTERVAL_MS;
+	o->ipfix_refresh_s = DEFAULT_IPFIX_REFRESH_S;
 }
 
 #define BAD(...)                                                               \
@@ -334,6 +365,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				  FILE *out, FILE *err)
 {
 	const char *prog = "ip_traffic_monitor_cli";
+	unsigned ipfix_flags = 0; /* --ipfix-* seen */
 	char msg[256];
 	uint64_t v;
 	int c, ret;
@@ -437,6 +469,45 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				BAD(_("--pid-retention wants seconds, got '%s'"),
 				    LOG_Q(optarg));
 			break;
+		case OPT_IPFIX: {
+			char host[256], port[8];
+
+			if (ipfix_split_target(optarg, host, sizeof(host), port,
+					       sizeof(port)))
+				BAD("--ipfix wants HOST:PORT or [IPV6]:PORT with a port from 1 to 65535, got '%s'",
+				    optarg);
+			o->ipfix = optarg;
+			break;
+		}
+		case OPT_IPFIX_TRANSPORT:
+			if (strcmp(optarg, "udp") && strcmp(optarg, "tcp"))
+				BAD("--ipfix-transport wants udp or tcp, got '%s'",
+				    optarg);
+			o->ipfix_tcp = !strcmp(optarg, "tcp");
+			ipfix_flags |= 1;
+			break;
+		case OPT_IPFIX_INTERVAL:
+			if (parse_seconds_ms(optarg, &v) ||
+			    v < MIN_INTERVAL_MS || v > MAX_INTERVAL_MS)
+				BAD("--ipfix-interval wants seconds from 0.01 to 86400, got '%s'",
+				    optarg);
+			o->ipfix_interval_ms = v;
+			ipfix_flags |= 2;
+			break;
+		case OPT_IPFIX_DOMAIN:
+			if (parse_u64(optarg, &v) || v > UINT32_MAX)
+				BAD("--ipfix-domain wants 0 to 4294967295, got '%s'",
+				    optarg);
+			o->ipfix_domain = (uint32_t)v;
+			ipfix_flags |= 4;
+			break;
+		case OPT_IPFIX_REFRESH:
+			if (parse_u64(optarg, &v) || v < 1 || v > 86400)
+				BAD("--ipfix-template-refresh wants seconds from 1 to 86400, got '%s'",
+				    optarg);
+			o->ipfix_refresh_s = (uint32_t)v;
+			ipfix_flags |= 8;
+			break;
 		case OPT_DB:
 			if (!optarg[0])
 				BAD(_("--db wants a file path"));
@@ -466,6 +537,12 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				BAD(_("--db-keep-days wants 0 (forever) or a duration of at least 1d (e.g. 3650d), got '%s'"),
 				    LOG_Q(optarg));
 			o->db_keep_days = v;
+			break;
+		case OPT_DB_HOST:
+			if (!optarg[0] || strlen(optarg) > 255)
+				BAD("--db-host wants a name of 1 to 255 characters, got '%s'",
+				    optarg);
+			o->db_host = optarg;
 			break;
 		case OPT_KEEP_ATTACHED:
 			o->keep_attached = true;
@@ -498,6 +575,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD(_("--listen needs -p/--prometheus-port"));
 	if (o->live_group && !o->live_socket)
 		BAD(_("--live-group needs --live-socket"));
+	if (ipfix_flags && !o->ipfix)
+		BAD(_("--ipfix-transport, --ipfix-interval, --ipfix-domain and --ipfix-template-refresh need --ipfix"));
 	return OPTIONS_OK;
 }
 

@@ -49,6 +49,14 @@ struct options {
 	uint64_t db_keep_hours;	  /* --db-keep-hours seconds */
 	uint64_t db_keep_days;	  /* --db-keep-days seconds; 0 = forever */
 	bool keep_attached;	  /* --keep-attached */
+	const char *db_host;	  /* --db-host (PostgreSQL) */
+
+	/* IPFIX export (user/ipfix.c) */
+	const char *ipfix;	    /* --ipfix HOST:PORT; NULL = off */
+	bool ipfix_tcp;		    /* --ipfix-transport tcp */
+	uint64_t ipfix_interval_ms; /* --ipfix-interval */
+	uint32_t ipfix_domain;	    /* --ipfix-domain */
+	uint32_t ipfix_refresh_s;   /* --ipfix-template-refresh */
 };
 
 enum options_result {

@@ -242,6 +242,7 @@ static int apply_delta(struct persist *p, struct persist_iface *pi, int x)
 {
 	const struct map_rows *r = &pi->rows[x];
 
+	p->applying = (size_t)(pi - p->ifs);
 	for (size_t i = 0; i < r->n; i++) {
 		struct itm_value d = r->vals[i];
 		const struct ip_entry *e = NULL;
