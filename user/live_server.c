@@ -204,7 +204,7 @@ static void publish(struct live_server *s)
 		broadcast(s, f, s->nv);
 	} else {
 		/* Viewers may have missed rows: they reconnect and resync. */
-		pr_warn("live socket: out of memory, closing the viewers\n");
+		pr_warn(_("live socket: out of memory, closing the viewers\n"));
 		close_all_viewers(s);
 	}
 	strbuf_free(&sb);
@@ -387,7 +387,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa)
 	if (lstat(path, &st))
 		return errno == ENOENT ? 0 : -errno;
 	if (!S_ISSOCK(st.st_mode)) {
-		pr_err("--live-socket %s exists and is not a socket\n", path);
+		pr_err(_("--live-socket %s exists and is not a socket\n"), path);
 		return -EEXIST;
 	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -396,7 +396,7 @@ static int clear_stale(const char *path, const struct sockaddr_un *sa)
 	rc = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
 	close(fd);
 	if (!rc) {
-		pr_err("--live-socket %s is in use by another running monitor\n",
+		pr_err(_("--live-socket %s is in use by another running monitor\n"),
 		       path);
 		return -EADDRINUSE;
 	}
@@ -427,7 +427,7 @@ static int open_socket(struct live_server *s)
 	int fd, err;
 
 	if (strlen(s->cfg.path) >= sizeof(sa.sun_path)) {
-		pr_err("--live-socket %s: path too long\n", s->cfg.path);
+		pr_err(_("--live-socket %s: path too long\n"), s->cfg.path);
 		return -ENAMETOOLONG;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", s->cfg.path);
@@ -485,7 +485,7 @@ struct live_server *live_server_start(const struct live_server_config *cfg)
 	if (err) {
 		if (err != -EEXIST && err != -EADDRINUSE &&
 		    err != -ENAMETOOLONG)
-			pr_err("cannot serve the live socket %s: %s\n",
+			pr_err(_("cannot serve the live socket %s: %s\n"),
 			       cfg->path, strerror(-err));
 		live_server_stop(s);
 		errno = -err;

@@ -258,7 +258,7 @@ static void print_table(struct live_view *lv, double now)
 
 	if (!view_render_text(&lv->view, VIEW_ADDR, lv->cfg.top_n, term_width(),
 			      &sb)) {
-		printf("\n--- %.1f s elapsed, %zu remote addresses ---\n%s",
+		printf(_("\n--- %.1f s elapsed, %zu remote addresses ---\n%s"),
 		       now - lv->start, lv->view.addrs.count,
 		       sb.buf ? sb.buf : "");
 		fflush(stdout);

@@ -109,7 +109,7 @@ static int find_active(struct iface_monitor *m)
 	/* An empty slot (killed during set-up): count into a again. */
 	err = set_active(m, 0);
 	if (err)
-		pr_err("cannot activate the statistics map: %s\n",
+		pr_err(_("cannot activate the statistics map: %s\n"),
 		       strerror(-err));
 	return err;
 }
@@ -121,7 +121,7 @@ int iface_monitor_swap(struct iface_monitor *m, int *retired_fd)
 	/* Returns after synchronize_rcu(): no program still uses "old". */
 	err = set_active(m, !old);
 	if (err) {
-		pr_warn("%s: swapping the statistics map failed: %s\n", m->name,
+		pr_warn(_("%s: swapping the statistics map failed: %s\n"), m->name,
 			strerror(-err));
 		return err;
 	}
@@ -181,7 +181,7 @@ static int ensure_pin_dir(const char *base, const char *dir)
 	    !is_bpffs(DEFAULT_BPFFS)) {
 		if (mount("bpf", DEFAULT_BPFFS, "bpf", 0, "mode=0700")) {
 			err = -errno;
-			pr_err("cannot mount bpffs on %s: %s (mount -t bpf bpf %s)\n",
+			pr_err(_("cannot mount bpffs on %s: %s (mount -t bpf bpf %s)\n"),
 			       DEFAULT_BPFFS, strerror(errno), DEFAULT_BPFFS);
 			return err;
 		}
@@ -189,12 +189,12 @@ static int ensure_pin_dir(const char *base, const char *dir)
 	}
 	err = mkdir_p(dir, 0700);
 	if (err) {
-		pr_err("cannot create pin directory %s: %s\n", LOG_Q(dir),
+		pr_err(_("cannot create pin directory %s: %s\n"), LOG_Q(dir),
 		       strerror(-err));
 		return err;
 	}
 	if (!is_bpffs(dir)) {
-		pr_err("%s is not on a bpf filesystem; choose --pin-dir under a bpffs mount\n",
+		pr_err(_("%s is not on a bpf filesystem; choose --pin-dir under a bpffs mount\n"),
 		       LOG_Q(dir));
 		return -EINVAL;
 	}
@@ -299,7 +299,7 @@ static int take_lock(struct iface_monitor *m)
 
 	err = mkdir_p(LOCK_DIR, 0755);
 	if (err) {
-		pr_err("cannot create %s: %s\n", LOCK_DIR, strerror(-err));
+		pr_err(_("cannot create %s: %s\n"), LOCK_DIR, strerror(-err));
 		return err;
 	}
 	lock_path(m, path, sizeof(path));
@@ -307,7 +307,7 @@ static int take_lock(struct iface_monitor *m)
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0) {
 			err = -errno;
-			pr_err("cannot open %s: %s\n", path, strerror(errno));
+			pr_err(_("cannot open %s: %s\n"), path, strerror(errno));
 			return err;
 		}
 		if (flock(fd, LOCK_EX | LOCK_NB)) {
@@ -316,10 +316,10 @@ static int take_lock(struct iface_monitor *m)
 			pid[n > 0 ? n : 0] = '\0';
 			pid[strcspn(pid, "\n")] = '\0';
 			if (err == -EWOULDBLOCK)
-				pr_err("%s is already monitored by pid %s; stop it first\n",
+				pr_err(_("%s is already monitored by pid %s; stop it first\n"),
 				       m->name, pid[0] ? pid : "?");
 			else
-				pr_err("cannot lock %s: %s\n", path,
+				pr_err(_("cannot lock %s: %s\n"), path,
 				       strerror(-err));
 			close(fd);
 			return err == -EWOULDBLOCK ? -EBUSY : err;
@@ -332,7 +332,7 @@ static int take_lock(struct iface_monitor *m)
 	}
 	n = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
 	if (ftruncate(fd, 0) || pwrite(fd, pid, (size_t)n, 0) != n)
-		pr_warn("cannot write pid to %s\n", path);
+		pr_warn(_("cannot write pid to %s\n"), path);
 	m->lock_fd = fd;
 	return 0;
 }
@@ -348,17 +348,17 @@ static int lock_pin_dir(struct iface_monitor *m)
 
 	if (fd < 0) {
 		err = -errno;
-		pr_err("cannot open %s: %s\n", LOG_Q(m->pin_dir),
+		pr_err(_("cannot open %s: %s\n"), LOG_Q(m->pin_dir),
 		       strerror(errno));
 		return err;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB)) {
 		err = -errno;
 		if (err == -EWOULDBLOCK)
-			pr_err("%s is already monitored (its pin directory %s is locked); stop that instance first\n",
+			pr_err(_("%s is already monitored (its pin directory %s is locked); stop that instance first\n"),
 			       m->name, LOG_Q(m->pin_dir));
 		else
-			pr_err("cannot lock %s: %s\n", LOG_Q(m->pin_dir),
+			pr_err(_("cannot lock %s: %s\n"), LOG_Q(m->pin_dir),
 			       strerror(-err));
 		close(fd);
 		return err == -EWOULDBLOCK ? -EBUSY : err;
@@ -440,13 +440,13 @@ static void remove_stale_filter(struct iface_monitor *m,
 	if (bpf_tc_query(&hook, &opts))
 		return;
 	if (!prog_is_ours(opts.prog_id)) {
-		pr_warn("%s: a foreign filter uses our handle/priority; leaving it\n",
+		pr_warn(_("%s: a foreign filter uses our handle/priority; leaving it\n"),
 			m->name);
 		return;
 	}
 	opts.prog_fd = opts.prog_id = opts.flags = 0;
 	if (!bpf_tc_detach(&hook, &opts))
-		pr_info("%s: removed a stale filter of an earlier run\n",
+		pr_info(_("%s: removed a stale filter of an earlier run\n"),
 			m->name);
 }
 
@@ -509,7 +509,7 @@ static void detach_clsact(struct iface_monitor *m)
 
 		tc_hook(&h, m, dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
 		if (m->filter_attached[dir] && bpf_tc_detach(&h, &opts))
-			pr_warn("%s: could not remove our %s filter\n", m->name,
+			pr_warn(_("%s: could not remove our %s filter\n"), m->name,
 				dir == 0 ? "ingress" : "egress");
 		m->filter_attached[dir] = false;
 	}
@@ -546,7 +546,7 @@ static int attach(struct iface_monitor *m, bool force_clsact)
 	}
 	err = attach_clsact(m);
 	if (err) {
-		pr_err("cannot attach to %s: %s\n", m->name, strerror(-err));
+		pr_err(_("cannot attach to %s: %s\n"), m->name, strerror(-err));
 		detach_clsact(m);
 		return err;
 	}
@@ -584,7 +584,7 @@ static int pin_all(struct iface_monitor *m)
 	}
 	return 0;
 fail:
-	pr_err("cannot pin %s: %s\n", path, strerror(-err));
+	pr_err(_("cannot pin %s: %s\n"), path, strerror(-err));
 	if (!m->adopted)
 		remove_pins(m);
 	return err;
@@ -655,7 +655,7 @@ static int check_pinned_layout(struct iface_monitor *m)
 	    info.value_size == sizeof(struct itm_counter) &&
 	    info.max_entries == ITM_CTR_MAX)
 		return 1;
-	pr_err("%s holds maps of another version (pinned layout %u, this one reads %u): stop or finish that version, or remove them with 'ip_traffic_monitor_cli detach -i %s --pin-dir %s' (their unstored counts are lost)\n",
+	pr_err(_("%s holds maps of another version (pinned layout %u, this one reads %u): stop or finish that version, or remove them with 'ip_traffic_monitor_cli detach -i %s --pin-dir %s' (their unstored counts are lost)\n"),
 	       m->pin_dir, meta.layout, ITM_PIN_LAYOUT, m->name, m->pin_base);
 	return -EPROTO;
 }
@@ -678,14 +678,14 @@ static int reuse_pinned_maps(struct iface_monitor *m)
 		fd = bpf_obj_get(path);
 		if (fd < 0) {
 			err = -errno;
-			pr_err("cannot open pinned map %s: %s\n", path,
+			pr_err(_("cannot open pinned map %s: %s\n"), path,
 			       strerror(errno));
 			return err;
 		}
 		err = bpf_map__reuse_fd(maps[i], fd);
 		close(fd);
 		if (err) {
-			pr_err("cannot reuse pinned map %s: %s\n", path,
+			pr_err(_("cannot reuse pinned map %s: %s\n"), path,
 			       strerror(-err));
 			return err;
 		}
@@ -721,13 +721,13 @@ static int attach_adopted(struct iface_monitor *m, bool force_clsact)
 			else if (bpf_link_update(fd, prog, NULL)) {
 				err = -errno;
 				close(fd);
-				pr_err("%s: cannot take over the pinned link %s: %s\n",
+				pr_err(_("%s: cannot take over the pinned link %s: %s\n"),
 				       m->name, path, strerror(-err));
 				return err;
 			}
 			if (fd < 0) {
 				err = fd;
-				pr_err("cannot attach to %s: %s\n", m->name,
+				pr_err(_("cannot attach to %s: %s\n"), m->name,
 				       strerror(-err));
 				return err;
 			}
@@ -754,7 +754,7 @@ static int attach_adopted(struct iface_monitor *m, bool force_clsact)
 
 			err = bpf_tc_attach(&h, &opts);
 			if (err) {
-				pr_err("%s: cannot take over our clsact filter: %s\n",
+				pr_err(_("%s: cannot take over our clsact filter: %s\n"),
 				       m->name, strerror(-err));
 				return err;
 			}
@@ -779,7 +779,7 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 	s = traffic_bpf__open();
 	if (!s) {
 		err = -errno;
-		pr_err("cannot open the BPF object: %s\n", strerror(errno));
+		pr_err(_("cannot open the BPF object: %s\n"), strerror(errno));
 		return err;
 	}
 	m->skel = s;
@@ -794,7 +794,7 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 		err = bpf_map__reuse_fd(s->maps.itm_sk_owner,
 					cfg->owner_map_fd);
 		if (err) {
-			pr_err("cannot share the socket-owner map: %s\n",
+			pr_err(_("cannot share the socket-owner map: %s\n"),
 			       strerror(-err));
 			return err;
 		}
@@ -814,12 +814,12 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 	err = traffic_bpf__load(s);
 	if (err) {
 		if (err == -EPERM)
-			pr_err("loading BPF programs was refused (%s): run as root or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and check kernel.unprivileged_bpf_disabled/lockdown\n",
+			pr_err(_("loading BPF programs was refused (%s): run as root or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and check kernel.unprivileged_bpf_disabled/lockdown\n"),
 			       strerror(-err));
 		else if (err == -EACCES)
-			pr_err("the kernel's verifier rejected the BPF programs; -v shows its log (please report it with your kernel version)\n");
+			pr_err(_("the kernel's verifier rejected the BPF programs; -v shows its log (please report it with your kernel version)\n"));
 		else
-			pr_err("cannot load the BPF programs: %s (kernel with BPF, BTF and TC support needed; -v shows the verifier log)\n",
+			pr_err(_("cannot load the BPF programs: %s (kernel with BPF, BTF and TC support needed; -v shows the verifier log)\n"),
 			       strerror(-err));
 		return err;
 	}
@@ -827,7 +827,7 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 		return find_active(m); /* the pinned slot points at a map */
 	err = set_active(m, 0);
 	if (err)
-		pr_err("cannot activate the statistics map: %s\n",
+		pr_err(_("cannot activate the statistics map: %s\n"),
 		       strerror(-err));
 	return err;
 }
@@ -847,13 +847,13 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	m->ifindex = (int)if_nametoindex(name);
 	if (!m->ifindex) {
 		err = errno == ENODEV || errno == ENXIO ? -ENODEV : -errno;
-		pr_err("interface '%s' not found (see 'ip link show')\n",
+		pr_err(_("interface '%s' not found (see 'ip link show')\n"),
 		       LOG_Q(name));
 		return err;
 	}
 	err = link_is_l3(name, &m->l3);
 	if (err) {
-		pr_err("cannot query interface %s: %s\n", name, strerror(-err));
+		pr_err(_("cannot query interface %s: %s\n"), name, strerror(-err));
 		return err;
 	}
 	err = take_lock(m);
@@ -862,7 +862,7 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	if ((size_t)snprintf(m->pin_dir, sizeof(m->pin_dir), "%s/%s",
 			     cfg->pin_base,
 			     m->instance) >= sizeof(m->pin_dir)) {
-		pr_err("--pin-dir is too long\n");
+		pr_err(_("--pin-dir is too long\n"));
 		err = -ENAMETOOLONG;
 		goto fail;
 	}
@@ -972,7 +972,7 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	m->ifindex = (int)if_nametoindex(ifname);
 	if ((size_t)snprintf(m->pin_dir, sizeof(m->pin_dir), "%s/%s", pin_base,
 			     m->instance) >= sizeof(m->pin_dir)) {
-		pr_err("--pin-dir is too long\n");
+		pr_err(_("--pin-dir is too long\n"));
 		return -ENAMETOOLONG;
 	}
 	err = take_lock(m);
@@ -1010,11 +1010,11 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 		close(m->pin_dir_fd);
 	release_lock(m);
 	if (!found) {
-		pr_err("nothing of ours is attached to %s or pinned under %s\n",
+		pr_err(_("nothing of ours is attached to %s or pinned under %s\n"),
 		       ifname, m->pin_dir);
 		return -ENOENT;
 	}
-	pr_info("%s: detached; removed %s\n", ifname, m->pin_dir);
+	pr_info(_("%s: detached; removed %s\n"), ifname, m->pin_dir);
 	return 0;
 }
 
@@ -1043,7 +1043,7 @@ static int reattach(struct iface_monitor *m, int ifindex)
 	if (err)
 		return err;
 	if (l3 != m->l3) {
-		pr_err("%s is back as a different kind of link (%s); not attached again (restart to monitor it)\n",
+		pr_err(_("%s is back as a different kind of link (%s); not attached again (restart to monitor it)\n"),
 		       m->name, l3 ? "no link-layer header" : "Ethernet");
 		return -EPROTOTYPE;
 	}
@@ -1057,7 +1057,7 @@ static int reattach(struct iface_monitor *m, int ifindex)
 		snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
 			 pin_names[4 + dir]);
 		if (bpf_obj_pin(m->link_fd[dir], path))
-			pr_warn("cannot pin %s: %s\n", path, strerror(errno));
+			pr_warn(_("cannot pin %s: %s\n"), path, strerror(errno));
 	}
 	m->gone = false;
 	m->reattached++;
@@ -1074,14 +1074,14 @@ int iface_monitor_follow(struct iface_monitor *m)
 		return 0;
 	if (!m->gone && !if_indextoname((unsigned int)m->ifindex, name)) {
 		forget_attachment(m);
-		pr_warn("%s disappeared: not counting until an interface of that name appears\n",
+		pr_warn(_("%s disappeared: not counting until an interface of that name appears\n"),
 			m->name);
 		changed = true;
 	} else if (!m->gone && strcmp(name, m->name)) {
 		/* Renamed: it is not the interface we were asked for. */
 		iface_monitor_detach(m);
 		m->gone = true;
-		pr_warn("%s was renamed to %s: detached; not counting until an interface named %s appears\n",
+		pr_warn(_("%s was renamed to %s: detached; not counting until an interface named %s appears\n"),
 			m->name, LOG_Q(name), m->name);
 		changed = true;
 	}
@@ -1102,11 +1102,11 @@ int iface_monitor_follow(struct iface_monitor *m)
 	}
 	err = reattach(m, ifindex);
 	if (err) {
-		pr_err("%s is back but attaching to it failed: %s\n", m->name,
+		pr_err(_("%s is back but attaching to it failed: %s\n"), m->name,
 		       strerror(-err));
 		return err;
 	}
-	pr_info("%s is back: attached again (%s)\n", m->name,
+	pr_info(_("%s is back: attached again (%s)\n"), m->name,
 		attach_mode_name(m->mode));
 	return 1;
 }

@@ -71,9 +71,9 @@ static void vlog(FILE *f, const char *level, const char *fmt, va_list ap)
 		/* The journal records the unit and the priority already. */
 		fprintf(f, "<%d>", prio);
 		if (prio <= 4)
-			fprintf(f, "%s: ", level);
+			fprintf(f, "%s: ", _(level));
 	} else if (level && prio != 5) {
-		fprintf(f, "ip_traffic_monitor_cli: %s: ", level);
+		fprintf(f, "ip_traffic_monitor_cli: %s: ", _(level));
 	} else {
 		fputs("ip_traffic_monitor_cli: ", f);
 	}

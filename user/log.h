@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "i18n.h"
+
 void log_set_verbose(bool verbose);
 bool log_verbose(void);
 /* True when JOURNAL_STREAM names the file stderr is open on. */
@@ -21,7 +23,8 @@ bool log_stderr_is_journal(void);
 void log_reset(void);
 /*
  * level "error" <3>, "warning" <4>, "notice" <5> (no level word), NULL
- * informational <6>, "debug" and "libbpf" <7>.
+ * informational <6>, "debug" and "libbpf" <7>.  The level word is
+ * translated.
  */
 void log_msg(const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -42,14 +45,14 @@ void log_fmsg(FILE *f, const char *level, const char *fmt, ...)
 const char *log_quote(const char *s, char *buf, size_t len);
 #define LOG_Q(s) log_quote((s), (char[LOG_QUOTE_MAX]){0}, LOG_QUOTE_MAX)
 
-#define pr_err(...)    log_msg("error", __VA_ARGS__)
-#define pr_warn(...)   log_msg("warning", __VA_ARGS__)
+#define pr_err(...)    log_msg(N_("error"), __VA_ARGS__)
+#define pr_warn(...)   log_msg(N_("warning"), __VA_ARGS__)
 #define pr_notice(...) log_msg("notice", __VA_ARGS__)
 #define pr_info(...)   log_msg(NULL, __VA_ARGS__)
 #define pr_debug(...)                                                          \
 	do {                                                                   \
 		if (log_verbose())                                             \
-			log_msg("debug", __VA_ARGS__);                         \
+			log_msg(N_("debug"), __VA_ARGS__);                     \
 	} while (0)
 
 #endif

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "i18n.h"
 #include "subcommands.h"
 
 static const struct {
@@ -22,6 +23,7 @@ static const struct {
 
 int main(int argc, char **argv)
 {
+	i18n_init();
 	for (size_t i = 0;
 	     argc > 1 && i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		if (!strcmp(argv[1], subcommands[i].name))

@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "geo_flags.h"
+#include "i18n.h"
+#include "ipfix_net.h"
 #include "itm_shared.h"
 #include "itm_version.h"
 #include "log.h"
@@ -34,6 +36,9 @@
 #define MAP_SLOT_BYTES(ncpus) (2 * (96 + 32 * (uint64_t)(ncpus)))
 #define MAP_RAM_SHARE	      8 /* an eighth */
 
+#define DEFAULT_IPFIX_INTERVAL_MS 60000
+#define DEFAULT_IPFIX_REFRESH_S	  600
+
 enum long_only {
 	OPT_LISTEN = 256,
 	OPT_MAP_SIZE,
@@ -57,6 +62,12 @@ enum long_only {
 	OPT_USER,
 	OPT_WEB_CONFIG,
 	OPT_MAX_TRACKED,
+	OPT_DB_HOST,
+	OPT_IPFIX,
+	OPT_IPFIX_TRANSPORT,
+	OPT_IPFIX_INTERVAL,
+	OPT_IPFIX_DOMAIN,
+	OPT_IPFIX_REFRESH,
 };
 
 static const struct option long_opts[] = {
@@ -87,6 +98,12 @@ static const struct option long_opts[] = {
 	{"user", required_argument, NULL, OPT_USER},
 	{"web.config.file", required_argument, NULL, OPT_WEB_CONFIG},
 	{"max-tracked", required_argument, NULL, OPT_MAX_TRACKED},
+	{"db-host", required_argument, NULL, OPT_DB_HOST},
+	{"ipfix", required_argument, NULL, OPT_IPFIX},
+	{"ipfix-transport", required_argument, NULL, OPT_IPFIX_TRANSPORT},
+	{"ipfix-interval", required_argument, NULL, OPT_IPFIX_INTERVAL},
+	{"ipfix-domain", required_argument, NULL, OPT_IPFIX_DOMAIN},
+	{"ipfix-template-refresh", required_argument, NULL, OPT_IPFIX_REFRESH},
 	{"verbose", no_argument, NULL, 'v'},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"help", no_argument, NULL, 'h'},
@@ -95,86 +112,100 @@ static const struct option long_opts[] = {
 
 void options_usage(FILE *out, const char *prog)
 {
+	/* One message: a flag added here is English until po/ has it. */
 	fprintf(out,
-		"Usage: %s -i IFACE [options]\n"
-		"   or: %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...\n"
-		"   or: %s top [--socket PATH] [--no-tui]   (live view of a running monitor)\n"
-		"   or: %s query [--db PATH] [--csv|--json] 'SELECT ...' | top [...]\n"
-		"   or: %s detach -i IFACE [--pin-dir DIR]\n"
-		"\n"
-		"Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
-		"(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
-		"\n"
-		"  -i, --iface IFACE              interface to monitor (required; repeat or\n"
-		"                                 separate with commas for several)\n"
-		"  -d, --duration SECONDS         stop after SECONDS; 0 = run until SIGINT/\n"
-		"                                 SIGTERM [default: 30]\n"
-		"  -s, --sample-interval SECONDS  drain the kernel maps and print the top\n"
-		"                                 table every SECONDS (fractions allowed,\n"
-		"                                 >= 0.01) [default: 2]\n"
-		"  -p, --prometheus-port PORT     serve /metrics on PORT (1-65535; this\n"
-		"                                 tool's port is %u); no exporter without it\n"
-		"      --listen ADDR              bind the exporter to ADDR (IPv4 or IPv6\n"
-		"                                 literal) [default: all addresses]\n"
-		"  -g, --geoip-db PATH            geography database: MaxMind .mmdb, qqwry.dat\n"
-		"                                 or .ipdb (detected by content); repeatable,\n"
-		"                                 the first database that knows a label wins\n"
-		"      --isp-db PATH              ISP database (GeoIP2-ISP or GeoLite2-ASN);\n"
-		"                                 repeatable\n"
-		"      --geoip-lang LANG          label language [default: zh-CN]; 纯真 data\n"
-		"                                 (Chinese only) answers another language\n"
-		"                                 only where no other database does\n"
-		"  -t, --prometheus-export-threshold BYTES\n"
-		"                                 export an address once its tx+rx bytes reach\n"
-		"                                 BYTES (suffixes K, M, G, T = powers of 1024)\n"
-		"                                 [default: 1048576]\n"
-		"      --map-size N               distinct remote addresses the kernel map\n"
-		"                                 holds per sample interval; more go to the\n"
-		"                                 exported overflow counter; at most an eighth\n"
-		"                                 of the RAM in kernel memory [default: %u]\n"
-		"      --max-tracked N            remote addresses kept in memory; past it the\n"
-		"                                 longest-idle unexported ones are evicted into\n"
-		"                                 ip_traffic_evicted_* [default: %u]\n"
-		"      --pin-dir DIR              bpffs directory for pinned maps and links\n"
-		"                                 [default: /sys/fs/bpf/ip_traffic_monitor]\n"
-		"      --top N                    rows in the periodic and final tables; 0 =\n"
-		"                                 all [default: 10]\n"
-		"      --quiet                    no live view and no periodic table\n"
-		"      --no-tui                   a periodic table instead of the full-screen\n"
-		"                                 live view on a terminal\n"
-		"      --live-socket PATH         serve the live view to `top` on this Unix\n"
-		"                                 socket (e.g. %s)\n"
-		"      --live-group GROUP         group whose members may connect to it\n"
-		"                                 [default: root only]\n"
-		"      --no-summary               no final table on exit\n"
-		"      --clsact                   attach as clsact filters even where tcx\n"
-		"                                 links exist\n"
-		"      --no-pid                   no process attribution (cheaper per packet)\n"
-		"      --pid-retention SECONDS    keep an exited process's series this long\n"
-		"                                 [default: 300]\n"
-		"      --db PATH                  keep the history in an SQLite database\n"
-		"                                 (see 'query --help'); counters continue\n"
-		"                                 across restarts [service: %s]\n"
-		"      --db-interval SECONDS      bucket length; divides 3600 [default: 60]\n"
-		"      --db-keep-buckets DURATION keep buckets this long, then only hourly\n"
-		"                                 sums (30m, 48h, 2d, 1w) [default: 2d]\n"
-		"      --db-keep-hours DURATION   keep hourly sums this long, then daily\n"
-		"                                 [default: 90d]\n"
-		"      --db-keep-days DURATION    keep daily sums this long; 0 = forever\n"
-		"                                 [default: 0]\n"
-		"      --keep-attached            on exit, store what was counted but leave\n"
-		"                                 the programs counting for the next start\n"
-		"                                 (undo with 'detach -i IFACE')\n"
-		"      --user NAME                after attaching and binding, run as user\n"
-		"                                 NAME with no capabilities left (an\n"
-		"                                 interface created again is then not\n"
-		"                                 attached again)\n"
-		"      --web.config.file PATH     TLS, basic auth and headers for the\n"
-		"                                 exporter (Prometheus exporter-toolkit\n"
-		"                                 format)\n"
-		"  -v, --verbose                  libbpf and debug messages\n"
-		"      --version                  print the version\n"
-		"  -h, --help                     this text\n",
+		_("Usage: %s -i IFACE [options]\n"
+		  "   or: %s lookup [ADDR...|-] [--format text|tsv|json] [-g DB]... [--isp-db DB]...\n"
+		  "   or: %s top [--socket PATH] [--no-tui]   (live view of a running monitor)\n"
+		  "   or: %s query [--db PATH] [--csv|--json] 'SELECT ...' | top [...]\n"
+		  "   or: %s detach -i IFACE [--pin-dir DIR]\n"
+		  "\n"
+		  "Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
+		  "(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
+		  "\n"
+		  "  -i, --iface IFACE              interface to monitor (required; repeat or\n"
+		  "                                 separate with commas for several)\n"
+		  "  -d, --duration SECONDS         stop after SECONDS; 0 = run until SIGINT/\n"
+		  "                                 SIGTERM [default: 30]\n"
+		  "  -s, --sample-interval SECONDS  drain the kernel maps and print the top\n"
+		  "                                 table every SECONDS (fractions allowed,\n"
+		  "                                 >= 0.01) [default: 2]\n"
+		  "  -p, --prometheus-port PORT     serve /metrics on PORT (1-65535; this\n"
+		  "                                 tool's port is %u); no exporter without it\n"
+		  "      --listen ADDR              bind the exporter to ADDR (IPv4 or IPv6\n"
+		  "                                 literal) [default: all addresses]\n"
+		  "  -g, --geoip-db PATH            geography database: MaxMind .mmdb, qqwry.dat\n"
+		  "                                 or .ipdb (detected by content); repeatable,\n"
+		  "                                 the first database that knows a label wins\n"
+		  "      --isp-db PATH              ISP database (GeoIP2-ISP or GeoLite2-ASN);\n"
+		  "                                 repeatable\n"
+		  "      --geoip-lang LANG          label language [default: zh-CN]; 纯真 data\n"
+		  "                                 (Chinese only) answers another language\n"
+		  "                                 only where no other database does\n"
+		  "  -t, --prometheus-export-threshold BYTES\n"
+		  "                                 export an address once its tx+rx bytes reach\n"
+		  "                                 BYTES (suffixes K, M, G, T = powers of 1024)\n"
+		  "                                 [default: 1048576]\n"
+		  "      --map-size N               distinct remote addresses the kernel map\n"
+		  "                                 holds per sample interval; more go to the\n"
+		  "                                 exported overflow counter; at most an eighth\n"
+		  "                                 of the RAM in kernel memory [default: %u]\n"
+		  "      --max-tracked N            remote addresses kept in memory; past it the\n"
+		  "                                 longest-idle unexported ones are evicted into\n"
+		  "                                 ip_traffic_evicted_* [default: %u]\n"
+		  "      --pin-dir DIR              bpffs directory for pinned maps and links\n"
+		  "                                 [default: /sys/fs/bpf/ip_traffic_monitor]\n"
+		  "      --top N                    rows in the periodic and final tables; 0 =\n"
+		  "                                 all [default: 10]\n"
+		  "      --quiet                    no live view and no periodic table\n"
+		  "      --no-tui                   a periodic table instead of the full-screen\n"
+		  "                                 live view on a terminal\n"
+		  "      --live-socket PATH         serve the live view to `top` on this Unix\n"
+		  "                                 socket (e.g. %s)\n"
+		  "      --live-group GROUP         group whose members may connect to it\n"
+		  "                                 [default: root only]\n"
+		  "      --no-summary               no final table on exit\n"
+		  "      --clsact                   attach as clsact filters even where tcx\n"
+		  "                                 links exist\n"
+		  "      --no-pid                   no process attribution (cheaper per packet)\n"
+		  "      --pid-retention SECONDS    keep an exited process's series this long\n"
+		  "                                 [default: 300]\n"
+		  "      --db PATH                  keep the history in an SQLite database\n"
+		  "                                 (see 'query --help'); counters continue\n"
+		  "                                 across restarts [service: %s]\n"
+		  "      --db-interval SECONDS      bucket length; divides 3600 [default: 60]\n"
+		  "      --db-keep-buckets DURATION keep buckets this long, then only hourly\n"
+		  "                                 sums (30m, 48h, 2d, 1w) [default: 2d]\n"
+		  "      --db-keep-hours DURATION   keep hourly sums this long, then daily\n"
+		  "                                 [default: 90d]\n"
+		  "      --db-keep-days DURATION    keep daily sums this long; 0 = forever\n"
+		  "                                 [default: 0]\n"
+		  "      --db-host NAME             with --db postgresql://...: this monitor's\n"
+		  "                                 name in the host column [default: the\n"
+		  "                                 host name]\n"
+		  "      --keep-attached            on exit, store what was counted but leave\n"
+		  "                                 the programs counting for the next start\n"
+		  "                                 (undo with 'detach -i IFACE')\n"
+		  "      --ipfix HOST:PORT          export per-address deltas as IPFIX (RFC 7011)\n"
+		  "                                 to a collector; [IPV6]:PORT for literals\n"
+		  "      --ipfix-transport udp|tcp  [default: udp]\n"
+		  "      --ipfix-interval SECONDS   one record per address and direction every\n"
+		  "                                 SECONDS (rounded up to -s) [default: 60]\n"
+		  "      --ipfix-domain ID          observation domain id (0-4294967295)\n"
+		  "                                 [default: 0]\n"
+		  "      --ipfix-template-refresh SECONDS\n"
+		  "                                 re-send templates over UDP this often\n"
+		  "                                 [default: 600]\n"
+		  "      --user NAME                after attaching and binding, run as user\n"
+		  "                                 NAME with no capabilities left (an\n"
+		  "                                 interface created again is then not\n"
+		  "                                 attached again)\n"
+		  "      --web.config.file PATH     TLS, basic auth and headers for the\n"
+		  "                                 exporter (Prometheus exporter-toolkit\n"
+		  "                                 format)\n"
+		  "  -v, --verbose                  libbpf and debug messages\n"
+		  "      --version                  print the version\n"
+		  "  -h, --help                     this text\n"),
 		prog, prog, prog, prog, prog, ITM_DEFAULT_PORT,
 		ITM_DEFAULT_MAP_ENTRIES, ITM_DEFAULT_MAX_TRACKED,
 		"/run/ip_traffic_monitor/live.sock", ITM_DEFAULT_DB);
@@ -291,20 +322,21 @@ static int add_ifaces(struct options *o, char *list, FILE *err)
 	for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
 	     name = strtok_r(NULL, ",", &save)) {
 		if (strlen(name) >= IF_NAMESIZE || strchr(name, '/')) {
-			log_fmsg(err, "error", "invalid interface name '%s'\n",
+			log_fmsg(err, N_("error"),
+				 _("invalid interface name '%s'\n"),
 				 LOG_Q(name));
 			return -EINVAL;
 		}
 		for (size_t i = 0; i < o->n_ifaces; i++) {
 			if (!strcmp(o->ifaces[i], name)) {
-				log_fmsg(err, "error",
-					 "interface '%s' given twice\n",
+				log_fmsg(err, N_("error"),
+					 _("interface '%s' given twice\n"),
 					 LOG_Q(name));
 				return -EINVAL;
 			}
 		}
 		if (o->n_ifaces == ITM_MAX_IFACES) {
-			log_fmsg(err, "error", "at most %d interfaces\n",
+			log_fmsg(err, N_("error"), _("at most %d interfaces\n"),
 				 ITM_MAX_IFACES);
 			return -E2BIG;
 		}
@@ -328,6 +360,8 @@ static void set_defaults(struct options *o)
 	o->db_keep_buckets = STORE_DEFAULT_KEEP_BUCKETS;
 	o->db_keep_hours = STORE_DEFAULT_KEEP_HOURS;
 	o->db_keep_days = STORE_DEFAULT_KEEP_DAYS;
+	o->ipfix_interval_ms = DEFAULT_IPFIX_INTERVAL_MS;
+	o->ipfix_refresh_s = DEFAULT_IPFIX_REFRESH_S;
 }
 
 #define BAD(...)                                                               \
@@ -335,7 +369,7 @@ static void set_defaults(struct options *o)
 		char msg_[512];                                                \
                                                                                \
 		snprintf(msg_, sizeof(msg_), __VA_ARGS__);                     \
-		log_fmsg(err, "error", "%s (see --help)\n", msg_);             \
+		log_fmsg(err, N_("error"), _("%s (see --help)\n"), msg_);      \
 		return OPTIONS_BAD;                                            \
 	} while (0)
 
@@ -343,6 +377,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				  FILE *out, FILE *err)
 {
 	const char *prog = "ip_traffic_monitor_cli";
+	unsigned ipfix_flags = 0; /* --ipfix-* seen */
 	char msg[256];
 	uint64_t v;
 	int c, ret;
@@ -360,49 +395,49 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case 'd':
 			if (parse_u64(optarg, &v) || v > MAX_DURATION_S)
-				BAD("-d/--duration wants whole seconds from 0 (forever) to %llu, got '%s'",
+				BAD(_("-d/--duration wants whole seconds from 0 (forever) to %llu, got '%s'"),
 				    MAX_DURATION_S, LOG_Q(optarg));
 			o->duration_ms = v * 1000;
 			break;
 		case 's':
 			if (parse_seconds_ms(optarg, &v) ||
 			    v < MIN_INTERVAL_MS || v > MAX_INTERVAL_MS)
-				BAD("-s/--sample-interval wants seconds from 0.01 to 86400, got '%s'",
+				BAD(_("-s/--sample-interval wants seconds from 0.01 to 86400, got '%s'"),
 				    LOG_Q(optarg));
 			o->interval_ms = v;
 			break;
 		case 'p':
 			if (parse_u64(optarg, &v) || v < 1 || v > 65535)
-				BAD("-p/--prometheus-port wants a port from 1 to 65535, got '%s'",
+				BAD(_("-p/--prometheus-port wants a port from 1 to 65535, got '%s'"),
 				    LOG_Q(optarg));
 			o->port = (uint16_t)v;
 			break;
 		case 't':
 			if (parse_bytes(optarg, &o->threshold))
-				BAD("-t/--prometheus-export-threshold wants bytes (e.g. 1048576 or 10M), got '%s'",
+				BAD(_("-t/--prometheus-export-threshold wants bytes (e.g. 1048576 or 10M), got '%s'"),
 				    LOG_Q(optarg));
 			break;
 		case OPT_LISTEN:
 			if (!optarg[0])
-				BAD("--listen wants an IPv4 or IPv6 address");
+				BAD(_("--listen wants an IPv4 or IPv6 address"));
 			o->listen_addr = optarg;
 			break;
 		case OPT_MAP_SIZE:
 			if (parse_u64(optarg, &v) || v < 1 ||
 			    v > MAX_MAP_ENTRIES)
-				BAD("--map-size wants 1 to %u entries, got '%s'",
+				BAD(_("--map-size wants 1 to %u entries, got '%s'"),
 				    MAX_MAP_ENTRIES, LOG_Q(optarg));
 			o->map_entries = (uint32_t)v;
 			break;
 		case OPT_PIN_DIR:
 			if (optarg[0] != '/')
-				BAD("--pin-dir wants an absolute path, got '%s'",
+				BAD(_("--pin-dir wants an absolute path, got '%s'"),
 				    LOG_Q(optarg));
 			o->pin_base = optarg;
 			break;
 		case OPT_TOP:
 			if (parse_u64(optarg, &v) || v > 1000000)
-				BAD("--top wants a number of rows (0 = all), got '%s'",
+				BAD(_("--top wants a number of rows (0 = all), got '%s'"),
 				    LOG_Q(optarg));
 			o->top_n = (size_t)v;
 			break;
@@ -414,13 +449,13 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case OPT_LIVE_SOCKET:
 			if (optarg[0] != '/')
-				BAD("--live-socket wants an absolute path, got '%s'",
+				BAD(_("--live-socket wants an absolute path, got '%s'"),
 				    LOG_Q(optarg));
 			o->live_socket = optarg;
 			break;
 		case OPT_LIVE_GROUP:
 			if (!optarg[0])
-				BAD("--live-group wants a group name or number");
+				BAD(_("--live-group wants a group name or number"));
 			o->live_group = optarg;
 			break;
 		case OPT_NO_SUMMARY:
@@ -437,56 +472,101 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case OPT_MAX_TRACKED:
 			if (parse_u64(optarg, &v) || v < 1 || v > MAX_TRACKED)
-				BAD("--max-tracked wants 1 to %llu addresses, got '%s'",
+				BAD(_("--max-tracked wants 1 to %llu addresses, got '%s'"),
 				    MAX_TRACKED, LOG_Q(optarg));
 			o->max_tracked = (size_t)v;
 			break;
 		case OPT_PID_RETENTION:
 			if (parse_seconds_ms(optarg, &o->pid_retention_ms))
-				BAD("--pid-retention wants seconds, got '%s'",
+				BAD(_("--pid-retention wants seconds, got '%s'"),
 				    LOG_Q(optarg));
+			break;
+		case OPT_IPFIX: {
+			char host[256], port[8];
+
+			if (ipfix_split_target(optarg, host, sizeof(host), port,
+					       sizeof(port)))
+				BAD("--ipfix wants HOST:PORT or [IPV6]:PORT with a port from 1 to 65535, got '%s'",
+				    optarg);
+			o->ipfix = optarg;
+			break;
+		}
+		case OPT_IPFIX_TRANSPORT:
+			if (strcmp(optarg, "udp") && strcmp(optarg, "tcp"))
+				BAD("--ipfix-transport wants udp or tcp, got '%s'",
+				    optarg);
+			o->ipfix_tcp = !strcmp(optarg, "tcp");
+			ipfix_flags |= 1;
+			break;
+		case OPT_IPFIX_INTERVAL:
+			if (parse_seconds_ms(optarg, &v) ||
+			    v < MIN_INTERVAL_MS || v > MAX_INTERVAL_MS)
+				BAD("--ipfix-interval wants seconds from 0.01 to 86400, got '%s'",
+				    optarg);
+			o->ipfix_interval_ms = v;
+			ipfix_flags |= 2;
+			break;
+		case OPT_IPFIX_DOMAIN:
+			if (parse_u64(optarg, &v) || v > UINT32_MAX)
+				BAD("--ipfix-domain wants 0 to 4294967295, got '%s'",
+				    optarg);
+			o->ipfix_domain = (uint32_t)v;
+			ipfix_flags |= 4;
+			break;
+		case OPT_IPFIX_REFRESH:
+			if (parse_u64(optarg, &v) || v < 1 || v > 86400)
+				BAD("--ipfix-template-refresh wants seconds from 1 to 86400, got '%s'",
+				    optarg);
+			o->ipfix_refresh_s = (uint32_t)v;
+			ipfix_flags |= 8;
 			break;
 		case OPT_DB:
 			if (!optarg[0])
-				BAD("--db wants a file path");
+				BAD(_("--db wants a file path"));
 			o->db_path = optarg;
 			break;
 		case OPT_DB_INTERVAL:
 			if (parse_u64(optarg, &v) || v < 1 || v > 3600 ||
 			    3600 % v)
-				BAD("--db-interval wants seconds that divide 3600 (e.g. 10, 60, 300), got '%s'",
+				BAD(_("--db-interval wants seconds that divide 3600 (e.g. 10, 60, 300), got '%s'"),
 				    LOG_Q(optarg));
 			o->db_interval = (uint32_t)v;
 			break;
 		case OPT_DB_KEEP_BUCKETS:
 			if (parse_duration_s(optarg, &v) || v < 3600)
-				BAD("--db-keep-buckets wants a duration of at least 1h (e.g. 48h, 2d), got '%s'",
+				BAD(_("--db-keep-buckets wants a duration of at least 1h (e.g. 48h, 2d), got '%s'"),
 				    LOG_Q(optarg));
 			o->db_keep_buckets = v;
 			break;
 		case OPT_DB_KEEP_HOURS:
 			if (parse_duration_s(optarg, &v) || v < 86400)
-				BAD("--db-keep-hours wants a duration of at least 1d (e.g. 90d), got '%s'",
+				BAD(_("--db-keep-hours wants a duration of at least 1d (e.g. 90d), got '%s'"),
 				    LOG_Q(optarg));
 			o->db_keep_hours = v;
 			break;
 		case OPT_DB_KEEP_DAYS:
 			if (parse_duration_s(optarg, &v) || (v && v < 86400))
-				BAD("--db-keep-days wants 0 (forever) or a duration of at least 1d (e.g. 3650d), got '%s'",
+				BAD(_("--db-keep-days wants 0 (forever) or a duration of at least 1d (e.g. 3650d), got '%s'"),
 				    LOG_Q(optarg));
 			o->db_keep_days = v;
+			break;
+		case OPT_DB_HOST:
+			if (!optarg[0] || strlen(optarg) > 255)
+				BAD("--db-host wants a name of 1 to 255 characters, got '%s'",
+				    optarg);
+			o->db_host = optarg;
 			break;
 		case OPT_KEEP_ATTACHED:
 			o->keep_attached = true;
 			break;
 		case OPT_USER:
 			if (!optarg[0])
-				BAD("--user wants a user name");
+				BAD(_("--user wants a user name"));
 			o->user = optarg;
 			break;
 		case OPT_WEB_CONFIG:
 			if (!optarg[0])
-				BAD("--web.config.file wants a path");
+				BAD(_("--web.config.file wants a path"));
 			o->web_config = optarg;
 			break;
 		case OPT_VERSION:
@@ -496,7 +576,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			options_usage(out, prog);
 			return OPTIONS_EXIT_OK;
 		case ':':
-			BAD("option '%s' needs a value",
+			BAD(_("option '%s' needs a value"),
 			    LOG_Q(argv[optind - 1]));
 		default:
 			/* -g, --isp-db, --geoip-lang: shared with lookup */
@@ -505,20 +585,22 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			if (ret < 0)
 				BAD("%s", msg);
 			if (ret)
-				BAD("unknown option '%s'",
+				BAD(_("unknown option '%s'"),
 				    LOG_Q(argv[optind - 1]));
 		}
 	}
 	if (optind < argc)
-		BAD("unexpected argument '%s'", LOG_Q(argv[optind]));
+		BAD(_("unexpected argument '%s'"), LOG_Q(argv[optind]));
 	if (o->n_ifaces == 0)
-		BAD("-i/--iface is required");
+		BAD(_("-i/--iface is required"));
 	if (o->listen_addr && !o->port)
-		BAD("--listen needs -p/--prometheus-port");
+		BAD(_("--listen needs -p/--prometheus-port"));
 	if (o->live_group && !o->live_socket)
-		BAD("--live-group needs --live-socket");
+		BAD(_("--live-group needs --live-socket"));
+	if (ipfix_flags && !o->ipfix)
+		BAD(_("--ipfix-transport, --ipfix-interval, --ipfix-domain and --ipfix-template-refresh need --ipfix"));
 	if (o->web_config && !o->port)
-		BAD("--web.config.file needs -p/--prometheus-port");
+		BAD(_("--web.config.file needs -p/--prometheus-port"));
 	return OPTIONS_OK;
 }
 

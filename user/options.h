@@ -51,6 +51,14 @@ struct options {
 	bool keep_attached;	  /* --keep-attached */
 	const char *user;	  /* --user: drop to it after set-up */
 	const char *web_config;	  /* --web.config.file */
+	const char *db_host;	  /* --db-host (PostgreSQL) */
+
+	/* IPFIX export (user/ipfix.c) */
+	const char *ipfix;	    /* --ipfix HOST:PORT; NULL = off */
+	bool ipfix_tcp;		    /* --ipfix-transport tcp */
+	uint64_t ipfix_interval_ms; /* --ipfix-interval */
+	uint32_t ipfix_domain;	    /* --ipfix-domain */
+	uint32_t ipfix_refresh_s;   /* --ipfix-template-refresh */
 };
 
 enum options_result {

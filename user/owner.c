@@ -86,16 +86,16 @@ static void attach_sock_create(struct owner_tracker *ot)
 	if (err) {
 		fd = open_private_cgroup2();
 		if (fd < 0) {
-			pr_warn("no cgroup v2 hierarchy mounted and mounting one failed (%s): sockets created while running are attributed only at the next scan\n",
+			pr_warn(_("no cgroup v2 hierarchy mounted and mounting one failed (%s): sockets created while running are attributed only at the next scan\n"),
 				strerror(-fd));
 			return;
 		}
 		snprintf(path, sizeof(path), "(private cgroup2 mount)");
-		pr_info("no cgroup v2 hierarchy in view: attached through a private cgroup2 mount\n");
+		pr_info(_("no cgroup v2 hierarchy in view: attached through a private cgroup2 mount\n"));
 	} else {
 		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0) {
-			pr_warn("cannot open cgroup %s: %s\n", path,
+			pr_warn(_("cannot open cgroup %s: %s\n"), path,
 				strerror(errno));
 			return;
 		}
@@ -103,7 +103,7 @@ static void attach_sock_create(struct owner_tracker *ot)
 	ot->sock_create =
 		bpf_program__attach_cgroup(ot->skel->progs.itm_sock_create, fd);
 	if (!ot->sock_create)
-		pr_warn("cannot attach to cgroup %s: %s\n", path,
+		pr_warn(_("cannot attach to cgroup %s: %s\n"), path,
 			strerror(errno));
 	close(fd);
 }
@@ -118,7 +118,7 @@ int owner_tracker_open(struct owner_tracker **out)
 	ot->skel = owner_bpf__open_and_load();
 	if (!ot->skel) {
 		err = -errno;
-		pr_err("cannot load the process-attribution programs: %s (use --no-pid to run without them)\n",
+		pr_err(_("cannot load the process-attribution programs: %s (use --no-pid to run without them)\n"),
 		       strerror(-err));
 		goto err_close;
 	}
@@ -126,7 +126,7 @@ int owner_tracker_open(struct owner_tracker **out)
 		bpf_program__attach_iter(ot->skel->progs.itm_task_file, NULL);
 	if (!ot->iter) {
 		err = -errno;
-		pr_err("cannot attach the task_file iterator: %s (use --no-pid to run without it)\n",
+		pr_err(_("cannot attach the task_file iterator: %s (use --no-pid to run without it)\n"),
 		       strerror(-err));
 		goto err_close;
 	}

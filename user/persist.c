@@ -242,6 +242,7 @@ static int apply_delta(struct persist *p, struct persist_iface *pi, int x)
 {
 	const struct map_rows *r = &pi->rows[x];
 
+	p->applying = (size_t)(pi - p->ifs);
 	for (size_t i = 0; i < r->n; i++) {
 		struct itm_value d = r->vals[i];
 		const struct ip_entry *e = NULL;
@@ -303,7 +304,7 @@ static int read_map(struct persist *p, struct persist_iface *pi, int x)
 				p->scratch, BATCH, &pi->rows[x]);
 
 	if (err)
-		pr_warn("%s: reading a statistics map failed: %s\n",
+		pr_warn(_("%s: reading a statistics map failed: %s\n"),
 			pi->m->name, strerror(-err));
 	return err;
 }
@@ -362,7 +363,7 @@ int persist_init(struct persist *p, struct store *store,
 			if (!err)
 				err = store_get_state(store, pi->db_id, &st);
 			if (err) {
-				pr_err("cannot read database %s: %s\n",
+				pr_err(_("cannot read database %s: %s\n"),
 				       store_path(store), store_errmsg(store));
 				goto fail_quiet;
 			}
@@ -383,7 +384,7 @@ int persist_init(struct persist *p, struct store *store,
 
 			err = store_restore_other(store, pi->db_id, o);
 			if (err) {
-				pr_err("cannot read database %s: %s\n",
+				pr_err(_("cannot read database %s: %s\n"),
 				       store_path(store), store_errmsg(store));
 				goto fail_quiet;
 			}
@@ -407,7 +408,7 @@ int persist_init(struct persist *p, struct store *store,
 			int x = !pi->m->active;
 
 			if (same && pi->meta.seq[x] <= st.seq) {
-				pr_info("%s: %zu addresses of an earlier run were already stored; discarding the kernel's copy\n",
+				pr_info(_("%s: %zu addresses of an earlier run were already stored; discarding the kernel's copy\n"),
 					pi->m->name, pi->rows[x].n);
 				err = map_rows_delete(
 					iface_monitor_stats_fd(pi->m, x),
@@ -416,7 +417,7 @@ int persist_init(struct persist *p, struct store *store,
 					goto fail;
 				pi->rows[x].n = 0;
 			} else {
-				pr_info("%s: adopting %zu addresses an earlier run counted but did not store\n",
+				pr_info(_("%s: adopting %zu addresses an earlier run counted but did not store\n"),
 					pi->m->name, pi->rows[x].n);
 				pi->unapplied[x] = true;
 				pi->meta.seq[x] = pi->meta.next_seq++;
@@ -431,7 +432,7 @@ int persist_init(struct persist *p, struct store *store,
 	}
 	return 0;
 fail:
-	pr_err("cannot use the kernel maps: %s\n", strerror(-err));
+	pr_err(_("cannot use the kernel maps: %s\n"), strerror(-err));
 fail_quiet:
 	persist_free(p);
 	return err;
@@ -551,7 +552,7 @@ static void report(struct persist *p, int err)
 
 	if (!err) {
 		if (p->failing)
-			pr_info("database %s is writable again; everything counted meanwhile is stored\n",
+			pr_info(_("database %s is writable again; everything counted meanwhile is stored\n"),
 				store_path(p->store));
 		p->failing = 0;
 		return;
@@ -564,7 +565,7 @@ static void report(struct persist *p, int err)
 		for (int x = 0; x < 2; x++)
 			if (p->ifs[i].pending[x])
 				waiting += p->ifs[i].rows[x].n;
-	pr_warn("writing database %s failed: %s; still counting: %zu address rows wait in the kernel's maps, %zu keys are held in memory (at most --map-size per interface); retrying at every drain\n",
+	pr_warn(_("writing database %s failed: %s; still counting: %zu address rows wait in the kernel's maps, %zu keys are held in memory (at most --map-size per interface); retrying at every drain\n"),
 		store_path(p->store), store_errmsg(p->store), waiting,
 		p->backlog);
 }
@@ -576,7 +577,7 @@ static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 		map_rows_delete(iface_monitor_stats_fd(pi->m, x), &pi->rows[x]);
 
 	if (err) {
-		pr_warn("%s: emptying a stored map failed: %s\n", pi->m->name,
+		pr_warn(_("%s: emptying a stored map failed: %s\n"), pi->m->name,
 			strerror(-err));
 		pi->undeleted[x] = true;
 		return err;

@@ -65,7 +65,8 @@ struct persist {
 	void *scratch; /* per-CPU values of one batch */
 	int failing;   /* -errno of the condition last warned about; 0 */
 	uint64_t commits, failures;
-	size_t backlog; /* addresses held in memory snapshots */
+	size_t backlog;	 /* addresses held in memory snapshots */
+	size_t applying; /* index of the interface cb.apply() gets rows of */
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "i18n.h"
 #include "query_format.h"
 #include "store.h"
 
@@ -23,7 +24,7 @@ static const char prefix[] = "ip_traffic_monitor_cli query: ";
 
 static void usage(FILE *out)
 {
-	fprintf(out,
+	fprintf(out, _(
 		"Usage: ip_traffic_monitor_cli query [--db PATH] [--csv|--json] 'SELECT ...'\n"
 		"       ip_traffic_monitor_cli query top [--db PATH] [--since WHEN] [--until WHEN]\n"
 		"                 [--by KEY] [-n N] [--rx|--tx|--both] [--csv|--json]\n"
@@ -45,7 +46,7 @@ static void usage(FILE *out)
 		"                      iface [default: remote_ip]\n"
 		"  -n, --top N         rows; 0 = all [default: 10]\n"
 		"      --tx, --rx      rank by sent or by received bytes\n"
-		"      --both          rank by sent + received bytes [default]\n",
+		"      --both          rank by sent + received bytes [default]\n"),
 		ITM_DEFAULT_DB);
 }
 
@@ -178,12 +179,12 @@ static int open_ro(const char *path, sqlite3 **db)
 		FILE *f = fopen(path, "r");
 
 		if (!f && errno == ENOENT)
-			errline("cannot open %s: no such file (the daemon writes it with --db; choose it with --db PATH)",
+			errline(_("cannot open %s: no such file (the daemon writes it with --db; choose it with --db PATH)"),
 				path);
 		else if (!f)
-			errline("cannot open %s: %s", path, strerror(errno));
+			errline(_("cannot open %s: %s"), path, strerror(errno));
 		else
-			errline("cannot read %s: %s", path,
+			errline(_("cannot read %s: %s"), path,
 				*db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
 		if (f)
 			fclose(f);
@@ -282,7 +283,7 @@ out:
 	free(names);
 	free(row);
 	if (err == -ENOMEM)
-		errline("out of memory");
+		errline(_("out of memory"));
 	return err;
 }
 
@@ -318,19 +319,19 @@ static int run_sql(const char *path, const char *sql, enum qformat f)
 		return EXIT_BAD;
 	rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
 	if (rc != SQLITE_OK) {
-		errline("SQL error: %s", sqlite3_errmsg(db));
+		errline(_("SQL error: %s"), sqlite3_errmsg(db));
 		goto out;
 	}
 	if (!st) {
-		errline("no SQL statement given");
+		errline(_("no SQL statement given"));
 		goto out;
 	}
 	if (tail && !blank(tail)) {
-		errline("one statement at a time, please (found more after the first ';')");
+		errline(_("one statement at a time, please (found more after the first ';')"));
 		goto out;
 	}
 	if (!sqlite3_stmt_readonly(st)) {
-		errline("only read-only statements are allowed (SELECT, WITH, EXPLAIN, read-only PRAGMA); the daemon owns the database");
+		errline(_("only read-only statements are allowed (SELECT, WITH, EXPLAIN, read-only PRAGMA); the daemon owns the database"));
 		goto out;
 	}
 	if (collect(db, st, &r))
@@ -358,7 +359,7 @@ static int read_horizons(sqlite3 *db, struct horizons *hz)
 	rc = sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st,
 				NULL);
 	if (rc != SQLITE_OK) {
-		errline("not an ip_traffic_monitor_cli database (%s)",
+		errline(_("not an ip_traffic_monitor_cli database (%s)"),
 			sqlite3_errmsg(db));
 		return -EINVAL;
 	}
@@ -666,7 +667,7 @@ static int aggregate(sqlite3 *db, const char *src, const struct top_opts *o,
 		rc = sqlite3_prepare_v2(db, keys[o->key].lookup, -1, &name,
 					NULL);
 	if (rc != SQLITE_OK) {
-		errline("not an ip_traffic_monitor_cli database (%s)",
+		errline(_("not an ip_traffic_monitor_cli database (%s)"),
 			sqlite3_errmsg(db));
 		err = -EINVAL;
 		goto out;
@@ -682,7 +683,7 @@ static int aggregate(sqlite3 *db, const char *src, const struct top_opts *o,
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		errline("reading %s failed: %s", o->db, sqlite3_errmsg(db));
+		errline(_("reading %s failed: %s"), o->db, sqlite3_errmsg(db));
 		err = -EIO;
 		goto out;
 	}
@@ -734,7 +735,7 @@ out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(name);
 	if (err == -ENOMEM)
-		errline("out of memory");
+		errline(_("out of memory"));
 	return err;
 }
 
@@ -758,7 +759,7 @@ static int run_top(const struct top_opts *o)
 					" tx_bytes, rx_bytes, tx_packets,"
 					" rx_packets FROM t_bucket WHERE 0");
 	if (err) {
-		errline("out of memory");
+		errline(_("out of memory"));
 		status = 1;
 		goto out;
 	}
@@ -769,7 +770,7 @@ static int run_top(const struct top_opts *o)
 	}
 	shown = o->n && n > o->n ? o->n : n;
 	if (top_result(rows, shown, o, &r)) {
-		errline("out of memory");
+		errline(_("out of memory"));
 		status = 1;
 		goto out;
 	}
@@ -778,11 +779,11 @@ static int run_top(const struct top_opts *o)
 
 		fmt_time(o->since, a, sizeof(a));
 		fmt_time(o->until, b, sizeof(b));
-		printf("top %" PRIu64 " %s by %s bytes, %s to %s UTC\n", o->n,
+		printf(_("top %" PRIu64 " %s by %s bytes, %s to %s UTC\n"), o->n,
 		       keys[o->key].name,
-		       o->rank == RANK_TX   ? "sent"
-		       : o->rank == RANK_RX ? "received"
-					    : "sent+received",
+		       o->rank == RANK_TX   ? _("sent")
+		       : o->rank == RANK_RX ? _("received")
+					    : _("sent+received"),
 		       a, b);
 	}
 	status = print_result(&r, o->fmt) ? 1 : 0;
@@ -851,7 +852,7 @@ int query_main(int argc, char **argv)
 			} else if (!top && !sql) {
 				sql = arg;
 			} else {
-				errline("unexpected argument '%s' (quote the SQL as one argument)",
+				errline(_("unexpected argument '%s' (quote the SQL as one argument)"),
 					arg);
 				return EXIT_BAD;
 			}
@@ -882,7 +883,7 @@ int query_main(int argc, char **argv)
 				if (!strcmp(optarg, keys[i].name))
 					break;
 			if (i == sizeof(keys) / sizeof(keys[0])) {
-				errline("--by must be one of remote_ip, country, province, city, isp, process, iface (not '%s')",
+				errline(_("--by must be one of remote_ip, country, province, city, isp, process, iface (not '%s')"),
 					optarg);
 				return EXIT_BAD;
 			}
@@ -897,7 +898,7 @@ int query_main(int argc, char **argv)
 			o.n = strtoull(optarg, &end, 10);
 			if (!isdigit((unsigned char)optarg[0]) || errno ||
 			    *end) {
-				errline("-n must be a number of rows (0 = all), not '%s'",
+				errline(_("-n must be a number of rows (0 = all), not '%s'"),
 					optarg);
 				return EXIT_BAD;
 			}
@@ -921,38 +922,38 @@ int query_main(int argc, char **argv)
 			return 0;
 		default:
 			if (optopt && optopt < 256)
-				errline("unknown or incomplete option '-%c' (see query --help)",
+				errline(_("unknown or incomplete option '-%c' (see query --help)"),
 					optopt);
 			else
-				errline("unknown or incomplete option '%s' (see query --help)",
+				errline(_("unknown or incomplete option '%s' (see query --help)"),
 					argv[optind - 1]);
 			return EXIT_BAD;
 		}
 	}
 	if (!top) {
 		if (top_flags) {
-			errline("--since, --until, --by, -n, --tx, --rx and --both belong to 'query top'");
+			errline(_("--since, --until, --by, -n, --tx, --rx and --both belong to 'query top'"));
 			return EXIT_BAD;
 		}
 		if (!sql) {
-			errline("give an SQL statement or 'top' (see query --help)");
+			errline(_("give an SQL statement or 'top' (see query --help)"));
 			return EXIT_BAD;
 		}
 		return run_sql(o.db, sql, o.fmt);
 	}
 	if (query_parse_time(since, now, &o.since)) {
-		errline("--since '%s' is not a time (24h, 7d, @UNIX, YYYY-MM-DD[ HH:MM[:SS]])",
+		errline(_("--since '%s' is not a time (24h, 7d, @UNIX, YYYY-MM-DD[ HH:MM[:SS]])"),
 			since);
 		return EXIT_BAD;
 	}
 	o.until = now + 1; /* include the bucket being written now */
 	if (until && query_parse_time(until, now, &o.until)) {
-		errline("--until '%s' is not a time (24h, 7d, @UNIX, YYYY-MM-DD[ HH:MM[:SS]])",
+		errline(_("--until '%s' is not a time (24h, 7d, @UNIX, YYYY-MM-DD[ HH:MM[:SS]])"),
 			until);
 		return EXIT_BAD;
 	}
 	if (o.until <= o.since) {
-		errline("--until must be later than --since");
+		errline(_("--until must be later than --since"));
 		return EXIT_BAD;
 	}
 	return run_top(&o);

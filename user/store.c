@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "geo_labels.h"
 #include "log.h"
+#include "store_pg.h"
 #include "store_schema.h"
 
 #define HOUR 3600
@@ -107,6 +108,7 @@ struct horizons {
 };
 
 struct store {
+	struct store_pg *pg; /* --db postgresql://: everything goes there */
 	sqlite3 *db;
 	struct store_config cfg;
 	char path[PATH_MAX];
@@ -165,11 +167,15 @@ static int fail(struct store *s, int rc)
 
 const char *store_errmsg(const struct store *s)
 {
+	if (s->pg)
+		return store_pg_errmsg(s->pg);
 	return s->errmsg;
 }
 
 const char *store_path(const struct store *s)
 {
+	if (s->pg)
+		return store_pg_path(s->pg);
 	return s->path;
 }
 
@@ -601,14 +607,31 @@ int store_open(const struct store_config *cfg, struct store **out)
 
 	*out = NULL;
 	if (!s) {
-		pr_err("out of memory\n");
+		pr_err(_("out of memory\n"));
 		return -ENOMEM;
 	}
 	s->cfg = *cfg;
 	if (!s->cfg.interval)
 		s->cfg.interval = STORE_DEFAULT_INTERVAL;
+	if (store_pg_url(cfg->path)) {
+		err = store_pg_open(cfg, &s->pg, s->errmsg, sizeof(s->errmsg));
+		if (err) {
+			char shown[1024];
+			const char *at = strchr(cfg->path, '@');
+
+			/* Never print a password given in the URI. */
+			snprintf(shown, sizeof(shown), "%s",
+				 at ? "the PostgreSQL database" : cfg->path);
+			pr_err("cannot use database %s: %s\n", shown,
+			       s->errmsg);
+			free(s);
+			return err;
+		}
+		*out = s;
+		return 0;
+	}
 	if (strlen(cfg->path) >= sizeof(s->path)) {
-		pr_err("--db path is too long\n");
+		pr_err(_("--db path is too long\n"));
 		free(s);
 		return -ENAMETOOLONG;
 	}
@@ -616,7 +639,7 @@ int store_open(const struct store_config *cfg, struct store **out)
 	err = open_db(s);
 	if (err) {
 		why = reason(err, s);
-		pr_err("cannot use database %s: %s\n", s->path,
+		pr_err(_("cannot use database %s: %s\n"), s->path,
 		       why ? why : s->errmsg);
 		close_db(s);
 		free(s);
@@ -628,6 +651,11 @@ int store_open(const struct store_config *cfg, struct store **out)
 
 void store_close(struct store *s)
 {
+	if (s && s->pg) {
+		store_pg_close(s->pg);
+		free(s);
+		return;
+	}
 	if (!s)
 		return;
 	if (s->in_tx)
@@ -644,6 +672,8 @@ void store_close(struct store *s)
 
 int store_iface(struct store *s, const char *name, int64_t *id)
 {
+	if (s->pg)
+		return store_pg_iface(s->pg, name, id);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -701,6 +731,8 @@ static int recreate_ifaces(struct store *s)
 int store_get_state(struct store *s, int64_t iface,
 		    struct store_iface_state *out)
 {
+	if (s->pg)
+		return store_pg_get_state(s->pg, iface, out);
 	sqlite3_stmt *st;
 	int rc;
 
@@ -765,13 +797,15 @@ static int check_identity(struct store *s)
 			 " (the database file was deleted or replaced)");
 		return err;
 	}
-	pr_warn("database %s was deleted or replaced; writing to a new file there\n",
+	pr_warn(_("database %s was deleted or replaced; writing to a new file there\n"),
 		s->path);
 	return 0;
 }
 
 int store_begin(struct store *s, int64_t now)
 {
+	if (s->pg)
+		return store_pg_begin(s->pg, now);
 	int err;
 
 	s->errmsg[0] = '\0';
@@ -809,6 +843,8 @@ static void bind_value(sqlite3_stmt *st, int first, const struct itm_value *v)
  */
 int store_add(struct store *s, int64_t iface, const struct store_row *r)
 {
+	if (s->pg)
+		return store_pg_add(s->pg, iface, r);
 	struct pending_row *p;
 	int64_t aid, pid;
 	int err;
@@ -872,6 +908,8 @@ static int write_rows(struct store *s)
 int store_add_other(struct store *s, int64_t iface, enum store_other_kind kind,
 		    const struct itm_value *v)
 {
+	if (s->pg)
+		return store_pg_add_other(s->pg, iface, kind, v);
 	sqlite3_stmt *st = s->st[ST_OTHER];
 
 	if (!v->tx_packets && !v->rx_packets && !v->tx_bytes && !v->rx_bytes)
@@ -887,6 +925,8 @@ int store_add_other(struct store *s, int64_t iface, enum store_other_kind kind,
 int store_set_state(struct store *s, int64_t iface,
 		    const struct store_iface_state *state)
 {
+	if (s->pg)
+		return store_pg_set_state(s->pg, iface, state);
 	sqlite3_stmt *st = s->st[ST_STATE];
 	int err;
 
@@ -907,6 +947,8 @@ int store_set_state(struct store *s, int64_t iface,
 
 int store_commit(struct store *s)
 {
+	if (s->pg)
+		return store_pg_commit(s->pg);
 	int err = write_rows(s);
 
 	if (!err)
@@ -919,6 +961,10 @@ int store_commit(struct store *s)
 
 void store_rollback(struct store *s)
 {
+	if (s->pg) {
+		store_pg_rollback(s->pg);
+		return;
+	}
 	if (s->db && sqlite3_get_autocommit(s->db) == 0)
 		step_done(s, s->st[ST_ROLLBACK]);
 	s->in_tx = false;
@@ -1153,6 +1199,8 @@ fail:
 
 int store_maintain(struct store *s, int64_t now, unsigned max_hours)
 {
+	if (s->pg)
+		return 0; /* rollups: not on PostgreSQL yet */
 	bool more = true;
 	int err = 0;
 
@@ -1175,6 +1223,8 @@ int store_maintain(struct store *s, int64_t now, unsigned max_hours)
 
 int store_restore(struct store *s, store_total_fn fn, void *ctx)
 {
+	if (s->pg)
+		return store_pg_restore(s->pg, fn, ctx);
 	char sql[1024];
 	sqlite3_stmt *st;
 	int rc, err = 0;
@@ -1220,6 +1270,8 @@ int store_restore(struct store *s, store_total_fn fn, void *ctx)
 int store_restore_other(struct store *s, int64_t iface,
 			struct itm_value out[STORE_OTHER_MAX])
 {
+	if (s->pg)
+		return store_pg_restore_other(s->pg, iface, out);
 	char sql[1024];
 	sqlite3_stmt *st;
 	int rc;

@@ -36,7 +36,9 @@ struct store;
 #define STORE_DEFAULT_KEEP_DAYS	   0 /* forever */
 
 struct store_config {
-	const char *path;
+	const char *path;      /* a file, or a postgresql:// URI (store_pg.c) */
+	const char *host;      /* PostgreSQL: this monitor's ifaces.host; NULL:
+				  the host name */
 	uint32_t interval;     /* bucket seconds; divides 3600 */
 	uint64_t keep_buckets; /* seconds of raw buckets kept (>= 1 hour) */
 	uint64_t keep_hours;   /* seconds of hourly rows kept (>= 1 day) */

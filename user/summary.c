@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "addr.h"
+#include "i18n.h"
+#include "view.h"
 
 static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
 #define MAX_UNIT 4
@@ -109,10 +111,31 @@ static void select_top(const struct ip_table *t, const struct ip_entry **top,
 	qsort(top, n, sizeof(*top), ptr_cmp);
 }
 
-#define ROW_FMT "%-6s %-39s %20s %14s %20s %14s %12s"
-#define NUM_FMT                                                                \
-	"%-6s %-39s %20" PRIu64 " %14" PRIu64 " %20" PRIu64 " %14" PRIu64      \
-	" %12s"
+#define NUMS_FMT " %20" PRIu64 " %14" PRIu64 " %20" PRIu64 " %14" PRIu64 " %12s"
+#define NUM_FMT	 "%-6s %-39s" NUMS_FMT
+
+/*
+ * Widths in display cells: the headers and the totals label may be
+ * translated into wide (CJK) characters, which printf's widths, counted
+ * in bytes, would misalign.
+ */
+static const char *const heads[] = {
+	N_("RANK"),	N_("REMOTE IP"), N_("TX BYTES"), N_("TX PKTS"),
+	N_("RX BYTES"), N_("RX PKTS"),	 N_("TOTAL"),
+};
+static const int head_w[] = {6, 39, 20, 14, 20, 14, 12};
+
+/* s after a space (unless first), padded to w cells; never cut. */
+static int put_cell(struct strbuf *out, const char *s, int w, bool right,
+		    bool first)
+{
+	int pad = w - view_text_width(s);
+
+	if (pad < 0)
+		pad = 0;
+	return strbuf_printf(out, "%s%*s%s%*s", first ? "" : " ",
+			     right ? pad : 0, "", s, right ? 0 : pad, "");
+}
 
 /* Per top-table row: its biggest process and how many others it has. */
 struct row_process {
@@ -155,8 +178,8 @@ static int append_process(struct strbuf *out, const struct row_process *r)
 	if (!r->best)
 		return strbuf_puts(out, "  -");
 	if (!r->best->pid)
-		return strbuf_printf(out, "  -(no process)%s",
-				     r->others ? " +more" : "");
+		return strbuf_printf(out, _("  -(no process)%s"),
+				     r->others ? _(" +more") : "");
 	if (r->others)
 		return strbuf_printf(out, "  %.*s[%u] +%zu", ITM_COMM_LEN,
 				     r->best->comm, r->best->pid, r->others);
@@ -171,7 +194,7 @@ int summary_render_processes(const struct ip_table *t,
 	const struct ip_entry **top = NULL;
 	struct row_process *rows = NULL;
 	uint64_t tx_b = 0, tx_p = 0, rx_b = 0, rx_p = 0;
-	char ip[INET6_ADDRSTRLEN], human[32], rank[24], label[48];
+	char ip[INET6_ADDRSTRLEN], human[32], rank[24], label[96];
 	int err;
 
 	if (n == 0 || n > t->count)
@@ -189,10 +212,11 @@ int summary_render_processes(const struct ip_table *t,
 			return -ENOMEM;
 		}
 	}
-	err = strbuf_printf(out, ROW_FMT, "RANK", "REMOTE IP", "TX BYTES",
-			    "TX PKTS", "RX BYTES", "RX PKTS", "TOTAL");
+	err = 0;
+	for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]) && !err; i++)
+		err = put_cell(out, _(heads[i]), head_w[i], i >= 2, !i);
 	if (!err)
-		err = strbuf_puts(out, procs ? "  PROCESS[PID]\n" : "\n");
+		err = strbuf_puts(out, procs ? _("  PROCESS[PID]\n") : "\n");
 	for (size_t i = 0; i < n && !err; i++) {
 		const struct ip_entry *e = top[i];
 
@@ -220,10 +244,14 @@ int summary_render_processes(const struct ip_table *t,
 		rx_b += e->rx_bytes;
 		rx_p += e->rx_packets;
 	}
-	snprintf(label, sizeof(label), "all %zu addresses", t->count);
+	snprintf(label, sizeof(label), _("all %zu addresses"), t->count);
 	format_bytes_human(tx_b + rx_b, human, sizeof(human));
-	err = strbuf_printf(out, NUM_FMT, "TOTAL", label, tx_b, tx_p, rx_b,
-			    rx_p, human);
+	err = put_cell(out, _("TOTAL"), head_w[0], false, true);
+	if (!err)
+		err = put_cell(out, label, head_w[1], false, false);
+	if (!err)
+		err = strbuf_printf(out, NUMS_FMT, tx_b, tx_p, rx_b, rx_p,
+				    human);
 	return err ? err : strbuf_puts(out, "\n");
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "i18n.h"
 #include "live_proto.h"
 #include "live_server.h"
 #include "strbuf.h"
@@ -36,7 +37,7 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: ip_traffic_monitor_cli top [options]\n"
+		_("Usage: ip_traffic_monitor_cli top [options]\n"
 		"Live view of a running monitor, read from its live socket (see\n"
 		"--live-socket).  Needs no root: membership in the socket's group.\n"
 		"\n"
@@ -45,7 +46,7 @@ static void usage(FILE *f)
 		"                      (the default when stdout is not a terminal)\n"
 		"  -n, --frames N      exit after N updates (0 = until interrupted; default 0)\n"
 		"      --top N         rows per printed table (0 = all; default 10)\n"
-		"  -h, --help          this help\n",
+		"  -h, --help          this help\n"),
 		ITM_LIVE_SOCKET_DEFAULT);
 }
 
@@ -55,7 +56,7 @@ static int connect_socket(const char *path)
 	int fd;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "top: socket path too long: %s\n", path);
+		fprintf(stderr, _("top: socket path too long: %s\n"), path);
 		return -ENAMETOOLONG;
 	}
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
@@ -66,14 +67,14 @@ static int connect_socket(const char *path)
 		return fd;
 	if (errno == EACCES || errno == EPERM)
 		fprintf(stderr,
-			"top: permission denied on %s: ask an administrator to add you to the group the monitor gives it (--live-group)\n",
+			_("top: permission denied on %s: ask an administrator to add you to the group the monitor gives it (--live-group)\n"),
 			path);
 	else if (errno == ENOENT || errno == ECONNREFUSED)
 		fprintf(stderr,
-			"top: no monitor is serving %s (start one with --live-socket %s)\n",
+			_("top: no monitor is serving %s (start one with --live-socket %s)\n"),
 			path, path);
 	else
-		fprintf(stderr, "top: cannot connect to %s: %s\n", path,
+		fprintf(stderr, _("top: cannot connect to %s: %s\n"), path,
 			strerror(errno));
 	close(fd);
 	return -EACCES;
@@ -104,7 +105,7 @@ static int read_some(int fd, struct live_replica *r, bool *eof)
 		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
 	rc = live_replica_feed(r, buf, (size_t)k, err, sizeof(err));
 	if (rc == -EACCES)
-		fprintf(stderr, "top: the monitor refused: %s\n", err);
+		fprintf(stderr, _("top: the monitor refused: %s\n"), err);
 	else if (rc < 0)
 		fprintf(stderr, "top: %s\n", err);
 	return rc;
@@ -133,7 +134,7 @@ static int first_frame(int fd, struct live_replica *r)
 			return rc == -EACCES ? EXIT_SETUP : 1;
 	}
 	if (eof) {
-		fprintf(stderr, "top: the monitor closed the live socket\n");
+		fprintf(stderr, _("top: the monitor closed the live socket\n"));
 		return 1;
 	}
 	return 0;
@@ -159,8 +160,8 @@ static int run_text(int fd, struct live_replica *r, struct view *v,
 		if (update_view(v, r))
 			return 1;
 		if (!view_render_text(v, VIEW_ADDR, top_n, term_width(), &sb)) {
-			printf("\n--- %s: %zu remote addresses, TX %" PRIu64
-			       " B, RX %" PRIu64 " B ---\n%s",
+			printf(_("\n--- %s: %zu remote addresses, TX %" PRIu64
+			       " B, RX %" PRIu64 " B ---\n%s"),
 			       r->info.ifaces, r->addrs.count,
 			       v->total.tx_bytes, v->total.rx_bytes,
 			       sb.buf ? sb.buf : "");
@@ -171,7 +172,7 @@ static int run_text(int fd, struct live_replica *r, struct view *v,
 			return 0;
 	}
 	if (eof) {
-		fprintf(stderr, "top: the monitor closed the live socket\n");
+		fprintf(stderr, _("top: the monitor closed the live socket\n"));
 		return 1;
 	}
 	return 0;
@@ -189,7 +190,7 @@ static int run_tui(int fd, struct live_replica *r, struct view *v,
 
 	if (update_view(v, r))
 		return 1;
-	snprintf(source, sizeof(source), "via %s", path);
+	snprintf(source, sizeof(source), _("via %s"), path);
 	ti.ifaces = r->info.ifaces;
 	ti.exporter = r->info.exporter;
 	ti.source = source;
@@ -224,7 +225,7 @@ static int run_tui(int fd, struct live_replica *r, struct view *v,
 	}
 	tui_close(t);
 	if (eof)
-		fprintf(stderr, "top: the monitor closed the live socket\n");
+		fprintf(stderr, _("top: the monitor closed the live socket\n"));
 	return status;
 }
 
@@ -264,7 +265,7 @@ int top_main(int argc, char **argv)
 			    (strtoull(optarg, &end, 10),
 			     errno || *end || end == optarg)) {
 				fprintf(stderr,
-					"top: %s wants a number, got '%s'\n",
+					_("top: %s wants a number, got '%s'\n"),
 					c == 'n' ? "--frames" : "--top",
 					optarg);
 				return EXIT_SETUP;
@@ -278,18 +279,18 @@ int top_main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case ':':
-			fprintf(stderr, "top: %s needs a value\n",
+			fprintf(stderr, _("top: %s needs a value\n"),
 				argv[optind - 1]);
 			return EXIT_SETUP;
 		default:
 			fprintf(stderr,
-				"top: unknown option '%s' (see top --help)\n",
+				_("top: unknown option '%s' (see top --help)\n"),
 				argv[optind - 1]);
 			return EXIT_SETUP;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "top: unexpected argument '%s'\n",
+		fprintf(stderr, _("top: unexpected argument '%s'\n"),
 			argv[optind]);
 		return EXIT_SETUP;
 	}

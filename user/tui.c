@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "i18n.h"
+
 /* Lines above and below the rows. */
 #define TOP_LINES    4
 #define BOTTOM_LINES 1
@@ -61,7 +63,7 @@ struct tui *tui_open(struct view *v, const struct tui_info *info)
 	t->scr = newterm(NULL, stdout, stdin);
 	if (!t->scr) {
 		fprintf(stderr,
-			"cannot use the terminal '%s' full-screen; try --no-tui\n",
+			_("cannot use the terminal '%s' full-screen; try --no-tui\n"),
 			getenv("TERM") ? getenv("TERM") : "");
 		free(t);
 		return NULL;
@@ -141,13 +143,13 @@ static void draw_header(struct tui *t, int width)
 			up, sizeof(up));
 	snprintf(
 		line, sizeof(line),
-		" ip_traffic_monitor_cli  %s  exporter %s  every %gs  up %s%s%s%s",
+		_(" ip_traffic_monitor_cli  %s  exporter %s  every %gs  up %s%s%s%s"),
 		t->info.ifaces ? t->info.ifaces : "",
 		t->info.exporter && *t->info.exporter ? t->info.exporter
-						      : "off",
+						      : _("off"),
 		t->info.interval, up, t->info.source ? "  " : "",
 		t->info.source ? t->info.source : "",
-		t->paused ? "  [PAUSED]" : "");
+		t->paused ? _("  [PAUSED]") : "");
 	put_line(0, line, width, A_REVERSE);
 	for (int w = 0; w < VW_MAX; w++) {
 		view_format_rate(tot->tx_rate[w], r[w][0], sizeof(r[w][0]));
@@ -155,8 +157,8 @@ static void draw_header(struct tui *t, int width)
 	}
 	snprintf(
 		line, sizeof(line),
-		"TOTAL TX %" PRIu64 " B  RX %" PRIu64
-		" B  %u addresses   TX/s %s RX/s %s   2s %s/%s  10s %s/%s  40s %s/%s",
+		_("TOTAL TX %" PRIu64 " B  RX %" PRIu64
+		" B  %u addresses   TX/s %s RX/s %s   2s %s/%s  10s %s/%s  40s %s/%s"),
 		tot->tx_bytes, tot->rx_bytes, tot->naddrs, r[VW_LAST][0],
 		r[VW_LAST][1], r[VW_2S][0], r[VW_2S][1], r[VW_10S][0],
 		r[VW_10S][1], r[VW_40S][0], r[VW_40S][1]);
@@ -167,11 +169,11 @@ static const char *prompt_name(enum prompt p)
 {
 	switch (p) {
 	case PROMPT_ADDR:
-		return "address prefix or CIDR";
+		return _("address prefix or CIDR");
 	case PROMPT_COUNTRY:
-		return "country";
+		return _("country");
 	case PROMPT_PROCESS:
-		return "process";
+		return _("process");
 	default:
 		return "";
 	}
@@ -183,24 +185,24 @@ static void draw_status(struct tui *t, int width)
 	int n;
 
 	if (t->prompt != PROMPT_NONE) {
-		snprintf(line, sizeof(line), "filter by %s: %s_",
+		snprintf(line, sizeof(line), _("filter by %s: %s_"),
 			 prompt_name(t->prompt), t->input);
 		put_line(2, line, width, A_BOLD);
 		return;
 	}
-	n = snprintf(line, sizeof(line), "view: %s  sort: %s%s",
-		     t->mode == VIEW_ADDR ? "addresses" : "processes",
-		     t->sort == VIEW_SORT_TOTAL ? "total bytes"
+	n = snprintf(line, sizeof(line), _("view: %s  sort: %s%s"),
+		     t->mode == VIEW_ADDR ? _("addresses") : _("processes"),
+		     t->sort == VIEW_SORT_TOTAL ? _("total bytes")
 						: view_col_name(t->sort),
-		     t->reverse ? " (reversed)" : "");
+		     t->reverse ? _(" (reversed)") : "");
 	if (view_filter_active(&t->filter))
 		n += snprintf(line + n, sizeof(line) - (size_t)n,
-			      "  filter:%s%s%s%s%s%s",
-			      t->filter.addr[0] ? " address=" : "",
+			      _("  filter:%s%s%s%s%s%s"),
+			      t->filter.addr[0] ? _(" address=") : "",
 			      t->filter.addr,
-			      t->filter.country[0] ? " country=" : "",
+			      t->filter.country[0] ? _(" country=") : "",
 			      t->filter.country,
-			      t->filter.process[0] ? " process=" : "",
+			      t->filter.process[0] ? _(" process=") : "",
 			      t->filter.process);
 	if (t->message[0] && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - (size_t)n, "  %s",
@@ -209,17 +211,17 @@ static void draw_status(struct tui *t, int width)
 }
 
 static const char *const help_text[] = {
-	"q          quit (the summary is printed on exit)",
-	"p, space   pause / resume the display (counting goes on)",
-	"< >        sort by the column to the left / right",
-	"r          reverse the order",
-	"t          sort by total bytes",
-	"/ or l     filter by address prefix (10.1.) or CIDR (10.0.0.0/8)",
-	"c          filter by country",
-	"o          filter by process name",
-	"x          clear the filters",
-	"tab, v     addresses / processes",
-	"h, ?       this help",
+	N_("q          quit (the summary is printed on exit)"),
+	N_("p, space   pause / resume the display (counting goes on)"),
+	N_("< >        sort by the column to the left / right"),
+	N_("r          reverse the order"),
+	N_("t          sort by total bytes"),
+	N_("/ or l     filter by address prefix (10.1.) or CIDR (10.0.0.0/8)"),
+	N_("c          filter by country"),
+	N_("o          filter by process name"),
+	N_("x          clear the filters"),
+	N_("tab, v     addresses / processes"),
+	N_("h, ?       this help"),
 };
 
 void tui_draw(struct tui *t)
@@ -248,7 +250,7 @@ void tui_draw(struct tui *t)
 		     i < sizeof(help_text) / sizeof(help_text[0]) &&
 		     (int)i < room;
 		     i++)
-			put_line(TOP_LINES + (int)i, help_text[i], width, 0);
+			put_line(TOP_LINES + (int)i, _(help_text[i]), width, 0);
 	} else {
 		for (long i = 0; i < n; i++) {
 			view_format_row(&t->layout, rows[i], line,
@@ -260,7 +262,7 @@ void tui_draw(struct tui *t)
 	/* The bottom-right cell is left alone: writing it may scroll. */
 	put_line(
 		height - 1,
-		"q quit  p pause  </> sort  r reverse  / address  c country  o process  x clear  tab view  h help",
+		_("q quit  p pause  </> sort  r reverse  / address  c country  o process  x clear  tab view  h help"),
 		width - 1, A_REVERSE);
 	refresh();
 }
@@ -304,7 +306,7 @@ static void apply_prompt(struct tui *t)
 	}
 	if (view_filter_check(&f)) {
 		snprintf(t->message, sizeof(t->message),
-			 "'%.60s' is not an address prefix or CIDR", t->input);
+			 _("'%.60s' is not an address prefix or CIDR"), t->input);
 		return;
 	}
 	t->filter = f;

@@ -14,6 +14,7 @@
 #include <wchar.h>
 
 #include "addr.h"
+#include "i18n.h"
 #include "geo_labels.h"
 #include "strbuf.h"
 #include "table.h"
@@ -876,20 +877,20 @@ const char *view_format_rate(double v, char *buf, size_t len)
 /* ------------------------------------------------------------ layout */
 
 static const char *const col_names[COL_MAX] = {
-	[COL_ADDR] = "ADDRESS",	     [COL_PID] = "PID",
-	[COL_PROCESS] = "PROCESS",   [COL_TX_LAST] = "TX/s",
-	[COL_RX_LAST] = "RX/s",	     [COL_TX_2S] = "TX 2s",
-	[COL_RX_2S] = "RX 2s",	     [COL_TX_10S] = "TX 10s",
-	[COL_RX_10S] = "RX 10s",     [COL_TX_40S] = "TX 40s",
-	[COL_RX_40S] = "RX 40s",     [COL_TX_BYTES] = "TX BYTES",
-	[COL_RX_BYTES] = "RX BYTES", [COL_NADDRS] = "ADDRS",
-	[COL_COUNTRY] = "COUNTRY",   [COL_PROVINCE] = "PROVINCE",
-	[COL_CITY] = "CITY",	     [COL_ISP] = "ISP",
+	[COL_ADDR] = N_("ADDRESS"),	 [COL_PID] = N_("PID"),
+	[COL_PROCESS] = N_("PROCESS"),	 [COL_TX_LAST] = N_("TX/s"),
+	[COL_RX_LAST] = N_("RX/s"),	 [COL_TX_2S] = N_("TX 2s"),
+	[COL_RX_2S] = N_("RX 2s"),	 [COL_TX_10S] = N_("TX 10s"),
+	[COL_RX_10S] = N_("RX 10s"),	 [COL_TX_40S] = N_("TX 40s"),
+	[COL_RX_40S] = N_("RX 40s"),	 [COL_TX_BYTES] = N_("TX BYTES"),
+	[COL_RX_BYTES] = N_("RX BYTES"), [COL_NADDRS] = N_("ADDRS"),
+	[COL_COUNTRY] = N_("COUNTRY"),	 [COL_PROVINCE] = N_("PROVINCE"),
+	[COL_CITY] = N_("CITY"),	 [COL_ISP] = N_("ISP"),
 };
 
 const char *view_col_name(enum view_col c)
 {
-	return c < COL_MAX ? col_names[c] : "TOTAL";
+	return c < COL_MAX ? _(col_names[c]) : _("TOTAL");
 }
 
 /* Groups of columns that come and go together, most wanted first. */
@@ -944,7 +945,8 @@ static int max_i(int a, int b)
 static void col_want(enum view_col c, const struct view_row *const *rows,
 		     size_t n, int *want, int *min)
 {
-	int w = (int)strlen(col_names[c]);
+	/* Header names may be translated into wide characters. */
+	int w = view_text_width(_(col_names[c]));
 
 	for (size_t i = 0; i < n; i++) {
 		const struct view_row *r = rows[i];
@@ -969,7 +971,7 @@ static void col_want(enum view_col c, const struct view_row *const *rows,
 		if (*want > TEXT_COL_MAX)
 			*want = TEXT_COL_MAX;
 		/* Enough for the header name; wide names are cut with '~'. */
-		*min = max_i(8, (int)strlen(col_names[c]));
+		*min = max_i(8, view_text_width(_(col_names[c])));
 		if (*min > *want)
 			*min = *want;
 	}
@@ -1059,7 +1061,7 @@ void view_format_header(const struct view_layout *l, int sort, char *buf,
 		char name[32];
 
 		/* The sort column is marked; numbers align right. */
-		snprintf(name, sizeof(name), "%s%s", col_names[c],
+		snprintf(name, sizeof(name), "%s%s", _(col_names[c]),
 			 (int)c == sort ? "*" : "");
 		o = put_cell(buf, len, o, name, l->width[c],
 			     !is_text(c) && c != COL_ADDR && c != COL_PID, !i);

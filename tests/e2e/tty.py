@@ -21,7 +21,8 @@ import pyte
 
 class Terminal:
     def __init__(self, argv, cols=120, rows=30, env=None, user=None,
-                 group=None, extra_groups=None, term="xterm"):
+                 group=None, extra_groups=None, term="xterm",
+                 lang="C.UTF-8"):
         self.cols, self.rows = cols, rows
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.ByteStream(self.screen)
@@ -30,7 +31,7 @@ class Terminal:
         self.master, slave = os.openpty()
         self._set_size(slave, cols, rows)
         e = dict(os.environ if env is None else env)
-        e.update({"TERM": term, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"})
+        e.update({"TERM": term, "LANG": lang, "LC_ALL": lang})
         e.pop("COLUMNS", None)
         e.pop("LINES", None)
 

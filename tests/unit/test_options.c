@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "ipfix_net.h"
 #include "log.h"
 #include "options.h"
 
@@ -357,6 +358,88 @@ static void test_hardening(void **state)
 	fclose(err);
 }
 
+static void test_ipfix_flags(void **state)
+{
+	struct parsed *p = parse("-i", "eth0", "--ipfix", "[2001:db8::9]:4739",
+				 "--ipfix-transport", "tcp", "--ipfix-interval",
+				 "0.5", "--ipfix-domain", "4294967295",
+				 "--ipfix-template-refresh", "30", NULL);
+
+	(void)state;
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_string_equal(p->o.ipfix, "[2001:db8::9]:4739");
+	assert_true(p->o.ipfix_tcp);
+	assert_int_equal(p->o.ipfix_interval_ms, 500);
+	assert_int_equal(p->o.ipfix_domain, 4294967295U);
+	assert_int_equal(p->o.ipfix_refresh_s, 30);
+	free(p);
+
+	p = parse("-i", "eth0", NULL);
+	assert_null(p->o.ipfix);
+	assert_false(p->o.ipfix_tcp);
+	assert_int_equal(p->o.ipfix_interval_ms, 60000);
+	assert_int_equal(p->o.ipfix_domain, 0);
+	assert_int_equal(p->o.ipfix_refresh_s, 600);
+	free(p);
+
+	expect_bad("-i", "eth0", "--ipfix", "collector");
+	expect_bad("-i", "eth0", "--ipfix", "2001:db8::9:4739");
+	expect_bad("-i", "eth0", "--ipfix", "host:0");
+	expect_bad("-i", "eth0", "--ipfix", "host:65536");
+	expect_bad("-i", "eth0", "--ipfix", ":4739");
+	expect_bad("-i", "eth0", "--ipfix-transport", "tcp"); /* no --ipfix */
+	expect_bad("-i", "eth0", "--ipfix-domain", "1");
+	p = parse("-i", "eth0", "--ipfix", "h:1", "--ipfix-transport", "sctp",
+		  NULL);
+	assert_int_equal(p->r, OPTIONS_BAD);
+	free(p);
+	p = parse("-i", "eth0", "--ipfix", "h:1", "--ipfix-domain",
+		  "4294967296", NULL);
+	assert_int_equal(p->r, OPTIONS_BAD);
+	free(p);
+	p = parse("-i", "eth0", "--ipfix", "h:1", "--ipfix-template-refresh",
+		  "0", NULL);
+	assert_int_equal(p->r, OPTIONS_BAD);
+	free(p);
+}
+
+static void test_ipfix_target(void **state)
+{
+	static const struct {
+		const char *in, *host, *port; /* host NULL: rejected */
+	} cases[] = {
+		{"127.0.0.1:4739", "127.0.0.1", "4739"},
+		{"collector.example:2055", "collector.example", "2055"},
+		{"[::1]:9995", "::1", "9995"},
+		{"[fe80::1%eth0]:1", "fe80::1%eth0", "1"},
+		{"h:65535", "h", "65535"},
+		{"::1:9995", NULL, NULL},
+		{"[::1]9995", NULL, NULL},
+		{"[::1]:", NULL, NULL},
+		{"[]:1", NULL, NULL},
+		{"h:", NULL, NULL},
+		{"h:+1", NULL, NULL},
+		{"h:1x", NULL, NULL},
+		{"h", NULL, NULL},
+		{"", NULL, NULL},
+	};
+	char host[256], port[8];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = ipfix_split_target(cases[i].in, host, sizeof(host),
+					   port, sizeof(port));
+
+		if (!cases[i].host) {
+			assert_int_equal(r, -22);
+			continue;
+		}
+		assert_int_equal(r, 0);
+		assert_string_equal(host, cases[i].host);
+		assert_string_equal(port, cases[i].port);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +454,8 @@ int main(void)
 		cmocka_unit_test(test_service_flags),
 		cmocka_unit_test(test_parse_after_cluster_error),
 		cmocka_unit_test(test_hardening),
+		cmocka_unit_test(test_ipfix_flags),
+		cmocka_unit_test(test_ipfix_target),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "geo_int.h"
+#include "i18n.h"
 
 /* Opens db->path into a fresh state; swaps it in only on success. */
 int geo_db_load(struct geo_db *db, char *err, size_t errlen)
@@ -67,7 +68,7 @@ static int add_db(struct geo_ctx *ctx, const char *path, enum geo_role role,
 	struct geo_db *db;
 
 	if (ctx->n_dbs == GEO_MAX_DBS) {
-		snprintf(err, errlen, "too many databases (at most %d)",
+		snprintf(err, errlen, _("too many databases (at most %d)"),
 			 GEO_MAX_DBS);
 		return -E2BIG;
 	}
@@ -76,7 +77,7 @@ static int add_db(struct geo_ctx *ctx, const char *path, enum geo_role role,
 	db->ipath = geo_intern_str(ctx->strs, path);
 	if (!db->path || !db->ipath) {
 		free(db->path);
-		snprintf(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, _("%s: out of memory"), path);
 		return -ENOMEM;
 	}
 	db->role = role;
@@ -95,7 +96,7 @@ struct geo_ctx *geo_open(const struct geo_config *cfg, char *err, size_t errlen)
 		err[0] = '\0';
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, _("out of memory"));
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -106,7 +107,7 @@ struct geo_ctx *geo_open(const struct geo_config *cfg, char *err, size_t errlen)
 	ctx->cache = geo_cache_new();
 	ctx->answers = calloc(GEO_MAX_DBS, sizeof(*ctx->answers));
 	if (!ctx->strs || !ctx->cache || !ctx->answers) {
-		snprintf(err, errlen, "out of memory");
+		snprintf(err, errlen, _("out of memory"));
 		ret = -ENOMEM;
 		goto fail;
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "geo_int.h"
+#include "i18n.h"
 
 /*
  * Copies at most n bytes of src (which need not be NUL-terminated) into
@@ -52,12 +53,12 @@ int geo_file_id(const char *path, struct geo_file_id *id)
 
 static const char *kind(mode_t m)
 {
-	return S_ISFIFO(m)   ? "a FIFO"
-	       : S_ISCHR(m)  ? "a character device"
-	       : S_ISBLK(m)  ? "a block device"
-	       : S_ISDIR(m)  ? "a directory"
-	       : S_ISSOCK(m) ? "a socket"
-			     : "not a regular file";
+	return S_ISFIFO(m)   ? _("a FIFO")
+	       : S_ISCHR(m)  ? _("a character device")
+	       : S_ISBLK(m)  ? _("a block device")
+	       : S_ISDIR(m)  ? _("a directory")
+	       : S_ISSOCK(m) ? _("a socket")
+			     : _("not a regular file");
 }
 
 /*
@@ -83,7 +84,7 @@ int geo_open_regular(const char *path, char *err, size_t errlen)
 		return ret;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: is %s, not a regular file", path,
+		snprintf(err, errlen, _("%s: is %s, not a regular file"), path,
 			 kind(st.st_mode));
 		close(fd);
 		return -EINVAL;
@@ -182,7 +183,7 @@ const struct geo_provider *geo_detect(const char *path, char *err,
 		goto out;
 	}
 	if (pread(fd, head, sizeof(head), 0) != sizeof(head)) {
-		snprintf(err, errlen, "%s: too short to be a database", path);
+		snprintf(err, errlen, _("%s: too short to be a database"), path);
 		errno = EINVAL;
 		goto out;
 	}
@@ -208,18 +209,18 @@ const struct geo_provider *geo_detect(const char *path, char *err,
 	/* Content decides the format; the name only helps the message. */
 	if (ends_with(path, ".dat"))
 		snprintf(err, errlen,
-			 "%s: qqwry.dat header corrupt: index offsets %u and "
-			 "%u are not a 7-byte index",
+			 _("%s: qqwry.dat header corrupt: index offsets %u and "
+			 "%u are not a 7-byte index"),
 			 path, a, b);
 	else if (ends_with(path, ".ipdb"))
 		snprintf(err, errlen,
-			 "%s: ipdb header corrupt: no JSON object after the "
-			 "header length",
+			 _("%s: ipdb header corrupt: no JSON object after the "
+			 "header length"),
 			 path);
 	else
 		snprintf(err, errlen,
-			 "%s: unknown format (not MaxMind DB, qqwry.dat or "
-			 "ipdb)",
+			 _("%s: unknown format (not MaxMind DB, qqwry.dat or "
+			 "ipdb)"),
 			 path);
 	errno = EINVAL;
 out:

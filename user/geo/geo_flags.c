@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "geo_flags.h"
+#include "i18n.h"
 
 static bool lang_ok(const char *s)
 {
@@ -27,24 +28,24 @@ int geo_flags_take(struct geo_flags *f, int c, const char *arg, char *err,
 	switch (c) {
 	case 'g':
 		if (f->cfg.n_geo == GEO_FLAGS_MAX_DBS) {
-			snprintf(err, errlen, "at most %d -g databases",
+			snprintf(err, errlen, _("at most %d -g databases"),
 				 GEO_FLAGS_MAX_DBS);
 			return -EINVAL;
 		}
 		if (!arg[0]) {
-			snprintf(err, errlen, "-g/--geoip-db wants a path");
+			snprintf(err, errlen, _("-g/--geoip-db wants a path"));
 			return -EINVAL;
 		}
 		f->geo[f->cfg.n_geo++] = arg;
 		return 0;
 	case GEO_OPT_ISP_DB:
 		if (f->cfg.n_isp == GEO_FLAGS_MAX_DBS) {
-			snprintf(err, errlen, "at most %d --isp-db databases",
+			snprintf(err, errlen, _("at most %d --isp-db databases"),
 				 GEO_FLAGS_MAX_DBS);
 			return -EINVAL;
 		}
 		if (!arg[0]) {
-			snprintf(err, errlen, "--isp-db wants a path");
+			snprintf(err, errlen, _("--isp-db wants a path"));
 			return -EINVAL;
 		}
 		f->isp[f->cfg.n_isp++] = arg;
@@ -52,8 +53,8 @@ int geo_flags_take(struct geo_flags *f, int c, const char *arg, char *err,
 	case GEO_OPT_LANG:
 		if (!lang_ok(arg)) {
 			snprintf(err, errlen,
-				 "--geoip-lang wants a language tag such as "
-				 "zh-CN or en, got '%s'",
+				 _("--geoip-lang wants a language tag such as "
+				 "zh-CN or en, got '%s'"),
 				 arg);
 			return -EINVAL;
 		}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "geo_int.h"
+#include "i18n.h"
 
 static volatile sig_atomic_t reload_requested;
 static void (*warn_fn)(const char *msg);
@@ -77,7 +78,7 @@ int geo_reload(struct geo_ctx *ctx, char *what, size_t len)
 		    geo_file_id_eq(&id, &db->failed))
 			continue;
 		if (geo_db_load(db, err, sizeof(err))) {
-			warn("geo: reload failed, keeping the old data: %s",
+			warn(_("geo: reload failed, keeping the old data: %s"),
 			     err);
 			db->failed = id;
 			db->have_failed = true;

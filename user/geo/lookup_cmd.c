@@ -24,6 +24,7 @@
 #include "geo.h"
 #include "geo_flags.h"
 #include "geo_int.h"
+#include "i18n.h"
 
 enum format { FMT_TEXT, FMT_TSV, FMT_JSON };
 
@@ -36,8 +37,7 @@ static const char *const label_name[GEO_NLABELS] = {
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: ip_traffic_monitor_cli lookup [ADDR...|-] [--format "
+	fputs(_("Usage: ip_traffic_monitor_cli lookup [ADDR...|-] [--format "
 		"text|tsv|json]\n"
 		"                                     [-g PATH]... [--isp-db "
 		"PATH]... [--geoip-lang LANG]\n"
@@ -59,7 +59,7 @@ static void usage(FILE *f)
 		"  -h, --help            this text\n"
 		"Exit status: 0, 1 if some address was not an address, 2 for "
 		"bad flags or\n"
-		"databases.\n");
+		"databases.\n"), f);
 }
 
 int geo_parse_addr(const char *s, struct in6_addr *a)
@@ -232,7 +232,7 @@ static int answer(struct geo_ctx *ctx, const char *s, enum format fmt,
 	if (geo_parse_addr(s, &a)) {
 		fputs("lookup: ", stderr);
 		if (line)
-			fprintf(stderr, "line %lu: ", line);
+			fprintf(stderr, _("line %lu: "), line);
 		fputc('\'', stderr);
 		put_escaped(stderr, s, FMT_TEXT);
 		fputs("' is not an IPv4 or IPv6 address\n", stderr);
@@ -265,7 +265,7 @@ static int answer_stdin(struct geo_ctx *ctx, enum format fmt)
 	}
 	free(buf);
 	if (ferror(stdin)) {
-		fprintf(stderr, "lookup: reading stdin: %s\n", strerror(errno));
+		fprintf(stderr, _("lookup: reading stdin: %s\n"), strerror(errno));
 		return 2;
 	}
 	return bad;
@@ -299,8 +299,8 @@ int geo_lookup_main(int argc, char **argv)
 				fmt = FMT_JSON;
 			else {
 				fprintf(stderr,
-					"lookup: --format wants text, tsv or "
-					"json, got '%s'\n",
+					_("lookup: --format wants text, tsv or "
+					"json, got '%s'\n"),
 					optarg);
 				return 2;
 			}
@@ -309,7 +309,7 @@ int geo_lookup_main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case ':':
-			fprintf(stderr, "lookup: option '%s' needs a value\n",
+			fprintf(stderr, _("lookup: option '%s' needs a value\n"),
 				argv[optind - 1]);
 			return 2;
 		default:
@@ -321,9 +321,9 @@ int geo_lookup_main(int argc, char **argv)
 			}
 			if (ret) {
 				fprintf(stderr,
-					"lookup: unknown option '%s'; see "
+					_("lookup: unknown option '%s'; see "
 					"'ip_traffic_monitor_cli lookup "
-					"--help'\n",
+					"--help'\n"),
 					argv[optind - 1]);
 				return 2;
 			}
@@ -332,8 +332,8 @@ int geo_lookup_main(int argc, char **argv)
 	from_stdin = (optind == argc && !isatty(STDIN_FILENO)) ||
 		     (optind + 1 == argc && !strcmp(argv[optind], "-"));
 	if (optind == argc && !from_stdin) {
-		fprintf(stderr, "lookup: no address given; see "
-				"'ip_traffic_monitor_cli lookup --help'\n");
+		fprintf(stderr, _("lookup: no address given; see "
+				"'ip_traffic_monitor_cli lookup --help'\n"));
 		return 2;
 	}
 	ctx = geo_open(geo_flags_config(&flags), err, sizeof(err));
@@ -350,7 +350,7 @@ int geo_lookup_main(int argc, char **argv)
 	}
 	geo_close(ctx);
 	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "lookup: writing the answers: %s\n",
+		fprintf(stderr, _("lookup: writing the answers: %s\n"),
 			strerror(errno));
 		return 2;
 	}

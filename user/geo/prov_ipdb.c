@@ -16,6 +16,7 @@
 
 #include "geo_int.h"
 #include "ipdb.h"
+#include "i18n.h"
 
 enum { F_COUNTRY, F_REGION, F_CITY, F_ISP, F_CC, F_N };
 
@@ -199,7 +200,7 @@ static int ipdb_open(const char *path, void **state, char *err, size_t errlen)
 	int ret;
 
 	if (!d) {
-		snprintf(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, _("%s: out of memory"), path);
 		return -ENOMEM;
 	}
 	ret = geo_read_file(path, &d->file, &d->body_len);
@@ -210,7 +211,7 @@ static int ipdb_open(const char *path, void **state, char *err, size_t errlen)
 	}
 	ret = ipdb_init(d, why, sizeof(why));
 	if (ret) {
-		snprintf(err, errlen, "%s: ipdb corrupt: %s", path, why);
+		snprintf(err, errlen, _("%s: ipdb corrupt: %s"), path, why);
 		free(d->file);
 		free(d);
 		return ret;

@@ -12,6 +12,7 @@
 #include <maxminddb.h>
 
 #include "geo_int.h"
+#include "i18n.h"
 
 static int mmdb_open(const char *path, void **state, char *err, size_t errlen)
 {
@@ -19,7 +20,7 @@ static int mmdb_open(const char *path, void **state, char *err, size_t errlen)
 	int st;
 
 	if (!db) {
-		snprintf(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, _("%s: out of memory"), path);
 		return -ENOMEM;
 	}
 	st = MMDB_open(path, MMDB_MODE_MMAP, db);

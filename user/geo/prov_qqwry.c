@@ -20,6 +20,7 @@
 
 #include "geo_int.h"
 #include "qqwry.h"
+#include "i18n.h"
 
 #define MAX_REDIRECTS 8
 
@@ -152,7 +153,7 @@ static int qqwry_open(const char *path, void **state, char *err, size_t errlen)
 	int ret;
 
 	if (!q) {
-		snprintf(err, errlen, "%s: out of memory", path);
+		snprintf(err, errlen, _("%s: out of memory"), path);
 		return -ENOMEM;
 	}
 	q->cd = (iconv_t)-1;
@@ -163,7 +164,7 @@ static int qqwry_open(const char *path, void **state, char *err, size_t errlen)
 	}
 	ret = -EINVAL;
 	if (q->len < 8) {
-		snprintf(err, errlen, "%s: qqwry.dat: truncated header", path);
+		snprintf(err, errlen, _("%s: qqwry.dat: truncated header"), path);
 		goto fail;
 	}
 	q->first = u32(q->data);
@@ -171,22 +172,22 @@ static int qqwry_open(const char *path, void **state, char *err, size_t errlen)
 	if (q->first < 8 || last < q->first || (last - q->first) % 7 ||
 	    last > q->len || q->len - last < 7) {
 		snprintf(err, errlen,
-			 "%s: qqwry.dat: index [%u, %u] outside a %zu-byte "
-			 "file (truncated?)",
+			 _("%s: qqwry.dat: index [%u, %u] outside a %zu-byte "
+			 "file (truncated?)"),
 			 path, q->first, last, q->len);
 		goto fail;
 	}
 	q->count = (last - q->first) / 7 + 1;
 	ret = validate(q, why, sizeof(why));
 	if (ret) {
-		snprintf(err, errlen, "%s: qqwry.dat corrupt: %s", path, why);
+		snprintf(err, errlen, _("%s: qqwry.dat corrupt: %s"), path, why);
 		goto fail;
 	}
 	/* GB18030 is a superset of GBK: no byte sequence GBK allows fails */
 	q->cd = iconv_open("UTF-8", "GB18030");
 	if (q->cd == (iconv_t)-1) {
 		ret = -errno;
-		snprintf(err, errlen, "%s: iconv GB18030: %s", path,
+		snprintf(err, errlen, _("%s: iconv GB18030: %s"), path,
 			 strerror(errno));
 		goto fail;
 	}

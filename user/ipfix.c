@@ -1,0 +1,570 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Between flushes the collector's sink callbacks add every drained delta
+ * into per-interface "pending" tables (under the exporter's own lock: the
+ * callbacks run on whichever thread drains).  A flush swaps the pending
+ * tables out and, outside any lock the scrape path needs, turns them into
+ * records.  Each drained byte is therefore in exactly one flush.
+ *
+ * Records leave the remote address on the side the packet went to or
+ * came from (destination for tx, source for rx) and leave the local side
+ * out: the key the kernel counts by has no local address, and the
+ * exporter's address and observation domain already say which host it is.
+ */
+#include "ipfix.h"
+
+#include <errno.h>
+#include <fixbuf/public.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "ipfix_net.h"
+#include "log.h"
+#include "table.h"
+
+enum tid {
+	TID_V4_TX = 256,
+	TID_V4_RX,
+	TID_V6_TX,
+	TID_V6_RX,
+	TID_OTHER,
+	TID_END,
+};
+
+/* IANA flowDirection */
+#define DIR_INGRESS 0
+#define DIR_EGRESS  1
+
+#define PAD 1 /* spec flag: in the internal (struct) template only */
+
+struct rec_v4 {
+	uint64_t start_ms, end_ms, octets, packets;
+	uint32_t addr; /* host order: fixbuf converts */
+	uint32_t ifindex;
+	uint8_t dir;
+	uint8_t pad[7];
+};
+
+struct rec_v6 {
+	uint8_t addr[16];
+	uint64_t start_ms, end_ms, octets, packets;
+	uint32_t ifindex;
+	uint8_t dir;
+	uint8_t pad[3];
+};
+
+struct rec_other {
+	uint64_t start_ms, end_ms, octets, packets;
+	fbVarfield_t kind;
+	uint32_t in_if, out_if;
+	uint8_t dir;
+	uint8_t pad[7];
+};
+
+#define SPEC_TIMES_COUNTS                                                      \
+	{"flowStartMilliseconds", 8, 0}, {"flowEndMilliseconds", 8, 0},        \
+		{"octetDeltaCount", 8, 0},                                     \
+	{                                                                      \
+		"packetDeltaCount", 8, 0                                       \
+	}
+
+static fbInfoElementSpec_t spec_v4_tx[] = {
+	SPEC_TIMES_COUNTS,	   {"destinationIPv4Address", 4, 0},
+	{"egressInterface", 4, 0}, {"flowDirection", 1, 0},
+	{"paddingOctets", 7, PAD}, FB_IESPEC_NULL,
+};
+static fbInfoElementSpec_t spec_v4_rx[] = {
+	SPEC_TIMES_COUNTS,	    {"sourceIPv4Address", 4, 0},
+	{"ingressInterface", 4, 0}, {"flowDirection", 1, 0},
+	{"paddingOctets", 7, PAD},  FB_IESPEC_NULL,
+};
+static fbInfoElementSpec_t spec_v6_tx[] = {
+	{"destinationIPv6Address", 16, 0}, SPEC_TIMES_COUNTS,
+	{"egressInterface", 4, 0},	   {"flowDirection", 1, 0},
+	{"paddingOctets", 3, PAD},	   FB_IESPEC_NULL,
+};
+static fbInfoElementSpec_t spec_v6_rx[] = {
+	{"sourceIPv6Address", 16, 0}, SPEC_TIMES_COUNTS,
+	{"ingressInterface", 4, 0},   {"flowDirection", 1, 0},
+	{"paddingOctets", 3, PAD},    FB_IESPEC_NULL,
+};
+/*
+ * Traffic without a per-address record.  No standard element names the
+ * reason, so the record says it in applicationName ("overflow", "non_ip",
+ * "malformed": the kinds of the Prometheus counters); octets are IP bytes
+ * for overflow and frame bytes for the other two, as in those counters.
+ */
+static fbInfoElementSpec_t spec_other[] = {
+	SPEC_TIMES_COUNTS,
+	{"applicationName", FB_IE_VARLEN, 0},
+	{"ingressInterface", 4, 0},
+	{"egressInterface", 4, 0},
+	{"flowDirection", 1, 0},
+	{"paddingOctets", 7, PAD},
+	FB_IESPEC_NULL,
+};
+
+static const struct {
+	enum tid tid;
+	fbInfoElementSpec_t *spec;
+	size_t size;
+} templates[] = {
+	{TID_V4_TX, spec_v4_tx, sizeof(struct rec_v4)},
+	{TID_V4_RX, spec_v4_rx, sizeof(struct rec_v4)},
+	{TID_V6_TX, spec_v6_tx, sizeof(struct rec_v6)},
+	{TID_V6_RX, spec_v6_rx, sizeof(struct rec_v6)},
+	{TID_OTHER, spec_other, sizeof(struct rec_other)},
+};
+
+static const char *const other_names[] = {"non_ip", "malformed", "overflow"};
+
+/* ITM_CTR_* pairs (tx, rx) in the order of other_names. */
+static const int other_idx[3][2] = {
+	{ITM_CTR_NON_IP_TX, ITM_CTR_NON_IP_RX},
+	{ITM_CTR_MALFORMED_TX, ITM_CTR_MALFORMED_RX},
+	{ITM_CTR_OVERFLOW_TX, ITM_CTR_OVERFLOW_RX},
+};
+
+struct pending_iface {
+	struct ip_table addrs;		      /* deltas by remote address */
+	struct itm_counter seen[ITM_CTR_MAX]; /* kernel, latest drain */
+	struct itm_counter sent[ITM_CTR_MAX]; /* kernel, at the last flush */
+};
+
+struct ipfix_exporter {
+	pthread_mutex_t lock; /* guards pending, other, interval_start */
+	bool lock_ready;
+	struct pending_iface *pending;
+	struct ip_table *flushing; /* swapped-out tables, one per iface */
+	struct itm_counter (*other)[ITM_CTR_MAX]; /* deltas of this flush */
+	size_t n_ifaces;
+	int *ifindex;
+	uint64_t interval_start_ms;
+	int add_err; /* ENOMEM while accumulating (logged once) */
+
+	struct ipfix_net net;
+	bool tcp;
+	uint32_t refresh_s;
+	double templates_at; /* monotonic time of the last template send */
+	bool templates_due;
+
+	fbInfoModel_t *model;
+	fbSession_t *session;
+	fbExporter_t *exporter;
+	fBuf_t *fbuf;
+	uint8_t *msg; /* the buffer exporter copies each message here */
+	size_t mtu;
+	bool dirty;	/* fbuf holds an unsent message */
+	bool send_fail; /* a send of this flush failed */
+	size_t unsent;	/* records appended since the last emit */
+	uint16_t cur_tid;
+	struct ipfix_stats st;
+};
+
+void ipfix_sink_delta(void *ctx, size_t iface, const struct itm_key *k,
+		      const struct itm_value *d)
+{
+	struct ipfix_exporter *x = ctx;
+	struct in6_addr a;
+
+	memcpy(&a, k->addr, sizeof(a));
+	pthread_mutex_lock(&x->lock);
+	if (ip_table_add(&x->pending[iface].addrs, &a, d) && !x->add_err) {
+		x->add_err = -ENOMEM;
+		pr_warn("IPFIX: out of memory; some records of this interval are lost\n");
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+void ipfix_sink_counters(void *ctx, size_t iface,
+			 const struct itm_counter ctr[ITM_CTR_MAX],
+			 bool baseline)
+{
+	struct ipfix_exporter *x = ctx;
+	struct pending_iface *p = &x->pending[iface];
+
+	pthread_mutex_lock(&x->lock);
+	memcpy(p->seen, ctr, sizeof(p->seen));
+	/* Counted before we started: not this exporter's to report. */
+	if (baseline)
+		memcpy(p->sent, ctr, sizeof(p->sent));
+	pthread_mutex_unlock(&x->lock);
+}
+
+static int add_template(struct ipfix_exporter *x, size_t i, GError **gerr)
+{
+	fbTemplate_t *in = fbTemplateAlloc(x->model);
+	fbTemplate_t *ex = fbTemplateAlloc(x->model);
+
+	/* Internal = the struct (with padding); external = the wire. */
+	if (!fbTemplateAppendSpecArray(in, templates[i].spec, PAD, gerr) ||
+	    !fbTemplateAppendSpecArray(ex, templates[i].spec, 0, gerr) ||
+	    !fbSessionAddTemplate(x->session, TRUE, templates[i].tid, in,
+				  gerr)) {
+		fbTemplateFreeUnused(in);
+		fbTemplateFreeUnused(ex);
+		return -EINVAL;
+	}
+	/* The session owns `in` now. */
+	if (!fbSessionAddTemplate(x->session, FALSE, templates[i].tid, ex,
+				  gerr)) {
+		fbTemplateFreeUnused(ex);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int fixbuf_init(struct ipfix_exporter *x, uint32_t domain)
+{
+	GError *gerr = NULL;
+
+	x->msg = calloc(1, x->mtu);
+	if (!x->msg)
+		return -ENOMEM;
+	x->model = fbInfoModelAlloc();
+	x->session = fbSessionAlloc(x->model);
+	fbSessionSetDomain(x->session, domain);
+	/* Before the buffer exists, so adding does not export them yet. */
+	for (size_t i = 0; i < sizeof(templates) / sizeof(templates[0]); i++) {
+		if (add_template(x, i, &gerr)) {
+			pr_err("IPFIX: template %u: %s\n", templates[i].tid,
+			       gerr ? gerr->message : "?");
+			g_clear_error(&gerr);
+			return -EINVAL;
+		}
+	}
+	x->exporter = fbExporterAllocBuffer(x->msg, (uint16_t)x->mtu);
+	x->fbuf = fBufAllocForExport(x->session, x->exporter);
+	/* Manual mode: each full message is sent before the next starts. */
+	fBufSetAutomaticMode(x->fbuf, FALSE);
+	return 0;
+}
+
+int ipfix_exporter_new(const struct ipfix_config *cfg,
+		       struct ipfix_exporter **out)
+{
+	struct ipfix_exporter *x;
+	int err = -ENOMEM;
+
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->net.fd = -1;
+	x->n_ifaces = cfg->n_ifaces;
+	x->tcp = cfg->tcp;
+	x->refresh_s = cfg->template_refresh;
+	x->templates_due = true;
+	x->mtu = cfg->mtu ? cfg->mtu : cfg->tcp ? 65000 : 1400;
+	x->pending = calloc(cfg->n_ifaces, sizeof(*x->pending));
+	x->flushing = calloc(cfg->n_ifaces, sizeof(*x->flushing));
+	x->other = calloc(cfg->n_ifaces, sizeof(*x->other));
+	x->ifindex = calloc(cfg->n_ifaces, sizeof(*x->ifindex));
+	if (!x->pending || !x->flushing || !x->other || !x->ifindex)
+		goto err;
+	for (size_t i = 0; i < cfg->n_ifaces; i++) {
+		x->ifindex[i] = cfg->ifindex[i];
+		if (ip_table_init(&x->pending[i].addrs, 0) ||
+		    ip_table_init(&x->flushing[i], 0))
+			goto err;
+	}
+	err = -pthread_mutex_init(&x->lock, NULL);
+	if (err)
+		goto err;
+	x->lock_ready = true;
+	err = fixbuf_init(x, cfg->domain);
+	if (err)
+		goto err;
+	err = ipfix_net_open(&x->net, cfg->target, cfg->tcp);
+	if (err)
+		goto err;
+	x->interval_start_ms = cfg->start_ms;
+	*out = x;
+	return 0;
+err:
+	if (err == -ENOMEM)
+		pr_err("IPFIX: out of memory\n");
+	ipfix_exporter_free(x);
+	return err;
+}
+
+void ipfix_exporter_free(struct ipfix_exporter *x)
+{
+	if (!x)
+		return;
+	ipfix_net_close(&x->net);
+	/* fBufFree frees the session and the exporter with it. */
+	if (x->fbuf)
+		fBufFree(x->fbuf);
+	else if (x->session)
+		fbSessionFree(x->session);
+	if (x->model)
+		fbInfoModelFree(x->model);
+	for (size_t i = 0; x->pending && i < x->n_ifaces; i++)
+		ip_table_free(&x->pending[i].addrs);
+	for (size_t i = 0; x->flushing && i < x->n_ifaces; i++)
+		ip_table_free(&x->flushing[i]);
+	free(x->pending);
+	free(x->flushing);
+	free(x->other);
+	free(x->ifindex);
+	free(x->msg);
+	if (x->lock_ready)
+		pthread_mutex_destroy(&x->lock);
+	free(x);
+}
+
+/* Send the message fbuf holds, if any. */
+static int emit(struct ipfix_exporter *x)
+{
+	GError *gerr = NULL;
+	size_t len;
+	int err;
+
+	if (!x->dirty)
+		return 0;
+	x->dirty = false;
+	if (!fBufEmit(x->fbuf, &gerr)) {
+		pr_warn("IPFIX: cannot finish a message: %s\n", gerr->message);
+		g_clear_error(&gerr);
+		x->st.lost += x->unsent;
+		x->unsent = 0;
+		return -EIO;
+	}
+	len = fbExporterGetMsgLen(x->exporter);
+	err = x->send_fail && x->tcp ? -ENOTCONN
+				     : ipfix_net_send(&x->net, x->msg, len);
+	if (err) {
+		x->send_fail = true;
+		x->templates_due = true;
+		x->st.lost += x->unsent;
+	} else {
+		x->st.messages++;
+		x->st.bytes += len;
+		x->st.records += x->unsent;
+	}
+	x->unsent = 0;
+	return err;
+}
+
+static bool eom(GError *gerr)
+{
+	return g_error_matches(gerr, FB_ERROR_DOMAIN, FB_ERROR_EOM);
+}
+
+static int append(struct ipfix_exporter *x, uint16_t tid, void *rec,
+		  size_t size)
+{
+	GError *gerr = NULL;
+
+	for (int tries = 0; tries < 2; tries++) {
+		if (tid != x->cur_tid) {
+			if (!fBufSetInternalTemplate(x->fbuf, tid, &gerr) ||
+			    !fBufSetExportTemplate(x->fbuf, tid, &gerr))
+				break;
+			x->cur_tid = tid;
+		}
+		if (fBufAppend(x->fbuf, rec, size, &gerr)) {
+			x->dirty = true;
+			x->unsent++;
+			return 0;
+		}
+		if (!eom(gerr))
+			break;
+		/* The message is full: send it, start the next. */
+		g_clear_error(&gerr);
+		emit(x);
+		x->cur_tid = 0; /* a new message opens a new data set */
+	}
+	pr_warn("IPFIX: cannot add a record: %s\n",
+		gerr ? gerr->message : "message too small");
+	g_clear_error(&gerr);
+	x->st.lost++;
+	return -EIO;
+}
+
+static int send_templates(struct ipfix_exporter *x)
+{
+	GError *gerr = NULL;
+	int err;
+
+	emit(x);
+	/*
+	 * In manual mode fixbuf first answers EOM to close the message in
+	 * progress; the second call starts a template message.
+	 */
+	for (int tries = 0;; tries++) {
+		if (fbSessionExportTemplates(x->session, &gerr))
+			break;
+		if (tries || !eom(gerr)) {
+			pr_warn("IPFIX: cannot write the templates: %s\n",
+				gerr->message);
+			g_clear_error(&gerr);
+			return -EIO;
+		}
+		g_clear_error(&gerr);
+		emit(x);
+	}
+	x->dirty = true;
+	x->cur_tid = 0;
+	/*
+	 * Templates in a message of their own: a collector that lost the
+	 * first data message still learns them.
+	 */
+	err = emit(x);
+	if (!err) {
+		x->st.templates++;
+		x->templates_at = monotonic_seconds();
+		x->templates_due = false;
+	}
+	return err;
+}
+
+static void put_addr(struct ipfix_exporter *x, size_t iface,
+		     const struct ip_entry *e, bool tx, uint64_t start,
+		     uint64_t end)
+{
+	uint64_t octets = tx ? e->tx_bytes : e->rx_bytes;
+	uint64_t packets = tx ? e->tx_packets : e->rx_packets;
+
+	if (!octets && !packets)
+		return;
+	if (IN6_IS_ADDR_V4MAPPED(&e->addr)) {
+		struct rec_v4 r = {
+			.start_ms = start,
+			.end_ms = end,
+			.octets = octets,
+			.packets = packets,
+			.ifindex = (uint32_t)x->ifindex[iface],
+			.dir = tx ? DIR_EGRESS : DIR_INGRESS,
+		};
+		uint32_t be;
+
+		memcpy(&be, &e->addr.s6_addr[12], sizeof(be));
+		r.addr = ntohl(be);
+		append(x, tx ? TID_V4_TX : TID_V4_RX, &r, sizeof(r));
+	} else {
+		struct rec_v6 r = {
+			.start_ms = start,
+			.end_ms = end,
+			.octets = octets,
+			.packets = packets,
+			.ifindex = (uint32_t)x->ifindex[iface],
+			.dir = tx ? DIR_EGRESS : DIR_INGRESS,
+		};
+
+		memcpy(r.addr, &e->addr, sizeof(r.addr));
+		append(x, tx ? TID_V6_TX : TID_V6_RX, &r, sizeof(r));
+	}
+}
+
+static void put_other(struct ipfix_exporter *x, size_t iface,
+		      const struct itm_counter *d, size_t kind, bool tx,
+		      uint64_t start, uint64_t end)
+{
+	struct rec_other r = {
+		.start_ms = start,
+		.end_ms = end,
+		.octets = d->bytes,
+		.packets = d->packets,
+		.kind = {strlen(other_names[kind]),
+			 (uint8_t *)other_names[kind]},
+		.in_if = tx ? 0 : (uint32_t)x->ifindex[iface],
+		.out_if = tx ? (uint32_t)x->ifindex[iface] : 0,
+		.dir = tx ? DIR_EGRESS : DIR_INGRESS,
+	};
+
+	if (d->bytes || d->packets)
+		append(x, TID_OTHER, &r, sizeof(r));
+}
+
+/* Under the lock: hand this interval's deltas to the flush. */
+static void take_pending(struct ipfix_exporter *x)
+{
+	for (size_t i = 0; i < x->n_ifaces; i++) {
+		struct pending_iface *p = &x->pending[i];
+		struct ip_table t = x->flushing[i];
+
+		x->flushing[i] = p->addrs;
+		p->addrs = t; /* emptied after the flush */
+		for (int k = 0; k < ITM_CTR_MAX; k++) {
+			x->other[i][k].bytes =
+				p->seen[k].bytes - p->sent[k].bytes;
+			x->other[i][k].packets =
+				p->seen[k].packets - p->sent[k].packets;
+			p->sent[k] = p->seen[k];
+		}
+	}
+	x->add_err = 0;
+}
+
+static void clear_table(struct ip_table *t)
+{
+	memset(t->index, 0, (t->index_mask + 1) * sizeof(*t->index));
+	t->count = 0;
+}
+
+int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
+{
+	uint64_t start;
+	int conn;
+
+	pthread_mutex_lock(&x->lock);
+	take_pending(x);
+	start = x->interval_start_ms && x->interval_start_ms <= now_ms
+			? x->interval_start_ms
+			: now_ms;
+	x->interval_start_ms = now_ms;
+	pthread_mutex_unlock(&x->lock);
+
+	x->st.flushes++;
+	x->send_fail = false;
+	conn = ipfix_net_connect(&x->net);
+	if (conn < 0) {
+		/* Nothing reaches the collector this time; count it. */
+		for (size_t i = 0; i < x->n_ifaces; i++) {
+			for (size_t j = 0; j < x->flushing[i].count; j++) {
+				const struct ip_entry *e =
+					&x->flushing[i].entries[j];
+
+				x->st.lost += (e->tx_packets || e->tx_bytes) +
+					      (e->rx_packets || e->rx_bytes);
+			}
+			clear_table(&x->flushing[i]);
+		}
+		x->templates_due = true;
+		return conn;
+	}
+	/*
+	 * RFC 7011 section 8: over TCP the templates go once per connection;
+	 * over UDP again every template refresh period, and after a loss
+	 * (the collector may have restarted without them).
+	 */
+	if (conn == 1 || x->templates_due ||
+	    (!x->tcp && monotonic_seconds() - x->templates_at >= x->refresh_s))
+		send_templates(x);
+	for (size_t i = 0; i < x->n_ifaces; i++) {
+		const struct ip_table *t = &x->flushing[i];
+
+		for (size_t j = 0; j < t->count; j++) {
+			put_addr(x, i, &t->entries[j], true, start, now_ms);
+			put_addr(x, i, &t->entries[j], false, start, now_ms);
+		}
+		for (size_t k = 0; k < 3; k++) {
+			put_other(x, i, &x->other[i][other_idx[k][0]], k, true,
+				  start, now_ms);
+			put_other(x, i, &x->other[i][other_idx[k][1]], k, false,
+				  start, now_ms);
+		}
+		clear_table(&x->flushing[i]);
+	}
+	emit(x);
+	return x->send_fail ? -EIO : 0;
+}
+
+void ipfix_exporter_stats(struct ipfix_exporter *x, struct ipfix_stats *st)
+{
+	*st = x->st;
+}

@@ -1,0 +1,963 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The store on PostgreSQL (libpq).  The same flush protocol as SQLite
+ * (persist.c): one transaction per drain that also records which kernel
+ * map it contains, so a lost connection keeps the counts in the kernel
+ * maps (bounded by --map-size; what does not fit is counted as overflow)
+ * and the next drain commits them.  Each host writes its own interface
+ * rows (ifaces.host); the address and process dimensions are shared.
+ *
+ * Not done here yet: the hourly/daily rollups and retention (buckets are
+ * kept as written; see the README).
+ */
+#include "store_pg.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "geo_labels.h"
+#include "store_schema.h"
+
+/* Serialises schema creation between monitors starting together. */
+#define SCHEMA_LOCK 0x49544d3131LL
+
+/*
+ * Dimension ids already known: an address with its labels (the labels
+ * pointer is stable while the daemon runs) or a (pid, name).
+ */
+struct dim_key {
+	struct in6_addr addr;
+	const void *geo;
+	uint32_t pid;
+	char comm[ITM_COMM_LEN];
+};
+
+struct dim_cache {
+	struct dim_key *keys;
+	int64_t *ids; /* 0: empty */
+	size_t mask, count;
+};
+
+struct pg_row {
+	int64_t iface, aid, pid; /* 0: id still to be resolved */
+	struct dim_key a, p;
+	struct itm_value v;
+};
+
+struct store_pg {
+	PGconn *conn;
+	/*
+	 * Addresses and processes are shared by every host: they are created
+	 * on a second connection in autocommit, so two hosts' flushes never
+	 * wait on each other's uncommitted dimension rows (a deadlock).
+	 */
+	PGconn *dims;
+	struct dim_cache addrs, procs;
+	char url[1024];
+	char shown[1024]; /* the URL without a password, for messages */
+	char host[256];
+	uint32_t interval;
+	int64_t ts;
+	bool in_tx;
+	bool prepared;
+	/* Rows of the open flush, sent in pipelines at commit. */
+	struct pg_row *rows;
+	size_t n_rows, cap_rows;
+	size_t *miss; /* rows whose address (or process) id is unknown */
+	size_t n_miss;
+	char errmsg[1024];
+};
+
+enum { Q_ROW, Q_OTHER, Q_STATE, Q_KCTR, Q_MAX };
+
+static const char *const q_name[Q_MAX] = {"itm_row", "itm_other", "itm_state",
+					  "itm_kctr"};
+
+#define ADD_EXCLUDED(t)                                                        \
+	" DO UPDATE SET tx_bytes = " t ".tx_bytes + excluded.tx_bytes,"        \
+	" rx_bytes = " t ".rx_bytes + excluded.rx_bytes,"                      \
+	" tx_packets = " t ".tx_packets + excluded.tx_packets,"                \
+	" rx_packets = " t ".rx_packets + excluded.rx_packets"
+
+static const char *const q_sql[Q_MAX] = {
+	[Q_ROW] = "INSERT INTO t_bucket(ts, iface_id, addr_id, proc_id,"
+		  " seconds, tx_bytes, rx_bytes, tx_packets, rx_packets)"
+		  " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+		  " ON CONFLICT(ts, iface_id, addr_id, proc_id)" ADD_EXCLUDED(
+			  "t_bucket"),
+	[Q_OTHER] = "INSERT INTO o_bucket(ts, iface_id, kind, seconds,"
+		    " tx_bytes, rx_bytes, tx_packets, rx_packets)"
+		    " VALUES($1, $2, $3, $4, $5, $6, $7, $8)"
+		    " ON CONFLICT(ts, iface_id, kind)" ADD_EXCLUDED("o_bucket"),
+	[Q_STATE] = "UPDATE ifaces SET instance = $2, seq = $3 WHERE id = $1",
+	[Q_KCTR] = "INSERT INTO kernel_counters(iface_id, idx, packets, bytes)"
+		   " VALUES($1, $2, $3, $4) ON CONFLICT(iface_id, idx)"
+		   " DO UPDATE SET packets = excluded.packets,"
+		   " bytes = excluded.bytes",
+};
+
+static const char ADDR_SQL[] =
+	"INSERT INTO addrs(ip, remote_ip, country, province, city, isp)"
+	" VALUES($1, $2, $3, $4, $5, $6)"
+	" ON CONFLICT(ip, country, province, city, isp)"
+	" DO UPDATE SET remote_ip = excluded.remote_ip RETURNING id";
+static const char PROC_SQL[] =
+	"INSERT INTO procs(pid, process) VALUES($1, $2)"
+	" ON CONFLICT(pid, process) DO UPDATE SET pid = excluded.pid"
+	" RETURNING id";
+
+static uint64_t dim_hash(const struct dim_key *k)
+{
+	const unsigned char *p = (const unsigned char *)k;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 0x100000001b3ULL;
+	return h ^ (h >> 29);
+}
+
+static int64_t dim_get(const struct dim_cache *c, const struct dim_key *k)
+{
+	if (!c->ids)
+		return 0;
+	for (size_t i = dim_hash(k) & c->mask;; i = (i + 1) & c->mask) {
+		if (!c->ids[i])
+			return 0;
+		if (!memcmp(&c->keys[i], k, sizeof(*k)))
+			return c->ids[i];
+	}
+}
+
+static void dim_slot(struct dim_cache *c, const struct dim_key *k, int64_t id)
+{
+	size_t i = dim_hash(k) & c->mask;
+
+	while (c->ids[i])
+		i = (i + 1) & c->mask;
+	c->keys[i] = *k;
+	c->ids[i] = id;
+	c->count++;
+}
+
+/* A failed insert only costs another round trip later. */
+static void dim_put(struct dim_cache *c, const struct dim_key *k, int64_t id)
+{
+	if (!c->ids || (c->count + 1) * 2 > c->mask + 1) {
+		size_t n = c->ids ? (c->mask + 1) * 2 : 1024;
+		struct dim_cache g = {.keys = calloc(n, sizeof(*g.keys)),
+				      .ids = calloc(n, sizeof(*g.ids)),
+				      .mask = n - 1};
+
+		if (!g.keys || !g.ids) {
+			free(g.keys);
+			free(g.ids);
+			return;
+		}
+		for (size_t i = 0; c->ids && i <= c->mask; i++)
+			if (c->ids[i])
+				dim_slot(&g, &c->keys[i], c->ids[i]);
+		free(c->keys);
+		free(c->ids);
+		*c = g;
+	}
+	dim_slot(c, k, id);
+}
+
+static void dim_free(struct dim_cache *c)
+{
+	free(c->keys);
+	free(c->ids);
+	memset(c, 0, sizeof(*c));
+}
+
+bool store_pg_url(const char *path)
+{
+	return path && (!strncmp(path, "postgresql://", 13) ||
+			!strncmp(path, "postgres://", 11));
+}
+
+static int fail(struct store_pg *s, const char *what)
+{
+	const char *m = s->conn ? PQerrorMessage(s->conn) : "no connection";
+	size_t n;
+
+	snprintf(s->errmsg, sizeof(s->errmsg), "%s%s%s", what ? what : "",
+		 what ? ": " : "", m);
+	/* libpq's messages span lines; ours are one line. */
+	for (char *c = s->errmsg; *c; c++)
+		if (*c == '\n' || *c == '\t')
+			*c = ' ';
+	n = strlen(s->errmsg);
+	while (n && s->errmsg[n - 1] == ' ')
+		s->errmsg[--n] = '\0';
+	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK)
+		return -ECONNRESET;
+	return -EIO;
+}
+
+/* Run a statement without results; 0 or -errno. */
+static int exec(struct store_pg *s, const char *sql)
+{
+	PGresult *r = PQexec(s->conn, sql);
+	ExecStatusType st = PQresultStatus(r);
+	int err = 0;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		err = fail(s, NULL);
+	PQclear(r);
+	return err;
+}
+
+/* Replace every `from` with `to` in a malloc'ed string. */
+static char *replace(char *s, const char *from, const char *to)
+{
+	size_t lf = strlen(from), lt = strlen(to), n = 0;
+	char *out, *o, *p;
+
+	if (!s)
+		return NULL;
+	for (p = strstr(s, from); p; p = strstr(p + lf, from))
+		n++;
+	out = malloc(strlen(s) + n * lt + 1);
+	if (!out) {
+		free(s);
+		return NULL;
+	}
+	for (o = out, p = s;;) {
+		char *q = strstr(p, from);
+
+		if (!q) {
+			strcpy(o, p);
+			break;
+		}
+		memcpy(o, p, (size_t)(q - p));
+		o += q - p;
+		memcpy(o, to, lt);
+		o += lt;
+		p = q + lf;
+	}
+	free(s);
+	return out;
+}
+
+/*
+ * The SQLite schema, translated: PostgreSQL types, and a host per
+ * interface row, shown as the first column of both views.
+ */
+static char *pg_schema(void)
+{
+	size_t len = 1;
+	char *s;
+
+	for (int v = 0; v < STORE_SCHEMA_VERSION; v++)
+		len += strlen(store_migrations[v]);
+	s = calloc(1, len);
+	if (!s)
+		return NULL;
+	for (int v = 0; v < STORE_SCHEMA_VERSION; v++)
+		strcat(s, store_migrations[v]);
+	s = replace(s, " WITHOUT ROWID", "");
+	s = replace(s, "id INTEGER PRIMARY KEY",
+		    "id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY");
+	s = replace(s, "INTEGER", "BIGINT");
+	s = replace(s, "BLOB", "BYTEA");
+	s = replace(
+		s, "name TEXT NOT NULL UNIQUE,",
+		"host TEXT NOT NULL, name TEXT NOT NULL, UNIQUE(host, name),");
+	s = replace(s, "SELECT r.ts AS ts,",
+		    "SELECT i.host AS host, r.ts AS ts,");
+	return s;
+}
+
+static int create_schema(struct store_pg *s)
+{
+	char sql[256];
+	char *ddl;
+	PGresult *r;
+	int err, exists;
+
+	err = exec(s, "BEGIN");
+	if (err)
+		return err;
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_xact_lock(%lld)",
+		 SCHEMA_LOCK);
+	err = exec(s, sql);
+	if (err)
+		goto out;
+	r = PQexec(s->conn, "SELECT to_regclass('itm_schema') IS NOT NULL");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		err = fail(s, NULL);
+		goto out;
+	}
+	exists = PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	if (exists) {
+		r = PQexec(s->conn, "SELECT max(version) FROM itm_schema");
+		if (PQresultStatus(r) == PGRES_TUPLES_OK &&
+		    atoi(PQgetvalue(r, 0, 0)) > STORE_SCHEMA_VERSION) {
+			snprintf(
+				s->errmsg, sizeof(s->errmsg),
+				"written by a newer version (schema %s, this one knows %d)",
+				PQgetvalue(r, 0, 0), STORE_SCHEMA_VERSION);
+			err = -EPROTO;
+		}
+		PQclear(r);
+		goto out;
+	}
+	ddl = pg_schema();
+	if (!ddl) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = exec(s, ddl);
+	free(ddl);
+	if (!err) {
+		snprintf(sql, sizeof(sql),
+			 "CREATE TABLE itm_schema(version INTEGER NOT NULL);"
+			 "INSERT INTO itm_schema VALUES(%d)",
+			 STORE_SCHEMA_VERSION);
+		err = exec(s, sql);
+	}
+out:
+	if (err) {
+		char keep[sizeof(s->errmsg)];
+
+		memcpy(keep, s->errmsg, sizeof(keep));
+		exec(s, "ROLLBACK");
+		memcpy(s->errmsg, keep, sizeof(keep));
+		return err;
+	}
+	return exec(s, "COMMIT");
+}
+
+static int prepare(struct store_pg *s)
+{
+	for (int i = 0; i < Q_MAX; i++) {
+		PGresult *r = PQprepare(s->conn, q_name[i], q_sql[i], 0, NULL);
+		int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+
+		PQclear(r);
+		if (!ok)
+			return fail(s, NULL);
+	}
+	s->prepared = true;
+	return 0;
+}
+
+/* (Re)connect: after a lost connection each flush tries once. */
+static int connect_db(struct store_pg *s)
+{
+	int err;
+
+	if (s->conn && PQstatus(s->conn) == CONNECTION_OK && s->dims &&
+	    PQstatus(s->dims) == CONNECTION_OK)
+		return 0;
+	if (s->conn)
+		PQfinish(s->conn);
+	if (s->dims)
+		PQfinish(s->dims);
+	s->prepared = false;
+	s->conn = PQconnectdb(s->url);
+	s->dims = PQconnectdb(s->url);
+	if (!s->conn || !s->dims) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+		return -ENOMEM;
+	}
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return fail(s, NULL);
+	if (PQstatus(s->dims) != CONNECTION_OK) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "%s",
+			 PQerrorMessage(s->dims));
+		return -ECONNRESET;
+	}
+	err = exec(s, "SET client_min_messages = warning");
+	if (!err)
+		err = create_schema(s);
+	if (!err)
+		err = prepare(s);
+	return err;
+}
+
+/* Messages show the URL without its password. */
+static void hide_password(const char *url, char *out, size_t len)
+{
+	const char *scheme = strstr(url, "://"), *at, *colon;
+
+	snprintf(out, len, "%s", url);
+	if (!scheme)
+		return;
+	at = strchr(scheme + 3, '@');
+	colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+	if (colon)
+		snprintf(out, len, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+int store_pg_open(const struct store_config *cfg, struct store_pg **out,
+		  char *errmsg, size_t len)
+{
+	struct store_pg *s = calloc(1, sizeof(*s));
+	int err;
+
+	*out = NULL;
+	if (!s)
+		return -ENOMEM;
+	if (strlen(cfg->path) >= sizeof(s->url)) {
+		snprintf(errmsg, len, "the URL is too long");
+		free(s);
+		return -ENAMETOOLONG;
+	}
+	snprintf(s->url, sizeof(s->url), "%s", cfg->path);
+	hide_password(s->url, s->shown, sizeof(s->shown));
+	s->interval = cfg->interval ? cfg->interval : STORE_DEFAULT_INTERVAL;
+	if (cfg->host && cfg->host[0])
+		snprintf(s->host, sizeof(s->host), "%s", cfg->host);
+	else if (gethostname(s->host, sizeof(s->host) - 1))
+		snprintf(s->host, sizeof(s->host), "localhost");
+	err = connect_db(s);
+	if (err) {
+		snprintf(errmsg, len, "%s", s->errmsg);
+		store_pg_close(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_pg_close(struct store_pg *s)
+{
+	if (!s)
+		return;
+	if (s->conn)
+		PQfinish(s->conn);
+	if (s->dims)
+		PQfinish(s->dims);
+	dim_free(&s->addrs);
+	dim_free(&s->procs);
+	free(s->rows);
+	free(s->miss);
+	free(s);
+}
+
+const char *store_pg_path(const struct store_pg *s)
+{
+	return s->shown;
+}
+
+const char *store_pg_errmsg(const struct store_pg *s)
+{
+	return s->errmsg;
+}
+
+/* Parameters as text, every value a 64-bit decimal. */
+struct params {
+	const char *v[16];
+	char buf[16][24];
+	int n;
+};
+
+static void p_int(struct params *p, int64_t v)
+{
+	snprintf(p->buf[p->n], sizeof(p->buf[0]), "%lld", (long long)v);
+	p->v[p->n] = p->buf[p->n];
+	p->n++;
+}
+
+static PGresult *run(struct store_pg *s, int q, const struct params *p)
+{
+	return PQexecPrepared(s->conn, q_name[q], p->n, p->v, NULL, NULL, 0);
+}
+
+static int run_cmd(struct store_pg *s, int q, const struct params *p)
+{
+	PGresult *r = run(s, q, p);
+	int err = PQresultStatus(r) == PGRES_COMMAND_OK ||
+				  PQresultStatus(r) == PGRES_TUPLES_OK
+			  ? 0
+			  : fail(s, NULL);
+
+	PQclear(r);
+	return err;
+}
+
+int store_pg_iface(struct store_pg *s, const char *name, int64_t *id)
+{
+	const char *v[2] = {s->host, name};
+	PGresult *r;
+	int err = 0;
+
+	r = PQexecParams(
+		s->conn,
+		"INSERT INTO ifaces(host, name) VALUES($1, $2)"
+		" ON CONFLICT(host, name) DO UPDATE SET name = excluded.name"
+		" RETURNING id",
+		2, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		*id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	else
+		err = fail(s, NULL);
+	PQclear(r);
+	return err;
+}
+
+int store_pg_get_state(struct store_pg *s, int64_t iface,
+		       struct store_iface_state *out)
+{
+	char idbuf[24];
+	const char *v[1] = {idbuf};
+	PGresult *r;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)iface);
+	r = PQexecParams(s->conn,
+			 "SELECT instance, seq FROM ifaces WHERE id = $1", 1,
+			 NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return fail(s, NULL);
+	}
+	if (PQntuples(r) == 1) {
+		out->instance = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		out->seq = strtoull(PQgetvalue(r, 0, 1), NULL, 10);
+	}
+	PQclear(r);
+	r = PQexecParams(s->conn,
+			 "SELECT idx, packets, bytes FROM kernel_counters"
+			 " WHERE iface_id = $1",
+			 1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return fail(s, NULL);
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		long idx = strtol(PQgetvalue(r, i, 0), NULL, 10);
+
+		if (idx < 0 || idx >= ITM_CTR_MAX)
+			continue;
+		out->ctr[idx].packets = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+		out->ctr[idx].bytes = strtoull(PQgetvalue(r, i, 2), NULL, 10);
+	}
+	PQclear(r);
+	return 0;
+}
+
+int store_pg_begin(struct store_pg *s, int64_t now)
+{
+	int err;
+
+	s->errmsg[0] = '\0';
+	if (s->in_tx)
+		store_pg_rollback(s);
+	err = connect_db(s);
+	if (err)
+		return err;
+	s->ts = now - now % s->interval;
+	err = exec(s, "BEGIN");
+	if (!err)
+		s->in_tx = true;
+	return err;
+}
+
+static const char *label(const char *v)
+{
+	return v && v[0] ? v : "Unknown";
+}
+
+/*
+ * Round trips are what a central server costs per row: statements go in
+ * pipelines of PIPE_CHUNK, one network exchange (and, on the autocommit
+ * dimension connection, one commit) per chunk.  Chunks keep both sides'
+ * socket buffers from filling up with results nobody reads yet.
+ */
+#define PIPE_CHUNK 1000
+
+typedef int (*send_fn)(struct store_pg *s, PGconn *c, size_t i);
+typedef void (*recv_fn)(struct store_pg *s, size_t i, PGresult *r);
+
+static void conn_error(struct store_pg *s, PGconn *c)
+{
+	snprintf(s->errmsg, sizeof(s->errmsg), "%s", PQerrorMessage(c));
+	for (char *p = s->errmsg; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+}
+
+static int pipeline(struct store_pg *s, PGconn *c, size_t n, send_fn snd,
+		    recv_fn rcv)
+{
+	int err = 0;
+
+	if (!PQenterPipelineMode(c)) {
+		conn_error(s, c);
+		return -EIO;
+	}
+	for (size_t from = 0; from < n && !err; from += PIPE_CHUNK) {
+		size_t to = from + PIPE_CHUNK < n ? from + PIPE_CHUNK : n;
+		size_t got = from;
+		bool synced = false;
+
+		for (size_t i = from; i < to; i++)
+			if (!snd(s, c, i)) {
+				err = -EIO;
+				break;
+			}
+		if (!PQpipelineSync(c))
+			err = -EIO;
+		while (!synced) {
+			PGresult *r = PQgetResult(c);
+			ExecStatusType st;
+
+			if (!r) {
+				if (PQstatus(c) != CONNECTION_OK) {
+					err = -ECONNRESET;
+					break;
+				}
+				continue; /* end of one statement's results */
+			}
+			st = PQresultStatus(r);
+			if (st == PGRES_PIPELINE_SYNC) {
+				synced = true;
+			} else if (st == PGRES_TUPLES_OK ||
+				   st == PGRES_COMMAND_OK) {
+				if (rcv && got < to)
+					rcv(s, got, r);
+				got++;
+			} else if (!err) {
+				err = -EIO;
+				snprintf(s->errmsg, sizeof(s->errmsg), "%s",
+					 PQresultErrorMessage(r));
+				for (char *p = s->errmsg; *p; p++)
+					if (*p == '\n' || *p == '\t')
+						*p = ' ';
+			}
+			PQclear(r);
+		}
+		if (err && !s->errmsg[0])
+			conn_error(s, c);
+	}
+	PQexitPipelineMode(c);
+	if (err && PQstatus(c) != CONNECTION_OK)
+		err = -ECONNRESET;
+	return err;
+}
+
+static int send_addr(struct store_pg *s, PGconn *c, size_t i)
+{
+	const struct pg_row *r = &s->rows[s->miss[i]];
+	const struct geo_labels *g = r->a.geo;
+	char ip[INET6_ADDRSTRLEN], blob[2 + 32 + 1];
+	const char *v[6];
+
+	addr_format(&r->a.addr, ip);
+	/* bytea in hex input form: the 16 bytes the SQLite store keeps. */
+	strcpy(blob, "\\x");
+	for (int k = 0; k < 16; k++)
+		snprintf(blob + 2 + 2 * k, 3, "%02x", r->a.addr.s6_addr[k]);
+	v[0] = blob;
+	v[1] = ip;
+	v[2] = label(g ? g->country : NULL);
+	v[3] = label(g ? g->province : NULL);
+	v[4] = label(g ? g->city : NULL);
+	v[5] = label(g ? g->isp : NULL);
+	return PQsendQueryParams(c, ADDR_SQL, 6, NULL, v, NULL, NULL, 0);
+}
+
+static void recv_addr(struct store_pg *s, size_t i, PGresult *r)
+{
+	struct pg_row *row = &s->rows[s->miss[i]];
+
+	if (PQntuples(r) != 1)
+		return;
+	row->aid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	dim_put(&s->addrs, &row->a, row->aid);
+}
+
+static int send_proc(struct store_pg *s, PGconn *c, size_t i)
+{
+	const struct pg_row *r = &s->rows[s->miss[i]];
+	char pid[16];
+	const char *v[2] = {pid, r->p.comm};
+
+	snprintf(pid, sizeof(pid), "%u", r->p.pid);
+	return PQsendQueryParams(c, PROC_SQL, 2, NULL, v, NULL, NULL, 0);
+}
+
+static void recv_proc(struct store_pg *s, size_t i, PGresult *r)
+{
+	struct pg_row *row = &s->rows[s->miss[i]];
+
+	if (PQntuples(r) != 1)
+		return;
+	row->pid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	dim_put(&s->procs, &row->p, row->pid);
+}
+
+static int send_row(struct store_pg *s, PGconn *c, size_t i)
+{
+	const struct pg_row *r = &s->rows[i];
+	struct params p = {.n = 0};
+
+	p_int(&p, s->ts);
+	p_int(&p, r->iface);
+	p_int(&p, r->aid);
+	p_int(&p, r->pid);
+	p_int(&p, s->interval);
+	p_int(&p, (int64_t)r->v.tx_bytes);
+	p_int(&p, (int64_t)r->v.rx_bytes);
+	p_int(&p, (int64_t)r->v.tx_packets);
+	p_int(&p, (int64_t)r->v.rx_packets);
+	return PQsendQueryPrepared(c, q_name[Q_ROW], p.n, p.v, NULL, NULL, 0);
+}
+
+/*
+ * Ids of new addresses and processes first (committed on the dimension
+ * connection; a repeat within the flush finds the cache filled by the
+ * time its own lookup runs only across flushes, so duplicates are simply
+ * upserted twice), then the bucket rows inside the flush transaction.
+ */
+/* Rows whose key is in neither cache, each key once. */
+static int collect_misses(struct store_pg *s, bool procs)
+{
+	struct dim_cache queued = {0};
+
+	s->n_miss = 0;
+	for (size_t i = 0; i < s->n_rows; i++) {
+		struct pg_row *r = &s->rows[i];
+		const struct dim_key *k = procs ? &r->p : &r->a;
+		int64_t *id = procs ? &r->pid : &r->aid;
+
+		if (*id)
+			continue;
+		*id = dim_get(procs ? &s->procs : &s->addrs, k);
+		if (*id || dim_get(&queued, k))
+			continue;
+		dim_put(&queued, k, 1);
+		s->miss[s->n_miss++] = i;
+	}
+	dim_free(&queued);
+	return 0;
+}
+
+/* After the upserts: the rows that shared a key take its id too. */
+static int fill_ids(struct store_pg *s, bool procs)
+{
+	for (size_t i = 0; i < s->n_rows; i++) {
+		struct pg_row *r = &s->rows[i];
+		int64_t *id = procs ? &r->pid : &r->aid;
+
+		if (!*id)
+			*id = dim_get(procs ? &s->procs : &s->addrs,
+				      procs ? &r->p : &r->a);
+		if (!*id) {
+			snprintf(s->errmsg, sizeof(s->errmsg),
+				 "no id for an address or process row");
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Ids of new addresses and processes first (committed on the dimension
+ * connection), then the bucket rows inside the flush transaction.
+ */
+static int write_rows(struct store_pg *s)
+{
+	int err = 0;
+
+	free(s->miss);
+	s->miss = calloc(s->n_rows + 1, sizeof(*s->miss));
+	if (!s->miss)
+		return -ENOMEM;
+	collect_misses(s, false);
+	if (s->n_miss)
+		err = pipeline(s, s->dims, s->n_miss, send_addr, recv_addr);
+	if (!err)
+		err = fill_ids(s, false);
+	if (!err) {
+		collect_misses(s, true);
+		if (s->n_miss)
+			err = pipeline(s, s->dims, s->n_miss, send_proc,
+				       recv_proc);
+	}
+	if (!err)
+		err = fill_ids(s, true);
+	if (!err)
+		err = pipeline(s, s->conn, s->n_rows, send_row, NULL);
+	s->n_rows = 0;
+	return err;
+}
+
+int store_pg_add(struct store_pg *s, int64_t iface, const struct store_row *r)
+{
+	struct pg_row *row;
+
+	if (s->n_rows == s->cap_rows) {
+		size_t cap = s->cap_rows ? 2 * s->cap_rows : 4096;
+		struct pg_row *p = realloc(s->rows, cap * sizeof(*p));
+
+		if (!p) {
+			snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+			return -ENOMEM;
+		}
+		s->rows = p;
+		s->cap_rows = cap;
+	}
+	row = &s->rows[s->n_rows++];
+	memset(row, 0, sizeof(*row));
+	row->iface = iface;
+	row->a.addr = r->addr;
+	row->a.geo = r->geo;
+	row->p.pid = r->pid;
+	snprintf(row->p.comm, sizeof(row->p.comm), "%s",
+		 r->process && r->process[0] ? r->process : "-");
+	row->v = r->v;
+	return 0;
+}
+
+int store_pg_add_other(struct store_pg *s, int64_t iface,
+		       enum store_other_kind kind, const struct itm_value *v)
+{
+	struct params p = {.n = 0};
+
+	if (!v->tx_packets && !v->rx_packets && !v->tx_bytes && !v->rx_bytes)
+		return 0;
+	p_int(&p, s->ts);
+	p_int(&p, iface);
+	p_int(&p, kind);
+	p_int(&p, s->interval);
+	p_int(&p, (int64_t)v->tx_bytes);
+	p_int(&p, (int64_t)v->rx_bytes);
+	p_int(&p, (int64_t)v->tx_packets);
+	p_int(&p, (int64_t)v->rx_packets);
+	return run_cmd(s, Q_OTHER, &p);
+}
+
+int store_pg_set_state(struct store_pg *s, int64_t iface,
+		       const struct store_iface_state *st)
+{
+	struct params p = {.n = 0};
+	int err;
+
+	p_int(&p, iface);
+	p_int(&p, (int64_t)st->instance);
+	p_int(&p, (int64_t)st->seq);
+	err = run_cmd(s, Q_STATE, &p);
+	for (int i = 0; !err && i < ITM_CTR_MAX; i++) {
+		p.n = 0;
+		p_int(&p, iface);
+		p_int(&p, i);
+		p_int(&p, (int64_t)st->ctr[i].packets);
+		p_int(&p, (int64_t)st->ctr[i].bytes);
+		err = run_cmd(s, Q_KCTR, &p);
+	}
+	return err;
+}
+
+int store_pg_commit(struct store_pg *s)
+{
+	int err = write_rows(s);
+
+	if (!err)
+		err = exec(s, "COMMIT");
+
+	if (!err)
+		s->in_tx = false;
+	return err;
+}
+
+void store_pg_rollback(struct store_pg *s)
+{
+	if (s->conn && PQstatus(s->conn) == CONNECTION_OK &&
+	    PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		exec(s, "ROLLBACK");
+	s->n_rows = 0;
+	s->in_tx = false;
+}
+
+static int hex_addr(const char *h, struct in6_addr *a)
+{
+	if (strncmp(h, "\\x", 2) || strlen(h) != 34)
+		return -EINVAL;
+	for (int i = 0; i < 16; i++) {
+		unsigned v;
+
+		if (sscanf(h + 2 + 2 * i, "%2x", &v) != 1)
+			return -EINVAL;
+		a->s6_addr[i] = (uint8_t)v;
+	}
+	return 0;
+}
+
+/* This host's all-time totals (buckets are kept whole on PostgreSQL). */
+int store_pg_restore(struct store_pg *s, store_total_fn fn, void *ctx)
+{
+	const char *v[1] = {s->host};
+	PGresult *r;
+	int err = 0;
+
+	r = PQexecParams(
+		s->conn,
+		"SELECT a.ip, p.pid, p.process, sum(r.tx_bytes), sum(r.rx_bytes),"
+		" sum(r.tx_packets), sum(r.rx_packets) FROM t_bucket r"
+		" JOIN ifaces i ON i.id = r.iface_id"
+		" JOIN addrs a ON a.id = r.addr_id JOIN procs p ON p.id = r.proc_id"
+		" WHERE i.host = $1 GROUP BY a.ip, p.pid, p.process",
+		1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return fail(s, NULL);
+	}
+	for (int i = 0; !err && i < PQntuples(r); i++) {
+		struct store_total t = {0};
+
+		if (hex_addr(PQgetvalue(r, i, 0), &t.addr))
+			continue;
+		t.pid = (uint32_t)strtoul(PQgetvalue(r, i, 1), NULL, 10);
+		t.process = PQgetvalue(r, i, 2);
+		t.v.tx_bytes = strtoull(PQgetvalue(r, i, 3), NULL, 10);
+		t.v.rx_bytes = strtoull(PQgetvalue(r, i, 4), NULL, 10);
+		t.v.tx_packets = strtoull(PQgetvalue(r, i, 5), NULL, 10);
+		t.v.rx_packets = strtoull(PQgetvalue(r, i, 6), NULL, 10);
+		err = fn(ctx, &t);
+	}
+	PQclear(r);
+	return err;
+}
+
+int store_pg_restore_other(struct store_pg *s, int64_t iface,
+			   struct itm_value out[STORE_OTHER_MAX])
+{
+	char idbuf[24];
+	const char *v[1] = {idbuf};
+	PGresult *r;
+
+	memset(out, 0, sizeof(*out) * STORE_OTHER_MAX);
+	snprintf(idbuf, sizeof(idbuf), "%lld", (long long)iface);
+	r = PQexecParams(s->conn,
+			 "SELECT kind, sum(tx_bytes), sum(rx_bytes),"
+			 " sum(tx_packets), sum(rx_packets) FROM o_bucket"
+			 " WHERE iface_id = $1 GROUP BY kind",
+			 1, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return fail(s, NULL);
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		long k = strtol(PQgetvalue(r, i, 0), NULL, 10);
+
+		if (k < 0 || k >= STORE_OTHER_MAX)
+			continue;
+		out[k].tx_bytes = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+		out[k].rx_bytes = strtoull(PQgetvalue(r, i, 2), NULL, 10);
+		out[k].tx_packets = strtoull(PQgetvalue(r, i, 3), NULL, 10);
+		out[k].rx_packets = strtoull(PQgetvalue(r, i, 4), NULL, 10);
+	}
+	PQclear(r);
+	return 0;
+}
