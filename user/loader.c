@@ -121,8 +121,8 @@ int iface_monitor_swap(struct iface_monitor *m, int *retired_fd)
 	/* Returns after synchronize_rcu(): no program still uses "old". */
 	err = set_active(m, !old);
 	if (err) {
-		pr_warn(_("%s: swapping the statistics map failed: %s\n"), m->name,
-			strerror(-err));
+		pr_warn(_("%s: swapping the statistics map failed: %s\n"),
+			m->name, strerror(-err));
 		return err;
 	}
 	*retired_fd = stats_fd(m, old);
@@ -307,7 +307,8 @@ static int take_lock(struct iface_monitor *m)
 		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 		if (fd < 0) {
 			err = -errno;
-			pr_err(_("cannot open %s: %s\n"), path, strerror(errno));
+			pr_err(_("cannot open %s: %s\n"), path,
+			       strerror(errno));
 			return err;
 		}
 		if (flock(fd, LOCK_EX | LOCK_NB)) {
@@ -509,8 +510,8 @@ static void detach_clsact(struct iface_monitor *m)
 
 		tc_hook(&h, m, dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
 		if (m->filter_attached[dir] && bpf_tc_detach(&h, &opts))
-			pr_warn(_("%s: could not remove our %s filter\n"), m->name,
-				dir == 0 ? "ingress" : "egress");
+			pr_warn(_("%s: could not remove our %s filter\n"),
+				m->name, dir == 0 ? "ingress" : "egress");
 		m->filter_attached[dir] = false;
 	}
 	/* Remove the clsact qdisc only if we made it and nobody else uses it.
@@ -817,7 +818,8 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 			pr_err(_("loading BPF programs was refused (%s): run as root or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and check kernel.unprivileged_bpf_disabled/lockdown\n"),
 			       strerror(-err));
 		else if (err == -EACCES)
-			pr_err(_("the kernel's verifier rejected the BPF programs; -v shows its log (please report it with your kernel version)\n"));
+			pr_err(_(
+				"the kernel's verifier rejected the BPF programs; -v shows its log (please report it with your kernel version)\n"));
 		else
 			pr_err(_("cannot load the BPF programs: %s (kernel with BPF, BTF and TC support needed; -v shows the verifier log)\n"),
 			       strerror(-err));
@@ -853,7 +855,8 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 	}
 	err = link_is_l3(name, &m->l3);
 	if (err) {
-		pr_err(_("cannot query interface %s: %s\n"), name, strerror(-err));
+		pr_err(_("cannot query interface %s: %s\n"), name,
+		       strerror(-err));
 		return err;
 	}
 	err = take_lock(m);
@@ -1057,7 +1060,8 @@ static int reattach(struct iface_monitor *m, int ifindex)
 		snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
 			 pin_names[4 + dir]);
 		if (bpf_obj_pin(m->link_fd[dir], path))
-			pr_warn(_("cannot pin %s: %s\n"), path, strerror(errno));
+			pr_warn(_("cannot pin %s: %s\n"), path,
+				strerror(errno));
 	}
 	m->gone = false;
 	m->reattached++;
@@ -1095,15 +1099,15 @@ int iface_monitor_follow(struct iface_monitor *m)
 	if (m->unprivileged) {
 		/* Once per appearance, not once per link event. */
 		if (m->back_ifindex != ifindex)
-			pr_warn("%s is back but not attached again: --user dropped the privileges attaching needs; restart the monitor to count it\n",
+			pr_warn(_("%s is back but not attached again: --user dropped the privileges attaching needs; restart the monitor to count it\n"),
 				m->name);
 		m->back_ifindex = ifindex;
 		return changed;
 	}
 	err = reattach(m, ifindex);
 	if (err) {
-		pr_err(_("%s is back but attaching to it failed: %s\n"), m->name,
-		       strerror(-err));
+		pr_err(_("%s is back but attaching to it failed: %s\n"),
+		       m->name, strerror(-err));
 		return err;
 	}
 	pr_info(_("%s is back: attached again (%s)\n"), m->name,
