@@ -34,6 +34,7 @@
 #include "privdrop.h"
 #include "sdnotify.h"
 #include "store.h"
+#include "store_pg.h"
 #include "subcommands.h"
 #include "tui.h"
 #include "webconfig.h"
@@ -395,6 +396,9 @@ static int give_store(const struct privdrop_user *u, const char *db)
 	char path[PATH_MAX];
 	int err = 0;
 
+	/* A PostgreSQL store is a connection, not a file. */
+	if (store_pg_url(db))
+		return 0;
 	for (size_t i = 0; db && !err && i < 4; i++) {
 		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
 		err = privdrop_give(u, path);
