@@ -12,6 +12,7 @@
 #include <sys/mount.h>
 #include <unistd.h>
 
+#include "cgroup2.h"
 #include "log.h"
 #include "owner.skel.h"
 
@@ -20,32 +21,6 @@ struct owner_tracker {
 	struct bpf_link *sock_create; /* NULL without cgroup v2 */
 	struct bpf_link *iter;
 };
-
-/* The cgroup v2 mount point, wherever the distribution put it. */
-static int find_cgroup2(char *path, size_t len)
-{
-	char line[4096];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		/* id parent maj:min root mountpoint opts [optional] - fstype */
-		char mnt[PATH_MAX], *sep = strstr(line, " - ");
-
-		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 &&
-		    strlen(mnt) < len) {
-			strcpy(path, mnt);
-			err = 0;
-			break;
-		}
-	}
-	fclose(f);
-	return err;
-}
 
 /*
  * No cgroup v2 hierarchy in our mount view (ip netns exec remounts /sys,
@@ -82,7 +57,7 @@ static void attach_sock_create(struct owner_tracker *ot)
 	char path[PATH_MAX];
 	int fd, err;
 
-	err = find_cgroup2(path, sizeof(path));
+	err = cgroup2_find_mount(path, sizeof(path));
 	if (err) {
 		fd = open_private_cgroup2();
 		if (fd < 0) {
@@ -91,7 +66,8 @@ static void attach_sock_create(struct owner_tracker *ot)
 			return;
 		}
 		snprintf(path, sizeof(path), "(private cgroup2 mount)");
-		pr_info(_("no cgroup v2 hierarchy in view: attached through a private cgroup2 mount\n"));
+		pr_info(_(
+			"no cgroup v2 hierarchy in view: attached through a private cgroup2 mount\n"));
 	} else {
 		fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0) {

@@ -35,6 +35,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "cgroup2.h"
 #include "itm_shared.h"
 #include "owner.skel.h"
 
@@ -108,30 +109,6 @@ static int lo_up(void)
 		err = -errno;
 	}
 	close(fd);
-	return err;
-}
-
-static int find_cgroup2(char *path, size_t len)
-{
-	char line[4096];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], *sep = strstr(line, " - ");
-
-		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 &&
-		    strlen(mnt) < len) {
-			strcpy(path, mnt);
-			err = 0;
-			break;
-		}
-	}
-	fclose(f);
 	return err;
 }
 
@@ -332,11 +309,14 @@ int main(void)
 		return 1;
 	}
 	/* The CI machine has cgroup v2: its absence is a failure. */
-	err = find_cgroup2(root, sizeof(root));
+	err = cgroup2_find_mount(root, sizeof(root));
 	if (!err) {
-		snprintf(cgroup_dir, sizeof(cgroup_dir), "%s/itm_test_owner_%d",
-			 root, (int)getpid());
-		if (mkdir(cgroup_dir, 0755))
+		int n = snprintf(cgroup_dir, sizeof(cgroup_dir),
+				 "%s/itm_test_owner_%d", root, (int)getpid());
+
+		if (n < 0 || (size_t)n >= sizeof(cgroup_dir))
+			err = -ENAMETOOLONG;
+		else if (mkdir(cgroup_dir, 0755))
 			err = -errno;
 	}
 	if (!err) {
