@@ -68,7 +68,16 @@ fi
 
 echo "=== e2e (network namespaces, real traffic)"
 junit=$(mktemp)
-/usr/bin/python3 -m pytest -p no:cacheprovider -v -rs --junitxml="$junit" tests/e2e
+# The systemd tests boot this machine's own OS under systemd-nspawn.  A
+# chroot (such as the brand-new root .ci/run proves the quick start in) is
+# not a bootable OS, so .ci/run sets ITM_TEST_IN_CHROOT=1 there and runs
+# those tests on the machine itself, as a step of their own.
+e2e_args=()
+if [[ ${ITM_TEST_IN_CHROOT:-0} == 1 ]]; then
+	echo "test: ITM_TEST_IN_CHROOT=1: tests/e2e/test_systemd.py left out (it needs a bootable OS)"
+	e2e_args+=(--ignore=tests/e2e/test_systemd.py)
+fi
+/usr/bin/python3 -m pytest -p no:cacheprovider -v -rs --junitxml="$junit" "${e2e_args[@]}" tests/e2e
 read -r p f s < <(/usr/bin/python3 - "$junit" <<'PY'
 import sys, xml.etree.ElementTree as ET
 r = ET.parse(sys.argv[1]).getroot()
