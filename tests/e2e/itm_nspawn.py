@@ -173,6 +173,13 @@ class Machine:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        # A killed systemd-nspawn leaves its init running (re-parented to
+        # our PID 1): killing a namespace's init ends the whole container.
+        if self.init:
+            try:
+                os.kill(self.init, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self._log.close()
         self.proc = None
         e2e.sh("umount", "-l", self.bpffs, check=False)
