@@ -30,6 +30,7 @@
 #include "frames.h"
 #include "noop.skel.h"
 #include "traffic.skel.h"
+#include "lo_up.h"
 
 struct bench_frame {
 	const char *name;
@@ -177,24 +178,6 @@ static const struct attr_frame attr_frames[] = {
 
 #define NATTR (sizeof(attr_frames) / sizeof(attr_frames[0]))
 
-static int lo_up(void)
-{
-	struct ifreq ifr = {.ifr_name = "lo"};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			err = -errno;
-	} else {
-		err = -errno;
-	}
-	close(fd);
-	return err;
-}
-
 static int bound_socket(int type, __u16 port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -278,7 +261,8 @@ static int bench_attribution(struct traffic_bpf *plain, struct noop_bpf *noop,
 		if (frame_build(&f, &af->spec))
 			goto out;
 		/* To lo's (zero) MAC: a frame for another host is never
-		 * delivered to a socket, so the program does not look one up. */
+		 * delivered to a socket, so the program does not look one up.
+		 */
 		memset(f.data, 0, ETH_ALEN);
 		best[i][0] = best[i][1] = best[i][2] = ~0U;
 		for (unsigned long r = 0; r < rounds; r++) {

@@ -38,6 +38,7 @@
 #include "cgroup2.h"
 #include "itm_shared.h"
 #include "owner.skel.h"
+#include "lo_up.h"
 
 static struct owner_bpf *skel;
 static char cgroup_dir[PATH_MAX];
@@ -92,24 +93,6 @@ static int expect_no_owner(const char *what, int fd)
 	if (err)
 		return fail("%s: lookup: %s", what, strerror(-err));
 	return fail("%s: owned by pid %u, want none", what, o.pid);
-}
-
-static int lo_up(void)
-{
-	struct ifreq ifr = {.ifr_name = "lo"};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			err = -errno;
-	} else {
-		err = -errno;
-	}
-	close(fd);
-	return err;
 }
 
 /* Move pid into our cgroup. */

@@ -26,6 +26,7 @@
 #include "itm_shared.h"
 #include "frames.h"
 #include "traffic.skel.h"
+#include "lo_up.h"
 
 #define MAX_EXPECT 16
 
@@ -913,24 +914,6 @@ static int own_socket(int family, int type, __u16 port, __u32 pid)
 	return fd;
 err:
 	err = -errno;
-	close(fd);
-	return err;
-}
-
-static int lo_up(void)
-{
-	struct ifreq ifr = {.ifr_name = "lo"};
-	int fd = socket(AF_INET, SOCK_DGRAM, 0), err = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		if (ioctl(fd, SIOCSIFFLAGS, &ifr))
-			err = -errno;
-	} else {
-		err = -errno;
-	}
 	close(fd);
 	return err;
 }
