@@ -7,6 +7,8 @@ map fill gauge, exact, up to the shipped "map near full" alert."""
 import os
 import time
 
+import pytest
+
 import itm_e2e as e2e
 
 PORT = 5003
@@ -79,12 +81,14 @@ def test_tiny_map_overflow_exact(request):
         msinks.close()
 
 
-def test_map_fill_exact_and_near_full_alert(request, tmp_path):
+@pytest.mark.parametrize("db", [False, True], ids=["memory", "db"])
+def test_map_fill_exact_and_near_full_alert(request, tmp_path, db):
     """ip_traffic_map_entries counts the slots exactly (five addresses in
     one drain interval: 5 of 8), reaches ip_traffic_map_capacity when ten
     addresses overflow the map, and then the shipped IpTrafficMapNearFull
     expression returns that interface in a real Prometheus, which holds
-    the alert pending."""
+    the alert pending.  The same through --db (persist.c reads the maps
+    before it deletes them)."""
     from test_promql import (EXPORTER_PORT, MON_DIR, Prometheus,
                              base_config, rule_expressions)
 
@@ -98,8 +102,9 @@ def test_map_fill_exact_and_near_full_alert(request, tmp_path):
     try:
         # No process attribution: one key per remote address.  One long
         # interval: only the scrapes below drain.
+        extra = ["--db", str(tmp_path / "fill.db")] if db else []
         mon = start_monitor(t, "-s", "60", "--map-size", "8", "--no-pid",
-                            port=EXPORTER_PORT)
+                            *extra, port=EXPORTER_PORT)
         m0 = mon.scrape()
         assert m0.value("ip_traffic_map_entries", iface=t.mif) == 0.0
         assert m0.exact("ip_traffic_map_capacity", iface=t.mif) == 8
