@@ -20,6 +20,17 @@
 
 #define BATCH_ENTRIES 4096
 
+/*
+ * Per interface: the most slots its kernel map held at a drain in the
+ * current sample interval and in the one before.  Scrapes drain too, so
+ * a drain can cover less than an interval; holding the peak of a whole
+ * interval keeps a scrape that follows a drain closely from hiding how
+ * full the map gets.
+ */
+struct map_fill {
+	uint64_t cur, prev;
+};
+
 /* A pid seen gone, and since when (for --pid-retention). */
 struct dead_pid {
 	uint32_t pid;
@@ -42,7 +53,9 @@ struct collector {
 	struct persist *persist; /* --db / --keep-attached; NULL: drain_map */
 	/* Conditions that change where counts go, logged once each. */
 	bool told_evicting, told_alloc;
-	bool *told_overflow; /* per interface */
+	bool *told_overflow;   /* per interface */
+	struct map_fill *fill; /* per interface */
+	size_t drained;	       /* rows of the drain in progress */
 	/* The last scrape's data, served again while the lock is busy. */
 	pthread_mutex_t last_lock;
 	struct metrics_snapshot *last;
@@ -70,9 +83,11 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	c->stats = calloc(n_ifaces, sizeof(*c->stats));
 	c->told_overflow =
 		calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->told_overflow));
-	if (!c->stats || !c->told_overflow) {
+	c->fill = calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->fill));
+	if (!c->stats || !c->told_overflow || !c->fill) {
 		free(c->stats);
 		free(c->told_overflow);
+		free(c->fill);
 		err = -ENOMEM;
 		goto err_buf;
 	}
@@ -80,6 +95,8 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 		snprintf(c->stats[i].name, sizeof(c->stats[i].name), "%s",
 			 ifaces[i].name);
 		c->stats[i].attached = true;
+		c->stats[i].map_capacity =
+			iface_monitor_map_capacity(&ifaces[i]);
 	}
 	err = ip_table_init(&c->table, cfg->threshold);
 	if (!err)
@@ -110,6 +127,7 @@ err_table:
 	ip_table_free(&c->table);
 	free(c->stats);
 	free(c->told_overflow);
+	free(c->fill);
 err_buf:
 	drain_buf_free(&c->buf);
 err_free:
@@ -133,6 +151,7 @@ void collector_free(struct collector *c)
 	free(c->dead);
 	free(c->stats);
 	free(c->told_overflow);
+	free(c->fill);
 	drain_buf_free(&c->buf);
 	free(c);
 }
@@ -159,6 +178,7 @@ static int merge(void *ctx, const struct itm_key *keys, const void *values,
 	struct collector *c = ctx;
 	int err;
 
+	c->drained += count;
 	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
 				   keys, values, count, c->buf.ncpus,
 				   &c->cfg.hooks);
@@ -186,6 +206,26 @@ static void read_counters(struct collector *c, size_t idx)
 				     false);
 }
 
+/* Interface idx's map held n slots when it was drained. */
+static void note_fill(struct collector *c, size_t idx, uint64_t n)
+{
+	struct map_fill *f = &c->fill[idx];
+
+	if (n > f->cur)
+		f->cur = n;
+	c->stats[idx].map_entries = f->cur > f->prev ? f->cur : f->prev;
+}
+
+/* A sample interval ended (its drain noted): start the next one. */
+static void next_fill_interval(struct collector *c)
+{
+	for (size_t i = 0; i < c->n_ifaces; i++) {
+		c->fill[i].prev = c->fill[i].cur;
+		c->fill[i].cur = 0;
+		c->stats[i].map_entries = c->fill[i].prev;
+	}
+}
+
 static int swap_and_drain(struct collector *c, struct iface_monitor *m)
 {
 	int retired, err;
@@ -193,7 +233,11 @@ static int swap_and_drain(struct collector *c, struct iface_monitor *m)
 	err = iface_monitor_swap(m, &retired);
 	if (err)
 		return err;
-	return drain_map(retired, &c->buf, merge, c);
+	c->drained = 0;
+	err = drain_map(retired, &c->buf, merge, c);
+	/* Rows read, merged or not (out of memory): the map held them. */
+	note_fill(c, c->draining, c->drained);
+	return err;
 }
 
 /* The counters as /metrics shows them, to the sink (baseline: set-up). */
@@ -214,6 +258,8 @@ static int drain_persist(struct collector *c)
 	int err = persist_drain(c->persist, (int64_t)time(NULL));
 
 	shown_counters(c, c->persist, false);
+	for (size_t i = 0; i < c->n_ifaces; i++)
+		note_fill(c, i, c->persist->ifs[i].entries);
 	return err;
 }
 
@@ -275,6 +321,7 @@ int collector_drain(struct collector *c)
 
 	pthread_mutex_lock(&c->lock);
 	err = drain_locked(c);
+	next_fill_interval(c);
 	pthread_mutex_unlock(&c->lock);
 	return err;
 }

@@ -86,7 +86,10 @@ int collector_use_store(struct collector *c, struct store *store);
 /* False when some counts are still only in a kernel map (unstored). */
 bool collector_all_stored(struct collector *c);
 
-/* Drain every interface once.  Returns 0 or the first error. */
+/*
+ * Drain every interface once, at the end of a sample interval (scrapes
+ * drain too, within one).  Returns 0 or the first error.
+ */
 int collector_drain(struct collector *c);
 /* Drain both maps of every interface; only after the programs detached. */
 int collector_drain_final(struct collector *c);

@@ -134,6 +134,18 @@ int iface_monitor_current_fd(const struct iface_monitor *m)
 	return stats_fd(m, m->active);
 }
 
+uint32_t iface_monitor_map_capacity(const struct iface_monitor *m)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	/* From the kernel: adopted maps keep the size they were made with. */
+	if (!m->skel ||
+	    bpf_obj_get_info_by_fd(stats_fd(m, m->active), &info, &len))
+		return 0;
+	return info.max_entries;
+}
+
 int iface_monitor_meta_fd(const struct iface_monitor *m)
 {
 	return bpf_map__fd(m->skel->maps.itm_meta);

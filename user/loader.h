@@ -97,6 +97,8 @@ int iface_monitor_follow(struct iface_monitor *m);
 int iface_monitor_swap(struct iface_monitor *m, int *retired_fd);
 /* The statistics map in the slot now (for the last drain after detach). */
 int iface_monitor_current_fd(const struct iface_monitor *m);
+/* Slots of the statistics maps (--map-size, or adopted maps'); 0: unknown */
+uint32_t iface_monitor_map_capacity(const struct iface_monitor *m);
 /*
  * Exit but leave the kernel side: with keep_attached the programs go on
  * counting (--keep-attached); otherwise they are detached but the maps

@@ -317,23 +317,45 @@ static int render_iface_family(const struct metrics_input *in,
 	return err;
 }
 
-/* Whether each interface is counted now, and how often it came back. */
+static uint64_t iface_value(const struct iface_stats *s, size_t family)
+{
+	switch (family) {
+	case 0:
+		return s->attached;
+	case 1:
+		return s->reattached;
+	case 2:
+		return s->map_entries;
+	default:
+		return s->map_capacity;
+	}
+}
+
+/*
+ * Whether each interface is counted now, how often it came back, and how
+ * full its kernel map got.
+ */
 static int render_iface_state(const struct metrics_input *in,
 			      struct strbuf *out)
 {
 	static const struct {
 		const char *name, *help, *type;
-	} fam[2] = {
+	} fam[] = {
 		{"ip_traffic_interface_attached",
 		 "1 while the programs are attached to the interface; 0 after it disappeared, until an interface of that name is back",
 		 "gauge"},
 		{"ip_traffic_interface_reattached_total",
 		 "Times the interface disappeared and the programs were attached to a new interface of that name",
 		 "counter"},
+		{"ip_traffic_map_entries",
+		 "Most slots of the interface's kernel map in use at a drain (distinct remote address and process pairs since the drain before) during the previous and the current sample interval; at ip_traffic_map_capacity new addresses go to ip_traffic_overflow_*",
+		 "gauge"},
+		{"ip_traffic_map_capacity",
+		 "Slots of the interface's kernel map (--map-size)", "gauge"},
 	};
 	int err = 0;
 
-	for (int f = 0; f < 2 && !err; f++) {
+	for (size_t f = 0; f < ARRAY_SIZE(fam) && !err; f++) {
 		err = append_header(out, fam[f].name, fam[f].help, fam[f].type);
 		for (size_t i = 0; i < in->n_ifaces && !err; i++) {
 			const struct iface_stats *s = &in->ifaces[i];
@@ -348,8 +370,8 @@ static int render_iface_state(const struct metrics_input *in,
 			if (!err)
 				err = strbuf_puts(out, "\"}");
 			if (!err)
-				err = put_value_line_end(out, f ? s->reattached
-								: s->attached);
+				err = put_value_line_end(out,
+							 iface_value(s, f));
 		}
 	}
 	return err;

@@ -18,6 +18,12 @@ struct iface_stats {
 	struct itm_counter ctr[ITM_CTR_MAX];
 	bool attached;	     /* false while the interface is gone */
 	uint64_t reattached; /* attached again after it came back */
+	/*
+	 * Kernel map fill: the most slots the map held at a drain since the
+	 * previous sample interval began, and how many it has (--map-size).
+	 */
+	uint64_t map_entries;
+	uint64_t map_capacity;
 };
 
 struct metrics_input {

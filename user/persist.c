@@ -577,8 +577,8 @@ static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 		map_rows_delete(iface_monitor_stats_fd(pi->m, x), &pi->rows[x]);
 
 	if (err) {
-		pr_warn(_("%s: emptying a stored map failed: %s\n"), pi->m->name,
-			strerror(-err));
+		pr_warn(_("%s: emptying a stored map failed: %s\n"),
+			pi->m->name, strerror(-err));
 		pi->undeleted[x] = true;
 		return err;
 	}
@@ -593,6 +593,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 	int x = !pi->m->active, err;
 
 	pi->in_commit[0] = pi->in_commit[1] = false;
+	pi->entries = 0;
 	if (pi->undeleted[x]) {
 		/* Committed, but its entries could not be deleted then. */
 		err = read_map(p, pi, x);
@@ -614,15 +615,20 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 		}
 		pi->in_commit[x] = true;
 		err = read_map(p, pi, pi->m->active);
-		if (!err)
+		if (!err) {
+			/* Not swapped: it keeps filling until the commit. */
+			pi->entries = pi->rows[pi->m->active].n;
 			err = apply_delta(p, pi, pi->m->active);
+		}
 		if (!err)
 			err = snap_set(p, pi, pi->m->active);
 	} else {
 		err = swap_out(p, pi);
 		x = !pi->m->active; /* the map just swapped out */
-		if (!err)
+		if (!err) {
+			pi->entries = pi->rows[x].n;
 			err = apply_delta(p, pi, x);
+		}
 		if (!err) {
 			/* Memory has all of it now; committed or not. */
 			snap_clear(p, pi, x);

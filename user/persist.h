@@ -54,6 +54,8 @@ struct persist_iface {
 	struct itm_counter shown[ITM_CTR_MAX];	   /* for /metrics */
 	struct map_rows rows[2];
 	bool in_commit[2];
+	/* Slots the map programs count into held at this drain (0: unread). */
+	size_t entries;
 };
 
 struct persist {

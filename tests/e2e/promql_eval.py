@@ -2,8 +2,8 @@
 """A small PromQL evaluator for the expected side of test_promql.py.
 
 It covers the subset our documentation and shipped files use: vector
-selectors with matchers, rate()/increase() over a range, sum/max/min/count
-by/without, topk/bottomk, arithmetic and comparison operators between
+selectors with matchers, rate()/increase()/max_over_time() over a range,
+sum/max/min/count by/without, topk/bottomk, arithmetic and comparison operators between
 vectors (one-to-one on all labels but the name) and with scalars.  Anything
 else raises Unsupported, so an example that uses more fails the test until
 this file learns it; it is never skipped.
@@ -13,7 +13,7 @@ answered by `instant(name, matchers)` (the test answers from its ground
 truth), range selectors by `samples(selector_text, name, matchers)` (the
 test asks Prometheus for the raw samples and checks them against the ground
 truth).  rate() and increase() then follow Prometheus 2.x's
-extrapolatedRate() exactly.
+extrapolatedRate() exactly; max_over_time() is the largest sample.
 """
 
 import re
@@ -34,7 +34,7 @@ TOKEN_RE = re.compile(r"""
 
 AGGS = {"sum", "max", "min", "count", "avg"}
 KAGGS = {"topk", "bottomk"}
-FUNCS = {"rate", "increase"}
+FUNCS = {"rate", "increase", "max_over_time"}
 ARITH = {"+", "-", "*", "/"}
 CMP = {"==", "!=", ">", "<", ">=", "<="}
 PREC = {"==": 1, "!=": 1, ">": 1, "<": 1, ">=": 1, "<=": 1,
@@ -249,6 +249,9 @@ class Evaluator:
             _, fn, name, matchers, text, range_s = n
             out = []
             for lab, pts in self.samples(text, name, matchers, range_s):
+                if fn == "max_over_time":
+                    out.append((_drop_name(lab), max(v for _, v in pts)))
+                    continue
                 v = extrapolated_rate(pts, range_s, self.t_ms, fn == "rate")
                 if v is not None:
                     out.append((_drop_name(lab), v))

@@ -44,7 +44,9 @@ PROM_PORT = 19090
 UDP_PORT = 5011
 THRESHOLD = 10000
 JOB = "ip_traffic_monitor"
-METRIC_RE = re.compile(r"\bip_traffic_\w+_(total|addresses|seconds|info)\b")
+METRIC_RE = re.compile(r"\bip_traffic_\w+_(total|addresses|seconds|info|"
+                       r"entries|capacity)\b")
+MAP_SIZE = 1024
 # Grafana's variables, as the dashboard would expand them for "All".
 GRAFANA_VARS = {"$__rate_interval": "1m", "$__range": "5m",
                 "$instance": ".*"}
@@ -267,7 +269,8 @@ def test_every_expression_against_real_prometheus(topo, start_monitor,
     msinks = e2e.Sinks(t.mns, t.mon_addrs, UDP_PORT)
     prom = None
     try:
-        mon = start_monitor(t, "-s", "0.2", "-g", str(fx / "city1.mmdb"),
+        mon = start_monitor(t, "-s", "0.2", "--map-size", str(MAP_SIZE),
+                            "-g", str(fx / "city1.mmdb"),
                             "--isp-db", str(fx / "isp.mmdb"),
                             threshold=str(THRESHOLD), port=EXPORTER_PORT)
         prom = Prometheus(t.mns, str(tmp_path), base_config())
@@ -363,6 +366,12 @@ def test_every_expression_against_real_prometheus(topo, start_monitor,
             if mt:
                 # Not independently known: the monitor's own value.
                 return [({"iface": t.mif}, m.value(name, iface=t.mif))]
+            if name == "ip_traffic_map_capacity":
+                return [({"iface": t.mif}, float(MAP_SIZE))]
+            if name == "ip_traffic_map_entries":
+                # Quiet for more than two sample intervals: every drain
+                # since the previous interval began found the map empty.
+                return [({"iface": t.mif}, 0.0)]
             if name == "ip_traffic_exported_addresses":
                 return [({}, float(len(exported)))]
             if name == "ip_traffic_tracked_addresses":
@@ -427,6 +436,18 @@ def test_every_expression_against_real_prometheus(topo, start_monitor,
                 assert prom.query(rule, t_eval), rule
         alerts = prom.api("alerts")["alerts"]
         assert alerts == [], alerts
+
+        # The map fill over the run: whole slot counts, never more than
+        # the distinct (address, process) keys the traffic used (one
+        # process, five addresses), and none now that it is quiet.  (With
+        # -s 0.2 a sample sees traffic only if a scrape came within two
+        # intervals of it; test_map_overflow.py checks exact fills.)
+        fill = prom.matrix("ip_traffic_map_entries[5m]", t_eval)
+        assert [lab["iface"] for lab, _ in fill] == [t.mif], fill
+        vals = [v for _, v in fill[0][1]]
+        assert all(v == int(v) and 0 <= v <= len(truth) for v in vals), vals
+        assert vals[-1] == 0, vals
+        assert prom.query("ip_traffic_map_capacity", t_eval)[0][1] == MAP_SIZE
 
         # What the README says about the threshold: the per-address
         # families miss exactly the address below it.

@@ -13,6 +13,7 @@
 #include <bpf/bpf.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -31,7 +32,8 @@
 static struct {
 	int swap_err;	    /* iface_monitor_swap() result */
 	int drain_err;	    /* drain_map() result after delivering the batch */
-	struct itm_key key; /* the one entry each drain delivers */
+	struct itm_key key; /* the first entry each drain delivers */
+	size_t rows;	    /* entries per drain: key, key + 1, ... */
 	struct itm_value per_cpu;
 	size_t swaps;
 } fake;
@@ -48,6 +50,12 @@ int iface_monitor_current_fd(const struct iface_monitor *m)
 {
 	(void)m;
 	return 4;
+}
+
+uint32_t iface_monitor_map_capacity(const struct iface_monitor *m)
+{
+	(void)m;
+	return 8;
 }
 
 int iface_monitor_counters_fd(const struct iface_monitor *m)
@@ -140,13 +148,19 @@ int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
 	int err;
 
 	assert_true(fd == 3 || fd == 4); /* retired, or current (final) */
-	b->keys[0] = fake.key;
-	for (int cpu = 0; cpu < NCPUS; cpu++)
-		memcpy((char *)b->values +
-			       cpu * ITM_PERCPU_STRIDE(struct itm_value),
-		       &fake.per_cpu, sizeof(fake.per_cpu));
-	err = fn(ctx, b->keys, b->values, 1);
-	return err ? err : fake.drain_err;
+	for (size_t i = 0; i < fake.rows; i++) {
+		b->keys[0] = fake.key;
+		b->keys[0].addr[15] += (__u8)i;
+		for (int cpu = 0; cpu < NCPUS; cpu++)
+			memcpy((char *)b->values +
+				       cpu * ITM_PERCPU_STRIDE(
+						     struct itm_value),
+			       &fake.per_cpu, sizeof(fake.per_cpu));
+		err = fn(ctx, b->keys, b->values, 1);
+		if (err)
+			return err;
+	}
+	return fake.drain_err;
 }
 
 /* Loaded (skel set) as far as the collector can tell; never dereferenced. */
@@ -164,6 +178,7 @@ static struct collector *setup(void)
 	memset(&fake, 0, sizeof(fake));
 	memcpy(fake.key.addr, &a, sizeof(a));
 	fake.per_cpu = (struct itm_value){100, 1, 300, 3};
+	fake.rows = 1;
 	assert_int_equal(collector_new(&c, &iface, 1, &cfg), 0);
 	return c;
 }
@@ -215,6 +230,54 @@ static void test_failed_drain_fails_scrape(void **state)
 				       "province=\"Unknown\",city=\"Unknown\","
 				       "isp=\"Unknown\"} 800\n"));
 	strbuf_free(&sb);
+	collector_free(c);
+}
+
+/* A scrape whose own drain finds rows entries shows entries as the fill. */
+static void assert_fill(struct collector *c, size_t rows, unsigned entries)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char want[64];
+
+	fake.rows = rows;
+	assert_int_equal(collector_render_metrics(c, &sb), 0);
+	snprintf(want, sizeof(want),
+		 "\nip_traffic_map_entries{iface=\"veth0\"} %u\n", entries);
+	assert_non_null(strstr(sb.buf, want));
+	assert_non_null(strstr(
+		sb.buf, "\nip_traffic_map_capacity{iface=\"veth0\"} 8\n"));
+	strbuf_free(&sb);
+}
+
+static void drain_finding(struct collector *c, size_t rows)
+{
+	fake.rows = rows;
+	assert_int_equal(collector_drain(c), 0);
+}
+
+/*
+ * The map fill is the most entries a drain found in the current and the
+ * previous sample interval (collector_drain ends one), scrapes' drains
+ * included: a scrape right after a drain must not hide a full interval.
+ */
+static void test_map_fill_peak_of_two_intervals(void **state)
+{
+	struct collector *c = setup();
+
+	(void)state;
+	assert_fill(c, 0, 0);
+	drain_finding(c, 5); /* interval 1: 5 */
+	assert_fill(c, 0, 5);
+	assert_fill(c, 4, 5);
+	drain_finding(c, 3); /* interval 2: 4 (a scrape's drain), 3 */
+	assert_fill(c, 0, 4);
+	assert_fill(c, 7, 7); /* interval 3 */
+	drain_finding(c, 2);
+	assert_fill(c, 1, 7);
+	drain_finding(c, 0); /* interval 4: 1 */
+	assert_fill(c, 0, 1);
+	drain_finding(c, 0); /* interval 5: nothing */
+	assert_fill(c, 0, 0);
 	collector_free(c);
 }
 
@@ -359,6 +422,7 @@ static void test_sink_sees_every_delta(void **state)
 	memcpy(fake.key.addr, &a, sizeof(a));
 	fake.key.pid = 42;
 	fake.per_cpu = (struct itm_value){100, 1, 300, 3};
+	fake.rows = 1;
 	assert_int_equal(collector_new(&c, &iface, 1, &cfg), 0);
 	assert_int_equal(collector_drain(c), 0);
 	assert_int_equal(collector_render_metrics(c, &sb), 0);
@@ -383,6 +447,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scrape_drains_first),
+		cmocka_unit_test(test_map_fill_peak_of_two_intervals),
 		cmocka_unit_test(test_failed_drain_fails_scrape),
 		cmocka_unit_test(test_visit_and_summary),
 		cmocka_unit_test(test_busy_collector_serves_last_scrape),

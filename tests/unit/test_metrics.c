@@ -210,6 +210,14 @@ static const char golden_full[] =
 	"# TYPE ip_traffic_interface_reattached_total counter\n"
 	"ip_traffic_interface_reattached_total{iface=\"eth0\"} 0\n"
 	"ip_traffic_interface_reattached_total{iface=\"veth\\\"1\"} 2\n"
+	"# HELP ip_traffic_map_entries Most slots of the interface's kernel map in use at a drain (distinct remote address and process pairs since the drain before) during the previous and the current sample interval; at ip_traffic_map_capacity new addresses go to ip_traffic_overflow_*\n"
+	"# TYPE ip_traffic_map_entries gauge\n"
+	"ip_traffic_map_entries{iface=\"eth0\"} 4096\n"
+	"ip_traffic_map_entries{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_map_capacity Slots of the interface's kernel map (--map-size)\n"
+	"# TYPE ip_traffic_map_capacity gauge\n"
+	"ip_traffic_map_capacity{iface=\"eth0\"} 65536\n"
+	"ip_traffic_map_capacity{iface=\"veth\\\"1\"} 8\n"
 	"# HELP ip_traffic_tracked_addresses Remote addresses in memory (at most --max-tracked)\n"
 	"# TYPE ip_traffic_tracked_addresses gauge\n"
 	"ip_traffic_tracked_addresses 4\n"
@@ -290,6 +298,9 @@ static void fill_golden_table(struct ip_table *t, struct iface_stats *ifs)
 	ifs[1].ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){14, 1400};
 	ifs[0].attached = true;
 	ifs[1].reattached = 2; /* and gone now */
+	ifs[0].map_entries = 4096;
+	ifs[0].map_capacity = 65536;
+	ifs[1].map_capacity = 8;
 }
 
 static void test_render_golden(void **state)
