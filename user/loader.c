@@ -22,6 +22,7 @@
 
 #include "itm_shared.h"
 #include "log.h"
+#include "privdrop.h"
 #include "tc_filters.h"
 #include "traffic.skel.h"
 
@@ -1068,6 +1069,38 @@ static int reattach(struct iface_monitor *m, int ifindex)
 	return 0;
 }
 
+/*
+ * --keep-reattach-caps: the kept capabilities are effective in this thread
+ * only while it attaches, never while it parses or serves anything.
+ * -ECANCELED when they cannot be raised (logged once per appearance).
+ */
+static int reattach_raised(struct iface_monitor *m, int ifindex)
+{
+	int err, lowered;
+
+	if (!m->raise_caps)
+		return reattach(m, ifindex);
+	err = privdrop_raise();
+	if (err) {
+		if (m->back_ifindex != ifindex)
+			pr_err(_("%s is back but not attached again: cannot raise %s: %s\n"),
+			       m->name, PRIVDROP_ATTACH_CAP_NAMES,
+			       strerror(-err));
+		m->back_ifindex = ifindex;
+		privdrop_lower();
+		return -ECANCELED;
+	}
+	err = reattach(m, ifindex);
+	lowered = privdrop_lower();
+	if (lowered) {
+		/* Fail closed rather than run on with a privilege raised. */
+		pr_err("cannot drop %s again: %s; aborting\n",
+		       PRIVDROP_ATTACH_CAP_NAMES, strerror(-lowered));
+		abort();
+	}
+	return err;
+}
+
 int iface_monitor_follow(struct iface_monitor *m)
 {
 	char name[IF_NAMESIZE];
@@ -1104,11 +1137,13 @@ int iface_monitor_follow(struct iface_monitor *m)
 		m->back_ifindex = ifindex;
 		return changed;
 	}
-	err = reattach(m, ifindex);
+	err = reattach_raised(m, ifindex);
+	if (err == -ECANCELED)
+		return changed ? 1 : err; /* logged once per appearance */
 	if (err) {
 		pr_err(_("%s is back but attaching to it failed: %s\n"),
 		       m->name, strerror(-err));
-		return err;
+		return changed ? 1 : err;
 	}
 	pr_info(_("%s is back: attached again (%s)\n"), m->name,
 		attach_mode_name(m->mode));
