@@ -408,12 +408,15 @@ static int give_store(const struct privdrop_user *u, const char *db)
 
 /*
  * Before any thread exists: capabilities are per thread, and every thread
- * started later inherits this one's (none effective).
+ * started later inherits this one's (none effective).  With reattach, what
+ * attaching again needs stays permitted: nothing for tcx links,
+ * CAP_NET_ADMIN where clsact filters are used.
  */
 static int drop_privileges(const struct privdrop_user *u,
 			   struct iface_monitor *ifaces, size_t n,
-			   const char *db, bool keep_attach)
+			   const char *db, bool reattach)
 {
+	unsigned long long keep = 0;
 	int err;
 
 	if (give_store(u, db))
@@ -421,20 +424,26 @@ static int drop_privileges(const struct privdrop_user *u,
 	for (size_t i = 0; i < n; i++) {
 		if (give_pins(u, ifaces[i].pin_dir))
 			return -EPERM;
-		/* Unlike a tcx link, a filter goes only by netlink. */
-		if (ifaces[i].mode == ATTACH_CLSACT && !keep_attach)
+		if (ifaces[i].mode != ATTACH_CLSACT)
+			continue;
+		if (reattach)
+			keep |= PRIVDROP_CLSACT_CAPS;
+		else /* unlike a tcx link, a filter goes only by netlink */
 			pr_warn("%s: clsact filters cannot be removed without privileges: they stay attached after exit until the next start removes them\n",
 				ifaces[i].name);
 	}
-	err = privdrop_apply(u, keep_attach);
-	/*
-	 * Without the kept capabilities nothing is left to attach with: see
-	 * iface_monitor_follow().
-	 */
+	err = privdrop_apply(u, keep);
+	/* Without --reattach: see iface_monitor_follow(). */
 	for (size_t i = 0; !err && i < n; i++) {
-		ifaces[i].unprivileged = !keep_attach;
-		ifaces[i].raise_caps = keep_attach;
+		ifaces[i].unprivileged = !reattach;
+		ifaces[i].raise_caps =
+			reattach && ifaces[i].mode == ATTACH_CLSACT;
 	}
+	if (!err && keep)
+		pr_info("running as user %s with %s permitted for clsact filters, none effective\n",
+			u->name, PRIVDROP_CLSACT_CAP_NAMES);
+	else if (!err)
+		pr_info("running as user %s without capabilities\n", u->name);
 	return err;
 }
 
@@ -452,11 +461,6 @@ static void log_ready(const struct iface_monitor *ifaces, size_t n,
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 					i ? "," : "", ifaces[i].name);
 	}
-	if (o->user && o->keep_reattach_caps)
-		pr_info("running as user %s with %s permitted for attaching again, none effective\n",
-			o->user, PRIVDROP_ATTACH_CAP_NAMES);
-	else if (o->user)
-		pr_info("running as user %s without capabilities\n", o->user);
 	if (o->port)
 		svc_ready_fmt("Monitoring %s; metrics on port %u (%s%s)", list,
 			      o->port, web && web->tls ? "https" : "http",
@@ -512,8 +516,8 @@ static void ipfix_report(struct ipfix_exporter *x)
  */
 /*
  * Stop counting on one interface.  Unlike a tcx link, which goes with its
- * pin, a clsact filter goes only by netlink: with --keep-reattach-caps the
- * kept capabilities are effective for that moment, as when attaching.
+ * pin, a clsact filter goes only by netlink: with --reattach the kept
+ * capabilities are effective for that moment, as when attaching.
  */
 static void detach_one(struct iface_monitor *m)
 {
@@ -521,11 +525,11 @@ static void detach_one(struct iface_monitor *m)
 
 	if (raise && privdrop_raise())
 		pr_warn("%s: cannot raise %s to remove the clsact filters: they stay attached until the next start removes them\n",
-			m->name, PRIVDROP_ATTACH_CAP_NAMES);
+			m->name, PRIVDROP_CLSACT_CAP_NAMES);
 	iface_monitor_detach(m);
 	if (raise && privdrop_lower()) {
 		pr_err("cannot drop %s again; aborting\n",
-		       PRIVDROP_ATTACH_CAP_NAMES);
+		       PRIVDROP_CLSACT_CAP_NAMES);
 		abort();
 	}
 }
@@ -764,8 +768,8 @@ int daemon_main(int argc, char **argv)
 		pr_warn(_("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n"),
 			strerror(-err));
 	/* Before the HTTP and live-socket threads exist. */
-	if (o.user && drop_privileges(&user, ifaces, opened, o.db_path,
-				      o.keep_reattach_caps))
+	if (o.user &&
+	    drop_privileges(&user, ifaces, opened, o.db_path, o.reattach))
 		goto cleanup;
 	if (o.port) {
 		struct http_source src = {

@@ -1070,8 +1070,9 @@ static int reattach(struct iface_monitor *m, int ifindex)
 }
 
 /*
- * --keep-reattach-caps: the kept capabilities are effective in this thread
- * only while it attaches, never while it parses or serves anything.
+ * --reattach with clsact filters: the kept capabilities are effective in
+ * this thread only while it attaches, never while it parses or serves
+ * anything.
  * -ECANCELED when they cannot be raised (logged once per appearance).
  */
 static int reattach_raised(struct iface_monitor *m, int ifindex)
@@ -1084,7 +1085,7 @@ static int reattach_raised(struct iface_monitor *m, int ifindex)
 	if (err) {
 		if (m->back_ifindex != ifindex)
 			pr_err(_("%s is back but not attached again: cannot raise %s: %s\n"),
-			       m->name, PRIVDROP_ATTACH_CAP_NAMES,
+			       m->name, PRIVDROP_CLSACT_CAP_NAMES,
 			       strerror(-err));
 		m->back_ifindex = ifindex;
 		privdrop_lower();
@@ -1095,7 +1096,7 @@ static int reattach_raised(struct iface_monitor *m, int ifindex)
 	if (lowered) {
 		/* Fail closed rather than run on with a privilege raised. */
 		pr_err("cannot drop %s again: %s; aborting\n",
-		       PRIVDROP_ATTACH_CAP_NAMES, strerror(-lowered));
+		       PRIVDROP_CLSACT_CAP_NAMES, strerror(-lowered));
 		abort();
 	}
 	return err;
@@ -1132,7 +1133,7 @@ int iface_monitor_follow(struct iface_monitor *m)
 	if (m->unprivileged) {
 		/* Once per appearance, not once per link event. */
 		if (m->back_ifindex != ifindex)
-			pr_warn(_("%s is back but not attached again: --user dropped the privileges attaching needs; restart the monitor to count it\n"),
+			pr_warn(_("%s is back but not attached again: --user without --reattach; restart the monitor to count it\n"),
 				m->name);
 		m->back_ifindex = ifindex;
 		return changed;

@@ -62,14 +62,15 @@ struct iface_monitor {
 	bool gone;	     /* the interface disappeared; not attached */
 	uint64_t reattached; /* times attached again to a new interface */
 	/*
-	 * --user dropped every capability: an interface that comes back
-	 * cannot be attached again, only reported (back_ifindex: the one
-	 * already reported).
+	 * --user without --reattach: an interface that comes back is not
+	 * attached again, only reported (back_ifindex: the one already
+	 * reported).
 	 */
 	bool unprivileged;
 	/*
-	 * --user --keep-reattach-caps: the capabilities attaching needs are
-	 * permitted but not effective; raised only around attaching again.
+	 * --user --reattach with clsact filters: CAP_NET_ADMIN is permitted
+	 * but not effective; raised only around attaching (and detaching).
+	 * A tcx link needs no capability.
 	 */
 	bool raise_caps;
 	int back_ifindex;

@@ -60,7 +60,7 @@ enum long_only {
 	OPT_DB_KEEP_DAYS,
 	OPT_KEEP_ATTACHED,
 	OPT_USER,
-	OPT_KEEP_REATTACH_CAPS,
+	OPT_REATTACH,
 	OPT_WEB_CONFIG,
 	OPT_MAX_TRACKED,
 	OPT_DB_HOST,
@@ -97,7 +97,7 @@ static const struct option long_opts[] = {
 	{"db-keep-days", required_argument, NULL, OPT_DB_KEEP_DAYS},
 	{"keep-attached", no_argument, NULL, OPT_KEEP_ATTACHED},
 	{"user", required_argument, NULL, OPT_USER},
-	{"keep-reattach-caps", no_argument, NULL, OPT_KEEP_REATTACH_CAPS},
+	{"reattach", no_argument, NULL, OPT_REATTACH},
 	{"web.config.file", required_argument, NULL, OPT_WEB_CONFIG},
 	{"max-tracked", required_argument, NULL, OPT_MAX_TRACKED},
 	{"db-host", required_argument, NULL, OPT_DB_HOST},
@@ -201,11 +201,12 @@ void options_usage(FILE *out, const char *prog)
 		  "      --user NAME                after attaching and binding, run as user\n"
 		  "                                 NAME with no capabilities left (an\n"
 		  "                                 interface created again is then not\n"
-		  "                                 attached again)\n"
-		  "      --keep-reattach-caps       with --user, keep CAP_NET_ADMIN permitted\n"
-		  "                                 (never effective but while attaching) to\n"
-		  "                                 attach again to an interface created\n"
-		  "                                 again, and to remove clsact filters on exit\n"
+		  "                                 attached again, see --reattach)\n"
+		  "      --reattach                 with --user, attach again to an interface\n"
+		  "                                 created again: tcx links need no\n"
+		  "                                 capability; clsact filters keep\n"
+		  "                                 CAP_NET_ADMIN permitted, effective only\n"
+		  "                                 while attaching or detaching\n"
 		  "      --web.config.file PATH     TLS, basic auth and headers for the\n"
 		  "                                 exporter (Prometheus exporter-toolkit\n"
 		  "                                 format)\n"
@@ -570,8 +571,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				BAD(_("--user wants a user name"));
 			o->user = optarg;
 			break;
-		case OPT_KEEP_REATTACH_CAPS:
-			o->keep_reattach_caps = true;
+		case OPT_REATTACH:
+			o->reattach = true;
 			break;
 		case OPT_WEB_CONFIG:
 			if (!optarg[0])
@@ -606,8 +607,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD(_("--listen needs -p/--prometheus-port"));
 	if (o->live_group && !o->live_socket)
 		BAD(_("--live-group needs --live-socket"));
-	if (o->keep_reattach_caps && !o->user)
-		BAD(_("--keep-reattach-caps needs --user (as root nothing is dropped)"));
+	if (o->reattach && !o->user)
+		BAD(_("--reattach needs --user (as root an interface created again is always attached again)"));
 	if (ipfix_flags && !o->ipfix)
 		BAD(_("--ipfix-transport, --ipfix-interval, --ipfix-domain and --ipfix-template-refresh need --ipfix"));
 	if (o->web_config && !o->port)

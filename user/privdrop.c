@@ -118,14 +118,13 @@ bool privdrop_caps_are(unsigned long long kept)
 	return bnd == kept;
 }
 
-int privdrop_apply(const struct privdrop_user *u, bool keep_attach)
+int privdrop_apply(const struct privdrop_user *u, unsigned long long keep)
 {
-	unsigned long long kept = keep_attach ? PRIVDROP_ATTACH_CAPS : 0;
 	int rc;
 
 	capng_clear(CAPNG_SELECT_ALL);
 	for (int cap = 0; cap < 64; cap++)
-		if (kept & (1ULL << cap))
+		if (keep & (1ULL << cap))
 			capng_update(CAPNG_ADD,
 				     CAPNG_PERMITTED | CAPNG_BOUNDING_SET, cap);
 	/*
@@ -137,11 +136,10 @@ int privdrop_apply(const struct privdrop_user *u, bool keep_attach)
 		return -EPERM;
 	}
 	/*
-	 * The wish list (empty, or the attach capabilities permitted but not
-	 * effective), applied by capng_change_id(): it keeps
-	 * CAP_SETUID/SETGID/SETPCAP just long enough to change ids,
-	 * initialise the user's groups and empty the ambient set, then
-	 * applies the list.
+	 * The wish list (empty, or what is kept: permitted, not effective),
+	 * applied by capng_change_id(): it keeps CAP_SETUID/SETGID/SETPCAP just
+	 * long enough to change ids, initialise the user's groups and empty the
+	 * ambient set, then applies the list.
 	 */
 	rc = capng_change_id((int)u->uid, (int)u->gid,
 			     CAPNG_INIT_SUPP_GRP | CAPNG_CLEAR_AMBIENT);
@@ -156,7 +154,7 @@ int privdrop_apply(const struct privdrop_user *u, bool keep_attach)
 		return -errno;
 	}
 	if (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid ||
-	    !privdrop_caps_are(kept)) {
+	    !privdrop_caps_are(keep)) {
 		pr_err("dropping privileges to %s did not take effect\n",
 		       u->name);
 		return -EPERM;
