@@ -25,30 +25,6 @@ PORT = 5011
 CAP_NET_ADMIN = 1 << 12
 
 
-def _recreate(t):
-    """The same veth pair, names and addresses, in the same namespaces."""
-    e2e.sh("ip", "link", "add", t.mif, "netns", t.mns, "type", "veth",
-           "peer", "name", t.pif, "netns", t.pns)
-    for ns, dev in ((t.mns, t.mif), (t.pns, t.pif)):
-        for key, val in (("addr_gen_mode", "1"), ("accept_ra", "0"),
-                         ("router_solicitations", "0"),
-                         ("dad_transmits", "0")):
-            e2e.nsx(ns, "sysctl", "-q", "-w",
-                    "net.ipv6.conf.%s.%s=%s" % (dev, key, val))
-        e2e.nsx(ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro",
-                "off")
-    e2e.nsx(t.mns, "ip", "addr", "add", t.MON4 + "/16", "dev", t.mif)
-    e2e.nsx(t.pns, "ip", "addr", "add", t.peer4[0] + "/16", "dev", t.pif)
-    t.mmac = t._mac(t.mns, t.mif)
-    t.pmac = t._mac(t.pns, t.pif)
-    e2e.nsx(t.mns, "ip", "neigh", "replace", t.peer4[0], "lladdr", t.pmac,
-            "dev", t.mif, "nud", "permanent")
-    e2e.nsx(t.pns, "ip", "neigh", "replace", t.MON4, "lladdr", t.mmac,
-            "dev", t.pif, "nud", "permanent")
-    e2e.nsx(t.mns, "ip", "link", "set", t.mif, "up")
-    e2e.nsx(t.pns, "ip", "link", "set", t.pif, "up")
-
-
 def _wait_for(pred, timeout):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
@@ -118,7 +94,7 @@ def test_deleted_and_recreated_interface(topo, start_monitor, mode):
     m = mon.scrape()
     assert m.per_ip()[peer]["rx_bytes"] == before[0]
 
-    _recreate(t)
+    e2e.recreate_veth(t)
     back = _wait_for(lambda: "attached again" in mon.stderr(), 5)
     assert back is not None, mon.stderr()
     assert _wait_for(lambda: _state(mon, t) == (1, 1), 5) is not None
@@ -180,7 +156,7 @@ def test_recreated_interface_under_user(topo, start_monitor, mode):
         assert _wait_for(lambda: "disappeared" in mon.stderr(), 5) \
             is not None, mon.stderr()
         assert _wait_for(lambda: _state(mon, t) == (0, 0), 5) is not None
-        _recreate(t)
+        e2e.recreate_veth(t)
         assert _wait_for(lambda: mon.stderr().count(
             "is back but not attached again") == appearance, 5) \
             is not None, mon.stderr()
@@ -248,7 +224,7 @@ def test_recreated_interface_under_user_with_reattach(topo, start_monitor,
                          appearance, 5) is not None, mon.stderr()
         assert _wait_for(lambda: _state(mon, t) == (0, appearance - 1), 5) \
             is not None
-        _recreate(t)
+        e2e.recreate_veth(t)
         assert _wait_for(lambda: mon.stderr().count(
             "is back: attached again (%s)" % mode) == appearance, 5) \
             is not None, mon.stderr()
