@@ -509,12 +509,6 @@ static void ipfix_report(struct ipfix_exporter *x)
 }
 
 /*
- * The end of a run.  --keep-attached: store (or, without --db, count)
- * what the kernel has and leave it counting.  Otherwise detach first so
- * the last drain is complete; maps holding counts the database could not
- * take stay pinned for the next start with --db.
- */
-/*
  * Stop counting on one interface.  Unlike a tcx link, which goes with its
  * pin, a clsact filter goes only by netlink: with --reattach the kept
  * capabilities are effective for that moment, as when attaching.
@@ -534,6 +528,12 @@ static void detach_one(struct iface_monitor *m)
 	}
 }
 
+/*
+ * The end of a run.  --keep-attached: store (or, without --db, count)
+ * what the kernel has and leave it counting.  Otherwise detach first so
+ * the last drain is complete; maps holding counts the database could not
+ * take stay pinned for the next start with --db.
+ */
 static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
 		  const struct options *o, struct ipfix_exporter *ipfix)
 {
