@@ -406,11 +406,17 @@ static int give_store(const struct privdrop_user *u, const char *db)
 	return err;
 }
 
-/* Before any thread exists: capabilities are per thread. */
+/*
+ * Before any thread exists: capabilities are per thread, and every thread
+ * started later inherits this one's (none effective).  With reattach, what
+ * attaching again needs stays permitted: nothing for tcx links,
+ * CAP_NET_ADMIN where clsact filters are used.
+ */
 static int drop_privileges(const struct privdrop_user *u,
 			   struct iface_monitor *ifaces, size_t n,
-			   const char *db)
+			   const char *db, bool reattach)
 {
+	unsigned long long keep = 0;
 	int err;
 
 	if (give_store(u, db))
@@ -418,15 +424,26 @@ static int drop_privileges(const struct privdrop_user *u,
 	for (size_t i = 0; i < n; i++) {
 		if (give_pins(u, ifaces[i].pin_dir))
 			return -EPERM;
-		/* Unlike a tcx link, a filter goes only by netlink. */
-		if (ifaces[i].mode == ATTACH_CLSACT)
+		if (ifaces[i].mode != ATTACH_CLSACT)
+			continue;
+		if (reattach)
+			keep |= PRIVDROP_CLSACT_CAPS;
+		else /* unlike a tcx link, a filter goes only by netlink */
 			pr_warn("%s: clsact filters cannot be removed without privileges: they stay attached after exit until the next start removes them\n",
 				ifaces[i].name);
 	}
-	err = privdrop_apply(u);
-	/* Nothing is left to attach with: see iface_monitor_follow(). */
-	for (size_t i = 0; !err && i < n; i++)
-		ifaces[i].unprivileged = true;
+	err = privdrop_apply(u, keep);
+	/* Without --reattach: see iface_monitor_follow(). */
+	for (size_t i = 0; !err && i < n; i++) {
+		ifaces[i].unprivileged = !reattach;
+		ifaces[i].raise_caps =
+			reattach && ifaces[i].mode == ATTACH_CLSACT;
+	}
+	if (!err && keep)
+		pr_info("running as user %s with %s permitted for clsact filters, none effective\n",
+			u->name, PRIVDROP_CLSACT_CAP_NAMES);
+	else if (!err)
+		pr_info("running as user %s without capabilities\n", u->name);
 	return err;
 }
 
@@ -444,8 +461,6 @@ static void log_ready(const struct iface_monitor *ifaces, size_t n,
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 					i ? "," : "", ifaces[i].name);
 	}
-	if (o->user)
-		pr_info("running as user %s without capabilities\n", o->user);
 	if (o->port)
 		svc_ready_fmt("Monitoring %s; metrics on port %u (%s%s)", list,
 			      o->port, web && web->tls ? "https" : "http",
@@ -494,6 +509,26 @@ static void ipfix_report(struct ipfix_exporter *x)
 }
 
 /*
+ * Stop counting on one interface.  Unlike a tcx link, which goes with its
+ * pin, a clsact filter goes only by netlink: with --reattach the kept
+ * capabilities are effective for that moment, as when attaching.
+ */
+static void detach_one(struct iface_monitor *m)
+{
+	bool raise = m->raise_caps && m->mode == ATTACH_CLSACT;
+
+	if (raise && privdrop_raise())
+		pr_warn("%s: cannot raise %s to remove the clsact filters: they stay attached until the next start removes them\n",
+			m->name, PRIVDROP_CLSACT_CAP_NAMES);
+	iface_monitor_detach(m);
+	if (raise && privdrop_lower()) {
+		pr_err("cannot drop %s again; aborting\n",
+		       PRIVDROP_CLSACT_CAP_NAMES);
+		abort();
+	}
+}
+
+/*
  * The end of a run.  --keep-attached: store (or, without --db, count)
  * what the kernel has and leave it counting.  Otherwise detach first so
  * the last drain is complete; maps holding counts the database could not
@@ -507,7 +542,7 @@ static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
 
 	if (!o->keep_attached)
 		for (size_t i = 0; i < n; i++)
-			iface_monitor_detach(&ifaces[i]);
+			detach_one(&ifaces[i]);
 	if (collector_drain_final(c))
 		status = 1;
 	if (ipfix) {
@@ -733,7 +768,8 @@ int daemon_main(int argc, char **argv)
 		pr_warn(_("cannot watch interfaces with rtnetlink (%s): a deleted interface is noticed within one interval\n"),
 			strerror(-err));
 	/* Before the HTTP and live-socket threads exist. */
-	if (o.user && drop_privileges(&user, ifaces, opened, o.db_path))
+	if (o.user &&
+	    drop_privileges(&user, ifaces, opened, o.db_path, o.reattach))
 		goto cleanup;
 	if (o.port) {
 		struct http_source src = {

@@ -22,6 +22,7 @@
 
 #include "itm_shared.h"
 #include "log.h"
+#include "privdrop.h"
 #include "tc_filters.h"
 #include "traffic.skel.h"
 
@@ -1080,6 +1081,39 @@ static int reattach(struct iface_monitor *m, int ifindex)
 	return 0;
 }
 
+/*
+ * --reattach with clsact filters: the kept capabilities are effective in
+ * this thread only while it attaches, never while it parses or serves
+ * anything.
+ * -ECANCELED when they cannot be raised (logged once per appearance).
+ */
+static int reattach_raised(struct iface_monitor *m, int ifindex)
+{
+	int err, lowered;
+
+	if (!m->raise_caps)
+		return reattach(m, ifindex);
+	err = privdrop_raise();
+	if (err) {
+		if (m->back_ifindex != ifindex)
+			pr_err(_("%s is back but not attached again: cannot raise %s: %s\n"),
+			       m->name, PRIVDROP_CLSACT_CAP_NAMES,
+			       strerror(-err));
+		m->back_ifindex = ifindex;
+		privdrop_lower();
+		return -ECANCELED;
+	}
+	err = reattach(m, ifindex);
+	lowered = privdrop_lower();
+	if (lowered) {
+		/* Fail closed rather than run on with a privilege raised. */
+		pr_err("cannot drop %s again: %s; aborting\n",
+		       PRIVDROP_CLSACT_CAP_NAMES, strerror(-lowered));
+		abort();
+	}
+	return err;
+}
+
 int iface_monitor_follow(struct iface_monitor *m)
 {
 	char name[IF_NAMESIZE];
@@ -1111,16 +1145,18 @@ int iface_monitor_follow(struct iface_monitor *m)
 	if (m->unprivileged) {
 		/* Once per appearance, not once per link event. */
 		if (m->back_ifindex != ifindex)
-			pr_warn(_("%s is back but not attached again: --user dropped the privileges attaching needs; restart the monitor to count it\n"),
+			pr_warn(_("%s is back but not attached again: --user without --reattach; restart the monitor to count it\n"),
 				m->name);
 		m->back_ifindex = ifindex;
 		return changed;
 	}
-	err = reattach(m, ifindex);
+	err = reattach_raised(m, ifindex);
+	if (err == -ECANCELED)
+		return changed ? 1 : err; /* logged once per appearance */
 	if (err) {
 		pr_err(_("%s is back but attaching to it failed: %s\n"),
 		       m->name, strerror(-err));
-		return err;
+		return changed ? 1 : err;
 	}
 	pr_info(_("%s is back: attached again (%s)\n"), m->name,
 		attach_mode_name(m->mode));

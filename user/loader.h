@@ -62,11 +62,17 @@ struct iface_monitor {
 	bool gone;	     /* the interface disappeared; not attached */
 	uint64_t reattached; /* times attached again to a new interface */
 	/*
-	 * --user dropped every capability: an interface that comes back
-	 * cannot be attached again, only reported (back_ifindex: the one
-	 * already reported).
+	 * --user without --reattach: an interface that comes back is not
+	 * attached again, only reported (back_ifindex: the one already
+	 * reported).
 	 */
 	bool unprivileged;
+	/*
+	 * --user --reattach with clsact filters: CAP_NET_ADMIN is permitted
+	 * but not effective; raised only around attaching (and detaching).
+	 * A tcx link needs no capability.
+	 */
+	bool raise_caps;
 	int back_ifindex;
 };
 
@@ -82,9 +88,10 @@ void iface_monitor_detach(struct iface_monitor *m);
  * or names another device), forget the attachment, which went with it;
  * if an interface of that name exists while we are not attached, attach
  * the same programs and maps to it, so counting goes on into the same
- * totals (m->unprivileged: only one warning).  Returns 1 if the state
- * changed, 0 if not, -errno if attaching failed (logged; tried again at
- * the next change).
+ * totals (m->unprivileged: only one warning; m->raise_caps: with the kept
+ * capabilities effective for that moment only).  Returns 1 if the state
+ * changed, 0 if not, -errno if attaching failed and nothing else changed
+ * (logged; tried again at the next change).
  */
 int iface_monitor_follow(struct iface_monitor *m);
 

@@ -60,6 +60,7 @@ enum long_only {
 	OPT_DB_KEEP_DAYS,
 	OPT_KEEP_ATTACHED,
 	OPT_USER,
+	OPT_REATTACH,
 	OPT_WEB_CONFIG,
 	OPT_MAX_TRACKED,
 	OPT_DB_HOST,
@@ -96,6 +97,7 @@ static const struct option long_opts[] = {
 	{"db-keep-days", required_argument, NULL, OPT_DB_KEEP_DAYS},
 	{"keep-attached", no_argument, NULL, OPT_KEEP_ATTACHED},
 	{"user", required_argument, NULL, OPT_USER},
+	{"reattach", no_argument, NULL, OPT_REATTACH},
 	{"web.config.file", required_argument, NULL, OPT_WEB_CONFIG},
 	{"max-tracked", required_argument, NULL, OPT_MAX_TRACKED},
 	{"db-host", required_argument, NULL, OPT_DB_HOST},
@@ -199,7 +201,12 @@ void options_usage(FILE *out, const char *prog)
 		  "      --user NAME                after attaching and binding, run as user\n"
 		  "                                 NAME with no capabilities left (an\n"
 		  "                                 interface created again is then not\n"
-		  "                                 attached again)\n"
+		  "                                 attached again, see --reattach)\n"
+		  "      --reattach                 with --user, attach again to an interface\n"
+		  "                                 created again: tcx links need no\n"
+		  "                                 capability; clsact filters keep\n"
+		  "                                 CAP_NET_ADMIN permitted, effective only\n"
+		  "                                 while attaching or detaching\n"
 		  "      --web.config.file PATH     TLS, basic auth and headers for the\n"
 		  "                                 exporter (Prometheus exporter-toolkit\n"
 		  "                                 format)\n"
@@ -564,6 +571,9 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				BAD(_("--user wants a user name"));
 			o->user = optarg;
 			break;
+		case OPT_REATTACH:
+			o->reattach = true;
+			break;
 		case OPT_WEB_CONFIG:
 			if (!optarg[0])
 				BAD(_("--web.config.file wants a path"));
@@ -597,6 +607,8 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD(_("--listen needs -p/--prometheus-port"));
 	if (o->live_group && !o->live_socket)
 		BAD(_("--live-group needs --live-socket"));
+	if (o->reattach && !o->user)
+		BAD(_("--reattach needs --user (as root an interface created again is always attached again)"));
 	if (ipfix_flags && !o->ipfix)
 		BAD(_("--ipfix-transport, --ipfix-interval, --ipfix-domain and --ipfix-template-refresh need --ipfix"));
 	if (o->web_config && !o->port)

@@ -50,6 +50,7 @@ struct options {
 	uint64_t db_keep_days;	  /* --db-keep-days seconds; 0 = forever */
 	bool keep_attached;	  /* --keep-attached */
 	const char *user;	  /* --user: drop to it after set-up */
+	bool reattach;		  /* --reattach: also under --user */
 	const char *web_config;	  /* --web.config.file */
 	const char *db_host;	  /* --db-host (PostgreSQL) */
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -53,28 +54,95 @@ int privdrop_give(const struct privdrop_user *u, const char *path)
 	return -errno;
 }
 
-bool privdrop_no_caps(void)
+/* The calling thread's own sets (capget() with pid 0), 64 bits each. */
+static int thread_caps(unsigned long long *eff, unsigned long long *prm,
+		       unsigned long long *inh)
 {
-	capng_get_caps_process();
-	return capng_have_capabilities(CAPNG_SELECT_CAPS) == CAPNG_NONE &&
-	       capng_have_capabilities(CAPNG_SELECT_BOUNDS) == CAPNG_NONE &&
-	       capng_have_capabilities(CAPNG_SELECT_AMBIENT) == CAPNG_NONE;
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, d))
+		return -errno;
+	*eff = d[0].effective | (unsigned long long)d[1].effective << 32;
+	*prm = d[0].permitted | (unsigned long long)d[1].permitted << 32;
+	*inh = d[0].inheritable | (unsigned long long)d[1].inheritable << 32;
+	return 0;
 }
 
-int privdrop_apply(const struct privdrop_user *u)
+/* Effective = permitted (on) or empty, in the calling thread only. */
+static int set_effective(bool on)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &hdr, d))
+		return -errno;
+	for (int i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		d[i].effective = on ? d[i].permitted : 0;
+	if (syscall(SYS_capset, &hdr, d))
+		return -errno;
+	return 0;
+}
+
+int privdrop_raise(void)
+{
+	return set_effective(true);
+}
+
+int privdrop_lower(void)
+{
+	return set_effective(false);
+}
+
+bool privdrop_caps_are(unsigned long long kept)
+{
+	unsigned long long eff = 0, prm = 0, inh = 0, bnd = 0;
+	int rc;
+
+	if (thread_caps(&eff, &prm, &inh) || eff || inh || prm != kept)
+		return false;
+	/* Up to the kernel's last capability: it answers EINVAL past it. */
+	for (int cap = 0; cap < 64; cap++) {
+		rc = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+		if (rc < 0)
+			break;
+		if (rc)
+			bnd |= 1ULL << cap;
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, cap, 0, 0) > 0)
+			return false;
+	}
+	return bnd == kept;
+}
+
+int privdrop_apply(const struct privdrop_user *u, unsigned long long keep)
 {
 	int rc;
 
-	/*
-	 * An empty wish list, applied by capng_change_id(): it keeps
-	 * CAP_SETUID/SETGID/SETPCAP just long enough to change ids, initialise
-	 * the user's groups and empty the bounding and ambient sets, then
-	 * applies the empty list.
-	 */
 	capng_clear(CAPNG_SELECT_ALL);
+	for (int cap = 0; cap < 64; cap++)
+		if (keep & (1ULL << cap))
+			capng_update(CAPNG_ADD,
+				     CAPNG_PERMITTED | CAPNG_BOUNDING_SET, cap);
+	/*
+	 * The bounding set first, while still root (CAP_SETPCAP): it limits
+	 * what any later capset() or execve() could give back.
+	 */
+	if (capng_apply(CAPNG_SELECT_BOUNDS)) {
+		pr_err("cannot limit the capability bounding set\n");
+		return -EPERM;
+	}
+	/*
+	 * The wish list (empty, or what is kept: permitted, not effective),
+	 * applied by capng_change_id(): it keeps CAP_SETUID/SETGID/SETPCAP just
+	 * long enough to change ids, initialise the user's groups and empty the
+	 * ambient set, then applies the list.
+	 */
 	rc = capng_change_id((int)u->uid, (int)u->gid,
-			     CAPNG_INIT_SUPP_GRP | CAPNG_CLEAR_BOUNDING |
-				     CAPNG_CLEAR_AMBIENT);
+			     CAPNG_INIT_SUPP_GRP | CAPNG_CLEAR_AMBIENT);
 	if (rc) {
 		pr_err("cannot switch to user %s and drop capabilities (libcap-ng error %d)\n",
 		       u->name, rc);
@@ -86,7 +154,7 @@ int privdrop_apply(const struct privdrop_user *u)
 		return -errno;
 	}
 	if (getuid() != u->uid || geteuid() != u->uid || getgid() != u->gid ||
-	    !privdrop_no_caps()) {
+	    !privdrop_caps_are(keep)) {
 		pr_err("dropping privileges to %s did not take effect\n",
 		       u->name);
 		return -EPERM;

@@ -931,3 +931,28 @@ def sum_counts(table):
         for k in tot:
             tot[k] += e[k]
     return tot
+
+
+def recreate_veth(t):
+    """After `ip link del` of t.mif: the same veth pair, names and first
+    addresses, in the same namespaces (interfaces that come and go)."""
+    sh("ip", "link", "add", t.mif, "netns", t.mns, "type", "veth",
+       "peer", "name", t.pif, "netns", t.pns)
+    for ns, dev in ((t.mns, t.mif), (t.pns, t.pif)):
+        for key, val in (("addr_gen_mode", "1"), ("accept_ra", "0"),
+                         ("router_solicitations", "0"),
+                         ("dad_transmits", "0")):
+            nsx(ns, "sysctl", "-q", "-w",
+                "net.ipv6.conf.%s.%s=%s" % (dev, key, val))
+        nsx(ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro",
+            "off")
+    nsx(t.mns, "ip", "addr", "add", t.MON4 + "/16", "dev", t.mif)
+    nsx(t.pns, "ip", "addr", "add", t.peer4[0] + "/16", "dev", t.pif)
+    t.mmac = t._mac(t.mns, t.mif)
+    t.pmac = t._mac(t.pns, t.pif)
+    nsx(t.mns, "ip", "neigh", "replace", t.peer4[0], "lladdr", t.pmac,
+        "dev", t.mif, "nud", "permanent")
+    nsx(t.pns, "ip", "neigh", "replace", t.MON4, "lladdr", t.mmac,
+        "dev", t.pif, "nud", "permanent")
+    nsx(t.mns, "ip", "link", "set", t.mif, "up")
+    nsx(t.pns, "ip", "link", "set", t.pif, "up")

@@ -6,8 +6,15 @@ The monitored veth is deleted while the monitor runs: it notices at once
 on stderr and in ip_traffic_interface_attached.  A veth of the same name is
 then created again: the programs are attached to it and counting goes on,
 into the same totals, exactly (ground truth: the datagrams sent, received
-by a sink so that nothing answers).  For tcx links and clsact filters."""
+by a sink so that nothing answers).  For tcx links and clsact filters.
 
+Under --user nothing is attached again unless --reattach asks for it: a
+tcx link needs no capability; for clsact filters CAP_NET_ADMIN stays
+permitted (and bounding) only, never effective in any thread but for the
+attach itself."""
+
+import os
+import pwd
 import time
 
 import pytest
@@ -15,30 +22,7 @@ import pytest
 import itm_e2e as e2e
 
 PORT = 5011
-
-
-def _recreate(t):
-    """The same veth pair, names and addresses, in the same namespaces."""
-    e2e.sh("ip", "link", "add", t.mif, "netns", t.mns, "type", "veth",
-           "peer", "name", t.pif, "netns", t.pns)
-    for ns, dev in ((t.mns, t.mif), (t.pns, t.pif)):
-        for key, val in (("addr_gen_mode", "1"), ("accept_ra", "0"),
-                         ("router_solicitations", "0"),
-                         ("dad_transmits", "0")):
-            e2e.nsx(ns, "sysctl", "-q", "-w",
-                    "net.ipv6.conf.%s.%s=%s" % (dev, key, val))
-        e2e.nsx(ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro",
-                "off")
-    e2e.nsx(t.mns, "ip", "addr", "add", t.MON4 + "/16", "dev", t.mif)
-    e2e.nsx(t.pns, "ip", "addr", "add", t.peer4[0] + "/16", "dev", t.pif)
-    t.mmac = t._mac(t.mns, t.mif)
-    t.pmac = t._mac(t.pns, t.pif)
-    e2e.nsx(t.mns, "ip", "neigh", "replace", t.peer4[0], "lladdr", t.pmac,
-            "dev", t.mif, "nud", "permanent")
-    e2e.nsx(t.pns, "ip", "neigh", "replace", t.MON4, "lladdr", t.mmac,
-            "dev", t.pif, "nud", "permanent")
-    e2e.nsx(t.mns, "ip", "link", "set", t.mif, "up")
-    e2e.nsx(t.pns, "ip", "link", "set", t.pif, "up")
+CAP_NET_ADMIN = 1 << 12
 
 
 def _wait_for(pred, timeout):
@@ -48,6 +32,35 @@ def _wait_for(pred, timeout):
             return time.monotonic() - t0
         time.sleep(0.02)
     return None
+
+
+def _thread_caps(pid):
+    """[(tid, {field: value})] of every thread of pid: ids and capability
+    sets as /proc shows them."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        st = {}
+        with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                st[k] = v.split()
+        out.append((tid, st))
+    return out
+
+
+def _assert_caps(pid, kept):
+    """Every thread: the unprivileged user, nothing effective, inheritable
+    or ambient; exactly `kept` permitted and in the bounding set."""
+    nobody = pwd.getpwnam("nobody")
+    threads = _thread_caps(pid)
+    assert len(threads) >= 2, threads  # the HTTP server's thread too
+    for tid, st in threads:
+        assert st["Uid"] == [str(nobody.pw_uid)] * 4, (tid, st["Uid"])
+        got = {cap: int(st[cap][0], 16) for cap in
+               ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
+        assert got == {"CapInh": 0, "CapPrm": kept, "CapEff": 0,
+                       "CapBnd": kept, "CapAmb": 0}, (tid, got)
+        assert st["NoNewPrivs"] == ["1"], (tid, st["NoNewPrivs"])
 
 
 def _state(mon, t):
@@ -81,7 +94,7 @@ def test_deleted_and_recreated_interface(topo, start_monitor, mode):
     m = mon.scrape()
     assert m.per_ip()[peer]["rx_bytes"] == before[0]
 
-    _recreate(t)
+    e2e.recreate_veth(t)
     back = _wait_for(lambda: "attached again" in mon.stderr(), 5)
     assert back is not None, mon.stderr()
     assert _wait_for(lambda: _state(mon, t) == (1, 1), 5) is not None
@@ -116,8 +129,8 @@ def test_deleted_and_recreated_interface(topo, start_monitor, mode):
 
 @pytest.mark.parametrize("mode", ["tcx", "clsact"])
 def test_recreated_interface_under_user(topo, start_monitor, mode):
-    """--user keeps no capability, so nothing can be attached again: the
-    deletion is still noticed, the interface that comes back is reported
+    """--user without --reattach: nothing is attached again (and no
+    capability is kept, in any thread): the deletion is still noticed, the interface that comes back is reported
     once per appearance, the gauge stays at 0 and its traffic is not
     counted (nothing of ours is on the new device); the totals from before
     stay exact."""
@@ -126,6 +139,7 @@ def test_recreated_interface_under_user(topo, start_monitor, mode):
         ["--clsact"] if mode == "clsact" else [])
     mon = start_monitor(t, *args)
     assert "(%s)" % mode in mon.stderr(), mon.stderr()
+    _assert_caps(mon.proc.pid, 0)
     peer = t.peer4[0]
 
     sink = e2e.Sinks(t.mns, [t.MON4], PORT)
@@ -142,11 +156,11 @@ def test_recreated_interface_under_user(topo, start_monitor, mode):
         assert _wait_for(lambda: "disappeared" in mon.stderr(), 5) \
             is not None, mon.stderr()
         assert _wait_for(lambda: _state(mon, t) == (0, 0), 5) is not None
-        _recreate(t)
+        e2e.recreate_veth(t)
         assert _wait_for(lambda: mon.stderr().count(
             "is back but not attached again") == appearance, 5) \
             is not None, mon.stderr()
-        assert "--user dropped the privileges" in mon.stderr()
+        assert "again: --user without --reattach; restart" in mon.stderr()
         assert t.tcx_programs() == {"ingress": [], "egress": []}
         assert "1749" not in t.tc_filters()
 
@@ -168,3 +182,79 @@ def test_recreated_interface_under_user(topo, start_monitor, mode):
     assert mon.stderr().count("disappeared") == 1
     assert "attached again (" not in mon.stderr()
     assert mon.stop() == 0, mon.stderr()
+
+
+@pytest.mark.parametrize("mode", ["tcx", "clsact"])
+def test_recreated_interface_under_user_with_reattach(topo, start_monitor,
+                                                      mode):
+    """--user --reattach: the veth is deleted and created again twice;
+    each time the programs are attached again and every datagram sent to
+    the new device is counted, exactly.  Before, between and after the
+    re-attaches every thread holds exactly the kept set permitted and
+    bounding (tcx links: nothing; clsact filters: CAP_NET_ADMIN), nothing
+    effective, inheritable or ambient.  On exit nothing of ours is left on
+    the device, clsact filters included."""
+    t = topo
+    args = ["-s", "30", "--user", "nobody", "--reattach"] + (
+        ["--clsact"] if mode == "clsact" else [])
+    kept = CAP_NET_ADMIN if mode == "clsact" else 0
+    mon = start_monitor(t, *args)
+    assert "(%s)" % mode in mon.stderr(), mon.stderr()
+    if kept:
+        assert "running as user nobody with CAP_NET_ADMIN permitted for " \
+            "clsact filters, none effective" in mon.stderr(), mon.stderr()
+    else:
+        assert "running as user nobody without capabilities" \
+            in mon.stderr(), mon.stderr()
+    assert "clsact filters cannot be removed" not in mon.stderr()
+    _assert_caps(mon.proc.pid, kept)
+    peer = t.peer4[0]
+
+    sink = e2e.Sinks(t.mns, [t.MON4], PORT)
+    try:
+        want = list(e2e.udp_send(t.pns, peer, t.MON4, PORT,
+                                 [100 + i for i in range(200)]))
+    finally:
+        sink.close()
+    assert _state(mon, t) == (1, 0)
+
+    for appearance in (1, 2):
+        e2e.nsx(t.mns, "ip", "link", "del", t.mif)
+        assert _wait_for(lambda: mon.stderr().count("disappeared") ==
+                         appearance, 5) is not None, mon.stderr()
+        assert _wait_for(lambda: _state(mon, t) == (0, appearance - 1), 5) \
+            is not None
+        e2e.recreate_veth(t)
+        assert _wait_for(lambda: mon.stderr().count(
+            "is back: attached again (%s)" % mode) == appearance, 5) \
+            is not None, mon.stderr()
+        assert _wait_for(lambda: _state(mon, t) == (1, appearance), 5) \
+            is not None
+        if mode == "tcx":
+            progs = t.tcx_programs()
+            assert len(progs["ingress"]) == 1, progs
+            assert len(progs["egress"]) == 1, progs
+        else:
+            assert "1749" in t.tc_filters()
+        # Back to nothing effective in every thread right after.
+        _assert_caps(mon.proc.pid, kept)
+
+        sink = e2e.Sinks(t.mns, [t.MON4], PORT)
+        try:
+            got = e2e.udp_send(t.pns, peer, t.MON4, PORT,
+                               [50 * appearance + i for i in range(300)])
+        finally:
+            sink.close()
+        want[0] += got[0]
+        want[1] += got[1]
+        t.wait_quiet(quiet_for=0.3)
+        m = mon.scrape().per_ip()[peer]
+        assert (m["rx_bytes"], m["rx_packets"]) == tuple(want), (m, want)
+        assert m["tx_packets"] == 0
+    assert "is back but" not in mon.stderr(), mon.stderr()
+    assert "error" not in mon.stderr(), mon.stderr()
+    assert mon.stop() == 0, mon.stderr()
+    # Removed on exit: tcx links with their pins, clsact filters by
+    # netlink with CAP_NET_ADMIN raised for that moment.
+    assert t.tcx_programs() == {"ingress": [], "egress": []}
+    assert "1749" not in t.tc_filters()

@@ -16,7 +16,11 @@ network namespace to a test namespace, and for real:
 - `systemctl stop` ends it cleanly: exit status 0, the final drain in the
   database, the programs left counting for the next start (--keep-attached);
 - a bad setting fails the start with one line, at error priority, and is
-  not retried.
+  not retried;
+- with ITM_OPTS="--reattach --clsact" in /etc/default (no change to the
+  unit) the daemon keeps CAP_NET_ADMIN permitted and bounding only, none
+  effective, in every thread, and a veth deleted and created again is
+  attached again and counted exactly.
 """
 
 import os
@@ -331,6 +335,67 @@ def test_watchdog_kills_a_stopped_daemon(machine, topo, service):
     assert "Watchdog timeout" in machine.system_journal(UNIT)
     one_program_per_hook(t)
     scrape(t)
+
+
+def thread_caps(machine, pid):
+    """Every thread of pid: {CapInh, CapPrm, CapEff, CapBnd, CapAmb}."""
+    out = {}
+    for task in machine.run("ls", "/proc/%d/task" % pid).stdout.split():
+        st = proc_status(machine, int(task))
+        assert st["NoNewPrivs"] == ["1"], (task, st["NoNewPrivs"])
+        out[task] = {cap: int(st[cap][0], 16) for cap in
+                     ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
+    return out
+
+
+def test_reattach_from_the_default_file(machine, topo, service):
+    """The operator's opt-in is one word in /etc/default: the unit is the
+    same (its exposure score too), the daemon keeps only CAP_NET_ADMIN,
+    permitted and bounding, never effective outside the attach itself."""
+    t = topo
+    peer = t.peer4[0]
+    kept = 1 << 12  # CAP_NET_ADMIN
+    want_caps = {"CapInh": 0, "CapPrm": kept, "CapEff": 0, "CapBnd": kept,
+                 "CapAmb": 0}
+    service("-s 60 -t 0 --clsact --reattach")
+    truth = {}
+    sinks = e2e.Sinks(t.pns, [peer], SINK)
+    try:
+        machine.systemctl("start", UNIT)
+        pid = main_pid(machine)
+        caps = thread_caps(machine, pid)
+        assert len(caps) >= 2 and all(c == want_caps for c in
+                                      caps.values()), caps
+        send(t, peer, [100, 200], truth)
+        assert_exact(scrape(t), truth)
+    finally:
+        sinks.close()
+
+    e2e.nsx(t.mns, "ip", "link", "del", t.mif)
+    wait_for("the deletion logged", lambda: any(
+        "disappeared" in msg for _, msg in machine.journal(UNIT)))
+    e2e.recreate_veth(t)
+    wait_for("attached again", lambda: any(
+        msg == "%s is back: attached again (clsact)" % t.mif
+        for _, msg in machine.journal(UNIT)))
+    progs = t.attached_programs()
+    assert sorted(h for _, h, _ in progs) == ["clsact/egress",
+                                              "clsact/ingress"], progs
+    assert thread_caps(machine, pid) == caps
+    sinks = e2e.Sinks(t.pns, [peer], SINK)
+    try:
+        send(t, peer, [300, 400, 500], truth)
+        m = scrape(t)
+    finally:
+        sinks.close()
+    assert_exact(m, truth)
+    assert m.value("ip_traffic_interface_reattached_total",
+                   iface=t.mif) == 1
+    assert machine.show(UNIT, "ActiveState") == "active"
+    assert main_pid(machine) == pid
+    assert not [msg for prio, msg in machine.journal(UNIT) if prio <= 3]
+    machine.systemctl("stop", UNIT)
+    assert machine.show(UNIT, "Result") == "success"
 
 
 def test_bad_setting_fails_once(machine, topo, service):

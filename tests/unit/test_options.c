@@ -252,6 +252,8 @@ static void test_bad_values(void **state)
 	expect_bad("-i", "eth0", "--user", "");
 	expect_bad("-i", "eth0", "--web.config.file", "web.yml"); /* no -p */
 	expect_bad("-i", "eth0", "--user", NULL);
+	expect_bad("-i", "eth0", "--reattach", NULL); /* without --user */
+	expect_bad("-i", "eth0", "--reattach", "x");
 }
 
 static void test_service_flags(void **state)
@@ -264,6 +266,11 @@ static void test_service_flags(void **state)
 	assert_int_equal(p->r, OPTIONS_OK);
 	assert_string_equal(p->o.user, "ip_traffic_monitor");
 	assert_string_equal(p->o.web_config, "/etc/itm/web.yml");
+	assert_false(p->o.reattach);
+	free(p);
+	p = parse("-i", "eth0", "--user", "nobody", "--reattach", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_true(p->o.reattach);
 	free(p);
 	p = parse("-i", "eth0", NULL);
 	assert_null(p->o.user);
@@ -271,6 +278,7 @@ static void test_service_flags(void **state)
 	free(p);
 	p = parse("--help", NULL);
 	assert_non_null(strstr(p->out, "--user NAME"));
+	assert_non_null(strstr(p->out, "--reattach "));
 	assert_non_null(strstr(p->out, "--web.config.file PATH"));
 	free(p);
 }
