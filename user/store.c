@@ -19,6 +19,7 @@
 #include "geo_labels.h"
 #include "log.h"
 #include "store_pg.h"
+#include "store_plan.h"
 #include "store_schema.h"
 
 #define HOUR 3600
@@ -103,10 +104,6 @@ struct pending_row {
 	struct itm_value v;
 };
 
-struct horizons {
-	int64_t hour_done, day_done, bucket_from, hour_from;
-};
-
 struct store {
 	struct store_pg *pg; /* --db postgresql://: everything goes there */
 	sqlite3 *db;
@@ -116,7 +113,7 @@ struct store {
 	ino_t ino;
 	sqlite3_stmt *st[ST_MAX];
 	struct id_cache addrs, procs;
-	struct horizons hz;
+	struct store_horizons hz;
 	/* Interfaces handed out, recreated in a replacement file. */
 	struct {
 		int64_t id;
@@ -1076,9 +1073,9 @@ static int next_ts(struct store *s, const char *t, const char *o, int64_t from,
 /* One transaction: roll the next closed hour (and day) up, if any. */
 static int maintain_step(struct store *s, int64_t now, bool *more)
 {
-	struct horizons hz = s->hz;
+	struct store_horizons hz = s->hz;
 	int64_t cur_hour = floor_to(now, HOUR), cur_day = floor_to(now, DAY);
-	int64_t next, bf, hf;
+	int64_t next, df;
 	int err;
 
 	*more = false;
@@ -1131,44 +1128,33 @@ static int maintain_step(struct store *s, int64_t now, bool *more)
 		hz.day_done = d + DAY;
 	}
 	/* Retention: raw buckets, then hours, never past what is rolled up. */
-	bf = floor_to(now - (int64_t)s->cfg.keep_buckets, HOUR);
-	if (bf > hz.hour_done)
-		bf = hz.hour_done;
-	if (bf > hz.bucket_from) {
+	store_retention(&hz, now, s->cfg.keep_buckets, s->cfg.keep_hours,
+			s->cfg.keep_days, &df);
+	if (hz.bucket_from > s->hz.bucket_from) {
 		char sql[128];
 
 		snprintf(sql, sizeof(sql),
 			 "DELETE FROM t_bucket WHERE ts < %lld;"
 			 "DELETE FROM o_bucket WHERE ts < %lld",
-			 (long long)bf, (long long)bf);
+			 (long long)hz.bucket_from, (long long)hz.bucket_from);
 		err = exec(s, sql);
 		if (err)
 			goto fail;
-		hz.bucket_from = bf;
 	}
-	hf = floor_to(now - (int64_t)s->cfg.keep_hours, DAY);
-	if (hf > hz.day_done)
-		hf = hz.day_done;
-	if (hf > floor_to(hz.bucket_from, DAY))
-		hf = floor_to(hz.bucket_from, DAY);
-	if (hf > hz.hour_from) {
+	if (hz.hour_from > s->hz.hour_from) {
 		char sql[128];
 
 		snprintf(sql, sizeof(sql),
 			 "DELETE FROM t_hour WHERE ts < %lld;"
 			 "DELETE FROM o_hour WHERE ts < %lld",
-			 (long long)hf, (long long)hf);
+			 (long long)hz.hour_from, (long long)hz.hour_from);
 		err = exec(s, sql);
 		if (err)
 			goto fail;
-		hz.hour_from = hf;
 	}
-	if (s->cfg.keep_days) {
-		int64_t df = floor_to(now - (int64_t)s->cfg.keep_days, DAY);
+	if (df != INT64_MIN) {
 		char sql[128];
 
-		if (df > hz.hour_from)
-			df = hz.hour_from;
 		snprintf(sql, sizeof(sql),
 			 "DELETE FROM t_day WHERE ts < %lld;"
 			 "DELETE FROM o_day WHERE ts < %lld",
@@ -1200,7 +1186,7 @@ fail:
 int store_maintain(struct store *s, int64_t now, unsigned max_hours)
 {
 	if (s->pg)
-		return 0; /* rollups: not on PostgreSQL yet */
+		return store_pg_maintain(s->pg, now, max_hours);
 	bool more = true;
 	int err = 0;
 
