@@ -7,7 +7,7 @@
  *   pg_drive --db URL|FILE [--host H] [--seed S] [--start T] [--rounds R]
  *            [--step SEC] [--addrs N] [--interval SEC] [--keep-buckets SEC]
  *            [--keep-hours SEC] [--keep-days SEC] [--no-maintain]
- *            [--maintain-at T] [--max-hours N]
+ *            [--maintain-at T] [--max-hours N] [--quiet]
  *
  * Round r flushes at T + r * SEC, then (unless --no-maintain) runs
  * store_maintain() at that time.  Every committed row is printed after
@@ -20,6 +20,7 @@
  * (ITM_TEST_KILL_IN_ROLLUP applies).  Prints "maintain SECONDS" per call
  * with a non-trivial duration on stderr.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
 		{"no-maintain", no_argument, NULL, 'n'},
 		{"maintain-at", required_argument, NULL, 'm'},
 		{"max-hours", required_argument, NULL, 'x'},
+		{"quiet", no_argument, NULL, 'q'},
 		{0},
 	};
 	struct store_config cfg = {
@@ -116,7 +118,7 @@ int main(int argc, char **argv)
 	int64_t start = 1700000000, step = 600, maintain_at = 0;
 	long rounds = 10;
 	unsigned addrs = 20, max_hours = 24;
-	bool no_maintain = false, only_maintain = false;
+	bool no_maintain = false, only_maintain = false, quiet = false;
 	struct store *s;
 	int64_t iface;
 	int c, err = 0;
@@ -166,6 +168,9 @@ int main(int argc, char **argv)
 		case 'x':
 			max_hours = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'q':
+			quiet = true;
+			break;
 		default:
 			return 2;
 		}
@@ -214,6 +219,8 @@ int main(int argc, char **argv)
 			row.v.rx_packets = (h >> 50) % 700;
 			err = store_add(s, iface, &row);
 			addr_format(&row.addr, ip);
+			if (quiet)
+				continue;
 			if (len < sizeof(line) - 512)
 				len += (size_t)snprintf(
 					line + len, sizeof(line) - len,
@@ -225,7 +232,7 @@ int main(int argc, char **argv)
 					(unsigned long long)row.v.tx_packets,
 					(unsigned long long)row.v.rx_packets);
 			else
-				err = -1;
+				err = -E2BIG; /* use --quiet for that many */
 		}
 		other = (struct itm_value){r + 1, 2 * r, 1, (uint64_t)r % 2};
 		if (!err)
@@ -241,13 +248,16 @@ int main(int argc, char **argv)
 			store_rollback(s);
 			break;
 		}
-		fwrite(line, 1, len, stdout);
-		printf("O %lld non_ip %llu %llu %llu %llu\n", (long long)ts,
-		       (unsigned long long)other.tx_bytes,
-		       (unsigned long long)other.rx_bytes,
-		       (unsigned long long)other.tx_packets,
-		       (unsigned long long)other.rx_packets);
-		fflush(stdout);
+		if (!quiet) {
+			fwrite(line, 1, len, stdout);
+			printf("O %lld non_ip %llu %llu %llu %llu\n",
+			       (long long)ts,
+			       (unsigned long long)other.tx_bytes,
+			       (unsigned long long)other.rx_bytes,
+			       (unsigned long long)other.tx_packets,
+			       (unsigned long long)other.rx_packets);
+			fflush(stdout);
+		}
 		if (!no_maintain)
 			err = maintain(s, now, max_hours);
 	}
