@@ -27,35 +27,35 @@ static const char prefix[] = "ip_traffic_monitor_cli query: ";
 
 static void usage(FILE *out)
 {
-	fprintf(out, _(
-		"Usage: ip_traffic_monitor_cli query [--db PATH|URL] [--csv|--json] 'SELECT ...'\n"
-		"       ip_traffic_monitor_cli query top [--db PATH|URL] [--host NAME]\n"
-		"                 [--since WHEN] [--until WHEN] [--by KEY] [-n N]\n"
-		"                 [--rx|--tx|--both] [--csv|--json]\n"
-		"\n"
-		"Reads the history that the daemon writes with --db; opens it read-only.\n"
-		"With a postgresql:// URL it reads the shared PostgreSQL database, where\n"
-		"both views also have a host column (first).\n"
-		"Views: traffic(ts, seconds, iface, remote_ip, pid, process, country,\n"
-		"province, city, isp, tx_bytes, rx_bytes, tx_packets, rx_packets) and\n"
-		"traffic_other(ts, seconds, iface, kind, tx_bytes, rx_bytes, tx_packets,\n"
-		"rx_packets); ts is the bucket start in unix seconds (UTC).\n"
-		"\n"
-		"      --db PATH|URL   the database file, or a postgresql:// URL\n"
-		"                      [default: %s]\n"
-		"      --csv           CSV (RFC 4180) instead of a table\n"
-		"      --json          a JSON array of objects instead of a table\n"
-		"top:\n"
-		"      --host NAME     PostgreSQL: only this monitor's rows (its --db-host)\n"
-		"                      [default: all hosts]\n"
-		"      --since WHEN    start: 1h, 24h, 7d, 30m, @UNIX, YYYY-MM-DD[ HH:MM[:SS]]\n"
-		"                      (UTC) [default: 24h]\n"
-		"      --until WHEN    end, same forms [default: now]\n"
-		"      --by KEY        remote_ip, country, province, city, isp, process or\n"
-		"                      iface [default: remote_ip]\n"
-		"  -n, --top N         rows; 0 = all [default: 10]\n"
-		"      --tx, --rx      rank by sent or by received bytes\n"
-		"      --both          rank by sent + received bytes [default]\n"),
+	fprintf(out,
+		_("Usage: ip_traffic_monitor_cli query [--db PATH|URL] [--csv|--json] 'SELECT ...'\n"
+		  "       ip_traffic_monitor_cli query top [--db PATH|URL] [--host NAME]\n"
+		  "                 [--since WHEN] [--until WHEN] [--by KEY] [-n N]\n"
+		  "                 [--rx|--tx|--both] [--csv|--json]\n"
+		  "\n"
+		  "Reads the history that the daemon writes with --db; opens it read-only.\n"
+		  "With a postgresql:// URL it reads the shared PostgreSQL database, where\n"
+		  "both views also have a host column (first).\n"
+		  "Views: traffic(ts, seconds, iface, remote_ip, pid, process, country,\n"
+		  "province, city, isp, tx_bytes, rx_bytes, tx_packets, rx_packets) and\n"
+		  "traffic_other(ts, seconds, iface, kind, tx_bytes, rx_bytes, tx_packets,\n"
+		  "rx_packets); ts is the bucket start in unix seconds (UTC).\n"
+		  "\n"
+		  "      --db PATH|URL   the database file, or a postgresql:// URL\n"
+		  "                      [default: %s]\n"
+		  "      --csv           CSV (RFC 4180) instead of a table\n"
+		  "      --json          a JSON array of objects instead of a table\n"
+		  "top:\n"
+		  "      --host NAME     PostgreSQL: only this monitor's rows (its --db-host)\n"
+		  "                      [default: all hosts]\n"
+		  "      --since WHEN    start: 1h, 24h, 7d, 30m, @UNIX, YYYY-MM-DD[ HH:MM[:SS]]\n"
+		  "                      (UTC) [default: 24h]\n"
+		  "      --until WHEN    end, same forms [default: now]\n"
+		  "      --by KEY        remote_ip, country, province, city, isp, process or\n"
+		  "                      iface [default: remote_ip]\n"
+		  "  -n, --top N         rows; 0 = all [default: 10]\n"
+		  "      --tx, --rx      rank by sent or by received bytes\n"
+		  "      --both          rank by sent + received bytes [default]\n"),
 		ITM_DEFAULT_DB);
 }
 
@@ -338,7 +338,8 @@ static int run_sql_pg(const char *url, const char *sql, enum qformat f)
 		return EXIT_BAD;
 	rc = qpg_collect(q, sql, &r, err, sizeof(err));
 	if (rc == -ENOMSG) {
-		errline(_("only statements that return rows are allowed (SELECT, WITH, EXPLAIN, SHOW); the session is read-only"));
+		errline(_(
+			"only statements that return rows are allowed (SELECT, WITH, EXPLAIN, SHOW); the session is read-only"));
 	} else if (rc == -ENODATA) {
 		errline(_("no SQL statement given"));
 	} else if (rc == -ENOMEM) {
@@ -379,11 +380,13 @@ static int run_sql(const char *path, const char *sql, enum qformat f)
 		goto out;
 	}
 	if (tail && !blank(tail)) {
-		errline(_("one statement at a time, please (found more after the first ';')"));
+		errline(_(
+			"one statement at a time, please (found more after the first ';')"));
 		goto out;
 	}
 	if (!sqlite3_stmt_readonly(st)) {
-		errline(_("only read-only statements are allowed (SELECT, WITH, EXPLAIN, read-only PRAGMA); the daemon owns the database"));
+		errline(_(
+			"only read-only statements are allowed (SELECT, WITH, EXPLAIN, read-only PRAGMA); the daemon owns the database"));
 		goto out;
 	}
 	if (collect(db, st, &r))
@@ -944,8 +947,9 @@ static int top_pg(const struct top_opts *o, struct sum_table *t)
 	if (o->host) {
 		const char *v[1] = {o->host};
 
-		rc = qpg_each(q, "SELECT DISTINCT host FROM ifaces WHERE host = $1",
-			      1, v, pg_host_row, &p, err, sizeof(err));
+		rc = qpg_each(
+			q, "SELECT DISTINCT host FROM ifaces WHERE host = $1",
+			1, v, pg_host_row, &p, err, sizeof(err));
 		if (!rc && !p.n_hosts) {
 			errline(_("no host '%s' in %s (see: query 'SELECT DISTINCT host FROM traffic')"),
 				o->host, "the database");
@@ -967,12 +971,13 @@ static int top_pg(const struct top_opts *o, struct sum_table *t)
 			rc = -ENOMEM;
 		if (rc || !src.len)
 			continue;
-		if (strbuf_printf(&sql,
-				  "SELECT %s, sum(tx_bytes), sum(rx_bytes),"
-				  " sum(tx_packets), sum(rx_packets) FROM (%s) s"
-				  " WHERE iface_id IN (SELECT id FROM ifaces"
-				  " WHERE host = $1) GROUP BY 1",
-				  id_column[keys[o->key].column], src.buf))
+		if (strbuf_printf(
+			    &sql,
+			    "SELECT %s, sum(tx_bytes), sum(rx_bytes),"
+			    " sum(tx_packets), sum(rx_packets) FROM (%s) s"
+			    " WHERE iface_id IN (SELECT id FROM ifaces"
+			    " WHERE host = $1) GROUP BY 1",
+			    id_column[keys[o->key].column], src.buf))
 			rc = -ENOMEM;
 		else
 			rc = qpg_each(q, sql.buf, 1, v, pg_sum_row, &p, err,
@@ -1045,8 +1050,8 @@ static int run_top(const struct top_opts *o)
 
 		fmt_time(o->since, a, sizeof(a));
 		fmt_time(o->until, b, sizeof(b));
-		printf(_("top %" PRIu64 " %s by %s bytes, %s to %s UTC\n"), o->n,
-		       keys[o->key].name,
+		printf(_("top %" PRIu64 " %s by %s bytes, %s to %s UTC\n"),
+		       o->n, keys[o->key].name,
 		       o->rank == RANK_TX   ? _("sent")
 		       : o->rank == RANK_RX ? _("received")
 					    : _("sent+received"),
@@ -1200,17 +1205,20 @@ int query_main(int argc, char **argv)
 	}
 	if (!top) {
 		if (top_flags) {
-			errline(_("--host, --since, --until, --by, -n, --tx, --rx and --both belong to 'query top'"));
+			errline(_(
+				"--host, --since, --until, --by, -n, --tx, --rx and --both belong to 'query top'"));
 			return EXIT_BAD;
 		}
 		if (!sql) {
-			errline(_("give an SQL statement or 'top' (see query --help)"));
+			errline(_(
+				"give an SQL statement or 'top' (see query --help)"));
 			return EXIT_BAD;
 		}
 		return run_sql(o.db, sql, o.fmt);
 	}
 	if (o.host && !store_pg_url(o.db)) {
-		errline(_("--host reads a PostgreSQL database (--db postgresql://...); an SQLite file holds one host"));
+		errline(_(
+			"--host reads a PostgreSQL database (--db postgresql://...); an SQLite file holds one host"));
 		return EXIT_BAD;
 	}
 	if (query_parse_time(since, now, &o.since)) {

@@ -147,8 +147,8 @@ static PGresult *run(struct qpg *q, const char *sql, int nparams,
 	return r;
 }
 
-int qpg_collect(struct qpg *q, const char *sql, struct qresult *out,
-		char *err, size_t len)
+int qpg_collect(struct qpg *q, const char *sql, struct qresult *out, char *err,
+		size_t len)
 {
 	int rc, ncols, n = 0;
 	PGresult *r = run(q, sql, 0, NULL, err, len, &rc);
@@ -186,7 +186,8 @@ int qpg_collect(struct qpg *q, const char *sql, struct qresult *out,
 				break;
 			}
 			bufs[i] = b;
-			row[i].type = qpg_cell(PQftype(r, i), v, b, need, &text);
+			row[i].type =
+				qpg_cell(PQftype(r, i), v, b, need, &text);
 			row[i].text = (char *)text;
 		}
 		if (!rc)

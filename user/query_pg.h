@@ -39,7 +39,7 @@ int qpg_each(struct qpg *q, const char *sql, int nparams,
  * as lowercase hex.  The text goes to buf when it is rewritten, else
  * *text points into `value`.  Pure.
  */
-enum qcell_type qpg_cell(unsigned oid, const char *value, char *buf,
-			 size_t len, const char **text);
+enum qcell_type qpg_cell(unsigned oid, const char *value, char *buf, size_t len,
+			 const char **text);
 
 #endif

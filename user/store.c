@@ -19,6 +19,7 @@
 #include "geo_labels.h"
 #include "log.h"
 #include "store_pg.h"
+#include "store_pg_sql.h"
 #include "store_plan.h"
 #include "store_schema.h"
 
@@ -614,11 +615,9 @@ int store_open(const struct store_config *cfg, struct store **out)
 		err = store_pg_open(cfg, &s->pg, s->errmsg, sizeof(s->errmsg));
 		if (err) {
 			char shown[1024];
-			const char *at = strchr(cfg->path, '@');
 
 			/* Never print a password given in the URI. */
-			snprintf(shown, sizeof(shown), "%s",
-				 at ? "the PostgreSQL database" : cfg->path);
+			store_pg_redact(cfg->path, shown, sizeof(shown));
 			pr_err("cannot use database %s: %s\n", shown,
 			       s->errmsg);
 			free(s);

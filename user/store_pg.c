@@ -408,10 +408,11 @@ static int connect_db(struct store_pg *s)
 	if (!err)
 		err = prepare(s);
 	if (!err)
-		err = host_cmd(s, "INSERT INTO meta(host, key, value)"
-				  " VALUES($1, 'hour_done', 0), ($1, 'day_done', 0),"
-				  " ($1, 'bucket_from', 0), ($1, 'hour_from', 0)"
-				  " ON CONFLICT(host, key) DO NOTHING");
+		err = host_cmd(
+			s, "INSERT INTO meta(host, key, value)"
+			   " VALUES($1, 'hour_done', 0), ($1, 'day_done', 0),"
+			   " ($1, 'bucket_from', 0), ($1, 'hour_from', 0)"
+			   " ON CONFLICT(host, key) DO NOTHING");
 	if (!err)
 		err = read_horizons(s, &s->hz, false);
 	return err;
@@ -1038,7 +1039,8 @@ static int maintain_step(struct store_pg *s, int64_t now, bool *more)
 		} else {
 			int64_t h = store_floor(next, STORE_HOUR);
 
-			err = run_both(s, roll, "bucket", "hour", h, STORE_HOUR);
+			err = run_both(s, roll, "bucket", "hour", h,
+				       STORE_HOUR);
 			if (err)
 				goto fail;
 			hz.hour_done = h + STORE_HOUR;
@@ -1075,8 +1077,8 @@ static int maintain_step(struct store_pg *s, int64_t now, bool *more)
 		hz.day_done = d + STORE_DAY;
 		rolled = true;
 	}
-	store_retention(&hz, now, s->keep_buckets, s->keep_hours,
-			s->keep_days, &df);
+	store_retention(&hz, now, s->keep_buckets, s->keep_hours, s->keep_days,
+			&df);
 	if (hz.bucket_from > old.bucket_from)
 		err = run_both(s, expire, "bucket", NULL, hz.bucket_from, 0);
 	if (!err && hz.hour_from > old.hour_from)
@@ -1148,19 +1150,20 @@ int store_pg_restore(struct store_pg *s, store_total_fn fn, void *ctx)
 	PGresult *r;
 	int err = 0;
 
-	snprintf(sql, sizeof(sql),
-		 "SELECT a.ip, p.pid, p.process, sum(r.tx_bytes),"
-		 " sum(r.rx_bytes), sum(r.tx_packets), sum(r.rx_packets) FROM ("
-		 " SELECT iface_id, addr_id, proc_id, " COUNTERS " FROM t_total"
-		 " UNION ALL SELECT iface_id, addr_id, proc_id, " COUNTERS
-		 " FROM t_hour WHERE ts >= %lld AND ts < %lld"
-		 " UNION ALL SELECT iface_id, addr_id, proc_id, " COUNTERS
-		 " FROM t_bucket WHERE ts >= %lld"
-		 ") r JOIN ifaces i ON i.id = r.iface_id"
-		 " JOIN addrs a ON a.id = r.addr_id JOIN procs p ON p.id = r.proc_id"
-		 " WHERE i.host = $1 GROUP BY a.ip, p.pid, p.process",
-		 (long long)s->hz.day_done, (long long)s->hz.hour_done,
-		 (long long)s->hz.hour_done);
+	snprintf(
+		sql, sizeof(sql),
+		"SELECT a.ip, p.pid, p.process, sum(r.tx_bytes),"
+		" sum(r.rx_bytes), sum(r.tx_packets), sum(r.rx_packets) FROM ("
+		" SELECT iface_id, addr_id, proc_id, " COUNTERS " FROM t_total"
+		" UNION ALL SELECT iface_id, addr_id, proc_id, " COUNTERS
+		" FROM t_hour WHERE ts >= %lld AND ts < %lld"
+		" UNION ALL SELECT iface_id, addr_id, proc_id, " COUNTERS
+		" FROM t_bucket WHERE ts >= %lld"
+		") r JOIN ifaces i ON i.id = r.iface_id"
+		" JOIN addrs a ON a.id = r.addr_id JOIN procs p ON p.id = r.proc_id"
+		" WHERE i.host = $1 GROUP BY a.ip, p.pid, p.process",
+		(long long)s->hz.day_done, (long long)s->hz.hour_done,
+		(long long)s->hz.hour_done);
 	r = host_exec(s, sql);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		PQclear(r);

@@ -123,7 +123,7 @@ void store_pg_redact(const char *url, char *out, size_t len)
 	for (p = auth; p < end; p++)
 		if (*p == '@')
 			at = p;
-	colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+	colon = scheme && at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
 #define PUT(s, n)                                                              \
 	do {                                                                   \
 		size_t n_ = (n);                                               \
@@ -140,18 +140,16 @@ void store_pg_redact(const char *url, char *out, size_t len)
 	} else {
 		p = url;
 	}
-	/* password=... among the parameters (also in a conninfo string). */
+	/*
+	 * password=... among the parameters, or in a conninfo string; also
+	 * sslpassword=, whatever precedes it.
+	 */
 	while (*p) {
 		const char *k = strstr(p, "password=");
 
 		if (!k) {
 			PUT(p, strlen(p));
 			break;
-		}
-		if (k != url && k[-1] != '?' && k[-1] != '&' && k[-1] != ' ') {
-			PUT(p, (size_t)(k - p) + 9);
-			p = k + 9;
-			continue;
 		}
 		PUT(p, (size_t)(k - p) + 9);
 		PUT("***", 3);
@@ -204,8 +202,7 @@ static int done(int n, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENOSPC : n;
 }
 
-#define SUMS                                                                   \
-	"sum(tx_bytes), sum(rx_bytes), sum(tx_packets), sum(rx_packets)"
+#define SUMS "sum(tx_bytes), sum(rx_bytes), sum(tx_packets), sum(rx_packets)"
 #define ADD(t)                                                                 \
 	" DO UPDATE SET tx_bytes = %s.tx_bytes + excluded.tx_bytes,"           \
 	" rx_bytes = %s.rx_bytes + excluded.rx_bytes,"                         \
@@ -242,15 +239,16 @@ int store_pg_total_sql(char *buf, size_t len, bool other, int64_t day)
 	const char *f = other ? "o" : "t", *k = keys(other);
 
 	snprintf(dst, sizeof(dst), "%s_total", f);
-	return done(snprintf(buf, len,
-			     "INSERT INTO %s(%s, tx_bytes, rx_bytes,"
-			     " tx_packets, rx_packets)"
-			     " SELECT %s, tx_bytes, rx_bytes, tx_packets,"
-			     " rx_packets FROM %s_day WHERE ts = %lld AND "
-			     HOST_ROWS " ON CONFLICT(%s)" ADD(),
-			     dst, k, k, f, (long long)day, k, dst, dst, dst,
-			     dst),
-		    len);
+	return done(
+		snprintf(
+			buf, len,
+			"INSERT INTO %s(%s, tx_bytes, rx_bytes,"
+			" tx_packets, rx_packets)"
+			" SELECT %s, tx_bytes, rx_bytes, tx_packets,"
+			" rx_packets FROM %s_day WHERE ts = %lld AND " HOST_ROWS
+			" ON CONFLICT(%s)" ADD(),
+			dst, k, k, f, (long long)day, k, dst, dst, dst, dst),
+		len);
 }
 
 int store_pg_delete_sql(char *buf, size_t len, bool other, const char *unit,
@@ -264,11 +262,13 @@ int store_pg_delete_sql(char *buf, size_t len, bool other, const char *unit,
 
 int store_pg_next_sql(char *buf, size_t len, const char *unit, int64_t from)
 {
-	return done(snprintf(buf, len,
-			     "SELECT least((SELECT min(ts) FROM t_%s"
-			     " WHERE ts >= %lld AND " HOST_ROWS "),"
-			     " (SELECT min(ts) FROM o_%s WHERE ts >= %lld AND "
-			     HOST_ROWS "))",
-			     unit, (long long)from, unit, (long long)from),
-		    len);
+	return done(
+		snprintf(
+			buf, len,
+			"SELECT least((SELECT min(ts) FROM t_%s"
+			" WHERE ts >= %lld AND " HOST_ROWS "),"
+			" (SELECT min(ts) FROM o_%s WHERE ts >= %lld AND " HOST_ROWS
+			"))",
+			unit, (long long)from, unit, (long long)from),
+		len);
 }

@@ -201,7 +201,8 @@ int main(int argc, char **argv)
 
 		err = store_begin(s, now);
 		for (unsigned i = 0; !err && i < addrs; i++) {
-			uint64_t h = mix(seed * 1000003 + (uint64_t)r * 7919 + i);
+			uint64_t h =
+				mix(seed * 1000003 + (uint64_t)r * 7919 + i);
 			struct store_row row = {
 				.pid = 100 + i % 5,
 				.geo = &geo[i % 4],
@@ -226,7 +227,8 @@ int main(int argc, char **argv)
 					line + len, sizeof(line) - len,
 					"R %lld %s %u %s %s %s %llu %llu %llu %llu\n",
 					(long long)ts, ip, row.pid, comm,
-					lbl(row.geo->country), lbl(row.geo->isp),
+					lbl(row.geo->country),
+					lbl(row.geo->isp),
 					(unsigned long long)row.v.tx_bytes,
 					(unsigned long long)row.v.rx_bytes,
 					(unsigned long long)row.v.tx_packets,
