@@ -951,8 +951,8 @@ static int top_pg(const struct top_opts *o, struct sum_table *t)
 			q, "SELECT DISTINCT host FROM ifaces WHERE host = $1",
 			1, v, pg_host_row, &p, err, sizeof(err));
 		if (!rc && !p.n_hosts) {
-			errline(_("no host '%s' in %s (see: query 'SELECT DISTINCT host FROM traffic')"),
-				o->host, "the database");
+			errline(_("no host '%s' in the database (see: query 'SELECT DISTINCT host FROM traffic')"),
+				o->host);
 			goto out;
 		}
 	} else {
