@@ -18,6 +18,7 @@
 #include "store.h"
 #include "store_pg.h"
 #include "store_pg_sql.h"
+#include "store_plan.h"
 
 #define EXIT_BAD 2
 #define HOUR	 3600
@@ -401,11 +402,7 @@ out:
 
 /* ---- query top -------------------------------------------------------- */
 
-struct horizons {
-	int64_t hour_done, day_done, bucket_from, hour_from;
-};
-
-static int read_horizons(sqlite3 *db, struct horizons *hz)
+static int read_horizons(sqlite3 *db, struct store_horizons *hz)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -422,16 +419,8 @@ static int read_horizons(sqlite3 *db, struct horizons *hz)
 		const char *k = (const char *)sqlite3_column_text(st, 0);
 		int64_t v = sqlite3_column_int64(st, 1);
 
-		if (!k)
-			continue;
-		if (!strcmp(k, "hour_done"))
-			hz->hour_done = v;
-		else if (!strcmp(k, "day_done"))
-			hz->day_done = v;
-		else if (!strcmp(k, "bucket_from"))
-			hz->bucket_from = v;
-		else if (!strcmp(k, "hour_from"))
-			hz->hour_from = v;
+		if (k)
+			store_horizons_set(hz, k, v);
 	}
 	sqlite3_finalize(st);
 	return 0;
@@ -472,7 +461,7 @@ static int add_range(struct strbuf *sb, const char *table, int64_t lo,
 }
 
 /* [a, b) exactly as the traffic view covers it. */
-static int add_view_range(struct strbuf *sb, const struct horizons *hz,
+static int add_view_range(struct strbuf *sb, const struct store_horizons *hz,
 			  int64_t a, int64_t b)
 {
 	int err = add_range(sb, "t_bucket", max64(a, hz->bucket_from), b);
@@ -486,7 +475,7 @@ static int add_view_range(struct strbuf *sb, const struct horizons *hz,
 }
 
 /* [a, b) from closed hours where they exist, the view for the edges. */
-static int add_hour_range(struct strbuf *sb, const struct horizons *hz,
+static int add_hour_range(struct strbuf *sb, const struct store_horizons *hz,
 			  int64_t a, int64_t b)
 {
 	int64_t h0 = max64(ceil_to(a, HOUR), hz->hour_from);
@@ -508,7 +497,7 @@ static int add_hour_range(struct strbuf *sb, const struct horizons *hz,
  * closed days from t_day, whole closed hours from t_hour, the rest from
  * buckets.  A bucket (hour, day) belongs to the window if it starts in it.
  */
-static int build_source(struct strbuf *sb, const struct horizons *hz,
+static int build_source(struct strbuf *sb, const struct store_horizons *hz,
 			int64_t since, int64_t until)
 {
 	int64_t d0 = ceil_to(since, DAY);
@@ -835,7 +824,7 @@ out:
 static int top_sqlite(const struct top_opts *o, struct sum_table *t)
 {
 	struct strbuf src = STRBUF_INIT;
-	struct horizons hz;
+	struct store_horizons hz;
 	sqlite3 *db;
 	int status = EXIT_BAD, err;
 
@@ -870,7 +859,7 @@ out:
  */
 struct pg_top {
 	struct sum_table *t;
-	struct horizons hz;
+	struct store_horizons hz;
 	char **hosts;
 	size_t n_hosts;
 };
@@ -891,20 +880,11 @@ static int pg_host_row(void *ctx, int n, char *const *v)
 
 static int pg_meta_row(void *ctx, int n, char *const *v)
 {
-	struct horizons *hz = &((struct pg_top *)ctx)->hz;
-	int64_t x;
+	struct store_horizons *hz = &((struct pg_top *)ctx)->hz;
 
 	if (n < 2 || !v[0] || !v[1])
 		return 0;
-	x = strtoll(v[1], NULL, 10);
-	if (!strcmp(v[0], "hour_done"))
-		hz->hour_done = x;
-	else if (!strcmp(v[0], "day_done"))
-		hz->day_done = x;
-	else if (!strcmp(v[0], "bucket_from"))
-		hz->bucket_from = x;
-	else if (!strcmp(v[0], "hour_from"))
-		hz->hour_from = x;
+	store_horizons_set(hz, v[0], strtoll(v[1], NULL, 10));
 	return 0;
 }
 

@@ -350,16 +350,8 @@ static int read_horizons(struct store *s)
 		const char *k = (const char *)sqlite3_column_text(st, 0);
 		int64_t v = sqlite3_column_int64(st, 1);
 
-		if (!k)
-			continue;
-		if (!strcmp(k, "hour_done"))
-			s->hz.hour_done = v;
-		else if (!strcmp(k, "day_done"))
-			s->hz.day_done = v;
-		else if (!strcmp(k, "bucket_from"))
-			s->hz.bucket_from = v;
-		else if (!strcmp(k, "hour_from"))
-			s->hz.hour_from = v;
+		if (k)
+			store_horizons_set(&s->hz, k, v);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : fail(s, rc);
@@ -1069,63 +1061,43 @@ static int next_ts(struct store *s, const char *t, const char *o, int64_t from,
 	return 0;
 }
 
+static int rollup_next(void *ctx, bool hours, int64_t from, int64_t *ts)
+{
+	return hours ? next_ts(ctx, "t_hour", "o_hour", from, ts)
+		     : next_ts(ctx, "t_bucket", "o_bucket", from, ts);
+}
+
+static int rollup_roll(void *ctx, int64_t ts, int64_t span)
+{
+	int err;
+
+	if (span == HOUR)
+		return roll(ctx, "t_bucket", "t_hour", "o_bucket", "o_hour", ts,
+			    HOUR);
+	err = roll(ctx, "t_hour", "t_day", "o_hour", "o_day", ts, DAY);
+	return err ? err : roll_totals(ctx, ts);
+}
+
+static const struct store_rollup_ops rollup_ops = {
+	.next = rollup_next,
+	.roll = rollup_roll,
+};
+
 /* One transaction: roll the next closed hour (and day) up, if any. */
 static int maintain_step(struct store *s, int64_t now, bool *more)
 {
 	struct store_horizons hz = s->hz;
-	int64_t cur_hour = floor_to(now, HOUR), cur_day = floor_to(now, DAY);
-	int64_t next, df;
+	bool rolled;
+	int64_t df;
 	int err;
 
 	*more = false;
 	err = exec(s, "BEGIN IMMEDIATE");
 	if (err)
 		return err;
-	if (hz.hour_done < cur_hour) {
-		err = next_ts(s, "t_bucket", "o_bucket", hz.hour_done, &next);
-		if (err)
-			goto fail;
-		if (next >= cur_hour) {
-			hz.hour_done = cur_hour;
-		} else {
-			int64_t h = floor_to(next, HOUR);
-
-			err = roll(s, "t_bucket", "t_hour", "o_bucket",
-				   "o_hour", h, HOUR);
-			if (err)
-				goto fail;
-			hz.hour_done = h + HOUR;
-			*more = hz.hour_done < cur_hour;
-		}
-	}
-	/* Days close once all their hours are rolled up. */
-	while (hz.day_done < cur_day) {
-		int64_t d;
-
-		err = next_ts(s, "t_hour", "o_hour", hz.day_done, &next);
-		if (err)
-			goto fail;
-		if (next >= hz.hour_done) {
-			/* No hour rows left before hour_done: skip ahead. */
-			d = floor_to(hz.hour_done, DAY);
-			if (d > cur_day)
-				d = cur_day;
-			if (d > hz.day_done)
-				hz.day_done = d;
-			break;
-		}
-		d = floor_to(next, DAY);
-		if (d + DAY > hz.hour_done) {
-			hz.day_done = d; /* not all its hours are closed */
-			break;
-		}
-		err = roll(s, "t_hour", "t_day", "o_hour", "o_day", d, DAY);
-		if (!err)
-			err = roll_totals(s, d);
-		if (err)
-			goto fail;
-		hz.day_done = d + DAY;
-	}
+	err = store_rollup_step(&hz, now, &rollup_ops, s, more, &rolled);
+	if (err)
+		goto fail;
 	/* Retention: raw buckets, then hours, never past what is rolled up. */
 	store_retention(&hz, now, s->cfg.keep_buckets, s->cfg.keep_hours,
 			s->cfg.keep_days, &df);

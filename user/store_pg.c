@@ -349,14 +349,7 @@ static int read_horizons(struct store_pg *s, struct store_horizons *hz,
 		const char *k = PQgetvalue(r, i, 0);
 		int64_t v = strtoll(PQgetvalue(r, i, 1), NULL, 10);
 
-		if (!strcmp(k, "hour_done"))
-			hz->hour_done = v;
-		else if (!strcmp(k, "day_done"))
-			hz->day_done = v;
-		else if (!strcmp(k, "bucket_from"))
-			hz->bucket_from = v;
-		else if (!strcmp(k, "hour_from"))
-			hz->hour_from = v;
+		store_horizons_set(hz, k, v);
 	}
 	PQclear(r);
 	return 0;
@@ -966,15 +959,30 @@ static int expire(char *buf, size_t len, bool other, const char *unit,
 	return store_pg_delete_sql(buf, len, other, unit, below);
 }
 
-static int next_ts(struct store_pg *s, const char *unit, int64_t from,
-		   int64_t *out)
+static int rollup_next(void *ctx, bool hours, int64_t from, int64_t *ts)
 {
 	char sql[512];
 
-	if (store_pg_next_sql(sql, sizeof(sql), unit, from) < 0)
+	if (store_pg_next_sql(sql, sizeof(sql), hours ? "hour" : "bucket",
+			      from) < 0)
 		return -ENOSPC;
-	return host_int(s, sql, out);
+	return host_int(ctx, sql, ts);
 }
+
+static int rollup_roll(void *ctx, int64_t ts, int64_t span)
+{
+	int err;
+
+	if (span == STORE_HOUR)
+		return run_both(ctx, roll, "bucket", "hour", ts, STORE_HOUR);
+	err = run_both(ctx, roll, "hour", "day", ts, STORE_DAY);
+	return err ? err : run_both(ctx, total, NULL, NULL, ts, 0);
+}
+
+static const struct store_rollup_ops rollup_ops = {
+	.next = rollup_next,
+	.roll = rollup_roll,
+};
 
 static int set_meta(struct store_pg *s, const char *key, int64_t v)
 {
@@ -1004,9 +1012,7 @@ static int set_meta(struct store_pg *s, const char *key, int64_t v)
 static int maintain_step(struct store_pg *s, int64_t now, bool *more)
 {
 	struct store_horizons hz, old;
-	int64_t cur_hour = store_floor(now, STORE_HOUR);
-	int64_t cur_day = store_floor(now, STORE_DAY);
-	int64_t next, df, mine;
+	int64_t df, mine;
 	bool rolled = false;
 	char sql[128];
 	int err;
@@ -1030,53 +1036,9 @@ static int maintain_step(struct store_pg *s, int64_t now, bool *more)
 	if (err)
 		goto fail;
 	old = hz;
-	if (hz.hour_done < cur_hour) {
-		err = next_ts(s, "bucket", hz.hour_done, &next);
-		if (err)
-			goto fail;
-		if (next >= cur_hour) {
-			hz.hour_done = cur_hour;
-		} else {
-			int64_t h = store_floor(next, STORE_HOUR);
-
-			err = run_both(s, roll, "bucket", "hour", h,
-				       STORE_HOUR);
-			if (err)
-				goto fail;
-			hz.hour_done = h + STORE_HOUR;
-			*more = hz.hour_done < cur_hour;
-			rolled = true;
-		}
-	}
-	/* Days close once all their hours are rolled up. */
-	while (hz.day_done < cur_day) {
-		int64_t d;
-
-		err = next_ts(s, "hour", hz.day_done, &next);
-		if (err)
-			goto fail;
-		if (next >= hz.hour_done) {
-			/* No hour rows left before hour_done: skip ahead. */
-			d = store_floor(hz.hour_done, STORE_DAY);
-			if (d > cur_day)
-				d = cur_day;
-			if (d > hz.day_done)
-				hz.day_done = d;
-			break;
-		}
-		d = store_floor(next, STORE_DAY);
-		if (d + STORE_DAY > hz.hour_done) {
-			hz.day_done = d; /* not all its hours are closed */
-			break;
-		}
-		err = run_both(s, roll, "hour", "day", d, STORE_DAY);
-		if (!err)
-			err = run_both(s, total, NULL, NULL, d, 0);
-		if (err)
-			goto fail;
-		hz.day_done = d + STORE_DAY;
-		rolled = true;
-	}
+	err = store_rollup_step(&hz, now, &rollup_ops, s, more, &rolled);
+	if (err)
+		goto fail;
 	store_retention(&hz, now, s->keep_buckets, s->keep_hours, s->keep_days,
 			&df);
 	if (hz.bucket_from > old.bucket_from)
