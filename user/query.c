@@ -14,7 +14,11 @@
 
 #include "i18n.h"
 #include "query_format.h"
+#include "query_pg.h"
 #include "store.h"
+#include "store_pg.h"
+#include "store_pg_sql.h"
+#include "store_plan.h"
 
 #define EXIT_BAD 2
 #define HOUR	 3600
@@ -24,29 +28,35 @@ static const char prefix[] = "ip_traffic_monitor_cli query: ";
 
 static void usage(FILE *out)
 {
-	fprintf(out, _(
-		"Usage: ip_traffic_monitor_cli query [--db PATH] [--csv|--json] 'SELECT ...'\n"
-		"       ip_traffic_monitor_cli query top [--db PATH] [--since WHEN] [--until WHEN]\n"
-		"                 [--by KEY] [-n N] [--rx|--tx|--both] [--csv|--json]\n"
-		"\n"
-		"Reads the history that the daemon writes with --db; opens it read-only.\n"
-		"Views: traffic(ts, seconds, iface, remote_ip, pid, process, country,\n"
-		"province, city, isp, tx_bytes, rx_bytes, tx_packets, rx_packets) and\n"
-		"traffic_other(ts, seconds, iface, kind, tx_bytes, rx_bytes, tx_packets,\n"
-		"rx_packets); ts is the bucket start in unix seconds (UTC).\n"
-		"\n"
-		"      --db PATH       the database [default: %s]\n"
-		"      --csv           CSV (RFC 4180) instead of a table\n"
-		"      --json          a JSON array of objects instead of a table\n"
-		"top:\n"
-		"      --since WHEN    start: 1h, 24h, 7d, 30m, @UNIX, YYYY-MM-DD[ HH:MM[:SS]]\n"
-		"                      (UTC) [default: 24h]\n"
-		"      --until WHEN    end, same forms [default: now]\n"
-		"      --by KEY        remote_ip, country, province, city, isp, process or\n"
-		"                      iface [default: remote_ip]\n"
-		"  -n, --top N         rows; 0 = all [default: 10]\n"
-		"      --tx, --rx      rank by sent or by received bytes\n"
-		"      --both          rank by sent + received bytes [default]\n"),
+	fprintf(out,
+		_("Usage: ip_traffic_monitor_cli query [--db PATH|URL] [--csv|--json] 'SELECT ...'\n"
+		  "       ip_traffic_monitor_cli query top [--db PATH|URL] [--host NAME]\n"
+		  "                 [--since WHEN] [--until WHEN] [--by KEY] [-n N]\n"
+		  "                 [--rx|--tx|--both] [--csv|--json]\n"
+		  "\n"
+		  "Reads the history that the daemon writes with --db; opens it read-only.\n"
+		  "With a postgresql:// URL it reads the shared PostgreSQL database, where\n"
+		  "both views also have a host column (first).\n"
+		  "Views: traffic(ts, seconds, iface, remote_ip, pid, process, country,\n"
+		  "province, city, isp, tx_bytes, rx_bytes, tx_packets, rx_packets) and\n"
+		  "traffic_other(ts, seconds, iface, kind, tx_bytes, rx_bytes, tx_packets,\n"
+		  "rx_packets); ts is the bucket start in unix seconds (UTC).\n"
+		  "\n"
+		  "      --db PATH|URL   the database file, or a postgresql:// URL\n"
+		  "                      [default: %s]\n"
+		  "      --csv           CSV (RFC 4180) instead of a table\n"
+		  "      --json          a JSON array of objects instead of a table\n"
+		  "top:\n"
+		  "      --host NAME     PostgreSQL: only this monitor's rows (its --db-host)\n"
+		  "                      [default: all hosts]\n"
+		  "      --since WHEN    start: 1h, 24h, 7d, 30m, @UNIX, YYYY-MM-DD[ HH:MM[:SS]]\n"
+		  "                      (UTC) [default: 24h]\n"
+		  "      --until WHEN    end, same forms [default: now]\n"
+		  "      --by KEY        remote_ip, country, province, city, isp, process or\n"
+		  "                      iface [default: remote_ip]\n"
+		  "  -n, --top N         rows; 0 = all [default: 10]\n"
+		  "      --tx, --rx      rank by sent or by received bytes\n"
+		  "      --both          rank by sent + received bytes [default]\n"),
 		ITM_DEFAULT_DB);
 }
 
@@ -307,6 +317,48 @@ static bool blank(const char *s)
 	return !*s;
 }
 
+static int open_pg(const char *url, struct qpg **q)
+{
+	char err[1024], shown[1024];
+
+	if (!qpg_open(url, q, err, sizeof(err)))
+		return 0;
+	store_pg_redact(url, shown, sizeof(shown));
+	errline(_("cannot connect to %s: %s"), shown, err);
+	return -EINVAL;
+}
+
+static int run_sql_pg(const char *url, const char *sql, enum qformat f)
+{
+	struct qresult r = {0};
+	struct qpg *q;
+	char err[1024];
+	int rc, status = EXIT_BAD;
+
+	if (open_pg(url, &q))
+		return EXIT_BAD;
+	rc = qpg_collect(q, sql, &r, err, sizeof(err));
+	if (rc == -ENOMSG) {
+		errline(_(
+			"only statements that return rows are allowed (SELECT, WITH, EXPLAIN, SHOW); the session is read-only"));
+	} else if (rc == -ENODATA) {
+		errline(_("no SQL statement given"));
+	} else if (rc == -ENOMEM) {
+		errline(_("out of memory"));
+		status = 1;
+	} else if (rc == -EIO) {
+		errline(_("reading the database failed: %s"), err);
+		status = 1;
+	} else if (rc) {
+		errline(_("SQL error: %s"), err);
+	} else {
+		status = print_result(&r, f) ? 1 : 0;
+	}
+	qresult_free(&r);
+	qpg_close(q);
+	return status;
+}
+
 static int run_sql(const char *path, const char *sql, enum qformat f)
 {
 	struct qresult r = {0};
@@ -315,6 +367,8 @@ static int run_sql(const char *path, const char *sql, enum qformat f)
 	sqlite3 *db;
 	int rc, status = EXIT_BAD;
 
+	if (store_pg_url(path))
+		return run_sql_pg(path, sql, f);
 	if (open_ro(path, &db))
 		return EXIT_BAD;
 	rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
@@ -327,11 +381,13 @@ static int run_sql(const char *path, const char *sql, enum qformat f)
 		goto out;
 	}
 	if (tail && !blank(tail)) {
-		errline(_("one statement at a time, please (found more after the first ';')"));
+		errline(_(
+			"one statement at a time, please (found more after the first ';')"));
 		goto out;
 	}
 	if (!sqlite3_stmt_readonly(st)) {
-		errline(_("only read-only statements are allowed (SELECT, WITH, EXPLAIN, read-only PRAGMA); the daemon owns the database"));
+		errline(_(
+			"only read-only statements are allowed (SELECT, WITH, EXPLAIN, read-only PRAGMA); the daemon owns the database"));
 		goto out;
 	}
 	if (collect(db, st, &r))
@@ -346,11 +402,7 @@ out:
 
 /* ---- query top -------------------------------------------------------- */
 
-struct horizons {
-	int64_t hour_done, day_done, bucket_from, hour_from;
-};
-
-static int read_horizons(sqlite3 *db, struct horizons *hz)
+static int read_horizons(sqlite3 *db, struct store_horizons *hz)
 {
 	sqlite3_stmt *st;
 	int rc;
@@ -367,16 +419,8 @@ static int read_horizons(sqlite3 *db, struct horizons *hz)
 		const char *k = (const char *)sqlite3_column_text(st, 0);
 		int64_t v = sqlite3_column_int64(st, 1);
 
-		if (!k)
-			continue;
-		if (!strcmp(k, "hour_done"))
-			hz->hour_done = v;
-		else if (!strcmp(k, "day_done"))
-			hz->day_done = v;
-		else if (!strcmp(k, "bucket_from"))
-			hz->bucket_from = v;
-		else if (!strcmp(k, "hour_from"))
-			hz->hour_from = v;
+		if (k)
+			store_horizons_set(hz, k, v);
 	}
 	sqlite3_finalize(st);
 	return 0;
@@ -417,7 +461,7 @@ static int add_range(struct strbuf *sb, const char *table, int64_t lo,
 }
 
 /* [a, b) exactly as the traffic view covers it. */
-static int add_view_range(struct strbuf *sb, const struct horizons *hz,
+static int add_view_range(struct strbuf *sb, const struct store_horizons *hz,
 			  int64_t a, int64_t b)
 {
 	int err = add_range(sb, "t_bucket", max64(a, hz->bucket_from), b);
@@ -431,7 +475,7 @@ static int add_view_range(struct strbuf *sb, const struct horizons *hz,
 }
 
 /* [a, b) from closed hours where they exist, the view for the edges. */
-static int add_hour_range(struct strbuf *sb, const struct horizons *hz,
+static int add_hour_range(struct strbuf *sb, const struct store_horizons *hz,
 			  int64_t a, int64_t b)
 {
 	int64_t h0 = max64(ceil_to(a, HOUR), hz->hour_from);
@@ -453,7 +497,7 @@ static int add_hour_range(struct strbuf *sb, const struct horizons *hz,
  * closed days from t_day, whole closed hours from t_hour, the rest from
  * buckets.  A bucket (hour, day) belongs to the window if it starts in it.
  */
-static int build_source(struct strbuf *sb, const struct horizons *hz,
+static int build_source(struct strbuf *sb, const struct store_horizons *hz,
 			int64_t since, int64_t until)
 {
 	int64_t d0 = ceil_to(since, DAY);
@@ -474,24 +518,36 @@ static int build_source(struct strbuf *sb, const struct horizons *hz,
  * --by: which id column of the rows to add up by, and the SQL that turns
  * one id into the key's text.
  */
+#define PG_IDS " WHERE id = ANY($1::bigint[])"
+static const char *const id_column[] = {"iface_id", "addr_id", "proc_id"};
+
 static const struct {
 	const char *name;
 	int column; /* 0 iface_id, 1 addr_id, 2 proc_id */
 	const char *lookup;
+	const char *pg_lookup; /* (id, text) of many ids at once */
 } keys[] = {
-	{"remote_ip", 1, "SELECT remote_ip FROM addrs WHERE id = ?1"},
-	{"country", 1, "SELECT country FROM addrs WHERE id = ?1"},
-	{"province", 1, "SELECT province FROM addrs WHERE id = ?1"},
-	{"city", 1, "SELECT city FROM addrs WHERE id = ?1"},
-	{"isp", 1, "SELECT isp FROM addrs WHERE id = ?1"},
-	{"process", 2, "SELECT process FROM procs WHERE id = ?1"},
-	{"iface", 0, "SELECT name FROM ifaces WHERE id = ?1"},
+	{"remote_ip", 1, "SELECT remote_ip FROM addrs WHERE id = ?1",
+	 "SELECT id, remote_ip FROM addrs" PG_IDS},
+	{"country", 1, "SELECT country FROM addrs WHERE id = ?1",
+	 "SELECT id, country FROM addrs" PG_IDS},
+	{"province", 1, "SELECT province FROM addrs WHERE id = ?1",
+	 "SELECT id, province FROM addrs" PG_IDS},
+	{"city", 1, "SELECT city FROM addrs WHERE id = ?1",
+	 "SELECT id, city FROM addrs" PG_IDS},
+	{"isp", 1, "SELECT isp FROM addrs WHERE id = ?1",
+	 "SELECT id, isp FROM addrs" PG_IDS},
+	{"process", 2, "SELECT process FROM procs WHERE id = ?1",
+	 "SELECT id, process FROM procs" PG_IDS},
+	{"iface", 0, "SELECT name FROM ifaces WHERE id = ?1",
+	 "SELECT id, name FROM ifaces" PG_IDS},
 };
 
 enum rank { RANK_BOTH, RANK_TX, RANK_RX };
 
 struct top_opts {
 	const char *db;
+	const char *host; /* PostgreSQL: one host's rows; NULL: all */
 	enum qformat fmt;
 	int64_t since, until;
 	size_t key;
@@ -646,22 +702,78 @@ static int top_result(const struct sums *rows, size_t n,
 	return err;
 }
 
+static void sums_free(struct sums *rows, size_t n)
+{
+	for (size_t i = 0; rows && i < n; i++)
+		free(rows[i].key);
+	free(rows);
+}
+
+/*
+ * The named sums of t (every slot's key set; NULL reads as "Unknown"),
+ * ids that share a name merged (an address whose labels changed has two
+ * ids), ranked.  Takes the keys; frees the table.
+ */
+static int finish(struct sum_table *t, const struct top_opts *o,
+		  struct sums **out, size_t *n_out)
+{
+	struct sums *rows = calloc(t->count ? t->count : 1, sizeof(*rows));
+	size_t n = 0, m = 0;
+	int err = 0;
+
+	for (size_t i = 0; t->slots && i <= t->mask; i++) {
+		if (!t->slots[i].id)
+			continue;
+		if (!t->slots[i].key)
+			t->slots[i].key = strdup("Unknown");
+		if (!t->slots[i].key)
+			err = -ENOMEM;
+		if (rows)
+			rows[n++] = t->slots[i];
+		else
+			free(t->slots[i].key);
+	}
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+	if (!rows || err) {
+		sums_free(rows, n);
+		return -ENOMEM;
+	}
+	qsort(rows, n, sizeof(*rows), by_key);
+	for (size_t i = 0; i < n; i++) {
+		if (m && !strcmp(rows[m - 1].key, rows[i].key)) {
+			for (int k = 0; k < 4; k++)
+				rows[m - 1].v[k] += rows[i].v[k];
+			free(rows[i].key);
+			continue;
+		}
+		rows[m++] = rows[i];
+	}
+	sort_rank = o->rank;
+	qsort(rows, m, sizeof(*rows), by_rank);
+	*out = rows;
+	*n_out = m;
+	return 0;
+}
+
+static void table_free(struct sum_table *t)
+{
+	for (size_t i = 0; t->slots && i <= t->mask; i++)
+		free(t->slots[i].key);
+	free(t->slots);
+	memset(t, 0, sizeof(*t));
+}
+
 /*
  * Add the window's rows up by id in C (an SQL GROUP BY would sort
- * millions of rows), then name each id once, merge ids that share a name
- * (an address whose labels changed has two ids) and rank.
+ * millions of rows), then name each id once.
  */
 static int aggregate(sqlite3 *db, const char *src, const struct top_opts *o,
-		     struct sums **out, size_t *n_out)
+		     struct sum_table *t)
 {
-	struct sum_table t = {0};
 	sqlite3_stmt *st = NULL, *name = NULL;
-	struct sums *rows = NULL;
-	size_t n = 0, m = 0;
 	int rc, err = 0;
 
-	*out = NULL;
-	*n_out = 0;
 	rc = sqlite3_prepare_v2(db, src, -1, &st, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_prepare_v2(db, keys[o->key].lookup, -1, &name,
@@ -677,7 +789,7 @@ static int aggregate(sqlite3 *db, const char *src, const struct top_opts *o,
 
 		for (int k = 0; k < 4; k++)
 			v[k] = (uint64_t)sqlite3_column_int64(st, 3 + k);
-		err = sum_add(&t, sqlite3_column_int64(st, keys[o->key].column),
+		err = sum_add(t, sqlite3_column_int64(st, keys[o->key].column),
 			      v);
 		if (err)
 			goto out;
@@ -687,51 +799,21 @@ static int aggregate(sqlite3 *db, const char *src, const struct top_opts *o,
 		err = -EIO;
 		goto out;
 	}
-	rows = calloc(t.count ? t.count : 1, sizeof(*rows));
-	if (!rows) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; t.slots && i <= t.mask; i++) {
+	for (size_t i = 0; t->slots && i <= t->mask && !err; i++) {
 		const char *k;
 
-		if (!t.slots[i].id)
+		if (!t->slots[i].id)
 			continue;
-		sqlite3_bind_int64(name, 1, t.slots[i].id);
+		sqlite3_bind_int64(name, 1, t->slots[i].id);
 		rc = sqlite3_step(name);
 		k = rc == SQLITE_ROW
 			    ? (const char *)sqlite3_column_text(name, 0)
 			    : NULL;
-		rows[n] = t.slots[i];
-		rows[n].key = strdup(k ? k : "Unknown");
-		sqlite3_reset(name);
-		if (!rows[n++].key) {
+		if (k && !(t->slots[i].key = strdup(k)))
 			err = -ENOMEM;
-			goto out;
-		}
+		sqlite3_reset(name);
 	}
-	qsort(rows, n, sizeof(*rows), by_key);
-	for (size_t i = 0; i < n; i++) {
-		if (m && !strcmp(rows[m - 1].key, rows[i].key)) {
-			for (int k = 0; k < 4; k++)
-				rows[m - 1].v[k] += rows[i].v[k];
-			free(rows[i].key);
-			continue;
-		}
-		rows[m++] = rows[i];
-	}
-	n = m;
-	sort_rank = o->rank;
-	qsort(rows, n, sizeof(*rows), by_rank);
-	*out = rows;
-	*n_out = n;
-	rows = NULL;
 out:
-	if (rows)
-		for (size_t i = 0; i < n; i++)
-			free(rows[i].key);
-	free(rows);
-	free(t.slots);
 	sqlite3_finalize(st);
 	sqlite3_finalize(name);
 	if (err == -ENOMEM)
@@ -739,13 +821,10 @@ out:
 	return err;
 }
 
-static int run_top(const struct top_opts *o)
+static int top_sqlite(const struct top_opts *o, struct sum_table *t)
 {
 	struct strbuf src = STRBUF_INIT;
-	struct qresult r = {0};
-	struct horizons hz;
-	struct sums *rows = NULL;
-	size_t n = 0, shown;
+	struct store_horizons hz;
 	sqlite3 *db;
 	int status = EXIT_BAD, err;
 
@@ -763,10 +842,182 @@ static int run_top(const struct top_opts *o)
 		status = 1;
 		goto out;
 	}
-	err = aggregate(db, src.buf, o, &rows, &n);
-	if (err) {
-		status = err == -EINVAL ? EXIT_BAD : 1;
-		goto out;
+	err = aggregate(db, src.buf, o, t);
+	status = !err ? 0 : err == -EINVAL ? EXIT_BAD : 1;
+out:
+	sqlite3_close_v2(db);
+	strbuf_free(&src);
+	return status;
+}
+
+/* ---- query top on PostgreSQL ------------------------------------------ */
+
+/*
+ * Each host has its own horizons (its monitor rolls up its own rows), so
+ * the window is cut per host exactly as on SQLite, and the server adds
+ * each host's rows up by id; ids are named in one statement.
+ */
+struct pg_top {
+	struct sum_table *t;
+	struct store_horizons hz;
+	char **hosts;
+	size_t n_hosts;
+};
+
+static int pg_host_row(void *ctx, int n, char *const *v)
+{
+	struct pg_top *p = ctx;
+	char **h = realloc(p->hosts, (p->n_hosts + 1) * sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	p->hosts = h;
+	if (n < 1 || !v[0] || !(h[p->n_hosts] = strdup(v[0])))
+		return -ENOMEM;
+	p->n_hosts++;
+	return 0;
+}
+
+static int pg_meta_row(void *ctx, int n, char *const *v)
+{
+	struct store_horizons *hz = &((struct pg_top *)ctx)->hz;
+
+	if (n < 2 || !v[0] || !v[1])
+		return 0;
+	store_horizons_set(hz, v[0], strtoll(v[1], NULL, 10));
+	return 0;
+}
+
+static int pg_sum_row(void *ctx, int n, char *const *v)
+{
+	struct pg_top *p = ctx;
+	uint64_t x[4];
+
+	if (n < 5 || !v[0])
+		return 0;
+	for (int k = 0; k < 4; k++)
+		x[k] = v[1 + k] ? strtoull(v[1 + k], NULL, 10) : 0;
+	return sum_add(p->t, strtoll(v[0], NULL, 10), x);
+}
+
+static int pg_name_row(void *ctx, int n, char *const *v)
+{
+	struct pg_top *p = ctx;
+	struct sums *e;
+
+	if (n < 2 || !v[0] || !v[1] || !p->t->slots)
+		return 0;
+	e = sum_slot(p->t, strtoll(v[0], NULL, 10));
+	if (!e->id || e->key)
+		return 0;
+	e->key = strdup(v[1]);
+	return e->key ? 0 : -ENOMEM;
+}
+
+static int top_pg(const struct top_opts *o, struct sum_table *t)
+{
+	struct pg_top p = {.t = t};
+	struct strbuf src = STRBUF_INIT, sql = STRBUF_INIT;
+	struct qpg *q;
+	char err[1024];
+	int rc = 0, status = EXIT_BAD;
+
+	if (open_pg(o->db, &q))
+		return EXIT_BAD;
+	if (o->host) {
+		const char *v[1] = {o->host};
+
+		rc = qpg_each(
+			q, "SELECT DISTINCT host FROM ifaces WHERE host = $1",
+			1, v, pg_host_row, &p, err, sizeof(err));
+		if (!rc && !p.n_hosts) {
+			errline(_("no host '%s' in the database (see: query 'SELECT DISTINCT host FROM traffic')"),
+				o->host);
+			goto out;
+		}
+	} else {
+		rc = qpg_each(q, "SELECT DISTINCT host FROM ifaces", 0, NULL,
+			      pg_host_row, &p, err, sizeof(err));
+	}
+	for (size_t h = 0; !rc && h < p.n_hosts; h++) {
+		const char *v[1] = {p.hosts[h]};
+
+		memset(&p.hz, 0, sizeof(p.hz));
+		rc = qpg_each(q, "SELECT key, value FROM meta WHERE host = $1",
+			      1, v, pg_meta_row, &p, err, sizeof(err));
+		strbuf_reset(&src);
+		strbuf_reset(&sql);
+		if (!rc && build_source(&src, &p.hz, o->since, o->until))
+			rc = -ENOMEM;
+		if (rc || !src.len)
+			continue;
+		if (strbuf_printf(
+			    &sql,
+			    "SELECT %s, sum(tx_bytes), sum(rx_bytes),"
+			    " sum(tx_packets), sum(rx_packets) FROM (%s) s"
+			    " WHERE iface_id IN (SELECT id FROM ifaces"
+			    " WHERE host = $1) GROUP BY 1",
+			    id_column[keys[o->key].column], src.buf))
+			rc = -ENOMEM;
+		else
+			rc = qpg_each(q, sql.buf, 1, v, pg_sum_row, &p, err,
+				      sizeof(err));
+	}
+	if (!rc && t->count) {
+		/* '{1,2,...}': every id summed, named in one statement. */
+		const char *v[1];
+
+		strbuf_reset(&sql);
+		rc = strbuf_puts(&sql, "{");
+		for (size_t i = 0; !rc && i <= t->mask; i++)
+			if (t->slots[i].id)
+				rc = strbuf_printf(&sql, "%s%" PRId64,
+						   sql.len > 1 ? "," : "",
+						   t->slots[i].id);
+		if (!rc)
+			rc = strbuf_puts(&sql, "}");
+		v[0] = sql.buf;
+		if (!rc)
+			rc = qpg_each(q, keys[o->key].pg_lookup, 1, v,
+				      pg_name_row, &p, err, sizeof(err));
+	}
+	if (rc == -ENOMEM) {
+		errline(_("out of memory"));
+		status = 1;
+	} else if (rc == -EINVAL) {
+		errline(_("not an ip_traffic_monitor_cli database (%s)"), err);
+	} else if (rc) {
+		errline(_("reading the database failed: %s"), err);
+		status = 1;
+	} else {
+		status = 0;
+	}
+out:
+	for (size_t h = 0; h < p.n_hosts; h++)
+		free(p.hosts[h]);
+	free(p.hosts);
+	strbuf_free(&src);
+	strbuf_free(&sql);
+	qpg_close(q);
+	return status;
+}
+
+static int run_top(const struct top_opts *o)
+{
+	struct sum_table t = {0};
+	struct qresult r = {0};
+	struct sums *rows = NULL;
+	size_t n = 0, shown;
+	int status;
+
+	status = store_pg_url(o->db) ? top_pg(o, &t) : top_sqlite(o, &t);
+	if (status) {
+		table_free(&t);
+		return status;
+	}
+	if (finish(&t, o, &rows, &n)) {
+		errline(_("out of memory"));
+		return 1;
 	}
 	shown = o->n && n > o->n ? o->n : n;
 	if (top_result(rows, shown, o, &r)) {
@@ -779,8 +1030,8 @@ static int run_top(const struct top_opts *o)
 
 		fmt_time(o->since, a, sizeof(a));
 		fmt_time(o->until, b, sizeof(b));
-		printf(_("top %" PRIu64 " %s by %s bytes, %s to %s UTC\n"), o->n,
-		       keys[o->key].name,
+		printf(_("top %" PRIu64 " %s by %s bytes, %s to %s UTC\n"),
+		       o->n, keys[o->key].name,
 		       o->rank == RANK_TX   ? _("sent")
 		       : o->rank == RANK_RX ? _("received")
 					    : _("sent+received"),
@@ -788,12 +1039,8 @@ static int run_top(const struct top_opts *o)
 	}
 	status = print_result(&r, o->fmt) ? 1 : 0;
 out:
-	for (size_t i = 0; rows && i < n; i++)
-		free(rows[i].key);
-	free(rows);
+	sums_free(rows, n);
 	qresult_free(&r);
-	sqlite3_close_v2(db);
-	strbuf_free(&src);
 	return status;
 }
 
@@ -801,6 +1048,7 @@ out:
 
 enum {
 	OPT_DB = 256,
+	OPT_HOST,
 	OPT_CSV,
 	OPT_JSON,
 	OPT_SINCE,
@@ -813,6 +1061,7 @@ enum {
 
 static const struct option opts[] = {
 	{"db", required_argument, NULL, OPT_DB},
+	{"host", required_argument, NULL, OPT_HOST},
 	{"csv", no_argument, NULL, OPT_CSV},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"since", required_argument, NULL, OPT_SINCE},
@@ -861,6 +1110,10 @@ int query_main(int argc, char **argv)
 		switch (c) {
 		case OPT_DB:
 			o.db = optarg;
+			break;
+		case OPT_HOST:
+			o.host = optarg;
+			top_flags = true;
 			break;
 		case OPT_CSV:
 			o.fmt = QFORMAT_CSV;
@@ -932,14 +1185,21 @@ int query_main(int argc, char **argv)
 	}
 	if (!top) {
 		if (top_flags) {
-			errline(_("--since, --until, --by, -n, --tx, --rx and --both belong to 'query top'"));
+			errline(_(
+				"--host, --since, --until, --by, -n, --tx, --rx and --both belong to 'query top'"));
 			return EXIT_BAD;
 		}
 		if (!sql) {
-			errline(_("give an SQL statement or 'top' (see query --help)"));
+			errline(_(
+				"give an SQL statement or 'top' (see query --help)"));
 			return EXIT_BAD;
 		}
 		return run_sql(o.db, sql, o.fmt);
+	}
+	if (o.host && !store_pg_url(o.db)) {
+		errline(_(
+			"--host reads a PostgreSQL database (--db postgresql://...); an SQLite file holds one host"));
+		return EXIT_BAD;
 	}
 	if (query_parse_time(since, now, &o.since)) {
 		errline(_("--since '%s' is not a time (24h, 7d, @UNIX, YYYY-MM-DD[ HH:MM[:SS]])"),

@@ -19,6 +19,8 @@
 #include "geo_labels.h"
 #include "log.h"
 #include "store_pg.h"
+#include "store_pg_sql.h"
+#include "store_plan.h"
 #include "store_schema.h"
 
 #define HOUR 3600
@@ -103,10 +105,6 @@ struct pending_row {
 	struct itm_value v;
 };
 
-struct horizons {
-	int64_t hour_done, day_done, bucket_from, hour_from;
-};
-
 struct store {
 	struct store_pg *pg; /* --db postgresql://: everything goes there */
 	sqlite3 *db;
@@ -116,7 +114,7 @@ struct store {
 	ino_t ino;
 	sqlite3_stmt *st[ST_MAX];
 	struct id_cache addrs, procs;
-	struct horizons hz;
+	struct store_horizons hz;
 	/* Interfaces handed out, recreated in a replacement file. */
 	struct {
 		int64_t id;
@@ -352,16 +350,8 @@ static int read_horizons(struct store *s)
 		const char *k = (const char *)sqlite3_column_text(st, 0);
 		int64_t v = sqlite3_column_int64(st, 1);
 
-		if (!k)
-			continue;
-		if (!strcmp(k, "hour_done"))
-			s->hz.hour_done = v;
-		else if (!strcmp(k, "day_done"))
-			s->hz.day_done = v;
-		else if (!strcmp(k, "bucket_from"))
-			s->hz.bucket_from = v;
-		else if (!strcmp(k, "hour_from"))
-			s->hz.hour_from = v;
+		if (k)
+			store_horizons_set(&s->hz, k, v);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : fail(s, rc);
@@ -617,11 +607,9 @@ int store_open(const struct store_config *cfg, struct store **out)
 		err = store_pg_open(cfg, &s->pg, s->errmsg, sizeof(s->errmsg));
 		if (err) {
 			char shown[1024];
-			const char *at = strchr(cfg->path, '@');
 
 			/* Never print a password given in the URI. */
-			snprintf(shown, sizeof(shown), "%s",
-				 at ? "the PostgreSQL database" : cfg->path);
+			store_pg_redact(cfg->path, shown, sizeof(shown));
 			pr_err("cannot use database %s: %s\n", shown,
 			       s->errmsg);
 			free(s);
@@ -1073,102 +1061,71 @@ static int next_ts(struct store *s, const char *t, const char *o, int64_t from,
 	return 0;
 }
 
+static int rollup_next(void *ctx, bool hours, int64_t from, int64_t *ts)
+{
+	return hours ? next_ts(ctx, "t_hour", "o_hour", from, ts)
+		     : next_ts(ctx, "t_bucket", "o_bucket", from, ts);
+}
+
+static int rollup_roll(void *ctx, int64_t ts, int64_t span)
+{
+	int err;
+
+	if (span == HOUR)
+		return roll(ctx, "t_bucket", "t_hour", "o_bucket", "o_hour", ts,
+			    HOUR);
+	err = roll(ctx, "t_hour", "t_day", "o_hour", "o_day", ts, DAY);
+	return err ? err : roll_totals(ctx, ts);
+}
+
+static const struct store_rollup_ops rollup_ops = {
+	.next = rollup_next,
+	.roll = rollup_roll,
+};
+
 /* One transaction: roll the next closed hour (and day) up, if any. */
 static int maintain_step(struct store *s, int64_t now, bool *more)
 {
-	struct horizons hz = s->hz;
-	int64_t cur_hour = floor_to(now, HOUR), cur_day = floor_to(now, DAY);
-	int64_t next, bf, hf;
+	struct store_horizons hz = s->hz;
+	bool rolled;
+	int64_t df;
 	int err;
 
 	*more = false;
 	err = exec(s, "BEGIN IMMEDIATE");
 	if (err)
 		return err;
-	if (hz.hour_done < cur_hour) {
-		err = next_ts(s, "t_bucket", "o_bucket", hz.hour_done, &next);
-		if (err)
-			goto fail;
-		if (next >= cur_hour) {
-			hz.hour_done = cur_hour;
-		} else {
-			int64_t h = floor_to(next, HOUR);
-
-			err = roll(s, "t_bucket", "t_hour", "o_bucket",
-				   "o_hour", h, HOUR);
-			if (err)
-				goto fail;
-			hz.hour_done = h + HOUR;
-			*more = hz.hour_done < cur_hour;
-		}
-	}
-	/* Days close once all their hours are rolled up. */
-	while (hz.day_done < cur_day) {
-		int64_t d;
-
-		err = next_ts(s, "t_hour", "o_hour", hz.day_done, &next);
-		if (err)
-			goto fail;
-		if (next >= hz.hour_done) {
-			/* No hour rows left before hour_done: skip ahead. */
-			d = floor_to(hz.hour_done, DAY);
-			if (d > cur_day)
-				d = cur_day;
-			if (d > hz.day_done)
-				hz.day_done = d;
-			break;
-		}
-		d = floor_to(next, DAY);
-		if (d + DAY > hz.hour_done) {
-			hz.day_done = d; /* not all its hours are closed */
-			break;
-		}
-		err = roll(s, "t_hour", "t_day", "o_hour", "o_day", d, DAY);
-		if (!err)
-			err = roll_totals(s, d);
-		if (err)
-			goto fail;
-		hz.day_done = d + DAY;
-	}
+	err = store_rollup_step(&hz, now, &rollup_ops, s, more, &rolled);
+	if (err)
+		goto fail;
 	/* Retention: raw buckets, then hours, never past what is rolled up. */
-	bf = floor_to(now - (int64_t)s->cfg.keep_buckets, HOUR);
-	if (bf > hz.hour_done)
-		bf = hz.hour_done;
-	if (bf > hz.bucket_from) {
+	store_retention(&hz, now, s->cfg.keep_buckets, s->cfg.keep_hours,
+			s->cfg.keep_days, &df);
+	if (hz.bucket_from > s->hz.bucket_from) {
 		char sql[128];
 
 		snprintf(sql, sizeof(sql),
 			 "DELETE FROM t_bucket WHERE ts < %lld;"
 			 "DELETE FROM o_bucket WHERE ts < %lld",
-			 (long long)bf, (long long)bf);
+			 (long long)hz.bucket_from, (long long)hz.bucket_from);
 		err = exec(s, sql);
 		if (err)
 			goto fail;
-		hz.bucket_from = bf;
 	}
-	hf = floor_to(now - (int64_t)s->cfg.keep_hours, DAY);
-	if (hf > hz.day_done)
-		hf = hz.day_done;
-	if (hf > floor_to(hz.bucket_from, DAY))
-		hf = floor_to(hz.bucket_from, DAY);
-	if (hf > hz.hour_from) {
+	if (hz.hour_from > s->hz.hour_from) {
 		char sql[128];
 
 		snprintf(sql, sizeof(sql),
 			 "DELETE FROM t_hour WHERE ts < %lld;"
 			 "DELETE FROM o_hour WHERE ts < %lld",
-			 (long long)hf, (long long)hf);
+			 (long long)hz.hour_from, (long long)hz.hour_from);
 		err = exec(s, sql);
 		if (err)
 			goto fail;
-		hz.hour_from = hf;
 	}
-	if (s->cfg.keep_days) {
-		int64_t df = floor_to(now - (int64_t)s->cfg.keep_days, DAY);
+	if (df != INT64_MIN) {
 		char sql[128];
 
-		if (df > hz.hour_from)
-			df = hz.hour_from;
 		snprintf(sql, sizeof(sql),
 			 "DELETE FROM t_day WHERE ts < %lld;"
 			 "DELETE FROM o_day WHERE ts < %lld",
@@ -1200,7 +1157,7 @@ fail:
 int store_maintain(struct store *s, int64_t now, unsigned max_hours)
 {
 	if (s->pg)
-		return 0; /* rollups: not on PostgreSQL yet */
+		return store_pg_maintain(s->pg, now, max_hours);
 	bool more = true;
 	int err = 0;
 

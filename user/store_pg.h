@@ -34,6 +34,8 @@ int store_pg_set_state(struct store_pg *s, int64_t iface,
 		       const struct store_iface_state *st);
 int store_pg_commit(struct store_pg *s);
 void store_pg_rollback(struct store_pg *s);
+/* This host's rollups and retention (store_maintain()). */
+int store_pg_maintain(struct store_pg *s, int64_t now, unsigned max_hours);
 int store_pg_restore(struct store_pg *s, store_total_fn fn, void *ctx);
 int store_pg_restore_other(struct store_pg *s, int64_t iface,
 			   struct itm_value out[STORE_OTHER_MAX]);

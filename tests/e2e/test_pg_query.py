@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: MIT
+"""`query` and `query top` on PostgreSQL give what they give on SQLite.
+
+The same synthetic history (build/tests/pg_drive: three days of flushes,
+rolled up into hours and days with the same --db-keep-*) is written into an
+SQLite file and into a throwaway PostgreSQL 15 cluster; every report and
+SQL statement below must print byte for byte the same table, CSV and JSON
+from both.  The Grafana examples of the README run against the server."""
+
+import os
+import re
+
+import pytest
+
+import itm_e2e as e2e
+import pg_cluster as pc
+import test_pg_rollup as ro
+
+ROUNDS = 3 * ro.D // ro.STEP
+LAST = ro.START + (ROUNDS - 1) * ro.STEP
+KEEP = (6 * ro.H, ro.D, 0)
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory):
+    if not pc.available():
+        pytest.fail("PostgreSQL 15 server binaries missing (postgresql-15)")
+    c = pc.Cluster(port=54300 + (os.getpid() + 13) % 500).init().start()
+    try:
+        c.psql("CREATE DATABASE one")
+        path = str(tmp_path_factory.mktemp("sqlite") / "traffic.db")
+        truth = []
+        for db in (path, c.url("one"), c.url()):
+            p = e2e.sh(*ro.drive_args(db, "h0", 3, ROUNDS, keep=KEEP),
+                       timeout=300)
+            truth.append(p.stdout)
+        assert truth[0] == truth[1] == truth[2]
+        # A second host in the shared database, for --host and Grafana.
+        p = e2e.sh(*ro.drive_args(c.url(), "h1", 4, ROUNDS, keep=KEEP),
+                   timeout=300)
+        yield c, path, ro.parse_truth(truth[0]), ro.parse_truth(p.stdout)
+    finally:
+        c.teardown()
+
+
+def query(itm_bin, *argv, check=True):
+    return e2e.sh(itm_bin, "query", *argv, check=check)
+
+
+WINDOWS = [
+    (ro.START, LAST + 1),                       # everything
+    (ro.START + 5000, ro.START + 200000),        # cuts days and hours
+    (ro.START + ro.D, LAST - 2 * ro.H + 123),   # buckets at the end
+]
+
+TOPS = [
+    ["--by", "remote_ip", "-n", "0"],
+    ["--by", "country"],
+    ["--by", "province", "--tx"],
+    ["--by", "city", "--rx", "-n", "3"],
+    ["--by", "isp", "--both"],
+    ["--by", "process"],
+    ["--by", "iface"],
+]
+
+SQL = [
+    "SELECT remote_ip, country, province, city, isp, sum(tx_bytes) AS tx,"
+    " sum(rx_bytes) AS rx, sum(tx_packets) AS txp, sum(rx_packets) AS rxp"
+    " FROM traffic GROUP BY remote_ip, country, province, city, isp"
+    " ORDER BY remote_ip",
+    "SELECT ts, seconds, iface, remote_ip, pid, process, tx_bytes, rx_bytes,"
+    " tx_packets, rx_packets FROM traffic ORDER BY ts, remote_ip LIMIT 300",
+    "SELECT seconds, count(*) AS n, sum(tx_bytes) AS tx FROM traffic"
+    " GROUP BY seconds ORDER BY seconds",
+    "SELECT kind, seconds, count(*) AS n, sum(tx_bytes) AS tx,"
+    " sum(rx_packets) AS rxp FROM traffic_other GROUP BY kind, seconds"
+    " ORDER BY seconds",
+    "SELECT process, round(avg(tx_bytes), 2) AS mean, max(rx_bytes) AS top,"
+    " NULL AS empty FROM traffic WHERE seconds = 3600 GROUP BY process"
+    " ORDER BY process",
+]
+
+
+@pytest.mark.parametrize("fmt", [[], ["--csv"], ["--json"]],
+                         ids=["table", "csv", "json"])
+def test_top_same_on_both(stores, itm_bin, fmt):
+    c, path, _, _ = stores
+    n = 0
+    for since, until in WINDOWS:
+        for top in TOPS:
+            args = ["top", "--since", "@%d" % since, "--until",
+                    "@%d" % until] + top + fmt
+            a = query(itm_bin, *args, "--db", path).stdout
+            b = query(itm_bin, *args, "--db", c.url("one")).stdout
+            h = query(itm_bin, *args, "--db", c.url(), "--host",
+                      "h0").stdout
+            assert a == b == h, args
+            n += a.count("\n")
+    assert n > 100
+
+
+@pytest.mark.parametrize("fmt", [[], ["--csv"], ["--json"]],
+                         ids=["table", "csv", "json"])
+def test_sql_same_on_both(stores, itm_bin, fmt):
+    c, path, _, _ = stores
+    for sql in SQL:
+        a = query(itm_bin, sql, "--db", path, *fmt).stdout
+        b = query(itm_bin, sql, "--db", c.url("one"), *fmt).stdout
+        assert a == b, sql
+        assert a.count("\n") >= 3
+
+
+def test_top_sums_are_exact_per_host(stores, itm_bin):
+    """--host picks one host's rows; without it the hosts add up."""
+    c, _, (rows0, _), (rows1, _) = stores
+    want = [{}, {}]
+    for n, rows in enumerate((rows0, rows1)):
+        for ts, ip, pid, proc, v in rows:
+            ro.add(want[n], ip, v[:2])
+    # From the day before: the first bucket starts before START.
+    base = ["top", "--since", "@%d" % (ro.START - ro.D), "--until",
+            "@%d" % (LAST + 1),
+            "-n", "0", "--csv", "--db", c.url()]
+    for n in range(2):
+        out = query(itm_bin, *base, "--host", "h%d" % n).stdout.splitlines()
+        assert out[0] == "remote_ip,tx_bytes,rx_bytes,tx_packets,rx_packets"
+        got = {f[0]: (int(f[1]), int(f[2]))
+               for f in (line.split(",") for line in out[1:])}
+        assert got == want[n]
+    out = query(itm_bin, *base).stdout.splitlines()
+    got = {f[0]: (int(f[1]), int(f[2]))
+           for f in (line.split(",") for line in out[1:])}
+    both = dict(want[0])
+    for ip, v in want[1].items():
+        ro.add(both, ip, v)
+    assert got == both
+
+
+def test_pg_errors(stores, itm_bin):
+    c, path, _, _ = stores
+    r = query(itm_bin, "DELETE FROM t_bucket", "--db", c.url(), check=False)
+    assert r.returncode == 2 and "read-only" in r.stderr, r.stderr
+    r = query(itm_bin, "SELECT 1; SELECT 2", "--db", c.url(), check=False)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    r = query(itm_bin, "top", "--host", "nosuch", "--db", c.url(),
+              check=False)
+    assert r.returncode == 2 and "nosuch" in r.stderr, r.stderr
+    r = query(itm_bin, "top", "--host", "h0", "--db", path, check=False)
+    assert r.returncode == 2 and "PostgreSQL" in r.stderr, r.stderr
+    url = "postgresql://itm:s3cret@/nodb?host=%s&port=1" % c.dir
+    r = query(itm_bin, "SELECT 1", "--db", url, check=False)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "s3cret" not in r.stderr and "itm:***@" in r.stderr, r.stderr
+    assert c.psql("SELECT count(*) FROM t_bucket")[0][0] != "0"
+
+
+def grafana_blocks(readme):
+    text = open(os.path.join(README, readme), encoding="utf-8").read()
+    sect = text[re.search(r"^## .*`--db postgresql://…`", text, re.M).start():]
+    sect = sect[:sect.index("\n## ")]
+    return re.findall(r"```sql\n(.*?)```", sect, re.S)
+
+
+def grafana_expand(sql, frm, to):
+    """The PostgreSQL data source's macros, expanded as Grafana does."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+    def group(m):
+        n = int(m.group(3)[:-1]) * units[m.group(3)[-1]]
+        out = "floor(%s/%d)*%d" % (m.group(2), n, n)
+        return out + (' AS "time"' if m.group(1) else "")
+    sql = re.sub(r"\$__unixEpochGroup(Alias)?\((\w+),\s*'(\w+)'\)", group,
+                 sql)
+    return re.sub(r"\$__unixEpochFilter\((\w+)\)",
+                  lambda m: "%s >= %d AND %s <= %d" % (m.group(1), frm,
+                                                       m.group(1), to), sql)
+
+
+def test_readme_grafana_queries_run(stores):
+    c, _, (rows0, _), (rows1, _) = stores
+    blocks = grafana_blocks("README.md")
+    assert len(blocks) >= 2
+    assert blocks == grafana_blocks("README.zh-CN.md")
+    for sql in blocks:
+        assert "$__" in sql  # written for Grafana
+        out = c.psql(grafana_expand(sql, ro.START, LAST))
+        assert out, sql
+    # The first one (bytes per hour and host) adds up to each host's truth
+    # over a range that holds the first day's row (it starts at 00:00).
+    per_host = {}
+    frm = ro.floor(ro.START, ro.D)
+    for t, host, b in c.psql(grafana_expand(blocks[0], frm, LAST)):
+        per_host[host] = per_host.get(host, 0) + int(b)
+    want = {h: sum(v[0] + v[1] for _, _, _, _, v in rows)
+            for h, rows in (("h0", rows0), ("h1", rows1))}
+    assert per_host == want

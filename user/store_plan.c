@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: MIT
+#include "store_plan.h"
+
+#include <string.h>
+
+int64_t store_floor(int64_t t, int64_t unit)
+{
+	return t >= 0 ? t - t % unit : t - (unit + t % unit) % unit;
+}
+
+void store_retention(struct store_horizons *hz, int64_t now,
+		     uint64_t keep_buckets, uint64_t keep_hours,
+		     uint64_t keep_days, int64_t *day_cut)
+{
+	int64_t bf, hf, df;
+
+	/* Raw buckets, then hours: only what a coarser table holds. */
+	bf = store_floor(now - (int64_t)keep_buckets, STORE_HOUR);
+	if (bf > hz->hour_done)
+		bf = hz->hour_done;
+	if (bf > hz->bucket_from)
+		hz->bucket_from = bf;
+	hf = store_floor(now - (int64_t)keep_hours, STORE_DAY);
+	if (hf > hz->day_done)
+		hf = hz->day_done;
+	if (hf > store_floor(hz->bucket_from, STORE_DAY))
+		hf = store_floor(hz->bucket_from, STORE_DAY);
+	if (hf > hz->hour_from)
+		hz->hour_from = hf;
+	if (!keep_days) {
+		*day_cut = INT64_MIN;
+		return;
+	}
+	df = store_floor(now - (int64_t)keep_days, STORE_DAY);
+	if (df > hz->hour_from)
+		df = hz->hour_from;
+	*day_cut = df;
+}
+
+bool store_horizons_set(struct store_horizons *hz, const char *key,
+			int64_t value)
+{
+	if (!strcmp(key, "hour_done"))
+		hz->hour_done = value;
+	else if (!strcmp(key, "day_done"))
+		hz->day_done = value;
+	else if (!strcmp(key, "bucket_from"))
+		hz->bucket_from = value;
+	else if (!strcmp(key, "hour_from"))
+		hz->hour_from = value;
+	else
+		return false;
+	return true;
+}
+
+int store_rollup_step(struct store_horizons *hz, int64_t now,
+		      const struct store_rollup_ops *ops, void *ctx, bool *more,
+		      bool *rolled)
+{
+	int64_t cur_hour = store_floor(now, STORE_HOUR);
+	int64_t cur_day = store_floor(now, STORE_DAY);
+	int64_t next;
+	int err;
+
+	*more = false;
+	*rolled = false;
+	if (hz->hour_done < cur_hour) {
+		err = ops->next(ctx, false, hz->hour_done, &next);
+		if (err)
+			return err;
+		if (next >= cur_hour) {
+			hz->hour_done = cur_hour;
+		} else {
+			int64_t h = store_floor(next, STORE_HOUR);
+
+			err = ops->roll(ctx, h, STORE_HOUR);
+			if (err)
+				return err;
+			hz->hour_done = h + STORE_HOUR;
+			*more = hz->hour_done < cur_hour;
+			*rolled = true;
+		}
+	}
+	/* Days close once all their hours are rolled up. */
+	while (hz->day_done < cur_day) {
+		int64_t d;
+
+		err = ops->next(ctx, true, hz->day_done, &next);
+		if (err)
+			return err;
+		if (next >= hz->hour_done) {
+			/* No hour rows left before hour_done: skip ahead. */
+			d = store_floor(hz->hour_done, STORE_DAY);
+			if (d > cur_day)
+				d = cur_day;
+			if (d > hz->day_done)
+				hz->day_done = d;
+			break;
+		}
+		d = store_floor(next, STORE_DAY);
+		if (d + STORE_DAY > hz->hour_done) {
+			hz->day_done = d; /* not all its hours are closed */
+			break;
+		}
+		err = ops->roll(ctx, d, STORE_DAY);
+		if (err)
+			return err;
+		hz->day_done = d + STORE_DAY;
+		*rolled = true;
+	}
+	return 0;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rollup and retention horizons, shared by the SQLite and the PostgreSQL
+ * store (on PostgreSQL one set per host).  See store_schema.h for what
+ * they mean: raw buckets hold [bucket_from, now), hourly rows every closed
+ * hour in [hour_from, hour_done), daily rows closed days before day_done.
+ */
+#ifndef ITM_STORE_PLAN_H
+#define ITM_STORE_PLAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STORE_HOUR 3600
+#define STORE_DAY  86400
+
+struct store_horizons {
+	int64_t hour_done, day_done, bucket_from, hour_from;
+};
+
+int64_t store_floor(int64_t t, int64_t unit);
+
+/* Set the horizon named `key` (a meta row); false for another key. */
+bool store_horizons_set(struct store_horizons *hz, const char *key,
+			int64_t value);
+
+/* What a backend does for store_rollup_step(); each returns 0 or -errno. */
+struct store_rollup_ops {
+	/*
+	 * The first ts >= from in the raw buckets (hours false) or the
+	 * hourly rows (hours true), either family; INT64_MAX when none.
+	 */
+	int (*next)(void *ctx, bool hours, int64_t from, int64_t *ts);
+	/*
+	 * Sum the rows of [ts, ts + span) into one row at ts: buckets into
+	 * an hour (span STORE_HOUR), or hours into a day (STORE_DAY), which
+	 * also goes into the all-time totals.
+	 */
+	int (*roll)(void *ctx, int64_t ts, int64_t span);
+};
+
+/*
+ * The rollups of one maintenance step at `now`: the next closed hour that
+ * has rows, then every day that closes with it.  Advances hz->hour_done
+ * and hz->day_done; *more when more closed hours wait, *rolled when
+ * anything was summed.  The caller runs it inside the step's transaction.
+ */
+int store_rollup_step(struct store_horizons *hz, int64_t now,
+		      const struct store_rollup_ops *ops, void *ctx, bool *more,
+		      bool *rolled);
+
+/*
+ * Where retention cuts at `now`, never past what is rolled up: raises
+ * hz->bucket_from and hz->hour_from (rows below them are to be deleted)
+ * and sets *day_cut to the first daily row kept (INT64_MIN with
+ * keep_days 0: daily rows are kept forever).
+ */
+void store_retention(struct store_horizons *hz, int64_t now,
+		     uint64_t keep_buckets, uint64_t keep_hours,
+		     uint64_t keep_days, int64_t *day_cut);
+
+#endif
