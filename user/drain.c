@@ -163,11 +163,11 @@ static int helper_collect(struct helper *h, drain_batch_fn fn, void *ctx,
 			/* After an error, the rows are still delivered: they
 			 * are gone from the map already. */
 			ferr = fn(ctx, s->keys, s->values, s->count);
+			pthread_mutex_lock(&h->lock);
 			if (ferr && !err) {
 				err = ferr;
 				h->stop = true;
 			}
-			pthread_mutex_lock(&h->lock);
 			s->full = false;
 			pthread_cond_broadcast(&h->cond);
 		}
