@@ -22,7 +22,6 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "drain.h"
 #include "itm_shared.h"
 
 #define MAX_ROUNDS 32
@@ -227,79 +227,26 @@ out:
 	return got;
 }
 
-/*
- * Two threads, each lookup-and-delete in batches of 4096 over half of the
- * buckets: the batch cursor of a hash map is the next bucket's index, so
- * the second thread starts at the middle and the first stops once its
- * cursor passes it (a bucket both visit is emptied under its lock by one
- * of them).  What is left (nothing, unless the kernel's cursor means
- * something else) is drained after both.
- */
-struct half {
-	int fd;
-	__u32 from, to; /* buckets [from, to); to == 0: to the end */
-	long got;
-};
-
-static void *drain_half(void *arg)
+/* The daemon's drain (user/drain.c): two threads for maps this size. */
+static int count_rows(void *ctx, const struct itm_key *keys, const void *values,
+		      size_t count)
 {
-	struct half *h = arg;
-	unsigned batch = 4096;
-	struct itm_key *keys = calloc(batch, sizeof(*keys));
-	void *vals = calloc((size_t)batch * ncpus, sizeof(struct itm_value));
-	__u32 in = h->from, out, cnt;
-	int err;
-
-	h->got = 0;
-	if (!keys || !vals) {
-		h->got = -ENOMEM;
-		goto out;
-	}
-	for (;;) {
-		cnt = batch;
-		err = bpf_map_lookup_and_delete_batch(
-			h->fd, h->from ? &in : NULL, &out, keys, vals, &cnt,
-			NULL);
-		if (err && err != -ENOENT) {
-			h->got = err;
-			break;
-		}
-		h->got += cnt;
-		if (err == -ENOENT || (h->to && out >= h->to))
-			break;
-		in = out;
-		h->from = 1; /* from now on, continue at "in" */
-	}
-out:
-	free(keys);
-	free(vals);
-	return NULL;
+	(void)keys;
+	(void)values;
+	*(long *)ctx += (long)count;
+	return 0;
 }
 
 static long drain_parallel(int fd)
 {
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info), buckets = 1;
-	struct half lo = {.fd = fd}, hi = {.fd = fd};
-	struct itm_key k;
-	pthread_t t;
-	long rest = 0;
+	struct drain_buf b;
+	long got = 0;
+	int err = drain_buf_init(&b, 4096);
 
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	while (buckets < info.max_entries)
-		buckets <<= 1;
-	lo.to = buckets / 2;
-	hi.from = buckets / 2;
-	if (pthread_create(&t, NULL, drain_half, &hi))
-		return -EAGAIN;
-	drain_half(&lo);
-	pthread_join(t, NULL);
-	if (lo.got < 0 || hi.got < 0)
-		return lo.got < 0 ? lo.got : hi.got;
-	if (!bpf_map_get_next_key(fd, NULL, &k))
-		rest = drain(fd, 4096, 1);
-	return rest < 0 ? rest : lo.got + hi.got + rest;
+	if (!err)
+		err = drain_map(fd, &b, count_rows, &got);
+	drain_buf_free(&b);
+	return err ? err : got;
 }
 
 static double loadavg(void)
@@ -352,7 +299,7 @@ static const struct variant {
 	 ITER, 0},
 	{"BPF iterator as above, deleting each entry", ITER_DEL, 0},
 	{"the swap: array-of-maps slot update (waits for RCU)", SWAP, 0},
-	{"lookup-and-delete, batch 4096, two threads (half the buckets each)",
+	{"the daemon's drain_map(): batch 4096, two threads claiming 16 chunks",
 	 PARALLEL, 4096},
 };
 

@@ -80,15 +80,19 @@ static int take_batch(int fd, const __u32 *in, __u32 *out, struct itm_key *keys,
 }
 
 /*
- * The parallel drain: a second thread empties the upper half of the
- * map's buckets while this one empties the lower half and hands every
- * batch, its own and the helper's, to fn (so fn never runs concurrently).
- * The batch cursor of a hash map is the index of the next bucket: the
- * helper starts at the middle, this thread stops once its cursor passes
- * it.  A bucket both reach is emptied under its lock by one of them, so
- * every entry is taken once.  The helper hands over its batches through
- * two slots, which bounds the memory to two batches.
+ * The parallel drain: the map's buckets are cut into chunks that this
+ * thread and a helper thread claim one at a time, so that whichever gets
+ * more CPU empties more of them (on a machine where the second CPU is
+ * shared, a fixed half would wait for the slower thread).  Every batch,
+ * the helper's too, goes to fn in this thread (fn never runs
+ * concurrently).  The batch cursor of a hash map is the index of the next
+ * bucket: a chunk starts at its first bucket and ends once the cursor
+ * passes its last.  A bucket two threads reach is emptied under its lock
+ * by one of them, so every entry is taken once.  The helper hands its
+ * batches over through two slots, which bounds the memory to two batches.
  */
+#define DRAIN_CHUNKS 16
+
 struct slot {
 	struct itm_key *keys;
 	void *values;
@@ -102,21 +106,37 @@ struct helper {
 	struct slot slot[2];
 	size_t batch;
 	int fd;
-	__u32 from;
+	__u32 chunk, next; /* buckets per chunk; next chunk to claim */
 	bool done, stop;
 	int err;
 };
 
+/* Claim the next chunk's first bucket; false when none is left. */
+static bool claim(struct helper *h, __u32 *from)
+{
+	if (h->stop || h->next >= DRAIN_CHUNKS)
+		return false;
+	*from = h->next++ * h->chunk;
+	return true;
+}
+
 static void *helper_run(void *arg)
 {
 	struct helper *h = arg;
-	__u32 in = h->from, out, count;
+	__u32 in, out, count, to = 0;
+	bool busy = false;
 	int err = 0, i = 0;
 
 	pthread_mutex_lock(&h->lock);
 	for (;;) {
 		struct slot *s = &h->slot[i];
 
+		if (!busy) {
+			if (!claim(h, &in))
+				break;
+			to = in + h->chunk;
+			busy = true;
+		}
 		while (s->full && !h->stop)
 			pthread_cond_wait(&h->cond, &h->lock);
 		if (h->stop)
@@ -129,13 +149,13 @@ static void *helper_run(void *arg)
 			break;
 		s->count = count;
 		s->full = count > 0;
+		if (s->full)
+			i ^= 1;
 		pthread_cond_broadcast(&h->cond);
-		if (err == -ENOENT) {
-			err = 0;
-			break;
-		}
+		if (err == -ENOENT || out >= to)
+			busy = false;
+		err = 0;
 		in = out;
-		i ^= 1;
 	}
 	h->err = err;
 	h->done = true;
@@ -180,7 +200,7 @@ static int helper_collect(struct helper *h, drain_batch_fn fn, void *ctx,
 	return err;
 }
 
-static int helper_start(struct helper *h, pthread_t *t, int fd, __u32 from,
+static int helper_start(struct helper *h, pthread_t *t, int fd, __u32 buckets,
 			const struct drain_buf *b)
 {
 	size_t row = ITM_PERCPU_STRIDE(struct itm_value) * (size_t)b->ncpus;
@@ -189,7 +209,7 @@ static int helper_start(struct helper *h, pthread_t *t, int fd, __u32 from,
 
 	h->batch = b->batch;
 	h->fd = fd;
-	h->from = from;
+	h->chunk = buckets / DRAIN_CHUNKS;
 	for (int i = 0; i < 2; i++) {
 		h->slot[i].keys = calloc(b->batch, sizeof(struct itm_key));
 		h->slot[i].values = calloc(b->batch, row);
@@ -239,20 +259,22 @@ static __u32 map_buckets(int fd)
 	return n;
 }
 
-/* Batch by batch from *in (NULL: the start) until the cursor reaches
- * "to" (0: the end); every batch to fn.  Returns 0, -ENOENT when the
- * first call finds no batch support, or an error. */
+/* Batch by batch from bucket "from" until the cursor reaches "to" (0: the
+ * end); every batch to fn, and between batches the helper's (if any).
+ * Returns 0, an error, or -EINVAL/-ENOTSUP/-EOPNOTSUPP with *unsupported
+ * set when the first call finds no batch support. */
 static int drain_range(int fd, struct drain_buf *b, drain_batch_fn fn,
-		       void *ctx, __u32 to, struct helper *h, bool *unsupported)
+		       void *ctx, __u32 from, __u32 to, struct helper *h,
+		       bool *unsupported)
 {
-	__u32 out_batch, count, cursor;
+	__u32 out_batch, count, cursor = from;
 	bool first = true;
 	int err, ferr;
 
 	for (;;) {
 		count = (__u32)b->batch;
-		err = take_batch(fd, first ? NULL : &cursor, &out_batch,
-				 b->keys, b->values, &count);
+		err = take_batch(fd, &cursor, &out_batch, b->keys, b->values,
+				 &count);
 		if (err && err != -ENOENT) {
 			if (first && (err == -EINVAL || err == -ENOTSUP ||
 				      err == -EOPNOTSUPP))
@@ -277,6 +299,27 @@ static int drain_range(int fd, struct drain_buf *b, drain_batch_fn fn,
 	}
 }
 
+/* This thread's share of the chunks. */
+static int drain_chunks(int fd, struct drain_buf *b, drain_batch_fn fn,
+			void *ctx, struct helper *h, bool *unsupported)
+{
+	__u32 from;
+	bool more;
+	int err;
+
+	for (;;) {
+		pthread_mutex_lock(&h->lock);
+		more = claim(h, &from);
+		pthread_mutex_unlock(&h->lock);
+		if (!more)
+			return 0;
+		err = drain_range(fd, b, fn, ctx, from, from + h->chunk, h,
+				  unsupported);
+		if (err)
+			return err;
+	}
+}
+
 /* Maps smaller than this are drained by one thread: no time to gain. */
 #define DRAIN_PARALLEL_MIN 16384
 
@@ -291,9 +334,8 @@ int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
 
 	memset(&h, 0, sizeof(h));
 	if (buckets >= DRAIN_PARALLEL_MIN && buckets >= 4 * b->batch &&
-	    !helper_start(&h, &t, fd, buckets / 2, b)) {
-		err = drain_range(fd, b, fn, ctx, buckets / 2, &h,
-				  &unsupported);
+	    !helper_start(&h, &t, fd, buckets, b)) {
+		err = drain_chunks(fd, b, fn, ctx, &h, &unsupported);
 		if (err) {
 			pthread_mutex_lock(&h.lock);
 			h.stop = true;
@@ -325,7 +367,7 @@ int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
 	} else {
 		helper_free(&h);
 	}
-	err = drain_range(fd, b, fn, ctx, 0, NULL, &unsupported);
+	err = drain_range(fd, b, fn, ctx, 0, 0, NULL, &unsupported);
 	if (unsupported)
 		return drain_by_iteration(fd, b, fn, ctx);
 	return err;
