@@ -3,9 +3,9 @@
  * Emptying one per-CPU statistics map that no program writes any more
  * (the loader swapped it out): lookup-and-delete in batches, or key by key
  * on kernels without batch operations.  Maps of 16384 buckets or more are
- * emptied by two threads, half of the buckets each (the kernel's work is
- * memory-bound: two CPUs halve its wall time); the callback still runs
- * only in the caller's thread.  The daemon's collector and bench/scale.c
+ * emptied by two threads claiming chunks of buckets (the kernel's work is
+ * memory-bound and per bucket: a second CPU shortens its wall time); the
+ * callback still runs only in the caller's thread.  The daemon's collector and bench/scale.c
  * both drain through here.
  */
 #ifndef ITM_DRAIN_H
