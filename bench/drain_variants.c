@@ -4,16 +4,24 @@
  * statistics map of N addresses (shaped like the daemon's), emptied in
  * different ways, each the median of ROUNDS, printed as a Markdown table.
  *
- *   drain_variants N [ROUNDS]
+ *   drain_variants N [ROUNDS [VARIANT]]
  *
  * Variants: lookup-and-delete in batches of 1024, 4096 (what user/drain.c
  * does) and 65536 entries; lookup without delete (what recreating the map
  * instead of deleting would still pay to read it); creating a fresh
  * preallocated map (what recreating adds); a BPF_F_NO_PREALLOC map drained
- * in batches of 4096.  Wall time and this thread's CPU time: on a loaded
- * machine the wall time includes waiting for a CPU.
+ * in batches of 4096; lookup in batches, then delete the keys read in
+ * batches; a BPF iterator over the map (drain_iter.bpf.o, loaded from this
+ * program's directory) that sums the per-CPU values in the kernel and
+ * writes one 56-byte record per address, with and without deleting each
+ * entry; and the swap itself: pointing a one-slot array of maps at the
+ * other map, which waits for an RCU grace period before returning.  Wall
+ * time and this thread's CPU time: on a loaded machine the wall time
+ * includes waiting for a CPU.
  */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +30,112 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "drain.h"
 #include "itm_shared.h"
 
 #define MAX_ROUNDS 32
 
 static int ncpus;
+
+/* The iterator drains: one object per "del" setting, bound to one map. */
+struct iter_drain {
+	struct bpf_object *obj;
+	struct bpf_link *link;
+};
+
+static int iter_open(struct iter_drain *it, int map_fd, bool del)
+{
+	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, o);
+	union bpf_iter_link_info linfo = {.map.map_fd = (__u32)map_fd};
+	char path[PATH_MAX], exe[PATH_MAX];
+	struct bpf_program *prog;
+	struct bpf_map *m;
+	ssize_t len;
+	int err;
+
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len < 0)
+		return -errno;
+	exe[len] = 0;
+	snprintf(path, sizeof(path), "%s/drain_iter.bpf.o", dirname(exe));
+	it->obj = bpf_object__open_file(path, NULL);
+	if (!it->obj)
+		return -errno;
+	m = bpf_object__find_map_by_name(it->obj, ".rodata");
+	if (!m)
+		return -ENOENT;
+	{
+		struct {
+			__u32 ncpus;
+			bool del;
+		} * ro;
+		size_t sz;
+
+		ro = (void *)bpf_map__initial_value(m, &sz);
+		if (!ro)
+			return -ENOENT;
+		ro->ncpus = (__u32)ncpus;
+		ro->del = del;
+	}
+	m = bpf_object__find_map_by_name(it->obj, "drained");
+	err = m ? bpf_map__reuse_fd(m, map_fd) : -ENOENT;
+	if (!err)
+		err = bpf_object__load(it->obj);
+	if (err)
+		return err;
+	prog = bpf_object__find_program_by_name(it->obj, "drain_elem");
+	o.link_info = &linfo;
+	o.link_info_len = sizeof(linfo);
+	it->link = bpf_program__attach_iter(prog, &o);
+	return it->link ? 0 : -errno;
+}
+
+/*
+ * Read every record out of a fresh iterator; returns records or -errno.
+ * When the seq_file buffer fills, the kernel restarts the walk inside a
+ * bucket by skipping as many elements as it had shown, so deleting while
+ * iterating skips live entries: those stay in the map (never shown, never
+ * lost), and another pass takes them, until the map is empty.
+ */
+static long iter_pass(struct iter_drain *it)
+{
+	static char buf[1 << 16];
+	struct itm_value sum = {};
+	long got = 0;
+	ssize_t r;
+	int fd = bpf_iter_create(bpf_link__fd(it->link));
+
+	if (fd < 0)
+		return fd;
+	while ((r = read(fd, buf, sizeof(buf))) > 0) {
+		/* What a consumer touches: every record's counters. */
+		for (ssize_t off = 0; off + 56 <= r; off += 56) {
+			const struct itm_value *v =
+				(const void *)(buf + off +
+					       sizeof(struct itm_key));
+			sum.tx_bytes += v->tx_bytes;
+		}
+		got += r / 56;
+	}
+	if (r < 0)
+		got = -errno;
+	close(fd);
+	return got;
+}
+
+static long iter_drain(struct iter_drain *it, int map_fd, bool del)
+{
+	struct itm_key k;
+	long got = 0, n;
+
+	do {
+		n = iter_pass(it);
+		if (n < 0)
+			return n;
+		got += n;
+	} while (del && !bpf_map_get_next_key(map_fd, NULL, &k));
+	return got;
+}
 
 static double clock_s(clockid_t id)
 {
@@ -73,8 +182,9 @@ static int fill(int fd, unsigned n)
 	return err;
 }
 
-/* Read (and delete) every entry in batches; returns entries or -errno. */
-static long drain(int fd, unsigned batch, bool del)
+/* Read (and delete) every entry in batches; returns entries or -errno.
+ * del == 2: read with lookup_batch, then delete the keys read. */
+static long drain(int fd, unsigned batch, int del)
 {
 	struct itm_key *keys = calloc(batch, sizeof(*keys));
 	void *vals = calloc((size_t)batch * ncpus, sizeof(struct itm_value));
@@ -89,13 +199,22 @@ static long drain(int fd, unsigned batch, bool del)
 	}
 	for (;;) {
 		cnt = batch;
-		err = del ? bpf_map_lookup_and_delete_batch(fd, in, &out, keys,
-							    vals, &cnt, NULL)
-			  : bpf_map_lookup_batch(fd, in, &out, keys, vals, &cnt,
-						 NULL);
+		err = del == 1 ? bpf_map_lookup_and_delete_batch(
+					 fd, in, &out, keys, vals, &cnt, NULL)
+			       : bpf_map_lookup_batch(fd, in, &out, keys, vals,
+						      &cnt, NULL);
 		if (err && err != -ENOENT) {
 			got = err;
 			break;
+		}
+		if (del == 2 && cnt) {
+			__u32 dcnt = cnt;
+			int derr = bpf_map_delete_batch(fd, keys, &dcnt, NULL);
+
+			if (derr || dcnt != cnt) {
+				got = derr ? derr : -EIO;
+				break;
+			}
 		}
 		got += cnt;
 		if (err == -ENOENT)
@@ -108,6 +227,41 @@ out:
 	return got;
 }
 
+/* The daemon's drain (user/drain.c): two threads for maps this size. */
+static int count_rows(void *ctx, const struct itm_key *keys, const void *values,
+		      size_t count)
+{
+	(void)keys;
+	(void)values;
+	*(long *)ctx += (long)count;
+	return 0;
+}
+
+static long drain_parallel(int fd)
+{
+	struct drain_buf b;
+	long got = 0;
+	int err = drain_buf_init(&b, 4096);
+
+	if (!err)
+		err = drain_map(fd, &b, count_rows, &got);
+	drain_buf_free(&b);
+	return err ? err : got;
+}
+
+static double loadavg(void)
+{
+	double l = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lf", &l) != 1)
+			l = -1;
+		fclose(f);
+	}
+	return l;
+}
+
 static int cmp(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -115,7 +269,17 @@ static int cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-enum kind { DEL, LOOKUP, CREATE, NOPREALLOC };
+enum kind {
+	DEL,
+	LOOKUP,
+	CREATE,
+	NOPREALLOC,
+	LOOKUP_THEN_DEL,
+	ITER,
+	ITER_DEL,
+	SWAP,
+	PARALLEL
+};
 
 static const struct variant {
 	const char *name;
@@ -129,6 +293,14 @@ static const struct variant {
 	{"create a fresh map (recreate: the new map)", CREATE, 0},
 	{"BPF_F_NO_PREALLOC map, lookup-and-delete, batch 4096", NOPREALLOC,
 	 4096},
+	{"lookup batch 4096, then delete batch of the keys read",
+	 LOOKUP_THEN_DEL, 4096},
+	{"BPF iterator, per-CPU sum in the kernel, 56 B records (no delete)",
+	 ITER, 0},
+	{"BPF iterator as above, deleting each entry", ITER_DEL, 0},
+	{"the swap: array-of-maps slot update (waits for RCU)", SWAP, 0},
+	{"the daemon's drain_map(): batch 4096, two threads claiming 16 chunks",
+	 PARALLEL, 4096},
 };
 
 #define NVAR (sizeof(variants) / sizeof(variants[0]))
@@ -138,7 +310,10 @@ int main(int argc, char **argv)
 	double wall[NVAR][MAX_ROUNDS], cpu[NVAR][MAX_ROUNDS];
 	unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 0) : 65536;
 	int rounds = argc > 2 ? atoi(argv[2]) : 5;
-	int fd, fd_np;
+	/* One variant only (its row number, from 1), e.g. under perf. */
+	size_t only = argc > 3 ? strtoul(argv[3], NULL, 0) : 0;
+	struct iter_drain it = {0}, it_del = {0};
+	int fd, fd_np, fd_swap, outer, zero = 0;
 
 	if (!n || rounds < 1 || rounds > MAX_ROUNDS) {
 		fprintf(stderr, "usage: drain_variants N [ROUNDS <= 32]\n");
@@ -147,19 +322,40 @@ int main(int argc, char **argv)
 	ncpus = libbpf_num_possible_cpus();
 	fd = map_new(n, 0);
 	fd_np = map_new(n, BPF_F_NO_PREALLOC);
-	if (ncpus <= 0 || fd < 0 || fd_np < 0) {
+	fd_swap = map_new(n, 0);
+	if (ncpus <= 0 || fd < 0 || fd_np < 0 || fd_swap < 0) {
 		fprintf(stderr, "drain_variants: map: %s\n", strerror(errno));
+		return 1;
+	}
+	{
+		LIBBPF_OPTS(bpf_map_create_opts, oo, .inner_map_fd = fd);
+
+		outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "itm_slot",
+				       sizeof(__u32), sizeof(__u32), 1, &oo);
+		if (outer < 0 || bpf_map_update_elem(outer, &zero, &fd, 0)) {
+			fprintf(stderr, "drain_variants: outer map: %s\n",
+				strerror(errno));
+			return 1;
+		}
+	}
+	if (iter_open(&it, fd, false) || iter_open(&it_del, fd, true)) {
+		fprintf(stderr, "drain_variants: iterator: %s\n",
+			strerror(errno));
 		return 1;
 	}
 	/* Interleaved: every variant once per round. */
 	for (int r = 0; r < rounds; r++) {
 		for (size_t v = 0; v < NVAR; v++) {
 			const struct variant *x = &variants[v];
+
+			if (only && v + 1 != only)
+				continue;
 			int map = x->kind == NOPREALLOC ? fd_np : fd;
 			double w0, c0;
 			long got = n;
 
-			if (x->kind != CREATE && fill(map, n)) {
+			if (x->kind != CREATE && x->kind != SWAP &&
+			    fill(map, n)) {
 				fprintf(stderr, "fill: %s\n", strerror(errno));
 				return 1;
 			}
@@ -174,19 +370,46 @@ int main(int argc, char **argv)
 					clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
 				close(nfd);
+			} else if (x->kind == SWAP) {
+				/* Alternate the slot between the two maps. */
+				int to = r % 2 ? fd : fd_swap;
+
+				if (bpf_map_update_elem(outer, &zero, &to, 0))
+					got = -errno;
+				cpu[v][r] =
+					clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
+			} else if (x->kind == PARALLEL) {
+				/* CPU: both threads' (the process's). */
+				c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+				got = drain_parallel(map);
+				cpu[v][r] =
+					clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
+			} else if (x->kind == ITER || x->kind == ITER_DEL) {
+				got = iter_drain(x->kind == ITER ? &it
+								 : &it_del,
+						 fd, x->kind == ITER_DEL);
+				cpu[v][r] =
+					clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
 			} else {
-				got = drain(map, x->batch, x->kind != LOOKUP);
+				got = drain(map, x->batch,
+					    x->kind == LOOKUP		 ? 0
+					    : x->kind == LOOKUP_THEN_DEL ? 2
+									 : 1);
 				cpu[v][r] =
 					clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
 				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
 			}
-			if (got != (long)n) {
+			if (x->kind == SWAP ? got < 0 : got != (long)n) {
 				fprintf(stderr, "%s: %ld of %u entries\n",
 					x->name, got, n);
 				return 1;
 			}
-			/* The lookup-only variant leaves the map full. */
-			if (x->kind == LOOKUP && drain(map, 4096, true) != n)
+			/* The variants without delete leave the map full. */
+			if ((x->kind == LOOKUP || x->kind == ITER) &&
+			    drain(map, 4096, 1) != n)
 				return 1;
 		}
 	}
@@ -194,6 +417,8 @@ int main(int argc, char **argv)
 	       "|\n|---|---:|---:|---:|\n",
 	       n, ncpus);
 	for (size_t v = 0; v < NVAR; v++) {
+		if (only && v + 1 != only)
+			continue;
 		qsort(wall[v], rounds, sizeof(double), cmp);
 		qsort(cpu[v], rounds, sizeof(double), cmp);
 		printf("| %s | %.1f | %.1f | %.0f |\n", variants[v].name,
@@ -201,9 +426,16 @@ int main(int argc, char **argv)
 		       cpu[v][rounds / 2] * 1e9 / n);
 	}
 	printf("\nMedian of %d interleaved rounds; CPU is this thread's "
-	       "(the kernel's work in the syscalls).\n",
-	       rounds);
+	       "(the kernel's work in the syscalls), both threads' for the "
+	       "two-thread row; 1-min load average %.2f at the end.\n",
+	       rounds, loadavg());
+	bpf_link__destroy(it.link);
+	bpf_link__destroy(it_del.link);
+	bpf_object__close(it.obj);
+	bpf_object__close(it_del.obj);
+	close(outer);
 	close(fd);
 	close(fd_np);
+	close(fd_swap);
 	return 0;
 }

@@ -12,6 +12,21 @@
  *   mim   the map reached through a one-slot array of maps
  *   gso   + skb->gso_segs / gso_size (skb_shinfo) and the segment sum
  *
+ * Attribution variants, each the gso rung plus one way to find the pid:
+ *   sks   egress: bpf_sk_storage_get() on skb->sk (what itm_egress does;
+ *         the storage is created on the first packet, then always found)
+ *   skc   egress: a per-CPU "last socket" cache in front of sks, keyed by
+ *         the socket's address.  NOT exact (a freed socket's memory can be
+ *         reused by another process's socket); measured to see what a
+ *         cache could buy at best.
+ *   lku   ingress: bpf_sk_lookup_udp() on the packet's 4-tuple, then
+ *         bpf_sk_storage_get() and bpf_sk_release() (what itm_ingress does)
+ *   tup   ingress: three hash lookups keyed by (protocol, local address,
+ *         local port[, remote address, remote port]): connected socket,
+ *         bound address, wildcard, i.e. what a tuple -> pid map kept by
+ *         the owner programs would cost instead of the kernel's lookup
+ *         (the wildcard entry is inserted on the first packet)
+ *
  * Each rung has its own maps, all of ITM_DEFAULT_MAP_ENTRIES slots like
  * the daemon's.  Ethernet + IPv4/IPv6 without VLAN tags: what the
  * benchmark sends.
@@ -21,7 +36,9 @@
 #include <linux/if_ether.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/in.h>
 #include <linux/pkt_cls.h>
+#include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
@@ -80,11 +97,50 @@ struct {
 	.values = {&bench_gso_in},
 };
 
-enum rung { MIN, K16, K24, V32, MIM, GSO };
+enum rung { MIN, K16, K24, V32, MIM, GSO, SKS, SKC, LKU, TUP };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct itm_owner);
+} bench_sk_owner SEC(".maps");
+
+struct last_sk {
+	__u64 sk;
+	__u32 pid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct last_sk);
+} bench_skc SEC(".maps");
+
+struct tuple_key {
+	__u8 proto;
+	__u8 pad;
+	__u16 lport;
+	__u16 rport;
+	__u16 pad2;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tuple_key);
+	__type(value, __u32);
+} bench_tuple SEC(".maps");
 
 /* One address, the IP length and whether it is IPv6; false if not IP. */
 static __always_inline bool parse(struct __sk_buff *skb, bool egress,
-				  __u8 addr[16], __u32 *len, bool *v6)
+				  __u8 addr[16], __u32 *len, bool *v6,
+				  struct bpf_sock_tuple *t,
+				  struct tuple_key *tk)
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
@@ -104,6 +160,23 @@ static __always_inline bool parse(struct __sk_buff *skb, bool egress,
 				 4);
 		*len = bpf_ntohs(iph->tot_len);
 		*v6 = false;
+		if (t) {
+			struct udphdr *uh = (void *)(iph + 1);
+
+			if (iph->ihl != 5 || iph->protocol != IPPROTO_UDP ||
+			    (void *)(uh + 1) > end)
+				return false;
+			t->ipv4.saddr = iph->saddr;
+			t->ipv4.daddr = iph->daddr;
+			t->ipv4.sport = uh->source;
+			t->ipv4.dport = uh->dest;
+			tk->proto = IPPROTO_UDP;
+			tk->lport = uh->dest;
+			tk->rport = uh->source;
+			tk->laddr[10] = tk->laddr[11] = 0xff;
+			__builtin_memcpy(tk->laddr + 12, &iph->daddr, 4);
+			__builtin_memcpy(tk->raddr, addr, 16);
+		}
 		return true;
 	}
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -115,6 +188,22 @@ static __always_inline bool parse(struct __sk_buff *skb, bool egress,
 				 16);
 		*len = bpf_ntohs(ip6h->payload_len) + sizeof(*ip6h);
 		*v6 = true;
+		if (t) {
+			struct udphdr *uh = (void *)(ip6h + 1);
+
+			if (ip6h->nexthdr != IPPROTO_UDP ||
+			    (void *)(uh + 1) > end)
+				return false;
+			__builtin_memcpy(t->ipv6.saddr, &ip6h->saddr, 16);
+			__builtin_memcpy(t->ipv6.daddr, &ip6h->daddr, 16);
+			t->ipv6.sport = uh->source;
+			t->ipv6.dport = uh->dest;
+			tk->proto = IPPROTO_UDP;
+			tk->lport = uh->dest;
+			tk->rport = uh->source;
+			__builtin_memcpy(tk->laddr, &ip6h->daddr, 16);
+			__builtin_memcpy(tk->raddr, addr, 16);
+		}
 		return true;
 	}
 	return false;
@@ -132,20 +221,90 @@ static __always_inline void *lookup_or_init(void *map, const void *key,
 	return bpf_map_lookup_elem(map, key);
 }
 
+static __always_inline __u32 storage_pid(struct bpf_sock *sk, bool create)
+{
+	struct itm_owner *o =
+		bpf_sk_storage_get(&bench_sk_owner, sk, 0,
+				   create ? BPF_SK_STORAGE_GET_F_CREATE : 0);
+
+	if (!o)
+		return 0;
+	if (create && !o->pid)
+		o->pid = bpf_get_current_pid_tgid() >> 32;
+	return o->pid;
+}
+
+static __always_inline __u32 find_pid(struct __sk_buff *skb, enum rung rung,
+				      struct bpf_sock_tuple *t,
+				      struct tuple_key *tk, bool v6)
+{
+	struct bpf_sock *sk;
+	struct last_sk *c;
+	__u32 zero = 0, pid, *p;
+
+	if (rung == SKS || rung == SKC) {
+		sk = skb->sk;
+		if (!sk)
+			return 0;
+		if (rung == SKS)
+			return storage_pid(sk, true);
+		c = bpf_map_lookup_elem(&bench_skc, &zero);
+		if (!c)
+			return 0;
+		if (c->sk == (__u64)sk)
+			return c->pid;
+		pid = storage_pid(sk, true);
+		c->sk = (__u64)sk;
+		c->pid = pid;
+		return pid;
+	}
+	if (rung == LKU) {
+		sk = bpf_sk_lookup_udp(skb, t,
+				       v6 ? sizeof(t->ipv6) : sizeof(t->ipv4),
+				       BPF_F_CURRENT_NETNS, 0);
+		if (!sk)
+			return 0;
+		pid = storage_pid(sk, false);
+		bpf_sk_release(sk);
+		return pid;
+	}
+	/* TUP: connected socket, then bound address, then wildcard. */
+	p = bpf_map_lookup_elem(&bench_tuple, tk);
+	if (p)
+		return *p;
+	__builtin_memset(tk->raddr, 0, sizeof(tk->raddr));
+	tk->rport = 0;
+	p = bpf_map_lookup_elem(&bench_tuple, tk);
+	if (p)
+		return *p;
+	__builtin_memset(tk->laddr, 0, sizeof(tk->laddr));
+	p = bpf_map_lookup_elem(&bench_tuple, tk);
+	if (p)
+		return *p;
+	pid = 1;
+	bpf_map_update_elem(&bench_tuple, tk, &pid, BPF_NOEXIST);
+	return 0;
+}
+
 static __always_inline int count(struct __sk_buff *skb, bool egress,
 				 enum rung rung)
 {
 	struct itm_key key = {};
 	struct itm_value init32 = {}, *v32;
 	struct min_value init = {}, *v;
+	struct bpf_sock_tuple t = {};
+	struct tuple_key tk = {};
 	__u64 bytes, packets = 1;
 	__u32 len, zero = 0;
 	void *map;
 	bool v6;
 
-	if (!parse(skb, egress, key.addr, &len, &v6))
+	if (!parse(skb, egress, key.addr, &len, &v6,
+		   rung == LKU || rung == TUP ? &t : NULL, &tk))
 		return TC_ACT_UNSPEC;
 	bytes = len;
+	if (rung >= SKS)
+		key.pid = find_pid(skb, rung, &t, &tk, v6);
 
 	if (rung == MIN) {
 		if (v6)
@@ -167,7 +326,7 @@ static __always_inline int count(struct __sk_buff *skb, bool egress,
 			if (!map)
 				return TC_ACT_UNSPEC;
 		}
-		if (rung == GSO) {
+		if (rung >= GSO) {
 			__u32 segs = skb->gso_segs;
 
 			if (segs > 1 || skb->gso_size) {
@@ -211,6 +370,10 @@ RUNG(k24, K24)
 RUNG(v32, V32)
 RUNG(mim, MIM)
 RUNG(gso, GSO)
+RUNG(sks, SKS)
+RUNG(skc, SKC)
+RUNG(lku, LKU)
+RUNG(tup, TUP)
 
 SEC("tc")
 int empty_egress(struct __sk_buff *skb)

@@ -57,6 +57,13 @@ LADDER_DOC = {
     "mim": "+ map reached through a one-slot array of maps",
     "gso": "+ read skb->gso_segs/gso_size (skb_shinfo)",
 }
+# Attribution variants on top of the gso rung (--cfgs only).
+ATTR_DOC = {
+    "sks": "gso + bpf_sk_storage_get() on skb->sk (egress)",
+    "skc": "gso + per-CPU last-socket cache before sks (egress; not exact)",
+    "lku": "gso + bpf_sk_lookup_udp() + storage + release (ingress)",
+    "tup": "gso + 3 hash lookups: tuple -> pid map (ingress)",
+}
 
 
 def log(*a):
@@ -360,7 +367,34 @@ def markdown(args, runs, load):
                 fmt(na), fmt(pb), fmt(pa),
                 "–" if pb is None or nb is None else "%+.0f" % (pb - nb),
                 "–" if pa is None or na is None else "%+.0f" % (pa - na)))
-    if "packet" not in args.modes:
+    cfgs = sorted({r["cfg"] for r in runs})
+    if args.cfgs:
+        w("")
+        w("#### Every configuration measured (ns per packet, median of "
+          "rounds; ± is gso's difference)")
+        w("")
+        w("| traffic | dir | addresses | empty | " + " | ".join(cfgs) + " |")
+        w("|---|---|---:|---:|" + "---:|" * len(cfgs))
+        seen = sorted({(r["mode"], d, r["fam"], r["naddr"])
+                       for r in runs for d in ("eg", "in")
+                       if any(k.startswith(d + "/") for k in r["ns"])})
+        for mode, d, fam, naddr in seen:
+            base = cell(mode, fam, naddr, "gso", d)
+            vals = []
+            for c in cfgs:
+                v = cell(mode, fam, naddr, c, d)
+                if v is not None and base is not None and c != "gso":
+                    vals.append("%.0f (%+.0f)" % (v, v - base))
+                else:
+                    vals.append(fmt(v))
+            w("| %s IPv%d | %s | %d | %s | %s |" % (
+                mode, fam, "egress" if d == "eg" else "ingress", naddr,
+                fmt(empty(mode, fam, naddr, d)), " | ".join(vals)))
+        w("")
+        for c in cfgs:
+            if c in ATTR_DOC:
+                w("- %s: %s" % (c, ATTR_DOC[c]))
+    if "packet" not in args.modes or args.cfgs:
         return "\n".join(out)
     w("")
     w("#### Where the time goes: a ladder from the minimal counter to our "
@@ -424,6 +458,8 @@ def main():
     ap.add_argument("--cfgs", default="",
                     help="run these configurations instead (comma-"
                     "separated: min, k16, k24, v32, mim, gso, nopid, pid; "
+                    "the attribution variants sks, skc (egress), lku, "
+                    "tup (ingress); "
                     "X@before = the --itm-before build, X@sN = the daemon "
                     "with -s N)")
     ap.add_argument("--from-json", default="",

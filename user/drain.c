@@ -4,6 +4,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -69,29 +71,304 @@ static int drain_by_iteration(int fd, struct drain_buf *b, drain_batch_fn fn,
 	return fn(ctx, b->keys, b->values, n);
 }
 
-int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
+/* One batch call; 0, -ENOENT at the end of the map, or -errno. */
+static int take_batch(int fd, const __u32 *in, __u32 *out, struct itm_key *keys,
+		      void *values, __u32 *count)
 {
-	__u32 out_batch, count;
-	void *in = NULL;
+	return bpf_map_lookup_and_delete_batch(fd, (void *)in, out, keys,
+					       values, count, NULL);
+}
+
+/*
+ * The parallel drain: the map's buckets are cut into chunks that this
+ * thread and a helper thread claim one at a time, so that whichever gets
+ * more CPU empties more of them (on a machine where the second CPU is
+ * shared, a fixed half would wait for the slower thread).  Every batch,
+ * the helper's too, goes to fn in this thread (fn never runs
+ * concurrently).  The batch cursor of a hash map is the index of the next
+ * bucket: a chunk starts at its first bucket and ends once the cursor
+ * passes its last.  A bucket two threads reach is emptied under its lock
+ * by one of them, so every entry is taken once.  The helper hands its
+ * batches over through two slots, which bounds the memory to two batches.
+ */
+#define DRAIN_CHUNKS 16
+
+struct slot {
+	struct itm_key *keys;
+	void *values;
+	__u32 count;
+	bool full;
+};
+
+struct helper {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct slot slot[2];
+	size_t batch;
+	int fd;
+	__u32 chunk, next; /* buckets per chunk; next chunk to claim */
+	bool done, stop;
+	int err;
+};
+
+/* Claim the next chunk's first bucket; false when none is left. */
+static bool claim(struct helper *h, __u32 *from)
+{
+	if (h->stop || h->next >= DRAIN_CHUNKS)
+		return false;
+	*from = h->next++ * h->chunk;
+	return true;
+}
+
+static void *helper_run(void *arg)
+{
+	struct helper *h = arg;
+	__u32 in, out, count, to = 0;
+	bool busy = false;
+	int err = 0, i = 0;
+
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		struct slot *s = &h->slot[i];
+
+		if (!busy) {
+			if (!claim(h, &in))
+				break;
+			to = in + h->chunk;
+			busy = true;
+		}
+		while (s->full && !h->stop)
+			pthread_cond_wait(&h->cond, &h->lock);
+		if (h->stop)
+			break;
+		pthread_mutex_unlock(&h->lock);
+		count = (__u32)h->batch;
+		err = take_batch(h->fd, &in, &out, s->keys, s->values, &count);
+		pthread_mutex_lock(&h->lock);
+		if (err && err != -ENOENT)
+			break;
+		s->count = count;
+		s->full = count > 0;
+		if (s->full)
+			i ^= 1;
+		pthread_cond_broadcast(&h->cond);
+		if (err == -ENOENT || out >= to)
+			busy = false;
+		err = 0;
+		in = out;
+	}
+	h->err = err;
+	h->done = true;
+	pthread_cond_broadcast(&h->cond);
+	pthread_mutex_unlock(&h->lock);
+	return NULL;
+}
+
+/* Hand the helper's full slots to fn; wait for it to finish if "wait". */
+static int helper_collect(struct helper *h, drain_batch_fn fn, void *ctx,
+			  bool wait, int err)
+{
+	pthread_mutex_lock(&h->lock);
+	for (;;) {
+		bool any = false;
+
+		for (int i = 0; i < 2; i++) {
+			struct slot *s = &h->slot[i];
+			int ferr;
+
+			if (!s->full)
+				continue;
+			any = true;
+			pthread_mutex_unlock(&h->lock);
+			/* After an error, the rows are still delivered: they
+			 * are gone from the map already. */
+			ferr = fn(ctx, s->keys, s->values, s->count);
+			pthread_mutex_lock(&h->lock);
+			if (ferr && !err) {
+				err = ferr;
+				h->stop = true;
+			}
+			s->full = false;
+			pthread_cond_broadcast(&h->cond);
+		}
+		if (!wait || (h->done && !h->slot[0].full && !h->slot[1].full))
+			break;
+		if (!any)
+			pthread_cond_wait(&h->cond, &h->lock);
+	}
+	pthread_mutex_unlock(&h->lock);
+	return err;
+}
+
+static int helper_start(struct helper *h, pthread_t *t, int fd, __u32 buckets,
+			const struct drain_buf *b)
+{
+	size_t row = ITM_PERCPU_STRIDE(struct itm_value) * (size_t)b->ncpus;
+	sigset_t all, old;
+	int err;
+
+	h->batch = b->batch;
+	h->fd = fd;
+	h->chunk = buckets / DRAIN_CHUNKS;
+	for (int i = 0; i < 2; i++) {
+		h->slot[i].keys = calloc(b->batch, sizeof(struct itm_key));
+		h->slot[i].values = calloc(b->batch, row);
+		if (!h->slot[i].keys || !h->slot[i].values)
+			return -ENOMEM;
+	}
+	err = -pthread_mutex_init(&h->lock, NULL);
+	if (err)
+		return err;
+	err = -pthread_cond_init(&h->cond, NULL);
+	if (err) {
+		pthread_mutex_destroy(&h->lock);
+		return err;
+	}
+	/* Signals stay with the daemon's own threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(t, NULL, helper_run, h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		pthread_cond_destroy(&h->cond);
+		pthread_mutex_destroy(&h->lock);
+	}
+	return err;
+}
+
+static void helper_free(struct helper *h)
+{
+	for (int i = 0; i < 2; i++) {
+		free(h->slot[i].keys);
+		free(h->slot[i].values);
+	}
+}
+
+/* Buckets of a hash map of fd (the kernel rounds max_entries up to a
+ * power of two); 0 if unknown. */
+static __u32 map_buckets(int fd)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), n = 1;
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) ||
+	    info.type != BPF_MAP_TYPE_PERCPU_HASH)
+		return 0;
+	while (n < info.max_entries && n < (1u << 31))
+		n <<= 1;
+	return n;
+}
+
+/* Batch by batch from bucket "from" until the cursor reaches "to" (0: the
+ * end); every batch to fn, and between batches the helper's (if any).
+ * Returns 0, an error, or -EINVAL/-ENOTSUP/-EOPNOTSUPP with *unsupported
+ * set when the first call finds no batch support. */
+static int drain_range(int fd, struct drain_buf *b, drain_batch_fn fn,
+		       void *ctx, __u32 from, __u32 to, struct helper *h,
+		       bool *unsupported)
+{
+	__u32 out_batch, count, cursor = from;
+	bool first = true;
 	int err, ferr;
 
 	for (;;) {
 		count = (__u32)b->batch;
-		err = bpf_map_lookup_and_delete_batch(
-			fd, in, &out_batch, b->keys, b->values, &count, NULL);
+		err = take_batch(fd, &cursor, &out_batch, b->keys, b->values,
+				 &count);
 		if (err && err != -ENOENT) {
-			if (err == -EINVAL || err == -ENOTSUP ||
-			    err == -EOPNOTSUPP)
-				return drain_by_iteration(fd, b, fn, ctx);
-			pr_warn(_("draining a statistics map failed: %s\n"),
-				strerror(-err));
+			if (first && (err == -EINVAL || err == -ENOTSUP ||
+				      err == -EOPNOTSUPP))
+				*unsupported = true;
+			else
+				pr_warn(_("draining a statistics map failed: %s\n"),
+					strerror(-err));
 			return err;
 		}
+		first = false;
 		ferr = fn(ctx, b->keys, b->values, count);
 		if (ferr)
 			return ferr;
-		if (err == -ENOENT)
+		if (h) {
+			ferr = helper_collect(h, fn, ctx, false, 0);
+			if (ferr)
+				return ferr;
+		}
+		if (err == -ENOENT || (to && out_batch >= to))
 			return 0;
-		in = &out_batch;
+		cursor = out_batch;
 	}
+}
+
+/* This thread's share of the chunks. */
+static int drain_chunks(int fd, struct drain_buf *b, drain_batch_fn fn,
+			void *ctx, struct helper *h, bool *unsupported)
+{
+	__u32 from;
+	bool more;
+	int err;
+
+	for (;;) {
+		pthread_mutex_lock(&h->lock);
+		more = claim(h, &from);
+		pthread_mutex_unlock(&h->lock);
+		if (!more)
+			return 0;
+		err = drain_range(fd, b, fn, ctx, from, from + h->chunk, h,
+				  unsupported);
+		if (err)
+			return err;
+	}
+}
+
+/* Maps smaller than this are drained by one thread: no time to gain. */
+#define DRAIN_PARALLEL_MIN 16384
+
+int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
+{
+	__u32 buckets = map_buckets(fd);
+	bool unsupported = false;
+	struct helper h;
+	struct itm_key key;
+	pthread_t t;
+	int err;
+
+	memset(&h, 0, sizeof(h));
+	if (buckets >= DRAIN_PARALLEL_MIN && buckets >= 4 * b->batch &&
+	    !helper_start(&h, &t, fd, buckets, b)) {
+		err = drain_chunks(fd, b, fn, ctx, &h, &unsupported);
+		if (err) {
+			pthread_mutex_lock(&h.lock);
+			h.stop = true;
+			pthread_cond_broadcast(&h.cond);
+			pthread_mutex_unlock(&h.lock);
+		}
+		err = helper_collect(&h, fn, ctx, true, err);
+		pthread_join(t, NULL);
+		pthread_cond_destroy(&h.cond);
+		pthread_mutex_destroy(&h.lock);
+		helper_free(&h);
+		if (!err && h.err) {
+			err = h.err;
+			if (err == -EINVAL || err == -ENOTSUP ||
+			    err == -EOPNOTSUPP)
+				unsupported = true;
+			else
+				pr_warn(_("draining a statistics map failed: %s\n"),
+					strerror(-err));
+		}
+		if (unsupported)
+			return drain_by_iteration(fd, b, fn, ctx);
+		if (err)
+			return err;
+		/* Nothing is left unless the cursor means something else
+		 * than a bucket index in this kernel: then take the rest. */
+		if (bpf_map_get_next_key(fd, NULL, &key))
+			return 0;
+	} else {
+		helper_free(&h);
+	}
+	err = drain_range(fd, b, fn, ctx, 0, 0, NULL, &unsupported);
+	if (unsupported)
+		return drain_by_iteration(fd, b, fn, ctx);
+	return err;
 }

@@ -2,8 +2,11 @@
 /*
  * Emptying one per-CPU statistics map that no program writes any more
  * (the loader swapped it out): lookup-and-delete in batches, or key by key
- * on kernels without batch operations.  The daemon's collector and
- * bench/scale.c both drain through here.
+ * on kernels without batch operations.  Maps of 16384 buckets or more are
+ * emptied by two threads claiming chunks of buckets (the kernel's work is
+ * memory-bound and per bucket: a second CPU shortens its wall time); the
+ * callback still runs only in the caller's thread.  The daemon's collector and bench/scale.c
+ * both drain through here.
  */
 #ifndef ITM_DRAIN_H
 #define ITM_DRAIN_H
@@ -28,7 +31,9 @@ int drain_buf_init(struct drain_buf *b, size_t batch);
 void drain_buf_free(struct drain_buf *b);
 /*
  * Move every entry of fd into fn, batch by batch.  Returns 0, fn's error,
- * or -errno of the map operation (logged).
+ * or -errno of the map operation (logged).  After fn's error the batches
+ * already taken out of the map are still handed to fn; the rest stays in
+ * the map.
  */
 int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx);
 
