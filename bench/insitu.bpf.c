@@ -27,6 +27,17 @@
  *         the owner programs would cost instead of the kernel's lookup
  *         (the wildcard entry is inserted on the first packet)
  *
+ * Attribution after the kernel found the socket (attached by insitu.py to
+ * a cgroup v2 that holds the receiving socket, TC ingress running the gso
+ * rung, i.e. counting per address without any lookup):
+ *   cgi   cgroup_skb/ingress: skb->sk is the receiving socket; its owner
+ *         from socket storage, then a per-(address, pid) per-CPU hash
+ *         update through a one-slot array of maps, like the gso rung
+ *   cgp   cgroup_skb/ingress: the owner from socket storage, then a
+ *         per-pid per-CPU hash (bytes per process, not per address and
+ *         process): what a smaller contract would cost
+ *   cge   an empty cgroup_skb/ingress program (the statistics' overhead)
+ *
  * Each rung has its own maps, all of ITM_DEFAULT_MAP_ENTRIES slots like
  * the daemon's.  Ethernet + IPv4/IPv6 without VLAN tags: what the
  * benchmark sends.
@@ -77,6 +88,7 @@ struct bench_inner {
 
 struct bench_inner bench_mim_in SEC(".maps");
 struct bench_inner bench_gso_in SEC(".maps");
+struct bench_inner bench_cgi_in SEC(".maps");
 
 /* Outer maps, pre-filled by libbpf from the declarations below. */
 struct {
@@ -95,6 +107,15 @@ struct {
 	__array(values, struct bench_inner);
 } bench_mimg SEC(".maps") = {
 	.values = {&bench_gso_in},
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct bench_inner);
+} bench_mimc SEC(".maps") = {
+	.values = {&bench_cgi_in},
 };
 
 enum rung { MIN, K16, K24, V32, MIM, GSO, SKS, SKC, LKU, TUP };
@@ -374,6 +395,92 @@ RUNG(sks, SKS)
 RUNG(skc, SKC)
 RUNG(lku, LKU)
 RUNG(tup, TUP)
+
+/*
+ * cgroup_skb/ingress runs in sk_filter() once the kernel has chosen the
+ * socket (after netfilter INPUT, IP reassembly and the socket lookup);
+ * skb->data is the network header.  The owner is read from the storage
+ * that the egress path reads (created here on the first packet: in the
+ * product the owner programs stamp it); the address is the source.
+ */
+SEC("cgroup_skb/ingress")
+int cgi_ingress(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct itm_key key = {};
+	struct itm_value init = {}, *v;
+	struct bpf_sock *sk = skb->sk;
+	__u64 bytes, packets = 1;
+	__u32 zero = 0, segs;
+	void *map;
+
+	if (!sk)
+		return 1;
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		struct iphdr *iph = data;
+
+		if ((void *)(iph + 1) > end)
+			return 1;
+		key.addr[10] = 0xff;
+		key.addr[11] = 0xff;
+		__builtin_memcpy(key.addr + 12, &iph->saddr, 4);
+		bytes = bpf_ntohs(iph->tot_len);
+	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6h = data;
+
+		if ((void *)(ip6h + 1) > end)
+			return 1;
+		__builtin_memcpy(key.addr, &ip6h->saddr, 16);
+		bytes = bpf_ntohs(ip6h->payload_len) + sizeof(*ip6h);
+	} else {
+		return 1;
+	}
+	key.pid = storage_pid(sk, true);
+	segs = skb->gso_segs;
+	if (segs > 1) {
+		/* A GRO packet: not in this traffic. */
+		packets = segs;
+		bytes = skb->len;
+	}
+	map = bpf_map_lookup_elem(&bench_mimc, &zero);
+	if (!map)
+		return 1;
+	v = lookup_or_init(map, &key, &init);
+	if (v) {
+		v->rx_bytes += bytes;
+		v->rx_packets += packets;
+	}
+	return 1;
+}
+
+PCPU_HASH(bench_cgp, __u32, struct min_value);
+
+SEC("cgroup_skb/ingress")
+int cgp_ingress(struct __sk_buff *skb)
+{
+	struct min_value init = {}, *v;
+	struct bpf_sock *sk = skb->sk;
+	__u32 pid;
+
+	if (!sk)
+		return 1;
+	pid = storage_pid(sk, true);
+	v = lookup_or_init(&bench_cgp, &pid, &init);
+	if (v) {
+		/* skb->len: the L3 length here (network header on). */
+		v->bytes += skb->len;
+		v->packets += 1;
+	}
+	return 1;
+}
+
+SEC("cgroup_skb/ingress")
+int cge_ingress(struct __sk_buff *skb)
+{
+	(void)skb;
+	return 1;
+}
 
 SEC("tc")
 int empty_egress(struct __sk_buff *skb)

@@ -29,6 +29,13 @@ Two traffic modes:
           Only the egress side is reported (ingress sees one source).
   otherhost  (on request) packet mode to a MAC address that is not the
           receiver's: ingress only, where attribution need not look up.
+  deliver (on request) packet mode to destinations local to itmib (a
+          local route for 10.80.0.0/16 and fd00:80::/64), so every packet
+          reaches the wildcard UDP socket: ingress only.  Its own
+          configuration "cgi" measures attribution after the kernel found
+          the socket: TC ingress runs the gso rung (per address, no
+          lookup) and a cgroup_skb/ingress program (cgi, with the empty
+          cge before it) runs on the cgroup v2 that holds the socket.
 
 Every figure is ns per packet = delta run_time_ns / delta run_cnt of that
 program over the run.  The statistics themselves add a constant (two clock
@@ -63,7 +70,11 @@ ATTR_DOC = {
     "skc": "gso + per-CPU last-socket cache before sks (egress; not exact)",
     "lku": "gso + bpf_sk_lookup_udp() + storage + release (ingress)",
     "tup": "gso + 3 hash lookups: tuple -> pid map (ingress)",
+    "cgp": "as cgi, but the cgroup_skb hash is per pid only (deliver mode)",
+    "cgi": "TC ingress gso (no lookup) + cgroup_skb/ingress: skb->sk "
+           "storage + (address, pid) per-CPU hash (deliver mode)",
 }
+DELIVER_DST = {4: "10.80.0.0", 6: "fd00:80::"}
 
 
 def log(*a):
@@ -109,6 +120,23 @@ class Topo:
                     "10.77.0.2"))
         sh(*ns_exec(self.a, "ip", "-6", "route", "add", "fd00:78::/64",
                     "via", "fd00:77::2"))
+        # Deliver mode: its destinations are local to itmib (AnyIP routes),
+        # its sources reach ib0 without a reverse-path check.
+        sh(*ns_exec(self.b, "ip", "route", "add", "local", "10.80.0.0/16",
+                    "dev", "lo"))
+        sh(*ns_exec(self.b, "ip", "-6", "route", "add", "local",
+                    "fd00:80::/64", "dev", "lo"))
+        for k in ("all", "default", self.bif):
+            sh(*ns_exec(self.b, "sysctl", "-qw",
+                        "net.ipv4.conf.%s.rp_filter=0" % k))
+        self.cgroup = None
+        for line in open("/proc/self/mounts"):
+            f = line.split()
+            if f[2] == "cgroup2":
+                self.cgroup = os.path.join(f[1], "itm_insitu_%d" %
+                                           os.getpid())
+                os.mkdir(self.cgroup)
+                break
         link = json.loads(sh(*ns_exec(self.b, "ip", "-j", "link", "show",
                                       self.bif)))
         self.bmac = link[0]["address"]
@@ -116,6 +144,13 @@ class Topo:
     def teardown(self):
         for ns in (self.a, self.b):
             sh("ip", "netns", "del", ns, check=False)
+        if getattr(self, "cgroup", None):
+            for _ in range(50):
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except OSError:
+                    time.sleep(0.1)
 
 
 def prog_stats(pid_):
@@ -186,18 +221,24 @@ class Listener:
     """UDP sockets on the wildcard address, port 9, in the sink namespace:
     what the ingress socket lookup finds."""
 
-    CODE = ("import socket,sys,time\n"
+    CODE = ("import os,socket,sys,time\n"
+            "cg=sys.argv[1]\n"
+            "if cg: open(cg+'/cgroup.procs','w').write(str(os.getpid()))\n"
             "a=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
             "a.bind(('0.0.0.0',9))\n"
             "b=socket.socket(socket.AF_INET6,socket.SOCK_DGRAM)\n"
             "b.setsockopt(socket.IPPROTO_IPV6,socket.IPV6_V6ONLY,1)\n"
+            # gen's UDP checksums are zero: accept them over IPv6.
+            "b.setsockopt(socket.IPPROTO_UDP,102,1)\n"
             "b.bind(('::',9))\n"
             "print('ready',flush=True)\n"
             "sys.stdin.read()\n")
 
-    def __init__(self, ns):
+    def __init__(self, ns, cgroup):
+        # In its own cgroup v2 (when there is one), where deliver mode's
+        # cgroup_skb programs are attached.
         self.p = subprocess.Popen(ns_exec(ns, sys.executable, "-c",
-                                          self.CODE),
+                                          self.CODE, cgroup or ""),
                                   stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         if self.p.stdout.readline().strip() != "ready":
@@ -219,6 +260,8 @@ def one_run(args, topo, mode, fam, naddr, cfg):
         daemon = cfg.split("@")[0] in ("nopid", "pid")
         if daemon:
             progs = ["empty"]
+        elif cfg in ("cgi", "cgp"):
+            progs = ["empty", "gso"]
         else:
             progs = ["empty", cfg]
         ref_eg = Attached(args.attach, topo.a, topo.aif, "egress", args.obj,
@@ -229,6 +272,14 @@ def one_run(args, topo, mode, fam, naddr, cfg):
         held.append(ref_in)
         ids_eg = {k: ref_eg.ids[k + "_egress"] for k in progs}
         ids_in = {k: ref_in.ids[k + "_ingress"] for k in progs}
+        if cfg in ("cgi", "cgp"):
+            if not topo.cgroup:
+                raise RuntimeError("%s needs a cgroup v2 mount" % cfg)
+            cg = Attached(args.attach, topo.b, topo.cgroup, "cgroup",
+                          args.obj, ["cge_ingress", cfg + "_ingress"])
+            held.append(cg)
+            ids_in["cge"] = cg.ids["cge_ingress"]
+            ids_in[cfg] = cg.ids[cfg + "_ingress"]
         if daemon:
             extra = ["--no-pid"] if cfg.startswith("nopid") else []
             binary = args.itm_before if cfg.endswith("@before") else args.itm
@@ -255,20 +306,23 @@ def one_run(args, topo, mode, fam, naddr, cfg):
             argv.append("-u")
         else:
             argv += ["-S", "-s", "fd00:79::" if fam == 6 else "10.79.0.0"]
-            if mode == "packet":
+            if mode in ("packet", "deliver"):
                 argv += ["-m", topo.bmac]
+            if mode == "deliver":
+                argv += ["-b", DELIVER_DST[fam]]
         g = sh(*ns_exec(topo.a, *argv), timeout=600)
         gen = dict(kv.split("=") for kv in g.split())
         res = {"mode": mode, "fam": fam, "naddr": naddr, "cfg": cfg,
                "sent": int(gen["sent"]), "pps": float(gen["pps"]),
                "load": float(open("/proc/loadavg").read().split()[0]),
-               "ns": {}}
+               "ns": {}, "cnt": {}}
         for d, ids in (("eg", ids_eg), ("in", ids_in)):
             for k, v in ids.items():
                 t1, c1 = prog_stats(v)
                 t0, c0 = before[(d, k)]
                 if c1 - c0 > 0:
                     res["ns"]["%s/%s" % (d, k)] = (t1 - t0) / (c1 - c0)
+                res["cnt"]["%s/%s" % (d, k)] = c1 - c0
         return res
     finally:
         for h in reversed(held):
@@ -284,6 +338,88 @@ def med(xs):
 
 def fmt(x, spec="%.0f"):
     return "–" if x is None else spec % x
+
+
+def deliver_section(w, args, runs, sel, empty):
+    """Deliver mode: attribution at TC (the kernel's socket lookup) against
+    attribution in cgroup_skb/ingress after the kernel found the socket."""
+    def get(fam, naddr, cfg, key):
+        return med([r["ns"].get(key) for r in sel("deliver", fam, naddr,
+                                                   cfg)])
+
+    def loads(fam, naddr):
+        ls = [r["load"] for r in runs
+              if (r["mode"], r["fam"], r["naddr"]) == ("deliver", fam, naddr)]
+        return "%.2f–%.2f" % (min(ls), max(ls)) if ls else "–"
+
+    w("")
+    w("#### Ingress attribution after the socket is found (deliver mode)")
+    w("")
+    w("Every packet reaches the wildcard UDP socket in itmib. Columns: TC "
+      "ingress \"gso\" alone (per address, no attribution); \"lku\" = gso "
+      "+ `bpf_sk_lookup_udp` + storage + release at TC; the new variant = "
+      "gso at TC **plus** `cgroup_skb/ingress` \"cgi\" (skb->sk storage + "
+      "(address, pid) per-CPU hash), its sum, and \"cge\" (an empty "
+      "cgroup_skb program: the statistics' own overhead there); the daemon "
+      "(itm_ingress --no-pid / with attribution). ns per packet, median of "
+      "rounds.")
+    w("")
+    w("| IP | addresses | load | empty (TC) | gso | lku | lku − gso | "
+      "gso in cgi run | cge | cgi | gso + cgi | cgi runs ÷ sent | itm "
+      "--no-pid | itm attributed | itm extra | (gso + cgi) ÷ lku | "
+      "(gso + cgi) ÷ itm attributed |")
+    w("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+      "---:|---:|---:|---:|")
+    net = []
+    for fam in (4, 6):
+        for naddr in args.addrs:
+            g = get(fam, naddr, "gso", "in/gso")
+            lk = get(fam, naddr, "lku", "in/lku")
+            gc = get(fam, naddr, "cgi", "in/gso")
+            ce = get(fam, naddr, "cgi", "in/cge")
+            ci = get(fam, naddr, "cgi", "in/cgi")
+            cruns = sel("deliver", fam, naddr, "cgi")
+            # The sum per run, then the median.
+            sm = med([r["ns"].get("in/gso", 0) + r["ns"]["in/cgi"]
+                      for r in cruns if "in/cgi" in r["ns"]])
+            seen = min([r.get("cnt", {}).get("in/cgi", 0) / r["sent"]
+                        for r in cruns] or [0])
+            n = get(fam, naddr, "nopid", "in/nopid")
+            p = get(fam, naddr, "pid", "in/pid")
+            e = empty("deliver", fam, naddr, "in")
+
+            def d(a, b):
+                return "–" if a is None or b is None else "%+.0f" % (a - b)
+
+            def q(a, b):
+                return "–" if a is None or not b else "%.2f×" % (a / b)
+            w("| v%d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | "
+              "%.3f | %s | %s | %s | %s | %s |" % (
+                  fam, naddr, loads(fam, naddr), fmt(e), fmt(g), fmt(lk),
+                  d(lk, g), fmt(gc), fmt(ce), fmt(ci), fmt(sm), seen,
+                  fmt(n), fmt(p), d(p, n), q(sm, lk), q(sm, p)))
+            pg = get(fam, naddr, "cgp", "in/gso")
+            pe = get(fam, naddr, "cgp", "in/cge")
+            pc = get(fam, naddr, "cgp", "in/cgp")
+            pn = None if None in (pc, pe) else pc - pe
+            if None not in (e, g, lk, gc, ce, ci):
+                net.append((fam, naddr, lk - e, g - e, ci - ce,
+                            (gc - e) + (ci - ce), pn))
+    if not net:
+        return
+    w("")
+    w("The same without the run-time statistics' own overhead (each "
+      "program minus the empty program at its hook: TC \"empty\", cgroup "
+      "\"cge\"); neither hook's dispatch is in these figures:")
+    w("")
+    w("| IP | addresses | lku (TC, attributed) | gso (TC, no lookup) | "
+      "cgi | gso + cgi | attribution extra now (lku − gso) | attribution "
+      "extra, cgroup (cgi) | (gso + cgi) ÷ lku | per-pid only (cgp) |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for fam, naddr, lk, g, ci, sm, pn in net:
+        w("| v%d | %d | %.0f | %.0f | %.0f | %.0f | %+.0f | %+.0f | %.2f× | "
+          "%s |" % (fam, naddr, lk, g, ci, sm, lk - g, ci, sm / lk,
+                    "–" if pn is None else "%+.0f" % pn))
 
 
 def markdown(args, runs, load):
@@ -394,6 +530,8 @@ def markdown(args, runs, load):
         for c in cfgs:
             if c in ATTR_DOC:
                 w("- %s: %s" % (c, ATTR_DOC[c]))
+    if "deliver" in args.modes:
+        deliver_section(w, args, runs, sel, empty)
     if "packet" not in args.modes or args.cfgs:
         return "\n".join(out)
     w("")
@@ -454,12 +592,14 @@ def main():
                     "commit's), measured in the same runs for before/after")
     ap.add_argument("--modes", default="packet,socket",
                     help="packet, socket, otherhost (packet mode to a MAC "
-                    "address that is not the receiver's)")
+                    "address that is not the receiver's), deliver (packet "
+                    "mode to local destinations: attribution at TC vs in "
+                    "cgroup_skb/ingress)")
     ap.add_argument("--cfgs", default="",
                     help="run these configurations instead (comma-"
                     "separated: min, k16, k24, v32, mim, gso, nopid, pid; "
                     "the attribution variants sks, skc (egress), lku, "
-                    "tup (ingress); "
+                    "tup (ingress), cgi (deliver mode); "
                     "X@before = the --itm-before build, X@sN = the daemon "
                     "with -s N)")
     ap.add_argument("--from-json", default="",
@@ -497,11 +637,13 @@ def main():
     try:
         topo.setup()
         sh("sysctl", "-qw", "kernel.bpf_stats_enabled=1")
-        listener = Listener(topo.b)
+        listener = Listener(topo.b, topo.cgroup)
         for rnd in range(args.rounds):
             for mode in args.modes:
                 cfgs = LADDER[1:] + ["nopid", "pid"] if mode == "packet" \
                     else ["min", "nopid", "pid"]
+                if mode == "deliver":
+                    cfgs = ["gso", "lku", "cgi", "cgp", "nopid", "pid"]
                 if args.itm_before:
                     cfgs += ["nopid@before", "pid@before"]
                 if args.cfgs:

@@ -5,12 +5,17 @@
  * SIGTERM/SIGINT arrives); then detach them.
  *
  *   insitu_attach IFACE egress|ingress OBJECT PROG...
+ *   insitu_attach CGROUP_DIR cgroup OBJECT PROG...
  *
  * The programs are attached as clsact filters in the order given
  * (priorities 1, 2, ...), all returning TC_ACT_UNSPEC, so every one of
- * them sees every packet.  Output: one "PROG ID" line each, then "ready".
+ * them sees every packet.  With "cgroup", the programs (cgroup_skb) are
+ * attached by BPF links to the cgroup v2 directory given, in the same
+ * order, and must allow every packet.  Output: one "PROG ID" line each, then
+ * "ready".
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -41,19 +46,33 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 
 int main(int argc, char **argv)
 {
+	struct bpf_link *links[MAX_PROGS] = {};
 	struct bpf_tc_opts opts[MAX_PROGS];
 	LIBBPF_OPTS(bpf_tc_hook, hook);
 	struct bpf_object *obj = NULL;
-	bool hook_created = false;
+	bool hook_created = false, cgroup = false;
+	int cgfd = -1;
 	int nattached = 0, err = 1, n;
 	char line[64];
 
 	if (argc < 5 || argc - 4 > MAX_PROGS) {
 		fprintf(stderr, "usage: insitu_attach IFACE egress|ingress "
-				"OBJECT PROG...\n");
+				"OBJECT PROG...\n"
+				"       insitu_attach CGROUP_DIR cgroup OBJECT "
+				"PROG...\n");
 		return 2;
 	}
 	libbpf_set_print(libbpf_print);
+	if (!strcmp(argv[2], "cgroup")) {
+		cgroup = true;
+		cgfd = open(argv[1], O_RDONLY | O_DIRECTORY);
+		if (cgfd < 0) {
+			fprintf(stderr, "insitu_attach: %s: %s\n", argv[1],
+				strerror(errno));
+			return 2;
+		}
+		goto open_obj;
+	}
 	hook.ifindex = (int)if_nametoindex(argv[1]);
 	if (!hook.ifindex) {
 		fprintf(stderr, "insitu_attach: no interface %s\n", argv[1]);
@@ -66,6 +85,7 @@ int main(int argc, char **argv)
 	else
 		return 2;
 
+open_obj:
 	obj = bpf_object__open_file(argv[3], NULL);
 	if (!obj) {
 		fprintf(stderr, "insitu_attach: open %s: %s\n", argv[3],
@@ -77,7 +97,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
-	n = bpf_tc_hook_create(&hook);
+	n = cgroup ? -EEXIST : bpf_tc_hook_create(&hook);
 	if (n && n != -EEXIST) {
 		fprintf(stderr, "insitu_attach: clsact on %s: %s\n", argv[1],
 			strerror(-n));
@@ -98,6 +118,17 @@ int main(int argc, char **argv)
 				argv[i]);
 			goto out;
 		}
+		if (cgroup) {
+			links[nattached] =
+				bpf_program__attach_cgroup(prog, cgfd);
+			if (!links[nattached]) {
+				fprintf(stderr,
+					"insitu_attach: attach %s: %s\n",
+					argv[i], strerror(errno));
+				goto out;
+			}
+			goto attached;
+		}
 		memset(&opts[nattached], 0, sizeof(opts[nattached]));
 		opts[nattached].sz = sizeof(opts[nattached]);
 		opts[nattached].prog_fd = bpf_program__fd(prog);
@@ -108,6 +139,7 @@ int main(int argc, char **argv)
 				argv[i], strerror(-n));
 			goto out;
 		}
+	attached:
 		nattached++;
 		bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
 		printf("%s %u\n", argv[i], info.id);
@@ -119,6 +151,10 @@ int main(int argc, char **argv)
 	err = 0;
 out:
 	for (int i = 0; i < nattached; i++) {
+		if (cgroup) {
+			bpf_link__destroy(links[i]);
+			continue;
+		}
 		opts[i].prog_fd = 0;
 		opts[i].prog_id = 0;
 		opts[i].flags = 0;
@@ -130,5 +166,7 @@ out:
 		bpf_tc_hook_destroy(&hook);
 	}
 	bpf_object__close(obj);
+	if (cgfd >= 0)
+		close(cgfd);
 	return err;
 }
