@@ -398,7 +398,6 @@ def deliver_section(w, args, runs, sel, empty):
                   fam, naddr, loads(fam, naddr), fmt(e), fmt(g), fmt(lk),
                   d(lk, g), fmt(gc), fmt(ce), fmt(ci), fmt(sm), seen,
                   fmt(n), fmt(p), d(p, n), q(sm, lk), q(sm, p)))
-            pg = get(fam, naddr, "cgp", "in/gso")
             pe = get(fam, naddr, "cgp", "in/cge")
             pc = get(fam, naddr, "cgp", "in/cgp")
             pn = None if None in (pc, pe) else pc - pe

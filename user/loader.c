@@ -847,17 +847,23 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 	return err;
 }
 
+/* A monitor that holds nothing yet, named after its interface. */
+static void monitor_reset(struct iface_monitor *m, const char *ifname)
+{
+	memset(m, 0, sizeof(*m));
+	m->link_fd[0] = m->link_fd[1] = -1;
+	m->lock_fd = -1;
+	m->pin_dir_fd = -1;
+	snprintf(m->name, sizeof(m->name), "%s", ifname);
+	instance_name(ifname, m->instance, sizeof(m->instance));
+}
+
 int iface_monitor_open(struct iface_monitor *m, const char *name,
 		       const struct loader_config *cfg)
 {
 	int err;
 
-	memset(m, 0, sizeof(*m));
-	m->link_fd[0] = m->link_fd[1] = -1;
-	m->lock_fd = -1;
-	m->pin_dir_fd = -1;
-	snprintf(m->name, sizeof(m->name), "%s", name);
-	instance_name(name, m->instance, sizeof(m->instance));
+	monitor_reset(m, name);
 
 	m->ifindex = (int)if_nametoindex(name);
 	if (!m->ifindex) {
@@ -979,12 +985,7 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	bool found = false;
 	int err;
 
-	memset(m, 0, sizeof(*m));
-	m->link_fd[0] = m->link_fd[1] = -1;
-	m->lock_fd = -1;
-	m->pin_dir_fd = -1;
-	snprintf(m->name, sizeof(m->name), "%s", ifname);
-	instance_name(ifname, m->instance, sizeof(m->instance));
+	monitor_reset(m, ifname);
 	m->ifindex = (int)if_nametoindex(ifname);
 	if ((size_t)snprintf(m->pin_dir, sizeof(m->pin_dir), "%s/%s", pin_base,
 			     m->instance) >= sizeof(m->pin_dir)) {

@@ -925,6 +925,17 @@ def add_counts(table, remote, direction, nbytes, npackets):
     e[direction + "_packets"] += npackets
 
 
+def merge_counts(*tables):
+    """One per-address table holding the sum of the given ones."""
+    out = {}
+    for tb in tables:
+        for remote, c in tb.items():
+            e = out.setdefault(remote, empty_counts())
+            for k in e:
+                e[k] += c[k]
+    return out
+
+
 def sum_counts(table):
     tot = empty_counts()
     for e in table.values():

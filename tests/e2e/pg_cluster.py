@@ -7,7 +7,6 @@ which works from any network namespace."""
 
 import os
 import shutil
-import subprocess
 import tempfile
 
 import itm_e2e as e2e

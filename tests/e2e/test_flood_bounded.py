@@ -14,7 +14,6 @@ daemon's address space (RLIMIT_AS) so that the table cannot grow: the
 counts that find no entry land in the evicted aggregate, the failure is
 counted and logged once, and the totals are still exact."""
 
-import os
 import random
 import socket
 import struct

@@ -8,7 +8,6 @@ for byte, IPv4 and IPv6, tx and rx, across several flushes; a collector
 that is down loses exactly what was flushed meanwhile, and the monitor's
 own counters lose nothing."""
 
-import os
 import socket
 import struct
 import time
@@ -40,16 +39,6 @@ def _traffic(t, rounds=3, pause=0.35, seed=0):
             e2e.add_counts(truth, peer, "rx", b, p)
         time.sleep(pause)
     return truth
-
-
-def _merge(*tables):
-    out = {}
-    for tb in tables:
-        for remote, c in tb.items():
-            for d in ("tx", "rx"):
-                e2e.add_counts(out, remote, d, c[d + "_bytes"],
-                               c[d + "_packets"])
-    return out
 
 
 def _raw_send(ns, dev, frames):
@@ -193,7 +182,8 @@ def test_udp_collector_down_then_back(topo, start_monitor, tmp_path):
     finally:
         peers.close()
         nf.stop()
-    assert m.per_ip() == _merge(lost, kept)  # local counters: complete
+    # local counters: complete
+    assert m.per_ip() == e2e.merge_counts(lost, kept)
     assert fc.sum_records(nf.records()) == kept, nf.log()
     err = mon.stderr()
     assert err.count("IPFIX collector") == 1, err
@@ -230,8 +220,8 @@ def test_tcp_export_and_reconnect(topo, start_monitor):
         peers.close()
         col.stop()
     assert not col.errors, col.errors
-    assert m.per_ip() == _merge(first, lost, last)
-    assert fc.sum_records(col.records()) == _merge(first, last)
+    assert m.per_ip() == e2e.merge_counts(first, lost, last)
+    assert fc.sum_records(col.records()) == e2e.merge_counts(first, last)
     err = mon.stderr()
     assert err.count("IPFIX collector") == 2, err  # one warning, one "again"
     assert "connected again" in err
@@ -273,7 +263,7 @@ def test_nfcapd_exact_with_db(topo, start_monitor, tmp_path):
     finally:
         peers.close()
         nf2.stop()
-    assert m2.per_ip() == _merge(truth, truth2)
+    assert m2.per_ip() == e2e.merge_counts(truth, truth2)
     recs = nf2.records()
     assert fc.sum_records(recs) == truth2, nf2.log()
     # Aggregates: only what this run counted (the restored part is not

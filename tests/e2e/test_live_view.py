@@ -13,7 +13,6 @@ import socket
 import subprocess
 import time
 
-import pytest
 
 import itm_e2e as e2e
 from tty import Terminal, parse_rate, table

@@ -25,12 +25,10 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import time
 import urllib.parse
 
-import pytest
 import yaml
 
 import itm_e2e as e2e

@@ -14,7 +14,6 @@ import random
 import signal
 import socket
 import sqlite3
-import subprocess
 import time
 
 import pytest
@@ -71,15 +70,6 @@ def send_both_ways(t, sizes):
         b, p = e2e.udp_send(t.pns, peer, mine, PORT, sizes[::2])
         e2e.add_counts(truth, peer, "rx", b, p)
     return truth
-
-
-def merge(a, b):
-    out = {k: dict(v) for k, v in a.items()}
-    for ip, c in b.items():
-        e = out.setdefault(ip, e2e.empty_counts())
-        for k in e:
-            e[k] += c[k]
-    return out
 
 
 @pytest.fixture
@@ -149,9 +139,9 @@ def test_counters_continue_across_restarts(topo, start_monitor, sinks,
     assert scraped_per_ip(mon)[0] == a
     b = send_both_ways(t, [70])
     t.wait_quiet()
-    assert scraped_per_ip(mon)[0] == merge(a, b)
+    assert scraped_per_ip(mon)[0] == e2e.merge_counts(a, b)
     assert mon.stop() == 0
-    assert stored_per_ip(db) == merge(a, b)
+    assert stored_per_ip(db) == e2e.merge_counts(a, b)
 
 
 def steady_sender(src_dst, port, size, seconds, pps):
@@ -237,7 +227,7 @@ def test_keep_attached_restart_loses_nothing(topo, start_monitor, sinks,
     mon = start(start_monitor, t, db)
     c = send_both_ways(t, [600])
     t.wait_quiet()
-    want = merge(merge(a, b), c)
+    want = e2e.merge_counts(a, b, c)
     assert scraped_per_ip(mon)[0] == want
     assert mon.stop() == 0, mon.stderr()
     assert stored_per_ip(db) == want
@@ -381,19 +371,19 @@ def test_disk_full_then_space_loses_nothing(topo, start_monitor, sinks,
         e2e.sh("dd", "if=/dev/zero", "of=" + filler, "bs=4k", check=False)
         b = {}
         for i in range(10):
-            b = merge(b, send_both_ways(t, [200 + i]))
+            b = e2e.merge_counts(b, send_both_ways(t, [200 + i]))
             time.sleep(0.2)
         ws = warnings(mon)
         assert len(ws) == 1 and "full" in ws[0], mon.stderr()
         # Counting goes on in memory meanwhile.
-        assert scraped_per_ip(mon)[0] == merge(a, b)
+        assert scraped_per_ip(mon)[0] == e2e.merge_counts(a, b)
         os.unlink(filler)
         c = send_both_ways(t, [300])
         t.wait_quiet()
         time.sleep(0.5)
         assert len(warnings(mon)) == 1, mon.stderr()
         assert mon.stop() == 0, mon.stderr()
-        assert stored_per_ip(db) == merge(merge(a, b), c)
+        assert stored_per_ip(db) == e2e.merge_counts(a, b, c)
     finally:
         e2e.sh("umount", "-l", mnt, check=False)
 
@@ -412,7 +402,7 @@ def test_locked_then_released_loses_nothing(topo, start_monitor, sinks,
         time.sleep(1.5)
         ws = warnings(mon)
         assert len(ws) == 1 and "locked" in ws[0], mon.stderr()
-        assert scraped_per_ip(mon)[0] == merge(a, b)
+        assert scraped_per_ip(mon)[0] == e2e.merge_counts(a, b)
     finally:
         con.execute("ROLLBACK")
         con.close()
@@ -421,7 +411,7 @@ def test_locked_then_released_loses_nothing(topo, start_monitor, sinks,
     time.sleep(0.5)
     assert len(warnings(mon)) == 1, mon.stderr()
     assert mon.stop() == 0, mon.stderr()
-    assert stored_per_ip(db) == merge(merge(a, b), c)
+    assert stored_per_ip(db) == e2e.merge_counts(a, b, c)
 
 
 def test_deleted_db_is_recreated(topo, start_monitor, sinks, dbdir):
@@ -440,7 +430,7 @@ def test_deleted_db_is_recreated(topo, start_monitor, sinks, dbdir):
     ws = warnings(mon)
     assert len(ws) == 1 and "deleted" in ws[0], mon.stderr()
     # Memory kept everything; the new file has what came after.
-    assert scraped_per_ip(mon)[0] == merge(a, b)
+    assert scraped_per_ip(mon)[0] == e2e.merge_counts(a, b)
     assert mon.stop() == 0, mon.stderr()
     assert stored_per_ip(db) == b
 
@@ -464,12 +454,12 @@ def test_crash_at_the_critical_instants(topo, start_monitor, sinks, dbdir,
         # Traffic until it dies, so the swapped-out map holds some.
         deadline = time.monotonic() + 20
         while mon.proc.poll() is None and time.monotonic() < deadline:
-            truth = merge(truth, send_both_ways(t, [100 + rnd]))
+            truth = e2e.merge_counts(truth, send_both_ways(t, [100 + rnd]))
             time.sleep(0.03)
         rc = mon.wait(timeout=20)
         assert rc == -signal.SIGKILL, (rc, mon.stderr())
         # Counted by the kernel alone while no daemon runs.
-        truth = merge(truth, send_both_ways(t, [333]))
+        truth = e2e.merge_counts(truth, send_both_ways(t, [333]))
     mon = start(start_monitor, t, db)
     t.wait_quiet()
     assert scraped_per_ip(mon)[0] == truth
@@ -545,9 +535,9 @@ def test_two_interfaces_kill9_and_restart(topo, start_monitor, sinks,
         mon = start_monitor(t, "--db", db, "-s", "0.1", ifaces=ifaces)
         truth = traffic([100, 200])
         mon.kill()
-        truth = merge(truth, traffic([300]))
+        truth = e2e.merge_counts(truth, traffic([300]))
         mon = start_monitor(t, "--db", db, "-s", "0.1", ifaces=ifaces)
-        truth = merge(truth, traffic([400]))
+        truth = e2e.merge_counts(truth, traffic([400]))
         t.wait_quiet()
         assert scraped_per_ip(mon)[0] == truth
         assert mon.stop() == 0, mon.stderr()

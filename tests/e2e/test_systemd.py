@@ -26,7 +26,6 @@ network namespace to a test namespace, and for real:
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time

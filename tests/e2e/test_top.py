@@ -6,7 +6,6 @@ screen, several viewers at once), a user outside it is refused.  The users
 are numeric ids without passwd entries: nothing is added to the system."""
 
 import os
-import re
 import shutil
 import stat
 import subprocess

@@ -9,7 +9,6 @@ openssl, hashes with htpasswd, at test time.  Everything runs inside the
 test's monitor namespace, over its loopback."""
 
 import json
-import os
 import subprocess
 import time
 import urllib.parse
