@@ -468,10 +468,12 @@ static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
 {
 	struct traffic_bpf *s = m->skel;
 
+	if (ingress)
+		return m->l3 ? s->progs.itm_ingress_l3 : s->progs.itm_ingress;
 	if (m->l3)
-		return ingress ? s->progs.itm_ingress_l3
-			       : s->progs.itm_egress_l3;
-	return ingress ? s->progs.itm_ingress : s->progs.itm_egress;
+		return m->egress_hlp ? s->progs.itm_egr_l3_hlp
+				     : s->progs.itm_egress_l3;
+	return m->egress_hlp ? s->progs.itm_egress_hlp : s->progs.itm_egress;
 }
 
 static int attach_tcx(struct iface_monitor *m)
@@ -785,7 +787,8 @@ static int attach_adopted(struct iface_monitor *m, bool force_clsact)
 	return attach(m, force_clsact);
 }
 
-static int load(struct iface_monitor *m, const struct loader_config *cfg)
+/* Open the object and size and share its maps; errors are reported. */
+static int open_object(struct iface_monitor *m, const struct loader_config *cfg)
 {
 	struct traffic_bpf *s;
 	int err;
@@ -819,13 +822,54 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 		if (err)
 			return err;
 	}
-	/* Load only the variant that matches the link layer. */
-	bpf_program__set_autoload(s->progs.itm_egress, !m->l3);
-	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3);
-	bpf_program__set_autoload(s->progs.itm_egress_l3, m->l3);
-	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3);
+	return 0;
+}
 
-	err = traffic_bpf__load(s);
+/* Load only the variants that match the link layer and the kernel. */
+static int load_object(struct iface_monitor *m)
+{
+	struct traffic_bpf *s = m->skel;
+
+	bpf_program__set_autoload(s->progs.itm_egress,
+				  !m->l3 && !m->egress_hlp);
+	bpf_program__set_autoload(s->progs.itm_egress_hlp,
+				  !m->l3 && m->egress_hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3);
+	bpf_program__set_autoload(s->progs.itm_egress_l3,
+				  m->l3 && !m->egress_hlp);
+	bpf_program__set_autoload(s->progs.itm_egr_l3_hlp,
+				  m->l3 && m->egress_hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3);
+	return traffic_bpf__load(s);
+}
+
+static int load(struct iface_monitor *m, const struct loader_config *cfg)
+{
+	int err;
+
+	/* The tests run the variant of kernels before 6.2 on any kernel. */
+	m->egress_hlp = getenv("ITM_TEST_EGRESS_HLP") != NULL;
+	err = open_object(m, cfg);
+	if (err)
+		return err;
+	err = load_object(m);
+	if (err && err != -EPERM && !m->egress_hlp) {
+		/*
+		 * Kernels before 6.2 lack the kfuncs of the egress program's
+		 * inline owner read (and some verifiers may refuse it): the
+		 * *_hlp variant reads the owner with the helper instead.
+		 */
+		pr_debug(
+			"%s: egress program with inline owner read refused (%s), loading the helper variant\n",
+			m->name, strerror(-err));
+		traffic_bpf__destroy(m->skel);
+		m->skel = NULL;
+		m->egress_hlp = true;
+		err = open_object(m, cfg);
+		if (err)
+			return err;
+		err = load_object(m);
+	}
 	if (err) {
 		if (err == -EPERM)
 			pr_err(_("loading BPF programs was refused (%s): run as root or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and check kernel.unprivileged_bpf_disabled/lockdown\n"),

@@ -1036,6 +1036,29 @@ static int t_attr_egress(void)
 	return state_check(&w);
 }
 
+/*
+ * Each egress program has a twin for kernels before 6.2 that reads the
+ * owner with the helper only (*_hlp): both load here with attribution on
+ * (this verifier accepts the inline read) and count alike.
+ */
+static int t_attr_egress_variants(void)
+{
+	struct expect w = {.a = {{REMOTE4, TX(4 * 128, 4), 0}}, .na = 1};
+	struct pkt_spec l3 = udp4;
+	struct frame f;
+
+	TRY(build(&f, &udp4));
+	to_host(&f);
+	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(skel->progs.itm_egress_hlp, &f));
+	l3.l3 = true;
+	l3.src = "8.0.0.1"; /* reads as ethertype 0x0800: see t_l3 */
+	TRY(build(&f, &l3));
+	TRY(run(skel->progs.itm_egress_l3, &f));
+	TRY(run(skel->progs.itm_egr_l3_hlp, &f));
+	return state_check(&w);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -1067,6 +1090,7 @@ static const struct {
 	{"attr_ingress_owned", t_attr_ingress_owned, true},
 	{"attr_ingress_unowned", t_attr_ingress_unowned, true},
 	{"attr_egress_no_socket", t_attr_egress, true},
+	{"attr_egress_variants", t_attr_egress_variants, true},
 };
 
 int main(int argc, char **argv)
