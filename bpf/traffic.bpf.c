@@ -83,13 +83,11 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
  * data.  The loads are the helper's own, under the same RCU protection,
  * so the pid is the one the helper would return.
  */
-static __always_inline bool owner_pid_cached(struct __sk_buff *skb, __u32 *pid)
+static __always_inline bool owner_pid_cached(struct sock *sk, __u32 *pid)
 {
 	struct bpf_local_storage_map *smap = (void *)&itm_sk_owner;
-	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
 	struct bpf_local_storage_data *sdata;
 	struct bpf_local_storage *st;
-	struct sock *sk = kskb->sk;
 	unsigned long slot;
 	__u32 owner;
 
@@ -139,7 +137,9 @@ static __always_inline __u32 owner_pid(struct __sk_buff *skb,
 	struct itm_owner *o;
 	__u32 pid;
 
-	if (inline_read && owner_pid_cached(skb, &pid))
+	if (inline_read &&
+	    owner_pid_cached(((struct sk_buff *)bpf_cast_to_kern_ctx(skb))->sk,
+			     &pid))
 		return pid;
 	o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
 
@@ -158,7 +158,9 @@ static __always_inline __u32 owner_pid(struct __sk_buff *skb,
  * Egress packets carry their socket; ingress packets are not demultiplexed
  * yet at TC, so look the socket up by the packet's 4-tuple (parse_packet
  * filled it when asked to).  The lookup returns a full socket, a request
- * socket's listener included.
+ * socket's listener included; its owner is read inline like an egress
+ * socket's (bpf_rdonly_cast() turns the referenced socket into a kernel
+ * pointer for reading only; the reference is released as before).
  */
 static __always_inline __u32 packet_pid(struct __sk_buff *skb,
 					struct packet_info *pi, bool egress,
@@ -183,8 +185,13 @@ static __always_inline __u32 packet_pid(struct __sk_buff *skb,
 		return 0;
 	if (!sk)
 		return 0;
-	o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
-	pid = o ? o->pid : 0;
+	if (!inline_read ||
+	    !owner_pid_cached(
+		    bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock)),
+		    &pid)) {
+		o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
+		pid = o ? o->pid : 0;
+	}
 	bpf_sk_release(sk);
 	return pid;
 }
@@ -268,9 +275,10 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3,
 }
 
 /*
- * The loader loads one egress program per interface: itm_egress(_l3)
- * where the kernel has the kfuncs of owner_pid_cached(), else the
- * *_hlp variant, which reads the owner with the helper only.
+ * The loader loads one program per interface and direction: itm_egress,
+ * itm_ingress (or their _l3 twins) where the kernel has the kfuncs of
+ * owner_pid_cached(), else the *_hlp variants, which read the owner with
+ * the helper only.
  */
 SEC("tc")
 int itm_egress(struct __sk_buff *skb)
@@ -286,6 +294,12 @@ int itm_egress_hlp(struct __sk_buff *skb)
 
 SEC("tc")
 int itm_ingress(struct __sk_buff *skb)
+{
+	return handle(skb, false, false, true);
+}
+
+SEC("tc")
+int itm_ingress_hlp(struct __sk_buff *skb)
 {
 	return handle(skb, false, false, false);
 }
@@ -304,6 +318,12 @@ int itm_egr_l3_hlp(struct __sk_buff *skb)
 
 SEC("tc")
 int itm_ingress_l3(struct __sk_buff *skb)
+{
+	return handle(skb, false, true, true);
+}
+
+SEC("tc")
+int itm_ingr_l3_hlp(struct __sk_buff *skb)
 {
 	return handle(skb, false, true, false);
 }

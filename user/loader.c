@@ -468,12 +468,16 @@ static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
 {
 	struct traffic_bpf *s = m->skel;
 
-	if (ingress)
-		return m->l3 ? s->progs.itm_ingress_l3 : s->progs.itm_ingress;
+	if (m->l3 && ingress)
+		return m->owner_hlp ? s->progs.itm_ingr_l3_hlp
+				    : s->progs.itm_ingress_l3;
 	if (m->l3)
-		return m->egress_hlp ? s->progs.itm_egr_l3_hlp
-				     : s->progs.itm_egress_l3;
-	return m->egress_hlp ? s->progs.itm_egress_hlp : s->progs.itm_egress;
+		return m->owner_hlp ? s->progs.itm_egr_l3_hlp
+				    : s->progs.itm_egress_l3;
+	if (ingress)
+		return m->owner_hlp ? s->progs.itm_ingress_hlp
+				    : s->progs.itm_ingress;
+	return m->owner_hlp ? s->progs.itm_egress_hlp : s->progs.itm_egress;
 }
 
 static int attach_tcx(struct iface_monitor *m)
@@ -830,16 +834,16 @@ static int load_object(struct iface_monitor *m)
 {
 	struct traffic_bpf *s = m->skel;
 
-	bpf_program__set_autoload(s->progs.itm_egress,
-				  !m->l3 && !m->egress_hlp);
-	bpf_program__set_autoload(s->progs.itm_egress_hlp,
-				  !m->l3 && m->egress_hlp);
-	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3);
-	bpf_program__set_autoload(s->progs.itm_egress_l3,
-				  m->l3 && !m->egress_hlp);
-	bpf_program__set_autoload(s->progs.itm_egr_l3_hlp,
-				  m->l3 && m->egress_hlp);
-	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3);
+	bool hlp = m->owner_hlp;
+
+	bpf_program__set_autoload(s->progs.itm_egress, !m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_egress_hlp, !m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_hlp, !m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_egress_l3, m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_egr_l3_hlp, m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_ingr_l3_hlp, m->l3 && hlp);
 	return traffic_bpf__load(s);
 }
 
@@ -848,23 +852,23 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 	int err;
 
 	/* The tests run the variant of kernels before 6.2 on any kernel. */
-	m->egress_hlp = getenv("ITM_TEST_EGRESS_HLP") != NULL;
+	m->owner_hlp = getenv("ITM_TEST_OWNER_HLP") != NULL;
 	err = open_object(m, cfg);
 	if (err)
 		return err;
 	err = load_object(m);
-	if (err && err != -EPERM && !m->egress_hlp) {
+	if (err && err != -EPERM && !m->owner_hlp) {
 		/*
-		 * Kernels before 6.2 lack the kfuncs of the egress program's
-		 * inline owner read (and some verifiers may refuse it): the
-		 * *_hlp variant reads the owner with the helper instead.
+		 * Kernels before 6.2 lack the kfuncs of the programs' inline
+		 * owner read (and some verifiers may refuse it): the *_hlp
+		 * variants read the owner with the helper instead.
 		 */
 		pr_debug(
-			"%s: egress program with inline owner read refused (%s), loading the helper variant\n",
+			"%s: inline owner read refused (%s), loading the helper variants\n",
 			m->name, strerror(-err));
 		traffic_bpf__destroy(m->skel);
 		m->skel = NULL;
-		m->egress_hlp = true;
+		m->owner_hlp = true;
 		err = open_object(m, cfg);
 		if (err)
 			return err;
