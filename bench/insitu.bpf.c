@@ -19,6 +19,9 @@
  *         the socket's address.  NOT exact (a freed socket's memory can be
  *         reused by another process's socket); measured to see what a
  *         cache could buy at best.
+ *   ski   egress: sks's fast path as plain loads, like itm_egress: the
+ *         socket's storage-cache slot of our map, read through the kfuncs
+ *         bpf_cast_to_kern_ctx()/bpf_rdonly_cast(); the helper on a miss
  *   lku   ingress: bpf_sk_lookup_udp() on the packet's 4-tuple, then
  *         bpf_sk_storage_get() and bpf_sk_release() (what itm_ingress does)
  *   tup   ingress: three hash lookups keyed by (protocol, local address,
@@ -52,6 +55,7 @@
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 #include "itm_shared.h"
 
@@ -118,7 +122,37 @@ struct {
 	.values = {&bench_cgi_in},
 };
 
-enum rung { MIN, K16, K24, V32, MIM, GSO, SKS, SKC, LKU, TUP };
+enum rung { MIN, K16, K24, V32, MIM, GSO, SKS, SKC, SKI, LKU, TUP };
+
+/* What ski walks: the kernel's types, reduced to the fields it reads. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+struct bpf_local_storage_data {
+	void *smap;
+	__u8 data[];
+} __attribute__((preserve_access_index));
+
+struct bpf_local_storage {
+	struct bpf_local_storage_data *cache[16];
+} __attribute__((preserve_access_index));
+
+struct bpf_local_storage_map {
+	__u16 cache_idx;
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	volatile unsigned char skc_state;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+	struct bpf_local_storage *sk_bpf_storage;
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct sock *sk;
+} __attribute__((preserve_access_index));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -255,6 +289,39 @@ static __always_inline __u32 storage_pid(struct bpf_sock *sk, bool create)
 	return o->pid;
 }
 
+/*
+ * ski: what bpf_sk_storage_get() does on its fast path, as plain loads
+ * (the daemon's itm_egress does the same): the socket's storage cache slot
+ * of our map, checked to belong to it; the helper otherwise.
+ */
+static __always_inline __u32 inline_pid(struct __sk_buff *skb)
+{
+	struct sk_buff *kskb = bpf_cast_to_kern_ctx(skb);
+	struct bpf_local_storage_map *smap = (void *)&bench_sk_owner;
+	struct bpf_local_storage_data *sdata;
+	struct bpf_local_storage *st;
+	struct sock *sk = kskb->sk;
+	struct bpf_sock *bsk;
+	__u32 idx;
+
+	if (!sk)
+		return 0;
+	/* Time-wait and request sockets are no full sockets. */
+	if ((1 << sk->__sk_common.skc_state) & ((1 << 6) | (1 << 12)))
+		return 0;
+	st = sk->sk_bpf_storage;
+	if (!st)
+		return 0;
+	idx = smap->cache_idx & 15;
+	st = bpf_rdonly_cast((void *)((unsigned long)st + idx * sizeof(void *)),
+			     bpf_core_type_id_kernel(struct bpf_local_storage));
+	sdata = st->cache[0];
+	if (sdata && sdata->smap == (void *)&bench_sk_owner)
+		return *(__u32 *)sdata->data;
+	bsk = skb->sk;
+	return bsk ? storage_pid(bsk, true) : 0;
+}
+
 static __always_inline __u32 find_pid(struct __sk_buff *skb, enum rung rung,
 				      struct bpf_sock_tuple *t,
 				      struct tuple_key *tk, bool v6)
@@ -263,6 +330,11 @@ static __always_inline __u32 find_pid(struct __sk_buff *skb, enum rung rung,
 	struct last_sk *c;
 	__u32 zero = 0, pid, *p;
 
+	if (rung == SKI) {
+		if (!skb->sk)
+			return 0;
+		return inline_pid(skb);
+	}
 	if (rung == SKS || rung == SKC) {
 		sk = skb->sk;
 		if (!sk)
@@ -393,6 +465,7 @@ RUNG(mim, MIM)
 RUNG(gso, GSO)
 RUNG(sks, SKS)
 RUNG(skc, SKC)
+RUNG(ski, SKI)
 RUNG(lku, LKU)
 RUNG(tup, TUP)
 

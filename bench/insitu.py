@@ -68,6 +68,8 @@ LADDER_DOC = {
 ATTR_DOC = {
     "sks": "gso + bpf_sk_storage_get() on skb->sk (egress)",
     "skc": "gso + per-CPU last-socket cache before sks (egress; not exact)",
+    "ski": "gso + sks's fast path as plain loads (egress; helper on a "
+           "cache-slot miss)",
     "lku": "gso + bpf_sk_lookup_udp() + storage + release (ingress)",
     "tup": "gso + 3 hash lookups: tuple -> pid map (ingress)",
     "cgp": "as cgi, but the cgroup_skb hash is per pid only (deliver mode)",
@@ -597,7 +599,7 @@ def main():
     ap.add_argument("--cfgs", default="",
                     help="run these configurations instead (comma-"
                     "separated: min, k16, k24, v32, mim, gso, nopid, pid; "
-                    "the attribution variants sks, skc (egress), lku, "
+                    "the attribution variants sks, skc, ski (egress), lku, "
                     "tup (ingress), cgi (deliver mode); "
                     "X@before = the --itm-before build, X@sN = the daemon "
                     "with -s N)")

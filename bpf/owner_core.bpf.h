@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * The kernel types the owner programs read, reduced to the fields they use.
+ * The kernel types the owner programs and itm_egress's inline owner read
+ * walk, reduced to the fields they use.
  * preserve_access_index makes every access a CO-RE relocation that libbpf
  * resolves against the running kernel's BTF at load time, so the object is
  * built without a vmlinux.h of the build host's kernel.
@@ -21,10 +22,32 @@ struct file;
 
 struct sock_common {
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
+} __attribute__((preserve_access_index));
+
+/* Socket-local storage (Linux >= 5.10 names): see traffic.bpf.c. */
+struct bpf_local_storage_data {
+	void *smap;
+	__u8 data[];
+} __attribute__((preserve_access_index));
+
+#define ITM_SK_STORAGE_CACHE_SLOTS 16
+
+struct bpf_local_storage {
+	struct bpf_local_storage_data *cache[ITM_SK_STORAGE_CACHE_SLOTS];
+} __attribute__((preserve_access_index));
+
+struct bpf_local_storage_map {
+	__u16 cache_idx;
 } __attribute__((preserve_access_index));
 
 struct sock {
 	struct sock_common __sk_common;
+	struct bpf_local_storage *sk_bpf_storage;
+} __attribute__((preserve_access_index));
+
+struct sk_buff {
+	struct sock *sk;
 } __attribute__((preserve_access_index));
 
 struct socket {

@@ -10,10 +10,12 @@
 #include <linux/bpf.h>
 #include <linux/if_packet.h>
 #include <linux/pkt_cls.h>
+#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 
 #include "itm_owner_maps.bpf.h"
 #include "itm_shared.h"
+#include "owner_core.bpf.h"
 #include "parse.bpf.h"
 
 /* Set by the loader before load: look up the owning process per packet. */
@@ -64,14 +66,82 @@ static __always_inline void counter_add(__u32 idx, __u64 packets, __u64 bytes)
 }
 
 /*
+ * Linux >= 6.2.  Weak, so that the object still loads its *_hlp programs
+ * on a kernel without them (libbpf leaves them unresolved; the programs
+ * that call them are then not loaded).
+ */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/*
+ * bpf_sk_storage_get()'s fast path, as plain loads instead of a helper
+ * call (the call was most of what attribution cost at egress): a full
+ * socket's storage keeps one cache slot per storage map, and the slot at
+ * our map's cache_idx holds our data unless another map shares the index.
+ * Returns false where the helper must decide: no full socket (request
+ * sockets are owned by their listener), or the slot holds another map's
+ * data.  The loads are the helper's own, under the same RCU protection,
+ * so the pid is the one the helper would return.
+ */
+static __always_inline bool owner_pid_cached(struct sock *sk, __u32 *pid)
+{
+	struct bpf_local_storage_map *smap = (void *)&itm_sk_owner;
+	struct bpf_local_storage_data *sdata;
+	struct bpf_local_storage *st;
+	unsigned long slot;
+	__u32 owner;
+
+	if (!sk)
+		return false;
+	if ((1U << sk->__sk_common.skc_state) &
+	    ((1U << BPF_TCP_TIME_WAIT) | (1U << BPF_TCP_NEW_SYN_RECV)))
+		return false;
+	st = sk->sk_bpf_storage;
+	if (!st) {
+		*pid = 0; /* no storage of any map: no owner */
+		return true;
+	}
+	/*
+	 * cache[cache_idx] with an index known only at run time: the verifier
+	 * takes constant offsets into kernel structs only, so address the
+	 * slot and read it as the first slot of a storage at that address.
+	 */
+	slot = (unsigned long)st +
+	       (smap->cache_idx % ITM_SK_STORAGE_CACHE_SLOTS) *
+		       sizeof(st->cache[0]);
+	st = bpf_rdonly_cast((void *)slot,
+			     bpf_core_type_id_kernel(struct bpf_local_storage));
+	sdata = st->cache[0];
+	if (!sdata || sdata->smap != (void *)&itm_sk_owner)
+		return false;
+	owner = ((const struct itm_owner *)(void *)sdata->data)->pid;
+	/*
+	 * Keep this load here: merged with the helper path's load of the
+	 * same field, one instruction would read two kinds of pointer, which
+	 * the verifier refuses.
+	 */
+	barrier_var(owner);
+	*pid = owner;
+	return true;
+}
+
+/*
  * The process that owns a socket.  Full sockets carry it in socket-local
  * storage, looked up first because that is the common case; a SYN-ACK
  * leaves on a request socket, owned by its listener; a time-wait socket
  * has no process any more.
  */
-static __always_inline __u32 owner_pid(struct bpf_sock *sk)
+static __always_inline __u32 owner_pid(struct __sk_buff *skb,
+				       struct bpf_sock *sk, bool inline_read)
 {
-	struct itm_owner *o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
+	struct itm_owner *o;
+	__u32 pid;
+
+	if (inline_read &&
+	    owner_pid_cached(((struct sk_buff *)bpf_cast_to_kern_ctx(skb))->sk,
+			     &pid))
+		return pid;
+	o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
 
 	if (o)
 		return o->pid;
@@ -88,10 +158,13 @@ static __always_inline __u32 owner_pid(struct bpf_sock *sk)
  * Egress packets carry their socket; ingress packets are not demultiplexed
  * yet at TC, so look the socket up by the packet's 4-tuple (parse_packet
  * filled it when asked to).  The lookup returns a full socket, a request
- * socket's listener included.
+ * socket's listener included; its owner is read inline like an egress
+ * socket's (bpf_rdonly_cast() turns the referenced socket into a kernel
+ * pointer for reading only; the reference is released as before).
  */
 static __always_inline __u32 packet_pid(struct __sk_buff *skb,
-					struct packet_info *pi, bool egress)
+					struct packet_info *pi, bool egress,
+					bool inline_read)
 {
 	struct itm_owner *o;
 	struct bpf_sock *sk;
@@ -99,7 +172,7 @@ static __always_inline __u32 packet_pid(struct __sk_buff *skb,
 
 	if (egress) {
 		sk = skb->sk;
-		return sk ? owner_pid(sk) : 0;
+		return sk ? owner_pid(skb, sk, inline_read) : 0;
 	}
 	size = pi->v6 ? sizeof(pi->tuple.ipv6) : sizeof(pi->tuple.ipv4);
 	if (pi->l4proto == IPPROTO_TCP)
@@ -112,8 +185,13 @@ static __always_inline __u32 packet_pid(struct __sk_buff *skb,
 		return 0;
 	if (!sk)
 		return 0;
-	o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
-	pid = o ? o->pid : 0;
+	if (!inline_read ||
+	    !owner_pid_cached(
+		    bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock)),
+		    &pid)) {
+		o = bpf_sk_storage_get(&itm_sk_owner, sk, 0, 0);
+		pid = o ? o->pid : 0;
+	}
 	bpf_sk_release(sk);
 	return pid;
 }
@@ -161,7 +239,9 @@ overflow:
 		    pi->packets, pi->bytes);
 }
 
-static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3)
+/* inline_read: the owner read of owner_pid_cached() (Linux >= 6.2). */
+static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3,
+				  bool inline_read)
 {
 	struct packet_info pi;
 	/*
@@ -174,7 +254,9 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3)
 
 	switch (parse_packet(skb, &pi, egress, l3, want_tuple)) {
 	case PARSE_IP:
-		pi.key.pid = attribute_pid ? packet_pid(skb, &pi, egress) : 0;
+		pi.key.pid = attribute_pid
+				     ? packet_pid(skb, &pi, egress, inline_read)
+				     : 0;
 		pi.key.pad = 0;
 		account(&pi, egress);
 		break;
@@ -192,28 +274,58 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3)
 	return TC_ACT_UNSPEC;
 }
 
+/*
+ * The loader loads one program per interface and direction: itm_egress,
+ * itm_ingress (or their _l3 twins) where the kernel has the kfuncs of
+ * owner_pid_cached(), else the *_hlp variants, which read the owner with
+ * the helper only.
+ */
 SEC("tc")
 int itm_egress(struct __sk_buff *skb)
 {
-	return handle(skb, true, false);
+	return handle(skb, true, false, true);
+}
+
+SEC("tc")
+int itm_egress_hlp(struct __sk_buff *skb)
+{
+	return handle(skb, true, false, false);
 }
 
 SEC("tc")
 int itm_ingress(struct __sk_buff *skb)
 {
-	return handle(skb, false, false);
+	return handle(skb, false, false, true);
+}
+
+SEC("tc")
+int itm_ingress_hlp(struct __sk_buff *skb)
+{
+	return handle(skb, false, false, false);
 }
 
 SEC("tc")
 int itm_egress_l3(struct __sk_buff *skb)
 {
-	return handle(skb, true, true);
+	return handle(skb, true, true, true);
+}
+
+SEC("tc")
+int itm_egr_l3_hlp(struct __sk_buff *skb)
+{
+	return handle(skb, true, true, false);
 }
 
 SEC("tc")
 int itm_ingress_l3(struct __sk_buff *skb)
 {
-	return handle(skb, false, true);
+	return handle(skb, false, true, true);
+}
+
+SEC("tc")
+int itm_ingr_l3_hlp(struct __sk_buff *skb)
+{
+	return handle(skb, false, true, false);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -468,10 +468,16 @@ static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
 {
 	struct traffic_bpf *s = m->skel;
 
+	if (m->l3 && ingress)
+		return m->owner_hlp ? s->progs.itm_ingr_l3_hlp
+				    : s->progs.itm_ingress_l3;
 	if (m->l3)
-		return ingress ? s->progs.itm_ingress_l3
-			       : s->progs.itm_egress_l3;
-	return ingress ? s->progs.itm_ingress : s->progs.itm_egress;
+		return m->owner_hlp ? s->progs.itm_egr_l3_hlp
+				    : s->progs.itm_egress_l3;
+	if (ingress)
+		return m->owner_hlp ? s->progs.itm_ingress_hlp
+				    : s->progs.itm_ingress;
+	return m->owner_hlp ? s->progs.itm_egress_hlp : s->progs.itm_egress;
 }
 
 static int attach_tcx(struct iface_monitor *m)
@@ -785,7 +791,8 @@ static int attach_adopted(struct iface_monitor *m, bool force_clsact)
 	return attach(m, force_clsact);
 }
 
-static int load(struct iface_monitor *m, const struct loader_config *cfg)
+/* Open the object and size and share its maps; errors are reported. */
+static int open_object(struct iface_monitor *m, const struct loader_config *cfg)
 {
 	struct traffic_bpf *s;
 	int err;
@@ -819,13 +826,54 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 		if (err)
 			return err;
 	}
-	/* Load only the variant that matches the link layer. */
-	bpf_program__set_autoload(s->progs.itm_egress, !m->l3);
-	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3);
-	bpf_program__set_autoload(s->progs.itm_egress_l3, m->l3);
-	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3);
+	return 0;
+}
 
-	err = traffic_bpf__load(s);
+/* Load only the variants that match the link layer and the kernel. */
+static int load_object(struct iface_monitor *m)
+{
+	struct traffic_bpf *s = m->skel;
+
+	bool hlp = m->owner_hlp;
+
+	bpf_program__set_autoload(s->progs.itm_egress, !m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_egress_hlp, !m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_hlp, !m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_egress_l3, m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_egr_l3_hlp, m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_ingr_l3_hlp, m->l3 && hlp);
+	return traffic_bpf__load(s);
+}
+
+static int load(struct iface_monitor *m, const struct loader_config *cfg)
+{
+	int err;
+
+	/* The tests run the variant of kernels before 6.2 on any kernel. */
+	m->owner_hlp = getenv("ITM_TEST_OWNER_HLP") != NULL;
+	err = open_object(m, cfg);
+	if (err)
+		return err;
+	err = load_object(m);
+	if (err && err != -EPERM && !m->owner_hlp) {
+		/*
+		 * Kernels before 6.2 lack the kfuncs of the programs' inline
+		 * owner read (and some verifiers may refuse it): the *_hlp
+		 * variants read the owner with the helper instead.
+		 */
+		pr_debug(
+			"%s: inline owner read refused (%s), loading the helper variants\n",
+			m->name, strerror(-err));
+		traffic_bpf__destroy(m->skel);
+		m->skel = NULL;
+		m->owner_hlp = true;
+		err = open_object(m, cfg);
+		if (err)
+			return err;
+		err = load_object(m);
+	}
 	if (err) {
 		if (err == -EPERM)
 			pr_err(_("loading BPF programs was refused (%s): run as root or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and check kernel.unprivileged_bpf_disabled/lockdown\n"),

@@ -41,6 +41,8 @@ struct iface_monitor {
 	char instance[IF_NAMESIZE + 32]; /* name, @ns<inode> outside init */
 	int ifindex;
 	bool l3; /* no link-layer header (tun, wg) */
+	/* socket owners read with the helper only (Linux < 6.2) */
+	bool owner_hlp;
 	enum attach_mode mode;
 	struct traffic_bpf *skel;
 	int link_fd[2];		 /* tcx links: [0] ingress, [1] egress */

@@ -1036,6 +1036,59 @@ static int t_attr_egress(void)
 	return state_check(&w);
 }
 
+/*
+ * Each program has a twin for kernels before 6.2 that reads the owner
+ * with the helper only (*_hlp): all load here with attribution on (this
+ * verifier accepts the inline read) and count alike.
+ */
+static int t_attr_egress_variants(void)
+{
+	struct expect w = {.a = {{REMOTE4, TX(4 * 128, 4), 0}}, .na = 1};
+	struct pkt_spec l3 = udp4;
+	struct frame f;
+
+	TRY(build(&f, &udp4));
+	to_host(&f);
+	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(skel->progs.itm_egress_hlp, &f));
+	l3.l3 = true;
+	l3.src = "8.0.0.1"; /* reads as ethertype 0x0800: see t_l3 */
+	TRY(build(&f, &l3));
+	TRY(run(skel->progs.itm_egress_l3, &f));
+	TRY(run(skel->progs.itm_egr_l3_hlp, &f));
+	return state_check(&w);
+}
+
+/*
+ * The ingress twins: the socket the lookup finds is read inline
+ * (itm_ingress: through bpf_rdonly_cast(); the first read of a socket's
+ * storage may go to the helper, which fills the cache slot) or with the
+ * helper only (itm_ingress_hlp); same owner, also for the L3 twins.
+ */
+static int t_attr_ingress_variants(void)
+{
+	struct expect w = {
+		.a = {{REMOTE4, RX(4 * 128, 4), PID_UDP4},
+		      {"8.0.0.1", RX(2 * 128, 2), PID_UDP4}},
+		.na = 2,
+	};
+	struct pkt_spec l3 = udp4_in;
+	struct frame f;
+
+	TRY(build(&f, &udp4_in));
+	to_host(&f);
+	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(skel->progs.itm_ingress_hlp, &f));
+	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(skel->progs.itm_ingress_hlp, &f));
+	l3.l3 = true;
+	l3.src = "8.0.0.1";
+	TRY(build(&f, &l3));
+	TRY(run(skel->progs.itm_ingress_l3, &f));
+	TRY(run(skel->progs.itm_ingr_l3_hlp, &f));
+	return state_check(&w);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -1067,6 +1120,8 @@ static const struct {
 	{"attr_ingress_owned", t_attr_ingress_owned, true},
 	{"attr_ingress_unowned", t_attr_ingress_unowned, true},
 	{"attr_egress_no_socket", t_attr_egress, true},
+	{"attr_egress_variants", t_attr_egress_variants, true},
+	{"attr_ingress_variants", t_attr_ingress_variants, true},
 };
 
 int main(int argc, char **argv)

@@ -8,10 +8,13 @@ namespace.  Ground truth: UDP from what the child handed to the stack; TCP
 from a capture on the monitored veth, summed per connection (4-tuple)."""
 
 import ipaddress
+import json
 import socket
 import struct
 import threading
 import time
+
+import pytest
 
 import itm_e2e as e2e
 
@@ -217,8 +220,32 @@ def assert_per_ip_is_sum_of_processes(m):
 
 # ------------------------------------------------------------ the test
 
-def test_processes_attributed_exactly(topo, start_monitor, tmp_path):
+def program_name(t, hook):
+    """Name of the program the monitor attached at hook (ingress,
+    egress)."""
+    ids = t.tcx_programs()[hook]
+    if ids:
+        assert len(ids) == 1, ids
+        p = e2e.sh("bpftool", "-j", "prog", "show", "id", str(ids[0]))
+        return json.loads(p.stdout)["name"]
+    names = [name for kind, h, name in t.attached_programs()
+             if kind == "tc" and h == "clsact/" + hook]
+    assert len(names) == 1, t.attached_programs()
+    return names[0]
+
+
+# The programs read socket owners inline where the kernel has the kfuncs
+# (Linux >= 6.2), with the helper before that; ITM_TEST_OWNER_HLP forces
+# the latter, so both are checked on this kernel.
+@pytest.mark.parametrize("owner_read", ["inline", "helper"])
+def test_processes_attributed_exactly(topo, start_monitor, tmp_path,
+                                      monkeypatch, owner_read):
     t = topo
+    suffix = "_hlp" if owner_read == "helper" else ""
+    if suffix:
+        monkeypatch.setenv("ITM_TEST_OWNER_HLP", "1")
+    else:
+        monkeypatch.delenv("ITM_TEST_OWNER_HLP", raising=False)
     p_udp, p_tcp_srv, p_tcp_short, p_pre, p_two = (
         t.peer4[0], t.peer4[1], t.peer6[0], t.peer4[2], t.peer4[3])
     m4, m6 = t.MON4, t.MON6
@@ -231,6 +258,8 @@ def test_processes_attributed_exactly(topo, start_monitor, tmp_path):
 
     peer_sinks = e2e.Sinks(t.pns, [p_udp, p_two], 5001)
     mon = start_monitor(t, "-s", "0.5")
+    assert program_name(t, "egress") == "itm_egress" + suffix
+    assert program_name(t, "ingress") == "itm_ingress" + suffix
     cap = e2e.Capture(t.mns, t.mif, str(tmp_path / "proc.pcap"))
     try:
         sender = Child(t.mns, "itm-udp-send", udp_sender, m4, p_udp, 5001,
