@@ -836,6 +836,19 @@ static int load_object(struct iface_monitor *m)
 
 	bool hlp = m->owner_hlp;
 
+	/*
+	 * The tests have the kernel refuse the inline programs, as a kernel
+	 * before 6.2 does, by loading them as the wrong program type.
+	 */
+	if (!hlp && getenv("ITM_TEST_REFUSE_INLINE")) {
+		bpf_program__set_type(s->progs.itm_egress, BPF_PROG_TYPE_XDP);
+		bpf_program__set_type(s->progs.itm_ingress, BPF_PROG_TYPE_XDP);
+		bpf_program__set_type(s->progs.itm_egress_l3,
+				      BPF_PROG_TYPE_XDP);
+		bpf_program__set_type(s->progs.itm_ingress_l3,
+				      BPF_PROG_TYPE_XDP);
+	}
+
 	bpf_program__set_autoload(s->progs.itm_egress, !m->l3 && !hlp);
 	bpf_program__set_autoload(s->progs.itm_egress_hlp, !m->l3 && hlp);
 	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3 && !hlp);
@@ -851,8 +864,7 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 {
 	int err;
 
-	/* The tests run the variant of kernels before 6.2 on any kernel. */
-	m->owner_hlp = getenv("ITM_TEST_OWNER_HLP") != NULL;
+	m->owner_hlp = false;
 	err = open_object(m, cfg);
 	if (err)
 		return err;

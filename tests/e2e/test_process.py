@@ -235,17 +235,18 @@ def program_name(t, hook):
 
 
 # The programs read socket owners inline where the kernel has the kfuncs
-# (Linux >= 6.2), with the helper before that; ITM_TEST_OWNER_HLP forces
-# the latter, so both are checked on this kernel.
+# (Linux >= 6.2); a kernel that refuses them gets the *_hlp twins, which
+# use the helper.  ITM_TEST_REFUSE_INLINE makes this kernel refuse them
+# (the daemon then retries with the twins), so both are checked here.
 @pytest.mark.parametrize("owner_read", ["inline", "helper"])
 def test_processes_attributed_exactly(topo, start_monitor, tmp_path,
                                       monkeypatch, owner_read):
     t = topo
     suffix = "_hlp" if owner_read == "helper" else ""
     if suffix:
-        monkeypatch.setenv("ITM_TEST_OWNER_HLP", "1")
+        monkeypatch.setenv("ITM_TEST_REFUSE_INLINE", "1")
     else:
-        monkeypatch.delenv("ITM_TEST_OWNER_HLP", raising=False)
+        monkeypatch.delenv("ITM_TEST_REFUSE_INLINE", raising=False)
     p_udp, p_tcp_srv, p_tcp_short, p_pre, p_two = (
         t.peer4[0], t.peer4[1], t.peer6[0], t.peer4[2], t.peer4[3])
     m4, m6 = t.MON4, t.MON6
