@@ -58,6 +58,7 @@
 #include <bpf/bpf_core_read.h>
 
 #include "itm_shared.h"
+#include "owner_core.bpf.h"
 
 struct min_value {
 	__u64 bytes;
@@ -124,35 +125,9 @@ struct {
 
 enum rung { MIN, K16, K24, V32, MIM, GSO, SKS, SKC, SKI, LKU, TUP };
 
-/* What ski walks: the kernel's types, reduced to the fields it reads. */
+/* What ski walks: the daemon's declarations of the kernel's types. */
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
-struct bpf_local_storage_data {
-	void *smap;
-	__u8 data[];
-} __attribute__((preserve_access_index));
-
-struct bpf_local_storage {
-	struct bpf_local_storage_data *cache[16];
-} __attribute__((preserve_access_index));
-
-struct bpf_local_storage_map {
-	__u16 cache_idx;
-} __attribute__((preserve_access_index));
-
-struct sock_common {
-	volatile unsigned char skc_state;
-} __attribute__((preserve_access_index));
-
-struct sock {
-	struct sock_common __sk_common;
-	struct bpf_local_storage *sk_bpf_storage;
-} __attribute__((preserve_access_index));
-
-struct sk_buff {
-	struct sock *sk;
-} __attribute__((preserve_access_index));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -312,7 +287,7 @@ static __always_inline __u32 inline_pid(struct __sk_buff *skb)
 	st = sk->sk_bpf_storage;
 	if (!st)
 		return 0;
-	idx = smap->cache_idx & 15;
+	idx = smap->cache_idx % ITM_SK_STORAGE_CACHE_SLOTS;
 	st = bpf_rdonly_cast((void *)((unsigned long)st + idx * sizeof(void *)),
 			     bpf_core_type_id_kernel(struct bpf_local_storage));
 	sdata = st->cache[0];

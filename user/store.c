@@ -23,9 +23,6 @@
 #include "store_plan.h"
 #include "store_schema.h"
 
-#define HOUR 3600
-#define DAY  86400
-
 /* Writers wait this long for another writer before the flush is retried. */
 #define BUSY_TIMEOUT_MS 200
 
@@ -200,11 +197,6 @@ static int step_done(struct store *s, sqlite3_stmt *st)
 		;
 	sqlite3_reset(st);
 	return rc == SQLITE_DONE ? 0 : fail(s, rc);
-}
-
-static int64_t floor_to(int64_t t, int64_t unit)
-{
-	return t >= 0 ? t - t % unit : t - (unit + t % unit) % unit;
 }
 
 static const char *label(const char *v)
@@ -805,7 +797,7 @@ int store_begin(struct store *s, int64_t now)
 	err = check_identity(s);
 	if (err)
 		return err;
-	s->ts = floor_to(now, s->cfg.interval);
+	s->ts = store_floor(now, s->cfg.interval);
 	/* Never write into an hour already rolled up (clock stepped back). */
 	if (s->ts < s->hz.hour_done)
 		s->ts = s->hz.hour_done;
@@ -1071,10 +1063,10 @@ static int rollup_roll(void *ctx, int64_t ts, int64_t span)
 {
 	int err;
 
-	if (span == HOUR)
+	if (span == STORE_HOUR)
 		return roll(ctx, "t_bucket", "t_hour", "o_bucket", "o_hour", ts,
-			    HOUR);
-	err = roll(ctx, "t_hour", "t_day", "o_hour", "o_day", ts, DAY);
+			    STORE_HOUR);
+	err = roll(ctx, "t_hour", "t_day", "o_hour", "o_day", ts, STORE_DAY);
 	return err ? err : roll_totals(ctx, ts);
 }
 
@@ -1164,9 +1156,7 @@ int store_maintain(struct store *s, int64_t now, unsigned max_hours)
 	if (!s->db)
 		return -EIO;
 	/* Cheap when nothing closed since the last call. */
-	if (s->hz.hour_done >= floor_to(now, HOUR) &&
-	    s->hz.bucket_from >=
-		    floor_to(now - (int64_t)s->cfg.keep_buckets, HOUR))
+	if (store_maintenance_idle(&s->hz, now, s->cfg.keep_buckets))
 		return 0;
 	for (unsigned n = 0; more && (!max_hours || n < max_hours); n++) {
 		err = maintain_step(s, now, &more);

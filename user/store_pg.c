@@ -207,10 +207,9 @@ static int fail(struct store_pg *s, const char *what)
 	return -EIO;
 }
 
-/* Run a statement without results; 0 or -errno. */
-static int exec(struct store_pg *s, const char *sql)
+/* Consume a command's result: 0, or -errno with the error reported. */
+static int command_done(struct store_pg *s, PGresult *r)
 {
-	PGresult *r = PQexec(s->conn, sql);
 	ExecStatusType st = PQresultStatus(r);
 	int err = 0;
 
@@ -218,6 +217,12 @@ static int exec(struct store_pg *s, const char *sql)
 		err = fail(s, NULL);
 	PQclear(r);
 	return err;
+}
+
+/* Run a statement without results; 0 or -errno. */
+static int exec(struct store_pg *s, const char *sql)
+{
+	return command_done(s, PQexec(s->conn, sql));
 }
 
 static int create_schema(struct store_pg *s)
@@ -302,14 +307,7 @@ static PGresult *host_exec(struct store_pg *s, const char *sql)
 
 static int host_cmd(struct store_pg *s, const char *sql)
 {
-	PGresult *r = host_exec(s, sql);
-	ExecStatusType st = PQresultStatus(r);
-	int err = 0;
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-		err = fail(s, NULL);
-	PQclear(r);
-	return err;
+	return command_done(s, host_exec(s, sql));
 }
 
 /* One value of a host query; NULL reads as INT64_MAX. */
@@ -1086,9 +1084,7 @@ int store_pg_maintain(struct store_pg *s, int64_t now, unsigned max_hours)
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK || s->in_tx)
 		return -ECONNRESET;
 	/* Cheap when nothing closed since the last call. */
-	if (s->hz.hour_done >= store_floor(now, STORE_HOUR) &&
-	    s->hz.bucket_from >=
-		    store_floor(now - (int64_t)s->keep_buckets, STORE_HOUR))
+	if (store_maintenance_idle(&s->hz, now, s->keep_buckets))
 		return 0;
 	for (unsigned n = 0; more && (!max_hours || n < max_hours); n++) {
 		err = maintain_step(s, now, &more);

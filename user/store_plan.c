@@ -8,6 +8,14 @@ int64_t store_floor(int64_t t, int64_t unit)
 	return t >= 0 ? t - t % unit : t - (unit + t % unit) % unit;
 }
 
+bool store_maintenance_idle(const struct store_horizons *hz, int64_t now,
+			    uint64_t keep_buckets)
+{
+	return hz->hour_done >= store_floor(now, STORE_HOUR) &&
+	       hz->bucket_from >=
+		       store_floor(now - (int64_t)keep_buckets, STORE_HOUR);
+}
+
 void store_retention(struct store_horizons *hz, int64_t now,
 		     uint64_t keep_buckets, uint64_t keep_hours,
 		     uint64_t keep_days, int64_t *day_cut)

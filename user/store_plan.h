@@ -20,6 +20,13 @@ struct store_horizons {
 
 int64_t store_floor(int64_t t, int64_t unit);
 
+/*
+ * Nothing for maintenance to do at `now`: no hour closed since the last
+ * rollup and no raw bucket aged out.  Cheap, checked before every step.
+ */
+bool store_maintenance_idle(const struct store_horizons *hz, int64_t now,
+			    uint64_t keep_buckets);
+
 /* Set the horizon named `key` (a meta row); false for another key. */
 bool store_horizons_set(struct store_horizons *hz, const char *key,
 			int64_t value);
