@@ -42,14 +42,19 @@ def _check(m, truth):
     return overflow
 
 
-def test_tiny_map_overflow_exact(request):
-    # Ten peer addresses: 8 IPv4 + 2 IPv6.
+def _ten_peers(request):
+    """Ten peer addresses (8 IPv4 + 2 IPv6) with UDP sinks on both sides:
+    (topology, start_monitor, peer sinks, monitor sinks)."""
     t = e2e.Topology(extra_peer4=3)
     request.addfinalizer(t.teardown)
     t.setup()
     start_monitor = request.getfixturevalue("start_monitor")
-    psinks = e2e.Sinks(t.pns, t.peers, PORT)
-    msinks = e2e.Sinks(t.mns, t.mon_addrs, PORT)
+    return (t, start_monitor, e2e.Sinks(t.pns, t.peers, PORT),
+            e2e.Sinks(t.mns, t.mon_addrs, PORT))
+
+
+def test_tiny_map_overflow_exact(request):
+    t, start_monitor, psinks, msinks = _ten_peers(request)
     try:
         # One long interval: every address arrives before any drain.
         mon = start_monitor(t, "-s", "60", "--map-size", "4")
@@ -86,12 +91,7 @@ def test_map_fill_exact_and_near_full_alert(request, tmp_path, db):
     from test_promql import (EXPORTER_PORT, MON_DIR, Prometheus,
                              base_config, rule_expressions)
 
-    t = e2e.Topology(extra_peer4=3)
-    request.addfinalizer(t.teardown)
-    t.setup()
-    start_monitor = request.getfixturevalue("start_monitor")
-    psinks = e2e.Sinks(t.pns, t.peers, PORT)
-    msinks = e2e.Sinks(t.mns, t.mon_addrs, PORT)
+    t, start_monitor, psinks, msinks = _ten_peers(request)
     prom = None
     try:
         # No process attribution: one key per remote address.  One long
