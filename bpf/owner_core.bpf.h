@@ -18,7 +18,13 @@ struct task_struct {
 	char comm[ITM_TASK_COMM_LEN];
 } __attribute__((preserve_access_index));
 
-struct file;
+struct inode {
+	unsigned long i_ino;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+} __attribute__((preserve_access_index));
 
 struct sock_common {
 	unsigned short skc_family;
@@ -41,9 +47,12 @@ struct bpf_local_storage_map {
 	__u16 cache_idx;
 } __attribute__((preserve_access_index));
 
+struct socket;
+
 struct sock {
 	struct sock_common __sk_common;
 	struct bpf_local_storage *sk_bpf_storage;
+	struct socket *sk_socket;
 } __attribute__((preserve_access_index));
 
 struct sk_buff {
@@ -52,7 +61,11 @@ struct sk_buff {
 
 struct socket {
 	struct sock *sk;
+	struct file *file;
 } __attribute__((preserve_access_index));
+
+struct tcp_sock;
+struct udp_sock;
 
 struct bpf_iter_meta;
 
@@ -62,6 +75,17 @@ struct bpf_iter__task_file {
 	struct task_struct *task;
 	__u32 fd;
 	struct file *file;
+} __attribute__((preserve_access_index));
+
+/* The contexts of the socket iterators (Linux >= 5.9). */
+struct bpf_iter__tcp {
+	struct bpf_iter_meta *meta;
+	struct sock_common *sk_common;
+} __attribute__((preserve_access_index));
+
+struct bpf_iter__udp {
+	struct bpf_iter_meta *meta;
+	struct udp_sock *udp_sk;
 } __attribute__((preserve_access_index));
 
 #endif /* ITM_OWNER_CORE_BPF_H */

@@ -588,6 +588,7 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 			.n_ifaces = v.n_ifaces,
 			.version = c->cfg.version,
 			.start_time_seconds = v.start_time,
+			.features = c->cfg.features,
 		};
 		/* Copies the exported series only: cheap, then unlocked. */
 		snap = metrics_snapshot_take(&in);

@@ -53,6 +53,8 @@ struct collector_config {
 	/* Reload the label source (geo_maybe_reload); may be NULL. */
 	int (*reload_labels)(void *label_ctx);
 	const char *version; /* for ip_traffic_monitor_info */
+	/* Written before collector_new(), read by every scrape. */
+	const struct itm_features *features;
 
 	/* Per-interval deltas to a consumer; members may be NULL. */
 	struct collector_sink sink;

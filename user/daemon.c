@@ -20,6 +20,8 @@
 
 #include "clock.h"
 #include "collector.h"
+#include "drain.h"
+#include "kernel_features.h"
 #include "geo.h"
 #include "http.h"
 #include "ifwatch.h"
@@ -447,6 +449,26 @@ static int drop_privileges(const struct privdrop_user *u,
 	return err;
 }
 
+/* Batch map operations (Linux >= 5.6) empty the maps; else key by key. */
+static void note_batch_drain(struct itm_features *fs)
+{
+	int err = drain_batch_probe();
+	char why[ITM_FEAT_REASON_LEN];
+
+	if (!err) {
+		features_set(fs, ITM_FEAT_BATCH_DRAIN, ITM_FEAT_ENABLED,
+			     "batch", NULL);
+		return;
+	}
+	snprintf(
+		why, sizeof(why),
+		"batch lookup-and-delete refused (%s): maps are emptied key by key, more slowly",
+		strerror(-err));
+	features_set(fs, ITM_FEAT_BATCH_DRAIN, ITM_FEAT_DEGRADED, "iteration",
+		     why);
+	pr_info("%s\n", why);
+}
+
 static void log_ready(const struct iface_monitor *ifaces, size_t n,
 		      const struct options *o, const struct web_config *web)
 {
@@ -656,6 +678,7 @@ static struct live_view *open_live_view(const struct options *o,
 int daemon_main(int argc, char **argv)
 {
 	struct iface_monitor ifaces[ITM_MAX_IFACES];
+	struct itm_features feat = {0};
 	struct owner_tracker *owners = NULL;
 	struct http_server *http = NULL;
 	struct ipfix_exporter *ipfix = NULL;
@@ -710,11 +733,19 @@ int daemon_main(int argc, char **argv)
 	if (open_store(&o, &store))
 		goto cleanup;
 	if (!o.no_pid) {
-		if (owner_tracker_open(&owners))
+		/* NULL without an error: the kernel refused every part. */
+		if (owner_tracker_open(&owners, &feat))
 			goto cleanup;
 		/* Owners of sockets that existed before us. */
-		owner_tracker_scan(owners);
+		if (owners)
+			owner_tracker_scan(owners);
+	} else {
+		features_set(&feat, ITM_FEAT_OWNER_SCAN, ITM_FEAT_DISABLED,
+			     "none", "--no-pid");
+		features_set(&feat, ITM_FEAT_OWNER_SOCK_CREATE,
+			     ITM_FEAT_DISABLED, "none", "--no-pid");
 	}
+	note_batch_drain(&feat);
 	install_signals();
 
 	struct loader_config lc = {
@@ -736,10 +767,13 @@ int daemon_main(int argc, char **argv)
 		.hooks = hooks,
 		.reload_labels = geo ? reload_labels : NULL,
 		.version = ITM_VERSION,
+		.features = &feat,
 	};
 	for (; opened < o.n_ifaces; opened++)
 		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc))
 			goto cleanup;
+	iface_monitors_features(ifaces, opened, owners != NULL, &feat);
+	features_sum_attribution(&feat, o.no_pid);
 	if (o.ipfix) {
 		if (open_ipfix(&o, ifaces, opened, &ipfix))
 			goto cleanup;

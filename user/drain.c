@@ -8,7 +8,9 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "kernel_features.h"
 #include "log.h"
 #include "table.h"
 
@@ -19,6 +21,7 @@ int drain_buf_init(struct drain_buf *b, size_t batch)
 	if (b->ncpus <= 0)
 		return b->ncpus ? b->ncpus : -EINVAL;
 	b->batch = batch;
+	b->refuse_batch = features_test_refuses("batch");
 	b->keys = calloc(batch, sizeof(*b->keys));
 	b->values = calloc(batch * (size_t)b->ncpus,
 			   ITM_PERCPU_STRIDE(struct itm_value));
@@ -71,12 +74,45 @@ static int drain_by_iteration(int fd, struct drain_buf *b, drain_batch_fn fn,
 	return fn(ctx, b->keys, b->values, n);
 }
 
-/* One batch call; 0, -ENOENT at the end of the map, or -errno. */
+/*
+ * One batch call; 0, -ENOENT at the end of the map, or -errno.  refuse:
+ * the tests have the kernel refuse it (no element flag is valid there).
+ */
 static int take_batch(int fd, const __u32 *in, __u32 *out, struct itm_key *keys,
-		      void *values, __u32 *count)
+		      void *values, __u32 *count, bool refuse)
 {
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = refuse ? ~0ULL : 0);
+
 	return bpf_map_lookup_and_delete_batch(fd, (void *)in, out, keys,
-					       values, count, NULL);
+					       values, count, &opts);
+}
+
+int drain_batch_probe(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, mo);
+	struct itm_key keys[1];
+	__u32 out, count = 1;
+	void *values;
+	int fd, err, ncpus = libbpf_num_possible_cpus();
+
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	values = calloc((size_t)ncpus, ITM_PERCPU_STRIDE(struct itm_value));
+	if (!values)
+		return -ENOMEM;
+	fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_HASH, "itm_probe",
+			    sizeof(struct itm_key), sizeof(struct itm_value), 1,
+			    &mo);
+	if (fd < 0) {
+		err = -errno;
+		free(values);
+		return err;
+	}
+	err = take_batch(fd, NULL, &out, keys, values, &count,
+			 features_test_refuses("batch"));
+	close(fd);
+	free(values);
+	return err == -ENOENT ? 0 : err;
 }
 
 /*
@@ -105,6 +141,7 @@ struct helper {
 	pthread_cond_t cond;
 	struct slot slot[2];
 	size_t batch;
+	bool refuse;
 	int fd;
 	__u32 chunk, next; /* buckets per chunk; next chunk to claim */
 	bool done, stop;
@@ -143,7 +180,8 @@ static void *helper_run(void *arg)
 			break;
 		pthread_mutex_unlock(&h->lock);
 		count = (__u32)h->batch;
-		err = take_batch(h->fd, &in, &out, s->keys, s->values, &count);
+		err = take_batch(h->fd, &in, &out, s->keys, s->values, &count,
+				 h->refuse);
 		pthread_mutex_lock(&h->lock);
 		if (err && err != -ENOENT)
 			break;
@@ -208,6 +246,7 @@ static int helper_start(struct helper *h, pthread_t *t, int fd, __u32 buckets,
 	int err;
 
 	h->batch = b->batch;
+	h->refuse = b->refuse_batch;
 	h->fd = fd;
 	h->chunk = buckets / DRAIN_CHUNKS;
 	for (int i = 0; i < 2; i++) {
@@ -274,7 +313,7 @@ static int drain_range(int fd, struct drain_buf *b, drain_batch_fn fn,
 	for (;;) {
 		count = (__u32)b->batch;
 		err = take_batch(fd, &cursor, &out_batch, b->keys, b->values,
-				 &count);
+				 &count, b->refuse_batch);
 		if (err && err != -ENOENT) {
 			if (first && (err == -EINVAL || err == -ENOTSUP ||
 				      err == -EOPNOTSUPP))

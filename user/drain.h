@@ -5,12 +5,13 @@
  * on kernels without batch operations.  Maps of 16384 buckets or more are
  * emptied by two threads claiming chunks of buckets (the kernel's work is
  * memory-bound and per bucket: a second CPU shortens its wall time); the
- * callback still runs only in the caller's thread.  The daemon's collector and bench/scale.c
- * both drain through here.
+ * callback still runs only in the caller's thread.  The daemon's collector and
+ * bench/scale.c both drain through here.
  */
 #ifndef ITM_DRAIN_H
 #define ITM_DRAIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "itm_shared.h"
@@ -21,6 +22,7 @@ struct drain_buf {
 	void *values; /* batch rows of ncpus * ITM_PERCPU_STRIDE(itm_value) */
 	size_t batch;
 	int ncpus;
+	bool refuse_batch; /* ITM_TEST_REFUSE=batch: see kernel_features.h */
 };
 
 /* Receives each drained batch; a non-zero return stops the drain. */
@@ -35,6 +37,11 @@ void drain_buf_free(struct drain_buf *b);
  * already taken out of the map are still handed to fn; the rest stays in
  * the map.
  */
+/*
+ * Whether the kernel empties maps in batches (Linux >= 5.6): 0, or the
+ * -errno it answers (drain_map() then goes key by key).
+ */
+int drain_batch_probe(void);
 int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx);
 
 #endif

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "itm_shared.h"
+#include "kernel_features.h"
 #include "log.h"
 #include "privdrop.h"
 #include "tc_filters.h"
@@ -482,9 +483,12 @@ static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
 
 static int attach_tcx(struct iface_monitor *m)
 {
+	/* The tests have the kernel refuse tcx: no device has index 0. */
+	int ifindex = features_test_refuses("tcx") ? 0 : m->ifindex;
+
 	for (int dir = 0; dir < 2; dir++) {
 		int fd = bpf_link_create(
-			bpf_program__fd(prog_for(m, dir == 0)), m->ifindex,
+			bpf_program__fd(prog_for(m, dir == 0)), ifindex,
 			dir == 0 ? BPF_TCX_INGRESS : BPF_TCX_EGRESS, NULL);
 		if (fd < 0)
 			return fd;
@@ -561,6 +565,8 @@ static int attach(struct iface_monitor *m, bool force_clsact)
 				close(m->link_fd[dir]);
 			m->link_fd[dir] = -1;
 		}
+		snprintf(m->tcx_reason, sizeof(m->tcx_reason), "%s",
+			 strerror(-err));
 		pr_debug("%s: tcx attach failed (%s), using clsact\n", m->name,
 			 strerror(-err));
 	}
@@ -791,8 +797,12 @@ static int attach_adopted(struct iface_monitor *m, bool force_clsact)
 	return attach(m, force_clsact);
 }
 
-/* Open the object and size and share its maps; errors are reported. */
-static int open_object(struct iface_monitor *m, const struct loader_config *cfg)
+/*
+ * Open the object and size and share its maps; errors are reported.
+ * attribute: the programs read socket owners (cfg->owner_map_fd).
+ */
+static int open_object(struct iface_monitor *m, const struct loader_config *cfg,
+		       bool attribute)
 {
 	struct traffic_bpf *s;
 	int err;
@@ -811,7 +821,7 @@ static int open_object(struct iface_monitor *m, const struct loader_config *cfg)
 	 * not compare max_entries of hash inner maps, and libbpf 1.1 crashes
 	 * on bpf_map__set_max_entries() of an inner-map template.
 	 */
-	if (cfg->owner_map_fd >= 0) {
+	if (attribute) {
 		err = bpf_map__reuse_fd(s->maps.itm_sk_owner,
 					cfg->owner_map_fd);
 		if (err) {
@@ -829,23 +839,40 @@ static int open_object(struct iface_monitor *m, const struct loader_config *cfg)
 	return 0;
 }
 
-/* Load only the variants that match the link layer and the kernel. */
-static int load_object(struct iface_monitor *m)
+/* Only the verifier's last lines matter; libbpf asks for them on failure. */
+#define LOAD_LOG_SIZE (16U << 20)
+
+/*
+ * Load only the variants that match the link layer and the kernel; on
+ * failure, reason holds the verifier's (or libbpf's) last word.
+ */
+static int load_object(struct iface_monitor *m, char *reason, size_t len)
 {
 	struct traffic_bpf *s = m->skel;
-
 	bool hlp = m->owner_hlp;
+	struct bpf_program *prog;
+	char *log = malloc(LOAD_LOG_SIZE);
+	int err;
 
 	/*
-	 * The tests have the kernel refuse the inline programs, as a kernel
-	 * before 6.2 does, by loading them as the wrong program type.
+	 * The tests have the kernel refuse a variant, as a kernel before
+	 * 6.2 refuses the inline one, by loading it as the wrong type.
 	 */
-	if (!hlp && getenv("ITM_TEST_REFUSE_INLINE")) {
+	if (features_test_refuses(hlp ? "helper" : "inline") &&
+	    s->rodata->attribute_pid) {
 		bpf_program__set_type(s->progs.itm_egress, BPF_PROG_TYPE_XDP);
 		bpf_program__set_type(s->progs.itm_ingress, BPF_PROG_TYPE_XDP);
 		bpf_program__set_type(s->progs.itm_egress_l3,
 				      BPF_PROG_TYPE_XDP);
 		bpf_program__set_type(s->progs.itm_ingress_l3,
+				      BPF_PROG_TYPE_XDP);
+		bpf_program__set_type(s->progs.itm_egress_hlp,
+				      BPF_PROG_TYPE_XDP);
+		bpf_program__set_type(s->progs.itm_ingress_hlp,
+				      BPF_PROG_TYPE_XDP);
+		bpf_program__set_type(s->progs.itm_egr_l3_hlp,
+				      BPF_PROG_TYPE_XDP);
+		bpf_program__set_type(s->progs.itm_ingr_l3_hlp,
 				      BPF_PROG_TYPE_XDP);
 	}
 
@@ -857,45 +884,86 @@ static int load_object(struct iface_monitor *m)
 	bpf_program__set_autoload(s->progs.itm_egr_l3_hlp, m->l3 && hlp);
 	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3 && !hlp);
 	bpf_program__set_autoload(s->progs.itm_ingr_l3_hlp, m->l3 && hlp);
-	return traffic_bpf__load(s);
+	if (log) {
+		log[0] = '\0';
+		bpf_object__for_each_program(prog, s->obj)
+			bpf_program__set_log_buf(prog, log, LOAD_LOG_SIZE);
+	}
+	err = traffic_bpf__load(s);
+	if (err)
+		features_log_reason(log, err, reason, len);
+	free(log);
+	return err;
 }
+
+/*
+ * The ladder, best first: the owner read inline (kfuncs, Linux >= 6.2),
+ * with the helper, and, when the kernel refuses both, no owner read at
+ * all, so that a refusal of attribution never stops the counting.
+ */
+static const struct {
+	bool attribute, hlp;
+} load_rungs[] = {
+	{true, false},
+	{true, true},
+	{false, false},
+	{false, true},
+};
 
 static int load(struct iface_monitor *m, const struct loader_config *cfg)
 {
-	int err;
+	char reason[ITM_FEAT_REASON_LEN] = "";
+	char first[ITM_FEAT_REASON_LEN] = "";
+	bool refused_attr = false;
+	int err = -EINVAL;
 
-	m->owner_hlp = false;
-	err = open_object(m, cfg);
-	if (err)
-		return err;
-	err = load_object(m);
-	if (err && err != -EPERM && !m->owner_hlp) {
-		/*
-		 * Kernels before 6.2 lack the kfuncs of the programs' inline
-		 * owner read (and some verifiers may refuse it): the *_hlp
-		 * variants read the owner with the helper instead.
-		 */
-		pr_debug(
-			"%s: inline owner read refused (%s), loading the helper variants\n",
-			m->name, strerror(-err));
-		traffic_bpf__destroy(m->skel);
-		m->skel = NULL;
-		m->owner_hlp = true;
-		err = open_object(m, cfg);
+	m->owner_reason[0] = '\0';
+	for (size_t i = 0; i < sizeof(load_rungs) / sizeof(load_rungs[0]);
+	     i++) {
+		if (load_rungs[i].attribute && cfg->owner_map_fd < 0)
+			continue;
+		if (!load_rungs[i].attribute && cfg->owner_map_fd >= 0 &&
+		    !refused_attr) {
+			refused_attr = true;
+			pr_warn(_("%s: process attribution unavailable here: the kernel refused the TC programs that read socket owners (%s); counting goes on without it\n"),
+				m->name, reason);
+		}
+		if (m->skel) {
+			pr_debug(
+				"%s: %s refused (%s), trying the next variant\n",
+				m->name,
+				m->owner_hlp ? "helper variant"
+					     : "inline variant",
+				reason);
+			traffic_bpf__destroy(m->skel);
+			m->skel = NULL;
+		}
+		m->owner_hlp = load_rungs[i].hlp;
+		m->owner_read = !load_rungs[i].attribute ? OWNER_READ_NONE
+				: m->owner_hlp		 ? OWNER_READ_HELPER
+							 : OWNER_READ_INLINE;
+		err = open_object(m, cfg, load_rungs[i].attribute);
 		if (err)
 			return err;
-		err = load_object(m);
+		err = load_object(m, reason, sizeof(reason));
+		if (!err || err == -EPERM)
+			break;
+		if (!first[0])
+			snprintf(first, sizeof(first), "%s", reason);
+		if (!m->owner_reason[0] || load_rungs[i].attribute)
+			snprintf(m->owner_reason, sizeof(m->owner_reason), "%s",
+				 reason);
 	}
 	if (err) {
 		if (err == -EPERM)
 			pr_err(_("loading BPF programs was refused (%s): run as root or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN, and check kernel.unprivileged_bpf_disabled/lockdown\n"),
 			       strerror(-err));
 		else if (err == -EACCES)
-			pr_err(_(
-				"the kernel's verifier rejected the BPF programs; -v shows its log (please report it with your kernel version)\n"));
+			pr_err(_("the kernel's verifier rejected the BPF programs (%s); -v shows its log (please report it with your kernel version)\n"),
+			       reason);
 		else
 			pr_err(_("cannot load the BPF programs: %s (kernel with BPF, BTF and TC support needed; -v shows the verifier log)\n"),
-			       strerror(-err));
+			       reason[0] ? reason : strerror(-err));
 		return err;
 	}
 	if (m->adopted)
@@ -905,6 +973,55 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 		pr_err(_("cannot activate the statistics map: %s\n"),
 		       strerror(-err));
 	return err;
+}
+
+void iface_monitors_features(const struct iface_monitor *m, size_t n,
+			     bool attribute, struct itm_features *fs)
+{
+	const struct iface_monitor *worst = NULL, *cls = NULL;
+	char why[ITM_FEAT_REASON_LEN + 64];
+
+	for (size_t i = 0; i < n; i++) {
+		if (!worst || m[i].owner_read > worst->owner_read)
+			worst = &m[i];
+		if (m[i].mode == ATTACH_CLSACT && !cls)
+			cls = &m[i];
+	}
+	if (cls) {
+		snprintf(why, sizeof(why), "%s: %s%s", cls->name,
+			 cls->force_clsact ? "--clsact" : "tcx refused: ",
+			 cls->force_clsact ? "" : cls->tcx_reason);
+		features_set(fs, ITM_FEAT_TC_ATTACH, ITM_FEAT_ENABLED, "clsact",
+			     why);
+	} else if (n) {
+		features_set(fs, ITM_FEAT_TC_ATTACH, ITM_FEAT_ENABLED, "tcx",
+			     NULL);
+	}
+	if (!worst)
+		return;
+	if (!attribute) {
+		features_set(fs, ITM_FEAT_OWNER_READ, ITM_FEAT_DISABLED, "none",
+			     NULL);
+		return;
+	}
+	switch (worst->owner_read) {
+	case OWNER_READ_INLINE:
+		features_set(fs, ITM_FEAT_OWNER_READ, ITM_FEAT_ENABLED,
+			     "inline", NULL);
+		break;
+	case OWNER_READ_HELPER:
+		snprintf(why, sizeof(why), "inline read refused: %s",
+			 worst->owner_reason);
+		features_set(fs, ITM_FEAT_OWNER_READ, ITM_FEAT_ENABLED,
+			     "helper", why);
+		break;
+	default:
+		snprintf(why, sizeof(why), "%s: %s", worst->name,
+			 worst->owner_reason);
+		features_set(fs, ITM_FEAT_OWNER_READ, ITM_FEAT_UNAVAILABLE,
+			     "none", why);
+		break;
+	}
 }
 
 /* A monitor that holds nothing yet, named after its interface. */

@@ -10,7 +10,10 @@
 #include <limits.h>
 #include <net/if.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "kernel_features.h"
 
 struct traffic_bpf;
 
@@ -30,6 +33,13 @@ struct loader_config {
 	bool adopt;
 };
 
+/* How the TC programs read socket owners: the attribution ladder. */
+enum owner_read {
+	OWNER_READ_INLINE, /* kfuncs, Linux >= 6.2 */
+	OWNER_READ_HELPER, /* bpf_sk_storage_get() */
+	OWNER_READ_NONE,   /* --no-pid, or the kernel refused both */
+};
+
 enum attach_mode {
 	ATTACH_NONE,
 	ATTACH_TCX,
@@ -43,6 +53,10 @@ struct iface_monitor {
 	bool l3; /* no link-layer header (tun, wg) */
 	/* socket owners read with the helper only (Linux < 6.2) */
 	bool owner_hlp;
+	enum owner_read owner_read;
+	/* why a better owner read, or tcx, was not taken ("": it was) */
+	char owner_reason[ITM_FEAT_REASON_LEN];
+	char tcx_reason[ITM_FEAT_REASON_LEN];
 	enum attach_mode mode;
 	struct traffic_bpf *skel;
 	int link_fd[2];		 /* tcx links: [0] ingress, [1] egress */
@@ -81,6 +95,13 @@ struct iface_monitor {
 /* Prints one actionable message on failure and returns -errno. */
 int iface_monitor_open(struct iface_monitor *m, const char *name,
 		       const struct loader_config *cfg);
+/*
+ * Record how the monitors attached (tcx or clsact) and read socket owners
+ * (the worst over all of them); attribute: owners were asked for and an
+ * owner map exists.
+ */
+void iface_monitors_features(const struct iface_monitor *m, size_t n,
+			     bool attribute, struct itm_features *fs);
 /* Detach, unpin, close; safe on a partly opened monitor. */
 void iface_monitor_close(struct iface_monitor *m);
 /* Stop counting (links/filters removed) but keep the maps for a last drain. */

@@ -19,6 +19,7 @@ static const struct {
 	{"top", top_main},
 	{"query", query_main},
 	{"detach", detach_main},
+	{"check", check_main},
 };
 
 int main(int argc, char **argv)

@@ -672,6 +672,51 @@ static int render_limits(const struct ip_table *t, const uint64_t exp_sum[4],
 	return err;
 }
 
+/*
+ * Which variant of each optional part runs, as a state set: one series per
+ * state, 1 for the current one, so an alert can say
+ * ip_traffic_feature{state=~"degraded|unavailable"} == 1.
+ */
+static int render_features(const struct itm_features *fs, struct strbuf *out)
+{
+	int err;
+
+	if (!fs)
+		return 0;
+	err = append_header(
+		out, "ip_traffic_feature",
+		"Optional parts of the monitor and the variant the kernel accepted; 1 for the current state (enabled, degraded: in part, unavailable: refused by the kernel, disabled: by a flag); the log and `check` say why",
+		"gauge");
+	for (int f = 0; f < ITM_FEAT_MAX && !err; f++) {
+		const struct itm_feature_status *st = &fs->f[f];
+
+		if (!st->known)
+			continue;
+		for (int k = 0; k < ITM_FEAT_STATE_MAX && !err; k++) {
+			err = strbuf_puts(out, "ip_traffic_feature{feature=\"");
+			if (!err)
+				err = strbuf_puts(out, itm_feature_name(f));
+			if (!err)
+				err = strbuf_puts(out, "\",variant=\"");
+			if (!err)
+				err = escape_n(out, st->variant,
+					       strnlen(st->variant,
+						       sizeof(st->variant)));
+			if (!err)
+				err = strbuf_puts(out, "\",state=\"");
+			if (!err)
+				err = strbuf_puts(out, itm_feat_state_name(k));
+			if (!err)
+				err = strbuf_puts(out, "\"}");
+			if (!err)
+				err = put_value_line_end(
+					out,
+					st->state == (enum itm_feat_state)k);
+		}
+	}
+	return err;
+}
+
 static int render_tail(const struct metrics_input *in,
 		       const uint64_t exp_sum[4], struct strbuf *out)
 {
@@ -739,6 +784,8 @@ static int render_tail(const struct metrics_input *in,
 			out, "ip_traffic_start_time_seconds",
 			"Unix time at which monitoring started",
 			in->start_time_seconds);
+	if (!err)
+		err = render_features(in->features, out);
 	return err;
 }
 

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernel_features.h"
 #include "itm_shared.h"
 #include "strbuf.h"
 #include "table.h"
@@ -33,6 +34,7 @@ struct metrics_input {
 	size_t n_ifaces;
 	const char *version;
 	double start_time_seconds; /* unix time the monitor started */
+	const struct itm_features *features; /* NULL: not rendered */
 };
 
 /* Append label value v escaped per the exposition format (\\, \", \n). */

@@ -17,5 +17,7 @@ int top_main(int argc, char **argv);
 int query_main(int argc, char **argv);
 /* "detach": remove what a kept or killed instance left (user/detach_cmd.c). */
 int detach_main(int argc, char **argv);
+/* "check": what this kernel supports, nothing attached (user/check_cmd.c). */
+int check_main(int argc, char **argv);
 
 #endif
