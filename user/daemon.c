@@ -774,6 +774,13 @@ int daemon_main(int argc, char **argv)
 			goto cleanup;
 	iface_monitors_features(ifaces, opened, owners != NULL, &feat);
 	features_sum_attribution(&feat, o.no_pid);
+	if (owners && !iface_monitors_read_owners(ifaces, opened)) {
+		/* No program reads owners: no per-process table at all. */
+		owner_tracker_close(owners);
+		owners = NULL;
+		cc.hooks.name = NULL;
+		cc.hooks.name_ctx = NULL;
+	}
 	if (o.ipfix) {
 		if (open_ipfix(&o, ifaces, opened, &ipfix))
 			goto cleanup;

@@ -975,6 +975,14 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 	return err;
 }
 
+bool iface_monitors_read_owners(const struct iface_monitor *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i].owner_read != OWNER_READ_NONE)
+			return true;
+	return false;
+}
+
 void iface_monitors_features(const struct iface_monitor *m, size_t n,
 			     bool attribute, struct itm_features *fs)
 {

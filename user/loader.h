@@ -102,6 +102,8 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
  */
 void iface_monitors_features(const struct iface_monitor *m, size_t n,
 			     bool attribute, struct itm_features *fs);
+/* Whether any monitor's programs read socket owners. */
+bool iface_monitors_read_owners(const struct iface_monitor *m, size_t n);
 /* Detach, unpin, close; safe on a partly opened monitor. */
 void iface_monitor_close(struct iface_monitor *m);
 /* Stop counting (links/filters removed) but keep the maps for a last drain. */
