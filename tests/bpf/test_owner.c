@@ -10,6 +10,16 @@
  *  - BPF_F_CLONE: a connection accepted on an owned listener carries the
  *    listener's owner (the kernel creates it, no sock_create runs).
  *  - iter/task_file: one pass stamps a socket that existed before.
+ *  - the two-pass scan (iter/task_file notes, iter/tcp and iter/udp
+ *    store): TCP and UDP sockets of both families that existed before are
+ *    stamped, a note whose inode does not match is not applied, and every
+ *    note the second pass reaches is consumed.
+ *
+ * The object is loaded the way user/owner.c loads it: each part alone
+ * first, then the parts this kernel accepts together.  A case whose part
+ * the kernel refuses is skipped with the verifier's reason, unless the
+ * kernel should have it (sock_create always; a scan variant from 5.11 on,
+ * where bpf_sock_from_file exists): that is a failure.
  *
  * Children run in private network namespaces.  Exit status: 0 all passed,
  * 1 a case failed, 77 BPF is not available.
@@ -28,6 +38,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -40,7 +51,13 @@
 #include "owner.skel.h"
 #include "lo_up.h"
 
+enum part { P_SOCK_CREATE, P_TASK_FILE, P_SOCKET_ITER, P_MAX };
+
+static const char *const part_names[P_MAX] = {"sock_create", "task_file",
+					      "socket_iter"};
 static struct owner_bpf *skel;
+static unsigned int loaded; /* parts in skel */
+static char refused[P_MAX][256];
 static char cgroup_dir[PATH_MAX];
 static char fail_msg[512];
 
@@ -265,14 +282,202 @@ out:
 	return err;
 }
 
+static int run_iter(struct bpf_program *prog)
+{
+	struct bpf_link *link = bpf_program__attach_iter(prog, NULL);
+	char buf[256];
+	ssize_t n = 0;
+	int iter;
+
+	if (!link)
+		return fail("attach %s: %s", bpf_program__name(prog),
+			    strerror(errno));
+	iter = bpf_iter_create(bpf_link__fd(link));
+	if (iter < 0) {
+		fail("iter create %s: %s", bpf_program__name(prog),
+		     strerror(errno));
+	} else {
+		while ((n = read(iter, buf, sizeof(buf))) > 0)
+			;
+		if (n < 0)
+			fail("iter read: %s", strerror(errno));
+		close(iter);
+	}
+	bpf_link__destroy(link);
+	return iter < 0 || n < 0 ? -1 : 0;
+}
+
+/* Notes of our own pid: how many, and spoil their inode numbers. */
+static int own_notes(bool spoil)
+{
+	int fd = bpf_map__fd(skel->maps.itm_scan), count = 0;
+	__u64 key, next, *prev = NULL;
+	struct {
+		__u64 ino;
+		struct itm_owner owner;
+	} note;
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &note) ||
+		    note.owner.pid != (__u32)getpid())
+			continue;
+		count++;
+		note.ino ^= 1;
+		if (spoil && bpf_map_update_elem(fd, &key, &note, BPF_EXIST))
+			return -1;
+	}
+	return count;
+}
+
+static int child_socket_iter(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int u4 = socket(AF_INET, SOCK_DGRAM, 0);
+	int u6 = socket(AF_INET6, SOCK_DGRAM, 0);
+	int t4 = socket(AF_INET, SOCK_STREAM, 0);
+	int t6 = socket(AF_INET6, SOCK_STREAM, 0);
+	int spoiled = socket(AF_INET, SOCK_DGRAM, 0);
+	__u32 pid = (__u32)getpid();
+	int n;
+
+	if (u4 < 0 || u6 < 0 || t4 < 0 || t6 < 0 || spoiled < 0)
+		return fail("socket: %s", strerror(errno));
+	/* Bound (UDP) or listening (TCP): in the kernel's socket tables. */
+	if (bind(u4, (struct sockaddr *)&a, sizeof(a)) ||
+	    bind(t4, (struct sockaddr *)&a, sizeof(a)) || listen(t4, 1) ||
+	    listen(t6, 1) || bind(spoiled, (struct sockaddr *)&a, sizeof(a)))
+		return fail("bind/listen: %s", strerror(errno));
+	{
+		struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+					  .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+
+		if (bind(u6, (struct sockaddr *)&a6, sizeof(a6)))
+			return fail("bind u6: %s", strerror(errno));
+	}
+	if (expect_no_owner("socket before the scan", u4))
+		return -1;
+	/* First the spoiled one alone: its note must not be applied. */
+	{
+		int keep[] = {u4, u6, t4, t6};
+
+		for (int i = 0; i < 4; i++)
+			close(keep[i]);
+	}
+	if (run_iter(skel->progs.itm_task_file_note))
+		return -1;
+	if (own_notes(true) != 1)
+		return fail("want exactly one note of pid %u", pid);
+	if (run_iter(skel->progs.itm_sk_tcp) ||
+	    run_iter(skel->progs.itm_sk_udp))
+		return -1;
+	if (expect_no_owner("socket whose note has another inode", spoiled))
+		return -1;
+	if (own_notes(false) != 0)
+		return fail("the second pass left a note it reached");
+
+	u4 = socket(AF_INET, SOCK_DGRAM, 0);
+	u6 = socket(AF_INET6, SOCK_DGRAM, 0);
+	t4 = socket(AF_INET, SOCK_STREAM, 0);
+	t6 = socket(AF_INET6, SOCK_STREAM, 0);
+	if (u4 < 0 || u6 < 0 || t4 < 0 || t6 < 0)
+		return fail("socket: %s", strerror(errno));
+	a.sin_port = 0;
+	if (bind(u4, (struct sockaddr *)&a, sizeof(a)) ||
+	    bind(t4, (struct sockaddr *)&a, sizeof(a)) || listen(t4, 1) ||
+	    listen(t6, 1))
+		return fail("bind/listen: %s", strerror(errno));
+	{
+		struct sockaddr_in6 a6 = {.sin6_family = AF_INET6,
+					  .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+
+		if (bind(u6, (struct sockaddr *)&a6, sizeof(a6)))
+			return fail("bind u6: %s", strerror(errno));
+	}
+	if (run_iter(skel->progs.itm_task_file_note) ||
+	    run_iter(skel->progs.itm_sk_tcp) ||
+	    run_iter(skel->progs.itm_sk_udp))
+		return -1;
+	n = own_notes(false);
+	if (n)
+		return fail("%d notes of ours left after the second pass", n);
+	if (expect_owner("IPv4 UDP socket", u4, pid, "itm-sockiter") ||
+	    expect_owner("IPv6 UDP socket", u6, pid, "itm-sockiter") ||
+	    expect_owner("IPv4 TCP listener", t4, pid, "itm-sockiter") ||
+	    expect_owner("IPv6 TCP listener", t6, pid, "itm-sockiter"))
+		return -1;
+	return 0;
+}
+
+static int t_socket_iter(void)
+{
+	return in_child(child_socket_iter, false, "itm-sockiter");
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
+	enum part part;
 } cases[] = {
-	{"sock_create", t_sock_create},
-	{"accept_clones_owner", t_clone},
-	{"task_file_scan", t_task_file},
+	{"sock_create", t_sock_create, P_SOCK_CREATE},
+	{"accept_clones_owner", t_clone, P_SOCK_CREATE},
+	{"task_file_scan", t_task_file, P_TASK_FILE},
+	{"socket_iter_scan", t_socket_iter, P_SOCKET_ITER},
 };
+
+/* Open and load with the programs of the parts in mask; NULL on failure. */
+static struct owner_bpf *load_parts(unsigned int mask, char *reason, size_t len)
+{
+	static char log[1 << 20];
+	struct bpf_program *progs[P_MAX][3], *prog;
+	struct owner_bpf *s = owner_bpf__open();
+	const char *last = NULL;
+
+	if (!s) {
+		snprintf(reason, len, "open: %s", strerror(errno));
+		return NULL;
+	}
+	memset(progs, 0, sizeof(progs));
+	progs[P_SOCK_CREATE][0] = s->progs.itm_sock_create;
+	progs[P_TASK_FILE][0] = s->progs.itm_task_file;
+	progs[P_SOCKET_ITER][0] = s->progs.itm_task_file_note;
+	progs[P_SOCKET_ITER][1] = s->progs.itm_sk_tcp;
+	progs[P_SOCKET_ITER][2] = s->progs.itm_sk_udp;
+	bpf_object__for_each_program(prog, s->obj)
+	{
+		bpf_program__set_autoload(prog, false);
+		bpf_program__set_log_buf(prog, log, sizeof(log));
+	}
+	for (int p = 0; p < P_MAX; p++)
+		for (int i = 0; i < 3 && progs[p][i]; i++)
+			bpf_program__set_autoload(progs[p][i],
+						  mask & (1U << p));
+	log[0] = '\0';
+	if (!owner_bpf__load(s))
+		return s;
+	/* The verifier's last word before its statistics. */
+	for (char *l = strtok(log, "\n"); l; l = strtok(NULL, "\n"))
+		if (strncmp(l, "verification time", 17) &&
+		    strncmp(l, "stack depth", 11) &&
+		    strncmp(l, "processed ", 10))
+			last = l;
+	snprintf(reason, len, "%s", last ? last : strerror(errno));
+	owner_bpf__destroy(s);
+	return NULL;
+}
+
+/* Whether the running kernel is at least major.minor. */
+static bool kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return true;
+	return ma > major || (ma == major && mi >= minor);
+}
 
 int main(void)
 {
@@ -281,15 +486,41 @@ int main(void)
 	char root[PATH_MAX];
 
 	libbpf_set_print(libbpf_print);
-	skel = owner_bpf__open_and_load();
-	if (!skel) {
+	for (int p = 0; p < P_MAX; p++) {
+		struct owner_bpf *s =
+			load_parts(1U << p, refused[p], sizeof(refused[p]));
+
+		if (s) {
+			loaded |= 1U << p;
+			refused[p][0] = '\0';
+			owner_bpf__destroy(s);
+		} else {
+			printf("# the kernel refuses %s: %s\n", part_names[p],
+			       refused[p]);
+		}
+	}
+	if (!loaded) {
 		err = errno;
-		fprintf(stderr, "loading owner.bpf.o: %s\n", strerror(err));
 		if (err == EPERM || err == ENOSYS) {
 			printf("SKIP: BPF unavailable (%s)\n", strerror(err));
 			return 77;
 		}
+	}
+	skel = load_parts(loaded, refused[P_MAX - 1], sizeof(refused[0]));
+	if (!skel) {
+		fprintf(stderr,
+			"the parts that load alone do not load together\n");
 		return 1;
+	}
+	/* A refusal where the kernel has what the part needs is a defect. */
+	if (!(loaded & (1U << P_SOCK_CREATE))) {
+		printf("not ok - cgroup/sock_create refused on a kernel that has it\n");
+		failed++;
+	}
+	if (!(loaded & (1U << P_TASK_FILE | 1U << P_SOCKET_ITER)) &&
+	    kernel_at_least(5, 11)) {
+		printf("not ok - no scan variant loads on Linux >= 5.11\n");
+		failed++;
 	}
 	/* The CI machine has cgroup v2: its absence is a failure. */
 	err = cgroup2_find_mount(root, sizeof(root));
@@ -305,9 +536,10 @@ int main(void)
 	if (!err) {
 		cgfd = open(cgroup_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		sock_create =
-			cgfd < 0 ? NULL
-				 : bpf_program__attach_cgroup(
-					   skel->progs.itm_sock_create, cgfd);
+			cgfd < 0 || !(loaded & (1U << P_SOCK_CREATE))
+				? NULL
+				: bpf_program__attach_cgroup(
+					  skel->progs.itm_sock_create, cgfd);
 		if (!sock_create)
 			err = -errno;
 	}
@@ -317,9 +549,15 @@ int main(void)
 	}
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		bool needs_cgroup = cases[i].fn != t_task_file;
+		bool needs_cgroup = cases[i].part == P_SOCK_CREATE;
 
 		fail_msg[0] = '\0';
+		if (!(loaded & (1U << cases[i].part))) {
+			printf("ok %zu - %s # SKIP the kernel refuses %s: %s\n",
+			       i + 1, cases[i].name, part_names[cases[i].part],
+			       refused[cases[i].part]);
+			continue;
+		}
 		if (needs_cgroup && !sock_create)
 			err = fail("no cgroup");
 		else
