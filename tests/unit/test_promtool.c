@@ -97,11 +97,13 @@ static void test_promtool_accepts_render(void **state)
 	static const struct geo_labels esc = {"back\\slash", "dq\"uote",
 					      "new\nline", "bad\xff utf8"};
 	struct iface_stats ifs[2] = {{.name = "eth0"}, {.name = "we\"ird"}};
+	struct itm_features fs = {0};
 	struct metrics_input in = {
 		.ifaces = ifs,
 		.n_ifaces = 2,
 		.version = "0.1.0",
 		.start_time_seconds = 1700000000.123,
+		.features = &fs,
 	};
 	struct strbuf sb = STRBUF_INIT;
 	struct promtool_result r;
@@ -109,6 +111,11 @@ static void test_promtool_accepts_render(void **state)
 	struct ip_entry *e;
 
 	(void)state;
+	features_set(&fs, ITM_FEAT_TC_ATTACH, ITM_FEAT_ENABLED, "tcx", NULL);
+	features_set(&fs, ITM_FEAT_OWNER_SCAN, ITM_FEAT_DEGRADED, "socket_iter",
+		     "iter/task_file refused (R2 type=untrusted_ptr_)");
+	features_set(&fs, ITM_FEAT_ATTRIBUTION, ITM_FEAT_DEGRADED, "partial",
+		     NULL);
 	assert_int_equal(ip_table_init(&t, 1000), 0);
 	add(&t, "114.114.114.114", 3145728, &cn);
 	add(&t, "8.8.8.8", 2097152, &us);
