@@ -121,6 +121,7 @@ void options_usage(FILE *out, const char *prog)
 		  "   or: %s top [--socket PATH] [--no-tui]   (live view of a running monitor)\n"
 		  "   or: %s query [--db PATH] [--csv|--json] 'SELECT ...' | top [...]\n"
 		  "   or: %s detach -i IFACE [--pin-dir DIR]\n"
+		  "   or: %s check [--json]   (what this kernel supports, nothing attached)\n"
 		  "\n"
 		  "Counts IP-layer bytes and packets per remote address on IFACE with eBPF\n"
 		  "(TC egress = tx, ingress = rx) and serves them to Prometheus.\n"
@@ -213,7 +214,7 @@ void options_usage(FILE *out, const char *prog)
 		  "  -v, --verbose                  libbpf and debug messages\n"
 		  "      --version                  print the version\n"
 		  "  -h, --help                     this text\n"),
-		prog, prog, prog, prog, prog, ITM_DEFAULT_PORT,
+		prog, prog, prog, prog, prog, prog, ITM_DEFAULT_PORT,
 		ITM_DEFAULT_MAP_ENTRIES, ITM_DEFAULT_MAX_TRACKED,
 		"/run/ip_traffic_monitor/live.sock", ITM_DEFAULT_DB);
 }
