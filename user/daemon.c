@@ -466,7 +466,6 @@ static void note_batch_drain(struct itm_features *fs)
 		strerror(-err));
 	features_set(fs, ITM_FEAT_BATCH_DRAIN, ITM_FEAT_DEGRADED, "iteration",
 		     why);
-	pr_info("%s\n", why);
 }
 
 static void log_ready(const struct iface_monitor *ifaces, size_t n,
@@ -831,6 +830,8 @@ int daemon_main(int argc, char **argv)
 	lv = open_live_view(&o, coll, ifaces, opened, live_gid);
 	if (!lv)
 		goto cleanup;
+	/* What the kernel refused, once nothing else can fail. */
+	features_log_warnings(&feat);
 	log_ready(ifaces, opened, &o, web);
 	live_view_show(lv);
 	run_loop(coll, &o, owners, lv, geo_db_count(geo), &wi, ipfix);

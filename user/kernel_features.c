@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "kernel_features.h"
 
+#include "log.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +105,37 @@ void features_sum_attribution(struct itm_features *fs, bool no_pid)
 			"only TCP and UDP sockets that were open before the start are attributed");
 	features_set(fs, ITM_FEAT_ATTRIBUTION, ITM_FEAT_DEGRADED, "partial",
 		     why);
+}
+
+void features_log_warnings(const struct itm_features *fs)
+{
+	const struct itm_feature_status *attr = &fs->f[ITM_FEAT_ATTRIBUTION];
+	const struct itm_feature_status *rd = &fs->f[ITM_FEAT_OWNER_READ];
+	const struct itm_feature_status *scan = &fs->f[ITM_FEAT_OWNER_SCAN];
+	const struct itm_feature_status *sc =
+		&fs->f[ITM_FEAT_OWNER_SOCK_CREATE];
+	const struct itm_feature_status *batch = &fs->f[ITM_FEAT_BATCH_DRAIN];
+
+	if (attr->known && attr->state == ITM_FEAT_UNAVAILABLE) {
+		if (rd->known && rd->state == ITM_FEAT_UNAVAILABLE)
+			pr_warn(_("process attribution is unavailable: the kernel refused the TC programs that read socket owners (%s); counting goes on without it\n"),
+				rd->reason);
+		else
+			pr_warn(_("process attribution is unavailable: the kernel refused every socket-owner program (scan: %s; sock_create: %s); counting goes on without it\n"),
+				scan->reason, sc->reason);
+	} else if (attr->known && attr->state == ITM_FEAT_DEGRADED) {
+		if (scan->state == ITM_FEAT_DEGRADED)
+			pr_warn(_("process attribution: sockets open before the start are found by the TCP and UDP socket iterators only: %s\n"),
+				scan->reason);
+		else if (scan->state == ITM_FEAT_UNAVAILABLE)
+			pr_warn(_("process attribution: sockets open before the start are not attributed, because the kernel refused the scan: %s\n"),
+				scan->reason);
+		if (sc->state == ITM_FEAT_UNAVAILABLE)
+			pr_warn(_("process attribution: sockets opened while running are attributed only at the next scan, because cgroup/sock_create is unavailable: %s\n"),
+				sc->reason);
+	}
+	if (batch->known && batch->state != ITM_FEAT_ENABLED)
+		pr_notice("%s\n", batch->reason);
 }
 
 static bool is_stats_line(const char *s, size_t n)

@@ -58,6 +58,13 @@ void features_fmt(char *out, size_t len, const char *fmt, ...)
 void features_sum_attribution(struct itm_features *fs, bool no_pid);
 
 /*
+ * One warning per part the kernel refused, naming what is lost and why
+ * (attribution refused as a whole: one line for all of it); one notice
+ * for key-by-key draining.
+ */
+void features_log_warnings(const struct itm_features *fs);
+
+/*
  * The line of a verifier log that says why a program was refused: the
  * last one before the statistics the kernel appends ("verification
  * time", "processed N insns"), or strerror(-err) when the log is empty.

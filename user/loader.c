@@ -914,7 +914,6 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 {
 	char reason[ITM_FEAT_REASON_LEN] = "";
 	char first[ITM_FEAT_REASON_LEN] = "";
-	bool refused_attr = false;
 	int err = -EINVAL;
 
 	m->owner_reason[0] = '\0';
@@ -922,12 +921,6 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 	     i++) {
 		if (load_rungs[i].attribute && cfg->owner_map_fd < 0)
 			continue;
-		if (!load_rungs[i].attribute && cfg->owner_map_fd >= 0 &&
-		    !refused_attr) {
-			refused_attr = true;
-			pr_warn(_("%s: process attribution unavailable here: the kernel refused the TC programs that read socket owners (%s); counting goes on without it\n"),
-				m->name, reason);
-		}
 		if (m->skel) {
 			pr_debug(
 				"%s: %s refused (%s), trying the next variant\n",

@@ -33,7 +33,7 @@ struct metrics_input {
 	const struct iface_stats *ifaces;
 	size_t n_ifaces;
 	const char *version;
-	double start_time_seconds; /* unix time the monitor started */
+	double start_time_seconds;	     /* unix time the monitor started */
 	const struct itm_features *features; /* NULL: not rendered */
 };
 

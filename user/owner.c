@@ -340,24 +340,8 @@ int owner_tracker_open(struct owner_tracker **out, struct itm_features *fs)
 			 "not loaded");
 	}
 	owner_features(res, fs);
-	switch (fs->f[ITM_FEAT_OWNER_SCAN].state) {
-	case ITM_FEAT_DEGRADED:
-		pr_warn(_("process attribution: sockets open before the start are found by the TCP and UDP socket iterators only, because the kernel refused iter/task_file: %s\n"),
-			res[OWNER_PART_TASK_FILE].reason);
-		break;
-	case ITM_FEAT_UNAVAILABLE:
-		pr_warn(_("process attribution: sockets open before the start are not attributed, because the kernel refused the scan: %s\n"),
-			fs->f[ITM_FEAT_OWNER_SCAN].reason);
-		break;
-	default:
-		break;
-	}
-	if (fs->f[ITM_FEAT_OWNER_SOCK_CREATE].state != ITM_FEAT_ENABLED)
-		pr_warn(_("process attribution: sockets opened while running are attributed only at the next scan, because cgroup/sock_create is unavailable: %s\n"),
-			res[OWNER_PART_SOCK_CREATE].reason);
+	/* The daemon logs what is lost once everything is open. */
 	if (!ot->n_iter && !ot->sock_create) {
-		pr_warn(_(
-			"process attribution is unavailable on this kernel; counting goes on without it (ip_traffic_monitor_cli check tells more)\n"));
 		owner_tracker_close(ot);
 		return 0;
 	}
