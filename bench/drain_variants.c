@@ -18,10 +18,16 @@
  * other map, which waits for an RCU grace period before returning.  Wall
  * time and this thread's CPU time: on a loaded machine the wall time
  * includes waiting for a CPU.
+ *
+ * A variant this kernel cannot run (the iterator program refused, batch
+ * operations missing before Linux 5.6) is printed as skipped, with the
+ * reason, and the others are measured.  Exit status: 0, 1 an error or a
+ * wrong count, 77 no variant could run.
  */
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,7 +49,7 @@ struct iter_drain {
 	struct bpf_link *link;
 };
 
-static int iter_open(struct iter_drain *it, int map_fd, bool del)
+static int iter_load_attach(struct iter_drain *it, int map_fd, bool del)
 {
 	DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, o);
 	union bpf_iter_link_info linfo = {.map.map_fd = (__u32)map_fd};
@@ -86,8 +92,24 @@ static int iter_open(struct iter_drain *it, int map_fd, bool del)
 	prog = bpf_object__find_program_by_name(it->obj, "drain_elem");
 	o.link_info = &linfo;
 	o.link_info_len = sizeof(linfo);
+	if (!prog)
+		return -ENOENT;
 	it->link = bpf_program__attach_iter(prog, &o);
 	return it->link ? 0 : -errno;
+}
+
+/* 0, or -errno with nothing left open (the row says why). */
+static int iter_open(struct iter_drain *it, int map_fd, bool del)
+{
+	libbpf_print_fn_t print = libbpf_set_print(NULL);
+	int err = iter_load_attach(it, map_fd, del);
+
+	libbpf_set_print(print);
+	if (err) {
+		bpf_object__close(it->obj);
+		*it = (struct iter_drain){0};
+	}
+	return err;
 }
 
 /*
@@ -128,13 +150,17 @@ static long iter_drain(struct iter_drain *it, int map_fd, bool del)
 	struct itm_key k;
 	long got = 0, n;
 
-	do {
+	for (;;) {
 		n = iter_pass(it);
 		if (n < 0)
 			return n;
 		got += n;
-	} while (del && !bpf_map_get_next_key(map_fd, NULL, &k));
-	return got;
+		if (!del || bpf_map_get_next_key(map_fd, NULL, &k))
+			return got;
+		/* Entries left, none shown: another pass would not end. */
+		if (!n)
+			return -EIO;
+	}
 }
 
 static double clock_s(clockid_t id)
@@ -305,6 +331,161 @@ static const struct variant {
 
 #define NVAR (sizeof(variants) / sizeof(variants[0]))
 
+/* The kernel's "not supported" (include/linux/errno.h), not in UAPI. */
+#define ENOTSUPP 524
+
+/* The maps, the slot and the iterators every round uses. */
+static int stats = -1, stats_np = -1, stats_swap = -1, slot = -1;
+static struct iter_drain it, it_del;
+/* Why a variant is not measured on this kernel ("" when it is). */
+static char why[NVAR][160];
+
+static const char *errstr(long err)
+{
+	return err == -ENOTSUPP ? "not supported" : strerror((int)-err);
+}
+
+/*
+ * Errors of a kernel that cannot run a variant, not of a wrong drain:
+ * the verifier refusing a program (EACCES, or EPERM for its kind), a
+ * command or map operation it does not have (EINVAL, ENOTSUPP).
+ */
+static bool unsupported(long err)
+{
+	return err == -EINVAL || err == -ENOTSUPP || err == -EOPNOTSUPP ||
+	       err == -EPERM || err == -EACCES;
+}
+
+/* Mark every variant of kind k skipped, with the reason. */
+__attribute__((format(printf, 2, 3))) static void
+skip_kind(enum kind k, const char *fmt, ...)
+{
+	va_list ap;
+
+	for (size_t v = 0; v < NVAR; v++) {
+		if (variants[v].kind != k)
+			continue;
+		va_start(ap, fmt);
+		vsnprintf(why[v], sizeof(why[v]), fmt, ap);
+		va_end(ap);
+	}
+}
+
+/*
+ * Empty the map for the next variant: in batches, or key by key on a
+ * kernel without batch operations (before 5.6).  Entries or -errno.
+ */
+static long map_empty(int map)
+{
+	struct itm_key k;
+	long got = drain(map, 4096, 1);
+
+	if (got >= 0 || !unsupported(got))
+		return got;
+	got = 0;
+	while (!bpf_map_get_next_key(map, NULL, &k)) {
+		if (bpf_map_delete_elem(map, &k))
+			return -errno;
+		got++;
+	}
+	return got;
+}
+
+/* One variant once on a filled map: entries drained, or -errno. */
+static long run_variant(const struct variant *x, int map, int r, unsigned n,
+			double *wall, double *cpu)
+{
+	double w0 = clock_s(CLOCK_MONOTONIC);
+	double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+	long got = n;
+
+	if (x->kind == CREATE) {
+		int nfd = map_new(n, 0);
+
+		if (nfd < 0)
+			got = -errno;
+		*cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+		*wall = clock_s(CLOCK_MONOTONIC) - w0;
+		if (nfd >= 0)
+			close(nfd);
+	} else if (x->kind == SWAP) {
+		/* Alternate the slot between the two maps. */
+		int to = r % 2 ? stats : stats_swap, zero = 0;
+
+		if (bpf_map_update_elem(slot, &zero, &to, 0))
+			got = -errno;
+		*cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+		*wall = clock_s(CLOCK_MONOTONIC) - w0;
+	} else if (x->kind == PARALLEL) {
+		/* CPU: both threads' (the process's). */
+		c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+		got = drain_parallel(map);
+		*cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+		*wall = clock_s(CLOCK_MONOTONIC) - w0;
+	} else if (x->kind == ITER || x->kind == ITER_DEL) {
+		got = iter_drain(x->kind == ITER ? &it : &it_del, stats,
+				 x->kind == ITER_DEL);
+		*cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+		*wall = clock_s(CLOCK_MONOTONIC) - w0;
+	} else {
+		got = drain(map, x->batch,
+			    x->kind == LOOKUP		 ? 0
+			    : x->kind == LOOKUP_THEN_DEL ? 2
+							 : 1);
+		*cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+		*wall = clock_s(CLOCK_MONOTONIC) - w0;
+	}
+	return got;
+}
+
+/* The maps, the slot and the iterators; 0, 1 or 77 (no BPF). */
+static int setup(unsigned n)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, oo);
+	int zero = 0, err;
+
+	stats = map_new(n, 0);
+	if (stats < 0) {
+		err = errno;
+		fprintf(stderr, "drain_variants: map: %s\n", strerror(err));
+		return err == EPERM || err == ENOSYS ? 77 : 1;
+	}
+	stats_swap = map_new(n, 0);
+	if (stats_swap < 0) {
+		fprintf(stderr, "drain_variants: map: %s\n", strerror(errno));
+		return 1;
+	}
+	stats_np = map_new(n, BPF_F_NO_PREALLOC);
+	if (stats_np < 0)
+		skip_kind(NOPREALLOC, "no BPF_F_NO_PREALLOC map: %s",
+			  strerror(errno));
+	oo.inner_map_fd = stats;
+	slot = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "itm_slot",
+			      sizeof(__u32), sizeof(__u32), 1, &oo);
+	if (slot < 0 || bpf_map_update_elem(slot, &zero, &stats, 0))
+		skip_kind(SWAP, "no array of maps: %s", strerror(errno));
+	err = iter_open(&it, stats, false);
+	if (err)
+		skip_kind(ITER, "BPF iterator refused: %s", errstr(err));
+	err = iter_open(&it_del, stats, true);
+	if (err)
+		skip_kind(ITER_DEL, "BPF iterator refused: %s", errstr(err));
+	return 0;
+}
+
+static void teardown(void)
+{
+	bpf_link__destroy(it.link);
+	bpf_link__destroy(it_del.link);
+	bpf_object__close(it.obj);
+	bpf_object__close(it_del.obj);
+	int fds[] = {slot, stats, stats_np, stats_swap};
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
 int main(int argc, char **argv)
 {
 	double wall[NVAR][MAX_ROUNDS], cpu[NVAR][MAX_ROUNDS];
@@ -312,105 +493,66 @@ int main(int argc, char **argv)
 	int rounds = argc > 2 ? atoi(argv[2]) : 5;
 	/* One variant only (its row number, from 1), e.g. under perf. */
 	size_t only = argc > 3 ? strtoul(argv[3], NULL, 0) : 0;
-	struct iter_drain it = {0}, it_del = {0};
-	int fd, fd_np, fd_swap, outer, zero = 0;
+	int rc, measured = 0;
 
 	if (!n || rounds < 1 || rounds > MAX_ROUNDS) {
 		fprintf(stderr, "usage: drain_variants N [ROUNDS <= 32]\n");
 		return 2;
 	}
 	ncpus = libbpf_num_possible_cpus();
-	fd = map_new(n, 0);
-	fd_np = map_new(n, BPF_F_NO_PREALLOC);
-	fd_swap = map_new(n, 0);
-	if (ncpus <= 0 || fd < 0 || fd_np < 0 || fd_swap < 0) {
-		fprintf(stderr, "drain_variants: map: %s\n", strerror(errno));
+	if (ncpus <= 0) {
+		fprintf(stderr, "drain_variants: possible CPUs: %s\n",
+			strerror(-ncpus));
 		return 1;
 	}
-	{
-		LIBBPF_OPTS(bpf_map_create_opts, oo, .inner_map_fd = fd);
-
-		outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "itm_slot",
-				       sizeof(__u32), sizeof(__u32), 1, &oo);
-		if (outer < 0 || bpf_map_update_elem(outer, &zero, &fd, 0)) {
-			fprintf(stderr, "drain_variants: outer map: %s\n",
-				strerror(errno));
-			return 1;
-		}
-	}
-	if (iter_open(&it, fd, false) || iter_open(&it_del, fd, true)) {
-		fprintf(stderr, "drain_variants: iterator: %s\n",
-			strerror(errno));
-		return 1;
+	rc = setup(n);
+	if (rc) {
+		teardown();
+		return rc;
 	}
 	/* Interleaved: every variant once per round. */
 	for (int r = 0; r < rounds; r++) {
 		for (size_t v = 0; v < NVAR; v++) {
 			const struct variant *x = &variants[v];
+			int map = x->kind == NOPREALLOC ? stats_np : stats;
+			long got, left;
 
-			if (only && v + 1 != only)
+			if ((only && v + 1 != only) || why[v][0])
 				continue;
-			int map = x->kind == NOPREALLOC ? fd_np : fd;
-			double w0, c0;
-			long got = n;
-
 			if (x->kind != CREATE && x->kind != SWAP &&
 			    fill(map, n)) {
 				fprintf(stderr, "fill: %s\n", strerror(errno));
+				teardown();
 				return 1;
 			}
-			w0 = clock_s(CLOCK_MONOTONIC);
-			c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
-			if (x->kind == CREATE) {
-				int nfd = map_new(n, 0);
-
-				if (nfd < 0)
-					got = -errno;
-				cpu[v][r] =
-					clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
-				close(nfd);
-			} else if (x->kind == SWAP) {
-				/* Alternate the slot between the two maps. */
-				int to = r % 2 ? fd : fd_swap;
-
-				if (bpf_map_update_elem(outer, &zero, &to, 0))
-					got = -errno;
-				cpu[v][r] =
-					clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
-			} else if (x->kind == PARALLEL) {
-				/* CPU: both threads' (the process's). */
-				c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
-				got = drain_parallel(map);
-				cpu[v][r] =
-					clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
-			} else if (x->kind == ITER || x->kind == ITER_DEL) {
-				got = iter_drain(x->kind == ITER ? &it
-								 : &it_del,
-						 fd, x->kind == ITER_DEL);
-				cpu[v][r] =
-					clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
-			} else {
-				got = drain(map, x->batch,
-					    x->kind == LOOKUP		 ? 0
-					    : x->kind == LOOKUP_THEN_DEL ? 2
-									 : 1);
-				cpu[v][r] =
-					clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-				wall[v][r] = clock_s(CLOCK_MONOTONIC) - w0;
-			}
-			if (x->kind == SWAP ? got < 0 : got != (long)n) {
+			got = run_variant(x, map, r, n, &wall[v][r],
+					  &cpu[v][r]);
+			/* The first run tells whether this kernel can. */
+			if (got < 0 && r == 0 && unsupported(got)) {
+				snprintf(why[v], sizeof(why[v]),
+					 "this kernel cannot: %s", errstr(got));
+				fprintf(stderr, "%s: skipped: %s\n", x->name,
+					errstr(got));
+			} else if (x->kind == SWAP ? got < 0 : got != (long)n) {
 				fprintf(stderr, "%s: %ld of %u entries\n",
 					x->name, got, n);
+				teardown();
 				return 1;
 			}
-			/* The variants without delete leave the map full. */
-			if ((x->kind == LOOKUP || x->kind == ITER) &&
-			    drain(map, 4096, 1) != n)
+			/* Those without delete leave the map full. */
+			left = x->kind == CREATE || x->kind == SWAP
+				       ? 0
+				       : map_empty(map);
+			if (left < 0 ||
+			    (!why[v][0] && (x->kind == LOOKUP || x->kind == ITER
+						    ? left != (long)n
+						    : left != 0))) {
+				fprintf(stderr, "%s: %ld entries left: %s\n",
+					x->name, left,
+					left < 0 ? errstr(left) : "");
+				teardown();
 				return 1;
+			}
 		}
 	}
 	printf("| %u addresses, %d CPUs | wall ms | CPU ms | CPU ns/address "
@@ -419,6 +561,12 @@ int main(int argc, char **argv)
 	for (size_t v = 0; v < NVAR; v++) {
 		if (only && v + 1 != only)
 			continue;
+		if (why[v][0]) {
+			printf("| %s | skipped: %s | | |\n", variants[v].name,
+			       why[v]);
+			continue;
+		}
+		measured++;
 		qsort(wall[v], rounds, sizeof(double), cmp);
 		qsort(cpu[v], rounds, sizeof(double), cmp);
 		printf("| %s | %.1f | %.1f | %.0f |\n", variants[v].name,
@@ -429,13 +577,6 @@ int main(int argc, char **argv)
 	       "(the kernel's work in the syscalls), both threads' for the "
 	       "two-thread row; 1-min load average %.2f at the end.\n",
 	       rounds, loadavg());
-	bpf_link__destroy(it.link);
-	bpf_link__destroy(it_del.link);
-	bpf_object__close(it.obj);
-	bpf_object__close(it_del.obj);
-	close(outer);
-	close(fd);
-	close(fd_np);
-	close(fd_swap);
-	return 0;
+	teardown();
+	return measured ? 0 : 77;
 }

@@ -7,7 +7,15 @@
  * counter, summed over all CPUs -- with what the case expects, so a byte
  * counted under a wrong key, twice, or not at all fails the case.
  *
- * Exit status: 0 all passed, 1 a case failed, 77 BPF is not available.
+ * Like user/loader.c, the object is loaded with the inline programs and,
+ * where the kernel refuses them (before Linux 6.2, or with
+ * ITM_TEST_REFUSE_INLINE set, which has it refuse them as the loader
+ * does), with their *_hlp twins alone; the cases then run the twins, and
+ * those that compare the two kinds are skipped.  A kernel that refuses
+ * even the twins with attribution on skips the attribution cases.
+ *
+ * Exit status: 0 all passed (some maybe skipped, with the reason), 1 a case
+ * failed, 77 BPF is not available.
  */
 #include <errno.h>
 #include <net/if.h>
@@ -47,8 +55,13 @@ struct expect {
 
 /* The programs under test: skel_plain (--no-pid) or skel_pid. */
 static struct traffic_bpf *skel, *skel_plain, *skel_pid;
+/* Whether skel, skel_plain and skel_pid hold the *_hlp twins alone. */
+static bool skel_hlp, plain_hlp, pid_hlp;
+/* Why they do; attr_why: why the kernel gave us no skel_pid. */
+static char plain_why[160], pid_why[160], attr_why[160];
 static int ncpus;
 static bool verbose;
+static bool quiet;    /* libbpf's warnings of an expected refusal: -v only */
 static __u64 last_ns; /* test_run's average duration of the last run */
 static char fail_msg[512];
 
@@ -74,9 +87,109 @@ __attribute__((format(printf, 1, 2))) static int fail(const char *fmt, ...)
 static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 			va_list args)
 {
-	if (level == LIBBPF_DEBUG && !verbose)
+	if ((level == LIBBPF_DEBUG || quiet) && !verbose)
 		return 0;
 	return vfprintf(stderr, fmt, args);
+}
+
+/* The programs user/loader.c falls back to: no kfuncs before Linux 6.2. */
+static void set_inline_autoload(struct traffic_bpf *s, bool on)
+{
+	bpf_program__set_autoload(s->progs.itm_egress, on);
+	bpf_program__set_autoload(s->progs.itm_ingress, on);
+	bpf_program__set_autoload(s->progs.itm_egress_l3, on);
+	bpf_program__set_autoload(s->progs.itm_ingress_l3, on);
+}
+
+/*
+ * Open and load traffic.bpf.o with both kinds of program or, where the
+ * kernel refuses the inline ones (not for EPERM: that is no BPF at all),
+ * with the *_hlp twins alone, as user/loader.c's load() does.  Returns
+ * NULL with errno set; *hlp tells which were loaded and *inline_err why
+ * the inline ones were not (0 when they were).
+ */
+static struct traffic_bpf *traffic_load(bool attribute_pid, __u32 entries,
+					bool *hlp, int *inline_err)
+{
+	struct traffic_bpf *s;
+	int err = 0;
+
+	*inline_err = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		s = traffic_bpf__open();
+		if (!s)
+			return NULL;
+		s->rodata->attribute_pid = attribute_pid;
+		if (entries) {
+			bpf_map__set_max_entries(s->maps.itm_stats_a, entries);
+			bpf_map__set_max_entries(s->maps.itm_stats_b, entries);
+		}
+		/* Exactly as user/loader.c: as the wrong type, refused. */
+		if (pass == 0 && getenv("ITM_TEST_REFUSE_INLINE")) {
+			bpf_program__set_type(s->progs.itm_egress,
+					      BPF_PROG_TYPE_XDP);
+			bpf_program__set_type(s->progs.itm_ingress,
+					      BPF_PROG_TYPE_XDP);
+			bpf_program__set_type(s->progs.itm_egress_l3,
+					      BPF_PROG_TYPE_XDP);
+			bpf_program__set_type(s->progs.itm_ingress_l3,
+					      BPF_PROG_TYPE_XDP);
+		}
+		set_inline_autoload(s, pass == 0);
+		/* A refusal of the inline programs is reported as a skip. */
+		quiet = pass == 0;
+		err = traffic_bpf__load(s);
+		quiet = false;
+		if (!err) {
+			*hlp = pass == 1;
+			return s;
+		}
+		traffic_bpf__destroy(s);
+		if (pass == 0)
+			*inline_err = err;
+		if (err == -EPERM)
+			break;
+	}
+	errno = -err;
+	return NULL;
+}
+
+/* Why the inline programs were not loaded, for the skipped cases. */
+static void inline_reason(char *buf, size_t len, int err)
+{
+	if (getenv("ITM_TEST_REFUSE_INLINE"))
+		snprintf(buf, len,
+			 "inline programs refused under "
+			 "ITM_TEST_REFUSE_INLINE (%s); the *_hlp twins run",
+			 strerror(-err));
+	else
+		snprintf(buf, len,
+			 "this kernel refuses the inline programs (%s; "
+			 "kfuncs of Linux >= 6.2); the *_hlp twins run",
+			 strerror(-err));
+}
+
+/* The program the daemon attaches (user/loader.c's prog_for()). */
+static struct bpf_program *prog_egress(void)
+{
+	return skel_hlp ? skel->progs.itm_egress_hlp : skel->progs.itm_egress;
+}
+
+static struct bpf_program *prog_ingress(void)
+{
+	return skel_hlp ? skel->progs.itm_ingress_hlp : skel->progs.itm_ingress;
+}
+
+static struct bpf_program *prog_egress_l3(void)
+{
+	return skel_hlp ? skel->progs.itm_egr_l3_hlp
+			: skel->progs.itm_egress_l3;
+}
+
+static struct bpf_program *prog_ingress_l3(void)
+{
+	return skel_hlp ? skel->progs.itm_ingr_l3_hlp
+			: skel->progs.itm_ingress_l3;
 }
 
 static int key_from_str(const char *s, struct itm_key *key)
@@ -332,7 +445,7 @@ static int t_ipv4_udp(void)
 	struct frame f;
 
 	TRY(build(&f, &udp4));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	return state_check(&w);
 }
 
@@ -346,7 +459,7 @@ static int t_ipv4_tcp(void)
 	s.tcp_doff = 8; /* with timestamps */
 	s.payload = 200;
 	TRY(build(&f, &s));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	return state_check(&w);
 }
 
@@ -356,7 +469,7 @@ static int t_ipv6_udp(void)
 	struct frame f;
 
 	TRY(build(&f, &udp6));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	return state_check(&w);
 }
 
@@ -372,7 +485,7 @@ static int t_ipv6_tcp_ingress(void)
 	s.l4 = IPPROTO_TCP;
 	s.payload = 64;
 	TRY(build(&f, &s));
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_ingress(), &f));
 	return state_check(&w);
 }
 
@@ -389,7 +502,7 @@ static int t_ipv6_ext_headers(void)
 	s.payload = 50;
 	s.ext = true;
 	TRY(build(&f, &s));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	return state_check(&w);
 }
 
@@ -410,10 +523,10 @@ static int t_direction(void)
 	/* The same frames both ways: egress keys by dst, ingress by src. */
 	TRY(build(&f4, &udp4));
 	TRY(build(&f6, &udp6));
-	TRY(run(skel->progs.itm_egress, &f4));
-	TRY(run(skel->progs.itm_ingress, &f4));
-	TRY(run(skel->progs.itm_egress, &f6));
-	TRY(run(skel->progs.itm_ingress, &f6));
+	TRY(run(prog_egress(), &f4));
+	TRY(run(prog_ingress(), &f4));
+	TRY(run(prog_egress(), &f6));
+	TRY(run(prog_ingress(), &f6));
 	return state_check(&w);
 }
 
@@ -425,7 +538,7 @@ static int t_vlan(void)
 
 	s.tpid[0] = ETH_P_8021Q;
 	TRY(build(&f, &s));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	return state_check(&w);
 }
 
@@ -440,7 +553,7 @@ static int t_qinq(void)
 	s.src = REMOTE6;
 	s.dst = LOCAL6;
 	TRY(build(&f, &s));
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_ingress(), &f));
 	return state_check(&w);
 }
 
@@ -455,7 +568,7 @@ static int t_three_tags_non_ip(void)
 	s.tpid[1] = ETH_P_8021Q;
 	s.tpid[2] = ETH_P_8021Q;
 	TRY(build(&f, &s));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	w.ctr[ITM_CTR_NON_IP_TX] = (struct itm_counter){1, f.len};
 	return state_check(&w);
 }
@@ -468,9 +581,9 @@ static int t_arp(void)
 
 	memset(eth->h_dest, 0xff, ETH_ALEN);
 	eth->h_proto = htons(ETH_P_ARP);
-	TRY(run(skel->progs.itm_egress, &f));
-	TRY(run(skel->progs.itm_ingress, &f));
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_egress(), &f));
+	TRY(run(prog_ingress(), &f));
+	TRY(run(prog_ingress(), &f));
 	w.ctr[ITM_CTR_NON_IP_TX] = (struct itm_counter){1, 42};
 	w.ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){2, 84};
 	return state_check(&w);
@@ -496,12 +609,12 @@ static int t_truncated(void)
 	tag.len = 14 + 2; /* half a VLAN tag */
 	TRY(build(&bad, &udp4));
 	bad.data[14] = 0x65; /* IPv4 ethertype, version 6 */
-	TRY(run(skel->progs.itm_egress, &f4));
-	TRY(run(skel->progs.itm_ingress, &f6));
-	TRY(run(skel->progs.itm_ingress, &tag));
-	TRY(run(skel->progs.itm_egress, &bad));
+	TRY(run(prog_egress(), &f4));
+	TRY(run(prog_ingress(), &f6));
+	TRY(run(prog_ingress(), &tag));
+	TRY(run(prog_egress(), &bad));
 	bad.data[14] = 0x44; /* IHL 4: shorter than any IPv4 header */
-	TRY(run(skel->progs.itm_egress, &bad));
+	TRY(run(prog_egress(), &bad));
 	w.ctr[ITM_CTR_MALFORMED_TX] =
 		(struct itm_counter){3, 28 + 2 * (14 + 128)};
 	w.ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){2, 48 + 16};
@@ -519,7 +632,7 @@ static int t_eth_padding(void)
 	TRY(build(&f, &s));
 	if (f.len != 60)
 		return fail("padded frame is %u bytes", f.len);
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	return state_check(&w);
 }
 
@@ -540,11 +653,11 @@ static int t_gso_ipv4_tcp(void)
 	s.tcp_doff = 8;
 	s.payload = 1000;
 	TRY(build(&f, &s));
-	TRY(run_gso(skel->progs.itm_egress, &f, 10, 100, 1));
+	TRY(run_gso(prog_egress(), &f, 10, 100, 1));
 	s.tcp_doff = 5;
 	s.payload = 250;
 	TRY(build(&f, &s));
-	TRY(run_gso(skel->progs.itm_egress, &f, 3, 100, 1));
+	TRY(run_gso(prog_egress(), &f, 3, 100, 1));
 	return state_check(&w);
 }
 
@@ -561,12 +674,12 @@ static int t_gso_ipv6_tcp(void)
 	s.l4 = IPPROTO_TCP;
 	s.payload = 1000;
 	TRY(build(&f, &s));
-	TRY(run_gso(skel->progs.itm_egress, &f, 5, 200, 1));
+	TRY(run_gso(prog_egress(), &f, 5, 200, 1));
 	/* Extension headers are repeated in every segment too. */
 	s.ext = true;
 	s.payload = 400;
 	TRY(build(&f, &s));
-	TRY(run_gso(skel->progs.itm_egress, &f, 4, 100, 1));
+	TRY(run_gso(prog_egress(), &f, 4, 100, 1));
 	return state_check(&w);
 }
 
@@ -586,10 +699,10 @@ static int t_gso_udp(void)
 
 	s4.payload = 1200;
 	TRY(build(&f, &s4));
-	TRY(run_gso(skel->progs.itm_egress, &f, 4, 300, 1));
+	TRY(run_gso(prog_egress(), &f, 4, 300, 1));
 	s6.payload = 1200;
 	TRY(build(&f, &s6));
-	TRY(run_gso(skel->progs.itm_egress, &f, 3, 400, 1));
+	TRY(run_gso(prog_egress(), &f, 3, 400, 1));
 	return state_check(&w);
 }
 
@@ -614,13 +727,13 @@ static int t_gso_segs_zero(void)
 	s4.l4 = IPPROTO_TCP;
 	s4.payload = 1000;
 	TRY(build(&f, &s4));
-	TRY(run_gso(skel->progs.itm_egress, &f, 0, 300, 1));
+	TRY(run_gso(prog_egress(), &f, 0, 300, 1));
 	s6.l4 = IPPROTO_TCP;
 	s6.payload = 500;
 	s6.src = LOCAL6; /* ingress: keyed by source */
 	s6.dst = REMOTE6;
 	TRY(build(&f, &s6));
-	TRY(run_gso(skel->progs.itm_ingress, &f, 0, 250, 1));
+	TRY(run_gso(prog_ingress(), &f, 0, 250, 1));
 	return state_check(&w);
 }
 
@@ -646,10 +759,10 @@ static int t_gso_bogus_headers(void)
 	s6.payload = 100;
 	TRY(build(&f6, &s6));
 	f6.data[14 + 40 + 1] = 255; /* hop-by-hop: (255 + 1) * 8 bytes */
-	TRY(run_gso(skel->progs.itm_egress, &f4, 0, 10, 1));
-	TRY(run_gso(skel->progs.itm_egress, &f4, 5, 10, 1));
-	TRY(run_gso(skel->progs.itm_ingress, &f6, 0, 10, 1));
-	TRY(run_gso(skel->progs.itm_ingress, &f6, 5, 10, 1));
+	TRY(run_gso(prog_egress(), &f4, 0, 10, 1));
+	TRY(run_gso(prog_egress(), &f4, 5, 10, 1));
+	TRY(run_gso(prog_ingress(), &f6, 0, 10, 1));
+	TRY(run_gso(prog_ingress(), &f6, 5, 10, 1));
 	w.ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){2, 2 * f4.len};
 	w.ctr[ITM_CTR_MALFORMED_RX] = (struct itm_counter){2, 2 * f6.len};
 	return state_check(&w);
@@ -677,15 +790,15 @@ static int t_big_tcp(void)
 	s4.zero_len = s6.zero_len = true;
 	s4.payload = s6.payload = 1000;
 	TRY(build(&f, &s4));
-	TRY(run_gso(skel->progs.itm_egress, &f, 10, 100, 1));
+	TRY(run_gso(prog_egress(), &f, 10, 100, 1));
 	TRY(build(&f, &s6));
 	f.len = 14 + 60 + 800;
-	TRY(run_gso(skel->progs.itm_egress, &f, 8, 100, 1));
+	TRY(run_gso(prog_egress(), &f, 8, 100, 1));
 	s4.payload = s6.payload = 60;
 	TRY(build(&f, &s4));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	TRY(build(&f, &s6));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	return state_check(&w);
 }
 
@@ -704,7 +817,7 @@ static int t_repeat_accumulates(void)
 	struct frame f;
 
 	TRY(build(&f, &s));
-	TRY(run_gso(skel->progs.itm_egress, &f, 0, 0, n));
+	TRY(run_gso(prog_egress(), &f, 0, 0, n));
 	printf("#   IPv4 UDP 128 B: %llu ns per packet (repeat %u)\n",
 	       (unsigned long long)last_ns, n);
 	s = udp6;
@@ -712,7 +825,7 @@ static int t_repeat_accumulates(void)
 	s.tcp_doff = 8;
 	s.payload = 1000;
 	TRY(build(&f, &s));
-	TRY(run_gso(skel->progs.itm_egress, &f, 10, 100, m));
+	TRY(run_gso(prog_egress(), &f, 10, 100, m));
 	printf("#   IPv6 TCP GSO 10 x 172 B: %llu ns per skb (repeat %u)\n",
 	       (unsigned long long)last_ns, m);
 	return state_check(&w);
@@ -743,11 +856,11 @@ static int t_l3(void)
 	TRY(build(&f, &s4));
 	if (f.data[12] != 0x08 || f.data[13] != 0x00)
 		return fail("l3 IPv4 frame does not carry 0x0800 at byte 12");
-	TRY(run(skel->progs.itm_egress_l3, &f));
+	TRY(run(prog_egress_l3(), &f));
 	s4.l4 = IPPROTO_TCP;
 	s4.payload = 1000;
 	TRY(build(&f, &s4));
-	TRY(run_gso(skel->progs.itm_egress_l3, &f, 10, 100, 1));
+	TRY(run_gso(prog_egress_l3(), &f, 10, 100, 1));
 
 	s6.l3 = true;
 	s6.src = "2001:db8:86dd::1";
@@ -755,11 +868,11 @@ static int t_l3(void)
 	TRY(build(&f, &s6));
 	if (f.data[12] != 0x86 || f.data[13] != 0xdd)
 		return fail("l3 IPv6 frame does not carry 0x86dd at byte 12");
-	TRY(run(skel->progs.itm_ingress_l3, &f));
+	TRY(run(prog_ingress_l3(), &f));
 
 	/* And the Ethernet programs must not read these as IP. */
 	TRY(build(&f, &s6));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	w.ctr[ITM_CTR_MALFORMED_TX] = (struct itm_counter){1, 40 + 8 + 100};
 	return state_check(&w);
 }
@@ -774,8 +887,8 @@ static int t_empty_slot(void)
 	if (bpf_map_delete_elem(bpf_map__fd(skel->maps.itm_active), &zero))
 		return fail("clearing slot 0: %s", strerror(errno));
 	TRY(build(&f, &udp4));
-	TRY(run(skel->progs.itm_egress, &f));
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_egress(), &f));
+	TRY(run(prog_ingress(), &f));
 	w.ctr[ITM_CTR_OVERFLOW_TX] = (struct itm_counter){1, 128};
 	w.ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){1, 128};
 	return state_check(&w);
@@ -793,14 +906,14 @@ static int t_swap(void)
 	struct frame f;
 
 	TRY(build(&f, &s));
-	TRY(run_gso(skel->progs.itm_egress, &f, 0, 0, 3));
+	TRY(run_gso(prog_egress(), &f, 0, 0, 3));
 	if (set_slot(skel->maps.itm_stats_b))
 		return fail("switching slot 0 to stats_b: %s", strerror(errno));
-	TRY(run_gso(skel->progs.itm_egress, &f, 0, 0, 2));
+	TRY(run_gso(prog_egress(), &f, 0, 0, 2));
 	s.dst = "203.0.113.9";
 	s.payload = 50;
 	TRY(build(&f, &s));
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	return state_check(&w);
 }
 
@@ -809,23 +922,20 @@ static int t_overflow(void)
 {
 	const int n = 10, max = 4;
 	struct traffic_bpf *saved = skel;
+	bool saved_hlp = skel_hlp;
 	struct expect w = {};
 	__u64 total_bytes = 0, map_bytes = 0;
 	struct pkt_spec s = udp4;
 	char addrs[10][16];
 	struct frame f;
-	int err = -1;
+	int err = -1, inline_err;
 
-	skel = traffic_bpf__open();
+	skel = traffic_load(false, max, &skel_hlp, &inline_err);
 	if (!skel) {
 		skel = saved;
-		return fail("open: %s", strerror(errno));
-	}
-	bpf_map__set_max_entries(skel->maps.itm_stats_a, max);
-	bpf_map__set_max_entries(skel->maps.itm_stats_b, max);
-	if (traffic_bpf__load(skel)) {
-		fail("load with max_entries %d: %s", max, strerror(errno));
-		goto out;
+		skel_hlp = saved_hlp;
+		return fail("load with max_entries %d: %s", max,
+			    strerror(errno));
 	}
 	if (state_reset()) {
 		fail("reset: %s", strerror(errno));
@@ -838,7 +948,7 @@ static int t_overflow(void)
 		snprintf(addrs[i], sizeof(addrs[i]), "198.51.100.%d", 10 + i);
 		s.dst = addrs[i];
 		s.payload = 10 * (i + 1);
-		if (build(&f, &s) || run(skel->progs.itm_egress, &f))
+		if (build(&f, &s) || run(prog_egress(), &f))
 			goto out;
 		total_bytes += bytes;
 		if (i < max) {
@@ -854,14 +964,14 @@ static int t_overflow(void)
 	/* A full map still takes more traffic for keys it already holds. */
 	s.dst = addrs[0];
 	s.payload = 10;
-	if (build(&f, &s) || run(skel->progs.itm_egress, &f))
+	if (build(&f, &s) || run(prog_egress(), &f))
 		goto out;
 	w.a[0].v.tx_bytes += 38;
 	w.a[0].v.tx_packets++;
 	/* Ingress traffic from a new address overflows into the rx twin. */
 	s.src = addrs[9];
 	s.dst = LOCAL4;
-	if (build(&f, &s) || run(skel->progs.itm_ingress, &f))
+	if (build(&f, &s) || run(prog_ingress(), &f))
 		goto out;
 	w.ctr[ITM_CTR_OVERFLOW_RX] = (struct itm_counter){1, 38};
 	err = state_check(&w);
@@ -870,6 +980,7 @@ static int t_overflow(void)
 out:
 	traffic_bpf__destroy(skel);
 	skel = saved;
+	skel_hlp = saved_hlp;
 	return err;
 }
 
@@ -918,26 +1029,30 @@ err:
 	return err;
 }
 
-/* Load skel_pid and give it owned sockets, in a private netns. */
+/*
+ * Load skel_pid and give it owned sockets, in a private netns.  A kernel
+ * that refuses the programs with attribution on, even the *_hlp twins,
+ * leaves skel_pid NULL and says why in attr_why: not a failure.
+ */
 static int attr_setup(void)
 {
-	int err;
+	int err, inline_err;
 
 	if (unshare(CLONE_NEWNET))
 		return -errno;
 	err = lo_up();
 	if (err)
 		return err;
-	skel_pid = traffic_bpf__open();
-	if (!skel_pid)
-		return -errno;
-	skel_pid->rodata->attribute_pid = true;
-	err = traffic_bpf__load(skel_pid);
-	if (err) {
-		traffic_bpf__destroy(skel_pid);
-		skel_pid = NULL;
-		return err;
+	skel_pid = traffic_load(true, 0, &pid_hlp, &inline_err);
+	if (!skel_pid) {
+		snprintf(attr_why, sizeof(attr_why),
+			 "this kernel refuses the programs with attribution "
+			 "on, even the *_hlp twins (%s)",
+			 strerror(errno));
+		return 0;
 	}
+	if (pid_hlp)
+		inline_reason(pid_why, sizeof(pid_why), inline_err);
 	/* frames.h sends UDP to port 53 and TCP to port 443. */
 	attr_sockets[0] = own_socket(AF_INET, SOCK_DGRAM, 53, PID_UDP4);
 	attr_sockets[1] = own_socket(AF_INET, SOCK_STREAM, 443, PID_TCP4);
@@ -980,14 +1095,14 @@ static int t_attr_ingress_owned(void)
 	udp6_in.dst = LOCAL6;
 	TRY(build(&f, &udp4_in));
 	to_host(&f);
-	TRY(run(skel->progs.itm_ingress, &f));
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_ingress(), &f));
+	TRY(run(prog_ingress(), &f));
 	TRY(build(&f, &tcp4_in)); /* to the listener */
 	to_host(&f);
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_ingress(), &f));
 	TRY(build(&f, &udp6_in));
 	to_host(&f);
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_ingress(), &f));
 	return state_check(&w);
 }
 
@@ -1007,20 +1122,20 @@ static int t_attr_ingress_unowned(void)
 	struct frame f;
 
 	TRY(build(&f, &udp4_in));
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_ingress(), &f));
 	tcp6_in.family = AF_INET6;
 	tcp6_in.src = REMOTE6;
 	tcp6_in.dst = LOCAL6;
 	tcp6_in.l4 = IPPROTO_TCP;
 	TRY(build(&f, &tcp6_in));
 	to_host(&f);
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_ingress(), &f));
 	frag.src = "198.51.100.9";
 	TRY(build(&f, &frag));
 	to_host(&f);
 	iph = (struct iphdr *)(f.data + ETH_HLEN);
 	iph->frag_off = htons(10); /* offset 80 bytes, to the owned port */
-	TRY(run(skel->progs.itm_ingress, &f));
+	TRY(run(prog_ingress(), &f));
 	return state_check(&w);
 }
 
@@ -1032,14 +1147,14 @@ static int t_attr_egress(void)
 
 	TRY(build(&f, &udp4));
 	to_host(&f);
-	TRY(run(skel->progs.itm_egress, &f));
+	TRY(run(prog_egress(), &f));
 	return state_check(&w);
 }
 
 /*
  * Each program has a twin for kernels before 6.2 that reads the owner
- * with the helper only (*_hlp): all load here with attribution on (this
- * verifier accepts the inline read) and count alike.
+ * with the helper only (*_hlp): both kinds count alike.  Skipped where
+ * the kernel refuses the inline read (only the twins are loaded).
  */
 static int t_attr_egress_variants(void)
 {
@@ -1093,41 +1208,54 @@ static const struct {
 	const char *name;
 	int (*fn)(void);
 	bool attribute_pid; /* on skel_pid, loaded with attribution on */
+	bool both_kinds;    /* runs the inline programs and their twins */
 } cases[] = {
-	{"ipv4_udp", t_ipv4_udp, false},
-	{"ipv4_tcp", t_ipv4_tcp, false},
-	{"ipv6_udp", t_ipv6_udp, false},
-	{"ipv6_tcp_ingress", t_ipv6_tcp_ingress, false},
-	{"ipv6_ext_headers", t_ipv6_ext_headers, false},
-	{"egress_vs_ingress", t_direction, false},
-	{"vlan_8021q", t_vlan, false},
-	{"qinq_8021ad", t_qinq, false},
-	{"three_tags_non_ip", t_three_tags_non_ip, false},
-	{"arp_non_ip", t_arp, false},
-	{"truncated_malformed", t_truncated, false},
-	{"ethernet_padding", t_eth_padding, false},
-	{"gso_ipv4_tcp", t_gso_ipv4_tcp, false},
-	{"gso_ipv6_tcp", t_gso_ipv6_tcp, false},
-	{"gso_udp", t_gso_udp, false},
-	{"gso_segs_zero", t_gso_segs_zero, false},
-	{"gso_bogus_headers", t_gso_bogus_headers, false},
-	{"big_tcp_zero_len", t_big_tcp, false},
-	{"repeat_accumulates", t_repeat_accumulates, false},
-	{"l3_programs", t_l3, false},
-	{"empty_slot_overflow", t_empty_slot, false},
-	{"swap_a_to_b", t_swap, false},
-	{"overflow_tiny_map", t_overflow, false},
-	{"attr_ingress_owned", t_attr_ingress_owned, true},
-	{"attr_ingress_unowned", t_attr_ingress_unowned, true},
-	{"attr_egress_no_socket", t_attr_egress, true},
-	{"attr_egress_variants", t_attr_egress_variants, true},
-	{"attr_ingress_variants", t_attr_ingress_variants, true},
+	{"ipv4_udp", t_ipv4_udp, false, false},
+	{"ipv4_tcp", t_ipv4_tcp, false, false},
+	{"ipv6_udp", t_ipv6_udp, false, false},
+	{"ipv6_tcp_ingress", t_ipv6_tcp_ingress, false, false},
+	{"ipv6_ext_headers", t_ipv6_ext_headers, false, false},
+	{"egress_vs_ingress", t_direction, false, false},
+	{"vlan_8021q", t_vlan, false, false},
+	{"qinq_8021ad", t_qinq, false, false},
+	{"three_tags_non_ip", t_three_tags_non_ip, false, false},
+	{"arp_non_ip", t_arp, false, false},
+	{"truncated_malformed", t_truncated, false, false},
+	{"ethernet_padding", t_eth_padding, false, false},
+	{"gso_ipv4_tcp", t_gso_ipv4_tcp, false, false},
+	{"gso_ipv6_tcp", t_gso_ipv6_tcp, false, false},
+	{"gso_udp", t_gso_udp, false, false},
+	{"gso_segs_zero", t_gso_segs_zero, false, false},
+	{"gso_bogus_headers", t_gso_bogus_headers, false, false},
+	{"big_tcp_zero_len", t_big_tcp, false, false},
+	{"repeat_accumulates", t_repeat_accumulates, false, false},
+	{"l3_programs", t_l3, false, false},
+	{"empty_slot_overflow", t_empty_slot, false, false},
+	{"swap_a_to_b", t_swap, false, false},
+	{"overflow_tiny_map", t_overflow, false, false},
+	{"attr_ingress_owned", t_attr_ingress_owned, true, false},
+	{"attr_ingress_unowned", t_attr_ingress_unowned, true, false},
+	{"attr_egress_no_socket", t_attr_egress, true, false},
+	{"attr_egress_variants", t_attr_egress_variants, true, true},
+	{"attr_ingress_variants", t_attr_ingress_variants, true, true},
 };
+
+/* Why case c cannot run on this kernel, or NULL. */
+static const char *skip_reason(size_t c)
+{
+	if (cases[c].attribute_pid && !skel_pid && attr_why[0])
+		return attr_why;
+	if (cases[c].both_kinds && cases[c].attribute_pid && pid_hlp)
+		return pid_why;
+	if (cases[c].both_kinds && !cases[c].attribute_pid && plain_hlp)
+		return plain_why;
+	return NULL;
+}
 
 int main(int argc, char **argv)
 {
-	int passed = 0, failed = 0, err;
-	const char *only = NULL;
+	int passed = 0, failed = 0, skipped = 0, err, inline_err;
+	const char *only = NULL, *why;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-v"))
@@ -1142,7 +1270,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "possible CPUs: %s\n", strerror(-ncpus));
 		return 1;
 	}
-	skel_plain = traffic_bpf__open_and_load();
+	skel_plain = traffic_load(false, 0, &plain_hlp, &inline_err);
 	if (!skel_plain) {
 		err = errno;
 		fprintf(stderr, "loading traffic.bpf.o: %s\n", strerror(err));
@@ -1153,18 +1281,40 @@ int main(int argc, char **argv)
 		}
 		return 1;
 	}
+	if (plain_hlp)
+		inline_reason(plain_why, sizeof(plain_why), inline_err);
 	/* Not a skip: the CI machine has network namespaces. */
 	err = attr_setup();
 	if (err) {
 		fprintf(stderr, "attribution set-up: %s\n", strerror(-err));
 		failed++;
 	}
+	printf("# programs: %s\n", plain_hlp ? plain_why : "inline");
+	printf("# with attribution: %s\n",
+	       !skel_pid ? (attr_why[0] ? attr_why : "not loaded")
+	       : pid_hlp ? pid_why
+			 : "inline");
+	/* The fallback under test must really have been taken. */
+	if (getenv("ITM_TEST_REFUSE_INLINE") &&
+	    (!plain_hlp || (skel_pid && !pid_hlp))) {
+		printf("# ITM_TEST_REFUSE_INLINE is set, but the kernel took "
+		       "the inline programs\n");
+		failed++;
+	}
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (only && strcmp(only, cases[i].name))
 			continue;
+		why = skip_reason(i);
+		if (why) {
+			printf("ok %zu - %s # SKIP %s\n", i + 1, cases[i].name,
+			       why);
+			skipped++;
+			continue;
+		}
 		fail_msg[0] = '\0';
 		skel = cases[i].attribute_pid ? skel_pid : skel_plain;
+		skel_hlp = cases[i].attribute_pid ? pid_hlp : plain_hlp;
 		err = skel ? state_reset() : -ENOENT;
 		if (err) {
 			fail("reset: %s", strerror(-err));
@@ -1182,7 +1332,7 @@ int main(int argc, char **argv)
 			passed++;
 		}
 	}
-	printf("%d passed, %d failed\n", passed, failed);
+	printf("%d passed, %d skipped, %d failed\n", passed, skipped, failed);
 	for (int i = 0; i < 3; i++)
 		if (attr_sockets[i] >= 0)
 			close(attr_sockets[i]);
