@@ -429,7 +429,8 @@ static int drop_privileges(const struct privdrop_user *u,
 		if (ifaces[i].mode != ATTACH_CLSACT)
 			continue;
 		if (reattach)
-			keep |= PRIVDROP_CLSACT_CAPS;
+			keep |= privdrop_clsact_caps(
+				iface_monitor_prog_fd(&ifaces[i]));
 		else /* unlike a tcx link, a filter goes only by netlink */
 			pr_warn("%s: clsact filters cannot be removed without privileges: they stay attached after exit until the next start removes them\n",
 				ifaces[i].name);
@@ -442,8 +443,9 @@ static int drop_privileges(const struct privdrop_user *u,
 			reattach && ifaces[i].mode == ATTACH_CLSACT;
 	}
 	if (!err && keep)
-		pr_info("running as user %s with %s permitted for clsact filters, none effective\n",
-			u->name, PRIVDROP_CLSACT_CAP_NAMES);
+		pr_info("running as user %s with %s%s permitted for clsact filters, none effective\n",
+			u->name, PRIVDROP_CLSACT_CAP_NAMES,
+			keep & (1ULL << CAP_BPF) ? " and CAP_BPF" : "");
 	else if (!err)
 		pr_info("running as user %s without capabilities\n", u->name);
 	return err;

@@ -14,6 +14,9 @@
 #include "log.h"
 #include "table.h"
 
+/* The kernel's own "not supported" (include/linux/errno.h), not in libc. */
+#define ITM_ENOTSUPP 524
+
 int drain_buf_init(struct drain_buf *b, size_t batch)
 {
 	memset(b, 0, sizeof(*b));
@@ -315,8 +318,9 @@ static int drain_range(int fd, struct drain_buf *b, drain_batch_fn fn,
 		err = take_batch(fd, &cursor, &out_batch, b->keys, b->values,
 				 &count, b->refuse_batch);
 		if (err && err != -ENOENT) {
-			if (first && (err == -EINVAL || err == -ENOTSUP ||
-				      err == -EOPNOTSUPP))
+			if (first &&
+			    (err == -EINVAL || err == -ENOTSUP ||
+			     err == -EOPNOTSUPP || err == -ITM_ENOTSUPP))
 				*unsupported = true;
 			else
 				pr_warn(_("draining a statistics map failed: %s\n"),
@@ -389,7 +393,7 @@ int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
 		if (!err && h.err) {
 			err = h.err;
 			if (err == -EINVAL || err == -ENOTSUP ||
-			    err == -EOPNOTSUPP)
+			    err == -EOPNOTSUPP || err == -ITM_ENOTSUPP)
 				unsupported = true;
 			else
 				pr_warn(_("draining a statistics map failed: %s\n"),

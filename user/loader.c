@@ -968,6 +968,11 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 	return err;
 }
 
+int iface_monitor_prog_fd(struct iface_monitor *m)
+{
+	return bpf_program__fd(prog_for(m, true));
+}
+
 bool iface_monitors_read_owners(const struct iface_monitor *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

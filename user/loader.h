@@ -102,6 +102,8 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
  */
 void iface_monitors_features(const struct iface_monitor *m, size_t n,
 			     bool attribute, struct itm_features *fs);
+/* The fd of the monitor's ingress program (capability probes). */
+int iface_monitor_prog_fd(struct iface_monitor *m);
 /* Whether any monitor's programs read socket owners. */
 bool iface_monitors_read_owners(const struct iface_monitor *m, size_t n);
 /* Detach, unpin, close; safe on a partly opened monitor. */

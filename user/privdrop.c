@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "privdrop.h"
 
+#include <bpf/bpf.h>
 #include <cap-ng.h>
 #include <ctype.h>
 #include <errno.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -160,4 +162,30 @@ int privdrop_apply(const struct privdrop_user *u, unsigned long long keep)
 		return -EPERM;
 	}
 	return 0;
+}
+
+unsigned long long privdrop_clsact_caps(int prog_fd)
+{
+	unsigned long long caps = PRIVDROP_CLSACT_CAPS;
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return caps | 1ULL << CAP_BPF; /* cannot tell: the safe side */
+	if (pid == 0) {
+		capng_clear(CAPNG_SELECT_BOTH);
+		if (capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED,
+				 CAP_NET_ADMIN) ||
+		    capng_apply(CAPNG_SELECT_CAPS))
+			_exit(2);
+		memset(&info, 0, sizeof(info));
+		_exit(bpf_obj_get_info_by_fd(prog_fd, &info, &len) ? 1 : 0);
+	}
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+	    WEXITSTATUS(status))
+		caps |= 1ULL << CAP_BPF;
+	return caps;
 }

@@ -51,6 +51,15 @@ int privdrop_apply(const struct privdrop_user *u, unsigned long long keep);
 #define PRIVDROP_CLSACT_CAP_NAMES "CAP_NET_ADMIN"
 
 /*
+ * What re-attaching clsact filters needs on the running kernel:
+ * PRIVDROP_CLSACT_CAPS, plus CAP_BPF where bpf() refuses every command
+ * without CAP_BPF or CAP_SYS_ADMIN while kernel.unprivileged_bpf_disabled
+ * is set (Linux 5.10 does; libbpf's bpf_tc_attach() reads the program's
+ * info).  Measured in a child holding CAP_NET_ADMIN alone, with prog_fd.
+ */
+unsigned long long privdrop_clsact_caps(int prog_fd);
+
+/*
  * The calling thread's effective set becomes its permitted set (what
  * privdrop_apply() kept), for one attach; privdrop_lower() empties it
  * again.  Other threads are not touched.  Return 0 or -errno.
