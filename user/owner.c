@@ -29,16 +29,12 @@ struct owner_tracker {
 /* A verifier log of a few small programs; the reason is its last line. */
 #define OWNER_LOG_SIZE (1U << 20)
 
+/* As named in ITM_TEST_REFUSE. */
 static const char *const part_names[OWNER_PART_MAX] = {
 	[OWNER_PART_SOCK_CREATE] = "sock_create",
 	[OWNER_PART_TASK_FILE] = "task_file",
 	[OWNER_PART_SOCKET_ITER] = "socket_iter",
 };
-
-const char *owner_part_name(enum owner_part p)
-{
-	return p < OWNER_PART_MAX ? part_names[p] : "?";
-}
 
 /* The programs of each part (NULL-terminated). */
 static void part_progs(struct owner_bpf *s, enum owner_part p,

@@ -29,7 +29,6 @@ struct owner_probe_result {
 	char reason[ITM_FEAT_REASON_LEN];
 };
 
-const char *owner_part_name(enum owner_part p);
 /* Load each part alone, attach nothing, and say what the kernel answers. */
 void owner_probe(struct owner_probe_result res[OWNER_PART_MAX]);
 
