@@ -124,9 +124,10 @@ void features_log_warnings(const struct itm_features *fs)
 			pr_warn(_("process attribution is unavailable: the kernel refused every socket-owner program (scan: %s; sock_create: %s); counting goes on without it\n"),
 				scan->reason, sc->reason);
 	} else if (attr->known && attr->state == ITM_FEAT_DEGRADED) {
+		/* Works for TCP and UDP, the traffic that matters: a notice. */
 		if (scan->state == ITM_FEAT_DEGRADED)
-			pr_warn(_("process attribution: sockets open before the start are found by the TCP and UDP socket iterators only: %s\n"),
-				scan->reason);
+			pr_notice(_("process attribution: sockets open before the start are found by the TCP and UDP socket iterators only, because %s\n"),
+				  scan->reason);
 		else if (scan->state == ITM_FEAT_UNAVAILABLE)
 			pr_warn(_("process attribution: sockets open before the start are not attributed, because the kernel refused the scan: %s\n"),
 				scan->reason);

@@ -267,10 +267,9 @@ void owner_features(const struct owner_probe_result res[OWNER_PART_MAX],
 		features_set(fs, ITM_FEAT_OWNER_SCAN, ITM_FEAT_ENABLED,
 			     "task_file", NULL);
 	} else if (!res[OWNER_PART_SOCKET_ITER].err) {
-		snprintf(
-			why, sizeof(why),
-			"iter/task_file refused (%s): TCP and UDP sockets only",
-			res[OWNER_PART_TASK_FILE].reason);
+		snprintf(why, sizeof(why),
+			 "the kernel refused iter/task_file: %s",
+			 res[OWNER_PART_TASK_FILE].reason);
 		features_set(fs, ITM_FEAT_OWNER_SCAN, ITM_FEAT_DEGRADED,
 			     "socket_iter", why);
 	} else {

@@ -330,7 +330,10 @@ def test_no_tui_table_fits_80_columns(request, topo, itm_bin, pin_base,
     table_lines = [x for x in out.splitlines() if x.startswith(
         ("ADDRESS", t.peer6[0]))]
     assert table_lines, out
-    assert all(len(x.rstrip("\r")) <= 80 for x in out.splitlines()), out
+    # The table's lines; log lines (a kernel's refusal quotes its
+    # verifier) are the terminal's to wrap.
+    assert all(len(x.rstrip("\r")) <= 80 for x in out.splitlines()
+               if not x.startswith("ip_traffic_monitor_cli: ")), out
     row = [x for x in table_lines if x.startswith(t.peer6[0])][-1]
     hdr = [x for x in table_lines if x.startswith("ADDRESS")][-1]
     assert "TX BYTES" in hdr and "PROCESS" in hdr and "COUNTRY" in hdr
