@@ -425,9 +425,20 @@ def bpf_prog_query(ifindex, attach_type, max_progs=64):
         e = ctypes.get_errno()
         if e == 2:  # ENOENT: nothing attached
             return []
+        if e == 22 and attach_type in (BPF_TCX_INGRESS, BPF_TCX_EGRESS):
+            return []  # EINVAL: a kernel without tcx (Linux < 6.6)
         raise OSError(e, "BPF_PROG_QUERY: %s" % os.strerror(e))
     cnt = struct.unpack_from("I", attr, 24)[0]
     return [ids[i] for i in range(min(cnt, max_progs))]
+
+
+def kernel_features(binary, ns):
+    """{feature: (variant, state)} as `check --json` finds the running
+    kernel: what the loader will take, so tests follow its ladder."""
+    p = sh("nsenter", "--net=/run/netns/%s" % ns, binary, "check", "--json",
+           timeout=120)
+    return {f["feature"]: (f["variant"], f["state"])
+            for f in json.loads(p.stdout)["features"]}
 
 
 # ---------------------------------------------------------------- metrics

@@ -12,9 +12,6 @@ flags).  `check` under the same refusals reports the same variants.
 Ground truth: what the generators handed to the stack (UDP) and a capture
 on the monitored veth (TCP), as in test_process.py."""
 
-import json
-import os
-import subprocess
 import time
 
 import pytest
@@ -67,16 +64,6 @@ def feature_states(m):
             assert lab["feature"] not in out, lab
             out[lab["feature"]] = (lab["variant"], lab["state"])
     return out
-
-
-def check_json(itm_bin, ns, env):
-    r = subprocess.run(["nsenter", "--net=/run/netns/%s" % ns, itm_bin,
-                        "check", "--json"], capture_output=True, text=True,
-                       env=env, timeout=120)
-    assert r.returncode == 0, r.stderr
-    doc = json.loads(r.stdout)
-    assert doc["counting"] is True
-    return {f["feature"]: (f["variant"], f["state"]) for f in doc["features"]}
 
 
 @pytest.mark.parametrize("refuse", list(CASES))
@@ -149,6 +136,6 @@ def test_refused_part_degrades_and_counts_exactly(topo, start_monitor,
         assert proc_counts(m, p_new, 0) == e2e.empty_counts()
 
     # `check` under the same refusal names the same variants.
-    chk = check_json(itm_bin, t.mns, dict(os.environ))
+    chk = e2e.kernel_features(itm_bin, t.mns)
     for feature, want in case["want"].items():
         assert chk[feature] == want, (feature, chk)

@@ -253,20 +253,12 @@ def _as_dict(vec):
     return res
 
 
-def kernel_features(itm_bin, ns):
-    """{(feature, variant): state} as `check --json` finds this kernel:
-    the ground truth of ip_traffic_feature, from another code path."""
-    r = subprocess.run(["nsenter", "--net=/run/netns/%s" % ns, itm_bin,
-                        "check", "--json"], capture_output=True, text=True,
-                       timeout=120, check=True)
-    return {(f["feature"], f["variant"]): f["state"]
-            for f in json.loads(r.stdout)["features"]}
-
-
 def test_every_expression_against_real_prometheus(topo, start_monitor,
                                                    itm_bin, tmp_path):
     t = topo
-    feats = kernel_features(itm_bin, t.mns)
+    # The truth of ip_traffic_feature, from another code path.
+    feats = {(f, v): st for f, (v, st) in
+             e2e.kernel_features(itm_bin, t.mns).items()}
     fx = tmp_path / "geo"
     fx.mkdir()
     subprocess.run(["perl", os.path.join(HERE, "fixtures", "mkgeo.pl"),
