@@ -107,14 +107,14 @@ for s in "${skips[@]}"; do
 done
 
 # ---- 3. e2e subset
-e2e_pass=0 e2e_n=0
+e2e_pass=0 e2e_n=0 e2e_skip=0
 if ((${#e2e[@]})); then
 	t0=$SECONDS
 	/usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEs \
 		--basetemp="$tmp/pytest" --junitxml="$tmp/e2e.xml" \
 		"${e2e[@]}" >"$tmp/e2e.log" 2>&1
 	rc=$?
-	read -r e2e_pass e2e_n e2e_skip < <(/usr/bin/python3 - "$tmp/e2e.xml" <<'EOF'
+	counts=$(/usr/bin/python3 - "$tmp/e2e.xml" <<'EOF'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -132,8 +132,9 @@ for tc in root.iter("testcase"):
 print(p, n, s)
 EOF
 	)
+	read -r e2e_pass e2e_n e2e_skip <<<"$counts"
 	say "E2E: exit $rc, $e2e_pass/$e2e_n passed, $e2e_skip skipped ($((SECONDS - t0)) s)"
-	grep -E '^(FAILED|ERROR|SKIPPED) ' "$tmp/e2e.log" | cut -c1-300 |
+	grep -E '^(FAILED|ERROR|SKIPPED) ' "$tmp/e2e.log" | cut -c1-300 | awk '!seen[$0]++' |
 		sed 's/^/ITMKMX-LOG:   /'
 	if ((rc != 0 || e2e_n == 0)); then
 		fail=1

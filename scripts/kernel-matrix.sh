@@ -102,7 +102,8 @@ APT=(-o "Dir::State=$ad" -o "Dir::State::Lists=$ad/lists"
 	-o "Dir::Etc::SourceParts=$ad/sources.list.d"
 	-o "Dir::Etc::Preferences=$ad/preferences"
 	-o "Dir::Etc::PreferencesParts=$ad/preferences.d"
-	-o "APT::Architectures::=amd64" -o "Acquire::Languages=none")
+	-o "APT::Architectures::=amd64" -o "Acquire::Languages=none"
+	-o "APT::Sandbox::User=root")
 apt_ready=0
 setup_apt() {
 	((apt_ready)) && return 0
