@@ -17,7 +17,9 @@
 #                     latest  the newest kernel in trixie-backports
 #                     or a Debian kernel release such as 6.1.0-47-amd64
 #   --keep-going    go on after a kernel fails (default: stop at the first)
-#   --timeout S     per booted kernel, boot to power-off (default 1200)
+#   --timeout S     per booted kernel, boot to power-off (default 900)
+#   --budget S      the whole run; a kernel gets at most what is left, and
+#                   kernels not started within it fail (default 2700)
 #   --e2e IDS       comma-separated pytest node ids instead of the default
 #                   subset (see scripts/kernel-matrix-guest.sh); "none" = no
 #                   e2e tests
@@ -31,12 +33,16 @@
 # run downloads nothing.  Console logs: $ITM_KMATRIX_LOGS (default
 # build/kernel-matrix).  One qemu at a time.  See docs/kernel-matrix.md.
 set -uo pipefail
+# All of it in one block: bash parses the block before running it, so
+# editing or checking out this file during a run does not derail the run.
+{
 cd "$(dirname "$0")/.."
 repo=$PWD
 
 kernels=host,5.10,6.1,6.12,6.18,latest
 keep_going=0
-timeout_s=1200
+timeout_s=900
+budget_s=2700
 e2e_ids=
 usage() { sed -n '3,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; }
 while (($#)); do
@@ -46,6 +52,8 @@ while (($#)); do
 	--keep-going) keep_going=1 ;;
 	--timeout) timeout_s=${2:?--timeout needs seconds}; shift ;;
 	--timeout=*) timeout_s=${1#*=} ;;
+	--budget) budget_s=${2:?--budget needs seconds}; shift ;;
+	--budget=*) budget_s=${1#*=} ;;
 	--e2e) e2e_ids=${2:?--e2e needs node ids}; shift ;;
 	--e2e=*) e2e_ids=${1#*=} ;;
 	-h | --help) usage; exit 0 ;;
@@ -53,7 +61,8 @@ while (($#)); do
 	esac
 	shift
 done
-[[ $timeout_s =~ ^[0-9]+$ ]] || { echo "kernel-matrix: bad --timeout" >&2; exit 2; }
+[[ $timeout_s =~ ^[0-9]+$ && $budget_s =~ ^[0-9]+$ ]] ||
+	{ echo "kernel-matrix: bad --timeout or --budget (seconds)" >&2; exit 2; }
 if ((EUID != 0)); then
 	echo "kernel-matrix: needs root (BPF, namespaces, apt)" >&2
 	exit 2
@@ -271,7 +280,7 @@ tmpd=$(mktemp -d /tmp/itm-kmatrix-host.XXXXXX) || exit 1
 
 # Guest console log -> "body<TAB>verdict"; body is what the guest's RESULT
 # line says between "variants" and the verdict.
-summarise() { # log rc_of_qemu
+summarise() { # log rc_of_qemu [time limit]
 	local log=$1 qrc=$2 res done_rc
 	res=$(tr -d '\r' <"$log" | grep -a -o 'ITMKMX-RESULT: .*' | tail -n 1)
 	done_rc=$(tr -d '\r' <"$log" | grep -a -o 'ITMKMX-DONE: [0-9]*' | tail -n 1)
@@ -286,7 +295,7 @@ summarise() { # log rc_of_qemu
 	fi
 	local why
 	if ((qrc == 124 || qrc == 137)); then
-		why="TIMEOUT: no result within ${timeout_s} s"
+		why="TIMEOUT: killed after ${3:-?} s"
 	elif [[ -n $done_rc ]]; then
 		why="the guest script exited $done_rc without a result"
 	else
@@ -303,13 +312,13 @@ run_host() {
 	summarise "$log" 0 >"$tmpd/sum"
 }
 
-run_guest() { # release dir
-	local rel=$1 d=$2 log=$logs/$1.log initrd append
+run_guest() { # release dir seconds
+	local rel=$1 d=$2 limit=$3 log=$logs/$1.log initrd append
 	initrd=$(compgen -G "$d/initrd-*.cpio.gz" | head -n 1)
 	append="console=ttyS0 quiet loglevel=3 panic=5 random.trust_cpu=on"
 	append+=" mitigations=off itm_repo=$repo"
 	[[ -n $e2e_ids ]] && append+=" itm_e2e=$e2e_ids"
-	timeout -k 10 "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi \
+	timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg,thread=multi \
 		-cpu max -m 2G -smp 2 -nographic -no-reboot -nic none \
 		-device virtio-rng-pci \
 		-kernel "$d/vmlinuz" -initrd "$initrd" -append "$append" \
@@ -319,7 +328,7 @@ run_guest() { # release dir
 	wait "$qemu_pid"
 	local rc=$?
 	qemu_pid=
-	summarise "$log" "$rc" >"$tmpd/sum"
+	summarise "$log" "$rc" "$limit" >"$tmpd/sum"
 }
 
 passed=0 failed=0
@@ -328,7 +337,11 @@ for spec in "${specs[@]}"; do
 	t0=$SECONDS
 	body= verdict=
 	: >"$tmpd/sum"
-	if [[ $spec == host ]]; then
+	left=$((budget_s - (SECONDS - t_start)))
+	if ((left < 60)); then
+		body="not run: the ${budget_s} s budget is spent" verdict=FAIL
+		line=$spec
+	elif [[ $spec == host ]]; then
 		run_host
 		IFS=$'\t' read -r body verdict <"$tmpd/sum"
 		line="$(uname -r) (host)"
@@ -349,7 +362,9 @@ for spec in "${specs[@]}"; do
 		else
 			line="$rel ($from)"
 			note "booting $rel (log: $logs/$rel.log)"
-			run_guest "$rel" "$d"
+			limit=$((budget_s - (SECONDS - t_start)))
+			((limit > timeout_s)) && limit=$timeout_s
+			run_guest "$rel" "$d" "$limit"
 			IFS=$'\t' read -r body verdict <"$tmpd/sum"
 		fi
 	fi
@@ -365,3 +380,5 @@ done
 echo "kernel-matrix: total $((SECONDS - t_start)) s"
 echo "$passed passed, $failed failed"
 ((failed == 0))
+exit
+}
