@@ -17,7 +17,10 @@
 # Lines for the host start with "ITMKMX-"; the last one is
 #   ITMKMX-RESULT: variants: ... | degraded: ... | bpf P/N e2e P/N | PASS|FAIL
 set -u
-export LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1
+# One block, parsed before it runs: an edit of this file during a run (it
+# is read over 9p from the host) cannot derail it.
+{
+export LC_ALL=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 COLUMNS=200
 build=${ITM_BUILD_DIR:-build}
 bin=$build/ip_traffic_monitor_cli
 [[ -x $bin ]] || bin=$build/user/ip_traffic_monitor_cli
@@ -45,12 +48,13 @@ fi
 say "START: $(uname -r) $(nproc) cpus"
 
 # ---- 1. BPF suites
-bpf_pass=0 bpf_n=0 skips=()
+bpf_pass=0 bpf_n=0 skips=() bpf_failed=""
 for t in test_bpf_prog test_bpf_owner test_bpf_drain test_attach_caps; do
 	bpf_n=$((bpf_n + 1))
 	t0=$SECONDS
 	if [[ ! -x $build/tests/bpf/$t ]]; then
 		say "BPF: $t FAIL (not built)"
+		bpf_failed+=" ${t#test_}"
 		fail=1
 		continue
 	fi
@@ -66,34 +70,42 @@ for t in test_bpf_prog test_bpf_owner test_bpf_drain test_attach_caps; do
 		say "BPF: $t skip (${dt} s): ${why:-no reason given}"
 	else
 		fail=1
+		bpf_failed+=" ${t#test_}"
 		say "BPF: $t FAIL exit $rc (${dt} s)"
 		tail -n 15 "$tmp/$t.log" | sed 's/^/ITMKMX-LOG:   /'
 	fi
 done
 
 # ---- 2. check --json
-variants="n/a" degraded=""
+variants="n/a" degraded="" no_degraded=none
 "$bin" check --json >"$tmp/check.json" 2>"$tmp/check.err"
 rc=$?
 if ((rc == 2)) && ! grep -q '^{' "$tmp/check.json"; then
+	no_degraded="n/a"
 	say "CHECK: the binary has no 'check --json' ($(head -n 1 "$tmp/check.err"))"
 else
-	sum=$(/usr/bin/python3 - "$tmp/check.json" <<'EOF'
+	sum=$(/usr/bin/python3 - "$tmp/check.json" "$(uname -r)" <<'EOF'
 import json, sys
 try:
     c = json.load(open(sys.argv[1]))
 except Exception as e:
     print("unparsable check output: %s\t" % e)
     sys.exit(0)
+def short(r, n=90):
+    r = " ".join(str(r).split())
+    return r if len(r) <= n else r[:n - 3] + "..."
 var, deg = [], []
 for f in c.get("features", []):
     var.append("%s=%s" % (f.get("feature"), f.get("variant")))
     if f.get("state") != "enabled":
         deg.append("%s=%s%s" % (f.get("feature"), f.get("state"),
-                                " (%s)" % f["reason"] if f.get("reason")
-                                else ""))
+                                " (%s)" % short(f["reason"])
+                                if f.get("reason") else ""))
+if c.get("kernel") and c["kernel"] != sys.argv[2]:
+    deg.insert(0, "check names kernel %s" % c["kernel"])
 if not c.get("counting", False):
-    deg.insert(0, "COUNTING IMPOSSIBLE")
+    deg.insert(0, "COUNTING IMPOSSIBLE (%s)" % short(
+        c.get("counting_reason") or "no reason given"))
 print(" ".join(var) + "\t" + "; ".join(deg))
 EOF
 	)
@@ -134,7 +146,7 @@ EOF
 	)
 	read -r e2e_pass e2e_n e2e_skip <<<"$counts"
 	say "E2E: exit $rc, $e2e_pass/$e2e_n passed, $e2e_skip skipped ($((SECONDS - t0)) s)"
-	grep -E '^(FAILED|ERROR|SKIPPED) ' "$tmp/e2e.log" | cut -c1-300 | awk '!seen[$0]++' |
+	grep -E '^(FAILED|ERROR|SKIPPED) ' "$tmp/e2e.log" | cut -c1-300 | awk '!seen[$2]++' |
 		sed 's/^/ITMKMX-LOG:   /'
 	if ((rc != 0 || e2e_n == 0)); then
 		fail=1
@@ -148,5 +160,7 @@ fi
 
 verdict=PASS
 ((fail)) && verdict=FAIL
-say "RESULT: variants: $variants | degraded: ${degraded:-none} | bpf $bpf_pass/$bpf_n e2e $e2e_pass/$e2e_n | $verdict"
+say "RESULT: variants: $variants | degraded: ${degraded:-$no_degraded} | bpf $bpf_pass/$bpf_n${bpf_failed:+ (failed:$bpf_failed)} e2e $e2e_pass/$e2e_n | $verdict"
 ((fail == 0))
+exit
+}

@@ -182,7 +182,10 @@ resolve() {
 }
 
 # Download (into $cache/debs, once) and unpack what a release needs.
-pkg_exists() { apt-cache "${APT[@]}" show "$1" >/dev/null 2>&1; }
+pkg_exists() { # a real package (not only a name others provide)
+	apt-cache "${APT[@]}" show --no-all-versions "$1" 2>/dev/null |
+		grep -qx "Package: $1"
+}
 fetch_debs() { # package... -> paths of the .debs in $cache/debs
 	local p f out=()
 	for p in "$@"; do
@@ -237,7 +240,7 @@ busybox_bin() {
 
 # -> the directory with vmlinuz and initrd.cpio.gz for a release
 prepare_kernel() {
-	local rel=$1 d=$cache/$1 bb hash pkgs debs deb moddir
+	local rel=$1 d=$cache/$1 bb hash pkgs debs deb moddir f
 	bb=$(busybox_bin) || { note "no static busybox"; return 1; }
 	hash=$(cat scripts/kernel-matrix-init.sh scripts/kernel-matrix-initrd.py "$bb" |
 		sha256sum | cut -c1-12)
@@ -252,9 +255,16 @@ prepare_kernel() {
 	for deb in $debs; do
 		dpkg-deb -x "$deb" "$d/root" || return 1
 	done
-	cp "$d/root/boot/vmlinuz-$rel" "$d/vmlinuz" || return 1
 	moddir=$d/root/lib/modules/$rel
 	[[ -d $moddir ]] || moddir=$d/root/usr/lib/modules/$rel
+	# /boot/vmlinuz-REL, or (split packages) lib/modules/REL/vmlinuz
+	for f in "$d/root/boot/vmlinuz-$rel" "$moddir/vmlinuz" ""; do
+		[[ -z $f || -s $f ]] && break
+	done
+	if [[ -z $f ]] || ! cp "$f" "$d/vmlinuz"; then
+		note "no vmlinuz in the packages of $rel"
+		return 1
+	fi
 	rm -f "$d"/initrd-*.cpio.gz
 	/usr/bin/python3 scripts/kernel-matrix-initrd.py "$moddir" "$rel" "$bb" \
 		scripts/kernel-matrix-init.sh "$d/initrd-$hash.cpio.gz.tmp" >&2 &&
