@@ -168,7 +168,7 @@ def main():
     cpio_newc(entries, out)
     print("initrd %s: %d modules (%d at boot: %s)%s" % (
         out, len(order), len(load), " ".join(load),
-        "; not in this kernel: " + " ".join(missing) if missing else ""))
+        "; not modules in this package: " + " ".join(missing) if missing else ""))
 
 
 if __name__ == "__main__":
