@@ -30,6 +30,10 @@ echo /sbin/modprobe >/proc/sys/kernel/modprobe 2>/dev/null
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,cache=loose,msize=262144 \
 	root /newroot || die "cannot mount the host root over 9p"
 R=/newroot
+repo=${itm_repo:-/}
+# A checkout under a directory that gets a tmpfs below stays visible.
+mkdir -p /repo
+mount -o bind "$R$repo" /repo || die "no $repo on the host root"
 mount -t proc proc $R/proc
 mount -t sysfs sysfs $R/sys
 mount -t devtmpfs devtmpfs $R/dev
@@ -51,7 +55,10 @@ mount -t tracefs tracefs $R/sys/kernel/tracing 2>/dev/null
 # Loopback of the initial namespace up (the tests make their own).
 [ -e /sys/class/net/lo ] && busybox ip link set lo up 2>/dev/null
 
-repo=${itm_repo:-/}
+if [ ! -e "$R$repo/scripts/kernel-matrix-guest.sh" ]; then
+	mkdir -p "$R$repo" && mount -o bind /repo "$R$repo" ||
+		die "cannot bind $repo back over the tmpfs"
+fi
 say "root mounted, running the guest script after $(cut -d' ' -f1 /proc/uptime) s"
 chroot $R /usr/bin/env -i HOME=/root TERM=dumb \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \

@@ -213,7 +213,7 @@ kernel_pkgs() { # release -> package names
 		echo "linux-image-$rel"
 		compgen -G "$cache/debs/linux-binary-${rel}_*.deb" >/dev/null && echo "linux-binary-$rel"
 		compgen -G "$cache/debs/linux-modules-${rel}_*.deb" >/dev/null && echo "linux-modules-$rel"
-		return
+		return 0
 	fi
 	setup_apt || return 1
 	if pkg_exists "linux-image-$rel-unsigned"; then
@@ -319,6 +319,7 @@ summarise() { # log rc_of_qemu [time limit]
 run_host() {
 	local log=$logs/host-$(uname -r).log
 	ITM_KMATRIX_E2E=$e2e_ids bash scripts/kernel-matrix-guest.sh >"$log" 2>&1
+	echo "ITMKMX-DONE: $?" >>"$log"
 	summarise "$log" 0 >"$tmpd/sum"
 }
 
