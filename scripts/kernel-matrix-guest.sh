@@ -122,10 +122,13 @@ done
 e2e_pass=0 e2e_n=0 e2e_skip=0
 if ((${#e2e[@]})); then
 	t0=$SECONDS
-	/usr/bin/python3 -m pytest -p no:cacheprovider -q -rfEs \
+	# Each result as it comes (the host log shows where a hang was).
+	/usr/bin/python3 -m pytest -p no:cacheprovider -v -rfEs \
 		--basetemp="$tmp/pytest" --junitxml="$tmp/e2e.xml" \
-		"${e2e[@]}" >"$tmp/e2e.log" 2>&1
-	rc=$?
+		"${e2e[@]}" 2>&1 | tee "$tmp/e2e.log" |
+		grep --line-buffered -E '^tests/.*(PASSED|FAILED|ERROR|SKIPPED)' |
+		while IFS= read -r l; do say "LOG:   [$((SECONDS - t0)) s] $l"; done
+	rc=${PIPESTATUS[0]}
 	counts=$(/usr/bin/python3 - "$tmp/e2e.xml" <<'EOF'
 import sys, xml.etree.ElementTree as ET
 try:
@@ -146,7 +149,8 @@ EOF
 	)
 	read -r e2e_pass e2e_n e2e_skip <<<"$counts"
 	say "E2E: exit $rc, $e2e_pass/$e2e_n passed, $e2e_skip skipped ($((SECONDS - t0)) s)"
-	grep -E '^(FAILED|ERROR|SKIPPED) ' "$tmp/e2e.log" | cut -c1-300 | awk '!seen[$2]++' |
+	sed -n '/short test summary/,$p' "$tmp/e2e.log" |
+		grep -E '^(FAILED|ERROR|SKIPPED) ' | cut -c1-300 | awk '!seen[$2]++' |
 		sed 's/^/ITMKMX-LOG:   /'
 	if ((rc != 0 || e2e_n == 0)); then
 		fail=1

@@ -17,7 +17,7 @@
 #                     latest  the newest kernel in trixie-backports
 #                     or a Debian kernel release such as 6.1.0-47-amd64
 #   --keep-going    go on after a kernel fails (default: stop at the first)
-#   --timeout S     per booted kernel, boot to power-off (default 900)
+#   --timeout S     per booted kernel, boot to power-off (default 600)
 #   --budget S      the whole run; a kernel gets at most what is left, and
 #                   kernels not started within it fail (default 2700)
 #   --e2e IDS       comma-separated pytest node ids instead of the default
@@ -41,7 +41,7 @@ repo=$PWD
 
 kernels=host,5.10,6.1,6.12,6.18,latest
 keep_going=0
-timeout_s=900
+timeout_s=600
 budget_s=2700
 e2e_ids=
 usage() { sed -n '3,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; }
@@ -300,7 +300,7 @@ summarise() { # log rc_of_qemu [time limit]
 		local verdict=${res##*| }
 		local body=${res% | *}
 		[[ $done_rc == 0 ]] || verdict=FAIL
-		printf '%s\t%s\n' "$body" "$verdict"
+		printf '%s\t%s\n' "$body$(kernel_trouble "$log")" "$verdict"
 		return
 	fi
 	local why
@@ -313,7 +313,16 @@ summarise() { # log rc_of_qemu [time limit]
 	fi
 	local last
 	last=$(tr -d '\r' <"$log" | grep -a 'ITMKMX-' | tail -n 1 | cut -c1-120)
-	printf '%s\t%s\n' "$why${last:+; last: $last}" FAIL
+	printf '%s\t%s\n' "$why${last:+; last: $last}$(kernel_trouble "$log")" FAIL
+}
+
+# What the guest kernel itself complained about (oops, lockups, panics).
+kernel_trouble() { # log
+	local k
+	k=$(tr -d '\r' <"$1" | grep -a -o -E 'BUG: [^[]*|Oops: [^[]*|Kernel panic[^[]*|WARNING: CPU: [0-9]+ PID: [0-9]+ at [^ ]*' |
+		sed -E 's/ +$//; s/CPU#[0-9]+/CPU/; s/stuck for [0-9]+s/stuck/; s/CPU: [0-9]+ PID: [0-9]+/CPU PID/' |
+		sort | uniq -c | sort -rn | head -n 3 | awk '{$1 = $1 "x"; print}' | paste -sd ';' -)
+	[[ -n $k ]] && echo " | kernel: $k"
 }
 
 run_host() {
@@ -326,7 +335,7 @@ run_host() {
 run_guest() { # release dir seconds
 	local rel=$1 d=$2 limit=$3 log=$logs/$1.log initrd append
 	initrd=$(compgen -G "$d/initrd-*.cpio.gz" | head -n 1)
-	append="console=ttyS0 quiet loglevel=3 panic=5 random.trust_cpu=on"
+	append="console=ttyS0 quiet loglevel=5 panic=5 random.trust_cpu=on"
 	append+=" mitigations=off itm_repo=$repo"
 	[[ -n $e2e_ids ]] && append+=" itm_e2e=$e2e_ids"
 	timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg,thread=multi \
