@@ -311,8 +311,13 @@ summarise() { # log rc_of_qemu [time limit]
 	else
 		why="no result (qemu exit $qrc)"
 	fi
-	local last
-	last=$(tr -d '\r' <"$log" | grep -a 'ITMKMX-' | tail -n 1 | cut -c1-120)
+	# What did finish: the BPF suites, and the last e2e result.
+	local last bp bn
+	bn=$(tr -d '\r' <"$log" | grep -a -c '^ITMKMX-BPF: ')
+	bp=$(tr -d '\r' <"$log" | grep -a -c '^ITMKMX-BPF: [^ ]* pass')
+	((bn)) && why+="; bpf $bp/$bn"
+	last=$(tr -d '\r' <"$log" | grep -a -E '^ITMKMX-(INIT|START|BPF|E2E|LOG:   \[)' |
+		tail -n 1 | sed 's/^ITMKMX-[A-Z0-9]*: *//' | cut -c1-160)
 	printf '%s\t%s\n' "$why${last:+; last: $last}$(kernel_trouble "$log")" FAIL
 }
 
