@@ -157,7 +157,8 @@ EOF
 		# The first assertion of each failure, for the log.
 		grep -E '^E ' "$tmp/e2e.log" | head -n 12 | cut -c1-200 |
 			sed 's/^/ITMKMX-LOG:   /'
-		tail -n 3 "$tmp/e2e.log" | sed 's/^/ITMKMX-LOG:   /'
+		grep -E '^=+ .*(passed|failed|error).* =+$' "$tmp/e2e.log" | tail -n 1 |
+			tr -s '=' | sed 's/^/ITMKMX-LOG:   /'
 	fi
 	((e2e_skip)) && degraded+="${degraded:+; }$e2e_skip e2e skipped"
 fi

@@ -360,7 +360,7 @@ passed=0 failed=0
 IFS=, read -r -a specs <<<"$kernels"
 for spec in "${specs[@]}"; do
 	t0=$SECONDS
-	body= verdict=
+	body= verdict= fetch=
 	: >"$tmpd/sum"
 	left=$((budget_s - (SECONDS - t_start)))
 	if ((left < 60)); then
@@ -381,11 +381,12 @@ for spec in "${specs[@]}"; do
 		if [[ -z $rel ]]; then
 			body="cannot resolve kernel '$spec' in the private apt state" verdict=FAIL
 			line=$spec
-		elif ! d=$(prepare_kernel "$rel"); then
+		elif ! t1=$SECONDS d=$(prepare_kernel "$rel"); then
 			body="cannot fetch or prepare $rel" verdict=FAIL
 			line="$rel ($from)"
 		else
 			line="$rel ($from)"
+			((SECONDS - t1 > 1)) && fetch=", fetch $((SECONDS - t1)) s"
 			note "booting $rel (log: $logs/$rel.log)"
 			limit=$((budget_s - (SECONDS - t_start)))
 			((limit > timeout_s)) && limit=$timeout_s
@@ -394,7 +395,7 @@ for spec in "${specs[@]}"; do
 		fi
 	fi
 	[[ -n ${verdict:-} ]] || verdict=FAIL
-	echo "kernel-matrix: $line | $body | $verdict ($((SECONDS - t0)) s)"
+	echo "kernel-matrix: $line | $body | $verdict ($((SECONDS - t0)) s$fetch)"
 	if [[ $verdict == PASS ]]; then
 		passed=$((passed + 1))
 	else
