@@ -36,7 +36,7 @@ set -uo pipefail
 # All of it in one block: bash parses the block before running it, so
 # editing or checking out this file during a run does not derail the run.
 {
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 repo=$PWD
 
 kernels=host,5.10,6.1,6.12,6.18,latest
@@ -331,7 +331,8 @@ kernel_trouble() { # log
 }
 
 run_host() {
-	local log=$logs/host-$(uname -r).log
+	local log
+	log=$logs/host-$(uname -r).log
 	ITM_KMATRIX_E2E=$e2e_ids bash scripts/kernel-matrix-guest.sh >"$log" 2>&1
 	echo "ITMKMX-DONE: $?" >>"$log"
 	summarise "$log" 0 >"$tmpd/sum"
@@ -360,7 +361,7 @@ passed=0 failed=0
 IFS=, read -r -a specs <<<"$kernels"
 for spec in "${specs[@]}"; do
 	t0=$SECONDS
-	body= verdict= fetch=
+	body="" verdict="" fetch=""
 	: >"$tmpd/sum"
 	left=$((budget_s - (SECONDS - t_start)))
 	if ((left < 60)); then
