@@ -37,6 +37,7 @@ default_e2e=(
 	"tests/e2e/test_process.py::test_processes_attributed_exactly[helper]"
 	tests/e2e/test_store.py::test_kill9_under_traffic_loses_nothing
 	tests/e2e/test_store.py::test_kill9_clsact_loses_nothing
+	tests/e2e/test_degrade.py
 )
 if [[ -n ${ITM_KMATRIX_E2E:-} ]]; then
 	IFS=, read -r -a e2e <<<"$ITM_KMATRIX_E2E"

@@ -70,9 +70,23 @@ def feature_states(m):
 def test_refused_part_degrades_and_counts_exactly(topo, start_monitor,
                                                   itm_bin, tmp_path,
                                                   monkeypatch, refuse):
-    case = CASES[refuse]
+    case = dict(CASES[refuse])
     t = topo
     monkeypatch.delenv("ITM_TEST_REFUSE_INLINE", raising=False)
+    monkeypatch.delenv("ITM_TEST_REFUSE", raising=False)
+    # What this kernel gives without refusals: a rung it lacks anyway
+    # (Linux 5.10 has no scan at all) cannot be refused, and sockets open
+    # before the start are attributed only where some scan loads.
+    base = e2e.kernel_features(itm_bin, t.mns)
+    base_scan = base["owner_scan"][1] in ("enabled", "degraded")
+    if refuse == "task_file" and not base_scan:
+        pytest.skip("this kernel loads no scan to refuse (%s)"
+                    % base["owner_scan"][0])
+    if case["pre"] and not base_scan:
+        case["pre"] = False
+    if refuse == "sock_create" and not base_scan:
+        # The last owner program refused: nothing attributes.
+        case = CASES["task_file,socket_iter,sock_create"]
     monkeypatch.setenv("ITM_TEST_REFUSE", refuse)
     p_pre, p_new = t.peer4[2], t.peer4[0]
 
