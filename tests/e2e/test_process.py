@@ -302,7 +302,9 @@ def test_processes_attributed_exactly(topo, start_monitor, tmp_path,
         peer_sinks.close()
 
     assert srv_got == 12345
-    assert short_secs < 0.1, "short client took %.3f s" % short_secs
+    # Shorter than the sample interval (-s 0.5), so not left to the scan
+    # (an emulated CPU in the kernel matrix took 0.3 s).
+    assert short_secs < 0.5, "short client took %.3f s" % short_secs
     macs = [t.mmac]
     pcap = str(tmp_path / "proc.pcap")
 
