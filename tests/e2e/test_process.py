@@ -231,7 +231,8 @@ def program_name(t, hook):
     names = [name for kind, h, name in t.attached_programs()
              if kind == "tc" and h == "clsact/" + hook]
     assert len(names) == 1, t.attached_programs()
-    return names[0]
+    # bpftool names a filter's program "NAME:[ID]"
+    return names[0].split(":[")[0]
 
 
 # The programs read socket owners inline where the kernel has the kfuncs
