@@ -552,6 +552,30 @@ static void detach_one(struct iface_monitor *m)
 }
 
 /*
+ * --keep-attached: say what really stays counting.  An interface that is
+ * gone, or a link that could not be pinned, goes with this process.
+ */
+static void left_attached(const struct iface_monitor *m, size_t n)
+{
+	bool all = true;
+
+	for (size_t i = 0; i < n; i++) {
+		if (m[i].gone)
+			pr_warn(_("%s is gone: nothing stays attached to it; the next start attaches when it is back\n"),
+				m[i].name);
+		else if (m[i].unpinned)
+			pr_warn(_("%s: a link of the re-attach could not be pinned: it is detached now; traffic until the next start is not counted\n"),
+				m[i].name);
+		else
+			continue;
+		all = false;
+	}
+	if (all)
+		pr_info(_(
+			"left attached and counting; the next start continues, 'detach -i IFACE' removes it\n"));
+}
+
+/*
  * The end of a run.  --keep-attached: store (or, without --db, count)
  * what the kernel has and leave it counting.  Otherwise detach first so
  * the last drain is complete; maps holding counts the database could not
@@ -584,8 +608,7 @@ static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
 			iface_monitor_close(&ifaces[i]);
 	}
 	if (o->keep_attached)
-		pr_info(_(
-			"left attached and counting; the next start continues, 'detach -i IFACE' removes it\n"));
+		left_attached(ifaces, n);
 	else if (keep_maps)
 		pr_warn(_("counts the database could not take stay in the pinned maps under %s; the next start with --db stores them\n"),
 			o->pin_base);

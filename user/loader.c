@@ -1254,11 +1254,23 @@ static int reattach(struct iface_monitor *m, int ifindex)
 	for (int dir = 0; dir < 2 && m->mode == ATTACH_TCX; dir++) {
 		char path[PATH_MAX];
 
-		snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
-			 pin_names[4 + dir]);
-		if (bpf_obj_pin(m->link_fd[dir], path))
-			pr_warn(_("cannot pin %s: %s\n"), path,
-				strerror(errno));
+		/*
+		 * Through the directory's descriptor, as unpin() does: after
+		 * --user the path itself may cross a bpffs mounted 0700
+		 * (EACCES), and an unpinned link would go with our exit,
+		 * --keep-attached or not.
+		 */
+		if (m->pin_dir_fd >= 0)
+			snprintf(path, sizeof(path), "/proc/self/fd/%d/%s",
+				 m->pin_dir_fd, pin_names[PIN_LINK0 + dir]);
+		else
+			snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
+				 pin_names[PIN_LINK0 + dir]);
+		if (bpf_obj_pin(m->link_fd[dir], path)) {
+			pr_warn(_("cannot pin %s/%s: %s\n"), m->pin_dir,
+				pin_names[PIN_LINK0 + dir], strerror(errno));
+			m->unpinned = true;
+		}
 	}
 	m->gone = false;
 	m->reattached++;

@@ -77,6 +77,7 @@ struct iface_monitor {
 	bool force_clsact;   /* --clsact, also when attaching again */
 	bool gone;	     /* the interface disappeared; not attached */
 	uint64_t reattached; /* times attached again to a new interface */
+	bool unpinned;	     /* a tcx link of a re-attach could not be pinned */
 	/*
 	 * --user without --reattach: an interface that comes back is not
 	 * attached again, only reported (back_ifindex: the one already

@@ -15,6 +15,8 @@ attach itself."""
 
 import os
 import pwd
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -258,3 +260,69 @@ def test_recreated_interface_under_user_with_reattach(topo, start_monitor,
     # netlink with CAP_NET_ADMIN raised for that moment.
     assert t.tcx_programs() == {"ingress": [], "egress": []}
     assert "1749" not in t.tc_filters()
+
+
+@pytest.fixture
+def nobody_dir():
+    """A directory the user nobody owns (pytest's tmp_path is private to
+    root), for a database the dropped daemon writes."""
+    d = tempfile.mkdtemp(prefix="itm-churn-db-")
+    os.chmod(d, 0o755)
+    nobody = pwd.getpwnam("nobody")
+    os.chown(d, nobody.pw_uid, nobody.pw_gid)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _send_counted(t, sizes):
+    sink = e2e.Sinks(t.mns, [t.MON4], PORT)
+    try:
+        return e2e.udp_send(t.pns, t.peer4[0], t.MON4, PORT, sizes)
+    finally:
+        sink.close()
+
+
+@pytest.mark.parametrize("mode", ["tcx", "clsact"])
+def test_reattached_then_kept_attached_under_user(topo, start_monitor,
+                                                  nobody_dir, mode):
+    """The shipped service's flags plus --reattach: --user nobody
+    --keep-attached --db.  The veth is deleted and created again (the
+    programs attached again by the unprivileged daemon), the daemon stops
+    with SIGTERM, traffic flows while no daemon runs, a second run
+    continues.  Every datagram of all four phases is counted, exactly: the
+    re-attached links are pinned through the pin directory's descriptor
+    (the path crosses a bpffs the user cannot search), so they stay."""
+    t = topo
+    db = os.path.join(nobody_dir, "traffic.db")
+    args = ["-s", "0.2", "--user", "nobody", "--reattach",
+            "--keep-attached", "--db", db] + (
+        ["--clsact"] if mode == "clsact" else [])
+    mon = start_monitor(t, *args)
+    want = list(_send_counted(t, [100 + i for i in range(300)]))
+    e2e.nsx(t.mns, "ip", "link", "del", t.mif)
+    assert _wait_for(lambda: "disappeared" in mon.stderr(), 5) is not None
+    e2e.recreate_veth(t)
+    assert _wait_for(lambda: "is back: attached again (%s)" % mode in
+                     mon.stderr(), 5) is not None, mon.stderr()
+    for phase, sizes in enumerate(([200 + i for i in range(300)],
+                                   [300 + i for i in range(300)],
+                                   [400 + i for i in range(300)])):
+        if phase == 1:
+            t.wait_quiet(quiet_for=0.3)
+            assert mon.stop() == 0, mon.stderr()
+            assert "cannot pin" not in mon.stderr(), mon.stderr()
+            assert "left attached and counting" in mon.stderr(), \
+                mon.stderr()
+            # Still counting with no daemon running.
+            assert len(t.attached_programs()) == 2, t.attached_programs()
+        if phase == 2:
+            mon = start_monitor(t, *args)
+        got = _send_counted(t, sizes)
+        want[0] += got[0]
+        want[1] += got[1]
+    t.wait_quiet(quiet_for=0.3)
+    m = mon.scrape().per_ip()[t.peer4[0]]
+    assert (m["rx_bytes"], m["rx_packets"]) == tuple(want), (m, want)
+    assert want[1] == 1200
+    assert mon.stop() == 0, mon.stderr()
+    assert "warning" not in mon.stderr(), mon.stderr()
