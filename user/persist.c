@@ -640,10 +640,15 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 	return err;
 }
 
-int persist_drain(struct persist *p, int64_t now)
+/*
+ * One drain and commit of every interface.  *cerr gets the commit's
+ * result; the return value is the first drain error.
+ */
+static int drain_round(struct persist *p, int64_t now, int *cerr)
 {
-	int err = 0, cerr;
+	int err = 0;
 
+	*cerr = 0;
 	for (size_t i = 0; i < p->n; i++) {
 		int e = drain_iface(p, &p->ifs[i]);
 
@@ -658,12 +663,10 @@ int persist_drain(struct persist *p, int64_t now)
 					empty_map(p, &p->ifs[i], x);
 		return err;
 	}
-	cerr = commit_all(p, now);
-	if (!cerr)
-		maybe_crash(CRASH_AFTER_COMMIT);
-	report(p, cerr);
-	if (cerr)
+	*cerr = commit_all(p, now);
+	if (*cerr)
 		return err; /* pending maps stay; the next drain retries */
+	maybe_crash(CRASH_AFTER_COMMIT);
 	p->commits++;
 	for (size_t i = 0; i < p->n; i++) {
 		struct persist_iface *pi = &p->ifs[i];
@@ -678,16 +681,73 @@ int persist_drain(struct persist *p, int64_t now)
 		}
 		memcpy(pi->committed, pi->cur, sizeof(pi->committed));
 	}
-	if (store_maintain(p->store, now, 24))
+	return err;
+}
+
+/*
+ * Memory holds counts of a map that is still active and so uncommitted:
+ * what a fault let the active map gather while the swapped-out one
+ * waited.  Committing the waiting map does not store them.
+ */
+static bool behind(const struct persist *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->ifs[i].have_snap[0] || p->ifs[i].have_snap[1])
+			return true;
+	return false;
+}
+
+int persist_drain(struct persist *p, int64_t now)
+{
+	int err, cerr;
+
+	err = drain_round(p, now, &cerr);
+	/*
+	 * The fault cleared: the map that waited is committed, but the one
+	 * that kept counting meanwhile is not.  Swap and commit it now, not
+	 * one interval later (a stop may come first), and only then say
+	 * that everything is stored.
+	 */
+	if (p->store && !cerr && behind(p)) {
+		int e = drain_round(p, now, &cerr);
+
+		if (e && !err)
+			err = e;
+	}
+	if (!p->store)
+		return err;
+	if (cerr || !behind(p))
+		report(p, cerr);
+	if (!cerr && store_maintain(p->store, now, 24))
 		pr_debug("rollup postponed: %s\n", store_errmsg(p->store));
 	return err;
 }
 
+/* Whether map x of pi holds any entry (an unreadable map: assume so). */
+static bool map_holds(const struct persist_iface *pi, int x)
+{
+	struct itm_key key;
+
+	if (!bpf_map_get_next_key(iface_monitor_stats_fd(pi->m, x), NULL, &key))
+		return true;
+	return errno != ENOENT;
+}
+
+/*
+ * Not only what the bookkeeping says: the maps themselves must be empty,
+ * so that no path (a read that failed mid-drain, a program that was not
+ * detached) lets a map with uncommitted counts be destroyed.
+ */
 bool persist_clean(const struct persist *p)
 {
-	for (size_t i = 0; i < p->n; i++)
-		if (p->ifs[i].pending[0] || p->ifs[i].pending[1] ||
-		    p->ifs[i].unapplied[0] || p->ifs[i].unapplied[1])
-			return false;
+	for (size_t i = 0; i < p->n; i++) {
+		const struct persist_iface *pi = &p->ifs[i];
+
+		for (int x = 0; x < 2; x++)
+			if (pi->pending[x] || pi->unapplied[x] ||
+			    pi->have_snap[x] ||
+			    (pi->m->skel && map_holds(pi, x)))
+				return false;
+	}
 	return true;
 }
