@@ -640,9 +640,13 @@ void store_close(struct store *s)
 		return;
 	if (s->in_tx)
 		store_rollback(s);
-	/* Fold the WAL into the database so the file stands alone. */
-	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL,
-				  NULL);
+	/*
+	 * Fold the WAL into the database so the file stands alone; no
+	 * database at all when the path stopped naming a regular file.
+	 */
+	if (s->db)
+		sqlite3_wal_checkpoint_v2(
+			s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
 	close_db(s);
 	free(s->rows);
 	free(s);

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "geo_labels.h"
@@ -298,6 +299,31 @@ static void test_rollback_keeps_nothing(void **state)
 	store_close(s);
 }
 
+/*
+ * The path replaced by a FIFO at run time: every begin fails (not a
+ * regular file, so no database is open at all), and closing the store
+ * then must not touch the database that is not there (it crashed).
+ */
+static void test_replaced_by_fifo_then_closed(void **state)
+{
+	struct store_config cfg = config();
+	char moved[600];
+	struct store *s;
+	int64_t eth0;
+
+	(void)state;
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(store_iface(s, "eth0", &eth0), 0);
+	snprintf(moved, sizeof(moved), "%s.moved", path);
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_true(store_begin(s, T0) < 0);
+	assert_non_null(strstr(store_errmsg(s), "not a regular file"));
+	assert_true(store_begin(s, T0 + 60) < 0);
+	store_close(s);
+	unlink(path);
+}
+
 static void write_file(const char *p, const void *buf, size_t n)
 {
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -393,6 +419,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_bad_files, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_replaced_by_fifo_then_closed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
