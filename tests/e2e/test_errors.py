@@ -59,6 +59,18 @@ def test_bad_flag_values(topo, itm_bin, pin_base, args):
     assert_nothing_attached(topo, pin_base)
 
 
+@pytest.mark.parametrize("fmt", ["%s,,", "%s,", ",%s", "%s,,itm0p"],
+                         ids=["trailing-two", "trailing", "leading", "middle"])
+def test_empty_interface_in_list(topo, itm_bin, pin_base, fmt):
+    """-i 'vA,,' names no interface twice: refused before anything is
+    attached, with the list quoted in one line."""
+    arg = fmt % topo.mif
+    p = run_in(topo, itm_bin, pin_base, "-i", arg, "-d", "1")
+    assert_one_line_exit2(p)
+    assert "'%s'" % arg in p.stderr, p.stderr
+    assert_nothing_attached(topo, pin_base)
+
+
 def test_port_in_use(topo, itm_bin, pin_base):
     t = topo
     s = e2e.ns_socket(t.mns, socket.AF_INET, socket.SOCK_STREAM)
