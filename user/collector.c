@@ -649,8 +649,19 @@ struct summary_args {
 static int render_summary(const struct collector_view *v, void *arg)
 {
 	struct summary_args *a = arg;
+	struct itm_value overflow = {0};
 
-	return summary_render_processes(v->table, v->procs, a->top_n, a->out);
+	/* What found no kernel map slot: in ip_traffic_all_*, so in TOTAL. */
+	for (size_t i = 0; i < v->n_ifaces; i++) {
+		const struct itm_counter *k = v->ifaces[i].ctr;
+
+		overflow.tx_bytes += k[ITM_CTR_OVERFLOW_TX].bytes;
+		overflow.tx_packets += k[ITM_CTR_OVERFLOW_TX].packets;
+		overflow.rx_bytes += k[ITM_CTR_OVERFLOW_RX].bytes;
+		overflow.rx_packets += k[ITM_CTR_OVERFLOW_RX].packets;
+	}
+	return summary_render_processes(v->table, v->procs, &overflow, a->top_n,
+					a->out);
 }
 
 int collector_render_summary(struct collector *c, size_t top_n,
