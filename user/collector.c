@@ -52,7 +52,7 @@ struct collector {
 	struct drain_buf buf;	 /* scratch for batch reads */
 	struct persist *persist; /* --db / --keep-attached; NULL: drain_map */
 	/* Conditions that change where counts go, logged once each. */
-	bool told_evicting, told_alloc;
+	bool told_evicting, told_full, told_alloc;
 	bool *told_overflow;   /* per interface */
 	struct map_fill *fill; /* per interface */
 	size_t drained;	       /* rows of the drain in progress */
@@ -263,15 +263,31 @@ static int drain_persist(struct collector *c)
 	return err;
 }
 
-/* Say once, where it can be acted on, that counts go to an aggregate. */
+/* Refusals for want of room at --max-tracked, not for want of memory. */
+static uint64_t refused_at_limit(const struct ip_table *t)
+{
+	return t->n_refused - t->alloc_failures;
+}
+
+/*
+ * Say once, where it can be acted on, that counts go to an aggregate: how
+ * many addresses are tracked (not the limit: memory may run out first)
+ * and the limit.
+ */
 static void report_limits(struct collector *c)
 {
 	uint64_t failed = c->table.alloc_failures + c->procs.alloc_failures;
 
-	if (!c->told_evicting && (c->table.n_evicted || c->table.n_refused)) {
+	if (!c->told_evicting && c->table.n_evicted) {
 		c->told_evicting = true;
-		pr_warn(_("%zu remote addresses tracked (--max-tracked): the longest-idle unexported ones are evicted, their traffic counted in ip_traffic_evicted_* (logged once)\n"),
-			c->cfg.max_tracked);
+		pr_warn(_("%zu remote addresses tracked, at most %zu (--max-tracked): the longest-idle unexported ones are evicted, their traffic counted in ip_traffic_evicted_* (logged once)\n"),
+			c->table.count, c->cfg.max_tracked);
+	}
+	if (!c->told_full &&
+	    refused_at_limit(&c->table) + refused_at_limit(&c->procs)) {
+		c->told_full = true;
+		pr_warn(_("%zu remote addresses tracked, at most %zu (--max-tracked), and none can be evicted (all exported): new ones are not tracked, their traffic is counted in ip_traffic_evicted_*, refusals in ip_traffic_refusals_total (logged once)\n"),
+			c->table.count, c->cfg.max_tracked);
 	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
 		const struct itm_counter *k = c->stats[i].ctr;
@@ -285,8 +301,8 @@ static void report_limits(struct collector *c)
 	}
 	if (!c->told_alloc && failed) {
 		c->told_alloc = true;
-		pr_err(_("out of memory: %llu new addresses could not be tracked; their traffic is counted in ip_traffic_evicted_*, failures in ip_traffic_alloc_failures_total (logged once)\n"),
-		       (unsigned long long)failed);
+		pr_err(_("out of memory with %zu remote addresses tracked (--max-tracked %zu): new addresses that find no room are not tracked, their traffic is counted in ip_traffic_evicted_*, refusals in ip_traffic_refusals_total and ip_traffic_alloc_failures_total (logged once)\n"),
+		       c->table.count, c->cfg.max_tracked);
 	}
 }
 
@@ -633,8 +649,19 @@ struct summary_args {
 static int render_summary(const struct collector_view *v, void *arg)
 {
 	struct summary_args *a = arg;
+	struct itm_value overflow = {0};
 
-	return summary_render_processes(v->table, v->procs, a->top_n, a->out);
+	/* What found no kernel map slot: in ip_traffic_all_*, so in TOTAL. */
+	for (size_t i = 0; i < v->n_ifaces; i++) {
+		const struct itm_counter *k = v->ifaces[i].ctr;
+
+		overflow.tx_bytes += k[ITM_CTR_OVERFLOW_TX].bytes;
+		overflow.tx_packets += k[ITM_CTR_OVERFLOW_TX].packets;
+		overflow.rx_bytes += k[ITM_CTR_OVERFLOW_RX].bytes;
+		overflow.rx_packets += k[ITM_CTR_OVERFLOW_RX].packets;
+	}
+	return summary_render_processes(v->table, v->procs, &overflow, a->top_n,
+					a->out);
 }
 
 int collector_render_summary(struct collector *c, size_t top_n,

@@ -661,10 +661,25 @@ static int render_limits(const struct ip_table *t, const uint64_t exp_sum[4],
 	if (!err)
 		err = render_plain(
 			out, "ip_traffic_alloc_failures_total",
-			"Addresses (or address-process pairs) that could not be tracked for lack of memory; their traffic is in ip_traffic_evicted_*",
+			"Refusals (ip_traffic_refusals_total plus ip_traffic_process_refusals_total) for lack of memory",
 			"counter",
 			t->alloc_failures +
 				(procs ? procs->alloc_failures : 0));
+	/*
+	 * Every refusal, whatever its cause: a table full of exported
+	 * addresses refuses as surely as a failed allocation, and its traffic
+	 * lands in ip_traffic_evicted_* all the same.
+	 */
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_refusals_total",
+			"Drained counts of remote addresses that found no room in memory (every kept address exported at --max-tracked, or out of memory), one per kernel map entry (address, process, interface) per drain; their traffic is in ip_traffic_evicted_*",
+			"counter", t->n_refused);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_process_refusals_total",
+			"The same for (address, process) pairs in the per-process table; their traffic is in the per-IP families but in no ip_traffic_process_* series",
+			"counter", procs ? procs->n_refused : 0);
 	if (!err)
 		err = render_plain(out, "ip_traffic_max_tracked_addresses",
 				   "The --max-tracked limit (0: none)", "gauge",

@@ -325,8 +325,23 @@ static int parse_duration_s(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* An empty element ("eth0,,eth1", "eth0,", "") is a typo, not a name. */
+static bool has_empty_element(const char *list)
+{
+	size_t n = strlen(list);
+
+	return !n || list[0] == ',' || list[n - 1] == ',' || strstr(list, ",,");
+}
+
 static int add_ifaces(struct options *o, char *list, FILE *err)
 {
+	if (has_empty_element(list)) {
+		log_fmsg(
+			err, N_("error"),
+			_("-i/--iface wants interface names separated by single commas, got '%s' (see --help)\n"),
+			LOG_Q(list));
+		return -EINVAL;
+	}
 	for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
 	     name = strtok_r(NULL, ",", &save)) {
 		if (strlen(name) >= IF_NAMESIZE || strchr(name, '/')) {

@@ -15,6 +15,7 @@
 #include "i18n.h"
 #include "query_format.h"
 #include "query_pg.h"
+#include "regfile.h"
 #include "store.h"
 #include "store_pg.h"
 #include "store_pg_sql.h"
@@ -176,8 +177,21 @@ int query_parse_time(const char *s, int64_t now, int64_t *out)
 
 static int open_ro(const char *path, sqlite3 **db)
 {
-	int rc;
+	char why[128];
+	int rc, err;
 
+	*db = NULL;
+	/* SQLite's read-only open(2) would block on a FIFO: check first. */
+	err = regfile_check(path, why, sizeof(why));
+	if (err == -ENOENT) {
+		errline(_("cannot open %s: no such file (the daemon writes it with --db; choose it with --db PATH)"),
+			path);
+		return -EINVAL;
+	}
+	if (err) {
+		errline(_("cannot open %s: %s"), path, why);
+		return -EINVAL;
+	}
 	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(*db, 5000);
@@ -186,18 +200,8 @@ static int open_ro(const char *path, sqlite3 **db)
 				  NULL, NULL, NULL);
 	}
 	if (rc != SQLITE_OK) {
-		FILE *f = fopen(path, "r");
-
-		if (!f && errno == ENOENT)
-			errline(_("cannot open %s: no such file (the daemon writes it with --db; choose it with --db PATH)"),
-				path);
-		else if (!f)
-			errline(_("cannot open %s: %s"), path, strerror(errno));
-		else
-			errline(_("cannot read %s: %s"), path,
-				*db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
-		if (f)
-			fclose(f);
+		errline(_("cannot read %s: %s"), path,
+			*db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
 		sqlite3_close_v2(*db);
 		*db = NULL;
 		return -EINVAL;

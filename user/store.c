@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "geo_labels.h"
 #include "log.h"
+#include "regfile.h"
 #include "store_pg.h"
 #include "store_pg_sql.h"
 #include "store_plan.h"
@@ -421,6 +422,7 @@ static int check_access(struct store *s)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	struct stat st;
+	int err;
 
 	snprintf(tmp, sizeof(tmp), "%s", s->path);
 	snprintf(dir, sizeof(dir), "%s", dirname(tmp));
@@ -433,11 +435,11 @@ static int check_access(struct store *s)
 		}
 	}
 	if (!stat(s->path, &st)) {
-		if (!S_ISREG(st.st_mode)) {
-			snprintf(s->errmsg, sizeof(s->errmsg),
-				 "not a regular file");
-			return -EINVAL;
-		}
+		/* A FIFO would not block SQLite's read-write open, but it is
+		 * no database: say what it is. */
+		err = regfile_check(s->path, s->errmsg, sizeof(s->errmsg));
+		if (err)
+			return err;
 		if (access(s->path, R_OK | W_OK)) {
 			snprintf(s->errmsg, sizeof(s->errmsg), "%s",
 				 strerror(errno));

@@ -187,14 +187,90 @@ static int append_process(struct strbuf *out, const struct row_process *r)
 			     r->best->pid);
 }
 
+static void add_value(struct itm_value *to, const struct itm_value *v)
+{
+	to->tx_bytes += v->tx_bytes;
+	to->tx_packets += v->tx_packets;
+	to->rx_bytes += v->rx_bytes;
+	to->rx_packets += v->rx_packets;
+}
+
+/* A row of exact numbers and a human total under RANK and REMOTE IP. */
+static int put_sum_row(struct strbuf *out, const char *rank, const char *label,
+		       const struct itm_value *v)
+{
+	char human[32];
+	int err;
+
+	format_bytes_human(v->tx_bytes + v->rx_bytes, human, sizeof(human));
+	err = put_cell(out, rank, head_w[0], false, true);
+	if (!err)
+		err = put_cell(out, label, head_w[1], false, false);
+	if (!err)
+		err = strbuf_printf(out, NUMS_FMT, (uint64_t)v->tx_bytes,
+				    (uint64_t)v->tx_packets,
+				    (uint64_t)v->rx_bytes,
+				    (uint64_t)v->rx_packets, human);
+	return err ? err : strbuf_puts(out, "\n");
+}
+
+static bool nonzero(const struct itm_value *v)
+{
+	return v->tx_packets || v->rx_packets || v->tx_bytes || v->rx_bytes;
+}
+
+/*
+ * TOTAL is all counted IP traffic, as ip_traffic_all_*: the kept
+ * addresses (listed or not) plus, each on its own row when there is any,
+ * the addresses evicted or refused at --max-tracked and what found no
+ * kernel map slot.
+ */
+static int render_totals(const struct ip_table *t,
+			 const struct itm_value *overflow, struct strbuf *out)
+{
+	struct itm_value total = {0};
+	char label[96];
+	bool extra = false;
+	int err = 0;
+
+	for (size_t i = 0; i < t->count; i++) {
+		const struct ip_entry *e = &t->entries[i];
+		struct itm_value v = {e->tx_bytes, e->tx_packets, e->rx_bytes,
+				      e->rx_packets};
+
+		add_value(&total, &v);
+	}
+	if (nonzero(&t->evicted)) {
+		extra = true;
+		add_value(&total, &t->evicted);
+		err = put_sum_row(out, "-", _("(evicted or not tracked)"),
+				  &t->evicted);
+	}
+	if (!err && overflow && nonzero(overflow)) {
+		extra = true;
+		add_value(&total, overflow);
+		err = put_sum_row(out, "-", _("(kernel map full, --map-size)"),
+				  overflow);
+	}
+	if (err)
+		return err;
+	if (extra)
+		snprintf(label, sizeof(label),
+			 _("all traffic, %zu addresses kept"), t->count);
+	else
+		snprintf(label, sizeof(label), _("all %zu addresses"),
+			 t->count);
+	return put_sum_row(out, _("TOTAL"), label, &total);
+}
+
 int summary_render_processes(const struct ip_table *t,
-			     const struct ip_table *procs, size_t n,
+			     const struct ip_table *procs,
+			     const struct itm_value *overflow, size_t n,
 			     struct strbuf *out)
 {
 	const struct ip_entry **top = NULL;
 	struct row_process *rows = NULL;
-	uint64_t tx_b = 0, tx_p = 0, rx_b = 0, rx_p = 0;
-	char ip[INET6_ADDRSTRLEN], human[32], rank[24], label[96];
+	char ip[INET6_ADDRSTRLEN], human[32], rank[24];
 	int err;
 
 	if (n == 0 || n > t->count)
@@ -234,28 +310,12 @@ int summary_render_processes(const struct ip_table *t,
 	}
 	free(top);
 	free(rows);
-	if (err)
-		return err;
-	for (size_t i = 0; i < t->count; i++) {
-		const struct ip_entry *e = &t->entries[i];
-
-		tx_b += e->tx_bytes;
-		tx_p += e->tx_packets;
-		rx_b += e->rx_bytes;
-		rx_p += e->rx_packets;
-	}
-	snprintf(label, sizeof(label), _("all %zu addresses"), t->count);
-	format_bytes_human(tx_b + rx_b, human, sizeof(human));
-	err = put_cell(out, _("TOTAL"), head_w[0], false, true);
 	if (!err)
-		err = put_cell(out, label, head_w[1], false, false);
-	if (!err)
-		err = strbuf_printf(out, NUMS_FMT, tx_b, tx_p, rx_b, rx_p,
-				    human);
-	return err ? err : strbuf_puts(out, "\n");
+		err = render_totals(t, overflow, out);
+	return err;
 }
 
 int summary_render(const struct ip_table *t, size_t n, struct strbuf *out)
 {
-	return summary_render_processes(t, NULL, n, out);
+	return summary_render_processes(t, NULL, NULL, n, out);
 }

@@ -14,12 +14,18 @@ const char *format_bytes_human(uint64_t bytes, char *buf, size_t len);
 /*
  * Top n remote addresses by tx+rx bytes (all of them when n == 0), one
  * row each with exact tx/rx bytes and packets plus a human-readable total,
- * followed by a totals row.
+ * followed by a row for the traffic of evicted or refused addresses (when
+ * there is any) and a totals row over all of it.
  */
 int summary_render(const struct ip_table *t, size_t n, struct strbuf *out);
-/* The same with a PROCESS[PID] column from the per-(address, pid) table. */
+/*
+ * The same with a PROCESS[PID] column from the per-(address, pid) table
+ * (procs may be NULL), and a row for the kernel maps' overflow counters
+ * (overflow may be NULL), so that TOTAL equals ip_traffic_all_*.
+ */
 int summary_render_processes(const struct ip_table *t,
-			     const struct ip_table *procs, size_t n,
+			     const struct ip_table *procs,
+			     const struct itm_value *overflow, size_t n,
 			     struct strbuf *out);
 
 #endif

@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <yaml.h>
+
+#include "regfile.h"
 
 #define MAX_CONFIG_FILE (1 << 20)
 #define MAX_PEM_FILE	(1 << 20)
@@ -311,24 +314,42 @@ static int top_key(struct parse *p, const char *key, yaml_node_t *v)
 	return fail(p, v, "unknown key '%s'", key);
 }
 
-static int read_file(const char *path, size_t max, char **out, size_t *len)
+/*
+ * Reads a whole regular file of at most max bytes.  A FIFO, a device or a
+ * directory is refused without blocking (why says so); -errno.
+ */
+static int read_file(const char *path, size_t max, char **out, size_t *len,
+		     char *why, size_t whylen)
 {
-	FILE *f = fopen(path, "re");
+	size_t n = 0;
 	char *buf;
-	size_t n;
-	int err;
+	int fd, err = 0;
 
-	if (!f)
-		return -errno;
+	fd = regfile_open(path, why, whylen);
+	if (fd < 0)
+		return fd;
 	buf = malloc(max + 1);
 	if (!buf) {
-		fclose(f);
+		close(fd);
+		snprintf(why, whylen, "%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	n = fread(buf, 1, max + 1, f);
-	err = ferror(f) ? -EIO : n > max ? -EFBIG : 0;
-	fclose(f);
+	while (n <= max) {
+		ssize_t r = read(fd, buf + n, max + 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			err = -errno;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (!err && n > max)
+		err = -EFBIG;
 	if (err) {
+		snprintf(why, whylen, "%s", strerror(-err));
 		free(buf);
 		return err;
 	}
@@ -356,10 +377,10 @@ static int resolve(struct parse *p, char **path)
 static int load_pem(struct parse *p, const char *key, const char *path,
 		    char **out)
 {
-	int err = read_file(path, MAX_PEM_FILE, out, NULL);
+	char why[128];
 
-	if (err)
-		return fail(p, NULL, "%s %s: %s", key, path, strerror(-err));
+	if (read_file(path, MAX_PEM_FILE, out, NULL, why, sizeof(why)))
+		return fail(p, NULL, "%s %s: %s", key, path, why);
 	return 0;
 }
 
@@ -524,15 +545,12 @@ struct web_config *web_config_parse(const char *yaml, size_t len,
 
 struct web_config *web_config_load(const char *path, char *err, size_t errlen)
 {
-	char msg[448], *text, *dir, *slash;
+	char msg[448], why[128], *text, *dir, *slash;
 	struct web_config *wc;
 	size_t len;
-	int rc;
 
-	rc = read_file(path, MAX_CONFIG_FILE, &text, &len);
-	if (rc) {
-		snprintf(err, errlen, "--web.config.file %s: %s", path,
-			 strerror(-rc));
+	if (read_file(path, MAX_CONFIG_FILE, &text, &len, why, sizeof(why))) {
+		snprintf(err, errlen, "--web.config.file %s: %s", path, why);
 		return NULL;
 	}
 	dir = strdup(path);

@@ -15,6 +15,7 @@ counts that find no entry land in the evicted aggregate, the failure is
 counted and logged once, and the totals are still exact."""
 
 import random
+import re
 import socket
 import struct
 import time
@@ -50,7 +51,9 @@ def _flood(dev, dst_mac, src_mac, dst4, dst6, n, seed, rounds_per_sec=None):
     for i in range(n):
         if i % 2 == 0:
             while True:
-                a = rng.getrandbits(24)
+                # 22 bits: all of them end up in the address (100.64/10),
+                # so distinct values are distinct sources
+                a = rng.getrandbits(22)
                 if a not in seen4:
                     seen4.add(a)
                     break
@@ -137,7 +140,8 @@ def _truth(t, pcap):
     return tot, per
 
 
-def _run_flood(t, mon, tmp_path, n, seed, scrape_during=True):
+def _run_flood(t, mon, tmp_path, n, seed, scrape_during=True, before=None):
+    """before: counts of the real peer sent before this capture began."""
     sinks = e2e.Sinks(t.mns, [t.MON4, t.MON6], SINK_PORT)
     cap = e2e.Capture(t.mns, t.mif, str(tmp_path / ("flood%d.pcap" % seed)))
     try:
@@ -164,6 +168,9 @@ def _run_flood(t, mon, tmp_path, n, seed, scrape_during=True):
     finally:
         sinks.close()
     tot, per = _truth(t, str(tmp_path / ("flood%d.pcap" % seed)))
+    for k, v in (before or {}).items():
+        tot[k] += v
+        per[t.peer4[0]][k] += v
     # While the daemon still merges the flood's last interval, a scrape is
     # answered from the previous one's data (a scrape never waits more
     # than 0.5 s): exact, but earlier.  Every scrape satisfies the
@@ -180,7 +187,7 @@ def _run_flood(t, mon, tmp_path, n, seed, scrape_during=True):
     assert got == tot, (got, tot, mon.stderr())
     # The real peer's series is exact.
     assert m.per_ip()[t.peer4[0]] == per[t.peer4[0]]
-    return m, frames, scrapes
+    return m, frames, scrapes, tot
 
 
 def test_flood_of_ten_times_the_cap(topo, start_monitor, tmp_path):
@@ -191,7 +198,7 @@ def test_flood_of_ten_times_the_cap(topo, start_monitor, tmp_path):
     pid = mon.proc.pid
     mon.scrape()
     rss0 = _rss_kib(pid)
-    m, frames, scrapes = _run_flood(t, mon, tmp_path, 10 * cap, 1)
+    m, frames, scrapes, _ = _run_flood(t, mon, tmp_path, 10 * cap, 1)
     rss1 = _rss_kib(pid)
     print("flood: %d frames from %d sources, cap %d: tracked %d, evicted "
           "%d, %d scrapes during; RSS %d -> %d KiB" % (
@@ -223,7 +230,7 @@ def test_allocation_failure_counted_not_lost(topo, start_monitor, tmp_path):
     size_kib = _vm_kib(pid, "VmSize")
     limit = (size_kib + 16 * 1024) * 1024
     e2e.sh("prlimit", "--pid", str(pid), "--as=%d" % limit)
-    m, frames, _ = _run_flood(t, mon, tmp_path, 400000, 2)
+    m, frames, _, _ = _run_flood(t, mon, tmp_path, 400000, 2)
     failures = _scalar(m, "ip_traffic_alloc_failures_total")
     print("RLIMIT_AS %d MiB (VmSize %d MiB at start): %d frames, %d "
           "allocation failures, tracked %d, evicted rx packets %d" % (
@@ -233,4 +240,71 @@ def test_allocation_failure_counted_not_lost(topo, start_monitor, tmp_path):
     assert failures > 0
     assert _scalar(m, "ip_traffic_evicted_rx_packets_total") > 0
     assert mon.stderr().count("out of memory") == 1, mon.stderr()
+    # The line says how many were tracked then (a later drain may still
+    # grow the table), not the limit.
+    said = re.search(r"out of memory with (\d+) remote addresses tracked "
+                     r"\(--max-tracked 10000000\)", mon.stderr())
+    assert said, mon.stderr()
+    print("logged: %s tracked" % said.group(1))
+    assert 0 < int(said.group(1)) <= _scalar(m,
+                                             "ip_traffic_tracked_addresses")
+    # --no-pid and far from the limit: every refusal is for lack of memory.
+    assert _scalar(m, "ip_traffic_refusals_total") == failures
     assert mon.proc.poll() is None
+
+
+def _summary_total(text):
+    """tx/rx bytes/packets of the final summary's TOTAL row (after the
+    RANK and REMOTE IP columns: 6 + 1 + 39 cells)."""
+    rows = [ln for ln in text.splitlines() if ln.startswith("TOTAL ")]
+    assert len(rows) == 1, text
+    n = [int(x) for x in rows[0][46:].split()[:4]]
+    return {"tx_bytes": n[0], "tx_packets": n[1], "rx_bytes": n[2],
+            "rx_packets": n[3]}
+
+
+def test_full_of_exported_refusals_counted(topo, start_monitor, tmp_path):
+    """--max-tracked 1000 with -t 0: every kept address is exported, so
+    nothing can be evicted and each newcomer is refused.  Every refusal is
+    counted (one per flood source: one frame each), its traffic is in
+    ip_traffic_evicted_*, the log says how many are tracked, and the final
+    summary's TOTAL equals the capture."""
+    t = topo
+    cap = 1000
+    mon = start_monitor(t, "-s", "0.5", "--max-tracked", str(cap),
+                        threshold="0")
+    # The real peer is tracked before the flood fills the table.
+    sinks = e2e.Sinks(t.mns, [t.MON4], SINK_PORT)
+    try:
+        b, p = e2e.udp_send(t.pns, t.peer4[0], t.MON4, SINK_PORT, [100] * 3)
+    finally:
+        sinks.close()
+    mon.scrape()
+    m, frames, _, tot = _run_flood(t, mon, tmp_path, 5 * cap, 3,
+                                   before={"rx_bytes": b, "rx_packets": p})
+    refusals = _scalar(m, "ip_traffic_refusals_total")
+    print("%d flood sources, cap %d: tracked %d, refusals %d, evicted rx "
+          "packets %d, all rx packets %d (capture %d)" % (
+              frames, cap, _scalar(m, "ip_traffic_tracked_addresses"),
+              refusals, _scalar(m, "ip_traffic_evicted_rx_packets_total"),
+              _scalar(m, "ip_traffic_all_rx_packets_total"),
+              tot["rx_packets"]))
+    # The capture saw every flood source once, and the peer.
+    _, per = _truth(t, str(tmp_path / "flood3.pcap"))
+    assert len(per) == frames + 1
+    assert _scalar(m, "ip_traffic_tracked_addresses") == cap
+    assert _scalar(m, "ip_traffic_exported_addresses") == cap
+    # The peer plus cap - 1 flood sources are kept; the rest refused.
+    assert refusals == frames - (cap - 1)
+    assert _scalar(m, "ip_traffic_evicted_rx_packets_total") == refusals
+    assert _scalar(m, "ip_traffic_evicted_tx_packets_total") == 0
+    assert _scalar(m, "ip_traffic_evicted_addresses_total") == 0
+    assert _scalar(m, "ip_traffic_alloc_failures_total") == 0
+    assert _scalar(m, "ip_traffic_process_refusals_total") > 0
+    err = mon.stderr()
+    lines = [ln for ln in err.splitlines() if "--max-tracked" in ln]
+    assert len(lines) == 1, err
+    assert ("%d remote addresses tracked, at most %d (--max-tracked), and "
+            "none can be evicted" % (cap, cap)) in lines[0], err
+    assert mon.stop() == 0
+    assert _summary_total(mon.stdout()) == tot

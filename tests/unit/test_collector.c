@@ -372,6 +372,104 @@ static void test_busy_collector_serves_last_scrape(void **state)
 	collector_free(c);
 }
 
+/* Runs one drain of rows entries with stderr going to a string. */
+static char *drain_logging(struct collector *c, size_t rows)
+{
+	FILE *tmp = tmpfile();
+	char *text = calloc(1, 4096);
+	int saved;
+
+	assert_non_null(tmp);
+	assert_non_null(text);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved >= 0);
+	assert_true(dup2(fileno(tmp), 2) == 2);
+	drain_finding(c, rows);
+	fflush(stderr);
+	assert_true(dup2(saved, 2) == 2);
+	close(saved);
+	rewind(tmp);
+	assert_true(fread(text, 1, 4095, tmp) < 4095);
+	fclose(tmp);
+	return text;
+}
+
+static size_t count_lines_with(const char *text, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t len = nl ? (size_t)(nl - p) + 1 : strlen(p);
+		const char *hit = strstr(p, needle);
+
+		n += hit && hit < p + len;
+		p += len;
+	}
+	return n;
+}
+
+static struct collector *setup_limited(uint64_t threshold, size_t max)
+{
+	struct collector_config cfg = {
+		.threshold = threshold,
+		.max_tracked = max,
+		.version = "t",
+	};
+	struct in6_addr a = test_addr("192.0.2.1");
+	struct collector *c = NULL;
+
+	memset(&fake, 0, sizeof(fake));
+	memcpy(fake.key.addr, &a, sizeof(a));
+	fake.per_cpu = (struct itm_value){100, 1, 300, 3};
+	assert_int_equal(collector_new(&c, &iface, 1, &cfg), 0);
+	return c;
+}
+
+/*
+ * The once-only lines at --max-tracked say how many addresses are
+ * tracked (not the limit again) and the limit, and which case it is.
+ */
+static void test_limit_lines_say_tracked(void **state)
+{
+	struct collector *c;
+	char want[128], *log;
+
+	(void)state;
+	/* Never exported: the 41st address evicts 2 (1/16), 39 stay. */
+	c = setup_limited(1ULL << 40, 40);
+	log = drain_logging(c, 41);
+	assert_int_equal(collector_count(c), 39);
+	snprintf(want, sizeof(want),
+		 "39 remote addresses tracked, at most 40 (--max-tracked): the "
+		 "longest-idle unexported ones are evicted");
+	assert_non_null(strstr(log, want));
+	assert_null(strstr(log, "none can be evicted"));
+	assert_int_equal(count_lines_with(log, "--max-tracked"), 1);
+	free(log);
+	log = drain_logging(c, 60); /* once */
+	assert_int_equal(count_lines_with(log, "--max-tracked"), 0);
+	free(log);
+	collector_free(c);
+
+	/* All exported (-t 0): 4 kept, 2 refused, nothing evictable. */
+	c = setup_limited(0, 4);
+	log = drain_logging(c, 6);
+	assert_int_equal(collector_count(c), 4);
+	assert_non_null(strstr(
+		log, "4 remote addresses tracked, at most 4 (--max-tracked), "
+		     "and none can be evicted (all exported): new ones are not "
+		     "tracked"));
+	assert_non_null(strstr(log, "ip_traffic_refusals_total"));
+	assert_int_equal(count_lines_with(log, "--max-tracked"), 1);
+	free(log);
+	log = drain_logging(c, 6);
+	assert_int_equal(count_lines_with(log, "--max-tracked"), 0);
+	free(log);
+	collector_free(c);
+}
+
 /* What the sink saw: per-CPU rows summed, by interface index. */
 static struct {
 	size_t deltas, counters;
@@ -452,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_visit_and_summary),
 		cmocka_unit_test(test_busy_collector_serves_last_scrape),
 		cmocka_unit_test(test_sink_sees_every_delta),
+		cmocka_unit_test(test_limit_lines_say_tracked),
 	};
 
 	collector_free(NULL);

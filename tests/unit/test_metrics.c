@@ -251,9 +251,15 @@ static const char golden_full[] =
 	"# HELP ip_traffic_evicted_addresses_total Remote addresses dropped from memory to stay within --max-tracked\n"
 	"# TYPE ip_traffic_evicted_addresses_total counter\n"
 	"ip_traffic_evicted_addresses_total 0\n"
-	"# HELP ip_traffic_alloc_failures_total Addresses (or address-process pairs) that could not be tracked for lack of memory; their traffic is in ip_traffic_evicted_*\n"
+	"# HELP ip_traffic_alloc_failures_total Refusals (ip_traffic_refusals_total plus ip_traffic_process_refusals_total) for lack of memory\n"
 	"# TYPE ip_traffic_alloc_failures_total counter\n"
 	"ip_traffic_alloc_failures_total 0\n"
+	"# HELP ip_traffic_refusals_total Drained counts of remote addresses that found no room in memory (every kept address exported at --max-tracked, or out of memory), one per kernel map entry (address, process, interface) per drain; their traffic is in ip_traffic_evicted_*\n"
+	"# TYPE ip_traffic_refusals_total counter\n"
+	"ip_traffic_refusals_total 0\n"
+	"# HELP ip_traffic_process_refusals_total The same for (address, process) pairs in the per-process table; their traffic is in the per-IP families but in no ip_traffic_process_* series\n"
+	"# TYPE ip_traffic_process_refusals_total counter\n"
+	"ip_traffic_process_refusals_total 0\n"
 	"# HELP ip_traffic_max_tracked_addresses The --max-tracked limit (0: none)\n"
 	"# TYPE ip_traffic_max_tracked_addresses gauge\n"
 	"ip_traffic_max_tracked_addresses 0\n"
@@ -669,6 +675,72 @@ static void test_process_families(void **state)
 	ip_table_free(&t);
 }
 
+/* n keys 10.9.0.1, 10.9.0.2, ... (pid 1000 + i), 100 tx bytes, 1 rx packet. */
+static void merge_keys(struct ip_table *t, struct ip_table *procs, size_t n)
+{
+	struct itm_key keys[32] = {};
+	struct itm_value vals[32];
+
+	assert_true(n <= 32);
+	for (size_t i = 0; i < n; i++) {
+		char ip[32];
+		struct in6_addr a;
+
+		snprintf(ip, sizeof(ip), "10.9.0.%zu", i + 1);
+		a = test_addr(ip);
+		memcpy(keys[i].addr, &a, sizeof(a));
+		keys[i].pid = 1000 + (uint32_t)i;
+		vals[i] = (struct itm_value){100, 1, 0, 1};
+	}
+	assert_int_equal(ip_table_merge_batch(t, procs, keys, vals, n, 1, NULL),
+			 0);
+}
+
+/*
+ * --max-tracked 10 with every kept address exported: the 15 newcomers of
+ * each drain are refused, and every refusal is in an exported counter
+ * (none of them for lack of memory), their traffic in evicted, the totals
+ * exact.
+ */
+static void test_refusals_counted(void **state)
+{
+	struct metrics_input in = {.version = "x"};
+	struct strbuf sb = STRBUF_INIT;
+	struct ip_table t, procs;
+	char line[96];
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 0), 0);
+	assert_int_equal(ip_table_set_limit(&t, 10), 0);
+	assert_int_equal(ip_table_init(&procs, 0), 0);
+	assert_int_equal(ip_table_set_limit(&procs, 10), 0);
+	for (int drain = 0; drain < 2; drain++) {
+		ip_table_tick(&t);
+		ip_table_tick(&procs);
+		merge_keys(&t, &procs, 25);
+	}
+	in.table = &t;
+	in.procs = &procs;
+	assert_int_equal(metrics_render(&in, &sb), 0);
+	/* Ground truth: 2 drains x 25 keys x 100 bytes; 15 refused each. */
+	assert_line(sb.buf, "ip_traffic_refusals_total 30");
+	assert_line(sb.buf, "ip_traffic_process_refusals_total 30");
+	assert_line(sb.buf, "ip_traffic_alloc_failures_total 0");
+	assert_line(sb.buf, "ip_traffic_evicted_addresses_total 0");
+	snprintf(line, sizeof(line), "ip_traffic_evicted_tx_bytes_total %d",
+		 2 * 15 * 100);
+	assert_line(sb.buf, line);
+	assert_line(sb.buf, "ip_traffic_evicted_rx_packets_total 30");
+	snprintf(line, sizeof(line), "ip_traffic_all_tx_bytes_total %d",
+		 2 * 25 * 100);
+	assert_line(sb.buf, line);
+	assert_line(sb.buf, "ip_traffic_tracked_addresses 10");
+	assert_line(sb.buf, "ip_traffic_exported_addresses 10");
+	strbuf_free(&sb);
+	ip_table_free(&procs);
+	ip_table_free(&t);
+}
+
 /*
  * Many entries, half IPv6, every third one below the threshold: each
  * family must list exactly the exported ones with the right values, and
@@ -846,6 +918,7 @@ int main(void)
 		cmocka_unit_test(test_threshold_sticky_and_filtered),
 		cmocka_unit_test(test_empty),
 		cmocka_unit_test(test_process_families),
+		cmocka_unit_test(test_refusals_counted),
 		cmocka_unit_test(test_scrape_duration),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_stream_pieces),

@@ -256,6 +256,31 @@ static void test_bad_values(void **state)
 	expect_bad("-i", "eth0", "--reattach", "x");
 }
 
+/* Empty elements of an -i list are refused, with the list in the line. */
+static void test_iface_list_empty_elements(void **state)
+{
+	static const char *const bad[] = {"vA,,",   "vA,", ",vA",
+					  "vA,,vB", ",",   ""};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct parsed *p = parse("-i", bad[i], "-d", "1", NULL);
+		char want[64];
+
+		assert_int_equal(p->r, OPTIONS_BAD);
+		snprintf(want, sizeof(want), "got '%s'", bad[i]);
+		assert_non_null(strstr(p->err, want));
+		assert_non_null(strstr(p->err, "single commas"));
+		/* one line */
+		assert_ptr_equal(strchr(p->err, '\n'),
+				 p->err + strlen(p->err) - 1);
+		assert_int_equal(p->o.n_ifaces, 0);
+		free(p);
+	}
+	/* The same in a second -i after a good one. */
+	expect_bad("-i", "eth0", "-i", "eth1,,eth2");
+}
+
 static void test_service_flags(void **state)
 {
 	struct parsed *p = parse("-i", "eth0", "-p", "10749", "--user",
@@ -456,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_seed_long_flags),
 		cmocka_unit_test(test_seed_short_flags),
 		cmocka_unit_test(test_iface_lists),
+		cmocka_unit_test(test_iface_list_empty_elements),
 		cmocka_unit_test(test_long_only_flags),
 		cmocka_unit_test(test_help_and_version),
 		cmocka_unit_test(test_bad_values),

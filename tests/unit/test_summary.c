@@ -237,10 +237,93 @@ static void test_summary_processes(void **state)
 	add_proc(&procs, "2001:db8::1", 7, "ssh", 300);
 	/* An address not in t (already expired there) is ignored. */
 	add_proc(&procs, "203.0.113.9", 9, "ghost", 5);
-	assert_int_equal(summary_render_processes(&t, &procs, 0, &sb), 0);
+	assert_int_equal(summary_render_processes(&t, &procs, NULL, 0, &sb), 0);
 	assert_string_equal(sb.buf, golden_procs);
 	strbuf_free(&sb);
 	ip_table_free(&procs);
+	ip_table_free(&t);
+}
+
+/*
+ * The tx/rx bytes/packets of the row that starts with prefix: they follow
+ * the RANK and REMOTE IP columns (6 + 1 + 39 cells, ASCII here).
+ */
+static void row_numbers(const char *text, const char *prefix, uint64_t v[4])
+{
+	const char *p = strstr(text, prefix);
+	unsigned long long n[4];
+
+	assert_non_null(p);
+	p += prefix[0] == '\n';
+	assert_int_equal(sscanf(p + 46, "%llu %llu %llu %llu", &n[0], &n[1],
+				&n[2], &n[3]),
+			 4);
+	for (int i = 0; i < 4; i++)
+		v[i] = n[i];
+}
+
+static const char golden_evicted[] =
+	"RANK   REMOTE IP                                           TX BYTES        TX PKTS             RX BYTES        RX PKTS        TOTAL\n"
+	"1      10.0.0.1                                                5000              5                   50              1     4.93 KiB\n"
+	"-      (evicted or not tracked)                                 300              3                   20              2        320 B\n"
+	"-      (kernel map full, --map-size)                              7              1                   11              2         18 B\n"
+	"TOTAL  all traffic, 2 addresses kept                           5707             11                   91              6     5.66 KiB\n";
+
+/*
+ * TOTAL covers everything counted, as ip_traffic_all_* does: the kept
+ * addresses, those evicted at --max-tracked and the kernel maps'
+ * overflow, against a sum computed here from what was fed in.
+ */
+static void test_total_includes_evicted_and_overflow(void **state)
+{
+	static const struct {
+		const char *ip;
+		struct itm_value v;
+	} fed[] = {
+		/* drain 1: A is exported (-t 1000), B is not */
+		{"10.0.0.1", {5000, 5, 50, 1}},
+		{"10.0.0.2", {100, 1, 0, 0}},
+		/* drain 2: C evicts B (idle longest), D evicts C */
+		{"10.0.0.3", {200, 2, 20, 2}},
+		{"10.0.0.4", {400, 2, 10, 1}},
+	};
+	const struct itm_value overflow = {7, 1, 11, 2};
+	struct strbuf sb = STRBUF_INIT;
+	uint64_t want[4] = {0}, got[4];
+	struct ip_table t;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 1000), 0);
+	assert_int_equal(ip_table_set_limit(&t, 2), 0);
+	for (size_t i = 0; i < sizeof(fed) / sizeof(fed[0]); i++) {
+		struct in6_addr a = test_addr(fed[i].ip);
+
+		if (i == 0 || i == 2)
+			ip_table_tick(&t);
+		assert_int_equal(ip_table_add(&t, &a, &fed[i].v), 0);
+		want[0] += fed[i].v.tx_bytes;
+		want[1] += fed[i].v.tx_packets;
+		want[2] += fed[i].v.rx_bytes;
+		want[3] += fed[i].v.rx_packets;
+	}
+	want[0] += overflow.tx_bytes;
+	want[1] += overflow.tx_packets;
+	want[2] += overflow.rx_bytes;
+	want[3] += overflow.rx_packets;
+	assert_int_equal(t.n_evicted, 2);
+	assert_int_equal(summary_render_processes(&t, NULL, &overflow, 1, &sb),
+			 0);
+	row_numbers(sb.buf, "\nTOTAL ", got);
+	assert_memory_equal(got, want, sizeof(want));
+	assert_string_equal(sb.buf, golden_evicted);
+	/* Without overflow the TOTAL is the table's, evicted included. */
+	strbuf_reset(&sb);
+	assert_int_equal(summary_render(&t, 0, &sb), 0);
+	row_numbers(sb.buf, "\nTOTAL ", got);
+	assert_int_equal(got[0], want[0] - overflow.tx_bytes);
+	assert_int_equal(got[3], want[3] - overflow.rx_packets);
+	assert_null(strstr(sb.buf, "kernel map full"));
+	strbuf_free(&sb);
 	ip_table_free(&t);
 }
 
@@ -253,6 +336,7 @@ int main(void)
 		cmocka_unit_test(test_summary_empty),
 		cmocka_unit_test(test_summary_processes),
 		cmocka_unit_test(test_heap_matches_sort),
+		cmocka_unit_test(test_total_includes_evicted_and_overflow),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

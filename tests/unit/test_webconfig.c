@@ -341,6 +341,52 @@ static void test_load_file(void **state)
 	unlink(path);
 }
 
+/*
+ * A FIFO (no writer: a blocking open would hang the start), a device and
+ * a directory, as the configuration file or as a file it names: refused
+ * at once, saying what it is.
+ */
+static void test_special_files(void **state)
+{
+	static const char *const keys[] = {"cert_file", "key_file",
+					   "client_ca_file"};
+	char err[512], fifo[128], want[256], yaml[512];
+	struct web_config *wc;
+
+	(void)state;
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(10); /* a blocking open would hang here: fail instead */
+	wc = web_config_load(fifo, err, sizeof(err));
+	assert_null(wc);
+	snprintf(want, sizeof(want),
+		 "--web.config.file %s: is a FIFO, not a regular file", fifo);
+	assert_string_equal(err, want);
+	wc = web_config_load("/dev/zero", err, sizeof(err));
+	assert_null(wc);
+	assert_string_equal(err, "--web.config.file /dev/zero: is a character "
+				 "device, not a regular file");
+	wc = web_config_load(dir, err, sizeof(err));
+	assert_null(wc);
+	assert_non_null(strstr(err, "is a directory, not a regular file"));
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(yaml, sizeof(yaml),
+			 "tls_server_config:\n"
+			 "  cert_file: %s\n"
+			 "  key_file: %s\n"
+			 "  client_auth_type: RequireAndVerifyClientCert\n"
+			 "  client_ca_file: %s\n",
+			 i == 0 ? "fifo" : "server.crt",
+			 i == 1 ? "fifo" : "server.key",
+			 i == 2 ? "fifo" : "ca.crt");
+		snprintf(want, sizeof(want),
+			 "%s %s: is a FIFO, not a regular file", keys[i], fifo);
+		expect_error(yaml, want);
+	}
+	alarm(0);
+	unlink(fifo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -350,6 +396,7 @@ int main(void)
 		cmocka_unit_test(test_basic_auth),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_special_files),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* File helpers for the geo layer: identity, whole-file reads, detection. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 
 #include "geo_int.h"
 #include "i18n.h"
+#include "regfile.h"
 
 /*
  * Copies at most n bytes of src (which need not be NUL-terminated) into
@@ -51,46 +51,17 @@ int geo_file_id(const char *path, struct geo_file_id *id)
 	return 0;
 }
 
-static const char *kind(mode_t m)
-{
-	return S_ISFIFO(m)   ? _("a FIFO")
-	       : S_ISCHR(m)  ? _("a character device")
-	       : S_ISBLK(m)  ? _("a block device")
-	       : S_ISDIR(m)  ? _("a directory")
-	       : S_ISSOCK(m) ? _("a socket")
-			     : _("not a regular file");
-}
-
 /*
  * Only regular files are databases: a FIFO would block the reader, a
- * device never ends.  Opened with O_NONBLOCK (a FIFO without a writer
- * does not block then) and checked with fstat before any read.
+ * device never ends (regfile_open() checks without blocking).
  */
 int geo_open_regular(const char *path, char *err, size_t errlen)
 {
-	struct stat st;
-	int fd, ret;
+	char why[128];
+	int fd = regfile_open(path, why, sizeof(why));
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		return ret;
-	}
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
-		close(fd);
-		return ret;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, _("%s: is %s, not a regular file"), path,
-			 kind(st.st_mode));
-		close(fd);
-		return -EINVAL;
-	}
-	/* reads may block again: it is a regular file */
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	if (fd < 0)
+		snprintf(err, errlen, "%s: %s", path, why);
 	return fd;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <maxminddb.h>
 
@@ -17,13 +18,27 @@
 static int mmdb_open(const char *path, void **state, char *err, size_t errlen)
 {
 	MMDB_s *db = calloc(1, sizeof(*db));
-	int st;
+	char byfd[32];
+	int st, fd;
 
 	if (!db) {
 		snprintf(err, errlen, _("%s: out of memory"), path);
 		return -ENOMEM;
 	}
-	st = MMDB_open(path, MMDB_MODE_MMAP, db);
+	/*
+	 * libmaxminddb opens the path itself, and its open(2) blocks on a
+	 * FIFO.  Hand it the regular file checked here, by descriptor, so
+	 * that a FIFO renamed into place in between is not what it opens
+	 * (the path itself only where /proc is missing).
+	 */
+	fd = geo_open_regular(path, err, errlen);
+	if (fd < 0) {
+		free(db);
+		return fd;
+	}
+	snprintf(byfd, sizeof(byfd), "/proc/self/fd/%d", fd);
+	st = MMDB_open(access(byfd, R_OK) ? path : byfd, MMDB_MODE_MMAP, db);
+	close(fd);
 	if (st != MMDB_SUCCESS) {
 		snprintf(err, errlen, "%s: %s", path, MMDB_strerror(st));
 		free(db);
