@@ -35,7 +35,7 @@ from test_store import steady_sender, stored_per_ip, truth_from
 PORT = 5031
 SEND_S = 1.6
 FAULT_AT_S = 0.4
-DURATION_S = 4
+DURATION_S = 6
 
 EXITS = ["sigterm", "sigint", "duration", "sigterm-keep", "duration-keep",
          "sigkill"]
