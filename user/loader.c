@@ -524,6 +524,28 @@ static int attach_clsact(struct iface_monitor *m)
 	return 0;
 }
 
+/* The program of the filter at our handle/priority: 0 or -errno. */
+static int clsact_query(const struct iface_monitor *m, int dir, __u32 *prog_id)
+{
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = ITM_TC_HANDLE,
+		    .priority = ITM_TC_PRIORITY);
+	struct bpf_tc_hook h;
+	int err;
+
+	tc_hook(&h, m, dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+	err = bpf_tc_query(&h, &q);
+	if (!err)
+		*prog_id = q.prog_id;
+	return err;
+}
+
+static bool clsact_is_ours(const struct iface_monitor *m, int dir)
+{
+	__u32 id = 0;
+
+	return !clsact_query(m, dir, &id) && id == m->prog_id[dir];
+}
+
 static void detach_clsact(struct iface_monitor *m)
 {
 	for (int dir = 0; dir < 2; dir++) {
@@ -532,7 +554,9 @@ static void detach_clsact(struct iface_monitor *m)
 		struct bpf_tc_hook h;
 
 		tc_hook(&h, m, dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
-		if (m->filter_attached[dir] && bpf_tc_detach(&h, &opts))
+		/* Only ours: a filter put in its place belongs to someone. */
+		if (m->filter_attached[dir] && clsact_is_ours(m, dir) &&
+		    bpf_tc_detach(&h, &opts))
 			pr_warn(_("%s: could not remove our %s filter\n"),
 				m->name, dir == 0 ? "ingress" : "egress");
 		m->filter_attached[dir] = false;
@@ -910,6 +934,27 @@ static const struct {
 	{false, true},
 };
 
+/* The ids the hooks must show while they run our programs. */
+static int record_prog_ids(struct iface_monitor *m)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(
+			    bpf_program__fd(prog_for(m, dir == 0)), &info,
+			    &len)) {
+			int err = -errno;
+
+			pr_err(_("cannot read the BPF programs' ids: %s\n"),
+			       strerror(-err));
+			return err;
+		}
+		m->prog_id[dir] = info.id;
+	}
+	return 0;
+}
+
 static int load(struct iface_monitor *m, const struct loader_config *cfg)
 {
 	char reason[ITM_FEAT_REASON_LEN] = "";
@@ -959,6 +1004,9 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 			       reason[0] ? reason : strerror(-err));
 		return err;
 	}
+	err = record_prog_ids(m);
+	if (err)
+		return err;
 	if (m->adopted)
 		return find_active(m); /* the pinned slot points at a map */
 	err = set_active(m, 0);

@@ -71,6 +71,7 @@ struct iface_monitor {
 	 */
 	int pin_dir_fd;
 	int lock_fd;
+	uint32_t prog_id[2]; /* what the hooks must run: [0] ingress */
 	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
 	int active;
 	bool adopted;	     /* the maps came from an earlier run */
