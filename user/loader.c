@@ -763,18 +763,25 @@ static int attach_adopted(struct iface_monitor *m, bool force_clsact)
 			snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
 				 pin_names[PIN_LINK0 + dir]);
 			fd = bpf_obj_get(path);
+			if (fd >= 0 && bpf_link_update(fd, prog, NULL)) {
+				err = -errno;
+				close(fd);
+				if (err != -ENOLINK) {
+					pr_err(_("%s: cannot take over the pinned link %s: %s\n"),
+					       m->name, path, strerror(-err));
+					return err;
+				}
+				/* Detached by someone (bpftool link detach). */
+				unpin(m, pin_names[PIN_LINK0 + dir]);
+				pr_info(_("%s: the pinned link %s was detached; attaching a new one\n"),
+					m->name, path);
+				fd = -1;
+			}
 			if (fd < 0)
 				fd = bpf_link_create(prog, m->ifindex,
 						     dir == 0 ? BPF_TCX_INGRESS
 							      : BPF_TCX_EGRESS,
 						     NULL);
-			else if (bpf_link_update(fd, prog, NULL)) {
-				err = -errno;
-				close(fd);
-				pr_err(_("%s: cannot take over the pinned link %s: %s\n"),
-				       m->name, path, strerror(-err));
-				return err;
-			}
 			if (fd < 0) {
 				err = fd;
 				pr_err(_("cannot attach to %s: %s\n"), m->name,
