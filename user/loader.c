@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "itm_shared.h"
@@ -34,6 +35,7 @@
 #endif
 
 #define LOCK_DIR      "/run/ip_traffic_monitor"
+#define LOCK_ABSTRACT "ip_traffic_monitor/"
 #define DEFAULT_BPFFS "/sys/fs/bpf"
 
 /* Links first: unpinning them is what detaches a kept instance. */
@@ -393,6 +395,85 @@ static void release_lock(struct iface_monitor *m)
 	unlink(path);
 	close(m->lock_fd);
 	m->lock_fd = -1;
+}
+
+/*
+ * "\0ip_traffic_monitor/IFACE": abstract unix socket names belong to the
+ * network namespace, like interface names, whatever /run, /sys or bpffs a
+ * process sees (nsenter, ip netns exec, another mount namespace).
+ */
+static socklen_t iface_lock_addr(const char *ifname, struct sockaddr_un *sa)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
+		     LOCK_ABSTRACT "%s", ifname);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+/* The holder's pid, as its listening socket recorded it; 0: unknown. */
+static pid_t iface_lock_holder(const struct sockaddr_un *sa, socklen_t len)
+{
+	struct ucred cred = {};
+	socklen_t clen = sizeof(cred);
+	pid_t pid = 0;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (!connect(fd, (const struct sockaddr *)sa, len) &&
+	    !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen))
+		pid = cred.pid;
+	close(fd);
+	return pid;
+}
+
+/*
+ * One instance per interface and network namespace, proven: a lock file
+ * can be deleted, and /run or bpffs differ between mount namespaces, but
+ * nobody can remove a bound abstract socket name, and it goes with the
+ * process (kill -9 included).  Keyed on the name asked for, not the
+ * ifindex: the monitor follows that name (a re-created interface is
+ * attached again, a renamed one let go), so that is what a second
+ * instance must not take.  Held for the process's life, through --user.
+ */
+static int take_iface_lock(struct iface_monitor *m)
+{
+	struct sockaddr_un sa;
+	socklen_t len = iface_lock_addr(m->name, &sa);
+	char pid[32] = "?";
+	pid_t holder;
+	int fd, err;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 8)) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (err != -EADDRINUSE) {
+			pr_err(_("cannot lock %s: %s\n"), sa.sun_path + 1,
+			       strerror(-err));
+			return err;
+		}
+		holder = iface_lock_holder(&sa, len);
+		if (holder > 0)
+			snprintf(pid, sizeof(pid), "%d", (int)holder);
+		pr_err(_("%s is already monitored by pid %s; stop it first\n"),
+		       m->name, pid);
+		return -EBUSY;
+	}
+	m->iface_lock_fd = fd;
+	return 0;
+}
+
+static void release_iface_lock(struct iface_monitor *m)
+{
+	if (m->iface_lock_fd >= 0)
+		close(m->iface_lock_fd);
+	m->iface_lock_fd = -1;
 }
 
 /* ARPHRD_ETHER and loopback carry an Ethernet header at TC; others none. */
@@ -1091,6 +1172,7 @@ static void monitor_reset(struct iface_monitor *m, const char *ifname)
 	memset(m, 0, sizeof(*m));
 	m->link_fd[0] = m->link_fd[1] = -1;
 	m->lock_fd = -1;
+	m->iface_lock_fd = -1;
 	m->pin_dir_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", ifname);
 	instance_name(ifname, m->instance, sizeof(m->instance));
@@ -1116,9 +1198,14 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 		       strerror(-err));
 		return err;
 	}
-	err = take_lock(m);
+	err = take_iface_lock(m);
 	if (err)
 		return err;
+	err = take_lock(m);
+	if (err) {
+		release_iface_lock(m);
+		return err;
+	}
 	if ((size_t)snprintf(m->pin_dir, sizeof(m->pin_dir), "%s/%s",
 			     cfg->pin_base,
 			     m->instance) >= sizeof(m->pin_dir)) {
@@ -1175,6 +1262,7 @@ fail_keep:
 		close(m->pin_dir_fd);
 	m->pin_dir_fd = -1;
 	release_lock(m);
+	release_iface_lock(m);
 	return err;
 }
 
@@ -1215,6 +1303,7 @@ void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached)
 		close(m->pin_dir_fd);
 	m->pin_dir_fd = -1;
 	release_lock(m);
+	release_iface_lock(m);
 }
 
 int iface_leftovers_remove(const char *ifname, const char *pin_base)
@@ -1230,14 +1319,20 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 		pr_err(_("--pin-dir is too long\n"));
 		return -ENAMETOOLONG;
 	}
-	err = take_lock(m);
+	/* Whatever its lock file or pin directory, a running one holds this. */
+	err = take_iface_lock(m);
 	if (err)
 		return err;
-	/* A running instance whose lock file was deleted still holds this. */
+	err = take_lock(m);
+	if (err) {
+		release_iface_lock(m);
+		return err;
+	}
 	if (!access(m->pin_dir, F_OK)) {
 		err = lock_pin_dir(m);
 		if (err) {
 			release_lock(m);
+			release_iface_lock(m);
 			return err;
 		}
 	}
@@ -1264,6 +1359,7 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	if (m->pin_dir_fd >= 0)
 		close(m->pin_dir_fd);
 	release_lock(m);
+	release_iface_lock(m);
 	if (!found) {
 		pr_err(_("nothing of ours is attached to %s or pinned under %s\n"),
 		       ifname, m->pin_dir);
@@ -1420,4 +1516,6 @@ void iface_monitor_close(struct iface_monitor *m)
 		close(m->pin_dir_fd);
 	m->pin_dir_fd = -1;
 	release_lock(m);
+	/* Last: no other instance starts before everything here is undone. */
+	release_iface_lock(m);
 }

@@ -71,6 +71,12 @@ struct iface_monitor {
 	 */
 	int pin_dir_fd;
 	int lock_fd;
+	/*
+	 * The lock nothing can bypass: a listening unix socket named
+	 * "\0ip_traffic_monitor/IFACE" in the abstract namespace, which
+	 * belongs to the network namespace (see take_iface_lock()).
+	 */
+	int iface_lock_fd;
 	uint32_t prog_id[2]; /* what the hooks must run: [0] ingress */
 	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
 	int active;
