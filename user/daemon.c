@@ -694,7 +694,10 @@ int daemon_main(int argc, char **argv)
 	size_t opened = 0;
 	struct watched wi = {0};
 	int err, status = EXIT_SETUP, http_fd = -1;
+	int iface_locks[ITM_MAX_IFACES];
 
+	for (size_t i = 0; i < ITM_MAX_IFACES; i++)
+		iface_locks[i] = -1;
 	switch (options_parse(&o, argc, argv, stdout, stderr)) {
 	case OPTIONS_OK:
 		break;
@@ -727,6 +730,12 @@ int daemon_main(int argc, char **argv)
 		goto cleanup;
 	if ((o.user && privdrop_lookup(o.user, &user)) || check_privileges())
 		goto cleanup;
+	/* A second instance is refused before it sets anything up. */
+	for (size_t i = 0; i < o.n_ifaces; i++) {
+		iface_locks[i] = iface_lock(o.ifaces[i]);
+		if (iface_locks[i] < 0)
+			goto cleanup;
+	}
 	geo_set_warn(geo_warn);
 	if (open_geo(&o, &geo))
 		goto cleanup;
@@ -770,9 +779,13 @@ int daemon_main(int argc, char **argv)
 		.version = ITM_VERSION,
 		.features = &feat,
 	};
-	for (; opened < o.n_ifaces; opened++)
-		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc))
+	for (; opened < o.n_ifaces; opened++) {
+		err = iface_monitor_open(&ifaces[opened], o.ifaces[opened],
+					 iface_locks[opened], &lc);
+		iface_locks[opened] = -1; /* the monitor's now */
+		if (err)
 			goto cleanup;
+	}
 	iface_monitors_features(ifaces, opened, owners != NULL, &feat);
 	features_sum_attribution(&feat, o.no_pid);
 	if (owners && !iface_monitors_read_owners(ifaces, opened)) {
@@ -858,6 +871,9 @@ cleanup:
 	collector_free(coll);
 	ipfix_exporter_free(ipfix);
 	close_all(ifaces, opened);
+	for (size_t i = 0; i < ITM_MAX_IFACES; i++)
+		if (iface_locks[i] >= 0)
+			close(iface_locks[i]);
 	store_close(store);
 	geo_close(geo);
 	owner_tracker_close(owners);

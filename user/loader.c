@@ -440,10 +440,10 @@ static pid_t iface_lock_holder(const struct sockaddr_un *sa, socklen_t len)
  * attached again, a renamed one let go), so that is what a second
  * instance must not take.  Held for the process's life, through --user.
  */
-static int take_iface_lock(struct iface_monitor *m)
+int iface_lock(const char *ifname)
 {
 	struct sockaddr_un sa;
-	socklen_t len = iface_lock_addr(m->name, &sa);
+	socklen_t len = iface_lock_addr(ifname, &sa);
 	char pid[32] = "?";
 	pid_t holder;
 	int fd, err;
@@ -462,11 +462,10 @@ static int take_iface_lock(struct iface_monitor *m)
 		if (holder > 0)
 			snprintf(pid, sizeof(pid), "%d", (int)holder);
 		pr_err(_("%s is already monitored by pid %s; stop it first\n"),
-		       m->name, pid);
+		       ifname, pid);
 		return -EBUSY;
 	}
-	m->iface_lock_fd = fd;
-	return 0;
+	return fd;
 }
 
 static void release_iface_lock(struct iface_monitor *m)
@@ -1179,28 +1178,33 @@ static void monitor_reset(struct iface_monitor *m, const char *ifname)
 }
 
 int iface_monitor_open(struct iface_monitor *m, const char *name,
-		       const struct loader_config *cfg)
+		       int iface_lock_fd, const struct loader_config *cfg)
 {
 	int err;
 
 	monitor_reset(m, name);
+	m->iface_lock_fd = iface_lock_fd;
 
 	m->ifindex = (int)if_nametoindex(name);
 	if (!m->ifindex) {
 		err = errno == ENODEV || errno == ENXIO ? -ENODEV : -errno;
 		pr_err(_("interface '%s' not found (see 'ip link show')\n"),
 		       LOG_Q(name));
+		release_iface_lock(m);
 		return err;
 	}
 	err = link_is_l3(name, &m->l3);
 	if (err) {
 		pr_err(_("cannot query interface %s: %s\n"), name,
 		       strerror(-err));
+		release_iface_lock(m);
 		return err;
 	}
-	err = take_iface_lock(m);
-	if (err)
-		return err;
+	if (m->iface_lock_fd < 0) {
+		err = m->iface_lock_fd = iface_lock(name);
+		if (err < 0)
+			return err;
+	}
 	err = take_lock(m);
 	if (err) {
 		release_iface_lock(m);
@@ -1320,8 +1324,8 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 		return -ENAMETOOLONG;
 	}
 	/* Whatever its lock file or pin directory, a running one holds this. */
-	err = take_iface_lock(m);
-	if (err)
+	err = m->iface_lock_fd = iface_lock(ifname);
+	if (err < 0)
 		return err;
 	err = take_lock(m);
 	if (err) {

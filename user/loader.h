@@ -71,12 +71,7 @@ struct iface_monitor {
 	 */
 	int pin_dir_fd;
 	int lock_fd;
-	/*
-	 * The lock nothing can bypass: a listening unix socket named
-	 * "\0ip_traffic_monitor/IFACE" in the abstract namespace, which
-	 * belongs to the network namespace (see take_iface_lock()).
-	 */
-	int iface_lock_fd;
+	int iface_lock_fd;   /* iface_lock(): nothing can bypass it */
 	uint32_t prog_id[2]; /* what the hooks must run: [0] ingress */
 	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
 	int active;
@@ -99,9 +94,20 @@ struct iface_monitor {
 	int back_ifindex;
 };
 
-/* Prints one actionable message on failure and returns -errno. */
+/*
+ * The interface's lock, taken first thing so that a second instance on it
+ * is refused before setting anything up: a listening unix socket bound to
+ * "\0ip_traffic_monitor/IFACE" (abstract names belong to the network
+ * namespace).  Returns its fd, or -errno (printed; -EBUSY names the pid
+ * of the instance that holds it).
+ */
+int iface_lock(const char *ifname);
+/*
+ * Prints one actionable message on failure and returns -errno.  Takes
+ * over iface_lock_fd (from iface_lock(); -1: takes the lock itself).
+ */
 int iface_monitor_open(struct iface_monitor *m, const char *name,
-		       const struct loader_config *cfg);
+		       int iface_lock_fd, const struct loader_config *cfg);
 /*
  * Record how the monitors attached (tcx or clsact) and read socket owners
  * (the worst over all of them); attribute: owners were asked for and an
