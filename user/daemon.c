@@ -174,8 +174,21 @@ static void follow_ifaces(struct collector *c, struct watched *wi)
 			/* What was counted before it went is in the maps. */
 			if (m->gone)
 				collector_drain(c);
-			collector_iface_state(c, i, !m->gone, m->reattached);
+			collector_iface_state(c, i, iface_monitor_counting(m),
+					      m->reattached);
 		}
+	}
+}
+
+/* Every sample interval: do the hooks still run our programs? */
+static void check_hooks(struct collector *c, struct watched *wi)
+{
+	for (size_t i = 0; i < wi->n; i++) {
+		struct iface_monitor *m = &wi->ifaces[i];
+
+		if (iface_monitor_check(m) > 0)
+			collector_iface_state(c, i, iface_monitor_counting(m),
+					      m->reattached);
 	}
 }
 
@@ -235,7 +248,7 @@ static void report_status(struct collector *c, const struct watched *wi)
 	size_t len = 0;
 
 	for (size_t i = 0; i < wi->n; i++)
-		if (wi->ifaces[i].gone)
+		if (!iface_monitor_counting(&wi->ifaces[i]))
 			len += (size_t)snprintf(gone + len, sizeof(gone) - len,
 						"%s%s", len ? "," : "",
 						wi->ifaces[i].name);
@@ -339,6 +352,7 @@ static void run_loop(struct collector *c, const struct options *o,
 				strerror(-err));
 			scan_warned = true;
 		}
+		check_hooks(c, wi);
 		collector_drain(c);
 		if (ipfix && monotonic_seconds() >= next_ipfix) {
 			next_ipfix += o->ipfix_interval_ms / 1000.0;

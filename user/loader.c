@@ -468,6 +468,19 @@ int iface_lock(const char *ifname)
 	return fd;
 }
 
+/*
+ * A refused instance's probe waits in the listen queue until accepted:
+ * close those, so the queue never fills and every probe gets the pid.
+ */
+static void iface_lock_answer(const struct iface_monitor *m)
+{
+	int fd;
+
+	while (m->iface_lock_fd >= 0 &&
+	       (fd = accept4(m->iface_lock_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		close(fd);
+}
+
 static void release_iface_lock(struct iface_monitor *m)
 {
 	if (m->iface_lock_fd >= 0)
@@ -662,6 +675,7 @@ static int attach(struct iface_monitor *m, bool force_clsact)
 		err = attach_tcx(m);
 		if (!err) {
 			m->mode = ATTACH_TCX;
+			m->lost[0] = m->lost[1] = false;
 			return 0;
 		}
 		for (int dir = 0; dir < 2; dir++) {
@@ -681,6 +695,7 @@ static int attach(struct iface_monitor *m, bool force_clsact)
 		return err;
 	}
 	m->mode = ATTACH_CLSACT;
+	m->lost[0] = m->lost[1] = false;
 	return 0;
 }
 
@@ -1500,6 +1515,117 @@ int iface_monitor_follow(struct iface_monitor *m)
 	pr_info(_("%s is back: attached again (%s)\n"), m->name,
 		attach_mode_name(m->mode));
 	return 1;
+}
+
+static const char *const dir_names[] = {"ingress", "egress"};
+
+/*
+ * 1: the tcx link still runs our program on our interface; 0: not, and
+ * found says what is there instead; -errno: cannot tell.  Our own link's
+ * info needs no privilege (--user), unlike BPF_PROG_QUERY.
+ */
+static int tcx_owned(const struct iface_monitor *m, int dir, char *found,
+		     size_t len)
+{
+	struct bpf_link_info info = {};
+	__u32 ilen = sizeof(info), ifindex;
+
+	if (bpf_obj_get_info_by_fd(m->link_fd[dir], &info, &ilen))
+		return -errno;
+	/*
+	 * info.tcx (Linux 6.6) is newer than Debian 12's UAPI headers; like
+	 * info.xdp it starts with the ifindex, 0 once the link is detached.
+	 */
+	ifindex = info.xdp.ifindex;
+	if (ifindex == (__u32)m->ifindex && info.prog_id == m->prog_id[dir])
+		return 1;
+	if (!ifindex)
+		snprintf(found, len, _("its tcx link %u was detached"),
+			 info.id);
+	else
+		snprintf(found, len, _("its tcx link %u runs program %u"),
+			 info.id, info.prog_id);
+	return 0;
+}
+
+/* The same for our clsact filter (a netlink query: no privilege either). */
+static int clsact_owned(const struct iface_monitor *m, int dir, char *found,
+			size_t len)
+{
+	bool ingress = dir == 0;
+	int all, others;
+	__u32 id = 0;
+
+	if (!clsact_query(m, dir, &id)) {
+		if (id == m->prog_id[dir])
+			return 1;
+		snprintf(found, len,
+			 _("program %u is at handle 0x%x priority 0x%x"), id,
+			 ITM_TC_HANDLE, ITM_TC_PRIORITY);
+		return 0;
+	}
+	/*
+	 * No BPF program there: a foreign filter (classic BPF, another
+	 * kind), or none (also when the clsact qdisc went).
+	 */
+	all = tc_count_other_filters(m->ifindex, ingress, 0, 0);
+	others = tc_count_other_filters(m->ifindex, ingress, ITM_TC_HANDLE,
+					ITM_TC_PRIORITY);
+	if (all >= 0 && others >= 0 && all > others)
+		snprintf(found, len,
+			 _("a foreign filter is at handle 0x%x priority 0x%x"),
+			 ITM_TC_HANDLE, ITM_TC_PRIORITY);
+	else
+		snprintf(found, len,
+			 _("no filter at handle 0x%x priority 0x%x"),
+			 ITM_TC_HANDLE, ITM_TC_PRIORITY);
+	return 0;
+}
+
+bool iface_monitor_counting(const struct iface_monitor *m)
+{
+	return !m->gone && !m->lost[0] && !m->lost[1];
+}
+
+/*
+ * The interface stays but the hook is taken away: tc filter del, tc
+ * filter replace, bpftool link detach, or another tool destroying the
+ * clsact qdisc.  Only a privileged hand does that, so it is not undone:
+ * attaching again would fight it, and what passed meanwhile is lost
+ * anyway.  Reported once; ip_traffic_interface_attached shows 0 until a
+ * restart, or until the interface is created again (then attached anew).
+ */
+int iface_monitor_check(struct iface_monitor *m)
+{
+	char found[128], name[IF_NAMESIZE];
+	bool changed = false;
+
+	iface_lock_answer(m);
+	if (!m->skel || m->gone || m->mode == ATTACH_NONE)
+		return 0;
+	/* Deleted or renamed: for iface_monitor_follow() to report. */
+	if (!if_indextoname((unsigned int)m->ifindex, name) ||
+	    strcmp(name, m->name))
+		return 0;
+	for (int dir = 0; dir < 2; dir++) {
+		int owned;
+
+		found[0] = '\0';
+		owned = m->mode == ATTACH_TCX
+				? tcx_owned(m, dir, found, sizeof(found))
+				: clsact_owned(m, dir, found, sizeof(found));
+		if (owned < 0 || !owned == m->lost[dir])
+			continue; /* cannot tell, or no change */
+		m->lost[dir] = !owned;
+		changed = true;
+		if (owned)
+			pr_info(_("%s: our %s program is attached again\n"),
+				m->name, dir_names[dir]);
+		else
+			pr_warn(_("%s: our %s program is no longer attached (%s); that direction is not counted until the monitor is restarted\n"),
+				m->name, dir_names[dir], found);
+	}
+	return changed;
 }
 
 void iface_monitor_close(struct iface_monitor *m)

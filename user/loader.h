@@ -73,6 +73,8 @@ struct iface_monitor {
 	int lock_fd;
 	int iface_lock_fd;   /* iface_lock(): nothing can bypass it */
 	uint32_t prog_id[2]; /* what the hooks must run: [0] ingress */
+	/* The hook no longer runs our program (reported once). */
+	bool lost[2];
 	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
 	int active;
 	bool adopted;	     /* the maps came from an earlier run */
@@ -134,6 +136,16 @@ void iface_monitor_detach(struct iface_monitor *m);
  * (logged; tried again at the next change).
  */
 int iface_monitor_follow(struct iface_monitor *m);
+/*
+ * Prove that each hook still runs our program (tc filter del or replace,
+ * a tcx link detached by someone else): one link-info or tc query per
+ * direction, allowed without privileges.  A hook that is no longer ours is
+ * reported once and left alone (not attached again).  Returns 1 if the
+ * state changed, 0 if not.  Also answers queued lock probes.
+ */
+int iface_monitor_check(struct iface_monitor *m);
+/* Attached and every hook running our program: counting. */
+bool iface_monitor_counting(const struct iface_monitor *m);
 
 /*
  * Put the empty spare statistics map in the programs' slot and return the
