@@ -203,8 +203,8 @@ def test_hook_taken_away_is_noticed(topo, start_monitor, pin_base, name, mode,
                     gauge0 = now
                 time.sleep(0.02)
             assert warned is not None and gauge0 is not None, mon.stderr()
-            # One interval, plus a scrape's time on a loaded machine.
-            assert max(warned, gauge0) < INTERVAL + 0.2, (warned, gauge0)
+            # One interval, plus the polling scrapes on a loaded machine.
+            assert max(warned, gauge0) < INTERVAL + 0.3, (warned, gauge0)
             latencies.append(max(warned, gauge0))
 
             # What was lost counts nothing more; the rest still exactly.
