@@ -449,7 +449,7 @@ int iface_lock(const char *ifname)
 	int fd, err;
 
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 8)) {
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 64)) {
 		err = -errno;
 		if (fd >= 0)
 			close(fd);

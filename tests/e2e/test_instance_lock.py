@@ -112,6 +112,13 @@ def test_second_instance_refused_however_started(topo, start_monitor, itm_bin,
         for s in sinks:
             s.close()
     assert "no longer attached" not in mon.stderr(), mon.stderr()
+    # The lock is there, and the refused ones' probes were answered (the
+    # queue is emptied every interval, so it never fills).
+    time.sleep(0.5)
+    out = e2e.sh("nsenter", "--net=/run/netns/%s" % t.mns, "ss", "-xlH").stdout
+    held = [ln.split() for ln in out.splitlines()
+            if "@ip_traffic_monitor/%s " % t.mif in ln]
+    assert len(held) == 1 and held[0][2] == "0", out
     print("%s, first under %s: %d second starts refused; counted rx %d B "
           "/ %d pkts, tx %d B / %d pkts, exactly" % (
               mode, first, ROUNDS * len(SECOND_WAYS),
