@@ -297,3 +297,52 @@ def test_detached_tcx_link_then_restart_adopts(topo, start_monitor,
     e2e.sh("nsenter", "--net=/run/netns/%s" % t.mns, again.binary, "detach",
            "-i", t.mif, "--pin-dir", pin_base)
     assert_nothing_attached(t, pin_base)
+
+
+def test_hook_put_back_is_ours_again(topo, start_monitor, pin_base, request):
+    """Our clsact filter is deleted, then our own program is put back at
+    our handle/priority (pinned by id, `tc filter add ... object-pinned`):
+    the gauge goes 0, then 1 again within one interval each, with one line
+    each way; counting in that direction resumes exactly, and the filter
+    is removed on exit as ours."""
+    t = topo
+    peer = t.peer4[3]
+    mon = start_monitor(t, "-s", str(INTERVAL), "--clsact")
+    net = ["nsenter", "--net=/run/netns/%s" % t.mns]
+    ingress = [f for f in t.bpf_net()[0]["tc"] if "ingress" in f["kind"]]
+    assert len(ingress) == 1, ingress
+    prog_pin = pin_base + "_prog"
+    request.addfinalizer(lambda: e2e.remove_tree(prog_pin))
+    e2e.sh("bpftool", "prog", "pin", "id", str(ingress[0]["id"]), prog_pin)
+    truth = {}
+    sinks = [e2e.Sinks(t.mns, [t.MON4], PORT), e2e.Sinks(t.pns, [peer], PORT)]
+    try:
+        _exchange(t, peer, 123, truth)
+        e2e.sh(*net, "tc", "filter", "del", "dev", t.mif, "ingress")
+        t0 = time.monotonic()
+        while _gauge(mon, t) != 0 and time.monotonic() - t0 < 3 * INTERVAL:
+            time.sleep(0.02)
+        assert time.monotonic() - t0 < INTERVAL + 0.3, mon.stderr()
+        lost = {}
+        _exchange(t, peer, 200, lost)  # rx not counted: nothing there
+        truth[peer]["tx_bytes"] += lost[peer]["tx_bytes"]
+        truth[peer]["tx_packets"] += lost[peer]["tx_packets"]
+
+        e2e.sh(*net, "tc", "filter", "add", "dev", t.mif, "ingress", "pref",
+               str(e2e.ITM_TC_PRIO), "handle", hex(e2e.ITM_TC_HANDLE), "bpf",
+               "object-pinned", prog_pin, "direct-action")
+        os.unlink(prog_pin)
+        t0 = time.monotonic()
+        while _gauge(mon, t) != 1 and time.monotonic() - t0 < 3 * INTERVAL:
+            time.sleep(0.02)
+        assert time.monotonic() - t0 < INTERVAL + 0.3, mon.stderr()
+        _exchange(t, peer, 321, truth)
+        assert mon.scrape().per_ip() == truth
+    finally:
+        for s in sinks:
+            s.close()
+    err = mon.stderr()
+    assert err.count("itm0m: our ingress program is no longer attached") == 1
+    assert err.count("itm0m: our ingress program is attached again") == 1
+    assert mon.stop() == 0, err
+    assert_nothing_attached(t, pin_base)
