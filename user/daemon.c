@@ -174,8 +174,21 @@ static void follow_ifaces(struct collector *c, struct watched *wi)
 			/* What was counted before it went is in the maps. */
 			if (m->gone)
 				collector_drain(c);
-			collector_iface_state(c, i, !m->gone, m->reattached);
+			collector_iface_state(c, i, iface_monitor_counting(m),
+					      m->reattached);
 		}
+	}
+}
+
+/* Every sample interval: do the hooks still run our programs? */
+static void check_hooks(struct collector *c, struct watched *wi)
+{
+	for (size_t i = 0; i < wi->n; i++) {
+		struct iface_monitor *m = &wi->ifaces[i];
+
+		if (iface_monitor_check(m) > 0)
+			collector_iface_state(c, i, iface_monitor_counting(m),
+					      m->reattached);
 	}
 }
 
@@ -235,7 +248,7 @@ static void report_status(struct collector *c, const struct watched *wi)
 	size_t len = 0;
 
 	for (size_t i = 0; i < wi->n; i++)
-		if (wi->ifaces[i].gone)
+		if (!iface_monitor_counting(&wi->ifaces[i]))
 			len += (size_t)snprintf(gone + len, sizeof(gone) - len,
 						"%s%s", len ? "," : "",
 						wi->ifaces[i].name);
@@ -339,6 +352,7 @@ static void run_loop(struct collector *c, const struct options *o,
 				strerror(-err));
 			scan_warned = true;
 		}
+		check_hooks(c, wi);
 		collector_drain(c);
 		if (ipfix && monotonic_seconds() >= next_ipfix) {
 			next_ipfix += o->ipfix_interval_ms / 1000.0;
@@ -717,7 +731,10 @@ int daemon_main(int argc, char **argv)
 	size_t opened = 0;
 	struct watched wi = {0};
 	int err, status = EXIT_SETUP, http_fd = -1;
+	int iface_locks[ITM_MAX_IFACES];
 
+	for (size_t i = 0; i < ITM_MAX_IFACES; i++)
+		iface_locks[i] = -1;
 	switch (options_parse(&o, argc, argv, stdout, stderr)) {
 	case OPTIONS_OK:
 		break;
@@ -750,6 +767,12 @@ int daemon_main(int argc, char **argv)
 		goto cleanup;
 	if ((o.user && privdrop_lookup(o.user, &user)) || check_privileges())
 		goto cleanup;
+	/* A second instance is refused before it sets anything up. */
+	for (size_t i = 0; i < o.n_ifaces; i++) {
+		iface_locks[i] = iface_lock(o.ifaces[i]);
+		if (iface_locks[i] < 0)
+			goto cleanup;
+	}
 	geo_set_warn(geo_warn);
 	if (open_geo(&o, &geo))
 		goto cleanup;
@@ -793,9 +816,13 @@ int daemon_main(int argc, char **argv)
 		.version = ITM_VERSION,
 		.features = &feat,
 	};
-	for (; opened < o.n_ifaces; opened++)
-		if (iface_monitor_open(&ifaces[opened], o.ifaces[opened], &lc))
+	for (; opened < o.n_ifaces; opened++) {
+		err = iface_monitor_open(&ifaces[opened], o.ifaces[opened],
+					 iface_locks[opened], &lc);
+		iface_locks[opened] = -1; /* the monitor's now */
+		if (err)
 			goto cleanup;
+	}
 	iface_monitors_features(ifaces, opened, owners != NULL, &feat);
 	features_sum_attribution(&feat, o.no_pid);
 	if (owners && !iface_monitors_read_owners(ifaces, opened)) {
@@ -881,6 +908,9 @@ cleanup:
 	collector_free(coll);
 	ipfix_exporter_free(ipfix);
 	close_all(ifaces, opened);
+	for (size_t i = 0; i < ITM_MAX_IFACES; i++)
+		if (iface_locks[i] >= 0)
+			close(iface_locks[i]);
 	store_close(store);
 	geo_close(geo);
 	owner_tracker_close(owners);

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "itm_shared.h"
@@ -34,6 +35,7 @@
 #endif
 
 #define LOCK_DIR      "/run/ip_traffic_monitor"
+#define LOCK_ABSTRACT "ip_traffic_monitor/"
 #define DEFAULT_BPFFS "/sys/fs/bpf"
 
 /* Links first: unpinning them is what detaches a kept instance. */
@@ -395,6 +397,97 @@ static void release_lock(struct iface_monitor *m)
 	m->lock_fd = -1;
 }
 
+/*
+ * "\0ip_traffic_monitor/IFACE": abstract unix socket names belong to the
+ * network namespace, like interface names, whatever /run, /sys or bpffs a
+ * process sees (nsenter, ip netns exec, another mount namespace).
+ */
+static socklen_t iface_lock_addr(const char *ifname, struct sockaddr_un *sa)
+{
+	int n;
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1,
+		     LOCK_ABSTRACT "%s", ifname);
+	return (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+}
+
+/* The holder's pid, as its listening socket recorded it; 0: unknown. */
+static pid_t iface_lock_holder(const struct sockaddr_un *sa, socklen_t len)
+{
+	struct ucred cred = {};
+	socklen_t clen = sizeof(cred);
+	pid_t pid = 0;
+	int fd;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	if (!connect(fd, (const struct sockaddr *)sa, len) &&
+	    !getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen))
+		pid = cred.pid;
+	close(fd);
+	return pid;
+}
+
+/*
+ * One instance per interface and network namespace, proven: a lock file
+ * can be deleted, and /run or bpffs differ between mount namespaces, but
+ * nobody can remove a bound abstract socket name, and it goes with the
+ * process (kill -9 included).  Keyed on the name asked for, not the
+ * ifindex: the monitor follows that name (a re-created interface is
+ * attached again, a renamed one let go), so that is what a second
+ * instance must not take.  Held for the process's life, through --user.
+ */
+int iface_lock(const char *ifname)
+{
+	struct sockaddr_un sa;
+	socklen_t len = iface_lock_addr(ifname, &sa);
+	char pid[32] = "?";
+	pid_t holder;
+	int fd, err;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, len) || listen(fd, 64)) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		if (err != -EADDRINUSE) {
+			pr_err(_("cannot lock %s: %s\n"), sa.sun_path + 1,
+			       strerror(-err));
+			return err;
+		}
+		holder = iface_lock_holder(&sa, len);
+		if (holder > 0)
+			snprintf(pid, sizeof(pid), "%d", (int)holder);
+		pr_err(_("%s is already monitored by pid %s; stop it first\n"),
+		       ifname, pid);
+		return -EBUSY;
+	}
+	return fd;
+}
+
+/*
+ * A refused instance's probe waits in the listen queue until accepted:
+ * close those, so the queue never fills and every probe gets the pid.
+ */
+static void iface_lock_answer(const struct iface_monitor *m)
+{
+	int fd;
+
+	while (m->iface_lock_fd >= 0 &&
+	       (fd = accept4(m->iface_lock_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0)
+		close(fd);
+}
+
+static void release_iface_lock(struct iface_monitor *m)
+{
+	if (m->iface_lock_fd >= 0)
+		close(m->iface_lock_fd);
+	m->iface_lock_fd = -1;
+}
+
 /* ARPHRD_ETHER and loopback carry an Ethernet header at TC; others none. */
 static int link_is_l3(const char *name, bool *l3)
 {
@@ -524,6 +617,28 @@ static int attach_clsact(struct iface_monitor *m)
 	return 0;
 }
 
+/* The program of the filter at our handle/priority: 0 or -errno. */
+static int clsact_query(const struct iface_monitor *m, int dir, __u32 *prog_id)
+{
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = ITM_TC_HANDLE,
+		    .priority = ITM_TC_PRIORITY);
+	struct bpf_tc_hook h;
+	int err;
+
+	tc_hook(&h, m, dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+	err = bpf_tc_query(&h, &q);
+	if (!err)
+		*prog_id = q.prog_id;
+	return err;
+}
+
+static bool clsact_is_ours(const struct iface_monitor *m, int dir)
+{
+	__u32 id = 0;
+
+	return !clsact_query(m, dir, &id) && id == m->prog_id[dir];
+}
+
 static void detach_clsact(struct iface_monitor *m)
 {
 	for (int dir = 0; dir < 2; dir++) {
@@ -532,7 +647,9 @@ static void detach_clsact(struct iface_monitor *m)
 		struct bpf_tc_hook h;
 
 		tc_hook(&h, m, dir == 0 ? BPF_TC_INGRESS : BPF_TC_EGRESS);
-		if (m->filter_attached[dir] && bpf_tc_detach(&h, &opts))
+		/* Only ours: a filter put in its place belongs to someone. */
+		if (m->filter_attached[dir] && clsact_is_ours(m, dir) &&
+		    bpf_tc_detach(&h, &opts))
 			pr_warn(_("%s: could not remove our %s filter\n"),
 				m->name, dir == 0 ? "ingress" : "egress");
 		m->filter_attached[dir] = false;
@@ -558,6 +675,7 @@ static int attach(struct iface_monitor *m, bool force_clsact)
 		err = attach_tcx(m);
 		if (!err) {
 			m->mode = ATTACH_TCX;
+			m->lost[0] = m->lost[1] = false;
 			return 0;
 		}
 		for (int dir = 0; dir < 2; dir++) {
@@ -577,6 +695,7 @@ static int attach(struct iface_monitor *m, bool force_clsact)
 		return err;
 	}
 	m->mode = ATTACH_CLSACT;
+	m->lost[0] = m->lost[1] = false;
 	return 0;
 }
 
@@ -739,18 +858,25 @@ static int attach_adopted(struct iface_monitor *m, bool force_clsact)
 			snprintf(path, sizeof(path), "%s/%s", m->pin_dir,
 				 pin_names[PIN_LINK0 + dir]);
 			fd = bpf_obj_get(path);
+			if (fd >= 0 && bpf_link_update(fd, prog, NULL)) {
+				err = -errno;
+				close(fd);
+				if (err != -ENOLINK) {
+					pr_err(_("%s: cannot take over the pinned link %s: %s\n"),
+					       m->name, path, strerror(-err));
+					return err;
+				}
+				/* Detached by someone (bpftool link detach). */
+				unpin(m, pin_names[PIN_LINK0 + dir]);
+				pr_info(_("%s: the pinned link %s was detached; attaching a new one\n"),
+					m->name, path);
+				fd = -1;
+			}
 			if (fd < 0)
 				fd = bpf_link_create(prog, m->ifindex,
 						     dir == 0 ? BPF_TCX_INGRESS
 							      : BPF_TCX_EGRESS,
 						     NULL);
-			else if (bpf_link_update(fd, prog, NULL)) {
-				err = -errno;
-				close(fd);
-				pr_err(_("%s: cannot take over the pinned link %s: %s\n"),
-				       m->name, path, strerror(-err));
-				return err;
-			}
 			if (fd < 0) {
 				err = fd;
 				pr_err(_("cannot attach to %s: %s\n"), m->name,
@@ -910,6 +1036,27 @@ static const struct {
 	{false, true},
 };
 
+/* The ids the hooks must show while they run our programs. */
+static int record_prog_ids(struct iface_monitor *m)
+{
+	for (int dir = 0; dir < 2; dir++) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(
+			    bpf_program__fd(prog_for(m, dir == 0)), &info,
+			    &len)) {
+			int err = -errno;
+
+			pr_err(_("cannot read the BPF programs' ids: %s\n"),
+			       strerror(-err));
+			return err;
+		}
+		m->prog_id[dir] = info.id;
+	}
+	return 0;
+}
+
 static int load(struct iface_monitor *m, const struct loader_config *cfg)
 {
 	char reason[ITM_FEAT_REASON_LEN] = "";
@@ -959,6 +1106,9 @@ static int load(struct iface_monitor *m, const struct loader_config *cfg)
 			       reason[0] ? reason : strerror(-err));
 		return err;
 	}
+	err = record_prog_ids(m);
+	if (err)
+		return err;
 	if (m->adopted)
 		return find_active(m); /* the pinned slot points at a map */
 	err = set_active(m, 0);
@@ -1036,34 +1186,45 @@ static void monitor_reset(struct iface_monitor *m, const char *ifname)
 	memset(m, 0, sizeof(*m));
 	m->link_fd[0] = m->link_fd[1] = -1;
 	m->lock_fd = -1;
+	m->iface_lock_fd = -1;
 	m->pin_dir_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", ifname);
 	instance_name(ifname, m->instance, sizeof(m->instance));
 }
 
 int iface_monitor_open(struct iface_monitor *m, const char *name,
-		       const struct loader_config *cfg)
+		       int iface_lock_fd, const struct loader_config *cfg)
 {
 	int err;
 
 	monitor_reset(m, name);
+	m->iface_lock_fd = iface_lock_fd;
 
 	m->ifindex = (int)if_nametoindex(name);
 	if (!m->ifindex) {
 		err = errno == ENODEV || errno == ENXIO ? -ENODEV : -errno;
 		pr_err(_("interface '%s' not found (see 'ip link show')\n"),
 		       LOG_Q(name));
+		release_iface_lock(m);
 		return err;
 	}
 	err = link_is_l3(name, &m->l3);
 	if (err) {
 		pr_err(_("cannot query interface %s: %s\n"), name,
 		       strerror(-err));
+		release_iface_lock(m);
 		return err;
 	}
+	if (m->iface_lock_fd < 0) {
+		err = m->iface_lock_fd = iface_lock(name);
+		if (err < 0)
+			return err;
+	}
 	err = take_lock(m);
-	if (err)
+	if (err) {
+		release_iface_lock(m);
 		return err;
+	}
 	if ((size_t)snprintf(m->pin_dir, sizeof(m->pin_dir), "%s/%s",
 			     cfg->pin_base,
 			     m->instance) >= sizeof(m->pin_dir)) {
@@ -1120,6 +1281,7 @@ fail_keep:
 		close(m->pin_dir_fd);
 	m->pin_dir_fd = -1;
 	release_lock(m);
+	release_iface_lock(m);
 	return err;
 }
 
@@ -1160,6 +1322,7 @@ void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached)
 		close(m->pin_dir_fd);
 	m->pin_dir_fd = -1;
 	release_lock(m);
+	release_iface_lock(m);
 }
 
 int iface_leftovers_remove(const char *ifname, const char *pin_base)
@@ -1175,14 +1338,20 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 		pr_err(_("--pin-dir is too long\n"));
 		return -ENAMETOOLONG;
 	}
-	err = take_lock(m);
-	if (err)
+	/* Whatever its lock file or pin directory, a running one holds this. */
+	err = m->iface_lock_fd = iface_lock(ifname);
+	if (err < 0)
 		return err;
-	/* A running instance whose lock file was deleted still holds this. */
+	err = take_lock(m);
+	if (err) {
+		release_iface_lock(m);
+		return err;
+	}
 	if (!access(m->pin_dir, F_OK)) {
 		err = lock_pin_dir(m);
 		if (err) {
 			release_lock(m);
+			release_iface_lock(m);
 			return err;
 		}
 	}
@@ -1209,6 +1378,7 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 	if (m->pin_dir_fd >= 0)
 		close(m->pin_dir_fd);
 	release_lock(m);
+	release_iface_lock(m);
 	if (!found) {
 		pr_err(_("nothing of ours is attached to %s or pinned under %s\n"),
 		       ifname, m->pin_dir);
@@ -1359,6 +1529,117 @@ int iface_monitor_follow(struct iface_monitor *m)
 	return 1;
 }
 
+static const char *const dir_names[] = {"ingress", "egress"};
+
+/*
+ * 1: the tcx link still runs our program on our interface; 0: not, and
+ * found says what is there instead; -errno: cannot tell.  Our own link's
+ * info needs no privilege (--user), unlike BPF_PROG_QUERY.
+ */
+static int tcx_owned(const struct iface_monitor *m, int dir, char *found,
+		     size_t len)
+{
+	struct bpf_link_info info = {};
+	__u32 ilen = sizeof(info), ifindex;
+
+	if (bpf_obj_get_info_by_fd(m->link_fd[dir], &info, &ilen))
+		return -errno;
+	/*
+	 * info.tcx (Linux 6.6) is newer than Debian 12's UAPI headers; like
+	 * info.xdp it starts with the ifindex, 0 once the link is detached.
+	 */
+	ifindex = info.xdp.ifindex;
+	if (ifindex == (__u32)m->ifindex && info.prog_id == m->prog_id[dir])
+		return 1;
+	if (!ifindex)
+		snprintf(found, len, _("its tcx link %u was detached"),
+			 info.id);
+	else
+		snprintf(found, len, _("its tcx link %u runs program %u"),
+			 info.id, info.prog_id);
+	return 0;
+}
+
+/* The same for our clsact filter (a netlink query: no privilege either). */
+static int clsact_owned(const struct iface_monitor *m, int dir, char *found,
+			size_t len)
+{
+	bool ingress = dir == 0;
+	int all, others;
+	__u32 id = 0;
+
+	if (!clsact_query(m, dir, &id)) {
+		if (id == m->prog_id[dir])
+			return 1;
+		snprintf(found, len,
+			 _("program %u is at handle 0x%x priority 0x%x"), id,
+			 ITM_TC_HANDLE, ITM_TC_PRIORITY);
+		return 0;
+	}
+	/*
+	 * No BPF program there: a foreign filter (classic BPF, another
+	 * kind), or none (also when the clsact qdisc went).
+	 */
+	all = tc_count_other_filters(m->ifindex, ingress, 0, 0);
+	others = tc_count_other_filters(m->ifindex, ingress, ITM_TC_HANDLE,
+					ITM_TC_PRIORITY);
+	if (all >= 0 && others >= 0 && all > others)
+		snprintf(found, len,
+			 _("a foreign filter is at handle 0x%x priority 0x%x"),
+			 ITM_TC_HANDLE, ITM_TC_PRIORITY);
+	else
+		snprintf(found, len,
+			 _("no filter at handle 0x%x priority 0x%x"),
+			 ITM_TC_HANDLE, ITM_TC_PRIORITY);
+	return 0;
+}
+
+bool iface_monitor_counting(const struct iface_monitor *m)
+{
+	return !m->gone && !m->lost[0] && !m->lost[1];
+}
+
+/*
+ * The interface stays but the hook is taken away: tc filter del, tc
+ * filter replace, bpftool link detach, or another tool destroying the
+ * clsact qdisc.  Only a privileged hand does that, so it is not undone:
+ * attaching again would fight it, and what passed meanwhile is lost
+ * anyway.  Reported once; ip_traffic_interface_attached shows 0 until a
+ * restart, or until the interface is created again (then attached anew).
+ */
+int iface_monitor_check(struct iface_monitor *m)
+{
+	char found[128], name[IF_NAMESIZE];
+	bool changed = false;
+
+	iface_lock_answer(m);
+	if (!m->skel || m->gone || m->mode == ATTACH_NONE)
+		return 0;
+	/* Deleted or renamed: for iface_monitor_follow() to report. */
+	if (!if_indextoname((unsigned int)m->ifindex, name) ||
+	    strcmp(name, m->name))
+		return 0;
+	for (int dir = 0; dir < 2; dir++) {
+		int owned;
+
+		found[0] = '\0';
+		owned = m->mode == ATTACH_TCX
+				? tcx_owned(m, dir, found, sizeof(found))
+				: clsact_owned(m, dir, found, sizeof(found));
+		if (owned < 0 || !owned == m->lost[dir])
+			continue; /* cannot tell, or no change */
+		m->lost[dir] = !owned;
+		changed = true;
+		if (owned)
+			pr_info(_("%s: our %s program is attached again\n"),
+				m->name, dir_names[dir]);
+		else
+			pr_warn(_("%s: our %s program is no longer attached (%s); that direction is not counted until the monitor is restarted\n"),
+				m->name, dir_names[dir], found);
+	}
+	return changed;
+}
+
 void iface_monitor_close(struct iface_monitor *m)
 {
 	iface_monitor_detach(m);
@@ -1377,4 +1658,6 @@ void iface_monitor_close(struct iface_monitor *m)
 		close(m->pin_dir_fd);
 	m->pin_dir_fd = -1;
 	release_lock(m);
+	/* Last: no other instance starts before everything here is undone. */
+	release_iface_lock(m);
 }

@@ -71,6 +71,10 @@ struct iface_monitor {
 	 */
 	int pin_dir_fd;
 	int lock_fd;
+	int iface_lock_fd;   /* iface_lock(): nothing can bypass it */
+	uint32_t prog_id[2]; /* what the hooks must run: [0] ingress */
+	/* The hook no longer runs our program (reported once). */
+	bool lost[2];
 	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
 	int active;
 	bool adopted;	     /* the maps came from an earlier run */
@@ -93,9 +97,20 @@ struct iface_monitor {
 	int back_ifindex;
 };
 
-/* Prints one actionable message on failure and returns -errno. */
+/*
+ * The interface's lock, taken first thing so that a second instance on it
+ * is refused before setting anything up: a listening unix socket bound to
+ * "\0ip_traffic_monitor/IFACE" (abstract names belong to the network
+ * namespace).  Returns its fd, or -errno (printed; -EBUSY names the pid
+ * of the instance that holds it).
+ */
+int iface_lock(const char *ifname);
+/*
+ * Prints one actionable message on failure and returns -errno.  Takes
+ * over iface_lock_fd (from iface_lock(); -1: takes the lock itself).
+ */
 int iface_monitor_open(struct iface_monitor *m, const char *name,
-		       const struct loader_config *cfg);
+		       int iface_lock_fd, const struct loader_config *cfg);
 /*
  * Record how the monitors attached (tcx or clsact) and read socket owners
  * (the worst over all of them); attribute: owners were asked for and an
@@ -122,6 +137,16 @@ void iface_monitor_detach(struct iface_monitor *m);
  * (logged; tried again at the next change).
  */
 int iface_monitor_follow(struct iface_monitor *m);
+/*
+ * Prove that each hook still runs our program (tc filter del or replace,
+ * a tcx link detached by someone else): one link-info or tc query per
+ * direction, allowed without privileges.  A hook that is no longer ours is
+ * reported once and left alone (not attached again).  Returns 1 if the
+ * state changed, 0 if not.  Also answers queued lock probes.
+ */
+int iface_monitor_check(struct iface_monitor *m);
+/* Attached and every hook running our program: counting. */
+bool iface_monitor_counting(const struct iface_monitor *m);
 
 /*
  * Put the empty spare statistics map in the programs' slot and return the

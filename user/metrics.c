@@ -342,7 +342,7 @@ static int render_iface_state(const struct metrics_input *in,
 		const char *name, *help, *type;
 	} fam[] = {
 		{"ip_traffic_interface_attached",
-		 "1 while the programs are attached to the interface; 0 after it disappeared, until an interface of that name is back",
+		 "1 while the programs are attached to the interface and its hooks run them; 0 after it disappeared, until an interface of that name is back, or after a hook was removed or replaced by someone else, until a restart",
 		 "gauge"},
 		{"ip_traffic_interface_reattached_total",
 		 "Times the interface disappeared and the programs were attached to a new interface of that name",

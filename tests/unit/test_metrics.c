@@ -202,7 +202,7 @@ static const char golden_full[] =
 	"# TYPE ip_traffic_malformed_rx_packets_total counter\n"
 	"ip_traffic_malformed_rx_packets_total{iface=\"eth0\"} 0\n"
 	"ip_traffic_malformed_rx_packets_total{iface=\"veth\\\"1\"} 14\n"
-	"# HELP ip_traffic_interface_attached 1 while the programs are attached to the interface; 0 after it disappeared, until an interface of that name is back\n"
+	"# HELP ip_traffic_interface_attached 1 while the programs are attached to the interface and its hooks run them; 0 after it disappeared, until an interface of that name is back, or after a hook was removed or replaced by someone else, until a restart\n"
 	"# TYPE ip_traffic_interface_attached gauge\n"
 	"ip_traffic_interface_attached{iface=\"eth0\"} 1\n"
 	"ip_traffic_interface_attached{iface=\"veth\\\"1\"} 0\n"
