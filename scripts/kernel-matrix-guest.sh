@@ -38,6 +38,10 @@ default_e2e=(
 	tests/e2e/test_store.py::test_kill9_under_traffic_loses_nothing
 	tests/e2e/test_store.py::test_kill9_clsact_loses_nothing
 	tests/e2e/test_degrade.py
+	"tests/e2e/test_exit_paths.py::test_exit_path_loses_nothing[sigterm-fifo-clears-tcx]"
+	"tests/e2e/test_exit_paths.py::test_exit_path_loses_nothing[sigterm-locked-clears-clsact]"
+	"tests/e2e/test_instance_lock.py::test_second_instance_refused_however_started[clsact-nsenter]"
+	"tests/e2e/test_instance_lock.py::test_hook_taken_away_is_noticed[tc-filter-del-ingress-root]"
 )
 if [[ -n ${ITM_KMATRIX_E2E:-} ]]; then
 	IFS=, read -r -a e2e <<<"$ITM_KMATRIX_E2E"
