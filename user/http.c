@@ -61,8 +61,15 @@ typedef int mhd_result;
 #define CONN_TIMEOUT_S	    10
 #define HEADER_DEADLINE_S   10
 #define RESPONSE_DEADLINE_S 60
-#define CONN_MEMORY_LIMIT   (32 * 1024)
-#define LISTEN_BACKLOG	    4096
+/*
+ * Each connection's buffers.  MHD mallocs a pool of up to 32 KiB; the
+ * pools of the kept connections become resident as connections come and
+ * go (~10 MiB for 256).  A bigger pool would be mapped per connection and
+ * its pages returned at close, but the munmap of every closed connection
+ * took 4x the CPU under a flood of connections.
+ */
+#define CONN_MEMORY_LIMIT (32 * 1024)
+#define LISTEN_BACKLOG	  4096
 /* Longest wait of our loop, for deadlines and stop requests. */
 #define TICK_MS 200
 /*
