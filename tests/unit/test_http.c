@@ -1147,6 +1147,45 @@ static void test_moving_streams_keep_their_slots(void **state)
 	assert_good_scrape(f->port);
 }
 
+/*
+ * Stopping the server while a scrape waits for a slot: the waiter is
+ * answered or cut, stop returns, and every body is released.
+ */
+static void test_stop_with_a_waiting_scrape(void **state)
+{
+	struct fixture *f = *state;
+	struct readers rd = {.n = 4};
+	double t0 = 0;
+	pthread_t th;
+	char *big;
+	int fds[4], fd;
+	struct resp r;
+
+	open_streams(f, fds, 4, &big);
+	rd.fds = fds;
+	atomic_init(&rd.stop, false);
+	assert_int_equal(pthread_create(&th, NULL, read_steadily, &rd), 0);
+	fd = connect_to(AF_INET, f->port, 0);
+	send_all(fd, GET_METRICS, strlen(GET_METRICS));
+	usleep(500 * 1000);
+	/* Queued: nothing stalls, and no answer yet. */
+	assert_int_equal(
+		poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, 0), 0);
+	assert_int_equal(atomic_load(&f->ctx.calls), 4);
+	t0 = monotonic_seconds();
+	http_server_stop(f->srv);
+	f->srv = NULL;
+	assert_true(monotonic_seconds() - t0 < 2.0);
+	atomic_store(&rd.stop, true);
+	pthread_join(th, NULL);
+	read_resp(fd, &r);
+	assert_true(r.closed_early || r.status == 503);
+	resp_free(&r);
+	close(fd);
+	assert_int_equal(atomic_load(&f->ctx.calls), 4);
+	close_streams(f, fds, 4, big);
+}
+
 static void test_stop_null(void **state)
 {
 	(void)state;
@@ -1300,6 +1339,7 @@ int main(void)
 		T(test_stream_error),
 		T(test_stalled_streams_give_way),
 		T(test_moving_streams_keep_their_slots),
+		T(test_stop_with_a_waiting_scrape),
 		cmocka_unit_test(test_stop_null),
 		cmocka_unit_test(test_basic_auth_and_headers),
 	};
