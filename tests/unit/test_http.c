@@ -960,14 +960,15 @@ static void test_stream_error(void **state)
 
 #define GET_METRICS "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
 
+#define GET_CLOSE                                                              \
+	"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
 /* A request from a given loopback address, answered and closed. */
 static void request_from(uint16_t port, const char *src, struct resp *r)
 {
-	static const char raw[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n"
-				  "Connection: close\r\n\r\n";
 	int fd = connect_from(AF_INET, port, 0, src);
 
-	send_all(fd, raw, strlen(raw));
+	send_all(fd, GET_CLOSE, strlen(GET_CLOSE));
 	read_resp(fd, r);
 	close(fd);
 }
@@ -1120,21 +1121,27 @@ static void *read_steadily(void *p)
 static void test_moving_streams_keep_their_slots(void **state)
 {
 	struct fixture *f = *state;
+	struct timeval tv = {.tv_sec = 15};
 	struct readers rd = {.n = 4};
 	bool none[4] = {false};
 	pthread_t th;
 	double t0, waited;
 	char *big;
-	int fds[4];
+	int fds[4], fd;
 	struct resp r;
 
 	open_streams(f, fds, 4, &big);
 	rd.fds = fds;
 	atomic_init(&rd.stop, false);
 	assert_int_equal(pthread_create(&th, NULL, read_steadily, &rd), 0);
+	/* Longer than connect_to()'s 5 s receive timeout: it waits 5 s. */
+	fd = connect_to(AF_INET, f->port, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	t0 = monotonic_seconds();
-	request(f->port, "GET", "/metrics", NULL, &r);
+	send_all(fd, GET_CLOSE, strlen(GET_CLOSE));
+	read_resp(fd, &r);
 	waited = monotonic_seconds() - t0;
+	close(fd);
 	atomic_store(&rd.stop, true);
 	pthread_join(th, NULL);
 	assert_int_equal(r.status, 503);
