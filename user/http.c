@@ -27,10 +27,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/sockios.h>
 
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
@@ -58,18 +61,39 @@ typedef int mhd_result;
 #define CONN_TIMEOUT_S	    10
 #define HEADER_DEADLINE_S   10
 #define RESPONSE_DEADLINE_S 60
-#define CONN_MEMORY_LIMIT   (32 * 1024)
-#define LISTEN_BACKLOG	    4096
+/*
+ * Each connection's buffers.  MHD mallocs a pool of up to 32 KiB; the
+ * pools of the kept connections become resident as connections come and
+ * go (~10 MiB for 256).  A bigger pool would be mapped per connection and
+ * its pages returned at close, but the munmap of every closed connection
+ * took 4x the CPU under a flood of connections.
+ */
+#define CONN_MEMORY_LIMIT (32 * 1024)
+#define LISTEN_BACKLOG	  4096
 /* Longest wait of our loop, for deadlines and stop requests. */
 #define TICK_MS 200
 /*
- * Responses in progress, each holding a snapshot (and zlib state); when
- * all are taken, the oldest one older than PREEMPT_AFTER_S gives way, so
- * clients that never read cannot keep a real scraper out for long.
+ * Responses in progress, each holding a snapshot (and zlib state).  A
+ * response whose body has not moved for STALL_S has a client that does
+ * not read (its socket buffers are full); when all slots are taken, the
+ * one stalled longest gives way at once, from the address holding the
+ * most slots first.  An address seen stalling is marked for STRIKE_S: it
+ * still gets a free slot, but may neither preempt nor wait, so clients
+ * that never read cost a 503 each, not a snapshot and a render.  Other
+ * scrapes wait (suspended) up to QUEUE_WAIT_S for a slot, those from an
+ * address that read a whole response within TRUST_S first.
  */
 #define MAX_METRICS_IN_FLIGHT 4
 #define PER_ADDR_IN_FLIGHT    2
-#define PREEMPT_AFTER_S	      2
+#define STALL_S		      0.5
+#define STRIKE_S	      60.0
+#define TRUST_S		      600.0
+#define MAX_WAITING	      16
+#define QUEUE_WAIT_S	      5.0
+/* How often the loop looks at the queue while someone waits. */
+#define QUEUE_TICK_MS 20
+/* Addresses remembered for the above (struck or trusted). */
+#define PEER_SLOTS 256
 /* Body pieces: what one read from the source and one MHD write move. */
 #define BLOCK_SIZE (64 * 1024)
 
@@ -98,9 +122,41 @@ struct conn {
 	int fd;
 	uint8_t key[16]; /* client address, IPv6 cut to its /64 */
 	enum conn_state state;
-	double since;	/* start of the current state */
-	bool in_flight; /* holds one of the /metrics slots */
-	bool shed;	/* shut down by us; MHD closes it soon */
+	double since;	   /* start of the current state */
+	bool in_flight;	   /* holds one of the /metrics slots */
+	bool shed;	   /* shut down by us; MHD closes it soon */
+	bool waiting;	   /* suspended in the queue for a slot */
+	bool wait_expired; /* resumed without a slot: answer 503 */
+	double queued_at;  /* waiting since */
+	double progress;   /* in flight: when its body last moved */
+	int outq;	   /* in flight: bytes the client has not acked */
+	struct body *body; /* in flight and streamed */
+};
+
+/* What an address did lately: the queue's and preemption's memory. */
+struct peer {
+	uint8_t key[16];
+	double seen;	   /* last update; 0: free entry */
+	double stalled_at; /* last seen with a stalled response; 0: not */
+	double served_at;  /* last read a whole response; 0: never */
+};
+
+/*
+ * One response body on its way out: pieces from the source, deflated on
+ * the fly when the client asked for gzip.  Level 1: metrics text is so
+ * repetitive that it still shrinks ~10x at a fraction of level 6's cost.
+ */
+struct body {
+	struct http_server *srv;
+	struct conn *conn; /* whose progress it marks; NULL once gone */
+	void *src_body;
+	bool gzip, zinit;
+	bool src_done; /* the source said end */
+	bool done;     /* everything is in out */
+	z_stream zs;
+	struct strbuf raw; /* gzip: source bytes not yet deflated */
+	struct strbuf out; /* bytes for the client */
+	size_t out_off;
 };
 
 struct http_server {
@@ -114,6 +170,10 @@ struct http_server {
 	struct conn *head, *tail;
 	size_t n_conns; /* not counting shed ones */
 	size_t n_in_flight;
+	struct conn *waiters[MAX_WAITING]; /* in arrival order */
+	size_t n_waiting;
+	bool resumed; /* some were: MHD handles them in its next run */
+	struct peer peers[PEER_SLOTS];
 	struct http_stats stats;
 };
 
@@ -146,16 +206,55 @@ static void addr_key(const struct sockaddr *sa, uint8_t key[16])
 	}
 }
 
+static void dequeue(struct http_server *srv, struct conn *c)
+{
+	size_t i = 0;
+
+	while (i < srv->n_waiting && srv->waiters[i] != c)
+		i++;
+	if (i == srv->n_waiting)
+		return;
+	memmove(&srv->waiters[i], &srv->waiters[i + 1],
+		(srv->n_waiting - i - 1) * sizeof(srv->waiters[0]));
+	srv->n_waiting--;
+	c->waiting = false;
+}
+
+/*
+ * Hand a waiting request back to MHD, which calls the handler again: to
+ * be served in the slot it was given, or to get its 503.
+ */
+static void resume(struct http_server *srv, struct conn *c, bool granted)
+{
+	dequeue(srv, c);
+	c->wait_expired = !granted;
+	MHD_resume_connection(c->mhd);
+	srv->resumed = true;
+}
+
 /* Close a connection under MHD's feet: it sees the hang-up and cleans up. */
 static void shed(struct http_server *srv, struct conn *c)
 {
+	static const struct linger abort_close = {.l_onoff = 1};
+
 	if (c->shed)
 		return;
 	c->shed = true;
+	/*
+	 * A response cut short may leave megabytes the client never took in
+	 * the socket; a FIN would wait behind them, and the kernel would
+	 * keep them for minutes.  Reset instead when MHD closes it.
+	 */
+	if (c->in_flight)
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &abort_close,
+			   sizeof(abort_close));
 	shutdown(c->fd, SHUT_RDWR);
 	srv->n_conns--;
 	if (c->in_flight)
 		srv->n_in_flight--;
+	/* MHD does not watch a suspended connection: wake it to close. */
+	if (c->waiting)
+		resume(srv, c, false);
 }
 
 static mhd_result accept_policy(void *cls, const struct sockaddr *sa,
@@ -298,6 +397,10 @@ static void notify_connection(void *cls, struct MHD_Connection *mc,
 		if (c->in_flight)
 			srv->n_in_flight--;
 	}
+	if (c->waiting)
+		dequeue(srv, c);
+	if (c->body)
+		c->body->conn = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -316,22 +419,6 @@ static struct conn *conn_of(struct MHD_Connection *mc)
 		MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 
 	return ci ? ci->socket_context : NULL;
-}
-
-/* Absolute deadlines: a client that drips a byte at a time still ends. */
-static void sweep(struct http_server *srv)
-{
-	double now = mono_now();
-
-	for (struct conn *c = srv->head; c; c = c->next) {
-		double limit = c->state == CONN_WAITING ? HEADER_DEADLINE_S
-							: RESPONSE_DEADLINE_S;
-
-		if (!c->shed && now - c->since > limit) {
-			shed(srv, c);
-			srv->stats.deadline++;
-		}
-	}
 }
 
 static int parse_addr(const char *s, uint16_t port, struct sockaddr_storage *ss,
@@ -517,27 +604,12 @@ bool http_accepts_gzip(const char *p)
 	return false;
 }
 
-/*
- * One response body on its way out: pieces from the source, deflated on
- * the fly when the client asked for gzip.  Level 1: metrics text is so
- * repetitive that it still shrinks ~10x at a fraction of level 6's cost.
- */
-struct body {
-	struct http_server *srv;
-	void *src_body;
-	bool gzip, zinit;
-	bool src_done; /* the source said end */
-	bool done;     /* everything is in out */
-	z_stream zs;
-	struct strbuf raw; /* gzip: source bytes not yet deflated */
-	struct strbuf out; /* bytes for the client */
-	size_t out_off;
-};
-
 static void body_free(struct body *b)
 {
 	if (!b)
 		return;
+	if (b->conn)
+		b->conn->body = NULL;
 	if (b->src_body)
 		b->srv->src.close(b->src_body);
 	if (b->zinit)
@@ -598,6 +670,9 @@ static ssize_t body_read(void *cls, uint64_t pos, char *buf, size_t max)
 	size_t n;
 
 	(void)pos;
+	/* MHD asks for more only once the socket took what it had. */
+	if (b->conn)
+		b->conn->progress = mono_now();
 	while (b->out_off == b->out.len) {
 		if (b->done)
 			return MHD_CONTENT_READER_END_OF_STREAM;
@@ -627,34 +702,297 @@ static mhd_result reply_error(const struct http_server *srv,
 			    false);
 }
 
-/* Make room for one more response, preempting the oldest if allowed. */
-static bool take_slot(struct http_server *srv, struct conn *self)
+/* Reuse order: a free entry first, then the stalest, trust counting. */
+static double peer_worth(const struct peer *p)
 {
-	struct conn *oldest = NULL;
+	if (!p->seen)
+		return -1;
+	return p->seen + (p->served_at ? TRUST_S : 0);
+}
+
+/* The entry of key, or NULL; with add, a new or the least useful one. */
+static struct peer *peer_get(struct http_server *srv, const uint8_t key[16],
+			     double now, bool add)
+{
+	struct peer *p, *reuse = srv->peers;
+
+	for (p = srv->peers; p < srv->peers + PEER_SLOTS; p++) {
+		if (p->seen && !memcmp(p->key, key, 16))
+			return p;
+		if (peer_worth(p) < peer_worth(reuse))
+			reuse = p;
+	}
+	if (!add)
+		return NULL;
+	memset(reuse, 0, sizeof(*reuse));
+	memcpy(reuse->key, key, 16);
+	reuse->seen = now;
+	return reuse;
+}
+
+static void peer_stalled(struct http_server *srv, const uint8_t key[16],
+			 double now)
+{
+	struct peer *p = peer_get(srv, key, now, true);
+
+	p->stalled_at = p->seen = now;
+}
+
+/* A whole response read: whatever it did before, this one reads. */
+static void peer_served(struct http_server *srv, const uint8_t key[16],
+			double now)
+{
+	struct peer *p = peer_get(srv, key, now, true);
+
+	p->served_at = p->seen = now;
+	p->stalled_at = 0;
+}
+
+static bool peer_struck(struct http_server *srv, const uint8_t key[16],
+			double now)
+{
+	struct peer *p = peer_get(srv, key, now, false);
+
+	return p && p->stalled_at && now - p->stalled_at < STRIKE_S;
+}
+
+static bool peer_trusted(struct http_server *srv, const uint8_t key[16],
+			 double now)
+{
+	struct peer *p = peer_get(srv, key, now, false);
+
+	return p && p->served_at && now - p->served_at < TRUST_S;
+}
+
+/*
+ * A response moves when MHD takes more of its body (body_read), or when
+ * the client acknowledges what the socket holds.  MHD asks for more only
+ * once half the send buffer is free, megabytes on a fast link: a steady
+ * reader can go a while between two body_read calls, not between acks.
+ */
+static void note_progress(struct conn *c, double now)
+{
+	int q;
+
+	if (ioctl(c->fd, SIOCOUTQ, &q))
+		return;
+	if (q < c->outq)
+		c->progress = now;
+	c->outq = q;
+}
+
+static bool stalled(struct conn *c, double now)
+{
+	if (!c->in_flight || c->shed)
+		return false;
+	note_progress(c, now);
+	return now - c->progress >= STALL_S;
+}
+
+/* Whether key holds a stalled response (and is marked for it). */
+static bool holds_stalled(struct http_server *srv, const uint8_t key[16],
+			  double now)
+{
+	for (struct conn *c = srv->head; c; c = c->next)
+		if (!memcmp(c->key, key, 16) && stalled(c, now)) {
+			peer_stalled(srv, key, now);
+			return true;
+		}
+	return false;
+}
+
+/*
+ * The response to give way: stalled, from the address that holds the
+ * most slots, stalled longest among those; NULL if every one moves.
+ */
+static struct conn *pick_victim(struct http_server *srv, double now)
+{
+	struct conn *held[MAX_METRICS_IN_FLIGHT], *best = NULL;
+	size_t n = 0, best_same = 0;
+
+	for (struct conn *c = srv->head; c && n < MAX_METRICS_IN_FLIGHT;
+	     c = c->next)
+		if (c->in_flight && !c->shed)
+			held[n++] = c;
+	for (size_t i = 0; i < n; i++) {
+		size_t same = 0;
+
+		if (!stalled(held[i], now))
+			continue;
+		for (size_t j = 0; j < n; j++)
+			same += !memcmp(held[i]->key, held[j]->key, 16);
+		if (!best || same > best_same ||
+		    (same == best_same && held[i]->progress < best->progress)) {
+			best = held[i];
+			best_same = same;
+		}
+	}
+	return best;
+}
+
+static void grant(struct http_server *srv, struct conn *c, double now)
+{
+	c->in_flight = true;
+	c->progress = now;
+	c->outq = 0;
+	srv->n_in_flight++;
+}
+
+/* Take a stalled response's slot for c. */
+static bool preempt_for(struct http_server *srv, struct conn *c, double now)
+{
+	struct conn *victim = pick_victim(srv, now);
+
+	if (!victim)
+		return false;
+	peer_stalled(srv, victim->key, now);
+	shed(srv, victim);
+	srv->stats.preempted++;
+	grant(srv, c, now);
+	return true;
+}
+
+/*
+ * A place in the queue: one per address, and when it is full a trusted
+ * address takes the place of the newest untrusted waiter.
+ */
+static bool enqueue(struct http_server *srv, struct conn *self, double now)
+{
+	for (size_t i = 0; i < srv->n_waiting; i++)
+		if (!memcmp(srv->waiters[i]->key, self->key, 16))
+			return false;
+	if (srv->n_waiting == MAX_WAITING) {
+		size_t i = srv->n_waiting;
+
+		if (!peer_trusted(srv, self->key, now))
+			return false;
+		while (i-- > 0)
+			if (!peer_trusted(srv, srv->waiters[i]->key, now))
+				break;
+		if (i == SIZE_MAX)
+			return false;
+		resume(srv, srv->waiters[i], false);
+	}
+	srv->waiters[srv->n_waiting++] = self;
+	self->waiting = true;
+	self->queued_at = now;
+	return true;
+}
+
+enum slot {
+	SLOT_TAKEN,
+	SLOT_WAIT, /* queued: suspend the request */
+	SLOT_BUSY, /* 503 */
+};
+
+/* A slot for one more response, now or later. */
+static enum slot take_slot(struct http_server *srv, struct conn *self)
+{
+	double now = mono_now();
+	bool struck;
 	size_t same = 0;
 
-	for (struct conn *c = srv->head; c; c = c->next) {
-		if (c->shed || !c->in_flight)
-			continue;
-		if (self && !memcmp(c->key, self->key, 16))
-			same++;
-		if (!oldest || c->since < oldest->since)
-			oldest = c;
-	}
+	/* Untracked (out of memory): a free slot or nothing. */
+	if (!self)
+		return srv->n_in_flight < MAX_METRICS_IN_FLIGHT ? SLOT_TAKEN
+								: SLOT_BUSY;
+	/* Never a second slot beside a stalled one. */
+	if (holds_stalled(srv, self->key, now))
+		return SLOT_BUSY;
+	for (struct conn *c = srv->head; c; c = c->next)
+		same += c->in_flight && !c->shed &&
+			!memcmp(c->key, self->key, 16);
 	if (same >= PER_ADDR_IN_FLIGHT)
-		return false;
-	if (srv->n_in_flight >= MAX_METRICS_IN_FLIGHT) {
-		if (!self || !oldest ||
-		    mono_now() - oldest->since < PREEMPT_AFTER_S)
-			return false;
-		shed(srv, oldest);
-		srv->stats.preempted++;
+		return SLOT_BUSY;
+	struck = peer_struck(srv, self->key, now);
+	/* Those already waiting go first. */
+	if (!srv->n_waiting) {
+		if (srv->n_in_flight < MAX_METRICS_IN_FLIGHT) {
+			grant(srv, self, now);
+			return SLOT_TAKEN;
+		}
+		if (!struck && preempt_for(srv, self, now))
+			return SLOT_TAKEN;
 	}
-	if (self) {
-		self->in_flight = true;
-		srv->n_in_flight++;
+	if (struck || !enqueue(srv, self, now))
+		return SLOT_BUSY;
+	return SLOT_WAIT;
+}
+
+/* The next waiter to serve: the first trusted one, else the first. */
+static struct conn *next_waiter(struct http_server *srv, double now)
+{
+	for (size_t i = 0; i < srv->n_waiting; i++)
+		if (peer_trusted(srv, srv->waiters[i]->key, now))
+			return srv->waiters[i];
+	return srv->waiters[0];
+}
+
+/* Whether the client of a waiting request has gone (MHD cannot see it). */
+static bool client_gone(const struct conn *c)
+{
+	struct pollfd p = {.fd = c->fd, .events = POLLRDHUP};
+
+	return poll(&p, 1, 0) > 0 &&
+	       (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/*
+ * Give waiters the slots that are free or stalled, and their 503 to
+ * those that waited too long or left.
+ */
+static void run_queue(struct http_server *srv)
+{
+	double now = mono_now();
+
+	for (size_t i = 0; i < srv->n_waiting;) {
+		struct conn *c = srv->waiters[i];
+
+		if (now - c->queued_at < QUEUE_WAIT_S && !client_gone(c))
+			i++;
+		else
+			resume(srv, c, false);
 	}
-	return true;
+	while (srv->n_waiting) {
+		struct conn *c = next_waiter(srv, now);
+
+		/* Its address may have stalled since it came: no slot then. */
+		if (holds_stalled(srv, c->key, now) ||
+		    peer_struck(srv, c->key, now)) {
+			resume(srv, c, false);
+			continue;
+		}
+		if (srv->n_in_flight < MAX_METRICS_IN_FLIGHT)
+			grant(srv, c, now);
+		else if (!preempt_for(srv, c, now))
+			break;
+		resume(srv, c, true);
+	}
+}
+
+/*
+ * Absolute deadlines: a client that drips a byte at a time still ends.
+ * And addresses whose responses stalled are marked as they stall, not
+ * only once preempted.
+ */
+static void sweep(struct http_server *srv)
+{
+	double now = mono_now();
+
+	for (struct conn *c = srv->head; c; c = c->next) {
+		double limit = c->state == CONN_WAITING ? HEADER_DEADLINE_S
+							: RESPONSE_DEADLINE_S;
+
+		if (c->shed)
+			continue;
+		if (now - c->since > limit) {
+			shed(srv, c);
+			srv->stats.deadline++;
+			continue;
+		}
+		if (stalled(c, now))
+			peer_stalled(srv, c->key, now);
+	}
 }
 
 static mhd_result serve_metrics(struct http_server *srv,
@@ -666,9 +1004,25 @@ static mhd_result serve_metrics(struct http_server *srv,
 	bool gzip;
 	int err;
 
-	if (!take_slot(srv, self))
+	if (self && self->wait_expired) {
+		self->wait_expired = false;
 		return reply_error(srv, conn, MHD_HTTP_SERVICE_UNAVAILABLE,
 				   "Too many concurrent scrapes\n");
+	}
+	/* A request resumed from the queue holds its slot already. */
+	if (!self || !self->in_flight) {
+		switch (take_slot(srv, self)) {
+		case SLOT_TAKEN:
+			break;
+		case SLOT_WAIT:
+			MHD_suspend_connection(conn);
+			return MHD_YES;
+		case SLOT_BUSY:
+			return reply_error(srv, conn,
+					   MHD_HTTP_SERVICE_UNAVAILABLE,
+					   "Too many concurrent scrapes\n");
+		}
+	}
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return MHD_NO;
@@ -723,6 +1077,10 @@ static mhd_result serve_metrics(struct http_server *srv,
 		if (!resp) {
 			body_free(b);
 			return MHD_NO;
+		}
+		if (self) {
+			b->conn = self;
+			self->body = b;
 		}
 	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
@@ -843,11 +1201,18 @@ static void request_completed(void *cls, struct MHD_Connection *conn,
 	struct http_server *srv = cls;
 	struct conn *self = conn_of(conn);
 
-	(void)toe;
 	*con_cls = NULL;
 	if (!self)
 		return;
+	if (self->waiting)
+		dequeue(srv, self);
+	if (self->body) {
+		self->body->conn = NULL;
+		self->body = NULL;
+	}
 	if (self->in_flight) {
+		if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+			peer_served(srv, self->key, mono_now());
 		self->in_flight = false;
 		if (!self->shed)
 			srv->n_in_flight--;
@@ -869,15 +1234,23 @@ static void *serve_loop(void *arg)
 
 	while (!atomic_load(&srv->stop)) {
 		MHD_UNSIGNED_LONG_LONG mhd_ms;
-		int wait = TICK_MS;
+		int wait = srv->n_waiting ? QUEUE_TICK_MS : TICK_MS;
 
 		if (MHD_get_timeout(srv->daemon, &mhd_ms) == MHD_YES &&
 		    mhd_ms < (MHD_UNSIGNED_LONG_LONG)wait)
 			wait = (int)mhd_ms;
+		if (srv->resumed)
+			wait = 0;
+		srv->resumed = false;
 		poll(pfd, 2, wait);
 		MHD_run(srv->daemon);
 		sweep(srv);
+		run_queue(srv);
 	}
+	/* MHD must not be stopped with connections suspended. */
+	while (srv->n_waiting)
+		resume(srv, srv->waiters[0], false);
+	MHD_run(srv->daemon);
 	return NULL;
 }
 
@@ -902,7 +1275,7 @@ struct http_server *http_server_start_fd(int fd, struct web_config *web,
 					 const struct http_source *src)
 {
 	struct MHD_OptionItem tls[5] = {{MHD_OPTION_END, 0, NULL}};
-	unsigned int flags = MHD_USE_EPOLL;
+	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
 	struct http_server *srv = NULL;
 	size_t n = 0;
 	int err;

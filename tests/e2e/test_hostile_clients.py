@@ -132,9 +132,11 @@ def test_slow_clients_do_not_delay_scrapes(topo, start_monitor):
                            rss1, fds, stats["connects"], stats["hangups"]))
     # The bar from the issue: no real scrape delayed beyond 1 s.
     assert worst < 1.0, times
-    # Bounded: at most 256 connections of at most 32 KiB each, and
+    # The README's bound: the 32 KiB buffer pools of the 256 kept
+    # connections become resident as connections come and go (measured
+    # +5 MiB after 15 s, levelling off at +10 MiB after 3 minutes).  And
     # descriptors for no more than MHD's hard limit.
-    assert rss1 - rss0 < 64 * 1024, (rss0, rss1)
+    assert rss1 - rss0 < 12 * 1024, (rss0, rss1)
     assert fds < 600, fds
     # The limits did act: the server hung up on some attackers.
     assert stats["hangups"] > 0

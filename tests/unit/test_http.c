@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -853,28 +854,23 @@ static bool hung_up(int fd, int timeout_ms)
 }
 
 /*
- * How many of fds end (EOF or reset) within timeout_ms, draining what
- * they received; returns as soon as one has, after a last look at the
- * others.
+ * How many of fds end (FIN or reset) within timeout_ms, beside those
+ * already marked in ended[]; returns as soon as one has, after a last
+ * look at the others.  Nothing is read: a reader's stream would move.
  */
-static size_t count_ended(const int *fds, size_t n, int timeout_ms)
+static size_t count_ended(const int *fds, bool *ended, size_t n, int timeout_ms)
 {
 	double t0 = monotonic_seconds();
-	bool ended[8] = {false};
 	size_t count = 0, rounds_after = 0;
-	char buf[65536];
 
-	assert_true(n <= 8);
 	while ((monotonic_seconds() - t0) * 1000 < timeout_ms &&
 	       (!count || rounds_after++ < 3)) {
 		for (size_t i = 0; i < n; i++) {
-			struct pollfd p = {.fd = fds[i], .events = POLLIN};
-			ssize_t got;
+			struct pollfd p = {.fd = fds[i], .events = POLLRDHUP};
 
 			if (ended[i] || poll(&p, 1, 30) <= 0)
 				continue;
-			got = recv(fds[i], buf, sizeof(buf), MSG_DONTWAIT);
-			if (got == 0 || (got < 0 && errno != EAGAIN)) {
+			if (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) {
 				ended[i] = true;
 				count++;
 			}
@@ -962,62 +958,62 @@ static void test_stream_error(void **state)
 	free(big);
 }
 
-/*
- * Clients that request a huge body and never read it each hold one
- * stream; past the limit the server answers 503 at once, and a scrape
- * that comes later than PREEMPT_AFTER_S preempts the oldest stream.
- * Every body is released when its client goes.
- */
-static void test_in_flight_limit(void **state)
+#define GET_METRICS "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+
+#define GET_CLOSE                                                              \
+	"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+/* A request from a given loopback address, answered and closed. */
+static void request_from(uint16_t port, const char *src, struct resp *r)
 {
-	struct fixture *f = *state;
-	size_t big_len = 64u << 20;
-	char *big = malloc(big_len), src[32];
-	int fds[5];
-	struct resp r;
+	int fd = connect_from(AF_INET, port, 0, src);
+
+	send_all(fd, GET_CLOSE, strlen(GET_CLOSE));
+	read_resp(fd, r);
+	close(fd);
+}
+
+/* A stream of a huge body that is never read, to a tiny buffer. */
+static int open_stream(struct fixture *f, const char *src)
+{
+	int calls = atomic_load(&f->ctx.calls), fd;
 	double t0;
 
-	assert_non_null(big);
-	memset(big, '#', big_len);
-	f->ctx.body = big;
-	f->ctx.body_len = big_len;
-	for (size_t i = 0; i < 4; i++) {
-		snprintf(src, sizeof(src), "127.0.1.%zu", i + 1);
-		fds[i] = connect_from(AF_INET, f->port, 4096, src);
-		send_all(fds[i], "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
-			 strlen("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"));
-	}
+	fd = connect_from(AF_INET, f->port, 4096, src);
+	send_all(fd, GET_METRICS, strlen(GET_METRICS));
 	t0 = monotonic_seconds();
-	while (atomic_load(&f->ctx.calls) < 4 && monotonic_seconds() - t0 < 5)
+	while (atomic_load(&f->ctx.calls) == calls &&
+	       monotonic_seconds() - t0 < 5)
 		usleep(10000);
-	assert_int_equal(atomic_load(&f->ctx.calls), 4);
-	assert_int_equal(atomic_load(&f->ctx.open_bodies), 4);
+	assert_int_equal(atomic_load(&f->ctx.calls), calls + 1);
+	return fd;
+}
 
-	/* Two per address at most, whatever the global room. */
-	fds[4] = connect_from(AF_INET, f->port, 4096, "127.0.1.1");
-	request(f->port, "GET", "/metrics", NULL, &r);
-	assert_int_equal(r.status, 503);
-	resp_free(&r);
-	assert_int_equal(atomic_load(&f->ctx.calls), 4);
-	/* Other pages are not limited. */
-	request(f->port, "GET", "/", NULL, &r);
-	assert_int_equal(r.status, 200);
-	resp_free(&r);
+/* n such streams from 127.0.1.1.., then later snapshots are small. */
+static void open_streams(struct fixture *f, int *fds, size_t n, char **big)
+{
+	size_t big_len = 64u << 20;
+	char src[32];
 
-	/*
-	 * Later, the oldest never-reading stream gives way: one of the four
-	 * (the server saw their requests in an order the client cannot fix).
-	 */
+	*big = malloc(big_len);
+	assert_non_null(*big);
+	memset(*big, '#', big_len);
+	f->ctx.body = *big;
+	f->ctx.body_len = big_len;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(src, sizeof(src), "127.0.1.%zu", i + 1);
+		fds[i] = open_stream(f, src);
+	}
+	assert_int_equal(atomic_load(&f->ctx.open_bodies), n);
 	f->ctx.body = BODY;
 	f->ctx.body_len = strlen(BODY);
-	usleep(2100 * 1000);
-	request(f->port, "GET", "/metrics", NULL, &r);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.body, BODY);
-	resp_free(&r);
-	assert_int_equal(count_ended(fds, 4, 3000), 1);
+}
 
-	for (size_t i = 0; i < 5; i++)
+static void close_streams(struct fixture *f, int *fds, size_t n, char *big)
+{
+	double t0;
+
+	for (size_t i = 0; i < n; i++)
 		close(fds[i]);
 	/* MHD notices the hang-ups on its next poll round. */
 	t0 = monotonic_seconds();
@@ -1025,6 +1021,176 @@ static void test_in_flight_limit(void **state)
 		usleep(20000);
 	assert_int_equal(atomic_load(&f->ctx.open_bodies), 0);
 	free(big);
+}
+
+/*
+ * Clients that request a huge body and never read it hold the four
+ * response slots.  Their streams stop moving once their buffers are
+ * full: a reading scrape gets one of their slots (waiting for the stall
+ * to show if it comes at once), and the next one does at once.  An
+ * address holding a stalled stream gets a 503 without a snapshot; one
+ * whose stream was preempted may take a free slot, but neither preempt
+ * nor wait.  Every body is released when its client goes.
+ */
+static void test_stalled_streams_give_way(void **state)
+{
+	struct fixture *f = *state;
+	bool ended[5] = {false};
+	size_t gone = SIZE_MAX;
+	char *big, src[32];
+	struct resp r;
+	int fds[5];
+	double t0;
+
+	open_streams(f, fds, 4, &big);
+
+	request(f->port, "GET", "/metrics", NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, BODY);
+	resp_free(&r);
+	assert_int_equal(atomic_load(&f->ctx.calls), 5);
+	assert_int_equal(count_ended(fds, ended, 4, 3000), 1);
+
+	/* A slot is free, but not for an address holding a stalled one. */
+	for (size_t i = 0; i < 4; i++) {
+		if (ended[i]) {
+			gone = i;
+			continue;
+		}
+		snprintf(src, sizeof(src), "127.0.1.%zu", i + 1);
+		request_from(f->port, src, &r);
+		assert_int_equal(r.status, 503);
+		resp_free(&r);
+	}
+	assert_int_equal(atomic_load(&f->ctx.calls), 5);
+
+	/* All taken again; the preempted address is refused at once. */
+	f->ctx.body = big;
+	f->ctx.body_len = 64u << 20;
+	fds[4] = open_stream(f, "127.0.1.9");
+	f->ctx.body = BODY;
+	f->ctx.body_len = strlen(BODY);
+	snprintf(src, sizeof(src), "127.0.1.%zu", gone + 1);
+	t0 = monotonic_seconds();
+	request_from(f->port, src, &r);
+	assert_int_equal(r.status, 503);
+	assert_true(monotonic_seconds() - t0 < 1.0);
+	resp_free(&r);
+	assert_int_equal(atomic_load(&f->ctx.calls), 6);
+	/* Other pages are not limited. */
+	request(f->port, "GET", "/", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+
+	/* A reading scrape: a stalled stream gives way, not the new one. */
+	assert_good_scrape(f->port);
+	assert_int_equal(atomic_load(&f->ctx.calls), 7);
+	assert_int_equal(count_ended(fds, ended, 5, 3000), 1);
+	assert_false(ended[4]);
+
+	close_streams(f, fds, 5, big);
+}
+
+struct readers {
+	const int *fds;
+	size_t n;
+	atomic_bool stop;
+};
+
+/* Read every stream steadily: 64 KiB each every 20 ms. */
+static void *read_steadily(void *p)
+{
+	struct readers *rd = p;
+	char buf[65536];
+
+	while (!atomic_load(&rd->stop)) {
+		for (size_t i = 0; i < rd->n; i++)
+			if (recv(rd->fds[i], buf, sizeof(buf), MSG_DONTWAIT) <
+				    0 &&
+			    errno != EAGAIN)
+				return NULL;
+		usleep(20000);
+	}
+	return NULL;
+}
+
+/*
+ * Four streams that all move: nothing is preempted, and a fifth scrape
+ * waits for a slot, then gets its 503 when none came in time.
+ */
+static void test_moving_streams_keep_their_slots(void **state)
+{
+	struct fixture *f = *state;
+	struct timeval tv = {.tv_sec = 15};
+	struct readers rd = {.n = 4};
+	bool none[4] = {false};
+	pthread_t th;
+	double t0, waited;
+	char *big;
+	int fds[4], fd;
+	struct resp r;
+
+	open_streams(f, fds, 4, &big);
+	rd.fds = fds;
+	atomic_init(&rd.stop, false);
+	assert_int_equal(pthread_create(&th, NULL, read_steadily, &rd), 0);
+	/* Longer than connect_to()'s 5 s receive timeout: it waits 5 s. */
+	fd = connect_to(AF_INET, f->port, 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	t0 = monotonic_seconds();
+	send_all(fd, GET_CLOSE, strlen(GET_CLOSE));
+	read_resp(fd, &r);
+	waited = monotonic_seconds() - t0;
+	close(fd);
+	atomic_store(&rd.stop, true);
+	pthread_join(th, NULL);
+	assert_int_equal(r.status, 503);
+	resp_free(&r);
+	/* It was queued (for QUEUE_WAIT_S), not turned away at once. */
+	assert_true(waited > 4.0);
+	assert_int_equal(atomic_load(&f->ctx.calls), 4);
+	assert_int_equal(count_ended(fds, none, 4, 500), 0);
+	close_streams(f, fds, 4, big);
+	assert_good_scrape(f->port);
+}
+
+/*
+ * Stopping the server while a scrape waits for a slot: the waiter is
+ * answered or cut, stop returns, and every body is released.
+ */
+static void test_stop_with_a_waiting_scrape(void **state)
+{
+	struct fixture *f = *state;
+	struct readers rd = {.n = 4};
+	double t0 = 0;
+	pthread_t th;
+	char *big;
+	int fds[4], fd;
+	struct resp r;
+
+	open_streams(f, fds, 4, &big);
+	rd.fds = fds;
+	atomic_init(&rd.stop, false);
+	assert_int_equal(pthread_create(&th, NULL, read_steadily, &rd), 0);
+	fd = connect_to(AF_INET, f->port, 0);
+	send_all(fd, GET_METRICS, strlen(GET_METRICS));
+	usleep(500 * 1000);
+	/* Queued: nothing stalls, and no answer yet. */
+	assert_int_equal(
+		poll(&(struct pollfd){.fd = fd, .events = POLLIN}, 1, 0), 0);
+	assert_int_equal(atomic_load(&f->ctx.calls), 4);
+	t0 = monotonic_seconds();
+	http_server_stop(f->srv);
+	f->srv = NULL;
+	assert_true(monotonic_seconds() - t0 < 2.0);
+	atomic_store(&rd.stop, true);
+	pthread_join(th, NULL);
+	read_resp(fd, &r);
+	assert_true(r.closed_early || r.status == 503);
+	resp_free(&r);
+	close(fd);
+	assert_int_equal(atomic_load(&f->ctx.calls), 4);
+	close_streams(f, fds, 4, big);
 }
 
 static void test_stop_null(void **state)
@@ -1178,7 +1344,9 @@ int main(void)
 		T(test_per_address_limit),
 		T(test_global_limit_sheds_oldest),
 		T(test_stream_error),
-		T(test_in_flight_limit),
+		T(test_stalled_streams_give_way),
+		T(test_moving_streams_keep_their_slots),
+		T(test_stop_with_a_waiting_scrape),
 		cmocka_unit_test(test_stop_null),
 		cmocka_unit_test(test_basic_auth_and_headers),
 	};
