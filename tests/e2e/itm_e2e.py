@@ -947,6 +947,15 @@ def merge_counts(*tables):
     return out
 
 
+def rss_kib(pid):
+    """VmRSS of pid, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
 def sum_counts(table):
     tot = empty_counts()
     for e in table.values():

@@ -93,14 +93,6 @@ def _finished(pid):
         return True
 
 
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def _vm_kib(pid, key):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -197,9 +189,9 @@ def test_flood_of_ten_times_the_cap(topo, start_monitor, tmp_path):
                         threshold="100000")
     pid = mon.proc.pid
     mon.scrape()
-    rss0 = _rss_kib(pid)
+    rss0 = e2e.rss_kib(pid)
     m, frames, scrapes, _ = _run_flood(t, mon, tmp_path, 10 * cap, 1)
-    rss1 = _rss_kib(pid)
+    rss1 = e2e.rss_kib(pid)
     print("flood: %d frames from %d sources, cap %d: tracked %d, evicted "
           "%d, %d scrapes during; RSS %d -> %d KiB" % (
               frames, frames, cap,

@@ -20,14 +20,6 @@ N_ADDRS = 100
 SLOW_PER_ADDR = 10
 
 
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
 def _n_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
@@ -106,7 +98,7 @@ def test_slow_clients_do_not_delay_scrapes(topo, start_monitor):
     for _ in range(3):
         st, _, _ = _timed_scrape(t.pns, srv)
         assert st == 200
-    rss0 = _rss_kib(pid)
+    rss0 = e2e.rss_kib(pid)
 
     atk = e2e.Forked(t.pns, _slow_clients, srv, attackers, SLOW_PER_ADDR,
                      gated=True)
@@ -121,7 +113,7 @@ def test_slow_clients_do_not_delay_scrapes(topo, start_monitor):
             times.append(dt)
             worst = max(worst, dt)
             time.sleep(1)
-        rss1 = _rss_kib(pid)
+        rss1 = e2e.rss_kib(pid)
         fds = _n_fds(pid)
     finally:
         atk.go()

@@ -204,7 +204,7 @@ def _run(t, start_monitor, n_addrs, n_attackers=50, rate=20):
                 time.sleep(0.2)
             cpu = (_cpu_ticks(pid) - cpu0) / os.sysconf("SC_CLK_TCK")
             wall = time.monotonic() - t0
-            rss = _rss_kib(pid)
+            rss = e2e.rss_kib(pid)
             # The attack alone, once the real scraper is gone.
             cpu0, t0 = _cpu_ticks(pid), time.monotonic()
             time.sleep(3)
@@ -232,14 +232,6 @@ def _run(t, start_monitor, n_addrs, n_attackers=50, rate=20):
         assert atk_cpu < 0.5, atk_cpu
     finally:
         sinks.close()
-
-
-def _rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 # Each address has 8 series (per address and per process, tx and rx,
