@@ -33,9 +33,9 @@ import itm_e2e as e2e
 from test_store import steady_sender, stored_per_ip, truth_from
 
 PORT = 5031
-SEND_S = 1.6
-FAULT_AT_S = 0.4
-DURATION_S = 6
+SEND_S = 1.0
+FAULT_AT_S = 0.3
+DURATION_S = 5
 
 EXITS = ["sigterm", "sigint", "duration", "sigterm-keep", "duration-keep",
          "sigkill"]
