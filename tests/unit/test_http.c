@@ -1114,6 +1114,23 @@ static void *read_steadily(void *p)
 	return NULL;
 }
 
+/* Four streams, all read steadily by a thread of their own. */
+static void readers_start(struct fixture *f, struct readers *rd, int fds[4],
+			  char **big, pthread_t *th)
+{
+	open_streams(f, fds, 4, big);
+	rd->fds = fds;
+	rd->n = 4;
+	atomic_init(&rd->stop, false);
+	assert_int_equal(pthread_create(th, NULL, read_steadily, rd), 0);
+}
+
+static void readers_stop(struct readers *rd, pthread_t th)
+{
+	atomic_store(&rd->stop, true);
+	pthread_join(th, NULL);
+}
+
 /*
  * Four streams that all move: nothing is preempted, and a fifth scrape
  * waits for a slot, then gets its 503 when none came in time.
@@ -1122,7 +1139,7 @@ static void test_moving_streams_keep_their_slots(void **state)
 {
 	struct fixture *f = *state;
 	struct timeval tv = {.tv_sec = 15};
-	struct readers rd = {.n = 4};
+	struct readers rd;
 	bool none[4] = {false};
 	pthread_t th;
 	double t0, waited;
@@ -1130,10 +1147,7 @@ static void test_moving_streams_keep_their_slots(void **state)
 	int fds[4], fd;
 	struct resp r;
 
-	open_streams(f, fds, 4, &big);
-	rd.fds = fds;
-	atomic_init(&rd.stop, false);
-	assert_int_equal(pthread_create(&th, NULL, read_steadily, &rd), 0);
+	readers_start(f, &rd, fds, &big, &th);
 	/* Longer than connect_to()'s 5 s receive timeout: it waits 5 s. */
 	fd = connect_to(AF_INET, f->port, 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -1142,8 +1156,7 @@ static void test_moving_streams_keep_their_slots(void **state)
 	read_resp(fd, &r);
 	waited = monotonic_seconds() - t0;
 	close(fd);
-	atomic_store(&rd.stop, true);
-	pthread_join(th, NULL);
+	readers_stop(&rd, th);
 	assert_int_equal(r.status, 503);
 	resp_free(&r);
 	/* It was queued (for QUEUE_WAIT_S), not turned away at once. */
@@ -1161,17 +1174,14 @@ static void test_moving_streams_keep_their_slots(void **state)
 static void test_stop_with_a_waiting_scrape(void **state)
 {
 	struct fixture *f = *state;
-	struct readers rd = {.n = 4};
+	struct readers rd;
 	double t0 = 0;
 	pthread_t th;
 	char *big;
 	int fds[4], fd;
 	struct resp r;
 
-	open_streams(f, fds, 4, &big);
-	rd.fds = fds;
-	atomic_init(&rd.stop, false);
-	assert_int_equal(pthread_create(&th, NULL, read_steadily, &rd), 0);
+	readers_start(f, &rd, fds, &big, &th);
 	fd = connect_to(AF_INET, f->port, 0);
 	send_all(fd, GET_METRICS, strlen(GET_METRICS));
 	usleep(500 * 1000);
@@ -1183,8 +1193,7 @@ static void test_stop_with_a_waiting_scrape(void **state)
 	http_server_stop(f->srv);
 	f->srv = NULL;
 	assert_true(monotonic_seconds() - t0 < 2.0);
-	atomic_store(&rd.stop, true);
-	pthread_join(th, NULL);
+	readers_stop(&rd, th);
 	read_resp(fd, &r);
 	assert_true(r.closed_early || r.status == 503);
 	resp_free(&r);
