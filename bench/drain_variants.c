@@ -6,7 +6,7 @@
  *
  *   drain_variants N [ROUNDS [VARIANT]]
  *
- * Variants: lookup-and-delete in batches of 1024, 4096 (what user/drain.c
+ * Variants: lookup-and-delete in batches of 1024, 4096 (what user/kernel/drain.c
  * does) and 65536 entries; lookup without delete (what recreating the map
  * instead of deleting would still pay to read it); creating a fresh
  * preallocated map (what recreating adds); a BPF_F_NO_PREALLOC map drained
@@ -253,7 +253,7 @@ out:
 	return got;
 }
 
-/* The daemon's drain (user/drain.c): two threads for maps this size. */
+/* The daemon's drain (user/kernel/drain.c): two threads for maps this size. */
 static int count_rows(void *ctx, const struct itm_key *keys, const void *values,
 		      size_t count)
 {

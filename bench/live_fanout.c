@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * What `top` viewers cost the daemon: the live socket server
- * (user/live_server.c) publishes a table of N addresses (one process each)
+ * (user/live/live_server.c) publishes a table of N addresses (one process each)
  * of which a tenth change every update, to K viewers that read and discard
  * everything in a child process.  The daemon's CPU time per update (user +
  * system, this process only) is measured for K = 0, 1, 4, 16, 64 and

@@ -4,14 +4,14 @@
  * the code path the daemon uses every sample interval.
  *
  *  1. A real per-CPU BPF hash map (the kernel side of one poll) is filled
- *     with N keys and drained by the daemon's drain_map() (user/drain.c,
+ *     with N keys and drained by the daemon's drain_map() (user/kernel/drain.c,
  *     batches of 4096 as the collector uses): "drain" time is its time
  *     minus the merge time.
  *  2. Each drained batch is merged by the daemon's ip_table_merge_batch()
- *     (user/table.c), as the collector does: "merge" time, first poll
+ *     (user/core/table.c), as the collector does: "merge" time, first poll
  *     (all inserts) and a second poll (all updates).
  *  3. metrics_render() of the whole table with every address exported
- *     (-t 0): time and size, plus its gzip size at the level user/http.c
+ *     (-t 0): time and size, plus its gzip size at the level user/export/http.c
  *     uses (1).
  *  4. Resident memory per tracked address: VmRSS growth of this process
  *     while the table is built, divided by N.
@@ -36,7 +36,7 @@
 #include "strbuf.h"
 #include "table.h"
 
-#define BATCH_ENTRIES 4096 /* as user/collector.c */
+#define BATCH_ENTRIES 4096 /* as user/core/collector.c */
 
 static long rss_kib(void)
 {

@@ -7,7 +7,7 @@
  *     the exported index only) and streams it in 64 KiB pieces; the
  *     baseline, measured in the same run, is one pass over every tracked
  *     entry (what the renderer did before: sum and filter all of them).
- *  2. Memory: the real HTTP server (user/http.c) serving a snapshot
+ *  2. Memory: the real HTTP server (user/export/http.c) serving a snapshot
  *     source; CLIENTS clients request /metrics over loopback with a tiny
  *     receive buffer and never read.  VmRSS growth is compared with the
  *     size of the whole body each of them would have pinned before.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The --db store's costs, through the daemon's own code (user/store.c,
- * user/query.c):
+ * The --db store's costs, through the daemon's own code (user/store/store.c,
+ * user/store/query.c):
  *  1. one flush (one transaction) of N active addresses: first sight
  *     (new address rows), steady state (a new bucket), and a second flush
  *     into the same bucket (upsert of existing rows);

@@ -71,7 +71,7 @@ struct itm_counter {
  * Written by user space only (one entry, itm_meta): which drain each
  * statistics map last took part in, so a restart can tell whether a
  * swapped-out map's contents are already in the database (see
- * user/persist.c).
+ * user/core/persist.c).
  */
 struct itm_meta {
 	__u32 layout; /* ITM_PIN_LAYOUT of the run that created the maps */

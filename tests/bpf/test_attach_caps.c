@@ -16,7 +16,7 @@
  * kept set permitted and nothing effective.
  *
  * Other kernels: the programs are the *_hlp twins where the kernel refuses
- * the inline ones (before 6.2), as user/loader.c loads them.  Where root
+ * the inline ones (before 6.2), as user/kernel/loader.c loads them.  Where root
  * cannot attach a tcx link because the kernel has none (before 6.6: its
  * BTF lacks BPF_TCX_INGRESS), or a clsact filter because the kernel lacks
  * sch_ingress or cls_bpf, that half of every case is skipped, with the
@@ -47,7 +47,7 @@
 #include "privdrop.h"
 #include "traffic.skel.h"
 
-/* Debian 12's UAPI headers predate tcx (Linux 6.6), as in user/loader.c. */
+/* Debian 12's UAPI headers predate tcx (Linux 6.6), as in user/kernel/loader.c. */
 #ifndef BPF_TCX_INGRESS
 #define BPF_TCX_INGRESS 46
 #define BPF_TCX_EGRESS	47
@@ -68,7 +68,7 @@ static int lo_ifindex;
 static bool have_tcx = true, have_clsact = true;
 
 /*
- * The programs user/loader.c would attach: the inline ones, or their
+ * The programs user/kernel/loader.c would attach: the inline ones, or their
  * *_hlp twins where the kernel refuses those (before Linux 6.2, or with
  * ITM_TEST_REFUSE_INLINE set: loaded as XDP programs, as the loader does).
  */

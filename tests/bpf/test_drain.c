@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * user/drain.c on real per-CPU hash maps shaped like the daemon's: every
+ * user/kernel/drain.c on real per-CPU hash maps shaped like the daemon's: every
  * entry reaches the callback exactly once with its per-CPU values intact,
  * and the map is empty afterwards, for maps drained by one thread (small)
  * and by two (the helper takes the upper half of the buckets), full and
@@ -8,7 +8,7 @@
  * each entry was either delivered or is still in the map.
  *
  * A kernel without batch operations (before 5.6) is drained key by key
- * (user/drain.c's fallback), which the cases then check.  A map this
+ * (user/kernel/drain.c's fallback), which the cases then check.  A map this
  * machine has no memory for (per-CPU values: entries x CPUs) skips its
  * case, with the reason.
  *

@@ -15,7 +15,7 @@
  *    stamped, a note whose inode does not match is not applied, and every
  *    note the second pass reaches is consumed.
  *
- * The object is loaded the way user/owner.c loads it: each part alone
+ * The object is loaded the way user/kernel/owner.c loads it: each part alone
  * first, then the parts this kernel accepts together.  A case whose part
  * the kernel refuses is skipped with the verifier's reason, unless the
  * kernel should have it (sock_create always; a scan variant from 5.11 on,

@@ -7,7 +7,7 @@
  * counter, summed over all CPUs -- with what the case expects, so a byte
  * counted under a wrong key, twice, or not at all fails the case.
  *
- * Like user/loader.c, the object is loaded with the inline programs and,
+ * Like user/kernel/loader.c, the object is loaded with the inline programs and,
  * where the kernel refuses them (before Linux 6.2, or with
  * ITM_TEST_REFUSE_INLINE set, which has it refuse them as the loader
  * does), with their *_hlp twins alone; the cases then run the twins, and
@@ -92,7 +92,7 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, args);
 }
 
-/* The programs user/loader.c falls back to: no kfuncs before Linux 6.2. */
+/* The programs user/kernel/loader.c falls back to: no kfuncs before Linux 6.2. */
 static void set_inline_autoload(struct traffic_bpf *s, bool on)
 {
 	bpf_program__set_autoload(s->progs.itm_egress, on);
@@ -104,7 +104,7 @@ static void set_inline_autoload(struct traffic_bpf *s, bool on)
 /*
  * Open and load traffic.bpf.o with both kinds of program or, where the
  * kernel refuses the inline ones (not for EPERM: that is no BPF at all),
- * with the *_hlp twins alone, as user/loader.c's load() does.  Returns
+ * with the *_hlp twins alone, as user/kernel/loader.c's load() does.  Returns
  * NULL with errno set; *hlp tells which were loaded and *inline_err why
  * the inline ones were not (0 when they were).
  */
@@ -124,7 +124,7 @@ static struct traffic_bpf *traffic_load(bool attribute_pid, __u32 entries,
 			bpf_map__set_max_entries(s->maps.itm_stats_a, entries);
 			bpf_map__set_max_entries(s->maps.itm_stats_b, entries);
 		}
-		/* Exactly as user/loader.c: as the wrong type, refused. */
+		/* Exactly as user/kernel/loader.c: as the wrong type, refused. */
 		if (pass == 0 && getenv("ITM_TEST_REFUSE_INLINE")) {
 			bpf_program__set_type(s->progs.itm_egress,
 					      BPF_PROG_TYPE_XDP);
@@ -169,7 +169,7 @@ static void inline_reason(char *buf, size_t len, int err)
 			 strerror(-err));
 }
 
-/* The program the daemon attaches (user/loader.c's prog_for()). */
+/* The program the daemon attaches (user/kernel/loader.c's prog_for()). */
 static struct bpf_program *prog_egress(void)
 {
 	return skel_hlp ? skel->progs.itm_egress_hlp : skel->progs.itm_egress;

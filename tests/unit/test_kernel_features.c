@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * user/kernel_features.c: the reason taken from a verifier log, the
+ * user/kernel/kernel_features.c: the reason taken from a verifier log, the
  * attribution state derived from its parts, the ITM_TEST_REFUSE list, and
  * the ip_traffic_feature state set rendered by metrics.c.
  */

@@ -54,7 +54,7 @@ struct options {
 	const char *web_config;	  /* --web.config.file */
 	const char *db_host;	  /* --db-host (PostgreSQL) */
 
-	/* IPFIX export (user/ipfix.c) */
+	/* IPFIX export (user/export/ipfix.c) */
 	const char *ipfix;	    /* --ipfix HOST:PORT; NULL = off */
 	bool ipfix_tcp;		    /* --ipfix-transport tcp */
 	uint64_t ipfix_interval_ms; /* --ipfix-interval */

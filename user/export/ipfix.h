@@ -3,7 +3,7 @@
  * IPFIX export (RFC 7011) of the per-interval deltas: per flush, one
  * record per remote address and direction seen on each interface, and one
  * per non-zero overflow/non-IP/malformed aggregate.  Messages are built by
- * libfixbuf; user/ipfix_net.c carries them over UDP or TCP.  The record
+ * libfixbuf; user/export/ipfix_net.c carries them over UDP or TCP.  The record
  * layout is documented in the README ("IPFIX export").
  */
 #ifndef ITM_IPFIX_H

@@ -7,17 +7,17 @@
 #ifndef ITM_SUBCOMMANDS_H
 #define ITM_SUBCOMMANDS_H
 
-/* No subcommand: monitor interfaces (user/daemon.c). */
+/* No subcommand: monitor interfaces (user/core/daemon.c). */
 int daemon_main(int argc, char **argv);
 /* "lookup": labels of addresses (user/geo/lookup_cmd.c, declared in geo.h). */
 int geo_lookup_main(int argc, char **argv);
-/* "top": the live view of a running monitor (user/top_cmd.c). */
+/* "top": the live view of a running monitor (user/live/top_cmd.c). */
 int top_main(int argc, char **argv);
-/* "query": SQL and reports over the --db store (user/query.c). */
+/* "query": SQL and reports over the --db store (user/store/query.c). */
 int query_main(int argc, char **argv);
-/* "detach": remove what a kept or killed instance left (user/detach_cmd.c). */
+/* "detach": remove what a kept or killed instance left (user/cli/detach_cmd.c). */
 int detach_main(int argc, char **argv);
-/* "check": what this kernel supports, nothing attached (user/check_cmd.c). */
+/* "check": what this kernel supports, nothing attached (user/cli/check_cmd.c). */
 int check_main(int argc, char **argv);
 
 #endif
