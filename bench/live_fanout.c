@@ -30,8 +30,8 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ip_table addrs, procs;
-static const struct geo_labels labels = {"中国", "江苏省", "南京市",
-					 "中国电信"};
+static const struct geo_labels labels = {.country = "中国", .province = "江苏省", .city = "南京市",
+					 .isp = "中国电信"};
 
 static int visit(void *src, live_tables_fn fn, void *arg)
 {

@@ -63,10 +63,10 @@ static struct in6_addr nth(uint32_t i)
 }
 
 static const struct geo_labels labels[] = {
-	{"中国", "江苏省", "南京市", "中国电信"},
-	{"美国", "加利福尼亚州", "芒廷维尤", "Google"},
-	{"日本", "东京都", "东京", "NTT"},
-	{NULL, NULL, NULL, NULL},
+	{.country = "中国", .province = "江苏省", .city = "南京市", .isp = "中国电信"},
+	{.country = "美国", .province = "加利福尼亚州", .city = "芒廷维尤", .isp = "Google"},
+	{.country = "日本", .province = "东京都", .city = "东京", .isp = "NTT"},
+	{.country = NULL, .province = NULL, .city = NULL, .isp = NULL},
 };
 
 static int flush(struct store *s, int64_t iface, int64_t t, uint32_t first,

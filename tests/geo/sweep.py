@@ -207,8 +207,10 @@ def run_lookup(binary, dbs, addrs, lang=None, sources=False):
     res = {}
     for line in out.splitlines():
         f = line.split("\t")
-        # labels, then the country's source (or all four sources)
-        res[f[0]] = f[1:9] if sources else f[1:5] + [f[5]]
+        # five labels (country, province, city, isp, asn), five sources:
+        # the four place/carrier labels, then the country's source (or
+        # their four sources)
+        res[f[0]] = f[1:5] + f[6:10] if sources else f[1:5] + [f[6]]
     assert len(res) == len(set(addrs)), "lookup answered %d of %d" % (
         len(res), len(set(addrs)))
     return res

@@ -32,10 +32,10 @@
 #include "store.h"
 
 static const struct geo_labels geo[] = {
-	{"China", "Beijing", "Beijing", "China Telecom"},
-	{"China", "Guangdong", "Shenzhen", "China Unicom"},
-	{"United States", "California", "Los Angeles", "Example ISP"},
-	{NULL, NULL, NULL, NULL}, /* Unknown */
+	{.country = "China", .province = "Beijing", .city = "Beijing", .isp = "China Telecom"},
+	{.country = "China", .province = "Guangdong", .city = "Shenzhen", .isp = "China Unicom"},
+	{.country = "United States", .province = "California", .city = "Los Angeles", .isp = "Example ISP"},
+	{.country = NULL, .province = NULL, .city = NULL, .isp = NULL}, /* Unknown */
 };
 
 static uint64_t mix(uint64_t x)

@@ -81,7 +81,7 @@ static int feed(struct live_replica *r, const struct strbuf *sb, size_t chunk)
 
 static void test_round_trip(void **state)
 {
-	struct geo_labels cn = {"中国", "江苏省", "南京市", "电\\信\n"};
+	struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "电\\信\n"};
 	struct live_info info = {.interval_ms = 2000, .start_unix = 1700000000};
 	struct ip_table addrs, procs;
 	struct live_shadow sh;

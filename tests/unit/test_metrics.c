@@ -272,10 +272,10 @@ static const char golden_full[] =
 
 static void fill_golden_table(struct ip_table *t, struct iface_stats *ifs)
 {
-	static const struct geo_labels cn = {"中国", "江苏省", "南京市",
-					     "中国电信"};
-	static const struct geo_labels esc = {"a\\b", "q\"uote", "new\nline",
-					      ""};
+	static const struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市",
+					     .isp = "中国电信"};
+	static const struct geo_labels esc = {.country = "a\\b", .province = "q\"uote", .city = "new\nline",
+					      .isp = ""};
 	struct ip_entry *e;
 
 	assert_int_equal(ip_table_init(t, 1048576), 0);
@@ -748,8 +748,8 @@ static void test_refusals_counted(void **state)
  */
 static void test_large(void **state)
 {
-	static const struct geo_labels g = {"美国", "加利福尼亚州", "芒廷维尤",
-					    "Google LLC"};
+	static const struct geo_labels g = {.country = "美国", .province = "加利福尼亚州", .city = "芒廷维尤",
+					    .isp = "Google LLC"};
 	const char *env = getenv("ITM_BENCH_ENTRIES");
 	size_t n = env ? strtoul(env, NULL, 10) : 200000, exported = 0;
 	uint64_t all_tx = 0;
@@ -835,7 +835,7 @@ static void test_large(void **state)
  */
 static void test_stream_pieces(void **state)
 {
-	static const struct geo_labels g = {"中国", "江苏省", "南京市", "电信"};
+	static const struct geo_labels g = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "电信"};
 	struct iface_stats ifs[1] = {{.name = "eth0"}};
 	struct metrics_input in = {
 		.version = "v", .ifaces = ifs, .n_ifaces = 1};

@@ -90,12 +90,12 @@ static void add(struct ip_table *t, const char *ip, uint64_t b,
 
 static void test_promtool_accepts_render(void **state)
 {
-	static const struct geo_labels cn = {"中国", "江苏省", "南京市",
-					     "中国电信"};
-	static const struct geo_labels us = {"美国", "加利福尼亚州", "芒廷维尤",
-					     NULL};
-	static const struct geo_labels esc = {"back\\slash", "dq\"uote",
-					      "new\nline", "bad\xff utf8"};
+	static const struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市",
+					     .isp = "中国电信"};
+	static const struct geo_labels us = {.country = "美国", .province = "加利福尼亚州", .city = "芒廷维尤",
+					     .isp = NULL};
+	static const struct geo_labels esc = {.country = "back\\slash", .province = "dq\"uote",
+					      .city = "new\nline", .isp = "bad\xff utf8"};
 	struct iface_stats ifs[2] = {{.name = "eth0"}, {.name = "we\"ird"}};
 	struct itm_features fs = {0};
 	struct metrics_input in = {

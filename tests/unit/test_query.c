@@ -27,9 +27,9 @@
 static char dir[256], path[512], out_path[512], err_path[512];
 static char out[16384], err[4096];
 
-static const struct geo_labels cn = {"中国", "江苏省", "南京市", "中国电信"};
-static const struct geo_labels us = {"美国", "加利福尼亚州", "芒廷维尤",
-				     "Google"};
+static const struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "中国电信"};
+static const struct geo_labels us = {.country = "美国", .province = "加利福尼亚州", .city = "芒廷维尤",
+				     .isp = "Google"};
 
 static struct in6_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
 {

@@ -85,7 +85,7 @@ static int64_t sql_int(const char *sql)
 	return v;
 }
 
-static const struct geo_labels cn = {"中国", "江苏省", "南京市", "中国电信"};
+static const struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "中国电信"};
 
 /* Deterministic pseudo-random traffic: 3 days of flushes every 20 s. */
 static uint64_t add_days(struct store *s, int64_t iface, int days,

@@ -309,7 +309,7 @@ struct hook_log {
 static const struct geo_labels *count_label(void *ctx,
 					    const struct in6_addr *addr)
 {
-	static const struct geo_labels g = {"C", "P", "T", "I"};
+	static const struct geo_labels g = {.country = "C", .province = "P", .city = "T", .isp = "I"};
 
 	(void)addr;
 	((struct hook_log *)ctx)->labels++;

@@ -222,8 +222,8 @@ static void test_processes(void **state)
 static void test_sort_and_filter(void **state)
 {
 	struct fixture *f = *state;
-	struct geo_labels cn = {"中国", "江苏省", "南京市", "电信"};
-	struct geo_labels us = {"United States", NULL, NULL, NULL};
+	struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "电信"};
+	struct geo_labels us = {.country = "United States", .province = NULL, .city = NULL, .isp = NULL};
 	const struct view_row **rows;
 	struct view_filter flt = {0};
 	long n;
@@ -339,7 +339,7 @@ static void test_rate_format(void **state)
 static void test_layout(void **state)
 {
 	struct fixture *f = *state;
-	struct geo_labels cn = {"中国", "江苏省", "南京市", "中国电信"};
+	struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "中国电信"};
 	const struct view_row **rows;
 	struct view_filter flt = {0};
 	struct view_layout l;

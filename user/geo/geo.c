@@ -300,10 +300,8 @@ const struct geo_labels *geo_cache_get(struct geo_ctx *ctx,
 	if (l)
 		return l;
 	geo_lookup(ctx, addr, &res);
-	tmp.country = res.label[GEO_COUNTRY];
-	tmp.province = res.label[GEO_PROVINCE];
-	tmp.city = res.label[GEO_CITY];
-	tmp.isp = res.label[GEO_ISP];
+	for (int i = 0; i < GEO_NLABELS; i++)
+		tmp.v[i] = res.label[i];
 	/* Tuples are interned: thousands of them for millions of addresses. */
 	l = geo_intern_labels(ctx->strs, &tmp);
 	if (!l)

@@ -20,14 +20,6 @@
 
 #include "geo_labels.h"
 
-enum geo_label {
-	GEO_COUNTRY,
-	GEO_PROVINCE,
-	GEO_CITY,
-	GEO_ISP,
-	GEO_NLABELS,
-};
-
 struct geo_config {
 	const char *const *geo_paths; /* -g, first match wins */
 	size_t n_geo;

@@ -1,17 +1,50 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The labels the geo layer attaches to a remote address.  NULL or empty
- * strings are rendered as "Unknown".  The strings are owned by the geo
- * cache and live as long as the entry that points at them.
+ * The labels the geo layer attaches to a remote address, and the one table
+ * that says what each label is called everywhere it appears: the Prometheus
+ * label, the `query --by` key, the store column, the live-view column.
+ * Every consumer walks geo_label_defs[] instead of naming the labels, so a
+ * new label is one enum entry, one row below and its lookup in the
+ * providers.
+ *
+ * NULL or empty strings are rendered as "Unknown".  The strings are owned
+ * by the geo cache and live as long as the entry that points at them.
  */
 #ifndef ITM_GEO_LABELS_H
 #define ITM_GEO_LABELS_H
 
-struct geo_labels {
-	const char *country;
-	const char *province;
-	const char *city;
-	const char *isp;
+#include <stddef.h>
+
+enum geo_label {
+	GEO_COUNTRY,
+	GEO_PROVINCE,
+	GEO_CITY,
+	GEO_ISP,
+	GEO_ASN, /* "AS4134 CHINANET-BACKBONE": number and organisation */
+	GEO_NLABELS,
 };
+
+struct geo_labels {
+	union {
+		struct {
+			const char *country;
+			const char *province;
+			const char *city;
+			const char *isp;
+			const char *asn;
+		};
+		const char *v[GEO_NLABELS]; /* indexed by enum geo_label */
+	};
+};
+_Static_assert(sizeof(struct geo_labels) == GEO_NLABELS * sizeof(char *),
+	       "one named field per enum geo_label");
+
+struct geo_label_def {
+	const char *name;  /* label, --by key, column and protocol field */
+	const char *title; /* column heading, N_()-marked English */
+	int width;	   /* live view and summary column width, cells */
+};
+
+extern const struct geo_label_def geo_label_defs[GEO_NLABELS];
 
 #endif

@@ -28,13 +28,6 @@
 
 enum format { FMT_TEXT, FMT_TSV, FMT_JSON };
 
-static const char *const label_name[GEO_NLABELS] = {
-	"country",
-	"province",
-	"city",
-	"isp",
-};
-
 static void usage(FILE *f)
 {
 	fputs(_("Usage: ip_traffic_monitor_cli lookup [ADDR...|-] [--format "
@@ -166,7 +159,7 @@ static void print(const char *addr, const struct geo_result *r, enum format fmt)
 		put_escaped(stdout, addr, fmt);
 		putchar('\n');
 		for (i = 0; i < GEO_NLABELS; i++) {
-			printf("  %-9s ", label_name[i]);
+			printf("  %-9s ", geo_label_defs[i].name);
 			if (!r->label[i]) {
 				fputs("Unknown  (no database knows it)\n",
 				      stdout);
@@ -197,7 +190,7 @@ static void print(const char *addr, const struct geo_result *r, enum format fmt)
 		put_escaped(stdout, addr, fmt);
 		putchar('"');
 		for (i = 0; i < GEO_NLABELS; i++) {
-			printf(",\"%s\":", label_name[i]);
+			printf(",\"%s\":", geo_label_defs[i].name);
 			if (!r->label[i]) {
 				fputs("null", stdout);
 				continue;
@@ -208,7 +201,7 @@ static void print(const char *addr, const struct geo_result *r, enum format fmt)
 		}
 		fputs(",\"source\":{", stdout);
 		for (i = 0; i < GEO_NLABELS; i++) {
-			printf("%s\"%s\":", i ? "," : "", label_name[i]);
+			printf("%s\"%s\":", i ? "," : "", geo_label_defs[i].name);
 			if (!r->source[i]) {
 				fputs("null", stdout);
 				continue;
