@@ -5,7 +5,8 @@ The same synthetic history (build/tests/pg_drive: three days of flushes,
 rolled up into hours and days with the same --db-keep-*) is written into an
 SQLite file and into a throwaway PostgreSQL 15 cluster; every report and
 SQL statement below must print byte for byte the same table, CSV and JSON
-from both.  The Grafana examples of the README run against the server."""
+from both.  The Grafana examples of docs/store-and-query.md (and its Chinese twin)
+run against the server."""
 
 import os
 import re
@@ -19,7 +20,7 @@ import test_pg_rollup as ro
 ROUNDS = 3 * ro.D // ro.STEP
 LAST = ro.START + (ROUNDS - 1) * ro.STEP
 KEEP = (6 * ro.H, ro.D, 0)
-README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +156,16 @@ def test_pg_errors(stores, itm_bin):
     assert c.psql("SELECT count(*) FROM t_bucket")[0][0] != "0"
 
 
-def grafana_blocks(readme):
-    text = open(os.path.join(README, readme), encoding="utf-8").read()
-    sect = text[re.search(r"^## .*`--db postgresql://…`", text, re.M).start():]
-    sect = sect[:sect.index("\n## ")]
+def grafana_blocks(page):
+    """The ```sql blocks of the PostgreSQL section of a docs page (to the
+    next heading of its level or above, outside code blocks)."""
+    text = open(os.path.join(ROOT, page), encoding="utf-8").read()
+    m = re.search(r"^(#+) .*`--db postgresql://…`", text, re.M)
+    sect = text[m.end():]
+    end = re.search(r"^#{1,%d} " % len(m.group(1)),
+                    re.sub(r"```.*?```", lambda b: " " * len(b.group(0)),
+                           sect, flags=re.S), re.M)
+    sect = sect[:end.start()] if end else sect
     return re.findall(r"```sql\n(.*?)```", sect, re.S)
 
 
@@ -179,9 +186,9 @@ def grafana_expand(sql, frm, to):
 
 def test_readme_grafana_queries_run(stores):
     c, _, (rows0, _), (rows1, _) = stores
-    blocks = grafana_blocks("README.md")
+    blocks = grafana_blocks("docs/store-and-query.md")
     assert len(blocks) >= 2
-    assert blocks == grafana_blocks("README.zh-CN.md")
+    assert blocks == grafana_blocks("docs/zh-CN/store-and-query.md")
     for sql in blocks:
         assert "$__" in sql  # written for Grafana
         out = c.psql(grafana_expand(sql, ro.START, LAST))

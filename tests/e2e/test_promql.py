@@ -4,10 +4,11 @@
 A Prometheus server (Debian's `prometheus`, started here with a private
 data directory, listening on 127.0.0.1 inside the monitor's test namespace)
 scrapes the monitor every second, with the shipped recording and alerting
-rules loaded and the README's scrape configuration as its base.  Known UDP
-traffic goes between the two test namespaces.  Then every expression found
-in README.md, README.zh-CN.md, monitoring/prometheus/*.yml and the Grafana
-dashboard is evaluated through the HTTP API and compared with the value
+rules loaded and the scrape configuration of docs/metrics.md as its base.
+Known UDP traffic goes between the two test namespaces.  Then every
+expression found in README.md, README.zh-CN.md, the pages of docs/ and
+docs/zh-CN/, monitoring/prometheus/*.yml and the Grafana dashboard is
+evaluated through the HTTP API and compared with the value
 computed from the ground truth:
 
 - instant selectors of our metrics are answered from the generator's own
@@ -105,12 +106,26 @@ def dashboard_expressions(path):
     return out, labelq
 
 
+def doc_pages():
+    """{English page: its Chinese twin}, paths relative to ROOT: the
+    READMEs and every page of docs/ (which docs/zh-CN/ mirrors)."""
+    pages = {"README.md": "README.zh-CN.md"}
+    for path in sorted(glob.glob(os.path.join(ROOT, "docs", "*.md"))):
+        name = os.path.basename(path)
+        pages["docs/" + name] = "docs/zh-CN/" + name
+    return pages
+
+
 def all_expressions():
     """[(source, expr)] of everything documented or shipped."""
     res = []
-    for name in ("README.md", "README.zh-CN.md"):
-        for e in readme_expressions(os.path.join(ROOT, name)):
-            res.append((name, e))
+    for en, zh in doc_pages().items():
+        for name in (en, zh):
+            path = os.path.join(ROOT, name)
+            if not os.path.exists(path):
+                continue
+            for e in readme_expressions(path):
+                res.append((name, e))
     for path in sorted(glob.glob(os.path.join(MON_DIR, "prometheus",
                                               "ip_traffic_*.yml"))):
         if path.endswith("_test.yml"):
@@ -129,12 +144,14 @@ def test_expressions_found_and_parsed():
     cannot make the live test vacuous), and the evaluator follows each."""
     exprs = all_expressions()
     srcs = {s.split()[0] for s, _ in exprs}
-    assert {"README.md", "README.zh-CN.md", "ip_traffic_rules.yml",
+    assert {"README.md", "README.zh-CN.md", "docs/metrics.md",
+            "docs/zh-CN/metrics.md", "ip_traffic_rules.yml",
             "ip_traffic_alerts.yml", "dashboard:"} <= srcs, srcs
-    readme = {e for s, e in exprs if s == "README.md"}
-    zh = {e for s, e in exprs if s == "README.zh-CN.md"}
-    assert readme == zh, "README.md and README.zh-CN.md differ: %s" % (
-        readme ^ zh)
+    # Each English page and its Chinese twin hold the same expressions.
+    for en, zh in doc_pages().items():
+        e_en = {e for s, e in exprs if s == en}
+        e_zh = {e for s, e in exprs if s == zh}
+        assert e_en == e_zh, "%s and %s differ: %s" % (en, zh, e_en ^ e_zh)
     # The broken form from the original README must be gone.
     assert not any("ignoring()" in e for _, e in exprs)
     for src, e in exprs:
@@ -218,10 +235,11 @@ class Prometheus:
 
 
 def base_config():
-    """The README's scrape configuration, faster for the test."""
-    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
-    block = re.search(r"### Prometheus configuration\s+```yaml\n(.*?)```",
-                      text, re.S).group(1)
+    """The documented scrape configuration, faster for the test."""
+    text = open(os.path.join(ROOT, "docs", "metrics.md"),
+                encoding="utf-8").read()
+    block = re.search(r"^#+ Prometheus configuration\s+```yaml\n(.*?)```",
+                      text, re.S | re.M).group(1)
     cfg = yaml.safe_load(block)
     job = cfg["scrape_configs"][0]
     assert job["job_name"] == JOB
@@ -465,7 +483,7 @@ def test_every_expression_against_real_prometheus(topo, start_monitor,
         assert vals[-1] == 0, vals
         assert prom.query("ip_traffic_map_capacity", t_eval)[0][1] == MAP_SIZE
 
-        # What the README says about the threshold: the per-address
+        # What docs/metrics.md says about the threshold: the per-address
         # families miss exactly the address below it.
         hidden = prom.query(
             "sum by (instance) (ip_traffic_all_tx_bytes_total) - "
