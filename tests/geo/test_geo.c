@@ -321,27 +321,43 @@ static void test_mmdb_city(void **state)
 static void test_mmdb_isp(void **state)
 {
 	static const struct want isp_first[] = {
-		{"1.2.3.4", {"中国", "江苏省", "南京市", "中国电信"}},
+		{"1.2.3.4",
+		 {"中国", "江苏省", "南京市", "中国电信",
+		  "AS4134 CHINANET-BACKBONE"}},
 		/* no isp key: autonomous_system_organization */
-		{"5.6.7.8", {"美国", NULL, NULL, "Example Networks LLC"}},
-		/* a Chinese carrier's name abroad stays its own */
+		{"5.6.7.8",
+		 {"美国", NULL, NULL, "Example Networks LLC",
+		  "AS64500 Example Networks LLC"}},
+		/* a Chinese carrier's name abroad stays its own; the ASN
+		 * from the first database that has one (asn.mmdb here) */
 		{"9.9.9.9",
-		 {"德国", NULL, NULL,
-		  "CHINA MOBILE communications corporation"}},
-		{"2001:250::1", {"中国", "北京市", "北京市", "中国教育网"}},
+		 {"德国", NULL, NULL, "CHINA MOBILE communications corporation",
+		  "AS9808 CHINA MOBILE communications corporation"}},
+		/* a number without an organisation */
+		{"2001:250::1",
+		 {"中国", "北京市", "北京市", "中国教育网", "AS23910"}},
 	};
 	static const struct want asn_first[] = {
-		{"1.2.3.4", {"中国", "江苏省", "南京市", "中国联通"}},
+		{"1.2.3.4",
+		 {"中国", "江苏省", "南京市", "中国联通",
+		  "AS4837 China Unicom China169 Backbone"}},
 	};
 	static const struct want en[] = {
-		{"1.2.3.4", {"China", "Jiangsu", "Nanjing", "China Telecom"}},
+		/* the ASN label reads the same in every language */
+		{"1.2.3.4",
+		 {"China", "Jiangsu", "Nanjing", "China Telecom",
+		  "AS4134 CHINANET-BACKBONE"}},
 	};
 	struct geo_ctx *ctx;
+	struct geo_result r;
+	struct in6_addr a = A("9.9.9.9");
 
 	(void)state;
 	ctx = open_dbs(NULL, fx("city.mmdb"), "--isp", fx("isp.mmdb"),
 		       fx("asn.mmdb"), NULL);
 	check(ctx, isp_first, sizeof(isp_first) / sizeof(isp_first[0]));
+	geo_lookup(ctx, &a, &r);
+	assert_string_equal(r.source[GEO_ASN], fx("asn.mmdb"));
 	geo_close(ctx);
 	ctx = open_dbs(NULL, fx("city.mmdb"), "--isp", fx("asn.mmdb"),
 		       fx("isp.mmdb"), NULL);
@@ -349,6 +365,10 @@ static void test_mmdb_isp(void **state)
 	geo_close(ctx);
 	ctx = open_dbs("en", fx("city.mmdb"), "--isp", fx("isp.mmdb"), NULL);
 	check(ctx, en, 1);
+	geo_close(ctx);
+	/* an ASN database given with -g supplies the ASN all the same */
+	ctx = open_dbs(NULL, fx("city.mmdb"), fx("asn.mmdb"), NULL);
+	check(ctx, asn_first, 1);
 	geo_close(ctx);
 	/* an ISP database given with --isp-db never supplies places */
 	ctx = open_dbs(NULL, "--isp", fx("ipdb.ipdb"), NULL);
