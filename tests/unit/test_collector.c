@@ -194,7 +194,7 @@ static void test_scrape_drains_first(void **state)
 	assert_non_null(strstr(sb.buf, "ip_traffic_tx_bytes_total{remote_ip="
 				       "\"192.0.2.1\",country=\"Unknown\","
 				       "province=\"Unknown\",city=\"Unknown\","
-				       "isp=\"Unknown\"} 200\n"));
+				       "isp=\"Unknown\",asn=\"Unknown\"} 200\n"));
 	assert_non_null(strstr(
 		sb.buf, "ip_traffic_overflow_rx_bytes_total{iface=\"veth0\"} "
 			"160\n"));
@@ -228,7 +228,7 @@ static void test_failed_drain_fails_scrape(void **state)
 	assert_non_null(strstr(sb.buf, "ip_traffic_tx_bytes_total{remote_ip="
 				       "\"192.0.2.1\",country=\"Unknown\","
 				       "province=\"Unknown\",city=\"Unknown\","
-				       "isp=\"Unknown\"} 800\n"));
+				       "isp=\"Unknown\",asn=\"Unknown\"} 800\n"));
 	strbuf_free(&sb);
 	collector_free(c);
 }
