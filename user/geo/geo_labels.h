@@ -43,6 +43,10 @@ struct geo_label_def {
 	const char *name;  /* label, --by key, column and protocol field */
 	const char *title; /* column heading, N_()-marked English */
 	int width;	   /* live view and summary column width, cells */
+	/* Live view on a narrow terminal: rank 0 shows before the 2s..40s
+	 * rates, higher ranks after them and are given up first. */
+	int rank;
+	char key; /* live view: the key that filters by it; 0 = none */
 };
 
 extern const struct geo_label_def geo_label_defs[GEO_NLABELS];
