@@ -14,6 +14,7 @@
 #define ITM_GEO_LABELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum geo_label {
 	GEO_COUNTRY,
@@ -50,5 +51,9 @@ struct geo_label_def {
 };
 
 extern const struct geo_label_def geo_label_defs[GEO_NLABELS];
+
+/* The number of an asn label ("AS4134 CHINANET-BACKBONE" -> 4134); 0 for
+ * NULL or anything else (0 is reserved: no AS uses it). */
+uint32_t geo_asn_number(const char *asn);
 
 #endif
