@@ -272,22 +272,28 @@ static void draw_help(int room, int width)
 		put_line(TOP_LINES + y++, _(help_tail[i]), width, 0);
 }
 
-/* "q quit ... / address  c country  i isp  a asn  o process ..." */
+/*
+ * The key bar, then the filter key of every label that it does not show
+ * yet ("  a asn"): the bar's text is one translated string, and a new
+ * label must not wait for its translation to get its key shown.
+ */
 static void draw_keys(int y, int width)
 {
-	char line[512];
+	const char *bar = _(
+		"q quit  p pause  </> sort  r reverse  / address  c country  o process  x clear  tab view  h help");
+	char line[512], key[5];
 	int n;
 
-	n = snprintf(line, sizeof(line), "%s",
-		     _("q quit  p pause  </> sort  r reverse  / address"));
-	for (int l = 0; l < GEO_NLABELS && (size_t)n < sizeof(line); l++)
-		if (geo_label_defs[l].key)
+	n = snprintf(line, sizeof(line), "%s", bar);
+	for (int l = 0; l < GEO_NLABELS && (size_t)n < sizeof(line); l++) {
+		if (!geo_label_defs[l].key)
+			continue;
+		snprintf(key, sizeof(key), "  %c ", geo_label_defs[l].key);
+		if (!strstr(bar, key))
 			n += snprintf(line + n, sizeof(line) - (size_t)n,
 				      "  %c %s", geo_label_defs[l].key,
 				      geo_label_defs[l].name);
-	if ((size_t)n < sizeof(line))
-		snprintf(line + n, sizeof(line) - (size_t)n, "  %s",
-			 _("o process  x clear  tab view  h help"));
+	}
 	put_line(y, line, width, A_REVERSE);
 }
 
