@@ -835,19 +835,24 @@ int daemon_main(int argc, char **argv)
 		cc.hooks.name = NULL;
 		cc.hooks.name_ctx = NULL;
 	}
-	if (o.ipfix) {
-		if (open_ipfix(&o, ifaces, opened, geo, &ipfix))
-			goto cleanup;
-		cc.sink = (struct collector_sink){
-			.delta = ipfix_sink_delta,
-			.counters = ipfix_sink_counters,
-			.ctx = ipfix,
-		};
-	}
+	if (o.ipfix && open_ipfix(&o, ifaces, opened, geo, &ipfix))
+		goto cleanup;
 	err = collector_new(&coll, ifaces, opened, &cc);
 	if (err) {
 		pr_err(_("cannot set up the collector: %s\n"), strerror(-err));
 		goto cleanup;
+	}
+	/* Export sinks before the store: its totals are their baseline. */
+	if (ipfix) {
+		struct collector_sink sink = {ipfix_sink_delta,
+					      ipfix_sink_counters, ipfix};
+
+		err = collector_add_sink(coll, &sink);
+		if (err) {
+			pr_err(_("cannot set up the collector: %s\n"),
+			       strerror(-err));
+			goto cleanup;
+		}
 	}
 	if ((store || o.keep_attached) && collector_use_store(coll, store))
 		goto cleanup;
