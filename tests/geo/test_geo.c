@@ -377,6 +377,34 @@ static void test_mmdb_isp(void **state)
 	geo_close(ctx);
 }
 
+/* The number IPFIX exports from an asn label; 0 for anything else. */
+static void test_asn_number(void **state)
+{
+	static const struct {
+		const char *in;
+		uint32_t n;
+	} t[] = {
+		{"AS4134 CHINANET-BACKBONE", 4134},
+		{"AS23910", 23910},
+		{"AS4294967295 max", 4294967295u},
+		{"AS4294967296 too big", 0},
+		{"AS", 0},
+		{"AS-1", 0},
+		{"AS12x", 0},
+		{"as4134", 0},
+		{"Unknown", 0},
+		{"", 0},
+		{NULL, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (geo_asn_number(t[i].in) != t[i].n)
+			fail_msg("'%s' -> %u, want %u",
+				 t[i].in ? t[i].in : "NULL",
+				 geo_asn_number(t[i].in), t[i].n);
+}
+
 static void test_first_db_wins_per_label(void **state)
 {
 	struct geo_ctx *ctx =
@@ -774,6 +802,7 @@ int main(void)
 		cmocka_unit_test(test_isp_names),
 		cmocka_unit_test(test_mmdb_city),
 		cmocka_unit_test(test_mmdb_isp),
+		cmocka_unit_test(test_asn_number),
 		cmocka_unit_test(test_first_db_wins_per_label),
 		cmocka_unit_test(test_qqwry),
 		cmocka_unit_test(test_ipdb),
