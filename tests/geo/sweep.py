@@ -487,7 +487,7 @@ def agreement(alone, addrs):
     return len(bad)
 
 
-def sweep_asn(binary, cache, v4, n_mmdblookup=4000):
+def sweep_asn(binary, cache, v4, n_mmdblookup=2000):
     """The asn label from the real @ip-location-db/asn data: the ranges
     covering the sampled addresses are written into a GeoLite2-ASN shaped
     .mmdb (mkasn.pl); `lookup --isp-db` must give "AS<number>
