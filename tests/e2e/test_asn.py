@@ -101,3 +101,6 @@ def test_asn_labels_and_ipfix_as_numbers(topo, start_monitor, tmp_path):
             e2e.add_counts(by_as, r["remote_as"], r["dir"], r["bytes"],
                            r["packets"])
         assert by_as == _by(truth, lambda p: _expect(p)[1])
+        print("round %d: %d records; by AS (tx+rx bytes): %s" % (
+            n, len(per_addr), {k: v["tx_bytes"] + v["rx_bytes"]
+                               for k, v in sorted(by_as.items())}))
