@@ -92,7 +92,7 @@ class Nfcapd(_Daemon):
     """nfcapd -w DIR on 127.0.0.1:PORT; records() reads the files with
     nfdump after stop()."""
 
-    FMT = "fmt:%sa|%da|%dir|%in|%out|%pkt|%byt|%odid|%ts|%te"
+    FMT = "fmt:%sa|%da|%dir|%in|%out|%pkt|%byt|%odid|%ts|%te|%sas|%das"
 
     def __init__(self, ns, port, workdir):
         super().__init__(ns, port, workdir, "nfcapd")
@@ -113,14 +113,14 @@ class Nfcapd(_Daemon):
         rows = []
         for line in p.stdout.splitlines():
             f = [x.strip() for x in line.split("|")]
-            if len(f) < 8:
+            if len(f) < 12:
                 continue
             rows.append(f)
         return rows
 
     def records(self):
         out = []
-        for sa, da, d, i, o, pkt, byt, odid, ts, te in self.raw():
+        for sa, da, d, i, o, pkt, byt, odid, ts, te, sas, das in self.raw():
             egress = d.upper().startswith("E")
             remote = da if egress else sa
             if remote in ("0.0.0.0", "::"):
@@ -128,7 +128,10 @@ class Nfcapd(_Daemon):
             out.append({"dir": "tx" if egress else "rx", "remote": remote,
                         "bytes": int(byt), "packets": int(pkt),
                         "in": int(i), "out": int(o), "odid": int(odid, 0),
-                        "ts": ts, "te": te})
+                        "ts": ts, "te": te,
+                        # the remote side's AS (IE 17 on tx, 16 on rx)
+                        "remote_as": int(das if egress else sas),
+                        "other_as": int(sas if egress else das)})
         return out
 
 

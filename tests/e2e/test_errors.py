@@ -262,11 +262,14 @@ def test_fifo_at_reload_keeps_the_old_data(topo, start_monitor, tmp_path):
     # first seen during rounds 0, 1, 2; city1 names the first two and
     # not the third (a private address: the built-in name)
     new = [(t.peer4[1], {"country": "中国", "province": "广东省",
-                         "city": "深圳市", "isp": "Unknown"}),
+                         "city": "深圳市", "isp": "Unknown",
+                         "asn": "Unknown"}),
            (t.peer6[0], {"country": "中国", "province": "北京市",
-                         "city": "北京市", "isp": "Unknown"}),
+                         "city": "北京市", "isp": "Unknown",
+                         "asn": "Unknown"}),
            (t.peer4[2], {"country": "局域网", "province": "Unknown",
-                         "city": "Unknown", "isp": "Unknown"})]
+                         "city": "Unknown", "isp": "Unknown",
+                         "asn": "Unknown"})]
     truth = {}
     sinks = e2e.Sinks(t.pns, t.peers, 5001)
     try:

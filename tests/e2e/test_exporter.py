@@ -52,9 +52,9 @@ def test_metric_families_and_labels(topo, start_monitor):
             assert m.types.get(name) == "counter", name
             for lab, _ in m.all(name):
                 assert set(lab) == {"remote_ip", "country", "province",
-                                    "city", "isp"}, lab
+                                    "city", "isp", "asn"}, lab
                 # no geo database given: every geo label is Unknown
-                for k in ("country", "province", "city", "isp"):
+                for k in ("country", "province", "city", "isp", "asn"):
                     assert lab[k] == "Unknown", lab
             for fam in ("all",):
                 n = "ip_traffic_%s_%s_%s_total" % (fam, d, u)

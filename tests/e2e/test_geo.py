@@ -88,22 +88,28 @@ def test_geo_labels_and_live_replacement(topo, start_monitor, tmp_path):
         sinks.close()
 
     assert _labels(m1, a) == {"country": "中国", "province": "江苏省",
-                              "city": "南京市", "isp": "中国电信"}
+                              "city": "南京市", "isp": "中国电信",
+                              "asn": "AS4134 CHINANET-BACKBONE"}
     assert _labels(m1, b) == {"country": "中国", "province": "广东省",
-                              "city": "深圳市", "isp": "中国移动"}
+                              "city": "深圳市", "isp": "中国移动",
+                              "asn": "AS9808 China Mobile Communications "
+                                     "Corporation"}
     assert _labels(m1, v6) == {"country": "中国", "province": "北京市",
-                               "city": "北京市", "isp": "Unknown"}
+                               "city": "北京市", "isp": "Unknown",
+                               "asn": "Unknown"}
 
     # After the replacement: a keeps its labels (one series, all bytes),
     # c is named by the new release.
     assert _labels(m2, a) == _labels(m1, a)
     assert _labels(m2, c) == {"country": "中国", "province": "上海市",
-                              "city": "上海市", "isp": "Unknown"}
+                              "city": "上海市", "isp": "Unknown",
+                              "asn": "Unknown"}
     # After the broken release: still the second release's data; d is in
     # neither release, so it gets the private-range name.
     assert _labels(m3, c) == _labels(m2, c)
     assert _labels(m3, d) == {"country": "局域网", "province": "Unknown",
-                              "city": "Unknown", "isp": "Unknown"}
+                              "city": "Unknown", "isp": "Unknown",
+                              "asn": "Unknown"}
     assert "reload" in err and "city.mmdb" in err, err
     assert _labels(m4, c) == _labels(m2, c)
     fifo_lines = [l for l in err.splitlines() if "FIFO" in l]

@@ -254,14 +254,20 @@ def test_live_view(request, topo, itm_bin, pin_base, localedir, tmp_path):
     for n in ("发送字节", "接收字节", "进程", "国家", "省份", "城市", "运营商"):
         assert n in names, names
     row = words([x for x in lines if x.startswith(a4 + " ")][0])
+    # The asn label, last, has a space in it: one cell from its words.
+    assert names[-1] == "ASN", names
+    tail = [w for w in row if w[1] >= head[-1][1]]
+    row = [w for w in row if w[1] < head[-1][1]] + [
+        (" ".join(w[0] for w in tail), tail[0][1], tail[-1][2])]
     assert len(row) == len(head), "\n".join(lines)
     vals = dict(zip(names, row))
     assert vals["发送字节"][0] == str(tx) and vals["接收字节"][0] == "0"
     assert vals["城市"][0] == "南京市" and vals["省份"][0] == "江苏省"
     assert vals["运营商"][0] == "中国电信"
+    assert vals["ASN"][0] == "AS4134 CHINANET-BACKBONE"
     # Text starts under its name, numbers end under it, in display cells.
     for (name, hs, he), (_, rs, re_) in zip(head, row):
-        if name in ("远端地址", "进程", "国家", "省份", "城市", "运营商"):
+        if name in ("远端地址", "进程", "国家", "省份", "城市", "运营商", "ASN"):
             assert rs == hs, (name, lines[3], row)
         else:
             assert re_ == he, (name, lines[3], row)

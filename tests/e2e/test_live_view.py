@@ -167,6 +167,11 @@ def test_rows_rates_and_labels(request, topo, itm_bin, pin_base, tmp_path):
     assert rows[a6]["CITY"] == "北京市"
     assert rows[b4]["CITY"] == "深圳市"
     assert rows[b4]["ISP"] == "中国移动"
+    # The asn label (wider than its column's 24 cells: cut with '~').
+    assert rows[a4]["ASN"] == "AS4134 CHINANET-BACKBONE"
+    assert rows[b4]["ASN"].startswith("AS9808 China Mobile"), rows[b4]
+    assert rows[b4]["ASN"].endswith("~"), rows[b4]
+    assert rows[a6]["ASN"] == "Unknown"
     assert rows[a4]["PROCESS"].startswith("tuisend["), rows[a4]
     assert rows[a6]["PROCESS"].startswith("tuisend6["), rows[a6]
     # Wide names are aligned: every column starts in the same cell.
@@ -205,7 +210,8 @@ def test_keys_resize_and_quit(request, topo, itm_bin, pin_base, tmp_path):
     sinks = e2e.Sinks(t.pns, [a4, c4, a6], PORT)
     request.addfinalizer(sinks.close)
     term = run_tui(request, itm_bin, t, pin_base, "-g",
-                   str(fx / "city1.mmdb"), cols=160, rows=24)
+                   str(fx / "city1.mmdb"), "--isp-db", str(fx / "isp.mmdb"),
+                   cols=160, rows=24)
     alpha = send_many(t, "alpha", [(a4, [100] * 10), (a6, [500] * 10)])
     truth = {a4: alpha[0], c4: send_named(t, "beta", c4, [1000] * 40),
              a6: alpha[1]}
@@ -249,6 +255,11 @@ def test_keys_resize_and_quit(request, topo, itm_bin, pin_base, tmp_path):
     term.wait_for(lambda l: len(order(l)) == 3, what="cleared filter")
     term.send("c中国\r")  # only a4 and a6 are in the database
     term.wait_for(lambda l: order(l) == [a6, a4], what="country filter")
+    term.send("xa4134\r")  # asn: only a4 is in AS4134
+    term.wait_for(lambda l: order(l) == [a4] and "asn=4134" in l[2],
+                  what="asn filter")
+    term.send("xaunknown\r")
+    term.wait_for(lambda l: order(l) == [c4, a6], what="asn Unknown filter")
     term.send("xoalp\r")
     term.wait_for(lambda l: order(l) == [a6, a4], what="process filter")
     term.send("x/10.77.0.0/33\r")

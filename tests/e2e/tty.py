@@ -178,7 +178,7 @@ def _cells(line):
 
 
 TEXT_COLUMNS = ("ADDRESS", "PID", "PROCESS", "COUNTRY", "PROVINCE", "CITY",
-                "ISP")
+                "ISP", "ASN")
 
 
 def split_row(line, header, names):

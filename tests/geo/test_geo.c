@@ -321,27 +321,43 @@ static void test_mmdb_city(void **state)
 static void test_mmdb_isp(void **state)
 {
 	static const struct want isp_first[] = {
-		{"1.2.3.4", {"中国", "江苏省", "南京市", "中国电信"}},
+		{"1.2.3.4",
+		 {"中国", "江苏省", "南京市", "中国电信",
+		  "AS4134 CHINANET-BACKBONE"}},
 		/* no isp key: autonomous_system_organization */
-		{"5.6.7.8", {"美国", NULL, NULL, "Example Networks LLC"}},
-		/* a Chinese carrier's name abroad stays its own */
+		{"5.6.7.8",
+		 {"美国", NULL, NULL, "Example Networks LLC",
+		  "AS64500 Example Networks LLC"}},
+		/* a Chinese carrier's name abroad stays its own; the ASN
+		 * from the first database that has one (asn.mmdb here) */
 		{"9.9.9.9",
-		 {"德国", NULL, NULL,
-		  "CHINA MOBILE communications corporation"}},
-		{"2001:250::1", {"中国", "北京市", "北京市", "中国教育网"}},
+		 {"德国", NULL, NULL, "CHINA MOBILE communications corporation",
+		  "AS9808 CHINA MOBILE communications corporation"}},
+		/* a number without an organisation */
+		{"2001:250::1",
+		 {"中国", "北京市", "北京市", "中国教育网", "AS23910"}},
 	};
 	static const struct want asn_first[] = {
-		{"1.2.3.4", {"中国", "江苏省", "南京市", "中国联通"}},
+		{"1.2.3.4",
+		 {"中国", "江苏省", "南京市", "中国联通",
+		  "AS4837 China Unicom China169 Backbone"}},
 	};
 	static const struct want en[] = {
-		{"1.2.3.4", {"China", "Jiangsu", "Nanjing", "China Telecom"}},
+		/* the ASN label reads the same in every language */
+		{"1.2.3.4",
+		 {"China", "Jiangsu", "Nanjing", "China Telecom",
+		  "AS4134 CHINANET-BACKBONE"}},
 	};
 	struct geo_ctx *ctx;
+	struct geo_result r;
+	struct in6_addr a = A("9.9.9.9");
 
 	(void)state;
 	ctx = open_dbs(NULL, fx("city.mmdb"), "--isp", fx("isp.mmdb"),
 		       fx("asn.mmdb"), NULL);
 	check(ctx, isp_first, sizeof(isp_first) / sizeof(isp_first[0]));
+	geo_lookup(ctx, &a, &r);
+	assert_string_equal(r.source[GEO_ASN], fx("asn.mmdb"));
 	geo_close(ctx);
 	ctx = open_dbs(NULL, fx("city.mmdb"), "--isp", fx("asn.mmdb"),
 		       fx("isp.mmdb"), NULL);
@@ -350,11 +366,43 @@ static void test_mmdb_isp(void **state)
 	ctx = open_dbs("en", fx("city.mmdb"), "--isp", fx("isp.mmdb"), NULL);
 	check(ctx, en, 1);
 	geo_close(ctx);
+	/* an ASN database given with -g supplies the ASN all the same */
+	ctx = open_dbs(NULL, fx("city.mmdb"), fx("asn.mmdb"), NULL);
+	check(ctx, asn_first, 1);
+	geo_close(ctx);
 	/* an ISP database given with --isp-db never supplies places */
 	ctx = open_dbs(NULL, "--isp", fx("ipdb.ipdb"), NULL);
 	check(ctx, (struct want[]){{"1.0.0.1", {NULL, NULL, NULL, "中国电信"}}},
 	      1);
 	geo_close(ctx);
+}
+
+/* The number IPFIX exports from an asn label; 0 for anything else. */
+static void test_asn_number(void **state)
+{
+	static const struct {
+		const char *in;
+		uint32_t n;
+	} t[] = {
+		{"AS4134 CHINANET-BACKBONE", 4134},
+		{"AS23910", 23910},
+		{"AS4294967295 max", 4294967295u},
+		{"AS4294967296 too big", 0},
+		{"AS", 0},
+		{"AS-1", 0},
+		{"AS12x", 0},
+		{"as4134", 0},
+		{"Unknown", 0},
+		{"", 0},
+		{NULL, 0},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (geo_asn_number(t[i].in) != t[i].n)
+			fail_msg("'%s' -> %u, want %u",
+				 t[i].in ? t[i].in : "NULL",
+				 geo_asn_number(t[i].in), t[i].n);
 }
 
 static void test_first_db_wins_per_label(void **state)
@@ -754,6 +802,7 @@ int main(void)
 		cmocka_unit_test(test_isp_names),
 		cmocka_unit_test(test_mmdb_city),
 		cmocka_unit_test(test_mmdb_isp),
+		cmocka_unit_test(test_asn_number),
 		cmocka_unit_test(test_first_db_wins_per_label),
 		cmocka_unit_test(test_qqwry),
 		cmocka_unit_test(test_ipdb),

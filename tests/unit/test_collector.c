@@ -194,7 +194,7 @@ static void test_scrape_drains_first(void **state)
 	assert_non_null(strstr(sb.buf, "ip_traffic_tx_bytes_total{remote_ip="
 				       "\"192.0.2.1\",country=\"Unknown\","
 				       "province=\"Unknown\",city=\"Unknown\","
-				       "isp=\"Unknown\"} 200\n"));
+				       "isp=\"Unknown\",asn=\"Unknown\"} 200\n"));
 	assert_non_null(strstr(
 		sb.buf, "ip_traffic_overflow_rx_bytes_total{iface=\"veth0\"} "
 			"160\n"));
@@ -228,7 +228,7 @@ static void test_failed_drain_fails_scrape(void **state)
 	assert_non_null(strstr(sb.buf, "ip_traffic_tx_bytes_total{remote_ip="
 				       "\"192.0.2.1\",country=\"Unknown\","
 				       "province=\"Unknown\",city=\"Unknown\","
-				       "isp=\"Unknown\"} 800\n"));
+				       "isp=\"Unknown\",asn=\"Unknown\"} 800\n"));
 	strbuf_free(&sb);
 	collector_free(c);
 }
@@ -470,73 +470,106 @@ static void test_limit_lines_say_tracked(void **state)
 	collector_free(c);
 }
 
-/* What the sink saw: per-CPU rows summed, by interface index. */
-static struct {
-	size_t deltas, counters;
+/* What a sink saw: per-CPU rows summed, by interface index. */
+struct seen {
+	size_t deltas, counters, baselines;
 	size_t iface;
 	struct itm_key key;
 	struct itm_value sum;
 	struct itm_counter overflow_rx;
-} seen;
+};
 
 static void sink_delta(void *ctx, size_t iface, const struct itm_key *k,
 		       const struct itm_value *d)
 {
-	assert_ptr_equal(ctx, &seen);
-	seen.deltas++;
-	seen.iface = iface;
-	seen.key = *k;
-	seen.sum.tx_bytes += d->tx_bytes;
-	seen.sum.tx_packets += d->tx_packets;
-	seen.sum.rx_bytes += d->rx_bytes;
-	seen.sum.rx_packets += d->rx_packets;
+	struct seen *seen = ctx;
+
+	seen->deltas++;
+	seen->iface = iface;
+	seen->key = *k;
+	seen->sum.tx_bytes += d->tx_bytes;
+	seen->sum.tx_packets += d->tx_packets;
+	seen->sum.rx_bytes += d->rx_bytes;
+	seen->sum.rx_packets += d->rx_packets;
 }
 
 static void sink_counters(void *ctx, size_t iface,
 			  const struct itm_counter ctr[ITM_CTR_MAX],
 			  bool baseline)
 {
-	assert_false(baseline);
-	assert_ptr_equal(ctx, &seen);
+	struct seen *seen = ctx;
+
 	assert_int_equal(iface, 0);
-	seen.counters++;
-	seen.overflow_rx = ctr[ITM_CTR_OVERFLOW_RX];
+	if (baseline) {
+		seen->baselines++;
+		return;
+	}
+	seen->counters++;
+	seen->overflow_rx = ctr[ITM_CTR_OVERFLOW_RX];
 }
 
-/* The sink gets every delta the tables get, from drains and scrapes. */
-static void test_sink_sees_every_delta(void **state)
+static void assert_two_drains(const struct seen *seen,
+			      const struct in6_addr *a)
 {
-	struct collector_config cfg = {
-		.version = "t",
-		.sink = {sink_delta, sink_counters, &seen},
-	};
+	assert_int_equal(seen->deltas, 2);
+	assert_int_equal(seen->counters, 2);
+	assert_int_equal(seen->baselines, 1); /* at registration */
+	assert_int_equal(seen->iface, 0);
+	assert_memory_equal(seen->key.addr, a, sizeof(*a));
+	assert_int_equal(seen->key.pid, 42);
+	/* Two drains of NCPUS rows each. */
+	assert_int_equal(seen->sum.tx_bytes, 2 * NCPUS * 100);
+	assert_int_equal(seen->sum.tx_packets, 2 * NCPUS * 1);
+	assert_int_equal(seen->sum.rx_bytes, 2 * NCPUS * 300);
+	assert_int_equal(seen->sum.rx_packets, 2 * NCPUS * 3);
+	/* Counters are cumulative: the sink gets the kernel's totals. */
+	assert_int_equal(seen->overflow_rx.packets, NCPUS * 2);
+	assert_int_equal(seen->overflow_rx.bytes, NCPUS * 80);
+}
+
+/*
+ * Every registered sink gets every delta the tables get, from drains and
+ * scrapes; an unregistered one nothing more; the list has a bound.
+ */
+static void test_sinks_see_every_delta(void **state)
+{
+	struct collector_config cfg = {.version = "t"};
 	struct in6_addr a = test_addr("2001:db8::7");
 	struct strbuf sb = STRBUF_INIT;
 	struct collector *c = NULL;
+	struct seen seen[COLLECTOR_MAX_SINKS + 1] = {0};
+	struct collector_sink s[COLLECTOR_MAX_SINKS + 1];
 
 	(void)state;
 	memset(&fake, 0, sizeof(fake));
-	memset(&seen, 0, sizeof(seen));
 	memcpy(fake.key.addr, &a, sizeof(a));
 	fake.key.pid = 42;
 	fake.per_cpu = (struct itm_value){100, 1, 300, 3};
 	fake.rows = 1;
+	for (size_t i = 0; i <= COLLECTOR_MAX_SINKS; i++)
+		s[i] = (struct collector_sink){sink_delta, sink_counters,
+					       &seen[i]};
 	assert_int_equal(collector_new(&c, &iface, 1, &cfg), 0);
+	assert_int_equal(collector_add_sink(c, &s[0]), 0);
+	assert_int_equal(collector_add_sink(c, &s[1]), 0);
+	assert_int_equal(collector_add_sink(c, &s[1]), -EEXIST);
 	assert_int_equal(collector_drain(c), 0);
 	assert_int_equal(collector_render_metrics(c, &sb), 0);
-	assert_int_equal(seen.deltas, 2);
-	assert_int_equal(seen.counters, 2);
-	assert_int_equal(seen.iface, 0);
-	assert_memory_equal(seen.key.addr, &a, sizeof(a));
-	assert_int_equal(seen.key.pid, 42);
-	/* Two drains of NCPUS rows each. */
-	assert_int_equal(seen.sum.tx_bytes, 2 * NCPUS * 100);
-	assert_int_equal(seen.sum.tx_packets, 2 * NCPUS * 1);
-	assert_int_equal(seen.sum.rx_bytes, 2 * NCPUS * 300);
-	assert_int_equal(seen.sum.rx_packets, 2 * NCPUS * 3);
-	/* Counters are cumulative: the sink gets the kernel's totals. */
-	assert_int_equal(seen.overflow_rx.packets, NCPUS * 2);
-	assert_int_equal(seen.overflow_rx.bytes, NCPUS * 80);
+	assert_two_drains(&seen[0], &a);
+	assert_two_drains(&seen[1], &a);
+
+	/* Gone: the other keeps counting, the removed one sees nothing. */
+	collector_remove_sink(c, &seen[0]);
+	assert_int_equal(collector_drain(c), 0);
+	assert_int_equal(seen[0].deltas, 2);
+	assert_int_equal(seen[0].counters, 2);
+	assert_int_equal(seen[1].deltas, 3);
+	assert_int_equal(seen[1].sum.tx_bytes, 3 * NCPUS * 100);
+
+	/* one registered: COLLECTOR_MAX_SINKS - 1 more fit, then no more */
+	for (size_t i = 2; i <= COLLECTOR_MAX_SINKS; i++)
+		assert_int_equal(collector_add_sink(c, &s[i]), 0);
+	assert_int_equal(collector_add_sink(c, &s[0]), -ENOSPC);
 	strbuf_free(&sb);
 	collector_free(c);
 }
@@ -549,7 +582,7 @@ int main(void)
 		cmocka_unit_test(test_failed_drain_fails_scrape),
 		cmocka_unit_test(test_visit_and_summary),
 		cmocka_unit_test(test_busy_collector_serves_last_scrape),
-		cmocka_unit_test(test_sink_sees_every_delta),
+		cmocka_unit_test(test_sinks_see_every_delta),
 		cmocka_unit_test(test_limit_lines_say_tracked),
 	};
 

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "geo_labels.h"
 #include "ipfix.h"
 #include "test_addr.h"
 
@@ -30,6 +31,8 @@
 #define IE_IN_IF     10
 #define IE_DST4	     12
 #define IE_OUT_IF    14
+#define IE_SRC_AS    16
+#define IE_DST_AS    17
 #define IE_SRC6	     27
 #define IE_DST6	     28
 #define IE_DIRECTION 61
@@ -49,6 +52,7 @@ struct rec {
 	int has_src, has_dst, v4;
 	uint64_t octets, packets, start, end;
 	uint32_t in_if, out_if;
+	int64_t src_as, dst_as; /* -1: not in the record */
 	int dir;
 	char app[32];
 };
@@ -94,7 +98,7 @@ static void decode_record(struct decoded *d, const struct tmpl *t,
 			  const uint8_t **pp, const uint8_t *end)
 {
 	const uint8_t *p = *pp;
-	struct rec r = {.tid = t->id, .dir = -1};
+	struct rec r = {.tid = t->id, .dir = -1, .src_as = -1, .dst_as = -1};
 
 	for (uint16_t f = 0; f < t->n; f++) {
 		size_t len = t->len[f];
@@ -126,6 +130,12 @@ static void decode_record(struct decoded *d, const struct tmpl *t,
 			break;
 		case IE_DIRECTION:
 			r.dir = (int)be(p, len);
+			break;
+		case IE_SRC_AS:
+		case IE_DST_AS:
+			assert_int_equal(len, 4);
+			*(t->ie[f] == IE_SRC_AS ? &r.src_as : &r.dst_as) =
+				(int64_t)be(p, len);
 			break;
 		case IE_SRC4:
 		case IE_DST4:
@@ -242,6 +252,23 @@ static void receive_all(int fd, struct decoded *d)
 		decode_msg(d, buf, (size_t)n);
 }
 
+/* The label source: two addresses with an AS, the rest unknown. */
+static const struct geo_labels *test_label(void *ctx,
+					   const struct in6_addr *addr)
+{
+	static const struct geo_labels v4 = {.asn = "AS64500 TEST-NET-1"};
+	static const struct geo_labels v6 = {.asn = "AS4200000001"};
+	struct in6_addr a = test_addr("192.0.2.1"),
+			b = test_addr("2001:db8::5");
+
+	(*(int *)ctx)++;
+	if (!memcmp(addr, &a, sizeof(a)))
+		return &v4;
+	return memcmp(addr, &b, sizeof(b)) ? NULL : &v6;
+}
+
+static int label_calls;
+
 static struct ipfix_exporter *exporter(uint16_t port, uint32_t refresh,
 				       const int *ifindex, size_t n)
 {
@@ -254,6 +281,8 @@ static struct ipfix_exporter *exporter(uint16_t port, uint32_t refresh,
 		.ifindex = ifindex,
 		.n_ifaces = n,
 		.start_ms = 1699999940000ULL,
+		.label = test_label,
+		.label_ctx = &label_calls,
 	};
 
 	snprintf(target, sizeof(target), "127.0.0.1:%u", port);
@@ -301,6 +330,7 @@ static void test_records_and_templates(void **state)
 	int fd = udp_listener(&port);
 
 	(void)state;
+	label_calls = 0;
 	x = exporter(port, 600, ifindex, 2);
 	/* Two processes on one address: one record per address and way. */
 	feed(x, 0, "192.0.2.1", 10, (struct itm_value){1000, 2, 0, 0});
@@ -324,6 +354,9 @@ static void test_records_and_templates(void **state)
 	assert_int_equal(r->packets, 3);
 	assert_int_equal(r->out_if, 7);
 	assert_int_equal(r->in_if, 0);
+	/* the remote side's AS: the destination of what we sent */
+	assert_int_equal(r->dst_as, 64500);
+	assert_int_equal(r->src_as, -1);
 	/* The first interval starts when the exporter was set up. */
 	assert_int_equal(r->start, 1699999940000ULL);
 	assert_int_equal(r->end, 1700000000000ULL);
@@ -332,12 +365,17 @@ static void test_records_and_templates(void **state)
 	assert_true(r->has_src && !r->has_dst);
 	assert_int_equal(r->octets, 60);
 	assert_int_equal(r->in_if, 7);
+	assert_int_equal(r->src_as, 64500);
+	assert_int_equal(r->dst_as, -1);
 	assert_null(find_rec(&d, "2001:db8::5", 1, 0));
 	r = find_rec(&d, "2001:db8::5", 0, 0);
 	assert_non_null(r);
 	assert_int_equal(r->octets, 1280);
 	assert_int_equal(r->packets, 3);
 	assert_int_equal(r->in_if, 9);
+	assert_int_equal(r->src_as, 4200000001LL); /* 32-bit AS numbers */
+	/* one label lookup per address and interval, not per delta */
+	assert_int_equal(label_calls, 2);
 	for (size_t i = 0; i < d.nr; i++) {
 		if (!d.r[i].app[0])
 			continue;
@@ -357,26 +395,34 @@ static void test_records_and_templates(void **state)
 	/* Second interval: only what is new; counters as deltas. */
 	d.nr = 0;
 	feed(x, 0, "192.0.2.1", 10, (struct itm_value){1, 1, 0, 0});
+	feed(x, 0, "198.51.100.7", 0, (struct itm_value){9, 1, 0, 0});
 	ctr[ITM_CTR_NON_IP_RX] = (struct itm_counter){5, 300};
 	ipfix_sink_counters(x, 1, ctr, false);
 	assert_int_equal(ipfix_exporter_flush(x, 1700000060000ULL), 0);
 	receive_all(fd, &d);
 	assert_int_equal(d.template_msgs, 1); /* not due yet */
 	assert_true(d.seq_ok);
-	assert_int_equal(d.nr, 2);
+	assert_int_equal(d.nr, 3);
 	r = find_rec(&d, "192.0.2.1", 1, 0);
 	assert_non_null(r);
 	assert_int_equal(r->octets, 1);
+	assert_int_equal(r->dst_as, 64500);
+	/* no database knows it: AS 0 */
+	r = find_rec(&d, "198.51.100.7", 1, 0);
+	assert_non_null(r);
+	assert_int_equal(r->octets, 9);
+	assert_int_equal(r->dst_as, 0);
 	assert_int_equal(r->start, 1700000000000ULL);
 	assert_int_equal(r->end, 1700000060000ULL);
 	assert_true(!strcmp(d.r[0].app, "non_ip") ||
-		    !strcmp(d.r[1].app, "non_ip"));
+		    !strcmp(d.r[1].app, "non_ip") ||
+		    !strcmp(d.r[2].app, "non_ip"));
 	for (size_t i = 0; i < d.nr; i++)
 		if (d.r[i].app[0])
 			assert_int_equal(d.r[i].octets, 60);
 
 	ipfix_exporter_stats(x, &st);
-	assert_int_equal(st.records, 7);
+	assert_int_equal(st.records, 8);
 	assert_int_equal(st.lost, 0);
 	assert_int_equal(st.templates, 1);
 	ipfix_exporter_free(x);

@@ -81,7 +81,11 @@ static int feed(struct live_replica *r, const struct strbuf *sb, size_t chunk)
 
 static void test_round_trip(void **state)
 {
-	struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "电\\信\n"};
+	struct geo_labels cn = {.country = "中国",
+				.province = "江苏省",
+				.city = "南京市",
+				.isp = "电\\信\n",
+				.asn = "AS4134 CHINA\tNET"};
 	struct live_info info = {.interval_ms = 2000, .start_unix = 1700000000};
 	struct ip_table addrs, procs;
 	struct live_shadow sh;
@@ -121,6 +125,7 @@ static void test_round_trip(void **state)
 	e = ip_table_find(&rep.addrs, &a);
 	assert_string_equal(e->geo->country, "中国");
 	assert_string_equal(e->geo->isp, "电\\信\n");
+	assert_string_equal(e->geo->asn, "AS4134 CHINA\tNET");
 	a = addr("2001:db8::1");
 	assert_string_equal(ip_table_find(&rep.addrs, &a)->geo->country, "");
 
@@ -205,17 +210,27 @@ static void test_bad_streams(void **state)
 
 	/* Unknown records and extra fields are a later version's: skipped. */
 	assert_int_equal(live_replica_init(&r), 0);
-	assert_int_equal(feed_str(&r,
-				  "ITM-LIVE\t1\nX\tnew\nF\t1\t10\t1\tmore\n"
-				  "A\t10.0.0.1\t1\t2\t3\t4\t\t\t\t\textra\n"
-				  "E\n",
-				  err),
-			 1);
+	assert_int_equal(
+		feed_str(&r,
+			 "ITM-LIVE\t1\nX\tnew\nF\t1\t10\t1\tmore\n"
+			 "A\t10.0.0.1\t1\t2\t3\t4\t\t\t\t\tAS1 X\textra\n"
+			 "E\n",
+			 err),
+		1);
 	assert_int_equal(r.addrs.count, 1);
 	assert_int_equal(r.addrs.entries[0].rx_packets, 4);
+	assert_string_equal(r.addrs.entries[0].geo->asn, "AS1 X");
+	/* A daemon from before the asn label: its rows read Unknown (""). */
+	assert_int_equal(feed_str(&r,
+				  "F\t2\t20\t0\nA\t10.0.0.1\t5\t2\t3\t4\t"
+				  "中国\t\t\t电信\nE\n",
+				  err),
+			 1);
+	assert_string_equal(r.addrs.entries[0].geo->isp, "电信");
+	assert_string_equal(r.addrs.entries[0].geo->asn, "");
 	/* Counters must be numbers. */
 	assert_int_equal(
-		feed_str(&r, "F\t2\t20\t0\nA\t10.0.0.1\t1\t2\tx\t4\n", err),
+		feed_str(&r, "F\t3\t30\t0\nA\t10.0.0.1\t1\t2\tx\t4\n", err),
 		-EPROTO);
 	live_replica_free(&r);
 

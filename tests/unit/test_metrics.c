@@ -124,24 +124,24 @@ static void test_escape_label(void **state)
 static const char golden_full[] =
 	"# HELP ip_traffic_tx_bytes_total Total transmitted bytes per IP address\n"
 	"# TYPE ip_traffic_tx_bytes_total counter\n"
-	"ip_traffic_tx_bytes_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 1048576\n"
-	"ip_traffic_tx_bytes_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\"} 3145728\n"
-	"ip_traffic_tx_bytes_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\"} 0\n"
+	"ip_traffic_tx_bytes_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 1048576\n"
+	"ip_traffic_tx_bytes_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\",asn=\"AS4134 CHINANET-BACKBONE\"} 3145728\n"
+	"ip_traffic_tx_bytes_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\",asn=\"Unknown\"} 0\n"
 	"# HELP ip_traffic_rx_bytes_total Total received bytes per IP address\n"
 	"# TYPE ip_traffic_rx_bytes_total counter\n"
-	"ip_traffic_rx_bytes_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 2000\n"
-	"ip_traffic_rx_bytes_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\"} 4000000000000\n"
-	"ip_traffic_rx_bytes_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\"} 5000000\n"
+	"ip_traffic_rx_bytes_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 2000\n"
+	"ip_traffic_rx_bytes_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\",asn=\"AS4134 CHINANET-BACKBONE\"} 4000000000000\n"
+	"ip_traffic_rx_bytes_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\",asn=\"Unknown\"} 5000000\n"
 	"# HELP ip_traffic_tx_packets_total Total transmitted packets per IP address\n"
 	"# TYPE ip_traffic_tx_packets_total counter\n"
-	"ip_traffic_tx_packets_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 1000\n"
-	"ip_traffic_tx_packets_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\"} 3000\n"
-	"ip_traffic_tx_packets_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\"} 0\n"
+	"ip_traffic_tx_packets_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 1000\n"
+	"ip_traffic_tx_packets_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\",asn=\"AS4134 CHINANET-BACKBONE\"} 3000\n"
+	"ip_traffic_tx_packets_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\",asn=\"Unknown\"} 0\n"
 	"# HELP ip_traffic_rx_packets_total Total received packets per IP address\n"
 	"# TYPE ip_traffic_rx_packets_total counter\n"
-	"ip_traffic_rx_packets_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 2\n"
-	"ip_traffic_rx_packets_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\"} 4\n"
-	"ip_traffic_rx_packets_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\"} 5000\n"
+	"ip_traffic_rx_packets_total{remote_ip=\"1.2.3.4\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 2\n"
+	"ip_traffic_rx_packets_total{remote_ip=\"2001:db8::1\",country=\"中国\",province=\"江苏省\",city=\"南京市\",isp=\"中国电信\",asn=\"AS4134 CHINANET-BACKBONE\"} 4\n"
+	"ip_traffic_rx_packets_total{remote_ip=\"8.8.8.8\",country=\"a\\\\b\",province=\"q\\\"uote\",city=\"new\\nline\",isp=\"Unknown\",asn=\"Unknown\"} 5000\n"
 	"# HELP ip_traffic_all_tx_bytes_total Transmitted IP-layer bytes over all remote addresses: per-IP series + below_threshold + evicted + overflow\n"
 	"# TYPE ip_traffic_all_tx_bytes_total counter\n"
 	"ip_traffic_all_tx_bytes_total 4195105\n"
@@ -273,7 +273,8 @@ static const char golden_full[] =
 static void fill_golden_table(struct ip_table *t, struct iface_stats *ifs)
 {
 	static const struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市",
-					     .isp = "中国电信"};
+					     .isp = "中国电信",
+					     .asn = "AS4134 CHINANET-BACKBONE"};
 	static const struct geo_labels esc = {.country = "a\\b", .province = "q\"uote", .city = "new\nline",
 					      .isp = ""};
 	struct ip_entry *e;
@@ -383,7 +384,7 @@ static void test_address_rendering(void **state)
 		out = render(&t, NULL, 0);
 		snprintf(
 			line, sizeof(line),
-			"ip_traffic_tx_bytes_total{remote_ip=\"%s\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 5",
+			"ip_traffic_tx_bytes_total{remote_ip=\"%s\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 5",
 			cases[i].out);
 		assert_line(out, line);
 		free(out);
@@ -477,7 +478,7 @@ static void test_u64_values(void **state)
 		out = render(&t, NULL, 0);
 		snprintf(
 			line, sizeof(line),
-			"ip_traffic_rx_packets_total{remote_ip=\"192.0.2.7\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} %llu",
+			"ip_traffic_rx_packets_total{remote_ip=\"192.0.2.7\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} %llu",
 			(unsigned long long)vals[i]);
 		assert_line(out, line);
 		free(out);
@@ -488,7 +489,7 @@ static void test_u64_values(void **state)
 static void test_threshold_sticky_and_filtered(void **state)
 {
 	const char *lbl =
-		"{remote_ip=\"198.51.100.1\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"}";
+		"{remote_ip=\"198.51.100.1\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"}";
 	struct iface_stats ifs[1] = {{.name = "lo"}};
 	struct ip_table t;
 	struct ip_entry *e;
@@ -749,7 +750,7 @@ static void test_refusals_counted(void **state)
 static void test_large(void **state)
 {
 	static const struct geo_labels g = {.country = "美国", .province = "加利福尼亚州", .city = "芒廷维尤",
-					    .isp = "Google LLC"};
+					    .isp = "Google LLC", .asn = "AS15169 GOOGLE"};
 	const char *env = getenv("ITM_BENCH_ENTRIES");
 	size_t n = env ? strtoul(env, NULL, 10) : 200000, exported = 0;
 	uint64_t all_tx = 0;
@@ -807,20 +808,20 @@ static void test_large(void **state)
 	/* Entry 1 (IPv6, no geo) and entry 5 (IPv6, geo) in every family. */
 	snprintf(
 		line, sizeof(line),
-		"ip_traffic_tx_bytes_total{remote_ip=\"2001::100:0:0:0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 1001");
+		"ip_traffic_tx_bytes_total{remote_ip=\"2001::100:0:0:0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 1001");
 	assert_line(out, line);
 	snprintf(
 		line, sizeof(line),
-		"ip_traffic_rx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\"} 1");
+		"ip_traffic_rx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\",asn=\"AS15169 GOOGLE\"} 1");
 	assert_line(out, line);
 	snprintf(
 		line, sizeof(line),
-		"ip_traffic_tx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\"} 6");
+		"ip_traffic_tx_packets_total{remote_ip=\"2001::500:0:0:0\",country=\"美国\",province=\"加利福尼亚州\",city=\"芒廷维尤\",isp=\"Google LLC\",asn=\"AS15169 GOOGLE\"} 6");
 	assert_line(out, line);
 	/* Entry 2 (IPv4) is exported, entry 3 (every third) is not. */
 	assert_line(
 		out,
-		"ip_traffic_rx_bytes_total{remote_ip=\"10.0.0.2\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\"} 7");
+		"ip_traffic_rx_bytes_total{remote_ip=\"10.0.0.2\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 7");
 	assert_null(find_line(
 		out,
 		"ip_traffic_rx_bytes_total{remote_ip=\"2001::300:0:0:0\""));
@@ -835,7 +836,8 @@ static void test_large(void **state)
  */
 static void test_stream_pieces(void **state)
 {
-	static const struct geo_labels g = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "电信"};
+	static const struct geo_labels g = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "电信",
+					    .asn = "AS4134 CHINANET-BACKBONE"};
 	struct iface_stats ifs[1] = {{.name = "eth0"}};
 	struct metrics_input in = {
 		.version = "v", .ifaces = ifs, .n_ifaces = 1};

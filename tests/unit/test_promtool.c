@@ -91,11 +91,13 @@ static void add(struct ip_table *t, const char *ip, uint64_t b,
 static void test_promtool_accepts_render(void **state)
 {
 	static const struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市",
-					     .isp = "中国电信"};
+					     .isp = "中国电信",
+					     .asn = "AS4134 CHINANET-BACKBONE"};
 	static const struct geo_labels us = {.country = "美国", .province = "加利福尼亚州", .city = "芒廷维尤",
 					     .isp = NULL};
 	static const struct geo_labels esc = {.country = "back\\slash", .province = "dq\"uote",
-					      .city = "new\nline", .isp = "bad\xff utf8"};
+					      .city = "new\nline", .isp = "bad\xff utf8",
+					      .asn = "AS64500 q\"o\\te"};
 	struct iface_stats ifs[2] = {{.name = "eth0"}, {.name = "we\"ird"}};
 	struct itm_features fs = {0};
 	struct metrics_input in = {
@@ -137,6 +139,8 @@ static void test_promtool_accepts_render(void **state)
 	assert_int_equal(metrics_render_scrape_duration(&sb, 0.0123), 0);
 	/* The render really holds what we want promtool to judge. */
 	assert_non_null(strstr(sb.buf, "country=\"中国\""));
+	assert_non_null(strstr(sb.buf, "asn=\"AS4134 CHINANET-BACKBONE\""));
+	assert_non_null(strstr(sb.buf, "asn=\"AS64500 q\\\"o\\\\te\""));
 	assert_non_null(strstr(sb.buf, "province=\"dq\\\"uote\""));
 	assert_non_null(strstr(sb.buf, "city=\"new\\nline\""));
 	assert_non_null(strstr(

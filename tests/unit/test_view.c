@@ -222,8 +222,16 @@ static void test_processes(void **state)
 static void test_sort_and_filter(void **state)
 {
 	struct fixture *f = *state;
-	struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "电信"};
-	struct geo_labels us = {.country = "United States", .province = NULL, .city = NULL, .isp = NULL};
+	struct geo_labels cn = {.country = "中国",
+				.province = "江苏省",
+				.city = "南京市",
+				.isp = "电信",
+				.asn = "AS4134 CHINANET-BACKBONE"};
+	struct geo_labels us = {.country = "United States",
+				.province = NULL,
+				.city = NULL,
+				.isp = NULL,
+				.asn = "AS15169 GOOGLE"};
 	const struct view_row **rows;
 	struct view_filter flt = {0};
 	long n;
@@ -249,10 +257,19 @@ static void test_sort_and_filter(void **state)
 	n = view_select(&f->v, VIEW_ADDR, &flt, COL_TX_LAST, true, &rows);
 	assert_string_equal(rows[0]->name, "10.0.0.1");
 	free(rows);
-	n = view_select(&f->v, VIEW_ADDR, &flt, COL_COUNTRY, false, &rows);
+	n = view_select(&f->v, VIEW_ADDR, &flt, COL_GEO(GEO_COUNTRY), false,
+			&rows);
 	assert_string_equal(rows[0]->name, "10.0.1.2");	   /* "United States" */
 	assert_string_equal(rows[1]->name, "192.168.0.3"); /* "Unknown" */
 	free(rows);
+	/* ASN text sorts A to Z like any label: AS15169 < AS4134 < Unknown */
+	n = view_select(&f->v, VIEW_ADDR, &flt, COL_GEO(GEO_ASN), false, &rows);
+	assert_int_equal(n, 3);
+	assert_string_equal(rows[0]->name, "10.0.1.2");
+	assert_string_equal(rows[1]->name, "10.0.0.1");
+	assert_string_equal(rows[2]->name, "192.168.0.3");
+	free(rows);
+	assert_string_equal(view_col_name(COL_GEO(GEO_ASN)), "ASN");
 
 	snprintf(flt.addr, sizeof(flt.addr), "10.0.");
 	n = view_select(&f->v, VIEW_ADDR, &flt, VIEW_SORT_TOTAL, false, &rows);
@@ -268,7 +285,7 @@ static void test_sort_and_filter(void **state)
 	assert_int_equal(view_filter_check(&flt), -EINVAL);
 	flt.addr[0] = '\0';
 
-	snprintf(flt.country, sizeof(flt.country), "中国");
+	snprintf(flt.label[GEO_COUNTRY], sizeof(flt.label[0]), "中国");
 	n = view_select(&f->v, VIEW_ADDR, &flt, VIEW_SORT_TOTAL, false, &rows);
 	assert_int_equal(n, 1);
 	assert_string_equal(rows[0]->name, "10.0.0.1");
@@ -278,7 +295,25 @@ static void test_sort_and_filter(void **state)
 	assert_int_equal(n, 1);
 	assert_string_equal(rows[0]->process, "nginx");
 	free(rows);
-	flt.country[0] = '\0';
+	flt.label[GEO_COUNTRY][0] = '\0';
+
+	/* ASN filter: a substring, case-insensitive; "unknown" finds those
+	 * no database names */
+	snprintf(flt.label[GEO_ASN], sizeof(flt.label[0]), "as15169");
+	n = view_select(&f->v, VIEW_ADDR, &flt, VIEW_SORT_TOTAL, false, &rows);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0]->name, "10.0.1.2");
+	free(rows);
+	n = view_select(&f->v, VIEW_PROC, &flt, VIEW_SORT_TOTAL, false, &rows);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0]->process, "curl");
+	free(rows);
+	snprintf(flt.label[GEO_ASN], sizeof(flt.label[0]), "unknown");
+	n = view_select(&f->v, VIEW_ADDR, &flt, VIEW_SORT_TOTAL, false, &rows);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0]->name, "192.168.0.3");
+	free(rows);
+	flt.label[GEO_ASN][0] = '\0';
 
 	snprintf(flt.process, sizeof(flt.process), "cur");
 	n = view_select(&f->v, VIEW_ADDR, &flt, VIEW_SORT_TOTAL, false, &rows);
@@ -339,7 +374,11 @@ static void test_rate_format(void **state)
 static void test_layout(void **state)
 {
 	struct fixture *f = *state;
-	struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "中国电信"};
+	struct geo_labels cn = {.country = "中国",
+				.province = "江苏省",
+				.city = "南京市",
+				.isp = "中国电信",
+				.asn = "AS4134 CHINANET-BACKBONE"};
 	const struct view_row **rows;
 	struct view_filter flt = {0};
 	struct view_layout l;
@@ -372,13 +411,15 @@ static void test_layout(void **state)
 		if (w >= 80) {
 			assert_true(l.width[COL_TX_LAST] > 0);
 			assert_true(l.width[COL_PROCESS] > 0);
-			assert_true(l.width[COL_COUNTRY] > 0);
+			assert_true(l.width[COL_GEO(GEO_COUNTRY)] > 0);
 		}
 		if (w >= 250) {
-			assert_true(l.width[COL_CITY] > 0);
-			assert_true(l.width[COL_ISP] >= 8);
+			assert_true(l.width[COL_GEO(GEO_CITY)] > 0);
+			assert_true(l.width[COL_GEO(GEO_ISP)] >= 8);
+			assert_true(l.width[COL_GEO(GEO_ASN)] >= 8);
 			view_format_row(&l, rows[1], line, sizeof(line));
 			assert_non_null(strstr(line, "中国电信"));
+			assert_non_null(strstr(line, "AS4134 CHINANET-BACKB"));
 			assert_non_null(strstr(line, "firefox[4242]"));
 			assert_non_null(strstr(line, " 123456789 "));
 		}

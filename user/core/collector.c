@@ -60,6 +60,9 @@ struct collector {
 	pthread_mutex_t last_lock;
 	struct metrics_snapshot *last;
 	size_t draining; /* index of the interface being drained */
+	struct collector_sink sinks[COLLECTOR_MAX_SINKS];
+	size_t n_sinks;
+	bool sink_deltas; /* some sink has a delta callback */
 };
 
 int collector_new(struct collector **out, struct iface_monitor *ifaces,
@@ -156,7 +159,59 @@ void collector_free(struct collector *c)
 	free(c);
 }
 
-/* Hand each row's per-CPU sum to the sink, as the tables get it. */
+static void sinks_delta(struct collector *c, size_t iface,
+			const struct itm_key *k, const struct itm_value *d)
+{
+	for (size_t i = 0; i < c->n_sinks; i++)
+		if (c->sinks[i].delta)
+			c->sinks[i].delta(c->sinks[i].ctx, iface, k, d);
+}
+
+static void sinks_counters(struct collector *c, size_t iface, bool baseline)
+{
+	for (size_t i = 0; i < c->n_sinks; i++)
+		if (c->sinks[i].counters)
+			c->sinks[i].counters(c->sinks[i].ctx, iface,
+					     c->stats[iface].ctr, baseline);
+}
+
+int collector_add_sink(struct collector *c, const struct collector_sink *s)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < c->n_sinks; i++)
+		if (c->sinks[i].ctx == s->ctx)
+			err = -EEXIST;
+	if (!err && c->n_sinks == COLLECTOR_MAX_SINKS)
+		err = -ENOSPC;
+	if (!err) {
+		c->sinks[c->n_sinks++] = *s;
+		c->sink_deltas |= s->delta != NULL;
+		for (size_t i = 0; s->counters && i < c->n_ifaces; i++)
+			s->counters(s->ctx, i, c->stats[i].ctr, true);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+void collector_remove_sink(struct collector *c, void *ctx)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	c->sink_deltas = false;
+	for (size_t i = 0; i < c->n_sinks; i++) {
+		if (c->sinks[i].ctx == ctx)
+			continue;
+		c->sinks[n] = c->sinks[i];
+		c->sink_deltas |= c->sinks[n++].delta != NULL;
+	}
+	c->n_sinks = n;
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Hand each row's per-CPU sum to the sinks, as the tables get it. */
 static void sink_batch(struct collector *c, const struct itm_key *keys,
 		       const void *values, size_t count)
 {
@@ -168,7 +223,7 @@ static void sink_batch(struct collector *c, const struct itm_key *keys,
 
 		itm_value_sum_percpu((const char *)values + i * row,
 				     c->buf.ncpus, &sum);
-		c->cfg.sink.delta(c->cfg.sink.ctx, c->draining, &keys[i], &sum);
+		sinks_delta(c, c->draining, &keys[i], &sum);
 	}
 }
 
@@ -186,7 +241,7 @@ static int merge(void *ctx, const struct itm_key *keys, const void *values,
 	 * Rows of a failed merge (ENOMEM) are gone from the map all the
 	 * same; the sink gets them so exports stay complete.
 	 */
-	if (c->cfg.sink.delta)
+	if (c->sink_deltas)
 		sink_batch(c, keys, values, count);
 	return err;
 }
@@ -201,9 +256,7 @@ static void read_counters(struct collector *c, size_t idx)
 		if (!bpf_map_lookup_elem(fd, &k, row))
 			itm_counter_sum_percpu(row, c->buf.ncpus,
 					       &c->stats[idx].ctr[k]);
-	if (c->cfg.sink.counters)
-		c->cfg.sink.counters(c->cfg.sink.ctx, idx, c->stats[idx].ctr,
-				     false);
+	sinks_counters(c, idx, false);
 }
 
 /* Interface idx's map held n slots when it was drained. */
@@ -247,9 +300,7 @@ static void shown_counters(struct collector *c, const struct persist *p,
 	for (size_t i = 0; i < c->n_ifaces; i++) {
 		memcpy(c->stats[i].ctr, p->ifs[i].shown,
 		       sizeof(c->stats[i].ctr));
-		if (c->cfg.sink.counters)
-			c->cfg.sink.counters(c->cfg.sink.ctx, i,
-					     c->stats[i].ctr, baseline);
+		sinks_counters(c, i, baseline);
 	}
 }
 
@@ -389,9 +440,8 @@ static int apply(void *ctx, const struct itm_key *k,
 	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
 				   k, row, 1, 1, &c->cfg.hooks);
 	/* Drains only: what set-up adopts or restores is no new traffic. */
-	if (c->cfg.sink.delta && c->persist)
-		c->cfg.sink.delta(c->cfg.sink.ctx, c->persist->applying, k,
-				  delta);
+	if (c->persist)
+		sinks_delta(c, c->persist->applying, k, delta);
 	return err;
 }
 

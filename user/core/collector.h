@@ -21,11 +21,12 @@
 struct collector;
 
 /*
- * A consumer of per-interval deltas (the IPFIX exporter): sees every
- * per-address delta the collector adds to its tables, and each
- * interface's cumulative kernel counters after every drain, in drain
- * order.  Both run under the collector's lock, so they must be quick and
- * must not call back into the collector.
+ * An export sink, a consumer of per-interval deltas (the IPFIX exporter;
+ * any number of them, see collector_add_sink()): sees every per-address
+ * delta the collector adds to its tables, and each interface's cumulative
+ * kernel counters after every drain, in drain order.  Both run under the
+ * collector's lock, so they must be quick and must not call back into the
+ * collector.
  */
 struct collector_sink {
 	/* A drained (address, pid) delta of interface iface (an index). */
@@ -55,10 +56,10 @@ struct collector_config {
 	const char *version; /* for ip_traffic_monitor_info */
 	/* Written before collector_new(), read by every scrape. */
 	const struct itm_features *features;
-
-	/* Per-interval deltas to a consumer; members may be NULL. */
-	struct collector_sink sink;
 };
+
+/* Export sinks one collector feeds at most. */
+#define COLLECTOR_MAX_SINKS 4
 
 /* Everything a reader may look at, valid only inside the callback. */
 struct collector_view {
@@ -76,6 +77,17 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 		  size_t n_ifaces, const struct collector_config *cfg);
 /* Accepts NULL. */
 void collector_free(struct collector *c);
+
+/*
+ * Register an export sink (its members may be NULL).  It gets each
+ * interface's current counters at once as its baseline (counted before
+ * it was there: not its to report), then every delta from the next
+ * drain on.  Register before collector_use_store() to have the restored
+ * totals as the baseline.  0, -EEXIST (its ctx is registered) or -ENOSPC.
+ */
+int collector_add_sink(struct collector *c, const struct collector_sink *s);
+/* Unregister the sink of ctx: no callback runs on ctx once it returns. */
+void collector_remove_sink(struct collector *c, void *ctx);
 
 struct store;
 /*

@@ -662,7 +662,8 @@ static int listen_http(const struct options *o)
 }
 
 static int open_ipfix(const struct options *o, const struct iface_monitor *m,
-		      size_t n, struct ipfix_exporter **out)
+		      size_t n, struct geo_ctx *geo,
+		      struct ipfix_exporter **out)
 {
 	int ifindex[ITM_MAX_IFACES];
 	struct ipfix_config cfg = {
@@ -673,6 +674,8 @@ static int open_ipfix(const struct options *o, const struct iface_monitor *m,
 		.ifindex = ifindex,
 		.n_ifaces = n,
 		.start_ms = wall_ms(), /* the programs count from here */
+		.label = geo ? label_address : NULL,
+		.label_ctx = geo,
 	};
 
 	for (size_t i = 0; i < n; i++)
@@ -832,19 +835,24 @@ int daemon_main(int argc, char **argv)
 		cc.hooks.name = NULL;
 		cc.hooks.name_ctx = NULL;
 	}
-	if (o.ipfix) {
-		if (open_ipfix(&o, ifaces, opened, &ipfix))
-			goto cleanup;
-		cc.sink = (struct collector_sink){
-			.delta = ipfix_sink_delta,
-			.counters = ipfix_sink_counters,
-			.ctx = ipfix,
-		};
-	}
+	if (o.ipfix && open_ipfix(&o, ifaces, opened, geo, &ipfix))
+		goto cleanup;
 	err = collector_new(&coll, ifaces, opened, &cc);
 	if (err) {
 		pr_err(_("cannot set up the collector: %s\n"), strerror(-err));
 		goto cleanup;
+	}
+	/* Export sinks before the store: its totals are their baseline. */
+	if (ipfix) {
+		struct collector_sink sink = {ipfix_sink_delta,
+					      ipfix_sink_counters, ipfix};
+
+		err = collector_add_sink(coll, &sink);
+		if (err) {
+			pr_err(_("cannot set up the collector: %s\n"),
+			       strerror(-err));
+			goto cleanup;
+		}
 	}
 	if ((store || o.keep_attached) && collector_use_store(coll, store))
 		goto cleanup;

@@ -68,10 +68,8 @@ static int rows_init(struct view_rows *r)
 
 static void row_free(struct view_row *row)
 {
-	free(row->country);
-	free(row->province);
-	free(row->city);
-	free(row->isp);
+	for (int i = 0; i < GEO_NLABELS; i++)
+		free(row->label[i]);
 	free(row->hist.s);
 }
 
@@ -330,10 +328,8 @@ static struct view_row *update_addr(struct view *v, const struct ip_entry *e)
 		addr_format(&e->addr, r->name);
 		if (e->geo) {
 			/* Labels of an address never change: copy them once. */
-			r->country = dup_label(e->geo->country);
-			r->province = dup_label(e->geo->province);
-			r->city = dup_label(e->geo->city);
-			r->isp = dup_label(e->geo->isp);
+			for (int i = 0; i < GEO_NLABELS; i++)
+				r->label[i] = dup_label(e->geo->v[i]);
 		}
 	}
 	r->gen = v->gen;
@@ -516,9 +512,17 @@ int view_update(struct view *v, const struct ip_table *addrs,
 
 /* ------------------------------------------------------------ filters */
 
+static bool label_filter_active(const struct view_filter *f)
+{
+	for (int i = 0; i < GEO_NLABELS; i++)
+		if (f->label[i][0])
+			return true;
+	return false;
+}
+
 bool view_filter_active(const struct view_filter *f)
 {
-	return f->addr[0] || f->country[0] || f->process[0];
+	return f->addr[0] || label_filter_active(f) || f->process[0];
 }
 
 struct cidr {
@@ -588,11 +592,14 @@ static bool addr_matches(const struct view_row *r, const char *want,
 	return !strncasecmp(r->name, want, strlen(want));
 }
 
-static bool country_matches(const struct view_row *r, const char *want)
+static bool labels_match(const struct view_row *r, const struct view_filter *f)
 {
-	if (!want[0])
-		return true;
-	return strcasestr(r->country ? r->country : "Unknown", want) != NULL;
+	for (int i = 0; i < GEO_NLABELS; i++)
+		if (f->label[i][0] &&
+		    !strcasestr(r->label[i] ? r->label[i] : "Unknown",
+				f->label[i]))
+			return false;
+	return true;
 }
 
 static bool process_matches(const struct view_row *p, const char *want)
@@ -615,8 +622,7 @@ static void cross_mark(struct view *v, enum view_mode mode,
 		if (mode == VIEW_ADDR) {
 			if (process_matches(p, f->process))
 				a->mark = true;
-		} else if (addr_matches(a, f->addr, c) &&
-			   country_matches(a, f->country)) {
+		} else if (addr_matches(a, f->addr, c) && labels_match(a, f)) {
 			p->mark = true;
 		}
 	}
@@ -661,20 +667,10 @@ static double col_value(const struct view_row *r, int col)
 
 static const char *col_text(const struct view_row *r, int col)
 {
-	switch (col) {
-	case COL_PROCESS:
-		return r->process;
-	case COL_COUNTRY:
-		return r->country ? r->country : "Unknown";
-	case COL_PROVINCE:
-		return r->province ? r->province : "Unknown";
-	case COL_CITY:
-		return r->city ? r->city : "Unknown";
-	case COL_ISP:
-		return r->isp ? r->isp : "Unknown";
-	default:
-		return NULL;
-	}
+	if (col >= COL_LABEL && col < COL_MAX)
+		return r->label[col - COL_LABEL] ? r->label[col - COL_LABEL]
+						 : "Unknown";
+	return col == COL_PROCESS ? r->process : NULL;
 }
 
 static int key_cmp(const struct view_row *a, const struct view_row *b)
@@ -721,7 +717,7 @@ long view_select(struct view *v, enum view_mode mode,
 	if (parse_cidr(f->addr, &c))
 		c.bits = -1;
 	cross = mode == VIEW_ADDR ? f->process[0] != '\0'
-				  : f->addr[0] || f->country[0];
+				  : f->addr[0] || label_filter_active(f);
 	if (cross)
 		cross_mark(v, mode, f, &c);
 	sel = malloc((rows->count + 1) * sizeof(*sel));
@@ -732,8 +728,8 @@ long view_select(struct view *v, enum view_mode mode,
 
 		if (cross && !r->mark)
 			continue;
-		if (mode == VIEW_ADDR && (!addr_matches(r, f->addr, &c) ||
-					  !country_matches(r, f->country)))
+		if (mode == VIEW_ADDR &&
+		    (!addr_matches(r, f->addr, &c) || !labels_match(r, f)))
 			continue;
 		if (mode == VIEW_PROC && !process_matches(r, f->process))
 			continue;
@@ -876,7 +872,8 @@ const char *view_format_rate(double v, char *buf, size_t len)
 
 /* ------------------------------------------------------------ layout */
 
-static const char *const col_names[COL_MAX] = {
+/* The label columns' names are the label table's titles. */
+static const char *const col_names[COL_LABEL] = {
 	[COL_ADDR] = N_("ADDRESS"),	 [COL_PID] = N_("PID"),
 	[COL_PROCESS] = N_("PROCESS"),	 [COL_TX_LAST] = N_("TX/s"),
 	[COL_RX_LAST] = N_("RX/s"),	 [COL_TX_2S] = N_("TX 2s"),
@@ -884,35 +881,69 @@ static const char *const col_names[COL_MAX] = {
 	[COL_RX_10S] = N_("RX 10s"),	 [COL_TX_40S] = N_("TX 40s"),
 	[COL_RX_40S] = N_("RX 40s"),	 [COL_TX_BYTES] = N_("TX BYTES"),
 	[COL_RX_BYTES] = N_("RX BYTES"), [COL_NADDRS] = N_("ADDRS"),
-	[COL_COUNTRY] = N_("COUNTRY"),	 [COL_PROVINCE] = N_("PROVINCE"),
-	[COL_CITY] = N_("CITY"),	 [COL_ISP] = N_("ISP"),
 };
 
 const char *view_col_name(enum view_col c)
 {
+	if (c >= COL_LABEL && c < COL_MAX)
+		return _(geo_label_defs[c - COL_LABEL].title);
 	return c < COL_MAX ? _(col_names[c]) : _("TOTAL");
 }
 
-/* Groups of columns that come and go together, most wanted first. */
-static const enum view_col addr_prio[][2] = {
-	{COL_ADDR, COL_MAX},	      {COL_TX_LAST, COL_RX_LAST},
-	{COL_TX_BYTES, COL_RX_BYTES}, {COL_PROCESS, COL_MAX},
-	{COL_COUNTRY, COL_MAX},	      {COL_TX_2S, COL_RX_2S},
-	{COL_TX_10S, COL_RX_10S},     {COL_TX_40S, COL_RX_40S},
-	{COL_ISP, COL_MAX},	      {COL_PROVINCE, COL_MAX},
-	{COL_CITY, COL_MAX},
-};
+/*
+ * Groups of columns that come and go together, most wanted first.  Label
+ * columns go by their table rank: rank 0 before the windowed rates, the
+ * others after them, so a narrow terminal gives them up first.
+ */
+#define ADDR_GROUPS (7 + GEO_NLABELS)
+
+static size_t addr_prio(enum view_col g[ADDR_GROUPS][2])
+{
+	static const enum view_col head[][2] = {
+		{COL_ADDR, COL_MAX},
+		{COL_TX_LAST, COL_RX_LAST},
+		{COL_TX_BYTES, COL_RX_BYTES},
+		{COL_PROCESS, COL_MAX},
+	};
+	static const enum view_col rates[][2] = {
+		{COL_TX_2S, COL_RX_2S},
+		{COL_TX_10S, COL_RX_10S},
+		{COL_TX_40S, COL_RX_40S},
+	};
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(head) / sizeof(head[0]); i++) {
+		g[n][0] = head[i][0];
+		g[n++][1] = head[i][1];
+	}
+	for (int rank = 0; rank < GEO_NLABELS; rank++) {
+		if (rank == 1)
+			for (size_t i = 0; i < sizeof(rates) / sizeof(rates[0]);
+			     i++) {
+				g[n][0] = rates[i][0];
+				g[n++][1] = rates[i][1];
+			}
+		for (int l = 0; l < GEO_NLABELS; l++) {
+			if (geo_label_defs[l].rank != rank)
+				continue;
+			g[n][0] = COL_GEO(l);
+			g[n++][1] = COL_MAX;
+		}
+	}
+	return n;
+}
+
 static const enum view_col proc_prio[][2] = {
 	{COL_PID, COL_MAX},	    {COL_PROCESS, COL_MAX},
 	{COL_TX_LAST, COL_RX_LAST}, {COL_TX_BYTES, COL_RX_BYTES},
 	{COL_NADDRS, COL_MAX},	    {COL_TX_2S, COL_RX_2S},
 	{COL_TX_10S, COL_RX_10S},   {COL_TX_40S, COL_RX_40S},
 };
+/* Left to right: then every label column, in the table's order. */
 static const enum view_col addr_order[] = {
-	COL_ADDR,    COL_TX_LAST,  COL_RX_LAST,	 COL_TX_2S,
-	COL_RX_2S,   COL_TX_10S,   COL_RX_10S,	 COL_TX_40S,
-	COL_RX_40S,  COL_TX_BYTES, COL_RX_BYTES, COL_PROCESS,
-	COL_COUNTRY, COL_PROVINCE, COL_CITY,	 COL_ISP,
+	COL_ADDR,   COL_TX_LAST,  COL_RX_LAST,	COL_TX_2S,
+	COL_RX_2S,  COL_TX_10S,	  COL_RX_10S,	COL_TX_40S,
+	COL_RX_40S, COL_TX_BYTES, COL_RX_BYTES, COL_PROCESS,
 };
 static const enum view_col proc_order[] = {
 	COL_PID,      COL_PROCESS,  COL_TX_LAST, COL_RX_LAST, COL_TX_2S,
@@ -922,7 +953,7 @@ static const enum view_col proc_order[] = {
 
 static bool is_text(enum view_col c)
 {
-	return c == COL_PROCESS || c >= COL_COUNTRY;
+	return c == COL_PROCESS || c >= COL_LABEL;
 }
 
 static int digits(uint64_t v)
@@ -946,7 +977,7 @@ static void col_want(enum view_col c, const struct view_row *const *rows,
 		     size_t n, int *want, int *min)
 {
 	/* Header names may be translated into wide characters. */
-	int w = view_text_width(_(col_names[c]));
+	int w = view_text_width(view_col_name(c));
 
 	for (size_t i = 0; i < n; i++) {
 		const struct view_row *r = rows[i];
@@ -971,7 +1002,7 @@ static void col_want(enum view_col c, const struct view_row *const *rows,
 		if (*want > TEXT_COL_MAX)
 			*want = TEXT_COL_MAX;
 		/* Enough for the header name; wide names are cut with '~'. */
-		*min = max_i(8, view_text_width(_(col_names[c])));
+		*min = max_i(8, view_text_width(view_col_name(c)));
 		if (*min > *want)
 			*min = *want;
 	}
@@ -980,19 +1011,22 @@ static void col_want(enum view_col c, const struct view_row *const *rows,
 void view_layout(struct view_layout *l, enum view_mode mode, int width,
 		 const struct view_row *const *rows, size_t n, int sort)
 {
-	const enum view_col(*prio)[2] =
-		mode == VIEW_ADDR ? addr_prio : proc_prio;
-	size_t np = mode == VIEW_ADDR
-			    ? sizeof(addr_prio) / sizeof(addr_prio[0])
-			    : sizeof(proc_prio) / sizeof(proc_prio[0]);
-	const enum view_col *order =
-		mode == VIEW_ADDR ? addr_order : proc_order;
-	size_t no = mode == VIEW_ADDR
-			    ? sizeof(addr_order) / sizeof(addr_order[0])
-			    : sizeof(proc_order) / sizeof(proc_order[0]);
+	enum view_col groups[ADDR_GROUPS][2], order[COL_MAX];
+	const enum view_col(*prio)[2] = proc_prio;
+	size_t np = sizeof(proc_prio) / sizeof(proc_prio[0]);
+	size_t no = sizeof(proc_order) / sizeof(proc_order[0]);
 	int want[COL_MAX] = {0}, min[COL_MAX] = {0};
 	int used = 0, left;
 
+	memcpy(order, proc_order, sizeof(proc_order));
+	if (mode == VIEW_ADDR) {
+		np = addr_prio(groups);
+		prio = (const enum view_col(*)[2])groups;
+		no = sizeof(addr_order) / sizeof(addr_order[0]);
+		memcpy(order, addr_order, sizeof(addr_order));
+		for (int i = 0; i < GEO_NLABELS; i++)
+			order[no++] = COL_GEO(i);
+	}
 	memset(l, 0, sizeof(*l));
 	/* Greedy by priority: a group goes in if its least widths fit. */
 	for (size_t g = 0; g < np; g++) {
@@ -1061,7 +1095,7 @@ void view_format_header(const struct view_layout *l, int sort, char *buf,
 		char name[32];
 
 		/* The sort column is marked; numbers align right. */
-		snprintf(name, sizeof(name), "%s%s", _(col_names[c]),
+		snprintf(name, sizeof(name), "%s%s", view_col_name(c),
 			 (int)c == sort ? "*" : "");
 		o = put_cell(buf, len, o, name, l->width[c],
 			     !is_text(c) && c != COL_ADDR && c != COL_PID, !i);

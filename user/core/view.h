@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "geo_labels.h"
 #include "itm_shared.h"
 
 struct ip_table;
@@ -39,12 +40,11 @@ enum view_col {
 	COL_TX_BYTES,
 	COL_RX_BYTES,
 	COL_NADDRS,
-	COL_COUNTRY,
-	COL_PROVINCE,
-	COL_CITY,
-	COL_ISP,
-	COL_MAX,
+	COL_LABEL, /* GEO_NLABELS columns, in geo_label_defs[] order */
+	COL_MAX = COL_LABEL + GEO_NLABELS,
 };
+/* The column of label l (enum geo_label). */
+#define COL_GEO(l) ((enum view_col)(COL_LABEL + (l)))
 /* Sort by tx+rx bytes: the default, and the order of the summaries. */
 #define VIEW_SORT_TOTAL COL_MAX
 
@@ -70,7 +70,7 @@ struct view_row {
 	char name[INET6_ADDRSTRLEN];
 	/* "curl[1234] +2" (address row) or the command name (process row) */
 	char process[48];
-	char *country, *province, *city, *isp; /* NULL: "Unknown" */
+	char *label[GEO_NLABELS]; /* by enum geo_label; NULL: "Unknown" */
 	uint64_t tx_bytes, rx_bytes, tx_packets, rx_packets;
 	double tx_rate[VW_MAX], rx_rate[VW_MAX]; /* bytes per second */
 	uint32_t naddrs;			 /* process rows */
@@ -108,8 +108,9 @@ struct view {
 };
 
 struct view_filter {
-	char addr[64];	  /* text prefix of the address, or a CIDR */
-	char country[64]; /* substring, ASCII case-insensitive */
+	char addr[64]; /* text prefix of the address, or a CIDR */
+	/* substrings of the labels, ASCII case-insensitive; "" = any */
+	char label[GEO_NLABELS][64];
 	char process[32]; /* substring of the command name */
 };
 

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "geo_labels.h"
 #include "ipfix_net.h"
 #include "log.h"
 #include "table.h"
@@ -44,16 +45,18 @@ struct rec_v4 {
 	uint64_t start_ms, end_ms, octets, packets;
 	uint32_t addr; /* host order: fixbuf converts */
 	uint32_t ifindex;
+	uint32_t as; /* the remote address's AS; 0: unknown */
 	uint8_t dir;
-	uint8_t pad[7];
+	uint8_t pad[3];
 };
 
 struct rec_v6 {
 	uint8_t addr[16];
 	uint64_t start_ms, end_ms, octets, packets;
 	uint32_t ifindex;
+	uint32_t as;
 	uint8_t dir;
-	uint8_t pad[3];
+	uint8_t pad[7];
 };
 
 struct rec_other {
@@ -71,25 +74,46 @@ struct rec_other {
 		"packetDeltaCount", 8, 0                                       \
 	}
 
+/*
+ * The remote side's AS number goes with the remote address: IE 17
+ * bgpDestinationAsNumber on tx records, IE 16 bgpSourceAsNumber on rx
+ * ones, taken from the asn label (0 when no database knows it).
+ */
 static fbInfoElementSpec_t spec_v4_tx[] = {
-	SPEC_TIMES_COUNTS,	   {"destinationIPv4Address", 4, 0},
-	{"egressInterface", 4, 0}, {"flowDirection", 1, 0},
-	{"paddingOctets", 7, PAD}, FB_IESPEC_NULL,
+	SPEC_TIMES_COUNTS,
+	{"destinationIPv4Address", 4, 0},
+	{"egressInterface", 4, 0},
+	{"bgpDestinationAsNumber", 4, 0},
+	{"flowDirection", 1, 0},
+	{"paddingOctets", 3, PAD},
+	FB_IESPEC_NULL,
 };
 static fbInfoElementSpec_t spec_v4_rx[] = {
-	SPEC_TIMES_COUNTS,	    {"sourceIPv4Address", 4, 0},
-	{"ingressInterface", 4, 0}, {"flowDirection", 1, 0},
-	{"paddingOctets", 7, PAD},  FB_IESPEC_NULL,
+	SPEC_TIMES_COUNTS,
+	{"sourceIPv4Address", 4, 0},
+	{"ingressInterface", 4, 0},
+	{"bgpSourceAsNumber", 4, 0},
+	{"flowDirection", 1, 0},
+	{"paddingOctets", 3, PAD},
+	FB_IESPEC_NULL,
 };
 static fbInfoElementSpec_t spec_v6_tx[] = {
-	{"destinationIPv6Address", 16, 0}, SPEC_TIMES_COUNTS,
-	{"egressInterface", 4, 0},	   {"flowDirection", 1, 0},
-	{"paddingOctets", 3, PAD},	   FB_IESPEC_NULL,
+	{"destinationIPv6Address", 16, 0},
+	SPEC_TIMES_COUNTS,
+	{"egressInterface", 4, 0},
+	{"bgpDestinationAsNumber", 4, 0},
+	{"flowDirection", 1, 0},
+	{"paddingOctets", 7, PAD},
+	FB_IESPEC_NULL,
 };
 static fbInfoElementSpec_t spec_v6_rx[] = {
-	{"sourceIPv6Address", 16, 0}, SPEC_TIMES_COUNTS,
-	{"ingressInterface", 4, 0},   {"flowDirection", 1, 0},
-	{"paddingOctets", 3, PAD},    FB_IESPEC_NULL,
+	{"sourceIPv6Address", 16, 0},
+	SPEC_TIMES_COUNTS,
+	{"ingressInterface", 4, 0},
+	{"bgpSourceAsNumber", 4, 0},
+	{"flowDirection", 1, 0},
+	{"paddingOctets", 7, PAD},
+	FB_IESPEC_NULL,
 };
 /*
  * Traffic without a per-address record.  No standard element names the
@@ -142,6 +166,9 @@ struct ipfix_exporter {
 	struct itm_counter (*other)[ITM_CTR_MAX]; /* deltas of this flush */
 	size_t n_ifaces;
 	int *ifindex;
+	const struct geo_labels *(*label)(void *ctx,
+					  const struct in6_addr *addr);
+	void *label_ctx;
 	uint64_t interval_start_ms;
 	int add_err; /* ENOMEM while accumulating (logged once) */
 
@@ -168,11 +195,18 @@ void ipfix_sink_delta(void *ctx, size_t iface, const struct itm_key *k,
 		      const struct itm_value *d)
 {
 	struct ipfix_exporter *x = ctx;
+	struct ip_entry *e;
 	struct in6_addr a;
 
 	memcpy(&a, k->addr, sizeof(a));
 	pthread_mutex_lock(&x->lock);
-	if (ip_table_add(&x->pending[iface].addrs, &a, d) && !x->add_err) {
+	e = ip_table_upsert(&x->pending[iface].addrs, &a);
+	if (e) {
+		ip_entry_account(&x->pending[iface].addrs, e, d);
+		/* interned by the geo layer: valid until after we are freed */
+		if (!e->geo && x->label)
+			e->geo = x->label(x->label_ctx, &a);
+	} else if (!x->add_err) {
 		x->add_err = -ENOMEM;
 		pr_warn("IPFIX: out of memory; some records of this interval are lost\n");
 	}
@@ -281,6 +315,8 @@ int ipfix_exporter_new(const struct ipfix_config *cfg,
 	if (err)
 		goto err;
 	x->interval_start_ms = cfg->start_ms;
+	x->label = cfg->label;
+	x->label_ctx = cfg->label_ctx;
 	*out = x;
 	return 0;
 err:
@@ -428,6 +464,7 @@ static void put_addr(struct ipfix_exporter *x, size_t iface,
 {
 	uint64_t octets = tx ? e->tx_bytes : e->rx_bytes;
 	uint64_t packets = tx ? e->tx_packets : e->rx_packets;
+	uint32_t as = geo_asn_number(e->geo ? e->geo->asn : NULL);
 
 	if (!octets && !packets)
 		return;
@@ -438,6 +475,7 @@ static void put_addr(struct ipfix_exporter *x, size_t iface,
 			.octets = octets,
 			.packets = packets,
 			.ifindex = (uint32_t)x->ifindex[iface],
+			.as = as,
 			.dir = tx ? DIR_EGRESS : DIR_INGRESS,
 		};
 		uint32_t be;
@@ -452,6 +490,7 @@ static void put_addr(struct ipfix_exporter *x, size_t iface,
 			.octets = octets,
 			.packets = packets,
 			.ifindex = (uint32_t)x->ifindex[iface],
+			.as = as,
 			.dir = tx ? DIR_EGRESS : DIR_INGRESS,
 		};
 

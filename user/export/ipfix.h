@@ -16,6 +16,8 @@
 #include "itm_shared.h"
 
 struct ipfix_exporter;
+struct geo_labels;
+struct in6_addr;
 
 #define IPFIX_DEFAULT_REFRESH_S 600 /* RFC 6728 templateRefreshTimeout */
 
@@ -29,6 +31,14 @@ struct ipfix_config {
 	size_t mtu;	   /* largest message; 0: 1400 (UDP) or 65000 (TCP) */
 	uint64_t start_ms; /* unix ms the first interval starts (counting began)
 			    */
+	/*
+	 * The labels of a remote address, for its AS number; called from
+	 * the sink callbacks, so under the collector's lock like the
+	 * collector's own lookups.  NULL: AS numbers are 0 (unknown).
+	 */
+	const struct geo_labels *(*label)(void *ctx,
+					  const struct in6_addr *addr);
+	void *label_ctx;
 };
 
 struct ipfix_stats {

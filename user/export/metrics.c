@@ -479,27 +479,20 @@ static uint64_t key_hash(const struct block_key *k)
 	return h ^ (h >> 29);
 }
 
+/* ",country=\"...\",...}": one label per geo_label_defs[] row, in its order */
 static int ip_block(struct strbuf *out, const struct ip_entry *e)
 {
-	static const char *const names[] = {
-		"\",country=\"",
-		"\",province=\"",
-		"\",city=\"",
-		"\",isp=\"",
-	};
 	const struct geo_labels *g = e->geo;
-	const char *vals[4] = {
-		g ? g->country : NULL,
-		g ? g->province : NULL,
-		g ? g->city : NULL,
-		g ? g->isp : NULL,
-	};
 	int err = 0;
 
-	for (int i = 0; i < 4 && !err; i++) {
-		err = strbuf_puts(out, names[i]);
+	for (int i = 0; i < GEO_NLABELS && !err; i++) {
+		err = strbuf_puts(out, "\",");
 		if (!err)
-			err = label_or_unknown(out, vals[i]);
+			err = strbuf_puts(out, geo_label_defs[i].name);
+		if (!err)
+			err = strbuf_puts(out, "=\"");
+		if (!err)
+			err = label_or_unknown(out, g ? g->v[i] : NULL);
 	}
 	if (!err)
 		err = strbuf_puts(out, "\"}");

@@ -177,7 +177,9 @@ static bool other_lang(const struct geo_ctx *ctx, size_t i)
  *    city, the same province), so a city is never put in another country;
  *  - ISP: the first database in the same language that knows one,
  *    labelled by one carrier vocabulary (geo_isp_label) in the light of
- *    the address's country.
+ *    the address's country;
+ *  - ASN: the first database (-g, then --isp-db) that knows the number;
+ *    "AS4134 CHINANET-BACKBONE" reads the same in every language.
  */
 int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 	       struct geo_result *res)
@@ -282,6 +284,10 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 			take(ctx, res, GEO_ISP, isp, ctx->dbs[i].ipath);
 		}
 	}
+	for (i = 0; !res->label[GEO_ASN] && i < ctx->n_dbs; i++)
+		if (ans[i].ok)
+			take(ctx, res, GEO_ASN, ans[i].f.f[GEO_ASN],
+			     ctx->dbs[i].ipath);
 	if (special && !res->label[GEO_COUNTRY])
 		for (i = 0; i < GEO_NLABELS; i++)
 			take(ctx, res, i, special_f.f[i], "builtin");

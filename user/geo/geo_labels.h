@@ -14,6 +14,7 @@
 #define ITM_GEO_LABELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum geo_label {
 	GEO_COUNTRY,
@@ -43,8 +44,16 @@ struct geo_label_def {
 	const char *name;  /* label, --by key, column and protocol field */
 	const char *title; /* column heading, N_()-marked English */
 	int width;	   /* live view and summary column width, cells */
+	/* Live view on a narrow terminal: rank 0 shows before the 2s..40s
+	 * rates, higher ranks after them and are given up first. */
+	int rank;
+	char key; /* live view: the key that filters by it; 0 = none */
 };
 
 extern const struct geo_label_def geo_label_defs[GEO_NLABELS];
+
+/* The number of an asn label ("AS4134 CHINANET-BACKBONE" -> 4134); 0 for
+ * NULL or anything else (0 is reserved: no AS uses it). */
+uint32_t geo_asn_number(const char *asn);
 
 #endif

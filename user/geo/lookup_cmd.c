@@ -34,8 +34,8 @@ static void usage(FILE *f)
 		"text|tsv|json]\n"
 		"                                     [-g PATH]... [--isp-db "
 		"PATH]... [--geoip-lang LANG]\n"
-		"Show the country/province/city/isp labels each address gets, "
-		"and which\n"
+		"Show the country/province/city/isp/asn labels each address "
+		"gets, and which\n"
 		"database supplied each.  Without ADDR (or with -), reads "
 		"addresses from\n"
 		"stdin, one a line.\n"
@@ -45,14 +45,15 @@ static void usage(FILE *f)
 		"      --isp-db PATH     ISP database (GeoIP2-ISP, "
 		"GeoLite2-ASN, ...); repeatable\n"
 		"      --geoip-lang LANG label language [default: zh-CN]\n"
-		"  -f, --format FMT      text (default), tsv (address, 4 labels, "
-		"4 sources;\n"
+		"  -f, --format FMT      text (default), tsv (address, 5 labels, "
+		"5 sources;\n"
 		"                        empty = unknown) or json (one object a "
 		"line)\n"
 		"  -h, --help            this text\n"
 		"Exit status: 0, 1 if some address was not an address, 2 for "
 		"bad flags or\n"
-		"databases.\n"), f);
+		"databases.\n"),
+	      f);
 }
 
 int geo_parse_addr(const char *s, struct in6_addr *a)
@@ -201,7 +202,8 @@ static void print(const char *addr, const struct geo_result *r, enum format fmt)
 		}
 		fputs(",\"source\":{", stdout);
 		for (i = 0; i < GEO_NLABELS; i++) {
-			printf("%s\"%s\":", i ? "," : "", geo_label_defs[i].name);
+			printf("%s\"%s\":", i ? "," : "",
+			       geo_label_defs[i].name);
 			if (!r->source[i]) {
 				fputs("null", stdout);
 				continue;
@@ -258,7 +260,8 @@ static int answer_stdin(struct geo_ctx *ctx, enum format fmt)
 	}
 	free(buf);
 	if (ferror(stdin)) {
-		fprintf(stderr, _("lookup: reading stdin: %s\n"), strerror(errno));
+		fprintf(stderr, _("lookup: reading stdin: %s\n"),
+			strerror(errno));
 		return 2;
 	}
 	return bad;
@@ -293,7 +296,7 @@ int geo_lookup_main(int argc, char **argv)
 			else {
 				fprintf(stderr,
 					_("lookup: --format wants text, tsv or "
-					"json, got '%s'\n"),
+					  "json, got '%s'\n"),
 					optarg);
 				return 2;
 			}
@@ -302,7 +305,8 @@ int geo_lookup_main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		case ':':
-			fprintf(stderr, _("lookup: option '%s' needs a value\n"),
+			fprintf(stderr,
+				_("lookup: option '%s' needs a value\n"),
 				argv[optind - 1]);
 			return 2;
 		default:
@@ -315,8 +319,8 @@ int geo_lookup_main(int argc, char **argv)
 			if (ret) {
 				fprintf(stderr,
 					_("lookup: unknown option '%s'; see "
-					"'ip_traffic_monitor_cli lookup "
-					"--help'\n"),
+					  "'ip_traffic_monitor_cli lookup "
+					  "--help'\n"),
 					argv[optind - 1]);
 				return 2;
 			}
@@ -326,7 +330,7 @@ int geo_lookup_main(int argc, char **argv)
 		     (optind + 1 == argc && !strcmp(argv[optind], "-"));
 	if (optind == argc && !from_stdin) {
 		fprintf(stderr, _("lookup: no address given; see "
-				"'ip_traffic_monitor_cli lookup --help'\n"));
+				  "'ip_traffic_monitor_cli lookup --help'\n"));
 		return 2;
 	}
 	ctx = geo_open(geo_flags_config(&flags), err, sizeof(err));

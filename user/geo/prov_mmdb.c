@@ -4,6 +4,7 @@
  * GeoLite2-ASN) on libmaxminddb.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,46 @@ static bool get_str(MMDB_entry_s *e, const char *const *path, char *out)
 		return false;
 	geo_copy(out, GEO_FIELD_LEN, d.utf8_string, d.data_size);
 	return out[0] != '\0';
+}
+
+/*
+ * "AS<number> <organisation>" (GeoLite2-ASN, GeoIP2-ISP); just "AS<number>"
+ * without an organisation.  No number, no label: an organisation alone
+ * does not name an autonomous system.
+ */
+static bool get_asn(MMDB_entry_s *e, char *out)
+{
+	static const char *const num[] = {"autonomous_system_number", NULL};
+	static const char *const org[] = {"autonomous_system_organization",
+					  NULL};
+	char name[GEO_FIELD_LEN];
+	MMDB_entry_data_s d;
+	uint64_t n;
+
+	if (MMDB_aget_value(e, &d, num) != MMDB_SUCCESS || !d.has_data)
+		return false;
+	switch (d.type) {
+	case MMDB_DATA_TYPE_UINT16:
+		n = d.uint16;
+		break;
+	case MMDB_DATA_TYPE_UINT32:
+		n = d.uint32;
+		break;
+	case MMDB_DATA_TYPE_UINT64:
+		n = d.uint64;
+		break;
+	default:
+		return false;
+	}
+	/* 0 is reserved, and AS numbers are 32 bits (RFC 6793) */
+	if (!n || n > UINT32_MAX)
+		return false;
+	if (get_str(e, org, name))
+		snprintf(out, GEO_FIELD_LEN, "AS%" PRIu64 " %.*s", n,
+			 GEO_FIELD_LEN - 24, name);
+	else
+		snprintf(out, GEO_FIELD_LEN, "AS%" PRIu64, n);
+	return true;
 }
 
 /* <a>[.<b>].names.<lang> */
@@ -143,6 +184,7 @@ static int mmdb_lookup(void *state, const struct in6_addr *addr,
 	}
 	if (!get_str(&r.entry, isp, out->f[GEO_ISP]))
 		get_str(&r.entry, asorg, out->f[GEO_ISP]);
+	get_asn(&r.entry, out->f[GEO_ASN]);
 	return 0;
 }
 

@@ -38,7 +38,6 @@ static int put_text(struct strbuf *out, const char *s)
 	return err;
 }
 
-
 int live_encode_hello(struct strbuf *out, const struct live_info *info)
 {
 	int err = strbuf_printf(out, "%s\t%d\nH\t%" PRIu64 "\t%" PRIu64,
@@ -62,14 +61,10 @@ static int encode_addr(struct strbuf *out, const struct ip_entry *e)
 	err = strbuf_printf(
 		out, "A\t%s\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64 "\t%" PRIu64,
 		ip, e->tx_bytes, e->tx_packets, e->rx_bytes, e->rx_packets);
-	if (!err)
-		err = put_text(out, g ? g->country : NULL);
-	if (!err)
-		err = put_text(out, g ? g->province : NULL);
-	if (!err)
-		err = put_text(out, g ? g->city : NULL);
-	if (!err)
-		err = put_text(out, g ? g->isp : NULL);
+	/* the labels in geo_label_defs[] order; asn came last, so a
+	 * version 1 reader that predates it ignores it */
+	for (int i = 0; i < GEO_NLABELS && !err; i++)
+		err = put_text(out, g ? g->v[i] : NULL);
 	return err ? err : strbuf_puts(out, "\n");
 }
 
@@ -238,6 +233,7 @@ void live_replica_free(struct live_replica *r)
 }
 
 #define MAX_FIELDS 16
+_Static_assert(6 + GEO_NLABELS <= MAX_FIELDS, "an A record fits");
 
 /* Split a line at tabs in place and undo the escapes of every field. */
 static int split(char *line, char *f[MAX_FIELDS])
@@ -300,28 +296,24 @@ static int parse_counts(char **f, struct ip_entry *e)
 	return 0;
 }
 
+/* One allocation: the tuple, then its strings. */
 static struct geo_labels *make_labels(char **f)
 {
-	size_t len[4], total = sizeof(struct geo_labels);
+	size_t len[GEO_NLABELS], total = sizeof(struct geo_labels);
 	struct geo_labels *g;
 	char *p;
-	const char **slot[4];
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < GEO_NLABELS; i++) {
 		len[i] = strlen(f[i]);
 		total += len[i] + 1;
 	}
 	g = malloc(total);
 	if (!g)
 		return NULL;
-	slot[0] = &g->country;
-	slot[1] = &g->province;
-	slot[2] = &g->city;
-	slot[3] = &g->isp;
 	p = (char *)(g + 1);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < GEO_NLABELS; i++) {
 		memcpy(p, f[i], len[i] + 1);
-		*slot[i] = p;
+		g->v[i] = p;
 		p += len[i] + 1;
 	}
 	return g;
@@ -329,8 +321,12 @@ static struct geo_labels *make_labels(char **f)
 
 static bool same_labels(const struct geo_labels *g, char **f)
 {
-	return g && !strcmp(g->country, f[0]) && !strcmp(g->province, f[1]) &&
-	       !strcmp(g->city, f[2]) && !strcmp(g->isp, f[3]);
+	if (!g)
+		return false;
+	for (int i = 0; i < GEO_NLABELS; i++)
+		if (strcmp(g->v[i], f[i]))
+			return false;
+	return true;
 }
 
 static int apply_addr(struct live_replica *r, char **f, int n)
@@ -338,12 +334,13 @@ static int apply_addr(struct live_replica *r, char **f, int n)
 	struct ip_entry cnt, *e;
 	struct in6_addr a;
 	static char empty[] = "";
-	char *labels[4] = {empty, empty, empty, empty};
+	char *labels[GEO_NLABELS];
 
 	if (n < 6 || parse_addr(f[1], &a) || parse_counts(f + 2, &cnt))
 		return -EPROTO;
-	for (int i = 0; i < 4 && 6 + i < n; i++)
-		labels[i] = f[6 + i];
+	/* a label the sender did not know yet (an older daemon) is Unknown */
+	for (int i = 0; i < GEO_NLABELS; i++)
+		labels[i] = 6 + i < n ? f[6 + i] : empty;
 	e = ip_table_upsert(&r->addrs, &a);
 	if (!e)
 		return -ENOMEM;

@@ -9,8 +9,9 @@
  *   ITM-LIVE <version>                       first line
  *   H <interval_ms> <start_unix> <exporter> <ifaces>
  *   F <seq> <monotonic_ns> <full>            a frame begins; full=1: replace
- *   A <addr> <tx_bytes> <tx_pkts> <rx_bytes> <rx_pkts> <country> <province>
- *     <city> <isp>                            an address, cumulative
+ *   A <addr> <tx_bytes> <tx_pkts> <rx_bytes> <rx_pkts> <label>...
+ *                                            an address, cumulative; one
+ *     label per geo_label_defs[] row (country province city isp asn)
  *   P <addr> <pid> <comm> <tx_bytes> <tx_pkts> <rx_bytes> <rx_pkts>
  *   D <addr> <pid>                           that (address, pid) row is gone
  *   E                                        the frame is complete

@@ -13,13 +13,15 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "geo_labels.h"
 #include "i18n.h"
 
 /* Lines above and below the rows. */
 #define TOP_LINES    4
 #define BOTTOM_LINES 1
 
-enum prompt { PROMPT_NONE, PROMPT_ADDR, PROMPT_COUNTRY, PROMPT_PROCESS };
+/* PROMPT_LABEL + l: the filter of label l (enum geo_label) */
+enum prompt { PROMPT_NONE, PROMPT_ADDR, PROMPT_PROCESS, PROMPT_LABEL };
 
 struct tui {
 	struct view *v;
@@ -31,7 +33,7 @@ struct tui {
 	bool paused;
 	bool help;
 	struct view_filter filter;
-	enum prompt prompt;
+	int prompt; /* enum prompt */
 	char input[64];
 	char message[128];
 	struct view_layout layout;
@@ -158,25 +160,40 @@ static void draw_header(struct tui *t, int width)
 	snprintf(
 		line, sizeof(line),
 		_("TOTAL TX %" PRIu64 " B  RX %" PRIu64
-		" B  %u addresses   TX/s %s RX/s %s   2s %s/%s  10s %s/%s  40s %s/%s"),
+		  " B  %u addresses   TX/s %s RX/s %s   2s %s/%s  10s %s/%s  40s %s/%s"),
 		tot->tx_bytes, tot->rx_bytes, tot->naddrs, r[VW_LAST][0],
 		r[VW_LAST][1], r[VW_2S][0], r[VW_2S][1], r[VW_10S][0],
 		r[VW_10S][1], r[VW_40S][0], r[VW_40S][1]);
 	put_line(1, line, width, 0);
 }
 
-static const char *prompt_name(enum prompt p)
+static const char *prompt_name(int p)
 {
+	if (p >= PROMPT_LABEL)
+		return geo_label_defs[p - PROMPT_LABEL].name;
 	switch (p) {
 	case PROMPT_ADDR:
 		return _("address prefix or CIDR");
-	case PROMPT_COUNTRY:
-		return _("country");
 	case PROMPT_PROCESS:
 		return _("process");
 	default:
 		return "";
 	}
+}
+
+/* The text a prompt edits: a field of the filter. */
+static char *prompt_field(struct view_filter *f, int p, size_t *len)
+{
+	if (p >= PROMPT_LABEL) {
+		*len = sizeof(f->label[0]);
+		return f->label[p - PROMPT_LABEL];
+	}
+	if (p == PROMPT_ADDR) {
+		*len = sizeof(f->addr);
+		return f->addr;
+	}
+	*len = sizeof(f->process);
+	return f->process;
 }
 
 static void draw_status(struct tui *t, int width)
@@ -195,15 +212,23 @@ static void draw_status(struct tui *t, int width)
 		     t->sort == VIEW_SORT_TOTAL ? _("total bytes")
 						: view_col_name(t->sort),
 		     t->reverse ? _(" (reversed)") : "");
-	if (view_filter_active(&t->filter))
+	if (view_filter_active(&t->filter)) {
+		const struct view_filter *f = &t->filter;
+
 		n += snprintf(line + n, sizeof(line) - (size_t)n,
-			      _("  filter:%s%s%s%s%s%s"),
-			      t->filter.addr[0] ? _(" address=") : "",
-			      t->filter.addr,
-			      t->filter.country[0] ? _(" country=") : "",
-			      t->filter.country,
-			      t->filter.process[0] ? _(" process=") : "",
-			      t->filter.process);
+			      _("  filter:%s%s"),
+			      f->addr[0] ? _(" address=") : "", f->addr);
+		for (int i = 0; i < GEO_NLABELS && (size_t)n < sizeof(line);
+		     i++)
+			if (f->label[i][0])
+				n += snprintf(line + n,
+					      sizeof(line) - (size_t)n,
+					      " %s=%s", geo_label_defs[i].name,
+					      f->label[i]);
+		if ((size_t)n < sizeof(line) && f->process[0])
+			n += snprintf(line + n, sizeof(line) - (size_t)n,
+				      _(" process=%s"), f->process);
+	}
 	if (t->message[0] && (size_t)n < sizeof(line))
 		snprintf(line + n, sizeof(line) - (size_t)n, "  %s",
 			 t->message);
@@ -217,12 +242,60 @@ static const char *const help_text[] = {
 	N_("r          reverse the order"),
 	N_("t          sort by total bytes"),
 	N_("/ or l     filter by address prefix (10.1.) or CIDR (10.0.0.0/8)"),
-	N_("c          filter by country"),
+	/* then one line per label that has a key */
+};
+static const char *const help_tail[] = {
 	N_("o          filter by process name"),
 	N_("x          clear the filters"),
 	N_("tab, v     addresses / processes"),
 	N_("h, ?       this help"),
 };
+
+/* The help: fixed lines, a line per label with a key, fixed lines. */
+static void draw_help(int room, int width)
+{
+	const size_t nh = sizeof(help_text) / sizeof(help_text[0]);
+	const size_t nt = sizeof(help_tail) / sizeof(help_tail[0]);
+	char line[256];
+	int y = 0;
+
+	for (size_t i = 0; i < nh && y < room; i++)
+		put_line(TOP_LINES + y++, _(help_text[i]), width, 0);
+	for (int l = 0; l < GEO_NLABELS && y < room; l++) {
+		if (!geo_label_defs[l].key)
+			continue;
+		snprintf(line, sizeof(line), _("%c          filter by %s"),
+			 geo_label_defs[l].key, geo_label_defs[l].name);
+		put_line(TOP_LINES + y++, line, width, 0);
+	}
+	for (size_t i = 0; i < nt && y < room; i++)
+		put_line(TOP_LINES + y++, _(help_tail[i]), width, 0);
+}
+
+/*
+ * The key bar, then the filter key of every label that it does not show
+ * yet ("  a asn"): the bar's text is one translated string, and a new
+ * label must not wait for its translation to get its key shown.
+ */
+static void draw_keys(int y, int width)
+{
+	const char *bar = _(
+		"q quit  p pause  </> sort  r reverse  / address  c country  o process  x clear  tab view  h help");
+	char line[512], key[5];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s", bar);
+	for (int l = 0; l < GEO_NLABELS && (size_t)n < sizeof(line); l++) {
+		if (!geo_label_defs[l].key)
+			continue;
+		snprintf(key, sizeof(key), "  %c ", geo_label_defs[l].key);
+		if (!strstr(bar, key))
+			n += snprintf(line + n, sizeof(line) - (size_t)n,
+				      "  %c %s", geo_label_defs[l].key,
+				      geo_label_defs[l].name);
+	}
+	put_line(y, line, width, A_REVERSE);
+}
 
 void tui_draw(struct tui *t)
 {
@@ -246,11 +319,7 @@ void tui_draw(struct tui *t)
 	view_format_header(&t->layout, t->sort, line, sizeof(line));
 	put_line(3, line, width, A_REVERSE);
 	if (t->help) {
-		for (size_t i = 0;
-		     i < sizeof(help_text) / sizeof(help_text[0]) &&
-		     (int)i < room;
-		     i++)
-			put_line(TOP_LINES + (int)i, _(help_text[i]), width, 0);
+		draw_help(room, width);
 	} else {
 		for (long i = 0; i < n; i++) {
 			view_format_row(&t->layout, rows[i], line,
@@ -260,10 +329,7 @@ void tui_draw(struct tui *t)
 	}
 	free(rows);
 	/* The bottom-right cell is left alone: writing it may scroll. */
-	put_line(
-		height - 1,
-		_("q quit  p pause  </> sort  r reverse  / address  c country  o process  x clear  tab view  h help"),
-		width - 1, A_REVERSE);
+	draw_keys(height - 1, width - 1);
 	refresh();
 }
 
@@ -289,24 +355,14 @@ static void sort_step(struct tui *t, int dir)
 static void apply_prompt(struct tui *t)
 {
 	struct view_filter f = t->filter;
+	size_t len;
+	char *field = prompt_field(&f, t->prompt, &len);
 
-	switch (t->prompt) {
-	case PROMPT_ADDR:
-		snprintf(f.addr, sizeof(f.addr), "%s", t->input);
-		break;
-	case PROMPT_COUNTRY:
-		snprintf(f.country, sizeof(f.country), "%s", t->input);
-		break;
-	case PROMPT_PROCESS:
-		snprintf(f.process, sizeof(f.process), "%.*s",
-			 (int)sizeof(f.process) - 1, t->input);
-		break;
-	default:
-		break;
-	}
+	snprintf(field, len, "%.*s", (int)len - 1, t->input);
 	if (view_filter_check(&f)) {
 		snprintf(t->message, sizeof(t->message),
-			 _("'%.60s' is not an address prefix or CIDR"), t->input);
+			 _("'%.60s' is not an address prefix or CIDR"),
+			 t->input);
 		return;
 	}
 	t->filter = f;
@@ -351,14 +407,13 @@ static void prompt_key(struct tui *t, int kind, wint_t c)
 	}
 }
 
-static void start_prompt(struct tui *t, enum prompt p)
+static void start_prompt(struct tui *t, int p)
 {
-	const char *cur = p == PROMPT_ADDR	? t->filter.addr
-			  : p == PROMPT_COUNTRY ? t->filter.country
-						: t->filter.process;
+	size_t len;
 
 	t->prompt = p;
-	snprintf(t->input, sizeof(t->input), "%s", cur);
+	snprintf(t->input, sizeof(t->input), "%s",
+		 prompt_field(&t->filter, p, &len));
 }
 
 /* Returns true on quit. */
@@ -403,9 +458,6 @@ static bool key(struct tui *t, int kind, wint_t c)
 	case 'l':
 		start_prompt(t, PROMPT_ADDR);
 		break;
-	case 'c':
-		start_prompt(t, PROMPT_COUNTRY);
-		break;
 	case 'o':
 		start_prompt(t, PROMPT_PROCESS);
 		break;
@@ -424,6 +476,10 @@ static bool key(struct tui *t, int kind, wint_t c)
 		t->help = !t->help;
 		break;
 	default:
+		for (int l = 0; l < GEO_NLABELS; l++)
+			if (geo_label_defs[l].key &&
+			    c == (wint_t)geo_label_defs[l].key)
+				start_prompt(t, PROMPT_LABEL + l);
 		break;
 	}
 	return false;
