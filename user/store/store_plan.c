@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "store_plan.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int64_t store_floor(int64_t t, int64_t unit)
@@ -117,4 +118,18 @@ int store_rollup_step(struct store_horizons *hz, int64_t now,
 		*rolled = true;
 	}
 	return 0;
+}
+
+int store_horizons_row(void *hz, int ncols, char *const *vals)
+{
+	if (ncols >= 2 && vals[0] && vals[1])
+		store_horizons_set(hz, vals[0], strtoll(vals[1], NULL, 10));
+	return 0;
+}
+
+int64_t store_ceil(int64_t t, int64_t unit)
+{
+	int64_t f = store_floor(t, unit);
+
+	return f == t ? t : f + unit;
 }

@@ -18,7 +18,9 @@ struct store_horizons {
 	int64_t hour_done, day_done, bucket_from, hour_from;
 };
 
+/* t rounded down (up) to a multiple of unit, negative t too. */
 int64_t store_floor(int64_t t, int64_t unit);
+int64_t store_ceil(int64_t t, int64_t unit);
 
 /*
  * Nothing for maintenance to do at `now`: no hour closed since the last
@@ -30,6 +32,13 @@ bool store_maintenance_idle(const struct store_horizons *hz, int64_t now,
 /* Set the horizon named `key` (a meta row); false for another key. */
 bool store_horizons_set(struct store_horizons *hz, const char *key,
 			int64_t value);
+
+/*
+ * The one reader of the horizons: a row callback (store_row_fn) for
+ * "SELECT key, value FROM meta ...", values as text, into the
+ * struct store_horizons at hz (zeroed by the caller).  Returns 0.
+ */
+int store_horizons_row(void *hz, int ncols, char *const *vals);
 
 /* What a backend does for store_rollup_step(); each returns 0 or -errno. */
 struct store_rollup_ops {
