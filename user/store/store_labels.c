@@ -114,3 +114,28 @@ char *store_schema_addrs(const char *have)
 	}
 	return strbuf_detach(&sb, NULL);
 }
+
+char *store_addr_upsert_sql(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	int err = strbuf_puts(&sb, "INSERT INTO addrs(ip, remote_ip, ");
+
+	if (!err)
+		err = store_labels_list(&sb, "%1$s", ", ");
+	if (!err)
+		err = strbuf_puts(&sb, ") VALUES($1, $2");
+	for (int i = 0; i < GEO_NLABELS && !err; i++)
+		err = strbuf_printf(&sb, ", $%d", 3 + i);
+	if (!err)
+		err = strbuf_puts(&sb, ") ON CONFLICT(ip, ");
+	if (!err)
+		err = store_labels_list(&sb, "%1$s", ", ");
+	if (!err)
+		err = strbuf_puts(&sb, ") DO UPDATE SET remote_ip ="
+				       " excluded.remote_ip RETURNING id");
+	if (err) {
+		strbuf_free(&sb);
+		return NULL;
+	}
+	return strbuf_detach(&sb, NULL);
+}

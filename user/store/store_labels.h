@@ -40,4 +40,11 @@ char *store_schema_views(void);
  */
 char *store_schema_addrs(const char *have);
 
+/*
+ * The address upsert of both backends: (ip, remote_ip, labels...) as $1,
+ * $2, $3... (SQLite numbers $N parameters in order of appearance, so they
+ * bind by index there too), returning the row's id.  Malloc'ed.
+ */
+char *store_addr_upsert_sql(void);
+
 #endif

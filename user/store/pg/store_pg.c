@@ -140,32 +140,6 @@ static int exec(struct store_pg *s, const char *sql)
 	return command_done(s, PQexec(s->conn, sql));
 }
 
-/* The address upsert, with a parameter per label from $3 on. */
-static char *addr_sql(void)
-{
-	struct strbuf sb = STRBUF_INIT;
-	int err = strbuf_puts(&sb, "INSERT INTO addrs(ip, remote_ip, ");
-
-	if (!err)
-		err = store_labels_list(&sb, "%1$s", ", ");
-	if (!err)
-		err = strbuf_puts(&sb, ") VALUES($1, $2");
-	for (int i = 0; i < GEO_NLABELS && !err; i++)
-		err = strbuf_printf(&sb, ", $%d", 3 + i);
-	if (!err)
-		err = strbuf_puts(&sb, ") ON CONFLICT(ip, ");
-	if (!err)
-		err = store_labels_list(&sb, "%1$s", ", ");
-	if (!err)
-		err = strbuf_puts(&sb, ") DO UPDATE SET remote_ip ="
-				       " excluded.remote_ip RETURNING id");
-	if (err) {
-		strbuf_free(&sb);
-		return NULL;
-	}
-	return strbuf_detach(&sb, NULL);
-}
-
 static int create_schema(struct store_pg *s)
 {
 	char sql[256];
@@ -359,7 +333,7 @@ static int pg_open(const struct store_config *cfg, void **state, char *errmsg,
 		return -EINVAL;
 	}
 	snprintf(s->url, sizeof(s->url), "%s", cfg->path);
-	s->addr_sql = addr_sql();
+	s->addr_sql = store_addr_upsert_sql();
 	if (!s->addr_sql) {
 		snprintf(errmsg, len, "out of memory");
 		free(s);

@@ -46,7 +46,7 @@ static const char *const stmt_sql[ST_MAX] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	/* ST_ADDR: its label columns come from the label table, addr_sql() */
+	/* ST_ADDR: from the label table, store_addr_upsert_sql() */
 	[ST_PROC] =
 		"INSERT INTO procs(pid, process) VALUES(?1, ?2)"
 		" ON CONFLICT(pid, process) DO UPDATE SET pid = excluded.pid"
@@ -293,32 +293,6 @@ static int migrate_step(struct sq *s, int64_t to)
 	return err;
 }
 
-/* The address upsert, with a parameter per label from ?3 on. */
-static char *addr_sql(void)
-{
-	struct strbuf sb = STRBUF_INIT;
-	int err = strbuf_puts(&sb, "INSERT INTO addrs(ip, remote_ip, ");
-
-	if (!err)
-		err = store_labels_list(&sb, "%1$s", ", ");
-	if (!err)
-		err = strbuf_puts(&sb, ") VALUES(?1, ?2");
-	for (int i = 0; i < GEO_NLABELS && !err; i++)
-		err = strbuf_printf(&sb, ", ?%d", 3 + i);
-	if (!err)
-		err = strbuf_puts(&sb, ") ON CONFLICT(ip, ");
-	if (!err)
-		err = store_labels_list(&sb, "%1$s", ", ");
-	if (!err)
-		err = strbuf_puts(&sb, ") DO UPDATE SET remote_ip ="
-				       " excluded.remote_ip RETURNING id");
-	if (err) {
-		strbuf_free(&sb);
-		return NULL;
-	}
-	return strbuf_detach(&sb, NULL);
-}
-
 /* Create or migrate inside one write transaction. */
 static int migrate(struct sq *s)
 {
@@ -492,7 +466,7 @@ static int open_db(struct sq *s)
 	if (err)
 		return err;
 	for (int i = 0; i < ST_MAX; i++) {
-		char *sql = i == ST_ADDR ? addr_sql() : NULL;
+		char *sql = i == ST_ADDR ? store_addr_upsert_sql() : NULL;
 
 		if (i == ST_ADDR && !sql) {
 			snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
