@@ -32,6 +32,12 @@ bool store_maintenance_idle(const struct store_horizons *hz, int64_t now,
 /* Set the horizon named `key` (a meta row); false for another key. */
 bool store_horizons_set(struct store_horizons *hz, const char *key,
 			int64_t value);
+/* set(ctx, key, value) for each horizon that hz changed from old; stops
+ * at the first error, which it returns. */
+int store_horizons_save(const struct store_horizons *old,
+			const struct store_horizons *hz,
+			int (*set)(void *ctx, const char *key, int64_t value),
+			void *ctx);
 
 /*
  * The one reader of the horizons: a row callback (store_row_fn) for
@@ -64,6 +70,17 @@ struct store_rollup_ops {
 int store_rollup_step(struct store_horizons *hz, int64_t now,
 		      const struct store_rollup_ops *ops, void *ctx, bool *more,
 		      bool *rolled);
+
+/*
+ * A backend's store_maintain(): nothing when idle, else step(ctx, now,
+ * &more) (one transaction: the next rollup and retention) while it says
+ * more is to do, at most max_hours times (0: no limit).  hz is read
+ * before the first step only.
+ */
+int store_maintain_steps(const struct store_horizons *hz, int64_t now,
+			 uint64_t keep_buckets, unsigned max_hours,
+			 int (*step)(void *ctx, int64_t now, bool *more),
+			 void *ctx);
 
 /*
  * Where retention cuts at `now`, never past what is rolled up: raises

@@ -749,8 +749,6 @@ static int pg_add_other(void *state, int64_t iface, enum store_other_kind kind,
 	struct store_pg *s = state;
 	struct params p = {.n = 0};
 
-	if (!v->tx_packets && !v->rx_packets && !v->tx_bytes && !v->rx_bytes)
-		return 0;
 	p_int(&p, s->ts);
 	p_int(&p, iface);
 	p_int(&p, kind);
@@ -895,8 +893,9 @@ static const struct store_rollup_ops rollup_ops = {
 	.roll = rollup_roll,
 };
 
-static int set_meta(struct store_pg *s, const char *key, int64_t v)
+static int set_meta(void *ctx, const char *key, int64_t v)
 {
+	struct store_pg *s = ctx;
 	char val[24];
 	const char *p[3] = {s->host, key, val};
 	PGresult *r;
@@ -920,8 +919,9 @@ static int set_meta(struct store_pg *s, const char *key, int64_t v)
  * step that dies half-way leaves them and the rows as they were and the
  * next step does the same work again, once.
  */
-static int maintain_step(struct store_pg *s, int64_t now, bool *more)
+static int maintain_step(void *ctx, int64_t now, bool *more)
 {
+	struct store_pg *s = ctx;
 	struct store_horizons hz, old;
 	int64_t df, mine;
 	bool rolled = false;
@@ -960,14 +960,8 @@ static int maintain_step(struct store_pg *s, int64_t now, bool *more)
 		err = run_both(s, expire, "day", NULL, df, 0);
 	if (err)
 		goto fail;
-	if ((hz.hour_done != old.hour_done &&
-	     (err = set_meta(s, "hour_done", hz.hour_done))) ||
-	    (hz.day_done != old.day_done &&
-	     (err = set_meta(s, "day_done", hz.day_done))) ||
-	    (hz.bucket_from != old.bucket_from &&
-	     (err = set_meta(s, "bucket_from", hz.bucket_from))) ||
-	    (hz.hour_from != old.hour_from &&
-	     (err = set_meta(s, "hour_from", hz.hour_from))))
+	err = store_horizons_save(&old, &hz, set_meta, s);
+	if (err)
 		goto fail;
 	if (rolled)
 		maybe_crash();
@@ -992,20 +986,11 @@ fail:
 static int pg_maintain(void *state, int64_t now, unsigned max_hours)
 {
 	struct store_pg *s = state;
-	bool more = true;
-	int err = 0;
 
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK || s->in_tx)
 		return -ECONNRESET;
-	/* Cheap when nothing closed since the last call. */
-	if (store_maintenance_idle(&s->hz, now, s->keep_buckets))
-		return 0;
-	for (unsigned n = 0; more && (!max_hours || n < max_hours); n++) {
-		err = maintain_step(s, now, &more);
-		if (err)
-			break;
-	}
-	return err;
+	return store_maintain_steps(&s->hz, now, s->keep_buckets, max_hours,
+				    maintain_step, s);
 }
 
 /* ---- restore ---------------------------------------------------------- */

@@ -811,8 +811,6 @@ static int sq_add_other(void *state, int64_t iface, enum store_other_kind kind,
 	struct sq *s = state;
 	sqlite3_stmt *st = s->st[ST_OTHER];
 
-	if (!v->tx_packets && !v->rx_packets && !v->tx_bytes && !v->rx_bytes)
-		return 0;
 	sqlite3_bind_int64(st, 1, s->ts);
 	sqlite3_bind_int64(st, 2, iface);
 	sqlite3_bind_int64(st, 3, kind);
@@ -871,8 +869,9 @@ static void sq_rollback(void *state)
 
 /* ---- rollups and retention -------------------------------------------- */
 
-static int set_meta(struct sq *s, const char *key, int64_t v)
+static int set_meta(void *ctx, const char *key, int64_t v)
 {
+	struct sq *s = ctx;
 	char sql[128];
 
 	snprintf(sql, sizeof(sql),
@@ -991,8 +990,9 @@ static const struct store_rollup_ops rollup_ops = {
 };
 
 /* One transaction: roll the next closed hour (and day) up, if any. */
-static int maintain_step(struct sq *s, int64_t now, bool *more)
+static int maintain_step(void *ctx, int64_t now, bool *more)
 {
+	struct sq *s = ctx;
 	struct store_horizons hz = s->hz;
 	bool rolled;
 	int64_t df;
@@ -1041,14 +1041,8 @@ static int maintain_step(struct sq *s, int64_t now, bool *more)
 		if (err)
 			goto fail;
 	}
-	if ((hz.hour_done != s->hz.hour_done &&
-	     (err = set_meta(s, "hour_done", hz.hour_done))) ||
-	    (hz.day_done != s->hz.day_done &&
-	     (err = set_meta(s, "day_done", hz.day_done))) ||
-	    (hz.bucket_from != s->hz.bucket_from &&
-	     (err = set_meta(s, "bucket_from", hz.bucket_from))) ||
-	    (hz.hour_from != s->hz.hour_from &&
-	     (err = set_meta(s, "hour_from", hz.hour_from))))
+	err = store_horizons_save(&s->hz, &hz, set_meta, s);
+	if (err)
 		goto fail;
 	err = exec(s, "COMMIT");
 	if (err)
@@ -1064,20 +1058,11 @@ fail:
 static int sq_maintain(void *state, int64_t now, unsigned max_hours)
 {
 	struct sq *s = state;
-	bool more = true;
-	int err = 0;
 
 	if (!s->db)
 		return -EIO;
-	/* Cheap when nothing closed since the last call. */
-	if (store_maintenance_idle(&s->hz, now, s->cfg.keep_buckets))
-		return 0;
-	for (unsigned n = 0; more && (!max_hours || n < max_hours); n++) {
-		err = maintain_step(s, now, &more);
-		if (err)
-			break;
-	}
-	return err;
+	return store_maintain_steps(&s->hz, now, s->cfg.keep_buckets, max_hours,
+				    maintain_step, s);
 }
 
 /* ---- restore ---------------------------------------------------------- */
