@@ -200,13 +200,13 @@ static int status_of(int err)
 
 static int run_sql(const char *path, const char *sql, enum qformat f)
 {
-	const struct store_ops *ops = store_backend(path);
+	const struct store_reader *ops = store_backend(path)->reader;
 	struct qresult r = {0};
 	char err[1536];
 	void *q;
 	int rc, status;
 
-	if (ops->ro_open(path, &q, err, sizeof(err))) {
+	if (ops->open(path, &q, err, sizeof(err))) {
 		errline("%s", err);
 		return EXIT_BAD;
 	}
@@ -218,7 +218,7 @@ static int run_sql(const char *path, const char *sql, enum qformat f)
 		status = print_result(&r, f) ? 1 : 0;
 	}
 	qresult_free(&r);
-	ops->ro_close(q);
+	ops->close(q);
 	return status;
 }
 
@@ -579,7 +579,7 @@ static void table_free(struct sum_table *t)
  * once at the end.
  */
 struct top_read {
-	const struct store_ops *ops;
+	const struct store_reader *ops;
 	void *q;
 	struct sum_table *t;
 	char **hosts;
@@ -688,10 +688,10 @@ static int read_names(struct top_read *p, const struct top_opts *o)
 
 static int top_read(const struct top_opts *o, struct sum_table *t)
 {
-	struct top_read p = {.ops = store_backend(o->db), .t = t};
+	struct top_read p = {.ops = store_backend(o->db)->reader, .t = t};
 	int rc;
 
-	if (p.ops->ro_open(o->db, &p.q, p.err, sizeof(p.err))) {
+	if (p.ops->open(o->db, &p.q, p.err, sizeof(p.err))) {
 		errline("%s", p.err);
 		return EXIT_BAD;
 	}
@@ -712,7 +712,7 @@ static int top_read(const struct top_opts *o, struct sum_table *t)
 	for (size_t h = 0; h < p.n_hosts; h++)
 		free(p.hosts[h]);
 	free(p.hosts);
-	p.ops->ro_close(p.q);
+	p.ops->close(p.q);
 	return rc ? status_of(rc) : 0;
 }
 
@@ -914,7 +914,7 @@ int query_main(int argc, char **argv)
 		}
 		return run_sql(o.db, sql, o.fmt);
 	}
-	if (o.host && !store_backend(o.db)->all_hosts_sql) {
+	if (o.host && !store_backend(o.db)->reader->all_hosts_sql) {
 		errline(_(
 			"--host reads a PostgreSQL database (--db postgresql://...); an SQLite file holds one host"));
 		return EXIT_BAD;

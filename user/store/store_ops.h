@@ -30,6 +30,39 @@ typedef int (*store_row_fn)(void *ctx, int ncols, char *const *vals);
 /* One row of sums: tx_bytes, rx_bytes, tx_packets, rx_packets of an id. */
 typedef int (*store_sum_fn)(void *ctx, int64_t id, const uint64_t v[4]);
 
+/* The reader (`query`): a session that writes nothing. */
+struct store_reader {
+	int (*open)(const char *path, void **state, char *err, size_t len);
+	void (*close)(void *state);
+	/* One statement the user gave, its rows into r. */
+	int (*sql)(void *state, const char *sql, struct qresult *r, char *err,
+		   size_t len);
+	/* Rows of a statement of ours with text parameters ($1, $2...). */
+	int (*each)(void *state, const char *sql, int nparams,
+		    const char *const *params, store_row_fn fn, void *ctx,
+		    char *err, size_t len);
+	/*
+	 * The counters of the rows of `source` (ts-cut rows of t_bucket,
+	 * t_hour, t_day: iface_id, addr_id, proc_id and the counters) by
+	 * `column`, summed per id or row by row (the caller adds up either
+	 * way); one host's interfaces when host is not NULL.
+	 */
+	int (*sums)(void *state, const char *host, const char *source,
+		    const char *column, store_sum_fn fn, void *ctx, char *err,
+		    size_t len);
+	/* (id, text) of `select` ("SELECT id, x FROM t") for these ids. */
+	int (*names)(void *state, const char *select, const int64_t *ids,
+		     size_t n, store_row_fn fn, void *ctx, char *err,
+		     size_t len);
+	/*
+	 * Several monitors share the database: the hosts (first column) of
+	 * host_sql ($1: --host, or all), and meta rows per host ($1).  NULL:
+	 * one host; meta_sql takes no parameter.
+	 */
+	const char *host_sql, *all_hosts_sql;
+	const char *meta_sql;
+};
+
 struct store_ops {
 	const char *name;
 	/* This --db value is ours; NULL: the fallback (a file path). */
@@ -63,36 +96,8 @@ struct store_ops {
 	int (*restore_other)(void *state, int64_t iface,
 			     struct itm_value out[STORE_OTHER_MAX]);
 
-	/* ---- the reader (`query`): a session that writes nothing ---- */
-	int (*ro_open)(const char *path, void **state, char *err, size_t len);
-	void (*ro_close)(void *state);
-	/* One statement the user gave, its rows into r. */
-	int (*sql)(void *state, const char *sql, struct qresult *r, char *err,
-		   size_t len);
-	/* Rows of a statement of ours with text parameters ($1, $2...). */
-	int (*each)(void *state, const char *sql, int nparams,
-		    const char *const *params, store_row_fn fn, void *ctx,
-		    char *err, size_t len);
-	/*
-	 * The counters of the rows of `source` (ts-cut rows of t_bucket,
-	 * t_hour, t_day: iface_id, addr_id, proc_id and the counters) by
-	 * `column`, summed per id or row by row (the caller adds up either
-	 * way); one host's interfaces when host is not NULL.
-	 */
-	int (*sums)(void *state, const char *host, const char *source,
-		    const char *column, store_sum_fn fn, void *ctx, char *err,
-		    size_t len);
-	/* (id, text) of `select` ("SELECT id, x FROM t") for these ids. */
-	int (*names)(void *state, const char *select, const int64_t *ids,
-		     size_t n, store_row_fn fn, void *ctx, char *err,
-		     size_t len);
-	/*
-	 * Several monitors share the database: the hosts (first column) of
-	 * host_sql ($1: --host, or all), and meta rows per host ($1).  NULL:
-	 * one host; meta_sql takes no parameter.
-	 */
-	const char *host_sql, *all_hosts_sql;
-	const char *meta_sql;
+	/* `query`'s side of the backend. */
+	const struct store_reader *reader;
 };
 
 extern const struct store_ops store_sqlite_ops;

@@ -17,18 +17,7 @@
 int pg_rows(PGconn *c, const char *sql, int nparams, const char *const *params,
 	    store_row_fn fn, void *ctx);
 
-/* The reader's store_ops functions (query_pg.c). */
-int pg_ro_open(const char *url, void **state, char *err, size_t len);
-void pg_ro_close(void *state);
-int pg_ro_sql(void *state, const char *sql, struct qresult *r, char *err,
-	      size_t len);
-int pg_ro_each(void *state, const char *sql, int nparams,
-	       const char *const *params, store_row_fn fn, void *ctx, char *err,
-	       size_t len);
-int pg_sums(void *state, const char *host, const char *source,
-	    const char *column, store_sum_fn fn, void *ctx, char *err,
-	    size_t len);
-int pg_names(void *state, const char *select, const int64_t *ids, size_t n,
-	     store_row_fn fn, void *ctx, char *err, size_t len);
+/* The reader (query_pg.c). */
+extern const struct store_reader pg_reader;
 
 #endif

@@ -47,7 +47,7 @@ static void one_line(char *err, size_t len, const char *msg)
 		err[--n] = '\0';
 }
 
-void pg_ro_close(void *state)
+static void pg_ro_close(void *state)
 {
 	struct qpg *q = state;
 
@@ -77,7 +77,7 @@ static const char *connect_ro(struct qpg *q, const char *url)
 	return ok ? NULL : PQerrorMessage(q->conn);
 }
 
-int pg_ro_open(const char *url, void **state, char *err, size_t len)
+static int pg_ro_open(const char *url, void **state, char *err, size_t len)
 {
 	struct qpg *q = calloc(1, sizeof(*q));
 	char why[1024], shown[1024];
@@ -261,9 +261,9 @@ int pg_rows(PGconn *c, const char *sql, int nparams, const char *const *params,
 	return rc;
 }
 
-int pg_ro_each(void *state, const char *sql, int nparams,
-	       const char *const *params, store_row_fn fn, void *ctx, char *err,
-	       size_t len)
+static int pg_ro_each(void *state, const char *sql, int nparams,
+		      const char *const *params, store_row_fn fn, void *ctx,
+		      char *err, size_t len)
 {
 	int rc;
 	PGresult *r = run(state, sql, nparams, params, err, len, &rc);
@@ -277,8 +277,8 @@ int pg_ro_each(void *state, const char *sql, int nparams,
 	return rc;
 }
 
-int pg_ro_sql(void *state, const char *sql, struct qresult *r, char *err,
-	      size_t len)
+static int pg_ro_sql(void *state, const char *sql, struct qresult *r, char *err,
+		     size_t len)
 {
 	char why[1024];
 	int rc = collect(state, sql, r, why, sizeof(why));
@@ -325,9 +325,9 @@ static int sum_row(void *ctx, int n, char *const *v)
 }
 
 /* The server adds one host's rows up by id: one row per id comes back. */
-int pg_sums(void *state, const char *host, const char *source,
-	    const char *column, store_sum_fn fn, void *ctx, char *err,
-	    size_t len)
+static int pg_sums(void *state, const char *host, const char *source,
+		   const char *column, store_sum_fn fn, void *ctx, char *err,
+		   size_t len)
 {
 	struct strbuf sql = STRBUF_INIT;
 	struct sum_ctx c = {fn, ctx};
@@ -351,8 +351,8 @@ int pg_sums(void *state, const char *host, const char *source,
 }
 
 /* '{1,2,...}': every id named in one statement. */
-int pg_names(void *state, const char *select, const int64_t *ids, size_t n,
-	     store_row_fn fn, void *ctx, char *err, size_t len)
+static int pg_names(void *state, const char *select, const int64_t *ids,
+		    size_t n, store_row_fn fn, void *ctx, char *err, size_t len)
 {
 	struct strbuf arr = STRBUF_INIT, sql = STRBUF_INIT;
 	const char *v[1];
@@ -376,3 +376,15 @@ int pg_names(void *state, const char *select, const int64_t *ids, size_t n,
 	strbuf_free(&sql);
 	return rc;
 }
+
+const struct store_reader pg_reader = {
+	.open = pg_ro_open,
+	.close = pg_ro_close,
+	.sql = pg_ro_sql,
+	.each = pg_ro_each,
+	.sums = pg_sums,
+	.names = pg_names,
+	.host_sql = "SELECT DISTINCT host FROM ifaces WHERE host = $1",
+	.all_hosts_sql = "SELECT DISTINCT host FROM ifaces",
+	.meta_sql = PG_META_SQL,
+};

@@ -42,7 +42,7 @@ int sqlite_each(sqlite3 *db, const char *sql, int nparams,
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int sqlite_ro_open(const char *path, void **state, char *err, size_t len)
+static int sqlite_ro_open(const char *path, void **state, char *err, size_t len)
 {
 	sqlite3 *db = NULL;
 	char why[128];
@@ -79,7 +79,7 @@ int sqlite_ro_open(const char *path, void **state, char *err, size_t len)
 	return 0;
 }
 
-void sqlite_ro_close(void *state)
+static void sqlite_ro_close(void *state)
 {
 	sqlite3_close_v2(state);
 }
@@ -177,8 +177,8 @@ static bool blank(const char *s)
 	return !*s;
 }
 
-int sqlite_sql(void *state, const char *sql, struct qresult *r, char *err,
-	       size_t len)
+static int sqlite_sql(void *state, const char *sql, struct qresult *r,
+		      char *err, size_t len)
 {
 	sqlite3 *db = state;
 	sqlite3_stmt *st = NULL;
@@ -203,9 +203,9 @@ int sqlite_sql(void *state, const char *sql, struct qresult *r, char *err,
 	return e;
 }
 
-int sqlite_ro_each(void *state, const char *sql, int nparams,
-		   const char *const *params, store_row_fn fn, void *ctx,
-		   char *err, size_t len)
+static int sqlite_ro_each(void *state, const char *sql, int nparams,
+			  const char *const *params, store_row_fn fn, void *ctx,
+			  char *err, size_t len)
 {
 	int e = sqlite_each(state, sql, nparams, params, fn, ctx);
 
@@ -218,9 +218,9 @@ int sqlite_ro_each(void *state, const char *sql, int nparams,
  * Row by row, added up by the caller in C: an SQL GROUP BY would sort
  * millions of rows.  host: one file holds one host.
  */
-int sqlite_sums(void *state, const char *host, const char *source,
-		const char *column, store_sum_fn fn, void *ctx, char *err,
-		size_t len)
+static int sqlite_sums(void *state, const char *host, const char *source,
+		       const char *column, store_sum_fn fn, void *ctx,
+		       char *err, size_t len)
 {
 	sqlite3 *db = state;
 	sqlite3_stmt *st;
@@ -255,8 +255,9 @@ int sqlite_sums(void *state, const char *host, const char *source,
 }
 
 /* One prepared lookup per id: each is a primary-key probe. */
-int sqlite_names(void *state, const char *select, const int64_t *ids, size_t n,
-		 store_row_fn fn, void *ctx, char *err, size_t len)
+static int sqlite_names(void *state, const char *select, const int64_t *ids,
+			size_t n, store_row_fn fn, void *ctx, char *err,
+			size_t len)
 {
 	sqlite3 *db = state;
 	char sql[256], id[24], *vals[2] = {id, NULL};
@@ -280,3 +281,13 @@ int sqlite_names(void *state, const char *select, const int64_t *ids, size_t n,
 	sqlite3_finalize(st);
 	return e;
 }
+
+const struct store_reader sqlite_reader = {
+	.open = sqlite_ro_open,
+	.close = sqlite_ro_close,
+	.sql = sqlite_sql,
+	.each = sqlite_ro_each,
+	.sums = sqlite_sums,
+	.names = sqlite_names,
+	.meta_sql = SQLITE_META_SQL,
+};

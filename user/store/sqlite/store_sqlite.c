@@ -1171,11 +1171,5 @@ const struct store_ops store_sqlite_ops = {
 	.maintain = sq_maintain,
 	.restore = sq_restore,
 	.restore_other = sq_restore_other,
-	.ro_open = sqlite_ro_open,
-	.ro_close = sqlite_ro_close,
-	.sql = sqlite_sql,
-	.each = sqlite_ro_each,
-	.sums = sqlite_sums,
-	.names = sqlite_names,
-	.meta_sql = SQLITE_META_SQL,
+	.reader = &sqlite_reader,
 };
