@@ -100,7 +100,7 @@ def test_three_hosts_one_database_server_restart(request, cluster,
         "SELECT column_name FROM information_schema.columns"
         " WHERE table_name = 'traffic' ORDER BY ordinal_position")]
     assert cols == ["host", "ts", "seconds", "iface", "remote_ip", "pid",
-                    "process", "country", "province", "city", "isp",
+                    "process", "country", "province", "city", "isp", "asn",
                     "tx_bytes", "rx_bytes", "tx_packets", "rx_packets"]
 
 

@@ -21,6 +21,11 @@ ROUNDS = 3 * ro.D // ro.STEP
 LAST = ro.START + (ROUNDS - 1) * ro.STEP
 KEEP = (6 * ro.H, ro.D, 0)
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "fixtures")
+# pg_drive's own output per host, for the asn of each row (parse_truth
+# keeps the fields the rollup tests use).
+RAW = {}
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +42,11 @@ def stores(tmp_path_factory):
                        timeout=300)
             truth.append(p.stdout)
         assert truth[0] == truth[1] == truth[2]
+        RAW["h0"] = truth[0]
         # A second host in the shared database, for --host and Grafana.
         p = e2e.sh(*ro.drive_args(c.url(), "h1", 4, ROUNDS, keep=KEEP),
                    timeout=300)
+        RAW["h1"] = p.stdout
         yield c, path, ro.parse_truth(truth[0]), ro.parse_truth(p.stdout)
     finally:
         c.teardown()
@@ -63,6 +70,7 @@ TOPS = [
     ["--by", "isp", "--both"],
     ["--by", "process"],
     ["--by", "iface"],
+    ["--by", "asn", "-n", "0"],
 ]
 
 SQL = [
@@ -136,6 +144,95 @@ def test_top_sums_are_exact_per_host(stores, itm_bin):
     for ip, v in want[1].items():
         ro.add(both, ip, v)
     assert got == both
+
+
+def asn_sums(raw):
+    """Truth per asn: R lines are '... | asn | tx rx txp rxp'."""
+    want = {}
+    for line in raw.splitlines():
+        if line.startswith("R "):
+            _, asn, vals = line.split(" | ")
+            ro.add(want, asn, tuple(int(x) for x in vals.split()))
+    return want
+
+
+def top_csv(itm_bin, *argv):
+    out = query(itm_bin, "top", "--csv", "-n", "0", *argv).stdout
+    lines = out.splitlines()
+    assert lines[0] == "asn,tx_bytes,rx_bytes,tx_packets,rx_packets", out
+    return {f[0]: tuple(int(x) for x in f[1:])
+            for f in (line.rsplit(",", 4) for line in lines[1:])}
+
+
+def test_top_by_asn_exact(stores, itm_bin):
+    """--by asn on both backends equals the sums of the rows written, per
+    host and for all hosts, through buckets, hours and days."""
+    c, path, _, _ = stores
+    want = [asn_sums(RAW["h0"]), asn_sums(RAW["h1"])]
+    assert len(want[0]) == 3 and "Unknown" in want[0], want[0]
+    win = ["--by", "asn", "--since", "@%d" % (ro.START - ro.D), "--until",
+           "@%d" % (LAST + 1)]
+    assert top_csv(itm_bin, *win, "--db", path) == want[0]
+    assert top_csv(itm_bin, *win, "--db", c.url("one")) == want[0]
+    for n in range(2):
+        assert top_csv(itm_bin, *win, "--db", c.url(),
+                       "--host", "h%d" % n) == want[n]
+    both = dict(want[0])
+    for k, v in want[1].items():
+        ro.add(both, k, v)
+    assert top_csv(itm_bin, *win, "--db", c.url()) == both
+
+
+def test_pg_schema_v2_migrates(stores, itm_bin):
+    """A database the previous release created (schema 2, its SQL in
+    fixtures/pg_schema_v2.sql) with rows in it: the next writer migrates
+    it; every row and id stays, old addresses read asn 'Unknown'."""
+    c, _, _, _ = stores
+    c.psql("CREATE DATABASE old")
+    with open(os.path.join(FIXTURES, "pg_schema_v2.sql")) as f:
+        c.psql(f.read(), db="old")
+    c.psql("INSERT INTO meta VALUES ('h9', 'hour_done', 0),"
+           " ('h9', 'day_done', 0), ('h9', 'bucket_from', 0),"
+           " ('h9', 'hour_from', 0);"
+           "INSERT INTO ifaces(id, host, name) VALUES (50, 'h9', 'eth9');"
+           "INSERT INTO addrs(id, ip, remote_ip, country, province, city,"
+           " isp) VALUES (70, '\\x00000000000000000000ffff01020304',"
+           " '1.2.3.4', 'China', 'Beijing', 'Beijing', 'China Telecom'),"
+           " (71, '\\x20010db8000000000000000000000009', '2001:db8::9',"
+           " 'Unknown', 'Unknown', 'Unknown', 'Unknown');"
+           "INSERT INTO procs(id, pid, process) VALUES (80, 7, 'old');"
+           "INSERT INTO t_bucket VALUES (1000020, 50, 70, 80, 60, 11, 12,"
+           " 1, 2), (1000080, 50, 71, 80, 60, 21, 22, 3, 4);"
+           "INSERT INTO t_hour VALUES (997200, 50, 70, 80, 5, 6, 7, 8);",
+           db="old")
+    tables = ["SELECT id, encode(ip, 'hex'), remote_ip, country, province,"
+              " city, isp FROM addrs ORDER BY id",
+              "SELECT * FROM t_bucket ORDER BY ts",
+              "SELECT * FROM t_hour ORDER BY ts",
+              "SELECT * FROM procs ORDER BY id",
+              "SELECT * FROM ifaces ORDER BY id",
+              "SELECT * FROM meta ORDER BY host, key"]
+    before = [c.psql(q, db="old") for q in tables]
+    drive = e2e.sh(*ro.drive_args(c.url("old"), "h0", 5, 20,
+                                  extra=["--no-maintain"]), timeout=300)
+    assert c.psql("SELECT version FROM itm_schema", db="old") == [["3"]]
+    for q, b in zip(tables, before):
+        rows = c.psql(q, db="old")
+        # Every old row as it was, beside pg_drive's new ones.
+        assert [r for r in rows if r in b] == b, q
+        assert len(rows) > len(b) or "t_hour" in q, q
+    assert c.psql("SELECT id, asn FROM addrs WHERE id IN (70, 71)"
+                  " ORDER BY id", db="old") == [["70", "Unknown"],
+                                                 ["71", "Unknown"]]
+    win = ["--by", "asn", "--since", "@0", "--until", "@%d" % (LAST + 1)]
+    assert top_csv(itm_bin, *win, "--db", c.url("old"), "--host",
+                   "h9") == {"Unknown": (11 + 21, 12 + 22, 1 + 3, 2 + 4)}
+    assert top_csv(itm_bin, *win, "--db", c.url("old"), "--host",
+                   "h0") == asn_sums(drive.stdout)
+    # Opening it again is no migration at all.
+    e2e.sh(*ro.drive_args(c.url("old"), "h0", 6, 1,
+                          extra=["--no-maintain"]), timeout=300)
+    assert c.psql("SELECT version FROM itm_schema", db="old") == [["3"]]
 
 
 def test_pg_errors(stores, itm_bin):

@@ -13,7 +13,8 @@
  * store_maintain() at that time.  Every committed row is printed after
  * its COMMIT returned, as the ground truth the test sums independently:
  *
- *   R <bucket ts> <remote_ip> <pid> <process> <country> <isp> tx rx txp rxp
+ *   R <bucket ts> <remote_ip> <pid> <process> <country> <isp> | <asn> |
+ *     tx rx txp rxp
  *   O <bucket ts> <kind> tx rx txp rxp
  *
  * --maintain-at T writes nothing and runs store_maintain() at T once
@@ -32,10 +33,26 @@
 #include "store.h"
 
 static const struct geo_labels geo[] = {
-	{.country = "China", .province = "Beijing", .city = "Beijing", .isp = "China Telecom"},
-	{.country = "China", .province = "Guangdong", .city = "Shenzhen", .isp = "China Unicom"},
-	{.country = "United States", .province = "California", .city = "Los Angeles", .isp = "Example ISP"},
-	{.country = NULL, .province = NULL, .city = NULL, .isp = NULL}, /* Unknown */
+	{.country = "China",
+	 .province = "Beijing",
+	 .city = "Beijing",
+	 .isp = "China Telecom",
+	 .asn = "AS4134 CHINANET-BACKBONE"},
+	{.country = "China",
+	 .province = "Guangdong",
+	 .city = "Shenzhen",
+	 .isp = "China Unicom",
+	 .asn = "AS4837 CHINA169-BACKBONE"},
+	{.country = "United States",
+	 .province = "California",
+	 .city = "Los Angeles",
+	 .isp = "Example ISP",
+	 .asn = ""}, /* Unknown */
+	{.country = NULL,
+	 .province = NULL,
+	 .city = NULL,
+	 .isp = NULL,
+	 .asn = NULL}, /* Unknown */
 };
 
 static uint64_t mix(uint64_t x)
@@ -71,7 +88,7 @@ static void address(unsigned i, struct in6_addr *a)
 
 static const char *lbl(const char *s)
 {
-	return s ? s : "Unknown";
+	return s && s[0] ? s : "Unknown";
 }
 
 static int maintain(struct store *s, int64_t now, unsigned max_hours)
@@ -225,10 +242,10 @@ int main(int argc, char **argv)
 			if (len < sizeof(line) - 512)
 				len += (size_t)snprintf(
 					line + len, sizeof(line) - len,
-					"R %lld %s %u %s %s %s %llu %llu %llu %llu\n",
+					"R %lld %s %u %s %s %s | %s | %llu %llu %llu %llu\n",
 					(long long)ts, ip, row.pid, comm,
 					lbl(row.geo->country),
-					lbl(row.geo->isp),
+					lbl(row.geo->isp), lbl(row.geo->asn),
 					(unsigned long long)row.v.tx_bytes,
 					(unsigned long long)row.v.rx_bytes,
 					(unsigned long long)row.v.tx_packets,

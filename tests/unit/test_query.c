@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,7 @@
 #define T0 1767225600LL /* 2026-01-01 00:00:00 UTC */
 
 static char dir[256], path[512], out_path[512], err_path[512];
+static const char *db = path; /* what run() passes as --db */
 static char out[16384], err[4096];
 
 static const struct geo_labels cn = {.country = "中国", .province = "江苏省", .city = "南京市", .isp = "中国电信"};
@@ -118,7 +120,7 @@ static int run(const char *first, ...)
 		argv[argc++] = (char *)a;
 	va_end(ap);
 	argv[argc++] = "--db";
-	argv[argc++] = path;
+	argv[argc++] = (char *)db;
 	fflush(stdout);
 	fflush(stderr);
 	so = dup(1);
@@ -248,6 +250,111 @@ static void test_top(void **state)
 	assert_string_equal(out, "[]\n");
 }
 
+/*
+ * `query top --by asn` over buckets, hours and days: the sums per asn
+ * label are those of the rows written, added up here independently;
+ * addresses without an asn (NULL or "") are "Unknown", and one asn
+ * spans several addresses and countries.
+ */
+static void test_top_by_asn(void **state)
+{
+	static const struct geo_labels g[] = {
+		{.country = "中国",
+		 .isp = "中国电信",
+		 .asn = "AS4134 CHINANET-BACKBONE"},
+		{.country = "中国",
+		 .isp = "中国联通",
+		 .asn = "AS4837 CHINA169-BACKBONE"},
+		{.country = "美国", .isp = "Google", .asn = "AS15169 GOOGLE"},
+		{.country = "日本", .isp = "Google", .asn = "AS15169 GOOGLE"},
+		{.country = "德国", .asn = ""},
+		{.country = NULL},
+	};
+	static const char *const names[] = {"AS4134 CHINANET-BACKBONE",
+					    "AS4837 CHINA169-BACKBONE",
+					    "AS15169 GOOGLE", "Unknown"};
+	static const int group[] = {0, 1, 2, 2, 3, 3};
+	struct store_config cfg = {.path = NULL,
+				   .interval = 60,
+				   .keep_buckets = 3 * 3600,
+				   .keep_hours = 2 * 86400};
+	uint64_t want[4][4] = {{0}};
+	char asn_path[600], line[256];
+	uint32_t x = 99;
+	struct store *s;
+	int64_t eth0, t;
+	size_t seen = 0;
+	char *p;
+
+	(void)state;
+	snprintf(asn_path, sizeof(asn_path), "%s/asn.db", dir);
+	cfg.path = asn_path;
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(store_iface(s, "eth0", &eth0), 0);
+	/* Four days every 10 minutes: days, hours and buckets are all read. */
+	for (t = T0; t < T0 + 4 * 86400; t += 600) {
+		assert_int_equal(store_begin(s, t), 0);
+		for (int k = 0; k < 4; k++) {
+			struct store_row r;
+			int i;
+
+			x = x * 1103515245 + 12345;
+			i = (int)(x >> 8) % 6;
+			r = (struct store_row){
+				.addr = v4(10, (uint8_t)i, 0, (uint8_t)(x % 3)),
+				.geo = &g[i],
+				.v = {x % 100000, (x >> 4) % 70000, x % 7 + 1,
+				      x % 5}};
+			want[group[i]][0] += r.v.tx_bytes;
+			want[group[i]][1] += r.v.rx_bytes;
+			want[group[i]][2] += r.v.tx_packets;
+			want[group[i]][3] += r.v.rx_packets;
+			assert_int_equal(store_add(s, eth0, &r), 0);
+		}
+		assert_int_equal(store_commit(s), 0);
+		assert_int_equal(store_maintain(s, t, 0), 0);
+	}
+	store_close(s);
+
+	db = asn_path;
+	assert_int_equal(run("top", "--by", "asn", "-n", "0", "--csv",
+			     "--since", "@1767225600", "--until", "@1767571200",
+			     NULL),
+			 0);
+	p = out;
+	assert_memory_equal(
+		p, "asn,tx_bytes,rx_bytes,tx_packets,rx_packets\r\n", 45);
+	for (p = strchr(p, '\n') + 1; *p; p = strchr(p, '\n') + 1) {
+		size_t n = (size_t)(strchr(p, '\r') - p);
+		size_t k;
+
+		assert_true(n < sizeof(line));
+		memcpy(line, p, n);
+		line[n] = '\0';
+		for (k = 0; k < 4; k++) {
+			char expect[256];
+
+			snprintf(expect, sizeof(expect),
+				 "%s,%" PRIu64 ",%" PRIu64 ",%" PRIu64
+				 ",%" PRIu64,
+				 names[k], want[k][0], want[k][1], want[k][2],
+				 want[k][3]);
+			if (!strcmp(line, expect))
+				break;
+		}
+		if (k == 4)
+			fail_msg("unexpected row '%s'", line);
+		seen |= 1u << k;
+	}
+	assert_int_equal(seen, 15);
+	/* The rows went through the rollups: buckets, hours and days. */
+	assert_int_equal(run("SELECT count(DISTINCT seconds) AS n FROM traffic",
+			     "--csv", NULL),
+			 0);
+	db = path;
+	assert_string_equal(out, "n\r\n3\r\n");
+}
+
 static void expect_error(int rc, const char *needle)
 {
 	assert_int_equal(rc, 2);
@@ -362,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_csv_json),
 		cmocka_unit_test(test_other_view),
 		cmocka_unit_test(test_top),
+		cmocka_unit_test(test_top_by_asn),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_missing_and_foreign_files),
 		cmocka_unit_test(test_units_and_width),

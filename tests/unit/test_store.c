@@ -22,6 +22,7 @@
 
 #include "geo_labels.h"
 #include "store.h"
+#include "store_schema.h"
 
 #define T0 1767225600LL /* 2026-01-01 00:00:00 UTC */
 
@@ -324,6 +325,139 @@ static void test_replaced_by_fifo_then_closed(void **state)
 	unlink(path);
 }
 
+/* Every row of a statement as one string, to compare before and after. */
+static char *sql_text(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	size_t len = 0, cap = 1 << 16;
+	char *out = calloc(1, cap);
+
+	assert_non_null(out);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		for (int i = 0; i < sqlite3_column_count(st); i++) {
+			const char *v =
+				(const char *)sqlite3_column_text(st, i);
+
+			len += (size_t)snprintf(out + len, cap - len, "%s|",
+						v ? v : "NULL");
+			assert_true(len < cap - 1);
+		}
+		out[len++] = '\n';
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return out;
+}
+
+/*
+ * A database written by schema 1 (its SQL, STORE_SCHEMA_V1, and rows in
+ * every table) is migrated on open: every row and id is kept, the old
+ * addresses read 'Unknown' as asn, and new rows carry their asn.
+ */
+static void test_migrates_schema_1(void **state)
+{
+	static const char *const tables[] = {
+		"SELECT * FROM meta ORDER BY key",
+		"SELECT * FROM ifaces ORDER BY id",
+		"SELECT * FROM procs ORDER BY id",
+		"SELECT * FROM kernel_counters ORDER BY iface_id, idx",
+		"SELECT * FROM t_bucket ORDER BY ts, addr_id",
+		"SELECT * FROM t_hour ORDER BY ts, addr_id",
+		"SELECT * FROM t_day ORDER BY ts, addr_id",
+		"SELECT * FROM t_total ORDER BY addr_id",
+		"SELECT * FROM o_bucket ORDER BY ts",
+		"SELECT id, hex(ip), remote_ip, country, province, city, isp"
+		" FROM addrs ORDER BY id",
+		"SELECT ts, seconds, iface, remote_ip, pid, process, country,"
+		" province, city, isp, tx_bytes, rx_bytes, tx_packets,"
+		" rx_packets FROM traffic ORDER BY ts, remote_ip",
+	};
+	const struct geo_labels as = {.country = "中国",
+				      .province = "江苏省",
+				      .city = "南京市",
+				      .isp = "中国电信",
+				      .asn = "AS4134 CHINANET-BACKBONE"};
+	struct store_config cfg = config();
+	struct store_row r = {
+		.addr = v4(1, 2, 3, 4), .geo = &as, .v = {7, 8, 9, 10}};
+	char *before[sizeof(tables) / sizeof(tables[0])];
+	struct store *s;
+	sqlite3 *db;
+	int64_t eth0;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, STORE_SCHEMA_V1, NULL, NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(
+			db,
+			"PRAGMA user_version = 1;"
+			"UPDATE meta SET value = 1767229200"
+			" WHERE key IN ('hour_done', 'bucket_from');"
+			"UPDATE meta SET value = 1767225600"
+			" WHERE key IN ('day_done', 'hour_from');"
+			"INSERT INTO ifaces(id, name, instance, seq) VALUES(1, 'eth0', 5, 6);"
+			"INSERT INTO kernel_counters VALUES(1, 0, 11, 1100);"
+			"INSERT INTO addrs VALUES(3, x'00000000000000000000ffff01020304',"
+			" '1.2.3.4', '中国', '江苏省', '南京市', '中国电信'),"
+			" (7, x'20010db8000000000000000000000001', '2001:db8::1',"
+			" 'Unknown', 'Unknown', 'Unknown', 'Unknown');"
+			"INSERT INTO procs VALUES(1, 0, '-'), (2, 42, 'curl');"
+			"INSERT INTO t_hour VALUES(1767225600, 1, 3, 2, 100, 200, 3, 4),"
+			" (1767225600, 1, 7, 1, 5, 6, 1, 1);"
+			"INSERT INTO t_bucket VALUES(1767229200, 1, 3, 1, 60, 1000, 2000, 10, 20),"
+			" (1767229260, 1, 7, 2, 60, 30, 40, 1, 2);"
+			"INSERT INTO t_day VALUES(1767139200, 1, 3, 2, 9, 9, 9, 9);"
+			"INSERT INTO t_total VALUES(1, 3, 2, 9, 9, 9, 9);"
+			"INSERT INTO o_bucket VALUES(1767229200, 1, 0, 60, 1, 2, 3, 4);",
+			NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		before[i] = sql_text(tables[i]);
+	assert_int_equal(sql_int("SELECT count(*) FROM traffic"), 5);
+
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(sql_int("PRAGMA user_version"), STORE_SCHEMA_VERSION);
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		char *after = sql_text(tables[i]);
+
+		assert_string_equal(after, before[i]);
+		free(after);
+		free(before[i]);
+	}
+	assert_int_equal(sql_int("SELECT count(*) FROM addrs"
+				 " WHERE asn = 'Unknown'"),
+			 2);
+	assert_int_equal(sql_int("SELECT count(*) FROM traffic"
+				 " WHERE asn = 'Unknown'"),
+			 5);
+
+	/* Same address and labels with an asn: a new address row. */
+	assert_int_equal(store_iface(s, "eth0", &eth0), 0);
+	assert_int_equal(eth0, 1);
+	assert_int_equal(store_begin(s, T0 + 7200), 0);
+	assert_int_equal(store_add(s, eth0, &r), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+	assert_int_equal(sql_int("SELECT count(*) FROM addrs"), 3);
+	assert_int_equal(sql_int("SELECT sum(tx_bytes) FROM traffic"
+				 " WHERE asn = 'AS4134 CHINANET-BACKBONE'"),
+			 7);
+	assert_int_equal(sql_int("SELECT sum(tx_bytes) FROM traffic"
+				 " WHERE asn = 'Unknown'"),
+			 100 + 5 + 1000 + 30 + 9);
+	/* Reopening a migrated file changes nothing. */
+	assert_int_equal(store_open(&cfg, &s), 0);
+	store_close(s);
+	assert_int_equal(sql_int("SELECT count(*) FROM addrs"), 3);
+}
+
 static void write_file(const char *p, const void *buf, size_t n)
 {
 	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -421,6 +555,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_replaced_by_fifo_then_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrates_schema_1, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,8 +17,8 @@
 
 #include <cmocka.h>
 
-#include "query_pg.h"
-#include "store_pg_sql.h"
+#include "pg/query_pg.h"
+#include "pg/store_pg_sql.h"
 #include "store_plan.h"
 
 #define H 3600

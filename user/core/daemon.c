@@ -36,7 +36,6 @@
 #include "privdrop.h"
 #include "sdnotify.h"
 #include "store.h"
-#include "store_pg.h"
 #include "subcommands.h"
 #include "tui.h"
 #include "webconfig.h"
@@ -401,21 +400,18 @@ static int give_pins(const struct privdrop_user *u, const char *dir)
 }
 
 /*
- * The database and the WAL files SQLite keeps beside it: the user must be
- * able to reopen them (a replaced file) and remove the WAL on close.  Its
- * directory is left alone; the service's StateDirectory= belongs to the
- * user already.
+ * The database's files (SQLite's WAL beside it; none for a server): the
+ * user must be able to reopen them (a replaced file) and remove the WAL
+ * on close.  Their directory is left alone; the service's
+ * StateDirectory= belongs to the user already.
  */
 static int give_store(const struct privdrop_user *u, const char *db)
 {
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+	const char *const *suffixes = store_files(db);
 	char path[PATH_MAX];
 	int err = 0;
 
-	/* A PostgreSQL store is a connection, not a file. */
-	if (store_pg_url(db))
-		return 0;
-	for (size_t i = 0; db && !err && i < 4; i++) {
+	for (size_t i = 0; suffixes && suffixes[i] && !err; i++) {
 		snprintf(path, sizeof(path), "%s%s", db, suffixes[i]);
 		err = privdrop_give(u, path);
 	}

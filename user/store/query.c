@@ -5,30 +5,34 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "geo_labels.h"
 #include "i18n.h"
 #include "query_format.h"
-#include "query_pg.h"
-#include "regfile.h"
 #include "store.h"
-#include "store_pg.h"
-#include "store_pg_sql.h"
+#include "store_ops.h"
 #include "store_plan.h"
 
 #define EXIT_BAD 2
-#define HOUR	 3600
-#define DAY	 86400
 
 static const char prefix[] = "ip_traffic_monitor_cli query: ";
 
+static void keys_list(char *buf, size_t len);
+
 static void usage(FILE *out)
 {
+	char labels[128] = "", by[256];
+	size_t o = 0;
+
+	for (int i = 0; i < GEO_NLABELS && o < sizeof(labels); i++)
+		o += (size_t)snprintf(labels + o, sizeof(labels) - o, "%s, ",
+				      geo_label_defs[i].name);
+	keys_list(by, sizeof(by));
 	fprintf(out,
 		_("Usage: ip_traffic_monitor_cli query [--db PATH|URL] [--csv|--json] 'SELECT ...'\n"
 		  "       ip_traffic_monitor_cli query top [--db PATH|URL] [--host NAME]\n"
@@ -38,8 +42,8 @@ static void usage(FILE *out)
 		  "Reads the history that the daemon writes with --db; opens it read-only.\n"
 		  "With a postgresql:// URL it reads the shared PostgreSQL database, where\n"
 		  "both views also have a host column (first).\n"
-		  "Views: traffic(ts, seconds, iface, remote_ip, pid, process, country,\n"
-		  "province, city, isp, tx_bytes, rx_bytes, tx_packets, rx_packets) and\n"
+		  "Views: traffic(ts, seconds, iface, remote_ip, pid, process, %s\n"
+		  "tx_bytes, rx_bytes, tx_packets, rx_packets) and\n"
 		  "traffic_other(ts, seconds, iface, kind, tx_bytes, rx_bytes, tx_packets,\n"
 		  "rx_packets); ts is the bucket start in unix seconds (UTC).\n"
 		  "\n"
@@ -53,12 +57,12 @@ static void usage(FILE *out)
 		  "      --since WHEN    start: 1h, 24h, 7d, 30m, @UNIX, YYYY-MM-DD[ HH:MM[:SS]]\n"
 		  "                      (UTC) [default: 24h]\n"
 		  "      --until WHEN    end, same forms [default: now]\n"
-		  "      --by KEY        remote_ip, country, province, city, isp, process or\n"
-		  "                      iface [default: remote_ip]\n"
+		  "      --by KEY        one of %s\n"
+		  "                      [default: remote_ip]\n"
 		  "  -n, --top N         rows; 0 = all [default: 10]\n"
 		  "      --tx, --rx      rank by sent or by received bytes\n"
 		  "      --both          rank by sent + received bytes [default]\n"),
-		ITM_DEFAULT_DB);
+		labels, ITM_DEFAULT_DB, by);
 }
 
 static void errline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -128,8 +132,8 @@ int query_parse_time(const char *s, int64_t now, int64_t *out)
 		if (*t || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
 		    mi > 59 || sec > 60)
 			return -EINVAL;
-		*out = days_from_civil(y, mo, d) * DAY + h * HOUR + mi * 60 +
-		       sec;
+		*out = days_from_civil(y, mo, d) * STORE_DAY + h * STORE_HOUR +
+		       mi * 60 + sec;
 		return 0;
 	}
 	/* A duration before now. */
@@ -154,13 +158,13 @@ int query_parse_time(const char *s, int64_t now, int64_t *out)
 				unit = 60;
 				break;
 			case 'h':
-				unit = HOUR;
+				unit = STORE_HOUR;
 				break;
 			case 'd':
-				unit = DAY;
+				unit = STORE_DAY;
 				break;
 			case 'w':
-				unit = 7 * DAY;
+				unit = 7 * STORE_DAY;
 				break;
 			default:
 				return -EINVAL;
@@ -175,132 +179,6 @@ int query_parse_time(const char *s, int64_t now, int64_t *out)
 
 /* ---- running SQL ------------------------------------------------------ */
 
-static int open_ro(const char *path, sqlite3 **db)
-{
-	char why[128];
-	int rc, err;
-
-	*db = NULL;
-	/* SQLite's read-only open(2) would block on a FIFO: check first. */
-	err = regfile_check(path, why, sizeof(why));
-	if (err == -ENOENT) {
-		errline(_("cannot open %s: no such file (the daemon writes it with --db; choose it with --db PATH)"),
-			path);
-		return -EINVAL;
-	}
-	if (err) {
-		errline(_("cannot open %s: %s"), path, why);
-		return -EINVAL;
-	}
-	rc = sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY, NULL);
-	if (rc == SQLITE_OK) {
-		sqlite3_busy_timeout(*db, 5000);
-		/* Not SQLite, or not readable, shows on the first read. */
-		rc = sqlite3_exec(*db, "SELECT count(*) FROM sqlite_master",
-				  NULL, NULL, NULL);
-	}
-	if (rc != SQLITE_OK) {
-		errline(_("cannot read %s: %s"), path,
-			*db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
-		sqlite3_close_v2(*db);
-		*db = NULL;
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static void hex(const void *p, int n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	const unsigned char *b = p;
-
-	for (int i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
-/* Step st to the end, collecting rows into r (which it initialises). */
-static int collect(sqlite3 *db, sqlite3_stmt *st, struct qresult *r)
-{
-	int ncols = sqlite3_column_count(st), rc, err;
-	const char **names = calloc(ncols ? ncols : 1, sizeof(*names));
-	struct qcell *row = calloc(ncols ? ncols : 1, sizeof(*row));
-	char **bufs = calloc(ncols ? ncols : 1, sizeof(*bufs));
-
-	if (!names || !row || !bufs) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (int i = 0; i < ncols; i++)
-		names[i] = sqlite3_column_name(st, i);
-	err = qresult_init(r, (size_t)ncols, names);
-	if (err)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		for (int i = 0; i < ncols; i++) {
-			free(bufs[i]);
-			bufs[i] = NULL;
-			switch (sqlite3_column_type(st, i)) {
-			case SQLITE_NULL:
-				row[i].type = QCELL_NULL;
-				row[i].text = NULL;
-				break;
-			case SQLITE_INTEGER:
-				row[i].type = QCELL_INT;
-				row[i].text =
-					(char *)sqlite3_column_text(st, i);
-				break;
-			case SQLITE_FLOAT: {
-				char b[40];
-
-				snprintf(b, sizeof(b), "%.15g",
-					 sqlite3_column_double(st, i));
-				row[i].type = QCELL_REAL;
-				row[i].text = bufs[i] = strdup(b);
-				break;
-			}
-			case SQLITE_BLOB: {
-				int n = sqlite3_column_bytes(st, i);
-				const void *p = sqlite3_column_blob(st, i);
-
-				bufs[i] = malloc((size_t)n * 2 + 1);
-				if (bufs[i])
-					hex(p, n, bufs[i]);
-				row[i].type = QCELL_BLOB;
-				row[i].text = bufs[i];
-				break;
-			}
-			default:
-				row[i].type = QCELL_TEXT;
-				row[i].text =
-					(char *)sqlite3_column_text(st, i);
-			}
-			if (row[i].type != QCELL_NULL && !row[i].text) {
-				err = -ENOMEM;
-				goto out;
-			}
-		}
-		err = qresult_add_row(r, row);
-		if (err)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		errline("%s", sqlite3_errmsg(db));
-		err = -EINVAL;
-	}
-out:
-	for (int i = 0; bufs && i < ncols; i++)
-		free(bufs[i]);
-	free(bufs);
-	free(names);
-	free(row);
-	if (err == -ENOMEM)
-		errline(_("out of memory"));
-	return err;
-}
-
 static int print_result(const struct qresult *r, enum qformat f)
 {
 	struct strbuf sb = STRBUF_INIT;
@@ -314,133 +192,37 @@ static int print_result(const struct qresult *r, enum qformat f)
 	return err;
 }
 
-static bool blank(const char *s)
+/* 2 for what the user can correct (SQL, file, flags), 1 otherwise. */
+static int status_of(int err)
 {
-	while (*s && (isspace((unsigned char)*s) || *s == ';'))
-		s++;
-	return !*s;
-}
-
-static int open_pg(const char *url, struct qpg **q)
-{
-	char err[1024], shown[1024];
-
-	if (!qpg_open(url, q, err, sizeof(err)))
-		return 0;
-	store_pg_redact(url, shown, sizeof(shown));
-	errline(_("cannot connect to %s: %s"), shown, err);
-	return -EINVAL;
-}
-
-static int run_sql_pg(const char *url, const char *sql, enum qformat f)
-{
-	struct qresult r = {0};
-	struct qpg *q;
-	char err[1024];
-	int rc, status = EXIT_BAD;
-
-	if (open_pg(url, &q))
-		return EXIT_BAD;
-	rc = qpg_collect(q, sql, &r, err, sizeof(err));
-	if (rc == -ENOMSG) {
-		errline(_(
-			"only statements that return rows are allowed (SELECT, WITH, EXPLAIN, SHOW); the session is read-only"));
-	} else if (rc == -ENODATA) {
-		errline(_("no SQL statement given"));
-	} else if (rc == -ENOMEM) {
-		errline(_("out of memory"));
-		status = 1;
-	} else if (rc == -EIO) {
-		errline(_("reading the database failed: %s"), err);
-		status = 1;
-	} else if (rc) {
-		errline(_("SQL error: %s"), err);
-	} else {
-		status = print_result(&r, f) ? 1 : 0;
-	}
-	qresult_free(&r);
-	qpg_close(q);
-	return status;
+	return err == -ENOMEM || err == -EIO ? 1 : EXIT_BAD;
 }
 
 static int run_sql(const char *path, const char *sql, enum qformat f)
 {
+	const struct store_reader *ops = store_backend(path)->reader;
 	struct qresult r = {0};
-	sqlite3_stmt *st = NULL;
-	const char *tail = NULL;
-	sqlite3 *db;
-	int rc, status = EXIT_BAD;
+	char err[1536];
+	void *q;
+	int rc, status;
 
-	if (store_pg_url(path))
-		return run_sql_pg(path, sql, f);
-	if (open_ro(path, &db))
+	if (ops->open(path, &q, err, sizeof(err))) {
+		errline("%s", err);
 		return EXIT_BAD;
-	rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
-	if (rc != SQLITE_OK) {
-		errline(_("SQL error: %s"), sqlite3_errmsg(db));
-		goto out;
 	}
-	if (!st) {
-		errline(_("no SQL statement given"));
-		goto out;
+	rc = ops->sql(q, sql, &r, err, sizeof(err));
+	if (rc) {
+		errline("%s", err);
+		status = status_of(rc);
+	} else {
+		status = print_result(&r, f) ? 1 : 0;
 	}
-	if (tail && !blank(tail)) {
-		errline(_(
-			"one statement at a time, please (found more after the first ';')"));
-		goto out;
-	}
-	if (!sqlite3_stmt_readonly(st)) {
-		errline(_(
-			"only read-only statements are allowed (SELECT, WITH, EXPLAIN, read-only PRAGMA); the daemon owns the database"));
-		goto out;
-	}
-	if (collect(db, st, &r))
-		goto out;
-	status = print_result(&r, f) ? 1 : 0;
-out:
 	qresult_free(&r);
-	sqlite3_finalize(st);
-	sqlite3_close_v2(db);
+	ops->close(q);
 	return status;
 }
 
 /* ---- query top -------------------------------------------------------- */
-
-static int read_horizons(sqlite3 *db, struct store_horizons *hz)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	memset(hz, 0, sizeof(*hz));
-	rc = sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st,
-				NULL);
-	if (rc != SQLITE_OK) {
-		errline(_("not an ip_traffic_monitor_cli database (%s)"),
-			sqlite3_errmsg(db));
-		return -EINVAL;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(st, 0);
-		int64_t v = sqlite3_column_int64(st, 1);
-
-		if (k)
-			store_horizons_set(hz, k, v);
-	}
-	sqlite3_finalize(st);
-	return 0;
-}
-
-static int64_t floor_to(int64_t t, int64_t unit)
-{
-	return t >= 0 ? t - t % unit : t - (unit + t % unit) % unit;
-}
-
-static int64_t ceil_to(int64_t t, int64_t unit)
-{
-	int64_t f = floor_to(t, unit);
-
-	return f == t ? t : f + unit;
-}
 
 static int64_t max64(int64_t a, int64_t b)
 {
@@ -482,8 +264,8 @@ static int add_view_range(struct strbuf *sb, const struct store_horizons *hz,
 static int add_hour_range(struct strbuf *sb, const struct store_horizons *hz,
 			  int64_t a, int64_t b)
 {
-	int64_t h0 = max64(ceil_to(a, HOUR), hz->hour_from);
-	int64_t h1 = min64(floor_to(b, HOUR), hz->hour_done);
+	int64_t h0 = max64(store_ceil(a, STORE_HOUR), hz->hour_from);
+	int64_t h1 = min64(store_floor(b, STORE_HOUR), hz->hour_done);
 	int err;
 
 	if (h0 >= h1)
@@ -504,8 +286,8 @@ static int add_hour_range(struct strbuf *sb, const struct store_horizons *hz,
 static int build_source(struct strbuf *sb, const struct store_horizons *hz,
 			int64_t since, int64_t until)
 {
-	int64_t d0 = ceil_to(since, DAY);
-	int64_t d1 = min64(floor_to(until, DAY), hz->day_done);
+	int64_t d0 = store_ceil(since, STORE_DAY);
+	int64_t d1 = min64(store_floor(until, STORE_DAY), hz->day_done);
 	int err;
 
 	if (d0 >= d1)
@@ -519,33 +301,53 @@ static int build_source(struct strbuf *sb, const struct store_horizons *hz,
 }
 
 /*
- * --by: which id column of the rows to add up by, and the SQL that turns
- * one id into the key's text.
+ * --by: which id column of the rows to add up by, and the statement that
+ * names an id: the address, every label of the label table, the process
+ * and the interface.
  */
-#define PG_IDS " WHERE id = ANY($1::bigint[])"
-static const char *const id_column[] = {"iface_id", "addr_id", "proc_id"};
-
-static const struct {
+struct key {
 	const char *name;
-	int column; /* 0 iface_id, 1 addr_id, 2 proc_id */
-	const char *lookup;
-	const char *pg_lookup; /* (id, text) of many ids at once */
-} keys[] = {
-	{"remote_ip", 1, "SELECT remote_ip FROM addrs WHERE id = ?1",
-	 "SELECT id, remote_ip FROM addrs" PG_IDS},
-	{"country", 1, "SELECT country FROM addrs WHERE id = ?1",
-	 "SELECT id, country FROM addrs" PG_IDS},
-	{"province", 1, "SELECT province FROM addrs WHERE id = ?1",
-	 "SELECT id, province FROM addrs" PG_IDS},
-	{"city", 1, "SELECT city FROM addrs WHERE id = ?1",
-	 "SELECT id, city FROM addrs" PG_IDS},
-	{"isp", 1, "SELECT isp FROM addrs WHERE id = ?1",
-	 "SELECT id, isp FROM addrs" PG_IDS},
-	{"process", 2, "SELECT process FROM procs WHERE id = ?1",
-	 "SELECT id, process FROM procs" PG_IDS},
-	{"iface", 0, "SELECT name FROM ifaces WHERE id = ?1",
-	 "SELECT id, name FROM ifaces" PG_IDS},
+	const char *column;
+	char select[96]; /* "SELECT id, text FROM table" */
 };
+
+static struct key keys[3 + GEO_NLABELS];
+static size_t n_keys;
+
+static void add_key(const char *name, const char *column, const char *table,
+		    const char *text)
+{
+	struct key *k = &keys[n_keys++];
+
+	k->name = name;
+	k->column = column;
+	snprintf(k->select, sizeof(k->select), "SELECT id, %s FROM %s", text,
+		 table);
+}
+
+static void keys_init(void)
+{
+	if (n_keys)
+		return;
+	add_key("remote_ip", "addr_id", "addrs", "remote_ip");
+	for (int i = 0; i < GEO_NLABELS; i++)
+		add_key(geo_label_defs[i].name, "addr_id", "addrs",
+			geo_label_defs[i].name);
+	add_key("process", "proc_id", "procs", "process");
+	add_key("iface", "iface_id", "ifaces", "name");
+}
+
+/* "remote_ip, country, ..., iface": the --by keys, for messages. */
+static void keys_list(char *buf, size_t len)
+{
+	size_t o = 0;
+
+	keys_init();
+	buf[0] = '\0';
+	for (size_t i = 0; i < n_keys && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
+				      keys[i].name);
+}
 
 enum rank { RANK_BOTH, RANK_TX, RANK_RX };
 
@@ -768,109 +570,26 @@ static void table_free(struct sum_table *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/*
- * Add the window's rows up by id in C (an SQL GROUP BY would sort
- * millions of rows), then name each id once.
- */
-static int aggregate(sqlite3 *db, const char *src, const struct top_opts *o,
-		     struct sum_table *t)
-{
-	sqlite3_stmt *st = NULL, *name = NULL;
-	int rc, err = 0;
-
-	rc = sqlite3_prepare_v2(db, src, -1, &st, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_prepare_v2(db, keys[o->key].lookup, -1, &name,
-					NULL);
-	if (rc != SQLITE_OK) {
-		errline(_("not an ip_traffic_monitor_cli database (%s)"),
-			sqlite3_errmsg(db));
-		err = -EINVAL;
-		goto out;
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t v[4];
-
-		for (int k = 0; k < 4; k++)
-			v[k] = (uint64_t)sqlite3_column_int64(st, 3 + k);
-		err = sum_add(t, sqlite3_column_int64(st, keys[o->key].column),
-			      v);
-		if (err)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		errline(_("reading %s failed: %s"), o->db, sqlite3_errmsg(db));
-		err = -EIO;
-		goto out;
-	}
-	for (size_t i = 0; t->slots && i <= t->mask && !err; i++) {
-		const char *k;
-
-		if (!t->slots[i].id)
-			continue;
-		sqlite3_bind_int64(name, 1, t->slots[i].id);
-		rc = sqlite3_step(name);
-		k = rc == SQLITE_ROW
-			    ? (const char *)sqlite3_column_text(name, 0)
-			    : NULL;
-		if (k && !(t->slots[i].key = strdup(k)))
-			err = -ENOMEM;
-		sqlite3_reset(name);
-	}
-out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(name);
-	if (err == -ENOMEM)
-		errline(_("out of memory"));
-	return err;
-}
-
-static int top_sqlite(const struct top_opts *o, struct sum_table *t)
-{
-	struct strbuf src = STRBUF_INIT;
-	struct store_horizons hz;
-	sqlite3 *db;
-	int status = EXIT_BAD, err;
-
-	if (open_ro(o->db, &db))
-		return EXIT_BAD;
-	if (read_horizons(db, &hz))
-		goto out;
-	err = build_source(&src, &hz, o->since, o->until);
-	if (!err && !src.len)
-		err = strbuf_puts(&src, "SELECT iface_id, addr_id, proc_id,"
-					" tx_bytes, rx_bytes, tx_packets,"
-					" rx_packets FROM t_bucket WHERE 0");
-	if (err) {
-		errline(_("out of memory"));
-		status = 1;
-		goto out;
-	}
-	err = aggregate(db, src.buf, o, t);
-	status = !err ? 0 : err == -EINVAL ? EXIT_BAD : 1;
-out:
-	sqlite3_close_v2(db);
-	strbuf_free(&src);
-	return status;
-}
-
-/* ---- query top on PostgreSQL ------------------------------------------ */
+/* ---- reading the window ----------------------------------------------- */
 
 /*
- * Each host has its own horizons (its monitor rolls up its own rows), so
- * the window is cut per host exactly as on SQLite, and the server adds
- * each host's rows up by id; ids are named in one statement.
+ * Every backend through store_ops: per host (PostgreSQL keeps one set of
+ * horizons per monitor; a file holds one host) the window is cut exactly
+ * as the views cut it, the rows are added up by id, and the ids are named
+ * once at the end.
  */
-struct pg_top {
+struct top_read {
+	const struct store_reader *ops;
+	void *q;
 	struct sum_table *t;
-	struct store_horizons hz;
 	char **hosts;
 	size_t n_hosts;
+	char err[1536];
 };
 
-static int pg_host_row(void *ctx, int n, char *const *v)
+static int host_row(void *ctx, int n, char *const *v)
 {
-	struct pg_top *p = ctx;
+	struct top_read *p = ctx;
 	char **h = realloc(p->hosts, (p->n_hosts + 1) * sizeof(*h));
 
 	if (!h)
@@ -882,128 +601,119 @@ static int pg_host_row(void *ctx, int n, char *const *v)
 	return 0;
 }
 
-static int pg_meta_row(void *ctx, int n, char *const *v)
+static int sum_row(void *ctx, int64_t id, const uint64_t v[4])
 {
-	struct store_horizons *hz = &((struct pg_top *)ctx)->hz;
-
-	if (n < 2 || !v[0] || !v[1])
-		return 0;
-	store_horizons_set(hz, v[0], strtoll(v[1], NULL, 10));
-	return 0;
+	return sum_add(ctx, id, v);
 }
 
-static int pg_sum_row(void *ctx, int n, char *const *v)
+static int name_row(void *ctx, int n, char *const *v)
 {
-	struct pg_top *p = ctx;
-	uint64_t x[4];
-
-	if (n < 5 || !v[0])
-		return 0;
-	for (int k = 0; k < 4; k++)
-		x[k] = v[1 + k] ? strtoull(v[1 + k], NULL, 10) : 0;
-	return sum_add(p->t, strtoll(v[0], NULL, 10), x);
-}
-
-static int pg_name_row(void *ctx, int n, char *const *v)
-{
-	struct pg_top *p = ctx;
+	struct sum_table *t = ctx;
 	struct sums *e;
 
-	if (n < 2 || !v[0] || !v[1] || !p->t->slots)
+	if (n < 2 || !v[0] || !v[1] || !t->slots)
 		return 0;
-	e = sum_slot(p->t, strtoll(v[0], NULL, 10));
+	e = sum_slot(t, strtoll(v[0], NULL, 10));
 	if (!e->id || e->key)
 		return 0;
 	e->key = strdup(v[1]);
 	return e->key ? 0 : -ENOMEM;
 }
 
-static int top_pg(const struct top_opts *o, struct sum_table *t)
+/* The hosts to read: --host, every host, or the file's one (NULL). */
+static int read_hosts(struct top_read *p, const char *host)
 {
-	struct pg_top p = {.t = t};
-	struct strbuf src = STRBUF_INIT, sql = STRBUF_INIT;
-	struct qpg *q;
-	char err[1024];
-	int rc = 0, status = EXIT_BAD;
+	const char *v[1] = {host};
+	int rc;
 
-	if (open_pg(o->db, &q))
-		return EXIT_BAD;
-	if (o->host) {
-		const char *v[1] = {o->host};
-
-		rc = qpg_each(
-			q, "SELECT DISTINCT host FROM ifaces WHERE host = $1",
-			1, v, pg_host_row, &p, err, sizeof(err));
-		if (!rc && !p.n_hosts) {
-			errline(_("no host '%s' in the database (see: query 'SELECT DISTINCT host FROM traffic')"),
-				o->host);
-			goto out;
-		}
-	} else {
-		rc = qpg_each(q, "SELECT DISTINCT host FROM ifaces", 0, NULL,
-			      pg_host_row, &p, err, sizeof(err));
+	if (!p->ops->all_hosts_sql)
+		return host_row(p, 1, (char *const[]){""}) ? -ENOMEM : 0;
+	rc = p->ops->each(p->q, host ? p->ops->host_sql : p->ops->all_hosts_sql,
+			  host ? 1 : 0, v, host_row, p, p->err, sizeof(p->err));
+	if (!rc && host && !p->n_hosts) {
+		snprintf(
+			p->err, sizeof(p->err),
+			_("no host '%s' in the database (see: query 'SELECT DISTINCT host FROM traffic')"),
+			host);
+		return -ENOENT;
 	}
-	for (size_t h = 0; !rc && h < p.n_hosts; h++) {
-		const char *v[1] = {p.hosts[h]};
+	return rc;
+}
 
-		memset(&p.hz, 0, sizeof(p.hz));
-		rc = qpg_each(q, "SELECT key, value FROM meta WHERE host = $1",
-			      1, v, pg_meta_row, &p, err, sizeof(err));
+static int read_sums(struct top_read *p, const struct top_opts *o)
+{
+	struct strbuf src = STRBUF_INIT;
+	int rc = 0;
+
+	for (size_t h = 0; !rc && h < p->n_hosts; h++) {
+		const char *host = p->ops->all_hosts_sql ? p->hosts[h] : NULL;
+		const char *v[1] = {host};
+		struct store_horizons hz = {0};
+
+		rc = p->ops->each(p->q, p->ops->meta_sql, host ? 1 : 0, v,
+				  store_horizons_row, &hz, p->err,
+				  sizeof(p->err));
 		strbuf_reset(&src);
-		strbuf_reset(&sql);
-		if (!rc && build_source(&src, &p.hz, o->since, o->until))
+		if (!rc && build_source(&src, &hz, o->since, o->until))
 			rc = -ENOMEM;
-		if (rc || !src.len)
-			continue;
-		if (strbuf_printf(
-			    &sql,
-			    "SELECT %s, sum(tx_bytes), sum(rx_bytes),"
-			    " sum(tx_packets), sum(rx_packets) FROM (%s) s"
-			    " WHERE iface_id IN (SELECT id FROM ifaces"
-			    " WHERE host = $1) GROUP BY 1",
-			    id_column[keys[o->key].column], src.buf))
-			rc = -ENOMEM;
-		else
-			rc = qpg_each(q, sql.buf, 1, v, pg_sum_row, &p, err,
-				      sizeof(err));
+		if (!rc && src.len)
+			rc = p->ops->sums(p->q, host, src.buf,
+					  keys[o->key].column, sum_row, p->t,
+					  p->err, sizeof(p->err));
 	}
-	if (!rc && t->count) {
-		/* '{1,2,...}': every id summed, named in one statement. */
-		const char *v[1];
+	strbuf_free(&src);
+	return rc;
+}
 
-		strbuf_reset(&sql);
-		rc = strbuf_puts(&sql, "{");
-		for (size_t i = 0; !rc && i <= t->mask; i++)
-			if (t->slots[i].id)
-				rc = strbuf_printf(&sql, "%s%" PRId64,
-						   sql.len > 1 ? "," : "",
-						   t->slots[i].id);
-		if (!rc)
-			rc = strbuf_puts(&sql, "}");
-		v[0] = sql.buf;
-		if (!rc)
-			rc = qpg_each(q, keys[o->key].pg_lookup, 1, v,
-				      pg_name_row, &p, err, sizeof(err));
+static int read_names(struct top_read *p, const struct top_opts *o)
+{
+	struct sum_table *t = p->t;
+	int64_t *ids;
+	size_t n = 0;
+	int rc;
+
+	if (!t->count)
+		return 0;
+	ids = malloc(t->count * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	for (size_t i = 0; i <= t->mask; i++)
+		if (t->slots[i].id)
+			ids[n++] = t->slots[i].id;
+	rc = p->ops->names(p->q, keys[o->key].select, ids, n, name_row, t,
+			   p->err, sizeof(p->err));
+	free(ids);
+	return rc;
+}
+
+static int top_read(const struct top_opts *o, struct sum_table *t)
+{
+	struct top_read p = {.ops = store_backend(o->db)->reader, .t = t};
+	int rc;
+
+	if (p.ops->open(o->db, &p.q, p.err, sizeof(p.err))) {
+		errline("%s", p.err);
+		return EXIT_BAD;
 	}
-	if (rc == -ENOMEM) {
+	rc = read_hosts(&p, o->host);
+	if (!rc)
+		rc = read_sums(&p, o);
+	if (!rc)
+		rc = read_names(&p, o);
+	if (rc == -ENOMEM)
 		errline(_("out of memory"));
-		status = 1;
-	} else if (rc == -EINVAL) {
-		errline(_("not an ip_traffic_monitor_cli database (%s)"), err);
-	} else if (rc) {
-		errline(_("reading the database failed: %s"), err);
-		status = 1;
-	} else {
-		status = 0;
-	}
-out:
+	else if (rc == -ENOENT)
+		errline("%s", p.err);
+	else if (rc == -EINVAL)
+		errline(_("not an ip_traffic_monitor_cli database (%s)"),
+			p.err);
+	else if (rc)
+		errline(_("reading the database failed: %s"), p.err);
 	for (size_t h = 0; h < p.n_hosts; h++)
 		free(p.hosts[h]);
 	free(p.hosts);
-	strbuf_free(&src);
-	strbuf_free(&sql);
-	qpg_close(q);
-	return status;
+	p.ops->close(p.q);
+	return rc ? status_of(rc) : 0;
 }
 
 static int run_top(const struct top_opts *o)
@@ -1014,7 +724,7 @@ static int run_top(const struct top_opts *o)
 	size_t n = 0, shown;
 	int status;
 
-	status = store_pg_url(o->db) ? top_pg(o, &t) : top_sqlite(o, &t);
+	status = top_read(o, &t);
 	if (status) {
 		table_free(&t);
 		return status;
@@ -1092,6 +802,7 @@ int query_main(int argc, char **argv)
 	const char *sql = NULL;
 	int c;
 
+	keys_init();
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+n:h", opts, NULL)) != -1 ||
@@ -1134,14 +845,17 @@ int query_main(int argc, char **argv)
 			top_flags = true;
 			break;
 		case OPT_BY: {
+			char list[256];
 			size_t i;
 
-			for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			keys_init();
+			for (i = 0; i < n_keys; i++)
 				if (!strcmp(optarg, keys[i].name))
 					break;
-			if (i == sizeof(keys) / sizeof(keys[0])) {
-				errline(_("--by must be one of remote_ip, country, province, city, isp, process, iface (not '%s')"),
-					optarg);
+			if (i == n_keys) {
+				keys_list(list, sizeof(list));
+				errline(_("--by must be one of %s (not '%s')"),
+					list, optarg);
 				return EXIT_BAD;
 			}
 			o.key = i;
@@ -1200,7 +914,7 @@ int query_main(int argc, char **argv)
 		}
 		return run_sql(o.db, sql, o.fmt);
 	}
-	if (o.host && !store_pg_url(o.db)) {
+	if (o.host && !store_backend(o.db)->reader->all_hosts_sql) {
 		errline(_(
 			"--host reads a PostgreSQL database (--db postgresql://...); an SQLite file holds one host"));
 		return EXIT_BAD;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The SQLite history store (--db).  Rows are time buckets of --db-interval
+ * The history store (--db): SQLite files and PostgreSQL, two backends
+ * behind one interface (store_ops.h).  Rows are time buckets of --db-interval
  * seconds per (interface, remote address with its labels, process); closed
  * hours and days are rolled up by exact summation.  The documented views
  * `traffic` and `traffic_other` show every period exactly once, at the
@@ -28,7 +29,7 @@ struct store;
 #define ITM_DEFAULT_DB "/var/lib/ip_traffic_monitor/traffic.db"
 
 /* PRAGMA user_version of the schema this build writes. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 #define STORE_DEFAULT_INTERVAL	   60
 #define STORE_DEFAULT_KEEP_BUCKETS (2 * 86400ULL)
@@ -36,7 +37,7 @@ struct store;
 #define STORE_DEFAULT_KEEP_DAYS	   0 /* forever */
 
 struct store_config {
-	const char *path;      /* a file, or a postgresql:// URI (store_pg.c) */
+	const char *path;      /* a file, or a postgresql:// URI (pg/) */
 	const char *host;      /* PostgreSQL: this monitor's ifaces.host; NULL:
 				  the host name */
 	uint32_t interval;     /* bucket seconds; divides 3600 */
@@ -80,7 +81,15 @@ struct store_iface_state {
  */
 int store_open(const struct store_config *cfg, struct store **out);
 void store_close(struct store *s);
+/* The --db value for messages (a URI without its password). */
 const char *store_path(const struct store *s);
+
+/*
+ * The files a --db value stands for, as suffixes of the path ("" for the
+ * path itself, "-wal"...; NULL-terminated), for the daemon to hand to its
+ * unprivileged user; NULL when it names no file (a database server).
+ */
+const char *const *store_files(const char *path);
 
 /* The id of an interface's row, created if needed. */
 int store_iface(struct store *s, const char *name, int64_t *id);

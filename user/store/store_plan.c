@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "store_plan.h"
 
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 int64_t store_floor(int64_t t, int64_t unit)
@@ -45,20 +47,48 @@ void store_retention(struct store_horizons *hz, int64_t now,
 	*day_cut = df;
 }
 
+/* The meta keys, one per horizon. */
+static const struct {
+	const char *key;
+	size_t off;
+} horizon_keys[] = {
+	{"hour_done", offsetof(struct store_horizons, hour_done)},
+	{"day_done", offsetof(struct store_horizons, day_done)},
+	{"bucket_from", offsetof(struct store_horizons, bucket_from)},
+	{"hour_from", offsetof(struct store_horizons, hour_from)},
+};
+
+static int64_t *horizon(struct store_horizons *hz, size_t i)
+{
+	return (int64_t *)((char *)hz + horizon_keys[i].off);
+}
+
 bool store_horizons_set(struct store_horizons *hz, const char *key,
 			int64_t value)
 {
-	if (!strcmp(key, "hour_done"))
-		hz->hour_done = value;
-	else if (!strcmp(key, "day_done"))
-		hz->day_done = value;
-	else if (!strcmp(key, "bucket_from"))
-		hz->bucket_from = value;
-	else if (!strcmp(key, "hour_from"))
-		hz->hour_from = value;
-	else
-		return false;
-	return true;
+	for (size_t i = 0; i < sizeof(horizon_keys) / sizeof(horizon_keys[0]);
+	     i++) {
+		if (!strcmp(key, horizon_keys[i].key)) {
+			*horizon(hz, i) = value;
+			return true;
+		}
+	}
+	return false;
+}
+
+int store_horizons_save(const struct store_horizons *old,
+			const struct store_horizons *hz,
+			int (*set)(void *ctx, const char *key, int64_t value),
+			void *ctx)
+{
+	struct store_horizons a = *old, b = *hz;
+	int err = 0;
+
+	for (size_t i = 0;
+	     !err && i < sizeof(horizon_keys) / sizeof(horizon_keys[0]); i++)
+		if (*horizon(&a, i) != *horizon(&b, i))
+			err = set(ctx, horizon_keys[i].key, *horizon(&b, i));
+	return err;
 }
 
 int store_rollup_step(struct store_horizons *hz, int64_t now,
@@ -117,4 +147,34 @@ int store_rollup_step(struct store_horizons *hz, int64_t now,
 		*rolled = true;
 	}
 	return 0;
+}
+
+int store_horizons_row(void *hz, int ncols, char *const *vals)
+{
+	if (ncols >= 2 && vals[0] && vals[1])
+		store_horizons_set(hz, vals[0], strtoll(vals[1], NULL, 10));
+	return 0;
+}
+
+int64_t store_ceil(int64_t t, int64_t unit)
+{
+	int64_t f = store_floor(t, unit);
+
+	return f == t ? t : f + unit;
+}
+
+int store_maintain_steps(const struct store_horizons *hz, int64_t now,
+			 uint64_t keep_buckets, unsigned max_hours,
+			 int (*step)(void *ctx, int64_t now, bool *more),
+			 void *ctx)
+{
+	bool more = true;
+	int err = 0;
+
+	/* Cheap when nothing closed since the last call. */
+	if (store_maintenance_idle(hz, now, keep_buckets))
+		return 0;
+	for (unsigned n = 0; !err && more && (!max_hours || n < max_hours); n++)
+		err = step(ctx, now, &more);
+	return err;
 }

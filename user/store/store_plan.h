@@ -18,7 +18,9 @@ struct store_horizons {
 	int64_t hour_done, day_done, bucket_from, hour_from;
 };
 
+/* t rounded down (up) to a multiple of unit, negative t too. */
 int64_t store_floor(int64_t t, int64_t unit);
+int64_t store_ceil(int64_t t, int64_t unit);
 
 /*
  * Nothing for maintenance to do at `now`: no hour closed since the last
@@ -30,6 +32,19 @@ bool store_maintenance_idle(const struct store_horizons *hz, int64_t now,
 /* Set the horizon named `key` (a meta row); false for another key. */
 bool store_horizons_set(struct store_horizons *hz, const char *key,
 			int64_t value);
+/* set(ctx, key, value) for each horizon that hz changed from old; stops
+ * at the first error, which it returns. */
+int store_horizons_save(const struct store_horizons *old,
+			const struct store_horizons *hz,
+			int (*set)(void *ctx, const char *key, int64_t value),
+			void *ctx);
+
+/*
+ * The one reader of the horizons: a row callback (store_row_fn) for
+ * "SELECT key, value FROM meta ...", values as text, into the
+ * struct store_horizons at hz (zeroed by the caller).  Returns 0.
+ */
+int store_horizons_row(void *hz, int ncols, char *const *vals);
 
 /* What a backend does for store_rollup_step(); each returns 0 or -errno. */
 struct store_rollup_ops {
@@ -55,6 +70,17 @@ struct store_rollup_ops {
 int store_rollup_step(struct store_horizons *hz, int64_t now,
 		      const struct store_rollup_ops *ops, void *ctx, bool *more,
 		      bool *rolled);
+
+/*
+ * A backend's store_maintain(): nothing when idle, else step(ctx, now,
+ * &more) (one transaction: the next rollup and retention) while it says
+ * more is to do, at most max_hours times (0: no limit).  hz is read
+ * before the first step only.
+ */
+int store_maintain_steps(const struct store_horizons *hz, int64_t now,
+			 uint64_t keep_buckets, unsigned max_hours,
+			 int (*step)(void *ctx, int64_t now, bool *more),
+			 void *ctx);
 
 /*
  * Where retention cuts at `now`, never past what is rolled up: raises

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The schema, as SQL text: tables underneath and the documented views.
- * Version N of the schema is migrations[0..N-1] applied in order; a later
- * change appends a step and bumps STORE_SCHEMA_VERSION, never edits one.
+ * The schema: tables underneath and the documented views.  Version N of
+ * the schema is the steps 1..N applied in order; a later change appends a
+ * step and bumps STORE_SCHEMA_VERSION (store.h), never edits one:
+ *   1  STORE_SCHEMA_V1 below, as SQL text
+ *   2  addrs carries one column per label of geo_label_defs[], old rows
+ *      'Unknown' in the new ones (store_schema_addrs(), store_labels.h)
+ * PostgreSQL translates these (pg/store_pg_sql.c).
  *
  * Tables (internal; the views are the stable interface):
  *   meta(key, value)          rollup and retention horizons
@@ -46,55 +50,55 @@
 
 #define BELOW(key) "WHERE r.ts < (SELECT value FROM meta WHERE key = '" key "')"
 
-static const char *const store_migrations[] = {
-	/* 1: the first schema */
-	"CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
-	" WITHOUT ROWID;"
-	"INSERT INTO meta VALUES('hour_done', 0), ('day_done', 0),"
-	" ('bucket_from', 0), ('hour_from', 0);"
-	"CREATE TABLE ifaces(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
-	" instance INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL DEFAULT 0);"
-	"CREATE TABLE kernel_counters(iface_id INTEGER NOT NULL,"
-	" idx INTEGER NOT NULL, packets INTEGER NOT NULL,"
-	" bytes INTEGER NOT NULL, PRIMARY KEY(iface_id, idx)) WITHOUT ROWID;"
-	"CREATE TABLE addrs(id INTEGER PRIMARY KEY, ip BLOB NOT NULL,"
-	" remote_ip TEXT NOT NULL, country TEXT NOT NULL,"
-	" province TEXT NOT NULL, city TEXT NOT NULL, isp TEXT NOT NULL,"
-	" UNIQUE(ip, country, province, city, isp));"
-	"CREATE TABLE procs(id INTEGER PRIMARY KEY, pid INTEGER NOT NULL,"
-	" process TEXT NOT NULL, UNIQUE(pid, process));"
-	"CREATE TABLE t_bucket(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"
-	" addr_id INTEGER NOT NULL, proc_id INTEGER NOT NULL,"
-	" seconds INTEGER NOT NULL, " STORE_COUNTERS ","
-	" PRIMARY KEY(ts, iface_id, addr_id, proc_id)) WITHOUT ROWID;"
-	"CREATE TABLE t_hour(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"
-	" addr_id INTEGER NOT NULL, proc_id INTEGER NOT NULL, " STORE_COUNTERS
-	", PRIMARY KEY(ts, iface_id, addr_id, proc_id)) WITHOUT ROWID;"
-	"CREATE TABLE t_day(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"
-	" addr_id INTEGER NOT NULL, proc_id INTEGER NOT NULL, " STORE_COUNTERS
-	", PRIMARY KEY(ts, iface_id, addr_id, proc_id)) WITHOUT ROWID;"
-	"CREATE TABLE t_total(iface_id INTEGER NOT NULL,"
-	" addr_id INTEGER NOT NULL, proc_id INTEGER NOT NULL, " STORE_COUNTERS
-	", PRIMARY KEY(iface_id, addr_id, proc_id)) WITHOUT ROWID;"
-	"CREATE TABLE o_bucket(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"
-	" kind INTEGER NOT NULL, seconds INTEGER NOT NULL, " STORE_COUNTERS ","
-	" PRIMARY KEY(ts, iface_id, kind)) WITHOUT ROWID;"
-	"CREATE TABLE o_hour(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"
-	" kind INTEGER NOT NULL, " STORE_COUNTERS ","
-	" PRIMARY KEY(ts, iface_id, kind)) WITHOUT ROWID;"
-	"CREATE TABLE o_day(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"
-	" kind INTEGER NOT NULL, " STORE_COUNTERS ","
-	" PRIMARY KEY(ts, iface_id, kind)) WITHOUT ROWID;"
-	"CREATE TABLE o_total(iface_id INTEGER NOT NULL, kind INTEGER NOT NULL,"
-	" " STORE_COUNTERS ", PRIMARY KEY(iface_id, kind)) WITHOUT ROWID;"
-	"CREATE VIEW traffic AS "
-	STORE_VIEW_ARM("t_bucket", "r.seconds", "")
-	" UNION ALL " STORE_VIEW_ARM("t_hour", "3600", BELOW("bucket_from"))
-	" UNION ALL " STORE_VIEW_ARM("t_day", "86400", BELOW("hour_from")) ";"
-	"CREATE VIEW traffic_other AS "
-	STORE_OTHER_ARM("o_bucket", "r.seconds", "")
-	" UNION ALL " STORE_OTHER_ARM("o_hour", "3600", BELOW("bucket_from"))
-	" UNION ALL " STORE_OTHER_ARM("o_day", "86400", BELOW("hour_from")) ";",
-};
+/* 1: the first schema (four labels: country, province, city, isp) */
+#define STORE_SCHEMA_V1                                                                                                                                                          \
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL)"                                                                                                        \
+	" WITHOUT ROWID;"                                                                                                                                                        \
+	"INSERT INTO meta VALUES('hour_done', 0), ('day_done', 0),"                                                                                                              \
+	" ('bucket_from', 0), ('hour_from', 0);"                                                                                                                                 \
+	"CREATE TABLE ifaces(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"                                                                                                 \
+	" instance INTEGER NOT NULL DEFAULT 0, seq INTEGER NOT NULL DEFAULT 0);"                                                                                                 \
+	"CREATE TABLE kernel_counters(iface_id INTEGER NOT NULL,"                                                                                                                \
+	" idx INTEGER NOT NULL, packets INTEGER NOT NULL,"                                                                                                                       \
+	" bytes INTEGER NOT NULL, PRIMARY KEY(iface_id, idx)) WITHOUT ROWID;"                                                                                                    \
+	"CREATE TABLE addrs(id INTEGER PRIMARY KEY, ip BLOB NOT NULL,"                                                                                                           \
+	" remote_ip TEXT NOT NULL, country TEXT NOT NULL,"                                                                                                                       \
+	" province TEXT NOT NULL, city TEXT NOT NULL, isp TEXT NOT NULL,"                                                                                                        \
+	" UNIQUE(ip, country, province, city, isp));"                                                                                                                            \
+	"CREATE TABLE procs(id INTEGER PRIMARY KEY, pid INTEGER NOT NULL,"                                                                                                       \
+	" process TEXT NOT NULL, UNIQUE(pid, process));"                                                                                                                         \
+	"CREATE TABLE t_bucket(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"                                                                                                  \
+	" addr_id INTEGER NOT NULL, proc_id INTEGER NOT NULL,"                                                                                                                   \
+	" seconds INTEGER NOT NULL, " STORE_COUNTERS ","                                                                                                                         \
+	" PRIMARY KEY(ts, iface_id, addr_id, proc_id)) WITHOUT ROWID;"                                                                                                           \
+	"CREATE TABLE t_hour(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"                                                                                                    \
+	" addr_id INTEGER NOT NULL, proc_id INTEGER NOT NULL, " STORE_COUNTERS                                                                                                   \
+	", PRIMARY KEY(ts, iface_id, addr_id, proc_id)) WITHOUT ROWID;"                                                                                                          \
+	"CREATE TABLE t_day(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"                                                                                                     \
+	" addr_id INTEGER NOT NULL, proc_id INTEGER NOT NULL, " STORE_COUNTERS                                                                                                   \
+	", PRIMARY KEY(ts, iface_id, addr_id, proc_id)) WITHOUT ROWID;"                                                                                                          \
+	"CREATE TABLE t_total(iface_id INTEGER NOT NULL,"                                                                                                                        \
+	" addr_id INTEGER NOT NULL, proc_id INTEGER NOT NULL, " STORE_COUNTERS                                                                                                   \
+	", PRIMARY KEY(iface_id, addr_id, proc_id)) WITHOUT ROWID;"                                                                                                              \
+	"CREATE TABLE o_bucket(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"                                                                                                  \
+	" kind INTEGER NOT NULL, seconds INTEGER NOT NULL, " STORE_COUNTERS                                                                                                      \
+	","                                                                                                                                                                      \
+	" PRIMARY KEY(ts, iface_id, kind)) WITHOUT ROWID;"                                                                                                                       \
+	"CREATE TABLE o_hour(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"                                                                                                    \
+	" kind INTEGER NOT NULL, " STORE_COUNTERS ","                                                                                                                            \
+	" PRIMARY KEY(ts, iface_id, kind)) WITHOUT ROWID;"                                                                                                                       \
+	"CREATE TABLE o_day(ts INTEGER NOT NULL, iface_id INTEGER NOT NULL,"                                                                                                     \
+	" kind INTEGER NOT NULL, " STORE_COUNTERS ","                                                                                                                            \
+	" PRIMARY KEY(ts, iface_id, kind)) WITHOUT ROWID;"                                                                                                                       \
+	"CREATE TABLE o_total(iface_id INTEGER NOT NULL, kind INTEGER NOT NULL,"                                                                                                 \
+	" " STORE_COUNTERS ", PRIMARY KEY(iface_id, kind)) WITHOUT ROWID;"                                                                                                       \
+	"CREATE VIEW traffic AS " STORE_VIEW_ARM("t_bucket", "r.seconds", "") " UNION ALL " STORE_VIEW_ARM("t_hour", "3600", BELOW("bucket_from")) " UNION ALL " STORE_VIEW_ARM( \
+		"t_day", "86400",                                                                                                                                                \
+		BELOW("hour_from")) ";"                                                                                                                                          \
+				    "CREATE VIEW traffic_other AS " STORE_OTHER_ARM("o_bucket", "r.seconds", "") " UNION ALL " STORE_OTHER_ARM(                                  \
+					    "o_hour", "3600",                                                                                                                    \
+					    BELOW("bucket_from")) " UNION ALL " STORE_OTHER_ARM("o_day",                                                                         \
+												"86400",                                                                         \
+												BELOW("hour_from")) ";"
 
 #endif

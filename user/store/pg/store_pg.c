@@ -11,7 +11,7 @@
  * only its own interfaces' rows, with its own horizons (meta.host), in
  * one transaction per step, so monitors never touch each other's rows.
  */
-#include "store_pg.h"
+#include "pg_int.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -22,7 +22,8 @@
 #include <unistd.h>
 
 #include "addr.h"
-#include "geo_labels.h"
+#include "store_ids.h"
+#include "store_labels.h"
 #include "store_pg_sql.h"
 #include "store_plan.h"
 
@@ -31,26 +32,9 @@
 /* With hashtext(host): one rollup of a host's rows at a time. */
 #define ROLLUP_LOCK 0x49544d32
 
-/*
- * Dimension ids already known: an address with its labels (the labels
- * pointer is stable while the daemon runs) or a (pid, name).
- */
-struct dim_key {
-	struct in6_addr addr;
-	const void *geo;
-	uint32_t pid;
-	char comm[ITM_COMM_LEN];
-};
-
-struct dim_cache {
-	struct dim_key *keys;
-	int64_t *ids; /* 0: empty */
-	size_t mask, count;
-};
-
 struct pg_row {
 	int64_t iface, aid, pid; /* 0: id still to be resolved */
-	struct dim_key a, p;
+	struct store_id_key a, p;
 	struct itm_value v;
 };
 
@@ -62,9 +46,9 @@ struct store_pg {
 	 * wait on each other's uncommitted dimension rows (a deadlock).
 	 */
 	PGconn *dims;
-	struct dim_cache addrs, procs;
+	struct store_ids addrs, procs;
 	char url[1024];
-	char shown[1024]; /* the URL without a password, for messages */
+	char *addr_sql; /* the address upsert, its labels from the table */
 	char host[256];
 	uint32_t interval;
 	uint64_t keep_buckets, keep_hours, keep_days;
@@ -108,81 +92,12 @@ static const char *const q_sql[Q_MAX] = {
 		   " bytes = excluded.bytes",
 };
 
-static const char ADDR_SQL[] =
-	"INSERT INTO addrs(ip, remote_ip, country, province, city, isp)"
-	" VALUES($1, $2, $3, $4, $5, $6)"
-	" ON CONFLICT(ip, country, province, city, isp)"
-	" DO UPDATE SET remote_ip = excluded.remote_ip RETURNING id";
 static const char PROC_SQL[] =
 	"INSERT INTO procs(pid, process) VALUES($1, $2)"
 	" ON CONFLICT(pid, process) DO UPDATE SET pid = excluded.pid"
 	" RETURNING id";
 
-static uint64_t dim_hash(const struct dim_key *k)
-{
-	const unsigned char *p = (const unsigned char *)k;
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
-	return h ^ (h >> 29);
-}
-
-static int64_t dim_get(const struct dim_cache *c, const struct dim_key *k)
-{
-	if (!c->ids)
-		return 0;
-	for (size_t i = dim_hash(k) & c->mask;; i = (i + 1) & c->mask) {
-		if (!c->ids[i])
-			return 0;
-		if (!memcmp(&c->keys[i], k, sizeof(*k)))
-			return c->ids[i];
-	}
-}
-
-static void dim_slot(struct dim_cache *c, const struct dim_key *k, int64_t id)
-{
-	size_t i = dim_hash(k) & c->mask;
-
-	while (c->ids[i])
-		i = (i + 1) & c->mask;
-	c->keys[i] = *k;
-	c->ids[i] = id;
-	c->count++;
-}
-
-/* A failed insert only costs another round trip later. */
-static void dim_put(struct dim_cache *c, const struct dim_key *k, int64_t id)
-{
-	if (!c->ids || (c->count + 1) * 2 > c->mask + 1) {
-		size_t n = c->ids ? (c->mask + 1) * 2 : 1024;
-		struct dim_cache g = {.keys = calloc(n, sizeof(*g.keys)),
-				      .ids = calloc(n, sizeof(*g.ids)),
-				      .mask = n - 1};
-
-		if (!g.keys || !g.ids) {
-			free(g.keys);
-			free(g.ids);
-			return;
-		}
-		for (size_t i = 0; c->ids && i <= c->mask; i++)
-			if (c->ids[i])
-				dim_slot(&g, &c->keys[i], c->ids[i]);
-		free(c->keys);
-		free(c->ids);
-		*c = g;
-	}
-	dim_slot(c, k, id);
-}
-
-static void dim_free(struct dim_cache *c)
-{
-	free(c->keys);
-	free(c->ids);
-	memset(c, 0, sizeof(*c));
-}
-
-bool store_pg_url(const char *path)
+static bool pg_claims(const char *path)
 {
 	return path && (!strncmp(path, "postgresql://", 13) ||
 			!strncmp(path, "postgres://", 11));
@@ -267,9 +182,9 @@ static int create_schema(struct store_pg *s)
 		}
 		if (version == STORE_PG_SCHEMA_VERSION)
 			goto out;
-		ddl = store_pg_migrate_v1();
+		ddl = store_pg_upgrade(version);
 	} else {
-		ddl = store_pg_schema();
+		ddl = store_pg_upgrade(0);
 	}
 	if (!ddl) {
 		err = -ENOMEM;
@@ -333,23 +248,12 @@ static int host_int(struct store_pg *s, const char *sql, int64_t *out)
 static int read_horizons(struct store_pg *s, struct store_horizons *hz,
 			 bool lock)
 {
-	PGresult *r = host_exec(s, lock ? "SELECT key, value FROM meta"
-					  " WHERE host = $1 FOR UPDATE"
-					: "SELECT key, value FROM meta"
-					  " WHERE host = $1");
+	const char *v[1] = {s->host};
 
 	memset(hz, 0, sizeof(*hz));
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		PQclear(r);
+	if (pg_rows(s->conn, lock ? PG_META_SQL " FOR UPDATE" : PG_META_SQL, 1,
+		    v, store_horizons_row, hz))
 		return fail(s, NULL);
-	}
-	for (int i = 0; i < PQntuples(r); i++) {
-		const char *k = PQgetvalue(r, i, 0);
-		int64_t v = strtoll(PQgetvalue(r, i, 1), NULL, 10);
-
-		store_horizons_set(hz, k, v);
-	}
-	PQclear(r);
 	return 0;
 }
 
@@ -409,22 +313,32 @@ static int connect_db(struct store_pg *s)
 	return err;
 }
 
-int store_pg_open(const struct store_config *cfg, struct store_pg **out,
-		  char *errmsg, size_t len)
+static void pg_close(void *state);
+static void pg_rollback(void *state);
+
+static int pg_open(const struct store_config *cfg, void **state, char *errmsg,
+		   size_t len)
 {
 	struct store_pg *s = calloc(1, sizeof(*s));
 	int err;
 
-	*out = NULL;
-	if (!s)
+	*state = NULL;
+	if (!s) {
+		snprintf(errmsg, len, "out of memory");
 		return -ENOMEM;
+	}
 	if (strlen(cfg->path) >= sizeof(s->url)) {
 		snprintf(errmsg, len, "the URL is too long");
 		free(s);
-		return -ENAMETOOLONG;
+		return -EINVAL;
 	}
 	snprintf(s->url, sizeof(s->url), "%s", cfg->path);
-	store_pg_redact(s->url, s->shown, sizeof(s->shown));
+	s->addr_sql = store_addr_upsert_sql();
+	if (!s->addr_sql) {
+		snprintf(errmsg, len, "out of memory");
+		free(s);
+		return -ENOMEM;
+	}
 	s->interval = cfg->interval ? cfg->interval : STORE_DEFAULT_INTERVAL;
 	s->keep_buckets = cfg->keep_buckets;
 	s->keep_hours = cfg->keep_hours;
@@ -436,35 +350,34 @@ int store_pg_open(const struct store_config *cfg, struct store_pg **out,
 	err = connect_db(s);
 	if (err) {
 		snprintf(errmsg, len, "%s", s->errmsg);
-		store_pg_close(s);
+		pg_close(s);
 		return err;
 	}
-	*out = s;
+	*state = s;
 	return 0;
 }
 
-void store_pg_close(struct store_pg *s)
+static void pg_close(void *state)
 {
+	struct store_pg *s = state;
+
 	if (!s)
 		return;
 	if (s->conn)
 		PQfinish(s->conn);
 	if (s->dims)
 		PQfinish(s->dims);
-	dim_free(&s->addrs);
-	dim_free(&s->procs);
+	store_ids_clear(&s->addrs);
+	store_ids_clear(&s->procs);
 	free(s->rows);
 	free(s->miss);
+	free(s->addr_sql);
 	free(s);
 }
 
-const char *store_pg_path(const struct store_pg *s)
+static const char *pg_errmsg(const void *state)
 {
-	return s->shown;
-}
-
-const char *store_pg_errmsg(const struct store_pg *s)
-{
+	const struct store_pg *s = state;
 	return s->errmsg;
 }
 
@@ -499,8 +412,9 @@ static int run_cmd(struct store_pg *s, int q, const struct params *p)
 	return err;
 }
 
-int store_pg_iface(struct store_pg *s, const char *name, int64_t *id)
+static int pg_iface(void *state, const char *name, int64_t *id)
 {
+	struct store_pg *s = state;
 	const char *v[2] = {s->host, name};
 	PGresult *r;
 	int err = 0;
@@ -519,9 +433,10 @@ int store_pg_iface(struct store_pg *s, const char *name, int64_t *id)
 	return err;
 }
 
-int store_pg_get_state(struct store_pg *s, int64_t iface,
-		       struct store_iface_state *out)
+static int pg_get_state(void *state, int64_t iface,
+			struct store_iface_state *out)
 {
+	struct store_pg *s = state;
 	char idbuf[24];
 	const char *v[1] = {idbuf};
 	PGresult *r;
@@ -560,13 +475,14 @@ int store_pg_get_state(struct store_pg *s, int64_t iface,
 	return 0;
 }
 
-int store_pg_begin(struct store_pg *s, int64_t now)
+static int pg_begin(void *state, int64_t now)
 {
+	struct store_pg *s = state;
 	int err;
 
 	s->errmsg[0] = '\0';
 	if (s->in_tx)
-		store_pg_rollback(s);
+		pg_rollback(s);
 	err = connect_db(s);
 	if (err)
 		return err;
@@ -578,11 +494,6 @@ int store_pg_begin(struct store_pg *s, int64_t now)
 	if (!err)
 		s->in_tx = true;
 	return err;
-}
-
-static const char *label(const char *v)
-{
-	return v && v[0] ? v : "Unknown";
 }
 
 /*
@@ -668,18 +579,17 @@ static int send_addr(struct store_pg *s, PGconn *c, size_t i)
 	const struct pg_row *r = &s->rows[s->miss[i]];
 	const struct geo_labels *g = r->a.geo;
 	char ip[INET6_ADDRSTRLEN], blob[2 + 32 + 1];
-	const char *v[6];
+	const char *v[2 + GEO_NLABELS];
 
 	addr_format(&r->a.addr, ip);
 	/* The 16 bytes the SQLite store keeps, in bytea's hex form. */
 	store_pg_bytea(&r->a.addr, blob);
 	v[0] = blob;
 	v[1] = ip;
-	v[2] = label(g ? g->country : NULL);
-	v[3] = label(g ? g->province : NULL);
-	v[4] = label(g ? g->city : NULL);
-	v[5] = label(g ? g->isp : NULL);
-	return PQsendQueryParams(c, ADDR_SQL, 6, NULL, v, NULL, NULL, 0);
+	for (int i = 0; i < GEO_NLABELS; i++)
+		v[2 + i] = store_label(g, i);
+	return PQsendQueryParams(c, s->addr_sql, 2 + GEO_NLABELS, NULL, v, NULL,
+				 NULL, 0);
 }
 
 static void recv_addr(struct store_pg *s, size_t i, PGresult *r)
@@ -689,7 +599,7 @@ static void recv_addr(struct store_pg *s, size_t i, PGresult *r)
 	if (PQntuples(r) != 1)
 		return;
 	row->aid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	dim_put(&s->addrs, &row->a, row->aid);
+	store_ids_put(&s->addrs, &row->a, row->aid);
 }
 
 static int send_proc(struct store_pg *s, PGconn *c, size_t i)
@@ -709,7 +619,7 @@ static void recv_proc(struct store_pg *s, size_t i, PGresult *r)
 	if (PQntuples(r) != 1)
 		return;
 	row->pid = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	dim_put(&s->procs, &row->p, row->pid);
+	store_ids_put(&s->procs, &row->p, row->pid);
 }
 
 static int send_row(struct store_pg *s, PGconn *c, size_t i)
@@ -738,23 +648,23 @@ static int send_row(struct store_pg *s, PGconn *c, size_t i)
 /* Rows whose key is in neither cache, each key once. */
 static int collect_misses(struct store_pg *s, bool procs)
 {
-	struct dim_cache queued = {0};
+	struct store_ids queued = {0};
 
 	s->n_miss = 0;
 	for (size_t i = 0; i < s->n_rows; i++) {
 		struct pg_row *r = &s->rows[i];
-		const struct dim_key *k = procs ? &r->p : &r->a;
+		const struct store_id_key *k = procs ? &r->p : &r->a;
 		int64_t *id = procs ? &r->pid : &r->aid;
 
 		if (*id)
 			continue;
-		*id = dim_get(procs ? &s->procs : &s->addrs, k);
-		if (*id || dim_get(&queued, k))
+		*id = store_ids_get(procs ? &s->procs : &s->addrs, k);
+		if (*id || store_ids_get(&queued, k))
 			continue;
-		dim_put(&queued, k, 1);
+		store_ids_put(&queued, k, 1);
 		s->miss[s->n_miss++] = i;
 	}
-	dim_free(&queued);
+	store_ids_clear(&queued);
 	return 0;
 }
 
@@ -766,8 +676,8 @@ static int fill_ids(struct store_pg *s, bool procs)
 		int64_t *id = procs ? &r->pid : &r->aid;
 
 		if (!*id)
-			*id = dim_get(procs ? &s->procs : &s->addrs,
-				      procs ? &r->p : &r->a);
+			*id = store_ids_get(procs ? &s->procs : &s->addrs,
+					    procs ? &r->p : &r->a);
 		if (!*id) {
 			snprintf(s->errmsg, sizeof(s->errmsg),
 				 "no id for an address or process row");
@@ -808,8 +718,9 @@ static int write_rows(struct store_pg *s)
 	return err;
 }
 
-int store_pg_add(struct store_pg *s, int64_t iface, const struct store_row *r)
+static int pg_add(void *state, int64_t iface, const struct store_row *r)
 {
+	struct store_pg *s = state;
 	struct pg_row *row;
 
 	if (s->n_rows == s->cap_rows) {
@@ -826,22 +737,18 @@ int store_pg_add(struct store_pg *s, int64_t iface, const struct store_row *r)
 	row = &s->rows[s->n_rows++];
 	memset(row, 0, sizeof(*row));
 	row->iface = iface;
-	row->a.addr = r->addr;
-	row->a.geo = r->geo;
-	row->p.pid = r->pid;
-	snprintf(row->p.comm, sizeof(row->p.comm), "%s",
-		 r->process && r->process[0] ? r->process : "-");
+	store_id_addr(&row->a, &r->addr, r->geo);
+	store_id_proc(&row->p, r->pid, r->process);
 	row->v = r->v;
 	return 0;
 }
 
-int store_pg_add_other(struct store_pg *s, int64_t iface,
-		       enum store_other_kind kind, const struct itm_value *v)
+static int pg_add_other(void *state, int64_t iface, enum store_other_kind kind,
+			const struct itm_value *v)
 {
+	struct store_pg *s = state;
 	struct params p = {.n = 0};
 
-	if (!v->tx_packets && !v->rx_packets && !v->tx_bytes && !v->rx_bytes)
-		return 0;
 	p_int(&p, s->ts);
 	p_int(&p, iface);
 	p_int(&p, kind);
@@ -853,9 +760,10 @@ int store_pg_add_other(struct store_pg *s, int64_t iface,
 	return run_cmd(s, Q_OTHER, &p);
 }
 
-int store_pg_set_state(struct store_pg *s, int64_t iface,
-		       const struct store_iface_state *st)
+static int pg_set_state(void *state, int64_t iface,
+			const struct store_iface_state *st)
 {
+	struct store_pg *s = state;
 	struct params p = {.n = 0};
 	int err;
 
@@ -874,8 +782,9 @@ int store_pg_set_state(struct store_pg *s, int64_t iface,
 	return err;
 }
 
-int store_pg_commit(struct store_pg *s)
+static int pg_commit(void *state)
 {
+	struct store_pg *s = state;
 	int err = write_rows(s);
 
 	if (!err)
@@ -886,8 +795,10 @@ int store_pg_commit(struct store_pg *s)
 	return err;
 }
 
-void store_pg_rollback(struct store_pg *s)
+static void pg_rollback(void *state)
 {
+	struct store_pg *s = state;
+
 	if (s->conn && PQstatus(s->conn) == CONNECTION_OK &&
 	    PQtransactionStatus(s->conn) != PQTRANS_IDLE)
 		exec(s, "ROLLBACK");
@@ -982,8 +893,9 @@ static const struct store_rollup_ops rollup_ops = {
 	.roll = rollup_roll,
 };
 
-static int set_meta(struct store_pg *s, const char *key, int64_t v)
+static int set_meta(void *ctx, const char *key, int64_t v)
 {
+	struct store_pg *s = ctx;
 	char val[24];
 	const char *p[3] = {s->host, key, val};
 	PGresult *r;
@@ -1007,8 +919,9 @@ static int set_meta(struct store_pg *s, const char *key, int64_t v)
  * step that dies half-way leaves them and the rows as they were and the
  * next step does the same work again, once.
  */
-static int maintain_step(struct store_pg *s, int64_t now, bool *more)
+static int maintain_step(void *ctx, int64_t now, bool *more)
 {
+	struct store_pg *s = ctx;
 	struct store_horizons hz, old;
 	int64_t df, mine;
 	bool rolled = false;
@@ -1047,14 +960,8 @@ static int maintain_step(struct store_pg *s, int64_t now, bool *more)
 		err = run_both(s, expire, "day", NULL, df, 0);
 	if (err)
 		goto fail;
-	if ((hz.hour_done != old.hour_done &&
-	     (err = set_meta(s, "hour_done", hz.hour_done))) ||
-	    (hz.day_done != old.day_done &&
-	     (err = set_meta(s, "day_done", hz.day_done))) ||
-	    (hz.bucket_from != old.bucket_from &&
-	     (err = set_meta(s, "bucket_from", hz.bucket_from))) ||
-	    (hz.hour_from != old.hour_from &&
-	     (err = set_meta(s, "hour_from", hz.hour_from))))
+	err = store_horizons_save(&old, &hz, set_meta, s);
+	if (err)
 		goto fail;
 	if (rolled)
 		maybe_crash();
@@ -1076,22 +983,14 @@ fail:
 	return err;
 }
 
-int store_pg_maintain(struct store_pg *s, int64_t now, unsigned max_hours)
+static int pg_maintain(void *state, int64_t now, unsigned max_hours)
 {
-	bool more = true;
-	int err = 0;
+	struct store_pg *s = state;
 
 	if (!s->conn || PQstatus(s->conn) != CONNECTION_OK || s->in_tx)
 		return -ECONNRESET;
-	/* Cheap when nothing closed since the last call. */
-	if (store_maintenance_idle(&s->hz, now, s->keep_buckets))
-		return 0;
-	for (unsigned n = 0; more && (!max_hours || n < max_hours); n++) {
-		err = maintain_step(s, now, &more);
-		if (err)
-			break;
-	}
-	return err;
+	return store_maintain_steps(&s->hz, now, s->keep_buckets, max_hours,
+				    maintain_step, s);
 }
 
 /* ---- restore ---------------------------------------------------------- */
@@ -1102,8 +1001,9 @@ int store_pg_maintain(struct store_pg *s, int64_t now, unsigned max_hours)
  * This host's all-time totals: rolled-up days, then hours and buckets
  * after them (the SQLite store's sum, over this host's interfaces).
  */
-int store_pg_restore(struct store_pg *s, store_total_fn fn, void *ctx)
+static int pg_restore(void *state, store_total_fn fn, void *ctx)
 {
+	struct store_pg *s = state;
 	char sql[1536];
 	PGresult *r;
 	int err = 0;
@@ -1144,9 +1044,10 @@ int store_pg_restore(struct store_pg *s, store_total_fn fn, void *ctx)
 	return err;
 }
 
-int store_pg_restore_other(struct store_pg *s, int64_t iface,
-			   struct itm_value out[STORE_OTHER_MAX])
+static int pg_restore_other(void *state, int64_t iface,
+			    struct itm_value out[STORE_OTHER_MAX])
 {
+	struct store_pg *s = state;
 	char idbuf[24], sql[1024];
 	const char *v[1] = {idbuf};
 	PGresult *r;
@@ -1181,3 +1082,29 @@ int store_pg_restore_other(struct store_pg *s, int64_t iface,
 	PQclear(r);
 	return 0;
 }
+
+static void pg_shown(const char *path, char *out, size_t len)
+{
+	store_pg_redact(path, out, len);
+}
+
+const struct store_ops store_pg_ops = {
+	.name = "postgresql",
+	.claims = pg_claims,
+	.shown = pg_shown,
+	.open = pg_open,
+	.close = pg_close,
+	.errmsg = pg_errmsg,
+	.iface = pg_iface,
+	.get_state = pg_get_state,
+	.begin = pg_begin,
+	.add = pg_add,
+	.add_other = pg_add_other,
+	.set_state = pg_set_state,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.maintain = pg_maintain,
+	.restore = pg_restore,
+	.restore_other = pg_restore_other,
+	.reader = &pg_reader,
+};

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "store.h"
+#include "store_labels.h"
 #include "store_schema.h"
 
 #define HOST_ROWS "iface_id IN (SELECT id FROM ifaces WHERE host = $1)"
@@ -50,18 +51,8 @@ static char *replace(char *s, const char *from, const char *to)
  * own horizons.  CREATE TABLE IF NOT EXISTS lets the migration from
  * version 1 run the same text.
  */
-char *store_pg_schema(void)
+static char *translate(char *s)
 {
-	size_t len = 1;
-	char *s;
-
-	for (int v = 0; v < STORE_SCHEMA_VERSION; v++)
-		len += strlen(store_migrations[v]);
-	s = calloc(1, len);
-	if (!s)
-		return NULL;
-	for (int v = 0; v < STORE_SCHEMA_VERSION; v++)
-		strcat(s, store_migrations[v]);
 	s = replace(s,
 		    "CREATE TABLE meta(key TEXT PRIMARY KEY,"
 		    " value INTEGER NOT NULL)",
@@ -84,7 +75,58 @@ char *store_pg_schema(void)
 		"host TEXT NOT NULL, name TEXT NOT NULL, UNIQUE(host, name),");
 	s = replace(s, "SELECT r.ts AS ts,",
 		    "SELECT i.host AS host, r.ts AS ts,");
-	s = replace(s, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ");
+	return replace(s, "CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ");
+}
+
+char *store_pg_schema(void)
+{
+	return translate(strdup(STORE_SCHEMA_V1));
+}
+
+char *store_pg_labels(void)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char *views = translate(store_schema_views());
+	int err = views ? 0 : -ENOMEM;
+
+	if (!err)
+		err = store_labels_list(&sb,
+					"ALTER TABLE addrs ADD COLUMN IF NOT"
+					" EXISTS %1$s TEXT NOT NULL"
+					" DEFAULT 'Unknown'; ",
+					"");
+	/* The old key's constraint has a generated name: drop by kind. */
+	if (!err)
+		err = strbuf_puts(
+			&sb,
+			"DO $$DECLARE c text; BEGIN FOR c IN SELECT conname"
+			" FROM pg_constraint WHERE conrelid = 'addrs'::regclass"
+			" AND contype = 'u' LOOP EXECUTE 'ALTER TABLE addrs"
+			" DROP CONSTRAINT ' || quote_ident(c); END LOOP; END$$;"
+			" ALTER TABLE addrs ADD UNIQUE(ip, ");
+	if (!err)
+		err = store_labels_list(&sb, "%1$s", ", ");
+	if (!err)
+		err = strbuf_printf(&sb, "); %s", views);
+	free(views);
+	if (err) {
+		strbuf_free(&sb);
+		return NULL;
+	}
+	return strbuf_detach(&sb, NULL);
+}
+
+char *store_pg_upgrade(int from)
+{
+	char *head = from == 0	 ? store_pg_schema()
+		     : from == 1 ? store_pg_migrate_v1()
+				 : strdup("");
+	char *labels = store_pg_labels(), *s = NULL;
+
+	if (head && labels && (s = malloc(strlen(head) + strlen(labels) + 1)))
+		strcat(strcpy(s, head), labels);
+	free(head);
+	free(labels);
 	return s;
 }
 

@@ -15,14 +15,21 @@
 
 /*
  * itm_schema.version on PostgreSQL.  1: the SQLite schema translated,
- * one global `meta`; 2: `meta` per host (rollups run per host).
+ * one global `meta`; 2: `meta` per host (rollups run per host); 3: addrs
+ * has a column per label of geo_label_defs[] (SQLite's step 2).
  */
-#define STORE_PG_SCHEMA_VERSION 2
+#define STORE_PG_SCHEMA_VERSION 3
 
-/* The whole schema of a fresh database (malloc'ed; NULL: no memory). */
+/* The first schema, translated, meta per host (malloc'ed; NULL: no
+ * memory). */
 char *store_pg_schema(void);
 /* From version 1: meta per host (nothing was rolled up on version 1). */
 char *store_pg_migrate_v1(void);
+/* Every label column in addrs ('Unknown' in old rows), the key over
+ * them, the views with them. */
+char *store_pg_labels(void);
+/* All steps from version `from` (0: an empty database) to the current. */
+char *store_pg_upgrade(int from);
 
 /*
  * `url` for messages: a password in the user part or in a password=
