@@ -56,10 +56,9 @@ struct collector {
 	bool *told_overflow;   /* per interface */
 	struct map_fill *fill; /* per interface */
 	size_t drained;	       /* rows of the drain in progress */
-	/* The last scrape's data, served again while the lock is busy. */
-	pthread_mutex_t last_lock;
-	struct metrics_snapshot *last;
-	size_t draining; /* index of the interface being drained */
+	size_t draining;       /* index of the interface being drained */
+	/* ITM_TEST_CLOCK_START: the store's wall clock minus the real one. */
+	int64_t clock_offset;
 };
 
 int collector_new(struct collector **out, struct iface_monitor *ifaces,
@@ -113,11 +112,6 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	err = -pthread_mutex_init(&c->lock, NULL);
 	if (err)
 		goto err_procs;
-	err = -pthread_mutex_init(&c->last_lock, NULL);
-	if (err) {
-		pthread_mutex_destroy(&c->lock);
-		goto err_procs;
-	}
 	*out = c;
 	return 0;
 
@@ -139,13 +133,9 @@ void collector_free(struct collector *c)
 {
 	if (!c)
 		return;
+	/* Lets the writer finish a commit it holds. */
+	persist_free(c->persist);
 	pthread_mutex_destroy(&c->lock);
-	pthread_mutex_destroy(&c->last_lock);
-	metrics_snapshot_free(c->last);
-	if (c->persist) {
-		persist_free(c->persist);
-		free(c->persist);
-	}
 	ip_table_free(&c->table);
 	ip_table_free(&c->procs);
 	free(c->dead);
@@ -245,7 +235,7 @@ static void shown_counters(struct collector *c, const struct persist *p,
 			   bool baseline)
 {
 	for (size_t i = 0; i < c->n_ifaces; i++) {
-		memcpy(c->stats[i].ctr, p->ifs[i].shown,
+		memcpy(c->stats[i].ctr, persist_shown(p, i),
 		       sizeof(c->stats[i].ctr));
 		if (c->cfg.sink.counters)
 			c->cfg.sink.counters(c->cfg.sink.ctx, i,
@@ -253,13 +243,19 @@ static void shown_counters(struct collector *c, const struct persist *p,
 	}
 }
 
+/* The wall time rows are stored at. */
+static int64_t store_now(const struct collector *c)
+{
+	return (int64_t)time(NULL) + c->clock_offset;
+}
+
 static int drain_persist(struct collector *c)
 {
-	int err = persist_drain(c->persist, (int64_t)time(NULL));
+	int err = persist_drain(c->persist, store_now(c));
 
 	shown_counters(c, c->persist, false);
 	for (size_t i = 0; i < c->n_ifaces; i++)
-		note_fill(c, i, c->persist->ifs[i].entries);
+		note_fill(c, i, persist_entries(c->persist, i));
 	return err;
 }
 
@@ -342,17 +338,48 @@ int collector_drain(struct collector *c)
 	return err;
 }
 
+/*
+ * Rounds of the last drain: one for what the maps hold, one more when a
+ * map kept counting while the writer was busy or the store failing.
+ */
+#define FINAL_ROUNDS 4
+
+/*
+ * Drain and wait for the writer until everything is committed or a
+ * commit failed (the maps then stay pinned).  The lock is not held while
+ * waiting.
+ */
+static int drain_final_persist(struct collector *c)
+{
+	int err = 0;
+
+	for (int round = 0; round < FINAL_ROUNDS; round++) {
+		int e;
+
+		persist_wait(c->persist);
+		pthread_mutex_lock(&c->lock);
+		persist_collect(c->persist);
+		if ((round && persist_settled(c->persist)) ||
+		    round == FINAL_ROUNDS - 1) {
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		/* The swap waits for programs still running after detach. */
+		e = drain_persist(c);
+		pthread_mutex_unlock(&c->lock);
+		if (e && !err)
+			err = e;
+	}
+	return err;
+}
+
 int collector_drain_final(struct collector *c)
 {
 	int err = 0;
 
+	if (c->persist)
+		return drain_final_persist(c);
 	pthread_mutex_lock(&c->lock);
-	if (c->persist) {
-		/* The swap waits for programs still running after detach. */
-		err = drain_persist(c);
-		pthread_mutex_unlock(&c->lock);
-		return err;
-	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
 		struct iface_monitor *m = &c->ifaces[i];
 		int e;
@@ -375,7 +402,7 @@ int collector_drain_final(struct collector *c)
 
 /* ---- --db and --keep-attached (the protocol is in persist.c) ---------- */
 
-static int apply(void *ctx, const struct itm_key *k,
+static int apply(void *ctx, size_t iface, const struct itm_key *k,
 		 const struct itm_value *delta)
 {
 	struct collector *c = ctx;
@@ -390,32 +417,28 @@ static int apply(void *ctx, const struct itm_key *k,
 				   k, row, 1, 1, &c->cfg.hooks);
 	/* Drains only: what set-up adopts or restores is no new traffic. */
 	if (c->cfg.sink.delta && c->persist)
-		c->cfg.sink.delta(c->cfg.sink.ctx, c->persist->applying, k,
-				  delta);
+		c->cfg.sink.delta(c->cfg.sink.ctx, iface, k, delta);
 	return err;
 }
 
 static void describe(void *ctx, const struct itm_key *k,
-		     const struct geo_labels **geo, const char **process)
+		     const struct geo_labels **geo, char process[ITM_COMM_LEN])
 {
 	struct collector *c = ctx;
-	static char comm[ITM_COMM_LEN];
 	const struct ip_entry *e;
 	struct in6_addr a;
 
 	memcpy(&a, k->addr, sizeof(a));
 	e = ip_table_find(&c->table, &a);
 	*geo = e ? e->geo : NULL;
-	*process = NULL;
+	process[0] = '\0';
 	if (!k->pid)
 		return;
 	e = c->per_process ? ip_table_find_pid(&c->procs, &a, k->pid) : NULL;
-	if (e) {
-		*process = e->comm;
-	} else if (c->cfg.hooks.name) {
-		c->cfg.hooks.name(c->cfg.hooks.name_ctx, k->pid, comm);
-		*process = comm;
-	}
+	if (e)
+		snprintf(process, ITM_COMM_LEN, "%s", e->comm);
+	else if (c->cfg.hooks.name)
+		c->cfg.hooks.name(c->cfg.hooks.name_ctx, k->pid, process);
 }
 
 static bool same_process(struct collector *c, uint32_t pid, const char *name)
@@ -462,31 +485,40 @@ static int restore_one(void *ctx, const struct store_total *t)
 	return 0;
 }
 
+/*
+ * Test hook: ITM_TEST_CLOCK_START=<unix time> runs the store's clock from
+ * that instant on, so a test reaches the end of an hour (a rollup) when
+ * it chooses.  Only the time rows are stored at moves; nothing else.
+ */
+static int64_t clock_offset(void)
+{
+	const char *e = getenv("ITM_TEST_CLOCK_START");
+
+	return e ? strtoll(e, NULL, 10) - (int64_t)time(NULL) : 0;
+}
+
+/*
+ * Runs before any other thread exists (the HTTP server, the live socket
+ * and persist's writer start later), so it reads the store without the
+ * lock: nothing can wait for it.
+ */
 int collector_use_store(struct collector *c, struct store *store)
 {
 	struct persist_cb cb = {.apply = apply, .describe = describe, .ctx = c};
 	struct persist *p;
 	int err;
 
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		pr_err(_("out of memory\n"));
-		return -ENOMEM;
-	}
-	pthread_mutex_lock(&c->lock);
-	err = persist_init(p, store, c->ifaces, c->n_ifaces, &cb);
-	if (err) {
-		free(p);
-		goto out;
-	}
+	c->clock_offset = clock_offset();
+	err = persist_new(&p, store, c->ifaces, c->n_ifaces, &cb);
+	if (err)
+		return err;
 	if (store) {
 		err = store_restore(store, restore_one, c);
 		if (err) {
 			pr_err(_("cannot read the totals in %s: %s\n"),
 			       store_path(store), store_errmsg(store));
 			persist_free(p);
-			free(p);
-			goto out;
+			return err;
 		}
 		if (c->table.count)
 			pr_info(_("continuing the totals of %zu addresses from %s\n"),
@@ -494,9 +526,7 @@ int collector_use_store(struct collector *c, struct store *store)
 	}
 	shown_counters(c, p, true);
 	c->persist = p;
-out:
-	pthread_mutex_unlock(&c->lock);
-	return err;
+	return 0;
 }
 
 bool collector_all_stored(struct collector *c)
@@ -518,15 +548,27 @@ void collector_iface_state(struct collector *c, size_t idx, bool attached,
 	pthread_mutex_unlock(&c->lock);
 }
 
-int collector_reload_labels(struct collector *c)
+/*
+ * The files are read without the lock; only the swap of what lookups use
+ * happens under it, so scrapes never wait for a database file.
+ */
+int collector_reload_labels(struct collector *c, char *what, size_t len)
 {
+	const struct collector_reload *r = &c->cfg.reload;
+	void *staged;
 	int n = 0;
 
-	if (!c->cfg.reload_labels)
+	if (what && len)
+		what[0] = '\0';
+	if (!r->prepare)
 		return 0;
+	staged = r->prepare(c->cfg.hooks.label_ctx, what, len, &n);
+	if (!staged)
+		return n;
 	pthread_mutex_lock(&c->lock);
-	n = c->cfg.reload_labels(c->cfg.hooks.label_ctx);
+	r->apply(c->cfg.hooks.label_ctx, staged);
 	pthread_mutex_unlock(&c->lock);
+	r->release(staged);
 	return n;
 }
 
@@ -553,46 +595,19 @@ int collector_visit(struct collector *c, collector_view_fn fn, void *arg)
 	return err;
 }
 
-/*
- * How long a scrape waits for a drain or a database reload in progress
- * before it answers from the previous scrape's data instead.
- */
-#define SCRAPE_LOCK_WAIT_S 0.5
-
-static struct metrics_snapshot *last_dup(struct collector *c)
-{
-	struct metrics_snapshot *s = NULL;
-
-	pthread_mutex_lock(&c->last_lock);
-	if (c->last)
-		s = metrics_snapshot_dup(c->last);
-	pthread_mutex_unlock(&c->last_lock);
-	return s;
-}
-
 struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 {
 	double t0 = monotonic_seconds();
-	struct metrics_snapshot *snap = NULL, *keep;
-	struct timespec until;
+	struct metrics_snapshot *snap = NULL;
 	struct metrics_input in;
 	struct collector_view v;
 	int err;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += (long)(SCRAPE_LOCK_WAIT_S * 1e9);
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	if (pthread_mutex_clocklock(&c->lock, CLOCK_MONOTONIC, &until)) {
-		/* Busy with a long drain or a reload: never keep a scraper
-		 * waiting; the previous data is consistent and exact. */
-		snap = last_dup(c);
-		if (snap)
-			return snap;
-		pthread_mutex_lock(&c->lock);
-	}
+	/*
+	 * Nobody holds the lock across I/O (commits, rollups and database
+	 * reloads run outside it), so waiting for it is short.
+	 */
+	pthread_mutex_lock(&c->lock);
 	/* Scrapes are exact: everything the kernel counted so far is in. */
 	err = drain_locked(c);
 	if (!err) {
@@ -617,13 +632,6 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 		return NULL;
 	}
 	metrics_snapshot_set_duration(snap, monotonic_seconds() - t0);
-	keep = metrics_snapshot_dup(snap);
-	if (keep) {
-		pthread_mutex_lock(&c->last_lock);
-		metrics_snapshot_free(c->last);
-		c->last = keep;
-		pthread_mutex_unlock(&c->last_lock);
-	}
 	return snap;
 }
 

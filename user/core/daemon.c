@@ -222,9 +222,6 @@ static bool wait_following(struct collector *c, struct watched *wi,
 
 #define PRUNE_EVERY_S 10.0
 
-/* What the last reload reopened (set by reload_labels, under the lock). */
-static char reloaded[1024];
-
 /* The running totals (evicted addresses included): no walk of the table. */
 static int sum_traffic(const struct collector_view *v, void *arg)
 {
@@ -268,12 +265,13 @@ static void report_status(struct collector *c, const struct watched *wi)
 static void reload_databases(struct collector *c, size_t n_dbs,
 			     const struct watched *wi)
 {
+	char reloaded[1024];
 	int n;
 
 	reload_requested = 0;
 	svc_reloading();
 	geo_request_reload(); /* every file, changed or not */
-	n = collector_reload_labels(c);
+	n = collector_reload_labels(c, reloaded, sizeof(reloaded));
 	if (!n_dbs)
 		pr_notice(
 			"reload: no geography or ISP database to reopen (none given with -g/--isp-db)\n");
@@ -308,6 +306,7 @@ static void run_loop(struct collector *c, const struct options *o,
 	/* systemd's WatchdogSec=: ping at least twice per period. */
 	uint64_t watchdog_ms = svc_watchdog_usec() / 2000;
 	bool scan_warned = false;
+	char reloaded[1024];
 	int err;
 
 	if (prune_every > PRUNE_EVERY_S)
@@ -361,7 +360,7 @@ static void run_loop(struct collector *c, const struct options *o,
 					     o->ipfix_interval_ms / 1000.0;
 			ipfix_exporter_flush(ipfix, wall_ms());
 		}
-		if (collector_reload_labels(c))
+		if (collector_reload_labels(c, reloaded, sizeof(reloaded)))
 			pr_info("reopened %s (changed on disk)\n", reloaded);
 		if (owners && monotonic_seconds() - last_prune >= prune_every) {
 			last_prune = monotonic_seconds();
@@ -634,9 +633,19 @@ static void geo_warn(const char *msg)
 	pr_warn("%s\n", msg);
 }
 
-static int reload_labels(void *ctx)
+static void *reload_prepare(void *ctx, char *what, size_t len, int *n)
 {
-	return geo_reload(ctx, reloaded, sizeof(reloaded));
+	return geo_reload_prepare(ctx, what, len, n);
+}
+
+static void reload_apply(void *ctx, void *staged)
+{
+	geo_reload_apply(ctx, staged);
+}
+
+static void reload_release(void *staged)
+{
+	geo_reload_release(staged);
 }
 
 /*
@@ -812,7 +821,12 @@ int daemon_main(int argc, char **argv)
 		.threshold = o.threshold,
 		.max_tracked = o.max_tracked,
 		.hooks = hooks,
-		.reload_labels = geo ? reload_labels : NULL,
+		.reload =
+			{
+				.prepare = geo ? reload_prepare : NULL,
+				.apply = reload_apply,
+				.release = reload_release,
+			},
 		.version = ITM_VERSION,
 		.features = &feat,
 	};
