@@ -450,11 +450,8 @@ static int drop_privileges(const struct privdrop_user *u,
 	}
 	err = privdrop_apply(u, keep);
 	/* Without --reattach: see iface_monitor_follow(). */
-	for (size_t i = 0; !err && i < n; i++) {
-		ifaces[i].unprivileged = !reattach;
-		ifaces[i].raise_caps =
-			reattach && ifaces[i].mode == ATTACH_CLSACT;
-	}
+	for (size_t i = 0; !err && i < n; i++)
+		iface_monitor_set_privileges(&ifaces[i], reattach);
 	if (!err && keep)
 		pr_info("running as user %s with %s%s permitted for clsact filters, none effective\n",
 			u->name, PRIVDROP_CLSACT_CAP_NAMES,

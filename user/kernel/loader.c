@@ -1661,3 +1661,9 @@ void iface_monitor_close(struct iface_monitor *m)
 	/* Last: no other instance starts before everything here is undone. */
 	release_iface_lock(m);
 }
+
+void iface_monitor_set_privileges(struct iface_monitor *m, bool reattach)
+{
+	m->unprivileged = !reattach;
+	m->raise_caps = reattach && m->mode == ATTACH_CLSACT;
+}

@@ -46,6 +46,10 @@ enum attach_mode {
 	ATTACH_CLSACT,
 };
 
+/*
+ * Written only by the loader (loader.c); everyone else reads, and changes
+ * it through the functions below.
+ */
 struct iface_monitor {
 	char name[IF_NAMESIZE];
 	char instance[IF_NAMESIZE + 32]; /* name, @ns<inode> outside init */
@@ -147,6 +151,12 @@ int iface_monitor_follow(struct iface_monitor *m);
 int iface_monitor_check(struct iface_monitor *m);
 /* Attached and every hook running our program: counting. */
 bool iface_monitor_counting(const struct iface_monitor *m);
+/*
+ * After --user dropped privileges: reattach false, an interface that
+ * comes back is only reported (unprivileged); reattach true with clsact
+ * filters, the kept capabilities are raised around attaching (raise_caps).
+ */
+void iface_monitor_set_privileges(struct iface_monitor *m, bool reattach);
 
 /*
  * Put the empty spare statistics map in the programs' slot and return the
