@@ -70,7 +70,7 @@ int iface_monitor_counters_fd(const struct iface_monitor *m)
  * tests/e2e/test_store.py); these tests never enable it.
  */
 int persist_new(struct persist **out, struct store *store,
-		struct iface_monitor *ifaces, size_t n,
+		struct iface_monitor *const *ifaces, size_t n,
 		const struct persist_cb *cb)
 {
 	(void)out, (void)store, (void)ifaces, (void)n, (void)cb;
@@ -192,11 +192,22 @@ int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
 	return fake.drain_err;
 }
 
-/* Loaded (skel set) as far as the collector can tell; never dereferenced. */
-static struct iface_monitor iface = {
-	.name = "veth0",
-	.skel = (struct traffic_bpf *)&fake,
+/* One monitor, loaded as far as the collector can tell; never dereferenced. */
+static struct iface_monitor *const iface[1] = {
+	(struct iface_monitor *)&fake,
 };
+
+const char *iface_monitor_name(const struct iface_monitor *m)
+{
+	assert_ptr_equal(m, iface[0]);
+	return "veth0";
+}
+
+bool iface_monitor_loaded(const struct iface_monitor *m)
+{
+	assert_ptr_equal(m, iface[0]);
+	return true;
+}
 
 static struct collector *setup(void)
 {
@@ -208,7 +219,7 @@ static struct collector *setup(void)
 	memcpy(fake.key.addr, &a, sizeof(a));
 	fake.per_cpu = (struct itm_value){100, 1, 300, 3};
 	fake.rows = 1;
-	assert_int_equal(collector_new(&c, &iface, 1, &cfg), 0);
+	assert_int_equal(collector_new(&c, iface, 1, &cfg), 0);
 	return c;
 }
 
@@ -400,7 +411,7 @@ static void test_reload_reads_without_lock(void **state)
 	(void)state;
 	memset(&fake, 0, sizeof(fake));
 	memset(&reload, 0, sizeof(reload));
-	assert_int_equal(collector_new(&c, &iface, 1, &cfg), 0);
+	assert_int_equal(collector_new(&c, iface, 1, &cfg), 0);
 	assert_int_equal(pthread_create(&t, NULL, reloader, c), 0);
 	while (!reload.reading)
 		usleep(1000);
@@ -470,7 +481,7 @@ static struct collector *setup_limited(uint64_t threshold, size_t max)
 	memset(&fake, 0, sizeof(fake));
 	memcpy(fake.key.addr, &a, sizeof(a));
 	fake.per_cpu = (struct itm_value){100, 1, 300, 3};
-	assert_int_equal(collector_new(&c, &iface, 1, &cfg), 0);
+	assert_int_equal(collector_new(&c, iface, 1, &cfg), 0);
 	return c;
 }
 
@@ -568,7 +579,7 @@ static void test_sink_sees_every_delta(void **state)
 	fake.key.pid = 42;
 	fake.per_cpu = (struct itm_value){100, 1, 300, 3};
 	fake.rows = 1;
-	assert_int_equal(collector_new(&c, &iface, 1, &cfg), 0);
+	assert_int_equal(collector_new(&c, iface, 1, &cfg), 0);
 	assert_int_equal(collector_drain(c), 0);
 	assert_int_equal(collector_render_metrics(c, &sb), 0);
 	assert_int_equal(seen.deltas, 2);

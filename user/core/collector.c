@@ -42,7 +42,7 @@ struct collector {
 	struct ip_table table; /* per remote address */
 	struct ip_table procs; /* per (address, pid); if per_process */
 	bool per_process;
-	struct iface_monitor *ifaces;
+	struct iface_monitor **ifaces; /* a copy of the caller's pointers */
 	struct iface_stats *stats;
 	size_t n_ifaces;
 	struct collector_config cfg;
@@ -61,7 +61,7 @@ struct collector {
 	int64_t clock_offset;
 };
 
-int collector_new(struct collector **out, struct iface_monitor *ifaces,
+int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 		  size_t n_ifaces, const struct collector_config *cfg)
 {
 	struct collector *c;
@@ -70,7 +70,6 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->ifaces = ifaces;
 	c->n_ifaces = n_ifaces;
 	c->cfg = *cfg;
 	c->per_process = cfg->hooks.name != NULL;
@@ -79,23 +78,26 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	err = drain_buf_init(&c->buf, BATCH_ENTRIES);
 	if (err)
 		goto err_free;
-	c->stats = calloc(n_ifaces, sizeof(*c->stats));
+	c->stats = calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->stats));
 	c->told_overflow =
 		calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->told_overflow));
 	c->fill = calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->fill));
-	if (!c->stats || !c->told_overflow || !c->fill) {
+	c->ifaces = calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->ifaces));
+	if (!c->stats || !c->told_overflow || !c->fill || !c->ifaces) {
 		free(c->stats);
 		free(c->told_overflow);
 		free(c->fill);
+		free(c->ifaces);
 		err = -ENOMEM;
 		goto err_buf;
 	}
 	for (size_t i = 0; i < n_ifaces; i++) {
+		c->ifaces[i] = ifaces[i];
 		snprintf(c->stats[i].name, sizeof(c->stats[i].name), "%s",
-			 ifaces[i].name);
+			 iface_monitor_name(ifaces[i]));
 		c->stats[i].attached = true;
 		c->stats[i].map_capacity =
-			iface_monitor_map_capacity(&ifaces[i]);
+			iface_monitor_map_capacity(ifaces[i]);
 	}
 	err = ip_table_init(&c->table, cfg->threshold);
 	if (!err)
@@ -122,6 +124,7 @@ err_table:
 	free(c->stats);
 	free(c->told_overflow);
 	free(c->fill);
+	free(c->ifaces);
 err_buf:
 	drain_buf_free(&c->buf);
 err_free:
@@ -139,6 +142,7 @@ void collector_free(struct collector *c)
 	ip_table_free(&c->table);
 	ip_table_free(&c->procs);
 	free(c->dead);
+	free(c->ifaces);
 	free(c->stats);
 	free(c->told_overflow);
 	free(c->fill);
@@ -184,7 +188,7 @@ static int merge(void *ctx, const struct itm_key *keys, const void *values,
 static void read_counters(struct collector *c, size_t idx)
 {
 	const size_t stride = ITM_PERCPU_STRIDE(struct itm_counter);
-	int fd = iface_monitor_counters_fd(&c->ifaces[idx]);
+	int fd = iface_monitor_counters_fd(c->ifaces[idx]);
 	char row[stride * (size_t)c->buf.ncpus];
 
 	for (__u32 k = 0; k < ITM_CTR_MAX; k++)
@@ -317,7 +321,7 @@ static int drain_locked(struct collector *c)
 		int e;
 
 		c->draining = i;
-		e = swap_and_drain(c, &c->ifaces[i]);
+		e = swap_and_drain(c, c->ifaces[i]);
 
 		if (e && !err)
 			err = e;
@@ -381,10 +385,10 @@ int collector_drain_final(struct collector *c)
 		return drain_final_persist(c);
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < c->n_ifaces; i++) {
-		struct iface_monitor *m = &c->ifaces[i];
+		struct iface_monitor *m = c->ifaces[i];
 		int e;
 
-		if (!m->skel)
+		if (!iface_monitor_loaded(m))
 			continue;
 		c->draining = i;
 		/* The swap waits for programs still running after detach. */

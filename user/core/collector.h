@@ -87,8 +87,8 @@ struct collector_view {
 
 typedef int (*collector_view_fn)(const struct collector_view *v, void *arg);
 
-/* ifaces must outlive the collector.  Returns 0 or -errno. */
-int collector_new(struct collector **out, struct iface_monitor *ifaces,
+/* The monitors in ifaces must outlive the collector.  0 or -errno. */
+int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 		  size_t n_ifaces, const struct collector_config *cfg);
 /* Accepts NULL. */
 void collector_free(struct collector *c);

@@ -404,12 +404,12 @@ static int read_map(struct persist *p, struct persist_iface *pi, int x)
 
 	if (err)
 		pr_warn(_("%s: reading a statistics map failed: %s\n"),
-			pi->m->name, strerror(-err));
+			iface_monitor_name(pi->m), strerror(-err));
 	return err;
 }
 
 int persist_new(struct persist **out, struct store *store,
-		struct iface_monitor *ifaces, size_t n,
+		struct iface_monitor *const *ifaces, size_t n,
 		const struct persist_cb *cb)
 {
 	struct persist *p;
@@ -448,7 +448,7 @@ int persist_new(struct persist **out, struct store *store,
 		__u32 zero = 0;
 		bool same;
 
-		pi->m = &ifaces[i];
+		pi->m = ifaces[i];
 		if (bpf_map_lookup_elem(iface_monitor_meta_fd(pi->m), &zero,
 					&pi->meta)) {
 			err = -errno;
@@ -468,11 +468,12 @@ int persist_new(struct persist **out, struct store *store,
 			if (err)
 				goto fail;
 		}
-		err = read_map(p, pi, !pi->m->active);
+		err = read_map(p, pi, !iface_monitor_active(pi->m));
 		if (err)
 			goto fail;
 		if (store) {
-			err = store_iface(store, pi->m->name, &pi->db_id);
+			err = store_iface(store, iface_monitor_name(pi->m),
+					  &pi->db_id);
 			if (!err)
 				err = store_get_state(store, pi->db_id, &st);
 			if (err) {
@@ -517,12 +518,13 @@ int persist_new(struct persist **out, struct store *store,
 			}
 		}
 		/* The swapped-out map: committed already, or not yet. */
-		if (pi->rows[!pi->m->active].n) {
-			int x = !pi->m->active;
+		if (pi->rows[!iface_monitor_active(pi->m)].n) {
+			int x = !iface_monitor_active(pi->m);
 
 			if (same && pi->meta.seq[x] <= st.seq) {
 				pr_info(_("%s: %zu addresses of an earlier run were already stored; discarding the kernel's copy\n"),
-					pi->m->name, pi->rows[x].n);
+					iface_monitor_name(pi->m),
+					pi->rows[x].n);
 				err = map_rows_delete(
 					iface_monitor_stats_fd(pi->m, x),
 					&pi->rows[x]);
@@ -531,7 +533,8 @@ int persist_new(struct persist **out, struct store *store,
 				pi->rows[x].n = 0;
 			} else {
 				pr_info(_("%s: adopting %zu addresses an earlier run counted but did not store\n"),
-					pi->m->name, pi->rows[x].n);
+					iface_monitor_name(pi->m),
+					pi->rows[x].n);
 				pi->unapplied[x] = true;
 				pi->meta.seq[x] = pi->meta.next_seq++;
 				err = write_meta(pi);
@@ -815,7 +818,7 @@ static int hand_over(struct persist *p)
 /* Swap the empty spare in and read the old map (steps 1-3). */
 static int swap_out(struct persist *p, struct persist_iface *pi)
 {
-	int old = pi->m->active, retired, err;
+	int old = iface_monitor_active(pi->m), retired, err;
 
 	if (p->store) {
 		pi->meta.seq[old] = pi->meta.next_seq++;
@@ -864,7 +867,7 @@ static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 
 	if (err) {
 		pr_warn(_("%s: emptying a stored map failed: %s\n"),
-			pi->m->name, strerror(-err));
+			iface_monitor_name(pi->m), strerror(-err));
 		pi->undeleted[x] = true;
 		return err;
 	}
@@ -876,7 +879,7 @@ static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 
 static int drain_iface(struct persist *p, struct persist_iface *pi)
 {
-	int x = !pi->m->active, err;
+	int x = !iface_monitor_active(pi->m), err;
 
 	pi->in_commit[0] = pi->in_commit[1] = false;
 	pi->entries = 0;
@@ -903,17 +906,17 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 			pi->pending[x] = true;
 		}
 		pi->in_commit[x] = true;
-		err = read_map(p, pi, pi->m->active);
+		err = read_map(p, pi, iface_monitor_active(pi->m));
 		if (!err) {
 			/* Not swapped: it keeps filling until the commit. */
-			pi->entries = pi->rows[pi->m->active].n;
-			err = apply_delta(p, pi, pi->m->active);
+			pi->entries = pi->rows[iface_monitor_active(pi->m)].n;
+			err = apply_delta(p, pi, iface_monitor_active(pi->m));
 		}
 		if (!err)
-			err = snap_set(p, pi, pi->m->active);
+			err = snap_set(p, pi, iface_monitor_active(pi->m));
 	} else {
 		err = swap_out(p, pi);
-		x = !pi->m->active; /* the map just swapped out */
+		x = !iface_monitor_active(pi->m); /* the map just swapped out */
 		if (!err) {
 			pi->entries = pi->rows[x].n;
 			err = apply_delta(p, pi, x);
@@ -961,7 +964,7 @@ static void take_result(struct persist *p)
 				continue;
 			if (ci->map[x].delete_err) {
 				pr_warn(_("%s: emptying a stored map failed: %s\n"),
-					pi->m->name,
+					iface_monitor_name(pi->m),
 					strerror(-ci->map[x].delete_err));
 				pi->undeleted[x] = true;
 				continue;
@@ -1077,7 +1080,7 @@ bool persist_clean(struct persist *p)
 		for (int x = 0; x < 2; x++)
 			if (pi->pending[x] || pi->unapplied[x] ||
 			    pi->have_snap[x] ||
-			    (pi->m->skel && map_holds(pi, x)))
+			    (iface_monitor_loaded(pi->m) && map_holds(pi, x)))
 				return false;
 	}
 	return true;

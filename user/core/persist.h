@@ -52,7 +52,7 @@ struct persist_cb {
  * returns -errno on error.
  */
 int persist_new(struct persist **out, struct store *store,
-		struct iface_monitor *ifaces, size_t n,
+		struct iface_monitor *const *ifaces, size_t n,
 		const struct persist_cb *cb);
 /* Lets the writer finish what it holds, then stops it.  Accepts NULL. */
 void persist_free(struct persist *p);
