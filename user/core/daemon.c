@@ -616,15 +616,16 @@ static int finish(struct collector *c, struct iface_monitor *const *ifaces,
 	if (!o->no_summary)
 		print_table(c, o->top_n,
 			    _("\n=== ip_traffic_monitor_cli summary ==="));
+	/* Before closing: closing frees the monitors. */
+	if (o->keep_attached)
+		left_attached(ifaces, n);
 	for (size_t i = 0; i < n; i++) {
 		if (o->keep_attached || keep_maps)
 			iface_monitor_close_keep(ifaces[i], o->keep_attached);
 		else
 			iface_monitor_close(ifaces[i]);
 	}
-	if (o->keep_attached)
-		left_attached(ifaces, n);
-	else if (keep_maps)
+	if (!o->keep_attached && keep_maps)
 		pr_warn(_("counts the database could not take stay in the pinned maps under %s; the next start with --db stores them\n"),
 			o->pin_base);
 	return status;
