@@ -12,8 +12,8 @@ numbers"), and all = per-IP + below-threshold + evicted + overflow.
   forwarding to the throwaway cluster's Unix socket) that holds every byte
   for 10 s: every scrape meanwhile answers within 100 ms, and afterwards
   the database holds exactly what was sent.
-- The hourly rollup of 65,536 addresses (one spoofed frame each, twice,
-  in two one-second buckets: 131,072 rows to sum; written by a packet
+- The hourly rollup of 65,536 addresses (one spoofed frame each, thrice,
+  in three one-second buckets: 196,608 rows to sum; written by a packet
   socket on the peer veth; the store's clock starts 15 s before an hour
   ends, ITM_TEST_CLOCK_START): every scrape overlapping the rollup (its
   start and end are logged with -v; it must take longer than the limit,
@@ -37,7 +37,7 @@ UDP_PORT = 5011
 SCRAPE_LIMIT_S = 0.1
 STALL_S = 10.0
 N_ADDRS = 65536
-FRAMES_EACH = 2
+FRAMES_EACH = 3
 HOUR = 3600
 
 
