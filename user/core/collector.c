@@ -42,7 +42,7 @@ struct collector {
 	struct ip_table table; /* per remote address */
 	struct ip_table procs; /* per (address, pid); if per_process */
 	bool per_process;
-	struct iface_monitor *ifaces;
+	struct iface_monitor **ifaces; /* a copy of the caller's pointers */
 	struct iface_stats *stats;
 	size_t n_ifaces;
 	struct collector_config cfg;
@@ -56,16 +56,15 @@ struct collector {
 	bool *told_overflow;   /* per interface */
 	struct map_fill *fill; /* per interface */
 	size_t drained;	       /* rows of the drain in progress */
-	/* The last scrape's data, served again while the lock is busy. */
-	pthread_mutex_t last_lock;
-	struct metrics_snapshot *last;
-	size_t draining; /* index of the interface being drained */
+	size_t draining;       /* index of the interface being drained */
+	/* ITM_TEST_CLOCK_START: the store's wall clock minus the real one. */
+	int64_t clock_offset;
 	struct collector_sink sinks[COLLECTOR_MAX_SINKS];
 	size_t n_sinks;
 	bool sink_deltas; /* some sink has a delta callback */
 };
 
-int collector_new(struct collector **out, struct iface_monitor *ifaces,
+int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 		  size_t n_ifaces, const struct collector_config *cfg)
 {
 	struct collector *c;
@@ -74,7 +73,6 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->ifaces = ifaces;
 	c->n_ifaces = n_ifaces;
 	c->cfg = *cfg;
 	c->per_process = cfg->hooks.name != NULL;
@@ -83,23 +81,26 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	err = drain_buf_init(&c->buf, BATCH_ENTRIES);
 	if (err)
 		goto err_free;
-	c->stats = calloc(n_ifaces, sizeof(*c->stats));
+	c->stats = calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->stats));
 	c->told_overflow =
 		calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->told_overflow));
 	c->fill = calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->fill));
-	if (!c->stats || !c->told_overflow || !c->fill) {
+	c->ifaces = calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->ifaces));
+	if (!c->stats || !c->told_overflow || !c->fill || !c->ifaces) {
 		free(c->stats);
 		free(c->told_overflow);
 		free(c->fill);
+		free(c->ifaces);
 		err = -ENOMEM;
 		goto err_buf;
 	}
 	for (size_t i = 0; i < n_ifaces; i++) {
+		c->ifaces[i] = ifaces[i];
 		snprintf(c->stats[i].name, sizeof(c->stats[i].name), "%s",
-			 ifaces[i].name);
+			 iface_monitor_name(ifaces[i]));
 		c->stats[i].attached = true;
 		c->stats[i].map_capacity =
-			iface_monitor_map_capacity(&ifaces[i]);
+			iface_monitor_map_capacity(ifaces[i]);
 	}
 	err = ip_table_init(&c->table, cfg->threshold);
 	if (!err)
@@ -116,11 +117,6 @@ int collector_new(struct collector **out, struct iface_monitor *ifaces,
 	err = -pthread_mutex_init(&c->lock, NULL);
 	if (err)
 		goto err_procs;
-	err = -pthread_mutex_init(&c->last_lock, NULL);
-	if (err) {
-		pthread_mutex_destroy(&c->lock);
-		goto err_procs;
-	}
 	*out = c;
 	return 0;
 
@@ -131,6 +127,7 @@ err_table:
 	free(c->stats);
 	free(c->told_overflow);
 	free(c->fill);
+	free(c->ifaces);
 err_buf:
 	drain_buf_free(&c->buf);
 err_free:
@@ -142,16 +139,13 @@ void collector_free(struct collector *c)
 {
 	if (!c)
 		return;
+	/* Lets the writer finish a commit it holds. */
+	persist_free(c->persist);
 	pthread_mutex_destroy(&c->lock);
-	pthread_mutex_destroy(&c->last_lock);
-	metrics_snapshot_free(c->last);
-	if (c->persist) {
-		persist_free(c->persist);
-		free(c->persist);
-	}
 	ip_table_free(&c->table);
 	ip_table_free(&c->procs);
 	free(c->dead);
+	free(c->ifaces);
 	free(c->stats);
 	free(c->told_overflow);
 	free(c->fill);
@@ -249,7 +243,7 @@ static int merge(void *ctx, const struct itm_key *keys, const void *values,
 static void read_counters(struct collector *c, size_t idx)
 {
 	const size_t stride = ITM_PERCPU_STRIDE(struct itm_counter);
-	int fd = iface_monitor_counters_fd(&c->ifaces[idx]);
+	int fd = iface_monitor_counters_fd(c->ifaces[idx]);
 	char row[stride * (size_t)c->buf.ncpus];
 
 	for (__u32 k = 0; k < ITM_CTR_MAX; k++)
@@ -298,19 +292,25 @@ static void shown_counters(struct collector *c, const struct persist *p,
 			   bool baseline)
 {
 	for (size_t i = 0; i < c->n_ifaces; i++) {
-		memcpy(c->stats[i].ctr, p->ifs[i].shown,
+		memcpy(c->stats[i].ctr, persist_shown(p, i),
 		       sizeof(c->stats[i].ctr));
 		sinks_counters(c, i, baseline);
 	}
 }
 
+/* The wall time rows are stored at. */
+static int64_t store_now(const struct collector *c)
+{
+	return (int64_t)time(NULL) + c->clock_offset;
+}
+
 static int drain_persist(struct collector *c)
 {
-	int err = persist_drain(c->persist, (int64_t)time(NULL));
+	int err = persist_drain(c->persist, store_now(c));
 
 	shown_counters(c, c->persist, false);
 	for (size_t i = 0; i < c->n_ifaces; i++)
-		note_fill(c, i, c->persist->ifs[i].entries);
+		note_fill(c, i, persist_entries(c->persist, i));
 	return err;
 }
 
@@ -372,7 +372,7 @@ static int drain_locked(struct collector *c)
 		int e;
 
 		c->draining = i;
-		e = swap_and_drain(c, &c->ifaces[i]);
+		e = swap_and_drain(c, c->ifaces[i]);
 
 		if (e && !err)
 			err = e;
@@ -393,22 +393,53 @@ int collector_drain(struct collector *c)
 	return err;
 }
 
+/*
+ * Rounds of the last drain: one for what the maps hold, one more when a
+ * map kept counting while the writer was busy or the store failing.
+ */
+#define FINAL_ROUNDS 4
+
+/*
+ * Drain and wait for the writer until everything is committed or a
+ * commit failed (the maps then stay pinned).  The lock is not held while
+ * waiting.
+ */
+static int drain_final_persist(struct collector *c)
+{
+	int err = 0;
+
+	for (int round = 0; round < FINAL_ROUNDS; round++) {
+		int e;
+
+		persist_wait(c->persist);
+		pthread_mutex_lock(&c->lock);
+		persist_collect(c->persist);
+		if ((round && persist_settled(c->persist)) ||
+		    round == FINAL_ROUNDS - 1) {
+			pthread_mutex_unlock(&c->lock);
+			break;
+		}
+		/* The swap waits for programs still running after detach. */
+		e = drain_persist(c);
+		pthread_mutex_unlock(&c->lock);
+		if (e && !err)
+			err = e;
+	}
+	return err;
+}
+
 int collector_drain_final(struct collector *c)
 {
 	int err = 0;
 
+	if (c->persist)
+		return drain_final_persist(c);
 	pthread_mutex_lock(&c->lock);
-	if (c->persist) {
-		/* The swap waits for programs still running after detach. */
-		err = drain_persist(c);
-		pthread_mutex_unlock(&c->lock);
-		return err;
-	}
 	for (size_t i = 0; i < c->n_ifaces; i++) {
-		struct iface_monitor *m = &c->ifaces[i];
+		struct iface_monitor *m = c->ifaces[i];
 		int e;
 
-		if (!m->skel)
+		if (!iface_monitor_loaded(m))
 			continue;
 		c->draining = i;
 		/* The swap waits for programs still running after detach. */
@@ -426,7 +457,7 @@ int collector_drain_final(struct collector *c)
 
 /* ---- --db and --keep-attached (the protocol is in persist.c) ---------- */
 
-static int apply(void *ctx, const struct itm_key *k,
+static int apply(void *ctx, size_t iface, const struct itm_key *k,
 		 const struct itm_value *delta)
 {
 	struct collector *c = ctx;
@@ -441,31 +472,28 @@ static int apply(void *ctx, const struct itm_key *k,
 				   k, row, 1, 1, &c->cfg.hooks);
 	/* Drains only: what set-up adopts or restores is no new traffic. */
 	if (c->persist)
-		sinks_delta(c, c->persist->applying, k, delta);
+		sinks_delta(c, iface, k, delta);
 	return err;
 }
 
 static void describe(void *ctx, const struct itm_key *k,
-		     const struct geo_labels **geo, const char **process)
+		     const struct geo_labels **geo, char process[ITM_COMM_LEN])
 {
 	struct collector *c = ctx;
-	static char comm[ITM_COMM_LEN];
 	const struct ip_entry *e;
 	struct in6_addr a;
 
 	memcpy(&a, k->addr, sizeof(a));
 	e = ip_table_find(&c->table, &a);
 	*geo = e ? e->geo : NULL;
-	*process = NULL;
+	process[0] = '\0';
 	if (!k->pid)
 		return;
 	e = c->per_process ? ip_table_find_pid(&c->procs, &a, k->pid) : NULL;
-	if (e) {
-		*process = e->comm;
-	} else if (c->cfg.hooks.name) {
-		c->cfg.hooks.name(c->cfg.hooks.name_ctx, k->pid, comm);
-		*process = comm;
-	}
+	if (e)
+		snprintf(process, ITM_COMM_LEN, "%s", e->comm);
+	else if (c->cfg.hooks.name)
+		c->cfg.hooks.name(c->cfg.hooks.name_ctx, k->pid, process);
 }
 
 static bool same_process(struct collector *c, uint32_t pid, const char *name)
@@ -512,31 +540,40 @@ static int restore_one(void *ctx, const struct store_total *t)
 	return 0;
 }
 
+/*
+ * Test hook: ITM_TEST_CLOCK_START=<unix time> runs the store's clock from
+ * that instant on, so a test reaches the end of an hour (a rollup) when
+ * it chooses.  Only the time rows are stored at moves; nothing else.
+ */
+static int64_t clock_offset(void)
+{
+	const char *e = getenv("ITM_TEST_CLOCK_START");
+
+	return e ? strtoll(e, NULL, 10) - (int64_t)time(NULL) : 0;
+}
+
+/*
+ * Runs before any other thread exists (the HTTP server, the live socket
+ * and persist's writer start later), so it reads the store without the
+ * lock: nothing can wait for it.
+ */
 int collector_use_store(struct collector *c, struct store *store)
 {
 	struct persist_cb cb = {.apply = apply, .describe = describe, .ctx = c};
 	struct persist *p;
 	int err;
 
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		pr_err(_("out of memory\n"));
-		return -ENOMEM;
-	}
-	pthread_mutex_lock(&c->lock);
-	err = persist_init(p, store, c->ifaces, c->n_ifaces, &cb);
-	if (err) {
-		free(p);
-		goto out;
-	}
+	c->clock_offset = clock_offset();
+	err = persist_new(&p, store, c->ifaces, c->n_ifaces, &cb);
+	if (err)
+		return err;
 	if (store) {
 		err = store_restore(store, restore_one, c);
 		if (err) {
 			pr_err(_("cannot read the totals in %s: %s\n"),
 			       store_path(store), store_errmsg(store));
 			persist_free(p);
-			free(p);
-			goto out;
+			return err;
 		}
 		if (c->table.count)
 			pr_info(_("continuing the totals of %zu addresses from %s\n"),
@@ -544,9 +581,7 @@ int collector_use_store(struct collector *c, struct store *store)
 	}
 	shown_counters(c, p, true);
 	c->persist = p;
-out:
-	pthread_mutex_unlock(&c->lock);
-	return err;
+	return 0;
 }
 
 bool collector_all_stored(struct collector *c)
@@ -568,15 +603,27 @@ void collector_iface_state(struct collector *c, size_t idx, bool attached,
 	pthread_mutex_unlock(&c->lock);
 }
 
-int collector_reload_labels(struct collector *c)
+/*
+ * The files are read without the lock; only the swap of what lookups use
+ * happens under it, so scrapes never wait for a database file.
+ */
+int collector_reload_labels(struct collector *c, char *what, size_t len)
 {
+	const struct collector_reload *r = &c->cfg.reload;
+	void *staged;
 	int n = 0;
 
-	if (!c->cfg.reload_labels)
+	if (what && len)
+		what[0] = '\0';
+	if (!r->prepare)
 		return 0;
+	staged = r->prepare(c->cfg.hooks.label_ctx, what, len, &n);
+	if (!staged)
+		return n;
 	pthread_mutex_lock(&c->lock);
-	n = c->cfg.reload_labels(c->cfg.hooks.label_ctx);
+	r->apply(c->cfg.hooks.label_ctx, staged);
 	pthread_mutex_unlock(&c->lock);
+	r->release(staged);
 	return n;
 }
 
@@ -603,46 +650,19 @@ int collector_visit(struct collector *c, collector_view_fn fn, void *arg)
 	return err;
 }
 
-/*
- * How long a scrape waits for a drain or a database reload in progress
- * before it answers from the previous scrape's data instead.
- */
-#define SCRAPE_LOCK_WAIT_S 0.5
-
-static struct metrics_snapshot *last_dup(struct collector *c)
-{
-	struct metrics_snapshot *s = NULL;
-
-	pthread_mutex_lock(&c->last_lock);
-	if (c->last)
-		s = metrics_snapshot_dup(c->last);
-	pthread_mutex_unlock(&c->last_lock);
-	return s;
-}
-
 struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 {
 	double t0 = monotonic_seconds();
-	struct metrics_snapshot *snap = NULL, *keep;
-	struct timespec until;
+	struct metrics_snapshot *snap = NULL;
 	struct metrics_input in;
 	struct collector_view v;
 	int err;
 
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_nsec += (long)(SCRAPE_LOCK_WAIT_S * 1e9);
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
-	if (pthread_mutex_clocklock(&c->lock, CLOCK_MONOTONIC, &until)) {
-		/* Busy with a long drain or a reload: never keep a scraper
-		 * waiting; the previous data is consistent and exact. */
-		snap = last_dup(c);
-		if (snap)
-			return snap;
-		pthread_mutex_lock(&c->lock);
-	}
+	/*
+	 * Nobody holds the lock across I/O (commits, rollups and database
+	 * reloads run outside it), so waiting for it is short.
+	 */
+	pthread_mutex_lock(&c->lock);
 	/* Scrapes are exact: everything the kernel counted so far is in. */
 	err = drain_locked(c);
 	if (!err) {
@@ -667,13 +687,6 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 		return NULL;
 	}
 	metrics_snapshot_set_duration(snap, monotonic_seconds() - t0);
-	keep = metrics_snapshot_dup(snap);
-	if (keep) {
-		pthread_mutex_lock(&c->last_lock);
-		metrics_snapshot_free(c->last);
-		c->last = keep;
-		pthread_mutex_unlock(&c->last_lock);
-	}
 	return snap;
 }
 

@@ -4,7 +4,10 @@
  * Every sample interval (and before each scrape) it has the loader swap
  * each interface's statistics map for the empty spare, drains the retired
  * one and merges it into the tables.  Every other thread reaches the
- * tables only through the functions below, which take the lock.
+ * tables only through the functions below, which take the lock.  No file,
+ * database or network I/O happens under it: --db commits and rollups run
+ * on persist's writer thread, database reloads are read before the lock
+ * is taken for the swap.
  */
 #ifndef ITM_COLLECTOR_H
 #define ITM_COLLECTOR_H
@@ -43,6 +46,19 @@ struct collector_sink {
 	void *ctx;
 };
 
+/*
+ * Reloading the label source in three steps, so that the lock is held
+ * only for the swap: prepare reads changed files without the lock (NULL:
+ * nothing to swap; *n: how many were reopened, their paths in what),
+ * apply swaps them in under the lock, release frees what was swapped out,
+ * without the lock.
+ */
+struct collector_reload {
+	void *(*prepare)(void *label_ctx, char *what, size_t len, int *n);
+	void (*apply)(void *label_ctx, void *staged);
+	void (*release)(void *staged);
+};
+
 struct collector_config {
 	uint64_t threshold; /* -t, for both tables */
 	size_t max_tracked; /* entries per table (0: no limit) */
@@ -51,8 +67,8 @@ struct collector_config {
 	 * (name NULL: no per-process table).  Both run under the lock.
 	 */
 	struct ip_merge_hooks hooks;
-	/* Reload the label source (geo_maybe_reload); may be NULL. */
-	int (*reload_labels)(void *label_ctx);
+	/* Reload the label source; members NULL: none. */
+	struct collector_reload reload;
 	const char *version; /* for ip_traffic_monitor_info */
 	/* Written before collector_new(), read by every scrape. */
 	const struct itm_features *features;
@@ -72,8 +88,8 @@ struct collector_view {
 
 typedef int (*collector_view_fn)(const struct collector_view *v, void *arg);
 
-/* ifaces must outlive the collector.  Returns 0 or -errno. */
-int collector_new(struct collector **out, struct iface_monitor *ifaces,
+/* The monitors in ifaces must outlive the collector.  0 or -errno. */
+int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 		  size_t n_ifaces, const struct collector_config *cfg);
 /* Accepts NULL. */
 void collector_free(struct collector *c);
@@ -116,8 +132,12 @@ size_t collector_prune_exited(struct collector *c, double now,
 /* Interface idx is attached or not (it disappeared), after n re-attaches. */
 void collector_iface_state(struct collector *c, size_t idx, bool attached,
 			   uint64_t reattached);
-/* Reload the label source under the lock (scrapes label addresses too). */
-int collector_reload_labels(struct collector *c);
+/*
+ * Reload the label source if its files changed (all of them after
+ * geo_request_reload()); returns how many were reopened, their paths
+ * comma-separated in what.
+ */
+int collector_reload_labels(struct collector *c, char *what, size_t len);
 
 /* Run fn under the lock with a consistent view of the tables. */
 int collector_visit(struct collector *c, collector_view_fn fn, void *arg);
@@ -128,7 +148,7 @@ int collector_visit(struct collector *c, collector_view_fn fn, void *arg);
 struct metrics_snapshot *collector_snapshot_metrics(struct collector *c);
 /*
  * Drain, then render the whole exposition into out.  A failed drain fails
- * the render: a scrape must not be answered with stale numbers.
+ * the render: a scrape is never answered with stale numbers.
  */
 int collector_render_metrics(struct collector *c, struct strbuf *out);
 /* The console table of the top_n addresses (all: 0), with processes. */

@@ -159,7 +159,7 @@ static void install_signals(void)
 
 /* The monitored interfaces, and rtnetlink to notice them come and go. */
 struct watched {
-	struct iface_monitor *ifaces;
+	struct iface_monitor *const *ifaces;
 	size_t n;
 	struct ifwatch *w; /* NULL: no netlink; checked every interval */
 };
@@ -167,14 +167,14 @@ struct watched {
 static void follow_ifaces(struct collector *c, struct watched *wi)
 {
 	for (size_t i = 0; i < wi->n; i++) {
-		struct iface_monitor *m = &wi->ifaces[i];
+		struct iface_monitor *m = wi->ifaces[i];
 
 		if (iface_monitor_follow(m) > 0) {
 			/* What was counted before it went is in the maps. */
-			if (m->gone)
+			if (iface_monitor_gone(m))
 				collector_drain(c);
 			collector_iface_state(c, i, iface_monitor_counting(m),
-					      m->reattached);
+					      iface_monitor_reattached(m));
 		}
 	}
 }
@@ -183,11 +183,11 @@ static void follow_ifaces(struct collector *c, struct watched *wi)
 static void check_hooks(struct collector *c, struct watched *wi)
 {
 	for (size_t i = 0; i < wi->n; i++) {
-		struct iface_monitor *m = &wi->ifaces[i];
+		struct iface_monitor *m = wi->ifaces[i];
 
 		if (iface_monitor_check(m) > 0)
 			collector_iface_state(c, i, iface_monitor_counting(m),
-					      m->reattached);
+					      iface_monitor_reattached(m));
 	}
 }
 
@@ -221,9 +221,6 @@ static bool wait_following(struct collector *c, struct watched *wi,
 
 #define PRUNE_EVERY_S 10.0
 
-/* What the last reload reopened (set by reload_labels, under the lock). */
-static char reloaded[1024];
-
 /* The running totals (evicted addresses included): no walk of the table. */
 static int sum_traffic(const struct collector_view *v, void *arg)
 {
@@ -247,10 +244,11 @@ static void report_status(struct collector *c, const struct watched *wi)
 	size_t len = 0;
 
 	for (size_t i = 0; i < wi->n; i++)
-		if (!iface_monitor_counting(&wi->ifaces[i]))
-			len += (size_t)snprintf(gone + len, sizeof(gone) - len,
-						"%s%s", len ? "," : "",
-						wi->ifaces[i].name);
+		if (!iface_monitor_counting(wi->ifaces[i]))
+			len += (size_t)snprintf(
+				gone + len, sizeof(gone) - len, "%s%s",
+				len ? "," : "",
+				iface_monitor_name(wi->ifaces[i]));
 	collector_visit(c, sum_traffic, sum);
 	svc_status(
 		"Tracking %llu remote addresses; %llu bytes, %llu packets counted%s%s",
@@ -267,12 +265,13 @@ static void report_status(struct collector *c, const struct watched *wi)
 static void reload_databases(struct collector *c, size_t n_dbs,
 			     const struct watched *wi)
 {
+	char reloaded[1024];
 	int n;
 
 	reload_requested = 0;
 	svc_reloading();
 	geo_request_reload(); /* every file, changed or not */
-	n = collector_reload_labels(c);
+	n = collector_reload_labels(c, reloaded, sizeof(reloaded));
 	if (!n_dbs)
 		pr_notice(
 			"reload: no geography or ISP database to reopen (none given with -g/--isp-db)\n");
@@ -307,6 +306,7 @@ static void run_loop(struct collector *c, const struct options *o,
 	/* systemd's WatchdogSec=: ping at least twice per period. */
 	uint64_t watchdog_ms = svc_watchdog_usec() / 2000;
 	bool scan_warned = false;
+	char reloaded[1024];
 	int err;
 
 	if (prune_every > PRUNE_EVERY_S)
@@ -360,7 +360,7 @@ static void run_loop(struct collector *c, const struct options *o,
 					     o->ipfix_interval_ms / 1000.0;
 			ipfix_exporter_flush(ipfix, wall_ms());
 		}
-		if (collector_reload_labels(c))
+		if (collector_reload_labels(c, reloaded, sizeof(reloaded)))
 			pr_info("reopened %s (changed on disk)\n", reloaded);
 		if (owners && monotonic_seconds() - last_prune >= prune_every) {
 			last_prune = monotonic_seconds();
@@ -425,7 +425,7 @@ static int give_store(const struct privdrop_user *u, const char *db)
  * CAP_NET_ADMIN where clsact filters are used.
  */
 static int drop_privileges(const struct privdrop_user *u,
-			   struct iface_monitor *ifaces, size_t n,
+			   struct iface_monitor *const *ifaces, size_t n,
 			   const char *db, bool reattach)
 {
 	unsigned long long keep = 0;
@@ -434,24 +434,21 @@ static int drop_privileges(const struct privdrop_user *u,
 	if (give_store(u, db))
 		return -EPERM;
 	for (size_t i = 0; i < n; i++) {
-		if (give_pins(u, ifaces[i].pin_dir))
+		if (give_pins(u, iface_monitor_pin_dir(ifaces[i])))
 			return -EPERM;
-		if (ifaces[i].mode != ATTACH_CLSACT)
+		if (iface_monitor_mode(ifaces[i]) != ATTACH_CLSACT)
 			continue;
 		if (reattach)
 			keep |= privdrop_clsact_caps(
-				iface_monitor_prog_fd(&ifaces[i]));
+				iface_monitor_prog_fd(ifaces[i]));
 		else /* unlike a tcx link, a filter goes only by netlink */
 			pr_warn("%s: clsact filters cannot be removed without privileges: they stay attached after exit until the next start removes them\n",
-				ifaces[i].name);
+				iface_monitor_name(ifaces[i]));
 	}
 	err = privdrop_apply(u, keep);
 	/* Without --reattach: see iface_monitor_follow(). */
-	for (size_t i = 0; !err && i < n; i++) {
-		ifaces[i].unprivileged = !reattach;
-		ifaces[i].raise_caps =
-			reattach && ifaces[i].mode == ATTACH_CLSACT;
-	}
+	for (size_t i = 0; !err && i < n; i++)
+		iface_monitor_set_privileges(ifaces[i], reattach);
 	if (!err && keep)
 		pr_info("running as user %s with %s%s permitted for clsact filters, none effective\n",
 			u->name, PRIVDROP_CLSACT_CAP_NAMES,
@@ -480,19 +477,21 @@ static void note_batch_drain(struct itm_features *fs)
 		     why);
 }
 
-static void log_ready(const struct iface_monitor *ifaces, size_t n,
+static void log_ready(struct iface_monitor *const *ifaces, size_t n,
 		      const struct options *o, const struct web_config *web)
 {
 	char list[ITM_MAX_IFACES * (IF_NAMESIZE + 2)] = "";
 	size_t len = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		pr_info(_("monitoring %s (%s)%s\n"), ifaces[i].name,
-			attach_mode_name(ifaces[i].mode),
+		pr_info(_("monitoring %s (%s)%s\n"),
+			iface_monitor_name(ifaces[i]),
+			attach_mode_name(iface_monitor_mode(ifaces[i])),
 			i + 1 == n && o->port ? _("; metrics at /metrics")
 					      : "");
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
-					i ? "," : "", ifaces[i].name);
+					i ? "," : "",
+					iface_monitor_name(ifaces[i]));
 	}
 	if (o->port)
 		svc_ready_fmt("Monitoring %s; metrics on port %u (%s%s)", list,
@@ -502,14 +501,14 @@ static void log_ready(const struct iface_monitor *ifaces, size_t n,
 		svc_ready_fmt("Monitoring %s", list);
 }
 
-static void close_all(struct iface_monitor *m, size_t n)
+static void close_all(struct iface_monitor *const *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		/* Adopted maps may hold counts nobody has stored yet. */
-		if (m[i].adopted)
-			iface_monitor_close_keep(&m[i], true);
+		if (iface_monitor_adopted(m[i]))
+			iface_monitor_close_keep(m[i], true);
 		else
-			iface_monitor_close(&m[i]);
+			iface_monitor_close(m[i]);
 	}
 }
 
@@ -548,11 +547,12 @@ static void ipfix_report(struct ipfix_exporter *x)
  */
 static void detach_one(struct iface_monitor *m)
 {
-	bool raise = m->raise_caps && m->mode == ATTACH_CLSACT;
+	bool raise = iface_monitor_raise_caps(m) &&
+		     iface_monitor_mode(m) == ATTACH_CLSACT;
 
 	if (raise && privdrop_raise())
 		pr_warn("%s: cannot raise %s to remove the clsact filters: they stay attached until the next start removes them\n",
-			m->name, PRIVDROP_CLSACT_CAP_NAMES);
+			iface_monitor_name(m), PRIVDROP_CLSACT_CAP_NAMES);
 	iface_monitor_detach(m);
 	if (raise && privdrop_lower()) {
 		pr_err("cannot drop %s again; aborting\n",
@@ -565,17 +565,17 @@ static void detach_one(struct iface_monitor *m)
  * --keep-attached: say what really stays counting.  An interface that is
  * gone, or a link that could not be pinned, goes with this process.
  */
-static void left_attached(const struct iface_monitor *m, size_t n)
+static void left_attached(struct iface_monitor *const *m, size_t n)
 {
 	bool all = true;
 
 	for (size_t i = 0; i < n; i++) {
-		if (m[i].gone)
+		if (iface_monitor_gone(m[i]))
 			pr_warn(_("%s is gone: nothing stays attached to it; the next start attaches when it is back\n"),
-				m[i].name);
-		else if (m[i].unpinned)
+				iface_monitor_name(m[i]));
+		else if (iface_monitor_unpinned(m[i]))
 			pr_warn(_("%s: a link of the re-attach could not be pinned: it is detached now; traffic until the next start is not counted\n"),
-				m[i].name);
+				iface_monitor_name(m[i]));
 		else
 			continue;
 		all = false;
@@ -591,15 +591,16 @@ static void left_attached(const struct iface_monitor *m, size_t n)
  * the last drain is complete; maps holding counts the database could not
  * take stay pinned for the next start with --db.
  */
-static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
-		  const struct options *o, struct ipfix_exporter *ipfix)
+static int finish(struct collector *c, struct iface_monitor *const *ifaces,
+		  size_t n, const struct options *o,
+		  struct ipfix_exporter *ipfix)
 {
 	int status = 0;
 	bool keep_maps;
 
 	if (!o->keep_attached)
 		for (size_t i = 0; i < n; i++)
-			detach_one(&ifaces[i]);
+			detach_one(ifaces[i]);
 	if (collector_drain_final(c))
 		status = 1;
 	if (ipfix) {
@@ -611,15 +612,16 @@ static int finish(struct collector *c, struct iface_monitor *ifaces, size_t n,
 	if (!o->no_summary)
 		print_table(c, o->top_n,
 			    _("\n=== ip_traffic_monitor_cli summary ==="));
-	for (size_t i = 0; i < n; i++) {
-		if (o->keep_attached || keep_maps)
-			iface_monitor_close_keep(&ifaces[i], o->keep_attached);
-		else
-			iface_monitor_close(&ifaces[i]);
-	}
+	/* Before closing: closing frees the monitors. */
 	if (o->keep_attached)
 		left_attached(ifaces, n);
-	else if (keep_maps)
+	for (size_t i = 0; i < n; i++) {
+		if (o->keep_attached || keep_maps)
+			iface_monitor_close_keep(ifaces[i], o->keep_attached);
+		else
+			iface_monitor_close(ifaces[i]);
+	}
+	if (!o->keep_attached && keep_maps)
 		pr_warn(_("counts the database could not take stay in the pinned maps under %s; the next start with --db stores them\n"),
 			o->pin_base);
 	return status;
@@ -630,9 +632,19 @@ static void geo_warn(const char *msg)
 	pr_warn("%s\n", msg);
 }
 
-static int reload_labels(void *ctx)
+static void *reload_prepare(void *ctx, char *what, size_t len, int *n)
 {
-	return geo_reload(ctx, reloaded, sizeof(reloaded));
+	return geo_reload_prepare(ctx, what, len, n);
+}
+
+static void reload_apply(void *ctx, void *staged)
+{
+	geo_reload_apply(ctx, staged);
+}
+
+static void reload_release(void *staged)
+{
+	geo_reload_release(staged);
 }
 
 /*
@@ -657,7 +669,7 @@ static int listen_http(const struct options *o)
 	return fd;
 }
 
-static int open_ipfix(const struct options *o, const struct iface_monitor *m,
+static int open_ipfix(const struct options *o, struct iface_monitor *const *m,
 		      size_t n, struct geo_ctx *geo,
 		      struct ipfix_exporter **out)
 {
@@ -675,14 +687,14 @@ static int open_ipfix(const struct options *o, const struct iface_monitor *m,
 	};
 
 	for (size_t i = 0; i < n; i++)
-		ifindex[i] = m[i].ifindex;
+		ifindex[i] = iface_monitor_ifindex(m[i]);
 	return ipfix_exporter_new(&cfg, out);
 }
 
 /* The full-screen view by hand on a terminal, else the periodic table. */
 static struct live_view *open_live_view(const struct options *o,
 					struct collector *c,
-					const struct iface_monitor *ifaces,
+					struct iface_monitor *const *ifaces,
 					size_t n, gid_t gid)
 {
 	char names[256] = "", exporter[80] = "";
@@ -691,7 +703,8 @@ static struct live_view *open_live_view(const struct options *o,
 
 	for (size_t i = 0; i < n && len < sizeof(names); i++)
 		len += (size_t)snprintf(names + len, sizeof(names) - len,
-					"%s%s", i ? "," : "", ifaces[i].name);
+					"%s%s", i ? "," : "",
+					iface_monitor_name(ifaces[i]));
 	if (o->port)
 		snprintf(exporter, sizeof(exporter),
 			 strchr(listen, ':') ? "[%s]:%u" : "%s:%u", listen,
@@ -714,7 +727,7 @@ static struct live_view *open_live_view(const struct options *o,
 
 int daemon_main(int argc, char **argv)
 {
-	struct iface_monitor ifaces[ITM_MAX_IFACES];
+	struct iface_monitor *ifaces[ITM_MAX_IFACES] = {0};
 	struct itm_features feat = {0};
 	struct owner_tracker *owners = NULL;
 	struct http_server *http = NULL;
@@ -811,7 +824,12 @@ int daemon_main(int argc, char **argv)
 		.threshold = o.threshold,
 		.max_tracked = o.max_tracked,
 		.hooks = hooks,
-		.reload_labels = geo ? reload_labels : NULL,
+		.reload =
+			{
+				.prepare = geo ? reload_prepare : NULL,
+				.apply = reload_apply,
+				.release = reload_release,
+			},
 		.version = ITM_VERSION,
 		.features = &feat,
 	};

@@ -40,12 +40,25 @@
  * only the rest.  The counts themselves wait in the kernel; user space
  * holds only that snapshot, at most one map's keys (--map-size), and the
  * warning reports both.
+ *
+ * Steps 1-3 run in the collector's thread under its lock (they need the
+ * tables); steps 4 and 5 and the rollups run on persist's writer thread,
+ * which alone uses the store, so that no scrape ever waits for a disk or
+ * a database server.  The drain hands the writer a copy of the rows to
+ * commit (a queue of one: at most one commit in flight) and goes on; while
+ * the writer holds it, its maps count as pending above: not swapped, the
+ * active one read without deleting.  The drain after the writer finished
+ * takes its result: committed (and emptied), or failed and handed over
+ * again.  A store that stays down therefore costs what a failing one
+ * always did: the counts wait in the kernel's maps, nothing more is
+ * queued in user space, nothing is lost or counted twice.
  */
 #include "persist.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +66,95 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
+#include "table.h"
 
 #define BATCH 4096
+
+/* Rollups slower than this are logged (-v): the tests time scrapes by it. */
+#define SLOW_MAINTAIN_S 0.01
+
+/* One interface's bookkeeping; its maps and swap belong to the loader. */
+struct persist_iface {
+	struct iface_monitor *m;
+	int64_t db_id;
+	struct itm_meta meta;
+	bool pending[2];   /* swapped out, applied in memory, not committed */
+	bool unapplied[2]; /* adopted: swapped out by an earlier run, not
+			      committed */
+	bool undeleted[2]; /* committed, deleting its entries failed */
+	uint64_t db_seq;   /* highest committed sequence number */
+	bool have_snap[2];
+	struct ip_table snap[2]; /* what of each map memory already has */
+	struct itm_counter committed[ITM_CTR_MAX]; /* kernel, last commit */
+	struct itm_counter offset[ITM_CTR_MAX];	   /* shown = kernel + offset */
+	struct itm_counter cur[ITM_CTR_MAX];	   /* kernel, this drain */
+	struct itm_counter shown[ITM_CTR_MAX];	   /* for /metrics */
+	struct map_rows rows[2];
+	bool in_commit[2];
+	/* Slots the map programs count into held at this drain (0: unread). */
+	size_t entries;
+};
+
+/* How a stored row is labelled, fixed when the commit is handed over. */
+struct row_label {
+	const struct geo_labels *geo;
+	char process[ITM_COMM_LEN];
+};
+
+/* One map of one interface in a commit: a copy of its rows. */
+struct commit_map {
+	bool used;
+	int fd;		      /* emptied after the commit */
+	struct map_rows rows; /* keys and sums, as read */
+	struct row_label *labels;
+	size_t labels_cap;
+	int delete_err; /* result: 0, or emptying it failed */
+};
+
+struct commit_iface {
+	int64_t db_id;
+	struct store_iface_state st; /* seq and kernel counters it covers */
+	struct itm_value other[STORE_OTHER_MAX]; /* counter deltas */
+	struct commit_map map[2];
+};
+
+/* What the writer commits; owned by whoever the writer state says. */
+struct commit_job {
+	int64_t now;
+	struct commit_iface *ifs;
+	size_t n;
+	int err; /* result of the commit */
+	char errmsg[256];
+};
+
+enum writer_state {
+	W_IDLE,	   /* the job is the collector's, and empty */
+	W_QUEUED,  /* handed over, the writer has not started it */
+	W_RUNNING, /* the writer commits it */
+	W_DONE,	   /* committed or failed: the collector takes the result */
+};
+
+struct persist {
+	struct store *store; /* NULL: adoption only, memory totals */
+	struct persist_iface *ifs;
+	size_t n;
+	int ncpus;
+	struct persist_cb cb;
+	void *scratch;	/* per-CPU values of one batch */
+	int failing;	/* -errno of the condition last warned about; 0 */
+	int last_err;	/* of the last commit taken: 0 or -errno */
+	size_t backlog; /* addresses held in memory snapshots */
+
+	/* The writer; state and quit are guarded by wlock. */
+	pthread_mutex_t wlock;
+	pthread_cond_t wcond;
+	enum writer_state state;
+	bool quit, started;
+	pthread_t writer;
+	struct commit_job job;
+};
 
 /*
  * Crash points for the tests: ITM_TEST_KILL_AT=after-swap:N or
@@ -241,8 +340,8 @@ static void snap_clear(struct persist *p, struct persist_iface *pi, int x)
 static int apply_delta(struct persist *p, struct persist_iface *pi, int x)
 {
 	const struct map_rows *r = &pi->rows[x];
+	size_t iface = (size_t)(pi - p->ifs);
 
-	p->applying = (size_t)(pi - p->ifs);
 	for (size_t i = 0; i < r->n; i++) {
 		struct itm_value d = r->vals[i];
 		const struct ip_entry *e = NULL;
@@ -263,7 +362,7 @@ static int apply_delta(struct persist *p, struct persist_iface *pi, int x)
 		if (!d.tx_bytes && !d.tx_packets && !d.rx_bytes &&
 		    !d.rx_packets)
 			continue;
-		err = p->cb.apply(p->cb.ctx, &r->keys[i], &d);
+		err = p->cb.apply(p->cb.ctx, iface, &r->keys[i], &d);
 		if (err)
 			return err;
 	}
@@ -305,29 +404,43 @@ static int read_map(struct persist *p, struct persist_iface *pi, int x)
 
 	if (err)
 		pr_warn(_("%s: reading a statistics map failed: %s\n"),
-			pi->m->name, strerror(-err));
+			iface_monitor_name(pi->m), strerror(-err));
 	return err;
 }
 
-int persist_init(struct persist *p, struct store *store,
-		 struct iface_monitor *ifaces, size_t n,
-		 const struct persist_cb *cb)
+int persist_new(struct persist **out, struct store *store,
+		struct iface_monitor *const *ifaces, size_t n,
+		const struct persist_cb *cb)
 {
+	struct persist *p;
 	int err;
 
-	memset(p, 0, sizeof(*p));
+	*out = NULL;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		pr_err(_("out of memory\n"));
+		return -ENOMEM;
+	}
 	p->store = store;
 	p->cb = *cb;
 	p->n = n;
 	p->ncpus = libbpf_num_possible_cpus();
-	if (p->ncpus <= 0)
-		return -EINVAL;
+	pthread_mutex_init(&p->wlock, NULL);
+	pthread_cond_init(&p->wcond, NULL);
+	/* Read the crash point once, before a second thread can ask. */
+	maybe_crash(CRASH_NONE);
+	if (p->ncpus <= 0) {
+		err = -EINVAL;
+		goto fail;
+	}
 	p->ifs = calloc(n, sizeof(*p->ifs));
+	p->job.ifs = calloc(n ? n : 1, sizeof(*p->job.ifs));
+	p->job.n = n;
 	p->scratch = calloc(BATCH * (size_t)p->ncpus,
 			    ITM_PERCPU_STRIDE(struct itm_value));
-	if (!p->ifs || !p->scratch) {
-		persist_free(p);
-		return -ENOMEM;
+	if (!p->ifs || !p->job.ifs || !p->scratch) {
+		err = -ENOMEM;
+		goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct persist_iface *pi = &p->ifs[i];
@@ -335,7 +448,7 @@ int persist_init(struct persist *p, struct store *store,
 		__u32 zero = 0;
 		bool same;
 
-		pi->m = &ifaces[i];
+		pi->m = ifaces[i];
 		if (bpf_map_lookup_elem(iface_monitor_meta_fd(pi->m), &zero,
 					&pi->meta)) {
 			err = -errno;
@@ -355,11 +468,12 @@ int persist_init(struct persist *p, struct store *store,
 			if (err)
 				goto fail;
 		}
-		err = read_map(p, pi, !pi->m->active);
+		err = read_map(p, pi, !iface_monitor_active(pi->m));
 		if (err)
 			goto fail;
 		if (store) {
-			err = store_iface(store, pi->m->name, &pi->db_id);
+			err = store_iface(store, iface_monitor_name(pi->m),
+					  &pi->db_id);
 			if (!err)
 				err = store_get_state(store, pi->db_id, &st);
 			if (err) {
@@ -404,12 +518,13 @@ int persist_init(struct persist *p, struct store *store,
 			}
 		}
 		/* The swapped-out map: committed already, or not yet. */
-		if (pi->rows[!pi->m->active].n) {
-			int x = !pi->m->active;
+		if (pi->rows[!iface_monitor_active(pi->m)].n) {
+			int x = !iface_monitor_active(pi->m);
 
 			if (same && pi->meta.seq[x] <= st.seq) {
 				pr_info(_("%s: %zu addresses of an earlier run were already stored; discarding the kernel's copy\n"),
-					pi->m->name, pi->rows[x].n);
+					iface_monitor_name(pi->m),
+					pi->rows[x].n);
 				err = map_rows_delete(
 					iface_monitor_stats_fd(pi->m, x),
 					&pi->rows[x]);
@@ -418,7 +533,8 @@ int persist_init(struct persist *p, struct store *store,
 				pi->rows[x].n = 0;
 			} else {
 				pr_info(_("%s: adopting %zu addresses an earlier run counted but did not store\n"),
-					pi->m->name, pi->rows[x].n);
+					iface_monitor_name(pi->m),
+					pi->rows[x].n);
 				pi->unapplied[x] = true;
 				pi->meta.seq[x] = pi->meta.next_seq++;
 				err = write_meta(pi);
@@ -430,6 +546,7 @@ int persist_init(struct persist *p, struct store *store,
 		if (err)
 			goto fail;
 	}
+	*out = p;
 	return 0;
 fail:
 	pr_err(_("cannot use the kernel maps: %s\n"), strerror(-err));
@@ -438,8 +555,28 @@ fail_quiet:
 	return err;
 }
 
+static void job_free(struct commit_job *j)
+{
+	for (size_t i = 0; j->ifs && i < j->n; i++)
+		for (int x = 0; x < 2; x++) {
+			map_rows_free(&j->ifs[i].map[x].rows);
+			free(j->ifs[i].map[x].labels);
+		}
+	free(j->ifs);
+}
+
 void persist_free(struct persist *p)
 {
+	if (!p)
+		return;
+	if (p->started) {
+		/* A commit handed over is finished: its maps wait for it. */
+		pthread_mutex_lock(&p->wlock);
+		p->quit = true;
+		pthread_cond_broadcast(&p->wcond);
+		pthread_mutex_unlock(&p->wlock);
+		pthread_join(p->writer, NULL);
+	}
 	for (size_t i = 0; p->ifs && i < p->n; i++) {
 		for (int x = 0; x < 2; x++) {
 			if (p->ifs[i].have_snap[x])
@@ -447,27 +584,158 @@ void persist_free(struct persist *p)
 			map_rows_free(&p->ifs[i].rows[x]);
 		}
 	}
+	job_free(&p->job);
+	pthread_mutex_destroy(&p->wlock);
+	pthread_cond_destroy(&p->wcond);
 	free(p->ifs);
 	free(p->scratch);
-	p->ifs = NULL;
-	p->scratch = NULL;
-	p->n = 0;
+	free(p);
 }
 
-static int add_rows(struct persist *p, struct persist_iface *pi, int x)
-{
-	const struct map_rows *r = &pi->rows[x];
+/* ---- the writer thread: steps 4 and 5, and the rollups --------------- */
 
-	for (size_t i = 0; i < r->n; i++) {
-		struct store_row row = {.pid = r->keys[i].pid, .v = r->vals[i]};
+static int add_rows(struct store *s, int64_t db_id, const struct commit_map *cm)
+{
+	for (size_t i = 0; i < cm->rows.n; i++) {
+		const struct row_label *l = &cm->labels[i];
+		struct store_row row = {
+			.pid = cm->rows.keys[i].pid,
+			.v = cm->rows.vals[i],
+			.geo = l->geo,
+			.process = l->process[0] ? l->process : NULL,
+		};
 		int err;
 
-		memcpy(&row.addr, r->keys[i].addr, sizeof(row.addr));
-		p->cb.describe(p->cb.ctx, &r->keys[i], &row.geo, &row.process);
-		err = store_add(p->store, pi->db_id, &row);
+		memcpy(&row.addr, cm->rows.keys[i].addr, sizeof(row.addr));
+		err = store_add(s, db_id, &row);
 		if (err)
 			return err;
 	}
+	return 0;
+}
+
+static int commit_job(struct store *s, const struct commit_job *j)
+{
+	int err = store_begin(s, j->now);
+
+	for (size_t i = 0; !err && i < j->n; i++) {
+		const struct commit_iface *ci = &j->ifs[i];
+
+		for (int x = 0; x < 2 && !err; x++)
+			if (ci->map[x].used)
+				err = add_rows(s, ci->db_id, &ci->map[x]);
+		for (int k = 0; k < STORE_OTHER_MAX && !err; k++)
+			err = store_add_other(s, ci->db_id,
+					      (enum store_other_kind)k,
+					      &ci->other[k]);
+		if (!err)
+			err = store_set_state(s, ci->db_id, &ci->st);
+	}
+	if (!err)
+		err = store_commit(s);
+	if (err)
+		store_rollback(s);
+	return err;
+}
+
+/* Step 4, then step 5 for every map the commit holds. */
+static void run_job(struct persist *p, struct commit_job *j)
+{
+	j->err = commit_job(p->store, j);
+	if (j->err) {
+		snprintf(j->errmsg, sizeof(j->errmsg), "%s",
+			 store_errmsg(p->store));
+		return;
+	}
+	maybe_crash(CRASH_AFTER_COMMIT);
+	for (size_t i = 0; i < j->n; i++)
+		for (int x = 0; x < 2; x++) {
+			struct commit_map *cm = &j->ifs[i].map[x];
+
+			if (cm->used)
+				cm->delete_err =
+					map_rows_delete(cm->fd, &cm->rows);
+		}
+}
+
+static void maintain(struct persist *p, int64_t now)
+{
+	double t0 = monotonic_seconds(), t1;
+
+	if (store_maintain(p->store, now, 24))
+		pr_debug("rollup postponed: %s\n", store_errmsg(p->store));
+	t1 = monotonic_seconds();
+	if (t1 - t0 >= SLOW_MAINTAIN_S)
+		pr_debug(
+			"rollup: %.3f s on the writer thread (monotonic %.3f to %.3f)\n",
+			t1 - t0, t0, t1);
+}
+
+static void *writer_main(void *arg)
+{
+	struct persist *p = arg;
+
+	pthread_mutex_lock(&p->wlock);
+	for (;;) {
+		int64_t now;
+		bool ok;
+
+		while (p->state != W_QUEUED && !p->quit)
+			pthread_cond_wait(&p->wcond, &p->wlock);
+		if (p->state != W_QUEUED)
+			break;
+		p->state = W_RUNNING;
+		pthread_mutex_unlock(&p->wlock);
+		run_job(p, &p->job);
+		ok = !p->job.err;
+		now = p->job.now;
+		pthread_mutex_lock(&p->wlock);
+		/* The job is the collector's again from here on. */
+		p->state = W_DONE;
+		pthread_cond_broadcast(&p->wcond);
+		if (!ok || p->quit)
+			continue;
+		pthread_mutex_unlock(&p->wlock);
+		maintain(p, now);
+		pthread_mutex_lock(&p->wlock);
+	}
+	pthread_mutex_unlock(&p->wlock);
+	return NULL;
+}
+
+/* ---- the collector's side: steps 1-3 and handing over ---------------- */
+
+/* Copy map x's rows and how each is labelled into the commit. */
+static int job_map(struct persist *p, struct persist_iface *pi, int x,
+		   struct commit_map *cm)
+{
+	const struct map_rows *r = &pi->rows[x];
+	int err;
+
+	cm->rows.n = 0;
+	err = rows_reserve(&cm->rows, r->n);
+	if (err)
+		return err;
+	if (cm->labels_cap < r->n) {
+		struct row_label *l =
+			realloc(cm->labels, r->n * sizeof(*cm->labels));
+
+		if (!l)
+			return -ENOMEM;
+		cm->labels = l;
+		cm->labels_cap = r->n;
+	}
+	if (r->n) {
+		memcpy(cm->rows.keys, r->keys, r->n * sizeof(*r->keys));
+		memcpy(cm->rows.vals, r->vals, r->n * sizeof(*r->vals));
+	}
+	cm->rows.n = r->n;
+	for (size_t i = 0; i < r->n; i++)
+		p->cb.describe(p->cb.ctx, &r->keys[i], &cm->labels[i].geo,
+			       cm->labels[i].process);
+	cm->fd = iface_monitor_stats_fd(pi->m, x);
+	cm->delete_err = 0;
+	cm->used = true;
 	return 0;
 }
 
@@ -482,52 +750,75 @@ static struct itm_value ctr_delta(const struct persist_iface *pi, int tx,
 	};
 }
 
-static int commit_all(struct persist *p, int64_t now)
+/* Everything the maps in commit hold, and the counters, as one job. */
+static int build_job(struct persist *p, int64_t now)
 {
-	int err = store_begin(p->store, now);
+	struct commit_job *j = &p->job;
 
-	for (size_t i = 0; !err && i < p->n; i++) {
+	j->now = now;
+	j->err = 0;
+	j->errmsg[0] = '\0';
+	for (size_t i = 0; i < p->n; i++) {
 		struct persist_iface *pi = &p->ifs[i];
-		struct store_iface_state st = {.instance = pi->meta.instance,
-					       .seq = pi->db_seq};
-		struct itm_value d;
+		struct commit_iface *ci = &j->ifs[i];
 
-		for (int x = 0; x < 2 && !err; x++) {
+		ci->db_id = pi->db_id;
+		ci->st = (struct store_iface_state){
+			.instance = pi->meta.instance,
+			.seq = pi->db_seq,
+		};
+		for (int x = 0; x < 2; x++) {
+			int err;
+
+			ci->map[x].used = false;
 			if (!pi->in_commit[x])
 				continue;
-			err = add_rows(p, pi, x);
-			if (pi->meta.seq[x] > st.seq)
-				st.seq = pi->meta.seq[x];
+			err = job_map(p, pi, x, &ci->map[x]);
+			if (err)
+				return err;
+			if (pi->meta.seq[x] > ci->st.seq)
+				ci->st.seq = pi->meta.seq[x];
 		}
-		if (err)
-			break;
-		d = ctr_delta(pi, ITM_CTR_OVERFLOW_TX, ITM_CTR_OVERFLOW_RX);
-		if (!err)
-			err = store_add_other(p->store, pi->db_id,
-					      STORE_OTHER_OVERFLOW, &d);
-		d = ctr_delta(pi, ITM_CTR_NON_IP_TX, ITM_CTR_NON_IP_RX);
-		if (!err)
-			err = store_add_other(p->store, pi->db_id,
-					      STORE_OTHER_NON_IP, &d);
-		d = ctr_delta(pi, ITM_CTR_MALFORMED_TX, ITM_CTR_MALFORMED_RX);
-		if (!err)
-			err = store_add_other(p->store, pi->db_id,
-					      STORE_OTHER_MALFORMED, &d);
-		memcpy(st.ctr, pi->cur, sizeof(st.ctr));
-		if (!err)
-			err = store_set_state(p->store, pi->db_id, &st);
+		ci->other[STORE_OTHER_OVERFLOW] =
+			ctr_delta(pi, ITM_CTR_OVERFLOW_TX, ITM_CTR_OVERFLOW_RX);
+		ci->other[STORE_OTHER_NON_IP] =
+			ctr_delta(pi, ITM_CTR_NON_IP_TX, ITM_CTR_NON_IP_RX);
+		ci->other[STORE_OTHER_MALFORMED] = ctr_delta(
+			pi, ITM_CTR_MALFORMED_TX, ITM_CTR_MALFORMED_RX);
+		memcpy(ci->st.ctr, pi->cur, sizeof(ci->st.ctr));
 	}
-	if (!err)
-		err = store_commit(p->store);
+	return 0;
+}
+
+/*
+ * Started at the first hand-over, not in persist_new(): by then the
+ * daemon has dropped its privileges, which a thread started earlier
+ * would keep.
+ */
+static int hand_over(struct persist *p)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&p->wlock);
+	if (!p->started) {
+		err = -pthread_create(&p->writer, NULL, writer_main, p);
+		p->started = !err;
+	}
+	if (!err) {
+		p->state = W_QUEUED;
+		pthread_cond_signal(&p->wcond);
+	}
+	pthread_mutex_unlock(&p->wlock);
 	if (err)
-		store_rollback(p->store);
+		pr_warn(_("cannot start the database writer: %s; retrying at the next drain\n"),
+			strerror(-err));
 	return err;
 }
 
 /* Swap the empty spare in and read the old map (steps 1-3). */
 static int swap_out(struct persist *p, struct persist_iface *pi)
 {
-	int old = pi->m->active, retired, err;
+	int old = iface_monitor_active(pi->m), retired, err;
 
 	if (p->store) {
 		pi->meta.seq[old] = pi->meta.next_seq++;
@@ -546,7 +837,7 @@ static int swap_out(struct persist *p, struct persist_iface *pi)
 	return 0;
 }
 
-static void report(struct persist *p, int err)
+static void report(struct persist *p, int err, const char *msg)
 {
 	size_t waiting = 0;
 
@@ -557,7 +848,6 @@ static void report(struct persist *p, int err)
 		p->failing = 0;
 		return;
 	}
-	p->failures++;
 	if (err == p->failing)
 		return;
 	p->failing = err;
@@ -566,11 +856,10 @@ static void report(struct persist *p, int err)
 			if (p->ifs[i].pending[x])
 				waiting += p->ifs[i].rows[x].n;
 	pr_warn(_("writing database %s failed: %s; still counting: %zu address rows wait in the kernel's maps, %zu keys are held in memory (at most --map-size per interface); retrying at every drain\n"),
-		store_path(p->store), store_errmsg(p->store), waiting,
-		p->backlog);
+		store_path(p->store), msg, waiting, p->backlog);
 }
 
-/* Step 5 for map x, also retried when it failed after a commit. */
+/* Step 5 for map x, when it failed after a commit or without a store. */
 static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 {
 	int err =
@@ -578,7 +867,7 @@ static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 
 	if (err) {
 		pr_warn(_("%s: emptying a stored map failed: %s\n"),
-			pi->m->name, strerror(-err));
+			iface_monitor_name(pi->m), strerror(-err));
 		pi->undeleted[x] = true;
 		return err;
 	}
@@ -590,7 +879,7 @@ static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 
 static int drain_iface(struct persist *p, struct persist_iface *pi)
 {
-	int x = !pi->m->active, err;
+	int x = !iface_monitor_active(pi->m), err;
 
 	pi->in_commit[0] = pi->in_commit[1] = false;
 	pi->entries = 0;
@@ -603,7 +892,10 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 			return err;
 	}
 	if (pi->pending[x] || pi->unapplied[x]) {
-		/* Retry the waiting map; look at the active one meanwhile. */
+		/*
+		 * The waiting map is with the writer, or goes to it again;
+		 * look at the active one meanwhile.
+		 */
 		if (pi->unapplied[x]) {
 			err = read_map(p, pi, x);
 			if (!err)
@@ -614,17 +906,17 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 			pi->pending[x] = true;
 		}
 		pi->in_commit[x] = true;
-		err = read_map(p, pi, pi->m->active);
+		err = read_map(p, pi, iface_monitor_active(pi->m));
 		if (!err) {
 			/* Not swapped: it keeps filling until the commit. */
-			pi->entries = pi->rows[pi->m->active].n;
-			err = apply_delta(p, pi, pi->m->active);
+			pi->entries = pi->rows[iface_monitor_active(pi->m)].n;
+			err = apply_delta(p, pi, iface_monitor_active(pi->m));
 		}
 		if (!err)
-			err = snap_set(p, pi, pi->m->active);
+			err = snap_set(p, pi, iface_monitor_active(pi->m));
 	} else {
 		err = swap_out(p, pi);
-		x = !pi->m->active; /* the map just swapped out */
+		x = !iface_monitor_active(pi->m); /* the map just swapped out */
 		if (!err) {
 			pi->entries = pi->rows[x].n;
 			err = apply_delta(p, pi, x);
@@ -641,17 +933,81 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 }
 
 /*
- * One drain and commit of every interface.  *cerr gets the commit's
- * result; the return value is the first drain error.
+ * Memory holds counts of a map that is still active and so uncommitted:
+ * what a fault or a commit in flight let the active map gather while the
+ * swapped-out one waited.  Committing the waiting map does not store them.
  */
-static int drain_round(struct persist *p, int64_t now, int *cerr)
+static bool behind(const struct persist *p)
 {
-	int err = 0;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->ifs[i].have_snap[0] || p->ifs[i].have_snap[1])
+			return true;
+	return false;
+}
 
-	*cerr = 0;
+/* What the writer's commit changed: maps committed, emptied, or not. */
+static void take_result(struct persist *p)
+{
+	const struct commit_job *j = &p->job;
+
+	p->last_err = j->err;
+	if (j->err) {
+		report(p, j->err, j->errmsg);
+		return;
+	}
 	for (size_t i = 0; i < p->n; i++) {
-		int e = drain_iface(p, &p->ifs[i]);
+		struct persist_iface *pi = &p->ifs[i];
+		const struct commit_iface *ci = &j->ifs[i];
 
+		for (int x = 0; x < 2; x++) {
+			if (!ci->map[x].used)
+				continue;
+			if (ci->map[x].delete_err) {
+				pr_warn(_("%s: emptying a stored map failed: %s\n"),
+					iface_monitor_name(pi->m),
+					strerror(-ci->map[x].delete_err));
+				pi->undeleted[x] = true;
+				continue;
+			}
+			pi->undeleted[x] = false;
+			pi->pending[x] = false;
+			snap_clear(p, pi, x);
+		}
+		pi->db_seq = ci->st.seq;
+		memcpy(pi->committed, ci->st.ctr, sizeof(pi->committed));
+	}
+	/* The maps that kept counting meanwhile go with the next drain. */
+	if (!behind(p))
+		report(p, 0, NULL);
+}
+
+static enum writer_state writer_state(struct persist *p)
+{
+	enum writer_state s;
+
+	pthread_mutex_lock(&p->wlock);
+	s = p->state;
+	pthread_mutex_unlock(&p->wlock);
+	return s;
+}
+
+void persist_collect(struct persist *p)
+{
+	if (!p->store || writer_state(p) != W_DONE)
+		return;
+	take_result(p);
+	pthread_mutex_lock(&p->wlock);
+	p->state = W_IDLE;
+	pthread_mutex_unlock(&p->wlock);
+}
+
+int persist_drain(struct persist *p, int64_t now)
+{
+	int err = 0, e;
+
+	persist_collect(p);
+	for (size_t i = 0; i < p->n; i++) {
+		e = drain_iface(p, &p->ifs[i]);
 		if (e && !err)
 			err = e;
 	}
@@ -663,64 +1019,40 @@ static int drain_round(struct persist *p, int64_t now, int *cerr)
 					empty_map(p, &p->ifs[i], x);
 		return err;
 	}
-	*cerr = commit_all(p, now);
-	if (*cerr)
-		return err; /* pending maps stay; the next drain retries */
-	maybe_crash(CRASH_AFTER_COMMIT);
-	p->commits++;
-	for (size_t i = 0; i < p->n; i++) {
-		struct persist_iface *pi = &p->ifs[i];
-
-		for (int x = 0; x < 2; x++) {
-			if (!pi->in_commit[x])
-				continue;
-			if (pi->meta.seq[x] > pi->db_seq)
-				pi->db_seq = pi->meta.seq[x];
-			if (empty_map(p, pi, x) && !err)
-				err = -EIO;
-		}
-		memcpy(pi->committed, pi->cur, sizeof(pi->committed));
-	}
-	return err;
+	/* Busy: what waits is handed over by a later drain. */
+	if (writer_state(p) != W_IDLE)
+		return err;
+	e = build_job(p, now);
+	if (!e)
+		e = hand_over(p);
+	return err ? err : e;
 }
 
-/*
- * Memory holds counts of a map that is still active and so uncommitted:
- * what a fault let the active map gather while the swapped-out one
- * waited.  Committing the waiting map does not store them.
- */
-static bool behind(const struct persist *p)
+void persist_wait(struct persist *p)
+{
+	pthread_mutex_lock(&p->wlock);
+	while (p->state == W_QUEUED || p->state == W_RUNNING)
+		pthread_cond_wait(&p->wcond, &p->wlock);
+	pthread_mutex_unlock(&p->wlock);
+}
+
+static bool waiting(const struct persist *p)
 {
 	for (size_t i = 0; i < p->n; i++)
-		if (p->ifs[i].have_snap[0] || p->ifs[i].have_snap[1])
-			return true;
+		for (int x = 0; x < 2; x++)
+			if (p->ifs[i].pending[x] || p->ifs[i].unapplied[x] ||
+			    p->ifs[i].undeleted[x] || p->ifs[i].have_snap[x])
+				return true;
 	return false;
 }
 
-int persist_drain(struct persist *p, int64_t now)
+bool persist_settled(struct persist *p)
 {
-	int err, cerr;
-
-	err = drain_round(p, now, &cerr);
-	/*
-	 * The fault cleared: the map that waited is committed, but the one
-	 * that kept counting meanwhile is not.  Swap and commit it now, not
-	 * one interval later (a stop may come first), and only then say
-	 * that everything is stored.
-	 */
-	if (p->store && !cerr && behind(p)) {
-		int e = drain_round(p, now, &cerr);
-
-		if (e && !err)
-			err = e;
-	}
 	if (!p->store)
-		return err;
-	if (cerr || !behind(p))
-		report(p, cerr);
-	if (!cerr && store_maintain(p->store, now, 24))
-		pr_debug("rollup postponed: %s\n", store_errmsg(p->store));
-	return err;
+		return true;
+	if (writer_state(p) != W_IDLE)
+		return false;
+	return p->last_err || !waiting(p);
 }
 
 /* Whether map x of pi holds any entry (an unreadable map: assume so). */
@@ -738,16 +1070,28 @@ static bool map_holds(const struct persist_iface *pi, int x)
  * so that no path (a read that failed mid-drain, a program that was not
  * detached) lets a map with uncommitted counts be destroyed.
  */
-bool persist_clean(const struct persist *p)
+bool persist_clean(struct persist *p)
 {
+	if (p->store && writer_state(p) != W_IDLE)
+		return false;
 	for (size_t i = 0; i < p->n; i++) {
 		const struct persist_iface *pi = &p->ifs[i];
 
 		for (int x = 0; x < 2; x++)
 			if (pi->pending[x] || pi->unapplied[x] ||
 			    pi->have_snap[x] ||
-			    (pi->m->skel && map_holds(pi, x)))
+			    (iface_monitor_loaded(pi->m) && map_holds(pi, x)))
 				return false;
 	}
 	return true;
+}
+
+const struct itm_counter *persist_shown(const struct persist *p, size_t i)
+{
+	return p->ifs[i].shown;
+}
+
+size_t persist_entries(const struct persist *p, size_t i)
+{
+	return p->ifs[i].entries;
 }

@@ -3,6 +3,11 @@
  * The drain -> commit protocol of --db: how counts move from the kernel's
  * maps into the database so that a kill -9 at any instant loses nothing
  * and counts nothing twice.  The argument is in persist.c.
+ *
+ * Two threads: the collector's (persist_drain() and everything else here,
+ * always under the collector's lock, never touching the database) and
+ * persist's own writer thread, the only one that uses the store once
+ * persist_new() returned (commit, emptying committed maps, rollups).
  */
 #ifndef ITM_PERSIST_H
 #define ITM_PERSIST_H
@@ -14,9 +19,9 @@
 #include "itm_shared.h"
 #include "loader.h"
 #include "store.h"
-#include "table.h"
 
 struct geo_labels;
+struct persist;
 
 /* Rows read from one statistics map: key and per-CPU sum. */
 struct map_rows {
@@ -26,71 +31,58 @@ struct map_rows {
 };
 
 struct persist_cb {
-	/* Add a delta to the in-memory tables; 0 or -errno. */
-	int (*apply)(void *ctx, const struct itm_key *k,
+	/* Add a delta of interface iface (an index) to the tables; 0/-errno. */
+	int (*apply)(void *ctx, size_t iface, const struct itm_key *k,
 		     const struct itm_value *delta);
-	/* The labels and process name a row of k is stored with. */
+	/*
+	 * The labels (interned: they outlive the commit) and process name
+	 * ("": none) a row of k is stored with.
+	 */
 	void (*describe)(void *ctx, const struct itm_key *k,
-			 const struct geo_labels **geo, const char **process);
+			 const struct geo_labels **geo,
+			 char process[ITM_COMM_LEN]);
 	void *ctx;
-};
-
-/* One interface's maps (fds owned by the loader) and bookkeeping. */
-/* One interface's bookkeeping; its maps and swap belong to the loader. */
-struct persist_iface {
-	struct iface_monitor *m;
-	int64_t db_id;
-	struct itm_meta meta;
-	bool pending[2];   /* swapped out, applied in memory, not committed */
-	bool unapplied[2]; /* adopted: swapped out by an earlier run, not
-			      committed */
-	bool undeleted[2]; /* committed, deleting its entries failed */
-	uint64_t db_seq;   /* highest committed sequence number */
-	bool have_snap[2];
-	struct ip_table snap[2]; /* what of each map memory already has */
-	struct itm_counter committed[ITM_CTR_MAX]; /* kernel, last commit */
-	struct itm_counter offset[ITM_CTR_MAX];	   /* shown = kernel + offset */
-	struct itm_counter cur[ITM_CTR_MAX];	   /* kernel, this drain */
-	struct itm_counter shown[ITM_CTR_MAX];	   /* for /metrics */
-	struct map_rows rows[2];
-	bool in_commit[2];
-	/* Slots the map programs count into held at this drain (0: unread). */
-	size_t entries;
-};
-
-struct persist {
-	struct store *store; /* NULL: adoption only, memory totals */
-	struct persist_iface *ifs;
-	size_t n;
-	int ncpus;
-	struct persist_cb cb;
-	void *scratch; /* per-CPU values of one batch */
-	int failing;   /* -errno of the condition last warned about; 0 */
-	uint64_t commits, failures;
-	size_t backlog;	 /* addresses held in memory snapshots */
-	size_t applying; /* index of the interface cb.apply() gets rows of */
 };
 
 /*
  * Reads (and on fresh maps writes) each interface's itm_meta, and decides
  * which swapped-out map contents are already committed (deleted now) and
- * which are not (the first drain applies and commits them).  Prints one
- * line and returns -errno on error.
+ * which are not (the first drain applies and commits them).  Before any
+ * other thread runs: it reads the store itself.  Prints one line and
+ * returns -errno on error.
  */
-int persist_init(struct persist *p, struct store *store,
-		 struct iface_monitor *ifaces, size_t n,
-		 const struct persist_cb *cb);
+int persist_new(struct persist **out, struct store *store,
+		struct iface_monitor *const *ifaces, size_t n,
+		const struct persist_cb *cb);
+/* Lets the writer finish what it holds, then stops it.  Accepts NULL. */
 void persist_free(struct persist *p);
 
 /*
- * One drain of every interface, committed in one transaction at wall
- * time `now`.  A failed commit is not an error for the caller: the counts
- * stay in the kernel maps (and, already applied, in memory), one warning
- * is logged per condition, and the next drain retries.
+ * One drain of every interface, under the collector's lock and without
+ * any I/O: takes the result of the writer's last commit, swaps and reads
+ * the maps, applies the counts, and hands what is to be committed (a copy)
+ * to the writer, at wall time `now`, if it is idle.  While it is busy (or
+ * the store fails) the swapped-out maps wait, the active ones are read
+ * without deleting anything, and the next drain hands them over.  Returns
+ * the first drain error; a failed commit is logged once per condition.
  */
 int persist_drain(struct persist *p, int64_t now);
+/* Take the writer's result, if any, without draining (under the lock). */
+void persist_collect(struct persist *p);
+/* Wait until the writer holds no commit (call WITHOUT the lock). */
+void persist_wait(struct persist *p);
+/*
+ * Nothing waits for the writer and nothing more can be stored now: all
+ * committed, or the last commit failed.  Under the lock.
+ */
+bool persist_settled(struct persist *p);
 /* Nothing is left uncommitted in any map. */
-bool persist_clean(const struct persist *p);
+bool persist_clean(struct persist *p);
+
+/* Interface i's cumulative counters as /metrics shows them. */
+const struct itm_counter *persist_shown(const struct persist *p, size_t i);
+/* Slots interface i's map held at the last drain (0: unread). */
+size_t persist_entries(const struct persist *p, size_t i);
 
 /* Kernel map helpers (also used by `detach` and the tests). */
 int map_rows_read(int fd, int ncpus, void *scratch, size_t batch,

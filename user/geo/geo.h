@@ -68,6 +68,17 @@ const struct geo_labels *geo_cache_get(struct geo_ctx *ctx,
 int geo_maybe_reload(struct geo_ctx *ctx);
 /* The same, listing the reloaded files' paths, comma-separated, in what. */
 int geo_reload(struct geo_ctx *ctx, char *what, size_t len);
+/*
+ * geo_reload() in three steps, for a caller whose lookups run under its
+ * own lock: prepare reads the changed files (no lock needed; NULL: none
+ * to swap, *n reopened), apply swaps them in (under the lock), release
+ * closes what was swapped out (no lock needed).
+ */
+struct geo_staged;
+struct geo_staged *geo_reload_prepare(struct geo_ctx *ctx, char *what,
+				      size_t len, int *n);
+void geo_reload_apply(struct geo_ctx *ctx, struct geo_staged *st);
+void geo_reload_release(struct geo_staged *st);
 /* Where reload warnings go (one line, no newline); default stderr. */
 void geo_set_warn(void (*fn)(const char *msg));
 /* How many databases the context holds (0 for NULL). */

@@ -3,9 +3,11 @@
  * Reloading databases that changed on disk (geoipupdate renames a new file
  * into place) or on SIGHUP, without a restart.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "geo_int.h"
@@ -49,19 +51,35 @@ static void note(char *what, size_t len, const char *path)
 	snprintf(what + n, len - n, "%s%s", n ? ", " : "", path);
 }
 
-int geo_reload(struct geo_ctx *ctx, char *what, size_t len)
+/* Databases opened anew, waiting to be swapped in (and then the old ones). */
+struct geo_staged {
+	size_t n;
+	struct {
+		size_t idx;	  /* in ctx->dbs */
+		struct geo_db db; /* prov, state, id, chinese_only */
+	} dbs[GEO_MAX_DBS];
+};
+
+/*
+ * Reads every changed file into a fresh state.  Only this thread (the
+ * one that reloads) reads or writes path, id and failed; lookups, which
+ * may run meanwhile, use prov, state and chinese_only, which only
+ * geo_reload_apply() changes.
+ */
+struct geo_staged *geo_reload_prepare(struct geo_ctx *ctx, char *what,
+				      size_t len, int *n)
 {
 	bool forced = reload_requested;
+	struct geo_staged *st = NULL;
 	struct geo_file_id id;
 	char err[512];
-	int n = 0;
-	size_t i;
 
+	*n = 0;
 	reload_requested = 0;
 	if (what && len)
 		what[0] = '\0';
-	for (i = 0; i < ctx->n_dbs; i++) {
-		struct geo_db *db = &ctx->dbs[i];
+	for (size_t i = 0; i < ctx->n_dbs; i++) {
+		struct geo_db *db = &ctx->dbs[i], fresh;
 
 		/* A missing file (mid-rename, or removed) keeps the old data.
 		 */
@@ -77,19 +95,75 @@ int geo_reload(struct geo_ctx *ctx, char *what, size_t len)
 		if (!forced && db->have_failed &&
 		    geo_file_id_eq(&id, &db->failed))
 			continue;
-		if (geo_db_load(db, err, sizeof(err))) {
+		if (!st) {
+			st = calloc(1, sizeof(*st));
+			if (!st) {
+				warn(_("geo: reload failed, keeping the old data: %s"),
+				     strerror(ENOMEM));
+				return NULL;
+			}
+		}
+		fresh = *db;
+		fresh.prov = NULL; /* a new state; the old one stays in use */
+		fresh.state = NULL;
+		if (geo_db_load(&fresh, err, sizeof(err))) {
 			warn(_("geo: reload failed, keeping the old data: %s"),
 			     err);
 			db->failed = id;
 			db->have_failed = true;
 			continue;
 		}
+		st->dbs[st->n].idx = i;
+		st->dbs[st->n].db = fresh;
+		st->n++;
 		note(what, len, db->path);
-		n++;
+	}
+	*n = (int)(st ? st->n : 0);
+	if (st && !st->n) {
+		free(st);
+		st = NULL;
+	}
+	return st;
+}
+
+/* Swaps the new states in; staged then holds the old ones. */
+void geo_reload_apply(struct geo_ctx *ctx, struct geo_staged *st)
+{
+	for (size_t k = 0; k < st->n; k++) {
+		struct geo_db *db = &ctx->dbs[st->dbs[k].idx];
+		struct geo_db *fresh = &st->dbs[k].db;
+		const struct geo_provider *prov = db->prov;
+		void *state = db->state;
+
+		db->prov = fresh->prov;
+		db->state = fresh->state;
+		db->chinese_only = fresh->chinese_only;
+		db->id = fresh->id;
+		db->have_failed = false;
+		fresh->prov = prov;
+		fresh->state = state;
 	}
 	/* Interned labels stay valid; only the address → labels map goes. */
-	if (n)
-		geo_cache_clear(ctx->cache);
+	geo_cache_clear(ctx->cache);
+}
+
+void geo_reload_release(struct geo_staged *st)
+{
+	for (size_t k = 0; st && k < st->n; k++)
+		if (st->dbs[k].db.prov)
+			st->dbs[k].db.prov->close(st->dbs[k].db.state);
+	free(st);
+}
+
+int geo_reload(struct geo_ctx *ctx, char *what, size_t len)
+{
+	int n;
+	struct geo_staged *st = geo_reload_prepare(ctx, what, len, &n);
+
+	if (st) {
+		geo_reload_apply(ctx, st);
+		geo_reload_release(st);
+	}
 	return n;
 }
 

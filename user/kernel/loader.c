@@ -47,6 +47,58 @@ static const char *const pin_names[] = {
 #define PIN_LINK0 4
 #define PIN_META  6
 
+/* One monitored interface; nobody outside this file sees inside. */
+struct iface_monitor {
+	char name[IF_NAMESIZE];
+	char instance[IF_NAMESIZE + 32]; /* name, @ns<inode> outside init */
+	int ifindex;
+	bool l3; /* no link-layer header (tun, wg) */
+	/* socket owners read with the helper only (Linux < 6.2) */
+	bool owner_hlp;
+	enum owner_read owner_read;
+	/* why a better owner read, or tcx, was not taken ("": it was) */
+	char owner_reason[ITM_FEAT_REASON_LEN];
+	char tcx_reason[ITM_FEAT_REASON_LEN];
+	enum attach_mode mode;
+	struct traffic_bpf *skel;
+	int link_fd[2];		 /* tcx links: [0] ingress, [1] egress */
+	bool filter_attached[2]; /* clsact filters */
+	bool hook_created;	 /* we created the clsact qdisc */
+	char pin_base[PATH_MAX - 64];
+	char pin_dir[PATH_MAX - 32]; /* leaves room for "/link_ingress" */
+	/*
+	 * The pin directory, flock()ed (a deleted lock file cannot hand it to
+	 * a second instance) and used to unpin after --user dropped the
+	 * privileges that searching its path may need.
+	 */
+	int pin_dir_fd;
+	int lock_fd;
+	int iface_lock_fd;   /* iface_lock(): nothing can bypass it */
+	uint32_t prog_id[2]; /* what the hooks must run: [0] ingress */
+	/* The hook no longer runs our program (reported once). */
+	bool lost[2];
+	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
+	int active;
+	bool adopted;	     /* the maps came from an earlier run */
+	bool force_clsact;   /* --clsact, also when attaching again */
+	bool gone;	     /* the interface disappeared; not attached */
+	uint64_t reattached; /* times attached again to a new interface */
+	bool unpinned;	     /* a tcx link of a re-attach could not be pinned */
+	/*
+	 * --user without --reattach: an interface that comes back is not
+	 * attached again, only reported (back_ifindex: the one already
+	 * reported).
+	 */
+	bool unprivileged;
+	/*
+	 * --user --reattach with clsact filters: CAP_NET_ADMIN is permitted
+	 * but not effective; raised only around attaching (and detaching).
+	 * A tcx link needs no capability.
+	 */
+	bool raise_caps;
+	int back_ifindex;
+};
+
 const char *attach_mode_name(enum attach_mode mode)
 {
 	switch (mode) {
@@ -1123,25 +1175,25 @@ int iface_monitor_prog_fd(struct iface_monitor *m)
 	return bpf_program__fd(prog_for(m, true));
 }
 
-bool iface_monitors_read_owners(const struct iface_monitor *m, size_t n)
+bool iface_monitors_read_owners(struct iface_monitor *const *m, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (m[i].owner_read != OWNER_READ_NONE)
+		if (m[i]->owner_read != OWNER_READ_NONE)
 			return true;
 	return false;
 }
 
-void iface_monitors_features(const struct iface_monitor *m, size_t n,
+void iface_monitors_features(struct iface_monitor *const *m, size_t n,
 			     bool attribute, struct itm_features *fs)
 {
 	const struct iface_monitor *worst = NULL, *cls = NULL;
 	char why[ITM_FEAT_REASON_LEN + 64];
 
 	for (size_t i = 0; i < n; i++) {
-		if (!worst || m[i].owner_read > worst->owner_read)
-			worst = &m[i];
-		if (m[i].mode == ATTACH_CLSACT && !cls)
-			cls = &m[i];
+		if (!worst || m[i]->owner_read > worst->owner_read)
+			worst = m[i];
+		if (m[i]->mode == ATTACH_CLSACT && !cls)
+			cls = m[i];
 	}
 	if (cls) {
 		snprintf(why, sizeof(why), "%s: %s%s", cls->name,
@@ -1192,8 +1244,11 @@ static void monitor_reset(struct iface_monitor *m, const char *ifname)
 	instance_name(ifname, m->instance, sizeof(m->instance));
 }
 
-int iface_monitor_open(struct iface_monitor *m, const char *name,
-		       int iface_lock_fd, const struct loader_config *cfg)
+static void close_keep(struct iface_monitor *m, bool keep_attached);
+static void close_monitor(struct iface_monitor *m);
+
+static int monitor_open(struct iface_monitor *m, const char *name,
+			int iface_lock_fd, const struct loader_config *cfg)
 {
 	int err;
 
@@ -1269,10 +1324,10 @@ int iface_monitor_open(struct iface_monitor *m, const char *name,
 fail:
 	if (m->adopted) {
 		/* Never throw away what an earlier run left counting. */
-		iface_monitor_close_keep(m, true);
+		close_keep(m, true);
 		return err;
 	}
-	iface_monitor_close(m);
+	close_monitor(m);
 	return err;
 fail_keep:
 	traffic_bpf__destroy(m->skel);
@@ -1283,6 +1338,28 @@ fail_keep:
 	release_lock(m);
 	release_iface_lock(m);
 	return err;
+}
+
+int iface_monitor_open(struct iface_monitor **out, const char *name,
+		       int iface_lock_fd, const struct loader_config *cfg)
+{
+	struct iface_monitor *m = calloc(1, sizeof(*m));
+	int err;
+
+	*out = NULL;
+	if (!m) {
+		if (iface_lock_fd >= 0)
+			close(iface_lock_fd);
+		pr_err(_("out of memory\n"));
+		return -ENOMEM;
+	}
+	err = monitor_open(m, name, iface_lock_fd, cfg);
+	if (err) {
+		free(m);
+		return err;
+	}
+	*out = m;
+	return 0;
 }
 
 void iface_monitor_detach(struct iface_monitor *m)
@@ -1301,7 +1378,7 @@ void iface_monitor_detach(struct iface_monitor *m)
 	m->mode = ATTACH_NONE;
 }
 
-void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached)
+static void close_keep(struct iface_monitor *m, bool keep_attached)
 {
 	if (keep_attached) {
 		/* The pins keep links and maps alive; just let go. */
@@ -1640,7 +1717,7 @@ int iface_monitor_check(struct iface_monitor *m)
 	return changed;
 }
 
-void iface_monitor_close(struct iface_monitor *m)
+static void close_monitor(struct iface_monitor *m)
 {
 	iface_monitor_detach(m);
 	/* Only our own pins: never those of the instance that holds it. */
@@ -1660,4 +1737,81 @@ void iface_monitor_close(struct iface_monitor *m)
 	release_lock(m);
 	/* Last: no other instance starts before everything here is undone. */
 	release_iface_lock(m);
+}
+
+void iface_monitor_set_privileges(struct iface_monitor *m, bool reattach)
+{
+	m->unprivileged = !reattach;
+	m->raise_caps = reattach && m->mode == ATTACH_CLSACT;
+}
+
+void iface_monitor_close(struct iface_monitor *m)
+{
+	if (!m)
+		return;
+	close_monitor(m);
+	free(m);
+}
+
+void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached)
+{
+	if (!m)
+		return;
+	close_keep(m, keep_attached);
+	free(m);
+}
+
+const char *iface_monitor_name(const struct iface_monitor *m)
+{
+	return m->name;
+}
+
+int iface_monitor_ifindex(const struct iface_monitor *m)
+{
+	return m->ifindex;
+}
+
+enum attach_mode iface_monitor_mode(const struct iface_monitor *m)
+{
+	return m->mode;
+}
+
+const char *iface_monitor_pin_dir(const struct iface_monitor *m)
+{
+	return m->pin_dir;
+}
+
+bool iface_monitor_loaded(const struct iface_monitor *m)
+{
+	return m->skel != NULL;
+}
+
+int iface_monitor_active(const struct iface_monitor *m)
+{
+	return m->active;
+}
+
+bool iface_monitor_adopted(const struct iface_monitor *m)
+{
+	return m->adopted;
+}
+
+bool iface_monitor_gone(const struct iface_monitor *m)
+{
+	return m->gone;
+}
+
+uint64_t iface_monitor_reattached(const struct iface_monitor *m)
+{
+	return m->reattached;
+}
+
+bool iface_monitor_unpinned(const struct iface_monitor *m)
+{
+	return m->unpinned;
+}
+
+bool iface_monitor_raise_caps(const struct iface_monitor *m)
+{
+	return m->raise_caps;
 }

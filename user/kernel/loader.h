@@ -46,56 +46,11 @@ enum attach_mode {
 	ATTACH_CLSACT,
 };
 
-struct iface_monitor {
-	char name[IF_NAMESIZE];
-	char instance[IF_NAMESIZE + 32]; /* name, @ns<inode> outside init */
-	int ifindex;
-	bool l3; /* no link-layer header (tun, wg) */
-	/* socket owners read with the helper only (Linux < 6.2) */
-	bool owner_hlp;
-	enum owner_read owner_read;
-	/* why a better owner read, or tcx, was not taken ("": it was) */
-	char owner_reason[ITM_FEAT_REASON_LEN];
-	char tcx_reason[ITM_FEAT_REASON_LEN];
-	enum attach_mode mode;
-	struct traffic_bpf *skel;
-	int link_fd[2];		 /* tcx links: [0] ingress, [1] egress */
-	bool filter_attached[2]; /* clsact filters */
-	bool hook_created;	 /* we created the clsact qdisc */
-	char pin_base[PATH_MAX - 64];
-	char pin_dir[PATH_MAX - 32]; /* leaves room for "/link_ingress" */
-	/*
-	 * The pin directory, flock()ed (a deleted lock file cannot hand it to
-	 * a second instance) and used to unpin after --user dropped the
-	 * privileges that searching its path may need.
-	 */
-	int pin_dir_fd;
-	int lock_fd;
-	int iface_lock_fd;   /* iface_lock(): nothing can bypass it */
-	uint32_t prog_id[2]; /* what the hooks must run: [0] ingress */
-	/* The hook no longer runs our program (reported once). */
-	bool lost[2];
-	/* 0: itm_stats_a in the slot, 1: b; only the loader changes it */
-	int active;
-	bool adopted;	     /* the maps came from an earlier run */
-	bool force_clsact;   /* --clsact, also when attaching again */
-	bool gone;	     /* the interface disappeared; not attached */
-	uint64_t reattached; /* times attached again to a new interface */
-	bool unpinned;	     /* a tcx link of a re-attach could not be pinned */
-	/*
-	 * --user without --reattach: an interface that comes back is not
-	 * attached again, only reported (back_ifindex: the one already
-	 * reported).
-	 */
-	bool unprivileged;
-	/*
-	 * --user --reattach with clsact filters: CAP_NET_ADMIN is permitted
-	 * but not effective; raised only around attaching (and detaching).
-	 * A tcx link needs no capability.
-	 */
-	bool raise_caps;
-	int back_ifindex;
-};
+/*
+ * One monitored interface.  Opaque: only the loader (loader.c) writes or
+ * even reads its fields; everyone else goes through the functions below.
+ */
+struct iface_monitor;
 
 /*
  * The interface's lock, taken first thing so that a second instance on it
@@ -108,21 +63,22 @@ int iface_lock(const char *ifname);
 /*
  * Prints one actionable message on failure and returns -errno.  Takes
  * over iface_lock_fd (from iface_lock(); -1: takes the lock itself).
+ * *out is freed by iface_monitor_close() or iface_monitor_close_keep().
  */
-int iface_monitor_open(struct iface_monitor *m, const char *name,
+int iface_monitor_open(struct iface_monitor **out, const char *name,
 		       int iface_lock_fd, const struct loader_config *cfg);
 /*
  * Record how the monitors attached (tcx or clsact) and read socket owners
  * (the worst over all of them); attribute: owners were asked for and an
  * owner map exists.
  */
-void iface_monitors_features(const struct iface_monitor *m, size_t n,
+void iface_monitors_features(struct iface_monitor *const *m, size_t n,
 			     bool attribute, struct itm_features *fs);
 /* The fd of the monitor's ingress program (capability probes). */
 int iface_monitor_prog_fd(struct iface_monitor *m);
 /* Whether any monitor's programs read socket owners. */
-bool iface_monitors_read_owners(const struct iface_monitor *m, size_t n);
-/* Detach, unpin, close; safe on a partly opened monitor. */
+bool iface_monitors_read_owners(struct iface_monitor *const *m, size_t n);
+/* Detach, unpin, close and free. */
 void iface_monitor_close(struct iface_monitor *m);
 /* Stop counting (links/filters removed) but keep the maps for a last drain. */
 void iface_monitor_detach(struct iface_monitor *m);
@@ -147,6 +103,12 @@ int iface_monitor_follow(struct iface_monitor *m);
 int iface_monitor_check(struct iface_monitor *m);
 /* Attached and every hook running our program: counting. */
 bool iface_monitor_counting(const struct iface_monitor *m);
+/*
+ * After --user dropped privileges: reattach false, an interface that
+ * comes back is only reported (unprivileged); reattach true with clsact
+ * filters, the kept capabilities are raised around attaching (raise_caps).
+ */
+void iface_monitor_set_privileges(struct iface_monitor *m, bool reattach);
 
 /*
  * Put the empty spare statistics map in the programs' slot and return the
@@ -162,7 +124,7 @@ uint32_t iface_monitor_map_capacity(const struct iface_monitor *m);
 /*
  * Exit but leave the kernel side: with keep_attached the programs go on
  * counting (--keep-attached); otherwise they are detached but the maps
- * stay pinned because they hold counts not yet stored.
+ * stay pinned because they hold counts not yet stored.  Frees m.
  */
 void iface_monitor_close_keep(struct iface_monitor *m, bool keep_attached);
 /*
@@ -176,5 +138,25 @@ int iface_monitor_meta_fd(const struct iface_monitor *m);
 /* The cumulative per-CPU counters (enum itm_counter_index). */
 int iface_monitor_counters_fd(const struct iface_monitor *m);
 const char *attach_mode_name(enum attach_mode mode);
+
+/* What the rest of the daemon reads of a monitor. */
+const char *iface_monitor_name(const struct iface_monitor *m);
+int iface_monitor_ifindex(const struct iface_monitor *m);
+enum attach_mode iface_monitor_mode(const struct iface_monitor *m);
+const char *iface_monitor_pin_dir(const struct iface_monitor *m);
+/* Its BPF object is loaded (until close; detach leaves it loaded). */
+bool iface_monitor_loaded(const struct iface_monitor *m);
+/* 0: itm_stats_a is in the programs' slot, 1: b. */
+int iface_monitor_active(const struct iface_monitor *m);
+/* The maps came from an earlier run (kill -9, --keep-attached). */
+bool iface_monitor_adopted(const struct iface_monitor *m);
+/* The interface disappeared; not attached. */
+bool iface_monitor_gone(const struct iface_monitor *m);
+/* Times attached again to a re-created interface. */
+uint64_t iface_monitor_reattached(const struct iface_monitor *m);
+/* A tcx link of a re-attach could not be pinned. */
+bool iface_monitor_unpinned(const struct iface_monitor *m);
+/* --user --reattach with clsact filters: raise caps around detaching. */
+bool iface_monitor_raise_caps(const struct iface_monitor *m);
 
 #endif
