@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one hash table of the daemon: an open-addressing index (linear
+ * probing, a power-of-two number of slots) from keys to positions in an
+ * array the caller owns.  The caller keeps its elements where it wants
+ * them (dense, in insertion order, cheap to scan for /metrics); the index
+ * only finds them.  It stores no keys: hash and equality are the
+ * caller's, and hashmap_find() is inline so that a constant eq() is
+ * inlined with it and a lookup costs what a hand-written probe loop costs.
+ *
+ * The index is kept at most half full (hashmap_reserve()), so probe chains
+ * stay short and every probe ends at an empty slot.  A deletion shifts the
+ * rest of its chain back: there are no tombstones to sweep.
+ *
+ * The number of positions held is the caller's count (its array's length):
+ * the index does not keep one, so clearing it is hashmap_clear().
+ */
+#ifndef ITM_HASHMAP_H
+#define ITM_HASHMAP_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+struct hashmap {
+	uint32_t *slot; /* element position + 1; 0 marks an empty slot */
+	size_t mask;	/* number of slots - 1 */
+};
+
+/* The positions an index holds are 0 .. HASHMAP_MAX_POS. */
+#define HASHMAP_MAX_POS (UINT32_MAX - 1)
+
+/* The hash of the element at pos (to move it when the index grows). */
+typedef uint64_t (*hashmap_hash_fn)(const void *ctx, uint32_t pos);
+/* Whether the element at pos has this key. */
+typedef bool (*hashmap_eq_fn)(const void *ctx, uint32_t pos, const void *key);
+
+/* An empty index with room for n positions; 0 or -ENOMEM. */
+int hashmap_init(struct hashmap *m, size_t n);
+void hashmap_free(struct hashmap *m);
+void hashmap_clear(struct hashmap *m);
+
+/* How many positions fit before hashmap_reserve() must grow it. */
+static inline size_t hashmap_capacity(const struct hashmap *m)
+{
+	return m->slot ? (m->mask + 1) / 2 : 0;
+}
+
+/*
+ * Room for n positions, rehashing the ones it holds (hash(ctx, pos)) into
+ * a larger index if needed.  0, or -ENOMEM with the index unchanged.
+ */
+int hashmap_reserve(struct hashmap *m, size_t n, hashmap_hash_fn hash,
+		    const void *ctx);
+
+/* Clear, then index positions 0 .. n-1 (n <= hashmap_capacity()). */
+void hashmap_reindex(struct hashmap *m, size_t n, hashmap_hash_fn hash,
+		     const void *ctx);
+
+/*
+ * Find the position of key: true and *pos, or false.  hash is the key's
+ * hash as hash_fn would compute it for its element.
+ */
+static inline bool hashmap_find(const struct hashmap *m, uint64_t hash,
+				hashmap_eq_fn eq, const void *ctx,
+				const void *key, uint32_t *pos)
+{
+	if (!m->slot)
+		return false;
+	for (size_t s = hash & m->mask; m->slot[s]; s = (s + 1) & m->mask) {
+		if (eq(ctx, m->slot[s] - 1, key)) {
+			*pos = m->slot[s] - 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Index pos under hash.  The caller made room (hashmap_reserve()) and
+ * knows the key is not there yet.
+ */
+static inline void hashmap_insert(struct hashmap *m, uint64_t hash,
+				  uint32_t pos)
+{
+	size_t s = hash & m->mask;
+
+	while (m->slot[s])
+		s = (s + 1) & m->mask;
+	m->slot[s] = pos + 1;
+}
+
+/*
+ * Remove pos (indexed under hash); the rest of its probe chain moves back
+ * (hash_fn gives their homes).  Returns whether pos was there.
+ */
+bool hashmap_delete(struct hashmap *m, uint64_t hash, uint32_t pos,
+		    hashmap_hash_fn hash_fn, const void *ctx);
+
+/*
+ * The element that was at from is now at to (a dense array filling a
+ * hole with its last element); from must be indexed under hash.
+ */
+void hashmap_move(struct hashmap *m, uint64_t hash, uint32_t from, uint32_t to);
+
+/* FNV-1a, 64 bits: short keys with no adversary to fear (geo strings). */
+static inline uint64_t hash_fnv1a(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	while (n--)
+		h = (h ^ *b++) * 0x100000001b3ULL;
+	return h;
+}
+
+/*
+ * An address (and pid, 0 for none).  Addresses are chosen by whoever sends
+ * packets, so the whole key is mixed: every bit reaches the low bits that
+ * pick the slot.
+ */
+static inline uint64_t hash_addr(const struct in6_addr *a, uint32_t pid)
+{
+	uint64_t lo, hi, h;
+
+	memcpy(&lo, a->s6_addr, 8);
+	memcpy(&hi, a->s6_addr + 8, 8);
+	h = lo * 0x9e3779b97f4a7c15ULL ^ hi ^ ((uint64_t)pid << 17);
+	h ^= h >> 32;
+	h *= 0xd6e8feb86659fd93ULL;
+	h ^= h >> 32;
+	return h;
+}
+
+#endif
