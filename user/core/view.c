@@ -30,39 +30,36 @@ static const double window_s[VW_MAX] = {0, 2, 10, 40};
 
 /* ------------------------------------------------------------ rows */
 
-static uint64_t key_hash(const struct in6_addr *a, uint32_t pid)
-{
-	uint64_t lo, hi, h;
+struct row_key {
+	const struct in6_addr *addr;
+	uint32_t pid;
+};
 
-	memcpy(&lo, a->s6_addr, 8);
-	memcpy(&hi, a->s6_addr + 8, 8);
-	h = lo * 0x9e3779b97f4a7c15ULL ^ hi ^ ((uint64_t)pid << 17);
-	h ^= h >> 32;
-	h *= 0xd6e8feb86659fd93ULL;
-	return h ^ (h >> 32);
+static uint64_t row_hash(const void *ctx, uint32_t pos)
+{
+	const struct view_row *row =
+		&((const struct view_rows *)ctx)->rows[pos];
+
+	return hash_addr(&row->addr, row->pid);
 }
 
-static void rows_reindex(struct view_rows *r)
+static bool row_eq(const void *ctx, uint32_t pos, const void *key)
 {
-	memset(r->index, 0, (r->mask + 1) * sizeof(*r->index));
-	for (size_t i = 0; i < r->count; i++) {
-		size_t s = key_hash(&r->rows[i].addr, r->rows[i].pid) & r->mask;
+	const struct view_row *row =
+		&((const struct view_rows *)ctx)->rows[pos];
+	const struct row_key *k = key;
 
-		while (r->index[s])
-			s = (s + 1) & r->mask;
-		r->index[s] = (uint32_t)(i + 1);
-	}
+	return row->pid == k->pid &&
+	       !memcmp(&row->addr, k->addr, sizeof(row->addr));
 }
 
 static int rows_init(struct view_rows *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->rows = calloc(INITIAL_ROWS, sizeof(*r->rows));
-	r->index = calloc(INITIAL_ROWS * 2, sizeof(*r->index));
-	if (!r->rows || !r->index)
+	if (!r->rows || hashmap_init(&r->index, INITIAL_ROWS))
 		return -ENOMEM;
 	r->cap = INITIAL_ROWS;
-	r->mask = INITIAL_ROWS * 2 - 1;
 	return 0;
 }
 
@@ -80,46 +77,37 @@ static void rows_free(struct view_rows *r)
 	for (size_t i = 0; i < r->count; i++)
 		row_free(&r->rows[i]);
 	free(r->rows);
-	free(r->index);
+	hashmap_free(&r->index);
 	memset(r, 0, sizeof(*r));
 }
 
 static struct view_row *rows_find(const struct view_rows *r,
 				  const struct in6_addr *a, uint32_t pid)
 {
-	size_t s = key_hash(a, pid) & r->mask;
+	struct row_key k = {a, pid};
+	uint32_t pos;
 
-	for (uint32_t pos; (pos = r->index[s]); s = (s + 1) & r->mask) {
-		struct view_row *row = &r->rows[pos - 1];
-
-		if (row->pid == pid && !memcmp(&row->addr, a, sizeof(*a)))
-			return row;
-	}
-	return NULL;
+	if (!hashmap_find(&r->index, hash_addr(a, pid), row_eq, r, &k, &pos))
+		return NULL;
+	return &r->rows[pos];
 }
 
 static struct view_row *rows_add(struct view_rows *r, const struct in6_addr *a,
 				 uint32_t pid, uint16_t hist_cap)
 {
 	struct view_row *row;
-	size_t s;
 
 	if (r->count == r->cap) {
 		size_t cap = r->cap * 2;
-		struct view_row *rows = realloc(r->rows, cap * sizeof(*rows));
-		uint32_t *idx;
+		struct view_row *rows;
 
+		if (hashmap_reserve(&r->index, cap, row_hash, r))
+			return NULL;
+		rows = realloc(r->rows, cap * sizeof(*rows));
 		if (!rows)
 			return NULL;
 		r->rows = rows;
-		idx = calloc(cap * 2, sizeof(*idx));
-		if (!idx)
-			return NULL;
-		free(r->index);
-		r->index = idx;
 		r->cap = cap;
-		r->mask = cap * 2 - 1;
-		rows_reindex(r);
 	}
 	row = &r->rows[r->count];
 	memset(row, 0, sizeof(*row));
@@ -129,10 +117,7 @@ static struct view_row *rows_add(struct view_rows *r, const struct in6_addr *a,
 	row->hist.cap = hist_cap;
 	row->addr = *a;
 	row->pid = pid;
-	s = key_hash(a, pid) & r->mask;
-	while (r->index[s])
-		s = (s + 1) & r->mask;
-	r->index[s] = (uint32_t)(++r->count);
+	hashmap_insert(&r->index, hash_addr(a, pid), (uint32_t)r->count++);
 	return row;
 }
 
@@ -153,7 +138,7 @@ static void rows_sweep(struct view_rows *r, uint64_t gen)
 	if (kept == r->count)
 		return;
 	r->count = kept;
-	rows_reindex(r);
+	hashmap_reindex(&r->index, r->count, row_hash, r);
 }
 
 /* ------------------------------------------------------------ history */
