@@ -315,6 +315,75 @@ static void test_hashes(void **state)
 	assert_true((hash_addr(&a, 0) & 0xffff) != (hash_addr(&b, 0) & 0xffff));
 }
 
+/* An address table as table.c and view.c keep one. */
+struct row {
+	struct in6_addr addr;
+	uint32_t pid;
+	uint64_t payload;
+};
+
+ADDR_PID_HEAD(struct row);
+
+static struct addr_pid row_key(uint32_t i)
+{
+	struct addr_pid k = {.pid = i % 3};
+
+	/* Few distinct pids, addresses that differ in one byte each half. */
+	k.addr.s6_addr[0] = (uint8_t)(i >> 8);
+	k.addr.s6_addr[15] = (uint8_t)i;
+	return k;
+}
+
+static void test_addr_rows_grow_array(void **state)
+{
+	struct row *rows = NULL, *big;
+	struct addr_rows ar;
+	struct hashmap m = {0};
+	size_t n = 0, cap = 0;
+	uint32_t pos = 0;
+
+	(void)state;
+	for (uint32_t i = 0; i < 5000; i++) {
+		struct addr_pid k = row_key(i);
+
+		ar = ADDR_ROWS(rows);
+		big = hashmap_array_room(&m, rows, n, &cap, 1, sizeof(*rows),
+					 addr_rows_hash, &ar);
+		assert_non_null(big);
+		/* Doubling: it moved only when it was full. */
+		assert_true(big == rows || n == cap / 2);
+		rows = big;
+		assert_true(cap > n);
+		assert_true(hashmap_capacity(&m) >= cap);
+		rows[n].addr = k.addr;
+		rows[n].pid = k.pid;
+		rows[n].payload = i;
+		hashmap_insert(&m, hash_addr(&k.addr, k.pid), (uint32_t)n++);
+	}
+	ar = ADDR_ROWS(rows);
+	for (uint32_t i = 0; i < 5000; i++) {
+		struct addr_pid k = row_key(i);
+
+		assert_true(hashmap_find(&m, hash_addr(&k.addr, k.pid),
+					 addr_rows_eq, &ar, &k, &pos));
+		assert_int_equal(rows[pos].payload, i);
+		assert_int_equal(addr_rows_hash(&ar, pos),
+				 hash_addr(&k.addr, k.pid));
+		/* The same address with another pid is another key. */
+		k.pid += 3;
+		assert_false(hashmap_find(&m, hash_addr(&k.addr, k.pid),
+					  addr_rows_eq, &ar, &k, &pos));
+	}
+	/* A size that cannot be: refused, the array left as it was. */
+	errno = 0;
+	assert_null(hashmap_grow_array(&m, rows, SIZE_MAX / 2, sizeof(*rows),
+				       addr_rows_hash, &ar));
+	assert_int_equal(errno, ENOMEM);
+	assert_int_equal(rows[4999].payload, 4999);
+	hashmap_free(&m);
+	free(rows);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_reindex),
 		cmocka_unit_test(test_reserve_limits),
 		cmocka_unit_test(test_hashes),
+		cmocka_unit_test(test_addr_rows_grow_array),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

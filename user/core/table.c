@@ -7,28 +7,7 @@
 
 #define INITIAL_CAP 1024
 
-/* The index's view of the entries: hashed and compared by (address, pid). */
-struct entry_key {
-	const struct in6_addr *addr;
-	uint32_t pid;
-};
-
-static uint64_t entry_hash(const void *ctx, uint32_t pos)
-{
-	const struct ip_entry *e =
-		&((const struct ip_table *)ctx)->entries[pos];
-
-	return hash_addr(&e->addr, e->pid);
-}
-
-static bool entry_eq(const void *ctx, uint32_t pos, const void *key)
-{
-	const struct ip_entry *e =
-		&((const struct ip_table *)ctx)->entries[pos];
-	const struct entry_key *k = key;
-
-	return e->pid == k->pid && !memcmp(&e->addr, k->addr, sizeof(e->addr));
-}
+ADDR_PID_HEAD(struct ip_entry);
 
 int ip_table_init(struct ip_table *t, uint64_t threshold)
 {
@@ -65,10 +44,12 @@ void ip_table_clear(struct ip_table *t)
 struct ip_entry *ip_table_find_pid(const struct ip_table *t,
 				   const struct in6_addr *addr, uint32_t pid)
 {
-	struct entry_key k = {addr, pid};
+	struct addr_rows rows = ADDR_ROWS(t->entries);
+	struct addr_pid k = {*addr, pid};
 	uint32_t pos;
 
-	if (!hashmap_find(&t->map, hash_addr(addr, pid), entry_eq, t, &k, &pos))
+	if (!hashmap_find(&t->map, hash_addr(addr, pid), addr_rows_eq, &rows,
+			  &k, &pos))
 		return NULL;
 	return &t->entries[pos];
 }
@@ -81,26 +62,27 @@ struct ip_entry *ip_table_find(const struct ip_table *t,
 
 /*
  * Double the capacity, or leave the entries exactly as they were: the
- * index grows first (a larger index finds the same entries), so a failure
- * never leaves more entries than index room.
+ * exported positions and the index grow first, and after a failure they
+ * only have more room than the entries need.
  */
 static int grow(struct ip_table *t)
 {
+	struct addr_rows rows = ADDR_ROWS(t->entries);
 	size_t cap = t->cap * 2;
 	struct ip_entry *e;
 	uint32_t *x;
 
 	if (t->max_entries && cap > t->max_entries)
 		cap = t->max_entries;
-	if (cap <= t->cap || cap > HASHMAP_MAX_POS)
+	if (cap <= t->cap)
 		return -ENOMEM;
-	if (hashmap_reserve(&t->map, cap, entry_hash, t))
-		return -ENOMEM;
+	/* The exported positions first: they may be more than needed. */
 	x = realloc(t->exported, cap * sizeof(*x));
 	if (!x)
 		return -ENOMEM;
 	t->exported = x;
-	e = realloc(t->entries, cap * sizeof(*e));
+	e = hashmap_grow_array(&t->map, t->entries, cap, sizeof(*e),
+			       addr_rows_hash, &rows);
 	if (!e)
 		return -ENOMEM;
 	t->entries = e;
@@ -262,6 +244,7 @@ size_t ip_table_remove_if(struct ip_table *t,
 			  bool (*drop)(const struct ip_entry *e, void *ctx),
 			  void *ctx)
 {
+	struct addr_rows rows;
 	size_t kept = 0, removed;
 
 	for (size_t i = 0; i < t->count; i++) {
@@ -276,7 +259,8 @@ size_t ip_table_remove_if(struct ip_table *t,
 		return 0;
 	t->count = kept;
 	/* Same size: rebuilding in place cannot fail for lack of memory. */
-	hashmap_reindex(&t->map, t->count, entry_hash, t);
+	rows = ADDR_ROWS(t->entries);
+	hashmap_reindex(&t->map, t->count, addr_rows_hash, &rows);
 	t->n_exported = 0;
 	for (size_t i = 0; i < t->count; i++)
 		if (t->entries[i].exported)

@@ -30,28 +30,7 @@ static const double window_s[VW_MAX] = {0, 2, 10, 40};
 
 /* ------------------------------------------------------------ rows */
 
-struct row_key {
-	const struct in6_addr *addr;
-	uint32_t pid;
-};
-
-static uint64_t row_hash(const void *ctx, uint32_t pos)
-{
-	const struct view_row *row =
-		&((const struct view_rows *)ctx)->rows[pos];
-
-	return hash_addr(&row->addr, row->pid);
-}
-
-static bool row_eq(const void *ctx, uint32_t pos, const void *key)
-{
-	const struct view_row *row =
-		&((const struct view_rows *)ctx)->rows[pos];
-	const struct row_key *k = key;
-
-	return row->pid == k->pid &&
-	       !memcmp(&row->addr, k->addr, sizeof(row->addr));
-}
+ADDR_PID_HEAD(struct view_row);
 
 static int rows_init(struct view_rows *r)
 {
@@ -84,10 +63,12 @@ static void rows_free(struct view_rows *r)
 static struct view_row *rows_find(const struct view_rows *r,
 				  const struct in6_addr *a, uint32_t pid)
 {
-	struct row_key k = {a, pid};
+	struct addr_rows rows = ADDR_ROWS(r->rows);
+	struct addr_pid k = {*a, pid};
 	uint32_t pos;
 
-	if (!hashmap_find(&r->index, hash_addr(a, pid), row_eq, r, &k, &pos))
+	if (!hashmap_find(&r->index, hash_addr(a, pid), addr_rows_eq, &rows, &k,
+			  &pos))
 		return NULL;
 	return &r->rows[pos];
 }
@@ -95,20 +76,15 @@ static struct view_row *rows_find(const struct view_rows *r,
 static struct view_row *rows_add(struct view_rows *r, const struct in6_addr *a,
 				 uint32_t pid, uint16_t hist_cap)
 {
+	struct addr_rows rows = ADDR_ROWS(r->rows);
 	struct view_row *row;
 
-	if (r->count == r->cap) {
-		size_t cap = r->cap * 2;
-		struct view_row *rows;
-
-		if (hashmap_reserve(&r->index, cap, row_hash, r))
-			return NULL;
-		rows = realloc(r->rows, cap * sizeof(*rows));
-		if (!rows)
-			return NULL;
-		r->rows = rows;
-		r->cap = cap;
-	}
+	row = hashmap_array_room(&r->index, r->rows, r->count, &r->cap,
+				 INITIAL_ROWS, sizeof(*row), addr_rows_hash,
+				 &rows);
+	if (!row)
+		return NULL;
+	r->rows = row;
 	row = &r->rows[r->count];
 	memset(row, 0, sizeof(*row));
 	row->hist.s = calloc(hist_cap, sizeof(*row->hist.s));
@@ -124,6 +100,7 @@ static struct view_row *rows_add(struct view_rows *r, const struct in6_addr *a,
 /* Drop rows the update with generation gen did not see. */
 static void rows_sweep(struct view_rows *r, uint64_t gen)
 {
+	struct addr_rows rows;
 	size_t kept = 0;
 
 	for (size_t i = 0; i < r->count; i++) {
@@ -138,7 +115,8 @@ static void rows_sweep(struct view_rows *r, uint64_t gen)
 	if (kept == r->count)
 		return;
 	r->count = kept;
-	hashmap_reindex(&r->index, r->count, row_hash, r);
+	rows = ADDR_ROWS(r->rows);
+	hashmap_reindex(&r->index, r->count, addr_rows_hash, &rows);
 }
 
 /* ------------------------------------------------------------ history */

@@ -496,18 +496,12 @@ static bool block_eq(const void *ctx, uint32_t pos, const void *key)
 static void block_remember(struct block_index *bi, const struct block_key *k,
 			   uint32_t off, uint32_t len)
 {
-	if (bi->n == bi->cap) {
-		size_t cap = bi->cap ? bi->cap * 2 : 64;
-		struct block *b;
+	struct block *b = hashmap_array_room(&bi->map, bi->b, bi->n, &bi->cap,
+					     64, sizeof(*b), block_hash, bi);
 
-		if (hashmap_reserve(&bi->map, cap, block_hash, bi))
-			return;
-		b = realloc(bi->b, cap * sizeof(*b));
-		if (!b)
-			return;
-		bi->b = b;
-		bi->cap = cap;
-	}
+	if (!b)
+		return;
+	bi->b = b;
 	bi->b[bi->n].key = *k;
 	bi->b[bi->n].off = off;
 	bi->b[bi->n].len = len;

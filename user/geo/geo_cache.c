@@ -52,23 +52,16 @@ static const void *pset_intern(struct pset *s, const void *key,
 			       void *(*copy)(const void *key))
 {
 	uint64_t h = s->hash(key);
+	void *c, **item;
 	uint32_t pos;
-	void *c;
 
 	if (hashmap_find(&s->index, h, pset_eq, s, key, &pos))
 		return s->item[pos];
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 128;
-		void **item;
-
-		if (hashmap_reserve(&s->index, cap, pset_hash, s))
-			return NULL;
-		item = realloc(s->item, cap * sizeof(*item));
-		if (!item)
-			return NULL;
-		s->item = item;
-		s->cap = cap;
-	}
+	item = hashmap_array_room(&s->index, s->item, s->n, &s->cap, 128,
+				  sizeof(*item), pset_hash, s);
+	if (!item)
+		return NULL;
+	s->item = item;
 	c = copy(key);
 	if (!c)
 		return NULL;
@@ -126,14 +119,14 @@ struct geo_intern {
 
 struct geo_intern *geo_intern_new(void)
 {
-	struct geo_intern *in = calloc(1, sizeof(struct geo_intern));
+	static const struct geo_intern empty = {
+		.strs = {.hash = str_hash, .eq = str_eq},
+		.labels = {.hash = labels_hash, .eq = labels_eq},
+	};
+	struct geo_intern *in = malloc(sizeof(*in));
 
-	if (!in)
-		return NULL;
-	in->strs.hash = str_hash;
-	in->strs.eq = str_eq;
-	in->labels.hash = labels_hash;
-	in->labels.eq = labels_eq;
+	if (in)
+		*in = empty;
 	return in;
 }
 
@@ -222,6 +215,7 @@ void geo_cache_put(struct geo_cache *c, const struct in6_addr *a,
 		   const struct geo_labels *l)
 {
 	uint64_t h = addr_key_hash(a);
+	struct cache_ent *ent;
 	uint32_t pos;
 
 	if (hashmap_find(&c->index, h, ent_eq, c, a, &pos)) {
@@ -230,18 +224,11 @@ void geo_cache_put(struct geo_cache *c, const struct in6_addr *a,
 	}
 	if (c->n >= CACHE_MAX_ENTRIES)
 		geo_cache_clear(c);
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 512;
-		struct cache_ent *ent;
-
-		if (hashmap_reserve(&c->index, cap, ent_hash, c))
-			return;
-		ent = realloc(c->ent, cap * sizeof(*ent));
-		if (!ent)
-			return;
-		c->ent = ent;
-		c->cap = cap;
-	}
+	ent = hashmap_array_room(&c->index, c->ent, c->n, &c->cap, 512,
+				 sizeof(*ent), ent_hash, c);
+	if (!ent)
+		return;
+	c->ent = ent;
 	c->ent[c->n].addr = *a;
 	c->ent[c->n].l = l;
 	hashmap_insert(&c->index, h, (uint32_t)c->n++);

@@ -111,3 +111,28 @@ void hashmap_move(struct hashmap *m, uint64_t hash, uint32_t from, uint32_t to)
 	if (s != SIZE_MAX)
 		m->slot[s] = to + 1;
 }
+
+void *hashmap_grow_array(struct hashmap *m, void *array, size_t cap,
+			 size_t elem, hashmap_hash_fn hash, const void *ctx)
+{
+	if (cap > (size_t)HASHMAP_MAX_POS + 1 || cap > SIZE_MAX / elem ||
+	    hashmap_reserve(m, cap, hash, ctx)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(array, cap * elem);
+}
+
+void *hashmap_array_room(struct hashmap *m, void *array, size_t n, size_t *cap,
+			 size_t min, size_t elem, hashmap_hash_fn hash,
+			 const void *ctx)
+{
+	size_t bigger = *cap * 2 > min ? *cap * 2 : min;
+
+	if (n < *cap)
+		return array;
+	array = hashmap_grow_array(m, array, bigger, elem, hash, ctx);
+	if (array)
+		*cap = bigger;
+	return array;
+}

@@ -105,6 +105,25 @@ bool hashmap_delete(struct hashmap *m, uint64_t hash, uint32_t pos,
  */
 void hashmap_move(struct hashmap *m, uint64_t hash, uint32_t from, uint32_t to);
 
+/*
+ * Grow an indexed array to cap elements of elem bytes: the index first
+ * (rehashing with hash(ctx, pos), which reads the array where it still
+ * is), then the array, as realloc() does.  The array, or NULL with errno
+ * set and the array unchanged (the index may have grown: it finds the same
+ * elements).
+ */
+void *hashmap_grow_array(struct hashmap *m, void *array, size_t cap,
+			 size_t elem, hashmap_hash_fn hash, const void *ctx);
+/*
+ * Room for one more element after n in an indexed array of *cap elements:
+ * the array as it is while there is, else hashmap_grow_array() to twice
+ * *cap (at least min) and *cap updated.  NULL with errno set when out of
+ * memory.
+ */
+void *hashmap_array_room(struct hashmap *m, void *array, size_t n, size_t *cap,
+			 size_t min, size_t elem, hashmap_hash_fn hash,
+			 const void *ctx);
+
 /* FNV-1a, 64 bits: short keys with no adversary to fear (geo strings). */
 static inline uint64_t hash_fnv1a(const void *p, size_t n)
 {
@@ -132,6 +151,52 @@ static inline uint64_t hash_addr(const struct in6_addr *a, uint32_t pid)
 	h *= 0xd6e8feb86659fd93ULL;
 	h ^= h >> 32;
 	return h;
+}
+
+/*
+ * The daemon's address tables keep arrays of elements that begin with
+ * this (an address, and a pid or 0), so that one pair of callbacks serves
+ * them all: the context is an addr_rows describing the array.
+ */
+struct addr_pid {
+	struct in6_addr addr; /* IPv4 as ::ffff:a.b.c.d */
+	uint32_t pid;
+};
+
+#define ADDR_PID_LEN (sizeof(struct in6_addr) + sizeof(uint32_t))
+
+/* Asserts that elements of type T begin with an addr_pid's fields. */
+#define ADDR_PID_HEAD(T)                                                       \
+	_Static_assert(offsetof(T, addr) == 0 &&                               \
+			       offsetof(T, pid) == sizeof(struct in6_addr),    \
+		       #T " begins with its address and pid")
+
+struct addr_rows {
+	const char *base; /* the array where it is now */
+	size_t stride;	  /* bytes per element */
+};
+
+#define ADDR_ROWS(array)                                                       \
+	((struct addr_rows){(const char *)(array), sizeof(*(array))})
+
+static inline uint64_t addr_rows_hash(const void *ctx, uint32_t pos)
+{
+	const struct addr_rows *r = ctx;
+	const char *e = r->base + pos * r->stride;
+	struct in6_addr a;
+	uint32_t pid;
+
+	memcpy(&a, e, sizeof(a));
+	memcpy(&pid, e + sizeof(a), sizeof(pid));
+	return hash_addr(&a, pid);
+}
+
+/* key: a struct addr_pid. */
+static inline bool addr_rows_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct addr_rows *r = ctx;
+
+	return !memcmp(r->base + pos * r->stride, key, ADDR_PID_LEN);
 }
 
 #endif
