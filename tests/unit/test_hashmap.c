@@ -104,7 +104,8 @@ static void add(struct model *md, uint64_t key)
 	uint32_t pos;
 
 	assert_false(find(md, key, &pos));
-	assert_int_equal(hashmap_reserve(&md->m, md->n + 1, pos_hash, md), 0);
+	assert_int_equal(
+		hashmap_reserve(&md->m, md->n + 1, md->n, pos_hash, md), 0);
 	md->keys[md->n] = key;
 	hashmap_insert(&md->m, key_hash(md, key), (uint32_t)md->n++);
 	md->present[key] = true;
@@ -272,13 +273,13 @@ static void test_reserve_limits(void **state)
 	before = md.m.slot;
 	mask = md.m.mask;
 	/* Within capacity: nothing moves. */
-	assert_int_equal(
-		hashmap_reserve(&md.m, hashmap_capacity(&md.m), pos_hash, &md),
-		0);
+	assert_int_equal(hashmap_reserve(&md.m, hashmap_capacity(&md.m), md.n,
+					 pos_hash, &md),
+			 0);
 	assert_ptr_equal(md.m.slot, before);
 	/* Past the positions a slot can name: refused, index unchanged. */
 	assert_int_equal(hashmap_reserve(&md.m, (size_t)HASHMAP_MAX_POS + 2,
-					 pos_hash, &md),
+					 md.n, pos_hash, &md),
 			 -ENOMEM);
 	assert_ptr_equal(md.m.slot, before);
 	assert_int_equal(md.m.mask, mask);
@@ -376,7 +377,7 @@ static void test_addr_rows_grow_array(void **state)
 	}
 	/* A size that cannot be: refused, the array left as it was. */
 	errno = 0;
-	assert_null(hashmap_grow_array(&m, rows, SIZE_MAX / 2, sizeof(*rows),
+	assert_null(hashmap_grow_array(&m, rows, n, SIZE_MAX / 2, sizeof(*rows),
 				       addr_rows_hash, &ar));
 	assert_int_equal(errno, ENOMEM);
 	assert_int_equal(rows[4999].payload, 4999);

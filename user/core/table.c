@@ -81,7 +81,7 @@ static int grow(struct ip_table *t)
 	if (!x)
 		return -ENOMEM;
 	t->exported = x;
-	e = hashmap_grow_array(&t->map, t->entries, cap, sizeof(*e),
+	e = hashmap_grow_array(&t->map, t->entries, t->count, cap, sizeof(*e),
 			       addr_rows_hash, &rows);
 	if (!e)
 		return -ENOMEM;

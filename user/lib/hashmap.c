@@ -42,32 +42,6 @@ void hashmap_clear(struct hashmap *m)
 		memset(m->slot, 0, (m->mask + 1) * sizeof(*m->slot));
 }
 
-int hashmap_reserve(struct hashmap *m, size_t n, hashmap_hash_fn hash,
-		    const void *ctx)
-{
-	struct hashmap bigger;
-
-	if (n <= hashmap_capacity(m))
-		return 0;
-	if (n > (size_t)HASHMAP_MAX_POS + 1 || hashmap_init(&bigger, n))
-		return -ENOMEM;
-	for (size_t s = 0; m->slot && s <= m->mask; s++)
-		if (m->slot[s])
-			hashmap_insert(&bigger, hash(ctx, m->slot[s] - 1),
-				       m->slot[s] - 1);
-	free(m->slot);
-	*m = bigger;
-	return 0;
-}
-
-void hashmap_reindex(struct hashmap *m, size_t n, hashmap_hash_fn hash,
-		     const void *ctx)
-{
-	hashmap_clear(m);
-	for (size_t i = 0; i < n; i++)
-		hashmap_insert(m, hash(ctx, (uint32_t)i), (uint32_t)i);
-}
-
 /* The slot that holds pos, or SIZE_MAX. */
 static size_t slot_of(const struct hashmap *m, uint64_t hash, uint32_t pos)
 {
@@ -112,17 +86,6 @@ void hashmap_move(struct hashmap *m, uint64_t hash, uint32_t from, uint32_t to)
 		m->slot[s] = to + 1;
 }
 
-void *hashmap_grow_array(struct hashmap *m, void *array, size_t cap,
-			 size_t elem, hashmap_hash_fn hash, const void *ctx)
-{
-	if (cap > (size_t)HASHMAP_MAX_POS + 1 || cap > SIZE_MAX / elem ||
-	    hashmap_reserve(m, cap, hash, ctx)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	return realloc(array, cap * elem);
-}
-
 void *hashmap_array_room(struct hashmap *m, void *array, size_t n, size_t *cap,
 			 size_t min, size_t elem, hashmap_hash_fn hash,
 			 const void *ctx)
@@ -131,7 +94,7 @@ void *hashmap_array_room(struct hashmap *m, void *array, size_t n, size_t *cap,
 
 	if (n < *cap)
 		return array;
-	array = hashmap_grow_array(m, array, bigger, elem, hash, ctx);
+	array = hashmap_grow_array(m, array, n, bigger, elem, hash, ctx);
 	if (array)
 		*cap = bigger;
 	return array;

@@ -12,16 +12,21 @@
  * stay short and every probe ends at an empty slot.  A deletion shifts the
  * rest of its chain back: there are no tombstones to sweep.
  *
- * The number of positions held is the caller's count (its array's length):
- * the index does not keep one, so clearing it is hashmap_clear().
+ * The caller's array is dense: an index of k elements holds positions
+ * 0 .. k-1, and k is the caller's count (the index keeps none, so emptying
+ * it is hashmap_clear()).  A deletion fills its hole with the last element
+ * (hashmap_delete(), then hashmap_move()).  Growing rehashes in position
+ * order, reading the array front to back instead of at random.
  */
 #ifndef ITM_HASHMAP_H
 #define ITM_HASHMAP_H
 
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct hashmap {
@@ -47,17 +52,6 @@ static inline size_t hashmap_capacity(const struct hashmap *m)
 {
 	return m->slot ? (m->mask + 1) / 2 : 0;
 }
-
-/*
- * Room for n positions, rehashing the ones it holds (hash(ctx, pos)) into
- * a larger index if needed.  0, or -ENOMEM with the index unchanged.
- */
-int hashmap_reserve(struct hashmap *m, size_t n, hashmap_hash_fn hash,
-		    const void *ctx);
-
-/* Clear, then index positions 0 .. n-1 (n <= hashmap_capacity()). */
-void hashmap_reindex(struct hashmap *m, size_t n, hashmap_hash_fn hash,
-		     const void *ctx);
 
 /*
  * Find the position of key: true and *pos, or false.  hash is the key's
@@ -93,6 +87,58 @@ static inline void hashmap_insert(struct hashmap *m, uint64_t hash,
 }
 
 /*
+ * Clear, then index positions 0 .. n-1 (n <= hashmap_capacity()).  Inline,
+ * like the two below, so that a constant hash() is inlined into the loop
+ * that rehashes a whole table.
+ */
+static inline void hashmap_reindex(struct hashmap *m, size_t n,
+				   hashmap_hash_fn hash, const void *ctx)
+{
+	hashmap_clear(m);
+	for (size_t i = 0; i < n; i++)
+		hashmap_insert(m, hash(ctx, (uint32_t)i), (uint32_t)i);
+}
+
+/*
+ * Room for n positions, moving the held ones (0 .. held-1, hashed by
+ * hash(ctx, pos)) into a larger index if needed.  0, or -ENOMEM with the
+ * index unchanged.
+ */
+static inline int hashmap_reserve(struct hashmap *m, size_t n, size_t held,
+				  hashmap_hash_fn hash, const void *ctx)
+{
+	struct hashmap bigger;
+
+	if (n <= hashmap_capacity(m))
+		return 0;
+	if (n > (size_t)HASHMAP_MAX_POS + 1 || hashmap_init(&bigger, n))
+		return -ENOMEM;
+	hashmap_reindex(&bigger, held, hash, ctx);
+	hashmap_free(m);
+	*m = bigger;
+	return 0;
+}
+
+/*
+ * Grow an indexed array of held elements to cap elements of elem bytes:
+ * the index first (hashmap_reserve(), which reads the array where it
+ * still is), then the array, as realloc() does.  The array, or NULL with
+ * errno set and the array unchanged (the index may have grown: it finds
+ * the same elements).
+ */
+static inline void *hashmap_grow_array(struct hashmap *m, void *array,
+				       size_t held, size_t cap, size_t elem,
+				       hashmap_hash_fn hash, const void *ctx)
+{
+	if (cap > (size_t)HASHMAP_MAX_POS + 1 || cap > SIZE_MAX / elem ||
+	    hashmap_reserve(m, cap, held, hash, ctx)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return realloc(array, cap * elem);
+}
+
+/*
  * Remove pos (indexed under hash); the rest of its probe chain moves back
  * (hash_fn gives their homes).  Returns whether pos was there.
  */
@@ -106,19 +152,10 @@ bool hashmap_delete(struct hashmap *m, uint64_t hash, uint32_t pos,
 void hashmap_move(struct hashmap *m, uint64_t hash, uint32_t from, uint32_t to);
 
 /*
- * Grow an indexed array to cap elements of elem bytes: the index first
- * (rehashing with hash(ctx, pos), which reads the array where it still
- * is), then the array, as realloc() does.  The array, or NULL with errno
- * set and the array unchanged (the index may have grown: it finds the same
- * elements).
- */
-void *hashmap_grow_array(struct hashmap *m, void *array, size_t cap,
-			 size_t elem, hashmap_hash_fn hash, const void *ctx);
-/*
- * Room for one more element after n in an indexed array of *cap elements:
- * the array as it is while there is, else hashmap_grow_array() to twice
- * *cap (at least min) and *cap updated.  NULL with errno set when out of
- * memory.
+ * Room for one more element after the n held in an indexed array of *cap
+ * elements: the array as it is while there is, else hashmap_grow_array()
+ * to twice *cap (at least min) and *cap updated.  NULL with errno set when
+ * out of memory.
  */
 void *hashmap_array_room(struct hashmap *m, void *array, size_t n, size_t *cap,
 			 size_t min, size_t elem, hashmap_hash_fn hash,
