@@ -233,7 +233,13 @@ static inline bool addr_rows_eq(const void *ctx, uint32_t pos, const void *key)
 {
 	const struct addr_rows *r = ctx;
 
-	return !memcmp(r->base + pos * r->stride, key, ADDR_PID_LEN);
+	const char *e = r->base + pos * r->stride;
+	const struct addr_pid *k = key;
+	uint32_t pid;
+
+	/* The pid first: one load rejects most other processes' rows. */
+	memcpy(&pid, e + sizeof(k->addr), sizeof(pid));
+	return pid == k->pid && !memcmp(e, &k->addr, sizeof(k->addr));
 }
 
 #endif
