@@ -113,7 +113,9 @@ static inline int hashmap_reserve(struct hashmap *m, size_t n, size_t held,
 		return 0;
 	if (n > (size_t)HASHMAP_MAX_POS + 1 || hashmap_init(&bigger, n))
 		return -ENOMEM;
-	hashmap_reindex(&bigger, held, hash, ctx);
+	/* Fresh from calloc(): no need to clear it first. */
+	for (size_t i = 0; i < held; i++)
+		hashmap_insert(&bigger, hash(ctx, (uint32_t)i), (uint32_t)i);
 	hashmap_free(m);
 	*m = bigger;
 	return 0;
