@@ -236,7 +236,7 @@ static int run(size_t n)
 	       drain2, merge2, render_best, sb.len, gzip_size(sb.buf, sb.len),
 	       (rss1 - rss0) * 1024.0 / n,
 	       (double)(t.cap * sizeof(struct ip_entry) +
-			(t.index_mask + 1) * sizeof(uint32_t)) /
+			(t.map.mask + 1) * sizeof(*t.map.slot)) /
 		       n);
 	fflush(stdout);
 	strbuf_free(&sb);

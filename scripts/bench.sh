@@ -72,10 +72,6 @@ ninja -C "$BUILD" >&2
 
 CFLAGS=(-O2 -g -Wall -Wextra -D_GNU_SOURCE)
 gcc "${CFLAGS[@]}" -o "$TMP/gen" "$ROOT/bench/gen.c"
-gcc "${CFLAGS[@]}" -I"$ROOT/include" -I"$ROOT/user" -I"$BUILD" \
-	-o "$TMP/scale" "$ROOT/bench/scale.c" \
-	"$BUILD/user/libitm_core.a" "$BUILD/user/geo/libitm_geo.a" \
-	-lbpf -lmaxminddb -lz -lm
 
 if ((QUICK)); then
 	BPF_REPEAT=1000000 BPF_ROUNDS=1
@@ -149,7 +145,7 @@ echo >>"$REPORT"
 
 # --- 2. aggregation and exporter scale -----------------------------------
 log "scale: $SCALE_N tracked addresses"
-"$TMP/scale" $SCALE_N >"$TMP/scale.txt"
+"$BUILD/bench/scale" $SCALE_N >"$TMP/scale.txt"
 python3 - "$TMP/scale.txt" >>"$REPORT" <<'EOF'
 import sys
 rows = [dict(kv.split("=") for kv in l.split()) for l in open(sys.argv[1])]

@@ -8,8 +8,12 @@
  * each entry was either delivered or is still in the map.
  *
  * A kernel without batch operations (before 5.6) is drained key by key
- * (user/kernel/drain.c's fallback), which the cases then check.  A map this
- * machine has no memory for (per-CPU values: entries x CPUs) skips its
+ * (user/kernel/drain.c's fallback), which the cases then check; the
+ * "key by key" cases force that fallback here (ITM_TEST_REFUSE=batch's
+ * flag: the kernel refuses every batch call).  map_walk() reading (what
+ * persist does) must deliver every entry once and leave the map as it
+ * was; map_delete_keys() then empties it, keys already gone included.  A map
+ * this machine has no memory for (per-CPU values: entries x CPUs) skips its
  * case, with the reason.
  *
  * Exit status: 0 all passed (some maybe skipped), 1 a case failed, 77 BPF
@@ -111,9 +115,41 @@ static int check_batch(void *ctx, const struct itm_key *keys,
 	return ++s->batches == s->fail_at ? -ENOMEM : 0;
 }
 
-/* One case: a map of max entries, n of them used.  0, -1 failed, 1 skipped. */
-static int run_case(const char *name, __u32 max, __u32 n, size_t fail_at)
+enum how {
+	TAKE,	     /* drain_map() */
+	TAKE_BY_KEY, /* drain_map(), batch operations refused */
+	READ,	     /* map_walk() reading, then map_delete_keys() */
+	READ_BY_KEY, /* the same, batch operations refused */
+};
+
+/* Read mode: delete every key (the first tenth deleted before). */
+static int delete_all(int fd, __u32 n)
 {
+	struct itm_key *keys = calloc(n ? n : 1, sizeof(*keys));
+	int err;
+
+	if (!keys)
+		return -ENOMEM;
+	for (__u32 i = 0; i < n; i++) {
+		make_key(i, &keys[i]);
+		if (i < n / 10 && bpf_map_delete_elem(fd, &keys[i])) {
+			free(keys);
+			return -errno;
+		}
+	}
+	err = map_delete_keys(fd, keys, n);
+	free(keys);
+	return err;
+}
+
+/*
+ * One case: a map of max entries, n of them used.  0, -1 failed, 1
+ * skipped.
+ */
+static int run_case(const char *name, __u32 max, __u32 n, size_t fail_at,
+		    enum how how)
+{
+	bool read = how == READ || how == READ_BY_KEY;
 	struct seen s = {.n = n, .fail_at = fail_at};
 	struct drain_buf b = {0};
 	struct itm_key k;
@@ -149,7 +185,9 @@ static int run_case(const char *name, __u32 max, __u32 n, size_t fail_at)
 		free(row);
 		return -1;
 	}
-	err = drain_map(fd, &b, check_batch, &s);
+	b.refuse_batch = how == TAKE_BY_KEY || how == READ_BY_KEY;
+	err = read ? map_walk(fd, false, &b, check_batch, &s)
+		   : drain_map(fd, &b, check_batch, &s);
 	for (__u32 i = 0; i < n; i++) {
 		bool in_map;
 
@@ -157,13 +195,24 @@ static int run_case(const char *name, __u32 max, __u32 n, size_t fail_at)
 		in_map = !bpf_map_lookup_elem(fd, &k, row);
 		delivered += s.count[i] == 1;
 		left += in_map;
-		/* Exactly one of: delivered once, or still in the map. */
-		if (s.count[i] > 1 || (s.count[i] == 1) == in_map)
+		/* Taking: exactly one of delivered once, or still in the map.
+		 * Reading: at most once, and still in the map. */
+		if (s.count[i] > 1 ||
+		    (read ? !in_map : (s.count[i] == 1) == in_map))
 			s.bad++;
+	}
+	if (read && !s.bad && !fail_at && !err) {
+		err = delete_all(fd, n);
+		if (err || !bpf_map_get_next_key(fd, NULL, &k)) {
+			printf("FAIL %s: map_delete_keys: %s\n", name,
+			       err ? strerror(-err) : "keys left");
+			s.bad++;
+		}
+		left = 0;
 	}
 	if (s.bad)
 		printf("FAIL %s: %d wrong rows or entries\n", name, s.bad);
-	else if (!fail_at && (err || delivered != n || left))
+	else if (!fail_at && (err || delivered != n || (!read && left)))
 		printf("FAIL %s: err %d, %zu of %u delivered, %zu left\n", name,
 		       err, delivered, n, left);
 	else if (fail_at && err != -ENOMEM)
@@ -204,15 +253,26 @@ int main(void)
 		const char *name;
 		__u32 max, n;
 		size_t fail_at;
+		enum how how;
 	} cases[] = {
-		{"small map, one thread", 1000, 1000, 0},
-		{"empty map", 65536, 0, 0},
-		{"one entry in a large map", 65536, 1, 0},
-		{"full 65536 map, two threads", 65536, 65536, 0},
-		{"sparse 200000 map", 200000, 30000, 0},
-		{"full 200000 map", 200000, 200000, 0},
-		{"callback fails at batch 3", 65536, 65536, 3},
-		{"callback fails at batch 12", 65536, 65536, 12},
+		{"small map, one thread", 1000, 1000, 0, TAKE},
+		{"empty map", 65536, 0, 0, TAKE},
+		{"one entry in a large map", 65536, 1, 0, TAKE},
+		{"full 65536 map, two threads", 65536, 65536, 0, TAKE},
+		{"sparse 200000 map", 200000, 30000, 0, TAKE},
+		{"full 200000 map", 200000, 200000, 0, TAKE},
+		{"callback fails at batch 3", 65536, 65536, 3, TAKE},
+		{"callback fails at batch 12", 65536, 65536, 12, TAKE},
+		{"key by key, small map", 1000, 1000, 0, TAKE_BY_KEY},
+		{"key by key, full 65536 map", 65536, 65536, 0, TAKE_BY_KEY},
+		{"key by key, callback fails at batch 3", 65536, 65536, 3,
+		 TAKE_BY_KEY},
+		{"read, sparse 65536 map", 65536, 10000, 0, READ},
+		{"read, full 65536 map", 65536, 65536, 0, READ},
+		{"read key by key, full 65536 map", 65536, 65536, 0,
+		 READ_BY_KEY},
+		{"read, callback fails at batch 3", 65536, 65536, 3, READ},
+		{"read key by key, empty map", 1000, 0, 0, READ_BY_KEY},
 	};
 	const size_t ncases = sizeof(cases) / sizeof(cases[0]);
 	int failed = 0, skipped = 0, fd, err, rc;
@@ -238,7 +298,7 @@ int main(void)
 	close(fd);
 	for (size_t i = 0; i < ncases; i++) {
 		rc = run_case(cases[i].name, cases[i].max, cases[i].n,
-			      cases[i].fail_at);
+			      cases[i].fail_at, cases[i].how);
 		failed += rc < 0;
 		skipped += rc > 0;
 	}

@@ -211,6 +211,39 @@ static bool drop_odd_tx(const struct ip_entry *e, void *ctx)
 	return e->tx_bytes & 1;
 }
 
+/* Clearing forgets every entry but not the totals; the table refills. */
+static void test_clear(void **state)
+{
+	struct itm_value d = {100, 1, 50, 2};
+	struct ip_table t;
+
+	(void)state;
+	assert_int_equal(ip_table_init(&t, 0), 0);
+	for (uint32_t i = 0; i < 3000; i++) {
+		struct in6_addr a = nth_addr(i);
+
+		assert_int_equal(ip_table_add(&t, &a, &d), 0);
+	}
+	assert_int_equal(t.n_exported, 3000);
+	ip_table_clear(&t);
+	assert_int_equal(t.count, 0);
+	assert_int_equal(t.n_exported, 0);
+	assert_int_equal(t.sum.tx_bytes, 3000 * 100);
+	for (uint32_t i = 0; i < 3000; i++) {
+		struct in6_addr a = nth_addr(i);
+
+		assert_null(ip_table_find(&t, &a));
+	}
+	for (uint32_t i = 0; i < 3000; i += 2) {
+		struct in6_addr a = nth_addr(i);
+
+		assert_int_equal(ip_table_add(&t, &a, &d), 0);
+		assert_ptr_equal(ip_table_find(&t, &a), &t.entries[i / 2]);
+	}
+	assert_int_equal(t.count, 1500);
+	ip_table_free(&t);
+}
+
 /* Removal compacts the array and keeps every survivor findable. */
 static void test_remove_if(void **state)
 {
@@ -555,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_many_with_growth),
 		cmocka_unit_test(test_pid_keys),
 		cmocka_unit_test(test_remove_if),
+		cmocka_unit_test(test_clear),
 		cmocka_unit_test(test_percpu_stride_and_sums),
 		cmocka_unit_test(test_merge_batch),
 		cmocka_unit_test(test_limit_evicts_longest_idle),

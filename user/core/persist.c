@@ -67,6 +67,8 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "drain.h"
+#include "kernel_features.h"
 #include "log.h"
 #include "table.h"
 
@@ -217,81 +219,53 @@ static int rows_reserve(struct map_rows *r, size_t more)
 	return 0;
 }
 
+struct rows_ctx {
+	struct map_rows *r;
+	int ncpus;
+};
+
+static int rows_append(void *arg, const struct itm_key *keys,
+		       const void *values, size_t count)
+{
+	const size_t row = ITM_PERCPU_STRIDE(struct itm_value);
+	struct rows_ctx *c = arg;
+	struct map_rows *r = c->r;
+	int err = rows_reserve(r, count);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < count; i++) {
+		r->keys[r->n] = keys[i];
+		itm_value_sum_percpu((const char *)values +
+					     i * row * (size_t)c->ncpus,
+				     c->ncpus, &r->vals[r->n++]);
+	}
+	return 0;
+}
+
 /* Read every entry without deleting it; per-CPU values summed. */
 int map_rows_read(int fd, int ncpus, void *scratch, size_t batch,
 		  struct map_rows *r)
 {
-	const size_t vsz = ITM_PERCPU_STRIDE(struct itm_value);
-	__u32 out_batch = 0, count;
-	void *in = NULL;
+	struct drain_buf b = {.values = scratch,
+			      .batch = batch,
+			      .ncpus = ncpus,
+			      .refuse_batch = features_test_refuses("batch")};
+	struct rows_ctx c = {r, ncpus};
 	int err;
 
 	r->n = 0;
-	for (;;) {
-		err = rows_reserve(r, batch);
-		if (err)
-			return err;
-		count = (__u32)batch;
-		err = bpf_map_lookup_batch(fd, in, &out_batch, r->keys + r->n,
-					   scratch, &count, NULL);
-		if (err && err != -ENOENT) {
-			if (err == -EINVAL || err == -ENOTSUP ||
-			    err == -EOPNOTSUPP)
-				break; /* no batch ops: iterate below */
-			return err;
-		}
-		for (__u32 i = 0; i < count; i++)
-			itm_value_sum_percpu((char *)scratch +
-						     i * vsz * (size_t)ncpus,
-					     ncpus, &r->vals[r->n + i]);
-		r->n += count;
-		if (err == -ENOENT)
-			return 0;
-		in = &out_batch;
-	}
-	/* Iteration fallback. */
-	{
-		struct itm_key key, *prev = NULL;
-
-		r->n = 0;
-		while (!bpf_map_get_next_key(fd, prev, &key)) {
-			err = rows_reserve(r, 1);
-			if (err)
-				return err;
-			if (bpf_map_lookup_elem(fd, &key, scratch))
-				return -errno;
-			r->keys[r->n] = key;
-			itm_value_sum_percpu(scratch, ncpus, &r->vals[r->n]);
-			prev = &r->keys[r->n++];
-		}
-		return errno == ENOENT ? 0 : -errno;
-	}
+	b.keys = calloc(batch, sizeof(*b.keys));
+	if (!b.keys)
+		return -ENOMEM;
+	err = map_walk(fd, false, &b, rows_append, &c);
+	free(b.keys);
+	return err;
 }
 
 int map_rows_delete(int fd, const struct map_rows *r)
 {
-	size_t done = 0;
-
-	while (done < r->n) {
-		__u32 count = (__u32)(r->n - done);
-		int err =
-			bpf_map_delete_batch(fd, r->keys + done, &count, NULL);
-
-		if (!err) {
-			done = r->n;
-			break;
-		}
-		if (err != -EINVAL && err != -ENOTSUP && err != -EOPNOTSUPP &&
-		    err != -ENOENT)
-			return err;
-		/* One by one (older kernels, or a key already gone). */
-		for (size_t i = done; i < r->n; i++)
-			if (bpf_map_delete_elem(fd, &r->keys[i]) &&
-			    errno != ENOENT)
-				return -errno;
-		done = r->n;
-	}
-	return 0;
+	return map_delete_keys(fd, r->keys, r->n);
 }
 
 static int write_meta(struct persist_iface *pi)

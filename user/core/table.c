@@ -7,45 +7,7 @@
 
 #define INITIAL_CAP 1024
 
-/* 64-bit mix of the key; addresses are attacker-chosen, so mix fully. */
-static uint64_t addr_hash(const struct in6_addr *a, uint32_t pid)
-{
-	uint64_t lo, hi, h;
-
-	memcpy(&lo, a->s6_addr, 8);
-	memcpy(&hi, a->s6_addr + 8, 8);
-	h = lo * 0x9e3779b97f4a7c15ULL ^ hi ^ ((uint64_t)pid << 17);
-	h ^= h >> 32;
-	h *= 0xd6e8feb86659fd93ULL;
-	h ^= h >> 32;
-	return h;
-}
-
-/* Insert every entry into an empty index of index_mask + 1 slots. */
-static void index_fill(struct ip_table *t)
-{
-	for (size_t i = 0; i < t->count; i++) {
-		size_t s = addr_hash(&t->entries[i].addr, t->entries[i].pid) &
-			   t->index_mask;
-
-		while (t->index[s])
-			s = (s + 1) & t->index_mask;
-		t->index[s] = (uint32_t)(i + 1);
-	}
-}
-
-static int index_rebuild(struct ip_table *t, size_t slots)
-{
-	uint32_t *idx = calloc(slots, sizeof(*idx));
-
-	if (!idx)
-		return -ENOMEM;
-	free(t->index);
-	t->index = idx;
-	t->index_mask = slots - 1;
-	index_fill(t);
-	return 0;
-}
+ADDR_PID_HEAD(struct ip_entry);
 
 int ip_table_init(struct ip_table *t, uint64_t threshold)
 {
@@ -53,7 +15,7 @@ int ip_table_init(struct ip_table *t, uint64_t threshold)
 	t->threshold = threshold;
 	t->entries = calloc(INITIAL_CAP, sizeof(*t->entries));
 	t->exported = calloc(INITIAL_CAP, sizeof(*t->exported));
-	if (!t->entries || !t->exported || index_rebuild(t, INITIAL_CAP * 2)) {
+	if (!t->entries || !t->exported || hashmap_init(&t->map, INITIAL_CAP)) {
 		free(t->entries);
 		free(t->exported);
 		memset(t, 0, sizeof(*t));
@@ -66,28 +28,30 @@ int ip_table_init(struct ip_table *t, uint64_t threshold)
 void ip_table_free(struct ip_table *t)
 {
 	free(t->entries);
-	free(t->index);
+	hashmap_free(&t->map);
 	free(t->exported);
 	free(t->scratch);
 	memset(t, 0, sizeof(*t));
 }
 
+void ip_table_clear(struct ip_table *t)
+{
+	hashmap_clear(&t->map);
+	t->count = 0;
+	t->n_exported = 0;
+}
+
 struct ip_entry *ip_table_find_pid(const struct ip_table *t,
 				   const struct in6_addr *addr, uint32_t pid)
 {
-	size_t s = addr_hash(addr, pid) & t->index_mask;
+	struct addr_rows rows = ADDR_ROWS(t->entries);
+	struct addr_pid k = {*addr, pid};
+	uint32_t pos;
 
-	for (;;) {
-		uint32_t pos = t->index[s];
-		const struct ip_entry *e;
-
-		if (!pos)
-			return NULL;
-		e = &t->entries[pos - 1];
-		if (e->pid == pid && !memcmp(&e->addr, addr, sizeof(*addr)))
-			return &t->entries[pos - 1];
-		s = (s + 1) & t->index_mask;
-	}
+	if (!hashmap_find(&t->map, hash_addr(addr, pid), addr_rows_eq, &rows,
+			  &k, &pos))
+		return NULL;
+	return &t->entries[pos];
 }
 
 struct ip_entry *ip_table_find(const struct ip_table *t,
@@ -97,47 +61,33 @@ struct ip_entry *ip_table_find(const struct ip_table *t,
 }
 
 /*
- * Double the capacity, or leave the table exactly as it was: the index
- * is replaced only once everything else is in place, so a failure never
- * leaves more entries than index slots.
+ * Double the capacity, or leave the entries exactly as they were: the
+ * exported positions and the index grow first, and after a failure they
+ * only have more room than the entries need.
  */
 static int grow(struct ip_table *t)
 {
-	size_t cap = t->cap * 2, slots = t->index_mask + 1;
+	struct addr_rows rows = ADDR_ROWS(t->entries);
+	size_t cap = t->cap * 2;
 	struct ip_entry *e;
-	uint32_t *x, *idx;
+	uint32_t *x;
 
 	if (t->max_entries && cap > t->max_entries)
 		cap = t->max_entries;
-	if (cap <= t->cap || cap > UINT32_MAX - 1)
+	if (cap <= t->cap)
 		return -ENOMEM;
-	/*
-	 * Keep the index at most half full so probe chains stay short; its
-	 * size is a power of two (a mask picks the slot), the limit need not
-	 * be.
-	 */
-	while (slots < cap * 2)
-		slots <<= 1;
-	idx = calloc(slots, sizeof(*idx));
-	if (!idx)
-		return -ENOMEM;
+	/* The exported positions first: they may be more than needed. */
 	x = realloc(t->exported, cap * sizeof(*x));
 	if (!x)
-		goto fail;
+		return -ENOMEM;
 	t->exported = x;
-	e = realloc(t->entries, cap * sizeof(*e));
+	e = hashmap_grow_array(&t->map, t->entries, t->count, cap, sizeof(*e),
+			       addr_rows_hash, &rows);
 	if (!e)
-		goto fail;
+		return -ENOMEM;
 	t->entries = e;
 	t->cap = cap;
-	free(t->index);
-	t->index = idx;
-	t->index_mask = slots - 1;
-	index_fill(t);
 	return 0;
-fail:
-	free(idx);
-	return -ENOMEM;
 }
 
 int ip_table_set_limit(struct ip_table *t, size_t max)
@@ -253,7 +203,6 @@ struct ip_entry *ip_table_upsert_pid(struct ip_table *t,
 				     const struct in6_addr *addr, uint32_t pid)
 {
 	struct ip_entry *e = ip_table_find_pid(t, addr, pid);
-	size_t s;
 
 	if (e)
 		return e;
@@ -281,10 +230,7 @@ struct ip_entry *ip_table_upsert_pid(struct ip_table *t,
 	e->addr = *addr;
 	e->pid = pid;
 	e->seen = t->gen;
-	s = addr_hash(addr, pid) & t->index_mask;
-	while (t->index[s])
-		s = (s + 1) & t->index_mask;
-	t->index[s] = (uint32_t)(++t->count);
+	hashmap_insert(&t->map, hash_addr(addr, pid), (uint32_t)t->count++);
 	return e;
 }
 
@@ -298,6 +244,7 @@ size_t ip_table_remove_if(struct ip_table *t,
 			  bool (*drop)(const struct ip_entry *e, void *ctx),
 			  void *ctx)
 {
+	struct addr_rows rows;
 	size_t kept = 0, removed;
 
 	for (size_t i = 0; i < t->count; i++) {
@@ -312,8 +259,8 @@ size_t ip_table_remove_if(struct ip_table *t,
 		return 0;
 	t->count = kept;
 	/* Same size: rebuilding in place cannot fail for lack of memory. */
-	memset(t->index, 0, (t->index_mask + 1) * sizeof(*t->index));
-	index_fill(t);
+	rows = ADDR_ROWS(t->entries);
+	hashmap_reindex(&t->map, t->count, addr_rows_hash, &rows);
 	t->n_exported = 0;
 	for (size_t i = 0; i < t->count; i++)
 		if (t->entries[i].exported)

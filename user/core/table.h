@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hashmap.h"
 #include "itm_shared.h"
 
 struct geo_labels;
@@ -37,8 +38,18 @@ struct ip_table {
 	struct ip_entry *entries;
 	size_t count;
 	size_t cap;
-	uint32_t *index;    /* entry position + 1; 0 marks an empty slot */
-	size_t index_mask;  /* index size - 1 (a power of two) */
+	/*
+	 * Finds an entry by (address, pid); room for cap entries.  index and
+	 * index_mask are the old names of its fields, which ipfix.c and
+	 * live_proto.c still clear by hand (ip_table_clear() does that).
+	 */
+	union {
+		struct hashmap map;
+		struct {
+			uint32_t *index;
+			size_t index_mask;
+		};
+	};
 	uint64_t threshold; /* export threshold in bytes (-t) */
 	/*
 	 * Positions of the exported entries, so that a scrape walks only
@@ -76,6 +87,8 @@ static inline void ip_table_tick(struct ip_table *t)
 	t->gen++;
 }
 void ip_table_free(struct ip_table *t);
+/* Drop every entry (the totals and the evicted counts stay). */
+void ip_table_clear(struct ip_table *t);
 struct ip_entry *ip_table_find(const struct ip_table *t,
 			       const struct in6_addr *addr);
 /* The (address, pid)-keyed variants the per-process table uses. */

@@ -30,39 +30,15 @@ static const double window_s[VW_MAX] = {0, 2, 10, 40};
 
 /* ------------------------------------------------------------ rows */
 
-static uint64_t key_hash(const struct in6_addr *a, uint32_t pid)
-{
-	uint64_t lo, hi, h;
-
-	memcpy(&lo, a->s6_addr, 8);
-	memcpy(&hi, a->s6_addr + 8, 8);
-	h = lo * 0x9e3779b97f4a7c15ULL ^ hi ^ ((uint64_t)pid << 17);
-	h ^= h >> 32;
-	h *= 0xd6e8feb86659fd93ULL;
-	return h ^ (h >> 32);
-}
-
-static void rows_reindex(struct view_rows *r)
-{
-	memset(r->index, 0, (r->mask + 1) * sizeof(*r->index));
-	for (size_t i = 0; i < r->count; i++) {
-		size_t s = key_hash(&r->rows[i].addr, r->rows[i].pid) & r->mask;
-
-		while (r->index[s])
-			s = (s + 1) & r->mask;
-		r->index[s] = (uint32_t)(i + 1);
-	}
-}
+ADDR_PID_HEAD(struct view_row);
 
 static int rows_init(struct view_rows *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->rows = calloc(INITIAL_ROWS, sizeof(*r->rows));
-	r->index = calloc(INITIAL_ROWS * 2, sizeof(*r->index));
-	if (!r->rows || !r->index)
+	if (!r->rows || hashmap_init(&r->index, INITIAL_ROWS))
 		return -ENOMEM;
 	r->cap = INITIAL_ROWS;
-	r->mask = INITIAL_ROWS * 2 - 1;
 	return 0;
 }
 
@@ -78,47 +54,35 @@ static void rows_free(struct view_rows *r)
 	for (size_t i = 0; i < r->count; i++)
 		row_free(&r->rows[i]);
 	free(r->rows);
-	free(r->index);
+	hashmap_free(&r->index);
 	memset(r, 0, sizeof(*r));
 }
 
 static struct view_row *rows_find(const struct view_rows *r,
 				  const struct in6_addr *a, uint32_t pid)
 {
-	size_t s = key_hash(a, pid) & r->mask;
+	struct addr_rows rows = ADDR_ROWS(r->rows);
+	struct addr_pid k = {*a, pid};
+	uint32_t pos;
 
-	for (uint32_t pos; (pos = r->index[s]); s = (s + 1) & r->mask) {
-		struct view_row *row = &r->rows[pos - 1];
-
-		if (row->pid == pid && !memcmp(&row->addr, a, sizeof(*a)))
-			return row;
-	}
-	return NULL;
+	if (!hashmap_find(&r->index, hash_addr(a, pid), addr_rows_eq, &rows, &k,
+			  &pos))
+		return NULL;
+	return &r->rows[pos];
 }
 
 static struct view_row *rows_add(struct view_rows *r, const struct in6_addr *a,
 				 uint32_t pid, uint16_t hist_cap)
 {
+	struct addr_rows rows = ADDR_ROWS(r->rows);
 	struct view_row *row;
-	size_t s;
 
-	if (r->count == r->cap) {
-		size_t cap = r->cap * 2;
-		struct view_row *rows = realloc(r->rows, cap * sizeof(*rows));
-		uint32_t *idx;
-
-		if (!rows)
-			return NULL;
-		r->rows = rows;
-		idx = calloc(cap * 2, sizeof(*idx));
-		if (!idx)
-			return NULL;
-		free(r->index);
-		r->index = idx;
-		r->cap = cap;
-		r->mask = cap * 2 - 1;
-		rows_reindex(r);
-	}
+	row = hashmap_array_room(&r->index, r->rows, r->count, &r->cap,
+				 INITIAL_ROWS, sizeof(*row), addr_rows_hash,
+				 &rows);
+	if (!row)
+		return NULL;
+	r->rows = row;
 	row = &r->rows[r->count];
 	memset(row, 0, sizeof(*row));
 	row->hist.s = calloc(hist_cap, sizeof(*row->hist.s));
@@ -127,16 +91,14 @@ static struct view_row *rows_add(struct view_rows *r, const struct in6_addr *a,
 	row->hist.cap = hist_cap;
 	row->addr = *a;
 	row->pid = pid;
-	s = key_hash(a, pid) & r->mask;
-	while (r->index[s])
-		s = (s + 1) & r->mask;
-	r->index[s] = (uint32_t)(++r->count);
+	hashmap_insert(&r->index, hash_addr(a, pid), (uint32_t)r->count++);
 	return row;
 }
 
 /* Drop rows the update with generation gen did not see. */
 static void rows_sweep(struct view_rows *r, uint64_t gen)
 {
+	struct addr_rows rows;
 	size_t kept = 0;
 
 	for (size_t i = 0; i < r->count; i++) {
@@ -151,7 +113,8 @@ static void rows_sweep(struct view_rows *r, uint64_t gen)
 	if (kept == r->count)
 		return;
 	r->count = kept;
-	rows_reindex(r);
+	rows = ADDR_ROWS(r->rows);
+	hashmap_reindex(&r->index, r->count, addr_rows_hash, &rows);
 }
 
 /* ------------------------------------------------------------ history */

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "geo_labels.h"
+#include "hashmap.h"
 #include "itm_shared.h"
 
 struct ip_table;
@@ -84,8 +85,7 @@ struct view_row {
 struct view_rows {
 	struct view_row *rows;
 	size_t count, cap;
-	uint32_t *index; /* position + 1; 0 = empty */
-	size_t mask;
+	struct hashmap index; /* room for cap rows */
 };
 
 struct view_pair {

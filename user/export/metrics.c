@@ -19,6 +19,7 @@
 
 #include "addr.h"
 #include "geo_labels.h"
+#include "hashmap.h"
 
 #define UNKNOWN	      "Unknown"
 #define U64_DIGITS    20
@@ -457,16 +458,16 @@ struct block_key {
 	char comm[ITM_COMM_LEN];
 };
 
-struct block_slot {
+struct block {
 	struct block_key key;
 	uint32_t off;
 	uint32_t len;
-	bool used;
 };
 
 struct block_index {
-	struct block_slot *slot;
-	size_t mask;
+	struct block *b;
+	size_t n, cap;
+	struct hashmap map;
 };
 
 static uint64_t key_hash(const struct block_key *k)
@@ -477,6 +478,34 @@ static uint64_t key_hash(const struct block_key *k)
 	for (size_t i = 0; i < sizeof(k->comm) && k->comm[i]; i++)
 		h = (h ^ (unsigned char)k->comm[i]) * 0x100000001b3ULL;
 	return h ^ (h >> 29);
+}
+
+static uint64_t block_hash(const void *ctx, uint32_t pos)
+{
+	return key_hash(&((const struct block_index *)ctx)->b[pos].key);
+}
+
+static bool block_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct block_index *bi = ctx;
+
+	return !memcmp(&bi->b[pos].key, key, sizeof(struct block_key));
+}
+
+/* Best effort: a block that finds no memory here is simply not shared. */
+static void block_remember(struct block_index *bi, const struct block_key *k,
+			   uint32_t off, uint32_t len)
+{
+	struct block *b = hashmap_array_room(&bi->map, bi->b, bi->n, &bi->cap,
+					     64, sizeof(*b), block_hash, bi);
+
+	if (!b)
+		return;
+	bi->b = b;
+	bi->b[bi->n].key = *k;
+	bi->b[bi->n].off = off;
+	bi->b[bi->n].len = len;
+	hashmap_insert(&bi->map, key_hash(k), (uint32_t)bi->n++);
 }
 
 /* ",country=\"...\",...}": one label per geo_label_defs[] row, in its order */
@@ -523,7 +552,6 @@ static int snapshot_series(struct snap_data *s, struct series_set *set,
 			   bool per_process)
 {
 	struct block_index bi = {0};
-	size_t slots = 16;
 	int err = 0;
 
 	set->fam = fam;
@@ -531,22 +559,13 @@ static int snapshot_series(struct snap_data *s, struct series_set *set,
 	if (!t->n_exported)
 		return 0;
 	set->s = malloc(t->n_exported * sizeof(*set->s));
-	/* Distinct geographies or processes are few; past 32 probes a
-	 * block is simply not shared. */
-	while (slots < 2 * t->n_exported && slots < (1U << 16))
-		slots <<= 1;
-	bi.slot = calloc(slots, sizeof(*bi.slot));
-	bi.mask = slots - 1;
-	if (!set->s || !bi.slot) {
-		free(bi.slot);
+	if (!set->s)
 		return -ENOMEM;
-	}
 	for (size_t k = 0; k < t->n_exported && !err; k++) {
 		const struct ip_entry *e = &t->entries[t->exported[k]];
 		struct series *x = &set->s[set->n++];
 		struct block_key key = {0};
-		struct block_slot *sl;
-		size_t h, probes = 0;
+		uint32_t pos;
 
 		if (per_process) {
 			key.pid = e->pid;
@@ -554,18 +573,13 @@ static int snapshot_series(struct snap_data *s, struct series_set *set,
 		} else {
 			key.geo = e->geo;
 		}
-		h = key_hash(&key) & bi.mask;
-		for (;;) {
-			sl = &bi.slot[h];
-			if (!sl->used || !memcmp(&sl->key, &key, sizeof(key)))
-				break;
-			if (++probes == 32) {
-				sl = NULL;
-				break;
-			}
-			h = (h + 1) & bi.mask;
-		}
-		if (!sl || !sl->used) {
+		/* Distinct geographies or processes are few: most series
+		 * share the label block of an earlier one. */
+		if (hashmap_find(&bi.map, key_hash(&key), block_eq, &bi, &key,
+				 &pos)) {
+			x->off = bi.b[pos].off;
+			x->len = bi.b[pos].len;
+		} else {
 			size_t off = s->blocks.len;
 
 			err = block(&s->blocks, e);
@@ -573,17 +587,9 @@ static int snapshot_series(struct snap_data *s, struct series_set *set,
 				err = err ? err : -E2BIG;
 				break;
 			}
-			if (sl) {
-				sl->key = key;
-				sl->off = (uint32_t)off;
-				sl->len = (uint32_t)(s->blocks.len - off);
-				sl->used = true;
-			}
 			x->off = (uint32_t)off;
 			x->len = (uint32_t)(s->blocks.len - off);
-		} else {
-			x->off = sl->off;
-			x->len = sl->len;
+			block_remember(&bi, &key, x->off, x->len);
 		}
 		x->addr = e->addr;
 		for (int f = 0; f < 4; f++) {
@@ -591,7 +597,8 @@ static int snapshot_series(struct snap_data *s, struct series_set *set,
 			set->sum[f] += x->v[f];
 		}
 	}
-	free(bi.slot);
+	hashmap_free(&bi.map);
+	free(bi.b);
 	return err;
 }
 

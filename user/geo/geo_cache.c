@@ -13,66 +13,103 @@
 #include <string.h>
 
 #include "geo_int.h"
+#include "hashmap.h"
 
 /* Bounded so a scan of the whole Internet cannot eat the host's memory. */
 #define CACHE_MAX_ENTRIES (1u << 21)
 
-/* FNV-1a: short keys, no adversary who benefits from collisions here. */
-static uint64_t hash_bytes(const void *p, size_t n, uint64_t h)
-{
-	const uint8_t *b = p;
-
-	while (n--)
-		h = (h ^ *b++) * 0x100000001b3ULL;
-	return h;
-}
-
-#define FNV_INIT 0xcbf29ce484222325ULL
-
-/* A set of pointers; eq/hash decide what the pointers mean. */
+/*
+ * A set of pointers in insertion order, found through the index; hash and
+ * eq decide what the pointers mean (strings, label tuples).
+ */
 struct pset {
-	void **slot;
-	size_t cap, n;
+	void **item;
+	size_t n, cap;
+	struct hashmap index;
+	uint64_t (*hash)(const void *p);
+	bool (*eq)(const void *a, const void *b);
 };
 
-static int pset_grow(struct pset *s, uint64_t (*hash)(const void *))
+static uint64_t pset_hash(const void *ctx, uint32_t pos)
 {
-	size_t cap = s->cap ? s->cap * 2 : 256, i, j;
-	void **slot = calloc(cap, sizeof(*slot));
+	const struct pset *s = ctx;
 
-	if (!slot)
-		return -ENOMEM;
-	for (i = 0; i < s->cap; i++) {
-		if (!s->slot[i])
-			continue;
-		for (j = hash(s->slot[i]) & (cap - 1); slot[j];
-		     j = (j + 1) & (cap - 1))
-			;
-		slot[j] = s->slot[i];
-	}
-	free(s->slot);
-	s->slot = slot;
-	s->cap = cap;
-	return 0;
+	return s->hash(s->item[pos]);
+}
+
+static bool pset_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct pset *s = ctx;
+
+	return s->eq(s->item[pos], key);
+}
+
+/*
+ * The member equal to key, or a new one from copy(key) (NULL when out of
+ * memory).
+ */
+static const void *pset_intern(struct pset *s, const void *key,
+			       void *(*copy)(const void *key))
+{
+	uint64_t h = s->hash(key);
+	void *c, **item;
+	uint32_t pos;
+
+	if (hashmap_find(&s->index, h, pset_eq, s, key, &pos))
+		return s->item[pos];
+	item = hashmap_array_room(&s->index, s->item, s->n, &s->cap, 128,
+				  sizeof(*item), pset_hash, s);
+	if (!item)
+		return NULL;
+	s->item = item;
+	c = copy(key);
+	if (!c)
+		return NULL;
+	s->item[s->n] = c;
+	hashmap_insert(&s->index, h, (uint32_t)s->n++);
+	return c;
 }
 
 static void pset_free(struct pset *s)
 {
-	size_t i;
-
-	for (i = 0; i < s->cap; i++)
-		free(s->slot[i]);
-	free(s->slot);
+	for (size_t i = 0; i < s->n; i++)
+		free(s->item[i]);
+	free(s->item);
+	hashmap_free(&s->index);
 }
 
 static uint64_t str_hash(const void *p)
 {
-	return hash_bytes(p, strlen(p), FNV_INIT);
+	return hash_fnv1a(p, strlen(p));
+}
+
+static bool str_eq(const void *a, const void *b)
+{
+	return !strcmp(a, b);
+}
+
+static void *str_copy(const void *p)
+{
+	return strdup(p);
 }
 
 static uint64_t labels_hash(const void *p)
 {
-	return hash_bytes(p, sizeof(struct geo_labels), FNV_INIT);
+	return hash_fnv1a(p, sizeof(struct geo_labels));
+}
+
+static bool labels_eq(const void *a, const void *b)
+{
+	return !memcmp(a, b, sizeof(struct geo_labels));
+}
+
+static void *labels_copy(const void *p)
+{
+	struct geo_labels *copy = malloc(sizeof(*copy));
+
+	if (copy)
+		*copy = *(const struct geo_labels *)p;
+	return copy;
 }
 
 struct geo_intern {
@@ -82,7 +119,15 @@ struct geo_intern {
 
 struct geo_intern *geo_intern_new(void)
 {
-	return calloc(1, sizeof(struct geo_intern));
+	static const struct geo_intern empty = {
+		.strs = {.hash = str_hash, .eq = str_eq},
+		.labels = {.hash = labels_hash, .eq = labels_eq},
+	};
+	struct geo_intern *in = malloc(sizeof(*in));
+
+	if (in)
+		*in = empty;
+	return in;
 }
 
 void geo_intern_free(struct geo_intern *in)
@@ -96,56 +141,44 @@ void geo_intern_free(struct geo_intern *in)
 
 const char *geo_intern_str(struct geo_intern *in, const char *s)
 {
-	struct pset *set = &in->strs;
-	size_t i;
-	char *copy;
-
-	if ((set->n + 1) * 2 > set->cap && pset_grow(set, str_hash))
-		return NULL;
-	for (i = str_hash(s) & (set->cap - 1); set->slot[i];
-	     i = (i + 1) & (set->cap - 1))
-		if (!strcmp(set->slot[i], s))
-			return set->slot[i];
-	copy = strdup(s);
-	if (!copy)
-		return NULL;
-	set->slot[i] = copy;
-	set->n++;
-	return copy;
+	return pset_intern(&in->strs, s, str_copy);
 }
 
 /* Fields are interned strings, so comparing pointers compares contents. */
 const struct geo_labels *geo_intern_labels(struct geo_intern *in,
 					   const struct geo_labels *l)
 {
-	struct pset *set = &in->labels;
-	struct geo_labels *copy;
-	size_t i;
-
-	if ((set->n + 1) * 2 > set->cap && pset_grow(set, labels_hash))
-		return NULL;
-	for (i = labels_hash(l) & (set->cap - 1); set->slot[i];
-	     i = (i + 1) & (set->cap - 1))
-		if (!memcmp(set->slot[i], l, sizeof(*l)))
-			return set->slot[i];
-	copy = malloc(sizeof(*copy));
-	if (!copy)
-		return NULL;
-	*copy = *l;
-	set->slot[i] = copy;
-	set->n++;
-	return copy;
+	return pset_intern(&in->labels, l, labels_copy);
 }
 
 struct cache_ent {
 	struct in6_addr addr;
-	const struct geo_labels *l; /* NULL = empty slot */
+	const struct geo_labels *l;
 };
 
+/* Addresses in the order they were first looked up, and their index. */
 struct geo_cache {
 	struct cache_ent *ent;
-	size_t cap, n;
+	size_t n, cap;
+	struct hashmap index;
 };
+
+static uint64_t addr_key_hash(const struct in6_addr *a)
+{
+	return hash_fnv1a(a, sizeof(*a));
+}
+
+static uint64_t ent_hash(const void *ctx, uint32_t pos)
+{
+	return addr_key_hash(&((const struct geo_cache *)ctx)->ent[pos].addr);
+}
+
+static bool ent_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct geo_cache *c = ctx;
+
+	return !memcmp(&c->ent[pos].addr, key, sizeof(struct in6_addr));
+}
 
 struct geo_cache *geo_cache_new(void)
 {
@@ -157,70 +190,46 @@ void geo_cache_free(struct geo_cache *c)
 	if (!c)
 		return;
 	free(c->ent);
+	hashmap_free(&c->index);
 	free(c);
 }
 
 void geo_cache_clear(struct geo_cache *c)
 {
-	if (c->ent)
-		memset(c->ent, 0, c->cap * sizeof(*c->ent));
+	hashmap_clear(&c->index);
 	c->n = 0;
-}
-
-static size_t addr_slot(const struct in6_addr *a, size_t cap)
-{
-	return hash_bytes(a, sizeof(*a), FNV_INIT) & (cap - 1);
 }
 
 const struct geo_labels *geo_cache_find(struct geo_cache *c,
 					const struct in6_addr *a)
 {
-	size_t i;
+	uint32_t pos;
 
-	if (!c->cap)
+	if (!hashmap_find(&c->index, addr_key_hash(a), ent_eq, c, a, &pos))
 		return NULL;
-	for (i = addr_slot(a, c->cap); c->ent[i].l; i = (i + 1) & (c->cap - 1))
-		if (!memcmp(&c->ent[i].addr, a, sizeof(*a)))
-			return c->ent[i].l;
-	return NULL;
-}
-
-static int cache_grow(struct geo_cache *c)
-{
-	size_t cap = c->cap ? c->cap * 2 : 1024, i, j;
-	struct cache_ent *ent = calloc(cap, sizeof(*ent));
-
-	if (!ent)
-		return -ENOMEM;
-	for (i = 0; i < c->cap; i++) {
-		if (!c->ent[i].l)
-			continue;
-		for (j = addr_slot(&c->ent[i].addr, cap); ent[j].l;
-		     j = (j + 1) & (cap - 1))
-			;
-		ent[j] = c->ent[i];
-	}
-	free(c->ent);
-	c->ent = ent;
-	c->cap = cap;
-	return 0;
+	return c->ent[pos].l;
 }
 
 /* Best effort: on ENOMEM the address is simply looked up again later. */
 void geo_cache_put(struct geo_cache *c, const struct in6_addr *a,
 		   const struct geo_labels *l)
 {
-	size_t i;
+	uint64_t h = addr_key_hash(a);
+	struct cache_ent *ent;
+	uint32_t pos;
 
+	if (hashmap_find(&c->index, h, ent_eq, c, a, &pos)) {
+		c->ent[pos].l = l;
+		return;
+	}
 	if (c->n >= CACHE_MAX_ENTRIES)
 		geo_cache_clear(c);
-	if ((c->n + 1) * 2 > c->cap && cache_grow(c))
+	ent = hashmap_array_room(&c->index, c->ent, c->n, &c->cap, 512,
+				 sizeof(*ent), ent_hash, c);
+	if (!ent)
 		return;
-	for (i = addr_slot(a, c->cap); c->ent[i].l; i = (i + 1) & (c->cap - 1))
-		if (!memcmp(&c->ent[i].addr, a, sizeof(*a)))
-			break;
-	if (!c->ent[i].l)
-		c->n++;
-	c->ent[i].addr = *a;
-	c->ent[i].l = l;
+	c->ent = ent;
+	c->ent[c->n].addr = *a;
+	c->ent[c->n].l = l;
+	hashmap_insert(&c->index, h, (uint32_t)c->n++);
 }

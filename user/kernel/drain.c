@@ -49,24 +49,38 @@ static void *row(const struct drain_buf *b, size_t i)
 	       i * ITM_PERCPU_STRIDE(struct itm_value) * (size_t)b->ncpus;
 }
 
-/* For kernels without batch ops: safe because nothing writes this map. */
-static int drain_by_iteration(int fd, struct drain_buf *b, drain_batch_fn fn,
-			      void *ctx)
+/* One entry out of the map: its per-CPU row to "row". */
+static int take_elem(int fd, const struct itm_key *key, void *row)
 {
-	struct itm_key key;
+	/* Lookup-and-delete of a hash map needs Linux 5.14. */
+	if (bpf_map_lookup_and_delete_elem(fd, key, row) &&
+	    (bpf_map_lookup_elem(fd, key, row) || bpf_map_delete_elem(fd, key)))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Key by key, for kernels without batch operations.  Taking restarts
+ * from the first key each time: safe because nothing writes this map.
+ * Reading walks on from the previous key.
+ */
+static int walk_by_key(int fd, bool take, struct drain_buf *b,
+		       drain_batch_fn fn, void *ctx)
+{
+	struct itm_key key, prev;
+	bool first = true;
 	size_t n = 0;
 	int err;
 
-	while (!bpf_map_get_next_key(fd, NULL, &key)) {
-		if (bpf_map_lookup_and_delete_elem(fd, &key, row(b, n)) &&
-		    (bpf_map_lookup_elem(fd, &key, row(b, n)) ||
-		     bpf_map_delete_elem(fd, &key))) {
-			err = -errno;
-			pr_warn(_("draining a statistics map failed: %s\n"),
-				strerror(-err));
-			return err;
-		}
+	while (!bpf_map_get_next_key(fd, take || first ? NULL : &prev, &key)) {
+		err = take ? take_elem(fd, &key, row(b, n))
+			   : (bpf_map_lookup_elem(fd, &key, row(b, n)) ? -errno
+								       : 0);
+		if (err)
+			goto fail;
 		b->keys[n++] = key;
+		prev = key;
+		first = false;
 		if (n == b->batch) {
 			err = fn(ctx, b->keys, b->values, n);
 			if (err)
@@ -74,20 +88,40 @@ static int drain_by_iteration(int fd, struct drain_buf *b, drain_batch_fn fn,
 			n = 0;
 		}
 	}
+	if (errno != ENOENT) {
+		err = -errno;
+		goto fail;
+	}
 	return fn(ctx, b->keys, b->values, n);
+fail:
+	if (take)
+		pr_warn(_("draining a statistics map failed: %s\n"),
+			strerror(-err));
+	return err;
 }
 
 /*
- * One batch call; 0, -ENOENT at the end of the map, or -errno.  refuse:
- * the tests have the kernel refuse it (no element flag is valid there).
+ * One batch call, taking (lookup and delete) or only reading; 0, -ENOENT
+ * at the end of the map, or -errno.  refuse: the tests have the kernel
+ * refuse it (no element flag is valid there).
  */
-static int take_batch(int fd, const __u32 *in, __u32 *out, struct itm_key *keys,
-		      void *values, __u32 *count, bool refuse)
+static int batch_op(int fd, bool take, const __u32 *in, __u32 *out,
+		    struct itm_key *keys, void *values, __u32 *count,
+		    bool refuse)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = refuse ? ~0ULL : 0);
 
-	return bpf_map_lookup_and_delete_batch(fd, (void *)in, out, keys,
-					       values, count, &opts);
+	if (take)
+		return bpf_map_lookup_and_delete_batch(
+			fd, (void *)in, out, keys, values, count, &opts);
+	return bpf_map_lookup_batch(fd, (void *)in, out, keys, values, count,
+				    &opts);
+}
+
+bool map_batch_unsupported(int err)
+{
+	return err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP ||
+	       err == -ITM_ENOTSUPP;
 }
 
 int drain_batch_probe(void)
@@ -111,8 +145,8 @@ int drain_batch_probe(void)
 		free(values);
 		return err;
 	}
-	err = take_batch(fd, NULL, &out, keys, values, &count,
-			 features_test_refuses("batch"));
+	err = batch_op(fd, true, NULL, &out, keys, values, &count,
+		       features_test_refuses("batch"));
 	close(fd);
 	free(values);
 	return err == -ENOENT ? 0 : err;
@@ -183,8 +217,8 @@ static void *helper_run(void *arg)
 			break;
 		pthread_mutex_unlock(&h->lock);
 		count = (__u32)h->batch;
-		err = take_batch(h->fd, &in, &out, s->keys, s->values, &count,
-				 h->refuse);
+		err = batch_op(h->fd, true, &in, &out, s->keys, s->values,
+			       &count, h->refuse);
 		pthread_mutex_lock(&h->lock);
 		if (err && err != -ENOENT)
 			break;
@@ -301,13 +335,15 @@ static __u32 map_buckets(int fd)
 	return n;
 }
 
-/* Batch by batch from bucket "from" until the cursor reaches "to" (0: the
+/*
+ * Batch by batch from bucket "from" until the cursor reaches "to" (0: the
  * end); every batch to fn, and between batches the helper's (if any).
- * Returns 0, an error, or -EINVAL/-ENOTSUP/-EOPNOTSUPP with *unsupported
- * set when the first call finds no batch support. */
-static int drain_range(int fd, struct drain_buf *b, drain_batch_fn fn,
-		       void *ctx, __u32 from, __u32 to, struct helper *h,
-		       bool *unsupported)
+ * Returns 0, an error, or the error with *unsupported set when the first
+ * call finds no batch operations.
+ */
+static int walk_range(int fd, bool take, struct drain_buf *b, drain_batch_fn fn,
+		      void *ctx, __u32 from, __u32 to, struct helper *h,
+		      bool *unsupported)
 {
 	__u32 out_batch, count, cursor = from;
 	bool first = true;
@@ -315,14 +351,12 @@ static int drain_range(int fd, struct drain_buf *b, drain_batch_fn fn,
 
 	for (;;) {
 		count = (__u32)b->batch;
-		err = take_batch(fd, &cursor, &out_batch, b->keys, b->values,
-				 &count, b->refuse_batch);
+		err = batch_op(fd, take, &cursor, &out_batch, b->keys,
+			       b->values, &count, b->refuse_batch);
 		if (err && err != -ENOENT) {
-			if (first &&
-			    (err == -EINVAL || err == -ENOTSUP ||
-			     err == -EOPNOTSUPP || err == -ITM_ENOTSUPP))
+			if (first && map_batch_unsupported(err))
 				*unsupported = true;
-			else
+			else if (take)
 				pr_warn(_("draining a statistics map failed: %s\n"),
 					strerror(-err));
 			return err;
@@ -342,6 +376,38 @@ static int drain_range(int fd, struct drain_buf *b, drain_batch_fn fn,
 	}
 }
 
+int map_walk(int fd, bool take, struct drain_buf *b, drain_batch_fn fn,
+	     void *ctx)
+{
+	bool unsupported = false;
+	int err = walk_range(fd, take, b, fn, ctx, 0, 0, NULL, &unsupported);
+
+	if (unsupported)
+		return walk_by_key(fd, take, b, fn, ctx);
+	return err;
+}
+
+int map_delete_keys(int fd, const struct itm_key *keys, size_t n)
+{
+	__u32 count = (__u32)n;
+	int err;
+
+	if (!n)
+		return 0;
+	if (n > UINT32_MAX)
+		return -E2BIG;
+	err = bpf_map_delete_batch(fd, keys, &count, NULL);
+	if (!err)
+		return 0;
+	/* A key already gone stops the batch: the rest one by one. */
+	if (err != -ENOENT && !map_batch_unsupported(err))
+		return err;
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, &keys[i]) && errno != ENOENT)
+			return -errno;
+	return 0;
+}
+
 /* This thread's share of the chunks. */
 static int drain_chunks(int fd, struct drain_buf *b, drain_batch_fn fn,
 			void *ctx, struct helper *h, bool *unsupported)
@@ -356,8 +422,8 @@ static int drain_chunks(int fd, struct drain_buf *b, drain_batch_fn fn,
 		pthread_mutex_unlock(&h->lock);
 		if (!more)
 			return 0;
-		err = drain_range(fd, b, fn, ctx, from, from + h->chunk, h,
-				  unsupported);
+		err = walk_range(fd, true, b, fn, ctx, from, from + h->chunk, h,
+				 unsupported);
 		if (err)
 			return err;
 	}
@@ -392,15 +458,14 @@ int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
 		helper_free(&h);
 		if (!err && h.err) {
 			err = h.err;
-			if (err == -EINVAL || err == -ENOTSUP ||
-			    err == -EOPNOTSUPP || err == -ITM_ENOTSUPP)
+			if (map_batch_unsupported(err))
 				unsupported = true;
 			else
 				pr_warn(_("draining a statistics map failed: %s\n"),
 					strerror(-err));
 		}
 		if (unsupported)
-			return drain_by_iteration(fd, b, fn, ctx);
+			return walk_by_key(fd, true, b, fn, ctx);
 		if (err)
 			return err;
 		/* Nothing is left unless the cursor means something else
@@ -410,8 +475,5 @@ int drain_map(int fd, struct drain_buf *b, drain_batch_fn fn, void *ctx)
 	} else {
 		helper_free(&h);
 	}
-	err = drain_range(fd, b, fn, ctx, 0, 0, NULL, &unsupported);
-	if (unsupported)
-		return drain_by_iteration(fd, b, fn, ctx);
-	return err;
+	return map_walk(fd, true, b, fn, ctx);
 }
