@@ -124,7 +124,7 @@ def test_slow_clients_do_not_delay_scrapes(topo, start_monitor):
                            rss1, fds, stats["connects"], stats["hangups"]))
     # The bar from the issue: no real scrape delayed beyond 1 s.
     assert worst < 1.0, times
-    # The README's bound: the 32 KiB buffer pools of the 256 kept
+    # The bound in docs/metrics.md: the 32 KiB buffer pools of the 256 kept
     # connections become resident as connections come and go (measured
     # +5 MiB after 15 s, levelling off at +10 MiB after 3 minutes).  And
     # descriptors for no more than MHD's hard limit.

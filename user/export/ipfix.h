@@ -4,7 +4,7 @@
  * record per remote address and direction seen on each interface, and one
  * per non-zero overflow/non-IP/malformed aggregate.  Messages are built by
  * libfixbuf; user/export/ipfix_net.c carries them over UDP or TCP.  The record
- * layout is documented in the README ("IPFIX export").
+ * layout is documented in docs/ipfix.md.
  */
 #ifndef ITM_IPFIX_H
 #define ITM_IPFIX_H

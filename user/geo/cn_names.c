@@ -4,7 +4,7 @@
  * country/province/city, one canonical name per Chinese province and city
  * (the full administrative name: 江苏省, 南京市, 内蒙古自治区,
  * 恩施土家族苗族自治州), and the carrier vocabulary.  Pure functions; the
- * rules are documented in the README ("How addresses are labelled").
+ * rules are documented in docs/geography.md ("How addresses are labelled").
  */
 #include <stdio.h>
 #include <string.h>

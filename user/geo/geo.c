@@ -164,7 +164,7 @@ static bool other_lang(const struct geo_ctx *ctx, size_t i)
 }
 
 /*
- * Labels for one address, by the rules in the README ("How addresses are
+ * Labels for one address, by the rules in docs/geography.md ("How addresses are
  * labelled"):
  *  - language: databases whose names are in the wanted language come
  *    first; Chinese-only 纯真 data answers in another language only when

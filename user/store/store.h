@@ -11,7 +11,7 @@
  * drained kernel map it contains (the map's sequence number) and the
  * kernel's cumulative counters it accounts for.  That is what lets a
  * restart after kill -9 tell committed map contents from uncommitted ones:
- * see user/core/collector.c and the README's "Restarts" section.
+ * see user/core/collector.c and docs/restarts.md.
  */
 #ifndef ITM_STORE_H
 #define ITM_STORE_H
