@@ -88,6 +88,25 @@ def ns_socket(ns, family, type_, proto=0):
         return socket.socket(family, type_, proto)
 
 
+def raw_send(ns, dev, frames):
+    """Sends whole Ethernet frames out of dev with AF_PACKET: through the
+    qdisc layer, so TC egress sees them."""
+    s = ns_socket(ns, socket.AF_PACKET, socket.SOCK_RAW)
+    try:
+        s.bind((dev, 0))
+        for f in frames:
+            assert s.send(f) == len(f)
+    finally:
+        s.close()
+
+
+def eth_frame(dst, src, ethertype, payload):
+    """An Ethernet II frame: MAC strings "aa:bb:..", the ethertype, payload."""
+    return (bytes.fromhex(dst.replace(":", "")) +
+            bytes.fromhex(src.replace(":", "")) +
+            struct.pack("!H", ethertype) + payload)
+
+
 PR_SET_NAME = 15
 
 

@@ -8,8 +8,6 @@ for byte, IPv4 and IPv6, tx and rx, across several flushes; a collector
 that is down loses exactly what was flushed meanwhile, and the monitor's
 own counters lose nothing."""
 
-import socket
-import struct
 import time
 
 import flow_collectors as fc
@@ -39,22 +37,6 @@ def _traffic(t, rounds=3, pause=0.35, seed=0):
             e2e.add_counts(truth, peer, "rx", b, p)
         time.sleep(pause)
     return truth
-
-
-def _raw_send(ns, dev, frames):
-    s = e2e.ns_socket(ns, socket.AF_PACKET, socket.SOCK_RAW)
-    try:
-        s.bind((dev, 0))
-        for f in frames:
-            assert s.send(f) == len(f)
-    finally:
-        s.close()
-
-
-def _eth(dst, src, ethertype, payload):
-    return (bytes.fromhex(dst.replace(":", "")) +
-            bytes.fromhex(src.replace(":", "")) +
-            struct.pack("!H", ethertype) + payload)
 
 
 def _ifindex(ns, dev):
@@ -89,9 +71,9 @@ def test_nfcapd_per_address_sums_exact(topo, start_monitor, tmp_path):
         truth = _traffic(t)
         # Non-IP and malformed frames: exported as aggregate records.
         bcast = "ff:ff:ff:ff:ff:ff"
-        _raw_send(t.mns, t.mif, [_eth(bcast, t.mmac, 0x0806, bytes(28)),
-                                 _eth(bcast, t.mmac, 0x88CC, bytes(100))])
-        _raw_send(t.pns, t.pif, [_eth(t.mmac, t.pmac, 0x0800,
+        e2e.raw_send(t.mns, t.mif, [e2e.eth_frame(bcast, t.mmac, 0x0806, bytes(28)),
+                                 e2e.eth_frame(bcast, t.mmac, 0x88CC, bytes(100))])
+        e2e.raw_send(t.pns, t.pif, [e2e.eth_frame(t.mmac, t.pmac, 0x0800,
                                       b"\x45" + bytes(9))])
         t.wait_quiet(quiet_for=0.5)
         m = mon.scrape()
@@ -237,7 +219,7 @@ def test_nfcapd_exact_with_db(topo, start_monitor, tmp_path):
         mon = start_monitor(t, *_ipfix_args(), "--db",
                             str(tmp_path / "traffic.db"))
         truth = _traffic(t)
-        _raw_send(t.mns, t.mif, [_eth("ff:ff:ff:ff:ff:ff", t.mmac, 0x0806,
+        e2e.raw_send(t.mns, t.mif, [e2e.eth_frame("ff:ff:ff:ff:ff:ff", t.mmac, 0x0806,
                                       bytes(28))])
         t.wait_quiet(quiet_for=0.5)
         m = mon.scrape()

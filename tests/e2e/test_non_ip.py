@@ -4,26 +4,7 @@ sent raw with AF_PACKET (through the qdisc layer, so TC egress sees them):
 counted in the non-IP / malformed counters with their frame bytes, never
 as per-address traffic."""
 
-import socket
-import struct
-
 import itm_e2e as e2e
-
-
-def _raw_send(ns, dev, frames):
-    s = e2e.ns_socket(ns, socket.AF_PACKET, socket.SOCK_RAW)
-    try:
-        s.bind((dev, 0))
-        for f in frames:
-            assert s.send(f) == len(f)
-    finally:
-        s.close()
-
-
-def _eth(dst, src, ethertype, payload):
-    return (bytes.fromhex(dst.replace(":", "")) +
-            bytes.fromhex(src.replace(":", "")) +
-            struct.pack("!H", ethertype) + payload)
 
 
 def test_non_ip_and_malformed_frames(topo, start_monitor):
@@ -31,17 +12,17 @@ def test_non_ip_and_malformed_frames(topo, start_monitor):
     mon = start_monitor(t, "-s", "0.2")
     bcast = "ff:ff:ff:ff:ff:ff"
     arp = bytes(28)  # content is irrelevant to the counter
-    tx = [_eth(bcast, t.mmac, 0x0806, arp),                    # 42
-          _eth(bcast, t.mmac, 0x0806, arp + bytes(18)),        # 60
-          _eth(bcast, t.mmac, 0x88CC, bytes(100))]             # 114
-    rx = [_eth(t.mmac, t.pmac, 0x0806, arp)] * 3 + \
-         [_eth(t.mmac, t.pmac, 0x88B5, bytes(50))]             # 3*42 + 64
+    tx = [e2e.eth_frame(bcast, t.mmac, 0x0806, arp),                    # 42
+          e2e.eth_frame(bcast, t.mmac, 0x0806, arp + bytes(18)),        # 60
+          e2e.eth_frame(bcast, t.mmac, 0x88CC, bytes(100))]             # 114
+    rx = [e2e.eth_frame(t.mmac, t.pmac, 0x0806, arp)] * 3 + \
+         [e2e.eth_frame(t.mmac, t.pmac, 0x88B5, bytes(50))]             # 3*42 + 64
     # IPv4 ethertype with 10 bytes of "header", IPv6 with 20
-    bad_tx = [_eth(t.pmac, t.mmac, 0x0800, b"\x45" + bytes(9))]
-    bad_rx = [_eth(t.mmac, t.pmac, 0x86DD, b"\x60" + bytes(19)),
-              _eth(t.mmac, t.pmac, 0x0800, b"\x45" + bytes(9))]
-    _raw_send(t.mns, t.mif, tx + bad_tx)
-    _raw_send(t.pns, t.pif, rx + bad_rx)
+    bad_tx = [e2e.eth_frame(t.pmac, t.mmac, 0x0800, b"\x45" + bytes(9))]
+    bad_rx = [e2e.eth_frame(t.mmac, t.pmac, 0x86DD, b"\x60" + bytes(19)),
+              e2e.eth_frame(t.mmac, t.pmac, 0x0800, b"\x45" + bytes(9))]
+    e2e.raw_send(t.mns, t.mif, tx + bad_tx)
+    e2e.raw_send(t.pns, t.pif, rx + bad_rx)
     t.wait_quiet(quiet_for=0.3)
     m = mon.scrape()
     assert m.totals("non_ip") == {
