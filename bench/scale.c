@@ -35,23 +35,9 @@
 #include "metrics.h"
 #include "strbuf.h"
 #include "table.h"
+#include "bench_rss.h"
 
 #define BATCH_ENTRIES 4096 /* as user/core/collector.c */
-
-static long rss_kib(void)
-{
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
 
 /* Address i: IPv4-mapped for even i, a 2001:db8::/32 address for odd i. */
 static void make_key(size_t i, struct itm_key *k)

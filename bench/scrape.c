@@ -30,6 +30,7 @@
 #include "metrics.h"
 #include "strbuf.h"
 #include "table.h"
+#include "bench_rss.h"
 
 static double now(void)
 {
@@ -37,21 +38,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static long rss_kib(void)
-{
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
 }
 
 static struct in6_addr nth(uint64_t i)
