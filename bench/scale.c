@@ -155,8 +155,8 @@ static int run(size_t n)
 	struct strbuf sb = STRBUF_INIT;
 	struct drain_buf b;
 	struct ip_table t;
-	double drain1, merge1, drain2, merge2, render_best = 1e9;
-	size_t got1, got2;
+	double drain1 = 0, merge1 = 0, drain2 = 0, merge2 = 0, render_best = 1e9;
+	size_t got1 = 0, got2 = 0;
 	long rss0, rss1;
 	int fd, err;
 
