@@ -58,21 +58,15 @@ int64_t store_ids_get(const struct store_ids *c, const struct store_id_key *k)
 void store_ids_put(struct store_ids *c, const struct store_id_key *k,
 		   int64_t id)
 {
-	uint64_t h = key_hash(k);
-	struct store_id_ent *ent;
-	uint32_t pos;
+	struct store_id_ent *ent =
+		hashmap_array_room(&c->index, c->ent, c->n, &c->cap, 512,
+				   sizeof(*ent), ent_hash, c);
 
-	if (hashmap_find(&c->index, h, ent_eq, c, k, &pos)) {
-		c->ent[pos].id = id;
-		return;
-	}
-	ent = hashmap_array_room(&c->index, c->ent, c->n, &c->cap, 512,
-				 sizeof(*ent), ent_hash, c);
 	if (!ent)
 		return;
 	c->ent = ent;
-	c->ent[c->n] = (struct store_id_ent){.key = *k, .id = id};
-	hashmap_insert(&c->index, h, (uint32_t)c->n++);
+	ent[c->n] = (struct store_id_ent){.key = *k, .id = id};
+	hashmap_insert(&c->index, key_hash(k), (uint32_t)c->n++);
 }
 
 void store_ids_clear(struct store_ids *c)

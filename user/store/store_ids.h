@@ -47,8 +47,8 @@ void store_id_proc(struct store_id_key *k, uint32_t pid, const char *process);
 /* The id, or 0 when unknown. */
 int64_t store_ids_get(const struct store_ids *c, const struct store_id_key *k);
 /*
- * Remember k's id (a known key takes the new one).  A failed insert (no
- * memory) only costs a later database lookup.
+ * Remember the id of k, which store_ids_get() does not know yet.  A failed
+ * insert (no memory) only costs a later database lookup.
  */
 void store_ids_put(struct store_ids *c, const struct store_id_key *k,
 		   int64_t id);
