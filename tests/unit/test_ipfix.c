@@ -467,6 +467,50 @@ static void test_many_records(void **state)
 	close(fd);
 }
 
+/*
+ * Interval after interval, the two tables the exporter swaps are emptied
+ * with everything they hold: an emptied table once kept its list of
+ * entries past the export threshold (0 here: every entry), which then
+ * grew by each interval's addresses until it ran past its array (sized
+ * like the 1024 entries).  700 new addresses per interval, 6 intervals:
+ * each table takes 2100 in all; every interval's records are exact.
+ */
+static void test_many_intervals(void **state)
+{
+	static const int ifindex = 3;
+	struct decoded d = {.seq_ok = 1}; /* the templates come once */
+	struct ipfix_exporter *x;
+	uint16_t port;
+	int fd = udp_listener(&port);
+
+	(void)state;
+	x = exporter(port, 600, &ifindex, 1);
+	for (unsigned iv = 0; iv < 6; iv++) {
+		uint64_t octets = 0, want = 0;
+		size_t from = d.nr;
+
+		for (unsigned i = 0; i < 700; i++) {
+			unsigned u = iv * 700 + i;
+			char a[64];
+
+			snprintf(a, sizeof(a), "10.1.%u.%u", u >> 8, u & 255);
+			feed(x, 0, a, 0,
+			     (struct itm_value){u + 1, 1, 2 * u + 1, 1});
+			want += (u + 1) + (2 * u + 1);
+		}
+		assert_int_equal(ipfix_exporter_flush(x, 1000 * (iv + 1)), 0);
+		receive_all(fd, &d);
+		assert_int_equal(d.nr - from, 1400);
+		for (size_t i = from; i < d.nr; i++)
+			octets += d.r[i].octets;
+		assert_int_equal(octets, want);
+	}
+	assert_true(d.seq_ok);
+	ipfix_exporter_free(x);
+	free(d.r);
+	close(fd);
+}
+
 /* Nothing listening: the loss is noticed and the templates go again. */
 static void test_templates_after_refusal(void **state)
 {
@@ -583,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_ipv6_collector),
 		cmocka_unit_test(test_records_and_templates),
 		cmocka_unit_test(test_many_records),
+		cmocka_unit_test(test_many_intervals),
 		cmocka_unit_test(test_templates_after_refusal),
 	};
 

@@ -144,7 +144,7 @@ static void test_many_with_growth(void **state)
 	assert_true(t.cap > initial_cap);
 	assert_true(t.cap >= MANY);
 	/* The index stays at most half full. */
-	assert_true(t.index_mask + 1 >= 2 * (size_t)MANY);
+	assert_true(t.map.mask + 1 >= 2 * (size_t)MANY);
 
 	for (uint32_t i = 0; i < MANY; i++) {
 		struct itm_value d = {1, 1, 1, 1};
@@ -549,7 +549,7 @@ static void test_limit_not_power_of_two(void **state)
 		assert_sum_exact(&t);
 	}
 	assert_int_equal(t.cap, 3000);
-	assert_int_equal(t.index_mask + 1, 8192);
+	assert_int_equal(t.map.mask + 1, 8192);
 	ip_table_free(&t);
 }
 

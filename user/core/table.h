@@ -38,18 +38,7 @@ struct ip_table {
 	struct ip_entry *entries;
 	size_t count;
 	size_t cap;
-	/*
-	 * Finds an entry by (address, pid); room for cap entries.  index and
-	 * index_mask are the old names of its fields, which ipfix.c and
-	 * live_proto.c still clear by hand (ip_table_clear() does that).
-	 */
-	union {
-		struct hashmap map;
-		struct {
-			uint32_t *index;
-			size_t index_mask;
-		};
-	};
+	struct hashmap map; /* (address, pid) -> entry; room for cap entries */
 	uint64_t threshold; /* export threshold in bytes (-t) */
 	/*
 	 * Positions of the exported entries, so that a scrape walks only

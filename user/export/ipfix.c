@@ -539,12 +539,6 @@ static void take_pending(struct ipfix_exporter *x)
 	x->add_err = 0;
 }
 
-static void clear_table(struct ip_table *t)
-{
-	memset(t->index, 0, (t->index_mask + 1) * sizeof(*t->index));
-	t->count = 0;
-}
-
 int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 {
 	uint64_t start;
@@ -571,7 +565,7 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 				x->st.lost += (e->tx_packets || e->tx_bytes) +
 					      (e->rx_packets || e->rx_bytes);
 			}
-			clear_table(&x->flushing[i]);
+			ip_table_clear(&x->flushing[i]);
 		}
 		x->templates_due = true;
 		return conn;
@@ -597,7 +591,7 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 			put_other(x, i, &x->other[i][other_idx[k][1]], k, false,
 				  start, now_ms);
 		}
-		clear_table(&x->flushing[i]);
+		ip_table_clear(&x->flushing[i]);
 	}
 	emit(x);
 	return x->send_fail ? -EIO : 0;

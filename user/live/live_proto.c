@@ -409,12 +409,8 @@ static int apply_gone(struct live_replica *r, char **f, int n)
 static void clear_tables(struct live_replica *r)
 {
 	free_labels(&r->addrs);
-	r->addrs.count = 0;
-	memset(r->addrs.index, 0,
-	       (r->addrs.index_mask + 1) * sizeof(*r->addrs.index));
-	r->procs.count = 0;
-	memset(r->procs.index, 0,
-	       (r->procs.index_mask + 1) * sizeof(*r->procs.index));
+	ip_table_clear(&r->addrs);
+	ip_table_clear(&r->procs);
 }
 
 /* 1 when the line completed a frame, 0 otherwise, or -errno. */

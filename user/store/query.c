@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "geo_labels.h"
+#include "hashmap.h"
 #include "i18n.h"
 #include "query_format.h"
 #include "store.h"
@@ -361,48 +362,60 @@ struct top_opts {
 	enum rank rank;
 };
 
-/* Sums per id (open addressing), then per key text. */
+/* Sums per id (found through the index), then per key text. */
 struct sums {
-	int64_t id; /* 0: empty slot (ids start at 1) */
+	int64_t id;
 	char *key;
 	uint64_t v[4]; /* tx_bytes, rx_bytes, tx_packets, rx_packets */
 };
 
 struct sum_table {
-	struct sums *slots;
-	size_t mask, count;
+	struct sums *rows;
+	size_t n, cap;
+	struct hashmap index;
 };
 
-static struct sums *sum_slot(struct sum_table *t, int64_t id)
+static uint64_t id_hash(int64_t id)
 {
-	size_t i = ((uint64_t)id * 0x9e3779b97f4a7c15ULL >> 17) & t->mask;
+	return (uint64_t)id * 0x9e3779b97f4a7c15ULL >> 17;
+}
 
-	while (t->slots[i].id && t->slots[i].id != id)
-		i = (i + 1) & t->mask;
-	return &t->slots[i];
+static uint64_t sums_hash(const void *ctx, uint32_t pos)
+{
+	const struct sum_table *t = ctx;
+
+	return id_hash(t->rows[pos].id);
+}
+
+static bool sums_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct sum_table *t = ctx;
+
+	return t->rows[pos].id == *(const int64_t *)key;
+}
+
+static struct sums *sum_find(const struct sum_table *t, int64_t id)
+{
+	uint32_t pos;
+
+	if (!hashmap_find(&t->index, id_hash(id), sums_eq, t, &id, &pos))
+		return NULL;
+	return &t->rows[pos];
 }
 
 static int sum_add(struct sum_table *t, int64_t id, const uint64_t v[4])
 {
-	struct sums *e;
+	struct sums *e = sum_find(t, id), *rows;
 
-	if ((t->count + 1) * 2 > t->mask + 1) {
-		struct sum_table g = {.mask = t->mask ? t->mask * 2 + 1 : 4095};
-
-		g.slots = calloc(g.mask + 1, sizeof(*g.slots));
-		if (!g.slots)
+	if (!e) {
+		rows = hashmap_array_room(&t->index, t->rows, t->n, &t->cap,
+					  2048, sizeof(*rows), sums_hash, t);
+		if (!rows)
 			return -ENOMEM;
-		for (size_t i = 0; t->slots && i <= t->mask; i++)
-			if (t->slots[i].id)
-				*sum_slot(&g, t->slots[i].id) = t->slots[i];
-		g.count = t->count;
-		free(t->slots);
-		*t = g;
-	}
-	e = sum_slot(t, id);
-	if (!e->id) {
-		e->id = id;
-		t->count++;
+		t->rows = rows;
+		e = &t->rows[t->n];
+		*e = (struct sums){.id = id};
+		hashmap_insert(&t->index, id_hash(id), (uint32_t)t->n++);
 	}
 	for (int k = 0; k < 4; k++)
 		e->v[k] += v[k];
@@ -516,34 +529,25 @@ static void sums_free(struct sums *rows, size_t n)
 }
 
 /*
- * The named sums of t (every slot's key set; NULL reads as "Unknown"),
+ * The named sums of t (every row's key set; NULL reads as "Unknown"),
  * ids that share a name merged (an address whose labels changed has two
- * ids), ranked.  Takes the keys; frees the table.
+ * ids), ranked.  Takes the rows; empties the table.
  */
 static int finish(struct sum_table *t, const struct top_opts *o,
 		  struct sums **out, size_t *n_out)
 {
-	struct sums *rows = calloc(t->count ? t->count : 1, sizeof(*rows));
-	size_t n = 0, m = 0;
+	struct sums *rows = t->rows;
+	size_t n = t->n, m = 0;
 	int err = 0;
 
-	for (size_t i = 0; t->slots && i <= t->mask; i++) {
-		if (!t->slots[i].id)
-			continue;
-		if (!t->slots[i].key)
-			t->slots[i].key = strdup("Unknown");
-		if (!t->slots[i].key)
-			err = -ENOMEM;
-		if (rows)
-			rows[n++] = t->slots[i];
-		else
-			free(t->slots[i].key);
-	}
-	free(t->slots);
+	hashmap_free(&t->index);
 	memset(t, 0, sizeof(*t));
-	if (!rows || err) {
+	for (size_t i = 0; i < n; i++)
+		if (!rows[i].key && !(rows[i].key = strdup("Unknown")))
+			err = -ENOMEM;
+	if (err) {
 		sums_free(rows, n);
-		return -ENOMEM;
+		return err;
 	}
 	qsort(rows, n, sizeof(*rows), by_key);
 	for (size_t i = 0; i < n; i++) {
@@ -564,9 +568,8 @@ static int finish(struct sum_table *t, const struct top_opts *o,
 
 static void table_free(struct sum_table *t)
 {
-	for (size_t i = 0; t->slots && i <= t->mask; i++)
-		free(t->slots[i].key);
-	free(t->slots);
+	sums_free(t->rows, t->n);
+	hashmap_free(&t->index);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -611,10 +614,10 @@ static int name_row(void *ctx, int n, char *const *v)
 	struct sum_table *t = ctx;
 	struct sums *e;
 
-	if (n < 2 || !v[0] || !v[1] || !t->slots)
+	if (n < 2 || !v[0] || !v[1])
 		return 0;
-	e = sum_slot(t, strtoll(v[0], NULL, 10));
-	if (!e->id || e->key)
+	e = sum_find(t, strtoll(v[0], NULL, 10));
+	if (!e || e->key)
 		return 0;
 	e->key = strdup(v[1]);
 	return e->key ? 0 : -ENOMEM;
@@ -669,18 +672,16 @@ static int read_names(struct top_read *p, const struct top_opts *o)
 {
 	struct sum_table *t = p->t;
 	int64_t *ids;
-	size_t n = 0;
 	int rc;
 
-	if (!t->count)
+	if (!t->n)
 		return 0;
-	ids = malloc(t->count * sizeof(*ids));
+	ids = malloc(t->n * sizeof(*ids));
 	if (!ids)
 		return -ENOMEM;
-	for (size_t i = 0; i <= t->mask; i++)
-		if (t->slots[i].id)
-			ids[n++] = t->slots[i].id;
-	rc = p->ops->names(p->q, keys[o->key].select, ids, n, name_row, t,
+	for (size_t i = 0; i < t->n; i++)
+		ids[i] = t->rows[i].id;
+	rc = p->ops->names(p->q, keys[o->key].select, ids, t->n, name_row, t,
 			   p->err, sizeof(p->err));
 	free(ids);
 	return rc;

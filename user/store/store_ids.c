@@ -5,15 +5,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* FNV-1a over the key's bytes, folded: the low bits pick the slot. */
+/*
+ * FNV-1a over the key's bytes, folded: in FNV the low bits of the hash
+ * depend only on the low bits of each byte, and the low bits pick the slot.
+ */
 static uint64_t key_hash(const struct store_id_key *k)
 {
-	const unsigned char *p = (const unsigned char *)k;
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = hash_fnv1a(k, sizeof(*k));
 
-	for (size_t i = 0; i < sizeof(*k); i++)
-		h = (h ^ p[i]) * 0x100000001b3ULL;
 	return h ^ (h >> 29);
+}
+
+static uint64_t ent_hash(const void *ctx, uint32_t pos)
+{
+	const struct store_ids *c = ctx;
+
+	return key_hash(&c->ent[pos].key);
+}
+
+static bool ent_eq(const void *ctx, uint32_t pos, const void *key)
+{
+	const struct store_ids *c = ctx;
+
+	return !memcmp(&c->ent[pos].key, key, sizeof(c->ent[pos].key));
 }
 
 void store_id_addr(struct store_id_key *k, const struct in6_addr *addr,
@@ -34,55 +48,30 @@ void store_id_proc(struct store_id_key *k, uint32_t pid, const char *process)
 
 int64_t store_ids_get(const struct store_ids *c, const struct store_id_key *k)
 {
-	if (!c->ids)
+	uint32_t pos;
+
+	if (!hashmap_find(&c->index, key_hash(k), ent_eq, c, k, &pos))
 		return 0;
-	for (size_t i = key_hash(k) & c->mask;; i = (i + 1) & c->mask) {
-		if (!c->ids[i])
-			return 0;
-		if (!memcmp(&c->keys[i], k, sizeof(*k)))
-			return c->ids[i];
-	}
-}
-
-static void insert_slot(struct store_ids *c, const struct store_id_key *k,
-			int64_t id)
-{
-	size_t i = key_hash(k) & c->mask;
-
-	while (c->ids[i])
-		i = (i + 1) & c->mask;
-	c->keys[i] = *k;
-	c->ids[i] = id;
-	c->count++;
+	return c->ent[pos].id;
 }
 
 void store_ids_put(struct store_ids *c, const struct store_id_key *k,
 		   int64_t id)
 {
-	if (!c->ids || (c->count + 1) * 2 > c->mask + 1) {
-		size_t n = c->ids ? (c->mask + 1) * 2 : 1024;
-		struct store_ids g = {.keys = calloc(n, sizeof(*g.keys)),
-				      .ids = calloc(n, sizeof(*g.ids)),
-				      .mask = n - 1};
+	struct store_id_ent *ent =
+		hashmap_array_room(&c->index, c->ent, c->n, &c->cap, 512,
+				   sizeof(*ent), ent_hash, c);
 
-		if (!g.keys || !g.ids) {
-			free(g.keys);
-			free(g.ids);
-			return;
-		}
-		for (size_t i = 0; c->ids && i <= c->mask; i++)
-			if (c->ids[i])
-				insert_slot(&g, &c->keys[i], c->ids[i]);
-		free(c->keys);
-		free(c->ids);
-		*c = g;
-	}
-	insert_slot(c, k, id);
+	if (!ent)
+		return;
+	c->ent = ent;
+	ent[c->n] = (struct store_id_ent){.key = *k, .id = id};
+	hashmap_insert(&c->index, key_hash(k), (uint32_t)c->n++);
 }
 
 void store_ids_clear(struct store_ids *c)
 {
-	free(c->keys);
-	free(c->ids);
+	free(c->ent);
+	hashmap_free(&c->index);
 	memset(c, 0, sizeof(*c));
 }

@@ -5,8 +5,7 @@
  * addrs.id and (pid, process) -> procs.id.  A labels pointer is stable
  * for an address while the daemon runs (the table keeps the labels an
  * address was first seen with), so it stands for the label strings.
- * Both backends use it; one small file, to be moved onto the generic hash
- * table (lib/hashmap.h) when that lands.
+ * Both backends use it: the ids in an array, found through a hashmap.
  */
 #ifndef ITM_STORE_IDS_H
 #define ITM_STORE_IDS_H
@@ -15,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hashmap.h"
 #include "itm_shared.h"
 
 struct geo_labels;
@@ -26,10 +26,16 @@ struct store_id_key {
 	char comm[ITM_COMM_LEN];
 };
 
+struct store_id_ent {
+	struct store_id_key key;
+	int64_t id;
+};
+
+/* All zero is an empty cache. */
 struct store_ids {
-	struct store_id_key *keys;
-	int64_t *ids; /* 0: empty slot (ids start at 1) */
-	size_t mask, count;
+	struct store_id_ent *ent;
+	size_t n, cap;
+	struct hashmap index;
 };
 
 /* Keys are compared as bytes: build them with these two only. */
@@ -40,7 +46,10 @@ void store_id_proc(struct store_id_key *k, uint32_t pid, const char *process);
 
 /* The id, or 0 when unknown. */
 int64_t store_ids_get(const struct store_ids *c, const struct store_id_key *k);
-/* A failed insert (no memory) only costs a later database lookup. */
+/*
+ * Remember the id of k, which store_ids_get() does not know yet.  A failed
+ * insert (no memory) only costs a later database lookup.
+ */
 void store_ids_put(struct store_ids *c, const struct store_id_key *k,
 		   int64_t id);
 void store_ids_clear(struct store_ids *c);
