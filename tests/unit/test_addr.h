@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 
 static inline struct in6_addr test_addr(const char *s)
@@ -22,6 +23,20 @@ static inline struct in6_addr test_addr(const char *s)
 		assert_int_equal(inet_pton(AF_INET6, s, &a), 1);
 	}
 	return a;
+}
+
+/* a.b.c.d as the tables store it, from its four numbers */
+static inline struct in6_addr test_v4(uint8_t a, uint8_t b, uint8_t c,
+				      uint8_t d)
+{
+	struct in6_addr x = {0};
+
+	x.s6_addr[10] = x.s6_addr[11] = 0xff;
+	x.s6_addr[12] = a;
+	x.s6_addr[13] = b;
+	x.s6_addr[14] = c;
+	x.s6_addr[15] = d;
+	return x;
 }
 
 #endif

@@ -22,6 +22,7 @@
 #include "query.h"
 #include "query_format.h"
 #include "store.h"
+#include "test_addr.h"
 
 #define T0 1767225600LL /* 2026-01-01 00:00:00 UTC */
 
@@ -33,18 +34,6 @@ static const struct geo_labels cn = {.country = "中国", .province = "江苏省
 static const struct geo_labels us = {.country = "美国", .province = "加利福尼亚州", .city = "芒廷维尤",
 				     .isp = "Google"};
 
-static struct in6_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
-{
-	struct in6_addr x = {0};
-
-	x.s6_addr[10] = x.s6_addr[11] = 0xff;
-	x.s6_addr[12] = a;
-	x.s6_addr[13] = b;
-	x.s6_addr[14] = c;
-	x.s6_addr[15] = d;
-	return x;
-}
-
 static int setup(void **state)
 {
 	struct store_config cfg = {.path = path,
@@ -53,16 +42,16 @@ static int setup(void **state)
 				   .keep_hours = STORE_DEFAULT_KEEP_HOURS};
 	struct in6_addr six = {{{0x20, 0x01, 0x0d, 0xb8, [15] = 1}}};
 	struct store_row rows[] = {
-		{.addr = v4(1, 2, 3, 4),
+		{.addr = test_v4(1, 2, 3, 4),
 		 .geo = &cn,
 		 .v = {1000, 1, 2000000, 2}},
-		{.addr = v4(8, 8, 8, 8),
+		{.addr = test_v4(8, 8, 8, 8),
 		 .pid = 42,
 		 .process = "curl",
 		 .geo = &us,
 		 .v = {5000000, 4, 300, 1}},
 		{.addr = six, .v = {10, 1, 20, 1}},
-		{.addr = v4(1, 2, 3, 4), .geo = &cn, .v = {24, 1, 0, 0}},
+		{.addr = test_v4(1, 2, 3, 4), .geo = &cn, .v = {24, 1, 0, 0}},
 	};
 	struct itm_value ov = {100, 0, 1, 0};
 	struct store *s;
@@ -301,7 +290,7 @@ static void test_top_by_asn(void **state)
 			x = x * 1103515245 + 12345;
 			i = (int)(x >> 8) % 6;
 			r = (struct store_row){
-				.addr = v4(10, (uint8_t)i, 0, (uint8_t)(x % 3)),
+				.addr = test_v4(10, (uint8_t)i, 0, (uint8_t)(x % 3)),
 				.geo = &g[i],
 				.v = {x % 100000, (x >> 4) % 70000, x % 7 + 1,
 				      x % 5}};

@@ -23,6 +23,7 @@
 #include "geo_labels.h"
 #include "store.h"
 #include "store_schema.h"
+#include "test_addr.h"
 
 #define T0 1767225600LL /* 2026-01-01 00:00:00 UTC */
 
@@ -58,18 +59,6 @@ static struct store_config config(void)
 	};
 }
 
-static struct in6_addr v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
-{
-	struct in6_addr x = {0};
-
-	x.s6_addr[10] = x.s6_addr[11] = 0xff;
-	x.s6_addr[12] = a;
-	x.s6_addr[13] = b;
-	x.s6_addr[14] = c;
-	x.s6_addr[15] = d;
-	return x;
-}
-
 static int64_t sql_int(const char *sql)
 {
 	sqlite3 *db;
@@ -102,7 +91,7 @@ static uint64_t add_days(struct store *s, int64_t iface, int days,
 		assert_int_equal(store_begin(s, t), 0);
 		for (int k = 0; k < 3; k++) {
 			struct store_row r = {
-				.addr = v4(10, 0, 0, (uint8_t)(x % 5)),
+				.addr = test_v4(10, 0, 0, (uint8_t)(x % 5)),
 				.pid = x % 3 ? 0 : 42,
 				.process = x % 3 ? NULL : "curl",
 				.geo = x % 2 ? &cn : NULL,
@@ -133,7 +122,7 @@ static void test_create_and_views(void **state)
 	struct store *s;
 	int64_t eth0, eth1;
 	struct store_row r = {
-		.addr = v4(1, 2, 3, 4), .geo = &cn, .v = {100, 1, 200, 2}};
+		.addr = test_v4(1, 2, 3, 4), .geo = &cn, .v = {100, 1, 200, 2}};
 	struct in6_addr six = {{{0x20, 0x01, 0x0d, 0xb8, [15] = 1}}};
 
 	(void)state;
@@ -282,7 +271,7 @@ static void test_rollback_keeps_nothing(void **state)
 	struct store_config cfg = config();
 	struct store *s;
 	int64_t eth0;
-	struct store_row r = {.addr = v4(9, 9, 9, 9), .v = {5, 1, 0, 0}};
+	struct store_row r = {.addr = test_v4(9, 9, 9, 9), .v = {5, 1, 0, 0}};
 
 	(void)state;
 	assert_int_equal(store_open(&cfg, &s), 0);
@@ -383,7 +372,7 @@ static void test_migrates_schema_1(void **state)
 				      .asn = "AS4134 CHINANET-BACKBONE"};
 	struct store_config cfg = config();
 	struct store_row r = {
-		.addr = v4(1, 2, 3, 4), .geo = &as, .v = {7, 8, 9, 10}};
+		.addr = test_v4(1, 2, 3, 4), .geo = &as, .v = {7, 8, 9, 10}};
 	char *before[sizeof(tables) / sizeof(tables[0])];
 	struct store *s;
 	sqlite3 *db;
@@ -517,7 +506,7 @@ static void test_refuses_bad_files(void **state)
 
 		assert_int_equal(store_iface(s, "eth0", &eth0), 0);
 		for (int i = 0; i < 50; i++) {
-			struct store_row r = {.addr = v4(10, 1, (uint8_t)i, 1),
+			struct store_row r = {.addr = test_v4(10, 1, (uint8_t)i, 1),
 					      .v = {1, 1, 1, 1}};
 
 			assert_int_equal(store_begin(s, T0 + i * 60), 0);
