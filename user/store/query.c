@@ -549,6 +549,11 @@ static int finish(struct sum_table *t, const struct top_opts *o,
 		sums_free(rows, n);
 		return err;
 	}
+	if (!n) { /* no rows: rows may be NULL, which qsort() must not see */
+		*out = rows;
+		*n_out = 0;
+		return 0;
+	}
 	qsort(rows, n, sizeof(*rows), by_key);
 	for (size_t i = 0; i < n; i++) {
 		if (m && !strcmp(rows[m - 1].key, rows[i].key)) {
