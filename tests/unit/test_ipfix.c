@@ -27,6 +27,7 @@
 
 #define IE_OCTETS    1
 #define IE_PACKETS   2
+#define IE_PROTO     4
 #define IE_SRC4	     8
 #define IE_IN_IF     10
 #define IE_DST4	     12
@@ -54,6 +55,7 @@ struct rec {
 	uint32_t in_if, out_if;
 	int64_t src_as, dst_as; /* -1: not in the record */
 	int dir;
+	int proto; /* -1: not in the record */
 	char app[32];
 };
 
@@ -98,7 +100,11 @@ static void decode_record(struct decoded *d, const struct tmpl *t,
 			  const uint8_t **pp, const uint8_t *end)
 {
 	const uint8_t *p = *pp;
-	struct rec r = {.tid = t->id, .dir = -1, .src_as = -1, .dst_as = -1};
+	struct rec r = {.tid = t->id,
+			.dir = -1,
+			.proto = -1,
+			.src_as = -1,
+			.dst_as = -1};
 
 	for (uint16_t f = 0; f < t->n; f++) {
 		size_t len = t->len[f];
@@ -131,6 +137,10 @@ static void decode_record(struct decoded *d, const struct tmpl *t,
 		case IE_DIRECTION:
 			r.dir = (int)be(p, len);
 			break;
+		case IE_PROTO:
+			assert_int_equal(len, 1);
+			r.proto = *p;
+			break;
 		case IE_SRC_AS:
 		case IE_DST_AS:
 			assert_int_equal(len, 4);
@@ -142,8 +152,8 @@ static void decode_record(struct decoded *d, const struct tmpl *t,
 			assert_int_equal(len, 4);
 			memcpy(r.addr, p, 4);
 			r.v4 = 1;
-			r.has_src = t->ie[f] == IE_SRC4;
-			r.has_dst = t->ie[f] == IE_DST4;
+			r.has_src |= t->ie[f] == IE_SRC4;
+			r.has_dst |= t->ie[f] == IE_DST4;
 			break;
 		case IE_SRC6:
 		case IE_DST6:
@@ -379,13 +389,19 @@ static void test_records_and_templates(void **state)
 	for (size_t i = 0; i < d.nr; i++) {
 		if (!d.r[i].app[0])
 			continue;
+		/* an IPv4 flow 0.0.0.0 -> 0.0.0.0: pmacct drops address-less
+		 * flows */
+		assert_true(d.r[i].v4 && d.r[i].has_src && d.r[i].has_dst);
+		assert_memory_equal(d.r[i].addr, "\0\0\0\0", 4);
 		if (!strcmp(d.r[i].app, "non_ip")) {
+			assert_int_equal(d.r[i].proto, 253);
 			assert_int_equal(d.r[i].dir, 0);
 			assert_int_equal(d.r[i].in_if, 9);
 			assert_int_equal(d.r[i].octets, 240);
 			assert_int_equal(d.r[i].packets, 4);
 		} else {
 			assert_string_equal(d.r[i].app, "overflow");
+			assert_int_equal(d.r[i].proto, 255);
 			assert_int_equal(d.r[i].dir, 1);
 			assert_int_equal(d.r[i].out_if, 9);
 			assert_int_equal(d.r[i].octets, 1500);

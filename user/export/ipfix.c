@@ -61,10 +61,12 @@ struct rec_v6 {
 
 struct rec_other {
 	uint64_t start_ms, end_ms, octets, packets;
-	fbVarfield_t kind;
+	uint32_t src, dst; /* 0.0.0.0 */
 	uint32_t in_if, out_if;
+	uint8_t proto; /* other_proto[kind] */
 	uint8_t dir;
-	uint8_t pad[7];
+	uint8_t pad[6];
+	fbVarfield_t kind;
 };
 
 #define SPEC_TIMES_COUNTS                                                      \
@@ -116,18 +118,28 @@ static fbInfoElementSpec_t spec_v6_rx[] = {
 	FB_IESPEC_NULL,
 };
 /*
- * Traffic without a per-address record.  No standard element names the
- * reason, so the record says it in applicationName ("overflow", "non_ip",
- * "malformed": the kinds of the Prometheus counters); octets are IP bytes
- * for overflow and frame bytes for the other two, as in those counters.
+ * Traffic without a per-address record, as an IPv4 flow from 0.0.0.0 to
+ * 0.0.0.0 whose protocolIdentifier names the kind (other_proto).  Flows
+ * without any address are not traffic to pmacct: nfacctd parses the
+ * template and drops every record (its flow type needs an IPv4 or IPv6
+ * address element), so the aggregates carry both addresses, and a number
+ * every collector stores (nfdump's proto, pmacct's proto, goflow2's and
+ * Akvorado's Proto) tells the kinds apart; the three are protocol
+ * numbers that name no protocol in use.  applicationName repeats the kind as
+ * text for collectors that keep strings.  Octets are IP bytes for
+ * overflow and frame bytes for the other two, as in the Prometheus
+ * counters.
  */
 static fbInfoElementSpec_t spec_other[] = {
 	SPEC_TIMES_COUNTS,
-	{"applicationName", FB_IE_VARLEN, 0},
+	{"sourceIPv4Address", 4, 0},
+	{"destinationIPv4Address", 4, 0},
 	{"ingressInterface", 4, 0},
 	{"egressInterface", 4, 0},
+	{"protocolIdentifier", 1, 0},
 	{"flowDirection", 1, 0},
-	{"paddingOctets", 7, PAD},
+	{"paddingOctets", 6, PAD},
+	{"applicationName", FB_IE_VARLEN, 0},
 	FB_IESPEC_NULL,
 };
 
@@ -144,6 +156,12 @@ static const struct {
 };
 
 static const char *const other_names[] = {"non_ip", "malformed", "overflow"};
+
+/*
+ * protocolIdentifier of each kind, in the order of other_names: 253 and
+ * 254 are IANA's experimentation numbers (RFC 3692), 255 is reserved.
+ */
+static const uint8_t other_proto[] = {253, 254, 255};
 
 /* ITM_CTR_* pairs (tx, rx) in the order of other_names. */
 static const int other_idx[3][2] = {
@@ -512,6 +530,7 @@ static void put_other(struct ipfix_exporter *x, size_t iface,
 			 (uint8_t *)other_names[kind]},
 		.in_if = tx ? 0 : (uint32_t)x->ifindex[iface],
 		.out_if = tx ? (uint32_t)x->ifindex[iface] : 0,
+		.proto = other_proto[kind],
 		.dir = tx ? DIR_EGRESS : DIR_INGRESS,
 	};
 
