@@ -193,7 +193,8 @@ struct ipfix_exporter {
 	struct ipfix_net net;
 	bool tcp;
 	uint32_t refresh_s;
-	double templates_at; /* monotonic time of the last template send */
+	double templates_at; /* monotonic start of the flush that sent them */
+	double flushed_at;   /* monotonic start of the previous flush */
 	bool templates_due;
 
 	fbInfoModel_t *model;
@@ -439,7 +440,7 @@ static int append(struct ipfix_exporter *x, uint16_t tid, void *rec,
 	return -EIO;
 }
 
-static int send_templates(struct ipfix_exporter *x)
+static int send_templates(struct ipfix_exporter *x, double now)
 {
 	GError *gerr = NULL;
 	int err;
@@ -470,7 +471,7 @@ static int send_templates(struct ipfix_exporter *x)
 	err = emit(x);
 	if (!err) {
 		x->st.templates++;
-		x->templates_at = monotonic_seconds();
+		x->templates_at = now;
 		x->templates_due = false;
 	}
 	return err;
@@ -558,8 +559,27 @@ static void take_pending(struct ipfix_exporter *x)
 	x->add_err = 0;
 }
 
+/*
+ * UDP template refresh: with the flush nearest to refresh_s after the
+ * flush that last carried them.  Both times are taken when a flush starts,
+ * so the work of a flush (connecting, encoding) does not push the next
+ * refresh back; and flushes happen after the drain that reaches their
+ * deadline, a little later or earlier each time, so waiting for a flush
+ * strictly past the deadline would often send them one flush late.  Half
+ * the last flush period of tolerance absorbs that jitter: never a flush
+ * late, at most half a flush interval early.
+ */
+static bool refresh_due(const struct ipfix_exporter *x, double now)
+{
+	double half = x->flushed_at ? (now - x->flushed_at) / 2 : 0;
+
+	return now - x->templates_at + half >= x->refresh_s;
+}
+
 int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 {
+	double now = monotonic_seconds();
+	bool refresh = !x->tcp && refresh_due(x, now);
 	uint64_t start;
 	int conn;
 
@@ -572,6 +592,7 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 	pthread_mutex_unlock(&x->lock);
 
 	x->st.flushes++;
+	x->flushed_at = now;
 	x->send_fail = false;
 	conn = ipfix_net_connect(&x->net);
 	if (conn < 0) {
@@ -594,9 +615,8 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 	 * over UDP again every template refresh period, and after a loss
 	 * (the collector may have restarted without them).
 	 */
-	if (conn == 1 || x->templates_due ||
-	    (!x->tcp && monotonic_seconds() - x->templates_at >= x->refresh_s))
-		send_templates(x);
+	if (conn == 1 || x->templates_due || refresh)
+		send_templates(x, now);
 	for (size_t i = 0; i < x->n_ifaces; i++) {
 		const struct ip_table *t = &x->flushing[i];
 
