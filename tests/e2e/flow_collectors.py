@@ -281,6 +281,8 @@ class TcpIpfixCollector:
                              r.get("sourceIPv6Address"))
             else:
                 remote = None
+            if remote in ("0.0.0.0", "::"):  # an aggregate
+                remote = None
             out.append({"dir": "tx" if egress else "rx", "remote": remote,
                         "bytes": r["octetDeltaCount"],
                         "packets": r["packetDeltaCount"], "raw": r})
