@@ -15,7 +15,7 @@ TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
 	util-linux mount procps help2man python3-pyte sqlite3 libclang-rt-14-dev
 	nfdump pmacct python3-ipfix postgresql-15 systemd-container openssl
-	apache2-utils)
+	apache2-utils groff-base)
 # Translations: msgfmt builds the catalogs (po/); the tests run the
 # monitor in the zh_CN.UTF-8 locale, generated below.
 BUILD_PKGS+=(gettext)
