@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what building needs on Debian 12, then configure and build into
-# ./build.  Without arguments only the monitor binary is built (what
+# Install what building needs on Debian 12 (and curl, for the README's
+# next step), then configure and build into ./build.  Without arguments only the monitor binary is built (what
 # scripts/run.sh needs); with --test also everything the test suites need.
 # Idempotent; run as root.  Output of each step is shown when it fails.
 set -euo pipefail
@@ -16,6 +16,9 @@ TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	util-linux mount procps help2man python3-pyte sqlite3 libclang-rt-14-dev
 	nfdump pmacct python3-ipfix postgresql-15 systemd-container openssl
 	apache2-utils groff-base)
+# Not for building: the README's next step after scripts/run.sh is
+# `curl http://localhost:10749/metrics`, and a fresh Debian has no curl.
+BUILD_PKGS+=(curl)
 # Translations: msgfmt builds the catalogs (po/); the tests run the
 # monitor in the zh_CN.UTF-8 locale, generated below.
 BUILD_PKGS+=(gettext)
