@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libsqlite3-dev
-	libfixbuf-dev libpq-dev bpftool iproute2
+	libfixbuf-dev libpq-dev libjson-c-dev bpftool iproute2
 	libsystemd-dev libcap-ng-dev libyaml-dev libgnutls28-dev libcrypt-dev
 	systemd)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
