@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Quick start: install what building needs, build the monitor, run it with
-# your flags (everything after run.sh goes to the monitor).
+# Quick start: install what building needs (and curl, the README's next
+# step), build the monitor, run it with your flags (everything after run.sh
+# goes to the monitor).
 #   sudo scripts/run.sh -i eth0 -d 0 -p 10749
 set -euo pipefail
 cd "$(dirname "$0")/.."

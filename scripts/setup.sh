@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what building needs on Debian 12, then configure and build into
-# ./build.  Without arguments only the monitor binary is built (what
+# Install what building needs on Debian 12 (and curl, for the README's
+# next step), then configure and build into ./build.  Without arguments only the monitor binary is built (what
 # scripts/run.sh needs); with --test also everything the test suites need.
 # Idempotent; run as root.  Output of each step is shown when it fails.
 set -euo pipefail
@@ -8,14 +8,17 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libsqlite3-dev
-	libfixbuf-dev libpq-dev bpftool iproute2
+	libfixbuf-dev libpq-dev libjson-c-dev bpftool iproute2
 	libsystemd-dev libcap-ng-dev libyaml-dev libgnutls28-dev libcrypt-dev
 	systemd)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
 	util-linux mount procps help2man python3-pyte sqlite3 libclang-rt-14-dev
 	nfdump pmacct python3-ipfix postgresql-15 systemd-container openssl
-	apache2-utils)
+	apache2-utils groff-base)
+# Not for building: the README's next step after scripts/run.sh is
+# `curl http://localhost:10749/metrics`, and a fresh Debian has no curl.
+BUILD_PKGS+=(curl)
 # Translations: msgfmt builds the catalogs (po/); the tests run the
 # monitor in the zh_CN.UTF-8 locale, generated below.
 BUILD_PKGS+=(gettext)

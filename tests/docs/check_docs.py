@@ -10,6 +10,9 @@
 - The READMEs stay a front door (at most 400 lines) and keep the two
   quick-start commands that CI runs.
 - Every long option of `--help` is in the command-line page, both languages.
+- Every example command, URL, scrape target and screen in the shipped docs
+  and files uses the exporter's port 10749 (README: "every example and
+  shipped file uses it").
 
 Usage: check_docs.py SOURCE_ROOT ITM_BINARY
 """
@@ -23,6 +26,24 @@ import sys
 ENGLISH_ONLY = {"ARCHITECTURE.md", "kernel-matrix.md", "live-protocol.md"}
 QUICK_START = ("scripts/run.sh -i eth0 -d 0 -p 10749\n", "scripts/test.sh\n")
 MAX_README_LINES = 400
+PORT = "10749"
+# Where the shipped tree names the exporter's port: the monitor's or
+# run.sh's -p/--prometheus-port, --web.listen-address, a URL or scrape
+# target of /metrics, the live view's "exporter *:PORT" header and the live
+# protocol's H line.  Other tools' ports (nfcapd -p 4739, IPFIX collectors)
+# match none of these.
+PORT_PATTERNS = (
+    r"(?:ip_traffic_monitor_cli|run\.sh|\bitm\b)[^\n]*?"
+    r"(?:\s-p\s*|--prometheus-port[= ])(\d+)",
+    r"--web\.listen-address[= ]\S*?:(\d+)",
+    r"https?://[^/\s:'\"]+:(\d+)(?:/metrics|[\s'\"`]|$)",
+    r"(?<![\w.])(?:localhost|127\.0\.0\.1|\[::1?\]|\[::\]|0\.0\.0\.0):(\d+)",
+    r"exporter\s+\S*:(\d+)",
+    r"^H\t\d+\t\d+\t\S*:(\d+)\t",
+    r"targets:\s*\[[^\]]*?:(\d+)",
+)
+PORT_DIRS = ("docs", "doc", "monitoring", "systemd", "debian", "completion",
+             "scripts", ".ci", "user")
 
 
 def headings(text):
@@ -113,6 +134,29 @@ def check_flags(root, binary, errors):
                               (page, flag))
 
 
+def shipped_files(root):
+    files = ["README.md", "README.zh-CN.md"]
+    for d in PORT_DIRS:
+        for dirpath, _, names in os.walk(os.path.join(root, d)):
+            files += [os.path.relpath(os.path.join(dirpath, n), root)
+                      for n in names]
+    return sorted(files)
+
+
+def check_ports(root, errors):
+    for name in shipped_files(root):
+        try:
+            text = read(os.path.join(root, name))
+        except (UnicodeDecodeError, OSError):
+            continue
+        for lineno, line in enumerate(text.splitlines(), 1):
+            for pat in PORT_PATTERNS:
+                for port in re.findall(pat, line):
+                    if port != PORT:
+                        errors.append("%s:%d: port %s in an example, not %s"
+                                      % (name, lineno, port, PORT))
+
+
 def main():
     root, binary = sys.argv[1:3]
     pages = ["README.md", "README.zh-CN.md"] + sorted(
@@ -124,6 +168,7 @@ def main():
     check_twins(root, errors)
     check_readmes(root, errors)
     check_flags(root, binary, errors)
+    check_ports(root, errors)
     for e in errors:
         print(e)
     print("%d pages checked, %d problems" % (len(pages), len(errors)))

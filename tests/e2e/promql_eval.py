@@ -4,7 +4,8 @@
 It covers the subset our documentation and shipped files use: vector
 selectors with matchers, rate()/increase()/max_over_time() over a range,
 sum/max/min/count by/without, topk/bottomk, arithmetic and comparison operators between
-vectors (one-to-one on all labels but the name) and with scalars.  Anything
+vectors (one-to-one on all labels but the name) and with scalars, `or`, and
+vector(scalar).  Anything
 else raises Unsupported, so an example that uses more fails the test until
 this file learns it; it is never skipped.
 
@@ -37,7 +38,7 @@ KAGGS = {"topk", "bottomk"}
 FUNCS = {"rate", "increase", "max_over_time"}
 ARITH = {"+", "-", "*", "/"}
 CMP = {"==", "!=", ">", "<", ">=", "<="}
-PREC = {"==": 1, "!=": 1, ">": 1, "<": 1, ">=": 1, "<=": 1,
+PREC = {"or": 0, "==": 1, "!=": 1, ">": 1, "<": 1, ">=": 1, "<=": 1,
         "+": 2, "-": 2, "*": 3, "/": 3}
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -82,7 +83,8 @@ class Parser:
         left = self.unary()
         while True:
             k, v, _ = self.peek()
-            if k != "op" or v not in PREC or PREC[v] < min_prec:
+            if k not in ("op", "ident") or v not in PREC or \
+                    PREC[v] < min_prec:
                 return left
             self.i += 1
             if self.peek()[1] in ("on", "ignoring", "group_left", "group_right", "bool"):
@@ -104,6 +106,11 @@ class Parser:
             raise Unsupported("unexpected %r at %d in %r" % (v, pos, self.text))
         if v in AGGS or v in KAGGS:
             return self.aggregation()
+        if v == "vector" and self.peek(1)[1] == "(":
+            self.i += 2
+            e = self.expr(0)
+            self.take(")")
+            return ("vector", e)
         if v in FUNCS:
             self.i += 1
             self.take("(")
@@ -258,6 +265,13 @@ class Evaluator:
             return out
         if kind == "agg":
             return self.aggregate(n)
+        if kind == "vector":
+            v = self.node(n[1])
+            if isinstance(v, list):
+                raise Unsupported("vector() of a vector")
+            return [({}, float(v))]
+        if kind == "bin" and n[1] == "or":
+            return self.union(self.node(n[2]), self.node(n[3]))
         if kind == "bin":
             return self.binary(n[1], self.node(n[2]), self.node(n[3]))
         raise Unsupported(kind)
@@ -284,6 +298,16 @@ class Evaluator:
         fn = {"sum": sum, "max": max, "min": min, "count": len,
               "avg": lambda xs: sum(xs) / len(xs)}[op]
         return [(g, float(fn(vs))) for g, vs in groups.values()]
+
+    @staticmethod
+    def union(a, b):
+        """`a or b`: all of a, and the samples of b whose labels (but the
+        name) match none in a."""
+        if not isinstance(a, list) or not isinstance(b, list):
+            raise Unsupported("or with a scalar")
+        left = {_key(_drop_name(lab)) for lab, _ in a}
+        return a + [(lab, v) for lab, v in b
+                    if _key(_drop_name(lab)) not in left]
 
     def binary(self, op, a, b):
         def apply(x, y):

@@ -53,8 +53,11 @@ def test_metric_families_and_labels(topo, start_monitor):
             for lab, _ in m.all(name):
                 assert set(lab) == {"remote_ip", "country", "province",
                                     "city", "isp", "asn"}, lab
-                # no geo database given: every geo label is Unknown
-                for k in ("country", "province", "city", "isp", "asn"):
+                # No geo database given: the test's private addresses
+                # are 局域网 from the built-in ranges (as `lookup` says),
+                # every other geo label is Unknown.
+                assert lab["country"] == "局域网", lab
+                for k in ("province", "city", "isp", "asn"):
                     assert lab[k] == "Unknown", lab
             for fam in ("all",):
                 n = "ip_traffic_%s_%s_%s_total" % (fam, d, u)

@@ -305,13 +305,38 @@ def test_every_expression_against_real_prometheus(topo, start_monitor,
                                     rx_sizes)
                 e2e.add_counts(truth, peer, "rx", n, p)
 
+        # Before any address reaches the threshold every byte is hidden:
+        # the rule and the dashboard's panel must say all of it, not
+        # return nothing (issue 24, defect 2).
+        send(small, [500] * 3, [300] * 2)
+        dash, _ = dashboard_expressions(os.path.join(
+            MON_DIR, "grafana", "ip_traffic_dashboard.json"))
+        hidden_panel = [e for title, e in dash
+                        if title == "Bytes in no per-address series"]
+        assert len(hidden_panel) == 2, hidden_panel
+        early = [("instance:ip_traffic_unexported_tx_bytes:total",
+                  truth[small]["tx_bytes"]),
+                 ("instance:ip_traffic_unexported_rx_bytes:total",
+                  truth[small]["rx_bytes"]),
+                 (hidden_panel[0], truth[small]["tx_bytes"]),
+                 (hidden_panel[1], truth[small]["rx_bytes"])]
+        deadline = time.monotonic() + 60
+        while True:
+            now = time.time()
+            got = [[v for _, v in prom.query(e, now)] for e, _ in early]
+            if got == [[float(v)] for _, v in early]:
+                break
+            assert time.monotonic() < deadline, (got, early,
+                                                 prom.logtext())
+            time.sleep(0.5)
+        assert prom.query("ip_traffic_tx_bytes_total", time.time()) == []
+
         # Three rounds a few scrapes apart, so rates have increments to
         # see; every address but `small` crosses the threshold, at
         # different rounds, with different totals (topk has no ties).
         send(a, [1400] * 10, [700] * 2)
         send(b, [1000] * 4)
         send(v6, [1200] * 9, [600] * 3)
-        send(small, [500] * 3, [300] * 2)
         time.sleep(3)
         send(a, [1300] * 6, [700] * 4)
         send(b, [1100] * 7, [800] * 3)
@@ -487,9 +512,27 @@ def test_every_expression_against_real_prometheus(topo, start_monitor,
         # families miss exactly the address below it.
         hidden = prom.query(
             "sum by (instance) (ip_traffic_all_tx_bytes_total) - "
-            "sum by (instance) (ip_traffic_tx_bytes_total)", t_eval)
+            "(sum by (instance) (ip_traffic_tx_bytes_total) or "
+            "0 * sum by (instance) (ip_traffic_all_tx_bytes_total))", t_eval)
         assert hidden == [({"instance": target["instance"]},
                            float(truth[small]["tx_bytes"]))]
+
+        # The per-address panels (province, city, ISP, top addresses)
+        # add up to every byte sent to and received from the exported
+        # addresses; increase() over the same series would miss at least
+        # the threshold (each address's first sample, at least -t, is never
+        # an increase), which is why they read the counters.
+        seen = float(sum(truth[ip]["tx_bytes"] + truth[ip]["rx_bytes"]
+                         for ip in exported))
+        panels = {title: e for title, e in dash
+                  if title.startswith(("By ", "Top addresses"))}
+        assert len(panels) == 4, panels
+        for title, e in panels.items():
+            assert sum(v for _, v in prom.query(e, t_eval)) == seen, title
+        inc = sum(v for _, v in prom.query(
+            "sum(increase(ip_traffic_tx_bytes_total[5m])) + "
+            "sum(increase(ip_traffic_rx_bytes_total[5m]))", t_eval))
+        assert inc <= seen - THRESHOLD, (inc, seen)
     finally:
         sinks.close()
         msinks.close()

@@ -179,8 +179,24 @@ static void test_csv_json(void **state)
 	assert_string_equal(
 		out,
 		"[\n"
-		"  {\"remote_ip\": \"2001:db8::1\", \"province\": \"Unknown\", \"pid\": 0, \"r\": 1.5, \"n\": null},\n"
-		"  {\"remote_ip\": \"8.8.8.8\", \"province\": \"加利福尼亚州\", \"pid\": 42, \"r\": 1.5, \"n\": null}\n"
+		"  { \"remote_ip\": \"2001:db8::1\", \"province\": \"Unknown\", \"pid\": 0, \"r\": 1.5, \"n\": null },\n"
+		"  { \"remote_ip\": \"8.8.8.8\", \"province\": \"加利福尼亚州\", \"pid\": 42, \"r\": 1.5, \"n\": null }\n"
+		"]\n");
+	/*
+	 * Escapes (quote, backslash, newline, a control character; '/' and
+	 * UTF-8 as they are), two columns of one name both kept, an integer
+	 * past a double's 53 bits and a real exactly as the database wrote
+	 * them.
+	 */
+	assert_int_equal(run("--json",
+			     "SELECT 'a\"b\\c' || char(10) || char(1) || '/中' AS s,"
+			     " 1 AS a, 2 AS a, 9007199254740993 AS big, 0.1 AS r",
+			     NULL),
+			 0);
+	assert_string_equal(
+		out,
+		"[\n"
+		"  { \"s\": \"a\\\"b\\\\c\\n\\u0001/中\", \"a\": 1, \"a\": 2, \"big\": 9007199254740993, \"r\": 0.1 }\n"
 		"]\n");
 	assert_int_equal(run("--json", "SELECT 1 WHERE 0", NULL), 0);
 	assert_string_equal(out, "[]\n");

@@ -243,8 +243,9 @@ int check_main(int argc, char **argv)
 				"each part would run and why a better one is refused.  Root or\n"
 				"CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN.  Exit 0 when counting works,\n"
 				"1 when it cannot, 2 on a usage error.\n"
-				"  --json     one JSON object instead of the table\n"
-				"  -v         libbpf's messages too\n"));
+				"      --json     one JSON object instead of the table\n"
+				"  -v, --verbose  libbpf's messages too\n"
+				"  -h, --help     this text\n"));
 			return 0;
 		default:
 			pr_err(_("check: unknown option '%s' (see check --help)\n"),

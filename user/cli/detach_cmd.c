@@ -56,10 +56,15 @@ int detach_main(int argc, char **argv)
 			pin_base = optarg;
 			break;
 		case 'h':
-			printf(_("Usage: ip_traffic_monitor_cli detach -i IFACE... [--pin-dir DIR]\n"
-			       "Removes the programs, links and pinned maps that an instance run\n"
-			       "with --keep-attached (or killed) left on IFACE.  Counts they hold\n"
-			       "that no database has stored are lost.\n"));
+			printf(_(
+				"Usage: ip_traffic_monitor_cli detach -i IFACE... [--pin-dir DIR]\n"
+				"Removes the programs, links and pinned maps that an instance run\n"
+				"with --keep-attached (or killed) left on IFACE.  Counts they hold\n"
+				"that no database has stored are lost.\n"
+				"  -i, --iface IFACE  interface to clean up; repeatable\n"
+				"      --pin-dir DIR  bpffs directory the instance pinned to\n"
+				"                     [default: /sys/fs/bpf/ip_traffic_monitor]\n"
+				"  -h, --help         this text\n"));
 			return 0;
 		default:
 			pr_err(_("detach: unknown or incomplete option '%s' (see detach --help)\n"),

@@ -68,15 +68,17 @@ static const struct geo_labels *label_address(void *ctx,
 	return geo_cache_get(ctx, addr);
 }
 
-/* Without -g/--isp-db every label is "Unknown", as in the original tool. */
+/*
+ * Opened also without -g/--isp-db: private and documentation addresses
+ * are then still labelled from the built-in ranges (局域网/保留地址), as
+ * `lookup` labels them; every other label is "Unknown", as in the
+ * original tool.
+ */
 static int open_geo(struct options *o, struct geo_ctx **out)
 {
 	const struct geo_config *cfg = geo_flags_config(&o->geo);
 	char err[512] = "";
 
-	*out = NULL;
-	if (!cfg->n_geo && !cfg->n_isp)
-		return 0;
 	*out = geo_open(cfg, err, sizeof(err));
 	if (!*out) {
 		pr_err("%s\n", err[0] ? err : strerror(errno));
@@ -826,7 +828,8 @@ int daemon_main(int argc, char **argv)
 		.hooks = hooks,
 		.reload =
 			{
-				.prepare = geo ? reload_prepare : NULL,
+				.prepare = geo_db_count(geo) ? reload_prepare
+							     : NULL,
 				.apply = reload_apply,
 				.release = reload_release,
 			},

@@ -302,7 +302,12 @@ const struct geo_labels *geo_cache_get(struct geo_ctx *ctx,
 	struct geo_labels tmp;
 	struct geo_result res;
 
-	l = geo_cache_find(ctx->cache, addr);
+	/*
+	 * With no database the answer comes from the built-in ranges alone
+	 * (a handful of tuples, cheap to find again): no cache entry, so
+	 * running without -g costs no memory per address.
+	 */
+	l = ctx->n_dbs ? geo_cache_find(ctx->cache, addr) : NULL;
 	if (l)
 		return l;
 	geo_lookup(ctx, addr, &res);
@@ -312,6 +317,7 @@ const struct geo_labels *geo_cache_get(struct geo_ctx *ctx,
 	l = geo_intern_labels(ctx->strs, &tmp);
 	if (!l)
 		return &unknown;
-	geo_cache_put(ctx->cache, addr, l);
+	if (ctx->n_dbs)
+		geo_cache_put(ctx->cache, addr, l);
 	return l;
 }

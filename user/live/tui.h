@@ -15,7 +15,7 @@
 
 struct tui_info {
 	const char *ifaces;   /* "eth0, wg0" */
-	const char *exporter; /* "[::]:9090", or NULL */
+	const char *exporter; /* "[::]:10749", or NULL */
 	const char *source;   /* where the data comes from, or NULL */
 	double interval;      /* seconds between updates */
 	uint64_t start_unix;  /* when the monitor started */

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -329,55 +331,76 @@ static int render_csv(const struct qresult *r, struct strbuf *out)
 	return err;
 }
 
-static int json_string(struct strbuf *out, const char *s)
+/*
+ * A JSON value of one cell.  Numbers keep the database's own text
+ * (json_object_new_double_s() prints it as given), so 1.5 stays 1.5 and a
+ * 64-bit sum is not rounded through a double; text that is not a finite
+ * number (a PostgreSQL 'NaN') becomes a string, so the output stays JSON.
+ */
+static struct json_object *json_cell(const struct qcell *x)
 {
-	int err = strbuf_puts(out, "\"");
+	char *end;
+	double d;
 
-	for (; *s && !err; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			err = strbuf_printf(out, "\\%c", c);
-		else if (c == '\n')
-			err = strbuf_puts(out, "\\n");
-		else if (c == '\t')
-			err = strbuf_puts(out, "\\t");
-		else if (c == '\r')
-			err = strbuf_puts(out, "\\r");
-		else if (c < 0x20)
-			err = strbuf_printf(out, "\\u%04x", c);
-		else
-			err = strbuf_append(out, s, 1);
+	if (x->type == QCELL_NULL)
+		return NULL; /* json-c's null */
+	if (x->type == QCELL_INT || x->type == QCELL_REAL) {
+		errno = 0;
+		d = strtod(x->text, &end);
+		if (*x->text && !*end && !errno && isfinite(d))
+			return json_object_new_double_s(d, x->text);
 	}
-	return err ? err : strbuf_puts(out, "\"");
+	return json_object_new_string(x->text);
 }
 
+/* One row as a JSON object, in column order; its text in out. */
+static int json_row(const struct qresult *r, size_t i, struct strbuf *out)
+{
+	struct json_object *row = json_object_new_object();
+	const char *text;
+	int err = row ? 0 : -ENOMEM;
+
+	for (size_t c = 0; c < r->ncols && !err; c++) {
+		const struct qcell *x = cell(r, i, c);
+		struct json_object *v = json_cell(x);
+
+		if (x->type != QCELL_NULL && !v) {
+			err = -ENOMEM;
+			break;
+		}
+		/*
+		 * KEY_IS_NEW: a query may name two columns alike ("SELECT 1 AS
+		 * a, 2 AS a"); both are kept, as a table or CSV shows them.
+		 */
+		if (json_object_object_add_ex(row, r->names[c], v,
+					      JSON_C_OBJECT_ADD_KEY_IS_NEW)) {
+			json_object_put(v);
+			err = -ENOMEM;
+		}
+	}
+	if (!err) {
+		text = json_object_to_json_string_ext(
+			row, JSON_C_TO_STRING_SPACED |
+				     JSON_C_TO_STRING_NOSLASHESCAPE);
+		err = text ? strbuf_puts(out, text) : -ENOMEM;
+	}
+	json_object_put(row);
+	return err;
+}
+
+/*
+ * A JSON array of one object per row, built and escaped by json-c.  The
+ * array itself is written row by row, one object a line, so a long result
+ * is never held twice (once as json-c objects, once as text).
+ */
 static int render_json(const struct qresult *r, struct strbuf *out)
 {
 	int err = strbuf_puts(out, "[");
 
 	for (size_t i = 0; i < r->nrows && !err; i++) {
-		err = strbuf_puts(out, i ? ",\n  {" : "\n  {");
-		for (size_t c = 0; c < r->ncols && !err; c++) {
-			const struct qcell *x = cell(r, i, c);
-
-			if (c)
-				err = strbuf_puts(out, ", ");
-			if (!err)
-				err = json_string(out, r->names[c]);
-			if (!err)
-				err = strbuf_puts(out, ": ");
-			if (err)
-				break;
-			if (x->type == QCELL_NULL)
-				err = strbuf_puts(out, "null");
-			else if (x->type == QCELL_INT || x->type == QCELL_REAL)
-				err = strbuf_puts(out, x->text);
-			else
-				err = json_string(out, x->text);
-		}
+		err = strbuf_puts(out, i ? ",\n  " : "\n  ");
 		if (!err)
-			err = strbuf_puts(out, "}");
+			err = json_row(r, i, out);
 	}
 	if (!err)
 		err = strbuf_puts(out, r->nrows ? "\n]\n" : "]\n");
