@@ -19,7 +19,7 @@ COMP_WORDS=(ip_traffic_monitor_cli --prometheus-p) COMP_CWORD=1
 try --prometheus-port
 # The --no-* options, in --help's order, are what completes "--no-".
 COMP_WORDS=(ip_traffic_monitor_cli -i lo --no-) COMP_CWORD=3
-try $("$bin" --help | grep -oE '^ +--no-[a-z-]+' | tr -d ' ' | sort)
+try $("$bin" --help | grep -oE '^ +(-[a-zA-Z], )?--no-[a-z-]+' | grep -oE -- '--no-[a-z-]+' | sort)
 COMP_WORDS=(ip_traffic_monitor_cli -i lo) COMP_CWORD=2
 try lo
 COMP_WORDS=(ip_traffic_monitor_cli look) COMP_CWORD=1
