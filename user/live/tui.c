@@ -569,7 +569,13 @@ static bool key(struct tui *t, int kind, wint_t c)
 			scroll_by(t, -LONG_MAX / 2);
 		else if (c == KEY_END)
 			scroll_by(t, LONG_MAX / 2);
-		return false; /* KEY_RESIZE: the redraw follows */
+		else if (c == KEY_RESIZE)
+			/*
+			 * Terminals keep different lines when they shrink
+			 * (some drop the top ones): repaint it all.
+			 */
+			clearok(curscr, TRUE);
+		return false; /* the redraw follows */
 	}
 	switch (c) {
 	case 'q':
