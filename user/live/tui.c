@@ -256,29 +256,32 @@ static void draw_status(struct tui *t, int width)
 	put_line(2, line, width, 0);
 }
 
-/* Every key, in one table: what h shows (and the docs repeat). */
+/*
+ * Every key, in one table: what h shows (docs/live-view.md repeats it).
+ * Keys came in releases; each line is its own message, so a line added
+ * later does not undo the translations of the others.
+ */
 static const char *const help_text[] = {
-	N_("KEY              ACTION"),
-	N_("q                quit (the summary is printed on exit)"),
-	N_("p, space         pause / resume the display (counting goes on)"),
-	N_("up/down, j/k     scroll a row"),
-	N_("PgUp/PgDn        scroll a page"),
-	N_("Home/End         first / last rows"),
-	N_("< >, left/right  sort by the column to the left / right"),
-	N_("1 2 3            sort by TX+RX over 2 s / 10 s / 40 s (iftop)"),
-	N_("s                sort by sent, TX/s (nethogs)"),
-	N_("t                sort by total bytes"),
-	N_("r                reverse the order"),
-	N_("b                rates in bits / bytes per second"),
-	N_("n                host names by reverse DNS on / off"),
-	N_("/ or l           filter by address prefix (10.1.) or CIDR (10.0.0.0/8)"),
+	N_("q          quit (the summary is printed on exit)"),
+	N_("p, space   pause / resume the display (counting goes on)"),
+	N_("j/k        scroll a row (or the up/down arrow keys)"),
+	N_("PgUp/PgDn  scroll a page"),
+	N_("Home/End   first / last rows"),
+	N_("< >        sort by the column to the left / right"),
+	N_("1 2 3      sort by TX+RX over 2 s / 10 s / 40 s (as iftop)"),
+	N_("s          sort by sent: TX/s (as nethogs)"),
+	N_("t          sort by total bytes"),
+	N_("r          reverse the order"),
+	N_("b          rates in bits / bytes per second (as iftop)"),
+	N_("n          host names by reverse DNS on / off (-n: off)"),
+	N_("/ or l     filter by address prefix (10.1.) or CIDR (10.0.0.0/8)"),
 	/* then one line per label that has a key */
 };
 static const char *const help_tail[] = {
-	N_("o                filter by process name"),
-	N_("x                clear the filters"),
-	N_("tab, v           addresses / processes"),
-	N_("h, ?             this help (scrolls like the rows)"),
+	N_("o          filter by process name"),
+	N_("x          clear the filters"),
+	N_("tab, v     addresses / processes"),
+	N_("h, ?       this help"),
 };
 
 static int help_lines(void)
@@ -303,7 +306,7 @@ static const char *help_line(int i, char *buf, size_t len)
 		if (!geo_label_defs[l].key)
 			continue;
 		if (!i--) {
-			snprintf(buf, len, _("%c                filter by %s"),
+			snprintf(buf, len, _("%c          filter by %s"),
 				 geo_label_defs[l].key, geo_label_defs[l].name);
 			return buf;
 		}
@@ -323,7 +326,7 @@ static void draw_help(struct tui *t, int room, int width)
 	for (int y = 0; y < room && t->help_top + y < total; y++)
 		put_line(TOP_LINES + y,
 			 help_line(t->help_top + y, line, sizeof(line)), width,
-			 y == 0 && t->help_top == 0 ? A_BOLD : 0);
+			 0);
 }
 
 /*
@@ -334,11 +337,13 @@ static void draw_help(struct tui *t, int room, int width)
 static void draw_keys(int y, int width)
 {
 	const char *bar = _(
-		"q quit  h help  p pause  </> sort  1/2/3 window  r reverse  b bits  n DNS  j/k scroll  / address  c country  o process  x clear  tab view");
+		"q quit  p pause  </> sort  r reverse  / address  c country  o process  x clear  tab view  h help");
 	char line[512], key[5];
 	int n;
 
-	n = snprintf(line, sizeof(line), "%s", bar);
+	/* The keys of a later release: a message of their own (see help). */
+	n = snprintf(line, sizeof(line), "%s%s", bar,
+		     _("  j/k scroll  1/2/3 window  b bits  n DNS"));
 	for (int l = 0; l < GEO_NLABELS && (size_t)n < sizeof(line); l++) {
 		if (!geo_label_defs[l].key)
 			continue;
