@@ -173,18 +173,27 @@ static struct row_process *collect_processes(const struct ip_table *t,
 	return rows;
 }
 
-static int append_process(struct strbuf *out, const struct row_process *r)
+static void process_cell(char *buf, size_t len, const struct row_process *r)
 {
 	if (!r->best)
-		return strbuf_puts(out, "  -");
-	if (!r->best->pid)
-		return strbuf_printf(out, _("  -(no process)%s"),
-				     r->others ? _(" +more") : "");
-	if (r->others)
-		return strbuf_printf(out, "  %.*s[%u] +%zu", ITM_COMM_LEN,
-				     r->best->comm, r->best->pid, r->others);
-	return strbuf_printf(out, "  %.*s[%u]", ITM_COMM_LEN, r->best->comm,
-			     r->best->pid);
+		snprintf(buf, len, "-");
+	else if (!r->best->pid)
+		snprintf(buf, len, _("-(no process)%s"),
+			 r->others ? _(" +more") : "");
+	else if (r->others)
+		snprintf(buf, len, "%.*s[%u] +%zu", ITM_COMM_LEN, r->best->comm,
+			 r->best->pid, r->others);
+	else
+		snprintf(buf, len, "%.*s[%u]", ITM_COMM_LEN, r->best->comm,
+			 r->best->pid);
+}
+
+static int append_process(struct strbuf *out, const struct row_process *r)
+{
+	char cell[80];
+
+	process_cell(cell, sizeof(cell), r);
+	return strbuf_printf(out, "  %s", cell);
 }
 
 static void add_value(struct itm_value *to, const struct itm_value *v)
@@ -373,21 +382,6 @@ static struct srow *num_row(struct stable *st, const char *rank,
 	format_bytes_human(v->tx_bytes + v->rx_bytes, r->cell[SC_TOTAL],
 			   sizeof(r->cell[0]));
 	return r;
-}
-
-static void process_cell(char *buf, size_t len, const struct row_process *r)
-{
-	if (!r->best)
-		snprintf(buf, len, "-");
-	else if (!r->best->pid)
-		snprintf(buf, len, _("-(no process)%s"),
-			 r->others ? _(" +more") : "");
-	else if (r->others)
-		snprintf(buf, len, "%.*s[%u] +%zu", ITM_COMM_LEN, r->best->comm,
-			 r->best->pid, r->others);
-	else
-		snprintf(buf, len, "%.*s[%u]", ITM_COMM_LEN, r->best->comm,
-			 r->best->pid);
 }
 
 /*
