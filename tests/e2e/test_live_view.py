@@ -9,6 +9,7 @@ processes; then the keys (sort, filter, views, pause, quit) and a resize.
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -353,6 +354,16 @@ def test_no_tui_table_fits_80_columns(request, topo, itm_bin, pin_base,
     assert "中国" in row and "?" not in row, row
     from tty import _cells
     assert all(len(_cells(x.rstrip("\r"))) <= 80 for x in table_lines)
+    # The final summary fits the 80 columns too, its row exact.
+    term.proc.send_signal(signal.SIGINT)
+    assert term.wait_exit(20) == 0
+    out = term.output()
+    title = "=== ip_traffic_monitor_cli summary ==="
+    summary = out[out.index(title) + len(title):].strip().splitlines()
+    assert summary and all(len(_cells(x.rstrip("\r"))) <= 80
+                           for x in summary), summary
+    row = [x.split() for x in summary if x.split()[1:2] == [t.peer6[0]]]
+    assert row and int(row[0][2]) == b, summary
 
 
 def test_quiet_and_not_a_terminal(topo, start_monitor):

@@ -17,6 +17,95 @@ import threading
 import time
 
 import pyte
+from pyte import modes as mo
+
+
+class FaithfulScreen(pyte.Screen):
+    """pyte's screen plus what ncurses sends for TERM=xterm and plain pyte
+    ignores, which would leave false garbage on the screen: REP (CSI n b,
+    repeat the last character), SU/SD (CSI n S / CSI n T, scroll the
+    scrolling region).  It also counts automatic wraps on the alternate
+    screen (the full-screen view's): text that ran past the right margin,
+    an overflow in display cells.  (Log lines before and after it are
+    the terminal's to wrap.)"""
+
+    ALT = 1049
+
+    def __init__(self, columns, lines):
+        super().__init__(columns, lines)
+        self.last_char = None
+        self.wraps = 0
+        self.wrap_log = []
+        self.fed = 0
+        self.alt = False
+        # After a resize, what the program drew for the old size until it
+        # saw SIGWINCH may wrap: not counted until Terminal.settled().
+        self.settling = False
+
+    def set_mode(self, *modes, **kwargs):
+        if kwargs.get("private") and self.ALT in modes:
+            self.alt = True
+        super().set_mode(*modes, **kwargs)
+
+    def reset_mode(self, *modes, **kwargs):
+        if kwargs.get("private") and self.ALT in modes:
+            self.alt = False
+        super().reset_mode(*modes, **kwargs)
+
+    def draw(self, data):
+        from wcwidth import wcwidth
+        for ch in data:
+            w = wcwidth(ch)
+            if w > 0:
+                if (self.alt and not self.settling and
+                        mo.DECAWM in self.mode and
+                        self.cursor.x + w > self.columns and
+                        self.cursor.x > 0):
+                    self.wraps += 1
+                    self.wrap_log.append((self.cursor.y, self.columns,
+                                          self.fed))
+                self.last_char = ch
+            super().draw(ch)
+
+    def repeat_last(self, count=None, *args, **kwargs):
+        if self.last_char is not None:
+            self.draw(self.last_char * max(count or 1, 1))
+
+    def _region(self):
+        top, bottom = 0, self.lines - 1
+        if self.margins:
+            top, bottom = self.margins.top, self.margins.bottom
+        return top, bottom
+
+    def scroll_up(self, count=None, *args, **kwargs):
+        top, bottom = self._region()
+        n = max(count or 1, 1)
+        for _ in range(n):
+            for y in range(top, bottom):
+                self.buffer[y] = self.buffer[y + 1]
+            self.buffer.pop(bottom, None)
+        self.dirty.update(range(top, bottom + 1))
+
+    def scroll_down(self, count=None, *args, **kwargs):
+        top, bottom = self._region()
+        n = max(count or 1, 1)
+        for _ in range(n):
+            for y in range(bottom, top, -1):
+                self.buffer[y] = self.buffer[y - 1]
+            self.buffer.pop(top, None)
+        self.dirty.update(range(top, bottom + 1))
+
+
+class FaithfulStream(pyte.ByteStream):
+    csi = dict(pyte.ByteStream.csi, b="repeat_last", S="scroll_up",
+               T="scroll_down")
+
+
+def cells(line):
+    """Display cells of a string (wide characters take two)."""
+    from wcwidth import wcswidth, wcwidth
+    n = wcswidth(line)
+    return n if n >= 0 else sum(max(wcwidth(c), 0) for c in line)
 
 
 class Terminal:
@@ -24,8 +113,8 @@ class Terminal:
                  group=None, extra_groups=None, term="xterm",
                  lang="C.UTF-8"):
         self.cols, self.rows = cols, rows
-        self.screen = pyte.Screen(cols, rows)
-        self.stream = pyte.ByteStream(self.screen)
+        self.screen = FaithfulScreen(cols, rows)
+        self.stream = FaithfulStream(self.screen)
         self.lock = threading.Lock()
         self.raw = bytearray()
         self.master, slave = os.openpty()
@@ -61,6 +150,7 @@ class Terminal:
             if not b:
                 return
             with self.lock:
+                self.screen.fed = len(self.raw)
                 self.raw += b
                 self.stream.feed(b)
 
@@ -75,7 +165,14 @@ class Terminal:
         with self.lock:
             self.cols, self.rows = cols, rows
             self.screen.resize(rows, cols)
+            self.screen.settling = True
         self._set_size(self.master, cols, rows)
+
+    def settled(self):
+        """The program draws for the new size now (its layout for that size
+        is on the screen): count wraps again."""
+        with self.lock:
+            self.screen.settling = False
 
     # ---- output
     def lines(self):
@@ -131,16 +228,20 @@ class Terminal:
 # ---------------------------------------------------------------- screens
 
 _UNITS = {"B": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}
+# Bits, as the b key shows them: SI steps, in bytes.
+_BITS = {"b": 1 / 8, "Kb": 1e3 / 8, "Mb": 1e6 / 8, "Gb": 1e9 / 8,
+         "Tb": 1e12 / 8}
 
 
 def parse_rate(s):
-    """'1.23K' -> (value in bytes/s, half a unit of the last digit)."""
+    """'1.23K' (bytes) or '9.84Kb' (bits) -> (value in bytes/s, half a
+    unit of the last digit)."""
     if s == "0":
         return 0.0, 0.5
-    m = re.fullmatch(r"(\d+)(?:\.(\d+))?([BKMGTP])", s)
+    m = re.fullmatch(r"(\d+)(?:\.(\d+))?([BKMGTP]|[KMGT]?b)", s)
     assert m, "not a rate: %r" % s
     frac = m.group(2) or ""
-    unit = _UNITS[m.group(3)]
+    unit = _BITS.get(m.group(3)) or _UNITS[m.group(3)]
     v = float(m.group(1) + ("." + frac if frac else "")) * unit
     return v, 0.5 * unit / (10 ** len(frac))
 
@@ -177,8 +278,8 @@ def _cells(line):
     return out
 
 
-TEXT_COLUMNS = ("ADDRESS", "PID", "PROCESS", "COUNTRY", "PROVINCE", "CITY",
-                "ISP", "ASN")
+TEXT_COLUMNS = ("ADDRESS", "HOST", "PID", "PROCESS", "COUNTRY", "PROVINCE",
+                "CITY", "ISP", "ASN")
 
 
 def split_row(line, header, names):

@@ -137,6 +137,52 @@ static void test_summary_empty(void **state)
 	ip_table_free(&t);
 }
 
+/* Fitted to a terminal: content-sized columns, the least wanted go first. */
+static const char golden_fit120[] =
+	"RANK  REMOTE IP         TX BYTES TX PKTS RX BYTES RX PKTS    TOTAL\n"
+	"1     10.0.0.1        5000000000 4000000        0       0 4.66 GiB\n"
+	"2     1.2.3.4            1048576    1000   524288     500 1.50 MiB\n"
+	"TOTAL all 4 addresses 5001048826 4001002   524638     503 4.66 GiB\n";
+static const char golden_fit50[] =
+	"RANK  REMOTE IP         TX BYTES RX BYTES    TOTAL\n"
+	"1     10.0.0.1        5000000000        0 4.66 GiB\n"
+	"2     1.2.3.4            1048576   524288 1.50 MiB\n"
+	"TOTAL all 4 addresses 5001048826   524638 4.66 GiB\n";
+static const char golden_fit36[] = "RANK  REMOTE IP    TX BYTES RX BYTES\n"
+				   "1     10.0.0.1   5000000000        0\n"
+				   "2     1.2.3.4       1048576   524288\n"
+				   "TOTAL all 4 add~ 5001048826   524638\n";
+
+static void test_summary_fit(void **state)
+{
+	static const struct {
+		int width;
+		const char *want;
+	} cases[] = {{120, golden_fit120},
+		     {66, golden_fit120},
+		     {65, golden_fit50},
+		     {50, golden_fit50},
+		     {36, golden_fit36}};
+	struct strbuf sb = STRBUF_INIT;
+	struct ip_table t;
+
+	(void)state;
+	fill(&t);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		strbuf_reset(&sb);
+		assert_int_equal(summary_render_fit(&t, NULL, NULL, 2,
+						    cases[i].width, &sb),
+				 0);
+		assert_string_equal(sb.buf, cases[i].want);
+	}
+	/* 0: the fixed columns of files and pipes. */
+	strbuf_reset(&sb);
+	assert_int_equal(summary_render_fit(&t, NULL, NULL, 2, 0, &sb), 0);
+	assert_string_equal(sb.buf, golden_top2);
+	strbuf_free(&sb);
+	ip_table_free(&t);
+}
+
 /* The 4th column of a row: its tx bytes, which is the ranking key here. */
 static uint64_t row_tx(const char *row)
 {
@@ -334,6 +380,7 @@ int main(void)
 		cmocka_unit_test(test_summary_all),
 		cmocka_unit_test(test_summary_top2),
 		cmocka_unit_test(test_summary_empty),
+		cmocka_unit_test(test_summary_fit),
 		cmocka_unit_test(test_summary_processes),
 		cmocka_unit_test(test_heap_matches_sort),
 		cmocka_unit_test(test_total_includes_evicted_and_overflow),

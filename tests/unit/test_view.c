@@ -368,6 +368,50 @@ static void test_rate_format(void **state)
 			    "50.0K");
 	assert_string_equal(view_format_rate(500.0 * 1024, b, sizeof(b)),
 			    "500K");
+	/* b: bits in SI steps, as iftop. */
+	view_set_bits(true);
+	assert_string_equal(view_format_rate(0, b, sizeof(b)), "0");
+	assert_string_equal(view_format_rate(100, b, sizeof(b)), "800b");
+	assert_string_equal(view_format_rate(125, b, sizeof(b)), "1.00Kb");
+	assert_string_equal(view_format_rate(1536, b, sizeof(b)), "12.3Kb");
+	assert_string_equal(view_format_rate(125e6, b, sizeof(b)), "1.00Gb");
+	view_set_bits(false);
+	assert_string_equal(view_format_rate(1536, b, sizeof(b)), "1.50K");
+}
+
+/*
+ * Without attribution (no per-process table) the process view has one
+ * row with all the traffic, not nothing; window sums sort both views.
+ */
+static void test_no_attribution(void **state)
+{
+	struct fixture *f = *state;
+	const struct view_row **rows;
+	struct view_filter flt = {0};
+	struct view v;
+	long n;
+
+	assert_int_equal(view_init(&v, 1), 0);
+	set_addr(&f->addrs, "10.0.0.5", 0, 0);
+	set_addr(&f->addrs, "10.0.0.6", 0, 0);
+	assert_int_equal(view_update(&v, &f->addrs, NULL, 0), 0);
+	set_addr(&f->addrs, "10.0.0.5", 1000, 30);
+	set_addr(&f->addrs, "10.0.0.6", 500, 700);
+	assert_int_equal(view_update(&v, &f->addrs, NULL, 1), 0);
+	n = view_select(&v, VIEW_PROC, &flt, VIEW_SORT_TOTAL, false, &rows);
+	assert_int_equal(n, 1);
+	assert_string_equal(rows[0]->process, "(not attributed)");
+	assert_int_equal(rows[0]->tx_bytes, 1500);
+	assert_int_equal(rows[0]->rx_bytes, 730);
+	assert_int_equal(rows[0]->naddrs, 2);
+	free(rows);
+	n = view_select(&v, VIEW_ADDR, &flt, VIEW_SORT_WIN(VW_2S), false,
+			&rows);
+	assert_int_equal(n, 2);
+	/* 1200 B against 1030 B over the same window. */
+	assert_string_equal(rows[0]->name, "10.0.0.6");
+	free(rows);
+	view_free(&v);
 }
 
 /* Every line is exactly as wide as the layout; wide names align. */
@@ -448,6 +492,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test(test_text_width),
 		cmocka_unit_test(test_rate_format),
+		cmocka_unit_test_setup_teardown(test_no_attribution, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
 	};
 

@@ -88,6 +88,7 @@ static const struct option long_opts[] = {
 	{"no-pid", no_argument, NULL, OPT_NO_PID},
 	{"pid-retention", required_argument, NULL, OPT_PID_RETENTION},
 	{"no-tui", no_argument, NULL, OPT_NO_TUI},
+	{"no-dns", no_argument, NULL, 'n'},
 	{"live-socket", required_argument, NULL, OPT_LIVE_SOCKET},
 	{"live-group", required_argument, NULL, OPT_LIVE_GROUP},
 	{"db", required_argument, NULL, OPT_DB},
@@ -163,6 +164,8 @@ void options_usage(FILE *out, const char *prog)
 		  "      --quiet                    no live view and no periodic table\n"
 		  "      --no-tui                   a periodic table instead of the full-screen\n"
 		  "                                 live view on a terminal\n"
+		  "  -n, --no-dns                   no host names (reverse DNS) in the live\n"
+		  "                                 view, as iftop -n (the n key toggles)\n"
 		  "      --live-socket PATH         serve the live view to `top` on this Unix\n"
 		  "                                 socket (e.g. %s)\n"
 		  "      --live-group GROUP         group whose members may connect to it\n"
@@ -409,7 +412,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 	/* 0, not 1: glibc then also drops its cursor into the last argv. */
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":i:d:s:p:g:t:vh", long_opts,
+	while ((c = getopt_long(argc, argv, ":i:d:s:p:g:t:nvh", long_opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'i':
@@ -466,6 +469,9 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case OPT_QUIET:
 			o->quiet = true;
+			break;
+		case 'n':
+			o->no_dns = true;
 			break;
 		case OPT_NO_TUI:
 			o->no_tui = true;

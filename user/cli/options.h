@@ -40,6 +40,7 @@ struct options {
 	bool verbose;		   /* -v: libbpf debug output */
 	bool no_pid;		   /* --no-pid: no process attribution */
 	uint64_t pid_retention_ms; /* --pid-retention */
+	bool no_dns;		 /* -n/--no-dns: no reverse DNS in the live view */
 	bool no_tui;		 /* --no-tui: periodic table, not full screen */
 	const char *live_socket; /* --live-socket PATH; NULL = none */
 	const char *live_group;	 /* --live-group NAME|GID */

@@ -706,6 +706,7 @@ int collector_render_metrics(struct collector *c, struct strbuf *out)
 
 struct summary_args {
 	size_t top_n;
+	int width;
 	struct strbuf *out;
 };
 
@@ -723,14 +724,20 @@ static int render_summary(const struct collector_view *v, void *arg)
 		overflow.rx_bytes += k[ITM_CTR_OVERFLOW_RX].bytes;
 		overflow.rx_packets += k[ITM_CTR_OVERFLOW_RX].packets;
 	}
-	return summary_render_processes(v->table, v->procs, &overflow, a->top_n,
-					a->out);
+	return summary_render_fit(v->table, v->procs, &overflow, a->top_n,
+				  a->width, a->out);
 }
 
 int collector_render_summary(struct collector *c, size_t top_n,
 			     struct strbuf *out)
 {
-	struct summary_args a = {top_n, out};
+	return collector_render_summary_fit(c, top_n, 0, out);
+}
+
+int collector_render_summary_fit(struct collector *c, size_t top_n, int width,
+				 struct strbuf *out)
+{
+	struct summary_args a = {top_n, width, out};
 
 	return collector_visit(c, render_summary, &a);
 }

@@ -154,6 +154,9 @@ int collector_render_metrics(struct collector *c, struct strbuf *out);
 /* The console table of the top_n addresses (all: 0), with processes. */
 int collector_render_summary(struct collector *c, size_t top_n,
 			     struct strbuf *out);
+/* The same fitted to width cells (a terminal's); 0: fixed columns. */
+int collector_render_summary_fit(struct collector *c, size_t top_n, int width,
+				 struct strbuf *out);
 /* Number of remote addresses in the table. */
 size_t collector_count(struct collector *c);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -139,8 +140,13 @@ static void close_metrics(void *body)
 static void print_table(struct collector *c, size_t top_n, const char *title)
 {
 	struct strbuf sb = STRBUF_INIT;
+	struct winsize ws;
+	int width = 0;
 
-	if (!collector_render_summary(c, top_n, &sb)) {
+	/* On a terminal the table fits it; files get the fixed columns. */
+	if (isatty(STDOUT_FILENO) && !ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws))
+		width = ws.ws_col;
+	if (!collector_render_summary_fit(c, top_n, width, &sb)) {
 		printf("%s\n%s", title, sb.buf ? sb.buf : "");
 		fflush(stdout);
 	}
@@ -715,6 +721,7 @@ static struct live_view *open_live_view(const struct options *o,
 		.c = c,
 		.tui = !o->quiet && !o->no_tui && tui_possible(),
 		.table = !o->quiet && isatty(STDOUT_FILENO),
+		.no_dns = o->no_dns,
 		.top_n = o->top_n,
 		.interval = (double)o->interval_ms / 1000.0,
 		.ifaces = names,

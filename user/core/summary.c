@@ -173,18 +173,27 @@ static struct row_process *collect_processes(const struct ip_table *t,
 	return rows;
 }
 
-static int append_process(struct strbuf *out, const struct row_process *r)
+static void process_cell(char *buf, size_t len, const struct row_process *r)
 {
 	if (!r->best)
-		return strbuf_puts(out, "  -");
-	if (!r->best->pid)
-		return strbuf_printf(out, _("  -(no process)%s"),
-				     r->others ? _(" +more") : "");
-	if (r->others)
-		return strbuf_printf(out, "  %.*s[%u] +%zu", ITM_COMM_LEN,
-				     r->best->comm, r->best->pid, r->others);
-	return strbuf_printf(out, "  %.*s[%u]", ITM_COMM_LEN, r->best->comm,
-			     r->best->pid);
+		snprintf(buf, len, "-");
+	else if (!r->best->pid)
+		snprintf(buf, len, _("-(no process)%s"),
+			 r->others ? _(" +more") : "");
+	else if (r->others)
+		snprintf(buf, len, "%.*s[%u] +%zu", ITM_COMM_LEN, r->best->comm,
+			 r->best->pid, r->others);
+	else
+		snprintf(buf, len, "%.*s[%u]", ITM_COMM_LEN, r->best->comm,
+			 r->best->pid);
+}
+
+static int append_process(struct strbuf *out, const struct row_process *r)
+{
+	char cell[80];
+
+	process_cell(cell, sizeof(cell), r);
+	return strbuf_printf(out, "  %s", cell);
 }
 
 static void add_value(struct itm_value *to, const struct itm_value *v)
@@ -312,6 +321,231 @@ int summary_render_processes(const struct ip_table *t,
 	free(rows);
 	if (!err)
 		err = render_totals(t, overflow, out);
+	return err;
+}
+
+/* ------------------------------------------------ fitted to a width */
+
+enum {
+	SC_RANK,
+	SC_IP,
+	SC_TXB,
+	SC_TXP,
+	SC_RXB,
+	SC_RXP,
+	SC_TOTAL,
+	SC_PROC,
+	SC_N
+};
+
+struct srow {
+	char cell[SC_N][80];
+};
+
+struct stable {
+	struct srow *rows;
+	size_t n, cap;
+};
+
+static struct srow *stable_add(struct stable *st)
+{
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? 2 * st->cap : 16;
+		struct srow *r = realloc(st->rows, cap * sizeof(*r));
+
+		if (!r)
+			return NULL;
+		st->rows = r;
+		st->cap = cap;
+	}
+	memset(&st->rows[st->n], 0, sizeof(st->rows[0]));
+	return &st->rows[st->n++];
+}
+
+static struct srow *num_row(struct stable *st, const char *rank,
+			    const char *label, const struct itm_value *v)
+{
+	struct srow *r = stable_add(st);
+
+	if (!r)
+		return NULL;
+	snprintf(r->cell[SC_RANK], sizeof(r->cell[0]), "%s", rank);
+	snprintf(r->cell[SC_IP], sizeof(r->cell[0]), "%s", label);
+	snprintf(r->cell[SC_TXB], sizeof(r->cell[0]), "%" PRIu64,
+		 (uint64_t)v->tx_bytes);
+	snprintf(r->cell[SC_TXP], sizeof(r->cell[0]), "%" PRIu64,
+		 (uint64_t)v->tx_packets);
+	snprintf(r->cell[SC_RXB], sizeof(r->cell[0]), "%" PRIu64,
+		 (uint64_t)v->rx_bytes);
+	snprintf(r->cell[SC_RXP], sizeof(r->cell[0]), "%" PRIu64,
+		 (uint64_t)v->rx_packets);
+	format_bytes_human(v->tx_bytes + v->rx_bytes, r->cell[SC_TOTAL],
+			   sizeof(r->cell[0]));
+	return r;
+}
+
+/*
+ * Which columns fit width cells, and how wide each is.  Exact counts go
+ * last: a narrow terminal first loses the process column (cut, then
+ * dropped), then the packet counts, then the human total; the address
+ * column is cut ('~') only when even rank, address and bytes do not fit.
+ */
+static void fit_columns(const struct stable *st, bool procs, int width,
+			int w[SC_N])
+{
+	static const int drop[][2] = {
+		{SC_PROC, SC_PROC}, {SC_TXP, SC_RXP}, {SC_TOTAL, SC_TOTAL}};
+	int used = 0;
+
+	for (int c = 0; c < SC_N; c++)
+		w[c] = view_text_width(st->rows[0].cell[c]);
+	for (size_t i = 1; i < st->n; i++)
+		for (int c = 0; c < SC_N; c++) {
+			int cw = view_text_width(st->rows[i].cell[c]);
+
+			if (cw > w[c])
+				w[c] = cw;
+		}
+	if (!procs)
+		w[SC_PROC] = 0;
+	for (int c = 0; c < SC_N; c++)
+		used += w[c] ? w[c] + (c ? 2 - (c != SC_PROC) : 0) : 0;
+	/* A cut process name still says whose traffic it is. */
+	if (used > width && w[SC_PROC] > 12) {
+		int cut = used - width;
+
+		if (cut > w[SC_PROC] - 12)
+			cut = w[SC_PROC] - 12;
+		w[SC_PROC] -= cut;
+		used -= cut;
+	}
+	for (size_t d = 0; d < sizeof(drop) / sizeof(drop[0]) && used > width;
+	     d++)
+		for (int k = 0; k < 2 && (k == 0 || drop[d][1] != drop[d][0]);
+		     k++) {
+			int c = drop[d][k];
+
+			if (w[c])
+				used -= w[c] + (c == SC_PROC ? 2 : 1);
+			w[c] = 0;
+		}
+	if (used > width) {
+		int ip = w[SC_IP] - (used - width);
+
+		w[SC_IP] = ip > 8 ? ip : 8;
+	}
+}
+
+static int put_fitted(struct strbuf *out, const struct srow *r,
+		      const int w[SC_N])
+{
+	char buf[512];
+	int err = 0;
+
+	for (int c = 0; c < SC_N && !err; c++) {
+		bool right = c >= SC_TXB && c <= SC_TOTAL;
+
+		if (!w[c])
+			continue;
+		if (c) /* two spaces before the process, as the fixed table */
+			err = strbuf_puts(out, c == SC_PROC ? "  " : " ");
+		/* The last column is not padded: no trailing blanks. */
+		if (!err && c == SC_PROC)
+			view_fit_text(buf, sizeof(buf), r->cell[c],
+				      view_text_width(r->cell[c]) < w[c]
+					      ? view_text_width(r->cell[c])
+					      : w[c],
+				      false);
+		else if (!err)
+			view_fit_text(buf, sizeof(buf), r->cell[c], w[c],
+				      right);
+		if (!err)
+			err = strbuf_puts(out, buf);
+	}
+	return err ? err : strbuf_puts(out, "\n");
+}
+
+int summary_render_fit(const struct ip_table *t, const struct ip_table *procs,
+		       const struct itm_value *overflow, size_t n, int width,
+		       struct strbuf *out)
+{
+	const struct ip_entry **top = NULL;
+	struct row_process *rows = NULL;
+	struct stable st = {0};
+	struct itm_value total = {0};
+	struct srow *r;
+	char label[96];
+	bool extra = false;
+	int w[SC_N], err = -ENOMEM;
+
+	if (width <= 0)
+		return summary_render_processes(t, procs, overflow, n, out);
+	if (n == 0 || n > t->count)
+		n = t->count;
+	if (n && !(top = malloc(n * sizeof(*top))))
+		return -ENOMEM;
+	if (n)
+		select_top(t, top, n);
+	if (procs && !(rows = collect_processes(t, procs)))
+		goto out;
+	r = stable_add(&st);
+	if (!r)
+		goto out;
+	for (int c = 0; c < SC_PROC; c++)
+		snprintf(r->cell[c], sizeof(r->cell[0]), "%s", _(heads[c]));
+	snprintf(r->cell[SC_PROC], sizeof(r->cell[0]), "%s", _("PROCESS[PID]"));
+	for (size_t i = 0; i < n; i++) {
+		const struct ip_entry *e = top[i];
+		struct itm_value v = {e->tx_bytes, e->tx_packets, e->rx_bytes,
+				      e->rx_packets};
+		char rank[24], ip[INET6_ADDRSTRLEN];
+
+		snprintf(rank, sizeof(rank), "%zu", i + 1);
+		addr_format(&e->addr, ip);
+		r = num_row(&st, rank, ip, &v);
+		if (!r)
+			goto out;
+		if (rows)
+			process_cell(r->cell[SC_PROC], sizeof(r->cell[0]),
+				     &rows[e - t->entries]);
+	}
+	for (size_t i = 0; i < t->count; i++) {
+		const struct ip_entry *e = &t->entries[i];
+		struct itm_value v = {e->tx_bytes, e->tx_packets, e->rx_bytes,
+				      e->rx_packets};
+
+		add_value(&total, &v);
+	}
+	if (nonzero(&t->evicted)) {
+		extra = true;
+		add_value(&total, &t->evicted);
+		if (!num_row(&st, "-", _("(evicted or not tracked)"),
+			     &t->evicted))
+			goto out;
+	}
+	if (overflow && nonzero(overflow)) {
+		extra = true;
+		add_value(&total, overflow);
+		if (!num_row(&st, "-", _("(kernel map full, --map-size)"),
+			     overflow))
+			goto out;
+	}
+	if (extra)
+		snprintf(label, sizeof(label),
+			 _("all traffic, %zu addresses kept"), t->count);
+	else
+		snprintf(label, sizeof(label), _("all %zu addresses"),
+			 t->count);
+	if (!num_row(&st, _("TOTAL"), label, &total))
+		goto out;
+	fit_columns(&st, procs != NULL, width, w);
+	err = 0;
+	for (size_t i = 0; i < st.n && !err; i++)
+		err = put_fitted(out, &st.rows[i], w);
+out:
+	free(st.rows);
+	free(top);
+	free(rows);
 	return err;
 }
 

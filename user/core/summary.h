@@ -28,4 +28,14 @@ int summary_render_processes(const struct ip_table *t,
 			     const struct itm_value *overflow, size_t n,
 			     struct strbuf *out);
 
+/*
+ * The same fitted to width display cells (a terminal's): columns as wide
+ * as their contents, the least needed dropped or cut so that no line is
+ * longer than width.  width <= 0: summary_render_processes()'s fixed
+ * columns, wide enough for any address and counter (files, pipes).
+ */
+int summary_render_fit(const struct ip_table *t, const struct ip_table *procs,
+		       const struct itm_value *overflow, size_t n, int width,
+		       struct strbuf *out);
+
 #endif

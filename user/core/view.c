@@ -46,6 +46,7 @@ static void row_free(struct view_row *row)
 {
 	for (int i = 0; i < GEO_NLABELS; i++)
 		free(row->label[i]);
+	free(row->host);
 	free(row->hist.s);
 }
 
@@ -389,6 +390,30 @@ static void name_more(struct view *v)
 	}
 }
 
+/*
+ * Without per-process attribution (--no-pid) the process view shows all
+ * traffic on one row that says so, rather than nothing at all.
+ */
+static int no_attribution(struct view *v)
+{
+	struct view_row *p = rows_find(&v->procs, &no_addr, 0);
+
+	if (!p) {
+		p = rows_add(&v->procs, &no_addr, 0, v->hist_cap);
+		if (!p)
+			return -ENOMEM;
+	}
+	p->gen = v->gen;
+	p->tx_bytes = v->total.tx_bytes;
+	p->rx_bytes = v->total.rx_bytes;
+	p->tx_packets = v->total.tx_packets;
+	p->rx_packets = v->total.rx_packets;
+	p->naddrs = (uint32_t)v->addrs.count;
+	snprintf(p->name, sizeof(p->name), "-");
+	snprintf(p->process, sizeof(p->process), "%s", _("(not attributed)"));
+	return 0;
+}
+
 static void push_time(struct view *v, double t)
 {
 	v->times_head = (v->times_head + 1) % v->times_cap;
@@ -421,6 +446,8 @@ int view_update(struct view *v, const struct ip_table *addrs,
 	v->have_procs = procs != NULL;
 	v->n_pairs = 0;
 	if (procs && update_procs(v, procs))
+		return -ENOMEM;
+	if (!procs && no_attribution(v))
 		return -ENOMEM;
 	rows_sweep(&v->addrs, v->gen);
 	rows_sweep(&v->procs, v->gen);
@@ -623,6 +650,10 @@ static double col_value(const struct view_row *r, int col)
 		return r->naddrs;
 	case COL_PID:
 		return r->pid;
+	case VIEW_SORT_WIN(VW_2S):
+	case VIEW_SORT_WIN(VW_10S):
+	case VIEW_SORT_WIN(VW_40S):
+		return r->tx_rate[col - COL_MAX] + r->rx_rate[col - COL_MAX];
 	default:
 		return (double)(r->tx_bytes + r->rx_bytes);
 	}
@@ -633,7 +664,19 @@ static const char *col_text(const struct view_row *r, int col)
 	if (col >= COL_LABEL && col < COL_MAX)
 		return r->label[col - COL_LABEL] ? r->label[col - COL_LABEL]
 						 : "Unknown";
+	if (col == COL_HOST)
+		return r->host ? r->host : "";
 	return col == COL_PROCESS ? r->process : NULL;
+}
+
+void view_row_set_host(const struct view_row *r, const char *host)
+{
+	/* Display state, not the model's numbers: the only write to a row. */
+	struct view_row *w = (struct view_row *)r;
+
+	free(w->host);
+	w->host = host ? strdup(host) : NULL;
+	w->host_done = true;
 }
 
 static int key_cmp(const struct view_row *a, const struct view_row *b)
@@ -808,28 +851,45 @@ size_t view_fit_text(char *buf, size_t len, const char *s, int width,
 	return o;
 }
 
+static bool show_bits;
+
+void view_set_bits(bool bits)
+{
+	show_bits = bits;
+}
+
+bool view_bits(void)
+{
+	return show_bits;
+}
+
 const char *view_format_rate(double v, char *buf, size_t len)
 {
 	static const char units[] = "BKMGTP";
+	/* Bits as network people count them: SI steps, iftop's "Kb". */
+	const char *suffix = show_bits ? "b" : "";
+	double step = show_bits ? 1000 : 1024;
 	int u = 0;
 
+	if (show_bits)
+		v *= 8;
 	if (v < 0.5) {
 		snprintf(buf, len, "0");
 		return buf;
 	}
 	/* Pick the unit after rounding, so 1023.7 B is "1.00K", not 1024B. */
 	while (u < 5 && v >= 999.5) {
-		v /= 1024;
+		v /= step;
 		u++;
 	}
 	if (u == 0)
-		snprintf(buf, len, "%.0fB", v);
+		snprintf(buf, len, "%.0f%s", v, show_bits ? "b" : "B");
 	else if (v < 9.995)
-		snprintf(buf, len, "%.2f%c", v, units[u]);
+		snprintf(buf, len, "%.2f%c%s", v, units[u], suffix);
 	else if (v < 99.95)
-		snprintf(buf, len, "%.1f%c", v, units[u]);
+		snprintf(buf, len, "%.1f%c%s", v, units[u], suffix);
 	else
-		snprintf(buf, len, "%.0f%c", v, units[u]);
+		snprintf(buf, len, "%.0f%c%s", v, units[u], suffix);
 	return buf;
 }
 
@@ -844,12 +904,22 @@ static const char *const col_names[COL_LABEL] = {
 	[COL_RX_10S] = N_("RX 10s"),	 [COL_TX_40S] = N_("TX 40s"),
 	[COL_RX_40S] = N_("RX 40s"),	 [COL_TX_BYTES] = N_("TX BYTES"),
 	[COL_RX_BYTES] = N_("RX BYTES"), [COL_NADDRS] = N_("ADDRS"),
+	[COL_HOST] = N_("HOST"),
+};
+
+/* The sums sorted by iftop's 1/2/3 keys, as the status line names them. */
+static const char *const window_names[VW_MAX] = {
+	[VW_2S] = N_("TX+RX 2s"),
+	[VW_10S] = N_("TX+RX 10s"),
+	[VW_40S] = N_("TX+RX 40s"),
 };
 
 const char *view_col_name(enum view_col c)
 {
 	if (c >= COL_LABEL && c < COL_MAX)
 		return _(geo_label_defs[c - COL_LABEL].title);
+	if (c > COL_MAX)
+		return _(window_names[c - COL_MAX]);
 	return c < COL_MAX ? _(col_names[c]) : _("TOTAL");
 }
 
@@ -858,15 +928,14 @@ const char *view_col_name(enum view_col c)
  * columns go by their table rank: rank 0 before the windowed rates, the
  * others after them, so a narrow terminal gives them up first.
  */
-#define ADDR_GROUPS (7 + GEO_NLABELS)
+#define ADDR_GROUPS (8 + GEO_NLABELS)
 
 static size_t addr_prio(enum view_col g[ADDR_GROUPS][2])
 {
 	static const enum view_col head[][2] = {
-		{COL_ADDR, COL_MAX},
-		{COL_TX_LAST, COL_RX_LAST},
-		{COL_TX_BYTES, COL_RX_BYTES},
-		{COL_PROCESS, COL_MAX},
+		{COL_ADDR, COL_MAX},	      {COL_TX_LAST, COL_RX_LAST},
+		{COL_TX_BYTES, COL_RX_BYTES}, {COL_PROCESS, COL_MAX},
+		{COL_HOST, COL_MAX},
 	};
 	static const enum view_col rates[][2] = {
 		{COL_TX_2S, COL_RX_2S},
@@ -904,9 +973,9 @@ static const enum view_col proc_prio[][2] = {
 };
 /* Left to right: then every label column, in the table's order. */
 static const enum view_col addr_order[] = {
-	COL_ADDR,   COL_TX_LAST,  COL_RX_LAST,	COL_TX_2S,
-	COL_RX_2S,  COL_TX_10S,	  COL_RX_10S,	COL_TX_40S,
-	COL_RX_40S, COL_TX_BYTES, COL_RX_BYTES, COL_PROCESS,
+	COL_ADDR,     COL_HOST,	    COL_TX_LAST, COL_RX_LAST, COL_TX_2S,
+	COL_RX_2S,    COL_TX_10S,   COL_RX_10S,	 COL_TX_40S,  COL_RX_40S,
+	COL_TX_BYTES, COL_RX_BYTES, COL_PROCESS,
 };
 static const enum view_col proc_order[] = {
 	COL_PID,      COL_PROCESS,  COL_TX_LAST, COL_RX_LAST, COL_TX_2S,
@@ -916,7 +985,28 @@ static const enum view_col proc_order[] = {
 
 static bool is_text(enum view_col c)
 {
-	return c == COL_PROCESS || c >= COL_LABEL;
+	return c == COL_PROCESS || c == COL_HOST || c >= COL_LABEL;
+}
+
+/* The host column shows once a row on screen has a name. */
+static bool any_host(const struct view_row *const *rows, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rows[i]->host)
+			return true;
+	return false;
+}
+
+/* The column(s) the sort marks: a window sum marks its TX and RX. */
+static bool sort_marks(enum view_col c, int sort)
+{
+	if (sort > VIEW_SORT_TOTAL) {
+		int w = sort - COL_MAX;
+
+		return (int)c == COL_TX_LAST + 2 * w ||
+		       (int)c == COL_RX_LAST + 2 * w;
+	}
+	return (int)c == sort;
 }
 
 static int digits(uint64_t v)
@@ -958,7 +1048,7 @@ static void col_want(enum view_col c, const struct view_row *const *rows,
 			w = max_i(w, digits(r->naddrs));
 	}
 	if (c >= COL_TX_LAST && c <= COL_RX_40S)
-		w = max_i(w, 5); /* "1.23K" */
+		w = max_i(w, show_bits ? 6 : 5); /* "1.23K", "1.23Kb" */
 	*want = w;
 	*min = w;
 	if (is_text(c)) {
@@ -995,11 +1085,13 @@ void view_layout(struct view_layout *l, enum view_mode mode, int width,
 	for (size_t g = 0; g < np; g++) {
 		int need = 0;
 
+		if (prio[g][0] == COL_HOST && !any_host(rows, n))
+			continue;
 		for (int k = 0; k < 2 && prio[g][k] != COL_MAX; k++) {
 			enum view_col c = prio[g][k];
 
 			col_want(c, rows, n, &want[c], &min[c]);
-			if ((int)c == sort) {
+			if (sort_marks(c, sort)) {
 				want[c]++;
 				min[c] += !is_text(c);
 			}
@@ -1059,7 +1151,7 @@ void view_format_header(const struct view_layout *l, int sort, char *buf,
 
 		/* The sort column is marked; numbers align right. */
 		snprintf(name, sizeof(name), "%s%s", view_col_name(c),
-			 (int)c == sort ? "*" : "");
+			 sort_marks(c, sort) ? "*" : "");
 		o = put_cell(buf, len, o, name, l->width[c],
 			     !is_text(c) && c != COL_ADDR && c != COL_PID, !i);
 	}

@@ -41,6 +41,7 @@ enum view_col {
 	COL_TX_BYTES,
 	COL_RX_BYTES,
 	COL_NADDRS,
+	COL_HOST,  /* reverse DNS name, shown once a row has one */
 	COL_LABEL, /* GEO_NLABELS columns, in geo_label_defs[] order */
 	COL_MAX = COL_LABEL + GEO_NLABELS,
 };
@@ -48,6 +49,8 @@ enum view_col {
 #define COL_GEO(l) ((enum view_col)(COL_LABEL + (l)))
 /* Sort by tx+rx bytes: the default, and the order of the summaries. */
 #define VIEW_SORT_TOTAL COL_MAX
+/* Sort by tx+rx rate over a window (iftop's 1/2/3): VIEW_SORT_WIN(VW_2S) */
+#define VIEW_SORT_WIN(w) (COL_MAX + (w))
 
 /*
  * Counters at time t; t0, tx0, rx0 are the first update merged into the
@@ -72,6 +75,8 @@ struct view_row {
 	/* "curl[1234] +2" (address row) or the command name (process row) */
 	char process[48];
 	char *label[GEO_NLABELS]; /* by enum geo_label; NULL: "Unknown" */
+	char *host;		  /* reverse DNS name (VIEW_ADDR), or NULL */
+	bool host_done;		  /* looked up: host is all there will be */
 	uint64_t tx_bytes, rx_bytes, tx_packets, rx_packets;
 	double tx_rate[VW_MAX], rx_rate[VW_MAX]; /* bytes per second */
 	uint32_t naddrs;			 /* process rows */
@@ -169,6 +174,15 @@ int view_render_text(struct view *v, enum view_mode mode, size_t n, int width,
 
 /* "0", "999B", "1.23K", "12.3M" ...: bytes with 3 significant digits. */
 const char *view_format_rate(double v, char *buf, size_t len);
+/*
+ * How rates are shown (the live view's 'b' key): bytes as above, or bits
+ * in SI units as iftop shows them ("999b", "1.23Kb", "12.3Mb").  One
+ * setting per process: there is one live view.
+ */
+void view_set_bits(bool bits);
+bool view_bits(void);
+/* Give the value of the host column to rows[i] (strdup'ed; NULL: none). */
+void view_row_set_host(const struct view_row *r, const char *host);
 /*
  * Take the character type from the environment, or C.UTF-8 when that is
  * not UTF-8: names are UTF-8 and their widths come from wcwidth().  Only

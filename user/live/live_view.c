@@ -213,6 +213,7 @@ void live_view_show(struct live_view *lv)
 		.interval = lv->cfg.interval,
 		.start_unix = (uint64_t)start_unix,
 		.stop = lv->cfg.stop,
+		.no_dns = lv->cfg.no_dns,
 	};
 
 	lv->tui = tui_open(&lv->view, &ti);

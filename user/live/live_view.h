@@ -16,8 +16,9 @@
 
 struct live_view_config {
 	struct collector *c;
-	bool tui;   /* full screen */
-	bool table; /* periodic table on stdout */
+	bool tui;    /* full screen */
+	bool table;  /* periodic table on stdout */
+	bool no_dns; /* no reverse DNS in the full-screen view */
 	size_t top_n;
 	double interval; /* seconds */
 	const char *ifaces;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,10 +46,36 @@ static void usage(FILE *f)
 		"  -S, --socket PATH   the monitor's live socket (default %s)\n"
 		"      --no-tui        print a table per update instead of the full-screen view\n"
 		"                      (the default when stdout is not a terminal)\n"
+		"      --no-dns        no host names (reverse DNS), as the monitor's -n\n"
 		"  -n, --frames N      exit after N updates (0 = until interrupted; default 0)\n"
 		"      --top N         rows per printed table (0 = all; default 10)\n"
 		"  -h, --help          this help\n"),
 		ITM_LIVE_SOCKET_DEFAULT);
+}
+
+/*
+ * The group that may connect: the socket's, or that of the directory
+ * holding it when the socket itself cannot be seen.
+ */
+static void socket_group(const char *path, char *buf, size_t len)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
+	struct group *g;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if (stat(path, &st) && (!slash || stat(dir, &st))) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	g = getgrgid(st.st_gid);
+	if (g)
+		snprintf(buf, len, "%s", g->gr_name);
+	else
+		snprintf(buf, len, "%u", (unsigned int)st.st_gid);
 }
 
 static int connect_socket(const char *path)
@@ -65,11 +93,14 @@ static int connect_socket(const char *path)
 		return -errno;
 	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		return fd;
-	if (errno == EACCES || errno == EPERM)
+	if (errno == EACCES || errno == EPERM) {
+		char group[64];
+
+		socket_group(path, group, sizeof(group));
 		fprintf(stderr,
-			_("top: permission denied on %s: ask an administrator to add you to the group the monitor gives it (--live-group)\n"),
-			path);
-	else if (errno == ENOENT || errno == ECONNREFUSED)
+			_("top: permission denied on %s: ask an administrator to add you to the group '%s' (the monitor's --live-group)\n"),
+			path, group);
+	} else if (errno == ENOENT || errno == ECONNREFUSED)
 		fprintf(stderr,
 			_("top: no monitor is serving %s (start one with --live-socket %s)\n"),
 			path, path);
@@ -161,7 +192,7 @@ static int run_text(int fd, struct live_replica *r, struct view *v,
 			return 1;
 		if (!view_render_text(v, VIEW_ADDR, top_n, term_width(), &sb)) {
 			printf(_("\n--- %s: %zu remote addresses, TX %" PRIu64
-			       " B, RX %" PRIu64 " B ---\n%s"),
+				 " B, RX %" PRIu64 " B ---\n%s"),
 			       r->info.ifaces, r->addrs.count,
 			       v->total.tx_bytes, v->total.rx_bytes,
 			       sb.buf ? sb.buf : "");
@@ -179,7 +210,7 @@ static int run_text(int fd, struct live_replica *r, struct view *v,
 }
 
 static int run_tui(int fd, struct live_replica *r, struct view *v,
-		   uint64_t frames, const char *path)
+		   uint64_t frames, const char *path, bool no_dns)
 {
 	char source[160];
 	struct tui_info ti = {0};
@@ -197,6 +228,7 @@ static int run_tui(int fd, struct live_replica *r, struct view *v,
 	ti.interval = (double)r->info.interval_ms / 1000.0;
 	ti.start_unix = r->info.start_unix;
 	ti.stop = &top_stop;
+	ti.no_dns = no_dns;
 	t = tui_open(v, &ti);
 	if (!t)
 		return EXIT_SETUP;
@@ -234,6 +266,7 @@ int top_main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, 'S'},
 		{"no-tui", no_argument, NULL, 'T'},
+		{"no-dns", no_argument, NULL, 'D'},
 		{"frames", required_argument, NULL, 'n'},
 		{"top", required_argument, NULL, 'N'},
 		{"help", no_argument, NULL, 'h'},
@@ -245,7 +278,7 @@ int top_main(int argc, char **argv)
 	struct view v;
 	uint64_t frames = 0;
 	size_t top_n = 10;
-	bool no_tui = false;
+	bool no_tui = false, no_dns = false;
 	int c, fd, status;
 	char *end;
 
@@ -257,6 +290,9 @@ int top_main(int argc, char **argv)
 			break;
 		case 'T':
 			no_tui = true;
+			break;
+		case 'D':
+			no_dns = true;
 			break;
 		case 'n':
 		case 'N':
@@ -320,7 +356,7 @@ int top_main(int argc, char **argv)
 		return 1;
 	}
 	if (!no_tui && tui_possible())
-		status = run_tui(fd, &rep, &v, frames, path);
+		status = run_tui(fd, &rep, &v, frames, path, no_dns);
 	else
 		status = run_text(fd, &rep, &v, frames, top_n);
 	view_free(&v);

@@ -15,6 +15,7 @@
 
 #include "geo_labels.h"
 #include "i18n.h"
+#include "resolver.h"
 
 /* Lines above and below the rows. */
 #define TOP_LINES    4
@@ -37,6 +38,11 @@ struct tui {
 	char input[64];
 	char message[128];
 	struct view_layout layout;
+	long first;   /* the row at the top of the screen (scrolling) */
+	long nrows;   /* rows that pass the filters, at the last layout */
+	int room;     /* rows the screen shows */
+	int help_top; /* the help's first line (it scrolls too) */
+	struct resolver *dns; /* NULL: names off ('n', -n) */
 };
 
 static double monotonic_now(void)
@@ -81,6 +87,8 @@ struct tui *tui_open(struct view *v, const struct tui_info *info)
 	t->v = v;
 	t->info = *info;
 	t->sort = VIEW_SORT_TOTAL;
+	if (!info->no_dns)
+		t->dns = resolver_open(); /* NULL: addresses only */
 	tui_draw(t);
 	return t;
 }
@@ -91,6 +99,7 @@ void tui_close(struct tui *t)
 		return;
 	endwin();
 	delscreen(t->scr);
+	resolver_close(t->dns);
 	free(t);
 }
 
@@ -212,6 +221,18 @@ static void draw_status(struct tui *t, int width)
 		     t->sort == VIEW_SORT_TOTAL ? _("total bytes")
 						: view_col_name(t->sort),
 		     t->reverse ? _(" (reversed)") : "");
+	n += snprintf(line + n, sizeof(line) - (size_t)n, "  %s",
+		      view_bits() ? _("bits/s") : _("bytes/s"));
+	if (t->nrows > t->room && t->room > 0)
+		n += snprintf(line + n, sizeof(line) - (size_t)n,
+			      _("  rows %ld-%ld of %ld"), t->first + 1,
+			      t->first + t->room < t->nrows ? t->first + t->room
+							    : t->nrows,
+			      t->nrows);
+	if (t->mode == VIEW_PROC && !t->v->have_procs)
+		n += snprintf(
+			line + n, sizeof(line) - (size_t)n, "  %s",
+			_("no process attribution (--no-pid): all traffic on one row"));
 	if (view_filter_active(&t->filter)) {
 		const struct view_filter *f = &t->filter;
 
@@ -235,12 +256,24 @@ static void draw_status(struct tui *t, int width)
 	put_line(2, line, width, 0);
 }
 
+/*
+ * Every key, in one table: what h shows (docs/live-view.md repeats it).
+ * Keys came in releases; each line is its own message, so a line added
+ * later does not undo the translations of the others.
+ */
 static const char *const help_text[] = {
 	N_("q          quit (the summary is printed on exit)"),
 	N_("p, space   pause / resume the display (counting goes on)"),
+	N_("j/k        scroll a row (or the up/down arrow keys)"),
+	N_("PgUp/PgDn  scroll a page"),
+	N_("Home/End   first / last rows"),
 	N_("< >        sort by the column to the left / right"),
-	N_("r          reverse the order"),
+	N_("1 2 3      sort by TX+RX over 2 s / 10 s / 40 s (as iftop)"),
+	N_("s          sort by sent: TX/s (as nethogs)"),
 	N_("t          sort by total bytes"),
+	N_("r          reverse the order"),
+	N_("b          rates in bits / bytes per second (as iftop)"),
+	N_("n          host names by reverse DNS on / off (-n: off)"),
 	N_("/ or l     filter by address prefix (10.1.) or CIDR (10.0.0.0/8)"),
 	/* then one line per label that has a key */
 };
@@ -251,25 +284,49 @@ static const char *const help_tail[] = {
 	N_("h, ?       this help"),
 };
 
-/* The help: fixed lines, a line per label with a key, fixed lines. */
-static void draw_help(int room, int width)
+static int help_lines(void)
 {
-	const size_t nh = sizeof(help_text) / sizeof(help_text[0]);
-	const size_t nt = sizeof(help_tail) / sizeof(help_tail[0]);
-	char line[256];
-	int y = 0;
+	int n = (int)(sizeof(help_text) / sizeof(help_text[0]) +
+		      sizeof(help_tail) / sizeof(help_tail[0]));
 
-	for (size_t i = 0; i < nh && y < room; i++)
-		put_line(TOP_LINES + y++, _(help_text[i]), width, 0);
-	for (int l = 0; l < GEO_NLABELS && y < room; l++) {
+	for (int l = 0; l < GEO_NLABELS; l++)
+		n += geo_label_defs[l].key != 0;
+	return n;
+}
+
+/* Help line i: fixed lines, a line per label with a key, fixed lines. */
+static const char *help_line(int i, char *buf, size_t len)
+{
+	const int nh = (int)(sizeof(help_text) / sizeof(help_text[0]));
+
+	if (i < nh)
+		return _(help_text[i]);
+	i -= nh;
+	for (int l = 0; l < GEO_NLABELS; l++) {
 		if (!geo_label_defs[l].key)
 			continue;
-		snprintf(line, sizeof(line), _("%c          filter by %s"),
-			 geo_label_defs[l].key, geo_label_defs[l].name);
-		put_line(TOP_LINES + y++, line, width, 0);
+		if (!i--) {
+			snprintf(buf, len, _("%c          filter by %s"),
+				 geo_label_defs[l].key, geo_label_defs[l].name);
+			return buf;
+		}
 	}
-	for (size_t i = 0; i < nt && y < room; i++)
-		put_line(TOP_LINES + y++, _(help_tail[i]), width, 0);
+	return _(help_tail[i]);
+}
+
+static void draw_help(struct tui *t, int room, int width)
+{
+	int total = help_lines();
+	char line[256];
+
+	if (t->help_top > total - room)
+		t->help_top = total - room;
+	if (t->help_top < 0)
+		t->help_top = 0;
+	for (int y = 0; y < room && t->help_top + y < total; y++)
+		put_line(TOP_LINES + y,
+			 help_line(t->help_top + y, line, sizeof(line)), width,
+			 0);
 }
 
 /*
@@ -284,7 +341,9 @@ static void draw_keys(int y, int width)
 	char line[512], key[5];
 	int n;
 
-	n = snprintf(line, sizeof(line), "%s", bar);
+	/* The keys of a later release: a message of their own (see help). */
+	n = snprintf(line, sizeof(line), "%s%s", bar,
+		     _("  j/k scroll  1/2/3 window  b bits  n DNS"));
 	for (int l = 0; l < GEO_NLABELS && (size_t)n < sizeof(line); l++) {
 		if (!geo_label_defs[l].key)
 			continue;
@@ -297,32 +356,70 @@ static void draw_keys(int y, int width)
 	put_line(y, line, width, A_REVERSE);
 }
 
+/* Names for the rows on screen; lookups are queued, never waited for. */
+static void resolve_rows(struct tui *t, const struct view_row **rows, long n)
+{
+	char name[1025];
+
+	if (!t->dns || t->mode != VIEW_ADDR)
+		return;
+	for (long i = 0; i < n; i++) {
+		int rc;
+
+		if (rows[i]->host_done)
+			continue;
+		rc = resolver_name(t->dns, &rows[i]->addr, name, sizeof(name));
+		if (rc)
+			view_row_set_host(rows[i], rc > 0 ? name : NULL);
+	}
+}
+
+/*
+ * The rows on screen and their layout, for the current mode and width:
+ * also what the sort keys step through, so a key right after Tab sees
+ * the new view's columns.  *rows is allocated (free it).
+ */
+static long screen_rows(struct tui *t, const struct view_row ***rows)
+{
+	long n, shown;
+
+	t->room = LINES - TOP_LINES - BOTTOM_LINES;
+	if (t->room < 0)
+		t->room = 0;
+	n = view_select(t->v, t->mode, &t->filter, t->sort, t->reverse, rows);
+	if (n < 0)
+		n = 0;
+	t->nrows = n;
+	if (t->first > n - t->room)
+		t->first = n - t->room;
+	if (t->first < 0)
+		t->first = 0;
+	shown = n - t->first < t->room ? n - t->first : t->room;
+	if (*rows)
+		resolve_rows(t, *rows + t->first, shown);
+	view_layout(&t->layout, t->mode, COLS, *rows ? *rows + t->first : NULL,
+		    (size_t)shown, t->sort);
+	return shown;
+}
+
 void tui_draw(struct tui *t)
 {
 	const struct view_row **rows = NULL;
 	char line[4096];
-	int width = COLS, height = LINES, room;
+	int width = COLS, height = LINES;
 	long n;
 
 	erase();
-	room = height - TOP_LINES - BOTTOM_LINES;
-	if (room < 0)
-		room = 0;
+	n = screen_rows(t, &rows);
 	draw_header(t, width);
 	draw_status(t, width);
-	n = view_select(t->v, t->mode, &t->filter, t->sort, t->reverse, &rows);
-	if (n < 0)
-		n = 0;
-	if (n > room)
-		n = room;
-	view_layout(&t->layout, t->mode, width, rows, (size_t)n, t->sort);
 	view_format_header(&t->layout, t->sort, line, sizeof(line));
 	put_line(3, line, width, A_REVERSE);
 	if (t->help) {
-		draw_help(room, width);
+		draw_help(t, t->room, width);
 	} else {
 		for (long i = 0; i < n; i++) {
-			view_format_row(&t->layout, rows[i], line,
+			view_format_row(&t->layout, rows[t->first + i], line,
 					sizeof(line));
 			put_line(TOP_LINES + (int)i, line, width, 0);
 		}
@@ -331,6 +428,42 @@ void tui_draw(struct tui *t)
 	/* The bottom-right cell is left alone: writing it may scroll. */
 	draw_keys(height - 1, width - 1);
 	refresh();
+}
+
+/* The layout of what the screen shows now (after a mode change). */
+static void relayout(struct tui *t)
+{
+	const struct view_row **rows = NULL;
+
+	screen_rows(t, &rows);
+	free(rows);
+}
+
+static void scroll_by(struct tui *t, long d)
+{
+	if (t->help) {
+		long h = t->help_top + d;
+
+		t->help_top = h < 0		? 0
+			      : h > INT_MAX / 2 ? INT_MAX / 2
+						: (int)h;
+		return; /* draw_help() clamps the end */
+	}
+	t->first += d;
+	if (t->first > t->nrows - t->room)
+		t->first = t->nrows - t->room;
+	if (t->first < 0)
+		t->first = 0;
+}
+
+/* Names off: the host column goes; on again: every row is asked anew. */
+static void hosts_forget(struct view *v)
+{
+	for (size_t i = 0; i < v->addrs.count; i++) {
+		free(v->addrs.rows[i].host);
+		v->addrs.rows[i].host = NULL;
+		v->addrs.rows[i].host_done = false;
+	}
 }
 
 /* Move the sort to the next/previous column on screen. */
@@ -429,7 +562,25 @@ static bool key(struct tui *t, int kind, wint_t c)
 			sort_step(t, -1);
 		else if (c == KEY_RIGHT)
 			sort_step(t, 1);
-		return false; /* KEY_RESIZE: the redraw follows */
+		else if (c == KEY_UP)
+			scroll_by(t, -1);
+		else if (c == KEY_DOWN)
+			scroll_by(t, 1);
+		else if (c == KEY_PPAGE)
+			scroll_by(t, -(t->room > 1 ? t->room - 1 : 1));
+		else if (c == KEY_NPAGE)
+			scroll_by(t, t->room > 1 ? t->room - 1 : 1);
+		else if (c == KEY_HOME)
+			scroll_by(t, -LONG_MAX / 2);
+		else if (c == KEY_END)
+			scroll_by(t, LONG_MAX / 2);
+		else if (c == KEY_RESIZE)
+			/*
+			 * Terminals keep different lines when they shrink
+			 * (some drop the top ones): repaint it all.
+			 */
+			clearok(curscr, TRUE);
+		return false; /* the redraw follows */
 	}
 	switch (c) {
 	case 'q':
@@ -451,6 +602,32 @@ static bool key(struct tui *t, int kind, wint_t c)
 	case 'r':
 		t->reverse = !t->reverse;
 		break;
+	case 'k':
+		scroll_by(t, -1);
+		break;
+	case 'j':
+		scroll_by(t, 1);
+		break;
+	case '1':
+	case '2':
+	case '3':
+		t->sort = VIEW_SORT_WIN(VW_2S + (int)(c - '1'));
+		break;
+	case 's':
+		t->sort = COL_TX_LAST;
+		break;
+	case 'b':
+		view_set_bits(!view_bits());
+		break;
+	case 'n':
+		if (t->dns) {
+			resolver_close(t->dns);
+			t->dns = NULL;
+		} else {
+			t->dns = resolver_open();
+		}
+		hosts_forget(t->v);
+		break;
 	case 't':
 		t->sort = VIEW_SORT_TOTAL;
 		break;
@@ -467,9 +644,12 @@ static bool key(struct tui *t, int kind, wint_t c)
 	case '\t':
 	case 'v':
 		t->mode = t->mode == VIEW_ADDR ? VIEW_PROC : VIEW_ADDR;
+		/* Columns the other view lacks; window sums are in both. */
 		if (t->sort == COL_ADDR || t->sort == COL_PID ||
-		    t->sort >= COL_NADDRS)
+		    (t->sort >= COL_NADDRS && t->sort < COL_MAX))
 			t->sort = VIEW_SORT_TOTAL;
+		t->first = 0;
+		relayout(t);
 		break;
 	case 'h':
 	case '?':

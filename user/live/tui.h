@@ -21,6 +21,7 @@ struct tui_info {
 	uint64_t start_unix;  /* when the monitor started */
 	/* Set by the caller's signal handlers: tui_wait() returns TUI_QUIT. */
 	volatile sig_atomic_t *stop;
+	bool no_dns; /* -n: no reverse DNS (the n key turns it on) */
 };
 
 struct tui;

@@ -750,12 +750,18 @@ static int run_top(const struct top_opts *o)
 
 		fmt_time(o->since, a, sizeof(a));
 		fmt_time(o->until, b, sizeof(b));
-		printf(_("top %" PRIu64 " %s by %s bytes, %s to %s UTC\n"),
-		       o->n, keys[o->key].name,
-		       o->rank == RANK_TX   ? _("sent")
-		       : o->rank == RANK_RX ? _("received")
-					    : _("sent+received"),
-		       a, b);
+		const char *by = o->rank == RANK_TX   ? _("sent")
+				 : o->rank == RANK_RX ? _("received")
+						      : _("sent+received");
+
+		/* -n 0 means every row: no "top 0" title. */
+		if (o->n)
+			printf(_("top %" PRIu64
+				 " %s by %s bytes, %s to %s UTC\n"),
+			       o->n, keys[o->key].name, by, a, b);
+		else
+			printf(_("every %s by %s bytes, %s to %s UTC\n"),
+			       keys[o->key].name, by, a, b);
 	}
 	status = print_result(&r, o->fmt) ? 1 : 0;
 out:

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "i18n.h"
 #include "regfile.h"
@@ -40,6 +41,52 @@ int sqlite_each(sqlite3 *db, const char *sql, int nparams,
 	if (err)
 		return err;
 	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/*
+ * PRAGMAs that only read.  A read-only open still lets a statement such
+ * as "PRAGMA writable_schema=1" or "query_only=0" change the connection
+ * (sqlite3_stmt_readonly() says yes to them), so the user's statement is
+ * held to this list by the authorizer, which sees every PRAGMA however
+ * it is spelled (with a schema prefix, in EXPLAIN, any case).
+ */
+static const struct {
+	const char *name;
+	bool arg; /* an argument names a table/index; else it would set */
+} ro_pragmas[] = {
+	{"application_id", false},   {"collation_list", false},
+	{"compile_options", false},  {"data_version", false},
+	{"database_list", false},    {"encoding", false},
+	{"foreign_key_check", true}, {"foreign_key_list", true},
+	{"freelist_count", false},   {"function_list", false},
+	{"index_info", true},	     {"index_list", true},
+	{"index_xinfo", true},	     {"integrity_check", true},
+	{"journal_mode", false},     {"module_list", false},
+	{"page_count", false},	     {"page_size", false},
+	{"pragma_list", false},	     {"quick_check", true},
+	{"schema_version", false},   {"table_info", true},
+	{"table_list", true},	     {"table_xinfo", true},
+	{"user_version", false},
+};
+
+/* The PRAGMA the authorizer refused (query is single-threaded). */
+static char refused_pragma[64];
+
+static int authorize(void *ctx, int action, const char *a1, const char *a2,
+		     const char *db, const char *trigger)
+{
+	(void)ctx;
+	(void)db;
+	(void)trigger;
+	if (action != SQLITE_PRAGMA)
+		return SQLITE_OK;
+	for (size_t i = 0; i < sizeof(ro_pragmas) / sizeof(ro_pragmas[0]); i++)
+		if (a1 && !strcasecmp(a1, ro_pragmas[i].name) &&
+		    (!a2 || ro_pragmas[i].arg))
+			return SQLITE_OK;
+	snprintf(refused_pragma, sizeof(refused_pragma), "%s%s%s",
+		 a1 ? a1 : "?", a2 ? "=" : "", a2 ? a2 : "");
+	return SQLITE_DENY;
 }
 
 static int sqlite_ro_open(const char *path, void **state, char *err, size_t len)
@@ -75,6 +122,7 @@ static int sqlite_ro_open(const char *path, void **state, char *err, size_t len)
 		sqlite3_close_v2(db);
 		return -EINVAL;
 	}
+	sqlite3_set_authorizer(db, authorize, NULL);
 	*state = db;
 	return 0;
 }
@@ -185,7 +233,14 @@ static int sqlite_sql(void *state, const char *sql, struct qresult *r,
 	const char *tail = NULL;
 	int e = -EINVAL;
 
-	if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK)
+	refused_pragma[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK &&
+	    refused_pragma[0])
+		snprintf(
+			err, len,
+			_("PRAGMA %s is refused: only read-only PRAGMAs are allowed (table_info, index_list, user_version, integrity_check... without a value); the daemon owns the database"),
+			refused_pragma);
+	else if (!st && sqlite3_errcode(db) != SQLITE_OK)
 		snprintf(err, len, _("SQL error: %s"), sqlite3_errmsg(db));
 	else if (!st)
 		snprintf(err, len, _("no SQL statement given"));
