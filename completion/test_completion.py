@@ -103,7 +103,7 @@ def main():
         ([p, "lookup", "--format", ""], ["json", "text", "tsv"], True),
         ([p, "lookup", "-f", "t"], ["text", "tsv"], True),
         ([p, "lookup", "--format=j"], ["json"], True),
-        ([p, "top", "-"], ["--frames", "--help", "--no-tui", "--socket",
+        ([p, "top", "-"], ["--frames", "--help", "--no-dns", "--no-tui", "--socket",
                            "--top", "-S", "-h", "-n"], True),
         ([p, "top", "--fr"], ["--frames"], True),
         ([p, "query", ""], ["top"], True),
