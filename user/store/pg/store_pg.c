@@ -286,6 +286,8 @@ static int connect_db(struct store_pg *s)
 	s->prepared = false;
 	s->conn = PQconnectdb(s->url);
 	s->dims = PQconnectdb(s->url);
+	pg_log_notices(s->conn);
+	pg_log_notices(s->dims);
 	if (!s->conn || !s->dims) {
 		snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
 		return -ENOMEM;
