@@ -97,7 +97,8 @@
 
 /*
  * The bound on the per-bucket splits an outage makes memory hold: at most
- * this many (address, bucket) counts per interface (about 20 MiB), and at
+ * this many (address, bucket) counts per interface (56 bytes each, at
+ * most about 40 MiB with the arrays and indexes grown by doubling), and at
  * most SPLIT_BUCKETS buckets per map.  Past either, the oldest bucket of
  * the map still counting is folded into the next one: those counts are
  * stored one bucket (or more) later than they were counted, and the bytes
