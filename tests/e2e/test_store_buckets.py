@@ -191,7 +191,8 @@ def test_sqlite_locked_and_full(request, topo, sinks, itm_bin, pin_base,
         def read():
             p = in_mntns(m, READ_PY, db)
             out, _ = p.communicate(timeout=30)
-            assert p.returncode == 0
+            if p.returncode:
+                raise subprocess.CalledProcessError(p.returncode, "read")
             return rows_to_table(json.loads(out))
 
         got = settle(read, truth)
