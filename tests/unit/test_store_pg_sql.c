@@ -17,12 +17,39 @@
 
 #include <cmocka.h>
 
+#include "pg/pg_int.h"
 #include "pg/query_pg.h"
 #include "pg/store_pg_sql.h"
 #include "store_plan.h"
 
 #define H 3600
 #define D 86400
+
+/* Server notices: the level each severity is logged at (pg_notice.c). */
+static void test_notice_level(void **state)
+{
+	static const struct {
+		const char *sev;
+		enum pg_notice_level want;
+	} cases[] = {
+		{"PANIC", PG_NOTICE_ERROR},
+		{"FATAL", PG_NOTICE_ERROR},
+		{"ERROR", PG_NOTICE_ERROR},
+		{"WARNING", PG_NOTICE_WARNING},
+		{"NOTICE", PG_NOTICE_INFO},
+		{"INFO", PG_NOTICE_INFO},
+		{"LOG", PG_NOTICE_DEBUG},
+		{"DEBUG", PG_NOTICE_DEBUG},
+		{"DEBUG1", PG_NOTICE_DEBUG},
+		{"DEBUG5", PG_NOTICE_DEBUG},
+		{"SOMETHING", PG_NOTICE_WARNING},
+		{NULL, PG_NOTICE_WARNING},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(pg_notice_level(cases[i].sev), cases[i].want);
+}
 
 static void test_redact(void **state)
 {
@@ -341,6 +368,7 @@ static void test_cells(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_notice_level),
 		cmocka_unit_test(test_redact),
 		cmocka_unit_test(test_bytea),
 		cmocka_unit_test(test_schema),

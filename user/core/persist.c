@@ -52,6 +52,26 @@
  * again.  A store that stays down therefore costs what a failing one
  * always did: the counts wait in the kernel's maps, nothing more is
  * queued in user space, nothing is lost or counted twice.
+ *
+ * Buckets.  A commit that comes late must not put what it stores into
+ * the bucket of the commit (after an outage: empty buckets, then one
+ * spike).  So every delta memory applies from a map is also noted under
+ * the bucket of the drain that read it (the splits, splits.h), and the
+ * commit stores each map row as those parts, each in its bucket.  A
+ * drain's counts go wholly to the bucket holding the drain's instant,
+ * even when the interval since the previous drain began in the bucket
+ * before: assigned, never prorated, as without an outage.  The splits
+ * change only WHERE rows go, never how much: the commit takes each row's
+ * parts oldest first and never more than the row it deletes holds; what
+ * no part claims goes to the commit's bucket.  They describe map rows
+ * that wait in the kernel, are dropped with them (committed), and die
+ * with the process: after a restart, what the maps held (an adopted
+ * swapped-out map, the active map's counts before the first drain) is
+ * stored in the bucket of the first drain, which cannot know better.
+ * The kernel's cumulative counters (traffic_other) are split the same
+ * way.  Memory is bounded (SPLIT_CELLS, SPLIT_BUCKETS): past it the
+ * oldest bucket is folded into the next, and what moved is logged.  The
+ * writer does not roll up an hour that counts still waiting will go to.
  */
 #include "persist.h"
 
@@ -70,9 +90,28 @@
 #include "drain.h"
 #include "kernel_features.h"
 #include "log.h"
+#include "splits.h"
 #include "table.h"
 
 #define BATCH 4096
+
+/*
+ * The bound on the per-bucket splits an outage makes memory hold: at most
+ * this many (address, bucket) counts per interface (56 bytes each, at
+ * most about 40 MiB with the arrays and indexes grown by doubling), and at
+ * most SPLIT_BUCKETS buckets per map.  Past either, the oldest bucket of
+ * the map still counting is folded into the next one: those counts are
+ * stored one bucket (or more) later than they were counted, and the bytes
+ * and packets so moved are logged when the store is back.
+ */
+#define SPLIT_CELLS   262144
+#define SPLIT_BUCKETS 1440
+
+/* The kernel's non-IP/malformed/overflow counters drained in one bucket. */
+struct other_split {
+	int64_t ts;
+	struct itm_value v[STORE_OTHER_MAX];
+};
 
 /* Rollups slower than this are logged (-v): the tests time scrapes by it. */
 #define SLOW_MAINTAIN_S 0.01
@@ -95,6 +134,13 @@ struct persist_iface {
 	struct itm_counter shown[ITM_CTR_MAX];	   /* for /metrics */
 	struct map_rows rows[2];
 	bool in_commit[2];
+	/* What each map's counts were applied at, by bucket (see below). */
+	struct splits splits[2];
+	/* The counter deltas since the last commit, by bucket. */
+	struct other_split *osp;
+	size_t n_osp, cap_osp;
+	size_t n_osp_job; /* the first n in the commit */
+	struct itm_counter split_base[ITM_CTR_MAX]; /* kernel, split up to */
 	/* Slots the map programs count into held at this drain (0: unread). */
 	size_t entries;
 };
@@ -109,22 +155,27 @@ struct row_label {
 struct commit_map {
 	bool used;
 	int fd;		      /* emptied after the commit */
-	struct map_rows rows; /* keys and sums, as read */
+	struct map_rows rows; /* keys and sums, as read: what is deleted */
+	/* What is stored: the same sums split by bucket (ts 0: the job's). */
+	struct map_rows out;
+	int64_t *ts;
 	struct row_label *labels;
-	size_t labels_cap;
+	size_t out_cap;
 	int delete_err; /* result: 0, or emptying it failed */
 };
 
 struct commit_iface {
 	int64_t db_id;
 	struct store_iface_state st; /* seq and kernel counters it covers */
-	struct itm_value other[STORE_OTHER_MAX]; /* counter deltas */
+	struct other_split *osp;     /* counter deltas by bucket */
+	size_t n_osp, cap_osp;
 	struct commit_map map[2];
 };
 
 /* What the writer commits; owned by whoever the writer state says. */
 struct commit_job {
 	int64_t now;
+	int64_t horizon; /* rollups up to here: older counts still wait */
 	struct commit_iface *ifs;
 	size_t n;
 	int err; /* result of the commit */
@@ -148,6 +199,8 @@ struct persist {
 	int failing;	/* -errno of the condition last warned about; 0 */
 	int last_err;	/* of the last commit taken: 0 or -errno */
 	size_t backlog; /* addresses held in memory snapshots */
+	struct itm_value moved; /* counts folded into a later bucket */
+	bool folding;		/* warned about folding in this outage */
 
 	/* The writer; state and quit are guarded by wlock. */
 	pthread_mutex_t wlock;
@@ -306,12 +359,41 @@ static void snap_clear(struct persist *p, struct persist_iface *pi, int x)
 	pi->have_snap[x] = false;
 }
 
+static size_t split_cells(const struct persist_iface *pi)
+{
+	return pi->splits[0].cells + pi->splits[1].cells;
+}
+
+/*
+ * Keep map x's splits within the bound (SPLIT_CELLS, SPLIT_BUCKETS): fold
+ * its oldest bucket into the next, counting what moved.
+ */
+static void split_bound(struct persist *p, struct persist_iface *pi, int x)
+{
+	struct splits *l = &pi->splits[x];
+
+	while (l->n >= 2 &&
+	       (l->n > SPLIT_BUCKETS || split_cells(pi) > SPLIT_CELLS)) {
+		if (!p->folding) {
+			pr_warn(_("%s: more than %d counts or %d buckets per map wait for the database; from now on the oldest bucket's counts are stored in the next bucket\n"),
+				iface_monitor_name(pi->m), SPLIT_CELLS,
+				SPLIT_BUCKETS);
+			p->folding = true;
+		}
+		if (splits_merge_oldest(l, &p->moved))
+			break;
+	}
+}
+
 /*
  * Apply what of map x's rows memory does not have yet: everything, minus
  * what an earlier look at the still-active map (the snapshot) applied.
  * Counts in a map only grow until it is drained, so no delta is negative.
+ * With a store, each delta is also noted under the bucket of `now`, the
+ * drain that read it: that is where the commit stores it, however late.
  */
-static int apply_delta(struct persist *p, struct persist_iface *pi, int x)
+static int apply_delta(struct persist *p, struct persist_iface *pi, int x,
+		       int64_t now)
 {
 	const struct map_rows *r = &pi->rows[x];
 	size_t iface = (size_t)(pi - p->ifs);
@@ -339,8 +421,93 @@ static int apply_delta(struct persist *p, struct persist_iface *pi, int x)
 		err = p->cb.apply(p->cb.ctx, iface, &r->keys[i], &d);
 		if (err)
 			return err;
+		/*
+		 * Out of memory for the note: the commit stores what no
+		 * bucket claims in its own bucket; nothing is lost.
+		 */
+		if (p->store)
+			splits_add(&pi->splits[x], store_bucket(p->store, now),
+				   &r->keys[i], &d);
 	}
+	if (p->store)
+		split_bound(p, pi, x);
 	return 0;
+}
+
+static const int other_ctr[STORE_OTHER_MAX][2] = {
+	[STORE_OTHER_OVERFLOW] = {ITM_CTR_OVERFLOW_TX, ITM_CTR_OVERFLOW_RX},
+	[STORE_OTHER_NON_IP] = {ITM_CTR_NON_IP_TX, ITM_CTR_NON_IP_RX},
+	[STORE_OTHER_MALFORMED] = {ITM_CTR_MALFORMED_TX, ITM_CTR_MALFORMED_RX},
+};
+
+static bool value_zero(const struct itm_value *v)
+{
+	return !v->tx_bytes && !v->tx_packets && !v->rx_bytes && !v->rx_packets;
+}
+
+static void value_add(struct itm_value *a, const struct itm_value *b)
+{
+	a->tx_bytes += b->tx_bytes;
+	a->tx_packets += b->tx_packets;
+	a->rx_bytes += b->rx_bytes;
+	a->rx_packets += b->rx_packets;
+}
+
+/*
+ * The kernel's cumulative counters grew by this much since the last
+ * drain: note it under the bucket of `now`.  The array is allocated once
+ * (SPLIT_BUCKETS + 2): when full, or when the newest entry is in the
+ * commit under way, the rules below keep it so; nothing is ever dropped.
+ */
+static void other_note(struct persist *p, struct persist_iface *pi, int64_t now)
+{
+	int64_t ts = store_bucket(p->store, now);
+	struct itm_value d[STORE_OTHER_MAX];
+	struct other_split *o = NULL;
+	bool any = false;
+
+	for (int k = 0; k < STORE_OTHER_MAX; k++) {
+		int tx = other_ctr[k][0], rx = other_ctr[k][1];
+
+		d[k] = (struct itm_value){
+			.tx_bytes =
+				pi->cur[tx].bytes - pi->split_base[tx].bytes,
+			.tx_packets = pi->cur[tx].packets -
+				      pi->split_base[tx].packets,
+			.rx_bytes =
+				pi->cur[rx].bytes - pi->split_base[rx].bytes,
+			.rx_packets = pi->cur[rx].packets -
+				      pi->split_base[rx].packets,
+		};
+		any |= !value_zero(&d[k]);
+	}
+	memcpy(pi->split_base, pi->cur, sizeof(pi->split_base));
+	if (!any)
+		return;
+	if (pi->n_osp > pi->n_osp_job) {
+		o = &pi->osp[pi->n_osp - 1];
+		if (o->ts != ts && pi->n_osp < pi->cap_osp)
+			o = NULL;
+	}
+	if (!o) {
+		o = &pi->osp[pi->n_osp++];
+		memset(o, 0, sizeof(*o));
+		o->ts = ts;
+	}
+	for (int k = 0; k < STORE_OTHER_MAX; k++) {
+		value_add(&o->v[k], &d[k]);
+		if (o->ts != ts)
+			value_add(&p->moved, &d[k]);
+	}
+	/* Fold the oldest into the next, but never one the commit holds. */
+	while (!pi->n_osp_job && pi->n_osp > SPLIT_BUCKETS) {
+		for (int k = 0; k < STORE_OTHER_MAX; k++) {
+			value_add(&pi->osp[1].v[k], &pi->osp[0].v[k]);
+			value_add(&p->moved, &pi->osp[0].v[k]);
+		}
+		memmove(&pi->osp[0], &pi->osp[1],
+			--pi->n_osp * sizeof(*pi->osp));
+	}
 }
 
 /* Remember that memory now has all of map x's current rows. */
@@ -461,23 +628,29 @@ int persist_new(struct persist **out, struct store *store,
 			memcpy(pi->committed, st.ctr, sizeof(pi->committed));
 			pi->db_seq = st.seq;
 		}
+		/* The first drain's deltas start where the database stands. */
+		memcpy(pi->split_base, pi->committed, sizeof(pi->split_base));
+		if (store) {
+			pi->cap_osp = SPLIT_BUCKETS + 2;
+			pi->osp = calloc(pi->cap_osp, sizeof(*pi->osp));
+			if (!pi->osp) {
+				err = -ENOMEM;
+				goto fail;
+			}
+		}
 		/* Memory starts from the database; no database: the kernel. */
 		if (store) {
 			struct itm_value o[STORE_OTHER_MAX];
-			static const int idx[STORE_OTHER_MAX][2] = {
-				{ITM_CTR_OVERFLOW_TX, ITM_CTR_OVERFLOW_RX},
-				{ITM_CTR_NON_IP_TX, ITM_CTR_NON_IP_RX},
-				{ITM_CTR_MALFORMED_TX, ITM_CTR_MALFORMED_RX},
-			};
 
 			err = store_restore_other(store, pi->db_id, o);
+
 			if (err) {
 				pr_err(_("cannot read database %s: %s\n"),
 				       store_path(store), store_errmsg(store));
 				goto fail_quiet;
 			}
 			for (int k = 0; k < STORE_OTHER_MAX; k++) {
-				int tx = idx[k][0], rx = idx[k][1];
+				int tx = other_ctr[k][0], rx = other_ctr[k][1];
 
 				pi->offset[tx].bytes =
 					o[k].tx_bytes - pi->committed[tx].bytes;
@@ -531,11 +704,17 @@ fail_quiet:
 
 static void job_free(struct commit_job *j)
 {
-	for (size_t i = 0; j->ifs && i < j->n; i++)
+	for (size_t i = 0; j->ifs && i < j->n; i++) {
 		for (int x = 0; x < 2; x++) {
-			map_rows_free(&j->ifs[i].map[x].rows);
-			free(j->ifs[i].map[x].labels);
+			struct commit_map *cm = &j->ifs[i].map[x];
+
+			map_rows_free(&cm->rows);
+			map_rows_free(&cm->out);
+			free(cm->ts);
+			free(cm->labels);
 		}
+		free(j->ifs[i].osp);
+	}
 	free(j->ifs);
 }
 
@@ -556,7 +735,9 @@ void persist_free(struct persist *p)
 			if (p->ifs[i].have_snap[x])
 				ip_table_free(&p->ifs[i].snap[x]);
 			map_rows_free(&p->ifs[i].rows[x]);
+			splits_clear(&p->ifs[i].splits[x]);
 		}
+		free(p->ifs[i].osp);
 	}
 	job_free(&p->job);
 	pthread_mutex_destroy(&p->wlock);
@@ -568,24 +749,45 @@ void persist_free(struct persist *p)
 
 /* ---- the writer thread: steps 4 and 5, and the rollups --------------- */
 
-static int add_rows(struct store *s, int64_t db_id, const struct commit_map *cm)
+/* Each row into the bucket it was counted in (ts 0: the flush's). */
+static int add_rows(struct store *s, int64_t db_id, const struct commit_map *cm,
+		    int64_t now)
 {
-	for (size_t i = 0; i < cm->rows.n; i++) {
+	for (size_t i = 0; i < cm->out.n; i++) {
 		const struct row_label *l = &cm->labels[i];
 		struct store_row row = {
-			.pid = cm->rows.keys[i].pid,
-			.v = cm->rows.vals[i],
+			.pid = cm->out.keys[i].pid,
+			.v = cm->out.vals[i],
 			.geo = l->geo,
 			.process = l->process[0] ? l->process : NULL,
 		};
 		int err;
 
-		memcpy(&row.addr, cm->rows.keys[i].addr, sizeof(row.addr));
-		err = store_add(s, db_id, &row);
+		memcpy(&row.addr, cm->out.keys[i].addr, sizeof(row.addr));
+		err = store_at(s, cm->ts[i] ? cm->ts[i] : now);
+		if (!err)
+			err = store_add(s, db_id, &row);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+static int add_others(struct store *s, const struct commit_iface *ci,
+		      int64_t now)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < ci->n_osp && !err; i++) {
+		const struct other_split *o = &ci->osp[i];
+
+		err = store_at(s, o->ts ? o->ts : now);
+		for (int k = 0; k < STORE_OTHER_MAX && !err; k++)
+			err = store_add_other(s, ci->db_id,
+					      (enum store_other_kind)k,
+					      &o->v[k]);
+	}
+	return err;
 }
 
 static int commit_job(struct store *s, const struct commit_job *j)
@@ -597,11 +799,10 @@ static int commit_job(struct store *s, const struct commit_job *j)
 
 		for (int x = 0; x < 2 && !err; x++)
 			if (ci->map[x].used)
-				err = add_rows(s, ci->db_id, &ci->map[x]);
-		for (int k = 0; k < STORE_OTHER_MAX && !err; k++)
-			err = store_add_other(s, ci->db_id,
-					      (enum store_other_kind)k,
-					      &ci->other[k]);
+				err = add_rows(s, ci->db_id, &ci->map[x],
+					       j->now);
+		if (!err)
+			err = add_others(s, ci, j->now);
 		if (!err)
 			err = store_set_state(s, ci->db_id, &ci->st);
 	}
@@ -662,7 +863,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&p->wlock);
 		run_job(p, &p->job);
 		ok = !p->job.err;
-		now = p->job.now;
+		now = p->job.horizon;
 		pthread_mutex_lock(&p->wlock);
 		/* The job is the collector's again from here on. */
 		p->state = W_DONE;
@@ -679,7 +880,109 @@ static void *writer_main(void *arg)
 
 /* ---- the collector's side: steps 1-3 and handing over ---------------- */
 
-/* Copy map x's rows and how each is labelled into the commit. */
+static int out_reserve(struct commit_map *cm, size_t n)
+{
+	int err = rows_reserve(&cm->out, n);
+	int64_t *ts;
+	struct row_label *l;
+
+	if (err || cm->out_cap >= n)
+		return err;
+	ts = realloc(cm->ts, n * sizeof(*cm->ts));
+	if (!ts)
+		return -ENOMEM;
+	cm->ts = ts;
+	l = realloc(cm->labels, n * sizeof(*cm->labels));
+	if (!l)
+		return -ENOMEM;
+	cm->labels = l;
+	cm->out_cap = n;
+	return 0;
+}
+
+static void out_row(struct commit_map *cm, const struct itm_key *k,
+		    const struct itm_value *v, int64_t ts)
+{
+	size_t i = cm->out.n++;
+
+	cm->out.keys[i] = *k;
+	cm->out.vals[i] = *v;
+	cm->ts[i] = ts;
+}
+
+/* The smaller of each counter, as the part of a row a bucket claims. */
+static struct itm_value value_min(const struct itm_value *a,
+				  const struct itm_value *b)
+{
+#define MIN_(f) (a->f < b->f ? a->f : b->f)
+	return (struct itm_value){MIN_(tx_bytes), MIN_(tx_packets),
+				  MIN_(rx_bytes), MIN_(rx_packets)};
+#undef MIN_
+}
+
+static void value_sub(struct itm_value *a, const struct itm_value *b)
+{
+	a->tx_bytes -= b->tx_bytes;
+	a->tx_packets -= b->tx_packets;
+	a->rx_bytes -= b->rx_bytes;
+	a->rx_packets -= b->rx_packets;
+}
+
+/*
+ * What is stored of map x: exactly its rows as read (the rows the commit
+ * deletes), each split by the buckets its counts were applied at.  The
+ * buckets are taken oldest first and each gives at most what the row has
+ * left, so whatever the notes say (one missing for lack of memory, one
+ * doubled by a fold that ran out of memory) the stored sums are the map's
+ * sums; what no bucket claims goes to the flush's own bucket (ts 0).
+ */
+static int split_rows(const struct map_rows *r, const struct splits *l,
+		      struct commit_map *cm)
+{
+	struct addr_rows rows = ADDR_ROWS(r->keys);
+	struct itm_value *left = NULL;
+	struct hashmap idx = {0};
+	int err;
+
+	cm->out.n = 0;
+	err = out_reserve(cm, r->n + l->cells);
+	if (err || !r->n)
+		return err;
+	left = malloc(r->n * sizeof(*left));
+	if (!left || hashmap_init(&idx, r->n)) {
+		free(left);
+		return -ENOMEM;
+	}
+	memcpy(left, r->vals, r->n * sizeof(*left));
+	hashmap_reindex(&idx, r->n, addr_rows_hash, &rows);
+	for (size_t b = 0; b < l->n; b++) {
+		const struct split *s = &l->s[b];
+
+		for (size_t c = 0; c < s->n; c++) {
+			struct addr_pid k = {s->cells[c].addr, s->cells[c].pid};
+			struct itm_value take;
+			uint32_t pos;
+
+			if (!hashmap_find(&idx, hash_addr(&k.addr, k.pid),
+					  addr_rows_eq, &rows, &k, &pos))
+				continue;
+			take = value_min(&s->cells[c].v, &left[pos]);
+			if (value_zero(&take))
+				continue;
+			out_row(cm, &r->keys[pos], &take, s->ts);
+			value_sub(&left[pos], &take);
+		}
+	}
+	/* The rest, and rows of no counts at all (stored as before). */
+	for (size_t i = 0; i < r->n; i++)
+		if (!value_zero(&left[i]) || value_zero(&r->vals[i]))
+			out_row(cm, &r->keys[i], &left[i], 0);
+	hashmap_free(&idx);
+	free(left);
+	return 0;
+}
+
+/* Copy map x's rows, split by bucket and labelled, into the commit. */
 static int job_map(struct persist *p, struct persist_iface *pi, int x,
 		   struct commit_map *cm)
 {
@@ -688,24 +991,15 @@ static int job_map(struct persist *p, struct persist_iface *pi, int x,
 
 	cm->rows.n = 0;
 	err = rows_reserve(&cm->rows, r->n);
+	if (!err)
+		err = split_rows(r, &pi->splits[x], cm);
 	if (err)
 		return err;
-	if (cm->labels_cap < r->n) {
-		struct row_label *l =
-			realloc(cm->labels, r->n * sizeof(*cm->labels));
-
-		if (!l)
-			return -ENOMEM;
-		cm->labels = l;
-		cm->labels_cap = r->n;
-	}
-	if (r->n) {
+	if (r->n)
 		memcpy(cm->rows.keys, r->keys, r->n * sizeof(*r->keys));
-		memcpy(cm->rows.vals, r->vals, r->n * sizeof(*r->vals));
-	}
 	cm->rows.n = r->n;
-	for (size_t i = 0; i < r->n; i++)
-		p->cb.describe(p->cb.ctx, &r->keys[i], &cm->labels[i].geo,
+	for (size_t i = 0; i < cm->out.n; i++)
+		p->cb.describe(p->cb.ctx, &cm->out.keys[i], &cm->labels[i].geo,
 			       cm->labels[i].process);
 	cm->fd = iface_monitor_stats_fd(pi->m, x);
 	cm->delete_err = 0;
@@ -713,15 +1007,23 @@ static int job_map(struct persist *p, struct persist_iface *pi, int x,
 	return 0;
 }
 
-static struct itm_value ctr_delta(const struct persist_iface *pi, int tx,
-				  int rx)
+/* The counter deltas of the commit: every bucket noted so far. */
+static int job_others(struct persist_iface *pi, struct commit_iface *ci)
 {
-	return (struct itm_value){
-		.tx_bytes = pi->cur[tx].bytes - pi->committed[tx].bytes,
-		.tx_packets = pi->cur[tx].packets - pi->committed[tx].packets,
-		.rx_bytes = pi->cur[rx].bytes - pi->committed[rx].bytes,
-		.rx_packets = pi->cur[rx].packets - pi->committed[rx].packets,
-	};
+	if (ci->cap_osp < pi->n_osp) {
+		struct other_split *o =
+			realloc(ci->osp, pi->cap_osp * sizeof(*o));
+
+		if (!o)
+			return -ENOMEM;
+		ci->osp = o;
+		ci->cap_osp = pi->cap_osp;
+	}
+	if (pi->n_osp)
+		memcpy(ci->osp, pi->osp, pi->n_osp * sizeof(*ci->osp));
+	ci->n_osp = pi->n_osp;
+	pi->n_osp_job = pi->n_osp;
+	return 0;
 }
 
 /* Everything the maps in commit hold, and the counters, as one job. */
@@ -730,11 +1032,13 @@ static int build_job(struct persist *p, int64_t now)
 	struct commit_job *j = &p->job;
 
 	j->now = now;
+	j->horizon = now;
 	j->err = 0;
 	j->errmsg[0] = '\0';
 	for (size_t i = 0; i < p->n; i++) {
 		struct persist_iface *pi = &p->ifs[i];
 		struct commit_iface *ci = &j->ifs[i];
+		int err;
 
 		ci->db_id = pi->db_id;
 		ci->st = (struct store_iface_state){
@@ -742,8 +1046,6 @@ static int build_job(struct persist *p, int64_t now)
 			.seq = pi->db_seq,
 		};
 		for (int x = 0; x < 2; x++) {
-			int err;
-
 			ci->map[x].used = false;
 			if (!pi->in_commit[x])
 				continue;
@@ -753,13 +1055,19 @@ static int build_job(struct persist *p, int64_t now)
 			if (pi->meta.seq[x] > ci->st.seq)
 				ci->st.seq = pi->meta.seq[x];
 		}
-		ci->other[STORE_OTHER_OVERFLOW] =
-			ctr_delta(pi, ITM_CTR_OVERFLOW_TX, ITM_CTR_OVERFLOW_RX);
-		ci->other[STORE_OTHER_NON_IP] =
-			ctr_delta(pi, ITM_CTR_NON_IP_TX, ITM_CTR_NON_IP_RX);
-		ci->other[STORE_OTHER_MALFORMED] = ctr_delta(
-			pi, ITM_CTR_MALFORMED_TX, ITM_CTR_MALFORMED_RX);
-		memcpy(ci->st.ctr, pi->cur, sizeof(ci->st.ctr));
+		/*
+		 * Counts still waiting in an active map keep their hours
+		 * open: no rollup of an hour they will be stored in.
+		 */
+		for (int x = 0; x < 2; x++)
+			if (!pi->in_commit[x] && pi->splits[x].n &&
+			    pi->splits[x].s[0].ts < j->horizon)
+				j->horizon = pi->splits[x].s[0].ts;
+		err = job_others(pi, ci);
+		if (err)
+			return err;
+		/* The deltas noted above reach exactly up to split_base. */
+		memcpy(ci->st.ctr, pi->split_base, sizeof(ci->st.ctr));
 	}
 	return 0;
 }
@@ -819,6 +1127,15 @@ static void report(struct persist *p, int err, const char *msg)
 		if (p->failing)
 			pr_info(_("database %s is writable again; everything counted meanwhile is stored\n"),
 				store_path(p->store));
+		if (!value_zero(&p->moved))
+			pr_warn(_("database %s: %llu bytes and %llu packets counted during the outage are stored in a later bucket than the one they were counted in (the memory bound of the per-bucket counts)\n"),
+				store_path(p->store),
+				(unsigned long long)(p->moved.tx_bytes +
+						     p->moved.rx_bytes),
+				(unsigned long long)(p->moved.tx_packets +
+						     p->moved.rx_packets));
+		p->moved = (struct itm_value){0};
+		p->folding = false;
 		p->failing = 0;
 		return;
 	}
@@ -848,10 +1165,11 @@ static int empty_map(struct persist *p, struct persist_iface *pi, int x)
 	pi->undeleted[x] = false;
 	pi->pending[x] = false;
 	snap_clear(p, pi, x);
+	splits_clear(&pi->splits[x]);
 	return 0;
 }
 
-static int drain_iface(struct persist *p, struct persist_iface *pi)
+static int drain_iface(struct persist *p, struct persist_iface *pi, int64_t now)
 {
 	int x = !iface_monitor_active(pi->m), err;
 
@@ -873,7 +1191,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 		if (pi->unapplied[x]) {
 			err = read_map(p, pi, x);
 			if (!err)
-				err = apply_delta(p, pi, x);
+				err = apply_delta(p, pi, x, now);
 			if (err)
 				return err;
 			pi->unapplied[x] = false;
@@ -884,7 +1202,8 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 		if (!err) {
 			/* Not swapped: it keeps filling until the commit. */
 			pi->entries = pi->rows[iface_monitor_active(pi->m)].n;
-			err = apply_delta(p, pi, iface_monitor_active(pi->m));
+			err = apply_delta(p, pi, iface_monitor_active(pi->m),
+					  now);
 		}
 		if (!err)
 			err = snap_set(p, pi, iface_monitor_active(pi->m));
@@ -893,7 +1212,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 		x = !iface_monitor_active(pi->m); /* the map just swapped out */
 		if (!err) {
 			pi->entries = pi->rows[x].n;
-			err = apply_delta(p, pi, x);
+			err = apply_delta(p, pi, x, now);
 		}
 		if (!err) {
 			/* Memory has all of it now; committed or not. */
@@ -903,6 +1222,8 @@ static int drain_iface(struct persist *p, struct persist_iface *pi)
 	}
 	if (!err)
 		err = read_counters(p, pi);
+	if (!err && p->store)
+		other_note(p, pi, now);
 	return err;
 }
 
@@ -926,6 +1247,8 @@ static void take_result(struct persist *p)
 
 	p->last_err = j->err;
 	if (j->err) {
+		for (size_t i = 0; i < p->n; i++)
+			p->ifs[i].n_osp_job = 0;
 		report(p, j->err, j->errmsg);
 		return;
 	}
@@ -936,6 +1259,8 @@ static void take_result(struct persist *p)
 		for (int x = 0; x < 2; x++) {
 			if (!ci->map[x].used)
 				continue;
+			/* Stored: its buckets are no longer needed. */
+			splits_clear(&pi->splits[x]);
 			if (ci->map[x].delete_err) {
 				pr_warn(_("%s: emptying a stored map failed: %s\n"),
 					iface_monitor_name(pi->m),
@@ -949,6 +1274,10 @@ static void take_result(struct persist *p)
 		}
 		pi->db_seq = ci->st.seq;
 		memcpy(pi->committed, ci->st.ctr, sizeof(pi->committed));
+		pi->n_osp -= pi->n_osp_job;
+		memmove(pi->osp, pi->osp + pi->n_osp_job,
+			pi->n_osp * sizeof(*pi->osp));
+		pi->n_osp_job = 0;
 	}
 	/* The maps that kept counting meanwhile go with the next drain. */
 	if (!behind(p))
@@ -981,7 +1310,7 @@ int persist_drain(struct persist *p, int64_t now)
 
 	persist_collect(p);
 	for (size_t i = 0; i < p->n; i++) {
-		e = drain_iface(p, &p->ifs[i]);
+		e = drain_iface(p, &p->ifs[i], now);
 		if (e && !err)
 			err = e;
 	}
@@ -999,6 +1328,9 @@ int persist_drain(struct persist *p, int64_t now)
 	e = build_job(p, now);
 	if (!e)
 		e = hand_over(p);
+	if (e)
+		for (size_t i = 0; i < p->n; i++)
+			p->ifs[i].n_osp_job = 0; /* nothing in flight */
 	return err ? err : e;
 }
 

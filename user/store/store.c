@@ -14,6 +14,7 @@
 #include "i18n.h"
 #include "log.h"
 #include "store_ops.h"
+#include "store_plan.h"
 
 /* Tried in order; the last one, without claims(), takes the rest. */
 static const struct store_ops *const backends[] = {
@@ -24,6 +25,7 @@ static const struct store_ops *const backends[] = {
 struct store {
 	const struct store_ops *ops;
 	void *state;
+	uint32_t interval; /* bucket seconds */
 	char shown[PATH_MAX + 64];
 };
 
@@ -63,6 +65,7 @@ int store_open(const struct store_config *cfg, struct store **out)
 		return -ENOMEM;
 	}
 	s->ops = store_backend(cfg->path);
+	s->interval = cfg->interval ? cfg->interval : STORE_DEFAULT_INTERVAL;
 	/* Never print a password given in a URI. */
 	shown(s->ops, cfg->path, s->shown, sizeof(s->shown));
 	err = s->ops->open(cfg, &s->state, why, sizeof(why));
@@ -111,6 +114,16 @@ int store_get_state(struct store *s, int64_t iface,
 int store_begin(struct store *s, int64_t now)
 {
 	return s->ops->begin(s->state, now);
+}
+
+int store_at(struct store *s, int64_t when)
+{
+	return s->ops->at(s->state, when);
+}
+
+int64_t store_bucket(const struct store *s, int64_t when)
+{
+	return store_floor(when, s->interval);
 }
 
 int store_add(struct store *s, int64_t iface, const struct store_row *r)

@@ -98,12 +98,21 @@ int store_get_state(struct store *s, int64_t iface,
 
 /*
  * One flush.  store_begin() .. store_commit(): rows go into the bucket of
- * `now`.  On any error the caller calls store_rollback(); nothing of the
- * flush is then in the file.  Errors are returned (-errno, with the SQLite
- * message in store_errmsg()), not logged: the caller logs once per
- * condition.
+ * `now` (or of store_at()'s time).  On any error the caller calls
+ * store_rollback(); nothing of the flush is then in the file.  Errors are
+ * returned (-errno, with the SQLite message in store_errmsg()), not logged: the
+ * caller logs once per condition.
  */
 int store_begin(struct store *s, int64_t now);
+/*
+ * Inside a flush: rows and other counts added from now on go into the
+ * bucket of `when` instead (never one in an hour already rolled up: the
+ * first bucket after it then).  Counts drained earlier and committed late
+ * (a store that was down) are stored where they were counted.
+ */
+int store_at(struct store *s, int64_t when);
+/* The start of the bucket that holds `when`. */
+int64_t store_bucket(const struct store *s, int64_t when);
 int store_add(struct store *s, int64_t iface, const struct store_row *r);
 int store_add_other(struct store *s, int64_t iface, enum store_other_kind kind,
 		    const struct itm_value *v);

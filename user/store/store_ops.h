@@ -84,6 +84,8 @@ struct store_ops {
 	int (*get_state)(void *state, int64_t iface,
 			 struct store_iface_state *out);
 	int (*begin)(void *state, int64_t now);
+	/* The bucket of later adds in this flush (store_at()). */
+	int (*at)(void *state, int64_t when);
 	int (*add)(void *state, int64_t iface, const struct store_row *r);
 	int (*add_other)(void *state, int64_t iface, enum store_other_kind kind,
 			 const struct itm_value *v);

@@ -67,6 +67,7 @@ static const char *connect_ro(struct qpg *q, const char *url)
 	q->conn = PQconnectdb(url);
 	if (!q->conn)
 		return "out of memory";
+	pg_log_notices(q->conn);
 	if (PQstatus(q->conn) != CONNECTION_OK)
 		return PQerrorMessage(q->conn);
 	/* Whatever the statement, this session writes nothing. */

@@ -33,6 +33,7 @@
 #define ROLLUP_LOCK 0x49544d32
 
 struct pg_row {
+	int64_t ts;		 /* bucket */
 	int64_t iface, aid, pid; /* 0: id still to be resolved */
 	struct store_id_key a, p;
 	struct itm_value v;
@@ -286,6 +287,8 @@ static int connect_db(struct store_pg *s)
 	s->prepared = false;
 	s->conn = PQconnectdb(s->url);
 	s->dims = PQconnectdb(s->url);
+	pg_log_notices(s->conn);
+	pg_log_notices(s->dims);
 	if (!s->conn || !s->dims) {
 		snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
 		return -ENOMEM;
@@ -475,6 +478,21 @@ static int pg_get_state(void *state, int64_t iface,
 	return 0;
 }
 
+static int pg_at(void *state, int64_t when)
+{
+	struct store_pg *s = state;
+
+	s->ts = store_floor(when, s->interval);
+	/*
+	 * Never write into an hour already rolled up (clock stepped back,
+	 * or counts of an outage older than the rollup): the first bucket
+	 * after it keeps them.
+	 */
+	if (s->ts < s->hz.hour_done)
+		s->ts = s->hz.hour_done;
+	return 0;
+}
+
 static int pg_begin(void *state, int64_t now)
 {
 	struct store_pg *s = state;
@@ -486,10 +504,7 @@ static int pg_begin(void *state, int64_t now)
 	err = connect_db(s);
 	if (err)
 		return err;
-	s->ts = store_floor(now, s->interval);
-	/* Never write into an hour already rolled up (clock stepped back). */
-	if (s->ts < s->hz.hour_done)
-		s->ts = s->hz.hour_done;
+	pg_at(s, now);
 	err = exec(s, "BEGIN");
 	if (!err)
 		s->in_tx = true;
@@ -627,7 +642,7 @@ static int send_row(struct store_pg *s, PGconn *c, size_t i)
 	const struct pg_row *r = &s->rows[i];
 	struct params p = {.n = 0};
 
-	p_int(&p, s->ts);
+	p_int(&p, r->ts);
 	p_int(&p, r->iface);
 	p_int(&p, r->aid);
 	p_int(&p, r->pid);
@@ -736,6 +751,7 @@ static int pg_add(void *state, int64_t iface, const struct store_row *r)
 	}
 	row = &s->rows[s->n_rows++];
 	memset(row, 0, sizeof(*row));
+	row->ts = s->ts;
 	row->iface = iface;
 	store_id_addr(&row->a, &r->addr, r->geo);
 	store_id_proc(&row->p, r->pid, r->process);
@@ -1098,6 +1114,7 @@ const struct store_ops store_pg_ops = {
 	.iface = pg_iface,
 	.get_state = pg_get_state,
 	.begin = pg_begin,
+	.at = pg_at,
 	.add = pg_add,
 	.add_other = pg_add_other,
 	.set_state = pg_set_state,

@@ -73,7 +73,7 @@ static const char *const stmt_sql[ST_MAX] = {
 };
 
 struct pending_row {
-	int64_t iface, addr, proc;
+	int64_t ts, iface, addr, proc;
 	struct itm_value v;
 };
 
@@ -94,7 +94,7 @@ struct sq {
 	size_t n_ifs;
 	struct pending_row *rows; /* of the open flush, written at commit */
 	size_t n_rows, cap_rows;
-	int64_t ts; /* bucket of the open flush */
+	int64_t ts; /* bucket of the open flush (store_at()) */
 	bool in_tx;
 	char errmsg[PATH_MAX + 512];
 };
@@ -704,6 +704,21 @@ static int check_identity(struct sq *s)
 	return 0;
 }
 
+static int sq_at(void *state, int64_t when)
+{
+	struct sq *s = state;
+
+	s->ts = store_floor(when, s->cfg.interval);
+	/*
+	 * Never write into an hour already rolled up (clock stepped back,
+	 * or counts of an outage older than the rollup): the first bucket
+	 * after it keeps them.
+	 */
+	if (s->ts < s->hz.hour_done)
+		s->ts = s->hz.hour_done;
+	return 0;
+}
+
 static int sq_begin(void *state, int64_t now)
 {
 	struct sq *s = state;
@@ -718,10 +733,7 @@ static int sq_begin(void *state, int64_t now)
 	err = check_identity(s);
 	if (err)
 		return err;
-	s->ts = store_floor(now, s->cfg.interval);
-	/* Never write into an hour already rolled up (clock stepped back). */
-	if (s->ts < s->hz.hour_done)
-		s->ts = s->hz.hour_done;
+	sq_at(s, now);
 	err = step_done(s, s->st[ST_BEGIN]);
 	if (err)
 		return err;
@@ -766,6 +778,7 @@ static int sq_add(void *state, int64_t iface, const struct store_row *r)
 		s->cap_rows = cap;
 	}
 	p = &s->rows[s->n_rows++];
+	p->ts = s->ts;
 	p->iface = iface;
 	p->addr = aid;
 	p->proc = pid;
@@ -777,6 +790,8 @@ static int cmp_row(const void *a, const void *b)
 {
 	const struct pending_row *x = a, *y = b;
 
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
 	if (x->iface != y->iface)
 		return x->iface < y->iface ? -1 : 1;
 	if (x->addr != y->addr)
@@ -793,7 +808,7 @@ static int write_rows(struct sq *s)
 	for (size_t i = 0; i < s->n_rows && !err; i++) {
 		const struct pending_row *p = &s->rows[i];
 
-		sqlite3_bind_int64(st, 1, s->ts);
+		sqlite3_bind_int64(st, 1, p->ts);
 		sqlite3_bind_int64(st, 2, p->iface);
 		sqlite3_bind_int64(st, 3, p->addr);
 		sqlite3_bind_int64(st, 4, p->proc);
@@ -1163,6 +1178,7 @@ const struct store_ops store_sqlite_ops = {
 	.iface = sq_iface,
 	.get_state = sq_get_state,
 	.begin = sq_begin,
+	.at = sq_at,
 	.add = sq_add,
 	.add_other = sq_add_other,
 	.set_state = sq_set_state,
