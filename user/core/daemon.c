@@ -480,15 +480,18 @@ static void note_batch_drain(struct itm_features *fs)
 static void log_ready(struct iface_monitor *const *ifaces, size_t n,
 		      const struct options *o, const struct web_config *web)
 {
-	char list[ITM_MAX_IFACES * (IF_NAMESIZE + 2)] = "";
+	char list[ITM_MAX_IFACES * (IF_NAMESIZE + 2)] = "", at[256] = "";
+	bool exporter = o->port || o->systemd_socket;
 	size_t len = 0;
 
+	if (exporter)
+		snprintf(at, sizeof(at), _("; metrics at %s"),
+			 o->telemetry_path);
 	for (size_t i = 0; i < n; i++) {
 		pr_info(_("monitoring %s (%s)%s\n"),
 			iface_monitor_name(ifaces[i]),
 			attach_mode_name(iface_monitor_mode(ifaces[i])),
-			i + 1 == n && o->port ? _("; metrics at /metrics")
-					      : "");
+			i + 1 == n ? at : "");
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 					i ? "," : "",
 					iface_monitor_name(ifaces[i]));
@@ -497,6 +500,11 @@ static void log_ready(struct iface_monitor *const *ifaces, size_t n,
 		svc_ready_fmt("Monitoring %s; metrics on port %u (%s%s)", list,
 			      o->port, web && web->tls ? "https" : "http",
 			      web && web->n_users ? ", basic auth" : "");
+	else if (exporter)
+		svc_ready_fmt(
+			"Monitoring %s; metrics on the socket systemd passed (%s%s)",
+			list, web && web->tls ? "https" : "http",
+			web && web->n_users ? ", basic auth" : "");
 	else
 		svc_ready_fmt("Monitoring %s", list);
 }
@@ -653,8 +661,26 @@ static void reload_release(void *staged)
  */
 static int listen_http(const struct options *o)
 {
-	int fd = http_listen(o->listen_addr, o->port);
+	int fd;
 
+	/*
+	 * --web.systemd-socket: the socket unit bound the port (any port,
+	 * below 1024 too) and started us on the first connection.
+	 */
+	if (o->systemd_socket) {
+		fd = svc_listen_fd();
+		if (fd == -ENOENT)
+			pr_err(_(
+				"--web.systemd-socket: systemd passed no socket (LISTEN_FDS); start the service through its socket unit, or use -p\n"));
+		else if (fd == -E2BIG)
+			pr_err(_(
+				"--web.systemd-socket: systemd passed more than one socket; the exporter serves one (one ListenStream= in the socket unit)\n"));
+		else if (fd < 0)
+			pr_err(_("--web.systemd-socket: the socket systemd passed is not a listening TCP socket: %s\n"),
+			       strerror(-fd));
+		return fd;
+	}
+	fd = http_listen(o->listen_addr, o->port);
 	if (fd >= 0)
 		return fd;
 	if (fd == -EADDRINUSE)
@@ -755,7 +781,12 @@ int daemon_main(int argc, char **argv)
 	default:
 		return EXIT_SETUP;
 	}
-	log_set_verbose(o.verbose);
+	log_set_format((enum log_format)o.log_format);
+	log_set_level((enum log_level)o.log_level);
+	/* -v stays what it was: debug lines and libbpf's, whatever the level.
+	 */
+	if (o.verbose)
+		log_set_verbose(true);
 	libbpf_set_print(libbpf_print);
 	if (o.live_group && live_parse_group(o.live_group, &live_gid)) {
 		pr_err(_("--live-group '%s': no such group\n"),
@@ -870,7 +901,7 @@ int daemon_main(int argc, char **argv)
 	}
 	if ((store || o.keep_attached) && collector_use_store(coll, store))
 		goto cleanup;
-	if (o.port) {
+	if (o.port || o.systemd_socket) {
 		http_fd = listen_http(&o);
 		if (http_fd < 0)
 			goto cleanup;
@@ -885,18 +916,22 @@ int daemon_main(int argc, char **argv)
 	if (o.user &&
 	    drop_privileges(&user, ifaces, opened, o.db_path, o.reattach))
 		goto cleanup;
-	if (o.port) {
+	if (http_fd >= 0) {
 		struct http_source src = {
 			.open = open_metrics,
 			.read = read_metrics,
 			.close = close_metrics,
 			.ctx = coll,
 		};
+		struct http_opts ho = {
+			.path = o.telemetry_path,
+			.max_requests = o.max_requests,
+		};
 
-		http = http_server_start_fd(http_fd, web, &src);
+		http = http_server_start_opts(http_fd, web, &src, &ho);
 		http_fd = -1; /* the server's now, even on failure */
 		if (!http) {
-			pr_err("cannot serve on port %u: %s\n", o.port,
+			pr_err(_("cannot serve the exporter: %s\n"),
 			       strerror(errno));
 			goto cleanup;
 		}
