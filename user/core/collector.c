@@ -15,6 +15,7 @@
 #include "drain.h"
 #include "log.h"
 #include "persist.h"
+#include "procstat.h"
 #include "store.h"
 #include "summary.h"
 
@@ -61,7 +62,8 @@ struct collector {
 	int64_t clock_offset;
 	struct collector_sink sinks[COLLECTOR_MAX_SINKS];
 	size_t n_sinks;
-	bool sink_deltas; /* some sink has a delta callback */
+	bool sink_deltas;    /* some sink has a delta callback */
+	double last_drain_s; /* how long the last drain took; < 0: none yet */
 };
 
 int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
@@ -77,6 +79,7 @@ int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 	c->cfg = *cfg;
 	c->per_process = cfg->hooks.name != NULL;
 	c->start_time = (double)time(NULL);
+	c->last_drain_s = -1;
 
 	err = drain_buf_init(&c->buf, BATCH_ENTRIES);
 	if (err)
@@ -357,7 +360,7 @@ static void report_limits(struct collector *c)
 	}
 }
 
-static int drain_locked(struct collector *c)
+static int drain_all(struct collector *c)
 {
 	int err = 0;
 
@@ -379,6 +382,16 @@ static int drain_locked(struct collector *c)
 		read_counters(c, i);
 	}
 	report_limits(c);
+	return err;
+}
+
+/* A drain, timed for ip_traffic_last_drain_duration_seconds. */
+static int drain_locked(struct collector *c)
+{
+	double t0 = monotonic_seconds();
+	int err = drain_all(c);
+
+	c->last_drain_s = monotonic_seconds() - t0;
 	return err;
 }
 
@@ -654,9 +667,15 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 {
 	double t0 = monotonic_seconds();
 	struct metrics_snapshot *snap = NULL;
+	struct proc_stats ps;
+	bool have_ps = false;
 	struct metrics_input in;
 	struct collector_view v;
 	int err;
+
+	/* /proc is read without the lock; a failure only leaves them out. */
+	if (c->cfg.process_metrics)
+		have_ps = !procstat_read(&ps);
 
 	/*
 	 * Nobody holds the lock across I/O (commits, rollups and database
@@ -675,7 +694,17 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 			.version = c->cfg.version,
 			.start_time_seconds = v.start_time,
 			.features = c->cfg.features,
+			.libbpf_version = c->cfg.libbpf_version,
+			.kernel = c->cfg.kernel,
+			.process = have_ps ? &ps : NULL,
+			.have_drain = c->last_drain_s >= 0,
+			.last_drain_seconds = c->last_drain_s,
+			.have_backlog =
+				c->persist && persist_has_store(c->persist),
 		};
+		if (in.have_backlog)
+			persist_backlog(c->persist, &in.backlog_rows,
+					&in.backlog_bytes);
 		/* Copies the exported series only: cheap, then unlocked. */
 		snap = metrics_snapshot_take(&in);
 		if (!snap)

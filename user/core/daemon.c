@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -477,6 +478,14 @@ static void note_batch_drain(struct itm_features *fs)
 		     why);
 }
 
+/* The running kernel's release, for ip_traffic_build_info. */
+static const char *kernel_release(void)
+{
+	static struct utsname u;
+
+	return uname(&u) ? NULL : u.release;
+}
+
 static void log_ready(struct iface_monitor *const *ifaces, size_t n,
 		      const struct options *o, const struct web_config *web)
 {
@@ -862,6 +871,9 @@ int daemon_main(int argc, char **argv)
 				.release = reload_release,
 			},
 		.version = ITM_VERSION,
+		.libbpf_version = libbpf_version_string(),
+		.kernel = kernel_release(),
+		.process_metrics = true,
 		.features = &feat,
 	};
 	for (; opened < o.n_ifaces; opened++) {

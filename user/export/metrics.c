@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "geo_labels.h"
 #include "hashmap.h"
+#include "procstat.h"
 
 #define UNKNOWN	      "Unknown"
 #define U64_DIGITS    20
@@ -732,6 +733,69 @@ static int render_features(const struct itm_features *fs, struct strbuf *out)
 	return err;
 }
 
+/* The monitor's own work: how long draining takes, what waits for --db. */
+static int render_health(const struct metrics_input *in, struct strbuf *out)
+{
+	int err = 0;
+
+	if (in->have_drain)
+		err = render_gauge_double(
+			out, "ip_traffic_last_drain_duration_seconds",
+			"Time the last drain of the kernel maps into the tables took (at a sample interval or a scrape)",
+			in->last_drain_seconds);
+	if (!err && in->have_backlog)
+		err = render_plain(
+			out, "ip_traffic_store_backlog_rows",
+			"Drained (address, process) rows of each interface counted in the metrics but not yet committed to --db",
+			"gauge", in->backlog_rows);
+	if (!err && in->have_backlog)
+		err = render_plain(
+			out, "ip_traffic_store_backlog_bytes",
+			"Transmitted plus received IP-layer bytes in those rows",
+			"gauge", in->backlog_bytes);
+	return err;
+}
+
+/* Names, HELP and types exactly as the client libraries' process collector. */
+static int render_process(const struct proc_stats *p, struct strbuf *out)
+{
+	int err;
+
+	if (!p)
+		return 0;
+	err = append_header(out, "process_cpu_seconds_total",
+			    "Total user and system CPU time spent in seconds.",
+			    "counter");
+	if (!err)
+		err = strbuf_puts(out, "process_cpu_seconds_total ");
+	if (!err)
+		err = append_double(out, p->cpu_seconds);
+	if (!err)
+		err = strbuf_puts(out, "\n");
+	if (!err)
+		err = render_plain(out, "process_open_fds",
+				   "Number of open file descriptors.", "gauge",
+				   p->open_fds);
+	if (!err)
+		err = render_plain(out, "process_max_fds",
+				   "Maximum number of open file descriptors.",
+				   "gauge", p->max_fds);
+	if (!err)
+		err = render_plain(out, "process_virtual_memory_bytes",
+				   "Virtual memory size in bytes.", "gauge",
+				   p->vsize);
+	if (!err)
+		err = render_plain(out, "process_resident_memory_bytes",
+				   "Resident memory size in bytes.", "gauge",
+				   p->rss_bytes);
+	if (!err)
+		err = render_gauge_double(
+			out, "process_start_time_seconds",
+			"Start time of the process since unix epoch in seconds.",
+			p->start_time);
+	return err;
+}
+
 static int render_tail(const struct metrics_input *in,
 		       const uint64_t exp_sum[4], struct strbuf *out)
 {
@@ -792,6 +856,14 @@ static int render_tail(const struct metrics_input *in,
 		err = strbuf_puts(out, "ip_traffic_build_info{version=\"");
 	if (!err)
 		err = label_or_unknown(out, in->version);
+	if (!err && in->libbpf_version)
+		err = strbuf_puts(out, "\",libbpf=\"");
+	if (!err && in->libbpf_version)
+		err = metrics_escape_label(out, in->libbpf_version);
+	if (!err && in->kernel)
+		err = strbuf_puts(out, "\",kernel=\"");
+	if (!err && in->kernel)
+		err = metrics_escape_label(out, in->kernel);
 	if (!err)
 		err = strbuf_puts(out, "\"} 1\n");
 	if (!err)
@@ -799,6 +871,10 @@ static int render_tail(const struct metrics_input *in,
 			out, "ip_traffic_start_time_seconds",
 			"Unix time at which monitoring started",
 			in->start_time_seconds);
+	if (!err)
+		err = render_health(in, out);
+	if (!err)
+		err = render_process(in->process, out);
 	if (!err)
 		err = render_features(in->features, out);
 	return err;
