@@ -89,6 +89,26 @@ static int count_fds(uint64_t *out)
 	return 0;
 }
 
+/*
+ * Memory from statm: stat's rss is the kernel's per-CPU approximation
+ * (off by up to tens of pages on newer kernels), statm sums it exactly.
+ */
+static int read_statm(struct proc_stats *out)
+{
+	unsigned long long size, resident;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	char buf[256];
+	int err = read_file("/proc/self/statm", buf, sizeof(buf));
+
+	if (err)
+		return err;
+	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+		return -EINVAL;
+	out->vsize = size * page;
+	out->rss_bytes = resident * page;
+	return 0;
+}
+
 int procstat_read(struct proc_stats *out)
 {
 	char buf[1024];
@@ -102,6 +122,8 @@ int procstat_read(struct proc_stats *out)
 	if (!err)
 		err = procstat_parse(buf, sysconf(_SC_CLK_TCK),
 				     sysconf(_SC_PAGESIZE), btime, out);
+	if (!err)
+		err = read_statm(out);
 	if (!err)
 		err = count_fds(&out->open_fds);
 	if (err)
