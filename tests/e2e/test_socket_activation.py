@@ -2,8 +2,10 @@
 """Socket activation without systemd: systemd-socket-activate (from the
 systemd package) binds the port, waits for the first connection and
 starts the monitor with the socket in LISTEN_FDS, as the
-ip_traffic_monitor.socket unit does; --web.systemd-socket serves on it.
-That first scrape is answered, and the counts are exact."""
+ip_traffic_monitor.socket unit does.  The monitor serves on it, also
+with the service's `-p 10749` (binding that port again would fail: it
+is the socket systemd holds); that first scrape is answered, and the
+counts are exact.  --web.systemd-socket without a socket: exit 2."""
 
 import os
 import time
@@ -15,13 +17,14 @@ UDP_PORT = 5008
 
 
 class Activated(e2e.Monitor):
-    def __init__(self, *a, extra=(), **kw):
-        super().__init__(*a, port=0, **kw)
-        self.extra = list(extra)
+    """The monitor as the socket unit starts the service: -p PORT."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, port=PORT, **kw)
 
     def argv(self):
         return (["systemd-socket-activate", "-l", "127.0.0.1:%d" % PORT] +
-                super().argv() + ["--web.systemd-socket"] + self.extra)
+                super().argv())
 
 
 def _exe(pid):
@@ -64,7 +67,8 @@ def test_socket_activation(topo, itm_bin, pin_base, tmp_path, request):
         assert m.exact("ip_traffic_tx_bytes_total", remote_ip=peer) == b
         assert m.exact("ip_traffic_tx_packets_total", remote_ip=peer) == p
     assert mon.stop() == 0, mon.stderr()
-    assert "metrics at /metrics" in mon.stderr()
+    err = mon.stderr()
+    assert "metrics at /metrics" in err and "socket activation" in err, err
 
 
 def test_systemd_socket_without_one(topo, start_monitor):

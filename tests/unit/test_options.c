@@ -549,6 +549,10 @@ static void test_exporter_conventions(void **state)
 	assert_true(p->o.systemd_socket);
 	assert_int_equal(p->o.port, 0);
 	free(p);
+	/* As exporter-toolkit: the passed socket wins over the port. */
+	p = parse("-i", "eth0", "-p", "1", "--web.systemd-socket", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	free(p);
 
 	expect_bad("-i", "eth0", "-d", "5y");
 	expect_bad("-i", "eth0", "-d", "3651d");
@@ -558,7 +562,6 @@ static void test_exporter_conventions(void **state)
 	expect_bad("-i", "eth0", "--web.listen-address", "[::1]");
 	bad6("-p", "1", "--web.listen-address", ":2");
 	bad6("--listen", "::1", "--web.listen-address", ":2");
-	bad6("-p", "1", "--web.systemd-socket", NULL);
 	bad6("-p", "1", "--web.telemetry-path", "/");
 	bad6("-p", "1", "--web.telemetry-path", "metrics");
 	bad6("-p", "1", "--web.telemetry-path", "/a?b");

@@ -159,9 +159,10 @@ void options_usage(FILE *out, const char *prog)
 		  "      --web.max-requests N       concurrent scrapes; one more gets 503 at\n"
 		  "                                 once; 0 = no limit [default: 4, and up to\n"
 		  "                                 16 more wait 5 s for a turn]\n"
-		  "      --web.systemd-socket       serve on the socket systemd passes\n"
-		  "                                 (LISTEN_FDS; ip_traffic_monitor.socket)\n"
-		  "                                 instead of binding a port\n"
+		  "      --web.systemd-socket       serve only on a socket systemd passes\n"
+		  "                                 (LISTEN_FDS, ip_traffic_monitor.socket);\n"
+		  "                                 without it a passed socket is used too,\n"
+		  "                                 and -p binds when there is none\n"
 		  "      --iface-label              add an iface label to the per-address\n"
 		  "                                 series: one series per interface and address\n"
 		  "  -g, --geoip-db PATH            geography database: MaxMind .mmdb, qqwry.dat\n"
@@ -728,8 +729,6 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD(_("--web.listen-address gives the address and the port: use it instead of -p/--prometheus-port and --listen, not with them"));
 	if (web_listen)
 		o->listen_addr = o->listen_buf[0] ? o->listen_buf : NULL;
-	if (o->systemd_socket && (port_flag || web_listen || o->listen_addr))
-		BAD(_("--web.systemd-socket serves on the socket systemd passes: no -p/--prometheus-port, --listen or --web.listen-address with it"));
 	/* The exporter is on with a port to bind or a socket handed over. */
 	bool exporter = o->port || o->systemd_socket;
 	if (o->listen_addr && !o->port)

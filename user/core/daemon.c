@@ -673,22 +673,24 @@ static int listen_http(const struct options *o)
 	int fd;
 
 	/*
-	 * --web.systemd-socket: the socket unit bound the port (any port,
-	 * below 1024 too) and started us on the first connection.
+	 * Socket activation (ip_traffic_monitor.socket): systemd bound the
+	 * port and passes it; -p is not bound then, as exporter-toolkit
+	 * ignores --web.listen-address under --web.systemd-socket.
 	 */
-	if (o->systemd_socket) {
-		fd = svc_listen_fd();
-		if (fd == -ENOENT)
-			pr_err(_(
-				"--web.systemd-socket: systemd passed no socket (LISTEN_FDS); start the service through its socket unit, or use -p\n"));
-		else if (fd == -E2BIG)
-			pr_err(_(
-				"--web.systemd-socket: systemd passed more than one socket; the exporter serves one (one ListenStream= in the socket unit)\n"));
-		else if (fd < 0)
-			pr_err(_("--web.systemd-socket: the socket systemd passed is not a listening TCP socket: %s\n"),
-			       strerror(-fd));
+	fd = svc_listen_fd();
+	if (fd >= 0) {
+		pr_notice(_("serving the exporter on the socket systemd passed (socket activation)\n"));
 		return fd;
 	}
+	if (fd == -E2BIG)
+		pr_err(_("systemd passed more than one socket; the exporter serves one (one ListenStream= in the socket unit)\n"));
+	else if (fd != -ENOENT)
+		pr_err(_("the socket systemd passed is not a listening TCP socket: %s\n"),
+		       strerror(-fd));
+	else if (o->systemd_socket)
+		pr_err(_("--web.systemd-socket: systemd passed no socket (LISTEN_FDS); start the service through its socket unit, or use -p\n"));
+	if (fd != -ENOENT || o->systemd_socket)
+		return fd;
 	fd = http_listen(o->listen_addr, o->port);
 	if (fd >= 0)
 		return fd;
