@@ -569,6 +569,7 @@ static void test_exporter_conventions(void **state)
 	bad4("--web.telemetry-path", "/m");
 	bad4("--web.max-requests", "3");
 	bad6("-p", "1", "--web.max-requests", "-1");
+	bad6("--iface-label", "--db", "/tmp/x.db", NULL);
 	expect_bad("-i", "eth0", "--log.level", "warning");
 	expect_bad("-i", "eth0", "--log.format", "xml");
 }

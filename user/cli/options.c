@@ -742,6 +742,9 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD(_("--reattach needs --user (as root an interface created again is always attached again)"));
 	if (ipfix_flags && !o->ipfix)
 		BAD(_("--ipfix-transport, --ipfix-interval, --ipfix-domain and --ipfix-template-refresh need --ipfix"));
+	/* Restored totals are per address: no interface to give them. */
+	if (o->iface_label && o->db_path)
+		BAD(_("--iface-label does not go with --db yet: the history keeps no interface per address"));
 	if (o->web_config && !exporter)
 		BAD(_("--web.config.file needs -p/--prometheus-port"));
 	return OPTIONS_OK;

@@ -75,6 +75,12 @@ struct collector_config {
 	const char *kernel;
 	/* Scrapes carry the process_* families. */
 	bool process_metrics;
+	/*
+	 * --iface-label: one more table per interface, fed the same deltas,
+	 * from which the per-address series are exported per (interface,
+	 * address).
+	 */
+	bool iface_label;
 	/* Written before collector_new(), read by every scrape. */
 	const struct itm_features *features;
 };

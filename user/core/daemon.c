@@ -679,16 +679,19 @@ static int listen_http(const struct options *o)
 	 */
 	fd = svc_listen_fd();
 	if (fd >= 0) {
-		pr_notice(_("serving the exporter on the socket systemd passed (socket activation)\n"));
+		pr_notice(_(
+			"serving the exporter on the socket systemd passed (socket activation)\n"));
 		return fd;
 	}
 	if (fd == -E2BIG)
-		pr_err(_("systemd passed more than one socket; the exporter serves one (one ListenStream= in the socket unit)\n"));
+		pr_err(_(
+			"systemd passed more than one socket; the exporter serves one (one ListenStream= in the socket unit)\n"));
 	else if (fd != -ENOENT)
 		pr_err(_("the socket systemd passed is not a listening TCP socket: %s\n"),
 		       strerror(-fd));
 	else if (o->systemd_socket)
-		pr_err(_("--web.systemd-socket: systemd passed no socket (LISTEN_FDS); start the service through its socket unit, or use -p\n"));
+		pr_err(_(
+			"--web.systemd-socket: systemd passed no socket (LISTEN_FDS); start the service through its socket unit, or use -p\n"));
 	if (fd != -ENOENT || o->systemd_socket)
 		return fd;
 	fd = http_listen(o->listen_addr, o->port);
@@ -876,6 +879,7 @@ int daemon_main(int argc, char **argv)
 		.libbpf_version = libbpf_version_string(),
 		.kernel = kernel_release(),
 		.process_metrics = true,
+		.iface_label = o.iface_label,
 		.features = &feat,
 	};
 	for (; opened < o.n_ifaces; opened++) {

@@ -44,6 +44,14 @@ struct metrics_input {
 	/* Seconds the last drain of the kernel maps took, if have_drain. */
 	bool have_drain;
 	double last_drain_seconds;
+	/*
+	 * --iface-label: n_ifaces tables of the same traffic by interface
+	 * (ifaces[i] names table i), each with its own threshold, from which
+	 * the per-address families are exported with an iface label; the
+	 * evicted and below-threshold families then sum them.  NULL: the
+	 * per-address families come from table.
+	 */
+	const struct ip_table *const *iface_tables;
 	/* --db: what waits for its commit (persist_backlog()). */
 	bool have_backlog;
 	uint64_t backlog_rows;
