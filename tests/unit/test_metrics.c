@@ -959,8 +959,9 @@ static void test_self_and_iface_label(void **state)
 		.iface_tables = byp,
 	};
 	struct strbuf sb = STRBUF_INIT;
-	char stat[] = "4242 (a (b) c) S 1 2 3 0 -1 4194560 500 0 0 0 "
-		      "150 50 0 0 20 0 3 0 2700 40960000 2000 18446744073709551615";
+	char stat[] =
+		"4242 (a (b) c) S 1 2 3 0 -1 4194560 500 0 0 0 "
+		"150 50 0 0 20 0 3 0 2700 40960000 2000 18446744073709551615";
 	struct proc_stats parsed = {0};
 
 	(void)state;
@@ -985,12 +986,18 @@ static void test_self_and_iface_label(void **state)
 	add(&by[1], "5.6.7.8", 2000, 2, 0, 0);
 	assert_int_equal(metrics_render(&in, &sb), 0);
 	assert_non_null(strstr(sb.buf, proc_golden));
-	assert_line(sb.buf, "ip_traffic_build_info{version=\"1.2.3\",libbpf=\"v1.1\",kernel=\"6.1.0-9-amd64\"} 1");
+	assert_line(
+		sb.buf,
+		"ip_traffic_build_info{version=\"1.2.3\",libbpf=\"v1.1\",kernel=\"6.1.0-9-amd64\"} 1");
 	assert_line(sb.buf, "ip_traffic_last_drain_duration_seconds 0.0025");
 	assert_line(sb.buf, "ip_traffic_store_backlog_rows 3");
 	assert_line(sb.buf, "ip_traffic_store_backlog_bytes 4567");
-	assert_line(sb.buf, "ip_traffic_tx_bytes_total{remote_ip=\"1.2.3.4\",iface=\"eth0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 1200");
-	assert_line(sb.buf, "ip_traffic_tx_bytes_total{remote_ip=\"5.6.7.8\",iface=\"wg\\\"0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 2000");
+	assert_line(
+		sb.buf,
+		"ip_traffic_tx_bytes_total{remote_ip=\"1.2.3.4\",iface=\"eth0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 1200");
+	assert_line(
+		sb.buf,
+		"ip_traffic_tx_bytes_total{remote_ip=\"5.6.7.8\",iface=\"wg\\\"0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 2000");
 	/* 1.2.3.4 on wg"0 (500 bytes) is below -t 1000 there. */
 	assert_null(strstr(sb.buf, "remote_ip=\"1.2.3.4\",iface=\"wg"));
 	assert_line(sb.buf, "ip_traffic_below_threshold_rx_bytes 500");
