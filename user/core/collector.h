@@ -69,7 +69,18 @@ struct collector_config {
 	struct ip_merge_hooks hooks;
 	/* Reload the label source; members NULL: none. */
 	struct collector_reload reload;
-	const char *version; /* for ip_traffic_monitor_info */
+	const char *version; /* for ip_traffic_build_info */
+	/* Its libbpf and kernel labels; NULL: left out. */
+	const char *libbpf_version;
+	const char *kernel;
+	/* Scrapes carry the process_* families. */
+	bool process_metrics;
+	/*
+	 * --iface-label: one more table per interface, fed the same deltas,
+	 * from which the per-address series are exported per (interface,
+	 * address).
+	 */
+	bool iface_label;
 	/* Written before collector_new(), read by every scrape. */
 	const struct itm_features *features;
 };

@@ -1397,6 +1397,33 @@ const struct itm_counter *persist_shown(const struct persist *p, size_t i)
 	return p->ifs[i].shown;
 }
 
+void persist_backlog(const struct persist *p, uint64_t *rows, uint64_t *bytes)
+{
+	*rows = *bytes = 0;
+	for (size_t i = 0; p->store && i < p->n; i++) {
+		const struct persist_iface *pi = &p->ifs[i];
+
+		for (int x = 0; x < 2; x++) {
+			const struct map_rows *r = &pi->rows[x];
+			const struct ip_table *t = &pi->snap[x];
+
+			for (size_t k = 0; pi->pending[x] && k < r->n; k++)
+				*bytes += r->vals[k].tx_bytes +
+					  r->vals[k].rx_bytes;
+			*rows += pi->pending[x] ? r->n : 0;
+			for (size_t k = 0; pi->have_snap[x] && k < t->count;
+			     k++)
+				*bytes += ip_entry_total_bytes(&t->entries[k]);
+			*rows += pi->have_snap[x] ? t->count : 0;
+		}
+	}
+}
+
+bool persist_has_store(const struct persist *p)
+{
+	return p->store != NULL;
+}
+
 size_t persist_entries(const struct persist *p, size_t i)
 {
 	return p->ifs[i].entries;

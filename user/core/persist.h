@@ -81,6 +81,16 @@ bool persist_clean(struct persist *p);
 
 /* Interface i's cumulative counters as /metrics shows them. */
 const struct itm_counter *persist_shown(const struct persist *p, size_t i);
+/*
+ * What /metrics counts but the store does not have yet, under the lock:
+ * rows (address, process) of maps swapped out and waiting for their
+ * commit (handed to the writer, or held back while it is busy or the
+ * store fails), plus those a still-active map gathered meanwhile, and
+ * the tx+rx IP-layer bytes they hold.  0 without a store.
+ */
+void persist_backlog(const struct persist *p, uint64_t *rows, uint64_t *bytes);
+/* Counts go to a database (--db), not only kept in maps. */
+bool persist_has_store(const struct persist *p);
 /* Slots interface i's map held at the last drain (0: unread). */
 size_t persist_entries(const struct persist *p, size_t i);
 
