@@ -605,8 +605,9 @@ static void test_sinks_see_every_delta(void **state)
 	fake.per_cpu = (struct itm_value){100, 1, 300, 3};
 	fake.rows = 1;
 	for (size_t i = 0; i <= COLLECTOR_MAX_SINKS; i++)
-		s[i] = (struct collector_sink){sink_delta, sink_counters,
-					       &seen[i]};
+		s[i] = (struct collector_sink){.delta = sink_delta,
+					       .counters = sink_counters,
+					       .ctx = &seen[i]};
 	assert_int_equal(collector_new(&c, iface, 1, &cfg), 0);
 	assert_int_equal(collector_add_sink(c, &s[0]), 0);
 	assert_int_equal(collector_add_sink(c, &s[1]), 0);

@@ -654,8 +654,10 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 {
 	double t0 = monotonic_seconds();
 	struct metrics_snapshot *snap = NULL;
+	struct export_delivery dl = {0};
 	struct metrics_input in;
 	struct collector_view v;
+	bool delivery = false;
 	int err;
 
 	/*
@@ -676,6 +678,14 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 			.start_time_seconds = v.start_time,
 			.features = c->cfg.features,
 		};
+		for (size_t i = 0; i < c->n_sinks; i++) {
+			if (!c->sinks[i].delivery)
+				continue;
+			c->sinks[i].delivery(c->sinks[i].ctx, &dl);
+			delivery = true;
+		}
+		if (delivery)
+			in.ipfix = &dl;
 		/* Copies the exported series only: cheap, then unlocked. */
 		snap = metrics_snapshot_take(&in);
 		if (!snap)

@@ -44,6 +44,11 @@ struct collector_sink {
 			 const struct itm_counter ctr[ITM_CTR_MAX],
 			 bool baseline);
 	void *ctx;
+	/*
+	 * Optional: add what the sink delivered and lost to d, for
+	 * /metrics (under the collector's lock, like the others).
+	 */
+	void (*delivery)(void *ctx, struct export_delivery *d);
 };
 
 /*

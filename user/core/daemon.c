@@ -529,6 +529,12 @@ static int open_store(const struct options *o, struct store **out)
 	return store_open(&cfg, out);
 }
 
+/*
+ * At exit, how long the collector has to acknowledge the last flush over
+ * TCP before its records are counted as not delivered.
+ */
+#define IPFIX_EXIT_WAIT_MS 2000
+
 static void ipfix_report(struct ipfix_exporter *x)
 {
 	struct ipfix_stats st;
@@ -606,6 +612,7 @@ static int finish(struct collector *c, struct iface_monitor *const *ifaces,
 	if (ipfix) {
 		/* The last interval, so the collector's sums are complete. */
 		ipfix_exporter_flush(ipfix, wall_ms());
+		ipfix_exporter_finish(ipfix, IPFIX_EXIT_WAIT_MS);
 		ipfix_report(ipfix);
 	}
 	keep_maps = !collector_all_stored(c);
@@ -859,7 +866,8 @@ int daemon_main(int argc, char **argv)
 	/* Export sinks before the store: its totals are their baseline. */
 	if (ipfix) {
 		struct collector_sink sink = {ipfix_sink_delta,
-					      ipfix_sink_counters, ipfix};
+					      ipfix_sink_counters, ipfix,
+					      ipfix_sink_delivery};
 
 		err = collector_add_sink(coll, &sink);
 		if (err) {

@@ -27,6 +27,13 @@ struct iface_stats {
 	uint64_t map_capacity;
 };
 
+/* What the export sinks (IPFIX) delivered, summed over them. */
+struct export_delivery {
+	uint64_t records; /* data records sent (resent ones again) */
+	uint64_t lost;	  /* data records counted as not delivered */
+	uint64_t resent;  /* records sent again after a reconnect (TCP) */
+};
+
 struct metrics_input {
 	const struct ip_table *table; /* exported entries have ->exported */
 	const struct ip_table *procs; /* per (address, pid); NULL: none */
@@ -35,6 +42,7 @@ struct metrics_input {
 	const char *version;
 	double start_time_seconds;	     /* unix time the monitor started */
 	const struct itm_features *features; /* NULL: not rendered */
+	const struct export_delivery *ipfix; /* NULL: no --ipfix */
 };
 
 /* Append label value v escaped per the exposition format (\\, \", \n). */
