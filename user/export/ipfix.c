@@ -27,6 +27,7 @@
 #include "ipfix_net.h"
 #include "log.h"
 #include "metrics.h"
+#include "store.h"
 #include "table.h"
 
 enum tid {
@@ -196,6 +197,16 @@ struct ipfix_exporter {
 	struct ipfix_note *notes;
 	size_t n_notes, notes_cap;
 	struct ipfix_stats pub; /* st as of the last flush, under lock */
+	/*
+	 * --db: fed by commits.  pend_*: the last commit in pending (under
+	 * lock); flush_*: the last one in the flush being delivered;
+	 * acked_seq: the last reported to acked().
+	 */
+	bool outbox;
+	uint64_t pend_seq, flush_seq, acked_seq;
+	int64_t pend_ts, flush_ts;
+	void (*acked)(void *ctx, uint64_t seq, int64_t ts_ms);
+	void *acked_ctx;
 };
 
 void ipfix_sink_delta(void *ctx, size_t iface, const struct itm_key *k,
@@ -205,6 +216,8 @@ void ipfix_sink_delta(void *ctx, size_t iface, const struct itm_key *k,
 	struct ip_entry *e;
 	struct in6_addr a;
 
+	if (x->outbox)
+		return; /* the commits bring them */
 	memcpy(&a, k->addr, sizeof(a));
 	pthread_mutex_lock(&x->lock);
 	e = ip_table_upsert(&x->pending[iface].addrs, &a);
@@ -227,6 +240,8 @@ void ipfix_sink_counters(void *ctx, size_t iface,
 	struct ipfix_exporter *x = ctx;
 	struct pending_iface *p = &x->pending[iface];
 
+	if (x->outbox)
+		return;
 	pthread_mutex_lock(&x->lock);
 	memcpy(p->seen, ctr, sizeof(p->seen));
 	/* Counted before we started: not this exporter's to report. */
@@ -646,6 +661,21 @@ static void put_back(struct ipfix_exporter *x, uint64_t start)
 	if (start < x->interval_start_ms)
 		x->interval_start_ms = start;
 	pthread_mutex_unlock(&x->lock);
+	x->flush_seq = x->acked_seq; /* nothing of it reached the collector */
+}
+
+/*
+ * --db: the collector has everything up to the last flush (UDP: sent;
+ * TCP: nothing is left unacknowledged): the store may forget it.
+ */
+static void maybe_ack(struct ipfix_exporter *x)
+{
+	if (!x->outbox || x->flush_seq <= x->acked_seq)
+		return;
+	if (x->tcp && ipfix_net_settle(&x->net))
+		return;
+	x->acked_seq = x->flush_seq;
+	x->acked(x->acked_ctx, x->flush_seq, x->flush_ts);
 }
 
 static void publish(struct ipfix_exporter *x)
@@ -663,6 +693,12 @@ static int flush_once(struct ipfix_exporter *x, uint64_t now_ms)
 
 	pthread_mutex_lock(&x->lock);
 	take_pending(x);
+	if (x->outbox) {
+		/* The flush spans whole commits: it ends with the last. */
+		now_ms = (uint64_t)x->pend_ts;
+		x->flush_seq = x->pend_seq;
+		x->flush_ts = x->pend_ts;
+	}
 	start = x->interval_start_ms && x->interval_start_ms <= now_ms
 			? x->interval_start_ms
 			: now_ms;
@@ -735,10 +771,81 @@ static int flush_once(struct ipfix_exporter *x, uint64_t now_ms)
 
 int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 {
-	int err = flush_once(x, now_ms);
+	int err;
 
+	maybe_ack(x); /* the previous flush, acknowledged since */
+	err = flush_once(x, now_ms);
+	maybe_ack(x);
 	publish(x);
 	return err;
+}
+
+void ipfix_exporter_use_outbox(struct ipfix_exporter *x, int64_t pos_ts_ms,
+			       void (*acked)(void *ctx, uint64_t seq,
+					     int64_t ts_ms),
+			       void *ctx)
+{
+	x->outbox = true;
+	x->acked = acked;
+	x->acked_ctx = ctx;
+	/*
+	 * What is sent again after a crash starts where the flush the
+	 * collector may already have started: a duplicate has the same
+	 * flowStartMilliseconds as the record it repeats.
+	 */
+	if (pos_ts_ms > 0)
+		x->interval_start_ms = (uint64_t)pos_ts_ms;
+	pthread_mutex_lock(&x->lock);
+	if (!x->pend_seq)
+		x->pend_ts = (int64_t)x->interval_start_ms;
+	pthread_mutex_unlock(&x->lock);
+}
+
+/* struct store_outbox_rec kinds (1 + enum store_other_kind) as counters. */
+static const int outbox_ctr[STORE_OTHER_MAX][2] = {
+	[STORE_OTHER_OVERFLOW] = {ITM_CTR_OVERFLOW_TX, ITM_CTR_OVERFLOW_RX},
+	[STORE_OTHER_NON_IP] = {ITM_CTR_NON_IP_TX, ITM_CTR_NON_IP_RX},
+	[STORE_OTHER_MALFORMED] = {ITM_CTR_MALFORMED_TX, ITM_CTR_MALFORMED_RX},
+};
+
+void ipfix_sink_committed(void *ctx, size_t iface, uint64_t seq, int64_t ts_ms,
+			  const struct store_outbox_rec *recs, size_t n)
+{
+	struct ipfix_exporter *x = ctx;
+	struct pending_iface *p = &x->pending[iface];
+
+	pthread_mutex_lock(&x->lock);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_outbox_rec *r = &recs[i];
+		struct in6_addr a;
+		struct ip_entry *e;
+
+		if (r->kind) {
+			const int *c =
+				outbox_ctr[(r->kind - 1) % STORE_OTHER_MAX];
+
+			p->seen[c[0]].bytes += r->v.tx_bytes;
+			p->seen[c[0]].packets += r->v.tx_packets;
+			p->seen[c[1]].bytes += r->v.rx_bytes;
+			p->seen[c[1]].packets += r->v.rx_packets;
+			continue;
+		}
+		memcpy(&a, r->addr, sizeof(a));
+		e = ip_table_upsert(&p->addrs, &a);
+		if (!e) {
+			x->st.lost += (r->v.tx_bytes || r->v.tx_packets) +
+				      (r->v.rx_bytes || r->v.rx_packets);
+			continue;
+		}
+		ip_entry_account(&p->addrs, e, &r->v);
+		if (!e->geo && x->label)
+			e->geo = x->label(x->label_ctx, &a);
+	}
+	if (seq > x->pend_seq) {
+		x->pend_seq = seq;
+		x->pend_ts = ts_ms;
+	}
+	pthread_mutex_unlock(&x->lock);
 }
 
 void ipfix_exporter_stats(struct ipfix_exporter *x, struct ipfix_stats *st)
@@ -831,6 +938,19 @@ int ipfix_exporter_finish(struct ipfix_exporter *x, int timeout_ms)
 	/* TCP: a bounded wait for the collector's acknowledgement. */
 	if (x->tcp)
 		ipfix_net_wait_acked(&x->net, timeout_ms);
+	maybe_ack(x);
+	if (x->outbox) {
+		size_t left = ipfix_net_settle(&x->net);
+
+		/* Still in the store's outbox: the next start sends them. */
+		if (left)
+			pr_info(_("IPFIX collector %s:%s (%s): %zu records it has not acknowledged stay in the database; the next start sends them\n"),
+				x->net.host, x->net.port,
+				x->tcp ? "tcp" : "udp", left);
+		ipfix_net_close(&x->net);
+		publish(x);
+		return 0;
+	}
 	pending_lost(x, &ls);
 	ipfix_net_drop_queue(&x->net, lost_note, &ls);
 	if (ls.records)

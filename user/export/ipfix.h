@@ -82,6 +82,23 @@ void ipfix_exporter_stats(struct ipfix_exporter *x, struct ipfix_stats *st);
  */
 int ipfix_exporter_finish(struct ipfix_exporter *x, int timeout_ms);
 
+/*
+ * --db: export what the store committed (its outbox), not each drain's
+ * deltas.  Flushes then span whole commits, from the end of the previous
+ * flush (pos_ts_ms, the collector's stored position, for the first) to
+ * the last commit they hold; when the collector has a flush (UDP: sent;
+ * TCP: acknowledged) acked(ctx, seq, ts) reports its last commit.  Call
+ * before the first commit is handed over.
+ */
+void ipfix_exporter_use_outbox(struct ipfix_exporter *x, int64_t pos_ts_ms,
+			       void (*acked)(void *ctx, uint64_t seq,
+					     int64_t ts_ms),
+			       void *ctx);
+/* The collector_sink committed callback (ctx is the exporter). */
+struct store_outbox_rec;
+void ipfix_sink_committed(void *ctx, size_t iface, uint64_t seq, int64_t ts_ms,
+			  const struct store_outbox_rec *recs, size_t n);
+
 /* The collector_sink delivery callback: add this exporter's counters. */
 struct export_delivery;
 void ipfix_sink_delivery(void *ctx, struct export_delivery *d);
