@@ -1120,7 +1120,7 @@ int persist_drain(struct persist *p, int64_t now)
 struct outbox_load {
 	struct persist *p;
 	size_t iface;
-	size_t recs;
+	size_t recs, commits;
 };
 
 static int outbox_one(void *ctx, uint64_t seq, int64_t ts_ms,
@@ -1130,6 +1130,7 @@ static int outbox_one(void *ctx, uint64_t seq, int64_t ts_ms,
 
 	l->p->cb.committed(l->p->cb.ctx, l->iface, seq, ts_ms, recs, n);
 	l->recs += n;
+	l->commits++;
 	return 0;
 }
 
@@ -1164,9 +1165,9 @@ int persist_outbox_open(struct persist *p, const char *collector,
 			p->ack_ts = ts;
 		}
 	}
-	if (l.recs)
-		pr_info(_("IPFIX: %zu records stored after the collector's last acknowledged position go out again (records it got before a crash arrive twice, with the same start time)\n"),
-			l.recs);
+	if (l.commits)
+		pr_info(_("IPFIX: %zu rows of %zu commits stored after the collector's last acknowledged position go out again (what it got before a crash arrives twice, inside the time span of a later record)\n"),
+			l.recs, l.commits);
 	*pos_ts = p->ack_ts;
 	p->outbox = true;
 	return 0;
