@@ -942,6 +942,17 @@ int ipfix_exporter_finish(struct ipfix_exporter *x, int timeout_ms)
 	if (x->outbox) {
 		size_t left = ipfix_net_settle(&x->net);
 
+		/* And what the collector's absence held back (TCP). */
+		pthread_mutex_lock(&x->lock);
+		for (size_t i = 0; i < x->n_ifaces; i++)
+			for (size_t j = 0; j < x->pending[i].addrs.count; j++) {
+				const struct ip_entry *e =
+					&x->pending[i].addrs.entries[j];
+
+				left += (e->tx_bytes || e->tx_packets) +
+					(e->rx_bytes || e->rx_packets);
+			}
+		pthread_mutex_unlock(&x->lock);
 		/* Still in the store's outbox: the next start sends them. */
 		if (left)
 			pr_info(_("IPFIX collector %s:%s (%s): %zu records it has not acknowledged stay in the database; the next start sends them\n"),
