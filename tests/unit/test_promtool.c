@@ -101,6 +101,7 @@ static void test_promtool_accepts_render(void **state)
 	struct iface_stats ifs[2] = {{.name = "eth0"}, {.name = "we\"ird"}};
 	struct itm_features fs = {0};
 	struct proc_stats ps = {0.5, 4096000, 81920000, 9, 1024, 1.7e9};
+	struct export_delivery dl = {.records = 12, .lost = 3, .resent = 2};
 	struct metrics_input in = {
 		.ifaces = ifs,
 		.n_ifaces = 2,
@@ -113,6 +114,7 @@ static void test_promtool_accepts_render(void **state)
 		.have_drain = true,
 		.last_drain_seconds = 0.001,
 		.have_backlog = true,
+		.ipfix = &dl,
 	};
 	struct strbuf sb = STRBUF_INIT;
 	struct promtool_result r;
@@ -150,6 +152,11 @@ static void test_promtool_accepts_render(void **state)
 	assert_non_null(strstr(sb.buf, "asn=\"AS64500 q\\\"o\\\\te\""));
 	assert_non_null(strstr(sb.buf, "province=\"dq\\\"uote\""));
 	assert_non_null(strstr(sb.buf, "city=\"new\\nline\""));
+	assert_non_null(strstr(sb.buf, "\nip_traffic_ipfix_records_total 12\n"));
+	assert_non_null(
+		strstr(sb.buf, "\nip_traffic_ipfix_records_lost_total 3\n"));
+	assert_non_null(
+		strstr(sb.buf, "\nip_traffic_ipfix_records_resent_total 2\n"));
 	assert_non_null(strstr(
 		sb.buf, "pid=\"4321\",process=\"nginx: \\\"w\\\"\\\\\"}"));
 

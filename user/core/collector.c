@@ -543,6 +543,17 @@ static int apply(void *ctx, size_t iface, const struct itm_key *k,
 	return err;
 }
 
+static void committed(void *ctx, size_t iface, uint64_t seq, int64_t ts_ms,
+		      const struct store_outbox_rec *recs, size_t n)
+{
+	struct collector *c = ctx;
+
+	for (size_t i = 0; i < c->n_sinks; i++)
+		if (c->sinks[i].committed)
+			c->sinks[i].committed(c->sinks[i].ctx, iface, seq,
+					      ts_ms, recs, n);
+}
+
 static void describe(void *ctx, const struct itm_key *k,
 		     const struct geo_labels **geo, char process[ITM_COMM_LEN])
 {
@@ -626,7 +637,10 @@ static int64_t clock_offset(void)
  */
 int collector_use_store(struct collector *c, struct store *store)
 {
-	struct persist_cb cb = {.apply = apply, .describe = describe, .ctx = c};
+	struct persist_cb cb = {.apply = apply,
+				.describe = describe,
+				.committed = committed,
+				.ctx = c};
 	struct persist *p;
 	int err;
 
@@ -649,6 +663,25 @@ int collector_use_store(struct collector *c, struct store *store)
 	shown_counters(c, p, true);
 	c->persist = p;
 	return 0;
+}
+
+int collector_use_outbox(struct collector *c, const char *collector,
+			 int64_t *pos_ts)
+{
+	*pos_ts = 0;
+	return c->persist ? persist_outbox_open(c->persist, collector, pos_ts)
+			  : 0;
+}
+
+void collector_outbox_ack(struct collector *c, uint64_t seq, int64_t ts_ms)
+{
+	if (c->persist)
+		persist_outbox_ack(c->persist, seq, ts_ms);
+}
+
+int collector_outbox_final(struct collector *c)
+{
+	return c->persist ? persist_outbox_final(c->persist) : 0;
 }
 
 bool collector_all_stored(struct collector *c)
@@ -723,8 +756,10 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 	struct metrics_snapshot *snap = NULL;
 	struct proc_stats ps;
 	bool have_ps = false;
+	struct export_delivery dl = {0};
 	struct metrics_input in;
 	struct collector_view v;
+	bool delivery = false;
 	int err;
 
 	/* /proc is read without the lock; a failure only leaves them out. */
@@ -760,6 +795,14 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 		if (in.have_backlog)
 			persist_backlog(c->persist, &in.backlog_rows,
 					&in.backlog_bytes);
+		for (size_t i = 0; i < c->n_sinks; i++) {
+			if (!c->sinks[i].delivery)
+				continue;
+			c->sinks[i].delivery(c->sinks[i].ctx, &dl);
+			delivery = true;
+		}
+		if (delivery)
+			in.ipfix = &dl;
 		/* Copies the exported series only: cheap, then unlocked. */
 		snap = metrics_snapshot_take(&in);
 		if (!snap)

@@ -554,6 +554,38 @@ static int open_store(const struct options *o, struct store **out)
 	return store_open(&cfg, out);
 }
 
+/*
+ * At exit, how long the collector has to acknowledge the last flush over
+ * TCP before its records are counted as not delivered.
+ */
+#define IPFIX_EXIT_WAIT_MS 2000
+
+static void outbox_acked(void *ctx, uint64_t seq, int64_t ts_ms)
+{
+	collector_outbox_ack(ctx, seq, ts_ms);
+}
+
+/*
+ * --db: IPFIX exports what was committed, and the store keeps what the
+ * collector has not got (per collector: target and transport).
+ */
+static int use_outbox(struct collector *c, const struct options *o,
+		      struct ipfix_exporter *x)
+{
+	char name[320];
+	int64_t pos_ts;
+	int err;
+
+	snprintf(name, sizeof(name), "%s/%s", o->ipfix,
+		 o->ipfix_tcp ? "tcp" : "udp");
+	/* Before the outbox's rows arrive, and before any commit. */
+	ipfix_exporter_use_outbox(x, 0, outbox_acked, c);
+	err = collector_use_outbox(c, name, &pos_ts);
+	if (!err)
+		ipfix_exporter_use_outbox(x, pos_ts, outbox_acked, c);
+	return err;
+}
+
 static void ipfix_report(struct ipfix_exporter *x)
 {
 	struct ipfix_stats st;
@@ -631,6 +663,8 @@ static int finish(struct collector *c, struct iface_monitor *const *ifaces,
 	if (ipfix) {
 		/* The last interval, so the collector's sums are complete. */
 		ipfix_exporter_flush(ipfix, wall_ms());
+		ipfix_exporter_finish(ipfix, IPFIX_EXIT_WAIT_MS);
+		collector_outbox_final(c);
 		ipfix_report(ipfix);
 	}
 	keep_maps = !collector_all_stored(c);
@@ -917,8 +951,13 @@ int daemon_main(int argc, char **argv)
 	}
 	/* Export sinks before the store: its totals are their baseline. */
 	if (ipfix) {
-		struct collector_sink sink = {ipfix_sink_delta,
-					      ipfix_sink_counters, ipfix};
+		struct collector_sink sink = {
+			.delta = ipfix_sink_delta,
+			.counters = ipfix_sink_counters,
+			.ctx = ipfix,
+			.delivery = ipfix_sink_delivery,
+			.committed = ipfix_sink_committed,
+		};
 
 		err = collector_add_sink(coll, &sink);
 		if (err) {
@@ -928,6 +967,8 @@ int daemon_main(int argc, char **argv)
 		}
 	}
 	if ((store || o.keep_attached) && collector_use_store(coll, store))
+		goto cleanup;
+	if (ipfix && store && use_outbox(coll, &o, ipfix))
 		goto cleanup;
 	if (o.port || o.systemd_socket) {
 		http_fd = listen_http(&o);

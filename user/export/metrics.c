@@ -837,6 +837,30 @@ static void iface_tables_sum(const struct metrics_input *in,
 	}
 }
 
+/* IPFIX delivery (--ipfix): what left, what was lost, what went twice. */
+static int render_delivery(const struct export_delivery *d, struct strbuf *out)
+{
+	int err;
+
+	if (!d)
+		return 0;
+	err = render_plain(
+		out, "ip_traffic_ipfix_records_total",
+		"IPFIX data records sent to the collector (UDP: taken by the socket; TCP: written, records sent again after a reconnect included)",
+		"counter", d->records);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_ipfix_records_lost_total",
+			"IPFIX data records not delivered: not taken by the socket (UDP), or never acknowledged by the collector when the monitor stopped (TCP)",
+			"counter", d->lost);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_ipfix_records_resent_total",
+			"IPFIX data records sent again on a new TCP connection because the collector had not acknowledged them on the one that failed",
+			"counter", d->resent);
+	return err;
+}
+
 static int render_tail(const struct metrics_input *in,
 		       const uint64_t exp_sum[4], struct strbuf *out)
 {
@@ -925,6 +949,8 @@ static int render_tail(const struct metrics_input *in,
 		err = render_process(in->process, out);
 	if (!err)
 		err = render_features(in->features, out);
+	if (!err)
+		err = render_delivery(in->ipfix, out);
 	return err;
 }
 

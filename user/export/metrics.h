@@ -28,6 +28,13 @@ struct iface_stats {
 	uint64_t map_capacity;
 };
 
+/* What the export sinks (IPFIX) delivered, summed over them. */
+struct export_delivery {
+	uint64_t records; /* data records sent (resent ones again) */
+	uint64_t lost;	  /* data records counted as not delivered */
+	uint64_t resent;  /* records sent again after a reconnect (TCP) */
+};
+
 struct metrics_input {
 	const struct ip_table *table; /* exported entries have ->exported */
 	const struct ip_table *procs; /* per (address, pid); NULL: none */
@@ -56,6 +63,7 @@ struct metrics_input {
 	bool have_backlog;
 	uint64_t backlog_rows;
 	uint64_t backlog_bytes;
+	const struct export_delivery *ipfix; /* NULL: no --ipfix */
 };
 
 /* Append label value v escaped per the exposition format (\\, \", \n). */

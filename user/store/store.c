@@ -171,3 +171,24 @@ int store_restore_other(struct store *s, int64_t iface,
 {
 	return s->ops->restore_other(s->state, iface, out);
 }
+
+int store_outbox_put(struct store *s, int64_t iface, uint64_t seq,
+		     int64_t ts_ms, const struct store_outbox_rec *recs,
+		     size_t n)
+{
+	return s->ops->outbox_put(s->state, iface, seq, ts_ms, recs, n);
+}
+
+int store_outbox_ack(struct store *s, const char *collector, int64_t iface,
+		     uint64_t seq, int64_t ts_ms)
+{
+	return s->ops->outbox_ack(s->state, collector, iface, seq, ts_ms);
+}
+
+int store_outbox_load(struct store *s, const char *collector, int64_t iface,
+		      uint64_t *pos_seq, int64_t *pos_ts, uint64_t *max_seq,
+		      store_outbox_fn fn, void *ctx)
+{
+	return s->ops->outbox_load(s->state, collector, iface, pos_seq, pos_ts,
+				   max_seq, fn, ctx);
+}

@@ -97,6 +97,15 @@ struct store_ops {
 	int (*restore)(void *state, store_total_fn fn, void *ctx);
 	int (*restore_other)(void *state, int64_t iface,
 			     struct itm_value out[STORE_OTHER_MAX]);
+	/* The IPFIX outbox, as store.h's store_outbox_*(). */
+	int (*outbox_put)(void *state, int64_t iface, uint64_t seq,
+			  int64_t ts_ms, const struct store_outbox_rec *recs,
+			  size_t n);
+	int (*outbox_ack)(void *state, const char *collector, int64_t iface,
+			  uint64_t seq, int64_t ts_ms);
+	int (*outbox_load)(void *state, const char *collector, int64_t iface,
+			   uint64_t *pos_seq, int64_t *pos_ts,
+			   uint64_t *max_seq, store_outbox_fn fn, void *ctx);
 
 	/* `query`'s side of the backend. */
 	const struct store_reader *reader;
