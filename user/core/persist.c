@@ -178,7 +178,7 @@ struct commit_iface {
 /* What the writer commits; owned by whoever the writer state says. */
 struct commit_job {
 	int64_t now;
-	int64_t horizon; /* rollups up to here: older counts still wait */
+	int64_t horizon;  /* rollups up to here: older counts still wait */
 	uint64_t oseq;	  /* the outbox's number of this commit */
 	int64_t ts_ms;	  /* unix ms of the drain */
 	uint64_t ack_seq; /* the collector's position to store; 0: none */
@@ -1080,8 +1080,8 @@ static int rec_reserve(struct commit_iface *ci, size_t more)
 /* The outbox records of one interface: its maps' rows, the counters. */
 static int build_recs(struct commit_iface *ci)
 {
-	size_t rows = ci->map[0].rows.n * ci->map[0].used +
-		      ci->map[1].rows.n * ci->map[1].used;
+	size_t rows = ci->map[0].out.n * ci->map[0].used +
+		      ci->map[1].out.n * ci->map[1].used;
 	int err;
 
 	ci->n_recs = 0;
@@ -1089,7 +1089,8 @@ static int build_recs(struct commit_iface *ci)
 	if (err)
 		return err;
 	for (int x = 0; x < 2; x++) {
-		const struct map_rows *r = &ci->map[x].rows;
+		/* What is stored (rows split by bucket; one key may repeat). */
+		const struct map_rows *r = &ci->map[x].out;
 
 		for (size_t i = 0; ci->map[x].used && i < r->n; i++) {
 			struct store_outbox_rec *o = &ci->recs[ci->n_recs++];
@@ -1103,7 +1104,8 @@ static int build_recs(struct commit_iface *ci)
 		struct itm_value sum = {0}, *v = &sum;
 		struct store_outbox_rec *o;
 
-		/* The counters' deltas of this commit, whatever their buckets. */
+		/* The counters' deltas of this commit, whatever their buckets.
+		 */
 		for (size_t i = 0; i < ci->n_osp; i++) {
 			sum.tx_bytes += ci->osp[i].v[k].tx_bytes;
 			sum.tx_packets += ci->osp[i].v[k].tx_packets;
