@@ -102,6 +102,7 @@ struct store_ops {
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
+extern const struct store_ops store_ch_ops;
 
 /* The backend for a --db value (never NULL: files are the fallback). */
 const struct store_ops *store_backend(const char *path);
