@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: MIT
+"""A throwaway ClickHouse server (Debian's clickhouse-server) for the e2e
+tests: its own configuration, data and log directories under a temporary
+directory, started by the test inside a test network namespace so that it
+listens on that namespace's loopback only (HTTP port only; nothing in the
+root namespace), killed and removed at teardown.  One user, `itm`, with a
+password: the monitors read it from a file (password_file=)."""
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+
+import itm_e2e as e2e
+
+SERVER = "/usr/sbin/clickhouse-server"
+PASSWORD = "s3cret-itm"
+
+CONFIG = """<yandex>
+  <logger><level>warning</level><log>{d}/server.log</log>
+    <errorlog>{d}/error.log</errorlog><console>0</console></logger>
+  <http_port>{port}</http_port>
+  <listen_host>127.0.0.1</listen_host>
+  <path>{d}/data/</path>
+  <tmp_path>{d}/tmp/</tmp_path>
+  <format_schema_path>{d}/format_schemas/</format_schema_path>
+  <users_config>{d}/users.xml</users_config>
+  <default_profile>default</default_profile>
+  <default_database>default</default_database>
+  <mark_cache_size>67108864</mark_cache_size>
+  <uncompressed_cache_size>67108864</uncompressed_cache_size>
+  <max_concurrent_queries>20</max_concurrent_queries>
+</yandex>
+"""
+
+USERS = """<yandex>
+  <profiles><default></default></profiles>
+  <users><itm><password>{pw}</password>
+    <networks><ip>127.0.0.1</ip></networks>
+    <profile>default</profile><quota>default</quota></itm></users>
+  <quotas><default></default></quotas>
+</yandex>
+"""
+
+
+def available():
+    return os.access(SERVER, os.X_OK)
+
+
+class Server:
+    def __init__(self, ns, port=18123):
+        self.ns = ns
+        self.port = port
+        self.dir = tempfile.mkdtemp(prefix="itm-ch-")
+        self.pwfile = os.path.join(self.dir, "password")
+        with open(os.path.join(self.dir, "config.xml"), "w") as f:
+            f.write(CONFIG.format(d=self.dir, port=port))
+        with open(os.path.join(self.dir, "users.xml"), "w") as f:
+            f.write(USERS.format(pw=PASSWORD))
+        with open(self.pwfile, "w") as f:
+            f.write(PASSWORD + "\n")
+        os.chmod(self.pwfile, 0o600)
+        self.proc = None
+        self.start_seconds = None
+
+    def start(self, timeout=60):
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            ["nsenter", "--net=/run/netns/%s" % self.ns, SERVER,
+             "--config-file=%s" % os.path.join(self.dir, "config.xml")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=self.dir)
+        while time.monotonic() - t0 < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError("clickhouse-server exited: %s" %
+                                   self._errlog())
+            try:
+                self.query("SELECT 1")
+                self.start_seconds = time.monotonic() - t0
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("clickhouse-server did not answer in %d s: %s" %
+                           (timeout, self._errlog()))
+
+    def _errlog(self):
+        try:
+            with open(os.path.join(self.dir, "error.log")) as f:
+                return f.read()[-2000:]
+        except OSError:
+            return ""
+
+    def url(self, db="itm"):
+        """What the monitor takes: no password in it (see password_file)."""
+        return "clickhouse://itm@127.0.0.1:%d/%s?password_file=%s" % (
+            self.port, db, self.pwfile)
+
+    def post(self, sql, body=b"", db="itm"):
+        """Raw HTTP interface: (status, reply bytes)."""
+        q = urllib.parse.urlencode({"query": sql, "database": db,
+                                    "user": "itm", "password": PASSWORD})
+        req = urllib.request.Request(
+            "http://127.0.0.1:%d/?%s" % (self.port, q), data=body)
+        with e2e.in_netns(self.ns):
+            try:
+                with urllib.request.urlopen(req, timeout=30) as r:
+                    return r.status, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read()
+
+    def query(self, sql, db="default"):
+        """Rows of a statement, TabSeparated, as lists of strings."""
+        status, out = self.post(sql + " FORMAT TabSeparated", db=db)
+        if status != 200:
+            raise RuntimeError("ClickHouse: %s" % out.decode())
+        return [line.split("\t") for line in out.decode().splitlines()]
+
+    def teardown(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: MIT
+"""The ClickHouse store (--db clickhouse://...): Debian's clickhouse-server
+(18.16) started by the test inside the monitor's namespace, listening on
+that namespace's loopback.  One monitor under steady UDP traffic both
+ways is killed with SIGKILL at random instants of its drain cycle and
+started again, several times; then the `traffic` view's sums per address
+equal what the senders sent, exactly (nothing lost, nothing twice), the
+daemon's own restored counters equal them too, `query top` prints them,
+and a body cut short at a row boundary (what a client dying mid-upload
+leaves) changes no sum.  The password comes from a file and is in no
+argv."""
+
+import json
+import os
+import random
+import subprocess
+import time
+
+import pytest
+
+import ch_server as chs
+import itm_e2e as e2e
+from test_store import steady_sender, truth_from
+
+PORT = 5009
+
+
+@pytest.fixture
+def server(topo):
+    if not chs.available():
+        pytest.fail("clickhouse-server missing (apt-get install "
+                    "clickhouse-server)")
+    s = chs.Server(topo.mns, port=18123).start()
+    yield s
+    s.teardown()
+
+
+def _stored(server):
+    out = {}
+    for ip, tb, tp, rb, rp in server.query(
+            "SELECT remote_ip, sum(tx_bytes), sum(tx_packets),"
+            " sum(rx_bytes), sum(rx_packets) FROM itm.traffic"
+            " GROUP BY remote_ip"):
+        out[ip] = {"tx_bytes": int(tb), "tx_packets": int(tp),
+                   "rx_bytes": int(rb), "rx_packets": int(rp)}
+    return out
+
+
+def _cut_replay(server):
+    """Insert the rows of the largest stored attempt again, under a new
+    attempt number, cut short before its state and commit rows (the
+    server takes such a body as complete): the views must not see them."""
+    (attempt, n), = server.query(
+        "SELECT attempt, count() AS n FROM itm.itm_rows WHERE kind = 3"
+        " GROUP BY attempt ORDER BY n DESC LIMIT 1")
+    cols = [r[0] for r in server.query("DESCRIBE TABLE itm.itm_rows")]
+    at, kind = cols.index("attempt"), cols.index("kind")
+    status, body = server.post(
+        "SELECT * FROM itm.itm_rows WHERE attempt = %s ORDER BY kind"
+        " FORMAT TabSeparated" % attempt)
+    assert status == 200, body
+    lines = [line.split("\t") for line in body.decode().splitlines()]
+    kept = [r[:at] + [str(int(attempt) + 1000000)] + r[at + 1:]
+            for r in lines if r[kind] == "3"]
+    assert len(kept) == int(n) and len(lines) > len(kept)
+    kept = ["\t".join(r) for r in kept]
+    status, out = server.post("INSERT INTO itm.itm_rows FORMAT TabSeparated",
+                              ("\n".join(kept) + "\n").encode())
+    assert status == 200, out
+    (got,), = server.query("SELECT count() FROM itm.itm_rows"
+                           " WHERE attempt = %d" % (int(attempt) + 1000000))
+    assert int(got) == int(n)  # stored, and ignored
+
+
+def test_kill9_loses_and_duplicates_nothing(topo, server, start_monitor,
+                                            itm_bin):
+    t = topo
+    rounds = 6
+    seed = int(time.time())
+    rnd = random.Random(seed)
+    args = ("--db", server.url(), "--db-host", "h1", "--db-interval", "1",
+            "-s", "0.05")
+    sinks = [e2e.Sinks(t.pns, t.peers, PORT),
+             e2e.Sinks(t.mns, t.mon_addrs, PORT)]
+    try:
+        duration = 1.6 * rounds + 1.5
+        mon = start_monitor(t, *args)
+        tx = e2e.Forked(t.mns, steady_sender,
+                        [(t.mon_addr_for(p), p) for p in t.peers], PORT,
+                        200, duration, 3000)
+        rx = e2e.Forked(t.pns, steady_sender,
+                        [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
+                        300, duration, 2000)
+        for _ in range(rounds):
+            time.sleep(rnd.uniform(0.2, 1.0))
+            mon.kill()  # SIGKILL, anywhere in a drain or an upload
+            time.sleep(rnd.uniform(0.05, 0.5))  # the kernel counts alone
+            mon = start_monitor(t, *args)
+        truth = truth_from(tx.wait(duration + 60), rx.wait(duration + 60))
+        t.wait_quiet(quiet_for=0.5)
+        scraped = {k: v for k, v in mon.scrape().per_ip().items()
+                   if any(v.values())}
+        argv = open("/proc/%d/cmdline" % mon.proc.pid, "rb").read()
+        assert chs.PASSWORD.encode() not in argv
+        assert mon.stop() == 0, mon.stderr()
+    finally:
+        for s in sinks:
+            s.close()
+    assert sum(v["tx_packets"] for v in truth.values()) > 1000
+    # Restored totals continued through every restart.
+    assert scraped == truth, "seed %d" % seed
+    assert _stored(server) == truth, "seed %d" % seed
+    (attempts,), = server.query("SELECT uniqExact(attempt) FROM itm.itm_rows"
+                                " WHERE kind = 5")
+    assert int(attempts) >= rounds
+
+    _cut_replay(server)
+    assert _stored(server) == truth, "seed %d" % seed
+
+    # query top reads the same sums, ranked, through the reader.
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query", "top",
+         "--db", server.url(), "--since", "1h", "-n", "0", "--json"],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    top = json.loads(p.stdout)
+    assert {r["remote_ip"]: (r["tx_bytes"], r["rx_bytes"]) for r in top} == {
+        ip: (v["tx_bytes"], v["rx_bytes"]) for ip, v in truth.items()}
+    # query top --host: unknown host refused with one line, exit 2.
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query", "top",
+         "--db", server.url(), "--host", "nosuch"],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "nosuch" in p.stderr, p.stderr
+    # query: a statement of the user's, through the read-only session.
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query",
+         "--db", server.url(), "--csv",
+         "SELECT host, sum(tx_packets) AS p FROM traffic GROUP BY host"],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[1] == "h1,%d" % sum(
+        v["tx_packets"] for v in truth.values())
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query",
+         "--db", server.url(), "DROP TABLE itm_rows"],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert server.query("EXISTS TABLE itm.itm_rows") == [["1"]]
+    print("clickhouse-server start %.2f s, %d attempts, seed %d" %
+          (server.start_seconds, int(attempts), seed))
