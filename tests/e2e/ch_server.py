@@ -9,8 +9,10 @@ password: the monitors read it from a file (password_file=)."""
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -124,3 +126,105 @@ class Server:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LossyProxy:
+    """An HTTP relay in the server's namespace, one request per
+    connection, that loses answers on purpose: for the INSERTs numbered in
+    `lose_answer` it forwards the request and throws the server's answer
+    away (stored, but the client never hears so); for those in
+    `lose_request` it throws the request away (never stored).  Either
+    way the client sees a connection closed without an answer."""
+
+    def __init__(self, server, port, lose_answer=(), lose_request=()):
+        self.server = server
+        self.lose_answer = set(lose_answer)
+        self.lose_request = set(lose_request)
+        self.inserts = 0
+        self.lost = []
+        self.sock = e2e.ns_socket(server.ns, socket.AF_INET,
+                                  socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.3)
+        self.port = port
+        self.stop = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def url(self, db="itm"):
+        return self.server.url(db).replace(":%d/" % self.server.port,
+                                           ":%d/" % self.port)
+
+    @staticmethod
+    def _read_request(c):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        n = 0
+        for line in head.split(b"\r\n")[1:]:
+            k, _, v = line.partition(b":")
+            if k.strip().lower() == b"content-length":
+                n = int(v)
+        while len(body) < n:
+            chunk = c.recv(65536)
+            if not chunk:
+                return None
+            body += chunk
+        return head, body
+
+    def _forward(self, head, body):
+        lines = [x for x in head.split(b"\r\n")
+                 if not x.lower().startswith(b"connection:")]
+        req = b"\r\n".join(lines + [b"Connection: close"]) + b"\r\n\r\n"
+        s = e2e.ns_socket(self.server.ns, socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.connect(("127.0.0.1", self.server.port))
+            s.sendall(req + body)
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+        finally:
+            s.close()
+
+    def _run(self):
+        while not self.stop:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(30)
+            with c:
+                req = self._read_request(c)
+                if req is None:
+                    continue
+                head, body = req
+                first = head.split(b"\r\n", 1)[0]
+                insert = b"INSERT" in urllib.parse.unquote_to_bytes(first)
+                n = None
+                if insert:
+                    self.inserts += 1
+                    n = self.inserts
+                if n in self.lose_request:
+                    self.lost.append(("request", n))
+                    continue
+                answer = self._forward(head, body)
+                if n in self.lose_answer:
+                    self.lost.append(("answer", n))
+                    continue
+                c.sendall(answer)
+
+    def close(self):
+        self.stop = True
+        self.sock.close()
+        self.thread.join(timeout=10)

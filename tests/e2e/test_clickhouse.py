@@ -8,7 +8,9 @@ equal what the senders sent, exactly (nothing lost, nothing twice), the
 daemon's own restored counters equal them too, `query top` prints them,
 and a body cut short at a row boundary (what a client dying mid-upload
 leaves) changes no sum.  The password comes from a file and is in no
-argv."""
+argv.  Then answers to INSERTs lost on the way back (stored, the monitor
+never hears so) and INSERTs lost on the way there, through a relay:
+sums exact again (they were not before the monitor learned to ask)."""
 
 import json
 import os
@@ -149,3 +151,46 @@ def test_kill9_loses_and_duplicates_nothing(topo, server, start_monitor,
     assert server.query("EXISTS TABLE itm.itm_rows") == [["1"]]
     print("clickhouse-server start %.2f s, %d attempts, seed %d" %
           (server.start_seconds, int(attempts), seed))
+
+
+def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
+    """The answer to an INSERT is lost (stored, the monitor does not know)
+    or the INSERT itself is (not stored): the monitor retries the same
+    drained maps and asks the server which happened first, so the sums
+    stay exact either way."""
+    t = topo
+    proxy = chs.LossyProxy(server, 18124, lose_answer=(3, 4, 9, 14),
+                           lose_request=(6, 11, 12))
+    sinks = [e2e.Sinks(t.pns, t.peers, PORT),
+             e2e.Sinks(t.mns, t.mon_addrs, PORT)]
+    try:
+        duration = 6.0
+        mon = start_monitor(t, "--db", proxy.url(), "--db-host", "h2",
+                            "--db-interval", "1", "-s", "0.2")
+        tx = e2e.Forked(t.mns, steady_sender,
+                        [(t.mon_addr_for(p), p) for p in t.peers], PORT,
+                        120, duration, 1500)
+        rx = e2e.Forked(t.pns, steady_sender,
+                        [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
+                        250, duration, 1000)
+        truth = truth_from(tx.wait(duration + 60), rx.wait(duration + 60))
+        t.wait_quiet(quiet_for=0.5)
+        deadline = time.monotonic() + 20
+        while proxy.inserts < 16 and time.monotonic() < deadline:
+            time.sleep(0.2)  # drains go on after the traffic stopped
+        assert mon.stop() == 0, mon.stderr()
+    finally:
+        for s in sinks:
+            s.close()
+        proxy.close()
+    assert len(proxy.lost) == 7, proxy.lost
+    got = {}
+    for ip, tb, tp, rb, rp in server.query(
+            "SELECT remote_ip, sum(tx_bytes), sum(tx_packets),"
+            " sum(rx_bytes), sum(rx_packets) FROM itm.traffic"
+            " WHERE host = 'h2' GROUP BY remote_ip"):
+        got[ip] = {"tx_bytes": int(tb), "tx_packets": int(tp),
+                   "rx_bytes": int(rb), "rx_packets": int(rp)}
+    assert got == truth
+    err = mon.stderr()
+    assert "writing database" in err and "writable again" in err, err

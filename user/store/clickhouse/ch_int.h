@@ -18,6 +18,7 @@
 
 struct ch_conn {
 	void *curl;	/* CURL * */
+	void *headers;	/* struct curl_slist * */
 	char url[1280]; /* http(s)://host:port/? */
 	char db[128];
 	char user[128];

@@ -37,15 +37,34 @@ enum { CH_TRAFFIC = 3, CH_STATE = 4, CH_COMMIT = 5 };
 
 #define CH_MARK "itm"
 
+/* One interface's part of the flush being built. */
+struct ch_flush {
+	struct strbuf rows; /* address rows, '@' for the attempt */
+	struct itm_value other[STORE_OTHER_MAX];
+	struct store_iface_state st;
+	bool has_state;
+};
+
+/* One interface's part of a try that may be stored (resolve_doubt()). */
+struct ch_done {
+	bool valid;
+	struct store_iface_state st;
+	struct itm_value other[STORE_OTHER_MAX];
+};
+
 struct store_ch {
 	struct ch_conn c;
 	char host[256];
-	char **ifaces; /* id - 1 -> name */
+	/* Per interface, index id - 1: its name, the flush, the doubt. */
+	char **ifaces;
+	struct ch_flush *flush;
+	struct ch_done *stored;	 /* stored, the daemon does not know it */
+	struct ch_done *pending; /* what the doubtful try stores, if it is */
 	size_t n_ifaces;
+	uint64_t doubt; /* the try whose answer never came; 0: none */
 	uint32_t interval;
 	int64_t ts;
 	uint64_t attempt; /* the last attempt number used by this host */
-	struct strbuf rows, states;
 	char errmsg[1024];
 };
 
@@ -208,7 +227,8 @@ int ch_open(struct ch_conn *c, const char *uri, char *err, size_t len)
 	snprintf(c->url, sizeof(c->url), "%s://%s:%.5s/?",
 		 secure ? "https" : "http", hp, port);
 	c->curl = curl_easy_init();
-	if (!c->curl) {
+	c->headers = curl_slist_append(NULL, "Expect:");
+	if (!c->curl || !c->headers) {
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
 	}
@@ -222,7 +242,9 @@ void ch_close(struct ch_conn *c)
 {
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	curl_slist_free_all(c->headers);
 	c->curl = NULL;
+	c->headers = NULL;
 	/* The password does not outlive the connection in memory. */
 	memset(c->password, 0, sizeof(c->password));
 }
@@ -278,6 +300,8 @@ int ch_exec(struct ch_conn *c, const char *query, const char *body,
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
 	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
 			 (curl_off_t)(body ? body_len : 0));
+	/* No "Expect: 100-continue" round trip before a large body. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, out ? out : &reply);
 	if (c->user[0] || c->password[0]) {
@@ -406,6 +430,12 @@ static int run(struct store_ch *s, const char *sql, struct strbuf *out)
 {
 	return ch_exec(&s->c, sql, NULL, 0, NULL, out, s->errmsg,
 		       sizeof(s->errmsg));
+}
+
+static int nomem(struct store_ch *s)
+{
+	snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+	return -ENOMEM;
 }
 
 /* The columns of itm_rows, in the order a flush writes them. */
@@ -588,11 +618,14 @@ static void ch_close_store(void *state)
 	if (!s)
 		return;
 	ch_close(&s->c);
-	for (size_t i = 0; i < s->n_ifaces; i++)
+	for (size_t i = 0; i < s->n_ifaces; i++) {
 		free(s->ifaces[i]);
+		strbuf_free(&s->flush[i].rows);
+	}
 	free(s->ifaces);
-	strbuf_free(&s->rows);
-	strbuf_free(&s->states);
+	free(s->flush);
+	free(s->stored);
+	free(s->pending);
 	free(s);
 }
 
@@ -603,26 +636,41 @@ static const char *ch_errmsg(const void *state)
 	return s->errmsg;
 }
 
+/* Grow one per-interface array by one zeroed element. */
+static int grow(void **arr, size_t n, size_t size)
+{
+	char *p = realloc(*arr, (n + 1) * size);
+
+	if (!p)
+		return -ENOMEM;
+	memset(p + n * size, 0, size);
+	*arr = p;
+	return 0;
+}
+
 /* Interfaces are names in the rows: the id is this process's index. */
 static int ch_iface(void *state, const char *name, int64_t *id)
 {
 	struct store_ch *s = state;
-	char **v;
+	size_t n = s->n_ifaces;
+	char *copy;
 
-	for (size_t i = 0; i < s->n_ifaces; i++)
+	for (size_t i = 0; i < n; i++)
 		if (!strcmp(s->ifaces[i], name)) {
 			*id = (int64_t)i + 1;
 			return 0;
 		}
-	v = realloc(s->ifaces, (s->n_ifaces + 1) * sizeof(*v));
-	if (!v || !(v[s->n_ifaces] = strdup(name))) {
-		if (v)
-			s->ifaces = v;
-		snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
-		return -ENOMEM;
+	copy = strdup(name);
+	if (!copy || grow((void **)&s->ifaces, n, sizeof(*s->ifaces)) ||
+	    grow((void **)&s->flush, n, sizeof(*s->flush)) ||
+	    grow((void **)&s->stored, n, sizeof(*s->stored)) ||
+	    grow((void **)&s->pending, n, sizeof(*s->pending))) {
+		free(copy);
+		return nomem(s);
 	}
-	s->ifaces = v;
-	*id = (int64_t)++s->n_ifaces;
+	s->ifaces[n] = copy;
+	s->n_ifaces = n + 1;
+	*id = (int64_t)n + 1;
 	return 0;
 }
 
@@ -676,12 +724,25 @@ static int ch_get_state(void *state, int64_t iface,
 	return err;
 }
 
+/* The flush being built, per interface of this process. */
+static struct ch_flush *flush_if(struct store_ch *s, int64_t iface)
+{
+	if (iface < 1 || (size_t)iface > s->n_ifaces)
+		return NULL;
+	return &s->flush[iface - 1];
+}
+
 static void ch_rollback(void *state)
 {
 	struct store_ch *s = state;
 
-	strbuf_reset(&s->rows);
-	strbuf_reset(&s->states);
+	for (size_t i = 0; i < s->n_ifaces; i++) {
+		struct ch_flush *f = &s->flush[i];
+
+		strbuf_reset(&f->rows);
+		memset(f->other, 0, sizeof(f->other));
+		f->has_state = false;
+	}
 }
 
 static int ch_begin(void *state, int64_t now)
@@ -713,85 +774,90 @@ static int row_head(struct store_ch *s, struct strbuf *sb, int64_t iface,
 	return err;
 }
 
-static int row_tail(struct strbuf *sb, const struct itm_value *v)
+static int row_tail(struct strbuf *sb, const struct itm_value *v,
+		    const char *attempt)
 {
 	return strbuf_printf(
-		sb, "\t%llu\t%llu\t%llu\t%llu\t@\t0\t0\t[]\t[]\t" CH_MARK "\n",
+		sb, "\t%llu\t%llu\t%llu\t%llu\t%s\t0\t0\t[]\t[]\t" CH_MARK "\n",
 		(unsigned long long)v->tx_bytes,
 		(unsigned long long)v->rx_bytes,
 		(unsigned long long)v->tx_packets,
-		(unsigned long long)v->rx_packets);
+		(unsigned long long)v->rx_packets, attempt);
 }
 
-static int empty_labels(struct strbuf *sb)
+/* The columns between the kind and the labels of a row without address. */
+static int no_address(struct strbuf *sb)
 {
-	int err = 0;
+	int err = strbuf_puts(sb, "\t\t0\t");
 
 	for (int i = 0; i < GEO_NLABELS && !err; i++)
 		err = strbuf_puts(sb, "\t");
 	return err;
 }
 
-static int nomem(struct store_ch *s)
-{
-	snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
-	return -ENOMEM;
-}
-
+/* Address rows wait with '@' for the attempt number (build_body()). */
 static int ch_add(void *state, int64_t iface, const struct store_row *r)
 {
 	struct store_ch *s = state;
-	struct strbuf *sb = &s->rows;
+	struct ch_flush *f = flush_if(s, iface);
 	char ip[INET6_ADDRSTRLEN];
-	int err = row_head(s, sb, iface, CH_TRAFFIC);
+	int err;
 
+	if (!f)
+		return -EINVAL;
+	err = row_head(s, &f->rows, iface, CH_TRAFFIC);
 	addr_format(&r->addr, ip);
 	for (int i = 0; i < 16 && !err; i++)
-		err = strbuf_printf(sb, "%02x", r->addr.s6_addr[i]);
+		err = strbuf_printf(&f->rows, "%02x", r->addr.s6_addr[i]);
 	if (!err)
-		err = strbuf_printf(sb, "\t%s\t%u\t", ip, r->pid);
+		err = strbuf_printf(&f->rows, "\t%s\t%u\t", ip, r->pid);
 	if (!err)
-		err = ch_tsv_escape(sb, r->process && r->process[0] ? r->process
-								    : "-");
+		err = ch_tsv_escape(&f->rows, r->process && r->process[0]
+						      ? r->process
+						      : "-");
 	for (int i = 0; i < GEO_NLABELS && !err; i++) {
-		err = strbuf_puts(sb, "\t");
+		err = strbuf_puts(&f->rows, "\t");
 		if (!err)
-			err = ch_tsv_escape(sb, store_label(r->geo, i));
+			err = ch_tsv_escape(&f->rows, store_label(r->geo, i));
 	}
 	if (!err)
-		err = row_tail(sb, &r->v);
+		err = row_tail(&f->rows, &r->v, "@");
 	return err ? nomem(s) : 0;
 }
 
 static int ch_add_other(void *state, int64_t iface, enum store_other_kind kind,
 			const struct itm_value *v)
 {
-	struct store_ch *s = state;
-	int err = row_head(s, &s->rows, iface, (int)kind);
+	struct ch_flush *f = flush_if(state, iface);
 
-	if (!err)
-		err = strbuf_puts(&s->rows, "\t\t0\t");
-	if (!err)
-		err = empty_labels(&s->rows);
-	if (!err)
-		err = row_tail(&s->rows, v);
-	return err ? nomem(s) : 0;
+	if (!f || kind >= STORE_OTHER_MAX)
+		return -EINVAL;
+	f->other[kind] = *v;
+	return 0;
 }
 
 static int ch_set_state(void *state, int64_t iface,
 			const struct store_iface_state *st)
 {
-	struct store_ch *s = state;
-	struct strbuf *sb = &s->states;
+	struct ch_flush *f = flush_if(state, iface);
+
+	if (!f)
+		return -EINVAL;
+	f->st = *st;
+	f->has_state = true;
+	return 0;
+}
+
+static int state_row(struct store_ch *s, struct strbuf *sb, int64_t iface,
+		     const struct store_iface_state *st, const char *attempt)
+{
 	int err = row_head(s, sb, iface, CH_STATE);
 
 	if (!err)
-		err = strbuf_puts(sb, "\t\t0\t");
+		err = no_address(sb);
 	if (!err)
-		err = empty_labels(sb);
-	if (!err)
-		err = strbuf_printf(sb, "\t0\t0\t0\t0\t@\t%llu\t%llu\t[",
-				    (unsigned long long)st->instance,
+		err = strbuf_printf(sb, "\t0\t0\t0\t0\t%s\t%llu\t%llu\t[",
+				    attempt, (unsigned long long)st->instance,
 				    (unsigned long long)st->seq);
 	for (int i = 0; i < ITM_CTR_MAX && !err; i++)
 		err = strbuf_printf(sb, "%s%llu", i ? "," : "",
@@ -803,80 +869,180 @@ static int ch_set_state(void *state, int64_t iface,
 				    (unsigned long long)st->ctr[i].bytes);
 	if (!err)
 		err = strbuf_puts(sb, "]\t" CH_MARK "\n");
-	return err ? nomem(s) : 0;
+	return err;
+}
+
+/* Address rows with '@' replaced by the attempt number: the last "\t@\t"
+ * of a row (only numbers follow that column). */
+static int put_rows(struct strbuf *b, const struct strbuf *rows,
+		    const char *attempt)
+{
+	const char *p = rows->len ? rows->buf : "";
+	int err = 0;
+
+	while (*p && !err) {
+		const char *nl = strchr(p, '\n'), *at = NULL;
+
+		for (const char *q = p;
+		     nl && (q = strstr(q, "\t@\t")) && q < nl; q++)
+			at = q;
+		if (!at)
+			return -EINVAL;
+		err = strbuf_append(b, p, (size_t)(at - p) + 1);
+		if (!err)
+			err = strbuf_puts(b, attempt);
+		if (!err)
+			err = strbuf_append(b, at + 2, (size_t)(nl - at - 1));
+		p = nl + 1;
+	}
+	return err;
+}
+
+static struct itm_value minus(struct itm_value a, const struct itm_value *b)
+{
+	a.tx_bytes -= b->tx_bytes;
+	a.rx_bytes -= b->rx_bytes;
+	a.tx_packets -= b->tx_packets;
+	a.rx_packets -= b->rx_packets;
+	return a;
+}
+
+static bool is_zero(const struct itm_value *v)
+{
+	return !v->tx_bytes && !v->rx_bytes && !v->tx_packets && !v->rx_packets;
 }
 
 /*
- * The body of one attempt: the rows with '@' replaced by the attempt
- * number (the last "\t@\t" of a row: only numbers follow that column),
- * the state rows, the commit row.
+ * The body of one attempt: per interface its address rows and other
+ * rows, less what an earlier attempt already stored (s->stored, see
+ * resolve_doubt()), then the state rows, then the commit row, whose last
+ * column, whole, validates the attempt.
  */
 static int build_body(struct store_ch *s, uint64_t attempt, struct strbuf *b)
 {
-	const struct strbuf *parts[2] = {&s->rows, &s->states};
 	char num[24];
 	int err = 0;
 
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)attempt);
-	for (int k = 0; k < 2 && !err; k++) {
-		const char *p = parts[k]->len ? parts[k]->buf : "";
+	for (size_t i = 0; i < s->n_ifaces && !err; i++) {
+		const struct ch_flush *f = &s->flush[i];
+		const struct ch_done *d = &s->stored[i];
+		bool in = d->valid && f->has_state &&
+			  d->st.instance == f->st.instance &&
+			  d->st.seq == f->st.seq;
 
-		while (*p && !err) {
-			const char *nl = strchr(p, '\n'), *at = NULL;
+		if (!in)
+			err = put_rows(b, &f->rows, num);
+		for (int k = 0; k < STORE_OTHER_MAX && !err; k++) {
+			struct itm_value v =
+				in ? minus(f->other[k], &d->other[k])
+				   : f->other[k];
 
-			/* The last one: text columns come before it. */
-			for (const char *q = p;
-			     nl && (q = strstr(q, "\t@\t")) && q < nl; q++)
-				at = q;
-
-			if (!nl || !at || at > nl)
-				return -EINVAL;
-			err = strbuf_append(b, p, (size_t)(at - p) + 1);
+			if (is_zero(&v))
+				continue;
+			err = row_head(s, b, (int64_t)i + 1, k);
 			if (!err)
-				err = strbuf_puts(b, num);
+				err = no_address(b);
 			if (!err)
-				err = strbuf_append(b, at + 2,
-						    (size_t)(nl - at - 1));
-			p = nl + 1;
+				err = row_tail(b, &v, num);
 		}
 	}
-	/* The commit row: its last column, whole, validates the attempt. */
+	for (size_t i = 0; i < s->n_ifaces && !err; i++)
+		if (s->flush[i].has_state)
+			err = state_row(s, b, (int64_t)i + 1, &s->flush[i].st,
+					num);
 	if (!err)
 		err = row_head(s, b, 0, CH_COMMIT);
 	if (!err)
-		err = strbuf_puts(b, "\t\t0\t");
+		err = no_address(b);
 	if (!err)
-		err = empty_labels(b);
-	if (!err)
-		err = strbuf_printf(
-			b, "\t0\t0\t0\t0\t%s\t0\t0\t[]\t[]\t" CH_MARK "\n",
-			num);
+		err = row_tail(b, &(struct itm_value){0}, num);
 	return err;
+}
+
+/*
+ * A try whose answer never came (a timeout, a connection cut after the
+ * body was sent) may be stored or not.  The daemon then retries the same
+ * drained maps, with larger kernel counters.  Before that retry, ask the
+ * server: when the doubtful try is stored, its maps' rows are in (the
+ * retry leaves them out) and so are its other counts (the retry stores
+ * only what came since).  Across restarts the state rows say the same.
+ */
+static int resolve_doubt(struct store_ch *s)
+{
+	struct strbuf r = STRBUF_INIT, sql = STRBUF_INIT, h = STRBUF_INIT;
+	int err;
+
+	if (!s->doubt)
+		return 0;
+	err = ch_sql_quote(&h, s->host);
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "SELECT count() FROM %s.itm_rows"
+				    " WHERE host = %s AND attempt = %llu"
+				    " AND kind = 5 AND ok = '" CH_MARK
+				    "' FORMAT TabSeparated",
+				    s->c.db, h.buf,
+				    (unsigned long long)s->doubt);
+	if (err)
+		err = nomem(s);
+	else
+		err = run(s, sql.buf, &r);
+	if (!err) {
+		if (r.len && strtoull(r.buf, NULL, 10) > 0)
+			memcpy(s->stored, s->pending,
+			       s->n_ifaces * sizeof(*s->stored));
+		s->doubt = 0;
+	}
+	strbuf_free(&r);
+	strbuf_free(&sql);
+	strbuf_free(&h);
+	return err;
+}
+
+/* What this flush stores in all, as the next doubt would need it. */
+static void remember(struct store_ch *s)
+{
+	for (size_t i = 0; i < s->n_ifaces; i++) {
+		struct ch_done *p = &s->pending[i];
+		const struct ch_flush *f = &s->flush[i];
+
+		p->valid = f->has_state;
+		p->st = f->st;
+		memcpy(p->other, f->other, sizeof(p->other));
+	}
 }
 
 static int ch_commit(void *state)
 {
 	struct store_ch *s = state;
 	struct strbuf sql = STRBUF_INIT, body = STRBUF_INIT;
-	int err;
+	int err = resolve_doubt(s);
 
 	/* A new number for every try: a cut-off earlier try stays invalid. */
-	err = build_body(s, ++s->attempt, &body);
+	if (!err)
+		err = build_body(s, ++s->attempt, &body);
 	if (!err)
 		err = strbuf_printf(&sql, "INSERT INTO %s.itm_rows (", s->c.db);
 	if (!err)
 		err = columns(&sql, false);
 	if (!err)
 		err = strbuf_puts(&sql, ") FORMAT TabSeparated");
-	if (err) {
-		if (err == -EINVAL)
-			snprintf(s->errmsg, sizeof(s->errmsg),
-				 "a row without its attempt column");
-		else
-			nomem(s);
-	} else {
+	if (err == -EINVAL)
+		snprintf(s->errmsg, sizeof(s->errmsg),
+			 "a row without its attempt column");
+	else if (err == -ENOMEM)
+		nomem(s);
+	if (!err) {
 		err = ch_exec(&s->c, sql.buf, body.buf, body.len, NULL, NULL,
 			      s->errmsg, sizeof(s->errmsg));
+		if (!err) {
+			/* The daemon now knows what is stored. */
+			memset(s->stored, 0, s->n_ifaces * sizeof(*s->stored));
+		} else if (err == -ECONNRESET) {
+			remember(s);
+			s->doubt = s->attempt;
+		}
 	}
 	strbuf_free(&sql);
 	strbuf_free(&body);
