@@ -119,15 +119,19 @@ def test_kill9_loses_and_duplicates_nothing(topo, server, start_monitor,
     _cut_replay(server)
     assert _stored(server) == truth, "seed %d" % seed
 
-    # query top reads the same sums, ranked, through the reader.
-    p = subprocess.run(
-        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query", "top",
-         "--db", server.url(), "--since", "1h", "-n", "0", "--json"],
-        capture_output=True, text=True, timeout=60)
-    assert p.returncode == 0, p.stderr
-    top = json.loads(p.stdout)
-    assert {r["remote_ip"]: (r["tx_bytes"], r["rx_bytes"]) for r in top} == {
-        ip: (v["tx_bytes"], v["rx_bytes"]) for ip, v in truth.items()}
+    # query top reads the same sums, ranked, through the reader: every
+    # host, and this one (--host).
+    for host in ([], ["--host", "h1"]):
+        p = subprocess.run(
+            ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query",
+             "top", "--db", server.url(), "--since", "1h", "-n", "0",
+             "--json"] + host,
+            capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        top = json.loads(p.stdout)
+        assert {r["remote_ip"]: (r["tx_bytes"], r["rx_bytes"])
+                for r in top} == {ip: (v["tx_bytes"], v["rx_bytes"])
+                                  for ip, v in truth.items()}
     # query top --host: unknown host refused with one line, exit 2.
     p = subprocess.run(
         ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query", "top",
