@@ -2,8 +2,9 @@
 """A throwaway ClickHouse server (Debian's clickhouse-server) for the e2e
 tests: its own configuration, data and log directories under a temporary
 directory, started by the test inside a test network namespace so that it
-listens on that namespace's loopback only (HTTP port only; nothing in the
-root namespace), killed and removed at teardown.  One user, `itm`, with a
+listens on that namespace's loopback only (HTTP, and HTTPS on port + 1 with a
+certificate for 127.0.0.1 made here; nothing in the root namespace),
+killed and removed at teardown.  One user, `itm`, with a
 password: the monitors read it from a file (password_file=)."""
 
 import os
@@ -26,6 +27,12 @@ CONFIG = """<yandex>
   <logger><level>warning</level><log>{d}/server.log</log>
     <errorlog>{d}/error.log</errorlog><console>0</console></logger>
   <http_port>{port}</http_port>
+  <https_port>{tls_port}</https_port>
+  <openSSL><server><certificateFile>{d}/cert.pem</certificateFile>
+    <privateKeyFile>{d}/key.pem</privateKeyFile>
+    <verificationMode>none</verificationMode>
+    <loadDefaultCAFile>false</loadDefaultCAFile>
+    <disableProtocols>sslv2,sslv3</disableProtocols></server></openSSL>
   <listen_host>127.0.0.1</listen_host>
   <path>{d}/data/</path>
   <tmp_path>{d}/tmp/</tmp_path>
@@ -59,8 +66,13 @@ class Server:
         self.port = port
         self.dir = tempfile.mkdtemp(prefix="itm-ch-")
         self.pwfile = os.path.join(self.dir, "password")
+        self.cert = os.path.join(self.dir, "cert.pem")
+        e2e.sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+               "-keyout", os.path.join(self.dir, "key.pem"), "-out",
+               self.cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+               "-addext", "subjectAltName=IP:127.0.0.1")
         with open(os.path.join(self.dir, "config.xml"), "w") as f:
-            f.write(CONFIG.format(d=self.dir, port=port))
+            f.write(CONFIG.format(d=self.dir, port=port, tls_port=port + 1))
         with open(os.path.join(self.dir, "users.xml"), "w") as f:
             f.write(USERS.format(pw=PASSWORD))
         with open(self.pwfile, "w") as f:
@@ -100,6 +112,12 @@ class Server:
         """What the monitor takes: no password in it (see password_file)."""
         return "clickhouse://itm@127.0.0.1:%d/%s?password_file=%s" % (
             self.port, db, self.pwfile)
+
+    def tls_url(self, db="itm", ca=True):
+        """The same over HTTPS, the test's certificate as the only CA."""
+        return "clickhouse://itm@127.0.0.1:%d/%s?secure=1&password_file=%s%s" % (
+            self.port + 1, db, self.pwfile,
+            "&sslrootcert=%s" % self.cert if ca else "")
 
     def post(self, sql, body=b"", db="itm"):
         """Raw HTTP interface: (status, reply bytes)."""

@@ -7,8 +7,9 @@ started again, several times; then the `traffic` view's sums per address
 equal what the senders sent, exactly (nothing lost, nothing twice), the
 daemon's own restored counters equal them too, `query top` prints them,
 and a body cut short at a row boundary (what a client dying mid-upload
-leaves) changes no sum.  The password comes from a file and is in no
-argv.  Then answers to INSERTs lost on the way back (stored, the monitor
+leaves) changes no sum.  The monitor writes over HTTPS (a certificate
+from no known CA is refused); the password comes from a file and is in
+no argv.  Then answers to INSERTs lost on the way back (stored, the monitor
 never hears so) and INSERTs lost on the way there, through a relay:
 sums exact again (they were not before the monitor learned to ask)."""
 
@@ -80,8 +81,8 @@ def test_kill9_loses_and_duplicates_nothing(topo, server, start_monitor,
     rounds = 6
     seed = int(time.time())
     rnd = random.Random(seed)
-    args = ("--db", server.url(), "--db-host", "h1", "--db-interval", "1",
-            "-s", "0.05")
+    args = ("--db", server.tls_url(), "--db-host", "h1", "--db-interval",
+            "1", "-s", "0.05")
     sinks = [e2e.Sinks(t.pns, t.peers, PORT),
              e2e.Sinks(t.mns, t.mon_addrs, PORT)]
     try:
@@ -147,9 +148,17 @@ def test_kill9_loses_and_duplicates_nothing(topo, server, start_monitor,
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines()[1] == "h1,%d" % sum(
         v["tx_packets"] for v in truth.values())
+    # TLS: the monitor wrote over HTTPS; a certificate no CA vouches for
+    # is refused.
     p = subprocess.run(
         ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query",
-         "--db", server.url(), "DROP TABLE itm_rows"],
+         "--db", server.tls_url(ca=False), "SELECT 1"],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "certificate" in p.stderr, p.stderr
+    assert chs.PASSWORD not in p.stderr
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query",
+         "--db", server.tls_url(), "DROP TABLE itm_rows"],
         capture_output=True, text=True, timeout=60)
     assert p.returncode == 2, p.stderr
     assert server.query("EXISTS TABLE itm.itm_rows") == [["1"]]
@@ -163,7 +172,7 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
     drained maps and asks the server which happened first, so the sums
     stay exact either way."""
     t = topo
-    proxy = chs.LossyProxy(server, 18124, lose_answer=(3, 4, 9, 14),
+    proxy = chs.LossyProxy(server, 18125, lose_answer=(3, 4, 9, 14),
                            lose_request=(6, 11, 12))
     sinks = [e2e.Sinks(t.pns, t.peers, PORT),
              e2e.Sinks(t.mns, t.mon_addrs, PORT)]
