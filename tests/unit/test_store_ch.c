@@ -139,6 +139,14 @@ static void test_tsv(void **state)
 	assert_string_equal(f[3], "");
 	strbuf_free(&sb);
 
+	/* What ClickHouse escapes in its output, \r on the way in too. */
+	assert_int_equal(ch_tsv_escape(&sb, "a\rb"), 0);
+	assert_int_equal(strbuf_puts(&sb, "\\b\\f\\'\\0x"), 0);
+	assert_string_equal(sb.buf, "a\\rb\\b\\f\\'\\0x");
+	assert_int_equal(ch_tsv_split(sb.buf, f, 4), 1);
+	assert_memory_equal(f[0], "a\rb\b\f'\0x", 8);
+	strbuf_free(&sb);
+
 	assert_int_equal(ch_sql_quote(&sb, "it's a \\ test"), 0);
 	assert_string_equal(sb.buf, "'it\\'s a \\\\ test'");
 	strbuf_free(&sb);

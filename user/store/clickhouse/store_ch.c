@@ -339,6 +339,9 @@ int ch_tsv_escape(struct strbuf *sb, const char *s)
 		case '\n':
 			err = strbuf_puts(sb, "\\n");
 			break;
+		case '\r':
+			err = strbuf_puts(sb, "\\r");
+			break;
 		case '\\':
 			err = strbuf_puts(sb, "\\\\");
 			break;
@@ -379,6 +382,15 @@ int ch_tsv_split(char *line, char **fields, int max)
 					break;
 				case 'n':
 					*o++ = '\n';
+					break;
+				case 'r':
+					*o++ = '\r';
+					break;
+				case 'b':
+					*o++ = '\b';
+					break;
+				case 'f':
+					*o++ = '\f';
 					break;
 				case '0':
 					*o++ = '\0';
