@@ -139,10 +139,14 @@ class Server:
             raise RuntimeError("ClickHouse: %s" % out.decode())
         return [line.split("\t") for line in out.decode().splitlines()]
 
-    def teardown(self):
+    def kill(self):
+        """SIGKILL: whatever it was inserting is cut where it was."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=30)
+
+    def teardown(self):
+        self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -236,7 +240,10 @@ class LossyProxy:
                 if n in self.lose_request:
                     self.lost.append(("request", n))
                     continue
-                answer = self._forward(head, body)
+                try:
+                    answer = self._forward(head, body)
+                except OSError:
+                    continue  # the server is down: no answer either
                 if n in self.lose_answer:
                     self.lost.append(("answer", n))
                     continue

@@ -170,7 +170,8 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
     """The answer to an INSERT is lost (stored, the monitor does not know)
     or the INSERT itself is (not stored): the monitor retries the same
     drained maps and asks the server which happened first, so the sums
-    stay exact either way."""
+    stay exact either way.  The server is also killed (SIGKILL) in the
+    middle and started again a second later."""
     t = topo
     proxy = chs.LossyProxy(server, 18125, lose_answer=(3, 4, 9, 14),
                            lose_request=(6, 11, 12))
@@ -186,10 +187,16 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
         rx = e2e.Forked(t.pns, steady_sender,
                         [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
                         250, duration, 1000)
+        deadline = time.monotonic() + 15
+        while proxy.inserts < 15 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the planned losses first
+        server.kill()
+        time.sleep(1.0)
+        server.start()
         truth = truth_from(tx.wait(duration + 60), rx.wait(duration + 60))
         t.wait_quiet(quiet_for=0.5)
         deadline = time.monotonic() + 20
-        while proxy.inserts < 16 and time.monotonic() < deadline:
+        while proxy.inserts < 20 and time.monotonic() < deadline:
             time.sleep(0.2)  # drains go on after the traffic stopped
         assert mon.stop() == 0, mon.stderr()
     finally:
