@@ -119,10 +119,13 @@ class Server:
             self.port + 1, db, self.pwfile,
             "&sslrootcert=%s" % self.cert if ca else "")
 
-    def post(self, sql, body=b"", db="itm"):
+    def post(self, sql, body=b"", db="itm", query_id=None):
         """Raw HTTP interface: (status, reply bytes)."""
-        q = urllib.parse.urlencode({"query": sql, "database": db,
-                                    "user": "itm", "password": PASSWORD})
+        params = {"query": sql, "database": db, "user": "itm",
+                  "password": PASSWORD}
+        if query_id:
+            params["query_id"] = query_id
+        q = urllib.parse.urlencode(params)
         req = urllib.request.Request(
             "http://127.0.0.1:%d/?%s" % (self.port, q), data=body)
         with e2e.in_netns(self.ns):

@@ -14,9 +14,9 @@ never hears so) and INSERTs lost on the way there, through a relay:
 sums exact again (they were not before the monitor learned to ask)."""
 
 import json
-import os
 import random
 import subprocess
+import threading
 import time
 
 import pytest
@@ -171,8 +171,18 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
     or the INSERT itself is (not stored): the monitor retries the same
     drained maps and asks the server which happened first, so the sums
     stay exact either way.  The server is also killed (SIGKILL) in the
-    middle and started again a second later."""
+    middle and started again a second later.  First, an INSERT of an
+    earlier run of this host still running on the server (2 s): the
+    monitor waits for it before it reads its state."""
     t = topo
+    server.query("CREATE DATABASE IF NOT EXISTS itm")
+    server.query("CREATE TABLE itm.slow (x UInt8) ENGINE = Memory")
+    slow = threading.Thread(target=server.post, args=(
+        "INSERT INTO itm.slow SELECT sleep(2)",), kwargs={
+        "query_id": "itm-h2-0"})
+    slow.start()
+    time.sleep(0.3)  # running on the server now
+    t0 = time.monotonic()
     proxy = chs.LossyProxy(server, 18125, lose_answer=(3, 4, 9, 14),
                            lose_request=(6, 11, 12))
     sinks = [e2e.Sinks(t.pns, t.peers, PORT),
@@ -181,6 +191,9 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
         duration = 6.0
         mon = start_monitor(t, "--db", proxy.url(), "--db-host", "h2",
                             "--db-interval", "1", "-s", "0.2")
+        waited = time.monotonic() - t0
+        slow.join()
+        assert waited >= 1.5, waited
         tx = e2e.Forked(t.mns, steady_sender,
                         [(t.mon_addr_for(p), p) for p in t.peers], PORT,
                         120, duration, 1500)

@@ -574,6 +574,65 @@ static int host_query(struct store_ch *s, const char *fmt, const char *iface,
 	return err;
 }
 
+/*
+ * "itm-HOST-": the prefix of the query_id of every INSERT of this host
+ * ("itm-HOST-ATTEMPT"), URL-encoded or as the server shows it.
+ */
+static int query_id_prefix(struct store_ch *s, bool encoded, char *out,
+			   size_t len)
+{
+	char *enc = encoded ? curl_easy_escape(s->c.curl, s->host, 0) : NULL;
+	int n;
+
+	if (encoded && !enc)
+		return nomem(s);
+	n = snprintf(out, len, "itm-%s-", enc ? enc : s->host);
+	curl_free(enc);
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "--db-host is too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/*
+ * A monitor killed while uploading leaves the server finishing its
+ * INSERT; this run must not read the state (nor number its attempts)
+ * before that INSERT is stored or failed, or it would store the same map
+ * again.  The server lists running queries by id: wait until none of
+ * this host's is left, at most WAIT_INSERTS_MS.
+ */
+#define WAIT_INSERTS_MS 30000
+
+static int wait_inserts(struct store_ch *s)
+{
+	struct strbuf sql = STRBUF_INIT, out = STRBUF_INIT, id = STRBUF_INIT;
+	char prefix[600];
+	int err = query_id_prefix(s, false, prefix, sizeof(prefix));
+
+	if (!err)
+		err = ch_sql_quote(&id, prefix);
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "SELECT count() FROM system.processes"
+				    " WHERE substring(query_id, 1, %zu) = %s"
+				    " FORMAT TabSeparated",
+				    strlen(prefix), id.buf);
+	for (int ms = 0; !err && ms < WAIT_INSERTS_MS; ms += 100) {
+		strbuf_reset(&out);
+		err = run(s, sql.buf, &out);
+		if (err || !out.len || !strtoull(out.buf, NULL, 10))
+			break;
+		usleep(100 * 1000);
+	}
+	if (err == -ENOMEM)
+		nomem(s);
+	strbuf_free(&sql);
+	strbuf_free(&out);
+	strbuf_free(&id);
+	return err;
+}
+
 static int read_attempt(struct store_ch *s)
 {
 	struct strbuf out = STRBUF_INIT;
@@ -611,6 +670,8 @@ static int ch_store_open(const struct store_config *cfg, void **state,
 	err = ch_open(&s->c, cfg->path, errmsg, len);
 	if (!err)
 		err = create_schema(s);
+	if (!err)
+		err = wait_inserts(s);
 	if (!err)
 		err = read_attempt(s);
 	if (err) {
@@ -1029,6 +1090,7 @@ static int ch_commit(void *state)
 {
 	struct store_ch *s = state;
 	struct strbuf sql = STRBUF_INIT, body = STRBUF_INIT;
+	char id[600], settings[650];
 	int err = resolve_doubt(s);
 
 	/* A new number for every try: a cut-off earlier try stays invalid. */
@@ -1045,9 +1107,15 @@ static int ch_commit(void *state)
 			 "a row without its attempt column");
 	else if (err == -ENOMEM)
 		nomem(s);
+	if (!err)
+		err = query_id_prefix(s, true, id, sizeof(id));
 	if (!err) {
-		err = ch_exec(&s->c, sql.buf, body.buf, body.len, NULL, NULL,
-			      s->errmsg, sizeof(s->errmsg));
+		/* Named, so that the next run can wait for it (wait_inserts()).
+		 */
+		snprintf(settings, sizeof(settings), "&query_id=%s%llu", id,
+			 (unsigned long long)s->attempt);
+		err = ch_exec(&s->c, sql.buf, body.buf, body.len, settings,
+			      NULL, s->errmsg, sizeof(s->errmsg));
 		if (!err) {
 			/* The daemon now knows what is stored. */
 			memset(s->stored, 0, s->n_ifaces * sizeof(*s->stored));
