@@ -1040,6 +1040,7 @@ static int build_body(struct store_ch *s, uint64_t attempt, struct strbuf *b)
  * server: when the doubtful try is stored, its maps' rows are in (the
  * retry leaves them out) and so are its other counts (the retry stores
  * only what came since).  Across restarts the state rows say the same.
+ * A try that timed out may still run on the server: wait for it first.
  */
 static int resolve_doubt(struct store_ch *s)
 {
@@ -1048,7 +1049,9 @@ static int resolve_doubt(struct store_ch *s)
 
 	if (!s->doubt)
 		return 0;
-	err = ch_sql_quote(&h, s->host);
+	err = wait_inserts(s);
+	if (!err)
+		err = ch_sql_quote(&h, s->host);
 	if (!err)
 		err = strbuf_printf(&sql,
 				    "SELECT count() FROM %s.itm_rows"
