@@ -162,8 +162,11 @@ def test_kill9_loses_and_duplicates_nothing(topo, server, start_monitor,
         capture_output=True, text=True, timeout=60)
     assert p.returncode == 2, p.stderr
     assert server.query("EXISTS TABLE itm.itm_rows") == [["1"]]
-    print("clickhouse-server start %.2f s, %d attempts, seed %d" %
-          (server.start_seconds, int(attempts), seed))
+    print("clickhouse-server start %.2f s, %d attempts, seed %d, "
+          "tx %d B/%d pkts, rx %d B/%d pkts" %
+          (server.start_seconds, int(attempts), seed,
+           *(sum(v[k] for v in truth.values()) for k in (
+               "tx_bytes", "tx_packets", "rx_bytes", "rx_packets"))))
 
 
 def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
@@ -217,6 +220,9 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
             s.close()
         proxy.close()
     assert len(proxy.lost) == 7, proxy.lost
+    print("lost %s; tx %d B, rx %d B" % (
+        proxy.lost, sum(v["tx_bytes"] for v in truth.values()),
+        sum(v["rx_bytes"] for v in truth.values())))
     got = {}
     for ip, tb, tp, rb, rp in server.query(
             "SELECT remote_ip, sum(tx_bytes), sum(tx_packets),"
