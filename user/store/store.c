@@ -19,6 +19,7 @@
 /* Tried in order; the last one, without claims(), takes the rest. */
 static const struct store_ops *const backends[] = {
 	&store_pg_ops,
+	&store_ch_ops,
 	&store_sqlite_ops,
 };
 

@@ -3,7 +3,7 @@
  * What a store backend implements: the writer behind store.h (the daemon's
  * flushes, rollups and restarts) and the read-only reader behind `query`.
  * Like the geo layer's struct geo_provider: one table of functions per
- * backend (sqlite/, pg/), chosen from the --db value in one place,
+ * backend (sqlite/, pg/, clickhouse/), chosen from the --db value in one place,
  * store_backend() in store.c.  Not part of the store's API: persist.c and
  * daemon.c use store.h, query.c uses this.
  *
@@ -113,6 +113,7 @@ struct store_ops {
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
+extern const struct store_ops store_ch_ops;
 
 /* The backend for a --db value (never NULL: files are the fallback). */
 const struct store_ops *store_backend(const char *path);
