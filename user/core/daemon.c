@@ -968,7 +968,9 @@ int daemon_main(int argc, char **argv)
 	}
 	if ((store || o.keep_attached) && collector_use_store(coll, store))
 		goto cleanup;
-	if (ipfix && store && use_outbox(coll, &o, ipfix))
+	/* Without an outbox in the store, IPFIX is fed by the drains. */
+	if (ipfix && store && store_has_outbox(store) &&
+	    use_outbox(coll, &o, ipfix))
 		goto cleanup;
 	if (o.port || o.systemd_socket) {
 		http_fd = listen_http(&o);

@@ -144,6 +144,8 @@ struct store_outbox_rec {
 };
 _Static_assert(sizeof(struct store_outbox_rec) == 56, "outbox record");
 
+/* The backend keeps an IPFIX outbox (ClickHouse does not yet). */
+bool store_has_outbox(const struct store *s);
 int store_outbox_put(struct store *s, int64_t iface, uint64_t seq,
 		     int64_t ts_ms, const struct store_outbox_rec *recs,
 		     size_t n);

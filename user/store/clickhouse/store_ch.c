@@ -828,6 +828,15 @@ static int ch_begin(void *state, int64_t now)
 	return 0;
 }
 
+/* Later rows of this flush go to the bucket of `when` (store_at()). */
+static int ch_at(void *state, int64_t when)
+{
+	struct store_ch *s = state;
+
+	s->ts = store_floor(when, s->interval);
+	return 0;
+}
+
 /*
  * The columns every row starts with, up to the process; the attempt is
  * filled in at commit (all rows of a body carry the same one).
@@ -1267,6 +1276,7 @@ const struct store_ops store_ch_ops = {
 	.iface = ch_iface,
 	.get_state = ch_get_state,
 	.begin = ch_begin,
+	.at = ch_at,
 	.add = ch_add,
 	.add_other = ch_add_other,
 	.set_state = ch_set_state,
