@@ -242,9 +242,10 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 			continue;
 		/* 纯真 data answers in Chinese whatever the language: its
 		 * names follow the Chinese rules then too */
-		if (ctx->zh || db->chinese_only)
+		if (ctx->zh || db->chinese_only) {
 			cn_canon_place(&ans[i].f);
-		else if (!ans[i].f.cc[0])
+			geo_canon_abroad(&ans[i].f);
+		} else if (!ans[i].f.cc[0])
 			set_cc(&ans[i].f);
 		/* an ISP database's place only tells carriers apart */
 		if (db->role == GEO_ROLE_ISP)
