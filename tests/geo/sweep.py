@@ -146,7 +146,7 @@ def abroad(cc, prov, city, tags):
         return prov, city
     p = prov
     if p and not p.endswith(DIVISION_MARKS) and p not in NOT_DIVISIONS \
-            and cc in DIVISION_SUFFIX:
+            and cc in DIVISION_SUFFIX and all(ord(ch) >= 0x80 for ch in p):
         p += DIVISION_SUFFIX[cc]
         tags.add("abroad-division-suffix")
     if (cc, p) in DIVISION_ALIAS:

@@ -6,6 +6,7 @@
  * (佐治亚州 and 乔治亚州).  The rules are documented in docs/geography.md
  * ("Places abroad"); cn_names.c does China's own.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,28 +66,39 @@ static bool ends(const char *s, const char *p)
 	return n >= m && !strcmp(s + n - m, p);
 }
 
+/* A bare Chinese division name (安大略), as opposed to a full one
+ * (安大略省), a territory, or a name in another script ("Ontario"). */
+static bool bare_division(const char *prov)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(division_marks) / sizeof(division_marks[0]); i++)
+		if (ends(prov, division_marks[i]))
+			return false;
+	for (i = 0; prov[i]; i++)
+		if ((unsigned char)prov[i] < 0x80)
+			return false;
+	for (i = 0; i < sizeof(not_divisions) / sizeof(not_divisions[0]); i++)
+		if (!strcmp(prov, not_divisions[i]))
+			return false;
+	return true;
+}
+
 static void province_abroad(char *prov, const char *cc)
 {
 	size_t i;
 
 	if (!prov[0])
 		return;
-	for (i = 0; i < sizeof(division_marks) / sizeof(division_marks[0]); i++)
-		if (ends(prov, division_marks[i]))
-			goto alias;
-	for (i = 0; i < sizeof(not_divisions) / sizeof(not_divisions[0]); i++)
-		if (!strcmp(prov, not_divisions[i]))
-			return;
 	for (i = 0; i < sizeof(division_suffix) / sizeof(division_suffix[0]);
 	     i++) {
-		if (!strcmp(cc, division_suffix[i].cc) &&
-		    strlen(prov) + strlen(division_suffix[i].suffix) <
-			    GEO_FIELD_LEN) {
+		if (strcmp(cc, division_suffix[i].cc) || !bare_division(prov))
+			continue;
+		if (strlen(prov) + strlen(division_suffix[i].suffix) <
+		    GEO_FIELD_LEN)
 			strcat(prov, division_suffix[i].suffix);
-			break;
-		}
+		break;
 	}
-alias:
 	for (i = 0; i < sizeof(division_alias) / sizeof(division_alias[0]); i++)
 		if (!strcmp(cc, division_alias[i].cc) &&
 		    !strcmp(prov, division_alias[i].from))
