@@ -1519,6 +1519,21 @@ int persist_outbox_open(struct persist *p, const char *collector,
 	if (l.commits)
 		pr_info(_("IPFIX: %zu rows of %zu commits stored after the collector's last acknowledged position go out again (what it got before a crash arrives twice, inside the time span of a later record)\n"),
 			l.recs, l.commits);
+	else if (!p->ack_seq) {
+		/*
+		 * No position yet: this run's start becomes one, stored with
+		 * the first commit.  Otherwise a crash after the first flush
+		 * but before a commit stored its acknowledgement resends that
+		 * flush from the next start's instant, not inside the record
+		 * the collector got: a duplicate no one can recognise.  The
+		 * number is burned (gaps are fine); nothing is at or below it.
+		 */
+		int err = wall_ms(&p->ack_ts);
+
+		if (err)
+			return err;
+		p->ack_seq = ++p->oseq;
+	}
 	*pos_ts = p->ack_ts;
 	p->outbox = true;
 	return 0;
