@@ -468,6 +468,19 @@ static void value_add(struct itm_value *a, const struct itm_value *b)
 	a->rx_packets += b->rx_packets;
 }
 
+/* Fold the oldest into the next, but never one the commit holds. */
+static void other_fold(struct persist *p, struct persist_iface *pi)
+{
+	while (!pi->n_osp_job && pi->n_osp > SPLIT_BUCKETS) {
+		for (int k = 0; k < STORE_OTHER_MAX; k++) {
+			value_add(&pi->osp[1].v[k], &pi->osp[0].v[k]);
+			value_add(&p->moved, &pi->osp[0].v[k]);
+		}
+		memmove(&pi->osp[0], &pi->osp[1],
+			--pi->n_osp * sizeof(*pi->osp));
+	}
+}
+
 /*
  * The kernel's cumulative counters grew by this much since the last
  * drain: note it under the bucket of `now`.  The array is allocated once
@@ -514,15 +527,7 @@ static void other_note(struct persist *p, struct persist_iface *pi, int64_t now)
 		if (o->ts != ts)
 			value_add(&p->moved, &d[k]);
 	}
-	/* Fold the oldest into the next, but never one the commit holds. */
-	while (!pi->n_osp_job && pi->n_osp > SPLIT_BUCKETS) {
-		for (int k = 0; k < STORE_OTHER_MAX; k++) {
-			value_add(&pi->osp[1].v[k], &pi->osp[0].v[k]);
-			value_add(&p->moved, &pi->osp[0].v[k]);
-		}
-		memmove(&pi->osp[0], &pi->osp[1],
-			--pi->n_osp * sizeof(*pi->osp));
-	}
+	other_fold(p, pi);
 }
 
 /* Remember that memory now has all of map x's current rows. */
@@ -1032,8 +1037,15 @@ static int job_map(struct persist *p, struct persist_iface *pi, int x,
 }
 
 /* The counter deltas of the commit: every bucket noted so far. */
-static int job_others(struct persist_iface *pi, struct commit_iface *ci)
+static int job_others(struct persist *p, struct persist_iface *pi,
+		      struct commit_iface *ci)
 {
+	/*
+	 * At most SPLIT_BUCKETS go: a commit that failed after the array
+	 * filled (other_note() does not fold while one is in flight) must
+	 * leave room, or the next note would write past the array.
+	 */
+	other_fold(p, pi);
 	if (ci->cap_osp < pi->n_osp) {
 		struct other_split *o =
 			realloc(ci->osp, pi->cap_osp * sizeof(*o));
@@ -1171,7 +1183,7 @@ static int build_job(struct persist *p, int64_t now)
 			if (!pi->in_commit[x] && pi->splits[x].n &&
 			    pi->splits[x].s[0].ts < j->horizon)
 				j->horizon = pi->splits[x].s[0].ts;
-		err = job_others(pi, ci);
+		err = job_others(p, pi, ci);
 		if (err)
 			return err;
 		/* The deltas noted above reach exactly up to split_base. */
@@ -1507,6 +1519,21 @@ int persist_outbox_open(struct persist *p, const char *collector,
 	if (l.commits)
 		pr_info(_("IPFIX: %zu rows of %zu commits stored after the collector's last acknowledged position go out again (what it got before a crash arrives twice, inside the time span of a later record)\n"),
 			l.recs, l.commits);
+	else if (!p->ack_seq) {
+		/*
+		 * No position yet: this run's start becomes one, stored with
+		 * the first commit.  Otherwise a crash after the first flush
+		 * but before a commit stored its acknowledgement resends that
+		 * flush from the next start's instant, not inside the record
+		 * the collector got: a duplicate no one can recognise.  The
+		 * number is burned (gaps are fine); nothing is at or below it.
+		 */
+		int err = wall_ms(&p->ack_ts);
+
+		if (err)
+			return err;
+		p->ack_seq = ++p->oseq;
+	}
 	*pos_ts = p->ack_ts;
 	p->outbox = true;
 	return 0;

@@ -193,6 +193,12 @@ struct ipfix_exporter {
 	void *label_ctx;
 	uint64_t interval_start_ms;
 	int add_err; /* ENOMEM while accumulating (logged once) */
+	/*
+	 * Records ipfix_sink_committed() could not take (ENOMEM), under lock:
+	 * it runs in whichever thread drains (a scrape's too), while st is
+	 * the flushing thread's own, so they join st in take_pending().
+	 */
+	uint64_t commit_lost;
 
 	struct ipfix_net net;
 	bool tcp;
@@ -643,6 +649,8 @@ static void take_pending(struct ipfix_exporter *x)
 		}
 	}
 	x->add_err = 0;
+	x->st.lost += x->commit_lost;
+	x->commit_lost = 0;
 }
 
 /*
@@ -872,8 +880,8 @@ void ipfix_sink_committed(void *ctx, size_t iface, uint64_t seq, int64_t ts_ms,
 		memcpy(&a, r->addr, sizeof(a));
 		e = ip_table_upsert(&p->addrs, &a);
 		if (!e) {
-			x->st.lost += (r->v.tx_bytes || r->v.tx_packets) +
-				      (r->v.rx_bytes || r->v.rx_packets);
+			x->commit_lost += (r->v.tx_bytes || r->v.tx_packets) +
+					  (r->v.rx_bytes || r->v.rx_packets);
 			continue;
 		}
 		ip_entry_account(&p->addrs, e, &r->v);

@@ -50,27 +50,37 @@ static int read_file(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-/* btime of /proc/stat: whole seconds, as client_golang has it too. */
+/*
+ * btime of /proc/stat: whole seconds, as client_golang has it too.  Read
+ * line by line: on a large machine the per-CPU lines and the intr line
+ * (one count per interrupt number) put btime well past any fixed buffer.
+ */
 static int boot_time(double *out)
 {
 	static double cached;
-	char buf[8192];
-	const char *b;
-	int err;
+	FILE *f;
+	char *line = NULL;
+	size_t cap = 0;
+	int err = -EINVAL;
 
 	if (cached) {
 		*out = cached;
 		return 0;
 	}
-	err = read_file("/proc/stat", buf, sizeof(buf));
-	if (err)
-		return err;
-	b = strstr(buf, "\nbtime ");
-	if (!b)
-		return -EINVAL;
-	cached = (double)strtoull(b + 7, NULL, 10);
-	*out = cached;
-	return 0;
+	f = fopen("/proc/stat", "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		if (strncmp(line, "btime ", 6))
+			continue;
+		cached = (double)strtoull(line + 6, NULL, 10);
+		*out = cached;
+		err = 0;
+		break;
+	}
+	free(line);
+	fclose(f);
+	return err;
 }
 
 /* Descriptors open, not counting the one that reads the directory. */
@@ -113,7 +123,7 @@ int procstat_read(struct proc_stats *out)
 {
 	char buf[1024];
 	struct rlimit rl;
-	double btime;
+	double btime = 0;
 	int err;
 
 	err = read_file("/proc/self/stat", buf, sizeof(buf));
