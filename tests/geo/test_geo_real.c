@@ -196,6 +196,23 @@ static void test_qqwry_every_record_utf8(void **state)
 		for (l = 0; l < GEO_NLABELS; l++)
 			if (!valid_utf8(f.f[l]))
 				fail_msg("record %u label %d not UTF-8", i, l);
+		/*
+		 * Every first field is classified (countries.c): a country,
+		 * a region, or a place or organisation of a known country.
+		 * A new release with a new one fails here, by name.
+		 */
+		if (f.f[GEO_COUNTRY][0] &&
+		    !geo_country_by_name(f.f[GEO_COUNTRY]) &&
+		    !geo_first_is_region(f.f[GEO_COUNTRY]))
+			fail_msg("record %u: first field '%s' unclassified: "
+				 "add it to user/geo/countries.c",
+				 i, country);
+		/* an organisation is not a city (大学市, 网络市) */
+		if (strstr(f.f[GEO_CITY], "大学") ||
+		    strstr(f.f[GEO_CITY], "学院") ||
+		    strstr(f.f[GEO_CITY], "中心") || f.f[GEO_CITY][0] == '-')
+			fail_msg("record %u: '%s' gives city '%s'", i, country,
+				 f.f[GEO_CITY]);
 	}
 	assert_int_equal(prev_end, 0xffffffff);
 	geo_qqwry_provider.close(q);
@@ -249,6 +266,17 @@ static void test_qqwry_samples(void **state)
 		{"203.69.204.55", {"中国", "台湾省", NULL, "中华电信"}},
 		{"62.157.44.56", {"德国", NULL, NULL, "德国电信(DTAG)"}},
 		{"10.0.0.1", {"局域网"}},
+		/* organisations are not cities (issue 26) */
+		{"210.25.32.1", {"中国", NULL, NULL, "*"}},
+		{"115.31.64.1", {"中国", NULL, NULL, NULL}},
+		{"211.83.112.1", {"中国", "四川省", NULL, "*"}},
+		{"103.225.254.1",
+		 {"中国", "香港特别行政区", "香港特别行政区", "*"}},
+		{"111.58.169.1", {"中国", "广西壮族自治区", "桂林市", "*"}},
+		/* not countries: a university, 纯真's own spellings */
+		{"61.183.36.51", {"中国", NULL, NULL, "中国电信"}},
+		{"103.145.115.1", {"新加坡", NULL, NULL, NULL}},
+		{"5.102.76.1", {"瓜德罗普岛", NULL, NULL, "IDom"}},
 	};
 
 	(void)state;

@@ -275,11 +275,35 @@ static void split_foreign(const char *s, struct geo_fields *out)
 		foreign_city(s, n, out);
 }
 
+/*
+ * An organisation, not a place: "四川大学" is no city 大学市, and
+ * "中国国际电子商务中心" no city 国际电子商务中心市.  纯真 names the
+ * organisation when it knows no finer place.
+ */
+static bool organisation(const char *s)
+{
+	static const char *const words[] = {
+		"大学", "学院", "分院", "学校", "中心", "公司", "网络",
+		"科学院", "研究", "教育局", "电信", "联通", "移动", "网通",
+		"铁通", "网吧",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(s, words[i]))
+			return true;
+	return false;
+}
+
 static void split_china(const struct province *p, const char *rest,
 			struct geo_fields *out)
 {
 	char buf[GEO_FIELD_LEN];
 	size_t i;
+
+	/* "广西-桂林市", "中国-香港-香港岛-中西区": a hyphen between levels */
+	while (*rest == '-')
+		rest++;
 
 	set(out, GEO_COUNTRY, "中国", strlen("中国"));
 	snprintf(out->cc, sizeof(out->cc), "%s",
@@ -292,8 +316,10 @@ static void split_china(const struct province *p, const char *rest,
 		}
 	}
 	geo_copy(buf, sizeof(buf), rest, place_len(rest));
-	if (buf[0])
-		set(out, GEO_CITY, buf, city_len(buf));
+	buf[strcspn(buf, "-")] = '\0';
+	buf[city_len(buf)] = '\0';
+	if (buf[0] && !organisation(buf))
+		set(out, GEO_CITY, buf, strlen(buf));
 }
 
 #define EN_DASH "\xe2\x80\x93"
@@ -303,12 +329,28 @@ void cn_split_region(const char *s, struct geo_fields *out)
 {
 	const struct geo_country *c;
 	const struct province *p;
+	const struct geo_first_field *ff;
 	const char *part[3] = {NULL, NULL, NULL};
 	size_t len[3] = {0}, k = 0, n;
+	char fixed[GEO_FIELD_LEN];
 	const char *d;
 
 	while (*s == ' ')
 		s++;
+	ff = geo_first_field(s, &n);
+	if (ff && ff->kind != GEO_FIRST_REGION) {
+		if (ff->kind == GEO_FIRST_NONE)
+			return;
+		if (ff->kind == GEO_FIRST_CN) {
+			set(out, GEO_COUNTRY, "中国", strlen("中国"));
+			snprintf(out->cc, sizeof(out->cc), "CN");
+			return;
+		}
+		/* IS, READ_AS: the corrected string, split as usual */
+		snprintf(fixed, sizeof(fixed), "%s%s", ff->as,
+			 ff->kind == GEO_FIRST_IS ? "" : s + n);
+		s = fixed;
+	}
 	if (strstr(s, EN_DASH)) {
 		/* modern "中国–江苏–南京[–区]": structural, no guessing */
 		part[0] = s;
@@ -336,13 +378,18 @@ void cn_split_region(const char *s, struct geo_fields *out)
 	}
 	if (starts(s, "中国")) {
 		/* "中国" alone, or followed by a province */
-		p = find_province(s + strlen("中国"));
+		const char *rest = s + strlen("中国");
+
+		rest += strspn(rest, "-");
+		p = find_province(rest);
 		if (p) {
-			split_china(p,
-				    s + strlen("中国") + strlen(p->short_name),
-				    out);
+			split_china(p, rest + strlen(p->short_name), out);
 			return;
 		}
+		/* else an organisation (中国农业科学院): the country alone */
+		set(out, GEO_COUNTRY, "中国", strlen("中国"));
+		snprintf(out->cc, sizeof(out->cc), "CN");
+		return;
 	}
 	n = geo_country_prefix(s, &c);
 	if (!c) {
