@@ -509,6 +509,10 @@ static void test_corrupt_rejected(void **state)
 		{"bad-json.ipdb", "malformed JSON"},
 		{"bad-hlen.ipdb", "header length"},
 		{"bad-nodes.ipdb", "node_count"},
+		/* languages against the field list (issue 26) */
+		{"bad-lang1.ipdb", "language CN at column 1 does not match"},
+		{"bad-lang9.ipdb", "language CN at column 9 does not match"},
+		{"bad-lang-twice.ipdb", "language EN at column 0"},
 		/* a record pointer past the end is found at open */
 		{"wild-leaf.ipdb", "outside the file"},
 		/* one byte short: the header's total_size says so */
