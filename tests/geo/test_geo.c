@@ -222,6 +222,25 @@ static void test_cn_split(void **state)
 		{"美国–加利福尼亚州–洛杉矶", "美国", "加利福尼亚州", "洛杉矶"},
 		{"中国–广西", "中国", "广西壮族自治区", ""},
 		{"IANA", "IANA", "", ""},
+		/* organisations are not cities; hyphens (issue 26) */
+		{"四川大学", "中国", "四川省", ""},
+		{"山东省济南市山东大学", "中国", "山东省", "济南市"},
+		{"中国国际电子商务中心", "中国", "", ""},
+		{"中国青岛嘉华网络BGP", "中国", "", ""},
+		{"中国-香港-香港岛-中西区", "中国", "香港特别行政区",
+		 "香港特别行政区"},
+		{"广西-桂林市临桂区", "中国", "广西壮族自治区", "桂林市"},
+		/* first fields that are not countries, 纯真's spellings */
+		{"长江大学", "中国", "", ""},
+		{"亚太地区", "亚太地区", "", ""},
+		{"泛播/谷歌云", "", "", ""},
+		{"瓜德罗普", "瓜德罗普岛", "", ""},
+		{"印尼雅加达", "印度尼西亚", "", "雅加达"},
+		{"沙特吉达", "沙特阿拉伯", "", "吉达"},
+		{"澳洲", "澳大利亚", "", ""},
+		{"美", "美国", "", ""},
+		{"沈阳市皇姑区", "中国", "辽宁省", "沈阳市"},
+		{"欧洲瑞典斯德哥尔摩市", "瑞典", "", "斯德哥尔摩市"},
 	};
 	size_t i;
 
@@ -447,6 +466,8 @@ static void test_qqwry(void **state)
 		/* gap between records */
 		{"1.0.8.1", {NULL}},
 		{"1.0.9.1", {"中国", "重庆市", "重庆市", "中国铁通"}},
+		/* invalid GBK: U+FFFD, and the rest of the string kept */
+		{"1.0.11.1", {"美国", NULL, NULL, "AB\xef\xbf\xbd" "CD公司"}},
 		/* below the first record, IPv6 */
 		{"0.255.255.255", {"保留地址"}},
 		{"2400:3200::1", {NULL}},
@@ -500,10 +521,12 @@ static void test_corrupt_rejected(void **state)
 		{"bad-header.dat", "too short"},
 		/* a corrupt header: named by the file's name, not "unknown" */
 		{"bad-hdr.dat", "qqwry.dat header corrupt"},
-		{"bad-loop.dat", "qqwry.dat corrupt"},
-		{"bad-offset.dat", "qqwry.dat corrupt"},
+		/* which of the three causes, and where */
+		{"bad-loop.dat", ": redirect loop at offset "},
+		{"bad-offset.dat", ": offset outside the file at offset "},
 		{"bad-order.dat", "qqwry.dat corrupt"},
-		{"bad-unterminated.dat", "qqwry.dat corrupt"},
+		{"bad-unterminated.dat", ": unterminated string at offset "},
+		{"trunc.mmdb", "truncated MaxMind DB"},
 		{"bad-trunc.ipdb", "truncated"},
 		{"bad-trunc-header.ipdb", "ipdb"},
 		{"bad-json.ipdb", "malformed JSON"},
@@ -518,7 +541,6 @@ static void test_corrupt_rejected(void **state)
 		/* one byte short: the header's total_size says so */
 		{"short1.ipdb", "truncated"},
 		{"no-such-file", "No such file"},
-		{"trunc.mmdb", ""},
 		{"empty", "too short"},
 		/* special files: refused without blocking */
 		{"fifo", "FIFO"},
