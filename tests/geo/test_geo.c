@@ -756,6 +756,26 @@ static void test_lookup_batch_and_escaping(void **state)
 	char args[1024], out[4096];
 
 	(void)state;
+	/* a NUL inside a line: refused by line number, the rest answered */
+	snprintf(args, sizeof(args),
+		 "printf '8.8.8.8\\0junk\\n1.2.3.4\\n' > %s", fx("nul.txt"));
+	assert_int_equal(system(args), 0);
+	snprintf(args, sizeof(args), "-f tsv - < %s", fx("nul.txt"));
+	assert_int_equal(run_lookup(args), 1);
+	read_out(out, sizeof(out));
+	if (strcmp(out, "lookup: line 1: a NUL byte: not an address\n"
+			"1.2.3.4\t\t\t\t\t\t\t\t\t\t\n"))
+		fail_msg("NUL line: [%s]", out);
+	/* a cut .mmdb: one line that says so, status 2 */
+	snprintf(args, sizeof(args), "f=%s; head -c $(($(stat -c %%s $f) / 2)) "
+		 "$f > %s", fx("city.mmdb"), fx("cut.mmdb"));
+	assert_int_equal(system(args), 0);
+	snprintf(args, sizeof(args), "-g %s 1.2.3.4", fx("cut.mmdb"));
+	assert_int_equal(run_lookup(args), 2);
+	read_out(out, sizeof(out));
+	if (!strstr(out, "cut.mmdb: truncated MaxMind DB") ||
+	    strchr(out, '\n') != out + strlen(out) - 1)
+		fail_msg("cut mmdb: [%s]", out);
 	snprintf(args, sizeof(args), "-f tsv -g %s 7.7.7.7", fx("dirty.ipdb"));
 	assert_int_equal(run_lookup(args), 0);
 	read_out(out, sizeof(out));

