@@ -291,11 +291,34 @@ static void test_isp_names(void **state)
 		{"CHINANET-BACKBONE", "US", "CHINANET-BACKBONE",
 		 "CHINANET-BACKBONE"},
 		{"电信", "", "电信", "电信"},
+		/* carriers by whole name: after places, not inside another
+		 * company's name (issue 26) */
+		{"重庆电信", "CN", "中国电信", "China Telecom"},
+		{"江苏省南京市电信", "CN", "中国电信", "China Telecom"},
+		{"中国移动", "CN", "中国移动", "China Mobile"},
+		{"移动通信有限公司", "CN", "中国移动", "China Mobile"},
+		{"歌华宽带", "CN", "歌华有线", "Gehua"},
+		{"电信通", "CN", "电信通", "电信通"},
+		{"北京互联通网络科技有限公司", "CN",
+		 "北京互联通网络科技有限公司", "北京互联通网络科技有限公司"},
+		{"新东方教育网", "CN", "新东方教育网", "新东方教育网"},
+		{"广州歌华网络科技发展有限公司", "CN",
+		 "广州歌华网络科技发展有限公司",
+		 "广州歌华网络科技发展有限公司"},
+		{"博路电信科技公司", "CN", "博路电信科技公司",
+		 "博路电信科技公司"},
 	};
 	char out[GEO_FIELD_LEN];
 	size_t i;
 
 	(void)state;
+	/* the carriers' own ASes; 17964 is 电信通, not 中国电信 */
+	assert_string_equal(cn_carrier_by_asn(4134, true), "中国电信");
+	assert_string_equal(cn_carrier_by_asn(4837, false), "China Unicom");
+	assert_string_equal(cn_carrier_by_asn(56046, true), "中国移动");
+	assert_string_equal(cn_carrier_by_asn(4538, true), "中国教育网");
+	assert_null(cn_carrier_by_asn(17964, true));
+	assert_null(cn_carrier_by_asn(0, true));
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		geo_isp_label(t[i].in, t[i].cc, true, out, sizeof(out));
 		if (strcmp(out, t[i].zh))

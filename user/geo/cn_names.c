@@ -487,8 +487,13 @@ struct isp_word {
 	const char *zh, *en;
 };
 
-/* Carrier keywords in 纯真 strings, and the names we export. */
+/*
+ * Carrier names in 纯真 strings, and the names we export.  A name counts
+ * only where a carrier's name can stand (carrier_at()): 电信通, 北京互联通,
+ * 新东方教育网 and 广州歌华网络科技 are other companies.
+ */
 static const struct isp_word cn_words[] = {
+	{"中移铁通", "中国铁通", "China Tietong"},
 	{"电信", "中国电信", "China Telecom"},
 	{"联通", "中国联通", "China Unicom"},
 	{"网通", "中国联通", "China Unicom"},
@@ -499,9 +504,10 @@ static const struct isp_word cn_words[] = {
 	{"科技网", "中国科技网", "CSTNET"},
 	{"长城宽带", "长城宽带", "Great Wall Broadband"},
 	{"鹏博士", "鹏博士", "Dr. Peng"},
-	{"歌华", "歌华有线", "Gehua"},
+	{"歌华有线", "歌华有线", "Gehua"},
 	{"方正宽带", "方正宽带", "Founder Broadband"},
 	{"艾普", "艾普宽带", "AP Broadband"},
+	{"歌华宽带", "歌华有线", "Gehua"}, /* 广州歌华网络科技 is not 歌华 */
 };
 
 /* English AS organisation names of Chinese carriers (case-insensitive). */
@@ -528,6 +534,93 @@ static const struct isp_word org_words[] = {
 	{"dr. peng", "鹏博士", "Dr. Peng"},
 	{"dr.peng", "鹏博士", "Dr. Peng"},
 };
+
+/*
+ * The Chinese carriers' own autonomous systems (checked against the
+ * @ip-location-db/asn data: docs/geography.md lists them).  An AS names
+ * its operator; a string may name a customer that contains a carrier's
+ * word.
+ */
+static const struct {
+	uint32_t asn;
+	const struct isp_word *carrier; /* cn_words[]: 1 电信, 2 联通 ... */
+} carrier_ases[] = {
+	{4134, &cn_words[1]},  {4809, &cn_words[1]},  {4811, &cn_words[1]},
+	{4812, &cn_words[1]},  {4813, &cn_words[1]},  {4816, &cn_words[1]},
+	{4835, &cn_words[1]},  {23764, &cn_words[1]}, {58466, &cn_words[1]},
+	{4808, &cn_words[2]},  {4837, &cn_words[2]},  {9929, &cn_words[2]},
+	{17621, &cn_words[2]}, {17622, &cn_words[2]}, {17623, &cn_words[2]},
+	{17816, &cn_words[2]}, {9808, &cn_words[4]},  {24400, &cn_words[4]},
+	{24444, &cn_words[4]}, {24445, &cn_words[4]}, {24547, &cn_words[4]},
+	{56040, &cn_words[4]}, {56041, &cn_words[4]}, {56042, &cn_words[4]},
+	{56044, &cn_words[4]}, {56045, &cn_words[4]}, {56046, &cn_words[4]},
+	{56047, &cn_words[4]}, {56048, &cn_words[4]}, {134810, &cn_words[4]},
+	{9394, &cn_words[5]},  {4538, &cn_words[6]},  {7497, &cn_words[8]},
+	{17429, &cn_words[11]},
+};
+
+/* The carrier whose own AS asn is, in the label language; NULL if none. */
+const char *cn_carrier_by_asn(uint32_t asn, bool zh)
+{
+	size_t i;
+
+	for (i = 0; asn && i < sizeof(carrier_ases) / sizeof(carrier_ases[0]);
+	     i++)
+		if (carrier_ases[i].asn == asn)
+			return zh ? carrier_ases[i].carrier->zh
+				  : carrier_ases[i].carrier->en;
+	return NULL;
+}
+
+/*
+ * Whether s[0..n) is only places: nothing, 中国, a province (江苏,
+ * 江苏省) and cities or counties each ending in its mark (南京市, 恩施州,
+ * 仙桃县).  A carrier's name stands after places (重庆电信,
+ * 江苏省南京市电信), never after another name (北京互联通, 新东方教育网).
+ */
+static bool places_only(const char *s, size_t n)
+{
+	static const char *const marks[] = {"自治区", "地区", "省", "市",
+					    "州",     "盟",   "县", "区"};
+	const char *end = s + n, *best, *q;
+	const struct province *p;
+	size_t i;
+
+	if (n >= strlen("中国") && starts(s, "中国"))
+		s += strlen("中国");
+	p = s < end ? find_province(s) : NULL;
+	if (p && (size_t)(end - s) >= strlen(p->short_name))
+		s += strlen(p->short_name);
+	while (s < end) {
+		best = NULL;
+		for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+			q = strstr(s, marks[i]);
+			if (q && q + strlen(marks[i]) <= end &&
+			    (!best || q < best)) {
+				best = q + strlen(marks[i]);
+			}
+		}
+		/* a place name: a few Chinese characters, then its mark */
+		if (!best || best - s > 8 * 3)
+			return false;
+		for (q = s; q < best; q++)
+			if ((unsigned char)*q < 0x80)
+				return false;
+		s = best;
+	}
+	return true;
+}
+
+/* A carrier's name at s + at: after places only, and not the start of
+ * a longer company name (电信通 is Beijing's 电信通, not 中国电信; 移动通信
+ * is still 中国移动). */
+static bool carrier_at(const char *s, size_t at, const char *word)
+{
+	const char *tail = s + at + strlen(word);
+
+	return places_only(s, at) &&
+	       (!starts(tail, "通") || starts(tail, "通信"));
+}
 
 /*
  * The ISP label for a raw database string (纯真 area, ipdb isp_domain,
@@ -560,7 +653,8 @@ void geo_isp_label(const char *raw, const char *cc, bool zh, char *out,
 	}
 	for (i = 0; i < sizeof(cn_words) / sizeof(cn_words[0]); i++) {
 		at = strstr(buf, cn_words[i].word);
-		if (at && (!best_at || at < best_at)) {
+		if (at && (!best_at || at < best_at) &&
+		    carrier_at(buf, at - buf, cn_words[i].word)) {
 			best_at = at;
 			best = &cn_words[i];
 		}

@@ -139,6 +139,7 @@ const char *cn_province_by_code(const char *iso);
 void cn_canon_place(struct geo_fields *f);
 void geo_isp_label(const char *raw, const char *cc, bool zh, char *out,
 		   size_t len);
+const char *cn_carrier_by_asn(uint32_t asn, bool zh);
 
 /* Interning: strings and label tuples that live until geo_intern_free(). */
 struct geo_intern *geo_intern_new(void);
