@@ -70,13 +70,21 @@ PREFECTURES = """延边朝鲜族自治州 恩施土家族苗族自治州 湘西�
 昌吉回族自治州 博尔塔拉蒙古自治州 巴音郭楞蒙古自治州 克孜勒苏柯尔克孜自治州
 伊犁哈萨克自治州""".split()
 CITY_SUFFIXES = ("市", "自治州", "盟", "地区", "林区", "县", "区", "旗")
-CARRIERS = [  # keyword in a 纯真 string -> the one name (mainland China)
-    ("电信", "中国电信"), ("联通", "中国联通"), ("网通", "中国联通"),
+CARRIERS = [  # a carrier's name in a 纯真 string -> the one name (CN)
+    ("中移铁通", "中国铁通"), ("电信", "中国电信"), ("联通", "中国联通"), ("网通", "中国联通"),
     ("移动", "中国移动"), ("铁通", "中国铁通"), ("教育网", "中国教育网"),
     ("广电", "中国广电"), ("科技网", "中国科技网"), ("长城宽带", "长城宽带"),
-    ("鹏博士", "鹏博士"), ("歌华", "歌华有线"), ("方正宽带", "方正宽带"),
-    ("艾普", "艾普宽带"),
+    ("鹏博士", "鹏博士"), ("歌华有线", "歌华有线"), ("方正宽带", "方正宽带"),
+    ("艾普", "艾普宽带"), ("歌华宽带", "歌华有线"),
 ]
+# Where a carrier's name may stand: at the start, or after 中国, a
+# province and places each ending in its mark (重庆电信, 江苏省南京市电信);
+# not after another name (北京互联通) nor as the start of one (电信通).
+PLACE_MARKS = ("自治区", "地区", "省", "市", "州", "盟", "县", "区")
+# Words of a company's name: a carrier label from a string where one of
+# them comes before the carrier's name is another company's.
+COMPANY_WORDS = ("公司", "科技", "信息", "网络", "集团", "云", "数据",
+                 "中心", "会员", "互联", "宽带通")
 ORGS = [  # English AS organisation -> the one name (mainland China)
     ("chinanet", "中国电信"), ("china telecom", "中国电信"),
     ("chinatelecom", "中国电信"), ("china unicom", "中国联通"),
@@ -110,7 +118,18 @@ def country_table():
     return table
 
 
+def first_fields():
+    """纯真 first fields that are not a country name, each classified
+    (user/geo/countries.c): field -> (kind, what it reads as)."""
+    src = open(os.path.join(ROOT, "user", "geo", "countries.c"),
+               encoding="utf-8").read()
+    return {m.group(1): (m.group(2), m.group(4) or "") for m in re.finditer(
+        r'\{"([^"]+)", GEO_FIRST_(\w+), (NULL|"([^"]*)")\}', src)}
+
+
 COUNTRIES = country_table()
+FIRST = first_fields()
+REGIONS = {f for f, (k, _) in FIRST.items() if k == "REGION"}
 BY_NAME = {}
 for _cc, (_n, _al) in COUNTRIES.items():
     for _x in [_n] + _al:
@@ -132,6 +151,34 @@ def city_full(city, tags):
     return city + "市"
 
 
+def places_only(s):
+    if s.startswith("中国"):
+        s = s[2:]
+    short = next((k for k in PROVINCES if s.startswith(k)), None)
+    if short:
+        s = s[len(short):]
+    while s:
+        ends = [s.find(m) + len(m) for m in PLACE_MARKS if m in s]
+        if not ends or min(ends) > 8 or re.search(r"[\x00-\x7f]",
+                                                  s[:min(ends)]):
+            return False
+        s = s[min(ends):]
+    return True
+
+
+def carrier_in(s):
+    """The (position, one name) of the carrier s names, or None."""
+    best = None
+    for word, name in CARRIERS:
+        at = s.find(word)
+        tail = s[at + len(word):] if at >= 0 else ""
+        if at >= 0 and (best is None or at < best[0]) and \
+                places_only(s[:at]) and (not tail.startswith("通") or
+                                         tail.startswith("通信")):
+            best = (at, name)
+    return best
+
+
 def isp_label(raw, cc, tags):
     """The carrier rule: first part before '/', Chinese carriers' one name
     only in mainland China."""
@@ -143,11 +190,7 @@ def isp_label(raw, cc, tags):
         return ""
     if not s or cc != "CN":
         return s
-    best = None
-    for word, name in CARRIERS:
-        at = s.find(word)
-        if at >= 0 and (best is None or at < best[0]):
-            best = (at, name)
+    best = carrier_in(s)
     if best is None:
         low = s.lower()
         for word, name in ORGS:
@@ -347,6 +390,28 @@ def check_qqwry(raw, got, tags):
     s = country_raw.strip(" ")
     if s.upper() == "CZ88.NET":
         s = ""
+    # first fields that are not a country name, classified once
+    kind, read_as = FIRST.get(s, ("", ""))
+    if kind == "READ_AS":
+        kind = ""
+    for f, (k, a) in FIRST.items():
+        if k == "READ_AS" and s.startswith(f):
+            s = a + s[len(f):]
+            tags.add("first-field-read-as")
+    if kind == "IS":
+        s = read_as
+        tags.add("first-field-read-as")
+    elif kind in ("NONE", "CN"):
+        tags.add("first-field-" + kind.lower())
+        want = ["中国" if kind == "CN" else "", "", ""]
+        if got[:3] != want:
+            bad.append("'%s' gives %s, not %s" % (s, got[:3], want))
+        s = ""
+        gc, gp, gci = "", "", ""
+    short = None
+    if s.startswith("中国-"):
+        s = "中国" + s[3:].replace("-", "", 1)
+        tags.add("split-hyphen")
     # country
     if gc == "中国":
         short = next((k for k in PROVINCES if s.startswith(k) or
@@ -379,6 +444,11 @@ def check_qqwry(raw, got, tags):
         if s:
             bad.append("no country for '%s'" % s)
         rest, cc = "", ""
+    if kind == "CN":
+        cc = "CN"
+    if gc == "中国" and short and rest.startswith("-"):
+        rest = rest.lstrip("-").split("-")[0]
+        tags.add("split-hyphen")
     # split rules for what follows the country/province
     cut = re.search(r"[/(（ A-Za-z0-9]", rest)
     if cut:
@@ -387,7 +457,8 @@ def check_qqwry(raw, got, tags):
                       cut.group(0), "split-trailing-organisation"))
         rest = rest[:cut.start()]
     if gci:
-        if any(ch in gci for ch in "/()（") or re.search(r"[A-Za-z]", gci):
+        if any(ch in gci for ch in "/()（-") or re.search(r"[A-Za-z]", gci) \
+                or re.search("大学|学院|中心|网络", gci):
             bad.append("city '%s' is not a place" % gci)
         plain = gci
         if gc == "中国" and (gp in MUNICIPALITIES or
@@ -410,6 +481,14 @@ def check_qqwry(raw, got, tags):
         # text that is neither a division nor a city
         bad.append("'%s' dropped" % rest)
     exp_isp = isp_label(area, cc, tags)
+    # a carrier label only from a string that names that carrier, not
+    # another company that has a carrier's word in its name
+    first = area.strip(" ").split("/")[0]
+    if gi in CN_CARRIERS and gi != first:
+        hit = carrier_in(first)
+        if hit and any(w in first[:hit[0]] for w in COMPANY_WORDS):
+            bad.append("carrier %s from another company's name '%s'" % (
+                gi, first))
     if gi != exp_isp:
         bad.append("isp '%s' for area '%s' (want '%s')" % (gi, area, exp_isp))
     if gi in CN_CARRIERS and cc != "CN" and gi != area:
@@ -428,6 +507,10 @@ def compare(name, addrs, got, expect):
                 unexplained.append((a, "special range labelled %s" % g))
             continue
         bad = expect(a, g, tags)
+        # a Chinese country label is in the country table or a region
+        if re.search("[\u3000-\u9fff]", g[0]) and g[0] != "中国" and \
+                g[0] not in BY_NAME and g[0] not in REGIONS:
+            bad.append("country '%s' is not in the country table" % g[0])
         for t in tags:
             rules[t] += 1
         for b in bad:

@@ -490,7 +490,10 @@ static void test_qqwry(void **state)
 		{"1.0.8.1", {NULL}},
 		{"1.0.9.1", {"中国", "重庆市", "重庆市", "中国铁通"}},
 		/* invalid GBK: U+FFFD, and the rest of the string kept */
-		{"1.0.11.1", {"美国", NULL, NULL, "AB\xef\xbf\xbd" "CD公司"}},
+		{"1.0.11.1",
+		 {"美国", NULL, NULL,
+		  "AB\xef\xbf\xbd"
+		  "CD公司"}},
 		/* below the first record, IPv6 */
 		{"0.255.255.255", {"保留地址"}},
 		{"2400:3200::1", {NULL}},
@@ -790,8 +793,10 @@ static void test_lookup_batch_and_escaping(void **state)
 			"1.2.3.4\t\t\t\t\t\t\t\t\t\t\n"))
 		fail_msg("NUL line: [%s]", out);
 	/* a cut .mmdb: one line that says so, status 2 */
-	snprintf(args, sizeof(args), "f=%s; head -c $(($(stat -c %%s $f) / 2)) "
-		 "$f > %s", fx("city.mmdb"), fx("cut.mmdb"));
+	snprintf(args, sizeof(args),
+		 "f=%s; head -c $(($(stat -c %%s $f) / 2)) "
+		 "$f > %s",
+		 fx("city.mmdb"), fx("cut.mmdb"));
 	assert_int_equal(system(args), 0);
 	snprintf(args, sizeof(args), "-g %s 1.2.3.4", fx("cut.mmdb"));
 	assert_int_equal(run_lookup(args), 2);

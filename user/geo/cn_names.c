@@ -283,9 +283,9 @@ static void split_foreign(const char *s, struct geo_fields *out)
 static bool organisation(const char *s)
 {
 	static const char *const words[] = {
-		"大学", "学院", "分院", "学校", "中心", "公司", "网络",
-		"科学院", "研究", "教育局", "电信", "联通", "移动", "网通",
-		"铁通", "网吧",
+		"大学", "学院",	  "分院", "学校",   "中心", "公司",
+		"网络", "科学院", "研究", "教育局", "电信", "联通",
+		"移动", "网通",	  "铁通", "网吧",
 	};
 	size_t i;
 
@@ -545,17 +545,17 @@ static const struct {
 	uint32_t asn;
 	const struct isp_word *carrier; /* cn_words[]: 1 电信, 2 联通 ... */
 } carrier_ases[] = {
-	{4134, &cn_words[1]},  {4809, &cn_words[1]},  {4811, &cn_words[1]},
-	{4812, &cn_words[1]},  {4813, &cn_words[1]},  {4816, &cn_words[1]},
-	{4835, &cn_words[1]},  {23764, &cn_words[1]}, {58466, &cn_words[1]},
-	{4808, &cn_words[2]},  {4837, &cn_words[2]},  {9929, &cn_words[2]},
-	{17621, &cn_words[2]}, {17622, &cn_words[2]}, {17623, &cn_words[2]},
-	{17816, &cn_words[2]}, {9808, &cn_words[4]},  {24400, &cn_words[4]},
-	{24444, &cn_words[4]}, {24445, &cn_words[4]}, {24547, &cn_words[4]},
-	{56040, &cn_words[4]}, {56041, &cn_words[4]}, {56042, &cn_words[4]},
-	{56044, &cn_words[4]}, {56045, &cn_words[4]}, {56046, &cn_words[4]},
-	{56047, &cn_words[4]}, {56048, &cn_words[4]}, {134810, &cn_words[4]},
-	{9394, &cn_words[5]},  {4538, &cn_words[6]},  {7497, &cn_words[8]},
+	{4134, &cn_words[1]},	{4809, &cn_words[1]},  {4811, &cn_words[1]},
+	{4812, &cn_words[1]},	{4813, &cn_words[1]},  {4816, &cn_words[1]},
+	{4835, &cn_words[1]},	{23764, &cn_words[1]}, {58466, &cn_words[1]},
+	{4808, &cn_words[2]},	{4837, &cn_words[2]},  {9929, &cn_words[2]},
+	{17621, &cn_words[2]},	{17622, &cn_words[2]}, {17623, &cn_words[2]},
+	{17816, &cn_words[2]},	{9808, &cn_words[4]},  {24400, &cn_words[4]},
+	{24444, &cn_words[4]},	{24445, &cn_words[4]}, {24547, &cn_words[4]},
+	{56040, &cn_words[4]},	{56041, &cn_words[4]}, {56042, &cn_words[4]},
+	{56044, &cn_words[4]},	{56045, &cn_words[4]}, {56046, &cn_words[4]},
+	{56047, &cn_words[4]},	{56048, &cn_words[4]}, {134810, &cn_words[4]},
+	{9394, &cn_words[5]},	{4538, &cn_words[6]},  {7497, &cn_words[8]},
 	{17429, &cn_words[11]},
 };
 

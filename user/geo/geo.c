@@ -293,8 +293,9 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 	 * not a word inside a customer's name (cn_carrier_by_asn()).
 	 */
 	if (res->label[GEO_ASN] && base && !strcmp(base->cc, "CN")) {
-		const char *c = cn_carrier_by_asn(
-			geo_asn_number(res->label[GEO_ASN]), ctx->zh || foreign);
+		const char *c =
+			cn_carrier_by_asn(geo_asn_number(res->label[GEO_ASN]),
+					  ctx->zh || foreign);
 
 		if (c) {
 			res->label[GEO_ISP] = NULL;

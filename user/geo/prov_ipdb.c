@@ -180,8 +180,8 @@ static int ipdb_init(struct ipdb *d, char *why, size_t len)
 
 		for (j = 0; j < i && d->h.langs[j].offset != off; j++)
 			;
-		if (off % d->h.n_fields || off / d->h.n_fields >= d->h.n_langs ||
-		    j < i) {
+		if (off % d->h.n_fields ||
+		    off / d->h.n_fields >= d->h.n_langs || j < i) {
 			snprintf(why, len,
 				 "language %s at column %u does not match %zu "
 				 "fields in %zu languages",

@@ -158,8 +158,10 @@ static int validate(const struct qqwry *q, char *why, size_t len)
 		prev = start;
 		ret = record(q, u24(ix + 4), &end, &c, &a, &bad);
 		if (ret) {
-			snprintf(why, len, "record %u (at offset %u): %s at "
-				 "offset %u", i, u24(ix + 4), bad.why, bad.off);
+			snprintf(why, len,
+				 "record %u (at offset %u): %s at "
+				 "offset %u",
+				 i, u24(ix + 4), bad.why, bad.off);
 			return ret;
 		}
 		if (end < start) {
