@@ -570,6 +570,44 @@ def agreement(alone, addrs):
     return len(bad)
 
 
+def carrier_ases():
+    """AS number -> carrier (zh), the documented table of the carriers' own
+    ASes (user/geo/cn_names.c, docs/geography.md)."""
+    src = open(os.path.join(ROOT, "user", "geo", "cn_names.c"),
+               encoding="utf-8").read()
+    words = re.search(r"cn_words\[\] = \{(.*?)\n\};", src, re.S).group(1)
+    names = re.findall(r'\{"[^"]+", "([^"]+)", "[^"]+"\}', words)
+    return {int(n): names[int(i)] for n, i in re.findall(
+        r"\{(\d+), &cn_words\[(\d+)\]\}", src)}
+
+
+def sweep_carrier_as(v4, truth, withasn, alone):
+    """With an ASN database, an address of mainland China in a carrier's
+    own AS is labelled that carrier; any other keeps qqwry.dat's label
+    (where qqwry.dat has one)."""
+    table, bad, n = carrier_ases(), [], 0
+    for a in v4:
+        g, d = withasn[a], alone[a]
+        num = int(truth[a].split()[0][2:]) if truth[a] else 0
+        mainland = d[0] == "中国" and d[1] not in (
+            "台湾省", "香港特别行政区", "澳门特别行政区") and not special(a)
+        if mainland and num in table:
+            want = table[num]
+            n += 1
+        elif d[3]:
+            want = d[3]
+        else:
+            continue  # the ASN organisation, checked by the rules above
+        if g[3] != want:
+            bad.append((a, g[3], want, truth[a]))
+    print("carrier by AS (-g qqwry.dat --isp-db ASN): %d addresses, %d in "
+          "a carrier's own AS, %d unexplained differences" % (
+              len(v4), n, len(bad)))
+    for a, g, w, t in bad[:20]:
+        print("    UNEXPLAINED %s (%s): isp '%s', want '%s'" % (a, t, g, w))
+    return len(bad)
+
+
 def sweep_asn(binary, cache, v4, n_mmdblookup=2000):
     """The asn label from the real @ip-location-db/asn data: the ranges
     covering the sampled addresses are written into a GeoLite2-ASN shaped
@@ -614,7 +652,16 @@ def sweep_asn(binary, cache, v4, n_mmdblookup=2000):
         got = {f[0]: f[5] for f in (l.split("\t")
                                     for l in out.splitlines())}
         recs = mmdblookup(db, v4[:n_mmdblookup])
-    failed = 0
+        # carriers by identity: -g qqwry.dat --isp-db ASN
+        dat = os.path.join(cache, "qqwry.dat")
+        out = subprocess.run([binary, "lookup", "--format", "tsv", "-g",
+                              dat, "--isp-db", db],
+                             input="\n".join(v4) + "\n", capture_output=True,
+                             text=True, check=True).stdout
+        withasn = {f[0]: f[1:5] for f in (l.split("\t")
+                                          for l in out.splitlines())}
+        alone = run_lookup(binary, [dat], v4)
+    failed = sweep_carrier_as(v4, truth, withasn, alone)
     bad = [(a, got.get(a), truth[a]) for a in v4 if got.get(a) != truth[a]]
     print("asn vs @ip-location-db/asn CSV: %d addresses (%d in an AS), "
           "%d unexplained differences" % (
