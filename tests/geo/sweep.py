@@ -575,10 +575,9 @@ def carrier_ases():
     ASes (user/geo/cn_names.c, docs/geography.md)."""
     src = open(os.path.join(ROOT, "user", "geo", "cn_names.c"),
                encoding="utf-8").read()
-    words = re.search(r"cn_words\[\] = \{(.*?)\n\};", src, re.S).group(1)
-    names = re.findall(r'\{"[^"]+", "([^"]+)", "[^"]+"\}', words)
-    return {int(n): names[int(i)] for n, i in re.findall(
-        r"\{(\d+), &cn_words\[(\d+)\]\}", src)}
+    names = dict(re.findall(r'\[(W_\w+)\] = \{"[^"]+", "([^"]+)"', src))
+    return {int(n): names[w] for n, w in re.findall(
+        r"\{(\d+), &cn_words\[(W_\w+)\]\}", src)}
 
 
 def sweep_carrier_as(v4, truth, withasn, alone):

@@ -492,22 +492,41 @@ struct isp_word {
  * only where a carrier's name can stand (carrier_at()): 电信通, 北京互联通,
  * 新东方教育网 and 广州歌华网络科技 are other companies.
  */
+enum cn_carrier {
+	W_CMTT,
+	W_TELECOM,
+	W_UNICOM,
+	W_NETCOM,
+	W_MOBILE,
+	W_TIETONG,
+	W_CERNET,
+	W_BROADNET,
+	W_CSTNET,
+	W_GWBN,
+	W_DRPENG,
+	W_GEHUA,
+	W_FOUNDER,
+	W_AP,
+	W_GEHUA_BB,
+};
+
 static const struct isp_word cn_words[] = {
-	{"中移铁通", "中国铁通", "China Tietong"},
-	{"电信", "中国电信", "China Telecom"},
-	{"联通", "中国联通", "China Unicom"},
-	{"网通", "中国联通", "China Unicom"},
-	{"移动", "中国移动", "China Mobile"},
-	{"铁通", "中国铁通", "China Tietong"},
-	{"教育网", "中国教育网", "CERNET"},
-	{"广电", "中国广电", "China Broadnet"},
-	{"科技网", "中国科技网", "CSTNET"},
-	{"长城宽带", "长城宽带", "Great Wall Broadband"},
-	{"鹏博士", "鹏博士", "Dr. Peng"},
-	{"歌华有线", "歌华有线", "Gehua"},
-	{"方正宽带", "方正宽带", "Founder Broadband"},
-	{"艾普", "艾普宽带", "AP Broadband"},
-	{"歌华宽带", "歌华有线", "Gehua"}, /* 广州歌华网络科技 is not 歌华 */
+	[W_CMTT] = {"中移铁通", "中国铁通", "China Tietong"},
+	[W_TELECOM] = {"电信", "中国电信", "China Telecom"},
+	[W_UNICOM] = {"联通", "中国联通", "China Unicom"},
+	[W_NETCOM] = {"网通", "中国联通", "China Unicom"},
+	[W_MOBILE] = {"移动", "中国移动", "China Mobile"},
+	[W_TIETONG] = {"铁通", "中国铁通", "China Tietong"},
+	[W_CERNET] = {"教育网", "中国教育网", "CERNET"},
+	[W_BROADNET] = {"广电", "中国广电", "China Broadnet"},
+	[W_CSTNET] = {"科技网", "中国科技网", "CSTNET"},
+	[W_GWBN] = {"长城宽带", "长城宽带", "Great Wall Broadband"},
+	[W_DRPENG] = {"鹏博士", "鹏博士", "Dr. Peng"},
+	[W_GEHUA] = {"歌华有线", "歌华有线", "Gehua"},
+	[W_FOUNDER] = {"方正宽带", "方正宽带", "Founder Broadband"},
+	[W_AP] = {"艾普", "艾普宽带", "AP Broadband"},
+	/* 广州歌华网络科技 is not 歌华 */
+	[W_GEHUA_BB] = {"歌华宽带", "歌华有线", "Gehua"},
 };
 
 /* English AS organisation names of Chinese carriers (case-insensitive). */
@@ -543,20 +562,25 @@ static const struct isp_word org_words[] = {
  */
 static const struct {
 	uint32_t asn;
-	const struct isp_word *carrier; /* cn_words[]: 1 电信, 2 联通 ... */
+	const struct isp_word *carrier;
 } carrier_ases[] = {
-	{4134, &cn_words[1]},	{4809, &cn_words[1]},  {4811, &cn_words[1]},
-	{4812, &cn_words[1]},	{4813, &cn_words[1]},  {4816, &cn_words[1]},
-	{4835, &cn_words[1]},	{23764, &cn_words[1]}, {58466, &cn_words[1]},
-	{4808, &cn_words[2]},	{4837, &cn_words[2]},  {9929, &cn_words[2]},
-	{17621, &cn_words[2]},	{17622, &cn_words[2]}, {17623, &cn_words[2]},
-	{17816, &cn_words[2]},	{9808, &cn_words[4]},  {24400, &cn_words[4]},
-	{24444, &cn_words[4]},	{24445, &cn_words[4]}, {24547, &cn_words[4]},
-	{56040, &cn_words[4]},	{56041, &cn_words[4]}, {56042, &cn_words[4]},
-	{56044, &cn_words[4]},	{56045, &cn_words[4]}, {56046, &cn_words[4]},
-	{56047, &cn_words[4]},	{56048, &cn_words[4]}, {134810, &cn_words[4]},
-	{9394, &cn_words[5]},	{4538, &cn_words[6]},  {7497, &cn_words[8]},
-	{17429, &cn_words[11]},
+	{4134, &cn_words[W_TELECOM]},  {4809, &cn_words[W_TELECOM]},
+	{4811, &cn_words[W_TELECOM]},  {4812, &cn_words[W_TELECOM]},
+	{4813, &cn_words[W_TELECOM]},  {4816, &cn_words[W_TELECOM]},
+	{4835, &cn_words[W_TELECOM]},  {23764, &cn_words[W_TELECOM]},
+	{58466, &cn_words[W_TELECOM]}, {4808, &cn_words[W_UNICOM]},
+	{4837, &cn_words[W_UNICOM]},   {9929, &cn_words[W_UNICOM]},
+	{17621, &cn_words[W_UNICOM]},  {17622, &cn_words[W_UNICOM]},
+	{17623, &cn_words[W_UNICOM]},  {17816, &cn_words[W_UNICOM]},
+	{9808, &cn_words[W_MOBILE]},   {24400, &cn_words[W_MOBILE]},
+	{24444, &cn_words[W_MOBILE]},  {24445, &cn_words[W_MOBILE]},
+	{24547, &cn_words[W_MOBILE]},  {56040, &cn_words[W_MOBILE]},
+	{56041, &cn_words[W_MOBILE]},  {56042, &cn_words[W_MOBILE]},
+	{56044, &cn_words[W_MOBILE]},  {56045, &cn_words[W_MOBILE]},
+	{56046, &cn_words[W_MOBILE]},  {56047, &cn_words[W_MOBILE]},
+	{56048, &cn_words[W_MOBILE]},  {134810, &cn_words[W_MOBILE]},
+	{9394, &cn_words[W_TIETONG]},  {4538, &cn_words[W_CERNET]},
+	{7497, &cn_words[W_CSTNET]},   {17429, &cn_words[W_GEHUA]},
 };
 
 /* The carrier whose own AS asn is, in the label language; NULL if none. */
