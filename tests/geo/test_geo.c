@@ -553,6 +553,8 @@ static void test_corrupt_rejected(void **state)
 		{"bad-order.dat", "qqwry.dat corrupt"},
 		{"bad-unterminated.dat", ": unterminated string at offset "},
 		{"trunc.mmdb", "truncated MaxMind DB"},
+		/* cut inside the metadata: libmaxminddb's reason, and ours */
+		{"cut-meta.mmdb", "truncated or corrupt MaxMind DB: "},
 		{"bad-trunc.ipdb", "truncated"},
 		{"bad-trunc-header.ipdb", "ipdb"},
 		{"bad-json.ipdb", "malformed JSON"},
@@ -579,6 +581,9 @@ static void test_corrupt_rejected(void **state)
 	/* fx() has few rotating buffers: one or two paths per command */
 	snprintf(cmd, sizeof(cmd), "head -c 1000 %s > %s", fx("city.mmdb"),
 		 fx("trunc.mmdb"));
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "head -c -10 %s > %s", fx("city.mmdb"),
+		 fx("cut-meta.mmdb"));
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), ": > %s", fx("empty"));
 	assert_int_equal(system(cmd), 0);
