@@ -457,8 +457,10 @@ def check_qqwry(raw, got, tags):
                       cut.group(0), "split-trailing-organisation"))
         rest = rest[:cut.start()]
     if gci:
-        if any(ch in gci for ch in "/()（-") or re.search(r"[A-Za-z]", gci) \
-                or re.search("大学|学院|中心|网络", gci):
+        # (a hyphen is part of a French name, not of a Chinese one)
+        if any(ch in gci for ch in "/()（") or re.search(r"[A-Za-z]", gci) \
+                or re.search("大学|学院|中心|网络", gci) or (
+                    gc == "中国" and "-" in gci):
             bad.append("city '%s' is not a place" % gci)
         plain = gci
         if gc == "中国" and (gp in MUNICIPALITIES or
