@@ -84,6 +84,10 @@ echo "package: installing and running it on a fresh Debian 12"
 	bash -c ". /usr/share/bash-completion/completions/ip_traffic_monitor_cli &&
 		complete -p ip_traffic_monitor_cli"
 	ls /usr/share/ip_traffic_monitor_cli/* 2>/dev/null || true
+	# No systemd in this root: postinst made the service user all the same.
+	if command -v systemd-sysusers >/dev/null; then echo "package: systemd-sysusers present"; fi
+	getent passwd ip_traffic_monitor
+	test -f /lib/systemd/system/ip_traffic_monitor.socket
 	# On lo of a private network namespace: the host is left alone.
 	unshare --net ip_traffic_monitor_cli -i lo -d 2 --no-summary
 	echo "package: installed and ran on a fresh root"

@@ -8,14 +8,14 @@ cd "$(dirname "$0")/.."
 
 BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	zlib1g-dev libmaxminddb-dev libmicrohttpd-dev libncurses-dev libsqlite3-dev
-	libfixbuf-dev libpq-dev libjson-c-dev bpftool iproute2
+	libfixbuf-dev libpq-dev libjson-c-dev libcurl4-openssl-dev bpftool iproute2
 	libsystemd-dev libcap-ng-dev libyaml-dev libgnutls28-dev libcrypt-dev
 	systemd)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
 	util-linux mount procps help2man python3-pyte sqlite3 libclang-rt-14-dev
 	nfdump pmacct python3-ipfix postgresql-15 systemd-container openssl
-	apache2-utils groff-base)
+	apache2-utils groff-base clickhouse-server clickhouse-client)
 # Not for building: the README's next step after scripts/run.sh is
 # `curl http://localhost:10749/metrics`, and a fresh Debian has no curl.
 BUILD_PKGS+=(curl)
@@ -69,10 +69,12 @@ if ((${#missing[@]})); then
 		-o Dpkg::Use-Pty=0 "${missing[@]}"
 	# The tests run their own flow collectors and PostgreSQL cluster; the
 	# packaged services (nfcapd, pmacct's daemons, one of them sniffing,
-	# the default PostgreSQL cluster) stay off where systemd runs.
+	# the default PostgreSQL cluster, ClickHouse on its
+	# default ports) stay off where systemd runs.
 	if [[ -d /run/systemd/system ]]; then
 		systemctl disable --now nfdump.service nfacctd.service \
 			pmacctd.service sfacctd.service postgresql.service \
+			clickhouse-server.service \
 			>/dev/null 2>&1 || true
 	fi
 fi

@@ -421,7 +421,9 @@ def test_every_expression_against_real_prometheus(topo, start_monitor,
             if name == "ip_traffic_tracked_addresses":
                 return [({}, float(len(truth)))]
             if name == "ip_traffic_build_info":
-                return [({"version": m.all(name)[0][0]["version"]}, 1.0)]
+                lab = dict(m.all(name)[0][0])
+                assert lab["kernel"] == os.uname().release, lab
+                return [(lab, 1.0)]
             if name == "up":
                 return [({}, 1.0)]
             if name == "ip_traffic_feature":

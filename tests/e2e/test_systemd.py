@@ -17,6 +17,9 @@ network namespace to a test namespace, and for real:
   database, the programs left counting for the next start (--keep-attached);
 - a bad setting fails the start with one line, at error priority, and is
   not retried;
+- with ip_traffic_monitor.socket started instead, systemd holds the port
+  and the first scrape starts the service, which serves on that socket
+  (not binding -p itself) and answers it exactly;
 - with ITM_OPTS="--reattach --clsact" in /etc/default (no change to the
   unit) the daemon keeps CAP_NET_ADMIN permitted and bounding only, none
   effective, in every thread, and a veth deleted and created again is
@@ -38,6 +41,7 @@ import itm_nspawn
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.dirname(e2e.default_bin())
 UNIT = "ip_traffic_monitor.service"
+SOCKET = "ip_traffic_monitor.socket"
 PORT = 10749
 SINK = 5001
 DB = "/var/lib/ip_traffic_monitor/traffic.db"
@@ -80,6 +84,8 @@ def machine(itm_bin, geo_dir):
         m.boot()
         m.write("/etc/systemd/system/" + UNIT,
                 installed_unit("/opt/itm/" + os.path.basename(itm_bin)))
+        m.write("/etc/systemd/system/" + SOCKET,
+                _read(os.path.join(HERE, "..", "..", "systemd", SOCKET)))
         m.write("/etc/sysusers.d/ip_traffic_monitor.conf",
                 _read(os.path.join(HERE, "..", "..", "systemd",
                                    "ip_traffic_monitor.sysusers")))
@@ -399,6 +405,40 @@ def test_reattach_from_the_default_file(machine, topo, service):
     assert not [msg for prio, msg in machine.journal(UNIT) if prio <= 3]
     machine.systemctl("stop", UNIT)
     assert machine.show(UNIT, "Result") == "success"
+
+
+def test_socket_activation(machine, topo, service):
+    t = topo
+    service("-s 60 -t 0")
+    p = machine.run("systemd-analyze", "verify", "--man=no", SOCKET,
+                    check=False)
+    assert p.returncode == 0 and not p.stderr.strip(), p
+    sinks = e2e.Sinks(t.pns, t.peers, SINK)
+    truth = {}
+    try:
+        machine.systemctl("start", SOCKET)
+        assert machine.show(SOCKET, "ActiveState") == "active"
+        assert machine.show(UNIT, "ActiveState") == "inactive"
+        assert t.attached_programs() == []
+        # The first scrape waits in the socket's backlog while systemd
+        # starts the service; answered once it is ready.
+        st, _, body = e2e.http_request(t.mns, PORT, timeout=60)
+        assert st == 200
+        assert machine.show(UNIT, "ActiveState") == "active"
+        one_program_per_hook(t)
+        assert any("socket activation" in msg
+                   for _, msg in machine.journal(UNIT))
+        send(t, t.peer4[0], [100, 1400], truth)
+        assert_exact(scrape(t), truth)
+        machine.systemctl("stop", UNIT)
+        # The socket stays; the next scrape starts the service again.
+        st, _, _ = e2e.http_request(t.mns, PORT, timeout=60)
+        assert st == 200
+        assert machine.show(UNIT, "ActiveState") == "active"
+    finally:
+        sinks.close()
+        machine.systemctl("stop", SOCKET, UNIT, check=False)
+    assert machine.show(UNIT, "ExecMainStatus") == "0"
 
 
 def test_bad_setting_fails_once(machine, topo, service):

@@ -40,9 +40,41 @@ sub write_tree {
 	close $fh;
 }
 
+sub country { my ($cc, $en, $zh) = @_; return { %{ names($en, $zh) }, iso_code => $cc } }
+
+# Places that city.mmdb and city2.mmdb describe differently, for the rule
+# that combines databases (a city never under another database's province)
+# and the names of places abroad.
+my %places = (
+	'city.mmdb' => {
+		# a city without its state
+		'7.7.0.0/24' => [ 'US', undef, [ 'Dallas', '达拉斯' ] ],
+		'7.7.1.0/24' => [ 'CA', undef, [ 'Hamilton', '哈密尔顿' ] ],
+		# a state without its city
+		'7.7.2.0/24' => [ 'US', [ 'Colorado', '科罗拉多州' ], undef ],
+		'7.7.3.0/24' => [ 'US', [ 'Colorado', '科罗拉多州' ], undef ] },
+	'city2.mmdb' => {
+		# another city, in another state
+		'7.7.0.0/24' => [ 'US', [ 'Florida', '佛罗里达州' ], [ 'Orlando', '奥兰多' ] ],
+		# the same city, its province in short
+		'7.7.1.0/24' => [ 'CA', [ 'Ontario', '安大略' ], [ 'Hamilton', '哈密尔顿' ] ],
+		# a city without a state: which state is unknown
+		'7.7.2.0/24' => [ 'US', undef, [ 'Denver', '丹佛' ] ],
+		# the same state, the city with 市
+		'7.7.3.0/24' => [ 'US', [ 'Colorado', '科罗拉多州' ], [ 'Denver', '丹佛市' ] ] },
+);
+my %country = (US => [ 'United States', '美国' ], CA => [ 'Canada', '加拿大' ]);
+
 sub city {
 	my ($name, $prov, $city) = @_;
 	my $t = tree('GeoIP2-City', 6);
+	for my $net (sort keys %{ $places{$name} }) {
+		my ($cc, $sub, $cty) = @{ $places{$name}{$net} };
+		my %r = (country => country($cc, @{ $country{$cc} }));
+		$r{subdivisions} = [ names(@$sub) ] if $sub;
+		$r{city} = names(@$cty) if $cty;
+		$t->insert_network($net, \%r);
+	}
 	# full record, both languages
 	$t->insert_network('1.2.3.0/24', {
 		country => names('China', '中国'),

@@ -12,7 +12,12 @@ the labelling rules of docs/geography.md ("How addresses are labelled"); each
 difference between the raw answer and our label is counted under the rule
 that explains it, and any other difference fails the test.
 
-    sweep.py BIN [CACHE_DIR] [--n 20000] [--seed 1]
+    sweep.py BIN [CACHE_DIR] [--n 20000] [--seed S]
+
+Each run draws a new seed and prints it first; --seed S replays a run.
+Every -g order of two of the four databases, in both languages, is also
+checked for one place per record (a province and city that one database
+gives together) and one name per place across the databases.
 
 CACHE_DIR defaults to ${ITM_CACHE:-$HOME/.cache/ip_traffic_monitor_cli}, as
 scripts/fetch-geo-data.sh has it.
@@ -136,6 +141,46 @@ for _cc, (_n, _al) in COUNTRIES.items():
         BY_NAME.setdefault(_x, _cc)
 
 
+# one name per place abroad (docs/geography.md, "Places abroad")
+DIVISION_SUFFIX = {"US": "州", "CA": "省", "DE": "州", "TR": "省", "BR": "州",
+                   "NL": "省"}
+DIVISION_MARKS = ("州", "省", "邦", "区", "郡", "道", "都", "府", "县", "领地",
+                  "地区", "城", "共和国")
+NOT_DIVISIONS = {"育空", "努纳武特"}
+DIVISION_ALIAS = {
+    ("US", "佐治亚州"): "乔治亚州", ("US", "得克萨斯州"): "德克萨斯州",
+    ("US", "威斯康星州"): "威斯康辛州", ("US", "伊利诺斯州"): "伊利诺伊州",
+    ("US", "伊利诺州"): "伊利诺伊州", ("US", "南卡罗莱纳州"): "南卡罗来纳州",
+    ("US", "南卡莱罗纳州"): "南卡罗来纳州",
+    ("US", "北卡罗莱纳州"): "北卡罗来纳州",
+    ("US", "俄克拉何马州"): "俄克拉荷马州", ("CA", "新司科社省"): "新斯科舍省",
+    ("DE", "萨克森自由州"): "萨克森州", ("DE", "巴伐利亚自由州"): "巴伐利亚州",
+}
+CITY_FORMS = ("特别市", "广域市", "市")
+
+
+def abroad(cc, prov, city, tags):
+    """Province and city of a place outside China, zh names."""
+    if not cc or cc in ("CN", "TW", "HK", "MO"):
+        return prov, city
+    p = prov
+    if p and not p.endswith(DIVISION_MARKS) and p not in NOT_DIVISIONS \
+            and cc in DIVISION_SUFFIX and all(ord(ch) >= 0x80 for ch in p):
+        p += DIVISION_SUFFIX[cc]
+        tags.add("abroad-division-suffix")
+    if (cc, p) in DIVISION_ALIAS:
+        p = DIVISION_ALIAS[(cc, p)]
+        tags.add("abroad-division-alias")
+    c = city
+    if not c.endswith("自治市"):
+        for form in CITY_FORMS:
+            if c.endswith(form) and len(c) >= len(form) + 2:
+                c = c[:-len(form)]
+                tags.add("abroad-city-form")
+                break
+    return p, c
+
+
 def city_full(city, tags):
     """南京 -> 南京市, 恩施州 -> 恩施土家族苗族自治州 (rule cn-city-full-name)."""
     if not city or city in PREFECTURES:
@@ -237,6 +282,7 @@ def place_zh(cc, country, prov, city, tags):
     if cc in COUNTRIES and COUNTRIES[cc][0] != country:
         tags.add("country-one-name")
         country = COUNTRIES[cc][0]
+    prov, city = abroad(cc, prov, city, tags)
     return country, prov, city
 
 
@@ -439,7 +485,12 @@ def check_qqwry(raw, got, tags):
         rest = s[n:] if n else ""
         cc = BY_NAME.get(gc, "")
         if gp and gp not in rest:
-            bad.append("province %s not in '%s'" % (gp, rest))
+            t2 = set()
+            if any(abroad(cc, rest[:i], "", t2)[0] == gp
+                   for i in range(1, len(rest) + 1)):
+                tags.update(t2)
+            else:
+                bad.append("province %s not in '%s'" % (gp, rest))
     else:
         if s:
             bad.append("no country for '%s'" % s)
@@ -532,18 +583,28 @@ def diff_labels(exp, g):
             if x != y]
 
 
-def place_key(label, province):
-    """Which place a label names, whatever the spelling: a province by its
-    short name; a city without a trailing 市 (南京 and 南京市 are one
-    place; 恩施市 and 恩施土家族苗族自治州 are two)."""
-    if province:
-        return next((k for k in PROVINCES if label.startswith(k)), label)
-    return label[:-1] if label.endswith("市") else label
+def place_key(label, province, cc="CN"):
+    """Which place a label names, whatever the spelling.  In China: a
+    province by its short name, a city without a trailing 市 (南京 and
+    南京市 are one place; 恩施市 and 恩施土家族苗族自治州, 新竹市 and 新竹县
+    are two).  Abroad: a province without a trailing 省 or 州 (安大略省 and
+    安大略) except in Russia, where 莫斯科州 is the oblast around the city;
+    a city without a trailing 特别市, 广域市 or 市 (丹佛市 and 丹佛)."""
+    if cc in ("CN", "TW", "HK", "MO"):
+        if province:
+            return next((k for k in PROVINCES if label.startswith(k)), label)
+        return label[:-1] if label.endswith("市") else label
+    for form in (("省", "州") if province else ("特别市", "广域市", "市")):
+        if label.endswith(form) and len(label) > len(form) + 1 and not (
+                province and cc == "RU") and not label.endswith("自治市"):
+            return label[:-len(form)]
+    return label
 
 
-def agreement(alone, addrs):
-    """One name per place: where two databases name the same Chinese
-    province or city, the labels are identical strings."""
+def agreement(alone, addrs, lang="zh-CN"):
+    """One name per place: where two databases name the same province or
+    city (place_key), in China or abroad, the labels are identical
+    strings."""
     names = sorted(alone)
     same = Counter()
     bad = []
@@ -551,22 +612,27 @@ def agreement(alone, addrs):
         for y in names[i + 1:]:
             for a in addrs:
                 p, q = alone[x][a], alone[y][a]
-                if p[0] != "中国" or q[0] != "中国" or not p[1] or not q[1]:
+                if not p[0] or p[0] != q[0] or not p[1] or not q[1]:
                     continue
-                if place_key(p[1], True) != place_key(q[1], True):
+                cc = "CN" if p[0] == "中国" else BY_NAME.get(p[0], "")
+                if place_key(p[1], True, cc) != place_key(q[1], True, cc):
                     continue
-                same["province"] += 1
+                where = "china" if cc == "CN" else "abroad"
+                same[where + " province"] += 1
                 if p[1] != q[1]:
                     bad.append((a, "%s '%s' vs %s '%s'" % (x, p[1], y, q[1])))
-                if p[2] and q[2] and place_key(p[2], False) == \
-                        place_key(q[2], False):
-                    same["city"] += 1
+                    continue
+                if p[2] and q[2] and place_key(p[2], False, cc) == \
+                        place_key(q[2], False, cc):
+                    same[where + " city"] += 1
                     if p[2] != q[2]:
                         bad.append((a, "%s '%s' vs %s '%s'" % (
                             x, p[2], y, q[2])))
-    print("one name per place (%s): %d province and %d city pairs naming "
-          "the same place, %d with different strings" % (
-              ", ".join(names), same["province"], same["city"], len(bad)))
+    print("one name per place (%s, %s): %s pairs naming the same place, "
+          "%d with different strings" % (
+              lang, ", ".join(names), ", ".join(
+                  "%d %s" % (n, k) for k, n in sorted(same.items())),
+              len(bad)))
     for a, b in bad[:20]:
         print("    UNEXPLAINED %s: %s" % (a, b))
     return len(bad)
@@ -607,6 +673,46 @@ def sweep_carrier_as(v4, truth, withasn, alone):
     for a, g, w, t in bad[:20]:
         print("    UNEXPLAINED %s (%s): isp '%s', want '%s'" % (a, t, g, w))
     return len(bad)
+
+
+def combined(binary, db, addrs):
+    """Every -g order of two of the four databases, in both languages: a
+    record's province and city are the ones a single database gives
+    together (the city's own database, or one that names the same city
+    and supplies its province); otherwise the record stops above them.
+    Then one name per place across the databases alone."""
+    failed = 0
+    for lang in ("zh-CN", "en"):
+        alone = {n: run_lookup(binary, [db[n]], addrs, lang) for n in db}
+        for x in db:
+            for y in db:
+                if x == y:
+                    continue
+                got = run_lookup(binary, [db[x], db[y]], addrs, lang,
+                                 sources=True)
+
+                def check(a, g, tags, x=x, y=y):
+                    rec = g[:3]
+                    if not rec[1] and not rec[2]:
+                        return []
+                    if rec[1] and rec[2] and alone[x][a][:3] != rec and \
+                            alone[y][a][:3] == rec:
+                        tags.add("finer-fields-from-a-database-that-agrees")
+                    city_src = os.path.basename(g[6]) if rec[2] else ""
+                    if city_src and alone[city_src][a][2] != rec[2]:
+                        return ["city %s is not its source %s's (%s)" % (
+                            rec[2], city_src, alone[city_src][a][2])]
+                    if any(alone[n][a][:3] == rec for n in (x, y)):
+                        return []
+                    return ["%s/%s/%s: no database gives them together "
+                            "(%s: %s; %s: %s)" % (
+                                rec[0], rec[1], rec[2], x,
+                                "/".join(alone[x][a][:3]), y,
+                                "/".join(alone[y][a][:3]))]
+                failed += compare("-g %s -g %s (%s): one place per record" % (
+                    x, y, lang), addrs, got, check)
+        failed += agreement(alone, addrs, lang)
+    return failed
 
 
 def sweep_asn(binary, cache, v4, n_mmdblookup=2000):
@@ -693,7 +799,8 @@ def main():
         "ITM_CACHE") or os.path.join(os.environ.get("HOME", "/tmp"),
                                      ".cache", "ip_traffic_monitor_cli"))
     ap.add_argument("--n", type=int, default=20000)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=None,
+                    help="replay a run (default: a new random seed)")
     ap.add_argument("--asn-only", action="store_true",
                     help="only the asn label against the ASN data")
     args = ap.parse_args()
@@ -713,6 +820,10 @@ def main():
         return 77
     env = dict(os.environ, NODE_PATH=os.path.join(cache, "node",
                                                   "node_modules"))
+    if args.seed is None:
+        args.seed = random.SystemRandom().randrange(1 << 32)
+    print("sweep: seed %d (replay with --seed %d)" % (args.seed, args.seed),
+          flush=True)
     rnd = random.Random(args.seed)
     v4 = sorted({str(ipaddress.IPv4Address(rnd.getrandbits(32)))
                  for _ in range(args.n + 100)})[:args.n]
@@ -809,6 +920,7 @@ def main():
     failed += compare("--geoip-lang en, -g qqwry.dat -g GeoLite2-City.mmdb",
                       v4, en, one_language)
     failed += agreement(alone, v4)
+    failed += combined(args.binary, db, v4)
     print("sweep: %d unexplained differences in all" % failed)
     return 1 if failed else 0
 

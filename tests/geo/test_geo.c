@@ -466,6 +466,35 @@ static void test_first_db_wins_per_label(void **state)
 	geo_close(ctx);
 }
 
+/*
+ * A later database fills a province or city only where it names every
+ * place the record has (issue 26): city.mmdb first, then city2.mmdb.
+ */
+static void test_one_place_per_record(void **state)
+{
+	static const struct want w[] = {
+		/* 达拉斯 is not city2's 佛罗里达州 奥兰多 */
+		{"7.7.0.1", {"美国", NULL, "达拉斯"}},
+		/* the same city: its province (安大略 is 安大略省) */
+		{"7.7.1.1", {"加拿大", "安大略省", "哈密尔顿"}},
+		/* 丹佛 without a state may be in another one */
+		{"7.7.2.1", {"美国", "科罗拉多州", NULL}},
+		/* the same state: its city (丹佛市 is 丹佛) */
+		{"7.7.3.1", {"美国", "科罗拉多州", "丹佛"}},
+	};
+	struct geo_ctx *ctx =
+		open_dbs(NULL, fx("city.mmdb"), fx("city2.mmdb"), NULL);
+	struct geo_result r;
+	struct in6_addr a = A("7.7.1.1");
+
+	(void)state;
+	check(ctx, w, sizeof(w) / sizeof(w[0]));
+	geo_lookup(ctx, &a, &r);
+	assert_string_equal(r.source[GEO_CITY], fx("city.mmdb"));
+	assert_string_equal(r.source[GEO_PROVINCE], fx("city2.mmdb"));
+	geo_close(ctx);
+}
+
 static void test_qqwry(void **state)
 {
 	static const struct want w[] = {
@@ -883,6 +912,7 @@ int main(void)
 		cmocka_unit_test(test_mmdb_isp),
 		cmocka_unit_test(test_asn_number),
 		cmocka_unit_test(test_first_db_wins_per_label),
+		cmocka_unit_test(test_one_place_per_record),
 		cmocka_unit_test(test_qqwry),
 		cmocka_unit_test(test_ipdb),
 		cmocka_unit_test(test_corrupt_rejected),

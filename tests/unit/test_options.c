@@ -473,6 +473,107 @@ static void test_ipfix_target(void **state)
 	}
 }
 
+/* Refused with -i given, so that the refusal is about a, b, c, d. */
+static void bad6(const char *a, const char *b, const char *c, const char *d)
+{
+	struct parsed *p = parse("-i", "eth0", a, b, c, d, NULL);
+
+	assert_int_equal(p->r, OPTIONS_BAD);
+	assert_non_null(strchr(p->err, '\n'));
+	free(p);
+}
+
+static void bad4(const char *a, const char *b)
+{
+	bad6(a, b, NULL, NULL);
+}
+
+/* node_exporter's flags, and -d with the --db-keep-* durations. */
+static void test_exporter_conventions(void **state)
+{
+	static const struct {
+		const char *arg, *addr;
+		unsigned port;
+	} listen[] = {
+		{":10749", NULL, 10749},
+		{"127.0.0.1:9", "127.0.0.1", 9},
+		{"[::]:10749", "::", 10749},
+		{"[::1]:80", "::1", 80},
+	};
+	static const struct {
+		const char *arg;
+		uint64_t ms;
+	} dur[] = {
+		{"0", 0},	  {"45", 45000},      {"90s", 90000},
+		{"30m", 1800000}, {"48h", 172800000}, {"1w", 604800000},
+	};
+	struct parsed *p;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(listen) / sizeof(listen[0]); i++) {
+		p = parse("-i", "eth0", "--web.listen-address", listen[i].arg,
+			  NULL);
+		assert_int_equal(p->r, OPTIONS_OK);
+		assert_int_equal(p->o.port, listen[i].port);
+		if (listen[i].addr)
+			assert_string_equal(p->o.listen_addr, listen[i].addr);
+		else
+			assert_null(p->o.listen_addr);
+		free(p);
+	}
+	for (size_t i = 0; i < sizeof(dur) / sizeof(dur[0]); i++) {
+		p = parse("-i", "eth0", "-d", dur[i].arg, NULL);
+		assert_int_equal(p->r, OPTIONS_OK);
+		assert_int_equal(p->o.duration_ms, dur[i].ms);
+		free(p);
+	}
+	p = parse("-i", "eth0", NULL);
+	assert_string_equal(p->o.telemetry_path, "/metrics");
+	assert_int_equal(p->o.max_requests, -1);
+	assert_int_equal(p->o.log_level, LOG_LVL_INFO);
+	assert_int_equal(p->o.log_format, LOG_FMT_TEXT);
+	assert_false(p->o.iface_label);
+	free(p);
+	p = parse("-i", "eth0", "-p", "1", "--web.telemetry-path", "/m/x",
+		  "--web.max-requests", "0", "--log.level", "warn",
+		  "--log.format", "json", "--iface-label", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_string_equal(p->o.telemetry_path, "/m/x");
+	assert_int_equal(p->o.max_requests, 0);
+	assert_int_equal(p->o.log_level, LOG_LVL_WARN);
+	assert_int_equal(p->o.log_format, LOG_FMT_JSON);
+	assert_true(p->o.iface_label);
+	free(p);
+	p = parse("-i", "eth0", "--web.systemd-socket", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	assert_true(p->o.systemd_socket);
+	assert_int_equal(p->o.port, 0);
+	free(p);
+	/* As exporter-toolkit: the passed socket wins over the port. */
+	p = parse("-i", "eth0", "-p", "1", "--web.systemd-socket", NULL);
+	assert_int_equal(p->r, OPTIONS_OK);
+	free(p);
+
+	expect_bad("-i", "eth0", "-d", "5y");
+	expect_bad("-i", "eth0", "-d", "3651d");
+	expect_bad("-i", "eth0", "--web.listen-address", "10749");
+	expect_bad("-i", "eth0", "--web.listen-address", ":0");
+	expect_bad("-i", "eth0", "--web.listen-address", "::1:80");
+	expect_bad("-i", "eth0", "--web.listen-address", "[::1]");
+	bad6("-p", "1", "--web.listen-address", ":2");
+	bad6("--listen", "::1", "--web.listen-address", ":2");
+	bad6("-p", "1", "--web.telemetry-path", "/");
+	bad6("-p", "1", "--web.telemetry-path", "metrics");
+	bad6("-p", "1", "--web.telemetry-path", "/a?b");
+	bad6("-p", "1", "--web.telemetry-path", "/<x>");
+	bad4("--web.telemetry-path", "/m");
+	bad4("--web.max-requests", "3");
+	bad6("-p", "1", "--web.max-requests", "-1");
+	bad6("--iface-label", "--db", "/tmp/x.db", NULL);
+	expect_bad("-i", "eth0", "--log.level", "warning");
+	expect_bad("-i", "eth0", "--log.format", "xml");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -490,6 +591,7 @@ int main(void)
 		cmocka_unit_test(test_hardening),
 		cmocka_unit_test(test_ipfix_flags),
 		cmocka_unit_test(test_ipfix_target),
+		cmocka_unit_test(test_exporter_conventions),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -100,12 +100,21 @@ static void test_promtool_accepts_render(void **state)
 					      .asn = "AS64500 q\"o\\te"};
 	struct iface_stats ifs[2] = {{.name = "eth0"}, {.name = "we\"ird"}};
 	struct itm_features fs = {0};
+	struct proc_stats ps = {0.5, 4096000, 81920000, 9, 1024, 1.7e9};
+	struct export_delivery dl = {.records = 12, .lost = 3, .resent = 2};
 	struct metrics_input in = {
 		.ifaces = ifs,
 		.n_ifaces = 2,
 		.version = "0.1.0",
 		.start_time_seconds = 1700000000.123,
 		.features = &fs,
+		.libbpf_version = "v1.1",
+		.kernel = "6.1.0",
+		.process = &ps,
+		.have_drain = true,
+		.last_drain_seconds = 0.001,
+		.have_backlog = true,
+		.ipfix = &dl,
 	};
 	struct strbuf sb = STRBUF_INIT;
 	struct promtool_result r;
@@ -143,6 +152,11 @@ static void test_promtool_accepts_render(void **state)
 	assert_non_null(strstr(sb.buf, "asn=\"AS64500 q\\\"o\\\\te\""));
 	assert_non_null(strstr(sb.buf, "province=\"dq\\\"uote\""));
 	assert_non_null(strstr(sb.buf, "city=\"new\\nline\""));
+	assert_non_null(strstr(sb.buf, "\nip_traffic_ipfix_records_total 12\n"));
+	assert_non_null(
+		strstr(sb.buf, "\nip_traffic_ipfix_records_lost_total 3\n"));
+	assert_non_null(
+		strstr(sb.buf, "\nip_traffic_ipfix_records_resent_total 2\n"));
 	assert_non_null(strstr(
 		sb.buf, "pid=\"4321\",process=\"nginx: \\\"w\\\"\\\\\"}"));
 

@@ -289,6 +289,83 @@ static void test_rollback_keeps_nothing(void **state)
 	store_close(s);
 }
 
+struct loaded {
+	uint64_t seqs[8];
+	int64_t ts[8];
+	size_t n, recs;
+	uint64_t bytes;
+};
+
+static int on_commit(void *ctx, uint64_t seq, int64_t ts_ms,
+		     const struct store_outbox_rec *recs, size_t n)
+{
+	struct loaded *l = ctx;
+
+	l->seqs[l->n] = seq;
+	l->ts[l->n++] = ts_ms;
+	l->recs += n;
+	for (size_t i = 0; i < n; i++)
+		l->bytes += recs[i].v.tx_bytes;
+	return 0;
+}
+
+/*
+ * The IPFIX outbox: written inside a commit (a rollback keeps nothing),
+ * the position deletes what it covers, per collector; a reopen reads
+ * what lies after the position.
+ */
+static void test_ipfix_outbox(void **state)
+{
+	struct store_config cfg = config();
+	struct store_outbox_rec r[2] = {{.v = {100, 1, 0, 0}},
+					{.kind = 2, .v = {7, 1, 0, 0}}};
+	struct loaded l = {0};
+	struct store *s;
+	uint64_t pos, max;
+	int64_t eth0, ts;
+
+	(void)state;
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(store_iface(s, "eth0", &eth0), 0);
+	for (uint64_t seq = 1; seq <= 3; seq++) {
+		assert_int_equal(store_begin(s, T0), 0);
+		assert_int_equal(store_outbox_put(s, eth0, seq, 1000 * seq, r,
+						  seq == 2 ? 0 : 2),
+				 0);
+		assert_int_equal(store_commit(s), 0);
+	}
+	assert_int_equal(store_begin(s, T0), 0);
+	assert_int_equal(store_outbox_put(s, eth0, 4, 4000, r, 2), 0);
+	store_rollback(s);
+	assert_int_equal(store_begin(s, T0), 0);
+	assert_int_equal(store_outbox_ack(s, "c:1/udp", eth0, 1, 1000), 0);
+	assert_int_equal(store_commit(s), 0);
+	store_close(s);
+
+	assert_int_equal(store_open(&cfg, &s), 0);
+	assert_int_equal(store_outbox_load(s, "c:1/udp", eth0, &pos, &ts, &max,
+					   on_commit, &l),
+			 0);
+	assert_int_equal(pos, 1);
+	assert_int_equal(ts, 1000);
+	assert_int_equal(max, 3);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.seqs[0], 2);
+	assert_int_equal(l.seqs[1], 3);
+	assert_int_equal(l.ts[1], 3000);
+	assert_int_equal(l.recs, 2);
+	assert_int_equal(l.bytes, 107);
+	/* Another collector has no position: everything still kept. */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(store_outbox_load(s, "other:2/tcp", eth0, &pos, &ts,
+					   &max, on_commit, &l),
+			 0);
+	assert_int_equal(pos, 0);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(sql_int("SELECT count(*) FROM ipfix_outbox"), 2);
+	store_close(s);
+}
+
 /*
  * The path replaced by a FIFO at run time: every begin fails (not a
  * regular file, so no database is open at all), and closing the store
@@ -545,6 +622,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_replaced_by_fifo_then_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrates_schema_1, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_ipfix_outbox, setup,
 						teardown),
 	};
 

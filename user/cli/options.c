@@ -69,6 +69,13 @@ enum long_only {
 	OPT_IPFIX_INTERVAL,
 	OPT_IPFIX_DOMAIN,
 	OPT_IPFIX_REFRESH,
+	OPT_WEB_LISTEN,
+	OPT_WEB_PATH,
+	OPT_WEB_MAX_REQUESTS,
+	OPT_WEB_SYSTEMD_SOCKET,
+	OPT_LOG_LEVEL,
+	OPT_LOG_FORMAT,
+	OPT_IFACE_LABEL,
 };
 
 static const struct option long_opts[] = {
@@ -100,6 +107,13 @@ static const struct option long_opts[] = {
 	{"user", required_argument, NULL, OPT_USER},
 	{"reattach", no_argument, NULL, OPT_REATTACH},
 	{"web.config.file", required_argument, NULL, OPT_WEB_CONFIG},
+	{"web.listen-address", required_argument, NULL, OPT_WEB_LISTEN},
+	{"web.telemetry-path", required_argument, NULL, OPT_WEB_PATH},
+	{"web.max-requests", required_argument, NULL, OPT_WEB_MAX_REQUESTS},
+	{"web.systemd-socket", no_argument, NULL, OPT_WEB_SYSTEMD_SOCKET},
+	{"log.level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"log.format", required_argument, NULL, OPT_LOG_FORMAT},
+	{"iface-label", no_argument, NULL, OPT_IFACE_LABEL},
 	{"max-tracked", required_argument, NULL, OPT_MAX_TRACKED},
 	{"db-host", required_argument, NULL, OPT_DB_HOST},
 	{"ipfix", required_argument, NULL, OPT_IPFIX},
@@ -129,8 +143,9 @@ void options_usage(FILE *out, const char *prog)
 		  "\n"
 		  "  -i, --iface IFACE              interface to monitor (required; repeat or\n"
 		  "                                 separate with commas for several)\n"
-		  "  -d, --duration SECONDS         stop after SECONDS; 0 = run until SIGINT/\n"
-		  "                                 SIGTERM [default: 30]\n"
+		  "  -d, --duration DURATION        stop after DURATION (seconds, or 90s, 30m,\n"
+		  "                                 48h, 2d, 1w); 0 = run until SIGINT/SIGTERM\n"
+		  "                                 [default: 30]\n"
 		  "  -s, --sample-interval SECONDS  drain the kernel maps and print the top\n"
 		  "                                 table every SECONDS (fractions allowed,\n"
 		  "                                 >= 0.01) [default: 2]\n"
@@ -138,6 +153,19 @@ void options_usage(FILE *out, const char *prog)
 		  "                                 tool's port is %u); no exporter without it\n"
 		  "      --listen ADDR              bind the exporter to ADDR (IPv4 or IPv6\n"
 		  "                                 literal) [default: all addresses]\n"
+		  "      --web.listen-address [ADDR]:PORT\n"
+		  "                                 -p and --listen in one, as node_exporter:\n"
+		  "                                 :%u, 127.0.0.1:%u, [::1]:%u\n"
+		  "      --web.telemetry-path PATH  path of the metrics [default: /metrics]\n"
+		  "      --web.max-requests N       concurrent scrapes; one more gets 503 at\n"
+		  "                                 once; 0 = no limit [default: 4, and up to\n"
+		  "                                 16 more wait 5 s for a turn]\n"
+		  "      --web.systemd-socket       serve only on a socket systemd passes\n"
+		  "                                 (LISTEN_FDS, ip_traffic_monitor.socket);\n"
+		  "                                 without it a passed socket is used too,\n"
+		  "                                 and -p binds when there is none\n"
+		  "      --iface-label              add an iface label to the per-address\n"
+		  "                                 series: one series per interface and address\n"
 		  "  -g, --geoip-db PATH            geography database: MaxMind .mmdb, qqwry.dat\n"
 		  "                                 or .ipdb (detected by content); repeatable,\n"
 		  "                                 the first database that knows a label wins\n"
@@ -176,7 +204,8 @@ void options_usage(FILE *out, const char *prog)
 		  "      --no-pid                   no process attribution (cheaper per packet)\n"
 		  "      --pid-retention SECONDS    keep an exited process's series this long\n"
 		  "                                 [default: 300]\n"
-		  "      --db PATH                  keep the history in an SQLite database\n"
+		  "      --db PATH                  keep the history in an SQLite database,\n"
+		  "                                 or a postgresql:// or clickhouse:// URL\n"
 		  "                                 (see 'query --help'); counters continue\n"
 		  "                                 across restarts [service: %s]\n"
 		  "      --db-interval SECONDS      bucket length; divides 3600 [default: 60]\n"
@@ -214,10 +243,14 @@ void options_usage(FILE *out, const char *prog)
 		  "      --web.config.file PATH     TLS, basic auth and headers for the\n"
 		  "                                 exporter (Prometheus exporter-toolkit\n"
 		  "                                 format)\n"
+		  "      --log.level LEVEL          least severe messages written: debug, info,\n"
+		  "                                 warn or error [default: info]\n"
+		  "      --log.format FORMAT        text, logfmt or json [default: text]\n"
 		  "  -v, --verbose                  libbpf and debug messages\n"
 		  "      --version                  print the version\n"
 		  "  -h, --help                     this text\n"),
 		prog, prog, prog, prog, prog, prog, ITM_DEFAULT_PORT,
+		ITM_DEFAULT_PORT, ITM_DEFAULT_PORT, ITM_DEFAULT_PORT,
 		ITM_DEFAULT_MAP_ENTRIES, ITM_DEFAULT_MAX_TRACKED,
 		"/run/ip_traffic_monitor/live.sock", ITM_DEFAULT_DB);
 }
@@ -388,6 +421,35 @@ static void set_defaults(struct options *o)
 	o->db_keep_days = STORE_DEFAULT_KEEP_DAYS;
 	o->ipfix_interval_ms = DEFAULT_IPFIX_INTERVAL_MS;
 	o->ipfix_refresh_s = DEFAULT_IPFIX_REFRESH_S;
+	o->telemetry_path = "/metrics";
+	o->max_requests = -1;
+	o->log_level = LOG_LVL_INFO;
+	o->log_format = LOG_FMT_TEXT;
+}
+
+/*
+ * --web.listen-address as exporter-toolkit takes it: ":PORT" (all
+ * addresses), "ADDR:PORT" or "[IPV6]:PORT"; the address is a literal,
+ * checked when it is bound, like --listen's.
+ */
+static int parse_listen_address(struct options *o, const char *s)
+{
+	char port[8];
+	uint64_t v;
+
+	if (s[0] == ':') {
+		o->listen_buf[0] = '\0';
+		if (parse_u64(s + 1, &v) || v < 1 || v > 65535)
+			return -EINVAL;
+		o->port = (uint16_t)v;
+		return 0;
+	}
+	if (ipfix_split_target(s, o->listen_buf, sizeof(o->listen_buf), port,
+			       sizeof(port)) ||
+	    parse_u64(port, &v))
+		return -EINVAL;
+	o->port = (uint16_t)v;
+	return 0;
 }
 
 #define BAD(...)                                                               \
@@ -404,6 +466,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 {
 	const char *prog = "ip_traffic_monitor_cli";
 	unsigned ipfix_flags = 0; /* --ipfix-* seen */
+	bool port_flag = false, web_listen = false;
 	char msg[256];
 	uint64_t v;
 	int c, ret;
@@ -420,8 +483,10 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				return OPTIONS_BAD;
 			break;
 		case 'd':
-			if (parse_u64(optarg, &v) || v > MAX_DURATION_S)
-				BAD(_("-d/--duration wants whole seconds from 0 (forever) to %llu, got '%s'"),
+			/* The --db-keep-* parser: "300", "90s", "30m", "48h".
+			 */
+			if (parse_duration_s(optarg, &v))
+				BAD(_("-d/--duration wants seconds or a duration (e.g. 90, 30m, 48h, 2d) from 0 (forever) to %llu seconds, got '%s'"),
 				    MAX_DURATION_S, LOG_Q(optarg));
 			o->duration_ms = v * 1000;
 			break;
@@ -437,6 +502,7 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				BAD(_("-p/--prometheus-port wants a port from 1 to 65535, got '%s'"),
 				    LOG_Q(optarg));
 			o->port = (uint16_t)v;
+			port_flag = true;
 			break;
 		case 't':
 			if (parse_bytes(optarg, &o->threshold))
@@ -601,6 +667,47 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 				BAD(_("--web.config.file wants a path"));
 			o->web_config = optarg;
 			break;
+		case OPT_WEB_LISTEN:
+			if (parse_listen_address(o, optarg))
+				BAD(_("--web.listen-address wants [ADDR]:PORT (e.g. :%u, 127.0.0.1:%u, [::1]:%u) with a port from 1 to 65535, got '%s'"),
+				    ITM_DEFAULT_PORT, ITM_DEFAULT_PORT,
+				    ITM_DEFAULT_PORT, LOG_Q(optarg));
+			web_listen = true;
+			break;
+		case OPT_WEB_PATH:
+			/* One path segment or more; no query, no fragment. */
+			if (optarg[0] != '/' || !strcmp(optarg, "/") ||
+			    strpbrk(optarg, "?#\"'<>&\\ \t\r\n"))
+				BAD(_("--web.telemetry-path wants a path such as /metrics (not /), got '%s'"),
+				    LOG_Q(optarg));
+			o->telemetry_path = optarg;
+			break;
+		case OPT_WEB_MAX_REQUESTS:
+			if (parse_u64(optarg, &v) || v > 65535)
+				BAD(_("--web.max-requests wants 0 (no limit) to 65535 concurrent scrapes, got '%s'"),
+				    LOG_Q(optarg));
+			o->max_requests = (long)v;
+			break;
+		case OPT_WEB_SYSTEMD_SOCKET:
+			o->systemd_socket = true;
+			break;
+		case OPT_LOG_LEVEL:
+			ret = log_level_parse(optarg);
+			if (ret < 0)
+				BAD(_("--log.level wants debug, info, warn or error, got '%s'"),
+				    LOG_Q(optarg));
+			o->log_level = ret;
+			break;
+		case OPT_LOG_FORMAT:
+			ret = log_format_parse(optarg);
+			if (ret < 0)
+				BAD(_("--log.format wants text, logfmt or json, got '%s'"),
+				    LOG_Q(optarg));
+			o->log_format = ret;
+			break;
+		case OPT_IFACE_LABEL:
+			o->iface_label = true;
+			break;
 		case OPT_VERSION:
 			fprintf(out, "%s %s\n", prog, ITM_VERSION);
 			return OPTIONS_EXIT_OK;
@@ -625,15 +732,27 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 		BAD(_("unexpected argument '%s'"), LOG_Q(argv[optind]));
 	if (o->n_ifaces == 0)
 		BAD(_("-i/--iface is required"));
+	if (web_listen && (port_flag || o->listen_addr))
+		BAD(_("--web.listen-address gives the address and the port: use it instead of -p/--prometheus-port and --listen, not with them"));
+	if (web_listen)
+		o->listen_addr = o->listen_buf[0] ? o->listen_buf : NULL;
+	/* The exporter is on with a port to bind or a socket handed over. */
+	bool exporter = o->port || o->systemd_socket;
 	if (o->listen_addr && !o->port)
 		BAD(_("--listen needs -p/--prometheus-port"));
+	if (!exporter &&
+	    (strcmp(o->telemetry_path, "/metrics") || o->max_requests >= 0))
+		BAD(_("--web.telemetry-path and --web.max-requests need the exporter (-p, --web.listen-address or --web.systemd-socket)"));
 	if (o->live_group && !o->live_socket)
 		BAD(_("--live-group needs --live-socket"));
 	if (o->reattach && !o->user)
 		BAD(_("--reattach needs --user (as root an interface created again is always attached again)"));
 	if (ipfix_flags && !o->ipfix)
 		BAD(_("--ipfix-transport, --ipfix-interval, --ipfix-domain and --ipfix-template-refresh need --ipfix"));
-	if (o->web_config && !o->port)
+	/* Restored totals are per address: no interface to give them. */
+	if (o->iface_label && o->db_path)
+		BAD(_("--iface-label does not go with --db yet: the history keeps no interface per address"));
+	if (o->web_config && !exporter)
 		BAD(_("--web.config.file needs -p/--prometheus-port"));
 	return OPTIONS_OK;
 }

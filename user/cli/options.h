@@ -53,7 +53,15 @@ struct options {
 	const char *user;	  /* --user: drop to it after set-up */
 	bool reattach;		  /* --reattach: also under --user */
 	const char *web_config;	  /* --web.config.file */
-	const char *db_host;	  /* --db-host (PostgreSQL) */
+	/* --web.listen-address [ADDR]:PORT: the address part, kept here */
+	char listen_buf[64];
+	const char *telemetry_path; /* --web.telemetry-path [/metrics] */
+	long max_requests;	    /* --web.max-requests; -1: not given */
+	bool systemd_socket;	    /* --web.systemd-socket */
+	int log_level;		    /* --log.level (enum log_level) */
+	int log_format;		    /* --log.format (enum log_format) */
+	bool iface_label;	    /* --iface-label */
+	const char *db_host;	    /* --db-host (PostgreSQL) */
 
 	/* IPFIX export (user/export/ipfix.c) */
 	const char *ipfix;	    /* --ipfix HOST:PORT; NULL = off */

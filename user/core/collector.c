@@ -15,6 +15,7 @@
 #include "drain.h"
 #include "log.h"
 #include "persist.h"
+#include "procstat.h"
 #include "store.h"
 #include "summary.h"
 
@@ -61,8 +62,46 @@ struct collector {
 	int64_t clock_offset;
 	struct collector_sink sinks[COLLECTOR_MAX_SINKS];
 	size_t n_sinks;
-	bool sink_deltas; /* some sink has a delta callback */
+	bool sink_deltas;    /* some sink has a delta callback */
+	double last_drain_s; /* how long the last drain took; < 0: none yet */
+	/* --iface-label: per interface, per remote address; else NULL. */
+	struct ip_table *by_iface;
+	const struct ip_table **by_iface_ptrs;
 };
+
+static void by_iface_free(struct collector *c)
+{
+	for (size_t i = 0; c->by_iface && i < c->n_ifaces; i++)
+		ip_table_free(&c->by_iface[i]);
+	free(c->by_iface);
+	free(c->by_iface_ptrs);
+	c->by_iface = NULL;
+	c->by_iface_ptrs = NULL;
+}
+
+/* The same threshold and limit as the table by address, per interface. */
+static int by_iface_init(struct collector *c)
+{
+	size_t n = c->n_ifaces ? c->n_ifaces : 1;
+	int err = 0;
+
+	c->by_iface = calloc(n, sizeof(*c->by_iface));
+	c->by_iface_ptrs = calloc(n, sizeof(*c->by_iface_ptrs));
+	if (!c->by_iface || !c->by_iface_ptrs) {
+		by_iface_free(c);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < c->n_ifaces && !err; i++) {
+		err = ip_table_init(&c->by_iface[i], c->cfg.threshold);
+		if (!err)
+			err = ip_table_set_limit(&c->by_iface[i],
+						 c->cfg.max_tracked);
+		c->by_iface_ptrs[i] = &c->by_iface[i];
+	}
+	if (err)
+		by_iface_free(c);
+	return err;
+}
 
 int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 		  size_t n_ifaces, const struct collector_config *cfg)
@@ -77,6 +116,7 @@ int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 	c->cfg = *cfg;
 	c->per_process = cfg->hooks.name != NULL;
 	c->start_time = (double)time(NULL);
+	c->last_drain_s = -1;
 
 	err = drain_buf_init(&c->buf, BATCH_ENTRIES);
 	if (err)
@@ -114,6 +154,11 @@ int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 		if (err)
 			goto err_procs;
 	}
+	if (cfg->iface_label) {
+		err = by_iface_init(c);
+		if (err)
+			goto err_procs;
+	}
 	err = -pthread_mutex_init(&c->lock, NULL);
 	if (err)
 		goto err_procs;
@@ -121,6 +166,7 @@ int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 	return 0;
 
 err_procs:
+	by_iface_free(c);
 	ip_table_free(&c->procs);
 err_table:
 	ip_table_free(&c->table);
@@ -144,6 +190,7 @@ void collector_free(struct collector *c)
 	pthread_mutex_destroy(&c->lock);
 	ip_table_free(&c->table);
 	ip_table_free(&c->procs);
+	by_iface_free(c);
 	free(c->dead);
 	free(c->ifaces);
 	free(c->stats);
@@ -231,6 +278,11 @@ static int merge(void *ctx, const struct itm_key *keys, const void *values,
 	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
 				   keys, values, count, c->buf.ncpus,
 				   &c->cfg.hooks);
+	/* Nothing is lost there either: what finds no entry is evicted. */
+	if (c->by_iface)
+		ip_table_merge_batch(&c->by_iface[c->draining], NULL, keys,
+				     values, count, c->buf.ncpus,
+				     &c->cfg.hooks);
 	/*
 	 * Rows of a failed merge (ENOMEM) are gone from the map all the
 	 * same; the sink gets them so exports stay complete.
@@ -357,12 +409,14 @@ static void report_limits(struct collector *c)
 	}
 }
 
-static int drain_locked(struct collector *c)
+static int drain_all(struct collector *c)
 {
 	int err = 0;
 
 	ip_table_tick(&c->table);
 	ip_table_tick(&c->procs);
+	for (size_t i = 0; c->by_iface && i < c->n_ifaces; i++)
+		ip_table_tick(&c->by_iface[i]);
 	if (c->persist) {
 		err = drain_persist(c);
 		report_limits(c);
@@ -379,6 +433,16 @@ static int drain_locked(struct collector *c)
 		read_counters(c, i);
 	}
 	report_limits(c);
+	return err;
+}
+
+/* A drain, timed for ip_traffic_last_drain_duration_seconds. */
+static int drain_locked(struct collector *c)
+{
+	double t0 = monotonic_seconds();
+	int err = drain_all(c);
+
+	c->last_drain_s = monotonic_seconds() - t0;
 	return err;
 }
 
@@ -470,10 +534,24 @@ static int apply(void *ctx, size_t iface, const struct itm_key *k,
 	memcpy(row, delta, sizeof(*delta));
 	err = ip_table_merge_batch(&c->table, c->per_process ? &c->procs : NULL,
 				   k, row, 1, 1, &c->cfg.hooks);
+	if (c->by_iface)
+		ip_table_merge_batch(&c->by_iface[iface], NULL, k, row, 1, 1,
+				     &c->cfg.hooks);
 	/* Drains only: what set-up adopts or restores is no new traffic. */
 	if (c->persist)
 		sinks_delta(c, iface, k, delta);
 	return err;
+}
+
+static void committed(void *ctx, size_t iface, uint64_t seq, int64_t ts_ms,
+		      const struct store_outbox_rec *recs, size_t n)
+{
+	struct collector *c = ctx;
+
+	for (size_t i = 0; i < c->n_sinks; i++)
+		if (c->sinks[i].committed)
+			c->sinks[i].committed(c->sinks[i].ctx, iface, seq,
+					      ts_ms, recs, n);
 }
 
 static void describe(void *ctx, const struct itm_key *k,
@@ -559,7 +637,10 @@ static int64_t clock_offset(void)
  */
 int collector_use_store(struct collector *c, struct store *store)
 {
-	struct persist_cb cb = {.apply = apply, .describe = describe, .ctx = c};
+	struct persist_cb cb = {.apply = apply,
+				.describe = describe,
+				.committed = committed,
+				.ctx = c};
 	struct persist *p;
 	int err;
 
@@ -582,6 +663,25 @@ int collector_use_store(struct collector *c, struct store *store)
 	shown_counters(c, p, true);
 	c->persist = p;
 	return 0;
+}
+
+int collector_use_outbox(struct collector *c, const char *collector,
+			 int64_t *pos_ts)
+{
+	*pos_ts = 0;
+	return c->persist ? persist_outbox_open(c->persist, collector, pos_ts)
+			  : 0;
+}
+
+void collector_outbox_ack(struct collector *c, uint64_t seq, int64_t ts_ms)
+{
+	if (c->persist)
+		persist_outbox_ack(c->persist, seq, ts_ms);
+}
+
+int collector_outbox_final(struct collector *c)
+{
+	return c->persist ? persist_outbox_final(c->persist) : 0;
 }
 
 bool collector_all_stored(struct collector *c)
@@ -654,9 +754,17 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 {
 	double t0 = monotonic_seconds();
 	struct metrics_snapshot *snap = NULL;
+	struct proc_stats ps;
+	bool have_ps = false;
+	struct export_delivery dl = {0};
 	struct metrics_input in;
 	struct collector_view v;
+	bool delivery = false;
 	int err;
+
+	/* /proc is read without the lock; a failure only leaves them out. */
+	if (c->cfg.process_metrics)
+		have_ps = !procstat_read(&ps);
 
 	/*
 	 * Nobody holds the lock across I/O (commits, rollups and database
@@ -675,7 +783,26 @@ struct metrics_snapshot *collector_snapshot_metrics(struct collector *c)
 			.version = c->cfg.version,
 			.start_time_seconds = v.start_time,
 			.features = c->cfg.features,
+			.libbpf_version = c->cfg.libbpf_version,
+			.kernel = c->cfg.kernel,
+			.process = have_ps ? &ps : NULL,
+			.have_drain = c->last_drain_s >= 0,
+			.last_drain_seconds = c->last_drain_s,
+			.have_backlog =
+				c->persist && persist_has_store(c->persist),
+			.iface_tables = c->by_iface_ptrs,
 		};
+		if (in.have_backlog)
+			persist_backlog(c->persist, &in.backlog_rows,
+					&in.backlog_bytes);
+		for (size_t i = 0; i < c->n_sinks; i++) {
+			if (!c->sinks[i].delivery)
+				continue;
+			c->sinks[i].delivery(c->sinks[i].ctx, &dl);
+			delivery = true;
+		}
+		if (delivery)
+			in.ipfix = &dl;
 		/* Copies the exported series only: cheap, then unlocked. */
 		snap = metrics_snapshot_take(&in);
 		if (!snap)

@@ -22,6 +22,7 @@
 #include "table.h"
 
 struct collector;
+struct store_outbox_rec;
 
 /*
  * An export sink, a consumer of per-interval deltas (the IPFIX exporter;
@@ -44,6 +45,17 @@ struct collector_sink {
 			 const struct itm_counter ctr[ITM_CTR_MAX],
 			 bool baseline);
 	void *ctx;
+	/*
+	 * Optional: add what the sink delivered and lost to d, for
+	 * /metrics (under the collector's lock, like the others).
+	 */
+	void (*delivery)(void *ctx, struct export_delivery *d);
+	/*
+	 * Optional, with collector_use_outbox(): the records of a commit to
+	 * the store (seq, unix ms), instead of the deltas of every drain.
+	 */
+	void (*committed)(void *ctx, size_t iface, uint64_t seq, int64_t ts_ms,
+			  const struct store_outbox_rec *recs, size_t n);
 };
 
 /*
@@ -69,7 +81,18 @@ struct collector_config {
 	struct ip_merge_hooks hooks;
 	/* Reload the label source; members NULL: none. */
 	struct collector_reload reload;
-	const char *version; /* for ip_traffic_monitor_info */
+	const char *version; /* for ip_traffic_build_info */
+	/* Its libbpf and kernel labels; NULL: left out. */
+	const char *libbpf_version;
+	const char *kernel;
+	/* Scrapes carry the process_* families. */
+	bool process_metrics;
+	/*
+	 * --iface-label: one more table per interface, fed the same deltas,
+	 * from which the per-address series are exported per (interface,
+	 * address).
+	 */
+	bool iface_label;
 	/* Written before collector_new(), read by every scrape. */
 	const struct itm_features *features;
 };
@@ -113,6 +136,18 @@ struct store;
  * before the first drain.  Prints one line and returns -errno on error.
  */
 int collector_use_store(struct collector *c, struct store *store);
+/*
+ * --db and --ipfix: feed the sinks' committed callbacks from the store's
+ * commits, and now with what the outbox holds after the position of
+ * `collector` (whose unix ms it returns in pos_ts; 0: none).  After
+ * collector_use_store().  0 or -errno (logged).
+ */
+int collector_use_outbox(struct collector *c, const char *collector,
+			 int64_t *pos_ts);
+/* The collector has everything up to commit seq: any thread. */
+void collector_outbox_ack(struct collector *c, uint64_t seq, int64_t ts_ms);
+/* At exit, after the last flush: store the position.  0 or -errno. */
+int collector_outbox_final(struct collector *c);
 /* False when some counts are still only in a kernel map (unstored). */
 bool collector_all_stored(struct collector *c);
 

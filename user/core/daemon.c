@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -485,18 +486,29 @@ static void note_batch_drain(struct itm_features *fs)
 		     why);
 }
 
+/* The running kernel's release, for ip_traffic_build_info. */
+static const char *kernel_release(void)
+{
+	static struct utsname u;
+
+	return uname(&u) ? NULL : u.release;
+}
+
 static void log_ready(struct iface_monitor *const *ifaces, size_t n,
 		      const struct options *o, const struct web_config *web)
 {
-	char list[ITM_MAX_IFACES * (IF_NAMESIZE + 2)] = "";
+	char list[ITM_MAX_IFACES * (IF_NAMESIZE + 2)] = "", at[256] = "";
+	bool exporter = o->port || o->systemd_socket;
 	size_t len = 0;
 
+	if (exporter)
+		snprintf(at, sizeof(at), _("; metrics at %s"),
+			 o->telemetry_path);
 	for (size_t i = 0; i < n; i++) {
 		pr_info(_("monitoring %s (%s)%s\n"),
 			iface_monitor_name(ifaces[i]),
 			attach_mode_name(iface_monitor_mode(ifaces[i])),
-			i + 1 == n && o->port ? _("; metrics at /metrics")
-					      : "");
+			i + 1 == n ? at : "");
 		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
 					i ? "," : "",
 					iface_monitor_name(ifaces[i]));
@@ -505,6 +517,11 @@ static void log_ready(struct iface_monitor *const *ifaces, size_t n,
 		svc_ready_fmt("Monitoring %s; metrics on port %u (%s%s)", list,
 			      o->port, web && web->tls ? "https" : "http",
 			      web && web->n_users ? ", basic auth" : "");
+	else if (exporter)
+		svc_ready_fmt(
+			"Monitoring %s; metrics on the socket systemd passed (%s%s)",
+			list, web && web->tls ? "https" : "http",
+			web && web->n_users ? ", basic auth" : "");
 	else
 		svc_ready_fmt("Monitoring %s", list);
 }
@@ -535,6 +552,38 @@ static int open_store(const struct options *o, struct store **out)
 	if (!o->db_path)
 		return 0;
 	return store_open(&cfg, out);
+}
+
+/*
+ * At exit, how long the collector has to acknowledge the last flush over
+ * TCP before its records are counted as not delivered.
+ */
+#define IPFIX_EXIT_WAIT_MS 2000
+
+static void outbox_acked(void *ctx, uint64_t seq, int64_t ts_ms)
+{
+	collector_outbox_ack(ctx, seq, ts_ms);
+}
+
+/*
+ * --db: IPFIX exports what was committed, and the store keeps what the
+ * collector has not got (per collector: target and transport).
+ */
+static int use_outbox(struct collector *c, const struct options *o,
+		      struct ipfix_exporter *x)
+{
+	char name[320];
+	int64_t pos_ts;
+	int err;
+
+	snprintf(name, sizeof(name), "%s/%s", o->ipfix,
+		 o->ipfix_tcp ? "tcp" : "udp");
+	/* Before the outbox's rows arrive, and before any commit. */
+	ipfix_exporter_use_outbox(x, 0, outbox_acked, c);
+	err = collector_use_outbox(c, name, &pos_ts);
+	if (!err)
+		ipfix_exporter_use_outbox(x, pos_ts, outbox_acked, c);
+	return err;
 }
 
 static void ipfix_report(struct ipfix_exporter *x)
@@ -614,6 +663,8 @@ static int finish(struct collector *c, struct iface_monitor *const *ifaces,
 	if (ipfix) {
 		/* The last interval, so the collector's sums are complete. */
 		ipfix_exporter_flush(ipfix, wall_ms());
+		ipfix_exporter_finish(ipfix, IPFIX_EXIT_WAIT_MS);
+		collector_outbox_final(c);
 		ipfix_report(ipfix);
 	}
 	keep_maps = !collector_all_stored(c);
@@ -661,8 +712,31 @@ static void reload_release(void *staged)
  */
 static int listen_http(const struct options *o)
 {
-	int fd = http_listen(o->listen_addr, o->port);
+	int fd;
 
+	/*
+	 * Socket activation (ip_traffic_monitor.socket): systemd bound the
+	 * port and passes it; -p is not bound then, as exporter-toolkit
+	 * ignores --web.listen-address under --web.systemd-socket.
+	 */
+	fd = svc_listen_fd();
+	if (fd >= 0) {
+		pr_notice(_(
+			"serving the exporter on the socket systemd passed (socket activation)\n"));
+		return fd;
+	}
+	if (fd == -E2BIG)
+		pr_err(_(
+			"systemd passed more than one socket; the exporter serves one (one ListenStream= in the socket unit)\n"));
+	else if (fd != -ENOENT)
+		pr_err(_("the socket systemd passed is not a listening TCP socket: %s\n"),
+		       strerror(-fd));
+	else if (o->systemd_socket)
+		pr_err(_(
+			"--web.systemd-socket: systemd passed no socket (LISTEN_FDS); start the service through its socket unit, or use -p\n"));
+	if (fd != -ENOENT || o->systemd_socket)
+		return fd;
+	fd = http_listen(o->listen_addr, o->port);
 	if (fd >= 0)
 		return fd;
 	if (fd == -EADDRINUSE)
@@ -764,7 +838,12 @@ int daemon_main(int argc, char **argv)
 	default:
 		return EXIT_SETUP;
 	}
-	log_set_verbose(o.verbose);
+	log_set_format((enum log_format)o.log_format);
+	log_set_level((enum log_level)o.log_level);
+	/* -v stays what it was: debug lines and libbpf's, whatever the level.
+	 */
+	if (o.verbose)
+		log_set_verbose(true);
 	libbpf_set_print(libbpf_print);
 	if (o.live_group && live_parse_group(o.live_group, &live_gid)) {
 		pr_err(_("--live-group '%s': no such group\n"),
@@ -841,6 +920,10 @@ int daemon_main(int argc, char **argv)
 				.release = reload_release,
 			},
 		.version = ITM_VERSION,
+		.libbpf_version = libbpf_version_string(),
+		.kernel = kernel_release(),
+		.process_metrics = true,
+		.iface_label = o.iface_label,
 		.features = &feat,
 	};
 	for (; opened < o.n_ifaces; opened++) {
@@ -868,8 +951,13 @@ int daemon_main(int argc, char **argv)
 	}
 	/* Export sinks before the store: its totals are their baseline. */
 	if (ipfix) {
-		struct collector_sink sink = {ipfix_sink_delta,
-					      ipfix_sink_counters, ipfix};
+		struct collector_sink sink = {
+			.delta = ipfix_sink_delta,
+			.counters = ipfix_sink_counters,
+			.ctx = ipfix,
+			.delivery = ipfix_sink_delivery,
+			.committed = ipfix_sink_committed,
+		};
 
 		err = collector_add_sink(coll, &sink);
 		if (err) {
@@ -880,7 +968,11 @@ int daemon_main(int argc, char **argv)
 	}
 	if ((store || o.keep_attached) && collector_use_store(coll, store))
 		goto cleanup;
-	if (o.port) {
+	/* Without an outbox in the store, IPFIX is fed by the drains. */
+	if (ipfix && store && store_has_outbox(store) &&
+	    use_outbox(coll, &o, ipfix))
+		goto cleanup;
+	if (o.port || o.systemd_socket) {
 		http_fd = listen_http(&o);
 		if (http_fd < 0)
 			goto cleanup;
@@ -895,18 +987,22 @@ int daemon_main(int argc, char **argv)
 	if (o.user &&
 	    drop_privileges(&user, ifaces, opened, o.db_path, o.reattach))
 		goto cleanup;
-	if (o.port) {
+	if (http_fd >= 0) {
 		struct http_source src = {
 			.open = open_metrics,
 			.read = read_metrics,
 			.close = close_metrics,
 			.ctx = coll,
 		};
+		struct http_opts ho = {
+			.path = o.telemetry_path,
+			.max_requests = o.max_requests,
+		};
 
-		http = http_server_start_fd(http_fd, web, &src);
+		http = http_server_start_opts(http_fd, web, &src, &ho);
 		http_fd = -1; /* the server's now, even on failure */
 		if (!http) {
-			pr_err("cannot serve on port %u: %s\n", o.port,
+			pr_err(_("cannot serve the exporter: %s\n"),
 			       strerror(errno));
 			goto cleanup;
 		}

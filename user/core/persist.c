@@ -166,6 +166,9 @@ struct commit_map {
 
 struct commit_iface {
 	int64_t db_id;
+	/* --ipfix: the records for the outbox (the maps' rows, the counters) */
+	struct store_outbox_rec *recs;
+	size_t n_recs, cap_recs;
 	struct store_iface_state st; /* seq and kernel counters it covers */
 	struct other_split *osp;     /* counter deltas by bucket */
 	size_t n_osp, cap_osp;
@@ -175,7 +178,11 @@ struct commit_iface {
 /* What the writer commits; owned by whoever the writer state says. */
 struct commit_job {
 	int64_t now;
-	int64_t horizon; /* rollups up to here: older counts still wait */
+	int64_t horizon;  /* rollups up to here: older counts still wait */
+	uint64_t oseq;	  /* the outbox's number of this commit */
+	int64_t ts_ms;	  /* unix ms of the drain */
+	uint64_t ack_seq; /* the collector's position to store; 0: none */
+	int64_t ack_ts;
 	struct commit_iface *ifs;
 	size_t n;
 	int err; /* result of the commit */
@@ -209,6 +216,14 @@ struct persist {
 	bool quit, started;
 	pthread_t writer;
 	struct commit_job job;
+
+	/* The IPFIX outbox (--ipfix): on, for which collector. */
+	bool outbox;
+	char collector[320];
+	uint64_t oseq; /* the last outbox number handed out */
+	/* The collector's latest position; guarded by wlock. */
+	uint64_t ack_seq, stored_ack;
+	int64_t ack_ts;
 };
 
 /*
@@ -714,6 +729,7 @@ static void job_free(struct commit_job *j)
 			free(cm->labels);
 		}
 		free(j->ifs[i].osp);
+		free(j->ifs[i].recs);
 	}
 	free(j->ifs);
 }
@@ -790,8 +806,9 @@ static int add_others(struct store *s, const struct commit_iface *ci,
 	return err;
 }
 
-static int commit_job(struct store *s, const struct commit_job *j)
+static int commit_job(struct persist *p, const struct commit_job *j)
 {
+	struct store *s = p->store;
 	int err = store_begin(s, j->now);
 
 	for (size_t i = 0; !err && i < j->n; i++) {
@@ -805,6 +822,13 @@ static int commit_job(struct store *s, const struct commit_job *j)
 			err = add_others(s, ci, j->now);
 		if (!err)
 			err = store_set_state(s, ci->db_id, &ci->st);
+		/* What the exporter gets, durable with the rows themselves. */
+		if (!err && p->outbox)
+			err = store_outbox_put(s, ci->db_id, j->oseq, j->ts_ms,
+					       ci->recs, ci->n_recs);
+		if (!err && p->outbox && j->ack_seq)
+			err = store_outbox_ack(s, p->collector, ci->db_id,
+					       j->ack_seq, j->ack_ts);
 	}
 	if (!err)
 		err = store_commit(s);
@@ -816,7 +840,7 @@ static int commit_job(struct store *s, const struct commit_job *j)
 /* Step 4, then step 5 for every map the commit holds. */
 static void run_job(struct persist *p, struct commit_job *j)
 {
-	j->err = commit_job(p->store, j);
+	j->err = commit_job(p, j);
 	if (j->err) {
 		snprintf(j->errmsg, sizeof(j->errmsg), "%s",
 			 store_errmsg(p->store));
@@ -1026,19 +1050,103 @@ static int job_others(struct persist_iface *pi, struct commit_iface *ci)
 	return 0;
 }
 
+static int wall_ms(int64_t *out)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts))
+		return -errno;
+	*out = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return 0;
+}
+
+static int rec_reserve(struct commit_iface *ci, size_t more)
+{
+	size_t cap = ci->cap_recs ? ci->cap_recs : 64;
+	struct store_outbox_rec *r;
+
+	if (ci->n_recs + more <= ci->cap_recs)
+		return 0;
+	while (cap < ci->n_recs + more)
+		cap *= 2;
+	r = realloc(ci->recs, cap * sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	ci->recs = r;
+	ci->cap_recs = cap;
+	return 0;
+}
+
+/* The outbox records of one interface: its maps' rows, the counters. */
+static int build_recs(struct commit_iface *ci)
+{
+	size_t rows = ci->map[0].out.n * ci->map[0].used +
+		      ci->map[1].out.n * ci->map[1].used;
+	int err;
+
+	ci->n_recs = 0;
+	err = rec_reserve(ci, rows + STORE_OTHER_MAX);
+	if (err)
+		return err;
+	for (int x = 0; x < 2; x++) {
+		/* What is stored (rows split by bucket; one key may repeat). */
+		const struct map_rows *r = &ci->map[x].out;
+
+		for (size_t i = 0; ci->map[x].used && i < r->n; i++) {
+			struct store_outbox_rec *o = &ci->recs[ci->n_recs++];
+
+			memset(o, 0, sizeof(*o));
+			memcpy(o->addr, r->keys[i].addr, sizeof(o->addr));
+			o->v = r->vals[i];
+		}
+	}
+	for (int k = 0; k < STORE_OTHER_MAX; k++) {
+		struct itm_value sum = {0}, *v = &sum;
+		struct store_outbox_rec *o;
+
+		/* The counters' deltas of this commit, whatever their buckets.
+		 */
+		for (size_t i = 0; i < ci->n_osp; i++) {
+			sum.tx_bytes += ci->osp[i].v[k].tx_bytes;
+			sum.tx_packets += ci->osp[i].v[k].tx_packets;
+			sum.rx_bytes += ci->osp[i].v[k].rx_bytes;
+			sum.rx_packets += ci->osp[i].v[k].rx_packets;
+		}
+		if (!v->tx_bytes && !v->tx_packets && !v->rx_bytes &&
+		    !v->rx_packets)
+			continue;
+		o = &ci->recs[ci->n_recs++];
+		memset(o, 0, sizeof(*o));
+		o->kind = 1 + (uint32_t)k;
+		o->v = *v;
+	}
+	return 0;
+}
+
 /* Everything the maps in commit hold, and the counters, as one job. */
 static int build_job(struct persist *p, int64_t now)
 {
 	struct commit_job *j = &p->job;
+	int err;
 
 	j->now = now;
 	j->horizon = now;
+	if (p->outbox) {
+		err = wall_ms(&j->ts_ms);
+		if (err)
+			return err;
+		/* A failed commit's number is not used again: gaps are fine. */
+		j->oseq = ++p->oseq;
+		pthread_mutex_lock(&p->wlock);
+		j->ack_seq = p->ack_seq;
+		j->ack_ts = p->ack_ts;
+		pthread_mutex_unlock(&p->wlock);
+	}
 	j->err = 0;
 	j->errmsg[0] = '\0';
 	for (size_t i = 0; i < p->n; i++) {
 		struct persist_iface *pi = &p->ifs[i];
 		struct commit_iface *ci = &j->ifs[i];
-		int err;
 
 		ci->db_id = pi->db_id;
 		ci->st = (struct store_iface_state){
@@ -1068,6 +1176,11 @@ static int build_job(struct persist *p, int64_t now)
 			return err;
 		/* The deltas noted above reach exactly up to split_base. */
 		memcpy(ci->st.ctr, pi->split_base, sizeof(ci->st.ctr));
+		if (p->outbox) {
+			err = build_recs(ci);
+			if (err)
+				return err;
+		}
 	}
 	return 0;
 }
@@ -1278,6 +1391,15 @@ static void take_result(struct persist *p)
 		memmove(pi->osp, pi->osp + pi->n_osp_job,
 			pi->n_osp * sizeof(*pi->osp));
 		pi->n_osp_job = 0;
+		if (p->outbox && p->cb.committed)
+			p->cb.committed(p->cb.ctx, i, j->oseq, j->ts_ms,
+					ci->recs, ci->n_recs);
+	}
+	if (p->outbox) {
+		pthread_mutex_lock(&p->wlock);
+		if (j->ack_seq > p->stored_ack)
+			p->stored_ack = j->ack_seq;
+		pthread_mutex_unlock(&p->wlock);
 	}
 	/* The maps that kept counting meanwhile go with the next drain. */
 	if (!behind(p))
@@ -1332,6 +1454,103 @@ int persist_drain(struct persist *p, int64_t now)
 		for (size_t i = 0; i < p->n; i++)
 			p->ifs[i].n_osp_job = 0; /* nothing in flight */
 	return err ? err : e;
+}
+
+struct outbox_load {
+	struct persist *p;
+	size_t iface;
+	size_t recs, commits;
+};
+
+static int outbox_one(void *ctx, uint64_t seq, int64_t ts_ms,
+		      const struct store_outbox_rec *recs, size_t n)
+{
+	struct outbox_load *l = ctx;
+
+	l->p->cb.committed(l->p->cb.ctx, l->iface, seq, ts_ms, recs, n);
+	l->recs += n;
+	l->commits++;
+	return 0;
+}
+
+int persist_outbox_open(struct persist *p, const char *collector,
+			int64_t *pos_ts)
+{
+	struct outbox_load l = {.p = p};
+
+	*pos_ts = 0;
+	if (!p->store || !p->cb.committed)
+		return 0;
+	snprintf(p->collector, sizeof(p->collector), "%s", collector);
+	for (size_t i = 0; i < p->n; i++) {
+		uint64_t pos, max;
+		int64_t ts;
+		int err;
+
+		l.iface = i;
+		err = store_outbox_load(p->store, p->collector, p->ifs[i].db_id,
+					&pos, &ts, &max, outbox_one, &l);
+		if (err) {
+			pr_err(_("cannot read the IPFIX outbox in %s: %s\n"),
+			       store_path(p->store), store_errmsg(p->store));
+			return err;
+		}
+		if (max > p->oseq)
+			p->oseq = max;
+		if (pos > p->oseq)
+			p->oseq = pos;
+		if (pos > p->ack_seq) {
+			p->ack_seq = p->stored_ack = pos;
+			p->ack_ts = ts;
+		}
+	}
+	if (l.commits)
+		pr_info(_("IPFIX: %zu rows of %zu commits stored after the collector's last acknowledged position go out again (what it got before a crash arrives twice, inside the time span of a later record)\n"),
+			l.recs, l.commits);
+	*pos_ts = p->ack_ts;
+	p->outbox = true;
+	return 0;
+}
+
+void persist_outbox_ack(struct persist *p, uint64_t seq, int64_t ts_ms)
+{
+	pthread_mutex_lock(&p->wlock);
+	if (seq > p->ack_seq) {
+		p->ack_seq = seq;
+		p->ack_ts = ts_ms;
+	}
+	pthread_mutex_unlock(&p->wlock);
+}
+
+int persist_outbox_final(struct persist *p)
+{
+	uint64_t seq;
+	int64_t ts;
+	int err;
+
+	if (!p->outbox)
+		return 0;
+	persist_wait(p);
+	pthread_mutex_lock(&p->wlock);
+	seq = p->ack_seq;
+	ts = p->ack_ts;
+	pthread_mutex_unlock(&p->wlock);
+	if (seq <= p->stored_ack)
+		return 0;
+	err = store_begin(p->store, ts / 1000);
+	for (size_t i = 0; !err && i < p->n; i++)
+		err = store_outbox_ack(p->store, p->collector, p->ifs[i].db_id,
+				       seq, ts);
+	if (!err)
+		err = store_commit(p->store);
+	if (err) {
+		pr_warn(_("cannot store the IPFIX collector's position in %s: %s; the next start sends the last flush again\n"),
+			store_path(p->store), store_errmsg(p->store));
+		store_rollback(p->store);
+		return err;
+	}
+	p->stored_ack = seq;
+	return 0;
 }
 
 void persist_wait(struct persist *p)
@@ -1395,6 +1614,33 @@ bool persist_clean(struct persist *p)
 const struct itm_counter *persist_shown(const struct persist *p, size_t i)
 {
 	return p->ifs[i].shown;
+}
+
+void persist_backlog(const struct persist *p, uint64_t *rows, uint64_t *bytes)
+{
+	*rows = *bytes = 0;
+	for (size_t i = 0; p->store && i < p->n; i++) {
+		const struct persist_iface *pi = &p->ifs[i];
+
+		for (int x = 0; x < 2; x++) {
+			const struct map_rows *r = &pi->rows[x];
+			const struct ip_table *t = &pi->snap[x];
+
+			for (size_t k = 0; pi->pending[x] && k < r->n; k++)
+				*bytes += r->vals[k].tx_bytes +
+					  r->vals[k].rx_bytes;
+			*rows += pi->pending[x] ? r->n : 0;
+			for (size_t k = 0; pi->have_snap[x] && k < t->count;
+			     k++)
+				*bytes += ip_entry_total_bytes(&t->entries[k]);
+			*rows += pi->have_snap[x] ? t->count : 0;
+		}
+	}
+}
+
+bool persist_has_store(const struct persist *p)
+{
+	return p->store != NULL;
 }
 
 size_t persist_entries(const struct persist *p, size_t i)

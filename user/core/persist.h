@@ -41,6 +41,14 @@ struct persist_cb {
 	void (*describe)(void *ctx, const struct itm_key *k,
 			 const struct geo_labels **geo,
 			 char process[ITM_COMM_LEN]);
+	/*
+	 * Optional, with persist_outbox_open(): what commit `seq` (made at
+	 * unix time ts_ms) stored for interface iface, handed to the IPFIX
+	 * exporter once committed (under the collector's lock), and at
+	 * set-up what the outbox holds after the collector's position.
+	 */
+	void (*committed)(void *ctx, size_t iface, uint64_t seq, int64_t ts_ms,
+			  const struct store_outbox_rec *recs, size_t n);
 	void *ctx;
 };
 
@@ -54,6 +62,25 @@ struct persist_cb {
 int persist_new(struct persist **out, struct store *store,
 		struct iface_monitor *const *ifaces, size_t n,
 		const struct persist_cb *cb);
+/*
+ * With --db and --ipfix, at set-up: every commit also writes its records
+ * to the store's IPFIX outbox for `collector`, and the outbox's content
+ * after the collector's position goes to cb.committed now.  Returns
+ * -errno (logged).
+ */
+int persist_outbox_open(struct persist *p, const char *collector,
+			int64_t *pos_ts);
+/*
+ * The collector has everything up to commit seq (made at ts_ms): the next
+ * commit stores that position and deletes the outbox up to it.  Any
+ * thread.
+ */
+void persist_outbox_ack(struct persist *p, uint64_t seq, int64_t ts_ms);
+/*
+ * At exit, after the last drain and flush (the writer idle): store the
+ * latest position in a transaction of its own.  0 or -errno (logged).
+ */
+int persist_outbox_final(struct persist *p);
 /* Lets the writer finish what it holds, then stops it.  Accepts NULL. */
 void persist_free(struct persist *p);
 
@@ -81,6 +108,16 @@ bool persist_clean(struct persist *p);
 
 /* Interface i's cumulative counters as /metrics shows them. */
 const struct itm_counter *persist_shown(const struct persist *p, size_t i);
+/*
+ * What /metrics counts but the store does not have yet, under the lock:
+ * rows (address, process) of maps swapped out and waiting for their
+ * commit (handed to the writer, or held back while it is busy or the
+ * store fails), plus those a still-active map gathered meanwhile, and
+ * the tx+rx IP-layer bytes they hold.  0 without a store.
+ */
+void persist_backlog(const struct persist *p, uint64_t *rows, uint64_t *bytes);
+/* Counts go to a database (--db), not only kept in maps. */
+bool persist_has_store(const struct persist *p);
 /* Slots interface i's map held at the last drain (0: unread). */
 size_t persist_entries(const struct persist *p, size_t i);
 

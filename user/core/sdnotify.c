@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 #include "sdnotify.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
 #include "log.h"
@@ -75,4 +78,25 @@ uint64_t svc_watchdog_usec(void)
 void svc_watchdog_ping(void)
 {
 	notify("WATCHDOG=1");
+}
+
+int svc_listen_fd(void)
+{
+	/* Unsets LISTEN_*: no child may take the socket for its own. */
+	int n = sd_listen_fds(1), fd = SD_LISTEN_FDS_START, fl;
+
+	if (n < 0)
+		return n;
+	if (n == 0)
+		return -ENOENT;
+	if (n > 1)
+		return -E2BIG;
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+		return -ENOTSOCK;
+	/* Our epoll loop wants it non-blocking, as the sockets we bind. */
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC))
+		return -errno;
+	return fd;
 }

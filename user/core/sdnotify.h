@@ -17,5 +17,12 @@ void svc_stopping(void);
 /* WatchdogSec= of the unit in µs, 0 when there is no watchdog for us. */
 uint64_t svc_watchdog_usec(void);
 void svc_watchdog_ping(void);
+/*
+ * The listening stream socket systemd passed (socket activation,
+ * LISTEN_FDS for this pid), non-blocking and close-on-exec: the fd,
+ * -ENOENT when none was passed, -E2BIG for more than one, -ENOTSOCK when
+ * it is not a listening stream socket.
+ */
+int svc_listen_fd(void);
 
 #endif

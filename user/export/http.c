@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -100,12 +101,14 @@ typedef int mhd_result;
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
 #define ALLOW	   "GET, HEAD"
 
-static const char index_html[] =
+/* The index page, around the metrics path (HTML-escaped). */
+static const char index_head[] =
 	"<!DOCTYPE html>\n"
 	"<html><head><meta charset=\"utf-8\">"
 	"<title>ip_traffic_monitor_cli</title></head>\n"
 	"<body><h1>ip_traffic_monitor_cli</h1>\n"
-	"<p><a href=\"/metrics\">Metrics</a></p></body></html>\n";
+	"<p><a href=\"";
+static const char index_tail[] = "\">Metrics</a></p></body></html>\n";
 
 enum conn_state {
 	CONN_WAITING,  /* for (the rest of) a request's header */
@@ -175,6 +178,10 @@ struct http_server {
 	bool resumed; /* some were: MHD handles them in its next run */
 	struct peer peers[PEER_SLOTS];
 	struct http_stats stats;
+	const char *path; /* of the metrics */
+	char *index_html; /* "/": a link to path */
+	size_t max_in_flight;
+	bool promhttp; /* --web.max-requests: no queue, no preemption */
 };
 
 /* *con_cls marker: headers seen (the response is chosen on the next call). */
@@ -807,6 +814,7 @@ static bool holds_stalled(struct http_server *srv, const uint8_t key[16],
  */
 static struct conn *pick_victim(struct http_server *srv, double now)
 {
+	/* Only without --web.max-requests: max_in_flight is ours then. */
 	struct conn *held[MAX_METRICS_IN_FLIGHT], *best = NULL;
 	size_t n = 0, best_same = 0;
 
@@ -894,11 +902,18 @@ static enum slot take_slot(struct http_server *srv, struct conn *self)
 
 	/* Untracked (out of memory): a free slot or nothing. */
 	if (!self)
-		return srv->n_in_flight < MAX_METRICS_IN_FLIGHT ? SLOT_TAKEN
-								: SLOT_BUSY;
+		return srv->n_in_flight < srv->max_in_flight ? SLOT_TAKEN
+							     : SLOT_BUSY;
 	/* Never a second slot beside a stalled one. */
 	if (holds_stalled(srv, self->key, now))
 		return SLOT_BUSY;
+	/* promhttp's MaxRequestsInFlight: a free slot or 503, nothing else. */
+	if (srv->promhttp) {
+		if (srv->n_in_flight >= srv->max_in_flight)
+			return SLOT_BUSY;
+		grant(srv, self, now);
+		return SLOT_TAKEN;
+	}
 	for (struct conn *c = srv->head; c; c = c->next)
 		same += c->in_flight && !c->shed &&
 			!memcmp(c->key, self->key, 16);
@@ -907,7 +922,7 @@ static enum slot take_slot(struct http_server *srv, struct conn *self)
 	struck = peer_struck(srv, self->key, now);
 	/* Those already waiting go first. */
 	if (!srv->n_waiting) {
-		if (srv->n_in_flight < MAX_METRICS_IN_FLIGHT) {
+		if (srv->n_in_flight < srv->max_in_flight) {
 			grant(srv, self, now);
 			return SLOT_TAKEN;
 		}
@@ -962,7 +977,7 @@ static void run_queue(struct http_server *srv)
 			resume(srv, c, false);
 			continue;
 		}
-		if (srv->n_in_flight < MAX_METRICS_IN_FLIGHT)
+		if (srv->n_in_flight < srv->max_in_flight)
 			grant(srv, c, now);
 		else if (!preempt_for(srv, c, now))
 			break;
@@ -1143,7 +1158,7 @@ static mhd_result handle(void *cls, struct MHD_Connection *conn,
 			 size_t *upload_data_size, void **con_cls)
 {
 	struct http_server *srv = cls;
-	bool is_metrics = !strcmp(url, "/metrics");
+	bool is_metrics = !strcmp(url, srv->path);
 	struct conn *self;
 
 	(void)version;
@@ -1189,7 +1204,7 @@ static mhd_result handle(void *cls, struct MHD_Connection *conn,
 	}
 	if (!is_metrics)
 		return reply_static(srv, conn, MHD_HTTP_OK,
-				    "text/html; charset=utf-8", index_html,
+				    "text/html; charset=utf-8", srv->index_html,
 				    false);
 	return serve_metrics(srv, conn);
 }
@@ -1271,8 +1286,43 @@ int http_listen(const char *listen_addr, uint16_t port)
 	return open_listener(listen_addr, port);
 }
 
+/* The path goes into HTML and a URL as it is: nothing to escape in it. */
+static bool path_ok(const char *p)
+{
+	return p[0] == '/' && p[1] && !strpbrk(p, "?#\"'<>&\\ \t\r\n");
+}
+
+static int apply_opts(struct http_server *srv, const struct http_opts *o)
+{
+	const char *path = o && o->path ? o->path : "/metrics";
+	size_t len;
+
+	if (!path_ok(path))
+		return EINVAL;
+	srv->path = path;
+	srv->max_in_flight = MAX_METRICS_IN_FLIGHT;
+	if (o && o->max_requests >= 0) {
+		srv->promhttp = true;
+		srv->max_in_flight =
+			o->max_requests ? (size_t)o->max_requests : SIZE_MAX;
+	}
+	len = sizeof(index_head) + strlen(path) + sizeof(index_tail);
+	srv->index_html = malloc(len);
+	if (!srv->index_html)
+		return ENOMEM;
+	snprintf(srv->index_html, len, "%s%s%s", index_head, path, index_tail);
+	return 0;
+}
+
 struct http_server *http_server_start_fd(int fd, struct web_config *web,
 					 const struct http_source *src)
+{
+	return http_server_start_opts(fd, web, src, NULL);
+}
+
+struct http_server *http_server_start_opts(int fd, struct web_config *web,
+					   const struct http_source *src,
+					   const struct http_opts *opts)
 {
 	struct MHD_OptionItem tls[5] = {{MHD_OPTION_END, 0, NULL}};
 	unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
@@ -1313,6 +1363,10 @@ struct http_server *http_server_start_fd(int fd, struct web_config *web,
 	}
 	srv->src = *src;
 	srv->web = web;
+	srv->stop_fd = -1;
+	err = apply_opts(srv, opts);
+	if (err)
+		goto err_close;
 	atomic_init(&srv->stop, false);
 	raise_nofile();
 
@@ -1354,6 +1408,8 @@ err_close:
 		close(fd);
 	if (srv && srv->stop_fd >= 0)
 		close(srv->stop_fd);
+	if (srv)
+		free(srv->index_html);
 	free(srv);
 	errno = err;
 	return NULL;
@@ -1397,5 +1453,6 @@ void http_server_stop(struct http_server *srv)
 	/* Also closes the listening socket we handed over. */
 	MHD_stop_daemon(srv->daemon);
 	close(srv->stop_fd);
+	free(srv->index_html);
 	free(srv);
 }

@@ -54,6 +54,22 @@ struct http_server *http_server_start(const char *listen_addr, uint16_t port,
 int http_listen(const char *listen_addr, uint16_t port);
 struct http_server *http_server_start_fd(int fd, struct web_config *web,
 					 const struct http_source *src);
+/*
+ * Exporter-toolkit's knobs.  path: where the metrics are (NULL:
+ * "/metrics"); "/" stays the index page linking there.  max_requests < 0:
+ * our own policy (MAX_METRICS_IN_FLIGHT responses, more wait in a queue,
+ * stalled readers give way); >= 0: promhttp's, at most that many
+ * responses at once (0: no limit) and the next one 503 at once.
+ */
+struct http_opts {
+	const char *path;
+	long max_requests;
+};
+
+/* http_server_start_fd() with opts (NULL: the defaults). */
+struct http_server *http_server_start_opts(int fd, struct web_config *web,
+					   const struct http_source *src,
+					   const struct http_opts *opts);
 void http_server_get_stats(struct http_server *srv, struct http_stats *out);
 void http_server_stop(struct http_server *srv);
 

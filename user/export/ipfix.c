@@ -20,10 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "clock.h"
 #include "geo_labels.h"
+#include "i18n.h"
 #include "ipfix_net.h"
 #include "log.h"
+#include "metrics.h"
+#include "store.h"
 #include "table.h"
 
 enum tid {
@@ -208,6 +212,20 @@ struct ipfix_exporter {
 	size_t unsent;	/* records appended since the last emit */
 	uint16_t cur_tid;
 	struct ipfix_stats st;
+	/* The records of the message being built (kept until acknowledged). */
+	struct ipfix_note *notes;
+	size_t n_notes, notes_cap;
+	struct ipfix_stats pub; /* st as of the last flush, under lock */
+	/*
+	 * --db: fed by commits.  pend_*: the last commit in pending (under
+	 * lock); flush_*: the last one in the flush being delivered;
+	 * acked_seq: the last reported to acked().
+	 */
+	bool outbox;
+	uint64_t pend_seq, flush_seq, acked_seq;
+	int64_t pend_ts, flush_ts;
+	void (*acked)(void *ctx, uint64_t seq, int64_t ts_ms);
+	void *acked_ctx;
 };
 
 void ipfix_sink_delta(void *ctx, size_t iface, const struct itm_key *k,
@@ -217,6 +235,8 @@ void ipfix_sink_delta(void *ctx, size_t iface, const struct itm_key *k,
 	struct ip_entry *e;
 	struct in6_addr a;
 
+	if (x->outbox)
+		return; /* the commits bring them */
 	memcpy(&a, k->addr, sizeof(a));
 	pthread_mutex_lock(&x->lock);
 	e = ip_table_upsert(&x->pending[iface].addrs, &a);
@@ -239,6 +259,8 @@ void ipfix_sink_counters(void *ctx, size_t iface,
 	struct ipfix_exporter *x = ctx;
 	struct pending_iface *p = &x->pending[iface];
 
+	if (x->outbox)
+		return;
 	pthread_mutex_lock(&x->lock);
 	memcpy(p->seen, ctr, sizeof(p->seen));
 	/* Counted before we started: not this exporter's to report. */
@@ -366,6 +388,7 @@ void ipfix_exporter_free(struct ipfix_exporter *x)
 	free(x->other);
 	free(x->ifindex);
 	free(x->msg);
+	free(x->notes);
 	if (x->lock_ready)
 		pthread_mutex_destroy(&x->lock);
 	free(x);
@@ -386,11 +409,21 @@ static int emit(struct ipfix_exporter *x)
 		g_clear_error(&gerr);
 		x->st.lost += x->unsent;
 		x->unsent = 0;
+		x->n_notes = 0;
 		return -EIO;
 	}
 	len = fbExporterGetMsgLen(x->exporter);
-	err = x->send_fail && x->tcp ? -ENOTCONN
-				     : ipfix_net_send(&x->net, x->msg, len);
+	/*
+	 * Data messages over TCP stay queued with their records until the
+	 * collector acknowledges them (a failed connection keeps them for
+	 * the next one); templates go again on every new connection.
+	 */
+	if (x->unsent)
+		err = ipfix_net_send_data(&x->net, x->msg, len, x->notes,
+					  x->n_notes);
+	else
+		err = ipfix_net_send(&x->net, x->msg, len);
+	x->n_notes = 0;
 	if (err) {
 		x->send_fail = true;
 		x->templates_due = true;
@@ -409,11 +442,63 @@ static bool eom(GError *gerr)
 	return g_error_matches(gerr, FB_ERROR_DOMAIN, FB_ERROR_EOM);
 }
 
+/* What a record says, for counting it if it is never acknowledged. */
+static void note_of(uint16_t tid, const void *rec, struct ipfix_note *n)
+{
+	memset(n, 0, sizeof(*n));
+	if (tid == TID_V4_TX || tid == TID_V4_RX) {
+		const struct rec_v4 *r = rec;
+		uint32_t be = htonl(r->addr);
+
+		n->addr[10] = n->addr[11] = 0xff;
+		memcpy(&n->addr[12], &be, sizeof(be));
+		n->bytes = r->octets;
+		n->packets = r->packets;
+		n->ifindex = r->ifindex;
+		n->tx = tid == TID_V4_TX;
+	} else if (tid == TID_V6_TX || tid == TID_V6_RX) {
+		const struct rec_v6 *r = rec;
+
+		memcpy(n->addr, r->addr, sizeof(n->addr));
+		n->bytes = r->octets;
+		n->packets = r->packets;
+		n->ifindex = r->ifindex;
+		n->tx = tid == TID_V6_TX;
+	} else if (tid == TID_OTHER) {
+		const struct rec_other *r = rec;
+
+		n->bytes = r->octets;
+		n->packets = r->packets;
+		n->ifindex = r->out_if ? r->out_if : r->in_if;
+		n->tx = r->dir == DIR_EGRESS;
+	}
+}
+
+static int reserve_note(struct ipfix_exporter *x)
+{
+	size_t cap = x->notes_cap ? x->notes_cap * 2 : 256;
+	struct ipfix_note *n;
+
+	if (x->n_notes < x->notes_cap)
+		return 0;
+	n = realloc(x->notes, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	x->notes = n;
+	x->notes_cap = cap;
+	return 0;
+}
+
 static int append(struct ipfix_exporter *x, uint16_t tid, void *rec,
 		  size_t size)
 {
 	GError *gerr = NULL;
 
+	if (reserve_note(x)) {
+		pr_warn("IPFIX: out of memory; a record is not delivered\n");
+		x->st.lost++;
+		return -ENOMEM;
+	}
 	for (int tries = 0; tries < 2; tries++) {
 		if (tid != x->cur_tid) {
 			if (!fBufSetInternalTemplate(x->fbuf, tid, &gerr) ||
@@ -424,6 +509,7 @@ static int append(struct ipfix_exporter *x, uint16_t tid, void *rec,
 		if (fBufAppend(x->fbuf, rec, size, &gerr)) {
 			x->dirty = true;
 			x->unsent++;
+			note_of(tid, rec, &x->notes[x->n_notes++]);
 			return 0;
 		}
 		if (!eom(gerr))
@@ -576,15 +662,82 @@ static bool refresh_due(const struct ipfix_exporter *x, double now)
 	return now - x->templates_at + half >= x->refresh_s;
 }
 
-int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
+/*
+ * The collector is away (TCP): this flush's deltas go back into the
+ * pending tables, to be sent, in a longer interval, once it answers.
+ */
+static void put_back(struct ipfix_exporter *x, uint64_t start)
+{
+	pthread_mutex_lock(&x->lock);
+	for (size_t i = 0; i < x->n_ifaces; i++) {
+		struct pending_iface *p = &x->pending[i];
+		struct ip_table *t = &x->flushing[i];
+
+		for (size_t j = 0; j < t->count; j++) {
+			const struct ip_entry *e = &t->entries[j];
+			struct itm_value d = {e->tx_bytes, e->tx_packets,
+					      e->rx_bytes, e->rx_packets};
+			struct ip_entry *pe =
+				ip_table_upsert(&p->addrs, &e->addr);
+
+			if (!pe) {
+				x->st.lost += (e->tx_packets || e->tx_bytes) +
+					      (e->rx_packets || e->rx_bytes);
+				continue;
+			}
+			ip_entry_account(&p->addrs, pe, &d);
+			if (!pe->geo)
+				pe->geo = e->geo;
+		}
+		ip_table_clear(t);
+		for (int k = 0; k < ITM_CTR_MAX; k++) {
+			p->sent[k].bytes -= x->other[i][k].bytes;
+			p->sent[k].packets -= x->other[i][k].packets;
+		}
+	}
+	if (start < x->interval_start_ms)
+		x->interval_start_ms = start;
+	pthread_mutex_unlock(&x->lock);
+	x->flush_seq = x->acked_seq; /* nothing of it reached the collector */
+}
+
+/*
+ * --db: the collector has everything up to the last flush (UDP: sent;
+ * TCP: nothing is left unacknowledged): the store may forget it.
+ */
+static void maybe_ack(struct ipfix_exporter *x)
+{
+	if (!x->outbox || x->flush_seq <= x->acked_seq)
+		return;
+	if (x->tcp && ipfix_net_settle(&x->net))
+		return;
+	x->acked_seq = x->flush_seq;
+	x->acked(x->acked_ctx, x->flush_seq, x->flush_ts);
+}
+
+static void publish(struct ipfix_exporter *x)
+{
+	pthread_mutex_lock(&x->lock);
+	x->pub = x->st;
+	pthread_mutex_unlock(&x->lock);
+}
+
+static int flush_once(struct ipfix_exporter *x, uint64_t now_ms)
 {
 	double now = monotonic_seconds();
 	bool refresh = !x->tcp && refresh_due(x, now);
 	uint64_t start;
+	long resent;
 	int conn;
 
 	pthread_mutex_lock(&x->lock);
 	take_pending(x);
+	if (x->outbox) {
+		/* The flush spans whole commits: it ends with the last. */
+		now_ms = (uint64_t)x->pend_ts;
+		x->flush_seq = x->pend_seq;
+		x->flush_ts = x->pend_ts;
+	}
 	start = x->interval_start_ms && x->interval_start_ms <= now_ms
 			? x->interval_start_ms
 			: now_ms;
@@ -594,7 +747,14 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 	x->st.flushes++;
 	x->flushed_at = now;
 	x->send_fail = false;
+	/* Forget what the collector acknowledged; notice a dead connection. */
+	ipfix_net_settle(&x->net);
 	conn = ipfix_net_connect(&x->net);
+	if (conn < 0 && x->tcp) {
+		put_back(x, start);
+		x->templates_due = true;
+		return conn;
+	}
 	if (conn < 0) {
 		/* Nothing reaches the collector this time; count it. */
 		for (size_t i = 0; i < x->n_ifaces; i++) {
@@ -617,6 +777,18 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 	 */
 	if (conn == 1 || x->templates_due || refresh)
 		send_templates(x, now);
+	/* What a dead connection did not acknowledge, after the templates. */
+	if (x->tcp && ipfix_net_unsent(&x->net)) {
+		resent = ipfix_net_resend(&x->net);
+		if (resent < 0) {
+			put_back(x, start);
+			x->templates_due = true;
+			return (int)resent;
+		}
+		x->st.resent += (uint64_t)resent;
+		pr_info(_("IPFIX collector %s:%s (tcp): sent again %ld records it had not acknowledged\n"),
+			x->net.host, x->net.port, resent);
+	}
 	for (size_t i = 0; i < x->n_ifaces; i++) {
 		const struct ip_table *t = &x->flushing[i];
 
@@ -636,7 +808,207 @@ int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
 	return x->send_fail ? -EIO : 0;
 }
 
+int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms)
+{
+	int err;
+
+	maybe_ack(x); /* the previous flush, acknowledged since */
+	err = flush_once(x, now_ms);
+	maybe_ack(x);
+	publish(x);
+	return err;
+}
+
+void ipfix_exporter_use_outbox(struct ipfix_exporter *x, int64_t pos_ts_ms,
+			       void (*acked)(void *ctx, uint64_t seq,
+					     int64_t ts_ms),
+			       void *ctx)
+{
+	x->outbox = true;
+	x->acked = acked;
+	x->acked_ctx = ctx;
+	/*
+	 * What is sent again after a crash starts where the flush the
+	 * collector may already have started: a duplicate has the same
+	 * flowStartMilliseconds as the record it repeats.
+	 */
+	if (pos_ts_ms > 0)
+		x->interval_start_ms = (uint64_t)pos_ts_ms;
+	pthread_mutex_lock(&x->lock);
+	if (!x->pend_seq)
+		x->pend_ts = (int64_t)x->interval_start_ms;
+	pthread_mutex_unlock(&x->lock);
+}
+
+/* struct store_outbox_rec kinds (1 + enum store_other_kind) as counters. */
+static const int outbox_ctr[STORE_OTHER_MAX][2] = {
+	[STORE_OTHER_OVERFLOW] = {ITM_CTR_OVERFLOW_TX, ITM_CTR_OVERFLOW_RX},
+	[STORE_OTHER_NON_IP] = {ITM_CTR_NON_IP_TX, ITM_CTR_NON_IP_RX},
+	[STORE_OTHER_MALFORMED] = {ITM_CTR_MALFORMED_TX, ITM_CTR_MALFORMED_RX},
+};
+
+void ipfix_sink_committed(void *ctx, size_t iface, uint64_t seq, int64_t ts_ms,
+			  const struct store_outbox_rec *recs, size_t n)
+{
+	struct ipfix_exporter *x = ctx;
+	struct pending_iface *p = &x->pending[iface];
+
+	pthread_mutex_lock(&x->lock);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_outbox_rec *r = &recs[i];
+		struct in6_addr a;
+		struct ip_entry *e;
+
+		if (r->kind) {
+			const int *c =
+				outbox_ctr[(r->kind - 1) % STORE_OTHER_MAX];
+
+			p->seen[c[0]].bytes += r->v.tx_bytes;
+			p->seen[c[0]].packets += r->v.tx_packets;
+			p->seen[c[1]].bytes += r->v.rx_bytes;
+			p->seen[c[1]].packets += r->v.rx_packets;
+			continue;
+		}
+		memcpy(&a, r->addr, sizeof(a));
+		e = ip_table_upsert(&p->addrs, &a);
+		if (!e) {
+			x->st.lost += (r->v.tx_bytes || r->v.tx_packets) +
+				      (r->v.rx_bytes || r->v.rx_packets);
+			continue;
+		}
+		ip_entry_account(&p->addrs, e, &r->v);
+		if (!e->geo && x->label)
+			e->geo = x->label(x->label_ctx, &a);
+	}
+	if (seq > x->pend_seq) {
+		x->pend_seq = seq;
+		x->pend_ts = ts_ms;
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
 void ipfix_exporter_stats(struct ipfix_exporter *x, struct ipfix_stats *st)
 {
 	*st = x->st;
+}
+
+void ipfix_sink_delivery(void *ctx, struct export_delivery *d)
+{
+	struct ipfix_exporter *x = ctx;
+
+	pthread_mutex_lock(&x->lock);
+	d->records += x->pub.records;
+	d->lost += x->pub.lost;
+	d->resent += x->pub.resent;
+	pthread_mutex_unlock(&x->lock);
+}
+
+struct lost_sum {
+	struct ipfix_exporter *x;
+	uint64_t records, bytes, packets;
+};
+
+/* One record that never reached the collector: count it, name it. */
+static void lost_note(void *ctx, const struct ipfix_note *n)
+{
+	static const uint8_t zero[16];
+	struct lost_sum *ls = ctx;
+	char a[INET6_ADDRSTRLEN] = "aggregate";
+
+	if (memcmp(n->addr, zero, sizeof(zero)))
+		addr_format((const struct in6_addr *)n->addr, a);
+	pr_debug(
+		"IPFIX: not delivered: %s %s ifindex %u: %llu bytes, %llu packets\n",
+		n->tx ? "tx" : "rx", a, n->ifindex,
+		(unsigned long long)n->bytes, (unsigned long long)n->packets);
+	ls->x->st.lost++;
+	ls->records++;
+	ls->bytes += n->bytes;
+	ls->packets += n->packets;
+}
+
+/* The deltas the final flush could not send (the collector was away). */
+static void pending_lost(struct ipfix_exporter *x, struct lost_sum *ls)
+{
+	pthread_mutex_lock(&x->lock);
+	for (size_t i = 0; i < x->n_ifaces; i++) {
+		struct pending_iface *p = &x->pending[i];
+		uint32_t ifindex = (uint32_t)x->ifindex[i];
+
+		for (size_t j = 0; j < p->addrs.count; j++) {
+			const struct ip_entry *e = &p->addrs.entries[j];
+			struct ipfix_note n = {.ifindex = ifindex};
+
+			memcpy(n.addr, &e->addr, sizeof(n.addr));
+			if (e->tx_bytes || e->tx_packets) {
+				n.tx = 1;
+				n.bytes = e->tx_bytes;
+				n.packets = e->tx_packets;
+				lost_note(ls, &n);
+			}
+			if (e->rx_bytes || e->rx_packets) {
+				n.tx = 0;
+				n.bytes = e->rx_bytes;
+				n.packets = e->rx_packets;
+				lost_note(ls, &n);
+			}
+		}
+		ip_table_clear(&p->addrs);
+		for (int k = 0; k < ITM_CTR_MAX; k++) {
+			struct ipfix_note n = {
+				.ifindex = ifindex,
+				.bytes = p->seen[k].bytes - p->sent[k].bytes,
+				.packets =
+					p->seen[k].packets - p->sent[k].packets,
+			};
+
+			if (n.bytes || n.packets)
+				lost_note(ls, &n);
+			p->sent[k] = p->seen[k];
+		}
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+int ipfix_exporter_finish(struct ipfix_exporter *x, int timeout_ms)
+{
+	struct lost_sum ls = {.x = x};
+
+	/* TCP: a bounded wait for the collector's acknowledgement. */
+	if (x->tcp)
+		ipfix_net_wait_acked(&x->net, timeout_ms);
+	maybe_ack(x);
+	if (x->outbox) {
+		size_t left = ipfix_net_settle(&x->net);
+
+		/* And what the collector's absence held back (TCP). */
+		pthread_mutex_lock(&x->lock);
+		for (size_t i = 0; i < x->n_ifaces; i++)
+			for (size_t j = 0; j < x->pending[i].addrs.count; j++) {
+				const struct ip_entry *e =
+					&x->pending[i].addrs.entries[j];
+
+				left += (e->tx_bytes || e->tx_packets) +
+					(e->rx_bytes || e->rx_packets);
+			}
+		pthread_mutex_unlock(&x->lock);
+		/* Still in the store's outbox: the next start sends them. */
+		if (left)
+			pr_info(_("IPFIX collector %s:%s (%s): %zu records it has not acknowledged stay in the database; the next start sends them\n"),
+				x->net.host, x->net.port,
+				x->tcp ? "tcp" : "udp", left);
+		ipfix_net_close(&x->net);
+		publish(x);
+		return 0;
+	}
+	pending_lost(x, &ls);
+	ipfix_net_drop_queue(&x->net, lost_note, &ls);
+	if (ls.records)
+		pr_warn(_("IPFIX collector %s:%s (%s): %llu records (%llu bytes, %llu packets) were not acknowledged or not sent when the monitor stopped; counted as not delivered\n"),
+			x->net.host, x->net.port, x->tcp ? "tcp" : "udp",
+			(unsigned long long)ls.records,
+			(unsigned long long)ls.bytes,
+			(unsigned long long)ls.packets);
+	publish(x);
+	return ls.records ? -EIO : 0;
 }

@@ -48,6 +48,7 @@ struct ipfix_stats {
 	uint64_t bytes;	    /* IPFIX bytes sent (no UDP/IP headers) */
 	uint64_t lost;	    /* data records not delivered (send failed) */
 	uint64_t templates; /* template messages sent */
+	uint64_t resent;    /* records written again after a reconnect (TCP) */
 };
 
 /* Prints one line and returns -errno on a bad target or no memory. */
@@ -71,5 +72,35 @@ void ipfix_sink_counters(void *ctx, size_t iface,
  */
 int ipfix_exporter_flush(struct ipfix_exporter *x, uint64_t now_ms);
 void ipfix_exporter_stats(struct ipfix_exporter *x, struct ipfix_stats *st);
+
+/*
+ * At exit, after the last flush: wait at most timeout_ms for the
+ * collector to acknowledge what was written (TCP), then count every
+ * record it did not acknowledge, or that could not be sent, as not
+ * delivered (one warning; each record at debug level).  Returns 0 when
+ * everything was delivered, -EIO otherwise.
+ */
+int ipfix_exporter_finish(struct ipfix_exporter *x, int timeout_ms);
+
+/*
+ * --db: export what the store committed (its outbox), not each drain's
+ * deltas.  Flushes then span whole commits, from the end of the previous
+ * flush (pos_ts_ms, the collector's stored position, for the first) to
+ * the last commit they hold; when the collector has a flush (UDP: sent;
+ * TCP: acknowledged) acked(ctx, seq, ts) reports its last commit.  Call
+ * before the first commit is handed over.
+ */
+void ipfix_exporter_use_outbox(struct ipfix_exporter *x, int64_t pos_ts_ms,
+			       void (*acked)(void *ctx, uint64_t seq,
+					     int64_t ts_ms),
+			       void *ctx);
+/* The collector_sink committed callback (ctx is the exporter). */
+struct store_outbox_rec;
+void ipfix_sink_committed(void *ctx, size_t iface, uint64_t seq, int64_t ts_ms,
+			  const struct store_outbox_rec *recs, size_t n);
+
+/* The collector_sink delivery callback: add this exporter's counters. */
+struct export_delivery;
+void ipfix_sink_delivery(void *ctx, struct export_delivery *d);
 
 #endif

@@ -20,6 +20,7 @@
 #include "addr.h"
 #include "geo_labels.h"
 #include "hashmap.h"
+#include "procstat.h"
 
 #define UNKNOWN	      "Unknown"
 #define U64_DIGITS    20
@@ -546,21 +547,26 @@ static int proc_block(struct strbuf *out, const struct ip_entry *e)
 	return err;
 }
 
+/*
+ * Append t's exported series to set; iface (NULL: none) becomes an iface
+ * label after remote_ip, part of each series' label block.
+ */
 static int snapshot_series(struct snap_data *s, struct series_set *set,
 			   const struct ip_table *t,
 			   const struct ip_family *fam, label_fn block,
-			   bool per_process)
+			   bool per_process, const char *iface)
 {
 	struct block_index bi = {0};
+	struct series *grown;
 	int err = 0;
 
 	set->fam = fam;
-	set->n = 0;
 	if (!t->n_exported)
 		return 0;
-	set->s = malloc(t->n_exported * sizeof(*set->s));
-	if (!set->s)
+	grown = realloc(set->s, (set->n + t->n_exported) * sizeof(*set->s));
+	if (!grown)
 		return -ENOMEM;
+	set->s = grown;
 	for (size_t k = 0; k < t->n_exported && !err; k++) {
 		const struct ip_entry *e = &t->entries[t->exported[k]];
 		struct series *x = &set->s[set->n++];
@@ -582,7 +588,15 @@ static int snapshot_series(struct snap_data *s, struct series_set *set,
 		} else {
 			size_t off = s->blocks.len;
 
-			err = block(&s->blocks, e);
+			if (iface) {
+				err = strbuf_puts(&s->blocks, "\",iface=\"");
+				if (!err)
+					err = escape_n(
+						&s->blocks, iface,
+						strnlen(iface, IF_NAMESIZE));
+			}
+			if (!err)
+				err = block(&s->blocks, e);
 			if (err || s->blocks.len > UINT32_MAX) {
 				err = err ? err : -E2BIG;
 				break;
@@ -732,6 +746,121 @@ static int render_features(const struct itm_features *fs, struct strbuf *out)
 	return err;
 }
 
+/* The monitor's own work: how long draining takes, what waits for --db. */
+static int render_health(const struct metrics_input *in, struct strbuf *out)
+{
+	int err = 0;
+
+	if (in->have_drain)
+		err = render_gauge_double(
+			out, "ip_traffic_last_drain_duration_seconds",
+			"Time the last drain of the kernel maps into the tables took (at a sample interval or a scrape)",
+			in->last_drain_seconds);
+	if (!err && in->have_backlog)
+		err = render_plain(
+			out, "ip_traffic_store_backlog_rows",
+			"Drained (address, process) rows of each interface counted in the metrics but not yet committed to --db",
+			"gauge", in->backlog_rows);
+	if (!err && in->have_backlog)
+		err = render_plain(
+			out, "ip_traffic_store_backlog_bytes",
+			"Transmitted plus received IP-layer bytes in those rows",
+			"gauge", in->backlog_bytes);
+	return err;
+}
+
+/* Names, HELP and types exactly as the client libraries' process collector. */
+static int render_process(const struct proc_stats *p, struct strbuf *out)
+{
+	int err;
+
+	if (!p)
+		return 0;
+	err = append_header(out, "process_cpu_seconds_total",
+			    "Total user and system CPU time spent in seconds.",
+			    "counter");
+	if (!err)
+		err = strbuf_puts(out, "process_cpu_seconds_total ");
+	if (!err)
+		err = append_double(out, p->cpu_seconds);
+	if (!err)
+		err = strbuf_puts(out, "\n");
+	if (!err)
+		err = render_plain(out, "process_open_fds",
+				   "Number of open file descriptors.", "gauge",
+				   p->open_fds);
+	if (!err)
+		err = render_plain(out, "process_max_fds",
+				   "Maximum number of open file descriptors.",
+				   "gauge", p->max_fds);
+	if (!err)
+		err = render_plain(out, "process_virtual_memory_bytes",
+				   "Virtual memory size in bytes.", "gauge",
+				   p->vsize);
+	if (!err)
+		err = render_plain(out, "process_resident_memory_bytes",
+				   "Resident memory size in bytes.", "gauge",
+				   p->rss_bytes);
+	if (!err)
+		err = render_gauge_double(
+			out, "process_start_time_seconds",
+			"Start time of the process since unix epoch in seconds.",
+			p->start_time);
+	return err;
+}
+
+/*
+ * What render_limits() reads, summed over the tables by interface: each
+ * got the same deltas as the table by address, so their sums add up to
+ * its sum, and sum = exported + below + evicted holds for the total.
+ */
+static void iface_tables_sum(const struct metrics_input *in,
+			     struct ip_table *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->max_entries = in->table->max_entries;
+	for (size_t i = 0; i < in->n_ifaces; i++) {
+		const struct ip_table *t = in->iface_tables[i];
+
+		out->sum.tx_bytes += t->sum.tx_bytes;
+		out->sum.rx_bytes += t->sum.rx_bytes;
+		out->sum.tx_packets += t->sum.tx_packets;
+		out->sum.rx_packets += t->sum.rx_packets;
+		out->evicted.tx_bytes += t->evicted.tx_bytes;
+		out->evicted.rx_bytes += t->evicted.rx_bytes;
+		out->evicted.tx_packets += t->evicted.tx_packets;
+		out->evicted.rx_packets += t->evicted.rx_packets;
+		out->n_evicted += t->n_evicted;
+		out->n_refused += t->n_refused;
+		out->alloc_failures += t->alloc_failures;
+		out->n_exported += t->n_exported;
+	}
+}
+
+/* IPFIX delivery (--ipfix): what left, what was lost, what went twice. */
+static int render_delivery(const struct export_delivery *d, struct strbuf *out)
+{
+	int err;
+
+	if (!d)
+		return 0;
+	err = render_plain(
+		out, "ip_traffic_ipfix_records_total",
+		"IPFIX data records sent to the collector (UDP: taken by the socket; TCP: written, records sent again after a reconnect included)",
+		"counter", d->records);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_ipfix_records_lost_total",
+			"IPFIX data records not delivered: not taken by the socket (UDP), or never acknowledged by the collector when the monitor stopped (TCP)",
+			"counter", d->lost);
+	if (!err)
+		err = render_plain(
+			out, "ip_traffic_ipfix_records_resent_total",
+			"IPFIX data records sent again on a new TCP connection because the collector had not acknowledged them on the one that failed",
+			"counter", d->resent);
+	return err;
+}
+
 static int render_tail(const struct metrics_input *in,
 		       const uint64_t exp_sum[4], struct strbuf *out)
 {
@@ -747,9 +876,16 @@ static int render_tail(const struct metrics_input *in,
 		"Transmitted IP packets over all remote addresses: per-IP series + below_threshold + evicted + overflow",
 		"Received IP packets over all remote addresses: per-IP series + below_threshold + evicted + overflow",
 	};
-	const struct ip_table *t = in->table;
+	const struct ip_table *t = in->table, *lim = t;
 	uint64_t all[4] = {0}; /* tx_bytes, rx_bytes, tx_pkts, rx_pkts */
+	struct ip_table by_iface;
 	int err = 0;
+
+	/* The exported series come from these: so do the limits' sums. */
+	if (t && in->iface_tables) {
+		iface_tables_sum(in, &by_iface);
+		lim = &by_iface;
+	}
 
 	if (t) {
 		all[0] = t->sum.tx_bytes;
@@ -781,9 +917,9 @@ static int render_tail(const struct metrics_input *in,
 		err = render_plain(
 			out, "ip_traffic_exported_addresses",
 			"Remote addresses whose tx+rx bytes reached the export threshold (exported per IP)",
-			"gauge", t ? t->n_exported : 0);
+			"gauge", lim ? lim->n_exported : 0);
 	if (!err)
-		err = render_limits(t, exp_sum, in->procs, out);
+		err = render_limits(lim, exp_sum, in->procs, out);
 	if (!err)
 		err = append_header(out, "ip_traffic_build_info",
 				    "Build information; the value is always 1",
@@ -792,6 +928,14 @@ static int render_tail(const struct metrics_input *in,
 		err = strbuf_puts(out, "ip_traffic_build_info{version=\"");
 	if (!err)
 		err = label_or_unknown(out, in->version);
+	if (!err && in->libbpf_version)
+		err = strbuf_puts(out, "\",libbpf=\"");
+	if (!err && in->libbpf_version)
+		err = metrics_escape_label(out, in->libbpf_version);
+	if (!err && in->kernel)
+		err = strbuf_puts(out, "\",kernel=\"");
+	if (!err && in->kernel)
+		err = metrics_escape_label(out, in->kernel);
 	if (!err)
 		err = strbuf_puts(out, "\"} 1\n");
 	if (!err)
@@ -800,7 +944,13 @@ static int render_tail(const struct metrics_input *in,
 			"Unix time at which monitoring started",
 			in->start_time_seconds);
 	if (!err)
+		err = render_health(in, out);
+	if (!err)
+		err = render_process(in->process, out);
+	if (!err)
 		err = render_features(in->features, out);
+	if (!err)
+		err = render_delivery(in->ipfix, out);
 	return err;
 }
 
@@ -837,12 +987,21 @@ struct metrics_snapshot *metrics_snapshot_take(const struct metrics_input *in)
 	if (!d)
 		return NULL;
 	atomic_init(&d->refs, 1);
-	if (in->table)
+	if (in->table && in->iface_tables) {
+		struct series_set *set = &d->sets[d->n_sets++];
+
+		set->fam = ip_families;
+		for (size_t i = 0; i < in->n_ifaces && !err; i++)
+			err = snapshot_series(d, set, in->iface_tables[i],
+					      ip_families, ip_block, false,
+					      in->ifaces[i].name);
+	} else if (in->table) {
 		err = snapshot_series(d, &d->sets[d->n_sets++], in->table,
-				      ip_families, ip_block, false);
+				      ip_families, ip_block, false, NULL);
+	}
 	if (!err && in->procs)
 		err = snapshot_series(d, &d->sets[d->n_sets++], in->procs,
-				      proc_families, proc_block, true);
+				      proc_families, proc_block, true, NULL);
 	if (!err)
 		err = render_tail(in, in->table ? d->sets[0].sum : zero,
 				  &d->tail);

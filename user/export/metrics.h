@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "kernel_features.h"
+#include "procstat.h"
 #include "itm_shared.h"
 #include "strbuf.h"
 #include "table.h"
@@ -27,6 +28,13 @@ struct iface_stats {
 	uint64_t map_capacity;
 };
 
+/* What the export sinks (IPFIX) delivered, summed over them. */
+struct export_delivery {
+	uint64_t records; /* data records sent (resent ones again) */
+	uint64_t lost;	  /* data records counted as not delivered */
+	uint64_t resent;  /* records sent again after a reconnect (TCP) */
+};
+
 struct metrics_input {
 	const struct ip_table *table; /* exported entries have ->exported */
 	const struct ip_table *procs; /* per (address, pid); NULL: none */
@@ -35,6 +43,27 @@ struct metrics_input {
 	const char *version;
 	double start_time_seconds;	     /* unix time the monitor started */
 	const struct itm_features *features; /* NULL: not rendered */
+	/* More build_info labels, after version; NULL: left out. */
+	const char *libbpf_version;
+	const char *kernel;
+	/* The process_* families of the client libraries; NULL: none. */
+	const struct proc_stats *process;
+	/* Seconds the last drain of the kernel maps took, if have_drain. */
+	bool have_drain;
+	double last_drain_seconds;
+	/*
+	 * --iface-label: n_ifaces tables of the same traffic by interface
+	 * (ifaces[i] names table i), each with its own threshold, from which
+	 * the per-address families are exported with an iface label; the
+	 * evicted and below-threshold families then sum them.  NULL: the
+	 * per-address families come from table.
+	 */
+	const struct ip_table *const *iface_tables;
+	/* --db: what waits for its commit (persist_backlog()). */
+	bool have_backlog;
+	uint64_t backlog_rows;
+	uint64_t backlog_bytes;
+	const struct export_delivery *ipfix; /* NULL: no --ipfix */
 };
 
 /* Append label value v escaped per the exposition format (\\, \", \n). */

@@ -157,6 +157,36 @@ static void set_cc(struct geo_fields *f)
 		snprintf(f->cc, sizeof(f->cc), "%s", c->cc);
 }
 
+/* The record's label l names the same place as f's (both known). */
+static bool agrees(const struct geo_result *res, const struct geo_fields *f,
+		   int l)
+{
+	return res->label[l] && f->f[l][0] && !strcmp(res->label[l], f->f[l]);
+}
+
+/*
+ * A later database fills the record's missing province or city only
+ * where it names every place the record already has: the same country,
+ * the same province if the record has one, the same city if it has one.
+ * Otherwise its finer fields may belong to another place (66.104.187.199:
+ * 纯真's 达拉斯 with no state, GeoLite2's 奥兰多 in 佛罗里达州), and the
+ * record stays as coarse as what the databases agree on.
+ */
+static void fill_place(struct geo_ctx *ctx, struct geo_result *res,
+		       const struct geo_fields *base,
+		       const struct geo_fields *f, const char *src)
+{
+	int l;
+
+	if (!same_country(base, f))
+		return;
+	for (l = GEO_PROVINCE; l <= GEO_CITY; l++)
+		if (res->label[l] && !agrees(res, f, l))
+			return;
+	take(ctx, res, GEO_PROVINCE, f->f[GEO_PROVINCE], src);
+	take(ctx, res, GEO_CITY, f->f[GEO_CITY], src);
+}
+
 /* Database i's names are not in the wanted language (纯真 with en). */
 static bool other_lang(const struct geo_ctx *ctx, size_t i)
 {
@@ -172,9 +202,9 @@ static bool other_lang(const struct geo_ctx *ctx, size_t i)
  *    set, so a set never mixes two languages;
  *  - coherence: the first database (in -g order) that knows the country
  *    (one with an ISO code before a mere region) supplies country,
- *    province and city; a later one fills a missing
- *    province or city only when it names the same country (and, for a
- *    city, the same province), so a city is never put in another country;
+ *    province and city; a later one fills a missing province or city
+ *    only when it names every place the record has (fill_place), so a
+ *    city is never put in another province or country;
  *  - ISP: the first database in the same language that knows one,
  *    labelled by one carrier vocabulary (geo_isp_label) in the light of
  *    the address's country;
@@ -210,9 +240,12 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 					      &ans[i].f);
 		if (!ans[i].ok)
 			continue;
-		if (ctx->zh)
+		/* 纯真 data answers in Chinese whatever the language: its
+		 * names follow the Chinese rules then too */
+		if (ctx->zh || db->chinese_only) {
 			cn_canon_place(&ans[i].f);
-		else if (!ans[i].f.cc[0])
+			geo_canon_abroad(&ans[i].f);
+		} else if (!ans[i].f.cc[0])
 			set_cc(&ans[i].f);
 		/* an ISP database's place only tells carriers apart */
 		if (db->role == GEO_ROLE_ISP)
@@ -243,25 +276,11 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 		for (i = GEO_COUNTRY; i < GEO_ISP; i++)
 			take(ctx, res, i, base->f[i], src);
 		for (i = b + 1; i < ctx->n_dbs; i++) {
-			const struct geo_fields *f = &ans[i].f;
-
 			if (!ans[i].ok || other_lang(ctx, i) != foreign ||
-			    ctx->dbs[i].role != GEO_ROLE_GEO ||
-			    !same_country(base, f))
+			    ctx->dbs[i].role != GEO_ROLE_GEO)
 				continue;
-			src = ctx->dbs[i].ipath;
-			if (!res->label[GEO_PROVINCE] &&
-			    f->f[GEO_PROVINCE][0]) {
-				take(ctx, res, GEO_PROVINCE, f->f[GEO_PROVINCE],
-				     src);
-				take(ctx, res, GEO_CITY, f->f[GEO_CITY], src);
-			} else if (!res->label[GEO_CITY] &&
-				   (!f->f[GEO_PROVINCE][0] ||
-				    (res->label[GEO_PROVINCE] &&
-				     !strcmp(f->f[GEO_PROVINCE],
-					     res->label[GEO_PROVINCE])))) {
-				take(ctx, res, GEO_CITY, f->f[GEO_CITY], src);
-			}
+			fill_place(ctx, res, base, &ans[i].f,
+				   ctx->dbs[i].ipath);
 		}
 	}
 	/*

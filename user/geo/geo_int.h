@@ -137,6 +137,8 @@ bool geo_special(const struct in6_addr *a, bool zh, struct geo_fields *out);
 void cn_split_region(const char *s, struct geo_fields *out);
 const char *cn_province_by_code(const char *iso);
 void cn_canon_place(struct geo_fields *f);
+/* One Chinese name per place abroad (abroad.c). */
+void geo_canon_abroad(struct geo_fields *f);
 void geo_isp_label(const char *raw, const char *cc, bool zh, char *out,
 		   size_t len);
 const char *cn_carrier_by_asn(uint32_t asn, bool zh);

@@ -17,6 +17,19 @@
 
 void log_set_verbose(bool verbose);
 bool log_verbose(void);
+
+/*
+ * --log.level and --log.format, as Prometheus exporters spell them: the
+ * least severe level written (debug implies -v), and the line's shape:
+ * text (the program's own "name: level: message"), logfmt or json.
+ */
+enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
+enum log_format { LOG_FMT_TEXT, LOG_FMT_LOGFMT, LOG_FMT_JSON };
+/* The enum value of a level or format name, or -EINVAL. */
+int log_level_parse(const char *s);
+int log_format_parse(const char *s);
+void log_set_level(enum log_level level);
+void log_set_format(enum log_format format);
 /* True when JOURNAL_STREAM names the file stderr is open on. */
 bool log_stderr_is_journal(void);
 /* Forget the cached journal decision (tests). */

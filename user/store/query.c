@@ -41,19 +41,21 @@ static void usage(FILE *out)
 		  "                 [--rx|--tx|--both] [--csv|--json]\n"
 		  "\n"
 		  "Reads the history that the daemon writes with --db; opens it read-only.\n"
-		  "With a postgresql:// URL it reads the shared PostgreSQL database, where\n"
-		  "both views also have a host column (first).\n"
+		  "With a postgresql:// or clickhouse:// URL it reads the shared database,\n"
+		  "where both views also have a host column (first).\n"
 		  "Views: traffic(ts, seconds, iface, remote_ip, pid, process, %s\n"
 		  "tx_bytes, rx_bytes, tx_packets, rx_packets) and\n"
 		  "traffic_other(ts, seconds, iface, kind, tx_bytes, rx_bytes, tx_packets,\n"
 		  "rx_packets); ts is the bucket start in unix seconds (UTC).\n"
 		  "\n"
-		  "      --db PATH|URL   the database file, or a postgresql:// URL\n"
+		  "      --db PATH|URL   the database file, or a postgresql:// or clickhouse://\n"
+		  "                      URL\n"
 		  "                      [default: %s]\n"
 		  "      --csv           CSV (RFC 4180) instead of a table\n"
 		  "      --json          a JSON array of objects instead of a table\n"
 		  "top:\n"
-		  "      --host NAME     PostgreSQL: only this monitor's rows (its --db-host)\n"
+		  "      --host NAME     PostgreSQL, ClickHouse: only this monitor's rows (its\n"
+		  "                      --db-host)\n"
 		  "                      [default: all hosts]\n"
 		  "      --since WHEN    start: 1h, 24h, 7d, 30m, @UNIX, YYYY-MM-DD[ HH:MM[:SS]]\n"
 		  "                      (UTC) [default: 24h]\n"
@@ -928,7 +930,7 @@ int query_main(int argc, char **argv)
 	}
 	if (o.host && !store_backend(o.db)->reader->all_hosts_sql) {
 		errline(_(
-			"--host reads a PostgreSQL database (--db postgresql://...); an SQLite file holds one host"));
+			"--host reads a shared database (--db postgresql://... or clickhouse://...); an SQLite file holds one host"));
 		return EXIT_BAD;
 	}
 	if (query_parse_time(since, now, &o.since)) {

@@ -19,6 +19,7 @@
 /* Tried in order; the last one, without claims(), takes the rest. */
 static const struct store_ops *const backends[] = {
 	&store_pg_ops,
+	&store_ch_ops,
 	&store_sqlite_ops,
 };
 
@@ -170,4 +171,36 @@ int store_restore_other(struct store *s, int64_t iface,
 			struct itm_value out[STORE_OTHER_MAX])
 {
 	return s->ops->restore_other(s->state, iface, out);
+}
+
+bool store_has_outbox(const struct store *s)
+{
+	return s->ops->outbox_put && s->ops->outbox_ack && s->ops->outbox_load;
+}
+
+int store_outbox_put(struct store *s, int64_t iface, uint64_t seq,
+		     int64_t ts_ms, const struct store_outbox_rec *recs,
+		     size_t n)
+{
+	if (!s->ops->outbox_put)
+		return -EOPNOTSUPP;
+	return s->ops->outbox_put(s->state, iface, seq, ts_ms, recs, n);
+}
+
+int store_outbox_ack(struct store *s, const char *collector, int64_t iface,
+		     uint64_t seq, int64_t ts_ms)
+{
+	if (!s->ops->outbox_ack)
+		return -EOPNOTSUPP;
+	return s->ops->outbox_ack(s->state, collector, iface, seq, ts_ms);
+}
+
+int store_outbox_load(struct store *s, const char *collector, int64_t iface,
+		      uint64_t *pos_seq, int64_t *pos_ts, uint64_t *max_seq,
+		      store_outbox_fn fn, void *ctx)
+{
+	if (!s->ops->outbox_load)
+		return -EOPNOTSUPP;
+	return s->ops->outbox_load(s->state, collector, iface, pos_seq, pos_ts,
+				   max_seq, fn, ctx);
 }

@@ -129,6 +129,39 @@ const char *store_errmsg(const struct store *s);
  */
 int store_maintain(struct store *s, int64_t now, unsigned max_hours);
 
+/*
+ * The IPFIX outbox (store_schema.h): what one commit hands the exporter,
+ * written inside that commit's transaction (store_begin..store_commit),
+ * and the position of a collector, also inside a commit, which deletes
+ * the interface's rows up to it.  Records are kept in this byte order:
+ * only the host that wrote them reads them back.
+ */
+struct store_outbox_rec {
+	uint8_t addr[16]; /* remote address; kind != 0: all zero */
+	uint32_t kind;	  /* 0: per address; 1 + enum store_other_kind */
+	uint32_t pad;
+	struct itm_value v;
+};
+_Static_assert(sizeof(struct store_outbox_rec) == 56, "outbox record");
+
+/* The backend keeps an IPFIX outbox (ClickHouse does not yet). */
+bool store_has_outbox(const struct store *s);
+int store_outbox_put(struct store *s, int64_t iface, uint64_t seq,
+		     int64_t ts_ms, const struct store_outbox_rec *recs,
+		     size_t n);
+int store_outbox_ack(struct store *s, const char *collector, int64_t iface,
+		     uint64_t seq, int64_t ts_ms);
+/*
+ * Set-up: the collector's position on iface (0, 0 when it has none), the
+ * highest seq in the outbox (0: empty), and every commit after the
+ * position in order.
+ */
+typedef int (*store_outbox_fn)(void *ctx, uint64_t seq, int64_t ts_ms,
+			       const struct store_outbox_rec *recs, size_t n);
+int store_outbox_load(struct store *s, const char *collector, int64_t iface,
+		      uint64_t *pos_seq, int64_t *pos_ts, uint64_t *max_seq,
+		      store_outbox_fn fn, void *ctx);
+
 /* All-time totals, for counters that continue across restarts. */
 struct store_total {
 	struct in6_addr addr;

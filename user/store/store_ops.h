@@ -3,7 +3,7 @@
  * What a store backend implements: the writer behind store.h (the daemon's
  * flushes, rollups and restarts) and the read-only reader behind `query`.
  * Like the geo layer's struct geo_provider: one table of functions per
- * backend (sqlite/, pg/), chosen from the --db value in one place,
+ * backend (sqlite/, pg/, clickhouse/), chosen from the --db value in one place,
  * store_backend() in store.c.  Not part of the store's API: persist.c and
  * daemon.c use store.h, query.c uses this.
  *
@@ -97,6 +97,15 @@ struct store_ops {
 	int (*restore)(void *state, store_total_fn fn, void *ctx);
 	int (*restore_other)(void *state, int64_t iface,
 			     struct itm_value out[STORE_OTHER_MAX]);
+	/* The IPFIX outbox, as store.h's store_outbox_*(). */
+	int (*outbox_put)(void *state, int64_t iface, uint64_t seq,
+			  int64_t ts_ms, const struct store_outbox_rec *recs,
+			  size_t n);
+	int (*outbox_ack)(void *state, const char *collector, int64_t iface,
+			  uint64_t seq, int64_t ts_ms);
+	int (*outbox_load)(void *state, const char *collector, int64_t iface,
+			   uint64_t *pos_seq, int64_t *pos_ts,
+			   uint64_t *max_seq, store_outbox_fn fn, void *ctx);
 
 	/* `query`'s side of the backend. */
 	const struct store_reader *reader;
@@ -104,6 +113,7 @@ struct store_ops {
 
 extern const struct store_ops store_sqlite_ops;
 extern const struct store_ops store_pg_ops;
+extern const struct store_ops store_ch_ops;
 
 /* The backend for a --db value (never NULL: files are the fallback). */
 const struct store_ops *store_backend(const char *path);

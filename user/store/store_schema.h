@@ -27,6 +27,22 @@
 #ifndef ITM_STORE_SCHEMA_H
 #define ITM_STORE_SCHEMA_H
 
+/*
+ * The IPFIX outbox (--db with --ipfix): per interface and commit (seq, a
+ * number per monitor that only grows), the records that commit hands to
+ * the exporter, packed (struct store_outbox_rec), written in the commit's
+ * transaction; and per collector and interface the last seq it has
+ * received.  Additive tables, created if absent at every open (older
+ * versions ignore them), so they need no schema step.
+ */
+#define STORE_OUTBOX_SQL(int64, blob)                                          \
+	"CREATE TABLE IF NOT EXISTS ipfix_outbox(iface_id " int64 " NOT NULL," \
+	" seq " int64 " NOT NULL, ts_ms " int64 " NOT NULL,"                   \
+	" recs " blob " NOT NULL, PRIMARY KEY(iface_id, seq));"                \
+	"CREATE TABLE IF NOT EXISTS ipfix_position(collector TEXT NOT NULL,"   \
+	" iface_id " int64 " NOT NULL, seq " int64 " NOT NULL,"                \
+	" ts_ms " int64 " NOT NULL, PRIMARY KEY(collector, iface_id));"
+
 #define STORE_COUNTERS                                                         \
 	"tx_bytes INTEGER NOT NULL, rx_bytes INTEGER NOT NULL, "               \
 	"tx_packets INTEGER NOT NULL, rx_packets INTEGER NOT NULL"

@@ -26,6 +26,7 @@
 #include "store_labels.h"
 #include "store_pg_sql.h"
 #include "store_plan.h"
+#include "store_schema.h"
 
 /* Serialises schema creation between monitors starting together. */
 #define SCHEMA_LOCK 0x49544d3131LL
@@ -202,6 +203,8 @@ static int create_schema(struct store_pg *s)
 		err = exec(s, sql);
 	}
 out:
+	if (!err)
+		err = exec(s, STORE_OUTBOX_SQL("BIGINT", "BYTEA"));
 	if (err) {
 		char keep[sizeof(s->errmsg)];
 
@@ -1099,6 +1102,129 @@ static int pg_restore_other(void *state, int64_t iface,
 	return 0;
 }
 
+static int pg_outbox_put(void *state, int64_t iface, uint64_t seq,
+			 int64_t ts_ms, const struct store_outbox_rec *recs,
+			 size_t n)
+{
+	struct store_pg *s = state;
+	struct params p = {.n = 0};
+	const char *v[4];
+	int len[4] = {0, 0, 0, (int)(n * sizeof(*recs))};
+	int fmt[4] = {0, 0, 0, 1}; /* the records as binary bytea */
+
+	p_int(&p, iface);
+	p_int(&p, (int64_t)seq);
+	p_int(&p, ts_ms);
+	memcpy(v, p.v, 3 * sizeof(*v));
+	v[3] = n ? (const char *)recs : "";
+	return command_done(
+		s, PQexecParams(s->conn,
+				"INSERT INTO ipfix_outbox(iface_id, seq, ts_ms,"
+				" recs) VALUES($1, $2, $3, $4)"
+				" ON CONFLICT(iface_id, seq) DO UPDATE SET"
+				" ts_ms = excluded.ts_ms, recs = excluded.recs",
+				4, NULL, v, len, fmt, 0));
+}
+
+static int pg_outbox_ack(void *state, const char *collector, int64_t iface,
+			 uint64_t seq, int64_t ts_ms)
+{
+	struct store_pg *s = state;
+	struct params p = {.n = 0};
+	const char *v[4];
+	int err;
+
+	p_int(&p, iface);
+	p_int(&p, (int64_t)seq);
+	p_int(&p, ts_ms);
+	v[0] = collector;
+	memcpy(v + 1, p.v, 3 * sizeof(*v));
+	err = command_done(
+		s,
+		PQexecParams(s->conn,
+			     "INSERT INTO ipfix_position(collector, iface_id,"
+			     " seq, ts_ms) VALUES($1, $2, $3, $4)"
+			     " ON CONFLICT(collector, iface_id) DO UPDATE SET"
+			     " seq = excluded.seq, ts_ms = excluded.ts_ms",
+			     4, NULL, v, NULL, NULL, 0));
+	if (err)
+		return err;
+	return command_done(
+		s, PQexecParams(s->conn,
+				"DELETE FROM ipfix_outbox WHERE iface_id = $1"
+				" AND seq <= $2",
+				2, NULL, p.v, NULL, NULL, 0));
+}
+
+static int pg_outbox_load(void *state, const char *collector, int64_t iface,
+			  uint64_t *pos_seq, int64_t *pos_ts, uint64_t *max_seq,
+			  store_outbox_fn fn, void *ctx)
+{
+	struct store_pg *s = state;
+	struct params p = {.n = 0};
+	const char *v[2];
+	PGresult *r;
+	int err = 0;
+
+	*pos_seq = 0;
+	*pos_ts = 0;
+	*max_seq = 0;
+	p_int(&p, iface);
+	v[0] = collector;
+	v[1] = p.v[0];
+	r = PQexecParams(s->conn,
+			 "SELECT seq, ts_ms FROM ipfix_position"
+			 " WHERE collector = $1 AND iface_id = $2",
+			 2, NULL, v, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return fail(s, NULL);
+	}
+	if (PQntuples(r) == 1) {
+		*pos_seq = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		*pos_ts = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+	}
+	PQclear(r);
+	/* Binary results: the bytea as its bytes, the numbers big-endian. */
+	r = PQexecParams(s->conn,
+			 "SELECT seq::text, ts_ms::text, recs FROM ipfix_outbox"
+			 " WHERE iface_id = $1 ORDER BY seq",
+			 1, NULL, p.v, NULL, NULL, 1);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		PQclear(r);
+		return fail(s, NULL);
+	}
+	for (int i = 0; !err && i < PQntuples(r); i++) {
+		char num[24];
+		size_t len = (size_t)PQgetlength(r, i, 2);
+		uint64_t seq;
+		int64_t ts;
+		void *copy;
+
+		snprintf(num, sizeof(num), "%.*s", PQgetlength(r, i, 0),
+			 PQgetvalue(r, i, 0));
+		seq = strtoull(num, NULL, 10);
+		snprintf(num, sizeof(num), "%.*s", PQgetlength(r, i, 1),
+			 PQgetvalue(r, i, 1));
+		ts = strtoll(num, NULL, 10);
+		*max_seq = seq;
+		if (seq <= *pos_seq || len % sizeof(struct store_outbox_rec))
+			continue;
+		/* libpq's value is not aligned for the struct. */
+		copy = malloc(len ? len : 1);
+		if (!copy) {
+			err = -ENOMEM;
+			break;
+		}
+		memcpy(copy, PQgetvalue(r, i, 2), len);
+		err = fn(ctx, seq, ts, copy,
+			 len / sizeof(struct store_outbox_rec));
+		free(copy);
+	}
+	PQclear(r);
+	return err;
+}
+
 static void pg_shown(const char *path, char *out, size_t len)
 {
 	store_pg_redact(path, out, len);
@@ -1123,5 +1249,8 @@ const struct store_ops store_pg_ops = {
 	.maintain = pg_maintain,
 	.restore = pg_restore,
 	.restore_other = pg_restore_other,
+	.outbox_put = pg_outbox_put,
+	.outbox_ack = pg_outbox_ack,
+	.outbox_load = pg_outbox_load,
 	.reader = &pg_reader,
 };

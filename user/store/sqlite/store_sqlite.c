@@ -39,6 +39,9 @@ enum stmt_id {
 	ST_OTHER,
 	ST_STATE,
 	ST_KCTR,
+	ST_OUTBOX,
+	ST_POSITION,
+	ST_OUTBOX_DEL,
 	ST_MAX,
 };
 
@@ -70,6 +73,14 @@ static const char *const stmt_sql[ST_MAX] = {
 	[ST_STATE] = "UPDATE ifaces SET instance = ?2, seq = ?3 WHERE id = ?1",
 	[ST_KCTR] = "INSERT OR REPLACE INTO kernel_counters(iface_id, idx,"
 		    " packets, bytes) VALUES(?1, ?2, ?3, ?4)",
+	[ST_OUTBOX] = "INSERT OR REPLACE INTO ipfix_outbox(iface_id, seq,"
+		      " ts_ms, recs) VALUES(?1, ?2, ?3, ?4)",
+	[ST_POSITION] = "INSERT INTO ipfix_position(collector, iface_id, seq,"
+			" ts_ms) VALUES(?1, ?2, ?3, ?4)"
+			" ON CONFLICT(collector, iface_id) DO UPDATE SET"
+			" seq = excluded.seq, ts_ms = excluded.ts_ms",
+	[ST_OUTBOX_DEL] = "DELETE FROM ipfix_outbox WHERE iface_id = ?1"
+			  " AND seq <= ?2",
 };
 
 struct pending_row {
@@ -332,6 +343,8 @@ static int migrate(struct sq *s)
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d",
 		 STORE_SCHEMA_VERSION);
 	err = exec(s, sql);
+	if (!err)
+		err = exec(s, STORE_OUTBOX_SQL("INTEGER", "BLOB"));
 out:
 	if (err) {
 		char keep[sizeof(s->errmsg)];
@@ -1166,6 +1179,93 @@ static int sq_restore_other(void *state, int64_t iface,
 	return rc == SQLITE_DONE ? 0 : fail(s, rc);
 }
 
+static int sq_outbox_put(void *state, int64_t iface, uint64_t seq,
+			 int64_t ts_ms, const struct store_outbox_rec *recs,
+			 size_t n)
+{
+	struct sq *s = state;
+	sqlite3_stmt *st = s->st[ST_OUTBOX];
+
+	sqlite3_bind_int64(st, 1, iface);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	sqlite3_bind_int64(st, 3, ts_ms);
+	/* An empty commit still marks its place: a zero-length blob. */
+	sqlite3_bind_blob64(st, 4, n ? (const void *)recs : "",
+			    n * sizeof(*recs), SQLITE_TRANSIENT);
+	return step_done(s, st);
+}
+
+static int sq_outbox_ack(void *state, const char *collector, int64_t iface,
+			 uint64_t seq, int64_t ts_ms)
+{
+	struct sq *s = state;
+	sqlite3_stmt *st = s->st[ST_POSITION];
+	int err;
+
+	sqlite3_bind_text(st, 1, collector, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, iface);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+	sqlite3_bind_int64(st, 4, ts_ms);
+	err = step_done(s, st);
+	if (err)
+		return err;
+	st = s->st[ST_OUTBOX_DEL];
+	sqlite3_bind_int64(st, 1, iface);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)seq);
+	return step_done(s, st);
+}
+
+static int sq_outbox_load(void *state, const char *collector, int64_t iface,
+			  uint64_t *pos_seq, int64_t *pos_ts, uint64_t *max_seq,
+			  store_outbox_fn fn, void *ctx)
+{
+	struct sq *s = state;
+	sqlite3_stmt *st;
+	int rc, err = 0;
+
+	*pos_seq = 0;
+	*pos_ts = 0;
+	*max_seq = 0;
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT seq, ts_ms FROM ipfix_position"
+				" WHERE collector = ?1 AND iface_id = ?2",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc);
+	sqlite3_bind_text(st, 1, collector, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, iface);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*pos_seq = (uint64_t)sqlite3_column_int64(st, 0);
+		*pos_ts = sqlite3_column_int64(st, 1);
+		rc = SQLITE_DONE;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return fail(s, rc);
+	rc = sqlite3_prepare_v2(s->db,
+				"SELECT seq, ts_ms, recs FROM ipfix_outbox"
+				" WHERE iface_id = ?1 ORDER BY seq",
+				-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc);
+	sqlite3_bind_int64(st, 1, iface);
+	while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 2);
+
+		*max_seq = seq;
+		if (seq <= *pos_seq || len % sizeof(struct store_outbox_rec))
+			continue;
+		err = fn(ctx, seq, sqlite3_column_int64(st, 1),
+			 sqlite3_column_blob(st, 2),
+			 len / sizeof(struct store_outbox_rec));
+	}
+	sqlite3_finalize(st);
+	if (err)
+		return err;
+	return rc == SQLITE_DONE ? 0 : fail(s, rc);
+}
+
 /* The files SQLite keeps: the database and its WAL companions. */
 static const char *const sq_files[] = {"", "-wal", "-shm", "-journal", NULL};
 
@@ -1187,5 +1287,8 @@ const struct store_ops store_sqlite_ops = {
 	.maintain = sq_maintain,
 	.restore = sq_restore,
 	.restore_other = sq_restore_other,
+	.outbox_put = sq_outbox_put,
+	.outbox_ack = sq_outbox_ack,
+	.outbox_load = sq_outbox_load,
 	.reader = &sqlite_reader,
 };

@@ -1,0 +1,235 @@
+# SPDX-License-Identifier: MIT
+"""The ClickHouse store (--db clickhouse://...): Debian's clickhouse-server
+(18.16) started by the test inside the monitor's namespace, listening on
+that namespace's loopback.  One monitor under steady UDP traffic both
+ways is killed with SIGKILL at random instants of its drain cycle and
+started again, several times; then the `traffic` view's sums per address
+equal what the senders sent, exactly (nothing lost, nothing twice), the
+daemon's own restored counters equal them too, `query top` prints them,
+and a body cut short at a row boundary (what a client dying mid-upload
+leaves) changes no sum.  The monitor writes over HTTPS (a certificate
+from no known CA is refused); the password comes from a file and is in
+no argv.  Then answers to INSERTs lost on the way back (stored, the monitor
+never hears so) and INSERTs lost on the way there, through a relay:
+sums exact again (they were not before the monitor learned to ask)."""
+
+import json
+import random
+import subprocess
+import threading
+import time
+
+import pytest
+
+import ch_server as chs
+import itm_e2e as e2e
+from test_store import steady_sender, truth_from
+
+PORT = 5009
+
+
+@pytest.fixture
+def server(topo):
+    if not chs.available():
+        pytest.fail("clickhouse-server missing (apt-get install "
+                    "clickhouse-server)")
+    s = chs.Server(topo.mns, port=18123).start()
+    yield s
+    s.teardown()
+
+
+def _stored(server):
+    out = {}
+    for ip, tb, tp, rb, rp in server.query(
+            "SELECT remote_ip, sum(tx_bytes), sum(tx_packets),"
+            " sum(rx_bytes), sum(rx_packets) FROM itm.traffic"
+            " GROUP BY remote_ip"):
+        out[ip] = {"tx_bytes": int(tb), "tx_packets": int(tp),
+                   "rx_bytes": int(rb), "rx_packets": int(rp)}
+    return out
+
+
+def _cut_replay(server):
+    """Insert the rows of the largest stored attempt again, under a new
+    attempt number, cut short before its state and commit rows (the
+    server takes such a body as complete): the views must not see them."""
+    (attempt, n), = server.query(
+        "SELECT attempt, count() AS n FROM itm.itm_rows WHERE kind = 3"
+        " GROUP BY attempt ORDER BY n DESC LIMIT 1")
+    cols = [r[0] for r in server.query("DESCRIBE TABLE itm.itm_rows")]
+    at, kind = cols.index("attempt"), cols.index("kind")
+    status, body = server.post(
+        "SELECT * FROM itm.itm_rows WHERE attempt = %s ORDER BY kind"
+        " FORMAT TabSeparated" % attempt)
+    assert status == 200, body
+    lines = [line.split("\t") for line in body.decode().splitlines()]
+    kept = [r[:at] + [str(int(attempt) + 1000000)] + r[at + 1:]
+            for r in lines if r[kind] == "3"]
+    assert len(kept) == int(n) and len(lines) > len(kept)
+    kept = ["\t".join(r) for r in kept]
+    status, out = server.post("INSERT INTO itm.itm_rows FORMAT TabSeparated",
+                              ("\n".join(kept) + "\n").encode())
+    assert status == 200, out
+    (got,), = server.query("SELECT count() FROM itm.itm_rows"
+                           " WHERE attempt = %d" % (int(attempt) + 1000000))
+    assert int(got) == int(n)  # stored, and ignored
+
+
+def test_kill9_loses_and_duplicates_nothing(topo, server, start_monitor,
+                                            itm_bin):
+    t = topo
+    rounds = 6
+    seed = int(time.time())
+    rnd = random.Random(seed)
+    args = ("--db", server.tls_url(), "--db-host", "h1", "--db-interval",
+            "1", "-s", "0.05")
+    sinks = [e2e.Sinks(t.pns, t.peers, PORT),
+             e2e.Sinks(t.mns, t.mon_addrs, PORT)]
+    try:
+        duration = 1.6 * rounds + 1.5
+        mon = start_monitor(t, *args)
+        tx = e2e.Forked(t.mns, steady_sender,
+                        [(t.mon_addr_for(p), p) for p in t.peers], PORT,
+                        200, duration, 3000)
+        rx = e2e.Forked(t.pns, steady_sender,
+                        [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
+                        300, duration, 2000)
+        for _ in range(rounds):
+            time.sleep(rnd.uniform(0.2, 1.0))
+            mon.kill()  # SIGKILL, anywhere in a drain or an upload
+            time.sleep(rnd.uniform(0.05, 0.5))  # the kernel counts alone
+            mon = start_monitor(t, *args)
+        truth = truth_from(tx.wait(duration + 60), rx.wait(duration + 60))
+        t.wait_quiet(quiet_for=0.5)
+        scraped = {k: v for k, v in mon.scrape().per_ip().items()
+                   if any(v.values())}
+        argv = open("/proc/%d/cmdline" % mon.proc.pid, "rb").read()
+        assert chs.PASSWORD.encode() not in argv
+        assert mon.stop() == 0, mon.stderr()
+    finally:
+        for s in sinks:
+            s.close()
+    assert sum(v["tx_packets"] for v in truth.values()) > 1000
+    # Restored totals continued through every restart.
+    assert scraped == truth, "seed %d" % seed
+    assert _stored(server) == truth, "seed %d" % seed
+    (attempts,), = server.query("SELECT uniqExact(attempt) FROM itm.itm_rows"
+                                " WHERE kind = 5")
+    assert int(attempts) >= rounds
+
+    _cut_replay(server)
+    assert _stored(server) == truth, "seed %d" % seed
+
+    # query top reads the same sums, ranked, through the reader: every
+    # host, and this one (--host).
+    for host in ([], ["--host", "h1"]):
+        p = subprocess.run(
+            ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query",
+             "top", "--db", server.url(), "--since", "1h", "-n", "0",
+             "--json"] + host,
+            capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        top = json.loads(p.stdout)
+        assert {r["remote_ip"]: (r["tx_bytes"], r["rx_bytes"])
+                for r in top} == {ip: (v["tx_bytes"], v["rx_bytes"])
+                                  for ip, v in truth.items()}
+    # query top --host: unknown host refused with one line, exit 2.
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query", "top",
+         "--db", server.url(), "--host", "nosuch"],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "nosuch" in p.stderr, p.stderr
+    # query: a statement of the user's, through the read-only session.
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query",
+         "--db", server.url(), "--csv",
+         "SELECT host, sum(tx_packets) AS p FROM traffic GROUP BY host"],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[1] == "h1,%d" % sum(
+        v["tx_packets"] for v in truth.values())
+    # TLS: the monitor wrote over HTTPS; a certificate no CA vouches for
+    # is refused.
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query",
+         "--db", server.tls_url(ca=False), "SELECT 1"],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "certificate" in p.stderr, p.stderr
+    assert chs.PASSWORD not in p.stderr
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query",
+         "--db", server.tls_url(), "DROP TABLE itm_rows"],
+        capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2, p.stderr
+    assert server.query("EXISTS TABLE itm.itm_rows") == [["1"]]
+    print("clickhouse-server start %.2f s, %d attempts, seed %d, "
+          "tx %d B/%d pkts, rx %d B/%d pkts" %
+          (server.start_seconds, int(attempts), seed,
+           *(sum(v[k] for v in truth.values()) for k in (
+               "tx_bytes", "tx_packets", "rx_bytes", "rx_packets"))))
+
+
+def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
+    """The answer to an INSERT is lost (stored, the monitor does not know)
+    or the INSERT itself is (not stored): the monitor retries the same
+    drained maps and asks the server which happened first, so the sums
+    stay exact either way.  The server is also killed (SIGKILL) in the
+    middle and started again a second later.  First, an INSERT of an
+    earlier run of this host still running on the server (2 s): the
+    monitor waits for it before it reads its state."""
+    t = topo
+    server.query("CREATE DATABASE IF NOT EXISTS itm")
+    server.query("CREATE TABLE itm.slow (x UInt8) ENGINE = Memory")
+    slow = threading.Thread(target=server.post, args=(
+        "INSERT INTO itm.slow SELECT sleep(2)",), kwargs={
+        "query_id": "itm-h2-0"})
+    slow.start()
+    time.sleep(0.3)  # running on the server now
+    t0 = time.monotonic()
+    proxy = chs.LossyProxy(server, 18125, lose_answer=(3, 4, 9, 14),
+                           lose_request=(6, 11, 12))
+    sinks = [e2e.Sinks(t.pns, t.peers, PORT),
+             e2e.Sinks(t.mns, t.mon_addrs, PORT)]
+    try:
+        duration = 6.0
+        mon = start_monitor(t, "--db", proxy.url(), "--db-host", "h2",
+                            "--db-interval", "1", "-s", "0.2")
+        waited = time.monotonic() - t0
+        slow.join()
+        assert waited >= 1.5, waited
+        tx = e2e.Forked(t.mns, steady_sender,
+                        [(t.mon_addr_for(p), p) for p in t.peers], PORT,
+                        120, duration, 1500)
+        rx = e2e.Forked(t.pns, steady_sender,
+                        [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
+                        250, duration, 1000)
+        deadline = time.monotonic() + 15
+        while proxy.inserts < 15 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the planned losses first
+        server.kill()
+        time.sleep(1.0)
+        server.start()
+        truth = truth_from(tx.wait(duration + 60), rx.wait(duration + 60))
+        t.wait_quiet(quiet_for=0.5)
+        deadline = time.monotonic() + 20
+        while proxy.inserts < 20 and time.monotonic() < deadline:
+            time.sleep(0.2)  # drains go on after the traffic stopped
+        assert mon.stop() == 0, mon.stderr()
+    finally:
+        for s in sinks:
+            s.close()
+        proxy.close()
+    assert len(proxy.lost) == 7, proxy.lost
+    print("lost %s; tx %d B, rx %d B" % (
+        proxy.lost, sum(v["tx_bytes"] for v in truth.values()),
+        sum(v["rx_bytes"] for v in truth.values())))
+    got = {}
+    for ip, tb, tp, rb, rp in server.query(
+            "SELECT remote_ip, sum(tx_bytes), sum(tx_packets),"
+            " sum(rx_bytes), sum(rx_packets) FROM itm.traffic"
+            " WHERE host = 'h2' GROUP BY remote_ip"):
+        got[ip] = {"tx_bytes": int(tb), "tx_packets": int(tp),
+                   "rx_bytes": int(rb), "rx_packets": int(rp)}
+    assert got == truth
+    err = mon.stderr()
+    assert "writing database" in err and "writable again" in err, err

@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The ClickHouse backend's reader (`query`): every statement goes over
+ * the HTTP interface with readonly=1, so the session writes nothing, and
+ * comes back as TabSeparatedWithNamesAndTypes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ch_int.h"
+#include "i18n.h"
+
+struct qch {
+	struct ch_conn c;
+	/* A session that writes nothing, the user's names in the database. */
+	char ro[200];
+};
+
+static void ch_ro_close(void *state)
+{
+	struct qch *q = state;
+
+	if (!q)
+		return;
+	ch_close(&q->c);
+	free(q);
+}
+
+static int ch_ro_open(const char *uri, void **state, char *err, size_t len)
+{
+	struct qch *q = calloc(1, sizeof(*q));
+	struct strbuf out = STRBUF_INIT;
+	char why[1024], shown[1280];
+	int rc;
+
+	*state = NULL;
+	if (!q) {
+		snprintf(err, len, _("out of memory"));
+		return -ENOMEM;
+	}
+	rc = ch_open(&q->c, uri, why, sizeof(why));
+	if (!rc) {
+		snprintf(q->ro, sizeof(q->ro), "&readonly=1&database=%s",
+			 q->c.db);
+		rc = ch_exec(&q->c, "SELECT 1", NULL, 0, q->ro, &out, why,
+			     sizeof(why));
+	}
+	strbuf_free(&out);
+	if (rc) {
+		ch_redact(uri, shown, sizeof(shown));
+		snprintf(err, len, _("cannot connect to %s: %s"), shown, why);
+		ch_ro_close(q);
+		return -EINVAL;
+	}
+	*state = q;
+	return 0;
+}
+
+/* The cell type SQLite would give a value of this ClickHouse type. */
+static enum qcell_type cell_type(const char *type)
+{
+	if (!strncmp(type, "Nullable(", 9))
+		type += 9;
+	if (!strncmp(type, "Int", 3) || !strncmp(type, "UInt", 4))
+		return QCELL_INT;
+	if (!strncmp(type, "Float", 5) || !strncmp(type, "Decimal", 7))
+		return QCELL_REAL;
+	return QCELL_TEXT;
+}
+
+/* $1, $2... replaced by quoted literals of params. */
+static int bind_params(struct strbuf *sql, const char *text, int nparams,
+		       const char *const *params)
+{
+	int err = 0;
+
+	for (const char *p = text; *p && !err; p++) {
+		char *end;
+		long k;
+
+		if (*p != '$' || p[1] < '1' || p[1] > '9') {
+			err = strbuf_append(sql, p, 1);
+			continue;
+		}
+		k = strtol(p + 1, &end, 10);
+		if (k > nparams || !params[k - 1])
+			return -EINVAL;
+		err = ch_sql_quote(sql, params[k - 1]);
+		p = end - 1;
+	}
+	return err;
+}
+
+/* Run a statement; its TabSeparatedWithNamesAndTypes text in out. */
+static int run(struct qch *q, const char *sql, struct strbuf *out, char *err,
+	       size_t len)
+{
+	struct strbuf full = STRBUF_INIT;
+	size_t n = strlen(sql);
+	int rc;
+
+	while (n && (sql[n - 1] == ';' || sql[n - 1] == ' ' ||
+		     sql[n - 1] == '\n' || sql[n - 1] == '\t'))
+		n--;
+	if (!n) {
+		snprintf(err, len, "no SQL statement given");
+		return -ENODATA;
+	}
+	if (strbuf_append(&full, sql, n) ||
+	    strbuf_puts(&full, " FORMAT TabSeparatedWithNamesAndTypes")) {
+		strbuf_free(&full);
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	rc = ch_exec(&q->c, full.buf, NULL, 0, q->ro, out, err, len);
+	strbuf_free(&full);
+	if (rc == -ECONNRESET)
+		rc = -EIO;
+	return rc;
+}
+
+/* Lines of a reply in place: the next one, NULL at the end. */
+static char *next_line(char **p)
+{
+	char *line = *p, *nl;
+
+	if (!line || !*line)
+		return NULL;
+	nl = strchr(line, '\n');
+	if (nl)
+		*nl = '\0';
+	*p = nl ? nl + 1 : NULL;
+	return line;
+}
+
+static int collect(struct qch *q, const char *sql, struct qresult *out,
+		   char *err, size_t len)
+{
+	struct strbuf r = STRBUF_INIT;
+	char **names = NULL, **types = NULL, **vals = NULL, *p, *line;
+	struct qcell *row = NULL;
+	int rc = run(q, sql, &r, err, len), ncols = 0;
+
+	if (rc)
+		goto out;
+	p = r.buf;
+	line = next_line(&p);
+	if (!line) {
+		rc = -ENOMSG;
+		goto out;
+	}
+	ncols = 1;
+	for (char *c = line; *c; c++)
+		ncols += *c == '\t';
+	names = calloc((size_t)ncols, sizeof(*names));
+	types = calloc((size_t)ncols, sizeof(*types));
+	vals = calloc((size_t)ncols, sizeof(*vals));
+	row = calloc((size_t)ncols, sizeof(*row));
+	if (!names || !types || !vals || !row) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	ch_tsv_split(line, names, ncols);
+	line = next_line(&p);
+	if (!line || ch_tsv_split(line, types, ncols) != ncols) {
+		snprintf(err, len, "an answer without column types");
+		rc = -EIO;
+		goto out;
+	}
+	rc = qresult_init(out, (size_t)ncols, (const char *const *)names);
+	while (!rc && (line = next_line(&p))) {
+		if (ch_tsv_split(line, vals, ncols) != ncols) {
+			snprintf(err, len, "a row of the wrong width");
+			rc = -EIO;
+			break;
+		}
+		for (int i = 0; i < ncols; i++)
+			row[i] = vals[i] ? (struct qcell){cell_type(types[i]),
+							  vals[i]}
+					 : (struct qcell){QCELL_NULL, NULL};
+		rc = qresult_add_row(out, row);
+	}
+out:
+	free(names);
+	free(types);
+	free(vals);
+	free(row);
+	strbuf_free(&r);
+	if (rc == -ENOMEM)
+		snprintf(err, len, "out of memory");
+	return rc;
+}
+
+static int ch_ro_sql(void *state, const char *sql, struct qresult *r, char *err,
+		     size_t len)
+{
+	char why[1024];
+	int rc = collect(state, sql, r, why, sizeof(why));
+
+	switch (rc) {
+	case 0:
+		break;
+	case -ENOMSG:
+		snprintf(
+			err, len,
+			_("only statements that return rows are allowed (SELECT, WITH, EXPLAIN, SHOW); the session is read-only"));
+		break;
+	case -ENODATA:
+		snprintf(err, len, _("no SQL statement given"));
+		break;
+	case -ENOMEM:
+		snprintf(err, len, _("out of memory"));
+		break;
+	case -EIO:
+		snprintf(err, len, _("reading the database failed: %s"), why);
+		break;
+	default:
+		snprintf(err, len, _("SQL error: %s"), why);
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
+static int ch_ro_each(void *state, const char *sql, int nparams,
+		      const char *const *params, store_row_fn fn, void *ctx,
+		      char *err, size_t len)
+{
+	struct strbuf text = STRBUF_INIT, r = STRBUF_INIT;
+	char *vals[32], *p, *line;
+	int rc = bind_params(&text, sql, nparams, params), n = 0;
+
+	if (rc) {
+		snprintf(err, len, "%s",
+			 rc == -ENOMEM ? "out of memory"
+				       : "a parameter is missing");
+		strbuf_free(&text);
+		return rc;
+	}
+	rc = run(state, text.buf, &r, err, len);
+	p = r.buf;
+	/* Names and types first. */
+	if (!rc && (line = next_line(&p)))
+		n = ch_tsv_split(line, vals, 32);
+	if (!rc)
+		next_line(&p);
+	while (!rc && (line = next_line(&p)))
+		if (ch_tsv_split(line, vals, 32) == n)
+			rc = fn(ctx, n, vals);
+	strbuf_free(&text);
+	strbuf_free(&r);
+	return rc;
+}
+
+struct sum_ctx {
+	store_sum_fn fn;
+	void *ctx;
+};
+
+static int sum_row(void *ctx, int n, char *const *v)
+{
+	struct sum_ctx *c = ctx;
+	uint64_t x[4];
+
+	if (n < 5 || !v[0])
+		return 0;
+	for (int k = 0; k < 4; k++)
+		x[k] = v[1 + k] ? strtoull(v[1 + k], NULL, 10) : 0;
+	return c->fn(c->ctx, strtoll(v[0], NULL, 10), x);
+}
+
+/* The server adds one host's rows up by id: one row per id comes back. */
+static int ch_sums(void *state, const char *host, const char *source,
+		   const char *column, store_sum_fn fn, void *ctx, char *err,
+		   size_t len)
+{
+	struct strbuf sql = STRBUF_INIT;
+	struct sum_ctx c = {fn, ctx};
+	const char *v[1] = {host};
+	int rc;
+
+	if (strbuf_printf(&sql,
+			  "SELECT %s AS k, sum(tx_bytes), sum(rx_bytes),"
+			  " sum(tx_packets), sum(rx_packets) FROM (%s)%s"
+			  " GROUP BY k",
+			  column, source,
+			  host ? " WHERE iface_id IN (SELECT id FROM ifaces"
+				 " WHERE host = $1)"
+			       : "")) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	rc = ch_ro_each(state, sql.buf, host ? 1 : 0, v, sum_row, &c, err, len);
+	strbuf_free(&sql);
+	return rc;
+}
+
+static int ch_names(void *state, const char *select, const int64_t *ids,
+		    size_t n, store_row_fn fn, void *ctx, char *err, size_t len)
+{
+	struct strbuf sql = STRBUF_INIT;
+	int rc = strbuf_printf(&sql, "%s WHERE id IN (", select);
+
+	for (size_t i = 0; !rc && i < n; i++)
+		rc = strbuf_printf(&sql, "%s%" PRId64, i ? "," : "", ids[i]);
+	if (!rc)
+		rc = strbuf_puts(&sql, ")");
+	if (rc) {
+		snprintf(err, len, "out of memory");
+		rc = -ENOMEM;
+	} else {
+		rc = ch_ro_each(state, sql.buf, 0, NULL, fn, ctx, err, len);
+	}
+	strbuf_free(&sql);
+	return rc;
+}
+
+const struct store_reader ch_reader = {
+	.open = ch_ro_open,
+	.close = ch_ro_close,
+	.sql = ch_ro_sql,
+	.each = ch_ro_each,
+	.sums = ch_sums,
+	.names = ch_names,
+	.host_sql = "SELECT DISTINCT host FROM ifaces WHERE host = $1",
+	.all_hosts_sql = "SELECT DISTINCT host FROM ifaces",
+	/* No rollups yet: every window is read from the raw rows. */
+	.meta_sql = "SELECT 'bucket_from', 0 WHERE $1 = $1",
+};

@@ -1,0 +1,1289 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The store on ClickHouse, over its HTTP interface (libcurl).  The flush
+ * protocol of the other stores (persist.c) needs "the rows of a drain and
+ * the sequence number of the map they came from are stored together or
+ * not at all".  ClickHouse 18.16 (Debian 12) has no transactions, and its
+ * HTTP interface takes a body cut short by a dying client as if it were
+ * complete (a TabSeparated body cut at a line end, a Native body even
+ * mid-column: tried on 18.16).  So every flush is one INSERT of
+ * TabSeparated rows that all carry the flush's `attempt` number, new for
+ * every try: its address and other rows, then one state row per
+ * interface (kind 4: instance, seq, kernel counters), and last one commit
+ * row (kind 5) whose final column is the word "itm".  A row of an attempt
+ * counts only when that attempt's commit row is stored with its marker
+ * intact (the view itm_valid), and the server reads a body in order, so
+ * a complete commit row means a complete body.  A body cut anywhere
+ * leaves an attempt that nothing reads; the retry is a new attempt.
+ * kill -9 of the daemon at any instant therefore loses and duplicates
+ * nothing, whatever state the server reached: see docs/clickhouse.md.
+ */
+#include "ch_int.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "store_labels.h"
+#include "store_plan.h"
+
+/* itm_rows.kind: 0..2 are enum store_other_kind. */
+enum { CH_TRAFFIC = 3, CH_STATE = 4, CH_COMMIT = 5 };
+
+#define CH_MARK "itm"
+
+/* One interface's part of the flush being built. */
+struct ch_flush {
+	struct strbuf rows; /* address rows, '@' for the attempt */
+	struct itm_value other[STORE_OTHER_MAX];
+	struct store_iface_state st;
+	bool has_state;
+};
+
+/* One interface's part of a try that may be stored (resolve_doubt()). */
+struct ch_done {
+	bool valid;
+	struct store_iface_state st;
+	struct itm_value other[STORE_OTHER_MAX];
+};
+
+struct store_ch {
+	struct ch_conn c;
+	char host[256];
+	/* Per interface, index id - 1: its name, the flush, the doubt. */
+	char **ifaces;
+	struct ch_flush *flush;
+	struct ch_done *stored;	 /* stored, the daemon does not know it */
+	struct ch_done *pending; /* what the doubtful try stores, if it is */
+	size_t n_ifaces;
+	uint64_t doubt; /* the try whose answer never came; 0: none */
+	uint32_t interval;
+	int64_t ts;
+	uint64_t attempt; /* the last attempt number used by this host */
+	char errmsg[1024];
+};
+
+/* ---- the HTTP connection (the reader uses it too) --------------------- */
+
+static bool ch_claims(const char *path)
+{
+	return path && !strncmp(path, CH_SCHEME, strlen(CH_SCHEME));
+}
+
+/* Percent-decoding of URI parts, in place. */
+static void unpercent(char *s)
+{
+	char *o = s;
+
+	for (; *s; s++) {
+		if (s[0] == '%' && s[1] && s[2]) {
+			char hex[3] = {s[1], s[2], 0};
+
+			*o++ = (char)strtol(hex, NULL, 16);
+			s += 2;
+		} else {
+			*o++ = *s;
+		}
+	}
+	*o = '\0';
+}
+
+/* A URI part into a field; false when it does not fit. */
+static bool copy(char *dst, size_t size, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= size)
+		return false;
+	memcpy(dst, src, n + 1);
+	return true;
+}
+
+static int read_password_file(struct ch_conn *c, const char *path, char *err,
+			      size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f) {
+		snprintf(err, len, "password_file %s: %s", path,
+			 strerror(errno));
+		return -errno;
+	}
+	n = fread(c->password, 1, sizeof(c->password) - 1, f);
+	fclose(f);
+	c->password[n] = '\0';
+	while (n && (c->password[n - 1] == '\n' || c->password[n - 1] == '\r'))
+		c->password[--n] = '\0';
+	return 0;
+}
+
+int ch_open(struct ch_conn *c, const char *uri, char *err, size_t len)
+{
+	char buf[1024], *rest, *at, *slash, *q, *hostport, *env;
+	bool secure = false;
+	const char *port = NULL;
+	char hp[300];
+
+	memset(c, 0, sizeof(*c));
+	if (strlen(uri) >= sizeof(buf)) {
+		snprintf(err, len, "the URL is too long");
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", uri + strlen(CH_SCHEME));
+	rest = buf;
+	q = strchr(rest, '?');
+	if (q)
+		*q++ = '\0';
+	slash = strchr(rest, '/');
+	if (!slash || !slash[1]) {
+		snprintf(
+			err, len,
+			"the URL names no database (clickhouse://host[:port]/database)");
+		return -EINVAL;
+	}
+	*slash = '\0';
+	if (!copy(c->db, sizeof(c->db), slash + 1))
+		goto too_long;
+	unpercent(c->db);
+	if (strspn(c->db,
+		   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+	    strlen(c->db)) {
+		snprintf(err, len,
+			 "database name '%s': only letters, digits and _",
+			 c->db);
+		return -EINVAL;
+	}
+	at = strrchr(rest, '@');
+	hostport = rest;
+	if (at) {
+		char *colon;
+
+		*at = '\0';
+		hostport = at + 1;
+		colon = strchr(rest, ':');
+		if (colon) {
+			*colon = '\0';
+			if (!copy(c->password, sizeof(c->password), colon + 1))
+				goto too_long;
+			unpercent(c->password);
+		}
+		if (!copy(c->user, sizeof(c->user), rest))
+			goto too_long;
+		unpercent(c->user);
+	}
+	for (char *opt = q ? strtok(q, "&") : NULL; opt;
+	     opt = strtok(NULL, "&")) {
+		char *v = strchr(opt, '=');
+
+		if (v)
+			*v++ = '\0';
+		if (v)
+			unpercent(v);
+		if (!strcmp(opt, "secure")) {
+			secure = v && (!strcmp(v, "1") || !strcmp(v, "true"));
+		} else if (!strcmp(opt, "sslrootcert") && v) {
+			if (!copy(c->cafile, sizeof(c->cafile), v))
+				goto too_long;
+		} else if (!strcmp(opt, "password_file") && v) {
+			int e = read_password_file(c, v, err, len);
+
+			if (e)
+				return e;
+		} else if (!strcmp(opt, "cluster")) {
+			/* Accepted for the sharded layout (not yet used). */
+		} else {
+			snprintf(err, len, "unknown URL option '%s'", opt);
+			return -EINVAL;
+		}
+	}
+	env = getenv("CLICKHOUSE_PASSWORD");
+	if (!c->password[0] && env &&
+	    !copy(c->password, sizeof(c->password), env))
+		goto too_long;
+	if (!hostport[0])
+		hostport = "localhost";
+	/* host, host:port, [v6], [v6]:port */
+	if (hostport[0] == '[') {
+		char *end = strchr(hostport, ']');
+
+		if (end && end[1] == ':')
+			port = end + 2, end[1] = '\0';
+	} else if (strchr(hostport, ':')) {
+		char *colon = strchr(hostport, ':');
+
+		*colon = '\0';
+		port = colon + 1;
+	}
+	if (!port || !port[0])
+		port = secure ? "8443" : "8123";
+	if (!copy(hp, sizeof(hp), hostport) || strlen(port) > 5)
+		goto too_long;
+	snprintf(c->url, sizeof(c->url), "%s://%s:%.5s/?",
+		 secure ? "https" : "http", hp, port);
+	c->curl = curl_easy_init();
+	c->headers = curl_slist_append(NULL, "Expect:");
+	if (!c->curl || !c->headers) {
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+too_long:
+	snprintf(err, len, "a part of the URL is too long");
+	return -EINVAL;
+}
+
+void ch_close(struct ch_conn *c)
+{
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	curl_slist_free_all(c->headers);
+	c->curl = NULL;
+	c->headers = NULL;
+	/* The password does not outlive the connection in memory. */
+	memset(c->password, 0, sizeof(c->password));
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *ctx)
+{
+	struct strbuf *sb = ctx;
+
+	if (sb && strbuf_append(sb, p, size * n))
+		return 0;
+	return size * n;
+}
+
+/* The server's message, on one line and without its stack trace. */
+static void server_error(const struct strbuf *b, char *err, size_t len)
+{
+	size_t n;
+
+	snprintf(err, len, "%s", b->len ? b->buf : "no answer");
+	for (char *p = err; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	n = strlen(err);
+	while (n && err[n - 1] == ' ')
+		err[--n] = '\0';
+}
+
+int ch_exec(struct ch_conn *c, const char *query, const char *body,
+	    size_t body_len, const char *settings, struct strbuf *out,
+	    char *err, size_t len)
+{
+	struct strbuf url = STRBUF_INIT, reply = STRBUF_INIT;
+	CURL *h = c->curl;
+	char *enc = curl_easy_escape(h, query, 0);
+	long status = 0;
+	CURLcode rc;
+	int e = 0;
+
+	if (!enc || strbuf_printf(&url, "%squery=%s%s", c->url, enc,
+				  settings ? settings : "")) {
+		curl_free(enc);
+		strbuf_free(&url);
+		snprintf(err, len, "out of memory");
+		return -ENOMEM;
+	}
+	curl_free(enc);
+	curl_easy_reset(h);
+	curl_easy_setopt(h, CURLOPT_URL, url.buf);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
+	curl_easy_setopt(h, CURLOPT_POST, 1L);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body ? body : "");
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
+			 (curl_off_t)(body ? body_len : 0));
+	/* No "Expect: 100-continue" round trip before a large body. */
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, out ? out : &reply);
+	if (c->user[0] || c->password[0]) {
+		curl_easy_setopt(h, CURLOPT_USERNAME,
+				 c->user[0] ? c->user : "default");
+		curl_easy_setopt(h, CURLOPT_PASSWORD, c->password);
+	}
+	if (c->cafile[0])
+		curl_easy_setopt(h, CURLOPT_CAINFO, c->cafile);
+	rc = curl_easy_perform(h);
+	strbuf_free(&url);
+	if (rc != CURLE_OK) {
+		snprintf(err, len, "%s", curl_easy_strerror(rc));
+		e = -ECONNRESET;
+	} else {
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+		if (status != 200) {
+			server_error(out ? out : &reply, err, len);
+			e = -EINVAL;
+		}
+	}
+	strbuf_free(&reply);
+	return e;
+}
+
+int ch_tsv_escape(struct strbuf *sb, const char *s)
+{
+	int err = 0;
+
+	for (; *s && !err; s++) {
+		switch (*s) {
+		case '\t':
+			err = strbuf_puts(sb, "\\t");
+			break;
+		case '\n':
+			err = strbuf_puts(sb, "\\n");
+			break;
+		case '\r':
+			err = strbuf_puts(sb, "\\r");
+			break;
+		case '\\':
+			err = strbuf_puts(sb, "\\\\");
+			break;
+		default:
+			err = strbuf_append(sb, s, 1);
+		}
+	}
+	return err;
+}
+
+int ch_sql_quote(struct strbuf *sb, const char *s)
+{
+	int err = strbuf_puts(sb, "'");
+
+	for (; *s && !err; s++) {
+		if (*s == '\'' || *s == '\\')
+			err = strbuf_append(sb, "\\", 1);
+		if (!err)
+			err = strbuf_append(sb, s, 1);
+	}
+	return err ? err : strbuf_puts(sb, "'");
+}
+
+int ch_tsv_split(char *line, char **fields, int max)
+{
+	int n = 0;
+	char *p = line;
+
+	while (n < max) {
+		char *start = p, *o = p;
+
+		while (*p && *p != '\t') {
+			if (*p == '\\' && p[1]) {
+				p++;
+				switch (*p) {
+				case 't':
+					*o++ = '\t';
+					break;
+				case 'n':
+					*o++ = '\n';
+					break;
+				case 'r':
+					*o++ = '\r';
+					break;
+				case 'b':
+					*o++ = '\b';
+					break;
+				case 'f':
+					*o++ = '\f';
+					break;
+				case '0':
+					*o++ = '\0';
+					break;
+				case 'N':
+					*o++ = '\\', *o++ = 'N';
+					break;
+				default:
+					*o++ = *p;
+				}
+				p++;
+			} else {
+				*o++ = *p++;
+			}
+		}
+		{
+			bool last = !*p;
+
+			*o = '\0';
+			fields[n++] = strcmp(start, "\\N") ? start : NULL;
+			if (last)
+				break;
+			p++;
+		}
+	}
+	return n;
+}
+
+void ch_redact(const char *uri, char *out, size_t len)
+{
+	const char *start = uri + (ch_claims(uri) ? strlen(CH_SCHEME) : 0);
+	const char *slash = strchr(start, '/');
+	const char *at = NULL, *colon;
+
+	for (const char *p = start; *p && (!slash || p < slash); p++)
+		if (*p == '@')
+			at = p;
+	colon = at ? memchr(start, ':', (size_t)(at - start)) : NULL;
+	if (!colon) {
+		snprintf(out, len, "%s", uri);
+		return;
+	}
+	snprintf(out, len, "%.*s***%s", (int)(colon + 1 - uri), uri, at);
+}
+
+/* ---- the writer ------------------------------------------------------ */
+
+static int run(struct store_ch *s, const char *sql, struct strbuf *out)
+{
+	return ch_exec(&s->c, sql, NULL, 0, NULL, out, s->errmsg,
+		       sizeof(s->errmsg));
+}
+
+static int nomem(struct store_ch *s)
+{
+	snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+	return -ENOMEM;
+}
+
+/* The columns of itm_rows, in the order a flush writes them. */
+static int columns(struct strbuf *sb, bool types)
+{
+	int err = strbuf_printf(
+		sb, types ? "host String, ts Int64, seconds UInt32,"
+			    " iface String, kind UInt8, ip String,"
+			    " remote_ip String, pid UInt32, process String, "
+			  : "host, ts, seconds, iface, kind, ip, remote_ip,"
+			    " pid, process, ");
+
+	if (!err)
+		err = store_labels_list(sb, types ? "%1$s String" : "%1$s",
+					", ");
+	if (!err)
+		err = strbuf_puts(
+			sb,
+			types ? ", tx_bytes UInt64, rx_bytes UInt64,"
+				" tx_packets UInt64, rx_packets UInt64,"
+				" attempt UInt64, instance UInt64, seq UInt64,"
+				" ctr_packets Array(UInt64),"
+				" ctr_bytes Array(UInt64), ok String"
+			      : ", tx_bytes, rx_bytes, tx_packets, rx_packets,"
+				" attempt, instance, seq, ctr_packets,"
+				" ctr_bytes, ok");
+	return err;
+}
+
+/*
+ * The schema: one table of rows, and views that show only the rows of
+ * complete attempts.  t_bucket, addrs, procs and ifaces give `query top`
+ * the shape of the other stores (ids as 64-bit hashes of the dimension).
+ */
+static int create_schema(struct store_ch *s)
+{
+	struct strbuf sql = STRBUF_INIT, labels = STRBUF_INIT;
+	const char *db = s->c.db;
+	int err;
+
+	err = strbuf_printf(&sql, "CREATE DATABASE IF NOT EXISTS %s", db);
+	if (!err)
+		err = run(s, sql.buf, NULL);
+	strbuf_reset(&sql);
+	if (!err)
+		err = strbuf_printf(
+			&sql, "CREATE TABLE IF NOT EXISTS %s.itm_rows (", db);
+	if (!err)
+		err = columns(&sql, true);
+	if (!err)
+		err = strbuf_puts(&sql,
+				  ") ENGINE = MergeTree"
+				  " PARTITION BY intDiv(ts, 86400)"
+				  " ORDER BY (host, ts, kind, remote_ip, pid)");
+	if (!err)
+		err = run(s, sql.buf, NULL);
+	if (!err)
+		err = store_labels_list(&labels, "%1$s", ", ");
+	if (err)
+		goto out;
+
+	const char *views[] = {
+		"CREATE VIEW IF NOT EXISTS %1$s.itm_valid AS SELECT * FROM"
+		" %1$s.itm_rows WHERE (host, attempt) IN (SELECT host, attempt"
+		" FROM %1$s.itm_rows WHERE kind = 5 AND ok = '" CH_MARK "')",
+		"CREATE VIEW IF NOT EXISTS %1$s.traffic AS SELECT host, ts,"
+		" seconds, iface, remote_ip, pid, process, %2$s, tx_bytes,"
+		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_valid"
+		" WHERE kind = 3",
+		/* An alias would take the place of the column in WHERE. */
+		"CREATE VIEW IF NOT EXISTS %1$s.traffic_other AS SELECT host,"
+		" ts, seconds, iface, name AS kind, tx_bytes, rx_bytes,"
+		" tx_packets, rx_packets FROM (SELECT *, multiIf(kind = 0,"
+		" 'overflow', kind = 1, 'non_ip', 'malformed') AS name"
+		" FROM %1$s.itm_valid WHERE kind < 3)",
+		"CREATE VIEW IF NOT EXISTS %1$s.t_bucket AS SELECT host, ts,"
+		" toInt64(cityHash64(host, iface)) AS iface_id,"
+		" toInt64(cityHash64(ip, %2$s)) AS addr_id,"
+		" toInt64(cityHash64(pid, process)) AS proc_id, tx_bytes,"
+		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_valid"
+		" WHERE kind = 3",
+		"CREATE VIEW IF NOT EXISTS %1$s.addrs AS SELECT DISTINCT"
+		" toInt64(cityHash64(ip, %2$s)) AS id, remote_ip, %2$s"
+		" FROM %1$s.itm_valid WHERE kind = 3",
+		"CREATE VIEW IF NOT EXISTS %1$s.procs AS SELECT DISTINCT"
+		" toInt64(cityHash64(pid, process)) AS id, pid, process"
+		" FROM %1$s.itm_valid WHERE kind = 3",
+		"CREATE VIEW IF NOT EXISTS %1$s.ifaces AS SELECT DISTINCT"
+		" toInt64(cityHash64(host, iface)) AS id, host, iface AS name"
+		" FROM %1$s.itm_valid",
+	};
+	for (size_t i = 0; !err && i < sizeof(views) / sizeof(views[0]); i++) {
+		strbuf_reset(&sql);
+		err = strbuf_printf(&sql, views[i], db, labels.buf);
+		if (!err)
+			err = run(s, sql.buf, NULL);
+	}
+out:
+	if (err == -ENOMEM)
+		snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+	strbuf_free(&sql);
+	strbuf_free(&labels);
+	return err;
+}
+
+/* One integer answer of a host query ($H: this host); 0 when empty. */
+static int host_query(struct store_ch *s, const char *fmt, const char *iface,
+		      struct strbuf *out)
+{
+	struct strbuf sql = STRBUF_INIT, h = STRBUF_INIT, i = STRBUF_INIT;
+	int err = ch_sql_quote(&h, s->host);
+
+	if (!err)
+		err = ch_sql_quote(&i, iface ? iface : "");
+	if (!err)
+		err = strbuf_printf(&sql, fmt, s->c.db, h.buf, i.buf);
+	if (!err)
+		err = run(s, sql.buf, out);
+	else
+		snprintf(s->errmsg, sizeof(s->errmsg), "out of memory");
+	strbuf_free(&sql);
+	strbuf_free(&h);
+	strbuf_free(&i);
+	return err;
+}
+
+/*
+ * "itm-HOST-": the prefix of the query_id of every INSERT of this host
+ * ("itm-HOST-ATTEMPT"), URL-encoded or as the server shows it.
+ */
+static int query_id_prefix(struct store_ch *s, bool encoded, char *out,
+			   size_t len)
+{
+	char *enc = encoded ? curl_easy_escape(s->c.curl, s->host, 0) : NULL;
+	int n;
+
+	if (encoded && !enc)
+		return nomem(s);
+	n = snprintf(out, len, "itm-%s-", enc ? enc : s->host);
+	curl_free(enc);
+	if (n < 0 || (size_t)n >= len) {
+		snprintf(s->errmsg, sizeof(s->errmsg), "--db-host is too long");
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/*
+ * A monitor killed while uploading leaves the server finishing its
+ * INSERT; this run must not read the state (nor number its attempts)
+ * before that INSERT is stored or failed, or it would store the same map
+ * again.  The server lists running queries by id: wait until none of
+ * this host's is left, at most WAIT_INSERTS_MS.
+ */
+#define WAIT_INSERTS_MS 30000
+
+static int wait_inserts(struct store_ch *s)
+{
+	struct strbuf sql = STRBUF_INIT, out = STRBUF_INIT, id = STRBUF_INIT;
+	char prefix[600];
+	int err = query_id_prefix(s, false, prefix, sizeof(prefix));
+
+	if (!err)
+		err = ch_sql_quote(&id, prefix);
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "SELECT count() FROM system.processes"
+				    " WHERE substring(query_id, 1, %zu) = %s"
+				    " FORMAT TabSeparated",
+				    strlen(prefix), id.buf);
+	for (int ms = 0; !err && ms < WAIT_INSERTS_MS; ms += 100) {
+		strbuf_reset(&out);
+		err = run(s, sql.buf, &out);
+		if (err || !out.len || !strtoull(out.buf, NULL, 10))
+			break;
+		usleep(100 * 1000);
+	}
+	if (err == -ENOMEM)
+		nomem(s);
+	strbuf_free(&sql);
+	strbuf_free(&out);
+	strbuf_free(&id);
+	return err;
+}
+
+static int read_attempt(struct store_ch *s)
+{
+	struct strbuf out = STRBUF_INIT;
+	int err;
+
+	/* Over every row, stored whole or not: a number is never reused. */
+	err = host_query(s,
+			 "SELECT max(attempt) FROM %1$s.itm_rows"
+			 " WHERE host = %2$s FORMAT TabSeparated",
+			 NULL, &out);
+	if (!err)
+		s->attempt = out.len ? strtoull(out.buf, NULL, 10) : 0;
+	strbuf_free(&out);
+	return err;
+}
+
+static void ch_close_store(void *state);
+
+static int ch_store_open(const struct store_config *cfg, void **state,
+			 char *errmsg, size_t len)
+{
+	struct store_ch *s = calloc(1, sizeof(*s));
+	int err;
+
+	*state = NULL;
+	if (!s) {
+		snprintf(errmsg, len, "out of memory");
+		return -ENOMEM;
+	}
+	s->interval = cfg->interval ? cfg->interval : STORE_DEFAULT_INTERVAL;
+	if (cfg->host && cfg->host[0])
+		snprintf(s->host, sizeof(s->host), "%s", cfg->host);
+	else if (gethostname(s->host, sizeof(s->host) - 1))
+		snprintf(s->host, sizeof(s->host), "localhost");
+	err = ch_open(&s->c, cfg->path, errmsg, len);
+	if (!err)
+		err = create_schema(s);
+	if (!err)
+		err = wait_inserts(s);
+	if (!err)
+		err = read_attempt(s);
+	if (err) {
+		if (s->errmsg[0])
+			snprintf(errmsg, len, "%s", s->errmsg);
+		ch_close_store(s);
+		return err;
+	}
+	*state = s;
+	return 0;
+}
+
+static void ch_close_store(void *state)
+{
+	struct store_ch *s = state;
+
+	if (!s)
+		return;
+	ch_close(&s->c);
+	for (size_t i = 0; i < s->n_ifaces; i++) {
+		free(s->ifaces[i]);
+		strbuf_free(&s->flush[i].rows);
+	}
+	free(s->ifaces);
+	free(s->flush);
+	free(s->stored);
+	free(s->pending);
+	free(s);
+}
+
+static const char *ch_errmsg(const void *state)
+{
+	const struct store_ch *s = state;
+
+	return s->errmsg;
+}
+
+/* Grow one per-interface array by one zeroed element. */
+static int grow(void **arr, size_t n, size_t size)
+{
+	char *p = realloc(*arr, (n + 1) * size);
+
+	if (!p)
+		return -ENOMEM;
+	memset(p + n * size, 0, size);
+	*arr = p;
+	return 0;
+}
+
+/* Interfaces are names in the rows: the id is this process's index. */
+static int ch_iface(void *state, const char *name, int64_t *id)
+{
+	struct store_ch *s = state;
+	size_t n = s->n_ifaces;
+	char *copy;
+
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(s->ifaces[i], name)) {
+			*id = (int64_t)i + 1;
+			return 0;
+		}
+	copy = strdup(name);
+	if (!copy || grow((void **)&s->ifaces, n, sizeof(*s->ifaces)) ||
+	    grow((void **)&s->flush, n, sizeof(*s->flush)) ||
+	    grow((void **)&s->stored, n, sizeof(*s->stored)) ||
+	    grow((void **)&s->pending, n, sizeof(*s->pending))) {
+		free(copy);
+		return nomem(s);
+	}
+	s->ifaces[n] = copy;
+	s->n_ifaces = n + 1;
+	*id = (int64_t)n + 1;
+	return 0;
+}
+
+static const char *iface_name(const struct store_ch *s, int64_t id)
+{
+	return id >= 1 && (size_t)id <= s->n_ifaces ? s->ifaces[id - 1] : "";
+}
+
+/* "[1,2,3]" of a TabSeparated array into v[max]. */
+static void parse_array(const char *t, uint64_t *v, int max)
+{
+	for (int i = 0; t && *t && i < max; i++) {
+		while (*t == '[' || *t == ',')
+			t++;
+		v[i] = strtoull(t, (char **)&t, 10);
+	}
+}
+
+static int ch_get_state(void *state, int64_t iface,
+			struct store_iface_state *out)
+{
+	struct store_ch *s = state;
+	struct strbuf r = STRBUF_INIT;
+	char *f[4];
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = host_query(
+		s,
+		"SELECT instance, seq, ctr_packets, ctr_bytes FROM"
+		" %1$s.itm_valid WHERE host = %2$s AND iface = %3$s"
+		" AND kind = 4 ORDER BY attempt DESC LIMIT 1 FORMAT TabSeparated",
+		iface_name(s, iface), &r);
+	if (!err && r.len) {
+		uint64_t p[ITM_CTR_MAX] = {0}, b[ITM_CTR_MAX] = {0};
+
+		if (r.buf[r.len - 1] == '\n')
+			r.buf[--r.len] = '\0';
+		if (ch_tsv_split(r.buf, f, 4) == 4) {
+			out->instance = strtoull(f[0], NULL, 10);
+			out->seq = strtoull(f[1], NULL, 10);
+			parse_array(f[2], p, ITM_CTR_MAX);
+			parse_array(f[3], b, ITM_CTR_MAX);
+			for (int i = 0; i < ITM_CTR_MAX; i++) {
+				out->ctr[i].packets = p[i];
+				out->ctr[i].bytes = b[i];
+			}
+		}
+	}
+	strbuf_free(&r);
+	return err;
+}
+
+/* The flush being built, per interface of this process. */
+static struct ch_flush *flush_if(struct store_ch *s, int64_t iface)
+{
+	if (iface < 1 || (size_t)iface > s->n_ifaces)
+		return NULL;
+	return &s->flush[iface - 1];
+}
+
+static void ch_rollback(void *state)
+{
+	struct store_ch *s = state;
+
+	for (size_t i = 0; i < s->n_ifaces; i++) {
+		struct ch_flush *f = &s->flush[i];
+
+		strbuf_reset(&f->rows);
+		memset(f->other, 0, sizeof(f->other));
+		f->has_state = false;
+	}
+}
+
+static int ch_begin(void *state, int64_t now)
+{
+	struct store_ch *s = state;
+
+	s->errmsg[0] = '\0';
+	ch_rollback(s);
+	s->ts = store_floor(now, s->interval);
+	return 0;
+}
+
+/* Later rows of this flush go to the bucket of `when` (store_at()). */
+static int ch_at(void *state, int64_t when)
+{
+	struct store_ch *s = state;
+
+	s->ts = store_floor(when, s->interval);
+	return 0;
+}
+
+/*
+ * The columns every row starts with, up to the process; the attempt is
+ * filled in at commit (all rows of a body carry the same one).
+ */
+static int row_head(struct store_ch *s, struct strbuf *sb, int64_t iface,
+		    int kind)
+{
+	int err = ch_tsv_escape(sb, s->host);
+
+	if (!err)
+		err = strbuf_printf(sb, "\t%" PRId64 "\t%u\t", s->ts,
+				    s->interval);
+	if (!err)
+		err = ch_tsv_escape(sb, iface_name(s, iface));
+	if (!err)
+		err = strbuf_printf(sb, "\t%d\t", kind);
+	return err;
+}
+
+static int row_tail(struct strbuf *sb, const struct itm_value *v,
+		    const char *attempt)
+{
+	return strbuf_printf(
+		sb, "\t%llu\t%llu\t%llu\t%llu\t%s\t0\t0\t[]\t[]\t" CH_MARK "\n",
+		(unsigned long long)v->tx_bytes,
+		(unsigned long long)v->rx_bytes,
+		(unsigned long long)v->tx_packets,
+		(unsigned long long)v->rx_packets, attempt);
+}
+
+/* The columns between the kind and the labels of a row without address. */
+static int no_address(struct strbuf *sb)
+{
+	int err = strbuf_puts(sb, "\t\t0\t");
+
+	for (int i = 0; i < GEO_NLABELS && !err; i++)
+		err = strbuf_puts(sb, "\t");
+	return err;
+}
+
+/* Address rows wait with '@' for the attempt number (build_body()). */
+static int ch_add(void *state, int64_t iface, const struct store_row *r)
+{
+	struct store_ch *s = state;
+	struct ch_flush *f = flush_if(s, iface);
+	char ip[INET6_ADDRSTRLEN];
+	int err;
+
+	if (!f)
+		return -EINVAL;
+	err = row_head(s, &f->rows, iface, CH_TRAFFIC);
+	addr_format(&r->addr, ip);
+	for (int i = 0; i < 16 && !err; i++)
+		err = strbuf_printf(&f->rows, "%02x", r->addr.s6_addr[i]);
+	if (!err)
+		err = strbuf_printf(&f->rows, "\t%s\t%u\t", ip, r->pid);
+	if (!err)
+		err = ch_tsv_escape(&f->rows, r->process && r->process[0]
+						      ? r->process
+						      : "-");
+	for (int i = 0; i < GEO_NLABELS && !err; i++) {
+		err = strbuf_puts(&f->rows, "\t");
+		if (!err)
+			err = ch_tsv_escape(&f->rows, store_label(r->geo, i));
+	}
+	if (!err)
+		err = row_tail(&f->rows, &r->v, "@");
+	return err ? nomem(s) : 0;
+}
+
+static int ch_add_other(void *state, int64_t iface, enum store_other_kind kind,
+			const struct itm_value *v)
+{
+	struct ch_flush *f = flush_if(state, iface);
+
+	if (!f || kind >= STORE_OTHER_MAX)
+		return -EINVAL;
+	f->other[kind] = *v;
+	return 0;
+}
+
+static int ch_set_state(void *state, int64_t iface,
+			const struct store_iface_state *st)
+{
+	struct ch_flush *f = flush_if(state, iface);
+
+	if (!f)
+		return -EINVAL;
+	f->st = *st;
+	f->has_state = true;
+	return 0;
+}
+
+static int state_row(struct store_ch *s, struct strbuf *sb, int64_t iface,
+		     const struct store_iface_state *st, const char *attempt)
+{
+	int err = row_head(s, sb, iface, CH_STATE);
+
+	if (!err)
+		err = no_address(sb);
+	if (!err)
+		err = strbuf_printf(sb, "\t0\t0\t0\t0\t%s\t%llu\t%llu\t[",
+				    attempt, (unsigned long long)st->instance,
+				    (unsigned long long)st->seq);
+	for (int i = 0; i < ITM_CTR_MAX && !err; i++)
+		err = strbuf_printf(sb, "%s%llu", i ? "," : "",
+				    (unsigned long long)st->ctr[i].packets);
+	if (!err)
+		err = strbuf_puts(sb, "]\t[");
+	for (int i = 0; i < ITM_CTR_MAX && !err; i++)
+		err = strbuf_printf(sb, "%s%llu", i ? "," : "",
+				    (unsigned long long)st->ctr[i].bytes);
+	if (!err)
+		err = strbuf_puts(sb, "]\t" CH_MARK "\n");
+	return err;
+}
+
+/* Address rows with '@' replaced by the attempt number: the last "\t@\t"
+ * of a row (only numbers follow that column). */
+static int put_rows(struct strbuf *b, const struct strbuf *rows,
+		    const char *attempt)
+{
+	const char *p = rows->len ? rows->buf : "";
+	int err = 0;
+
+	while (*p && !err) {
+		const char *nl = strchr(p, '\n'), *at = NULL;
+
+		for (const char *q = p;
+		     nl && (q = strstr(q, "\t@\t")) && q < nl; q++)
+			at = q;
+		if (!at)
+			return -EINVAL;
+		err = strbuf_append(b, p, (size_t)(at - p) + 1);
+		if (!err)
+			err = strbuf_puts(b, attempt);
+		if (!err)
+			err = strbuf_append(b, at + 2, (size_t)(nl - at - 1));
+		p = nl + 1;
+	}
+	return err;
+}
+
+static struct itm_value minus(struct itm_value a, const struct itm_value *b)
+{
+	a.tx_bytes -= b->tx_bytes;
+	a.rx_bytes -= b->rx_bytes;
+	a.tx_packets -= b->tx_packets;
+	a.rx_packets -= b->rx_packets;
+	return a;
+}
+
+static bool is_zero(const struct itm_value *v)
+{
+	return !v->tx_bytes && !v->rx_bytes && !v->tx_packets && !v->rx_packets;
+}
+
+/*
+ * The body of one attempt: per interface its address rows and other
+ * rows, less what an earlier attempt already stored (s->stored, see
+ * resolve_doubt()), then the state rows, then the commit row, whose last
+ * column, whole, validates the attempt.
+ */
+static int build_body(struct store_ch *s, uint64_t attempt, struct strbuf *b)
+{
+	char num[24];
+	int err = 0;
+
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)attempt);
+	for (size_t i = 0; i < s->n_ifaces && !err; i++) {
+		const struct ch_flush *f = &s->flush[i];
+		const struct ch_done *d = &s->stored[i];
+		bool in = d->valid && f->has_state &&
+			  d->st.instance == f->st.instance &&
+			  d->st.seq == f->st.seq;
+
+		if (!in)
+			err = put_rows(b, &f->rows, num);
+		for (int k = 0; k < STORE_OTHER_MAX && !err; k++) {
+			struct itm_value v =
+				in ? minus(f->other[k], &d->other[k])
+				   : f->other[k];
+
+			if (is_zero(&v))
+				continue;
+			err = row_head(s, b, (int64_t)i + 1, k);
+			if (!err)
+				err = no_address(b);
+			if (!err)
+				err = row_tail(b, &v, num);
+		}
+	}
+	for (size_t i = 0; i < s->n_ifaces && !err; i++)
+		if (s->flush[i].has_state)
+			err = state_row(s, b, (int64_t)i + 1, &s->flush[i].st,
+					num);
+	if (!err)
+		err = row_head(s, b, 0, CH_COMMIT);
+	if (!err)
+		err = no_address(b);
+	if (!err)
+		err = row_tail(b, &(struct itm_value){0}, num);
+	return err;
+}
+
+/*
+ * A try whose answer never came (a timeout, a connection cut after the
+ * body was sent) may be stored or not.  The daemon then retries the same
+ * drained maps, with larger kernel counters.  Before that retry, ask the
+ * server: when the doubtful try is stored, its maps' rows are in (the
+ * retry leaves them out) and so are its other counts (the retry stores
+ * only what came since).  Across restarts the state rows say the same.
+ * A try that timed out may still run on the server: wait for it first.
+ */
+static int resolve_doubt(struct store_ch *s)
+{
+	struct strbuf r = STRBUF_INIT, sql = STRBUF_INIT, h = STRBUF_INIT;
+	int err;
+
+	if (!s->doubt)
+		return 0;
+	err = wait_inserts(s);
+	if (!err)
+		err = ch_sql_quote(&h, s->host);
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "SELECT count() FROM %s.itm_rows"
+				    " WHERE host = %s AND attempt = %llu"
+				    " AND kind = 5 AND ok = '" CH_MARK
+				    "' FORMAT TabSeparated",
+				    s->c.db, h.buf,
+				    (unsigned long long)s->doubt);
+	if (err)
+		err = nomem(s);
+	else
+		err = run(s, sql.buf, &r);
+	if (!err) {
+		if (r.len && strtoull(r.buf, NULL, 10) > 0)
+			memcpy(s->stored, s->pending,
+			       s->n_ifaces * sizeof(*s->stored));
+		s->doubt = 0;
+	}
+	strbuf_free(&r);
+	strbuf_free(&sql);
+	strbuf_free(&h);
+	return err;
+}
+
+/* What this flush stores in all, as the next doubt would need it. */
+static void remember(struct store_ch *s)
+{
+	for (size_t i = 0; i < s->n_ifaces; i++) {
+		struct ch_done *p = &s->pending[i];
+		const struct ch_flush *f = &s->flush[i];
+
+		p->valid = f->has_state;
+		p->st = f->st;
+		memcpy(p->other, f->other, sizeof(p->other));
+	}
+}
+
+static int ch_commit(void *state)
+{
+	struct store_ch *s = state;
+	struct strbuf sql = STRBUF_INIT, body = STRBUF_INIT;
+	char id[600], settings[650];
+	int err = resolve_doubt(s);
+
+	/* A new number for every try: a cut-off earlier try stays invalid. */
+	if (!err)
+		err = build_body(s, ++s->attempt, &body);
+	if (!err)
+		err = strbuf_printf(&sql, "INSERT INTO %s.itm_rows (", s->c.db);
+	if (!err)
+		err = columns(&sql, false);
+	if (!err)
+		err = strbuf_puts(&sql, ") FORMAT TabSeparated");
+	if (err == -EINVAL)
+		snprintf(s->errmsg, sizeof(s->errmsg),
+			 "a row without its attempt column");
+	else if (err == -ENOMEM)
+		nomem(s);
+	if (!err)
+		err = query_id_prefix(s, true, id, sizeof(id));
+	if (!err) {
+		/* Named, so that the next run can wait for it (wait_inserts()).
+		 */
+		snprintf(settings, sizeof(settings), "&query_id=%s%llu", id,
+			 (unsigned long long)s->attempt);
+		err = ch_exec(&s->c, sql.buf, body.buf, body.len, settings,
+			      NULL, s->errmsg, sizeof(s->errmsg));
+		if (!err) {
+			/* The daemon now knows what is stored. */
+			memset(s->stored, 0, s->n_ifaces * sizeof(*s->stored));
+		} else if (err == -ECONNRESET) {
+			remember(s);
+			s->doubt = s->attempt;
+		}
+	}
+	strbuf_free(&sql);
+	strbuf_free(&body);
+	ch_rollback(s);
+	return err;
+}
+
+/*
+ * Rollups and retention are not done by this backend yet: the rows stay
+ * at --db-interval resolution (docs/clickhouse.md).
+ */
+static int ch_maintain(void *state, int64_t now, unsigned max_hours)
+{
+	(void)state;
+	(void)now;
+	(void)max_hours;
+	return 0;
+}
+
+static int hex_addr(const char *t, struct in6_addr *a)
+{
+	if (!t || strlen(t) != 32)
+		return -EINVAL;
+	for (int i = 0; i < 16; i++) {
+		char h[3] = {t[2 * i], t[2 * i + 1], 0};
+
+		a->s6_addr[i] = (uint8_t)strtoul(h, NULL, 16);
+	}
+	return 0;
+}
+
+/* Each line of a TabSeparated answer, split into n fields. */
+static int each_line(struct strbuf *r, int n, int (*fn)(void *ctx, char **f),
+		     void *ctx)
+{
+	char *p = r->len ? r->buf : NULL;
+	char *f[16];
+	int err = 0;
+
+	while (p && *p && !err) {
+		char *nl = strchr(p, '\n');
+
+		if (nl)
+			*nl = '\0';
+		if (ch_tsv_split(p, f, n) == n)
+			err = fn(ctx, f);
+		p = nl ? nl + 1 : NULL;
+	}
+	return err;
+}
+
+struct restore_ctx {
+	store_total_fn fn;
+	void *ctx;
+};
+
+static int restore_line(void *ctx, char **f)
+{
+	struct restore_ctx *c = ctx;
+	struct store_total t = {0};
+
+	if (hex_addr(f[0], &t.addr))
+		return 0;
+	t.pid = (uint32_t)strtoul(f[1], NULL, 10);
+	t.process = f[2];
+	t.v.tx_bytes = strtoull(f[3], NULL, 10);
+	t.v.rx_bytes = strtoull(f[4], NULL, 10);
+	t.v.tx_packets = strtoull(f[5], NULL, 10);
+	t.v.rx_packets = strtoull(f[6], NULL, 10);
+	return c->fn(c->ctx, &t);
+}
+
+static int ch_restore(void *state, store_total_fn fn, void *ctx)
+{
+	struct store_ch *s = state;
+	struct restore_ctx c = {fn, ctx};
+	struct strbuf r = STRBUF_INIT;
+	int err = host_query(
+		s,
+		"SELECT ip, pid, process, sum(tx_bytes), sum(rx_bytes),"
+		" sum(tx_packets), sum(rx_packets) FROM %1$s.itm_valid"
+		" WHERE host = %2$s AND kind = 3 GROUP BY ip, pid, process"
+		" FORMAT TabSeparated",
+		NULL, &r);
+
+	if (!err)
+		err = each_line(&r, 7, restore_line, &c);
+	strbuf_free(&r);
+	return err;
+}
+
+static int other_line(void *ctx, char **f)
+{
+	struct itm_value *out = ctx;
+	long k = strtol(f[0], NULL, 10);
+
+	if (k < 0 || k >= STORE_OTHER_MAX)
+		return 0;
+	out[k].tx_bytes = strtoull(f[1], NULL, 10);
+	out[k].rx_bytes = strtoull(f[2], NULL, 10);
+	out[k].tx_packets = strtoull(f[3], NULL, 10);
+	out[k].rx_packets = strtoull(f[4], NULL, 10);
+	return 0;
+}
+
+static int ch_restore_other(void *state, int64_t iface,
+			    struct itm_value out[STORE_OTHER_MAX])
+{
+	struct store_ch *s = state;
+	struct strbuf r = STRBUF_INIT;
+	int err;
+
+	memset(out, 0, sizeof(*out) * STORE_OTHER_MAX);
+	err = host_query(
+		s,
+		"SELECT kind, sum(tx_bytes), sum(rx_bytes), sum(tx_packets),"
+		" sum(rx_packets) FROM %1$s.itm_valid WHERE host = %2$s"
+		" AND iface = %3$s AND kind < 3 GROUP BY kind"
+		" FORMAT TabSeparated",
+		iface_name(s, iface), &r);
+	if (!err)
+		err = each_line(&r, 5, other_line, out);
+	strbuf_free(&r);
+	return err;
+}
+
+static void ch_shown(const char *path, char *out, size_t len)
+{
+	ch_redact(path, out, len);
+}
+
+const struct store_ops store_ch_ops = {
+	.name = "clickhouse",
+	.claims = ch_claims,
+	.shown = ch_shown,
+	.open = ch_store_open,
+	.close = ch_close_store,
+	.errmsg = ch_errmsg,
+	.iface = ch_iface,
+	.get_state = ch_get_state,
+	.begin = ch_begin,
+	.at = ch_at,
+	.add = ch_add,
+	.add_other = ch_add_other,
+	.set_state = ch_set_state,
+	.commit = ch_commit,
+	.rollback = ch_rollback,
+	.maintain = ch_maintain,
+	.restore = ch_restore,
+	.restore_other = ch_restore_other,
+	.reader = &ch_reader,
+};
