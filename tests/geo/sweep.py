@@ -269,6 +269,11 @@ def place_zh(cc, country, prov, city, tags):
                 short and prov[len(short):] in ("省", "市", "自治区",
                                                 "特别行政区")):
             p = PROVINCES[short]
+        elif short:
+            # a province with more glued on (ipdb's 台湾屏东市): the
+            # province; the city stays the database's own
+            tags.add("cn-province-prefix")
+            return "中国", PROVINCES[short], city_full(city, tags)
         elif prov:
             p = ""  # not a Chinese province
             tags.add("cn-unknown-province-dropped")
