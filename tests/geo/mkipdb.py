@@ -93,7 +93,16 @@ def main():
     v4 = [(n, v[:len(FIELDS)]) for n, v in entries if ':' not in n]
     data, _, _ = build(v4, {'CN': 0}, ip_version=1, v4only=True)
     open(f'{d}/v4only.ipdb', 'wb').write(data)
+    # languages that do not match the field list (issue 26): one column
+    # off, and past the end of every record
+    v4one = [(n, v[:len(FIELDS)]) for n, v in entries if ':' not in n]
+    bad_lang1, _, _ = build(v4one, {'CN': 1}, ip_version=1, v4only=True)
+    bad_lang9, _, _ = build(v4one, {'CN': 9}, ip_version=1, v4only=True)
+    bad_lang2, _, _ = build(entries, {'CN': 0, 'EN': 0})
     bad = {
+        'bad-lang1.ipdb': bad_lang1,
+        'bad-lang9.ipdb': bad_lang9,
+        'bad-lang-twice.ipdb': bad_lang2,
         'bad-trunc.ipdb': good[:4 + hlen + count * 4],
         'bad-trunc-header.ipdb': good[:4 + hlen // 2],
         'bad-json.ipdb': good[:4] + good[4:4 + hlen].replace(b'"fields"', b'"fields" ') [:hlen - 1] + b'[' + good[4 + hlen:],

@@ -76,6 +76,8 @@ def build(loop=False):
         # mode 1 pointing at itself
         off = w.here() + 4
         w.record('1.0.10.0', '1.0.10.255', b'\x01' + W.u24(off))
+    # 1.0.11.0/24: an invalid GBK byte inside the area (0xff leads nothing)
+    w.record('1.0.11.0', '1.0.11.255', '美国'.encode('gbk') + b'\0' + b'AB\xffCD' + '公司'.encode('gbk') + b'\0')
     w.record('255.255.255.0', '255.255.255.255', '纯真网络'.encode('gbk') + b'\0' + '2024年IP数据'.encode('gbk') + b'\0')
     return w.finish()
 

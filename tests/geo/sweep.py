@@ -75,13 +75,21 @@ PREFECTURES = """延边朝鲜族自治州 恩施土家族苗族自治州 湘西�
 昌吉回族自治州 博尔塔拉蒙古自治州 巴音郭楞蒙古自治州 克孜勒苏柯尔克孜自治州
 伊犁哈萨克自治州""".split()
 CITY_SUFFIXES = ("市", "自治州", "盟", "地区", "林区", "县", "区", "旗")
-CARRIERS = [  # keyword in a 纯真 string -> the one name (mainland China)
-    ("电信", "中国电信"), ("联通", "中国联通"), ("网通", "中国联通"),
+CARRIERS = [  # a carrier's name in a 纯真 string -> the one name (CN)
+    ("中移铁通", "中国铁通"), ("电信", "中国电信"), ("联通", "中国联通"), ("网通", "中国联通"),
     ("移动", "中国移动"), ("铁通", "中国铁通"), ("教育网", "中国教育网"),
     ("广电", "中国广电"), ("科技网", "中国科技网"), ("长城宽带", "长城宽带"),
-    ("鹏博士", "鹏博士"), ("歌华", "歌华有线"), ("方正宽带", "方正宽带"),
-    ("艾普", "艾普宽带"),
+    ("鹏博士", "鹏博士"), ("歌华有线", "歌华有线"), ("方正宽带", "方正宽带"),
+    ("艾普", "艾普宽带"), ("歌华宽带", "歌华有线"),
 ]
+# Where a carrier's name may stand: at the start, or after 中国, a
+# province and places each ending in its mark (重庆电信, 江苏省南京市电信);
+# not after another name (北京互联通) nor as the start of one (电信通).
+PLACE_MARKS = ("自治区", "地区", "省", "市", "州", "盟", "县", "区")
+# Words of a company's name: a carrier label from a string where one of
+# them comes before the carrier's name is another company's.
+COMPANY_WORDS = ("公司", "科技", "信息", "网络", "集团", "云", "数据",
+                 "中心", "会员", "互联", "宽带通")
 ORGS = [  # English AS organisation -> the one name (mainland China)
     ("chinanet", "中国电信"), ("china telecom", "中国电信"),
     ("chinatelecom", "中国电信"), ("china unicom", "中国联通"),
@@ -115,7 +123,18 @@ def country_table():
     return table
 
 
+def first_fields():
+    """纯真 first fields that are not a country name, each classified
+    (user/geo/countries.c): field -> (kind, what it reads as)."""
+    src = open(os.path.join(ROOT, "user", "geo", "countries.c"),
+               encoding="utf-8").read()
+    return {m.group(1): (m.group(2), m.group(4) or "") for m in re.finditer(
+        r'\{"([^"]+)", GEO_FIRST_(\w+), (NULL|"([^"]*)")\}', src)}
+
+
 COUNTRIES = country_table()
+FIRST = first_fields()
+REGIONS = {f for f, (k, _) in FIRST.items() if k == "REGION"}
 BY_NAME = {}
 for _cc, (_n, _al) in COUNTRIES.items():
     for _x in [_n] + _al:
@@ -177,6 +196,34 @@ def city_full(city, tags):
     return city + "市"
 
 
+def places_only(s):
+    if s.startswith("中国"):
+        s = s[2:]
+    short = next((k for k in PROVINCES if s.startswith(k)), None)
+    if short:
+        s = s[len(short):]
+    while s:
+        ends = [s.find(m) + len(m) for m in PLACE_MARKS if m in s]
+        if not ends or min(ends) > 8 or re.search(r"[\x00-\x7f]",
+                                                  s[:min(ends)]):
+            return False
+        s = s[min(ends):]
+    return True
+
+
+def carrier_in(s):
+    """The (position, one name) of the carrier s names, or None."""
+    best = None
+    for word, name in CARRIERS:
+        at = s.find(word)
+        tail = s[at + len(word):] if at >= 0 else ""
+        if at >= 0 and (best is None or at < best[0]) and \
+                places_only(s[:at]) and (not tail.startswith("通") or
+                                         tail.startswith("通信")):
+            best = (at, name)
+    return best
+
+
 def isp_label(raw, cc, tags):
     """The carrier rule: first part before '/', Chinese carriers' one name
     only in mainland China."""
@@ -188,11 +235,7 @@ def isp_label(raw, cc, tags):
         return ""
     if not s or cc != "CN":
         return s
-    best = None
-    for word, name in CARRIERS:
-        at = s.find(word)
-        if at >= 0 and (best is None or at < best[0]):
-            best = (at, name)
+    best = carrier_in(s)
     if best is None:
         low = s.lower()
         for word, name in ORGS:
@@ -226,6 +269,11 @@ def place_zh(cc, country, prov, city, tags):
                 short and prov[len(short):] in ("省", "市", "自治区",
                                                 "特别行政区")):
             p = PROVINCES[short]
+        elif short:
+            # a province with more glued on (ipdb's 台湾屏东市): the
+            # province; the city stays the database's own
+            tags.add("cn-province-prefix")
+            return "中国", PROVINCES[short], city_full(city, tags)
         elif prov:
             p = ""  # not a Chinese province
             tags.add("cn-unknown-province-dropped")
@@ -393,6 +441,28 @@ def check_qqwry(raw, got, tags):
     s = country_raw.strip(" ")
     if s.upper() == "CZ88.NET":
         s = ""
+    # first fields that are not a country name, classified once
+    kind, read_as = FIRST.get(s, ("", ""))
+    if kind == "READ_AS":
+        kind = ""
+    for f, (k, a) in FIRST.items():
+        if k == "READ_AS" and s.startswith(f):
+            s = a + s[len(f):]
+            tags.add("first-field-read-as")
+    if kind == "IS":
+        s = read_as
+        tags.add("first-field-read-as")
+    elif kind in ("NONE", "CN"):
+        tags.add("first-field-" + kind.lower())
+        want = ["中国" if kind == "CN" else "", "", ""]
+        if got[:3] != want:
+            bad.append("'%s' gives %s, not %s" % (s, got[:3], want))
+        s = ""
+        gc, gp, gci = "", "", ""
+    short = None
+    if s.startswith("中国-"):
+        s = "中国" + s[3:].replace("-", "", 1)
+        tags.add("split-hyphen")
     # country
     if gc == "中国":
         short = next((k for k in PROVINCES if s.startswith(k) or
@@ -430,6 +500,11 @@ def check_qqwry(raw, got, tags):
         if s:
             bad.append("no country for '%s'" % s)
         rest, cc = "", ""
+    if kind == "CN":
+        cc = "CN"
+    if gc == "中国" and short and rest.startswith("-"):
+        rest = rest.lstrip("-").split("-")[0]
+        tags.add("split-hyphen")
     # split rules for what follows the country/province
     cut = re.search(r"[/(（ A-Za-z0-9]", rest)
     if cut:
@@ -438,7 +513,10 @@ def check_qqwry(raw, got, tags):
                       cut.group(0), "split-trailing-organisation"))
         rest = rest[:cut.start()]
     if gci:
-        if any(ch in gci for ch in "/()（") or re.search(r"[A-Za-z]", gci):
+        # (a hyphen is part of a French name, not of a Chinese one)
+        if any(ch in gci for ch in "/()（") or re.search(r"[A-Za-z]", gci) \
+                or re.search("大学|学院|中心|网络", gci) or (
+                    gc == "中国" and "-" in gci):
             bad.append("city '%s' is not a place" % gci)
         plain = gci
         if gc == "中国" and (gp in MUNICIPALITIES or
@@ -461,6 +539,14 @@ def check_qqwry(raw, got, tags):
         # text that is neither a division nor a city
         bad.append("'%s' dropped" % rest)
     exp_isp = isp_label(area, cc, tags)
+    # a carrier label only from a string that names that carrier, not
+    # another company that has a carrier's word in its name
+    first = area.strip(" ").split("/")[0]
+    if gi in CN_CARRIERS and gi != first:
+        hit = carrier_in(first)
+        if hit and any(w in first[:hit[0]] for w in COMPANY_WORDS):
+            bad.append("carrier %s from another company's name '%s'" % (
+                gi, first))
     if gi != exp_isp:
         bad.append("isp '%s' for area '%s' (want '%s')" % (gi, area, exp_isp))
     if gi in CN_CARRIERS and cc != "CN" and gi != area:
@@ -479,6 +565,10 @@ def compare(name, addrs, got, expect):
                 unexplained.append((a, "special range labelled %s" % g))
             continue
         bad = expect(a, g, tags)
+        # a Chinese country label is in the country table or a region
+        if re.search("[\u3000-\u9fff]", g[0]) and g[0] != "中国" and \
+                g[0] not in BY_NAME and g[0] not in REGIONS:
+            bad.append("country '%s' is not in the country table" % g[0])
         for t in tags:
             rules[t] += 1
         for b in bad:
@@ -550,6 +640,43 @@ def agreement(alone, addrs, lang="zh-CN"):
               len(bad)))
     for a, b in bad[:20]:
         print("    UNEXPLAINED %s: %s" % (a, b))
+    return len(bad)
+
+
+def carrier_ases():
+    """AS number -> carrier (zh), the documented table of the carriers' own
+    ASes (user/geo/cn_names.c, docs/geography.md)."""
+    src = open(os.path.join(ROOT, "user", "geo", "cn_names.c"),
+               encoding="utf-8").read()
+    names = dict(re.findall(r'\[(W_\w+)\] = \{"[^"]+", "([^"]+)"', src))
+    return {int(n): names[w] for n, w in re.findall(
+        r"\{(\d+), &cn_words\[(W_\w+)\]\}", src)}
+
+
+def sweep_carrier_as(v4, truth, withasn, alone):
+    """With an ASN database, an address of mainland China in a carrier's
+    own AS is labelled that carrier; any other keeps qqwry.dat's label
+    (where qqwry.dat has one)."""
+    table, bad, n = carrier_ases(), [], 0
+    for a in v4:
+        g, d = withasn[a], alone[a]
+        num = int(truth[a].split()[0][2:]) if truth[a] else 0
+        mainland = d[0] == "中国" and d[1] not in (
+            "台湾省", "香港特别行政区", "澳门特别行政区") and not special(a)
+        if mainland and num in table:
+            want = table[num]
+            n += 1
+        elif d[3]:
+            want = d[3]
+        else:
+            continue  # the ASN organisation, checked by the rules above
+        if g[3] != want:
+            bad.append((a, g[3], want, truth[a]))
+    print("carrier by AS (-g qqwry.dat --isp-db ASN): %d addresses, %d in "
+          "a carrier's own AS, %d unexplained differences" % (
+              len(v4), n, len(bad)))
+    for a, g, w, t in bad[:20]:
+        print("    UNEXPLAINED %s (%s): isp '%s', want '%s'" % (a, t, g, w))
     return len(bad)
 
 
@@ -637,7 +764,16 @@ def sweep_asn(binary, cache, v4, n_mmdblookup=2000):
         got = {f[0]: f[5] for f in (l.split("\t")
                                     for l in out.splitlines())}
         recs = mmdblookup(db, v4[:n_mmdblookup])
-    failed = 0
+        # carriers by identity: -g qqwry.dat --isp-db ASN
+        dat = os.path.join(cache, "qqwry.dat")
+        out = subprocess.run([binary, "lookup", "--format", "tsv", "-g",
+                              dat, "--isp-db", db],
+                             input="\n".join(v4) + "\n", capture_output=True,
+                             text=True, check=True).stdout
+        withasn = {f[0]: f[1:5] for f in (l.split("\t")
+                                          for l in out.splitlines())}
+        alone = run_lookup(binary, [dat], v4)
+    failed = sweep_carrier_as(v4, truth, withasn, alone)
     bad = [(a, got.get(a), truth[a]) for a in v4 if got.get(a) != truth[a]]
     print("asn vs @ip-location-db/asn CSV: %d addresses (%d in an AS), "
           "%d unexplained differences" % (

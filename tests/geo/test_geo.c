@@ -222,6 +222,25 @@ static void test_cn_split(void **state)
 		{"美国–加利福尼亚州–洛杉矶", "美国", "加利福尼亚州", "洛杉矶"},
 		{"中国–广西", "中国", "广西壮族自治区", ""},
 		{"IANA", "IANA", "", ""},
+		/* organisations are not cities; hyphens (issue 26) */
+		{"四川大学", "中国", "四川省", ""},
+		{"山东省济南市山东大学", "中国", "山东省", "济南市"},
+		{"中国国际电子商务中心", "中国", "", ""},
+		{"中国青岛嘉华网络BGP", "中国", "", ""},
+		{"中国-香港-香港岛-中西区", "中国", "香港特别行政区",
+		 "香港特别行政区"},
+		{"广西-桂林市临桂区", "中国", "广西壮族自治区", "桂林市"},
+		/* first fields that are not countries, 纯真's spellings */
+		{"长江大学", "中国", "", ""},
+		{"亚太地区", "亚太地区", "", ""},
+		{"泛播/谷歌云", "", "", ""},
+		{"瓜德罗普", "瓜德罗普岛", "", ""},
+		{"印尼雅加达", "印度尼西亚", "", "雅加达"},
+		{"沙特吉达", "沙特阿拉伯", "", "吉达"},
+		{"澳洲", "澳大利亚", "", ""},
+		{"美", "美国", "", ""},
+		{"沈阳市皇姑区", "中国", "辽宁省", "沈阳市"},
+		{"欧洲瑞典斯德哥尔摩市", "瑞典", "", "斯德哥尔摩市"},
 	};
 	size_t i;
 
@@ -272,11 +291,34 @@ static void test_isp_names(void **state)
 		{"CHINANET-BACKBONE", "US", "CHINANET-BACKBONE",
 		 "CHINANET-BACKBONE"},
 		{"电信", "", "电信", "电信"},
+		/* carriers by whole name: after places, not inside another
+		 * company's name (issue 26) */
+		{"重庆电信", "CN", "中国电信", "China Telecom"},
+		{"江苏省南京市电信", "CN", "中国电信", "China Telecom"},
+		{"中国移动", "CN", "中国移动", "China Mobile"},
+		{"移动通信有限公司", "CN", "中国移动", "China Mobile"},
+		{"歌华宽带", "CN", "歌华有线", "Gehua"},
+		{"电信通", "CN", "电信通", "电信通"},
+		{"北京互联通网络科技有限公司", "CN",
+		 "北京互联通网络科技有限公司", "北京互联通网络科技有限公司"},
+		{"新东方教育网", "CN", "新东方教育网", "新东方教育网"},
+		{"广州歌华网络科技发展有限公司", "CN",
+		 "广州歌华网络科技发展有限公司",
+		 "广州歌华网络科技发展有限公司"},
+		{"博路电信科技公司", "CN", "博路电信科技公司",
+		 "博路电信科技公司"},
 	};
 	char out[GEO_FIELD_LEN];
 	size_t i;
 
 	(void)state;
+	/* the carriers' own ASes; 17964 is 电信通, not 中国电信 */
+	assert_string_equal(cn_carrier_by_asn(4134, true), "中国电信");
+	assert_string_equal(cn_carrier_by_asn(4837, false), "China Unicom");
+	assert_string_equal(cn_carrier_by_asn(56046, true), "中国移动");
+	assert_string_equal(cn_carrier_by_asn(4538, true), "中国教育网");
+	assert_null(cn_carrier_by_asn(17964, true));
+	assert_null(cn_carrier_by_asn(0, true));
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		geo_isp_label(t[i].in, t[i].cc, true, out, sizeof(out));
 		if (strcmp(out, t[i].zh))
@@ -476,6 +518,11 @@ static void test_qqwry(void **state)
 		/* gap between records */
 		{"1.0.8.1", {NULL}},
 		{"1.0.9.1", {"中国", "重庆市", "重庆市", "中国铁通"}},
+		/* invalid GBK: U+FFFD, and the rest of the string kept */
+		{"1.0.11.1",
+		 {"美国", NULL, NULL,
+		  "AB\xef\xbf\xbd"
+		  "CD公司"}},
 		/* below the first record, IPv6 */
 		{"0.255.255.255", {"保留地址"}},
 		{"2400:3200::1", {NULL}},
@@ -529,21 +576,28 @@ static void test_corrupt_rejected(void **state)
 		{"bad-header.dat", "too short"},
 		/* a corrupt header: named by the file's name, not "unknown" */
 		{"bad-hdr.dat", "qqwry.dat header corrupt"},
-		{"bad-loop.dat", "qqwry.dat corrupt"},
-		{"bad-offset.dat", "qqwry.dat corrupt"},
+		/* which of the three causes, and where */
+		{"bad-loop.dat", ": redirect loop at offset "},
+		{"bad-offset.dat", ": offset outside the file at offset "},
 		{"bad-order.dat", "qqwry.dat corrupt"},
-		{"bad-unterminated.dat", "qqwry.dat corrupt"},
+		{"bad-unterminated.dat", ": unterminated string at offset "},
+		{"trunc.mmdb", "truncated MaxMind DB"},
+		/* cut inside the metadata: libmaxminddb's reason, and ours */
+		{"cut-meta.mmdb", "truncated or corrupt MaxMind DB: "},
 		{"bad-trunc.ipdb", "truncated"},
 		{"bad-trunc-header.ipdb", "ipdb"},
 		{"bad-json.ipdb", "malformed JSON"},
 		{"bad-hlen.ipdb", "header length"},
 		{"bad-nodes.ipdb", "node_count"},
+		/* languages against the field list (issue 26) */
+		{"bad-lang1.ipdb", "language CN at column 1 does not match"},
+		{"bad-lang9.ipdb", "language CN at column 9 does not match"},
+		{"bad-lang-twice.ipdb", "language EN at column 0"},
 		/* a record pointer past the end is found at open */
 		{"wild-leaf.ipdb", "outside the file"},
 		/* one byte short: the header's total_size says so */
 		{"short1.ipdb", "truncated"},
 		{"no-such-file", "No such file"},
-		{"trunc.mmdb", ""},
 		{"empty", "too short"},
 		/* special files: refused without blocking */
 		{"fifo", "FIFO"},
@@ -556,6 +610,9 @@ static void test_corrupt_rejected(void **state)
 	/* fx() has few rotating buffers: one or two paths per command */
 	snprintf(cmd, sizeof(cmd), "head -c 1000 %s > %s", fx("city.mmdb"),
 		 fx("trunc.mmdb"));
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "head -c -10 %s > %s", fx("city.mmdb"),
+		 fx("cut-meta.mmdb"));
 	assert_int_equal(system(cmd), 0);
 	snprintf(cmd, sizeof(cmd), ": > %s", fx("empty"));
 	assert_int_equal(system(cmd), 0);
@@ -759,6 +816,28 @@ static void test_lookup_batch_and_escaping(void **state)
 	char args[1024], out[4096];
 
 	(void)state;
+	/* a NUL inside a line: refused by line number, the rest answered */
+	snprintf(args, sizeof(args),
+		 "printf '8.8.8.8\\0junk\\n1.2.3.4\\n' > %s", fx("nul.txt"));
+	assert_int_equal(system(args), 0);
+	snprintf(args, sizeof(args), "-f tsv - < %s", fx("nul.txt"));
+	assert_int_equal(run_lookup(args), 1);
+	read_out(out, sizeof(out));
+	if (strcmp(out, "lookup: line 1: a NUL byte: not an address\n"
+			"1.2.3.4\t\t\t\t\t\t\t\t\t\t\n"))
+		fail_msg("NUL line: [%s]", out);
+	/* a cut .mmdb: one line that says so, status 2 */
+	snprintf(args, sizeof(args),
+		 "f=%s; head -c $(($(stat -c %%s $f) / 2)) "
+		 "$f > %s",
+		 fx("city.mmdb"), fx("cut.mmdb"));
+	assert_int_equal(system(args), 0);
+	snprintf(args, sizeof(args), "-g %s 1.2.3.4", fx("cut.mmdb"));
+	assert_int_equal(run_lookup(args), 2);
+	read_out(out, sizeof(out));
+	if (!strstr(out, "cut.mmdb: truncated MaxMind DB") ||
+	    strchr(out, '\n') != out + strlen(out) - 1)
+		fail_msg("cut mmdb: [%s]", out);
 	snprintf(args, sizeof(args), "-f tsv -g %s 7.7.7.7", fx("dirty.ipdb"));
 	assert_int_equal(run_lookup(args), 0);
 	read_out(out, sizeof(out));

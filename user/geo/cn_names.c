@@ -275,11 +275,35 @@ static void split_foreign(const char *s, struct geo_fields *out)
 		foreign_city(s, n, out);
 }
 
+/*
+ * An organisation, not a place: "四川大学" is no city 大学市, and
+ * "中国国际电子商务中心" no city 国际电子商务中心市.  纯真 names the
+ * organisation when it knows no finer place.
+ */
+static bool organisation(const char *s)
+{
+	static const char *const words[] = {
+		"大学", "学院",	  "分院", "学校",   "中心", "公司",
+		"网络", "科学院", "研究", "教育局", "电信", "联通",
+		"移动", "网通",	  "铁通", "网吧",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(s, words[i]))
+			return true;
+	return false;
+}
+
 static void split_china(const struct province *p, const char *rest,
 			struct geo_fields *out)
 {
 	char buf[GEO_FIELD_LEN];
 	size_t i;
+
+	/* "广西-桂林市", "中国-香港-香港岛-中西区": a hyphen between levels */
+	while (*rest == '-')
+		rest++;
 
 	set(out, GEO_COUNTRY, "中国", strlen("中国"));
 	snprintf(out->cc, sizeof(out->cc), "%s",
@@ -292,8 +316,10 @@ static void split_china(const struct province *p, const char *rest,
 		}
 	}
 	geo_copy(buf, sizeof(buf), rest, place_len(rest));
-	if (buf[0])
-		set(out, GEO_CITY, buf, city_len(buf));
+	buf[strcspn(buf, "-")] = '\0';
+	buf[city_len(buf)] = '\0';
+	if (buf[0] && !organisation(buf))
+		set(out, GEO_CITY, buf, strlen(buf));
 }
 
 #define EN_DASH "\xe2\x80\x93"
@@ -303,12 +329,28 @@ void cn_split_region(const char *s, struct geo_fields *out)
 {
 	const struct geo_country *c;
 	const struct province *p;
+	const struct geo_first_field *ff;
 	const char *part[3] = {NULL, NULL, NULL};
 	size_t len[3] = {0}, k = 0, n;
+	char fixed[GEO_FIELD_LEN];
 	const char *d;
 
 	while (*s == ' ')
 		s++;
+	ff = geo_first_field(s, &n);
+	if (ff && ff->kind != GEO_FIRST_REGION) {
+		if (ff->kind == GEO_FIRST_NONE)
+			return;
+		if (ff->kind == GEO_FIRST_CN) {
+			set(out, GEO_COUNTRY, "中国", strlen("中国"));
+			snprintf(out->cc, sizeof(out->cc), "CN");
+			return;
+		}
+		/* IS, READ_AS: the corrected string, split as usual */
+		snprintf(fixed, sizeof(fixed), "%s%s", ff->as,
+			 ff->kind == GEO_FIRST_IS ? "" : s + n);
+		s = fixed;
+	}
 	if (strstr(s, EN_DASH)) {
 		/* modern "中国–江苏–南京[–区]": structural, no guessing */
 		part[0] = s;
@@ -336,13 +378,18 @@ void cn_split_region(const char *s, struct geo_fields *out)
 	}
 	if (starts(s, "中国")) {
 		/* "中国" alone, or followed by a province */
-		p = find_province(s + strlen("中国"));
+		const char *rest = s + strlen("中国");
+
+		rest += strspn(rest, "-");
+		p = find_province(rest);
 		if (p) {
-			split_china(p,
-				    s + strlen("中国") + strlen(p->short_name),
-				    out);
+			split_china(p, rest + strlen(p->short_name), out);
 			return;
 		}
+		/* else an organisation (中国农业科学院): the country alone */
+		set(out, GEO_COUNTRY, "中国", strlen("中国"));
+		snprintf(out->cc, sizeof(out->cc), "CN");
+		return;
 	}
 	n = geo_country_prefix(s, &c);
 	if (!c) {
@@ -440,21 +487,46 @@ struct isp_word {
 	const char *zh, *en;
 };
 
-/* Carrier keywords in 纯真 strings, and the names we export. */
+/*
+ * Carrier names in 纯真 strings, and the names we export.  A name counts
+ * only where a carrier's name can stand (carrier_at()): 电信通, 北京互联通,
+ * 新东方教育网 and 广州歌华网络科技 are other companies.
+ */
+enum cn_carrier {
+	W_CMTT,
+	W_TELECOM,
+	W_UNICOM,
+	W_NETCOM,
+	W_MOBILE,
+	W_TIETONG,
+	W_CERNET,
+	W_BROADNET,
+	W_CSTNET,
+	W_GWBN,
+	W_DRPENG,
+	W_GEHUA,
+	W_FOUNDER,
+	W_AP,
+	W_GEHUA_BB,
+};
+
 static const struct isp_word cn_words[] = {
-	{"电信", "中国电信", "China Telecom"},
-	{"联通", "中国联通", "China Unicom"},
-	{"网通", "中国联通", "China Unicom"},
-	{"移动", "中国移动", "China Mobile"},
-	{"铁通", "中国铁通", "China Tietong"},
-	{"教育网", "中国教育网", "CERNET"},
-	{"广电", "中国广电", "China Broadnet"},
-	{"科技网", "中国科技网", "CSTNET"},
-	{"长城宽带", "长城宽带", "Great Wall Broadband"},
-	{"鹏博士", "鹏博士", "Dr. Peng"},
-	{"歌华", "歌华有线", "Gehua"},
-	{"方正宽带", "方正宽带", "Founder Broadband"},
-	{"艾普", "艾普宽带", "AP Broadband"},
+	[W_CMTT] = {"中移铁通", "中国铁通", "China Tietong"},
+	[W_TELECOM] = {"电信", "中国电信", "China Telecom"},
+	[W_UNICOM] = {"联通", "中国联通", "China Unicom"},
+	[W_NETCOM] = {"网通", "中国联通", "China Unicom"},
+	[W_MOBILE] = {"移动", "中国移动", "China Mobile"},
+	[W_TIETONG] = {"铁通", "中国铁通", "China Tietong"},
+	[W_CERNET] = {"教育网", "中国教育网", "CERNET"},
+	[W_BROADNET] = {"广电", "中国广电", "China Broadnet"},
+	[W_CSTNET] = {"科技网", "中国科技网", "CSTNET"},
+	[W_GWBN] = {"长城宽带", "长城宽带", "Great Wall Broadband"},
+	[W_DRPENG] = {"鹏博士", "鹏博士", "Dr. Peng"},
+	[W_GEHUA] = {"歌华有线", "歌华有线", "Gehua"},
+	[W_FOUNDER] = {"方正宽带", "方正宽带", "Founder Broadband"},
+	[W_AP] = {"艾普", "艾普宽带", "AP Broadband"},
+	/* 广州歌华网络科技 is not 歌华 */
+	[W_GEHUA_BB] = {"歌华宽带", "歌华有线", "Gehua"},
 };
 
 /* English AS organisation names of Chinese carriers (case-insensitive). */
@@ -481,6 +553,98 @@ static const struct isp_word org_words[] = {
 	{"dr. peng", "鹏博士", "Dr. Peng"},
 	{"dr.peng", "鹏博士", "Dr. Peng"},
 };
+
+/*
+ * The Chinese carriers' own autonomous systems (checked against the
+ * @ip-location-db/asn data: docs/geography.md lists them).  An AS names
+ * its operator; a string may name a customer that contains a carrier's
+ * word.
+ */
+static const struct {
+	uint32_t asn;
+	const struct isp_word *carrier;
+} carrier_ases[] = {
+	{4134, &cn_words[W_TELECOM]},  {4809, &cn_words[W_TELECOM]},
+	{4811, &cn_words[W_TELECOM]},  {4812, &cn_words[W_TELECOM]},
+	{4813, &cn_words[W_TELECOM]},  {4816, &cn_words[W_TELECOM]},
+	{4835, &cn_words[W_TELECOM]},  {23764, &cn_words[W_TELECOM]},
+	{58466, &cn_words[W_TELECOM]}, {4808, &cn_words[W_UNICOM]},
+	{4837, &cn_words[W_UNICOM]},   {9929, &cn_words[W_UNICOM]},
+	{17621, &cn_words[W_UNICOM]},  {17622, &cn_words[W_UNICOM]},
+	{17623, &cn_words[W_UNICOM]},  {17816, &cn_words[W_UNICOM]},
+	{9808, &cn_words[W_MOBILE]},   {24400, &cn_words[W_MOBILE]},
+	{24444, &cn_words[W_MOBILE]},  {24445, &cn_words[W_MOBILE]},
+	{24547, &cn_words[W_MOBILE]},  {56040, &cn_words[W_MOBILE]},
+	{56041, &cn_words[W_MOBILE]},  {56042, &cn_words[W_MOBILE]},
+	{56044, &cn_words[W_MOBILE]},  {56045, &cn_words[W_MOBILE]},
+	{56046, &cn_words[W_MOBILE]},  {56047, &cn_words[W_MOBILE]},
+	{56048, &cn_words[W_MOBILE]},  {134810, &cn_words[W_MOBILE]},
+	{9394, &cn_words[W_TIETONG]},  {4538, &cn_words[W_CERNET]},
+	{7497, &cn_words[W_CSTNET]},   {17429, &cn_words[W_GEHUA]},
+};
+
+/* The carrier whose own AS asn is, in the label language; NULL if none. */
+const char *cn_carrier_by_asn(uint32_t asn, bool zh)
+{
+	size_t i;
+
+	for (i = 0; asn && i < sizeof(carrier_ases) / sizeof(carrier_ases[0]);
+	     i++)
+		if (carrier_ases[i].asn == asn)
+			return zh ? carrier_ases[i].carrier->zh
+				  : carrier_ases[i].carrier->en;
+	return NULL;
+}
+
+/*
+ * Whether s[0..n) is only places: nothing, 中国, a province (江苏,
+ * 江苏省) and cities or counties each ending in its mark (南京市, 恩施州,
+ * 仙桃县).  A carrier's name stands after places (重庆电信,
+ * 江苏省南京市电信), never after another name (北京互联通, 新东方教育网).
+ */
+static bool places_only(const char *s, size_t n)
+{
+	static const char *const marks[] = {"自治区", "地区", "省", "市",
+					    "州",     "盟",   "县", "区"};
+	const char *end = s + n, *best, *q;
+	const struct province *p;
+	size_t i;
+
+	if (n >= strlen("中国") && starts(s, "中国"))
+		s += strlen("中国");
+	p = s < end ? find_province(s) : NULL;
+	if (p && (size_t)(end - s) >= strlen(p->short_name))
+		s += strlen(p->short_name);
+	while (s < end) {
+		best = NULL;
+		for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++) {
+			q = strstr(s, marks[i]);
+			if (q && q + strlen(marks[i]) <= end &&
+			    (!best || q < best)) {
+				best = q + strlen(marks[i]);
+			}
+		}
+		/* a place name: a few Chinese characters, then its mark */
+		if (!best || best - s > 8 * 3)
+			return false;
+		for (q = s; q < best; q++)
+			if ((unsigned char)*q < 0x80)
+				return false;
+		s = best;
+	}
+	return true;
+}
+
+/* A carrier's name at s + at: after places only, and not the start of
+ * a longer company name (电信通 is Beijing's 电信通, not 中国电信; 移动通信
+ * is still 中国移动). */
+static bool carrier_at(const char *s, size_t at, const char *word)
+{
+	const char *tail = s + at + strlen(word);
+
+	return places_only(s, at) &&
+	       (!starts(tail, "通") || starts(tail, "通信"));
+}
 
 /*
  * The ISP label for a raw database string (纯真 area, ipdb isp_domain,
@@ -513,7 +677,8 @@ void geo_isp_label(const char *raw, const char *cc, bool zh, char *out,
 	}
 	for (i = 0; i < sizeof(cn_words) / sizeof(cn_words[0]); i++) {
 		at = strstr(buf, cn_words[i].word);
-		if (at && (!best_at || at < best_at)) {
+		if (at && (!best_at || at < best_at) &&
+		    carrier_at(buf, at - buf, cn_words[i].word)) {
 			best_at = at;
 			best = &cn_words[i];
 		}

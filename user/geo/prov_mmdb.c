@@ -40,10 +40,18 @@ static int mmdb_open(const char *path, void **state, char *err, size_t errlen)
 	snprintf(byfd, sizeof(byfd), "/proc/self/fd/%d", fd);
 	st = MMDB_open(access(byfd, R_OK) ? path : byfd, MMDB_MODE_MMAP, db);
 	close(fd);
-	if (st != MMDB_SUCCESS) {
+	if (st == MMDB_IO_ERROR || st == MMDB_OUT_OF_MEMORY_ERROR) {
 		snprintf(err, errlen, "%s: %s", path, MMDB_strerror(st));
 		free(db);
-		return st == MMDB_IO_ERROR ? -EIO : -EINVAL;
+		return st == MMDB_IO_ERROR ? -EIO : -ENOMEM;
+	}
+	if (st != MMDB_SUCCESS) {
+		/* a cut inside the metadata reads as bad data: say both */
+		snprintf(err, errlen,
+			 _("%s: truncated or corrupt MaxMind DB: %s"), path,
+			 MMDB_strerror(st));
+		free(db);
+		return -EINVAL;
 	}
 	*state = db;
 	return 0;

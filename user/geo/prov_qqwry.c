@@ -41,27 +41,49 @@ static uint32_t u32(const uint8_t *p)
 	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* The NUL-ended string at off; -EINVAL if it runs off the end. */
-static int str_at(const struct qqwry *q, uint32_t off, const char **s)
+/*
+ * What is wrong with a record, for the message: which of the three causes
+ * and at which offset of the file.
+ */
+struct bad {
+	const char *why;
+	uint32_t off;
+};
+
+static int fail(struct bad *b, const char *why, uint32_t off, int err)
 {
-	if (off >= q->len || !memchr(q->data + off, 0, q->len - off))
-		return -EINVAL;
+	if (b) {
+		b->why = why;
+		b->off = off;
+	}
+	return err;
+}
+
+/* The NUL-ended string at off; -EINVAL if it runs off the end. */
+static int str_at(const struct qqwry *q, uint32_t off, const char **s,
+		  struct bad *b)
+{
+	if (off >= q->len)
+		return fail(b, "offset outside the file", off, -EINVAL);
+	if (!memchr(q->data + off, 0, q->len - off))
+		return fail(b, "unterminated string", off, -EINVAL);
 	*s = (const char *)q->data + off;
 	return 0;
 }
 
 /* Follows redirects (mode 1 or 2) at off to a string. */
-static int follow(const struct qqwry *q, uint32_t off, const char **s)
+static int follow(const struct qqwry *q, uint32_t off, const char **s,
+		  struct bad *b)
 {
 	int depth;
 
 	for (depth = 0; depth < MAX_REDIRECTS; depth++) {
 		if (off >= q->len)
-			return -EINVAL;
+			return fail(b, "offset outside the file", off, -EINVAL);
 		if (q->data[off] != 1 && q->data[off] != 2)
-			return str_at(q, off, s);
+			return str_at(q, off, s, b);
 		if (off + 4 > q->len)
-			return -EINVAL;
+			return fail(b, "offset outside the file", off, -EINVAL);
 		off = u24(q->data + off + 1);
 		/* offset 0 means "no string" (area absent) */
 		if (!off) {
@@ -69,40 +91,45 @@ static int follow(const struct qqwry *q, uint32_t off, const char **s)
 			return 0;
 		}
 	}
-	return -ELOOP;
+	return fail(b, "redirect loop", off, -ELOOP);
 }
 
 /* Country and area of the record at off (which starts with the end IP). */
 static int record(const struct qqwry *q, uint32_t off, uint32_t *end,
-		  const char **country, const char **area)
+		  const char **country, const char **area, struct bad *b)
 {
 	uint32_t p = off + 4;
 	int depth, ret;
 
-	if (off > q->len || q->len - off < 5)
-		return -EINVAL;
+	if (off >= q->len)
+		return fail(b, "offset outside the file", off, -EINVAL);
+	/* no room for the end address and one NUL */
+	if (q->len - off < 5)
+		return fail(b, "unterminated string", off, -EINVAL);
 	*end = u32(q->data + off);
 	/* mode 1: both strings live at the target (which may redirect again) */
 	for (depth = 0; q->data[p] == 1; depth++) {
-		if (depth == MAX_REDIRECTS || p + 4 > q->len)
-			return -EINVAL;
+		if (depth == MAX_REDIRECTS)
+			return fail(b, "redirect loop", p, -ELOOP);
+		if (p + 4 > q->len)
+			return fail(b, "offset outside the file", p, -EINVAL);
 		p = u24(q->data + p + 1);
 		if (p >= q->len)
-			return -EINVAL;
+			return fail(b, "offset outside the file", p, -EINVAL);
 	}
 	if (q->data[p] == 2) {
 		/* mode 2: country elsewhere, area right after the redirect */
 		if (p + 4 > q->len)
-			return -EINVAL;
-		ret = follow(q, u24(q->data + p + 1), country);
+			return fail(b, "offset outside the file", p, -EINVAL);
+		ret = follow(q, u24(q->data + p + 1), country, b);
 		if (ret)
 			return ret;
-		return follow(q, p + 4, area);
+		return follow(q, p + 4, area, b);
 	}
-	ret = str_at(q, p, country);
+	ret = str_at(q, p, country, b);
 	if (ret)
 		return ret;
-	return follow(q, p + strlen(*country) + 1, area);
+	return follow(q, p + strlen(*country) + 1, area, b);
 }
 
 static void qqwry_free(struct qqwry *q)
@@ -117,6 +144,7 @@ static int validate(const struct qqwry *q, char *why, size_t len)
 {
 	const char *c, *a;
 	uint32_t i, prev = 0, end, start;
+	struct bad bad;
 	int ret;
 
 	for (i = 0; i < q->count; i++) {
@@ -128,12 +156,12 @@ static int validate(const struct qqwry *q, char *why, size_t len)
 			return -EINVAL;
 		}
 		prev = start;
-		ret = record(q, u24(ix + 4), &end, &c, &a);
+		ret = record(q, u24(ix + 4), &end, &c, &a, &bad);
 		if (ret) {
 			snprintf(why, len,
-				 "record %u: offset outside the file, redirect "
-				 "loop or unterminated string",
-				 i);
+				 "record %u (at offset %u): %s at "
+				 "offset %u",
+				 i, u24(ix + 4), bad.why, bad.off);
 			return ret;
 		}
 		if (end < start) {
@@ -203,14 +231,29 @@ static void qqwry_close(void *state)
 	qqwry_free(state);
 }
 
-/* GBK → UTF-8; stops at the first invalid sequence so out stays valid. */
+/*
+ * GBK → UTF-8.  An invalid sequence becomes U+FFFD and the rest of the
+ * string is still converted (what the ipdb reader does), rather than
+ * the string ending there without a trace.
+ */
 static void to_utf8(struct qqwry *q, const char *in, char *out, size_t len)
 {
+	static const char fffd[] = "\xef\xbf\xbd";
 	char *ip = (char *)in, *op = out;
 	size_t il = strlen(in), ol = len - 1;
 
 	iconv(q->cd, NULL, NULL, NULL, NULL);
-	iconv(q->cd, &ip, &il, &op, &ol);
+	while (il && iconv(q->cd, &ip, &il, &op, &ol) == (size_t)-1) {
+		if (errno == E2BIG || ol < sizeof(fffd) - 1)
+			break;
+		/* EILSEQ, or EINVAL: a sequence cut by the string's end */
+		memcpy(op, fffd, sizeof(fffd) - 1);
+		op += sizeof(fffd) - 1;
+		ol -= sizeof(fffd) - 1;
+		ip++;
+		il--;
+		iconv(q->cd, NULL, NULL, NULL, NULL);
+	}
 	*op = '\0';
 }
 
@@ -234,7 +277,7 @@ int qqwry_decode(void *state, uint32_t i, uint32_t *start, uint32_t *end,
 		return -ENOENT;
 	ix = q->data + q->first + 7 * i;
 	*start = u32(ix);
-	ret = record(q, u24(ix + 4), end, &c, &a);
+	ret = record(q, u24(ix + 4), end, &c, &a, NULL);
 	if (ret)
 		return ret;
 	to_utf8(q, c, country, len);
