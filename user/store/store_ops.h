@@ -29,6 +29,16 @@
 typedef int (*store_row_fn)(void *ctx, int ncols, char *const *vals);
 /* One row of sums: tx_bytes, rx_bytes, tx_packets, rx_packets of an id. */
 typedef int (*store_sum_fn)(void *ctx, int64_t id, const uint64_t v[4]);
+/*
+ * For readers whose server sums by id and answers in text: a store_row_fn
+ * over rows (id, tx_bytes, rx_bytes, tx_packets, rx_packets) that calls
+ * fn (ctx: a struct store_sum_text).  In store_plan.c.
+ */
+struct store_sum_text {
+	store_sum_fn fn;
+	void *ctx;
+};
+int store_sum_text_row(void *ctx, int n, char *const *v);
 
 /* The reader (`query`): a session that writes nothing. */
 struct store_reader {

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "store_plan.h"
+#include "store_ops.h"
 
 #include <stddef.h>
 #include <stdlib.h>
@@ -177,4 +178,16 @@ int store_maintain_steps(const struct store_horizons *hz, int64_t now,
 	for (unsigned n = 0; !err && more && (!max_hours || n < max_hours); n++)
 		err = step(ctx, now, &more);
 	return err;
+}
+
+int store_sum_text_row(void *ctx, int n, char *const *v)
+{
+	struct store_sum_text *c = ctx;
+	uint64_t x[4];
+
+	if (n < 5 || !v[0])
+		return 0;
+	for (int k = 0; k < 4; k++)
+		x[k] = v[1 + k] ? strtoull(v[1 + k], NULL, 10) : 0;
+	return c->fn(c->ctx, strtoll(v[0], NULL, 10), x);
 }

@@ -308,30 +308,13 @@ static int pg_ro_sql(void *state, const char *sql, struct qresult *r, char *err,
 	return rc;
 }
 
-struct sum_ctx {
-	store_sum_fn fn;
-	void *ctx;
-};
-
-static int sum_row(void *ctx, int n, char *const *v)
-{
-	struct sum_ctx *c = ctx;
-	uint64_t x[4];
-
-	if (n < 5 || !v[0])
-		return 0;
-	for (int k = 0; k < 4; k++)
-		x[k] = v[1 + k] ? strtoull(v[1 + k], NULL, 10) : 0;
-	return c->fn(c->ctx, strtoll(v[0], NULL, 10), x);
-}
-
 /* The server adds one host's rows up by id: one row per id comes back. */
 static int pg_sums(void *state, const char *host, const char *source,
 		   const char *column, store_sum_fn fn, void *ctx, char *err,
 		   size_t len)
 {
 	struct strbuf sql = STRBUF_INIT;
-	struct sum_ctx c = {fn, ctx};
+	struct store_sum_text c = {fn, ctx};
 	const char *v[1] = {host};
 	int rc;
 
@@ -346,7 +329,8 @@ static int pg_sums(void *state, const char *host, const char *source,
 		one_line(err, len, "out of memory");
 		return -ENOMEM;
 	}
-	rc = pg_ro_each(state, sql.buf, host ? 1 : 0, v, sum_row, &c, err, len);
+	rc = pg_ro_each(state, sql.buf, host ? 1 : 0, v, store_sum_text_row, &c,
+			err, len);
 	strbuf_free(&sql);
 	return rc;
 }
