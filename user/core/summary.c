@@ -204,6 +204,18 @@ static void add_value(struct itm_value *to, const struct itm_value *v)
 	to->rx_packets += v->rx_packets;
 }
 
+/* Adds every tracked address's counts to total. */
+static void entries_total(const struct ip_table *t, struct itm_value *total)
+{
+	for (size_t i = 0; i < t->count; i++) {
+		const struct ip_entry *e = &t->entries[i];
+		struct itm_value v = {e->tx_bytes, e->tx_packets, e->rx_bytes,
+				      e->rx_packets};
+
+		add_value(total, &v);
+	}
+}
+
 /* A row of exact numbers and a human total under RANK and REMOTE IP. */
 static int put_sum_row(struct strbuf *out, const char *rank, const char *label,
 		       const struct itm_value *v)
@@ -242,13 +254,7 @@ static int render_totals(const struct ip_table *t,
 	bool extra = false;
 	int err = 0;
 
-	for (size_t i = 0; i < t->count; i++) {
-		const struct ip_entry *e = &t->entries[i];
-		struct itm_value v = {e->tx_bytes, e->tx_packets, e->rx_bytes,
-				      e->rx_packets};
-
-		add_value(&total, &v);
-	}
+	entries_total(t, &total);
 	if (nonzero(&t->evicted)) {
 		extra = true;
 		add_value(&total, &t->evicted);
@@ -509,13 +515,7 @@ int summary_render_fit(const struct ip_table *t, const struct ip_table *procs,
 			process_cell(r->cell[SC_PROC], sizeof(r->cell[0]),
 				     &rows[e - t->entries]);
 	}
-	for (size_t i = 0; i < t->count; i++) {
-		const struct ip_entry *e = &t->entries[i];
-		struct itm_value v = {e->tx_bytes, e->tx_packets, e->rx_bytes,
-				      e->rx_packets};
-
-		add_value(&total, &v);
-	}
+	entries_total(t, &total);
 	if (nonzero(&t->evicted)) {
 		extra = true;
 		add_value(&total, &t->evicted);
