@@ -817,7 +817,8 @@ static int write_rows(struct sq *s)
 	sqlite3_stmt *st = s->st[ST_ROW];
 	int err = 0;
 
-	qsort(s->rows, s->n_rows, sizeof(*s->rows), cmp_row);
+	if (s->n_rows) /* none: rows may be NULL, which qsort() must not see */
+		qsort(s->rows, s->n_rows, sizeof(*s->rows), cmp_row);
 	for (size_t i = 0; i < s->n_rows && !err; i++) {
 		const struct pending_row *p = &s->rows[i];
 
