@@ -134,8 +134,10 @@ print(json.dumps(c.execute(%r).fetchall()))
 
 def in_mntns(m, code, db, **kw):
     return subprocess.Popen(
-        ["nsenter", "-t", str(m.proc.pid), "-m", "/usr/bin/python3", "-c",
-         code, db], stdout=subprocess.PIPE, text=True, **kw)
+        # -r: the daemon's root too (setns() to a mount namespace would
+        # otherwise put us at its root, outside a chroot the test runs in).
+        ["nsenter", "-t", str(m.proc.pid), "-m", "-r", "/usr/bin/python3",
+         "-c", code, db], stdout=subprocess.PIPE, text=True, **kw)
 
 
 def test_sqlite_locked_and_full(request, topo, sinks, itm_bin, pin_base,
