@@ -39,6 +39,12 @@ struct store_sum_text {
 	void *ctx;
 };
 int store_sum_text_row(void *ctx, int n, char *const *v);
+/*
+ * A read-only reader's result rc (0, -ENOMSG not a query, -ENODATA empty,
+ * -ENOMEM, -EIO, other: SQL error) as one message in err, with the
+ * server's reason why.  Returns rc (-EINVAL for an SQL error).
+ */
+int store_ro_result(int rc, const char *why, char *err, size_t len);
 
 /* The reader (`query`): a session that writes nothing. */
 struct store_reader {

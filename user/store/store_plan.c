@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 #include "store_plan.h"
+#include "i18n.h"
 #include "store_ops.h"
 
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -190,4 +193,30 @@ int store_sum_text_row(void *ctx, int n, char *const *v)
 	for (int k = 0; k < 4; k++)
 		x[k] = v[1 + k] ? strtoull(v[1 + k], NULL, 10) : 0;
 	return c->fn(c->ctx, strtoll(v[0], NULL, 10), x);
+}
+
+int store_ro_result(int rc, const char *why, char *err, size_t len)
+{
+	switch (rc) {
+	case 0:
+		break;
+	case -ENOMSG:
+		snprintf(
+			err, len,
+			_("only statements that return rows are allowed (SELECT, WITH, EXPLAIN, SHOW); the session is read-only"));
+		break;
+	case -ENODATA:
+		snprintf(err, len, _("no SQL statement given"));
+		break;
+	case -ENOMEM:
+		snprintf(err, len, _("out of memory"));
+		break;
+	case -EIO:
+		snprintf(err, len, _("reading the database failed: %s"), why);
+		break;
+	default:
+		snprintf(err, len, _("SQL error: %s"), why);
+		rc = -EINVAL;
+	}
+	return rc;
 }

@@ -284,28 +284,7 @@ static int pg_ro_sql(void *state, const char *sql, struct qresult *r, char *err,
 	char why[1024];
 	int rc = collect(state, sql, r, why, sizeof(why));
 
-	switch (rc) {
-	case 0:
-		break;
-	case -ENOMSG:
-		snprintf(
-			err, len,
-			_("only statements that return rows are allowed (SELECT, WITH, EXPLAIN, SHOW); the session is read-only"));
-		break;
-	case -ENODATA:
-		snprintf(err, len, _("no SQL statement given"));
-		break;
-	case -ENOMEM:
-		snprintf(err, len, _("out of memory"));
-		break;
-	case -EIO:
-		snprintf(err, len, _("reading the database failed: %s"), why);
-		break;
-	default:
-		snprintf(err, len, _("SQL error: %s"), why);
-		rc = -EINVAL;
-	}
-	return rc;
+	return store_ro_result(rc, why, err, len);
 }
 
 /* The server adds one host's rows up by id: one row per id comes back. */
