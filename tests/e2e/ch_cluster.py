@@ -20,6 +20,8 @@ monitors read from a file (password_file=)."""
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -97,7 +99,6 @@ dataDir={d}/data
 clientPort={port}
 clientPortAddress=127.0.0.1
 admin.enableServer=false
-4lw.commands.whitelist=ruok
 maxSessionTimeout=20000
 """
 
@@ -151,19 +152,25 @@ class ZooKeeper:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("zookeeper exited: %s" % self._out())
-            if self.ruok():
+            if self.session_ok():
                 return self
             time.sleep(0.05)
         raise RuntimeError("zookeeper did not answer: %s" % self._out())
 
-    def ruok(self):
-        import socket
+    def session_ok(self):
+        """A session handshake (ConnectRequest: protocol 0, no zxid, a
+        6 s timeout, no session, an empty password) answered in time.
+        Not the four-letter `ruok`: that answers long before a cold JVM
+        has compiled the session path, and clickhouse-server 18.16 gives
+        ZooKeeper one second to answer; its DDL worker, refused at start,
+        crashes the server (SIGSEGV) at the first ON CLUSTER statement."""
         s = e2e.ns_socket(self.ns, socket.AF_INET, socket.SOCK_STREAM)
+        req = struct.pack(">iqiqi16s", 0, 0, 6000, 0, 16, b"")
         try:
-            s.settimeout(1)
+            s.settimeout(0.5)
             s.connect(("127.0.0.1", self.port))
-            s.sendall(b"ruok")
-            return s.recv(16) == b"imok"
+            s.sendall(struct.pack(">i", len(req)) + req)
+            return len(s.recv(64)) >= 4
         except OSError:
             return False
         finally:
@@ -331,8 +338,32 @@ class Cluster:
             n.launch()
         for n in self.nodes:
             n.wait_up()
+        self._check_ddl()
         self.start_seconds = time.monotonic() - t0
         return self
+
+    def _check_ddl(self, tries=3):
+        """One ON CLUSTER statement that every node's DDL worker must run:
+        a server whose worker could not reach ZooKeeper at start dies here
+        (see ZooKeeper.session_ok) and is started again."""
+        for _ in range(tries):
+            try:
+                self.nodes[0].query(
+                    "CREATE DATABASE IF NOT EXISTS harness_check"
+                    " ON CLUSTER %s" % self.name,
+                    settings={"distributed_ddl_task_timeout": "20"})
+            except (OSError, RuntimeError):
+                pass
+            dead = [n for n in self.nodes if not n.running()]
+            if not dead and all(n.query(
+                    "SELECT count() FROM system.databases"
+                    " WHERE name = 'harness_check'") == [["1"]]
+                    for n in self.nodes):
+                return
+            for n in dead:
+                n.start()
+        raise RuntimeError("ON CLUSTER DDL does not reach every node: %s" %
+                           "; ".join(n.errlog() for n in self.nodes))
 
     def node(self, shard, replica):
         return self.nodes[self.layout.index((shard, replica))]
