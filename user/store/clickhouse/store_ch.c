@@ -74,6 +74,9 @@ struct store_ch {
 	int64_t ts;
 	uint64_t attempt; /* the last attempt number used by this host */
 	uint64_t keep_buckets, keep_hours, keep_days; /* seconds */
+	/* A cluster: " ON CLUSTER name", "_local"; else "", "". */
+	char on[160];
+	const char *local;
 	int64_t maintained; /* the hour maintain() last dropped partitions */
 	char errmsg[1024];
 };
@@ -205,8 +208,18 @@ int ch_open(struct ch_conn *c, const char *uri, char *err, size_t len)
 
 			if (e)
 				return e;
-		} else if (!strcmp(opt, "cluster")) {
-			/* Accepted for the sharded layout (not yet used). */
+		} else if (!strcmp(opt, "cluster") && v && v[0]) {
+			if (strspn(v,
+				   "abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+				    strlen(v) ||
+			    !copy(c->cluster, sizeof(c->cluster), v)) {
+				snprintf(
+					err, len,
+					"cluster name '%s': only letters, digits and _",
+					v);
+				return -EINVAL;
+			}
 		} else {
 			snprintf(err, len, "unknown URL option '%s'", opt);
 			return -EINVAL;
@@ -511,84 +524,207 @@ static const struct {
 	{"itm_day", 86400, "toYYYYMM(toDate(ts))"},
 };
 
-static int create_rollup(struct store_ch *s, int i, const char *labels)
+/*
+ * How long ZooKeeper remembers the blocks of a replicated table (per
+ * shard), so that a phase 2 run again after a lost answer is dropped as a
+ * duplicate: the re-run comes when the monitor's node answers again, and
+ * meanwhile the shard's other monitors insert one block per drain each.
+ * 10000 blocks: a thousand monitors per shard at one drain a minute for
+ * ten minutes (18.16's default, 100, is six seconds of that).
+ */
+#define CH_DEDUP_WINDOW "10000"
+
+/*
+ * The engine clause of a table that holds rows: on a cluster the
+ * replicated engine, its path per shard in ZooKeeper; `summing`: the
+ * columns a SummingMergeTree adds up (NULL: a MergeTree).
+ */
+static int engine(struct store_ch *s, struct strbuf *sb, const char *table,
+		  const char *summing, const char *tail)
+{
+	bool rep = s->c.cluster[0];
+	int err = strbuf_printf(sb, " ENGINE = %s%sMergeTree(",
+				rep ? "Replicated" : "",
+				summing ? "Summing" : "");
+
+	if (!err && rep)
+		err = strbuf_printf(
+			sb, "'/clickhouse/tables/{shard}/%s/%s%s', '{replica}'",
+			s->c.db, table, s->local);
+	if (!err && summing)
+		err = strbuf_printf(sb, "%s%s", rep ? ", " : "", summing);
+	if (!err)
+		err = strbuf_printf(sb, ") %s", tail);
+	if (!err && rep)
+		err = strbuf_puts(sb,
+				  " SETTINGS replicated_deduplication_window"
+				  " = " CH_DEDUP_WINDOW);
+	return err;
+}
+
+/* On a cluster, the Distributed table `table` over table_local. */
+static int distributed(struct store_ch *s, const char *table,
+		       const char *columns)
 {
 	struct strbuf sql = STRBUF_INIT;
-	const char *db = s->c.db, *t = rollups[i].table;
-	int err;
+	int err = 0;
 
+	if (!s->c.cluster[0])
+		return 0;
 	err = strbuf_printf(
 		&sql,
-		"CREATE TABLE IF NOT EXISTS %1$s.%2$s (host String, ts Int64,"
-		" iface String, kind UInt8, ip String, remote_ip String,"
-		" pid UInt32, process String, ",
-		db, t);
-	if (!err)
-		err = store_labels_list(&sql, "%1$s String", ", ");
-	if (!err)
-		err = strbuf_printf(
-			&sql,
-			", tx_bytes UInt64, rx_bytes UInt64, tx_packets UInt64,"
-			" rx_packets UInt64) ENGINE = SummingMergeTree((tx_bytes,"
-			" rx_bytes, tx_packets, rx_packets)) PARTITION BY %1$s"
-			" ORDER BY (host, ts, iface, kind, ip, pid, process,"
-			" remote_ip, %2$s)",
-			rollups[i].partition, labels);
-	if (!err)
-		err = run(s, sql.buf, NULL);
-	strbuf_reset(&sql);
-	/* The view's ts is the period's start: the alias is its column. */
-	if (!err)
-		err = strbuf_printf(
-			&sql,
-			"CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.%2$s_mv TO"
-			" %1$s.%2$s AS SELECT host, toInt64(intDiv(ts, %3$d) *"
-			" %3$d) AS ts, iface, kind, ip, remote_ip, pid, process,"
-			" %4$s, sum(tx_bytes) AS tx_bytes, sum(rx_bytes) AS"
-			" rx_bytes, sum(tx_packets) AS tx_packets,"
-			" sum(rx_packets) AS rx_packets FROM %1$s.itm_data"
-			" WHERE kind < 4 GROUP BY host, ts, iface, kind, ip,"
-			" remote_ip, pid, process, %4$s",
-			db, t, rollups[i].span, labels);
-	if (!err)
-		err = run(s, sql.buf, NULL);
-	else
-		nomem(s);
+		"CREATE TABLE IF NOT EXISTS %1$s.%2$s%3$s (%4$s) ENGINE ="
+		" Distributed(%5$s, %1$s, %2$s_local, cityHash64(host))",
+		s->c.db, table, s->on, columns, s->c.cluster);
+	err = err ? nomem(s) : run(s, sql.buf, NULL);
 	strbuf_free(&sql);
 	return err;
 }
 
-/* CREATE TABLE IF NOT EXISTS db.name (columns) ENGINE = ...engine */
-static int create_table(struct store_ch *s, const char *name, bool with_ok,
-			const char *extra, const char *engine)
+static int create_rollup(struct store_ch *s, int i, const char *labels)
 {
-	struct strbuf sql = STRBUF_INIT;
-	int err = strbuf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s.%s (",
-				s->c.db, name);
+	struct strbuf sql = STRBUF_INIT, cols = STRBUF_INIT, key = STRBUF_INIT;
+	const char *db = s->c.db, *t = rollups[i].table;
+	int err;
 
+	err = strbuf_puts(&cols, "host String, ts Int64, iface String,"
+				 " kind UInt8, ip String, remote_ip String,"
+				 " pid UInt32, process String, ");
 	if (!err)
-		err = columns(&sql, true, with_ok);
+		err = store_labels_list(&cols, "%1$s String", ", ");
 	if (!err)
-		err = strbuf_printf(&sql, "%s) ENGINE = %s", extra, engine);
+		err = strbuf_puts(&cols,
+				  ", tx_bytes UInt64, rx_bytes UInt64,"
+				  " tx_packets UInt64, rx_packets UInt64");
+	if (!err)
+		err = strbuf_printf(&key,
+				    "PARTITION BY %s ORDER BY (host, ts, iface,"
+				    " kind, ip, pid, process, remote_ip, %s)",
+				    rollups[i].partition, labels);
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "CREATE TABLE IF NOT EXISTS %s.%s%s%s (%s)",
+				    db, t, s->local, s->on, cols.buf);
+	if (!err)
+		err = engine(s, &sql, t,
+			     "(tx_bytes, rx_bytes, tx_packets, rx_packets)",
+			     key.buf);
+	err = err ? nomem(s) : run(s, sql.buf, NULL);
+	if (!err)
+		err = distributed(s, t, cols.buf);
+	strbuf_reset(&sql);
+	/*
+	 * The view's ts is the period's start: the alias is its column.  It
+	 * reads the blocks inserted into this node's table, so on a cluster
+	 * each shard sums its own rows.
+	 */
+	if (!err)
+		err = strbuf_printf(
+			&sql,
+			"CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.%2$s_mv%5$s"
+			" TO %1$s.%2$s%6$s AS SELECT host, toInt64(intDiv(ts,"
+			" %3$d) * %3$d) AS ts, iface, kind, ip, remote_ip, pid,"
+			" process, %4$s, sum(tx_bytes) AS tx_bytes,"
+			" sum(rx_bytes) AS rx_bytes, sum(tx_packets) AS"
+			" tx_packets, sum(rx_packets) AS rx_packets FROM"
+			" %1$s.itm_data%6$s WHERE kind < 4 GROUP BY host, ts,"
+			" iface, kind, ip, remote_ip, pid, process, %4$s",
+			db, t, rollups[i].span, labels, s->on, s->local);
 	if (!err)
 		err = run(s, sql.buf, NULL);
-	else
+	else if (err == -ENOMEM)
 		nomem(s);
 	strbuf_free(&sql);
+	strbuf_free(&cols);
+	strbuf_free(&key);
 	return err;
 }
 
 /*
- * The schema: the staging table every try goes to, the table of whole
- * drains, its rollups, and views.  t_bucket, t_hour, t_day, addrs, procs
- * and ifaces give `query top` the shape of the other stores (ids as
- * 64-bit hashes of the dimension); the names come from itm_day, which
- * holds every dimension of every row still kept anywhere.
+ * CREATE TABLE IF NOT EXISTS db.name (columns) ENGINE = ..., on every
+ * node of the cluster (`on`) or on this one.
+ */
+static int create_table(struct store_ch *s, const char *name, bool with_ok,
+			const char *extra, const char *on, const char *engine)
+{
+	struct strbuf sql = STRBUF_INIT;
+	int err = strbuf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s.%s%s (",
+				s->c.db, name, on);
+
+	if (!err)
+		err = columns(&sql, true, with_ok);
+	if (!err)
+		err = strbuf_printf(&sql, "%s)%s", extra, engine);
+	if (!err)
+		err = run(s, sql.buf, NULL);
+	else
+		nomem(s);
+	strbuf_free(&sql);
+	return err;
+}
+
+/* The data tables: itm_data (or itm_data_local and its Distributed). */
+static int create_data(struct store_ch *s)
+{
+	struct strbuf eng = STRBUF_INIT, name = STRBUF_INIT, cols = STRBUF_INIT;
+	int err = engine(s, &eng, "itm_data", NULL,
+			 "PARTITION BY intDiv(ts, 86400) ORDER BY (" CH_DATA_KEY
+			 ")");
+
+	if (!err)
+		err = strbuf_printf(&name, "itm_data%s", s->local);
+	if (!err)
+		err = columns(&cols, true, false);
+	if (err)
+		err = nomem(s);
+	if (!err)
+		err = create_table(s, name.buf, false, "", s->on, eng.buf);
+	if (!err)
+		err = distributed(s, "itm_data", cols.buf);
+	strbuf_free(&eng);
+	strbuf_free(&name);
+	strbuf_free(&cols);
+	return err;
+}
+
+/*
+ * On a cluster the shared objects are made once, with ON CLUSTER DDL
+ * that waits for every node: a monitor that finds them on its node does
+ * not make them again (and does not wait for a node that is down).
+ */
+static int schema_exists(struct store_ch *s, bool *yes)
+{
+	struct strbuf sql = STRBUF_INIT, r = STRBUF_INIT, d = STRBUF_INIT;
+	int err = ch_sql_quote(&d, s->c.db);
+
+	*yes = false;
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "SELECT count() FROM system.tables WHERE"
+				    " database = %s AND name = 'ifaces'"
+				    " FORMAT TabSeparated",
+				    d.buf);
+	err = err ? nomem(s) : run(s, sql.buf, &r);
+	*yes = !err && r.len && strtoull(r.buf, NULL, 10) > 0;
+	strbuf_free(&sql);
+	strbuf_free(&r);
+	strbuf_free(&d);
+	return err;
+}
+
+/*
+ * The schema: the staging table every try goes to (on this node only,
+ * never replicated), the table of whole drains, its rollups, and views.
+ * t_bucket, t_hour, t_day, addrs, procs and ifaces give `query top` the
+ * shape of the other stores (ids as 64-bit hashes of the dimension); the
+ * names come from itm_day, which holds every dimension of every row
+ * still kept anywhere.
  */
 static int create_schema(struct store_ch *s)
 {
 	struct strbuf sql = STRBUF_INIT, labels = STRBUF_INIT;
 	const char *db = s->c.db;
+	bool done = false;
 	int err;
 
 	err = strbuf_printf(&sql, "CREATE DATABASE IF NOT EXISTS %s", db);
@@ -600,11 +736,22 @@ static int create_schema(struct store_ch *s)
 			s, "itm_stage", true,
 			", staged UInt32 DEFAULT toUInt32(intDiv(toUInt32(now()),"
 			" 86400))",
-			"MergeTree PARTITION BY staged ORDER BY (host, attempt)");
+			"",
+			" ENGINE = MergeTree PARTITION BY staged"
+			" ORDER BY (host, attempt)");
+	if (!err && s->c.cluster[0])
+		err = schema_exists(s, &done);
+	if (err || done)
+		goto out;
+	if (s->c.cluster[0]) {
+		strbuf_reset(&sql);
+		err = strbuf_printf(&sql, "CREATE DATABASE IF NOT EXISTS %s%s",
+				    db, s->on);
+		if (!err)
+			err = run(s, sql.buf, NULL);
+	}
 	if (!err)
-		err = create_table(s, "itm_data", false, "",
-				   "MergeTree PARTITION BY intDiv(ts, 86400)"
-				   " ORDER BY (" CH_DATA_KEY ")");
+		err = create_data(s);
 	if (!err)
 		err = store_labels_list(&labels, "%1$s", ", ");
 	for (int i = 0; !err && i < 3; i++)
@@ -615,49 +762,49 @@ static int create_schema(struct store_ch *s)
 	const char *views[] = {
 		/* What the views read before the rollups came; kept for
 		 * queries written against it. */
-		"CREATE VIEW IF NOT EXISTS %1$s.itm_valid AS SELECT * FROM"
+		"CREATE VIEW IF NOT EXISTS %1$s.itm_valid%3$s AS SELECT * FROM"
 		" %1$s.itm_data",
-		"CREATE VIEW IF NOT EXISTS %1$s.traffic AS SELECT host, ts,"
+		"CREATE VIEW IF NOT EXISTS %1$s.traffic%3$s AS SELECT host, ts,"
 		" seconds, iface, remote_ip, pid, process, %2$s, tx_bytes,"
 		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_data"
 		" WHERE kind = 3",
 		/* An alias would take the place of the column in WHERE. */
-		"CREATE VIEW IF NOT EXISTS %1$s.traffic_other AS SELECT host,"
+		"CREATE VIEW IF NOT EXISTS %1$s.traffic_other%3$s AS SELECT host,"
 		" ts, seconds, iface, name AS kind, tx_bytes, rx_bytes,"
 		" tx_packets, rx_packets FROM (SELECT *, multiIf(kind = 0,"
 		" 'overflow', kind = 1, 'non_ip', 'malformed') AS name"
 		" FROM %1$s.itm_data WHERE kind < 3)",
-		"CREATE VIEW IF NOT EXISTS %1$s.t_bucket AS SELECT host, ts,"
+		"CREATE VIEW IF NOT EXISTS %1$s.t_bucket%3$s AS SELECT host, ts,"
 		" toInt64(cityHash64(host, iface)) AS iface_id,"
 		" toInt64(cityHash64(ip, %2$s)) AS addr_id,"
 		" toInt64(cityHash64(pid, process)) AS proc_id, tx_bytes,"
 		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_data"
 		" WHERE kind = 3",
-		"CREATE VIEW IF NOT EXISTS %1$s.t_hour AS SELECT host, ts,"
+		"CREATE VIEW IF NOT EXISTS %1$s.t_hour%3$s AS SELECT host, ts,"
 		" toInt64(cityHash64(host, iface)) AS iface_id,"
 		" toInt64(cityHash64(ip, %2$s)) AS addr_id,"
 		" toInt64(cityHash64(pid, process)) AS proc_id, tx_bytes,"
 		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_hour"
 		" WHERE kind = 3",
-		"CREATE VIEW IF NOT EXISTS %1$s.t_day AS SELECT host, ts,"
+		"CREATE VIEW IF NOT EXISTS %1$s.t_day%3$s AS SELECT host, ts,"
 		" toInt64(cityHash64(host, iface)) AS iface_id,"
 		" toInt64(cityHash64(ip, %2$s)) AS addr_id,"
 		" toInt64(cityHash64(pid, process)) AS proc_id, tx_bytes,"
 		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_day"
 		" WHERE kind = 3",
-		"CREATE VIEW IF NOT EXISTS %1$s.addrs AS SELECT DISTINCT"
+		"CREATE VIEW IF NOT EXISTS %1$s.addrs%3$s AS SELECT DISTINCT"
 		" toInt64(cityHash64(ip, %2$s)) AS id, remote_ip, %2$s"
 		" FROM %1$s.itm_day WHERE kind = 3",
-		"CREATE VIEW IF NOT EXISTS %1$s.procs AS SELECT DISTINCT"
+		"CREATE VIEW IF NOT EXISTS %1$s.procs%3$s AS SELECT DISTINCT"
 		" toInt64(cityHash64(pid, process)) AS id, pid, process"
 		" FROM %1$s.itm_day WHERE kind = 3",
-		"CREATE VIEW IF NOT EXISTS %1$s.ifaces AS SELECT DISTINCT"
+		"CREATE VIEW IF NOT EXISTS %1$s.ifaces%3$s AS SELECT DISTINCT"
 		" toInt64(cityHash64(host, iface)) AS id, host, iface AS name"
 		" FROM %1$s.itm_day",
 	};
 	for (size_t i = 0; !err && i < sizeof(views) / sizeof(views[0]); i++) {
 		strbuf_reset(&sql);
-		err = strbuf_printf(&sql, views[i], db, labels.buf);
+		err = strbuf_printf(&sql, views[i], db, labels.buf, s->on);
 		if (!err)
 			err = run(s, sql.buf, NULL);
 	}
@@ -758,12 +905,15 @@ static int read_attempt(struct store_ch *s)
 	 * Over every try, stored whole or not, and every promoted one (the
 	 * stage is dropped after a day): a number is never reused.
 	 */
-	err = host_query(s,
-			 "SELECT max(a) FROM (SELECT max(attempt) AS a FROM"
-			 " %1$s.itm_stage WHERE host = %2$s UNION ALL SELECT"
-			 " max(attempt) AS a FROM %1$s.itm_data WHERE"
-			 " host = %2$s) FORMAT TabSeparated",
-			 NULL, &out);
+	char fmt[300];
+
+	snprintf(fmt, sizeof(fmt),
+		 "SELECT max(a) FROM (SELECT max(attempt) AS a FROM"
+		 " %%1$s.itm_stage WHERE host = %%2$s UNION ALL SELECT"
+		 " max(attempt) AS a FROM %%1$s.itm_data%s WHERE"
+		 " host = %%2$s) FORMAT TabSeparated",
+		 s->local);
+	err = host_query(s, fmt, NULL, &out);
 	if (!err)
 		s->attempt = out.len ? strtoull(out.buf, NULL, 10) : 0;
 	strbuf_free(&out);
@@ -788,11 +938,16 @@ static int ch_store_open(const struct store_config *cfg, void **state,
 	s->keep_hours = cfg->keep_hours;
 	s->keep_days = cfg->keep_days;
 	s->maintained = INT64_MIN;
+	s->local = "";
 	if (cfg->host && cfg->host[0])
 		snprintf(s->host, sizeof(s->host), "%s", cfg->host);
 	else if (gethostname(s->host, sizeof(s->host) - 1))
 		snprintf(s->host, sizeof(s->host), "localhost");
 	err = ch_open(&s->c, cfg->path, errmsg, len);
+	if (!err && s->c.cluster[0]) {
+		snprintf(s->on, sizeof(s->on), " ON CLUSTER %s", s->c.cluster);
+		s->local = "_local";
+	}
 	if (!err)
 		err = create_schema(s);
 	if (!err)
@@ -895,13 +1050,17 @@ static int ch_get_state(void *state, int64_t iface,
 	char *f[4];
 	int err;
 
+	char fmt[300];
+
 	memset(out, 0, sizeof(*out));
-	err = host_query(
-		s,
-		"SELECT instance, seq, ctr_packets, ctr_bytes FROM"
-		" %1$s.itm_data WHERE host = %2$s AND iface = %3$s"
-		" AND kind = 4 ORDER BY attempt DESC LIMIT 1 FORMAT TabSeparated",
-		iface_name(s, iface), &r);
+	/* This node's replica: the one this monitor's rows went to. */
+	snprintf(fmt, sizeof(fmt),
+		 "SELECT instance, seq, ctr_packets, ctr_bytes FROM"
+		 " %%1$s.itm_data%s WHERE host = %%2$s AND iface = %%3$s"
+		 " AND kind = 4 ORDER BY attempt DESC LIMIT 1"
+		 " FORMAT TabSeparated",
+		 s->local);
+	err = host_query(s, fmt, iface_name(s, iface), &r);
 	if (!err && r.len) {
 		uint64_t p[ITM_CTR_MAX] = {0}, b[ITM_CTR_MAX] = {0};
 
@@ -1186,13 +1345,13 @@ static int promote(struct store_ch *s, uint64_t attempt)
 	if (!err)
 		err = strbuf_printf(
 			&sql,
-			"INSERT INTO %1$s.itm_data (%2$s) SELECT %2$s FROM"
+			"INSERT INTO %1$s.itm_data%6$s (%2$s) SELECT %2$s FROM"
 			" %1$s.itm_stage WHERE host = %3$s AND attempt = %4$llu"
 			" AND (host, attempt) IN (SELECT host, attempt FROM"
 			" %1$s.itm_stage WHERE host = %3$s AND attempt = %4$llu"
 			" AND kind = %5$d AND ok = '" CH_MARK "')"
 			" ORDER BY " CH_DATA_KEY,
-			s->c.db, cols.buf, h.buf, a, CH_COMMIT);
+			s->c.db, cols.buf, h.buf, a, CH_COMMIT, s->local);
 	if (err)
 		err = nomem(s);
 	if (!err)
@@ -1217,11 +1376,11 @@ static int promoted(struct store_ch *s, uint64_t attempt, bool *stored)
 
 	if (!err)
 		err = strbuf_printf(&sql,
-				    "SELECT count() FROM %s.itm_data"
+				    "SELECT count() FROM %s.itm_data%s"
 				    " WHERE host = %s AND attempt = %llu"
 				    " AND kind = %d FORMAT TabSeparated",
-				    s->c.db, h.buf, (unsigned long long)attempt,
-				    CH_COMMIT);
+				    s->c.db, s->local, h.buf,
+				    (unsigned long long)attempt, CH_COMMIT);
 	if (err)
 		err = nomem(s);
 	else
@@ -1343,11 +1502,22 @@ static int ch_commit(void *state)
 	return err;
 }
 
-/* Partitions of db.table (their values as numbers) below `cut`, dropped. */
-static int drop_below(struct store_ch *s, const char *table, int64_t cut)
+/*
+ * Partitions of db.table (their values as numbers) below `cut`, dropped;
+ * `shared`: a table that is replicated on a cluster (table_local).  On a
+ * cluster a replicated table drops the partition on every replica of
+ * this node's shard (through ZooKeeper); each shard's monitors drop its
+ * partitions.  Not ON CLUSTER: that waits for every node, a node down
+ * would hold the writer for distributed_ddl_task_timeout.
+ */
+static int drop_below(struct store_ch *s, const char *name, bool shared,
+		      int64_t cut)
 {
 	struct strbuf sql = STRBUF_INIT, r = STRBUF_INIT, d = STRBUF_INIT;
+	char table[64];
 	int err = ch_sql_quote(&d, s->c.db);
+
+	snprintf(table, sizeof(table), "%s%s", name, shared ? s->local : "");
 
 	if (!err)
 		err = strbuf_printf(
@@ -1417,19 +1587,19 @@ static int ch_maintain(void *state, int64_t now, unsigned max_hours)
 	raw = store_floor(now - (int64_t)s->keep_buckets, STORE_DAY);
 	hours = min_i64(store_floor(now - (int64_t)s->keep_hours, STORE_DAY),
 			raw);
-	err = drop_below(s, "itm_stage", today / STORE_DAY - 1);
+	err = drop_below(s, "itm_stage", false, today / STORE_DAY - 1);
 	if (!err)
-		err = drop_below(s, "itm_data", raw / STORE_DAY);
+		err = drop_below(s, "itm_data", true, raw / STORE_DAY);
 	if (!err)
-		err = drop_below(s, "itm_minute", raw / STORE_DAY);
+		err = drop_below(s, "itm_minute", true, raw / STORE_DAY);
 	if (!err)
-		err = drop_below(s, "itm_hour", hours / STORE_DAY);
+		err = drop_below(s, "itm_hour", true, hours / STORE_DAY);
 	if (!err && s->keep_days) {
 		days = min_i64(
 			store_floor(now - (int64_t)s->keep_days, STORE_DAY),
 			hours);
 		/* A month goes when all of it is older than the cut. */
-		err = drop_below(s, "itm_day", yyyymm(days));
+		err = drop_below(s, "itm_day", true, yyyymm(days));
 	}
 	if (!err)
 		s->maintained = hour;
