@@ -581,6 +581,30 @@ static int distributed(struct store_ch *s, const char *table,
 	return err;
 }
 
+/*
+ * What rollup i sums from rows of itm_data (`where`: more conditions):
+ * kinds 0..3 by every dimension, ts as the period's start (the alias is
+ * its column).  Each drain's commit row passes too, as a receipt (kind 5,
+ * ip: the attempt, tx_packets 1 so that a merge keeps it): the view
+ * writes one block per drain into the rollup, so the receipt is there
+ * exactly when that drain's sums are (repair_rollups()).
+ */
+static int rollup_select(struct store_ch *s, struct strbuf *sb, int i,
+			 const char *labels, const char *where)
+{
+	return strbuf_printf(
+		sb,
+		"SELECT host, toInt64(intDiv(ts, %2$d) * %2$d) AS ts, iface,"
+		" kind, if(kind = %5$d, toString(attempt), ip) AS ip, remote_ip,"
+		" pid, process, %3$s, sum(tx_bytes) AS tx_bytes, sum(rx_bytes)"
+		" AS rx_bytes, sum(if(kind = %5$d, 1, tx_packets)) AS"
+		" tx_packets, sum(rx_packets) AS rx_packets FROM"
+		" %1$s.itm_data%4$s WHERE (kind < 4 OR kind = %5$d)%6$s"
+		" GROUP BY host, ts, iface, kind, ip, remote_ip, pid, process,"
+		" %3$s",
+		s->c.db, rollups[i].span, labels, s->local, CH_COMMIT, where);
+}
+
 static int create_rollup(struct store_ch *s, int i, const char *labels)
 {
 	struct strbuf sql = STRBUF_INIT, cols = STRBUF_INIT, key = STRBUF_INIT;
@@ -614,22 +638,16 @@ static int create_rollup(struct store_ch *s, int i, const char *labels)
 		err = distributed(s, t, cols.buf);
 	strbuf_reset(&sql);
 	/*
-	 * The view's ts is the period's start: the alias is its column.  It
-	 * reads the blocks inserted into this node's table, so on a cluster
-	 * each shard sums its own rows.
+	 * It reads the blocks inserted into this node's table, so on a
+	 * cluster each shard sums its own rows.
 	 */
 	if (!err)
-		err = strbuf_printf(
-			&sql,
-			"CREATE MATERIALIZED VIEW IF NOT EXISTS %1$s.%2$s_mv%5$s"
-			" TO %1$s.%2$s%6$s AS SELECT host, toInt64(intDiv(ts,"
-			" %3$d) * %3$d) AS ts, iface, kind, ip, remote_ip, pid,"
-			" process, %4$s, sum(tx_bytes) AS tx_bytes,"
-			" sum(rx_bytes) AS rx_bytes, sum(tx_packets) AS"
-			" tx_packets, sum(rx_packets) AS rx_packets FROM"
-			" %1$s.itm_data%6$s WHERE kind < 4 GROUP BY host, ts,"
-			" iface, kind, ip, remote_ip, pid, process, %4$s",
-			db, t, rollups[i].span, labels, s->on, s->local);
+		err = strbuf_printf(&sql,
+				    "CREATE MATERIALIZED VIEW IF NOT EXISTS"
+				    " %1$s.%2$s_mv%3$s TO %1$s.%2$s%4$s AS ",
+				    db, t, s->on, s->local);
+	if (!err)
+		err = rollup_select(s, &sql, i, labels, "");
 	if (!err)
 		err = run(s, sql.buf, NULL);
 	else if (err == -ENOMEM)
@@ -920,6 +938,30 @@ static int read_attempt(struct store_ch *s)
 	return err;
 }
 
+static int repair_rollups(struct store_ch *s, uint64_t attempt);
+
+/*
+ * The last drain this host promoted may lack its rollups (a server killed
+ * between its parts, then this monitor killed too): repair it.  Earlier
+ * drains were repaired before the next one was staged.
+ */
+static int repair_last(struct store_ch *s)
+{
+	struct strbuf out = STRBUF_INIT;
+	char fmt[300];
+	uint64_t a;
+	int err;
+
+	snprintf(fmt, sizeof(fmt),
+		 "SELECT max(attempt) FROM %%1$s.itm_data%s WHERE"
+		 " host = %%2$s AND kind = %d FORMAT TabSeparated",
+		 s->local, CH_COMMIT);
+	err = host_query(s, fmt, NULL, &out);
+	a = !err && out.len ? strtoull(out.buf, NULL, 10) : 0;
+	strbuf_free(&out);
+	return !err && a ? repair_rollups(s, a) : err;
+}
+
 static void ch_close_store(void *state);
 
 static int ch_store_open(const struct store_config *cfg, void **state,
@@ -954,6 +996,8 @@ static int ch_store_open(const struct store_config *cfg, void **state,
 		err = wait_inserts(s);
 	if (!err)
 		err = read_attempt(s);
+	if (!err)
+		err = repair_last(s);
 	if (err) {
 		if (s->errmsg[0])
 			snprintf(errmsg, len, "%s", s->errmsg);
@@ -1393,10 +1437,61 @@ static int promoted(struct store_ch *s, uint64_t attempt, bool *stored)
 }
 
 /*
- * A try whose phase 2 was sent but never answered (a timeout, a
- * connection cut) may be stored or not.  The daemon then retries the
- * same drained maps, with larger kernel counters.  Before that retry:
- * wait until the server no longer runs it, then look; not stored, run
+ * The materialized views write a promoted drain's sums after its rows, in
+ * parts of their own: a server killed in between (or a view's insert that
+ * failed) leaves the drain in itm_data and not in every rollup, and a
+ * phase 2 run again, dropped as a duplicate on a replicated table, feeds
+ * no view.  So once a drain is known stored, each rollup without its
+ * receipt gets the drain's sums from itm_data, as the view would have.
+ */
+static int repair_rollups(struct store_ch *s, uint64_t attempt)
+{
+	struct strbuf sql = STRBUF_INIT, r = STRBUF_INIT, h = STRBUF_INIT,
+		      labels = STRBUF_INIT, where = STRBUF_INIT;
+	unsigned long long a = (unsigned long long)attempt;
+	int err = ch_sql_quote(&h, s->host);
+
+	if (!err)
+		err = store_labels_list(&labels, "%1$s", ", ");
+	if (!err)
+		err = strbuf_printf(&where, " AND host = %s AND attempt = %llu",
+				    h.buf, a);
+	if (err)
+		err = nomem(s);
+	for (int i = 0; !err && i < 3; i++) {
+		const char *t = rollups[i].table;
+
+		strbuf_reset(&sql);
+		strbuf_reset(&r);
+		err = strbuf_printf(
+			&sql,
+			"SELECT count() FROM %s.%s%s WHERE host = %s"
+			" AND kind = %d AND ip = '%llu'"
+			" FORMAT TabSeparated",
+			s->c.db, t, s->local, h.buf, CH_COMMIT, a);
+		err = err ? nomem(s) : run(s, sql.buf, &r);
+		if (err || (r.len && strtoull(r.buf, NULL, 10) > 0))
+			continue;
+		strbuf_reset(&sql);
+		err = strbuf_printf(&sql, "INSERT INTO %s.%s%s ", s->c.db, t,
+				    s->local);
+		if (!err)
+			err = rollup_select(s, &sql, i, labels.buf, where.buf);
+		err = err ? nomem(s) : run(s, sql.buf, NULL);
+	}
+	strbuf_free(&sql);
+	strbuf_free(&r);
+	strbuf_free(&h);
+	strbuf_free(&labels);
+	strbuf_free(&where);
+	return err;
+}
+
+/*
+ * A try whose phase 2 was sent but not answered 200 (a timeout, a
+ * connection cut, an error from a view) may be stored or not.  The daemon then
+ * retries the same drained maps, with larger kernel counters.  Before that
+ * retry: wait until the server no longer runs it, then look; not stored, run
  * phase 2 of that attempt again (its rows are still staged) and look
  * again.  When it is stored, its maps' rows are in (the retry leaves them
  * out) and so are its other counts (the retry stores only what came
@@ -1420,6 +1515,8 @@ static int resolve_doubt(struct store_ch *s)
 		if (!err)
 			err = promoted(s, s->doubt, &stored);
 	}
+	if (!err && stored)
+		err = repair_rollups(s, s->doubt);
 	if (!err) {
 		if (stored)
 			memcpy(s->stored, s->pending,
@@ -1493,7 +1590,8 @@ static int ch_commit(void *state)
 		if (!err) {
 			/* The daemon now knows what is stored. */
 			memset(s->stored, 0, s->n_ifaces * sizeof(*s->stored));
-		} else if (err == -ECONNRESET) {
+		} else {
+			/* Even an error: its rows may be in, not its sums. */
 			remember(s);
 			s->doubt = s->attempt;
 		}
