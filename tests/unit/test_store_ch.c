@@ -43,6 +43,7 @@ static void test_url(void **state)
 	assert_string_equal(c.user, "itm");
 	assert_string_equal(c.password, "p@ss");
 	assert_string_equal(c.cafile, "/etc/ca.pem");
+	assert_string_equal(c.cluster, "c");
 	ch_close(&c);
 
 	/* https defaults to 8443; the environment gives the password. */
@@ -87,6 +88,10 @@ static void test_url_errors(void **state)
 		"clickhouse://h/d; DROP",
 		"clickhouse://h/d?sslmode=require",
 		"clickhouse://h:123456/d",
+		/* The cluster's name goes into DDL as it is. */
+		"clickhouse://h/d?cluster=a-b",
+		"clickhouse://h/d?cluster=c%20ON",
+		"clickhouse://h/d?cluster=",
 	};
 	struct ch_conn c;
 	char err[256];
