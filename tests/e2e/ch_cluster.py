@@ -63,7 +63,7 @@ CONFIG = """<yandex>
 {shards}
   </{cluster}></remote_servers>
   <zookeeper><node><host>127.0.0.1</host><port>{zk}</port></node>
-    <session_timeout_ms>6000</session_timeout_ms></zookeeper>
+    <session_timeout_ms>4000</session_timeout_ms></zookeeper>
   <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
 </yandex>
 """
@@ -392,10 +392,29 @@ class Cluster:
             "SELECT name FROM system.tables WHERE database = '%s'"
             " AND engine LIKE 'Replicated%%'" % db)]
 
+    def wait_writable(self, timeout=60):
+        """Every running node answers and none of its replicated tables
+        is read-only: a replica killed with SIGKILL stays read-only after
+        its start until ZooKeeper expires its old session."""
+        deadline = time.monotonic() + timeout
+        err = None
+        while time.monotonic() < deadline:
+            try:
+                if all(n.query("SELECT count() FROM system.replicas WHERE"
+                               " is_readonly OR is_session_expired") ==
+                       [["0"]] for n in self.nodes if n.running()):
+                    return
+            except (OSError, RuntimeError) as e:
+                err = e
+            time.sleep(0.2)
+        raise TimeoutError("replicas still read-only after %d s (%s)" %
+                           (timeout, err))
+
     def sync(self, db, tables=None, timeout=120):
         """SYSTEM SYNC REPLICA on every running node for every replicated
         table of `db`: afterwards each replica holds what its shard
         has."""
+        self.wait_writable(timeout)
         tables = tables or self.replicated_tables(db)
         for n in self.nodes:
             if not n.running():
