@@ -241,8 +241,12 @@ class Node:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self):
-        """SIGTERM: a clean shutdown."""
+    def stop(self, wait=True):
+        """SIGTERM: a clean shutdown (wait=False: only the signal)."""
+        if not wait:
+            if self.running():
+                self.proc.send_signal(signal.SIGTERM)
+            return
         _kill(self.proc, signal.SIGTERM)
 
     def kill(self):
@@ -364,6 +368,19 @@ class Cluster:
                 n.start()
         raise RuntimeError("ON CLUSTER DDL does not reach every node: %s" %
                            "; ".join(n.errlog() for n in self.nodes))
+
+    def stop_nodes(self, nodes):
+        """SIGTERM to all of them at once, then wait for each."""
+        for n in nodes:
+            n.stop(wait=False)
+        for n in nodes:
+            n.stop()
+
+    def start_nodes(self, nodes):
+        for n in nodes:
+            n.launch()
+        for n in nodes:
+            n.wait_up()
 
     def node(self, shard, replica):
         return self.nodes[self.layout.index((shard, replica))]

@@ -252,13 +252,9 @@ def test_three_monitors(cluster, start_monitor, request):
         victim.start()
         time.sleep(2.0)
         shard2 = cluster.shard_nodes(2)
-        for n in shard2:
-            n.stop()
+        cluster.stop_nodes(shard2)
         time.sleep(2.5)
-        for n in shard2:
-            n.launch()
-        for n in shard2:
-            n.wait_up()
+        cluster.start_nodes(shard2)
         truths = [truth_from(tx.wait(duration + 60), rx.wait(duration + 60))
                   for tx, rx in senders]
         for t in topos:
