@@ -11,7 +11,8 @@ interserver HTTP + 2; ZooKeeper 19181).  `attach(ns)` joins another test
 namespace to it with a veth pair (10.78.K.1 here, 10.78.K.2 there), so
 monitors in their own namespaces reach the nodes by address; nothing is
 added to the root namespace.  Data, logs and configuration sit under one
-temporary directory, removed at teardown with every process killed.
+temporary directory (a tmpfs mounted there), unmounted and removed at
+teardown with every process killed.
 
 Two users: `default` (no password, the servers' own distributed queries
 and DDL, loopback of the namespace only) and `itm` with a password that the
@@ -307,6 +308,12 @@ class Cluster:
         self.name = name
         self.ns = e2e.NS_PREFIX + "%d-chc%d" % (os.getpid(), _seq[0])
         self.dir = tempfile.mkdtemp(prefix="itm-chc-")
+        # On a tmpfs of its own: four servers writing a part per insert
+        # and table leave hundreds of thousands of small files, which
+        # take minutes to remove from a disk on a busy machine and no
+        # time to unmount.
+        e2e.sh("mount", "-t", "tmpfs", "-o", "size=2g,mode=0700",
+               "itm-chc", self.dir)
         self.pwfile = os.path.join(self.dir, "password")
         with open(self.pwfile, "w") as f:
             f.write(PASSWORD + "\n")
@@ -448,4 +455,5 @@ class Cluster:
             self.zk.stop()
         if self.ns_created:
             e2e.sh("ip", "netns", "del", self.ns, check=False)
+        e2e.sh("umount", self.dir, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)

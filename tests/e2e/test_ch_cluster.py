@@ -44,6 +44,7 @@ phase 2 of a stored drain run again by hand, on the same replica and on
 the other replica of its shard (its staged rows copied there first),
 changes no sum."""
 
+import threading
 import time
 
 import pytest
@@ -220,16 +221,24 @@ def test_three_monitors(cluster, start_monitor, request):
     t0 = time.monotonic()
     topos, mons, senders, sinks = [], [], [], []
     try:
-        for i, (shard, replica) in enumerate(WRITERS):
-            t = e2e.Topology()
-            request.addfinalizer(t.teardown)
-            t.setup()
+        # Three pairs of namespaces, then three monitors, side by side.
+        for _ in WRITERS:
+            topos.append(e2e.Topology())
+            request.addfinalizer(topos[-1].teardown)
+        setups = [threading.Thread(target=t.setup) for t in topos]
+        for th in setups:
+            th.start()
+        for th in setups:
+            th.join()
+        for i, ((shard, replica), t) in enumerate(zip(WRITERS, topos)):
             via = cluster.attach(t.mns)
-            topos.append(t)
             node = cluster.node(shard, replica)
             mons.append(start_monitor(
                 t, "--db", node.url(DB, via=via), "--db-host",
-                "h%d" % (i + 1), "--db-interval", "1", "-s", "0.2"))
+                "h%d" % (i + 1), "--db-interval", "1", "-s", "0.2",
+                wait=False))
+        for m in mons:
+            m.wait_ready(timeout=60)
         for t in topos:
             sinks += [e2e.Sinks(t.pns, t.peers, PORT),
                       e2e.Sinks(t.mns, t.mon_addrs, PORT)]
