@@ -73,7 +73,8 @@ SHARD = """    <shard><internal_replication>true</internal_replication>
 {replicas}
     </shard>"""
 
-REPLICA = """      <replica><host>127.0.0.1</host><port>{tcp}</port></replica>"""
+REPLICA = """      <replica><host>127.0.0.1</host><port>{tcp}</port>
+      </replica>"""
 
 USERS = """<yandex>
   <profiles><default>

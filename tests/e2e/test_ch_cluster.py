@@ -294,7 +294,7 @@ def test_three_monitors(cluster, start_monitor, request):
         for m in mons:
             assert m.stop(timeout=30) == 0, m.stderr()
         # The monitors writing through the killed replica and the stopped
-        # shard did lose their node for a while, and said so once.
+        # shard did lose their node for a while, and said so.
         for m in mons[1:]:
             err = m.stderr()
             assert "writing database" in err and "writable again" in err, err
@@ -323,9 +323,9 @@ def test_three_monitors(cluster, start_monitor, request):
     assert _sums(cluster.nodes[2], "traffic") == truth
     for r in ROLLUPS:
         assert _sums(cluster.nodes[1], r, "WHERE kind = 3") == truth, r
-    print("kernel %s; cluster start %.2f s; traffic to stored %.1f s;"
-          " (%s); test %.1f s; tx %d B/%d pkts, rx %d B/%d pkts; phase 2 re-run"
-          " of %d B dropped" % (
+    print("kernel %s; cluster start %.2f s; traffic to stored %.1f s"
+          " (%s); test %.1f s; tx %d B/%d pkts, rx %d B/%d pkts;"
+          " phase 2 re-run of %d B dropped" % (
               e2e.sh("uname", "-r").stdout.strip(), cluster.start_seconds,
               marks["stored"] - t_traffic, ", ".join(
                   "%s +%.1f s" % (k, v - t_traffic) for k, v in marks.items()),
