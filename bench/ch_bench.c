@@ -16,6 +16,8 @@
  * the start signal until the last monitor is done), each drain's median
  * and worst time, and the ratio of every target against the first one,
  * measured in the same run.  Use throwaway databases: the rows stay.
+ * ITM_BENCH_BASE=UNIX_TIME moves the first drain's minute (default
+ * 2026-01-01 00:00 UTC), e.g. into the last hour for queries of "now".
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,7 +32,7 @@
 #include "store.h"
 
 /* 2026-01-01 00:00 UTC: drains are one minute apart from there. */
-#define BENCH_BASE 1767225600
+static int64_t bench_base = 1767225600;
 
 struct result {
 	double rows_s, med_ms, max_ms;
@@ -38,9 +40,18 @@ struct result {
 };
 
 static const struct geo_labels labels[] = {
-	{.country = "中国", .province = "江苏省", .city = "南京市", .isp = "中国电信"},
-	{.country = "中国", .province = "广东省", .city = "深圳市", .isp = "中国移动"},
-	{.country = "美国", .province = "加利福尼亚州", .city = "芒廷维尤", .isp = "Google"},
+	{.country = "中国",
+	 .province = "江苏省",
+	 .city = "南京市",
+	 .isp = "中国电信"},
+	{.country = "中国",
+	 .province = "广东省",
+	 .city = "深圳市",
+	 .isp = "中国移动"},
+	{.country = "美国",
+	 .province = "加利福尼亚州",
+	 .city = "芒廷维尤",
+	 .isp = "Google"},
 	{.country = "日本", .province = "东京都", .city = "东京", .isp = "NTT"},
 	{.country = NULL, .province = NULL, .city = NULL, .isp = NULL},
 };
@@ -71,7 +82,7 @@ static int drain(struct store *s, int64_t iface, uint32_t m, uint32_t addrs,
 {
 	struct store_iface_state st = {.instance = 1 + m, .seq = seq};
 	struct itm_value other = {1500, 1, 0, 0};
-	int err = store_begin(s, BENCH_BASE + (int64_t)seq * 60);
+	int err = store_begin(s, bench_base + (int64_t)seq * 60);
 
 	for (uint32_t k = 0; !err && k < addrs; k++) {
 		struct store_row r = {
@@ -209,16 +220,20 @@ int main(int argc, char **argv)
 	long addrs = argc > 2 ? atol(argv[2]) : 0;
 	int drains = argc > 3 ? atoi(argv[3]) : 0;
 	struct result res[16] = {0};
+	const char *base = getenv("ITM_BENCH_BASE");
 	struct utsname u;
 	int ntarget = argc - 4, rc = 0;
 
 	if (argc < 5 || procs < 1 || procs > 256 || addrs < 1 || drains < 1 ||
 	    ntarget > 16) {
-		fprintf(stderr, "usage: %s PROCS ADDRS DRAINS TARGET [TARGET"
-				" ...]  (TARGET: --db value[,value...])\n",
+		fprintf(stderr,
+			"usage: %s PROCS ADDRS DRAINS TARGET [TARGET"
+			" ...]  (TARGET: --db value[,value...])\n",
 			argv[0]);
 		return 2;
 	}
+	if (base)
+		bench_base = strtoll(base, NULL, 10);
 	uname(&u);
 	printf("kernel %s; %d monitors x %d drains of %ld addresses per"
 	       " target\n\n",
