@@ -159,7 +159,9 @@ class LossyProxy:
     `lose_answer` it forwards the request and throws the server's answer
     away (stored, but the client never hears so); for those in
     `lose_request` it throws the request away (never stored).  Either
-    way the client sees a connection closed without an answer."""
+    way the client sees a connection closed without an answer.  `lost`
+    lists (what, number, phase): phase 1 stages a flush, 2 promotes it
+    (the database must be named `itm`)."""
 
     def __init__(self, server, port, lose_answer=(), lose_request=()):
         self.server = server
@@ -235,20 +237,23 @@ class LossyProxy:
                     continue
                 head, body = req
                 first = head.split(b"\r\n", 1)[0]
-                insert = b"INSERT" in urllib.parse.unquote_to_bytes(first)
+                sql = urllib.parse.unquote_to_bytes(first)
+                insert = b"INSERT" in sql
+                # Phase 2 (promote) or phase 1 (stage) of a flush.
+                phase = 2 if b"INSERT INTO itm.itm_data" in sql else 1
                 n = None
                 if insert:
                     self.inserts += 1
                     n = self.inserts
                 if n in self.lose_request:
-                    self.lost.append(("request", n))
+                    self.lost.append(("request", n, phase))
                     continue
                 try:
                     answer = self._forward(head, body)
                 except OSError:
                     continue  # the server is down: no answer either
                 if n in self.lose_answer:
-                    self.lost.append(("answer", n))
+                    self.lost.append(("answer", n, phase))
                     continue
                 c.sendall(answer)
 

@@ -24,12 +24,14 @@ struct ch_conn {
 	char user[128];
 	char password[256];
 	char cafile[512];
+	char cluster[128]; /* ?cluster=NAME: the sharded layout */
 };
 
 /*
  * Parse clickhouse://[user[:password]@]host[:port]/database[?opts] and
  * set the connection up (nothing is sent yet).  Options: secure=1
- * (https, port 8443 by default), sslrootcert=PATH, password_file=PATH;
+ * (https, port 8443 by default), sslrootcert=PATH, password_file=PATH,
+ * cluster=NAME;
  * CLICKHOUSE_PASSWORD in the environment when the URL has none.  0 or
  * -errno with one line in err.
  */

@@ -280,6 +280,25 @@ static int ch_names(void *state, const char *select, const int64_t *ids,
 	return rc;
 }
 
+/*
+ * The horizons of `query top` (store_plan.h) for one host ($1).  The
+ * materialized views sum every promoted drain into the rollups as it is
+ * stored, so every hour and day, closed or not, is whole in itm_hour and
+ * itm_day (hour_done and day_done: never).  Retention drops whole day
+ * partitions: the raw rows start at the day of the oldest one kept
+ * (bucket_from; none: never), the hours likewise (hour_from, never after
+ * bucket_from); below that, the days.
+ */
+#define CH_NEVER "toInt64(4000000000000000000)"
+#define CH_FROM(table)                                                         \
+	"(SELECT if(count() = 0, " CH_NEVER ", intDiv(min(ts), 86400) *"       \
+	" 86400) FROM " table " WHERE host = $1 AND kind = 3)"
+#define CH_META_SQL                                                            \
+	"SELECT k, v FROM (SELECT ['bucket_from', 'hour_from', 'hour_done',"   \
+	" 'day_done'] AS ks, [b, least(h, b), " CH_NEVER ", " CH_NEVER "]"     \
+	" AS vs FROM (SELECT " CH_FROM("itm_data") " AS b, " CH_FROM(          \
+		"itm_hour") " AS h)) ARRAY JOIN ks AS k, vs AS v"
+
 const struct store_reader ch_reader = {
 	.open = ch_ro_open,
 	.close = ch_ro_close,
@@ -289,6 +308,5 @@ const struct store_reader ch_reader = {
 	.names = ch_names,
 	.host_sql = "SELECT DISTINCT host FROM ifaces WHERE host = $1",
 	.all_hosts_sql = "SELECT DISTINCT host FROM ifaces",
-	/* No rollups yet: every window is read from the raw rows. */
-	.meta_sql = "SELECT 'bucket_from', 0 WHERE $1 = $1",
+	.meta_sql = CH_META_SQL,
 };

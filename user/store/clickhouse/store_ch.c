@@ -6,17 +6,24 @@
  * not at all".  ClickHouse 18.16 (Debian 12) has no transactions, and its
  * HTTP interface takes a body cut short by a dying client as if it were
  * complete (a TabSeparated body cut at a line end, a Native body even
- * mid-column: tried on 18.16).  So every flush is one INSERT of
- * TabSeparated rows that all carry the flush's `attempt` number, new for
- * every try: its address and other rows, then one state row per
- * interface (kind 4: instance, seq, kernel counters), and last one commit
- * row (kind 5) whose final column is the word "itm".  A row of an attempt
- * counts only when that attempt's commit row is stored with its marker
- * intact (the view itm_valid), and the server reads a body in order, so
- * a complete commit row means a complete body.  A body cut anywhere
- * leaves an attempt that nothing reads; the retry is a new attempt.
- * kill -9 of the daemon at any instant therefore loses and duplicates
- * nothing, whatever state the server reached: see docs/clickhouse.md.
+ * mid-column: tried on 18.16).  So every flush takes two steps:
+ *
+ * 1. One INSERT of TabSeparated rows into the staging table itm_stage,
+ *    all carrying the flush's `attempt` number, new for every try: its
+ *    address and other rows, then one state row per interface (kind 4:
+ *    instance, seq, kernel counters), and last one commit row (kind 5)
+ *    whose final column is the word "itm".  The server reads a body in
+ *    order, so a complete commit row means a complete body.
+ * 2. Only once step 1 was answered: one INSERT ... SELECT on the server
+ *    that copies that attempt's rows into itm_data if its commit row is
+ *    whole.  It runs on the server, so no client can cut it short, and
+ *    its rows (fewer than max_insert_block_size) form one block, written
+ *    as one part: all or nothing (checked on 18.16, docs/clickhouse.md).
+ *
+ * itm_data thus holds only whole drains, each once, and the materialized
+ * views that sum it into itm_minute/hour/day see every drain once.  A
+ * kill -9 of the daemon at any instant loses and duplicates nothing,
+ * whatever state the server reached: see docs/clickhouse.md.
  */
 #include "ch_int.h"
 
@@ -26,13 +33,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "addr.h"
 #include "store_labels.h"
 #include "store_plan.h"
 
-/* itm_rows.kind: 0..2 are enum store_other_kind. */
+/* The kind column: 0..2 are enum store_other_kind. */
 enum { CH_TRAFFIC = 3, CH_STATE = 4, CH_COMMIT = 5 };
 
 #define CH_MARK "itm"
@@ -65,6 +73,11 @@ struct store_ch {
 	uint32_t interval;
 	int64_t ts;
 	uint64_t attempt; /* the last attempt number used by this host */
+	uint64_t keep_buckets, keep_hours, keep_days; /* seconds */
+	/* A cluster: " ON CLUSTER name", "_local"; else "", "". */
+	char on[160];
+	const char *local;
+	int64_t maintained; /* the hour maintain() last dropped partitions */
 	char errmsg[1024];
 };
 
@@ -195,8 +208,18 @@ int ch_open(struct ch_conn *c, const char *uri, char *err, size_t len)
 
 			if (e)
 				return e;
-		} else if (!strcmp(opt, "cluster")) {
-			/* Accepted for the sharded layout (not yet used). */
+		} else if (!strcmp(opt, "cluster") && v && v[0]) {
+			if (strspn(v,
+				   "abcdefghijklmnopqrstuvwxyz"
+				   "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") !=
+				    strlen(v) ||
+			    !copy(c->cluster, sizeof(c->cluster), v)) {
+				snprintf(
+					err, len,
+					"cluster name '%s': only letters, digits and _",
+					v);
+				return -EINVAL;
+			}
 		} else {
 			snprintf(err, len, "unknown URL option '%s'", opt);
 			return -EINVAL;
@@ -450,8 +473,11 @@ static int nomem(struct store_ch *s)
 	return -ENOMEM;
 }
 
-/* The columns of itm_rows, in the order a flush writes them. */
-static int columns(struct strbuf *sb, bool types)
+/*
+ * The columns of itm_stage, in the order a flush writes them; itm_data
+ * has them without the last, `ok` (with_ok false).
+ */
+static int columns(struct strbuf *sb, bool types, bool with_ok)
 {
 	int err = strbuf_printf(
 		sb, types ? "host String, ts Int64, seconds UInt32,"
@@ -470,78 +496,333 @@ static int columns(struct strbuf *sb, bool types)
 				" tx_packets UInt64, rx_packets UInt64,"
 				" attempt UInt64, instance UInt64, seq UInt64,"
 				" ctr_packets Array(UInt64),"
-				" ctr_bytes Array(UInt64), ok String"
+				" ctr_bytes Array(UInt64)"
 			      : ", tx_bytes, rx_bytes, tx_packets, rx_packets,"
 				" attempt, instance, seq, ctr_packets,"
-				" ctr_bytes, ok");
+				" ctr_bytes");
+	if (!err && with_ok)
+		err = strbuf_puts(sb, types ? ", ok String" : ", ok");
+	return err;
+}
+
+/* The sort key of itm_data: phase 2 hands it its rows in this order. */
+#define CH_DATA_KEY "host, ts, kind, remote_ip, pid"
+
+/*
+ * The rollups: per period the rows of itm_data (kinds 0..3, not the state
+ * and commit rows) summed by every dimension.  Partitions: days for the
+ * minutes and hours, months for the days, so that maintain() drops whole
+ * partitions (18.16 has no TTL).
+ */
+static const struct {
+	const char *table;
+	int span;
+	const char *partition;
+} rollups[] = {
+	{"itm_minute", 60, "intDiv(ts, 86400)"},
+	{"itm_hour", 3600, "intDiv(ts, 86400)"},
+	{"itm_day", 86400, "toYYYYMM(toDate(ts))"},
+};
+
+/*
+ * How long ZooKeeper remembers the blocks of a replicated table (per
+ * shard), so that a phase 2 run again after a lost answer is dropped as a
+ * duplicate: the re-run comes when the monitor's node answers again, and
+ * meanwhile the shard's other monitors insert one block per drain each.
+ * 10000 blocks: a thousand monitors per shard at one drain a minute for
+ * ten minutes (18.16's default, 100, is six seconds of that).
+ */
+#define CH_DEDUP_WINDOW "10000"
+
+/*
+ * The engine clause of a table that holds rows: on a cluster the
+ * replicated engine, its path per shard in ZooKeeper; `summing`: the
+ * columns a SummingMergeTree adds up (NULL: a MergeTree).
+ */
+static int engine(struct store_ch *s, struct strbuf *sb, const char *table,
+		  const char *summing, const char *tail)
+{
+	bool rep = s->c.cluster[0];
+	int err = strbuf_printf(sb, " ENGINE = %s%sMergeTree(",
+				rep ? "Replicated" : "",
+				summing ? "Summing" : "");
+
+	if (!err && rep)
+		err = strbuf_printf(
+			sb, "'/clickhouse/tables/{shard}/%s/%s%s', '{replica}'",
+			s->c.db, table, s->local);
+	if (!err && summing)
+		err = strbuf_printf(sb, "%s%s", rep ? ", " : "", summing);
+	if (!err)
+		err = strbuf_printf(sb, ") %s", tail);
+	if (!err && rep)
+		err = strbuf_puts(sb,
+				  " SETTINGS replicated_deduplication_window"
+				  " = " CH_DEDUP_WINDOW);
+	return err;
+}
+
+/* On a cluster, the Distributed table `table` over table_local. */
+static int distributed(struct store_ch *s, const char *table,
+		       const char *columns)
+{
+	struct strbuf sql = STRBUF_INIT;
+	int err = 0;
+
+	if (!s->c.cluster[0])
+		return 0;
+	err = strbuf_printf(
+		&sql,
+		"CREATE TABLE IF NOT EXISTS %1$s.%2$s%3$s (%4$s) ENGINE ="
+		" Distributed(%5$s, %1$s, %2$s_local, cityHash64(host))",
+		s->c.db, table, s->on, columns, s->c.cluster);
+	err = err ? nomem(s) : run(s, sql.buf, NULL);
+	strbuf_free(&sql);
 	return err;
 }
 
 /*
- * The schema: one table of rows, and views that show only the rows of
- * complete attempts.  t_bucket, addrs, procs and ifaces give `query top`
- * the shape of the other stores (ids as 64-bit hashes of the dimension).
+ * What rollup i sums from rows of itm_data (`where`: more conditions):
+ * kinds 0..3 by every dimension, ts as the period's start (the alias is
+ * its column).  Each drain's commit row passes too, as a receipt (kind 5,
+ * ip: the attempt, tx_packets 1 so that a merge keeps it): the view
+ * writes one block per drain into the rollup, so the receipt is there
+ * exactly when that drain's sums are (repair_rollups()).
+ */
+static int rollup_select(struct store_ch *s, struct strbuf *sb, int i,
+			 const char *labels, const char *where)
+{
+	return strbuf_printf(
+		sb,
+		"SELECT host, toInt64(intDiv(ts, %2$d) * %2$d) AS ts, iface,"
+		" kind, if(kind = %5$d, toString(attempt), ip) AS ip, remote_ip,"
+		" pid, process, %3$s, sum(tx_bytes) AS tx_bytes, sum(rx_bytes)"
+		" AS rx_bytes, sum(if(kind = %5$d, 1, tx_packets)) AS"
+		" tx_packets, sum(rx_packets) AS rx_packets FROM"
+		" %1$s.itm_data%4$s WHERE (kind < 4 OR kind = %5$d)%6$s"
+		" GROUP BY host, ts, iface, kind, ip, remote_ip, pid, process,"
+		" %3$s",
+		s->c.db, rollups[i].span, labels, s->local, CH_COMMIT, where);
+}
+
+static int create_rollup(struct store_ch *s, int i, const char *labels)
+{
+	struct strbuf sql = STRBUF_INIT, cols = STRBUF_INIT, key = STRBUF_INIT;
+	const char *db = s->c.db, *t = rollups[i].table;
+	int err;
+
+	err = strbuf_puts(&cols, "host String, ts Int64, iface String,"
+				 " kind UInt8, ip String, remote_ip String,"
+				 " pid UInt32, process String, ");
+	if (!err)
+		err = store_labels_list(&cols, "%1$s String", ", ");
+	if (!err)
+		err = strbuf_puts(&cols,
+				  ", tx_bytes UInt64, rx_bytes UInt64,"
+				  " tx_packets UInt64, rx_packets UInt64");
+	if (!err)
+		err = strbuf_printf(&key,
+				    "PARTITION BY %s ORDER BY (host, ts, iface,"
+				    " kind, ip, pid, process, remote_ip, %s)",
+				    rollups[i].partition, labels);
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "CREATE TABLE IF NOT EXISTS %s.%s%s%s (%s)",
+				    db, t, s->local, s->on, cols.buf);
+	if (!err)
+		err = engine(s, &sql, t,
+			     "(tx_bytes, rx_bytes, tx_packets, rx_packets)",
+			     key.buf);
+	err = err ? nomem(s) : run(s, sql.buf, NULL);
+	if (!err)
+		err = distributed(s, t, cols.buf);
+	strbuf_reset(&sql);
+	/*
+	 * It reads the blocks inserted into this node's table, so on a
+	 * cluster each shard sums its own rows.
+	 */
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "CREATE MATERIALIZED VIEW IF NOT EXISTS"
+				    " %1$s.%2$s_mv%3$s TO %1$s.%2$s%4$s AS ",
+				    db, t, s->on, s->local);
+	if (!err)
+		err = rollup_select(s, &sql, i, labels, "");
+	if (!err)
+		err = run(s, sql.buf, NULL);
+	else if (err == -ENOMEM)
+		nomem(s);
+	strbuf_free(&sql);
+	strbuf_free(&cols);
+	strbuf_free(&key);
+	return err;
+}
+
+/*
+ * CREATE TABLE IF NOT EXISTS db.name (columns) ENGINE = ..., on every
+ * node of the cluster (`on`) or on this one.
+ */
+static int create_table(struct store_ch *s, const char *name, bool with_ok,
+			const char *extra, const char *on, const char *engine)
+{
+	struct strbuf sql = STRBUF_INIT;
+	int err = strbuf_printf(&sql, "CREATE TABLE IF NOT EXISTS %s.%s%s (",
+				s->c.db, name, on);
+
+	if (!err)
+		err = columns(&sql, true, with_ok);
+	if (!err)
+		err = strbuf_printf(&sql, "%s)%s", extra, engine);
+	if (!err)
+		err = run(s, sql.buf, NULL);
+	else
+		nomem(s);
+	strbuf_free(&sql);
+	return err;
+}
+
+/* The data tables: itm_data (or itm_data_local and its Distributed). */
+static int create_data(struct store_ch *s)
+{
+	struct strbuf eng = STRBUF_INIT, name = STRBUF_INIT, cols = STRBUF_INIT;
+	int err = engine(s, &eng, "itm_data", NULL,
+			 "PARTITION BY intDiv(ts, 86400) ORDER BY (" CH_DATA_KEY
+			 ")");
+
+	if (!err)
+		err = strbuf_printf(&name, "itm_data%s", s->local);
+	if (!err)
+		err = columns(&cols, true, false);
+	if (err)
+		err = nomem(s);
+	if (!err)
+		err = create_table(s, name.buf, false, "", s->on, eng.buf);
+	if (!err)
+		err = distributed(s, "itm_data", cols.buf);
+	strbuf_free(&eng);
+	strbuf_free(&name);
+	strbuf_free(&cols);
+	return err;
+}
+
+/*
+ * On a cluster the shared objects are made once, with ON CLUSTER DDL
+ * that waits for every node: a monitor that finds them on its node does
+ * not make them again (and does not wait for a node that is down).
+ */
+static int schema_exists(struct store_ch *s, bool *yes)
+{
+	struct strbuf sql = STRBUF_INIT, r = STRBUF_INIT, d = STRBUF_INIT;
+	int err = ch_sql_quote(&d, s->c.db);
+
+	*yes = false;
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "SELECT count() FROM system.tables WHERE"
+				    " database = %s AND name = 'ifaces'"
+				    " FORMAT TabSeparated",
+				    d.buf);
+	err = err ? nomem(s) : run(s, sql.buf, &r);
+	*yes = !err && r.len && strtoull(r.buf, NULL, 10) > 0;
+	strbuf_free(&sql);
+	strbuf_free(&r);
+	strbuf_free(&d);
+	return err;
+}
+
+/*
+ * The schema: the staging table every try goes to (on this node only,
+ * never replicated), the table of whole drains, its rollups, and views.
+ * t_bucket, t_hour, t_day, addrs, procs and ifaces give `query top` the
+ * shape of the other stores (ids as 64-bit hashes of the dimension); the
+ * names come from itm_day, which holds every dimension of every row
+ * still kept anywhere.
  */
 static int create_schema(struct store_ch *s)
 {
 	struct strbuf sql = STRBUF_INIT, labels = STRBUF_INIT;
 	const char *db = s->c.db;
+	bool done = false;
 	int err;
 
 	err = strbuf_printf(&sql, "CREATE DATABASE IF NOT EXISTS %s", db);
 	if (!err)
 		err = run(s, sql.buf, NULL);
-	strbuf_reset(&sql);
+	/* Partitioned by the day it was staged, to drop it whole later. */
 	if (!err)
-		err = strbuf_printf(
-			&sql, "CREATE TABLE IF NOT EXISTS %s.itm_rows (", db);
+		err = create_table(
+			s, "itm_stage", true,
+			", staged UInt32 DEFAULT toUInt32(intDiv(toUInt32(now()),"
+			" 86400))",
+			"",
+			" ENGINE = MergeTree PARTITION BY staged"
+			" ORDER BY (host, attempt)");
+	if (!err && s->c.cluster[0])
+		err = schema_exists(s, &done);
+	if (err || done)
+		goto out;
+	if (s->c.cluster[0]) {
+		strbuf_reset(&sql);
+		err = strbuf_printf(&sql, "CREATE DATABASE IF NOT EXISTS %s%s",
+				    db, s->on);
+		if (!err)
+			err = run(s, sql.buf, NULL);
+	}
 	if (!err)
-		err = columns(&sql, true);
-	if (!err)
-		err = strbuf_puts(&sql,
-				  ") ENGINE = MergeTree"
-				  " PARTITION BY intDiv(ts, 86400)"
-				  " ORDER BY (host, ts, kind, remote_ip, pid)");
-	if (!err)
-		err = run(s, sql.buf, NULL);
+		err = create_data(s);
 	if (!err)
 		err = store_labels_list(&labels, "%1$s", ", ");
+	for (int i = 0; !err && i < 3; i++)
+		err = create_rollup(s, i, labels.buf);
 	if (err)
 		goto out;
 
 	const char *views[] = {
-		"CREATE VIEW IF NOT EXISTS %1$s.itm_valid AS SELECT * FROM"
-		" %1$s.itm_rows WHERE (host, attempt) IN (SELECT host, attempt"
-		" FROM %1$s.itm_rows WHERE kind = 5 AND ok = '" CH_MARK "')",
-		"CREATE VIEW IF NOT EXISTS %1$s.traffic AS SELECT host, ts,"
+		/* What the views read before the rollups came; kept for
+		 * queries written against it. */
+		"CREATE VIEW IF NOT EXISTS %1$s.itm_valid%3$s AS SELECT * FROM"
+		" %1$s.itm_data",
+		"CREATE VIEW IF NOT EXISTS %1$s.traffic%3$s AS SELECT host, ts,"
 		" seconds, iface, remote_ip, pid, process, %2$s, tx_bytes,"
-		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_valid"
+		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_data"
 		" WHERE kind = 3",
 		/* An alias would take the place of the column in WHERE. */
-		"CREATE VIEW IF NOT EXISTS %1$s.traffic_other AS SELECT host,"
+		"CREATE VIEW IF NOT EXISTS %1$s.traffic_other%3$s AS SELECT host,"
 		" ts, seconds, iface, name AS kind, tx_bytes, rx_bytes,"
 		" tx_packets, rx_packets FROM (SELECT *, multiIf(kind = 0,"
 		" 'overflow', kind = 1, 'non_ip', 'malformed') AS name"
-		" FROM %1$s.itm_valid WHERE kind < 3)",
-		"CREATE VIEW IF NOT EXISTS %1$s.t_bucket AS SELECT host, ts,"
+		" FROM %1$s.itm_data WHERE kind < 3)",
+		"CREATE VIEW IF NOT EXISTS %1$s.t_bucket%3$s AS SELECT host, ts,"
 		" toInt64(cityHash64(host, iface)) AS iface_id,"
 		" toInt64(cityHash64(ip, %2$s)) AS addr_id,"
 		" toInt64(cityHash64(pid, process)) AS proc_id, tx_bytes,"
-		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_valid"
+		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_data"
 		" WHERE kind = 3",
-		"CREATE VIEW IF NOT EXISTS %1$s.addrs AS SELECT DISTINCT"
+		"CREATE VIEW IF NOT EXISTS %1$s.t_hour%3$s AS SELECT host, ts,"
+		" toInt64(cityHash64(host, iface)) AS iface_id,"
+		" toInt64(cityHash64(ip, %2$s)) AS addr_id,"
+		" toInt64(cityHash64(pid, process)) AS proc_id, tx_bytes,"
+		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_hour"
+		" WHERE kind = 3",
+		"CREATE VIEW IF NOT EXISTS %1$s.t_day%3$s AS SELECT host, ts,"
+		" toInt64(cityHash64(host, iface)) AS iface_id,"
+		" toInt64(cityHash64(ip, %2$s)) AS addr_id,"
+		" toInt64(cityHash64(pid, process)) AS proc_id, tx_bytes,"
+		" rx_bytes, tx_packets, rx_packets FROM %1$s.itm_day"
+		" WHERE kind = 3",
+		"CREATE VIEW IF NOT EXISTS %1$s.addrs%3$s AS SELECT DISTINCT"
 		" toInt64(cityHash64(ip, %2$s)) AS id, remote_ip, %2$s"
-		" FROM %1$s.itm_valid WHERE kind = 3",
-		"CREATE VIEW IF NOT EXISTS %1$s.procs AS SELECT DISTINCT"
+		" FROM %1$s.itm_day WHERE kind = 3",
+		"CREATE VIEW IF NOT EXISTS %1$s.procs%3$s AS SELECT DISTINCT"
 		" toInt64(cityHash64(pid, process)) AS id, pid, process"
-		" FROM %1$s.itm_valid WHERE kind = 3",
-		"CREATE VIEW IF NOT EXISTS %1$s.ifaces AS SELECT DISTINCT"
+		" FROM %1$s.itm_day WHERE kind = 3",
+		"CREATE VIEW IF NOT EXISTS %1$s.ifaces%3$s AS SELECT DISTINCT"
 		" toInt64(cityHash64(host, iface)) AS id, host, iface AS name"
-		" FROM %1$s.itm_valid",
+		" FROM %1$s.itm_day",
 	};
 	for (size_t i = 0; !err && i < sizeof(views) / sizeof(views[0]); i++) {
 		strbuf_reset(&sql);
-		err = strbuf_printf(&sql, views[i], db, labels.buf);
+		err = strbuf_printf(&sql, views[i], db, labels.buf, s->on);
 		if (!err)
 			err = run(s, sql.buf, NULL);
 	}
@@ -638,15 +919,47 @@ static int read_attempt(struct store_ch *s)
 	struct strbuf out = STRBUF_INIT;
 	int err;
 
-	/* Over every row, stored whole or not: a number is never reused. */
-	err = host_query(s,
-			 "SELECT max(attempt) FROM %1$s.itm_rows"
-			 " WHERE host = %2$s FORMAT TabSeparated",
-			 NULL, &out);
+	/*
+	 * Over every try, stored whole or not, and every promoted one (the
+	 * stage is dropped after a day): a number is never reused.
+	 */
+	char fmt[300];
+
+	snprintf(fmt, sizeof(fmt),
+		 "SELECT max(a) FROM (SELECT max(attempt) AS a FROM"
+		 " %%1$s.itm_stage WHERE host = %%2$s UNION ALL SELECT"
+		 " max(attempt) AS a FROM %%1$s.itm_data%s WHERE"
+		 " host = %%2$s) FORMAT TabSeparated",
+		 s->local);
+	err = host_query(s, fmt, NULL, &out);
 	if (!err)
 		s->attempt = out.len ? strtoull(out.buf, NULL, 10) : 0;
 	strbuf_free(&out);
 	return err;
+}
+
+static int repair_rollups(struct store_ch *s, uint64_t attempt);
+
+/*
+ * The last drain this host promoted may lack its rollups (a server killed
+ * between its parts, then this monitor killed too): repair it.  Earlier
+ * drains were repaired before the next one was staged.
+ */
+static int repair_last(struct store_ch *s)
+{
+	struct strbuf out = STRBUF_INIT;
+	char fmt[300];
+	uint64_t a;
+	int err;
+
+	snprintf(fmt, sizeof(fmt),
+		 "SELECT max(attempt) FROM %%1$s.itm_data%s WHERE"
+		 " host = %%2$s AND kind = %d FORMAT TabSeparated",
+		 s->local, CH_COMMIT);
+	err = host_query(s, fmt, NULL, &out);
+	a = !err && out.len ? strtoull(out.buf, NULL, 10) : 0;
+	strbuf_free(&out);
+	return !err && a ? repair_rollups(s, a) : err;
 }
 
 static void ch_close_store(void *state);
@@ -663,17 +976,28 @@ static int ch_store_open(const struct store_config *cfg, void **state,
 		return -ENOMEM;
 	}
 	s->interval = cfg->interval ? cfg->interval : STORE_DEFAULT_INTERVAL;
+	s->keep_buckets = cfg->keep_buckets;
+	s->keep_hours = cfg->keep_hours;
+	s->keep_days = cfg->keep_days;
+	s->maintained = INT64_MIN;
+	s->local = "";
 	if (cfg->host && cfg->host[0])
 		snprintf(s->host, sizeof(s->host), "%s", cfg->host);
 	else if (gethostname(s->host, sizeof(s->host) - 1))
 		snprintf(s->host, sizeof(s->host), "localhost");
 	err = ch_open(&s->c, cfg->path, errmsg, len);
+	if (!err && s->c.cluster[0]) {
+		snprintf(s->on, sizeof(s->on), " ON CLUSTER %s", s->c.cluster);
+		s->local = "_local";
+	}
 	if (!err)
 		err = create_schema(s);
 	if (!err)
 		err = wait_inserts(s);
 	if (!err)
 		err = read_attempt(s);
+	if (!err)
+		err = repair_last(s);
 	if (err) {
 		if (s->errmsg[0])
 			snprintf(errmsg, len, "%s", s->errmsg);
@@ -770,13 +1094,17 @@ static int ch_get_state(void *state, int64_t iface,
 	char *f[4];
 	int err;
 
+	char fmt[300];
+
 	memset(out, 0, sizeof(*out));
-	err = host_query(
-		s,
-		"SELECT instance, seq, ctr_packets, ctr_bytes FROM"
-		" %1$s.itm_valid WHERE host = %2$s AND iface = %3$s"
-		" AND kind = 4 ORDER BY attempt DESC LIMIT 1 FORMAT TabSeparated",
-		iface_name(s, iface), &r);
+	/* This node's replica: the one this monitor's rows went to. */
+	snprintf(fmt, sizeof(fmt),
+		 "SELECT instance, seq, ctr_packets, ctr_bytes FROM"
+		 " %%1$s.itm_data%s WHERE host = %%2$s AND iface = %%3$s"
+		 " AND kind = 4 ORDER BY attempt DESC LIMIT 1"
+		 " FORMAT TabSeparated",
+		 s->local);
+	err = host_query(s, fmt, iface_name(s, iface), &r);
 	if (!err && r.len) {
 		uint64_t p[ITM_CTR_MAX] = {0}, b[ITM_CTR_MAX] = {0};
 
@@ -1043,45 +1371,158 @@ static int build_body(struct store_ch *s, uint64_t attempt, struct strbuf *b)
 }
 
 /*
- * A try whose answer never came (a timeout, a connection cut after the
- * body was sent) may be stored or not.  The daemon then retries the same
- * drained maps, with larger kernel counters.  Before that retry, ask the
- * server: when the doubtful try is stored, its maps' rows are in (the
- * retry leaves them out) and so are its other counts (the retry stores
- * only what came since).  Across restarts the state rows say the same.
- * A try that timed out may still run on the server: wait for it first.
+ * Phase 2 of attempt `attempt`: copy its staged rows into itm_data, on
+ * the server, if its commit row is whole; in the order of itm_data's sort
+ * key, so that the same attempt always makes the same block (on a
+ * replicated table, a repeated block is dropped by the engine).  Named
+ * "itm-HOST-ATTEMPT-p" so that wait_inserts() sees it.
+ */
+static int promote(struct store_ch *s, uint64_t attempt)
+{
+	struct strbuf sql = STRBUF_INIT, h = STRBUF_INIT, cols = STRBUF_INIT;
+	char id[600], settings[650];
+	unsigned long long a = (unsigned long long)attempt;
+	int err = ch_sql_quote(&h, s->host);
+
+	if (!err)
+		err = columns(&cols, false, false);
+	if (!err)
+		err = strbuf_printf(
+			&sql,
+			"INSERT INTO %1$s.itm_data%6$s (%2$s) SELECT %2$s FROM"
+			" %1$s.itm_stage WHERE host = %3$s AND attempt = %4$llu"
+			" AND (host, attempt) IN (SELECT host, attempt FROM"
+			" %1$s.itm_stage WHERE host = %3$s AND attempt = %4$llu"
+			" AND kind = %5$d AND ok = '" CH_MARK "')"
+			" ORDER BY " CH_DATA_KEY,
+			s->c.db, cols.buf, h.buf, a, CH_COMMIT, s->local);
+	if (err)
+		err = nomem(s);
+	if (!err)
+		err = query_id_prefix(s, true, id, sizeof(id));
+	if (!err) {
+		snprintf(settings, sizeof(settings), "&query_id=%s%llu-p", id,
+			 a);
+		err = ch_exec(&s->c, sql.buf, NULL, 0, settings, NULL,
+			      s->errmsg, sizeof(s->errmsg));
+	}
+	strbuf_free(&sql);
+	strbuf_free(&h);
+	strbuf_free(&cols);
+	return err;
+}
+
+/* *stored: itm_data has the commit row of this attempt. */
+static int promoted(struct store_ch *s, uint64_t attempt, bool *stored)
+{
+	struct strbuf r = STRBUF_INIT, sql = STRBUF_INIT, h = STRBUF_INIT;
+	int err = ch_sql_quote(&h, s->host);
+
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "SELECT count() FROM %s.itm_data%s"
+				    " WHERE host = %s AND attempt = %llu"
+				    " AND kind = %d FORMAT TabSeparated",
+				    s->c.db, s->local, h.buf,
+				    (unsigned long long)attempt, CH_COMMIT);
+	if (err)
+		err = nomem(s);
+	else
+		err = run(s, sql.buf, &r);
+	*stored = !err && r.len && strtoull(r.buf, NULL, 10) > 0;
+	strbuf_free(&r);
+	strbuf_free(&sql);
+	strbuf_free(&h);
+	return err;
+}
+
+/*
+ * The materialized views write a promoted drain's sums after its rows, in
+ * parts of their own: a server killed in between (or a view's insert that
+ * failed) leaves the drain in itm_data and not in every rollup, and a
+ * phase 2 run again, dropped as a duplicate on a replicated table, feeds
+ * no view.  So once a drain is known stored, each rollup without its
+ * receipt gets the drain's sums from itm_data, as the view would have.
+ */
+static int repair_rollups(struct store_ch *s, uint64_t attempt)
+{
+	struct strbuf sql = STRBUF_INIT, r = STRBUF_INIT, h = STRBUF_INIT,
+		      labels = STRBUF_INIT, where = STRBUF_INIT;
+	unsigned long long a = (unsigned long long)attempt;
+	int err = ch_sql_quote(&h, s->host);
+
+	if (!err)
+		err = store_labels_list(&labels, "%1$s", ", ");
+	if (!err)
+		err = strbuf_printf(&where, " AND host = %s AND attempt = %llu",
+				    h.buf, a);
+	if (err)
+		err = nomem(s);
+	for (int i = 0; !err && i < 3; i++) {
+		const char *t = rollups[i].table;
+
+		strbuf_reset(&sql);
+		strbuf_reset(&r);
+		err = strbuf_printf(
+			&sql,
+			"SELECT count() FROM %s.%s%s WHERE host = %s"
+			" AND kind = %d AND ip = '%llu'"
+			" FORMAT TabSeparated",
+			s->c.db, t, s->local, h.buf, CH_COMMIT, a);
+		err = err ? nomem(s) : run(s, sql.buf, &r);
+		if (err || (r.len && strtoull(r.buf, NULL, 10) > 0))
+			continue;
+		strbuf_reset(&sql);
+		err = strbuf_printf(&sql, "INSERT INTO %s.%s%s ", s->c.db, t,
+				    s->local);
+		if (!err)
+			err = rollup_select(s, &sql, i, labels.buf, where.buf);
+		err = err ? nomem(s) : run(s, sql.buf, NULL);
+	}
+	strbuf_free(&sql);
+	strbuf_free(&r);
+	strbuf_free(&h);
+	strbuf_free(&labels);
+	strbuf_free(&where);
+	return err;
+}
+
+/*
+ * A try whose phase 2 was sent but not answered 200 (a timeout, a
+ * connection cut, an error from a view) may be stored or not.  The daemon then
+ * retries the same drained maps, with larger kernel counters.  Before that
+ * retry: wait until the server no longer runs it, then look; not stored, run
+ * phase 2 of that attempt again (its rows are still staged) and look
+ * again.  When it is stored, its maps' rows are in (the retry leaves them
+ * out) and so are its other counts (the retry stores only what came
+ * since).  Across restarts the state rows say the same.  A try whose
+ * phase 1 was not answered is never promoted: nothing to resolve.
  */
 static int resolve_doubt(struct store_ch *s)
 {
-	struct strbuf r = STRBUF_INIT, sql = STRBUF_INIT, h = STRBUF_INIT;
+	bool stored = false;
 	int err;
 
 	if (!s->doubt)
 		return 0;
 	err = wait_inserts(s);
 	if (!err)
-		err = ch_sql_quote(&h, s->host);
-	if (!err)
-		err = strbuf_printf(&sql,
-				    "SELECT count() FROM %s.itm_rows"
-				    " WHERE host = %s AND attempt = %llu"
-				    " AND kind = 5 AND ok = '" CH_MARK
-				    "' FORMAT TabSeparated",
-				    s->c.db, h.buf,
-				    (unsigned long long)s->doubt);
-	if (err)
-		err = nomem(s);
-	else
-		err = run(s, sql.buf, &r);
+		err = promoted(s, s->doubt, &stored);
+	if (!err && !stored) {
+		err = promote(s, s->doubt);
+		if (!err)
+			err = wait_inserts(s);
+		if (!err)
+			err = promoted(s, s->doubt, &stored);
+	}
+	if (!err && stored)
+		err = repair_rollups(s, s->doubt);
 	if (!err) {
-		if (r.len && strtoull(r.buf, NULL, 10) > 0)
+		if (stored)
 			memcpy(s->stored, s->pending,
 			       s->n_ifaces * sizeof(*s->stored));
 		s->doubt = 0;
 	}
-	strbuf_free(&r);
-	strbuf_free(&sql);
-	strbuf_free(&h);
 	return err;
 }
 
@@ -1098,20 +1539,19 @@ static void remember(struct store_ch *s)
 	}
 }
 
-static int ch_commit(void *state)
+/* Phase 1: the body of a new attempt into itm_stage. */
+static int stage(struct store_ch *s)
 {
-	struct store_ch *s = state;
 	struct strbuf sql = STRBUF_INIT, body = STRBUF_INIT;
 	char id[600], settings[650];
-	int err = resolve_doubt(s);
-
 	/* A new number for every try: a cut-off earlier try stays invalid. */
+	int err = build_body(s, ++s->attempt, &body);
+
 	if (!err)
-		err = build_body(s, ++s->attempt, &body);
+		err = strbuf_printf(&sql, "INSERT INTO %s.itm_stage (",
+				    s->c.db);
 	if (!err)
-		err = strbuf_printf(&sql, "INSERT INTO %s.itm_rows (", s->c.db);
-	if (!err)
-		err = columns(&sql, false);
+		err = columns(&sql, false, true);
 	if (!err)
 		err = strbuf_puts(&sql, ") FORMAT TabSeparated");
 	if (err == -EINVAL)
@@ -1128,30 +1568,140 @@ static int ch_commit(void *state)
 			 (unsigned long long)s->attempt);
 		err = ch_exec(&s->c, sql.buf, body.buf, body.len, settings,
 			      NULL, s->errmsg, sizeof(s->errmsg));
+	}
+	strbuf_free(&sql);
+	strbuf_free(&body);
+	return err;
+}
+
+static int ch_commit(void *state)
+{
+	struct store_ch *s = state;
+	int err = resolve_doubt(s);
+
+	/*
+	 * Phase 1 unanswered: perhaps staged, never promoted, so the retry
+	 * (a new attempt) stores everything again.
+	 */
+	if (!err)
+		err = stage(s);
+	if (!err) {
+		err = promote(s, s->attempt);
 		if (!err) {
 			/* The daemon now knows what is stored. */
 			memset(s->stored, 0, s->n_ifaces * sizeof(*s->stored));
-		} else if (err == -ECONNRESET) {
+		} else {
+			/* Even an error: its rows may be in, not its sums. */
 			remember(s);
 			s->doubt = s->attempt;
 		}
 	}
-	strbuf_free(&sql);
-	strbuf_free(&body);
 	ch_rollback(s);
 	return err;
 }
 
 /*
- * Rollups and retention are not done by this backend yet: the rows stay
- * at --db-interval resolution (docs/clickhouse.md).
+ * Partitions of db.table (their values as numbers) below `cut`, dropped;
+ * `shared`: a table that is replicated on a cluster (table_local).  On a
+ * cluster a replicated table drops the partition on every replica of
+ * this node's shard (through ZooKeeper); each shard's monitors drop its
+ * partitions.  Not ON CLUSTER: that waits for every node, a node down
+ * would hold the writer for distributed_ddl_task_timeout.
+ */
+static int drop_below(struct store_ch *s, const char *name, bool shared,
+		      int64_t cut)
+{
+	struct strbuf sql = STRBUF_INIT, r = STRBUF_INIT, d = STRBUF_INIT;
+	char table[64];
+	int err = ch_sql_quote(&d, s->c.db);
+
+	snprintf(table, sizeof(table), "%s%s", name, shared ? s->local : "");
+
+	if (!err)
+		err = strbuf_printf(
+			&sql,
+			"SELECT DISTINCT partition FROM system.parts"
+			" WHERE database = %s AND table = '%s'"
+			" AND active FORMAT TabSeparated",
+			d.buf, table);
+	if (err)
+		err = nomem(s);
+	else
+		err = run(s, sql.buf, &r);
+	for (char *p = r.len ? r.buf : NULL; p && *p && !err;) {
+		char *nl = strchr(p, '\n'), *end;
+		long long v;
+
+		if (nl)
+			*nl = '\0';
+		v = strtoll(p, &end, 10);
+		if (end != p && !*end && v < cut) {
+			strbuf_reset(&sql);
+			err = strbuf_printf(
+				&sql, "ALTER TABLE %s.%s DROP PARTITION %lld",
+				s->c.db, table, v);
+			err = err ? nomem(s) : run(s, sql.buf, NULL);
+		}
+		p = nl ? nl + 1 : NULL;
+	}
+	strbuf_free(&sql);
+	strbuf_free(&r);
+	strbuf_free(&d);
+	return err;
+}
+
+/* The partition value toYYYYMM() gives the day of t. */
+static int64_t yyyymm(int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	return (int64_t)(tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+}
+
+static int64_t min_i64(int64_t a, int64_t b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * The rollups are the engine's (materialized views).  Retention: 18.16
+ * has no TTL, so whole partitions older than --db-keep-* are dropped, at
+ * most once an hour (a day is the finest partition); never hours before
+ * the buckets they sum, nor days before hours.  The stage keeps today's
+ * and yesterday's tries: a try is promoted within seconds of its staging.
  */
 static int ch_maintain(void *state, int64_t now, unsigned max_hours)
 {
-	(void)state;
-	(void)now;
+	struct store_ch *s = state;
+	int64_t hour = store_floor(now, STORE_HOUR), today, raw, hours, days;
+	int err;
+
 	(void)max_hours;
-	return 0;
+	if (hour == s->maintained)
+		return 0;
+	today = store_floor(now, STORE_DAY);
+	raw = store_floor(now - (int64_t)s->keep_buckets, STORE_DAY);
+	hours = min_i64(store_floor(now - (int64_t)s->keep_hours, STORE_DAY),
+			raw);
+	err = drop_below(s, "itm_stage", false, today / STORE_DAY - 1);
+	if (!err)
+		err = drop_below(s, "itm_data", true, raw / STORE_DAY);
+	if (!err)
+		err = drop_below(s, "itm_minute", true, raw / STORE_DAY);
+	if (!err)
+		err = drop_below(s, "itm_hour", true, hours / STORE_DAY);
+	if (!err && s->keep_days) {
+		days = min_i64(
+			store_floor(now - (int64_t)s->keep_days, STORE_DAY),
+			hours);
+		/* A month goes when all of it is older than the cut. */
+		err = drop_below(s, "itm_day", true, yyyymm(days));
+	}
+	if (!err)
+		s->maintained = hour;
+	return err;
 }
 
 static int hex_addr(const char *t, struct in6_addr *a)
@@ -1215,7 +1765,7 @@ static int ch_restore(void *state, store_total_fn fn, void *ctx)
 	int err = host_query(
 		s,
 		"SELECT ip, pid, process, sum(tx_bytes), sum(rx_bytes),"
-		" sum(tx_packets), sum(rx_packets) FROM %1$s.itm_valid"
+		" sum(tx_packets), sum(rx_packets) FROM %1$s.itm_day"
 		" WHERE host = %2$s AND kind = 3 GROUP BY ip, pid, process"
 		" FORMAT TabSeparated",
 		NULL, &r);
@@ -1251,7 +1801,7 @@ static int ch_restore_other(void *state, int64_t iface,
 	err = host_query(
 		s,
 		"SELECT kind, sum(tx_bytes), sum(rx_bytes), sum(tx_packets),"
-		" sum(rx_packets) FROM %1$s.itm_valid WHERE host = %2$s"
+		" sum(rx_packets) FROM %1$s.itm_day WHERE host = %2$s"
 		" AND iface = %3$s AND kind < 3 GROUP BY kind"
 		" FORMAT TabSeparated",
 		iface_name(s, iface), &r);
