@@ -63,7 +63,7 @@ CONFIG = """<yandex>
 {shards}
   </{cluster}></remote_servers>
   <zookeeper><node><host>127.0.0.1</host><port>{zk}</port></node>
-    <session_timeout_ms>6000</session_timeout_ms></zookeeper>
+    <session_timeout_ms>4000</session_timeout_ms></zookeeper>
   <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
 </yandex>
 """
@@ -241,8 +241,12 @@ class Node:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def stop(self):
-        """SIGTERM: a clean shutdown."""
+    def stop(self, wait=True):
+        """SIGTERM: a clean shutdown (wait=False: only the signal)."""
+        if not wait:
+            if self.running():
+                self.proc.send_signal(signal.SIGTERM)
+            return
         _kill(self.proc, signal.SIGTERM)
 
     def kill(self):
@@ -365,6 +369,19 @@ class Cluster:
         raise RuntimeError("ON CLUSTER DDL does not reach every node: %s" %
                            "; ".join(n.errlog() for n in self.nodes))
 
+    def stop_nodes(self, nodes):
+        """SIGTERM to all of them at once, then wait for each."""
+        for n in nodes:
+            n.stop(wait=False)
+        for n in nodes:
+            n.stop()
+
+    def start_nodes(self, nodes):
+        for n in nodes:
+            n.launch()
+        for n in nodes:
+            n.wait_up()
+
     def node(self, shard, replica):
         return self.nodes[self.layout.index((shard, replica))]
 
@@ -392,10 +409,29 @@ class Cluster:
             "SELECT name FROM system.tables WHERE database = '%s'"
             " AND engine LIKE 'Replicated%%'" % db)]
 
+    def wait_writable(self, timeout=60):
+        """Every running node answers and none of its replicated tables
+        is read-only: a replica killed with SIGKILL stays read-only after
+        its start until ZooKeeper expires its old session."""
+        deadline = time.monotonic() + timeout
+        err = None
+        while time.monotonic() < deadline:
+            try:
+                if all(n.query("SELECT count() FROM system.replicas WHERE"
+                               " is_readonly OR is_session_expired") ==
+                       [["0"]] for n in self.nodes if n.running()):
+                    return
+            except (OSError, RuntimeError) as e:
+                err = e
+            time.sleep(0.2)
+        raise TimeoutError("replicas still read-only after %d s (%s)" %
+                           (timeout, err))
+
     def sync(self, db, tables=None, timeout=120):
         """SYSTEM SYNC REPLICA on every running node for every replicated
         table of `db`: afterwards each replica holds what its shard
         has."""
+        self.wait_writable(timeout)
         tables = tables or self.replicated_tables(db)
         for n in self.nodes:
             if not n.running():
