@@ -14,8 +14,9 @@ only), then:
  1. rows/s: build/bench/ch_bench, PROCS simulated monitors (processes, each
     its own --db-host) doing DRAINS drains of ADDRS addresses through the
     store's own writer, into PostgreSQL (the baseline), then ClickHouse,
-    then the 2x2 cluster through different nodes when tests/e2e/ch_cluster.py
-    is there; ratio against PostgreSQL;
+    then the 2x2 cluster (tests/e2e/ch_cluster.py: four servers and
+    ZooKeeper in a namespace of their own, joined to ours by a veth),
+    monitor i through node i % 4; ratio against PostgreSQL;
  2. bytes on disk per address row, the same rows (one monitor) in each:
     ClickHouse system.parts bytes_on_disk after OPTIMIZE ... FINAL,
     PostgreSQL pg_total_relation_size of every table, the SQLite file;
@@ -82,10 +83,14 @@ def ch_server():
     return s.start()
 
 
-def throughput(a, pg, ch, cluster_urls):
+def throughput(a, pg, ch, cluster):
     targets = [pg.url("itm_tp"), ch.url("itm_tp")]
-    if cluster_urls:
-        targets.append(",".join(cluster_urls))
+    if cluster:
+        # monitor i through node i % 4, in the order s1r1, s2r1, s1r2,
+        # s2r2: every node takes inserts, each shard from two monitors
+        via = cluster.attach(NS)
+        nodes = [cluster.nodes[i] for i in (0, 2, 1, 3)]
+        targets.append(",".join(n.url("itm_tp", via=via) for n in nodes))
     out = in_ns(BENCH, str(a.procs), str(a.addrs), str(a.drains),
                 *targets, timeout=3600).stdout
     print("### 1. Rows per second, simulated monitors (baseline:"
@@ -94,11 +99,17 @@ def throughput(a, pg, ch, cluster_urls):
           .replace("| 2 clickhouse", "| 2 ClickHouse, one server")
           .replace("| 3 clickhouse", "| 3 ClickHouse, 2x2 cluster"))
     rows = a.procs * a.addrs * a.drains
-    (n,), = ch.query("SELECT count() FROM itm_tp.traffic")
-    (m,), = pg.psql("SELECT count(*) FROM traffic", db="itm_tp")
-    print("address rows stored: ClickHouse %s, PostgreSQL %s (expected %d)"
-          "\n" % (n, m, rows))
-    if int(n) != rows or int(m) != rows:
+    counts = [("PostgreSQL", pg.psql("SELECT count(*) FROM traffic",
+                                     db="itm_tp")[0][0]),
+              ("ClickHouse", ch.query("SELECT count() FROM itm_tp.traffic")
+               [0][0])]
+    if cluster:
+        cluster.sync("itm_tp")
+        counts.append(("the cluster (Distributed)", cluster.nodes[0].query(
+            "SELECT count() FROM itm_tp.traffic")[0][0]))
+    print("address rows stored: %s (expected %d each)\n" % (
+        ", ".join("%s %s" % c for c in counts), rows))
+    if any(int(c) != rows for _, c in counts):
         raise SystemExit("stored row counts differ from what was written")
 
 
@@ -106,9 +117,9 @@ def ch_bytes(ch, db):
     for (t,) in ch.query("SELECT name FROM system.tables WHERE database ="
                          " '%s' AND engine LIKE '%%MergeTree'" % db):
         run(ch, "OPTIMIZE TABLE %s.%s FINAL" % (db, t))
-    (b,), = ch.query("SELECT sum(bytes_on_disk) FROM system.parts WHERE"
-                     " database = '%s' AND active" % db)
-    return int(b)
+    return {t: (int(r), int(b)) for t, r, b in ch.query(
+        "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts"
+        " WHERE database = '%s' AND active GROUP BY table" % db)}
 
 
 def pg_bytes(pg, db):
@@ -125,13 +136,18 @@ def bytes_per_row(a, pg, ch, tmp):
     in_ns(BENCH, "1", str(a.addrs), str(a.drains), pg.url("itm_size"),
           ch.url("itm_size"), db, timeout=3600)
     rows = a.addrs * a.drains
-    sizes = [("ClickHouse (after OPTIMIZE FINAL)", ch_bytes(ch, "itm_size")),
-             ("PostgreSQL (pg_total_relation_size)", pg_bytes(pg,
-                                                              "itm_size")),
-             ("SQLite (file)", os.path.getsize(db))]
+    tables = ch_bytes(ch, "itm_size")
+    sizes = [("ClickHouse, all tables (after OPTIMIZE FINAL)",
+              sum(b for _, b in tables.values()))]
+    sizes += [("ClickHouse `%s` (%d rows)" % (t, r), b)
+              for t, (r, b) in sorted(tables.items())]
+    sizes += [("PostgreSQL (pg_total_relation_size)",
+               pg_bytes(pg, "itm_size")),
+              ("SQLite (file)", os.path.getsize(db))]
     print("### 2. Bytes on disk per address row (%d drains of %d"
           " addresses, one monitor)\n" % (a.drains, a.addrs))
-    print("| store | bytes | bytes/row | vs ClickHouse |\n|---|---|---|---|")
+    print("| store | bytes | bytes per address row | vs ClickHouse |\n"
+          "|---|---|---|---|")
     for name, b in sizes:
         print("| %s | %d | %.1f | %.1fx |" % (name, b, b / rows,
                                              b / sizes[0][1]))
@@ -139,7 +155,7 @@ def bytes_per_row(a, pg, ch, tmp):
 
 
 def column_exprs(labels):
-    """What the store writes in each column of itm_rows, from the
+    """What the store writes in each column of itm_data, from the
     generator's variables (see load()).  A column not here means the schema
     changed: the generator must learn it, not guess."""
     e = {
@@ -151,8 +167,8 @@ def column_exprs(labels):
         # 198.18.0.0/15 and 2001:db8::/32 (test ranges); the 16 bytes
         # in hex (hex() of an integer drops leading zero bytes: 2^32 + x
         # keeps eight digits after its "01")
-        "ip": "if(a % 2 = 0, concat('00000000000000000000FFFF',"
-              " hex(toUInt32(3323068416 + a))), v6hex)",
+        "ip": "lower(if(a % 2 = 0, concat('00000000000000000000FFFF',"
+              " hex(toUInt32(3323068416 + a))), v6hex))",
         "remote_ip": "if(a % 2 = 0, IPv4NumToString(toUInt32(3323068416 +"
                      " a)), IPv6NumToString(toFixedString(unhex(v6hex),"
                      " 16)))",
@@ -192,7 +208,12 @@ def run(ch, sql):
 def load(ch, db, rows, hosts):
     """rows address rows from `hosts` monitors, one drain a minute over
     the 24 h that end now, each with its state and commit rows."""
-    cols = [r[0] for r in ch.query("DESCRIBE TABLE %s.itm_rows" % db)]
+    # the table the store promotes whole drains into (itm_rows before the
+    # rollups came); its materialized views fill the rollups from these
+    # INSERTs as they do from the store's
+    tables = {r[0] for r in ch.query("SHOW TABLES FROM %s" % db)}
+    table = "itm_data" if "itm_data" in tables else "itm_rows"
+    cols = [r[0] for r in ch.query("DESCRIBE TABLE %s.%s" % (db, table))]
     fixed = ("host ts seconds iface kind ip remote_ip pid process tx_bytes"
              " rx_bytes tx_packets rx_packets attempt instance seq"
              " ctr_packets ctr_bytes ok").split()
@@ -200,8 +221,8 @@ def load(ch, db, rows, hosts):
     e = column_exprs(labels)
     missing = [c for c in cols if c not in e]
     if missing:
-        raise SystemExit("itm_rows has columns the generator does not know:"
-                         " %s" % missing)
+        raise SystemExit("%s has columns the generator does not know: %s"
+                         % (table, missing))
     per = rows // (hosts * 1440)  # addresses per drain
     t0 = (int(time.time()) // 60) * 60 - 1439 * 60
     # number = ((host * 1440) + minute) * per + j: host-major, close to
@@ -215,8 +236,8 @@ def load(ch, db, rows, hosts):
                                              hosts * per * 1440))
     sel = ", ".join("%s AS %s" % (e[c], c) for c in cols)
     t = time.monotonic()
-    run(ch, "INSERT INTO %s.itm_rows (%s) SELECT %s FROM (%s)" %
-             (db, ", ".join(cols), sel, inner))
+    run(ch, "INSERT INTO %s.%s (%s) SELECT %s FROM (%s)" %
+        (db, table, ", ".join(cols), sel, inner))
     # the state (kind 4) and commit (kind 5) row of every drain
     for kind, iface in ((4, "'eth0'"), (5, "''")):
         e2 = dict(e, kind="toUInt8(%d)" % kind, iface=iface, ip="''",
@@ -225,13 +246,15 @@ def load(ch, db, rows, hosts):
                   tx_packets="toUInt64(0)", rx_packets="toUInt64(0)")
         for name in labels:
             e2[name] = "''"
-        if kind == 4:
+        if kind == 4:  # the drained map and the kernel's counters
             e2["instance"] = "toUInt64(1 + h)"
             e2["seq"] = "toUInt64(mi + 1)"
-        run(ch, "INSERT INTO %s.itm_rows (%s) SELECT %s FROM (SELECT"
+            e2["ctr_packets"] = e2["ctr_bytes"] = \
+                "[toUInt64(mi), 0, 0, 0, 0, 0]"
+        run(ch, "INSERT INTO %s.%s (%s) SELECT %s FROM (SELECT"
                  " intDiv(number, %d) AS mi, number %% %d AS h, %d AS t0"
                  " FROM numbers(%d))" %
-                 (db, ", ".join(cols),
+                 (db, table, ", ".join(cols),
                   ", ".join("%s AS %s" % (e2[c], c) for c in cols),
                   hosts, hosts, t0, hosts * 1440))
     return per * hosts * 1440, t0, time.monotonic() - t
@@ -387,6 +410,8 @@ def main():
     p.add_argument("--hosts", type=int, default=50)
     p.add_argument("--timeout", type=int, default=120,
                    help="seconds one `query top` may take (part 3)")
+    p.add_argument("--no-cluster", action="store_true",
+                   help="part 1 without the 2x2 cluster")
     p.add_argument("--parts", default="123",
                    help="which parts to run (default 123)")
     a = p.parse_args()
@@ -409,12 +434,12 @@ def main():
         pg = pgc.Cluster(port=54339).init().start()
         for db in ("itm_tp", "itm_size"):
             pg.psql("CREATE DATABASE %s" % db)
-        urls = []
-        if ch_cluster is not None and hasattr(ch_cluster, "Cluster"):
-            cluster = ch_cluster.Cluster(NS).start()
-            urls = [cluster.url(i, "itm_tp") for i in range(4)]
+        if "1" in a.parts and ch_cluster and ch_cluster.available() and \
+                not a.no_cluster:
+            cluster = ch_cluster.Cluster()
+            cluster.start()
         if "1" in a.parts:
-            throughput(a, pg, ch, urls)
+            throughput(a, pg, ch, cluster)
         if "2" in a.parts:
             bytes_per_row(a, pg, ch, ch.dir)
         if "3" in a.parts:

@@ -99,7 +99,7 @@ EOF
 }
 
 ch_drains() { # commit rows: one per stored drain
-	ch_query "SELECT count() FROM itm.itm_rows WHERE kind = 5" 2>/dev/null ||
+	ch_query "SELECT count() FROM itm.itm_data WHERE kind = 5" 2>/dev/null ||
 		echo 0
 }
 
