@@ -393,12 +393,14 @@ def replay(ch, db, statements):
     names, nsecs = post_body(
         ch, "SELECT id, remote_ip FROM addrs WHERE id IN (%s)"
         " FORMAT TabSeparated" % ",".join(ids), db)
+    (hosts,), = ch.query("SELECT uniqExact(host) FROM %s.ifaces" % db)
     print("replayed with the query in the request body: one per-host sum"
-          " (%d ids) %.2f s, x %d hosts; the names of its ids (%d bytes of"
+          " (%d ids) %.2f s, one per host: %s hosts; the names of its ids"
+          " (%d bytes of"
           " ids: the CLI puts them in the URL, which the server refuses"
           " beyond about 16 KB, and a statement is limited to 256 KiB by"
           " default) %.2f s\n" % (
-              len(ids), secs, len(sums) or 1, len(",".join(ids)), nsecs))
+              len(ids), secs, hosts, len(",".join(ids)), nsecs))
 
 
 def main():
