@@ -1,0 +1,463 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The ClickHouse store against PostgreSQL and SQLite, same machine, same
+run (issue 25, item 5).  As root, after `ninja -C build`:
+
+    bench/ch_bench.py [--procs 4] [--addrs 10000] [--drains 20]
+                      [--rows 50000000] [--hosts 50]
+
+Starts a throwaway clickhouse-server (tests/e2e/ch_server.py) in a network
+namespace of its own (listening on that namespace's loopback; removed on
+exit) and a throwaway PostgreSQL (tests/e2e/pg_cluster.py, Unix socket
+only), then:
+
+ 1. rows/s: build/bench/ch_bench, PROCS simulated monitors (processes, each
+    its own --db-host) doing DRAINS drains of ADDRS addresses through the
+    store's own writer, into PostgreSQL (the baseline), then ClickHouse,
+    then the 2x2 cluster (tests/e2e/ch_cluster.py: four servers and
+    ZooKeeper in a namespace of their own, joined to ours by a veth),
+    monitor i through node i % 4; ratio against PostgreSQL;
+ 2. bytes on disk per address row, the same rows (one monitor) in each:
+    ClickHouse system.parts bytes_on_disk after OPTIMIZE ... FINAL,
+    PostgreSQL pg_total_relation_size of every table, the SQLite file;
+ 3. `query top --since 24h` (the real CLI) over ROWS address rows that the
+    server generates itself (INSERT ... SELECT ... FROM numbers(N), shaped
+    as the store writes them: HOSTS monitors, one drain a minute over the
+    last 24 h, their commit and state rows), median of 5, and what the
+    server read for it (system.query_log).
+"""
+
+import argparse
+import re
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+
+import ch_server as chs  # noqa: E402
+import pg_cluster as pgc  # noqa: E402
+
+try:
+    import ch_cluster  # the 2 shards x 2 replicas harness, when present
+except ImportError:
+    ch_cluster = None
+
+BIN = os.environ.get("ITM_BIN", os.path.join(ROOT, "build",
+                                             "ip_traffic_monitor_cli"))
+BENCH = os.path.join(ROOT, "build", "bench", "ch_bench")
+NS = "itmchb%d" % os.getpid()
+
+# The server logs every query (system.query_log) so that part 3 can say
+# what `query top` read.
+QUERY_LOG = """  <query_log><database>system</database><table>query_log</table>
+    <flush_interval_milliseconds>500</flush_interval_milliseconds></query_log>
+</yandex>"""
+
+
+def sh(*argv, **kw):
+    return subprocess.run(argv, check=True, capture_output=True, text=True,
+                          **kw)
+
+
+def in_ns(*argv, **kw):
+    return sh("nsenter", "--net=/run/netns/" + NS, *argv, **kw)
+
+
+def ch_server():
+    s = chs.Server(NS, port=18323)
+    for name, old, new in (
+            ("config.xml", "</yandex>", QUERY_LOG),
+            ("users.xml", "<profiles><default></default></profiles>",
+             "<profiles><default><log_queries>1</log_queries>"
+             "</default></profiles>")):
+        path = os.path.join(s.dir, name)
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace(old, new))
+    return s.start()
+
+
+def throughput(a, pg, ch, cluster):
+    targets = [pg.url("itm_tp"), ch.url("itm_tp")]
+    if cluster:
+        # monitor i through node i % 4, in the order s1r1, s2r1, s1r2,
+        # s2r2: every node takes inserts, each shard from two monitors
+        via = cluster.attach(NS)
+        nodes = [cluster.nodes[i] for i in (0, 2, 1, 3)]
+        targets.append(",".join(n.url("itm_tp", via=via) for n in nodes))
+    out = in_ns(BENCH, str(a.procs), str(a.addrs), str(a.drains),
+                *targets, timeout=3600).stdout
+    print("### 1. Rows per second, simulated monitors (baseline:"
+          " PostgreSQL)\n")
+    print(out.replace("| 1 postgresql", "| 1 PostgreSQL")
+          .replace("| 2 clickhouse", "| 2 ClickHouse, one server")
+          .replace("| 3 clickhouse", "| 3 ClickHouse, 2x2 cluster"))
+    rows = a.procs * a.addrs * a.drains
+    counts = [("PostgreSQL", pg.psql("SELECT count(*) FROM traffic",
+                                     db="itm_tp")[0][0]),
+              ("ClickHouse", ch.query("SELECT count() FROM itm_tp.traffic")
+               [0][0])]
+    if cluster:
+        cluster.sync("itm_tp")
+        counts.append(("the cluster (Distributed)", cluster.nodes[0].query(
+            "SELECT count() FROM itm_tp.traffic")[0][0]))
+    print("address rows stored: %s (expected %d each)\n" % (
+        ", ".join("%s %s" % c for c in counts), rows))
+    if any(int(c) != rows for _, c in counts):
+        raise SystemExit("stored row counts differ from what was written")
+
+
+def ch_bytes(ch, db):
+    for (t,) in ch.query("SELECT name FROM system.tables WHERE database ="
+                         " '%s' AND engine LIKE '%%MergeTree'" % db):
+        run(ch, "OPTIMIZE TABLE %s.%s FINAL" % (db, t))
+    return {t: (int(r), int(b)) for t, r, b in ch.query(
+        "SELECT table, sum(rows), sum(bytes_on_disk) FROM system.parts"
+        " WHERE database = '%s' AND active GROUP BY table" % db)}
+
+
+def pg_bytes(pg, db):
+    pg.psql("VACUUM", db=db)
+    (b,), = pg.psql("SELECT sum(pg_total_relation_size(c.oid)) FROM"
+                    " pg_class c JOIN pg_namespace n ON n.oid ="
+                    " c.relnamespace WHERE c.relkind = 'r' AND"
+                    " n.nspname = 'public'", db=db)
+    return int(b)
+
+
+def bytes_per_row(a, pg, ch, tmp):
+    db = os.path.join(tmp, "size.db")
+    in_ns(BENCH, "1", str(a.addrs), str(a.drains), pg.url("itm_size"),
+          ch.url("itm_size"), db, timeout=3600)
+    rows = a.addrs * a.drains
+    tables = ch_bytes(ch, "itm_size")
+    sizes = [("ClickHouse, all tables (after OPTIMIZE FINAL)",
+              sum(b for _, b in tables.values()))]
+    sizes += [("ClickHouse `%s` (%d rows)" % (t, r), b)
+              for t, (r, b) in sorted(tables.items())]
+    sizes += [("PostgreSQL (pg_total_relation_size)",
+               pg_bytes(pg, "itm_size")),
+              ("SQLite (file)", os.path.getsize(db))]
+    print("### 2. Bytes on disk per address row (%d drains of %d"
+          " addresses, one monitor)\n" % (a.drains, a.addrs))
+    print("| store | bytes | bytes per address row | vs ClickHouse |\n"
+          "|---|---|---|---|")
+    for name, b in sizes:
+        print("| %s | %d | %.1f | %.1fx |" % (name, b, b / rows,
+                                             b / sizes[0][1]))
+    print()
+
+
+def column_exprs(labels):
+    """What the store writes in each column of itm_data, from the
+    generator's variables (see load()).  A column not here means the schema
+    changed: the generator must learn it, not guess."""
+    e = {
+        "host": "concat('mon-', toString(1000 + h))",
+        "ts": "toInt64(t0 + mi * 60)",
+        "seconds": "toUInt32(60)",
+        "iface": "'eth0'",
+        "kind": "toUInt8(3)",
+        # 198.18.0.0/15 and 2001:db8::/32 (test ranges); the 16 bytes
+        # in hex (hex() of an integer drops leading zero bytes: 2^32 + x
+        # keeps eight digits after its "01")
+        "ip": "lower(if(a % 2 = 0, concat('00000000000000000000FFFF',"
+              " hex(toUInt32(3323068416 + a))), v6hex))",
+        "remote_ip": "if(a % 2 = 0, IPv4NumToString(toUInt32(3323068416 +"
+                     " a)), IPv6NumToString(toFixedString(unhex(v6hex),"
+                     " 16)))",
+        "pid": "toUInt32(if(a % 7 = 0, 1000 + a % 50, 0))",
+        "process": "if(a % 7 = 0, 'nginx', '-')",
+        # a few heavy talkers among many small ones
+        "tx_bytes": "toUInt64((1000 + a % 1500) * if(a % 97 = 0, 400, 1))",
+        "rx_bytes": "toUInt64((2000 + a % 900) * if(a % 89 = 0, 300, 1))",
+        "tx_packets": "toUInt64(3 + a % 5)",
+        "rx_packets": "toUInt64(4 + a % 3)",
+        "attempt": "toUInt64(mi + 1)",
+        "instance": "toUInt64(0)",
+        "seq": "toUInt64(0)",
+        "ctr_packets": "emptyArrayUInt64()",
+        "ctr_bytes": "emptyArrayUInt64()",
+        "ok": "'itm'",
+    }
+    sets = [("中国", "江苏省", "南京市", "中国电信", "AS4134"),
+            ("中国", "广东省", "深圳市", "中国移动", "AS9808"),
+            ("美国", "加利福尼亚州", "芒廷维尤", "Google", "AS15169"),
+            ("日本", "东京都", "东京", "NTT", "AS2914"),
+            ("Unknown",) * 5]
+    for i, name in enumerate(labels):
+        # transform(): an array literal indexed per row is built per row
+        e[name] = "transform(a %% 5, [0, 1, 2, 3], [%s], 'Unknown')" % (
+            ", ".join("'%s'" % (s[i] if i < len(s) else "Unknown")
+                      for s in sets[:4]))
+    return e
+
+
+def run(ch, sql):
+    """A statement without a result (query() asks for one), however long
+    it takes (loading 50 million rows does)."""
+    post_body(ch, sql, "default")
+
+
+def load(ch, db, rows, hosts):
+    """rows address rows from `hosts` monitors, one drain a minute over
+    the 24 h that end now, each with its state and commit rows."""
+    # the table the store promotes whole drains into (itm_rows before the
+    # rollups came); its materialized views fill the rollups from these
+    # INSERTs as they do from the store's
+    tables = {r[0] for r in ch.query("SHOW TABLES FROM %s" % db)}
+    table = "itm_data" if "itm_data" in tables else "itm_rows"
+    cols = [r[0] for r in ch.query("DESCRIBE TABLE %s.%s" % (db, table))]
+    fixed = ("host ts seconds iface kind ip remote_ip pid process tx_bytes"
+             " rx_bytes tx_packets rx_packets attempt instance seq"
+             " ctr_packets ctr_bytes ok").split()
+    labels = [c for c in cols if c not in fixed]
+    e = column_exprs(labels)
+    missing = [c for c in cols if c not in e]
+    if missing:
+        raise SystemExit("%s has columns the generator does not know: %s"
+                         % (table, missing))
+    per = rows // (hosts * 1440)  # addresses per drain
+    t0 = (int(time.time()) // 60) * 60 - 1439 * 60
+    # number = ((host * 1440) + minute) * per + j: host-major, close to
+    # the table's order, so the server sorts less.  Address a moves slowly
+    # through a pool of 200 000 over the day, unique within a drain.
+    inner = ("SELECT intDiv(number, %d) AS h, intDiv(number, %d) %% 1440 AS mi,"
+             " number %% %d AS j, (h * 4001 + mi * 13 + j) %% 200000 AS a,"
+             " concat('20010DB800000000', substring(hex(4294967296 +"
+             " h), 3), substring(hex(4294967296 + a), 3)) AS v6hex,"
+             " %d AS t0 FROM numbers(%d)" % (1440 * per, per, per, t0,
+                                             hosts * per * 1440))
+    sel = ", ".join("%s AS %s" % (e[c], c) for c in cols)
+    t = time.monotonic()
+    run(ch, "INSERT INTO %s.%s (%s) SELECT %s FROM (%s)" %
+        (db, table, ", ".join(cols), sel, inner))
+    # the state (kind 4) and commit (kind 5) row of every drain
+    for kind, iface in ((4, "'eth0'"), (5, "''")):
+        e2 = dict(e, kind="toUInt8(%d)" % kind, iface=iface, ip="''",
+                  remote_ip="''", pid="toUInt32(0)", process="''",
+                  tx_bytes="toUInt64(0)", rx_bytes="toUInt64(0)",
+                  tx_packets="toUInt64(0)", rx_packets="toUInt64(0)")
+        for name in labels:
+            e2[name] = "''"
+        if kind == 4:  # the drained map and the kernel's counters
+            e2["instance"] = "toUInt64(1 + h)"
+            e2["seq"] = "toUInt64(mi + 1)"
+            e2["ctr_packets"] = e2["ctr_bytes"] = \
+                "[toUInt64(mi), 0, 0, 0, 0, 0]"
+        run(ch, "INSERT INTO %s.%s (%s) SELECT %s FROM (SELECT"
+                 " intDiv(number, %d) AS mi, number %% %d AS h, %d AS t0"
+                 " FROM numbers(%d))" %
+                 (db, table, ", ".join(cols),
+                  ", ".join("%s AS %s" % (e2[c], c) for c in cols),
+                  hosts, hosts, t0, hosts * 1440))
+    return per * hosts * 1440, t0, time.monotonic() - t
+
+
+def query_top(a, ch):
+    db = "itm_big"
+    # the schema, as the store creates it (one drain of one address, in
+    # 2026-01: outside the window)
+    in_ns(BENCH, "1", "1", "1", ch.url(db))
+    n, t0, secs = load(ch, db, a.rows, a.hosts)
+    (stored,), = ch.query("SELECT count() FROM %s.traffic WHERE ts >= %d"
+                          % (db, t0))
+    (size,), = ch.query("SELECT sum(bytes_on_disk) FROM system.parts"
+                        " WHERE database = '%s' AND active" % db)
+    print("### 3. `query top --since 24h` over %d address rows\n" % n)
+    print("loaded server-side in %.1f s (%d monitors x 1440 drains x %d"
+          " addresses); `traffic` shows %s of them in the window; %.1f MiB"
+          " on disk (not merged)\n" % (secs, a.hosts, n // a.hosts // 1440,
+                                       stored, int(size) / 1048576))
+    if int(stored) != n:
+        raise SystemExit("the views do not show the generated rows")
+    run(ch, "SYSTEM FLUSH LOGS")
+    (since,), = ch.query("SELECT now()")
+    times, runs = [], []
+    for _ in range(5):
+        t = time.monotonic()
+        try:
+            r = subprocess.run(["nsenter", "--net=/run/netns/" + NS, BIN,
+                                "query", "top", "--db", ch.url(db),
+                                "--since", "24h", "-n", "10"],
+                               capture_output=True, text=True,
+                               timeout=a.timeout)
+        except subprocess.TimeoutExpired:
+            r = None
+        times.append(time.monotonic() - t)
+        runs.append(r)
+        if r is None or r.returncode:
+            break  # a figure of a failure is no figure
+    r = runs[-1]
+    if r is None:
+        print("`query top --since 24h` did not finish in %d s (killed)\n"
+              % a.timeout)
+    else:
+        print("```\n$ ip_traffic_monitor_cli query top --db clickhouse://"
+              "... --since 24h -n 10\n%s%s(exit status %d)\n```\n" % (
+                  r.stdout, r.stderr, r.returncode))
+    ok = len(runs) == 5 and all(x and not x.returncode for x in runs)
+    print("wall s: %s; %s\n" % (
+        ", ".join("%.2f" % x for x in times),
+        "**median of 5: %.2f s** (goal <= 1 s)" % statistics.median(times)
+        if ok else "**no valid figure: the command failed**"))
+    time.sleep(1)
+    run(ch, "SYSTEM FLUSH LOGS")
+    # statements of the first run (QueryStart: also those never finished)
+    logged = ch.query(
+        "SELECT query_id, any(replaceRegexpAll(query, '[\\t\\n]', ' ')),"
+        " max(query_duration_ms), max(read_rows), max(read_bytes),"
+        " max(memory_usage), max(type) FROM system.query_log WHERE"
+        " event_time >= toDateTime('%s') AND query NOT LIKE"
+        " '%%query_log%%' AND query NOT LIKE 'SYSTEM%%' AND query NOT LIKE"
+        " 'SELECT now()%%' AND query LIKE '%%WithNamesAndTypes'"
+        " GROUP BY query_id ORDER BY min(event_time)"
+        " LIMIT 1000" % since)
+    stmts = [unescape(x[1]) for x in logged]
+    print("what the server ran for the first `query top` (system.query_log;"
+          " %d statements):\n" % len(logged))
+    print("| ms | rows read | MiB read | MiB memory | query |\n"
+          "|---|---|---|---|---|")
+    shown = set()
+    for (_, _, ms, rows, b, mem, typ), q in zip(logged, stmts):
+        shape = re.sub(r"'[^']*'|[0-9]+", "?", q)
+        if shape in shown:
+            continue  # one line per kind of statement
+        shown.add(shape)
+        print("| %s | %s | %.1f | %.1f | `%s` |" % (
+            ms if typ != "1" else "unfinished", rows, int(b) / 1048576,
+            int(mem) / 1048576, q[:120].replace("|", "/")))
+    print()
+    if not ok:
+        replay(ch, db, stmts)
+
+
+def unescape(v):
+    """A TabSeparated field as text."""
+    out, i = [], 0
+    while i < len(v):
+        if v[i] == "\\" and i + 1 < len(v):
+            out.append({"t": "\t", "n": "\n", "0": "\0"}.get(v[i + 1],
+                                                              v[i + 1]))
+            i += 2
+        else:
+            out.append(v[i])
+            i += 1
+    return "".join(out)
+
+
+def post_body(ch, sql, db):
+    """A statement in the request body (not the URL, which the server
+    limits to about 16 KB) and up to 256 MiB long (max_query_size: 256 KiB
+    by default): its TabSeparated rows and the time it took."""
+    import urllib.parse
+    import urllib.request
+    import itm_e2e as e2e
+    q = urllib.parse.urlencode({"database": db, "user": "itm",
+                                "password": chs.PASSWORD,
+                                "max_query_size": 1 << 28})
+    req = urllib.request.Request("http://127.0.0.1:%d/?%s" % (ch.port, q),
+                                 data=sql.encode())
+    t = time.monotonic()
+    with e2e.in_netns(ch.ns):
+        try:
+            with urllib.request.urlopen(req, timeout=3600) as r:
+                rows = [x.split("\t")
+                        for x in r.read().decode().splitlines()]
+        except urllib.error.HTTPError as e:
+            raise SystemExit("ClickHouse: %s (in: %s)" % (
+                e.read().decode(), sql[:300]))
+    return rows, time.monotonic() - t
+
+
+def replay(ch, db, statements):
+    """Where the time of a failed `query top` goes: each kind of statement
+    it sent, once, with the query in the request body; then the one that
+    never reached the server, the names of the summed ids."""
+    sums = [x for x in statements if " GROUP BY k" in x]
+    if not sums:
+        return
+    for sql in sums:  # the first host with rows in the window
+        rows, secs = post_body(ch, sql, db)
+        ids = [r[0] for r in rows if r[0].lstrip("-").isdigit()]
+        if ids:
+            break
+    if not ids:
+        return
+    names, nsecs = post_body(
+        ch, "SELECT id, remote_ip FROM addrs WHERE id IN (%s)"
+        " FORMAT TabSeparated" % ",".join(ids), db)
+    (hosts,), = ch.query("SELECT uniqExact(host) FROM %s.ifaces" % db)
+    print("replayed with the query in the request body: one per-host sum"
+          " (%d ids) %.2f s, one per host: %s hosts; the names of its ids"
+          " (%d bytes of"
+          " ids: the CLI puts them in the URL, which the server refuses"
+          " beyond about 16 KB, and a statement is limited to 256 KiB by"
+          " default) %.2f s\n" % (
+              len(ids), secs, hosts, len(",".join(ids)), nsecs))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--procs", type=int, default=4)
+    p.add_argument("--addrs", type=int, default=10000)
+    p.add_argument("--drains", type=int, default=20)
+    p.add_argument("--rows", type=int, default=50_000_000)
+    p.add_argument("--hosts", type=int, default=50)
+    p.add_argument("--timeout", type=int, default=120,
+                   help="seconds one `query top` may take (part 3)")
+    p.add_argument("--no-cluster", action="store_true",
+                   help="part 1 without the 2x2 cluster")
+    p.add_argument("--parts", default="123",
+                   help="which parts to run (default 123)")
+    a = p.parse_args()
+    if a.rows < a.hosts * 1440:
+        p.error("--rows must be at least --hosts x 1440")
+    with open("/proc/loadavg") as f:
+        load0 = " ".join(f.read().split()[:3])
+    print("## ClickHouse store benchmark (`bench/ch_bench.py`)\n")
+    print("kernel %s, %d CPUs, load average at start %s, ClickHouse %s,"
+          " %s\n" % (platform.release(), os.cpu_count(), load0,
+                     sh("dpkg-query", "-W", "-f", "${Version}",
+                        "clickhouse-server").stdout,
+                     sh(os.path.join(pgc.PG_BIN, "postgres"),
+                        "--version").stdout.strip()))
+    sh("ip", "netns", "add", NS)
+    ch = pg = cluster = None
+    try:
+        sh("ip", "-n", NS, "link", "set", "lo", "up")
+        ch = ch_server()
+        pg = pgc.Cluster(port=54339).init().start()
+        for db in ("itm_tp", "itm_size"):
+            pg.psql("CREATE DATABASE %s" % db)
+        if "1" in a.parts and ch_cluster and ch_cluster.available() and \
+                not a.no_cluster:
+            cluster = ch_cluster.Cluster()
+            cluster.start()
+        if "1" in a.parts:
+            throughput(a, pg, ch, cluster)
+        if "2" in a.parts:
+            bytes_per_row(a, pg, ch, ch.dir)
+        if "3" in a.parts:
+            query_top(a, ch)
+        with open("/proc/loadavg") as f:
+            print("load average at the end: %s" %
+                  " ".join(f.read().split()[:3]))
+    finally:
+        if cluster:
+            cluster.teardown()
+        if pg:
+            pg.teardown()
+        if ch:
+            ch.teardown()
+        subprocess.run(["ip", "netns", "del", NS])
+
+
+if __name__ == "__main__":
+    main()
