@@ -20,6 +20,12 @@
 
 /* Set by the loader before load: look up the owning process per packet. */
 const volatile bool attribute_pid = false;
+/*
+ * --xdp: received frames are counted by itm_xdp*; the TC ingress program
+ * stays attached (same hooks, links and pins as without --xdp) but counts
+ * nothing, so no frame is counted twice.
+ */
+const volatile bool rx_at_xdp = false;
 
 struct itm_stats_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -58,7 +64,8 @@ static __always_inline void counter_add(__u32 idx, __u64 packets, __u64 bytes)
 {
 	struct itm_counter *c = bpf_map_lookup_elem(&itm_counters, &idx);
 
-	/* Per-CPU slot and TC programs do not nest on one CPU: no atomics. */
+	/* Per-CPU slot; TC and XDP programs do not nest on one CPU: no atomics.
+	 */
 	if (c) {
 		c->packets += packets;
 		c->bytes += bytes;
@@ -252,6 +259,8 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3,
 	bool want_tuple =
 		attribute_pid && !egress && skb->pkt_type != PACKET_OTHERHOST;
 
+	if (!egress && rx_at_xdp)
+		return TC_ACT_UNSPEC;
 	switch (parse_packet(skb, &pi, egress, l3, want_tuple)) {
 	case PARSE_IP:
 		pi.key.pid = attribute_pid
@@ -326,6 +335,46 @@ SEC("tc")
 int itm_ingr_l3_hlp(struct __sk_buff *skb)
 {
 	return handle(skb, false, true, false);
+}
+
+/*
+ * Received frames at XDP (--xdp), into the same maps as the TC programs:
+ * no socket is known yet, so the pid is 0.  frags: the program is loaded
+ * with BPF_F_XDP_HAS_FRAGS (Linux >= 5.18) and may see multi-buffer
+ * frames (jumbo frames on veth, some drivers' large MTUs).  Never drops.
+ */
+static __always_inline int xdp_handle(struct xdp_md *ctx, bool frags)
+{
+	__u32 len =
+		frags ? bpf_xdp_get_buff_len(ctx) : ctx->data_end - ctx->data;
+	struct packet_info pi;
+
+	switch (parse_xdp(ctx, &pi, len)) {
+	case PARSE_IP:
+		pi.key.pid = 0;
+		pi.key.pad = 0;
+		account(&pi, false);
+		break;
+	case PARSE_NON_IP:
+		counter_add(ITM_CTR_NON_IP_RX, 1, len);
+		break;
+	default:
+		counter_add(ITM_CTR_MALFORMED_RX, 1, len);
+		break;
+	}
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int itm_xdp(struct xdp_md *ctx)
+{
+	return xdp_handle(ctx, false);
+}
+
+SEC("xdp.frags")
+int itm_xdp_frags(struct xdp_md *ctx)
+{
+	return xdp_handle(ctx, true);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -19,6 +19,7 @@ enum itm_feature {
 	ITM_FEAT_OWNER_SOCK_CREATE, /* cgroup | none */
 	ITM_FEAT_BATCH_DRAIN,	    /* batch | iteration */
 	ITM_FEAT_ATTRIBUTION,	    /* full | partial | none: the sum */
+	ITM_FEAT_XDP,		    /* native | generic | none (--xdp) */
 	ITM_FEAT_MAX,
 };
 
