@@ -20,12 +20,6 @@
 
 /* Set by the loader before load: look up the owning process per packet. */
 const volatile bool attribute_pid = false;
-/*
- * --xdp: received frames are counted by itm_xdp*; the TC ingress program
- * stays attached (same hooks, links and pins as without --xdp) but counts
- * nothing, so no frame is counted twice.
- */
-const volatile bool rx_at_xdp = false;
 
 struct itm_stats_map {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -64,8 +58,7 @@ static __always_inline void counter_add(__u32 idx, __u64 packets, __u64 bytes)
 {
 	struct itm_counter *c = bpf_map_lookup_elem(&itm_counters, &idx);
 
-	/* Per-CPU slot; TC and XDP programs do not nest on one CPU: no atomics.
-	 */
+	/* Per-CPU slot; TC and XDP do not nest on one CPU: no atomics. */
 	if (c) {
 		c->packets += packets;
 		c->bytes += bytes;
@@ -259,8 +252,6 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3,
 	bool want_tuple =
 		attribute_pid && !egress && skb->pkt_type != PACKET_OTHERHOST;
 
-	if (!egress && rx_at_xdp)
-		return TC_ACT_UNSPEC;
 	switch (parse_packet(skb, &pi, egress, l3, want_tuple)) {
 	case PARSE_IP:
 		pi.key.pid = attribute_pid
@@ -363,6 +354,18 @@ static __always_inline int xdp_handle(struct xdp_md *ctx, bool frags)
 		break;
 	}
 	return XDP_PASS;
+}
+
+/*
+ * TC ingress under --xdp: the hook keeps a program of ours (the same
+ * links, pins and checks as without --xdp) that counts nothing, so no
+ * received frame is counted twice.
+ */
+SEC("tc")
+int itm_ingress_off(struct __sk_buff *skb)
+{
+	(void)skb;
+	return TC_ACT_UNSPEC;
 }
 
 SEC("xdp")

@@ -629,6 +629,9 @@ static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
 {
 	struct traffic_bpf *s = m->skel;
 
+	if (m->xdp && ingress)
+		return s->progs
+			.itm_ingress_off; /* XDP counts received frames */
 	if (m->l3 && ingress)
 		return m->owner_hlp ? s->progs.itm_ingr_l3_hlp
 				    : s->progs.itm_ingress_l3;
@@ -1168,7 +1171,6 @@ static int open_object(struct iface_monitor *m, const struct loader_config *cfg,
 		}
 		s->rodata->attribute_pid = true;
 	}
-	s->rodata->rx_at_xdp = m->xdp;
 	if (m->adopted) {
 		err = reuse_pinned_maps(m);
 		if (err)
@@ -1216,12 +1218,17 @@ static int load_object(struct iface_monitor *m, char *reason, size_t len)
 
 	bpf_program__set_autoload(s->progs.itm_egress, !m->l3 && !hlp);
 	bpf_program__set_autoload(s->progs.itm_egress_hlp, !m->l3 && hlp);
-	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3 && !hlp);
-	bpf_program__set_autoload(s->progs.itm_ingress_hlp, !m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress,
+				  !m->xdp && !m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_hlp,
+				  !m->xdp && !m->l3 && hlp);
 	bpf_program__set_autoload(s->progs.itm_egress_l3, m->l3 && !hlp);
 	bpf_program__set_autoload(s->progs.itm_egr_l3_hlp, m->l3 && hlp);
-	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3 && !hlp);
-	bpf_program__set_autoload(s->progs.itm_ingr_l3_hlp, m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_l3,
+				  !m->xdp && m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_ingr_l3_hlp,
+				  !m->xdp && m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_off, m->xdp);
 	bpf_program__set_autoload(s->progs.itm_xdp, m->xdp && !m->xdp_frags);
 	bpf_program__set_autoload(s->progs.itm_xdp_frags,
 				  m->xdp && m->xdp_frags);
