@@ -1011,8 +1011,9 @@ int xdp_frags_probe(void)
 		    .prog_flags = BPF_F_XDP_HAS_FRAGS);
 	int fd;
 
+	/* The tests have the kernel refuse it: a flag no kernel defines. */
 	if (features_test_refuses("xdp_frags"))
-		return -EINVAL;
+		opts.prog_flags |= 1U << 31;
 	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "itm_probe", "Dual BSD/GPL",
 			   insns, sizeof(insns) / sizeof(insns[0]), &opts);
 	if (fd < 0)
@@ -1040,7 +1041,7 @@ static void xdp_note_mode(struct iface_monitor *m)
 static int xdp_link_create(struct iface_monitor *m)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
-	int prog = bpf_program__fd(xdp_prog(m)), fd = -EOPNOTSUPP;
+	int prog = bpf_program__fd(xdp_prog(m)), fd;
 	__u32 id = 0;
 
 	/*
@@ -1053,8 +1054,11 @@ static int xdp_link_create(struct iface_monitor *m)
 		       m->name, id);
 		return -EBUSY;
 	}
-	if (!features_test_refuses("xdp_native"))
-		fd = bpf_link_create(prog, m->ifindex, BPF_XDP, &opts);
+	/* The tests have the kernel refuse native mode: no device has index 0.
+	 */
+	fd = bpf_link_create(
+		prog, features_test_refuses("xdp_native") ? 0 : m->ifindex,
+		BPF_XDP, &opts);
 	if (fd < 0) {
 		snprintf(m->xdp_reason, sizeof(m->xdp_reason),
 			 "native mode refused: %s", strerror(-fd));
