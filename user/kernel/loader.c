@@ -629,9 +629,9 @@ static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
 {
 	struct traffic_bpf *s = m->skel;
 
+	/* --xdp: the XDP program counts received frames, this one nothing. */
 	if (m->xdp && ingress)
-		return s->progs
-			.itm_ingress_off; /* XDP counts received frames */
+		return s->progs.itm_ingress_off;
 	if (m->l3 && ingress)
 		return m->owner_hlp ? s->progs.itm_ingr_l3_hlp
 				    : s->progs.itm_ingress_l3;
@@ -1046,8 +1046,9 @@ static int xdp_link_create(struct iface_monitor *m)
 
 	/*
 	 * One program per hook: sharing it needs libxdp's dispatcher, which
-	 * runs ours as an freplace (BPF_PROG_TYPE_EXT) program, refused
-	 * where tracing attachments are; so refuse rather than replace.
+	 * attaches ours as an freplace (BPF_PROG_TYPE_EXT) program, the
+	 * kernel path of fentry/fexit that we cannot rely on (docs/xdp.md);
+	 * so refuse rather than replace.
 	 */
 	if (!bpf_xdp_query_id(m->ifindex, 0, &id) && id) {
 		pr_err(_("%s: another XDP program (id %u) is attached; --xdp does not share the hook: detach that program or run without --xdp\n"),
@@ -1093,8 +1094,12 @@ static int attach_xdp(struct iface_monitor *m)
 				m->name);
 		return 0;
 	}
-	if (bpf_obj_get_info_by_fd(bpf_program__fd(xdp_prog(m)), &info, &len))
-		return -errno;
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(xdp_prog(m)), &info, &len)) {
+		err = -errno;
+		pr_err(_("cannot read the BPF programs' ids: %s\n"),
+		       strerror(-err));
+		return err;
+	}
 	m->xdp_prog_id = info.id;
 	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, pin_names[PIN_XDP]);
 	fd = m->adopted ? bpf_obj_get(path) : -1;
