@@ -157,7 +157,7 @@ static bool check_kernel(struct itm_features *fs, char *count_reason,
 	} else {
 		snprintf(
 			why, sizeof(why),
-			"multi-buffer programs refused (%s): --xdp needs an MTU that fits one page",
+			"multi-buffer programs refused (%s): --xdp gets generic mode where a driver refuses native mode for a large MTU",
 			strerror(-err));
 		features_set(fs, ITM_FEAT_XDP, ITM_FEAT_DEGRADED, "linear",
 			     why);
