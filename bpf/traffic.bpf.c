@@ -329,6 +329,10 @@ int itm_ingr_l3_hlp(struct __sk_buff *skb)
 }
 
 /*
+ * The programs of --xdp are not loaded unless the loader asks ("?"): a
+ * kernel without xdp.frags (< 5.18) refuses that one, and every other
+ * user of this object (tests, benchmarks) loads what it needs only.
+ *
  * Received frames at XDP (--xdp), into the same maps as the TC programs:
  * no socket is known yet, so the pid is 0.  frags: the program is loaded
  * with BPF_F_XDP_HAS_FRAGS (Linux >= 5.18) and may see multi-buffer
@@ -361,20 +365,20 @@ static __always_inline int xdp_handle(struct xdp_md *ctx, bool frags)
  * links, pins and checks as without --xdp) that counts nothing, so no
  * received frame is counted twice.
  */
-SEC("tc")
+SEC("?tc")
 int itm_ingress_off(struct __sk_buff *skb)
 {
 	(void)skb;
 	return TC_ACT_UNSPEC;
 }
 
-SEC("xdp")
+SEC("?xdp")
 int itm_xdp(struct xdp_md *ctx)
 {
 	return xdp_handle(ctx, false);
 }
 
-SEC("xdp.frags")
+SEC("?xdp.frags")
 int itm_xdp_frags(struct xdp_md *ctx)
 {
 	return xdp_handle(ctx, true);
