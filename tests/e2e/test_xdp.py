@@ -188,6 +188,17 @@ def xdp_prog(t, dev):
     return mode, prog.get("name")
 
 
+def up(start_monitor, t, phase, *args, **kw):
+    """start_monitor() with room for a slow start (a kernel booted under
+    TCG in the kernel matrix), naming the phase if it never gets ready."""
+    m = start_monitor(t, *args, wait=False, **kw)
+    try:
+        m.wait_ready(120)
+    except (RuntimeError, TimeoutError) as e:
+        raise AssertionError("%s: %s" % (phase, e))
+    return m
+
+
 FOREIGN_XDP = r"""
 __attribute__((section("xdp"), used)) int foreign_pass(void *ctx)
 { return 2; }
@@ -216,9 +227,10 @@ def test_xdp_counts_like_tc(itm_bin, topo, start_monitor, pin_base,
 
     # Attribution on (the default): TC ingress stays attached with --xdp
     # and must count nothing, or every rx byte would show twice.
-    xmon = start_monitor(t, "-s", "0.2", "--xdp", "--keep-attached",
-                         quiet=False)
-    tmon = start_monitor(t, "-s", "0.2", port=9878, ifaces=["itm1m"])
+    xmon = up(start_monitor, t, "first --xdp start", "-s", "0.2", "--xdp",
+              "--keep-attached", quiet=False)
+    tmon = up(start_monitor, t, "TC monitor start", "-s", "0.2",
+              port=9878, ifaces=["itm1m"])
     assert xdp_prog(t, t.mif) == ("native", "itm_xdp_frags" if frags
                                   else "itm_xdp")
     assert xdp_prog(t, "itm1m") is None
@@ -258,7 +270,8 @@ def test_xdp_counts_like_tc(itm_bin, topo, start_monitor, pin_base,
     assert xdp_prog(t, t.mif) is not None, "--keep-attached left no XDP"
     send(t, gen, pairs)
     t.wait_quiet(quiet_for=0.3)
-    xmon2 = start_monitor(t, "-s", "0.2", "--xdp", "--keep-attached")
+    xmon2 = up(start_monitor, t, "kept restart", "-s", "0.2", "--xdp",
+               "--keep-attached")
     send(t, gen, pairs)
     t.wait_quiet(quiet_for=0.3)
     # Per address: what the new run drained (the kept maps' frames
@@ -289,7 +302,8 @@ def test_xdp_counts_like_tc(itm_bin, topo, start_monitor, pin_base,
             time.sleep(random.uniform(0.05, 0.3))
             assert xmon2.stop() == 0
             time.sleep(random.uniform(0, 0.3))
-            xmon2 = start_monitor(t, "-s", "0.2", "--xdp", "--keep-attached")
+            xmon2 = up(start_monitor, t, "restart under traffic", "-s",
+                       "0.2", "--xdp", "--keep-attached")
             time.sleep(random.uniform(0, 0.3))
         finally:
             done.set()
@@ -331,7 +345,8 @@ def test_xdp_counts_like_tc(itm_bin, topo, start_monitor, pin_base,
 
     # A driver without native XDP: generic mode, counting the same.
     monkeypatch.setenv("ITM_TEST_REFUSE", "xdp_native")
-    gmon = start_monitor(t, "-s", "0.2", "--xdp", quiet=False)
+    gmon = up(start_monitor, t, "generic-mode start", "-s", "0.2", "--xdp",
+              quiet=False)
     assert xdp_prog(t, t.mif)[0] == "generic"
     assert "generic mode: native mode refused" in gmon.stderr()
     assert gmon.scrape().value("ip_traffic_feature", feature="xdp",
