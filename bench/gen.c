@@ -15,6 +15,8 @@
  *           only the Ethernet header into the skb's linear area and
  *           attaches the rest (IP header on) as page fragments, the frame
  *           shape whose headers a TC program cannot read in place
+ *   -Q      PACKET_QDISC_BYPASS: straight to the driver (no TC egress on
+ *           the generator's side; for floods, bench/xdp_rate.py)
  *   -u      send through a UDP socket instead (sendmmsg() with one
  *           destination per message): the packets then carry a socket that
  *           process attribution can find; the namespace needs a route for
@@ -24,7 +26,7 @@
  * another test namespace: the destinations are never routed anywhere else.
  *
  *   gen -i IFACE -n PACKETS -a NADDR [-r PPS] [-o TRUTH.tsv] [-6] [-S] [-u]
- *       [-R] [-s SRC] [-b DST_BASE] [-m DST_MAC]
+ *       [-R] [-Q] [-s SRC] [-b DST_BASE] [-m DST_MAC]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -135,7 +137,7 @@ static unsigned build_ip(uint8_t *p, unsigned i, bool v6, const void *saddr,
 static void usage(void)
 {
 	fprintf(stderr, "usage: gen -i IFACE -n PACKETS -a NADDR [-r PPS] "
-			"[-o TRUTH.tsv] [-6] [-S] [-u] [-R] [-s SRC] "
+			"[-o TRUTH.tsv] [-6] [-S] [-u] [-R] [-Q] [-s SRC] "
 			"[-b DST_BASE] [-m DST_MAC]\n");
 	exit(2);
 }
@@ -221,12 +223,13 @@ int main(int argc, char **argv)
 	uint8_t dmac[6] = {0x02, 0, 0, 0, 0, 0x02};
 	unsigned long long npackets = 0, sent = 0, errors = 0;
 	bool v6 = false, vary_src = false, udp_mode = false, ring = false;
+	bool bypass = false;
 	struct tx_ring txr = {0};
 	unsigned naddr = 1000;
 	double pps = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "i:n:a:r:o:s:b:m:6SuR")) != -1) {
+	while ((opt = getopt(argc, argv, "i:n:a:r:o:s:b:m:6SuRQ")) != -1) {
 		switch (opt) {
 		case 'i':
 			ifname = optarg;
@@ -266,6 +269,9 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			ring = true;
+			break;
+		case 'Q':
+			bypass = true;
 			break;
 		default:
 			usage();
@@ -328,6 +334,13 @@ int main(int argc, char **argv)
 		if (!sll.sll_ifindex ||
 		    bind(fd, (struct sockaddr *)&sll, sizeof(sll))) {
 			perror("bind");
+			return 1;
+		}
+		int one = 1;
+
+		if (bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS,
+					 &one, sizeof(one))) {
+			perror("PACKET_QDISC_BYPASS");
 			return 1;
 		}
 		if (ring && tx_ring_setup(fd, &txr))
