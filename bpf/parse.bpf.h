@@ -453,4 +453,54 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 	return parse_from(skb, &c, pi, egress, l3, want_tuple, false);
 }
 
+/*
+ * XDP sees every frame before GRO and GSO exist, so each is one wire
+ * packet: the IP header's length is the count, as parse_ipv4/6() take it
+ * for a packet that is not GSO.  frame_len is the frame's length over all
+ * its buffers (a multi-buffer frame's first buffer holds the headers);
+ * it stands in where the header carries no length (BIG TCP jumbograms).
+ * The remote address is the source: XDP sees received frames only.
+ */
+static __always_inline int parse_xdp(struct xdp_md *ctx, struct packet_info *pi,
+				     __u32 frame_len)
+{
+	struct hdr_cursor c = {
+		.pos = (void *)(long)ctx->data,
+		.end = (void *)(long)ctx->data_end,
+	};
+	struct ipv6hdr *ip6h;
+	struct iphdr *iph;
+	__u32 ip_off, len;
+	int proto;
+
+	proto = parse_ethhdr(&c);
+	if (proto < 0)
+		return PARSE_MALFORMED;
+	ip_off = c.off;
+	if (proto == bpf_htons(ETH_P_IP)) {
+		iph = parse_iphdr(&c);
+		if (!iph)
+			return PARSE_MALFORMED;
+		__builtin_memset(&pi->key, 0, sizeof(pi->key));
+		pi->key.addr[10] = 0xff;
+		pi->key.addr[11] = 0xff;
+		__builtin_memcpy(&pi->key.addr[12], &iph->saddr, 4);
+		len = bpf_ntohs(iph->tot_len);
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		ip6h = parse_ip6hdr(&c);
+		if (!ip6h)
+			return PARSE_MALFORMED;
+		__builtin_memcpy(pi->key.addr, &ip6h->saddr,
+				 sizeof(pi->key.addr));
+		len = bpf_ntohs(ip6h->payload_len);
+		if (len)
+			len += sizeof(*ip6h);
+	} else {
+		return PARSE_NON_IP;
+	}
+	pi->bytes = len ? len : frame_len - ip_off;
+	pi->packets = 1;
+	return PARSE_IP;
+}
+
 #endif /* ITM_PARSE_BPF_H */

@@ -11,7 +11,7 @@
 #      program variants this kernel gets and what is degraded,
 #   3. an end-to-end subset of tests/e2e (exact IPv4/IPv6 bytes and packets,
 #      exact per-process attribution, kill -9 + restart with --db under tcx
-#      and clsact); ITM_KMATRIX_E2E (comma-separated pytest node ids)
+#      and clsact, --xdp); ITM_KMATRIX_E2E (comma-separated pytest node ids)
 #      replaces it, ITM_KMATRIX_E2E=none skips it.
 #
 # Lines for the host start with "ITMKMX-"; the last one is
@@ -42,6 +42,10 @@ default_e2e=(
 	"tests/e2e/test_exit_paths.py::test_exit_path_loses_nothing[sigterm-locked-clears-clsact]"
 	"tests/e2e/test_instance_lock.py::test_second_instance_refused_however_started[clsact-nsenter]"
 	"tests/e2e/test_instance_lock.py::test_hook_taken_away_is_noticed[tc-filter-del-ingress-root]"
+	# --xdp: native veth XDP (Linux >= 4.19), XDP links (>= 5.9); the
+	# test leaves out only its jumbo frames where multi-buffer programs
+	# are refused (< 5.18), saying so.
+	tests/e2e/test_xdp.py
 )
 if [[ -n ${ITM_KMATRIX_E2E:-} ]]; then
 	IFS=, read -r -a e2e <<<"$ITM_KMATRIX_E2E"

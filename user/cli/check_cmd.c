@@ -17,6 +17,7 @@
 
 #include "drain.h"
 #include "kernel_features.h"
+#include "loader.h"
 #include "log.h"
 #include "owner.h"
 #include "subcommands.h"
@@ -147,6 +148,19 @@ static bool check_kernel(struct itm_features *fs, char *count_reason,
 			strerror(-err));
 		features_set(fs, ITM_FEAT_BATCH_DRAIN, ITM_FEAT_DEGRADED,
 			     "iteration", why);
+	}
+	/* The mode (native, generic) is the driver's: known on attaching. */
+	err = xdp_frags_probe();
+	if (!err) {
+		features_set(fs, ITM_FEAT_XDP, ITM_FEAT_ENABLED, "frags",
+			     "--xdp counts multi-buffer frames too");
+	} else {
+		snprintf(
+			why, sizeof(why),
+			"multi-buffer programs refused (%s): --xdp needs an MTU that fits one page",
+			strerror(-err));
+		features_set(fs, ITM_FEAT_XDP, ITM_FEAT_DEGRADED, "linear",
+			     why);
 	}
 	features_sum_attribution(fs, false);
 	return counting;

@@ -47,6 +47,7 @@ enum long_only {
 	OPT_NO_SUMMARY,
 	OPT_TOP,
 	OPT_CLSACT,
+	OPT_XDP,
 	OPT_VERSION,
 	OPT_NO_PID,
 	OPT_PID_RETENTION,
@@ -92,6 +93,7 @@ static const struct option long_opts[] = {
 	{"no-summary", no_argument, NULL, OPT_NO_SUMMARY},
 	{"top", required_argument, NULL, OPT_TOP},
 	{"clsact", no_argument, NULL, OPT_CLSACT},
+	{"xdp", no_argument, NULL, OPT_XDP},
 	{"no-pid", no_argument, NULL, OPT_NO_PID},
 	{"pid-retention", required_argument, NULL, OPT_PID_RETENTION},
 	{"no-tui", no_argument, NULL, OPT_NO_TUI},
@@ -201,6 +203,10 @@ void options_usage(FILE *out, const char *prog)
 		  "      --no-summary               no final table on exit\n"
 		  "      --clsact                   attach as clsact filters even where tcx\n"
 		  "                                 links exist\n"
+		  "      --xdp                      count received traffic at XDP, before\n"
+		  "                                 the kernel builds an skb (native mode\n"
+		  "                                 where the driver has it); rx is then\n"
+		  "                                 not attributed to processes\n"
 		  "      --no-pid                   no process attribution (cheaper per packet)\n"
 		  "      --pid-retention SECONDS    keep an exited process's series this long\n"
 		  "                                 [default: 300]\n"
@@ -558,6 +564,9 @@ enum options_result options_parse(struct options *o, int argc, char **argv,
 			break;
 		case OPT_CLSACT:
 			o->force_clsact = true;
+			break;
+		case OPT_XDP:
+			o->xdp = true;
 			break;
 		case 'v':
 			o->verbose = true;

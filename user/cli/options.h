@@ -37,6 +37,7 @@ struct options {
 	bool quiet;		   /* --quiet: no periodic table */
 	bool no_summary;	   /* --no-summary: no final table */
 	bool force_clsact;	   /* --clsact: skip tcx links */
+	bool xdp;		   /* --xdp: rx counted at XDP */
 	bool verbose;		   /* -v: libbpf debug output */
 	bool no_pid;		   /* --no-pid: no process attribution */
 	uint64_t pid_retention_ms; /* --pid-retention */

@@ -899,6 +899,7 @@ int daemon_main(int argc, char **argv)
 		.pin_base = o.pin_base,
 		.map_entries = o.map_entries,
 		.force_clsact = o.force_clsact,
+		.xdp = o.xdp,
 		.owner_map_fd = owners ? owner_tracker_map_fd(owners) : -1,
 		.adopt = o.db_path || o.keep_attached,
 	};

@@ -15,6 +15,7 @@ static const char *const feature_names[ITM_FEAT_MAX] = {
 	[ITM_FEAT_OWNER_SOCK_CREATE] = "owner_sock_create",
 	[ITM_FEAT_BATCH_DRAIN] = "batch_drain",
 	[ITM_FEAT_ATTRIBUTION] = "attribution",
+	[ITM_FEAT_XDP] = "xdp",
 };
 
 static const char *const state_names[ITM_FEAT_STATE_MAX] = {

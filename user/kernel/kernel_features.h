@@ -19,6 +19,7 @@ enum itm_feature {
 	ITM_FEAT_OWNER_SOCK_CREATE, /* cgroup | none */
 	ITM_FEAT_BATCH_DRAIN,	    /* batch | iteration */
 	ITM_FEAT_ATTRIBUTION,	    /* full | partial | none: the sum */
+	ITM_FEAT_XDP,		    /* native | generic | none (--xdp) */
 	ITM_FEAT_MAX,
 };
 
@@ -75,7 +76,8 @@ void features_log_reason(const char *log, int err, char *out, size_t len);
  * The tests make the kernel refuse a part for real (the loader then asks
  * for something the kernel must reject) by naming it in ITM_TEST_REFUSE,
  * a comma-separated list: inline, helper, task_file, socket_iter,
- * sock_create, tcx, batch.  ITM_TEST_REFUSE_INLINE=1 is "inline".
+ * sock_create, tcx, batch, xdp_native, xdp_frags.  ITM_TEST_REFUSE_INLINE=1
+ * is "inline".
  */
 bool features_test_refuses(const char *part);
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_arp.h>
+#include <linux/if_link.h>
 #include <linux/magic.h>
 #include <linux/netlink.h>
 #include <stdio.h>
@@ -41,11 +42,17 @@
 /* Links first: unpinning them is what detaches a kept instance. */
 static const char *const pin_names[] = {
 	"itm_stats_a",	"itm_stats_b", "itm_active", "itm_counters",
-	"link_ingress", "link_egress", "itm_meta",
+	"link_ingress", "link_egress", "itm_meta",   "link_xdp",
 };
 
 #define PIN_LINK0 4
 #define PIN_META  6
+#define PIN_XDP	  7
+
+/* Debian 12's UAPI headers have it; older ones do not (Linux 5.18). */
+#ifndef BPF_F_XDP_HAS_FRAGS
+#define BPF_F_XDP_HAS_FRAGS (1U << 5)
+#endif
 
 /* One monitored interface; nobody outside this file sees inside. */
 struct iface_monitor {
@@ -97,6 +104,14 @@ struct iface_monitor {
 	 */
 	bool raise_caps;
 	int back_ifindex;
+	/* --xdp: received frames counted by an XDP link (pinned link_xdp) */
+	bool xdp;
+	bool xdp_frags;	 /* itm_xdp_frags: multi-buffer frames too */
+	bool xdp_native; /* driver mode; else generic (skb) mode */
+	bool xdp_lost;	 /* the XDP link no longer runs our program */
+	int xdp_link_fd;
+	uint32_t xdp_prog_id;
+	char xdp_reason[ITM_FEAT_REASON_LEN]; /* why generic, why no frags */
 };
 
 const char *attach_mode_name(enum attach_mode mode)
@@ -614,6 +629,9 @@ static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
 {
 	struct traffic_bpf *s = m->skel;
 
+	/* --xdp: the XDP program counts received frames, this one nothing. */
+	if (m->xdp && ingress)
+		return s->progs.itm_ingress_off;
 	if (m->l3 && ingress)
 		return m->owner_hlp ? s->progs.itm_ingr_l3_hlp
 				    : s->progs.itm_ingress_l3;
@@ -778,6 +796,12 @@ static int pin_all(struct iface_monitor *m)
 			err = -errno;
 			goto fail;
 		}
+	}
+	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, pin_names[PIN_XDP]);
+	if (m->xdp_link_fd >= 0 && access(path, F_OK) &&
+	    bpf_obj_pin(m->xdp_link_fd, path)) {
+		err = -errno;
+		goto fail;
 	}
 	return 0;
 fail:
@@ -975,6 +999,153 @@ static int attach_adopted(struct iface_monitor *m, bool force_clsact)
 	return attach(m, force_clsact);
 }
 
+int xdp_frags_probe(void)
+{
+	struct bpf_insn insns[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K,
+		 .dst_reg = BPF_REG_0,
+		 .imm = XDP_PASS},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts,
+		    .prog_flags = BPF_F_XDP_HAS_FRAGS);
+	int fd;
+
+	/* The tests have the kernel refuse it: a flag no kernel defines. */
+	if (features_test_refuses("xdp_frags"))
+		opts.prog_flags |= 1U << 31;
+	fd = bpf_prog_load(BPF_PROG_TYPE_XDP, "itm_probe", "Dual BSD/GPL",
+			   insns, sizeof(insns) / sizeof(insns[0]), &opts);
+	if (fd < 0)
+		return fd;
+	close(fd);
+	return 0;
+}
+
+static struct bpf_program *xdp_prog(const struct iface_monitor *m)
+{
+	return m->xdp_frags ? m->skel->progs.itm_xdp_frags
+			    : m->skel->progs.itm_xdp;
+}
+
+/* Native or generic: what the kernel says of the program on the hook. */
+static void xdp_note_mode(struct iface_monitor *m)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (!bpf_xdp_query(m->ifindex, 0, &q))
+		m->xdp_native = q.attach_mode == XDP_ATTACHED_DRV;
+}
+
+/* A new XDP link: driver mode where the driver has it, else generic. */
+static int xdp_link_create(struct iface_monitor *m)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
+	int prog = bpf_program__fd(xdp_prog(m)), fd;
+	__u32 id = 0;
+
+	/*
+	 * One program per hook: sharing it needs libxdp's dispatcher, which
+	 * attaches ours as an freplace (BPF_PROG_TYPE_EXT) program, the
+	 * kernel path of fentry/fexit that we cannot rely on (docs/xdp.md);
+	 * so refuse rather than replace.
+	 */
+	if (!bpf_xdp_query_id(m->ifindex, 0, &id) && id) {
+		pr_err(_("%s: another XDP program (id %u) is attached; --xdp does not share the hook: detach that program or run without --xdp\n"),
+		       m->name, id);
+		return -EBUSY;
+	}
+	/* The tests have the kernel refuse native mode: no device has index 0.
+	 */
+	fd = bpf_link_create(
+		prog, features_test_refuses("xdp_native") ? 0 : m->ifindex,
+		BPF_XDP, &opts);
+	if (fd < 0) {
+		snprintf(m->xdp_reason, sizeof(m->xdp_reason),
+			 "native mode refused: %s", strerror(-fd));
+		opts.flags = XDP_FLAGS_SKB_MODE;
+		fd = bpf_link_create(prog, m->ifindex, BPF_XDP, &opts);
+	}
+	if (fd < 0) {
+		pr_err(_("%s: cannot attach the XDP program: %s (run without --xdp to count at TC ingress)\n"),
+		       m->name, strerror(-fd));
+		return fd;
+	}
+	m->xdp_link_fd = fd;
+	return 0;
+}
+
+/*
+ * --xdp: count received frames at XDP.  A kept run's pinned link gets our
+ * program atomically (no frame lost or counted twice); else a new link.
+ * Without --xdp, a link a kept run left is removed: the TC ingress
+ * program counts again.
+ */
+static int attach_xdp(struct iface_monitor *m)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	char path[PATH_MAX];
+	int fd, err;
+
+	if (!m->xdp) {
+		if (!unpin(m, pin_names[PIN_XDP]))
+			pr_info(_("%s: removed the XDP link of an earlier run started with --xdp\n"),
+				m->name);
+		return 0;
+	}
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(xdp_prog(m)), &info, &len)) {
+		err = -errno;
+		pr_err(_("cannot read the BPF programs' ids: %s\n"),
+		       strerror(-err));
+		return err;
+	}
+	m->xdp_prog_id = info.id;
+	snprintf(path, sizeof(path), "%s/%s", m->pin_dir, pin_names[PIN_XDP]);
+	fd = m->adopted ? bpf_obj_get(path) : -1;
+	if (fd >= 0 &&
+	    bpf_link_update(fd, bpf_program__fd(xdp_prog(m)), NULL)) {
+		err = -errno;
+		close(fd);
+		fd = -1;
+		if (err != -ENOLINK) {
+			pr_err(_("%s: cannot take over the pinned link %s: %s\n"),
+			       m->name, path, strerror(-err));
+			return err;
+		}
+		unpin(m, pin_names[PIN_XDP]);
+	}
+	if (fd >= 0) {
+		m->xdp_link_fd = fd;
+	} else {
+		err = xdp_link_create(m);
+		if (err)
+			return err;
+	}
+	m->xdp_lost = false;
+	xdp_note_mode(m);
+	if (!m->xdp_frags)
+		snprintf(m->xdp_reason + strlen(m->xdp_reason),
+			 sizeof(m->xdp_reason) - strlen(m->xdp_reason),
+			 "%sno multi-buffer programs (Linux < 5.18)",
+			 m->xdp_reason[0] ? "; " : "");
+	pr_info(_("%s: received traffic is counted at XDP, %s mode%s%s\n"),
+		m->name, m->xdp_native ? "native" : "generic",
+		m->xdp_reason[0] ? ": " : "", m->xdp_reason);
+	return 0;
+}
+
+/* Close (and with unpin_too, unpin) our XDP link: detaches it. */
+static void xdp_link_drop(struct iface_monitor *m, bool unpin_too)
+{
+	if (m->xdp_link_fd < 0)
+		return;
+	if (unpin_too)
+		unpin(m, pin_names[PIN_XDP]);
+	close(m->xdp_link_fd);
+	m->xdp_link_fd = -1;
+}
+
 /*
  * Open the object and size and share its maps; errors are reported.
  * attribute: the programs read socket owners (cfg->owner_map_fd).
@@ -1056,12 +1227,20 @@ static int load_object(struct iface_monitor *m, char *reason, size_t len)
 
 	bpf_program__set_autoload(s->progs.itm_egress, !m->l3 && !hlp);
 	bpf_program__set_autoload(s->progs.itm_egress_hlp, !m->l3 && hlp);
-	bpf_program__set_autoload(s->progs.itm_ingress, !m->l3 && !hlp);
-	bpf_program__set_autoload(s->progs.itm_ingress_hlp, !m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress,
+				  !m->xdp && !m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_hlp,
+				  !m->xdp && !m->l3 && hlp);
 	bpf_program__set_autoload(s->progs.itm_egress_l3, m->l3 && !hlp);
 	bpf_program__set_autoload(s->progs.itm_egr_l3_hlp, m->l3 && hlp);
-	bpf_program__set_autoload(s->progs.itm_ingress_l3, m->l3 && !hlp);
-	bpf_program__set_autoload(s->progs.itm_ingr_l3_hlp, m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_l3,
+				  !m->xdp && m->l3 && !hlp);
+	bpf_program__set_autoload(s->progs.itm_ingr_l3_hlp,
+				  !m->xdp && m->l3 && hlp);
+	bpf_program__set_autoload(s->progs.itm_ingress_off, m->xdp);
+	bpf_program__set_autoload(s->progs.itm_xdp, m->xdp && !m->xdp_frags);
+	bpf_program__set_autoload(s->progs.itm_xdp_frags,
+				  m->xdp && m->xdp_frags);
 	if (log) {
 		log[0] = '\0';
 		bpf_object__for_each_program(prog, s->obj)
@@ -1186,7 +1365,7 @@ bool iface_monitors_read_owners(struct iface_monitor *const *m, size_t n)
 void iface_monitors_features(struct iface_monitor *const *m, size_t n,
 			     bool attribute, struct itm_features *fs)
 {
-	const struct iface_monitor *worst = NULL, *cls = NULL;
+	const struct iface_monitor *worst = NULL, *cls = NULL, *xdp = NULL;
 	char why[ITM_FEAT_REASON_LEN + 64];
 
 	for (size_t i = 0; i < n; i++) {
@@ -1204,6 +1383,22 @@ void iface_monitors_features(struct iface_monitor *const *m, size_t n,
 	} else if (n) {
 		features_set(fs, ITM_FEAT_TC_ATTACH, ITM_FEAT_ENABLED, "tcx",
 			     NULL);
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* Generic on any interface is what the feature reports. */
+		if (m[i]->xdp && (!xdp || xdp->xdp_native))
+			xdp = m[i];
+	}
+	if (xdp) {
+		snprintf(why, sizeof(why), "%s: %s", xdp->name,
+			 xdp->xdp_reason);
+		features_set(fs, ITM_FEAT_XDP, ITM_FEAT_ENABLED,
+			     xdp->xdp_native ? "native" : "generic",
+			     xdp->xdp_reason[0] ? why : NULL);
+	} else if (n) {
+		features_set(
+			fs, ITM_FEAT_XDP, ITM_FEAT_DISABLED, "none",
+			"without --xdp, TC ingress counts received traffic");
 	}
 	if (!worst)
 		return;
@@ -1240,6 +1435,7 @@ static void monitor_reset(struct iface_monitor *m, const char *ifname)
 	m->lock_fd = -1;
 	m->iface_lock_fd = -1;
 	m->pin_dir_fd = -1;
+	m->xdp_link_fd = -1;
 	snprintf(m->name, sizeof(m->name), "%s", ifname);
 	instance_name(ifname, m->instance, sizeof(m->instance));
 }
@@ -1306,12 +1502,22 @@ static int monitor_open(struct iface_monitor *m, const char *name,
 		remove_stale_filter(m, BPF_TC_EGRESS);
 	}
 
+	m->xdp = cfg->xdp;
+	if (m->xdp && m->l3) {
+		pr_err(_("%s has no link-layer header: --xdp needs an Ethernet interface\n"),
+		       name);
+		err = -EPROTOTYPE;
+		goto fail;
+	}
+	m->xdp_frags = m->xdp && !xdp_frags_probe();
 	err = load(m, cfg);
 	if (err)
 		goto fail;
 	m->force_clsact = cfg->force_clsact;
 	err = m->adopted ? attach_adopted(m, cfg->force_clsact)
 			 : attach(m, cfg->force_clsact);
+	if (!err)
+		err = attach_xdp(m);
 	if (err)
 		goto fail;
 	err = pin_all(m);
@@ -1364,6 +1570,7 @@ int iface_monitor_open(struct iface_monitor **out, const char *name,
 
 void iface_monitor_detach(struct iface_monitor *m)
 {
+	xdp_link_drop(m, true);
 	for (int dir = 0; dir < 2; dir++) {
 		if (m->link_fd[dir] >= 0) {
 			/* The pin holds a reference too: drop both. */
@@ -1382,6 +1589,7 @@ static void close_keep(struct iface_monitor *m, bool keep_attached)
 {
 	if (keep_attached) {
 		/* The pins keep links and maps alive; just let go. */
+		xdp_link_drop(m, false);
 		for (int dir = 0; dir < 2; dir++) {
 			if (m->link_fd[dir] >= 0)
 				close(m->link_fd[dir]);
@@ -1468,6 +1676,7 @@ int iface_leftovers_remove(const char *ifname, const char *pin_base)
 /* The device went away and took our tcx links (defunct) or filters. */
 static void forget_attachment(struct iface_monitor *m)
 {
+	xdp_link_drop(m, true);
 	for (int dir = 0; dir < 2; dir++) {
 		if (m->link_fd[dir] >= 0) {
 			unpin(m, pin_names[PIN_LINK0 + dir]);
@@ -1516,6 +1725,26 @@ static int reattach(struct iface_monitor *m, int ifindex)
 		if (bpf_obj_pin(m->link_fd[dir], path)) {
 			pr_warn(_("cannot pin %s/%s: %s\n"), m->pin_dir,
 				pin_names[PIN_LINK0 + dir], strerror(errno));
+			m->unpinned = true;
+		}
+	}
+	if (m->xdp) {
+		char path[PATH_MAX];
+		bool adopted = m->adopted;
+
+		/* A new device: nothing pinned to take over. */
+		m->adopted = false;
+		m->xdp_reason[0] = '\0';
+		err = attach_xdp(m);
+		m->adopted = adopted;
+		/* TC ingress counts nothing under --xdp: rx is lost. */
+		m->xdp_lost = err != 0;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d/%s",
+			 m->pin_dir_fd, pin_names[PIN_XDP]);
+		if (!err &&
+		    (m->pin_dir_fd < 0 || bpf_obj_pin(m->xdp_link_fd, path))) {
+			pr_warn(_("cannot pin %s/%s: %s\n"), m->pin_dir,
+				pin_names[PIN_XDP], strerror(errno));
 			m->unpinned = true;
 		}
 	}
@@ -1673,7 +1902,22 @@ static int clsact_owned(const struct iface_monitor *m, int dir, char *found,
 
 bool iface_monitor_counting(const struct iface_monitor *m)
 {
-	return !m->gone && !m->lost[0] && !m->lost[1];
+	return !m->gone && !m->lost[0] && !m->lost[1] && !m->xdp_lost;
+}
+
+/* 1: the XDP link still runs our program on our interface; 0: not. */
+static int xdp_owned(const struct iface_monitor *m, char *found, size_t len)
+{
+	struct bpf_link_info info = {};
+	__u32 ilen = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(m->xdp_link_fd, &info, &ilen))
+		return -errno;
+	if (info.xdp.ifindex == (__u32)m->ifindex &&
+	    info.prog_id == m->xdp_prog_id)
+		return 1;
+	snprintf(found, len, _("its XDP link %u was detached"), info.id);
+	return 0;
 }
 
 /*
@@ -1713,6 +1957,19 @@ int iface_monitor_check(struct iface_monitor *m)
 		else
 			pr_warn(_("%s: our %s program is no longer attached (%s); that direction is not counted until the monitor is restarted\n"),
 				m->name, dir_names[dir], found);
+	}
+	if (m->xdp_link_fd >= 0) {
+		int owned;
+
+		found[0] = '\0';
+		owned = xdp_owned(m, found, sizeof(found));
+		if (owned >= 0 && !owned != m->xdp_lost) {
+			m->xdp_lost = !owned;
+			changed = true;
+			if (!owned)
+				pr_warn(_("%s: our XDP program is no longer attached (%s); received traffic is not counted until the monitor is restarted\n"),
+					m->name, found);
+		}
 	}
 	return changed;
 }

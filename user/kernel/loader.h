@@ -25,6 +25,8 @@ struct loader_config {
 	const char *pin_base;
 	uint32_t map_entries;
 	bool force_clsact;
+	/* --xdp: received frames counted at XDP, TC ingress counts none */
+	bool xdp;
 	int owner_map_fd; /* socket-owner storage; -1: no attribution */
 	/*
 	 * Adopt maps and links an earlier run left pinned (kill -9,
@@ -138,6 +140,8 @@ int iface_monitor_meta_fd(const struct iface_monitor *m);
 /* The cumulative per-CPU counters (enum itm_counter_index). */
 int iface_monitor_counters_fd(const struct iface_monitor *m);
 const char *attach_mode_name(enum attach_mode mode);
+/* Whether the kernel loads multi-buffer XDP programs (Linux >= 5.18). */
+int xdp_frags_probe(void);
 
 /* What the rest of the daemon reads of a monitor. */
 const char *iface_monitor_name(const struct iface_monitor *m);

@@ -1,0 +1,345 @@
+# SPDX-License-Identifier: MIT
+"""--xdp: received frames counted at XDP (native mode on veth), into the
+same maps as the TC programs, with the TC path's byte definition.
+
+Two veth pairs between the same namespaces: itm0m watched by a monitor
+with --xdp, itm1m by one counting at TC ingress.  The peer writes the same
+IP packets into both (raw AF_PACKET frames: IPv4 with options, Ethernet
+padding and fragments, IPv6 with extension headers and fragments, 802.1Q
+and 802.1ad tags, jumbo frames at MTU 9000 that XDP sees as multi-buffer
+frames, non-IP and malformed frames).  Ground truth: the generator's own
+sums; both monitors must equal it, and so each other, frame for frame.
+Then a --keep-attached restart (frames sent while no monitor runs are
+counted by the next one), `detach`, another XDP program on the hook
+(refused, exit 2, left alone), and the generic-mode fallback."""
+
+import json
+import os
+import random
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import itm_e2e as e2e
+
+JUMBO_MTU = 9000
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+
+def ipv4(src, dst, payload, proto=17, frag=0, options=b""):
+    ihl = 5 + len(options) // 4
+    tot = ihl * 4 + len(payload)
+    h = struct.pack("!BBHHHBBH4s4s", 0x40 | ihl, 0, tot, 0x1234, frag, 64,
+                    proto, 0, bytes(map(int, src.split("."))),
+                    bytes(map(int, dst.split(".")))) + options
+    h = h[:10] + struct.pack("!H", csum(h)) + h[12:]
+    return h + payload
+
+
+def ipv6(src, dst, payload, nexthdr=17, ext=b""):
+    return (struct.pack("!IHBB", 0x60000000, len(ext) + len(payload),
+                        nexthdr, 64) +
+            socket.inet_pton(socket.AF_INET6, src) +
+            socket.inet_pton(socket.AF_INET6, dst) + ext + payload)
+
+
+def udp(n):
+    return struct.pack("!HHHH", 40000, 9, 8 + n, 0) + b"u" * n
+
+
+def vlan(tpid, vid, ethertype):
+    return struct.pack("!HHH", tpid, vid, ethertype)
+
+
+def generator(jumbo):
+    """(l2 after the MACs, counted as) for every frame the peer writes:
+    ("ip", source, IP bytes) or ("non_ip" | "malformed", frame bytes)."""
+    src4, src6 = "10.77.50.1", "fd77::50:1"
+    dst4, dst6 = "10.77.99.99", "fd77::99:99"  # nobody's: dropped, no reply
+    out = []
+
+    def ip4(src, payload, **kw):
+        p = ipv4(src, dst4, payload, **kw)
+        out.append((struct.pack("!H", 0x0800) + p, ("ip", src, len(p))))
+
+    def ip6(src, payload, **kw):
+        p = ipv6(src, dst6, payload, **kw)
+        out.append((struct.pack("!H", 0x86DD) + p, ("ip", src, len(p))))
+
+    for n in (18, 200, 1400):
+        ip4(src4, udp(n))
+        ip6(src6, udp(n))
+    # 28 IP bytes in a 60-byte frame: the padding is not IP bytes.
+    p = ipv4("10.77.50.2", dst4, udp(0))
+    out.append((struct.pack("!H", 0x0800) + p + bytes(60 - 14 - len(p)),
+                ("ip", "10.77.50.2", len(p))))
+    ip4("10.77.50.3", udp(40), options=b"\x01\x01\x01\x00")  # NOP NOP NOP EOL
+    # Fragments: first (MF, offset 0), middle and last (offset only).
+    ip4("10.77.50.4", udp(992), frag=0x2000)
+    ip4("10.77.50.4", b"m" * 1000, frag=0x2000 | 125)
+    ip4("10.77.50.4", b"l" * 300, frag=250)
+    # IPv6: hop-by-hop + destination options, then fragments.
+    hbh = bytes([60, 0]) + bytes([1, 4, 0, 0, 0, 0])   # next: dest opts
+    dst = bytes([17, 0]) + bytes([1, 4, 0, 0, 0, 0])   # next: UDP
+    ip6("fd77::50:2", udp(64), nexthdr=0, ext=hbh + dst)
+    ip6("fd77::50:3", udp(900), nexthdr=44,
+        ext=struct.pack("!BBHI", 17, 0, 0x0001, 7))       # first, M
+    ip6("fd77::50:3", b"f" * 400, nexthdr=44,
+        ext=struct.pack("!BBHI", 17, 0, 114 << 3, 7))     # offset 912
+    # 802.1Q and 802.1ad + 802.1Q tags in front of IP.
+    p = ipv4("10.77.50.5", dst4, udp(100))
+    out.append((vlan(0x8100, 7, 0x0800) + p, ("ip", "10.77.50.5", len(p))))
+    p = ipv4("10.77.50.5", dst4, udp(300))
+    out.append((vlan(0x88A8, 8, 0x8100) + struct.pack("!HH", 9, 0x0800) + p,
+                ("ip", "10.77.50.5", len(p))))
+    p = ipv6("fd77::50:4", dst6, udp(500))
+    out.append((vlan(0x8100, 7, 0x86DD) + p, ("ip", "fd77::50:4", len(p))))
+    if jumbo:
+        ip4("10.77.50.6", udp(8000))
+        ip6("fd77::50:5", udp(8900))
+        ip4("10.77.50.6", udp(JUMBO_MTU - 28))  # a full 9000-byte packet
+    # Not IP: ARP, LLDP, a local experimental ethertype.
+    out.append((struct.pack("!H", 0x0806) + bytes(28), ("non_ip", 42)))
+    out.append((struct.pack("!H", 0x88CC) + bytes(100), ("non_ip", 114)))
+    out.append((struct.pack("!H", 0x88B5) + bytes(1000), ("non_ip", 1014)))
+    # IP ethertype, broken header: cut short, IHL below 5, wrong version.
+    out.append((struct.pack("!H", 0x0800) + b"\x45" + bytes(9),
+                ("malformed", 24)))
+    out.append((struct.pack("!H", 0x0800) + b"\x44" + bytes(39),
+                ("malformed", 54)))
+    out.append((struct.pack("!H", 0x86DD) + b"\x60" + bytes(19),
+                ("malformed", 34)))
+    out.append((struct.pack("!H", 0x86DD) + b"\x40" + bytes(59),
+                ("malformed", 74)))
+    return out
+
+
+def truth(gen, rounds=1):
+    per_ip, other = {}, {"non_ip": [0, 0], "malformed": [0, 0]}
+    for _, what in gen:
+        if what[0] == "ip":
+            e = per_ip.setdefault(what[1], [0, 0])
+            e[0] += what[2] * rounds
+            e[1] += rounds
+        else:
+            other[what[0]][0] += what[1] * rounds
+            other[what[0]][1] += rounds
+    return per_ip, other
+
+
+def rx_view(m):
+    """What a monitor counted on receive: per address and the others."""
+    per_ip = {ip: [c["rx_bytes"], c["rx_packets"]]
+              for ip, c in m.per_ip().items() if c["rx_packets"]}
+    other = {}
+    for fam in ("non_ip", "malformed"):
+        t = m.totals(fam)
+        other[fam] = [t["rx_bytes"], t["rx_packets"]]
+    return per_ip, other
+
+
+_macs = {}
+
+
+def send(t, gen, pairs):
+    for mif, pif in pairs:
+        key = (t.mns, mif, pif)
+        if key not in _macs:
+            _macs[key] = e2e.eth_frame(t._mac(t.mns, mif), t._mac(t.pns, pif),
+                                       0, b"")[:12]
+        e2e.raw_send(t.pns, pif, [_macs[key] + l2 for l2, _ in gen])
+
+
+def settle(mon, want, timeout=20, part=None):
+    """Scrape until the rx view (or its part: 0 per address, 1 the
+    counters) equals want's (a drain may be late on a loaded machine),
+    then return the last one for the assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = rx_view(mon.scrape())
+        if part is not None:
+            got, want_p = got[part], want[part]
+        else:
+            want_p = want
+        if got == want_p or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def xdp_prog(t, dev):
+    """(mode, program name) of dev's XDP program, or None."""
+    link = json.loads(e2e.nsx(t.mns, "ip", "-j", "-d", "link", "show",
+                                  "dev", dev).stdout)[0]
+    x = link.get("xdp")
+    if not x:
+        return None
+    mode = {1: "native", 2: "generic", 3: "offload"}.get(x.get("mode"))
+    prog = x.get("prog") or {}
+    return mode, prog.get("name")
+
+
+FOREIGN_XDP = r"""
+__attribute__((section("xdp"), used)) int foreign_pass(void *ctx)
+{ return 2; }
+char _license[] __attribute__((section("license"), used)) = "GPL";
+"""
+
+
+def test_xdp_counts_like_tc(itm_bin, topo, start_monitor, pin_base,
+                            tmp_path, monkeypatch):
+    t = topo
+    # Multi-buffer XDP programs came in Linux 5.18 (the monitor probes;
+    # `check` says so too, at the cost of loading every program).
+    frags = tuple(int(x) for x in
+                  os.uname().release.split("-")[0].split(".")[:2]) >= (5, 18)
+    t.add_pair("itm1m", "itm1p", "10.78.0.1", "10.78.0.2")
+    pairs = [(t.mif, t.pif), ("itm1m", "itm1p")]
+    if frags:
+        for mif, pif in pairs:
+            e2e.nsx(t.mns, "ip", "link", "set", mif, "mtu", str(JUMBO_MTU))
+            e2e.nsx(t.pns, "ip", "link", "set", pif, "mtu", str(JUMBO_MTU))
+    else:
+        print("no multi-buffer XDP programs on this kernel (Linux < 5.18):"
+              " the jumbo-frame case is skipped")
+    gen = generator(jumbo=frags)
+    want1, want2, want3 = (truth(gen, r) for r in (1, 2, 3))
+
+    # Attribution on (the default): TC ingress stays attached with --xdp
+    # and must count nothing, or every rx byte would show twice.
+    xmon = start_monitor(t, "-s", "0.2", "--xdp", "--keep-attached",
+                         quiet=False)
+    tmon = start_monitor(t, "-s", "0.2", port=9878, ifaces=["itm1m"])
+    assert xdp_prog(t, t.mif) == ("native", "itm_xdp_frags" if frags
+                                  else "itm_xdp")
+    assert xdp_prog(t, "itm1m") is None
+    assert t.tcx_programs()["ingress"] or t.tc_filters()
+    assert "counted at XDP, native mode" in xmon.stderr()
+    feat = xmon.scrape().value("ip_traffic_feature", feature="xdp",
+                               state="enabled", variant="native")
+    assert feat == 1
+
+    # Real sockets too: UDP both ways, both families, through the stack.
+    sinks_m = e2e.Sinks(t.mns, t.mon_addrs, 5001)
+    sinks_p = e2e.Sinks(t.pns, [t.peer4[0], t.peer6[0]], 5001)
+    try:
+        sock = {}
+        for peer in (t.peer4[0], t.peer6[0]):
+            rx = e2e.udp_send(t.pns, peer, t.mon_addr_for(peer), 5001,
+                              [1, 100, 1000, 1472 if ":" not in peer
+                               else 1452])
+            tx = e2e.udp_send(t.mns, t.mon_addr_for(peer), peer, 5001,
+                              [10, 500])
+            sock[peer] = (tx, rx)
+    finally:
+        sinks_m.close()
+        sinks_p.close()
+    send(t, gen, pairs)
+    t.wait_quiet(quiet_for=0.3)
+    want_x = (dict(want1[0], **{p: [rx[0], rx[1]]
+                                for p, (_, rx) in sock.items()}), want1[1])
+    assert settle(xmon, want_x) == want_x
+    assert settle(tmon, want1) == want1
+    per = xmon.scrape().per_ip()
+    for p, (tx, _) in sock.items():
+        assert (per[p]["tx_bytes"], per[p]["tx_packets"]) == tx
+
+    # --keep-attached: stop, traffic while nobody runs, start again.
+    assert xmon.stop() == 0
+    assert xdp_prog(t, t.mif) is not None, "--keep-attached left no XDP"
+    send(t, gen, pairs)
+    t.wait_quiet(quiet_for=0.3)
+    xmon2 = start_monitor(t, "-s", "0.2", "--xdp", "--keep-attached")
+    send(t, gen, pairs)
+    t.wait_quiet(quiet_for=0.3)
+    # Per address: what the new run drained (the kept maps' frames
+    # and its own); the non-IP/malformed counters are never reset, so
+    # they go on from the first run's.
+    want = (want2[0], want3[1])
+    assert settle(xmon2, want) == want
+    assert settle(tmon, want3) == want3
+    assert xdp_prog(t, t.mif)[0] == "native"
+
+    # The same with frames arriving throughout: stop and start at random
+    # moments while a sender writes round after round.  The non-IP and
+    # malformed counters are never reset, so they must add up to every
+    # round sent, through each takeover of the pinned XDP link.
+    rounds = 3
+    for _ in range(3):
+        sent, done = [0], threading.Event()
+
+        def pump():
+            while not done.is_set():
+                send(t, gen, pairs)
+                sent[0] += 1
+                time.sleep(random.uniform(0, 0.02))
+
+        th = threading.Thread(target=pump)
+        th.start()
+        try:
+            time.sleep(random.uniform(0.05, 0.3))
+            assert xmon2.stop() == 0
+            time.sleep(random.uniform(0, 0.3))
+            xmon2 = start_monitor(t, "-s", "0.2", "--xdp", "--keep-attached")
+            time.sleep(random.uniform(0, 0.3))
+        finally:
+            done.set()
+            th.join()
+        assert sent[0] > 0
+        rounds += sent[0]
+        t.wait_quiet(quiet_for=0.3)
+        want = truth(gen, rounds)
+        assert settle(xmon2, want, part=1) == want[1]
+        assert settle(tmon, want) == want
+    assert xmon2.stop() == 0
+
+    # `detach` removes the kept XDP link with the rest.
+    pin_dir = os.path.join(pin_base, t.instance())
+    e2e.sh("nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "detach", "-i",
+           t.mif, "--pin-dir", pin_base)
+    assert xdp_prog(t, t.mif) is None
+    assert not os.path.exists(pin_dir)
+
+    # Another XDP program owns the hook: refused with one line, exit 2,
+    # and the program left where it is.
+    src = tmp_path / "foreign.c"
+    src.write_text(FOREIGN_XDP)
+    obj = str(tmp_path / "foreign.o")
+    subprocess.run(["clang", "-O2", "-target", "bpf", "-c", str(src), "-o",
+                    obj], check=True)
+    e2e.nsx(t.mns, "ip", "link", "set", "dev", t.mif, "xdpgeneric", "obj",
+            obj, "sec", "xdp")
+    try:
+        bad = start_monitor(t, "--xdp", wait=False)
+        assert bad.wait(30) == 2
+        err = bad.stderr().strip().splitlines()
+        assert len(err) == 1 and "another XDP program" in err[0], err
+        assert xdp_prog(t, t.mif) == ("generic", "foreign_pass")
+        assert not t.tcx_programs()["ingress"]
+    finally:
+        e2e.nsx(t.mns, "ip", "link", "set", "dev", t.mif, "xdpgeneric",
+                "off")
+
+    # A driver without native XDP: generic mode, counting the same.
+    monkeypatch.setenv("ITM_TEST_REFUSE", "xdp_native")
+    gmon = start_monitor(t, "-s", "0.2", "--xdp", quiet=False)
+    assert xdp_prog(t, t.mif)[0] == "generic"
+    assert "generic mode: native mode refused" in gmon.stderr()
+    assert gmon.scrape().value("ip_traffic_feature", feature="xdp",
+                               variant="generic", state="enabled") == 1
+    send(t, gen, pairs)
+    t.wait_quiet(quiet_for=0.3)
+    assert settle(gmon, want1) == want1
+    want = truth(gen, rounds + 1)
+    assert settle(tmon, want) == want
+    assert gmon.stop() == 0
+    assert xdp_prog(t, t.mif) is None
