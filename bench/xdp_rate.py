@@ -14,8 +14,9 @@ the other: everything the receiver does for a packet (XDP, GRO, TC
 ingress, IP input) runs in that one thread, whose CPU time
 (/proc/PID/schedstat) divided by the packets it took in is the receiver's
 cost per packet; 1e9 / that is the packet rate one core sustains.  The wall
-rate (packets the receiver took in per second) and the sender's drops (the
-veth ring full: the receiver was saturated) are reported beside it.
+rate (packets the receiver took in per second) and the frames veth refused
+(its ring full: the receiver was saturated; the generator sends them again)
+are reported beside it.
 
 Configurations, interleaved (a different one first each round):
   none     nothing attached
@@ -225,8 +226,8 @@ def markdown(args, runs, cfgs):
           args.naddr, min(loads), max(loads)))
     w("")
     w("| configuration | receiver CPU ns/packet | (min–max) | one core "
-      "sustains, Mpps | × tc | wall rate, kpps | sender drops (ring "
-      "full) | in-situ BPF ns/packet | program runs = packets |")
+      "sustains, Mpps | × tc | wall rate, kpps | frames refused, ring "
+      "full (resent) | in-situ BPF ns/packet | program runs = packets |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     tc_ns = col("tc", cpu)
     for c in cfgs:
@@ -241,6 +242,12 @@ def markdown(args, runs, cfgs):
             "–" if c == "none" else "yes" if all(
                 r["prog_cnt"] == r["rx"] for r in runs if r["cfg"] == c)
             else "no"))
+    w("")
+    w("Received = sent in every run: %s. \"Frames refused\": sendmmsg() "
+      "calls veth turned away because the receiver's ring was full (the "
+      "generator sends them again): how often the receiving core was "
+      "saturated." % ("yes" if all(r["rx"] == r["sent"] for r in runs)
+                      else "NO"))
     w("")
     xm, xi = col("xmin", lambda r: r["prog_ns"]), \
         col("xitm", lambda r: r["prog_ns"])
