@@ -8,9 +8,9 @@
  * read and moving the cursor past it.  The cursor is the only position;
  * lengths (IP bytes, the headers every GSO segment repeats) are differences
  * of its offsets.  Headers that are not in the linear area (an AF_PACKET
- * TX ring's frames) are copied to the stack with bpf_skb_load_bytes() at
- * egress when the IP header is all that is read, and pulled in once with
- * bpf_skb_pull_data() otherwise (see parse_packet()).
+ * TX ring's frames, a TCP skb with its payload in pages) are copied to the
+ * stack with bpf_skb_load_bytes() when the IP header is all that is read,
+ * and pulled in once with bpf_skb_pull_data() when more is (GSO, ports).
  */
 #ifndef ITM_PARSE_BPF_H
 #define ITM_PARSE_BPF_H
@@ -428,24 +428,14 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		 * Only GSO (the transport header's length) and the socket
 		 * lookup (the ports) read past the IP header, up to
 		 * ITM_PULL_LEN bytes: pull those in.  Otherwise read the
-		 * linear area when it holds the IP header.  If it does not,
-		 * egress reads a copy: a pull there can cost a copy of the
-		 * whole frame (an AF_PACKET TX ring's pages are the user's,
-		 * and the kernel copies them all out before it changes the
-		 * skb's head).  Ingress pulls ITM_HDR_LEN bytes: IP input
-		 * pulls the IP header right after us anyway, and measured
-		 * in situ the pull was cheaper there than the copy.
+		 * linear area when it holds the IP header, else a copy.
 		 */
 		if (want_tuple || skb->gso_segs > 1 || skb->gso_size)
 			bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN
 						       ? skb->len
 						       : ITM_PULL_LEN);
-		else if (linear < ITM_HDR_LEN && egress)
-			return parse_copy(skb, pi, egress, l3);
 		else if (linear < ITM_HDR_LEN)
-			bpf_skb_pull_data(skb, skb->len < ITM_HDR_LEN
-						       ? skb->len
-						       : ITM_HDR_LEN);
+			return parse_copy(skb, pi, egress, l3);
 	}
 	c.pos = (void *)(long)skb->data;
 	c.end = (void *)(long)skb->data_end;
