@@ -17,7 +17,7 @@ at a time, because programs attached together evict each other's maps
 from the cache; configurations are interleaved, a different one first in
 every round.
 
-Two traffic modes:
+Traffic modes:
   packet  AF_PACKET frames to ib0's MAC address, source and destination
           both varying (N remote addresses at egress and at ingress).  At
           ib0 a UDP socket bound to the wildcard address on the destination
@@ -27,6 +27,9 @@ Two traffic modes:
   socket  gen sends through a UDP socket (routed via ib0's address), so at
           egress the skb carries a socket whose owner attribution finds.
           Only the egress side is reported (ingress sees one source).
+  ring    packet mode through an AF_PACKET TX ring (gen -R): the IP header
+          is outside the skb's linear area at both hooks; measured against
+          minimal counters that copy (minl) or pull (minp, minq) it.
   otherhost  (on request) packet mode to a MAC address that is not the
           receiver's: ingress only, where attribution need not look up.
   deliver (on request) packet mode to destinations local to itmib (a
@@ -197,7 +200,7 @@ class Daemon:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def prog_id(self, which):
-        deadline = time.time() + 20
+        deadline = time.time() + 60
         while time.time() < deadline:
             links = glob.glob(os.path.join(self.pin, "*", "link_" + which))
             if links:
@@ -207,7 +210,7 @@ class Daemon:
             if self.p.poll() is not None:
                 raise RuntimeError("daemon exited: %s" % self.p.stderr.read())
             time.sleep(0.05)
-        raise RuntimeError("daemon did not attach within 20 s")
+        raise RuntimeError("daemon did not attach within 60 s")
 
     def stop(self):
         if self.p.poll() is None:
