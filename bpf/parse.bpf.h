@@ -8,9 +8,9 @@
  * read and moving the cursor past it.  The cursor is the only position;
  * lengths (IP bytes, the headers every GSO segment repeats) are differences
  * of its offsets.  Headers that are not in the linear area (an AF_PACKET
- * TX ring's frames, a TCP skb with its payload in pages) are copied to the
- * stack with bpf_skb_load_bytes() when the IP header is all that is read,
- * and pulled in once with bpf_skb_pull_data() when more is (GSO, ports).
+ * TX ring's frames) are copied to the stack with bpf_skb_load_bytes() when
+ * the IP header is all that is read, and pulled in once with
+ * bpf_skb_pull_data() when more is (GSO, ports).
  */
 #ifndef ITM_PARSE_BPF_H
 #define ITM_PARSE_BPF_H
