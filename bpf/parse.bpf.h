@@ -8,9 +8,9 @@
  * read and moving the cursor past it.  The cursor is the only position;
  * lengths (IP bytes, the headers every GSO segment repeats) are differences
  * of its offsets.  Headers that are not in the linear area (an AF_PACKET
- * TX ring's frames) are copied to the stack with bpf_skb_load_bytes() when
- * the IP header is all that is read, and pulled in once with
- * bpf_skb_pull_data() when more is (GSO, ports).
+ * TX ring's frames) are copied to the stack with bpf_skb_load_bytes() at
+ * egress when the IP header is all that is read, and pulled in once with
+ * bpf_skb_pull_data() otherwise (see parse_packet()).
  */
 #ifndef ITM_PARSE_BPF_H
 #define ITM_PARSE_BPF_H
@@ -427,10 +427,15 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		/*
 		 * Only GSO (the transport header's length) and the socket
 		 * lookup (the ports) read past the IP header, up to
-		 * ITM_PULL_LEN bytes: pull those in.  Otherwise read the
-		 * linear area when it holds the IP header, else a copy.
+		 * ITM_PULL_LEN bytes: pull those in.  So does ingress, where
+		 * IP input pulls the headers right after us anyway and a
+		 * pull measured cheaper than the copy.  At egress a pull can
+		 * cost a copy of the whole frame (an AF_PACKET TX ring's
+		 * pages are the user's: the kernel copies them out before it
+		 * changes the skb's head), so read the linear area when it
+		 * holds the IP header, else a copy.
 		 */
-		if (want_tuple || skb->gso_segs > 1 || skb->gso_size)
+		if (want_tuple || !egress || skb->gso_segs > 1 || skb->gso_size)
 			bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN
 						       ? skb->len
 						       : ITM_PULL_LEN);
