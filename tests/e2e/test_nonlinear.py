@@ -5,9 +5,9 @@ An AF_PACKET socket with a PACKET_TX_RING hands the kernel frames that it
 does not copy: only the Ethernet header goes into the skb's linear area,
 the rest (IP header on) stays in the ring's pages as fragments, and veth
 passes them on so at the peer's TC ingress too.  The TC program reads such
-headers from a copy on its stack (bpf_skb_load_bytes()) when it needs the
-IP header only, and pulls them in when it needs the ports (ingress socket
-lookup for process attribution).  Both ways are checked here, in the
+headers from a copy on its stack (bpf_skb_load_bytes()) at egress, and
+pulls them in at ingress (and for the ingress socket lookup of process
+attribution).  Both ways are checked here, in the
 monitor's egress and ingress, against the lengths written in the frames:
 IPv4 (with and without options, shorter than the copy), IPv6 (with an
 extension header), 802.1Q and QinQ tags, a truncated IPv4 header
