@@ -11,6 +11,12 @@
  *   -6      IPv6 instead of IPv4 (default addresses fd00:77::1, fd00:78::)
  *   -S      the source varies with the destination (src + 1 + i), so the
  *           peer's ingress sees NADDR remote addresses too
+ *   -R      send the frames through a PACKET_TX_RING: the kernel copies
+ *           only the Ethernet header into the skb's linear area and
+ *           attaches the rest (IP header on) as page fragments, the frame
+ *           shape whose headers a TC program cannot read in place
+ *   -Q      PACKET_QDISC_BYPASS: straight to the driver (no TC egress on
+ *           the generator's side; for floods, bench/xdp_rate.py)
  *   -u      send through a UDP socket instead (sendmmsg() with one
  *           destination per message): the packets then carry a socket that
  *           process attribution can find; the namespace needs a route for
@@ -20,7 +26,7 @@
  * another test namespace: the destinations are never routed anywhere else.
  *
  *   gen -i IFACE -n PACKETS -a NADDR [-r PPS] [-o TRUTH.tsv] [-6] [-S] [-u]
- *       [-s SRC] [-b DST_BASE] [-m DST_MAC]
+ *       [-R] [-Q] [-s SRC] [-b DST_BASE] [-m DST_MAC]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -40,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -47,6 +54,10 @@
 
 #define BATCH	  64
 #define MAX_FRAME 256
+/* TX ring: 512-byte slots (tpacket2_hdr + a frame), 8 per 4 KiB block. */
+#define RING_FRAME  512
+#define RING_BLOCK  4096
+#define RING_FRAMES 512
 
 static double now(void)
 {
@@ -126,9 +137,84 @@ static unsigned build_ip(uint8_t *p, unsigned i, bool v6, const void *saddr,
 static void usage(void)
 {
 	fprintf(stderr, "usage: gen -i IFACE -n PACKETS -a NADDR [-r PPS] "
-			"[-o TRUTH.tsv] [-6] [-S] [-u] [-s SRC] [-b DST_BASE] "
-			"[-m DST_MAC]\n");
+			"[-o TRUTH.tsv] [-6] [-S] [-u] [-R] [-Q] [-s SRC] "
+			"[-b DST_BASE] [-m DST_MAC]\n");
 	exit(2);
+}
+
+struct tx_ring {
+	uint8_t *map;
+	unsigned head;
+};
+
+static int tx_ring_setup(int fd, struct tx_ring *r)
+{
+	struct tpacket_req req = {
+		.tp_block_size = RING_BLOCK,
+		.tp_block_nr = RING_FRAMES * RING_FRAME / RING_BLOCK,
+		.tp_frame_size = RING_FRAME,
+		.tp_frame_nr = RING_FRAMES,
+	};
+	int v = TPACKET_V2;
+
+	if (setsockopt(fd, SOL_PACKET, PACKET_VERSION, &v, sizeof(v)) ||
+	    setsockopt(fd, SOL_PACKET, PACKET_TX_RING, &req, sizeof(req))) {
+		perror("PACKET_TX_RING");
+		return -1;
+	}
+	r->map = mmap(NULL, RING_FRAMES * RING_FRAME, PROT_READ | PROT_WRITE,
+		      MAP_SHARED, fd, 0);
+	if (r->map == MAP_FAILED) {
+		perror("mmap");
+		return -1;
+	}
+	r->head = 0;
+	return 0;
+}
+
+static struct tpacket2_hdr *tx_slot(const struct tx_ring *r, unsigned i)
+{
+	return (void *)(r->map + ((r->head + i) % RING_FRAMES) * RING_FRAME);
+}
+
+/*
+ * Queue frames[ds[0..n)] in the ring, send them with one blocking send()
+ * (which returns when the kernel has handed every one to the device), and
+ * count each that came back TP_STATUS_AVAILABLE, i.e. was sent.
+ */
+static int tx_ring_send(int fd, struct tx_ring *r, uint8_t (*frames)[MAX_FRAME],
+			const unsigned *flen, const unsigned *ds, unsigned n,
+			unsigned long long *pk)
+{
+	unsigned i, ok = 0;
+
+	for (i = 0; i < n; i++) {
+		struct tpacket2_hdr *h = tx_slot(r, i);
+		uint8_t *data = (uint8_t *)h + TPACKET2_HDRLEN -
+				sizeof(struct sockaddr_ll);
+
+		memcpy(data, frames[ds[i]], flen[ds[i]]);
+		h->tp_len = flen[ds[i]];
+		__atomic_store_n(&h->tp_status, TP_STATUS_SEND_REQUEST,
+				 __ATOMIC_RELEASE);
+	}
+	if (send(fd, NULL, 0, 0) < 0 && errno != ENOBUFS) {
+		perror("send");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		struct tpacket2_hdr *h = tx_slot(r, i);
+
+		if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) ==
+		    TP_STATUS_AVAILABLE) {
+			pk[ds[i]]++;
+			ok++;
+		} else {
+			h->tp_status = TP_STATUS_AVAILABLE;
+		}
+	}
+	r->head = (r->head + n) % RING_FRAMES;
+	return (int)ok;
 }
 
 int main(int argc, char **argv)
@@ -136,12 +222,14 @@ int main(int argc, char **argv)
 	const char *ifname = NULL, *out = NULL, *src = NULL, *base = NULL;
 	uint8_t dmac[6] = {0x02, 0, 0, 0, 0, 0x02};
 	unsigned long long npackets = 0, sent = 0, errors = 0;
-	bool v6 = false, vary_src = false, udp_mode = false;
+	bool v6 = false, vary_src = false, udp_mode = false, ring = false;
+	bool bypass = false;
+	struct tx_ring txr = {0};
 	unsigned naddr = 1000;
 	double pps = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "i:n:a:r:o:s:b:m:6Su")) != -1) {
+	while ((opt = getopt(argc, argv, "i:n:a:r:o:s:b:m:6SuRQ")) != -1) {
 		switch (opt) {
 		case 'i':
 			ifname = optarg;
@@ -178,6 +266,12 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			udp_mode = true;
+			break;
+		case 'R':
+			ring = true;
+			break;
+		case 'Q':
+			bypass = true;
 			break;
 		default:
 			usage();
@@ -242,6 +336,15 @@ int main(int argc, char **argv)
 			perror("bind");
 			return 1;
 		}
+		int one = 1;
+
+		if (bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS,
+					 &one, sizeof(one))) {
+			perror("PACKET_QDISC_BYPASS");
+			return 1;
+		}
+		if (ring && tx_ring_setup(fd, &txr))
+			return 1;
 	}
 
 	/*
@@ -289,6 +392,7 @@ int main(int argc, char **argv)
 
 	struct mmsghdr msg[BATCH];
 	struct iovec iov[BATCH];
+	unsigned ds[BATCH];
 	unsigned next = 0;
 	double t0 = now();
 
@@ -298,6 +402,7 @@ int main(int argc, char **argv)
 		while (n < BATCH && sent + n < npackets) {
 			unsigned d = (unsigned)((next + n) % naddr);
 
+			ds[n] = d;
 			iov[n].iov_base = frames[d];
 			iov[n].iov_len = flen[d];
 			memset(&msg[n], 0, sizeof(msg[n]));
@@ -311,7 +416,19 @@ int main(int argc, char **argv)
 			}
 			n++;
 		}
-		int r = sendmmsg(fd, msg, n, 0);
+		int r;
+
+		if (ring && !udp_mode) {
+			/* Counted frame by frame: the device may drop any. */
+			r = tx_ring_send(fd, &txr, frames, flen, ds, n, pk);
+			if (r < 0)
+				return 1;
+			next = (unsigned)((next + n) % naddr);
+			sent += (unsigned)r;
+			errors += n - (unsigned)r;
+			goto pace;
+		}
+		r = sendmmsg(fd, msg, n, 0);
 		if (r <= 0) {
 			if (r < 0 && errno != ENOBUFS && errno != EAGAIN &&
 			    errno != EINTR) {
@@ -326,6 +443,7 @@ int main(int argc, char **argv)
 			pk[(next + k) % naddr]++;
 		next = (unsigned)((next + r) % naddr);
 		sent += (unsigned)r;
+	pace:
 		if (pps > 0) {
 			double due = t0 + sent / pps;
 			double d = due - now();

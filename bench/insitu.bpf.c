@@ -12,6 +12,15 @@
  *   mim   the map reached through a one-slot array of maps
  *   gso   + skb->gso_segs / gso_size (skb_shinfo) and the segment sum
  *
+ * The minimal counter for frames whose headers are not in the linear area
+ * (an AF_PACKET TX ring's: the Ethernet header only), where min cannot
+ * read them in place; each reads them in place when it can:
+ *   minl  copies the first 54 bytes (Ethernet + the larger IP header) to
+ *         the stack with bpf_skb_load_bytes(): the fair floor
+ *   minp  bpf_skb_pull_data() of those 54 bytes, then reads in place
+ *   minq  bpf_skb_pull_data() of 256 bytes (or the whole frame), as
+ *         itm_egress did before issue 27
+ *
  * Attribution variants, each the gso rung plus one way to find the pid:
  *   sks   egress: bpf_sk_storage_get() on skb->sk (what itm_egress does;
  *         the storage is created on the first packet, then always found)
@@ -123,7 +132,25 @@ struct {
 	.values = {&bench_cgi_in},
 };
 
-enum rung { MIN, K16, K24, V32, MIM, GSO, SKS, SKC, SKI, LKU, TUP };
+enum rung {
+	MIN,
+	K16,
+	K24,
+	V32,
+	MIM,
+	GSO,
+	SKS,
+	SKC,
+	SKI,
+	LKU,
+	TUP,
+	MINL,
+	MINP,
+	MINQ
+};
+
+/* What minl, minp and minq read. */
+#define MIN_HDR_LEN (sizeof(struct ethhdr) + sizeof(struct ipv6hdr))
 
 /* What ski walks: the daemon's declarations of the kernel's types. */
 extern void *bpf_cast_to_kern_ctx(void *obj) __ksym;
@@ -237,6 +264,54 @@ static __always_inline bool parse(struct __sk_buff *skb, bool egress,
 		return true;
 	}
 	return false;
+}
+
+/*
+ * minl: the headers from a copy on the stack.  Two bytes in front, so
+ * that the IP header is 4-byte aligned (the verifier refuses misaligned
+ * stack reads).
+ */
+static __always_inline bool parse_copy(struct __sk_buff *skb, bool egress,
+				       __u8 addr[16], __u32 *len, bool *v6)
+{
+	struct {
+		__u16 skew;
+		struct ethhdr eth;
+		union {
+			struct iphdr ip;
+			struct ipv6hdr ip6;
+		};
+	} h;
+
+	if (skb->len < MIN_HDR_LEN ||
+	    bpf_skb_load_bytes(skb, 0, &h.eth, MIN_HDR_LEN))
+		return false;
+	if (h.eth.h_proto == bpf_htons(ETH_P_IP)) {
+		__builtin_memset(addr, 0, 10);
+		addr[10] = 0xff;
+		addr[11] = 0xff;
+		__builtin_memcpy(addr + 12, egress ? &h.ip.daddr : &h.ip.saddr,
+				 4);
+		*len = bpf_ntohs(h.ip.tot_len);
+		*v6 = false;
+		return true;
+	}
+	if (h.eth.h_proto == bpf_htons(ETH_P_IPV6)) {
+		__builtin_memcpy(addr, egress ? &h.ip6.daddr : &h.ip6.saddr,
+				 16);
+		*len = bpf_ntohs(h.ip6.payload_len) + sizeof(h.ip6);
+		*v6 = true;
+		return true;
+	}
+	return false;
+}
+
+/* Whether the first n bytes are not all in the linear area. */
+static __always_inline bool short_linear(struct __sk_buff *skb, __u32 n)
+{
+	__u32 linear = skb->data_end - skb->data;
+
+	return linear < n && skb->len > linear;
 }
 
 /* Look the key up, insert it when new; NULL when the map is full. */
@@ -367,14 +442,25 @@ static __always_inline int count(struct __sk_buff *skb, bool egress,
 	void *map;
 	bool v6;
 
-	if (!parse(skb, egress, key.addr, &len, &v6,
-		   rung == LKU || rung == TUP ? &t : NULL, &tk))
-		return TC_ACT_UNSPEC;
+	if (rung == MINL && short_linear(skb, MIN_HDR_LEN)) {
+		if (!parse_copy(skb, egress, key.addr, &len, &v6))
+			return TC_ACT_UNSPEC;
+	} else {
+		if (rung == MINP && short_linear(skb, MIN_HDR_LEN))
+			bpf_skb_pull_data(skb, skb->len < MIN_HDR_LEN
+						       ? skb->len
+						       : MIN_HDR_LEN);
+		if (rung == MINQ && short_linear(skb, 256))
+			bpf_skb_pull_data(skb, skb->len < 256 ? skb->len : 256);
+		if (!parse(skb, egress, key.addr, &len, &v6,
+			   rung == LKU || rung == TUP ? &t : NULL, &tk))
+			return TC_ACT_UNSPEC;
+	}
 	bytes = len;
-	if (rung >= SKS)
+	if (rung >= SKS && rung < MINL)
 		key.pid = find_pid(skb, rung, &t, &tk, v6);
 
-	if (rung == MIN) {
+	if (rung == MIN || rung >= MINL) {
 		if (v6)
 			v = lookup_or_init(&bench_min6, key.addr, &init);
 		else
@@ -394,7 +480,7 @@ static __always_inline int count(struct __sk_buff *skb, bool egress,
 			if (!map)
 				return TC_ACT_UNSPEC;
 		}
-		if (rung >= GSO) {
+		if (rung >= GSO && rung < MINL) {
 			__u32 segs = skb->gso_segs;
 
 			if (segs > 1 || skb->gso_size) {
@@ -443,6 +529,9 @@ RUNG(skc, SKC)
 RUNG(ski, SKI)
 RUNG(lku, LKU)
 RUNG(tup, TUP)
+RUNG(minl, MINL)
+RUNG(minp, MINP)
+RUNG(minq, MINQ)
 
 /*
  * cgroup_skb/ingress runs in sk_filter() once the kernel has chosen the

@@ -17,7 +17,7 @@ at a time, because programs attached together evict each other's maps
 from the cache; configurations are interleaved, a different one first in
 every round.
 
-Two traffic modes:
+Traffic modes:
   packet  AF_PACKET frames to ib0's MAC address, source and destination
           both varying (N remote addresses at egress and at ingress).  At
           ib0 a UDP socket bound to the wildcard address on the destination
@@ -27,6 +27,9 @@ Two traffic modes:
   socket  gen sends through a UDP socket (routed via ib0's address), so at
           egress the skb carries a socket whose owner attribution finds.
           Only the egress side is reported (ingress sees one source).
+  ring    packet mode through an AF_PACKET TX ring (gen -R): the IP header
+          is outside the skb's linear area at both hooks; measured against
+          minimal counters that copy (minl) or pull (minp, minq) it.
   otherhost  (on request) packet mode to a MAC address that is not the
           receiver's: ingress only, where attribution need not look up.
   deliver (on request) packet mode to destinations local to itmib (a
@@ -197,7 +200,7 @@ class Daemon:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
     def prog_id(self, which):
-        deadline = time.time() + 20
+        deadline = time.time() + 60
         while time.time() < deadline:
             links = glob.glob(os.path.join(self.pin, "*", "link_" + which))
             if links:
@@ -207,7 +210,7 @@ class Daemon:
             if self.p.poll() is not None:
                 raise RuntimeError("daemon exited: %s" % self.p.stderr.read())
             time.sleep(0.05)
-        raise RuntimeError("daemon did not attach within 20 s")
+        raise RuntimeError("daemon did not attach within 60 s")
 
     def stop(self):
         if self.p.poll() is None:
@@ -308,8 +311,10 @@ def one_run(args, topo, mode, fam, naddr, cfg):
             argv.append("-u")
         else:
             argv += ["-S", "-s", "fd00:79::" if fam == 6 else "10.79.0.0"]
-            if mode in ("packet", "deliver"):
+            if mode in ("packet", "deliver", "ring"):
                 argv += ["-m", topo.bmac]
+            if mode == "ring":
+                argv.append("-R")
             if mode == "deliver":
                 argv += ["-b", DELIVER_DST[fam]]
         g = sh(*ns_exec(topo.a, *argv), timeout=600)
@@ -423,6 +428,59 @@ def deliver_section(w, args, runs, sel, empty):
                     "–" if pn is None else "%+.0f" % pn))
 
 
+RING_CFGS = ["minl", "minp", "minq"]
+RING_DOC = {
+    "minl": "min + the first 54 bytes copied to the stack "
+            "(`bpf_skb_load_bytes`): the fair floor",
+    "minp": "min + `bpf_skb_pull_data` of those 54 bytes",
+    "minq": "min + `bpf_skb_pull_data` of 256 bytes (what itm did before "
+            "issue 27)",
+}
+
+
+def ring_section(w, args, cell, empty, ratio):
+    """Frames from an AF_PACKET TX ring: headers outside the linear area."""
+    w("")
+    w("#### Frames whose headers are not in the linear area (AF_PACKET TX "
+      "ring, `gen -R`)")
+    w("")
+    w("The ring's frames reach TC egress (and, through veth, the peer's TC "
+      "ingress) with only the Ethernet header in the skb's linear area. "
+      "`min` cannot read them in place; the floors below can (ns per "
+      "packet):")
+    w("")
+    for c in RING_CFGS:
+        w("- %s: %s" % (c, RING_DOC[c]))
+    w("")
+    before = ["nopid@before"] if args.itm_before else []
+    heads = (["empty"] + RING_CFGS + ["itm --no-pid", "itm with attribution"]
+             + ["itm --no-pid before"] * len(before) +
+             ["--no-pid ÷ minl", "attribution ÷ minl"] +
+             ["before ÷ minl"] * len(before))
+    w("| dir | IP | addresses | " + " | ".join(heads) + " |")
+    w("|---|---|---:|" + "---:|" * len(heads))
+    for d in ("eg", "in"):
+        for fam in (4, 6):
+            for naddr in args.addrs:
+                fl = cell("ring", fam, naddr, "minl", d)
+                n = cell("ring", fam, naddr, "nopid", d)
+                p = cell("ring", fam, naddr, "pid", d)
+                vals = [empty("ring", fam, naddr, d)] + [
+                    cell("ring", fam, naddr, c, d) for c in RING_CFGS] + [
+                    n, p] + [cell("ring", fam, naddr, c, d) for c in before]
+                rat = [ratio(n, fl), ratio(p, fl)] + [
+                    ratio(cell("ring", fam, naddr, c, d), fl)
+                    for c in before]
+                w("| %s | v%d | %d | %s | %s |" % (
+                    "egress" if d == "eg" else "ingress", fam, naddr,
+                    " | ".join(fmt(v) for v in vals),
+                    " | ".join(fmt(r, "%.2f×") for r in rat)))
+    w("")
+    w("At ingress with attribution the frames are addressed to the "
+      "receiver, so itm needs their ports for the socket lookup and pulls "
+      "the headers in (the lookup costs more than the pull).")
+
+
 def markdown(args, runs, load):
     out = []
     w = out.append
@@ -504,6 +562,8 @@ def markdown(args, runs, load):
                 fmt(na), fmt(pb), fmt(pa),
                 "–" if pb is None or nb is None else "%+.0f" % (pb - nb),
                 "–" if pa is None or na is None else "%+.0f" % (pa - na)))
+    if "ring" in args.modes:
+        ring_section(w, args, cell, empty, ratio)
     cfgs = sorted({r["cfg"] for r in runs})
     if args.cfgs:
         w("")
@@ -591,8 +651,10 @@ def main():
     ap.add_argument("--itm-before", default="",
                     help="another build of the daemon (e.g. the previous "
                     "commit's), measured in the same runs for before/after")
-    ap.add_argument("--modes", default="packet,socket",
-                    help="packet, socket, otherhost (packet mode to a MAC "
+    ap.add_argument("--modes", default="packet,socket,ring",
+                    help="packet, socket, ring (packet mode through an "
+                    "AF_PACKET TX ring: headers outside the linear area), "
+                    "otherhost (packet mode to a MAC "
                     "address that is not the receiver's), deliver (packet "
                     "mode to local destinations: attribution at TC vs in "
                     "cgroup_skb/ingress)")
@@ -645,6 +707,8 @@ def main():
                     else ["min", "nopid", "pid"]
                 if mode == "deliver":
                     cfgs = ["gso", "lku", "cgi", "cgp", "nopid", "pid"]
+                if mode == "ring":
+                    cfgs = RING_CFGS + ["nopid", "pid"]
                 if args.itm_before:
                     cfgs += ["nopid@before", "pid@before"]
                 if args.cfgs:

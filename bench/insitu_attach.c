@@ -6,13 +6,15 @@
  *
  *   insitu_attach IFACE egress|ingress OBJECT PROG...
  *   insitu_attach CGROUP_DIR cgroup OBJECT PROG...
+ *   insitu_attach IFACE xdp OBJECT PROG
  *
  * The programs are attached as clsact filters in the order given
  * (priorities 1, 2, ...), all returning TC_ACT_UNSPEC, so every one of
  * them sees every packet.  With "cgroup", the programs (cgroup_skb) are
  * attached by BPF links to the cgroup v2 directory given, in the same
- * order, and must allow every packet.  Output: one "PROG ID" line each, then
- * "ready".
+ * order, and must allow every packet.  With "xdp", the one program is
+ * attached by a BPF link (the driver's native mode where it has one, as
+ * veth does).  Output: one "PROG ID" line each, then "ready".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,7 +52,7 @@ int main(int argc, char **argv)
 	struct bpf_tc_opts opts[MAX_PROGS];
 	LIBBPF_OPTS(bpf_tc_hook, hook);
 	struct bpf_object *obj = NULL;
-	bool hook_created = false, cgroup = false;
+	bool hook_created = false, cgroup = false, xdp = false;
 	int cgfd = -1;
 	int nattached = 0, err = 1, n;
 	char line[64];
@@ -59,7 +61,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: insitu_attach IFACE egress|ingress "
 				"OBJECT PROG...\n"
 				"       insitu_attach CGROUP_DIR cgroup OBJECT "
-				"PROG...\n");
+				"PROG...\n"
+				"       insitu_attach IFACE xdp OBJECT PROG\n");
 		return 2;
 	}
 	libbpf_set_print(libbpf_print);
@@ -77,6 +80,13 @@ int main(int argc, char **argv)
 	if (!hook.ifindex) {
 		fprintf(stderr, "insitu_attach: no interface %s\n", argv[1]);
 		return 2;
+	}
+	if (!strcmp(argv[2], "xdp")) {
+		/* One XDP program per interface without a dispatcher. */
+		if (argc != 5)
+			return 2;
+		xdp = true;
+		goto open_obj;
 	}
 	if (!strcmp(argv[2], "egress"))
 		hook.attach_point = BPF_TC_EGRESS;
@@ -97,7 +107,7 @@ open_obj:
 			strerror(errno));
 		goto out;
 	}
-	n = cgroup ? -EEXIST : bpf_tc_hook_create(&hook);
+	n = cgroup || xdp ? -EEXIST : bpf_tc_hook_create(&hook);
 	if (n && n != -EEXIST) {
 		fprintf(stderr, "insitu_attach: clsact on %s: %s\n", argv[1],
 			strerror(-n));
@@ -129,6 +139,17 @@ open_obj:
 			}
 			goto attached;
 		}
+		if (xdp) {
+			links[nattached] =
+				bpf_program__attach_xdp(prog, hook.ifindex);
+			if (!links[nattached]) {
+				fprintf(stderr,
+					"insitu_attach: attach %s: %s\n",
+					argv[i], strerror(errno));
+				goto out;
+			}
+			goto attached;
+		}
 		memset(&opts[nattached], 0, sizeof(opts[nattached]));
 		opts[nattached].sz = sizeof(opts[nattached]);
 		opts[nattached].prog_fd = bpf_program__fd(prog);
@@ -151,7 +172,7 @@ open_obj:
 	err = 0;
 out:
 	for (int i = 0; i < nattached; i++) {
-		if (cgroup) {
+		if (cgroup || xdp) {
 			bpf_link__destroy(links[i]);
 			continue;
 		}

@@ -7,8 +7,10 @@
  * each taking the cursor, checking the header against data_end before any
  * read and moving the cursor past it.  The cursor is the only position;
  * lengths (IP bytes, the headers every GSO segment repeats) are differences
- * of its offsets.  Headers that are not in the linear area are pulled in
- * once with bpf_skb_pull_data() before parsing starts.
+ * of its offsets.  Headers that are not in the linear area (an AF_PACKET
+ * TX ring's frames) are copied to the stack with bpf_skb_load_bytes() at
+ * egress when the IP header is all that is read, and pulled in once with
+ * bpf_skb_pull_data() otherwise (see parse_packet()).
  */
 #ifndef ITM_PARSE_BPF_H
 #define ITM_PARSE_BPF_H
@@ -33,6 +35,9 @@
 #define ITM_MAX_IPV6_EXT  4
 /* Enough for Ethernet + 2 tags + IPv6 + 4 small extension headers + TCP. */
 #define ITM_PULL_LEN 256
+/* Ethernet + 2 tags + an IPv6 header (62 bytes): all that is read of a
+ * packet that is neither GSO nor looked up by its ports. */
+#define ITM_HDR_LEN 64
 
 /* IPv4 frag_off: the fragment offset (8-byte units) below the flags. */
 #define ITM_IP_OFFSET_MASK 0x1fff
@@ -262,7 +267,7 @@ static __always_inline int gso_account(struct packet_info *pi, __u32 segs,
 static __always_inline int parse_ipv4(struct __sk_buff *skb,
 				      struct hdr_cursor *c,
 				      struct packet_info *pi, bool egress,
-				      bool want_tuple)
+				      bool want_tuple, bool hdr_only)
 {
 	__u32 ip_off = c->off, ip_len = skb->len - ip_off, segs, gso_size;
 	struct iphdr *iph = parse_iphdr(c);
@@ -276,8 +281,9 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb,
 	__builtin_memcpy(&pi->key.addr[12], egress ? &iph->daddr : &iph->saddr,
 			 4);
 
-	segs = skb->gso_segs;
-	gso_size = skb->gso_size;
+	/* hdr_only: the caller saw no GSO, and only the IP header is there. */
+	segs = hdr_only ? 1 : skb->gso_segs;
+	gso_size = hdr_only ? 0 : skb->gso_size;
 	gso = segs > 1 || gso_size;
 	if (!gso) {
 		/* BIG TCP leaves tot_len 0 on super-packets only; ip_len
@@ -307,7 +313,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb,
 static __always_inline int parse_ipv6(struct __sk_buff *skb,
 				      struct hdr_cursor *c,
 				      struct packet_info *pi, bool egress,
-				      bool want_tuple)
+				      bool want_tuple, bool hdr_only)
 {
 	__u32 ip_off = c->off, ip_len = skb->len - ip_off, segs, gso_size;
 	struct ipv6hdr *ip6h = parse_ip6hdr(c);
@@ -320,8 +326,9 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb,
 	__builtin_memcpy(pi->key.addr, egress ? &ip6h->daddr : &ip6h->saddr,
 			 sizeof(pi->key.addr));
 
-	segs = skb->gso_segs;
-	gso_size = skb->gso_size;
+	/* hdr_only: the caller saw no GSO, and only the IP header is there. */
+	segs = hdr_only ? 1 : skb->gso_segs;
+	gso_size = hdr_only ? 0 : skb->gso_size;
 	gso = segs > 1 || gso_size;
 	if (!gso) {
 		/* payload_len 0 means a jumbogram (BIG TCP). */
@@ -352,38 +359,93 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb,
 }
 
 /*
+ * From the cursor (the frame's start, or a copy of its first bytes) on.
  * l3: the device has no link-layer header (tun, WireGuard); the protocol
  * then comes from skb->protocol.
  */
-static __always_inline int parse_packet(struct __sk_buff *skb,
-					struct packet_info *pi, bool egress,
-					bool l3, bool want_tuple)
+static __always_inline int parse_from(struct __sk_buff *skb,
+				      struct hdr_cursor *c,
+				      struct packet_info *pi, bool egress,
+				      bool l3, bool want_tuple, bool hdr_only)
 {
-	struct hdr_cursor c;
 	int proto;
-
-	pi->l4proto = 0;
-	pi->v6 = false;
-	if (skb->len > skb->data_end - skb->data &&
-	    skb->data_end - skb->data < ITM_PULL_LEN)
-		bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN ? skb->len
-							       : ITM_PULL_LEN);
-	c.pos = (void *)(long)skb->data;
-	c.end = (void *)(long)skb->data_end;
-	c.off = 0;
 
 	if (l3) {
 		proto = skb->protocol;
 	} else {
-		proto = parse_ethhdr(&c);
+		proto = parse_ethhdr(c);
 		if (proto < 0)
 			return PARSE_MALFORMED;
 	}
 	if (proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(skb, &c, pi, egress, want_tuple);
+		return parse_ipv4(skb, c, pi, egress, want_tuple, hdr_only);
 	if (proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(skb, &c, pi, egress, want_tuple);
+		return parse_ipv6(skb, c, pi, egress, want_tuple, hdr_only);
 	return PARSE_NON_IP;
+}
+
+/*
+ * The first ITM_HDR_LEN bytes (or the whole frame when shorter) copied to
+ * the stack, for a frame whose headers are not in the linear area.  Much
+ * cheaper than bpf_skb_pull_data(), which reallocates the skb's head,
+ * copies the bytes and can drop its page fragments; and it leaves the skb
+ * as it was for the rest of the stack.
+ */
+static __always_inline int
+parse_copy(struct __sk_buff *skb, struct packet_info *pi, bool egress, bool l3)
+{
+	/*
+	 * The verifier refuses misaligned stack reads: start the frame 2
+	 * bytes in, so that the IP header after the 14-byte Ethernet header
+	 * (and each 4-byte tag) is 4-byte aligned, as NET_IP_ALIGN does.
+	 */
+	__u8 buf[ITM_HDR_LEN + 8] __attribute__((aligned(8)));
+	struct hdr_cursor c;
+	__u32 len = skb->len;
+	__u32 skew = l3 ? 0 : 2;
+
+	if (len > ITM_HDR_LEN)
+		len = ITM_HDR_LEN;
+	if (len < 1 || bpf_skb_load_bytes(skb, 0, buf + skew, len))
+		return PARSE_MALFORMED;
+	c.pos = buf + skew;
+	c.end = buf + skew + len;
+	c.off = 0;
+	return parse_from(skb, &c, pi, egress, l3, false, true);
+}
+
+static __always_inline int parse_packet(struct __sk_buff *skb,
+					struct packet_info *pi, bool egress,
+					bool l3, bool want_tuple)
+{
+	__u32 linear = skb->data_end - skb->data;
+	struct hdr_cursor c;
+
+	pi->l4proto = 0;
+	pi->v6 = false;
+	if (skb->len > linear && linear < ITM_PULL_LEN) {
+		/*
+		 * Only GSO (the transport header's length) and the socket
+		 * lookup (the ports) read past the IP header, up to
+		 * ITM_PULL_LEN bytes: pull those in.  So does ingress, where
+		 * IP input pulls the headers right after us anyway and a
+		 * pull measured cheaper than the copy.  At egress a pull can
+		 * cost a copy of the whole frame (an AF_PACKET TX ring's
+		 * pages are the user's: the kernel copies them out before it
+		 * changes the skb's head), so read the linear area when it
+		 * holds the IP header, else a copy.
+		 */
+		if (want_tuple || !egress || skb->gso_segs > 1 || skb->gso_size)
+			bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN
+						       ? skb->len
+						       : ITM_PULL_LEN);
+		else if (linear < ITM_HDR_LEN)
+			return parse_copy(skb, pi, egress, l3);
+	}
+	c.pos = (void *)(long)skb->data;
+	c.end = (void *)(long)skb->data_end;
+	c.off = 0;
+	return parse_from(skb, &c, pi, egress, l3, want_tuple, false);
 }
 
 /*
