@@ -148,16 +148,21 @@ setup_apt() {
 			echo "deb [arch=amd64 signed-by=$key] $sec $s main"
 		done
 	} >"$ad/sources.list.new"
+	# apt gives the lists the mirror's modification time, not the time
+	# they were fetched: a stamp of our own says when the last update was.
 	local fresh=0
 	if cmp -s "$ad/sources.list.new" "$ad/sources.list" &&
-		[[ -n $(find "$ad/lists" -maxdepth 1 -name '*Packages*' -mmin -720 2>/dev/null) ]]; then
+		[[ -n $(find "$ad/updated" -mmin -720 2>/dev/null) ]]; then
 		fresh=1
 	fi
 	mv "$ad/sources.list.new" "$ad/sources.list"
 	if ((!fresh)); then
 		note "apt-get update (private state in $ad)"
-		apt-get "${APT[@]}" -qq update >&2 ||
+		if apt-get "${APT[@]}" -qq update >&2; then
+			touch "$ad/updated"
+		else
 			note "apt-get update failed; using the lists already there"
+		fi
 	fi
 	apt_ready=1
 }
