@@ -6,6 +6,7 @@
 # kernel; one line per kernel, then a summary.
 #
 #   scripts/kernel-matrix.sh [--kernels LIST] [--keep-going] [--timeout S]
+#                            [--budget S] [--jobs N] [--e2e IDS]
 #
 #   --kernels LIST  comma-separated, in order; default
 #                   host,5.10,6.1,6.12,6.18,latest
@@ -20,6 +21,9 @@
 #   --timeout S     per booted kernel, boot to power-off (default 600)
 #   --budget S      the whole run; a kernel gets at most what is left, and
 #                   kernels not started within it fail (default 2700)
+#   --jobs N        boot up to N guests at a time (default: 2 when the
+#                   machine has 2 CPUs or more and 2.5 GiB free per guest,
+#                   else 1); the host row always runs alone
 #   --e2e IDS       comma-separated pytest node ids instead of the default
 #                   subset (see scripts/kernel-matrix-guest.sh); "none" = no
 #                   e2e tests
@@ -31,7 +35,9 @@
 # Cache: $ITM_KMATRIX_CACHE (default /var/cache/itm-kernels) keeps the
 # downloaded packages, each kernel's vmlinuz and built initramfs: a second
 # run downloads nothing.  Console logs: $ITM_KMATRIX_LOGS (default
-# build/kernel-matrix).  One qemu at a time.  See docs/kernel-matrix.md.
+# build/kernel-matrix).  One matrix at a time (a lock in the cache); the
+# lines come in the order of --kernels whatever order the guests finish
+# in.  See docs/kernel-matrix.md.
 set -uo pipefail
 # All of it in one block: bash parses the block before running it, so
 # editing or checking out this file during a run does not derail the run.
@@ -43,6 +49,7 @@ kernels=host,5.10,6.1,6.12,6.18,latest
 keep_going=0
 timeout_s=600
 budget_s=2700
+jobs=
 e2e_ids=
 usage() { sed -n '3,/^set -uo/{/^set -uo/d;s/^# \{0,1\}//;p}' "$0"; }
 while (($#)); do
@@ -54,6 +61,8 @@ while (($#)); do
 	--timeout=*) timeout_s=${1#*=} ;;
 	--budget) budget_s=${2:?--budget needs seconds}; shift ;;
 	--budget=*) budget_s=${1#*=} ;;
+	--jobs) jobs=${2:?--jobs needs a number}; shift ;;
+	--jobs=*) jobs=${1#*=} ;;
 	--e2e) e2e_ids=${2:?--e2e needs node ids}; shift ;;
 	--e2e=*) e2e_ids=${1#*=} ;;
 	-h | --help) usage; exit 0 ;;
@@ -63,6 +72,8 @@ while (($#)); do
 done
 [[ $timeout_s =~ ^[0-9]+$ && $budget_s =~ ^[0-9]+$ ]] ||
 	{ echo "kernel-matrix: bad --timeout or --budget (seconds)" >&2; exit 2; }
+[[ -z $jobs || $jobs =~ ^[1-9][0-9]*$ ]] ||
+	{ echo "kernel-matrix: bad --jobs (a number, 1 or more)" >&2; exit 2; }
 if ((EUID != 0)); then
 	echo "kernel-matrix: needs root (BPF, namespaces, apt)" >&2
 	exit 2
@@ -137,16 +148,21 @@ setup_apt() {
 			echo "deb [arch=amd64 signed-by=$key] $sec $s main"
 		done
 	} >"$ad/sources.list.new"
+	# apt gives the lists the mirror's modification time, not the time
+	# they were fetched: a stamp of our own says when the last update was.
 	local fresh=0
 	if cmp -s "$ad/sources.list.new" "$ad/sources.list" &&
-		[[ -n $(find "$ad/lists" -maxdepth 1 -name '*Packages*' -mmin -720 2>/dev/null) ]]; then
+		[[ -n $(find "$ad/updated" -mmin -720 2>/dev/null) ]]; then
 		fresh=1
 	fi
 	mv "$ad/sources.list.new" "$ad/sources.list"
 	if ((!fresh)); then
 		note "apt-get update (private state in $ad)"
-		apt-get "${APT[@]}" -qq update >&2 ||
+		if apt-get "${APT[@]}" -qq update >&2; then
+			touch "$ad/updated"
+		else
 			note "apt-get update failed; using the lists already there"
+		fi
 	fi
 	apt_ready=1
 }
@@ -274,13 +290,22 @@ prepare_kernel() {
 }
 
 # ---------------------------------------------------------------- running
-qemu_pid=
+# Each booted kernel runs in a background job of its own (boot_kernel);
+# the job writes the pid of its timeout(1) to $tmpd/qemu.N while qemu
+# runs, so that an interrupted run can stop every guest.
 cleanup() {
-	# $qemu_pid is timeout(1), which passes TERM on to qemu.
-	if [[ -n $qemu_pid ]]; then
-		kill -TERM "$qemu_pid" 2>/dev/null
+	local f pid pids=()
+	for f in "${tmpd:-/nonexistent}"/job.*; do
+		[[ -e $f ]] && kill -TERM "$(cat "$f")" 2>/dev/null
+	done
+	# timeout(1) passes TERM on to qemu.
+	for f in "${tmpd:-/nonexistent}"/qemu.*; do
+		[[ -e $f ]] || continue
+		pid=$(cat "$f") && kill -TERM "$pid" 2>/dev/null && pids+=("$pid")
+	done
+	if ((${#pids[@]})); then
 		sleep 2
-		kill -KILL "$qemu_pid" 2>/dev/null
+		kill -KILL "${pids[@]}" 2>/dev/null
 	fi
 	rm -rf "${tmpd:-}"
 }
@@ -288,8 +313,14 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 tmpd=$(mktemp -d /tmp/itm-kmatrix-host.XXXXXX) || exit 1
 
-# Guest console log -> "body<TAB>verdict"; body is what the guest's RESULT
-# line says between "variants" and the verdict.
+# Two guests at a time when the machine has the CPUs and the memory for
+# them: each is `-m 2G`, and a guest that swaps or starves times out.
+if [[ -z $jobs ]]; then
+	mem_kb=$(awk '/^MemAvailable:/{print $2}' /proc/meminfo)
+	jobs=1
+	(($(nproc) >= 2 && ${mem_kb:-0} >= 2 * 2560 * 1024)) && jobs=2
+fi
+
 summarise() { # log rc_of_qemu [time limit]
 	local log=$1 qrc=$2 res done_rc
 	res=$(tr -d '\r' <"$log" | grep -a -o 'ITMKMX-RESULT: .*' | tail -n 1)
@@ -330,47 +361,138 @@ kernel_trouble() { # log
 	[[ -n $k ]] && echo " | kernel: $k"
 }
 
-run_host() {
+
+run_host() { # index
 	local log
 	log=$logs/host-$(uname -r).log
 	ITM_KMATRIX_E2E=$e2e_ids bash scripts/kernel-matrix-guest.sh >"$log" 2>&1
 	echo "ITMKMX-DONE: $?" >>"$log"
-	summarise "$log" 0 >"$tmpd/sum"
+	summarise "$log" 0 >"$tmpd/sum.$1"
 }
 
-run_guest() { # release dir seconds
-	local rel=$1 d=$2 limit=$3 log=$logs/$1.log initrd append
+run_guest() { # index release dir seconds log
+	local i=$1 rel=$2 d=$3 limit=$4 log=$5 initrd append
 	initrd=$(compgen -G "$d/initrd-*.cpio.gz" | head -n 1)
 	append="console=ttyS0 quiet loglevel=5 panic=5 random.trust_cpu=on"
 	append+=" mitigations=off itm_repo=$repo"
 	[[ -n $e2e_ids ]] && append+=" itm_e2e=$e2e_ids"
+	# Guests share nothing writable: no network (-nic none), the host's
+	# root read-only, tmpfs inside for everything the tests write, the
+	# console on its own log, no monitor socket.
 	timeout -k 10 "$limit" qemu-system-x86_64 -accel tcg,thread=multi \
 		-cpu max -m 2G -smp 2 -nographic -no-reboot -nic none \
 		-device virtio-rng-pci \
 		-kernel "$d/vmlinuz" -initrd "$initrd" -append "$append" \
 		-virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap \
 		</dev/null >"$log" 2>&1 &
-	qemu_pid=$!
+	local qemu_pid=$!
+	echo "$qemu_pid" >"$tmpd/qemu.$i"
 	wait "$qemu_pid"
 	local rc=$?
-	qemu_pid=
-	summarise "$log" "$rc" "$limit" >"$tmpd/sum"
+	rm -f "$tmpd/qemu.$i"
+	summarise "$log" "$rc" "$limit" >"$tmpd/sum.$i"
 }
 
-passed=0 failed=0
+# A booted kernel, run as a background job: one boot, and a second one
+# when the kernel crashed or hung.  Leaves "body<TAB>verdict" in
+# $tmpd/sum.N and the time it ended in $tmpd/end.N.
+boot_kernel() { # index release dir log
+	local i=$1 rel=$2 d=$3 log=$4 limit first body verdict
+	limit=$((budget_s - (SECONDS - t_start)))
+	((limit > timeout_s)) && limit=$timeout_s
+	run_guest "$i" "$rel" "$d" "$limit" "$log"
+	IFS=$'\t' read -r body verdict <"$tmpd/sum.$i"
+	# TCG with several vCPU threads now and then trips over the
+	# kernel patching its own code (int3 oops at boot, lockups):
+	# a guest whose kernel crashed or hung gets one more boot,
+	# and its line says what happened the first time.
+	first=$(kernel_trouble "$log")
+	[[ -z $first && $body == TIMEOUT* ]] && first=" | ${body%%;*}"
+	limit=$((budget_s - (SECONDS - t_start)))
+	((limit > timeout_s)) && limit=$timeout_s
+	if [[ $verdict != PASS && $body != variants:* && -n $first ]] &&
+		((limit >= 60)); then
+		mv "$log" "${log%.log}.first.log"
+		note "booting $rel again (the first boot's kernel:${first#*:})"
+		run_guest "$i" "$rel" "$d" "$limit" "$log"
+		IFS=$'\t' read -r body verdict <"$tmpd/sum.$i"
+		body+=" | second boot; first:${first#*:} (log: $(basename "${log%.log}").first.log)"
+		printf '%s\t%s\n' "$body" "$verdict" >"$tmpd/sum.$i"
+	fi
+	echo "$SECONDS" >"$tmpd/end.$i"
+}
+
 IFS=, read -r -a specs <<<"$kernels"
-for spec in "${specs[@]}"; do
-	t0=$SECONDS
-	body="" verdict="" fetch=""
-	: >"$tmpd/sum"
+note "up to $jobs guest(s) at a time"
+n=${#specs[@]}
+passed=0 failed=0 stop=0 printed=0
+declare -a line t0 fetch state # state: running, ended, or empty (not started)
+declare -A job_pid used_log
+
+# Print the lines of the kernels that are done, in the order of --kernels.
+flush() {
+	local body verdict
+	while ((printed < n)) && [[ ${state[printed]:-} == ended ]]; do
+		body="" verdict=""
+		IFS=$'\t' read -r body verdict <"$tmpd/sum.$printed"
+		[[ -n ${verdict:-} ]] || verdict=FAIL
+		echo "kernel-matrix: ${line[printed]} | $body | $verdict ($(($(cat "$tmpd/end.$printed") - t0[printed])) s${fetch[printed]:-})"
+		if [[ $verdict == PASS ]]; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+		fi
+		printed=$((printed + 1))
+	done
+}
+
+finish() { # index body verdict: a kernel decided without a background job
+	printf '%s\t%s\n' "$2" "$3" >"$tmpd/sum.$1"
+	echo "$SECONDS" >"$tmpd/end.$1"
+	state[$1]=ended
+}
+
+# Wait until at most $1 guests run; a guest that ends lets the next start.
+# Polled: a job is over when it left its end time or is gone.
+reap() { # max_running
+	local i v running
+	while :; do
+		running=0
+		for i in "${!job_pid[@]}"; do
+			if [[ ! -s $tmpd/end.$i ]] && kill -0 "${job_pid[$i]}" 2>/dev/null; then
+				running=$((running + 1))
+				continue
+			fi
+			wait "${job_pid[$i]}" 2>/dev/null
+			rm -f "$tmpd/job.$i"
+			unset "job_pid[$i]"
+			[[ -s $tmpd/end.$i ]] ||
+				finish "$i" "the guest's job died without a result" FAIL
+			state[i]=ended
+			IFS=$'\t' read -r _ v <"$tmpd/sum.$i"
+			[[ $v == PASS ]] || ((keep_going)) || stop=1
+		done
+		flush
+		((running <= $1)) && return 0
+		sleep 1
+	done
+}
+
+for i in "${!specs[@]}"; do
+	spec=${specs[i]}
+	# The host row runs alone (its timing is the host's own).
+	if [[ $spec == host ]]; then reap 0; else reap $((jobs - 1)); fi
+	((stop)) && break
+	t0[i]=$SECONDS
+	line[i]=$spec
 	left=$((budget_s - (SECONDS - t_start)))
 	if ((left < 60)); then
-		body="not run: the ${budget_s} s budget is spent" verdict=FAIL
-		line=$spec
+		finish "$i" "not run: the ${budget_s} s budget is spent" FAIL
 	elif [[ $spec == host ]]; then
-		run_host
-		IFS=$'\t' read -r body verdict <"$tmpd/sum"
-		line="$(uname -r) (host)"
+		line[i]="$(uname -r) (host)"
+		run_host "$i"
+		echo "$SECONDS" >"$tmpd/end.$i"
+		state[i]=ended
 	else
 		rel=
 		if [[ $spec == *-amd64 ]]; then
@@ -380,46 +502,31 @@ for spec in "${specs[@]}"; do
 			IFS=$'\t' read -r rel from < <(resolve "$spec")
 		fi
 		if [[ -z $rel ]]; then
-			body="cannot resolve kernel '$spec' in the private apt state" verdict=FAIL
-			line=$spec
+			finish "$i" "cannot resolve kernel '$spec' in the private apt state" FAIL
 		elif ! t1=$SECONDS d=$(prepare_kernel "$rel"); then
-			body="cannot fetch or prepare $rel" verdict=FAIL
-			line="$rel ($from)"
+			line[i]="$rel ($from)"
+			finish "$i" "cannot fetch or prepare $rel" FAIL
 		else
-			line="$rel ($from)"
-			((SECONDS - t1 > 1)) && fetch=", fetch $((SECONDS - t1)) s"
-			note "booting $rel (log: $logs/$rel.log)"
-			limit=$((budget_s - (SECONDS - t_start)))
-			((limit > timeout_s)) && limit=$timeout_s
-			run_guest "$rel" "$d" "$limit"
-			IFS=$'\t' read -r body verdict <"$tmpd/sum"
-			# TCG with several vCPU threads now and then trips over the
-			# kernel patching its own code (int3 oops at boot, lockups):
-			# a guest whose kernel crashed or hung gets one more boot,
-			# and its line says what happened the first time.
-			first=$(kernel_trouble "$logs/$rel.log")
-			[[ -z $first && $body == TIMEOUT* ]] && first=" | ${body%%;*}"
-			limit=$((budget_s - (SECONDS - t_start)))
-			((limit > timeout_s)) && limit=$timeout_s
-			if [[ $verdict != PASS && $body != variants:* && -n $first ]] &&
-				((limit >= 60)); then
-				mv "$logs/$rel.log" "$logs/$rel.first.log"
-				note "booting $rel again (the first boot's kernel:${first#*:})"
-				run_guest "$rel" "$d" "$limit"
-				IFS=$'\t' read -r body verdict <"$tmpd/sum"
-				body+=" | second boot; first:${first#*:} (log: $rel.first.log)"
-			fi
+			line[i]="$rel ($from)"
+			((SECONDS - t1 > 1)) && fetch[i]=", fetch $((SECONDS - t1)) s"
+			# The same release twice keeps both consoles.
+			log=$logs/$rel.log
+			[[ -n ${used_log[$log]:-} ]] && log=$logs/$rel.$i.log
+			used_log[$log]=1
+			note "booting $rel (log: $log)"
+			state[i]=running
+			boot_kernel "$i" "$rel" "$d" "$log" &
+			job_pid[$i]=$!
+			echo "$!" >"$tmpd/job.$i"
 		fi
 	fi
-	[[ -n ${verdict:-} ]] || verdict=FAIL
-	echo "kernel-matrix: $line | $body | $verdict ($((SECONDS - t0)) s$fetch)"
-	if [[ $verdict == PASS ]]; then
-		passed=$((passed + 1))
-	else
-		failed=$((failed + 1))
-		((keep_going)) || break
+	if [[ ${state[i]:-} == ended ]]; then
+		IFS=$'\t' read -r _ v <"$tmpd/sum.$i"
+		[[ $v == PASS ]] || ((keep_going)) || stop=1
+		flush
 	fi
 done
+reap 0
 echo "kernel-matrix: total $((SECONDS - t_start)) s"
 echo "$passed passed, $failed failed"
 ((failed == 0))

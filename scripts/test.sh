@@ -27,44 +27,94 @@ count_meson() { # logfile strict
 	if [[ $strict == 1 ]]; then strict_skips=$((strict_skips + s)); fi
 }
 
-run_meson() { # builddir suite strict
+run_meson() { # builddir suite strict [env...]
 	local dir=$1 suite=$2 strict=$3
+	shift 3
 	echo "=== meson test: $suite ($dir)"
-	meson test -C "$dir" --suite "$suite" --print-errorlogs --num-processes 1
-	count_meson "$dir/meson-logs/testlog.json" "$strict"
+	# A log of its own per suite: other build directories' suites run
+	# at the same time (below), and each count reads its own file.
+	env "$@" meson test -C "$dir" --suite "$suite" --no-rebuild \
+		--logbase "testlog-$suite" --print-errorlogs --num-processes 1
+	count_meson "$dir/meson-logs/testlog-$suite.json" "$strict"
 }
 
-run_meson build unit 0
-run_meson build bpf 1
-run_meson build geo 0
-
-echo "=== unit and geo suites under AddressSanitizer/UndefinedBehaviorSanitizer"
+# Everything is built before anything runs: the suites below run side by
+# side, and meson must not rebuild a directory another suite is using.
+sanitize_env=(ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
+asan_ok=1 fuzz_ok=1
 if [[ ! -f build-asan/build.ninja ]]; then
 	meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 fi
-if ninja -C build-asan >/dev/null; then
-	export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-	run_meson build-asan unit 0
-	run_meson build-asan geo 0
-	unset ASAN_OPTIONS UBSAN_OPTIONS
-else
-	echo "test: the sanitizer build failed" >&2
-	failed=$((failed + 1))
-fi
-
-echo "=== fuzz: libFuzzer harnesses, committed crashes replayed, ${ITM_FUZZ_SECONDS:-30} s each"
+ninja -C build-asan >/dev/null || asan_ok=0
 if [[ ! -f build-fuzz/build.ninja ]]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
 		-Db_lundef=false >/dev/null
 fi
-if ninja -C build-fuzz fuzzers >/dev/null; then
-	meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs \
-		--num-processes 1
-	count_meson build-fuzz/meson-logs/testlog.json 1
-else
-	echo "test: the fuzz build failed" >&2
-	failed=$((failed + 1))
-fi
+ninja -C build-fuzz fuzzers >/dev/null || fuzz_ok=0
+
+run_meson build bpf 1
+
+# The geography databases once, before two geo suites read them at the
+# same time (fetch-geo-data.sh is idempotent, not safe to run twice at
+# once).  Without them the geo suites skip, as they would alone.
+scripts/fetch-geo-data.sh >/dev/null 2>&1
+
+# Three lanes side by side, one per build directory, each mostly one
+# core (the geo sweep, the fuzzers and the unit tests are single
+# threaded): the plain unit and geo suites, the same under ASan/UBSan, and
+# the libFuzzer harnesses (each still fuzzes for its full time).  Every
+# suite and assertion is the one that ran one after the other before;
+# each lane's output is printed whole when all end.  The e2e suite, whose
+# timing matters, runs after them alone.
+lanes=$(mktemp -d) || exit 1
+lane_plain() {
+	run_meson build unit 0
+	touch "$lanes/plain-unit.done"
+	run_meson build geo 0
+	echo "$passed $failed $skipped $strict_skips" >"$lanes/plain.count"
+}
+lane_asan() {
+	echo "=== unit and geo suites under AddressSanitizer/UndefinedBehaviorSanitizer"
+	if ((asan_ok)); then
+		run_meson build-asan geo 0 "${sanitize_env[@]}"
+		# Not beside the plain unit suite: both have the HTTP server
+		# tests, which take a port that was free a moment before.
+		while [[ ! -e $lanes/plain-unit.done ]]; do sleep 1; done
+		run_meson build-asan unit 0 "${sanitize_env[@]}"
+	else
+		echo "test: the sanitizer build failed" >&2
+		failed=$((failed + 1))
+	fi
+	echo "$passed $failed $skipped $strict_skips" >"$lanes/asan.count"
+}
+lane_fuzz() {
+	echo "=== fuzz: libFuzzer harnesses, committed crashes replayed, ${ITM_FUZZ_SECONDS:-30} s each"
+	if ((fuzz_ok)); then
+		run_meson build-fuzz fuzz 1
+	else
+		echo "test: the fuzz build failed" >&2
+		failed=$((failed + 1))
+	fi
+	echo "$passed $failed $skipped $strict_skips" >"$lanes/fuzz.count"
+}
+t_lanes=$SECONDS
+echo "=== unit, geo and fuzz suites side by side (their output follows when all three end)"
+for l in plain asan fuzz; do
+	(passed=0 failed=0 skipped=0 strict_skips=0; "lane_$l") >"$lanes/$l.log" 2>&1 &
+done
+wait
+for l in plain asan fuzz; do
+	cat "$lanes/$l.log"
+	if read -r p f s ss <"$lanes/$l.count"; then
+		passed=$((passed + p)) failed=$((failed + f))
+		skipped=$((skipped + s)) strict_skips=$((strict_skips + ss))
+	else
+		echo "test: the $l lane ended without its counts" >&2
+		failed=$((failed + 1))
+	fi
+done 2>&1
+rm -rf "$lanes"
+echo "test: unit, geo and fuzz suites (three lanes side by side): $((SECONDS - t_lanes)) s"
 
 echo "=== e2e (network namespaces, real traffic)"
 junit=$(mktemp)
