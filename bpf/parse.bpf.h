@@ -385,7 +385,7 @@ static __always_inline int parse_from(struct __sk_buff *skb,
 }
 
 /*
- * The first ITM_HDR_LEN bytes (or the whole frame when shorter) copied to
+ * The first ITM_HDR_LEN bytes (the caller pulls shorter frames) copied to
  * the stack, for a frame whose headers are not in the linear area.  Much
  * cheaper than bpf_skb_pull_data(), which reallocates the skb's head,
  * copies the bytes and can drop its page fragments; and it leaves the skb
@@ -401,15 +401,18 @@ parse_copy(struct __sk_buff *skb, struct packet_info *pi, bool egress, bool l3)
 	 */
 	__u8 buf[ITM_HDR_LEN + 8] __attribute__((aligned(8)));
 	struct hdr_cursor c;
-	__u32 len = skb->len;
 	__u32 skew = l3 ? 0 : 2;
 
-	if (len > ITM_HDR_LEN)
-		len = ITM_HDR_LEN;
-	if (len < 1 || bpf_skb_load_bytes(skb, 0, buf + skew, len))
+	/*
+	 * A constant length: Linux 5.10's verifier loses the lower bound of
+	 * a clamped variable one ("invalid zero-sized read") and refused the
+	 * whole object.  The caller sends frames shorter than this to the
+	 * pull, which is cheap for them.
+	 */
+	if (bpf_skb_load_bytes(skb, 0, buf + skew, ITM_HDR_LEN))
 		return PARSE_MALFORMED;
 	c.pos = buf + skew;
-	c.end = buf + skew + len;
+	c.end = buf + skew + ITM_HDR_LEN;
 	c.off = 0;
 	return parse_from(skb, &c, pi, egress, l3, false, true);
 }
@@ -435,7 +438,8 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		 * changes the skb's head), so read the linear area when it
 		 * holds the IP header, else a copy.
 		 */
-		if (want_tuple || !egress || skb->gso_segs > 1 || skb->gso_size)
+		if (want_tuple || !egress || skb->gso_segs > 1 ||
+		    skb->gso_size || skb->len < ITM_HDR_LEN)
 			bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN
 						       ? skb->len
 						       : ITM_PULL_LEN);
