@@ -232,7 +232,8 @@ def test_query_top_many_addresses(topo, server, itm_bin, tmp_path):
     sum exact against the generator's formulas, for all hosts, one host,
     and a window cut inside an hour (the edge from the raw rows, the whole
     hour from itm_hour); one host's answer equals SQLite's for the same
-    rows, byte for byte."""
+    rows, byte for byte; and the same sums once retention dropped the raw
+    rows of the cut hour."""
     bench = os.path.join(os.path.dirname(itm_bin), "bench", "ch_bench")
     monitors, drains, addrs = 2, 3, 2500
     # drains at h - 60, h and h + 60: one before the hour h, two in it
@@ -262,3 +263,17 @@ def test_query_top_many_addresses(topo, server, itm_bin, tmp_path):
     assert p.returncode == 0, p.stderr
     _, lite_text = top(itm_bin, topo.mns, db, *cut)
     assert lite_text == ch_text
+
+    # until inside the hour h: both its drains from the raw rows; then
+    # retention drops the raw rows of h's day and the hour counts whole
+    # from itm_hour, as query.c's horizons would cut it: the same sums
+    edge = ("--since", "@%d" % (h - 30), "--until", "@%d" % (h + 90))
+    want = sums(rows, h - 30, h + 90)
+    assert len(want) > 3000 and top(itm_bin, topo.mns, url, *edge)[0] == want
+    status, out = server.post("ALTER TABLE itm_data DROP PARTITION %d"
+                              % (h // 86400), db="itm_many")
+    assert status == 200, out
+    assert server.query("SELECT count() FROM itm_many.itm_data WHERE"
+                        " ts >= %d AND ts < %d" % (h, h + 90)) == [["0"]]
+    assert top(itm_bin, topo.mns, url, *edge)[0] == want
+    assert top(itm_bin, topo.mns, url, *cut)[0] == sums(rows, h, h + 3600)
