@@ -19,6 +19,10 @@ struct qch {
 	struct ch_conn c;
 	/* A session that writes nothing, the user's names in the database. */
 	char ro[200];
+	/* The last window summed (ch_window()), for the names of its ids. */
+	bool window;
+	char *host;
+	int64_t since, until;
 };
 
 static void ch_ro_close(void *state)
@@ -28,6 +32,7 @@ static void ch_ro_close(void *state)
 	if (!q)
 		return;
 	ch_close(&q->c);
+	free(q->host);
 	free(q);
 }
 
@@ -506,8 +511,16 @@ static int ch_window(void *state, const char *host, int64_t since,
 {
 	struct strbuf sql = STRBUF_INIT;
 	struct store_sum_text c = {fn, ctx};
+	struct qch *q = state;
 	int rc = window_sql(&sql, host, since, until, column);
 
+	free(q->host);
+	q->host = host ? strdup(host) : NULL;
+	q->window = !host || q->host;
+	q->since = since;
+	q->until = until;
+	if (!rc && host && !q->host)
+		rc = -ENOMEM;
 	if (rc) {
 		snprintf(err, len, "out of memory");
 		strbuf_free(&sql);
@@ -527,12 +540,55 @@ static int ch_window(void *state, const char *host, int64_t since,
  */
 #define CH_NAMES_LISTED 2000
 
+/*
+ * The names of a window's addresses or processes without their ids: the
+ * daily rows of its days and hosts, which name every row the window
+ * counted (a drain's rows go into its day's row as they are stored, and
+ * days are dropped last).  -EINVAL: not one of those (ifaces, or no
+ * window summed).
+ */
+static int window_names(struct strbuf *sql, const struct qch *q,
+			const char *select)
+{
+	char col[64], view[16];
+	const char *column;
+	int err;
+
+	if (!q->window ||
+	    sscanf(select, "SELECT id, %63[^ ] FROM %15s", col, view) != 2)
+		return -EINVAL;
+	if (!strcmp(view, "addrs"))
+		column = "addr_id";
+	else if (!strcmp(view, "procs"))
+		column = "proc_id";
+	else
+		return -EINVAL;
+	err = strbuf_puts(sql, "SELECT DISTINCT ");
+	if (!err)
+		err = id_expr(sql, column);
+	if (!err)
+		err = strbuf_printf(sql,
+				    " AS id, %s FROM itm_day WHERE kind = 3 AND"
+				    " ts >= %" PRId64 " AND ts < %" PRId64,
+				    col, store_floor(q->since, STORE_DAY),
+				    q->until);
+	if (!err && q->host)
+		err = strbuf_puts(sql, " AND host = ") ||
+		      ch_sql_quote(sql, q->host);
+	return err ? -ENOMEM : 0;
+}
+
 static int ch_names(void *state, const char *select, const int64_t *ids,
 		    size_t n, store_row_fn fn, void *ctx, char *err, size_t len)
 {
 	struct strbuf sql = STRBUF_INIT;
-	int rc = strbuf_puts(&sql, select);
+	int rc = n > CH_NAMES_LISTED ? window_names(&sql, state, select)
+				     : -EINVAL;
 
+	if (rc == -EINVAL) { /* the ids listed, or every name of the view */
+		strbuf_reset(&sql);
+		rc = strbuf_puts(&sql, select);
+	}
 	if (!rc && n <= CH_NAMES_LISTED)
 		rc = strbuf_puts(&sql, " WHERE id IN (");
 	for (size_t i = 0; !rc && n <= CH_NAMES_LISTED && i < n; i++)
