@@ -245,19 +245,9 @@ static int ch_ro_each(void *state, const char *sql, int nparams,
 }
 
 /*
- * The tables behind the views of query.c's window, and what an id column
- * of them hashes: read directly, the host and ts conditions reach the
- * (host, ts, ...) sort key of each table, which a view in 18.16 does not
- * pass on (enable_optimize_predicate_expression is off there).
+ * What an id column of the views (t_bucket, t_hour, t_day) hashes, for
+ * statements that read the tables under them.
  */
-static const struct {
-	const char *view, *table;
-} ch_sources[] = {
-	{"t_bucket", "itm_data"},
-	{"t_hour", "itm_hour"},
-	{"t_day", "itm_day"},
-};
-
 static int id_expr(struct strbuf *sb, const char *column)
 {
 	if (!strcmp(column, "iface_id"))
@@ -273,79 +263,9 @@ static int id_expr(struct strbuf *sb, const char *column)
 }
 
 /*
- * One range of query.c's window ("SELECT iface_id, ... FROM t_hour WHERE
- * ts >= A AND ts < B"), read at *p: its table and bounds; -EINVAL for
- * anything else.
+ * The per-host loop of query.c, unused while ch_window() is set: one
+ * host's rows added up by id through the views.
  */
-static int next_range(const char **p, const char **table, int64_t *lo,
-		      int64_t *hi)
-{
-	const char *from = strstr(*p, " FROM "), *next;
-	char name[16];
-	int n = 0;
-
-	if (!from ||
-	    sscanf(from,
-		   " FROM %15s WHERE ts >= %" SCNd64 " AND ts < %" SCNd64 "%n",
-		   name, lo, hi, &n) != 3)
-		return -EINVAL;
-	*table = NULL;
-	for (size_t i = 0; i < sizeof(ch_sources) / sizeof(ch_sources[0]); i++)
-		if (!strcmp(name, ch_sources[i].view))
-			*table = ch_sources[i].table;
-	if (!*table)
-		return -EINVAL;
-	next = from + n;
-	if (!strncmp(next, " UNION ALL ", 11))
-		next += 11;
-	else if (*next)
-		return -EINVAL;
-	*p = next;
-	return 0;
-}
-
-/*
- * The window's ranges as one statement on the tables: each range summed
- * by id where the sort key prunes it (host, ts), the id hashed only for
- * the rows read.
- */
-static int direct_sql(struct strbuf *sql, const char *host, const char *source,
-		      const char *column)
-{
-	const char *p = source, *table;
-	int64_t lo, hi;
-	int err = strbuf_puts(sql, "SELECT k, sum(tb), sum(rb), sum(tp),"
-				   " sum(rp) FROM (");
-
-	for (bool first = true; !err && *p; first = false) {
-		err = next_range(&p, &table, &lo, &hi);
-		if (!err)
-			err = strbuf_printf(sql, "%sSELECT ",
-					    first ? "" : " UNION ALL ");
-		if (!err)
-			err = id_expr(sql, column);
-		if (!err)
-			err = strbuf_printf(
-				sql,
-				" AS k, tx_bytes AS tb, rx_bytes AS rb,"
-				" tx_packets AS tp, rx_packets AS rp FROM %s"
-				" WHERE host = ",
-				table);
-		if (!err)
-			err = ch_sql_quote(sql, host);
-		if (!err)
-			err = strbuf_printf(sql,
-					    " AND ts >= %" PRId64
-					    " AND ts < %" PRId64
-					    " AND kind = 3",
-					    lo, hi);
-	}
-	if (!err)
-		err = strbuf_puts(sql, ") GROUP BY k");
-	return err;
-}
-
-/* The server adds one host's rows up by id: one row per id comes back. */
 static int ch_sums(void *state, const char *host, const char *source,
 		   const char *column, store_sum_fn fn, void *ctx, char *err,
 		   size_t len)
@@ -353,23 +273,17 @@ static int ch_sums(void *state, const char *host, const char *source,
 	struct strbuf sql = STRBUF_INIT;
 	struct store_sum_text c = {fn, ctx};
 	const char *v[1] = {host};
-	int rc = host ? direct_sql(&sql, host, source, column) : -EINVAL;
+	int rc;
 
-	if (rc == -EINVAL) {
-		/* Not a window of ours: through the views, as written. */
-		strbuf_reset(&sql);
-		rc = strbuf_printf(&sql,
-				   "SELECT %s AS k, sum(tx_bytes),"
-				   " sum(rx_bytes), sum(tx_packets),"
-				   " sum(rx_packets) FROM (%s)%s GROUP BY k",
-				   column, source,
-				   host ? " WHERE iface_id IN (SELECT id FROM"
-					  " ifaces WHERE host = $1)"
-					: "");
-	}
-	if (rc) {
+	if (strbuf_printf(&sql,
+			  "SELECT %s AS k, sum(tx_bytes), sum(rx_bytes),"
+			  " sum(tx_packets), sum(rx_packets) FROM (%s)%s"
+			  " GROUP BY k",
+			  column, source,
+			  host ? " WHERE iface_id IN (SELECT id FROM ifaces"
+				 " WHERE host = $1)"
+			       : "")) {
 		snprintf(err, len, "out of memory");
-		strbuf_free(&sql);
 		return -ENOMEM;
 	}
 	rc = ch_ro_each(state, sql.buf, host ? 1 : 0, v, store_sum_text_row, &c,
