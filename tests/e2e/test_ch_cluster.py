@@ -46,6 +46,8 @@ phase 2 of a stored drain run again by hand, on the same replica and on
 the other replica of its shard (its staged rows copied there first),
 changes no sum."""
 
+import csv
+import io
 import threading
 import time
 
@@ -219,7 +221,7 @@ def _rerun_phase2(cluster, writer, host):
     return nbytes
 
 
-def test_three_monitors(cluster, start_monitor, request):
+def test_three_monitors(cluster, start_monitor, request, itm_bin):
     t0 = time.monotonic()
     topos, mons, senders, sinks = [], [], [], []
     try:
@@ -325,6 +327,22 @@ def test_three_monitors(cluster, start_monitor, request):
     assert _sums(cluster.nodes[2], "traffic") == truth
     for r in ROLLUPS:
         assert _sums(cluster.nodes[1], r, "WHERE kind = 3") == truth, r
+    # query top reads the Distributed tables: every host, and one
+    url = cluster.nodes[0].url(DB, via=via)
+    for host in (None, "h2"):
+        q = e2e.nsx(topos[-1].mns, itm_bin, "query", "top", "--db", url,
+                    "--csv", "-n", "0", "--since", "24h",
+                    *(("--host", host) if host else ()), check=False,
+                    timeout=60)
+        assert q.returncode == 0, q.stderr
+        got = {r["remote_ip"]: tuple(int(r[k]) for k in COUNTS)
+               for r in csv.DictReader(io.StringIO(q.stdout))}
+        want = {}
+        for (h, ip), v in truth.items():
+            if host in (None, h):
+                w = want.get(ip, (0, 0, 0, 0))
+                want[ip] = tuple(a + v[k] for a, k in zip(w, COUNTS))
+        assert got == want, host
     print("kernel %s; cluster start %.2f s; traffic to stored %.1f s"
           " (%s); test %.1f s; tx %d B/%d pkts, rx %d B/%d pkts;"
           " phase 2 re-run of %d B dropped" % (

@@ -655,6 +655,10 @@ static int read_sums(struct top_read *p, const struct top_opts *o)
 	struct strbuf src = STRBUF_INIT;
 	int rc = 0;
 
+	if (p->ops->window)
+		return p->ops->window(p->q, o->host, o->since, o->until,
+				      keys[o->key].column, sum_row, p->t,
+				      p->err, sizeof(p->err));
 	for (size_t h = 0; !rc && h < p->n_hosts; h++) {
 		const char *host = p->ops->all_hosts_sql ? p->hosts[h] : NULL;
 		const char *v[1] = {host};

@@ -66,6 +66,14 @@ struct store_reader {
 	int (*sums)(void *state, const char *host, const char *source,
 		    const char *column, store_sum_fn fn, void *ctx, char *err,
 		    size_t len);
+	/*
+	 * Optional (NULL: meta_sql and sums once per host): the sums of
+	 * [since, until) of every host (host NULL) or one, by `column`, cut
+	 * as query.c cuts each host's window, all hosts in one pass.
+	 */
+	int (*window)(void *state, const char *host, int64_t since,
+		      int64_t until, const char *column, store_sum_fn fn,
+		      void *ctx, char *err, size_t len);
 	/* (id, text) of `select` ("SELECT id, x FROM t") for these ids. */
 	int (*names)(void *state, const char *select, const int64_t *ids,
 		     size_t n, store_row_fn fn, void *ctx, char *err,

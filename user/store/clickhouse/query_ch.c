@@ -12,11 +12,17 @@
 
 #include "ch_int.h"
 #include "i18n.h"
+#include "store_labels.h"
+#include "store_plan.h"
 
 struct qch {
 	struct ch_conn c;
 	/* A session that writes nothing, the user's names in the database. */
 	char ro[200];
+	/* The last window summed (ch_window()), for the names of its ids. */
+	bool window;
+	char *host;
+	int64_t since, until;
 };
 
 static void ch_ro_close(void *state)
@@ -26,6 +32,7 @@ static void ch_ro_close(void *state)
 	if (!q)
 		return;
 	ch_close(&q->c);
+	free(q->host);
 	free(q);
 }
 
@@ -115,7 +122,11 @@ static int run(struct qch *q, const char *sql, struct strbuf *out, char *err,
 		snprintf(err, len, "out of memory");
 		return -ENOMEM;
 	}
-	rc = ch_exec(&q->c, full.buf, NULL, 0, q->ro, out, err, len);
+	/*
+	 * In the body, not the URL: the server refuses URLs over 16 KB, and
+	 * the statements of `query top` can be longer (max_query_size).
+	 */
+	rc = ch_exec(&q->c, "", full.buf, full.len, q->ro, out, err, len);
 	strbuf_free(&full);
 	if (rc == -ECONNRESET)
 		rc = -EIO;
@@ -233,7 +244,28 @@ static int ch_ro_each(void *state, const char *sql, int nparams,
 	return rc;
 }
 
-/* The server adds one host's rows up by id: one row per id comes back. */
+/*
+ * What an id column of the views (t_bucket, t_hour, t_day) hashes, for
+ * statements that read the tables under them.
+ */
+static int id_expr(struct strbuf *sb, const char *column)
+{
+	if (!strcmp(column, "iface_id"))
+		return strbuf_puts(sb, "toInt64(cityHash64(host, iface))");
+	if (!strcmp(column, "proc_id"))
+		return strbuf_puts(sb, "toInt64(cityHash64(pid, process))");
+	if (strcmp(column, "addr_id"))
+		return -EINVAL;
+	if (strbuf_puts(sb, "toInt64(cityHash64(ip, ") ||
+	    store_labels_list(sb, "%1$s", ", ") || strbuf_puts(sb, "))"))
+		return -ENOMEM;
+	return 0;
+}
+
+/*
+ * The per-host loop of query.c, unused while ch_window() is set: one
+ * host's rows added up by id through the views.
+ */
 static int ch_sums(void *state, const char *host, const char *source,
 		   const char *column, store_sum_fn fn, void *ctx, char *err,
 		   size_t len)
@@ -260,15 +292,222 @@ static int ch_sums(void *state, const char *host, const char *source,
 	return rc;
 }
 
+/*
+ * `query top`'s window of every host in one statement.  query.c cuts a
+ * host's window by its horizons (store_plan.h): whole days from the daily
+ * rows, whole hours from the hourly ones, the rest from raw rows; where a
+ * finer table no longer holds a host's rows (retention), a coarser row
+ * that starts in that part counts instead.  Here every hour and day of
+ * the rollups is whole as soon as its drains are stored, and retention
+ * drops whole days, raw before hours before days, so the horizons only
+ * matter in two places, which the statement asks the tables themselves:
+ * the hourly row of the last, cut hour counts if the host has no raw row
+ * in that hour, and the daily row of a cut day (d1) if it has no hourly
+ * row that day.  Everything else is a (host, ts) range of one table: no
+ * horizons to read per host, which cost a scan of its raw rows.
+ */
+static int window_part(struct strbuf *sql, const char *table,
+		       const char *column, const char *host, const char *cond)
+{
+	int err =
+		strbuf_printf(sql, "%sSELECT ", sql->len ? " UNION ALL " : "");
+
+	if (!err)
+		err = id_expr(sql, column);
+	if (!err)
+		err = strbuf_printf(sql,
+				    " AS k, tx_bytes AS tb, rx_bytes AS rb,"
+				    " tx_packets AS tp, rx_packets AS rp FROM"
+				    " %s WHERE kind = 3 AND ",
+				    table);
+	if (!err && host)
+		err = strbuf_puts(sql, "host = ") || ch_sql_quote(sql, host) ||
+		      strbuf_puts(sql, " AND ");
+	if (!err)
+		err = strbuf_puts(sql, cond);
+	return err ? -ENOMEM : 0;
+}
+
+/* " AND host NOT IN (the hosts with rows of table in [lo, hi))" */
+static int none_in(struct strbuf *c, const char *table, const char *host,
+		   int64_t lo, int64_t hi)
+{
+	/* GLOBAL: on a cluster the subquery reads the Distributed table
+	 * once, not on every shard (18.16 refuses that). */
+	int err = strbuf_printf(c,
+				" AND host GLOBAL NOT IN (SELECT host FROM %s"
+				" WHERE kind = 3 AND ts >= %" PRId64
+				" AND ts < %" PRId64,
+				table, lo, hi);
+
+	if (!err && host)
+		err = strbuf_puts(c, " AND host = ") || ch_sql_quote(c, host);
+	if (!err)
+		err = strbuf_puts(c, ")");
+	return err ? -ENOMEM : 0;
+}
+
+static int window_sql(struct strbuf *sql, const char *host, int64_t since,
+		      int64_t until, const char *column)
+{
+	int64_t d0 = store_ceil(since, STORE_DAY);
+	int64_t d1 = store_floor(until, STORE_DAY);
+	int64_t hs = store_ceil(since, STORE_HOUR);
+	int64_t hu = store_floor(until, STORE_HOUR);
+	struct strbuf parts = STRBUF_INIT, c = STRBUF_INIT;
+	int err = 0;
+
+	if (since >= until)
+		return strbuf_puts(sql, "SELECT 0, 0, 0, 0, 0 LIMIT 0")
+			       ? -ENOMEM
+			       : 0;
+	/* whole days */
+	if (d0 < d1)
+		err = strbuf_printf(&c, "ts >= %" PRId64 " AND ts < %" PRId64,
+				    d0, d1) ||
+		      window_part(&parts, "itm_day", column, host, c.buf);
+	/* whole hours of the cut days */
+	if (!err && hs < hu) {
+		strbuf_reset(&c);
+		if (d0 < d1)
+			err = strbuf_printf(&c,
+					    "((ts >= %" PRId64
+					    " AND ts < %" PRId64
+					    ") OR (ts >= %" PRId64
+					    " AND ts < %" PRId64 "))",
+					    hs, d0, d1, hu);
+		else
+			err = strbuf_printf(
+				&c, "ts >= %" PRId64 " AND ts < %" PRId64, hs,
+				hu);
+		err = err ||
+		      window_part(&parts, "itm_hour", column, host, c.buf);
+	}
+	/* the cut hours: one, or the first and the last */
+	strbuf_reset(&c);
+	if (!err && hu < since)
+		err = strbuf_printf(&c, "ts >= %" PRId64 " AND ts < %" PRId64,
+				    since, until);
+	else if (!err)
+		err = strbuf_printf(&c,
+				    "((ts >= %" PRId64 " AND ts < %" PRId64
+				    ") OR (ts >= %" PRId64 " AND ts < %" PRId64
+				    "))",
+				    since, hs, hu, until);
+	err = err || window_part(&parts, "itm_data", column, host, c.buf);
+	/* the last cut hour whole when its raw rows are gone */
+	if (!err && hu >= since && hu < until) {
+		strbuf_reset(&c);
+		err = strbuf_printf(&c, "ts = %" PRId64, hu) ||
+		      none_in(&c, "itm_data", host, hu, hu + STORE_HOUR) ||
+		      window_part(&parts, "itm_hour", column, host, c.buf);
+	}
+	/* the cut day d1 whole when its hourly rows are gone */
+	if (!err && d1 >= since && d1 < until) {
+		strbuf_reset(&c);
+		err = strbuf_printf(&c, "ts = %" PRId64, d1) ||
+		      none_in(&c, "itm_hour", host, d1, d1 + STORE_DAY) ||
+		      window_part(&parts, "itm_day", column, host, c.buf);
+	}
+	if (!err)
+		err = strbuf_printf(sql,
+				    "SELECT k, sum(tb), sum(rb), sum(tp),"
+				    " sum(rp) FROM (%s) GROUP BY k",
+				    parts.buf);
+	strbuf_free(&parts);
+	strbuf_free(&c);
+	return err ? -ENOMEM : 0;
+}
+
+static int ch_window(void *state, const char *host, int64_t since,
+		     int64_t until, const char *column, store_sum_fn fn,
+		     void *ctx, char *err, size_t len)
+{
+	struct strbuf sql = STRBUF_INIT;
+	struct store_sum_text c = {fn, ctx};
+	struct qch *q = state;
+	int rc = window_sql(&sql, host, since, until, column);
+
+	free(q->host);
+	q->host = host ? strdup(host) : NULL;
+	q->window = !host || q->host;
+	q->since = since;
+	q->until = until;
+	if (!rc && host && !q->host)
+		rc = -ENOMEM;
+	if (rc) {
+		snprintf(err, len, "out of memory");
+		strbuf_free(&sql);
+		return rc;
+	}
+	rc = ch_ro_each(state, sql.buf, 0, NULL, store_sum_text_row, &c, err,
+			len);
+	strbuf_free(&sql);
+	return rc;
+}
+
+/*
+ * Past this many ids a list would make the statement too long for the
+ * server (max_query_size, 256 KiB, which readonly=1 cannot raise): every
+ * name of the view is read instead, and name_row() in query.c keeps
+ * those of the ids it summed.
+ */
+#define CH_NAMES_LISTED 2000
+
+/*
+ * The names of a window's addresses or processes without their ids: the
+ * daily rows of its days and hosts, which name every row the window
+ * counted (a drain's rows go into its day's row as they are stored, and
+ * days are dropped last).  -EINVAL: not one of those (ifaces, or no
+ * window summed).
+ */
+static int window_names(struct strbuf *sql, const struct qch *q,
+			const char *select)
+{
+	char col[64], view[16];
+	const char *column;
+	int err;
+
+	if (!q->window ||
+	    sscanf(select, "SELECT id, %63[^ ] FROM %15s", col, view) != 2)
+		return -EINVAL;
+	if (!strcmp(view, "addrs"))
+		column = "addr_id";
+	else if (!strcmp(view, "procs"))
+		column = "proc_id";
+	else
+		return -EINVAL;
+	err = strbuf_puts(sql, "SELECT DISTINCT ");
+	if (!err)
+		err = id_expr(sql, column);
+	if (!err)
+		err = strbuf_printf(sql,
+				    " AS id, %s FROM itm_day WHERE kind = 3 AND"
+				    " ts >= %" PRId64 " AND ts < %" PRId64,
+				    col, store_floor(q->since, STORE_DAY),
+				    q->until);
+	if (!err && q->host)
+		err = strbuf_puts(sql, " AND host = ") ||
+		      ch_sql_quote(sql, q->host);
+	return err ? -ENOMEM : 0;
+}
+
 static int ch_names(void *state, const char *select, const int64_t *ids,
 		    size_t n, store_row_fn fn, void *ctx, char *err, size_t len)
 {
 	struct strbuf sql = STRBUF_INIT;
-	int rc = strbuf_printf(&sql, "%s WHERE id IN (", select);
+	int rc = n > CH_NAMES_LISTED ? window_names(&sql, state, select)
+				     : -EINVAL;
 
-	for (size_t i = 0; !rc && i < n; i++)
+	if (rc == -EINVAL) { /* the ids listed, or every name of the view */
+		strbuf_reset(&sql);
+		rc = strbuf_puts(&sql, select);
+	}
+	if (!rc && n <= CH_NAMES_LISTED)
+		rc = strbuf_puts(&sql, " WHERE id IN (");
+	for (size_t i = 0; !rc && n <= CH_NAMES_LISTED && i < n; i++)
 		rc = strbuf_printf(&sql, "%s%" PRId64, i ? "," : "", ids[i]);
-	if (!rc)
+	if (!rc && n <= CH_NAMES_LISTED)
 		rc = strbuf_puts(&sql, ")");
 	if (rc) {
 		snprintf(err, len, "out of memory");
@@ -306,6 +545,7 @@ const struct store_reader ch_reader = {
 	.each = ch_ro_each,
 	.sums = ch_sums,
 	.names = ch_names,
+	.window = ch_window,
 	.host_sql = "SELECT DISTINCT host FROM ifaces WHERE host = $1",
 	.all_hosts_sql = "SELECT DISTINCT host FROM ifaces",
 	.meta_sql = CH_META_SQL,
