@@ -638,6 +638,15 @@ def markdown(args, runs, load):
     return "\n".join(out)
 
 
+def write_results(out, md, runs):
+    """The table as OUT.md, the raw runs as OUT.json, the table printed."""
+    with open(out + ".md", "w") as f:
+        f.write(md + "\n")
+    with open(out + ".json", "w") as f:
+        json.dump(runs, f, indent=1)
+    print(md)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--gen")
@@ -731,12 +740,7 @@ def main():
         topo.teardown()
     loads = [r["load"] for r in runs]
     load = "%.2f–%.2f" % (min(loads), max(loads)) if loads else "?"
-    md = markdown(args, runs, load)
-    with open(args.out + ".md", "w") as f:
-        f.write(md + "\n")
-    with open(args.out + ".json", "w") as f:
-        json.dump(runs, f, indent=1)
-    print(md)
+    write_results(args.out, markdown(args, runs, load), runs)
 
 
 if __name__ == "__main__":

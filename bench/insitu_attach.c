@@ -128,20 +128,11 @@ open_obj:
 				argv[i]);
 			goto out;
 		}
-		if (cgroup) {
+		if (cgroup || xdp) {
 			links[nattached] =
-				bpf_program__attach_cgroup(prog, cgfd);
-			if (!links[nattached]) {
-				fprintf(stderr,
-					"insitu_attach: attach %s: %s\n",
-					argv[i], strerror(errno));
-				goto out;
-			}
-			goto attached;
-		}
-		if (xdp) {
-			links[nattached] =
-				bpf_program__attach_xdp(prog, hook.ifindex);
+				cgroup ? bpf_program__attach_cgroup(prog, cgfd)
+				       : bpf_program__attach_xdp(prog,
+								 hook.ifindex);
 			if (!links[nattached]) {
 				fprintf(stderr,
 					"insitu_attach: attach %s: %s\n",

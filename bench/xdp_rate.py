@@ -43,7 +43,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from insitu import Attached, Daemon, log, med, ns_exec, prog_stats, sh  # noqa
+from insitu import (Attached, Daemon, log, med, ns_exec, prog_stats,  # noqa
+                    sh, write_results)
 
 CFGS = ["none", "tc", "xempty", "xmin", "xitm"]
 DOC = {
@@ -303,12 +304,7 @@ def main():
         sh("sysctl", "-qw", "kernel.bpf_stats_enabled=" + stats_before,
            check=False)
         topo.teardown()
-    md = markdown(args, runs, cfgs)
-    with open(args.out + ".md", "w") as f:
-        f.write(md + "\n")
-    with open(args.out + ".json", "w") as f:
-        json.dump(runs, f, indent=1)
-    print(md)
+    write_results(args.out, markdown(args, runs, cfgs), runs)
 
 
 if __name__ == "__main__":

@@ -60,6 +60,15 @@ def available():
     return os.access(SERVER, os.X_OK)
 
 
+def started(topo, port):
+    """A server in the test's monitor namespace, or the test fails."""
+    import pytest
+    if not available():
+        pytest.fail("clickhouse-server missing (apt-get install "
+                    "clickhouse-server)")
+    return Server(topo.mns, port=port).start()
+
+
 class Server:
     def __init__(self, ns, port=18123):
         self.ns = ns

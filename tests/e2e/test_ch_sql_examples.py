@@ -160,10 +160,7 @@ def typed(row, like):
 
 @pytest.fixture
 def server(topo):
-    if not chs.available():
-        pytest.fail("clickhouse-server missing (apt-get install "
-                    "clickhouse-server)")
-    s = chs.Server(topo.mns, port=18133).start()
+    s = chs.started(topo, 18133)
     yield s
     s.teardown()
 

@@ -30,10 +30,7 @@ PORT = 5009
 
 @pytest.fixture
 def server(topo):
-    if not chs.available():
-        pytest.fail("clickhouse-server missing (apt-get install "
-                    "clickhouse-server)")
-    s = chs.Server(topo.mns, port=18123).start()
+    s = chs.started(topo, 18123)
     yield s
     s.teardown()
 
