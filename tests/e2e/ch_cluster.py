@@ -119,6 +119,15 @@ def _popen(ns, argv, cwd, log):
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
+def _tail(path, n):
+    """The last n characters of a server's log, "" when there is none."""
+    try:
+        with open(path) as f:
+            return f.read()[-n:]
+    except OSError:
+        return ""
+
+
 def _kill(proc, sig):
     if proc and proc.poll() is None:
         proc.send_signal(sig)
@@ -179,11 +188,7 @@ class ZooKeeper:
             s.close()
 
     def _out(self):
-        try:
-            with open(os.path.join(self.dir, "zk.out")) as f:
-                return f.read()[-2000:]
-        except OSError:
-            return ""
+        return _tail(os.path.join(self.dir, "zk.out"), 2000)
 
     def stop(self):
         _kill(self.proc, signal.SIGKILL)
@@ -256,11 +261,7 @@ class Node:
         _kill(self.proc, signal.SIGKILL)
 
     def errlog(self):
-        try:
-            with open(os.path.join(self.dir, "error.log")) as f:
-                return f.read()[-3000:]
-        except OSError:
-            return ""
+        return _tail(os.path.join(self.dir, "error.log"), 3000)
 
     def url(self, db="itm", via=None, cluster=True):
         """What a monitor takes: the node's address as seen from an
