@@ -80,7 +80,7 @@ struct {
 	__type(key, __u32);
 	__array(values, struct xv32_map_def);
 } xmim_map SEC(".maps") = {
-	.values = { &xmim_in },
+	.values = {&xmim_in},
 };
 
 static __always_inline void add(void *map, const void *key, __u32 len)

@@ -213,9 +213,8 @@ static __always_inline void value_add(struct itm_value *v,
  * from account() so that the zeroed value is built on this path only, not
  * on every packet's.
  */
-static __always_inline void account_new(void *stats,
-					const struct packet_info *pi,
-					bool egress)
+static __always_inline void
+account_new(void *stats, const struct packet_info *pi, bool egress)
 {
 	struct itm_value *v, init = {};
 
