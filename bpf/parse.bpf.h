@@ -38,6 +38,13 @@
 /* Ethernet + 2 tags + an IPv6 header (62 bytes): all that is read of a
  * packet that is neither GSO nor looked up by its ports. */
 #define ITM_HDR_LEN 64
+/*
+ * What parse_copy() copies: the shortest Ethernet frame without its FCS
+ * (ETH_ZLEN), so that every frame but a runt takes the copy; only the
+ * rare 802.1ad + 802.1Q + IPv6 frame needs more (62 bytes), and falls
+ * back to the pull.
+ */
+#define ITM_COPY_LEN 60
 
 /* IPv4 frag_off: the fragment offset (8-byte units) below the flags. */
 #define ITM_IP_OFFSET_MASK 0x1fff
@@ -419,7 +426,7 @@ static __always_inline int parse_from(struct __sk_buff *skb,
 }
 
 /*
- * The first ITM_HDR_LEN bytes (the caller pulls shorter frames) copied to
+ * The first ITM_COPY_LEN bytes (the caller pulls shorter frames) copied to
  * the stack, for a frame whose headers are not in the linear area.  Much
  * cheaper than bpf_skb_pull_data(), which reallocates the skb's head,
  * copies the bytes and can drop its page fragments; and it leaves the skb
@@ -441,12 +448,12 @@ parse_copy(struct __sk_buff *skb, struct packet_info *pi, bool egress, bool l3)
 	 * A constant length: Linux 5.10's verifier loses the lower bound of
 	 * a clamped variable one ("invalid zero-sized read") and refused the
 	 * whole object.  The caller sends frames shorter than this to the
-	 * pull, which is cheap for them.
+	 * pull, and so does it with a header beyond the copy (PARSE_MALFORMED).
 	 */
-	if (bpf_skb_load_bytes(skb, 0, buf + skew, ITM_HDR_LEN))
+	if (bpf_skb_load_bytes(skb, 0, buf + skew, ITM_COPY_LEN))
 		return PARSE_MALFORMED;
 	c.pos = buf + skew;
-	c.end = buf + skew + ITM_HDR_LEN;
+	c.end = buf + skew + ITM_COPY_LEN;
 	c.off = 0;
 	return parse_from(skb, &c, pi, egress, l3, false, true);
 }
@@ -470,15 +477,23 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		 * cost a copy of the whole frame (an AF_PACKET TX ring's
 		 * pages are the user's: the kernel copies them out before it
 		 * changes the skb's head), so read the linear area when it
-		 * holds the IP header, else a copy.
+		 * holds the IP header, else a copy.  A frame the copy does not
+		 * parse (its headers end past the copy, or it is malformed:
+		 * the pull then says so) is pulled after all.
 		 */
-		if (want_tuple || !egress || skb->gso_segs > 1 ||
-		    skb->gso_size || skb->len < ITM_HDR_LEN)
+		bool copy = !want_tuple && egress && skb->gso_segs <= 1 &&
+			    !skb->gso_size && skb->len >= ITM_COPY_LEN;
+
+		if (copy && linear < ITM_HDR_LEN) {
+			int ret = parse_copy(skb, pi, egress, l3);
+
+			if (ret != PARSE_MALFORMED)
+				return ret;
+		}
+		if (!copy || linear < ITM_HDR_LEN)
 			bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN
 						       ? skb->len
 						       : ITM_PULL_LEN);
-		else if (linear < ITM_HDR_LEN)
-			return parse_copy(skb, pi, egress, l3);
 	}
 	c.pos = (void *)(long)skb->data;
 	c.end = (void *)(long)skb->data_end;
