@@ -25,6 +25,12 @@ Configurations, interleaved (a different one first each round):
   xmin     the minimal XDP counter (bench/xdp_rate.bpf.c: per-CPU hash,
            source address, IP length, XDP_PASS)
   xitm     the daemon with --xdp (our XDP program), when the binary has it
+  xitm@before  the same with the --itm-before build (before/after figures
+           in the same rounds)
+  xk24, xv32, xmim, xlen  the ladder from xmin to our program
+           (bench/xdp_rate.bpf.c), not run unless named in --cfgs
+
+--v6 sends IPv6 instead of IPv4; --naddr sets the number of sources.
 
 Attached XDP programs run in veth's native mode.  The in-situ cost of each
 program (BPF run-time statistics, as bench/insitu.py) is measured in the
@@ -47,7 +53,13 @@ from insitu import (Attached, Daemon, log, med, ns_exec, prog_stats,  # noqa
                     sh, write_results)
 
 CFGS = ["none", "tc", "xempty", "xmin", "xitm"]
+LADDER = ["xk24", "xv32", "xmim", "xlen"]
 DOC = {
+    "xk24": "xmin's parse, one map keyed by struct itm_key",
+    "xv32": "xk24 with struct itm_value (32 bytes)",
+    "xmim": "xv32 through a one-slot array of maps",
+    "xlen": "xmim in xdp.frags, bpf_xdp_get_buff_len() per frame",
+    "xitm@before": "our XDP program, the --itm-before build",
     "none": "nothing attached",
     "tc": "our TC program (daemon --no-pid)",
     "xempty": "XDP_PASS only",
@@ -152,15 +164,16 @@ def one_run(args, topo, cfg):
     held = []
     prog = None
     try:
-        if cfg in ("xempty", "xmin"):
+        if cfg in ["xempty", "xmin"] + LADDER:
             a = Attached(args.attach, topo.b, topo.bif, "xdp", args.obj,
                          [cfg])
             held.append(a)
             prog = a.ids[cfg]
-        elif cfg in ("tc", "xitm"):
-            extra = ["--no-pid"] + (["--xdp"] if cfg == "xitm" else [])
-            d = Daemon(args.itm_xdp if cfg == "xitm" else args.itm, topo.b,
-                       topo.bif, pin, extra)
+        elif cfg in ("tc", "xitm", "xitm@before"):
+            extra = ["--no-pid"] + (["--xdp"] if cfg != "tc" else [])
+            binary = {"tc": args.itm, "xitm": args.itm_xdp,
+                      "xitm@before": args.itm_before}[cfg]
+            d = Daemon(binary, topo.b, topo.bif, pin, extra)
             held.append(d)
             if cfg == "tc":
                 prog = d.prog_id("ingress")  # its pinned tcx/tc link
@@ -172,7 +185,9 @@ def one_run(args, topo, cfg):
         p0 = prog_stats(prog) if prog else (0, 0)
         argv = ["taskset", "-c", str(args.tx_cpu), args.gen, "-Q", "-i",
                 topo.aif, "-n", str(args.packets), "-a", str(args.naddr),
-                "-S", "-s", "10.79.0.0", "-m", topo.bmac]
+                "-S", "-m", topo.bmac] + (
+                    ["-6", "-s", "fd00:79::"] if args.v6 else
+                    ["-s", "10.79.0.0"])
         g = dict(kv.split("=") for kv in sh(*ns_exec(topo.a, *argv),
                                             timeout=900).split())
         # Let the NAPI thread finish the ring before reading its time.
@@ -225,21 +240,28 @@ def markdown(args, runs, cfgs):
       "rounds. Load average (1-min) during the runs: %.2f–%.2f." % (
           platform.release(), os.cpu_count(), args.packets, args.rounds,
           args.naddr, min(loads), max(loads)))
+    if args.v6:
+        out[-1] = out[-1].replace("IPv4 UDP", "IPv6 UDP")
     w("")
     w("| configuration | receiver CPU ns/packet | (min–max) | one core "
       "sustains, Mpps | × tc | wall rate, kpps | frames refused, ring "
-      "full (resent) | in-situ BPF ns/packet | program runs = packets |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+      "full (resent) | in-situ BPF ns/packet | (min–max) | ÷ xmin | "
+      "program runs = packets |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    xmin_ns = col("xmin", lambda r: r["prog_ns"]) if "xmin" in cfgs \
+        else None
     tc_ns = col("tc", cpu)
     for c in cfgs:
         ns_ = col(c, cpu)
-        w("| %s: %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        pn = col(c, lambda r: r["prog_ns"])
+        w("| %s: %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             c, DOC[c], fmt(ns_), spread(c, cpu),
             fmt(None if not ns_ else 1e3 / ns_, "%.2f"),
             fmt(None if not ns_ or not tc_ns else tc_ns / ns_, "%.2f×"),
             fmt(None if col(c, wall) is None else col(c, wall) / 1e3),
             fmt(col(c, lambda r: r["drops"])),
-            fmt(col(c, lambda r: r["prog_ns"])),
+            fmt(pn), spread(c, lambda r: r["prog_ns"]),
+            fmt(None if not pn or not xmin_ns else pn / xmin_ns, "%.2f×"),
             "–" if c == "none" else "yes" if all(
                 r["prog_cnt"] == r["rx"] for r in runs if r["cfg"] == c)
             else "no"))
@@ -254,6 +276,10 @@ def markdown(args, runs, cfgs):
     xm, xi = col("xmin", lambda r: r["prog_ns"]), \
         col("xitm", lambda r: r["prog_ns"])
     xe = col("xempty", lambda r: r["prog_ns"])
+    xb = col("xitm@before", lambda r: r["prog_ns"])
+    if xm and xb:
+        w("Before (`--itm-before`): %.2f× the minimal XDP counter." %
+          (xb / xm))
     if xm and xi:
         w("In situ, our XDP program ÷ the minimal XDP counter: %.2f× "
           "(%.2f× without the statistics' overhead, the empty XDP "
@@ -270,6 +296,9 @@ def main():
     ap.add_argument("--gen", required=True)
     ap.add_argument("--itm", required=True)
     ap.add_argument("--itm-xdp", help="a build with --xdp (default --itm)")
+    ap.add_argument("--itm-before", default="",
+                    help="another build: adds xitm@before to the rounds")
+    ap.add_argument("--v6", action="store_true", help="IPv6 traffic")
     ap.add_argument("--attach", required=True)
     ap.add_argument("--obj", required=True,
                     help="build/bench/xdp_rate.bpf.o")
@@ -280,8 +309,12 @@ def main():
     ap.add_argument("--cfgs", default=",".join(CFGS))
     args = ap.parse_args()
     args.itm_xdp = args.itm_xdp or args.itm
+    if args.itm_before and "xitm@before" not in args.cfgs.split(","):
+        args.cfgs += ",xitm@before"
     cfgs = [c for c in args.cfgs.split(",")
-            if c != "xitm" or has_xdp(args.itm_xdp)]
+            if (c != "xitm" or has_xdp(args.itm_xdp)) and
+            (c != "xitm@before" or (args.itm_before and
+                                    has_xdp(args.itm_before)))]
     ncpu = os.cpu_count()
     args.tx_cpu, rx_cpu = 0, ncpu - 1
     topo = Topo()

@@ -38,6 +38,13 @@
 /* Ethernet + 2 tags + an IPv6 header (62 bytes): all that is read of a
  * packet that is neither GSO nor looked up by its ports. */
 #define ITM_HDR_LEN 64
+/*
+ * What parse_copy() copies: the shortest Ethernet frame without its FCS
+ * (ETH_ZLEN), so that every frame but a runt takes the copy; only the
+ * rare 802.1ad + 802.1Q + IPv6 frame needs more (62 bytes), and falls
+ * back to the pull.
+ */
+#define ITM_COPY_LEN 60
 
 /* IPv4 frag_off: the fragment offset (8-byte units) below the flags. */
 #define ITM_IP_OFFSET_MASK 0x1fff
@@ -58,6 +65,18 @@ struct packet_info {
 	struct bpf_sock_tuple tuple;
 	__u8 l4proto; /* IPPROTO_TCP/UDP with a valid tuple, else 0 */
 	bool v6;
+};
+
+/*
+ * The Ethernet header as we read it: linux/if_ether.h declares struct
+ * ethhdr packed, which makes clang read h_proto a byte at a time (two
+ * loads, a shift and an or per header); this one is 2-byte aligned, the
+ * alignment every frame start has, so the ethertype is one 16-bit load.
+ */
+struct itm_ethhdr {
+	__u8 h_dest[ETH_ALEN];
+	__u8 h_source[ETH_ALEN];
+	__be16 h_proto;
 };
 
 /* An 802.1Q/802.1ad tag, after the MAC addresses or the previous tag. */
@@ -120,7 +139,7 @@ static __always_inline bool proto_is_vlan(__be16 proto)
  */
 static __always_inline int parse_ethhdr(struct hdr_cursor *c)
 {
-	struct ethhdr *eth = cursor_pull(c, sizeof(*eth));
+	struct itm_ethhdr *eth = cursor_pull(c, sizeof(*eth));
 	__be16 proto;
 
 	if (!eth)
@@ -238,6 +257,33 @@ static __always_inline __u32 l4_header_len(struct hdr_cursor *c, __u8 proto)
 }
 
 /*
+ * The key of an IPv4 remote address: IPv4-mapped (::ffff:a.b.c.d), pid and
+ * pad zero (the caller sets the pid).  Three stores of whole words instead
+ * of a memset and byte stores; one definition for TC and XDP.
+ */
+static __always_inline void key_set_ipv4(struct itm_key *key, __be32 addr)
+{
+	/* Separate constants: an array would be read from .rodata. */
+	__u64 zero = 0;
+	__be32 mapped = bpf_htonl(0x0000ffff);
+
+	__builtin_memcpy(key->addr, &zero, sizeof(zero));
+	__builtin_memcpy(&key->addr[8], &mapped, sizeof(mapped));
+	__builtin_memcpy(&key->addr[12], &addr, sizeof(addr));
+	key->pid = 0;
+	key->pad = 0;
+}
+
+/* The key of an IPv6 remote address; pid and pad zero. */
+static __always_inline void key_set_ipv6(struct itm_key *key,
+					 const struct in6_addr *addr)
+{
+	__builtin_memcpy(key->addr, addr, sizeof(key->addr));
+	key->pid = 0;
+	key->pad = 0;
+}
+
+/*
  * A GSO/GRO skb stands for segs wire packets, each repeating hdr_len bytes
  * of headers (IP through transport); ip_len is the skb's bytes from the IP
  * header on.  An untrusted (DODGY) GSO skb has gso_segs 0 until the stack
@@ -275,11 +321,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb,
 
 	if (!iph)
 		return PARSE_MALFORMED;
-	__builtin_memset(&pi->key, 0, sizeof(pi->key));
-	pi->key.addr[10] = 0xff;
-	pi->key.addr[11] = 0xff;
-	__builtin_memcpy(&pi->key.addr[12], egress ? &iph->daddr : &iph->saddr,
-			 4);
+	key_set_ipv4(&pi->key, egress ? iph->daddr : iph->saddr);
 
 	/* hdr_only: the caller saw no GSO, and only the IP header is there. */
 	segs = hdr_only ? 1 : skb->gso_segs;
@@ -323,8 +365,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb,
 
 	if (!ip6h)
 		return PARSE_MALFORMED;
-	__builtin_memcpy(pi->key.addr, egress ? &ip6h->daddr : &ip6h->saddr,
-			 sizeof(pi->key.addr));
+	key_set_ipv6(&pi->key, egress ? &ip6h->daddr : &ip6h->saddr);
 
 	/* hdr_only: the caller saw no GSO, and only the IP header is there. */
 	segs = hdr_only ? 1 : skb->gso_segs;
@@ -385,7 +426,7 @@ static __always_inline int parse_from(struct __sk_buff *skb,
 }
 
 /*
- * The first ITM_HDR_LEN bytes (the caller pulls shorter frames) copied to
+ * The first ITM_COPY_LEN bytes (the caller pulls shorter frames) copied to
  * the stack, for a frame whose headers are not in the linear area.  Much
  * cheaper than bpf_skb_pull_data(), which reallocates the skb's head,
  * copies the bytes and can drop its page fragments; and it leaves the skb
@@ -407,12 +448,12 @@ parse_copy(struct __sk_buff *skb, struct packet_info *pi, bool egress, bool l3)
 	 * A constant length: Linux 5.10's verifier loses the lower bound of
 	 * a clamped variable one ("invalid zero-sized read") and refused the
 	 * whole object.  The caller sends frames shorter than this to the
-	 * pull, which is cheap for them.
+	 * pull, and so does it with a header beyond the copy (PARSE_MALFORMED).
 	 */
-	if (bpf_skb_load_bytes(skb, 0, buf + skew, ITM_HDR_LEN))
+	if (bpf_skb_load_bytes(skb, 0, buf + skew, ITM_COPY_LEN))
 		return PARSE_MALFORMED;
 	c.pos = buf + skew;
-	c.end = buf + skew + ITM_HDR_LEN;
+	c.end = buf + skew + ITM_COPY_LEN;
 	c.off = 0;
 	return parse_from(skb, &c, pi, egress, l3, false, true);
 }
@@ -436,15 +477,23 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		 * cost a copy of the whole frame (an AF_PACKET TX ring's
 		 * pages are the user's: the kernel copies them out before it
 		 * changes the skb's head), so read the linear area when it
-		 * holds the IP header, else a copy.
+		 * holds the IP header, else a copy.  A frame the copy does not
+		 * parse (its headers end past the copy, or it is malformed:
+		 * the pull then says so) is pulled after all.
 		 */
-		if (want_tuple || !egress || skb->gso_segs > 1 ||
-		    skb->gso_size || skb->len < ITM_HDR_LEN)
+		bool copy = !want_tuple && egress && skb->gso_segs <= 1 &&
+			    !skb->gso_size && skb->len >= ITM_COPY_LEN;
+
+		if (copy && linear < ITM_HDR_LEN) {
+			int ret = parse_copy(skb, pi, egress, l3);
+
+			if (ret != PARSE_MALFORMED)
+				return ret;
+		}
+		if (!copy || linear < ITM_HDR_LEN)
 			bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN
 						       ? skb->len
 						       : ITM_PULL_LEN);
-		else if (linear < ITM_HDR_LEN)
-			return parse_copy(skb, pi, egress, l3);
 	}
 	c.pos = (void *)(long)skb->data;
 	c.end = (void *)(long)skb->data_end;
@@ -453,15 +502,26 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 }
 
 /*
+ * The frame's length over all its buffers (a multi-buffer frame's first
+ * buffer holds the headers).  frags: the program may see multi-buffer
+ * frames, whose length only a helper call knows; it is needed for frames
+ * that are not counted by their IP header only, so it is not computed for
+ * every frame.
+ */
+static __always_inline __u32 xdp_frame_len(struct xdp_md *ctx, bool frags)
+{
+	return frags ? bpf_xdp_get_buff_len(ctx) : ctx->data_end - ctx->data;
+}
+
+/*
  * XDP sees every frame before GRO and GSO exist, so each is one wire
  * packet: the IP header's length is the count, as parse_ipv4/6() take it
- * for a packet that is not GSO.  frame_len is the frame's length over all
- * its buffers (a multi-buffer frame's first buffer holds the headers);
- * it stands in where the header carries no length (BIG TCP jumbograms).
+ * for a packet that is not GSO.  The frame's length (xdp_frame_len())
+ * stands in where the header carries no length (BIG TCP jumbograms).
  * The remote address is the source: XDP sees received frames only.
  */
 static __always_inline int parse_xdp(struct xdp_md *ctx, struct packet_info *pi,
-				     __u32 frame_len)
+				     bool frags)
 {
 	struct hdr_cursor c = {
 		.pos = (void *)(long)ctx->data,
@@ -480,24 +540,20 @@ static __always_inline int parse_xdp(struct xdp_md *ctx, struct packet_info *pi,
 		iph = parse_iphdr(&c);
 		if (!iph)
 			return PARSE_MALFORMED;
-		__builtin_memset(&pi->key, 0, sizeof(pi->key));
-		pi->key.addr[10] = 0xff;
-		pi->key.addr[11] = 0xff;
-		__builtin_memcpy(&pi->key.addr[12], &iph->saddr, 4);
+		key_set_ipv4(&pi->key, iph->saddr);
 		len = bpf_ntohs(iph->tot_len);
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		ip6h = parse_ip6hdr(&c);
 		if (!ip6h)
 			return PARSE_MALFORMED;
-		__builtin_memcpy(pi->key.addr, &ip6h->saddr,
-				 sizeof(pi->key.addr));
+		key_set_ipv6(&pi->key, &ip6h->saddr);
 		len = bpf_ntohs(ip6h->payload_len);
 		if (len)
 			len += sizeof(*ip6h);
 	} else {
 		return PARSE_NON_IP;
 	}
-	pi->bytes = len ? len : frame_len - ip_off;
+	pi->bytes = len ? len : xdp_frame_len(ctx, frags) - ip_off;
 	pi->packets = 1;
 	return PARSE_IP;
 }

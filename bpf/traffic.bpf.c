@@ -208,24 +208,18 @@ static __always_inline void value_add(struct itm_value *v,
 	}
 }
 
-static __always_inline void account(const struct packet_info *pi, bool egress)
+/*
+ * A key not in the map yet: insert it with this packet's counts.  Apart
+ * from account() so that the zeroed value is built on this path only, not
+ * on every packet's.
+ */
+static __always_inline void
+account_new(void *stats, const struct packet_info *pi, bool egress)
 {
-	__u32 zero = 0;
 	struct itm_value *v, init = {};
-	void *stats;
-	long err;
 
-	stats = bpf_map_lookup_elem(&itm_active, &zero);
-	if (!stats)
-		goto overflow;
-	v = bpf_map_lookup_elem(stats, &pi->key);
-	if (v) {
-		value_add(v, pi, egress);
-		return;
-	}
 	value_add(&init, pi, egress);
-	err = bpf_map_update_elem(stats, &pi->key, &init, BPF_NOEXIST);
-	if (!err)
+	if (!bpf_map_update_elem(stats, &pi->key, &init, BPF_NOEXIST))
 		return;
 	/* Another CPU inserted the key between our lookup and update. */
 	v = bpf_map_lookup_elem(stats, &pi->key);
@@ -233,10 +227,30 @@ static __always_inline void account(const struct packet_info *pi, bool egress)
 		value_add(v, pi, egress);
 		return;
 	}
-overflow:
 	/* Map full: keep the bytes exact in a counter that is exported. */
 	counter_add(egress ? ITM_CTR_OVERFLOW_TX : ITM_CTR_OVERFLOW_RX,
 		    pi->packets, pi->bytes);
+}
+
+static __always_inline void account(const struct packet_info *pi, bool egress)
+{
+	__u32 zero = 0;
+	struct itm_value *v;
+	void *stats;
+
+	stats = bpf_map_lookup_elem(&itm_active, &zero);
+	if (!stats) {
+		/* No map in the slot (never, once started): count anyway. */
+		counter_add(egress ? ITM_CTR_OVERFLOW_TX : ITM_CTR_OVERFLOW_RX,
+			    pi->packets, pi->bytes);
+		return;
+	}
+	v = bpf_map_lookup_elem(stats, &pi->key);
+	if (v) {
+		value_add(v, pi, egress);
+		return;
+	}
+	account_new(stats, pi, egress);
 }
 
 /* inline_read: the owner read of owner_pid_cached() (Linux >= 6.2). */
@@ -254,10 +268,8 @@ static __always_inline int handle(struct __sk_buff *skb, bool egress, bool l3,
 
 	switch (parse_packet(skb, &pi, egress, l3, want_tuple)) {
 	case PARSE_IP:
-		pi.key.pid = attribute_pid
-				     ? packet_pid(skb, &pi, egress, inline_read)
-				     : 0;
-		pi.key.pad = 0;
+		if (attribute_pid)
+			pi.key.pid = packet_pid(skb, &pi, egress, inline_read);
 		account(&pi, egress);
 		break;
 	case PARSE_NON_IP:
@@ -340,21 +352,17 @@ int itm_ingr_l3_hlp(struct __sk_buff *skb)
  */
 static __always_inline int xdp_handle(struct xdp_md *ctx, bool frags)
 {
-	__u32 len =
-		frags ? bpf_xdp_get_buff_len(ctx) : ctx->data_end - ctx->data;
 	struct packet_info pi;
 
-	switch (parse_xdp(ctx, &pi, len)) {
+	switch (parse_xdp(ctx, &pi, frags)) {
 	case PARSE_IP:
-		pi.key.pid = 0;
-		pi.key.pad = 0;
 		account(&pi, false);
 		break;
 	case PARSE_NON_IP:
-		counter_add(ITM_CTR_NON_IP_RX, 1, len);
+		counter_add(ITM_CTR_NON_IP_RX, 1, xdp_frame_len(ctx, frags));
 		break;
 	default:
-		counter_add(ITM_CTR_MALFORMED_RX, 1, len);
+		counter_add(ITM_CTR_MALFORMED_RX, 1, xdp_frame_len(ctx, frags));
 		break;
 	}
 	return XDP_PASS;

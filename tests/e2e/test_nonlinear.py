@@ -10,7 +10,8 @@ pulls them in at ingress (and for the ingress socket lookup of process
 attribution).  Both ways are checked here, in the
 monitor's egress and ingress, against the lengths written in the frames:
 IPv4 (with and without options, shorter than the copy), IPv6 (with an
-extension header), 802.1Q and QinQ tags, a truncated IPv4 header
+extension header), 802.1Q and QinQ tags (and a QinQ IPv6 header that ends
+past the copy), a truncated IPv4 header
 (malformed) and ARP (not IP), several rounds in one daemon run."""
 
 import mmap
@@ -132,6 +133,13 @@ def shapes(dst_mac, src_mac, local4, local6, remote4, remote6, egress):
     add(remote4[3], mac + tagged([(0x8100, 7)], 0x0800, p), tot)
     p, tot = ipv6(*pair6(remote6[1]), 64)
     add(remote6[1], mac + tagged([(0x88A8, 5), (0x8100, 7)], 0x86DD, p), tot)
+    # 62 bytes, a bare IPv6 header (no next header) behind two tags: the
+    # only header that ends past egress's 60-byte copy, so the program
+    # pulls it in after all.
+    p = struct.pack("!IHBB16s16s", 6 << 28, 0, 59, 64,
+                    *(socket.inet_pton(socket.AF_INET6, a)
+                      for a in pair6(remote6[1])))
+    add(remote6[1], mac + tagged([(0x88A8, 5), (0x8100, 7)], 0x86DD, p), 40)
     bad = mac + struct.pack("!H", 0x0800) + b"\x45" + bytes(9)  # 24 bytes
     arp = mac + struct.pack("!H", 0x0806) + bytes(28)            # 42 bytes
     frames += [bad, arp]
