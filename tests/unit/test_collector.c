@@ -37,6 +37,7 @@ static struct {
 	size_t rows;	    /* entries per drain: key, key + 1, ... */
 	struct itm_value per_cpu;
 	size_t swaps;
+	struct itm_counter missed; /* itm_mv_missed, per CPU */
 } fake;
 
 int iface_monitor_swap(struct iface_monitor *m, int *retired_fd)
@@ -170,15 +171,26 @@ const char *store_errmsg(const struct store *s)
 	return "";
 }
 
-/* The counters map: ITM_CTR_OVERFLOW_RX is 2 packets, 80 bytes per CPU. */
+int iface_monitor_missed_fd(const struct iface_monitor *m)
+{
+	(void)m;
+	return 6;
+}
+
+/*
+ * The counters map (5): ITM_CTR_OVERFLOW_RX is 2 packets, 80 bytes per
+ * CPU; the missed moves of --xdp (6): fake.missed per CPU.
+ */
 int bpf_map_lookup_elem(int fd, const void *key, void *value)
 {
 	struct itm_counter c = {0};
 	__u32 k;
 
-	assert_int_equal(fd, 5);
+	assert_true(fd == 5 || fd == 6);
 	memcpy(&k, key, sizeof(k));
-	if (k == ITM_CTR_OVERFLOW_RX)
+	if (fd == 6)
+		c = fake.missed;
+	else if (k == ITM_CTR_OVERFLOW_RX)
 		c = (struct itm_counter){2, 80};
 	for (int cpu = 0; cpu < NCPUS; cpu++)
 		memcpy((char *)value + cpu * ITM_PERCPU_STRIDE(c), &c,
@@ -261,10 +273,11 @@ static void test_scrape_drains_first(void **state)
 	(void)state;
 	assert_int_equal(collector_render_metrics(c, &sb), 0);
 	assert_int_equal(fake.swaps, 1);
-	assert_non_null(strstr(sb.buf, "ip_traffic_tx_bytes_total{remote_ip="
-				       "\"192.0.2.1\",country=\"Unknown\","
-				       "province=\"Unknown\",city=\"Unknown\","
-				       "isp=\"Unknown\",asn=\"Unknown\"} 200\n"));
+	assert_non_null(strstr(sb.buf,
+			       "ip_traffic_tx_bytes_total{remote_ip="
+			       "\"192.0.2.1\",country=\"Unknown\","
+			       "province=\"Unknown\",city=\"Unknown\","
+			       "isp=\"Unknown\",asn=\"Unknown\"} 200\n"));
 	assert_non_null(strstr(
 		sb.buf, "ip_traffic_overflow_rx_bytes_total{iface=\"veth0\"} "
 			"160\n"));
@@ -295,10 +308,11 @@ static void test_failed_drain_fails_scrape(void **state)
 	assert_int_equal(collector_render_metrics(c, &sb), 0);
 	/* Nothing was lost or counted twice: four drains delivered 200 each
 	 * (the swap failure delivered nothing). */
-	assert_non_null(strstr(sb.buf, "ip_traffic_tx_bytes_total{remote_ip="
-				       "\"192.0.2.1\",country=\"Unknown\","
-				       "province=\"Unknown\",city=\"Unknown\","
-				       "isp=\"Unknown\",asn=\"Unknown\"} 800\n"));
+	assert_non_null(strstr(sb.buf,
+			       "ip_traffic_tx_bytes_total{remote_ip="
+			       "\"192.0.2.1\",country=\"Unknown\","
+			       "province=\"Unknown\",city=\"Unknown\","
+			       "isp=\"Unknown\",asn=\"Unknown\"} 800\n"));
 	strbuf_free(&sb);
 	collector_free(c);
 }
@@ -348,6 +362,50 @@ static void test_map_fill_peak_of_two_intervals(void **state)
 	assert_fill(c, 0, 1);
 	drain_finding(c, 0); /* interval 5: nothing */
 	assert_fill(c, 0, 0);
+	collector_free(c);
+}
+
+static void assert_missed(struct collector *c, unsigned long long bytes,
+			  unsigned long long packets)
+{
+	struct strbuf sb = STRBUF_INIT;
+	char want[128];
+
+	assert_int_equal(collector_render_metrics(c, &sb), 0);
+	snprintf(want, sizeof(want),
+		 "\nip_traffic_xdp_attribution_missed_bytes_total{iface="
+		 "\"veth0\"} %llu\n",
+		 bytes);
+	assert_non_null(strstr(sb.buf, want));
+	snprintf(want, sizeof(want),
+		 "\nip_traffic_xdp_attribution_missed_packets_total{iface="
+		 "\"veth0\"} %llu\n",
+		 packets);
+	assert_non_null(strstr(sb.buf, want));
+	strbuf_free(&sb);
+}
+
+/*
+ * --xdp: the kernel's missed-move counter is summed over CPUs and
+ * exported; when the programs are loaded anew (an interface that came
+ * back) their counter starts at zero, and the export goes on from what the
+ * old ones counted instead of going back.
+ */
+static void test_missed_moves_never_go_back(void **state)
+{
+	struct collector *c = setup();
+
+	(void)state;
+	assert_missed(c, 0, 0);
+	fake.missed = (struct itm_counter){.packets = 1, .bytes = 1500};
+	assert_missed(c, 3000, 2);
+	fake.missed = (struct itm_counter){.packets = 3, .bytes = 1600};
+	assert_missed(c, 3200, 6);
+	/* New programs: their own counter from zero. */
+	fake.missed = (struct itm_counter){0};
+	assert_missed(c, 3200, 6);
+	fake.missed = (struct itm_counter){.packets = 1, .bytes = 40};
+	assert_missed(c, 3280, 8);
 	collector_free(c);
 }
 
@@ -596,8 +654,7 @@ static void sink_counters(void *ctx, size_t iface,
 	seen->overflow_rx = ctr[ITM_CTR_OVERFLOW_RX];
 }
 
-static void assert_two_drains(const struct seen *seen,
-			      const struct in6_addr *a)
+static void assert_two_drains(const struct seen *seen, const struct in6_addr *a)
 {
 	assert_int_equal(seen->deltas, 2);
 	assert_int_equal(seen->counters, 2);
@@ -673,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_reload_reads_without_lock),
 		cmocka_unit_test(test_sinks_see_every_delta),
 		cmocka_unit_test(test_limit_lines_say_tracked),
+		cmocka_unit_test(test_missed_moves_never_go_back),
 	};
 
 	collector_free(NULL);
