@@ -273,11 +273,10 @@ static void test_scrape_drains_first(void **state)
 	(void)state;
 	assert_int_equal(collector_render_metrics(c, &sb), 0);
 	assert_int_equal(fake.swaps, 1);
-	assert_non_null(strstr(sb.buf,
-			       "ip_traffic_tx_bytes_total{remote_ip="
-			       "\"192.0.2.1\",country=\"Unknown\","
-			       "province=\"Unknown\",city=\"Unknown\","
-			       "isp=\"Unknown\",asn=\"Unknown\"} 200\n"));
+	assert_non_null(strstr(sb.buf, "ip_traffic_tx_bytes_total{remote_ip="
+				       "\"192.0.2.1\",country=\"Unknown\","
+				       "province=\"Unknown\",city=\"Unknown\","
+				       "isp=\"Unknown\",asn=\"Unknown\"} 200\n"));
 	assert_non_null(strstr(
 		sb.buf, "ip_traffic_overflow_rx_bytes_total{iface=\"veth0\"} "
 			"160\n"));
@@ -308,11 +307,10 @@ static void test_failed_drain_fails_scrape(void **state)
 	assert_int_equal(collector_render_metrics(c, &sb), 0);
 	/* Nothing was lost or counted twice: four drains delivered 200 each
 	 * (the swap failure delivered nothing). */
-	assert_non_null(strstr(sb.buf,
-			       "ip_traffic_tx_bytes_total{remote_ip="
-			       "\"192.0.2.1\",country=\"Unknown\","
-			       "province=\"Unknown\",city=\"Unknown\","
-			       "isp=\"Unknown\",asn=\"Unknown\"} 800\n"));
+	assert_non_null(strstr(sb.buf, "ip_traffic_tx_bytes_total{remote_ip="
+				       "\"192.0.2.1\",country=\"Unknown\","
+				       "province=\"Unknown\",city=\"Unknown\","
+				       "isp=\"Unknown\",asn=\"Unknown\"} 800\n"));
 	strbuf_free(&sb);
 	collector_free(c);
 }
@@ -373,14 +371,12 @@ static void assert_missed(struct collector *c, unsigned long long bytes,
 
 	assert_int_equal(collector_render_metrics(c, &sb), 0);
 	snprintf(want, sizeof(want),
-		 "\nip_traffic_xdp_attribution_missed_bytes_total{iface="
-		 "\"veth0\"} %llu\n",
-		 bytes);
+		 "\nip_traffic_xdp_attribution_missed_bytes_total"
+		 "{iface=\"veth0\"} %llu\n", bytes);
 	assert_non_null(strstr(sb.buf, want));
 	snprintf(want, sizeof(want),
-		 "\nip_traffic_xdp_attribution_missed_packets_total{iface="
-		 "\"veth0\"} %llu\n",
-		 packets);
+		 "\nip_traffic_xdp_attribution_missed_packets_total"
+		 "{iface=\"veth0\"} %llu\n", packets);
 	assert_non_null(strstr(sb.buf, want));
 	strbuf_free(&sb);
 }
@@ -654,7 +650,8 @@ static void sink_counters(void *ctx, size_t iface,
 	seen->overflow_rx = ctr[ITM_CTR_OVERFLOW_RX];
 }
 
-static void assert_two_drains(const struct seen *seen, const struct in6_addr *a)
+static void assert_two_drains(const struct seen *seen,
+			      const struct in6_addr *a)
 {
 	assert_int_equal(seen->deltas, 2);
 	assert_int_equal(seen->counters, 2);
