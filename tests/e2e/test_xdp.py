@@ -358,3 +358,234 @@ def test_xdp_counts_like_tc(itm_bin, topo, start_monitor, pin_base,
     assert settle(tmon, want) == want
     assert gmon.stop() == 0
     assert xdp_prog(t, t.mif) is None
+
+
+# ------------------------------------------------- attribution under --xdp
+#
+# XDP counts every received frame under pid 0; TC ingress then looks each
+# frame's socket up as it does without --xdp and moves what belongs to a
+# process from pid 0 to its pid, in the same map (move_rx() in
+# bpf/traffic.bpf.c).  Ground truth: a capture on the PEER's device (each
+# frame there is a wire frame: the peers send without GSO, while the
+# monitored devices have GRO on, so TC ingress sees GRO'd super-frames).
+
+RX_UDP, RX_TCP, CLOSED = 5001, 5002, 5999
+
+
+def receiver(gate, udp_addrs, tcp_addrs):
+    """In the monitor namespace, named itmrx: read every datagram on
+    udp_addrs:RX_UDP, accept on tcp_addrs:RX_TCP and read each connection
+    to EOF, then close it (the peer closes first: no frame of it reaches a
+    time-wait socket, so every one is the receiver's).  Returns when the
+    parent says go; (datagrams, TCP bytes) read."""
+    import select
+    socks, conns = [], []
+    for a in udp_addrs:
+        s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET,
+                          socket.SOCK_DGRAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind((a, RX_UDP))
+        socks.append(s)
+    lis = []
+    for a in tcp_addrs:
+        s = socket.socket(socket.AF_INET6 if ":" in a else socket.AF_INET,
+                          socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((a, RX_TCP))
+        s.listen(16)
+        lis.append(s)
+    dgrams = tcp = 0
+    while True:
+        r, _, _ = select.select(socks + lis + conns + [gate.fd], [], [], 30)
+        if not r:
+            raise TimeoutError("receiver idle for 30 s")
+        for s in r:
+            if s is gate.fd:
+                assert os.read(gate.fd, 1) == b"g"
+                return dgrams, tcp
+            if s in socks:
+                s.recv(65536)
+                dgrams += 1
+            elif s in lis:
+                c, _ = s.accept()
+                conns.append(c)
+            else:
+                b = s.recv(1 << 20)
+                tcp += len(b)
+                if not b:
+                    conns.remove(s)
+                    s.close()
+
+
+def wait_bound(ns, n_udp, n_tcp):
+    """Until the receiver's sockets are bound (it runs in another
+    process)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        u = e2e.nsx(ns, "ss", "-Hlun", "sport", "=", ":%d" % RX_UDP).stdout
+        tc = e2e.nsx(ns, "ss", "-Hltn", "sport", "=", ":%d" % RX_TCP).stdout
+        if (len(u.strip().splitlines()) >= n_udp and
+                len(tc.strip().splitlines()) >= n_tcp):
+            return
+        time.sleep(0.05)
+    raise AssertionError("the receiver's sockets were never bound")
+
+
+def peer_udp(pns, src, dst, sizes, closed=()):
+    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    s = e2e.ns_socket(pns, fam, socket.SOCK_DGRAM)
+    try:
+        s.bind((src, 0))
+        for n in sizes:
+            assert s.sendto(b"x" * n, (dst, RX_UDP)) == n
+        for n in closed:
+            assert s.sendto(b"c" * n, (dst, CLOSED)) == n
+    finally:
+        s.close()
+
+
+def peer_tcp(pns, src, dst, up):
+    """Send up bytes and close first; wait for the receiver's FIN."""
+    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    c = e2e.ns_socket(pns, fam, socket.SOCK_STREAM)
+    try:
+        c.settimeout(20)
+        c.bind((src, 0))
+        c.connect((dst, RX_TCP))
+        c.sendall(b"t" * up)
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(65536):
+            pass
+    finally:
+        c.close()
+
+
+def peer_truth(pcap, peer_mac):
+    """From a capture on the peer's device, every IP frame the peer sent:
+    per source address [bytes, packets], and per (source, owner) where
+    owner is "rx" for frames to the receiver's ports, "0" for the rest
+    (no local socket)."""
+    per_src, per_owner = {}, {}
+    for d, pkt, _ in e2e.iter_frames(pcap, [peer_mac]):
+        if d != "tx":
+            continue
+        et = struct.unpack("!H", pkt[12:14])[0]
+        l3 = pkt[14:]
+        if et == 0x0800:
+            tot = struct.unpack("!H", l3[2:4])[0]
+            proto, l4 = l3[9], l3[(l3[0] & 15) * 4:]
+            src = socket.inet_ntop(socket.AF_INET, l3[12:16])
+        elif et == 0x86DD:
+            tot = 40 + struct.unpack("!H", l3[4:6])[0]
+            proto, l4 = l3[6], l3[40:]
+            src = socket.inet_ntop(socket.AF_INET6, l3[8:24])
+        else:
+            continue
+        dport = struct.unpack("!H", l4[2:4])[0] if proto in (6, 17) else 0
+        owner = "rx" if dport in (RX_UDP, RX_TCP) else "0"
+        for table, key in ((per_src, src), (per_owner, (src, owner))):
+            e = table.setdefault(key, [0, 0])
+            e[0] += tot
+            e[1] += 1
+    return per_src, per_owner
+
+
+def attributed(m, srcs, rx_pid):
+    """What a scrape shows received per source address, and per (source,
+    owner) as peer_truth() names them; plus the missed moves."""
+    per_src = {ip: [c["rx_bytes"], c["rx_packets"]]
+               for ip, c in m.per_ip().items()
+               if c["rx_packets"] and ip in srcs}
+    per_owner = {}
+    for src in srcs:
+        for owner, pid in (("rx", rx_pid), ("0", 0)):
+            b = m.exact("ip_traffic_process_rx_bytes_total", remote_ip=src,
+                        pid=str(pid))
+            p = m.exact("ip_traffic_process_rx_packets_total",
+                        remote_ip=src, pid=str(pid))
+            if p:
+                per_owner[(src, owner)] = [b, p]
+    return per_src, per_owner
+
+
+def settle_on(fn, want, timeout=20):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = fn()
+        if got == want or time.monotonic() > deadline:
+            return got
+        time.sleep(0.1)
+
+
+def missed(m):
+    """The missed moves of --xdp, [bytes, packets] over all interfaces."""
+    return [int(sum(v for _, v in m.all(
+        "ip_traffic_xdp_attribution_missed_%s_total" % u)))
+        for u in ("bytes", "packets")]
+
+
+def ingress_program(t, dev):
+    ids = t.tcx_programs(dev=dev)["ingress"]
+    if ids:
+        p = e2e.sh("bpftool", "-j", "prog", "show", "id", str(ids[0]))
+        return json.loads(p.stdout)["name"]
+    names = [name for kind, h, name in t.attached_programs(dev=dev)
+             if kind == "tc" and h == "clsact/ingress"]
+    assert len(names) == 1, t.attached_programs(dev=dev)
+    return names[0].split(":[")[0]
+
+
+def test_xdp_attributes_rx_like_tc(topo, start_monitor, tmp_path):
+    """--xdp with attribution (the default) against TC ingress on a twin
+    pair, the same traffic on both: UDP and TCP to a receiving process,
+    UDP to a port nobody listens on.  GRO is on where the monitors
+    receive: TC ingress sees super-frames there, XDP every frame.  Both
+    monitors must equal their own pair's capture: per address, and per
+    process (every frame to the receiver is its; the rest pid 0)."""
+    t = topo
+    t.add_pair("itm1m", "itm1p", "10.78.0.1", "10.78.0.2")
+    e2e.nsx(t.mns, "ip", "-6", "addr", "add", "fd78::1/64", "dev", "itm1m",
+            "nodad")
+    e2e.nsx(t.pns, "ip", "-6", "addr", "add", "fd78::2/64", "dev", "itm1p",
+            "nodad")
+    e2e.nsx(t.mns, "ip", "neigh", "replace", "fd78::2", "lladdr",
+            t._mac(t.pns, "itm1p"), "dev", "itm1m", "nud", "permanent")
+    e2e.nsx(t.pns, "ip", "neigh", "replace", "fd78::1", "lladdr",
+            t._mac(t.mns, "itm1m"), "dev", "itm1p", "nud", "permanent")
+    for dev in (t.mif, "itm1m"):
+        e2e.nsx(t.mns, "ethtool", "-K", dev, "gro", "on")
+    t.wait_quiet(quiet_for=0.3)
+    xmon = up(start_monitor, t, "--xdp start", "-s", "0.2", "--xdp")
+    tmon = up(start_monitor, t, "TC monitor start", "-s", "0.2",
+              port=9878, ifaces=["itm1m"])
+    assert ingress_program(t, t.mif) in ("itm_ingress_mv", "itm_ingr_mv_hlp")
+    pairs = {"x": (t.pif, [(t.peer4[0], t.MON4), (t.peer6[0], t.MON6)]),
+             "t": ("itm1p", [("10.78.0.2", "10.78.0.1"),
+                             ("fd78::2", "fd78::1")])}
+    caps = {k: e2e.Capture(t.pns, pif, str(tmp_path / ("%s.pcap" % pif)))
+            for k, (pif, _) in pairs.items()}
+    mons = [a for _, (_, ps) in pairs.items() for _, a in ps]
+    rx = e2e.Forked(t.mns, receiver, mons, mons, name="itmrx", gated=True)
+    try:
+        wait_bound(t.mns, 4, 4)
+        for _, ps in pairs.values():
+            for src, dst in ps:
+                peer_udp(t.pns, src, dst, [1, 100, 1000, 1400],
+                         closed=[10, 300])
+                peer_tcp(t.pns, src, dst, 400000)
+        t.wait_quiet(quiet_for=0.3)
+    finally:
+        rx.go()
+        for c in caps.values():
+            c.stop()
+    dgrams, tcp = rx.wait()
+    truths = {k: peer_truth(c.path, t._mac(t.pns, pairs[k][0]))
+              for k, c in caps.items()}
+    assert dgrams == 16 and tcp == 4 * 400000, (dgrams, tcp)
+    for k, m in (("x", xmon), ("t", tmon)):
+        srcs = [s for s, _ in pairs[k][1]]
+        want = truths[k]
+        assert set(o for _, o in want[1]) == {"rx", "0"}
+        got = settle_on(lambda: attributed(m.scrape(), srcs, rx.pid), want)
+        assert got == want, (k, got, want)
+    assert missed(xmon.scrape()) == [0, 0]
