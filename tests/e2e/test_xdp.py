@@ -589,3 +589,69 @@ def test_xdp_attributes_rx_like_tc(topo, start_monitor, tmp_path):
         got = settle_on(lambda: attributed(m.scrape(), srcs, rx.pid), want)
         assert got == want, (k, got, want)
     assert missed(xmon.scrape()) == [0, 0]
+
+
+def test_xdp_attribution_kept_restarts(topo, start_monitor, tmp_path):
+    """--xdp --keep-attached --db, restarted at random moments while a
+    peer sends to a receiving process and to a closed port: the kept
+    programs go on counting and moving into the pinned maps, the next run
+    drains them, --db carries the totals across.  Per address and per
+    process the last run must equal the capture: nothing lost, nothing
+    moved twice."""
+    t = topo
+    for dev in (t.mif,):
+        e2e.nsx(t.mns, "ethtool", "-K", dev, "gro", "on")
+    t.wait_quiet(quiet_for=0.3)
+    db = str(tmp_path / "kept.db")
+    args = ("-s", "0.2", "--xdp", "--keep-attached", "--db", db)
+    srcs = [(t.peer4[0], t.MON4), (t.peer6[0], t.MON6)]
+    cap = e2e.Capture(t.pns, t.pif, str(tmp_path / "peer.pcap"))
+    rx = e2e.Forked(t.mns, receiver, [t.MON4, t.MON6], [t.MON4, t.MON6],
+                    name="itmrx", gated=True)
+    mon = None
+    ok = False
+    try:
+        wait_bound(t.mns, 2, 2)
+        mon = up(start_monitor, t, "first start", *args)
+        sent, done = [0], threading.Event()
+
+        def pump():
+            while not done.is_set():
+                for src, dst in srcs:
+                    peer_udp(t.pns, src, dst, [60, 1000], closed=[20])
+                    if sent[0] % 5 == 0:
+                        peer_tcp(t.pns, src, dst, 50000)
+                sent[0] += 1
+                time.sleep(random.uniform(0, 0.01))
+
+        th = threading.Thread(target=pump)
+        th.start()
+        try:
+            for i in range(3):
+                time.sleep(random.uniform(0.1, 0.4))
+                assert mon.stop() == 0
+                time.sleep(random.uniform(0, 0.3))
+                mon = up(start_monitor, t, "restart %d under traffic" % i,
+                         *args)
+            time.sleep(random.uniform(0.1, 0.3))
+        finally:
+            done.set()
+            th.join()
+        assert sent[0] > 0
+        t.wait_quiet(quiet_for=0.3)
+        ok = True
+    finally:
+        cap.stop()
+        if not ok:
+            rx.go()
+            rx.wait()
+    try:
+        want = peer_truth(cap.path, t._mac(t.pns, t.pif))
+        got = settle_on(lambda: attributed(mon.scrape(),
+                                           [s for s, _ in srcs], rx.pid),
+                        want)
+        assert got == want
+        assert missed(mon.scrape()) == [0, 0]
+    finally:
+        rx.go()
+        rx.wait()
