@@ -11,7 +11,12 @@ frames, non-IP and malformed frames).  Ground truth: the generator's own
 sums; both monitors must equal it, and so each other, frame for frame.
 Then a --keep-attached restart (frames sent while no monitor runs are
 counted by the next one), `detach`, another XDP program on the hook
-(refused, exit 2, left alone), and the generic-mode fallback."""
+(refused, exit 2, left alone), and the generic-mode fallback.
+
+Process attribution under --xdp (XDP counts under pid 0, TC ingress moves
+what it attributes to a process): against the twin TC monitor and the
+peers' captures, with GRO on; and through --keep-attached --db restarts
+under traffic."""
 
 import json
 import os
@@ -564,6 +569,8 @@ def test_xdp_attributes_rx_like_tc(topo, start_monitor, tmp_path):
                              ("fd78::2", "fd78::1")])}
     caps = {k: e2e.Capture(t.pns, pif, str(tmp_path / ("%s.pcap" % pif)))
             for k, (pif, _) in pairs.items()}
+    # What the monitor's stack built from them: GRO'd super-frames.
+    gro_cap = e2e.Capture(t.mns, t.mif, str(tmp_path / "gro.pcap"))
     mons = [a for _, (_, ps) in pairs.items() for _, a in ps]
     rx = e2e.Forked(t.mns, receiver, mons, mons, name="itmrx", gated=True)
     try:
@@ -576,9 +583,15 @@ def test_xdp_attributes_rx_like_tc(topo, start_monitor, tmp_path):
         t.wait_quiet(quiet_for=0.3)
     finally:
         rx.go()
-        for c in caps.values():
+        for c in list(caps.values()) + [gro_cap]:
             c.stop()
     dgrams, tcp = rx.wait()
+    # The hard case is there: TC ingress saw skbs of several frames each
+    # (an IP length beyond the MTU), which XDP had counted one by one.
+    merged = [len(p) for d, p, orig in e2e.iter_frames(gro_cap.path,
+                                                       [t.mmac])
+              if d == "rx" and orig > 1514]
+    assert merged, "GRO merged no frames on %s" % t.mif
     truths = {k: peer_truth(c.path, t._mac(t.pns, pairs[k][0]))
               for k, c in caps.items()}
     assert dgrams == 16 and tcp == 4 * 400000, (dgrams, tcp)
