@@ -347,6 +347,12 @@ static void read_missed(struct collector *c, size_t idx)
 	*last = now;
 	c->stats[idx].xdp_missed.packets = base->packets + now.packets;
 	c->stats[idx].xdp_missed.bytes = base->bytes + now.bytes;
+	if (c->persist) {
+		const struct itm_counter *m = persist_missed(c->persist, idx);
+
+		c->stats[idx].xdp_missed.packets += m->packets;
+		c->stats[idx].xdp_missed.bytes += m->bytes;
+	}
 }
 
 /* Interface idx's map held n slots when it was drained. */

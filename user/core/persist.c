@@ -144,6 +144,12 @@ struct persist_iface {
 	struct itm_counter split_base[ITM_CTR_MAX]; /* kernel, split up to */
 	/* Slots the map programs count into held at this drain (0: unread). */
 	size_t entries;
+	/*
+	 * --xdp: received traffic memory applied under pid 0 that the map,
+	 * drained at last, holds under a process (rxmove.h): it stays under
+	 * pid 0 and is reported as a missed move.
+	 */
+	struct itm_counter missed;
 };
 
 /* How a stored row is labelled, fixed when the commit is handed over. */
@@ -453,7 +459,7 @@ static int rows_scratch(struct persist *p, size_t n)
  * drain that read it: that is where the commit stores it, however late.
  */
 static int apply_delta(struct persist *p, struct persist_iface *pi, int x,
-		       int64_t now)
+		       int64_t now, bool last)
 {
 	const struct map_rows *r = &pi->rows[x];
 	size_t iface = (size_t)(pi - p->ifs);
@@ -488,6 +494,15 @@ static int apply_delta(struct persist *p, struct persist_iface *pi, int x,
 
 		/* What memory has applied now: snap_set() keeps it. */
 		value_add(&p->before[i], &d);
+		/* The map's last read: pid 0's excess stays where it is. */
+		if (last && !r->keys[i].pid &&
+		    p->before[i].rx_bytes > r->vals[i].rx_bytes)
+			pi->missed.bytes +=
+				p->before[i].rx_bytes - r->vals[i].rx_bytes;
+		if (last && !r->keys[i].pid &&
+		    p->before[i].rx_packets > r->vals[i].rx_packets)
+			pi->missed.packets +=
+				p->before[i].rx_packets - r->vals[i].rx_packets;
 		if (!d.tx_bytes && !d.tx_packets && !d.rx_bytes &&
 		    !d.rx_packets)
 			continue;
@@ -1366,7 +1381,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi, int64_t now)
 		if (pi->unapplied[x]) {
 			err = read_map(p, pi, x);
 			if (!err)
-				err = apply_delta(p, pi, x, now);
+				err = apply_delta(p, pi, x, now, false);
 			if (err)
 				return err;
 			pi->unapplied[x] = false;
@@ -1378,7 +1393,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi, int64_t now)
 			/* Not swapped: it keeps filling until the commit. */
 			pi->entries = pi->rows[iface_monitor_active(pi->m)].n;
 			err = apply_delta(p, pi, iface_monitor_active(pi->m),
-					  now);
+					  now, false);
 		}
 		if (!err)
 			err = snap_set(p, pi, iface_monitor_active(pi->m));
@@ -1387,7 +1402,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi, int64_t now)
 		x = !iface_monitor_active(pi->m); /* the map just swapped out */
 		if (!err) {
 			pi->entries = pi->rows[x].n;
-			err = apply_delta(p, pi, x, now);
+			err = apply_delta(p, pi, x, now, true);
 		}
 		if (!err) {
 			/* Memory has all of it now; committed or not. */
@@ -1718,6 +1733,11 @@ void persist_backlog(const struct persist *p, uint64_t *rows, uint64_t *bytes)
 bool persist_has_store(const struct persist *p)
 {
 	return p->store != NULL;
+}
+
+const struct itm_counter *persist_missed(const struct persist *p, size_t i)
+{
+	return &p->ifs[i].missed;
 }
 
 size_t persist_entries(const struct persist *p, size_t i)
