@@ -513,10 +513,15 @@ def attributed(m, srcs, rx_pid):
     return per_src, per_owner
 
 
-def settle_on(fn, want, timeout=20):
+def settle_on(fn, want, timeout=20, part=None):
+    """fn() until it (or its part) equals want (or its part)."""
+    if part is not None:
+        want = want[part]
     deadline = time.monotonic() + timeout
     while True:
         got = fn()
+        if part is not None:
+            got = got[part]
         if got == want or time.monotonic() > deadline:
             return got
         time.sleep(0.1)
@@ -604,7 +609,8 @@ def test_xdp_attributes_rx_like_tc(topo, start_monitor, tmp_path):
     assert missed(xmon.scrape()) == [0, 0]
 
 
-def test_xdp_attribution_kept_restarts(topo, start_monitor, tmp_path):
+def test_xdp_attribution_kept_restarts(topo, start_monitor, tmp_path,
+                                       itm_bin):
     """--xdp --keep-attached --db, restarted at random moments while a
     peer sends to a receiving process and to a closed port: the kept
     programs go on counting and moving into the pinned maps, the next run
@@ -612,6 +618,11 @@ def test_xdp_attribution_kept_restarts(topo, start_monitor, tmp_path):
     process the last run must equal the capture: nothing lost, nothing
     moved twice."""
     t = topo
+    # The receiver's sockets outlive each restart: their owner is known
+    # to the next run only where it scans the open sockets at start (as
+    # without --xdp; docs/processes.md).
+    feats = e2e.kernel_features(itm_bin, t.mns)
+    scan = feats["owner_scan"][1] in ("enabled", "degraded")
     for dev in (t.mif,):
         e2e.nsx(t.mns, "ethtool", "-K", dev, "gro", "on")
     t.wait_quiet(quiet_for=0.3)
@@ -660,10 +671,15 @@ def test_xdp_attribution_kept_restarts(topo, start_monitor, tmp_path):
             rx.wait()
     try:
         want = peer_truth(cap.path, t._mac(t.pns, t.pif))
+        if not scan:
+            print("no scan of open sockets on this kernel: the receiver's "
+                  "sockets are not attributed after a restart; per address "
+                  "only")
+            want = (want[0], None)
         got = settle_on(lambda: attributed(mon.scrape(),
                                            [s for s, _ in srcs], rx.pid),
-                        want)
-        assert got == want
+                        want, part=None if scan else 0)
+        assert got == (want if scan else want[0])
         assert missed(mon.scrape()) == [0, 0]
     finally:
         rx.go()
@@ -685,6 +701,9 @@ def test_xdp_attribution_while_the_store_waits(topo, start_monitor,
     db = str(tmp_path / "locked.db")
     srcs = [(t.peer4[0], t.MON4), (t.peer6[0], t.MON6)]
     cap = e2e.Capture(t.pns, t.pif, str(tmp_path / "peer.pcap"))
+    # Started first: its sockets are attributed on every kernel.
+    mon = up(start_monitor, t, "--xdp --db start", "-s", "0.2", "--xdp",
+             "--db", db)
     rx = e2e.Forked(t.mns, receiver, [t.MON4, t.MON6], [t.MON4, t.MON6],
                     name="itmrx", gated=True)
     seen, back = {}, []
@@ -700,8 +719,6 @@ def test_xdp_attribution_while_the_store_waits(topo, start_monitor,
     released = False
     try:
         wait_bound(t.mns, 2, 2)
-        mon = up(start_monitor, t, "--xdp --db start", "-s", "0.2",
-                 "--xdp", "--db", db)
         peer_udp(t.pns, srcs[0][0], srcs[0][1], [100])
         time.sleep(0.5)
         con = sqlite3.connect(db, isolation_level=None, timeout=10)
