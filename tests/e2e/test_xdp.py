@@ -675,12 +675,29 @@ def test_xdp_attribution_kept_restarts(topo, start_monitor, tmp_path,
             print("no scan of open sockets on this kernel: the receiver's "
                   "sockets are not attributed after a restart; per address "
                   "only")
-            want = (want[0], None)
         got = settle_on(lambda: attributed(mon.scrape(),
                                            [s for s, _ in srcs], rx.pid),
-                        want, part=None if scan else 0)
-        assert got == (want if scan else want[0])
+                        want, part=0)
+        # Nothing lost, nothing counted twice: per address, exactly.
+        assert got == want[0]
         assert missed(mon.scrape()) == [0, 0]
+        if scan:
+            # Nothing moved twice: the receiver never gets more than its
+            # frames, and what it lacks is under pid 0.  It can lack a
+            # few: frames that arrive while a new run has not yet read
+            # the owners of the open sockets are pid 0's at TC ingress
+            # itself, with or without --xdp (the matrix's 6.1 under
+            # emulation: 5 of ~3000; none here).
+            per = attributed(mon.scrape(), [s for s, _ in srcs],
+                             rx.pid)[1]
+            for src, _ in srcs:
+                for f in (0, 1):
+                    g_rx = per.get((src, "rx"), [0, 0])[f]
+                    w_rx = want[1].get((src, "rx"), [0, 0])[f]
+                    g_0 = per.get((src, "0"), [0, 0])[f]
+                    w_0 = want[1].get((src, "0"), [0, 0])[f]
+                    assert 0 <= w_rx - g_rx == g_0 - w_0, (src, per, want)
+                    assert w_rx - g_rx <= w_rx // 100, (src, per, want)
     finally:
         rx.go()
         rx.wait()
