@@ -371,13 +371,127 @@ static __always_inline int xdp_handle(struct xdp_md *ctx, bool frags)
 /*
  * TC ingress under --xdp: the hook keeps a program of ours (the same
  * links, pins and checks as without --xdp) that counts nothing, so no
- * received frame is counted twice.
+ * received frame is counted twice.  With --no-pid (or no owner read) this
+ * one runs there.
  */
 SEC("?tc")
 int itm_ingress_off(struct __sk_buff *skb)
 {
 	(void)skb;
 	return TC_ACT_UNSPEC;
+}
+
+/*
+ * Received bytes and packets that TC ingress attributed to a process under
+ * --xdp but could not move from pid 0 (see move_rx()): they stay counted
+ * under pid 0.  Cumulative, never reset; not pinned, so it counts from the
+ * start of the run whose programs are attached.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct itm_counter);
+} itm_mv_missed SEC(".maps");
+
+/*
+ * --xdp with attribution: XDP has counted every received frame under
+ * (address, pid 0), before any socket is known.  TC ingress then sees the
+ * same frame (or, after GRO, one skb for several frames, whose gso_segs
+ * and lengths parse_packet() turns into exactly the sum of those frames'
+ * IP bytes and packets) and looks its socket up as itm_ingress does.  For
+ * a frame it attributes to a process, the bytes and packets move from
+ * (address, 0) to (address, pid) in the same map, on the same CPU.
+ *
+ * Why in the kernel and not as records user space applies at a drain:
+ * the move is one map's own arithmetic, so every reader (drains, --db
+ * commits, a --keep-attached restart adopting the maps, IPFIX, the live
+ * view) sees ordinary rows, per-address totals can never change, and
+ * nothing can be applied twice.
+ *
+ * The move never takes more than this CPU's slot of (address, 0) in this
+ * map holds, so no counter goes back and pid 0 never goes below zero.
+ * XDP and TC ingress see a frame on one CPU, one right after the other in
+ * the same softirq, so the slot holds the frame's bytes unless the map
+ * was swapped between the two (once per drain, a window of one NAPI poll)
+ * or RPS steered the skb to another CPU.  Then nothing moves: the frame
+ * stays counted under pid 0, exactly, and its bytes go to itm_mv_missed,
+ * exported as ip_traffic_xdp_attribution_missed_*.  The same holds for a
+ * frame XDP did not count as IP (nothing to move).
+ */
+static __always_inline void move_rx(const struct packet_info *pi)
+{
+	struct itm_value *from, *to, init = {};
+	struct itm_key k0 = pi->key;
+	struct itm_counter *miss;
+	__u32 zero = 0;
+	void *stats;
+
+	k0.pid = 0;
+	stats = bpf_map_lookup_elem(&itm_active, &zero);
+	if (!stats)
+		goto missed;
+	from = bpf_map_lookup_elem(stats, &k0);
+	if (!from || from->rx_bytes < pi->bytes ||
+	    from->rx_packets < pi->packets)
+		goto missed;
+	to = bpf_map_lookup_elem(stats, &pi->key);
+	if (!to) {
+		init.rx_bytes = pi->bytes;
+		init.rx_packets = pi->packets;
+		if (!bpf_map_update_elem(stats, &pi->key, &init, BPF_NOEXIST))
+			goto moved;
+		/* Another CPU inserted it meanwhile, or the map is full. */
+		to = bpf_map_lookup_elem(stats, &pi->key);
+		if (!to)
+			goto missed;
+	}
+	to->rx_bytes += pi->bytes;
+	to->rx_packets += pi->packets;
+moved:
+	from->rx_bytes -= pi->bytes;
+	from->rx_packets -= pi->packets;
+	return;
+missed:
+	miss = bpf_map_lookup_elem(&itm_mv_missed, &zero);
+	if (miss) {
+		miss->packets += pi->packets;
+		miss->bytes += pi->bytes;
+	}
+}
+
+/*
+ * The TC ingress program of --xdp with attribution: parse and look the
+ * socket up as handle() does at ingress, count nothing (XDP did), move
+ * what belongs to a process.  Frames to another host's MAC, of no local
+ * socket or of no TCP/UDP stay under pid 0.  Not for interfaces without a
+ * link-layer header: --xdp refuses those.
+ */
+static __always_inline int handle_move(struct __sk_buff *skb, bool inline_read)
+{
+	struct packet_info pi;
+
+	if (skb->pkt_type == PACKET_OTHERHOST)
+		return TC_ACT_UNSPEC;
+	if (parse_packet(skb, &pi, false, false, true) != PARSE_IP)
+		return TC_ACT_UNSPEC;
+	pi.key.pid = packet_pid(skb, &pi, false, inline_read);
+	pi.key.pad = 0;
+	if (pi.key.pid)
+		move_rx(&pi);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("?tc")
+int itm_ingress_mv(struct __sk_buff *skb)
+{
+	return handle_move(skb, true);
+}
+
+SEC("?tc")
+int itm_ingr_mv_hlp(struct __sk_buff *skb)
+{
+	return handle_move(skb, false);
 }
 
 SEC("?xdp")

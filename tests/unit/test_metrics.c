@@ -220,6 +220,14 @@ static const char golden_full[] =
 	"# TYPE ip_traffic_map_capacity gauge\n"
 	"ip_traffic_map_capacity{iface=\"eth0\"} 65536\n"
 	"ip_traffic_map_capacity{iface=\"veth\\\"1\"} 8\n"
+	"# HELP ip_traffic_xdp_attribution_missed_bytes_total --xdp: received IP-layer bytes that TC ingress attributed to a process but that stayed under pid 0 (the map was swapped between XDP and TC, the packet changed CPU, or --db had it under pid 0 before it moved); 0 without --xdp\n"
+	"# TYPE ip_traffic_xdp_attribution_missed_bytes_total counter\n"
+	"ip_traffic_xdp_attribution_missed_bytes_total{iface=\"eth0\"} 1500\n"
+	"ip_traffic_xdp_attribution_missed_bytes_total{iface=\"veth\\\"1\"} 0\n"
+	"# HELP ip_traffic_xdp_attribution_missed_packets_total --xdp: received IP packets that TC ingress attributed to a process but that stayed under pid 0 (the map was swapped between XDP and TC, the packet changed CPU, or --db had it under pid 0 before it moved); 0 without --xdp\n"
+	"# TYPE ip_traffic_xdp_attribution_missed_packets_total counter\n"
+	"ip_traffic_xdp_attribution_missed_packets_total{iface=\"eth0\"} 1\n"
+	"ip_traffic_xdp_attribution_missed_packets_total{iface=\"veth\\\"1\"} 0\n"
 	"# HELP ip_traffic_tracked_addresses Remote addresses in memory (at most --max-tracked)\n"
 	"# TYPE ip_traffic_tracked_addresses gauge\n"
 	"ip_traffic_tracked_addresses 4\n"
@@ -310,6 +318,7 @@ static void fill_golden_table(struct ip_table *t, struct iface_stats *ifs)
 	ifs[0].map_entries = 4096;
 	ifs[0].map_capacity = 65536;
 	ifs[1].map_capacity = 8;
+	ifs[0].xdp_missed = (struct itm_counter){.packets = 1, .bytes = 1500};
 }
 
 static void test_render_golden(void **state)

@@ -101,7 +101,8 @@ static bool check_kernel(struct itm_features *fs, char *count_reason,
 	struct owner_probe_result res[OWNER_PART_MAX];
 	char inline_why[ITM_FEAT_REASON_LEN], hlp_why[ITM_FEAT_REASON_LEN];
 	char why[2 * ITM_FEAT_REASON_LEN + 64];
-	bool counting;
+	const char *xdp_rx;
+	bool counting, owner = true;
 	int err;
 
 	counting = !load_tc(false, false, count_reason, len) ||
@@ -128,6 +129,7 @@ static bool check_kernel(struct itm_features *fs, char *count_reason,
 		features_set(fs, ITM_FEAT_OWNER_READ, ITM_FEAT_ENABLED,
 			     "helper", why);
 	} else {
+		owner = false;
 		snprintf(why, sizeof(why), "inline: %s; helper: %s", inline_why,
 			 hlp_why);
 		features_set(fs, ITM_FEAT_OWNER_READ, ITM_FEAT_UNAVAILABLE,
@@ -149,16 +151,24 @@ static bool check_kernel(struct itm_features *fs, char *count_reason,
 		features_set(fs, ITM_FEAT_BATCH_DRAIN, ITM_FEAT_DEGRADED,
 			     "iteration", why);
 	}
-	/* The mode (native, generic) is the driver's: known on attaching. */
+	/*
+	 * The mode (native, generic) is the driver's: known on attaching.
+	 * Received traffic is attributed at TC ingress under --xdp too
+	 * (move_rx() in bpf/traffic.bpf.c), with the same owner read.
+	 */
+	xdp_rx =
+		owner ? "received traffic attributed to processes at TC ingress"
+		      : "received traffic not attributed (no owner read)";
 	err = xdp_frags_probe();
 	if (!err) {
-		features_set(fs, ITM_FEAT_XDP, ITM_FEAT_ENABLED, "frags",
-			     "--xdp counts multi-buffer frames too");
+		snprintf(why, sizeof(why),
+			 "--xdp counts multi-buffer frames too; %s", xdp_rx);
+		features_set(fs, ITM_FEAT_XDP, ITM_FEAT_ENABLED, "frags", why);
 	} else {
 		snprintf(
 			why, sizeof(why),
-			"multi-buffer programs refused (%s): --xdp gets generic mode where a driver refuses native mode for a large MTU",
-			strerror(-err));
+			"multi-buffer programs refused (%s): --xdp gets generic mode where a driver refuses native mode for a large MTU; %s",
+			strerror(-err), xdp_rx);
 		features_set(fs, ITM_FEAT_XDP, ITM_FEAT_DEGRADED, "linear",
 			     why);
 	}

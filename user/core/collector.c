@@ -64,6 +64,12 @@ struct collector {
 	size_t n_sinks;
 	bool sink_deltas;    /* some sink has a delta callback */
 	double last_drain_s; /* how long the last drain took; < 0: none yet */
+	/*
+	 * Per interface: the missed-move counter as last read from the
+	 * kernel, and what earlier program sets counted (a re-attach loads
+	 * a new, zeroed one): the exported value never goes back.
+	 */
+	struct itm_counter *missed_last, *missed_base;
 	/* --iface-label: per interface, per remote address; else NULL. */
 	struct ip_table *by_iface;
 	const struct ip_table **by_iface_ptrs;
@@ -126,11 +132,18 @@ int collector_new(struct collector **out, struct iface_monitor *const *ifaces,
 		calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->told_overflow));
 	c->fill = calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->fill));
 	c->ifaces = calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->ifaces));
-	if (!c->stats || !c->told_overflow || !c->fill || !c->ifaces) {
+	c->missed_last =
+		calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->missed_last));
+	c->missed_base =
+		calloc(n_ifaces ? n_ifaces : 1, sizeof(*c->missed_base));
+	if (!c->stats || !c->told_overflow || !c->fill || !c->ifaces ||
+	    !c->missed_last || !c->missed_base) {
 		free(c->stats);
 		free(c->told_overflow);
 		free(c->fill);
 		free(c->ifaces);
+		free(c->missed_last);
+		free(c->missed_base);
 		err = -ENOMEM;
 		goto err_buf;
 	}
@@ -174,6 +187,8 @@ err_table:
 	free(c->told_overflow);
 	free(c->fill);
 	free(c->ifaces);
+	free(c->missed_last);
+	free(c->missed_base);
 err_buf:
 	drain_buf_free(&c->buf);
 err_free:
@@ -196,6 +211,8 @@ void collector_free(struct collector *c)
 	free(c->stats);
 	free(c->told_overflow);
 	free(c->fill);
+	free(c->missed_last);
+	free(c->missed_base);
 	drain_buf_free(&c->buf);
 	free(c);
 }
@@ -303,6 +320,39 @@ static void read_counters(struct collector *c, size_t idx)
 			itm_counter_sum_percpu(row, c->buf.ncpus,
 					       &c->stats[idx].ctr[k]);
 	sinks_counters(c, idx, false);
+}
+
+/*
+ * The missed moves of --xdp (cumulative in the kernel, read like the
+ * other counters; zero without --xdp).  A smaller value than the last
+ * means the programs were loaded anew (the interface came back): what the
+ * old ones counted stays in the base.
+ */
+static void read_missed(struct collector *c, size_t idx)
+{
+	const size_t stride = ITM_PERCPU_STRIDE(struct itm_counter);
+	int fd = iface_monitor_missed_fd(c->ifaces[idx]);
+	char row[stride * (size_t)c->buf.ncpus];
+	struct itm_counter now, *last = &c->missed_last[idx],
+				*base = &c->missed_base[idx];
+	__u32 k = 0;
+
+	if (fd < 0 || bpf_map_lookup_elem(fd, &k, row))
+		return;
+	itm_counter_sum_percpu(row, c->buf.ncpus, &now);
+	if (now.packets < last->packets || now.bytes < last->bytes) {
+		base->packets += last->packets;
+		base->bytes += last->bytes;
+	}
+	*last = now;
+	c->stats[idx].xdp_missed.packets = base->packets + now.packets;
+	c->stats[idx].xdp_missed.bytes = base->bytes + now.bytes;
+	if (c->persist) {
+		const struct itm_counter *m = persist_missed(c->persist, idx);
+
+		c->stats[idx].xdp_missed.packets += m->packets;
+		c->stats[idx].xdp_missed.bytes += m->bytes;
+	}
 }
 
 /* Interface idx's map held n slots when it was drained. */
@@ -419,6 +469,8 @@ static int drain_all(struct collector *c)
 		ip_table_tick(&c->by_iface[i]);
 	if (c->persist) {
 		err = drain_persist(c);
+		for (size_t i = 0; i < c->n_ifaces; i++)
+			read_missed(c, i);
 		report_limits(c);
 		return err;
 	}
@@ -431,6 +483,7 @@ static int drain_all(struct collector *c)
 		if (e && !err)
 			err = e;
 		read_counters(c, i);
+		read_missed(c, i);
 	}
 	report_limits(c);
 	return err;

@@ -90,6 +90,7 @@
 #include "drain.h"
 #include "kernel_features.h"
 #include "log.h"
+#include "rxmove.h"
 #include "splits.h"
 #include "table.h"
 
@@ -143,6 +144,12 @@ struct persist_iface {
 	struct itm_counter split_base[ITM_CTR_MAX]; /* kernel, split up to */
 	/* Slots the map programs count into held at this drain (0: unread). */
 	size_t entries;
+	/*
+	 * --xdp: received traffic memory applied under pid 0 that the map,
+	 * drained at last, holds under a process (rxmove.h): it stays under
+	 * pid 0 and is reported as a missed move.
+	 */
+	struct itm_counter missed;
 };
 
 /* How a stored row is labelled, fixed when the commit is handed over. */
@@ -207,7 +214,16 @@ struct persist {
 	int last_err;	/* of the last commit taken: 0 or -errno */
 	size_t backlog; /* addresses held in memory snapshots */
 	struct itm_value moved; /* counts folded into a later bucket */
-	bool folding;		/* warned about folding in this outage */
+	/*
+	 * apply_delta()'s scratch, per row of the map it applied: what
+	 * memory applied before, the delta, and after (snap_set() keeps the
+	 * last as the snapshot when --xdp's moves made it differ from the
+	 * map's rows; see rxmove.h).
+	 */
+	struct itm_value *before, *delta;
+	size_t cap_rows;
+	bool differs;
+	bool folding; /* warned about folding in this outage */
 
 	/* The writer; state and quit are guarded by wlock. */
 	pthread_mutex_t wlock;
@@ -400,36 +416,93 @@ static void split_bound(struct persist *p, struct persist_iface *pi, int x)
 	}
 }
 
+static bool value_zero(const struct itm_value *v)
+{
+	return !v->tx_bytes && !v->tx_packets && !v->rx_bytes && !v->rx_packets;
+}
+
+static void value_add(struct itm_value *a, const struct itm_value *b)
+{
+	a->tx_bytes += b->tx_bytes;
+	a->tx_packets += b->tx_packets;
+	a->rx_bytes += b->rx_bytes;
+	a->rx_packets += b->rx_packets;
+}
+
+static int rows_scratch(struct persist *p, size_t n)
+{
+	struct itm_value *b, *d;
+	size_t cap = p->cap_rows ? p->cap_rows : 1024;
+
+	if (n <= p->cap_rows)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	b = realloc(p->before, cap * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	p->before = b;
+	d = realloc(p->delta, cap * sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	p->delta = d;
+	p->cap_rows = cap;
+	return 0;
+}
+
 /*
  * Apply what of map x's rows memory does not have yet: everything, minus
  * what an earlier look at the still-active map (the snapshot) applied.
- * Counts in a map only grow until it is drained, so no delta is negative.
+ * Counts in a map only grow until it is drained, so no delta is negative,
+ * except pid 0's received counts under --xdp (see rxmove.h).
  * With a store, each delta is also noted under the bucket of `now`, the
  * drain that read it: that is where the commit stores it, however late.
  */
 static int apply_delta(struct persist *p, struct persist_iface *pi, int x,
-		       int64_t now)
+		       int64_t now, bool last)
 {
 	const struct map_rows *r = &pi->rows[x];
 	size_t iface = (size_t)(pi - p->ifs);
+	long changed;
+	int err = rows_scratch(p, r->n);
 
+	if (err)
+		return err;
 	for (size_t i = 0; i < r->n; i++) {
-		struct itm_value d = r->vals[i];
 		const struct ip_entry *e = NULL;
-		int err;
+		struct in6_addr a;
 
 		if (pi->have_snap[x]) {
-			struct in6_addr a;
-
 			memcpy(&a, r->keys[i].addr, sizeof(a));
 			e = ip_table_find_pid(&pi->snap[x], &a, r->keys[i].pid);
 		}
-		if (e) {
-			d.tx_bytes -= e->tx_bytes;
-			d.tx_packets -= e->tx_packets;
-			d.rx_bytes -= e->rx_bytes;
-			d.rx_packets -= e->rx_packets;
-		}
+		p->before[i] =
+			e ? (struct itm_value){e->tx_bytes, e->tx_packets,
+					       e->rx_bytes, e->rx_packets}
+			  : (struct itm_value){0};
+	}
+	/*
+	 * cur - before, except where --xdp moved received traffic from pid 0
+	 * to a process after memory saw it under pid 0 (rxmove.h).
+	 */
+	changed = rxmove_deltas(r->keys, r->vals, p->before, r->n, p->delta);
+	if (changed < 0)
+		return (int)changed;
+	p->differs = changed > 0;
+	for (size_t i = 0; i < r->n; i++) {
+		struct itm_value d = p->delta[i];
+
+		/* What memory has applied now: snap_set() keeps it. */
+		value_add(&p->before[i], &d);
+		/* The map's last read: pid 0's excess stays where it is. */
+		if (last && !r->keys[i].pid &&
+		    p->before[i].rx_bytes > r->vals[i].rx_bytes)
+			pi->missed.bytes +=
+				p->before[i].rx_bytes - r->vals[i].rx_bytes;
+		if (last && !r->keys[i].pid &&
+		    p->before[i].rx_packets > r->vals[i].rx_packets)
+			pi->missed.packets +=
+				p->before[i].rx_packets - r->vals[i].rx_packets;
 		if (!d.tx_bytes && !d.tx_packets && !d.rx_bytes &&
 		    !d.rx_packets)
 			continue;
@@ -454,19 +527,6 @@ static const int other_ctr[STORE_OTHER_MAX][2] = {
 	[STORE_OTHER_NON_IP] = {ITM_CTR_NON_IP_TX, ITM_CTR_NON_IP_RX},
 	[STORE_OTHER_MALFORMED] = {ITM_CTR_MALFORMED_TX, ITM_CTR_MALFORMED_RX},
 };
-
-static bool value_zero(const struct itm_value *v)
-{
-	return !v->tx_bytes && !v->tx_packets && !v->rx_bytes && !v->rx_packets;
-}
-
-static void value_add(struct itm_value *a, const struct itm_value *b)
-{
-	a->tx_bytes += b->tx_bytes;
-	a->tx_packets += b->tx_packets;
-	a->rx_bytes += b->rx_bytes;
-	a->rx_packets += b->rx_packets;
-}
 
 /* Fold the oldest into the next, but never one the commit holds. */
 static void other_fold(struct persist *p, struct persist_iface *pi)
@@ -542,6 +602,7 @@ static int snap_set(struct persist *p, struct persist_iface *pi, int x)
 		return err;
 	pi->have_snap[x] = true;
 	for (size_t i = 0; i < r->n; i++) {
+		const struct itm_value *v;
 		struct in6_addr a;
 		struct ip_entry *e;
 
@@ -549,10 +610,12 @@ static int snap_set(struct persist *p, struct persist_iface *pi, int x)
 		e = ip_table_upsert_pid(&pi->snap[x], &a, r->keys[i].pid);
 		if (!e)
 			return -ENOMEM;
-		e->tx_bytes = r->vals[i].tx_bytes;
-		e->tx_packets = r->vals[i].tx_packets;
-		e->rx_bytes = r->vals[i].rx_bytes;
-		e->rx_packets = r->vals[i].rx_packets;
+		/* What memory applied (apply_delta() just ran on r). */
+		v = p->differs ? &p->before[i] : &r->vals[i];
+		e->tx_bytes = v->tx_bytes;
+		e->tx_packets = v->tx_packets;
+		e->rx_bytes = v->rx_bytes;
+		e->rx_packets = v->rx_packets;
 	}
 	p->backlog += pi->snap[x].count;
 	return 0;
@@ -765,6 +828,8 @@ void persist_free(struct persist *p)
 	pthread_cond_destroy(&p->wcond);
 	free(p->ifs);
 	free(p->scratch);
+	free(p->before);
+	free(p->delta);
 	free(p);
 }
 
@@ -1316,7 +1381,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi, int64_t now)
 		if (pi->unapplied[x]) {
 			err = read_map(p, pi, x);
 			if (!err)
-				err = apply_delta(p, pi, x, now);
+				err = apply_delta(p, pi, x, now, false);
 			if (err)
 				return err;
 			pi->unapplied[x] = false;
@@ -1328,7 +1393,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi, int64_t now)
 			/* Not swapped: it keeps filling until the commit. */
 			pi->entries = pi->rows[iface_monitor_active(pi->m)].n;
 			err = apply_delta(p, pi, iface_monitor_active(pi->m),
-					  now);
+					  now, false);
 		}
 		if (!err)
 			err = snap_set(p, pi, iface_monitor_active(pi->m));
@@ -1337,7 +1402,7 @@ static int drain_iface(struct persist *p, struct persist_iface *pi, int64_t now)
 		x = !iface_monitor_active(pi->m); /* the map just swapped out */
 		if (!err) {
 			pi->entries = pi->rows[x].n;
-			err = apply_delta(p, pi, x, now);
+			err = apply_delta(p, pi, x, now, true);
 		}
 		if (!err) {
 			/* Memory has all of it now; committed or not. */
@@ -1668,6 +1733,11 @@ void persist_backlog(const struct persist *p, uint64_t *rows, uint64_t *bytes)
 bool persist_has_store(const struct persist *p)
 {
 	return p->store != NULL;
+}
+
+const struct itm_counter *persist_missed(const struct persist *p, size_t i)
+{
+	return &p->ifs[i].missed;
 }
 
 size_t persist_entries(const struct persist *p, size_t i)

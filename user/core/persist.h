@@ -120,6 +120,12 @@ void persist_backlog(const struct persist *p, uint64_t *rows, uint64_t *bytes);
 bool persist_has_store(const struct persist *p);
 /* Slots interface i's map held at the last drain (0: unread). */
 size_t persist_entries(const struct persist *p, size_t i);
+/*
+ * --xdp: received bytes and packets of interface i that memory applied
+ * under pid 0 before they moved to a process in the map (rxmove.h), left
+ * under pid 0 when that map was drained; cumulative.
+ */
+const struct itm_counter *persist_missed(const struct persist *p, size_t i);
 
 /* Kernel map helpers (also used by `detach` and the tests). */
 int map_rows_read(int fd, int ncpus, void *scratch, size_t batch,

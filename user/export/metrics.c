@@ -328,8 +328,12 @@ static uint64_t iface_value(const struct iface_stats *s, size_t family)
 		return s->reattached;
 	case 2:
 		return s->map_entries;
-	default:
+	case 3:
 		return s->map_capacity;
+	case 4:
+		return s->xdp_missed.bytes;
+	default:
+		return s->xdp_missed.packets;
 	}
 }
 
@@ -354,6 +358,12 @@ static int render_iface_state(const struct metrics_input *in,
 		 "gauge"},
 		{"ip_traffic_map_capacity",
 		 "Slots of the interface's kernel map (--map-size)", "gauge"},
+		{"ip_traffic_xdp_attribution_missed_bytes_total",
+		 "--xdp: received IP-layer bytes that TC ingress attributed to a process but that stayed under pid 0 (the map was swapped between XDP and TC, the packet changed CPU, or --db had it under pid 0 before it moved); 0 without --xdp",
+		 "counter"},
+		{"ip_traffic_xdp_attribution_missed_packets_total",
+		 "--xdp: received IP packets that TC ingress attributed to a process but that stayed under pid 0 (the map was swapped between XDP and TC, the packet changed CPU, or --db had it under pid 0 before it moved); 0 without --xdp",
+		 "counter"},
 	};
 	int err = 0;
 

@@ -26,6 +26,11 @@ struct iface_stats {
 	 */
 	uint64_t map_entries;
 	uint64_t map_capacity;
+	/*
+	 * --xdp with attribution: received traffic TC ingress attributed to
+	 * a process that stayed under pid 0 (bpf/traffic.bpf.c: move_rx()).
+	 */
+	struct itm_counter xdp_missed;
 };
 
 /* What the export sinks (IPFIX) delivered, summed over them. */

@@ -227,6 +227,11 @@ int iface_monitor_counters_fd(const struct iface_monitor *m)
 	return bpf_map__fd(m->skel->maps.itm_counters);
 }
 
+int iface_monitor_missed_fd(const struct iface_monitor *m)
+{
+	return m->skel ? bpf_map__fd(m->skel->maps.itm_mv_missed) : -EBADF;
+}
+
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];
@@ -629,9 +634,17 @@ static struct bpf_program *prog_for(struct iface_monitor *m, bool ingress)
 {
 	struct traffic_bpf *s = m->skel;
 
-	/* --xdp: the XDP program counts received frames, this one nothing. */
-	if (m->xdp && ingress)
+	/*
+	 * --xdp: the XDP program counts received frames; this one only moves
+	 * what it attributes to a process from pid 0 to the process (see
+	 * move_rx() in bpf/traffic.bpf.c), or does nothing without
+	 * attribution.
+	 */
+	if (m->xdp && ingress && m->owner_read == OWNER_READ_NONE)
 		return s->progs.itm_ingress_off;
+	if (m->xdp && ingress)
+		return m->owner_hlp ? s->progs.itm_ingr_mv_hlp
+				    : s->progs.itm_ingress_mv;
 	if (m->l3 && ingress)
 		return m->owner_hlp ? s->progs.itm_ingr_l3_hlp
 				    : s->progs.itm_ingress_l3;
@@ -1223,6 +1236,10 @@ static int load_object(struct iface_monitor *m, char *reason, size_t len)
 				      BPF_PROG_TYPE_XDP);
 		bpf_program__set_type(s->progs.itm_ingr_l3_hlp,
 				      BPF_PROG_TYPE_XDP);
+		bpf_program__set_type(s->progs.itm_ingress_mv,
+				      BPF_PROG_TYPE_XDP);
+		bpf_program__set_type(s->progs.itm_ingr_mv_hlp,
+				      BPF_PROG_TYPE_XDP);
 	}
 
 	bpf_program__set_autoload(s->progs.itm_egress, !m->l3 && !hlp);
@@ -1237,7 +1254,12 @@ static int load_object(struct iface_monitor *m, char *reason, size_t len)
 				  !m->xdp && m->l3 && !hlp);
 	bpf_program__set_autoload(s->progs.itm_ingr_l3_hlp,
 				  !m->xdp && m->l3 && hlp);
-	bpf_program__set_autoload(s->progs.itm_ingress_off, m->xdp);
+	bpf_program__set_autoload(s->progs.itm_ingress_off,
+				  m->xdp && !s->rodata->attribute_pid);
+	bpf_program__set_autoload(s->progs.itm_ingress_mv,
+				  m->xdp && s->rodata->attribute_pid && !hlp);
+	bpf_program__set_autoload(s->progs.itm_ingr_mv_hlp,
+				  m->xdp && s->rodata->attribute_pid && hlp);
 	bpf_program__set_autoload(s->progs.itm_xdp, m->xdp && !m->xdp_frags);
 	bpf_program__set_autoload(s->progs.itm_xdp_frags,
 				  m->xdp && m->xdp_frags);

@@ -25,7 +25,8 @@ struct loader_config {
 	const char *pin_base;
 	uint32_t map_entries;
 	bool force_clsact;
-	/* --xdp: received frames counted at XDP, TC ingress counts none */
+	/* --xdp: received frames counted at XDP; TC ingress moves what it
+	 * attributes to a process from pid 0 (bpf/traffic.bpf.c: move_rx()) */
 	bool xdp;
 	int owner_map_fd; /* socket-owner storage; -1: no attribution */
 	/*
@@ -139,6 +140,11 @@ int iface_monitor_stats_fd(const struct iface_monitor *m, int which);
 int iface_monitor_meta_fd(const struct iface_monitor *m);
 /* The cumulative per-CPU counters (enum itm_counter_index). */
 int iface_monitor_counters_fd(const struct iface_monitor *m);
+/*
+ * --xdp with attribution: the one-slot per-CPU itm_counter of received
+ * traffic attributed at TC ingress that stayed under pid 0 (move_rx()).
+ */
+int iface_monitor_missed_fd(const struct iface_monitor *m);
 const char *attach_mode_name(enum attach_mode mode);
 /* Whether the kernel loads multi-buffer XDP programs (Linux >= 5.18). */
 int xdp_frags_probe(void);
