@@ -475,8 +475,8 @@ def _window_rows(now, labels):
 def _rollup_rows(since, until, labels):
     """Hosts whose rows retention left in the rollups only: h3 without
     minutes and raw rows (its last cut hour's hourly row counts, its cut
-    day's daily row does not: it has hours that day), h4 with days only
-    (its cut day's row counts).  (table, in the window, row)."""
+    day's daily rows do not: it has hours that day), h4 with days only
+    (its cut day's row counts).  (table, counted in the window, row)."""
     d0 = since - since % DAY + DAY
     d1, hu = until - until % DAY, until - until % HOUR
     out = []
@@ -500,6 +500,9 @@ def _rollup_rows(since, until, labels):
                for c, x in enumerate(labels)},
             "tx_bytes": 1000 + 100 * n, "rx_bytes": 2000 - 100 * n,
             "tx_packets": n + 1, "rx_packets": n + 2}))
+    # every hourly row is in its day's row too (none in the whole day d0)
+    out += [("itm_day", False, dict(r, ts=r["ts"] - r["ts"] % DAY))
+            for table, _, r in out if table == "itm_hour"]
     return out
 
 
