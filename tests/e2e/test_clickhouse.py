@@ -645,6 +645,16 @@ def test_top_ranked_on_the_server(topo, server, start_monitor, itm_bin):
                             for k, s in _ranked(sel, by, rank, n)]
                     assert got == want, args
                     checked += 1
+    # windows on whole days, hours and minutes: no cut part at all
+    d0 = since - since % DAY + DAY
+    for lo, hi in ((d0, d0 + DAY), (d0 - DAY, d0 + 2 * DAY),
+                   (d0 + HOUR, d0 + 3 * HOUR), (d0 + 60, d0 + 180)):
+        sel = [r for r in rows if r["host"] == "h1" and lo <= r["ts"] < hi]
+        got = json.loads(_cli_top(t, itm_bin, url, "--since", "@%d" % lo,
+                                  "--until", "@%d" % hi, "--host", "h1",
+                                  "-n", "0", "--json"))
+        assert got == [{"remote_ip": k, **dict(zip(VALS, s))}
+                       for k, s in _ranked(sel, "remote_ip", "both", 0)]
     # ties broken by name at the cut of -n, for every rank, by address
     assert {("remote_ip", r, None) for r in ("both", "tx", "rx")} <= ties
     # one address, two label sets: one row by address, two by city

@@ -272,11 +272,15 @@ static int window_part(struct strbuf *sql, const struct store_top *t,
 		[STORE_RANK_RX] = "toUInt64(0) AS s1, sum(rx_bytes) AS s2,"
 				  " toUInt64(0) AS s3, sum(rx_packets) AS s4",
 	};
-	int err = strbuf_printf(sql,
-				"%sSELECT %s AS k, %s FROM %s WHERE kind = 3"
-				" AND ",
-				sql->len ? " UNION ALL " : "",
-				name_column(t->by), counters[t->rank], table);
+	int err;
+
+	if (!cond || !*cond) /* no range of this table in the window */
+		return 0;
+	err = strbuf_printf(sql,
+			    "%sSELECT %s AS k, %s FROM %s WHERE kind = 3"
+			    " AND ",
+			    sql->len ? " UNION ALL " : "", name_column(t->by),
+			    counters[t->rank], table);
 
 	if (!err && t->host)
 		err = strbuf_puts(sql, "host = ") ||
@@ -391,10 +395,9 @@ static int window_sql(struct strbuf *sql, const struct store_top *t)
 		err = add_cut(&c, &m, since, until);
 	else if (!err)
 		err = add_cut(&c, &m, since, hs) || add_cut(&c, &m, hu, until);
-	if (!err && m.len)
-		err = window_part(&parts, t, "itm_minute", m.buf);
-	if (!err && c.len)
-		err = window_part(&parts, t, "itm_data", c.buf);
+	if (!err)
+		err = window_part(&parts, t, "itm_minute", m.buf) ||
+		      window_part(&parts, t, "itm_data", c.buf);
 	/* the last cut hour whole when its minutes are gone */
 	if (!err && hu >= since && hu < until) {
 		strbuf_reset(&c);
