@@ -256,37 +256,44 @@ static const char *name_column(const char *by)
 }
 
 /*
- * One table's part of the window, summed by name (k): on a cluster each
- * shard sums its own rows of the Distributed table and sends sums, not
- * rows.  Only the counters of the rank are read (--tx: no rx column).
+ * One table's part of the window: its rows' names (k) and counters, only
+ * those of the rank (--tx: no rx column read).  `shards`: summed by name
+ * in the part, so that each shard of a cluster sends sums, not rows; on
+ * one server the outer GROUP BY alone is faster (one hash table of names,
+ * not one per part and another over them: 0.5-0.7 s against 0.7-1.7 s
+ * over 10 M rows here).
  */
 static int window_part(struct strbuf *sql, const struct store_top *t,
-		       const char *table, const char *cond)
+		       bool shards, const char *table, const char *cond)
 {
 	static const char *const counters[] = {
-		[STORE_RANK_BOTH] = "sum(tx_bytes) AS s1, sum(rx_bytes) AS s2,"
-				    " sum(tx_packets) AS s3,"
-				    " sum(rx_packets) AS s4",
-		[STORE_RANK_TX] = "sum(tx_bytes) AS s1, toUInt64(0) AS s2,"
-				  " sum(tx_packets) AS s3, toUInt64(0) AS s4",
-		[STORE_RANK_RX] = "toUInt64(0) AS s1, sum(rx_bytes) AS s2,"
-				  " toUInt64(0) AS s3, sum(rx_packets) AS s4",
+		[STORE_RANK_BOTH] = "%1$stx_bytes%2$s AS s1, %1$srx_bytes%2$s"
+				    " AS s2, %1$stx_packets%2$s AS s3,"
+				    " %1$srx_packets%2$s AS s4",
+		[STORE_RANK_TX] =
+			"%1$stx_bytes%2$s AS s1, toUInt64(0) AS s2,"
+			" %1$stx_packets%2$s AS s3, toUInt64(0) AS s4",
+		[STORE_RANK_RX] =
+			"toUInt64(0) AS s1, %1$srx_bytes%2$s AS s2,"
+			" toUInt64(0) AS s3, %1$srx_packets%2$s AS s4",
 	};
 	int err;
 
 	if (!cond || !*cond) /* no range of this table in the window */
 		return 0;
-	err = strbuf_printf(sql,
-			    "%sSELECT %s AS k, %s FROM %s WHERE kind = 3"
-			    " AND ",
-			    sql->len ? " UNION ALL " : "", name_column(t->by),
-			    counters[t->rank], table);
-
+	err = strbuf_printf(sql, "%sSELECT %s AS k, ",
+			    sql->len ? " UNION ALL " : "", name_column(t->by));
+	if (!err)
+		err = strbuf_printf(sql, counters[t->rank],
+				    shards ? "sum(" : "", shards ? ")" : "");
+	if (!err)
+		err = strbuf_printf(sql, " FROM %s WHERE kind = 3 AND ", table);
 	if (!err && t->host)
 		err = strbuf_puts(sql, "host = ") ||
 		      ch_sql_quote(sql, t->host) || strbuf_puts(sql, " AND ");
 	if (!err)
-		err = strbuf_printf(sql, "(%s) GROUP BY k", cond);
+		err = strbuf_printf(sql, "(%s)%s", cond,
+				    shards ? " GROUP BY k" : "");
 	return err ? -ENOMEM : 0;
 }
 
@@ -357,7 +364,8 @@ static int none_in(struct strbuf *c, const char *table, const char *host,
  * where unknown, store_ch.c), so query.c's "Unknown" for a nameless id
  * does not arise.
  */
-static int window_sql(struct strbuf *sql, const struct store_top *t)
+static int window_sql(struct strbuf *sql, const struct store_top *t,
+		      bool shards)
 {
 	static const char *const metric[] = {
 		[STORE_RANK_BOTH] = "tb + rb",
@@ -379,7 +387,7 @@ static int window_sql(struct strbuf *sql, const struct store_top *t)
 	/* whole days */
 	if (d0 < d1)
 		err = add_range(&c, d0, d1) ||
-		      window_part(&parts, t, "itm_day", c.buf);
+		      window_part(&parts, t, shards, "itm_day", c.buf);
 	/* whole hours of the cut days */
 	strbuf_reset(&c);
 	if (!err && hs < hu) {
@@ -387,7 +395,7 @@ static int window_sql(struct strbuf *sql, const struct store_top *t)
 			err = add_range(&c, hs, d0) || add_range(&c, d1, hu);
 		else
 			err = add_range(&c, hs, hu);
-		err = err || window_part(&parts, t, "itm_hour", c.buf);
+		err = err || window_part(&parts, t, shards, "itm_hour", c.buf);
 	}
 	/* the cut hours: one, or the first and the last */
 	strbuf_reset(&c);
@@ -396,21 +404,21 @@ static int window_sql(struct strbuf *sql, const struct store_top *t)
 	else if (!err)
 		err = add_cut(&c, &m, since, hs) || add_cut(&c, &m, hu, until);
 	if (!err)
-		err = window_part(&parts, t, "itm_minute", m.buf) ||
-		      window_part(&parts, t, "itm_data", c.buf);
+		err = window_part(&parts, t, shards, "itm_minute", m.buf) ||
+		      window_part(&parts, t, shards, "itm_data", c.buf);
 	/* the last cut hour whole when its minutes are gone */
 	if (!err && hu >= since && hu < until) {
 		strbuf_reset(&c);
 		err = strbuf_printf(&c, "ts = %" PRId64, hu) ||
 		      none_in(&c, "itm_minute", t->host, hu, hu + STORE_HOUR) ||
-		      window_part(&parts, t, "itm_hour", c.buf);
+		      window_part(&parts, t, shards, "itm_hour", c.buf);
 	}
 	/* the cut day d1 whole when its hourly rows are gone */
 	if (!err && d1 >= since && d1 < until) {
 		strbuf_reset(&c);
 		err = strbuf_printf(&c, "ts = %" PRId64, d1) ||
 		      none_in(&c, "itm_hour", t->host, d1, d1 + STORE_DAY) ||
-		      window_part(&parts, t, "itm_day", c.buf);
+		      window_part(&parts, t, shards, "itm_day", c.buf);
 	}
 	if (!err)
 		err = strbuf_printf(sql,
@@ -448,13 +456,14 @@ static int ch_top(void *state, const struct store_top *t, store_top_fn fn,
 {
 	struct strbuf sql = STRBUF_INIT;
 	struct top_rows c = {fn, ctx};
+	struct qch *q = state;
 	int rc;
 
 	if (!name_column(t->by) || t->rank > STORE_RANK_RX) {
 		snprintf(err, len, "no column for --by %s", t->by);
 		return -EINVAL;
 	}
-	rc = window_sql(&sql, t);
+	rc = window_sql(&sql, t, q->c.cluster[0] != '\0');
 	if (rc)
 		snprintf(err, len, "out of memory");
 	else
