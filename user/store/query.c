@@ -585,7 +585,8 @@ static void table_free(struct sum_table *t)
  * Every backend through store_ops: per host (PostgreSQL keeps one set of
  * horizons per monitor; a file holds one host) the window is cut exactly
  * as the views cut it, the rows are added up by id, and the ids are named
- * once at the end.
+ * once at the end; or, where the backend has a top op (ClickHouse), the
+ * server sums, names and ranks, and only the rows printed come back.
  */
 struct top_read {
 	const struct store_reader *ops;
