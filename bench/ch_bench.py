@@ -318,17 +318,16 @@ def query_top(a, ch):
                                        stored, int(size) / 1048576))
     if int(stored) != n:
         raise SystemExit("the views do not show the generated rows")
+    if a.baseline:
+        compare(a, ch, db)
+        return
     run(ch, "SYSTEM FLUSH LOGS")
     (since,), = ch.query("SELECT now()")
     times, runs = [], []
     for _ in range(5):
         t = time.monotonic()
         try:
-            r = subprocess.run(["nsenter", "--net=/run/netns/" + NS, BIN,
-                                "query", "top", "--db", ch.url(db),
-                                "--since", "24h", "-n", "10"],
-                               capture_output=True, text=True,
-                               timeout=a.timeout)
+            r = top(BIN, ch, db, ["--since", "24h", "-n", "10"], a.timeout)
         except subprocess.TimeoutExpired:
             r = None
         times.append(time.monotonic() - t)
@@ -348,35 +347,123 @@ def query_top(a, ch):
         ", ".join("%.2f" % x for x in times),
         "**median of 5: %.2f s** (goal <= 1 s)" % statistics.median(times)
         if ok else "**no valid figure: the command failed**"))
+    stmts = server_log(ch, since)
+    if not ok:
+        replay(ch, db, stmts)
+
+
+def top(binary, ch, db, args, timeout):
+    return subprocess.run(["nsenter", "--net=/run/netns/" + NS, binary,
+                           "query", "top", "--db", ch.url(db)] + args,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def server_log(ch, since):
+    """What the server ran since `since` (system.query_log), one line per
+    kind of statement; the statements."""
     time.sleep(1)
     run(ch, "SYSTEM FLUSH LOGS")
     # statements of the first run (QueryStart: also those never finished)
     logged = ch.query(
         "SELECT query_id, any(replaceRegexpAll(query, '[\\t\\n]', ' ')),"
         " max(query_duration_ms), max(read_rows), max(read_bytes),"
-        " max(memory_usage), max(type) FROM system.query_log WHERE"
+        " max(memory_usage), max(type), max(result_rows) FROM"
+        " system.query_log WHERE"
         " event_time >= toDateTime('%s') AND query NOT LIKE"
         " '%%query_log%%' AND query NOT LIKE 'SYSTEM%%' AND query NOT LIKE"
         " 'SELECT now()%%' AND query LIKE '%%WithNamesAndTypes'"
         " GROUP BY query_id ORDER BY min(event_time)"
         " LIMIT 1000" % since)
     stmts = [unescape(x[1]) for x in logged]
-    print("what the server ran for the first `query top` (system.query_log;"
-          " %d statements):\n" % len(logged))
-    print("| ms | rows read | MiB read | MiB memory | query |\n"
-          "|---|---|---|---|---|")
+    print("what the server ran (system.query_log; %d statements):\n"
+          % len(logged))
+    print("| ms | rows read | MiB read | MiB memory | rows out | query |\n"
+          "|---|---|---|---|---|---|")
     shown = set()
-    for (_, _, ms, rows, b, mem, typ), q in zip(logged, stmts):
+    for (_, _, ms, rows, b, mem, typ, out), q in zip(logged, stmts):
         shape = re.sub(r"'[^']*'|[0-9]+", "?", q)
         if shape in shown:
             continue  # one line per kind of statement
         shown.add(shape)
-        print("| %s | %s | %.1f | %.1f | `%s` |" % (
+        print("| %s | %s | %.1f | %.1f | %s | `%s` |" % (
             ms if typ != "1" else "unfinished", rows, int(b) / 1048576,
-            int(mem) / 1048576, q[:120].replace("|", "/")))
+            int(mem) / 1048576, out, q[:120].replace("|", "/")))
     print()
-    if not ok:
-        replay(ch, db, stmts)
+    return stmts
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def compare(a, ch, db):
+    """BIN against a.baseline over the same rows, interleaved (each round
+    runs every case with both, the first of the pair alternating), so
+    that the load of a shared machine falls on both: medians and ratios;
+    then both over one fixed window must print the same bytes, equal to
+    SQL sums over `traffic`; then what the server ran for each."""
+    (host,), = ch.query("SELECT host FROM %s.itm_day WHERE kind = 3 AND"
+                        " host LIKE 'mon-%%' LIMIT 1" % db)  # a loaded one
+    cases = [("all hosts, -n 10", ["-n", "10"]),
+             ("all hosts, -n 0", ["-n", "0"]),
+             ("--host %s, -n 10" % host, ["--host", host, "-n", "10"]),
+             ("--host %s, -n 0" % host, ["--host", host, "-n", "0"])]
+    bins = [("before", a.baseline), ("after", BIN)]
+    times = {(c, b): [] for c, _ in cases for b, _ in bins}
+    loads = [loadavg()]
+    for rnd in range(a.runs):
+        for c, args in cases:
+            for b, binary in (bins if rnd % 2 == 0 else bins[::-1]):
+                t = time.monotonic()
+                r = top(binary, ch, db, ["--since", "24h", "--csv"] + args,
+                        a.timeout)
+                times[(c, b)].append(time.monotonic() - t)
+                if r.returncode:
+                    raise SystemExit("%s %s: %s" % (b, c, r.stderr))
+        loads.append(loadavg())
+    print("`query top --since 24h --csv` (output to a pipe), %d rounds,"
+          " before and after interleaved; load average per round: %s\n"
+          % (a.runs, "; ".join(loads)))
+    print("| case | before: wall s | after: wall s | before median |"
+          " after median | after / before |\n|---|---|---|---|---|---|")
+    for c, _ in cases:
+        m = [statistics.median(times[(c, b)]) for b, _ in bins]
+        print("| %s | %s | %s | %.2f | **%.2f** | %.3f |" % (
+            c, ", ".join("%.2f" % x for x in times[(c, "before")]),
+            ", ".join("%.2f" % x for x in times[(c, "after")]), m[0], m[1],
+            m[1] / m[0]))
+    print()
+    # exactness over a fixed window that cuts two hours and minutes
+    (now,), = ch.query("SELECT toUnixTimestamp(now())")
+    lo, hi = int(now) - 86400 + 1234, int(now) - 567
+    out = {}
+    for b, binary in bins:
+        for args in ([], ["--host", host]):
+            r = top(binary, ch, db, ["--since", "@%d" % lo, "--until",
+                                     "@%d" % hi, "-n", "0", "--csv"] + args,
+                    a.timeout)
+            assert r.returncode == 0, r.stderr
+            out[(b, bool(args))] = r.stdout
+    same = all(out[("before", h)] == out[("after", h)] for h in (0, 1))
+    rows = [x.split(",") for x in out[("after", False)].splitlines()[1:]]
+    (tb, rb), = ch.query("SELECT sum(tx_bytes), sum(rx_bytes) FROM %s.traffic"
+                         " WHERE ts >= %d AND ts < %d" % (db, lo, hi))
+    sums = [sum(int(x[1]) for x in rows), sum(int(x[2]) for x in rows)]
+    print("fixed window @%d..@%d, -n 0 --csv: before and after print %s"
+          " (%d addresses, %d bytes of output); their tx/rx sums %d / %d,"
+          " `traffic` in SQL %s / %s: %s\n" % (
+              lo, hi, "the same bytes" if same else "DIFFERENT output",
+              len(rows), len(out[("after", False)]), sums[0], sums[1], tb,
+              rb, "equal" if sums == [int(tb), int(rb)] else "NOT EQUAL"))
+    for b, binary in bins:
+        time.sleep(1.1)  # event_time is in seconds: not the last run's
+        (since,), = ch.query("SELECT now()")
+        top(binary, ch, db, ["--since", "24h", "-n", "10"], a.timeout)
+        print("%s, all hosts, -n 10: " % b, end="")
+        server_log(ch, since)
+    if not same or sums != [int(tb), int(rb)]:
+        raise SystemExit("before and after differ, or differ from SQL")
 
 
 def unescape(v):
@@ -455,6 +542,11 @@ def main():
                    help="seconds one `query top` may take (part 3)")
     p.add_argument("--no-cluster", action="store_true",
                    help="part 1 without the 2x2 cluster")
+    p.add_argument("--baseline", metavar="BIN",
+                   help="part 3: time this build of the CLI against ours,"
+                   " interleaved, and compare their output")
+    p.add_argument("--runs", type=int, default=5,
+                   help="part 3 with --baseline: rounds")
     p.add_argument("--parts", default="123",
                    help="which parts to run (default 123)")
     a = p.parse_args()

@@ -335,14 +335,28 @@ def test_three_monitors(cluster, start_monitor, request, itm_bin):
                     *(("--host", host) if host else ()), check=False,
                     timeout=60)
         assert q.returncode == 0, q.stderr
+        rows = list(csv.DictReader(io.StringIO(q.stdout)))
         got = {r["remote_ip"]: tuple(int(r[k]) for k in COUNTS)
-               for r in csv.DictReader(io.StringIO(q.stdout))}
+               for r in rows}
         want = {}
         for (h, ip), v in truth.items():
             if host in (None, h):
                 w = want.get(ip, (0, 0, 0, 0))
                 want[ip] = tuple(a + v[k] for a, k in zip(w, COUNTS))
         assert got == want, host
+        # ranked on the shards' sums: sent + received bytes descending,
+        # then the address's bytes; -n 2 is the first two of them
+        tx, rx = COUNTS.index("tx_bytes"), COUNTS.index("rx_bytes")
+        ranked = sorted(want, key=lambda ip: (-want[ip][tx] - want[ip][rx],
+                                              ip.encode()))
+        assert [r["remote_ip"] for r in rows] == ranked, host
+        q = e2e.nsx(topos[-1].mns, itm_bin, "query", "top", "--db", url,
+                    "--csv", "-n", "2", "--since", "24h",
+                    *(("--host", host) if host else ()), check=False,
+                    timeout=60)
+        assert q.returncode == 0, q.stderr
+        assert [r["remote_ip"] for r in csv.DictReader(
+            io.StringIO(q.stdout))] == ranked[:2], host
     print("kernel %s; cluster start %.2f s; traffic to stored %.1f s"
           " (%s); test %.1f s; tx %d B/%d pkts, rx %d B/%d pkts;"
           " phase 2 re-run of %d B dropped" % (

@@ -397,3 +397,287 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
     assert _stored(server, "traffic", "h2") == truth
     for table in ("itm_minute", "itm_hour", "itm_day"):
         assert _stored(server, table, "h2") == truth, table
+
+
+# ---- query top ranked on the server ---------------------------------------
+
+HOUR = 3600
+# Label sets (country, province, city, isp, asn...: the label columns in
+# order; "Unknown" past the tuple), UTF-8 names whose byte order is not
+# their order in any locale.
+LABELS = [("中国", "江苏省", "南京市", "中国电信", "AS4134"),
+          ("中国", "广东省", "深圳市", "中国移动", "AS9808"),
+          ("美国", "加利福尼亚州", "芒廷维尤", "Google", "AS15169"),
+          ("日本", "东京都", "东京", "NTT", "AS2914"),
+          ()]
+PROCS = [(0, "-"), (100, "nginx"), (200, "nginx"), (300, "curl"),
+         (400, "sshd")]
+
+
+def _window_rows(now, labels):
+    """(since, until, rows): rows of hosts h1 and h2 as the store writes
+    them (raw, promoted), spread over every part of a window that cuts two
+    days, hours and minutes, and outside it.  Each address's sums in the
+    window are chosen so that totals, sent and received bytes tie between
+    addresses (ties broken by name); address 198.18.0.9 changes its
+    labels (two label sets, one remote_ip)."""
+    rnd = random.Random(25)
+    d0 = now // DAY * DAY - 2 * DAY
+    since = d0 - 2 * HOUR - 17 * 60 - 23
+    until = d0 + DAY + 3 * HOUR + 41 * 60 + 7
+    hs, hu = since - since % HOUR + HOUR, until - until % HOUR
+    m0, m1 = since - since % 60 + 60, until - until % 60
+    inside = [since, since + 30, m0, m0 + 5, m0 + 35, hs + HOUR + 10,
+              d0 + 5 * HOUR + 7, d0 + DAY + HOUR + 1, hu, hu + 603,
+              hu + 633, m1 + 2, until - 1]
+    outside = [since - 1, since - HOUR, until, until + 59, d0 - 3 * DAY + 5]
+    # (tx_bytes, rx_bytes) per address in the window: ties in total,
+    # in tx and in rx between differently named addresses
+    want = [(5000, 3000), (3000, 5000), (4000, 4000), (5000, 2500),
+            (7000, 2500), (1200, 700), (700, 1200), (900, 1000),
+            (900, 1000), (300, 100), (100, 300), (250, 150)]
+    addrs = ["198.18.0.10", "198.18.0.9", "2001:db8::a", "198.18.0.100",
+             "2001:db8::1:0", "198.18.0.2", "198.18.1.2", "198.18.0.20",
+             "2001:db8::2", "198.18.0.3", "198.18.0.30", "198.18.0.4"]
+    places = [("h1", "eth0"), ("h1", "eth1"), ("h2", "eth0"),
+              ("h2", "wlan0")]
+    rows = []
+    for i, (ip, (tx, rx)) in enumerate(zip(addrs, want)):
+        k = rnd.randint(3, 6)
+        # k in-window rows summing to (tx, rx), packets too
+        cut_tx = sorted(rnd.sample(range(1, tx), k - 1))
+        cut_rx = sorted(rnd.sample(range(1, rx), k - 1))
+        parts_tx = [b - a for a, b in zip([0] + cut_tx, cut_tx + [tx])]
+        parts_rx = [b - a for a, b in zip([0] + cut_rx, cut_rx + [rx])]
+        for j in range(k + 2):  # and two rows outside it
+            ts = rnd.choice(inside if j < k else outside)
+            tb, rb = (parts_tx[j], parts_rx[j]) if j < k else (
+                rnd.randint(1, 9999), rnd.randint(1, 9999))
+            host, iface = rnd.choice(places)
+            pid, proc = rnd.choice(PROCS)
+            lab = LABELS[i % 5 if ip != "198.18.0.9" else j % 2]
+            rows.append({"host": host, "ts": ts, "iface": iface,
+                         "remote_ip": ip, "pid": pid, "process": proc,
+                         **{n: lab[c] if c < len(lab) else "Unknown"
+                            for c, n in enumerate(labels)},
+                         "tx_bytes": tb, "rx_bytes": rb,
+                         "tx_packets": 1 + tb % 7, "rx_packets": 1 + rb % 5})
+    # two drains of one address in one whole minute (as at -s 30), and
+    # one in a cut minute
+    for ts, tb, rb in ((hu + 603, 200, 250), (hu + 633, 250, 200),
+                       (m1 + 2, 50, 50)):
+        rows.append(dict(rows[0], host="h1", iface="eth0", ts=ts,
+                         remote_ip="198.18.0.50", tx_bytes=tb, rx_bytes=rb,
+                         tx_packets=3, rx_packets=4))
+    return since, until, rows
+
+
+def _rollup_rows(since, until, labels):
+    """Hosts whose rows retention left in the rollups only: h3 without
+    minutes and raw rows (its last cut hour's hourly row counts, its cut
+    day's daily rows do not: it has hours that day), h4 with days only
+    (its cut day's row counts).  (table, counted in the window, row)."""
+    d0 = since - since % DAY + DAY
+    d1, hu = until - until % DAY, until - until % HOUR
+    out = []
+    for n, (host, table, ts, counts) in enumerate((
+            ("h3", "itm_hour", since - since % HOUR, False),
+            ("h3", "itm_hour", since - since % HOUR + HOUR, True),
+            ("h3", "itm_hour", d1 + HOUR, True),
+            ("h3", "itm_hour", hu, True),
+            ("h3", "itm_hour", hu + HOUR, False),
+            ("h3", "itm_day", d0, True),
+            ("h3", "itm_day", d1, False),
+            ("h4", "itm_day", d0 - DAY, False),
+            ("h4", "itm_day", d0, True),
+            ("h4", "itm_day", d1, True))):
+        lab = LABELS[n % 5]
+        out.append((table, counts, {
+            "host": host, "ts": ts, "iface": "eth%d" % (n % 2),
+            "remote_ip": "198.18.2.%d" % (n % 3), "pid": 0,
+            "process": "-",
+            **{x: lab[c] if c < len(lab) else "Unknown"
+               for c, x in enumerate(labels)},
+            "tx_bytes": 1000 + 100 * n, "rx_bytes": 2000 - 100 * n,
+            "tx_packets": n + 1, "rx_packets": n + 2}))
+    # every hourly row is in its day's row too (none in the whole day d0)
+    out += [("itm_day", False, dict(r, ts=r["ts"] - r["ts"] % DAY))
+            for table, _, r in out if table == "itm_hour"]
+    return out
+
+
+def _ip_hex(ip):
+    import ipaddress
+    a = ipaddress.ip_address(ip)
+    if a.version == 4:
+        a = ipaddress.IPv6Address("::ffff:" + ip)
+    return a.packed.hex()
+
+
+def _load_top_rows(server, rows, rollup, labels):
+    """h1 and h2 staged and promoted as the monitor does (the views fill
+    the rollups); h3 and h4 straight into the rollups."""
+    cols = (["host", "ts", "seconds", "iface", "kind", "ip", "remote_ip",
+             "pid", "process"] + labels +
+            ["tx_bytes", "rx_bytes", "tx_packets", "rx_packets", "attempt",
+             "ok"])
+    for a, host in enumerate(("h1", "h2"), start=1):
+        lines = ["\t".join(str(x) for x in [
+            r["host"], r["ts"], 1, r["iface"], 3, _ip_hex(r["remote_ip"]),
+            r["remote_ip"], r["pid"], r["process"]] + [
+                r[n] for n in labels] + [
+            r["tx_bytes"], r["rx_bytes"], r["tx_packets"], r["rx_packets"],
+            a, "itm"]) for r in rows if r["host"] == host]
+        lines.append("\t".join([host, str(rows[0]["ts"]), "1", "", "5", "",
+                                "", "0", ""] + [""] * len(labels) +
+                               ["0", "0", "0", "0", str(a), "itm"]))
+        status, out = server.post(
+            "INSERT INTO itm.itm_stage (%s) FORMAT TabSeparated"
+            % ", ".join(cols), ("\n".join(lines) + "\n").encode())
+        assert status == 200, out
+        status, out = server.post(PROMOTE.format(c=_data_columns(server),
+                                                 h=host, a=a))
+        assert status == 200, out
+    rcols = (["host", "ts", "iface", "kind", "ip", "remote_ip", "pid",
+              "process"] + labels +
+             ["tx_bytes", "rx_bytes", "tx_packets", "rx_packets"])
+    for table, _, r in rollup:
+        line = "\t".join(str(x) for x in [
+            r["host"], r["ts"], r["iface"], 3, _ip_hex(r["remote_ip"]),
+            r["remote_ip"], r["pid"], r["process"]] + [
+                r[n] for n in labels] + [
+            r["tx_bytes"], r["rx_bytes"], r["tx_packets"], r["rx_packets"]])
+        status, out = server.post("INSERT INTO itm.%s (%s) FORMAT"
+                                  " TabSeparated" % (table, ", ".join(rcols)),
+                                  (line + "\n").encode())
+        assert status == 200, out
+
+
+VALS = ("tx_bytes", "rx_bytes", "tx_packets", "rx_packets")
+
+
+def _ranked(rows, by, rank, n):
+    """The ground truth: sums per name, ranked as query top ranks (bytes
+    descending, then the name's UTF-8 bytes ascending), the first n."""
+    sums = {}
+    for r in rows:
+        s = sums.setdefault(r[by], [0, 0, 0, 0])
+        for i, v in enumerate(VALS):
+            s[i] += r[v]
+    metric = {"both": lambda s: s[0] + s[1], "tx": lambda s: s[0],
+              "rx": lambda s: s[1]}[rank]
+    out = sorted(sums.items(), key=lambda kv: (-metric(kv[1]),
+                                               kv[0].encode()))
+    return out[:n] if n else out
+
+
+def _tie_at(ranked, rank):
+    """An n whose cut falls between two rows of equal rank (0: none)."""
+    m = {"both": lambda s: s[0] + s[1], "tx": lambda s: s[0],
+         "rx": lambda s: s[1]}[rank]
+    for i in range(1, len(ranked)):
+        if m(ranked[i - 1][1]) == m(ranked[i][1]):
+            return i
+    return 0
+
+
+def _cli_top(t, itm_bin, url, *args):
+    p = subprocess.run(
+        ["nsenter", "--net=/run/netns/%s" % t.mns, itm_bin, "query", "top",
+         "--db", url] + list(args), capture_output=True, text=True,
+        timeout=60)
+    assert p.returncode == 0, (args, p.stderr)
+    return p.stdout
+
+
+def test_top_ranked_on_the_server(topo, server, start_monitor, itm_bin):
+    """`query top` ranks on the server, by name: every --by key, every
+    rank, every format, -n 0 and a cut between tied rows, all hosts and
+    one, equal to the sums and order computed here from the rows the test
+    wrote (raw rows in every part of the window: whole days, whole hours,
+    whole minutes and cut minutes of the cut hours; rollup rows of hosts
+    whose raw rows are gone)."""
+    t = topo
+    assert start_monitor(t, "--db", server.url(), "--db-host",
+                         "h0").stop() == 0  # the schema, as the store makes it
+    fixed = {"host", "ts", "seconds", "iface", "kind", "ip", "remote_ip",
+             "pid", "process", "attempt", "instance", "seq", "ctr_packets",
+             "ctr_bytes"} | set(VALS)
+    labels = [r[0] for r in server.query("DESCRIBE TABLE itm.itm_data")
+              if r[0] not in fixed]
+    assert labels
+    since, until, rows = _window_rows(int(time.time()), labels)
+    rollup = _rollup_rows(since, until, labels)
+    _load_top_rows(server, rows, rollup, labels)
+    truth = [r for r in rows if since <= r["ts"] < until] + [
+        r for _, counts, r in rollup if counts]
+    # What the store holds agrees with what the test wrote (raw rows).
+    got, = server.query(
+        "SELECT sum(tx_bytes), sum(rx_bytes) FROM itm.traffic WHERE ts >= %d"
+        " AND ts < %d AND host IN ('h1', 'h2')" % (since, until))
+    assert [int(x) for x in got] == [
+        sum(r[v] for r in truth if r["host"] in ("h1", "h2"))
+        for v in VALS[:2]]
+    # The minute rollup sums two raw rows of 198.18.0.50 into one.
+    assert server.query(
+        "SELECT count(), sum(tx_bytes) FROM itm.itm_minute WHERE kind = 3"
+        " AND remote_ip = '198.18.0.50' AND ts >= %d" % (until - until % HOUR)
+    ) == [["2", "500"]]
+    window = ["--since", "@%d" % since, "--until", "@%d" % until]
+    url = server.url()
+    checked, ties = 0, set()
+    for by in ["remote_ip", "process", "iface"] + labels:
+        for rank in ("both", "tx", "rx"):
+            for host in (None, "h1", "h3"):
+                sel = [r for r in truth if host in (None, r["host"])]
+                full = _ranked(sel, by, rank, 0)
+                cut = _tie_at(full, rank)
+                if cut:
+                    ties.add((by, rank, host))
+                for n in sorted({0, 1, cut or 2}):
+                    args = window + ["--by", by, "--" + rank, "-n", str(n),
+                                     "--json"] + (["--host", host]
+                                                  if host else [])
+                    got = json.loads(_cli_top(t, itm_bin, url, *args))
+                    cols = VALS if rank == "both" else (
+                        "%s_bytes" % rank, "%s_packets" % rank)
+                    want = [{by: k, **{c: s[VALS.index(c)] for c in cols}}
+                            for k, s in _ranked(sel, by, rank, n)]
+                    assert got == want, args
+                    checked += 1
+    # windows on whole days, hours and minutes: no cut part at all
+    d0 = since - since % DAY + DAY
+    for lo, hi in ((d0, d0 + DAY), (d0 - DAY, d0 + 2 * DAY),
+                   (d0 + HOUR, d0 + 3 * HOUR), (d0 + 60, d0 + 180)):
+        sel = [r for r in rows if r["host"] == "h1" and lo <= r["ts"] < hi]
+        got = json.loads(_cli_top(t, itm_bin, url, "--since", "@%d" % lo,
+                                  "--until", "@%d" % hi, "--host", "h1",
+                                  "-n", "0", "--json"))
+        assert got == [{"remote_ip": k, **dict(zip(VALS, s))}
+                       for k, s in _ranked(sel, "remote_ip", "both", 0)]
+    # ties broken by name at the cut of -n, for every rank, by address
+    assert {("remote_ip", r, None) for r in ("both", "tx", "rx")} <= ties
+    # one address, two label sets: one row by address, two by city
+    ip9 = [r for r in truth if r["remote_ip"] == "198.18.0.9"]
+    assert len({r[labels[2]] for r in ip9}) == 2
+    # CSV and the table: the same rows, names and exact counters
+    for by, rank, n in (("remote_ip", "both", 0), ("remote_ip", "tx", 4),
+                        (labels[0], "rx", 0), ("process", "both", 2)):
+        want = _ranked(truth, by, rank, n)
+        cols = VALS if rank == "both" else ("%s_bytes" % rank,
+                                            "%s_packets" % rank)
+        args = window + ["--by", by, "--" + rank, "-n", str(n)]
+        csv = _cli_top(t, itm_bin, url, "--csv", *args).splitlines()
+        assert csv[0] == ",".join((by,) + cols)
+        assert csv[1:] == [",".join([k] + [str(s[VALS.index(c)])
+                                           for c in cols]) for k, s in want]
+        table = _cli_top(t, itm_bin, url, *args).splitlines()
+        assert table[0].startswith("top %d " % n if n else "every ")
+        # title, header, rule, the rows, "(N rows)"
+        assert table[1].split()[0] == by and table[-1] == "(%d row%s)" % (
+            len(want), "" if len(want) == 1 else "s")
+        body = [line.split() for line in table[3:-1]]
+        assert [(x[0], [int(v) for v in x[-len(cols):]]) for x in body] == [
+            (k, [s[VALS.index(c)] for c in cols]) for k, s in want], table
+    print("%d rankings checked, %d with a tie at the cut; %d rows in the"
+          " window" % (checked, len(ties), len(truth)))

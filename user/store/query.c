@@ -352,8 +352,6 @@ static void keys_list(char *buf, size_t len)
 				      keys[i].name);
 }
 
-enum rank { RANK_BOTH, RANK_TX, RANK_RX };
-
 struct top_opts {
 	const char *db;
 	const char *host; /* PostgreSQL: one host's rows; NULL: all */
@@ -361,7 +359,7 @@ struct top_opts {
 	int64_t since, until;
 	size_t key;
 	uint64_t n;
-	enum rank rank;
+	enum store_rank rank;
 };
 
 /* Sums per id (found through the index), then per key text. */
@@ -424,13 +422,13 @@ static int sum_add(struct sum_table *t, int64_t id, const uint64_t v[4])
 	return 0;
 }
 
-static enum rank sort_rank;
+static enum store_rank sort_rank;
 
 static uint64_t metric(const struct sums *e)
 {
-	return sort_rank == RANK_TX   ? e->v[0]
-	       : sort_rank == RANK_RX ? e->v[1]
-				      : e->v[0] + e->v[1];
+	return sort_rank == STORE_RANK_TX   ? e->v[0]
+	       : sort_rank == STORE_RANK_RX ? e->v[1]
+					    : e->v[0] + e->v[1];
 }
 
 static int by_key(const void *a, const void *b)
@@ -470,16 +468,17 @@ static int top_result(const struct sums *rows, size_t n,
 			      "tx_packets", "rx_packets"};
 	const char *both_m[] = {by, "tx_bytes", "rx_bytes", "tx_packets",
 				"rx_packets"};
-	const char *one[] = {by, o->rank == RANK_TX ? "tx" : "rx",
-			     o->rank == RANK_TX ? "tx_bytes" : "rx_bytes",
-			     o->rank == RANK_TX ? "tx_packets" : "rx_packets"};
+	const char *one[] = {by, o->rank == STORE_RANK_TX ? "tx" : "rx",
+			     o->rank == STORE_RANK_TX ? "tx_bytes" : "rx_bytes",
+			     o->rank == STORE_RANK_TX ? "tx_packets"
+						      : "rx_packets"};
 	const char *one_m[] = {by, one[2], one[3]};
 	bool table = o->fmt == QFORMAT_TABLE;
 	const char *const *names;
 	size_t ncols;
 	int err;
 
-	if (o->rank == RANK_BOTH) {
+	if (o->rank == STORE_RANK_BOTH) {
 		names = table ? both : both_m;
 		ncols = table ? 8 : 5;
 	} else {
@@ -496,7 +495,7 @@ static int top_result(const struct sums *rows, size_t n,
 		for (int j = 0; j < 4; j++)
 			snprintf(num[j], sizeof(num[j]), "%" PRIu64, v[j]);
 		c[k++] = (struct qcell){QCELL_TEXT, rows[i].key};
-		if (o->rank == RANK_BOTH) {
+		if (o->rank == STORE_RANK_BOTH) {
 			if (table) {
 				human_bytes(v[0], hum[0], sizeof(hum[0]));
 				human_bytes(v[1], hum[1], sizeof(hum[1]));
@@ -509,7 +508,7 @@ static int top_result(const struct sums *rows, size_t n,
 			for (int j = 0; j < 4; j++)
 				c[k++] = (struct qcell){QCELL_INT, num[j]};
 		} else {
-			int b = o->rank == RANK_TX ? 0 : 1;
+			int b = o->rank == STORE_RANK_TX ? 0 : 1;
 
 			if (table) {
 				human_bytes(v[b], hum[0], sizeof(hum[0]));
@@ -586,7 +585,8 @@ static void table_free(struct sum_table *t)
  * Every backend through store_ops: per host (PostgreSQL keeps one set of
  * horizons per monitor; a file holds one host) the window is cut exactly
  * as the views cut it, the rows are added up by id, and the ids are named
- * once at the end.
+ * once at the end; or, where the backend has a top op (ClickHouse), the
+ * server sums, names and ranks, and only the rows printed come back.
  */
 struct top_read {
 	const struct store_reader *ops;
@@ -655,10 +655,6 @@ static int read_sums(struct top_read *p, const struct top_opts *o)
 	struct strbuf src = STRBUF_INIT;
 	int rc = 0;
 
-	if (p->ops->window)
-		return p->ops->window(p->q, o->host, o->since, o->until,
-				      keys[o->key].column, sum_row, p->t,
-				      p->err, sizeof(p->err));
 	for (size_t h = 0; !rc && h < p->n_hosts; h++) {
 		const char *host = p->ops->all_hosts_sql ? p->hosts[h] : NULL;
 		const char *v[1] = {host};
@@ -698,20 +694,84 @@ static int read_names(struct top_read *p, const struct top_opts *o)
 	return rc;
 }
 
-static int top_read(const struct top_opts *o, struct sum_table *t)
+/* The rows a backend ranked itself (store_reader.top), in its order. */
+struct ranked {
+	struct sums *rows;
+	size_t n, cap;
+};
+
+static int ranked_row(void *ctx, const char *name, const uint64_t v[4])
 {
-	struct top_read p = {.ops = store_backend(o->db)->reader, .t = t};
-	int rc;
+	struct ranked *r = ctx;
+	struct sums *e;
+
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 256;
+		struct sums *rows = realloc(r->rows, cap * sizeof(*rows));
+
+		if (!rows)
+			return -ENOMEM;
+		r->rows = rows;
+		r->cap = cap;
+	}
+	e = &r->rows[r->n];
+	*e = (struct sums){.key = strdup(name)};
+	if (!e->key)
+		return -ENOMEM;
+	memcpy(e->v, v, sizeof(e->v));
+	r->n++;
+	return 0;
+}
+
+static int read_top(struct top_read *p, const struct top_opts *o,
+		    struct sums **out, size_t *n_out)
+{
+	const struct store_top t = {
+		.host = o->host,
+		.since = o->since,
+		.until = o->until,
+		.by = keys[o->key].name,
+		.rank = o->rank,
+		.n = o->n,
+	};
+	struct ranked r = {0};
+	int rc = p->ops->top(p->q, &t, ranked_row, &r, p->err, sizeof(p->err));
+
+	if (rc) {
+		sums_free(r.rows, r.n);
+		return rc;
+	}
+	*out = r.rows;
+	*n_out = r.n;
+	return 0;
+}
+
+/*
+ * The ranked rows of the window (at most o->n of them when the backend
+ * ranks; all of them otherwise): 0, or an exit status after one line.
+ */
+static int top_read(const struct top_opts *o, struct sums **rows, size_t *n)
+{
+	struct sum_table t = {0};
+	struct top_read p = {.ops = store_backend(o->db)->reader, .t = &t};
+	int rc = 0;
 
 	if (p.ops->open(o->db, &p.q, p.err, sizeof(p.err))) {
 		errline("%s", p.err);
 		return EXIT_BAD;
 	}
-	rc = read_hosts(&p, o->host);
-	if (!rc)
+	/* Ranked on the server: the hosts only to refuse an unknown one. */
+	if (!p.ops->top || o->host)
+		rc = read_hosts(&p, o->host);
+	if (!rc && p.ops->top) {
+		rc = read_top(&p, o, rows, n);
+	} else if (!rc) {
 		rc = read_sums(&p, o);
-	if (!rc)
-		rc = read_names(&p, o);
+		if (!rc)
+			rc = read_names(&p, o);
+		if (!rc)
+			rc = finish(&t, o, rows, n);
+	}
 	if (rc == -ENOMEM)
 		errline(_("out of memory"));
 	else if (rc == -ENOENT)
@@ -725,26 +785,20 @@ static int top_read(const struct top_opts *o, struct sum_table *t)
 		free(p.hosts[h]);
 	free(p.hosts);
 	p.ops->close(p.q);
+	table_free(&t);
 	return rc ? status_of(rc) : 0;
 }
 
 static int run_top(const struct top_opts *o)
 {
-	struct sum_table t = {0};
 	struct qresult r = {0};
 	struct sums *rows = NULL;
 	size_t n = 0, shown;
 	int status;
 
-	status = top_read(o, &t);
-	if (status) {
-		table_free(&t);
+	status = top_read(o, &rows, &n);
+	if (status)
 		return status;
-	}
-	if (finish(&t, o, &rows, &n)) {
-		errline(_("out of memory"));
-		return 1;
-	}
 	shown = o->n && n > o->n ? o->n : n;
 	if (top_result(rows, shown, o, &r)) {
 		errline(_("out of memory"));
@@ -756,9 +810,10 @@ static int run_top(const struct top_opts *o)
 
 		fmt_time(o->since, a, sizeof(a));
 		fmt_time(o->until, b, sizeof(b));
-		const char *by = o->rank == RANK_TX   ? _("sent")
-				 : o->rank == RANK_RX ? _("received")
-						      : _("sent+received");
+		const char *by = o->rank == STORE_RANK_TX ? _("sent")
+				 : o->rank == STORE_RANK_RX
+					 ? _("received")
+					 : _("sent+received");
 
 		/* -n 0 means every row: no "top 0" title. */
 		if (o->n)
@@ -895,15 +950,15 @@ int query_main(int argc, char **argv)
 			break;
 		}
 		case OPT_TX:
-			o.rank = RANK_TX;
+			o.rank = STORE_RANK_TX;
 			top_flags = true;
 			break;
 		case OPT_RX:
-			o.rank = RANK_RX;
+			o.rank = STORE_RANK_RX;
 			top_flags = true;
 			break;
 		case OPT_BOTH:
-			o.rank = RANK_BOTH;
+			o.rank = STORE_RANK_BOTH;
 			top_flags = true;
 			break;
 		case 'h':

@@ -46,6 +46,28 @@ int store_sum_text_row(void *ctx, int n, char *const *v);
  */
 int store_ro_result(int rc, const char *why, char *err, size_t len);
 
+/* What `query top` ranks by: sent, received, or both added up. */
+enum store_rank { STORE_RANK_BOTH, STORE_RANK_TX, STORE_RANK_RX };
+
+/*
+ * `query top` of a backend that ranks on its server: the rows of [since,
+ * until) of every host (host NULL) or one, cut as query.c cuts each
+ * host's window (store_plan.h), summed by the name that --by shows (`by`:
+ * remote_ip, a label, process or iface; rows that share a name are one,
+ * as an address whose labels changed), ordered as query.c's by_rank():
+ * the rank's bytes descending, then the name's bytes ascending as
+ * strcmp() orders them; the first n (0: all).
+ */
+struct store_top {
+	const char *host;
+	int64_t since, until;
+	const char *by;
+	enum store_rank rank;
+	uint64_t n;
+};
+/* One ranked row: its name and tx_bytes, rx_bytes, tx_packets, rx_packets. */
+typedef int (*store_top_fn)(void *ctx, const char *name, const uint64_t v[4]);
+
 /* The reader (`query`): a session that writes nothing. */
 struct store_reader {
 	int (*open)(const char *path, void **state, char *err, size_t len);
@@ -58,8 +80,9 @@ struct store_reader {
 		    const char *const *params, store_row_fn fn, void *ctx,
 		    char *err, size_t len);
 	/*
-	 * The counters of the rows of `source` (ts-cut rows of t_bucket,
-	 * t_hour, t_day: iface_id, addr_id, proc_id and the counters) by
+	 * Unused when top is set.  The counters of the rows of `source`
+	 * (ts-cut rows of t_bucket, t_hour, t_day: iface_id, addr_id, proc_id
+	 * and the counters) by
 	 * `column`, summed per id or row by row (the caller adds up either
 	 * way); one host's interfaces when host is not NULL.
 	 */
@@ -67,14 +90,16 @@ struct store_reader {
 		    const char *column, store_sum_fn fn, void *ctx, char *err,
 		    size_t len);
 	/*
-	 * Optional (NULL: meta_sql and sums once per host): the sums of
-	 * [since, until) of every host (host NULL) or one, by `column`, cut
-	 * as query.c cuts each host's window, all hosts in one pass.
+	 * Optional (NULL: query.c reads meta_sql, sums and names per host and
+	 * ranks): `query top` ranked by the server, every row through fn in
+	 * the order of struct store_top.
 	 */
-	int (*window)(void *state, const char *host, int64_t since,
-		      int64_t until, const char *column, store_sum_fn fn,
-		      void *ctx, char *err, size_t len);
-	/* (id, text) of `select` ("SELECT id, x FROM t") for these ids. */
+	int (*top)(void *state, const struct store_top *t, store_top_fn fn,
+		   void *ctx, char *err, size_t len);
+	/*
+	 * Unused when top is set.  (id, text) of `select` ("SELECT id, x
+	 * FROM t") for these ids.
+	 */
 	int (*names)(void *state, const char *select, const int64_t *ids,
 		     size_t n, store_row_fn fn, void *ctx, char *err,
 		     size_t len);

@@ -19,10 +19,6 @@ struct qch {
 	struct ch_conn c;
 	/* A session that writes nothing, the user's names in the database. */
 	char ro[200];
-	/* The last window summed (ch_window()), for the names of its ids. */
-	bool window;
-	char *host;
-	int64_t since, until;
 };
 
 static void ch_ro_close(void *state)
@@ -32,7 +28,6 @@ static void ch_ro_close(void *state)
 	if (!q)
 		return;
 	ch_close(&q->c);
-	free(q->host);
 	free(q);
 }
 
@@ -245,87 +240,87 @@ static int ch_ro_each(void *state, const char *sql, int nparams,
 }
 
 /*
- * What an id column of the views (t_bucket, t_hour, t_day) hashes, for
- * statements that read the tables under them.
+ * The column of the tables that --by names a row by: query.c's keys are
+ * named as the columns (remote_ip, the labels, process; iface is the
+ * interface's name).  NULL: not one of them.
  */
-static int id_expr(struct strbuf *sb, const char *column)
+static const char *name_column(const char *by)
 {
-	if (!strcmp(column, "iface_id"))
-		return strbuf_puts(sb, "toInt64(cityHash64(host, iface))");
-	if (!strcmp(column, "proc_id"))
-		return strbuf_puts(sb, "toInt64(cityHash64(pid, process))");
-	if (strcmp(column, "addr_id"))
-		return -EINVAL;
-	if (strbuf_puts(sb, "toInt64(cityHash64(ip, ") ||
-	    store_labels_list(sb, "%1$s", ", ") || strbuf_puts(sb, "))"))
-		return -ENOMEM;
-	return 0;
+	if (!strcmp(by, "remote_ip") || !strcmp(by, "process") ||
+	    !strcmp(by, "iface"))
+		return by;
+	for (int i = 0; i < GEO_NLABELS; i++)
+		if (!strcmp(by, geo_label_defs[i].name))
+			return by;
+	return NULL;
 }
 
 /*
- * The per-host loop of query.c, unused while ch_window() is set: one
- * host's rows added up by id through the views.
+ * One table's part of the window: its rows' names (k) and counters, only
+ * those of the rank (--tx: no rx column read).  `shards`: summed by name
+ * in the part, so that each shard of a cluster sends sums, not rows; on
+ * one server the outer GROUP BY alone is faster (one hash table of names,
+ * not one per part and another over them: 0.5-0.7 s against 0.7-1.7 s
+ * over 10 M rows here).
  */
-static int ch_sums(void *state, const char *host, const char *source,
-		   const char *column, store_sum_fn fn, void *ctx, char *err,
-		   size_t len)
+static int window_part(struct strbuf *sql, const struct store_top *t,
+		       bool shards, const char *table, const char *cond)
 {
-	struct strbuf sql = STRBUF_INIT;
-	struct store_sum_text c = {fn, ctx};
-	const char *v[1] = {host};
-	int rc;
+	static const char *const counters[] = {
+		[STORE_RANK_BOTH] = "%1$stx_bytes%2$s AS s1, %1$srx_bytes%2$s"
+				    " AS s2, %1$stx_packets%2$s AS s3,"
+				    " %1$srx_packets%2$s AS s4",
+		[STORE_RANK_TX] =
+			"%1$stx_bytes%2$s AS s1, toUInt64(0) AS s2,"
+			" %1$stx_packets%2$s AS s3, toUInt64(0) AS s4",
+		[STORE_RANK_RX] =
+			"toUInt64(0) AS s1, %1$srx_bytes%2$s AS s2,"
+			" toUInt64(0) AS s3, %1$srx_packets%2$s AS s4",
+	};
+	int err;
 
-	if (strbuf_printf(&sql,
-			  "SELECT %s AS k, sum(tx_bytes), sum(rx_bytes),"
-			  " sum(tx_packets), sum(rx_packets) FROM (%s)%s"
-			  " GROUP BY k",
-			  column, source,
-			  host ? " WHERE iface_id IN (SELECT id FROM ifaces"
-				 " WHERE host = $1)"
-			       : "")) {
-		snprintf(err, len, "out of memory");
-		return -ENOMEM;
-	}
-	rc = ch_ro_each(state, sql.buf, host ? 1 : 0, v, store_sum_text_row, &c,
-			err, len);
-	strbuf_free(&sql);
-	return rc;
-}
-
-/*
- * `query top`'s window of every host in one statement.  query.c cuts a
- * host's window by its horizons (store_plan.h): whole days from the daily
- * rows, whole hours from the hourly ones, the rest from raw rows; where a
- * finer table no longer holds a host's rows (retention), a coarser row
- * that starts in that part counts instead.  Here every hour and day of
- * the rollups is whole as soon as its drains are stored, and retention
- * drops whole days, raw before hours before days, so the horizons only
- * matter in two places, which the statement asks the tables themselves:
- * the hourly row of the last, cut hour counts if the host has no raw row
- * in that hour, and the daily row of a cut day (d1) if it has no hourly
- * row that day.  Everything else is a (host, ts) range of one table: no
- * horizons to read per host, which cost a scan of its raw rows.
- */
-static int window_part(struct strbuf *sql, const char *table,
-		       const char *column, const char *host, const char *cond)
-{
-	int err =
-		strbuf_printf(sql, "%sSELECT ", sql->len ? " UNION ALL " : "");
-
+	if (!cond || !*cond) /* no range of this table in the window */
+		return 0;
+	err = strbuf_printf(sql, "%sSELECT %s AS k, ",
+			    sql->len ? " UNION ALL " : "", name_column(t->by));
 	if (!err)
-		err = id_expr(sql, column);
+		err = strbuf_printf(sql, counters[t->rank],
+				    shards ? "sum(" : "", shards ? ")" : "");
 	if (!err)
-		err = strbuf_printf(sql,
-				    " AS k, tx_bytes AS tb, rx_bytes AS rb,"
-				    " tx_packets AS tp, rx_packets AS rp FROM"
-				    " %s WHERE kind = 3 AND ",
-				    table);
-	if (!err && host)
-		err = strbuf_puts(sql, "host = ") || ch_sql_quote(sql, host) ||
-		      strbuf_puts(sql, " AND ");
+		err = strbuf_printf(sql, " FROM %s WHERE kind = 3 AND ", table);
+	if (!err && t->host)
+		err = strbuf_puts(sql, "host = ") ||
+		      ch_sql_quote(sql, t->host) || strbuf_puts(sql, " AND ");
 	if (!err)
-		err = strbuf_puts(sql, cond);
+		err = strbuf_printf(sql, "(%s)%s", cond,
+				    shards ? " GROUP BY k" : "");
 	return err ? -ENOMEM : 0;
+}
+
+/* "ts >= lo AND ts < hi" OR'ed onto c (nothing when lo >= hi). */
+static int add_range(struct strbuf *c, int64_t lo, int64_t hi)
+{
+	if (lo >= hi)
+		return 0;
+	return strbuf_printf(c, "%s(ts >= %" PRId64 " AND ts < %" PRId64 ")",
+			     c->len ? " OR " : "", lo, hi);
+}
+
+/*
+ * [a, b) of one cut hour: its whole minutes (ranges onto min) from
+ * itm_minute, which holds one row per address and minute where the raw
+ * rows hold one per drain (30 at -s 2), and the cut minutes at either
+ * end (onto raw) from the raw rows.  itm_minute is summed from each
+ * drain as it is stored and dropped with the raw rows of its day.
+ */
+static int add_cut(struct strbuf *raw, struct strbuf *min, int64_t a, int64_t b)
+{
+	int64_t m0 = store_ceil(a, 60), m1 = store_floor(b, 60);
+
+	if (m0 >= m1)
+		return add_range(raw, a, b);
+	return add_range(raw, a, m0) || add_range(min, m0, m1) ||
+	       add_range(raw, m1, b);
 }
 
 /* " AND host NOT IN (the hosts with rows of table in [lo, hi))" */
@@ -335,8 +330,8 @@ static int none_in(struct strbuf *c, const char *table, const char *host,
 	/* GLOBAL: on a cluster the subquery reads the Distributed table
 	 * once, not on every shard (18.16 refuses that). */
 	int err = strbuf_printf(c,
-				" AND host GLOBAL NOT IN (SELECT host FROM %s"
-				" WHERE kind = 3 AND ts >= %" PRId64
+				" AND host GLOBAL NOT IN (SELECT DISTINCT host"
+				" FROM %s WHERE kind = 3 AND ts >= %" PRId64
 				" AND ts < %" PRId64,
 				table, lo, hi);
 
@@ -347,206 +342,143 @@ static int none_in(struct strbuf *c, const char *table, const char *host,
 	return err ? -ENOMEM : 0;
 }
 
-static int window_sql(struct strbuf *sql, const char *host, int64_t since,
-		      int64_t until, const char *column)
+/*
+ * `query top` in one statement for every host.  query.c cuts a host's
+ * window by its horizons (store_plan.h): whole days from the daily rows,
+ * whole hours from the hourly ones, the rest from raw rows; where a finer
+ * table no longer holds a host's rows (retention), a coarser row that
+ * starts in that part counts instead.  Here every minute, hour and day of
+ * the rollups is whole as soon as its drains are stored, and retention
+ * drops whole days, raw rows and minutes before hours before days, so
+ * the horizons only matter in two places, which the statement asks the
+ * tables themselves: the hourly row of the last, cut hour counts if the
+ * host has no minute row in that hour, and the daily row of a cut day
+ * (d1) if it has no hourly row that day.  Everything else is a (host,
+ * ts) range of one table.
+ *
+ * Summed by the name itself, not by ids named later: ids that share a
+ * name (an address whose labels changed) are one row, as query.c merges
+ * them, and the server ranks as by_rank() does: String sorts by memcmp()
+ * of the bytes, then length, which is strcmp() for text without NUL.
+ * The names are never NULL (the columns are String, 'Unknown' or '-'
+ * where unknown, store_ch.c), so query.c's "Unknown" for a nameless id
+ * does not arise.
+ */
+static int window_sql(struct strbuf *sql, const struct store_top *t,
+		      bool shards)
 {
+	static const char *const metric[] = {
+		[STORE_RANK_BOTH] = "tb + rb",
+		[STORE_RANK_TX] = "tb",
+		[STORE_RANK_RX] = "rb",
+	};
+	int64_t since = t->since, until = t->until;
 	int64_t d0 = store_ceil(since, STORE_DAY);
 	int64_t d1 = store_floor(until, STORE_DAY);
 	int64_t hs = store_ceil(since, STORE_HOUR);
 	int64_t hu = store_floor(until, STORE_HOUR);
-	struct strbuf parts = STRBUF_INIT, c = STRBUF_INIT;
+	struct strbuf parts = STRBUF_INIT, c = STRBUF_INIT, m = STRBUF_INIT;
 	int err = 0;
 
 	if (since >= until)
-		return strbuf_puts(sql, "SELECT 0, 0, 0, 0, 0 LIMIT 0")
+		return strbuf_puts(sql, "SELECT '', 0, 0, 0, 0 LIMIT 0")
 			       ? -ENOMEM
 			       : 0;
 	/* whole days */
 	if (d0 < d1)
-		err = strbuf_printf(&c, "ts >= %" PRId64 " AND ts < %" PRId64,
-				    d0, d1) ||
-		      window_part(&parts, "itm_day", column, host, c.buf);
+		err = add_range(&c, d0, d1) ||
+		      window_part(&parts, t, shards, "itm_day", c.buf);
 	/* whole hours of the cut days */
+	strbuf_reset(&c);
 	if (!err && hs < hu) {
-		strbuf_reset(&c);
 		if (d0 < d1)
-			err = strbuf_printf(&c,
-					    "((ts >= %" PRId64
-					    " AND ts < %" PRId64
-					    ") OR (ts >= %" PRId64
-					    " AND ts < %" PRId64 "))",
-					    hs, d0, d1, hu);
+			err = add_range(&c, hs, d0) || add_range(&c, d1, hu);
 		else
-			err = strbuf_printf(
-				&c, "ts >= %" PRId64 " AND ts < %" PRId64, hs,
-				hu);
-		err = err ||
-		      window_part(&parts, "itm_hour", column, host, c.buf);
+			err = add_range(&c, hs, hu);
+		err = err || window_part(&parts, t, shards, "itm_hour", c.buf);
 	}
 	/* the cut hours: one, or the first and the last */
 	strbuf_reset(&c);
 	if (!err && hu < since)
-		err = strbuf_printf(&c, "ts >= %" PRId64 " AND ts < %" PRId64,
-				    since, until);
+		err = add_cut(&c, &m, since, until);
 	else if (!err)
-		err = strbuf_printf(&c,
-				    "((ts >= %" PRId64 " AND ts < %" PRId64
-				    ") OR (ts >= %" PRId64 " AND ts < %" PRId64
-				    "))",
-				    since, hs, hu, until);
-	err = err || window_part(&parts, "itm_data", column, host, c.buf);
-	/* the last cut hour whole when its raw rows are gone */
+		err = add_cut(&c, &m, since, hs) || add_cut(&c, &m, hu, until);
+	if (!err)
+		err = window_part(&parts, t, shards, "itm_minute", m.buf) ||
+		      window_part(&parts, t, shards, "itm_data", c.buf);
+	/* the last cut hour whole when its minutes are gone */
 	if (!err && hu >= since && hu < until) {
 		strbuf_reset(&c);
 		err = strbuf_printf(&c, "ts = %" PRId64, hu) ||
-		      none_in(&c, "itm_data", host, hu, hu + STORE_HOUR) ||
-		      window_part(&parts, "itm_hour", column, host, c.buf);
+		      none_in(&c, "itm_minute", t->host, hu, hu + STORE_HOUR) ||
+		      window_part(&parts, t, shards, "itm_hour", c.buf);
 	}
 	/* the cut day d1 whole when its hourly rows are gone */
 	if (!err && d1 >= since && d1 < until) {
 		strbuf_reset(&c);
 		err = strbuf_printf(&c, "ts = %" PRId64, d1) ||
-		      none_in(&c, "itm_hour", host, d1, d1 + STORE_DAY) ||
-		      window_part(&parts, "itm_day", column, host, c.buf);
+		      none_in(&c, "itm_hour", t->host, d1, d1 + STORE_DAY) ||
+		      window_part(&parts, t, shards, "itm_day", c.buf);
 	}
 	if (!err)
 		err = strbuf_printf(sql,
-				    "SELECT k, sum(tb), sum(rb), sum(tp),"
-				    " sum(rp) FROM (%s) GROUP BY k",
-				    parts.buf);
+				    "SELECT k, sum(s1) AS tb, sum(s2) AS rb,"
+				    " sum(s3), sum(s4) FROM (%s)"
+				    " GROUP BY k ORDER BY %s DESC, k",
+				    parts.buf, metric[t->rank]);
+	if (!err && t->n)
+		err = strbuf_printf(sql, " LIMIT %" PRIu64, t->n);
 	strbuf_free(&parts);
 	strbuf_free(&c);
+	strbuf_free(&m);
 	return err ? -ENOMEM : 0;
 }
 
-static int ch_window(void *state, const char *host, int64_t since,
-		     int64_t until, const char *column, store_sum_fn fn,
-		     void *ctx, char *err, size_t len)
+struct top_rows {
+	store_top_fn fn;
+	void *ctx;
+};
+
+static int top_row(void *ctx, int n, char *const *v)
+{
+	struct top_rows *c = ctx;
+	uint64_t x[4];
+
+	if (n < 5 || !v[0])
+		return -EIO;
+	for (int k = 0; k < 4; k++)
+		x[k] = v[1 + k] ? strtoull(v[1 + k], NULL, 10) : 0;
+	return c->fn(c->ctx, v[0], x);
+}
+
+static int ch_top(void *state, const struct store_top *t, store_top_fn fn,
+		  void *ctx, char *err, size_t len)
 {
 	struct strbuf sql = STRBUF_INIT;
-	struct store_sum_text c = {fn, ctx};
+	struct top_rows c = {fn, ctx};
 	struct qch *q = state;
-	int rc = window_sql(&sql, host, since, until, column);
+	int rc;
 
-	free(q->host);
-	q->host = host ? strdup(host) : NULL;
-	q->window = !host || q->host;
-	q->since = since;
-	q->until = until;
-	if (!rc && host && !q->host)
-		rc = -ENOMEM;
-	if (rc) {
-		snprintf(err, len, "out of memory");
-		strbuf_free(&sql);
-		return rc;
-	}
-	rc = ch_ro_each(state, sql.buf, 0, NULL, store_sum_text_row, &c, err,
-			len);
-	strbuf_free(&sql);
-	return rc;
-}
-
-/*
- * Past this many ids a list would make the statement too long for the
- * server (max_query_size, 256 KiB, which readonly=1 cannot raise): every
- * name of the view is read instead, and name_row() in query.c keeps
- * those of the ids it summed.
- */
-#define CH_NAMES_LISTED 2000
-
-/*
- * The names of a window's addresses or processes without their ids: the
- * daily rows of its days and hosts, which name every row the window
- * counted (a drain's rows go into its day's row as they are stored, and
- * days are dropped last).  -EINVAL: not one of those (ifaces, or no
- * window summed).
- */
-static int window_names(struct strbuf *sql, const struct qch *q,
-			const char *select)
-{
-	char col[64], view[16];
-	const char *column;
-	int err;
-
-	if (!q->window ||
-	    sscanf(select, "SELECT id, %63[^ ] FROM %15s", col, view) != 2)
+	if (!name_column(t->by) || t->rank > STORE_RANK_RX) {
+		snprintf(err, len, "no column for --by %s", t->by);
 		return -EINVAL;
-	if (!strcmp(view, "addrs"))
-		column = "addr_id";
-	else if (!strcmp(view, "procs"))
-		column = "proc_id";
+	}
+	rc = window_sql(&sql, t, q->c.cluster[0] != '\0');
+	if (rc)
+		snprintf(err, len, "out of memory");
 	else
-		return -EINVAL;
-	err = strbuf_puts(sql, "SELECT DISTINCT ");
-	if (!err)
-		err = id_expr(sql, column);
-	if (!err)
-		err = strbuf_printf(sql,
-				    " AS id, %s FROM itm_day WHERE kind = 3 AND"
-				    " ts >= %" PRId64 " AND ts < %" PRId64,
-				    col, store_floor(q->since, STORE_DAY),
-				    q->until);
-	if (!err && q->host)
-		err = strbuf_puts(sql, " AND host = ") ||
-		      ch_sql_quote(sql, q->host);
-	return err ? -ENOMEM : 0;
-}
-
-static int ch_names(void *state, const char *select, const int64_t *ids,
-		    size_t n, store_row_fn fn, void *ctx, char *err, size_t len)
-{
-	struct strbuf sql = STRBUF_INIT;
-	int rc = n > CH_NAMES_LISTED ? window_names(&sql, state, select)
-				     : -EINVAL;
-
-	if (rc == -EINVAL) { /* the ids listed, or every name of the view */
-		strbuf_reset(&sql);
-		rc = strbuf_puts(&sql, select);
-	}
-	if (!rc && n <= CH_NAMES_LISTED)
-		rc = strbuf_puts(&sql, " WHERE id IN (");
-	for (size_t i = 0; !rc && n <= CH_NAMES_LISTED && i < n; i++)
-		rc = strbuf_printf(&sql, "%s%" PRId64, i ? "," : "", ids[i]);
-	if (!rc && n <= CH_NAMES_LISTED)
-		rc = strbuf_puts(&sql, ")");
-	if (rc) {
-		snprintf(err, len, "out of memory");
-		rc = -ENOMEM;
-	} else {
-		rc = ch_ro_each(state, sql.buf, 0, NULL, fn, ctx, err, len);
-	}
+		rc = ch_ro_each(state, sql.buf, 0, NULL, top_row, &c, err, len);
 	strbuf_free(&sql);
 	return rc;
 }
-
-/*
- * The horizons of `query top` (store_plan.h) for one host ($1).  The
- * materialized views sum every promoted drain into the rollups as it is
- * stored, so every hour and day, closed or not, is whole in itm_hour and
- * itm_day (hour_done and day_done: never).  Retention drops whole day
- * partitions: the raw rows start at the day of the oldest one kept
- * (bucket_from; none: never), the hours likewise (hour_from, never after
- * bucket_from); below that, the days.
- */
-#define CH_NEVER "toInt64(4000000000000000000)"
-#define CH_FROM(table)                                                         \
-	"(SELECT if(count() = 0, " CH_NEVER ", intDiv(min(ts), 86400) *"       \
-	" 86400) FROM " table " WHERE host = $1 AND kind = 3)"
-#define CH_META_SQL                                                            \
-	"SELECT k, v FROM (SELECT ['bucket_from', 'hour_from', 'hour_done',"   \
-	" 'day_done'] AS ks, [b, least(h, b), " CH_NEVER ", " CH_NEVER "]"     \
-	" AS vs FROM (SELECT " CH_FROM("itm_data") " AS b, " CH_FROM(          \
-		"itm_hour") " AS h)) ARRAY JOIN ks AS k, vs AS v"
 
 const struct store_reader ch_reader = {
 	.open = ch_ro_open,
 	.close = ch_ro_close,
 	.sql = ch_ro_sql,
 	.each = ch_ro_each,
-	.sums = ch_sums,
-	.names = ch_names,
-	.window = ch_window,
-	.host_sql = "SELECT DISTINCT host FROM ifaces WHERE host = $1",
+	.top = ch_top,
+	/* The sort key's prefix: not every interface of every day. */
+	.host_sql = "SELECT host FROM itm_day WHERE host = $1 LIMIT 1",
 	.all_hosts_sql = "SELECT DISTINCT host FROM ifaces",
-	.meta_sql = CH_META_SQL,
 };
