@@ -44,8 +44,13 @@ default_e2e=(
 	"tests/e2e/test_instance_lock.py::test_hook_taken_away_is_noticed[tc-filter-del-ingress-root]"
 	# --xdp: native veth XDP (Linux >= 4.19), XDP links (>= 5.9); the
 	# test leaves out only its jumbo frames where multi-buffer programs
-	# are refused (< 5.18), saying so.
-	tests/e2e/test_xdp.py
+	# are refused (< 5.18), saying so.  Received traffic attributed
+	# under --xdp (TC ingress moves it from pid 0) like TC alone.  The
+	# file's kept-restart and store-waiting cases of that run on the host
+	# only: under TCG they would double the file's 230 s on 5.10, past
+	# the matrix's 900 s per kernel.
+	tests/e2e/test_xdp.py::test_xdp_counts_like_tc
+	tests/e2e/test_xdp.py::test_xdp_attributes_rx_like_tc
 )
 if [[ -n ${ITM_KMATRIX_E2E:-} ]]; then
 	IFS=, read -r -a e2e <<<"$ITM_KMATRIX_E2E"
