@@ -481,7 +481,7 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		 * parse (its headers end past the copy, or it is malformed:
 		 * the pull then says so) is pulled after all.
 		 */
-		bool copy = !want_tuple && egress && skb->gso_segs <= 1 &&
+		bool copy = !want_tuple && skb->gso_segs <= 1 &&
 			    !skb->gso_size && skb->len >= ITM_COPY_LEN;
 
 		if (copy && linear < ITM_HDR_LEN) {
