@@ -485,7 +485,7 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		 * 0.96-1.10x a copying floor against 1.24-1.76x) but only
 		 * moves the pull into ip_rcv(): on a receiver without GRO
 		 * (veth's default) the receiving CPU's total per packet was
-		 * +16 to +46 ns (IPv6) and -15 to +22 ns (IPv4) with the
+		 * +16 to +46 ns (IPv6) and -15 to +57 ns (IPv4) with the
 		 * copy.  Where GRO ran first (the IP header already linear)
 		 * the copy won by 36-78 ns: reading such frames in place
 		 * is the next step.
