@@ -583,11 +583,6 @@ def markdown(args, runs, load):
       "interleaved in every round. \"empty\" is the statistics' own "
       "overhead (two clock reads), part of every figure. Load average "
       "(1-min) during the runs: %s." % (args.packets, args.rounds, load))
-    w("")
-    w("| traffic | dir | addresses | empty | minimal counter | itm --no-pid "
-      "| itm with attribution | --no-pid ÷ min | attribution ÷ min | "
-      "attribution extra |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for mode, dirs in (("packet", ("eg", "in")), ("socket", ("eg",)),
                        ("otherhost", ("in",))):
@@ -597,6 +592,12 @@ def markdown(args, runs, load):
             for fam in (4, 6):
                 for naddr in args.addrs:
                     rows.append((mode, d, fam, naddr))
+    if rows:
+        w("")
+        w("| traffic | dir | addresses | empty | minimal counter | itm "
+          "--no-pid | itm with attribution | --no-pid ÷ min | attribution "
+          "÷ min | attribution extra |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode, d, fam, naddr in rows:
         e = empty(mode, fam, naddr, d)
         m = cell(mode, fam, naddr, "min", d)
@@ -613,7 +614,7 @@ def markdown(args, runs, load):
             fmt(ratio(p, m), "%.2f×"),
             "–" if extra is None else "%+.0f ns (%+.0f%%)" % (
                 extra, 100.0 * extra / n)))
-    if args.itm_before:
+    if args.itm_before and rows:
         w("")
         w("Before/after: `%s` (before) and `%s` (after), same runs, ns per "
           "packet:" % (args.itm_before, args.itm))
