@@ -486,9 +486,8 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		 * moves the pull into ip_rcv(): on a receiver without GRO
 		 * (veth's default) the receiving CPU's total per packet was
 		 * +16 to +46 ns (IPv6) and -15 to +57 ns (IPv4) with the
-		 * copy.  Where GRO ran first (the IP header already linear)
-		 * the copy won by 36-78 ns: reading such frames in place
-		 * is the next step.
+		 * copy; after GRO (the IP header already linear) -116 to
+		 * +61 ns: IP and UDP input pay the pull when we do not.
 		 */
 		bool copy = !want_tuple && egress && skb->gso_segs <= 1 &&
 			    !skb->gso_size && skb->len >= ITM_COPY_LEN;
