@@ -30,6 +30,14 @@ Traffic modes:
   ring    packet mode through an AF_PACKET TX ring (gen -R): the IP header
           is outside the skb's linear area at both hooks; measured against
           minimal counters that copy (minl) or pull (minp, minq) it.
+  ringin  (on request) ring frames at ingress only, the same frames for
+          every configuration: gen -R -Q bypasses the qdisc layer, so no
+          egress program on the sending side (ring mode's, which differ
+          per configuration, would leave the frames pulled or not) touches
+          them; the program under test runs at ib0 ingress only (the
+          daemon on ib0 only).  Configurations: minl, minp, nopid (--itm)
+          and nopid@before (--itm-before), e.g. two ways of reading the
+          headers.
   otherhost  (on request) packet mode to a MAC address that is not the
           receiver's: ingress only, where attribution need not look up.
   deliver (on request) packet mode to destinations local to itmib (a
@@ -269,13 +277,15 @@ def one_run(args, topo, mode, fam, naddr, cfg):
             progs = ["empty", "gso"]
         else:
             progs = ["empty", cfg]
-        ref_eg = Attached(args.attach, topo.a, topo.aif, "egress", args.obj,
-                          [k + "_egress" for k in progs])
-        held.append(ref_eg)
+        ids_eg = {}
+        if mode != "ringin":
+            ref_eg = Attached(args.attach, topo.a, topo.aif, "egress",
+                              args.obj, [k + "_egress" for k in progs])
+            held.append(ref_eg)
+            ids_eg = {k: ref_eg.ids[k + "_egress"] for k in progs}
         ref_in = Attached(args.attach, topo.b, topo.bif, "ingress", args.obj,
                           [k + "_ingress" for k in progs])
         held.append(ref_in)
-        ids_eg = {k: ref_eg.ids[k + "_egress"] for k in progs}
         ids_in = {k: ref_in.ids[k + "_ingress"] for k in progs}
         if cfg in ("cgi", "cgp"):
             if not topo.cgroup:
@@ -291,12 +301,16 @@ def one_run(args, topo, mode, fam, naddr, cfg):
             # nopid@s60: a sample interval longer than the run, so the maps
             # are never drained (and addresses never re-inserted) during it.
             interval = cfg.split("@s")[1] if "@s" in cfg else "2"
-            da = Daemon(binary, topo.a, topo.aif, pin + "_a", extra, interval)
-            held.append(da)
+            da = None
+            if mode != "ringin":
+                da = Daemon(binary, topo.a, topo.aif, pin + "_a", extra,
+                            interval)
+                held.append(da)
             db = Daemon(binary, topo.b, topo.bif, pin + "_b", extra,
                         interval)
             held.append(db)
-            ids_eg[cfg] = da.prog_id("egress")
+            if da:
+                ids_eg[cfg] = da.prog_id("egress")
             ids_in[cfg] = db.prog_id("ingress")
             # The daemon runs its task_file iterator at start: let it end.
             time.sleep(0.3)
@@ -311,10 +325,12 @@ def one_run(args, topo, mode, fam, naddr, cfg):
             argv.append("-u")
         else:
             argv += ["-S", "-s", "fd00:79::" if fam == 6 else "10.79.0.0"]
-            if mode in ("packet", "deliver", "ring"):
+            if mode in ("packet", "deliver", "ring", "ringin"):
                 argv += ["-m", topo.bmac]
-            if mode == "ring":
+            if mode in ("ring", "ringin"):
                 argv.append("-R")
+            if mode == "ringin":
+                argv.append("-Q")
             if mode == "deliver":
                 argv += ["-b", DELIVER_DST[fam]]
         g = sh(*ns_exec(topo.a, *argv), timeout=600)
@@ -481,6 +497,63 @@ def ring_section(w, args, cell, empty, ratio):
       "the headers in (the lookup costs more than the pull).")
 
 
+def ringin_section(w, args, sel, cell, empty, ratio):
+    """Ring frames at ingress only, the same shape for every program."""
+    def rng(fam, naddr, cfg, den=None):
+        v = []
+        for r in sel("ringin", fam, naddr, cfg):
+            x = r["ns"].get("in/" + cfg)
+            if x is None:
+                continue
+            if den:
+                # The same round's floor: runs are appended in order.
+                d = [q["ns"].get("in/" + den) for q in
+                     sel("ringin", fam, naddr, den)]
+                i = sel("ringin", fam, naddr, cfg).index(r)
+                if i >= len(d) or not d[i]:
+                    continue
+                x /= d[i]
+            v.append(x)
+        spec = "%.2f" if den else "%.0f"
+        return "–" if not v else (spec + "–" + spec) % (min(v), max(v))
+
+    itm_b = "nopid@before" if args.itm_before else None
+    w("")
+    w("#### TC ingress on ring frames, the same frames for every program "
+      "(`--modes ringin`)")
+    w("")
+    w("`gen -R -Q`: AF_PACKET TX ring frames (only the Ethernet header in "
+      "the linear area) that bypass the sender's qdisc layer, so no egress "
+      "program touches them; the program under test runs at ib0 ingress "
+      "only. \"itm\" is `%s` (--no-pid)%s. ns per packet, median of "
+      "rounds (min–max); ratios per round." % (
+          args.itm, ", \"itm before\" `%s`" % args.itm_before
+          if itm_b else ""))
+    w("")
+    heads = ["empty", "minl", "minp", "itm"] + (["itm before"] if itm_b
+                                                else []) + [
+        "itm ÷ minl", "(min–max)"] + (["before ÷ minl", "(min–max)"]
+                                      if itm_b else [])
+    w("| IP | addresses | " + " | ".join(heads) + " |")
+    w("|---|---:|" + "---:|" * len(heads))
+    for fam in (4, 6):
+        for naddr in args.addrs:
+            fl = cell("ringin", fam, naddr, "minl", "in")
+            vals = [fmt(empty("ringin", fam, naddr, "in"))] + [
+                "%s (%s)" % (fmt(cell("ringin", fam, naddr, c, "in")),
+                             rng(fam, naddr, c))
+                for c in ["minl", "minp", "nopid"] + (
+                    [itm_b] if itm_b else [])]
+            vals += [fmt(ratio(cell("ringin", fam, naddr, "nopid", "in"),
+                               fl), "%.2f×"),
+                     rng(fam, naddr, "nopid", "minl")]
+            if itm_b:
+                vals += [fmt(ratio(cell("ringin", fam, naddr, itm_b, "in"),
+                                   fl), "%.2f×"),
+                         rng(fam, naddr, itm_b, "minl")]
+            w("| v%d | %d | %s |" % (fam, naddr, " | ".join(vals)))
+
+
 def markdown(args, runs, load):
     out = []
     w = out.append
@@ -510,11 +583,6 @@ def markdown(args, runs, load):
       "interleaved in every round. \"empty\" is the statistics' own "
       "overhead (two clock reads), part of every figure. Load average "
       "(1-min) during the runs: %s." % (args.packets, args.rounds, load))
-    w("")
-    w("| traffic | dir | addresses | empty | minimal counter | itm --no-pid "
-      "| itm with attribution | --no-pid ÷ min | attribution ÷ min | "
-      "attribution extra |")
-    w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = []
     for mode, dirs in (("packet", ("eg", "in")), ("socket", ("eg",)),
                        ("otherhost", ("in",))):
@@ -524,6 +592,12 @@ def markdown(args, runs, load):
             for fam in (4, 6):
                 for naddr in args.addrs:
                     rows.append((mode, d, fam, naddr))
+    if rows:
+        w("")
+        w("| traffic | dir | addresses | empty | minimal counter | itm "
+          "--no-pid | itm with attribution | --no-pid ÷ min | attribution "
+          "÷ min | attribution extra |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for mode, d, fam, naddr in rows:
         e = empty(mode, fam, naddr, d)
         m = cell(mode, fam, naddr, "min", d)
@@ -540,7 +614,7 @@ def markdown(args, runs, load):
             fmt(ratio(p, m), "%.2f×"),
             "–" if extra is None else "%+.0f ns (%+.0f%%)" % (
                 extra, 100.0 * extra / n)))
-    if args.itm_before:
+    if args.itm_before and rows:
         w("")
         w("Before/after: `%s` (before) and `%s` (after), same runs, ns per "
           "packet:" % (args.itm_before, args.itm))
@@ -564,6 +638,8 @@ def markdown(args, runs, load):
                 "–" if pa is None or na is None else "%+.0f" % (pa - na)))
     if "ring" in args.modes:
         ring_section(w, args, cell, empty, ratio)
+    if "ringin" in args.modes:
+        ringin_section(w, args, sel, cell, empty, ratio)
     cfgs = sorted({r["cfg"] for r in runs})
     if args.cfgs:
         w("")
@@ -718,8 +794,11 @@ def main():
                     cfgs = ["gso", "lku", "cgi", "cgp", "nopid", "pid"]
                 if mode == "ring":
                     cfgs = RING_CFGS + ["nopid", "pid"]
+                if mode == "ringin":
+                    cfgs = ["minl", "minp", "nopid"]
                 if args.itm_before:
-                    cfgs += ["nopid@before", "pid@before"]
+                    cfgs += ["nopid@before"] + (
+                        ["pid@before"] if mode != "ringin" else [])
                 if args.cfgs:
                     cfgs = args.cfgs.split(",")
                 # Interleave: a different configuration goes first each round.

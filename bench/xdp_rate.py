@@ -30,7 +30,22 @@ Configurations, interleaved (a different one first each round):
   xk24, xv32, xmim, xlen  the ladder from xmin to our program
            (bench/xdp_rate.bpf.c), not run unless named in --cfgs
 
+  tc@before  the daemon (--no-pid) of the --itm-before build: two TC
+           builds compared in the same rounds
+
 --v6 sends IPv6 instead of IPv4; --naddr sets the number of sources.
+--ring sends through an AF_PACKET TX ring (gen -R): frames whose IP header
+is outside the skb's linear area.  veth's GRO pulls the IP header in
+before TC ingress (the transport header stays outside), so TC ingress
+sees 34 (IPv4) or 54 (IPv6) linear bytes; IP input pulls the rest after
+it, and the receiver's CPU time counts that too.
+--backlog (with --ring, for TC only): GRO off on the receiver, so veth
+hands every frame to netif_rx() and TC ingress sees it as the ring made
+it (only the Ethernet header linear).  The receive path then runs in the
+generator's own context (the NET_RX softirq at its local_bh_enable(), on
+its CPU; charged to it, as this kernel has no IRQ time accounting): the
+figure is the generator's CPU time per packet, sending and receiving,
+and the difference to "none" is what the receiver's side costs more.
 
 Attached XDP programs run in veth's native mode.  The in-situ cost of each
 program (BPF run-time statistics, as bench/insitu.py) is measured in the
@@ -43,6 +58,7 @@ import json
 import os
 import platform
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -62,6 +78,7 @@ DOC = {
     "xitm@before": "our XDP program, the --itm-before build",
     "none": "nothing attached",
     "tc": "our TC program (daemon --no-pid)",
+    "tc@before": "our TC program, the --itm-before build (--no-pid)",
     "xempty": "XDP_PASS only",
     "xmin": "minimal XDP counter",
     "xitm": "our XDP program (daemon --no-pid --xdp)",
@@ -74,7 +91,7 @@ class Topo:
         self.a, self.b = "itmxa%d" % tag, "itmxb%d" % tag
         self.aif, self.bif = "xa0", "xb0"
 
-    def setup(self, rx_cpu):
+    def setup(self, rx_cpu, backlog=False):
         for ns in (self.a, self.b):
             sh("ip", "netns", "add", ns)
         sh("ip", "link", "add", self.aif, "netns", self.a, "type", "veth",
@@ -88,14 +105,17 @@ class Topo:
         sh("ip", "netns", "exec", self.a, "ethtool", "-K", self.aif, "tso",
            "off", "gso", "off")
         sh("ip", "netns", "exec", self.b, "ethtool", "-K", self.bif, "gro",
-           "on")
+           "off" if backlog else "on")
         for ns, dev in ((self.a, self.aif), (self.b, self.bif)):
             sh(*ns_exec(ns, "ip", "link", "set", dev, "up"))
+        self.bmac = json.loads(sh(*ns_exec(
+            self.b, "ip", "-j", "link", "show", self.bif)))[0]["address"]
+        self.napi = None
+        if backlog:
+            return
         # Threaded NAPI (sysfs of the namespace: ip netns exec mounts it).
         sh("ip", "netns", "exec", self.b, "sh", "-c",
            "echo 1 > /sys/class/net/%s/threaded" % self.bif)
-        self.bmac = json.loads(sh(*ns_exec(
-            self.b, "ip", "-j", "link", "show", self.bif)))[0]["address"]
         self.napi = self.napi_pid()
         sh("taskset", "-pc", str(rx_cpu), str(self.napi))
 
@@ -119,6 +139,8 @@ class Topo:
 
 
 def napi_ns(pid_):
+    if pid_ is None:
+        return 0
     return int(open("/proc/%d/schedstat" % pid_).read().split()[0])
 
 
@@ -169,13 +191,15 @@ def one_run(args, topo, cfg):
                          [cfg])
             held.append(a)
             prog = a.ids[cfg]
-        elif cfg in ("tc", "xitm", "xitm@before"):
-            extra = ["--no-pid"] + (["--xdp"] if cfg != "tc" else [])
-            binary = {"tc": args.itm, "xitm": args.itm_xdp,
+        elif cfg in ("tc", "tc@before", "xitm", "xitm@before"):
+            tc = cfg.startswith("tc")
+            extra = ["--no-pid"] + (["--xdp"] if not tc else [])
+            binary = {"tc": args.itm, "tc@before": args.itm_before,
+                      "xitm": args.itm_xdp,
                       "xitm@before": args.itm_before}[cfg]
             d = Daemon(binary, topo.b, topo.bif, pin, extra)
             held.append(d)
-            if cfg == "tc":
+            if tc:
                 prog = d.prog_id("ingress")  # its pinned tcx/tc link
                 time.sleep(0.5)
             else:
@@ -187,9 +211,11 @@ def one_run(args, topo, cfg):
                 topo.aif, "-n", str(args.packets), "-a", str(args.naddr),
                 "-S", "-m", topo.bmac] + (
                     ["-6", "-s", "fd00:79::"] if args.v6 else
-                    ["-s", "10.79.0.0"])
+                    ["-s", "10.79.0.0"]) + (["-R"] if args.ring else [])
+        u0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         g = dict(kv.split("=") for kv in sh(*ns_exec(topo.a, *argv),
                                             timeout=900).split())
+        u1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         # Let the NAPI thread finish the ring before reading its time.
         time.sleep(0.2)
         s1, t1 = link(topo.b, topo.bif), link(topo.a, topo.aif)
@@ -200,6 +226,8 @@ def one_run(args, topo, cfg):
                "seconds": float(g["seconds"]), "rx": rx,
                "drops": t1["tx"]["dropped"] - t0["tx"]["dropped"],
                "napi_ns": n1 - n0,
+               "gen_ns": 1e9 * (u1.ru_utime + u1.ru_stime - u0.ru_utime -
+                                u0.ru_stime),
                "load": float(open("/proc/loadavg").read().split()[0]),
                "prog_ns": None, "prog_cnt": p1[1] - p0[1]}
         if res["prog_cnt"] > 0:
@@ -228,7 +256,8 @@ def markdown(args, runs, cfgs):
         return "%s–%s" % (fmt(min(v)), fmt(max(v))) if v else "–"
 
     def cpu(r):
-        return r["napi_ns"] / r["rx"] if r["rx"] else None
+        t = r["gen_ns"] if args.backlog else r["napi_ns"]
+        return t / r["rx"] if r["rx"] else None
 
     def wall(r):
         return r["rx"] / r["seconds"] if r["seconds"] else None
@@ -242,6 +271,12 @@ def markdown(args, runs, cfgs):
           args.naddr, min(loads), max(loads)))
     if args.v6:
         out[-1] = out[-1].replace("IPv4 UDP", "IPv6 UDP")
+    if args.ring:
+        out[-1] = out[-1].replace(" UDP", " UDP (AF_PACKET TX ring frames)")
+    if args.backlog:
+        out[-1] += (" Receiver in backlog mode (GRO off, netif_rx()): the "
+                    "CPU column is the generator's CPU time per packet, "
+                    "sending and receiving in one context.")
     w("")
     w("| configuration | receiver CPU ns/packet | (min–max) | one core "
       "sustains, Mpps | × tc | wall rate, kpps | frames refused, ring "
@@ -285,7 +320,22 @@ def markdown(args, runs, cfgs):
           "(%.2f× without the statistics' overhead, the empty XDP "
           "program's %s ns)." % (xi / xm, (xi - xe) / (xm - xe) if xe and
                                   xm > xe else float("nan"), fmt(xe)))
-    if "xitm" not in cfgs:
+    nn = col("none", cpu)
+    for c in ("tc", "tc@before"):
+        if c in cfgs and nn and col(c, cpu):
+            d = [cpu(r) - cpu(q) for r, q in zip(
+                [r for r in runs if r["cfg"] == c],
+                [q for q in runs if q["cfg"] == "none"])]
+            w("Receiver CPU of %s over none: %+.0f ns/packet (per round "
+              "%s)." % (c, col(c, cpu) - nn, ", ".join("%+.0f" % x
+                                                       for x in d)))
+    if "tc" in cfgs and "tc@before" in cfgs:
+        d = [cpu(r) - cpu(q) for r, q in zip(
+            [r for r in runs if r["cfg"] == "tc"],
+            [q for q in runs if q["cfg"] == "tc@before"])]
+        w("tc − tc@before, same round: %s ns/packet (median %+.0f)." % (
+            ", ".join("%+.0f" % x for x in d), med(d)))
+    if "xitm" not in cfgs and any(c.startswith("x") for c in cfgs):
         w("Our XDP program: not measured (`%s` has no --xdp)." % args.itm_xdp)
     w("")
     return "\n".join(out)
@@ -299,6 +349,12 @@ def main():
     ap.add_argument("--itm-before", default="",
                     help="another build: adds xitm@before to the rounds")
     ap.add_argument("--v6", action="store_true", help="IPv6 traffic")
+    ap.add_argument("--ring", action="store_true",
+                    help="frames from an AF_PACKET TX ring (gen -R)")
+    ap.add_argument("--backlog", action="store_true",
+                    help="GRO off on the receiver: no NAPI, the receive "
+                    "path runs in the generator's context (its CPU time "
+                    "is measured)")
     ap.add_argument("--attach", required=True)
     ap.add_argument("--obj", required=True,
                     help="build/bench/xdp_rate.bpf.o")
@@ -309,7 +365,8 @@ def main():
     ap.add_argument("--cfgs", default=",".join(CFGS))
     args = ap.parse_args()
     args.itm_xdp = args.itm_xdp or args.itm
-    if args.itm_before and "xitm@before" not in args.cfgs.split(","):
+    if args.itm_before and not any(c.endswith("@before")
+                                   for c in args.cfgs.split(",")):
         args.cfgs += ",xitm@before"
     cfgs = [c for c in args.cfgs.split(",")
             if (c != "xitm" or has_xdp(args.itm_xdp)) and
@@ -326,7 +383,7 @@ def main():
     signal.signal(signal.SIGTERM, on_signal)
     runs = []
     try:
-        topo.setup(rx_cpu)
+        topo.setup(rx_cpu, args.backlog)
         sh("sysctl", "-qw", "kernel.bpf_stats_enabled=1")
         for rnd in range(args.rounds):
             k = rnd % len(cfgs)

@@ -471,15 +471,23 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		/*
 		 * Only GSO (the transport header's length) and the socket
 		 * lookup (the ports) read past the IP header, up to
-		 * ITM_PULL_LEN bytes: pull those in.  So does ingress, where
-		 * IP input pulls the headers right after us anyway and a
-		 * pull measured cheaper than the copy.  At egress a pull can
+		 * ITM_PULL_LEN bytes: pull those in.  At egress a pull can
 		 * cost a copy of the whole frame (an AF_PACKET TX ring's
 		 * pages are the user's: the kernel copies them out before it
 		 * changes the skb's head), so read the linear area when it
 		 * holds the IP header, else a copy.  A frame the copy does not
 		 * parse (its headers end past the copy, or it is malformed:
 		 * the pull then says so) is pulled after all.
+		 *
+		 * Ingress pulls: IP input pulls the headers right after us
+		 * anyway.  A copy there looks cheaper where we run (ring
+		 * frames through veth, bench/RESULTS.md 2026-12-07 06:31:
+		 * 0.96-1.10x a copying floor against 1.24-1.76x) but only
+		 * moves the pull into ip_rcv(): on a receiver without GRO
+		 * (veth's default) the receiving CPU's total per packet was
+		 * +16 to +46 ns (IPv6) and -15 to +57 ns (IPv4) with the
+		 * copy; after GRO (the IP header already linear) -116 to
+		 * +61 ns: IP and UDP input pay the pull when we do not.
 		 */
 		bool copy = !want_tuple && egress && skb->gso_segs <= 1 &&
 			    !skb->gso_size && skb->len >= ITM_COPY_LEN;
