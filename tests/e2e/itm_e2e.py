@@ -88,6 +88,23 @@ def ns_socket(ns, family, type_, proto=0):
         return socket.socket(family, type_, proto)
 
 
+def tcp_send_all(ns, src, dst, port, up, timeout=30):
+    """From namespace ns, connect src -> dst:port, send up bytes, close
+    first and wait for the receiver's FIN (so every byte was taken in)."""
+    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+    c = ns_socket(ns, fam, socket.SOCK_STREAM)
+    try:
+        c.settimeout(timeout)
+        c.bind((src, 0))
+        c.connect((dst, port))
+        c.sendall(b"t" * up)
+        c.shutdown(socket.SHUT_WR)
+        while c.recv(65536):
+            pass
+    finally:
+        c.close()
+
+
 def raw_send(ns, dev, frames):
     """Sends whole Ethernet frames out of dev with AF_PACKET: through the
     qdisc layer, so TC egress sees them."""

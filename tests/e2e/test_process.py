@@ -147,18 +147,6 @@ class PeerTcpServer:
             raise self.error
 
 
-def peer_tcp_client(ns, src, dst, port, up):
-    s = e2e.ns_socket(ns, _fam(dst), socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.bind((src, 0))
-    s.connect((dst, port))
-    s.sendall(b"q" * up)
-    s.shutdown(socket.SHUT_WR)
-    while s.recv(65536):
-        pass
-    s.close()
-
-
 # ------------------------------------------------------------ capture
 
 def connection_bytes(pcap, local_macs, local_port, remote):
@@ -286,7 +274,7 @@ def test_processes_attributed_exactly(topo, start_monitor, tmp_path,
             c.go()
         # the peer's side of the UDP receive and the TCP server test
         rx_truth = e2e.udp_send(t.pns, p_udp, m4, 5002, [50, 60, 70])
-        peer_tcp_client(t.pns, p_tcp_srv, m4, 7200, 12345)
+        e2e.tcp_send_all(t.pns, p_tcp_srv, m4, 7200, 12345)
 
         udp_tx = sender.wait()
         udp_rx = receiver.wait()

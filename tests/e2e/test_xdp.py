@@ -449,21 +449,6 @@ def peer_udp(pns, src, dst, sizes, closed=()):
         s.close()
 
 
-def peer_tcp(pns, src, dst, up):
-    """Send up bytes and close first; wait for the receiver's FIN."""
-    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
-    c = e2e.ns_socket(pns, fam, socket.SOCK_STREAM)
-    try:
-        c.settimeout(20)
-        c.bind((src, 0))
-        c.connect((dst, RX_TCP))
-        c.sendall(b"t" * up)
-        c.shutdown(socket.SHUT_WR)
-        while c.recv(65536):
-            pass
-    finally:
-        c.close()
-
 
 def peer_truth(pcap, peer_mac):
     """From a capture on the peer's device, every IP frame the peer sent:
@@ -584,7 +569,7 @@ def test_xdp_attributes_rx_like_tc(topo, start_monitor, tmp_path):
             for src, dst in ps:
                 peer_udp(t.pns, src, dst, [1, 100, 1000, 1400],
                          closed=[10, 300])
-                peer_tcp(t.pns, src, dst, 400000)
+                e2e.tcp_send_all(t.pns, src, dst, RX_TCP, 400000, timeout=20)
         t.wait_quiet(quiet_for=0.3)
     finally:
         rx.go()
@@ -644,7 +629,8 @@ def test_xdp_attribution_kept_restarts(topo, start_monitor, tmp_path,
                 for src, dst in srcs:
                     peer_udp(t.pns, src, dst, [60, 1000], closed=[20])
                     if sent[0] % 5 == 0:
-                        peer_tcp(t.pns, src, dst, 50000)
+                        e2e.tcp_send_all(t.pns, src, dst, RX_TCP, 50000,
+                                         timeout=20)
                 sent[0] += 1
                 time.sleep(random.uniform(0, 0.01))
 
@@ -749,7 +735,8 @@ def test_xdp_attribution_while_the_store_waits(topo, start_monitor,
                     # but frames not yet moved, the case to catch.
                     for src, dst in srcs:
                         peer_udp(t.pns, src, dst, [1400] * 20)
-                        peer_tcp(t.pns, src, dst, 300000)
+                        e2e.tcp_send_all(t.pns, src, dst, RX_TCP, 300000,
+                                         timeout=20)
                     time.sleep(0.005)
 
             th = threading.Thread(target=flood)
