@@ -105,8 +105,10 @@ def test_top_for_group_members_only(request, topo, start_monitor, itm_bin,
     assert p.returncode == 2 and "no monitor is serving" in p.stderr
 
     # Several viewers at once, each with every update until it quits.
+    # 12 frames (6 s at -s 0.5): the last comes after the second send is
+    # drained even when a loaded machine takes seconds to send it.
     viewers = [subprocess.Popen(
-        [binary, "top", "--no-tui", "-n", "6", "-S", sock],
+        [binary, "top", "--no-tui", "-n", "12", "-S", sock],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={"PATH": "/usr/bin:/bin"}, **as_user(MEMBER, [GROUP]))
         for _ in range(4)]
