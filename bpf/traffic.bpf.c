@@ -418,6 +418,12 @@ struct {
  * stays counted under pid 0, exactly, and its bytes go to itm_mv_missed,
  * exported as ip_traffic_xdp_attribution_missed_*.  The same holds for a
  * frame XDP did not count as IP (nothing to move).
+ *
+ * Taken from pid 0 before it is given to the process: a reader of the
+ * still-active map (persist.c while a commit waits) reads pid 0's entries
+ * after all others (map_rows_read()), so a move it overlaps shows the
+ * frame under neither key, which its next read makes up, and never under
+ * both, which would count the frame twice in memory.
  */
 static __always_inline void move_rx(const struct packet_info *pi)
 {
@@ -435,23 +441,25 @@ static __always_inline void move_rx(const struct packet_info *pi)
 	if (!from || from->rx_bytes < pi->bytes ||
 	    from->rx_packets < pi->packets)
 		goto missed;
+	from->rx_bytes -= pi->bytes;
+	from->rx_packets -= pi->packets;
 	to = bpf_map_lookup_elem(stats, &pi->key);
 	if (!to) {
 		init.rx_bytes = pi->bytes;
 		init.rx_packets = pi->packets;
 		if (!bpf_map_update_elem(stats, &pi->key, &init, BPF_NOEXIST))
-			goto moved;
+			return;
 		/* Another CPU inserted it meanwhile, or the map is full. */
 		to = bpf_map_lookup_elem(stats, &pi->key);
 		if (!to)
-			goto missed;
+			goto undo;
 	}
 	to->rx_bytes += pi->bytes;
 	to->rx_packets += pi->packets;
-moved:
-	from->rx_bytes -= pi->bytes;
-	from->rx_packets -= pi->packets;
 	return;
+undo:
+	from->rx_bytes += pi->bytes;
+	from->rx_packets += pi->packets;
 missed:
 	miss = bpf_map_lookup_elem(&itm_mv_missed, &zero);
 	if (miss) {

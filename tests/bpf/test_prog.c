@@ -19,7 +19,9 @@
  */
 #include <errno.h>
 #include <net/if.h>
+#include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,8 @@
 
 #include "itm_shared.h"
 #include "frames.h"
+#include "map_rows.h"
+#include "table.h"
 #include "traffic.skel.h"
 #include "lo_up.h"
 
@@ -92,7 +96,8 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt,
 	return vfprintf(stderr, fmt, args);
 }
 
-/* The programs user/kernel/loader.c falls back to: no kfuncs before Linux 6.2. */
+/* The programs user/kernel/loader.c falls back to: no kfuncs before Linux 6.2.
+ */
 static void set_inline_autoload(struct traffic_bpf *s, bool on)
 {
 	bpf_program__set_autoload(s->progs.itm_egress, on);
@@ -124,7 +129,8 @@ static struct traffic_bpf *traffic_load(bool attribute_pid, __u32 entries,
 			bpf_map__set_max_entries(s->maps.itm_stats_a, entries);
 			bpf_map__set_max_entries(s->maps.itm_stats_b, entries);
 		}
-		/* Exactly as user/kernel/loader.c: as the wrong type, refused. */
+		/* Exactly as user/kernel/loader.c: as the wrong type, refused.
+		 */
 		if (pass == 0 && getenv("ITM_TEST_REFUSE_INLINE")) {
 			bpf_program__set_type(s->progs.itm_egress,
 					      BPF_PROG_TYPE_XDP);
@@ -134,8 +140,20 @@ static struct traffic_bpf *traffic_load(bool attribute_pid, __u32 entries,
 					      BPF_PROG_TYPE_XDP);
 			bpf_program__set_type(s->progs.itm_ingress_l3,
 					      BPF_PROG_TYPE_XDP);
+			bpf_program__set_type(s->progs.itm_ingress_mv,
+					      BPF_PROG_TYPE_XDP);
 		}
 		set_inline_autoload(s, pass == 0);
+		/*
+		 * --xdp with attribution: XDP counts under pid 0, TC ingress
+		 * moves to the process (move_rx()); the loader's choice of
+		 * the two move programs is the inline one's.
+		 */
+		bpf_program__set_autoload(s->progs.itm_xdp, attribute_pid);
+		bpf_program__set_autoload(s->progs.itm_ingress_mv,
+					  attribute_pid && pass == 0);
+		bpf_program__set_autoload(s->progs.itm_ingr_mv_hlp,
+					  attribute_pid && pass == 1);
 		/* A refusal of the inline programs is reported as a skip. */
 		quiet = pass == 0;
 		err = traffic_bpf__load(s);
@@ -280,6 +298,9 @@ static int state_reset(void)
 	for (__u32 idx = 0; idx < ITM_CTR_MAX; idx++)
 		if (bpf_map_update_elem(fd, &idx, zero, BPF_ANY))
 			return -errno;
+	if (bpf_map_update_elem(bpf_map__fd(skel->maps.itm_mv_missed),
+				&(__u32){0}, zero, BPF_ANY))
+		return -errno;
 	err = map_clear(bpf_map__fd(skel->maps.itm_stats_a));
 	if (!err)
 		err = map_clear(bpf_map__fd(skel->maps.itm_stats_b));
@@ -1204,6 +1225,221 @@ static int t_attr_ingress_variants(void)
 	return state_check(&w);
 }
 
+/* The move program the loader attaches at TC ingress under --xdp. */
+static struct bpf_program *prog_move(void)
+{
+	return skel_hlp ? skel->progs.itm_ingr_mv_hlp
+			: skel->progs.itm_ingress_mv;
+}
+
+static int run_xdp(const struct frame *f, __u32 repeat)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = f->data,
+		    .data_size_in = f->len, .repeat = repeat);
+	int err = bpf_prog_test_run_opts(bpf_program__fd(skel->progs.itm_xdp),
+					 &opts);
+
+	if (err)
+		return fail("test_run itm_xdp: %s", strerror(-err));
+	if (opts.retval != XDP_PASS)
+		return fail("itm_xdp returned %u, want XDP_PASS",
+			    (unsigned)opts.retval);
+	return 0;
+}
+
+static int missed_check(__u64 packets, __u64 bytes)
+{
+	struct itm_counter vals[ncpus], sum = {};
+
+	if (bpf_map_lookup_elem(bpf_map__fd(skel->maps.itm_mv_missed),
+				&(__u32){0}, vals))
+		return fail("reading itm_mv_missed: %s", strerror(errno));
+	for (int i = 0; i < ncpus; i++) {
+		sum.packets += vals[i].packets;
+		sum.bytes += vals[i].bytes;
+	}
+	if (sum.packets != packets || sum.bytes != bytes)
+		return fail("itm_mv_missed: %llu pkt %llu B, want %llu pkt "
+			    "%llu B",
+			    sum.packets, sum.bytes, (unsigned long long)packets,
+			    (unsigned long long)bytes);
+	return 0;
+}
+
+/*
+ * --xdp with attribution: XDP counts a frame under (address, 0), the move
+ * program moves it to the socket's owner; a frame XDP never counted, or
+ * one for no socket, moves nothing, and only the former is missed.
+ */
+static int t_attr_xdp_move(void)
+{
+	struct pkt_spec tcp6_in = udp4_in;
+	struct expect w = {
+		.a = {{REMOTE4, RX(2 * 128, 2), PID_UDP4},
+		      {REMOTE4, RX(0, 0), 0},
+		      /* No IPv6 TCP socket on port 443: stays. */
+		      {REMOTE6, RX(40 + 20 + 100, 1), 0}},
+		.na = 3,
+	};
+	struct frame f;
+
+	TRY(build(&f, &udp4_in));
+	to_host(&f);
+	TRY(run_xdp(&f, 2));
+	TRY(run(prog_move(), &f));
+	TRY(run(prog_move(), &f));
+	/* pid 0's slot is empty now: nothing to take, counted as missed. */
+	TRY(run(prog_move(), &f));
+	tcp6_in.family = AF_INET6;
+	tcp6_in.src = REMOTE6;
+	tcp6_in.dst = LOCAL6;
+	tcp6_in.l4 = IPPROTO_TCP;
+	TRY(build(&f, &tcp6_in));
+	to_host(&f);
+	TRY(run_xdp(&f, 1));
+	TRY(run(prog_move(), &f));
+	TRY(state_check(&w));
+	return missed_check(1, 128);
+}
+
+#define RACE_ADDRS  16
+#define RACE_FRAMES 200000
+
+struct race_reader {
+	int fd, cpu;
+	atomic_bool done;
+	__u64 total; /* received packets XDP counted before the moves */
+	__u64 reads, over, max;
+	int err;
+};
+
+static int pin_to(pthread_t t, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return -pthread_setaffinity_np(t, sizeof(set), &set);
+}
+
+/* Reads the active map as persist.c does while a commit waits. */
+static void *race_read(void *arg)
+{
+	struct race_reader *r = arg;
+	struct map_rows rows = {0};
+	void *scratch;
+
+	r->err = pin_to(pthread_self(), r->cpu);
+	scratch =
+		calloc(64 * (size_t)ncpus, ITM_PERCPU_STRIDE(struct itm_value));
+	if (!r->err && !scratch)
+		r->err = -ENOMEM;
+	while (!r->err && !atomic_load(&r->done)) {
+		__u64 sum = 0;
+
+		r->err = map_rows_read(r->fd, ncpus, scratch, 64, true, &rows);
+		for (size_t i = 0; i < rows.n; i++)
+			sum += rows.vals[i].rx_packets;
+		r->reads++;
+		if (sum > r->total)
+			r->over++;
+		if (sum > r->max)
+			r->max = sum;
+	}
+	free(scratch);
+	map_rows_free(&rows);
+	return NULL;
+}
+
+/* Two online CPUs this process may run on, or -1. */
+static int two_cpus(int cpu[2])
+{
+	cpu_set_t set;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -1;
+	for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+		if (CPU_ISSET(c, &set))
+			cpu[n++] = c;
+	return n == 2 ? 0 : -1;
+}
+
+/*
+ * A reader of the still-active map beside the moves never sees a frame
+ * twice: move_rx() takes from pid 0 before it gives to the process and
+ * map_rows_read(..., pid0_last) reads pid 0's entries after all others.
+ * Sixteen addresses, so that the hash puts some (address, 0) entries
+ * before their (address, pid) in the walk: read in walk order alone, a
+ * move between the two reads shows its frame twice.  The moves run
+ * back to back on one CPU (test_run's repeat), the reader on another.
+ */
+static int t_attr_move_race(void)
+{
+	struct race_reader r = {.fd = bpf_map__fd(skel->maps.itm_stats_a)};
+	struct frame f[RACE_ADDRS];
+	cpu_set_t old;
+	pthread_t t;
+	int cpu[2], err;
+
+	if (two_cpus(cpu) || sched_getaffinity(0, sizeof(old), &old))
+		return fail("fewer than two CPUs to run on");
+	if (pin_to(pthread_self(), cpu[0]))
+		return fail("pinning to CPU %d: %s", cpu[0], strerror(errno));
+	for (int i = 0; i < RACE_ADDRS; i++) {
+		struct pkt_spec s = udp4_in;
+		char src[INET_ADDRSTRLEN];
+
+		snprintf(src, sizeof(src), "198.51.100.%d", 100 + i);
+		s.src = src;
+		TRY(build(&f[i], &s));
+		to_host(&f[i]);
+		TRY(run_xdp(&f[i], RACE_FRAMES));
+	}
+	r.total = (__u64)RACE_ADDRS * RACE_FRAMES;
+	r.cpu = cpu[1];
+	if (pthread_create(&t, NULL, race_read, &r))
+		return fail("pthread_create failed");
+	for (int round = 0; round < 4; round++)
+		for (int i = 0; i < RACE_ADDRS; i++)
+			if (run_gso(prog_move(), &f[i], 0, 0, RACE_FRAMES / 4) <
+			    0)
+				break;
+	atomic_store(&r.done, true);
+	pthread_join(t, NULL);
+	sched_setaffinity(0, sizeof(old), &old);
+	if (fail_msg[0])
+		return -1;
+	if (r.err)
+		return fail("reader: %s", strerror(-r.err));
+	if (verbose)
+		printf("# %llu reads beside the moves\n", r.reads);
+	if (r.over)
+		return fail("%llu of %llu reads saw more than the %llu packets "
+			    "counted (up to %llu): a frame under both keys",
+			    r.over, r.reads, r.total, r.max);
+	for (int i = 0; i < RACE_ADDRS; i++) {
+		struct itm_key k;
+		struct itm_value v;
+		char src[INET_ADDRSTRLEN];
+
+		snprintf(src, sizeof(src), "198.51.100.%d", 100 + i);
+		key_from_str(src, &k);
+		err = stats_sum(r.fd, &k, &v);
+		if (err || v.rx_packets)
+			return fail("%s pid 0 holds %llu packets after the "
+				    "moves, want 0",
+				    src, err ? 0ULL : v.rx_packets);
+		k.pid = PID_UDP4;
+		err = stats_sum(r.fd, &k, &v);
+		if (err || v.rx_packets != RACE_FRAMES)
+			return fail("%s pid %u holds %llu packets, want %u",
+				    src, PID_UDP4, err ? 0ULL : v.rx_packets,
+				    RACE_FRAMES);
+	}
+	return missed_check(0, 0);
+}
+
 static const struct {
 	const char *name;
 	int (*fn)(void);
@@ -1238,6 +1474,8 @@ static const struct {
 	{"attr_egress_no_socket", t_attr_egress, true, false},
 	{"attr_egress_variants", t_attr_egress_variants, true, true},
 	{"attr_ingress_variants", t_attr_ingress_variants, true, true},
+	{"attr_xdp_move", t_attr_xdp_move, true, false},
+	{"attr_move_race", t_attr_move_race, true, false},
 };
 
 /* Why case c cannot run on this kernel, or NULL. */
@@ -1249,6 +1487,8 @@ static const char *skip_reason(size_t c)
 		return pid_why;
 	if (cases[c].both_kinds && !cases[c].attribute_pid && plain_hlp)
 		return plain_why;
+	if (cases[c].fn == t_attr_move_race && two_cpus((int[2]){0}))
+		return "one CPU to run on: no reader beside the moves";
 	return NULL;
 }
 

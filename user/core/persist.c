@@ -274,84 +274,6 @@ static void maybe_crash(enum crash_point here)
 		raise(SIGKILL);
 }
 
-void map_rows_free(struct map_rows *r)
-{
-	free(r->keys);
-	free(r->vals);
-	memset(r, 0, sizeof(*r));
-}
-
-static int rows_reserve(struct map_rows *r, size_t more)
-{
-	size_t cap = r->cap ? r->cap : BATCH;
-	struct itm_key *k;
-	struct itm_value *v;
-
-	if (r->n + more <= r->cap)
-		return 0;
-	while (cap < r->n + more)
-		cap *= 2;
-	k = realloc(r->keys, cap * sizeof(*k));
-	if (!k)
-		return -ENOMEM;
-	r->keys = k;
-	v = realloc(r->vals, cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	r->vals = v;
-	r->cap = cap;
-	return 0;
-}
-
-struct rows_ctx {
-	struct map_rows *r;
-	int ncpus;
-};
-
-static int rows_append(void *arg, const struct itm_key *keys,
-		       const void *values, size_t count)
-{
-	const size_t row = ITM_PERCPU_STRIDE(struct itm_value);
-	struct rows_ctx *c = arg;
-	struct map_rows *r = c->r;
-	int err = rows_reserve(r, count);
-
-	if (err)
-		return err;
-	for (size_t i = 0; i < count; i++) {
-		r->keys[r->n] = keys[i];
-		itm_value_sum_percpu((const char *)values +
-					     i * row * (size_t)c->ncpus,
-				     c->ncpus, &r->vals[r->n++]);
-	}
-	return 0;
-}
-
-/* Read every entry without deleting it; per-CPU values summed. */
-int map_rows_read(int fd, int ncpus, void *scratch, size_t batch,
-		  struct map_rows *r)
-{
-	struct drain_buf b = {.values = scratch,
-			      .batch = batch,
-			      .ncpus = ncpus,
-			      .refuse_batch = features_test_refuses("batch")};
-	struct rows_ctx c = {r, ncpus};
-	int err;
-
-	r->n = 0;
-	b.keys = calloc(batch, sizeof(*b.keys));
-	if (!b.keys)
-		return -ENOMEM;
-	err = map_walk(fd, false, &b, rows_append, &c);
-	free(b.keys);
-	return err;
-}
-
-int map_rows_delete(int fd, const struct map_rows *r)
-{
-	return map_delete_keys(fd, r->keys, r->n);
-}
-
 static int write_meta(struct persist_iface *pi)
 {
 	__u32 zero = 0;
@@ -623,8 +545,11 @@ static int snap_set(struct persist *p, struct persist_iface *pi, int x)
 
 static int read_map(struct persist *p, struct persist_iface *pi, int x)
 {
+	/* A map swapped out is read after a grace period: nothing moves. */
+	bool moving = iface_monitor_moves_rx(pi->m) &&
+		      x == iface_monitor_active(pi->m);
 	int err = map_rows_read(iface_monitor_stats_fd(pi->m, x), p->ncpus,
-				p->scratch, BATCH, &pi->rows[x]);
+				p->scratch, BATCH, moving, &pi->rows[x]);
 
 	if (err)
 		pr_warn(_("%s: reading a statistics map failed: %s\n"),
@@ -976,7 +901,7 @@ static void *writer_main(void *arg)
 
 static int out_reserve(struct commit_map *cm, size_t n)
 {
-	int err = rows_reserve(&cm->out, n);
+	int err = map_rows_reserve(&cm->out, n);
 	int64_t *ts;
 	struct row_label *l;
 
@@ -1084,7 +1009,7 @@ static int job_map(struct persist *p, struct persist_iface *pi, int x,
 	int err;
 
 	cm->rows.n = 0;
-	err = rows_reserve(&cm->rows, r->n);
+	err = map_rows_reserve(&cm->rows, r->n);
 	if (!err)
 		err = split_rows(r, &pi->splits[x], cm);
 	if (err)

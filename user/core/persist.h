@@ -18,17 +18,11 @@
 
 #include "itm_shared.h"
 #include "loader.h"
+#include "map_rows.h"
 #include "store.h"
 
 struct geo_labels;
 struct persist;
-
-/* Rows read from one statistics map: key and per-CPU sum. */
-struct map_rows {
-	struct itm_key *keys;
-	struct itm_value *vals;
-	size_t n, cap;
-};
 
 struct persist_cb {
 	/* Add a delta of interface iface (an index) to the tables; 0/-errno. */
@@ -126,11 +120,5 @@ size_t persist_entries(const struct persist *p, size_t i);
  * under pid 0 when that map was drained; cumulative.
  */
 const struct itm_counter *persist_missed(const struct persist *p, size_t i);
-
-/* Kernel map helpers (also used by `detach` and the tests). */
-int map_rows_read(int fd, int ncpus, void *scratch, size_t batch,
-		  struct map_rows *r);
-int map_rows_delete(int fd, const struct map_rows *r);
-void map_rows_free(struct map_rows *r);
 
 #endif

@@ -232,6 +232,11 @@ int iface_monitor_missed_fd(const struct iface_monitor *m)
 	return m->skel ? bpf_map__fd(m->skel->maps.itm_mv_missed) : -EBADF;
 }
 
+bool iface_monitor_moves_rx(const struct iface_monitor *m)
+{
+	return m->xdp && m->owner_read != OWNER_READ_NONE;
+}
+
 static int mkdir_p(const char *path, mode_t mode)
 {
 	char buf[PATH_MAX];

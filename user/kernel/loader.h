@@ -145,6 +145,8 @@ int iface_monitor_counters_fd(const struct iface_monitor *m);
  * traffic attributed at TC ingress that stayed under pid 0 (move_rx()).
  */
 int iface_monitor_missed_fd(const struct iface_monitor *m);
+/* --xdp with attribution: TC ingress moves received traffic from pid 0. */
+bool iface_monitor_moves_rx(const struct iface_monitor *m);
 const char *attach_mode_name(enum attach_mode mode);
 /* Whether the kernel loads multi-buffer XDP programs (Linux >= 5.18). */
 int xdp_frags_probe(void);
