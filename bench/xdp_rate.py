@@ -32,8 +32,17 @@ Configurations, interleaved (a different one first each round):
 
   tc@before  the daemon (--no-pid) of the --itm-before build: two TC
            builds compared in the same rounds
+  tcpid    (on request) the daemon with attribution on: TC ingress counts
+           and looks each packet's socket up
+  xitmpid  (on request) the daemon with --xdp and attribution on: XDP
+           counts under pid 0, TC ingress looks the socket up and moves
+           what it attributes (itm_ingress_mv); its in-situ cost is given
+           apart.  With --deliver both find a socket for every packet.
 
 --v6 sends IPv6 instead of IPv4; --naddr sets the number of sources.
+--deliver makes the destinations local to the receiver (AnyIP routes)
+with a UDP socket on the wildcard address, port 9, that never reads: every
+packet goes through UDP input to a socket, the one attribution finds.
 --ring sends through an AF_PACKET TX ring (gen -R): frames whose IP header
 is outside the skb's linear area.  veth's GRO pulls the IP header in
 before TC ingress (the transport header stays outside), so TC ingress
@@ -65,8 +74,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from insitu import (Attached, Daemon, log, med, ns_exec, prog_stats,  # noqa
-                    sh, write_results)
+from insitu import (Attached, Daemon, Listener, log, med, ns_exec,  # noqa
+                    prog_stats, sh, write_results)
 
 CFGS = ["none", "tc", "xempty", "xmin", "xitm"]
 LADDER = ["xk24", "xv32", "xmim", "xlen"]
@@ -82,6 +91,9 @@ DOC = {
     "xempty": "XDP_PASS only",
     "xmin": "minimal XDP counter",
     "xitm": "our XDP program (daemon --no-pid --xdp)",
+    "tcpid": "our TC program with attribution (daemon)",
+    "xitmpid": "our XDP program + TC ingress moving to processes "
+               "(daemon --xdp)",
 }
 
 
@@ -91,7 +103,7 @@ class Topo:
         self.a, self.b = "itmxa%d" % tag, "itmxb%d" % tag
         self.aif, self.bif = "xa0", "xb0"
 
-    def setup(self, rx_cpu, backlog=False):
+    def setup(self, rx_cpu, backlog=False, deliver=False):
         for ns in (self.a, self.b):
             sh("ip", "netns", "add", ns)
         sh("ip", "link", "add", self.aif, "netns", self.a, "type", "veth",
@@ -108,6 +120,16 @@ class Topo:
            "off" if backlog else "on")
         for ns, dev in ((self.a, self.aif), (self.b, self.bif)):
             sh(*ns_exec(ns, "ip", "link", "set", dev, "up"))
+        if deliver:
+            # gen's destinations (10.78.0.0/16, fd00:78::/64) local to b,
+            # its sources without a reverse-path check.
+            sh(*ns_exec(self.b, "ip", "route", "add", "local",
+                        "10.78.0.0/16", "dev", "lo"))
+            sh(*ns_exec(self.b, "ip", "-6", "route", "add", "local",
+                        "fd00:78::/64", "dev", "lo"))
+            for k in ("all", "default", self.bif):
+                sh(*ns_exec(self.b, "sysctl", "-qw",
+                            "net.ipv4.conf.%s.rp_filter=0" % k))
         self.bmac = json.loads(sh(*ns_exec(
             self.b, "ip", "-j", "link", "show", self.bif)))[0]["address"]
         self.napi = None
@@ -184,17 +206,20 @@ def has_xdp(binary):
 def one_run(args, topo, cfg):
     pin = "/sys/fs/bpf/itm_xrate_%d" % os.getpid()
     held = []
-    prog = None
+    prog = prog2 = None
     try:
         if cfg in ["xempty", "xmin"] + LADDER:
             a = Attached(args.attach, topo.b, topo.bif, "xdp", args.obj,
                          [cfg])
             held.append(a)
             prog = a.ids[cfg]
-        elif cfg in ("tc", "tc@before", "xitm", "xitm@before"):
+        elif cfg in ("tc", "tc@before", "xitm", "xitm@before", "tcpid",
+                     "xitmpid"):
             tc = cfg.startswith("tc")
-            extra = ["--no-pid"] + (["--xdp"] if not tc else [])
+            extra = ([] if cfg.endswith("pid") else ["--no-pid"]) + (
+                ["--xdp"] if not tc else [])
             binary = {"tc": args.itm, "tc@before": args.itm_before,
+                      "tcpid": args.itm, "xitmpid": args.itm_xdp,
                       "xitm": args.itm_xdp,
                       "xitm@before": args.itm_before}[cfg]
             d = Daemon(binary, topo.b, topo.bif, pin, extra)
@@ -204,9 +229,12 @@ def one_run(args, topo, cfg):
                 time.sleep(0.5)
             else:
                 prog = wait_prog(d, topo)
+                if cfg == "xitmpid":
+                    prog2 = d.prog_id("ingress")
         s0, t0 = link(topo.b, topo.bif), link(topo.a, topo.aif)
         n0 = napi_ns(topo.napi)
         p0 = prog_stats(prog) if prog else (0, 0)
+        q0 = prog_stats(prog2) if prog2 else (0, 0)
         argv = ["taskset", "-c", str(args.tx_cpu), args.gen, "-Q", "-i",
                 topo.aif, "-n", str(args.packets), "-a", str(args.naddr),
                 "-S", "-m", topo.bmac] + (
@@ -221,6 +249,7 @@ def one_run(args, topo, cfg):
         s1, t1 = link(topo.b, topo.bif), link(topo.a, topo.aif)
         n1 = napi_ns(topo.napi)
         p1 = prog_stats(prog) if prog else (0, 0)
+        q1 = prog_stats(prog2) if prog2 else (0, 0)
         rx = s1["rx"]["packets"] - s0["rx"]["packets"]
         res = {"cfg": cfg, "sent": int(g["sent"]),
                "seconds": float(g["seconds"]), "rx": rx,
@@ -232,6 +261,9 @@ def one_run(args, topo, cfg):
                "prog_ns": None, "prog_cnt": p1[1] - p0[1]}
         if res["prog_cnt"] > 0:
             res["prog_ns"] = (p1[0] - p0[0]) / res["prog_cnt"]
+        # xitmpid: TC ingress's move program beside the XDP one.
+        res["prog2_ns"] = ((q1[0] - q0[0]) / (q1[1] - q0[1])
+                           if q1[1] > q0[1] else None)
         return res
     finally:
         for h in reversed(held):
@@ -335,6 +367,20 @@ def markdown(args, runs, cfgs):
             [q for q in runs if q["cfg"] == "tc@before"])]
         w("tc − tc@before, same round: %s ns/packet (median %+.0f)." % (
             ", ".join("%+.0f" % x for x in d), med(d)))
+    if "xitmpid" in cfgs:
+        mv = col("xitmpid", lambda r: r.get("prog2_ns"))
+        w("xitmpid in situ: XDP %s ns + TC ingress's move program %s ns "
+          "(%s) per packet; tcpid's TC program %s ns." % (
+              fmt(col("xitmpid", lambda r: r["prog_ns"])), fmt(mv),
+              spread("xitmpid", lambda r: r.get("prog2_ns")),
+              fmt(col("tcpid", lambda r: r["prog_ns"]))))
+        if "tcpid" in cfgs and col("tcpid", cpu):
+            d = [cpu(r) - cpu(q) for r, q in zip(
+                [r for r in runs if r["cfg"] == "xitmpid"],
+                [q for q in runs if q["cfg"] == "tcpid"])]
+            w("Receiver CPU, xitmpid − tcpid, same round: %s ns/packet "
+              "(median %+.0f)." % (", ".join("%+.0f" % x for x in d),
+                                   med(d)))
     if "xitm" not in cfgs and any(c.startswith("x") for c in cfgs):
         w("Our XDP program: not measured (`%s` has no --xdp)." % args.itm_xdp)
     w("")
@@ -355,6 +401,9 @@ def main():
                     help="GRO off on the receiver: no NAPI, the receive "
                     "path runs in the generator's context (its CPU time "
                     "is measured)")
+    ap.add_argument("--deliver", action="store_true",
+                    help="destinations local to the receiver, a UDP socket "
+                    "on port 9 for every packet (for tcpid, xitmpid)")
     ap.add_argument("--attach", required=True)
     ap.add_argument("--obj", required=True,
                     help="build/bench/xdp_rate.bpf.o")
@@ -369,7 +418,7 @@ def main():
                                    for c in args.cfgs.split(",")):
         args.cfgs += ",xitm@before"
     cfgs = [c for c in args.cfgs.split(",")
-            if (c != "xitm" or has_xdp(args.itm_xdp)) and
+            if (c not in ("xitm", "xitmpid") or has_xdp(args.itm_xdp)) and
             (c != "xitm@before" or (args.itm_before and
                                     has_xdp(args.itm_before)))]
     ncpu = os.cpu_count()
@@ -382,15 +431,20 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     runs = []
+    listener = None
     try:
-        topo.setup(rx_cpu, args.backlog)
+        topo.setup(rx_cpu, args.backlog, args.deliver)
         sh("sysctl", "-qw", "kernel.bpf_stats_enabled=1")
+        if args.deliver:
+            listener = Listener(topo.b, None)
         for rnd in range(args.rounds):
             k = rnd % len(cfgs)
             for cfg in cfgs[k:] + cfgs[:k]:
                 log("round %d %s" % (rnd + 1, cfg))
                 runs.append(one_run(args, topo, cfg))
     finally:
+        if listener:
+            listener.stop()
         sh("sysctl", "-qw", "kernel.bpf_stats_enabled=" + stats_before,
            check=False)
         topo.teardown()

@@ -458,6 +458,41 @@ parse_copy(struct __sk_buff *skb, struct packet_info *pi, bool egress, bool l3)
 	return parse_from(skb, &c, pi, egress, l3, false, true);
 }
 
+/*
+ * Ingress, a frame that is neither GSO nor looked up: pull exactly its
+ * link-layer and IP headers (the linear area holds the link layer, as
+ * the stack's does) and read them there.  Not the whole of a short
+ * frame: a pull that empties the page fragments frees them, which cost
+ * 40 ns a packet more than the floor on ring frames (bench/RESULTS.md).
+ * PARSE_MALFORMED: not read (link layer not in the linear area, headers
+ * cut short); the caller pulls more and parses again.
+ */
+static __always_inline int parse_pulled(struct __sk_buff *skb,
+					struct packet_info *pi, bool l3)
+{
+	struct hdr_cursor c = {
+		.pos = (void *)(long)skb->data,
+		.end = (void *)(long)skb->data_end,
+	};
+	int proto = l3 ? skb->protocol : parse_ethhdr(&c);
+	__u32 need = c.off;
+
+	if (proto < 0)
+		return PARSE_MALFORMED;
+	if (proto == bpf_htons(ETH_P_IP))
+		need += sizeof(struct iphdr);
+	else if (proto == bpf_htons(ETH_P_IPV6))
+		need += sizeof(struct ipv6hdr);
+	else
+		return PARSE_NON_IP;
+	if (need > skb->len || bpf_skb_pull_data(skb, need))
+		return PARSE_MALFORMED;
+	c.pos = (void *)(long)skb->data;
+	c.end = (void *)(long)skb->data_end;
+	c.off = 0;
+	return parse_from(skb, &c, pi, false, l3, false, true);
+}
+
 static __always_inline int parse_packet(struct __sk_buff *skb,
 					struct packet_info *pi, bool egress,
 					bool l3, bool want_tuple)
@@ -471,37 +506,50 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		/*
 		 * Only GSO (the transport header's length) and the socket
 		 * lookup (the ports) read past the IP header, up to
-		 * ITM_PULL_LEN bytes: pull those in.  At egress a pull can
-		 * cost a copy of the whole frame (an AF_PACKET TX ring's
-		 * pages are the user's: the kernel copies them out before it
-		 * changes the skb's head), so read the linear area when it
-		 * holds the IP header, else a copy.  A frame the copy does not
-		 * parse (its headers end past the copy, or it is malformed:
-		 * the pull then says so) is pulled after all.
+		 * ITM_PULL_LEN bytes.  Any other frame is read where its IP
+		 * header is: in the linear area when that holds it (after
+		 * GRO, and from most NICs), else a copy at egress, else a
+		 * pull of exactly its headers at ingress (parse_pulled()).
 		 *
-		 * Ingress pulls: IP input pulls the headers right after us
-		 * anyway.  A copy there looks cheaper where we run (ring
-		 * frames through veth, bench/RESULTS.md 2026-12-07 06:31:
-		 * 0.96-1.10x a copying floor against 1.24-1.76x) but only
-		 * moves the pull into ip_rcv(): on a receiver without GRO
-		 * (veth's default) the receiving CPU's total per packet was
-		 * +16 to +46 ns (IPv6) and -15 to +57 ns (IPv4) with the
-		 * copy; after GRO (the IP header already linear) -116 to
-		 * +61 ns: IP and UDP input pay the pull when we do not.
+		 * At egress a pull can cost a copy of the whole frame (an
+		 * AF_PACKET TX ring's pages are the user's: the kernel copies
+		 * them out before it changes the skb's head), so egress
+		 * copies.  Ingress pulls: IP input pulls the headers right
+		 * after us anyway, so a copy only moved that pull into
+		 * ip_rcv() (bench/RESULTS.md 2026-12-07 06:31: the receiving
+		 * CPU's total per packet +16 to +57 ns with the copy).  What
+		 * made our pull dear was its length: ITM_PULL_LEN takes all
+		 * of a short frame into the head, where a pull of the headers
+		 * costs about what a load does.  A frame none of these parse
+		 * (its headers end past what was read, or it is malformed: the
+		 * full pull then says so) is pulled after all.
 		 */
-		bool copy = !want_tuple && egress && skb->gso_segs <= 1 &&
-			    !skb->gso_size && skb->len >= ITM_COPY_LEN;
+		bool plain =
+			!want_tuple && skb->gso_segs <= 1 && !skb->gso_size;
+		int ret;
 
-		if (copy && linear < ITM_HDR_LEN) {
-			int ret = parse_copy(skb, pi, egress, l3);
-
+		/* Not even an IPv4 header there (veth without GRO, rings). */
+		if (plain &&
+		    linear >= (l3 ? 0 : ETH_HLEN) + sizeof(struct iphdr)) {
+			c.pos = (void *)(long)skb->data;
+			c.end = (void *)(long)skb->data_end;
+			c.off = 0;
+			ret = parse_from(skb, &c, pi, egress, l3, false, true);
 			if (ret != PARSE_MALFORMED)
 				return ret;
 		}
-		if (!copy || linear < ITM_HDR_LEN)
-			bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN
-						       ? skb->len
-						       : ITM_PULL_LEN);
+		if (plain && egress && skb->len >= ITM_COPY_LEN) {
+			ret = parse_copy(skb, pi, egress, l3);
+			if (ret != PARSE_MALFORMED)
+				return ret;
+		}
+		if (plain && !egress) {
+			ret = parse_pulled(skb, pi, l3);
+			if (ret != PARSE_MALFORMED)
+				return ret;
+		}
+		bpf_skb_pull_data(skb, skb->len < ITM_PULL_LEN ? skb->len
+							       : ITM_PULL_LEN);
 	}
 	c.pos = (void *)(long)skb->data;
 	c.end = (void *)(long)skb->data_end;
