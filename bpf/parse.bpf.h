@@ -99,11 +99,16 @@ struct l4_ports {
 	__be16 dport;
 };
 
-/* The next header to read, and its offset from the start of the frame. */
+/*
+ * The next header to read, and its offset from the start of the frame.
+ * cut: a read ran past end (parse_packet()'s read of the linear area
+ * then pulls the headers in and parses again).
+ */
 struct hdr_cursor {
 	void *pos;
 	void *end;
 	__u32 off;
+	bool cut;
 };
 
 /* The header of len bytes at the cursor, which moves past it; NULL (and
@@ -112,8 +117,10 @@ static __always_inline void *cursor_pull(struct hdr_cursor *c, __u32 len)
 {
 	void *h = c->pos;
 
-	if (h + len > c->end)
+	if (h + len > c->end) {
+		c->cut = true;
 		return NULL;
+	}
 	c->pos += len;
 	c->off += len;
 	return h;
@@ -230,8 +237,10 @@ static __always_inline bool parse_ports(struct hdr_cursor *c, __u8 proto,
 	barrier_var(p);
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return false;
-	if ((void *)(p + 1) > c->end)
+	if ((void *)(p + 1) > c->end) {
+		c->cut = true;
 		return false;
+	}
 	*sport = p->sport;
 	*dport = p->dport;
 	return true;
@@ -247,8 +256,10 @@ static __always_inline __u32 l4_header_len(struct hdr_cursor *c, __u8 proto)
 	if (proto == IPPROTO_TCP) {
 		struct tcphdr *th = c->pos;
 
-		if ((void *)(th + 1) > c->end)
+		if ((void *)(th + 1) > c->end) {
+			c->cut = true;
 			return 0;
+		}
 		return th->doff * 4;
 	}
 	if (proto == IPPROTO_UDP)
@@ -498,18 +509,22 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 					bool l3, bool want_tuple)
 {
 	__u32 linear = skb->data_end - skb->data;
-	struct hdr_cursor c;
+	struct hdr_cursor c = {};
+	int ret;
 
 	pi->l4proto = 0;
 	pi->v6 = false;
 	if (skb->len > linear && linear < ITM_PULL_LEN) {
 		/*
-		 * Only GSO (the transport header's length) and the socket
-		 * lookup (the ports) read past the IP header, up to
-		 * ITM_PULL_LEN bytes.  Any other frame is read where its IP
-		 * header is: in the linear area when that holds it (after
-		 * GRO, and from most NICs), else a copy at egress, else a
-		 * pull of exactly its headers at ingress (parse_pulled()).
+		 * Not all of the frame is in the linear area.  Read what we
+		 * need where it is: in the linear area when that holds it
+		 * (the stack's own skbs and most NICs' hold every header,
+		 * GRO pulls the IP header in), else, for a frame that is
+		 * neither GSO nor looked up by its ports (only its IP
+		 * header is read), a copy at egress or a pull of exactly
+		 * its headers at ingress (parse_pulled()), else a pull of
+		 * ITM_PULL_LEN bytes: GSO reads the transport header's
+		 * length and the socket lookup the ports.
 		 *
 		 * At egress a pull can cost a copy of the whole frame (an
 		 * AF_PACKET TX ring's pages are the user's: the kernel copies
@@ -519,24 +534,25 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 		 * ip_rcv() (bench/RESULTS.md 2026-12-07 06:31: the receiving
 		 * CPU's total per packet +16 to +57 ns with the copy).  What
 		 * made our pull dear was its length: ITM_PULL_LEN takes all
-		 * of a short frame into the head, where a pull of the headers
-		 * costs about what a load does.  A frame none of these parse
-		 * (its headers end past what was read, or it is malformed: the
-		 * full pull then says so) is pulled after all.
+		 * of a short frame into the head (and frees its page
+		 * fragment) or payload of a long one, where a pull of the
+		 * headers costs about what a load does.  A frame none of
+		 * these read (its headers end past what was read, or it is
+		 * malformed: the full pull then says so) is pulled after all.
 		 */
 		bool plain =
 			!want_tuple && skb->gso_segs <= 1 && !skb->gso_size;
-		int ret;
 
 		/* Not even an IPv4 header there (veth without GRO, rings). */
-		if (plain &&
-		    linear >= (l3 ? 0 : ETH_HLEN) + sizeof(struct iphdr)) {
+		if (linear >= (l3 ? 0 : ETH_HLEN) + sizeof(struct iphdr)) {
 			c.pos = (void *)(long)skb->data;
 			c.end = (void *)(long)skb->data_end;
-			c.off = 0;
-			ret = parse_from(skb, &c, pi, egress, l3, false, true);
-			if (ret != PARSE_MALFORMED)
+			ret = parse_from(skb, &c, pi, egress, l3, want_tuple,
+					 false);
+			if (!c.cut)
 				return ret;
+			pi->l4proto = 0;
+			pi->v6 = false;
 		}
 		if (plain && egress && skb->len >= ITM_COPY_LEN) {
 			ret = parse_copy(skb, pi, egress, l3);
