@@ -5,6 +5,7 @@ run (issue 25, item 5).  As root, after `ninja -C build`:
 
     bench/ch_bench.py [--procs 4] [--addrs 10000] [--drains 20]
                       [--rows 50000000] [--hosts 50]
+                      [--bench-baseline OTHER/build/bench/ch_bench --runs 3]
 
 Starts a throwaway clickhouse-server (tests/e2e/ch_server.py) in a network
 namespace of its own (listening on that namespace's loopback; removed on
@@ -16,7 +17,8 @@ only), then:
     store's own writer, into PostgreSQL (the baseline), then ClickHouse,
     then the 2x2 cluster (tests/e2e/ch_cluster.py: four servers and
     ZooKeeper in a namespace of their own, joined to ours by a veth),
-    monitor i through node i % 4; ratio against PostgreSQL;
+    monitor i through node i % 4; ratio against PostgreSQL; with
+    --bench-baseline, that build and ours in turn, --runs rounds;
  2. bytes on disk per address row, the same rows (one monitor) in each:
     ClickHouse system.parts bytes_on_disk after OPTIMIZE ... FINAL,
     PostgreSQL pg_total_relation_size of every table, the SQLite file;
@@ -83,34 +85,90 @@ def ch_server():
     return s.start()
 
 
-def throughput(a, pg, ch, cluster):
-    targets = [pg.url("itm_tp"), ch.url("itm_tp")]
+TARGETS = ("PostgreSQL", "ClickHouse, one server", "ClickHouse, 2x2 cluster")
+
+
+def throughput(a, pg, ch, cluster, bench=None, db="itm_tp", quiet=False):
+    """Part 1 with one build of build/bench/ch_bench (`bench`) into fresh
+    databases `db`: {target: rows/s}, after checking every row is there."""
+    if db != "itm_tp":
+        pg.psql("CREATE DATABASE %s" % db)
+    targets = [pg.url(db), ch.url(db)]
     if cluster:
         # monitor i through node i % 4, in the order s1r1, s2r1, s1r2,
         # s2r2: every node takes inserts, each shard from two monitors
         via = cluster.attach(NS)
         nodes = [cluster.nodes[i] for i in (0, 2, 1, 3)]
-        targets.append(",".join(n.url("itm_tp", via=via) for n in nodes))
-    out = in_ns(BENCH, str(a.procs), str(a.addrs), str(a.drains),
+        targets.append(",".join(n.url(db, via=via) for n in nodes))
+    out = in_ns(bench or BENCH, str(a.procs), str(a.addrs), str(a.drains),
                 *targets, timeout=3600).stdout
-    print("### 1. Rows per second, simulated monitors (baseline:"
-          " PostgreSQL)\n")
-    print(out.replace("| 1 postgresql", "| 1 PostgreSQL")
-          .replace("| 2 clickhouse", "| 2 ClickHouse, one server")
-          .replace("| 3 clickhouse", "| 3 ClickHouse, 2x2 cluster"))
+    if not quiet:
+        print("### 1. Rows per second, simulated monitors (baseline:"
+              " PostgreSQL)\n")
+        print(out.replace("| 1 postgresql", "| 1 PostgreSQL")
+              .replace("| 2 clickhouse", "| 2 ClickHouse, one server")
+              .replace("| 3 clickhouse", "| 3 ClickHouse, 2x2 cluster"))
     rows = a.procs * a.addrs * a.drains
     counts = [("PostgreSQL", pg.psql("SELECT count(*) FROM traffic",
-                                     db="itm_tp")[0][0]),
-              ("ClickHouse", ch.query("SELECT count() FROM itm_tp.traffic")
+                                     db=db)[0][0]),
+              ("ClickHouse", ch.query("SELECT count() FROM %s.traffic" % db)
                [0][0])]
     if cluster:
-        cluster.sync("itm_tp")
+        cluster.sync(db)
         counts.append(("the cluster (Distributed)", cluster.nodes[0].query(
-            "SELECT count() FROM itm_tp.traffic")[0][0]))
-    print("address rows stored: %s (expected %d each)\n" % (
-        ", ".join("%s %s" % c for c in counts), rows))
+            "SELECT count() FROM %s.traffic" % db)[0][0]))
+    if not quiet:
+        print("address rows stored: %s (expected %d each)\n" % (
+            ", ".join("%s %s" % c for c in counts), rows))
     if any(int(c) != rows for _, c in counts):
-        raise SystemExit("stored row counts differ from what was written")
+        raise SystemExit("stored row counts differ from what was written"
+                         " (%s: %s)" % (db, counts))
+    got = {}
+    for line in out.splitlines():
+        m = re.match(r"\| (\d+) \S+ \| (\d+) \|", line)
+        if m:
+            got[TARGETS[int(m.group(1)) - 1]] = int(m.group(2))
+    return got
+
+
+def throughput_rounds(a, pg, ch, cluster):
+    """Part 1, this build against a.bench_baseline (another build of
+    build/bench/ch_bench: the store's writer is linked in), a.runs rounds,
+    interleaved (the first of the pair alternating), each round into
+    fresh databases: medians, and ours / theirs per target."""
+    bins = [("before", a.bench_baseline), ("after", BENCH)]
+    got = {b: [] for b, _ in bins}
+    loads = [loadavg()]
+    print("### 1. Rows per second, simulated monitors: %d rounds, before"
+          " (%s) and after (this build) interleaved\n" % (
+              a.runs, a.bench_baseline))
+    print("%d monitors x %d drains of %d addresses per target and run\n"
+          % (a.procs, a.drains, a.addrs))
+    print("| round | build | %s | load average after |\n|---|---|%s---|" % (
+        " | ".join("%s rows/s" % t for t in TARGETS[:2 + bool(cluster)]),
+        "---|" * (2 + bool(cluster))))
+    for rnd in range(a.runs):
+        for b, binary in (bins if rnd % 2 == 0 else bins[::-1]):
+            r = throughput(a, pg, ch, cluster, binary,
+                           "itm_tp_%s%d" % (b, rnd), quiet=True)
+            got[b].append(r)
+            loads.append(loadavg())
+            print("| %d | %s | %s | %s |" % (
+                rnd + 1, b, " | ".join("%d" % r[t] for t in TARGETS
+                                       if t in r), loads[-1]), flush=True)
+    print("\n| target | before: median rows/s | after: median rows/s |"
+          " after / before | vs PostgreSQL before | vs PostgreSQL after |"
+          "\n|---|---|---|---|---|---|")
+    med = {b: {t: statistics.median(r[t] for r in got[b])
+               for t in got[b][0]} for b in got}
+    for t in med["after"]:
+        print("| %s | %d | **%d** | %.2f | %.2f | %.2f |" % (
+            t, med["before"][t], med["after"][t],
+            med["after"][t] / med["before"][t],
+            med["before"][t] / med["before"]["PostgreSQL"],
+            med["after"][t] / med["after"]["PostgreSQL"]))
+    print("\nevery run's address rows counted in every target:"
+          " %d each\n" % (a.procs * a.addrs * a.drains))
 
 
 def ch_bytes(ch, db):
@@ -546,7 +604,12 @@ def main():
                    help="part 3: time this build of the CLI against ours,"
                    " interleaved, and compare their output")
     p.add_argument("--runs", type=int, default=5,
-                   help="part 3 with --baseline: rounds")
+                   help="part 3 with --baseline, part 1 with"
+                   " --bench-baseline: rounds")
+    p.add_argument("--bench-baseline", metavar="BENCH",
+                   help="part 1: time this build of build/bench/ch_bench"
+                   " (the store's writer is linked in) against ours,"
+                   " interleaved, --runs rounds")
     p.add_argument("--parts", default="123",
                    help="which parts to run (default 123)")
     a = p.parse_args()
@@ -573,7 +636,9 @@ def main():
                 not a.no_cluster:
             cluster = ch_cluster.Cluster()
             cluster.start()
-        if "1" in a.parts:
+        if "1" in a.parts and a.bench_baseline:
+            throughput_rounds(a, pg, ch, cluster)
+        elif "1" in a.parts:
             throughput(a, pg, ch, cluster)
         if "2" in a.parts:
             bytes_per_row(a, pg, ch, ch.dir)
