@@ -26,7 +26,10 @@ only), then:
     server generates itself (INSERT ... SELECT ... FROM numbers(N), shaped
     as the store writes them: HOSTS monitors, one drain a minute over the
     last 24 h, their commit and state rows), median of 5, and what the
-    server read for it (system.query_log).
+    server read for it (system.query_log);
+ 4. (--parts 4) where one monitor's drains go: each statement's time and
+    CPU, parts per drain per table, merges, files; ZooKeeper requests per
+    drain on the cluster.
 """
 
 import argparse
@@ -58,6 +61,8 @@ NS = "itmchb%d" % os.getpid()
 # what `query top` read.
 QUERY_LOG = """  <query_log><database>system</database><table>query_log</table>
     <flush_interval_milliseconds>500</flush_interval_milliseconds></query_log>
+  <part_log><database>system</database><table>part_log</table>
+    <flush_interval_milliseconds>500</flush_interval_milliseconds></part_log>
 </yandex>"""
 
 
@@ -171,7 +176,103 @@ def throughput_rounds(a, pg, ch, cluster):
           " %d each\n" % (a.procs * a.addrs * a.drains))
 
 
-def ch_bytes(ch, db):
+def events(node):
+    return {k: int(v) for k, v in node.query(
+        "SELECT event, value FROM system.events")}
+
+
+def statement(q):
+    """What a logged statement of the writer is, by its first words."""
+    for pat, name in ((r"INSERT INTO \w+\.itm_stage", "phase 1: INSERT,"
+                       " stage"),
+                      (r"INSERT INTO \w+\.itm_data", "phase 2: INSERT"
+                       " SELECT into itm_data + 3 views"),
+                      (r"TRUNCATE", "TRUNCATE the stage")):
+        if re.match(pat, q):
+            return name
+    return None
+
+
+def drain_profile(a, ch, cluster):
+    """Where one monitor's drains go, per build: each statement's time
+    and CPU (system.query_log, its ProfileEvents), the parts each drain
+    creates and the merges during the run (system.part_log), files the
+    server created; on the cluster (one monitor through s1r1) ZooKeeper
+    requests, files and fetches per drain, summed over the four nodes
+    (system.events)."""
+    bins = [("after", BENCH)]
+    if a.bench_baseline:
+        bins.insert(0, ("before", a.bench_baseline))
+    print("### 4. Where a drain's time goes: one monitor, %d drains of %d"
+          " addresses, back to back\n" % (a.drains, a.addrs))
+    for b, binary in bins:
+        db = "itm_prof_%s" % b
+        (t0,), = ch.query("SELECT now()")
+        e0 = events(ch)
+        in_ns(binary, "1", str(a.addrs), str(a.drains), ch.url(db),
+              timeout=3600)
+        time.sleep(5)  # the merges the run started
+        e1 = events(ch)
+        run(ch, "SYSTEM FLUSH LOGS")
+        rows = ch.query(
+            "SELECT query, query_duration_ms, written_rows, read_rows,"
+            " ProfileEvents.Values[indexOf(ProfileEvents.Names,"
+            " 'UserTimeMicroseconds')], ProfileEvents.Values[indexOf("
+            "ProfileEvents.Names, 'SystemTimeMicroseconds')],"
+            " ProfileEvents.Values[indexOf(ProfileEvents.Names, 'FileOpen')]"
+            " FROM system.query_log WHERE type = 2 AND event_time >="
+            " toDateTime('%s') AND query LIKE '%%%s.%%'" % (t0, db))
+        kinds = {}
+        for q, *v in rows:
+            k = statement(unescape(q))
+            if k:
+                kinds.setdefault(k, []).append([int(x) for x in v])
+        print("%s (%s), ClickHouse one server, load average %s:\n" % (
+            b, binary, loadavg()))
+        print("| statement | per drain | wall ms | user CPU ms | system CPU"
+              " ms | files opened | rows written | rows read |\n"
+              "|---|---|---|---|---|---|---|---|")
+        for k, v in sorted(kinds.items()):
+            med = [statistics.median(x[i] for x in v) for i in range(6)]
+            print("| %s | %.1f | %.0f | %.1f | %.1f | %.0f | %.0f | %.0f |"
+                  % (k, len(v) / a.drains, med[0], med[3] / 1e3,
+                     med[4] / 1e3, med[5], med[1], med[2]))
+        print("\n(medians over the run)\n")
+        print("| table | parts written per drain | merges | rows merged |"
+              " merge wall ms in all |\n|---|---|---|---|---|")
+        for t, new, m, mr, ms in ch.query(
+                "SELECT table, countIf(event_type = 1), countIf(event_type"
+                " = 2), sumIf(rows, event_type = 2), sumIf(duration_ms,"
+                " event_type = 2) FROM system.part_log WHERE database ="
+                " '%s' GROUP BY table ORDER BY table" % db):
+            print("| %s | %.1f | %s | %s | %s |" % (
+                t, int(new) / a.drains, m, mr, ms))
+        print("\nthe server in all, per drain (system.events, the run and"
+              " 5 s after): %s\n" % ", ".join(
+                  "%s %.0f" % (k, (e1.get(k, 0) - e0.get(k, 0)) / a.drains)
+                  for k in ("FileOpen", "Merge", "MergedRows",
+                            "InsertedRows", "Query")))
+        if not cluster:
+            continue
+        via = cluster.attach(NS)
+        node = cluster.nodes[0]
+        e0 = [events(n) for n in cluster.nodes]
+        in_ns(binary, "1", str(a.addrs), str(a.drains),
+              node.url(db, via=via), timeout=3600)
+        cluster.sync(db)
+        time.sleep(5)
+        e1 = [events(n) for n in cluster.nodes]
+        keys = sorted({k for e in e1 for k in e if k.startswith("ZooKeeper")
+                       or k in ("FileOpen", "Merge", "MergedRows",
+                                "ReplicatedPartFetches",
+                                "DuplicatedInsertedBlocks")})
+        print("%s, the 2x2 cluster (one monitor through s1r1), per drain,"
+              " four nodes summed (system.events; the run, SYSTEM SYNC"
+              " REPLICA and 5 s): %s\n" % (b, ", ".join(
+                  "%s %.1f" % (k, sum(x.get(k, 0) - y.get(k, 0)
+                                      for x, y in zip(e1, e0)) / a.drains)
+                  for k in keys)))
+
     for (t,) in ch.query("SELECT name FROM system.tables WHERE database ="
                          " '%s' AND engine LIKE '%%MergeTree'" % db):
         run(ch, "OPTIMIZE TABLE %s.%s FINAL" % (db, t))
@@ -611,7 +712,8 @@ def main():
                    " (the store's writer is linked in) against ours,"
                    " interleaved, --runs rounds")
     p.add_argument("--parts", default="123",
-                   help="which parts to run (default 123)")
+                   help="which parts to run (default 123; 4: where a"
+                   " drain's time goes)")
     a = p.parse_args()
     if a.rows < a.hosts * 1440:
         p.error("--rows must be at least --hosts x 1440")
@@ -632,8 +734,8 @@ def main():
         pg = pgc.Cluster(port=54339).init().start()
         for db in ("itm_tp", "itm_size"):
             pg.psql("CREATE DATABASE %s" % db)
-        if "1" in a.parts and ch_cluster and ch_cluster.available() and \
-                not a.no_cluster:
+        if ("1" in a.parts or "4" in a.parts) and ch_cluster and \
+                ch_cluster.available() and not a.no_cluster:
             cluster = ch_cluster.Cluster()
             cluster.start()
         if "1" in a.parts and a.bench_baseline:
@@ -644,6 +746,8 @@ def main():
             bytes_per_row(a, pg, ch, ch.dir)
         if "3" in a.parts:
             query_top(a, ch)
+        if "4" in a.parts:
+            drain_profile(a, ch, cluster)
         with open("/proc/loadavg") as f:
             print("load average at the end: %s" %
                   " ".join(f.read().split()[:3]))
