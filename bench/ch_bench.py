@@ -136,6 +136,15 @@ def throughput(a, pg, ch, cluster, bench=None, db="itm_tp", quiet=False):
     return got
 
 
+def drop(db, pg, ch, cluster):
+    """A run's databases, once counted: idle replicated tables would keep
+    the servers and ZooKeeper busy through the next runs."""
+    pg.psql("DROP DATABASE %s" % db)
+    run(ch, "DROP DATABASE %s" % db)
+    for n in cluster.nodes if cluster else ():
+        n.query("DROP DATABASE IF EXISTS %s" % db, timeout=300)
+
+
 def throughput_rounds(a, pg, ch, cluster):
     """Part 1, this build against a.bench_baseline (another build of
     build/bench/ch_bench: the store's writer is linked in), a.runs rounds,
@@ -154,9 +163,10 @@ def throughput_rounds(a, pg, ch, cluster):
         "---|" * (2 + bool(cluster))))
     for rnd in range(a.runs):
         for b, binary in (bins if rnd % 2 == 0 else bins[::-1]):
-            r = throughput(a, pg, ch, cluster, binary,
-                           "itm_tp_%s%d" % (b, rnd), quiet=True)
+            db = "itm_tp_%s%d" % (b, rnd)
+            r = throughput(a, pg, ch, cluster, binary, db, quiet=True)
             got[b].append(r)
+            drop(db, pg, ch, cluster)
             loads.append(loadavg())
             print("| %d | %s | %s | %s |" % (
                 rnd + 1, b, " | ".join("%d" % r[t] for t in TARGETS
