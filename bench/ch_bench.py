@@ -283,6 +283,8 @@ def drain_profile(a, ch, cluster):
                                       for x, y in zip(e1, e0)) / a.drains)
                   for k in keys)))
 
+
+def ch_bytes(ch, db):
     for (t,) in ch.query("SELECT name FROM system.tables WHERE database ="
                          " '%s' AND engine LIKE '%%MergeTree'" % db):
         run(ch, "OPTIMIZE TABLE %s.%s FINAL" % (db, t))
