@@ -357,8 +357,10 @@ int ch_exec(struct ch_conn *c, const char *query, const char *body,
 	return e;
 }
 
-/* A drain writes every label of every row through here: runs of plain
- * bytes go in one append. */
+/*
+ * A drain writes every label of every row through here: runs of plain
+ * bytes go in one append.
+ */
 int ch_tsv_escape(struct strbuf *sb, const char *s)
 {
 	int err = 0;
@@ -1533,8 +1535,7 @@ static int promote(struct store_ch *s, uint64_t attempt)
 		err = ch_exec(&s->c, sql.buf, NULL, 0, settings, NULL,
 			      s->errmsg, sizeof(s->errmsg));
 	}
-	/* The guard's own words ("Value passed to 'throwIf' ...") say little.
-	 */
+	/* What the guard's own words ("Value passed to 'throwIf'") mean. */
 	if (err == -EINVAL && strstr(s->errmsg, "throwIf"))
 		snprintf(s->errmsg, sizeof(s->errmsg),
 			 "the staged rows of attempt %llu are gone (the server"
