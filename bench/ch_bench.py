@@ -5,6 +5,7 @@ run (issue 25, item 5).  As root, after `ninja -C build`:
 
     bench/ch_bench.py [--procs 4] [--addrs 10000] [--drains 20]
                       [--rows 50000000] [--hosts 50]
+                      [--bench-baseline OTHER/build/bench/ch_bench --runs 3]
 
 Starts a throwaway clickhouse-server (tests/e2e/ch_server.py) in a network
 namespace of its own (listening on that namespace's loopback; removed on
@@ -16,7 +17,8 @@ only), then:
     store's own writer, into PostgreSQL (the baseline), then ClickHouse,
     then the 2x2 cluster (tests/e2e/ch_cluster.py: four servers and
     ZooKeeper in a namespace of their own, joined to ours by a veth),
-    monitor i through node i % 4; ratio against PostgreSQL;
+    monitor i through node i % 4; ratio against PostgreSQL; with
+    --bench-baseline, that build and ours in turn, --runs rounds;
  2. bytes on disk per address row, the same rows (one monitor) in each:
     ClickHouse system.parts bytes_on_disk after OPTIMIZE ... FINAL,
     PostgreSQL pg_total_relation_size of every table, the SQLite file;
@@ -24,7 +26,10 @@ only), then:
     server generates itself (INSERT ... SELECT ... FROM numbers(N), shaped
     as the store writes them: HOSTS monitors, one drain a minute over the
     last 24 h, their commit and state rows), median of 5, and what the
-    server read for it (system.query_log).
+    server read for it (system.query_log);
+ 4. (--parts 4) where one monitor's drains go: each statement's time and
+    CPU, parts per drain per table, merges, files; ZooKeeper requests per
+    drain on the cluster.
 """
 
 import argparse
@@ -56,6 +61,8 @@ NS = "itmchb%d" % os.getpid()
 # what `query top` read.
 QUERY_LOG = """  <query_log><database>system</database><table>query_log</table>
     <flush_interval_milliseconds>500</flush_interval_milliseconds></query_log>
+  <part_log><database>system</database><table>part_log</table>
+    <flush_interval_milliseconds>500</flush_interval_milliseconds></part_log>
 </yandex>"""
 
 
@@ -83,34 +90,198 @@ def ch_server():
     return s.start()
 
 
-def throughput(a, pg, ch, cluster):
-    targets = [pg.url("itm_tp"), ch.url("itm_tp")]
+TARGETS = ("PostgreSQL", "ClickHouse, one server", "ClickHouse, 2x2 cluster")
+
+
+def throughput(a, pg, ch, cluster, bench=None, db="itm_tp", quiet=False):
+    """Part 1 with one build of build/bench/ch_bench (`bench`) into fresh
+    databases `db`: {target: rows/s}, after checking every row is there."""
+    if db != "itm_tp":
+        pg.psql("CREATE DATABASE %s" % db)
+    targets = [pg.url(db), ch.url(db)]
     if cluster:
         # monitor i through node i % 4, in the order s1r1, s2r1, s1r2,
         # s2r2: every node takes inserts, each shard from two monitors
         via = cluster.attach(NS)
         nodes = [cluster.nodes[i] for i in (0, 2, 1, 3)]
-        targets.append(",".join(n.url("itm_tp", via=via) for n in nodes))
-    out = in_ns(BENCH, str(a.procs), str(a.addrs), str(a.drains),
+        targets.append(",".join(n.url(db, via=via) for n in nodes))
+    out = in_ns(bench or BENCH, str(a.procs), str(a.addrs), str(a.drains),
                 *targets, timeout=3600).stdout
-    print("### 1. Rows per second, simulated monitors (baseline:"
-          " PostgreSQL)\n")
-    print(out.replace("| 1 postgresql", "| 1 PostgreSQL")
-          .replace("| 2 clickhouse", "| 2 ClickHouse, one server")
-          .replace("| 3 clickhouse", "| 3 ClickHouse, 2x2 cluster"))
+    if not quiet:
+        print("### 1. Rows per second, simulated monitors (baseline:"
+              " PostgreSQL)\n")
+        print(out.replace("| 1 postgresql", "| 1 PostgreSQL")
+              .replace("| 2 clickhouse", "| 2 ClickHouse, one server")
+              .replace("| 3 clickhouse", "| 3 ClickHouse, 2x2 cluster"))
     rows = a.procs * a.addrs * a.drains
     counts = [("PostgreSQL", pg.psql("SELECT count(*) FROM traffic",
-                                     db="itm_tp")[0][0]),
-              ("ClickHouse", ch.query("SELECT count() FROM itm_tp.traffic")
+                                     db=db)[0][0]),
+              ("ClickHouse", ch.query("SELECT count() FROM %s.traffic" % db)
                [0][0])]
     if cluster:
-        cluster.sync("itm_tp")
+        cluster.sync(db)
         counts.append(("the cluster (Distributed)", cluster.nodes[0].query(
-            "SELECT count() FROM itm_tp.traffic")[0][0]))
-    print("address rows stored: %s (expected %d each)\n" % (
-        ", ".join("%s %s" % c for c in counts), rows))
+            "SELECT count() FROM %s.traffic" % db)[0][0]))
+    if not quiet:
+        print("address rows stored: %s (expected %d each)\n" % (
+            ", ".join("%s %s" % c for c in counts), rows))
     if any(int(c) != rows for _, c in counts):
-        raise SystemExit("stored row counts differ from what was written")
+        raise SystemExit("stored row counts differ from what was written"
+                         " (%s: %s)" % (db, counts))
+    got = {}
+    for line in out.splitlines():
+        m = re.match(r"\| (\d+) \S+ \| (\d+) \|", line)
+        if m:
+            got[TARGETS[int(m.group(1)) - 1]] = int(m.group(2))
+    return got
+
+
+def drop(db, pg, ch, cluster):
+    """A run's databases, once counted: idle replicated tables would keep
+    the servers and ZooKeeper busy through the next runs."""
+    pg.psql("DROP DATABASE %s" % db)
+    run(ch, "DROP DATABASE %s" % db)
+    for n in cluster.nodes if cluster else ():
+        n.query("DROP DATABASE IF EXISTS %s" % db, timeout=300)
+
+
+def throughput_rounds(a, pg, ch, cluster):
+    """Part 1, this build against a.bench_baseline (another build of
+    build/bench/ch_bench: the store's writer is linked in), a.runs rounds,
+    interleaved (the first of the pair alternating), each round into
+    fresh databases: medians, and ours / theirs per target."""
+    bins = [("before", a.bench_baseline), ("after", BENCH)]
+    got = {b: [] for b, _ in bins}
+    loads = [loadavg()]
+    print("### 1. Rows per second, simulated monitors: %d rounds, before"
+          " (%s) and after (this build) interleaved\n" % (
+              a.runs, a.bench_baseline))
+    print("%d monitors x %d drains of %d addresses per target and run\n"
+          % (a.procs, a.drains, a.addrs))
+    print("| round | build | %s | load average after |\n|---|---|%s---|" % (
+        " | ".join("%s rows/s" % t for t in TARGETS[:2 + bool(cluster)]),
+        "---|" * (2 + bool(cluster))))
+    for rnd in range(a.runs):
+        for b, binary in (bins if rnd % 2 == 0 else bins[::-1]):
+            db = "itm_tp_%s%d" % (b, rnd)
+            r = throughput(a, pg, ch, cluster, binary, db, quiet=True)
+            got[b].append(r)
+            drop(db, pg, ch, cluster)
+            loads.append(loadavg())
+            print("| %d | %s | %s | %s |" % (
+                rnd + 1, b, " | ".join("%d" % r[t] for t in TARGETS
+                                       if t in r), loads[-1]), flush=True)
+    print("\n| target | before: median rows/s | after: median rows/s |"
+          " after / before | vs PostgreSQL before | vs PostgreSQL after |"
+          "\n|---|---|---|---|---|---|")
+    med = {b: {t: statistics.median(r[t] for r in got[b])
+               for t in got[b][0]} for b in got}
+    for t in med["after"]:
+        print("| %s | %d | **%d** | %.2f | %.2f | %.2f |" % (
+            t, med["before"][t], med["after"][t],
+            med["after"][t] / med["before"][t],
+            med["before"][t] / med["before"]["PostgreSQL"],
+            med["after"][t] / med["after"]["PostgreSQL"]))
+    print("\nevery run's address rows counted in every target:"
+          " %d each\n" % (a.procs * a.addrs * a.drains))
+
+
+def events(node):
+    return {k: int(v) for k, v in node.query(
+        "SELECT event, value FROM system.events")}
+
+
+def statement(q):
+    """What a logged statement of the writer is, by its first words."""
+    for pat, name in ((r"INSERT INTO \w+\.itm_stage", "phase 1: INSERT,"
+                       " stage"),
+                      (r"INSERT INTO \w+\.itm_data", "phase 2: INSERT"
+                       " SELECT into itm_data + 3 views"),
+                      (r"TRUNCATE", "TRUNCATE the stage")):
+        if re.match(pat, q):
+            return name
+    return None
+
+
+def drain_profile(a, ch, cluster):
+    """Where one monitor's drains go, per build: each statement's time
+    and CPU (system.query_log, its ProfileEvents), the parts each drain
+    creates and the merges during the run (system.part_log), files the
+    server created; on the cluster (one monitor through s1r1) ZooKeeper
+    requests, files and fetches per drain, summed over the four nodes
+    (system.events)."""
+    bins = [("after", BENCH)]
+    if a.bench_baseline:
+        bins.insert(0, ("before", a.bench_baseline))
+    print("### 4. Where a drain's time goes: one monitor, %d drains of %d"
+          " addresses, back to back\n" % (a.drains, a.addrs))
+    for b, binary in bins:
+        db = "itm_prof_%s" % b
+        (t0,), = ch.query("SELECT now()")
+        e0 = events(ch)
+        in_ns(binary, "1", str(a.addrs), str(a.drains), ch.url(db),
+              timeout=3600)
+        time.sleep(5)  # the merges the run started
+        e1 = events(ch)
+        run(ch, "SYSTEM FLUSH LOGS")
+        rows = ch.query(
+            "SELECT query, query_duration_ms, written_rows, read_rows,"
+            " ProfileEvents.Values[indexOf(ProfileEvents.Names,"
+            " 'UserTimeMicroseconds')], ProfileEvents.Values[indexOf("
+            "ProfileEvents.Names, 'SystemTimeMicroseconds')],"
+            " ProfileEvents.Values[indexOf(ProfileEvents.Names, 'FileOpen')]"
+            " FROM system.query_log WHERE type = 2 AND event_time >="
+            " toDateTime('%s') AND query LIKE '%%%s.%%'" % (t0, db))
+        kinds = {}
+        for q, *v in rows:
+            k = statement(unescape(q))
+            if k:
+                kinds.setdefault(k, []).append([int(x) for x in v])
+        print("%s (%s), ClickHouse one server, load average %s:\n" % (
+            b, binary, loadavg()))
+        print("| statement | per drain | wall ms | user CPU ms | system CPU"
+              " ms | files opened | rows written | rows read |\n"
+              "|---|---|---|---|---|---|---|---|")
+        for k, v in sorted(kinds.items()):
+            med = [statistics.median(x[i] for x in v) for i in range(6)]
+            print("| %s | %.1f | %.0f | %.1f | %.1f | %.0f | %.0f | %.0f |"
+                  % (k, len(v) / a.drains, med[0], med[3] / 1e3,
+                     med[4] / 1e3, med[5], med[1], med[2]))
+        print("\n(medians over the run)\n")
+        print("| table | parts written per drain | merges | rows merged |"
+              " merge wall ms in all |\n|---|---|---|---|---|")
+        for t, new, m, mr, ms in ch.query(
+                "SELECT table, countIf(event_type = 1), countIf(event_type"
+                " = 2), sumIf(rows, event_type = 2), sumIf(duration_ms,"
+                " event_type = 2) FROM system.part_log WHERE database ="
+                " '%s' GROUP BY table ORDER BY table" % db):
+            print("| %s | %.1f | %s | %s | %s |" % (
+                t, int(new) / a.drains, m, mr, ms))
+        print("\nthe server in all, per drain (system.events, the run and"
+              " 5 s after): %s\n" % ", ".join(
+                  "%s %.0f" % (k, (e1.get(k, 0) - e0.get(k, 0)) / a.drains)
+                  for k in ("FileOpen", "Merge", "MergedRows",
+                            "InsertedRows", "Query")))
+        if not cluster:
+            continue
+        via = cluster.attach(NS)
+        node = cluster.nodes[0]
+        e0 = [events(n) for n in cluster.nodes]
+        in_ns(binary, "1", str(a.addrs), str(a.drains),
+              node.url(db, via=via), timeout=3600)
+        cluster.sync(db)
+        time.sleep(5)
+        e1 = [events(n) for n in cluster.nodes]
+        keys = sorted({k for e in e1 for k in e if k.startswith("ZooKeeper")
+                       or k in ("FileOpen", "Merge", "MergedRows",
+                                "ReplicatedPartFetches",
+                                "DuplicatedInsertedBlocks")})
+        print("%s, the 2x2 cluster (one monitor through s1r1), per drain,"
+              " four nodes summed (system.events; the run, SYSTEM SYNC"
+              " REPLICA and 5 s): %s\n" % (b, ", ".join(
+                  "%s %.1f" % (k, sum(x.get(k, 0) - y.get(k, 0)
+                                      for x, y in zip(e1, e0)) / a.drains)
+                  for k in keys)))
 
 
 def ch_bytes(ch, db):
@@ -546,9 +717,15 @@ def main():
                    help="part 3: time this build of the CLI against ours,"
                    " interleaved, and compare their output")
     p.add_argument("--runs", type=int, default=5,
-                   help="part 3 with --baseline: rounds")
+                   help="part 3 with --baseline, part 1 with"
+                   " --bench-baseline: rounds")
+    p.add_argument("--bench-baseline", metavar="BENCH",
+                   help="part 1: time this build of build/bench/ch_bench"
+                   " (the store's writer is linked in) against ours,"
+                   " interleaved, --runs rounds")
     p.add_argument("--parts", default="123",
-                   help="which parts to run (default 123)")
+                   help="which parts to run (default 123; 4: where a"
+                   " drain's time goes)")
     a = p.parse_args()
     if a.rows < a.hosts * 1440:
         p.error("--rows must be at least --hosts x 1440")
@@ -569,16 +746,20 @@ def main():
         pg = pgc.Cluster(port=54339).init().start()
         for db in ("itm_tp", "itm_size"):
             pg.psql("CREATE DATABASE %s" % db)
-        if "1" in a.parts and ch_cluster and ch_cluster.available() and \
-                not a.no_cluster:
+        if ("1" in a.parts or "4" in a.parts) and ch_cluster and \
+                ch_cluster.available() and not a.no_cluster:
             cluster = ch_cluster.Cluster()
             cluster.start()
-        if "1" in a.parts:
+        if "1" in a.parts and a.bench_baseline:
+            throughput_rounds(a, pg, ch, cluster)
+        elif "1" in a.parts:
             throughput(a, pg, ch, cluster)
         if "2" in a.parts:
             bytes_per_row(a, pg, ch, ch.dir)
         if "3" in a.parts:
             query_top(a, ch)
+        if "4" in a.parts:
+            drain_profile(a, ch, cluster)
         with open("/proc/loadavg") as f:
             print("load average at the end: %s" %
                   " ".join(f.read().split()[:3]))

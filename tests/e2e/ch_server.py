@@ -170,14 +170,21 @@ class LossyProxy:
     `lose_request` it throws the request away (never stored).  Either
     way the client sees a connection closed without an answer.  `lost`
     lists (what, number, phase): phase 1 stages a flush, 2 promotes it
-    (the database must be named `itm`)."""
+    (the database must be named `itm`).  Before the INSERTs numbered in
+    `restart_before` it kills the server (SIGKILL) and starts it again,
+    then forwards them; `answers` lists (number, phase, HTTP status) of
+    every INSERT answered."""
 
-    def __init__(self, server, port, lose_answer=(), lose_request=()):
+    def __init__(self, server, port, lose_answer=(), lose_request=(),
+                 restart_before=()):
         self.server = server
         self.lose_answer = set(lose_answer)
         self.lose_request = set(lose_request)
+        self.restart_before = set(restart_before)
         self.inserts = 0
         self.lost = []
+        self.restarted = []
+        self.answers = []
         self.sock = e2e.ns_socket(server.ns, socket.AF_INET,
                                   socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -257,10 +264,18 @@ class LossyProxy:
                 if n in self.lose_request:
                     self.lost.append(("request", n, phase))
                     continue
+                if n in self.restart_before:
+                    self.server.kill()
+                    self.server.start()
+                    self.restarted.append((n, phase))
                 try:
                     answer = self._forward(head, body)
                 except OSError:
                     continue  # the server is down: no answer either
+                if n is not None:
+                    status = answer.split(b"\r\n", 1)[0].split(b" ")
+                    self.answers.append((n, phase, int(status[1])
+                                         if len(status) > 1 else 0))
                 if n in self.lose_answer:
                     self.lost.append(("answer", n, phase))
                     continue

@@ -190,34 +190,37 @@ def _per_host(truth):
 def _rerun_phase2(cluster, writer, host):
     """Phase 2 of the largest stored drain of `host` again, by hand: on
     the replica the monitor wrote through, then on the other replica of
-    its shard with the staged rows copied there first.  Returns the
-    bytes it would add if the engine did not drop it."""
+    its shard, each from the drain's rows staged again there (the
+    monitor empties its stage once a drain is stored: the rows are taken
+    from itm_data_local, which holds them as phase 2 copied them).
+    Returns the bytes it would add if the engine did not drop it."""
     other = [n for n in cluster.shard_nodes(writer.shard)
              if n is not writer][0]
     (attempt, nbytes), = _one(writer, (
-        "SELECT attempt, sum(tx_bytes + rx_bytes) AS b FROM %s.itm_stage"
-        " WHERE host = '%s' AND kind = 3 AND (host, attempt) IN (SELECT"
-        " host, attempt FROM %s.itm_data_local WHERE kind = 5)"
-        " GROUP BY attempt ORDER BY b DESC LIMIT 1") % (DB, host, DB))
+        "SELECT attempt, sum(tx_bytes + rx_bytes) AS b FROM"
+        " %s.itm_data_local WHERE host = '%s' AND kind = 3"
+        " GROUP BY attempt ORDER BY b DESC LIMIT 1") % (DB, host))
     assert nbytes > 0
     cols = ", ".join(r[0] for r in writer.query(
         "DESCRIBE TABLE %s.itm_data_local" % DB))
     where = "host = '%s' AND attempt = %d" % (host, attempt)
-    status, staged = writer.post("SELECT * FROM %s.itm_stage WHERE %s"
-                                 " FORMAT TabSeparated" % (DB, where))
+    status, staged = writer.post("SELECT %s FROM %s.itm_data_local WHERE"
+                                 " %s FORMAT TabSeparated" % (cols, DB, where))
     assert status == 200 and staged, staged
-    if other.query("SELECT count() FROM system.tables WHERE database ="
-                   " '%s' AND name = 'itm_stage'" % DB) == [["0"]]:
-        (create,), = writer.query("SHOW CREATE TABLE %s.itm_stage" % DB)
-        other.query(create.replace("\\'", "'"))
-    status, out = other.post("INSERT INTO %s.itm_stage FORMAT"
-                             " TabSeparated" % DB, staged)
-    assert status == 200, out
-    sql = ("INSERT INTO %s.itm_data_local (%s) SELECT %s FROM %s.itm_stage"
+    (types,), = writer.query(
+        "SELECT arrayStringConcat(groupArray(concat(name, ' ', type)),"
+        " ', ') FROM system.columns WHERE database = '%s' AND table ="
+        " 'itm_data_local'" % DB)
+    sql = ("INSERT INTO %s.itm_data_local (%s) SELECT %s FROM %s.itm_rerun"
            " WHERE %s ORDER BY host, ts, kind, remote_ip, pid" % (
                DB, cols, cols, DB, where))
-    writer.query(sql)
-    other.query(sql)
+    for node in (writer, other):
+        node.query("CREATE TABLE IF NOT EXISTS %s.itm_rerun (%s) ENGINE ="
+                   " Memory" % (DB, types))
+        status, out = node.post("INSERT INTO %s.itm_rerun FORMAT"
+                                " TabSeparated" % DB, staged)
+        assert status == 200, out
+        node.query(sql)
     return nbytes
 
 

@@ -47,11 +47,13 @@ def _stored(server, table="traffic", host="h1"):
     return out
 
 
-# Phase 2 by hand, as the monitor runs it (store_ch.c: promote()).
-PROMOTE = ("INSERT INTO itm.itm_data ({c}) SELECT {c} FROM itm.itm_stage"
-           " WHERE host = '{h}' AND attempt = {a} AND (host, attempt) IN"
-           " (SELECT host, attempt FROM itm.itm_stage WHERE host = '{h}'"
-           " AND attempt = {a} AND kind = 5 AND ok = 'itm')"
+# Phase 2 by hand, as the monitor runs it (store_ch.c: promote()), from
+# the stage {s}: the host's own (itm_stage_HOST, a Memory table) or the
+# one earlier versions staged in (itm_stage).
+PROMOTE = ("INSERT INTO itm.itm_data ({c}) SELECT {c} FROM itm.{s}"
+           " WHERE host = '{h}' AND attempt = {a} AND (SELECT"
+           " throwIf(count() = 0) FROM itm.{s} WHERE host = '{h}'"
+           " AND attempt = {a} AND kind = 5 AND ok = 'itm') = 0"
            " ORDER BY host, ts, kind, remote_ip, pid")
 
 
@@ -60,19 +62,21 @@ def _data_columns(server):
 
 
 def _cut_replay(server):
-    """Stage the rows of the largest promoted attempt again, under a new
-    attempt number, cut short before its state and commit rows (the
-    server takes such a body as complete), then run phase 2 for it: it
-    must promote nothing."""
+    """Stage the rows of the largest promoted attempt again (as they are
+    in itm_data: the stage is emptied once a drain is stored), under a
+    new attempt number, in the host's stage, cut short before its state
+    and commit rows (the server takes such a body as complete), then run
+    phase 2 for it: it must promote nothing, and say so."""
     (attempt, n), = server.query(
         "SELECT attempt, count() AS n FROM itm.itm_data WHERE kind = 3"
         " GROUP BY attempt ORDER BY n DESC LIMIT 1")
-    cols = [r[0] for r in server.query("DESCRIBE TABLE itm.itm_stage")
-            if r[0] != "staged"]
+    cols = [r[0] for r in server.query("DESCRIBE TABLE itm.itm_data")]
+    assert [r[0] for r in server.query(
+        "DESCRIBE TABLE itm.itm_stage_h1")] == cols + ["ok"]
     at, kind = cols.index("attempt"), cols.index("kind")
     status, body = server.post(
-        "SELECT %s FROM itm.itm_stage WHERE attempt = %s ORDER BY kind"
-        " FORMAT TabSeparated" % (", ".join(cols), attempt))
+        "SELECT %s, 'itm' FROM itm.itm_data WHERE attempt = %s ORDER BY"
+        " kind FORMAT TabSeparated" % (", ".join(cols), attempt))
     assert status == 200, body
     lines = [line.split("\t") for line in body.decode().splitlines()]
     new = int(attempt) + 1000000
@@ -80,13 +84,13 @@ def _cut_replay(server):
     assert len(kept) == int(n) and len(lines) > len(kept)
     kept = ["\t".join(r) for r in kept]
     status, out = server.post(
-        "INSERT INTO itm.itm_stage (%s) FORMAT TabSeparated" % ", ".join(cols),
-        ("\n".join(kept) + "\n").encode())
+        "INSERT INTO itm.itm_stage_h1 (%s, ok) FORMAT TabSeparated"
+        % ", ".join(cols), ("\n".join(kept) + "\n").encode())
     assert status == 200, out
     status, out = server.post(PROMOTE.format(
-        c=_data_columns(server), h="h1", a=new))
-    assert status == 200, out
-    (staged,), = server.query("SELECT count() FROM itm.itm_stage"
+        c=_data_columns(server), s="itm_stage_h1", h="h1", a=new))
+    assert status != 200 and b"throwIf" in out, (status, out)
+    (staged,), = server.query("SELECT count() FROM itm.itm_stage_h1"
                               " WHERE attempt = %d" % new)
     (got,), = server.query("SELECT count() FROM itm.itm_data"
                            " WHERE attempt = %d" % new)
@@ -125,7 +129,7 @@ def _old_rows(server, now):
         ("\n".join(lines) + "\n").encode())
     assert status == 200, out
     status, out = server.post(PROMOTE.format(c=_data_columns(server),
-                                             h="old", a=1))
+                                             s="itm_stage", h="old", a=1))
     assert status == 200, out
     status, out = server.post(
         "INSERT INTO itm.itm_stage (host, ts, kind, attempt, ok, staged)"
@@ -379,13 +383,13 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
             "h2\t%d\t1\t\t5\t\t\t0\t0\t0\t0\t%d\titm" % (
                 int(time.time()), a)]
     status, out = server.post(
-        "INSERT INTO itm.itm_stage (host, ts, seconds, iface, kind, ip,"
+        "INSERT INTO itm.itm_stage_h2 (host, ts, seconds, iface, kind, ip,"
         " remote_ip, tx_bytes, rx_bytes, tx_packets, rx_packets, attempt,"
         " ok) FORMAT TabSeparated", ("\n".join(rows) + "\n").encode())
     assert status == 200, out
     assert server.post("DETACH TABLE itm.itm_hour_mv")[0] == 200
     status, out = server.post(PROMOTE.format(c=_data_columns(server),
-                                             h="h2", a=a))
+                                             s="itm_stage_h2", h="h2", a=a))
     assert server.post("ATTACH TABLE itm.itm_hour_mv")[0] == 200
     assert status == 200, out
     truth["192.0.2.77"] = dict(zip(("tx_bytes", "rx_bytes", "tx_packets",
@@ -397,6 +401,51 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
     assert _stored(server, "traffic", "h2") == truth
     for table in ("itm_minute", "itm_hour", "itm_day"):
         assert _stored(server, table, "h2") == truth, table
+
+
+def test_server_restart_between_the_phases(topo, server, start_monitor):
+    """The stage is a Memory table: a server restarted after phase 1 was
+    answered and before phase 2 has lost the staged rows.  Phase 2 must
+    then fail (not copy nothing and answer 200) and the monitor store
+    the drain again: exact sums.  The relay restarts the server right
+    before two phase 2 requests, while traffic flows both ways."""
+    t = topo
+    proxy = chs.LossyProxy(server, 18126, restart_before=(4, 10))
+    sinks = [e2e.Sinks(t.pns, t.peers, PORT),
+             e2e.Sinks(t.mns, t.mon_addrs, PORT)]
+    try:
+        duration = 5.0
+        mon = start_monitor(t, "--db", proxy.url(), "--db-host", "h3",
+                            "--db-interval", "1", "-s", "0.2")
+        tx = e2e.Forked(t.mns, steady_sender,
+                        [(t.mon_addr_for(p), p) for p in t.peers], PORT,
+                        120, duration, 1500)
+        rx = e2e.Forked(t.pns, steady_sender,
+                        [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
+                        250, duration, 1000)
+        truth = truth_from(tx.wait(duration + 60), rx.wait(duration + 60))
+        t.wait_quiet(quiet_for=0.5)
+        deadline = time.monotonic() + 30
+        while proxy.inserts < 16 and time.monotonic() < deadline:
+            time.sleep(0.2)  # drains go on after the traffic stopped
+        assert mon.stop() == 0, mon.stderr()
+    finally:
+        for s in sinks:
+            s.close()
+        proxy.close()
+    # Both restarts came before a phase 2, which the server refused.
+    assert proxy.restarted == [(4, 2), (10, 2)], proxy.restarted
+    refused = [(n, st) for n, ph, st in proxy.answers if n in (4, 10)]
+    assert len(refused) == 2 and all(st != 200 for _, st in refused), \
+        proxy.answers
+    assert sum(v["tx_bytes"] for v in truth.values()) > 0
+    assert _stored(server, "traffic", "h3") == truth
+    for table in ("itm_minute", "itm_hour", "itm_day"):
+        assert _stored(server, table, "h3") == truth, table
+    # Emptied after every stored drain.
+    assert server.query("SELECT count() FROM itm.itm_stage_h3") == [["0"]]
+    err = mon.stderr()
+    assert "staged rows of attempt" in err and "writable again" in err, err
 
 
 # ---- query top ranked on the server ---------------------------------------
@@ -536,7 +585,7 @@ def _load_top_rows(server, rows, rollup, labels):
             % ", ".join(cols), ("\n".join(lines) + "\n").encode())
         assert status == 200, out
         status, out = server.post(PROMOTE.format(c=_data_columns(server),
-                                                 h=host, a=a))
+                                                 s="itm_stage", h=host, a=a))
         assert status == 200, out
     rcols = (["host", "ts", "iface", "kind", "ip", "remote_ip", "pid",
               "process"] + labels +

@@ -8,17 +8,21 @@
  * complete (a TabSeparated body cut at a line end, a Native body even
  * mid-column: tried on 18.16).  So every flush takes two steps:
  *
- * 1. One INSERT of TabSeparated rows into the staging table itm_stage,
- *    all carrying the flush's `attempt` number, new for every try: its
+ * 1. One INSERT of TabSeparated rows into this host's staging table
+ *    (itm_stage_HOST, a Memory table: no part, no file, no merge), all
+ *    carrying the flush's `attempt` number, new for every try: its
  *    address and other rows, then one state row per interface (kind 4:
  *    instance, seq, kernel counters), and last one commit row (kind 5)
  *    whose final column is the word "itm".  The server reads a body in
  *    order, so a complete commit row means a complete body.
  * 2. Only once step 1 was answered: one INSERT ... SELECT on the server
- *    that copies that attempt's rows into itm_data if its commit row is
- *    whole.  It runs on the server, so no client can cut it short, and
- *    its rows (fewer than max_insert_block_size) form one block, written
- *    as one part: all or nothing (checked on 18.16, docs/clickhouse.md).
+ *    that copies that attempt's rows into itm_data, and fails (throwIf)
+ *    when its commit row is not staged whole: a server restarted between
+ *    the steps has lost the Memory table's rows, and the try is then
+ *    known unstored.  It runs on the server, so no client can cut it
+ *    short, and its rows (fewer than max_insert_block_size) form one
+ *    block, written as one part: all or nothing (checked on 18.16,
+ *    docs/clickhouse.md).  Then the stage is emptied (TRUNCATE).
  *
  * itm_data thus holds only whole drains, each once, and the materialized
  * views that sum it into itm_minute/hour/day see every drain once.  A
@@ -76,6 +80,9 @@ struct store_ch {
 	uint64_t keep_buckets, keep_hours, keep_days; /* seconds */
 	/* A cluster: " ON CLUSTER name", "_local"; else "", "". */
 	char on[160];
+	/* This host's staging table; it holds rows of a try (stage_rows). */
+	char stage[200];
+	bool stage_rows;
 	const char *local;
 	int64_t maintained; /* the hour maintain() last dropped partitions */
 	char errmsg[1024];
@@ -350,27 +357,29 @@ int ch_exec(struct ch_conn *c, const char *query, const char *body,
 	return e;
 }
 
+/*
+ * A drain writes every label of every row through here: runs of plain
+ * bytes go in one append.
+ */
 int ch_tsv_escape(struct strbuf *sb, const char *s)
 {
 	int err = 0;
 
-	for (; *s && !err; s++) {
-		switch (*s) {
-		case '\t':
-			err = strbuf_puts(sb, "\\t");
+	while (*s && !err) {
+		size_t n = strcspn(s, "\t\n\r\\");
+		char esc[2] = {'\\', 0};
+
+		if (n)
+			err = strbuf_append(sb, s, n);
+		s += n;
+		if (!*s || err)
 			break;
-		case '\n':
-			err = strbuf_puts(sb, "\\n");
-			break;
-		case '\r':
-			err = strbuf_puts(sb, "\\r");
-			break;
-		case '\\':
-			err = strbuf_puts(sb, "\\\\");
-			break;
-		default:
-			err = strbuf_append(sb, s, 1);
-		}
+		esc[1] = *s == '\t'   ? 't'
+			 : *s == '\n' ? 'n'
+			 : *s == '\r' ? 'r'
+				      : '\\';
+		err = strbuf_append(sb, esc, 2);
+		s++;
 	}
 	return err;
 }
@@ -706,6 +715,45 @@ static int create_data(struct store_ch *s)
 }
 
 /*
+ * The name of this host's staging table: itm_stage_ and the host name,
+ * letters and digits as they are, any other byte as _ and two hex
+ * digits, so that two hosts never share one (only its owner empties
+ * it).  A name too long for a file name is cut and followed by two
+ * 64-bit hashes of the whole host name.
+ */
+static void stage_name(const char *host, char *out, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t h1 = 14695981039346656037ull, h2 = 5381;
+	size_t n = snprintf(out, len, "itm_stage_");
+	bool cut = false;
+
+	for (const unsigned char *p = (const unsigned char *)host; *p; p++) {
+		bool plain = (*p >= 'a' && *p <= 'z') ||
+			     (*p >= 'A' && *p <= 'Z') ||
+			     (*p >= '0' && *p <= '9');
+
+		h1 = (h1 ^ *p) * 1099511628211ull;
+		h2 = h2 * 33 + *p;
+		if (cut || n + 3 >= 150) {
+			cut = true;
+			continue;
+		}
+		if (plain) {
+			out[n++] = (char)*p;
+		} else {
+			out[n++] = '_';
+			out[n++] = hex[*p >> 4];
+			out[n++] = hex[*p & 15];
+		}
+	}
+	out[n] = '\0';
+	if (cut)
+		snprintf(out + n, len - n, "_%016" PRIx64 "%016" PRIx64, h1,
+			 h2);
+}
+
+/*
  * On a cluster the shared objects are made once, with ON CLUSTER DDL
  * that waits for every node: a monitor that finds them on its node does
  * not make them again (and does not wait for a node that is down).
@@ -731,8 +779,9 @@ static int schema_exists(struct store_ch *s, bool *yes)
 }
 
 /*
- * The schema: the staging table every try goes to (on this node only,
- * never replicated), the table of whole drains, its rollups, and views.
+ * The schema: this host's staging table every try goes to (on this node
+ * only, never replicated), the table of whole drains, its rollups, and
+ * views.
  * t_bucket, t_hour, t_day, addrs, procs and ifaces give `query top` the
  * shape of the other stores (ids as 64-bit hashes of the dimension); the
  * names come from itm_day, which holds every dimension of every row
@@ -748,7 +797,12 @@ static int create_schema(struct store_ch *s)
 	err = strbuf_printf(&sql, "CREATE DATABASE IF NOT EXISTS %s", db);
 	if (!err)
 		err = run(s, sql.buf, NULL);
-	/* Partitioned by the day it was staged, to drop it whole later. */
+	/*
+	 * The stage of earlier versions, shared by all hosts and written as
+	 * parts (five parts per drain with the rollups', each merged again
+	 * later): monitors of those versions still stage there.  Partitioned
+	 * by the day it was staged, to drop it whole later.
+	 */
 	if (!err)
 		err = create_table(
 			s, "itm_stage", true,
@@ -757,6 +811,10 @@ static int create_schema(struct store_ch *s)
 			"",
 			" ENGINE = MergeTree PARTITION BY staged"
 			" ORDER BY (host, attempt)");
+	/* This host's stage, on this node only (a cluster's too). */
+	if (!err)
+		err = create_table(s, s->stage, true, "", "",
+				   " ENGINE = Memory");
 	if (!err && s->c.cluster[0])
 		err = schema_exists(s, &done);
 	if (err || done)
@@ -914,6 +972,20 @@ static int wait_inserts(struct store_ch *s)
 	return err;
 }
 
+/* TRUNCATE this host's stage: its rows are stored, or never will be. */
+static int empty_stage(struct store_ch *s)
+{
+	struct strbuf sql = STRBUF_INIT;
+	int err =
+		strbuf_printf(&sql, "TRUNCATE TABLE %s.%s", s->c.db, s->stage);
+
+	err = err ? nomem(s) : run(s, sql.buf, NULL);
+	if (!err)
+		s->stage_rows = false;
+	strbuf_free(&sql);
+	return err;
+}
+
 static int read_attempt(struct store_ch *s)
 {
 	struct strbuf out = STRBUF_INIT;
@@ -985,6 +1057,7 @@ static int ch_store_open(const struct store_config *cfg, void **state,
 		snprintf(s->host, sizeof(s->host), "%s", cfg->host);
 	else if (gethostname(s->host, sizeof(s->host) - 1))
 		snprintf(s->host, sizeof(s->host), "localhost");
+	stage_name(s->host, s->stage, sizeof(s->stage));
 	err = ch_open(&s->c, cfg->path, errmsg, len);
 	if (!err && s->c.cluster[0]) {
 		snprintf(s->on, sizeof(s->on), " ON CLUSTER %s", s->c.cluster);
@@ -994,6 +1067,9 @@ static int ch_store_open(const struct store_config *cfg, void **state,
 		err = create_schema(s);
 	if (!err)
 		err = wait_inserts(s);
+	/* A try of the last run, never promoted now (the state says why). */
+	if (!err)
+		err = empty_stage(s);
 	if (!err)
 		err = read_attempt(s);
 	if (!err)
@@ -1166,6 +1242,31 @@ static int ch_at(void *state, int64_t when)
 }
 
 /*
+ * Numbers in decimal, each followed by `sep`, without printf: a drain
+ * writes some ten of them for each of its (up to millions of) rows, and
+ * printf's parsing of its format was most of the daemon's CPU per drain.
+ */
+static int put_u64(struct strbuf *sb, uint64_t v, char sep)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	*--p = sep;
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return strbuf_append(sb, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static int put_i64(struct strbuf *sb, int64_t v, char sep)
+{
+	int err = v < 0 ? strbuf_append(sb, "-", 1) : 0;
+
+	return err ? err
+		   : put_u64(sb, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, sep);
+}
+
+/*
  * The columns every row starts with, up to the process; the attempt is
  * filled in at commit (all rows of a body carry the same one).
  */
@@ -1175,24 +1276,38 @@ static int row_head(struct store_ch *s, struct strbuf *sb, int64_t iface,
 	int err = ch_tsv_escape(sb, s->host);
 
 	if (!err)
-		err = strbuf_printf(sb, "\t%" PRId64 "\t%u\t", s->ts,
-				    s->interval);
+		err = strbuf_append(sb, "\t", 1);
+	if (!err)
+		err = put_i64(sb, s->ts, '\t');
+	if (!err)
+		err = put_u64(sb, s->interval, '\t');
 	if (!err)
 		err = ch_tsv_escape(sb, iface_name(s, iface));
 	if (!err)
-		err = strbuf_printf(sb, "\t%d\t", kind);
+		err = strbuf_append(sb, "\t", 1);
+	if (!err)
+		err = put_u64(sb, (uint64_t)kind, '\t');
 	return err;
 }
 
 static int row_tail(struct strbuf *sb, const struct itm_value *v,
 		    const char *attempt)
 {
-	return strbuf_printf(
-		sb, "\t%llu\t%llu\t%llu\t%llu\t%s\t0\t0\t[]\t[]\t" CH_MARK "\n",
-		(unsigned long long)v->tx_bytes,
-		(unsigned long long)v->rx_bytes,
-		(unsigned long long)v->tx_packets,
-		(unsigned long long)v->rx_packets, attempt);
+	int err = strbuf_append(sb, "\t", 1);
+
+	if (!err)
+		err = put_u64(sb, v->tx_bytes, '\t');
+	if (!err)
+		err = put_u64(sb, v->rx_bytes, '\t');
+	if (!err)
+		err = put_u64(sb, v->tx_packets, '\t');
+	if (!err)
+		err = put_u64(sb, v->rx_packets, '\t');
+	if (!err)
+		err = strbuf_puts(sb, attempt);
+	if (!err)
+		err = strbuf_puts(sb, "\t0\t0\t[]\t[]\t" CH_MARK "\n");
+	return err;
 }
 
 /* The columns between the kind and the labels of a row without address. */
@@ -1210,17 +1325,27 @@ static int ch_add(void *state, int64_t iface, const struct store_row *r)
 {
 	struct store_ch *s = state;
 	struct ch_flush *f = flush_if(s, iface);
-	char ip[INET6_ADDRSTRLEN];
+	static const char hex[] = "0123456789abcdef";
+	char ip[INET6_ADDRSTRLEN], hexip[33];
 	int err;
 
 	if (!f)
 		return -EINVAL;
 	err = row_head(s, &f->rows, iface, CH_TRAFFIC);
 	addr_format(&r->addr, ip);
-	for (int i = 0; i < 16 && !err; i++)
-		err = strbuf_printf(&f->rows, "%02x", r->addr.s6_addr[i]);
+	for (int i = 0; i < 16; i++) {
+		hexip[2 * i] = hex[r->addr.s6_addr[i] >> 4];
+		hexip[2 * i + 1] = hex[r->addr.s6_addr[i] & 15];
+	}
+	hexip[32] = '\t';
 	if (!err)
-		err = strbuf_printf(&f->rows, "\t%s\t%u\t", ip, r->pid);
+		err = strbuf_append(&f->rows, hexip, sizeof(hexip));
+	if (!err)
+		err = strbuf_puts(&f->rows, ip);
+	if (!err)
+		err = strbuf_append(&f->rows, "\t", 1);
+	if (!err)
+		err = put_u64(&f->rows, r->pid, '\t');
 	if (!err)
 		err = ch_tsv_escape(&f->rows, r->process && r->process[0]
 						      ? r->process
@@ -1372,7 +1497,10 @@ static int build_body(struct store_ch *s, uint64_t attempt, struct strbuf *b)
 
 /*
  * Phase 2 of attempt `attempt`: copy its staged rows into itm_data, on
- * the server, if its commit row is whole; in the order of itm_data's sort
+ * the server, if its commit row is whole, else fail: the scalar subquery
+ * runs before the copy reads a row, and a stage without the commit row
+ * (a server restarted since phase 1 empties the Memory table) must not
+ * be answered 200 with nothing copied.  In the order of itm_data's sort
  * key, so that the same attempt always makes the same block (on a
  * replicated table, a repeated block is dropped by the engine).  Named
  * "itm-HOST-ATTEMPT-p" so that wait_inserts() sees it.
@@ -1390,12 +1518,13 @@ static int promote(struct store_ch *s, uint64_t attempt)
 		err = strbuf_printf(
 			&sql,
 			"INSERT INTO %1$s.itm_data%6$s (%2$s) SELECT %2$s FROM"
-			" %1$s.itm_stage WHERE host = %3$s AND attempt = %4$llu"
-			" AND (host, attempt) IN (SELECT host, attempt FROM"
-			" %1$s.itm_stage WHERE host = %3$s AND attempt = %4$llu"
-			" AND kind = %5$d AND ok = '" CH_MARK "')"
+			" %1$s.%7$s WHERE host = %3$s AND attempt = %4$llu"
+			" AND (SELECT throwIf(count() = 0) FROM %1$s.%7$s"
+			" WHERE host = %3$s AND attempt = %4$llu"
+			" AND kind = %5$d AND ok = '" CH_MARK "') = 0"
 			" ORDER BY " CH_DATA_KEY,
-			s->c.db, cols.buf, h.buf, a, CH_COMMIT, s->local);
+			s->c.db, cols.buf, h.buf, a, CH_COMMIT, s->local,
+			s->stage);
 	if (err)
 		err = nomem(s);
 	if (!err)
@@ -1406,6 +1535,13 @@ static int promote(struct store_ch *s, uint64_t attempt)
 		err = ch_exec(&s->c, sql.buf, NULL, 0, settings, NULL,
 			      s->errmsg, sizeof(s->errmsg));
 	}
+	/* What the guard's own words ("Value passed to 'throwIf'") mean. */
+	if (err == -EINVAL && strstr(s->errmsg, "throwIf"))
+		snprintf(s->errmsg, sizeof(s->errmsg),
+			 "the staged rows of attempt %llu are gone (the server"
+			 " restarted since they were staged?): staging them"
+			 " again",
+			 a);
 	strbuf_free(&sql);
 	strbuf_free(&h);
 	strbuf_free(&cols);
@@ -1430,6 +1566,31 @@ static int promoted(struct store_ch *s, uint64_t attempt, bool *stored)
 	else
 		err = run(s, sql.buf, &r);
 	*stored = !err && r.len && strtoull(r.buf, NULL, 10) > 0;
+	strbuf_free(&r);
+	strbuf_free(&sql);
+	strbuf_free(&h);
+	return err;
+}
+
+/* *yes: this host's stage holds the whole commit row of `attempt`. */
+static int staged(struct store_ch *s, uint64_t attempt, bool *yes)
+{
+	struct strbuf r = STRBUF_INIT, sql = STRBUF_INIT, h = STRBUF_INIT;
+	int err = ch_sql_quote(&h, s->host);
+
+	if (!err)
+		err = strbuf_printf(&sql,
+				    "SELECT count() FROM %s.%s WHERE host = %s"
+				    " AND attempt = %llu AND kind = %d"
+				    " AND ok = '" CH_MARK
+				    "' FORMAT TabSeparated",
+				    s->c.db, s->stage, h.buf,
+				    (unsigned long long)attempt, CH_COMMIT);
+	if (err)
+		err = nomem(s);
+	else
+		err = run(s, sql.buf, &r);
+	*yes = !err && r.len && strtoull(r.buf, NULL, 10) > 0;
 	strbuf_free(&r);
 	strbuf_free(&sql);
 	strbuf_free(&h);
@@ -1491,16 +1652,18 @@ static int repair_rollups(struct store_ch *s, uint64_t attempt)
  * A try whose phase 2 was sent but not answered 200 (a timeout, a
  * connection cut, an error from a view) may be stored or not.  The daemon then
  * retries the same drained maps, with larger kernel counters.  Before that
- * retry: wait until the server no longer runs it, then look; not stored, run
- * phase 2 of that attempt again (its rows are still staged) and look
- * again.  When it is stored, its maps' rows are in (the retry leaves them
- * out) and so are its other counts (the retry stores only what came
- * since).  Across restarts the state rows say the same.  A try whose
- * phase 1 was not answered is never promoted: nothing to resolve.
+ * retry: wait until the server no longer runs it, then look; not stored and
+ * still staged, run phase 2 of that attempt again and look again; not
+ * staged any more (the server restarted: a Memory table starts empty), it
+ * never will be stored, and the retry stores it all.  When it is stored, its
+ * maps' rows are in (the retry leaves them out) and so are its other counts
+ * (the retry stores only what came since).  Across restarts the state rows say
+ * the same.  A try whose phase 1 was not answered is never promoted: nothing to
+ * resolve.
  */
 static int resolve_doubt(struct store_ch *s)
 {
-	bool stored = false;
+	bool stored = false, again = false;
 	int err;
 
 	if (!s->doubt)
@@ -1508,7 +1671,10 @@ static int resolve_doubt(struct store_ch *s)
 	err = wait_inserts(s);
 	if (!err)
 		err = promoted(s, s->doubt, &stored);
-	if (!err && !stored) {
+	if (!err && !stored)
+		err = staged(s, s->doubt, &again);
+	/* Not staged (a server restart empties the stage): never stored. */
+	if (!err && again) {
 		err = promote(s, s->doubt);
 		if (!err)
 			err = wait_inserts(s);
@@ -1539,7 +1705,7 @@ static void remember(struct store_ch *s)
 	}
 }
 
-/* Phase 1: the body of a new attempt into itm_stage. */
+/* Phase 1: the body of a new attempt into this host's stage. */
 static int stage(struct store_ch *s)
 {
 	struct strbuf sql = STRBUF_INIT, body = STRBUF_INIT;
@@ -1548,8 +1714,8 @@ static int stage(struct store_ch *s)
 	int err = build_body(s, ++s->attempt, &body);
 
 	if (!err)
-		err = strbuf_printf(&sql, "INSERT INTO %s.itm_stage (",
-				    s->c.db);
+		err = strbuf_printf(&sql, "INSERT INTO %s.%s (", s->c.db,
+				    s->stage);
 	if (!err)
 		err = columns(&sql, false, true);
 	if (!err)
@@ -1566,6 +1732,8 @@ static int stage(struct store_ch *s)
 		 */
 		snprintf(settings, sizeof(settings), "&query_id=%s%llu", id,
 			 (unsigned long long)s->attempt);
+		/* Answered or not, some of its rows may be staged. */
+		s->stage_rows = true;
 		err = ch_exec(&s->c, sql.buf, body.buf, body.len, settings,
 			      NULL, s->errmsg, sizeof(s->errmsg));
 	}
@@ -1580,6 +1748,12 @@ static int ch_commit(void *state)
 	int err = resolve_doubt(s);
 
 	/*
+	 * The rows of earlier tries are stored or never will be (their
+	 * doubt is resolved): they go, so that the stage holds one try.
+	 */
+	if (!err && s->stage_rows)
+		err = empty_stage(s);
+	/*
 	 * Phase 1 unanswered: perhaps staged, never promoted, so the retry
 	 * (a new attempt) stores everything again.
 	 */
@@ -1590,6 +1764,12 @@ static int ch_commit(void *state)
 		if (!err) {
 			/* The daemon now knows what is stored. */
 			memset(s->stored, 0, s->n_ifaces * sizeof(*s->stored));
+			/*
+			 * Emptied now, not at the next drain, so that a node's
+			 * memory holds the drains being written, not the last
+			 * one of every host.  A failure is the next drain's.
+			 */
+			empty_stage(s);
 		} else {
 			/* Even an error: its rows may be in, not its sums. */
 			remember(s);
