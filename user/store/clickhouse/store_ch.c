@@ -1548,32 +1548,12 @@ static int promote(struct store_ch *s, uint64_t attempt)
 	return err;
 }
 
-/* *stored: itm_data has the commit row of this attempt. */
-static int promoted(struct store_ch *s, uint64_t attempt, bool *stored)
-{
-	struct strbuf r = STRBUF_INIT, sql = STRBUF_INIT, h = STRBUF_INIT;
-	int err = ch_sql_quote(&h, s->host);
-
-	if (!err)
-		err = strbuf_printf(&sql,
-				    "SELECT count() FROM %s.itm_data%s"
-				    " WHERE host = %s AND attempt = %llu"
-				    " AND kind = %d FORMAT TabSeparated",
-				    s->c.db, s->local, h.buf,
-				    (unsigned long long)attempt, CH_COMMIT);
-	if (err)
-		err = nomem(s);
-	else
-		err = run(s, sql.buf, &r);
-	*stored = !err && r.len && strtoull(r.buf, NULL, 10) > 0;
-	strbuf_free(&r);
-	strbuf_free(&sql);
-	strbuf_free(&h);
-	return err;
-}
-
-/* *yes: this host's stage holds the whole commit row of `attempt`. */
-static int staged(struct store_ch *s, uint64_t attempt, bool *yes)
+/*
+ * *yes: `table` (in s's database) holds this host's commit row of
+ * `attempt`, with `cond` on it ("" for none).
+ */
+static int has_commit(struct store_ch *s, const char *table, const char *cond,
+		      uint64_t attempt, bool *yes)
 {
 	struct strbuf r = STRBUF_INIT, sql = STRBUF_INIT, h = STRBUF_INIT;
 	int err = ch_sql_quote(&h, s->host);
@@ -1581,11 +1561,11 @@ static int staged(struct store_ch *s, uint64_t attempt, bool *yes)
 	if (!err)
 		err = strbuf_printf(&sql,
 				    "SELECT count() FROM %s.%s WHERE host = %s"
-				    " AND attempt = %llu AND kind = %d"
-				    " AND ok = '" CH_MARK
-				    "' FORMAT TabSeparated",
-				    s->c.db, s->stage, h.buf,
-				    (unsigned long long)attempt, CH_COMMIT);
+				    " AND attempt = %llu AND kind = %d%s"
+				    " FORMAT TabSeparated",
+				    s->c.db, table, h.buf,
+				    (unsigned long long)attempt, CH_COMMIT,
+				    cond);
 	if (err)
 		err = nomem(s);
 	else
@@ -1595,6 +1575,21 @@ static int staged(struct store_ch *s, uint64_t attempt, bool *yes)
 	strbuf_free(&sql);
 	strbuf_free(&h);
 	return err;
+}
+
+/* *stored: itm_data has the commit row of this attempt. */
+static int promoted(struct store_ch *s, uint64_t attempt, bool *stored)
+{
+	char table[64];
+
+	snprintf(table, sizeof(table), "itm_data%s", s->local);
+	return has_commit(s, table, "", attempt, stored);
+}
+
+/* *yes: this host's stage holds the whole commit row of `attempt`. */
+static int staged(struct store_ch *s, uint64_t attempt, bool *yes)
+{
+	return has_commit(s, s->stage, " AND ok = '" CH_MARK "'", attempt, yes);
 }
 
 /*
