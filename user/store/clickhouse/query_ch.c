@@ -685,8 +685,9 @@ static int probe_proves(const struct store_top *t, const struct probe *pp,
 	if (pp->trace)
 		fprintf(stderr,
 			"itm-test: top probe: %zu names in %" PRIu64
-			" buckets, %s\n",
-			n, nb, *proven ? "proven" : "not proven");
+			" of %" PRIu64 " buckets, %s\n",
+			n, nb, t->n + pp->extra,
+			*proven ? "proven" : "not proven");
 	free(sum);
 	free(seen);
 	return 0;
