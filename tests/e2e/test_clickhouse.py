@@ -741,8 +741,9 @@ def test_top_probe_proven_or_exact(topo, server, start_monitor, itm_bin):
     (ITM_TEST_CH_TOP), so that buckets hold many names, the proof holds
     over a full set of buckets, and fails at ties and flat bytes (the
     exact statement then), every ranking equals the ground truth: every
-    rank, all hosts, one host and a host whose cut hour and cut day come
-    from its rollup rows only, cuts on ties."""
+    rank, all hosts, one host and hosts whose cut hour or cut day come
+    from their rollup rows only (named in the statement, and more of them
+    than it names), cuts on ties."""
     t = topo
     assert start_monitor(t, "--db", server.url(), "--db-host",
                          "h0").stop() == 0
@@ -753,6 +754,18 @@ def test_top_probe_proven_or_exact(topo, server, start_monitor, itm_bin):
               if r[0] not in fixed]
     since, until, rows = _probe_rows(int(time.time()), labels)
     rollup = _rollup_rows(since, until, labels)
+    # 70 more hosts whose last cut hour is in the hourly rows only: more
+    # than a statement names (64), so they are asked by subquery again,
+    # while h4's cut day is named; their daily rows do not count (they
+    # have hourly rows that day)
+    hu, d1 = until - until % HOUR, until - until % DAY
+    for i in range(70):
+        r = dict(rollup[0][2], host="r%02d" % i, ts=hu,
+                 remote_ip="198.18.3.%d" % (i % 35 + 1),
+                 tx_bytes=20000 + 500 * (i % 35), rx_bytes=7000 + i,
+                 tx_packets=i + 1, rx_packets=2)
+        rollup += [("itm_hour", True, r),
+                   ("itm_day", False, dict(r, ts=d1))]
     _load_top_rows(server, rows, rollup, labels)
     truth = [r for r in rows if since <= r["ts"] < until] + [
         r for _, counts, r in rollup if counts]
@@ -761,7 +774,7 @@ def test_top_probe_proven_or_exact(topo, server, start_monitor, itm_bin):
     seen, checked = set(), 0
     for probe in ("65536,256", "64,8", "16,2", "4,0", "1,0"):
         for rank in ("both", "tx", "rx"):
-            for host in (None, "h1", "h3"):
+            for host in (None, "h1", "h3", "r07"):
                 sel = [r for r in truth if host in (None, r["host"])]
                 full = _ranked(sel, "remote_ip", rank, 0)
                 cut = _tie_at(full[20:], rank)
