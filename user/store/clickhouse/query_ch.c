@@ -361,12 +361,12 @@ static int none_in(struct strbuf *c, const char *table, const char *host,
  * The two places where a host's horizon matters (see window_sql()): the
  * hourly row of the last cut hour counts if the host has no minute row
  * in that hour, the daily row of the cut day if it has no hourly row that
- * day.  On one server these hosts are asked once, before the window's
- * statements (horizon_ask()), which then name them (`known`): the probe
- * reads the window twice, and each time the subquery read every minute
- * row of the hour and every hourly row of the day again (about 3 M rows
- * at 50 hosts x 700 addresses a minute).  Not known: the statement asks
- * the finer table itself (none_in()).
+ * day.  Before the probe these hosts are asked once (horizon_ask()), and
+ * its statement (and the exact one after it) names them (`known`): the
+ * probe reads the window twice, and each time the subquery would read
+ * every minute row of the hour and every hourly row of the day again
+ * (about 3 M rows at 50 hosts x 700 addresses a minute).  Not known: the
+ * statement asks the finer table itself (none_in()).
  */
 struct horizon {
 	bool known;
@@ -774,10 +774,10 @@ static int top_row(void *ctx, int n, char *const *v)
 }
 
 /*
- * On a cluster one statement (each shard sums its own rows by name); on
- * one server the hosts of the horizons first, then the probe when it
- * fits (the address, -n up to CH_PROBE_MAX_N), else or when it proves
- * nothing the exact statement.
+ * One statement (on a cluster each shard sums its own rows by name), but
+ * on one server for the address and -n up to CH_PROBE_MAX_N the hosts of
+ * the horizons and then the probe, and the exact statement only when the
+ * probe proves nothing.
  */
 static int ch_top(void *state, const struct store_top *t, store_top_fn fn,
 		  void *ctx, char *err, size_t len)
@@ -785,7 +785,9 @@ static int ch_top(void *state, const struct store_top *t, store_top_fn fn,
 	struct strbuf sql = STRBUF_INIT;
 	struct top_rows c = {fn, ctx};
 	struct qch *q = state;
-	bool shards = q->c.cluster[0] != '\0', done = false;
+	bool probe = !q->c.cluster[0] && t->n && t->n <= CH_PROBE_MAX_N &&
+		     !strcmp(t->by, "remote_ip");
+	bool done = false;
 	struct horizon hz[2];
 	int rc = 0;
 
@@ -795,20 +797,21 @@ static int ch_top(void *state, const struct store_top *t, store_top_fn fn,
 	}
 	if (t->since >= t->until) /* an empty window: no rows */
 		return 0;
-	if (!shards)
+	if (probe) {
 		rc = horizon_ask(q, t, hz, err, len);
-	if (!rc && !shards && t->n && t->n <= CH_PROBE_MAX_N &&
-	    !strcmp(t->by, "remote_ip"))
-		rc = probe_top(q, t, hz, fn, ctx, &done, err, len);
+		if (!rc)
+			rc = probe_top(q, t, hz, fn, ctx, &done, err, len);
+	}
 	if (!rc && !done) {
-		rc = window_sql(&sql, t, shards, shards ? NULL : hz);
+		rc = window_sql(&sql, t, q->c.cluster[0] != '\0',
+				probe ? hz : NULL);
 		if (rc)
 			snprintf(err, len, "out of memory");
 		else
 			rc = ch_ro_each(state, sql.buf, 0, NULL, top_row, &c,
 					err, len);
 	}
-	if (!shards)
+	if (probe)
 		horizon_free(hz);
 	strbuf_free(&sql);
 	return rc;
