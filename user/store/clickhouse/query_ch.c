@@ -598,7 +598,11 @@ out:
  * all names.  If P1 has fewer than l buckets, it has all of them, and the
  * ranking is of every name.  Otherwise (ties or flat traffic at the
  * cut), the exact statement.  The buckets' sums are those of the names
- * the client received (the same rows as P1's, read in one statement).
+ * the client received: the same rows as P1's, read by one statement (a
+ * drain stored while it runs, at the window's end, may be in one read
+ * and not the other, as it may be in one table and not yet in another
+ * for the exact statement: a window still being written is exact once
+ * its drains are stored).
  */
 struct probe {
 	unsigned buckets; /* at most 65 536: a UInt16 key */
@@ -615,9 +619,8 @@ static struct probe probe_params(void)
 	unsigned b;
 	unsigned long long e;
 
-	if (s && sscanf(s, "%u,%llu", &b, &e) == 2 && b >= 1 && b <= 65536) {
+	if (s && sscanf(s, "%u,%llu", &b, &e) == 2 && b >= 1 && b <= 65536)
 		p = (struct probe){b, e, true};
-	}
 	return p;
 }
 
