@@ -627,6 +627,36 @@ def compare(a, ch, db):
               lo, hi, "the same bytes" if same else "DIFFERENT output",
               len(rows), len(out[("after", False)]), sums[0], sums[1], tb,
               rb, "equal" if sums == [int(tb), int(rb)] else "NOT EQUAL"))
+    # -n 10 (the ranking `query top` may do another way than -n 0) in
+    # every format and rank, all hosts and one: the same bytes before and
+    # after, and the CSV the first lines of -n 0's
+    fixed = ["--since", "@%d" % lo, "--until", "@%d" % hi, "-n", "10"]
+    variants = [["--csv"], ["--json"], []] + [
+        ["--tx", "--csv"], ["--rx", "--csv"], ["--host", host, "--csv"],
+        ["--host", host, "--rx", "--json"]]
+    differ = []
+    for args in variants:
+        got = {}
+        for b, binary in bins:
+            r = top(binary, ch, db, fixed + args, a.timeout)
+            assert r.returncode == 0, r.stderr
+            got[b] = r.stdout
+        if got["before"] != got["after"]:
+            differ.append(" ".join(args))
+    head = {}
+    for h in (0, 1):
+        r = top(BIN, ch, db, fixed + ["--csv"] + (["--host", host] if h
+                                                   else []), a.timeout)
+        head[h] = r.stdout == "".join(
+            out[("after", h)].splitlines(True)[:11])
+    print("the same window, -n 10 in %d variants (%s): before and after"
+          " print %s; -n 10 --csv is the first 10 rows of -n 0 --csv: %s\n"
+          % (len(variants), "; ".join(" ".join(v) or "table"
+                                      for v in variants),
+             "the same bytes" if not differ else
+             "DIFFERENT output for " + ", ".join(differ),
+             "yes (all hosts and --host)" if all(head.values()) else "NO"))
+    same = same and not differ and all(head.values())
     for b, binary in bins:
         time.sleep(1.1)  # event_time is in seconds: not the last run's
         (since,), = ch.query("SELECT now()")
