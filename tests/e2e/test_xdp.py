@@ -590,8 +590,26 @@ def test_xdp_attributes_rx_like_tc(topo, start_monitor, tmp_path):
         want = truths[k]
         assert set(o for _, o in want[1]) == {"rx", "0"}
         got = settle_on(lambda: attributed(m.scrape(), srcs, rx.pid), want)
-        assert got == want, (k, got, want)
-    assert missed(xmon.scrape()) == [0, 0]
+        if k == "t":
+            assert got == want, (k, got, want)
+            continue
+        # --xdp: per address exact.  A frame TC ingress attributed but
+        # could not move (the map was swapped for a drain between XDP and
+        # TC, while GRO held the frame: likelier the slower the machine,
+        # as under the kernel matrix's emulation) stays under pid 0, and
+        # the missed counter says exactly how much; most frames move.
+        assert got[0] == want[0], (k, got, want)
+        lost = missed(m.scrape())
+        excess, short = [0, 0], [0, 0]
+        for s in srcs:
+            for i in (0, 1):
+                excess[i] += (got[1].get((s, "0"), [0, 0])[i] -
+                              want[1].get((s, "0"), [0, 0])[i])
+                short[i] += (want[1].get((s, "rx"), [0, 0])[i] -
+                             got[1].get((s, "rx"), [0, 0])[i])
+        assert excess == short == lost, (got, want, lost)
+        moved = sum(want[1].get((s, "rx"), [0, 0])[1] for s in srcs)
+        assert 4 * lost[1] <= moved, (lost, moved)
 
 
 def test_xdp_attribution_kept_restarts(topo, start_monitor, tmp_path,
