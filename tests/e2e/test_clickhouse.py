@@ -173,6 +173,25 @@ def _top(t, itm_bin, url, *args):
             for r in json.loads(p.stdout)}
 
 
+def both_ways(t, duration, tx_args, rx_args):
+    """steady_sender from the monitor to every peer (tx_args: its rate
+    and size arguments) and back (rx_args), forked; (tx, rx)."""
+    tx = e2e.Forked(t.mns, steady_sender,
+                    [(t.mon_addr_for(p), p) for p in t.peers], PORT,
+                    tx_args[0], duration, tx_args[1])
+    rx = e2e.Forked(t.pns, steady_sender,
+                    [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
+                    rx_args[0], duration, rx_args[1])
+    return tx, rx
+
+
+def wait_inserts(proxy, n, timeout, step):
+    """Until the relay saw n INSERTs, at most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while proxy.inserts < n and time.monotonic() < deadline:
+        time.sleep(step)
+
+
 def test_kill9_loses_and_duplicates_nothing(topo, server, start_monitor,
                                             itm_bin):
     t = topo
@@ -189,12 +208,7 @@ def test_kill9_loses_and_duplicates_nothing(topo, server, start_monitor,
         assert start_monitor(t, *args).stop() == 0
         old = _old_rows(server, int(time.time()))
         mon = start_monitor(t, *args)
-        tx = e2e.Forked(t.mns, steady_sender,
-                        [(t.mon_addr_for(p), p) for p in t.peers], PORT,
-                        200, duration, 3000)
-        rx = e2e.Forked(t.pns, steady_sender,
-                        [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
-                        300, duration, 2000)
+        tx, rx = both_ways(t, duration, (200, 3000), (300, 2000))
         for _ in range(rounds):
             time.sleep(rnd.uniform(0.2, 1.0))
             mon.kill()  # SIGKILL, anywhere in a drain or an upload
@@ -328,23 +342,15 @@ def test_lost_answers_store_nothing_twice(topo, server, start_monitor):
         waited = time.monotonic() - t0
         slow.join()
         assert waited >= 1.5, waited
-        tx = e2e.Forked(t.mns, steady_sender,
-                        [(t.mon_addr_for(p), p) for p in t.peers], PORT,
-                        120, duration, 1500)
-        rx = e2e.Forked(t.pns, steady_sender,
-                        [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
-                        250, duration, 1000)
-        deadline = time.monotonic() + 15
-        while proxy.inserts < 15 and time.monotonic() < deadline:
-            time.sleep(0.1)  # the planned losses first
+        tx, rx = both_ways(t, duration, (120, 1500), (250, 1000))
+        wait_inserts(proxy, 15, 15, 0.1)  # the planned losses first
         server.kill()
         time.sleep(1.0)
         server.start()
         truth = truth_from(tx.wait(duration + 60), rx.wait(duration + 60))
         t.wait_quiet(quiet_for=0.5)
-        deadline = time.monotonic() + 20
-        while proxy.inserts < 20 and time.monotonic() < deadline:
-            time.sleep(0.2)  # drains go on after the traffic stopped
+        # drains go on after the traffic stopped
+        wait_inserts(proxy, 20, 20, 0.2)
         assert mon.stop() == 0, mon.stderr()
     finally:
         for s in sinks:
@@ -417,17 +423,11 @@ def test_server_restart_between_the_phases(topo, server, start_monitor):
         duration = 5.0
         mon = start_monitor(t, "--db", proxy.url(), "--db-host", "h3",
                             "--db-interval", "1", "-s", "0.2")
-        tx = e2e.Forked(t.mns, steady_sender,
-                        [(t.mon_addr_for(p), p) for p in t.peers], PORT,
-                        120, duration, 1500)
-        rx = e2e.Forked(t.pns, steady_sender,
-                        [(p, t.mon_addr_for(p)) for p in t.peers], PORT,
-                        250, duration, 1000)
+        tx, rx = both_ways(t, duration, (120, 1500), (250, 1000))
         truth = truth_from(tx.wait(duration + 60), rx.wait(duration + 60))
         t.wait_quiet(quiet_for=0.5)
-        deadline = time.monotonic() + 30
-        while proxy.inserts < 16 and time.monotonic() < deadline:
-            time.sleep(0.2)  # drains go on after the traffic stopped
+        # drains go on after the traffic stopped
+        wait_inserts(proxy, 16, 30, 0.2)
         assert mon.stop() == 0, mon.stderr()
     finally:
         for s in sinks:
