@@ -250,6 +250,25 @@ def reap_stale_namespaces():
 _topo_seq = [0]
 
 
+# IPv6 settings of a test link: no link-local address, no RS, no DAD,
+# which keeps the wire quiet.  The MLD reports for the solicited-node
+# groups (sent from ::) cannot be avoided, but their repeat, by default up
+# to a second later, can come at once: a new link is then quiet about
+# 0.07 s after it comes up instead of 1.3 s (measured), and the wait for
+# a quiet link can be short.
+LINK_QUIET = (("addr_gen_mode", "1"), ("accept_ra", "0"),
+              ("router_solicitations", "0"),
+              ("mldv1_unsolicited_report_interval", "1"),
+              ("mldv2_unsolicited_report_interval", "1"))
+
+
+def quiet_link(ns, dev, keep_dad=False):
+    """Apply LINK_QUIET to dev in ns (and no DAD unless keep_dad), one call."""
+    keys = LINK_QUIET + (() if keep_dad else (("dad_transmits", "0"),))
+    nsx(ns, "sysctl", "-q", "-w",
+        *["net.ipv6.conf.%s.%s=%s" % (dev, k, v) for k, v in keys])
+
+
 class Topology:
     """Two namespaces joined by a veth pair.
 
@@ -305,12 +324,7 @@ class Topology:
         sh("ip", "link", "add", self.mif, "netns", self.mns, "type", "veth",
            "peer", "name", self.pif, "netns", self.pns)
         for ns, dev in ((self.mns, self.mif), (self.pns, self.pif)):
-            # No link-local address, no RS, no DAD: keeps the wire quiet.
-            for key, val in (("addr_gen_mode", "1"), ("accept_ra", "0"),
-                             ("router_solicitations", "0"),
-                             ("dad_transmits", "0")):
-                nsx(ns, "sysctl", "-q", "-w",
-                    "net.ipv6.conf.%s.%s=%s" % (dev, key, val))
+            quiet_link(ns, dev)
             if not self.offload:
                 nsx(ns, "ethtool", "-K", dev, "tso", "off", "gso", "off",
                     "gro", "off")
@@ -334,7 +348,7 @@ class Topology:
                     self.mmac, "dev", self.pif, "nud", "permanent")
         nsx(self.mns, "ip", "link", "set", self.mif, "up")
         nsx(self.pns, "ip", "link", "set", self.pif, "up")
-        self.wait_quiet()
+        self.wait_quiet(quiet_for=0.5)
         return self
 
     def instance(self, dev=None):
@@ -350,10 +364,7 @@ class Topology:
         sh("ip", "link", "add", mif, "netns", self.mns, "type", "veth",
            "peer", "name", pif, "netns", self.pns)
         for ns, dev in ((self.mns, mif), (self.pns, pif)):
-            for key, val in (("addr_gen_mode", "1"), ("accept_ra", "0"),
-                             ("router_solicitations", "0")):
-                nsx(ns, "sysctl", "-q", "-w",
-                    "net.ipv6.conf.%s.%s=%s" % (dev, key, val))
+            quiet_link(ns, dev, keep_dad=True)
             nsx(ns, "ethtool", "-K", dev, "tso", "off", "gso", "off",
                 "gro", "off")
         nsx(self.mns, "ip", "addr", "add", mon4 + "/24", "dev", mif)
@@ -384,7 +395,7 @@ class Topology:
                 since = time.monotonic()
             elif time.monotonic() - since >= quiet_for:
                 return
-            time.sleep(0.2)
+            time.sleep(0.1)
         raise RuntimeError("test link never became quiet")
 
     def teardown(self):
