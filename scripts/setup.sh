@@ -13,7 +13,7 @@ BUILD_PKGS=(meson ninja-build pkg-config gcc clang llvm libbpf-dev libelf-dev
 	systemd)
 TEST_PKGS=(libcmocka-dev python3 python3-pytest python3-yaml ethtool tcpdump
 	curl nodejs prometheus mmdb-bin libmaxmind-db-writer-perl netsniff-ng iperf3
-	util-linux mount procps help2man python3-pyte sqlite3 libclang-rt-14-dev
+	util-linux mount procps help2man python3-pyte python3-maxminddb sqlite3 libclang-rt-14-dev
 	nfdump pmacct python3-ipfix postgresql-15 systemd-container openssl
 	apache2-utils groff-base clickhouse-server clickhouse-client zookeeper)
 # Not for building: the README's next step after scripts/run.sh is

@@ -16,16 +16,39 @@ fi
 scripts/setup.sh --test || exit 1
 
 passed=0 failed=0 skipped=0 strict_skips=0
+# Every test that failed, a line each ("build-asan geo / geo-sweep:
+# TIMEOUT"), printed again above the summary: a CI log may be cut to its
+# end, and the end must say what failed.
+failures=$(mktemp) || exit 1
+trap 'rm -f "$failures"' EXIT
 
 # meson's testlog.json has one JSON object per test.
-count_meson() { # logfile strict
-	local log=$1 strict=$2 p f s
+count_meson() { # logfile strict builddir
+	local log=$1 strict=$2 dir=$3 p f s
 	p=$(grep -c '"result": "OK"' "$log" || true)
 	f=$(grep -cE '"result": "(FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR)"' "$log" || true)
 	s=$(grep -c '"result": "SKIP"' "$log" || true)
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	if [[ $strict == 1 ]]; then strict_skips=$((strict_skips + s)); fi
+	((f)) && /usr/bin/python3 - "$log" "$dir" >>"$failures" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    t = json.loads(line)
+    if t.get("result") in ("FAIL", "TIMEOUT", "UNEXPECTEDPASS", "ERROR"):
+        name = t["name"].split(":", 1)[-1]
+        print("%s %s: %s (%.0f s)" % (sys.argv[2], name, t["result"],
+                                       t.get("duration", 0)))
+PY
+	return 0
 }
+
+# Beside CI's kernel matrix (ITM_TEST_E2E_GATE set) the suites before the
+# gate get a small share of the CPU (the guest's session weighs ten times
+# theirs), so each test's timeout, which is there to catch a hang, is
+# multiplied: the geo sweep, 150 s alone here, once took more than its
+# 540 s there.  Alone, the timeouts are as meson.build sets them.
+timeout_mult=1
+[[ -n ${ITM_TEST_E2E_GATE:-} ]] && timeout_mult=${ITM_TEST_TIMEOUT_MULTIPLIER:-5}
 
 run_meson() { # builddir suite strict [env...]
 	local dir=$1 suite=$2 strict=$3
@@ -34,8 +57,9 @@ run_meson() { # builddir suite strict [env...]
 	# A log of its own per suite: other build directories' suites run
 	# at the same time (below), and each count reads its own file.
 	env "$@" meson test -C "$dir" --suite "$suite" --no-rebuild \
-		--logbase "testlog-$suite" --print-errorlogs --num-processes 1
-	count_meson "$dir/meson-logs/testlog-$suite.json" "$strict"
+		--logbase "testlog-$suite" --print-errorlogs --num-processes 1 \
+		--timeout-multiplier "$timeout_mult"
+	count_meson "$dir/meson-logs/testlog-$suite.json" "$strict" "$dir"
 }
 
 # Everything is built before anything runs: the suites below run side by
@@ -83,6 +107,7 @@ lane_asan() {
 		run_meson build-asan unit 0 "${sanitize_env[@]}"
 	else
 		echo "test: the sanitizer build failed" >&2
+		echo "build-asan: the sanitizer build failed" >>"$failures"
 		failed=$((failed + 1))
 	fi
 	echo "$passed $failed $skipped $strict_skips" >"$lanes/asan.count"
@@ -93,6 +118,7 @@ lane_fuzz() {
 		run_meson build-fuzz fuzz 1
 	else
 		echo "test: the fuzz build failed" >&2
+		echo "build-fuzz: the fuzz build failed" >>"$failures"
 		failed=$((failed + 1))
 	fi
 	echo "$passed $failed $skipped $strict_skips" >"$lanes/fuzz.count"
@@ -110,6 +136,7 @@ for l in plain asan fuzz; do
 		skipped=$((skipped + s)) strict_skips=$((strict_skips + ss))
 	else
 		echo "test: the $l lane ended without its counts" >&2
+		echo "the $l lane ended without its counts" >>"$failures"
 		failed=$((failed + 1))
 	fi
 done 2>&1
@@ -149,16 +176,25 @@ if [[ ${ITM_TEST_IN_CHROOT:-0} == 1 ]]; then
 	e2e_args+=(--ignore=tests/e2e/test_systemd.py)
 fi
 /usr/bin/python3 -m pytest -p no:cacheprovider -v -rs --junitxml="$junit" "${e2e_args[@]}" tests/e2e
-read -r p f s < <(/usr/bin/python3 - "$junit" <<'PY'
+read -r p f s < <(/usr/bin/python3 - "$junit" "$failures" <<'PY'
 import sys, xml.etree.ElementTree as ET
 r = ET.parse(sys.argv[1]).getroot()
 suites = [r] if r.tag == "testsuite" else list(r)
 t = sum(int(x.get("tests", 0)) for x in suites)
 f = sum(int(x.get("failures", 0)) + int(x.get("errors", 0)) for x in suites)
 s = sum(int(x.get("skipped", 0)) for x in suites)
+with open(sys.argv[2], "a") as out:
+    for case in r.iter("testcase"):
+        bad = case.find("failure")
+        if bad is None:
+            bad = case.find("error")
+        if bad is not None:
+            out.write("e2e %s::%s: %s (%.0f s)\n" % (
+                case.get("classname", ""), case.get("name", ""), bad.tag,
+                float(case.get("time", 0))))
 print(t - f - s, f, s)
 PY
-) || { p=0; f=1; s=0; }
+) || { p=0; f=1; s=0; echo "e2e: no junit report" >>"$failures"; }
 rm -f "$junit"
 echo "test: e2e suite: $((SECONDS - t_e2e)) s"
 passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
@@ -167,7 +203,12 @@ strict_skips=$((strict_skips + s))
 echo
 if ((strict_skips)); then
 	echo "test: $strict_skips privileged test(s) skipped; this machine should run them all" >&2
+	echo "$strict_skips privileged test(s) skipped" >>"$failures"
 	failed=$((failed + strict_skips))
+fi
+if [[ -s $failures ]]; then
+	echo "test: what failed:"
+	sed 's/^/    /' "$failures"
 fi
 echo "test summary: $skipped skipped in all"
 echo "$passed passed, $failed failed"

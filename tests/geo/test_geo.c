@@ -539,6 +539,9 @@ static void test_ipdb(void **state)
 	static const struct want zh[] = {
 		{"1.0.0.1", {"中国", "江苏省", "南京市", "中国电信"}},
 		{"8.8.8.8", {"美国", "加利福尼亚州", "山景城", "谷歌"}},
+		/* country 美国俄亥俄州, region 莱克县: split again */
+		{"76.190.172.126",
+		 {"美国", "俄亥俄州", "康科德", "Charter_Communications"}},
 		{"2400:3200::1", {"中国", "浙江省", "杭州市", "阿里云"}},
 		{"2001:da8::1", {"中国", "北京市", "北京市", "中国教育网"}},
 		{"1.0.1.1", {NULL}},
@@ -546,6 +549,9 @@ static void test_ipdb(void **state)
 	};
 	static const struct want en[] = {
 		{"1.0.0.1", {"China", "Jiangsu", "Nanjing", "ChinaNet"}},
+		{"76.190.172.126",
+		 {"United States", "Ohio", "Concord",
+		  "Charter_Communications"}},
 		{"2400:3200::1", {"China", "Zhejiang", "Hangzhou", "Aliyun"}},
 	};
 	static const struct want v4[] = {

@@ -16,7 +16,8 @@
  * Countries whose first-level divisions all carry one suffix in Chinese
  * (GeoLite2 drops it for some: 安大略, 巴伐利亚, 伊斯坦布尔).  Countries
  * where a bare name is another place are not listed: Russia's 莫斯科 (the
- * federal city) is not 莫斯科州 (the oblast around it), India's union
+ * federal city) is not 莫斯科州 (the oblast around it), Argentina's
+ * 布宜诺斯艾利斯 (the federal capital) is not 布宜诺斯艾利斯省, India's union
  * territories are not 邦.
  */
 static const struct {

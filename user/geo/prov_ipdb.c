@@ -257,6 +257,30 @@ static void column(const char *rec, size_t len, unsigned int idx, char *out)
 	geo_copy(out, GEO_FIELD_LEN, p, (tab ? tab : end) - p);
 }
 
+/*
+ * Some records of the 纯真 ipdb carry a 纯真 string cut in the wrong
+ * places: country "美国俄亥俄州", region "莱克县", city "康科德".  A
+ * country field that is no country but begins with one is the start of
+ * such a string: the three fields, glued again, are split as qqwry.dat's
+ * would be (美国/俄亥俄州/康科德), so that no country label is a place.
+ */
+static void resplit_glued_country(struct geo_fields *out)
+{
+	char glued[3 * GEO_FIELD_LEN];
+	const struct geo_country *c;
+	const char *country = out->f[GEO_COUNTRY];
+
+	if (out->cc[0] || !country[0] || geo_country_by_name(country))
+		return;
+	if (!geo_country_prefix(country, &c) || !c)
+		return;
+	snprintf(glued, sizeof(glued), "%s%s%s", country, out->f[GEO_PROVINCE],
+		 out->f[GEO_CITY]);
+	out->f[GEO_COUNTRY][0] = out->f[GEO_PROVINCE][0] = '\0';
+	out->f[GEO_CITY][0] = '\0';
+	cn_split_region(glued, out);
+}
+
 static int ipdb_lookup(void *state, const struct in6_addr *addr,
 		       const char *lang, struct geo_fields *out)
 {
@@ -293,6 +317,8 @@ static int ipdb_lookup(void *state, const struct in6_addr *addr,
 		if (strlen(tmp) == 2)
 			memcpy(out->cc, tmp, 3);
 	}
+	if (base == d->off_zh)
+		resplit_glued_country(out);
 	return 0;
 }
 
