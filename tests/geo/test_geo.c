@@ -539,6 +539,9 @@ static void test_ipdb(void **state)
 	static const struct want zh[] = {
 		{"1.0.0.1", {"中国", "江苏省", "南京市", "中国电信"}},
 		{"8.8.8.8", {"美国", "加利福尼亚州", "山景城", "谷歌"}},
+		/* 锡林郭勒盟市 is the league, as qqwry.dat's split has it */
+		{"1.180.224.178",
+		 {"中国", "内蒙古自治区", "锡林郭勒盟", "中国电信"}},
 		/* country 美国俄亥俄州, region 莱克县: split again */
 		{"76.190.172.126",
 		 {"美国", "俄亥俄州", "康科德", "Charter_Communications"}},

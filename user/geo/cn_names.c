@@ -405,18 +405,27 @@ void cn_split_region(const char *s, struct geo_fields *out)
 /*
  * 南京 → 南京市, 杭州 → 杭州市, 恩施州 → 恩施土家族苗族自治州; names that
  * already end in an administrative suffix (市, 自治州, 盟, 地区, 林区, 县,
- * 区, 旗) stay as they are.
+ * 区, 旗) stay as they are.  A league or prefecture that also carries a
+ * city's 市 (the 纯真 data's 锡林郭勒盟市) loses the 市: the 纯真 string
+ * split (city_len) names it 锡林郭勒盟, and one place has one name.
  */
 static void city_canon(char *city)
 {
 	/* not a bare 州: 杭州 and 广州 are names, 杭州市 the city */
 	static const char *const suffixes[] = {"市",   "自治州", "盟", "地区",
 					       "林区", "县",	 "区", "旗"};
+	static const char *const not_cities[] = {"盟市", "地区市", "林区市"};
 	char buf[GEO_FIELD_LEN];
 	size_t i;
 
 	if (!city[0])
 		return;
+	for (i = 0; i < sizeof(not_cities) / sizeof(not_cities[0]); i++)
+		if (ends(city, not_cities[i]) &&
+		    strlen(city) > strlen(not_cities[i])) {
+			city[strlen(city) - strlen("市")] = '\0';
+			return;
+		}
 	for (i = 0; i < sizeof(auto_prefectures) / sizeof(auto_prefectures[0]);
 	     i++) {
 		const char *full = auto_prefectures[i];
