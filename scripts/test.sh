@@ -22,24 +22,29 @@ passed=0 failed=0 skipped=0 strict_skips=0
 failures=$(mktemp) || exit 1
 trap 'rm -f "$failures"' EXIT
 
-# meson's testlog.json has one JSON object per test.
+# meson's testlog.json has one JSON object per test: one pass counts them
+# and names each failed one in $failures.
 count_meson() { # logfile strict builddir
 	local log=$1 strict=$2 dir=$3 p f s
-	p=$(grep -c '"result": "OK"' "$log" || true)
-	f=$(grep -cE '"result": "(FAIL|TIMEOUT|UNEXPECTEDPASS|ERROR)"' "$log" || true)
-	s=$(grep -c '"result": "SKIP"' "$log" || true)
+	read -r p f s < <(/usr/bin/python3 - "$log" "$dir" "$failures" <<'PY'
+import json, sys
+n = {"OK": 0, "SKIP": 0, "bad": 0}
+with open(sys.argv[3], "a") as out:
+    for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+        t = json.loads(line)
+        r = t.get("result")
+        if r in ("FAIL", "TIMEOUT", "UNEXPECTEDPASS", "ERROR"):
+            n["bad"] += 1
+            out.write("%s %s: %s (%.0f s)\n" % (
+                sys.argv[2], t["name"].split(":", 1)[-1], r,
+                t.get("duration", 0)))
+        elif r in n:
+            n[r] += 1
+print(n["OK"], n["bad"], n["SKIP"])
+PY
+	) || { p=0 f=1 s=0; echo "$dir: cannot read $log" >>"$failures"; }
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
 	if [[ $strict == 1 ]]; then strict_skips=$((strict_skips + s)); fi
-	((f)) && /usr/bin/python3 - "$log" "$dir" >>"$failures" <<'PY'
-import json, sys
-for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
-    t = json.loads(line)
-    if t.get("result") in ("FAIL", "TIMEOUT", "UNEXPECTEDPASS", "ERROR"):
-        name = t["name"].split(":", 1)[-1]
-        print("%s %s: %s (%.0f s)" % (sys.argv[2], name, t["result"],
-                                       t.get("duration", 0)))
-PY
-	return 0
 }
 
 # Beside CI's kernel matrix (ITM_TEST_E2E_GATE set) the suites before the
